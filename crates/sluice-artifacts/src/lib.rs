@@ -1,0 +1,215 @@
+//! Content hashing of files and folders, and the workspace's local artifact store.
+//!
+//! A folder's hash is blake3 over its files in sorted relative-path order, each contributing its
+//! path, its length and its bytes, so renaming, moving or editing any file changes the hash
+//! while timestamps do not.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// What hashing a file or folder found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContentHash {
+    /// `blake3:` followed by 64 hex digits.
+    pub hash: String,
+    pub size_bytes: u64,
+    pub file_count: u64,
+}
+
+/// Errors while reading or copying content.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("`{path}`: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("`{0}` does not exist")]
+    Missing(PathBuf),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ArtifactError + '_ {
+    move |source| ArtifactError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The regular files under `root` (or `root` itself), sorted by relative path.
+fn files(root: &Path) -> Result<Vec<(String, PathBuf)>, ArtifactError> {
+    let meta = fs::metadata(root).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            ArtifactError::Missing(root.to_path_buf())
+        } else {
+            ArtifactError::Io {
+                path: root.to_path_buf(),
+                source: e,
+            }
+        }
+    })?;
+    if meta.is_file() {
+        let name = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        return Ok(vec![(name, root.to_path_buf())]);
+    }
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(|e| ArtifactError::Io {
+            path: e
+                .path()
+                .map_or_else(|| root.to_path_buf(), Path::to_path_buf),
+            source: e.into(),
+        })?;
+        if entry.file_type().is_file() {
+            let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
+            let rel = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            out.push((rel, entry.path().to_path_buf()));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Hashes a file or a folder (see the crate docs for what the hash covers).
+pub fn hash_path(root: &Path) -> Result<ContentHash, ArtifactError> {
+    let mut hasher = blake3::Hasher::new();
+    let mut size = 0u64;
+    let list = files(root)?;
+    let single = list.len() == 1 && fs::metadata(root).is_ok_and(|m| m.is_file());
+    for (rel, path) in &list {
+        let len = fs::metadata(path).map_err(io_err(path))?.len();
+        if !single {
+            hasher.update(rel.as_bytes());
+            hasher.update(&[0]);
+            hasher.update(&len.to_le_bytes());
+        }
+        let mut file = fs::File::open(path).map_err(io_err(path))?;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = file.read(&mut buf).map_err(io_err(path))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        size += len;
+    }
+    Ok(ContentHash {
+        hash: format!("blake3:{}", hasher.finalize().to_hex()),
+        size_bytes: size,
+        file_count: list.len() as u64,
+    })
+}
+
+/// blake3 of a byte string, as 64 hex digits.
+#[must_use]
+pub fn hash_bytes(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+/// Copies a file or folder to `dest` (which must not exist), following symlinks.
+pub fn copy_tree(src: &Path, dest: &Path) -> Result<(), ArtifactError> {
+    let meta = fs::metadata(src).map_err(|_| ArtifactError::Missing(src.to_path_buf()))?;
+    if meta.is_file() {
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        fs::copy(src, dest).map_err(io_err(src))?;
+        return Ok(());
+    }
+    fs::create_dir_all(dest).map_err(io_err(dest))?;
+    for entry in walkdir::WalkDir::new(src).follow_links(true).min_depth(1) {
+        let entry = entry.map_err(|e| ArtifactError::Io {
+            path: src.to_path_buf(),
+            source: e.into(),
+        })?;
+        let rel = entry.path().strip_prefix(src).unwrap_or(entry.path());
+        let target = dest.join(rel);
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&target).map_err(io_err(&target))?;
+        } else if entry.file_type().is_file() {
+            fs::copy(entry.path(), &target).map_err(io_err(entry.path()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies `src` into a fresh `dest` atomically: into a sibling temporary folder first, then
+/// renamed into place, so `dest` is either absent or complete.
+pub fn copy_atomic(src: &Path, dest: &Path) -> Result<(), ArtifactError> {
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(io_err(parent))?;
+    let tmp = parent.join(format!(
+        ".tmp-{}-{}",
+        dest.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&tmp);
+    let _ = fs::remove_file(&tmp);
+    copy_tree(src, &tmp)?;
+    fs::rename(&tmp, dest).map_err(io_err(dest))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_hash_sees_names_and_bytes_but_not_order_of_creation() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        fs::write(a.path().join("x.csv"), "1,2\n").unwrap();
+        fs::create_dir(a.path().join("sub")).unwrap();
+        fs::write(a.path().join("sub/y.csv"), "3\n").unwrap();
+        fs::create_dir(b.path().join("sub")).unwrap();
+        fs::write(b.path().join("sub/y.csv"), "3\n").unwrap();
+        fs::write(b.path().join("x.csv"), "1,2\n").unwrap();
+        let ha = hash_path(a.path()).unwrap();
+        assert_eq!(ha, hash_path(b.path()).unwrap());
+        assert_eq!((ha.file_count, ha.size_bytes), (2, 6));
+        fs::write(b.path().join("x.csv"), "1,3\n").unwrap();
+        assert_ne!(ha.hash, hash_path(b.path()).unwrap().hash);
+        fs::rename(a.path().join("sub/y.csv"), a.path().join("sub/z.csv")).unwrap();
+        assert_ne!(ha.hash, hash_path(a.path()).unwrap().hash);
+    }
+
+    #[test]
+    fn file_hash_is_blake3_of_its_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f.txt");
+        fs::write(&f, b"hello").unwrap();
+        let h = hash_path(&f).unwrap();
+        assert_eq!(
+            h.hash,
+            format!("blake3:{}", blake3::hash(b"hello").to_hex())
+        );
+    }
+
+    #[test]
+    fn atomic_copy_makes_a_complete_copy() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir(d.path().join("src")).unwrap();
+        fs::write(d.path().join("src/a"), "a").unwrap();
+        copy_atomic(&d.path().join("src"), &d.path().join("out/dest")).unwrap();
+        assert_eq!(
+            fs::read_to_string(d.path().join("out/dest/a")).unwrap(),
+            "a"
+        );
+        assert!(matches!(
+            hash_path(&d.path().join("nope")),
+            Err(ArtifactError::Missing(_))
+        ));
+    }
+}

@@ -1,0 +1,45 @@
+//! The local engine: plans a validated job against the workspace and runs its steps as
+//! processes on this machine, recording every status change in the store.
+
+mod plan;
+mod run;
+mod status;
+mod workspace;
+
+use std::path::{Path, PathBuf};
+
+pub use plan::{
+    DataRef, OutputPlan, Plan, PlanOptions, StepInput, StepPlan, generate_name, literal_text, plan,
+};
+pub use run::{Event, Observer, Outcome, run};
+pub use status::Status;
+pub use workspace::{WORKSPACE_DIR, Workspace};
+
+/// Errors from planning or running a job.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Spec(#[from] sluice_spec::SpecError),
+    #[error(transparent)]
+    Store(#[from] sluice_store::StoreError),
+    #[error(transparent)]
+    Artifact(#[from] sluice_artifacts::ArtifactError),
+    #[error("`{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot encode JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        EngineError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

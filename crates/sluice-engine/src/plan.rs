@@ -1,0 +1,654 @@
+//! Turns a validated [`JobSpec`] into a [`Plan`]: every asset reference resolved against the
+//! workspace, every path made absolute, every output given a folder, and the steps in an order
+//! that respects their dependencies. Nothing is written while planning, so a job that fails here
+//! leaves no trace in the workspace.
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+use sluice_spec::{
+    AssetRef, Binding, EnvironmentRef, InputValue, IoType, JobKind, JobSpec, OutputValue, Segment,
+    Source, Spanned, SpecError, StepSpec, VersionSel, Warning, parse_asset_ref,
+};
+use sluice_store::StoreError;
+
+use crate::{EngineError, Workspace};
+
+/// Choices made outside the file (command-line flags).
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// `--name`: overrides the file's `name`.
+    pub name: Option<String>,
+    /// The experiment when the file names none (Azure uses the current folder's name).
+    pub default_experiment: String,
+    /// The most steps to run at once (before the compute's own limit).
+    pub max_parallel: usize,
+}
+
+/// Data behind an input: where it is and, for registered assets, which version.
+#[derive(Debug, Clone, Serialize)]
+pub struct DataRef {
+    pub path: PathBuf,
+    #[serde(rename = "type")]
+    pub ty: IoType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asset: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
+}
+
+/// What a step input resolves to.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StepInput {
+    Literal { value: String },
+    Data(DataRef),
+    StepOutput { step: String, output: String },
+    Absent,
+}
+
+/// Where an output is written.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputPlan {
+    #[serde(rename = "type")]
+    pub ty: IoType,
+    /// The folder that holds the output (created empty before the step starts).
+    pub dir: PathBuf,
+    /// The pipeline output this output is bound to, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline_output: Option<String>,
+}
+
+impl OutputPlan {
+    /// The path given to the command: the folder, or a file inside it for `uri_file`.
+    #[must_use]
+    pub fn value_path(&self, name: &str) -> PathBuf {
+        if self.ty == IoType::UriFile {
+            self.dir.join(name)
+        } else {
+            self.dir.clone()
+        }
+    }
+}
+
+/// One step, ready to run.
+#[derive(Debug, Clone)]
+pub struct StepPlan {
+    pub name: String,
+    pub display_name: Option<String>,
+    pub template: Vec<Segment>,
+    pub code_dir: Option<PathBuf>,
+    pub environment: Option<String>,
+    pub compute: String,
+    pub env_vars: IndexMap<String, String>,
+    pub timeout: Option<u64>,
+    pub inputs: IndexMap<String, StepInput>,
+    pub outputs: IndexMap<String, OutputPlan>,
+    pub deps: Vec<String>,
+}
+
+/// A job, ready to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub job_name: String,
+    pub kind: JobKind,
+    pub display_name: Option<String>,
+    pub experiment_name: String,
+    pub description: Option<String>,
+    pub tags: IndexMap<String, String>,
+    pub spec_path: String,
+    pub spec_text: String,
+    pub continue_on_step_failure: bool,
+    pub force_rerun: bool,
+    pub compute: Option<String>,
+    pub inputs: IndexMap<String, StepInput>,
+    pub outputs: IndexMap<String, OutputPlan>,
+    /// In an order where every step comes after the steps it depends on.
+    pub steps: Vec<StepPlan>,
+    pub max_parallel: usize,
+}
+
+/// Plans `spec` against the workspace.
+pub fn plan(
+    ws: &Workspace,
+    spec: &JobSpec,
+    options: &PlanOptions,
+    warnings: &mut Vec<Warning>,
+) -> Result<Plan, EngineError> {
+    let src = &spec.source;
+    let job_name = match (&options.name, &spec.name) {
+        (Some(n), _) => n.clone(),
+        (None, Some(n)) => n.value.clone(),
+        (None, None) => generate_name(),
+    };
+    if ws.store().job_exists(&job_name)? {
+        let err = match &spec.name {
+            Some(n) if options.name.is_none() => SpecError::new(src, n.span, format!("a job named `{job_name}` already exists"))
+                .with_label("name taken")
+                .with_help("job names are unique in a workspace: remove `name:` to get a generated one, or pass `--name`"),
+            _ => SpecError::file(&src.name, format!("a job named `{job_name}` already exists"))
+                .with_help("choose another `--name`"),
+        };
+        return Err(err.into());
+    }
+
+    let mut max_parallel = options.max_parallel.max(1);
+    let job_compute = spec
+        .compute
+        .as_ref()
+        .or(spec.settings.default_compute.as_ref());
+    let compute = job_compute
+        .map(|c| resolve_compute(ws, src, c, warnings, &mut max_parallel))
+        .transpose()?;
+
+    let mut inputs = IndexMap::new();
+    for (name, (_, value)) in &spec.inputs {
+        let resolved = match value {
+            InputValue::Literal(l) => StepInput::Literal {
+                value: literal_text(&l.value),
+            },
+            InputValue::Data { ty, path, .. } => {
+                StepInput::Data(resolve_data(ws, src, path, ty.as_ref().map(|t| t.value))?)
+            }
+            InputValue::Empty { .. } | InputValue::Bound { .. } => StepInput::Absent,
+        };
+        inputs.insert(name.clone(), resolved);
+    }
+
+    let mut outputs = IndexMap::new();
+    for (name, (_, value)) in &spec.outputs {
+        let (ty, dir) = match value {
+            OutputValue::Path { ty, path, .. } => (
+                ty.as_ref().map_or(IoType::UriFolder, |t| t.value),
+                output_location(ws, src, path)?,
+            ),
+            OutputValue::Default { ty, .. } => (
+                ty.as_ref().map_or(IoType::UriFolder, |t| t.value),
+                ws.job_dir(&job_name).join("outputs").join(name),
+            ),
+            OutputValue::Bound(_) => unreachable!("rejected by validation"),
+        };
+        outputs.insert(
+            name.clone(),
+            OutputPlan {
+                ty,
+                dir,
+                pipeline_output: None,
+            },
+        );
+    }
+
+    let mut steps = Vec::new();
+    for name in topo_order(spec) {
+        let step = &spec.steps[&name];
+        steps.push(plan_step(
+            ws,
+            spec,
+            step,
+            &job_name,
+            &inputs,
+            &mut outputs,
+            warnings,
+            &mut max_parallel,
+        )?);
+    }
+    let experiment_name = spec
+        .experiment_name
+        .clone()
+        .unwrap_or_else(|| options.default_experiment.clone());
+    Ok(Plan {
+        job_name,
+        kind: spec.kind,
+        display_name: spec.display_name.clone(),
+        experiment_name,
+        description: spec.description.clone(),
+        tags: spec.tags.clone(),
+        spec_path: src.name.clone(),
+        spec_text: src.text.to_string(),
+        continue_on_step_failure: spec.settings.continue_on_step_failure,
+        force_rerun: spec.settings.force_rerun,
+        compute,
+        inputs,
+        outputs,
+        steps,
+        max_parallel,
+    })
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; a context struct would only rename them"
+)]
+fn plan_step(
+    ws: &Workspace,
+    spec: &JobSpec,
+    step: &StepSpec,
+    job_name: &str,
+    pipeline_inputs: &IndexMap<String, StepInput>,
+    pipeline_outputs: &mut IndexMap<String, OutputPlan>,
+    warnings: &mut Vec<Warning>,
+    max_parallel: &mut usize,
+) -> Result<StepPlan, EngineError> {
+    let src = &spec.source;
+    let c = &step.component;
+    let compute = match step.compute.as_ref() {
+        Some(name) => resolve_compute(ws, src, name, warnings, max_parallel)?,
+        None => spec
+            .compute
+            .as_ref()
+            .or(spec.settings.default_compute.as_ref())
+            .map_or_else(|| "local".to_owned(), |c| strip_prefix(c).to_owned()),
+    };
+    let environment = match &c.environment {
+        None => None,
+        Some(EnvironmentRef::Named(r)) => Some(resolve_environment(ws, &c.source, r, warnings)?),
+        Some(EnvironmentRef::Inline(e)) => {
+            let hash = blake3_hex(e.raw.to_string().as_bytes());
+            Some(format!("CliV2AnonymousEnvironment:{}", &hash[..32]))
+        }
+    };
+    let code_dir = c.code.as_ref().map(|code| c.source.resolve(code));
+
+    let mut inputs = IndexMap::new();
+    for (name, (_, def)) in &c.inputs {
+        let given = step.inputs.get(name).map(|(_, v)| v);
+        let resolved = match given {
+            Some(InputValue::Literal(l)) => {
+                if def.ty.is_data() {
+                    let text = Spanned::new(literal_text(&l.value), l.span);
+                    StepInput::Data(resolve_data(ws, src, &text, Some(def.ty.value))?)
+                } else {
+                    StepInput::Literal {
+                        value: literal_text(&l.value),
+                    }
+                }
+            }
+            Some(InputValue::Data { ty, path, .. }) => StepInput::Data(resolve_data(
+                ws,
+                src,
+                path,
+                ty.as_ref().map(|t| t.value).or(Some(def.ty.value)),
+            )?),
+            Some(InputValue::Bound { binding, .. }) => match &binding.value {
+                Binding::ParentInput(p) => match pipeline_inputs.get(p) {
+                    Some(StepInput::Literal { value }) if def.ty.is_data() => {
+                        let text = Spanned::new(value.clone(), binding.span);
+                        StepInput::Data(resolve_data(ws, src, &text, Some(def.ty.value))?)
+                    }
+                    Some(StepInput::Absent) | None => default_input(def),
+                    Some(other) => other.clone(),
+                },
+                Binding::JobOutput { job, output } => StepInput::StepOutput {
+                    step: job.clone(),
+                    output: output.clone(),
+                },
+                _ => StepInput::Absent,
+            },
+            Some(InputValue::Empty { .. }) | None => default_input(def),
+        };
+        inputs.insert(name.clone(), resolved);
+    }
+
+    let step_dir = ws.job_dir(job_name).join("steps").join(&step.name.value);
+    let mut outputs = IndexMap::new();
+    for (name, (_, def)) in &c.outputs {
+        let given = step.outputs.get(name).map(|(_, v)| v);
+        let default_dir = step_dir.join("outputs").join(name);
+        let plan = match given {
+            Some(OutputValue::Bound(b)) => {
+                let Binding::ParentOutput(p) = &b.value else {
+                    unreachable!("validated")
+                };
+                let parent = pipeline_outputs.get_mut(p).expect("validated");
+                parent.ty = def.ty.value;
+                let dir = if parent.dir.starts_with(ws.job_dir(job_name).join("outputs")) {
+                    // An unplaced pipeline output lives where the step writes it.
+                    parent.dir.clone_from(&default_dir);
+                    default_dir
+                } else {
+                    parent.dir.clone()
+                };
+                OutputPlan {
+                    ty: def.ty.value,
+                    dir,
+                    pipeline_output: Some(p.clone()),
+                }
+            }
+            Some(OutputValue::Path { ty, path, .. }) => OutputPlan {
+                ty: ty.as_ref().map_or(def.ty.value, |t| t.value),
+                dir: output_location(ws, src, path)?,
+                pipeline_output: None,
+            },
+            Some(OutputValue::Default { ty, .. }) => OutputPlan {
+                ty: ty.as_ref().map_or(def.ty.value, |t| t.value),
+                dir: default_dir,
+                pipeline_output: None,
+            },
+            None => OutputPlan {
+                ty: def.ty.value,
+                dir: default_dir,
+                pipeline_output: None,
+            },
+        };
+        outputs.insert(name.clone(), plan);
+    }
+
+    Ok(StepPlan {
+        name: step.name.value.clone(),
+        display_name: step.display_name.clone(),
+        template: c.template.clone(),
+        code_dir,
+        environment,
+        compute,
+        env_vars: step.environment_variables.clone(),
+        timeout: step.timeout,
+        inputs,
+        outputs,
+        deps: sluice_spec::dependencies(step),
+    })
+}
+
+fn default_input(def: &sluice_spec::InputDef) -> StepInput {
+    match &def.default {
+        Some(d) => StepInput::Literal {
+            value: literal_text(&d.value),
+        },
+        None => StepInput::Absent,
+    }
+}
+
+/// How a literal is written into a command: strings as they are, booleans as Azure ML writes
+/// them (`True`/`False`), numbers as written.
+#[must_use]
+pub fn literal_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Bool(true) => "True".into(),
+        serde_json::Value::Bool(false) => "False".into(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn strip_prefix(name: &str) -> &str {
+    name.strip_prefix("azureml:")
+        .or_else(|| name.strip_prefix("sluice:"))
+        .unwrap_or(name)
+}
+
+fn resolve_compute(
+    ws: &Workspace,
+    src: &Source,
+    name: &Spanned<String>,
+    warnings: &mut Vec<Warning>,
+    max_parallel: &mut usize,
+) -> Result<String, EngineError> {
+    let bare = strip_prefix(name);
+    if bare == "local" || bare.is_empty() {
+        return Ok("local".into());
+    }
+    match ws.store().get_compute(bare)? {
+        Some(row) => {
+            *max_parallel =
+                (*max_parallel).min(usize::try_from(row.max_instances).unwrap_or(1).max(1));
+            Ok(row.name)
+        }
+        None => {
+            warnings.push(Warning::new(
+                src,
+                name.span,
+                format!(
+                    "compute `{bare}` is not registered; its steps run on the local machine \
+                     (register it with `sluice compute create --name {bare} --type local`)"
+                ),
+            ));
+            Ok(bare.to_owned())
+        }
+    }
+}
+
+fn resolve_environment(
+    ws: &Workspace,
+    src: &Source,
+    reference: &Spanned<String>,
+    warnings: &mut Vec<Warning>,
+) -> Result<String, EngineError> {
+    let Some(Ok(AssetRef::Named { name, version })) = parse_asset_ref(reference) else {
+        unreachable!("checked while parsing")
+    };
+    let v = match &version {
+        VersionSel::Latest => None,
+        VersionSel::Exact(v) => Some(v.as_str()),
+    };
+    match ws.store().get_environment(&name, v) {
+        Ok(row) => Ok(format!("{}:{}", row.name, row.version)),
+        Err(StoreError::NotFound { .. }) if name.starts_with("AzureML-") => {
+            warnings.push(Warning::new(
+                src,
+                reference.span,
+                format!("`{name}` is an Azure ML curated environment; the step runs with the tools on this machine's PATH"),
+            ));
+            Ok(format!("{name}{version}"))
+        }
+        Err(StoreError::NotFound { .. }) => {
+            let known = ws.store().list_environments(Some(&name))?;
+            let help = if known.is_empty() {
+                "register it first: `sluice environment create -f environment.yml`".to_owned()
+            } else {
+                format!(
+                    "registered versions of `{name}`: {}",
+                    known
+                        .iter()
+                        .map(|r| r.version.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            Err(SpecError::new(
+                src,
+                reference.span,
+                format!("environment `{name}{version}` is not registered"),
+            )
+            .with_label("unknown environment")
+            .with_help(help)
+            .into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Resolves a data path or asset reference written in a file.
+fn resolve_data(
+    ws: &Workspace,
+    src: &Source,
+    text: &Spanned<String>,
+    ty: Option<IoType>,
+) -> Result<DataRef, EngineError> {
+    let err = |msg: String| SpecError::new(src, text.span, msg);
+    match parse_asset_ref(text) {
+        Some(Err(m)) => Err(err(m).with_label("invalid reference").into()),
+        Some(Ok(AssetRef::Named { name, version })) => {
+            let v = match &version {
+                VersionSel::Latest => None,
+                VersionSel::Exact(v) => Some(v.as_str()),
+            };
+            match ws.store().get_data(&name, v) {
+                Ok(row) => Ok(DataRef {
+                    path: PathBuf::from(&row.path),
+                    ty: IoType::parse(&row.ty).unwrap_or(IoType::UriFolder),
+                    asset: Some(format!("{}:{}", row.name, row.version)),
+                    content_hash: Some(row.content_hash),
+                }),
+                Err(StoreError::NotFound { .. }) => {
+                    let known = ws.store().list_data(Some(&name))?;
+                    let help = if known.is_empty() {
+                        "register it first: `sluice data create -f data.yml`".to_owned()
+                    } else {
+                        format!(
+                            "registered versions of `{name}`: {}",
+                            known.iter().map(|r| r.version.as_str()).collect::<Vec<_>>().join(", ")
+                        )
+                    };
+                    Err(err(format!("data asset `{name}{version}` does not exist"))
+                        .with_label("unknown data asset")
+                        .with_help(help)
+                        .into())
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Some(Ok(AssetRef::Datastore { datastore, path })) => {
+            let local = ws.datastore_path(&datastore, &path);
+            check_exists(src, text, &local, ty)?;
+            Ok(DataRef { path: local, ty: ty.unwrap_or(IoType::UriFolder), asset: None, content_hash: None })
+        }
+        None if text.contains("://") => Err(err(format!("`{}` is remote data, and Sluice runs without network", text.value))
+            .with_label("remote path")
+            .with_help("download it once and point `path:` at the local copy, or register it with `sluice data create`")
+            .into()),
+        None => {
+            let local = src.resolve(text);
+            check_exists(src, text, &local, ty)?;
+            let ty = ty.unwrap_or(if local.is_file() { IoType::UriFile } else { IoType::UriFolder });
+            Ok(DataRef { path: local, ty, asset: None, content_hash: None })
+        }
+    }
+}
+
+fn check_exists(
+    src: &Source,
+    text: &Spanned<String>,
+    local: &std::path::Path,
+    ty: Option<IoType>,
+) -> Result<(), SpecError> {
+    let meta = std::fs::metadata(local).map_err(|_| {
+        SpecError::new(
+            src,
+            text.span,
+            format!("input path `{}` does not exist", text.value),
+        )
+        .with_label("not found")
+        .with_help(format!(
+            "it resolves to `{}`; paths are relative to the YAML file's folder",
+            local.display()
+        ))
+    })?;
+    match ty {
+        Some(IoType::UriFile) if !meta.is_file() => Err(SpecError::new(
+            src,
+            text.span,
+            format!(
+                "input `{}` is declared `uri_file` but is a folder",
+                text.value
+            ),
+        )
+        .with_help("declare it `uri_folder`, or point at a file inside it")),
+        Some(IoType::UriFolder | IoType::Mltable) if !meta.is_dir() => Err(SpecError::new(
+            src,
+            text.span,
+            format!(
+                "input `{}` is declared `{}` but is a file",
+                text.value,
+                ty.map_or("", IoType::as_str)
+            ),
+        )
+        .with_help("declare it `uri_file`, or point at its folder")),
+        _ => Ok(()),
+    }
+}
+
+fn output_location(
+    ws: &Workspace,
+    src: &Source,
+    path: &Spanned<String>,
+) -> Result<PathBuf, EngineError> {
+    match parse_asset_ref(path) {
+        Some(Ok(AssetRef::Datastore { datastore, path })) => {
+            Ok(ws.datastore_path(&datastore, &path))
+        }
+        Some(Ok(AssetRef::Named { .. })) => Err(SpecError::new(
+            src,
+            path.span,
+            "an output path cannot be an asset reference",
+        )
+        .with_help("use `name:` and `version:` on the output to register it as an asset")
+        .into()),
+        Some(Err(m)) => Err(SpecError::new(src, path.span, m).into()),
+        None if path.contains("://") => Err(SpecError::new(
+            src,
+            path.span,
+            format!(
+                "`{}` is a remote path; outputs are written locally",
+                path.value
+            ),
+        )
+        .with_help("use `azureml://datastores/NAME/paths/PATH` or a local path")
+        .into()),
+        None => {
+            let local = src.resolve(path);
+            if local.is_dir() && std::fs::read_dir(&local).is_ok_and(|mut d| d.next().is_some()) {
+                return Err(SpecError::new(
+                    src,
+                    path.span,
+                    format!("output folder `{}` is not empty", path.value),
+                )
+                .with_label("not empty")
+                .with_help(
+                    "outputs start empty; point the output at a new folder or empty this one",
+                )
+                .into());
+            }
+            Ok(local)
+        }
+    }
+}
+
+/// The steps in dependency order, keeping the file's order where the graph leaves a choice.
+fn topo_order(spec: &JobSpec) -> Vec<String> {
+    let mut done: Vec<String> = Vec::new();
+    while done.len() < spec.steps.len() {
+        let next = spec
+            .steps
+            .iter()
+            .find(|(name, step)| {
+                !done.contains(name)
+                    && sluice_spec::dependencies(step)
+                        .iter()
+                        .all(|d| done.contains(d))
+            })
+            .map(|(name, _)| name.clone())
+            .expect("validation rejects cycles");
+        done.push(next);
+    }
+    done
+}
+
+fn blake3_hex(bytes: &[u8]) -> String {
+    sluice_artifacts::hash_bytes(bytes)
+}
+
+/// A job name in Azure ML's style: two words and a random suffix.
+#[must_use]
+pub fn generate_name() -> String {
+    const ADJ: &[&str] = &[
+        "amber", "brave", "calm", "clever", "eager", "gentle", "happy", "jolly", "keen", "lucid",
+        "merry", "nimble", "plucky", "quiet", "sharp", "sunny", "tidy", "witty", "zesty", "bold",
+    ];
+    const NOUN: &[&str] = &[
+        "apple", "brook", "cloud", "delta", "ember", "fjord", "grove", "harbor", "island",
+        "lagoon", "meadow", "orchard", "pebble", "quarry", "river", "sluice", "tide", "valley",
+        "willow", "zephyr",
+    ];
+    let suffix: String = (0..8)
+        .map(|_| {
+            let c = fastrand::u8(0..36);
+            char::from(if c < 10 { b'0' + c } else { b'a' + c - 10 })
+        })
+        .collect();
+    format!(
+        "{}_{}_{suffix}",
+        ADJ[fastrand::usize(..ADJ.len())],
+        NOUN[fastrand::usize(..NOUN.len())]
+    )
+}

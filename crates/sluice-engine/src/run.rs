@@ -1,0 +1,742 @@
+//! Runs a [`Plan`] on the local machine: ready steps in parallel, each in a fresh copy of its
+//! code folder with empty output folders, logs captured, every status change recorded.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use sluice_spec::{Binding, render_template};
+use sluice_store::{JobRow, OutputRow, StepRow};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::plan::{Plan, StepInput, StepPlan};
+use crate::status::Status;
+use crate::{EngineError, Workspace};
+
+/// How long a step gets between SIGTERM and SIGKILL when it is stopped.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// Something that happened while a job ran, for the caller to show.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Job {
+        status: Status,
+    },
+    Step {
+        step: String,
+        status: Status,
+        message: Option<String>,
+    },
+    Log {
+        step: String,
+        line: String,
+    },
+}
+
+/// Receives events as they happen (called from the runner's tasks).
+pub type Observer = Arc<dyn Fn(Event) + Send + Sync>;
+
+/// How a finished job ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: Status,
+    pub failed_steps: Vec<String>,
+}
+
+/// Records the job in the store (all steps `NotStarted`), then runs it to the end.
+///
+/// `cancel` resolving stops the job: running steps are terminated and everything is marked
+/// `Canceled`.
+pub async fn run(
+    ws: &Workspace,
+    plan: &Plan,
+    observer: Observer,
+    cancel: impl std::future::Future<Output = ()>,
+) -> Result<Outcome, EngineError> {
+    record_job(ws, plan)?;
+    let runner = Runner {
+        ws: ws.clone(),
+        plan: Arc::new(plan.clone()),
+        observer,
+    };
+    runner.run(cancel).await
+}
+
+fn record_job(ws: &Workspace, plan: &Plan) -> Result<(), EngineError> {
+    let now = sluice_store::now();
+    let job = JobRow {
+        name: plan.job_name.clone(),
+        ty: match plan.kind {
+            sluice_spec::JobKind::Pipeline => "pipeline".into(),
+            sluice_spec::JobKind::Command => "command".into(),
+        },
+        display_name: plan.display_name.clone(),
+        experiment_name: plan.experiment_name.clone(),
+        description: plan.description.clone(),
+        tags: plan.tags.clone(),
+        status: Status::NotStarted.to_string(),
+        spec_path: plan.spec_path.clone(),
+        spec_text: plan.spec_text.clone(),
+        settings: serde_json::json!({
+            "continue_on_step_failure": plan.continue_on_step_failure,
+            "force_rerun": plan.force_rerun,
+            "max_parallel": plan.max_parallel,
+        }),
+        inputs: serde_json::to_value(&plan.inputs)?,
+        compute: plan.compute.clone(),
+        created_at: now.clone(),
+        started_at: None,
+        ended_at: None,
+        error: None,
+    };
+    let steps: Vec<StepRow> = plan
+        .steps
+        .iter()
+        .map(|s| StepRow {
+            name: s.name.clone(),
+            display_name: s.display_name.clone(),
+            status: Status::NotStarted.to_string(),
+            depends_on: s.deps.clone(),
+            command: None,
+            environment: s.environment.clone(),
+            compute: Some(s.compute.clone()),
+            inputs: serde_json::Value::Null,
+            work_dir: None,
+            log_path: None,
+            exit_code: None,
+            created_at: now.clone(),
+            started_at: None,
+            ended_at: None,
+            error: None,
+        })
+        .collect();
+    ws.store().insert_job(&job, &steps)?;
+    Ok(())
+}
+
+struct Runner {
+    ws: Workspace,
+    plan: Arc<Plan>,
+    observer: Observer,
+}
+
+/// How one step ended.
+struct StepEnd {
+    step: String,
+    status: Status,
+    message: Option<String>,
+}
+
+impl Runner {
+    fn job_status(&self, status: Status, error: Option<&str>) -> Result<(), EngineError> {
+        self.ws
+            .store()
+            .set_job_status(&self.plan.job_name, status.as_str(), error)?;
+        (self.observer)(Event::Job { status });
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> Result<Outcome, EngineError> {
+        tokio::pin!(cancel);
+        self.job_status(Status::Running, None)?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut status: HashMap<String, Status> = self
+            .plan
+            .steps
+            .iter()
+            .map(|s| (s.name.clone(), Status::NotStarted))
+            .collect();
+        let mut running: JoinSet<StepEnd> = JoinSet::new();
+        let mut stopping: Option<Status> = None;
+        let mut failed = Vec::new();
+        let mut canceled_by_user = false;
+        loop {
+            if stopping.is_none() {
+                self.launch_ready(&mut status, &mut running, &stop_rx)?;
+            }
+            if running.is_empty() {
+                break;
+            }
+            let end = tokio::select! {
+                joined = running.join_next() => match joined {
+                    Some(Ok(end)) => end,
+                    Some(Err(e)) => return Err(EngineError::Internal(format!("a step task failed: {e}"))),
+                    None => break,
+                },
+                () = &mut cancel, if !canceled_by_user => {
+                    canceled_by_user = true;
+                    stopping = Some(Status::Canceled);
+                    let _ = stop_tx.send(true);
+                    continue;
+                }
+            };
+            status.insert(end.step.clone(), end.status);
+            self.ws.store().set_step_status(
+                &self.plan.job_name,
+                &end.step,
+                end.status.as_str(),
+                end.message.as_deref(),
+            )?;
+            (self.observer)(Event::Step {
+                step: end.step.clone(),
+                status: end.status,
+                message: end.message.clone(),
+            });
+            if end.status == Status::Failed {
+                failed.push(end.step.clone());
+                if !self.plan.continue_on_step_failure && stopping.is_none() {
+                    stopping = Some(Status::Failed);
+                    let _ = stop_tx.send(true);
+                }
+            }
+        }
+        // Whatever never ran is canceled: dependants of a failed step, or everything left
+        // after a stop.
+        for step in &self.plan.steps {
+            if matches!(status[&step.name], Status::NotStarted | Status::Queued) {
+                let reason = if canceled_by_user {
+                    "the job was canceled".to_owned()
+                } else {
+                    let blocked: Vec<&str> = step
+                        .deps
+                        .iter()
+                        .filter(|d| !matches!(status.get(*d), Some(Status::Completed)))
+                        .map(String::as_str)
+                        .collect();
+                    if blocked.is_empty() {
+                        "the job stopped after a step failed".to_owned()
+                    } else {
+                        format!(
+                            "skipped: depends on `{}`, which did not complete",
+                            blocked.join("`, `")
+                        )
+                    }
+                };
+                self.ws.store().set_step_status(
+                    &self.plan.job_name,
+                    &step.name,
+                    Status::Canceled.as_str(),
+                    Some(&reason),
+                )?;
+                (self.observer)(Event::Step {
+                    step: step.name.clone(),
+                    status: Status::Canceled,
+                    message: Some(reason),
+                });
+                status.insert(step.name.clone(), Status::Canceled);
+            }
+        }
+        let final_status = if canceled_by_user {
+            Status::Canceled
+        } else if failed.is_empty() {
+            self.job_status(Status::Finalizing, None)?;
+            self.record_pipeline_outputs()?;
+            Status::Completed
+        } else {
+            Status::Failed
+        };
+        let error = (!failed.is_empty()).then(|| format!("step `{}` failed", failed.join("`, `")));
+        let error = if canceled_by_user {
+            Some("canceled by the user".to_owned())
+        } else {
+            error
+        };
+        self.job_status(final_status, error.as_deref())?;
+        Ok(Outcome {
+            status: final_status,
+            failed_steps: failed,
+        })
+    }
+
+    fn launch_ready(
+        &self,
+        status: &mut HashMap<String, Status>,
+        running: &mut JoinSet<StepEnd>,
+        stop_rx: &watch::Receiver<bool>,
+    ) -> Result<(), EngineError> {
+        for step in &self.plan.steps {
+            if running.len() >= self.plan.max_parallel {
+                break;
+            }
+            if status[&step.name] != Status::NotStarted {
+                continue;
+            }
+            let deps_done = step
+                .deps
+                .iter()
+                .all(|d| status.get(d) == Some(&Status::Completed));
+            if !deps_done {
+                continue;
+            }
+            status.insert(step.name.clone(), Status::Queued);
+            self.ws.store().set_step_status(
+                &self.plan.job_name,
+                &step.name,
+                Status::Queued.as_str(),
+                None,
+            )?;
+            (self.observer)(Event::Step {
+                step: step.name.clone(),
+                status: Status::Queued,
+                message: None,
+            });
+            let task = StepTask {
+                ws: self.ws.clone(),
+                plan: Arc::clone(&self.plan),
+                step: step.name.clone(),
+                observer: Arc::clone(&self.observer),
+                stop: stop_rx.clone(),
+            };
+            running.spawn(async move {
+                let name = task.step.clone();
+                match task.run().await {
+                    Ok(end) => end,
+                    Err(e) => StepEnd {
+                        step: name,
+                        status: Status::Failed,
+                        message: Some(e.to_string()),
+                    },
+                }
+            });
+        }
+        Ok(())
+    }
+
+    fn record_pipeline_outputs(&self) -> Result<(), EngineError> {
+        for (name, out) in &self.plan.outputs {
+            let path = out.value_path(name);
+            let hash = sluice_artifacts::hash_path(&path).ok();
+            self.ws.store().upsert_output(&OutputRow {
+                job_name: self.plan.job_name.clone(),
+                step_name: String::new(),
+                name: name.clone(),
+                ty: out.ty.as_str().to_owned(),
+                path: path.display().to_string(),
+                content_hash: hash.as_ref().map(|h| h.hash.clone()),
+                size_bytes: hash
+                    .as_ref()
+                    .map(|h| i64::try_from(h.size_bytes).unwrap_or(i64::MAX)),
+                file_count: hash
+                    .as_ref()
+                    .map(|h| i64::try_from(h.file_count).unwrap_or(i64::MAX)),
+                asset_name: None,
+                asset_version: None,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+struct StepTask {
+    ws: Workspace,
+    plan: Arc<Plan>,
+    step: String,
+    observer: Observer,
+    stop: watch::Receiver<bool>,
+}
+
+impl StepTask {
+    fn step_plan(&self) -> &StepPlan {
+        self.plan
+            .steps
+            .iter()
+            .find(|s| s.name == self.step)
+            .expect("planned step")
+    }
+
+    fn status(&self, status: Status) -> Result<(), EngineError> {
+        self.ws
+            .store()
+            .set_step_status(&self.plan.job_name, &self.step, status.as_str(), None)?;
+        (self.observer)(Event::Step {
+            step: self.step.clone(),
+            status,
+            message: None,
+        });
+        Ok(())
+    }
+
+    fn end(&self, status: Status, message: impl Into<String>) -> StepEnd {
+        StepEnd {
+            step: self.step.clone(),
+            status,
+            message: Some(message.into()),
+        }
+    }
+
+    async fn run(mut self) -> Result<StepEnd, EngineError> {
+        self.status(Status::Preparing)?;
+        let step = self.step_plan().clone();
+        let step_dir = self
+            .ws
+            .job_dir(&self.plan.job_name)
+            .join("steps")
+            .join(&step.name);
+        let work_dir = step_dir.join("code");
+        let log_path = step_dir.join("logs").join("std_log.txt");
+        prepare_dirs(&step, &work_dir, &log_path)?;
+        let command = match self.render_command(&step) {
+            Ok(c) => c,
+            Err(b) => return Ok(self.end(Status::Failed, format!("`{b}` has no value"))),
+        };
+        let inputs_json = serde_json::to_value(self.resolved_inputs(&step))?;
+        self.ws.store().set_step_launch(
+            &self.plan.job_name,
+            &step.name,
+            &command,
+            &inputs_json,
+            &work_dir.display().to_string(),
+            &log_path.display().to_string(),
+        )?;
+        if *self.stop.borrow() {
+            return Ok(self.end(Status::Canceled, "the job stopped before this step started"));
+        }
+        self.status(Status::Running)?;
+        let exit = self
+            .spawn_and_wait(&step, &command, &work_dir, &log_path)
+            .await?;
+        self.ws
+            .store()
+            .set_step_exit(&self.plan.job_name, &step.name, exit.code)?;
+        match exit.kind {
+            ExitKind::Exited if exit.code == Some(0) => {}
+            ExitKind::Exited => {
+                let code = exit.code.unwrap_or(-1);
+                return Ok(self.end(
+                    Status::Failed,
+                    format!(
+                        "the command exited with code {code}; see {}",
+                        log_path.display()
+                    ),
+                ));
+            }
+            ExitKind::Signaled(sig) => {
+                return Ok(self.end(
+                    Status::Failed,
+                    format!(
+                        "the command was killed by signal {sig}; see {}",
+                        log_path.display()
+                    ),
+                ));
+            }
+            ExitKind::TimedOut(secs) => {
+                return Ok(self.end(Status::Failed, format!("timed out after {secs} s")));
+            }
+            ExitKind::Stopped => {
+                return Ok(self.end(Status::Canceled, "stopped because the job is stopping"));
+            }
+        }
+        self.status(Status::Finalizing)?;
+        for (name, out) in &step.outputs {
+            let path = out.value_path(name);
+            if !path.exists() {
+                if out.ty == sluice_spec::IoType::UriFile {
+                    return Ok(self.end(
+                        Status::Failed,
+                        format!(
+                            "output `{name}` is a `uri_file` but the command wrote no file at {}",
+                            path.display()
+                        ),
+                    ));
+                }
+                std::fs::create_dir_all(&path).map_err(|e| EngineError::io(&path, e))?;
+            }
+            let hash = sluice_artifacts::hash_path(&path)?;
+            for step_name in std::iter::once(step.name.clone())
+                .chain(out.pipeline_output.as_ref().map(|_| String::new()))
+            {
+                let output_name = if step_name.is_empty() {
+                    out.pipeline_output.clone().unwrap_or_default()
+                } else {
+                    name.clone()
+                };
+                self.ws.store().upsert_output(&OutputRow {
+                    job_name: self.plan.job_name.clone(),
+                    step_name,
+                    name: output_name,
+                    ty: out.ty.as_str().to_owned(),
+                    path: path.display().to_string(),
+                    content_hash: Some(hash.hash.clone()),
+                    size_bytes: Some(i64::try_from(hash.size_bytes).unwrap_or(i64::MAX)),
+                    file_count: Some(i64::try_from(hash.file_count).unwrap_or(i64::MAX)),
+                    asset_name: None,
+                    asset_version: None,
+                })?;
+            }
+        }
+        Ok(StepEnd {
+            step: step.name.clone(),
+            status: Status::Completed,
+            message: None,
+        })
+    }
+
+    fn output_path(&self, step: &str, output: &str) -> Option<PathBuf> {
+        let s = self.plan.steps.iter().find(|s| s.name == step)?;
+        Some(s.outputs.get(output)?.value_path(output))
+    }
+
+    fn input_value(&self, input: &StepInput) -> Option<String> {
+        match input {
+            StepInput::Literal { value } => Some(value.clone()),
+            StepInput::Data(d) => Some(d.path.display().to_string()),
+            StepInput::StepOutput { step, output } => self
+                .output_path(step, output)
+                .map(|p| p.display().to_string()),
+            StepInput::Absent => None,
+        }
+    }
+
+    fn render_command(&self, step: &StepPlan) -> Result<String, Binding> {
+        render_template(&step.template, &|b| match b {
+            Binding::Input(x) => step.inputs.get(x).and_then(|i| self.input_value(i)),
+            Binding::Output(x) => step
+                .outputs
+                .get(x)
+                .map(|o| o.value_path(x).display().to_string()),
+            _ => None,
+        })
+    }
+
+    fn resolved_inputs(&self, step: &StepPlan) -> serde_json::Map<String, serde_json::Value> {
+        step.inputs
+            .iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    StepInput::StepOutput { step: s, output } => {
+                        let hash = self.output_hash(s, output);
+                        serde_json::json!({
+                            "kind": "step_output",
+                            "step": s,
+                            "output": output,
+                            "path": self.input_value(v),
+                            "content_hash": hash,
+                        })
+                    }
+                    StepInput::Literal { value } => {
+                        serde_json::json!({"kind": "literal", "value": value})
+                    }
+                    other => serde_json::to_value(other).unwrap_or_default(),
+                };
+                (k.clone(), value)
+            })
+            .collect()
+    }
+
+    fn output_hash(&self, step: &str, output: &str) -> Option<String> {
+        let rows = self.ws.store().list_outputs(&self.plan.job_name).ok()?;
+        rows.into_iter()
+            .find(|r| r.step_name == step && r.name == output)
+            .and_then(|r| r.content_hash)
+    }
+
+    async fn spawn_and_wait(
+        &mut self,
+        step: &StepPlan,
+        command: &str,
+        work_dir: &Path,
+        log_path: &Path,
+    ) -> Result<Exit, EngineError> {
+        let shell = if Path::new("/bin/bash").exists() {
+            "/bin/bash"
+        } else {
+            "/bin/sh"
+        };
+        let mut cmd = tokio::process::Command::new(shell);
+        cmd.arg("-c").arg(command).current_dir(work_dir);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.process_group(0);
+        cmd.kill_on_drop(true);
+        // The step finds this very binary first on PATH, so `sluice step ...` commands work
+        // without installing anything.
+        if let Ok(exe) = std::env::current_exe()
+            && let Some(dir) = exe.parent()
+        {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let mut parts = vec![dir.to_path_buf()];
+            parts.extend(std::env::split_paths(&path));
+            if let Ok(joined) = std::env::join_paths(parts) {
+                cmd.env("PATH", joined);
+            }
+        }
+        cmd.env("SLUICE_JOB_NAME", &self.plan.job_name)
+            .env("SLUICE_STEP_NAME", &step.name)
+            .env("SLUICE_WORKSPACE", self.ws.root())
+            .env("SLUICE_EXPERIMENT_NAME", &self.plan.experiment_name);
+        for (k, v) in &step.env_vars {
+            cmd.env(k, v);
+        }
+        let mut log = tokio::fs::File::create(log_path)
+            .await
+            .map_err(|e| EngineError::io(log_path, e))?;
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                let msg = format!("cannot start `{shell}`: {e}\n");
+                log.write_all(msg.as_bytes())
+                    .await
+                    .map_err(|e| EngineError::io(log_path, e))?;
+                return Ok(Exit {
+                    kind: ExitKind::Exited,
+                    code: Some(127),
+                });
+            }
+        };
+        let pgid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw);
+        let (line_tx, mut line_rx) = mpsc::unbounded_channel::<String>();
+        for reader in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let tx = line_tx.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(reader).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(line_tx);
+        let deadline = step
+            .timeout
+            .map(|t| tokio::time::Instant::now() + Duration::from_secs(t));
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(sleep);
+        let mut stopped: Option<ExitKind> = None;
+        let mut lines_open = true;
+        let status = loop {
+            tokio::select! {
+                line = line_rx.recv(), if lines_open => match line {
+                    Some(line) => {
+                        log.write_all(line.as_bytes()).await.map_err(|e| EngineError::io(log_path, e))?;
+                        log.write_all(b"\n").await.map_err(|e| EngineError::io(log_path, e))?;
+                        (self.observer)(Event::Log { step: step.name.clone(), line });
+                    }
+                    None => lines_open = false,
+                },
+                status = child.wait(), if !lines_open => {
+                    break status.map_err(|e| EngineError::io(work_dir, e))?;
+                }
+                () = &mut sleep, if stopped.is_none() => {
+                    stopped = Some(ExitKind::TimedOut(step.timeout.unwrap_or_default()));
+                    terminate(pgid).await;
+                }
+                changed = self.stop.changed(), if stopped.is_none() => {
+                    if changed.is_ok() && *self.stop.borrow() {
+                        stopped = Some(ExitKind::Stopped);
+                        terminate(pgid).await;
+                    }
+                }
+            }
+        };
+        // Anything the command left behind in its process group goes too.
+        if let Some(pgid) = pgid {
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+        log.flush()
+            .await
+            .map_err(|e| EngineError::io(log_path, e))?;
+        if let Some(kind) = stopped {
+            return Ok(Exit {
+                kind,
+                code: status.code(),
+            });
+        }
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = status.signal() {
+            let name =
+                Signal::try_from(sig).map_or_else(|_| sig.to_string(), |s| s.as_str().to_owned());
+            return Ok(Exit {
+                kind: ExitKind::Signaled(name),
+                code: None,
+            });
+        }
+        Ok(Exit {
+            kind: ExitKind::Exited,
+            code: status.code(),
+        })
+    }
+}
+
+/// SIGTERM to the whole process group, then SIGKILL after the grace period.
+async fn terminate(pgid: Option<Pid>) {
+    let Some(pgid) = pgid else { return };
+    if killpg(pgid, Signal::SIGTERM).is_err() {
+        return;
+    }
+    tokio::spawn(async move {
+        tokio::time::sleep(KILL_GRACE).await;
+        let _ = killpg(pgid, Signal::SIGKILL);
+    });
+}
+
+enum ExitKind {
+    Exited,
+    Signaled(String),
+    TimedOut(u64),
+    Stopped,
+}
+
+struct Exit {
+    kind: ExitKind,
+    code: Option<i32>,
+}
+
+fn prepare_dirs(step: &StepPlan, work_dir: &Path, log_path: &Path) -> Result<(), EngineError> {
+    if work_dir.exists() {
+        std::fs::remove_dir_all(work_dir).map_err(|e| EngineError::io(work_dir, e))?;
+    }
+    match &step.code_dir {
+        Some(code) if code.is_file() => {
+            std::fs::create_dir_all(work_dir).map_err(|e| EngineError::io(work_dir, e))?;
+            let name = code.file_name().unwrap_or_default();
+            std::fs::copy(code, work_dir.join(name)).map_err(|e| EngineError::io(code, e))?;
+        }
+        Some(code) => sluice_artifacts::copy_tree(code, work_dir)?,
+        None => std::fs::create_dir_all(work_dir).map_err(|e| EngineError::io(work_dir, e))?,
+    }
+    let mut seen = HashSet::new();
+    for out in step.outputs.values() {
+        if !seen.insert(out.dir.clone()) {
+            continue;
+        }
+        if out.dir.exists() {
+            std::fs::remove_dir_all(&out.dir).map_err(|e| EngineError::io(&out.dir, e))?;
+        }
+        std::fs::create_dir_all(&out.dir).map_err(|e| EngineError::io(&out.dir, e))?;
+    }
+    if let Some(dir) = log_path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+    }
+    Ok(())
+}

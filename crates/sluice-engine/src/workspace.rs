@@ -1,0 +1,69 @@
+//! The workspace folder (`.sluice/`): its database and where artifacts live.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use sluice_store::Store;
+
+use crate::EngineError;
+
+/// The name of the workspace folder.
+pub const WORKSPACE_DIR: &str = ".sluice";
+
+/// An open workspace.
+#[derive(Clone)]
+pub struct Workspace {
+    root: PathBuf,
+    store: Arc<Mutex<Store>>,
+}
+
+impl Workspace {
+    /// Opens the workspace at `root` (the `.sluice` folder itself), creating it if needed.
+    pub fn open(root: &Path) -> Result<Self, EngineError> {
+        std::fs::create_dir_all(root).map_err(|e| EngineError::io(root, e))?;
+        let root = std::path::absolute(root).map_err(|e| EngineError::io(root, e))?;
+        let store = Store::open(&root.join("sluice.db"))?;
+        Ok(Self {
+            root,
+            store: Arc::new(Mutex::new(store)),
+        })
+    }
+
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The store. Callers hold the guard only for the duration of one operation.
+    #[must_use]
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Where data asset versions are kept.
+    #[must_use]
+    pub fn data_dir(&self, name: &str, version: &str) -> PathBuf {
+        self.root.join("data").join(name).join(version)
+    }
+
+    /// Where a job's step folders live.
+    #[must_use]
+    pub fn job_dir(&self, job: &str) -> PathBuf {
+        self.root.join("jobs").join(job)
+    }
+
+    /// The local folder behind `azureml://datastores/NAME/paths/PATH`.
+    #[must_use]
+    pub fn datastore_path(&self, datastore: &str, path: &str) -> PathBuf {
+        let mut p = self.root.join("datastores").join(datastore);
+        for part in path
+            .split('/')
+            .filter(|s| !s.is_empty() && *s != "." && *s != "..")
+        {
+            p.push(part);
+        }
+        p
+    }
+}

@@ -1,0 +1,121 @@
+//! Asset references: `azureml:name@latest`, `azureml:name:3`, `sluice:name:3`,
+//! `azureml://datastores/NAME/paths/PATH`.
+
+/// Which version of a named asset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSel {
+    Latest,
+    Exact(String),
+}
+
+impl std::fmt::Display for VersionSel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionSel::Latest => f.write_str("@latest"),
+            VersionSel::Exact(v) => write!(f, ":{v}"),
+        }
+    }
+}
+
+/// A reference to something registered in the workspace or stored in a datastore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssetRef {
+    Named { name: String, version: VersionSel },
+    Datastore { datastore: String, path: String },
+}
+
+/// `None` when `text` is not an asset reference at all (a plain path);
+/// `Some(Err)` when it starts like one but is malformed.
+#[must_use]
+pub fn parse_asset_ref(text: &str) -> Option<Result<AssetRef, String>> {
+    let t = text.trim();
+    if let Some(rest) = t.strip_prefix("azureml://") {
+        return Some(parse_uri(rest, t));
+    }
+    let body = t
+        .strip_prefix("azureml:")
+        .or_else(|| t.strip_prefix("sluice:"))?;
+    Some(parse_named(body, t))
+}
+
+fn parse_uri(rest: &str, whole: &str) -> Result<AssetRef, String> {
+    let parts: Vec<&str> = rest.splitn(4, '/').collect();
+    match parts.as_slice() {
+        ["datastores", ds, "paths", path] if !ds.is_empty() => Ok(AssetRef::Datastore {
+            datastore: (*ds).to_owned(),
+            path: path.trim_end_matches('/').to_owned(),
+        }),
+        ["registries", ..] => Err(format!(
+            "`{whole}` refers to a shared Azure ML registry, which is not reachable offline"
+        )),
+        _ => Err(format!(
+            "`{whole}` is not a datastore URI; expected `azureml://datastores/NAME/paths/PATH`"
+        )),
+    }
+}
+
+fn parse_named(body: &str, whole: &str) -> Result<AssetRef, String> {
+    let valid_name = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    if let Some((name, label)) = body.split_once('@') {
+        if label != "latest" {
+            return Err(format!(
+                "`{whole}` uses the label `@{label}`; only `@latest` is supported"
+            ));
+        }
+        if !valid_name(name) {
+            return Err(format!("`{whole}` has an invalid asset name"));
+        }
+        return Ok(AssetRef::Named {
+            name: name.to_owned(),
+            version: VersionSel::Latest,
+        });
+    }
+    if let Some((name, version)) = body.split_once(':') {
+        if !valid_name(name) || version.is_empty() {
+            return Err(format!("`{whole}` has an invalid asset name or version"));
+        }
+        return Ok(AssetRef::Named {
+            name: name.to_owned(),
+            version: VersionSel::Exact(version.to_owned()),
+        });
+    }
+    Err(format!(
+        "`{whole}` names no version; write `{whole}@latest` or `{whole}:VERSION`"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_references() {
+        assert_eq!(
+            parse_asset_ref("azureml:taxi@latest"),
+            Some(Ok(AssetRef::Named {
+                name: "taxi".into(),
+                version: VersionSel::Latest
+            }))
+        );
+        assert_eq!(
+            parse_asset_ref("sluice:taxi:3"),
+            Some(Ok(AssetRef::Named {
+                name: "taxi".into(),
+                version: VersionSel::Exact("3".into())
+            }))
+        );
+        assert_eq!(
+            parse_asset_ref("azureml://datastores/blob/paths/a/b/"),
+            Some(Ok(AssetRef::Datastore {
+                datastore: "blob".into(),
+                path: "a/b".into()
+            }))
+        );
+        assert!(parse_asset_ref("./data").is_none());
+        assert!(matches!(parse_asset_ref("azureml:taxi"), Some(Err(_))));
+    }
+}

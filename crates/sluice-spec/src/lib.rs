@@ -1,0 +1,27 @@
+//! Azure ML CLI v2 YAML for Sluice: pipeline jobs, command jobs, command components,
+//! environments and data assets, parsed into typed specs with every value's place in its file,
+//! so that errors can say `file:line:column` and show the offending text.
+
+mod asset;
+mod binding;
+mod decode;
+mod diag;
+mod parse;
+mod source;
+mod types;
+mod validate;
+pub mod yaml;
+
+pub use asset::{AssetRef, VersionSel, parse_asset_ref};
+pub use binding::{
+    Binding, Segment, parse_template, render_template, template_bindings, whole_binding,
+};
+pub use decode::suggest;
+pub use diag::{SpecError, Warning};
+pub use parse::{load_component, load_data, load_environment, load_job, parse_job, read_source};
+pub use source::{Source, Span, Spanned, normalize};
+pub use types::{
+    ComponentSpec, DataSpec, EnvironmentRef, EnvironmentSpec, InputDef, InputValue, IoType,
+    JobKind, JobSpec, OutputDef, OutputValue, Settings, StepSpec,
+};
+pub use validate::dependencies;

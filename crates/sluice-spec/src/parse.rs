@@ -1,0 +1,1226 @@
+//! Decoding of job, component, environment and data files into typed specs.
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+
+use crate::asset::{AssetRef, parse_asset_ref};
+use crate::binding::{Binding, parse_template, whole_binding};
+use crate::decode::{Ctx, MapReader, suggest};
+use crate::diag::{SpecError, Warning};
+use crate::source::{Source, Spanned};
+use crate::types::{
+    ComponentSpec, DataSpec, EnvironmentRef, EnvironmentSpec, InputDef, InputValue, IoType,
+    JobKind, JobSpec, OutputDef, OutputValue, Settings, StepSpec,
+};
+use crate::yaml::{self, Node, Value};
+
+/// Keys Azure ML accepts on command jobs that have no local meaning.
+const IGNORED_JOB_KEYS: &[&str] = &[
+    "resources",
+    "distribution",
+    "identity",
+    "services",
+    "queue_settings",
+    "properties",
+    "status",
+];
+
+/// Reads a file into a [`Source`], with a clear error if it cannot be read.
+pub fn read_source(path: &Path) -> Result<Source, SpecError> {
+    Source::read(path).map_err(|e| {
+        let err = SpecError::file(
+            &path.display().to_string(),
+            format!("cannot read `{}`: {e}", path.display()),
+        );
+        if e.kind() == std::io::ErrorKind::NotFound {
+            err.with_help("check the path; relative paths resolve against the current directory")
+        } else {
+            err
+        }
+    })
+}
+
+/// Parses a YAML file into a node tree, applying `--set key=value` overrides.
+pub(crate) fn load_tree(
+    source: &Source,
+    overrides: &[(String, String)],
+    warnings: &mut Vec<Warning>,
+) -> Result<Node, SpecError> {
+    let mut root = yaml::parse(source, warnings)?;
+    if !matches!(root.value, Value::Map(_)) {
+        return Err(SpecError::new(
+            source,
+            root.span,
+            format!(
+                "the file must be a YAML mapping, found {}",
+                root.value.kind()
+            ),
+        )
+        .with_help("a job file starts with keys such as `type: pipeline` and `jobs:`"));
+    }
+    for (key, value) in overrides {
+        set_path(&mut root, key, value).map_err(|msg| {
+            SpecError::new(
+                source,
+                root.span,
+                format!("cannot apply `--set {key}={value}`: {msg}"),
+            )
+        })?;
+    }
+    Ok(root)
+}
+
+fn set_path(root: &mut Node, key: &str, value: &str) -> Result<(), String> {
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err("the key has an empty part".into());
+    }
+    let mut node = root;
+    for (i, part) in parts.iter().enumerate() {
+        let span = node.span;
+        if node.is_null() {
+            node.value = Value::Map(Vec::new());
+        }
+        let Value::Map(entries) = &mut node.value else {
+            return Err(format!("`{}` is not a mapping", parts[..i].join(".")));
+        };
+        let pos = entries.iter().position(|(k, _)| k.as_str() == Some(part));
+        let idx = pos.unwrap_or_else(|| {
+            let key = Node {
+                value: Value::Str {
+                    text: (*part).to_owned(),
+                    quoted: false,
+                },
+                span,
+            };
+            entries.push((
+                key,
+                Node {
+                    value: Value::Null,
+                    span,
+                },
+            ));
+            entries.len() - 1
+        });
+        node = &mut entries[idx].1;
+    }
+    let mut w = Vec::new();
+    let parsed = yaml::parse(&Source::new("--set", value.to_owned()), &mut w)
+        .map(|n| n.value)
+        .unwrap_or_else(|_| Value::Str {
+            text: value.to_owned(),
+            quoted: true,
+        });
+    // `--set inputs.x=5` on a data input replaces its path, as `az ml` does.
+    if let Value::Map(entries) = &mut node.value
+        && let Some((_, path)) = entries.iter_mut().find(|(k, _)| k.as_str() == Some("path"))
+    {
+        path.value = parsed;
+        return Ok(());
+    }
+    node.value = parsed;
+    Ok(())
+}
+
+/// Reads and validates a job file (`type: pipeline` or `type: command`).
+pub fn load_job(
+    path: &Path,
+    overrides: &[(String, String)],
+    warnings: &mut Vec<Warning>,
+) -> Result<JobSpec, SpecError> {
+    let source = read_source(path)?;
+    parse_job(&source, overrides, warnings)
+}
+
+/// Parses and validates a job from its source text.
+pub fn parse_job(
+    source: &Source,
+    overrides: &[(String, String)],
+    warnings: &mut Vec<Warning>,
+) -> Result<JobSpec, SpecError> {
+    let root = load_tree(source, overrides, warnings)?;
+    let mut ctx = Ctx { source, warnings };
+    let job = decode_job(&mut ctx, &root)?;
+    crate::validate::validate(&job)?;
+    Ok(job)
+}
+
+fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
+    let mut r = MapReader::new(ctx, root, "a job file")?;
+    let ty = ctx.opt_string(r.get("type"), "type")?;
+    let kind = match ty.as_ref().map(|t| t.value.as_str()) {
+        Some("pipeline") => JobKind::Pipeline,
+        Some("command") => JobKind::Command,
+        None => {
+            if r.get("jobs").is_some() {
+                JobKind::Pipeline
+            } else if r.get("command").is_some() {
+                JobKind::Command
+            } else {
+                return Err(ctx.error(root, "the job file has no `type`").with_help(
+                    "add `type: pipeline` (with `jobs:`) or `type: command` (with `command:`)",
+                ));
+            }
+        }
+        Some(other) => return Err(unsupported_type(ctx, ty.as_ref().expect("some"), other)),
+    };
+    let schema = ctx
+        .opt_string(r.get("$schema"), "$schema")?
+        .map(|s| s.value);
+    let name = ctx.opt_string(r.get("name"), "name")?;
+    if let Some(n) = &name {
+        check_name(ctx, n, "job name")?;
+    }
+    let display_name = ctx
+        .opt_string(r.get("display_name"), "display_name")?
+        .map(|s| s.value);
+    let experiment_name = ctx
+        .opt_string(r.get("experiment_name"), "experiment_name")?
+        .map(|s| s.value);
+    let description = ctx
+        .opt_string(r.get("description"), "description")?
+        .map(|s| s.value);
+    let tags = ctx.string_map(r.get("tags"), "tags")?;
+    let compute = ctx.opt_string(r.get("compute"), "compute")?;
+    match kind {
+        JobKind::Pipeline => {
+            let settings = decode_settings(ctx, r.get("settings"))?;
+            let inputs = decode_inputs(ctx, r.get("inputs"), "inputs")?;
+            let outputs = decode_outputs(ctx, r.get("outputs"), "outputs")?;
+            if let Some(c) = r.get("component") {
+                return Err(ctx
+                    .error(c, "pipeline components (`component:` on a pipeline job) are not supported yet")
+                    .with_help("list the steps under `jobs:` in the pipeline file"));
+            }
+            let jobs_node = r.get("jobs");
+            r.ignore(ctx, &["identity", "services", "properties", "status"]);
+            r.finish(ctx)?;
+            let Some(jobs_node) = jobs_node.filter(|n| !n.is_null()) else {
+                return Err(ctx
+                    .error(root, "the pipeline has no `jobs`")
+                    .with_help("add a `jobs:` mapping with at least one step"));
+            };
+            let entries = ctx.entries(Some(jobs_node), "jobs")?;
+            if entries.is_empty() {
+                return Err(ctx
+                    .error(jobs_node, "the pipeline has no `jobs`")
+                    .with_help("add at least one step under `jobs:`"));
+            }
+            let mut steps = IndexMap::new();
+            for (key, value) in entries {
+                let step_name = ctx.string(key, "jobs")?;
+                check_name(ctx, &step_name, "job name")?;
+                let step = decode_step(
+                    ctx,
+                    step_name.clone(),
+                    value,
+                    settings.default_environment.as_ref(),
+                )?;
+                steps.insert(step_name.value, step);
+            }
+            Ok(JobSpec {
+                source: ctx.source.clone(),
+                kind,
+                schema,
+                name,
+                display_name,
+                experiment_name,
+                description,
+                tags,
+                settings,
+                compute,
+                inputs,
+                outputs,
+                steps,
+            })
+        }
+        JobKind::Command => {
+            let inputs = decode_inputs(ctx, r.get("inputs"), "inputs")?;
+            let outputs = decode_outputs(ctx, r.get("outputs"), "outputs")?;
+            let step_name = Spanned::new("main".to_owned(), root.span);
+            let (component, environment_variables, timeout) =
+                decode_inline_command(ctx, &mut r, &inputs, &outputs, None)?;
+            r.ignore(ctx, IGNORED_JOB_KEYS);
+            r.finish(ctx)?;
+            // The single step takes the job's inputs and outputs through bindings.
+            let step_inputs = inputs
+                .keys()
+                .map(|k| {
+                    let key = inputs[k].0.clone();
+                    let span = key.span;
+                    (
+                        k.clone(),
+                        (
+                            key,
+                            InputValue::Bound {
+                                binding: Spanned::new(Binding::ParentInput(k.clone()), span),
+                                mode: None,
+                            },
+                        ),
+                    )
+                })
+                .collect();
+            let step_outputs = outputs
+                .keys()
+                .map(|k| {
+                    let key = outputs[k].0.clone();
+                    let span = key.span;
+                    (
+                        k.clone(),
+                        (
+                            key,
+                            OutputValue::Bound(Spanned::new(
+                                Binding::ParentOutput(k.clone()),
+                                span,
+                            )),
+                        ),
+                    )
+                })
+                .collect();
+            let step = StepSpec {
+                name: step_name.clone(),
+                display_name: display_name.clone(),
+                description: description.clone(),
+                tags: IndexMap::new(),
+                component,
+                inputs: step_inputs,
+                outputs: step_outputs,
+                compute: compute.clone(),
+                environment_variables,
+                timeout,
+            };
+            let mut steps = IndexMap::new();
+            steps.insert(step_name.value, step);
+            Ok(JobSpec {
+                source: ctx.source.clone(),
+                kind,
+                schema,
+                name,
+                display_name,
+                experiment_name,
+                description,
+                tags,
+                settings: Settings::default(),
+                compute,
+                inputs,
+                outputs,
+                steps,
+            })
+        }
+    }
+}
+
+fn unsupported_type(ctx: &Ctx<'_>, node: &Spanned<String>, ty: &str) -> SpecError {
+    let known = [
+        "pipeline",
+        "command",
+        "sweep",
+        "parallel",
+        "spark",
+        "automl",
+        "data_transfer",
+        "import",
+    ];
+    let err = SpecError::new(
+        ctx.source,
+        node.span,
+        format!("job type `{ty}` is not supported"),
+    )
+    .with_label("unsupported type");
+    if known.contains(&ty) {
+        err.with_help(
+            "Sluice runs `pipeline` and `command` jobs; rewrite this step as a `command` job",
+        )
+    } else if let Some(s) = suggest(ty, &["pipeline", "command"]) {
+        err.with_help(format!("did you mean `{s}`?"))
+    } else {
+        err.with_help("use `type: pipeline` or `type: command`")
+    }
+}
+
+fn check_name(ctx: &Ctx<'_>, name: &Spanned<String>, what: &str) -> Result<(), SpecError> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(SpecError::new(
+            ctx.source,
+            name.span,
+            format!("invalid {what} `{}`", name.value),
+        )
+        .with_label("invalid name")
+        .with_help("names use letters, digits, `_` and `-`, and start with a letter, digit or `_`"))
+    }
+}
+
+fn decode_settings(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Result<Settings, SpecError> {
+    let Some(node) = node.filter(|n| !n.is_null()) else {
+        return Ok(Settings::default());
+    };
+    let mut r = MapReader::new(ctx, node, "`settings`")?;
+    let default_compute = ctx.opt_string(r.get("default_compute"), "settings.default_compute")?;
+    let default_datastore =
+        ctx.opt_string(r.get("default_datastore"), "settings.default_datastore")?;
+    let continue_on_step_failure = ctx
+        .opt_bool(
+            r.get("continue_on_step_failure"),
+            "settings.continue_on_step_failure",
+        )?
+        .unwrap_or(false);
+    let force_rerun = ctx
+        .opt_bool(r.get("force_rerun"), "settings.force_rerun")?
+        .unwrap_or(false);
+    let default_environment = match r.get("default_environment") {
+        Some(n) if !n.is_null() => Some(decode_environment_ref(ctx, n)?),
+        _ => None,
+    };
+    r.ignore(
+        ctx,
+        &[
+            "on_init",
+            "on_finalize",
+            "continue_run_on_failed_optional_input",
+            "priority",
+            "timeout",
+        ],
+    );
+    r.finish(ctx)?;
+    Ok(Settings {
+        default_compute,
+        default_datastore,
+        default_environment,
+        continue_on_step_failure,
+        force_rerun,
+    })
+}
+
+fn decode_io_type(
+    ctx: &Ctx<'_>,
+    node: &Node,
+    field: &str,
+    allowed: &[&str],
+) -> Result<Spanned<IoType>, SpecError> {
+    let text = ctx.string(node, field)?;
+    match IoType::parse(&text).filter(|_| allowed.contains(&text.as_str())) {
+        Some(t) => Ok(Spanned::new(t, text.span)),
+        None => {
+            let err = SpecError::new(
+                ctx.source,
+                text.span,
+                format!("unknown {field} `{}`", text.value),
+            )
+            .with_label("unknown type");
+            Err(match suggest(&text, allowed) {
+                Some(s) => err.with_help(format!("did you mean `{s}`?")),
+                None => err.with_help(format!("expected one of: {}", allowed.join(", "))),
+            })
+        }
+    }
+}
+
+fn check_mode(
+    ctx: &Ctx<'_>,
+    node: Option<&Node>,
+    field: &str,
+) -> Result<Option<Spanned<String>>, SpecError> {
+    const MODES: [&str; 7] = [
+        "ro_mount",
+        "rw_mount",
+        "download",
+        "upload",
+        "direct",
+        "eval_mount",
+        "eval_download",
+    ];
+    let Some(mode) = ctx.opt_string(node, field)? else {
+        return Ok(None);
+    };
+    if MODES.contains(&mode.as_str()) {
+        return Ok(Some(mode));
+    }
+    let err = SpecError::new(
+        ctx.source,
+        mode.span,
+        format!("unknown mode `{}`", mode.value),
+    )
+    .with_label("unknown mode");
+    Err(match suggest(&mode, &MODES) {
+        Some(s) => err.with_help(format!("did you mean `{s}`?")),
+        None => err.with_help(format!("expected one of: {}", MODES.join(", "))),
+    })
+}
+
+fn bound(ctx: &Ctx<'_>, node: &Node, text: &str) -> Option<Result<Spanned<Binding>, SpecError>> {
+    whole_binding(text).map(|r| {
+        r.map(|b| Spanned::new(b, node.span))
+            .map_err(|msg| ctx.error(node, msg).with_label("invalid binding"))
+    })
+}
+
+/// Job `inputs:` values.
+fn decode_inputs(
+    ctx: &mut Ctx<'_>,
+    node: Option<&Node>,
+    field: &str,
+) -> Result<IndexMap<String, (Spanned<String>, InputValue)>, SpecError> {
+    let mut out = IndexMap::new();
+    for (key, value) in ctx.entries(node, field)? {
+        let name = ctx.string(key, field)?;
+        let field = format!("{field}.{}", name.value);
+        let decoded = match &value.value {
+            Value::Null => continue,
+            Value::Bool(_) | Value::Int(_) | Value::Float(_) => {
+                InputValue::Literal(Spanned::new(value.to_json(), value.span))
+            }
+            Value::Str { text, .. } => match bound(ctx, value, text) {
+                Some(b) => InputValue::Bound {
+                    binding: b?,
+                    mode: None,
+                },
+                None => {
+                    reject_embedded_binding(ctx, value, text)?;
+                    InputValue::Literal(Spanned::new(value.to_json(), value.span))
+                }
+            },
+            Value::Seq(_) => {
+                return Err(ctx.expected(value, "a value, a binding or a mapping", &field));
+            }
+            Value::Map(_) => decode_input_map(ctx, value, &field)?,
+        };
+        out.insert(name.value.clone(), (name, decoded));
+    }
+    Ok(out)
+}
+
+fn reject_embedded_binding(ctx: &Ctx<'_>, node: &Node, text: &str) -> Result<(), SpecError> {
+    if text.contains("${{") {
+        return Err(ctx
+            .error(node, "a binding must be the whole value")
+            .with_label("text around `${{...}}`")
+            .with_help("write the binding alone, for example `${{parent.inputs.data}}`"));
+    }
+    Ok(())
+}
+
+fn decode_input_map(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Result<InputValue, SpecError> {
+    let mut r = MapReader::new(ctx, node, &format!("`{field}`"))?;
+    let ty = match r.get("type") {
+        Some(n) if !n.is_null() => Some(decode_io_type(ctx, n, "input type", &IoType::ALL)?),
+        _ => None,
+    };
+    let path = r.get("path");
+    let mode = check_mode(ctx, r.get("mode"), &format!("{field}.mode"))?;
+    let value = r.get("value").or_else(|| r.get("default"));
+    r.ignore(ctx, &["datastore"]);
+    for k in ["description", "optional", "min", "max", "enum"] {
+        let _ = r.get(k);
+    }
+    r.finish(ctx)?;
+    if let Some(path) = path.filter(|p| !p.is_null()) {
+        let text = ctx.string(path, &format!("{field}.path"))?;
+        if let Some(b) = bound(ctx, path, &text) {
+            return Ok(InputValue::Bound { binding: b?, mode });
+        }
+        reject_embedded_binding(ctx, path, &text)?;
+        if let Some(t) = &ty
+            && t.is_literal()
+        {
+            return Err(ctx
+                .error(
+                    path,
+                    format!(
+                        "an input of type `{}` takes a `value`, not a `path`",
+                        t.as_str()
+                    ),
+                )
+                .with_help("use a data type such as `uri_folder` or `uri_file` for paths"));
+        }
+        return Ok(InputValue::Data {
+            ty,
+            path: text,
+            mode,
+        });
+    }
+    if let Some(v) = value.filter(|v| !v.is_null()) {
+        if let Value::Str { text, .. } = &v.value
+            && let Some(b) = bound(ctx, v, text)
+        {
+            return Ok(InputValue::Bound { binding: b?, mode });
+        }
+        return Ok(InputValue::Literal(Spanned::new(v.to_json(), v.span)));
+    }
+    Ok(InputValue::Empty { ty })
+}
+
+/// Job `outputs:` values.
+fn decode_outputs(
+    ctx: &mut Ctx<'_>,
+    node: Option<&Node>,
+    field: &str,
+) -> Result<IndexMap<String, (Spanned<String>, OutputValue)>, SpecError> {
+    let mut out = IndexMap::new();
+    for (key, value) in ctx.entries(node, field)? {
+        let name = ctx.string(key, field)?;
+        let f = format!("{field}.{}", name.value);
+        let decoded = match &value.value {
+            Value::Null => OutputValue::Default {
+                ty: None,
+                mode: None,
+                name: None,
+                version: None,
+            },
+            Value::Str { text, .. } => match bound(ctx, value, text) {
+                Some(b) => OutputValue::Bound(b?),
+                None => {
+                    return Err(ctx
+                        .error(
+                            value,
+                            format!("output `{}` must be a mapping or a binding", name.value),
+                        )
+                        .with_label("a plain string")
+                        .with_help("write `{type: uri_folder}` or `${{parent.outputs.NAME}}`"));
+                }
+            },
+            Value::Map(_) => {
+                let mut r = MapReader::new(ctx, value, &format!("`{f}`"))?;
+                let ty = match r.get("type") {
+                    Some(n) if !n.is_null() => {
+                        Some(decode_io_type(ctx, n, "output type", &IoType::DATA)?)
+                    }
+                    _ => None,
+                };
+                let mode = check_mode(ctx, r.get("mode"), &format!("{f}.mode"))?;
+                let path = ctx.opt_string(r.get("path"), &format!("{f}.path"))?;
+                let asset_name = ctx.opt_string(r.get("name"), &format!("{f}.name"))?;
+                let version = ctx.opt_string(r.get("version"), &format!("{f}.version"))?;
+                let _ = r.get("description");
+                r.ignore(ctx, &["datastore", "is_control"]);
+                r.finish(ctx)?;
+                match path {
+                    Some(p) => {
+                        if let Some(b) = whole_binding(&p) {
+                            let b = b.map_err(|m| SpecError::new(ctx.source, p.span, m))?;
+                            OutputValue::Bound(Spanned::new(b, p.span))
+                        } else {
+                            OutputValue::Path { ty, path: p, mode }
+                        }
+                    }
+                    None => OutputValue::Default {
+                        ty,
+                        mode,
+                        name: asset_name,
+                        version,
+                    },
+                }
+            }
+            _ => return Err(ctx.expected(value, "a mapping or a binding", &f)),
+        };
+        out.insert(name.value.clone(), (name, decoded));
+    }
+    Ok(out)
+}
+
+fn decode_step(
+    ctx: &mut Ctx<'_>,
+    name: Spanned<String>,
+    node: &Node,
+    default_env: Option<&EnvironmentRef>,
+) -> Result<StepSpec, SpecError> {
+    let mut r = MapReader::new(ctx, node, &format!("job `{}`", name.value))?;
+    if let Some(t) = ctx.opt_string(r.get("type"), "type")?
+        && t.as_str() != "command"
+    {
+        return Err(unsupported_type(ctx, &t, &t.value.clone()));
+    }
+    let display_name = ctx
+        .opt_string(r.get("display_name"), "display_name")?
+        .map(|s| s.value);
+    let description = ctx
+        .opt_string(r.get("description"), "description")?
+        .map(|s| s.value);
+    let tags = ctx.string_map(r.get("tags"), "tags")?;
+    let inputs = decode_inputs(ctx, r.get("inputs"), &format!("jobs.{}.inputs", name.value))?;
+    let outputs = decode_outputs(
+        ctx,
+        r.get("outputs"),
+        &format!("jobs.{}.outputs", name.value),
+    )?;
+    let compute = ctx.opt_string(r.get("compute"), "compute")?;
+    let component_node = r.get("component");
+    let (component, mut environment_variables, timeout) = match component_node {
+        Some(c) if !c.is_null() => {
+            if let Some(cmd) = r.get("command") {
+                return Err(ctx
+                    .error(cmd, "a job cannot have both `component` and `command`")
+                    .with_help("put the command in the component file, or remove `component`"));
+            }
+            let mut component = decode_component_ref(ctx, c)?;
+            let env_override = match r.get("environment") {
+                Some(e) if !e.is_null() => Some(decode_environment_ref(ctx, e)?),
+                _ => None,
+            };
+            if env_override.is_some() {
+                component.environment = env_override;
+            }
+            if component.environment.is_none() {
+                component.environment = default_env.cloned();
+            }
+            let env_vars =
+                ctx.string_map(r.get("environment_variables"), "environment_variables")?;
+            let timeout = decode_limits(ctx, r.get("limits"))?;
+            (component, env_vars, timeout)
+        }
+        _ => decode_inline_command(ctx, &mut r, &inputs, &outputs, default_env)?,
+    };
+    let _ = r.get("name");
+    r.ignore(
+        ctx,
+        &[
+            "experiment_name",
+            "resources",
+            "distribution",
+            "identity",
+            "services",
+            "queue_settings",
+            "properties",
+        ],
+    );
+    r.finish(ctx)?;
+    for (k, v) in &component.environment_variables {
+        environment_variables
+            .entry(k.clone())
+            .or_insert_with(|| v.clone());
+    }
+    Ok(StepSpec {
+        name,
+        display_name,
+        description,
+        tags,
+        component,
+        inputs,
+        outputs,
+        compute,
+        environment_variables,
+        timeout,
+    })
+}
+
+fn decode_limits(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Result<Option<u64>, SpecError> {
+    let Some(node) = node.filter(|n| !n.is_null()) else {
+        return Ok(None);
+    };
+    let mut r = MapReader::new(ctx, node, "`limits`")?;
+    let timeout = match r.get("timeout") {
+        Some(t) if !t.is_null() => match t.value {
+            Value::Int(i) if i > 0 => Some(i.unsigned_abs()),
+            _ => {
+                return Err(ctx.expected(t, "a positive whole number of seconds", "limits.timeout"));
+            }
+        },
+        _ => None,
+    };
+    r.finish(ctx)?;
+    Ok(timeout)
+}
+
+/// The command, code and environment of a job written inline (no `component:`).
+#[expect(
+    clippy::type_complexity,
+    reason = "a private helper returning three parts"
+)]
+fn decode_inline_command(
+    ctx: &mut Ctx<'_>,
+    r: &mut MapReader<'_>,
+    inputs: &IndexMap<String, (Spanned<String>, InputValue)>,
+    outputs: &IndexMap<String, (Spanned<String>, OutputValue)>,
+    default_env: Option<&EnvironmentRef>,
+) -> Result<(ComponentSpec, IndexMap<String, String>, Option<u64>), SpecError> {
+    let Some(command_node) = r.get("command").filter(|n| !n.is_null()) else {
+        return Err(ctx
+            .error(r.node(), "the job has neither `command` nor `component`")
+            .with_help("add `command: ...` or `component: file:./component.yml`"));
+    };
+    let command = ctx.string(command_node, "command")?;
+    let template = parse_template(&command)
+        .map_err(|m| ctx.error(command_node, m).with_label("in this command"))?;
+    let code = decode_code(ctx, r.get("code"))?;
+    let environment = match r.get("environment") {
+        Some(e) if !e.is_null() => Some(decode_environment_ref(ctx, e)?),
+        _ => default_env.cloned(),
+    };
+    let env_vars = ctx.string_map(r.get("environment_variables"), "environment_variables")?;
+    let timeout = decode_limits(ctx, r.get("limits"))?;
+    let is_deterministic = ctx
+        .opt_bool(r.get("is_deterministic"), "is_deterministic")?
+        .unwrap_or(true);
+    let input_defs = inputs
+        .iter()
+        .map(|(k, (key, v))| {
+            let ty = match v {
+                InputValue::Literal(l) => match &l.value {
+                    serde_json::Value::Bool(_) => IoType::Boolean,
+                    serde_json::Value::Number(n) if n.is_i64() => IoType::Integer,
+                    serde_json::Value::Number(_) => IoType::Number,
+                    _ => IoType::String,
+                },
+                InputValue::Data { ty, .. } | InputValue::Empty { ty } => {
+                    ty.as_ref().map_or(IoType::UriFolder, |t| t.value)
+                }
+                InputValue::Bound { .. } => IoType::UriFolder,
+            };
+            let def = InputDef {
+                ty: Spanned::new(ty, key.span),
+                default: None,
+                optional: false,
+                description: None,
+                min: None,
+                max: None,
+                allowed: None,
+            };
+            (k.clone(), (key.clone(), def))
+        })
+        .collect();
+    let output_defs = outputs
+        .iter()
+        .map(|(k, (key, v))| {
+            let ty = v.declared_type().unwrap_or(IoType::UriFolder);
+            let def = OutputDef {
+                ty: Spanned::new(ty, key.span),
+                description: None,
+                mode: None,
+            };
+            (k.clone(), (key.clone(), def))
+        })
+        .collect();
+    let component = ComponentSpec {
+        source: ctx.source.clone(),
+        name: None,
+        version: None,
+        display_name: None,
+        description: None,
+        tags: IndexMap::new(),
+        inputs: input_defs,
+        outputs: output_defs,
+        command,
+        template,
+        code,
+        environment,
+        environment_variables: IndexMap::new(),
+        is_deterministic,
+    };
+    Ok((component, env_vars, timeout))
+}
+
+fn decode_code(ctx: &Ctx<'_>, node: Option<&Node>) -> Result<Option<Spanned<String>>, SpecError> {
+    let Some(code) = ctx.opt_string(node, "code")? else {
+        return Ok(None);
+    };
+    if code.starts_with("azureml:") || code.contains("://") {
+        return Err(SpecError::new(
+            ctx.source,
+            code.span,
+            format!("`code: {}` is not a local path", code.value),
+        )
+        .with_help("point `code` at a folder relative to this file, such as `./src`"));
+    }
+    let resolved = ctx.source.resolve(&code);
+    if !resolved.exists() {
+        return Err(SpecError::new(
+            ctx.source,
+            code.span,
+            format!("code folder `{}` does not exist", code.value),
+        )
+        .with_label("not found")
+        .with_help(format!(
+            "it resolves to `{}`; paths are relative to the YAML file's folder",
+            resolved.display()
+        )));
+    }
+    Ok(Some(code))
+}
+
+fn decode_component_ref(ctx: &mut Ctx<'_>, node: &Node) -> Result<ComponentSpec, SpecError> {
+    match &node.value {
+        Value::Map(_) => decode_component(ctx, node),
+        Value::Str { text, .. } => {
+            if let Some(r) = parse_asset_ref(text)
+                && !text.starts_with("file:")
+            {
+                let _ = r.map_err(|m| ctx.error(node, m))?;
+                return Err(ctx
+                    .error(
+                        node,
+                        format!("registered components (`{text}`) are not supported yet"),
+                    )
+                    .with_label("a registry reference")
+                    .with_help(
+                        "refer to the component's file instead: `component: file:./component.yml`",
+                    ));
+            }
+            let rel = text.strip_prefix("file:").unwrap_or(text);
+            let path = ctx.source.resolve(rel);
+            let source = Source::read(&path).map_err(|e| {
+                ctx.error(node, format!("cannot read component file `{rel}`: {e}"))
+                    .with_label("here")
+                    .with_help(format!(
+                        "it resolves to `{}`; paths are relative to the YAML file's folder",
+                        path.display()
+                    ))
+            })?;
+            let mut source = source;
+            source.name = display_path(&ctx.source.name, rel);
+            let mut w = Vec::new();
+            let root = load_tree(&source, &[], &mut w)?;
+            let mut cctx = Ctx {
+                source: &source,
+                warnings: &mut w,
+            };
+            let component = decode_component(&mut cctx, &root)?;
+            ctx.warnings.extend(w);
+            Ok(component)
+        }
+        _ => Err(ctx.expected(node, "a file reference or a mapping", "component")),
+    }
+}
+
+/// The path of a referenced file as shown in messages: beside the referencing file.
+fn display_path(referrer: &str, rel: &str) -> String {
+    let dir = Path::new(referrer).parent().unwrap_or(Path::new(""));
+    crate::source::normalize(&dir.join(rel))
+        .display()
+        .to_string()
+}
+
+/// Reads and validates a component file.
+pub fn load_component(
+    path: &Path,
+    warnings: &mut Vec<Warning>,
+) -> Result<ComponentSpec, SpecError> {
+    let source = read_source(path)?;
+    let root = load_tree(&source, &[], warnings)?;
+    let mut ctx = Ctx {
+        source: &source,
+        warnings,
+    };
+    decode_component(&mut ctx, &root)
+}
+
+fn decode_component(ctx: &mut Ctx<'_>, node: &Node) -> Result<ComponentSpec, SpecError> {
+    let mut r = MapReader::new(ctx, node, "a command component")?;
+    let _ = r.get("$schema");
+    if let Some(t) = ctx.opt_string(r.get("type"), "type")?
+        && t.as_str() != "command"
+    {
+        return Err(unsupported_type(ctx, &t, &t.value.clone()));
+    }
+    let name = ctx.opt_string(r.get("name"), "name")?;
+    let version = ctx.opt_string(r.get("version"), "version")?;
+    let display_name = ctx
+        .opt_string(r.get("display_name"), "display_name")?
+        .map(|s| s.value);
+    let description = ctx
+        .opt_string(r.get("description"), "description")?
+        .map(|s| s.value);
+    let tags = ctx.string_map(r.get("tags"), "tags")?;
+    let is_deterministic = ctx
+        .opt_bool(r.get("is_deterministic"), "is_deterministic")?
+        .unwrap_or(true);
+    let mut inputs = IndexMap::new();
+    for (key, value) in ctx.entries(r.get("inputs"), "inputs")? {
+        let k = ctx.string(key, "inputs")?;
+        let def = decode_input_def(ctx, value, &format!("inputs.{}", k.value))?;
+        inputs.insert(k.value.clone(), (k, def));
+    }
+    let mut outputs = IndexMap::new();
+    for (key, value) in ctx.entries(r.get("outputs"), "outputs")? {
+        let k = ctx.string(key, "outputs")?;
+        let f = format!("outputs.{}", k.value);
+        let def = if value.is_null() {
+            OutputDef {
+                ty: Spanned::new(IoType::UriFolder, key.span),
+                description: None,
+                mode: None,
+            }
+        } else {
+            let mut or = MapReader::new(ctx, value, &format!("`{f}`"))?;
+            let ty = match or.get("type") {
+                Some(t) => decode_io_type(ctx, t, "output type", &IoType::DATA)?,
+                None => {
+                    return Err(ctx
+                        .error(value, format!("output `{}` has no `type`", k.value))
+                        .with_help("add `type: uri_folder` (or `uri_file`, `mlflow_model`, ...)"));
+                }
+            };
+            let description = ctx
+                .opt_string(or.get("description"), "description")?
+                .map(|s| s.value);
+            let mode = check_mode(ctx, or.get("mode"), &format!("{f}.mode"))?;
+            or.ignore(ctx, &["is_control"]);
+            or.finish(ctx)?;
+            OutputDef {
+                ty,
+                description,
+                mode,
+            }
+        };
+        outputs.insert(k.value.clone(), (k, def));
+    }
+    let Some(command_node) = r.get("command").filter(|n| !n.is_null()) else {
+        return Err(ctx
+            .error(node, "the component has no `command`")
+            .with_help("add `command: python train.py --data ${{inputs.data}}`"));
+    };
+    let command = ctx.string(command_node, "command")?;
+    let template = parse_template(&command)
+        .map_err(|m| ctx.error(command_node, m).with_label("in this command"))?;
+    let code = decode_code(ctx, r.get("code"))?;
+    let environment = match r.get("environment") {
+        Some(e) if !e.is_null() => Some(decode_environment_ref(ctx, e)?),
+        _ => None,
+    };
+    let environment_variables =
+        ctx.string_map(r.get("environment_variables"), "environment_variables")?;
+    r.ignore(
+        ctx,
+        &[
+            "resources",
+            "distribution",
+            "additional_includes",
+            "properties",
+            "services",
+        ],
+    );
+    r.finish(ctx)?;
+    let component = ComponentSpec {
+        source: ctx.source.clone(),
+        name,
+        version,
+        display_name,
+        description,
+        tags,
+        inputs,
+        outputs,
+        command,
+        template,
+        code,
+        environment,
+        environment_variables,
+        is_deterministic,
+    };
+    crate::validate::validate_component_command(&component)?;
+    Ok(component)
+}
+
+fn decode_input_def(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Result<InputDef, SpecError> {
+    let mut r = MapReader::new(ctx, node, &format!("`{field}`"))?;
+    let Some(ty_node) = r.get("type") else {
+        return Err(ctx
+            .error(node, format!("input `{field}` has no `type`"))
+            .with_help(format!(
+                "add `type:` with one of: {}",
+                IoType::ALL.join(", ")
+            )));
+    };
+    let ty = decode_io_type(ctx, ty_node, "input type", &IoType::ALL)?;
+    let default = r
+        .get("default")
+        .filter(|d| !d.is_null())
+        .map(|d| Spanned::new(d.to_json(), d.span));
+    let optional = ctx
+        .opt_bool(r.get("optional"), &format!("{field}.optional"))?
+        .unwrap_or(false);
+    let description = ctx
+        .opt_string(r.get("description"), "description")?
+        .map(|s| s.value);
+    let min = match r.get("min") {
+        Some(n) if !n.is_null() => Some(ctx.number(n, &format!("{field}.min"))?),
+        _ => None,
+    };
+    let max = match r.get("max") {
+        Some(n) if !n.is_null() => Some(ctx.number(n, &format!("{field}.max"))?),
+        _ => None,
+    };
+    let allowed = match r.get("enum") {
+        Some(n) if !n.is_null() => match &n.value {
+            Value::Seq(items) => Some(items.iter().map(Node::to_json).collect()),
+            _ => return Err(ctx.expected(n, "a list", &format!("{field}.enum"))),
+        },
+        _ => None,
+    };
+    let _ = r.get("mode");
+    r.ignore(ctx, &["is_control", "datastore"]);
+    r.finish(ctx)?;
+    let def = InputDef {
+        ty,
+        default,
+        optional,
+        description,
+        min,
+        max,
+        allowed,
+    };
+    if let Some(d) = &def.default {
+        crate::validate::check_literal(ctx.source, &def, d, field)?;
+    }
+    Ok(def)
+}
+
+fn decode_environment_ref(ctx: &mut Ctx<'_>, node: &Node) -> Result<EnvironmentRef, SpecError> {
+    match &node.value {
+        Value::Str { text, .. } => {
+            match parse_asset_ref(text) {
+                Some(Ok(AssetRef::Named { .. })) => {}
+                Some(Ok(AssetRef::Datastore { .. })) => {
+                    return Err(ctx.error(node, "an environment cannot be a datastore path"));
+                }
+                Some(Err(m)) => {
+                    return Err(ctx
+                        .error(node, m)
+                        .with_label("invalid environment reference"));
+                }
+                None => {
+                    return Err(ctx
+                        .error(node, format!("`{text}` is not an environment reference"))
+                        .with_label("expected `azureml:NAME@latest` or `azureml:NAME:VERSION`")
+                        .with_help(format!(
+                            "write `azureml:{text}@latest`, or define the environment inline"
+                        )));
+                }
+            }
+            Ok(EnvironmentRef::Named(Spanned::new(text.clone(), node.span)))
+        }
+        Value::Map(_) => Ok(EnvironmentRef::Inline(Box::new(decode_environment(
+            ctx, node,
+        )?))),
+        _ => Err(ctx.expected(node, "a reference or a mapping", "environment")),
+    }
+}
+
+/// Reads an environment file (`environment create -f env.yml`).
+pub fn load_environment(
+    path: &Path,
+    warnings: &mut Vec<Warning>,
+) -> Result<(Source, EnvironmentSpec), SpecError> {
+    let source = read_source(path)?;
+    let root = load_tree(&source, &[], warnings)?;
+    let mut ctx = Ctx {
+        source: &source,
+        warnings,
+    };
+    let spec = decode_environment(&mut ctx, &root)?;
+    Ok((source, spec))
+}
+
+fn decode_environment(ctx: &mut Ctx<'_>, node: &Node) -> Result<EnvironmentSpec, SpecError> {
+    let mut r = MapReader::new(ctx, node, "an environment")?;
+    let _ = r.get("$schema");
+    let name = ctx.opt_string(r.get("name"), "name")?;
+    if let Some(n) = &name {
+        check_name(ctx, n, "environment name")?;
+    }
+    let version = ctx.opt_string(r.get("version"), "version")?;
+    let description = ctx
+        .opt_string(r.get("description"), "description")?
+        .map(|s| s.value);
+    let image = ctx.opt_string(r.get("image"), "image")?.map(|s| s.value);
+    let tags = ctx.string_map(r.get("tags"), "tags")?;
+    let conda_file = match r.get("conda_file") {
+        Some(n) if !n.is_null() => Some(match &n.value {
+            Value::Str { text, .. } => {
+                let path = ctx.source.resolve(text);
+                let content = std::fs::read_to_string(&path).map_err(|e| {
+                    ctx.error(n, format!("cannot read conda file `{text}`: {e}"))
+                        .with_label("here")
+                        .with_help(format!(
+                            "it resolves to `{}`; paths are relative to the YAML file's folder",
+                            path.display()
+                        ))
+                })?;
+                (Spanned::new(text.clone(), n.span), content)
+            }
+            Value::Map(_) => (
+                Spanned::new("<inline>".to_owned(), n.span),
+                serde_json::to_string_pretty(&n.to_json()).unwrap_or_default(),
+            ),
+            _ => return Err(ctx.expected(n, "a file path or a mapping", "conda_file")),
+        }),
+        _ => None,
+    };
+    let build = r.get("build").filter(|b| !b.is_null()).map(Node::to_json);
+    let _ = r.get("os_type");
+    r.ignore(ctx, &["inference_config", "properties", "datastore"]);
+    r.finish(ctx)?;
+    if image.is_none() && conda_file.is_none() && build.is_none() {
+        return Err(ctx
+            .error(
+                node,
+                "the environment has no `image`, `conda_file` or `build`",
+            )
+            .with_help("add `conda_file: ./conda.yml` (and usually `image:`)"));
+    }
+    Ok(EnvironmentSpec {
+        name,
+        version,
+        description,
+        image,
+        conda_file,
+        tags,
+        build,
+        raw: node.to_json(),
+    })
+}
+
+/// Reads and checks a data asset file (`data create -f data.yml`).
+pub fn load_data(path: &Path, warnings: &mut Vec<Warning>) -> Result<DataSpec, SpecError> {
+    let source = read_source(path)?;
+    let root = load_tree(&source, &[], warnings)?;
+    let mut ctx = Ctx {
+        source: &source,
+        warnings,
+    };
+    let mut r = MapReader::new(&ctx, &root, "a data asset")?;
+    let _ = r.get("$schema");
+    let Some(name) = ctx.opt_string(r.get("name"), "name")? else {
+        return Err(ctx
+            .error(&root, "the data asset has no `name`")
+            .with_help("add `name: my-data`"));
+    };
+    check_name(&ctx, &name, "data asset name")?;
+    let version = ctx.opt_string(r.get("version"), "version")?;
+    let description = ctx
+        .opt_string(r.get("description"), "description")?
+        .map(|s| s.value);
+    let tags = ctx.string_map(r.get("tags"), "tags")?;
+    let ty = match r.get("type") {
+        Some(t) if !t.is_null() => {
+            decode_io_type(&ctx, t, "data type", &["uri_file", "uri_folder", "mltable"])?
+        }
+        _ => Spanned::new(IoType::UriFolder, root.span),
+    };
+    let Some(path_node) = r.get("path").filter(|p| !p.is_null()) else {
+        return Err(ctx
+            .error(&root, "the data asset has no `path`")
+            .with_help("add `path: ./data/file.csv`"));
+    };
+    let data_path = ctx.string(path_node, "path")?;
+    r.ignore(&mut ctx, &["properties", "datastore"]);
+    r.finish(&ctx)?;
+    Ok(DataSpec {
+        source: source.clone(),
+        name,
+        version,
+        ty,
+        path: data_path,
+        description,
+        tags,
+    })
+}

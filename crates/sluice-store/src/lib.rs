@@ -1,0 +1,605 @@
+//! The workspace's embedded SQLite store: data assets, environments, computes, jobs, steps,
+//! their status history and outputs.
+//!
+//! The database runs in WAL mode; the schema is created by numbered migrations that are only
+//! ever added, never edited (`migrations/`).
+
+mod rows;
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub use rows::{ComputeRow, DataAssetRow, EnvironmentRow, JobRow, OutputRow, StatusEvent, StepRow};
+
+/// Migrations in order; the database's `user_version` counts how many have run.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{what} `{name}` was not found")]
+    NotFound { what: &'static str, name: String },
+    #[error("{what} `{name}` already exists")]
+    AlreadyExists { what: &'static str, name: String },
+    #[error(
+        "the workspace database was written by a newer Sluice (schema {found}, this build knows {known})"
+    )]
+    TooNew { found: i64, known: i64 },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored JSON is invalid: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The current time as an RFC 3339 timestamp (UTC, microseconds).
+#[must_use]
+pub fn now() -> String {
+    let ts = jiff::Timestamp::now();
+    format!("{ts:.6}")
+}
+
+/// A connection to the workspace database.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // NORMAL in WAL mode: a committed transaction survives a crash of the process; only a
+        // power loss can roll back the last few commits, never corrupt the database.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut store = Self { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let known = i64::try_from(MIGRATIONS.len()).expect("few migrations");
+        let current: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if current > known {
+            return Err(StoreError::TooNew {
+                found: current,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(current).unwrap_or(0))
+        {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(
+                None,
+                "user_version",
+                i64::try_from(i + 1).unwrap_or(i64::MAX),
+            )?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// The schema version (number of migrations applied).
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    // ---- versioned assets -------------------------------------------------------------------
+
+    /// The next free integer version of a data asset or environment (`table` is fixed by us).
+    fn next_version(&self, table: &str, name: &str) -> Result<String> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT version FROM {table} WHERE name = ?1"))?;
+        let max = stmt
+            .query_map([name], |r| r.get::<_, String>(0))?
+            .filter_map(|v| v.ok()?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0);
+        Ok((max + 1).to_string())
+    }
+
+    fn next_seq(&self, table: &str, name: &str) -> Result<i64> {
+        Ok(self.conn.query_row(
+            &format!("SELECT COALESCE(MAX(seq), 0) + 1 FROM {table} WHERE name = ?1"),
+            [name],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn next_data_version(&self, name: &str) -> Result<String> {
+        self.next_version("data_assets", name)
+    }
+
+    pub fn insert_data(&self, row: &DataAssetRow) -> Result<()> {
+        let seq = self.next_seq("data_assets", &row.name)?;
+        let res = self.conn.execute(
+            "INSERT INTO data_assets (name, version, seq, type, path, source_path, description, tags,
+                content_hash, size_bytes, file_count, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                row.name,
+                row.version,
+                seq,
+                row.ty,
+                row.path,
+                row.source_path,
+                row.description,
+                serde_json::to_string(&row.tags)?,
+                row.content_hash,
+                row.size_bytes,
+                row.file_count,
+                row.created_at
+            ],
+        );
+        map_conflict(res, "data asset", || {
+            format!("{}:{}", row.name, row.version)
+        })
+    }
+
+    /// A data asset version; `version` `None` means the latest.
+    pub fn get_data(&self, name: &str, version: Option<&str>) -> Result<DataAssetRow> {
+        let sql = "SELECT name, version, type, path, source_path, description, tags, content_hash,
+                   size_bytes, file_count, created_at FROM data_assets";
+        let row = match version {
+            Some(v) => self
+                .conn
+                .query_row(
+                    &format!("{sql} WHERE name = ?1 AND version = ?2"),
+                    [name, v],
+                    DataAssetRow::from_row,
+                )
+                .optional()?,
+            None => self
+                .conn
+                .query_row(
+                    &format!("{sql} WHERE name = ?1 ORDER BY seq DESC LIMIT 1"),
+                    [name],
+                    DataAssetRow::from_row,
+                )
+                .optional()?,
+        };
+        row.ok_or_else(|| StoreError::NotFound {
+            what: "data asset",
+            name: version.map_or_else(|| format!("{name}@latest"), |v| format!("{name}:{v}")),
+        })
+    }
+
+    /// Data assets: every version of `name`, or the latest version of each name.
+    pub fn list_data(&self, name: Option<&str>) -> Result<Vec<DataAssetRow>> {
+        let sql = "SELECT name, version, type, path, source_path, description, tags, content_hash,
+                   size_bytes, file_count, created_at FROM data_assets d";
+        let mut out = Vec::new();
+        if let Some(name) = name {
+            let mut stmt = self
+                .conn
+                .prepare(&format!("{sql} WHERE name = ?1 ORDER BY seq"))?;
+            for r in stmt.query_map([name], DataAssetRow::from_row)? {
+                out.push(r?);
+            }
+        } else {
+            let mut stmt = self.conn.prepare(&format!(
+                "{sql} WHERE seq = (SELECT MAX(seq) FROM data_assets e WHERE e.name = d.name) ORDER BY name"
+            ))?;
+            for r in stmt.query_map([], DataAssetRow::from_row)? {
+                out.push(r?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn next_environment_version(&self, name: &str) -> Result<String> {
+        self.next_version("environments", name)
+    }
+
+    pub fn insert_environment(&self, row: &EnvironmentRow) -> Result<()> {
+        let seq = self.next_seq("environments", &row.name)?;
+        let res = self.conn.execute(
+            "INSERT INTO environments (name, version, seq, description, image, conda_file, spec, spec_hash, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                row.name,
+                row.version,
+                seq,
+                row.description,
+                row.image,
+                row.conda_file,
+                serde_json::to_string(&row.spec)?,
+                row.spec_hash,
+                row.created_at
+            ],
+        );
+        map_conflict(res, "environment", || {
+            format!("{}:{}", row.name, row.version)
+        })
+    }
+
+    pub fn get_environment(&self, name: &str, version: Option<&str>) -> Result<EnvironmentRow> {
+        let sql = "SELECT name, version, description, image, conda_file, spec, spec_hash, created_at FROM environments";
+        let row = match version {
+            Some(v) => self
+                .conn
+                .query_row(
+                    &format!("{sql} WHERE name = ?1 AND version = ?2"),
+                    [name, v],
+                    EnvironmentRow::from_row,
+                )
+                .optional()?,
+            None => self
+                .conn
+                .query_row(
+                    &format!("{sql} WHERE name = ?1 ORDER BY seq DESC LIMIT 1"),
+                    [name],
+                    EnvironmentRow::from_row,
+                )
+                .optional()?,
+        };
+        row.ok_or_else(|| StoreError::NotFound {
+            what: "environment",
+            name: version.map_or_else(|| format!("{name}@latest"), |v| format!("{name}:{v}")),
+        })
+    }
+
+    pub fn list_environments(&self, name: Option<&str>) -> Result<Vec<EnvironmentRow>> {
+        let sql = "SELECT name, version, description, image, conda_file, spec, spec_hash, created_at FROM environments d";
+        let mut out = Vec::new();
+        if let Some(name) = name {
+            let mut stmt = self
+                .conn
+                .prepare(&format!("{sql} WHERE name = ?1 ORDER BY seq"))?;
+            for r in stmt.query_map([name], EnvironmentRow::from_row)? {
+                out.push(r?);
+            }
+        } else {
+            let mut stmt = self.conn.prepare(&format!(
+                "{sql} WHERE seq = (SELECT MAX(seq) FROM environments e WHERE e.name = d.name) ORDER BY name"
+            ))?;
+            for r in stmt.query_map([], EnvironmentRow::from_row)? {
+                out.push(r?);
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- computes ---------------------------------------------------------------------------
+
+    /// Creates or updates a compute target (as `az ml compute create` does).
+    pub fn upsert_compute(&self, row: &ComputeRow) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO computes (name, type, max_instances, description, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (name) DO UPDATE SET type = excluded.type, max_instances = excluded.max_instances,
+                description = excluded.description",
+            params![row.name, row.ty, row.max_instances, row.description, row.created_at],
+        )?;
+        Ok(())
+    }
+
+    pub fn get_compute(&self, name: &str) -> Result<Option<ComputeRow>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT name, type, max_instances, description, created_at FROM computes WHERE name = ?1",
+                [name],
+                ComputeRow::from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn list_computes(&self) -> Result<Vec<ComputeRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, type, max_instances, description, created_at FROM computes ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], ComputeRow::from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // ---- jobs and steps ---------------------------------------------------------------------
+
+    pub fn job_exists(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row("SELECT 1 FROM jobs WHERE name = ?1", [name], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Records a new job and its steps, all `NotStarted`, in one transaction.
+    pub fn insert_job(&mut self, job: &JobRow, steps: &[StepRow]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let res = tx.execute(
+            "INSERT INTO jobs (name, type, display_name, experiment_name, description, tags, status, spec_path,
+                spec_text, settings, inputs, compute, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                job.name,
+                job.ty,
+                job.display_name,
+                job.experiment_name,
+                job.description,
+                serde_json::to_string(&job.tags)?,
+                job.status,
+                job.spec_path,
+                job.spec_text,
+                serde_json::to_string(&job.settings)?,
+                serde_json::to_string(&job.inputs)?,
+                job.compute,
+                job.created_at
+            ],
+        );
+        map_conflict(res, "job", || job.name.clone())?;
+        tx.execute(
+            "INSERT INTO status_history (job_name, step_name, status, at) VALUES (?1, '', ?2, ?3)",
+            params![job.name, job.status, job.created_at],
+        )?;
+        for (i, s) in steps.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO steps (job_name, name, position, display_name, status, depends_on, environment, compute, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    job.name,
+                    s.name,
+                    i64::try_from(i).unwrap_or(i64::MAX),
+                    s.display_name,
+                    s.status,
+                    serde_json::to_string(&s.depends_on)?,
+                    s.environment,
+                    s.compute,
+                    s.created_at
+                ],
+            )?;
+            tx.execute(
+                "INSERT INTO status_history (job_name, step_name, status, at) VALUES (?1, ?2, ?3, ?4)",
+                params![job.name, s.name, s.status, s.created_at],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Moves a job to `status`, stamping start/end times, and records the change.
+    pub fn set_job_status(&mut self, name: &str, status: &str, error: Option<&str>) -> Result<()> {
+        let at = now();
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE jobs SET status = ?2,
+                started_at = CASE WHEN ?2 = 'Running' AND started_at IS NULL THEN ?3 ELSE started_at END,
+                ended_at = CASE WHEN ?2 IN ('Completed', 'Failed', 'Canceled') THEN ?3 ELSE ended_at END,
+                error = COALESCE(?4, error)
+             WHERE name = ?1",
+            params![name, status, at, error],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                what: "job",
+                name: name.to_owned(),
+            });
+        }
+        tx.execute(
+            "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, '', ?2, ?3, ?4)",
+            params![name, status, at, error],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Moves a step to `status` and records the change.
+    pub fn set_step_status(
+        &mut self,
+        job: &str,
+        step: &str,
+        status: &str,
+        message: Option<&str>,
+    ) -> Result<()> {
+        let at = now();
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE steps SET status = ?3,
+                started_at = CASE WHEN ?3 = 'Running' AND started_at IS NULL THEN ?4 ELSE started_at END,
+                ended_at = CASE WHEN ?3 IN ('Completed', 'Failed', 'Canceled') THEN ?4 ELSE ended_at END,
+                error = COALESCE(?5, error)
+             WHERE job_name = ?1 AND name = ?2",
+            params![job, step, status, at, message],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                what: "step",
+                name: format!("{job}/{step}"),
+            });
+        }
+        tx.execute(
+            "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![job, step, status, at, message],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records what a step is about to run: its resolved command, inputs and folders.
+    pub fn set_step_launch(
+        &self,
+        job: &str,
+        step: &str,
+        command: &str,
+        inputs: &serde_json::Value,
+        work_dir: &str,
+        log_path: &str,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE steps SET command = ?3, inputs = ?4, work_dir = ?5, log_path = ?6 WHERE job_name = ?1 AND name = ?2",
+            params![job, step, command, serde_json::to_string(inputs)?, work_dir, log_path],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_step_exit(&self, job: &str, step: &str, exit_code: Option<i32>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE steps SET exit_code = ?3 WHERE job_name = ?1 AND name = ?2",
+            params![job, step, exit_code],
+        )?;
+        Ok(())
+    }
+
+    pub fn upsert_output(&self, row: &OutputRow) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO outputs (job_name, step_name, name, type, path, content_hash, size_bytes, file_count, asset_name, asset_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (job_name, step_name, name) DO UPDATE SET type = excluded.type, path = excluded.path,
+                content_hash = excluded.content_hash, size_bytes = excluded.size_bytes, file_count = excluded.file_count,
+                asset_name = excluded.asset_name, asset_version = excluded.asset_version",
+            params![
+                row.job_name,
+                row.step_name,
+                row.name,
+                row.ty,
+                row.path,
+                row.content_hash,
+                row.size_bytes,
+                row.file_count,
+                row.asset_name,
+                row.asset_version
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn get_job(&self, name: &str) -> Result<JobRow> {
+        self.conn
+            .query_row(
+                &format!("{} WHERE name = ?1", JobRow::SELECT),
+                [name],
+                JobRow::from_row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "job",
+                name: name.to_owned(),
+            })
+    }
+
+    /// Jobs, newest first.
+    pub fn list_jobs(&self, limit: usize) -> Result<Vec<JobRow>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "{} ORDER BY created_at DESC, rowid DESC LIMIT ?1",
+            JobRow::SELECT
+        ))?;
+        let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], JobRow::from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn list_steps(&self, job: &str) -> Result<Vec<StepRow>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "{} WHERE job_name = ?1 ORDER BY position",
+            StepRow::SELECT
+        ))?;
+        let rows = stmt.query_map([job], StepRow::from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn list_outputs(&self, job: &str) -> Result<Vec<OutputRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT job_name, step_name, name, type, path, content_hash, size_bytes, file_count, asset_name, asset_version
+             FROM outputs WHERE job_name = ?1 ORDER BY step_name, name",
+        )?;
+        let rows = stmt.query_map([job], OutputRow::from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn status_history(&self, job: &str) -> Result<Vec<StatusEvent>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT step_name, status, at, message FROM status_history WHERE job_name = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([job], |r| {
+            Ok(StatusEvent {
+                step: r.get(0)?,
+                status: r.get(1)?,
+                at: r.get(2)?,
+                message: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn map_conflict(
+    res: rusqlite::Result<usize>,
+    what: &'static str,
+    name: impl FnOnce() -> String,
+) -> Result<()> {
+    match res {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(StoreError::AlreadyExists { what, name: name() })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        (dir, store)
+    }
+
+    fn data(name: &str, version: &str) -> DataAssetRow {
+        DataAssetRow {
+            name: name.into(),
+            version: version.into(),
+            ty: "uri_file".into(),
+            path: "/x".into(),
+            source_path: "./x".into(),
+            description: None,
+            tags: indexmap::IndexMap::new(),
+            content_hash: "abc".into(),
+            size_bytes: 1,
+            file_count: 1,
+            created_at: now(),
+        }
+    }
+
+    #[test]
+    fn migrations_run_once_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 1);
+        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 1);
+    }
+
+    #[test]
+    fn data_versions_increment_and_latest_is_newest() {
+        let (_d, store) = store();
+        assert_eq!(store.next_data_version("taxi").unwrap(), "1");
+        store.insert_data(&data("taxi", "1")).unwrap();
+        store.insert_data(&data("taxi", "7")).unwrap();
+        assert_eq!(store.next_data_version("taxi").unwrap(), "8");
+        assert_eq!(store.get_data("taxi", None).unwrap().version, "7");
+        assert_eq!(store.get_data("taxi", Some("1")).unwrap().version, "1");
+        assert!(matches!(
+            store.insert_data(&data("taxi", "1")),
+            Err(StoreError::AlreadyExists { .. })
+        ));
+        assert!(matches!(
+            store.get_data("taxi", Some("2")),
+            Err(StoreError::NotFound { .. })
+        ));
+        assert_eq!(store.list_data(None).unwrap().len(), 1);
+        assert_eq!(store.list_data(Some("taxi")).unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,237 @@
+//! Rows of the store's tables, as the rest of Sluice sees them.
+
+use indexmap::IndexMap;
+use rusqlite::Row;
+use serde::Serialize;
+
+fn json<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// One version of a data asset.
+#[derive(Debug, Clone, Serialize)]
+pub struct DataAssetRow {
+    pub name: String,
+    pub version: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Where the bytes are stored in the workspace.
+    pub path: String,
+    /// The path the asset was created from.
+    pub source_path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub tags: IndexMap<String, String>,
+    pub content_hash: String,
+    pub size_bytes: i64,
+    pub file_count: i64,
+    pub created_at: String,
+}
+
+impl DataAssetRow {
+    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            name: r.get(0)?,
+            version: r.get(1)?,
+            ty: r.get(2)?,
+            path: r.get(3)?,
+            source_path: r.get(4)?,
+            description: r.get(5)?,
+            tags: json(&r.get::<_, String>(6)?),
+            content_hash: r.get(7)?,
+            size_bytes: r.get(8)?,
+            file_count: r.get(9)?,
+            created_at: r.get(10)?,
+        })
+    }
+}
+
+/// One version of an environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvironmentRow {
+    pub name: String,
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conda_file: Option<String>,
+    pub spec: serde_json::Value,
+    /// blake3 of the image and conda file: identical specs share a hash.
+    pub spec_hash: String,
+    pub created_at: String,
+}
+
+impl EnvironmentRow {
+    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            name: r.get(0)?,
+            version: r.get(1)?,
+            description: r.get(2)?,
+            image: r.get(3)?,
+            conda_file: r.get(4)?,
+            spec: json(&r.get::<_, String>(5)?),
+            spec_hash: r.get(6)?,
+            created_at: r.get(7)?,
+        })
+    }
+}
+
+/// A compute target.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComputeRow {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub max_instances: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub created_at: String,
+}
+
+impl ComputeRow {
+    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            name: r.get(0)?,
+            ty: r.get(1)?,
+            max_instances: r.get(2)?,
+            description: r.get(3)?,
+            created_at: r.get(4)?,
+        })
+    }
+}
+
+/// A job (a pipeline, or a command job run as a one-step pipeline).
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRow {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub display_name: Option<String>,
+    pub experiment_name: String,
+    pub description: Option<String>,
+    pub tags: IndexMap<String, String>,
+    pub status: String,
+    pub spec_path: String,
+    #[serde(skip)]
+    pub spec_text: String,
+    pub settings: serde_json::Value,
+    pub inputs: serde_json::Value,
+    pub compute: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub error: Option<String>,
+}
+
+impl JobRow {
+    pub(crate) const SELECT: &'static str = "SELECT name, type, display_name, experiment_name, description, tags, status, spec_path, spec_text, settings, inputs, compute, created_at, started_at, ended_at, error FROM jobs";
+
+    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            name: r.get(0)?,
+            ty: r.get(1)?,
+            display_name: r.get(2)?,
+            experiment_name: r.get(3)?,
+            description: r.get(4)?,
+            tags: json(&r.get::<_, String>(5)?),
+            status: r.get(6)?,
+            spec_path: r.get(7)?,
+            spec_text: r.get(8)?,
+            settings: json(&r.get::<_, String>(9)?),
+            inputs: json(&r.get::<_, String>(10)?),
+            compute: r.get(11)?,
+            created_at: r.get(12)?,
+            started_at: r.get(13)?,
+            ended_at: r.get(14)?,
+            error: r.get(15)?,
+        })
+    }
+}
+
+/// One step of a job.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRow {
+    pub name: String,
+    pub display_name: Option<String>,
+    pub status: String,
+    pub depends_on: Vec<String>,
+    pub command: Option<String>,
+    pub environment: Option<String>,
+    pub compute: Option<String>,
+    pub inputs: serde_json::Value,
+    pub work_dir: Option<String>,
+    pub log_path: Option<String>,
+    pub exit_code: Option<i32>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub error: Option<String>,
+}
+
+impl StepRow {
+    pub(crate) const SELECT: &'static str = "SELECT name, display_name, status, depends_on, command, environment, compute, inputs, work_dir, log_path, exit_code, created_at, started_at, ended_at, error FROM steps";
+
+    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            name: r.get(0)?,
+            display_name: r.get(1)?,
+            status: r.get(2)?,
+            depends_on: json(&r.get::<_, String>(3)?),
+            command: r.get(4)?,
+            environment: r.get(5)?,
+            compute: r.get(6)?,
+            inputs: json(&r.get::<_, String>(7)?),
+            work_dir: r.get(8)?,
+            log_path: r.get(9)?,
+            exit_code: r.get(10)?,
+            created_at: r.get(11)?,
+            started_at: r.get(12)?,
+            ended_at: r.get(13)?,
+            error: r.get(14)?,
+        })
+    }
+}
+
+/// An output folder or file of a step (or of the pipeline, with an empty `step_name`).
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputRow {
+    pub job_name: String,
+    pub step_name: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub path: String,
+    pub content_hash: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub file_count: Option<i64>,
+    pub asset_name: Option<String>,
+    pub asset_version: Option<String>,
+}
+
+impl OutputRow {
+    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            job_name: r.get(0)?,
+            step_name: r.get(1)?,
+            name: r.get(2)?,
+            ty: r.get(3)?,
+            path: r.get(4)?,
+            content_hash: r.get(5)?,
+            size_bytes: r.get(6)?,
+            file_count: r.get(7)?,
+            asset_name: r.get(8)?,
+            asset_version: r.get(9)?,
+        })
+    }
+}
+
+/// One status change of a job (`step` empty) or of a step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusEvent {
+    pub step: String,
+    pub status: String,
+    pub at: String,
+    pub message: Option<String>,
+}

@@ -1,0 +1,185 @@
+//! `sluice data create|show|list`: versioned data assets. Creating a version copies its bytes
+//! into the workspace, so the version stays what it was when registered, and records their
+//! content hash.
+
+use sluice_spec::{AssetRef, IoType, SpecError, parse_asset_ref};
+
+use crate::cli::{AssetCreateArgs, DataCommand};
+use crate::commands::{Ctx, print_warnings, split_name_version};
+use crate::error::CliError;
+use crate::workspace;
+
+const COLUMNS: &[&str] = &[
+    "name",
+    "version",
+    "type",
+    "size_bytes",
+    "content_hash",
+    "created_at",
+];
+
+pub(crate) fn run(ctx: &Ctx<'_>, cmd: &DataCommand) -> Result<(), CliError> {
+    let located = workspace::locate(ctx.global.workspace.as_deref())?;
+    match cmd {
+        DataCommand::Create(args) => create(ctx, &located, args),
+        DataCommand::Show(args) => {
+            let ws = workspace::open_existing(&located)?;
+            let (name, version) = split_name_version(&args.name, args.version.as_deref());
+            let row = ws.store().get_data(&name, version.as_deref())?;
+            ctx.printer
+                .print(&serde_json::to_value(row).unwrap_or_default(), COLUMNS)
+        }
+        DataCommand::List(args) => {
+            let ws = workspace::open_existing(&located)?;
+            let rows = ws.store().list_data(args.name.as_deref())?;
+            ctx.printer
+                .print(&serde_json::to_value(rows).unwrap_or_default(), COLUMNS)
+        }
+    }
+}
+
+fn create(
+    ctx: &Ctx<'_>,
+    located: &workspace::Located,
+    args: &AssetCreateArgs,
+) -> Result<(), CliError> {
+    let mut warnings = Vec::new();
+    let loaded = sluice_spec::load_data(&args.file, &mut warnings);
+    print_warnings(&warnings);
+    let spec = loaded?;
+    let src = &spec.source;
+    let ws_preview = located.dir.clone();
+    let local = match parse_asset_ref(&spec.path) {
+        Some(Ok(AssetRef::Datastore { datastore, path })) => {
+            let mut p = ws_preview.join("datastores").join(datastore);
+            p.push(path);
+            p
+        }
+        Some(Ok(AssetRef::Named { .. })) => {
+            return Err(SpecError::new(
+                src,
+                spec.path.span,
+                "a data asset's `path` cannot be another asset",
+            )
+            .with_help("point `path` at a local file or folder")
+            .into());
+        }
+        Some(Err(m)) => return Err(SpecError::new(src, spec.path.span, m).into()),
+        None if spec.path.contains("://") => {
+            return Err(SpecError::new(
+                src,
+                spec.path.span,
+                format!(
+                    "`{}` is remote data, and Sluice runs without network",
+                    spec.path.value
+                ),
+            )
+            .with_label("remote path")
+            .with_help("download it once and point `path:` at the local copy")
+            .into());
+        }
+        None => src.resolve(&spec.path),
+    };
+    let meta = std::fs::metadata(&local).map_err(|_| {
+        SpecError::new(
+            src,
+            spec.path.span,
+            format!("data path `{}` does not exist", spec.path.value),
+        )
+        .with_label("not found")
+        .with_help(format!(
+            "it resolves to `{}`; paths are relative to the YAML file's folder",
+            local.display()
+        ))
+    })?;
+    match spec.ty.value {
+        IoType::UriFile if !meta.is_file() => {
+            return Err(SpecError::new(
+                src,
+                spec.path.span,
+                format!(
+                    "`{}` is a folder, but the asset is `uri_file`",
+                    spec.path.value
+                ),
+            )
+            .with_help("use `type: uri_folder`, or point `path` at a file")
+            .into());
+        }
+        IoType::UriFolder | IoType::Mltable if !meta.is_dir() => {
+            return Err(SpecError::new(
+                src,
+                spec.path.span,
+                format!(
+                    "`{}` is a file, but the asset is `{}`",
+                    spec.path.value,
+                    spec.ty.as_str()
+                ),
+            )
+            .with_help("use `type: uri_file`, or point `path` at a folder")
+            .into());
+        }
+        IoType::Mltable if !local.join("MLTable").exists() => {
+            return Err(SpecError::new(
+                src,
+                spec.path.span,
+                format!("`{}` has no `MLTable` file", spec.path.value),
+            )
+            .with_help(
+                "an `mltable` asset is a folder with an `MLTable` file; or use `type: uri_folder`",
+            )
+            .into());
+        }
+        _ => {}
+    }
+    let name = args.name.clone().unwrap_or_else(|| spec.name.value.clone());
+    let ws = workspace::open(located)?;
+    let version = match args
+        .version
+        .clone()
+        .or_else(|| spec.version.as_ref().map(|v| v.value.clone()))
+    {
+        Some(v) => v,
+        None => ws.store().next_data_version(&name)?,
+    };
+    if ws.store().get_data(&name, Some(&version)).is_ok() {
+        return Err(CliError::AlreadyExists {
+            message: format!("data asset `{name}:{version}` already exists"),
+            hint: Some("versions are immutable: pass a new `--version`, or omit it to take the next number".into()),
+        });
+    }
+    let dir = ws.data_dir(&name, &version);
+    if dir.exists() {
+        // Left over from an interrupted create: it was never registered.
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| CliError::Workspace(format!("`{}`: {e}", dir.display())))?;
+    }
+    let stored = if meta.is_file() {
+        dir.join(local.file_name().unwrap_or_default())
+    } else {
+        dir.clone()
+    };
+    let spinner = crate::progress::spinner(&format!("Copying and hashing {}", local.display()));
+    let copied = sluice_artifacts::copy_atomic(&local, &stored)
+        .and_then(|()| sluice_artifacts::hash_path(&stored));
+    spinner.finish_and_clear();
+    let hash = copied?;
+    let row = sluice_store::DataAssetRow {
+        name,
+        version,
+        ty: spec.ty.as_str().to_owned(),
+        path: stored.display().to_string(),
+        source_path: local.display().to_string(),
+        description: spec.description.clone(),
+        tags: spec.tags.clone(),
+        content_hash: hash.hash,
+        size_bytes: i64::try_from(hash.size_bytes).unwrap_or(i64::MAX),
+        file_count: i64::try_from(hash.file_count).unwrap_or(i64::MAX),
+        created_at: sluice_store::now(),
+    };
+    if let Err(e) = ws.store().insert_data(&row) {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(e.into());
+    }
+    ctx.printer
+        .print(&serde_json::to_value(row).unwrap_or_default(), COLUMNS)
+}

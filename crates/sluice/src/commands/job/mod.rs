@@ -1,0 +1,130 @@
+//! `sluice job ...`.
+
+mod create;
+mod list;
+mod show;
+mod stream;
+
+use serde_json::{Value, json};
+use sluice_engine::Workspace;
+
+use crate::cli::JobCommand;
+use crate::commands::Ctx;
+use crate::error::CliError;
+use crate::workspace;
+
+pub(crate) fn run(ctx: &Ctx<'_>, cmd: &JobCommand) -> Result<(), CliError> {
+    match cmd {
+        JobCommand::Create(args) => create::run(ctx, args),
+        JobCommand::Show(args) => {
+            let ws =
+                workspace::open_existing(&workspace::locate(ctx.global.workspace.as_deref())?)?;
+            show::run(ctx, &ws, &args.name)
+        }
+        JobCommand::List(args) => {
+            let ws =
+                workspace::open_existing(&workspace::locate(ctx.global.workspace.as_deref())?)?;
+            list::run(ctx, &ws, args.max_results)
+        }
+        JobCommand::Stream(args) => {
+            let ws =
+                workspace::open_existing(&workspace::locate(ctx.global.workspace.as_deref())?)?;
+            stream::run(&ws, &args.name)
+        }
+    }
+}
+
+/// A job as `job show` prints it: the job, its steps (`jobs`), outputs and status history.
+pub(crate) fn job_json(ws: &Workspace, name: &str) -> Result<Value, CliError> {
+    let store = ws.store();
+    let job = store.get_job(name)?;
+    let steps = store.list_steps(name)?;
+    let outputs = store.list_outputs(name)?;
+    let history = store.status_history(name)?;
+    drop(store);
+    let output_json = |step: &str| -> Value {
+        outputs
+            .iter()
+            .filter(|o| o.step_name == step)
+            .map(|o| {
+                (
+                    o.name.clone(),
+                    json!({
+                        "type": o.ty,
+                        "path": o.path,
+                        "content_hash": o.content_hash,
+                        "size_bytes": o.size_bytes,
+                        "file_count": o.file_count,
+                    }),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let jobs: serde_json::Map<String, Value> = steps
+        .iter()
+        .map(|s| {
+            let history: Vec<Value> = history
+                .iter()
+                .filter(|h| h.step == s.name)
+                .map(|h| json!({"status": h.status, "at": h.at, "message": h.message}))
+                .collect();
+            (
+                s.name.clone(),
+                json!({
+                    "name": s.name,
+                    "display_name": s.display_name,
+                    "status": s.status,
+                    "depends_on": s.depends_on,
+                    "command": s.command,
+                    "environment": s.environment,
+                    "compute": s.compute,
+                    "inputs": s.inputs,
+                    "outputs": output_json(&s.name),
+                    "work_dir": s.work_dir,
+                    "log_path": s.log_path,
+                    "exit_code": s.exit_code,
+                    "start_time": s.started_at,
+                    "end_time": s.ended_at,
+                    "error": s.error,
+                    "status_history": history,
+                }),
+            )
+        })
+        .collect();
+    let job_history: Vec<Value> = history
+        .iter()
+        .filter(|h| h.step.is_empty())
+        .map(|h| json!({"status": h.status, "at": h.at, "message": h.message}))
+        .collect();
+    Ok(json!({
+        "name": job.name,
+        "display_name": job.display_name,
+        "type": job.ty,
+        "status": job.status,
+        "experiment_name": job.experiment_name,
+        "description": job.description,
+        "tags": job.tags,
+        "compute": job.compute,
+        "creation_context": {
+            "created_at": job.created_at,
+            "created_by": whoami(),
+        },
+        "start_time": job.started_at,
+        "end_time": job.ended_at,
+        "settings": job.settings,
+        "inputs": job.inputs,
+        "outputs": output_json(""),
+        "jobs": jobs,
+        "spec_path": job.spec_path,
+        "error": job.error,
+        "status_history": job_history,
+    }))
+}
+
+/// The user running Sluice, as recorded on jobs.
+pub(crate) fn whoami() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}

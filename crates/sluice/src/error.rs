@@ -1,0 +1,115 @@
+//! The errors commands report, each mapped to an exit code.
+
+use sluice_engine::EngineError;
+use sluice_spec::SpecError;
+use sluice_store::StoreError;
+
+use crate::exit::Exit;
+
+/// A failure a command reports to the user.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    #[error(transparent)]
+    Spec(Box<SpecError>),
+    #[error("{message}")]
+    NotFound {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("{message}")]
+    AlreadyExists {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("{message}")]
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("{0}")]
+    Workspace(String),
+    /// The job ran and ended `Failed` or `Canceled`: already reported, only the code remains.
+    #[error("job `{name}` ended {status}")]
+    JobEnded {
+        name: String,
+        status: sluice_engine::Status,
+    },
+}
+
+impl CliError {
+    pub(crate) fn exit(&self) -> Exit {
+        match self {
+            CliError::Spec(_) => Exit::InvalidSpec,
+            CliError::NotFound { .. } => Exit::NotFound,
+            CliError::AlreadyExists { .. } => Exit::AlreadyExists,
+            CliError::Usage { .. } => Exit::Usage,
+            CliError::Workspace(_) => Exit::Workspace,
+            CliError::JobEnded { status, .. } => {
+                if *status == sluice_engine::Status::Canceled {
+                    Exit::JobCanceled
+                } else {
+                    Exit::JobFailed
+                }
+            }
+        }
+    }
+
+    pub(crate) fn hint(&self) -> Option<&str> {
+        match self {
+            CliError::NotFound { hint, .. }
+            | CliError::AlreadyExists { hint, .. }
+            | CliError::Usage { hint, .. } => hint.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        CliError::Usage {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+}
+
+impl From<SpecError> for CliError {
+    fn from(e: SpecError) -> Self {
+        CliError::Spec(Box::new(e))
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { what, name } => CliError::NotFound {
+                message: format!("{what} `{name}` does not exist"),
+                hint: Some(match what {
+                    "job" => "list jobs with `sluice job list -o table`".to_owned(),
+                    "data asset" => "list data assets with `sluice data list -o table`".to_owned(),
+                    "environment" => "list environments with `sluice environment list -o table`".to_owned(),
+                    _ => format!("list them with `sluice {what} list`"),
+                }),
+            },
+            StoreError::AlreadyExists { what, name } => CliError::AlreadyExists {
+                message: format!("{what} `{name}` already exists"),
+                hint: Some("versions are immutable: pass a new `--version`, or omit it to take the next number".to_owned()),
+            },
+            other => CliError::Workspace(other.to_string()),
+        }
+    }
+}
+
+impl From<EngineError> for CliError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Spec(s) => CliError::Spec(Box::new(s)),
+            EngineError::Store(s) => s.into(),
+            other => CliError::Workspace(other.to_string()),
+        }
+    }
+}
+
+impl From<sluice_artifacts::ArtifactError> for CliError {
+    fn from(e: sluice_artifacts::ArtifactError) -> Self {
+        CliError::Workspace(e.to_string())
+    }
+}

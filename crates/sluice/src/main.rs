@@ -1,0 +1,92 @@
+//! The `sluice` binary: parse the command line, run the command, map the result to an exit code.
+
+mod cli;
+mod commands;
+mod error;
+mod exit;
+mod printer;
+mod progress;
+mod ui;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use crate::cli::{Cli, Command, LogFormat};
+use crate::commands::Ctx;
+use crate::error::CliError;
+use crate::exit::Exit;
+use crate::printer::Printer;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Usage.into()
+            } else {
+                Exit::Success.into()
+            };
+        }
+    };
+    init_logging(cli.global.verbose, cli.global.log_format);
+    let ctx = Ctx {
+        global: &cli.global,
+        printer: Printer::new(cli.global.output, cli.global.query.clone()),
+    };
+    match dispatch(&ctx, &cli.command) {
+        Ok(()) => Exit::Success.into(),
+        Err(err) => {
+            report(&err);
+            err.exit().into()
+        }
+    }
+}
+
+fn dispatch(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
+    match command {
+        Command::Job(cmd) => commands::job::run(ctx, cmd),
+        Command::Data(cmd) => commands::data::run(ctx, cmd),
+        Command::Environment(cmd) => commands::environment::run(ctx, cmd),
+        Command::Compute(cmd) => commands::compute::run(ctx, cmd),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "sluice",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+    }
+}
+
+fn report(err: &CliError) {
+    match err {
+        CliError::Spec(spec) => ui::spec_error(spec),
+        // Already reported while the job ran.
+        CliError::JobEnded { .. } => {}
+        other => ui::error(&other.to_string(), other.hint()),
+    }
+}
+
+fn init_logging(verbose: u8, format: LogFormat) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ui::color());
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

@@ -1,0 +1,72 @@
+//! Finding the workspace: `--workspace DIR`, else `SLUICE_WORKSPACE`, else the nearest
+//! `.sluice/` upward from the current folder, else a new `.sluice/` here (said on stderr).
+
+use std::path::{Path, PathBuf};
+
+use sluice_engine::{WORKSPACE_DIR, Workspace};
+
+use crate::error::CliError;
+use crate::ui;
+
+/// Where the workspace is, and whether it exists yet.
+pub(crate) struct Located {
+    pub(crate) dir: PathBuf,
+    pub(crate) exists: bool,
+}
+
+pub(crate) fn locate(explicit: Option<&Path>) -> Result<Located, CliError> {
+    if let Some(dir) = explicit {
+        // A project folder that holds a workspace is accepted too.
+        let nested = dir.join(WORKSPACE_DIR);
+        let dir = if nested.join("sluice.db").exists() {
+            nested
+        } else {
+            dir.to_path_buf()
+        };
+        let exists = dir.join("sluice.db").exists();
+        return Ok(Located { dir, exists });
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| CliError::Workspace(format!("cannot read the current folder: {e}")))?;
+    for parent in cwd.ancestors() {
+        let candidate = parent.join(WORKSPACE_DIR);
+        if candidate.join("sluice.db").exists() {
+            return Ok(Located {
+                dir: candidate,
+                exists: true,
+            });
+        }
+    }
+    Ok(Located {
+        dir: cwd.join(WORKSPACE_DIR),
+        exists: false,
+    })
+}
+
+/// Opens the workspace, creating it (and saying so) if it does not exist.
+pub(crate) fn open(located: &Located) -> Result<Workspace, CliError> {
+    let ws = Workspace::open(&located.dir).map_err(|e| {
+        CliError::Workspace(format!(
+            "cannot open the workspace at `{}`: {e}",
+            located.dir.display()
+        ))
+    })?;
+    if !located.exists {
+        ui::note(&format!(
+            "Created a new workspace at {}",
+            located.dir.display()
+        ));
+    }
+    Ok(ws)
+}
+
+/// Opens an existing workspace for reading; a missing one is an error, not created.
+pub(crate) fn open_existing(located: &Located) -> Result<Workspace, CliError> {
+    if !located.exists {
+        return Err(CliError::NotFound {
+            message: format!("no workspace found (looked for `{WORKSPACE_DIR}/` from the current folder upward)"),
+            hint: Some("run a command that creates one, such as `sluice job create -f pipeline.yml`, or pass `--workspace DIR`".into()),
+        });
+    }
+    open(located)
+}
