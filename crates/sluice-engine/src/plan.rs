@@ -272,7 +272,7 @@ fn plan_step(
             )?),
             Some(InputValue::Bound { binding, .. }) => match &binding.value {
                 Binding::ParentInput(p) => match pipeline_inputs.get(p) {
-                    Some(StepInput::Literal { value }) if def.ty.is_data() => {
+                    Some(StepInput::Literal { value }) if def.ty.is_data() && !c.inline => {
                         let text = Spanned::new(value.clone(), binding.span);
                         StepInput::Data(resolve_data(ws, src, &text, Some(def.ty.value))?)
                     }
@@ -388,7 +388,8 @@ fn resolve_compute(
     if bare == "local" || bare.is_empty() {
         return Ok("local".into());
     }
-    match ws.store().get_compute(bare)? {
+    let found = ws.store().get_compute(bare)?;
+    match found {
         Some(row) => {
             *max_parallel =
                 (*max_parallel).min(usize::try_from(row.max_instances).unwrap_or(1).max(1));
@@ -421,7 +422,8 @@ fn resolve_environment(
         VersionSel::Latest => None,
         VersionSel::Exact(v) => Some(v.as_str()),
     };
-    match ws.store().get_environment(&name, v) {
+    let found = ws.store().get_environment(&name, v);
+    match found {
         Ok(row) => Ok(format!("{}:{}", row.name, row.version)),
         Err(StoreError::NotFound { .. }) if name.starts_with("AzureML-") => {
             warnings.push(Warning::new(
@@ -473,7 +475,8 @@ fn resolve_data(
                 VersionSel::Latest => None,
                 VersionSel::Exact(v) => Some(v.as_str()),
             };
-            match ws.store().get_data(&name, v) {
+            let found = ws.store().get_data(&name, v);
+            match found {
                 Ok(row) => Ok(DataRef {
                     path: PathBuf::from(&row.path),
                     ty: IoType::parse(&row.ty).unwrap_or(IoType::UriFolder),

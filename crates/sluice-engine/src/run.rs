@@ -2,6 +2,7 @@
 //! code folder with empty output folders, logs captured, every status change recorded.
 
 use std::collections::{HashMap, HashSet};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -649,12 +650,12 @@ impl StepTask {
                 }
                 () = &mut sleep, if stopped.is_none() => {
                     stopped = Some(ExitKind::TimedOut(step.timeout.unwrap_or_default()));
-                    terminate(pgid).await;
+                    terminate(pgid);
                 }
                 changed = self.stop.changed(), if stopped.is_none() => {
                     if changed.is_ok() && *self.stop.borrow() {
                         stopped = Some(ExitKind::Stopped);
-                        terminate(pgid).await;
+                        terminate(pgid);
                     }
                 }
             }
@@ -672,7 +673,6 @@ impl StepTask {
                 code: status.code(),
             });
         }
-        use std::os::unix::process::ExitStatusExt;
         if let Some(sig) = status.signal() {
             let name =
                 Signal::try_from(sig).map_or_else(|_| sig.to_string(), |s| s.as_str().to_owned());
@@ -689,7 +689,7 @@ impl StepTask {
 }
 
 /// SIGTERM to the whole process group, then SIGKILL after the grace period.
-async fn terminate(pgid: Option<Pid>) {
+fn terminate(pgid: Option<Pid>) {
     let Some(pgid) = pgid else { return };
     if killpg(pgid, Signal::SIGTERM).is_err() {
         return;

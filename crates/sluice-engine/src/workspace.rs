@@ -35,7 +35,6 @@ impl Workspace {
     }
 
     /// The store. Callers hold the guard only for the duration of one operation.
-    #[must_use]
     pub fn store(&self) -> MutexGuard<'_, Store> {
         self.store
             .lock()

@@ -59,6 +59,7 @@ pub(crate) fn parse_expression(expr: &str) -> Result<Binding, String> {
     Ok(binding)
 }
 
+#[must_use]
 /// If `text` is exactly one binding (`${{...}}` with only white space around), parses it.
 pub fn whole_binding(text: &str) -> Option<Result<Binding, String>> {
     let t = text.trim();

@@ -106,12 +106,13 @@ fn set_path(root: &mut Node, key: &str, value: &str) -> Result<(), String> {
         node = &mut entries[idx].1;
     }
     let mut w = Vec::new();
-    let parsed = yaml::parse(&Source::new("--set", value.to_owned()), &mut w)
-        .map(|n| n.value)
-        .unwrap_or_else(|_| Value::Str {
+    let parsed = yaml::parse(&Source::new("--set", value.to_owned()), &mut w).map_or_else(
+        |_| Value::Str {
             text: value.to_owned(),
             quoted: true,
-        });
+        },
+        |n| n.value,
+    );
     // `--set inputs.x=5` on a data input replaces its path, as `az ml` does.
     if let Value::Map(entries) = &mut node.value
         && let Some((_, path)) = entries.iter_mut().find(|(k, _)| k.as_str() == Some("path"))
@@ -723,7 +724,15 @@ fn decode_limits(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Result<Option<u64>, 
         Some(t) if !t.is_null() => match t.value {
             Value::Int(i) if i > 0 => Some(i.unsigned_abs()),
             _ => {
-                return Err(ctx.expected(t, "a positive whole number of seconds", "limits.timeout"));
+                return Err(ctx
+                    .error(
+                        t,
+                        format!(
+                            "`limits.timeout` must be a positive whole number of seconds, found `{}`",
+                            t.scalar_text().unwrap_or_else(|| t.value.kind().to_owned())
+                        ),
+                    )
+                    .with_label("not a positive whole number"));
             }
         },
         _ => None,
@@ -816,7 +825,9 @@ fn decode_inline_command(
         environment,
         environment_variables: IndexMap::new(),
         is_deterministic,
+        inline: true,
     };
+    crate::validate::validate_component_command(&component)?;
     Ok((component, env_vars, timeout))
 }
 
@@ -1015,6 +1026,7 @@ fn decode_component(ctx: &mut Ctx<'_>, node: &Node) -> Result<ComponentSpec, Spe
         environment,
         environment_variables,
         is_deterministic,
+        inline: false,
     };
     crate::validate::validate_component_command(&component)?;
     Ok(component)

@@ -188,6 +188,8 @@ pub struct ComponentSpec {
     pub environment: Option<EnvironmentRef>,
     pub environment_variables: IndexMap<String, String>,
     pub is_deterministic: bool,
+    /// True when the job wrote its command inline: input types were inferred from the values.
+    pub inline: bool,
 }
 
 /// One job of a pipeline (or the only job of a command job).

@@ -102,8 +102,12 @@ pub(crate) fn check_literal(
             source,
             value.span,
             format!(
-                "`{field}` is declared `{}` but the value is `{v}`",
-                ty.as_str()
+                "`{field}` is declared `{}` but the value is `{}`",
+                ty.as_str(),
+                match v {
+                    J::String(s) => s.clone(),
+                    other => other.to_string(),
+                }
             ),
         )
         .with_label(format!("not a valid {}", ty.as_str()))
@@ -224,6 +228,23 @@ fn validate_step(job: &JobSpec, step: &StepSpec) -> Result<(), SpecError> {
             },
             Some(_) => true,
         };
+        if !has_value
+            && !def.optional
+            && def.default.is_none()
+            && job.kind == crate::types::JobKind::Command
+        {
+            let span = job
+                .inputs
+                .get(name)
+                .map_or(step.name.span, |(key, _)| key.span);
+            return Err(
+                SpecError::new(src, span, format!("input `{name}` has no value"))
+                    .with_label("no `path` or value")
+                    .with_help(format!(
+                        "give it a `path:` or a value, or pass `--set inputs.{name}=...`"
+                    )),
+            );
+        }
         if !has_value && !def.optional && def.default.is_none() {
             let (span, how) = match given {
                 Some(InputValue::Bound { binding, .. }) => (
@@ -400,19 +421,7 @@ fn check_cycles(job: &JobSpec) -> Result<(), SpecError> {
                 .keys()
                 .find(|k| scc.contains(&k.as_str()))
                 .expect("member");
-            let mut path = vec![first.as_str()];
-            let mut cur = first.as_str();
-            loop {
-                let next = graph
-                    .neighbors(cur)
-                    .find(|n| scc.contains(n) && (*n == first.as_str() || !path.contains(n)))
-                    .expect("a cycle continues");
-                path.push(next);
-                if next == first.as_str() {
-                    break;
-                }
-                cur = next;
-            }
+            let path = cycle_through(&graph, &scc, first);
             let step = &job.steps[first];
             return Err(SpecError::new(
                 &job.source,
@@ -424,4 +433,43 @@ fn check_cycles(job: &JobSpec) -> Result<(), SpecError> {
         }
     }
     Ok(())
+}
+
+/// A closed path from `start` back to itself inside one strongly connected component, found by
+/// depth-first search (a component always has one).
+fn cycle_through<'a>(
+    graph: &petgraph::graphmap::DiGraphMap<&'a str, ()>,
+    scc: &[&'a str],
+    start: &'a str,
+) -> Vec<&'a str> {
+    fn dfs<'a>(
+        graph: &petgraph::graphmap::DiGraphMap<&'a str, ()>,
+        scc: &[&'a str],
+        start: &'a str,
+        path: &mut Vec<&'a str>,
+        seen: &mut Vec<&'a str>,
+    ) -> bool {
+        let cur = *path.last().expect("non-empty");
+        let mut next: Vec<&str> = graph.neighbors(cur).filter(|n| scc.contains(n)).collect();
+        next.sort_unstable();
+        for n in next {
+            if n == start {
+                path.push(n);
+                return true;
+            }
+            if !seen.contains(&n) {
+                seen.push(n);
+                path.push(n);
+                if dfs(graph, scc, start, path, seen) {
+                    return true;
+                }
+                path.pop();
+            }
+        }
+        false
+    }
+    let mut path = vec![start];
+    let mut seen = vec![start];
+    dfs(graph, scc, start, &mut path, &mut seen);
+    path
 }

@@ -140,7 +140,6 @@ impl<'a> Builder<'a, '_> {
         loop {
             let (ev, span) = self.next()?;
             match ev {
-                Event::StreamStart => {}
                 Event::DocumentStart(_) => break,
                 Event::StreamEnd => {
                     return Err(SpecError::new(

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about,
     long_about = "Sluice runs Azure Machine Learning CLI v2 pipeline files locally and in CI, \
                   with no cloud: `sluice job create -f pipeline.yml --stream`.\n\n\
-                  Exit codes are listed in docs/exit-codes.md and by `sluice help exit-codes`.",
+                  Exit codes are listed in docs/exit-codes.md and by `sluice exit-codes`.",
     after_help = "Exit codes: 0 ok, 1 job Failed, 2 usage, 3 invalid spec, 4 job Canceled, 5 not found, \
                   6 already exists, 10 workspace error, 101 internal error."
 )]
@@ -35,7 +35,7 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true, env = "SLUICE_WORKSPACE")]
     pub(crate) workspace: Option<PathBuf>,
     /// More log output on stderr (repeat for more).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SLUICE_LOG_FORMAT")]
@@ -71,6 +71,8 @@ pub(crate) enum Command {
     /// Register and inspect compute targets.
     #[command(subcommand)]
     Compute(ComputeCommand),
+    /// List the exit codes and what each means.
+    ExitCodes,
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.

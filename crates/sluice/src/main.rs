@@ -51,6 +51,21 @@ fn dispatch(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
         Command::Data(cmd) => commands::data::run(ctx, cmd),
         Command::Environment(cmd) => commands::environment::run(ctx, cmd),
         Command::Compute(cmd) => commands::compute::run(ctx, cmd),
+        Command::ExitCodes => {
+            let rows: Vec<serde_json::Value> = Exit::ALL
+                .iter()
+                .map(|e| serde_json::json!({"code": e.code(), "name": format!("{e:?}"), "meaning": e.meaning()}))
+                .chain(std::iter::once(serde_json::json!({
+                    "code": exit::INTERNAL_ERROR,
+                    "name": "Internal",
+                    "meaning": "a bug in Sluice (a panic); please report it",
+                })))
+                .collect();
+            ctx.printer.print(
+                &serde_json::Value::Array(rows),
+                &["code", "name", "meaning"],
+            )
+        }
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,

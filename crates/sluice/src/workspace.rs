@@ -45,19 +45,29 @@ pub(crate) fn locate(explicit: Option<&Path>) -> Result<Located, CliError> {
 
 /// Opens the workspace, creating it (and saying so) if it does not exist.
 pub(crate) fn open(located: &Located) -> Result<Workspace, CliError> {
-    let ws = Workspace::open(&located.dir).map_err(|e| {
-        CliError::Workspace(format!(
-            "cannot open the workspace at `{}`: {e}",
-            located.dir.display()
-        ))
-    })?;
+    let ws = open_quiet(located)?;
+    announce(located);
+    Ok(ws)
+}
+
+/// Says that a workspace was just created (when it was).
+pub(crate) fn announce(located: &Located) {
     if !located.exists {
         ui::note(&format!(
             "Created a new workspace at {}",
             located.dir.display()
         ));
     }
-    Ok(ws)
+}
+
+/// Opens or creates the workspace without saying so; see [`announce`].
+pub(crate) fn open_quiet(located: &Located) -> Result<Workspace, CliError> {
+    Workspace::open(&located.dir).map_err(|e| {
+        CliError::Workspace(format!(
+            "cannot open the workspace at `{}`: {e}",
+            located.dir.display()
+        ))
+    })
 }
 
 /// Opens an existing workspace for reading; a missing one is an error, not created.

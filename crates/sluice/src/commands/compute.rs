@@ -10,7 +10,7 @@ const COLUMNS: &[&str] = &["name", "type", "max_instances", "created_at"];
 pub(crate) fn run(ctx: &Ctx<'_>, cmd: &ComputeCommand) -> Result<(), CliError> {
     let located = workspace::locate(ctx.global.workspace.as_deref())?;
     match cmd {
-        ComputeCommand::Create(args) => create(ctx, &workspace::open(&located)?, args),
+        ComputeCommand::Create(args) => create(ctx, &located, args),
         ComputeCommand::Show(args) => {
             let ws = workspace::open_existing(&located)?;
             let row = ws
@@ -34,7 +34,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &ComputeCommand) -> Result<(), CliError> {
 
 fn create(
     ctx: &Ctx<'_>,
-    ws: &sluice_engine::Workspace,
+    located: &workspace::Located,
     args: &ComputeCreateArgs,
 ) -> Result<(), CliError> {
     let name = args.name.strip_prefix("azureml:").unwrap_or(&args.name);
@@ -60,6 +60,7 @@ fn create(
             "pass `--max-instances 1` or more",
         ));
     }
+    let ws = workspace::open(located)?;
     let created_at = ws
         .store()
         .get_compute(name)?

@@ -34,7 +34,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobCreateArgs) -> Result<(), CliError> {
     let spec = spec?;
 
     let located = workspace::locate(ctx.global.workspace.as_deref())?;
-    let ws = workspace::open(&located)?;
+    let ws = workspace::open_quiet(&located)?;
     let default_experiment = std::env::current_dir()
         .ok()
         .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -59,6 +59,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobCreateArgs) -> Result<(), CliError> {
             return Err(e.into());
         }
     };
+    workspace::announce(&located);
 
     ui::note(&format!(
         "Running job {} ({} step{}) in experiment {}",
@@ -77,7 +78,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobCreateArgs) -> Result<(), CliError> {
     let bar_for_events = bar.clone();
     let observer: sluice_engine::Observer = Arc::new(move |event: Event| match event {
         Event::Job { status } if stream => {
-            ui::status(&format!("job {job_name}"), status.as_str(), None)
+            ui::status(&format!("job {job_name}"), status.as_str(), None);
         }
         Event::Step {
             step,
@@ -93,7 +94,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobCreateArgs) -> Result<(), CliError> {
                         bar.inc(1);
                         if s != Status::Completed {
                             bar.suspend(|| {
-                                ui::status(&format!("step {step}"), s.as_str(), message.as_deref())
+                                ui::status(&format!("step {step}"), s.as_str(), message.as_deref());
                             });
                         }
                     }

@@ -1,0 +1,473 @@
+//! `sluice job ...`: running pipelines and command jobs end to end.
+
+use insta::assert_snapshot;
+
+use crate::common::TestContext;
+
+#[test]
+fn example_pipeline_runs_to_completion() {
+    let ctx = TestContext::new();
+    ctx.copy_example("taxi-fare");
+    let job = ctx.json(&[
+        "job",
+        "create",
+        "-f",
+        "taxi-fare/pipeline.yml",
+        "--name",
+        "taxi1",
+    ]);
+    assert_eq!(job["status"], "Completed");
+    assert_eq!(job["experiment_name"], "taxi-fare-training");
+    for step in [
+        "prep_data",
+        "train_model",
+        "evaluate_model",
+        "register_model",
+    ] {
+        assert_eq!(job["jobs"][step]["status"], "Completed", "{step}: {job:#}");
+    }
+    assert_eq!(
+        ctx.ok(&[
+            "job", "show", "-n", "taxi1", "--query", "status", "-o", "tsv"
+        ]),
+        "Completed\n"
+    );
+    let list = ctx.json(&["job", "list", "-o", "json"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    // Outputs are recorded with a content hash; the pipeline outputs point at the step outputs.
+    let model = &job["outputs"]["trained_model"];
+    assert!(
+        model["content_hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("blake3:")
+    );
+    let model_file = std::path::Path::new(model["path"].as_str().unwrap()).join("model.txt");
+    let coefficients = std::fs::read_to_string(model_file).unwrap();
+    let slope: f64 = coefficients.split(',').next().unwrap().parse().unwrap();
+    assert!((2.4..2.8).contains(&slope), "slope {slope}");
+    // The evaluate step saw a good model, so register wrote model_info.json.
+    let info = std::path::Path::new(
+        job["jobs"]["register_model"]["outputs"]["model_info_output_path"]["path"]
+            .as_str()
+            .unwrap(),
+    )
+    .join("model_info.json");
+    assert!(
+        std::fs::read_to_string(info)
+            .unwrap()
+            .contains("taxi-fare-model:1")
+    );
+    // Every status change is kept, in Azure's names.
+    let history: Vec<&str> = job["jobs"]["train_model"]["status_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "NotStarted",
+            "Queued",
+            "Preparing",
+            "Running",
+            "Finalizing",
+            "Completed"
+        ]
+    );
+    // `job stream` replays the logs, prefixed by step.
+    let stream = ctx.run(&["job", "stream", "-n", "taxi1"]);
+    assert!(stream.status.success());
+    let stderr = String::from_utf8_lossy(&stream.stderr);
+    assert!(
+        stderr.contains("[prep_data] train rows: 800, test rows: 200"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn stream_shows_statuses_and_prefixed_logs() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "p.yml",
+        r#"
+type: pipeline
+experiment_name: streaming
+jobs:
+  hello:
+    command: echo "hello from ${{inputs.who}}"
+    inputs:
+      who: sluice
+"#,
+    );
+    assert_snapshot!(ctx.snapshot(&[
+        "job", "create", "-f", "p.yml", "--stream", "--name", "s1", "--query", "status"
+    ]));
+}
+
+#[test]
+fn failing_step_fails_the_job_and_cancels_dependants() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "p.yml",
+        r#"
+type: pipeline
+jobs:
+  first:
+    command: echo "about to fail"; exit 3
+    outputs:
+      out:
+  second:
+    command: ls ${{inputs.x}}
+    inputs:
+      x: ${{parent.jobs.first.outputs.out}}
+"#,
+    );
+    assert_snapshot!(ctx.snapshot(&["job", "create", "-f", "p.yml", "--name", "f1", "-o", "none"]));
+    assert_eq!(
+        ctx.ok(&[
+            "job",
+            "show",
+            "-n",
+            "f1",
+            "--query",
+            "jobs.second.status",
+            "-o",
+            "tsv"
+        ]),
+        "Canceled\n"
+    );
+    assert_eq!(
+        ctx.ok(&[
+            "job",
+            "show",
+            "-n",
+            "f1",
+            "--query",
+            "jobs.first.exit_code",
+            "-o",
+            "tsv"
+        ]),
+        "3\n"
+    );
+    let stream = ctx.run(&["job", "stream", "-n", "f1"]);
+    assert_eq!(stream.status.code(), Some(1));
+}
+
+#[test]
+fn continue_on_step_failure_lets_independent_steps_finish() {
+    let ctx = TestContext::new();
+    let pipeline = r"
+type: pipeline
+settings:
+  continue_on_step_failure: CONTINUE
+jobs:
+  broken:
+    command: sleep 0.2; exit 1
+    outputs:
+      out:
+  after_broken:
+    command: echo never
+    inputs:
+      x: ${{parent.jobs.broken.outputs.out}}
+  slow_independent:
+    command: sleep 1; echo done > ${{outputs.out}}/done.txt
+    outputs:
+      out:
+";
+    ctx.write("continue.yml", &pipeline.replace("CONTINUE", "true"));
+    ctx.write("stop.yml", &pipeline.replace("CONTINUE", "false"));
+    let out = ctx.run(&[
+        "job",
+        "create",
+        "-f",
+        "continue.yml",
+        "--name",
+        "c1",
+        "-o",
+        "none",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let job = ctx.json(&["job", "show", "-n", "c1"]);
+    assert_eq!(job["status"], "Failed");
+    assert_eq!(job["jobs"]["broken"]["status"], "Failed");
+    assert_eq!(job["jobs"]["after_broken"]["status"], "Canceled");
+    assert_eq!(job["jobs"]["slow_independent"]["status"], "Completed");
+
+    // Without it, the first failure stops the job: the slow step is stopped, not finished.
+    let out = ctx.run(&[
+        "job",
+        "create",
+        "-f",
+        "stop.yml",
+        "--name",
+        "c2",
+        "-o",
+        "none",
+        "--max-parallel",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let job = ctx.json(&["job", "show", "-n", "c2"]);
+    assert_eq!(job["status"], "Failed");
+    assert_eq!(job["jobs"]["slow_independent"]["status"], "Canceled");
+}
+
+#[test]
+fn independent_steps_run_in_parallel() {
+    let ctx = TestContext::new();
+    // Each step waits (at most 20 s) for the other to have started: only parallel runs finish.
+    let wait = |me: &str, other: &str| {
+        format!(
+            "touch ../../../{me}.started; for i in $(seq 200); do [ -f ../../../{other}.started ] && exit 0; sleep 0.1; done; exit 1"
+        )
+    };
+    ctx.write(
+        "p.yml",
+        &format!(
+            "type: pipeline\njobs:\n  a:\n    command: '{}'\n  b:\n    command: '{}'\n",
+            wait("a", "b"),
+            wait("b", "a")
+        ),
+    );
+    let job = ctx.json(&["job", "create", "-f", "p.yml", "--max-parallel", "2"]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+}
+
+#[test]
+fn steps_get_a_fresh_code_copy_and_empty_outputs() {
+    let ctx = TestContext::new();
+    ctx.write("src/script.sh", "echo original\n");
+    ctx.write(
+        "p.yml",
+        r#"
+type: pipeline
+jobs:
+  check:
+    code: ./src
+    command: >-
+      test -z "$(ls -A ${{outputs.out}})" &&
+      sh script.sh > ${{outputs.out}}/first.txt &&
+      echo changed > script.sh && pwd > ${{outputs.out}}/cwd.txt
+    outputs:
+      out:
+"#,
+    );
+    let job = ctx.json(&["job", "create", "-f", "p.yml"]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    assert_eq!(
+        std::fs::read_to_string(ctx.root().join("src/script.sh")).unwrap(),
+        "echo original\n"
+    );
+    let out = std::path::PathBuf::from(
+        job["jobs"]["check"]["outputs"]["out"]["path"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("first.txt")).unwrap(),
+        "original\n"
+    );
+    let cwd = std::fs::read_to_string(out.join("cwd.txt")).unwrap();
+    assert!(cwd.trim_end().ends_with("/steps/check/code"), "{cwd}");
+    assert_eq!(job["jobs"]["check"]["outputs"]["out"]["file_count"], 2);
+}
+
+#[test]
+fn set_overrides_inputs_experiment_and_settings() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "p.yml",
+        r"
+type: pipeline
+experiment_name: original
+inputs:
+  greeting: hello
+jobs:
+  say:
+    command: echo ${{inputs.g}} > ${{outputs.out}}/said.txt
+    inputs:
+      g: ${{parent.inputs.greeting}}
+    outputs:
+      out:
+",
+    );
+    let job = ctx.json(&[
+        "job",
+        "create",
+        "-f",
+        "p.yml",
+        "--set",
+        "inputs.greeting=bonjour",
+        "--set",
+        "experiment_name=overridden",
+        "--set",
+        "display_name=Shown",
+        "--set",
+        "settings.continue_on_step_failure=true",
+    ]);
+    assert_eq!(job["experiment_name"], "overridden");
+    assert_eq!(job["display_name"], "Shown");
+    assert_eq!(job["settings"]["continue_on_step_failure"], true);
+    let out = std::path::PathBuf::from(
+        job["jobs"]["say"]["outputs"]["out"]["path"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("said.txt")).unwrap(),
+        "bonjour\n"
+    );
+    let bad = ctx.run(&["job", "create", "-f", "p.yml", "--set", "nokeyvalue"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn command_job_runs_as_one_step() {
+    let ctx = TestContext::new();
+    ctx.write("data/in.txt", "3\n4\n");
+    ctx.write(
+        "job.yml",
+        r"
+$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+type: command
+command: awk '{ s += $1 } END { print s }' ${{inputs.numbers}} > ${{outputs.result}}/sum.txt; echo $GREETING
+inputs:
+  numbers:
+    type: uri_file
+    path: ./data/in.txt
+outputs:
+  result:
+    type: uri_folder
+environment_variables:
+  GREETING: hi
+resources:
+  instance_count: 1
+",
+    );
+    let out = ctx.run(&["job", "create", "-f", "job.yml", "--name", "cmd1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("`resources` has no effect when running locally"),
+        "{stderr}"
+    );
+    let job = ctx.json(&["job", "show", "-n", "cmd1"]);
+    assert_eq!(job["type"], "command");
+    let result = std::path::PathBuf::from(job["outputs"]["result"]["path"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(result.join("sum.txt")).unwrap(),
+        "7\n"
+    );
+}
+
+#[test]
+fn timeout_kills_the_step() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "p.yml",
+        "type: pipeline\njobs:\n  slow:\n    command: sleep 30 & sleep 30; wait\n    limits:\n      timeout: 1\n",
+    );
+    let started = std::time::Instant::now();
+    let out = ctx.run(&["job", "create", "-f", "p.yml", "--name", "t1", "-o", "none"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "the timeout did not stop the step"
+    );
+    assert_eq!(
+        ctx.ok(&[
+            "job",
+            "show",
+            "-n",
+            "t1",
+            "--query",
+            "jobs.slow.error",
+            "-o",
+            "tsv"
+        ]),
+        "timed out after 1 s\n"
+    );
+}
+
+#[test]
+fn invalid_spec_exits_3_with_location_and_writes_nothing() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "p.yml",
+        r"type: pipeline
+jobs:
+  train:
+    command: python train.py --data ${{inputs.training_data}}
+    inputs:
+      training_data: ${{parent.inputs.trainig}}
+",
+    );
+    assert_snapshot!(ctx.snapshot(&["job", "create", "-f", "p.yml"]));
+    assert!(
+        !ctx.workspace().exists(),
+        "a failed validation must not create the workspace"
+    );
+}
+
+#[test]
+fn unknown_data_asset_is_reported_at_its_line() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "p.yml",
+        "type: pipeline\ninputs:\n  raw:\n    type: uri_file\n    path: azureml:missing-data@latest\njobs:\n  a:\n    command: cat ${{inputs.x}}\n    inputs:\n      x: ${{parent.inputs.raw}}\n",
+    );
+    assert_snapshot!(ctx.snapshot(&["job", "create", "-f", "p.yml"]));
+    assert!(!ctx.workspace().exists());
+}
+
+#[test]
+fn unknown_job_is_not_found() {
+    let ctx = TestContext::new();
+    ctx.ok(&["compute", "create", "--name", "local2"]);
+    assert_snapshot!(ctx.snapshot(&["job", "show", "-n", "nope"]));
+}
+
+#[test]
+fn job_names_are_unique() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "p.yml",
+        "type: pipeline\njobs:\n  a:\n    command: 'true'\n",
+    );
+    ctx.ok(&["job", "create", "-f", "p.yml", "--name", "same"]);
+    let out = ctx.run(&["job", "create", "-f", "p.yml", "--name", "same"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a job named `same` already exists"));
+}
+
+#[test]
+fn registered_compute_limits_parallelism() {
+    let ctx = TestContext::new();
+    ctx.ok(&[
+        "compute",
+        "create",
+        "--name",
+        "single",
+        "--max-instances",
+        "1",
+    ]);
+    // With one instance, `b` cannot start before `a` ends: `a` removes the flag `b` checks.
+    ctx.write(
+        "p.yml",
+        r"
+type: pipeline
+settings:
+  default_compute: azureml:single
+jobs:
+  a:
+    command: touch ../../../busy; sleep 0.5; rm ../../../busy
+  b:
+    command: test ! -f ../../../busy
+",
+    );
+    let job = ctx.json(&["job", "create", "-f", "p.yml", "--max-parallel", "4"]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    assert_eq!(job["jobs"]["a"]["compute"], "single");
+}

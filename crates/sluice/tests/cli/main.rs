@@ -1,0 +1,6 @@
+//! The `sluice` binary tested from outside: exit codes, stdout and stderr.
+
+mod common;
+mod data;
+mod job;
+mod misc;
