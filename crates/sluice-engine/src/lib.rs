@@ -1,6 +1,7 @@
 //! The local engine: plans a validated job against the workspace and runs its steps as
 //! processes on this machine, recording every status change in the store.
 
+mod assets;
 mod plan;
 mod run;
 mod status;
@@ -8,6 +9,7 @@ mod workspace;
 
 use std::path::{Path, PathBuf};
 
+pub use assets::{NewData, register_data};
 pub use plan::{
     DataRef, OutputPlan, Plan, PlanOptions, StepInput, StepPlan, generate_name, literal_text, plan,
 };

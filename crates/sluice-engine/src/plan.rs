@@ -58,6 +58,9 @@ pub struct OutputPlan {
     /// The pipeline output this output is bound to, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pipeline_output: Option<String>,
+    /// `name:` (and `version:`) on the output: register it as a data asset once written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub register_as: Option<(String, Option<String>)>,
 }
 
 impl OutputPlan {
@@ -158,6 +161,7 @@ pub fn plan(
 
     let mut outputs = IndexMap::new();
     for (name, (_, value)) in &spec.outputs {
+        let register_as = register_as(value);
         let (ty, dir) = match value {
             OutputValue::Path { ty, path, .. } => (
                 ty.as_ref().map_or(IoType::UriFolder, |t| t.value),
@@ -175,6 +179,7 @@ pub fn plan(
                 ty,
                 dir,
                 pipeline_output: None,
+                register_as,
             },
         );
     }
@@ -313,22 +318,26 @@ fn plan_step(
                     ty: def.ty.value,
                     dir,
                     pipeline_output: Some(p.clone()),
+                    register_as: None,
                 }
             }
             Some(OutputValue::Path { ty, path, .. }) => OutputPlan {
                 ty: ty.as_ref().map_or(def.ty.value, |t| t.value),
                 dir: output_location(ws, src, path)?,
                 pipeline_output: None,
+                register_as: None,
             },
-            Some(OutputValue::Default { ty, .. }) => OutputPlan {
+            Some(value @ OutputValue::Default { ty, .. }) => OutputPlan {
                 ty: ty.as_ref().map_or(def.ty.value, |t| t.value),
                 dir: default_dir,
                 pipeline_output: None,
+                register_as: register_as(value),
             },
             None => OutputPlan {
                 ty: def.ty.value,
                 dir: default_dir,
                 pipeline_output: None,
+                register_as: None,
             },
         };
         outputs.insert(name.clone(), plan);
@@ -347,6 +356,20 @@ fn plan_step(
         outputs,
         deps: sluice_spec::dependencies(step),
     })
+}
+
+fn register_as(value: &OutputValue) -> Option<(String, Option<String>)> {
+    match value {
+        OutputValue::Default {
+            name: Some(name),
+            version,
+            ..
+        } => Some((
+            name.value.clone(),
+            version.as_ref().map(|v| v.value.clone()),
+        )),
+        _ => None,
+    }
 }
 
 fn default_input(def: &sluice_spec::InputDef) -> StepInput {

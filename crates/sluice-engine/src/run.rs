@@ -314,27 +314,57 @@ impl Runner {
 
     fn record_pipeline_outputs(&self) -> Result<(), EngineError> {
         for (name, out) in &self.plan.outputs {
-            let path = out.value_path(name);
-            let hash = sluice_artifacts::hash_path(&path).ok();
-            self.ws.store().upsert_output(&OutputRow {
-                job_name: self.plan.job_name.clone(),
-                step_name: String::new(),
-                name: name.clone(),
-                ty: out.ty.as_str().to_owned(),
-                path: path.display().to_string(),
-                content_hash: hash.as_ref().map(|h| h.hash.clone()),
-                size_bytes: hash
-                    .as_ref()
-                    .map(|h| i64::try_from(h.size_bytes).unwrap_or(i64::MAX)),
-                file_count: hash
-                    .as_ref()
-                    .map(|h| i64::try_from(h.file_count).unwrap_or(i64::MAX)),
-                asset_name: None,
-                asset_version: None,
-            })?;
+            record_output(&self.ws, &self.plan.job_name, "", name, out)?;
         }
         Ok(())
     }
+}
+
+/// Hashes an output, registers it as a data asset when the file asks (`name:` on the output),
+/// and records it (`step` empty for the pipeline's own outputs).
+fn record_output(
+    ws: &Workspace,
+    job: &str,
+    step: &str,
+    name: &str,
+    out: &crate::plan::OutputPlan,
+) -> Result<(), EngineError> {
+    let path = out.value_path(name);
+    if !path.exists() && out.ty != sluice_spec::IoType::UriFile {
+        // A pipeline output no step wrote to is an empty folder.
+        std::fs::create_dir_all(&path).map_err(|e| EngineError::io(&path, e))?;
+    }
+    let hash = sluice_artifacts::hash_path(&path)?;
+    let asset = match &out.register_as {
+        Some((asset, version)) => {
+            let row = crate::register_data(
+                ws,
+                &crate::NewData {
+                    name: asset,
+                    version: version.as_deref(),
+                    ty: out.ty,
+                    source: &path,
+                    description: Some(format!("output `{name}` of job `{job}`")),
+                    tags: indexmap::IndexMap::new(),
+                },
+            )?;
+            Some((row.name, row.version))
+        }
+        None => None,
+    };
+    ws.store().upsert_output(&OutputRow {
+        job_name: job.to_owned(),
+        step_name: step.to_owned(),
+        name: name.to_owned(),
+        ty: out.ty.as_str().to_owned(),
+        path: path.display().to_string(),
+        content_hash: Some(hash.hash),
+        size_bytes: Some(i64::try_from(hash.size_bytes).unwrap_or(i64::MAX)),
+        file_count: Some(i64::try_from(hash.file_count).unwrap_or(i64::MAX)),
+        asset_name: asset.as_ref().map(|a| a.0.clone()),
+        asset_version: asset.map(|a| a.1),
+    })?;
+    Ok(())
 }
 
 struct StepTask {
@@ -451,28 +481,7 @@ impl StepTask {
                 }
                 std::fs::create_dir_all(&path).map_err(|e| EngineError::io(&path, e))?;
             }
-            let hash = sluice_artifacts::hash_path(&path)?;
-            for step_name in std::iter::once(step.name.clone())
-                .chain(out.pipeline_output.as_ref().map(|_| String::new()))
-            {
-                let output_name = if step_name.is_empty() {
-                    out.pipeline_output.clone().unwrap_or_default()
-                } else {
-                    name.clone()
-                };
-                self.ws.store().upsert_output(&OutputRow {
-                    job_name: self.plan.job_name.clone(),
-                    step_name,
-                    name: output_name,
-                    ty: out.ty.as_str().to_owned(),
-                    path: path.display().to_string(),
-                    content_hash: Some(hash.hash.clone()),
-                    size_bytes: Some(i64::try_from(hash.size_bytes).unwrap_or(i64::MAX)),
-                    file_count: Some(i64::try_from(hash.file_count).unwrap_or(i64::MAX)),
-                    asset_name: None,
-                    asset_version: None,
-                })?;
-            }
+            record_output(&self.ws, &self.plan.job_name, &step.name, name, out)?;
         }
         Ok(StepEnd {
             step: step.name.clone(),

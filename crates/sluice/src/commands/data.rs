@@ -132,54 +132,25 @@ fn create(
         _ => {}
     }
     let name = args.name.clone().unwrap_or_else(|| spec.name.value.clone());
-    let ws = workspace::open(located)?;
-    let version = match args
+    let version = args
         .version
         .clone()
-        .or_else(|| spec.version.as_ref().map(|v| v.value.clone()))
-    {
-        Some(v) => v,
-        None => ws.store().next_data_version(&name)?,
-    };
-    if ws.store().get_data(&name, Some(&version)).is_ok() {
-        return Err(CliError::AlreadyExists {
-            message: format!("data asset `{name}:{version}` already exists"),
-            hint: Some("versions are immutable: pass a new `--version`, or omit it to take the next number".into()),
-        });
-    }
-    let dir = ws.data_dir(&name, &version);
-    if dir.exists() {
-        // Left over from an interrupted create: it was never registered.
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| CliError::Workspace(format!("`{}`: {e}", dir.display())))?;
-    }
-    let stored = if meta.is_file() {
-        dir.join(local.file_name().unwrap_or_default())
-    } else {
-        dir.clone()
-    };
+        .or_else(|| spec.version.as_ref().map(|v| v.value.clone()));
+    let ws = workspace::open(located)?;
     let spinner = crate::progress::spinner(&format!("Copying and hashing {}", local.display()));
-    let copied = sluice_artifacts::copy_atomic(&local, &stored)
-        .and_then(|()| sluice_artifacts::hash_path(&stored));
+    let registered = sluice_engine::register_data(
+        &ws,
+        &sluice_engine::NewData {
+            name: &name,
+            version: version.as_deref(),
+            ty: spec.ty.value,
+            source: &local,
+            description: spec.description.clone(),
+            tags: spec.tags.clone(),
+        },
+    );
     spinner.finish_and_clear();
-    let hash = copied?;
-    let row = sluice_store::DataAssetRow {
-        name,
-        version,
-        ty: spec.ty.as_str().to_owned(),
-        path: stored.display().to_string(),
-        source_path: local.display().to_string(),
-        description: spec.description.clone(),
-        tags: spec.tags.clone(),
-        content_hash: hash.hash,
-        size_bytes: i64::try_from(hash.size_bytes).unwrap_or(i64::MAX),
-        file_count: i64::try_from(hash.file_count).unwrap_or(i64::MAX),
-        created_at: sluice_store::now(),
-    };
-    if let Err(e) = ws.store().insert_data(&row) {
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(e.into());
-    }
+    let row = registered?;
     ctx.printer
         .print(&serde_json::to_value(row).unwrap_or_default(), COLUMNS)
 }

@@ -187,3 +187,86 @@ fn environments_are_registered_and_referenced() {
     );
     assert_snapshot!(ctx.snapshot(&["job", "create", "-f", "p.yml"]));
 }
+
+#[test]
+fn outputs_with_a_name_are_registered_as_data_assets() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "p.yml",
+        r#"
+type: pipeline
+outputs:
+  report:
+    type: uri_folder
+    name: weekly-report
+jobs:
+  make:
+    command: echo rows > ${{outputs.table}}/table.csv; echo ok > ${{outputs.summary}}/summary.txt
+    outputs:
+      table:
+        type: uri_folder
+        name: cleaned-table
+        version: "7"
+      summary: ${{parent.outputs.report}}
+"#,
+    );
+    let job = ctx.json(&["job", "create", "-f", "p.yml"]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let table = ctx.json(&["data", "show", "-n", "cleaned-table@latest"]);
+    assert_eq!(table["version"], "7");
+    assert_eq!(
+        table["content_hash"],
+        job["jobs"]["make"]["outputs"]["table"]["content_hash"]
+    );
+    let report = ctx.json(&["data", "show", "-n", "weekly-report@latest"]);
+    assert_eq!(report["version"], "1");
+    let stored = std::path::Path::new(report["path"].as_str().unwrap()).join("summary.txt");
+    assert_eq!(std::fs::read_to_string(stored).unwrap(), "ok\n");
+    // A second run takes the next version of the unversioned output.
+    ctx.ok(&[
+        "job",
+        "create",
+        "-f",
+        "p.yml",
+        "--set",
+        "jobs.make.outputs.table.version=8",
+    ]);
+    assert_eq!(
+        ctx.ok(&[
+            "data",
+            "show",
+            "-n",
+            "weekly-report@latest",
+            "--query",
+            "version",
+            "-o",
+            "tsv"
+        ]),
+        "2\n"
+    );
+}
+
+#[test]
+fn workspace_is_found_upward_from_the_current_folder() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "p.yml",
+        "type: pipeline\njobs:\n  a:\n    command: 'true'\n",
+    );
+    ctx.ok(&["job", "create", "-f", "p.yml", "--name", "up1"]);
+    std::fs::create_dir_all(ctx.root().join("deep/er")).unwrap();
+    let out = ctx
+        .command(&["job", "show", "-n", "up1", "--query", "status", "-o", "tsv"])
+        .current_dir(ctx.root().join("deep/er"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Completed\n");
+    // SLUICE_WORKSPACE points elsewhere: that one is used (and it has no such job).
+    let other = ctx.root().join("other-ws");
+    let out = ctx
+        .command(&["job", "list"])
+        .env("SLUICE_WORKSPACE", &other)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+}
