@@ -41,6 +41,18 @@ impl Workspace {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The shared store handle (for the HTTP server).
+    #[must_use]
+    pub fn store_handle(&self) -> Arc<Mutex<Store>> {
+        Arc::clone(&self.store)
+    }
+
+    /// Where MLflow artifacts (`mlflow-artifacts:/...`) are kept.
+    #[must_use]
+    pub fn artifact_root(&self) -> PathBuf {
+        self.root.join("mlartifacts")
+    }
+
     /// Where data asset versions are kept.
     #[must_use]
     pub fn data_dir(&self, name: &str, version: &str) -> PathBuf {

@@ -5,6 +5,7 @@
 //! ever added, never edited (`migrations/`).
 
 mod rows;
+pub mod tracking;
 
 use std::path::Path;
 
@@ -13,7 +14,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub use rows::{ComputeRow, DataAssetRow, EnvironmentRow, JobRow, OutputRow, StatusEvent, StepRow};
 
 /// Migrations in order; the database's `user_version` counts how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_tracking.sql"),
+];
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +30,9 @@ pub enum StoreError {
         "the workspace database was written by a newer Sluice (schema {found}, this build knows {known})"
     )]
     TooNew { found: i64, known: i64 },
+    /// A request that breaks a rule (MLflow's `INVALID_PARAMETER_VALUE`).
+    #[error("{0}")]
+    Invalid(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("stored JSON is invalid: {0}")]
@@ -578,8 +585,8 @@ mod tests {
     fn migrations_run_once_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 1);
-        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 1);
+        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 2);
+        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 2);
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub(crate) enum Command {
     /// Register and inspect compute targets.
     #[command(subcommand)]
     Compute(ComputeCommand),
+    /// Serve the MLflow REST API (tracking, artifacts, model registry) over the workspace.
+    Server(ServerArgs),
     /// List the exit codes and what each means.
     ExitCodes,
     /// Print a shell completion script.
@@ -206,4 +208,14 @@ pub(crate) struct ComputeShowArgs {
     /// The compute's name.
     #[arg(short, long)]
     pub(crate) name: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    /// The address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1", env = "SLUICE_HOST")]
+    pub(crate) host: String,
+    /// The port to listen on (0 picks a free one).
+    #[arg(short, long, default_value_t = 5000, env = "SLUICE_PORT")]
+    pub(crate) port: u16,
 }

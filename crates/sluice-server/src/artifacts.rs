@@ -1,0 +1,188 @@
+//! The artifact proxy: `/api/2.0/mlflow-artifacts/artifacts/{path}` (PUT, GET, DELETE) and the
+//! listing `?path=`. Paths are relative to the workspace's artifact root; anything that could
+//! leave it (`..`, absolute paths, backslashes, NUL) is refused.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::ServerState;
+use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
+
+/// Resolves an artifact path under `root`, refusing anything that escapes it.
+pub(crate) fn safe_path(root: &Path, rel: &str) -> ApiResult<PathBuf> {
+    let bad = || {
+        ApiError::invalid(format!(
+            "Invalid path '{rel}': artifact paths are relative and may not contain '..'"
+        ))
+    };
+    if rel.contains('\\') || rel.contains('\0') || rel.starts_with('/') {
+        return Err(bad());
+    }
+    let mut out = root.to_path_buf();
+    for comp in Path::new(rel).components() {
+        match comp {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            _ => return Err(bad()),
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) async fn upload(
+    State(s): State<Arc<ServerState>>,
+    UrlPath(rel): UrlPath<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let path = safe_path(&s.artifact_root, &rel)?;
+    if path.is_dir() {
+        return Err(ApiError::invalid(format!("'{rel}' is a directory")));
+    }
+    let parent = path
+        .parent()
+        .ok_or_else(|| ApiError::invalid("empty artifact path"))?
+        .to_path_buf();
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        std::fs::create_dir_all(&parent)?;
+        // Written beside, then renamed: a reader never sees half a file.
+        let tmp = parent.join(format!(".upload-{}", sluice_store::tracking::new_id()));
+        std::fs::write(&tmp, &body)?;
+        std::fs::rename(&tmp, &path)
+    })
+    .await
+    .map_err(|e| ApiError::new(crate::error::ErrorCode::InternalError, e.to_string()))?
+    .map_err(|e| {
+        ApiError::new(
+            crate::error::ErrorCode::InternalError,
+            format!("cannot store the artifact: {e}"),
+        )
+    })?;
+    Ok(Json(json!({})))
+}
+
+pub(crate) async fn download(
+    State(s): State<Arc<ServerState>>,
+    UrlPath(rel): UrlPath<String>,
+) -> ApiResult<Response> {
+    let path = safe_path(&s.artifact_root, &rel)?;
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|_| ApiError::not_found(format!("Artifact '{rel}' does not exist")))?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+pub(crate) async fn delete(
+    State(s): State<Arc<ServerState>>,
+    UrlPath(rel): UrlPath<String>,
+) -> ApiResult<Json<Value>> {
+    let path = safe_path(&s.artifact_root, &rel)?;
+    if path == s.artifact_root {
+        return Err(ApiError::invalid("refusing to delete the artifact root"));
+    }
+    let res = if path.is_dir() {
+        std::fs::remove_dir_all(&path)
+    } else {
+        std::fs::remove_file(&path)
+    };
+    res.map_err(|_| ApiError::not_found(format!("Artifact '{rel}' does not exist")))?;
+    Ok(Json(json!({})))
+}
+
+/// Lists a folder: `{"files": [{"path", "is_dir", "file_size"}]}`; a file (or nothing) gives `{}`.
+pub(crate) fn list_dir(root: &Path, rel: &str) -> ApiResult<Value> {
+    let dir = safe_path(root, rel)?;
+    if !dir.is_dir() {
+        return Ok(json!({}));
+    }
+    let mut files = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .map_err(|e| ApiError::new(crate::error::ErrorCode::InternalError, e.to_string()))?
+        .filter_map(Result::ok)
+        .filter(|e| !e.file_name().to_string_lossy().starts_with(".upload-"))
+        .collect();
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let meta = entry.metadata().ok();
+        if meta.as_ref().is_some_and(std::fs::Metadata::is_dir) {
+            files.push(json!({"path": name, "is_dir": true}));
+        } else {
+            files.push(
+                json!({"path": name, "is_dir": false, "file_size": meta.map_or(0, |m| m.len())}),
+            );
+        }
+    }
+    Ok(if files.is_empty() {
+        json!({})
+    } else {
+        json!({"files": files})
+    })
+}
+
+pub(crate) async fn list(State(s): State<Arc<ServerState>>, p: Params) -> ApiResult<Json<Value>> {
+    let rel = p.opt_str("path")?.unwrap_or_default();
+    Ok(Json(list_dir(&s.artifact_root, &rel)?))
+}
+
+/// `/api/2.0/mlflow/artifacts/list?run_id=&path=`: a run's artifacts, with paths relative to the
+/// run's artifact root.
+pub(crate) async fn list_run(
+    State(s): State<Arc<ServerState>>,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    let id = p.str_any(&["run_id", "run_uuid"])?;
+    let sub = p.opt_str("path")?.unwrap_or_default();
+    let run = s.store()?.get_run(&id)?;
+    let base = run
+        .info
+        .artifact_uri
+        .strip_prefix("mlflow-artifacts:/")
+        .ok_or_else(|| {
+            ApiError::invalid(format!("run '{id}' stores artifacts outside this server"))
+        })?
+        .trim_start_matches('/')
+        .to_owned();
+    let rel = if sub.is_empty() {
+        base.clone()
+    } else {
+        format!("{base}/{sub}")
+    };
+    let mut listing = list_dir(&s.artifact_root, &rel)?;
+    if let Some(files) = listing.get_mut("files").and_then(Value::as_array_mut) {
+        for f in files {
+            let name = f["path"].as_str().unwrap_or_default().to_owned();
+            f["path"] = Value::String(if sub.is_empty() {
+                name
+            } else {
+                format!("{}/{name}", sub.trim_end_matches('/'))
+            });
+        }
+    }
+    listing["root_uri"] = Value::String(run.info.artifact_uri);
+    Ok(Json(listing))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traversal_is_refused() {
+        let root = Path::new("/srv/artifacts");
+        for bad in ["../x", "a/../../x", "/etc/passwd", "a\\..\\b", "a/\0"] {
+            assert!(safe_path(root, bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            safe_path(root, "1/abc/artifacts/m.txt").unwrap(),
+            root.join("1/abc/artifacts/m.txt")
+        );
+    }
+}

@@ -1,0 +1,462 @@
+//! Experiments, runs, metrics, params and tags: `/api/2.0/mlflow/experiments/*`, `runs/*`,
+//! `metrics/*`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Map, Value, json};
+use sluice_store::tracking::{
+    Experiment, KeyValue, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS, MAX_BATCH_TOTAL,
+    Metric, Run, ViewType, now_ms,
+};
+
+use crate::ServerState;
+use crate::error::{ApiError, ApiResult};
+use crate::params::{Params, f64_json, page_token, value_f64};
+
+type S = State<Arc<ServerState>>;
+type Reply = ApiResult<Json<Value>>;
+
+fn experiment_json(e: &Experiment) -> Value {
+    let mut v = json!({
+        "experiment_id": e.experiment_id,
+        "name": e.name,
+        "artifact_location": e.artifact_location,
+        "lifecycle_stage": e.lifecycle_stage,
+        "last_update_time": e.last_update_time,
+        "creation_time": e.creation_time,
+    });
+    if !e.tags.is_empty() {
+        v["tags"] = serde_json::to_value(&e.tags).unwrap_or_default();
+    }
+    v
+}
+
+pub(crate) fn metric_json(m: &Metric) -> Value {
+    json!({"key": m.key, "value": f64_json(m.value), "timestamp": m.timestamp, "step": m.step})
+}
+
+pub(crate) fn run_json(run: &Run) -> Value {
+    let mut data = Map::new();
+    if !run.metrics.is_empty() {
+        data.insert(
+            "metrics".into(),
+            run.metrics.iter().map(metric_json).collect(),
+        );
+    }
+    if !run.params.is_empty() {
+        data.insert(
+            "params".into(),
+            serde_json::to_value(&run.params).unwrap_or_default(),
+        );
+    }
+    if !run.tags.is_empty() {
+        data.insert(
+            "tags".into(),
+            serde_json::to_value(&run.tags).unwrap_or_default(),
+        );
+    }
+    let mut inputs = Map::new();
+    if !run.dataset_inputs.is_empty() {
+        inputs.insert(
+            "dataset_inputs".into(),
+            Value::Array(run.dataset_inputs.clone()),
+        );
+    }
+    if !run.model_inputs.is_empty() {
+        inputs.insert(
+            "model_inputs".into(),
+            Value::Array(run.model_inputs.clone()),
+        );
+    }
+    let mut outputs = Map::new();
+    if !run.model_outputs.is_empty() {
+        outputs.insert(
+            "model_outputs".into(),
+            run.model_outputs
+                .iter()
+                .map(|(id, step)| json!({"model_id": id, "step": step}))
+                .collect(),
+        );
+    }
+    json!({
+        "info": run.info,
+        "data": data,
+        "inputs": inputs,
+        "outputs": outputs,
+    })
+}
+
+fn key_values(list: Vec<Map<String, Value>>, what: &str) -> ApiResult<Vec<KeyValue>> {
+    list.into_iter()
+        .map(|o| {
+            let key = match o.get("key") {
+                Some(Value::String(k)) => k.clone(),
+                _ => {
+                    return Err(ApiError::invalid(format!(
+                        "every {what} needs a string `key`"
+                    )));
+                }
+            };
+            let value = match o.get("value") {
+                Some(Value::String(v)) => v.clone(),
+                None | Some(Value::Null) => String::new(),
+                Some(other) => other.to_string(),
+            };
+            Ok(KeyValue { key, value })
+        })
+        .collect()
+}
+
+fn metric_from(o: &Map<String, Value>) -> ApiResult<Metric> {
+    let key = match o.get("key") {
+        Some(Value::String(k)) => k.clone(),
+        _ => return Err(ApiError::invalid("every metric needs a string `key`")),
+    };
+    let value = o
+        .get("value")
+        .and_then(value_f64)
+        .ok_or_else(|| ApiError::invalid(format!("metric '{key}' needs a numeric `value`")))?;
+    let int = |name: &str, default: i64| -> ApiResult<i64> {
+        match o.get(name) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
+                ApiError::invalid(format!("metric '{key}': `{name}` must be an integer"))
+            }),
+            Some(Value::String(s)) => s.parse().map_err(|_| {
+                ApiError::invalid(format!("metric '{key}': `{name}` must be an integer"))
+            }),
+            Some(_) => Err(ApiError::invalid(format!(
+                "metric '{key}': `{name}` must be an integer"
+            ))),
+        }
+    };
+    let timestamp = int("timestamp", now_ms())?;
+    let step = int("step", 0)?;
+    Ok(Metric {
+        key,
+        value,
+        timestamp,
+        step,
+    })
+}
+
+// ---- experiments ----------------------------------------------------------------------------
+
+pub(crate) async fn create_experiment(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let tags = key_values(p.obj_list("tags")?, "tag")?;
+    let location = p.opt_str("artifact_location")?.filter(|l| !l.is_empty());
+    let id = s
+        .store()?
+        .create_experiment(&name, location.as_deref(), &tags)?;
+    Ok(Json(json!({"experiment_id": id})))
+}
+
+pub(crate) async fn get_experiment(State(s): S, p: Params) -> Reply {
+    let id = p.str("experiment_id")?;
+    let e = s.store()?.get_experiment(&id)?;
+    Ok(Json(json!({"experiment": experiment_json(&e)})))
+}
+
+pub(crate) async fn get_experiment_by_name(State(s): S, p: Params) -> Reply {
+    let name = p.str("experiment_name")?;
+    let e = s
+        .store()?
+        .get_experiment_by_name(&name)
+        .map_err(|e| match e {
+            sluice_store::StoreError::NotFound { .. } => {
+                ApiError::not_found(format!("Could not find experiment with name '{name}'"))
+            }
+            other => other.into(),
+        })?;
+    Ok(Json(json!({"experiment": experiment_json(&e)})))
+}
+
+pub(crate) async fn search_experiments(State(s): S, p: Params) -> Reply {
+    let view = view_type(&p)?;
+    let max = p.max_results(1000, 50_000)?;
+    let order_by = p.str_list("order_by")?;
+    let (exps, next) = s.store()?.search_experiments(
+        view,
+        p.opt_str("filter")?.as_deref(),
+        &order_by,
+        max,
+        p.offset()?,
+    )?;
+    let mut out = json!({"experiments": exps.iter().map(experiment_json).collect::<Vec<_>>()});
+    if let Some(t) = page_token(next) {
+        out["next_page_token"] = Value::String(t);
+    }
+    Ok(Json(out))
+}
+
+fn view_type(p: &Params) -> ApiResult<ViewType> {
+    let raw = match p.0.get("view_type").or_else(|| p.0.get("run_view_type")) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(other) => return Err(ApiError::invalid(format!("Invalid view type {other}"))),
+    };
+    ViewType::parse(raw.as_deref()).ok_or_else(|| {
+        ApiError::invalid(format!("Invalid view type '{}'", raw.unwrap_or_default()))
+    })
+}
+
+pub(crate) async fn update_experiment(State(s): S, p: Params) -> Reply {
+    let id = p.str("experiment_id")?;
+    if let Some(name) = p.opt_str("new_name")? {
+        if name.trim().is_empty() {
+            return Err(ApiError::invalid("The experiment name must not be empty"));
+        }
+        s.store()?.update_experiment(&id, &name)?;
+    }
+    Ok(Json(json!({})))
+}
+
+pub(crate) async fn delete_experiment(State(s): S, p: Params) -> Reply {
+    let id = p.str("experiment_id")?;
+    if id == "0" {
+        return Err(ApiError::invalid(
+            "Cannot delete the default experiment '0'.",
+        ));
+    }
+    s.store()?.set_experiment_lifecycle(&id, "deleted")?;
+    Ok(Json(json!({})))
+}
+
+pub(crate) async fn restore_experiment(State(s): S, p: Params) -> Reply {
+    let id = p.str("experiment_id")?;
+    s.store()?.set_experiment_lifecycle(&id, "active")?;
+    Ok(Json(json!({})))
+}
+
+pub(crate) async fn set_experiment_tag(State(s): S, p: Params) -> Reply {
+    let id = p.str("experiment_id")?;
+    let key = p.str("key")?;
+    let value = p.opt_str("value")?.unwrap_or_default();
+    s.store()?.set_experiment_tag(&id, &key, &value)?;
+    Ok(Json(json!({})))
+}
+
+pub(crate) async fn delete_experiment_tag(State(s): S, p: Params) -> Reply {
+    let id = p.str("experiment_id")?;
+    let key = p.str("key")?;
+    s.store()?.delete_experiment_tag(&id, &key)?;
+    Ok(Json(json!({})))
+}
+
+// ---- runs -----------------------------------------------------------------------------------
+
+pub(crate) async fn create_run(State(s): S, p: Params) -> Reply {
+    let experiment_id = p.opt_str("experiment_id")?.unwrap_or_else(|| "0".into());
+    let tags = key_values(p.obj_list("tags")?, "tag")?;
+    let user = p
+        .opt_str("user_id")?
+        .or_else(|| {
+            tags.iter()
+                .find(|t| t.key == "mlflow.user")
+                .map(|t| t.value.clone())
+        })
+        .unwrap_or_default();
+    let run = s.store()?.create_run(
+        &experiment_id,
+        &user,
+        p.opt_str("run_name")?.as_deref(),
+        p.opt_i64("start_time")?,
+        &tags,
+    )?;
+    Ok(Json(json!({"run": run_json(&run)})))
+}
+
+pub(crate) async fn get_run(State(s): S, p: Params) -> Reply {
+    let id = p.str_any(&["run_id", "run_uuid"])?;
+    let run = s.store()?.get_run(&id)?;
+    Ok(Json(json!({"run": run_json(&run)})))
+}
+
+pub(crate) async fn update_run(State(s): S, p: Params) -> Reply {
+    let id = p.str_any(&["run_id", "run_uuid"])?;
+    let info = s.store()?.update_run(
+        &id,
+        p.opt_str("status")?.as_deref(),
+        p.opt_i64("end_time")?,
+        p.opt_str("run_name")?.as_deref().filter(|n| !n.is_empty()),
+    )?;
+    Ok(Json(json!({"run_info": info})))
+}
+
+pub(crate) async fn delete_run(State(s): S, p: Params) -> Reply {
+    let id = p.str_any(&["run_id", "run_uuid"])?;
+    s.store()?.set_run_lifecycle(&id, "deleted")?;
+    Ok(Json(json!({})))
+}
+
+pub(crate) async fn restore_run(State(s): S, p: Params) -> Reply {
+    let id = p.str_any(&["run_id", "run_uuid"])?;
+    s.store()?.set_run_lifecycle(&id, "active")?;
+    Ok(Json(json!({})))
+}
+
+pub(crate) async fn log_metric(State(s): S, p: Params) -> Reply {
+    let id = p.str_any(&["run_id", "run_uuid"])?;
+    let metric = metric_from(&p.0)?;
+    let _ = p.f64("value")?;
+    let model_id = p.opt_str("model_id")?;
+    s.store()?
+        .log_batch_for_model(&id, &[metric], &[], &[], model_id.as_deref())?;
+    Ok(Json(json!({})))
+}
+
+pub(crate) async fn log_param(State(s): S, p: Params) -> Reply {
+    let id = p.str_any(&["run_id", "run_uuid"])?;
+    let kv = KeyValue {
+        key: p.str("key")?,
+        value: p.opt_str("value")?.unwrap_or_default(),
+    };
+    s.store()?.log_batch(&id, &[], &[kv], &[])?;
+    Ok(Json(json!({})))
+}
+
+pub(crate) async fn set_tag(State(s): S, p: Params) -> Reply {
+    let id = p.str_any(&["run_id", "run_uuid"])?;
+    let kv = KeyValue {
+        key: p.str("key")?,
+        value: p.opt_str("value")?.unwrap_or_default(),
+    };
+    s.store()?.log_batch(&id, &[], &[], &[kv])?;
+    Ok(Json(json!({})))
+}
+
+pub(crate) async fn delete_tag(State(s): S, p: Params) -> Reply {
+    let id = p.str_any(&["run_id", "run_uuid"])?;
+    let key = p.str("key")?;
+    s.store()?.delete_tag(&id, &key)?;
+    Ok(Json(json!({})))
+}
+
+pub(crate) async fn log_batch(State(s): S, p: Params) -> Reply {
+    let id = p.str_any(&["run_id", "run_uuid"])?;
+    let metrics = p.obj_list("metrics")?;
+    let params = p.obj_list("params")?;
+    let tags = p.obj_list("tags")?;
+    for (what, n, limit) in [
+        ("metrics", metrics.len(), MAX_BATCH_METRICS),
+        ("params", params.len(), MAX_BATCH_PARAMS),
+        ("tags", tags.len(), MAX_BATCH_TAGS),
+    ] {
+        if n > limit {
+            return Err(ApiError::invalid(format!(
+                "A batch logging request can contain at most {limit} {what}. Got {n} {what}. Please split up {what} across multiple requests and try again."
+            )));
+        }
+    }
+    let total = metrics.len() + params.len() + tags.len();
+    if total > MAX_BATCH_TOTAL {
+        return Err(ApiError::invalid(format!(
+            "A batch logging request can contain at most {MAX_BATCH_TOTAL} metrics, params, and tags in total. Got {total}."
+        )));
+    }
+    let metrics = metrics
+        .iter()
+        .map(metric_from)
+        .collect::<ApiResult<Vec<_>>>()?;
+    let params = key_values(params, "param")?;
+    let tags = key_values(tags, "tag")?;
+    s.store()?.log_batch(&id, &metrics, &params, &tags)?;
+    Ok(Json(json!({})))
+}
+
+pub(crate) async fn log_inputs(State(s): S, p: Params) -> Reply {
+    let id = p.str_any(&["run_id", "run_uuid"])?;
+    let datasets: Vec<Value> = p
+        .obj_list("datasets")?
+        .into_iter()
+        .map(Value::Object)
+        .collect();
+    let models: Vec<Value> = p
+        .obj_list("models")?
+        .into_iter()
+        .map(Value::Object)
+        .collect();
+    s.store()?.log_inputs(&id, &datasets, &models)?;
+    Ok(Json(json!({})))
+}
+
+pub(crate) async fn log_outputs(State(s): S, p: Params) -> Reply {
+    let id = p.str_any(&["run_id", "run_uuid"])?;
+    let models = p
+        .obj_list("models")?
+        .iter()
+        .map(|m| {
+            let model_id = m
+                .get("model_id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::invalid("every model output needs a `model_id`"))?;
+            let step = m.get("step").and_then(Value::as_i64).unwrap_or(0);
+            Ok((model_id.to_owned(), step))
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    s.store()?.log_outputs(&id, &models)?;
+    Ok(Json(json!({})))
+}
+
+/// MLflow 2.x `log_model`: the model's metadata is appended to the `mlflow.log-model.history`
+/// tag of the run.
+pub(crate) async fn log_model(State(s): S, p: Params) -> Reply {
+    let id = p.str_any(&["run_id", "run_uuid"])?;
+    let model_json = p.str("model_json")?;
+    let model: Value = serde_json::from_str(&model_json)
+        .map_err(|e| ApiError::invalid(format!("`model_json` is not JSON: {e}")))?;
+    let mut store = s.store()?;
+    let run = store.get_run(&id)?;
+    let mut history: Vec<Value> = run
+        .tags
+        .iter()
+        .find(|t| t.key == "mlflow.log-model.history")
+        .and_then(|t| serde_json::from_str(&t.value).ok())
+        .unwrap_or_default();
+    history.push(model);
+    let tag = KeyValue {
+        key: "mlflow.log-model.history".into(),
+        value: Value::Array(history).to_string(),
+    };
+    store.log_batch(&id, &[], &[], &[tag])?;
+    Ok(Json(json!({})))
+}
+
+pub(crate) async fn search_runs(State(s): S, p: Params) -> Reply {
+    let experiment_ids = p.str_list("experiment_ids")?;
+    let max = p.max_results(1000, 50_000)?;
+    let order_by = p.str_list("order_by")?;
+    let view = view_type(&p)?;
+    let (runs, next) = s.store()?.search_runs(
+        &experiment_ids,
+        p.opt_str("filter")?.as_deref(),
+        view,
+        &order_by,
+        max,
+        p.offset()?,
+    )?;
+    let mut out = Map::new();
+    if !runs.is_empty() {
+        out.insert("runs".into(), runs.iter().map(run_json).collect());
+    }
+    if let Some(t) = page_token(next) {
+        out.insert("next_page_token".into(), Value::String(t));
+    }
+    Ok(Json(Value::Object(out)))
+}
+
+pub(crate) async fn metric_history(State(s): S, p: Params) -> Reply {
+    let id = p.str_any(&["run_id", "run_uuid"])?;
+    let key = p.str("metric_key")?;
+    let max = p.max_results(25_000, 25_000)?;
+    let (metrics, next) = s.store()?.metric_history(&id, &key, max, p.offset()?)?;
+    let mut out = json!({"metrics": metrics.iter().map(metric_json).collect::<Vec<_>>()});
+    if let Some(t) = page_token(next) {
+        out["next_page_token"] = Value::String(t);
+    }
+    Ok(Json(out))
+}

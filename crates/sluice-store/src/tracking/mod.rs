@@ -1,0 +1,1118 @@
+//! Experiment tracking with MLflow's semantics: experiments, runs, metrics, params, tags.
+
+mod search;
+
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Transaction, params, params_from_iter};
+use serde::Serialize;
+
+use crate::{Result, Store, StoreError};
+
+/// Milliseconds since the Unix epoch.
+#[must_use]
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// MLflow's limits on one `log-batch` request.
+pub const MAX_BATCH_METRICS: usize = 1000;
+pub const MAX_BATCH_PARAMS: usize = 100;
+pub const MAX_BATCH_TAGS: usize = 100;
+pub const MAX_BATCH_TOTAL: usize = 1000;
+/// MLflow's limits on values.
+pub const MAX_PARAM_VALUE: usize = 6000;
+pub const MAX_TAG_VALUE: usize = 8000;
+pub const MAX_KEY: usize = 250;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Experiment {
+    pub experiment_id: String,
+    pub name: String,
+    pub artifact_location: String,
+    pub lifecycle_stage: String,
+    pub last_update_time: i64,
+    pub creation_time: i64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<KeyValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    pub run_uuid: String,
+    pub experiment_id: String,
+    pub run_name: String,
+    pub user_id: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<i64>,
+    pub artifact_uri: String,
+    pub lifecycle_stage: String,
+    pub run_id: String,
+}
+
+/// A metric value. NaN and infinities travel as MLflow sends them (strings in JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub key: String,
+    pub value: f64,
+    pub timestamp: i64,
+    pub step: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub info: RunInfo,
+    pub metrics: Vec<Metric>,
+    pub params: Vec<KeyValue>,
+    pub tags: Vec<KeyValue>,
+    /// Dataset inputs as logged (JSON objects).
+    pub dataset_inputs: Vec<serde_json::Value>,
+    pub model_inputs: Vec<serde_json::Value>,
+    /// Logged models that are outputs of the run: (model id, step).
+    pub model_outputs: Vec<(String, i64)>,
+}
+
+/// Which lifecycle stages a search covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewType {
+    ActiveOnly,
+    DeletedOnly,
+    All,
+}
+
+impl ViewType {
+    #[must_use]
+    pub fn parse(s: Option<&str>) -> Option<Self> {
+        match s {
+            None | Some("ACTIVE_ONLY" | "1") => Some(ViewType::ActiveOnly),
+            Some("DELETED_ONLY" | "2") => Some(ViewType::DeletedOnly),
+            Some("ALL" | "3") => Some(ViewType::All),
+            _ => None,
+        }
+    }
+
+    fn sql(self, column: &str) -> String {
+        match self {
+            ViewType::ActiveOnly => format!("{column} = 'active'"),
+            ViewType::DeletedOnly => format!("{column} = 'deleted'"),
+            ViewType::All => "1".to_owned(),
+        }
+    }
+}
+
+fn not_found(what: &'static str, name: impl Into<String>) -> StoreError {
+    StoreError::NotFound {
+        what,
+        name: name.into(),
+    }
+}
+
+fn parse_id(id: &str, what: &'static str) -> Result<i64> {
+    id.trim().parse().map_err(|_| not_found(what, id))
+}
+
+/// A 32-hex-digit id, like MLflow's run ids.
+#[must_use]
+pub fn new_id() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+/// A run name in MLflow's style (`adjective-animal-NNN`).
+fn new_run_name() -> String {
+    const ADJ: &[&str] = &[
+        "able", "bold", "bright", "calm", "clever", "eager", "fair", "gentle", "keen", "merry",
+        "quick", "silent", "tidy", "upbeat", "wise",
+    ];
+    const ANIMAL: &[&str] = &[
+        "ant", "bat", "crab", "doe", "eel", "fox", "gnu", "hare", "ibis", "jay", "koi", "lark",
+        "mole", "newt", "owl",
+    ];
+    format!(
+        "{}-{}-{}",
+        ADJ[fastrand::usize(..ADJ.len())],
+        ANIMAL[fastrand::usize(..ANIMAL.len())],
+        fastrand::u32(100..1000)
+    )
+}
+
+impl Store {
+    // ---- experiments ------------------------------------------------------------------------
+
+    pub fn create_experiment(
+        &mut self,
+        name: &str,
+        artifact_location: Option<&str>,
+        tags: &[KeyValue],
+    ) -> Result<String> {
+        if name.trim().is_empty() {
+            return Err(StoreError::Invalid(
+                "experiment name must not be empty".into(),
+            ));
+        }
+        let now = now_ms();
+        let tx = self.conn.transaction()?;
+        let res = tx.execute(
+            "INSERT INTO experiments (name, artifact_location, creation_time, last_update_time) VALUES (?1, '', ?2, ?2)",
+            params![name, now],
+        );
+        match res {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                return Err(StoreError::AlreadyExists {
+                    what: "experiment",
+                    name: name.to_owned(),
+                });
+            }
+            other => {
+                other?;
+            }
+        }
+        let id = tx.last_insert_rowid();
+        let location =
+            artifact_location.map_or_else(|| format!("mlflow-artifacts:/{id}"), str::to_owned);
+        tx.execute(
+            "UPDATE experiments SET artifact_location = ?2 WHERE experiment_id = ?1",
+            params![id, location],
+        )?;
+        for t in tags {
+            tx.execute(
+                "INSERT OR REPLACE INTO experiment_tags (experiment_id, key, value) VALUES (?1, ?2, ?3)",
+                params![id, t.key, t.value],
+            )?;
+        }
+        tx.commit()?;
+        Ok(id.to_string())
+    }
+
+    fn experiment_row(
+        &self,
+        sql_where: &str,
+        param: &dyn rusqlite::ToSql,
+    ) -> Result<Option<Experiment>> {
+        let exp = self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time FROM experiments WHERE {sql_where}"
+                ),
+                [param],
+                |r| {
+                    Ok(Experiment {
+                        experiment_id: r.get::<_, i64>(0)?.to_string(),
+                        name: r.get(1)?,
+                        artifact_location: r.get(2)?,
+                        lifecycle_stage: r.get(3)?,
+                        creation_time: r.get(4)?,
+                        last_update_time: r.get(5)?,
+                        tags: Vec::new(),
+                    })
+                },
+            )
+            .optional()?;
+        let Some(mut exp) = exp else { return Ok(None) };
+        exp.tags = self.kv(
+            "SELECT key, value FROM experiment_tags WHERE experiment_id = ?1 ORDER BY key",
+            &exp.experiment_id.parse::<i64>().unwrap_or_default(),
+        )?;
+        Ok(Some(exp))
+    }
+
+    fn kv(&self, sql: &str, param: &dyn rusqlite::ToSql) -> Result<Vec<KeyValue>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([param], |r| {
+            Ok(KeyValue {
+                key: r.get(0)?,
+                value: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn get_experiment(&self, id: &str) -> Result<Experiment> {
+        let n = parse_id(id, "experiment")?;
+        self.experiment_row("experiment_id = ?1", &n)?
+            .ok_or_else(|| not_found("experiment", id))
+    }
+
+    pub fn get_experiment_by_name(&self, name: &str) -> Result<Experiment> {
+        self.experiment_row("name = ?1", &name)?
+            .ok_or_else(|| not_found("experiment", name))
+    }
+
+    /// Experiments matching a simple filter (`name = 'x'`, `name LIKE 'x%'`, `tags.k = 'v'`),
+    /// ordered, paged by offset.
+    pub fn search_experiments(
+        &self,
+        view: ViewType,
+        filter: Option<&str>,
+        order_by: &[String],
+        max_results: usize,
+        offset: usize,
+    ) -> Result<(Vec<Experiment>, Option<usize>)> {
+        let mut conds = vec![view.sql("lifecycle_stage")];
+        let mut args: Vec<Value> = Vec::new();
+        if let Some(f) = filter.filter(|f| !f.trim().is_empty()) {
+            for clause in split_and(f) {
+                let (cond, mut a) = experiment_clause(&clause)?;
+                conds.push(cond);
+                args.append(&mut a);
+            }
+        }
+        let mut order = Vec::new();
+        for o in order_by {
+            let mut parts = o.split_whitespace();
+            let col = match parts
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("attributes.")
+            {
+                "name" => "name",
+                "experiment_id" => "experiment_id",
+                "creation_time" => "creation_time",
+                "last_update_time" => "last_update_time",
+                other => {
+                    return Err(StoreError::Invalid(format!(
+                        "invalid order_by key `{other}` for experiments"
+                    )));
+                }
+            };
+            let dir = match parts.next().map(str::to_ascii_uppercase).as_deref() {
+                None | Some("ASC") => "ASC",
+                Some("DESC") => "DESC",
+                Some(d) => {
+                    return Err(StoreError::Invalid(format!(
+                        "invalid order direction `{d}`"
+                    )));
+                }
+            };
+            order.push(format!("{col} {dir}"));
+        }
+        order.push("creation_time DESC".into());
+        order.push("experiment_id DESC".into());
+        let sql = format!(
+            "SELECT experiment_id FROM experiments WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
+            conds.join(" AND "),
+            order.join(", "),
+            max_results + 1,
+            offset
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let ids: Vec<i64> = stmt
+            .query_map(params_from_iter(args.iter()), |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let more = ids.len() > max_results;
+        let mut out = Vec::new();
+        for id in ids.into_iter().take(max_results) {
+            if let Some(e) = self.experiment_row("experiment_id = ?1", &id)? {
+                out.push(e);
+            }
+        }
+        Ok((out, more.then_some(offset + max_results)))
+    }
+
+    pub fn update_experiment(&self, id: &str, new_name: &str) -> Result<()> {
+        let n = parse_id(id, "experiment")?;
+        let res = self.conn.execute(
+            "UPDATE experiments SET name = ?2, last_update_time = ?3 WHERE experiment_id = ?1",
+            params![n, new_name, now_ms()],
+        );
+        match res {
+            Ok(0) => Err(not_found("experiment", id)),
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(StoreError::AlreadyExists {
+                    what: "experiment",
+                    name: new_name.to_owned(),
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Marks an experiment (and its runs) deleted or active again.
+    pub fn set_experiment_lifecycle(&mut self, id: &str, stage: &str) -> Result<()> {
+        let n = parse_id(id, "experiment")?;
+        let tx = self.conn.transaction()?;
+        let changed = tx.execute(
+            "UPDATE experiments SET lifecycle_stage = ?2, last_update_time = ?3 WHERE experiment_id = ?1",
+            params![n, stage, now_ms()],
+        )?;
+        if changed == 0 {
+            return Err(not_found("experiment", id));
+        }
+        tx.execute(
+            "UPDATE runs SET lifecycle_stage = ?2, deleted_time = CASE WHEN ?2 = 'deleted' THEN ?3 ELSE NULL END WHERE experiment_id = ?1",
+            params![n, stage, now_ms()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn set_experiment_tag(&self, id: &str, key: &str, value: &str) -> Result<()> {
+        let n = parse_id(id, "experiment")?;
+        self.get_experiment(id)?;
+        self.conn.execute(
+            "INSERT OR REPLACE INTO experiment_tags (experiment_id, key, value) VALUES (?1, ?2, ?3)",
+            params![n, key, value],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_experiment_tag(&self, id: &str, key: &str) -> Result<()> {
+        let n = parse_id(id, "experiment")?;
+        self.get_experiment(id)?;
+        self.conn.execute(
+            "DELETE FROM experiment_tags WHERE experiment_id = ?1 AND key = ?2",
+            params![n, key],
+        )?;
+        Ok(())
+    }
+
+    // ---- runs -------------------------------------------------------------------------------
+
+    pub fn create_run(
+        &mut self,
+        experiment_id: &str,
+        user_id: &str,
+        run_name: Option<&str>,
+        start_time: Option<i64>,
+        tags: &[KeyValue],
+    ) -> Result<Run> {
+        let exp = self.get_experiment(experiment_id)?;
+        if exp.lifecycle_stage != "active" {
+            return Err(StoreError::Invalid(format!(
+                "the experiment {experiment_id} must be in the 'active' state; it is '{}'",
+                exp.lifecycle_stage
+            )));
+        }
+        let run_name_tag = tags
+            .iter()
+            .find(|t| t.key == "mlflow.runName")
+            .map(|t| t.value.clone());
+        let name = match (run_name.filter(|n| !n.is_empty()), &run_name_tag) {
+            (Some(n), Some(t)) if n != t => {
+                return Err(StoreError::Invalid(format!(
+                    "both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values (run_name='{n}', mlflow.runName='{t}')"
+                )));
+            }
+            (Some(n), _) => n.to_owned(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => new_run_name(),
+        };
+        let id = new_id();
+        let artifact_uri = format!("{}/{id}/artifacts", exp.artifact_location);
+        let start = start_time.unwrap_or_else(now_ms);
+        let tx = self.conn.transaction()?;
+        let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs", [], |r| {
+            r.get(0)
+        })?;
+        tx.execute(
+            "INSERT INTO runs (run_uuid, experiment_id, run_name, user_id, status, start_time, artifact_uri, seq)
+             VALUES (?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6, ?7)",
+            params![id, exp.experiment_id.parse::<i64>().unwrap_or_default(), name, user_id, start, artifact_uri, seq],
+        )?;
+        let mut all_tags = tags.to_vec();
+        if run_name_tag.is_none() {
+            all_tags.push(KeyValue {
+                key: "mlflow.runName".into(),
+                value: name.clone(),
+            });
+        }
+        for t in &all_tags {
+            check_tag(t)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO tags (run_uuid, key, value) VALUES (?1, ?2, ?3)",
+                params![id, t.key, t.value],
+            )?;
+        }
+        tx.commit()?;
+        self.get_run(&id)
+    }
+
+    fn run_info(&self, id: &str) -> Result<RunInfo> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT run_uuid, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage FROM runs WHERE run_uuid = ?1",
+        )?;
+        stmt.query_row([id], run_info_from_row)
+            .optional()?
+            .ok_or_else(|| not_found("run", id))
+    }
+
+    pub fn get_run(&self, id: &str) -> Result<Run> {
+        let info = self.run_info(id)?;
+        self.complete_run(info)
+    }
+
+    fn complete_run(&self, info: RunInfo) -> Result<Run> {
+        let id = info.run_uuid.clone();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, value, timestamp, step, is_nan FROM latest_metrics WHERE run_uuid = ?1 ORDER BY key",
+        )?;
+        let metrics = stmt
+            .query_map([&id], metric_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let params = self.kv(
+            "SELECT key, value FROM params WHERE run_uuid = ?1 ORDER BY key",
+            &id,
+        )?;
+        let tags = self.kv(
+            "SELECT key, value FROM tags WHERE run_uuid = ?1 ORDER BY key",
+            &id,
+        )?;
+        let mut inputs = self
+            .conn
+            .prepare_cached("SELECT kind, body FROM run_inputs WHERE run_uuid = ?1 ORDER BY seq")?;
+        let mut dataset_inputs = Vec::new();
+        let mut model_inputs = Vec::new();
+        for row in inputs.query_map([&id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })? {
+            let (kind, body) = row?;
+            let value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+            if kind == "model" {
+                model_inputs.push(value)
+            } else {
+                dataset_inputs.push(value)
+            }
+        }
+        let mut outs = self.conn.prepare_cached(
+            "SELECT model_id, step FROM run_outputs WHERE run_uuid = ?1 ORDER BY model_id",
+        )?;
+        let model_outputs = outs
+            .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Run {
+            info,
+            metrics,
+            params,
+            tags,
+            dataset_inputs,
+            model_inputs,
+            model_outputs,
+        })
+    }
+
+    pub fn update_run(
+        &self,
+        id: &str,
+        status: Option<&str>,
+        end_time: Option<i64>,
+        run_name: Option<&str>,
+    ) -> Result<RunInfo> {
+        self.run_info(id)?;
+        if let Some(s) = status
+            && !matches!(
+                s,
+                "RUNNING" | "SCHEDULED" | "FINISHED" | "FAILED" | "KILLED"
+            )
+        {
+            return Err(StoreError::Invalid(format!("invalid run status `{s}`")));
+        }
+        self.conn.execute(
+            "UPDATE runs SET status = COALESCE(?2, status), end_time = COALESCE(?3, end_time), run_name = COALESCE(?4, run_name) WHERE run_uuid = ?1",
+            params![id, status, end_time, run_name],
+        )?;
+        if let Some(name) = run_name {
+            self.conn.execute(
+                "INSERT OR REPLACE INTO tags (run_uuid, key, value) VALUES (?1, 'mlflow.runName', ?2)",
+                params![id, name],
+            )?;
+        }
+        self.run_info(id)
+    }
+
+    pub fn set_run_lifecycle(&self, id: &str, stage: &str) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE runs SET lifecycle_stage = ?2, deleted_time = CASE WHEN ?2 = 'deleted' THEN ?3 ELSE NULL END WHERE run_uuid = ?1",
+            params![id, stage, now_ms()],
+        )?;
+        if n == 0 {
+            return Err(not_found("run", id));
+        }
+        Ok(())
+    }
+
+    /// Logs metrics, params and tags atomically, with MLflow's rules: an identical metric is a
+    /// no-op, a param may be re-logged only with the same value, the run must be active.
+    pub fn log_batch(
+        &mut self,
+        run_id: &str,
+        metrics: &[Metric],
+        params: &[KeyValue],
+        tags: &[KeyValue],
+    ) -> Result<()> {
+        self.log_batch_for_model(run_id, metrics, params, tags, None)
+    }
+
+    pub fn log_batch_for_model(
+        &mut self,
+        run_id: &str,
+        metrics: &[Metric],
+        params: &[KeyValue],
+        tags: &[KeyValue],
+        model_id: Option<&str>,
+    ) -> Result<()> {
+        let info = self.run_info(run_id)?;
+        if info.lifecycle_stage != "active" {
+            return Err(StoreError::Invalid(format!(
+                "the run {run_id} must be in the 'active' state; it is '{}'",
+                info.lifecycle_stage
+            )));
+        }
+        for p in params {
+            check_key(&p.key)?;
+            if p.value.len() > MAX_PARAM_VALUE {
+                return Err(StoreError::Invalid(format!(
+                    "param value for key '{}' is {} characters, over the limit of {MAX_PARAM_VALUE}",
+                    p.key,
+                    p.value.len()
+                )));
+            }
+        }
+        for t in tags {
+            check_tag(t)?;
+        }
+        for m in metrics {
+            check_key(&m.key)?;
+        }
+        let tx = self.conn.transaction()?;
+        insert_params(&tx, run_id, params)?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO tags (run_uuid, key, value) VALUES (?1, ?2, ?3)",
+            )?;
+            for t in tags {
+                stmt.execute(params![run_id, t.key, t.value])?;
+            }
+        }
+        insert_metrics(&tx, run_id, metrics, model_id)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn delete_tag(&self, run_id: &str, key: &str) -> Result<()> {
+        let info = self.run_info(run_id)?;
+        if info.lifecycle_stage != "active" {
+            return Err(StoreError::Invalid(format!(
+                "the run {run_id} must be in the 'active' state"
+            )));
+        }
+        let n = self.conn.execute(
+            "DELETE FROM tags WHERE run_uuid = ?1 AND key = ?2",
+            params![run_id, key],
+        )?;
+        if n == 0 {
+            return Err(not_found("tag", format!("{key}` of run `{run_id}")));
+        }
+        Ok(())
+    }
+
+    /// Every value of one metric, by step then timestamp, paged by offset.
+    pub fn metric_history(
+        &self,
+        run_id: &str,
+        key: &str,
+        max_results: usize,
+        offset: usize,
+    ) -> Result<(Vec<Metric>, Option<usize>)> {
+        self.run_info(run_id)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ?1 AND key = ?2
+             ORDER BY step, timestamp, value LIMIT ?3 OFFSET ?4",
+        )?;
+        let mut rows = stmt
+            .query_map(
+                params![
+                    run_id,
+                    key,
+                    i64::try_from(max_results + 1).unwrap_or(i64::MAX),
+                    i64::try_from(offset).unwrap_or(0)
+                ],
+                metric_from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = rows.len() > max_results;
+        rows.truncate(max_results);
+        Ok((rows, more.then_some(offset + max_results)))
+    }
+
+    pub fn log_inputs(
+        &mut self,
+        run_id: &str,
+        datasets: &[serde_json::Value],
+        models: &[serde_json::Value],
+    ) -> Result<()> {
+        self.run_info(run_id)?;
+        let tx = self.conn.transaction()?;
+        for (kind, items) in [("dataset", datasets), ("model", models)] {
+            for item in items {
+                let body = serde_json::to_string(item)?;
+                let exists: bool = tx
+                    .query_row(
+                        "SELECT 1 FROM run_inputs WHERE run_uuid = ?1 AND kind = ?2 AND body = ?3",
+                        params![run_id, kind, body],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                if !exists {
+                    tx.execute(
+                        "INSERT INTO run_inputs (run_uuid, kind, body) VALUES (?1, ?2, ?3)",
+                        params![run_id, kind, body],
+                    )?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn log_outputs(&mut self, run_id: &str, models: &[(String, i64)]) -> Result<()> {
+        self.run_info(run_id)?;
+        let tx = self.conn.transaction()?;
+        for (model_id, step) in models {
+            tx.execute(
+                "INSERT OR REPLACE INTO run_outputs (run_uuid, model_id, step) VALUES (?1, ?2, ?3)",
+                params![run_id, model_id, step],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Runs of the given experiments matching `filter`, sorted by `order_by` (then start time,
+    /// newest first), paged by offset.
+    pub fn search_runs(
+        &self,
+        experiment_ids: &[String],
+        filter: Option<&str>,
+        view: ViewType,
+        order_by: &[String],
+        max_results: usize,
+        offset: usize,
+    ) -> Result<(Vec<Run>, Option<usize>)> {
+        let ids: Vec<i64> = experiment_ids
+            .iter()
+            .filter_map(|e| e.trim().parse().ok())
+            .collect();
+        if ids.is_empty() {
+            return Ok((Vec::new(), None));
+        }
+        let compiled = search::compile_filter(filter.unwrap_or(""))?;
+        let mut args: Vec<Value> = ids.iter().map(|i| Value::Integer(*i)).collect();
+        args.extend(compiled.params);
+        let mut order_sql = Vec::new();
+        for o in order_by.iter().filter(|o| !o.trim().is_empty()) {
+            let order = search::compile_order(o)?;
+            // Runs without the value sort last either way, as in MLflow.
+            order_sql.push(format!("({}) IS NULL", order.expr));
+            if let Some(p) = &order.param {
+                args.push(p.clone());
+            }
+            order_sql.push(format!(
+                "{} {}",
+                order.expr,
+                if order.desc { "DESC" } else { "ASC" }
+            ));
+            if let Some(p) = order.param {
+                args.push(p);
+            }
+        }
+        order_sql.push("r.start_time DESC".into());
+        order_sql.push("r.seq DESC".into());
+        let sql = format!(
+            "SELECT r.run_uuid, r.experiment_id, r.run_name, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage
+             FROM runs r WHERE r.experiment_id IN ({}) AND {} AND {} ORDER BY {} LIMIT {} OFFSET {}",
+            vec!["?"; ids.len()].join(", "),
+            view.sql("r.lifecycle_stage"),
+            compiled.sql,
+            order_sql.join(", "),
+            max_results + 1,
+            offset
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let infos = stmt
+            .query_map(params_from_iter(args.iter()), run_info_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = infos.len() > max_results;
+        let runs = infos
+            .into_iter()
+            .take(max_results)
+            .map(|i| self.complete_run(i))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((runs, more.then_some(offset + max_results)))
+    }
+}
+
+fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > MAX_KEY {
+        return Err(StoreError::Invalid(format!(
+            "invalid key '{key}': keys are 1 to {MAX_KEY} characters"
+        )));
+    }
+    if key.split('/').any(|p| p == "..") || key.starts_with('/') {
+        return Err(StoreError::Invalid(format!(
+            "invalid key '{key}': it must be a relative path without '..'"
+        )));
+    }
+    Ok(())
+}
+
+fn check_tag(t: &KeyValue) -> Result<()> {
+    check_key(&t.key)?;
+    if t.value.len() > MAX_TAG_VALUE {
+        return Err(StoreError::Invalid(format!(
+            "tag value for key '{}' is {} characters, over the limit of {MAX_TAG_VALUE}",
+            t.key,
+            t.value.len()
+        )));
+    }
+    Ok(())
+}
+
+fn insert_params(tx: &Transaction<'_>, run_id: &str, params: &[KeyValue]) -> Result<()> {
+    let mut existing =
+        tx.prepare_cached("SELECT value FROM params WHERE run_uuid = ?1 AND key = ?2")?;
+    let mut insert =
+        tx.prepare_cached("INSERT INTO params (run_uuid, key, value) VALUES (?1, ?2, ?3)")?;
+    let mut seen: Vec<&KeyValue> = Vec::new();
+    for p in params {
+        if let Some(prev) = seen.iter().find(|s| s.key == p.key) {
+            if prev.value != p.value {
+                return Err(StoreError::Invalid(format!(
+                    "duplicate parameter key '{}' with different values in one batch",
+                    p.key
+                )));
+            }
+            continue;
+        }
+        seen.push(p);
+        let old: Option<String> = existing
+            .query_row(params![run_id, p.key], |r| r.get(0))
+            .optional()?;
+        match old {
+            Some(v) if v == p.value => {}
+            Some(v) => {
+                return Err(StoreError::Invalid(format!(
+                    "changing param values is not allowed. Param with key='{}' was already logged with value='{v}' for run ID='{run_id}'. Attempted logging new value '{}'.",
+                    p.key, p.value
+                )));
+            }
+            None => {
+                insert.execute(params![run_id, p.key, p.value])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn insert_metrics(
+    tx: &Transaction<'_>,
+    run_id: &str,
+    metrics: &[Metric],
+    model_id: Option<&str>,
+) -> Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO metrics (run_uuid, key, value, timestamp, step, is_nan, model_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let mut latest = tx.prepare_cached(
+        "INSERT INTO latest_metrics (run_uuid, key, value, timestamp, step, is_nan) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp,
+            step = excluded.step, is_nan = excluded.is_nan
+         WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)",
+    )?;
+    for m in metrics {
+        let is_nan = m.value.is_nan();
+        let value = if is_nan { 0.0 } else { m.value };
+        insert.execute(params![
+            run_id,
+            m.key,
+            value,
+            m.timestamp,
+            m.step,
+            is_nan,
+            model_id
+        ])?;
+        latest.execute(params![run_id, m.key, value, m.timestamp, m.step, is_nan])?;
+    }
+    Ok(())
+}
+
+fn run_info_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
+    let id: String = r.get(0)?;
+    Ok(RunInfo {
+        run_uuid: id.clone(),
+        experiment_id: r.get::<_, i64>(1)?.to_string(),
+        run_name: r.get(2)?,
+        user_id: r.get(3)?,
+        status: r.get(4)?,
+        start_time: r.get(5)?,
+        end_time: r.get(6)?,
+        artifact_uri: r.get(7)?,
+        lifecycle_stage: r.get(8)?,
+        run_id: id,
+    })
+}
+
+fn metric_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Metric> {
+    let is_nan: bool = r.get(4)?;
+    Ok(Metric {
+        key: r.get(0)?,
+        value: if is_nan { f64::NAN } else { r.get(1)? },
+        timestamp: r.get(2)?,
+        step: r.get(3)?,
+    })
+}
+
+fn split_and(filter: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let words: Vec<&str> = filter.split(' ').collect();
+    for w in words {
+        for c in w.chars() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                None if c == '\'' || c == '"' || c == '`' => quote = Some(c),
+                _ => {}
+            }
+        }
+        if quote.is_none() && w.eq_ignore_ascii_case("and") {
+            out.push(std::mem::take(&mut cur));
+        } else {
+            if !cur.is_empty() {
+                cur.push(' ');
+            }
+            cur.push_str(w);
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn experiment_clause(clause: &str) -> Result<(String, Vec<Value>)> {
+    let clause = clause.trim();
+    let ops = [" != ", " = ", " ILIKE ", " LIKE ", " ilike ", " like "];
+    for op in ops {
+        if let Some((lhs, rhs)) = clause.split_once(op) {
+            let rhs = rhs.trim();
+            let value = rhs
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .or_else(|| rhs.strip_prefix('"').and_then(|v| v.strip_suffix('"')))
+                .ok_or_else(|| {
+                    StoreError::Invalid(format!("expected a quoted value in `{clause}`"))
+                })?;
+            let op = op.trim().to_ascii_uppercase();
+            let cmp = |col: &str| match op.as_str() {
+                "ILIKE" => format!("LOWER({col}) LIKE LOWER(?)"),
+                "LIKE" => format!("{col} LIKE ?"),
+                other => format!("{col} {other} ?"),
+            };
+            let lhs = lhs.trim().trim_start_matches("attributes.");
+            return if lhs == "name" {
+                Ok((cmp("name"), vec![Value::Text(value.to_owned())]))
+            } else if let Some(key) = lhs
+                .strip_prefix("tags.")
+                .or_else(|| lhs.strip_prefix("tag."))
+            {
+                let key = key.trim_matches('`').to_owned();
+                Ok((
+                    format!(
+                        "EXISTS (SELECT 1 FROM experiment_tags t WHERE t.experiment_id = experiments.experiment_id AND t.key = ? AND {})",
+                        cmp("t.value")
+                    ),
+                    vec![Value::Text(key), Value::Text(value.to_owned())],
+                ))
+            } else {
+                Err(StoreError::Invalid(format!(
+                    "invalid experiment filter key `{lhs}`; use `name` or `tags.KEY`"
+                )))
+            };
+        }
+    }
+    Err(StoreError::Invalid(format!(
+        "invalid experiment filter `{clause}`"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        (dir, store)
+    }
+
+    fn metric(key: &str, value: f64, step: i64) -> Metric {
+        Metric {
+            key: key.into(),
+            value,
+            timestamp: 1000 + step,
+            step,
+        }
+    }
+
+    #[test]
+    fn default_experiment_exists_and_names_are_unique() {
+        let (_d, mut s) = store();
+        assert_eq!(s.get_experiment("0").unwrap().name, "Default");
+        let id = s.create_experiment("e", None, &[]).unwrap();
+        assert_eq!(
+            s.get_experiment_by_name("e").unwrap().artifact_location,
+            format!("mlflow-artifacts:/{id}")
+        );
+        assert!(matches!(
+            s.create_experiment("e", None, &[]),
+            Err(StoreError::AlreadyExists { .. })
+        ));
+    }
+
+    #[test]
+    fn params_are_immutable_and_duplicate_metrics_are_no_ops() {
+        let (_d, mut s) = store();
+        let run = s.create_run("0", "me", Some("r"), None, &[]).unwrap();
+        let id = run.info.run_uuid;
+        let p = KeyValue {
+            key: "a".into(),
+            value: "1".into(),
+        };
+        s.log_batch(
+            &id,
+            &[metric("m", 1.0, 0), metric("m", 1.0, 0)],
+            std::slice::from_ref(&p),
+            &[],
+        )
+        .unwrap();
+        s.log_batch(&id, &[], std::slice::from_ref(&p), &[])
+            .unwrap();
+        let changed = KeyValue {
+            key: "a".into(),
+            value: "2".into(),
+        };
+        assert!(matches!(
+            s.log_batch(&id, &[metric("m", 9.0, 5)], &[changed], &[]),
+            Err(StoreError::Invalid(_))
+        ));
+        // The failed batch wrote nothing: the metric at step 5 is absent.
+        let (hist, _) = s.metric_history(&id, "m", 100, 0).unwrap();
+        assert_eq!(hist.len(), 1);
+        s.log_batch(
+            &id,
+            &[metric("m", 0.5, 3), metric("m", f64::NAN, 1)],
+            &[],
+            &[],
+        )
+        .unwrap();
+        let run = s.get_run(&id).unwrap();
+        assert_eq!(run.metrics[0].value, 0.5);
+        assert_eq!(
+            run.tags
+                .iter()
+                .find(|t| t.key == "mlflow.runName")
+                .unwrap()
+                .value,
+            "r"
+        );
+        let (hist, _) = s.metric_history(&id, "m", 100, 0).unwrap();
+        assert_eq!(hist.iter().map(|m| m.step).collect::<Vec<_>>(), [0, 1, 3]);
+        assert!(hist[1].value.is_nan());
+    }
+
+    #[test]
+    fn search_filters_orders_and_pages() {
+        let (_d, mut s) = store();
+        let exp = s.create_experiment("search", None, &[]).unwrap();
+        for i in 0..10_i32 {
+            let r = s
+                .create_run(
+                    &exp,
+                    "me",
+                    Some(&format!("run{i}")),
+                    Some(i64::from(i)),
+                    &[],
+                )
+                .unwrap();
+            let m = if i == 9 {
+                vec![]
+            } else {
+                vec![metric("rmse", f64::from(i) / 10.0, 0)]
+            };
+            s.log_batch(
+                &r.info.run_uuid,
+                &m,
+                &[KeyValue {
+                    key: "even".into(),
+                    value: (i % 2 == 0).to_string(),
+                }],
+                &[],
+            )
+            .unwrap();
+        }
+        let order = vec!["metrics.rmse DESC".to_owned()];
+        let (runs, next) = s
+            .search_runs(
+                &[exp.clone()],
+                Some("metrics.rmse < 0.5 and params.even = 'true'"),
+                ViewType::ActiveOnly,
+                &order,
+                2,
+                0,
+            )
+            .unwrap();
+        assert_eq!(
+            runs.iter()
+                .map(|r| r.info.run_name.as_str())
+                .collect::<Vec<_>>(),
+            ["run4", "run2"]
+        );
+        assert_eq!(next, Some(2));
+        let (runs, next) = s
+            .search_runs(
+                &[exp.clone()],
+                Some("metrics.rmse < 0.5 and params.even = 'true'"),
+                ViewType::ActiveOnly,
+                &order,
+                2,
+                2,
+            )
+            .unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(next, None);
+        // Runs without the metric sort last, ascending or descending.
+        let (runs, _) = s
+            .search_runs(
+                &[exp.clone()],
+                None,
+                ViewType::ActiveOnly,
+                &["metrics.rmse ASC".into()],
+                100,
+                0,
+            )
+            .unwrap();
+        assert_eq!(runs.last().unwrap().info.run_name, "run9");
+        assert_eq!(runs[0].info.run_name, "run0");
+        let (runs, _) = s
+            .search_runs(&[exp], None, ViewType::ActiveOnly, &[], 100, 0)
+            .unwrap();
+        assert_eq!(
+            runs[0].info.run_name, "run9",
+            "default order is newest start first"
+        );
+    }
+}
