@@ -5,6 +5,7 @@ mod assets;
 mod plan;
 mod run;
 mod status;
+mod tracking;
 mod workspace;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ pub use plan::{
 };
 pub use run::{Event, Observer, Outcome, run};
 pub use status::Status;
+pub use tracking::TrackingInfo;
 pub use workspace::{WORKSPACE_DIR, Workspace};
 
 /// Errors from planning or running a job.

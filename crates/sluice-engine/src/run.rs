@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::plan::{Plan, StepInput, StepPlan};
 use crate::status::Status;
+use crate::tracking::{JobTracking, TrackingInfo};
 use crate::{EngineError, Workspace};
 
 /// How long a step gets between SIGTERM and SIGKILL when it is stopped.
@@ -61,12 +62,25 @@ pub async fn run(
     cancel: impl std::future::Future<Output = ()>,
 ) -> Result<Outcome, EngineError> {
     record_job(ws, plan)?;
+    let tracking = match JobTracking::start(ws, plan).await {
+        Ok(t) => t,
+        Err(e) => {
+            let msg = e.to_string();
+            ws.store()
+                .set_job_status(&plan.job_name, Status::Failed.as_str(), Some(&msg))?;
+            return Err(e);
+        }
+    };
     let runner = Runner {
         ws: ws.clone(),
         plan: Arc::new(plan.clone()),
         observer,
+        tracking: Arc::clone(&tracking.info),
     };
-    runner.run(cancel).await
+    let outcome = runner.run(cancel).await;
+    let status = outcome.as_ref().map_or(Status::Failed, |o| o.status);
+    tracking.finish(ws, status).await?;
+    outcome
 }
 
 fn record_job(ws: &Workspace, plan: &Plan) -> Result<(), EngineError> {
@@ -125,6 +139,7 @@ struct Runner {
     ws: Workspace,
     plan: Arc<Plan>,
     observer: Observer,
+    tracking: Arc<TrackingInfo>,
 }
 
 /// How one step ended.
@@ -290,23 +305,36 @@ impl Runner {
                 status: Status::Queued,
                 message: None,
             });
+            let run_id = crate::tracking::child_run(
+                &self.ws,
+                &self.tracking,
+                &self.plan.job_name,
+                &step.name,
+            )?;
             let task = StepTask {
                 ws: self.ws.clone(),
                 plan: Arc::clone(&self.plan),
                 step: step.name.clone(),
                 observer: Arc::clone(&self.observer),
                 stop: stop_rx.clone(),
+                tracking: Arc::clone(&self.tracking),
+                run_id: run_id.clone(),
             };
+            let ws = self.ws.clone();
             running.spawn(async move {
                 let name = task.step.clone();
-                match task.run().await {
+                let end = match task.run().await {
                     Ok(end) => end,
                     Err(e) => StepEnd {
                         step: name,
                         status: Status::Failed,
                         message: Some(e.to_string()),
                     },
+                };
+                if let Err(e) = crate::tracking::end_run(&ws, &run_id, end.status) {
+                    tracing::warn!(error = %e, "cannot end the step's run");
                 }
+                end
             });
         }
         Ok(())
@@ -373,6 +401,8 @@ struct StepTask {
     step: String,
     observer: Observer,
     stop: watch::Receiver<bool>,
+    tracking: Arc<TrackingInfo>,
+    run_id: String,
 }
 
 impl StepTask {
@@ -583,7 +613,11 @@ impl StepTask {
         cmd.env("SLUICE_JOB_NAME", &self.plan.job_name)
             .env("SLUICE_STEP_NAME", &step.name)
             .env("SLUICE_WORKSPACE", self.ws.root())
-            .env("SLUICE_EXPERIMENT_NAME", &self.plan.experiment_name);
+            .env("SLUICE_EXPERIMENT_NAME", &self.plan.experiment_name)
+            .env("MLFLOW_TRACKING_URI", &self.tracking.uri)
+            .env("MLFLOW_RUN_ID", &self.run_id)
+            .env("MLFLOW_EXPERIMENT_ID", &self.tracking.experiment_id)
+            .env("MLFLOW_EXPERIMENT_NAME", &self.tracking.experiment_name);
         for (k, v) in &step.env_vars {
             cmd.env(k, v);
         }

@@ -691,6 +691,17 @@ impl Store {
         Ok(())
     }
 
+    /// The runs a Sluice job created: `(run id, step)`; the step is `None` for the job's own run.
+    pub fn job_runs(&self, job: &str) -> Result<Vec<(String, Option<String>)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT t.run_uuid, s.value FROM tags t
+             LEFT JOIN tags s ON s.run_uuid = t.run_uuid AND s.key = 'sluice.step'
+             WHERE t.key = 'sluice.job' AND t.value = ?1",
+        )?;
+        let rows = stmt.query_map([job], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Runs of the given experiments matching `filter`, sorted by `order_by` (then start time,
     /// newest first), paged by offset.
     pub fn search_runs(

@@ -471,3 +471,43 @@ jobs:
     assert_eq!(job["status"], "Completed", "{job:#}");
     assert_eq!(job["jobs"]["a"]["compute"], "single");
 }
+
+#[test]
+fn steps_log_to_their_own_child_run() {
+    let ctx = TestContext::new();
+    // A dependency-free MLflow client: bash's /dev/tcp posts one metric to the job's server.
+    ctx.write(
+        "src/log_metric.sh",
+        r#"set -eu
+hostport=${MLFLOW_TRACKING_URI#http://}
+body="{\"run_id\": \"$MLFLOW_RUN_ID\", \"key\": \"$1\", \"value\": $2, \"timestamp\": 1, \"step\": 0}"
+exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}"
+printf 'POST /api/2.0/mlflow/runs/log-metric HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' \
+  "$hostport" "${#body}" "$body" >&3
+head -n 1 <&3
+"#,
+    );
+    ctx.write(
+        "p.yml",
+        r#"
+type: pipeline
+experiment_name: tracked
+jobs:
+  train:
+    code: ./src
+    command: bash log_metric.sh rmse 0.25 && echo "experiment $MLFLOW_EXPERIMENT_NAME"
+"#,
+    );
+    let out = ctx.run(&["job", "create", "-f", "p.yml", "--name", "m1", "--stream"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("[train] HTTP/1.1 200 OK"), "{stderr}");
+    assert!(stderr.contains("[train] experiment tracked"), "{stderr}");
+    let job = ctx.json(&["job", "show", "-n", "m1"]);
+    assert_eq!(job["mlflow"]["status"], "FINISHED");
+    let step = &job["jobs"]["train"]["mlflow"];
+    assert_eq!(step["status"], "FINISHED");
+    assert_eq!(step["metrics"]["rmse"], 0.25);
+    assert_eq!(step["experiment_id"], job["mlflow"]["experiment_id"]);
+    assert_ne!(step["run_id"], job["mlflow"]["run_id"]);
+}

@@ -41,7 +41,24 @@ pub(crate) fn job_json(ws: &Workspace, name: &str) -> Result<Value, CliError> {
     let steps = store.list_steps(name)?;
     let outputs = store.list_outputs(name)?;
     let history = store.status_history(name)?;
+    let mut runs = std::collections::HashMap::new();
+    for (run_id, step) in store.job_runs(name)? {
+        let run = store.get_run(&run_id)?;
+        runs.insert(step.unwrap_or_default(), run);
+    }
     drop(store);
+    let run_json = |step: &str| -> Value {
+        match runs.get(step) {
+            None => Value::Null,
+            Some(run) => json!({
+                "run_id": run.info.run_uuid,
+                "experiment_id": run.info.experiment_id,
+                "status": run.info.status,
+                "metrics": run.metrics.iter().map(|m| (m.key.clone(), json!(m.value))).collect::<serde_json::Map<_, _>>(),
+                "params": run.params.iter().map(|p| (p.key.clone(), json!(p.value))).collect::<serde_json::Map<_, _>>(),
+            }),
+        }
+    };
     let output_json = |step: &str| -> Value {
         outputs
             .iter()
@@ -87,6 +104,7 @@ pub(crate) fn job_json(ws: &Workspace, name: &str) -> Result<Value, CliError> {
                     "start_time": s.started_at,
                     "end_time": s.ended_at,
                     "error": s.error,
+                    "mlflow": run_json(&s.name),
                     "status_history": history,
                 }),
             )
@@ -118,6 +136,7 @@ pub(crate) fn job_json(ws: &Workspace, name: &str) -> Result<Value, CliError> {
         "jobs": jobs,
         "spec_path": job.spec_path,
         "error": job.error,
+        "mlflow": run_json(""),
         "status_history": job_history,
     }))
 }

@@ -1,0 +1,146 @@
+//! Experiment tracking for a running job: the MLflow-compatible server runs in-process on a
+//! loopback port for the job's duration; the job gets a parent run and each step a child run
+//! (`mlflow.parentRunId`), and each step process is told where to log through the variables the
+//! `mlflow` client reads.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use sluice_store::StoreError;
+use sluice_store::tracking::{KeyValue, now_ms};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::plan::Plan;
+use crate::status::Status;
+use crate::{EngineError, Workspace};
+
+/// Where a job's steps log.
+#[derive(Debug, Clone)]
+pub struct TrackingInfo {
+    pub uri: String,
+    pub experiment_id: String,
+    pub experiment_name: String,
+    pub parent_run_id: String,
+}
+
+pub(crate) struct JobTracking {
+    pub(crate) info: Arc<TrackingInfo>,
+    shutdown: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+fn kv(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: value.to_owned(),
+    }
+}
+
+/// The user recorded on runs.
+fn user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+impl JobTracking {
+    /// Starts the server and creates the job's experiment (if new) and parent run.
+    pub(crate) async fn start(ws: &Workspace, plan: &Plan) -> Result<Self, EngineError> {
+        let experiment_id = {
+            let mut store = ws.store();
+            let existing = store.get_experiment_by_name(&plan.experiment_name);
+            match existing {
+                Ok(e) if e.lifecycle_stage == "active" => e.experiment_id,
+                Ok(e) => store
+                    .set_experiment_lifecycle(&e.experiment_id, "active")
+                    .map(|()| e.experiment_id)?,
+                Err(StoreError::NotFound { .. }) => {
+                    store.create_experiment(&plan.experiment_name, None, &[])?
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let mut tags = vec![
+            kv("mlflow.user", &user()),
+            kv("mlflow.source.type", "JOB"),
+            kv("mlflow.source.name", &plan.spec_path),
+            kv("sluice.job", &plan.job_name),
+        ];
+        if let Some(d) = &plan.display_name {
+            tags.push(kv("mlflow.note.content", d));
+        }
+        let parent = ws.store().create_run(
+            &experiment_id,
+            &user(),
+            Some(&plan.job_name),
+            Some(now_ms()),
+            &tags,
+        )?;
+        let state = Arc::new(sluice_server::ServerState::new(
+            ws.store_handle(),
+            ws.artifact_root(),
+        ));
+        let (listener, addr) = sluice_server::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .await
+            .map_err(|e| EngineError::Internal(format!("cannot start the tracking server: {e}")))?;
+        let (shutdown, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(sluice_server::serve(listener, state, async move {
+            let _ = rx.await;
+        }));
+        Ok(Self {
+            info: Arc::new(TrackingInfo {
+                uri: format!("http://{addr}"),
+                experiment_id,
+                experiment_name: plan.experiment_name.clone(),
+                parent_run_id: parent.info.run_uuid,
+            }),
+            shutdown,
+            server,
+        })
+    }
+
+    /// Ends the parent run with the job's status and stops the server.
+    pub(crate) async fn finish(self, ws: &Workspace, status: Status) -> Result<(), EngineError> {
+        end_run(ws, &self.info.parent_run_id, status)?;
+        let _ = self.shutdown.send(());
+        let _ = self.server.await;
+        Ok(())
+    }
+}
+
+/// Creates the child run of a step.
+pub(crate) fn child_run(
+    ws: &Workspace,
+    info: &TrackingInfo,
+    job: &str,
+    step: &str,
+) -> Result<String, EngineError> {
+    let tags = [
+        kv("mlflow.user", &user()),
+        kv("mlflow.parentRunId", &info.parent_run_id),
+        kv("mlflow.source.type", "JOB"),
+        kv("sluice.job", job),
+        kv("sluice.step", step),
+    ];
+    let run = ws.store().create_run(
+        &info.experiment_id,
+        &user(),
+        Some(step),
+        Some(now_ms()),
+        &tags,
+    )?;
+    Ok(run.info.run_uuid)
+}
+
+/// Sets a run's final status from a job or step status.
+pub(crate) fn end_run(ws: &Workspace, run_id: &str, status: Status) -> Result<(), EngineError> {
+    let mlflow_status = match status {
+        Status::Completed => "FINISHED",
+        Status::Canceled => "KILLED",
+        _ => "FAILED",
+    };
+    ws.store()
+        .update_run(run_id, Some(mlflow_status), Some(now_ms()), None)?;
+    Ok(())
+}
