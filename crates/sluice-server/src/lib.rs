@@ -37,6 +37,10 @@ impl ServerState {
     }
 
     /// The store, locked for one operation.
+    #[expect(
+        clippy::unnecessary_wraps,
+        reason = "handlers write `s.store()?`; a lock that can fail must not change them all"
+    )]
     pub(crate) fn store(&self) -> Result<MutexGuard<'_, Store>, ApiError> {
         Ok(self
             .store

@@ -2,11 +2,422 @@
 
 use std::sync::Arc;
 
-use axum::Router;
+use axum::extract::State;
+use axum::routing::{delete, get, patch, post};
+use axum::{Json, Router};
+use serde_json::{Map, Value, json};
+use sluice_store::StoreError;
+use sluice_store::registry::{ModelVersion, NewModelVersion, RegisteredModel};
+use sluice_store::tracking::KeyValue;
 
 use crate::ServerState;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::params::{Params, page_token};
+use crate::tracking::key_values;
+
+type S = State<Arc<ServerState>>;
+type Reply = ApiResult<Json<Value>>;
 
 /// Routes under `/api/2.0/mlflow`.
 pub(crate) fn routes() -> Router<Arc<ServerState>> {
     Router::new()
+        .route("/registered-models/create", post(create_registered_model))
+        .route("/registered-models/get", get(get_registered_model))
+        .route("/registered-models/rename", post(rename_registered_model))
+        .route("/registered-models/update", patch(update_registered_model))
+        .route("/registered-models/delete", delete(delete_registered_model))
+        .route("/registered-models/search", get(search_registered_models))
+        .route(
+            "/registered-models/get-latest-versions",
+            post(get_latest_versions).get(get_latest_versions),
+        )
+        .route("/registered-models/set-tag", post(set_registered_model_tag))
+        .route(
+            "/registered-models/delete-tag",
+            delete(delete_registered_model_tag),
+        )
+        .route(
+            "/registered-models/alias",
+            post(set_alias).delete(delete_alias).get(get_by_alias),
+        )
+        .route("/model-versions/create", post(create_model_version))
+        .route("/model-versions/get", get(get_model_version))
+        .route("/model-versions/update", patch(update_model_version))
+        .route("/model-versions/delete", delete(delete_model_version))
+        .route("/model-versions/search", get(search_model_versions))
+        .route("/model-versions/get-download-uri", get(get_download_uri))
+        .route("/model-versions/transition-stage", post(transition_stage))
+        .route("/model-versions/set-tag", post(set_model_version_tag))
+        .route(
+            "/model-versions/delete-tag",
+            delete(delete_model_version_tag),
+        )
+}
+
+/// Store errors in MLflow's words for the registry and logged models; the rest as usual.
+pub(crate) fn registry_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound {
+            what: "registered model",
+            name,
+        } => ApiError::not_found(format!("Registered Model with name={name} not found")),
+        StoreError::NotFound {
+            what: "model version",
+            name,
+        } => ApiError::not_found(format!("Model Version ({name}) not found")),
+        StoreError::NotFound {
+            what: "alias",
+            name,
+        } => ApiError::not_found(format!("Registered model alias {name} not found.")),
+        StoreError::NotFound {
+            what: "logged model",
+            name,
+        } => ApiError::not_found(format!("Logged model with ID '{name}' not found.")),
+        StoreError::AlreadyExists {
+            what: "registered model",
+            name,
+        } => ApiError::new(
+            ErrorCode::ResourceAlreadyExists,
+            format!("Registered Model (name={name}) already exists."),
+        ),
+        other => other.into(),
+    }
+}
+
+/// A model version as MLflow writes it: `version` is a string, `description`, `run_id` and
+/// `run_link` are always there, `tags` and `aliases` only when there are some.
+pub(crate) fn version_json(v: &ModelVersion) -> Value {
+    let mut o = Map::new();
+    o.insert("name".into(), json!(v.name));
+    o.insert("version".into(), json!(v.version));
+    o.insert("creation_timestamp".into(), json!(v.creation_timestamp));
+    o.insert(
+        "last_updated_timestamp".into(),
+        json!(v.last_updated_timestamp),
+    );
+    if !v.user_id.is_empty() {
+        o.insert("user_id".into(), json!(v.user_id));
+    }
+    o.insert("current_stage".into(), json!(v.current_stage));
+    o.insert("description".into(), json!(v.description));
+    o.insert("source".into(), json!(v.source));
+    o.insert("run_id".into(), json!(v.run_id));
+    o.insert("status".into(), json!(v.status));
+    if !v.tags.is_empty() {
+        o.insert("tags".into(), kv_json(&v.tags));
+    }
+    o.insert("run_link".into(), json!(v.run_link));
+    if !v.aliases.is_empty() {
+        o.insert("aliases".into(), json!(v.aliases));
+    }
+    Value::Object(o)
+}
+
+pub(crate) fn kv_json(kvs: &[KeyValue]) -> Value {
+    serde_json::to_value(kvs).unwrap_or_default()
+}
+
+fn registered_model_json(m: &RegisteredModel) -> Value {
+    let mut o = Map::new();
+    o.insert("name".into(), json!(m.name));
+    o.insert("creation_timestamp".into(), json!(m.creation_timestamp));
+    o.insert(
+        "last_updated_timestamp".into(),
+        json!(m.last_updated_timestamp),
+    );
+    if let Some(d) = m.description.as_deref().filter(|d| !d.is_empty()) {
+        o.insert("description".into(), json!(d));
+    }
+    if !m.latest_versions.is_empty() {
+        o.insert(
+            "latest_versions".into(),
+            m.latest_versions.iter().map(version_json).collect(),
+        );
+    }
+    if !m.tags.is_empty() {
+        o.insert("tags".into(), kv_json(&m.tags));
+    }
+    if !m.aliases.is_empty() {
+        o.insert(
+            "aliases".into(),
+            m.aliases
+                .iter()
+                .map(|a| json!({"alias": a.alias, "version": a.version}))
+                .collect(),
+        );
+    }
+    Value::Object(o)
+}
+
+/// `{"<key>": [...], "next_page_token": ...}`, each part left out when empty (as MLflow does).
+pub(crate) fn page(key: &str, items: Vec<Value>, next: Option<usize>) -> Value {
+    let mut out = Map::new();
+    if !items.is_empty() {
+        out.insert(key.into(), Value::Array(items));
+    }
+    if let Some(t) = page_token(next) {
+        out.insert("next_page_token".into(), Value::String(t));
+    }
+    Value::Object(out)
+}
+
+/// The version number: a string, or a number from clients that send one.
+fn version_param(p: &Params) -> ApiResult<String> {
+    match p.0.get("version") {
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        _ => p.str("version"),
+    }
+}
+
+/// A boolean sent as JSON or, in a query string, as `true`/`false`.
+fn flag(p: &Params, key: &str) -> ApiResult<bool> {
+    match p.0.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(true),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") || s.is_empty() => Ok(false),
+        Some(other) => Err(ApiError::invalid(format!(
+            "Invalid value {other} for parameter '{key}' supplied."
+        ))),
+    }
+}
+
+fn tags(p: &Params) -> ApiResult<Vec<KeyValue>> {
+    key_values(p.obj_list("tags")?, "tag")
+}
+
+// ---- registered models ----------------------------------------------------------------------
+
+async fn create_registered_model(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let tags = tags(&p)?;
+    let description = p.opt_str("description")?.filter(|d| !d.is_empty());
+    let m = s
+        .store()?
+        .create_registered_model(&name, &tags, description.as_deref())
+        .map_err(registry_error)?;
+    Ok(Json(json!({"registered_model": registered_model_json(&m)})))
+}
+
+async fn get_registered_model(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let m = s
+        .store()?
+        .get_registered_model(&name)
+        .map_err(registry_error)?;
+    Ok(Json(json!({"registered_model": registered_model_json(&m)})))
+}
+
+async fn rename_registered_model(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let new_name = p.str("new_name")?;
+    let m = s
+        .store()?
+        .rename_registered_model(&name, &new_name)
+        .map_err(registry_error)?;
+    Ok(Json(json!({"registered_model": registered_model_json(&m)})))
+}
+
+async fn update_registered_model(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let description = p.opt_str("description")?;
+    let m = s
+        .store()?
+        .update_registered_model(&name, description.as_deref())
+        .map_err(registry_error)?;
+    Ok(Json(json!({"registered_model": registered_model_json(&m)})))
+}
+
+async fn delete_registered_model(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    s.store()?
+        .delete_registered_model(&name)
+        .map_err(registry_error)?;
+    Ok(Json(json!({})))
+}
+
+async fn search_registered_models(State(s): S, p: Params) -> Reply {
+    let max = p.max_results(100, 1000)?;
+    let order_by = p.str_list("order_by")?;
+    let filter = p.opt_str("filter")?;
+    let offset = p.offset()?;
+    let (models, next) = s
+        .store()?
+        .search_registered_models(filter.as_deref(), &order_by, max, offset)
+        .map_err(registry_error)?;
+    let items = models.iter().map(registered_model_json).collect();
+    Ok(Json(page("registered_models", items, next)))
+}
+
+async fn get_latest_versions(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let stages = p.str_list("stages")?;
+    let versions = s
+        .store()?
+        .get_latest_versions(&name, &stages)
+        .map_err(registry_error)?;
+    let items = versions.iter().map(version_json).collect();
+    Ok(Json(page("model_versions", items, None)))
+}
+
+async fn set_registered_model_tag(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let key = p.str("key")?;
+    let value = p.opt_str("value")?.unwrap_or_default();
+    s.store()?
+        .set_registered_model_tag(&name, &key, &value)
+        .map_err(registry_error)?;
+    Ok(Json(json!({})))
+}
+
+async fn delete_registered_model_tag(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let key = p.str("key")?;
+    s.store()?
+        .delete_registered_model_tag(&name, &key)
+        .map_err(registry_error)?;
+    Ok(Json(json!({})))
+}
+
+// ---- aliases --------------------------------------------------------------------------------
+
+async fn set_alias(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let alias = p.str("alias")?;
+    let version = version_param(&p)?;
+    s.store()?
+        .set_registered_model_alias(&name, &alias, &version)
+        .map_err(registry_error)?;
+    Ok(Json(json!({})))
+}
+
+async fn delete_alias(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let alias = p.str("alias")?;
+    s.store()?
+        .delete_registered_model_alias(&name, &alias)
+        .map_err(registry_error)?;
+    Ok(Json(json!({})))
+}
+
+async fn get_by_alias(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let alias = p.str("alias")?;
+    let v = s
+        .store()?
+        .get_model_version_by_alias(&name, &alias)
+        .map_err(registry_error)?;
+    Ok(Json(json!({"model_version": version_json(&v)})))
+}
+
+// ---- model versions -------------------------------------------------------------------------
+
+async fn create_model_version(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let source = p.str("source")?;
+    let run_id = p.opt_str("run_id")?;
+    let tags = tags(&p)?;
+    let run_link = p.opt_str("run_link")?;
+    let description = p.opt_str("description")?;
+    let model_id = p.opt_str("model_id")?;
+    let new = NewModelVersion {
+        name: &name,
+        source: &source,
+        run_id: run_id.as_deref(),
+        tags: &tags,
+        run_link: run_link.as_deref(),
+        description: description.as_deref(),
+        model_id: model_id.as_deref(),
+    };
+    let v = s
+        .store()?
+        .create_model_version(&new)
+        .map_err(registry_error)?;
+    Ok(Json(json!({"model_version": version_json(&v)})))
+}
+
+async fn get_model_version(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let version = version_param(&p)?;
+    let v = s
+        .store()?
+        .get_model_version(&name, &version)
+        .map_err(registry_error)?;
+    Ok(Json(json!({"model_version": version_json(&v)})))
+}
+
+async fn update_model_version(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let version = version_param(&p)?;
+    let description = p.opt_str("description")?;
+    let v = s
+        .store()?
+        .update_model_version(&name, &version, description.as_deref())
+        .map_err(registry_error)?;
+    Ok(Json(json!({"model_version": version_json(&v)})))
+}
+
+async fn delete_model_version(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let version = version_param(&p)?;
+    s.store()?
+        .delete_model_version(&name, &version)
+        .map_err(registry_error)?;
+    Ok(Json(json!({})))
+}
+
+async fn search_model_versions(State(s): S, p: Params) -> Reply {
+    let max = p.max_results(10_000, 200_000)?;
+    let order_by = p.str_list("order_by")?;
+    let filter = p.opt_str("filter")?;
+    let offset = p.offset()?;
+    let (versions, next) = s
+        .store()?
+        .search_model_versions(filter.as_deref(), &order_by, max, offset)
+        .map_err(registry_error)?;
+    let items = versions.iter().map(version_json).collect();
+    Ok(Json(page("model_versions", items, next)))
+}
+
+async fn get_download_uri(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let version = version_param(&p)?;
+    let uri = s
+        .store()?
+        .get_model_version_download_uri(&name, &version)
+        .map_err(registry_error)?;
+    Ok(Json(json!({"artifact_uri": uri})))
+}
+
+async fn transition_stage(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let version = version_param(&p)?;
+    let stage = p.str("stage")?;
+    let archive = flag(&p, "archive_existing_versions")?;
+    let v = s
+        .store()?
+        .transition_model_version_stage(&name, &version, &stage, archive)
+        .map_err(registry_error)?;
+    Ok(Json(json!({"model_version": version_json(&v)})))
+}
+
+async fn set_model_version_tag(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let version = version_param(&p)?;
+    let key = p.str("key")?;
+    let value = p.opt_str("value")?.unwrap_or_default();
+    s.store()?
+        .set_model_version_tag(&name, &version, &key, &value)
+        .map_err(registry_error)?;
+    Ok(Json(json!({})))
+}
+
+async fn delete_model_version_tag(State(s): S, p: Params) -> Reply {
+    let name = p.str("name")?;
+    let version = version_param(&p)?;
+    let key = p.str("key")?;
+    s.store()?
+        .delete_model_version_tag(&name, &version, &key)
+        .map_err(registry_error)?;
+    Ok(Json(json!({})))
 }

@@ -88,7 +88,7 @@ pub(crate) fn run_json(run: &Run) -> Value {
     })
 }
 
-fn key_values(list: Vec<Map<String, Value>>, what: &str) -> ApiResult<Vec<KeyValue>> {
+pub(crate) fn key_values(list: Vec<Map<String, Value>>, what: &str) -> ApiResult<Vec<KeyValue>> {
     list.into_iter()
         .map(|o| {
             let key = match o.get("key") {
@@ -358,13 +358,25 @@ pub(crate) async fn log_batch(State(s): S, p: Params) -> Reply {
             "A batch logging request can contain at most {MAX_BATCH_TOTAL} metrics, params, and tags in total. Got {total}."
         )));
     }
+    // MLflow 3 sends each metric's logged model as its `model_id`.
+    let model_ids = metrics
+        .iter()
+        .map(|m| match m.get("model_id") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(id)) => Ok(Some(id.as_str()).filter(|id| !id.is_empty())),
+            Some(other) => Err(ApiError::invalid(format!(
+                "Invalid value {other} for parameter 'model_id' supplied."
+            ))),
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
     let metrics = metrics
         .iter()
         .map(metric_from)
         .collect::<ApiResult<Vec<_>>>()?;
     let params = key_values(params, "param")?;
     let tags = key_values(tags, "tag")?;
-    s.store()?.log_batch(&id, &metrics, &params, &tags)?;
+    s.store()?
+        .log_batch_for_models(&id, &metrics, &model_ids, &params, &tags)?;
     Ok(Json(json!({})))
 }
 

@@ -4,6 +4,7 @@
 //! The database runs in WAL mode; the schema is created by numbered migrations that are only
 //! ever added, never edited (`migrations/`).
 
+pub mod registry;
 mod rows;
 pub mod tracking;
 
@@ -17,6 +18,7 @@ pub use rows::{ComputeRow, DataAssetRow, EnvironmentRow, JobRow, OutputRow, Stat
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_tracking.sql"),
+    include_str!("../migrations/0003_registry.sql"),
 ];
 
 /// Errors from the store.
@@ -585,8 +587,8 @@ mod tests {
     fn migrations_run_once_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 2);
-        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 2);
+        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 3);
+        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 3);
     }
 
     #[test]

@@ -481,9 +481,9 @@ impl Store {
             let (kind, body) = row?;
             let value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
             if kind == "model" {
-                model_inputs.push(value)
+                model_inputs.push(value);
             } else {
-                dataset_inputs.push(value)
+                dataset_inputs.push(value);
             }
         }
         let mut outs = self.conn.prepare_cached(
@@ -555,6 +555,7 @@ impl Store {
         self.log_batch_for_model(run_id, metrics, params, tags, None)
     }
 
+    /// `log_batch` with every metric also logged for the logged model `model_id` (MLflow 3).
     pub fn log_batch_for_model(
         &mut self,
         run_id: &str,
@@ -562,6 +563,21 @@ impl Store {
         params: &[KeyValue],
         tags: &[KeyValue],
         model_id: Option<&str>,
+    ) -> Result<()> {
+        let model_ids = vec![model_id; metrics.len()];
+        self.log_batch_for_models(run_id, metrics, &model_ids, params, tags)
+    }
+
+    /// `log_batch` where `model_ids[i]` is the logged model `metrics[i]` is also logged for (MLflow
+    /// 3 sends a `model_id` per metric). Those points go to the model's metrics even when the
+    /// run already has them.
+    pub fn log_batch_for_models(
+        &mut self,
+        run_id: &str,
+        metrics: &[Metric],
+        model_ids: &[Option<&str>],
+        params: &[KeyValue],
+        tags: &[KeyValue],
     ) -> Result<()> {
         let info = self.run_info(run_id)?;
         if info.lifecycle_stage != "active" {
@@ -596,7 +612,7 @@ impl Store {
                 stmt.execute(params![run_id, t.key, t.value])?;
             }
         }
-        insert_metrics(&tx, run_id, metrics, model_id)?;
+        insert_metrics(&tx, run_id, metrics, model_ids)?;
         tx.commit()?;
         Ok(())
     }
@@ -832,8 +848,11 @@ fn insert_metrics(
     tx: &Transaction<'_>,
     run_id: &str,
     metrics: &[Metric],
-    model_id: Option<&str>,
+    model_ids: &[Option<&str>],
 ) -> Result<()> {
+    let mut for_model = tx.prepare_cached(
+        "INSERT OR IGNORE INTO logged_model_metrics (model_id, run_id, key, value, timestamp, step, is_nan) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
     let mut insert = tx.prepare_cached(
         "INSERT OR IGNORE INTO metrics (run_uuid, key, value, timestamp, step, is_nan, model_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
@@ -843,9 +862,21 @@ fn insert_metrics(
             step = excluded.step, is_nan = excluded.is_nan
          WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)",
     )?;
-    for m in metrics {
+    for (i, m) in metrics.iter().enumerate() {
         let is_nan = m.value.is_nan();
         let value = if is_nan { 0.0 } else { m.value };
+        let model_id = model_ids.get(i).copied().flatten();
+        if let Some(model_id) = model_id {
+            for_model.execute(params![
+                model_id,
+                run_id,
+                m.key,
+                value,
+                m.timestamp,
+                m.step,
+                is_nan
+            ])?;
+        }
         insert.execute(params![
             run_id,
             m.key,
@@ -1031,7 +1062,7 @@ mod tests {
         )
         .unwrap();
         let run = s.get_run(&id).unwrap();
-        assert_eq!(run.metrics[0].value, 0.5);
+        assert!((run.metrics[0].value - 0.5).abs() < f64::EPSILON);
         assert_eq!(
             run.tags
                 .iter()
@@ -1078,7 +1109,7 @@ mod tests {
         let order = vec!["metrics.rmse DESC".to_owned()];
         let (runs, next) = s
             .search_runs(
-                &[exp.clone()],
+                std::slice::from_ref(&exp),
                 Some("metrics.rmse < 0.5 and params.even = 'true'"),
                 ViewType::ActiveOnly,
                 &order,
@@ -1095,7 +1126,7 @@ mod tests {
         assert_eq!(next, Some(2));
         let (runs, next) = s
             .search_runs(
-                &[exp.clone()],
+                std::slice::from_ref(&exp),
                 Some("metrics.rmse < 0.5 and params.even = 'true'"),
                 ViewType::ActiveOnly,
                 &order,
@@ -1108,7 +1139,7 @@ mod tests {
         // Runs without the metric sort last, ascending or descending.
         let (runs, _) = s
             .search_runs(
-                &[exp.clone()],
+                std::slice::from_ref(&exp),
                 None,
                 ViewType::ActiveOnly,
                 &["metrics.rmse ASC".into()],

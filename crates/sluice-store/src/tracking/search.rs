@@ -61,7 +61,7 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, StoreError> {
             // A backquoted or double-quoted name right after `metrics.` is part of an ident.
             match (quote, out.last_mut()) {
                 ('`' | '"', Some(Tok::Ident(prefix))) if prefix.ends_with('.') => {
-                    prefix.push_str(&text)
+                    prefix.push_str(&text);
                 }
                 ('`', _) => out.push(Tok::Ident(text)),
                 _ => out.push(Tok::Str(text)),

@@ -1,0 +1,331 @@
+//! The real, unmodified `mlflow` Python client (3.x and 2.x) against a running `sluice server`:
+//! each test starts the binary on a free port in a fresh workspace, runs
+//! `tests/mlflow/client_flow.py` with one venv's python, and stops the server with SIGTERM.
+//!
+//! The venvs come from `tests/mlflow/setup.sh`; `SLUICE_TEST_MLFLOW_VENVS` names the folder that
+//! holds them (`.ci/run` sets it). Without that variable the tests say so and pass, so a plain
+//! `cargo test` on a machine without Python works.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const VENVS_VAR: &str = "SLUICE_TEST_MLFLOW_VENVS";
+/// Everything a test does (server start, the whole client flow, shutdown) ends within this.
+const TIMEOUT: Duration = Duration::from_mins(5);
+/// How long the server may take to stop after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[test]
+fn mlflow3_client_flow() {
+    client_flow("venv-mlflow3");
+}
+
+#[test]
+fn mlflow2_client_flow() {
+    client_flow("venv-mlflow2");
+}
+
+fn client_flow(venv: &str) {
+    let Some(venvs) = std::env::var_os(VENVS_VAR).filter(|v| !v.is_empty()) else {
+        // Straight to stderr, past the test harness's capture, so a plain `cargo test` shows it.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: {VENVS_VAR} is unset, so the mlflow client test for {venv} did not run \
+             (run `bash tests/mlflow/setup.sh` and set {VENVS_VAR} to its cache folder)"
+        );
+        return;
+    };
+    let python = PathBuf::from(venvs).join(venv).join("bin/python");
+    assert!(
+        python.is_file(),
+        "{VENVS_VAR} is set but `{}` does not exist: run `bash tests/mlflow/setup.sh`",
+        python.display()
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/mlflow/client_flow.py");
+    let script = std::fs::canonicalize(&script).unwrap_or(script);
+    let deadline = Instant::now() + TIMEOUT;
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    let mut server = Server::start(&dir.path().join("ws"), deadline);
+    let url = format!("http://127.0.0.1:{}", server.port);
+    say(&format!("[{venv}] sluice server at {url}"));
+
+    let mut flow = Command::new(&python)
+        .arg(&script)
+        .current_dir(dir.path())
+        .env("MLFLOW_TRACKING_URI", &url)
+        .env_remove("MLFLOW_REGISTRY_URI")
+        .env_remove("MLFLOW_EXPERIMENT_NAME")
+        .env_remove("MLFLOW_EXPERIMENT_ID")
+        .env_remove("MLFLOW_RUN_ID")
+        // No phoning home (there is no network), and a server error fails the call at once
+        // instead of after minutes of retries.
+        .env("MLFLOW_DISABLE_TELEMETRY", "true")
+        .env("DO_NOT_TRACK", "true")
+        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        .env("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+        .env("PYTHONUNBUFFERED", "1")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so a timeout kills whatever it started too.
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", python.display()));
+    let flow_out = Output::collect(flow.stdout.take(), &format!("[{venv}] "), true);
+    let flow_err = Output::collect(flow.stderr.take(), "", false);
+    let status = wait_until(&mut flow, deadline, true);
+    let flow_stdout = flow_out.finish();
+    let flow_stderr = flow_err.finish();
+
+    let stopped = server.stop();
+    let server_log = server.log();
+
+    let Some(status) = status else {
+        panic!(
+            "[{venv}] client_flow.py did not finish within {}s and was killed\n\
+             --- client stdout ---\n{flow_stdout}--- client stderr ---\n{flow_stderr}\
+             --- server log ---\n{server_log}",
+            TIMEOUT.as_secs()
+        );
+    };
+    assert!(
+        status.success(),
+        "[{venv}] client_flow.py failed ({status}): {}\n--- client stdout ---\n{flow_stdout}\
+         --- client stderr ---\n{flow_stderr}--- server log ---\n{server_log}",
+        flow_stdout
+            .lines()
+            .find(|l| l.starts_with("FAIL"))
+            .unwrap_or("no FAIL line")
+    );
+    assert!(
+        flow_stdout.contains("all ") && flow_stdout.contains(" checks passed"),
+        "[{venv}] client_flow.py exited 0 without its closing line\n{flow_stdout}"
+    );
+    match stopped {
+        Some(s) => assert!(
+            s.success(),
+            "[{venv}] the server exited with {s} after SIGTERM\n--- server log ---\n{server_log}"
+        ),
+        None => panic!(
+            "[{venv}] the server did not stop within {}s of SIGTERM and was killed\n\
+             --- server log ---\n{server_log}",
+            STOP_TIMEOUT.as_secs()
+        ),
+    }
+    assert!(
+        server_log.contains("Stopped."),
+        "[{venv}] the server did not report a graceful stop\n--- server log ---\n{server_log}"
+    );
+}
+
+/// A progress line on stderr (shown with `--nocapture`, or on failure).
+#[expect(clippy::print_stderr, reason = "the tests report their progress")]
+fn say(line: &str) {
+    eprintln!("{line}");
+}
+
+/// The real `sluice server`, on a port it picked itself. Killed on drop if still running.
+struct Server {
+    child: Child,
+    port: u16,
+    log: Arc<Mutex<String>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(workspace: &Path, deadline: Instant) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args([
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--workspace",
+            ])
+            .arg(workspace)
+            .env("NO_COLOR", "1")
+            .env_remove("SLUICE_WORKSPACE")
+            .env_remove("SLUICE_HOST")
+            .env_remove("SLUICE_PORT")
+            .env_remove("SLUICE_LOG_FORMAT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run sluice server");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (port_tx, port_rx) = mpsc::channel();
+        let reader = {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                let mut port_tx = Some(port_tx);
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(port) = listening_port(&line)
+                        && let Some(tx) = port_tx.take()
+                    {
+                        let _ = tx.send(port);
+                    }
+                    let mut log = log
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            })
+        };
+        let mut server = Server {
+            child,
+            port: 0,
+            log,
+            reader: Some(reader),
+        };
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_secs(30));
+        match port_rx.recv_timeout(wait) {
+            Ok(port) => server.port = port,
+            Err(e) => panic!(
+                "the server printed no `Listening on http://127.0.0.1:PORT` within {}s ({e})\n{}",
+                wait.as_secs(),
+                server.log()
+            ),
+        }
+        server.wait_ready(deadline);
+        server
+    }
+
+    /// Polls `GET /health` until it answers 200.
+    fn wait_ready(&mut self, deadline: Instant) {
+        let limit = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!("the server exited with {status} at start\n{}", self.log());
+            }
+            if health(self.port) {
+                return;
+            }
+            assert!(
+                Instant::now() < limit.min(deadline),
+                "the server on port {} never answered GET /health\n{}",
+                self.port,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM by PID, then waits for the exit; `None` if it had to be killed.
+    fn stop(&mut self) -> Option<ExitStatus> {
+        if let Some(status) = self.child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "`kill -TERM {pid}` failed");
+        let status = wait_until(&mut self.child, Instant::now() + STOP_TIMEOUT, false);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        status
+    }
+
+    fn log(&self) -> String {
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `Listening on http://127.0.0.1:PORT (workspace ...)` → PORT.
+fn listening_port(line: &str) -> Option<u16> {
+    let rest = line.split("Listening on http://").nth(1)?;
+    let addr = rest.split_whitespace().next()?;
+    addr.rsplit_once(':')?.1.parse().ok()
+}
+
+/// One plain HTTP/1.1 `GET /health`; true on a 200.
+fn health(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.1 200")
+}
+
+/// Waits for a child until `deadline`; kills it (and, with `group`, the process group it leads)
+/// and returns `None` when time runs out.
+fn wait_until(child: &mut Child, deadline: Instant, group: bool) -> Option<ExitStatus> {
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            if group {
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .status();
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A child's output, read on a thread (so a full pipe never blocks it) and optionally echoed.
+struct Output(JoinHandle<String>);
+
+impl Output {
+    fn collect(pipe: Option<impl Read + Send + 'static>, prefix: &str, echo: bool) -> Self {
+        let prefix = prefix.to_owned();
+        Output(std::thread::spawn(move || {
+            let mut text = String::new();
+            let Some(pipe) = pipe else { return text };
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if echo {
+                    say(&format!("{prefix}{line}"));
+                }
+                text.push_str(&line);
+                text.push('\n');
+            }
+            text
+        }))
+    }
+
+    fn finish(self) -> String {
+        self.0.join().unwrap_or_default()
+    }
+}
