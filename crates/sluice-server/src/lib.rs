@@ -106,7 +106,30 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/version", get(|| async { env!("CARGO_PKG_VERSION") }))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(params::MAX_BODY))
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// One structured log line per request: method, path, status, duration (`--verbose` shows
+/// client errors, `--verbose --verbose` every request; server errors always show).
+async fn log_request(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    let status = res.status().as_u16();
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    if status >= 500 {
+        tracing::error!(%method, %path, status, micros, "request");
+    } else if status >= 400 {
+        tracing::info!(%method, %path, status, micros, "request");
+    } else {
+        tracing::debug!(%method, %path, status, micros, "request");
+    }
+    res
 }
 
 async fn server_info() -> axum::Json<serde_json::Value> {
