@@ -71,6 +71,9 @@ pub(crate) enum Command {
     /// Register and inspect compute targets.
     #[command(subcommand)]
     Compute(ComputeCommand),
+    /// Inspect registered models and move their aliases.
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Serve the MLflow REST API (tracking, artifacts, model registry) over the workspace.
     Server(ServerArgs),
     /// List the exit codes and what each means.
@@ -218,4 +221,50 @@ pub(crate) struct ServerArgs {
     /// The port to listen on (0 picks a free one).
     #[arg(short, long, default_value_t = 5000, env = "SLUICE_PORT")]
     pub(crate) port: u16,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModelCommand {
+    /// List registered models with their latest version and aliases.
+    List,
+    /// Show a registered model, or one of its versions with `--version`.
+    Show(ModelShowArgs),
+    /// Move or remove an alias (`champion`, `challenger`, ...).
+    #[command(subcommand)]
+    Alias(ModelAliasCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ModelShowArgs {
+    /// The registered model's name (`NAME`, `NAME:VERSION` or `NAME@ALIAS`).
+    #[arg(short, long)]
+    pub(crate) name: String,
+    /// A version number.
+    #[arg(short, long)]
+    pub(crate) version: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModelAliasCommand {
+    /// Point an alias at a version.
+    Set {
+        /// The registered model's name.
+        #[arg(short, long)]
+        name: String,
+        /// The alias, e.g. `champion`.
+        #[arg(short, long)]
+        alias: String,
+        /// The version it points at.
+        #[arg(short, long)]
+        version: String,
+    },
+    /// Remove an alias.
+    Delete {
+        /// The registered model's name.
+        #[arg(short, long)]
+        name: String,
+        /// The alias to remove.
+        #[arg(short, long)]
+        alias: String,
+    },
 }

@@ -86,7 +86,10 @@ impl From<StoreError> for CliError {
                     "job" => "list jobs with `sluice job list -o table`".to_owned(),
                     "data asset" => "list data assets with `sluice data list -o table`".to_owned(),
                     "environment" => "list environments with `sluice environment list -o table`".to_owned(),
-                    _ => format!("list them with `sluice {what} list`"),
+                    "registered model" | "model version" | "alias" | "registered model alias" => {
+                        "list models with `sluice model list -o table`".to_owned()
+                    }
+                    _ => format!("check the name of the {what}"),
                 }),
             },
             StoreError::AlreadyExists { what, name } => CliError::AlreadyExists {

@@ -4,6 +4,7 @@ pub(crate) mod compute;
 pub(crate) mod data;
 pub(crate) mod environment;
 pub(crate) mod job;
+pub(crate) mod model;
 pub(crate) mod server;
 
 use crate::cli::GlobalArgs;

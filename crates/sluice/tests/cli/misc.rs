@@ -145,3 +145,25 @@ fn no_colour_escape_codes_when_not_a_terminal() {
     let out = cmd.output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains('\u{1b}'));
 }
+
+#[test]
+fn model_commands_on_an_empty_registry() {
+    let ctx = TestContext::new();
+    ctx.ok(&["compute", "create", "--name", "c"]);
+    assert_eq!(ctx.json(&["model", "list"]), serde_json::json!([]));
+    let out = ctx.run(&["model", "show", "-n", "nope"]);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sluice model list"));
+    let out = ctx.run(&[
+        "model",
+        "alias",
+        "set",
+        "-n",
+        "nope",
+        "--alias",
+        "champion",
+        "--version",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(5));
+}
