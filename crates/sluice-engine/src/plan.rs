@@ -527,7 +527,8 @@ fn resolve_data(
         Some(Ok(AssetRef::Datastore { datastore, path })) => {
             let local = ws.datastore_path(&datastore, &path);
             check_exists(src, text, &local, ty)?;
-            Ok(DataRef { path: local, ty: ty.unwrap_or(IoType::UriFolder), asset: None, content_hash: None })
+            let content_hash = sluice_artifacts::hash_path(&local).ok().map(|h| h.hash);
+            Ok(DataRef { path: local, ty: ty.unwrap_or(IoType::UriFolder), asset: None, content_hash })
         }
         None if text.contains("://") => Err(err(format!("`{}` is remote data, and Sluice runs without network", text.value))
             .with_label("remote path")
@@ -537,7 +538,9 @@ fn resolve_data(
             let local = src.resolve(text);
             check_exists(src, text, &local, ty)?;
             let ty = ty.unwrap_or(if local.is_file() { IoType::UriFile } else { IoType::UriFolder });
-            Ok(DataRef { path: local, ty, asset: None, content_hash: None })
+            // Recorded for lineage: which bytes the job read.
+            let content_hash = sluice_artifacts::hash_path(&local).ok().map(|h| h.hash);
+            Ok(DataRef { path: local, ty, asset: None, content_hash })
         }
     }
 }

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   with no cloud: `sluice job create -f pipeline.yml --stream`.\n\n\
                   Exit codes are listed in docs/exit-codes.md and by `sluice exit-codes`.",
     after_help = "Exit codes: 0 ok, 1 job Failed, 2 usage, 3 invalid spec, 4 job Canceled, 5 not found, \
-                  6 already exists, 10 workspace error, 101 internal error."
+                  6 already exists, 10 workspace error, 11 step failed, 101 internal error."
 )]
 pub(crate) struct Cli {
     #[command(flatten)]
@@ -71,6 +71,9 @@ pub(crate) enum Command {
     /// Register and inspect compute targets.
     #[command(subcommand)]
     Compute(ComputeCommand),
+    /// The built-in steps, for use as `command:` in pipeline files.
+    #[command(subcommand)]
+    Step(StepCommand),
     /// Inspect registered models and move their aliases.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -267,4 +270,173 @@ pub(crate) enum ModelAliasCommand {
         #[arg(short, long)]
         alias: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StepCommand {
+    /// Split and clean a table: target and features, missing values, one-hot, standardise, split.
+    Prep(StepPrepArgs),
+    /// Fit a model and save it as an MLflow-style model folder.
+    Train(StepTrainArgs),
+    /// Score a model on test data, compare with the champion and write `deploy_flag`.
+    Evaluate(StepEvaluateArgs),
+    /// Register the model as a new version when `deploy_flag` is 1 (or `--force`).
+    Register(StepRegisterArgs),
+    /// Write a deterministic synthetic taxi-fare dataset (CSV or Parquet by extension).
+    SynthTaxi(StepSynthArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StepPrepArgs {
+    /// The input table: a CSV or Parquet file, or a folder of them.
+    #[arg(long)]
+    pub(crate) data: PathBuf,
+    /// The column to predict.
+    #[arg(long)]
+    pub(crate) target: String,
+    /// Feature columns (default: every column but the target and `--drop`).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) features: Option<Vec<String>>,
+    /// Columns to leave out.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) drop: Vec<String>,
+    /// Columns to one-hot encode (text features must be listed here or dropped).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) categorical: Vec<String>,
+    /// What to do with missing values: `drop` rows, or `impute` (median / most frequent).
+    #[arg(long, default_value = "drop")]
+    pub(crate) missing: String,
+    /// Standardise numeric features (statistics from the train split).
+    #[arg(long)]
+    pub(crate) standardize: bool,
+    /// Train, validation and test fractions.
+    #[arg(long, default_value = "0.7,0.15,0.15")]
+    pub(crate) split: String,
+    /// Seed of the split.
+    #[arg(long, default_value_t = 42)]
+    pub(crate) seed: u64,
+    /// Folder for the train split (`data.parquet`).
+    #[arg(long)]
+    pub(crate) train_output: PathBuf,
+    /// Folder for the validation split.
+    #[arg(long)]
+    pub(crate) validation_output: Option<PathBuf>,
+    /// Folder for the test split.
+    #[arg(long)]
+    pub(crate) test_output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StepTrainArgs {
+    /// linear_regression, ridge, logistic_regression, decision_tree, random_forest, gradient_boosting.
+    #[arg(long)]
+    pub(crate) algorithm: String,
+    /// The training table (file or folder).
+    #[arg(long)]
+    pub(crate) train_data: PathBuf,
+    /// A validation table, scored after training.
+    #[arg(long)]
+    pub(crate) validation_data: Option<PathBuf>,
+    /// The column to predict.
+    #[arg(long)]
+    pub(crate) target: String,
+    /// `regression` or `classification` (default: from the target and algorithm).
+    #[arg(long)]
+    pub(crate) task: Option<String>,
+    /// The folder to write the model to.
+    #[arg(long)]
+    pub(crate) model_output: PathBuf,
+    /// Trees (random_forest).
+    #[arg(long)]
+    pub(crate) n_estimators: Option<String>,
+    /// Boosting rounds or solver iterations (gradient_boosting, logistic_regression).
+    #[arg(long)]
+    pub(crate) max_iter: Option<String>,
+    /// Shrinkage (gradient_boosting).
+    #[arg(long)]
+    pub(crate) learning_rate: Option<String>,
+    /// Tree depth limit, or `none`.
+    #[arg(long)]
+    pub(crate) max_depth: Option<String>,
+    /// Leaves per tree (gradient_boosting).
+    #[arg(long)]
+    pub(crate) max_leaf_nodes: Option<String>,
+    /// Features tried per split: `sqrt`, `log2`, `all`, a fraction or a count.
+    #[arg(long)]
+    pub(crate) max_features: Option<String>,
+    /// Minimum rows in a leaf.
+    #[arg(long)]
+    pub(crate) min_samples_leaf: Option<String>,
+    /// Minimum rows to split a node.
+    #[arg(long)]
+    pub(crate) min_samples_split: Option<String>,
+    /// Bootstrap samples per tree (random_forest): true or false.
+    #[arg(long)]
+    pub(crate) bootstrap: Option<String>,
+    /// L2 penalty (ridge; linear_regression).
+    #[arg(long)]
+    pub(crate) alpha: Option<String>,
+    /// Inverse L2 penalty (logistic_regression).
+    #[arg(long)]
+    pub(crate) c: Option<String>,
+    /// L2 regularisation of leaf values (gradient_boosting).
+    #[arg(long)]
+    pub(crate) l2_regularization: Option<String>,
+    /// Seed of the learner.
+    #[arg(long)]
+    pub(crate) seed: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StepEvaluateArgs {
+    /// The model folder.
+    #[arg(long)]
+    pub(crate) model: PathBuf,
+    /// The test table (file or folder).
+    #[arg(long)]
+    pub(crate) test_data: PathBuf,
+    /// The registered model to compare with.
+    #[arg(long)]
+    pub(crate) model_name: Option<String>,
+    /// The comparison metric (default r2, or accuracy for classifiers).
+    #[arg(long)]
+    pub(crate) metric: Option<String>,
+    /// `higher` or `lower` is better (default from the metric).
+    #[arg(long)]
+    pub(crate) direction: Option<String>,
+    /// The output folder.
+    #[arg(long)]
+    pub(crate) evaluation_output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StepRegisterArgs {
+    /// The model folder.
+    #[arg(long)]
+    pub(crate) model: PathBuf,
+    /// The registered model's name.
+    #[arg(long)]
+    pub(crate) model_name: String,
+    /// The evaluation folder (with `deploy_flag`).
+    #[arg(long)]
+    pub(crate) evaluation_output: Option<PathBuf>,
+    /// Register even when `deploy_flag` is 0 (recorded on the version).
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// The output folder (`model_info.json`).
+    #[arg(long)]
+    pub(crate) model_info_output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StepSynthArgs {
+    /// Rows to generate.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) rows: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 7)]
+    pub(crate) seed: u64,
+    /// The file to write (`.csv` or `.parquet`), or a folder (gets `taxi.parquet`).
+    #[arg(long)]
+    pub(crate) path: PathBuf,
 }

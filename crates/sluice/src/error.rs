@@ -28,6 +28,12 @@ pub(crate) enum CliError {
     },
     #[error("{0}")]
     Workspace(String),
+    /// A built-in step failed (its message names the file or column).
+    #[error("{message}")]
+    Step {
+        message: String,
+        hint: Option<String>,
+    },
     /// The job ran and ended `Failed` or `Canceled`: already reported, only the code remains.
     #[error("job `{name}` ended {status}")]
     JobEnded {
@@ -44,6 +50,7 @@ impl CliError {
             CliError::AlreadyExists { .. } => Exit::AlreadyExists,
             CliError::Usage { .. } => Exit::Usage,
             CliError::Workspace(_) => Exit::Workspace,
+            CliError::Step { .. } => Exit::StepFailed,
             CliError::JobEnded { status, .. } => {
                 if *status == sluice_engine::Status::Canceled {
                     Exit::JobCanceled
@@ -114,5 +121,14 @@ impl From<EngineError> for CliError {
 impl From<sluice_artifacts::ArtifactError> for CliError {
     fn from(e: sluice_artifacts::ArtifactError) -> Self {
         CliError::Workspace(e.to_string())
+    }
+}
+
+impl From<sluice_steps::StepError> for CliError {
+    fn from(e: sluice_steps::StepError) -> Self {
+        CliError::Step {
+            hint: e.hint(),
+            message: e.to_string(),
+        }
     }
 }

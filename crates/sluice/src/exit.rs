@@ -22,10 +22,12 @@ pub(crate) enum Exit {
     AlreadyExists,
     /// The workspace could not be opened, read or written.
     Workspace,
+    /// A built-in step (`sluice step ...`) failed on its input.
+    StepFailed,
 }
 
 impl Exit {
-    pub(crate) const ALL: [Exit; 8] = [
+    pub(crate) const ALL: [Exit; 9] = [
         Exit::Success,
         Exit::JobFailed,
         Exit::Usage,
@@ -34,6 +36,7 @@ impl Exit {
         Exit::NotFound,
         Exit::AlreadyExists,
         Exit::Workspace,
+        Exit::StepFailed,
     ];
 
     pub(crate) fn code(self) -> u8 {
@@ -46,6 +49,7 @@ impl Exit {
             Exit::NotFound => 5,
             Exit::AlreadyExists => 6,
             Exit::Workspace => 10,
+            Exit::StepFailed => 11,
         }
     }
 
@@ -61,6 +65,7 @@ impl Exit {
             Exit::NotFound => "a job, asset or compute named on the command line does not exist",
             Exit::AlreadyExists => "an asset, version or job with that name already exists",
             Exit::Workspace => "the workspace could not be opened, read or written",
+            Exit::StepFailed => "a built-in step (`sluice step ...`) failed on its input",
         }
     }
 }

@@ -6,6 +6,7 @@ pub(crate) mod environment;
 pub(crate) mod job;
 pub(crate) mod model;
 pub(crate) mod server;
+pub(crate) mod step;
 
 use crate::cli::GlobalArgs;
 use crate::printer::Printer;

@@ -103,7 +103,12 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &ModelCommand) -> Result<(), CliError> {
                 v
             };
             drop(store);
-            ctx.printer.print(&value, VERSION_COLUMNS)
+            let columns = if value.get("versions").is_some() {
+                LIST_COLUMNS
+            } else {
+                VERSION_COLUMNS
+            };
+            ctx.printer.print(&value, columns)
         }
         ModelCommand::Alias(ModelAliasCommand::Set {
             name,

@@ -5,7 +5,7 @@ use insta::assert_snapshot;
 use crate::common::TestContext;
 
 #[test]
-fn example_pipeline_runs_to_completion() {
+fn example_pipeline_trains_registers_and_gates() {
     let ctx = TestContext::new();
     ctx.copy_example("taxi-fare");
     let job = ctx.json(&[
@@ -16,7 +16,7 @@ fn example_pipeline_runs_to_completion() {
         "--name",
         "taxi1",
     ]);
-    assert_eq!(job["status"], "Completed");
+    assert_eq!(job["status"], "Completed", "{job:#}");
     assert_eq!(job["experiment_name"], "taxi-fare-training");
     for step in [
         "prep_data",
@@ -32,56 +32,122 @@ fn example_pipeline_runs_to_completion() {
         ]),
         "Completed\n"
     );
-    let list = ctx.json(&["job", "list", "-o", "json"]);
-    assert_eq!(list.as_array().unwrap().len(), 1);
-    // Outputs are recorded with a content hash; the pipeline outputs point at the step outputs.
-    let model = &job["outputs"]["trained_model"];
+    assert_eq!(
+        ctx.json(&["job", "list", "-o", "json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Each step logged into its own run: prep's row counts, train's and evaluate's metrics.
+    let prep = &job["jobs"]["prep_data"]["mlflow"];
+    assert_eq!(prep["metrics"]["rows_input"], 10000.0);
+    assert_eq!(prep["metrics"]["rows_test"], 1500.0);
+    let eval = &job["jobs"]["evaluate_model"]["mlflow"]["metrics"];
+    assert!(eval["test_r2"].as_f64().unwrap() > 0.95, "{eval}");
+    assert_eq!(eval["deploy_flag"], 1.0);
+    assert_eq!(
+        job["jobs"]["train_model"]["mlflow"]["params"]["algorithm"],
+        "random_forest"
+    );
+    // The model folder is MLflow-style.
+    let model_dir =
+        std::path::PathBuf::from(job["outputs"]["trained_model"]["path"].as_str().unwrap());
+    let mlmodel = std::fs::read_to_string(model_dir.join("MLmodel")).unwrap();
     assert!(
-        model["content_hash"]
+        mlmodel.contains("sluice:") && mlmodel.contains("algorithm: random_forest"),
+        "{mlmodel}"
+    );
+    assert!(model_dir.join("model.json").exists());
+    let info_dir = std::path::PathBuf::from(
+        job["outputs"]["model_info_output_path"]["path"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(
+        std::fs::read_to_string(info_dir.join("model_info.json"))
+            .unwrap()
+            .trim(),
+        r#"{"id":"taxi-fare-model:1"}"#
+    );
+    // The registered version carries its lineage.
+    let v1 = ctx.json(&["model", "show", "-n", "taxi-fare-model:1"]);
+    let lineage: serde_json::Value =
+        serde_json::from_str(v1["tags"]["sluice.lineage"].as_str().unwrap()).unwrap();
+    assert_eq!(lineage["job"], "taxi1");
+    assert!(
+        lineage["inputs"]["raw_data"]["content_hash"]
             .as_str()
             .unwrap()
             .starts_with("blake3:")
     );
-    let model_file = std::path::Path::new(model["path"].as_str().unwrap()).join("model.txt");
-    let coefficients = std::fs::read_to_string(model_file).unwrap();
-    let slope: f64 = coefficients.split(',').next().unwrap().parse().unwrap();
-    assert!((2.4..2.8).contains(&slope), "slope {slope}");
-    // The evaluate step saw a good model, so register wrote model_info.json.
-    let info = std::path::Path::new(
-        job["jobs"]["register_model"]["outputs"]["model_info_output_path"]["path"]
-            .as_str()
-            .unwrap(),
-    )
-    .join("model_info.json");
     assert!(
-        std::fs::read_to_string(info)
+        lineage["model_hash"]
+            .as_str()
             .unwrap()
-            .contains("taxi-fare-model:1")
+            .starts_with("blake3:")
     );
-    // Every status change is kept, in Azure's names.
-    let history: Vec<&str> = job["jobs"]["train_model"]["status_history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["status"].as_str().unwrap())
-        .collect();
+
+    // The same model again is not better than the champion: no second version.
+    let again = ctx.json(&[
+        "job",
+        "create",
+        "-f",
+        "taxi-fare/pipeline.yml",
+        "--name",
+        "taxi2",
+    ]);
     assert_eq!(
-        history,
-        [
-            "NotStarted",
-            "Queued",
-            "Preparing",
-            "Running",
-            "Finalizing",
-            "Completed"
-        ]
+        again["jobs"]["evaluate_model"]["mlflow"]["metrics"]["deploy_flag"],
+        0.0
+    );
+    assert_eq!(
+        ctx.ok(&[
+            "model",
+            "show",
+            "-n",
+            "taxi-fare-model",
+            "--query",
+            "latest_version",
+            "-o",
+            "tsv"
+        ]),
+        "1\n"
+    );
+    // A better one is registered as version 2.
+    let better = ctx.json(&[
+        "job",
+        "create",
+        "-f",
+        "taxi-fare/pipeline.yml",
+        "--set",
+        "inputs.algorithm=gradient_boosting",
+    ]);
+    assert_eq!(
+        better["jobs"]["evaluate_model"]["mlflow"]["metrics"]["deploy_flag"], 1.0,
+        "{better:#}"
+    );
+    assert_eq!(
+        ctx.ok(&[
+            "model",
+            "show",
+            "-n",
+            "taxi-fare-model",
+            "--query",
+            "latest_version",
+            "-o",
+            "tsv"
+        ]),
+        "2\n"
     );
     // `job stream` replays the logs, prefixed by step.
     let stream = ctx.run(&["job", "stream", "-n", "taxi1"]);
     assert!(stream.status.success());
     let stderr = String::from_utf8_lossy(&stream.stderr);
     assert!(
-        stderr.contains("[prep_data] train rows: 800, test rows: 200"),
+        stderr.contains(
+            "[prep_data] prep: 10000 rows in, 0 dropped; train 7000, validation 1500, test 1500"
+        ),
         "{stderr}"
     );
 }

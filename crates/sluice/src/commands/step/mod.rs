@@ -1,0 +1,234 @@
+//! `sluice step ...`: the built-in steps. Each prints a one-line summary on stderr and its
+//! result as JSON on stdout; inside a job it logs to the step's MLflow run.
+
+use serde_json::{Value, json};
+use sluice_data::{Missing, PrepOptions, Split};
+use sluice_steps::mlflow::Tracking;
+
+use crate::cli::{StepCommand, StepPrepArgs, StepTrainArgs};
+use crate::commands::Ctx;
+use crate::error::CliError;
+use crate::ui;
+
+pub(crate) fn run(ctx: &Ctx<'_>, cmd: &StepCommand) -> Result<(), CliError> {
+    let tracking = Tracking::from_env();
+    if tracking.is_none() && !matches!(cmd, StepCommand::SynthTaxi(_)) {
+        ui::note(
+            "note: MLFLOW_TRACKING_URI and MLFLOW_RUN_ID are not set; nothing is logged to MLflow",
+        );
+    }
+    let t = tracking.as_ref();
+    let result = match cmd {
+        StepCommand::Prep(args) => {
+            let report = sluice_steps::prep::run(&prep_args(args)?, t)?;
+            ui::note(&format!(
+                "prep: {} rows in, {} dropped; train {}, validation {}, test {}",
+                report.rows.input,
+                report.rows.dropped,
+                report.rows.train,
+                report.rows.validation,
+                report.rows.test
+            ));
+            serde_json::to_value(&report).unwrap_or_default()
+        }
+        StepCommand::Train(args) => {
+            let spinner = crate::progress::spinner(&format!("Training {}", args.algorithm));
+            let trained = sluice_steps::train::run(&train_args(args), t);
+            spinner.finish_and_clear();
+            let trained = trained?;
+            let metrics = metrics_json(&trained.metrics);
+            ui::note(&format!(
+                "train: {} on {} features; {}",
+                args.algorithm,
+                trained.model.feature_names().len(),
+                summary(&trained.metrics)
+            ));
+            json!({"algorithm": args.algorithm, "task": trained.model.task().as_str(), "metrics": metrics})
+        }
+        StepCommand::Evaluate(args) => {
+            let eval = sluice_steps::evaluate::run(
+                &sluice_steps::evaluate::EvaluateArgs {
+                    model: args.model.clone(),
+                    test_data: args.test_data.clone(),
+                    model_name: args.model_name.clone(),
+                    metric: args.metric.clone(),
+                    direction: args.direction.clone(),
+                    evaluation_output: args.evaluation_output.clone(),
+                },
+                t,
+            )?;
+            ui::note(&format!("evaluate: {}", eval.comparison));
+            json!({"metrics": metrics_json(&eval.metrics), "deploy_flag": u8::from(eval.deploy), "comparison": eval.comparison})
+        }
+        StepCommand::Register(args) => {
+            let registered = sluice_steps::register::run(
+                &sluice_steps::register::RegisterArgs {
+                    model: args.model.clone(),
+                    model_name: args.model_name.clone(),
+                    evaluation_output: args.evaluation_output.clone(),
+                    force: args.force,
+                    model_info_output: args.model_info_output.clone(),
+                },
+                t,
+                job_inputs(),
+            )?;
+            match &registered {
+                Some(id) => ui::note(&format!(
+                    "register: registered {id}{}",
+                    if args.force { " (forced)" } else { "" }
+                )),
+                None => ui::note("register: deploy_flag is 0, the model is not registered"),
+            }
+            json!({"registered": registered.is_some(), "id": registered})
+        }
+        StepCommand::SynthTaxi(args) => {
+            let table = sluice_data::synth::taxi(args.rows, args.seed);
+            let path = if args.path.extension().is_some() {
+                args.path.clone()
+            } else {
+                args.path.join("taxi.parquet")
+            };
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| CliError::Workspace(format!("`{}`: {e}", dir.display())))?;
+            }
+            let written = if path.extension().is_some_and(|e| e == "csv") {
+                table.write_csv(&path)
+            } else {
+                table.write_parquet(&path)
+            };
+            written.map_err(sluice_steps::StepError::from)?;
+            ui::note(&format!(
+                "synth-taxi: {} rows written to {}",
+                args.rows,
+                path.display()
+            ));
+            json!({"rows": args.rows, "seed": args.seed, "path": path})
+        }
+    };
+    // Inside a job the summary line is enough; the JSON result is for scripts.
+    if std::env::var_os("SLUICE_STEP_NAME").is_some() {
+        return Ok(());
+    }
+    ctx.printer.print(&result, &[])
+}
+
+fn metrics_json(metrics: &[(String, f64)]) -> Value {
+    metrics
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+fn summary(metrics: &[(String, f64)]) -> String {
+    metrics
+        .iter()
+        .take(2)
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn prep_args(args: &StepPrepArgs) -> Result<sluice_steps::prep::PrepArgs, CliError> {
+    let parts: Vec<f64> = args
+        .split
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            CliError::usage(
+                format!("`--split {}` is not three numbers", args.split),
+                "write e.g. `--split 0.7,0.15,0.15`",
+            )
+        })?;
+    let split = match parts.as_slice() {
+        [train, validation, test] => Split {
+            train: *train,
+            validation: *validation,
+            test: *test,
+        },
+        [train, test] => Split {
+            train: *train,
+            validation: 0.0,
+            test: *test,
+        },
+        _ => {
+            return Err(CliError::usage(
+                format!("`--split {}` needs 2 or 3 fractions", args.split),
+                "write e.g. `--split 0.7,0.15,0.15`",
+            ));
+        }
+    };
+    let missing = match args.missing.as_str() {
+        "drop" => Missing::Drop,
+        "impute" => Missing::Impute,
+        other => {
+            return Err(CliError::usage(
+                format!("`--missing {other}` is not `drop` or `impute`"),
+                "use `--missing drop` or `--missing impute`",
+            ));
+        }
+    };
+    let mut options = PrepOptions::new(args.target.clone());
+    options.features.clone_from(&args.features);
+    options.drop.clone_from(&args.drop);
+    options.categorical.clone_from(&args.categorical);
+    options.missing = missing;
+    options.standardize = args.standardize;
+    options.split = split;
+    options.seed = args.seed;
+    Ok(sluice_steps::prep::PrepArgs {
+        data: args.data.clone(),
+        options,
+        train_output: args.train_output.clone(),
+        validation_output: args.validation_output.clone(),
+        test_output: args.test_output.clone(),
+    })
+}
+
+fn train_args(a: &StepTrainArgs) -> sluice_steps::train::TrainArgs {
+    let hyper = [
+        ("n_estimators", &a.n_estimators),
+        ("max_iter", &a.max_iter),
+        ("learning_rate", &a.learning_rate),
+        ("max_depth", &a.max_depth),
+        ("max_leaf_nodes", &a.max_leaf_nodes),
+        ("max_features", &a.max_features),
+        ("min_samples_leaf", &a.min_samples_leaf),
+        ("min_samples_split", &a.min_samples_split),
+        ("bootstrap", &a.bootstrap),
+        ("alpha", &a.alpha),
+        ("c", &a.c),
+        ("l2_regularization", &a.l2_regularization),
+        ("seed", &a.seed),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), v.clone())))
+    .collect();
+    sluice_steps::train::TrainArgs {
+        algorithm: a.algorithm.clone(),
+        train_data: a.train_data.clone(),
+        validation_data: a.validation_data.clone(),
+        target: a.target.clone(),
+        task: a.task.clone(),
+        hyperparameters: hyper,
+        model_output: a.model_output.clone(),
+    }
+}
+
+/// The data inputs of the job this step runs in (asset versions and content hashes), from the
+/// workspace the job gave the step; `null` outside a job.
+fn job_inputs() -> Value {
+    let (Ok(ws), Ok(job)) = (
+        std::env::var("SLUICE_WORKSPACE"),
+        std::env::var("SLUICE_JOB_NAME"),
+    ) else {
+        return Value::Null;
+    };
+    let db = std::path::Path::new(&ws).join("sluice.db");
+    match sluice_store::Store::open(&db).and_then(|s| s.get_job(&job)) {
+        Ok(row) => row.inputs,
+        Err(_) => Value::Null,
+    }
+}
