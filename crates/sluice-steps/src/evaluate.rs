@@ -4,7 +4,7 @@
 //! - **Inputs**: `--model` (a folder made by `sluice step train`), `--test-data`,
 //!   `--model-name` (the registered model to compare with; optional), `--metric` (default `r2`
 //!   for regression, `accuracy` for classification) and `--direction` (`higher` or `lower`,
-//!   default: `lower` for mse/rmse/mae/log_loss, else `higher`).
+//!   default: `lower` for `mse/rmse/mae/log_loss`, else `higher`).
 //! - **Outputs** in `--evaluation-output`: `predictions.parquet` (actual and predicted),
 //!   `metrics.json`, `deploy_flag` (`1` or `0`, one character, as in the Azure sample) and
 //!   `comparison.txt` (why).
@@ -150,11 +150,11 @@ pub fn run(args: &EvaluateArgs, tracking: Option<&Tracking>) -> Result<Evaluatio
         "deploy": deploy,
     });
     write(
-        out.join("metrics.json"),
+        &out.join("metrics.json"),
         &serde_json::to_string_pretty(&report).unwrap_or_default(),
     )?;
-    write(out.join("deploy_flag"), if deploy { "1" } else { "0" })?;
-    write(out.join("comparison.txt"), &format!("{comparison}\n"))?;
+    write(&out.join("deploy_flag"), if deploy { "1" } else { "0" })?;
+    write(&out.join("comparison.txt"), &format!("{comparison}\n"))?;
     if let Some(t) = tracking {
         let mut logged = metrics.clone();
         logged.push(("deploy_flag".into(), if deploy { 1.0 } else { 0.0 }));
@@ -170,8 +170,8 @@ pub fn run(args: &EvaluateArgs, tracking: Option<&Tracking>) -> Result<Evaluatio
     })
 }
 
-fn write(path: PathBuf, text: &str) -> Result<(), StepError> {
-    std::fs::write(&path, text).map_err(|e| StepError::io(&path, e))
+fn write(path: &Path, text: &str) -> Result<(), StepError> {
+    std::fs::write(path, text).map_err(|e| StepError::io(path, e))
 }
 
 fn write_predictions(

@@ -64,7 +64,7 @@ impl Tracking {
     fn agent() -> ureq::Agent {
         ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(std::time::Duration::from_secs(60)))
+            .timeout_global(Some(std::time::Duration::from_mins(1)))
             .build()
             .into()
     }

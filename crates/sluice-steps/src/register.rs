@@ -29,7 +29,7 @@ pub struct RegisterArgs {
 pub fn run(
     args: &RegisterArgs,
     tracking: Option<&Tracking>,
-    lineage_inputs: Value,
+    lineage_inputs: &Value,
 ) -> Result<Option<String>, StepError> {
     let flag = match &args.evaluation_output {
         Some(dir) => {

@@ -6,7 +6,7 @@
 //! - **Outputs**: `--model-output` gets `MLmodel` (flavor `sluice`: algorithm, task, target,
 //!   feature names; a signature) and `model.json` (the versioned `sluice-model` format).
 //! - **Logged**: params `algorithm`, `task`, `target`, `n_features`, every hyperparameter;
-//!   metrics `training_*` (and `validation_*`): r2, mse, rmse, mae or accuracy, f1, log_loss.
+//!   metrics `training_*` (and `validation_*`): r2, mse, rmse, mae or accuracy, f1, `log_loss`.
 //! - **Deterministic**: the same data, hyperparameters and `--seed` give the same model.
 //!
 //! ```yaml
@@ -137,7 +137,7 @@ pub(crate) fn dataset(
         Some(o) => o.to_vec(),
         None => table
             .names()
-            .into_iter()
+            .iter()
             .filter(|n| *n != target)
             .cloned()
             .collect(),
@@ -180,13 +180,14 @@ pub(crate) fn dataset(
             let labels: Vec<String> = target_column
                 .to_text()
                 .into_iter()
-                .map(|l| l.unwrap_or_default())
+                .map(std::option::Option::unwrap_or_default)
                 .collect();
             data.with_class_labels(&labels).map_err(ml)
         }
     }
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "used as `map_err(ml)`")]
 pub(crate) fn ml(e: sluice_ml::MlError) -> StepError {
     StepError::Invalid(match e.hint() {
         Some(h) => format!("{e} (hint: {h})"),
@@ -361,8 +362,11 @@ pub fn save_model_dir(model: &Model, target: &str, dir: &Path) -> Result<(), Ste
         model
             .feature_names()
             .iter()
-            .map(|n| format!("    - {}\n", yaml_str(n)))
-            .collect::<String>(),
+            .fold(String::new(), |mut acc, n| {
+                use std::fmt::Write as _;
+                let _ = writeln!(acc, "    - {}", yaml_str(n));
+                acc
+            }),
         std::fs::metadata(dir.join(sluice_ml::MODEL_FILE)).map_or(0, |m| m.len()),
         Value::Array(inputs).to_string().replace('\'', "''"),
         outputs.to_string().replace('\'', "''"),

@@ -58,6 +58,7 @@ pub(crate) enum LogFormat {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once per process")]
 pub(crate) enum Command {
     /// Run and inspect jobs (pipelines and command jobs).
     #[command(subcommand)]
@@ -328,7 +329,8 @@ pub(crate) struct StepPrepArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct StepTrainArgs {
-    /// linear_regression, ridge, logistic_regression, decision_tree, random_forest, gradient_boosting.
+    /// The learner: `linear_regression`, `ridge`, `logistic_regression`, `decision_tree`,
+    /// `random_forest` or `gradient_boosting`.
     #[arg(long)]
     pub(crate) algorithm: String,
     /// The training table (file or folder).
@@ -346,19 +348,19 @@ pub(crate) struct StepTrainArgs {
     /// The folder to write the model to.
     #[arg(long)]
     pub(crate) model_output: PathBuf,
-    /// Trees (random_forest).
+    /// Trees (`random_forest`).
     #[arg(long)]
     pub(crate) n_estimators: Option<String>,
-    /// Boosting rounds or solver iterations (gradient_boosting, logistic_regression).
+    /// Boosting rounds or solver iterations (`gradient_boosting`, `logistic_regression`).
     #[arg(long)]
     pub(crate) max_iter: Option<String>,
-    /// Shrinkage (gradient_boosting).
+    /// Shrinkage (`gradient_boosting`).
     #[arg(long)]
     pub(crate) learning_rate: Option<String>,
     /// Tree depth limit, or `none`.
     #[arg(long)]
     pub(crate) max_depth: Option<String>,
-    /// Leaves per tree (gradient_boosting).
+    /// Leaves per tree (`gradient_boosting`).
     #[arg(long)]
     pub(crate) max_leaf_nodes: Option<String>,
     /// Features tried per split: `sqrt`, `log2`, `all`, a fraction or a count.
@@ -370,16 +372,16 @@ pub(crate) struct StepTrainArgs {
     /// Minimum rows to split a node.
     #[arg(long)]
     pub(crate) min_samples_split: Option<String>,
-    /// Bootstrap samples per tree (random_forest): true or false.
+    /// Bootstrap samples per tree (`random_forest`): true or false.
     #[arg(long)]
     pub(crate) bootstrap: Option<String>,
-    /// L2 penalty (ridge; linear_regression).
+    /// L2 penalty (ridge; `linear_regression`).
     #[arg(long)]
     pub(crate) alpha: Option<String>,
-    /// Inverse L2 penalty (logistic_regression).
+    /// Inverse L2 penalty (`logistic_regression`).
     #[arg(long)]
     pub(crate) c: Option<String>,
-    /// L2 regularisation of leaf values (gradient_boosting).
+    /// L2 regularisation of leaf values (`gradient_boosting`).
     #[arg(long)]
     pub(crate) l2_regularization: Option<String>,
     /// Seed of the learner.

@@ -70,7 +70,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &StepCommand) -> Result<(), CliError> {
                     model_info_output: args.model_info_output.clone(),
                 },
                 t,
-                job_inputs(),
+                &job_inputs(),
             )?;
             match &registered {
                 Some(id) => ui::note(&format!(

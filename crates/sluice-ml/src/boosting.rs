@@ -1,0 +1,632 @@
+//! Histogram gradient boosting, as scikit-learn's `HistGradientBoostingRegressor` (squared error)
+//! and `HistGradientBoostingClassifier` (log loss: one tree per round for two classes, one tree
+//! per class per round for more).
+//!
+//! Features are binned once; each round computes every row's gradient and hessian, grows a tree
+//! leaf-wise (best gain first, at most `max_leaf_nodes` leaves) over gradient/hessian histograms
+//! (the smaller child's built, the sibling's subtracted), sets each leaf to
+//! `-learning_rate * G / (H + l2_regularization)`, and adds it to its rows' raw predictions.
+//! Early stopping, off by default, holds out `validation_fraction` of the rows and stops when the
+//! validation loss has not improved by `tol` in `n_iter_no_change` rounds.
+//!
+//! Deterministic: per-row computations are independent, histograms add rows in order, and every
+//! sum over rows is reduced in fixed chunks.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::hist::{
+    BinMapper, Binned, GrowParams, HistTree, Layout, MAX_BINS, Purity, SplitRules, grow,
+};
+use crate::logistic::{argmax_rows, sigmoid, softmax};
+use crate::par::{CHUNK, chunked, row_u32};
+use crate::rng::Rng;
+use crate::tree::{check_data, rows_of};
+use crate::{Dataset, MlError, Schema, Task};
+
+/// Parameters of [`BoostingParams::fit`]; the defaults are scikit-learn's, except that early
+/// stopping is off (scikit-learn turns it on above 10 000 rows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BoostingParams {
+    /// Boosting rounds at most.
+    pub max_iter: usize,
+    pub learning_rate: f64,
+    /// Edges from the root to the deepest leaf at most; `None` for no limit.
+    pub max_depth: Option<usize>,
+    /// Leaves per tree at most, grown best first; `None` grows depth first without a budget.
+    pub max_leaf_nodes: Option<usize>,
+    pub min_samples_leaf: usize,
+    /// L2 penalty on leaf values.
+    pub l2_regularization: f64,
+    /// Bins for non-missing values per feature, at most 255.
+    pub max_bins: usize,
+    pub early_stopping: bool,
+    pub validation_fraction: f64,
+    pub n_iter_no_change: usize,
+    pub tol: f64,
+    /// Seeds the binning subsample (above 200 000 rows) and the early-stopping split.
+    pub seed: u64,
+}
+
+impl Default for BoostingParams {
+    fn default() -> Self {
+        BoostingParams {
+            max_iter: 100,
+            learning_rate: 0.1,
+            max_depth: None,
+            max_leaf_nodes: Some(31),
+            min_samples_leaf: 20,
+            l2_regularization: 0.0,
+            max_bins: MAX_BINS,
+            early_stopping: false,
+            validation_fraction: 0.1,
+            n_iter_no_change: 10,
+            tol: 1e-7,
+            seed: 0,
+        }
+    }
+}
+
+/// A fitted gradient-boosting model: raw prediction = `baseline[k]` plus, over rounds, the leaf
+/// value of tree `trees[round][k]`; for classification the raw predictions are logits (one for
+/// two classes, one per class otherwise).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoostingModel {
+    pub(crate) bins: BinMapper,
+    pub(crate) baseline: Vec<f64>,
+    pub(crate) trees: Vec<Vec<HistTree>>,
+    #[serde(skip)]
+    pub(crate) schema: Schema,
+}
+
+/// The scikit-learn hessian floor below which a child is not allowed.
+const MIN_HESSIAN: f64 = 1e-3;
+/// Probabilities are clipped to `[EPS, 1 - EPS]` for the baseline and the validation loss.
+const EPS: f64 = 1e-15;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Loss {
+    Squared,
+    Binary,
+    Multinomial(usize),
+}
+
+impl Loss {
+    fn outputs(self) -> usize {
+        match self {
+            Loss::Squared | Loss::Binary => 1,
+            Loss::Multinomial(k) => k,
+        }
+    }
+
+    fn layout(self) -> Layout {
+        Layout {
+            channels: 1,
+            count: self != Loss::Squared,
+        }
+    }
+
+    fn baseline(self, y: &[f64]) -> Vec<f64> {
+        let n = y.len() as f64;
+        match self {
+            Loss::Squared => vec![sum(y) / n],
+            Loss::Binary => {
+                let p = (sum(y) / n).clamp(EPS, 1.0 - EPS);
+                vec![(p / (1.0 - p)).ln()]
+            }
+            Loss::Multinomial(k) => {
+                let mut counts = vec![0.0; k];
+                for &c in y {
+                    counts[crate::par::to_index(c)] += 1.0;
+                }
+                let logs: Vec<f64> = counts
+                    .iter()
+                    .map(|c| (c / n).clamp(EPS, 1.0 - EPS).ln())
+                    .collect();
+                let mean = logs.iter().sum::<f64>() / k as f64;
+                logs.iter().map(|l| l - mean).collect()
+            }
+        }
+    }
+
+    /// Gradient and hessian of every row and output, into `grad` and `hess` (`n` x outputs).
+    fn gradients(self, y: &[f64], raw: &[f64], grad: &mut [f64], hess: &mut [f64]) {
+        let k = self.outputs();
+        grad.par_chunks_mut(CHUNK * k)
+            .zip(hess.par_chunks_mut(CHUNK * k))
+            .enumerate()
+            .for_each(|(c, (g, h))| {
+                let first = c * CHUNK;
+                for (i, (gi, hi)) in g.chunks_exact_mut(k).zip(h.chunks_exact_mut(k)).enumerate() {
+                    let row = first + i;
+                    let r = &raw[row * k..(row + 1) * k];
+                    match self {
+                        Loss::Squared => {
+                            gi[0] = r[0] - y[row];
+                            hi[0] = 1.0;
+                        }
+                        Loss::Binary => {
+                            let p = sigmoid(r[0]);
+                            gi[0] = p - y[row];
+                            hi[0] = p * (1.0 - p);
+                        }
+                        Loss::Multinomial(_) => {
+                            gi.copy_from_slice(r);
+                            softmax(gi);
+                            let yk = crate::par::to_index(y[row]);
+                            for (j, (g, h)) in gi.iter_mut().zip(hi.iter_mut()).enumerate() {
+                                *h = *g * (1.0 - *g);
+                                if j == yk {
+                                    *g -= 1.0;
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+    }
+
+    /// Mean loss of raw predictions (half squared error, or cross-entropy).
+    fn mean_loss(self, y: &[f64], raw: &[f64]) -> f64 {
+        let outputs = self.outputs();
+        let total = chunked(
+            y.len(),
+            |rows| {
+                let mut total = 0.0;
+                for row in rows {
+                    let r = &raw[row * outputs..(row + 1) * outputs];
+                    total += match self {
+                        Loss::Squared => 0.5 * (r[0] - y[row]).powi(2),
+                        Loss::Binary => {
+                            let p = sigmoid(r[0]).clamp(EPS, 1.0 - EPS);
+                            if y[row] > 0.5 {
+                                -p.ln()
+                            } else {
+                                -(1.0 - p).ln()
+                            }
+                        }
+                        Loss::Multinomial(_) => {
+                            let mut p = r.to_vec();
+                            softmax(&mut p);
+                            -p[crate::par::to_index(y[row])].clamp(EPS, 1.0).ln()
+                        }
+                    };
+                }
+                total
+            },
+            |a, b| a + b,
+        )
+        .unwrap_or(0.0);
+        total / y.len().max(1) as f64
+    }
+}
+
+fn sum(values: &[f64]) -> f64 {
+    chunked(
+        values.len(),
+        |r| values[r].iter().sum::<f64>(),
+        |a, b| a + b,
+    )
+    .unwrap_or(0.0)
+}
+
+impl BoostingParams {
+    fn validate(&self) -> Result<(), MlError> {
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return Err(MlError::param(
+                "learning_rate",
+                format!("must be finite and > 0, got {}", self.learning_rate),
+            ));
+        }
+        if self.min_samples_leaf == 0 {
+            return Err(MlError::param("min_samples_leaf", "must be >= 1, got 0"));
+        }
+        if self.max_depth == Some(0) {
+            return Err(MlError::param("max_depth", "must be >= 1 or absent, got 0"));
+        }
+        if self.max_leaf_nodes.is_some_and(|m| m < 2) {
+            return Err(MlError::param("max_leaf_nodes", "must be >= 2 or absent"));
+        }
+        if !(self.l2_regularization >= 0.0 && self.l2_regularization.is_finite()) {
+            return Err(MlError::param(
+                "l2_regularization",
+                "must be finite and >= 0",
+            ));
+        }
+        if !(2..=MAX_BINS).contains(&self.max_bins) {
+            return Err(MlError::param(
+                "max_bins",
+                format!("must be in 2..=255, got {}", self.max_bins),
+            ));
+        }
+        if self.early_stopping
+            && !(self.validation_fraction > 0.0 && self.validation_fraction < 1.0)
+        {
+            return Err(MlError::param(
+                "validation_fraction",
+                format!("must be in (0, 1), got {}", self.validation_fraction),
+            ));
+        }
+        if self.early_stopping && self.n_iter_no_change == 0 {
+            return Err(MlError::param("n_iter_no_change", "must be >= 1, got 0"));
+        }
+        Ok(())
+    }
+
+    /// Fits a regression or classification dataset; features may have missing values (`NaN`).
+    pub fn fit(&self, data: &Dataset) -> Result<BoostingModel, MlError> {
+        crate::par::in_pool(|| self.fit_in_pool(data))
+    }
+
+    fn fit_in_pool(&self, data: &Dataset) -> Result<BoostingModel, MlError> {
+        self.validate()?;
+        let task = check_data(data, "gradient_boosting")?;
+        let loss = match (task, data.classes().len()) {
+            (Task::Regression, _) => Loss::Squared,
+            (Task::Classification, 0..=2) => Loss::Binary,
+            (Task::Classification, k) => Loss::Multinomial(k),
+        };
+        if task == Task::Classification && data.classes().len() < 2 {
+            return Err(MlError::Data(format!(
+                "gradient boosting needs at least 2 classes, the dataset has {}",
+                data.classes().len()
+            )));
+        }
+        let (train, validation) = if self.early_stopping {
+            let (t, v) = data.train_test_split(self.validation_fraction, self.seed)?;
+            if t.n_rows() == 0 || v.n_rows() == 0 {
+                return Err(MlError::Data(
+                    "too few rows to hold out a validation set".to_owned(),
+                ));
+            }
+            (std::borrow::Cow::Owned(t), Some(v))
+        } else {
+            (std::borrow::Cow::Borrowed(data), None)
+        };
+        let bins = BinMapper::fit(train.features(), self.max_bins, self.seed);
+        let binned = bins.transform(train.features());
+        let validation = validation.map(|v| {
+            let b = bins.transform(v.features());
+            (v, b)
+        });
+
+        let y = train.target();
+        let n = train.n_rows();
+        let k = loss.outputs();
+        let baseline = loss.baseline(y);
+        let mut raw: Vec<f64> = baseline.iter().copied().cycle().take(n * k).collect();
+        let mut val_raw: Vec<f64> = validation.as_ref().map_or_else(Vec::new, |(v, _)| {
+            baseline
+                .iter()
+                .copied()
+                .cycle()
+                .take(v.n_rows() * k)
+                .collect()
+        });
+        let mut scores: Vec<f64> = Vec::new();
+        if let Some((v, _)) = &validation {
+            scores.push(-loss.mean_loss(v.target(), &val_raw));
+        }
+
+        let layout = loss.layout();
+        let stride = layout.stride();
+        let grow_params = GrowParams {
+            max_depth: self.max_depth,
+            max_leaf_nodes: self.max_leaf_nodes,
+            min_samples_split: 2,
+            max_features: data.n_features(),
+            rules: SplitRules {
+                layout,
+                impurity: false,
+                l2: self.l2_regularization,
+                min_samples_leaf: self.min_samples_leaf as f64,
+                min_hessian: MIN_HESSIAN,
+            },
+        };
+        let mut rng = Rng::stream(self.seed, 1);
+        let mut grad = vec![0.0; n * k];
+        let mut hess = vec![0.0; n * k];
+        let mut trees: Vec<Vec<HistTree>> = Vec::with_capacity(self.max_iter);
+        let mut stats = vec![0.0; n * stride];
+        let mut rows: Vec<u32> = Vec::with_capacity(n);
+        for _ in 0..self.max_iter {
+            loss.gradients(y, &raw, &mut grad, &mut hess);
+            let mut round = Vec::with_capacity(k);
+            for class in 0..k {
+                stats
+                    .par_chunks_mut(CHUNK * stride)
+                    .enumerate()
+                    .for_each(|(c, chunk)| {
+                        for (i, s) in chunk.chunks_exact_mut(stride).enumerate() {
+                            let at = (c * CHUNK + i) * k + class;
+                            s[0] = grad[at];
+                            s[1] = hess[at];
+                            if layout.count {
+                                s[2] = 1.0;
+                            }
+                        }
+                    });
+                rows.clear();
+                rows.extend((0..n).map(row_u32));
+                let grown = grow(
+                    &binned,
+                    &grow_params,
+                    Purity::ByGain,
+                    &mut rng,
+                    std::mem::take(&mut rows),
+                    &stats,
+                );
+                let (lr, l2) = (self.learning_rate, self.l2_regularization);
+                let tree = HistTree::from_grown(&grown, 1, |s, out| {
+                    out[0] = -lr * s[0] / (s[1] + l2);
+                });
+                for (leaf, leaf_rows) in grown.leaves() {
+                    let v = tree.value(leaf)[0];
+                    for &r in leaf_rows {
+                        raw[r as usize * k + class] += v;
+                    }
+                }
+                rows = grown.rows;
+                if let Some((_, vb)) = &validation {
+                    add_tree(&tree, vb, &mut val_raw, k, class);
+                }
+                round.push(tree);
+            }
+            trees.push(round);
+            if let Some((v, _)) = &validation {
+                scores.push(-loss.mean_loss(v.target(), &val_raw));
+                if should_stop(&scores, self.n_iter_no_change, self.tol) {
+                    break;
+                }
+            }
+        }
+        Ok(BoostingModel {
+            bins,
+            baseline,
+            trees,
+            schema: Schema::of(data, task),
+        })
+    }
+}
+
+/// scikit-learn's rule: stop when none of the last `n` scores beats the one before them by `tol`.
+fn should_stop(scores: &[f64], n: usize, tol: f64) -> bool {
+    if scores.len() <= n {
+        return false;
+    }
+    let reference = scores[scores.len() - n - 1] + tol;
+    !scores[scores.len() - n..].iter().any(|&s| s > reference)
+}
+
+/// Adds `tree`'s leaf values to output `class` of `raw` (row-major, `k` outputs).
+fn add_tree(tree: &HistTree, binned: &Binned, raw: &mut [f64], k: usize, class: usize) {
+    raw.par_chunks_mut(CHUNK * k)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            for (i, r) in chunk.chunks_exact_mut(k).enumerate() {
+                r[class] += tree.value(tree.leaf(binned, c * CHUNK + i))[0];
+            }
+        });
+}
+
+impl BoostingModel {
+    /// Boosting rounds fitted (fewer than `max_iter` after early stopping).
+    #[must_use]
+    pub fn n_iter(&self) -> usize {
+        self.trees.len()
+    }
+
+    #[must_use]
+    pub fn trees(&self) -> &[Vec<HistTree>] {
+        &self.trees
+    }
+
+    #[must_use]
+    pub fn baseline(&self) -> &[f64] {
+        &self.baseline
+    }
+
+    #[must_use]
+    pub fn bins(&self) -> &BinMapper {
+        &self.bins
+    }
+
+    #[must_use]
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Raw predictions, row-major with one value per output.
+    pub(crate) fn raw(&self, columns: &[Vec<f64>]) -> Vec<f64> {
+        let binned = self.bins.transform(columns);
+        let k = self.baseline.len();
+        let n = columns.first().map_or(0, Vec::len);
+        let mut raw: Vec<f64> = self.baseline.iter().copied().cycle().take(n * k).collect();
+        raw.par_chunks_mut(CHUNK * k)
+            .enumerate()
+            .for_each(|(c, chunk)| {
+                for round in &self.trees {
+                    for (class, tree) in round.iter().enumerate() {
+                        for (i, r) in chunk.chunks_exact_mut(k).enumerate() {
+                            r[class] += tree.value(tree.leaf(&binned, c * CHUNK + i))[0];
+                        }
+                    }
+                }
+            });
+        raw
+    }
+
+    /// The prediction (regression) or the most probable class index of every row.
+    pub fn predict(&self, data: &Dataset) -> Result<Vec<f64>, MlError> {
+        self.schema.check(data)?;
+        Ok(self.predict_columns(data.features()))
+    }
+
+    /// Class probabilities of every row, `[row][class]`.
+    pub fn predict_proba(&self, data: &Dataset) -> Result<Vec<Vec<f64>>, MlError> {
+        self.schema.check(data)?;
+        if self.schema.task != Task::Classification {
+            return Err(MlError::NotClassifier {
+                algorithm: crate::model::GRADIENT_BOOSTING,
+            });
+        }
+        Ok(self.proba_columns(data.features()))
+    }
+
+    pub(crate) fn predict_columns(&self, columns: &[Vec<f64>]) -> Vec<f64> {
+        match self.schema.task {
+            Task::Regression => self.raw(columns),
+            Task::Classification => argmax_rows(&self.proba_columns(columns)),
+        }
+    }
+
+    pub(crate) fn proba_columns(&self, columns: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        let raw = self.raw(columns);
+        if self.baseline.len() == 1 {
+            raw.iter()
+                .map(|&z| {
+                    let p = sigmoid(z);
+                    vec![1.0 - p, p]
+                })
+                .collect()
+        } else {
+            let mut rows = rows_of(&raw, self.baseline.len());
+            for r in &mut rows {
+                softmax(r);
+            }
+            rows
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let p = self.schema.feature_names.len();
+        self.bins.validate(p)?;
+        let k = match (self.schema.task, self.schema.n_classes()) {
+            (Task::Regression, _) | (Task::Classification, 2) => 1,
+            (Task::Classification, k) => k,
+        };
+        if self.baseline.len() != k {
+            return Err(format!(
+                "{} baseline values, expected {k}",
+                self.baseline.len()
+            ));
+        }
+        for round in &self.trees {
+            if round.len() != k {
+                return Err(format!("a round of {} trees, expected {k}", round.len()));
+            }
+            round.iter().try_for_each(|t| t.validate(p, 1))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_round_of_squared_error_is_a_shrunk_mean_shift() {
+        // y = 0 for x < 50, 10 for x >= 50: the first tree's leaves are -lr * mean residual.
+        let x: Vec<f64> = (0..100).map(f64::from).collect();
+        let y: Vec<f64> = x
+            .iter()
+            .map(|&v| if v < 50.0 { 0.0 } else { 10.0 })
+            .collect();
+        let d = Dataset::new(vec!["x".into()], vec![x])
+            .unwrap()
+            .with_regression_target(y)
+            .unwrap();
+        let params = BoostingParams {
+            max_iter: 1,
+            max_leaf_nodes: Some(2),
+            ..BoostingParams::default()
+        };
+        let model = params.fit(&d).unwrap();
+        assert!((model.baseline()[0] - 5.0).abs() < 1e-12);
+        let pred = model.predict(&d).unwrap();
+        assert!(
+            (pred[0] - 4.5).abs() < 1e-12 && (pred[99] - 5.5).abs() < 1e-12,
+            "{pred:?}"
+        );
+        assert_eq!(model.trees()[0][0].n_leaves(), 2);
+    }
+
+    #[test]
+    fn leaf_budget_and_min_samples_leaf_hold() {
+        let x: Vec<f64> = (0..500).map(|i| f64::from(i % 97)).collect();
+        let y: Vec<f64> = x.iter().map(|v| (v / 10.0).sin()).collect();
+        let d = Dataset::new(vec!["x".into()], vec![x])
+            .unwrap()
+            .with_regression_target(y)
+            .unwrap();
+        let m = BoostingParams {
+            max_iter: 5,
+            max_leaf_nodes: Some(7),
+            ..BoostingParams::default()
+        }
+        .fit(&d)
+        .unwrap();
+        for round in m.trees() {
+            assert!(round[0].n_leaves() <= 7);
+        }
+        let deep = BoostingParams {
+            max_iter: 2,
+            max_depth: Some(2),
+            max_leaf_nodes: None,
+            ..BoostingParams::default()
+        }
+        .fit(&d)
+        .unwrap();
+        assert!(deep.trees()[0][0].depth() <= 2);
+    }
+
+    #[test]
+    fn multiclass_grows_one_tree_per_class() {
+        let x: Vec<f64> = (0..90).map(f64::from).collect();
+        let labels: Vec<String> = (0..90).map(|i| format!("c{}", i / 30)).collect();
+        let d = Dataset::new(vec!["x".into()], vec![x])
+            .unwrap()
+            .with_class_labels(&labels)
+            .unwrap();
+        let m = BoostingParams {
+            max_iter: 20,
+            min_samples_leaf: 5,
+            ..BoostingParams::default()
+        }
+        .fit(&d)
+        .unwrap();
+        assert_eq!(m.trees()[0].len(), 3);
+        assert_eq!(m.predict(&d).unwrap(), d.target());
+        for row in m.predict_proba(&d).unwrap() {
+            assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn early_stopping_stops_on_noise() {
+        let mut rng = Rng::new(5);
+        let x: Vec<f64> = (0..600).map(|_| rng.below(1000) as f64).collect();
+        let y: Vec<f64> = (0..600).map(|_| rng.below(1000) as f64).collect();
+        let d = Dataset::new(vec!["x".into()], vec![x])
+            .unwrap()
+            .with_regression_target(y)
+            .unwrap();
+        let m = BoostingParams {
+            max_iter: 200,
+            early_stopping: true,
+            ..BoostingParams::default()
+        }
+        .fit(&d)
+        .unwrap();
+        assert!(m.n_iter() < 200, "{}", m.n_iter());
+    }
+
+    #[test]
+    fn stop_rule_matches_scikit_learn() {
+        assert!(!should_stop(&[1.0, 2.0], 2, 0.0));
+        assert!(should_stop(&[3.0, 2.0, 3.0], 2, 0.0));
+        assert!(!should_stop(&[3.0, 2.0, 3.5], 2, 0.0));
+    }
+}

@@ -1,0 +1,783 @@
+//! Grows one tree on binned features and per-row statistics.
+//!
+//! Rows live in one array, each node owning a contiguous range; a split partitions the node's
+//! range stably (left rows first), so every order below is a function of the data alone. A node
+//! whose histograms or sorted bins are needed first gathers its rows' statistics into one
+//! contiguous buffer, read once per feature.
+//!
+//! Split search per node:
+//! - When every feature may be used at every split (boosting; regression forests), nodes of at
+//!   least [`SORT_BELOW`] rows keep a histogram of every feature; of a split's two children only
+//!   the smaller one's histogram is built from its rows, the sibling's is the parent's minus it.
+//! - When a few features are drawn per split (classification forests), only the drawn features'
+//!   histograms are built, from the node's rows.
+//! - Nodes of fewer than [`SORT_BELOW`] rows sort their rows by bin instead: cheaper than
+//!   clearing and scanning 256 bins per feature.
+//!
+//! Large nodes build and scan features in parallel; the best split is then chosen in feature
+//! order, so the result does not depend on the number of threads.
+//!
+//! Nodes are split depth first, or best first (largest gain) under a leaf budget.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use rayon::prelude::*;
+
+use super::binning::{Binned, MISSING_BIN};
+use super::histogram::{self, N_BINS};
+use super::split::{FeatureBest, SplitRules};
+use crate::rng::Rng;
+
+/// Nodes with fewer rows search splits by sorting their rows' bins.
+pub(crate) const SORT_BELOW: usize = 256;
+/// Nodes with fewer rows times features than this stay on one thread.
+const PARALLEL_WORK: usize = 1 << 16;
+/// Nodes with at least this many rows are partitioned in parallel, in chunks of
+/// `PARTITION_CHUNK` rows.
+const PARALLEL_PARTITION: usize = 1 << 13;
+const PARTITION_CHUNK: usize = 1 << 12;
+
+pub(crate) struct GrowParams {
+    pub(crate) max_depth: Option<usize>,
+    pub(crate) max_leaf_nodes: Option<usize>,
+    pub(crate) min_samples_split: usize,
+    /// Features drawn at random for each split; all of them when equal to their number.
+    pub(crate) max_features: usize,
+    pub(crate) rules: SplitRules,
+}
+
+/// How a node is known to be pure (all targets equal) and so left unsplit.
+pub(crate) enum Purity<'a> {
+    /// Only by every split scoring zero (classification, boosting).
+    ByGain,
+    /// By the rows' values of this target (regression trees).
+    Target(&'a [f64]),
+}
+
+/// A grown tree: its nodes, each node's statistic sums and row range, and the rows partitioned
+/// so that every leaf's rows are `rows[range]`.
+pub(crate) struct Grown {
+    pub(crate) feature: Vec<u32>,
+    pub(crate) threshold: Vec<u8>,
+    pub(crate) missing_left: Vec<bool>,
+    /// `0` for a leaf (the root is no one's child).
+    pub(crate) left: Vec<u32>,
+    pub(crate) right: Vec<u32>,
+    pub(crate) range: Vec<(usize, usize)>,
+    pub(crate) sums: Vec<f64>,
+    pub(crate) stride: usize,
+    pub(crate) rows: Vec<u32>,
+}
+
+impl Grown {
+    pub(crate) fn n_nodes(&self) -> usize {
+        self.left.len()
+    }
+
+    pub(crate) fn node_sums(&self, node: usize) -> &[f64] {
+        &self.sums[node * self.stride..(node + 1) * self.stride]
+    }
+
+    /// The leaves, each with its rows.
+    pub(crate) fn leaves(&self) -> impl Iterator<Item = (usize, &[u32])> {
+        (0..self.n_nodes())
+            .filter(|&i| self.left[i] == 0)
+            .map(|i| (i, &self.rows[self.range[i].0..self.range[i].1]))
+    }
+}
+
+struct Choice {
+    gain: f64,
+    feature: usize,
+    bin: u8,
+    missing_left: bool,
+    left: Vec<f64>,
+}
+
+struct Pending {
+    gain: f64,
+    node: u32,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    /// Larger gain first, then the older node.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.gain
+            .total_cmp(&other.gain)
+            .then_with(|| other.node.cmp(&self.node))
+    }
+}
+
+struct Grower<'a> {
+    binned: &'a Binned,
+    /// Whether the root's rows are every row in order, so its statistics need no gathering.
+    identity_root: bool,
+    params: &'a GrowParams,
+    purity: Purity<'a>,
+    rng: &'a mut Rng,
+    stride: usize,
+    n_features: usize,
+    /// Keep every feature's histogram in large nodes and derive siblings by subtraction.
+    subtract: bool,
+    rows: Vec<u32>,
+    /// Statistics by original row index.
+    stats: &'a [f64],
+    /// The statistics of `gathered_for`'s rows, in node order.
+    gathered: Vec<f64>,
+    gathered_for: Option<u32>,
+    out: Grown,
+    depth: Vec<usize>,
+    hist: Vec<Option<Vec<f64>>>,
+    choice: Vec<Option<Choice>>,
+    pool: Vec<Vec<f64>>,
+    perm: Vec<usize>,
+    scratch_rows: Vec<u32>,
+    keys: Vec<u64>,
+    group_bins: Vec<u8>,
+    group_sums: Vec<f64>,
+    missing: Vec<f64>,
+}
+
+/// Grows a tree on the rows `rows` of `binned`; `stats` holds `rules.layout.stride()` values per
+/// row of `binned` (only those of `rows` are read). `rng` draws the features of each split.
+pub(crate) fn grow(
+    binned: &Binned,
+    params: &GrowParams,
+    purity: Purity<'_>,
+    rng: &mut Rng,
+    rows: Vec<u32>,
+    stats: &[f64],
+) -> Grown {
+    let stride = params.rules.layout.stride();
+    let n_features = binned.columns.len();
+    let n = rows.len();
+    let identity_root = rows.len() * stride == stats.len()
+        && rows.iter().enumerate().all(|(i, &r)| r as usize == i);
+    let mut g = Grower {
+        binned,
+        identity_root,
+        params,
+        purity,
+        rng,
+        stride,
+        n_features,
+        subtract: params.max_features * 2 > n_features,
+        rows,
+        stats,
+        gathered: Vec::new(),
+        gathered_for: None,
+        out: Grown {
+            feature: Vec::new(),
+            threshold: Vec::new(),
+            missing_left: Vec::new(),
+            left: Vec::new(),
+            right: Vec::new(),
+            range: Vec::new(),
+            sums: Vec::new(),
+            stride,
+            rows: Vec::new(),
+        },
+        depth: Vec::new(),
+        hist: Vec::new(),
+        choice: Vec::new(),
+        pool: Vec::new(),
+        perm: (0..n_features).collect(),
+        scratch_rows: Vec::new(),
+        keys: Vec::new(),
+        group_bins: Vec::new(),
+        group_sums: Vec::new(),
+        missing: vec![0.0; stride],
+    };
+    let total = total_sums(&g.rows, g.stats, stride);
+    let root = g.new_node(0, n, 0, &total);
+    if g.subtract && n >= SORT_BELOW {
+        let mut buffer = g.buffer();
+        g.gather(root);
+        g.build_all(root, &mut buffer);
+        g.hist[0] = Some(buffer);
+    }
+    g.choice[0] = g.search(root);
+
+    let best_first = params.max_leaf_nodes.is_some();
+    let mut heap = BinaryHeap::new();
+    let mut stack = Vec::new();
+    if let Some(c) = &g.choice[0] {
+        heap.push(Pending {
+            gain: c.gain,
+            node: root,
+        });
+        stack.push(root);
+    }
+    let mut leaves = 1;
+    loop {
+        let next = if best_first {
+            heap.pop().map(|p| p.node)
+        } else {
+            stack.pop()
+        };
+        let Some(node) = next else { break };
+        if params.max_leaf_nodes.is_some_and(|max| leaves >= max) {
+            break;
+        }
+        let (l, r) = g.split(node);
+        leaves += 1;
+        for child in [r, l] {
+            if let Some(c) = &g.choice[child as usize] {
+                if best_first {
+                    heap.push(Pending {
+                        gain: c.gain,
+                        node: child,
+                    });
+                } else {
+                    stack.push(child);
+                }
+            }
+        }
+    }
+    let mut out = g.out;
+    out.rows = g.rows;
+    out
+}
+
+/// The sums of the statistics of `rows`, over fixed chunks added in order.
+fn total_sums(rows: &[u32], stats: &[f64], stride: usize) -> Vec<f64> {
+    crate::par::chunked(
+        rows.len(),
+        |range| {
+            let mut s = vec![0.0; stride];
+            for &r in &rows[range] {
+                let r = r as usize;
+                for (a, b) in s.iter_mut().zip(&stats[r * stride..(r + 1) * stride]) {
+                    *a += b;
+                }
+            }
+            s
+        },
+        crate::par::add_into,
+    )
+    .unwrap_or_else(|| vec![0.0; stride])
+}
+
+impl Grower<'_> {
+    fn new_node(&mut self, start: usize, end: usize, depth: usize, sums: &[f64]) -> u32 {
+        let id = crate::par::row_u32(self.out.left.len());
+        self.out.feature.push(0);
+        self.out.threshold.push(0);
+        self.out.missing_left.push(false);
+        self.out.left.push(0);
+        self.out.right.push(0);
+        self.out.range.push((start, end));
+        self.out.sums.extend_from_slice(sums);
+        self.depth.push(depth);
+        self.hist.push(None);
+        self.choice.push(None);
+        id
+    }
+
+    fn buffer(&mut self) -> Vec<f64> {
+        let len = self.n_features * N_BINS * self.stride;
+        let mut b = self.pool.pop().unwrap_or_default();
+        b.resize(len, 0.0);
+        b
+    }
+
+    fn release(&mut self, node: u32) {
+        if let Some(b) = self.hist[node as usize].take() {
+            self.pool.push(b);
+        }
+    }
+
+    fn sums(&self, node: u32) -> &[f64] {
+        self.out.node_sums(node as usize)
+    }
+
+    /// Gathers the statistics of `node`'s rows into `gathered`, unless they are there already.
+    fn gather(&mut self, node: u32) {
+        if self.gathered_for == Some(node) || (node == 0 && self.identity_root) {
+            return;
+        }
+        let (start, end) = self.out.range[node as usize];
+        histogram::gather(
+            &mut self.gathered,
+            self.stats,
+            &self.rows[start..end],
+            self.stride,
+        );
+        self.gathered_for = Some(node);
+    }
+
+    /// The statistics of `node`'s rows in node order (after [`Self::gather`]).
+    fn node_stats(&self, node: u32) -> &[f64] {
+        if node == 0 && self.identity_root {
+            self.stats
+        } else {
+            debug_assert_eq!(self.gathered_for, Some(node));
+            &self.gathered
+        }
+    }
+
+    /// Every feature's histogram of `node` (its statistics gathered) into `buffer`.
+    fn build_all(&self, node: u32, buffer: &mut [f64]) {
+        let (start, end) = self.out.range[node as usize];
+        let rows = &self.rows[start..end];
+        let stats = self.node_stats(node);
+        let dense = node == 0 && self.identity_root;
+        let stride = self.stride;
+        let work = |(h, column): (&mut [f64], &Vec<u8>)| {
+            h.fill(0.0);
+            if dense {
+                histogram::accumulate_dense(h, column, stats, stride);
+            } else {
+                histogram::accumulate(h, column, rows, stats, stride);
+            }
+        };
+        if rows.len() * self.n_features >= PARALLEL_WORK {
+            buffer
+                .par_chunks_mut(N_BINS * stride)
+                .zip(self.binned.columns.par_iter())
+                .for_each(work);
+        } else {
+            buffer
+                .chunks_mut(N_BINS * stride)
+                .zip(self.binned.columns.iter())
+                .for_each(work);
+        }
+    }
+
+    fn is_pure(&self, node: u32) -> bool {
+        match self.purity {
+            Purity::ByGain => false,
+            Purity::Target(y) => {
+                let (start, end) = self.out.range[node as usize];
+                let rows = &self.rows[start..end];
+                let first = y[rows[0] as usize].to_bits();
+                rows.iter().all(|&r| y[r as usize].to_bits() == first)
+            }
+        }
+    }
+
+    /// The best split of `node`, or `None` to make it a leaf (and drop its histogram).
+    fn search(&mut self, node: u32) -> Option<Choice> {
+        if !self.splittable(node) {
+            self.release(node);
+            return None;
+        }
+        let mut results: Vec<(usize, FeatureBest)> = Vec::new();
+        if self.params.max_features >= self.n_features {
+            let all: Vec<usize> = (0..self.n_features).collect();
+            results = self.evaluate(node, &all);
+        } else {
+            // Draw features until `max_features` non-constant ones were tried (or none is left),
+            // as scikit-learn does.
+            let f = self.n_features;
+            let mut drawn = 0;
+            let mut wanted = self.params.max_features;
+            loop {
+                let mut batch = Vec::with_capacity(wanted);
+                for i in drawn..drawn + wanted {
+                    let j = i + self.rng.below(f - i);
+                    self.perm.swap(i, j);
+                    batch.push(self.perm[i]);
+                }
+                drawn += wanted;
+                batch.sort_unstable();
+                let found = self.evaluate(node, &batch);
+                let constants = found.iter().filter(|(_, b)| b.constant).count();
+                results.extend(found);
+                if constants == 0 || drawn == f {
+                    break;
+                }
+                wanted = constants.min(f - drawn);
+            }
+        }
+        self.pick(node, results)
+    }
+
+    /// Whether `node` may be split at all (depth, size, purity).
+    fn splittable(&self, node: u32) -> bool {
+        let (start, end) = self.out.range[node as usize];
+        let rules = self.params.rules;
+        let count = self.sums(node)[rules.layout.count()];
+        self.params
+            .max_depth
+            .is_none_or(|d| self.depth[node as usize] < d)
+            && end - start >= self.params.min_samples_split
+            && count >= 2.0 * rules.min_samples_leaf
+            && !self.is_pure(node)
+    }
+
+    /// The best of the features' best splits (the larger gain, then the lower feature), with its
+    /// left sums; `None` makes `node` a leaf and drops its histogram.
+    fn pick(&mut self, node: u32, results: Vec<(usize, FeatureBest)>) -> Option<Choice> {
+        let mut best: Option<(usize, FeatureBest)> = None;
+        for (feature, b) in results {
+            if !b.found() {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((bf, bb)) => match b.gain.total_cmp(&bb.gain) {
+                    Ordering::Greater => true,
+                    Ordering::Equal => feature < bf,
+                    Ordering::Less => false,
+                },
+            };
+            if better {
+                best = Some((feature, b));
+            }
+        }
+        let Some((feature, b)) = best else {
+            self.release(node);
+            return None;
+        };
+        let left = self.left_sums(node, feature, b);
+        Some(Choice {
+            gain: b.gain,
+            feature,
+            bin: b.bin,
+            missing_left: b.missing_left,
+            left,
+        })
+    }
+
+    /// The best split of each of `features` (sorted) in `node`.
+    fn evaluate(&mut self, node: u32, features: &[usize]) -> Vec<(usize, FeatureBest)> {
+        let (start, end) = self.out.range[node as usize];
+        let n = end - start;
+        let stride = self.stride;
+        let rules = self.params.rules;
+        let total = self.sums(node).to_vec();
+        let parent_score = rules.parent_score(&total);
+        let parallel = n * features.len() >= PARALLEL_WORK;
+        if let Some(hist) = &self.hist[node as usize] {
+            let binned = self.binned;
+            let scan = |&f: &usize| {
+                let h = &hist[f * N_BINS * stride..(f + 1) * N_BINS * stride];
+                (
+                    f,
+                    rules.scan_hist(h, binned.n_bins[f], &total, parent_score),
+                )
+            };
+            return if parallel {
+                features.par_iter().map(scan).collect()
+            } else {
+                features.iter().map(scan).collect()
+            };
+        }
+        self.gather(node);
+        if n >= SORT_BELOW {
+            let rows = &self.rows[start..end];
+            let stats = self.node_stats(node);
+            let binned = self.binned;
+            let scan = |&f: &usize| {
+                let mut h = vec![0.0; N_BINS * stride];
+                histogram::accumulate(&mut h, &binned.columns[f], rows, stats, stride);
+                (
+                    f,
+                    rules.scan_hist(&h, binned.n_bins[f], &total, parent_score),
+                )
+            };
+            return if parallel {
+                features.par_iter().map(scan).collect()
+            } else {
+                features.iter().map(scan).collect()
+            };
+        }
+        let mut out = Vec::with_capacity(features.len());
+        for &f in features {
+            self.sort_groups(node, f);
+            let best = rules.scan_sparse(
+                &self.group_bins,
+                &self.group_sums,
+                &self.missing,
+                &total,
+                parent_score,
+            );
+            out.push((f, best));
+        }
+        out
+    }
+
+    /// Groups the rows of `node` (its statistics gathered) by their bin of feature `f`:
+    /// `group_bins` and `group_sums` for the values, `missing` for the missing ones. Sums add rows
+    /// in node order, as histograms do.
+    fn sort_groups(&mut self, node: u32, f: usize) {
+        let (start, end) = self.out.range[node as usize];
+        let stride = self.stride;
+        let column = &self.binned.columns[f];
+        self.keys.clear();
+        self.keys.extend(
+            self.rows[start..end]
+                .iter()
+                .enumerate()
+                .map(|(i, &r)| histogram::pack(column[r as usize], i)),
+        );
+        self.keys.sort_unstable();
+        let stats = if node == 0 && self.identity_root {
+            self.stats
+        } else {
+            &self.gathered[..]
+        };
+        histogram::group_sorted(
+            &self.keys,
+            stats,
+            stride,
+            &mut self.group_bins,
+            &mut self.group_sums,
+            &mut self.missing,
+        );
+    }
+
+    /// The left sums of the chosen split, from the same source and in the same order as the scan.
+    fn left_sums(&mut self, node: u32, f: usize, best: FeatureBest) -> Vec<f64> {
+        let (start, end) = self.out.range[node as usize];
+        let stride = self.stride;
+        let rules = self.params.rules;
+        let mut out = vec![0.0; stride];
+        let owned;
+        if self.hist[node as usize].is_none() {
+            self.gather(node);
+        }
+        let h: &[f64] = if let Some(hist) = &self.hist[node as usize] {
+            &hist[f * N_BINS * stride..(f + 1) * N_BINS * stride]
+        } else if end - start >= SORT_BELOW {
+            let mut h = vec![0.0; N_BINS * stride];
+            histogram::accumulate(
+                &mut h,
+                &self.binned.columns[f],
+                &self.rows[start..end],
+                self.node_stats(node),
+                stride,
+            );
+            owned = h;
+            &owned
+        } else {
+            self.sort_groups(node, f);
+            let groups = self
+                .group_bins
+                .iter()
+                .zip(self.group_sums.chunks_exact(stride))
+                .map(|(b, s)| (*b, s));
+            rules.left_sums(groups, &self.missing, best, &mut out);
+            return out;
+        };
+        let c = rules.layout.count();
+        let groups = (0..self.binned.n_bins[f])
+            .map(|b| {
+                (
+                    b,
+                    &h[usize::from(b) * stride..(usize::from(b) + 1) * stride],
+                )
+            })
+            .filter(|(_, s)| s[c] > 0.0);
+        rules.left_sums(
+            groups,
+            &h[usize::from(MISSING_BIN) * stride..],
+            best,
+            &mut out,
+        );
+        out
+    }
+
+    /// Splits `node` by its chosen split; returns the children, their splits already searched.
+    fn split(&mut self, node: u32) -> (u32, u32) {
+        let choice = self.choice[node as usize]
+            .take()
+            .expect("only nodes with a split are split");
+        let (start, end) = self.out.range[node as usize];
+        let mid = self.partition(start, end, &choice);
+        let depth = self.depth[node as usize] + 1;
+        let right_sums: Vec<f64> = self
+            .sums(node)
+            .iter()
+            .zip(&choice.left)
+            .map(|(t, l)| t - l)
+            .collect();
+        let l = self.new_node(start, mid, depth, &choice.left);
+        let r = self.new_node(mid, end, depth, &right_sums);
+        let i = node as usize;
+        self.out.feature[i] = crate::par::row_u32(choice.feature);
+        self.out.threshold[i] = choice.bin;
+        self.out.missing_left[i] = choice.missing_left;
+        self.out.left[i] = l;
+        self.out.right[i] = r;
+
+        if let Some(mut parent) = self.hist[i].take() {
+            let (n_left, n_right) = (mid - start, end - mid);
+            let (small, large, n_small, n_large) = if n_left <= n_right {
+                (l, r, n_left, n_right)
+            } else {
+                (r, l, n_right, n_left)
+            };
+            if n_large < SORT_BELOW {
+                self.pool.push(parent);
+            } else if n_small >= SORT_BELOW || n_small + N_BINS < n_large {
+                let mut small_hist = self.buffer();
+                self.gather(small);
+                if self.params.max_features >= self.n_features {
+                    self.build_subtract_search(small, large, small_hist, parent);
+                    return (l, r);
+                }
+                self.build_all(small, &mut small_hist);
+                histogram::subtract(&mut parent, &small_hist);
+                self.hist[small as usize] = Some(small_hist);
+                self.hist[large as usize] = Some(parent);
+            } else {
+                self.gather(large);
+                self.build_all(large, &mut parent);
+                self.hist[large as usize] = Some(parent);
+            }
+        }
+        self.choice[l as usize] = self.search(l);
+        self.choice[r as usize] = self.search(r);
+        (l, r)
+    }
+
+    /// The children's histograms and splits in one pass over the features (one parallel region
+    /// rather than four): per feature, build the small child's histogram from its rows (already
+    /// gathered), subtract it from the parent's to get the large child's, and scan both. Gives
+    /// the same splits as building, subtracting and searching in turn.
+    fn build_subtract_search(
+        &mut self,
+        small: u32,
+        large: u32,
+        mut small_hist: Vec<f64>,
+        mut parent: Vec<f64>,
+    ) {
+        let rules = self.params.rules;
+        let stride = self.stride;
+        let (start, end) = self.out.range[small as usize];
+        let rows = &self.rows[start..end];
+        let stats = self.node_stats(small);
+        let scan_small = self.splittable(small);
+        let scan_large = self.splittable(large);
+        let total_small = self.sums(small).to_vec();
+        let total_large = self.sums(large).to_vec();
+        let (score_small, score_large) = (
+            rules.parent_score(&total_small),
+            rules.parent_score(&total_large),
+        );
+        let binned = self.binned;
+        let work = |(f, (hs, hl)): (usize, (&mut [f64], &mut [f64]))| {
+            hs.fill(0.0);
+            histogram::accumulate(hs, &binned.columns[f], rows, stats, stride);
+            histogram::subtract(hl, hs);
+            let n_bins = binned.n_bins[f];
+            (
+                scan_small.then(|| rules.scan_hist(hs, n_bins, &total_small, score_small)),
+                scan_large.then(|| rules.scan_hist(hl, n_bins, &total_large, score_large)),
+            )
+        };
+        let chunk = N_BINS * stride;
+        let found: Vec<(Option<FeatureBest>, Option<FeatureBest>)> =
+            // Clearing, subtracting and scanning cost about four passes over the bins.
+            if (rows.len() + 4 * N_BINS) * self.n_features >= PARALLEL_WORK {
+                small_hist
+                    .par_chunks_mut(chunk)
+                    .zip(parent.par_chunks_mut(chunk))
+                    .enumerate()
+                    .map(work)
+                    .collect()
+            } else {
+                small_hist
+                    .chunks_mut(chunk)
+                    .zip(parent.chunks_mut(chunk))
+                    .enumerate()
+                    .map(work)
+                    .collect()
+            };
+        self.hist[small as usize] = Some(small_hist);
+        self.hist[large as usize] = Some(parent);
+        for (node, side) in [(small, 0), (large, 1)] {
+            let results: Option<Vec<(usize, FeatureBest)>> = found
+                .iter()
+                .enumerate()
+                .map(|(f, pair)| if side == 0 { pair.0 } else { pair.1 }.map(|b| (f, b)))
+                .collect();
+            self.choice[node as usize] = match results {
+                Some(results) => self.pick(node, results),
+                None => {
+                    self.release(node);
+                    None
+                }
+            };
+        }
+    }
+
+    /// Stable partition of the rows `start..end` by `choice` (without branches on the data);
+    /// returns where the right part begins. Large ranges are split in fixed chunks, partitioned
+    /// in parallel and concatenated in order.
+    fn partition(&mut self, start: usize, end: usize, choice: &Choice) -> usize {
+        let binned = self.binned;
+        let column = &binned.columns[choice.feature];
+        let (bin, missing_left) = (choice.bin, choice.missing_left);
+        // The threshold is below the missing bin, so `b <= bin` holds only for values.
+        #[expect(
+            clippy::needless_bitwise_bool,
+            reason = "no branch: the side a row goes to is data-dependent and unpredictable"
+        )]
+        let goes_left = |r: u32| {
+            let b = column[r as usize];
+            (b <= bin) | ((b == MISSING_BIN) & missing_left)
+        };
+        self.gathered_for = None;
+        let rows = &mut self.rows[start..end];
+        if rows.len() >= PARALLEL_PARTITION {
+            let parts: Vec<(Vec<u32>, Vec<u32>)> = rows
+                .par_chunks(PARTITION_CHUNK)
+                .map(|chunk| {
+                    let mut left = vec![0; chunk.len()];
+                    let mut right = vec![0; chunk.len()];
+                    let (mut l, mut r) = (0, 0);
+                    for &row in chunk {
+                        let go = goes_left(row);
+                        left[l] = row;
+                        right[r] = row;
+                        l += usize::from(go);
+                        r += usize::from(!go);
+                    }
+                    left.truncate(l);
+                    right.truncate(r);
+                    (left, right)
+                })
+                .collect();
+            let mut w = 0;
+            for (left, _) in &parts {
+                rows[w..w + left.len()].copy_from_slice(left);
+                w += left.len();
+            }
+            let split = w;
+            for (_, right) in &parts {
+                rows[w..w + right.len()].copy_from_slice(right);
+                w += right.len();
+            }
+            return start + split;
+        }
+        self.scratch_rows.clear();
+        self.scratch_rows.resize(rows.len(), 0);
+        let mut w = 0;
+        let mut k = 0;
+        for i in 0..rows.len() {
+            let r = rows[i];
+            let left = goes_left(r);
+            rows[w] = r;
+            self.scratch_rows[k] = r;
+            w += usize::from(left);
+            k += usize::from(!left);
+        }
+        rows[w..].copy_from_slice(&self.scratch_rows[..k]);
+        start + w
+    }
+}

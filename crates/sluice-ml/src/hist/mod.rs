@@ -1,0 +1,15 @@
+//! The machinery shared by the histogram tree learners: binning, histograms, split search, tree
+//! growing and the fitted tree.
+
+mod binning;
+mod grower;
+mod histogram;
+mod nodes;
+mod split;
+
+pub use binning::BinMapper;
+pub(crate) use binning::{Binned, MAX_BINS};
+pub(crate) use grower::{GrowParams, Purity, grow};
+pub(crate) use histogram::Layout;
+pub use nodes::HistTree;
+pub(crate) use split::SplitRules;

@@ -1,0 +1,118 @@
+//! A fitted histogram tree, stored as parallel arrays (compact in `model.json`).
+
+use serde::{Deserialize, Serialize};
+
+use super::binning::{Binned, MISSING_BIN};
+use super::grower::Grown;
+
+/// One fitted tree. Node `i` is a leaf when `left[i] == 0`; otherwise a row goes left when its bin
+/// of `feature[i]` is at most `threshold[i]`, or, for a missing value, when `missing_left[i]`.
+/// `value` holds `n_outputs` values per node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistTree {
+    feature: Vec<u32>,
+    threshold: Vec<u8>,
+    missing_left: Vec<bool>,
+    left: Vec<u32>,
+    right: Vec<u32>,
+    value: Vec<f64>,
+    n_outputs: usize,
+}
+
+impl HistTree {
+    /// The tree of `grown`, `value` writing each node's outputs from its statistic sums.
+    pub(crate) fn from_grown(
+        grown: &Grown,
+        n_outputs: usize,
+        mut value: impl FnMut(&[f64], &mut [f64]),
+    ) -> Self {
+        let n = grown.n_nodes();
+        let mut values = vec![0.0; n * n_outputs];
+        for (i, out) in values.chunks_exact_mut(n_outputs).enumerate() {
+            value(grown.node_sums(i), out);
+        }
+        HistTree {
+            feature: grown.feature.clone(),
+            threshold: grown.threshold.clone(),
+            missing_left: grown.missing_left.clone(),
+            left: grown.left.clone(),
+            right: grown.right.clone(),
+            value: values,
+            n_outputs,
+        }
+    }
+
+    #[must_use]
+    pub fn n_nodes(&self) -> usize {
+        self.left.len()
+    }
+
+    #[must_use]
+    pub fn n_leaves(&self) -> usize {
+        self.left.iter().filter(|&&l| l == 0).count()
+    }
+
+    /// Edges from the root to the deepest leaf.
+    #[must_use]
+    pub fn depth(&self) -> usize {
+        let mut depth = vec![0usize; self.n_nodes()];
+        let mut max = 0;
+        for i in 0..self.n_nodes() {
+            if self.left[i] != 0 {
+                for child in [self.left[i], self.right[i]] {
+                    depth[child as usize] = depth[i] + 1;
+                    max = max.max(depth[i] + 1);
+                }
+            }
+        }
+        max
+    }
+
+    /// The leaf that row `row` of `binned` falls in.
+    pub(crate) fn leaf(&self, binned: &Binned, row: usize) -> usize {
+        let mut node = 0;
+        loop {
+            let left = self.left[node];
+            if left == 0 {
+                return node;
+            }
+            let b = binned.columns[self.feature[node] as usize][row];
+            let go_left = if b == MISSING_BIN {
+                self.missing_left[node]
+            } else {
+                b <= self.threshold[node]
+            };
+            node = if go_left { left } else { self.right[node] } as usize;
+        }
+    }
+
+    pub(crate) fn value(&self, node: usize) -> &[f64] {
+        &self.value[node * self.n_outputs..(node + 1) * self.n_outputs]
+    }
+
+    /// Checks a loaded tree so that prediction cannot index out of bounds or loop.
+    pub(crate) fn validate(&self, n_features: usize, n_outputs: usize) -> Result<(), String> {
+        let n = self.n_nodes();
+        let lengths_agree = n > 0
+            && self.feature.len() == n
+            && self.threshold.len() == n
+            && self.missing_left.len() == n
+            && self.right.len() == n
+            && self.n_outputs == n_outputs
+            && self.value.len() == n * n_outputs;
+        if !lengths_agree {
+            return Err("a tree's arrays have inconsistent lengths".to_owned());
+        }
+        for i in 0..n {
+            if self.left[i] == 0 {
+                continue;
+            }
+            let (l, r) = (self.left[i] as usize, self.right[i] as usize);
+            // Children come after their parent, so following them always ends at a leaf.
+            if l <= i || r <= i || l >= n || r >= n || self.feature[i] as usize >= n_features {
+                return Err(format!("tree node {i} has an invalid split"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,334 @@
+//! Any fitted model, its predictions, and its versioned on-disk format.
+//!
+//! `Model::save(dir)` writes `dir/model.json`:
+//!
+//! ```json
+//! {"format": "sluice-model", "format_version": 1, "algorithm": "random_forest",
+//!  "task": "classification", "feature_names": ["x0", "x1"], "classes": ["no", "yes"],
+//!  "model": {...}}
+//! ```
+//!
+//! The top-level fields are the single record of the schema (the `model` payload does not repeat
+//! them), so a registry can read them without knowing the algorithm. Tree models carry their bin
+//! edges, so prediction on raw features bins them exactly as training did. A reader refuses a
+//! `format_version` newer than [`FORMAT_VERSION`]; a change to the payload of any algorithm bumps
+//! it, and the reader keeps reading the older versions.
+
+use std::fs;
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::logistic::argmax_rows;
+use crate::{
+    BoostingModel, Dataset, ForestModel, LinearModel, LogisticModel, MlError, Schema, Task,
+    TreeModel,
+};
+
+/// The `format` field of every `model.json`.
+pub const FORMAT: &str = "sluice-model";
+/// The newest `format_version` this build writes and reads.
+pub const FORMAT_VERSION: u64 = 1;
+/// The file `Model::save` writes in its folder.
+pub const MODEL_FILE: &str = "model.json";
+
+pub(crate) const LINEAR_REGRESSION: &str = "linear_regression";
+pub(crate) const LOGISTIC_REGRESSION: &str = "logistic_regression";
+pub(crate) const DECISION_TREE: &str = "decision_tree";
+pub(crate) const RANDOM_FOREST: &str = "random_forest";
+pub(crate) const GRADIENT_BOOSTING: &str = "gradient_boosting";
+
+/// A fitted model of any algorithm.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Model {
+    Linear(LinearModel),
+    Logistic(LogisticModel),
+    Tree(TreeModel),
+    Forest(ForestModel),
+    Boosting(BoostingModel),
+}
+
+impl From<LinearModel> for Model {
+    fn from(m: LinearModel) -> Self {
+        Model::Linear(m)
+    }
+}
+impl From<LogisticModel> for Model {
+    fn from(m: LogisticModel) -> Self {
+        Model::Logistic(m)
+    }
+}
+impl From<TreeModel> for Model {
+    fn from(m: TreeModel) -> Self {
+        Model::Tree(m)
+    }
+}
+impl From<ForestModel> for Model {
+    fn from(m: ForestModel) -> Self {
+        Model::Forest(m)
+    }
+}
+impl From<BoostingModel> for Model {
+    fn from(m: BoostingModel) -> Self {
+        Model::Boosting(m)
+    }
+}
+
+impl Model {
+    /// The `algorithm` field of `model.json`: `linear_regression`, `logistic_regression`,
+    /// `decision_tree`, `random_forest` or `gradient_boosting`.
+    #[must_use]
+    pub fn algorithm(&self) -> &'static str {
+        match self {
+            Model::Linear(_) => LINEAR_REGRESSION,
+            Model::Logistic(_) => LOGISTIC_REGRESSION,
+            Model::Tree(_) => DECISION_TREE,
+            Model::Forest(_) => RANDOM_FOREST,
+            Model::Boosting(_) => GRADIENT_BOOSTING,
+        }
+    }
+
+    #[must_use]
+    pub fn schema(&self) -> &Schema {
+        match self {
+            Model::Linear(m) => &m.schema,
+            Model::Logistic(m) => &m.schema,
+            Model::Tree(m) => &m.schema,
+            Model::Forest(m) => &m.schema,
+            Model::Boosting(m) => &m.schema,
+        }
+    }
+
+    fn schema_mut(&mut self) -> &mut Schema {
+        match self {
+            Model::Linear(m) => &mut m.schema,
+            Model::Logistic(m) => &mut m.schema,
+            Model::Tree(m) => &mut m.schema,
+            Model::Forest(m) => &mut m.schema,
+            Model::Boosting(m) => &mut m.schema,
+        }
+    }
+
+    #[must_use]
+    pub fn task(&self) -> Task {
+        self.schema().task
+    }
+
+    #[must_use]
+    pub fn feature_names(&self) -> &[String] {
+        &self.schema().feature_names
+    }
+
+    /// Class labels in class-index order; empty for regression.
+    #[must_use]
+    pub fn classes(&self) -> &[String] {
+        &self.schema().classes
+    }
+
+    /// Predictions for every row: values for regression, class indices (as `f64`) for
+    /// classification. The data must have the model's features, by name, in order.
+    pub fn predict(&self, data: &Dataset) -> Result<Vec<f64>, MlError> {
+        self.schema().check(data)?;
+        Ok(self.predict_columns(data.features()))
+    }
+
+    /// Predictions for rows given as values in the model's feature order.
+    pub fn predict_rows(&self, rows: &[Vec<f64>]) -> Result<Vec<f64>, MlError> {
+        let data = Dataset::from_rows(self.feature_names().to_vec(), rows)
+            .map_err(|e| MlError::Features(e.to_string()))?;
+        self.predict(&data)
+    }
+
+    /// The predicted class label of every row, for a classifier.
+    pub fn predict_labels(&self, data: &Dataset) -> Result<Vec<String>, MlError> {
+        let proba = self.predict_proba(data)?;
+        Ok(argmax_rows(&proba)
+            .into_iter()
+            .map(|k| self.classes()[crate::par::to_index(k)].clone())
+            .collect())
+    }
+
+    /// Class probabilities of every row, `[row][class]`, for a classifier.
+    pub fn predict_proba(&self, data: &Dataset) -> Result<Vec<Vec<f64>>, MlError> {
+        self.schema().check(data)?;
+        if self.task() != Task::Classification {
+            return Err(MlError::NotClassifier {
+                algorithm: self.algorithm(),
+            });
+        }
+        let columns = data.features();
+        Ok(match self {
+            Model::Logistic(m) => m.proba_columns(columns),
+            Model::Tree(m) => crate::tree::rows_of(&m.leaf_means(columns), self.classes().len()),
+            Model::Forest(m) => crate::tree::rows_of(&m.leaf_means(columns), self.classes().len()),
+            Model::Boosting(m) => m.proba_columns(columns),
+            Model::Linear(_) => unreachable!("linear models are regression models"),
+        })
+    }
+
+    fn predict_columns(&self, columns: &[Vec<f64>]) -> Vec<f64> {
+        match self {
+            Model::Linear(m) => m.predict_columns(columns),
+            Model::Logistic(m) => argmax_rows(&m.proba_columns(columns)),
+            Model::Tree(m) => m.predict_columns(columns),
+            Model::Forest(m) => m.predict_columns(columns),
+            Model::Boosting(m) => m.predict_columns(columns),
+        }
+    }
+
+    /// Writes `dir/model.json`, creating `dir` if needed; the file is replaced atomically.
+    pub fn save(&self, dir: &Path) -> Result<(), MlError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| MlError::Io { path, source }
+        };
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let payload = match self {
+            Model::Linear(m) => serde_json::to_value(m),
+            Model::Logistic(m) => serde_json::to_value(m),
+            Model::Tree(m) => serde_json::to_value(m),
+            Model::Forest(m) => serde_json::to_value(m),
+            Model::Boosting(m) => serde_json::to_value(m),
+        };
+        let path = dir.join(MODEL_FILE);
+        let payload = payload.map_err(|e| MlError::Format {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let envelope = Envelope {
+            format: FORMAT,
+            format_version: FORMAT_VERSION,
+            algorithm: self.algorithm(),
+            task: self.task(),
+            feature_names: self.feature_names(),
+            classes: self.classes(),
+            model: payload,
+        };
+        let text = serde_json::to_string(&envelope).map_err(|e| MlError::Format {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let tmp = dir.join(format!(".{MODEL_FILE}.tmp"));
+        fs::write(&tmp, text).map_err(io(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io(&path))
+    }
+
+    /// Reads `dir/model.json`, refusing a newer `format_version` or an inconsistent model.
+    pub fn load(dir: &Path) -> Result<Self, MlError> {
+        let path = dir.join(MODEL_FILE);
+        let text = fs::read_to_string(&path).map_err(|source| MlError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let bad = |reason: String| MlError::Format {
+            path: path.clone(),
+            reason,
+        };
+        let value: Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let Value::Object(mut top) = value else {
+            return Err(bad("not a JSON object".to_owned()));
+        };
+        match top.get("format") {
+            Some(Value::String(f)) if f == FORMAT => {}
+            other => {
+                return Err(bad(format!(
+                    "`format` is {}, expected `{FORMAT}`",
+                    other.map_or_else(|| "absent".to_owned(), Value::to_string)
+                )));
+            }
+        }
+        let version = top
+            .get("format_version")
+            .and_then(Value::as_u64)
+            .ok_or_else(
+                || bad("`format_version` is absent or not a positive integer".to_owned()),
+            )?;
+        if version > FORMAT_VERSION {
+            return Err(MlError::NewerFormat {
+                path,
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if version == 0 {
+            return Err(bad("`format_version` 0 does not exist".to_owned()));
+        }
+        let schema = Schema {
+            task: field(&mut top, "task").map_err(&bad)?,
+            feature_names: field(&mut top, "feature_names").map_err(&bad)?,
+            classes: field(&mut top, "classes").map_err(&bad)?,
+        };
+        let algorithm: String = field(&mut top, "algorithm").map_err(&bad)?;
+        let mut model = match algorithm.as_str() {
+            LINEAR_REGRESSION => Model::Linear(field(&mut top, "model").map_err(&bad)?),
+            LOGISTIC_REGRESSION => Model::Logistic(field(&mut top, "model").map_err(&bad)?),
+            DECISION_TREE => Model::Tree(field(&mut top, "model").map_err(&bad)?),
+            RANDOM_FOREST => Model::Forest(field(&mut top, "model").map_err(&bad)?),
+            GRADIENT_BOOSTING => Model::Boosting(field(&mut top, "model").map_err(&bad)?),
+            other => return Err(bad(format!("unknown algorithm `{other}`"))),
+        };
+        *model.schema_mut() = schema;
+        model.validate().map_err(bad)?;
+        Ok(model)
+    }
+
+    /// Checks that a loaded model is consistent with its schema, so prediction cannot panic.
+    fn validate(&self) -> Result<(), String> {
+        let schema = self.schema();
+        let p = schema.feature_names.len();
+        let k = schema.classes.len();
+        match (schema.task, k) {
+            (Task::Regression, 0) => {}
+            (Task::Regression, _) => return Err("a regression model has no classes".to_owned()),
+            (Task::Classification, 0) => {
+                return Err("a classification model needs classes".to_owned());
+            }
+            (Task::Classification, _) => {}
+        }
+        match self {
+            Model::Linear(m) => {
+                if schema.task != Task::Regression || m.coefficients.len() != p {
+                    return Err(format!(
+                        "a linear regression needs {p} coefficients and a regression task"
+                    ));
+                }
+            }
+            Model::Logistic(m) => {
+                let rows = if k == 2 { 1 } else { k };
+                if schema.task != Task::Classification
+                    || m.coefficients.len() != rows
+                    || m.intercepts.len() != rows
+                    || m.coefficients.iter().any(|w| w.len() != p)
+                {
+                    return Err(format!(
+                        "a logistic regression on {k} classes needs {rows} rows of {p} coefficients"
+                    ));
+                }
+            }
+            Model::Tree(m) => m.validate()?,
+            Model::Forest(m) => m.validate()?,
+            Model::Boosting(m) => m.validate()?,
+        }
+        Ok(())
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    format: &'static str,
+    format_version: u64,
+    algorithm: &'static str,
+    task: Task,
+    feature_names: &'a [String],
+    classes: &'a [String],
+    model: Value,
+}
+
+fn field<T: DeserializeOwned>(top: &mut Map<String, Value>, name: &str) -> Result<T, String> {
+    let value = top
+        .remove(name)
+        .ok_or_else(|| format!("`{name}` is absent"))?;
+    serde_json::from_value(value).map_err(|e| format!("`{name}`: {e}"))
+}
