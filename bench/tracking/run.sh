@@ -5,6 +5,7 @@
 # on MLflow). Results go to bench/tracking/results/ and a markdown table on stdout.
 #
 #   bench/tracking/run.sh [HARNESS]      HARNESS defaults to ../shared/bench/tracking_load.py
+#   ONLY=sluice bench/tracking/run.sh    re-measure sluice only, keeping the MLflow figures
 #
 # Needs: a release build of sluice (built here), python3, and an `mlflow` install (a venv is made
 # under $BENCH_CACHE, default ~/.cache/sluice-bench, with `pip install mlflow`).
@@ -68,7 +69,11 @@ run_harness sluice "http://127.0.0.1:$port" "$spid"
 kill -TERM "$spid"; wait "$spid" || true
 rm -rf "$ws"
 
-# ---- mlflow
+# ---- mlflow (ONLY=sluice keeps the MLflow figures of an earlier run in this results folder)
+if [ "${ONLY:-}" = "sluice" ]; then
+  python3 "$here/report.py" "$out" "$mlflow_version"
+  exit 0
+fi
 mws="$(mktemp -d)"
 port=5902
 t0=$(date +%s.%N)

@@ -461,14 +461,40 @@ pub(crate) async fn search_runs(State(s): S, p: Params) -> Reply {
     Ok(Json(Value::Object(out)))
 }
 
-pub(crate) async fn metric_history(State(s): S, p: Params) -> Reply {
+pub(crate) async fn metric_history(State(s): S, p: Params) -> ApiResult<Json<HistoryOut>> {
     let id = p.str_any(&["run_id", "run_uuid"])?;
     let key = p.str("metric_key")?;
     let max = p.max_results(25_000, 25_000)?;
     let (metrics, next) = s.store()?.metric_history(&id, &key, max, p.offset()?)?;
-    let mut out = json!({"metrics": metrics.iter().map(metric_json).collect::<Vec<_>>()});
-    if let Some(t) = page_token(next) {
-        out["next_page_token"] = Value::String(t);
+    // Serialized straight from the rows: a history can hold 25,000 points per page.
+    Ok(Json(HistoryOut {
+        metrics: metrics.into_iter().map(MetricOut).collect(),
+        next_page_token: page_token(next),
+    }))
+}
+
+#[derive(serde::Serialize)]
+pub(crate) struct HistoryOut {
+    metrics: Vec<MetricOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+}
+
+pub(crate) struct MetricOut(Metric);
+
+impl serde::Serialize for MetricOut {
+    fn serialize<Ser: serde::Serializer>(&self, ser: Ser) -> Result<Ser::Ok, Ser::Error> {
+        use serde::ser::SerializeMap;
+        let m = &self.0;
+        let mut map = ser.serialize_map(Some(4))?;
+        map.serialize_entry("key", &m.key)?;
+        if m.value.is_finite() {
+            map.serialize_entry("value", &m.value)?;
+        } else {
+            map.serialize_entry("value", &f64_json(m.value))?;
+        }
+        map.serialize_entry("timestamp", &m.timestamp)?;
+        map.serialize_entry("step", &m.step)?;
+        map.end()
     }
-    Ok(Json(out))
 }
