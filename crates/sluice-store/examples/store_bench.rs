@@ -77,6 +77,7 @@ fn main() {
     report("metrics/get-history (10k steps)", 20, t);
 }
 
+#[expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
 fn report(what: &str, n: u32, t: Instant) {
     let per = t.elapsed().as_secs_f64() / f64::from(n);
     println!(

@@ -66,9 +66,6 @@ impl Store {
         // power loss can roll back the last few commits, never corrupt the database.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Fewer, larger checkpoints and a bigger page cache: tracking writes many small rows.
-        conn.pragma_update(None, "cache_size", -16_384)?;
-        conn.pragma_update(None, "wal_autocheckpoint", 4_000)?;
         let mut store = Self { conn };
         store.migrate()?;
         Ok(store)
