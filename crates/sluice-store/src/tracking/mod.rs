@@ -429,15 +429,42 @@ impl Store {
                 value: name.clone(),
             });
         }
-        for t in &all_tags {
-            check_tag(t)?;
-            tx.execute(
+        {
+            let mut insert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO tags (run_uuid, key, value) VALUES (?1, ?2, ?3)",
-                params![id, t.key, t.value],
             )?;
+            for t in &all_tags {
+                check_tag(t)?;
+                insert.execute(params![id, t.key, t.value])?;
+            }
         }
         tx.commit()?;
-        self.get_run(&id)
+        // The new run, as `get_run` would read it back (tags by key, the last value of a key).
+        let tags: std::collections::BTreeMap<String, String> =
+            all_tags.into_iter().map(|t| (t.key, t.value)).collect();
+        Ok(Run {
+            info: RunInfo {
+                run_uuid: id.clone(),
+                experiment_id: exp.experiment_id,
+                run_name: name,
+                user_id: user_id.to_owned(),
+                status: "RUNNING".into(),
+                start_time: Some(start),
+                end_time: None,
+                artifact_uri,
+                lifecycle_stage: "active".into(),
+                run_id: id,
+            },
+            metrics: Vec::new(),
+            params: Vec::new(),
+            tags: tags
+                .into_iter()
+                .map(|(key, value)| KeyValue { key, value })
+                .collect(),
+            dataset_inputs: Vec::new(),
+            model_inputs: Vec::new(),
+            model_outputs: Vec::new(),
+        })
     }
 
     fn run_info(&self, id: &str) -> Result<RunInfo> {
@@ -1074,6 +1101,32 @@ mod tests {
         let (hist, _) = s.metric_history(&id, "m", 100, 0).unwrap();
         assert_eq!(hist.iter().map(|m| m.step).collect::<Vec<_>>(), [0, 1, 3]);
         assert!(hist[1].value.is_nan());
+    }
+
+    #[test]
+    fn a_created_run_is_what_reading_it_back_gives() {
+        let (_d, mut s) = store();
+        let tags = [
+            KeyValue {
+                key: "z".into(),
+                value: "1".into(),
+            },
+            KeyValue {
+                key: "a".into(),
+                value: "2".into(),
+            },
+            KeyValue {
+                key: "z".into(),
+                value: "3".into(),
+            },
+        ];
+        let created = s.create_run("0", "me", Some("r"), Some(5), &tags).unwrap();
+        let read = s.get_run(&created.info.run_uuid).unwrap();
+        assert_eq!(
+            serde_json::to_value(&created.info).unwrap(),
+            serde_json::to_value(&read.info).unwrap()
+        );
+        assert_eq!(created.tags, read.tags);
     }
 
     #[test]
