@@ -4,6 +4,7 @@
 //! The database runs in WAL mode; the schema is created by numbered migrations that are only
 //! ever added, never edited (`migrations/`).
 
+mod filter_lexer;
 pub mod registry;
 mod rows;
 pub mod tracking;

@@ -5,6 +5,7 @@
 use rusqlite::types::Value;
 
 use crate::StoreError;
+use crate::filter_lexer::{Tok, tokenize};
 
 /// What a clause compares.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,107 +19,6 @@ enum Entity {
 
 fn invalid(msg: impl Into<String>) -> StoreError {
     StoreError::Invalid(msg.into())
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Ident(String),
-    Str(String),
-    Num(f64),
-    Op(String),
-    LParen,
-    RParen,
-    Comma,
-}
-
-fn tokenize(s: &str) -> Result<Vec<Tok>, StoreError> {
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    let mut out = Vec::new();
-    while i < chars.len() {
-        let c = chars[i];
-        if c.is_whitespace() {
-            i += 1;
-        } else if c == '\'' || c == '"' || c == '`' {
-            let quote = c;
-            let mut text = String::new();
-            i += 1;
-            loop {
-                let Some(&ch) = chars.get(i) else {
-                    return Err(invalid(format!("unterminated {quote} quote in `{s}`")));
-                };
-                i += 1;
-                if ch == quote {
-                    if chars.get(i) == Some(&quote) {
-                        text.push(quote);
-                        i += 1;
-                        continue;
-                    }
-                    break;
-                }
-                text.push(ch);
-            }
-            // A backquoted or double-quoted name right after `metrics.` is part of an ident.
-            match (quote, out.last_mut()) {
-                ('`' | '"', Some(Tok::Ident(prefix))) if prefix.ends_with('.') => {
-                    prefix.push_str(&text);
-                }
-                ('`', _) => out.push(Tok::Ident(text)),
-                _ => out.push(Tok::Str(text)),
-            }
-        } else if c == '(' {
-            out.push(Tok::LParen);
-            i += 1;
-        } else if c == ')' {
-            out.push(Tok::RParen);
-            i += 1;
-        } else if c == ',' {
-            out.push(Tok::Comma);
-            i += 1;
-        } else if "<>=!".contains(c) {
-            let mut op = c.to_string();
-            if chars.get(i + 1) == Some(&'=') {
-                op.push('=');
-                i += 1;
-            }
-            i += 1;
-            if op == "!" {
-                return Err(invalid(format!("invalid comparator `!` in `{s}`")));
-            }
-            out.push(Tok::Op(op));
-        } else if c.is_ascii_digit()
-            || ((c == '-' || c == '+' || c == '.')
-                && chars.get(i + 1).is_some_and(char::is_ascii_digit))
-        {
-            let start = i;
-            i += 1;
-            while i < chars.len()
-                && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '.' | '-' | '+'))
-            {
-                if matches!(chars[i], '-' | '+') && !matches!(chars[i - 1], 'e' | 'E') {
-                    break;
-                }
-                i += 1;
-            }
-            let text: String = chars[start..i].iter().collect();
-            let n = text
-                .parse()
-                .map_err(|_| invalid(format!("invalid number `{text}`")))?;
-            out.push(Tok::Num(n));
-        } else {
-            let start = i;
-            while i < chars.len()
-                && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '.' | '-' | '/' | ':'))
-            {
-                i += 1;
-            }
-            if start == i {
-                return Err(invalid(format!("unexpected `{c}` in `{s}`")));
-            }
-            out.push(Tok::Ident(chars[start..i].iter().collect()));
-        }
-    }
-    Ok(out)
 }
 
 fn entity(ident: &str) -> Result<Entity, StoreError> {
@@ -165,7 +65,7 @@ pub(crate) fn compile_filter(filter: &str) -> Result<Filter, StoreError> {
     let mut params = Vec::new();
     let mut i = 0;
     while i < toks.len() {
-        let Tok::Ident(ident) = &toks[i] else {
+        let Tok::Word(ident) = &toks[i] else {
             return Err(invalid(format!(
                 "expected a key such as `metrics.rmse` in `{filter}`"
             )));
@@ -173,14 +73,14 @@ pub(crate) fn compile_filter(filter: &str) -> Result<Filter, StoreError> {
         let ent = entity(ident)?;
         i += 1;
         let op = match toks.get(i) {
-            Some(Tok::Op(op)) => op.clone(),
-            Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("like") => "LIKE".into(),
-            Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("ilike") => "ILIKE".into(),
-            Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("in") => "IN".into(),
-            Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("not") => {
+            Some(Tok::Op(op)) => op.sql().to_owned(),
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("like") => "LIKE".into(),
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("ilike") => "ILIKE".into(),
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("in") => "IN".into(),
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("not") => {
                 i += 1;
                 match toks.get(i) {
-                    Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("in") => "NOT IN".into(),
+                    Some(Tok::Word(w)) if w.eq_ignore_ascii_case("in") => "NOT IN".into(),
                     _ => return Err(invalid(format!("expected `IN` after `NOT` in `{filter}`"))),
                 }
             }
@@ -309,13 +209,13 @@ pub(crate) fn compile_filter(filter: &str) -> Result<Filter, StoreError> {
         sql.push(clause);
         match toks.get(i) {
             None => {}
-            Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("and") => {
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("and") => {
                 i += 1;
                 if i >= toks.len() {
                     return Err(invalid(format!("`{filter}` ends with `AND`")));
                 }
             }
-            Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("or") => {
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("or") => {
                 return Err(invalid(
                     "`OR` is not supported in run filters (MLflow supports only `AND`)",
                 ));
@@ -364,13 +264,13 @@ pub(crate) struct Order {
 pub(crate) fn compile_order(clause: &str) -> Result<Order, StoreError> {
     let toks = tokenize(clause)?;
     let (ident, rest) = match toks.split_first() {
-        Some((Tok::Ident(i), rest)) => (i.clone(), rest),
+        Some((Tok::Word(i), rest)) => (i.clone(), rest),
         _ => return Err(invalid(format!("invalid order_by clause `{clause}`"))),
     };
     let desc = match rest {
         [] => false,
-        [Tok::Ident(d)] if d.eq_ignore_ascii_case("asc") => false,
-        [Tok::Ident(d)] if d.eq_ignore_ascii_case("desc") => true,
+        [Tok::Word(d)] if d.eq_ignore_ascii_case("asc") => false,
+        [Tok::Word(d)] if d.eq_ignore_ascii_case("desc") => true,
         _ => {
             return Err(invalid(format!(
                 "invalid order_by clause `{clause}`; expected `KEY [ASC|DESC]`"

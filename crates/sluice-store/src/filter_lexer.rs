@@ -1,0 +1,142 @@
+//! The lexer of MLflow's filter strings, shared by run search and registry search:
+//! words (`metrics.rmse`, or a quoted name after a prefix), quoted strings, numbers, comparators,
+//! parentheses and commas.
+
+use crate::{Result, StoreError};
+
+fn invalid(msg: impl Into<String>) -> StoreError {
+    StoreError::Invalid(msg.into())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Like,
+    ILike,
+    In,
+    NotIn,
+}
+
+impl Op {
+    pub(crate) fn sql(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Like => "LIKE",
+            Op::ILike => "ILIKE",
+            Op::In => "IN",
+            Op::NotIn => "NOT IN",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Tok {
+    Word(String),
+    Str(String),
+    Num(f64),
+    Op(Op),
+    LParen,
+    RParen,
+    Comma,
+}
+
+pub(crate) fn tokenize(s: &str) -> Result<Vec<Tok>> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if matches!(c, '\'' | '"' | '`') {
+            let mut text = String::new();
+            i += 1;
+            loop {
+                let Some(&ch) = chars.get(i) else {
+                    return Err(invalid(format!(
+                        "Invalid filter '{s}': unterminated {c} quote"
+                    )));
+                };
+                i += 1;
+                if ch == c {
+                    if chars.get(i) == Some(&c) {
+                        text.push(c);
+                        i += 1;
+                        continue;
+                    }
+                    break;
+                }
+                text.push(ch);
+            }
+            // `tags.`my key`` and `tags."my key"`: a quoted name right after a prefix.
+            match (c, out.last_mut()) {
+                ('`' | '"', Some(Tok::Word(prefix))) if prefix.ends_with('.') => {
+                    prefix.push_str(&text);
+                }
+                ('`', _) => out.push(Tok::Word(text)),
+                _ => out.push(Tok::Str(text)),
+            }
+        } else if c == '(' {
+            out.push(Tok::LParen);
+            i += 1;
+        } else if c == ')' {
+            out.push(Tok::RParen);
+            i += 1;
+        } else if c == ',' {
+            out.push(Tok::Comma);
+            i += 1;
+        } else if matches!(c, '=' | '!' | '<' | '>') {
+            let next = chars.get(i + 1).copied();
+            let (op, len) = match (c, next) {
+                ('=', Some('=')) => (Op::Eq, 2),
+                ('=', _) => (Op::Eq, 1),
+                ('!', Some('=')) | ('<', Some('>')) => (Op::Ne, 2),
+                ('<', Some('=')) => (Op::Le, 2),
+                ('<', _) => (Op::Lt, 1),
+                ('>', Some('=')) => (Op::Ge, 2),
+                ('>', _) => (Op::Gt, 1),
+                _ => return Err(invalid(format!("Invalid filter '{s}': unexpected '!'"))),
+            };
+            out.push(Tok::Op(op));
+            i += len;
+        } else if c.is_ascii_digit()
+            || (matches!(c, '-' | '+' | '.') && chars.get(i + 1).is_some_and(char::is_ascii_digit))
+        {
+            let start = i;
+            i += 1;
+            while i < chars.len()
+                && (chars[i].is_ascii_digit()
+                    || matches!(chars[i], '.' | 'e' | 'E')
+                    || (matches!(chars[i], '-' | '+') && matches!(chars[i - 1], 'e' | 'E')))
+            {
+                i += 1;
+            }
+            let text: String = chars[start..i].iter().collect();
+            let n = text
+                .parse()
+                .map_err(|_| invalid(format!("Invalid filter '{s}': bad number '{text}'")))?;
+            out.push(Tok::Num(n));
+        } else if c.is_alphanumeric() || matches!(c, '_' | '.') {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '.' | '-' | '/' | ':'))
+            {
+                i += 1;
+            }
+            out.push(Tok::Word(chars[start..i].iter().collect()));
+        } else {
+            return Err(invalid(format!("Invalid filter '{s}': unexpected '{c}'")));
+        }
+    }
+    Ok(out)
+}
