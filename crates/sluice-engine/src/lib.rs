@@ -3,6 +3,7 @@
 
 mod assets;
 mod plan;
+mod recover;
 mod run;
 mod status;
 mod tracking;
@@ -14,6 +15,7 @@ pub use assets::{NewData, register_data};
 pub use plan::{
     DataRef, OutputPlan, Plan, PlanOptions, StepInput, StepPlan, generate_name, literal_text, plan,
 };
+pub use recover::recover_interrupted;
 pub use run::{Event, Observer, Outcome, run};
 pub use status::Status;
 pub use tracking::TrackingInfo;

@@ -62,6 +62,7 @@ pub async fn run(
     cancel: impl std::future::Future<Output = ()>,
 ) -> Result<Outcome, EngineError> {
     record_job(ws, plan)?;
+    crate::recover::claim(ws, &plan.job_name)?;
     let tracking = match JobTracking::start(ws, plan).await {
         Ok(t) => t,
         Err(e) => {

@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_tracking.sql"),
     include_str!("../migrations/0003_registry.sql"),
     include_str!("../migrations/0004_runs_seq_index.sql"),
+    include_str!("../migrations/0005_job_runner.sql"),
 ];
 
 /// Errors from the store.
@@ -44,6 +45,15 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An unfinished job and the process recorded as running it.
+#[derive(Debug, Clone)]
+pub struct JobRunner {
+    pub job: String,
+    pub pid: Option<u32>,
+    /// The runner's start time as the kernel gives it.
+    pub started: Option<String>,
+}
 
 /// The current time as an RFC 3339 timestamp (UTC, microseconds).
 #[must_use]
@@ -485,6 +495,69 @@ impl Store {
         Ok(())
     }
 
+    /// Records the process running a job.
+    pub fn set_job_runner(&self, name: &str, pid: u32, started: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET runner_pid = ?2, runner_started = ?3 WHERE name = ?1",
+            params![name, pid, started],
+        )?;
+        Ok(())
+    }
+
+    /// Jobs not yet ended, with the process recorded as running them.
+    pub fn unfinished_jobs(&self) -> Result<Vec<JobRunner>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, runner_pid, runner_started FROM jobs WHERE status NOT IN ('Completed', 'Failed', 'Canceled')",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(JobRunner {
+                job: r.get(0)?,
+                pid: r.get(1)?,
+                started: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Ends an interrupted job: its unfinished steps and the job itself become `Failed` with
+    /// `reason`, in one transaction. Returns the steps that were marked.
+    pub fn mark_interrupted(&mut self, name: &str, reason: &str) -> Result<Vec<String>> {
+        let at = now();
+        let tx = self.conn.transaction()?;
+        let steps: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT name FROM steps WHERE job_name = ?1 AND status NOT IN ('Completed', 'Failed', 'Canceled') ORDER BY position",
+            )?;
+            let rows = stmt.query_map([name], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for step in &steps {
+            tx.execute(
+                "UPDATE steps SET status = 'Failed', ended_at = ?3, error = ?4 WHERE job_name = ?1 AND name = ?2",
+                params![name, step, at, reason],
+            )?;
+            tx.execute(
+                "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, ?2, 'Failed', ?3, ?4)",
+                params![name, step, at, reason],
+            )?;
+        }
+        tx.execute(
+            "UPDATE jobs SET status = 'Failed', ended_at = ?2, error = ?3 WHERE name = ?1",
+            params![name, at, reason],
+        )?;
+        tx.execute(
+            "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, '', 'Failed', ?2, ?3)",
+            params![name, at, reason],
+        )?;
+        tx.execute(
+            "UPDATE runs SET status = 'FAILED', end_time = ?2
+             WHERE status = 'RUNNING' AND run_uuid IN (SELECT run_uuid FROM tags WHERE key = 'sluice.job' AND value = ?1)",
+            params![name, tracking::now_ms()],
+        )?;
+        tx.commit()?;
+        Ok(steps)
+    }
+
     pub fn get_job(&self, name: &str) -> Result<JobRow> {
         self.conn
             .query_row(
@@ -589,8 +662,8 @@ mod tests {
     fn migrations_run_once_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 4);
-        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 4);
+        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 5);
+        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 5);
     }
 
     #[test]

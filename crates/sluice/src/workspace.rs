@@ -60,14 +60,26 @@ pub(crate) fn announce(located: &Located) {
     }
 }
 
-/// Opens or creates the workspace without saying so; see [`announce`].
+/// Opens or creates the workspace without saying so; see [`announce`]. Jobs whose `sluice`
+/// process died are ended as `Failed` (and said so) on the way.
 pub(crate) fn open_quiet(located: &Located) -> Result<Workspace, CliError> {
-    Workspace::open(&located.dir).map_err(|e| {
+    let ws = Workspace::open(&located.dir).map_err(|e| {
         CliError::Workspace(format!(
             "cannot open the workspace at `{}`: {e}",
             located.dir.display()
         ))
-    })
+    })?;
+    match sluice_engine::recover_interrupted(&ws) {
+        Ok(ended) => {
+            for job in ended {
+                ui::warn(&format!(
+                    "job `{job}` was interrupted (its sluice process is gone); it is now marked Failed"
+                ));
+            }
+        }
+        Err(e) => ui::warn(&format!("cannot check for interrupted jobs: {e}")),
+    }
+    Ok(ws)
 }
 
 /// Opens an existing workspace for reading; a missing one is an error, not created.

@@ -577,3 +577,55 @@ jobs:
     assert_eq!(step["experiment_id"], job["mlflow"]["experiment_id"]);
     assert_ne!(step["run_id"], job["mlflow"]["run_id"]);
 }
+
+#[test]
+fn a_killed_runner_leaves_its_job_failed_not_running() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "p.yml",
+        "type: pipeline\njobs:\n  slow:\n    command: sleep 10\n    outputs:\n      o:\n  after:\n    command: 'true'\n    inputs:\n      x: ${{parent.jobs.slow.outputs.o}}\n",
+    );
+    let mut runner = ctx
+        .command(&["job", "create", "-f", "p.yml", "--name", "k1"])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = ctx.run(&[
+            "job",
+            "show",
+            "-n",
+            "k1",
+            "--query",
+            "jobs.slow.status",
+            "-o",
+            "tsv",
+        ]);
+        if String::from_utf8_lossy(&status.stdout).trim() == "Running" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // kill -9: the runner gets no chance to record anything.
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    let out = ctx.run(&["job", "show", "-n", "k1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("job `k1` was interrupted"), "{stderr}");
+    let job: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["status"], "Failed");
+    assert!(
+        job["error"].as_str().unwrap().starts_with("interrupted"),
+        "{job:#}"
+    );
+    assert_eq!(job["jobs"]["slow"]["status"], "Failed");
+    assert_eq!(job["jobs"]["after"]["status"], "Failed");
+    assert_eq!(job["mlflow"]["status"], "FAILED");
+    // Said once: the next command finds nothing to recover.
+    let again = ctx.run(&["job", "list"]);
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("interrupted"));
+}

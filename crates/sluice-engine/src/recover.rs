@@ -1,0 +1,47 @@
+//! Interrupted jobs: a job whose `sluice` process died (kill -9, power loss, a closed terminal)
+//! would otherwise stay `Running` forever. Every command that opens the workspace checks the
+//! unfinished jobs' runner processes and ends the dead ones as `Failed`, saying why.
+
+use crate::{EngineError, Workspace};
+
+/// The kernel's start time of a process (field 22 of `/proc/PID/stat`), which tells a live
+/// runner from an unrelated process that later got the same id.
+pub(crate) fn process_started(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19).map(str::to_owned)
+}
+
+/// Records this process as the runner of `job`.
+pub(crate) fn claim(ws: &Workspace, job: &str) -> Result<(), EngineError> {
+    let pid = std::process::id();
+    let started = process_started(pid).unwrap_or_default();
+    ws.store().set_job_runner(job, pid, &started)?;
+    Ok(())
+}
+
+/// Ends every unfinished job whose runner is gone. Returns the names of the jobs it ended.
+pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
+    let unfinished = ws.store().unfinished_jobs()?;
+    let mut ended = Vec::new();
+    for sluice_store::JobRunner {
+        job: name,
+        pid,
+        started,
+    } in unfinished
+    {
+        let alive = match (pid, started) {
+            (Some(pid), Some(started)) => process_started(pid).is_some_and(|s| s == started),
+            // Not yet claimed: being planned by a live process, or left by a crash before it
+            // started; only a claimed job can be judged.
+            _ => true,
+        };
+        if !alive {
+            let reason = "interrupted: the sluice process running this job stopped (killed or crashed); rerun it with `sluice job create`";
+            ws.store().mark_interrupted(&name, reason)?;
+            ended.push(name);
+        }
+    }
+    Ok(ended)
+}
