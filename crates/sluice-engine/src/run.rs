@@ -549,12 +549,24 @@ impl StepTask {
     }
 
     fn resolved_inputs(&self, step: &StepPlan) -> serde_json::Map<String, serde_json::Value> {
+        // The job's recorded outputs, read once: the hashes of the outputs this step consumes.
+        let recorded = self
+            .ws
+            .store()
+            .list_outputs(&self.plan.job_name)
+            .unwrap_or_default();
+        let output_hash = |s: &str, output: &str| {
+            recorded
+                .iter()
+                .find(|r| r.step_name == s && r.name == output)
+                .and_then(|r| r.content_hash.clone())
+        };
         step.inputs
             .iter()
             .map(|(k, v)| {
                 let value = match v {
                     StepInput::StepOutput { step: s, output } => {
-                        let hash = self.output_hash(s, output);
+                        let hash = output_hash(s, output);
                         serde_json::json!({
                             "kind": "step_output",
                             "step": s,
@@ -571,13 +583,6 @@ impl StepTask {
                 (k.clone(), value)
             })
             .collect()
-    }
-
-    fn output_hash(&self, step: &str, output: &str) -> Option<String> {
-        let rows = self.ws.store().list_outputs(&self.plan.job_name).ok()?;
-        rows.into_iter()
-            .find(|r| r.step_name == step && r.name == output)
-            .and_then(|r| r.content_hash)
     }
 
     async fn spawn_and_wait(

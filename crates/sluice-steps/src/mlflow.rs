@@ -233,11 +233,5 @@ fn walk(dir: &Path) -> Result<Vec<std::path::PathBuf>, StepError> {
 }
 
 fn jiff_now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis(),
-    )
-    .unwrap_or(0)
+    jiff::Timestamp::now().as_millisecond()
 }

@@ -46,6 +46,18 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// One page of a paged query. Queries fetch one row more than a page; this cuts the page off and
+/// says where the next one starts (`None` on the last page).
+pub(crate) fn page<T>(
+    mut rows: Vec<T>,
+    max_results: usize,
+    offset: usize,
+) -> (Vec<T>, Option<usize>) {
+    let more = rows.len() > max_results;
+    rows.truncate(max_results);
+    (rows, more.then_some(offset + max_results))
+}
+
 /// An unfinished job and the process recorded as running it.
 #[derive(Debug, Clone)]
 pub struct JobRunner {

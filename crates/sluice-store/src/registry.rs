@@ -561,13 +561,12 @@ impl Store {
             .prepare(&sql)?
             .query_map(params_from_iter(args.iter()), |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        let more = names.len() > max_results;
+        let (names, next) = crate::page(names, max_results, offset);
         let models = names
             .iter()
-            .take(max_results)
             .map(|n| self.get_registered_model(n))
             .collect::<Result<Vec<_>>>()?;
-        Ok((models, more.then_some(offset + max_results)))
+        Ok((models, next))
     }
 
     /// The newest version in each of `stages` (every stage when empty), with their aliases.
@@ -978,17 +977,16 @@ impl Store {
             max_results + 1,
             offset
         );
-        let mut versions: Vec<ModelVersion> = self
+        let versions: Vec<ModelVersion> = self
             .conn
             .prepare(&sql)?
             .query_map(params_from_iter(args.iter()), version_from_row)?
             .collect::<Result<_, _>>()?;
-        let more = versions.len() > max_results;
-        versions.truncate(max_results);
+        let (mut versions, next) = crate::page(versions, max_results, offset);
         for v in &mut versions {
             self.fill_version_tags(v)?;
         }
-        Ok((versions, more.then_some(offset + max_results)))
+        Ok((versions, next))
     }
 
     pub fn set_model_version_tag(
@@ -1294,17 +1292,16 @@ impl Store {
             max_results + 1,
             offset
         );
-        let mut models: Vec<LoggedModel> = self
+        let models: Vec<LoggedModel> = self
             .conn
             .prepare(&sql)?
             .query_map(params_from_iter(args.iter()), logged_model_from_row)?
             .collect::<Result<_, _>>()?;
-        let more = models.len() > max_results;
-        models.truncate(max_results);
+        let (mut models, next) = crate::page(models, max_results, offset);
         for m in &mut models {
             self.fill_logged_model(m)?;
         }
-        Ok((models, more.then_some(offset + max_results)))
+        Ok((models, next))
     }
 }
 

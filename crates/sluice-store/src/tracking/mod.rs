@@ -309,14 +309,14 @@ impl Store {
         let ids: Vec<i64> = stmt
             .query_map(params_from_iter(args.iter()), |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        let more = ids.len() > max_results;
+        let (ids, next) = crate::page(ids, max_results, offset);
         let mut out = Vec::new();
-        for id in ids.into_iter().take(max_results) {
+        for id in ids {
             if let Some(e) = self.experiment_row("experiment_id = ?1", &id)? {
                 out.push(e);
             }
         }
-        Ok((out, more.then_some(offset + max_results)))
+        Ok((out, next))
     }
 
     pub fn update_experiment(&self, id: &str, new_name: &str) -> Result<()> {
@@ -674,7 +674,7 @@ impl Store {
             "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ?1 AND key = ?2
              ORDER BY step, timestamp, value LIMIT ?3 OFFSET ?4",
         )?;
-        let mut rows = stmt
+        let rows = stmt
             .query_map(
                 params![
                     run_id,
@@ -685,9 +685,7 @@ impl Store {
                 metric_from_row,
             )?
             .collect::<Result<Vec<_>, _>>()?;
-        let more = rows.len() > max_results;
-        rows.truncate(max_results);
-        Ok((rows, more.then_some(offset + max_results)))
+        Ok(crate::page(rows, max_results, offset))
     }
 
     pub fn log_inputs(
@@ -799,13 +797,12 @@ impl Store {
         let infos = stmt
             .query_map(params_from_iter(args.iter()), run_info_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
-        let more = infos.len() > max_results;
+        let (infos, next) = crate::page(infos, max_results, offset);
         let runs = infos
             .into_iter()
-            .take(max_results)
             .map(|i| self.complete_run(i))
             .collect::<Result<Vec<_>>>()?;
-        Ok((runs, more.then_some(offset + max_results)))
+        Ok((runs, next))
     }
 }
 
