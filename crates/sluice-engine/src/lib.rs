@@ -2,6 +2,7 @@
 //! processes on this machine, recording every status change in the store.
 
 mod assets;
+pub mod envs;
 mod plan;
 mod recover;
 mod run;

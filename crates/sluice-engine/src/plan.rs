@@ -83,6 +83,10 @@ pub struct StepPlan {
     pub template: Vec<Segment>,
     pub code_dir: Option<PathBuf>,
     pub environment: Option<String>,
+    /// The Python environment to build and put first on PATH (conda or requirements spec).
+    pub python_env: Option<sluice_env::EnvRequest>,
+    /// The environment's `image:`, recorded (no container runtime is used).
+    pub image: Option<String>,
     pub compute: String,
     pub env_vars: IndexMap<String, String>,
     pub timeout: Option<u64>,
@@ -245,12 +249,25 @@ fn plan_step(
             .or(spec.settings.default_compute.as_ref())
             .map_or_else(|| "local".to_owned(), |c| strip_prefix(c).to_owned()),
     };
-    let environment = match &c.environment {
-        None => None,
-        Some(EnvironmentRef::Named(r)) => Some(resolve_environment(ws, &c.source, r, warnings)?),
+    let (environment, python_env, image) = match &c.environment {
+        None => (None, None, None),
+        Some(EnvironmentRef::Named(r)) => {
+            let (label, request, image) = resolve_environment(ws, &c.source, r, warnings)?;
+            (Some(label), request, image)
+        }
         Some(EnvironmentRef::Inline(e)) => {
             let hash = blake3_hex(e.raw.to_string().as_bytes());
-            Some(format!("CliV2AnonymousEnvironment:{}", &hash[..32]))
+            let request = crate::envs::request_from_spec(e, warnings)?;
+            if request.is_none()
+                && let Some(image) = &e.image
+            {
+                warnings.push(image_warning(&c.source, step.name.span, image));
+            }
+            (
+                Some(format!("CliV2AnonymousEnvironment:{}", &hash[..32])),
+                request,
+                e.image.clone(),
+            )
         }
     };
     let code_dir = c.code.as_ref().map(|code| c.source.resolve(code));
@@ -349,6 +366,8 @@ fn plan_step(
         template: c.template.clone(),
         code_dir,
         environment,
+        python_env,
+        image,
         compute,
         env_vars: step.environment_variables.clone(),
         timeout: step.timeout,
@@ -432,12 +451,21 @@ fn resolve_compute(
     }
 }
 
+fn image_warning(src: &Source, span: sluice_spec::Span, image: &str) -> Warning {
+    Warning::new(
+        src,
+        span,
+        format!("image `{image}` is recorded, but the environment has no conda file: the step runs with the tools on this machine's PATH"),
+    )
+}
+
+/// The environment's `name:version` and, when it describes one, its Python environment.
 fn resolve_environment(
     ws: &Workspace,
     src: &Source,
     reference: &Spanned<String>,
     warnings: &mut Vec<Warning>,
-) -> Result<String, EngineError> {
+) -> Result<(String, Option<sluice_env::EnvRequest>, Option<String>), EngineError> {
     let Some(Ok(AssetRef::Named { name, version })) = parse_asset_ref(reference) else {
         unreachable!("checked while parsing")
     };
@@ -447,14 +475,22 @@ fn resolve_environment(
     };
     let found = ws.store().get_environment(&name, v);
     match found {
-        Ok(row) => Ok(format!("{}:{}", row.name, row.version)),
+        Ok(row) => {
+            let request = crate::envs::request_from_row(&row)?;
+            if request.is_none()
+                && let Some(image) = &row.image
+            {
+                warnings.push(image_warning(src, reference.span, image));
+            }
+            Ok((format!("{}:{}", row.name, row.version), request, row.image))
+        }
         Err(StoreError::NotFound { .. }) if name.starts_with("AzureML-") => {
             warnings.push(Warning::new(
                 src,
                 reference.span,
                 format!("`{name}` is an Azure ML curated environment; the step runs with the tools on this machine's PATH"),
             ));
-            Ok(format!("{name}{version}"))
+            Ok((format!("{name}{version}"), None, None))
         }
         Err(StoreError::NotFound { .. }) => {
             let known = ws.store().list_environments(Some(&name))?;

@@ -130,6 +130,9 @@ fn record_job(ws: &Workspace, plan: &Plan) -> Result<(), EngineError> {
             started_at: None,
             ended_at: None,
             error: None,
+            env_hash: None,
+            code_hash: None,
+            reused_from: None,
         })
         .collect();
     ws.store().insert_job(&job, &steps)?;
@@ -446,6 +449,16 @@ impl StepTask {
         let work_dir = step_dir.join("code");
         let log_path = step_dir.join("logs").join("std_log.txt");
         prepare_dirs(&step, &work_dir, &log_path)?;
+        let mut log = tokio::fs::File::create(&log_path)
+            .await
+            .map_err(|e| EngineError::io(&log_path, e))?;
+        let mut venv = None;
+        if let Some(request) = step.python_env.clone() {
+            match self.prepare_env(&step, request, &mut log, &log_path).await? {
+                Ok(built) => venv = Some(built.venv),
+                Err(message) => return Ok(self.end(Status::Failed, message)),
+            }
+        }
         let command = match self.render_command(&step) {
             Ok(c) => c,
             Err(b) => return Ok(self.end(Status::Failed, format!("`{b}` has no value"))),
@@ -464,7 +477,7 @@ impl StepTask {
         }
         self.status(Status::Running)?;
         let exit = self
-            .spawn_and_wait(&step, &command, &work_dir, &log_path)
+            .spawn_and_wait(&step, &command, &work_dir, venv.as_deref(), &mut log, &log_path)
             .await?;
         self.ws
             .store()
@@ -585,11 +598,98 @@ impl StepTask {
             .collect()
     }
 
+    /// Builds (or finds) the step's Python environment, its output going to the step's log.
+    /// `Ok(Err(message))`: the environment cannot be had and the step fails with `message`.
+    async fn prepare_env(
+        &self,
+        step: &StepPlan,
+        request: sluice_env::EnvRequest,
+        log: &mut tokio::fs::File,
+        log_path: &Path,
+    ) -> Result<Result<sluice_env::Built, String>, EngineError> {
+        let label = step.environment.clone().unwrap_or_default();
+        if let Some(image) = &step.image {
+            let line = format!(
+                "image `{image}` is recorded, not pulled: the step runs its conda/pip spec on this host in a uv virtual environment"
+            );
+            self.log_line(log, log_path, &step.name, line).await?;
+        }
+        let builder = crate::envs::builder(&self.ws);
+        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        let task = tokio::task::spawn_blocking(move || {
+            builder.ensure(&request, &mut |line| {
+                let _ = tx.send(line.to_owned());
+            })
+        });
+        while let Some(line) = rx.recv().await {
+            self.log_line(log, log_path, &step.name, line).await?;
+        }
+        let result = task
+            .await
+            .map_err(|e| EngineError::Internal(format!("environment build task: {e}")))?;
+        match result {
+            Ok(built) => {
+                crate::envs::record_build(&self.ws, &built)?;
+                self.ws
+                    .store()
+                    .set_step_env(&self.plan.job_name, &step.name, &built.hash)?;
+                let how = if built.reused {
+                    "reused".to_owned()
+                } else {
+                    format!("built in {:.1} s", built.build_seconds)
+                };
+                let packages = built.lock.lines().filter(|l| !l.trim().is_empty()).count();
+                let line = format!(
+                    "environment {label} ({}): Python {}, {packages} packages, {how}",
+                    &built.hash[..12],
+                    built.python
+                );
+                self.log_line(log, log_path, &step.name, line).await?;
+                Ok(Ok(built))
+            }
+            Err(e) => {
+                let mut message = format!("environment `{label}` could not be prepared: {e}");
+                if let Some(help) = e.help() {
+                    message.push_str("\nhelp: ");
+                    message.push_str(&help);
+                }
+                for line in message.lines() {
+                    self.log_line(log, log_path, &step.name, line.to_owned())
+                        .await?;
+                }
+                Ok(Err(message))
+            }
+        }
+    }
+
+    /// Appends a line to the step's log and passes it to the observer.
+    async fn log_line(
+        &self,
+        log: &mut tokio::fs::File,
+        log_path: &Path,
+        step: &str,
+        line: String,
+    ) -> Result<(), EngineError> {
+        log.write_all(line.as_bytes())
+            .await
+            .map_err(|e| EngineError::io(log_path, e))?;
+        log.write_all(b"\n")
+            .await
+            .map_err(|e| EngineError::io(log_path, e))?;
+        (self.observer)(Event::Log {
+            step: step.to_owned(),
+            line,
+        });
+        Ok(())
+    }
+
     async fn spawn_and_wait(
         &mut self,
         step: &StepPlan,
         command: &str,
         work_dir: &Path,
+        venv: Option<&Path>,
+        log: &mut tokio::fs::File,
         log_path: &Path,
     ) -> Result<Exit, EngineError> {
         let shell = if Path::new("/bin/bash").exists() {
@@ -606,15 +706,22 @@ impl StepTask {
         cmd.kill_on_drop(true);
         // The step finds this very binary first on PATH, so `sluice step ...` commands work
         // without installing anything.
+        // A Python environment's `bin` comes before that, so `python` is its interpreter.
+        let mut parts = Vec::new();
+        if let Some(venv) = venv {
+            parts.push(venv.join("bin"));
+            cmd.env("VIRTUAL_ENV", venv).env_remove("PYTHONHOME");
+        }
         if let Ok(exe) = std::env::current_exe()
             && let Some(dir) = exe.parent()
         {
-            let path = std::env::var_os("PATH").unwrap_or_default();
-            let mut parts = vec![dir.to_path_buf()];
-            parts.extend(std::env::split_paths(&path));
-            if let Ok(joined) = std::env::join_paths(parts) {
-                cmd.env("PATH", joined);
-            }
+            parts.push(dir.to_path_buf());
+        }
+        parts.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        if let Ok(joined) = std::env::join_paths(parts) {
+            cmd.env("PATH", joined);
         }
         cmd.env("SLUICE_JOB_NAME", &self.plan.job_name)
             .env("SLUICE_STEP_NAME", &step.name)
@@ -627,9 +734,6 @@ impl StepTask {
         for (k, v) in &step.env_vars {
             cmd.env(k, v);
         }
-        let mut log = tokio::fs::File::create(log_path)
-            .await
-            .map_err(|e| EngineError::io(log_path, e))?;
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {

@@ -4,6 +4,7 @@
 
 mod asset;
 mod binding;
+mod conda;
 mod decode;
 mod diag;
 mod parse;
@@ -16,6 +17,7 @@ pub use asset::{AssetRef, VersionSel, parse_asset_ref};
 pub use binding::{
     Binding, Segment, parse_template, render_template, template_bindings, whole_binding,
 };
+pub use conda::{PythonEnvSpec, parse_conda, parse_requirements};
 pub use decode::suggest;
 pub use diag::{SpecError, Warning};
 pub use parse::{load_component, load_data, load_environment, load_job, parse_job, read_source};

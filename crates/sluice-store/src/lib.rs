@@ -13,7 +13,9 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-pub use rows::{ComputeRow, DataAssetRow, EnvironmentRow, JobRow, OutputRow, StatusEvent, StepRow};
+pub use rows::{
+    ComputeRow, DataAssetRow, EnvBuildRow, EnvironmentRow, JobRow, OutputRow, StatusEvent, StepRow,
+};
 
 /// Migrations in order; the database's `user_version` counts how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -22,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_registry.sql"),
     include_str!("../migrations/0004_runs_seq_index.sql"),
     include_str!("../migrations/0005_job_runner.sql"),
+    include_str!("../migrations/0006_environments.sql"),
 ];
 
 /// Errors from the store.
@@ -480,6 +483,44 @@ impl Store {
         self.conn.execute(
             "UPDATE steps SET exit_code = ?3 WHERE job_name = ?1 AND name = ?2",
             params![job, step, exit_code],
+        )?;
+        Ok(())
+    }
+
+    /// Records a finished environment build (the first record of a hash wins).
+    pub fn record_env_build(&self, row: &EnvBuildRow) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO env_builds (hash, python, requirements, lock, path, seconds, built_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                row.hash,
+                row.python,
+                row.requirements.join("\n"),
+                row.lock.join("\n"),
+                row.path,
+                row.build_seconds,
+                row.built_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn get_env_build(&self, hash: &str) -> Result<Option<EnvBuildRow>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("{} WHERE hash = ?1", EnvBuildRow::SELECT),
+                [hash],
+                EnvBuildRow::from_row,
+            )
+            .optional()?)
+    }
+
+    /// Records the environment a step runs in.
+    pub fn set_step_env(&self, job: &str, step: &str, env_hash: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE steps SET env_hash = ?3 WHERE job_name = ?1 AND name = ?2",
+            params![job, step, env_hash],
         )?;
         Ok(())
     }

@@ -78,6 +78,45 @@ impl EnvironmentRow {
     }
 }
 
+/// A built Python environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvBuildRow {
+    pub hash: String,
+    /// The interpreter's full version.
+    pub python: String,
+    /// The normalised requirement set.
+    pub requirements: Vec<String>,
+    /// The resolved, pinned set.
+    pub lock: Vec<String>,
+    /// The venv.
+    pub path: String,
+    pub build_seconds: f64,
+    pub built_at: String,
+}
+
+impl EnvBuildRow {
+    pub(crate) const SELECT: &'static str =
+        "SELECT hash, python, requirements, lock, path, seconds, built_at FROM env_builds";
+
+    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        let lines = |s: String| -> Vec<String> {
+            s.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        Ok(Self {
+            hash: r.get(0)?,
+            python: r.get(1)?,
+            requirements: lines(r.get(2)?),
+            lock: lines(r.get(3)?),
+            path: r.get(4)?,
+            build_seconds: r.get(5)?,
+            built_at: r.get(6)?,
+        })
+    }
+}
+
 /// A compute target.
 #[derive(Debug, Clone, Serialize)]
 pub struct ComputeRow {
@@ -168,10 +207,19 @@ pub struct StepRow {
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
     pub error: Option<String>,
+    /// The built Python environment the step ran in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_hash: Option<String>,
+    /// blake3 of the step's code snapshot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_hash: Option<String>,
+    /// `JOB/STEP` whose results this step reused instead of running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
 }
 
 impl StepRow {
-    pub(crate) const SELECT: &'static str = "SELECT name, display_name, status, depends_on, command, environment, compute, inputs, work_dir, log_path, exit_code, created_at, started_at, ended_at, error FROM steps";
+    pub(crate) const SELECT: &'static str = "SELECT name, display_name, status, depends_on, command, environment, compute, inputs, work_dir, log_path, exit_code, created_at, started_at, ended_at, error, env_hash, code_hash, reused_from FROM steps";
 
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
@@ -190,6 +238,9 @@ impl StepRow {
             started_at: r.get(12)?,
             ended_at: r.get(13)?,
             error: r.get(14)?,
+            env_hash: r.get(15)?,
+            code_hash: r.get(16)?,
+            reused_from: r.get(17)?,
         })
     }
 }

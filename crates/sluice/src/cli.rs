@@ -146,10 +146,13 @@ pub(crate) enum DataCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum EnvironmentCommand {
-    /// Register an environment version from a YAML file.
-    Create(AssetCreateArgs),
-    /// Show an environment version.
+    /// Register an environment version from an Azure ML environment YAML, a conda file or a
+    /// requirements.txt; checks the file and that its Python version is on this machine.
+    Create(EnvironmentCreateArgs),
+    /// Show an environment version, its content hash and, once built, its pinned packages.
     Show(AssetShowArgs),
+    /// Build an environment version's Python virtual environment now (jobs build on first use).
+    Build(AssetShowArgs),
     /// List environments (the latest version of each, or every version of `--name`).
     List(AssetListArgs),
 }
@@ -165,6 +168,23 @@ pub(crate) struct AssetCreateArgs {
     /// Override the file's `version` (default: the next integer).
     #[arg(short, long)]
     pub(crate) version: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EnvironmentCreateArgs {
+    /// The file: an Azure ML environment YAML (`conda_file:`, `image:`), a conda file
+    /// (`dependencies:`) or a pip requirements file (`*.txt`).
+    #[arg(short, long)]
+    pub(crate) file: PathBuf,
+    /// Override the file's `name` (required for a requirements file).
+    #[arg(short, long)]
+    pub(crate) name: Option<String>,
+    /// Override the file's `version` (default: the next integer).
+    #[arg(short, long)]
+    pub(crate) version: Option<String>,
+    /// The Python version for a requirements file (default: the machine's `python3`).
+    #[arg(long)]
+    pub(crate) python: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -34,6 +34,12 @@ pub(crate) enum CliError {
         message: String,
         hint: Option<String>,
     },
+    /// A Python environment cannot be had.
+    #[error("{message}")]
+    Environment {
+        message: String,
+        hint: Option<String>,
+    },
     /// The job ran and ended `Failed` or `Canceled`: already reported, only the code remains.
     #[error("job `{name}` ended {status}")]
     JobEnded {
@@ -51,6 +57,7 @@ impl CliError {
             CliError::Usage { .. } => Exit::Usage,
             CliError::Workspace(_) => Exit::Workspace,
             CliError::Step { .. } => Exit::StepFailed,
+            CliError::Environment { .. } => Exit::Environment,
             CliError::JobEnded { status, .. } => {
                 if *status == sluice_engine::Status::Canceled {
                     Exit::JobCanceled
@@ -65,7 +72,9 @@ impl CliError {
         match self {
             CliError::NotFound { hint, .. }
             | CliError::AlreadyExists { hint, .. }
-            | CliError::Usage { hint, .. } => hint.as_deref(),
+            | CliError::Usage { hint, .. }
+            | CliError::Step { hint, .. }
+            | CliError::Environment { hint, .. } => hint.as_deref(),
             _ => None,
         }
     }
@@ -114,6 +123,15 @@ impl From<EngineError> for CliError {
             EngineError::Spec(s) => CliError::Spec(Box::new(s)),
             EngineError::Store(s) => s.into(),
             other => CliError::Workspace(other.to_string()),
+        }
+    }
+}
+
+impl From<sluice_env::EnvError> for CliError {
+    fn from(e: sluice_env::EnvError) -> Self {
+        CliError::Environment {
+            hint: e.help(),
+            message: e.to_string(),
         }
     }
 }

@@ -24,10 +24,12 @@ pub(crate) enum Exit {
     Workspace,
     /// A built-in step (`sluice step ...`) failed on its input.
     StepFailed,
+    /// A Python environment could not be built (missing interpreter, uninstallable requirement).
+    Environment,
 }
 
 impl Exit {
-    pub(crate) const ALL: [Exit; 9] = [
+    pub(crate) const ALL: [Exit; 10] = [
         Exit::Success,
         Exit::JobFailed,
         Exit::Usage,
@@ -37,6 +39,7 @@ impl Exit {
         Exit::AlreadyExists,
         Exit::Workspace,
         Exit::StepFailed,
+        Exit::Environment,
     ];
 
     pub(crate) fn code(self) -> u8 {
@@ -50,6 +53,7 @@ impl Exit {
             Exit::AlreadyExists => 6,
             Exit::Workspace => 10,
             Exit::StepFailed => 11,
+            Exit::Environment => 12,
         }
     }
 
@@ -66,6 +70,9 @@ impl Exit {
             Exit::AlreadyExists => "an asset, version or job with that name already exists",
             Exit::Workspace => "the workspace could not be opened, read or written",
             Exit::StepFailed => "a built-in step (`sluice step ...`) failed on its input",
+            Exit::Environment => {
+                "a Python environment could not be built (`environment create|build`): a missing interpreter or an uninstallable requirement"
+            }
         }
     }
 }

@@ -1,12 +1,22 @@
-//! `sluice environment create|show|list`: registering environment specs (building them comes
-//! with Python command steps).
+//! `sluice environment create|show|list|build`: registering environment specs and building
+//! their Python virtual environments.
+//!
+//! A registered version keeps the file's text; the environment itself is content-addressed (the
+//! hash of the interpreter version and the normalised requirement set) and built once per
+//! workspace, on first use by a job or by `environment build`.
 
-use crate::cli::{AssetCreateArgs, EnvironmentCommand};
+use std::path::Path;
+
+use serde_json::{Value, json};
+use sluice_engine::{Workspace, envs};
+use sluice_spec::yaml;
+
+use crate::cli::{AssetCreateArgs, AssetShowArgs, EnvironmentCommand, EnvironmentCreateArgs};
 use crate::commands::{Ctx, print_warnings, split_name_version};
 use crate::error::CliError;
-use crate::workspace;
+use crate::{progress, ui, workspace};
 
-const COLUMNS: &[&str] = &["name", "version", "image", "spec_hash", "created_at"];
+const COLUMNS: &[&str] = &["name", "version", "python", "env_hash", "built", "created_at"];
 
 pub(crate) fn run(ctx: &Ctx<'_>, cmd: &EnvironmentCommand) -> Result<(), CliError> {
     let located = workspace::locate(ctx.global.workspace.as_deref())?;
@@ -14,25 +24,157 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &EnvironmentCommand) -> Result<(), CliErro
         EnvironmentCommand::Create(args) => create(ctx, &located, args),
         EnvironmentCommand::Show(args) => {
             let ws = workspace::open_existing(&located)?;
-            let (name, version) = split_name_version(&args.name, args.version.as_deref());
-            let row = ws.store().get_environment(&name, version.as_deref())?;
-            ctx.printer
-                .print(&serde_json::to_value(row).unwrap_or_default(), COLUMNS)
+            let row = get(&ws, args)?;
+            ctx.printer.print(&describe(&ws, &row)?, COLUMNS)
         }
+        EnvironmentCommand::Build(args) => build(ctx, &located, args),
         EnvironmentCommand::List(args) => {
             let ws = workspace::open_existing(&located)?;
             let rows = ws.store().list_environments(args.name.as_deref())?;
-            ctx.printer
-                .print(&serde_json::to_value(rows).unwrap_or_default(), COLUMNS)
+            let described = rows
+                .iter()
+                .map(|r| describe(&ws, r))
+                .collect::<Result<Vec<_>, _>>()?;
+            ctx.printer.print(&Value::Array(described), COLUMNS)
         }
     }
+}
+
+fn get(ws: &Workspace, args: &AssetShowArgs) -> Result<sluice_store::EnvironmentRow, CliError> {
+    let (name, version) = split_name_version(&args.name, args.version.as_deref());
+    let row = ws.store().get_environment(&name, version.as_deref())?;
+    Ok(row)
+}
+
+/// What kind of file `environment create -f` was given.
+enum FileKind {
+    AzureYaml,
+    Conda,
+    Requirements,
+}
+
+fn file_kind(path: &Path) -> Result<FileKind, CliError> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("txt"))
+    {
+        return Ok(FileKind::Requirements);
+    }
+    let source = sluice_spec::read_source(path)?;
+    let root = yaml::parse(&source, &mut Vec::new())?;
+    let is_conda = match &root.value {
+        yaml::Value::Map(entries) => entries
+            .iter()
+            .any(|(k, _)| k.as_str() == Some("dependencies")),
+        _ => false,
+    };
+    Ok(if is_conda {
+        FileKind::Conda
+    } else {
+        FileKind::AzureYaml
+    })
 }
 
 fn create(
     ctx: &Ctx<'_>,
     located: &workspace::Located,
-    args: &AssetCreateArgs,
+    args: &EnvironmentCreateArgs,
 ) -> Result<(), CliError> {
+    let shown = args.file.display().to_string();
+    let mut row = match file_kind(&args.file)? {
+        FileKind::AzureYaml => from_azure_yaml(&AssetCreateArgs {
+            file: args.file.clone(),
+            name: args.name.clone(),
+            version: args.version.clone(),
+        })?,
+        FileKind::Conda => {
+            let source = sluice_spec::read_source(&args.file)?;
+            let root = yaml::parse(&source, &mut Vec::new())?;
+            let conda_name = match &root.value {
+                yaml::Value::Map(entries) => entries
+                    .iter()
+                    .find(|(k, _)| k.as_str() == Some("name"))
+                    .and_then(|(_, v)| v.scalar_text()),
+                _ => None,
+            };
+            let name = args.name.clone().or(conda_name).ok_or_else(|| {
+                CliError::usage(
+                    format!("the conda file `{shown}` has no `name`"),
+                    "pass `--name NAME`",
+                )
+            })?;
+            new_row(
+                name,
+                args.version.clone(),
+                None,
+                Some(source.text.to_string()),
+                json!({"conda_file": shown}),
+            )
+        }
+        FileKind::Requirements => {
+            let source = sluice_spec::read_source(&args.file)?;
+            let name = args.name.clone().ok_or_else(|| {
+                CliError::usage(
+                    format!("a requirements file has no name: `{shown}`"),
+                    "pass `--name NAME` (and `--python 3.X` to choose the interpreter)",
+                )
+            })?;
+            let mut spec = json!({"requirements_file": shown, "requirements": source.text.as_ref()});
+            if let Some(p) = &args.python {
+                spec["python"] = json!(p);
+            }
+            new_row(name, args.version.clone(), None, None, spec)
+        }
+    };
+    if args.python.is_some() && row.spec.get("requirements").is_none() {
+        return Err(CliError::usage(
+            "`--python` applies to requirements files only",
+            "a conda file chooses its interpreter with a `- python=3.X` dependency",
+        ));
+    }
+    // Check the file and the interpreter before anything is written.
+    let request = envs::request_from_row(&row)?;
+    let ws = workspace::open(located)?;
+    if let Some(request) = &request {
+        envs::builder(&ws).resolve(request)?;
+    }
+    if row.version.is_empty() {
+        row.version = ws.store().next_environment_version(&row.name)?;
+    }
+    ws.store().insert_environment(&row)?;
+    ctx.printer.print(&describe(&ws, &row)?, COLUMNS)
+}
+
+fn new_row(
+    name: String,
+    version: Option<String>,
+    image: Option<String>,
+    conda_file: Option<String>,
+    spec: Value,
+) -> sluice_store::EnvironmentRow {
+    let identity = format!(
+        "{}\0{}\0{}",
+        image.as_deref().unwrap_or(""),
+        conda_file.as_deref().unwrap_or(""),
+        spec.get("requirements").map(Value::to_string).unwrap_or_default()
+            + &spec.get("python").map(Value::to_string).unwrap_or_default(),
+    );
+    sluice_store::EnvironmentRow {
+        name,
+        version: version.unwrap_or_default(),
+        description: None,
+        image,
+        conda_file,
+        spec,
+        spec_hash: format!(
+            "blake3:{}",
+            sluice_artifacts::hash_bytes(identity.as_bytes())
+        ),
+        created_at: sluice_store::now(),
+    }
+}
+
+fn from_azure_yaml(args: &AssetCreateArgs) -> Result<sluice_store::EnvironmentRow, CliError> {
     let mut warnings = Vec::new();
     let loaded = sluice_spec::load_environment(&args.file, &mut warnings);
     print_warnings(&warnings);
@@ -47,45 +189,94 @@ fn create(
             "add `name:` to the file or pass `--name`",
         ));
     };
-    let ws = workspace::open(located)?;
-    let version = match args
-        .version
-        .clone()
-        .or_else(|| spec.version.as_ref().map(|v| v.value.clone()))
-    {
-        Some(v) => v,
-        None => ws.store().next_environment_version(&name)?,
-    };
-    let mut identity = String::new();
-    identity.push_str(spec.image.as_deref().unwrap_or(""));
-    identity.push('\0');
-    identity.push_str(
-        spec.conda_file
-            .as_ref()
-            .map_or("", |(_, text)| text.as_str()),
-    );
-    identity.push('\0');
-    identity.push_str(
-        &spec
-            .build
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-    );
-    let row = sluice_store::EnvironmentRow {
+    let mut row = new_row(
         name,
-        version,
-        description: spec.description.clone(),
-        image: spec.image.clone(),
-        conda_file: spec.conda_file.as_ref().map(|(_, text)| text.clone()),
-        spec: spec.raw.clone(),
-        spec_hash: format!(
+        args.version
+            .clone()
+            .or_else(|| spec.version.as_ref().map(|v| v.value.clone())),
+        spec.image.clone(),
+        spec.conda_file.as_ref().map(|(_, text)| text.clone()),
+        spec.raw.clone(),
+    );
+    row.description.clone_from(&spec.description);
+    if let Some(build) = &spec.build {
+        // A Docker build context is recorded; it takes part in the version's identity.
+        let identity = format!("{}\0{build}", row.spec_hash);
+        row.spec_hash = format!(
             "blake3:{}",
             sluice_artifacts::hash_bytes(identity.as_bytes())
-        ),
-        created_at: sluice_store::now(),
+        );
+    }
+    Ok(row)
+}
+
+/// The row as shown: its spec plus what it resolves to on this machine and, once built, the
+/// pinned set.
+fn describe(ws: &Workspace, row: &sluice_store::EnvironmentRow) -> Result<Value, CliError> {
+    let mut value = serde_json::to_value(row).unwrap_or_default();
+    let request = envs::request_from_row(row)?;
+    let Some(request) = request else {
+        value["runs_on"] = json!("the host: no conda file or requirements; the image is recorded");
+        return Ok(value);
     };
-    ws.store().insert_environment(&row)?;
-    ctx.printer
-        .print(&serde_json::to_value(row).unwrap_or_default(), COLUMNS)
+    value["requirements"] = json!(request.normalized());
+    match envs::builder(ws).resolve(&request) {
+        Ok((python, hash)) => {
+            value["python"] = json!(python.version);
+            value["env_hash"] = json!(hash);
+            let build = ws.store().get_env_build(&hash)?;
+            value["built"] = json!(build.is_some());
+            if let Some(build) = build {
+                value["build_seconds"] = json!(build.build_seconds);
+                value["built_at"] = json!(build.built_at);
+                value["lock"] = json!(build.lock);
+            }
+        }
+        Err(e) => {
+            value["built"] = json!(false);
+            value["problem"] = json!(e.to_string());
+        }
+    }
+    Ok(value)
+}
+
+fn build(
+    ctx: &Ctx<'_>,
+    located: &workspace::Located,
+    args: &AssetShowArgs,
+) -> Result<(), CliError> {
+    let ws = workspace::open_existing(located)?;
+    let row = get(&ws, args)?;
+    let Some(request) = envs::request_from_row(&row)? else {
+        return Err(CliError::usage(
+            format!(
+                "environment `{}:{}` has no conda file or requirements to build",
+                row.name, row.version
+            ),
+            "its steps run with the tools on this machine's PATH",
+        ));
+    };
+    let label = format!("{}:{}", row.name, row.version);
+    let bar = progress::spinner(&format!("building environment {label}"));
+    let verbose = ctx.global.verbose > 0;
+    let built = envs::builder(&ws).ensure(&request, &mut |line| {
+        if verbose {
+            bar.suspend(|| ui::note(line));
+        } else {
+            bar.set_message(format!("{label}: {line}"));
+        }
+    });
+    bar.finish_and_clear();
+    let built = built?;
+    envs::record_build(&ws, &built)?;
+    if !built.reused {
+        ui::note(&format!(
+            "built environment {label} ({}) in {:.1} s",
+            &built.hash[..12],
+            built.build_seconds
+        ));
+    }
+    let mut value = describe(&ws, &row)?;
+    value["reused"] = json!(built.reused);
+    ctx.printer.print(&value, COLUMNS)
 }

@@ -95,6 +95,7 @@ pub(crate) fn job_json(ws: &Workspace, name: &str) -> Result<Value, CliError> {
                     "depends_on": s.depends_on,
                     "command": s.command,
                     "environment": s.environment,
+                    "env_hash": s.env_hash,
                     "compute": s.compute,
                     "inputs": s.inputs,
                     "outputs": output_json(&s.name),

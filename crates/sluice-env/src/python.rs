@@ -1,0 +1,206 @@
+//! Finding a CPython interpreter of the requested version among the machine's own.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use crate::EnvError;
+
+/// An interpreter on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Python {
+    /// The program that was found (as on PATH).
+    pub path: PathBuf,
+    /// Its full version, `3.11.7`.
+    pub version: String,
+}
+
+/// Finds an interpreter satisfying `request` (`3.11`, `3.11.7`, `>=3.10,<3.13`; `None` for the
+/// machine's `python3`). Looks on PATH only; never downloads one. Results are remembered for
+/// the life of the process.
+pub fn find_python(request: Option<&str>) -> Result<Python, EnvError> {
+    static FOUND: OnceLock<Mutex<HashMap<String, Python>>> = OnceLock::new();
+    let key = request.unwrap_or("").trim().to_owned();
+    let cache = FOUND.get_or_init(Mutex::default);
+    if let Some(p) = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
+        return Ok(p.clone());
+    }
+    let mut seen = Vec::new();
+    let mut found_versions = Vec::new();
+    for name in candidates(&key) {
+        let Some(path) = on_path(&name) else { continue };
+        if seen.contains(&path) {
+            continue;
+        }
+        seen.push(path.clone());
+        let Some(version) = probe(&path) else { continue };
+        if matches(&version, &key) {
+            let python = Python { path, version };
+            cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(key, python.clone());
+            return Ok(python);
+        }
+        found_versions.push(format!("{version} ({})", path.display()));
+    }
+    Err(EnvError::PythonMissing {
+        request: if key.is_empty() { "3".to_owned() } else { key },
+        found: if found_versions.is_empty() {
+            "; no Python interpreter was found on PATH".to_owned()
+        } else {
+            format!("; found {}", found_versions.join(", "))
+        },
+    })
+}
+
+/// `3.11` of `3.11.7` or `>=3.11`.
+pub(crate) fn major_minor(request: &str) -> Option<String> {
+    let digits = request.trim_start_matches(|c: char| !c.is_ascii_digit());
+    let mut parts = digits.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().filter(|p| !p.is_empty())?;
+    let minor = parts.next().filter(|p| !p.is_empty())?;
+    Some(format!("{major}.{minor}"))
+}
+
+fn is_plain(request: &str) -> bool {
+    !request.is_empty() && request.chars().all(|c| c.is_ascii_digit() || c == '.')
+}
+
+/// Program names to try, most specific first.
+fn candidates(request: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    if is_plain(request)
+        && let Some(mm) = major_minor(request)
+    {
+        names.push(format!("python{mm}"));
+    }
+    names.push("python3".to_owned());
+    names.push("python".to_owned());
+    if !request.is_empty() && !is_plain(request) {
+        names.extend((6..=20).rev().map(|m| format!("python3.{m}")));
+    }
+    names
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// The interpreter's full version, or `None` if it does not run (a pyenv shim for a version
+/// that is not installed, say).
+fn probe(path: &Path) -> Option<String> {
+    let out = Command::new(path)
+        .args(["-c", "import platform; print(platform.python_version())"])
+        .env_remove("PYTHONHOME")
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let v = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (!v.is_empty()).then_some(v)
+}
+
+fn parse_version(v: &str) -> Vec<u64> {
+    v.split('.')
+        .map_while(|p| {
+            let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
+/// Whether `version` satisfies `request`: empty (any), a prefix (`3.11` matches `3.11.7`), or
+/// comma-separated comparisons (`>=3.10,<3.13`, `==3.11.*`).
+fn matches(version: &str, request: &str) -> bool {
+    if request.is_empty() {
+        return version.starts_with('3');
+    }
+    let have = parse_version(version);
+    request.split(',').map(str::trim).all(|clause| {
+        let (op, want) = ["==", ">=", "<=", "!=", "~=", ">", "<"]
+            .iter()
+            .find_map(|op| clause.strip_prefix(op).map(|rest| (*op, rest.trim())))
+            .unwrap_or(("==", clause));
+        let prefix = want.ends_with(".*") || op == "==" && !want.contains('*');
+        let want_v = parse_version(want.trim_end_matches(".*"));
+        let cmp = compare(&have, &want_v);
+        let prefix_eq = have.len() >= want_v.len() && have[..want_v.len()] == want_v[..];
+        match op {
+            "==" if prefix => prefix_eq,
+            "==" => cmp == std::cmp::Ordering::Equal,
+            "!=" => !prefix_eq,
+            ">=" => cmp != std::cmp::Ordering::Less,
+            "<=" => cmp != std::cmp::Ordering::Greater || prefix_eq,
+            ">" => cmp == std::cmp::Ordering::Greater && !prefix_eq,
+            "<" => cmp == std::cmp::Ordering::Less,
+            "~=" => {
+                cmp != std::cmp::Ordering::Less
+                    && want_v.len() >= 2
+                    && have.len() >= want_v.len() - 1
+                    && have[..want_v.len() - 1] == want_v[..want_v.len() - 1]
+            }
+            _ => false,
+        }
+    })
+}
+
+/// Compares on the components both have (so `3.11.7` equals `3.11`).
+fn compare(have: &[u64], want: &[u64]) -> std::cmp::Ordering {
+    for (a, b) in have.iter().zip(want) {
+        match a.cmp(b) {
+            std::cmp::Ordering::Equal => {}
+            other => return other,
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_requests() {
+        assert!(matches("3.11.7", "3.11"));
+        assert!(matches("3.11.7", "3.11.7"));
+        assert!(!matches("3.11.7", "3.11.8"));
+        assert!(!matches("3.12.1", "3.1"));
+        assert!(matches("3.12.1", ">=3.10"));
+        assert!(!matches("3.9.18", ">=3.10"));
+        assert!(matches("3.11.7", ">=3.10,<3.13"));
+        assert!(!matches("3.13.0", ">=3.10,<3.13"));
+        assert!(matches("3.11.7", "==3.11.*"));
+        assert!(matches("3.11.7", "~=3.10"));
+        assert!(!matches("4.0.0", "~=3.10"));
+        assert!(matches("3.11.7", ""));
+        assert!(matches("3.11.7", "<=3.11"));
+        assert!(!matches("3.11.7", ">3.11"));
+    }
+
+    #[test]
+    fn candidate_programs() {
+        assert_eq!(candidates("3.11")[0], "python3.11");
+        assert_eq!(candidates("3.11.7")[0], "python3.11");
+        assert_eq!(candidates(""), ["python3", "python"]);
+        assert!(candidates(">=3.10").contains(&"python3.12".to_owned()));
+        assert_eq!(major_minor(">=3.10"), Some("3.10".to_owned()));
+    }
+
+    #[test]
+    fn a_version_nobody_has_is_a_clear_error() {
+        let err = find_python(Some("2.1")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("Python 2.1 is not installed on this machine"), "{text}");
+        assert!(err.help().unwrap().contains("python2.1"));
+    }
+}

@@ -1,0 +1,18 @@
+-- 0006: built Python environments, and what each step ran with.
+-- Shipped migrations are never edited; add a new file instead.
+
+-- One row per content-addressed environment build (hash of interpreter version + requirements).
+CREATE TABLE env_builds (
+    hash          TEXT PRIMARY KEY,
+    python        TEXT NOT NULL,             -- the interpreter's full version
+    requirements  TEXT NOT NULL,             -- the normalised set, one per line
+    lock          TEXT NOT NULL,             -- the resolved, pinned set
+    path          TEXT NOT NULL,             -- the venv
+    seconds       REAL NOT NULL,             -- how long the build took
+    built_at      TEXT NOT NULL
+);
+
+ALTER TABLE steps ADD COLUMN env_hash TEXT;      -- the env_builds row the step ran in
+ALTER TABLE steps ADD COLUMN code_hash TEXT;     -- blake3 of the step's code snapshot
+ALTER TABLE steps ADD COLUMN reuse_key TEXT;     -- what decides reuse (JSON of its parts)
+ALTER TABLE steps ADD COLUMN reused_from TEXT;   -- JOB/STEP whose results this step reused
