@@ -455,7 +455,9 @@ fn image_warning(src: &Source, span: sluice_spec::Span, image: &str) -> Warning 
     Warning::new(
         src,
         span,
-        format!("image `{image}` is recorded, but the environment has no conda file: the step runs with the tools on this machine's PATH"),
+        format!(
+            "image `{image}` is recorded, but the environment has no conda file: the step runs with the tools on this machine's PATH"
+        ),
     )
 }
 

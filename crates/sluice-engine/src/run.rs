@@ -452,13 +452,6 @@ impl StepTask {
         let mut log = tokio::fs::File::create(&log_path)
             .await
             .map_err(|e| EngineError::io(&log_path, e))?;
-        let mut venv = None;
-        if let Some(request) = step.python_env.clone() {
-            match self.prepare_env(&step, request, &mut log, &log_path).await? {
-                Ok(built) => venv = Some(built.venv),
-                Err(message) => return Ok(self.end(Status::Failed, message)),
-            }
-        }
         let command = match self.render_command(&step) {
             Ok(c) => c,
             Err(b) => return Ok(self.end(Status::Failed, format!("`{b}` has no value"))),
@@ -472,12 +465,29 @@ impl StepTask {
             &work_dir.display().to_string(),
             &log_path.display().to_string(),
         )?;
+        let mut venv = None;
+        if let Some(request) = step.python_env.clone() {
+            match self
+                .prepare_env(&step, request, &mut log, &log_path)
+                .await?
+            {
+                Ok(built) => venv = Some(built.venv),
+                Err(message) => return Ok(self.end(Status::Failed, message)),
+            }
+        }
         if *self.stop.borrow() {
             return Ok(self.end(Status::Canceled, "the job stopped before this step started"));
         }
         self.status(Status::Running)?;
         let exit = self
-            .spawn_and_wait(&step, &command, &work_dir, venv.as_deref(), &mut log, &log_path)
+            .spawn_and_wait(
+                &step,
+                &command,
+                &work_dir,
+                venv.as_deref(),
+                &mut log,
+                &log_path,
+            )
             .await?;
         self.ws
             .store()

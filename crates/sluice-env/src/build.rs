@@ -136,9 +136,15 @@ impl Builder {
             write(&lock_file, "")?;
         } else {
             let mut cmd = uv_cmd(&["pip", "compile", "requirements.in", "-o", "lock.txt"]);
-            cmd.args(["--no-header", "--no-annotate", "--quiet", "--color", "never"])
-                .arg("--python")
-                .arg(&python.path);
+            cmd.args([
+                "--no-header",
+                "--no-annotate",
+                "--quiet",
+                "--color",
+                "never",
+            ])
+            .arg("--python")
+            .arg(&python.path);
             let (status, output) = run(&mut cmd, "uv pip compile", log)?;
             if !status.success() {
                 return Err(match request.culprit(&output) {
@@ -154,7 +160,14 @@ impl Builder {
                 });
             }
         }
-        let mut cmd = uv_cmd(&["venv", "venv", "--no-project", "--quiet", "--color", "never"]);
+        let mut cmd = uv_cmd(&[
+            "venv",
+            "venv",
+            "--no-project",
+            "--quiet",
+            "--color",
+            "never",
+        ]);
         cmd.arg("--python").arg(&python.path);
         let (status, output) = run(&mut cmd, "uv venv", log)?;
         if !status.success() {

@@ -16,7 +16,7 @@ mod uv;
 
 use std::path::PathBuf;
 
-pub use build::{Built, Builder};
+pub use build::{Builder, Built};
 pub use python::{Python, find_python};
 pub use request::{EnvRequest, Requirement};
 pub use uv::find_uv;
@@ -27,7 +27,9 @@ pub enum EnvError {
     #[error("Python {request} is not installed on this machine{found}")]
     PythonMissing { request: String, found: String },
 
-    #[error("`uv` (the Python package installer Sluice builds environments with) is not available: {detail}")]
+    #[error(
+        "`uv` (the Python package installer Sluice builds environments with) is not available: {detail}"
+    )]
     UvMissing { detail: String },
 
     #[error("{origin}: requirement `{requirement}` cannot be installed:\n{message}")]

@@ -16,8 +16,14 @@ pub(crate) fn run_logged(
     let mut child = cmd.spawn()?;
     let (tx, rx) = mpsc::channel::<String>();
     let readers: Vec<Box<dyn std::io::Read + Send>> = [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
     ]
     .into_iter()
     .flatten()

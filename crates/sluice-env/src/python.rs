@@ -23,7 +23,11 @@ pub fn find_python(request: Option<&str>) -> Result<Python, EnvError> {
     static FOUND: OnceLock<Mutex<HashMap<String, Python>>> = OnceLock::new();
     let key = request.unwrap_or("").trim().to_owned();
     let cache = FOUND.get_or_init(Mutex::default);
-    if let Some(p) = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
+    if let Some(p) = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&key)
+    {
         return Ok(p.clone());
     }
     let mut seen = Vec::new();
@@ -34,7 +38,9 @@ pub fn find_python(request: Option<&str>) -> Result<Python, EnvError> {
             continue;
         }
         seen.push(path.clone());
-        let Some(version) = probe(&path) else { continue };
+        let Some(version) = probe(&path) else {
+            continue;
+        };
         if matches(&version, &key) {
             let python = Python { path, version };
             cache
@@ -200,7 +206,10 @@ mod tests {
     fn a_version_nobody_has_is_a_clear_error() {
         let err = find_python(Some("2.1")).unwrap_err();
         let text = err.to_string();
-        assert!(text.starts_with("Python 2.1 is not installed on this machine"), "{text}");
+        assert!(
+            text.starts_with("Python 2.1 is not installed on this machine"),
+            "{text}"
+        );
         assert!(err.help().unwrap().contains("python2.1"));
     }
 }

@@ -158,11 +158,18 @@ mod tests {
 
     #[test]
     fn culprit_is_found_in_installer_messages() {
-        let r = request(&["pandas", "scikit-learn==99", "foo @ git+https://github.com/e/foo.git"]);
+        let r = request(&[
+            "pandas",
+            "scikit-learn==99",
+            "foo @ git+https://github.com/e/foo.git",
+        ]);
         let msg = "Because there is no version of scikit-learn==99 and you require scikit-learn==99, we can conclude that your requirements are unsatisfiable.";
         assert_eq!(r.culprit(msg).unwrap().origin, "conda.yml:2:7");
         let msg = "error: Failed to download and build `foo @ git+https://github.com/e/foo.git`";
-        assert_eq!(r.culprit(msg).unwrap().text, "foo @ git+https://github.com/e/foo.git");
+        assert_eq!(
+            r.culprit(msg).unwrap().text,
+            "foo @ git+https://github.com/e/foo.git"
+        );
         assert!(r.culprit("network unreachable").is_none());
         // `pandas` is not a word inside `geopandas`.
         assert!(request(&["pandas"]).culprit("geopandas failed").is_none());

@@ -20,7 +20,10 @@ pub fn find_uv(tools_dir: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf, E
             Ok(path)
         } else {
             Err(EnvError::UvMissing {
-                detail: format!("SLUICE_UV is set to `{}`, which does not exist", path.display()),
+                detail: format!(
+                    "SLUICE_UV is set to `{}`, which does not exist",
+                    path.display()
+                ),
             })
         };
     }
@@ -64,7 +67,10 @@ pub fn find_uv(tools_dir: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf, E
     .arg(&staging)
     .arg(UV_REQUIREMENT);
     let (status, output) = run_logged(&mut cmd, log).map_err(|e| EnvError::UvMissing {
-        detail: format!("`{} -m pip` could not be started: {e}", python.path.display()),
+        detail: format!(
+            "`{} -m pip` could not be started: {e}",
+            python.path.display()
+        ),
     })?;
     if !status.success() || !staging.join("bin").join("uv").is_file() {
         let _ = std::fs::remove_dir_all(&staging);

@@ -90,7 +90,10 @@ pub fn parse_conda(
         return Err(SpecError::new(
             source,
             root.span,
-            format!("a conda file must be a mapping, found {}", root.value.kind()),
+            format!(
+                "a conda file must be a mapping, found {}",
+                root.value.kind()
+            ),
         )
         .with_help("write `dependencies:` with a list of packages, e.g. `- python=3.11`"));
     };
@@ -118,8 +121,10 @@ pub fn parse_conda(
         }
     }
     let Some(deps) = deps else {
-        return Err(SpecError::new(source, root.span, "the conda file has no `dependencies`")
-            .with_help("add `dependencies:` with `- python=3.11`, `- pip` and a `- pip:` list"));
+        return Err(
+            SpecError::new(source, root.span, "the conda file has no `dependencies`")
+                .with_help("add `dependencies:` with `- python=3.11`, `- pip` and a `- pip:` list"),
+        );
     };
     let Value::Seq(items) = &deps.value else {
         return Err(SpecError::new(
@@ -155,7 +160,10 @@ pub fn parse_conda(
                             return Err(SpecError::new(
                                 source,
                                 line.span,
-                                format!("a pip requirement must be text, found {}", line.value.kind()),
+                                format!(
+                                    "a pip requirement must be text, found {}",
+                                    line.value.kind()
+                                ),
                             ));
                         };
                         let text = text.trim().to_owned();
@@ -190,7 +198,7 @@ fn conda_package(
     let text = text.trim();
     let text = text.rsplit_once("::").map_or(text, |(_, rest)| rest);
     let split = text
-        .find(|c: char| matches!(c, '=' | '<' | '>' | '!' | '~' | ' '))
+        .find(['=', '<', '>', '!', '~', ' '])
         .unwrap_or(text.len());
     let (name, rest) = text.split_at(split);
     let name_lower = name.to_ascii_lowercase();
@@ -368,13 +376,21 @@ mod tests {
             let spec = conda(&format!("dependencies:\n  - {written}\n")).unwrap();
             assert_eq!(spec.python.unwrap().value, request, "{written}");
         }
-        assert!(conda("dependencies:\n  - python\n").unwrap().python.is_none());
+        assert!(
+            conda("dependencies:\n  - python\n")
+                .unwrap()
+                .python
+                .is_none()
+        );
     }
 
     #[test]
     fn conda_only_packages_are_refused_by_name() {
         let err = conda("dependencies:\n  - python=3.11\n  - cudatoolkit=11.8\n").unwrap_err();
-        assert!(err.message.contains("`cudatoolkit` is a conda-only package"));
+        assert!(
+            err.message
+                .contains("`cudatoolkit` is a conda-only package")
+        );
         assert_eq!((err.span.line, err.span.col), (3, 5));
         let err = conda("dependencies:\n  - r-ggplot2\n").unwrap_err();
         assert!(err.message.contains("R package"));
@@ -382,16 +398,42 @@ mod tests {
 
     #[test]
     fn malformed_conda_files() {
-        assert!(conda("channels: [a]\n").unwrap_err().message.contains("no `dependencies`"));
-        assert!(conda("dependencies: numpy\n").unwrap_err().message.contains("must be a list"));
-        assert!(conda("dependencies:\n  - foo: [a]\n").unwrap_err().message.contains("`foo`"));
-        assert!(conda("dependencies:\n  - numpy=1.2|1.3\n").unwrap_err().message.contains("`|`"));
-        assert!(conda("- a\n").unwrap_err().message.contains("must be a mapping"));
+        assert!(
+            conda("channels: [a]\n")
+                .unwrap_err()
+                .message
+                .contains("no `dependencies`")
+        );
+        assert!(
+            conda("dependencies: numpy\n")
+                .unwrap_err()
+                .message
+                .contains("must be a list")
+        );
+        assert!(
+            conda("dependencies:\n  - foo: [a]\n")
+                .unwrap_err()
+                .message
+                .contains("`foo`")
+        );
+        assert!(
+            conda("dependencies:\n  - numpy=1.2|1.3\n")
+                .unwrap_err()
+                .message
+                .contains("`|`")
+        );
+        assert!(
+            conda("- a\n")
+                .unwrap_err()
+                .message
+                .contains("must be a mapping")
+        );
     }
 
     #[test]
     fn requirements_file() {
-        let text = "# pinned\nnumpy==2.0  # comment\n\npandas>=2 \\\n  ; python_version>'3'\nmlflow\n";
+        let text =
+            "# pinned\nnumpy==2.0  # comment\n\npandas>=2 \\\n  ; python_version>'3'\nmlflow\n";
         let spec = parse_requirements(&Source::new("requirements.txt", text)).unwrap();
         assert_eq!(
             reqs(&spec),

@@ -16,7 +16,14 @@ use crate::commands::{Ctx, print_warnings, split_name_version};
 use crate::error::CliError;
 use crate::{progress, ui, workspace};
 
-const COLUMNS: &[&str] = &["name", "version", "python", "env_hash", "built", "created_at"];
+const COLUMNS: &[&str] = &[
+    "name",
+    "version",
+    "python",
+    "env_hash",
+    "built",
+    "created_at",
+];
 
 pub(crate) fn run(ctx: &Ctx<'_>, cmd: &EnvironmentCommand) -> Result<(), CliError> {
     let located = workspace::locate(ctx.global.workspace.as_deref())?;
@@ -119,7 +126,8 @@ fn create(
                     "pass `--name NAME` (and `--python 3.X` to choose the interpreter)",
                 )
             })?;
-            let mut spec = json!({"requirements_file": shown, "requirements": source.text.as_ref()});
+            let mut spec =
+                json!({"requirements_file": shown, "requirements": source.text.as_ref()});
             if let Some(p) = &args.python {
                 spec["python"] = json!(p);
             }
@@ -156,7 +164,9 @@ fn new_row(
         "{}\0{}\0{}",
         image.as_deref().unwrap_or(""),
         conda_file.as_deref().unwrap_or(""),
-        spec.get("requirements").map(Value::to_string).unwrap_or_default()
+        spec.get("requirements")
+            .map(Value::to_string)
+            .unwrap_or_default()
             + &spec.get("python").map(Value::to_string).unwrap_or_default(),
     );
     sluice_store::EnvironmentRow {

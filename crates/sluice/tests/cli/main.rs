@@ -4,4 +4,5 @@ mod common;
 mod data;
 mod job;
 mod misc;
+mod python;
 mod step;

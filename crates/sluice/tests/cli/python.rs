@@ -1,0 +1,410 @@
+//! Python command steps in environments built by `uv`.
+//!
+//! Tests that install packages need PyPI and `uv`: they run when `SLUICE_TEST_PYPI=1` (set by
+//! `.ci/run`) and are skipped otherwise. `SLUICE_TEST_UV`, when set, points them at a `uv`
+//! binary so each temporary workspace does not install its own; without it, `sluice` installs
+//! uv into the workspace's tool folder (one test exercises that path on purpose).
+
+use std::process::Command;
+
+use crate::common::TestContext;
+
+#[expect(clippy::print_stderr, reason = "a skipped test says why")]
+fn pypi() -> bool {
+    let on = std::env::var("SLUICE_TEST_PYPI").is_ok_and(|v| v == "1");
+    if !on {
+        eprintln!("skipped: set SLUICE_TEST_PYPI=1 to run tests that install from PyPI");
+    }
+    on
+}
+
+/// The command with the test's `uv` (if any) and without a developer's `uv` on PATH.
+fn with_uv(ctx: &TestContext, args: &[&str], share_uv: bool) -> Command {
+    let mut cmd = ctx.command(args);
+    match std::env::var_os("SLUICE_TEST_UV") {
+        Some(uv) if share_uv => {
+            cmd.env("SLUICE_UV", uv);
+        }
+        _ => {
+            cmd.env_remove("SLUICE_UV");
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let kept: Vec<_> = std::env::split_paths(&path)
+                .filter(|d| !d.join("uv").is_file())
+                .collect();
+            cmd.env("PATH", std::env::join_paths(kept).expect("PATH"));
+        }
+    }
+    cmd
+}
+
+fn run_uv(ctx: &TestContext, args: &[&str]) -> std::process::Output {
+    with_uv(ctx, args, true).output().expect("run sluice")
+}
+
+/// Writes a one-step command job running `script` in an environment from `conda` (inline).
+fn python_job(ctx: &TestContext, conda: &str, script: &str) {
+    ctx.write("env/conda.yml", conda);
+    ctx.write("src/main.py", script);
+    ctx.write(
+        "job.yml",
+        "$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json\ntype: command\nname: py\ncode: ./src\ncommand: python main.py --out ${{outputs.out}}\nenvironment:\n  image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04\n  conda_file: ./env/conda.yml\noutputs:\n  out:\n    type: uri_folder\n",
+    );
+}
+
+const SMALL_CONDA: &str = "name: small\nchannels:\n  - defaults\ndependencies:\n  - python=3.11\n  - pip:\n    - six==1.17.0\n";
+
+fn step(ctx: &TestContext, job: &str) -> serde_json::Value {
+    let job = ctx.json(&["job", "show", "-n", job, "-o", "json"]);
+    job["jobs"]["main"].clone()
+}
+
+fn text(out: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn conda_only_package_is_refused_at_its_line_before_anything_runs() {
+    let ctx = TestContext::new();
+    python_job(
+        &ctx,
+        "dependencies:\n  - python=3.11\n  - cudatoolkit=11.8\n  - pip:\n    - six\n",
+        "print('never')\n",
+    );
+    let out = ctx.run(&["job", "create", "-f", "job.yml"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("env/conda.yml:3:5"), "{stderr}");
+    assert!(
+        stderr.contains("`cudatoolkit` is a conda-only package (the CUDA runtime libraries)"),
+        "{stderr}"
+    );
+    assert!(!ctx.workspace().join("jobs").join("py").exists());
+}
+
+#[test]
+fn missing_python_version_is_named() {
+    let ctx = TestContext::new();
+    // `environment create` checks the interpreter before registering anything.
+    ctx.write(
+        "conda.yml",
+        "name: old\ndependencies:\n  - python=3.4\n  - pip:\n    - six\n",
+    );
+    let out = ctx.run(&["environment", "create", "-f", "conda.yml"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(12), "{stderr}");
+    assert!(
+        stderr.contains("Python 3.4 is not installed on this machine; found"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("python3.4"),
+        "the hint names the program: {stderr}"
+    );
+    let listed = ctx.run(&["environment", "list", "-o", "json"]);
+    assert!(
+        !String::from_utf8_lossy(&listed.stdout).contains("\"old\""),
+        "nothing registered"
+    );
+
+    // An inline environment fails its step's Preparing phase with the same message.
+    python_job(&ctx, "dependencies:\n  - python=3.4\n", "print('never')\n");
+    let out = ctx.run(&["job", "create", "-f", "job.yml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let step = step(&ctx, "py");
+    assert_eq!(step["status"], "Failed");
+    let error = step["error"].as_str().unwrap();
+    assert!(
+        error.contains("could not be prepared: Python 3.4 is not installed"),
+        "{error}"
+    );
+    let statuses: Vec<&str> = step["status_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["NotStarted", "Queued", "Preparing", "Failed"]);
+}
+
+#[test]
+fn requirements_file_and_bare_conda_file_register() {
+    let ctx = TestContext::new();
+    ctx.write("requirements.txt", "six==1.17.0  # pinned\n");
+    let out = ctx.run(&["environment", "create", "-f", "requirements.txt"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a requirements file needs --name"
+    );
+    let env = ctx.json(&[
+        "environment",
+        "create",
+        "-f",
+        "requirements.txt",
+        "--name",
+        "reqs",
+        "--python",
+        "3.11",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(env["requirements"], serde_json::json!(["six==1.17.0"]));
+    assert!(env["python"].as_str().unwrap().starts_with("3.11."));
+    assert_eq!(env["built"], false);
+    ctx.write(
+        "conda.yml",
+        "name: bare\ndependencies:\n  - python=3.11\n  - Six\n",
+    );
+    let bare = ctx.json(&["environment", "create", "-f", "conda.yml", "-o", "json"]);
+    assert_eq!(bare["name"], "bare");
+    assert_eq!(bare["requirements"], serde_json::json!(["six"]));
+    // The same interpreter and requirement set, whatever the spelling: the same environment.
+    ctx.write(
+        "conda2.yml",
+        "dependencies:\n  - python=3.11\n  - pip:\n    - six\n",
+    );
+    let again = ctx.json(&[
+        "environment",
+        "create",
+        "-f",
+        "conda2.yml",
+        "--name",
+        "other",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(again["env_hash"], bare["env_hash"]);
+    assert_ne!(again["env_hash"], env["env_hash"]);
+}
+
+#[test]
+fn uninstallable_requirements_fail_preparing_with_the_requirement_and_installer_message() {
+    if !pypi() {
+        return;
+    }
+    let ctx = TestContext::new();
+    // A package that does not exist; uv is installed into the workspace's tool folder.
+    python_job(
+        &ctx,
+        "dependencies:\n  - python=3.11\n  - pip:\n    - six\n    - sluice-test-no-such-package-qq\n",
+        "print('never')\n",
+    );
+    let out = with_uv(&ctx, &["job", "create", "-f", "job.yml"], false)
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(ctx.workspace().join("tools/uv/bin/uv").is_file());
+    let s = step(&ctx, "py");
+    let error = s["error"].as_str().unwrap();
+    assert!(
+        error.contains(
+            "env/conda.yml:5:7: requirement `sluice-test-no-such-package-qq` cannot be installed"
+        ),
+        "{error}"
+    );
+    assert!(
+        error.contains("not found in the package registry"),
+        "{error}"
+    );
+    let log = std::fs::read_to_string(s["log_path"].as_str().unwrap()).unwrap();
+    assert!(log.contains("not found in the package registry"), "{log}");
+    assert!(
+        stderr.contains("sluice-test-no-such-package-qq"),
+        "{stderr}"
+    );
+    // No half-built environment is left to be mistaken for a finished one.
+    let envs: Vec<_> = std::fs::read_dir(ctx.workspace().join("envs"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .collect();
+    assert!(envs.is_empty(), "{envs:?}");
+
+    // An unsatisfiable pin.
+    python_job(
+        &ctx,
+        "dependencies:\n  - python=3.11\n  - pip:\n    - six==0.0.42\n",
+        "print('never')\n",
+    );
+    let out = run_uv(&ctx, &["job", "create", "-f", "job.yml", "--name", "pin"]);
+    assert_eq!(out.status.code(), Some(1));
+    let error = step(&ctx, "pin")["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("env/conda.yml:4:7: requirement `six==0.0.42` cannot be installed"),
+        "{error}"
+    );
+    assert!(error.contains("no version of six==0.0.42"), "{error}");
+
+    // A git URL that cannot be fetched (no such host).
+    python_job(
+        &ctx,
+        "dependencies:\n  - python=3.11\n  - pip:\n    - thing @ git+https://sluice-test.invalid/thing.git\n",
+        "print('never')\n",
+    );
+    let out = run_uv(&ctx, &["job", "create", "-f", "job.yml", "--name", "git"]);
+    assert_eq!(out.status.code(), Some(1));
+    let error = step(&ctx, "git")["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains(
+            "requirement `thing @ git+https://sluice-test.invalid/thing.git` cannot be installed"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn python_steps_exit_codes_signals_and_environment_reuse() {
+    if !pypi() {
+        return;
+    }
+    let ctx = TestContext::new();
+    let script = "import argparse, os, sys, six\np = argparse.ArgumentParser()\np.add_argument('--out')\na = p.parse_args()\nprint('python', sys.version.split()[0], 'six', six.__version__, 'venv', os.environ['VIRTUAL_ENV'])\nopen(os.path.join(a.out, 'done.txt'), 'w').write('ok')\n";
+    python_job(&ctx, SMALL_CONDA, script);
+    let out = run_uv(&ctx, &["job", "create", "-f", "job.yml", "--stream"]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("[main] python 3.11."), "{stderr}");
+    assert!(stderr.contains("six 1.17.0"), "{stderr}");
+    assert!(stderr.contains(
+        "image `mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04` is recorded, not pulled"
+    ));
+    let first = step(&ctx, "py");
+    let hash = first["env_hash"].as_str().unwrap().to_owned();
+    assert_eq!(hash.len(), 64);
+    assert!(
+        std::path::Path::new(first["outputs"]["out"]["path"].as_str().unwrap())
+            .join("done.txt")
+            .is_file()
+    );
+
+    // A second job with the same spec reuses the environment.
+    let out = run_uv(
+        &ctx,
+        &[
+            "job", "create", "-f", "job.yml", "--name", "again", "--stream",
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(", reused"), "{stderr}");
+    assert_eq!(step(&ctx, "again")["env_hash"], hash.as_str());
+
+    // `environment show` of a registered twin shows the pinned set.
+    ctx.write("env.yml", "name: small-env\nconda_file: env/conda.yml\n");
+    let env = ctx.json(&["environment", "create", "-f", "env.yml", "-o", "json"]);
+    assert_eq!(env["env_hash"], hash.as_str());
+    assert_eq!(env["built"], true);
+    assert_eq!(env["lock"], serde_json::json!(["six==1.17.0"]));
+
+    // A script that exits non-zero: Failed, its log kept and shown.
+    ctx.write(
+        "src/main.py",
+        "import sys\nprint('loading data')\nprint('bad column: fare', file=sys.stderr)\nsys.exit(3)\n",
+    );
+    let out = run_uv(&ctx, &["job", "create", "-f", "job.yml", "--name", "exit3"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let s = step(&ctx, "exit3");
+    assert_eq!(s["status"], "Failed");
+    assert_eq!(s["exit_code"], 3);
+    assert!(s["error"].as_str().unwrap().contains("exited with code 3"));
+    let log = std::fs::read_to_string(s["log_path"].as_str().unwrap()).unwrap();
+    assert!(
+        log.contains("loading data") && log.contains("bad column: fare"),
+        "{log}"
+    );
+    assert!(
+        stderr.contains("[main] bad column: fare"),
+        "the log's tail is shown: {stderr}"
+    );
+
+    // A script killed by a signal.
+    ctx.write(
+        "src/main.py",
+        "import os, signal\nprint('about to die', flush=True)\nos.kill(os.getpid(), signal.SIGKILL)\n",
+    );
+    let out = run_uv(
+        &ctx,
+        &["job", "create", "-f", "job.yml", "--name", "killed"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let s = step(&ctx, "killed");
+    assert_eq!(s["status"], "Failed");
+    assert!(
+        s["error"]
+            .as_str()
+            .unwrap()
+            .contains("killed by signal SIGKILL"),
+        "{}",
+        s["error"]
+    );
+    let log = std::fs::read_to_string(s["log_path"].as_str().unwrap()).unwrap();
+    assert!(log.contains("about to die"), "{log}");
+}
+
+#[test]
+fn concurrent_jobs_build_a_shared_environment_once() {
+    if !pypi() {
+        return;
+    }
+    let ctx = TestContext::new();
+    python_job(
+        &ctx,
+        "dependencies:\n  - python=3.11\n  - pip:\n    - six==1.16.0\n",
+        "import six\nprint('six', six.__version__)\n",
+    );
+    // Create the workspace first so the jobs do not race to create it.
+    ctx.ok(&[
+        "environment",
+        "create",
+        "-f",
+        "env/conda.yml",
+        "--name",
+        "shared",
+    ]);
+    let children: Vec<_> = ["c1", "c2", "c3"]
+        .iter()
+        .map(|name| {
+            with_uv(
+                &ctx,
+                &["job", "create", "-f", "job.yml", "--name", name],
+                true,
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let hashes: Vec<String> = ["c1", "c2", "c3"]
+        .iter()
+        .map(|n| step(&ctx, n)["env_hash"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(hashes.iter().all(|h| *h == hashes[0]), "{hashes:?}");
+    let built = ["c1", "c2", "c3"]
+        .iter()
+        .filter(|n| {
+            let log = std::fs::read_to_string(step(&ctx, n)["log_path"].as_str().unwrap()).unwrap();
+            log.contains("packages, built in")
+        })
+        .count();
+    assert_eq!(built, 1, "exactly one job built the environment");
+    let envs = std::fs::read_dir(ctx.workspace().join("envs"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .count();
+    assert_eq!(envs, 1);
+}
