@@ -1,14 +1,18 @@
 //! Content hashing of files and folders, and the workspace's local artifact store.
 //!
-//! A folder's hash is blake3 over its files in sorted relative-path order, each contributing its
-//! path, its length and its bytes, so renaming, moving or editing any file changes the hash
-//! while timestamps do not.
+//! A file's hash is blake3 of its bytes. A folder's hash is blake3 over its files in sorted
+//! relative-path order, each contributing its path, its length and its own hash, so renaming,
+//! moving or editing any file changes the hash while timestamps do not. Because a folder's hash
+//! is built from its files' hashes, a [`HashMemo`] (size + modification time per file) lets an
+//! unchanged file go unread: re-hashing an unchanged 1 GB folder reads nothing.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What hashing a file or folder found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,27 +85,108 @@ fn files(root: &Path) -> Result<Vec<(String, PathBuf)>, ArtifactError> {
 
 /// Hashes a file or a folder (see the crate docs for what the hash covers).
 pub fn hash_path(root: &Path) -> Result<ContentHash, ArtifactError> {
+    hash_path_with(root, &mut HashMemo::default())
+}
+
+/// Per-file hashes remembered by size and modification time, so that an unchanged file is not
+/// read again. Save it between runs with serde; a stale entry is never used (the size or the
+/// nanosecond modification time differs).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct HashMemo {
+    files: HashMap<PathBuf, MemoEntry>,
+    #[serde(skip)]
+    changed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct MemoEntry {
+    size: u64,
+    mtime_ns: u128,
+    hash: String,
+}
+
+impl HashMemo {
+    /// True when hashing added or replaced an entry (the memo is worth saving).
+    #[must_use]
+    pub fn changed(&self) -> bool {
+        self.changed
+    }
+
+    /// How many files it remembers.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    fn file_hash(&mut self, path: &Path, meta: &fs::Metadata) -> Result<[u8; 32], ArtifactError> {
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let key = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        if let Some(entry) = self.files.get(&key)
+            && entry.size == meta.len()
+            && entry.mtime_ns == mtime_ns
+            && mtime_ns != 0
+            && let Ok(hash) = blake3::Hash::from_hex(&entry.hash)
+        {
+            return Ok(*hash.as_bytes());
+        }
+        let hash = read_hash(path)?;
+        self.files.insert(
+            key,
+            MemoEntry {
+                size: meta.len(),
+                mtime_ns,
+                hash: hash.to_hex().to_string(),
+            },
+        );
+        self.changed = true;
+        Ok(*hash.as_bytes())
+    }
+}
+
+fn read_hash(path: &Path) -> Result<blake3::Hash, ArtifactError> {
     let mut hasher = blake3::Hasher::new();
-    let mut size = 0u64;
+    let mut file = fs::File::open(path).map_err(io_err(path))?;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize())
+}
+
+/// Hashes a file or a folder, reading only files that `memo` does not know unchanged.
+pub fn hash_path_with(root: &Path, memo: &mut HashMemo) -> Result<ContentHash, ArtifactError> {
     let list = files(root)?;
     let single = list.len() == 1 && fs::metadata(root).is_ok_and(|m| m.is_file());
+    let mut hasher = blake3::Hasher::new();
+    let mut size = 0u64;
     for (rel, path) in &list {
-        let len = fs::metadata(path).map_err(io_err(path))?.len();
-        if !single {
-            hasher.update(rel.as_bytes());
-            hasher.update(&[0]);
-            hasher.update(&len.to_le_bytes());
+        let meta = fs::metadata(path).map_err(io_err(path))?;
+        let file_hash = memo.file_hash(path, &meta)?;
+        if single {
+            return Ok(ContentHash {
+                hash: format!("blake3:{}", blake3::Hash::from_bytes(file_hash).to_hex()),
+                size_bytes: meta.len(),
+                file_count: 1,
+            });
         }
-        let mut file = fs::File::open(path).map_err(io_err(path))?;
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = file.read(&mut buf).map_err(io_err(path))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        size += len;
+        hasher.update(rel.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(&meta.len().to_le_bytes());
+        hasher.update(&file_hash);
+        size += meta.len();
     }
     Ok(ContentHash {
         hash: format!("blake3:{}", hasher.finalize().to_hex()),
@@ -195,6 +280,32 @@ mod tests {
             h.hash,
             format!("blake3:{}", blake3::hash(b"hello").to_hex())
         );
+    }
+
+    #[test]
+    fn memo_skips_unchanged_files_and_sees_changed_ones() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("a.csv"), "1,2\n").unwrap();
+        fs::write(d.path().join("b.csv"), "3,4\n").unwrap();
+        let mut memo = HashMemo::default();
+        let first = hash_path_with(d.path(), &mut memo).unwrap();
+        assert_eq!(first, hash_path(d.path()).unwrap());
+        assert_eq!(memo.len(), 2);
+        // A remembered hash is trusted while size and mtime agree: prove it by poisoning one.
+        let key = std::path::absolute(d.path().join("a.csv")).unwrap();
+        memo.files.get_mut(&key).unwrap().hash = blake3::hash(b"poison").to_hex().to_string();
+        memo.changed = false;
+        assert_ne!(hash_path_with(d.path(), &mut memo).unwrap(), first);
+        assert!(!memo.changed(), "nothing was read");
+        // Rewriting the file (new mtime) makes the memo read it again.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        fs::write(d.path().join("a.csv"), "1,2\n").unwrap();
+        assert_eq!(hash_path_with(d.path(), &mut memo).unwrap(), first);
+        assert!(memo.changed());
+        let saved = serde_json::to_string(&memo).unwrap();
+        let mut back: HashMemo = serde_json::from_str(&saved).unwrap();
+        assert_eq!(hash_path_with(d.path(), &mut back).unwrap(), first);
+        assert!(!back.changed());
     }
 
     #[test]

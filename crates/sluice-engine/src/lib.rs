@@ -5,6 +5,7 @@ mod assets;
 pub mod envs;
 mod plan;
 mod recover;
+mod reuse;
 mod run;
 mod status;
 mod tracking;
@@ -17,6 +18,7 @@ pub use plan::{
     DataRef, OutputPlan, Plan, PlanOptions, StepInput, StepPlan, generate_name, literal_text, plan,
 };
 pub use recover::recover_interrupted;
+pub use reuse::explain;
 pub use run::{Event, Observer, Outcome, run};
 pub use status::Status;
 pub use tracking::TrackingInfo;

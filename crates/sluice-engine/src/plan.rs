@@ -24,6 +24,8 @@ pub struct PlanOptions {
     pub default_experiment: String,
     /// The most steps to run at once (before the compute's own limit).
     pub max_parallel: usize,
+    /// `--force-rerun`: run every step even if an identical earlier run exists.
+    pub force_rerun: bool,
 }
 
 /// Data behind an input: where it is and, for registered assets, which version.
@@ -87,6 +89,8 @@ pub struct StepPlan {
     pub python_env: Option<sluice_env::EnvRequest>,
     /// The environment's `image:`, recorded (no container runtime is used).
     pub image: Option<String>,
+    /// `is_deterministic` of the component: when false the step is never reused.
+    pub deterministic: bool,
     pub compute: String,
     pub env_vars: IndexMap<String, String>,
     pub timeout: Option<u64>,
@@ -216,7 +220,7 @@ pub fn plan(
         spec_path: src.name.clone(),
         spec_text: src.text.to_string(),
         continue_on_step_failure: spec.settings.continue_on_step_failure,
-        force_rerun: spec.settings.force_rerun,
+        force_rerun: spec.settings.force_rerun || options.force_rerun,
         compute,
         inputs,
         outputs,
@@ -368,6 +372,7 @@ fn plan_step(
         environment,
         python_env,
         image,
+        deterministic: c.is_deterministic,
         compute,
         env_vars: step.environment_variables.clone(),
         timeout: step.timeout,
@@ -565,7 +570,7 @@ fn resolve_data(
         Some(Ok(AssetRef::Datastore { datastore, path })) => {
             let local = ws.datastore_path(&datastore, &path);
             check_exists(src, text, &local, ty)?;
-            let content_hash = sluice_artifacts::hash_path(&local).ok().map(|h| h.hash);
+            let content_hash = ws.hash_path(&local).ok().map(|h| h.hash);
             Ok(DataRef { path: local, ty: ty.unwrap_or(IoType::UriFolder), asset: None, content_hash })
         }
         None if text.contains("://") => Err(err(format!("`{}` is remote data, and Sluice runs without network", text.value))
@@ -577,7 +582,7 @@ fn resolve_data(
             check_exists(src, text, &local, ty)?;
             let ty = ty.unwrap_or(if local.is_file() { IoType::UriFile } else { IoType::UriFolder });
             // Recorded for lineage: which bytes the job read.
-            let content_hash = sluice_artifacts::hash_path(&local).ok().map(|h| h.hash);
+            let content_hash = ws.hash_path(&local).ok().map(|h| h.hash);
             Ok(DataRef { path: local, ty, asset: None, content_hash })
         }
     }

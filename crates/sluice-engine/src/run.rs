@@ -133,6 +133,8 @@ fn record_job(ws: &Workspace, plan: &Plan) -> Result<(), EngineError> {
             env_hash: None,
             code_hash: None,
             reused_from: None,
+            reuse_key: None,
+            reuse_parts: None,
         })
         .collect();
     ws.store().insert_job(&job, &steps)?;
@@ -439,8 +441,20 @@ impl StepTask {
     }
 
     async fn run(mut self) -> Result<StepEnd, EngineError> {
-        self.status(Status::Preparing)?;
         let step = self.step_plan().clone();
+        let recorded = self.ws.store().list_outputs(&self.plan.job_name)?;
+        let decision = crate::reuse::decide(&self.ws, &self.plan, &step, &recorded)?;
+        self.ws.store().set_step_reuse(
+            &self.plan.job_name,
+            &step.name,
+            decision.key.as_deref(),
+            &decision.record,
+            decision.code_hash.as_deref(),
+        )?;
+        if let Some((job, row)) = decision.reuse {
+            return self.reuse(&step, &job, &row);
+        }
+        self.status(Status::Preparing)?;
         let step_dir = self
             .ws
             .job_dir(&self.plan.job_name)
@@ -541,6 +555,62 @@ impl StepTask {
             step: step.name.clone(),
             status: Status::Completed,
             message: None,
+        })
+    }
+
+    /// Completes the step with the results of an earlier identical one: its outputs copied
+    /// into this job's folders (recorded with their hashes), its log, metrics and params linked.
+    fn reuse(&self, step: &StepPlan, job: &str, row: &StepRow) -> Result<StepEnd, EngineError> {
+        let original = row
+            .reused_from
+            .clone()
+            .unwrap_or_else(|| format!("{job}/{}", row.name));
+        let earlier: Vec<OutputRow> = self
+            .ws
+            .store()
+            .list_outputs(job)?
+            .into_iter()
+            .filter(|o| o.step_name == row.name)
+            .collect();
+        for (name, out) in &step.outputs {
+            let Some(prev) = earlier.iter().find(|o| o.name == *name) else {
+                continue;
+            };
+            let target = out.value_path(name);
+            if out.dir.exists() {
+                std::fs::remove_dir_all(&out.dir).map_err(|e| EngineError::io(&out.dir, e))?;
+            }
+            std::fs::create_dir_all(&out.dir).map_err(|e| EngineError::io(&out.dir, e))?;
+            if target == out.dir {
+                let _ = std::fs::remove_dir(&out.dir);
+                sluice_artifacts::copy_atomic(Path::new(&prev.path), &target)?;
+            } else {
+                sluice_artifacts::copy_tree(Path::new(&prev.path), &target)?;
+            }
+            self.ws.store().upsert_output(&OutputRow {
+                job_name: self.plan.job_name.clone(),
+                step_name: step.name.clone(),
+                path: target.display().to_string(),
+                ..prev.clone()
+            })?;
+        }
+        self.ws.store().set_step_reused(
+            &self.plan.job_name,
+            &step.name,
+            &original,
+            row.work_dir.as_deref(),
+            row.log_path.as_deref(),
+        )?;
+        if let Some(env_hash) = &row.env_hash {
+            self.ws
+                .store()
+                .set_step_env(&self.plan.job_name, &step.name, env_hash)?;
+        }
+        crate::tracking::link_reused_run(&self.ws, &self.run_id, job, &row.name, &original)?;
+        Ok(StepEnd {
+            step: step.name.clone(),
+            status: Status::Completed,
+            message: Some(format!("reused the results of `{original}`")),
         })
     }
 

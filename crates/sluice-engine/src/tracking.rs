@@ -133,6 +133,33 @@ pub(crate) fn child_run(
     Ok(run.info.run_uuid)
 }
 
+/// Links a reused step's run to the run whose results it reused: the original's params and
+/// latest metrics are copied, and tags name the original step and run.
+pub(crate) fn link_reused_run(
+    ws: &Workspace,
+    run_id: &str,
+    job: &str,
+    step: &str,
+    original: &str,
+) -> Result<(), EngineError> {
+    let runs = ws.store().job_runs(job)?;
+    let source = runs
+        .into_iter()
+        .find(|(_, s)| s.as_deref() == Some(step))
+        .map(|(id, _)| id);
+    let mut tags = vec![kv("sluice.reused_from", original)];
+    let (metrics, params) = match &source {
+        Some(id) => {
+            let run = ws.store().get_run(id)?;
+            tags.push(kv("sluice.reused_from_run", id));
+            (run.metrics, run.params)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    ws.store().log_batch(run_id, &metrics, &params, &tags)?;
+    Ok(())
+}
+
 /// Sets a run's final status from a job or step status.
 pub(crate) fn end_run(ws: &Workspace, run_id: &str, status: Status) -> Result<(), EngineError> {
     let mlflow_status = match status {

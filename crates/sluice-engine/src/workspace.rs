@@ -47,6 +47,30 @@ impl Workspace {
         Arc::clone(&self.store)
     }
 
+    /// Hashes a file or folder, reading only files changed since they were last hashed here
+    /// (a size + modification-time memo kept in `cache/file-hashes.json`).
+    pub fn hash_path(&self, path: &Path) -> Result<sluice_artifacts::ContentHash, EngineError> {
+        let memo_path = self.root.join("cache").join("file-hashes.json");
+        let mut memo: sluice_artifacts::HashMemo = std::fs::read(&memo_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let hash = sluice_artifacts::hash_path_with(path, &mut memo)?;
+        if memo.changed() {
+            // A cache: losing a race with another process costs a re-read, nothing more.
+            if let Some(dir) = memo_path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let tmp = memo_path.with_extension(format!("json.{}", std::process::id()));
+            if let Ok(bytes) = serde_json::to_vec(&memo)
+                && std::fs::write(&tmp, bytes).is_ok()
+            {
+                let _ = std::fs::rename(&tmp, &memo_path);
+            }
+        }
+        Ok(hash)
+    }
+
     /// Where MLflow artifacts (`mlflow-artifacts:/...`) are kept.
     #[must_use]
     pub fn artifact_root(&self) -> PathBuf {

@@ -14,5 +14,7 @@ CREATE TABLE env_builds (
 
 ALTER TABLE steps ADD COLUMN env_hash TEXT;      -- the env_builds row the step ran in
 ALTER TABLE steps ADD COLUMN code_hash TEXT;     -- blake3 of the step's code snapshot
-ALTER TABLE steps ADD COLUMN reuse_key TEXT;     -- what decides reuse (JSON of its parts)
+ALTER TABLE steps ADD COLUMN reuse_key TEXT;     -- blake3 of the reuse key's parts
+ALTER TABLE steps ADD COLUMN reuse_parts TEXT;   -- the parts (JSON), for `job explain`
 ALTER TABLE steps ADD COLUMN reused_from TEXT;   -- JOB/STEP whose results this step reused
+CREATE INDEX steps_reuse_key ON steps (reuse_key) WHERE reuse_key IS NOT NULL;

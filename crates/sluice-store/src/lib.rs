@@ -525,6 +525,70 @@ impl Store {
         Ok(())
     }
 
+    /// Records a step's reuse key (`None` when reuse is off for it), its parts and its code hash.
+    pub fn set_step_reuse(
+        &self,
+        job: &str,
+        step: &str,
+        key: Option<&str>,
+        parts: &serde_json::Value,
+        code_hash: Option<&str>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE steps SET reuse_key = ?3, reuse_parts = ?4, code_hash = ?5 WHERE job_name = ?1 AND name = ?2",
+            params![job, step, key, parts.to_string(), code_hash],
+        )?;
+        Ok(())
+    }
+
+    /// Completed steps of other jobs with this reuse key, newest first.
+    pub fn reuse_candidates(&self, key: &str, job: &str) -> Result<Vec<(String, StepRow)>> {
+        let sql = format!(
+            "{} WHERE reuse_key = ?1 AND status = 'Completed' AND job_name != ?2 ORDER BY ended_at DESC LIMIT 5",
+            StepRow::SELECT.replace("SELECT name,", "SELECT job_name, name,")
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![key, job], |r| {
+            Ok((r.get::<_, String>(0)?, StepRow::from_row_at(r, 1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Earlier completed runs of a step of this name (from jobs other than `job`), newest first:
+    /// what `job explain` compares a step with.
+    pub fn earlier_steps(
+        &self,
+        step: &str,
+        job: &str,
+        before: &str,
+    ) -> Result<Vec<(String, StepRow)>> {
+        let sql = format!(
+            "{} WHERE name = ?1 AND job_name != ?2 AND status = 'Completed' AND reuse_parts IS NOT NULL AND created_at <= ?3 ORDER BY created_at DESC LIMIT 20",
+            StepRow::SELECT.replace("SELECT name,", "SELECT job_name, name,")
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![step, job, before], |r| {
+            Ok((r.get::<_, String>(0)?, StepRow::from_row_at(r, 1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Marks a step as having reused the results of `from` (`JOB/STEP`).
+    pub fn set_step_reused(
+        &self,
+        job: &str,
+        step: &str,
+        from: &str,
+        work_dir: Option<&str>,
+        log_path: Option<&str>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE steps SET reused_from = ?3, work_dir = ?4, log_path = ?5, exit_code = NULL WHERE job_name = ?1 AND name = ?2",
+            params![job, step, from, work_dir, log_path],
+        )?;
+        Ok(())
+    }
+
     pub fn upsert_output(&self, row: &OutputRow) -> Result<()> {
         self.conn.execute(
             "INSERT INTO outputs (job_name, step_name, name, type, path, content_hash, size_bytes, file_count, asset_name, asset_version)

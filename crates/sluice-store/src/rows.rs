@@ -216,31 +216,44 @@ pub struct StepRow {
     /// `JOB/STEP` whose results this step reused instead of running.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reused_from: Option<String>,
+    /// blake3 of the reuse key's parts (absent when reuse was off).
+    #[serde(skip)]
+    pub reuse_key: Option<String>,
+    /// The reuse key's parts and the reuse decision, for `job explain`.
+    #[serde(skip)]
+    pub reuse_parts: Option<serde_json::Value>,
 }
 
 impl StepRow {
-    pub(crate) const SELECT: &'static str = "SELECT name, display_name, status, depends_on, command, environment, compute, inputs, work_dir, log_path, exit_code, created_at, started_at, ended_at, error, env_hash, code_hash, reused_from FROM steps";
+    pub(crate) const SELECT: &'static str = "SELECT name, display_name, status, depends_on, command, environment, compute, inputs, work_dir, log_path, exit_code, created_at, started_at, ended_at, error, env_hash, code_hash, reused_from, reuse_key, reuse_parts FROM steps";
 
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Self::from_row_at(r, 0)
+    }
+
+    /// Reads the columns of [`Self::SELECT`] starting at column `at`.
+    pub(crate) fn from_row_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
         Ok(Self {
-            name: r.get(0)?,
-            display_name: r.get(1)?,
-            status: r.get(2)?,
-            depends_on: json(&r.get::<_, String>(3)?),
-            command: r.get(4)?,
-            environment: r.get(5)?,
-            compute: r.get(6)?,
-            inputs: json(&r.get::<_, String>(7)?),
-            work_dir: r.get(8)?,
-            log_path: r.get(9)?,
-            exit_code: r.get(10)?,
-            created_at: r.get(11)?,
-            started_at: r.get(12)?,
-            ended_at: r.get(13)?,
-            error: r.get(14)?,
-            env_hash: r.get(15)?,
-            code_hash: r.get(16)?,
-            reused_from: r.get(17)?,
+            name: r.get(at)?,
+            display_name: r.get(at + 1)?,
+            status: r.get(at + 2)?,
+            depends_on: json(&r.get::<_, String>(at + 3)?),
+            command: r.get(at + 4)?,
+            environment: r.get(at + 5)?,
+            compute: r.get(at + 6)?,
+            inputs: json(&r.get::<_, String>(at + 7)?),
+            work_dir: r.get(at + 8)?,
+            log_path: r.get(at + 9)?,
+            exit_code: r.get(at + 10)?,
+            created_at: r.get(at + 11)?,
+            started_at: r.get(at + 12)?,
+            ended_at: r.get(at + 13)?,
+            error: r.get(at + 14)?,
+            env_hash: r.get(at + 15)?,
+            code_hash: r.get(at + 16)?,
+            reused_from: r.get(at + 17)?,
+            reuse_key: r.get(at + 18)?,
+            reuse_parts: r.get::<_, Option<String>>(at + 19)?.map(|t| json(&t)),
         })
     }
 }

@@ -99,6 +99,19 @@ pub(crate) enum JobCommand {
     List(JobListArgs),
     /// Print the logs of a job's steps (following them while the job runs).
     Stream(NameArg),
+    /// Say, for each step, whether it was reused (and from what) or why it ran: which part of
+    /// its reuse key differed from the closest earlier run.
+    Explain(JobExplainArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobExplainArgs {
+    /// The job's name.
+    #[arg(short, long)]
+    pub(crate) name: String,
+    /// Explain only this step.
+    #[arg(long)]
+    pub(crate) step: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +131,9 @@ pub(crate) struct JobCreateArgs {
     /// The most steps to run at once (default: the number of cores).
     #[arg(long)]
     pub(crate) max_parallel: Option<usize>,
+    /// Run every step, even those an identical earlier run could be reused for.
+    #[arg(long)]
+    pub(crate) force_rerun: bool,
 }
 
 #[derive(Debug, Args)]

@@ -71,7 +71,7 @@ impl Exit {
             Exit::Workspace => "the workspace could not be opened, read or written",
             Exit::StepFailed => "a built-in step (`sluice step ...`) failed on its input",
             Exit::Environment => {
-                "a Python environment could not be built (`environment create|build`): a missing interpreter or an uninstallable requirement"
+                "a Python environment could not be had (`environment create` or `environment build`): a missing interpreter or an uninstallable requirement"
             }
         }
     }

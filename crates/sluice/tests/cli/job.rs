@@ -273,6 +273,8 @@ jobs:
         "none",
         "--max-parallel",
         "3",
+        // c1 completed the slow step: without this it would be reused, not run.
+        "--force-rerun",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let job = ctx.json(&["job", "show", "-n", "c2"]);

@@ -45,6 +45,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobCreateArgs) -> Result<(), CliError> {
         max_parallel: args.max_parallel.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         }),
+        force_rerun: args.force_rerun,
     };
     let mut warnings = Vec::new();
     let planned = sluice_engine::plan(&ws, &spec, &options, &mut warnings);

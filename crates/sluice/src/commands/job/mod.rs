@@ -31,6 +31,14 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &JobCommand) -> Result<(), CliError> {
                 workspace::open_existing(&workspace::locate(ctx.global.workspace.as_deref())?)?;
             stream::run(&ws, &args.name)
         }
+        JobCommand::Explain(args) => {
+            let ws =
+                workspace::open_existing(&workspace::locate(ctx.global.workspace.as_deref())?)?;
+            ws.store().get_job(&args.name)?;
+            let steps = sluice_engine::explain(&ws, &args.name, args.step.as_deref())?;
+            ctx.printer
+                .print(&Value::Array(steps), &["step", "decision", "reason"])
+        }
     }
 }
 
@@ -96,6 +104,8 @@ pub(crate) fn job_json(ws: &Workspace, name: &str) -> Result<Value, CliError> {
                     "command": s.command,
                     "environment": s.environment,
                     "env_hash": s.env_hash,
+                    "code_hash": s.code_hash,
+                    "reused_from": s.reused_from,
                     "compute": s.compute,
                     "inputs": s.inputs,
                     "outputs": output_json(&s.name),
