@@ -17,9 +17,9 @@ pub use assets::{NewData, register_data};
 pub use plan::{
     DataRef, OutputPlan, Plan, PlanOptions, StepInput, StepPlan, generate_name, literal_text, plan,
 };
-pub use recover::recover_interrupted;
+pub use recover::{interrupt_runner, process_started, recover_interrupted};
 pub use reuse::explain;
-pub use run::{Event, Observer, Outcome, run};
+pub use run::{Event, Observer, Outcome, resume, run};
 pub use status::Status;
 pub use tracking::TrackingInfo;
 pub use workspace::{WORKSPACE_DIR, Workspace};

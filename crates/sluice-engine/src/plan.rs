@@ -26,6 +26,10 @@ pub struct PlanOptions {
     pub max_parallel: usize,
     /// `--force-rerun`: run every step even if an identical earlier run exists.
     pub force_rerun: bool,
+    /// `--set` overrides, recorded so that `job resume` plans the same job again.
+    pub overrides: Vec<(String, String)>,
+    /// Plan a job that already exists (`job resume`).
+    pub resume: bool,
 }
 
 /// Data behind an input: where it is and, for registered assets, which version.
@@ -94,6 +98,7 @@ pub struct StepPlan {
     pub compute: String,
     pub env_vars: IndexMap<String, String>,
     pub timeout: Option<u64>,
+    pub retry: Option<sluice_spec::Retry>,
     pub inputs: IndexMap<String, StepInput>,
     pub outputs: IndexMap<String, OutputPlan>,
     pub deps: Vec<String>,
@@ -110,6 +115,9 @@ pub struct Plan {
     pub tags: IndexMap<String, String>,
     pub spec_path: String,
     pub spec_text: String,
+    /// The folder the spec's relative paths resolve against.
+    pub spec_dir: PathBuf,
+    pub overrides: Vec<(String, String)>,
     pub continue_on_step_failure: bool,
     pub force_rerun: bool,
     pub compute: Option<String>,
@@ -133,7 +141,7 @@ pub fn plan(
         (None, Some(n)) => n.value.clone(),
         (None, None) => generate_name(),
     };
-    if ws.store().job_exists(&job_name)? {
+    if !options.resume && ws.store().job_exists(&job_name)? {
         let err = match &spec.name {
             Some(n) if options.name.is_none() => SpecError::new(src, n.span, format!("a job named `{job_name}` already exists"))
                 .with_label("name taken")
@@ -219,6 +227,8 @@ pub fn plan(
         tags: spec.tags.clone(),
         spec_path: src.name.clone(),
         spec_text: src.text.to_string(),
+        spec_dir: src.dir.clone(),
+        overrides: options.overrides.clone(),
         continue_on_step_failure: spec.settings.continue_on_step_failure,
         force_rerun: spec.settings.force_rerun || options.force_rerun,
         compute,
@@ -376,6 +386,7 @@ fn plan_step(
         compute,
         env_vars: step.environment_variables.clone(),
         timeout: step.timeout,
+        retry: step.retry.or(spec.settings.default_retry),
         inputs,
         outputs,
         deps: sluice_spec::dependencies(step),

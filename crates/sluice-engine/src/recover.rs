@@ -6,11 +6,26 @@ use crate::{EngineError, Workspace};
 
 /// The kernel's start time of a process (field 22 of `/proc/PID/stat`), which tells a live
 /// runner from an unrelated process that later got the same id.
-pub(crate) fn process_started(pid: u32) -> Option<String> {
+pub fn process_started(pid: u32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces: count after it.
     let after = &stat[stat.rfind(')')? + 1..];
     after.split_whitespace().nth(19).map(str::to_owned)
+}
+
+/// Sends SIGINT (what Ctrl-C sends, and what cancels a job) to a job's runner, if it is still
+/// the same process. Returns false when the runner is gone.
+pub fn interrupt_runner(pid: u32, started: &str) -> std::io::Result<bool> {
+    if process_started(pid).is_none_or(|s| s != started) {
+        return Ok(false);
+    }
+    let raw = i32::try_from(pid).map_err(|_| std::io::Error::other("pid out of range"))?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(raw),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .map_err(std::io::Error::from)?;
+    Ok(true)
 }
 
 /// Records this process as the runner of `job`.
@@ -38,7 +53,21 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
             _ => true,
         };
         if !alive {
-            let reason = "interrupted: the sluice process running this job stopped (killed or crashed); rerun it with `sluice job create`";
+            // Its steps' processes outlive it (each is its own process group): stop them.
+            for (_, step_pid, step_started) in ws.store().step_processes(&name)? {
+                if process_started(step_pid).is_some_and(|s| s == step_started)
+                    && let Ok(raw) = i32::try_from(step_pid)
+                {
+                    let _ = nix::sys::signal::killpg(
+                        nix::unistd::Pid::from_raw(raw),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+            let reason = format!(
+                "interrupted: the sluice process running this job stopped (killed or crashed); resume it with `sluice job resume -n {name}`"
+            );
+            let reason = reason.as_str();
             ws.store().mark_interrupted(&name, reason)?;
             ended.push(name);
         }

@@ -62,6 +62,35 @@ pub async fn run(
     cancel: impl std::future::Future<Output = ()>,
 ) -> Result<Outcome, EngineError> {
     record_job(ws, plan)?;
+    execute(ws, plan, observer, cancel).await
+}
+
+/// Runs a `Failed` or `Canceled` job again, in place: its completed steps stay (their outputs
+/// are where they were), every other step runs. `plan` is the job planned again from its
+/// recorded spec (see [`crate::PlanOptions::resume`]).
+pub async fn resume(
+    ws: &Workspace,
+    plan: &Plan,
+    observer: Observer,
+    cancel: impl std::future::Future<Output = ()>,
+) -> Result<Outcome, EngineError> {
+    let job = ws.store().get_job(&plan.job_name)?;
+    if !matches!(job.status.as_str(), "Failed" | "Canceled") {
+        return Err(EngineError::Internal(format!(
+            "job `{}` is {}: only a Failed or Canceled job can be resumed",
+            plan.job_name, job.status
+        )));
+    }
+    ws.store().reset_for_resume(&plan.job_name)?;
+    execute(ws, plan, observer, cancel).await
+}
+
+async fn execute(
+    ws: &Workspace,
+    plan: &Plan,
+    observer: Observer,
+    cancel: impl std::future::Future<Output = ()>,
+) -> Result<Outcome, EngineError> {
     crate::recover::claim(ws, &plan.job_name)?;
     let tracking = match JobTracking::start(ws, plan).await {
         Ok(t) => t,
@@ -103,6 +132,8 @@ fn record_job(ws: &Workspace, plan: &Plan) -> Result<(), EngineError> {
             "continue_on_step_failure": plan.continue_on_step_failure,
             "force_rerun": plan.force_rerun,
             "max_parallel": plan.max_parallel,
+            "spec_dir": plan.spec_dir,
+            "overrides": plan.overrides,
         }),
         inputs: serde_json::to_value(&plan.inputs)?,
         compute: plan.compute.clone(),
@@ -171,11 +202,27 @@ impl Runner {
         tokio::pin!(cancel);
         self.job_status(Status::Running, None)?;
         let (stop_tx, stop_rx) = watch::channel(false);
+        // A resumed job keeps the steps it completed.
+        let completed: HashSet<String> = self
+            .ws
+            .store()
+            .list_steps(&self.plan.job_name)?
+            .into_iter()
+            .filter(|s| s.status == Status::Completed.as_str())
+            .map(|s| s.name)
+            .collect();
         let mut status: HashMap<String, Status> = self
             .plan
             .steps
             .iter()
-            .map(|s| (s.name.clone(), Status::NotStarted))
+            .map(|s| {
+                let initial = if completed.contains(&s.name) {
+                    Status::Completed
+                } else {
+                    Status::NotStarted
+                };
+                (s.name.clone(), initial)
+            })
             .collect();
         let mut running: JoinSet<StepEnd> = JoinSet::new();
         let mut stopping: Option<Status> = None;
@@ -492,47 +539,82 @@ impl StepTask {
         if *self.stop.borrow() {
             return Ok(self.end(Status::Canceled, "the job stopped before this step started"));
         }
-        self.status(Status::Running)?;
-        let exit = self
-            .spawn_and_wait(
-                &step,
-                &command,
-                &work_dir,
-                venv.as_deref(),
-                &mut log,
-                &log_path,
-            )
-            .await?;
-        self.ws
-            .store()
-            .set_step_exit(&self.plan.job_name, &step.name, exit.code)?;
-        match exit.kind {
-            ExitKind::Exited if exit.code == Some(0) => {}
-            ExitKind::Exited => {
-                let code = exit.code.unwrap_or(-1);
-                return Ok(self.end(
-                    Status::Failed,
-                    format!(
-                        "the command exited with code {code}; see {}",
-                        log_path.display()
-                    ),
-                ));
+        let policy = step.retry.unwrap_or(sluice_spec::Retry {
+            max_attempts: 1,
+            backoff_seconds: 0.0,
+        });
+        let mut attempt = 1;
+        loop {
+            self.status(Status::Running)?;
+            let started = sluice_store::now();
+            let exit = self
+                .spawn_and_wait(
+                    &step,
+                    &command,
+                    &work_dir,
+                    venv.as_deref(),
+                    &mut log,
+                    &log_path,
+                )
+                .await?;
+            self.ws
+                .store()
+                .set_step_exit(&self.plan.job_name, &step.name, exit.code)?;
+            let failure = exit.failure(&log_path);
+            let retry = matches!(&failure, Some((Status::Failed, _)))
+                && attempt < policy.max_attempts
+                && !*self.stop.borrow();
+            // A retried attempt's log moves aside; the last attempt's stays `std_log.txt`.
+            let attempt_log = if retry {
+                let kept = log_path.with_file_name(format!("std_log.attempt-{attempt}.txt"));
+                log.flush()
+                    .await
+                    .map_err(|e| EngineError::io(&log_path, e))?;
+                std::fs::rename(&log_path, &kept).map_err(|e| EngineError::io(&kept, e))?;
+                log = tokio::fs::File::create(&log_path)
+                    .await
+                    .map_err(|e| EngineError::io(&log_path, e))?;
+                kept
+            } else {
+                log_path.clone()
+            };
+            let (status, error) = match &failure {
+                Some((status, message)) => (*status, Some(message.as_str())),
+                None => (Status::Completed, None),
+            };
+            self.ws.store().record_attempt(
+                &self.plan.job_name,
+                &step.name,
+                attempt,
+                status.as_str(),
+                exit.code,
+                error,
+                &attempt_log.display().to_string(),
+                &started,
+            )?;
+            let Some((status, message)) = failure else {
+                break;
+            };
+            if !retry {
+                return Ok(self.end(status, message));
             }
-            ExitKind::Signaled(sig) => {
-                return Ok(self.end(
-                    Status::Failed,
-                    format!(
-                        "the command was killed by signal {sig}; see {}",
-                        log_path.display()
-                    ),
-                ));
+            let line = format!(
+                "attempt {attempt} of {} failed ({message}); its log is {}; retrying in {} s",
+                policy.max_attempts,
+                attempt_log.display(),
+                policy.backoff_seconds
+            );
+            self.log_line(&mut log, &log_path, &step.name, line).await?;
+            let backoff = Duration::from_secs_f64(policy.backoff_seconds);
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                _ = self.stop.changed() => {}
             }
-            ExitKind::TimedOut(secs) => {
-                return Ok(self.end(Status::Failed, format!("timed out after {secs} s")));
-            }
-            ExitKind::Stopped => {
+            if *self.stop.borrow() {
                 return Ok(self.end(Status::Canceled, "stopped because the job is stopping"));
             }
+            reset_outputs(&step)?;
+            attempt += 1;
         }
         self.status(Status::Finalizing)?;
         for (name, out) in &step.outputs {
@@ -831,6 +913,13 @@ impl StepTask {
             .id()
             .and_then(|id| i32::try_from(id).ok())
             .map(Pid::from_raw);
+        // Recorded so that if this runner dies, the next command can stop the orphan.
+        if let Some(pid) = child.id() {
+            let started = crate::recover::process_started(pid).unwrap_or_default();
+            self.ws
+                .store()
+                .set_step_pid(&self.plan.job_name, &step.name, Some((pid, &started)))?;
+        }
         let (line_tx, mut line_rx) = mpsc::unbounded_channel::<String>();
         for reader in [
             child
@@ -897,6 +986,9 @@ impl StepTask {
         if let Some(pgid) = pgid {
             let _ = killpg(pgid, Signal::SIGKILL);
         }
+        self.ws
+            .store()
+            .set_step_pid(&self.plan.job_name, &step.name, None)?;
         log.flush()
             .await
             .map_err(|e| EngineError::io(log_path, e))?;
@@ -945,6 +1037,35 @@ struct Exit {
     code: Option<i32>,
 }
 
+impl Exit {
+    /// `None` for success; otherwise the step's status and why.
+    fn failure(&self, log_path: &Path) -> Option<(Status, String)> {
+        match &self.kind {
+            ExitKind::Exited if self.code == Some(0) => None,
+            ExitKind::Exited => Some((
+                Status::Failed,
+                format!(
+                    "the command exited with code {}; see {}",
+                    self.code.unwrap_or(-1),
+                    log_path.display()
+                ),
+            )),
+            ExitKind::Signaled(sig) => Some((
+                Status::Failed,
+                format!(
+                    "the command was killed by signal {sig}; see {}",
+                    log_path.display()
+                ),
+            )),
+            ExitKind::TimedOut(secs) => Some((Status::Failed, format!("timed out after {secs} s"))),
+            ExitKind::Stopped => Some((
+                Status::Canceled,
+                "stopped because the job is stopping".to_owned(),
+            )),
+        }
+    }
+}
+
 fn prepare_dirs(step: &StepPlan, work_dir: &Path, log_path: &Path) -> Result<(), EngineError> {
     if work_dir.exists() {
         std::fs::remove_dir_all(work_dir).map_err(|e| EngineError::io(work_dir, e))?;
@@ -958,6 +1079,15 @@ fn prepare_dirs(step: &StepPlan, work_dir: &Path, log_path: &Path) -> Result<(),
         Some(code) => sluice_artifacts::copy_tree(code, work_dir)?,
         None => std::fs::create_dir_all(work_dir).map_err(|e| EngineError::io(work_dir, e))?,
     }
+    reset_outputs(step)?;
+    if let Some(dir) = log_path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+    }
+    Ok(())
+}
+
+/// Empties the step's output folders (before each attempt).
+fn reset_outputs(step: &StepPlan) -> Result<(), EngineError> {
     let mut seen = HashSet::new();
     for out in step.outputs.values() {
         if !seen.insert(out.dir.clone()) {
@@ -967,9 +1097,6 @@ fn prepare_dirs(step: &StepPlan, work_dir: &Path, log_path: &Path) -> Result<(),
             std::fs::remove_dir_all(&out.dir).map_err(|e| EngineError::io(&out.dir, e))?;
         }
         std::fs::create_dir_all(&out.dir).map_err(|e| EngineError::io(&out.dir, e))?;
-    }
-    if let Some(dir) = log_path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
     }
     Ok(())
 }

@@ -24,6 +24,6 @@ pub use parse::{load_component, load_data, load_environment, load_job, parse_job
 pub use source::{Source, Span, Spanned, normalize};
 pub use types::{
     ComponentSpec, DataSpec, EnvironmentRef, EnvironmentSpec, InputDef, InputValue, IoType,
-    JobKind, JobSpec, OutputDef, OutputValue, Settings, StepSpec,
+    JobKind, JobSpec, OutputDef, OutputValue, Retry, Settings, StepSpec,
 };
 pub use validate::dependencies;

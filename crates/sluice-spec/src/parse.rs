@@ -242,6 +242,7 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
             let step_name = Spanned::new("main".to_owned(), root.span);
             let (component, environment_variables, timeout) =
                 decode_inline_command(ctx, &mut r, &inputs, &outputs, None)?;
+            let retry = decode_retry(ctx, r.get("retry"), "retry")?;
             r.ignore(ctx, IGNORED_JOB_KEYS);
             r.finish(ctx)?;
             // The single step takes the job's inputs and outputs through bindings.
@@ -290,6 +291,7 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
                 compute: compute.clone(),
                 environment_variables,
                 timeout,
+                retry,
             };
             let mut steps = IndexMap::new();
             steps.insert(step_name.value, step);
@@ -384,6 +386,7 @@ fn decode_settings(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Result<Settings, S
         Some(n) if !n.is_null() => Some(decode_environment_ref(ctx, n)?),
         _ => None,
     };
+    let default_retry = decode_retry(ctx, r.get("default_retry"), "settings.default_retry")?;
     r.ignore(
         ctx,
         &[
@@ -401,6 +404,7 @@ fn decode_settings(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Result<Settings, S
         default_environment,
         continue_on_step_failure,
         force_rerun,
+        default_retry,
     })
 }
 
@@ -683,6 +687,7 @@ fn decode_step(
         _ => decode_inline_command(ctx, &mut r, &inputs, &outputs, default_env)?,
     };
     let _ = r.get("name");
+    let retry = decode_retry(ctx, r.get("retry"), &format!("jobs.{}.retry", name.value))?;
     r.ignore(
         ctx,
         &[
@@ -712,7 +717,62 @@ fn decode_step(
         compute,
         environment_variables,
         timeout,
+        retry,
     })
+}
+
+/// `retry: {max_attempts: N, backoff_seconds: S}`.
+fn decode_retry(
+    ctx: &mut Ctx<'_>,
+    node: Option<&Node>,
+    field: &str,
+) -> Result<Option<crate::types::Retry>, SpecError> {
+    let Some(node) = node.filter(|n| !n.is_null()) else {
+        return Ok(None);
+    };
+    let mut r = MapReader::new(ctx, node, &format!("`{field}`"))?;
+    let max_attempts = match r.get("max_attempts") {
+        Some(n) => match n.value {
+            Value::Int(i) if (1..=100).contains(&i) => u32::try_from(i).unwrap_or(1),
+            _ => {
+                return Err(ctx
+                    .error(
+                        n,
+                        format!(
+                            "`{field}.max_attempts` must be a whole number from 1 to 100, found `{}`",
+                            n.scalar_text().unwrap_or_else(|| n.value.kind().to_owned())
+                        ),
+                    )
+                    .with_label("attempts in all, the first included"));
+            }
+        },
+        None => {
+            return Err(ctx
+                .error(node, format!("`{field}` has no `max_attempts`"))
+                .with_help("write e.g. `retry: {max_attempts: 3, backoff_seconds: 5}`"));
+        }
+    };
+    let backoff_seconds = match r.get("backoff_seconds") {
+        Some(n) => match n.value {
+            Value::Int(i) if (0..=86_400).contains(&i) => i as f64,
+            Value::Float(f) if (0.0..=86_400.0).contains(&f) => f,
+            _ => {
+                return Err(ctx.error(
+                    n,
+                    format!(
+                        "`{field}.backoff_seconds` must be a number of seconds from 0 to 86400, found `{}`",
+                        n.scalar_text().unwrap_or_else(|| n.value.kind().to_owned())
+                    ),
+                ));
+            }
+        },
+        None => 0.0,
+    };
+    r.finish(ctx)?;
+    Ok(Some(crate::types::Retry {
+        max_attempts,
+        backoff_seconds,
+    }))
 }
 
 fn decode_limits(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Result<Option<u64>, SpecError> {

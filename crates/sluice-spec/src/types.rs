@@ -207,6 +207,17 @@ pub struct StepSpec {
     pub environment_variables: IndexMap<String, String>,
     /// `limits.timeout` in seconds.
     pub timeout: Option<u64>,
+    /// `retry:` on the job (else the pipeline's `settings.default_retry`).
+    pub retry: Option<Retry>,
+}
+
+/// How often a failed step is tried again, and how long to wait between attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Retry {
+    /// Attempts in all, the first included (1 = no retry).
+    pub max_attempts: u32,
+    /// Seconds to wait before each further attempt.
+    pub backoff_seconds: f64,
 }
 
 /// Settings of a pipeline job.
@@ -217,6 +228,8 @@ pub struct Settings {
     pub default_environment: Option<EnvironmentRef>,
     pub continue_on_step_failure: bool,
     pub force_rerun: bool,
+    /// `settings.default_retry`: the retry policy of steps that have none of their own.
+    pub default_retry: Option<Retry>,
 }
 
 /// Whether the file was a pipeline job or a single command job.

@@ -1,4 +1,5 @@
--- 0006: built Python environments, and what each step ran with.
+-- 0006: built Python environments, what each step ran with, step reuse, step processes and
+-- retried attempts.
 -- Shipped migrations are never edited; add a new file instead.
 
 -- One row per content-addressed environment build (hash of interpreter version + requirements).
@@ -18,3 +19,23 @@ ALTER TABLE steps ADD COLUMN reuse_key TEXT;     -- blake3 of the reuse key's pa
 ALTER TABLE steps ADD COLUMN reuse_parts TEXT;   -- the parts (JSON), for `job explain`
 ALTER TABLE steps ADD COLUMN reused_from TEXT;   -- JOB/STEP whose results this step reused
 CREATE INDEX steps_reuse_key ON steps (reuse_key) WHERE reuse_key IS NOT NULL;
+
+-- The step's process (its process group leader) while it runs, with the kernel's start time,
+-- so that the process of an interrupted job can be found and stopped.
+ALTER TABLE steps ADD COLUMN pid INTEGER;
+ALTER TABLE steps ADD COLUMN pid_started TEXT;
+ALTER TABLE steps ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+
+-- Every attempt of a step that was retried (and the last one), with its own log and exit.
+CREATE TABLE step_attempts (
+    job_name      TEXT NOT NULL,
+    step_name     TEXT NOT NULL,
+    attempt       INTEGER NOT NULL,          -- 1, 2, ...
+    status        TEXT NOT NULL,             -- Completed | Failed | Canceled
+    exit_code     INTEGER,
+    error         TEXT,
+    log_path      TEXT NOT NULL,
+    started_at    TEXT NOT NULL,
+    ended_at      TEXT NOT NULL,
+    PRIMARY KEY (job_name, step_name, attempt)
+);

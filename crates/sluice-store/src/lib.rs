@@ -14,7 +14,8 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use rows::{
-    ComputeRow, DataAssetRow, EnvBuildRow, EnvironmentRow, JobRow, OutputRow, StatusEvent, StepRow,
+    AttemptRow, ComputeRow, DataAssetRow, EnvBuildRow, EnvironmentRow, JobRow, OutputRow,
+    StatusEvent, StepRow,
 };
 
 /// Migrations in order; the database's `user_version` counts how many have run.
@@ -444,7 +445,7 @@ impl Store {
             "UPDATE steps SET status = ?3,
                 started_at = CASE WHEN ?3 = 'Running' AND started_at IS NULL THEN ?4 ELSE started_at END,
                 ended_at = CASE WHEN ?3 IN ('Completed', 'Failed', 'Canceled') THEN ?4 ELSE ended_at END,
-                error = COALESCE(?5, error)
+                error = CASE WHEN ?3 IN ('Failed', 'Canceled') THEN COALESCE(?5, error) ELSE error END
              WHERE job_name = ?1 AND name = ?2",
             params![job, step, status, at, message],
         )?;
@@ -670,6 +671,122 @@ impl Store {
             "UPDATE runs SET status = 'FAILED', end_time = ?2
              WHERE status = 'RUNNING' AND run_uuid IN (SELECT run_uuid FROM tags WHERE key = 'sluice.job' AND value = ?1)",
             params![name, tracking::now_ms()],
+        )?;
+        tx.commit()?;
+        Ok(steps)
+    }
+
+    /// Records the process a step runs as (`None` once it has exited).
+    pub fn set_step_pid(&self, job: &str, step: &str, pid: Option<(u32, &str)>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE steps SET pid = ?3, pid_started = ?4 WHERE job_name = ?1 AND name = ?2",
+            params![job, step, pid.map(|p| p.0), pid.map(|p| p.1)],
+        )?;
+        Ok(())
+    }
+
+    /// The processes recorded for a job's unfinished steps: (step, pid, kernel start time).
+    pub fn step_processes(&self, job: &str) -> Result<Vec<(String, u32, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, pid, pid_started FROM steps WHERE job_name = ?1 AND pid IS NOT NULL AND pid_started IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([job], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records one attempt of a step (its own log and exit), and the step's attempt count.
+    #[expect(clippy::too_many_arguments, reason = "one row of the attempts table")]
+    pub fn record_attempt(
+        &self,
+        job: &str,
+        step: &str,
+        attempt: u32,
+        status: &str,
+        exit_code: Option<i32>,
+        error: Option<&str>,
+        log_path: &str,
+        started_at: &str,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO step_attempts (job_name, step_name, attempt, status, exit_code, error, log_path, started_at, ended_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![job, step, attempt, status, exit_code, error, log_path, started_at, now()],
+        )?;
+        self.conn.execute(
+            "UPDATE steps SET attempts = ?3 WHERE job_name = ?1 AND name = ?2",
+            params![job, step, attempt],
+        )?;
+        Ok(())
+    }
+
+    /// The attempts of a step, in order.
+    pub fn step_attempts(&self, job: &str, step: &str) -> Result<Vec<AttemptRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT attempt, status, exit_code, error, log_path FROM step_attempts WHERE job_name = ?1 AND step_name = ?2 ORDER BY attempt",
+        )?;
+        let rows = stmt.query_map([job, step], |r| {
+            Ok(AttemptRow {
+                attempt: r.get(0)?,
+                status: r.get(1)?,
+                exit_code: r.get(2)?,
+                error: r.get(3)?,
+                log_path: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Prepares a `Failed` or `Canceled` job to be resumed: every step that did not complete
+    /// goes back to `NotStarted` (its outputs, attempts and error forgotten); completed steps
+    /// stay. Returns the steps that will run again.
+    pub fn reset_for_resume(&mut self, job: &str) -> Result<Vec<String>> {
+        let at = now();
+        let tx = self.conn.transaction()?;
+        let steps: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT name FROM steps WHERE job_name = ?1 AND status != 'Completed' ORDER BY position",
+            )?;
+            let rows = stmt.query_map([job], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for step in &steps {
+            tx.execute(
+                "UPDATE steps SET status = 'NotStarted', command = NULL, exit_code = NULL, started_at = NULL,
+                    ended_at = NULL, error = NULL, pid = NULL, pid_started = NULL, reused_from = NULL,
+                    reuse_key = NULL, reuse_parts = NULL, env_hash = NULL, attempts = 0
+                 WHERE job_name = ?1 AND name = ?2",
+                params![job, step],
+            )?;
+            tx.execute(
+                "DELETE FROM outputs WHERE job_name = ?1 AND step_name = ?2",
+                params![job, step],
+            )?;
+            tx.execute(
+                "DELETE FROM step_attempts WHERE job_name = ?1 AND step_name = ?2",
+                params![job, step],
+            )?;
+            tx.execute(
+                "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, ?2, 'NotStarted', ?3, 'resumed')",
+                params![job, step, at],
+            )?;
+        }
+        tx.execute(
+            "DELETE FROM outputs WHERE job_name = ?1 AND step_name = ''",
+            params![job],
+        )?;
+        let n = tx.execute(
+            "UPDATE jobs SET status = 'NotStarted', ended_at = NULL, error = NULL WHERE name = ?1",
+            params![job],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                what: "job",
+                name: job.to_owned(),
+            });
+        }
+        tx.execute(
+            "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, '', 'NotStarted', ?2, 'resumed')",
+            params![job, at],
         )?;
         tx.commit()?;
         Ok(steps)

@@ -78,6 +78,17 @@ impl EnvironmentRow {
     }
 }
 
+/// One attempt of a step.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRow {
+    pub attempt: u32,
+    pub status: String,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    /// This attempt's own log.
+    pub log_path: String,
+}
+
 /// A built Python environment.
 #[derive(Debug, Clone, Serialize)]
 pub struct EnvBuildRow {

@@ -99,9 +99,28 @@ pub(crate) enum JobCommand {
     List(JobListArgs),
     /// Print the logs of a job's steps (following them while the job runs).
     Stream(NameArg),
+    /// Run a Failed or Canceled (or interrupted) job again: its completed steps are kept, the
+    /// rest run.
+    Resume(JobResumeArgs),
+    /// Stop a running job (from another terminal): its running steps are stopped and marked
+    /// Canceled, completed outputs are kept for `job resume`.
+    Cancel(NameArg),
     /// Say, for each step, whether it was reused (and from what) or why it ran: which part of
     /// its reuse key differed from the closest earlier run.
     Explain(JobExplainArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobResumeArgs {
+    /// The job's name.
+    #[arg(short, long)]
+    pub(crate) name: String,
+    /// Stream step logs and status changes to stderr while the job runs.
+    #[arg(short, long)]
+    pub(crate) stream: bool,
+    /// The most steps to run at once (default: as when the job was created).
+    #[arg(long)]
+    pub(crate) max_parallel: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -46,6 +46,8 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobCreateArgs) -> Result<(), CliError> {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         }),
         force_rerun: args.force_rerun,
+        overrides: overrides.clone(),
+        resume: false,
     };
     let mut warnings = Vec::new();
     let planned = sluice_engine::plan(&ws, &spec, &options, &mut warnings);
@@ -61,7 +63,6 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobCreateArgs) -> Result<(), CliError> {
         }
     };
     workspace::announce(&located);
-
     ui::note(&format!(
         "Running job {} ({} step{}) in experiment {}",
         plan.job_name,
@@ -69,12 +70,23 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobCreateArgs) -> Result<(), CliError> {
         if plan.steps.len() == 1 { "" } else { "s" },
         plan.experiment_name
     ));
-    let bar = if args.stream {
+    execute(ctx, &ws, &plan, args.stream, false)
+}
+
+/// Runs a planned job (or resumes one) to its end with progress or streamed logs, prints it
+/// as `job show` does, and turns how it ended into the exit status.
+pub(super) fn execute(
+    ctx: &Ctx<'_>,
+    ws: &sluice_engine::Workspace,
+    plan: &sluice_engine::Plan,
+    stream: bool,
+    resume: bool,
+) -> Result<(), CliError> {
+    let bar = if stream {
         None
     } else {
         Some(progress::steps(plan.steps.len() as u64))
     };
-    let stream = args.stream;
     let job_name = plan.job_name.clone();
     let bar_for_events = bar.clone();
     let observer: sluice_engine::Observer = Arc::new(move |event: Event| match event {
@@ -110,18 +122,35 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobCreateArgs) -> Result<(), CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::Workspace(format!("cannot start the runtime: {e}")))?;
-    let cancel = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let outcome = runtime.block_on(sluice_engine::run(&ws, &plan, observer, cancel))?;
+    // Ctrl-C, SIGTERM, and `sluice job cancel` (which sends SIGINT) cancel the job.
+    let outcome = runtime.block_on(async {
+        let cancel = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        if resume {
+            sluice_engine::resume(ws, plan, observer, cancel).await
+        } else {
+            sluice_engine::run(ws, plan, observer, cancel).await
+        }
+    })?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let job = super::job_json(&ws, &plan.job_name)?;
+    let job = super::job_json(ws, &plan.job_name)?;
     if outcome.status != Status::Completed {
         report_failures(&job);
     }
-    if !args.stream {
+    if !stream {
         ui::status(
             &format!("job {}", plan.job_name),
             outcome.status.as_str(),

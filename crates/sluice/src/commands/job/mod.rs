@@ -1,7 +1,9 @@
 //! `sluice job ...`.
 
+mod cancel;
 mod create;
 mod list;
+mod resume;
 mod show;
 mod stream;
 
@@ -31,6 +33,8 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &JobCommand) -> Result<(), CliError> {
                 workspace::open_existing(&workspace::locate(ctx.global.workspace.as_deref())?)?;
             stream::run(&ws, &args.name)
         }
+        JobCommand::Resume(args) => resume::run(ctx, args),
+        JobCommand::Cancel(args) => cancel::run(ctx, args),
         JobCommand::Explain(args) => {
             let ws =
                 workspace::open_existing(&workspace::locate(ctx.global.workspace.as_deref())?)?;
@@ -86,6 +90,14 @@ pub(crate) fn job_json(ws: &Workspace, name: &str) -> Result<Value, CliError> {
             .collect::<serde_json::Map<_, _>>()
             .into()
     };
+    let mut attempts = std::collections::HashMap::new();
+    for s in &steps {
+        let rows = ws.store().step_attempts(name, &s.name)?;
+        attempts.insert(
+            s.name.clone(),
+            serde_json::to_value(rows).unwrap_or_default(),
+        );
+    }
     let jobs: serde_json::Map<String, Value> = steps
         .iter()
         .map(|s| {
@@ -115,6 +127,7 @@ pub(crate) fn job_json(ws: &Workspace, name: &str) -> Result<Value, CliError> {
                     "start_time": s.started_at,
                     "end_time": s.ended_at,
                     "error": s.error,
+                    "attempts": attempts.remove(&s.name).unwrap_or(Value::Array(Vec::new())),
                     "mlflow": run_json(&s.name),
                     "status_history": history,
                 }),

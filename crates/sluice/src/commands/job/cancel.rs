@@ -1,0 +1,67 @@
+//! `sluice job cancel -n JOB`: stops a running job from another terminal. The job's runner
+//! process is sent SIGINT (as Ctrl-C would); it stops the running steps' process groups
+//! (SIGTERM, then SIGKILL after a grace period), marks them and the job `Canceled` and keeps
+//! completed outputs for `job resume`. This command waits for that to finish.
+
+use std::time::{Duration, Instant};
+
+use crate::cli::NameArg;
+use crate::commands::Ctx;
+use crate::error::CliError;
+use crate::workspace;
+
+/// How long to wait for the runner to finish canceling.
+const WAIT: Duration = Duration::from_mins(1);
+
+pub(crate) fn run(ctx: &Ctx<'_>, args: &NameArg) -> Result<(), CliError> {
+    let located = workspace::locate(ctx.global.workspace.as_deref())?;
+    if !located.exists {
+        return workspace::open_existing(&located).map(drop);
+    }
+    let ws = workspace::open_quiet(&located)?;
+    let job = ws.store().get_job(&args.name)?;
+    if matches!(job.status.as_str(), "Completed" | "Failed" | "Canceled") {
+        return Err(CliError::usage(
+            format!(
+                "job `{}` already ended {}: there is nothing to cancel",
+                job.name, job.status
+            ),
+            "a Failed or Canceled job can be run again with `sluice job resume -n NAME`",
+        ));
+    }
+    let runners = ws.store().unfinished_jobs()?;
+    let runner = runners.iter().find(|r| r.job == job.name);
+    let Some((pid, started)) = runner.and_then(|r| Some((r.pid?, r.started.clone()?))) else {
+        return Err(CliError::Workspace(format!(
+            "job `{}` has no recorded runner process yet; try again in a moment",
+            job.name
+        )));
+    };
+    sluice_engine::interrupt_runner(pid, &started).map_err(|e| {
+        CliError::Workspace(format!("cannot signal the job's runner (pid {pid}): {e}"))
+    })?;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        // Reopening runs the interrupted-job check, which ends a job whose runner is gone.
+        let status = ws.store().get_job(&job.name)?.status;
+        if matches!(status.as_str(), "Completed" | "Failed" | "Canceled") {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(CliError::Workspace(format!(
+                "job `{}` is still {status} after {} s; its runner (pid {pid}) did not stop",
+                job.name,
+                WAIT.as_secs()
+            )));
+        }
+        if sluice_engine::process_started(pid).is_none_or(|s| s != started) {
+            sluice_engine::recover_interrupted(&ws)?;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let shown = super::job_json(&ws, &job.name)?;
+    ctx.printer.print(
+        &shown,
+        &["name", "type", "status", "start_time", "end_time"],
+    )
+}
