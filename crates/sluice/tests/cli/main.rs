@@ -5,4 +5,5 @@ mod data;
 mod job;
 mod misc;
 mod python;
+mod reuse;
 mod step;
