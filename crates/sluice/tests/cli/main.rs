@@ -2,6 +2,7 @@
 
 mod common;
 mod data;
+mod fault;
 mod job;
 mod misc;
 mod python;
