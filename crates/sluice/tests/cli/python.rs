@@ -408,3 +408,125 @@ fn concurrent_jobs_build_a_shared_environment_once() {
         .count();
     assert_eq!(envs, 1);
 }
+
+#[test]
+fn python_example_in_the_azure_layout_runs_end_to_end() {
+    if !pypi() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.copy_example("taxi-fare-python");
+    let ex = "taxi-fare-python/mlops/azureml/train";
+    let data = ctx.json(&[
+        "data",
+        "create",
+        "-f",
+        &format!("{ex}/data.yml"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(
+        (data["name"].as_str(), data["version"].as_str()),
+        (Some("taxi-data"), Some("1"))
+    );
+    let out = run_uv(
+        &ctx,
+        &[
+            "environment",
+            "create",
+            "-f",
+            &format!("{ex}/train-env.yml"),
+            "-o",
+            "json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pipeline = format!("{ex}/pipeline.yml");
+    let out = run_uv(
+        &ctx,
+        &[
+            "job", "create", "-f", &pipeline, "--name", "py1", "--stream",
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let job = ctx.json(&["job", "show", "-n", "py1", "-o", "json"]);
+    assert_eq!(job["status"], "Completed");
+    assert_eq!(
+        job["inputs"]["raw_data"]["asset"], "taxi-data:1",
+        "{}",
+        job["inputs"]
+    );
+    let hashes: Vec<&str> = [
+        "prep_data",
+        "train_model",
+        "evaluate_model",
+        "register_model",
+    ]
+    .iter()
+    .map(|s| job["jobs"][*s]["env_hash"].as_str().unwrap())
+    .collect();
+    assert!(
+        hashes.iter().all(|h| *h == hashes[0] && h.len() == 64),
+        "{hashes:?}"
+    );
+    // The scripts logged to the job's tracking server.
+    let metrics = &job["jobs"]["evaluate_model"]["mlflow"]["metrics"];
+    assert!(metrics["test_r2"].as_f64().unwrap() > 0.9, "{metrics}");
+    assert_eq!(metrics["deploy_flag"], 1.0);
+    // register.py registered version 1 from its run in this job.
+    let version = ctx.json(&[
+        "model",
+        "show",
+        "-n",
+        "taxi-model",
+        "--version",
+        "1",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(
+        version["run_id"], job["jobs"]["register_model"]["mlflow"]["run_id"],
+        "{version}"
+    );
+
+    // Run again, every step forced to run: the environment is reused, not rebuilt, and the
+    // same model is not better than version 1.
+    let out = run_uv(
+        &ctx,
+        &[
+            "job",
+            "create",
+            "-f",
+            &pipeline,
+            "--name",
+            "py2",
+            "--force-rerun",
+            "--stream",
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("packages, reused").count(), 4, "{stderr}");
+    assert!(!stderr.contains("built in"), "{stderr}");
+    let again = ctx.json(&["job", "show", "-n", "py2", "-o", "json"]);
+    assert_eq!(
+        again["jobs"]["evaluate_model"]["mlflow"]["metrics"]["deploy_flag"],
+        0.0
+    );
+    let versions = ctx.json(&["model", "show", "-n", "taxi-model", "-o", "json"]);
+    assert!(
+        versions.to_string().contains("\"latest_versions\"") || versions["name"] == "taxi-model",
+        "{versions}"
+    );
+    let out = ctx.run(&["model", "show", "-n", "taxi-model", "--version", "2"]);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "no second version was registered"
+    );
+}
