@@ -24,10 +24,14 @@ pub(crate) enum Exit {
     Workspace,
     /// A built-in step (`sluice step ...`) failed on its input.
     StepFailed,
+    /// No valid token, or the role or a promotion policy forbids the action.
+    PermissionDenied,
+    /// `audit verify` found the audit log edited or truncated.
+    AuditTampered,
 }
 
 impl Exit {
-    pub(crate) const ALL: [Exit; 9] = [
+    pub(crate) const ALL: [Exit; 11] = [
         Exit::Success,
         Exit::JobFailed,
         Exit::Usage,
@@ -37,6 +41,8 @@ impl Exit {
         Exit::AlreadyExists,
         Exit::Workspace,
         Exit::StepFailed,
+        Exit::PermissionDenied,
+        Exit::AuditTampered,
     ];
 
     pub(crate) fn code(self) -> u8 {
@@ -50,6 +56,8 @@ impl Exit {
             Exit::AlreadyExists => 6,
             Exit::Workspace => 10,
             Exit::StepFailed => 11,
+            Exit::PermissionDenied => 12,
+            Exit::AuditTampered => 13,
         }
     }
 
@@ -66,6 +74,10 @@ impl Exit {
             Exit::AlreadyExists => "an asset, version or job with that name already exists",
             Exit::Workspace => "the workspace could not be opened, read or written",
             Exit::StepFailed => "a built-in step (`sluice step ...`) failed on its input",
+            Exit::PermissionDenied => {
+                "the token is missing, invalid or expired, or its role or the model's promotion policy forbids the action"
+            }
+            Exit::AuditTampered => "`audit verify` found an edited or deleted audit entry",
         }
     }
 }

@@ -7,6 +7,7 @@
 //! its audit entry are written in one transaction.
 
 mod audit;
+mod lineage;
 mod ops;
 mod policy;
 mod tokens;
