@@ -158,7 +158,7 @@ impl Store {
         let Some(gate) = &policy.gate else {
             return Ok(None);
         };
-        let value = self.run_metric(&version.run_id, &gate.metric)?;
+        let found = self.version_metric(&version.run_id, &gate.metric)?;
         let holder = match target {
             Target::Alias(a) => self.alias_holder(name, a)?,
             Target::ProductionStage => self.production_holder(name)?,
@@ -166,11 +166,14 @@ impl Store {
         let baseline = match holder.filter(|h| h.to_string() != version.version) {
             Some(h) => {
                 let hv = self.get_model_version(name, &h.to_string())?;
-                Some((h.to_string(), self.run_metric(&hv.run_id, &gate.metric)?))
+                let value = self.version_metric(&hv.run_id, &gate.metric)?;
+                Some((h.to_string(), value.map(|(v, _)| v)))
             }
             None => None,
         };
-        Ok(Some(gate.evaluate(&version.version, value, baseline)))
+        let mut result = gate.evaluate(&version.version, found.as_ref().map(|f| f.0), baseline);
+        result.metric_run = found.map(|f| f.1);
+        Ok(Some(result))
     }
 
     /// Approvals that count for a version under `policy`.

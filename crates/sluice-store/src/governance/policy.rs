@@ -101,6 +101,8 @@ impl Default for Approvals {
 pub struct GateResult {
     pub metric: String,
     pub value: Option<f64>,
+    /// The run the value was read from.
+    pub metric_run: Option<String>,
     /// The version compared with (the current holder of the alias), and its value.
     pub baseline_version: Option<String>,
     pub baseline_value: Option<f64>,
@@ -179,7 +181,7 @@ impl Gate {
         let metric = &self.metric;
         match value {
             None => failures.push(format!(
-                "version {version} has no metric `{metric}` on its source run"
+                "version {version} has no metric `{metric}` on its source run or the other runs of its job"
             )),
             Some(v) => {
                 if let Some(min) = self.min
@@ -227,6 +229,7 @@ impl Gate {
         GateResult {
             metric: metric.clone(),
             value,
+            metric_run: None,
             baseline_version,
             baseline_value,
             passed: failures.is_empty(),
@@ -258,6 +261,36 @@ impl Store {
             params![name, serde_json::to_string(policy)?, crate::now(), actor],
         )?;
         Ok(())
+    }
+
+    /// The value of `metric` for a version: from its source run, else (when that run is a
+    /// step of a job) from the job's other runs, newest first, since a pipeline's evaluate step
+    /// logs the metrics that its register step's version is judged by. With the run it came
+    /// from.
+    pub(crate) fn version_metric(
+        &self,
+        run_id: &str,
+        metric: &str,
+    ) -> Result<Option<(f64, String)>> {
+        if let Some(v) = self.run_metric(run_id, metric)? {
+            return Ok(Some((v, run_id.to_owned())));
+        }
+        if run_id.is_empty() {
+            return Ok(None);
+        }
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT m.value, m.run_uuid FROM latest_metrics m
+                 JOIN tags j ON j.run_uuid = m.run_uuid AND j.key = 'sluice.job'
+                 JOIN runs r ON r.run_uuid = m.run_uuid
+                 WHERE m.key = ?2 AND m.is_nan = 0
+                   AND j.value = (SELECT value FROM tags WHERE run_uuid = ?1 AND key = 'sluice.job')
+                 ORDER BY r.seq DESC LIMIT 1",
+                params![run_id, metric],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
     }
 
     /// The latest value of `metric` on `run_id`.

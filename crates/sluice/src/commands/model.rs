@@ -70,12 +70,11 @@ fn read_policy(file: &std::path::Path) -> Result<Policy, CliError> {
     let node = sluice_spec::yaml::parse(&source, &mut warnings)?;
     crate::commands::print_warnings(&warnings);
     let shown = file.display().to_string();
-    let policy: Policy = serde_json::from_value(node.to_json()).map_err(|e| {
-        sluice_spec::SpecError::file(&shown, format!("`{shown}` is not a valid policy: {e}"))
-    })?;
-    policy.validate().map_err(|e| {
-        sluice_spec::SpecError::file(&shown, format!("`{shown}` is not a valid policy: {e}"))
-    })?;
+    let policy: Policy = serde_json::from_value(node.to_json())
+        .map_err(|e| sluice_spec::SpecError::file(&shown, format!("not a valid policy: {e}")))?;
+    policy
+        .validate()
+        .map_err(|e| sluice_spec::SpecError::file(&shown, format!("not a valid policy: {e}")))?;
     Ok(policy)
 }
 

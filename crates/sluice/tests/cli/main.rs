@@ -2,6 +2,7 @@
 
 mod common;
 mod data;
+mod governance;
 mod job;
 mod misc;
 mod step;
