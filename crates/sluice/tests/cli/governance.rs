@@ -50,17 +50,6 @@ approvals:
   required: 1
 ";
 
-const POLICY: &str = "\
-gate:
-  metric: test_r2
-  min: 0.9
-  min_improvement: 0.0
-protected_aliases: [champion, production]
-approvals:
-  required: 1
-  distinct_from_creator: true
-";
-
 #[test]
 fn four_eyes_gate_audit_and_lineage_on_the_example() {
     let ctx = TestContext::new();
@@ -84,7 +73,6 @@ fn four_eyes_gate_audit_and_lineage_on_the_example() {
     assert_eq!(v["created_by"], "tester");
 
     ctx.write("strict.yml", POLICY_STRICT);
-    ctx.write("policy.yml", POLICY);
     ctx.write("bad.yml", "gate:\n  metric: test_r2\n  threshold: 3\n");
     assert_snapshot!(ctx.snapshot(&["model", "policy", "set", "-n", "taxi-fare-model", "-f", "bad.yml"]), @r"
     success: false
@@ -105,7 +93,7 @@ fn four_eyes_gate_audit_and_lineage_on_the_example() {
             "-n",
             "taxi-fare-model",
             "-f",
-            "policy.yml",
+            "taxi-fare/policy.yml",
         ],
     );
     assert_eq!(out.status.code(), Some(12), "{}", text(&out));
@@ -222,7 +210,7 @@ fn four_eyes_gate_audit_and_lineage_on_the_example() {
         "-n",
         "taxi-fare-model",
         "-f",
-        "policy.yml",
+        "taxi-fare/policy.yml",
     ]);
     let promoted = ok_as(
         &ctx,
