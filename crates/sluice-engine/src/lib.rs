@@ -3,6 +3,7 @@
 
 mod assets;
 mod plan;
+mod provenance;
 mod recover;
 mod run;
 mod status;
@@ -15,6 +16,7 @@ pub use assets::{NewData, register_data};
 pub use plan::{
     DataRef, OutputPlan, Plan, PlanOptions, StepInput, StepPlan, generate_name, literal_text, plan,
 };
+pub use provenance::record_code_provenance;
 pub use recover::recover_interrupted;
 pub use run::{Event, Observer, Outcome, run};
 pub use status::Status;

@@ -70,3 +70,16 @@ CREATE TABLE audit_head (
     seq         INTEGER NOT NULL,
     hash        TEXT NOT NULL
 );
+
+-- The code each step of a job ran, recorded when the job is created: the blake3 hash of the
+-- step's `code` folder and, when it is in a git repository, the commit and whether the working
+-- tree had uncommitted changes.
+CREATE TABLE step_code (
+    job_name    TEXT NOT NULL,
+    step_name   TEXT NOT NULL,
+    code_path   TEXT NOT NULL,
+    code_hash   TEXT NOT NULL,
+    git_commit  TEXT,
+    git_dirty   INTEGER,
+    PRIMARY KEY (job_name, step_name)
+);

@@ -11,6 +11,20 @@ use serde_json::{Value, json};
 
 use crate::{Result, StepRow, Store};
 
+/// The code a step ran (see `sluice_engine::record_code_provenance`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepCode {
+    pub job: String,
+    pub step: String,
+    /// The `code` folder (or file) as planned.
+    pub path: String,
+    /// Its blake3 content hash (`blake3:...`).
+    pub hash: String,
+    pub git_commit: Option<String>,
+    /// Whether the git working tree had uncommitted changes.
+    pub git_dirty: Option<bool>,
+}
+
 /// The run tag naming the job a run belongs to (set by the engine).
 const JOB_TAG: &str = "sluice.job";
 const STEP_TAG: &str = "sluice.step";
@@ -57,16 +71,44 @@ impl Store {
         }))
     }
 
-    /// The code a step ran. Not recorded by the engine yet: said so rather than guessed (the
-    /// step's working folder also holds what the step wrote, so hashing it now would lie).
-    fn step_code(step: &StepRow) -> Value {
-        json!({
-            "work_dir": step.work_dir,
-            "hash": null,
-            "git_commit": null,
-            "git_dirty": null,
-            "missing": "the engine does not record a code snapshot hash or git state yet",
-        })
+    pub fn record_step_code(&self, code: &StepCode) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO step_code (job_name, step_name, code_path, code_hash, git_commit, git_dirty)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![code.job, code.step, code.path, code.hash, code.git_commit, code.git_dirty],
+        )?;
+        Ok(())
+    }
+
+    /// The code a step ran, as recorded when its job was created. A job without a record
+    /// (created before it was kept, or a step without a `code` folder) says so rather than
+    /// guessing: the step's working folder also holds what the step wrote.
+    fn step_code(&self, job: &str, step: &StepRow) -> Result<Value> {
+        use rusqlite::OptionalExtension;
+        let found = self
+            .conn
+            .query_row(
+                "SELECT code_path, code_hash, git_commit, git_dirty FROM step_code WHERE job_name = ?1 AND step_name = ?2",
+                params![job, step.name],
+                |r| {
+                    Ok(json!({
+                        "path": r.get::<_, String>(0)?,
+                        "hash": r.get::<_, String>(1)?,
+                        "git_commit": r.get::<_, Option<String>>(2)?,
+                        "git_dirty": r.get::<_, Option<bool>>(3)?,
+                    }))
+                },
+            )
+            .optional()?;
+        Ok(found.unwrap_or_else(|| {
+            json!({
+                "path": null,
+                "hash": null,
+                "git_commit": null,
+                "git_dirty": null,
+                "missing": "no code snapshot was recorded for this step (no `code` folder, or a job created before Sluice recorded it)",
+            })
+        }))
     }
 
     /// Everything a model version was made from, in one answer.
@@ -123,7 +165,7 @@ impl Store {
                     "command": step.command,
                     "inputs": step.inputs,
                     "environment": self.step_environment(jn, &step)?,
-                    "code": Self::step_code(&step),
+                    "code": self.step_code(jn, &step)?,
                 }));
             }
             for id in self.job_run_ids(jn)? {

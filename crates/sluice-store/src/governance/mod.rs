@@ -15,6 +15,7 @@ mod tokens;
 use serde::{Deserialize, Serialize};
 
 pub use audit::{AuditEntry, AuditReport};
+pub use lineage::StepCode;
 pub use ops::{AliasMove, Approval};
 pub use policy::{Approvals, Direction, Gate, GateResult, Policy};
 pub use tokens::{NewToken, TokenInfo};

@@ -53,7 +53,27 @@ approvals:
 #[test]
 fn four_eyes_gate_audit_and_lineage_on_the_example() {
     let ctx = TestContext::new();
-    ctx.copy_example("taxi-fare");
+    let example = ctx.copy_example("taxi-fare");
+    // Each step runs in a copy of its component's folder, and the project is a git repository:
+    // lineage names the code's hash and commit.
+    for component in ["prep", "train", "evaluate", "register"] {
+        let path = example.join(format!("components/{component}.yml"));
+        let yaml = std::fs::read_to_string(&path).expect("component");
+        std::fs::write(&path, format!("{yaml}\ncode: .\n")).expect("write");
+    }
+    ctx.write(".gitignore", ".sluice/\n");
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .current_dir(ctx.root())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "example"]);
     ctx.json(&["data", "create", "-f", "taxi-fare/data.yml"]);
     let olga = token(&ctx, "olga", "owner");
     let rita = token(&ctx, "rita", "reader");
@@ -263,6 +283,20 @@ fn four_eyes_gate_audit_and_lineage_on_the_example() {
         .expect("evaluate run");
     assert!(evaluate["metrics"]["test_r2"].as_f64().is_some());
     assert_eq!(lineage["approvals"][0]["approver"], "olga");
+    let code = &lineage["steps"][0]["code"];
+    assert!(
+        code["hash"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("blake3:"),
+        "{code}"
+    );
+    assert_eq!(
+        code["git_commit"].as_str().map(str::len),
+        Some(40),
+        "{code}"
+    );
+    assert_eq!(code["git_dirty"], false, "{code}");
     assert_eq!(lineage["alias_history"][0]["alias"], "champion");
     let reverse = ctx.json(&["data", "lineage", "-n", "taxi-data", "--version", "1"]);
     assert_eq!(reverse["jobs"][0], job_name.as_str());

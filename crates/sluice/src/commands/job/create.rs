@@ -113,6 +113,11 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobCreateArgs) -> Result<(), CliError> {
     let cancel = async {
         let _ = tokio::signal::ctrl_c().await;
     };
+    if let Err(e) = sluice_engine::record_code_provenance(&ws, &plan) {
+        ui::warn(&format!(
+            "cannot record the code of the job's steps for lineage: {e}"
+        ));
+    }
     let outcome = runtime.block_on(sluice_engine::run(&ws, &plan, observer, cancel))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
