@@ -371,6 +371,33 @@ mod tests {
     }
 
     #[test]
+    fn expired_tokens_are_refused() {
+        let (_d, mut store) = store();
+        let new = store
+            .governed(&Actor::local())
+            .create_token("old", Role::Reader, Some(1))
+            .unwrap();
+        assert!(store.authenticate(&new.token).is_ok());
+        store
+            .conn
+            .execute(
+                "UPDATE tokens SET expires_at = '2020-01-01T00:00:00Z' WHERE id = ?1",
+                [&new.info.id],
+            )
+            .unwrap();
+        assert!(matches!(
+            store.authenticate(&new.token),
+            Err(StoreError::Unauthenticated(_))
+        ));
+        assert!(
+            store
+                .governed(&Actor::local())
+                .create_token("zero", Role::Reader, Some(0))
+                .is_err()
+        );
+    }
+
+    #[test]
     fn only_owners_create_tokens_and_names_are_checked() {
         let (_d, mut store) = store();
         let contributor = Actor::new("c", Role::Contributor);

@@ -35,7 +35,11 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobCreateArgs) -> Result<(), CliError> {
 
     let located = workspace::locate(ctx.global.workspace.as_deref())?;
     let ws = workspace::open_quiet(&located)?;
-    workspace::identify(&ws, ctx.global.token.as_deref())?;
+    let actor = workspace::identify(&ws, ctx.global.token.as_deref())?;
+    actor.require(
+        sluice_store::governance::Role::Contributor,
+        "creating a job",
+    )?;
     let default_experiment = std::env::current_dir()
         .ok()
         .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
