@@ -4,6 +4,7 @@
 mod assets;
 pub mod envs;
 mod plan;
+mod provenance;
 mod recover;
 mod reuse;
 mod run;
@@ -17,6 +18,7 @@ pub use assets::{NewData, register_data};
 pub use plan::{
     DataRef, OutputPlan, Plan, PlanOptions, StepInput, StepPlan, generate_name, literal_text, plan,
 };
+pub use provenance::record_code_provenance;
 pub use recover::{interrupt_runner, process_started, recover_interrupted};
 pub use reuse::explain;
 pub use run::{Event, Observer, Outcome, resume, run};

@@ -893,6 +893,16 @@ impl StepTask {
             .env("MLFLOW_RUN_ID", &self.run_id)
             .env("MLFLOW_EXPERIMENT_ID", &self.tracking.experiment_id)
             .env("MLFLOW_EXPERIMENT_NAME", &self.tracking.experiment_name);
+        // Steps act with the job's own token, never with the creator's.
+        match &self.tracking.token {
+            Some(t) => {
+                cmd.env("MLFLOW_TRACKING_TOKEN", t);
+            }
+            None => {
+                cmd.env_remove("MLFLOW_TRACKING_TOKEN");
+            }
+        }
+        cmd.env_remove("SLUICE_TOKEN");
         for (k, v) in &step.env_vars {
             cmd.env(k, v);
         }

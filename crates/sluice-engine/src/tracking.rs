@@ -2,11 +2,17 @@
 //! loopback port for the job's duration; the job gets a parent run and each step a child run
 //! (`mlflow.parentRunId`), and each step process is told where to log through the variables the
 //! `mlflow` client reads.
+//!
+//! The job acts as the identity that created it (the store's actor), with at most the
+//! contributor role: a step can log and register, never approve or move a protected alias. When
+//! that identity authenticated with a token, the server requires tokens too, and the steps get a
+//! job-scoped one ([`TrackingInfo::token`]), revoked when the job ends.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use sluice_store::StoreError;
+use sluice_store::governance::{Actor, Role};
 use sluice_store::tracking::{KeyValue, now_ms};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -22,10 +28,14 @@ pub struct TrackingInfo {
     pub experiment_id: String,
     pub experiment_name: String,
     pub parent_run_id: String,
+    /// The job-scoped token the steps must send (`MLFLOW_TRACKING_TOKEN`), when the server
+    /// requires one.
+    pub token: Option<String>,
 }
 
 pub(crate) struct JobTracking {
     pub(crate) info: Arc<TrackingInfo>,
+    job: String,
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
 }
@@ -37,11 +47,9 @@ fn kv(key: &str, value: &str) -> KeyValue {
     }
 }
 
-/// The user recorded on runs.
-fn user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+/// The user recorded on runs: the job's identity.
+fn user(ws: &Workspace) -> String {
+    ws.store().actor().name.clone()
 }
 
 impl JobTracking {
@@ -61,8 +69,9 @@ impl JobTracking {
                 Err(e) => return Err(e.into()),
             }
         };
+        let who = user(ws);
         let mut tags = vec![
-            kv("mlflow.user", &user()),
+            kv("mlflow.user", &who),
             kv("mlflow.source.type", "JOB"),
             kv("mlflow.source.name", &plan.spec_path),
             kv("sluice.job", &plan.job_name),
@@ -72,15 +81,27 @@ impl JobTracking {
         }
         let parent = ws.store().create_run(
             &experiment_id,
-            &user(),
+            &who,
             Some(&plan.job_name),
             Some(now_ms()),
             &tags,
         )?;
-        let state = Arc::new(sluice_server::ServerState::new(
-            ws.store_handle(),
-            ws.artifact_root(),
-        ));
+        let actor = ws.store().actor().clone();
+        let token = if actor.token.is_some() {
+            let new = ws.store().governed(&actor).create_job_token(&plan.job_name);
+            Some(new?.token)
+        } else {
+            None
+        };
+        let steps_actor = Actor {
+            role: actor.role.min(Role::Contributor),
+            ..actor
+        };
+        let state = Arc::new(
+            sluice_server::ServerState::new(ws.store_handle(), ws.artifact_root())
+                .with_auth(token.is_some())
+                .with_default_actor(steps_actor),
+        );
         let (listener, addr) = sluice_server::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
             .await
             .map_err(|e| EngineError::Internal(format!("cannot start the tracking server: {e}")))?;
@@ -94,7 +115,9 @@ impl JobTracking {
                 experiment_id,
                 experiment_name: plan.experiment_name.clone(),
                 parent_run_id: parent.info.run_uuid,
+                token,
             }),
+            job: plan.job_name.clone(),
             shutdown,
             server,
         })
@@ -105,6 +128,11 @@ impl JobTracking {
         end_run(ws, &self.info.parent_run_id, status)?;
         let _ = self.shutdown.send(());
         let _ = self.server.await;
+        if self.info.token.is_some() {
+            let actor = ws.store().actor().clone();
+            let revoked = ws.store().governed(&actor).revoke_job_token(&self.job);
+            revoked?;
+        }
         Ok(())
     }
 }
@@ -116,20 +144,17 @@ pub(crate) fn child_run(
     job: &str,
     step: &str,
 ) -> Result<String, EngineError> {
+    let who = user(ws);
     let tags = [
-        kv("mlflow.user", &user()),
+        kv("mlflow.user", &who),
         kv("mlflow.parentRunId", &info.parent_run_id),
         kv("mlflow.source.type", "JOB"),
         kv("sluice.job", job),
         kv("sluice.step", step),
     ];
-    let run = ws.store().create_run(
-        &info.experiment_id,
-        &user(),
-        Some(step),
-        Some(now_ms()),
-        &tags,
-    )?;
+    let run =
+        ws.store()
+            .create_run(&info.experiment_id, &who, Some(step), Some(now_ms()), &tags)?;
     Ok(run.info.run_uuid)
 }
 

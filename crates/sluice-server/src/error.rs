@@ -91,6 +91,8 @@ impl From<StoreError> for ApiError {
                 format!("{} '{name}' already exists.", capitalize(what)),
             ),
             StoreError::Invalid(m) => ApiError::invalid(m),
+            StoreError::Denied(m) => ApiError::new(ErrorCode::PermissionDenied, m),
+            StoreError::Unauthenticated(m) => ApiError::new(ErrorCode::Unauthenticated, m),
             other => ApiError::new(ErrorCode::InternalError, other.to_string()),
         }
     }

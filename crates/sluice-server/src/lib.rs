@@ -3,12 +3,14 @@
 //! it with only `MLFLOW_TRACKING_URI` changed.
 
 mod artifacts;
+mod auth;
 mod error;
 mod logged_models;
 mod params;
 mod registry;
 mod tracking;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,24 +18,50 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::http::Method;
+use axum::routing::{delete, get, post, put};
 use sluice_store::Store;
+use sluice_store::governance::{Actor, Role};
 
+use crate::auth::{Guard, Route};
+
+pub use auth::RouteRule;
 pub use error::{ApiError, ErrorCode};
 
-/// What every handler shares: the store and where artifacts live.
+/// What every handler shares: the store, where artifacts live, and who may do what.
 pub struct ServerState {
     store: Arc<Mutex<Store>>,
     artifact_root: PathBuf,
+    /// Whether requests must present a token.
+    auth: bool,
+    /// Who requests act as when authentication is off.
+    default_actor: Actor,
 }
 
 impl ServerState {
+    /// Authentication off; requests act as the local user (see [`ServerState::with_auth`]).
     #[must_use]
     pub fn new(store: Arc<Mutex<Store>>, artifact_root: PathBuf) -> Self {
         Self {
             store,
             artifact_root,
+            auth: false,
+            default_actor: Actor::local(),
         }
+    }
+
+    /// Requires a token on every request but the public ones (`/health`, `/version`).
+    #[must_use]
+    pub fn with_auth(mut self, auth: bool) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Who requests act as when authentication is off.
+    #[must_use]
+    pub fn with_default_actor(mut self, actor: Actor) -> Self {
+        self.default_actor = actor;
+        self
     }
 
     /// The store, locked for one operation.
@@ -49,61 +77,188 @@ impl ServerState {
     }
 }
 
+/// The MLflow API's prefix; every route under it is also served under `/ajax-api/2.0/mlflow`.
+const MLFLOW: &str = "/api/2.0/mlflow";
+
+/// Every route, with the role it needs: the one table the router and the role checks use.
+fn route_table() -> Vec<Route> {
+    use Role::{Contributor as C, Owner as O, Reader as R};
+    use tracking as t;
+    let mut api = vec![
+        Route::new(
+            Method::POST,
+            "/experiments/create",
+            C,
+            post(t::create_experiment),
+        ),
+        Route::new(Method::GET, "/experiments/get", R, get(t::get_experiment)),
+        Route::new(
+            Method::GET,
+            "/experiments/get-by-name",
+            R,
+            get(t::get_experiment_by_name),
+        ),
+        Route::new(
+            Method::POST,
+            "/experiments/search",
+            R,
+            post(t::search_experiments),
+        ),
+        Route::new(
+            Method::GET,
+            "/experiments/search",
+            R,
+            get(t::search_experiments),
+        ),
+        Route::new(
+            Method::GET,
+            "/experiments/list",
+            R,
+            get(t::search_experiments),
+        ),
+        Route::new(
+            Method::POST,
+            "/experiments/update",
+            C,
+            post(t::update_experiment),
+        ),
+        Route::new(
+            Method::POST,
+            "/experiments/delete",
+            O,
+            post(t::delete_experiment),
+        ),
+        Route::new(
+            Method::POST,
+            "/experiments/restore",
+            O,
+            post(t::restore_experiment),
+        ),
+        Route::new(
+            Method::POST,
+            "/experiments/set-experiment-tag",
+            C,
+            post(t::set_experiment_tag),
+        ),
+        Route::new(
+            Method::POST,
+            "/experiments/delete-experiment-tag",
+            C,
+            post(t::delete_experiment_tag),
+        ),
+        Route::new(Method::POST, "/runs/create", C, post(t::create_run)),
+        Route::new(Method::GET, "/runs/get", R, get(t::get_run)),
+        Route::new(Method::POST, "/runs/update", C, post(t::update_run)),
+        Route::new(Method::POST, "/runs/delete", O, post(t::delete_run)),
+        Route::new(Method::POST, "/runs/restore", O, post(t::restore_run)),
+        Route::new(Method::POST, "/runs/log-metric", C, post(t::log_metric)),
+        Route::new(Method::POST, "/runs/log-parameter", C, post(t::log_param)),
+        Route::new(Method::POST, "/runs/set-tag", C, post(t::set_tag)),
+        Route::new(Method::POST, "/runs/delete-tag", C, post(t::delete_tag)),
+        Route::new(Method::POST, "/runs/log-batch", C, post(t::log_batch)),
+        Route::new(Method::POST, "/runs/log-inputs", C, post(t::log_inputs)),
+        Route::new(Method::POST, "/runs/outputs", C, post(t::log_outputs)),
+        Route::new(Method::POST, "/runs/log-model", C, post(t::log_model)),
+        Route::new(Method::POST, "/runs/search", R, post(t::search_runs)),
+        Route::new(Method::GET, "/runs/search", R, get(t::search_runs)),
+        Route::new(
+            Method::GET,
+            "/metrics/get-history",
+            R,
+            get(t::metric_history),
+        ),
+        Route::new(Method::GET, "/artifacts/list", R, get(artifacts::list_run)),
+        Route::new(Method::GET, "/server-info", R, get(server_info)),
+    ];
+    api.extend(registry::routes());
+    api.extend(logged_models::routes());
+    let mut all: Vec<Route> = api
+        .into_iter()
+        .map(|r| Route {
+            path: leak(format!("{MLFLOW}{}", r.path)),
+            ..r
+        })
+        .collect();
+    all.extend([
+        Route::new(
+            Method::GET,
+            "/api/2.0/mlflow-artifacts/artifacts",
+            R,
+            get(artifacts::list),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/2.0/mlflow-artifacts/artifacts/{*path}",
+            R,
+            get(artifacts::download),
+        ),
+        Route::new(
+            Method::PUT,
+            "/api/2.0/mlflow-artifacts/artifacts/{*path}",
+            C,
+            put(artifacts::upload),
+        ),
+        Route::new(
+            Method::DELETE,
+            "/api/2.0/mlflow-artifacts/artifacts/{*path}",
+            O,
+            delete(artifacts::delete),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/3.0/mlflow/server-info",
+            R,
+            get(server_info),
+        ),
+        Route::public(Method::GET, "/health", get(|| async { "OK" })),
+        Route::public(
+            Method::GET,
+            "/version",
+            get(|| async { env!("CARGO_PKG_VERSION") }),
+        ),
+    ]);
+    all
+}
+
+/// A path built once per router; routers are built a handful of times per process.
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// Every route with the role it needs (`None`: public), as the router enforces them. The
+/// `/ajax-api/2.0/mlflow/...` twins of the MLflow routes follow the same rules.
+#[must_use]
+pub fn route_rules() -> Vec<RouteRule> {
+    route_table()
+        .into_iter()
+        .map(|r| RouteRule {
+            method: r.method,
+            path: r.path.to_owned(),
+            role: r.role,
+        })
+        .collect()
+}
+
 /// The router `sluice server` and the in-process server of `job create` both use.
 pub fn router(state: Arc<ServerState>) -> Router {
-    use tracking as t;
-    let api = Router::new()
-        .route("/experiments/create", post(t::create_experiment))
-        .route("/experiments/get", get(t::get_experiment))
-        .route("/experiments/get-by-name", get(t::get_experiment_by_name))
-        .route(
-            "/experiments/search",
-            post(t::search_experiments).get(t::search_experiments),
-        )
-        .route("/experiments/list", get(t::search_experiments))
-        .route("/experiments/update", post(t::update_experiment))
-        .route("/experiments/delete", post(t::delete_experiment))
-        .route("/experiments/restore", post(t::restore_experiment))
-        .route(
-            "/experiments/set-experiment-tag",
-            post(t::set_experiment_tag),
-        )
-        .route(
-            "/experiments/delete-experiment-tag",
-            post(t::delete_experiment_tag),
-        )
-        .route("/runs/create", post(t::create_run))
-        .route("/runs/get", get(t::get_run))
-        .route("/runs/update", post(t::update_run))
-        .route("/runs/delete", post(t::delete_run))
-        .route("/runs/restore", post(t::restore_run))
-        .route("/runs/log-metric", post(t::log_metric))
-        .route("/runs/log-parameter", post(t::log_param))
-        .route("/runs/set-tag", post(t::set_tag))
-        .route("/runs/delete-tag", post(t::delete_tag))
-        .route("/runs/log-batch", post(t::log_batch))
-        .route("/runs/log-inputs", post(t::log_inputs))
-        .route("/runs/outputs", post(t::log_outputs))
-        .route("/runs/log-model", post(t::log_model))
-        .route("/runs/search", post(t::search_runs).get(t::search_runs))
-        .route("/metrics/get-history", get(t::metric_history))
-        .route("/artifacts/list", get(artifacts::list_run))
-        .merge(registry::routes())
-        .merge(logged_models::routes());
-    Router::new()
-        .nest("/api/2.0/mlflow", api.clone())
-        .nest("/ajax-api/2.0/mlflow", api)
-        .route("/api/2.0/mlflow-artifacts/artifacts", get(artifacts::list))
-        .route(
-            "/api/2.0/mlflow-artifacts/artifacts/{*path}",
-            get(artifacts::download)
-                .put(artifacts::upload)
-                .delete(artifacts::delete),
-        )
-        .route("/api/3.0/mlflow/server-info", get(server_info))
-        .route("/api/2.0/mlflow/server-info", get(server_info))
-        .route("/health", get(|| async { "OK" }))
-        .route("/version", get(|| async { env!("CARGO_PKG_VERSION") }))
+    let mut rules = HashMap::new();
+    let mut router = Router::new();
+    for route in route_table() {
+        rules.insert((route.method.clone(), route.path.to_owned()), route.role);
+        if let Some(rest) = route.path.strip_prefix(MLFLOW) {
+            router = router.route(
+                &format!("/ajax-api/2.0/mlflow{rest}"),
+                route.handler.clone(),
+            );
+        }
+        router = router.route(route.path, route.handler);
+    }
+    let guard = Arc::new(Guard {
+        state: Arc::clone(&state),
+        rules,
+    });
+    router
+        .route_layer(axum::middleware::from_fn_with_state(guard, auth::authorize))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(params::MAX_BODY))
         .layer(axum::middleware::from_fn(log_request))
@@ -111,7 +266,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
 }
 
 /// One structured log line per request: method, path, status, duration (`--verbose` shows
-/// client errors, `--verbose --verbose` every request; server errors always show).
+/// client errors, `--verbose --verbose` every request; server errors always show). Headers
+/// (`Authorization` with its token) and query strings are never logged.
 async fn log_request(
     req: axum::extract::Request,
     next: axum::middleware::Next,

@@ -2,14 +2,17 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::Method;
 use axum::routing::{delete, get, patch, post};
-use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 use sluice_store::StoreError;
+use sluice_store::governance::Role;
 use sluice_store::registry::{LoggedModel, LoggedModelOrder, ModelMetric, NewLoggedModel};
 
 use crate::ServerState;
+use crate::auth::Route;
 use crate::error::{ApiError, ApiResult};
 use crate::params::{Params, f64_json};
 use crate::registry::{kv_json, page, registry_error};
@@ -18,21 +21,44 @@ use crate::tracking::key_values;
 type S = State<Arc<ServerState>>;
 type Reply = ApiResult<Json<Value>>;
 
-/// Routes under `/api/2.0/mlflow`.
-pub(crate) fn routes() -> Router<Arc<ServerState>> {
-    Router::new()
-        .route("/logged-models", post(create))
-        .route("/logged-models/search", post(search))
-        .route(
+/// Routes under `/api/2.0/mlflow`, with the role each needs.
+pub(crate) fn routes() -> Vec<Route> {
+    use Role::{Contributor as C, Owner as O, Reader as R};
+    vec![
+        Route::new(Method::POST, "/logged-models", C, post(create)),
+        Route::new(Method::POST, "/logged-models/search", R, post(search)),
+        Route::new(Method::GET, "/logged-models/{model_id}", R, get(get_model)),
+        Route::new(
+            Method::PATCH,
             "/logged-models/{model_id}",
-            get(get_model).patch(finalize).delete(delete_model),
-        )
-        .route("/logged-models/{model_id}/tags", patch(set_tags))
-        .route(
+            C,
+            patch(finalize),
+        ),
+        Route::new(
+            Method::DELETE,
+            "/logged-models/{model_id}",
+            O,
+            delete(delete_model),
+        ),
+        Route::new(
+            Method::PATCH,
+            "/logged-models/{model_id}/tags",
+            C,
+            patch(set_tags),
+        ),
+        Route::new(
+            Method::DELETE,
             "/logged-models/{model_id}/tags/{tag_key}",
+            C,
             delete(delete_tag),
-        )
-        .route("/logged-models/{model_id}/params", post(log_params))
+        ),
+        Route::new(
+            Method::POST,
+            "/logged-models/{model_id}/params",
+            C,
+            post(log_params),
+        ),
+    ]
 }
 
 fn metric_json(m: &ModelMetric) -> Value {

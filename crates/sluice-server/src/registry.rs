@@ -2,56 +2,159 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
+use axum::Json;
 use axum::extract::State;
+use axum::http::Method;
 use axum::routing::{delete, get, patch, post};
-use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 use sluice_store::StoreError;
+use sluice_store::governance::{Actor, Role};
 use sluice_store::registry::{ModelVersion, NewModelVersion, RegisteredModel};
 use sluice_store::tracking::KeyValue;
 
 use crate::ServerState;
+use crate::auth::Route;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::params::{Params, page_token};
 use crate::tracking::key_values;
 
 type S = State<Arc<ServerState>>;
 type Reply = ApiResult<Json<Value>>;
+type Who = Extension<Actor>;
 
-/// Routes under `/api/2.0/mlflow`.
-pub(crate) fn routes() -> Router<Arc<ServerState>> {
-    Router::new()
-        .route("/registered-models/create", post(create_registered_model))
-        .route("/registered-models/get", get(get_registered_model))
-        .route("/registered-models/rename", post(rename_registered_model))
-        .route("/registered-models/update", patch(update_registered_model))
-        .route("/registered-models/delete", delete(delete_registered_model))
-        .route("/registered-models/search", get(search_registered_models))
-        .route(
+/// Routes under `/api/2.0/mlflow`, with the role each needs.
+pub(crate) fn routes() -> Vec<Route> {
+    use Role::{Contributor as C, Owner as O, Reader as R};
+    vec![
+        Route::new(
+            Method::POST,
+            "/registered-models/create",
+            C,
+            post(create_registered_model),
+        ),
+        Route::new(
+            Method::GET,
+            "/registered-models/get",
+            R,
+            get(get_registered_model),
+        ),
+        Route::new(
+            Method::POST,
+            "/registered-models/rename",
+            O,
+            post(rename_registered_model),
+        ),
+        Route::new(
+            Method::PATCH,
+            "/registered-models/update",
+            C,
+            patch(update_registered_model),
+        ),
+        Route::new(
+            Method::DELETE,
+            "/registered-models/delete",
+            O,
+            delete(delete_registered_model),
+        ),
+        Route::new(
+            Method::GET,
+            "/registered-models/search",
+            R,
+            get(search_registered_models),
+        ),
+        Route::new(
+            Method::POST,
             "/registered-models/get-latest-versions",
-            post(get_latest_versions).get(get_latest_versions),
-        )
-        .route("/registered-models/set-tag", post(set_registered_model_tag))
-        .route(
+            R,
+            post(get_latest_versions),
+        ),
+        Route::new(
+            Method::GET,
+            "/registered-models/get-latest-versions",
+            R,
+            get(get_latest_versions),
+        ),
+        Route::new(
+            Method::POST,
+            "/registered-models/set-tag",
+            C,
+            post(set_registered_model_tag),
+        ),
+        Route::new(
+            Method::DELETE,
             "/registered-models/delete-tag",
+            C,
             delete(delete_registered_model_tag),
-        )
-        .route(
+        ),
+        Route::new(Method::POST, "/registered-models/alias", C, post(set_alias)),
+        Route::new(
+            Method::DELETE,
             "/registered-models/alias",
-            post(set_alias).delete(delete_alias).get(get_by_alias),
-        )
-        .route("/model-versions/create", post(create_model_version))
-        .route("/model-versions/get", get(get_model_version))
-        .route("/model-versions/update", patch(update_model_version))
-        .route("/model-versions/delete", delete(delete_model_version))
-        .route("/model-versions/search", get(search_model_versions))
-        .route("/model-versions/get-download-uri", get(get_download_uri))
-        .route("/model-versions/transition-stage", post(transition_stage))
-        .route("/model-versions/set-tag", post(set_model_version_tag))
-        .route(
+            C,
+            delete(delete_alias),
+        ),
+        Route::new(
+            Method::GET,
+            "/registered-models/alias",
+            R,
+            get(get_by_alias),
+        ),
+        Route::new(
+            Method::POST,
+            "/model-versions/create",
+            C,
+            post(create_model_version),
+        ),
+        Route::new(
+            Method::GET,
+            "/model-versions/get",
+            R,
+            get(get_model_version),
+        ),
+        Route::new(
+            Method::PATCH,
+            "/model-versions/update",
+            C,
+            patch(update_model_version),
+        ),
+        Route::new(
+            Method::DELETE,
+            "/model-versions/delete",
+            O,
+            delete(delete_model_version),
+        ),
+        Route::new(
+            Method::GET,
+            "/model-versions/search",
+            R,
+            get(search_model_versions),
+        ),
+        Route::new(
+            Method::GET,
+            "/model-versions/get-download-uri",
+            R,
+            get(get_download_uri),
+        ),
+        Route::new(
+            Method::POST,
+            "/model-versions/transition-stage",
+            C,
+            post(transition_stage),
+        ),
+        Route::new(
+            Method::POST,
+            "/model-versions/set-tag",
+            C,
+            post(set_model_version_tag),
+        ),
+        Route::new(
+            Method::DELETE,
             "/model-versions/delete-tag",
+            C,
             delete(delete_model_version_tag),
-        )
+        ),
+    ]
 }
 
 /// Store errors in MLflow's words for the registry and logged models; the rest as usual.
@@ -188,12 +291,13 @@ fn tags(p: &Params) -> ApiResult<Vec<KeyValue>> {
 
 // ---- registered models ----------------------------------------------------------------------
 
-async fn create_registered_model(State(s): S, p: Params) -> Reply {
+async fn create_registered_model(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
     let tags = tags(&p)?;
     let description = p.opt_str("description")?.filter(|d| !d.is_empty());
     let m = s
         .store()?
+        .governed(&who)
         .create_registered_model(&name, &tags, description.as_deref())
         .map_err(registry_error)?;
     Ok(Json(json!({"registered_model": registered_model_json(&m)})))
@@ -208,29 +312,32 @@ async fn get_registered_model(State(s): S, p: Params) -> Reply {
     Ok(Json(json!({"registered_model": registered_model_json(&m)})))
 }
 
-async fn rename_registered_model(State(s): S, p: Params) -> Reply {
+async fn rename_registered_model(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
     let new_name = p.str("new_name")?;
     let m = s
         .store()?
+        .governed(&who)
         .rename_registered_model(&name, &new_name)
         .map_err(registry_error)?;
     Ok(Json(json!({"registered_model": registered_model_json(&m)})))
 }
 
-async fn update_registered_model(State(s): S, p: Params) -> Reply {
+async fn update_registered_model(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
     let description = p.opt_str("description")?;
     let m = s
         .store()?
+        .governed(&who)
         .update_registered_model(&name, description.as_deref())
         .map_err(registry_error)?;
     Ok(Json(json!({"registered_model": registered_model_json(&m)})))
 }
 
-async fn delete_registered_model(State(s): S, p: Params) -> Reply {
+async fn delete_registered_model(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
     s.store()?
+        .governed(&who)
         .delete_registered_model(&name)
         .map_err(registry_error)?;
     Ok(Json(json!({})))
@@ -260,20 +367,22 @@ async fn get_latest_versions(State(s): S, p: Params) -> Reply {
     Ok(Json(page("model_versions", items, None)))
 }
 
-async fn set_registered_model_tag(State(s): S, p: Params) -> Reply {
+async fn set_registered_model_tag(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
     let key = p.str("key")?;
     let value = p.opt_str("value")?.unwrap_or_default();
     s.store()?
+        .governed(&who)
         .set_registered_model_tag(&name, &key, &value)
         .map_err(registry_error)?;
     Ok(Json(json!({})))
 }
 
-async fn delete_registered_model_tag(State(s): S, p: Params) -> Reply {
+async fn delete_registered_model_tag(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
     let key = p.str("key")?;
     s.store()?
+        .governed(&who)
         .delete_registered_model_tag(&name, &key)
         .map_err(registry_error)?;
     Ok(Json(json!({})))
@@ -281,21 +390,23 @@ async fn delete_registered_model_tag(State(s): S, p: Params) -> Reply {
 
 // ---- aliases --------------------------------------------------------------------------------
 
-async fn set_alias(State(s): S, p: Params) -> Reply {
+async fn set_alias(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
     let alias = p.str("alias")?;
     let version = version_param(&p)?;
     s.store()?
-        .set_registered_model_alias(&name, &alias, &version)
+        .governed(&who)
+        .set_alias(&name, &alias, &version)
         .map_err(registry_error)?;
     Ok(Json(json!({})))
 }
 
-async fn delete_alias(State(s): S, p: Params) -> Reply {
+async fn delete_alias(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
     let alias = p.str("alias")?;
     s.store()?
-        .delete_registered_model_alias(&name, &alias)
+        .governed(&who)
+        .delete_alias(&name, &alias)
         .map_err(registry_error)?;
     Ok(Json(json!({})))
 }
@@ -312,7 +423,7 @@ async fn get_by_alias(State(s): S, p: Params) -> Reply {
 
 // ---- model versions -------------------------------------------------------------------------
 
-async fn create_model_version(State(s): S, p: Params) -> Reply {
+async fn create_model_version(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
     let source = p.str("source")?;
     let run_id = p.opt_str("run_id")?;
@@ -331,6 +442,7 @@ async fn create_model_version(State(s): S, p: Params) -> Reply {
     };
     let v = s
         .store()?
+        .governed(&who)
         .create_model_version(&new)
         .map_err(registry_error)?;
     Ok(Json(json!({"model_version": version_json(&v)})))
@@ -346,21 +458,23 @@ async fn get_model_version(State(s): S, p: Params) -> Reply {
     Ok(Json(json!({"model_version": version_json(&v)})))
 }
 
-async fn update_model_version(State(s): S, p: Params) -> Reply {
+async fn update_model_version(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
     let version = version_param(&p)?;
     let description = p.opt_str("description")?;
     let v = s
         .store()?
+        .governed(&who)
         .update_model_version(&name, &version, description.as_deref())
         .map_err(registry_error)?;
     Ok(Json(json!({"model_version": version_json(&v)})))
 }
 
-async fn delete_model_version(State(s): S, p: Params) -> Reply {
+async fn delete_model_version(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
     let version = version_param(&p)?;
     s.store()?
+        .governed(&who)
         .delete_model_version(&name, &version)
         .map_err(registry_error)?;
     Ok(Json(json!({})))
@@ -389,34 +503,37 @@ async fn get_download_uri(State(s): S, p: Params) -> Reply {
     Ok(Json(json!({"artifact_uri": uri})))
 }
 
-async fn transition_stage(State(s): S, p: Params) -> Reply {
+async fn transition_stage(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
     let version = version_param(&p)?;
     let stage = p.str("stage")?;
     let archive = flag(&p, "archive_existing_versions")?;
     let v = s
         .store()?
-        .transition_model_version_stage(&name, &version, &stage, archive)
+        .governed(&who)
+        .transition_stage(&name, &version, &stage, archive)
         .map_err(registry_error)?;
     Ok(Json(json!({"model_version": version_json(&v)})))
 }
 
-async fn set_model_version_tag(State(s): S, p: Params) -> Reply {
+async fn set_model_version_tag(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
     let version = version_param(&p)?;
     let key = p.str("key")?;
     let value = p.opt_str("value")?.unwrap_or_default();
     s.store()?
+        .governed(&who)
         .set_model_version_tag(&name, &version, &key, &value)
         .map_err(registry_error)?;
     Ok(Json(json!({})))
 }
 
-async fn delete_model_version_tag(State(s): S, p: Params) -> Reply {
+async fn delete_model_version_tag(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
     let version = version_param(&p)?;
     let key = p.str("key")?;
     s.store()?
+        .governed(&who)
         .delete_model_version_tag(&name, &version, &key)
         .map_err(registry_error)?;
     Ok(Json(json!({})))

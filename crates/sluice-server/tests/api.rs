@@ -15,6 +15,9 @@ use sluice_server::ServerState;
 use sluice_store::Store;
 use tower::ServiceExt;
 
+#[path = "api/governance.rs"]
+mod governance;
+
 fn app() -> Router {
     static APP: OnceLock<(tempfile::TempDir, Router)> = OnceLock::new();
     APP.get_or_init(|| {
@@ -2172,8 +2175,10 @@ async fn mlflow_3_client_flow_matches_the_capture() {
         json!({"name": name, "source": source, "model_id": id}),
     )
     .await;
+    // One addition to the capture: `user_id`, the version's creator, which Sluice records
+    // for governance (MLflow leaves it empty).
     let version_shape = json!({"name": "e2e-model-acde08f5", "version": "1", "creation_timestamp": 1_795_671_557_930_i64,
-        "last_updated_timestamp": 1_795_671_557_930_i64, "current_stage": "None", "description": "",
+        "last_updated_timestamp": 1_795_671_557_930_i64, "user_id": "tester", "current_stage": "None", "description": "",
         "source": "models:/m-2669d897cc674608b16622bf246464aa", "run_id": "ab4ed42ed880411e92006d5ce8f70f5b",
         "status": "READY", "run_link": ""});
     assert_shape(&v1, &json!({"model_version": version_shape}));
@@ -2338,6 +2343,7 @@ async fn mlflow_2_client_flow_matches_the_capture() {
                 "version",
                 "creation_timestamp",
                 "last_updated_timestamp",
+                "user_id",
                 "current_stage",
                 "description",
                 "source",

@@ -13,6 +13,8 @@ use crate::StepError;
 pub struct Tracking {
     base: String,
     pub run_id: String,
+    /// `MLFLOW_TRACKING_TOKEN`, sent as a bearer token when the server requires one.
+    token: Option<String>,
 }
 
 impl Tracking {
@@ -28,6 +30,9 @@ impl Tracking {
         Some(Self {
             base: uri.trim_end_matches('/').to_owned(),
             run_id,
+            token: std::env::var("MLFLOW_TRACKING_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
         })
     }
 
@@ -36,6 +41,7 @@ impl Tracking {
         Self {
             base: uri.trim_end_matches('/').to_owned(),
             run_id: run_id.to_owned(),
+            token: None,
         }
     }
 
@@ -61,6 +67,14 @@ impl Tracking {
         }
     }
 
+    /// Adds the bearer token, if there is one.
+    fn auth<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.token {
+            Some(t) => req.header("Authorization", format!("Bearer {t}")),
+            None => req,
+        }
+    }
+
     fn agent() -> ureq::Agent {
         ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -71,12 +85,16 @@ impl Tracking {
 
     /// POSTs JSON to an MLflow endpoint and returns the answer.
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, StepError> {
-        Self::answer(Self::agent().post(&self.url(path)).send_json(body), path)
+        Self::answer(
+            self.auth(Self::agent().post(&self.url(path)))
+                .send_json(body),
+            path,
+        )
     }
 
     /// GETs an MLflow endpoint with query parameters.
     pub fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, StepError> {
-        let mut req = Self::agent().get(&self.url(path));
+        let mut req = self.auth(Self::agent().get(&self.url(path)));
         for (k, v) in query {
             req = req.query(*k, *v);
         }
@@ -157,7 +175,10 @@ impl Tracking {
                 self.base
             );
             let bytes = std::fs::read(&entry).map_err(|e| StepError::io(&entry, e))?;
-            Self::answer(Self::agent().put(&url).send(&bytes[..]), "artifact upload")?;
+            Self::answer(
+                self.auth(Self::agent().put(&url)).send(&bytes[..]),
+                "artifact upload",
+            )?;
         }
         Ok(())
     }
@@ -181,7 +202,9 @@ impl Tracking {
             std::fs::create_dir_all(&local).map_err(|e| StepError::io(&local, e))?;
             let url = format!("{}/api/2.0/mlflow-artifacts/artifacts", self.base);
             let listing = Self::answer(
-                Self::agent().get(&url).query("path", &path).call(),
+                self.auth(Self::agent().get(&url))
+                    .query("path", &path)
+                    .call(),
                 "artifact listing",
             )?;
             for f in listing["files"].as_array().cloned().unwrap_or_default() {
@@ -195,8 +218,8 @@ impl Tracking {
                         "{}/api/2.0/mlflow-artifacts/artifacts/{path}/{name}",
                         self.base
                     );
-                    let mut res = Self::agent()
-                        .get(&url)
+                    let mut res = self
+                        .auth(Self::agent().get(&url))
                         .call()
                         .map_err(|e| StepError::Tracking(format!("artifact download: {e}")))?;
                     let bytes = res

@@ -5,6 +5,7 @@
 //! ever added, never edited (`migrations/`).
 
 mod filter_lexer;
+pub mod governance;
 pub mod registry;
 mod rows;
 pub mod tracking;
@@ -26,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_runs_seq_index.sql"),
     include_str!("../migrations/0005_job_runner.sql"),
     include_str!("../migrations/0006_environments.sql"),
+    include_str!("../migrations/0007_governance.sql"),
 ];
 
 /// Errors from the store.
@@ -39,6 +41,12 @@ pub enum StoreError {
         "the workspace database was written by a newer Sluice (schema {found}, this build knows {known})"
     )]
     TooNew { found: i64, known: i64 },
+    /// The actor's role or the model's policy forbids the change (MLflow's `PERMISSION_DENIED`).
+    #[error("{0}")]
+    Denied(String),
+    /// A token that is malformed, unknown, revoked or expired (MLflow's `UNAUTHENTICATED`).
+    #[error("{0}")]
+    Unauthenticated(String),
     /// A request that breaks a rule (MLflow's `INVALID_PARAMETER_VALUE`).
     #[error("{0}")]
     Invalid(String),
@@ -81,6 +89,8 @@ pub fn now() -> String {
 /// A connection to the workspace database.
 pub struct Store {
     conn: Connection,
+    /// Who acts for changes that carry no identity of their own (see `governance`).
+    actor: governance::Actor,
 }
 
 impl Store {
@@ -93,7 +103,10 @@ impl Store {
         // power loss can roll back the last few commits, never corrupt the database.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut store = Self { conn };
+        let mut store = Self {
+            conn,
+            actor: governance::Actor::local(),
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -353,8 +366,23 @@ impl Store {
     }
 
     /// Records a new job and its steps, all `NotStarted`, in one transaction.
+    ///
+    /// The store's actor (see [`Store::set_actor`]) must be at least a contributor; the
+    /// creation is recorded in the audit log in the same transaction.
     pub fn insert_job(&mut self, job: &JobRow, steps: &[StepRow]) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        self.actor
+            .require(governance::Role::Contributor, "creating a job")?;
+        let actor = self.actor.clone();
+        self.atomically(|s| s.insert_job_rows(&actor, job, steps))
+    }
+
+    fn insert_job_rows(
+        &self,
+        actor: &governance::Actor,
+        job: &JobRow,
+        steps: &[StepRow],
+    ) -> Result<()> {
+        let tx = &self.conn;
         let res = tx.execute(
             "INSERT INTO jobs (name, type, display_name, experiment_name, description, tags, status, spec_path,
                 spec_text, settings, inputs, compute, created_at)
@@ -401,8 +429,19 @@ impl Store {
                 params![job.name, s.name, s.status, s.created_at],
             )?;
         }
-        tx.commit()?;
-        Ok(())
+        self.append_audit(
+            actor,
+            "job.create",
+            None,
+            &format!("job/{}", job.name),
+            None,
+            Some(&serde_json::json!({
+                "type": job.ty,
+                "experiment_name": job.experiment_name,
+                "spec_path": job.spec_path,
+                "inputs": job.inputs,
+            })),
+        )
     }
 
     /// Moves a job to `status`, stamping start/end times, and records the change.
@@ -896,8 +935,8 @@ mod tests {
     fn migrations_run_once_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 5);
-        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 5);
+        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 7);
+        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 7);
     }
 
     #[test]

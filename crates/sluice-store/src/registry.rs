@@ -182,7 +182,7 @@ fn check_tag(key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_alias(alias: &str) -> Result<()> {
+pub(crate) fn check_alias(alias: &str) -> Result<()> {
     if alias.is_empty() || alias.len() > 255 {
         return Err(invalid(format!(
             "Invalid alias name: '{alias}'. Aliases are 1 to 255 characters."
@@ -329,7 +329,7 @@ impl Store {
             check_tag(&t.key, &t.value)?;
         }
         let now = now_ms();
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         match tx.execute(
             "INSERT INTO registered_models (name, creation_time, last_updated_time, description) VALUES (?1, ?2, ?2, ?3)",
             params![name, now, description],
@@ -426,7 +426,7 @@ impl Store {
         check_model_name(name)?;
         check_model_name(new_name)?;
         let now = now_ms();
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         // The versions, their tags and aliases follow through `ON UPDATE CASCADE`.
         let changed = match tx.execute(
             "UPDATE registered_models SET name = ?2, last_updated_time = ?3 WHERE name = ?1",
@@ -470,7 +470,7 @@ impl Store {
     /// Deletes a registered model with its versions, tags and aliases, all at once.
     pub fn delete_registered_model(&mut self, name: &str) -> Result<()> {
         check_model_name(name)?;
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         for sql in [
             "DELETE FROM registered_model_aliases WHERE name = ?1",
             "DELETE FROM model_version_tags WHERE name = ?1",
@@ -723,7 +723,7 @@ impl Store {
             check_tag(&t.key, &t.value)?;
         }
         let now = now_ms();
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let last: Option<i64> = tx
             .query_row(
                 "SELECT last_version FROM registered_models WHERE name = ?1",
@@ -801,7 +801,7 @@ impl Store {
     pub fn delete_model_version(&mut self, name: &str, version: &str) -> Result<()> {
         check_model_name(name)?;
         let v = parse_version(version)?;
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         tx.execute(
             "DELETE FROM registered_model_aliases WHERE name = ?1 AND version = ?2",
             params![name, v],
@@ -843,7 +843,7 @@ impl Store {
             )));
         }
         let now = now_ms();
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         if tx.execute(
             "UPDATE model_versions SET current_stage = ?3, last_updated_time = ?4 WHERE name = ?1 AND version = ?2",
             params![name, v, stage, now],
@@ -1386,7 +1386,7 @@ fn insert_model_kvs(
 
 /// Resolves a new version's source: (storage location, the logged model's source run, model id).
 fn resolve_source(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     new: &NewModelVersion<'_>,
 ) -> Result<(String, Option<String>, Option<String>)> {
     let source = new.source.trim();
@@ -1438,7 +1438,7 @@ fn resolve_source(
 
 /// The storage location of the version a `models:/NAME/VERSION`, `models:/NAME/STAGE`,
 /// `models:/NAME/latest` or `models:/NAME@ALIAS` URI names.
-fn registered_source(tx: &Transaction<'_>, path: &str) -> Result<String> {
+fn registered_source(tx: &rusqlite::Connection, path: &str) -> Result<String> {
     let bad = || {
         invalid(format!(
             "Invalid model URI 'models:/{path}': expected models:/NAME/VERSION, models:/NAME@ALIAS or models:/MODEL_ID"

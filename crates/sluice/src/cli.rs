@@ -14,7 +14,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   with no cloud: `sluice job create -f pipeline.yml --stream`.\n\n\
                   Exit codes are listed in docs/exit-codes.md and by `sluice exit-codes`.",
     after_help = "Exit codes: 0 ok, 1 job Failed, 2 usage, 3 invalid spec, 4 job Canceled, 5 not found, \
-                  6 already exists, 10 workspace error, 11 step failed, 101 internal error."
+                  6 already exists, 10 workspace error, 11 step failed, 12 permission denied, \
+                  13 audit log tampered, 101 internal error."
 )]
 pub(crate) struct Cli {
     #[command(flatten)]
@@ -40,6 +41,9 @@ pub(crate) struct GlobalArgs {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SLUICE_LOG_FORMAT")]
     pub(crate) log_format: LogFormat,
+    /// Act as this token's identity and role (default: the local user, as owner).
+    #[arg(long, global = true, env = "SLUICE_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,9 +79,15 @@ pub(crate) enum Command {
     /// The built-in steps, for use as `command:` in pipeline files.
     #[command(subcommand)]
     Step(StepCommand),
-    /// Inspect registered models and move their aliases.
+    /// Inspect registered models, move their aliases, govern their promotion.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Create, list and revoke API tokens (roles: reader, contributor, owner).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The hash-chained audit log of governed changes.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Serve the MLflow REST API (tracking, artifacts, model registry) over the workspace.
     Server(ServerArgs),
     /// List the exit codes and what each means.
@@ -177,6 +187,8 @@ pub(crate) enum DataCommand {
     Show(AssetShowArgs),
     /// List data assets (the latest version of each, or every version of `--name`).
     List(AssetListArgs),
+    /// The jobs and model versions built from a data asset version.
+    Lineage(AssetShowArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -280,6 +292,58 @@ pub(crate) struct ServerArgs {
     /// The port to listen on (0 picks a free one).
     #[arg(short, long, default_value_t = 5000, env = "SLUICE_PORT")]
     pub(crate) port: u16,
+    /// Require a token on every request (always on for a non-loopback `--host`).
+    #[arg(long)]
+    pub(crate) auth: bool,
+    /// Serve a non-loopback address without authentication (not recommended).
+    #[arg(long, conflicts_with = "auth")]
+    pub(crate) insecure_no_auth: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Create a token and print it (the only time it is shown).
+    Create(TokenCreateArgs),
+    /// List tokens (never their secrets).
+    List {
+        /// Also revoked tokens and the tokens jobs gave their steps.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke a token by name or id.
+    Revoke {
+        /// The token's name or id.
+        #[arg(short, long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenCreateArgs {
+    /// The token's name: the identity it acts as (e.g. a person or `ci`).
+    #[arg(short, long)]
+    pub(crate) name: String,
+    /// `reader`, `contributor` or `owner`.
+    #[arg(short, long)]
+    pub(crate) role: String,
+    /// Days until it expires (default: never).
+    #[arg(long, value_name = "DAYS")]
+    pub(crate) expires: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// List audit entries, oldest first.
+    List {
+        /// Only entries about this registered model.
+        #[arg(short, long)]
+        model: Option<String>,
+        /// The most (newest) entries to list.
+        #[arg(long, default_value_t = 1000)]
+        max_results: usize,
+    },
+    /// Recompute the hash chain; exits 13 if an entry was edited or deleted.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,6 +355,75 @@ pub(crate) enum ModelCommand {
     /// Move or remove an alias (`champion`, `challenger`, ...).
     #[command(subcommand)]
     Alias(ModelAliasCommand),
+    /// Set or show a model's promotion policy.
+    #[command(subcommand)]
+    Policy(ModelPolicyCommand),
+    /// Approve a version for promotion (owners; not the version's creator).
+    Approve(ModelApproveArgs),
+    /// Point a (protected) alias at a version, through the promotion policy.
+    Promote(ModelPromoteArgs),
+    /// Which version holds which alias, approvals, and gate results per version.
+    Status(ModelNameArg),
+    /// How a version was made: data, job and steps, runs, environment, code, approvals.
+    Lineage(ModelVersionArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ModelNameArg {
+    /// The registered model's name.
+    #[arg(short, long)]
+    pub(crate) name: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ModelVersionArgs {
+    /// The registered model's name.
+    #[arg(short, long)]
+    pub(crate) name: String,
+    /// The version.
+    #[arg(short, long)]
+    pub(crate) version: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModelPolicyCommand {
+    /// Set the policy from a YAML file (see docs/governance.md).
+    Set {
+        /// The registered model's name.
+        #[arg(short, long)]
+        name: String,
+        /// The policy file.
+        #[arg(short, long)]
+        file: PathBuf,
+    },
+    /// Show the policy (the defaults when none is set).
+    Show(ModelNameArg),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ModelApproveArgs {
+    /// The registered model's name.
+    #[arg(short, long)]
+    pub(crate) name: String,
+    /// The version to approve.
+    #[arg(short, long)]
+    pub(crate) version: String,
+    /// Why.
+    #[arg(long)]
+    pub(crate) comment: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ModelPromoteArgs {
+    /// The registered model's name.
+    #[arg(short, long)]
+    pub(crate) name: String,
+    /// The version to promote.
+    #[arg(short, long)]
+    pub(crate) version: String,
+    /// The alias to point at it.
+    #[arg(short, long, default_value = "champion")]
+    pub(crate) alias: String,
 }
 
 #[derive(Debug, Args)]

@@ -34,6 +34,15 @@ pub(crate) enum CliError {
         message: String,
         hint: Option<String>,
     },
+    /// No valid token, or a role or policy forbids the action.
+    #[error("{message}")]
+    Denied {
+        message: String,
+        hint: Option<String>,
+    },
+    /// `audit verify` found the chain broken (already printed).
+    #[error("the audit log was tampered with")]
+    AuditTampered,
     /// A Python environment cannot be had.
     #[error("{message}")]
     Environment {
@@ -57,6 +66,8 @@ impl CliError {
             CliError::Usage { .. } => Exit::Usage,
             CliError::Workspace(_) => Exit::Workspace,
             CliError::Step { .. } => Exit::StepFailed,
+            CliError::Denied { .. } => Exit::PermissionDenied,
+            CliError::AuditTampered => Exit::AuditTampered,
             CliError::Environment { .. } => Exit::Environment,
             CliError::JobEnded { status, .. } => {
                 if *status == sluice_engine::Status::Canceled {
@@ -72,6 +83,7 @@ impl CliError {
         match self {
             CliError::NotFound { hint, .. }
             | CliError::AlreadyExists { hint, .. }
+            | CliError::Denied { hint, .. }
             | CliError::Usage { hint, .. }
             | CliError::Step { hint, .. }
             | CliError::Environment { hint, .. } => hint.as_deref(),
@@ -110,7 +122,23 @@ impl From<StoreError> for CliError {
             },
             StoreError::AlreadyExists { what, name } => CliError::AlreadyExists {
                 message: format!("{what} `{name}` already exists"),
-                hint: Some("versions are immutable: pass a new `--version`, or omit it to take the next number".to_owned()),
+                hint: Some(match what {
+                    "approval" => "each approver approves a version once".to_owned(),
+                    "token" => "pick another name, or revoke the old token with `sluice token revoke -n NAME`".to_owned(),
+                    _ => "versions are immutable: pass a new `--version`, or omit it to take the next number".to_owned(),
+                }),
+            },
+            StoreError::Denied(message) => CliError::Denied {
+                message,
+                hint: Some("see the model's rules with `sluice model status -n NAME`, or act with another token (`SLUICE_TOKEN`)".to_owned()),
+            },
+            StoreError::Unauthenticated(message) => CliError::Denied {
+                message: format!("`SLUICE_TOKEN` / `--token`: {message}"),
+                hint: Some("create a token with `sluice token create` (as an owner), or unset `SLUICE_TOKEN` to act as the local user".to_owned()),
+            },
+            StoreError::Invalid(message) => CliError::Usage {
+                message,
+                hint: None,
             },
             other => CliError::Workspace(other.to_string()),
         }

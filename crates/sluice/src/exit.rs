@@ -24,12 +24,16 @@ pub(crate) enum Exit {
     Workspace,
     /// A built-in step (`sluice step ...`) failed on its input.
     StepFailed,
+    /// No valid token, or the role or a promotion policy forbids the action.
+    PermissionDenied,
+    /// `audit verify` found the audit log edited or truncated.
+    AuditTampered,
     /// A Python environment could not be built (missing interpreter, uninstallable requirement).
     Environment,
 }
 
 impl Exit {
-    pub(crate) const ALL: [Exit; 10] = [
+    pub(crate) const ALL: [Exit; 12] = [
         Exit::Success,
         Exit::JobFailed,
         Exit::Usage,
@@ -39,6 +43,8 @@ impl Exit {
         Exit::AlreadyExists,
         Exit::Workspace,
         Exit::StepFailed,
+        Exit::PermissionDenied,
+        Exit::AuditTampered,
         Exit::Environment,
     ];
 
@@ -53,7 +59,9 @@ impl Exit {
             Exit::AlreadyExists => 6,
             Exit::Workspace => 10,
             Exit::StepFailed => 11,
-            Exit::Environment => 12,
+            Exit::PermissionDenied => 12,
+            Exit::AuditTampered => 13,
+            Exit::Environment => 14,
         }
     }
 
@@ -70,6 +78,10 @@ impl Exit {
             Exit::AlreadyExists => "an asset, version or job with that name already exists",
             Exit::Workspace => "the workspace could not be opened, read or written",
             Exit::StepFailed => "a built-in step (`sluice step ...`) failed on its input",
+            Exit::PermissionDenied => {
+                "the token is missing, invalid or expired, or its role or the model's promotion policy forbids the action"
+            }
+            Exit::AuditTampered => "`audit verify` found an edited or deleted audit entry",
             Exit::Environment => {
                 "a Python environment could not be had (`environment create` or `environment build`): a missing interpreter or an uninstallable requirement"
             }

@@ -54,6 +54,8 @@ fn dispatch(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
         Command::Step(cmd) => commands::step::run(ctx, cmd),
         Command::Model(cmd) => commands::model::run(ctx, cmd),
         Command::Server(args) => commands::server::run(ctx, args),
+        Command::Token(cmd) => commands::token::run(ctx, cmd),
+        Command::Audit(cmd) => commands::audit::run(ctx, cmd),
         Command::ExitCodes => {
             let rows: Vec<serde_json::Value> = Exit::ALL
                 .iter()
@@ -84,8 +86,8 @@ fn dispatch(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
 fn report(err: &CliError) {
     match err {
         CliError::Spec(spec) => ui::spec_error(spec),
-        // Already reported while the job ran.
-        CliError::JobEnded { .. } => {}
+        // Already reported while the job ran, or by `audit verify`.
+        CliError::JobEnded { .. } | CliError::AuditTampered => {}
         other => ui::error(&other.to_string(), other.hint()),
     }
 }

@@ -92,3 +92,21 @@ pub(crate) fn open_existing(located: &Located) -> Result<Workspace, CliError> {
     }
     open(located)
 }
+
+/// Who the command acts as: the identity and role of `--token` / `SLUICE_TOKEN`, else the
+/// local user as owner (whoever can open the database file owns it). The store acts as them
+/// for changes that carry no identity of their own (job creation).
+pub(crate) fn identify(
+    ws: &Workspace,
+    token: Option<&str>,
+) -> Result<sluice_store::governance::Actor, CliError> {
+    let actor = match token.filter(|t| !t.is_empty()) {
+        Some(t) => {
+            let found = ws.store().authenticate(t);
+            found?
+        }
+        None => sluice_store::governance::Actor::local(),
+    };
+    ws.store().set_actor(actor.clone());
+    Ok(actor)
+}

@@ -35,6 +35,17 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &DataCommand) -> Result<(), CliError> {
             ctx.printer
                 .print(&serde_json::to_value(rows).unwrap_or_default(), COLUMNS)
         }
+        DataCommand::Lineage(args) => {
+            let ws = workspace::open_existing(&located)?;
+            let (name, version) = split_name_version(&args.name, args.version.as_deref());
+            let version = match version {
+                Some(v) => v,
+                None => ws.store().get_data(&name, None)?.version,
+            };
+            let lineage = ws.store().data_lineage(&name, &version);
+            ctx.printer
+                .print(&lineage?, &["data", "jobs", "model_versions"])
+        }
     }
 }
 

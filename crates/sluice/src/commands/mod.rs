@@ -1,5 +1,6 @@
 //! One module per command group; the tree mirrors `sluice <group> <command>`.
 
+pub(crate) mod audit;
 pub(crate) mod compute;
 pub(crate) mod data;
 pub(crate) mod environment;
@@ -7,6 +8,7 @@ pub(crate) mod job;
 pub(crate) mod model;
 pub(crate) mod server;
 pub(crate) mod step;
+pub(crate) mod token;
 
 use crate::cli::GlobalArgs;
 use crate::printer::Printer;

@@ -1,13 +1,16 @@
-//! `sluice model list|show|alias`: the model registry from the command line (the same store the
-//! MLflow API serves).
+//! `sluice model list|show|alias|policy|approve|promote|status|lineage`: the model registry
+//! from the command line. Changes go through the same governed store calls as the MLflow API,
+//! so a promotion policy holds here exactly as it does for the `mlflow` client.
 
 use serde_json::{Value, json};
 use sluice_store::registry::{ModelVersion, RegisteredModel};
 
-use crate::cli::{ModelAliasCommand, ModelCommand};
+use sluice_store::governance::Policy;
+
+use crate::cli::{ModelAliasCommand, ModelCommand, ModelPolicyCommand};
 use crate::commands::Ctx;
 use crate::error::CliError;
-use crate::workspace;
+use crate::{ui, workspace};
 
 const LIST_COLUMNS: &[&str] = &["name", "latest_version", "aliases", "last_updated"];
 const VERSION_COLUMNS: &[&str] = &["name", "version", "aliases", "run_id", "source", "created"];
@@ -59,8 +62,35 @@ fn model_json(m: &RegisteredModel) -> Value {
     })
 }
 
+/// Reads a policy file: YAML errors point at `file:line:column`; unknown keys and wrong types
+/// are named.
+fn read_policy(file: &std::path::Path) -> Result<Policy, CliError> {
+    let source = sluice_spec::read_source(file)?;
+    let mut warnings = Vec::new();
+    let node = sluice_spec::yaml::parse(&source, &mut warnings)?;
+    crate::commands::print_warnings(&warnings);
+    let shown = file.display().to_string();
+    let policy: Policy = serde_json::from_value(node.to_json())
+        .map_err(|e| sluice_spec::SpecError::file(&shown, format!("not a valid policy: {e}")))?;
+    policy
+        .validate()
+        .map_err(|e| sluice_spec::SpecError::file(&shown, format!("not a valid policy: {e}")))?;
+    Ok(policy)
+}
+
+/// A policy as shown: the model, whether one is set, and the rules in force (the defaults
+/// when none is set).
+fn policy_json(name: &str, policy: Option<&Policy>) -> Value {
+    json!({
+        "name": name,
+        "set": policy.is_some(),
+        "policy": serde_json::to_value(policy.cloned().unwrap_or_default()).unwrap_or(Value::Null),
+    })
+}
+
 pub(crate) fn run(ctx: &Ctx<'_>, cmd: &ModelCommand) -> Result<(), CliError> {
     let ws = workspace::open_existing(&workspace::locate(ctx.global.workspace.as_deref())?)?;
+    let actor = workspace::identify(&ws, ctx.global.token.as_deref())?;
     match cmd {
         ModelCommand::List => {
             let (models, _) =
@@ -115,15 +145,61 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &ModelCommand) -> Result<(), CliError> {
             alias,
             version,
         }) => {
-            ws.store()
-                .set_registered_model_alias(name, alias, version)?;
-            let v = ws.store().get_model_version_by_alias(name, alias)?;
-            ctx.printer.print(&version_json(&v), VERSION_COLUMNS)
+            let moved = ws.store().governed(&actor).set_alias(name, alias, version);
+            ctx.printer.print(&version_json(&moved?), VERSION_COLUMNS)
         }
         ModelCommand::Alias(ModelAliasCommand::Delete { name, alias }) => {
-            ws.store().delete_registered_model_alias(name, alias)?;
+            let deleted = ws.store().governed(&actor).delete_alias(name, alias);
+            deleted?;
             ctx.printer
                 .print(&json!({"name": name, "alias": alias, "deleted": true}), &[])
+        }
+        ModelCommand::Promote(args) => {
+            let moved =
+                ws.store()
+                    .governed(&actor)
+                    .set_alias(&args.name, &args.alias, &args.version);
+            let v = moved?;
+            ui::note(&format!(
+                "Promoted version {} of `{}` to `{}`.",
+                v.version, v.name, args.alias
+            ));
+            ctx.printer.print(&version_json(&v), VERSION_COLUMNS)
+        }
+        ModelCommand::Approve(args) => {
+            let approved = ws.store().governed(&actor).approve(
+                &args.name,
+                &args.version,
+                args.comment.as_deref(),
+            );
+            let a = approved?;
+            ctx.printer.print(
+                &json!({"name": args.name, "version": a.version, "approver": a.approver,
+                        "comment": a.comment, "at": a.at}),
+                &["name", "version", "approver", "at"],
+            )
+        }
+        ModelCommand::Status(args) => {
+            let status = ws.store().model_status(&args.name);
+            ctx.printer.print(&status?, &["name", "aliases", "policy"])
+        }
+        ModelCommand::Policy(ModelPolicyCommand::Set { name, file }) => {
+            let policy = read_policy(file)?;
+            let set = ws.store().governed(&actor).set_policy(name, &policy);
+            set?;
+            ctx.printer.print(&policy_json(name, Some(&policy)), &[])
+        }
+        ModelCommand::Policy(ModelPolicyCommand::Show(args)) => {
+            let store = ws.store();
+            store.get_registered_model(&args.name)?;
+            let policy = store.get_policy(&args.name)?;
+            drop(store);
+            ctx.printer
+                .print(&policy_json(&args.name, policy.as_ref()), &[])
+        }
+        ModelCommand::Lineage(args) => {
+            let lineage = ws.store().model_lineage(&args.name, &args.version);
+            ctx.printer.print(&lineage?, &[])
         }
     }
 }

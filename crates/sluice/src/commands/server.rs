@@ -17,11 +17,33 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
             "use e.g. `--host 127.0.0.1`",
         )
     })?;
+    let auth = args.auth || (!ip.is_loopback() && !args.insecure_no_auth);
     let ws = workspace::open(&workspace::locate(ctx.global.workspace.as_deref())?)?;
-    let state = Arc::new(sluice_server::ServerState::new(
-        ws.store_handle(),
-        ws.artifact_root(),
-    ));
+    if auth {
+        let tokens = ws.store().list_tokens(false)?;
+        if tokens.is_empty() && !ip.is_loopback() {
+            return Err(CliError::usage(
+                format!(
+                    "`--host {ip}` is not a loopback address, so authentication is on, but the workspace has no tokens"
+                ),
+                "create one first with `sluice token create --name NAME --role owner`, or pass `--insecure-no-auth` to serve without authentication",
+            ));
+        }
+        if tokens.is_empty() {
+            ui::warn(
+                "authentication is on but the workspace has no tokens: every request will be refused; \
+                 create one with `sluice token create --name NAME --role owner`",
+            );
+        }
+    } else if args.insecure_no_auth {
+        ui::warn(&format!(
+            "serving {ip} without authentication (`--insecure-no-auth`): anyone who can reach it acts as the owner `{}`",
+            sluice_store::governance::local_user()
+        ));
+    }
+    let state = Arc::new(
+        sluice_server::ServerState::new(ws.store_handle(), ws.artifact_root()).with_auth(auth),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,6 +61,9 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
         ui::note(&format!(
             "Point clients at it with: export MLFLOW_TRACKING_URI=http://{addr}"
         ));
+        if auth {
+            ui::note("Authentication is on: clients send a token (MLFLOW_TRACKING_TOKEN).");
+        }
         sluice_server::serve(listener, state, shutdown_signal())
             .await
             .map_err(|e| CliError::Workspace(format!("the server stopped: {e}")))?;

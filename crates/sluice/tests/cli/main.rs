@@ -3,6 +3,7 @@
 mod common;
 mod data;
 mod fault;
+mod governance;
 mod job;
 mod misc;
 mod python;

@@ -7,6 +7,8 @@
 
 use std::process::Command;
 
+use serde_json::Value;
+
 use crate::common::TestContext;
 
 #[expect(clippy::print_stderr, reason = "a skipped test says why")]
@@ -94,7 +96,7 @@ fn missing_python_version_is_named() {
     );
     let out = ctx.run(&["environment", "create", "-f", "conda.yml"]);
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(12), "{stderr}");
+    assert_eq!(out.status.code(), Some(14), "{stderr}");
     assert!(
         stderr.contains("Python 3.4 is not installed on this machine; found"),
         "{stderr}"
@@ -492,6 +494,39 @@ fn python_example_in_the_azure_layout_runs_end_to_end() {
     assert_eq!(
         version["run_id"], job["jobs"]["register_model"]["mlflow"]["run_id"],
         "{version}"
+    );
+
+    // Its lineage names the data version and the environment hash (and the pinned set).
+    let lineage = ctx.json(&[
+        "model",
+        "lineage",
+        "-n",
+        "taxi-model",
+        "--version",
+        "1",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(lineage["data"][0]["asset"], "taxi-data", "{lineage}");
+    assert_eq!(lineage["data"][0]["version"], "1");
+    assert_eq!(lineage["data"][0]["content_hash"], data["content_hash"]);
+    let envs: Vec<&Value> = lineage["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["environment"]["hash"])
+        .collect();
+    assert_eq!(envs.len(), 4);
+    assert!(
+        envs.iter().all(|h| h.as_str() == Some(hashes[0])),
+        "{envs:?}"
+    );
+    assert!(
+        lineage["steps"][0]["environment"]["lock"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().starts_with("scikit-learn=="))
     );
 
     // Run again, every step forced to run: the environment is reused, not rebuilt, and the

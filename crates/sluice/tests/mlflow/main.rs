@@ -32,6 +32,131 @@ fn mlflow2_client_flow() {
     client_flow("venv-mlflow2");
 }
 
+#[test]
+fn mlflow3_governance_flow() {
+    governance_flow("venv-mlflow3");
+}
+
+#[test]
+fn mlflow2_governance_flow() {
+    governance_flow("venv-mlflow2");
+}
+
+/// The venv's python, or `None` (said on stderr) when the venvs are not set up.
+fn venv_python(venv: &str) -> Option<PathBuf> {
+    let Some(venvs) = std::env::var_os(VENVS_VAR).filter(|v| !v.is_empty()) else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: {VENVS_VAR} is unset, so the mlflow client test for {venv} did not run \
+             (run `bash tests/mlflow/setup.sh` and set {VENVS_VAR} to its cache folder)"
+        );
+        return None;
+    };
+    let python = PathBuf::from(venvs).join(venv).join("bin/python");
+    assert!(
+        python.is_file(),
+        "{VENVS_VAR} is set but `{}` does not exist: run `bash tests/mlflow/setup.sh`",
+        python.display()
+    );
+    Some(python)
+}
+
+/// `tests/mlflow/governance_flow.py` against `sluice server --auth`: tokens by Bearer and
+/// Basic auth, and the errors the client gets for calls a role or a policy forbids.
+fn governance_flow(venv: &str) {
+    use sluice_store::governance::{Actor, Approvals, Gate, Policy, Role};
+    let Some(python) = venv_python(venv) else {
+        return;
+    };
+    let deadline = Instant::now() + TIMEOUT;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("workspace folder");
+    let (reader, contributor, owner) = {
+        let mut store = sluice_store::Store::open(&ws.join("sluice.db")).expect("store");
+        let admin = Actor::new("admin", Role::Owner);
+        let mut token = |name: &str, role| {
+            store
+                .governed(&admin)
+                .create_token(name, role, None)
+                .expect("token")
+                .token
+        };
+        let tokens = (
+            token("rita", Role::Reader),
+            token("cody", Role::Contributor),
+            token("olga", Role::Owner),
+        );
+        store
+            .governed(&admin)
+            .create_registered_model("gov-model", &[], None)
+            .expect("model");
+        let policy = Policy {
+            gate: Some(Gate {
+                metric: "test_r2".into(),
+                direction: sluice_store::governance::Direction::Higher,
+                min: Some(0.7),
+                max: None,
+                min_improvement: None,
+            }),
+            approvals: Approvals {
+                required: 1,
+                distinct_from_creator: true,
+            },
+            ..Policy::default()
+        };
+        store
+            .governed(&admin)
+            .set_policy("gov-model", &policy)
+            .expect("policy");
+        tokens
+    };
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/mlflow/governance_flow.py");
+    let mut server = Server::start_with(&ws, deadline, &["--auth", "--verbose", "--verbose"]);
+    let url = format!("http://127.0.0.1:{}", server.port);
+    let mut flow = Command::new(&python)
+        .arg(&script)
+        .current_dir(dir.path())
+        .env("MLFLOW_TRACKING_URI", &url)
+        .env("SLUICE_TEST_READER", &reader)
+        .env("SLUICE_TEST_CONTRIBUTOR", &contributor)
+        .env("SLUICE_TEST_OWNER", &owner)
+        .env_remove("MLFLOW_TRACKING_TOKEN")
+        .env_remove("MLFLOW_TRACKING_USERNAME")
+        .env_remove("MLFLOW_TRACKING_PASSWORD")
+        .env("MLFLOW_DISABLE_TELEMETRY", "true")
+        .env("DO_NOT_TRACK", "true")
+        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        .env("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", python.display()));
+    let out = Output::collect(flow.stdout.take(), &format!("[{venv}] "), true);
+    let err = Output::collect(flow.stderr.take(), "", false);
+    let status = wait_until(&mut flow, deadline, true);
+    let (stdout, stderr) = (out.finish(), err.finish());
+    server.stop();
+    let log = server.log();
+    assert!(
+        status.is_some_and(|s| s.success()) && stdout.contains(" checks passed"),
+        "[{venv}] governance_flow.py failed\n--- stdout ---\n{stdout}--- stderr ---\n{stderr}--- server log ---\n{log}"
+    );
+    // The request log (every request at `--verbose --verbose`) holds no token.
+    assert!(log.contains("status=403") || log.contains("403"), "{log}");
+    for t in [&reader, &contributor, &owner] {
+        let secret = t.rsplit_once('_').expect("secret").1;
+        assert!(
+            !log.contains(secret),
+            "a token's secret is in the server log"
+        );
+    }
+}
+
 fn client_flow(venv: &str) {
     let Some(venvs) = std::env::var_os(VENVS_VAR).filter(|v| !v.is_empty()) else {
         // Straight to stderr, past the test harness's capture, so a plain `cargo test` shows it.
@@ -143,6 +268,10 @@ struct Server {
 
 impl Server {
     fn start(workspace: &Path, deadline: Instant) -> Self {
+        Self::start_with(workspace, deadline, &[])
+    }
+
+    fn start_with(workspace: &Path, deadline: Instant, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args([
                 "server",
@@ -153,6 +282,7 @@ impl Server {
                 "--workspace",
             ])
             .arg(workspace)
+            .args(extra)
             .env("NO_COLOR", "1")
             .env_remove("SLUICE_WORKSPACE")
             .env_remove("SLUICE_HOST")

@@ -35,6 +35,11 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobCreateArgs) -> Result<(), CliError> {
 
     let located = workspace::locate(ctx.global.workspace.as_deref())?;
     let ws = workspace::open_quiet(&located)?;
+    let actor = workspace::identify(&ws, ctx.global.token.as_deref())?;
+    actor.require(
+        sluice_store::governance::Role::Contributor,
+        "creating a job",
+    )?;
     let default_experiment = std::env::current_dir()
         .ok()
         .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -122,6 +127,11 @@ pub(super) fn execute(
         .enable_all()
         .build()
         .map_err(|e| CliError::Workspace(format!("cannot start the runtime: {e}")))?;
+    if !resume && let Err(e) = sluice_engine::record_code_provenance(ws, plan) {
+        ui::warn(&format!(
+            "cannot record the code of the job's steps for lineage: {e}"
+        ));
+    }
     // Ctrl-C, SIGTERM, and `sluice job cancel` (which sends SIGINT) cancel the job.
     let outcome = runtime.block_on(async {
         let cancel = async {

@@ -1,0 +1,214 @@
+//! Authentication and role checks. Every route is declared once, in a table with the role it
+//! needs ([`Route`]); the router is built from that table and the [`authorize`] middleware reads
+//! it, so a route cannot exist without a rule.
+//!
+//! Credentials: `Authorization: Bearer TOKEN` (what the `mlflow` client sends for
+//! `MLFLOW_TRACKING_TOKEN`) or `Basic` with the token as the password (for
+//! `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`). No token or a bad one is 401
+//! `UNAUTHENTICATED`; a role too low is 403 `PERMISSION_DENIED`. With authentication off, every
+//! request acts as the server's default actor.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use sluice_store::governance::Role;
+
+use crate::ServerState;
+use crate::error::{ApiError, ErrorCode};
+
+/// One route: method, path (under `/api/2.0/mlflow` for the MLflow API, else absolute), the
+/// role it needs (`None`: public) and its handler.
+pub(crate) struct Route {
+    pub(crate) method: Method,
+    pub(crate) path: &'static str,
+    pub(crate) role: Option<Role>,
+    pub(crate) handler: MethodRouter<Arc<ServerState>>,
+}
+
+impl Route {
+    pub(crate) fn new(
+        method: Method,
+        path: &'static str,
+        role: Role,
+        handler: MethodRouter<Arc<ServerState>>,
+    ) -> Self {
+        Self {
+            method,
+            path,
+            role: Some(role),
+            handler,
+        }
+    }
+
+    pub(crate) fn public(
+        method: Method,
+        path: &'static str,
+        handler: MethodRouter<Arc<ServerState>>,
+    ) -> Self {
+        Self {
+            method,
+            path,
+            role: None,
+            handler,
+        }
+    }
+}
+
+/// A route as the table lists it, for tests and documentation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRule {
+    pub method: Method,
+    /// The full path template, e.g. `/api/2.0/mlflow/runs/create` or
+    /// `/api/2.0/mlflow/logged-models/{model_id}`.
+    pub path: String,
+    /// `None`: public (no token needed even with authentication on).
+    pub role: Option<Role>,
+}
+
+/// What the middleware needs: the server state and the rule of each route.
+pub(crate) struct Guard {
+    pub(crate) state: Arc<ServerState>,
+    pub(crate) rules: HashMap<(Method, String), Option<Role>>,
+}
+
+/// The token a request presents, if any.
+fn presented_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(rest.to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = String::from_utf8(base64_decode(rest)?).ok()?;
+        let (user, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
+        // The token is the password; a token given as the user name is accepted too.
+        let token = if password.is_empty() { user } else { password };
+        return Some(token.to_owned());
+    }
+    None
+}
+
+/// Standard base64 (RFC 4648, with or without padding); `None` if malformed.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    fn value(c: u8) -> Option<u32> {
+        Some(u32::from(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        }))
+    }
+    let bytes = text.trim_end_matches('=').as_bytes();
+    if bytes.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut acc = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            acc |= value(*c)? << (18 - 6 * i);
+        }
+        let [_, a, b, c] = acc.to_be_bytes();
+        out.extend_from_slice(&[a, b, c][..chunk.len() - 1]);
+    }
+    Some(out)
+}
+
+/// Authenticates the request (when authentication is on), checks the route's role, and hands
+/// the acting identity to the handler as an `Extension<Actor>`.
+pub(crate) async fn authorize(
+    State(guard): State<Arc<Guard>>,
+    matched: Option<MatchedPath>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let state = &guard.state;
+    let method = if req.method() == Method::HEAD {
+        Method::GET
+    } else {
+        req.method().clone()
+    };
+    let template = matched.as_ref().map(MatchedPath::as_str).map(|p| {
+        p.strip_prefix("/ajax-api/")
+            .map_or_else(|| p.to_owned(), |rest| format!("/api/{rest}"))
+    });
+    // Routes come from the table, so a matched route has a rule; anything else (a wrong
+    // method) needs at least a reader before it learns more.
+    let required = template
+        .and_then(|t| guard.rules.get(&(method, t)).copied())
+        .unwrap_or(Some(Role::Reader));
+    let Some(required) = required else {
+        req.extensions_mut().insert(state.default_actor.clone());
+        return next.run(req).await;
+    };
+    let actor = if state.auth {
+        let Some(token) = presented_token(req.headers()) else {
+            return ApiError::new(
+                ErrorCode::Unauthenticated,
+                "authentication required: send a token as `Authorization: Bearer TOKEN` (MLFLOW_TRACKING_TOKEN)",
+            )
+            .into_response();
+        };
+        let found = state.store().map(|s| s.authenticate(&token));
+        match found {
+            Ok(Ok(actor)) => actor,
+            Ok(Err(e)) => return ApiError::from(e).into_response(),
+            Err(e) => return e.into_response(),
+        }
+    } else {
+        state.default_actor.clone()
+    };
+    if actor.role < required {
+        return ApiError::new(
+            ErrorCode::PermissionDenied,
+            format!(
+                "`{}` has the {} role; {} {} needs the {required} role",
+                actor.name,
+                actor.role,
+                req.method(),
+                req.uri().path()
+            ),
+        )
+        .into_response();
+    }
+    req.extensions_mut().insert(actor);
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_decodes_what_clients_send() {
+        assert_eq!(base64_decode("dXNlcjpwYXNz").unwrap(), b"user:pass");
+        assert_eq!(base64_decode("YQ==").unwrap(), b"a");
+        assert_eq!(base64_decode("YWI").unwrap(), b"ab");
+        assert!(base64_decode("a").is_none());
+        assert!(base64_decode("!!!!").is_none());
+    }
+
+    #[test]
+    fn tokens_are_read_from_bearer_and_basic() {
+        let mut h = HeaderMap::new();
+        assert_eq!(presented_token(&h), None);
+        h.insert(header::AUTHORIZATION, "Bearer slu_a_b".parse().unwrap());
+        assert_eq!(presented_token(&h).as_deref(), Some("slu_a_b"));
+        // "user:slu_a_b"
+        h.insert(
+            header::AUTHORIZATION,
+            "Basic dXNlcjpzbHVfYV9i".parse().unwrap(),
+        );
+        assert_eq!(presented_token(&h).as_deref(), Some("slu_a_b"));
+        h.insert(header::AUTHORIZATION, "Digest x".parse().unwrap());
+        assert_eq!(presented_token(&h), None);
+    }
+}

@@ -1,0 +1,436 @@
+//! Governance through the REST API, with authentication on: the role of every route (one
+//! matrix generated from the router's own table), and promotion policies enforced on the MLflow
+//! endpoints.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::{Value, json};
+use sluice_server::ServerState;
+use sluice_store::Store;
+use sluice_store::governance::{Actor, Approvals, Direction, Gate, Policy, Role};
+use tower::ServiceExt;
+
+use super::unique;
+
+struct Secure {
+    _dir: tempfile::TempDir,
+    store: Arc<Mutex<Store>>,
+    router: Router,
+    reader: String,
+    contributor: String,
+    owner: String,
+}
+
+/// One server with authentication on, and a token per role.
+fn secure() -> &'static Secure {
+    static SECURE: OnceLock<Secure> = OnceLock::new();
+    SECURE.get_or_init(|| {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+        let mut store = Store::open(&dir.path().join("db.sqlite")).expect("store");
+        let admin = Actor::new("admin", Role::Owner);
+        let mut token = |name: &str, role| {
+            store
+                .governed(&admin)
+                .create_token(name, role, None)
+                .expect("token")
+                .token
+        };
+        let (reader, contributor, owner) = (
+            token("rita", Role::Reader),
+            token("cody", Role::Contributor),
+            token("olga", Role::Owner),
+        );
+        let store = Arc::new(Mutex::new(store));
+        let state =
+            ServerState::new(Arc::clone(&store), dir.path().join("artifacts")).with_auth(true);
+        Secure {
+            router: sluice_server::router(Arc::new(state)),
+            _dir: dir,
+            store,
+            reader,
+            contributor,
+            owner,
+        }
+    })
+}
+
+async fn call(
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    let resp = secure()
+        .router
+        .clone()
+        .oneshot(req.body(body).expect("request"))
+        .await
+        .expect("infallible");
+    let status = resp.status();
+    let bytes = to_bytes(resp.into_body(), usize::MAX).await.expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn ok(method: Method, uri: &str, token: &str, body: Value) -> Value {
+    let (status, v) = call(method.clone(), uri, Some(token), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{method} {uri}: {v}");
+    v
+}
+
+/// A concrete path for a route template.
+fn concrete(template: &str) -> String {
+    template
+        .replace("{model_id}", "m-0000")
+        .replace("{tag_key}", "k")
+        .replace("{*path}", "0/nothing.txt")
+}
+
+/// Every route × {no token, bad token, reader, contributor, owner}: 401 without a valid token,
+/// 403 `PERMISSION_DENIED` below the route's role, neither at or above it. The routes come from
+/// the table the router is built from, so a new route is in this matrix by construction.
+#[tokio::test]
+async fn rbac_matrix_covers_every_route() {
+    let s = secure();
+    let rules = sluice_server::route_rules();
+    assert!(rules.len() > 60, "only {} routes", rules.len());
+    let identities: [(&str, Option<&str>, Option<Role>); 5] = [
+        ("no token", None, None),
+        ("bad token", Some("slu_000000000000_00"), None),
+        ("reader", Some(&s.reader), Some(Role::Reader)),
+        ("contributor", Some(&s.contributor), Some(Role::Contributor)),
+        ("owner", Some(&s.owner), Some(Role::Owner)),
+    ];
+    let mut checked = 0;
+    for rule in &rules {
+        let mut paths = vec![concrete(&rule.path)];
+        if let Some(rest) = rule.path.strip_prefix("/api/2.0/mlflow/") {
+            paths.push(concrete(&format!("/ajax-api/2.0/mlflow/{rest}")));
+        }
+        for path in &paths {
+            for (who, token, role) in &identities {
+                let body = (rule.method != Method::GET).then(|| json!({}));
+                let (status, v) = call(rule.method.clone(), path, *token, body).await;
+                let label = format!("{} {path} as {who}: {status} {v}", rule.method);
+                match (rule.role, role) {
+                    (None, _) => assert_eq!(status, StatusCode::OK, "public: {label}"),
+                    (Some(_), None) => {
+                        assert_eq!(status, StatusCode::UNAUTHORIZED, "{label}");
+                        assert_eq!(v["error_code"], "UNAUTHENTICATED", "{label}");
+                    }
+                    (Some(need), Some(have)) if *have < need => {
+                        assert_eq!(status, StatusCode::FORBIDDEN, "{label}");
+                        assert_eq!(v["error_code"], "PERMISSION_DENIED", "{label}");
+                    }
+                    (Some(_), Some(_)) => assert!(
+                        status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                        "allowed: {label}"
+                    ),
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 500, "{checked}");
+    // Basic auth with the token as the password works like a bearer token.
+    let basic = format!("Basic {}", b64(&format!("rita:{}", s.reader)));
+    let req = Request::builder()
+        .uri("/api/2.0/mlflow/experiments/search?max_results=1")
+        .header(header::AUTHORIZATION, basic)
+        .body(Body::empty())
+        .expect("request");
+    let resp = s.router.clone().oneshot(req).await.expect("infallible");
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+fn b64(text: &str) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+const API: &str = "/api/2.0/mlflow";
+
+/// A run (logged by the contributor) with `test r2` = `r2`, registered as a new version.
+async fn register(name: &str, r2: f64) -> (StatusCode, Value) {
+    let s = secure();
+    let exp = ok(
+        Method::POST,
+        &format!("{API}/experiments/create"),
+        &s.contributor,
+        json!({"name": unique("gov-exp")}),
+    )
+    .await;
+    let run = ok(
+        Method::POST,
+        &format!("{API}/runs/create"),
+        &s.contributor,
+        json!({"experiment_id": exp["experiment_id"], "start_time": 1}),
+    )
+    .await;
+    let rid = run["run"]["info"]["run_id"]
+        .as_str()
+        .expect("run id")
+        .to_owned();
+    ok(
+        Method::POST,
+        &format!("{API}/runs/log-metric"),
+        &s.contributor,
+        json!({"run_id": rid, "key": "test r2", "value": r2, "timestamp": 1, "step": 0}),
+    )
+    .await;
+    call(
+        Method::POST,
+        &format!("{API}/model-versions/create"),
+        Some(&s.contributor),
+        Some(json!({"name": name, "source": format!("runs:/{rid}/model"), "run_id": rid})),
+    )
+    .await
+}
+
+fn set_policy(name: &str, required: u32, on_registration: bool) {
+    let policy = Policy {
+        gate: Some(Gate {
+            metric: "test r2".into(),
+            direction: Direction::Higher,
+            min: Some(0.7),
+            max: None,
+            min_improvement: Some(0.0),
+        }),
+        approvals: Approvals {
+            required,
+            distinct_from_creator: true,
+        },
+        require_gate_for_registration: on_registration,
+        ..Policy::default()
+    };
+    let mut store = secure().store.lock().expect("lock");
+    store
+        .governed(&Actor::new("admin", Role::Owner))
+        .set_policy(name, &policy)
+        .expect("policy");
+}
+
+#[tokio::test]
+async fn promotion_policy_is_enforced_on_the_mlflow_endpoints() {
+    let s = secure();
+    let name = unique("gov-model");
+    ok(
+        Method::POST,
+        &format!("{API}/registered-models/create"),
+        &s.contributor,
+        json!({"name": name}),
+    )
+    .await;
+    set_policy(&name, 1, false);
+    let (status, v1) = register(&name, 0.65).await;
+    assert_eq!(status, StatusCode::OK, "{v1}");
+    assert_eq!(
+        v1["model_version"]["user_id"], "cody",
+        "the creator is the token's identity"
+    );
+    let alias = format!("{API}/registered-models/alias");
+    // A contributor may set an unprotected alias, not a protected one.
+    ok(
+        Method::POST,
+        &alias,
+        &s.contributor,
+        json!({"name": name, "alias": "challenger", "version": "1"}),
+    )
+    .await;
+    let (status, err) = call(
+        Method::POST,
+        &alias,
+        Some(&s.contributor),
+        Some(json!({"name": name, "alias": "champion", "version": "1"})),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error_code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("PERMISSION_DENIED")),
+        "{err}"
+    );
+    // An owner is refused too while the gate fails, with the metric, threshold and value.
+    let (status, err) = call(
+        Method::POST,
+        &alias,
+        Some(&s.owner),
+        Some(json!({"name": name, "alias": "champion", "version": "1"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
+    let msg = err["message"].as_str().expect("message");
+    assert!(
+        msg.contains("metric `test r2` of version 1 is 0.65, below the threshold min 0.7"),
+        "{msg}"
+    );
+    assert!(msg.contains("0 of the 1 approval(s)"), "{msg}");
+
+    let (_, v2) = register(&name, 0.9).await;
+    assert_eq!(v2["model_version"]["version"], "2");
+    let (status, err) = call(
+        Method::POST,
+        &alias,
+        Some(&s.owner),
+        Some(json!({"name": name, "alias": "champion", "version": "2"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "needs an approval: {err}");
+    let (status, err) = call(
+        Method::POST,
+        &format!("{API}/model-versions/transition-stage"),
+        Some(&s.owner),
+        Some(json!({"name": name, "version": "2", "stage": "Production", "archive_existing_versions": false})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("`Production` stage"),
+        "{err}"
+    );
+    {
+        let mut store = s.store.lock().expect("lock");
+        store
+            .governed(&Actor::new("otto", Role::Owner))
+            .approve(&name, "2", Some("ok"))
+            .expect("approve");
+    }
+    ok(
+        Method::POST,
+        &alias,
+        &s.owner,
+        json!({"name": name, "alias": "champion", "version": "2"}),
+    )
+    .await;
+    let v = ok(
+        Method::GET,
+        &format!("{API}/registered-models/alias?name={name}&alias=champion"),
+        &s.reader,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(v["model_version"]["version"], "2");
+    // Removing the protected alias needs an owner.
+    let (status, _) = call(
+        Method::DELETE,
+        &alias,
+        Some(&s.contributor),
+        Some(json!({"name": name, "alias": "champion"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn registration_can_require_the_gate() {
+    let s = secure();
+    let name = unique("gov-reg");
+    ok(
+        Method::POST,
+        &format!("{API}/registered-models/create"),
+        &s.contributor,
+        json!({"name": name}),
+    )
+    .await;
+    set_policy(&name, 1, true);
+    let (status, err) = register(&name, 0.5).await;
+    assert_eq!(
+        (status, err["error_code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("PERMISSION_DENIED")),
+        "{err}"
+    );
+    let msg = err["message"].as_str().expect("message");
+    assert!(
+        msg.contains("requires registration to pass the gate")
+            && msg.contains("is 0.5, below the threshold min 0.7"),
+        "{msg}"
+    );
+    let (status, v) = register(&name, 0.75).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["model_version"]["version"], "1",
+        "the refused registration used no number"
+    );
+}
+
+#[tokio::test]
+async fn every_registry_change_is_audited_with_its_actor() {
+    let s = secure();
+    let name = unique("gov-audit");
+    ok(
+        Method::POST,
+        &format!("{API}/registered-models/create"),
+        &s.contributor,
+        json!({"name": name}),
+    )
+    .await;
+    ok(
+        Method::POST,
+        &format!("{API}/registered-models/set-tag"),
+        &s.contributor,
+        json!({"name": name, "key": "team", "value": "fares"}),
+    )
+    .await;
+    let (status, _) = register(&name, 0.8).await;
+    assert_eq!(status, StatusCode::OK);
+    ok(
+        Method::POST,
+        &format!("{API}/registered-models/alias"),
+        &s.contributor,
+        json!({"name": name, "alias": "staging", "version": "1"}),
+    )
+    .await;
+    let store = s.store.lock().expect("lock");
+    let entries = store.list_audit(Some(&name), 100).expect("audit");
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "model.create",
+            "model.tag.set",
+            "version.create",
+            "alias.set"
+        ]
+    );
+    assert!(
+        entries.iter().all(|e| e.actor.starts_with("cody (token ")),
+        "{entries:?}"
+    );
+    assert!(store.verify_audit().expect("verify").ok);
+    // No entry holds a token's secret.
+    let all =
+        serde_json::to_string(&store.list_audit(None, 100_000).expect("audit")).expect("json");
+    for t in [&s.reader, &s.contributor, &s.owner] {
+        let secret = t.rsplit_once('_').expect("secret").1;
+        assert!(!all.contains(secret));
+    }
+}
