@@ -283,11 +283,19 @@ fn python_steps_exit_codes_signals_and_environment_reuse() {
             .is_file()
     );
 
-    // A second job with the same spec reuses the environment.
+    // A second job with the same spec (forced to run: it would be reused) reuses the
+    // environment.
     let out = run_uv(
         &ctx,
         &[
-            "job", "create", "-f", "job.yml", "--name", "again", "--stream",
+            "job",
+            "create",
+            "-f",
+            "job.yml",
+            "--name",
+            "again",
+            "--stream",
+            "--force-rerun",
         ],
     );
     let (_, stderr) = text(&out);
