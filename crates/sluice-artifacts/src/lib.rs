@@ -88,9 +88,10 @@ pub fn hash_path(root: &Path) -> Result<ContentHash, ArtifactError> {
     hash_path_with(root, &mut HashMemo::default())
 }
 
-/// Per-file hashes remembered by size and modification time, so that an unchanged file is not
-/// read again. Save it between runs with serde; a stale entry is never used (the size or the
-/// nanosecond modification time differs).
+/// Per-file hashes remembered by size, modification time, inode change time and inode, so that
+/// an unchanged file is not read again. Save it between runs with serde. An entry is used only
+/// while all four agree, and a file changed less than 2 s before it was hashed is not
+/// remembered, so a rewrite within one timestamp tick cannot leave a stale hash.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct HashMemo {
     files: HashMap<PathBuf, MemoEntry>,
@@ -102,8 +103,16 @@ pub struct HashMemo {
 struct MemoEntry {
     size: u64,
     mtime_ns: u128,
+    /// The inode change time, which no user tool can set back (`touch -r`, `rsync -t` and
+    /// `tar -x` restore the modification time, not this).
+    ctime_ns: i128,
+    inode: u64,
     hash: String,
 }
+
+/// A file changed this recently may change again within the same timestamp tick: its hash is
+/// not remembered (git's "racy clean" rule).
+const RACY_NS: u128 = 2_000_000_000;
 
 impl HashMemo {
     /// True when hashing added or replaced an entry (the memo is worth saving).
@@ -124,30 +133,44 @@ impl HashMemo {
     }
 
     fn file_hash(&mut self, path: &Path, meta: &fs::Metadata) -> Result<[u8; 32], ArtifactError> {
+        use std::os::unix::fs::MetadataExt;
         let mtime_ns = meta
             .modified()
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
+        let ctime_ns = i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec());
         let key = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         if let Some(entry) = self.files.get(&key)
             && entry.size == meta.len()
             && entry.mtime_ns == mtime_ns
+            && entry.ctime_ns == ctime_ns
+            && entry.inode == meta.ino()
             && mtime_ns != 0
             && let Ok(hash) = blake3::Hash::from_hex(&entry.hash)
         {
             return Ok(*hash.as_bytes());
         }
         let hash = read_hash(path)?;
-        self.files.insert(
-            key,
-            MemoEntry {
-                size: meta.len(),
-                mtime_ns,
-                hash: hash.to_hex().to_string(),
-            },
-        );
-        self.changed = true;
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let settled = |t: u128| now_ns.saturating_sub(t) > RACY_NS;
+        if settled(mtime_ns) && settled(u128::try_from(ctime_ns).unwrap_or(0)) {
+            self.files.insert(
+                key,
+                MemoEntry {
+                    size: meta.len(),
+                    mtime_ns,
+                    ctime_ns,
+                    inode: meta.ino(),
+                    hash: hash.to_hex().to_string(),
+                },
+            );
+            self.changed = true;
+        } else if self.files.remove(&key).is_some() {
+            self.changed = true;
+        }
         Ok(*hash.as_bytes())
     }
 }
@@ -290,22 +313,36 @@ mod tests {
         let mut memo = HashMemo::default();
         let first = hash_path_with(d.path(), &mut memo).unwrap();
         assert_eq!(first, hash_path(d.path()).unwrap());
+        // Files written within the last 2 s are not remembered: they may change again unseen.
+        assert_eq!(memo.len(), 0);
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        assert_eq!(hash_path_with(d.path(), &mut memo).unwrap(), first);
         assert_eq!(memo.len(), 2);
-        // A remembered hash is trusted while size and mtime agree: prove it by poisoning one.
+        // A remembered hash is trusted while size, times and inode agree: prove it by
+        // poisoning one.
         let key = std::path::absolute(d.path().join("a.csv")).unwrap();
         memo.files.get_mut(&key).unwrap().hash = blake3::hash(b"poison").to_hex().to_string();
         memo.changed = false;
         assert_ne!(hash_path_with(d.path(), &mut memo).unwrap(), first);
         assert!(!memo.changed(), "nothing was read");
-        // Rewriting the file (new mtime) makes the memo read it again.
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        // Rewriting the file and setting its modification time back (as `touch -r` does)
+        // still changes its inode change time: it is read again.
+        let mtime = fs::metadata(d.path().join("a.csv"))
+            .unwrap()
+            .modified()
+            .unwrap();
         fs::write(d.path().join("a.csv"), "1,2\n").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(d.path().join("a.csv"))
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
         assert_eq!(hash_path_with(d.path(), &mut memo).unwrap(), first);
         assert!(memo.changed());
         let saved = serde_json::to_string(&memo).unwrap();
         let mut back: HashMemo = serde_json::from_str(&saved).unwrap();
         assert_eq!(hash_path_with(d.path(), &mut back).unwrap(), first);
-        assert!(!back.changed());
     }
 
     #[test]

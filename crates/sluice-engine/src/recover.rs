@@ -2,6 +2,9 @@
 //! would otherwise stay `Running` forever. Every command that opens the workspace checks the
 //! unfinished jobs' runner processes and ends the dead ones as `Failed`, saying why.
 
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+
 use crate::{EngineError, Workspace};
 
 /// The kernel's start time of a process (field 22 of `/proc/PID/stat`), which tells a live
@@ -13,19 +16,27 @@ pub fn process_started(pid: u32) -> Option<String> {
     after.split_whitespace().nth(19).map(str::to_owned)
 }
 
-/// Sends SIGINT (what Ctrl-C sends, and what cancels a job) to a job's runner, if it is still
-/// the same process. Returns false when the runner is gone.
-pub fn interrupt_runner(pid: u32, started: &str) -> std::io::Result<bool> {
+/// Sends `signal` to process `pid` (`group`: to its process group) if it is still the process
+/// that started at `started`. Returns false when it is gone.
+fn signal_if_same(pid: u32, started: &str, signal: Signal, group: bool) -> std::io::Result<bool> {
     if process_started(pid).is_none_or(|s| s != started) {
         return Ok(false);
     }
     let raw = i32::try_from(pid).map_err(|_| std::io::Error::other("pid out of range"))?;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(raw),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .map_err(std::io::Error::from)?;
+    let target = Pid::from_raw(raw);
+    let sent = if group {
+        killpg(target, signal)
+    } else {
+        kill(target, signal)
+    };
+    sent.map_err(std::io::Error::from)?;
     Ok(true)
+}
+
+/// Sends SIGINT (what Ctrl-C sends, and what cancels a job) to a job's runner, if it is still
+/// the same process. Returns false when the runner is gone.
+pub fn interrupt_runner(pid: u32, started: &str) -> std::io::Result<bool> {
+    signal_if_same(pid, started, Signal::SIGINT, false)
 }
 
 /// Records this process as the runner of `job`.
@@ -55,14 +66,7 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
         if !alive {
             // Its steps' processes outlive it (each is its own process group): stop them.
             for (_, step_pid, step_started) in ws.store().step_processes(&name)? {
-                if process_started(step_pid).is_some_and(|s| s == step_started)
-                    && let Ok(raw) = i32::try_from(step_pid)
-                {
-                    let _ = nix::sys::signal::killpg(
-                        nix::unistd::Pid::from_raw(raw),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
+                let _ = signal_if_same(step_pid, &step_started, Signal::SIGKILL, true);
             }
             let reason = format!(
                 "interrupted: the sluice process running this job stopped (killed or crashed); resume it with `sluice job resume -n {name}`"

@@ -2,8 +2,8 @@
 //! key, and its outputs are still there, byte for byte.
 //!
 //! The key covers everything that can change what a step produces: the command template, the
-//! hash of every file of its code snapshot, the environment (the built venv's content hash for
-//! a Python environment), every input (literal values; content hashes of data and of upstream
+//! hash of every file of its code snapshot, the environment (for a Python environment, the hash
+//! of its interpreter version and requirement set), every input (literal values; content hashes of data and of upstream
 //! outputs — never just their paths), the output settings, the compute and the environment
 //! variables. `job explain` compares the parts of a step's key with the closest earlier run.
 

@@ -74,14 +74,10 @@ pub async fn resume(
     observer: Observer,
     cancel: impl std::future::Future<Output = ()>,
 ) -> Result<Outcome, EngineError> {
-    let job = ws.store().get_job(&plan.job_name)?;
-    if !matches!(job.status.as_str(), "Failed" | "Canceled") {
-        return Err(EngineError::Internal(format!(
-            "job `{}` is {}: only a Failed or Canceled job can be resumed",
-            plan.job_name, job.status
-        )));
-    }
-    ws.store().reset_for_resume(&plan.job_name)?;
+    let pid = std::process::id();
+    let started = crate::recover::process_started(pid).unwrap_or_default();
+    ws.store()
+        .reset_for_resume(&plan.job_name, (pid, &started))?;
     execute(ws, plan, observer, cancel).await
 }
 
@@ -654,27 +650,40 @@ impl StepTask {
             .into_iter()
             .filter(|o| o.step_name == row.name)
             .collect();
+        let mut cleared = HashSet::new();
         for (name, out) in &step.outputs {
             let Some(prev) = earlier.iter().find(|o| o.name == *name) else {
                 continue;
             };
             let target = out.value_path(name);
-            if out.dir.exists() {
-                std::fs::remove_dir_all(&out.dir).map_err(|e| EngineError::io(&out.dir, e))?;
-            }
-            std::fs::create_dir_all(&out.dir).map_err(|e| EngineError::io(&out.dir, e))?;
-            if target == out.dir {
-                let _ = std::fs::remove_dir(&out.dir);
-                sluice_artifacts::copy_atomic(Path::new(&prev.path), &target)?;
-            } else {
+            // An output with a fixed place (a datastore path) already holds the bytes: the
+            // reuse check hashed them there.
+            if Path::new(&prev.path) != target && cleared.insert(out.dir.clone()) {
+                if out.dir.exists() {
+                    std::fs::remove_dir_all(&out.dir).map_err(|e| EngineError::io(&out.dir, e))?;
+                }
+                if target == out.dir {
+                    sluice_artifacts::copy_atomic(Path::new(&prev.path), &target)?;
+                } else {
+                    std::fs::create_dir_all(&out.dir).map_err(|e| EngineError::io(&out.dir, e))?;
+                    sluice_artifacts::copy_tree(Path::new(&prev.path), &target)?;
+                }
+            } else if Path::new(&prev.path) != target && target != out.dir {
                 sluice_artifacts::copy_tree(Path::new(&prev.path), &target)?;
             }
-            self.ws.store().upsert_output(&OutputRow {
-                job_name: self.plan.job_name.clone(),
-                step_name: step.name.clone(),
-                path: target.display().to_string(),
-                ..prev.clone()
-            })?;
+            if out.register_as.is_some() {
+                // A new data asset version of this job's output, as when the step runs.
+                record_output(&self.ws, &self.plan.job_name, &step.name, name, out)?;
+            } else {
+                self.ws.store().upsert_output(&OutputRow {
+                    job_name: self.plan.job_name.clone(),
+                    step_name: step.name.clone(),
+                    path: target.display().to_string(),
+                    asset_name: None,
+                    asset_version: None,
+                    ..prev.clone()
+                })?;
+            }
         }
         self.ws.store().set_step_reused(
             &self.plan.job_name,
@@ -803,7 +812,7 @@ impl StepTask {
                 let packages = built.lock.lines().filter(|l| !l.trim().is_empty()).count();
                 let line = format!(
                     "environment {label} ({}): Python {}, {packages} packages, {how}",
-                    &built.hash[..12],
+                    sluice_env::short(&built.hash),
                     built.python
                 );
                 self.log_line(log, log_path, &step.name, line).await?;
@@ -902,7 +911,9 @@ impl StepTask {
                 cmd.env_remove("MLFLOW_TRACKING_TOKEN");
             }
         }
-        cmd.env_remove("SLUICE_TOKEN");
+        cmd.env_remove("SLUICE_TOKEN")
+            .env_remove("MLFLOW_TRACKING_USERNAME")
+            .env_remove("MLFLOW_TRACKING_PASSWORD");
         for (k, v) in &step.env_vars {
             cmd.env(k, v);
         }

@@ -102,9 +102,19 @@ impl JobTracking {
                 .with_auth(token.is_some())
                 .with_default_actor(steps_actor),
         );
-        let (listener, addr) = sluice_server::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-            .await
-            .map_err(|e| EngineError::Internal(format!("cannot start the tracking server: {e}")))?;
+        let bound = sluice_server::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await;
+        let (listener, addr) = match bound {
+            Ok(b) => b,
+            Err(e) => {
+                if token.is_some() {
+                    let actor = ws.store().actor().clone();
+                    let _ = ws.store().governed(&actor).revoke_job_token(&plan.job_name);
+                }
+                return Err(EngineError::Internal(format!(
+                    "cannot start the tracking server: {e}"
+                )));
+            }
+        };
         let (shutdown, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(sluice_server::serve(listener, state, async move {
             let _ = rx.await;
@@ -125,14 +135,17 @@ impl JobTracking {
 
     /// Ends the parent run with the job's status and stops the server.
     pub(crate) async fn finish(self, ws: &Workspace, status: Status) -> Result<(), EngineError> {
-        end_run(ws, &self.info.parent_run_id, status)?;
         let _ = self.shutdown.send(());
         let _ = self.server.await;
-        if self.info.token.is_some() {
+        // The job's token goes first, whatever else fails.
+        let revoked = if self.info.token.is_some() {
             let actor = ws.store().actor().clone();
-            let revoked = ws.store().governed(&actor).revoke_job_token(&self.job);
-            revoked?;
-        }
+            ws.store().governed(&actor).revoke_job_token(&self.job)
+        } else {
+            Ok(())
+        };
+        end_run(ws, &self.info.parent_run_id, status)?;
+        revoked?;
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 //! finish and is rebuilt from scratch.
 
 use std::fs::File;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -53,12 +54,19 @@ impl Builder {
         Ok((python, hash))
     }
 
-    /// The finished build with this hash, if there is one.
+    /// The finished build with this hash, if there is one whose interpreter is still there.
     #[must_use]
     pub fn existing(&self, hash: &str) -> Option<Built> {
         let dir = self.envs_dir.join(hash);
         let text = std::fs::read_to_string(dir.join(DONE_FILE)).ok()?;
         let mut built: Built = serde_json::from_str(&text).ok()?;
+        // A moved or damaged build is rebuilt rather than silently running the host's python.
+        if built.hash != hash
+            || built.venv != dir.join("venv")
+            || !built.venv.join("bin/python").exists()
+        {
+            return None;
+        }
         built.reused = true;
         Some(built)
     }
@@ -80,7 +88,7 @@ impl Builder {
         if lock.try_lock().is_err() {
             log(&format!(
                 "waiting for another process that is building environment {}",
-                &hash[..12]
+                crate::short(&hash)
             ));
             lock.lock().map_err(|e| EnvError::io(&lock_path, e))?;
         }
@@ -112,7 +120,7 @@ impl Builder {
         let requirements = request.normalized();
         log(&format!(
             "building environment {} with Python {} ({}) and {} requirement(s)",
-            &hash[..12],
+            crate::short(hash),
             python.version,
             python.path.display(),
             requirements.len()
@@ -124,6 +132,9 @@ impl Builder {
 
         let uv_cmd = |args: &[&str]| {
             let mut c = Command::new(&uv);
+            // Its own process group: Ctrl-C on the terminal cancels the job, which lets a
+            // build that others may be waiting for finish.
+            c.process_group(0);
             c.args(args)
                 .env("UV_PYTHON_DOWNLOADS", "never")
                 .env("UV_NO_PROGRESS", "1")
@@ -147,17 +158,11 @@ impl Builder {
             .arg(&python.path);
             let (status, output) = run(&mut cmd, "uv pip compile", log)?;
             if !status.success() {
-                return Err(match request.culprit(&output) {
-                    Some(r) => EnvError::Requirement {
-                        requirement: r.text.clone(),
-                        origin: r.origin.clone(),
-                        message: output.trim().to_owned(),
-                    },
-                    None => EnvError::Build {
-                        step: "resolving the requirements with `uv pip compile`",
-                        message: output.trim().to_owned(),
-                    },
-                });
+                return Err(install_error(
+                    request,
+                    &output,
+                    "resolving the requirements with `uv pip compile`",
+                ));
             }
         }
         let mut cmd = uv_cmd(&[
@@ -183,17 +188,11 @@ impl Builder {
             cmd.arg("--python").arg(&venv_python);
             let (status, output) = run(&mut cmd, "uv pip sync", log)?;
             if !status.success() {
-                return Err(match request.culprit(&output) {
-                    Some(r) => EnvError::Requirement {
-                        requirement: r.text.clone(),
-                        origin: r.origin.clone(),
-                        message: output.trim().to_owned(),
-                    },
-                    None => EnvError::Build {
-                        step: "installing the pinned set with `uv pip sync`",
-                        message: output.trim().to_owned(),
-                    },
-                });
+                return Err(install_error(
+                    request,
+                    &output,
+                    "installing the pinned set with `uv pip sync`",
+                ));
             }
         }
         let built = Built {
@@ -212,10 +211,25 @@ impl Builder {
             .map_err(|e| EnvError::io(&done, e))?;
         log(&format!(
             "environment {} built in {:.1} s",
-            &hash[..12],
+            crate::short(hash),
             built.build_seconds
         ));
         Ok(built)
+    }
+}
+
+/// The requirement the installer's message names, else the failed build step.
+fn install_error(request: &EnvRequest, output: &str, step: &'static str) -> EnvError {
+    match request.culprit(output) {
+        Some(r) => EnvError::Requirement {
+            requirement: r.text.clone(),
+            origin: r.origin.clone(),
+            message: output.trim().to_owned(),
+        },
+        None => EnvError::Build {
+            step,
+            message: output.trim().to_owned(),
+        },
     }
 }
 

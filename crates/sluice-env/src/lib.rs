@@ -21,6 +21,12 @@ pub use python::{Python, find_python};
 pub use request::{EnvRequest, Requirement};
 pub use uv::find_uv;
 
+/// The first 12 characters of a hash, for messages.
+#[must_use]
+pub fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
 /// Why an environment could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {

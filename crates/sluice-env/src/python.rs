@@ -90,7 +90,8 @@ fn candidates(request: &str) -> Vec<String> {
     names
 }
 
-fn on_path(name: &str) -> Option<PathBuf> {
+/// The first executable `name` on PATH.
+pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)

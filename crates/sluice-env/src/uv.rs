@@ -1,6 +1,7 @@
 //! Finding `uv`, or installing it from PyPI into the workspace's tool folder.
 
 use std::fs::File;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -27,11 +28,7 @@ pub fn find_uv(tools_dir: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf, E
             })
         };
     }
-    if let Some(path) = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("uv"))
-            .find(|p| p.is_file())
-    }) {
+    if let Some(path) = crate::python::on_path("uv") {
         return Ok(path);
     }
     let installed = tools_dir.join("uv").join("bin").join("uv");
@@ -55,6 +52,7 @@ pub fn find_uv(tools_dir: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf, E
         tools_dir.join("uv").display()
     ));
     let mut cmd = Command::new(&python.path);
+    cmd.process_group(0);
     cmd.args([
         "-m",
         "pip",

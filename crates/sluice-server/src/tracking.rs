@@ -249,9 +249,33 @@ pub(crate) async fn delete_experiment_tag(State(s): S, p: Params) -> Reply {
 
 // ---- runs -----------------------------------------------------------------------------------
 
+/// Run tags the engine sets and that lineage and the promotion gate trust: which job and step a
+/// run belongs to. Clients cannot set or remove them.
+const ENGINE_TAGS: &[&str] = &[
+    "sluice.job",
+    "sluice.step",
+    "sluice.reused_from",
+    "sluice.reused_from_run",
+];
+
+fn refuse_engine_tags<'a>(keys: impl IntoIterator<Item = &'a str>) -> Result<(), ApiError> {
+    for key in keys {
+        if ENGINE_TAGS.contains(&key) {
+            return Err(ApiError::new(
+                crate::error::ErrorCode::PermissionDenied,
+                format!(
+                    "the run tag `{key}` is set by Sluice's engine and cannot be set or deleted through the API"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn create_run(State(s): S, p: Params) -> Reply {
     let experiment_id = p.opt_str("experiment_id")?.unwrap_or_else(|| "0".into());
     let tags = key_values(p.obj_list("tags")?, "tag")?;
+    refuse_engine_tags(tags.iter().map(|t| t.key.as_str()))?;
     let user = p
         .opt_str("user_id")?
         .or_else(|| {
@@ -325,6 +349,7 @@ pub(crate) async fn set_tag(State(s): S, p: Params) -> Reply {
         key: p.str("key")?,
         value: p.opt_str("value")?.unwrap_or_default(),
     };
+    refuse_engine_tags([kv.key.as_str()])?;
     s.store()?.log_batch(&id, &[], &[], &[kv])?;
     Ok(Json(json!({})))
 }
@@ -332,6 +357,7 @@ pub(crate) async fn set_tag(State(s): S, p: Params) -> Reply {
 pub(crate) async fn delete_tag(State(s): S, p: Params) -> Reply {
     let id = p.str_any(&["run_id", "run_uuid"])?;
     let key = p.str("key")?;
+    refuse_engine_tags([key.as_str()])?;
     s.store()?.delete_tag(&id, &key)?;
     Ok(Json(json!({})))
 }
@@ -375,6 +401,7 @@ pub(crate) async fn log_batch(State(s): S, p: Params) -> Reply {
         .collect::<ApiResult<Vec<_>>>()?;
     let params = key_values(params, "param")?;
     let tags = key_values(tags, "tag")?;
+    refuse_engine_tags(tags.iter().map(|t| t.key.as_str()))?;
     s.store()?
         .log_batch_for_models(&id, &metrics, &model_ids, &params, &tags)?;
     Ok(Json(json!({})))

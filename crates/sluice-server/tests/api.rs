@@ -2379,3 +2379,45 @@ async fn mlflow_2_client_flow_matches_the_capture() {
     .await;
     assert_eq!(uri, json!({"artifact_uri": source}));
 }
+
+#[tokio::test]
+async fn engine_run_tags_cannot_be_set_or_deleted_by_clients() {
+    let exp = new_experiment().await;
+    let run = new_run(&exp).await;
+    let id = run_id(&run);
+    for (path, body) in [
+        (
+            "runs/set-tag",
+            json!({"run_id": id, "key": "sluice.job", "value": "someone-elses-job"}),
+        ),
+        (
+            "runs/log-batch",
+            json!({"run_id": id, "tags": [{"key": "sluice.step", "value": "train"}]}),
+        ),
+        (
+            "runs/delete-tag",
+            json!({"run_id": id, "key": "sluice.job"}),
+        ),
+        (
+            "runs/create",
+            json!({"experiment_id": exp, "tags": [{"key": "sluice.job", "value": "x"}]}),
+        ),
+    ] {
+        let (status, body) = call(Method::POST, &api(path), Some(body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert_eq!(body["error_code"], "PERMISSION_DENIED", "{path}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("set by Sluice's engine"),
+            "{body}"
+        );
+    }
+    // Other `sluice.` tags and ordinary tags are the client's.
+    post(
+        &api("runs/set-tag"),
+        json!({"run_id": id, "key": "sluice.note", "value": "mine"}),
+    )
+    .await;
+}

@@ -583,15 +583,10 @@ impl Store {
 
     /// Completed steps of other jobs with this reuse key, newest first.
     pub fn reuse_candidates(&self, key: &str, job: &str) -> Result<Vec<(String, StepRow)>> {
-        let sql = format!(
-            "{} WHERE reuse_key = ?1 AND status = 'Completed' AND job_name != ?2 ORDER BY ended_at DESC LIMIT 5",
-            StepRow::SELECT.replace("SELECT name,", "SELECT job_name, name,")
-        );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(params![key, job], |r| {
-            Ok((r.get::<_, String>(0)?, StepRow::from_row_at(r, 1)?))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        self.steps_of_other_jobs(
+            "reuse_key = ?1 AND job_name != ?2 ORDER BY ended_at DESC LIMIT 5",
+            params![key, job],
+        )
     }
 
     /// Earlier completed runs of a step of this name (from jobs other than `job`), newest first:
@@ -602,12 +597,25 @@ impl Store {
         job: &str,
         before: &str,
     ) -> Result<Vec<(String, StepRow)>> {
+        self.steps_of_other_jobs(
+            "name = ?1 AND job_name != ?2 AND reuse_parts IS NOT NULL AND created_at <= ?3 ORDER BY created_at DESC LIMIT 20",
+            params![step, job, before],
+        )
+    }
+
+    /// Completed steps matching `filter` (SQL after `WHERE status = 'Completed' AND`), with
+    /// their job names.
+    fn steps_of_other_jobs(
+        &self,
+        filter: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<(String, StepRow)>> {
         let sql = format!(
-            "{} WHERE name = ?1 AND job_name != ?2 AND status = 'Completed' AND reuse_parts IS NOT NULL AND created_at <= ?3 ORDER BY created_at DESC LIMIT 20",
+            "{} WHERE status = 'Completed' AND {filter}",
             StepRow::SELECT.replace("SELECT name,", "SELECT job_name, name,")
         );
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(params![step, job, before], |r| {
+        let rows = stmt.query_map(args, |r| {
             Ok((r.get::<_, String>(0)?, StepRow::from_row_at(r, 1)?))
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -711,6 +719,15 @@ impl Store {
              WHERE status = 'RUNNING' AND run_uuid IN (SELECT run_uuid FROM tags WHERE key = 'sluice.job' AND value = ?1)",
             params![name, tracking::now_ms()],
         )?;
+        // The job's own token dies with it.
+        tx.execute(
+            "UPDATE tokens SET revoked_at = ?2 WHERE job_name = ?1 AND revoked_at IS NULL",
+            params![name, at],
+        )?;
+        tx.execute(
+            "UPDATE steps SET pid = NULL, pid_started = NULL WHERE job_name = ?1",
+            params![name],
+        )?;
         tx.commit()?;
         Ok(steps)
     }
@@ -778,9 +795,33 @@ impl Store {
     /// Prepares a `Failed` or `Canceled` job to be resumed: every step that did not complete
     /// goes back to `NotStarted` (its outputs, attempts and error forgotten); completed steps
     /// stay. Returns the steps that will run again.
-    pub fn reset_for_resume(&mut self, job: &str) -> Result<Vec<String>> {
+    pub fn reset_for_resume(&mut self, job: &str, runner: (u32, &str)) -> Result<Vec<String>> {
         let at = now();
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Checked and claimed in one transaction: two resumes cannot both win.
+        let n = tx.execute(
+            "UPDATE jobs SET status = 'NotStarted', ended_at = NULL, error = NULL, runner_pid = ?2, runner_started = ?3
+             WHERE name = ?1 AND status IN ('Failed', 'Canceled')",
+            params![job, runner.0, runner.1],
+        )?;
+        if n == 0 {
+            let status: Option<String> = tx
+                .query_row("SELECT status FROM jobs WHERE name = ?1", [job], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            return Err(match status {
+                None => StoreError::NotFound {
+                    what: "job",
+                    name: job.to_owned(),
+                },
+                Some(status) => StoreError::Invalid(format!(
+                    "job `{job}` is {status}: only a Failed or Canceled job can be resumed"
+                )),
+            });
+        }
         let steps: Vec<String> = {
             let mut stmt = tx.prepare(
                 "SELECT name FROM steps WHERE job_name = ?1 AND status != 'Completed' ORDER BY position",
@@ -813,16 +854,6 @@ impl Store {
             "DELETE FROM outputs WHERE job_name = ?1 AND step_name = ''",
             params![job],
         )?;
-        let n = tx.execute(
-            "UPDATE jobs SET status = 'NotStarted', ended_at = NULL, error = NULL WHERE name = ?1",
-            params![job],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound {
-                what: "job",
-                name: job.to_owned(),
-            });
-        }
         tx.execute(
             "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, '', 'NotStarted', ?2, 'resumed')",
             params![job, at],

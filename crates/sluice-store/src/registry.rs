@@ -154,7 +154,8 @@ fn check_model_name(name: &str) -> Result<()> {
 }
 
 /// A version number as the REST API sends it: a string holding a positive integer.
-fn parse_version(version: &str) -> Result<i64> {
+/// A version number as the registry API takes it: a positive integer.
+pub(crate) fn parse_version(version: &str) -> Result<i64> {
     version
         .trim()
         .parse::<i64>()

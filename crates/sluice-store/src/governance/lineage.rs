@@ -52,11 +52,6 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The environment a step ran in: its hash and lock.
-    ///
-    /// The engine does not record a step's built environment yet, so this says what the step
-    /// asked for and that the hash and lock are missing. Once steps record `env_hash` (with
-    /// `env_builds` holding each build's lock), this is the one function to fill in.
     /// The Python environment a step ran in: its content hash and pinned set; a step without
     /// one ran with the host's tools.
     fn step_environment(&self, _job: &str, step: &StepRow) -> Result<Value> {

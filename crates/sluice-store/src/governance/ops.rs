@@ -46,19 +46,6 @@ impl Target<'_> {
     }
 }
 
-fn parse_version(version: &str) -> Result<i64> {
-    version
-        .trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|v| *v > 0)
-        .ok_or_else(|| {
-            StoreError::Invalid(format!(
-                "Parameter 'version' must be an integer, got '{version}'."
-            ))
-        })
-}
-
 fn version_json(v: &ModelVersion) -> Value {
     json!({"version": v.version, "stage": v.current_stage, "description": v.description,
            "source": v.source, "run_id": v.run_id, "created_by": v.user_id})
@@ -98,7 +85,7 @@ impl Store {
 
     /// Approvals of a version, oldest first.
     pub fn approvals(&self, name: &str, version: Option<&str>) -> Result<Vec<Approval>> {
-        let version = version.map(parse_version).transpose()?;
+        let version = version.map(crate::registry::parse_version).transpose()?;
         let mut stmt = self.conn.prepare(
             "SELECT version, approver, comment, created_at FROM approvals
              WHERE name = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY created_at, rowid",
@@ -441,7 +428,7 @@ impl Governed<'_> {
         self.actor.require(Role::Contributor, "setting an alias")?;
         let actor = self.actor;
         self.store.atomically(|s| {
-            let v = parse_version(version)?;
+            let v = crate::registry::parse_version(version)?;
             s.get_model_version(name, version)?;
             if let Some(policy) = s.get_policy(name)?
                 && policy.protects(alias)
@@ -509,7 +496,7 @@ impl Governed<'_> {
             let created = s.create_model_version(new)?;
             s.conn.execute(
                 "UPDATE model_versions SET user_id = ?3 WHERE name = ?1 AND version = ?2",
-                params![new.name, parse_version(&created.version)?, actor.name],
+                params![new.name, crate::registry::parse_version(&created.version)?, actor.name],
             )?;
             let v = s.get_model_version(new.name, &created.version)?;
             if let Some(policy) = s.get_policy(new.name)?
@@ -569,11 +556,11 @@ impl Governed<'_> {
             let before = s.get_model_version(name, version)?;
             s.delete_model_version(name, version)?;
             for alias in &before.aliases {
-                s.record_alias_move(name, alias, None, Some(parse_version(version)?), &actor.name)?;
+                s.record_alias_move(name, alias, None, Some(crate::registry::parse_version(version)?), &actor.name)?;
             }
             s.conn.execute(
                 "DELETE FROM approvals WHERE name = ?1 AND version = ?2",
-                params![name, parse_version(version)?],
+                params![name, crate::registry::parse_version(version)?],
             )?;
             Self::audit(s, actor, "version.delete", name, format!("model/{name}/version/{version}"),
                 Some(json!({"version": before.version, "aliases": before.aliases, "run_id": before.run_id})), None)
@@ -599,6 +586,13 @@ impl Governed<'_> {
                 && let Some(policy) = s.get_policy(name)?
             {
                 s.check_protected_move(actor, name, &policy, version, Target::ProductionStage)?;
+            }
+            // Taking a version out of Production is a protected move too: owners only.
+            if before.current_stage == "Production"
+                && canonical != "Production"
+                && s.get_policy(name)?.is_some()
+            {
+                actor.require(Role::Owner, "moving a version out of the Production stage")?;
             }
             let v = s.transition_model_version_stage(name, version, stage, archive_existing)?;
             Self::audit(s, actor, "version.stage", name, format!("model/{name}/version/{version}"),
@@ -697,7 +691,7 @@ impl Governed<'_> {
             let at = now();
             let res = s.conn.execute(
                 "INSERT INTO approvals (name, version, approver, comment, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![name, parse_version(version)?, actor.name, comment, at],
+                params![name, crate::registry::parse_version(version)?, actor.name, comment, at],
             );
             crate::map_conflict(res, "approval", || format!("{name} version {version} by {}", actor.name))?;
             let approval = Approval {

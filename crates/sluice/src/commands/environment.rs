@@ -282,7 +282,7 @@ fn build(
     if !built.reused {
         ui::note(&format!(
             "built environment {label} ({}) in {:.1} s",
-            &built.hash[..12],
+            sluice_env::short(&built.hash),
             built.build_seconds
         ));
     }

@@ -305,3 +305,39 @@ fn explain_of_one_step_and_of_unknown_ones() {
     let out = ctx.run(&["job", "explain", "-n", "nope"]);
     assert_eq!(out.status.code(), Some(5));
 }
+
+#[test]
+fn reusing_an_output_with_a_fixed_place_keeps_its_bytes() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "fixed.yml",
+        "type: command\ncommand: echo kept > ${{outputs.out}}/kept.txt\noutputs:\n  out:\n    type: uri_folder\n    path: azureml://datastores/workspaceblobstore/paths/fixed/\n",
+    );
+    let first = ctx.json(&[
+        "job",
+        "create",
+        "-f",
+        "fixed.yml",
+        "--name",
+        "f1",
+        "-o",
+        "json",
+    ]);
+    let second = ctx.json(&[
+        "job",
+        "create",
+        "-f",
+        "fixed.yml",
+        "--name",
+        "f2",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(second["jobs"]["main"]["reused_from"], "f1/main");
+    let path = second["outputs"]["out"]["path"].as_str().unwrap();
+    assert_eq!(path, first["outputs"]["out"]["path"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(format!("{path}/kept.txt")).unwrap(),
+        "kept\n"
+    );
+}

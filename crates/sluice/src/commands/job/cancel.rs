@@ -19,6 +19,11 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &NameArg) -> Result<(), CliError> {
         return workspace::open_existing(&located).map(drop);
     }
     let ws = workspace::open_quiet(&located)?;
+    let actor = workspace::identify(&ws, ctx.global.token.as_deref())?;
+    actor.require(
+        sluice_store::governance::Role::Contributor,
+        "canceling a job",
+    )?;
     let job = ws.store().get_job(&args.name)?;
     if matches!(job.status.as_str(), "Completed" | "Failed" | "Canceled") {
         return Err(CliError::usage(

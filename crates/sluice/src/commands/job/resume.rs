@@ -20,6 +20,11 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobResumeArgs) -> Result<(), CliError> {
     }
     // Opening ends an interrupted job as Failed first, so it can be resumed.
     let ws = workspace::open_quiet(&located)?;
+    let actor = workspace::identify(&ws, ctx.global.token.as_deref())?;
+    actor.require(
+        sluice_store::governance::Role::Contributor,
+        "resuming a job",
+    )?;
     let job = ws.store().get_job(&args.name)?;
     if !matches!(job.status.as_str(), "Failed" | "Canceled") {
         return Err(CliError::usage(
