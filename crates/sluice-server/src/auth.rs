@@ -122,6 +122,26 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The most of a refused request's body read before answering.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Answers a refused request after reading its body: a response sent before the body is read
+/// makes the server close the connection, and a client that already sent its next request on it
+/// (keep-alive) sees "connection closed without response" instead of the error.
+async fn refuse(req: Request, error: ApiError) -> Response {
+    let mut response = error.into_response();
+    if axum::body::to_bytes(req.into_body(), DRAIN_LIMIT)
+        .await
+        .is_err()
+    {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
 /// Authenticates the request (when authentication is on), checks the route's role, and hands
 /// the acting identity to the handler as an `Extension<Actor>`.
 pub(crate) async fn authorize(
@@ -151,23 +171,26 @@ pub(crate) async fn authorize(
     };
     let actor = if state.auth {
         let Some(token) = presented_token(req.headers()) else {
-            return ApiError::new(
-                ErrorCode::Unauthenticated,
-                "authentication required: send a token as `Authorization: Bearer TOKEN` (MLFLOW_TRACKING_TOKEN)",
+            return refuse(
+                req,
+                ApiError::new(
+                    ErrorCode::Unauthenticated,
+                    "authentication required: send a token as `Authorization: Bearer TOKEN` (MLFLOW_TRACKING_TOKEN)",
+                ),
             )
-            .into_response();
+            .await;
         };
         let found = state.store().map(|s| s.authenticate(&token));
         match found {
             Ok(Ok(actor)) => actor,
-            Ok(Err(e)) => return ApiError::from(e).into_response(),
-            Err(e) => return e.into_response(),
+            Ok(Err(e)) => return refuse(req, ApiError::from(e)).await,
+            Err(e) => return refuse(req, e).await,
         }
     } else {
         state.default_actor.clone()
     };
     if actor.role < required {
-        return ApiError::new(
+        let error = ApiError::new(
             ErrorCode::PermissionDenied,
             format!(
                 "`{}` has the {} role; {} {} needs the {required} role",
@@ -176,8 +199,8 @@ pub(crate) async fn authorize(
                 req.method(),
                 req.uri().path()
             ),
-        )
-        .into_response();
+        );
+        return refuse(req, error).await;
     }
     req.extensions_mut().insert(actor);
     next.run(req).await
