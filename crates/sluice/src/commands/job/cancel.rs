@@ -8,22 +8,12 @@ use std::time::{Duration, Instant};
 use crate::cli::NameArg;
 use crate::commands::Ctx;
 use crate::error::CliError;
-use crate::workspace;
 
 /// How long to wait for the runner to finish canceling.
 const WAIT: Duration = Duration::from_mins(1);
 
 pub(crate) fn run(ctx: &Ctx<'_>, args: &NameArg) -> Result<(), CliError> {
-    let located = workspace::locate(ctx.global.workspace.as_deref())?;
-    if !located.exists {
-        return workspace::open_existing(&located).map(drop);
-    }
-    let ws = workspace::open_quiet(&located)?;
-    let actor = workspace::identify(&ws, ctx.global.token.as_deref())?;
-    actor.require(
-        sluice_store::governance::Role::Contributor,
-        "canceling a job",
-    )?;
+    let ws = super::open_as_contributor(ctx, "canceling a job")?;
     let job = ws.store().get_job(&args.name)?;
     if matches!(job.status.as_str(), "Completed" | "Failed" | "Canceled") {
         return Err(CliError::usage(

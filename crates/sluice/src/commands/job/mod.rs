@@ -46,6 +46,19 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &JobCommand) -> Result<(), CliError> {
     }
 }
 
+/// Opens the existing workspace (ending interrupted jobs on the way) as the caller, who must be
+/// at least a contributor to do `what` to a job.
+pub(crate) fn open_as_contributor(ctx: &Ctx<'_>, what: &str) -> Result<Workspace, CliError> {
+    let located = workspace::locate(ctx.global.workspace.as_deref())?;
+    if !located.exists {
+        return workspace::open_existing(&located);
+    }
+    let ws = workspace::open_quiet(&located)?;
+    let actor = workspace::identify(&ws, ctx.global.token.as_deref())?;
+    actor.require(sluice_store::governance::Role::Contributor, what)?;
+    Ok(ws)
+}
+
 /// A job as `job show` prints it: the job, its steps (`jobs`), outputs and status history.
 pub(crate) fn job_json(ws: &Workspace, name: &str) -> Result<Value, CliError> {
     let store = ws.store();

@@ -11,20 +11,11 @@ use sluice_spec::Source;
 use crate::cli::JobResumeArgs;
 use crate::commands::{Ctx, print_warnings};
 use crate::error::CliError;
-use crate::{ui, workspace};
+use crate::ui;
 
 pub(crate) fn run(ctx: &Ctx<'_>, args: &JobResumeArgs) -> Result<(), CliError> {
-    let located = workspace::locate(ctx.global.workspace.as_deref())?;
-    if !located.exists {
-        return workspace::open_existing(&located).map(drop);
-    }
     // Opening ends an interrupted job as Failed first, so it can be resumed.
-    let ws = workspace::open_quiet(&located)?;
-    let actor = workspace::identify(&ws, ctx.global.token.as_deref())?;
-    actor.require(
-        sluice_store::governance::Role::Contributor,
-        "resuming a job",
-    )?;
+    let ws = super::open_as_contributor(ctx, "resuming a job")?;
     let job = ws.store().get_job(&args.name)?;
     if !matches!(job.status.as_str(), "Failed" | "Canceled") {
         return Err(CliError::usage(
