@@ -90,7 +90,12 @@ pub fn run(args: &EvaluateArgs, tracking: Option<&Tracking>) -> Result<Evaluatio
     let mut champion: Option<(String, f64)> = None;
     if let (Some(name), Some(t)) = (&args.model_name, tracking) {
         for (version, dir) in champion_candidates(t, name)? {
-            let Ok(m) = Model::load(&dir) else { continue };
+            // A registered version that cannot be read must not let the candidate through.
+            let m = Model::load(&dir).map_err(|e| {
+                StepError::Tracking(format!(
+                    "cannot read version {version} of the registered model to compare with it ({e}); the candidate is not judged without it"
+                ))
+            })?;
             let Ok(d) = dataset(&table, &target, Some(m.feature_names()), m.task()) else {
                 continue;
             };
@@ -207,21 +212,26 @@ fn write_predictions(
 /// The versions to compare with: the `champion` alias if set, else every registered version.
 /// Each is downloaded into a temporary folder.
 fn champion_candidates(t: &Tracking, name: &str) -> Result<Vec<(String, PathBuf)>, StepError> {
+    let absent = |e: &StepError| matches!(e, StepError::Tracking(m) if m.contains("RESOURCE_DOES_NOT_EXIST"));
+    // Only "no such alias" (or no such model) means there is no champion to beat; any other
+    // failure must not let a candidate through unjudged.
     let versions: Vec<Value> = match t.get(
         "registered-models/alias",
         &[("name", name), ("alias", "champion")],
     ) {
         Ok(v) => vec![v["model_version"].clone()],
-        Err(_) => {
+        Err(e) if absent(&e) => {
             let found = t.get(
                 "model-versions/search",
                 &[("filter", &format!("name = '{}'", name.replace('\'', "''")))],
             );
             match found {
                 Ok(v) => v["model_versions"].as_array().cloned().unwrap_or_default(),
-                Err(_) => Vec::new(),
+                Err(e) if absent(&e) => Vec::new(),
+                Err(e) => return Err(e),
             }
         }
+        Err(e) => return Err(e),
     };
     let mut out = Vec::new();
     for v in versions {
@@ -233,15 +243,20 @@ fn champion_candidates(t: &Tracking, name: &str) -> Result<Vec<(String, PathBuf)
             &[("name", name), ("version", version)],
         )?;
         let Some(uri) = uri["artifact_uri"].as_str() else {
-            continue;
+            return Err(StepError::Tracking(format!(
+                "version {version} of `{name}` has no artifact location; it cannot be compared"
+            )));
         };
         let dir = std::env::temp_dir().join(format!(
             "sluice-champion-{}-{name}-{version}",
             std::process::id()
         ));
-        if t.download_dir(uri, &dir).is_ok() {
-            out.push((version.to_owned(), dir));
-        }
+        t.download_dir(uri, &dir).map_err(|e| {
+            StepError::Tracking(format!(
+                "cannot download version {version} of `{name}` to compare with it ({e}); the candidate is not judged without it"
+            ))
+        })?;
+        out.push((version.to_owned(), dir));
     }
     Ok(out)
 }

@@ -631,3 +631,45 @@ fn a_killed_runner_leaves_its_job_failed_not_running() {
     let again = ctx.run(&["job", "list"]);
     assert!(!String::from_utf8_lossy(&again.stderr).contains("interrupted"));
 }
+
+#[test]
+fn a_champion_that_cannot_be_read_fails_the_evaluation_instead_of_passing_it() {
+    let ctx = TestContext::new();
+    ctx.copy_example("taxi-fare");
+    ctx.ok(&[
+        "job",
+        "create",
+        "-f",
+        "taxi-fare/pipeline.yml",
+        "--name",
+        "one",
+        "-o",
+        "none",
+    ]);
+    // The champion's files are gone: the gate cannot be judged.
+    std::fs::remove_dir_all(ctx.workspace().join("mlartifacts")).unwrap();
+    let out = ctx.run(&[
+        "job",
+        "create",
+        "-f",
+        "taxi-fare/pipeline.yml",
+        "--name",
+        "two",
+        "-o",
+        "none",
+        "--set",
+        "inputs.algorithm=gradient_boosting",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let job = ctx.json(&["job", "show", "-n", "two", "-o", "json"]);
+    assert_eq!(job["jobs"]["evaluate_model"]["status"], "Failed");
+    assert_eq!(job["jobs"]["register_model"]["status"], "Canceled");
+    let log = std::fs::read_to_string(job["jobs"]["evaluate_model"]["log_path"].as_str().unwrap())
+        .unwrap();
+    assert!(
+        log.contains("the candidate is not judged without it"),
+        "{log}"
+    );
+    let versions = ctx.run(&["model", "show", "-n", "taxi-fare-model", "--version", "2"]);
+    assert_eq!(versions.status.code(), Some(5), "nothing was registered");
+}
