@@ -36,17 +36,11 @@ runs="${RUNS:-9}"
 build_runs="${BUILD_RUNS:-5}"
 empty_cache_runs="${EMPTY_CACHE_RUNS:-3}"
 mkdir -p "$out" "$cache"
-for tool in hyperfine curl jq python3; do
-  command -v "$tool" >/dev/null || { echo "needs $tool on PATH" >&2; exit 2; }
-done
+# shellcheck source=../lib.sh
+. "$repo/bench/lib.sh"
+need_tools hyperfine curl jq python3
 
-echo "== building sluice (release)" >&2
-(cd "$repo" && cargo build --release --locked -p sluice >&2)
-sluice="$repo/target/release/sluice"
-# The commit the binary was built from (another session may commit while this runs).
-commit="$(git -C "$repo" rev-parse --short HEAD)"
-git -C "$repo" diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null \
-  || commit="$commit + uncommitted changes under crates/ or Cargo.*"
+build_sluice
 
 if [ -z "${SLUICE_UV:-}" ]; then
   if [ ! -x "$cache/uv/bin/uv" ]; then
@@ -59,16 +53,7 @@ fi
 export UV_CACHE_DIR="$cache/uv-cache"
 export NO_COLOR=1
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench-python.XXXXXX")"
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+make_tmp sluice-bench-python
 
 proj="$tmp/proj"
 cp -rL "$repo/examples/taxi-fare-python" "$proj"   # -L: data/taxi-data.csv is a link
@@ -126,15 +111,7 @@ venv="$envs/$env_hash/venv"
 
 # ---- the pipeline vs the scripts by hand
 echo "== pipeline vs scripts by hand" >&2
-"$sluice" --workspace "$tmp/hand-ws" server --port 0 2>"$tmp/server.log" &
-server_pid=$!
-url=""
-for _ in $(seq 200); do
-  url="$(sed -n 's#^Listening on \(http://127\.0\.0\.1:[0-9]*\).*#\1#p' "$tmp/server.log")"
-  [ -n "$url" ] && curl -fsS "$url/health" >/dev/null 2>&1 && break
-  url=""; sleep 0.05
-done
-[ -n "$url" ] || { echo "sluice server did not start:" >&2; cat "$tmp/server.log" >&2; exit 1; }
+start_server "$tmp/hand-ws"
 curl -fsS -o /dev/null -X POST "$url/api/2.0/mlflow/experiments/create" \
   -H 'Content-Type: application/json' -d '{"name": "taxi-fare-training-python"}'
 o="$tmp/hand-out"

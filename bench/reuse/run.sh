@@ -36,17 +36,11 @@ cached_runs="${CACHED_RUNS:-20}"
 cold_runs="${COLD_RUNS:-7}"
 chain_steps="${CHAIN_STEPS:-1 8 16}"
 mkdir -p "$out" "$cache"
-for tool in hyperfine git curl jq python3; do
-  command -v "$tool" >/dev/null || { echo "needs $tool on PATH" >&2; exit 2; }
-done
+# shellcheck source=../lib.sh
+. "$repo/bench/lib.sh"
+need_tools hyperfine git curl jq python3
 
-echo "== building sluice (release)" >&2
-(cd "$repo" && cargo build --release --locked -p sluice >&2)
-sluice="$repo/target/release/sluice"
-# The commit the binary was built from (another session may commit while this runs).
-commit="$(git -C "$repo" rev-parse --short HEAD)"
-git -C "$repo" diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null \
-  || commit="$commit + uncommitted changes under crates/ or Cargo.*"
+build_sluice
 # `sluice step ...` in the dvc stages and the by-hand script is this very binary (inside a job
 # the engine puts the binary's folder first on PATH too).
 export PATH="$repo/target/release:$PATH"
@@ -59,16 +53,7 @@ fi
 dvc="$cache/dvc-venv/bin/dvc"
 export DVC_NO_ANALYTICS=1 NO_COLOR=1
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench-reuse.XXXXXX")"
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+make_tmp sluice-bench-reuse
 
 # ---- versions
 {
@@ -161,15 +146,7 @@ cp "$dvcp/dvc.yaml" "$out/dvc.yaml"
   && "$dvc" init -q && "$dvc" config core.analytics false && git add -A && git commit -qm init)
 
 # The tracking server the dvc stages and the by-hand script log to.
-"$sluice" --workspace "$tmp/dvc-ws" server --port 0 2>"$tmp/server.log" &
-server_pid=$!
-url=""
-for _ in $(seq 200); do
-  url="$(sed -n 's#^Listening on \(http://127\.0\.0\.1:[0-9]*\).*#\1#p' "$tmp/server.log")"
-  [ -n "$url" ] && curl -fsS "$url/health" >/dev/null 2>&1 && break
-  url=""; sleep 0.05
-done
-[ -n "$url" ] || { echo "sluice server did not start:" >&2; cat "$tmp/server.log" >&2; exit 1; }
+start_server "$tmp/dvc-ws"
 export MLFLOW_TRACKING_URI="$url" MLFLOW_EXPERIMENT_NAME=taxi-fare-training
 MLFLOW_EXPERIMENT_ID="$(curl -fsS -X POST "$url/api/2.0/mlflow/experiments/create" \
   -H 'Content-Type: application/json' -d '{"name": "taxi-fare-training"}' | jq -r .experiment_id)"
