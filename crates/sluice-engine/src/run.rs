@@ -513,7 +513,7 @@ impl StepTask {
             Ok(c) => c,
             Err(b) => return Ok(self.end(Status::Failed, format!("`{b}` has no value"))),
         };
-        let inputs_json = serde_json::to_value(self.resolved_inputs(&step))?;
+        let inputs_json = serde_json::to_value(self.resolved_inputs(&step, &recorded))?;
         self.ws.store().set_step_launch(
             &self.plan.job_name,
             &step.name,
@@ -732,13 +732,13 @@ impl StepTask {
         })
     }
 
-    fn resolved_inputs(&self, step: &StepPlan) -> serde_json::Map<String, serde_json::Value> {
-        // The job's recorded outputs, read once: the hashes of the outputs this step consumes.
-        let recorded = self
-            .ws
-            .store()
-            .list_outputs(&self.plan.job_name)
-            .unwrap_or_default();
+    /// The step's inputs as recorded, with the hashes (from the job's `recorded` outputs) of the
+    /// upstream outputs it consumes.
+    fn resolved_inputs(
+        &self,
+        step: &StepPlan,
+        recorded: &[OutputRow],
+    ) -> serde_json::Map<String, serde_json::Value> {
         let output_hash = |s: &str, output: &str| {
             recorded
                 .iter()
