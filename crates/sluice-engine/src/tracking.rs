@@ -64,7 +64,16 @@ impl JobTracking {
                     .set_experiment_lifecycle(&e.experiment_id, "active")
                     .map(|()| e.experiment_id)?,
                 Err(StoreError::NotFound { .. }) => {
-                    store.create_experiment(&plan.experiment_name, None, &[])?
+                    match store.create_experiment(&plan.experiment_name, None, &[]) {
+                        Ok(id) => id,
+                        // Another job in this workspace created it a moment ago.
+                        Err(StoreError::AlreadyExists { .. }) => {
+                            store
+                                .get_experiment_by_name(&plan.experiment_name)?
+                                .experiment_id
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                 }
                 Err(e) => return Err(e.into()),
             }
