@@ -14,6 +14,9 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
+mod snapshot;
+pub use snapshot::{Snapshot, SnapshotLimits};
+
 /// What hashing a file or folder found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ContentHash {
@@ -32,7 +35,7 @@ pub enum ArtifactError {
     Missing(PathBuf),
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ArtifactError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ArtifactError + '_ {
     move |source| ArtifactError::Io {
         path: path.to_path_buf(),
         source,
@@ -191,11 +194,19 @@ fn read_hash(path: &Path) -> Result<blake3::Hash, ArtifactError> {
 
 /// Hashes a file or a folder, reading only files that `memo` does not know unchanged.
 pub fn hash_path_with(root: &Path, memo: &mut HashMemo) -> Result<ContentHash, ArtifactError> {
-    let list = files(root)?;
+    hash_list(root, &files(root)?, memo)
+}
+
+/// Hashes the files of a list (relative path, path), as [`hash_path_with`] hashes a folder's.
+pub(crate) fn hash_list(
+    root: &Path,
+    list: &[(String, PathBuf)],
+    memo: &mut HashMemo,
+) -> Result<ContentHash, ArtifactError> {
     let single = list.len() == 1 && fs::metadata(root).is_ok_and(|m| m.is_file());
     let mut hasher = blake3::Hasher::new();
     let mut size = 0u64;
-    for (rel, path) in &list {
+    for (rel, path) in list {
         let meta = fs::metadata(path).map_err(io_err(path))?;
         let file_hash = memo.file_hash(path, &meta)?;
         if single {

@@ -43,6 +43,15 @@ pub fn request_from_row(row: &EnvironmentRow) -> Result<Option<EnvRequest>, Spec
     Ok(None)
 }
 
+/// What a curated environment of the catalog asks for.
+pub fn request_from_curated(
+    curated: &sluice_env::curated::Curated,
+) -> Result<EnvRequest, SpecError> {
+    let source = curated.source();
+    let spec = parse_conda(&source, &mut Vec::new())?;
+    Ok(EnvRequest::from_spec(&source, &spec))
+}
+
 /// What an environment written inline in a component asks for.
 pub fn request_from_spec(
     spec: &EnvironmentSpec,

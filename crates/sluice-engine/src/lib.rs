@@ -2,7 +2,9 @@
 //! processes on this machine, recording every status change in the store.
 
 mod assets;
+mod components;
 pub mod envs;
+pub mod models;
 mod plan;
 mod provenance;
 mod recover;
@@ -15,6 +17,7 @@ mod workspace;
 use std::path::{Path, PathBuf};
 
 pub use assets::{NewData, register_data};
+pub use components::register_component;
 pub use plan::{
     DataRef, OutputPlan, Plan, PlanOptions, StepInput, StepPlan, generate_name, literal_text, plan,
 };

@@ -253,7 +253,7 @@ fn plan_step(
     warnings: &mut Vec<Warning>,
     max_parallel: &mut usize,
 ) -> Result<StepPlan, EngineError> {
-    let src = &spec.source;
+    let src = &step.source;
     let c = &step.component;
     let compute = match step.compute.as_ref() {
         Some(name) => resolve_compute(ws, src, name, warnings, max_parallel)?,
@@ -285,6 +285,14 @@ fn plan_step(
         }
     };
     let code_dir = c.code.as_ref().map(|code| c.source.resolve(code));
+    if let Some(dir) = code_dir.as_ref().filter(|d| d.is_dir())
+        && let Some(message) = ws
+            .code_snapshot(dir)?
+            .over_limits(sluice_artifacts::SnapshotLimits::AZURE)
+        && let Some(code) = &c.code
+    {
+        warnings.push(Warning::new(&c.source, code.span, message));
+    }
 
     let mut inputs = IndexMap::new();
     for (name, (_, def)) in &c.inputs {
@@ -478,14 +486,23 @@ fn image_warning(src: &Source, span: sluice_spec::Span, image: &str) -> Warning 
 }
 
 /// The environment's `name:version` and, when it describes one, its Python environment.
+/// A registered environment wins over a curated one of the same name, so a team can shadow a
+/// curated environment with its own definition.
 fn resolve_environment(
     ws: &Workspace,
     src: &Source,
     reference: &Spanned<String>,
     warnings: &mut Vec<Warning>,
 ) -> Result<(String, Option<sluice_env::EnvRequest>, Option<String>), EngineError> {
-    let Some(Ok(AssetRef::Named { name, version })) = parse_asset_ref(reference) else {
-        unreachable!("checked while parsing")
+    let (name, version, registry) = match parse_asset_ref(reference) {
+        Some(Ok(AssetRef::Named { name, version })) => (name, version, None),
+        Some(Ok(AssetRef::Registry {
+            registry,
+            name,
+            version,
+            ..
+        })) => (name, version, Some(registry)),
+        _ => unreachable!("checked while parsing"),
     };
     let v = match &version {
         VersionSel::Latest => None,
@@ -502,39 +519,94 @@ fn resolve_environment(
             }
             Ok((format!("{}:{}", row.name, row.version), request, row.image))
         }
-        Err(StoreError::NotFound { .. }) if name.starts_with("AzureML-") => {
-            warnings.push(Warning::new(
-                src,
-                reference.span,
-                format!("`{name}` is an Azure ML curated environment; the step runs with the tools on this machine's PATH"),
-            ));
-            Ok((format!("{name}{version}"), None, None))
-        }
         Err(StoreError::NotFound { .. }) => {
-            let known = ws.store().list_environments(Some(&name))?;
-            let help = if known.is_empty() {
-                "register it first: `sluice environment create -f environment.yml`".to_owned()
-            } else {
-                format!(
-                    "registered versions of `{name}`: {}",
-                    known
-                        .iter()
-                        .map(|r| r.version.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+            let curated = match registry.as_deref() {
+                None | Some("azureml") => sluice_env::curated::lookup(&name),
+                Some(_) => None,
             };
-            Err(SpecError::new(
-                src,
-                reference.span,
-                format!("environment `{name}{version}` is not registered"),
+            if let Some(c) = curated {
+                let request = crate::envs::request_from_curated(c)?;
+                if c.gpu {
+                    warnings.push(Warning::new(
+                        src,
+                        reference.span,
+                        format!(
+                            "curated environment `{name}` is a GPU image; Sluice builds its CPU equivalent ({})",
+                            c.cpu_mapping().join("; ")
+                        ),
+                    ));
+                }
+                let shown = match &version {
+                    VersionSel::Latest => format!("{name}@latest"),
+                    VersionSel::Exact(v) => format!("{name}:{v}"),
+                };
+                return Ok((format!("curated:{shown}"), Some(request), None));
+            }
+            Err(
+                unknown_environment(ws, src, reference, &name, &version, registry.as_deref())?
+                    .into(),
             )
-            .with_label("unknown environment")
-            .with_help(help)
-            .into())
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The error for an environment that is neither registered nor curated.
+fn unknown_environment(
+    ws: &Workspace,
+    src: &Source,
+    reference: &Spanned<String>,
+    name: &str,
+    version: &VersionSel,
+    registry: Option<&str>,
+) -> Result<SpecError, EngineError> {
+    let shadow = format!(
+        "or define it here: `sluice environment create --name {name} --file conda.yml` (a registered environment wins over the catalog)"
+    );
+    let looks_curated = registry.is_some() || name.starts_with("AzureML-");
+    let (message, help) = if let Some(r) = registry.filter(|r| *r != "azureml") {
+        (
+            format!(
+                "environment `{name}` of registry `{r}` is not registered here, and registry `{r}` is not reachable offline"
+            ),
+            format!(
+                "register it under the same name: `sluice environment create --name {name} --file conda.yml`"
+            ),
+        )
+    } else if looks_curated {
+        let near = sluice_env::curated::nearest(name, 3);
+        (
+            format!("`{name}` is not an Azure ML curated environment Sluice knows"),
+            format!(
+                "curated environments with close names: {}; `sluice environment list --curated` lists them all; {shadow}",
+                near.iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    } else {
+        let known = ws.store().list_environments(Some(name))?;
+        let help = if known.is_empty() {
+            "register it first: `sluice environment create -f environment.yml`".to_owned()
+        } else {
+            format!(
+                "registered versions of `{name}`: {}",
+                known
+                    .iter()
+                    .map(|r| r.version.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        (
+            format!("environment `{name}{version}` is not registered"),
+            help,
+        )
+    };
+    Ok(SpecError::new(src, reference.span, message)
+        .with_label("unknown environment")
+        .with_help(help))
 }
 
 /// Resolves a data path or asset reference written in a file.
@@ -545,8 +617,29 @@ fn resolve_data(
     ty: Option<IoType>,
 ) -> Result<DataRef, EngineError> {
     let err = |msg: String| SpecError::new(src, text.span, msg);
+    let is_model = matches!(
+        ty,
+        Some(IoType::MlflowModel | IoType::CustomModel | IoType::TritonModel)
+    );
     match parse_asset_ref(text) {
         Some(Err(m)) => Err(err(m).with_label("invalid reference").into()),
+        Some(Ok(AssetRef::Named { name, version })) if is_model => {
+            resolve_model(ws, src, text, &name, &version, ty)
+        }
+        Some(Ok(AssetRef::Registry { registry, kind, name, version })) => {
+            if kind == "models" {
+                return resolve_model(ws, src, text, &name, &version, ty);
+            }
+            Err(err(format!(
+                "`{}` is an asset of registry `{registry}`, which is not reachable offline",
+                text.value
+            ))
+            .with_label("registry asset")
+            .with_help(format!(
+                "register a local copy under the same name (`sluice data create --name {name} --path PATH`) and refer to it as `azureml:{name}{version}`"
+            ))
+            .into())
+        }
         Some(Ok(AssetRef::Named { name, version })) => {
             let v = match &version {
                 VersionSel::Latest => None,
@@ -597,6 +690,59 @@ fn resolve_data(
             Ok(DataRef { path: local, ty, asset: None, content_hash })
         }
     }
+}
+
+/// A registered model version as an input: the folder its files are in.
+fn resolve_model(
+    ws: &Workspace,
+    src: &Source,
+    text: &Spanned<String>,
+    name: &str,
+    version: &VersionSel,
+    ty: Option<IoType>,
+) -> Result<DataRef, EngineError> {
+    let found = {
+        let store = ws.store();
+        match version {
+            VersionSel::Latest => store.latest_model_version(name),
+            VersionSel::Exact(v) => store.get_model_version(name, v).map(Some),
+        }
+    };
+    let mv = match found {
+        Ok(Some(mv)) => mv,
+        Ok(None) | Err(StoreError::NotFound { .. }) => {
+            return Err(SpecError::new(
+                src,
+                text.span,
+                format!("model `{name}{version}` is not registered"),
+            )
+            .with_label("unknown model")
+            .with_help(
+                "register it first: `sluice model create -f model.yml` (or `--name N --path P`)",
+            )
+            .into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Some(path) = crate::models::version_files(ws, &mv) else {
+        return Err(SpecError::new(
+            src,
+            text.span,
+            format!(
+                "the files of model `{name}:{}` (`{}`) are not in this workspace",
+                mv.version, mv.source
+            ),
+        )
+        .with_label("files not found")
+        .into());
+    };
+    let content_hash = ws.hash_path(&path).ok().map(|h| h.hash);
+    Ok(DataRef {
+        path,
+        ty: ty.unwrap_or(IoType::CustomModel),
+        asset: Some(format!("model:{name}:{}", mv.version)),
+        content_hash,
+    })
 }
 
 fn check_exists(
@@ -650,7 +796,7 @@ fn output_location(
         Some(Ok(AssetRef::Datastore { datastore, path })) => {
             Ok(ws.datastore_path(&datastore, &path))
         }
-        Some(Ok(AssetRef::Named { .. })) => Err(SpecError::new(
+        Some(Ok(AssetRef::Named { .. } | AssetRef::Registry { .. })) => Err(SpecError::new(
             src,
             path.span,
             "an output path cannot be an asset reference",

@@ -34,7 +34,7 @@ pub fn record_code_provenance(ws: &Workspace, plan: &Plan) -> Result<(), EngineE
         let Some(dir) = &step.code_dir else {
             continue;
         };
-        let hash = sluice_artifacts::hash_path(dir)?;
+        let hash = ws.hash_snapshot(&ws.code_snapshot(dir)?)?;
         let repo = if dir.is_dir() {
             dir.as_path()
         } else {

@@ -46,7 +46,7 @@ pub(crate) fn decide(
 ) -> Result<Decision, EngineError> {
     let mut unknown: Option<String> = None;
     let code_hash = match &step.code_dir {
-        Some(dir) => match ws.hash_path(dir) {
+        Some(dir) => match ws.code_snapshot(dir).and_then(|s| ws.hash_snapshot(&s)) {
             Ok(h) => Some(h.hash),
             Err(e) => {
                 unknown = Some(format!("the code snapshot cannot be hashed: {e}"));

@@ -505,7 +505,7 @@ impl StepTask {
             .join(&step.name);
         let work_dir = step_dir.join("code");
         let log_path = step_dir.join("logs").join("std_log.txt");
-        prepare_dirs(&step, &work_dir, &log_path)?;
+        prepare_dirs(&self.ws, &step, &work_dir, &log_path)?;
         let mut log = tokio::fs::File::create(&log_path)
             .await
             .map_err(|e| EngineError::io(&log_path, e))?;
@@ -1087,7 +1087,12 @@ impl Exit {
     }
 }
 
-fn prepare_dirs(step: &StepPlan, work_dir: &Path, log_path: &Path) -> Result<(), EngineError> {
+fn prepare_dirs(
+    ws: &Workspace,
+    step: &StepPlan,
+    work_dir: &Path,
+    log_path: &Path,
+) -> Result<(), EngineError> {
     if work_dir.exists() {
         std::fs::remove_dir_all(work_dir).map_err(|e| EngineError::io(work_dir, e))?;
     }
@@ -1097,7 +1102,7 @@ fn prepare_dirs(step: &StepPlan, work_dir: &Path, log_path: &Path) -> Result<(),
             let name = code.file_name().unwrap_or_default();
             std::fs::copy(code, work_dir.join(name)).map_err(|e| EngineError::io(code, e))?;
         }
-        Some(code) => sluice_artifacts::copy_tree(code, work_dir)?,
+        Some(code) => ws.code_snapshot(code)?.copy_to(work_dir)?,
         None => std::fs::create_dir_all(work_dir).map_err(|e| EngineError::io(work_dir, e))?,
     }
     reset_outputs(step)?;

@@ -50,12 +50,36 @@ impl Workspace {
     /// Hashes a file or folder, reading only files changed since they were last hashed here
     /// (a size + modification-time memo kept in `cache/file-hashes.json`).
     pub fn hash_path(&self, path: &Path) -> Result<sluice_artifacts::ContentHash, EngineError> {
+        self.with_memo(|memo| sluice_artifacts::hash_path_with(path, memo))
+    }
+
+    /// The code snapshot of a step's `code:` folder: its files less what `.amlignore` (else
+    /// `.gitignore`) excludes, and never this workspace.
+    pub fn code_snapshot(&self, code: &Path) -> Result<sluice_artifacts::Snapshot, EngineError> {
+        Ok(sluice_artifacts::Snapshot::of(code, &[self.root.clone()])?)
+    }
+
+    /// Hashes a code snapshot with the workspace's hash memo.
+    pub fn hash_snapshot(
+        &self,
+        snapshot: &sluice_artifacts::Snapshot,
+    ) -> Result<sluice_artifacts::ContentHash, EngineError> {
+        self.with_memo(|memo| snapshot.hash(memo))
+    }
+
+    fn with_memo(
+        &self,
+        f: impl FnOnce(
+            &mut sluice_artifacts::HashMemo,
+        )
+            -> Result<sluice_artifacts::ContentHash, sluice_artifacts::ArtifactError>,
+    ) -> Result<sluice_artifacts::ContentHash, EngineError> {
         let memo_path = self.root.join("cache").join("file-hashes.json");
         let mut memo: sluice_artifacts::HashMemo = std::fs::read(&memo_path)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
-        let hash = sluice_artifacts::hash_path_with(path, &mut memo)?;
+        let hash = f(&mut memo)?;
         if memo.changed() {
             // A cache: losing a race with another process costs a re-read, nothing more.
             if let Some(dir) = memo_path.parent() {

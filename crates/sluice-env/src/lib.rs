@@ -9,6 +9,7 @@
 //! that is not on the machine is a clear error naming it.
 
 mod build;
+pub mod curated;
 mod process;
 mod python;
 mod request;
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 
 pub use build::{Builder, Built};
 pub use python::{Python, find_python};
-pub use request::{EnvRequest, Requirement};
+pub use request::{CONDA_BASE, CONDA_BASE_ORIGIN, EnvRequest, Requirement};
 pub use uv::find_uv;
 
 /// The first 12 characters of a hash, for messages.
@@ -68,8 +69,8 @@ impl EnvError {
     pub fn help(&self) -> Option<String> {
         match self {
             Self::PythonMissing { request, .. } => Some(format!(
-                "install CPython {request} (for example with your distribution's packages or pyenv) so that `python{}` is on PATH, or ask for a version this machine has in the conda file's `python=` line",
-                python::major_minor(request).unwrap_or_else(|| "3".to_owned())
+                "install CPython {request} (`pyenv install {mm}`, `uv python install {mm}`, conda, or your distribution's packages): Sluice looks for `python{mm}` on PATH, in pyenv's versions folder, among uv-managed Pythons and in conda installs; or ask for a version this machine has in the conda file's `python=` line",
+                mm = python::major_minor(request).unwrap_or_else(|| "3".to_owned())
             )),
             Self::UvMissing { .. } => Some(
                 "install it with `python3 -m pip install uv` (or put a `uv` binary on PATH), or point SLUICE_UV at one".to_owned(),

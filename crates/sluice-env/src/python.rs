@@ -17,8 +17,10 @@ pub struct Python {
 }
 
 /// Finds an interpreter satisfying `request` (`3.11`, `3.11.7`, `>=3.10,<3.13`; `None` for the
-/// machine's `python3`). Looks on PATH only; never downloads one. Results are remembered for
-/// the life of the process.
+/// machine's `python3`). Looks on PATH first, then where people keep other versions: pyenv's
+/// versions folder, uv-managed Pythons and conda installs (see [`managed`]). Never downloads
+/// one. A program that does not run (a pyenv shim for a version pyenv does not have) is not
+/// an interpreter. Results are remembered for the life of the process.
 pub fn find_python(request: Option<&str>) -> Result<Python, EnvError> {
     static FOUND: OnceLock<Mutex<HashMap<String, Python>>> = OnceLock::new();
     let key = request.unwrap_or("").trim().to_owned();
@@ -32,8 +34,15 @@ pub fn find_python(request: Option<&str>) -> Result<Python, EnvError> {
     }
     let mut seen = Vec::new();
     let mut found_versions = Vec::new();
-    for name in candidates(&key) {
-        let Some(path) = on_path(&name) else { continue };
+    let names = candidates(&key);
+    let on_path_found = names.iter().filter_map(|n| on_path(n));
+    let versioned: Vec<String> = names
+        .iter()
+        .filter(|n| n.starts_with("python3."))
+        .cloned()
+        .collect();
+    let elsewhere = managed(&versioned);
+    for path in on_path_found.chain(elsewhere) {
         if seen.contains(&path) {
             continue;
         }
@@ -54,7 +63,7 @@ pub fn find_python(request: Option<&str>) -> Result<Python, EnvError> {
     Err(EnvError::PythonMissing {
         request: if key.is_empty() { "3".to_owned() } else { key },
         found: if found_versions.is_empty() {
-            "; no Python interpreter was found on PATH".to_owned()
+            "; no Python interpreter was found on PATH, in pyenv, uv or conda".to_owned()
         } else {
             format!("; found {}", found_versions.join(", "))
         },
@@ -88,6 +97,93 @@ fn candidates(request: &str) -> Vec<String> {
         names.extend((6..=20).rev().map(|m| format!("python3.{m}")));
     }
     names
+}
+
+/// The folders other Python versions are kept in, each holding installs with a `bin/` folder:
+/// pyenv's `versions/`, uv's managed Pythons, and conda's base and `envs/`.
+fn install_roots(var: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> Vec<PathBuf> {
+    let env = |k: &str| var(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let home = env("HOME");
+    let mut parents = Vec::new();
+    // pyenv: `$PYENV_ROOT/versions/3.8.18/bin/python3.8`.
+    if let Some(root) = env("PYENV_ROOT").or_else(|| home.as_ref().map(|h| h.join(".pyenv"))) {
+        parents.push(root.join("versions"));
+    }
+    // uv: `~/.local/share/uv/python/cpython-3.8.20-linux-x86_64-gnu/bin/python3.8`.
+    if let Some(dir) = env("UV_PYTHON_INSTALL_DIR")
+        .or_else(|| env("XDG_DATA_HOME").map(|d| d.join("uv/python")))
+        .or_else(|| home.as_ref().map(|h| h.join(".local/share/uv/python")))
+    {
+        parents.push(dir);
+    }
+    // conda: the base install and its `envs/`.
+    let mut conda_roots: Vec<PathBuf> = Vec::new();
+    if let Some(exe) = env("CONDA_EXE") {
+        conda_roots.extend(exe.parent().and_then(Path::parent).map(Path::to_path_buf));
+    }
+    conda_roots.extend(env("CONDA_PREFIX"));
+    if let Some(h) = &home {
+        for name in [
+            "miniconda3",
+            "anaconda3",
+            "miniforge3",
+            "mambaforge",
+            "micromamba",
+        ] {
+            conda_roots.push(h.join(name));
+        }
+    }
+    conda_roots.push(PathBuf::from("/opt/conda"));
+    let mut roots = Vec::new();
+    for parent in parents {
+        roots.extend(subfolders(&parent));
+    }
+    for root in conda_roots {
+        roots.extend(subfolders(&root.join("envs")));
+        roots.push(root);
+    }
+    roots
+}
+
+/// The folders in `dir`, newest version first by name.
+fn subfolders(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    out.sort_by(|a, b| {
+        let v = |p: &PathBuf| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            parse_version(name.trim_start_matches(|c: char| !c.is_ascii_digit()))
+        };
+        v(b).cmp(&v(a))
+    });
+    out
+}
+
+/// Interpreters named `names` (`python3.8`, ...) in the places of [`install_roots`].
+fn managed(names: &[String]) -> Vec<PathBuf> {
+    managed_in(&install_roots(&|k| std::env::var_os(k)), names)
+}
+
+fn managed_in(roots: &[PathBuf], names: &[String]) -> Vec<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    for name in names {
+        for root in roots {
+            let p = root.join("bin").join(name);
+            if p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 /// The first executable `name` on PATH.
@@ -201,6 +297,57 @@ mod tests {
         assert_eq!(candidates(""), ["python3", "python"]);
         assert!(candidates(">=3.10").contains(&"python3.12".to_owned()));
         assert_eq!(major_minor(">=3.10"), Some("3.10".to_owned()));
+    }
+
+    fn script(path: &Path, body: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn interpreters_are_found_in_pyenv_uv_and_conda_folders() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        script(
+            &h.join(".pyenv/versions/3.8.18/bin/python3.8"),
+            "echo 3.8.18",
+        );
+        script(&h.join(".pyenv/versions/3.8.2/bin/python3.8"), "echo 3.8.2");
+        script(
+            &h.join(".local/share/uv/python/cpython-3.9.20-linux-x86_64-gnu/bin/python3.9"),
+            "echo 3.9.20",
+        );
+        script(&h.join("miniconda3/envs/py37/bin/python3.7"), "echo 3.7.16");
+        script(&h.join("miniconda3/bin/python3.10"), "echo 3.10.4");
+        let home_only = |k: &str| (k == "HOME").then(|| h.as_os_str().to_owned());
+        let roots = install_roots(&home_only);
+        let find = |v: &str| managed_in(&roots, &[format!("python{v}")]);
+        // The newest install of a version comes first.
+        assert_eq!(
+            find("3.8"),
+            [
+                h.join(".pyenv/versions/3.8.18/bin/python3.8"),
+                h.join(".pyenv/versions/3.8.2/bin/python3.8")
+            ]
+        );
+        assert_eq!(find("3.9").len(), 1);
+        assert_eq!(find("3.7"), [h.join("miniconda3/envs/py37/bin/python3.7")]);
+        assert_eq!(find("3.10"), [h.join("miniconda3/bin/python3.10")]);
+        assert!(find("3.12").is_empty());
+        assert_eq!(probe(&find("3.8")[0]).as_deref(), Some("3.8.18"));
+    }
+
+    #[test]
+    fn a_shim_that_cannot_run_its_version_is_not_an_interpreter() {
+        let dir = tempfile::tempdir().unwrap();
+        let shim = dir.path().join("python3.8");
+        script(
+            &shim,
+            "echo \"pyenv: python3.8: command not found\" >&2; exit 127",
+        );
+        assert_eq!(probe(&shim), None);
     }
 
     #[test]

@@ -11,6 +11,18 @@ pub struct Requirement {
     pub origin: String,
 }
 
+/// What conda installs into every Python environment, added to a conda file's environment
+/// unless the file names the package itself. `setuptools` stays below 82, the first release
+/// without `pkg_resources`, which much of the ML stack still imports (`mlflow` 2.x among it).
+pub const CONDA_BASE: &[(&str, &str)] = &[
+    ("pip", "pip"),
+    ("setuptools", "setuptools<82"),
+    ("wheel", "wheel"),
+];
+
+/// The origin recorded for a [`CONDA_BASE`] requirement.
+pub const CONDA_BASE_ORIGIN: &str = "added as conda would (setuptools<82 keeps `pkg_resources`)";
+
 /// An environment to build.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EnvRequest {
@@ -20,20 +32,40 @@ pub struct EnvRequest {
 }
 
 impl EnvRequest {
-    /// From a parsed conda or requirements file; `source` names the file for origins.
+    /// From a parsed conda or requirements file; `source` names the file for origins. A conda
+    /// file's environment also gets what conda puts in every Python environment (see
+    /// [`CONDA_BASE`]).
     #[must_use]
     pub fn from_spec(source: &Source, spec: &PythonEnvSpec) -> Self {
+        let mut requirements: Vec<Requirement> = spec
+            .requirements
+            .iter()
+            .map(|r| Requirement {
+                text: r.value.clone(),
+                origin: format!("{}:{}:{}", source.name, r.span.line, r.span.col),
+            })
+            .collect();
+        if spec.conda {
+            for (name, text) in CONDA_BASE {
+                if !requirements.iter().any(|r| project_name(&r.text) == *name) {
+                    requirements.push(Requirement {
+                        text: (*text).to_owned(),
+                        origin: CONDA_BASE_ORIGIN.to_owned(),
+                    });
+                }
+            }
+        }
         Self {
             python: spec.python.as_ref().map(|p| p.value.clone()),
-            requirements: spec
-                .requirements
-                .iter()
-                .map(|r| Requirement {
-                    text: r.value.clone(),
-                    origin: format!("{}:{}:{}", source.name, r.span.line, r.span.col),
-                })
-                .collect(),
+            requirements,
         }
+    }
+
+    /// The requirements Sluice added because the file is a conda file (for `environment show`).
+    pub fn added(&self) -> impl Iterator<Item = &Requirement> {
+        self.requirements
+            .iter()
+            .filter(|r| r.origin == CONDA_BASE_ORIGIN)
     }
 
     /// The requirement set in a canonical form: project names lower-cased with `_`/`.` as `-`
@@ -153,6 +185,38 @@ mod tests {
         assert_eq!(
             request(&["foo @ git+https://x/y.git", "numpy ; python_version > '3'"]).normalized(),
             ["foo @ git+https://x/y.git", "numpy; python_version > '3'"]
+        );
+    }
+
+    #[test]
+    fn a_conda_file_gets_pip_setuptools_and_wheel_unless_it_pins_them() {
+        let parse = |text: &str| {
+            let source = Source::new("conda.yml", text);
+            let spec = sluice_spec::parse_conda(&source, &mut Vec::new()).unwrap();
+            EnvRequest::from_spec(&source, &spec)
+        };
+        let r = parse("dependencies:\n  - python=3.11\n  - pip:\n    - mlflow==2.9.2\n");
+        assert_eq!(
+            r.normalized(),
+            ["mlflow==2.9.2", "pip", "setuptools<82", "wheel"]
+        );
+        assert_eq!(r.added().count(), 3);
+        let r =
+            parse("dependencies:\n  - python=3.11\n  - setuptools=69.0\n  - pip:\n    - mlflow\n");
+        assert!(
+            r.normalized()
+                .iter()
+                .any(|l| l.starts_with("setuptools==69")),
+            "{:?}",
+            r.normalized()
+        );
+        assert_eq!(r.added().count(), 2);
+        // A requirements file is taken as written.
+        let source = Source::new("requirements.txt", "pandas\n");
+        let spec = sluice_spec::parse_requirements(&source).unwrap();
+        assert_eq!(
+            EnvRequest::from_spec(&source, &spec).normalized(),
+            ["pandas"]
         );
     }
 

@@ -1,5 +1,6 @@
 //! Asset references: `azureml:name@latest`, `azureml:name:3`, `sluice:name:3`,
-//! `azureml://datastores/NAME/paths/PATH`.
+//! `azureml://datastores/NAME/paths/PATH`, and assets of a shared registry,
+//! `azureml://registries/REGISTRY/KIND/NAME/versions/N` or `.../labels/latest`.
 
 /// Which version of a named asset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,8 +21,21 @@ impl std::fmt::Display for VersionSel {
 /// A reference to something registered in the workspace or stored in a datastore.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AssetRef {
-    Named { name: String, version: VersionSel },
-    Datastore { datastore: String, path: String },
+    Named {
+        name: String,
+        version: VersionSel,
+    },
+    Datastore {
+        datastore: String,
+        path: String,
+    },
+    /// An asset of a shared registry: `kind` is `environments`, `components`, `models` or `data`.
+    Registry {
+        registry: String,
+        kind: String,
+        name: String,
+        version: VersionSel,
+    },
 }
 
 /// `None` when `text` is not an asset reference at all (a plain path);
@@ -45,9 +59,34 @@ fn parse_uri(rest: &str, whole: &str) -> Result<AssetRef, String> {
             datastore: (*ds).to_owned(),
             path: path.trim_end_matches('/').to_owned(),
         }),
-        ["registries", ..] => Err(format!(
-            "`{whole}` refers to a shared Azure ML registry, which is not reachable offline"
-        )),
+        ["registries", registry, kind, rest] if !registry.is_empty() => {
+            let bits: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+            let version = match bits.as_slice() {
+                [_, "labels", "latest"] | [_] => VersionSel::Latest,
+                [_, "versions", v] if !v.is_empty() => VersionSel::Exact((*v).to_owned()),
+                [_, "labels", other] => {
+                    return Err(format!(
+                        "`{whole}` uses the label `{other}`; only `labels/latest` is supported"
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "`{whole}` is not a registry asset URI; expected `azureml://registries/{registry}/{kind}/NAME/versions/N` or `.../NAME/labels/latest`"
+                    ));
+                }
+            };
+            if !["environments", "components", "models", "data"].contains(kind) {
+                return Err(format!(
+                    "`{whole}` names `{kind}` in a registry; expected `environments`, `components`, `models` or `data`"
+                ));
+            }
+            Ok(AssetRef::Registry {
+                registry: (*registry).to_owned(),
+                kind: (*kind).to_owned(),
+                name: bits[0].to_owned(),
+                version,
+            })
+        }
         _ => Err(format!(
             "`{whole}` is not a datastore URI; expected `azureml://datastores/NAME/paths/PATH`"
         )),
@@ -115,6 +154,28 @@ mod tests {
                 path: "a/b".into()
             }))
         );
+        assert_eq!(
+            parse_asset_ref("azureml://registries/azureml/environments/sklearn-1.5/labels/latest"),
+            Some(Ok(AssetRef::Registry {
+                registry: "azureml".into(),
+                kind: "environments".into(),
+                name: "sklearn-1.5".into(),
+                version: VersionSel::Latest
+            }))
+        );
+        assert_eq!(
+            parse_asset_ref("azureml://registries/azureml/components/train/versions/2"),
+            Some(Ok(AssetRef::Registry {
+                registry: "azureml".into(),
+                kind: "components".into(),
+                name: "train".into(),
+                version: VersionSel::Exact("2".into())
+            }))
+        );
+        assert!(matches!(
+            parse_asset_ref("azureml://registries/azureml/environments/x/labels/stable"),
+            Some(Err(_))
+        ));
         assert!(parse_asset_ref("./data").is_none());
         assert!(matches!(parse_asset_ref("azureml:taxi"), Some(Err(_))));
     }

@@ -19,6 +19,9 @@ pub struct PythonEnvSpec {
     pub requirements: Vec<Spanned<String>>,
     /// Conda channels named by the file (recorded; packages come from PyPI).
     pub channels: Vec<String>,
+    /// True for a conda file: the environment gets what every conda Python environment has
+    /// (`pip`, `setuptools`, `wheel`).
+    pub conda: bool,
 }
 
 /// Conda packages that name the same project under another name on PyPI.
@@ -101,6 +104,7 @@ pub fn parse_conda(
         python: None,
         requirements: Vec::new(),
         channels: Vec::new(),
+        conda: true,
     };
     let mut deps = None;
     for (key, value) in entries {
@@ -328,6 +332,7 @@ pub fn parse_requirements(source: &Source) -> Result<PythonEnvSpec, SpecError> {
         python: None,
         requirements,
         channels: Vec::new(),
+        conda: false,
     })
 }
 

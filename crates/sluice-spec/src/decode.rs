@@ -4,15 +4,36 @@ use crate::diag::{SpecError, Warning};
 use crate::source::{Source, Spanned};
 use crate::yaml::{Node, Value};
 
-/// What every decoder needs: the file being read and a place to put warnings.
+/// What every decoder needs: the file being read, a place to put warnings, and where
+/// registered assets are looked up.
 pub(crate) struct Ctx<'a> {
     pub(crate) source: &'a Source,
     pub(crate) warnings: &'a mut Vec<Warning>,
+    pub(crate) assets: Option<&'a dyn AssetLookup>,
+}
+
+/// Registered assets a file may refer to (`component: azureml:train@latest`), looked up while
+/// it is read. The workspace implements it; without one, such references are an error.
+pub trait AssetLookup {
+    /// The stored YAML file of a registered component version.
+    fn component(
+        &self,
+        name: &str,
+        version: &crate::asset::VersionSel,
+    ) -> Result<std::path::PathBuf, String>;
 }
 
 impl Ctx<'_> {
     pub(crate) fn error(&self, node: &Node, message: impl Into<String>) -> SpecError {
         SpecError::new(self.source, node.span, message)
+    }
+
+    pub(crate) fn error_at(
+        &self,
+        span: crate::source::Span,
+        message: impl Into<String>,
+    ) -> SpecError {
+        SpecError::new(self.source, span, message)
     }
 
     pub(crate) fn warn(&mut self, node: &Node, message: impl Into<String>) {

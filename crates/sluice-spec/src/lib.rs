@@ -8,6 +8,7 @@ mod conda;
 mod decode;
 mod diag;
 mod parse;
+mod pipeline;
 mod source;
 mod types;
 mod validate;
@@ -18,12 +19,16 @@ pub use binding::{
     Binding, Segment, parse_template, render_template, template_bindings, whole_binding,
 };
 pub use conda::{PythonEnvSpec, parse_conda, parse_requirements};
-pub use decode::suggest;
+pub use decode::{AssetLookup, suggest};
 pub use diag::{SpecError, Warning};
-pub use parse::{load_component, load_data, load_environment, load_job, parse_job, read_source};
+pub use parse::{
+    load_component, load_data, load_environment, load_job, parse_data, parse_job, parse_model,
+    read_source,
+};
+pub use pipeline::{ComponentInfo, load_component_info};
 pub use source::{Source, Span, Spanned, normalize};
 pub use types::{
     ComponentSpec, DataSpec, EnvironmentRef, EnvironmentSpec, InputDef, InputValue, IoType,
-    JobKind, JobSpec, OutputDef, OutputValue, Retry, Settings, StepSpec,
+    JobKind, JobSpec, ModelSpec, OutputDef, OutputValue, Retry, Settings, StepSpec,
 };
 pub use validate::dependencies;

@@ -6,12 +6,13 @@ use indexmap::IndexMap;
 
 use crate::asset::{AssetRef, parse_asset_ref};
 use crate::binding::{Binding, parse_template, whole_binding};
-use crate::decode::{Ctx, MapReader, suggest};
+use crate::decode::{AssetLookup, Ctx, MapReader, suggest};
 use crate::diag::{SpecError, Warning};
+use crate::pipeline::{ComponentDef, Entry, NestedStep};
 use crate::source::{Source, Spanned};
 use crate::types::{
     ComponentSpec, DataSpec, EnvironmentRef, EnvironmentSpec, InputDef, InputValue, IoType,
-    JobKind, JobSpec, OutputDef, OutputValue, Settings, StepSpec,
+    JobKind, JobSpec, ModelSpec, OutputDef, OutputValue, Settings, StepSpec,
 };
 use crate::yaml::{self, Node, Value};
 
@@ -124,24 +125,39 @@ fn set_path(root: &mut Node, key: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads and validates a job file (`type: pipeline` or `type: command`).
+/// A literal's text as a command line or a path would take it (strings unquoted).
+pub(crate) fn literal_string(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Reads and validates a job file (`type: pipeline` or `type: command`); registered
+/// components are looked up in `assets`.
 pub fn load_job(
     path: &Path,
     overrides: &[(String, String)],
+    assets: Option<&dyn AssetLookup>,
     warnings: &mut Vec<Warning>,
 ) -> Result<JobSpec, SpecError> {
     let source = read_source(path)?;
-    parse_job(&source, overrides, warnings)
+    parse_job(&source, overrides, assets, warnings)
 }
 
 /// Parses and validates a job from its source text.
 pub fn parse_job(
     source: &Source,
     overrides: &[(String, String)],
+    assets: Option<&dyn AssetLookup>,
     warnings: &mut Vec<Warning>,
 ) -> Result<JobSpec, SpecError> {
     let root = load_tree(source, overrides, warnings)?;
-    let mut ctx = Ctx { source, warnings };
+    let mut ctx = Ctx {
+        source,
+        warnings,
+        assets,
+    };
     let job = decode_job(&mut ctx, &root)?;
     crate::validate::validate(&job)?;
     Ok(job)
@@ -189,37 +205,37 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
             let settings = decode_settings(ctx, r.get("settings"))?;
             let inputs = decode_inputs(ctx, r.get("inputs"), "inputs")?;
             let outputs = decode_outputs(ctx, r.get("outputs"), "outputs")?;
-            if let Some(c) = r.get("component") {
-                return Err(ctx
-                    .error(c, "pipeline components (`component:` on a pipeline job) are not supported yet")
-                    .with_help("list the steps under `jobs:` in the pipeline file"));
-            }
+            let component_node = r.get("component").filter(|n| !n.is_null());
             let jobs_node = r.get("jobs");
             r.ignore(ctx, &["identity", "services", "properties", "status"]);
             r.finish(ctx)?;
-            let Some(jobs_node) = jobs_node.filter(|n| !n.is_null()) else {
-                return Err(ctx
-                    .error(root, "the pipeline has no `jobs`")
-                    .with_help("add a `jobs:` mapping with at least one step"));
-            };
-            let entries = ctx.entries(Some(jobs_node), "jobs")?;
-            if entries.is_empty() {
-                return Err(ctx
-                    .error(jobs_node, "the pipeline has no `jobs`")
-                    .with_help("add at least one step under `jobs:`"));
-            }
-            let mut steps = IndexMap::new();
-            for (key, value) in entries {
-                let step_name = ctx.string(key, "jobs")?;
-                check_name(ctx, &step_name, "job name")?;
-                let step = decode_step(
+            let steps = if let Some(c) = component_node {
+                if let Some(j) = jobs_node.filter(|n| !n.is_null()) {
+                    return Err(ctx
+                        .error(
+                            j,
+                            "a pipeline job has either `jobs` or `component`, not both",
+                        )
+                        .with_help(
+                            "move these jobs into the pipeline component, or remove `component`",
+                        ));
+                }
+                crate::pipeline::expand_job_component(
                     ctx,
-                    step_name.clone(),
-                    value,
+                    c,
+                    &inputs,
+                    &outputs,
+                    compute.as_ref(),
                     settings.default_environment.as_ref(),
-                )?;
-                steps.insert(step_name.value, step);
-            }
+                )?
+            } else {
+                let Some(jobs_node) = jobs_node.filter(|n| !n.is_null()) else {
+                    return Err(ctx
+                        .error(root, "the pipeline has no `jobs`")
+                        .with_help("add a `jobs:` mapping with at least one step, or `component: ./pipeline_component.yml`"));
+                };
+                crate::pipeline::decode_jobs(ctx, jobs_node, settings.default_environment.as_ref())?
+            };
             Ok(JobSpec {
                 source: ctx.source.clone(),
                 kind,
@@ -282,6 +298,7 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
                 .collect();
             let step = StepSpec {
                 name: step_name.clone(),
+                source: ctx.source.clone(),
                 display_name: display_name.clone(),
                 description: description.clone(),
                 tags: IndexMap::new(),
@@ -342,7 +359,11 @@ fn unsupported_type(ctx: &Ctx<'_>, node: &Spanned<String>, ty: &str) -> SpecErro
     }
 }
 
-fn check_name(ctx: &Ctx<'_>, name: &Spanned<String>, what: &str) -> Result<(), SpecError> {
+pub(crate) fn check_name(
+    ctx: &Ctx<'_>,
+    name: &Spanned<String>,
+    what: &str,
+) -> Result<(), SpecError> {
     let ok = !name.is_empty()
         && name.len() <= 255
         && name
@@ -365,7 +386,10 @@ fn check_name(ctx: &Ctx<'_>, name: &Spanned<String>, what: &str) -> Result<(), S
     }
 }
 
-fn decode_settings(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Result<Settings, SpecError> {
+pub(crate) fn decode_settings(
+    ctx: &mut Ctx<'_>,
+    node: Option<&Node>,
+) -> Result<Settings, SpecError> {
     let Some(node) = node.filter(|n| !n.is_null()) else {
         return Ok(Settings::default());
     };
@@ -408,7 +432,7 @@ fn decode_settings(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Result<Settings, S
     })
 }
 
-fn decode_io_type(
+pub(crate) fn decode_io_type(
     ctx: &Ctx<'_>,
     node: &Node,
     field: &str,
@@ -432,7 +456,7 @@ fn decode_io_type(
     }
 }
 
-fn check_mode(
+pub(crate) fn check_mode(
     ctx: &Ctx<'_>,
     node: Option<&Node>,
     field: &str,
@@ -472,7 +496,7 @@ fn bound(ctx: &Ctx<'_>, node: &Node, text: &str) -> Option<Result<Spanned<Bindin
 }
 
 /// Job `inputs:` values.
-fn decode_inputs(
+pub(crate) fn decode_inputs(
     ctx: &mut Ctx<'_>,
     node: Option<&Node>,
     field: &str,
@@ -567,7 +591,7 @@ fn decode_input_map(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Result<Input
 }
 
 /// Job `outputs:` values.
-fn decode_outputs(
+pub(crate) fn decode_outputs(
     ctx: &mut Ctx<'_>,
     node: Option<&Node>,
     field: &str,
@@ -634,17 +658,18 @@ fn decode_outputs(
     Ok(out)
 }
 
-fn decode_step(
+pub(crate) fn decode_step(
     ctx: &mut Ctx<'_>,
     name: Spanned<String>,
     node: &Node,
     default_env: Option<&EnvironmentRef>,
-) -> Result<StepSpec, SpecError> {
+) -> Result<Entry, SpecError> {
     let mut r = MapReader::new(ctx, node, &format!("job `{}`", name.value))?;
-    if let Some(t) = ctx.opt_string(r.get("type"), "type")?
-        && t.as_str() != "command"
+    let declared = ctx.opt_string(r.get("type"), "type")?;
+    if let Some(t) = &declared
+        && !matches!(t.as_str(), "command" | "pipeline")
     {
-        return Err(unsupported_type(ctx, &t, &t.value.clone()));
+        return Err(unsupported_type(ctx, t, &t.value.clone()));
     }
     let display_name = ctx
         .opt_string(r.get("display_name"), "display_name")?
@@ -661,6 +686,17 @@ fn decode_step(
     )?;
     let compute = ctx.opt_string(r.get("compute"), "compute")?;
     let component_node = r.get("component");
+    if let Some(t) = &declared
+        && t.as_str() == "pipeline"
+        && component_node.is_none_or(Node::is_null)
+    {
+        return Err(ctx
+            .error(
+                node,
+                format!("pipeline job `{}` has no `component`", name.value),
+            )
+            .with_help("point it at a pipeline component: `component: ./pipeline_component.yml`"));
+    }
     let (component, mut environment_variables, timeout) = match component_node {
         Some(c) if !c.is_null() => {
             if let Some(cmd) = r.get("command") {
@@ -668,10 +704,28 @@ fn decode_step(
                     .error(cmd, "a job cannot have both `component` and `command`")
                     .with_help("put the command in the component file, or remove `component`"));
             }
-            let mut component = decode_component_ref(ctx, c)?;
             let env_override = match r.get("environment") {
                 Some(e) if !e.is_null() => Some(decode_environment_ref(ctx, e)?),
                 _ => None,
+            };
+            let mut component = match decode_component_ref(ctx, c, default_env)? {
+                ComponentDef::Command(c) => c,
+                ComponentDef::Pipeline(pc) => {
+                    let _ = r.get("name");
+                    r.ignore(
+                        ctx,
+                        &["settings", "experiment_name", "identity", "properties"],
+                    );
+                    r.finish(ctx)?;
+                    return Ok(Entry::Nested(NestedStep {
+                        name,
+                        source: ctx.source.clone(),
+                        inputs,
+                        outputs,
+                        compute,
+                        component: *pc,
+                    }));
+                }
             };
             if env_override.is_some() {
                 component.environment = env_override;
@@ -706,8 +760,9 @@ fn decode_step(
             .entry(k.clone())
             .or_insert_with(|| v.clone());
     }
-    Ok(StepSpec {
+    Ok(Entry::Step(StepSpec {
         name,
+        source: ctx.source.clone(),
         display_name,
         description,
         tags,
@@ -718,7 +773,7 @@ fn decode_step(
         environment_variables,
         timeout,
         retry,
-    })
+    }))
 }
 
 /// `retry: {max_attempts: N, backoff_seconds: S}`.
@@ -919,43 +974,71 @@ fn decode_code(ctx: &Ctx<'_>, node: Option<&Node>) -> Result<Option<Spanned<Stri
     Ok(Some(code))
 }
 
-fn decode_component_ref(ctx: &mut Ctx<'_>, node: &Node) -> Result<ComponentSpec, SpecError> {
+/// A step's `component:`: a command component or a pipeline component, written inline, in a
+/// file (`file:./train.yml`) or registered (`azureml:train@latest`, `azureml:train:2`).
+pub(crate) fn decode_component_ref(
+    ctx: &mut Ctx<'_>,
+    node: &Node,
+    default_env: Option<&EnvironmentRef>,
+) -> Result<ComponentDef, SpecError> {
     match &node.value {
-        Value::Map(_) => decode_component(ctx, node),
+        Value::Map(_) => decode_component_def(ctx, node, default_env),
         Value::Str { text, .. } => {
-            if let Some(r) = parse_asset_ref(text)
+            let mut written = text.as_str();
+            let (path, shown) = if let Some(r) = parse_asset_ref(text)
                 && !text.starts_with("file:")
             {
-                let _ = r.map_err(|m| ctx.error(node, m))?;
-                return Err(ctx
-                    .error(
-                        node,
-                        format!("registered components (`{text}`) are not supported yet"),
-                    )
-                    .with_label("a registry reference")
-                    .with_help(
-                        "refer to the component's file instead: `component: file:./component.yml`",
-                    ));
-            }
-            let rel = text.strip_prefix("file:").unwrap_or(text);
-            let path = ctx.source.resolve(rel);
-            let source = Source::read(&path).map_err(|e| {
-                ctx.error(node, format!("cannot read component file `{rel}`: {e}"))
+                let (name, version) = match r.map_err(|m| ctx.error(node, m))? {
+                    AssetRef::Named { name, version } => (name, version),
+                    AssetRef::Registry {
+                        kind,
+                        name,
+                        version,
+                        ..
+                    } if kind == "components" => (name, version),
+                    _ => {
+                        return Err(ctx
+                            .error(node, format!("`{text}` is not a component"))
+                            .with_label("not a component reference")
+                            .with_help("write `azureml:NAME@latest`, `azureml:NAME:VERSION` or `file:./component.yml`"));
+                    }
+                };
+                let Some(assets) = ctx.assets else {
+                    return Err(ctx
+                        .error(node, format!("registered component `{text}` cannot be looked up here"))
+                        .with_help("run this from a workspace, where `sluice component create -f component.yml` registered it"));
+                };
+                let path = assets.component(&name, &version).map_err(|m| {
+                    ctx.error(node, m)
+                        .with_label("unknown component")
+                        .with_help(format!(
+                            "register it first: `sluice component create -f component.yml` (with `name: {name}`), or refer to its file: `component: file:./component.yml`"
+                        ))
+                })?;
+                let shown = format!("azureml:{name}{version} ({})", path.display());
+                (path, shown)
+            } else {
+                let rel = text.strip_prefix("file:").unwrap_or(text);
+                written = rel;
+                (ctx.source.resolve(rel), display_path(&ctx.source.name, rel))
+            };
+            let mut source = Source::read(&path).map_err(|e| {
+                ctx.error(node, format!("cannot read component file `{written}`: {e}"))
                     .with_label("here")
                     .with_help(format!(
                         "it resolves to `{}`; paths are relative to the YAML file's folder",
                         path.display()
                     ))
             })?;
-            let mut source = source;
-            source.name = display_path(&ctx.source.name, rel);
+            source.name = shown;
             let mut w = Vec::new();
             let root = load_tree(&source, &[], &mut w)?;
             let mut cctx = Ctx {
                 source: &source,
                 warnings: &mut w,
+                assets: ctx.assets,
             };
-            let component = decode_component(&mut cctx, &root)?;
+            let component = decode_component_def(&mut cctx, &root, default_env)?;
             ctx.warnings.extend(w);
             Ok(component)
         }
@@ -963,8 +1046,29 @@ fn decode_component_ref(ctx: &mut Ctx<'_>, node: &Node) -> Result<ComponentSpec,
     }
 }
 
+/// A component's definition: `type: pipeline` (with `jobs:`) or a command component.
+fn decode_component_def(
+    ctx: &mut Ctx<'_>,
+    node: &Node,
+    default_env: Option<&EnvironmentRef>,
+) -> Result<ComponentDef, SpecError> {
+    let is_pipeline = match &node.value {
+        Value::Map(entries) => entries
+            .iter()
+            .any(|(k, v)| k.as_str() == Some("type") && v.as_str() == Some("pipeline")),
+        _ => false,
+    };
+    if is_pipeline {
+        Ok(ComponentDef::Pipeline(Box::new(
+            crate::pipeline::decode_pipeline_component(ctx, node, default_env)?,
+        )))
+    } else {
+        Ok(ComponentDef::Command(decode_component(ctx, node)?))
+    }
+}
+
 /// The path of a referenced file as shown in messages: beside the referencing file.
-fn display_path(referrer: &str, rel: &str) -> String {
+pub(crate) fn display_path(referrer: &str, rel: &str) -> String {
     let dir = Path::new(referrer).parent().unwrap_or(Path::new(""));
     crate::source::normalize(&dir.join(rel))
         .display()
@@ -981,11 +1085,12 @@ pub fn load_component(
     let mut ctx = Ctx {
         source: &source,
         warnings,
+        assets: None,
     };
     decode_component(&mut ctx, &root)
 }
 
-fn decode_component(ctx: &mut Ctx<'_>, node: &Node) -> Result<ComponentSpec, SpecError> {
+pub(crate) fn decode_component(ctx: &mut Ctx<'_>, node: &Node) -> Result<ComponentSpec, SpecError> {
     let mut r = MapReader::new(ctx, node, "a command component")?;
     let _ = r.get("$schema");
     if let Some(t) = ctx.opt_string(r.get("type"), "type")?
@@ -1092,7 +1197,11 @@ fn decode_component(ctx: &mut Ctx<'_>, node: &Node) -> Result<ComponentSpec, Spe
     Ok(component)
 }
 
-fn decode_input_def(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Result<InputDef, SpecError> {
+pub(crate) fn decode_input_def(
+    ctx: &mut Ctx<'_>,
+    node: &Node,
+    field: &str,
+) -> Result<InputDef, SpecError> {
     let mut r = MapReader::new(ctx, node, &format!("`{field}`"))?;
     let Some(ty_node) = r.get("type") else {
         return Err(ctx
@@ -1149,8 +1258,23 @@ fn decode_input_def(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Result<Input
 fn decode_environment_ref(ctx: &mut Ctx<'_>, node: &Node) -> Result<EnvironmentRef, SpecError> {
     match &node.value {
         Value::Str { text, .. } => {
+            if let Some(rel) = text.strip_prefix("file:") {
+                return load_referenced_environment(ctx, node, rel.trim());
+            }
             match parse_asset_ref(text) {
                 Some(Ok(AssetRef::Named { .. })) => {}
+                Some(Ok(AssetRef::Registry { kind, .. })) if kind == "environments" => {}
+                Some(Ok(AssetRef::Registry { kind, .. })) => {
+                    return Err(ctx
+                        .error(
+                            node,
+                            format!("`{text}` is a registry `{kind}` asset, not an environment"),
+                        )
+                        .with_label("not an environment")
+                        .with_help(
+                            "write `azureml://registries/azureml/environments/NAME/labels/latest`",
+                        ));
+                }
                 Some(Ok(AssetRef::Datastore { .. })) => {
                     return Err(ctx.error(node, "an environment cannot be a datastore path"));
                 }
@@ -1164,7 +1288,7 @@ fn decode_environment_ref(ctx: &mut Ctx<'_>, node: &Node) -> Result<EnvironmentR
                         .error(node, format!("`{text}` is not an environment reference"))
                         .with_label("expected `azureml:NAME@latest` or `azureml:NAME:VERSION`")
                         .with_help(format!(
-                            "write `azureml:{text}@latest`, or define the environment inline"
+                            "write `azureml:{text}@latest`, `file:./environment.yml`, or define the environment inline"
                         )));
                 }
             }
@@ -1177,16 +1301,47 @@ fn decode_environment_ref(ctx: &mut Ctx<'_>, node: &Node) -> Result<EnvironmentR
     }
 }
 
+/// `environment: file:./env.yml`: the environment file, read as if written inline (its
+/// `conda_file` relative to its own folder).
+fn load_referenced_environment(
+    ctx: &mut Ctx<'_>,
+    node: &Node,
+    rel: &str,
+) -> Result<EnvironmentRef, SpecError> {
+    let path = ctx.source.resolve(rel);
+    let mut source = Source::read(&path).map_err(|e| {
+        ctx.error(node, format!("cannot read environment file `{rel}`: {e}"))
+            .with_label("here")
+            .with_help(format!(
+                "it resolves to `{}`; paths are relative to the YAML file's folder",
+                path.display()
+            ))
+    })?;
+    source.name = display_path(&ctx.source.name, rel);
+    let mut w = Vec::new();
+    let root = load_tree(&source, &[], &mut w)?;
+    let mut ectx = Ctx {
+        source: &source,
+        warnings: &mut w,
+        assets: ctx.assets,
+    };
+    let spec = decode_environment(&mut ectx, &root)?;
+    ctx.warnings.extend(w);
+    Ok(EnvironmentRef::Inline(Box::new(spec)))
+}
+
 /// Reads an environment file (`environment create -f env.yml`).
 pub fn load_environment(
     path: &Path,
+    overrides: &[(String, String)],
     warnings: &mut Vec<Warning>,
 ) -> Result<(Source, EnvironmentSpec), SpecError> {
     let source = read_source(path)?;
-    let root = load_tree(&source, &[], warnings)?;
+    let root = load_tree(&source, overrides, warnings)?;
     let mut ctx = Ctx {
         source: &source,
         warnings,
+        assets: None,
     };
     let spec = decode_environment(&mut ctx, &root)?;
     Ok((source, spec))
@@ -1251,13 +1406,92 @@ fn decode_environment(ctx: &mut Ctx<'_>, node: &Node) -> Result<EnvironmentSpec,
     })
 }
 
-/// Reads and checks a data asset file (`data create -f data.yml`).
-pub fn load_data(path: &Path, warnings: &mut Vec<Warning>) -> Result<DataSpec, SpecError> {
-    let source = read_source(path)?;
-    let root = load_tree(&source, &[], warnings)?;
+/// Checks a model from its source text (a file, or `{}` with the command line's values as
+/// overrides), as `az ml model create` takes it.
+pub fn parse_model(
+    source: &Source,
+    overrides: &[(String, String)],
+    warnings: &mut Vec<Warning>,
+) -> Result<ModelSpec, SpecError> {
+    let root = load_tree(source, overrides, warnings)?;
     let mut ctx = Ctx {
-        source: &source,
+        source,
         warnings,
+        assets: None,
+    };
+    let mut r = MapReader::new(&ctx, &root, "a model")?;
+    let _ = r.get("$schema");
+    let Some(name) = ctx.opt_string(r.get("name"), "name")? else {
+        return Err(ctx
+            .error(&root, "the model has no `name`")
+            .with_help("add `name: my-model`"));
+    };
+    check_name(&ctx, &name, "model name")?;
+    let version = ctx.opt_string(r.get("version"), "version")?;
+    let description = ctx
+        .opt_string(r.get("description"), "description")?
+        .map(|s| s.value);
+    let tags = ctx.string_map(r.get("tags"), "tags")?;
+    let ty = match r.get("type") {
+        Some(t) if !t.is_null() => decode_io_type(
+            &ctx,
+            t,
+            "model type",
+            &["mlflow_model", "custom_model", "triton_model"],
+        )?,
+        _ => Spanned::new(IoType::CustomModel, root.span),
+    };
+    let Some(path_node) = r.get("path").filter(|p| !p.is_null()) else {
+        return Err(ctx
+            .error(&root, "the model has no `path`")
+            .with_help("add `path: ./model` (a file or folder)"));
+    };
+    let path = ctx.string(path_node, "path")?;
+    r.ignore(
+        &mut ctx,
+        &[
+            "properties",
+            "stage",
+            "flavors",
+            "datastore",
+            "job_name",
+            "intellectual_property",
+            "system_metadata",
+        ],
+    );
+    r.finish(&ctx)?;
+    Ok(ModelSpec {
+        source: source.clone(),
+        name,
+        version,
+        ty,
+        path,
+        description,
+        tags,
+    })
+}
+
+/// Reads and checks a data asset file (`data create -f data.yml`), with `--set` overrides.
+pub fn load_data(
+    path: &Path,
+    overrides: &[(String, String)],
+    warnings: &mut Vec<Warning>,
+) -> Result<DataSpec, SpecError> {
+    parse_data(&read_source(path)?, overrides, warnings)
+}
+
+/// Checks a data asset from its source text (a file, or `{}` with the command line's values
+/// as overrides).
+pub fn parse_data(
+    source: &Source,
+    overrides: &[(String, String)],
+    warnings: &mut Vec<Warning>,
+) -> Result<DataSpec, SpecError> {
+    let root = load_tree(source, overrides, warnings)?;
+    let mut ctx = Ctx {
+        source,
+        warnings,
+        assets: None,
     };
     let mut r = MapReader::new(&ctx, &root, "a data asset")?;
     let _ = r.get("$schema");

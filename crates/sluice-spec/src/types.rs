@@ -196,6 +196,9 @@ pub struct ComponentSpec {
 #[derive(Debug, Clone)]
 pub struct StepSpec {
     pub name: Spanned<String>,
+    /// The file the step is written in (the job file, or a pipeline component's file), against
+    /// which its input and output paths resolve.
+    pub source: Source,
     pub display_name: Option<String>,
     pub description: Option<String>,
     pub tags: IndexMap<String, String>,
@@ -284,4 +287,17 @@ pub struct EnvironmentSpec {
     pub build: Option<serde_json::Value>,
     /// Everything written, as JSON, for recording.
     pub raw: serde_json::Value,
+}
+
+/// A model to register (`model create -f model.yml`).
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    pub source: Source,
+    pub name: Spanned<String>,
+    pub version: Option<Spanned<String>>,
+    /// `mlflow_model`, `custom_model` or `triton_model`.
+    pub ty: Spanned<IoType>,
+    pub path: Spanned<String>,
+    pub description: Option<String>,
+    pub tags: IndexMap<String, String>,
 }

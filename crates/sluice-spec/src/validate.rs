@@ -181,7 +181,7 @@ pub(crate) fn validate(job: &JobSpec) -> Result<(), SpecError> {
 }
 
 fn validate_step(job: &JobSpec, step: &StepSpec) -> Result<(), SpecError> {
-    let src = &job.source;
+    let src = &step.source;
     let c = &step.component;
     for (name, (key, value)) in &step.inputs {
         let Some((_, def)) = c.inputs.get(name) else {
@@ -318,7 +318,7 @@ fn check_input_binding(
     step: &StepSpec,
     binding: &Spanned<crate::binding::Binding>,
 ) -> Result<(), SpecError> {
-    let src = &job.source;
+    let src = &step.source;
     match &binding.value {
         Binding::ParentInput(p) => {
             if !job.inputs.contains_key(p) {

@@ -361,14 +361,14 @@ jobs:
         ..BASE
     },
     Case {
-        name: "registered component",
+        name: "registered component without a workspace",
         yaml: "\
 type: pipeline
 jobs:
   a:
     component: azureml:train:1
 ",
-        message: "registered components (`azureml:train:1`) are not supported yet",
+        message: "registered component `azureml:train:1` cannot be looked up here",
         at: (4, 16),
         ..BASE
     },
@@ -952,7 +952,7 @@ fn run(case: &Case) -> (tempfile::TempDir, Result<JobSpec, SpecError>) {
     let path = dir.path().join(JOB_FILE);
     std::fs::write(&path, case.yaml).expect("write the job file");
     let mut warnings = Vec::new();
-    let result = sluice_spec::load_job(&path, &[], &mut warnings);
+    let result = sluice_spec::load_job(&path, &[], None, &mut warnings);
     (dir, result)
 }
 
@@ -1051,7 +1051,7 @@ fn load_ok(yaml: &str, files: &[(&str, &str)]) -> (JobSpec, Vec<Warning>) {
     let path = dir.path().join(JOB_FILE);
     std::fs::write(&path, yaml).expect("write the job file");
     let mut warnings = Vec::new();
-    match load_job(&path, &[], &mut warnings) {
+    match load_job(&path, &[], None, &mut warnings) {
         Ok(job) => (job, warnings),
         Err(err) => panic!("{}: {}", err.location(), err.message),
     }

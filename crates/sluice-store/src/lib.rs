@@ -15,8 +15,8 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use rows::{
-    AttemptRow, ComputeRow, DataAssetRow, EnvBuildRow, EnvironmentRow, JobRow, OutputRow,
-    StatusEvent, StepRow,
+    AttemptRow, ComponentRow, ComputeRow, DataAssetRow, EnvBuildRow, EnvironmentRow, JobRow,
+    OutputRow, StatusEvent, StepRow,
 };
 
 /// Migrations in order; the database's `user_version` counts how many have run.
@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_job_runner.sql"),
     include_str!("../migrations/0006_environments.sql"),
     include_str!("../migrations/0007_governance.sql"),
+    include_str!("../migrations/0008_components.sql"),
 ];
 
 /// Errors from the store.
@@ -328,10 +329,23 @@ impl Store {
     /// Creates or updates a compute target (as `az ml compute create` does).
     pub fn upsert_compute(&self, row: &ComputeRow) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO computes (name, type, max_instances, description, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO computes (name, type, max_instances, description, created_at, min_instances, size, tier, idle_time_before_scale_down)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (name) DO UPDATE SET type = excluded.type, max_instances = excluded.max_instances,
-                description = excluded.description",
-            params![row.name, row.ty, row.max_instances, row.description, row.created_at],
+                description = excluded.description, min_instances = excluded.min_instances,
+                size = excluded.size, tier = excluded.tier,
+                idle_time_before_scale_down = excluded.idle_time_before_scale_down",
+            params![
+                row.name,
+                row.ty,
+                row.max_instances,
+                row.description,
+                row.created_at,
+                row.min_instances,
+                row.size,
+                row.tier,
+                row.idle_time_before_scale_down
+            ],
         )?;
         Ok(())
     }
@@ -340,7 +354,10 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT name, type, max_instances, description, created_at FROM computes WHERE name = ?1",
+                &format!(
+                    "SELECT {} FROM computes WHERE name = ?1",
+                    ComputeRow::COLUMNS
+                ),
                 [name],
                 ComputeRow::from_row,
             )
@@ -348,11 +365,107 @@ impl Store {
     }
 
     pub fn list_computes(&self) -> Result<Vec<ComputeRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT name, type, max_instances, description, created_at FROM computes ORDER BY name",
-        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {} FROM computes ORDER BY name",
+            ComputeRow::COLUMNS
+        ))?;
         let rows = stmt.query_map([], ComputeRow::from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // ---- components -------------------------------------------------------------------------
+
+    /// The next free integer version of a component.
+    pub fn next_component_version(&self, name: &str) -> Result<String> {
+        self.next_version("components", name)
+    }
+
+    /// Records a registered component version (its files are already stored).
+    pub fn insert_component(&self, row: &ComponentRow) -> Result<()> {
+        let seq: i64 = self.conn.query_row(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM components WHERE name = ?1",
+            [&row.name],
+            |r| r.get(0),
+        )?;
+        let inserted = self.conn.execute(
+            "INSERT INTO components (name, version, seq, type, display_name, description, yaml_path, source_path, spec, content_hash, created_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                row.name,
+                row.version,
+                seq,
+                row.ty,
+                row.display_name,
+                row.description,
+                row.yaml_path,
+                row.source_path,
+                row.spec.to_string(),
+                row.content_hash,
+                row.created_by,
+                row.created_at
+            ],
+        );
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(StoreError::AlreadyExists {
+                    what: "component",
+                    name: format!("{}:{}", row.name, row.version),
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A component version, or the latest (`version: None`).
+    pub fn get_component(&self, name: &str, version: Option<&str>) -> Result<ComponentRow> {
+        let sql = format!("SELECT {} FROM components", ComponentRow::COLUMNS);
+        let found = match version {
+            Some(v) => self
+                .conn
+                .query_row(
+                    &format!("{sql} WHERE name = ?1 AND version = ?2"),
+                    [name, v],
+                    ComponentRow::from_row,
+                )
+                .optional()?,
+            None => self
+                .conn
+                .query_row(
+                    &format!("{sql} WHERE name = ?1 ORDER BY seq DESC LIMIT 1"),
+                    [name],
+                    ComponentRow::from_row,
+                )
+                .optional()?,
+        };
+        found.ok_or_else(|| StoreError::NotFound {
+            what: "component",
+            name: version.map_or_else(|| format!("{name}@latest"), |v| format!("{name}:{v}")),
+        })
+    }
+
+    /// The latest version of each component, or every version of `name`.
+    pub fn list_components(&self, name: Option<&str>) -> Result<Vec<ComponentRow>> {
+        let sql = format!("SELECT {} FROM components d", ComponentRow::COLUMNS);
+        let mut out = Vec::new();
+        if let Some(name) = name {
+            let mut stmt = self
+                .conn
+                .prepare(&format!("{sql} WHERE name = ?1 ORDER BY seq"))?;
+            for r in stmt.query_map([name], ComponentRow::from_row)? {
+                out.push(r?);
+            }
+        } else {
+            let mut stmt = self.conn.prepare(&format!(
+                "{sql} WHERE seq = (SELECT MAX(seq) FROM components e WHERE e.name = d.name) ORDER BY name"
+            ))?;
+            for r in stmt.query_map([], ComponentRow::from_row)? {
+                out.push(r?);
+            }
+        }
+        Ok(out)
     }
 
     // ---- jobs and steps ---------------------------------------------------------------------

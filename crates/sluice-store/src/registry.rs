@@ -771,6 +771,17 @@ impl Store {
         self.get_model_version(new.name, &version.to_string())
     }
 
+    /// The highest version of a registered model (`azureml:NAME@latest`), if it has any.
+    pub fn latest_model_version(&self, name: &str) -> Result<Option<ModelVersion>> {
+        let max: Option<i64> = self.conn.query_row(
+            "SELECT MAX(version) FROM model_versions WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )?;
+        max.map(|v| self.get_model_version(name, &v.to_string()))
+            .transpose()
+    }
+
     /// A version with its tags and aliases.
     pub fn get_model_version(&self, name: &str, version: &str) -> Result<ModelVersion> {
         check_model_name(name)?;

@@ -135,12 +135,23 @@ pub struct ComputeRow {
     #[serde(rename = "type")]
     pub ty: String,
     pub max_instances: i64,
+    pub min_instances: i64,
+    /// The VM size asked for (`Standard_DS3_v2`), recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+    /// `dedicated` or `low_priority`, recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_time_before_scale_down: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub created_at: String,
 }
 
 impl ComputeRow {
+    pub(crate) const COLUMNS: &'static str = "name, type, max_instances, description, created_at, min_instances, size, tier, idle_time_before_scale_down";
+
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             name: r.get(0)?,
@@ -148,6 +159,53 @@ impl ComputeRow {
             max_instances: r.get(2)?,
             description: r.get(3)?,
             created_at: r.get(4)?,
+            min_instances: r.get(5)?,
+            size: r.get(6)?,
+            tier: r.get(7)?,
+            idle_time_before_scale_down: r.get(8)?,
+        })
+    }
+}
+
+/// One registered component version.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentRow {
+    pub name: String,
+    pub version: String,
+    /// `command` or `pipeline`.
+    #[serde(rename = "type")]
+    pub ty: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The stored component file, which jobs read.
+    pub yaml_path: String,
+    /// The file it was registered from.
+    pub source_path: String,
+    /// Inputs, outputs, tags and the files stored with it.
+    pub spec: serde_json::Value,
+    pub content_hash: String,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+impl ComponentRow {
+    pub(crate) const COLUMNS: &'static str = "name, version, type, display_name, description, yaml_path, source_path, spec, content_hash, created_by, created_at";
+
+    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            name: r.get(0)?,
+            version: r.get(1)?,
+            ty: r.get(2)?,
+            display_name: r.get(3)?,
+            description: r.get(4)?,
+            yaml_path: r.get(5)?,
+            source_path: r.get(6)?,
+            spec: json(&r.get::<_, String>(7)?),
+            content_hash: r.get(8)?,
+            created_by: r.get(9)?,
+            created_at: r.get(10)?,
         })
     }
 }

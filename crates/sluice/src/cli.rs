@@ -44,6 +44,24 @@ pub(crate) struct GlobalArgs {
     /// Act as this token's identity and role (default: the local user, as owner).
     #[arg(long, global = true, env = "SLUICE_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
+    /// Accepted for `az ml` scripts and ignored: the workspace is `--workspace`.
+    #[arg(short = 'g', long, global = true, value_name = "NAME")]
+    pub(crate) resource_group: Option<String>,
+    /// Accepted for `az ml` scripts and ignored: the workspace is `--workspace`.
+    #[arg(short = 'w', long, global = true, value_name = "NAME")]
+    pub(crate) workspace_name: Option<String>,
+    /// Accepted for `az ml` scripts and ignored.
+    #[arg(long, global = true, value_name = "ID")]
+    pub(crate) subscription: Option<String>,
+}
+
+/// `--set KEY=VALUE [KEY=VALUE ...]`, as `az ml` takes it on every `create`.
+#[derive(Debug, Args, Default)]
+pub(crate) struct SetArgs {
+    /// Override values of the file: one or more `KEY=VALUE` after one `--set`, e.g.
+    /// `--set experiment_name=x inputs.learning_rate=0.1` (the flag may also repeat).
+    #[arg(long = "set", value_name = "KEY=VALUE", num_args = 1..)]
+    pub(crate) set: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -76,6 +94,9 @@ pub(crate) enum Command {
     /// Register and inspect compute targets.
     #[command(subcommand)]
     Compute(ComputeCommand),
+    /// Register and inspect components (command and pipeline components).
+    #[command(subcommand)]
+    Component(ComponentCommand),
     /// The built-in steps, for use as `command:` in pipeline files.
     #[command(subcommand)]
     Step(StepCommand),
@@ -103,8 +124,11 @@ pub(crate) enum Command {
 pub(crate) enum JobCommand {
     /// Create a job from a YAML file and run it to the end.
     Create(JobCreateArgs),
+    /// Check a job file and plan it against the workspace (assets, environments, components,
+    /// interpreters) without running or writing anything; exit 0, or the located error.
+    Validate(JobValidateArgs),
     /// Show a job, its steps and outputs.
-    Show(NameArg),
+    Show(JobShowArgs),
     /// List jobs, newest first.
     List(JobListArgs),
     /// Print the logs of a job's steps (following them while the job runs).
@@ -144,13 +168,31 @@ pub(crate) struct JobExplainArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct JobValidateArgs {
+    /// The job file (`type: pipeline` or `type: command`).
+    #[arg(short, long)]
+    pub(crate) file: PathBuf,
+    #[command(flatten)]
+    pub(crate) set: SetArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobShowArgs {
+    /// The job's name.
+    #[arg(short, long)]
+    pub(crate) name: String,
+    /// Say where to look at the job (its folder, logs and tracking UI); no browser is opened.
+    #[arg(long)]
+    pub(crate) web: bool,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct JobCreateArgs {
     /// The job file (`type: pipeline` or `type: command`).
     #[arg(short, long)]
     pub(crate) file: PathBuf,
-    /// Override a value of the file, e.g. `inputs.learning_rate=0.1`, `experiment_name=x`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub(crate) set: Vec<String>,
+    #[command(flatten)]
+    pub(crate) set: SetArgs,
     /// The job's name (default: the file's `name`, else a generated one).
     #[arg(short, long)]
     pub(crate) name: Option<String>,
@@ -181,8 +223,9 @@ pub(crate) struct JobListArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum DataCommand {
-    /// Register a data asset version from a YAML file (its bytes are copied into the workspace).
-    Create(AssetCreateArgs),
+    /// Register a data asset version from a YAML file, or from `--name`, `--path` and `--type`
+    /// (its bytes are copied into the workspace).
+    Create(DataCreateArgs),
     /// Show a data asset version: `-n NAME`, `-n NAME@latest`, `-n NAME:2` or `-n NAME -v 2`.
     Show(AssetShowArgs),
     /// List data assets (the latest version of each, or every version of `--name`).
@@ -200,8 +243,69 @@ pub(crate) enum EnvironmentCommand {
     Show(AssetShowArgs),
     /// Build an environment version's Python virtual environment now (jobs build on first use).
     Build(AssetShowArgs),
-    /// List environments (the latest version of each, or every version of `--name`).
+    /// List environments (the latest version of each, or every version of `--name`), or
+    /// with `--curated` the Azure ML curated environments Sluice can build.
+    List(EnvironmentListArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EnvironmentListArgs {
+    /// List every version of this name.
+    #[arg(short, long)]
+    pub(crate) name: Option<String>,
+    /// List the curated environments of the catalog shipped in Sluice.
+    #[arg(long)]
+    pub(crate) curated: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DataCreateArgs {
+    /// The data asset YAML file (`name`, `version`, `type`, `path`).
+    #[arg(short, long)]
+    pub(crate) file: Option<PathBuf>,
+    /// The asset's name (overrides the file's).
+    #[arg(short, long)]
+    pub(crate) name: Option<String>,
+    /// The version (default: the file's, else the next integer).
+    #[arg(short, long)]
+    pub(crate) version: Option<String>,
+    /// `uri_file`, `uri_folder` or `mltable` (overrides the file's).
+    #[arg(short = 't', long = "type")]
+    pub(crate) ty: Option<String>,
+    /// The local file or folder (overrides the file's `path`).
+    #[arg(short, long)]
+    pub(crate) path: Option<String>,
+    /// A description.
+    #[arg(short, long)]
+    pub(crate) description: Option<String>,
+    #[command(flatten)]
+    pub(crate) set: SetArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ComponentCommand {
+    /// Register a component version from its YAML file (command or pipeline component); its
+    /// code and every file it refers to are stored with it.
+    Create(ComponentCreateArgs),
+    /// Show a component version: `-n NAME`, `-n NAME@latest`, `-n NAME:2` or `-n NAME -v 2`.
+    Show(AssetShowArgs),
+    /// List components (the latest version of each, or every version of `--name`).
     List(AssetListArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ComponentCreateArgs {
+    /// The component file.
+    #[arg(short, long)]
+    pub(crate) file: PathBuf,
+    /// Override the file's `name`.
+    #[arg(short, long)]
+    pub(crate) name: Option<String>,
+    /// Override the file's `version` (default: the file's, else the next integer).
+    #[arg(short, long)]
+    pub(crate) version: Option<String>,
+    #[command(flatten)]
+    pub(crate) set: SetArgs,
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +327,8 @@ pub(crate) struct EnvironmentCreateArgs {
     /// (`dependencies:`) or a pip requirements file (`*.txt`).
     #[arg(short, long)]
     pub(crate) file: PathBuf,
+    #[command(flatten)]
+    pub(crate) set: SetArgs,
     /// Override the file's `name` (required for a requirements file).
     #[arg(short, long)]
     pub(crate) name: Option<String>,
@@ -266,12 +372,24 @@ pub(crate) struct ComputeCreateArgs {
     /// The compute's name, as used in `compute: azureml:NAME`.
     #[arg(short, long)]
     pub(crate) name: String,
-    /// The compute's type (only `local` for now).
+    /// `local`, or Azure's `amlcompute` / `computeinstance`, which run on this machine.
     #[arg(short = 't', long = "type", default_value = "local")]
     pub(crate) ty: String,
+    /// The VM size Azure would use (`Standard_DS3_v2`), recorded.
+    #[arg(long)]
+    pub(crate) size: Option<String>,
+    /// The fewest nodes Azure would keep, recorded.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) min_instances: u32,
     /// The most steps that may run on it at once.
     #[arg(long, default_value_t = 1)]
     pub(crate) max_instances: u32,
+    /// `dedicated` or `low_priority`, recorded.
+    #[arg(long)]
+    pub(crate) tier: Option<String>,
+    /// Seconds before Azure would scale down idle nodes, recorded.
+    #[arg(long)]
+    pub(crate) idle_time_before_scale_down: Option<u32>,
     /// A description.
     #[arg(long)]
     pub(crate) description: Option<String>,
@@ -348,6 +466,10 @@ pub(crate) enum AuditCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ModelCommand {
+    /// Register a model version from an Azure model YAML (`name`, `version`, `path`, `type`,
+    /// `description`, `tags`), or from `--name` and `--path`; its files are copied into the
+    /// workspace and the registration is governed and audited like any other.
+    Create(ModelCreateArgs),
     /// List registered models with their latest version and aliases.
     List,
     /// Show a registered model, or one of its versions with `--version`.
@@ -366,6 +488,30 @@ pub(crate) enum ModelCommand {
     Status(ModelNameArg),
     /// How a version was made: data, job and steps, runs, environment, code, approvals.
     Lineage(ModelVersionArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ModelCreateArgs {
+    /// The model YAML file.
+    #[arg(short, long)]
+    pub(crate) file: Option<PathBuf>,
+    /// The model's name (overrides the file's).
+    #[arg(short, long)]
+    pub(crate) name: Option<String>,
+    /// The version (default: the file's, else the next integer).
+    #[arg(short, long)]
+    pub(crate) version: Option<String>,
+    /// The model's file or folder (overrides the file's `path`).
+    #[arg(short, long)]
+    pub(crate) path: Option<String>,
+    /// `mlflow_model`, `custom_model` or `triton_model` (overrides the file's).
+    #[arg(short = 't', long = "type")]
+    pub(crate) ty: Option<String>,
+    /// A description.
+    #[arg(short, long)]
+    pub(crate) description: Option<String>,
+    #[command(flatten)]
+    pub(crate) set: SetArgs,
 }
 
 #[derive(Debug, Args)]

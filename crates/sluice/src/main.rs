@@ -32,6 +32,20 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.global.verbose, cli.global.log_format);
+    let azure_flags: Vec<&str> = [
+        ("--resource-group", cli.global.resource_group.is_some()),
+        ("--workspace-name", cli.global.workspace_name.is_some()),
+        ("--subscription", cli.global.subscription.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, given)| given.then_some(flag))
+    .collect();
+    if !azure_flags.is_empty() {
+        ui::note(&format!(
+            "{} ignored: Sluice works on the local workspace (`--workspace` or the nearest `.sluice/`)",
+            azure_flags.join(", ")
+        ));
+    }
     let ctx = Ctx {
         global: &cli.global,
         printer: Printer::new(cli.global.output, cli.global.query.clone()),
@@ -51,6 +65,7 @@ fn dispatch(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
         Command::Data(cmd) => commands::data::run(ctx, cmd),
         Command::Environment(cmd) => commands::environment::run(ctx, cmd),
         Command::Compute(cmd) => commands::compute::run(ctx, cmd),
+        Command::Component(cmd) => commands::component::run(ctx, cmd),
         Command::Step(cmd) => commands::step::run(ctx, cmd),
         Command::Model(cmd) => commands::model::run(ctx, cmd),
         Command::Server(args) => commands::server::run(ctx, args),

@@ -4,7 +4,7 @@
 
 use sluice_spec::{AssetRef, IoType, SpecError, parse_asset_ref};
 
-use crate::cli::{AssetCreateArgs, DataCommand};
+use crate::cli::{DataCommand, DataCreateArgs};
 use crate::commands::{Ctx, print_warnings, split_name_version};
 use crate::error::CliError;
 use crate::workspace;
@@ -49,13 +49,44 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &DataCommand) -> Result<(), CliError> {
     }
 }
 
+/// `--name`, `--type`, `--path` and `--description` as overrides of the file's values (or of an
+/// empty one without `--file`), after `--set`.
+fn flag_overrides(args: &DataCreateArgs) -> Result<Vec<(String, String)>, CliError> {
+    let mut overrides = crate::commands::overrides(&args.set)?;
+    for (key, value) in [
+        ("name", &args.name),
+        ("type", &args.ty),
+        ("path", &args.path),
+        ("description", &args.description),
+    ] {
+        if let Some(v) = value {
+            overrides.push((key.to_owned(), v.clone()));
+        }
+    }
+    Ok(overrides)
+}
+
 fn create(
     ctx: &Ctx<'_>,
     located: &workspace::Located,
-    args: &AssetCreateArgs,
+    args: &DataCreateArgs,
 ) -> Result<(), CliError> {
+    let overrides = flag_overrides(args)?;
     let mut warnings = Vec::new();
-    let loaded = sluice_spec::load_data(&args.file, &mut warnings);
+    let loaded = match &args.file {
+        Some(file) => sluice_spec::load_data(file, &overrides, &mut warnings),
+        None => {
+            if args.name.is_none() || args.path.is_none() {
+                return Err(CliError::usage(
+                    "`data create` needs `--file`, or `--name` and `--path`",
+                    "write `sluice data create --file data.yml`, or `sluice data create --name N --path ./data --type uri_folder`",
+                ));
+            }
+            let mut source = sluice_spec::Source::new("the command line", "{}\n");
+            source.dir = std::env::current_dir().unwrap_or_default();
+            sluice_spec::parse_data(&source, &overrides, &mut warnings)
+        }
+    };
     print_warnings(&warnings);
     let spec = loaded?;
     let src = &spec.source;
@@ -66,7 +97,7 @@ fn create(
             p.push(path);
             p
         }
-        Some(Ok(AssetRef::Named { .. })) => {
+        Some(Ok(AssetRef::Named { .. } | AssetRef::Registry { .. })) => {
             return Err(SpecError::new(
                 src,
                 spec.path.span,
@@ -142,7 +173,7 @@ fn create(
         }
         _ => {}
     }
-    let name = args.name.clone().unwrap_or_else(|| spec.name.value.clone());
+    let name = spec.name.value.clone();
     let version = args
         .version
         .clone()

@@ -35,6 +35,24 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &EnvironmentCommand) -> Result<(), CliErro
             ctx.printer.print(&describe(&ws, &row)?, COLUMNS)
         }
         EnvironmentCommand::Build(args) => build(ctx, &located, args),
+        EnvironmentCommand::List(args) if args.curated => {
+            let rows: Vec<Value> = sluice_env::curated::catalog()
+                .iter()
+                .map(|c| {
+                    json!({
+                        "name": c.name,
+                        "workspace_names": c.workspace_names,
+                        "python": c.python,
+                        "latest_version": c.latest_version,
+                        "gpu": c.gpu,
+                        "cpu_mapping": c.cpu_mapping(),
+                        "reference": format!("azureml://registries/azureml/environments/{}/labels/latest", c.name),
+                    })
+                })
+                .collect();
+            ctx.printer
+                .print(&Value::Array(rows), &["name", "python", "gpu", "reference"])
+        }
         EnvironmentCommand::List(args) => {
             let ws = workspace::open_existing(&located)?;
             let rows = ws.store().list_environments(args.name.as_deref())?;
@@ -88,12 +106,23 @@ fn create(
     args: &EnvironmentCreateArgs,
 ) -> Result<(), CliError> {
     let shown = args.file.display().to_string();
-    let mut row = match file_kind(&args.file)? {
-        FileKind::AzureYaml => from_azure_yaml(&AssetCreateArgs {
-            file: args.file.clone(),
-            name: args.name.clone(),
-            version: args.version.clone(),
-        })?,
+    let overrides = crate::commands::overrides(&args.set)?;
+    let kind = file_kind(&args.file)?;
+    if !overrides.is_empty() && !matches!(kind, FileKind::AzureYaml) {
+        return Err(CliError::usage(
+            "`--set` applies to Azure ML environment files",
+            "use `--name`, `--version` and `--python` with a conda or requirements file",
+        ));
+    }
+    let mut row = match kind {
+        FileKind::AzureYaml => from_azure_yaml(
+            &AssetCreateArgs {
+                file: args.file.clone(),
+                name: args.name.clone(),
+                version: args.version.clone(),
+            },
+            &overrides,
+        )?,
         FileKind::Conda => {
             let source = sluice_spec::read_source(&args.file)?;
             let root = yaml::parse(&source, &mut Vec::new())?;
@@ -184,9 +213,12 @@ fn new_row(
     }
 }
 
-fn from_azure_yaml(args: &AssetCreateArgs) -> Result<sluice_store::EnvironmentRow, CliError> {
+fn from_azure_yaml(
+    args: &AssetCreateArgs,
+    overrides: &[(String, String)],
+) -> Result<sluice_store::EnvironmentRow, CliError> {
     let mut warnings = Vec::new();
-    let loaded = sluice_spec::load_environment(&args.file, &mut warnings);
+    let loaded = sluice_spec::load_environment(&args.file, overrides, &mut warnings);
     print_warnings(&warnings);
     let (_source, spec) = loaded?;
     let Some(name) = args
@@ -230,6 +262,13 @@ fn describe(ws: &Workspace, row: &sluice_store::EnvironmentRow) -> Result<Value,
         return Ok(value);
     };
     value["requirements"] = json!(request.normalized());
+    let added: Vec<&str> = request.added().map(|r| r.text.as_str()).collect();
+    if !added.is_empty() {
+        value["added_by_sluice"] = json!({
+            "requirements": added,
+            "why": sluice_env::CONDA_BASE_ORIGIN,
+        });
+    }
     match envs::builder(ws).resolve(&request) {
         Ok((python, hash)) => {
             value["python"] = json!(python.version);

@@ -1,6 +1,7 @@
 //! One module per command group; the tree mirrors `sluice <group> <command>`.
 
 pub(crate) mod audit;
+pub(crate) mod component;
 pub(crate) mod compute;
 pub(crate) mod data;
 pub(crate) mod environment;
@@ -10,7 +11,8 @@ pub(crate) mod server;
 pub(crate) mod step;
 pub(crate) mod token;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, SetArgs};
+use crate::error::CliError;
 use crate::printer::Printer;
 
 /// What every command gets.
@@ -42,4 +44,22 @@ pub(crate) fn print_warnings(warnings: &[sluice_spec::Warning]) {
     for w in warnings {
         crate::ui::warn(&w.to_string());
     }
+}
+
+/// `--set KEY=VALUE ...` as (key, value) pairs.
+pub(crate) fn overrides(set: &SetArgs) -> Result<Vec<(String, String)>, CliError> {
+    set.set
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| {
+                    CliError::usage(
+                        format!("`--set {kv}` is not KEY=VALUE"),
+                        "write e.g. `--set inputs.learning_rate=0.1 experiment_name=x`",
+                    )
+                })
+        })
+        .collect()
 }

@@ -89,9 +89,13 @@ fn policy_json(name: &str, policy: Option<&Policy>) -> Value {
 }
 
 pub(crate) fn run(ctx: &Ctx<'_>, cmd: &ModelCommand) -> Result<(), CliError> {
+    if let ModelCommand::Create(args) = cmd {
+        return create(ctx, args);
+    }
     let ws = workspace::open_existing(&workspace::locate(ctx.global.workspace.as_deref())?)?;
     let actor = workspace::identify(&ws, ctx.global.token.as_deref())?;
     match cmd {
+        ModelCommand::Create(_) => unreachable!("handled above"),
         ModelCommand::List => {
             let (models, _) =
                 ws.store()
@@ -202,4 +206,94 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &ModelCommand) -> Result<(), CliError> {
             ctx.printer.print(&lineage?, &[])
         }
     }
+}
+
+/// `sluice model create -f model.yml` (or `--name N --path P [--type T]`).
+fn create(ctx: &Ctx<'_>, args: &crate::cli::ModelCreateArgs) -> Result<(), CliError> {
+    let mut overrides = crate::commands::overrides(&args.set)?;
+    for (key, value) in [
+        ("name", &args.name),
+        ("type", &args.ty),
+        ("path", &args.path),
+        ("description", &args.description),
+        ("version", &args.version),
+    ] {
+        if let Some(v) = value {
+            overrides.push((key.to_owned(), v.clone()));
+        }
+    }
+    let source = match &args.file {
+        Some(file) => sluice_spec::read_source(file)?,
+        None => {
+            if args.name.is_none() || args.path.is_none() {
+                return Err(CliError::usage(
+                    "`model create` needs `--file`, or `--name` and `--path`",
+                    "write `sluice model create --file model.yml`, or `sluice model create --name N --path ./model --type mlflow_model`",
+                ));
+            }
+            let mut source = sluice_spec::Source::new("the command line", "{}\n");
+            source.dir = std::env::current_dir().unwrap_or_default();
+            source
+        }
+    };
+    let mut warnings = Vec::new();
+    let spec = sluice_spec::parse_model(&source, &overrides, &mut warnings);
+    crate::commands::print_warnings(&warnings);
+    let spec = spec?;
+    let err = |msg: String| sluice_spec::SpecError::new(&spec.source, spec.path.span, msg);
+    if let Some(rest) = spec.path.strip_prefix("file://") {
+        let _ = rest;
+    } else if spec.path.starts_with("azureml:") || spec.path.contains("://") {
+        return Err(err(format!(
+            "`{}` is not a local path; Sluice registers models from files on this machine",
+            spec.path.value
+        ))
+        .with_label("remote or asset path")
+        .with_help("download the model once and point `path:` at the local copy; a job's model output is registered by the job's own step")
+        .into());
+    }
+    let local = spec
+        .source
+        .resolve(spec.path.strip_prefix("file://").unwrap_or(&spec.path));
+    let meta = std::fs::metadata(&local).map_err(|_| {
+        err(format!("model path `{}` does not exist", spec.path.value))
+            .with_label("not found")
+            .with_help(format!(
+                "it resolves to `{}`; paths are relative to the YAML file's folder",
+                local.display()
+            ))
+    })?;
+    if spec.ty.value == sluice_spec::IoType::MlflowModel
+        && !(meta.is_dir() && local.join("MLmodel").is_file())
+    {
+        return Err(err(format!(
+            "`{}` is not an MLflow model folder (no `MLmodel` file)",
+            spec.path.value
+        ))
+        .with_label("type: mlflow_model")
+        .with_help("point `path` at the folder holding `MLmodel`, or use `type: custom_model`")
+        .into());
+    }
+    let located = workspace::locate(ctx.global.workspace.as_deref())?;
+    let ws = workspace::open(&located)?;
+    let actor = workspace::identify(&ws, ctx.global.token.as_deref())?;
+    let (version, created) = sluice_engine::models::register_model(
+        &ws,
+        &actor,
+        &sluice_engine::models::NewModel {
+            name: &spec.name,
+            version: spec.version.as_ref().map(|v| v.value.as_str()),
+            ty: spec.ty.as_str(),
+            path: &local,
+            description: spec.description.as_deref(),
+            tags: &spec.tags,
+        },
+    )?;
+    if !created {
+        crate::ui::note(&format!(
+            "model `{}:{}` is already registered with these files",
+            version.name, version.version
+        ));
+    }
+    ctx.printer.print(&version_json(&version), VERSION_COLUMNS)
 }

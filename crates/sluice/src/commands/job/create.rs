@@ -11,30 +11,32 @@ use crate::error::CliError;
 use crate::{progress, ui, workspace};
 
 pub(crate) fn run(ctx: &Ctx<'_>, args: &JobCreateArgs) -> Result<(), CliError> {
-    let overrides = args
-        .set
-        .iter()
-        .map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
-                .filter(|(k, _)| !k.is_empty())
-                .ok_or_else(|| {
-                    CliError::usage(
-                        format!("`--set {kv}` is not KEY=VALUE"),
-                        "write e.g. `--set inputs.learning_rate=0.1`",
-                    )
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let overrides = crate::commands::overrides(&args.set)?;
 
-    // Validate before touching the workspace: an invalid file leaves no trace.
+    // Validate before creating a workspace: an invalid file leaves no trace. Registered
+    // components are looked up in the workspace, if there is one.
+    let located = workspace::locate(ctx.global.workspace.as_deref())?;
+    let existing = if located.exists {
+        Some(workspace::open_quiet(&located)?)
+    } else {
+        None
+    };
     let mut warnings = Vec::new();
-    let spec = sluice_spec::load_job(&args.file, &overrides, &mut warnings);
+    let spec = sluice_spec::load_job(
+        &args.file,
+        &overrides,
+        existing
+            .as_ref()
+            .map(|w| w as &dyn sluice_spec::AssetLookup),
+        &mut warnings,
+    );
     print_warnings(&warnings);
     let spec = spec?;
 
-    let located = workspace::locate(ctx.global.workspace.as_deref())?;
-    let ws = workspace::open_quiet(&located)?;
+    let ws = match existing {
+        Some(ws) => ws,
+        None => workspace::open_quiet(&located)?,
+    };
     let actor = workspace::identify(&ws, ctx.global.token.as_deref())?;
     actor.require(
         sluice_store::governance::Role::Contributor,

@@ -6,6 +6,7 @@ mod list;
 mod resume;
 mod show;
 mod stream;
+mod validate;
 
 use serde_json::{Value, json};
 use sluice_engine::Workspace;
@@ -18,10 +19,11 @@ use crate::workspace;
 pub(crate) fn run(ctx: &Ctx<'_>, cmd: &JobCommand) -> Result<(), CliError> {
     match cmd {
         JobCommand::Create(args) => create::run(ctx, args),
+        JobCommand::Validate(args) => validate::run(ctx, args),
         JobCommand::Show(args) => {
             let ws =
                 workspace::open_existing(&workspace::locate(ctx.global.workspace.as_deref())?)?;
-            show::run(ctx, &ws, &args.name)
+            show::run(ctx, &ws, &args.name, args.web)
         }
         JobCommand::List(args) => {
             let ws =

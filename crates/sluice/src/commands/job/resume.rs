@@ -37,7 +37,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobResumeArgs) -> Result<(), CliError> {
     let mut source = Source::new(job.spec_path.clone(), job.spec_text.clone());
     source.dir = spec_dir;
     let mut warnings = Vec::new();
-    let spec = sluice_spec::parse_job(&source, &overrides, &mut warnings);
+    let spec = sluice_spec::parse_job(&source, &overrides, Some(&ws), &mut warnings);
     print_warnings(&warnings);
     let spec = spec?;
     let options = PlanOptions {
