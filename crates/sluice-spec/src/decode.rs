@@ -214,6 +214,28 @@ impl<'n> MapReader<'n> {
         }
     }
 
+    /// Warns about each key that no `get` asked for, as Azure ML does where it ignores unknown
+    /// fields (pipeline jobs, their steps and `settings`): the job runs without them.
+    pub(crate) fn finish_lenient(self, ctx: &mut Ctx<'_>) {
+        for (i, (key, _)) in self.entries.iter().enumerate() {
+            if self.used[i] {
+                continue;
+            }
+            let name = key.scalar_text().unwrap_or_default();
+            let message = match suggest(&name, &self.known) {
+                Some(s) => format!(
+                    "`{name}` is not a key of {}; it is ignored, as Azure ML ignores it (did you mean `{s}`?)",
+                    self.what
+                ),
+                None => format!(
+                    "`{name}` is not a key of {}; it is ignored, as Azure ML ignores it",
+                    self.what
+                ),
+            };
+            ctx.warn(key, message);
+        }
+    }
+
     /// Errors on the first key that no `get` asked for.
     pub(crate) fn finish(self, ctx: &Ctx<'_>) -> Result<(), SpecError> {
         for (i, (key, _)) in self.entries.iter().enumerate() {

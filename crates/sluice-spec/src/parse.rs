@@ -208,7 +208,7 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
             let component_node = r.get("component").filter(|n| !n.is_null());
             let jobs_node = r.get("jobs");
             r.ignore(ctx, &["identity", "services", "properties", "status"]);
-            r.finish(ctx)?;
+            r.finish_lenient(ctx);
             let steps = if let Some(c) = component_node {
                 if let Some(j) = jobs_node.filter(|n| !n.is_null()) {
                     return Err(ctx
@@ -421,7 +421,7 @@ pub(crate) fn decode_settings(
             "timeout",
         ],
     );
-    r.finish(ctx)?;
+    r.finish_lenient(ctx);
     Ok(Settings {
         default_compute,
         default_datastore,
@@ -754,7 +754,7 @@ pub(crate) fn decode_step(
             "properties",
         ],
     );
-    r.finish(ctx)?;
+    r.finish_lenient(ctx);
     for (k, v) in &component.environment_variables {
         environment_variables
             .entry(k.clone())

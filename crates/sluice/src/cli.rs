@@ -27,10 +27,10 @@ pub(crate) struct Cli {
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {
     /// Output format of the command's result (on stdout).
-    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = OutputFormat::Json, env = "SLUICE_OUTPUT")]
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = OutputFormat::Json, env = "SLUICE_OUTPUT", overrides_with = "output")]
     pub(crate) output: OutputFormat,
     /// JMESPath query applied to the result before printing, e.g. `status`.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, overrides_with = "query")]
     pub(crate) query: Option<String>,
     /// The workspace folder (holding `sluice.db`); default: the nearest `.sluice/` upward.
     #[arg(long, global = true, env = "SLUICE_WORKSPACE")]

@@ -1,5 +1,6 @@
 //! The `sluice` binary tested from outside: exit codes, stdout and stderr.
 
+mod azure;
 mod common;
 mod data;
 mod fault;

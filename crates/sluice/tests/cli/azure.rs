@@ -1,0 +1,868 @@
+//! Azure ML material as teams write it: registered and pipeline components, models, curated
+//! and file environments, code snapshots of a repository root, and the `az ml` argument habits
+//! of the Azure MLOps templates' CI steps.
+
+use serde_json::Value;
+
+use crate::common::TestContext;
+
+/// A command component whose code sits beside its folder (`code: ../src`), as in the MLOps
+/// templates: it writes `hello WHO` into its output.
+fn hello_component(ctx: &TestContext) {
+    ctx.write(
+        "src/hello.py",
+        "import sys, pathlib\npathlib.Path(sys.argv[2], 'out.txt').write_text('hello ' + sys.argv[1])\n",
+    );
+    ctx.write(
+        "components/hello.yml",
+        "\
+$schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json
+name: hello
+version: 1
+type: command
+inputs:
+  who: {type: string, default: world}
+outputs:
+  out: {type: uri_folder}
+code: ../src
+command: python3 hello.py ${{inputs.who}} ${{outputs.out}}
+",
+    );
+}
+
+fn output_text(job: &Value, step: &str, output: &str, file: &str) -> String {
+    let dir = job["jobs"][step]["outputs"][output]["path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no output {step}.{output} in {job:#}"));
+    std::fs::read_to_string(std::path::Path::new(dir).join(file))
+        .unwrap_or_else(|e| panic!("{dir}/{file}: {e}"))
+}
+
+#[test]
+fn the_mlops_template_ci_habits_work_with_az_swapped_for_sluice() {
+    let ctx = TestContext::new();
+    hello_component(&ctx);
+    ctx.write("data/trips.csv", "a,b\n1,2\n");
+    ctx.write(
+        "mlops/data.yml",
+        "name: trips\ntype: uri_folder\npath: ../data\n",
+    );
+    ctx.write(
+        "mlops/pipeline.yml",
+        "\
+type: pipeline
+experiment_name: from-the-file
+display_name: from-the-file
+inputs:
+  who: ci
+settings:
+  default_compute: azureml:cpu-cluster
+jobs:
+  greet:
+    component: ../components/hello.yml
+    inputs:
+      who: ${{parent.inputs.who}}
+",
+    );
+    // `compute create` as the templates call it; the Azure-only flags are accepted and ignored.
+    let out = ctx.run(&[
+        "compute",
+        "create",
+        "--name",
+        "cpu-cluster",
+        "--type",
+        "amlcompute",
+        "--size",
+        "Standard_DS3_v2",
+        "--min-instances",
+        "0",
+        "--max-instances",
+        "4",
+        "--tier",
+        "low_priority",
+        "--idle-time-before-scale-down",
+        "120",
+        "-g",
+        "rg",
+        "-w",
+        "ws",
+        "--subscription",
+        "sub",
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--resource-group, --workspace-name, --subscription ignored"),
+        "{stderr}"
+    );
+    let compute = ctx.json(&["compute", "show", "-n", "cpu-cluster"]);
+    assert_eq!(compute["type"], "amlcompute");
+    assert_eq!(compute["size"], "Standard_DS3_v2");
+    assert_eq!(compute["tier"], "low_priority");
+    assert_eq!(compute["max_instances"], 4);
+    assert_eq!(compute["min_instances"], 0);
+    assert_eq!(compute["idle_time_before_scale_down"], 120);
+    // A missing compute prints nothing on stdout and fails, so `[[ -z $(...) ]]` checks work.
+    let out = ctx.run(&[
+        "compute", "show", "-n", "missing", "--query", "name", "-o", "tsv",
+    ]);
+    assert!(out.stdout.is_empty());
+    assert_eq!(out.status.code(), Some(5));
+
+    // `data create --file F --name N --type T` (flags win over the file), and with no file.
+    let data = ctx.json(&[
+        "data",
+        "create",
+        "--file",
+        "mlops/data.yml",
+        "--name",
+        "trips-file",
+        "--type",
+        "uri_file",
+        "--path",
+        "../data/trips.csv",
+    ]);
+    assert_eq!(
+        (data["name"].as_str(), data["type"].as_str()),
+        (Some("trips-file"), Some("uri_file"))
+    );
+    let data = ctx.json(&[
+        "data",
+        "create",
+        "--name",
+        "raw",
+        "--path",
+        "data",
+        "--type",
+        "uri_folder",
+    ]);
+    assert_eq!(data["version"], "1");
+
+    // The template's shell logic: one `--set` with several KEY=VALUE, the name as tsv, then
+    // status polling.
+    let name = ctx.ok(&[
+        "job",
+        "create",
+        "--file",
+        "mlops/pipeline.yml",
+        "--set",
+        "experiment_name=exp-from-ci",
+        "display_name=run-42",
+        "inputs.who=pipeline",
+        "--query",
+        "name",
+        "-o",
+        "tsv",
+    ]);
+    let name = name.trim();
+    assert!(!name.is_empty());
+    assert_eq!(
+        ctx.ok(&["job", "show", "-n", name, "--query", "status", "-o", "tsv"]),
+        "Completed\n"
+    );
+    let job = ctx.json(&["job", "show", "-n", name]);
+    assert_eq!(job["experiment_name"], "exp-from-ci");
+    assert_eq!(job["display_name"], "run-42");
+    assert_eq!(
+        output_text(&job, "greet", "out", "out.txt"),
+        "hello pipeline"
+    );
+    // `--set` may also repeat, and `-o` given twice takes the last, as az does.
+    let again = ctx.ok(&[
+        "job",
+        "create",
+        "-f",
+        "mlops/pipeline.yml",
+        "--set",
+        "inputs.who=a",
+        "--set",
+        "display_name=b",
+        "--query",
+        "display_name",
+        "-o",
+        "json",
+        "-o",
+        "tsv",
+    ]);
+    assert_eq!(again, "b\n");
+    // `job show --web` says where to look and opens nothing.
+    let out = ctx.run(&["job", "show", "-n", name, "--web", "-o", "none"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("opens no browser") && stderr.contains(name),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn registered_components_run_what_was_registered() {
+    let ctx = TestContext::new();
+    hello_component(&ctx);
+    let row = ctx.json(&["component", "create", "-f", "components/hello.yml"]);
+    assert_eq!(
+        (row["name"].as_str(), row["version"].as_str()),
+        (Some("hello"), Some("1"))
+    );
+    assert_eq!(row["type"], "command");
+    assert_eq!(row["spec"]["inputs"]["who"], "string");
+    // The same content again is the same version; other content under it is refused.
+    let out = ctx.run(&["component", "create", "-f", "components/hello.yml"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already registered with the same content")
+    );
+    ctx.write(
+        "src/hello.py",
+        "import sys, pathlib\npathlib.Path(sys.argv[2], 'out.txt').write_text('changed ' + sys.argv[1])\n",
+    );
+    let out = ctx.run(&["component", "create", "-f", "components/hello.yml"]);
+    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    // Without a version in the file it takes the next one.
+    let v2 = ctx.json(&[
+        "component",
+        "create",
+        "-f",
+        "components/hello.yml",
+        "--set",
+        "version=2",
+    ]);
+    assert_eq!(v2["version"], "2");
+    let listed = ctx.json(&["component", "list", "-n", "hello"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        ctx.ok(&[
+            "component",
+            "show",
+            "-n",
+            "hello@latest",
+            "--query",
+            "version",
+            "-o",
+            "tsv"
+        ]),
+        "2\n"
+    );
+
+    ctx.write(
+        "pipeline.yml",
+        "\
+type: pipeline
+jobs:
+  pinned:
+    component: azureml:hello:1
+    inputs:
+      who: one
+  latest:
+    component: azureml:hello@latest
+    inputs:
+      who: two
+  from_registry_uri:
+    component: azureml://registries/team/components/hello/versions/1
+",
+    );
+    let job = ctx.json(&["job", "create", "-f", "pipeline.yml"]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    // Version 1 runs the code as registered, not as it is on disk now.
+    assert_eq!(output_text(&job, "pinned", "out", "out.txt"), "hello one");
+    assert_eq!(output_text(&job, "latest", "out", "out.txt"), "changed two");
+    assert_eq!(
+        output_text(&job, "from_registry_uri", "out", "out.txt"),
+        "hello world"
+    );
+
+    // An unknown version is a located error naming the versions there are.
+    ctx.write(
+        "bad.yml",
+        "type: pipeline\njobs:\n  a:\n    component: azureml:hello:7\n",
+    );
+    let out = ctx.run(&["job", "create", "-f", "bad.yml"]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.yml:4:16") && stderr.contains("its versions are: 1, 2"),
+        "{stderr}"
+    );
+}
+
+/// A pipeline component inside a pipeline component, used as a step of a job: inputs bound
+/// across three levels, outputs bound back up, a sibling reading the nested output, and each
+/// inner step reused on its own.
+#[test]
+fn pipeline_components_nest_two_levels_deep_and_reuse_per_inner_step() {
+    let ctx = TestContext::new();
+    hello_component(&ctx);
+    ctx.write(
+        "pc/inner.yml",
+        "\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineComponent.schema.json
+type: pipeline
+name: inner_pc
+inputs:
+  who: {type: string}
+outputs:
+  result: {type: uri_folder}
+jobs:
+  say:
+    type: command
+    component: ../components/hello.yml
+    inputs:
+      who: ${{parent.inputs.who}}
+    outputs:
+      out: ${{parent.outputs.result}}
+",
+    );
+    ctx.write(
+        "pc/outer.yml",
+        "\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineComponent.schema.json
+type: pipeline
+name: outer_pc
+inputs:
+  who: {type: string, default: nested}
+outputs:
+  final: {type: uri_folder}
+jobs:
+  first:
+    type: pipeline
+    component: ./inner.yml
+    inputs:
+      who: ${{parent.inputs.who}}
+  copy:
+    type: command
+    inputs:
+      src: ${{parent.jobs.first.outputs.result}}
+    outputs:
+      dst: ${{parent.outputs.final}}
+    command: cp ${{inputs.src}}/out.txt ${{outputs.dst}}/copied.txt
+",
+    );
+    ctx.write(
+        "pipeline.yml",
+        "\
+type: pipeline
+inputs:
+  who: deep
+outputs:
+  kept: {type: uri_folder}
+jobs:
+  top:
+    type: pipeline
+    component: ./pc/outer.yml
+    inputs:
+      who: ${{parent.inputs.who}}
+    outputs:
+      final: ${{parent.outputs.kept}}
+  defaults:
+    type: pipeline
+    component: ./pc/outer.yml
+  report:
+    type: command
+    inputs:
+      r: ${{parent.jobs.top.outputs.final}}
+    outputs:
+      o: {type: uri_folder}
+    command: cp ${{inputs.r}}/copied.txt ${{outputs.o}}/report.txt
+",
+    );
+    let job = ctx.json(&["job", "create", "-f", "pipeline.yml", "--name", "nested1"]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let steps: Vec<&str> = job["jobs"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for step in [
+        "top.first.say",
+        "top.copy",
+        "defaults.first.say",
+        "defaults.copy",
+        "report",
+    ] {
+        assert!(steps.contains(&step), "{step} not in {steps:?}");
+    }
+    assert_eq!(output_text(&job, "report", "o", "report.txt"), "hello deep");
+    assert_eq!(
+        output_text(&job, "defaults.copy", "dst", "copied.txt"),
+        "hello nested"
+    );
+    // The job output bound two levels down holds the file.
+    let kept = job["outputs"]["kept"]["path"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(std::path::Path::new(kept).join("copied.txt")).unwrap(),
+        "hello deep"
+    );
+    // Unchanged, every inner step is reused; a new input reruns only the branch it reaches.
+    let again = ctx.json(&["job", "create", "-f", "pipeline.yml", "--name", "nested2"]);
+    for step in steps {
+        assert!(
+            again["jobs"][step]["reused_from"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("nested1/")),
+            "{step} was not reused: {:#}",
+            again["jobs"][step]
+        );
+    }
+    let third = ctx.json(&[
+        "job",
+        "create",
+        "-f",
+        "pipeline.yml",
+        "--name",
+        "nested3",
+        "--set",
+        "inputs.who=other",
+    ]);
+    assert!(third["jobs"]["defaults.first.say"]["reused_from"].is_string());
+    assert!(third["jobs"]["top.first.say"]["reused_from"].is_null());
+    assert_eq!(
+        output_text(&third, "report", "o", "report.txt"),
+        "hello other"
+    );
+
+    // A registered pipeline component works as a step too, and as a whole job's body.
+    let row = ctx.json(&["component", "create", "-f", "pc/outer.yml"]);
+    assert_eq!(row["type"], "pipeline");
+    assert_eq!(
+        row["spec"]["jobs"],
+        serde_json::json!(["first.say", "copy"])
+    );
+    ctx.write(
+        "registered.yml",
+        "\
+type: pipeline
+inputs:
+  who: registered
+outputs:
+  final: {type: uri_folder}
+component: azureml:outer_pc@latest
+",
+    );
+    let job = ctx.json(&["job", "create", "-f", "registered.yml"]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    assert_eq!(
+        output_text(&job, "copy", "dst", "copied.txt"),
+        "hello registered"
+    );
+}
+
+#[test]
+fn pipeline_component_mistakes_are_located_errors() {
+    let ctx = TestContext::new();
+    hello_component(&ctx);
+    ctx.write(
+        "pc.yml",
+        "\
+type: pipeline
+inputs:
+  who: {type: string}
+outputs:
+  result: {type: uri_folder}
+jobs:
+  say:
+    component: ./components/hello.yml
+    inputs:
+      who: ${{parent.inputs.whom}}
+",
+    );
+    ctx.write(
+        "job.yml",
+        "type: pipeline\njobs:\n  a:\n    type: pipeline\n    component: ./pc.yml\n",
+    );
+    let out = ctx.run(&["job", "validate", "-f", "job.yml"]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("pc.yml:10:12")
+            && stderr
+                .contains("refers to input `whom`, which the pipeline component does not declare")
+            && stderr.contains("did you mean `who`?"),
+        "{stderr}"
+    );
+    ctx.write(
+        "pc.yml",
+        "\
+type: pipeline
+outputs:
+  result: {type: uri_folder}
+jobs:
+  say:
+    component: ./components/hello.yml
+",
+    );
+    let out = ctx.run(&["job", "validate", "-f", "job.yml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("pc.yml:3:3")
+            && stderr.contains(
+                "output `result` of the pipeline component is not bound by any of its jobs"
+            ),
+        "{stderr}"
+    );
+    assert!(
+        !ctx.workspace().exists(),
+        "a failed validation wrote a workspace"
+    );
+}
+
+#[test]
+fn job_validate_plans_without_running_or_writing() {
+    let ctx = TestContext::new();
+    hello_component(&ctx);
+    ctx.write(
+        "env/conda.yml",
+        "name: e\ndependencies:\n  - python=3\n  - pip:\n    - mlflow==2.9.2\n",
+    );
+    ctx.write(
+        "env/env.yml",
+        "name: file-env\nimage: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04\nconda_file: ./conda.yml\n",
+    );
+    ctx.write(
+        "job.yml",
+        "\
+type: pipeline
+jobs:
+  a:
+    component: ./components/hello.yml
+    environment: file:./env/env.yml
+  b:
+    command: echo ${{inputs.x}}
+    environment:
+      image: python:3.11
+      conda_file: ./env/conda.yml
+    inputs:
+      x: ${{parent.jobs.a.outputs.out}}
+",
+    );
+    let plan = ctx.json(&["job", "validate", "-f", "job.yml"]);
+    assert_eq!(plan["valid"], true);
+    assert_eq!(plan["jobs"]["b"]["depends_on"], serde_json::json!(["a"]));
+    for step in ["a", "b"] {
+        let reqs = &plan["jobs"][step]["python_env"]["requirements"];
+        // A conda file's environment has what conda puts in every environment, with a
+        // setuptools that still ships `pkg_resources` (mlflow 2.x imports it).
+        assert_eq!(
+            reqs,
+            &serde_json::json!(["mlflow==2.9.2", "pip", "setuptools<82", "wheel"]),
+            "{step}: {plan:#}"
+        );
+        assert_eq!(plan["jobs"][step]["python_env"]["built"], false);
+    }
+    assert!(!ctx.workspace().exists(), "validate created a workspace");
+    // An error is located and exits as `job create` would.
+    ctx.write(
+        "bad.yml",
+        "type: pipeline\njobs:\n  a:\n    command: echo ${{inputs.nope}}\n",
+    );
+    let out = ctx.run(&["job", "validate", "-f", "bad.yml"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yml:4:"));
+    // `--set` applies before validation.
+    ctx.write(
+        "set.yml",
+        "type: command\ncommand: echo ${{inputs.n}}\ninputs:\n  n:\n    type: integer\n",
+    );
+    let out = ctx.run(&["job", "validate", "-f", "set.yml"]);
+    assert_eq!(out.status.code(), Some(3));
+    let plan = ctx.json(&["job", "validate", "-f", "set.yml", "--set", "inputs.n=3"]);
+    assert_eq!(plan["valid"], true);
+    assert!(!ctx.workspace().exists());
+}
+
+#[test]
+fn curated_environments_resolve_from_the_catalog_and_a_registered_one_shadows_them() {
+    let ctx = TestContext::new();
+    let catalog = ctx.json(&["environment", "list", "--curated"]);
+    let entries = catalog.as_array().unwrap();
+    let names: Vec<&str> = entries.iter().filter_map(|e| e["name"].as_str()).collect();
+    for family in ["sklearn", "lightgbm", "pytorch", "tensorflow", "minimal"] {
+        assert!(
+            names.iter().any(|n| n.contains(family)),
+            "no {family} in {names:?}"
+        );
+    }
+    let sklearn = entries
+        .iter()
+        .find(|e| e["name"] == "sklearn-1.5")
+        .expect("sklearn-1.5 is curated");
+    assert!(sklearn["workspace_names"].as_array().is_some());
+    for (file, reference) in [
+        (
+            "registry.yml",
+            "azureml://registries/azureml/environments/sklearn-1.5/labels/latest",
+        ),
+        (
+            "registry-version.yml",
+            "azureml://registries/azureml/environments/sklearn-1.5/versions/3",
+        ),
+        ("workspace-name.yml", "azureml:sklearn-1.5@latest"),
+    ] {
+        ctx.write(
+            file,
+            &format!(
+                "type: command\ncommand: python -c 'import sklearn'\nenvironment: {reference}\n"
+            ),
+        );
+        let out = ctx.run(&["job", "validate", "-f", file]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.code() == Some(14) {
+            // The catalog asks for a Python this machine does not have: the error says which.
+            assert!(
+                stderr.contains(&format!("Python {}", sklearn["python"].as_str().unwrap())),
+                "{stderr}"
+            );
+            continue;
+        }
+        assert!(out.status.success(), "{file}: {stderr}");
+        let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let step = &plan["jobs"]["main"];
+        assert!(
+            step["environment"]
+                .as_str()
+                .unwrap()
+                .starts_with("curated:sklearn-1.5"),
+            "{step}"
+        );
+        let reqs = step["python_env"]["requirements"].as_array().unwrap();
+        assert!(
+            reqs.iter()
+                .filter_map(Value::as_str)
+                .any(|r| r.starts_with("scikit-learn~=1.5") || r.starts_with("scikit-learn==1.5")),
+            "{reqs:?}"
+        );
+    }
+    // An unknown curated name gets its nearest neighbours and how to shadow it.
+    ctx.write(
+        "unknown.yml",
+        "type: command\ncommand: echo\nenvironment: azureml:AzureML-sklearn-9.9-ubuntu20.04-py38-cpu@latest\n",
+    );
+    let out = ctx.run(&["job", "validate", "-f", "unknown.yml"]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown.yml:3:14")
+            && stderr.contains("is not an Azure ML curated environment Sluice knows")
+            && stderr.contains("sklearn")
+            && stderr.contains(
+                "sluice environment create --name AzureML-sklearn-9.9-ubuntu20.04-py38-cpu"
+            ),
+        "{stderr}"
+    );
+    // A registered environment of the same name wins over the catalog.
+    ctx.write("mine/conda.yml", "dependencies:\n  - pip:\n    - six\n");
+    ctx.ok(&[
+        "environment",
+        "create",
+        "--name",
+        "AzureML-sklearn-9.9-ubuntu20.04-py38-cpu",
+        "--file",
+        "mine/conda.yml",
+    ]);
+    let plan = ctx.json(&["job", "validate", "-f", "unknown.yml"]);
+    assert_eq!(
+        plan["jobs"]["main"]["environment"],
+        "AzureML-sklearn-9.9-ubuntu20.04-py38-cpu:1"
+    );
+}
+
+#[test]
+fn models_are_created_from_azure_model_yaml_and_feed_jobs() {
+    let ctx = TestContext::new();
+    ctx.write("model/weights.txt", "w=1\n");
+    ctx.write(
+        "model.yml",
+        "\
+$schema: https://azuremlschemas.azureedge.net/latest/model.schema.json
+name: local-model
+version: 1
+path: ./model/weights.txt
+type: custom_model
+description: A model from a local file.
+tags:
+  team: fares
+",
+    );
+    let v = ctx.json(&["model", "create", "-f", "model.yml"]);
+    assert_eq!(
+        (v["name"].as_str(), v["version"].as_str()),
+        (Some("local-model"), Some("1"))
+    );
+    // The same files again are the same version; the next number comes in order.
+    let out = ctx.run(&["model", "create", "-f", "model.yml"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already registered with these files"));
+    let out = ctx.run(&["model", "create", "-f", "model.yml", "--set", "version=5"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("can register version 2 next"));
+    ctx.write("model2/weights.txt", "w=2\n");
+    let v2 = ctx.json(&[
+        "model",
+        "create",
+        "--name",
+        "local-model",
+        "--path",
+        "model2",
+        "--type",
+        "custom_model",
+    ]);
+    assert_eq!(v2["version"], "2");
+    // Registration is audited like any other.
+    let audit = ctx.json(&["audit", "list", "--model", "local-model"]);
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| **a == "version.create").count(),
+        2,
+        "{actions:?}"
+    );
+    // `mlflow_model` needs an MLmodel file.
+    let out = ctx.run(&[
+        "model",
+        "create",
+        "--name",
+        "m",
+        "--path",
+        "model",
+        "--type",
+        "mlflow_model",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no `MLmodel` file"));
+
+    // Model inputs resolve to the version's files.
+    ctx.write(
+        "job.yml",
+        "\
+type: command
+command: cat ${{inputs.m}}/weights.txt ${{inputs.latest}}/weights.txt
+inputs:
+  m:
+    type: custom_model
+    path: azureml:local-model:1
+  latest:
+    type: custom_model
+    path: azureml:local-model@latest
+",
+    );
+    let job = ctx.json(&["job", "create", "-f", "job.yml"]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let log = std::fs::read_to_string(job["jobs"]["main"]["log_path"].as_str().unwrap()).unwrap();
+    assert!(log.contains("w=1\nw=2"), "{log}");
+}
+
+/// `code: ./` at a repository root that also holds the workspace: the snapshot leaves the
+/// workspace out (no copy of a copy) and honours `.amlignore`.
+#[test]
+fn a_code_snapshot_of_the_repository_root_leaves_out_the_workspace_and_ignored_files() {
+    let ctx = TestContext::new();
+    ctx.write("src/pkg/__init__.py", "");
+    ctx.write(
+        "src/pkg/main.py",
+        "import os\nfor d, _, fs in sorted(os.walk('.')):\n    for f in sorted(fs):\n        print(os.path.join(d, f))\n",
+    );
+    ctx.write("data/big.csv", "1,2\n");
+    ctx.write(".amlignore", "data/\n*.log\n");
+    ctx.write("debug.log", "x\n");
+    ctx.write(
+        "mlops/job.yml",
+        "type: command\ncode: ./../\ncommand: python3 -m src.pkg.main\n",
+    );
+    for run in 0..2 {
+        let job = ctx.json(&["job", "create", "-f", "mlops/job.yml", "--force-rerun"]);
+        assert_eq!(job["status"], "Completed", "run {run}: {job:#}");
+        let log =
+            std::fs::read_to_string(job["jobs"]["main"]["log_path"].as_str().unwrap()).unwrap();
+        assert!(log.contains("./src/pkg/main.py"), "{log}");
+        assert!(
+            log.contains("./mlops/job.yml") && log.contains("./.amlignore"),
+            "{log}"
+        );
+        for excluded in [".sluice", "data/big.csv", "debug.log"] {
+            assert!(
+                !log.contains(excluded),
+                "run {run}: `{excluded}` is in the snapshot:\n{log}"
+            );
+        }
+    }
+}
+
+#[test]
+fn job_types_sluice_does_not_run_fail_in_one_line_naming_the_type() {
+    let ctx = TestContext::new();
+    for (ty, at) in [
+        ("automl", "1:7"),
+        ("spark", "1:7"),
+        ("sweep", "1:7"),
+        ("parallel", "1:7"),
+        ("import", "1:7"),
+    ] {
+        ctx.write("job.yml", &format!("type: {ty}\n"));
+        let out = ctx.run(&["job", "validate", "-f", "job.yml"]);
+        assert_eq!(out.status.code(), Some(3), "{ty}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let first = stderr.lines().next().unwrap_or_default();
+        assert_eq!(
+            first,
+            format!("error: job.yml:{at}: job type `{ty}` is not supported"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn values_are_coerced_as_azure_does() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "component.yml",
+        "\
+name: coerce
+type: command
+inputs:
+  flag: {type: string, default: True}
+  count: {type: integer, default: '3'}
+  ratio: {type: number, default: 1}
+  on: {type: boolean, default: 'true'}
+  mode: {type: string, enum: [fast, slow], default: fast}
+command: echo ${{inputs.flag}} ${{inputs.count}} ${{inputs.ratio}} ${{inputs.on}} ${{inputs.mode}}
+",
+    );
+    ctx.write(
+        "job.yml",
+        "\
+type: pipeline
+jobs:
+  a:
+    component: ./component.yml
+  b:
+    component: ./component.yml
+    inputs:
+      flag: 7
+      count: 4
+      mode: slow
+",
+    );
+    let job = ctx.json(&["job", "create", "-f", "job.yml"]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let log =
+        |s: &str| std::fs::read_to_string(job["jobs"][s]["log_path"].as_str().unwrap()).unwrap();
+    assert!(log("a").contains("True 3 1 true fast"), "{}", log("a"));
+    assert!(log("b").contains("7 4 1 true slow"), "{}", log("b"));
+    // The enum is checked after coercion.
+    ctx.write(
+        "bad.yml",
+        "type: pipeline\njobs:\n  a:\n    component: ./component.yml\n    inputs:\n      mode: medium\n",
+    );
+    let out = ctx.run(&["job", "validate", "-f", "bad.yml"]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.yml:6:13") && stderr.contains("must be one of `fast`, `slow`"),
+        "{stderr}"
+    );
+}
