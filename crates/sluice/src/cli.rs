@@ -100,7 +100,7 @@ pub(crate) enum Command {
     /// The built-in steps, for use as `command:` in pipeline files.
     #[command(subcommand)]
     Step(StepCommand),
-    /// Inspect registered models, move their aliases, govern their promotion.
+    /// Register and inspect models, move their aliases, govern their promotion.
     #[command(subcommand)]
     Model(ModelCommand),
     /// Create, list and revoke API tokens (roles: reader, contributor, owner).

@@ -124,7 +124,8 @@ fn copy_dir(src: &Path, dest: &Path) {
     for entry in std::fs::read_dir(src).expect("read example") {
         let entry = entry.expect("entry");
         let target = dest.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
+        // Links (the examples share their data and scripts) are copied as what they point at.
+        if std::fs::metadata(entry.path()).expect("type").is_dir() {
             copy_dir(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), &target).expect("copy");

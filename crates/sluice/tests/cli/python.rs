@@ -162,7 +162,11 @@ fn requirements_file_and_bare_conda_file_register() {
     );
     let bare = ctx.json(&["environment", "create", "-f", "conda.yml", "-o", "json"]);
     assert_eq!(bare["name"], "bare");
-    assert_eq!(bare["requirements"], serde_json::json!(["six"]));
+    // A conda file's environment also has what conda installs in every environment.
+    assert_eq!(
+        bare["requirements"],
+        serde_json::json!(["pip", "setuptools<82", "six", "wheel"])
+    );
     // The same interpreter and requirement set, whatever the spelling: the same environment.
     ctx.write(
         "conda2.yml",
@@ -572,4 +576,67 @@ fn python_example_in_the_azure_layout_runs_end_to_end() {
         Some(5),
         "no second version was registered"
     );
+}
+
+/// A project made like Azure's MLOps template, driven by its CI logic (`az ml` swapped for
+/// `sluice`): one `--set` with several values, the job name as tsv, status polling. Its code
+/// snapshot is the repository root (which holds the workspace), and its conda file pins an
+/// mlflow 2 that imports `pkg_resources`.
+#[test]
+fn the_mlops_template_project_runs_through_its_ci_script() {
+    if !pypi() {
+        return;
+    }
+    let ctx = TestContext::new();
+    let project = ctx.copy_example("mlops-template");
+    let ws = project.join(".sluice");
+    let mut cmd = Command::new("bash");
+    cmd.arg(project.join("mlops/devops-pipelines/deploy-model-training-pipeline.sh"))
+        .env("SLUICE", env!("CARGO_BIN_EXE_sluice"))
+        .env("SLUICE_WORKSPACE", &ws)
+        .env("EXPERIMENT_NAME", "ci-experiment")
+        .env("DISPLAY_NAME", "ci-run-1")
+        .env("NO_COLOR", "1")
+        .env_remove("SLUICE_TOKEN");
+    if let Some(uv) = std::env::var_os("SLUICE_TEST_UV") {
+        cmd.env("SLUICE_UV", uv);
+    }
+    let out = cmd.output().expect("run the CI script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("Job completed"),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status.code()
+    );
+    let sluice = |args: &[&str]| {
+        let mut c = ctx.command(args);
+        c.env("SLUICE_WORKSPACE", &ws);
+        let out = c.output().expect("run sluice");
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice::<Value>(&out.stdout).expect("JSON")
+    };
+    let jobs = sluice(&["job", "list"]);
+    let job = &jobs[0];
+    assert_eq!(job["experiment_name"], "ci-experiment");
+    assert_eq!(job["display_name"], "ci-run-1");
+    assert_eq!(job["status"], "Completed");
+    // The model was registered by the job's register step.
+    let model = sluice(&["model", "show", "-n", "taxi-model", "--version", "1"]);
+    assert_eq!(model["version"], "1");
+    // The environment is what conda would have made: setuptools below 82, with pkg_resources.
+    let env = sluice(&["environment", "show", "-n", "taxi-train-env"]);
+    let lock: Vec<&str> = env["lock"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(lock.contains(&"mlflow==2.9.2"), "{lock:?}");
+    let setuptools = lock.iter().find(|l| l.starts_with("setuptools==")).expect("setuptools locked");
+    let major: u32 = setuptools["setuptools==".len()..].split('.').next().unwrap().parse().unwrap();
+    assert!(major < 82, "{setuptools}");
+    assert_eq!(env["added_by_sluice"]["requirements"], serde_json::json!(["setuptools<82", "wheel"]));
+    // The snapshot of the repository root holds the code, not the workspace or ignored folders.
+    let name = job["name"].as_str().unwrap();
+    let code = ws.join("jobs").join(name).join("steps/prep_data/code");
+    assert!(code.join("src/taxi/prep.py").is_file());
+    for left_out in [".sluice", "data", "mlops"] {
+        assert!(!code.join(left_out).exists(), "`{left_out}` is in the snapshot");
+    }
 }
