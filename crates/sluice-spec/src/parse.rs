@@ -174,6 +174,17 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
                 JobKind::Pipeline
             } else if r.get("command").is_some() {
                 JobKind::Command
+            } else if let Some(what) = out_of_scope_schema(r.get("$schema")) {
+                return Err(ctx
+                    .error(
+                        root,
+                        format!(
+                            "{what} files are not supported: Sluice runs pipeline and command jobs"
+                        ),
+                    )
+                    .with_help(
+                        "run the training part as a `type: pipeline` or `type: command` job",
+                    ));
             } else {
                 return Err(ctx.error(root, "the job file has no `type`").with_help(
                     "add `type: pipeline` (with `jobs:`) or `type: command` (with `command:`)",
@@ -329,6 +340,38 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
             })
         }
     }
+}
+
+/// What a file is, by its `$schema`, when it is something Sluice does not run (endpoints,
+/// deployments, schedules, ...).
+fn out_of_scope_schema(schema: Option<&Node>) -> Option<String> {
+    let url = schema?.as_str()?.to_ascii_lowercase();
+    let name = url
+        .rsplit('/')
+        .next()?
+        .trim_end_matches(".json")
+        .trim_end_matches(".schema");
+    const KINDS: &[(&str, &str)] = &[
+        ("managedonlineendpoint", "online endpoint"),
+        ("kubernetesonlineendpoint", "online endpoint"),
+        ("batchendpoint", "batch endpoint"),
+        ("managedonlinedeployment", "online deployment"),
+        ("kubernetesonlinedeployment", "online deployment"),
+        ("batchdeployment", "batch deployment"),
+        ("schedule", "schedule"),
+        ("automl", "AutoML job"),
+        ("spark", "Spark job"),
+        ("datatransfer", "data transfer job"),
+        ("workspace", "workspace"),
+        ("compute", "compute"),
+        ("datastore", "datastore"),
+        ("registry", "registry"),
+        ("connection", "connection"),
+    ];
+    KINDS
+        .iter()
+        .find(|(k, _)| name.contains(k))
+        .map(|(_, what)| format!("`{name}` ({what})"))
 }
 
 fn unsupported_type(ctx: &Ctx<'_>, node: &Spanned<String>, ty: &str) -> SpecError {

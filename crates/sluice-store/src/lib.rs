@@ -1079,8 +1079,72 @@ mod tests {
     fn migrations_run_once_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 7);
-        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 7);
+        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 8);
+        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 8);
+    }
+
+    #[test]
+    fn a_schema_7_workspace_upgrades_and_keeps_its_computes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            for sql in &MIGRATIONS[..7] {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 7).unwrap();
+            tx.execute(
+                "INSERT INTO computes (name, type, max_instances, created_at) VALUES ('old', 'local', 2, 't')",
+                [],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 8);
+        let old = store.get_compute("old").unwrap().unwrap();
+        assert_eq!(
+            (old.max_instances, old.min_instances, old.size),
+            (2, 0, None)
+        );
+    }
+
+    #[test]
+    fn component_versions_are_numbered_immutable_and_listed_latest_first() {
+        let (_d, store) = store();
+        let row = |version: &str| ComponentRow {
+            name: "train".into(),
+            version: version.into(),
+            ty: "command".into(),
+            display_name: None,
+            description: None,
+            yaml_path: format!("/c/train/{version}/tree/train.yml"),
+            source_path: "/src/train.yml".into(),
+            spec: serde_json::json!({}),
+            content_hash: format!("blake3:{version}"),
+            created_by: "tester".into(),
+            created_at: "t".into(),
+        };
+        assert_eq!(store.next_component_version("train").unwrap(), "1");
+        store.insert_component(&row("1")).unwrap();
+        store.insert_component(&row("3")).unwrap();
+        assert_eq!(store.next_component_version("train").unwrap(), "4");
+        assert!(matches!(
+            store.insert_component(&row("1")),
+            Err(StoreError::AlreadyExists { .. })
+        ));
+        assert_eq!(store.get_component("train", None).unwrap().version, "3");
+        assert_eq!(
+            store.get_component("train", Some("1")).unwrap().version,
+            "1"
+        );
+        assert!(matches!(
+            store.get_component("train", Some("2")),
+            Err(StoreError::NotFound { .. })
+        ));
+        assert_eq!(store.list_components(None).unwrap().len(), 1);
+        assert_eq!(store.list_components(Some("train")).unwrap().len(), 2);
     }
 
     #[test]

@@ -295,7 +295,13 @@ fn build(
     args: &AssetShowArgs,
 ) -> Result<(), CliError> {
     let ws = workspace::open_existing(located)?;
-    let row = get(&ws, args)?;
+    let row = match get(&ws, args) {
+        Ok(row) => row,
+        Err(CliError::NotFound { .. }) if curated(&args.name).is_some() => {
+            return build_curated(ctx, &ws, curated(&args.name).expect("checked"));
+        }
+        Err(e) => return Err(e),
+    };
     let Some(request) = envs::request_from_row(&row)? else {
         return Err(CliError::usage(
             format!(
@@ -327,5 +333,50 @@ fn build(
     }
     let mut value = describe(&ws, &row)?;
     value["reused"] = json!(built.reused);
+    ctx.printer.print(&value, COLUMNS)
+}
+
+/// The curated environment a name refers to (`sklearn-1.5`, `AzureML-...@latest`, or the
+/// registry URI), if any.
+fn curated(name: &str) -> Option<&'static sluice_env::curated::Curated> {
+    let name = name
+        .strip_prefix("azureml://registries/azureml/environments/")
+        .map_or(name, |rest| rest.split('/').next().unwrap_or(rest));
+    let (name, _) = split_name_version(name, None);
+    sluice_env::curated::lookup(&name)
+}
+
+/// `environment build -n CURATED`: builds a curated environment of the catalog (no
+/// registration needed; jobs find the same build by its content hash).
+fn build_curated(
+    ctx: &Ctx<'_>,
+    ws: &Workspace,
+    c: &sluice_env::curated::Curated,
+) -> Result<(), CliError> {
+    let request = envs::request_from_curated(c)?;
+    let bar = progress::spinner(&format!("building curated environment {}", c.name));
+    let verbose = ctx.global.verbose > 0;
+    let name = c.name.clone();
+    let built = envs::builder(ws).ensure(&request, &mut |line| {
+        if verbose {
+            bar.suspend(|| ui::note(line));
+        } else {
+            bar.set_message(format!("{name}: {line}"));
+        }
+    });
+    bar.finish_and_clear();
+    let built = built?;
+    envs::record_build(ws, &built)?;
+    let value = json!({
+        "name": c.name,
+        "curated": true,
+        "python": built.python,
+        "env_hash": built.hash,
+        "built": true,
+        "reused": built.reused,
+        "build_seconds": built.build_seconds,
+        "requirements": request.normalized(),
+        "lock": built.lock.lines().collect::<Vec<_>>(),
+    });
     ctx.printer.print(&value, COLUMNS)
 }
