@@ -16,7 +16,9 @@ fresh workspace of its own:
 - models: `sluice model create -f FILE`.
 
 A file that parses but names a remote URL or an asset its README registers by hand first is
-counted apart (`remote`, `unregistered`) from one Sluice refuses (`fail`).
+counted apart (`remote`, `unregistered`) from one Sluice refuses (`fail`); so is a refused file
+that names a file missing from the checkout (`missing`) or is written in the 2021 preview schema
+that Azure's GA CLI refuses too (`preview`, recognised by its forms; see PREVIEW).
 
 Prints one line per file (ok / fail / skipped, and the first line of the error) and the counts
 per folder and kind. The examples are read where they are; nothing is copied into this
@@ -91,6 +93,25 @@ def classify(path, text):
     return "other", ty
 
 
+# Forms of the 2021 preview schema that Azure ML's GA CLI no longer takes either: `code:
+# {local_path: ...}`, `type: path`, `dataset:`/`file:`/`folder:` inputs, `${{jobs.X...}}`
+# without `parent.`, `type: component` steps, `.spec.yaml` component specs.
+PREVIEW = re.compile(
+    r"local_path:|^\s+type:\s*path\s*$|^\s+(dataset|file|folder):\s|\$\{\{\s*jobs\.|^\s+type:\s*component\s*$|\$schema:.*CommandComponent\.json|^\s*amlEnvironment:",
+    re.M,
+)
+
+
+def referenced_text(path, text):
+    """The text of the component files a job refers to (`component: ./x.yml`)."""
+    out = []
+    for m in re.finditer(r"component:\s*(?:file:)?(\.{0,2}/?[\w./-]+\.ya?ml)", text):
+        p = path.parent / m.group(1)
+        if p.is_file():
+            out.append(p.read_text(errors="replace"))
+    return "\n".join(out)
+
+
 COMMANDS = {
     "job": ["job", "validate", "-f"],
     "component": ["component", "create", "-f"],
@@ -107,7 +128,7 @@ def run(sluice, args, cwd, ws):
 
 
 def main():
-    sluice, root = sys.argv[1], Path(sys.argv[2])
+    sluice, root = str(Path(sys.argv[1]).resolve()), Path(sys.argv[2])
     out_json = sys.argv[sys.argv.index("--json") + 1] if "--json" in sys.argv else None
     results = []
     for folder in FOLDERS:
@@ -124,10 +145,14 @@ def main():
                 code, err = run(sluice, [*COMMANDS[kind], str(path)], path.parent, ws)
             first = next((l for l in err.splitlines() if l.startswith("error")), err.strip().splitlines()[0] if err.strip() else "")
             status = "ok" if code == 0 else "fail"
-            if code != 0 and re.search(r"remote data|not reachable offline|is not a local path", first):
+            if code != 0 and PREVIEW.search(text + referenced_text(path, text)):
+                status = "preview"
+            elif code != 0 and re.search(r"remote data|not reachable offline|is not a local path", first):
                 status = "remote"
             elif code != 0 and re.search(r"is not registered|does not exist|not found", first) and re.search(r"azureml:|asset|environment `|model `|component `", first):
                 status = "unregistered"
+            elif code != 0 and re.search(r"does not exist|No such file", first):
+                status = "missing"
             results.append({"file": rel, "folder": folder, "kind": kind, "status": status, "exit": code, "error": "" if code == 0 else first})
     for r in results:
         print(f"{r['status']:8} {r['kind']:12} {r['file']}  {r.get('error') or r.get('detail') or ''}")
@@ -135,7 +160,7 @@ def main():
     for r in results:
         counts[(r["folder"], r["kind"])][r["status"]] += 1
     print()
-    cols = ["ok", "remote", "unregistered", "fail", "skipped"]
+    cols = ["ok", "remote", "unregistered", "missing", "preview", "fail", "skipped"]
     print(f"{'folder':40} {'kind':12} " + " ".join(f"{c:>12}" for c in cols))
     total = Counter()
     for (folder, kind), c in sorted(counts.items()):
@@ -143,7 +168,8 @@ def main():
         total.update(c)
     print(f"{'all':40} {'':12} " + " ".join(f"{total[k]:>12}" for k in cols))
     print("ok: accepted; remote: parses, but reads data from the network; unregistered: parses, but names an asset "
-          "the example registers by hand first; fail: refused; skipped: out of scope or not a job/asset file")
+          "the example registers by hand first; missing: a file it names is not in the checkout; preview: written in "
+          "the pre-GA preview schema; fail: refused; skipped: out of scope or not a job/asset file")
     if out_json:
         Path(out_json).write_text(json.dumps(results, indent=1))
 

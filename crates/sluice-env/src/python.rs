@@ -60,6 +60,19 @@ pub fn find_python(request: Option<&str>) -> Result<Python, EnvError> {
         }
         found_versions.push(format!("{version} ({})", path.display()));
     }
+    // Conda would fetch the exact patch release (`python=3.7.6`); Sluice takes the newest
+    // patch of the same minor version on this machine instead.
+    if is_plain(&key)
+        && key.split('.').count() >= 3
+        && let Some(mm) = major_minor(&key)
+        && let Ok(python) = find_python(Some(&mm))
+    {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, python.clone());
+        return Ok(python);
+    }
     Err(EnvError::PythonMissing {
         request: if key.is_empty() { "3".to_owned() } else { key },
         found: if found_versions.is_empty() {
@@ -348,6 +361,16 @@ mod tests {
             "echo \"pyenv: python3.8: command not found\" >&2; exit 127",
         );
         assert_eq!(probe(&shim), None);
+    }
+
+    #[test]
+    fn an_exact_patch_release_falls_back_to_the_same_minor_version() {
+        let here = find_python(None).unwrap();
+        let mm = major_minor(&here.version).unwrap();
+        let asked = format!("{mm}.999");
+        let found = find_python(Some(&asked)).unwrap();
+        assert!(found.version.starts_with(&format!("{mm}.")), "{found:?}");
+        assert!(find_python(Some("2.1.999")).is_err());
     }
 
     #[test]

@@ -132,8 +132,12 @@ pub(crate) fn check_literal(
         }
     }
     if let Some(allowed) = &def.allowed {
+        // Compared as Azure ML compares them, after coercion to text: a boolean is `True` or
+        // `False` (as the command line receives it), so `default: True` is in `['True', 'False']`.
         let text = |j: &J| match j {
             J::String(s) => s.clone(),
+            J::Bool(true) => "True".to_owned(),
+            J::Bool(false) => "False".to_owned(),
             other => other.to_string(),
         };
         if !allowed.iter().any(|a| text(a) == text(v)) {

@@ -829,7 +829,8 @@ inputs:
   ratio: {type: number, default: 1}
   on: {type: boolean, default: 'true'}
   mode: {type: string, enum: [fast, slow], default: fast}
-command: echo ${{inputs.flag}} ${{inputs.count}} ${{inputs.ratio}} ${{inputs.on}} ${{inputs.mode}}
+  resize: {type: string, default: True, enum: ['True', 'False']}
+command: echo ${{inputs.flag}} ${{inputs.count}} ${{inputs.ratio}} ${{inputs.on}} ${{inputs.mode}} ${{inputs.resize}}
 ",
     );
     ctx.write(
@@ -851,8 +852,8 @@ jobs:
     assert_eq!(job["status"], "Completed", "{job:#}");
     let log =
         |s: &str| std::fs::read_to_string(job["jobs"][s]["log_path"].as_str().unwrap()).unwrap();
-    assert!(log("a").contains("True 3 1 true fast"), "{}", log("a"));
-    assert!(log("b").contains("7 4 1 true slow"), "{}", log("b"));
+    assert!(log("a").contains("True 3 1 true fast True"), "{}", log("a"));
+    assert!(log("b").contains("7 4 1 true slow True"), "{}", log("b"));
     // The enum is checked after coercion.
     ctx.write(
         "bad.yml",
