@@ -181,7 +181,7 @@ pub fn plan(
         let (ty, dir) = match value {
             OutputValue::Path { ty, path, .. } => (
                 ty.as_ref().map_or(IoType::UriFolder, |t| t.value),
-                output_location(ws, src, path)?,
+                output_location(ws, src, &expand_path(path, &job_name, name))?,
             ),
             OutputValue::Default { ty, .. } => (
                 ty.as_ref().map_or(IoType::UriFolder, |t| t.value),
@@ -362,7 +362,7 @@ fn plan_step(
             }
             Some(OutputValue::Path { ty, path, .. }) => OutputPlan {
                 ty: ty.as_ref().map_or(def.ty.value, |t| t.value),
-                dir: output_location(ws, src, path)?,
+                dir: output_location(ws, src, &expand_path(path, job_name, name))?,
                 pipeline_output: None,
                 register_as: None,
             },
@@ -785,6 +785,16 @@ fn check_exists(
         .with_help("declare it `uri_file`, or point at its folder")),
         _ => Ok(()),
     }
+}
+
+/// Azure ML's runtime expressions in an output path: `${{name}}` is the job's name and
+/// `${{output_name}}` the output's (`azureml://datastores/blob/paths/${{name}}/model`).
+fn expand_path(path: &Spanned<String>, job_name: &str, output_name: &str) -> Spanned<String> {
+    let text = path
+        .value
+        .replace("${{name}}", job_name)
+        .replace("${{output_name}}", output_name);
+    Spanned::new(text, path.span)
 }
 
 fn output_location(

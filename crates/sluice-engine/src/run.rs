@@ -613,6 +613,7 @@ impl StepTask {
             attempt += 1;
         }
         self.status(Status::Finalizing)?;
+        self.keep_outputs_folder(&step, &work_dir)?;
         for (name, out) in &step.outputs {
             let path = out.value_path(name);
             if !path.exists() {
@@ -634,6 +635,33 @@ impl StepTask {
             status: Status::Completed,
             message: None,
         })
+    }
+
+    /// What the command wrote to `./outputs`, as Azure ML keeps it: uploaded to the step's run
+    /// as artifacts under `outputs/`, and in the step's `artifacts` output (Azure's default
+    /// output that holds the run's artifacts) when it declares one and left it empty.
+    fn keep_outputs_folder(&self, step: &StepPlan, work_dir: &Path) -> Result<(), EngineError> {
+        let produced = work_dir.join("outputs");
+        let has_files = std::fs::read_dir(&produced).is_ok_and(|mut d| d.next().is_some());
+        if !has_files {
+            return Ok(());
+        }
+        let artifact_uri = self.ws.store().get_run(&self.run_id)?.info.artifact_uri;
+        if let Some(rel) = artifact_uri.strip_prefix("mlflow-artifacts:/") {
+            let mut dest = self.ws.artifact_root();
+            dest.extend(rel.split('/').filter(|p| !p.is_empty() && *p != ".."));
+            let dest = dest.join("outputs");
+            if !dest.exists() {
+                sluice_artifacts::copy_tree(&produced, &dest)?;
+            }
+        }
+        if let Some(out) = step.outputs.get("artifacts")
+            && out.ty == sluice_spec::IoType::UriFolder
+            && std::fs::read_dir(&out.dir).is_ok_and(|mut d| d.next().is_none())
+        {
+            sluice_artifacts::copy_tree(&produced, &out.dir.join("outputs"))?;
+        }
+        Ok(())
     }
 
     /// Completes the step with the results of an earlier identical one: its outputs copied
@@ -1105,6 +1133,9 @@ fn prepare_dirs(
         Some(code) => ws.code_snapshot(code)?.copy_to(work_dir)?,
         None => std::fs::create_dir_all(work_dir).map_err(|e| EngineError::io(work_dir, e))?,
     }
+    // Azure ML gives every command an `./outputs` folder, kept as the run's artifacts.
+    let outputs = work_dir.join("outputs");
+    std::fs::create_dir_all(&outputs).map_err(|e| EngineError::io(&outputs, e))?;
     reset_outputs(step)?;
     if let Some(dir) = log_path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;

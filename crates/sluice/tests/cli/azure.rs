@@ -867,3 +867,66 @@ jobs:
         "{stderr}"
     );
 }
+
+/// `./outputs` exists for every command and is kept as the run's artifacts (and in a step's
+/// `artifacts` output); `${{name}}` and `${{output_name}}` in an output path are the job's and
+/// the output's names.
+#[test]
+fn the_outputs_folder_and_runtime_expressions_in_output_paths_work_as_in_azure() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "job.yml",
+        "\
+type: pipeline
+outputs:
+  named:
+    type: uri_folder
+    path: azureml://datastores/workspaceblobstore/paths/${{name}}/${{output_name}}
+jobs:
+  hello_job:
+    command: echo world > ./outputs/world.txt && echo named > ${{outputs.out}}/n.txt
+    outputs:
+      artifacts:
+      out: ${{parent.outputs.named}}
+  world_job:
+    command: cat ${{inputs.world_input}}/outputs/world.txt
+    inputs:
+      world_input: ${{parent.jobs.hello_job.outputs.artifacts}}
+",
+    );
+    let job = ctx.json(&["job", "create", "-f", "job.yml", "--name", "expr1"]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let log =
+        std::fs::read_to_string(job["jobs"]["world_job"]["log_path"].as_str().unwrap()).unwrap();
+    assert!(log.contains("world"), "{log}");
+    let named = ctx
+        .workspace()
+        .join("datastores/workspaceblobstore/expr1/named/n.txt");
+    assert_eq!(std::fs::read_to_string(&named).unwrap(), "named\n");
+    // The step's run has `outputs/world.txt` among its artifacts.
+    let run_id = job["jobs"]["hello_job"]["mlflow"]["run_id"]
+        .as_str()
+        .expect("run id");
+    let found = walk(&ctx.workspace().join("mlartifacts"))
+        .into_iter()
+        .any(|p| p.ends_with(format!("{run_id}/artifacts/outputs/world.txt")));
+    assert!(
+        found,
+        "no outputs/world.txt among the artifacts of run {run_id}"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
