@@ -141,7 +141,8 @@ impl Snapshot {
         if total <= limits.max_bytes && self.files.len() <= limits.max_files {
             return None;
         }
-        let mut top: std::collections::BTreeMap<&str, (u64, usize)> = Default::default();
+        let mut top: std::collections::BTreeMap<&str, (u64, usize)> =
+            std::collections::BTreeMap::new();
         for (rel, size) in &sizes {
             let head = rel.split('/').next().unwrap_or(rel);
             let e = top.entry(head).or_default();

@@ -56,7 +56,10 @@ impl Workspace {
     /// The code snapshot of a step's `code:` folder: its files less what `.amlignore` (else
     /// `.gitignore`) excludes, and never this workspace.
     pub fn code_snapshot(&self, code: &Path) -> Result<sluice_artifacts::Snapshot, EngineError> {
-        Ok(sluice_artifacts::Snapshot::of(code, &[self.root.clone()])?)
+        Ok(sluice_artifacts::Snapshot::of(
+            code,
+            std::slice::from_ref(&self.root),
+        )?)
     }
 
     /// Hashes a code snapshot with the workspace's hash memo.

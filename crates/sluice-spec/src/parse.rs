@@ -342,6 +342,25 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
     }
 }
 
+/// Schemas of files that are not jobs Sluice runs, and what to call them.
+const OUT_OF_SCOPE_SCHEMAS: &[(&str, &str)] = &[
+    ("managedonlineendpoint", "online endpoint"),
+    ("kubernetesonlineendpoint", "online endpoint"),
+    ("batchendpoint", "batch endpoint"),
+    ("managedonlinedeployment", "online deployment"),
+    ("kubernetesonlinedeployment", "online deployment"),
+    ("batchdeployment", "batch deployment"),
+    ("schedule", "schedule"),
+    ("automl", "AutoML job"),
+    ("spark", "Spark job"),
+    ("datatransfer", "data transfer job"),
+    ("workspace", "workspace"),
+    ("compute", "compute"),
+    ("datastore", "datastore"),
+    ("registry", "registry"),
+    ("connection", "connection"),
+];
+
 /// What a file is, by its `$schema`, when it is something Sluice does not run (endpoints,
 /// deployments, schedules, ...).
 fn out_of_scope_schema(schema: Option<&Node>) -> Option<String> {
@@ -351,24 +370,7 @@ fn out_of_scope_schema(schema: Option<&Node>) -> Option<String> {
         .next()?
         .trim_end_matches(".json")
         .trim_end_matches(".schema");
-    const KINDS: &[(&str, &str)] = &[
-        ("managedonlineendpoint", "online endpoint"),
-        ("kubernetesonlineendpoint", "online endpoint"),
-        ("batchendpoint", "batch endpoint"),
-        ("managedonlinedeployment", "online deployment"),
-        ("kubernetesonlinedeployment", "online deployment"),
-        ("batchdeployment", "batch deployment"),
-        ("schedule", "schedule"),
-        ("automl", "AutoML job"),
-        ("spark", "Spark job"),
-        ("datatransfer", "data transfer job"),
-        ("workspace", "workspace"),
-        ("compute", "compute"),
-        ("datastore", "datastore"),
-        ("registry", "registry"),
-        ("connection", "connection"),
-    ];
-    KINDS
+    OUT_OF_SCOPE_SCHEMAS
         .iter()
         .find(|(k, _)| name.contains(k))
         .map(|(_, what)| format!("`{name}` ({what})"))
@@ -752,7 +754,7 @@ pub(crate) fn decode_step(
                 _ => None,
             };
             let mut component = match decode_component_ref(ctx, c, default_env)? {
-                ComponentDef::Command(c) => c,
+                ComponentDef::Command(c) => *c,
                 ComponentDef::Pipeline(pc) => {
                     let _ = r.get("name");
                     r.ignore(
@@ -760,14 +762,14 @@ pub(crate) fn decode_step(
                         &["settings", "experiment_name", "identity", "properties"],
                     );
                     r.finish(ctx)?;
-                    return Ok(Entry::Nested(NestedStep {
+                    return Ok(Entry::Nested(Box::new(NestedStep {
                         name,
                         source: ctx.source.clone(),
                         inputs,
                         outputs,
                         compute,
                         component: *pc,
-                    }));
+                    })));
                 }
             };
             if env_override.is_some() {
@@ -803,7 +805,7 @@ pub(crate) fn decode_step(
             .entry(k.clone())
             .or_insert_with(|| v.clone());
     }
-    Ok(Entry::Step(StepSpec {
+    Ok(Entry::Step(Box::new(StepSpec {
         name,
         source: ctx.source.clone(),
         display_name,
@@ -816,7 +818,7 @@ pub(crate) fn decode_step(
         environment_variables,
         timeout,
         retry,
-    }))
+    })))
 }
 
 /// `retry: {max_attempts: N, backoff_seconds: S}`.
@@ -1106,7 +1108,9 @@ fn decode_component_def(
             crate::pipeline::decode_pipeline_component(ctx, node, default_env)?,
         )))
     } else {
-        Ok(ComponentDef::Command(decode_component(ctx, node)?))
+        Ok(ComponentDef::Command(Box::new(decode_component(
+            ctx, node,
+        )?)))
     }
 }
 

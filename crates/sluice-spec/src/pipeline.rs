@@ -25,14 +25,14 @@ use crate::yaml::Node;
 
 /// What a step's `component:` turned out to be.
 pub(crate) enum ComponentDef {
-    Command(ComponentSpec),
+    Command(Box<ComponentSpec>),
     Pipeline(Box<PipelineComponent>),
 }
 
 /// One entry of a `jobs:` mapping: a step, or a pipeline component to expand.
 pub(crate) enum Entry {
-    Step(StepSpec),
-    Nested(NestedStep),
+    Step(Box<StepSpec>),
+    Nested(Box<NestedStep>),
 }
 
 /// A step that runs a pipeline component, as the parent wrote it.
@@ -74,7 +74,7 @@ pub(crate) fn decode_jobs(
         check_name(ctx, &step_name, "job name")?;
         match decode_step(ctx, step_name.clone(), value, default_env)? {
             Entry::Step(step) => {
-                steps.insert(step_name.value, step);
+                steps.insert(step_name.value, *step);
             }
             Entry::Nested(n) => {
                 let (inner, produced) = embed(&n, Some(&step_name.value))?;
@@ -295,18 +295,15 @@ fn unknown<'k>(
     }
 }
 
+/// Each output of a pipeline component: the (step, output) that writes it.
+type Produced = IndexMap<String, (String, String)>;
+
 /// The steps of `n`'s pipeline component as steps of the parent, and which of them produces
 /// each of its outputs. `prefix` names them `PREFIX.INNER` (none: the job's body).
 fn embed(
     n: &NestedStep,
     prefix: Option<&str>,
-) -> Result<
-    (
-        IndexMap<String, StepSpec>,
-        IndexMap<String, (String, String)>,
-    ),
-    SpecError,
-> {
+) -> Result<(IndexMap<String, StepSpec>, Produced), SpecError> {
     let pc = &n.component;
     let rename = |j: &str| prefix.map_or_else(|| j.to_owned(), |p| format!("{p}.{j}"));
     for (name, (key, _)) in &n.inputs {

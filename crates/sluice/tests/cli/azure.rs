@@ -1,12 +1,12 @@
 //! Azure ML material as teams write it: registered and pipeline components, models, curated
 //! and file environments, code snapshots of a repository root, and the `az ml` argument habits
-//! of the Azure MLOps templates' CI steps.
+//! of the Azure `MLOps` templates' CI steps.
 
 use serde_json::Value;
 
 use crate::common::TestContext;
 
-/// A command component whose code sits beside its folder (`code: ../src`), as in the MLOps
+/// A command component whose code sits beside its folder (`code: ../src`), as in the `MLOps`
 /// templates: it writes `hello WHO` into its output.
 fn hello_component(ctx: &TestContext) {
     ctx.write(

@@ -591,7 +591,7 @@ fn python_example_in_the_azure_layout_runs_end_to_end() {
     );
 }
 
-/// A project made like Azure's MLOps template, driven by its CI logic (`az ml` swapped for
+/// A project made like Azure's `MLOps` template, driven by its CI logic (`az ml` swapped for
 /// `sluice`): one `--set` with several values, the job name as tsv, status polling. Its code
 /// snapshot is the repository root (which holds the workspace), and its conda file pins an
 /// mlflow 2 that imports `pkg_resources`.
