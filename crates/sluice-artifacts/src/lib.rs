@@ -42,6 +42,16 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ArtifactError + '
     }
 }
 
+/// `path` relative to `root`, with `/` between its parts (the form hashes cover).
+pub(crate) fn rel_path(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// The regular files under `root` (or `root` itself), sorted by relative path.
 fn files(root: &Path) -> Result<Vec<(String, PathBuf)>, ArtifactError> {
     let meta = fs::metadata(root).map_err(|e| {
@@ -73,13 +83,7 @@ fn files(root: &Path) -> Result<Vec<(String, PathBuf)>, ArtifactError> {
             source: e.into(),
         })?;
         if entry.file_type().is_file() {
-            let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
-            let rel = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            out.push((rel, entry.path().to_path_buf()));
+            out.push((rel_path(root, entry.path()), entry.path().to_path_buf()));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));

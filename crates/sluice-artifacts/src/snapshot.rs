@@ -86,13 +86,10 @@ impl Snapshot {
             if !entry.file_type().is_some_and(|t| t.is_file()) {
                 continue;
             }
-            let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
-            let rel = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            files.push((rel, entry.path().to_path_buf()));
+            files.push((
+                crate::rel_path(root, entry.path()),
+                entry.path().to_path_buf(),
+            ));
         }
         files.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(Self {

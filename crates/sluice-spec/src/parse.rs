@@ -1157,46 +1157,8 @@ pub(crate) fn decode_component(ctx: &mut Ctx<'_>, node: &Node) -> Result<Compone
     let is_deterministic = ctx
         .opt_bool(r.get("is_deterministic"), "is_deterministic")?
         .unwrap_or(true);
-    let mut inputs = IndexMap::new();
-    for (key, value) in ctx.entries(r.get("inputs"), "inputs")? {
-        let k = ctx.string(key, "inputs")?;
-        let def = decode_input_def(ctx, value, &format!("inputs.{}", k.value))?;
-        inputs.insert(k.value.clone(), (k, def));
-    }
-    let mut outputs = IndexMap::new();
-    for (key, value) in ctx.entries(r.get("outputs"), "outputs")? {
-        let k = ctx.string(key, "outputs")?;
-        let f = format!("outputs.{}", k.value);
-        let def = if value.is_null() {
-            OutputDef {
-                ty: Spanned::new(IoType::UriFolder, key.span),
-                description: None,
-                mode: None,
-            }
-        } else {
-            let mut or = MapReader::new(ctx, value, &format!("`{f}`"))?;
-            let ty = match or.get("type") {
-                Some(t) => decode_io_type(ctx, t, "output type", &IoType::DATA)?,
-                None => {
-                    return Err(ctx
-                        .error(value, format!("output `{}` has no `type`", k.value))
-                        .with_help("add `type: uri_folder` (or `uri_file`, `mlflow_model`, ...)"));
-                }
-            };
-            let description = ctx
-                .opt_string(or.get("description"), "description")?
-                .map(|s| s.value);
-            let mode = check_mode(ctx, or.get("mode"), &format!("{f}.mode"))?;
-            or.ignore(ctx, &["is_control"]);
-            or.finish(ctx)?;
-            OutputDef {
-                ty,
-                description,
-                mode,
-            }
-        };
-        outputs.insert(k.value.clone(), (k, def));
-    }
+    let inputs = decode_input_defs(ctx, r.get("inputs"))?;
+    let outputs = decode_output_defs(ctx, r.get("outputs"))?;
     let Some(command_node) = r.get("command").filter(|n| !n.is_null()) else {
         return Err(ctx
             .error(node, "the component has no `command`")
@@ -1242,6 +1204,62 @@ pub(crate) fn decode_component(ctx: &mut Ctx<'_>, node: &Node) -> Result<Compone
     };
     crate::validate::validate_component_command(&component)?;
     Ok(component)
+}
+
+/// A component's `inputs:` declarations.
+pub(crate) fn decode_input_defs(
+    ctx: &mut Ctx<'_>,
+    node: Option<&Node>,
+) -> Result<IndexMap<String, (Spanned<String>, InputDef)>, SpecError> {
+    let mut inputs = IndexMap::new();
+    for (key, value) in ctx.entries(node, "inputs")? {
+        let k = ctx.string(key, "inputs")?;
+        let def = decode_input_def(ctx, value, &format!("inputs.{}", k.value))?;
+        inputs.insert(k.value.clone(), (k, def));
+    }
+    Ok(inputs)
+}
+
+/// A component's `outputs:` declarations (a null value is a `uri_folder`).
+pub(crate) fn decode_output_defs(
+    ctx: &mut Ctx<'_>,
+    node: Option<&Node>,
+) -> Result<IndexMap<String, (Spanned<String>, OutputDef)>, SpecError> {
+    let mut outputs = IndexMap::new();
+    for (key, value) in ctx.entries(node, "outputs")? {
+        let k = ctx.string(key, "outputs")?;
+        let f = format!("outputs.{}", k.value);
+        let def = if value.is_null() {
+            OutputDef {
+                ty: Spanned::new(IoType::UriFolder, key.span),
+                description: None,
+                mode: None,
+            }
+        } else {
+            let mut or = MapReader::new(ctx, value, &format!("`{f}`"))?;
+            let ty = match or.get("type") {
+                Some(t) => decode_io_type(ctx, t, "output type", &IoType::DATA)?,
+                None => {
+                    return Err(ctx
+                        .error(value, format!("output `{}` has no `type`", k.value))
+                        .with_help("add `type: uri_folder` (or `uri_file`, `mlflow_model`, ...)"));
+                }
+            };
+            let description = ctx
+                .opt_string(or.get("description"), "description")?
+                .map(|s| s.value);
+            let mode = check_mode(ctx, or.get("mode"), &format!("{f}.mode"))?;
+            or.ignore(ctx, &["is_control"]);
+            or.finish(ctx)?;
+            OutputDef {
+                ty,
+                description,
+                mode,
+            }
+        };
+        outputs.insert(k.value.clone(), (k, def));
+    }
+    Ok(outputs)
 }
 
 pub(crate) fn decode_input_def(
@@ -1453,6 +1471,76 @@ fn decode_environment(ctx: &mut Ctx<'_>, node: &Node) -> Result<EnvironmentSpec,
     })
 }
 
+/// What a data asset file and a model file both hold.
+struct FileAsset {
+    name: Spanned<String>,
+    version: Option<Spanned<String>>,
+    description: Option<String>,
+    tags: IndexMap<String, String>,
+    ty: Spanned<IoType>,
+    path: Spanned<String>,
+}
+
+/// How one kind of file asset differs: its name in messages, its types and the keys Azure
+/// accepts that change nothing here.
+struct FileAssetKind {
+    what: &'static str,
+    example: &'static str,
+    example_path: &'static str,
+    types: &'static [&'static str],
+    default_type: IoType,
+    ignored: &'static [&'static str],
+}
+
+fn parse_file_asset(
+    source: &Source,
+    overrides: &[(String, String)],
+    warnings: &mut Vec<Warning>,
+    kind: &FileAssetKind,
+) -> Result<FileAsset, SpecError> {
+    let root = load_tree(source, overrides, warnings)?;
+    let mut ctx = Ctx {
+        source,
+        warnings,
+        assets: None,
+    };
+    let mut r = MapReader::new(&ctx, &root, &format!("a {}", kind.what))?;
+    let _ = r.get("$schema");
+    let Some(name) = ctx.opt_string(r.get("name"), "name")? else {
+        return Err(ctx
+            .error(&root, format!("the {} has no `name`", kind.what))
+            .with_help(format!("add `name: {}`", kind.example)));
+    };
+    check_name(&ctx, &name, &format!("{} name", kind.what))?;
+    let version = ctx.opt_string(r.get("version"), "version")?;
+    let description = ctx
+        .opt_string(r.get("description"), "description")?
+        .map(|s| s.value);
+    let tags = ctx.string_map(r.get("tags"), "tags")?;
+    let ty = match r.get("type") {
+        Some(t) if !t.is_null() => {
+            decode_io_type(&ctx, t, &format!("{} type", kind.what), kind.types)?
+        }
+        _ => Spanned::new(kind.default_type, root.span),
+    };
+    let Some(path_node) = r.get("path").filter(|p| !p.is_null()) else {
+        return Err(ctx
+            .error(&root, format!("the {} has no `path`", kind.what))
+            .with_help(format!("add `path: {}`", kind.example_path)));
+    };
+    let path = ctx.string(path_node, "path")?;
+    r.ignore(&mut ctx, kind.ignored);
+    r.finish(&ctx)?;
+    Ok(FileAsset {
+        name,
+        version,
+        description,
+        tags,
+        ty,
+        path,
+    })
+}
+
 /// Checks a model from its source text (a file, or `{}` with the command line's values as
 /// overrides), as `az ml model create` takes it.
 pub fn parse_model(
@@ -1460,61 +1548,35 @@ pub fn parse_model(
     overrides: &[(String, String)],
     warnings: &mut Vec<Warning>,
 ) -> Result<ModelSpec, SpecError> {
-    let root = load_tree(source, overrides, warnings)?;
-    let mut ctx = Ctx {
+    let a = parse_file_asset(
         source,
+        overrides,
         warnings,
-        assets: None,
-    };
-    let mut r = MapReader::new(&ctx, &root, "a model")?;
-    let _ = r.get("$schema");
-    let Some(name) = ctx.opt_string(r.get("name"), "name")? else {
-        return Err(ctx
-            .error(&root, "the model has no `name`")
-            .with_help("add `name: my-model`"));
-    };
-    check_name(&ctx, &name, "model name")?;
-    let version = ctx.opt_string(r.get("version"), "version")?;
-    let description = ctx
-        .opt_string(r.get("description"), "description")?
-        .map(|s| s.value);
-    let tags = ctx.string_map(r.get("tags"), "tags")?;
-    let ty = match r.get("type") {
-        Some(t) if !t.is_null() => decode_io_type(
-            &ctx,
-            t,
-            "model type",
-            &["mlflow_model", "custom_model", "triton_model"],
-        )?,
-        _ => Spanned::new(IoType::CustomModel, root.span),
-    };
-    let Some(path_node) = r.get("path").filter(|p| !p.is_null()) else {
-        return Err(ctx
-            .error(&root, "the model has no `path`")
-            .with_help("add `path: ./model` (a file or folder)"));
-    };
-    let path = ctx.string(path_node, "path")?;
-    r.ignore(
-        &mut ctx,
-        &[
-            "properties",
-            "stage",
-            "flavors",
-            "datastore",
-            "job_name",
-            "intellectual_property",
-            "system_metadata",
-        ],
-    );
-    r.finish(&ctx)?;
+        &FileAssetKind {
+            what: "model",
+            example: "my-model",
+            example_path: "./model (a file or folder)",
+            types: &["mlflow_model", "custom_model", "triton_model"],
+            default_type: IoType::CustomModel,
+            ignored: &[
+                "properties",
+                "stage",
+                "flavors",
+                "datastore",
+                "job_name",
+                "intellectual_property",
+                "system_metadata",
+            ],
+        },
+    )?;
     Ok(ModelSpec {
         source: source.clone(),
-        name,
-        version,
-        ty,
-        path,
-        description,
-        tags,
+        name: a.name,
+        version: a.version,
+        ty: a.ty,
+        path: a.path,
+        description: a.description,
+        tags: a.tags,
     })
 }
 
@@ -1534,46 +1596,26 @@ pub fn parse_data(
     overrides: &[(String, String)],
     warnings: &mut Vec<Warning>,
 ) -> Result<DataSpec, SpecError> {
-    let root = load_tree(source, overrides, warnings)?;
-    let mut ctx = Ctx {
+    let a = parse_file_asset(
         source,
+        overrides,
         warnings,
-        assets: None,
-    };
-    let mut r = MapReader::new(&ctx, &root, "a data asset")?;
-    let _ = r.get("$schema");
-    let Some(name) = ctx.opt_string(r.get("name"), "name")? else {
-        return Err(ctx
-            .error(&root, "the data asset has no `name`")
-            .with_help("add `name: my-data`"));
-    };
-    check_name(&ctx, &name, "data asset name")?;
-    let version = ctx.opt_string(r.get("version"), "version")?;
-    let description = ctx
-        .opt_string(r.get("description"), "description")?
-        .map(|s| s.value);
-    let tags = ctx.string_map(r.get("tags"), "tags")?;
-    let ty = match r.get("type") {
-        Some(t) if !t.is_null() => {
-            decode_io_type(&ctx, t, "data type", &["uri_file", "uri_folder", "mltable"])?
-        }
-        _ => Spanned::new(IoType::UriFolder, root.span),
-    };
-    let Some(path_node) = r.get("path").filter(|p| !p.is_null()) else {
-        return Err(ctx
-            .error(&root, "the data asset has no `path`")
-            .with_help("add `path: ./data/file.csv`"));
-    };
-    let data_path = ctx.string(path_node, "path")?;
-    r.ignore(&mut ctx, &["properties", "datastore"]);
-    r.finish(&ctx)?;
+        &FileAssetKind {
+            what: "data asset",
+            example: "my-data",
+            example_path: "./data/file.csv",
+            types: &["uri_file", "uri_folder", "mltable"],
+            default_type: IoType::UriFolder,
+            ignored: &["properties", "datastore"],
+        },
+    )?;
     Ok(DataSpec {
         source: source.clone(),
-        name,
-        version,
-        ty,
-        path: data_path,
-        description,
-        tags,
+        name: a.name,
+        version: a.version,
+        ty: a.ty,
+        path: a.path,
+        description: a.description,
+        tags: a.tags,
     })
 }

@@ -16,7 +16,7 @@ use crate::asset::parse_asset_ref;
 use crate::binding::Binding;
 use crate::decode::{Ctx, MapReader, suggest};
 use crate::diag::SpecError;
-use crate::parse::{check_mode, check_name, decode_input_def, decode_io_type, decode_step};
+use crate::parse::{check_name, decode_step};
 use crate::source::{Source, Spanned};
 use crate::types::{
     ComponentSpec, EnvironmentRef, InputDef, InputValue, IoType, OutputDef, OutputValue, StepSpec,
@@ -164,18 +164,8 @@ pub(crate) fn decode_pipeline_component(
     if let Some(n) = ctx.opt_string(r.get("name"), "name")? {
         check_name(ctx, &n, "component name")?;
     }
-    let mut inputs = IndexMap::new();
-    for (key, value) in ctx.entries(r.get("inputs"), "inputs")? {
-        let k = ctx.string(key, "inputs")?;
-        let def = decode_input_def(ctx, value, &format!("inputs.{}", k.value))?;
-        inputs.insert(k.value.clone(), (k, def));
-    }
-    let mut outputs = IndexMap::new();
-    for (key, value) in ctx.entries(r.get("outputs"), "outputs")? {
-        let k = ctx.string(key, "outputs")?;
-        let def = decode_output_def(ctx, key, value, &format!("outputs.{}", k.value))?;
-        outputs.insert(k.value.clone(), (k, def));
-    }
+    let inputs = crate::parse::decode_input_defs(ctx, r.get("inputs"))?;
+    let outputs = crate::parse::decode_output_defs(ctx, r.get("outputs"))?;
     let jobs_node = r.get("jobs");
     r.ignore(ctx, &["settings", "properties"]);
     r.finish(ctx)?;
@@ -238,37 +228,6 @@ pub(crate) fn decode_pipeline_component(
         outputs,
         steps,
         produced,
-    })
-}
-
-fn decode_output_def(
-    ctx: &mut Ctx<'_>,
-    key: &Node,
-    value: &Node,
-    field: &str,
-) -> Result<OutputDef, SpecError> {
-    if value.is_null() {
-        return Ok(OutputDef {
-            ty: Spanned::new(IoType::UriFolder, key.span),
-            description: None,
-            mode: None,
-        });
-    }
-    let mut r = MapReader::new(ctx, value, &format!("`{field}`"))?;
-    let ty = match r.get("type") {
-        Some(t) if !t.is_null() => decode_io_type(ctx, t, "output type", &IoType::DATA)?,
-        _ => Spanned::new(IoType::UriFolder, key.span),
-    };
-    let description = ctx
-        .opt_string(r.get("description"), "description")?
-        .map(|s| s.value);
-    let mode = check_mode(ctx, r.get("mode"), &format!("{field}.mode"))?;
-    r.ignore(ctx, &["is_control", "datastore"]);
-    r.finish(ctx)?;
-    Ok(OutputDef {
-        ty,
-        description,
-        mode,
     })
 }
 

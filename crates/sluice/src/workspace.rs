@@ -83,6 +83,16 @@ pub(crate) fn open_quiet(located: &Located) -> Result<Workspace, CliError> {
 }
 
 /// Opens an existing workspace for reading; a missing one is an error, not created.
+/// The workspace if there is one (for looking up registered assets while a file is read),
+/// without creating it.
+pub(crate) fn open_if_exists(located: &Located) -> Result<Option<Workspace>, CliError> {
+    if located.exists {
+        open_quiet(located).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 pub(crate) fn open_existing(located: &Located) -> Result<Workspace, CliError> {
     if !located.exists {
         return Err(CliError::NotFound {

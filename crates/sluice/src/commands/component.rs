@@ -37,11 +37,7 @@ fn create(
     let overrides = crate::commands::overrides(&args.set)?;
     // Check the file before creating a workspace; inner registered components are looked up in
     // the workspace if there is one.
-    let existing = if located.exists {
-        Some(workspace::open_quiet(located)?)
-    } else {
-        None
-    };
+    let existing = workspace::open_if_exists(located)?;
     let mut warnings = Vec::new();
     let info = sluice_spec::load_component_info(
         &args.file,

@@ -49,44 +49,27 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &DataCommand) -> Result<(), CliError> {
     }
 }
 
-/// `--name`, `--type`, `--path` and `--description` as overrides of the file's values (or of an
-/// empty one without `--file`), after `--set`.
-fn flag_overrides(args: &DataCreateArgs) -> Result<Vec<(String, String)>, CliError> {
-    let mut overrides = crate::commands::overrides(&args.set)?;
-    for (key, value) in [
-        ("name", &args.name),
-        ("type", &args.ty),
-        ("path", &args.path),
-        ("description", &args.description),
-    ] {
-        if let Some(v) = value {
-            overrides.push((key.to_owned(), v.clone()));
-        }
-    }
-    Ok(overrides)
-}
-
 fn create(
     ctx: &Ctx<'_>,
     located: &workspace::Located,
     args: &DataCreateArgs,
 ) -> Result<(), CliError> {
-    let overrides = flag_overrides(args)?;
+    let overrides = crate::commands::overrides_with(
+        &args.set,
+        &[
+            ("name", &args.name),
+            ("type", &args.ty),
+            ("path", &args.path),
+            ("description", &args.description),
+        ],
+    )?;
+    let source = crate::commands::asset_source(
+        args.file.as_deref(),
+        args.name.is_some() && args.path.is_some(),
+        "data create",
+    )?;
     let mut warnings = Vec::new();
-    let loaded = match &args.file {
-        Some(file) => sluice_spec::load_data(file, &overrides, &mut warnings),
-        None => {
-            if args.name.is_none() || args.path.is_none() {
-                return Err(CliError::usage(
-                    "`data create` needs `--file`, or `--name` and `--path`",
-                    "write `sluice data create --file data.yml`, or `sluice data create --name N --path ./data --type uri_folder`",
-                ));
-            }
-            let mut source = sluice_spec::Source::new("the command line", "{}\n");
-            source.dir = std::env::current_dir().unwrap_or_default();
-            sluice_spec::parse_data(&source, &overrides, &mut warnings)
-        }
-    };
+    let loaded = sluice_spec::parse_data(&source, &overrides, &mut warnings);
     print_warnings(&warnings);
     let spec = loaded?;
     let src = &spec.source;

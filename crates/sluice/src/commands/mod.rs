@@ -63,3 +63,40 @@ pub(crate) fn overrides(set: &SetArgs) -> Result<Vec<(String, String)>, CliError
         })
         .collect()
 }
+
+/// `--set` values, then each flag that was given, as overrides of an asset file's keys.
+pub(crate) fn overrides_with(
+    set: &SetArgs,
+    flags: &[(&str, &Option<String>)],
+) -> Result<Vec<(String, String)>, CliError> {
+    let mut out = overrides(set)?;
+    for (key, value) in flags {
+        if let Some(v) = value {
+            out.push(((*key).to_owned(), v.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// The asset file of a `create` given `--file`; without one, an empty mapping that the flags
+/// fill in (relative paths against the current folder), when `--name` and `--path` are given.
+pub(crate) fn asset_source(
+    file: Option<&std::path::Path>,
+    named_and_pathed: bool,
+    command: &str,
+) -> Result<sluice_spec::Source, CliError> {
+    if let Some(file) = file {
+        return Ok(sluice_spec::read_source(file)?);
+    }
+    if !named_and_pathed {
+        return Err(CliError::usage(
+            format!("`{command}` needs `--file`, or `--name` and `--path`"),
+            format!(
+                "write `sluice {command} --file FILE.yml`, or `sluice {command} --name N --path ./PATH --type TYPE`"
+            ),
+        ));
+    }
+    let mut source = sluice_spec::Source::new("the command line", "{}\n");
+    source.dir = std::env::current_dir().unwrap_or_default();
+    Ok(source)
+}

@@ -210,40 +210,29 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &ModelCommand) -> Result<(), CliError> {
 
 /// `sluice model create -f model.yml` (or `--name N --path P [--type T]`).
 fn create(ctx: &Ctx<'_>, args: &crate::cli::ModelCreateArgs) -> Result<(), CliError> {
-    let mut overrides = crate::commands::overrides(&args.set)?;
-    for (key, value) in [
-        ("name", &args.name),
-        ("type", &args.ty),
-        ("path", &args.path),
-        ("description", &args.description),
-        ("version", &args.version),
-    ] {
-        if let Some(v) = value {
-            overrides.push((key.to_owned(), v.clone()));
-        }
-    }
-    let source = match &args.file {
-        Some(file) => sluice_spec::read_source(file)?,
-        None => {
-            if args.name.is_none() || args.path.is_none() {
-                return Err(CliError::usage(
-                    "`model create` needs `--file`, or `--name` and `--path`",
-                    "write `sluice model create --file model.yml`, or `sluice model create --name N --path ./model --type mlflow_model`",
-                ));
-            }
-            let mut source = sluice_spec::Source::new("the command line", "{}\n");
-            source.dir = std::env::current_dir().unwrap_or_default();
-            source
-        }
-    };
+    let overrides = crate::commands::overrides_with(
+        &args.set,
+        &[
+            ("name", &args.name),
+            ("type", &args.ty),
+            ("path", &args.path),
+            ("description", &args.description),
+            ("version", &args.version),
+        ],
+    )?;
+    let source = crate::commands::asset_source(
+        args.file.as_deref(),
+        args.name.is_some() && args.path.is_some(),
+        "model create",
+    )?;
     let mut warnings = Vec::new();
     let spec = sluice_spec::parse_model(&source, &overrides, &mut warnings);
     crate::commands::print_warnings(&warnings);
     let spec = spec?;
     let err = |msg: String| sluice_spec::SpecError::new(&spec.source, spec.path.span, msg);
-    if let Some(rest) = spec.path.strip_prefix("file://") {
-        let _ = rest;
-    } else if spec.path.starts_with("azureml:") || spec.path.contains("://") {
+    if !spec.path.starts_with("file://")
+        && (spec.path.starts_with("azureml:") || spec.path.contains("://"))
+    {
         return Err(err(format!(
             "`{}` is not a local path; Sluice registers models from files on this machine",
             spec.path.value

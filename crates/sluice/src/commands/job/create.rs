@@ -16,11 +16,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobCreateArgs) -> Result<(), CliError> {
     // Validate before creating a workspace: an invalid file leaves no trace. Registered
     // components are looked up in the workspace, if there is one.
     let located = workspace::locate(ctx.global.workspace.as_deref())?;
-    let existing = if located.exists {
-        Some(workspace::open_quiet(&located)?)
-    } else {
-        None
-    };
+    let existing = workspace::open_if_exists(&located)?;
     let mut warnings = Vec::new();
     let spec = sluice_spec::load_job(
         &args.file,
