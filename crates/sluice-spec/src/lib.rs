@@ -28,7 +28,7 @@ pub use parse::{
 pub use pipeline::{ComponentInfo, load_component_info};
 pub use source::{Source, Span, Spanned, normalize};
 pub use types::{
-    ComponentSpec, DataSpec, EnvironmentRef, EnvironmentSpec, InputDef, InputValue, IoType,
-    JobKind, JobSpec, ModelSpec, OutputDef, OutputValue, Retry, Settings, StepSpec,
+    ComponentSpec, DataSpec, EnvironmentRef, EnvironmentSpec, FileAssetSpec, InputDef, InputValue,
+    IoType, JobKind, JobSpec, ModelSpec, OutputDef, OutputValue, Retry, Settings, StepSpec,
 };
 pub use validate::dependencies;

@@ -11,8 +11,8 @@ use crate::diag::{SpecError, Warning};
 use crate::pipeline::{ComponentDef, Entry, NestedStep};
 use crate::source::{Source, Spanned};
 use crate::types::{
-    ComponentSpec, DataSpec, EnvironmentRef, EnvironmentSpec, InputDef, InputValue, IoType,
-    JobKind, JobSpec, ModelSpec, OutputDef, OutputValue, Settings, StepSpec,
+    ComponentSpec, DataSpec, EnvironmentRef, EnvironmentSpec, FileAssetSpec, InputDef, InputValue,
+    IoType, JobKind, JobSpec, ModelSpec, OutputDef, OutputValue, Settings, StepSpec,
 };
 use crate::yaml::{self, Node, Value};
 
@@ -1471,16 +1471,6 @@ fn decode_environment(ctx: &mut Ctx<'_>, node: &Node) -> Result<EnvironmentSpec,
     })
 }
 
-/// What a data asset file and a model file both hold.
-struct FileAsset {
-    name: Spanned<String>,
-    version: Option<Spanned<String>>,
-    description: Option<String>,
-    tags: IndexMap<String, String>,
-    ty: Spanned<IoType>,
-    path: Spanned<String>,
-}
-
 /// How one kind of file asset differs: its name in messages, its types and the keys Azure
 /// accepts that change nothing here.
 struct FileAssetKind {
@@ -1497,7 +1487,7 @@ fn parse_file_asset(
     overrides: &[(String, String)],
     warnings: &mut Vec<Warning>,
     kind: &FileAssetKind,
-) -> Result<FileAsset, SpecError> {
+) -> Result<FileAssetSpec, SpecError> {
     let root = load_tree(source, overrides, warnings)?;
     let mut ctx = Ctx {
         source,
@@ -1531,7 +1521,8 @@ fn parse_file_asset(
     let path = ctx.string(path_node, "path")?;
     r.ignore(&mut ctx, kind.ignored);
     r.finish(&ctx)?;
-    Ok(FileAsset {
+    Ok(FileAssetSpec {
+        source: source.clone(),
         name,
         version,
         description,
@@ -1548,7 +1539,7 @@ pub fn parse_model(
     overrides: &[(String, String)],
     warnings: &mut Vec<Warning>,
 ) -> Result<ModelSpec, SpecError> {
-    let a = parse_file_asset(
+    parse_file_asset(
         source,
         overrides,
         warnings,
@@ -1568,16 +1559,7 @@ pub fn parse_model(
                 "system_metadata",
             ],
         },
-    )?;
-    Ok(ModelSpec {
-        source: source.clone(),
-        name: a.name,
-        version: a.version,
-        ty: a.ty,
-        path: a.path,
-        description: a.description,
-        tags: a.tags,
-    })
+    )
 }
 
 /// Reads and checks a data asset file (`data create -f data.yml`), with `--set` overrides.
@@ -1596,7 +1578,7 @@ pub fn parse_data(
     overrides: &[(String, String)],
     warnings: &mut Vec<Warning>,
 ) -> Result<DataSpec, SpecError> {
-    let a = parse_file_asset(
+    parse_file_asset(
         source,
         overrides,
         warnings,
@@ -1608,14 +1590,5 @@ pub fn parse_data(
             default_type: IoType::UriFolder,
             ignored: &["properties", "datastore"],
         },
-    )?;
-    Ok(DataSpec {
-        source: source.clone(),
-        name: a.name,
-        version: a.version,
-        ty: a.ty,
-        path: a.path,
-        description: a.description,
-        tags: a.tags,
-    })
+    )
 }

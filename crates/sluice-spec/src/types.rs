@@ -261,9 +261,10 @@ pub struct JobSpec {
     pub steps: IndexMap<String, StepSpec>,
 }
 
-/// A data asset (`data create -f data.yml`).
+/// A data asset (`data create -f data.yml`) or a model (`model create -f model.yml`): a named,
+/// typed file or folder.
 #[derive(Debug, Clone)]
-pub struct DataSpec {
+pub struct FileAssetSpec {
     pub source: Source,
     pub name: Spanned<String>,
     pub version: Option<Spanned<String>>,
@@ -289,15 +290,8 @@ pub struct EnvironmentSpec {
     pub raw: serde_json::Value,
 }
 
-/// A model to register (`model create -f model.yml`).
-#[derive(Debug, Clone)]
-pub struct ModelSpec {
-    pub source: Source,
-    pub name: Spanned<String>,
-    pub version: Option<Spanned<String>>,
-    /// `mlflow_model`, `custom_model` or `triton_model`.
-    pub ty: Spanned<IoType>,
-    pub path: Spanned<String>,
-    pub description: Option<String>,
-    pub tags: IndexMap<String, String>,
-}
+/// A data asset: `type` is `uri_file`, `uri_folder` or `mltable`.
+pub type DataSpec = FileAssetSpec;
+
+/// A model: `type` is `mlflow_model`, `custom_model` or `triton_model`.
+pub type ModelSpec = FileAssetSpec;
