@@ -72,11 +72,130 @@ pub(crate) async fn download(
     State(s): State<Arc<ServerState>>,
     UrlPath(rel): UrlPath<String>,
 ) -> ApiResult<Response> {
-    let path = safe_path(&s.artifact_root, &rel)?;
+    send_file(&s.artifact_root, &rel, &rel).await
+}
+
+/// Extensions MLflow serves as `text/plain` (and its file names without one).
+const TEXT_EXTENSIONS: &[&str] = &[
+    "txt",
+    "log",
+    "err",
+    "cfg",
+    "conf",
+    "cnf",
+    "cf",
+    "ini",
+    "properties",
+    "prop",
+    "hocon",
+    "toml",
+    "yaml",
+    "yml",
+    "xml",
+    "json",
+    "js",
+    "py",
+    "py3",
+    "csv",
+    "tsv",
+    "md",
+    "rst",
+    "mlmodel",
+    "mlproject",
+];
+
+/// The `Content-Type` of an artifact, by its name as MLflow gives it: text files (and `MLmodel`)
+/// as `text/plain`, common images and PDF as themselves, everything else as bytes. Markup that
+/// a browser would run (HTML, SVG) is never served as such: user content is text or bytes.
+pub(crate) fn content_type(name: &str) -> &'static str {
+    let file = name.rsplit('/').next().unwrap_or(name);
+    let ext = match file.rsplit_once('.') {
+        Some((_, ext)) => ext,
+        None => file,
+    }
+    .to_ascii_lowercase();
+    if TEXT_EXTENSIONS.contains(&ext.as_str()) {
+        return "text/plain";
+    }
+    match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "bmp" => "image/bmp",
+        "webp" => "image/webp",
+        "tif" | "tiff" => "image/tiff",
+        "pdf" => "application/pdf",
+        "html" | "htm" | "xhtml" | "svg" | "svgz" => "text/plain",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Sends the file at `rel` under `root` as an attachment with MLflow's headers: its content
+/// type by name, `Content-Disposition: attachment`, and `X-Content-Type-Options: nosniff`.
+pub(crate) async fn send_file(root: &Path, rel: &str, shown: &str) -> ApiResult<Response> {
+    let path = safe_path(root, rel)?;
     let bytes = tokio::fs::read(&path)
         .await
-        .map_err(|_| ApiError::not_found(format!("Artifact '{rel}' does not exist")))?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+        .map_err(|_| ApiError::not_found(format!("Artifact '{shown}' does not exist")))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().replace(['"', '\\', '\r', '\n'], "_"))
+        .unwrap_or_default();
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type(&name).to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The folder under the artifact root that an `mlflow-artifacts:/` location names.
+fn under_root(location: &str, what: &str) -> ApiResult<String> {
+    Ok(location
+        .strip_prefix("mlflow-artifacts:/")
+        .ok_or_else(|| ApiError::invalid(format!("{what} stores artifacts outside this server")))?
+        .trim_start_matches('/')
+        .to_owned())
+}
+
+/// `GET /get-artifact?run_uuid=R&path=P` (the MLflow UI's download of a run artifact).
+pub(crate) async fn get_run_artifact(
+    State(s): State<Arc<ServerState>>,
+    p: Params,
+) -> ApiResult<Response> {
+    let id = p.str_any(&["run_uuid", "run_id"])?;
+    let rel = p.str("path")?;
+    let run = s.store()?.get_run(&id)?;
+    let base = under_root(&run.info.artifact_uri, &format!("run '{id}'"))?;
+    let joined = format!("{base}/{}", rel.trim_start_matches('/'));
+    safe_path(Path::new(""), &rel)?;
+    send_file(&s.artifact_root, &joined, &rel).await
+}
+
+/// `GET /model-versions/get-artifact?name=N&version=V&path=P` (a model version's files).
+pub(crate) async fn get_model_version_artifact(
+    State(s): State<Arc<ServerState>>,
+    p: Params,
+) -> ApiResult<Response> {
+    let name = p.str("name")?;
+    let version = p.str("version")?;
+    let rel = p.str("path")?;
+    let mv = s.store()?.get_model_version(&name, &version)?;
+    let location = if mv.storage_location.is_empty() {
+        mv.source.clone()
+    } else {
+        mv.storage_location.clone()
+    };
+    let base = under_root(&location, &format!("model '{name}' version {version}"))?;
+    safe_path(Path::new(""), &rel)?;
+    let joined = format!("{base}/{}", rel.trim_start_matches('/'));
+    send_file(&s.artifact_root, &joined, &rel).await
 }
 
 pub(crate) async fn delete(
@@ -141,15 +260,7 @@ pub(crate) async fn list_run(
     let id = p.str_any(&["run_id", "run_uuid"])?;
     let sub = p.opt_str("path")?.unwrap_or_default();
     let run = s.store()?.get_run(&id)?;
-    let base = run
-        .info
-        .artifact_uri
-        .strip_prefix("mlflow-artifacts:/")
-        .ok_or_else(|| {
-            ApiError::invalid(format!("run '{id}' stores artifacts outside this server"))
-        })?
-        .trim_start_matches('/')
-        .to_owned();
+    let base = under_root(&run.info.artifact_uri, &format!("run '{id}'"))?;
     let rel = if sub.is_empty() {
         base.clone()
     } else {
@@ -173,6 +284,25 @@ pub(crate) async fn list_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_types_follow_mlflow_and_never_serve_markup() {
+        for (name, ty) in [
+            ("model/MLmodel", "text/plain"),
+            ("conda.yaml", "text/plain"),
+            ("metrics.json", "text/plain"),
+            ("notes.TXT", "text/plain"),
+            ("plot.png", "image/png"),
+            ("photo.JPEG", "image/jpeg"),
+            ("report.pdf", "application/pdf"),
+            ("page.html", "text/plain"),
+            ("logo.svg", "text/plain"),
+            ("model.pkl", "application/octet-stream"),
+            ("weights", "application/octet-stream"),
+        ] {
+            assert_eq!(content_type(name), ty, "{name}");
+        }
+    }
 
     #[test]
     fn traversal_is_refused() {

@@ -210,6 +210,18 @@ fn route_table() -> Vec<Route> {
             R,
             get(server_info),
         ),
+        Route::new(
+            Method::GET,
+            "/get-artifact",
+            R,
+            get(artifacts::get_run_artifact),
+        ),
+        Route::new(
+            Method::GET,
+            "/model-versions/get-artifact",
+            R,
+            get(artifacts::get_model_version_artifact),
+        ),
         Route::public(Method::GET, "/health", get(|| async { "OK" })),
         Route::public(
             Method::GET,

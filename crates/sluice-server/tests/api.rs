@@ -2421,3 +2421,86 @@ async fn engine_run_tags_cannot_be_set_or_deleted_by_clients() {
     )
     .await;
 }
+
+/// A request's status, headers and body.
+async fn raw(uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let req = Request::builder()
+        .uri(uri)
+        .body(Body::empty())
+        .expect("request");
+    let resp = app().oneshot(req).await.expect("infallible");
+    let (parts, body) = resp.into_parts();
+    let bytes = to_bytes(body, usize::MAX).await.expect("body");
+    (parts.status, parts.headers, bytes.to_vec())
+}
+
+/// Downloads carry MLflow's content type by file name (never `text/html` for user content),
+/// `X-Content-Type-Options: nosniff` and an attachment disposition, on the artifact proxy and
+/// on the UI's `/get-artifact` and `/model-versions/get-artifact`.
+#[tokio::test]
+async fn artifact_downloads_are_typed_by_name_and_never_sniffed() {
+    let exp = new_experiment().await;
+    let run = new_run(&exp).await;
+    let id = run_id(&run);
+    let base = format!("{exp}/{id}/artifacts");
+    let files = [
+        ("model/MLmodel", "text/plain"),
+        ("notes.txt", "text/plain"),
+        ("plot.png", "image/png"),
+        ("report.pdf", "application/pdf"),
+        ("page.html", "text/plain"),
+        ("model/model.pkl", "application/octet-stream"),
+    ];
+    for (rel, _) in files {
+        let url = format!("/api/2.0/mlflow-artifacts/artifacts/{base}/{rel}");
+        let (status, _) = send(Method::PUT, &url, Body::from(format!("<b>{rel}</b>"))).await;
+        assert_eq!(status, StatusCode::OK, "{rel}");
+    }
+    let name = unique("typed-model");
+    post(&api("registered-models/create"), json!({"name": name})).await;
+    post(
+        &api("model-versions/create"),
+        json!({"name": name, "source": format!("mlflow-artifacts:/{base}/model"), "run_id": id}),
+    )
+    .await;
+    for (rel, ty) in files {
+        let file = rel.rsplit('/').next().unwrap();
+        let mut urls = vec![
+            format!("/api/2.0/mlflow-artifacts/artifacts/{base}/{rel}"),
+            q("/get-artifact", &[("run_uuid", &id), ("path", rel)]),
+        ];
+        if let Some(inner) = rel.strip_prefix("model/") {
+            urls.push(q(
+                "/model-versions/get-artifact",
+                &[("name", &name), ("version", "1"), ("path", inner)],
+            ));
+        }
+        for url in urls {
+            let (status, headers, body) = raw(&url).await;
+            assert_eq!(status, StatusCode::OK, "{url}");
+            assert_eq!(body, format!("<b>{rel}</b>").into_bytes(), "{url}");
+            assert_eq!(headers[header::CONTENT_TYPE], ty, "{url}");
+            assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{url}");
+            assert_eq!(
+                headers[header::CONTENT_DISPOSITION],
+                format!("attachment; filename=\"{file}\""),
+                "{url}"
+            );
+        }
+    }
+    // A missing file is MLflow's 404, and a path may not leave the run's artifacts.
+    let (status, _, _) = raw(&q(
+        "/get-artifact",
+        &[("run_uuid", &id), ("path", "absent.txt")],
+    ))
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, body) = raw(&q(
+        "/get-artifact",
+        &[("run_uuid", &id), ("path", "../../x")],
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let v: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(v["error_code"], "INVALID_PARAMETER_VALUE");
+}
