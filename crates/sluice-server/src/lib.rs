@@ -167,6 +167,12 @@ fn route_table() -> Vec<Route> {
             R,
             get(t::metric_history),
         ),
+        Route::new(
+            Method::GET,
+            "/metrics/get-history-bulk",
+            R,
+            get(t::metric_history_bulk),
+        ),
         Route::new(Method::GET, "/artifacts/list", R, get(artifacts::list_run)),
         Route::new(Method::GET, "/server-info", R, get(server_info)),
     ];

@@ -500,6 +500,53 @@ pub(crate) async fn metric_history(State(s): S, p: Params) -> ApiResult<Json<His
     }))
 }
 
+/// `GET metrics/get-history-bulk?run_id=A&run_id=B&metric_key=K[&max_results=N]`: one metric's
+/// history across runs (the MLflow UI's charts), each point with its `run_id`; runs in id order,
+/// points by (timestamp, step, value); at most 100 runs and 25,000 points.
+pub(crate) async fn metric_history_bulk(State(s): S, p: Params) -> ApiResult<Json<Value>> {
+    const MAX_RUNS: usize = 100;
+    const MAX_POINTS: usize = 25_000;
+    let mut run_ids = p.str_list("run_id")?;
+    if run_ids.is_empty() {
+        return Err(ApiError::invalid(
+            "GetMetricHistoryBulk request must specify at least one run_id.",
+        ));
+    }
+    if run_ids.len() > MAX_RUNS {
+        return Err(ApiError::invalid(format!(
+            "GetMetricHistoryBulk request cannot specify more than {MAX_RUNS} run_ids. Received {} run_ids.",
+            run_ids.len()
+        )));
+    }
+    let Some(key) = p.opt_str("metric_key")? else {
+        return Err(ApiError::invalid(
+            "GetMetricHistoryBulk request must specify a metric_key.",
+        ));
+    };
+    let max = p.max_results(MAX_POINTS, MAX_POINTS)?;
+    run_ids.sort();
+    run_ids.dedup();
+    let store = s.store()?;
+    let mut out = Vec::new();
+    for id in &run_ids {
+        let (mut points, _) = store.metric_history(id, &key, max, 0)?;
+        points.sort_by(|a, b| {
+            (a.timestamp, a.step)
+                .cmp(&(b.timestamp, b.step))
+                .then(a.value.total_cmp(&b.value))
+        });
+        for m in points {
+            let mut v = serde_json::to_value(MetricOut(m)).unwrap_or_default();
+            v["run_id"] = Value::String(id.clone());
+            out.push(v);
+            if out.len() == max {
+                return Ok(Json(json!({ "metrics": out })));
+            }
+        }
+    }
+    Ok(Json(json!({ "metrics": out })))
+}
+
 #[derive(serde::Serialize)]
 pub(crate) struct HistoryOut {
     metrics: Vec<MetricOut>,

@@ -2504,3 +2504,91 @@ async fn artifact_downloads_are_typed_by_name_and_never_sniffed() {
     let v: Value = serde_json::from_slice(&body).expect("json");
     assert_eq!(v["error_code"], "INVALID_PARAMETER_VALUE");
 }
+
+/// `metrics/get-history-bulk` (the MLflow UI's charts, under `/ajax-api` as MLflow serves it):
+/// one metric across runs, each point tagged with its run, runs in id order.
+#[tokio::test]
+async fn metric_history_bulk_tags_points_with_their_runs() {
+    let exp = new_experiment().await;
+    let mut ids = Vec::new();
+    for base in [0.0, 10.0] {
+        let id = run_id(&new_run(&exp).await);
+        for (step, ts) in [(1, 200), (0, 100)] {
+            post(
+                &api("runs/log-metric"),
+                json!({"run_id": id, "key": "loss", "value": base + f64::from(step), "timestamp": ts, "step": step}),
+            )
+            .await;
+        }
+        post(
+            &api("runs/log-metric"),
+            json!({"run_id": id, "key": "other", "value": 1.0, "timestamp": 1, "step": 0}),
+        )
+        .await;
+        ids.push(id);
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    let url = q(
+        "/ajax-api/2.0/mlflow/metrics/get-history-bulk",
+        &[
+            ("run_id", &ids[1]),
+            ("run_id", &ids[0]),
+            ("metric_key", "loss"),
+        ],
+    );
+    let v = get(&url).await;
+    let points = v["metrics"].as_array().expect("metrics");
+    assert_eq!(points.len(), 4, "{v}");
+    let got: Vec<(&str, i64, i64)> = points
+        .iter()
+        .map(|m| {
+            assert_eq!(m["key"], "loss");
+            (
+                m["run_id"].as_str().unwrap(),
+                m["step"].as_i64().unwrap(),
+                m["timestamp"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (sorted[0].as_str(), 0, 100),
+            (sorted[0].as_str(), 1, 200),
+            (sorted[1].as_str(), 0, 100),
+            (sorted[1].as_str(), 1, 200)
+        ]
+    );
+    let capped = get(&format!("{url}&max_results=3")).await;
+    assert_eq!(capped["metrics"].as_array().map(Vec::len), Some(3));
+    // MLflow's messages for a request it refuses.
+    for (query, message) in [
+        (
+            "metric_key=loss".to_owned(),
+            "GetMetricHistoryBulk request must specify at least one run_id.",
+        ),
+        (
+            format!("run_id={}", ids[0]),
+            "GetMetricHistoryBulk request must specify a metric_key.",
+        ),
+        (
+            (0..101)
+                .map(|i| format!("run_id=r{i}"))
+                .collect::<Vec<_>>()
+                .join("&")
+                + "&metric_key=loss",
+            "GetMetricHistoryBulk request cannot specify more than 100 run_ids. Received 101 run_ids.",
+        ),
+    ] {
+        let (status, v) = call(
+            Method::GET,
+            &format!("{}?{query}", api("metrics/get-history-bulk")),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(v["error_code"], "INVALID_PARAMETER_VALUE");
+        assert_eq!(v["message"], message);
+    }
+}

@@ -132,6 +132,7 @@ const EXPECTED_ROLES: &[(&str, &str, Option<Role>)] = {
     ("POST", "/api/2.0/mlflow/runs/search", Some(R)),
     ("GET", "/api/2.0/mlflow/runs/search", Some(R)),
     ("GET", "/api/2.0/mlflow/metrics/get-history", Some(R)),
+    ("GET", "/api/2.0/mlflow/metrics/get-history-bulk", Some(R)),
     ("GET", "/api/2.0/mlflow/artifacts/list", Some(R)),
     ("GET", "/api/2.0/mlflow/server-info", Some(R)),
     ("GET", "/api/2.0/mlflow-artifacts/artifacts", Some(R)),
