@@ -118,6 +118,12 @@ fn route_table() -> Vec<Route> {
         ),
         Route::new(
             Method::POST,
+            "/experiments/search-datasets",
+            R,
+            post(t::search_datasets),
+        ),
+        Route::new(
+            Method::POST,
             "/experiments/update",
             C,
             post(t::update_experiment),

@@ -547,6 +547,26 @@ pub(crate) async fn metric_history_bulk(State(s): S, p: Params) -> ApiResult<Jso
     Ok(Json(json!({ "metrics": out })))
 }
 
+/// `POST experiments/search-datasets {"experiment_ids": [...]}`: the datasets logged to those
+/// experiments' runs (the MLflow UI's dataset filter); 1 to 20 experiments.
+pub(crate) async fn search_datasets(State(s): S, p: Params) -> ApiResult<Json<Value>> {
+    const MAX_EXPERIMENTS: usize = 20;
+    let ids = p.str_list("experiment_ids")?;
+    if ids.is_empty() {
+        return Err(ApiError::invalid(
+            "SearchDatasets request must specify at least one experiment_id.",
+        ));
+    }
+    if ids.len() > MAX_EXPERIMENTS {
+        return Err(ApiError::invalid(format!(
+            "SearchDatasets request cannot specify more than {MAX_EXPERIMENTS} experiment_ids. Received {} experiment_ids.",
+            ids.len()
+        )));
+    }
+    let summaries = s.store()?.search_dataset_summaries(&ids)?;
+    Ok(Json(json!({ "dataset_summaries": summaries })))
+}
+
 #[derive(serde::Serialize)]
 pub(crate) struct HistoryOut {
     metrics: Vec<MetricOut>,

@@ -2592,3 +2592,64 @@ async fn metric_history_bulk_tags_points_with_their_runs() {
         assert_eq!(v["message"], message);
     }
 }
+
+/// `experiments/search-datasets`: each dataset logged to an experiment's runs, once per
+/// (experiment, name, digest, context), with MLflow's limits and messages.
+#[tokio::test]
+async fn search_datasets_lists_each_logged_dataset_once() {
+    let dataset = |name: &str, digest: &str, context: &str| {
+        json!({
+            "tags": [{"key": "mlflow.data.context", "value": context}],
+            "dataset": {"name": name, "digest": digest, "source_type": "local", "source": "{}"},
+        })
+    };
+    let (e1, e2, e3) = (
+        new_experiment().await,
+        new_experiment().await,
+        new_experiment().await,
+    );
+    for (exp, sets) in [
+        (
+            &e1,
+            vec![
+                dataset("taxi", "d1", "training"),
+                dataset("taxi", "d1", "eval"),
+            ],
+        ),
+        (&e1, vec![dataset("taxi", "d1", "training")]),
+        (&e2, vec![dataset("iris", "d2", "training")]),
+        (&e3, vec![dataset("other", "d3", "training")]),
+    ] {
+        let id = run_id(&new_run(exp).await);
+        post(
+            &api("runs/log-inputs"),
+            json!({"run_id": id, "datasets": sets}),
+        )
+        .await;
+    }
+    let v = post(
+        "/ajax-api/2.0/mlflow/experiments/search-datasets",
+        json!({"experiment_ids": [e1, e2]}),
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!({"dataset_summaries": [
+            {"experiment_id": e1, "name": "taxi", "digest": "d1", "context": "training"},
+            {"experiment_id": e1, "name": "taxi", "digest": "d1", "context": "eval"},
+            {"experiment_id": e2, "name": "iris", "digest": "d2", "context": "training"},
+        ]})
+    );
+    for (body, message) in [
+        (json!({}), "SearchDatasets request must specify at least one experiment_id.".to_owned()),
+        (
+            json!({"experiment_ids": (0..21).map(|i| i.to_string()).collect::<Vec<_>>()}),
+            "SearchDatasets request cannot specify more than 20 experiment_ids. Received 21 experiment_ids.".to_owned(),
+        ),
+    ] {
+        let (status, v) = call(Method::POST, &api("experiments/search-datasets"), Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(v["error_code"], "INVALID_PARAMETER_VALUE");
+        assert_eq!(v["message"], message);
+    }
+}

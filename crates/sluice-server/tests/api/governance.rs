@@ -111,6 +111,7 @@ const EXPECTED_ROLES: &[(&str, &str, Option<Role>)] = {
     ("POST", "/api/2.0/mlflow/experiments/search", Some(R)),
     ("GET", "/api/2.0/mlflow/experiments/search", Some(R)),
     ("GET", "/api/2.0/mlflow/experiments/list", Some(R)),
+    ("POST", "/api/2.0/mlflow/experiments/search-datasets", Some(R)),
     ("POST", "/api/2.0/mlflow/experiments/update", Some(C)),
     ("POST", "/api/2.0/mlflow/experiments/delete", Some(O)),
     ("POST", "/api/2.0/mlflow/experiments/restore", Some(O)),

@@ -58,6 +58,16 @@ pub struct RunInfo {
     pub run_id: String,
 }
 
+/// A dataset logged to an experiment's runs (`SearchDatasets`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DatasetSummary {
+    pub experiment_id: String,
+    pub name: String,
+    pub digest: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+}
+
 /// A metric value. NaN and infinities travel as MLflow sends them (strings in JSON).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metric {
@@ -686,6 +696,49 @@ impl Store {
             )?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(crate::page(rows, max_results, offset))
+    }
+
+    /// The datasets logged to the runs of some experiments, once each per (experiment, name,
+    /// digest, context), at most 1,000, as MLflow's `SearchDatasets` lists them.
+    pub fn search_dataset_summaries(
+        &self,
+        experiment_ids: &[String],
+    ) -> Result<Vec<DatasetSummary>> {
+        let ids: Vec<i64> = experiment_ids
+            .iter()
+            .filter_map(|e| e.trim().parse().ok())
+            .collect();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT r.experiment_id, i.body FROM run_inputs i JOIN runs r ON r.run_uuid = i.run_uuid
+             WHERE i.kind = 'dataset' AND r.experiment_id IN (SELECT value FROM json_each(?1))
+             ORDER BY r.experiment_id, i.seq",
+        )?;
+        let ids_json = serde_json::to_string(&ids)?;
+        let mut out: Vec<DatasetSummary> = Vec::new();
+        for row in stmt.query_map([ids_json], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })? {
+            let (exp, body) = row?;
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let text = |x: &serde_json::Value| x.as_str().unwrap_or_default().to_owned();
+            let context = v["tags"]
+                .as_array()
+                .and_then(|tags| tags.iter().find(|t| t["key"] == "mlflow.data.context"))
+                .map(|t| text(&t["value"]));
+            let summary = DatasetSummary {
+                experiment_id: exp.to_string(),
+                name: text(&v["dataset"]["name"]),
+                digest: text(&v["dataset"]["digest"]),
+                context,
+            };
+            if !out.contains(&summary) {
+                out.push(summary);
+                if out.len() == 1000 {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     pub fn log_inputs(
