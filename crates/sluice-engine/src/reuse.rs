@@ -22,6 +22,8 @@ pub(crate) struct Decision {
     /// `{"parts": {...}, "off": reason-or-null}`, stored for `job explain`.
     pub(crate) record: Value,
     pub(crate) code_hash: Option<String>,
+    /// The code snapshot that was hashed, for the step to run in (listed once).
+    pub(crate) snapshot: Option<sluice_artifacts::Snapshot>,
     /// The earlier step to reuse: its job and row.
     pub(crate) reuse: Option<(String, StepRow)>,
 }
@@ -45,8 +47,13 @@ pub(crate) fn decide(
     recorded: &[OutputRow],
 ) -> Result<Decision, EngineError> {
     let mut unknown: Option<String> = None;
+    let mut snapshot = None;
     let code_hash = match &step.code_dir {
-        Some(dir) => match ws.code_snapshot(dir).and_then(|s| ws.hash_snapshot(&s)) {
+        Some(dir) => match ws.code_snapshot(dir).and_then(|s| {
+            let h = ws.hash_snapshot(&s)?;
+            snapshot = Some(s);
+            Ok(h)
+        }) {
             Ok(h) => Some(h.hash),
             Err(e) => {
                 unknown = Some(format!("the code snapshot cannot be hashed: {e}"));
@@ -142,6 +149,7 @@ pub(crate) fn decide(
         key,
         record: json!({"parts": parts, "off": off}),
         code_hash,
+        snapshot,
         reuse,
     })
 }

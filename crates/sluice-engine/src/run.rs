@@ -505,7 +505,13 @@ impl StepTask {
             .join(&step.name);
         let work_dir = step_dir.join("code");
         let log_path = step_dir.join("logs").join("std_log.txt");
-        prepare_dirs(&self.ws, &step, &work_dir, &log_path)?;
+        prepare_dirs(
+            &self.ws,
+            &step,
+            decision.snapshot.as_ref(),
+            &work_dir,
+            &log_path,
+        )?;
         let mut log = tokio::fs::File::create(&log_path)
             .await
             .map_err(|e| EngineError::io(&log_path, e))?;
@@ -1115,9 +1121,12 @@ impl Exit {
     }
 }
 
+/// The step's fresh working folder: a copy of its code snapshot (`snapshot`, when the reuse
+/// check already listed it), an empty `./outputs`, and its output and log folders.
 fn prepare_dirs(
     ws: &Workspace,
     step: &StepPlan,
+    snapshot: Option<&sluice_artifacts::Snapshot>,
     work_dir: &Path,
     log_path: &Path,
 ) -> Result<(), EngineError> {
@@ -1130,7 +1139,10 @@ fn prepare_dirs(
             let name = code.file_name().unwrap_or_default();
             std::fs::copy(code, work_dir.join(name)).map_err(|e| EngineError::io(code, e))?;
         }
-        Some(code) => ws.code_snapshot(code)?.copy_to(work_dir)?,
+        Some(code) => match snapshot {
+            Some(listed) => listed.copy_to(work_dir)?,
+            None => ws.code_snapshot(code)?.copy_to(work_dir)?,
+        },
         None => std::fs::create_dir_all(work_dir).map_err(|e| EngineError::io(work_dir, e))?,
     }
     // Azure ML gives every command an `./outputs` folder, kept as the run's artifacts.
