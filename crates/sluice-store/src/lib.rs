@@ -170,6 +170,67 @@ impl Store {
         )?)
     }
 
+    /// One version of a versioned asset, or the latest (`version: None`); `table` and `columns`
+    /// are fixed by us.
+    fn get_version<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        what: &'static str,
+        name: &str,
+        version: Option<&str>,
+        from_row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let sql = format!("SELECT {columns} FROM {table}");
+        let found = match version {
+            Some(v) => self
+                .conn
+                .query_row(
+                    &format!("{sql} WHERE name = ?1 AND version = ?2"),
+                    [name, v],
+                    from_row,
+                )
+                .optional()?,
+            None => self
+                .conn
+                .query_row(
+                    &format!("{sql} WHERE name = ?1 ORDER BY seq DESC LIMIT 1"),
+                    [name],
+                    from_row,
+                )
+                .optional()?,
+        };
+        found.ok_or_else(|| StoreError::NotFound {
+            what,
+            name: version.map_or_else(|| format!("{name}@latest"), |v| format!("{name}:{v}")),
+        })
+    }
+
+    /// Every version of `name` in order, or the latest version of each name.
+    fn list_versions<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        name: Option<&str>,
+        from_row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let sql = format!("SELECT {columns} FROM {table} d");
+        let rows = if let Some(name) = name {
+            let mut stmt = self
+                .conn
+                .prepare(&format!("{sql} WHERE name = ?1 ORDER BY seq"))?;
+            stmt.query_map([name], from_row)?
+                .collect::<rusqlite::Result<Vec<T>>>()?
+        } else {
+            let mut stmt = self.conn.prepare(&format!(
+                "{sql} WHERE seq = (SELECT MAX(seq) FROM {table} e WHERE e.name = d.name) ORDER BY name"
+            ))?;
+            stmt.query_map([], from_row)?
+                .collect::<rusqlite::Result<Vec<T>>>()?
+        };
+        Ok(rows)
+    }
+
     pub fn next_data_version(&self, name: &str) -> Result<String> {
         self.next_version("data_assets", name)
     }
@@ -202,53 +263,24 @@ impl Store {
 
     /// A data asset version; `version` `None` means the latest.
     pub fn get_data(&self, name: &str, version: Option<&str>) -> Result<DataAssetRow> {
-        let sql = "SELECT name, version, type, path, source_path, description, tags, content_hash,
-                   size_bytes, file_count, created_at FROM data_assets";
-        let row = match version {
-            Some(v) => self
-                .conn
-                .query_row(
-                    &format!("{sql} WHERE name = ?1 AND version = ?2"),
-                    [name, v],
-                    DataAssetRow::from_row,
-                )
-                .optional()?,
-            None => self
-                .conn
-                .query_row(
-                    &format!("{sql} WHERE name = ?1 ORDER BY seq DESC LIMIT 1"),
-                    [name],
-                    DataAssetRow::from_row,
-                )
-                .optional()?,
-        };
-        row.ok_or_else(|| StoreError::NotFound {
-            what: "data asset",
-            name: version.map_or_else(|| format!("{name}@latest"), |v| format!("{name}:{v}")),
-        })
+        self.get_version(
+            "data_assets",
+            DataAssetRow::COLUMNS,
+            "data asset",
+            name,
+            version,
+            DataAssetRow::from_row,
+        )
     }
 
     /// Data assets: every version of `name`, or the latest version of each name.
     pub fn list_data(&self, name: Option<&str>) -> Result<Vec<DataAssetRow>> {
-        let sql = "SELECT name, version, type, path, source_path, description, tags, content_hash,
-                   size_bytes, file_count, created_at FROM data_assets d";
-        let mut out = Vec::new();
-        if let Some(name) = name {
-            let mut stmt = self
-                .conn
-                .prepare(&format!("{sql} WHERE name = ?1 ORDER BY seq"))?;
-            for r in stmt.query_map([name], DataAssetRow::from_row)? {
-                out.push(r?);
-            }
-        } else {
-            let mut stmt = self.conn.prepare(&format!(
-                "{sql} WHERE seq = (SELECT MAX(seq) FROM data_assets e WHERE e.name = d.name) ORDER BY name"
-            ))?;
-            for r in stmt.query_map([], DataAssetRow::from_row)? {
-                out.push(r?);
-            }
-        }
-        Ok(out)
+        self.list_versions(
+            "data_assets",
+            DataAssetRow::COLUMNS,
+            name,
+            DataAssetRow::from_row,
+        )
     }
 
     pub fn next_environment_version(&self, name: &str) -> Result<String> {
@@ -278,50 +310,23 @@ impl Store {
     }
 
     pub fn get_environment(&self, name: &str, version: Option<&str>) -> Result<EnvironmentRow> {
-        let sql = "SELECT name, version, description, image, conda_file, spec, spec_hash, created_at FROM environments";
-        let row = match version {
-            Some(v) => self
-                .conn
-                .query_row(
-                    &format!("{sql} WHERE name = ?1 AND version = ?2"),
-                    [name, v],
-                    EnvironmentRow::from_row,
-                )
-                .optional()?,
-            None => self
-                .conn
-                .query_row(
-                    &format!("{sql} WHERE name = ?1 ORDER BY seq DESC LIMIT 1"),
-                    [name],
-                    EnvironmentRow::from_row,
-                )
-                .optional()?,
-        };
-        row.ok_or_else(|| StoreError::NotFound {
-            what: "environment",
-            name: version.map_or_else(|| format!("{name}@latest"), |v| format!("{name}:{v}")),
-        })
+        self.get_version(
+            "environments",
+            EnvironmentRow::COLUMNS,
+            "environment",
+            name,
+            version,
+            EnvironmentRow::from_row,
+        )
     }
 
     pub fn list_environments(&self, name: Option<&str>) -> Result<Vec<EnvironmentRow>> {
-        let sql = "SELECT name, version, description, image, conda_file, spec, spec_hash, created_at FROM environments d";
-        let mut out = Vec::new();
-        if let Some(name) = name {
-            let mut stmt = self
-                .conn
-                .prepare(&format!("{sql} WHERE name = ?1 ORDER BY seq"))?;
-            for r in stmt.query_map([name], EnvironmentRow::from_row)? {
-                out.push(r?);
-            }
-        } else {
-            let mut stmt = self.conn.prepare(&format!(
-                "{sql} WHERE seq = (SELECT MAX(seq) FROM environments e WHERE e.name = d.name) ORDER BY name"
-            ))?;
-            for r in stmt.query_map([], EnvironmentRow::from_row)? {
-                out.push(r?);
-            }
-        }
-        Ok(out)
+        self.list_versions(
+            "environments",
+            EnvironmentRow::COLUMNS,
+            name,
+            EnvironmentRow::from_row,
+        )
     }
 
     // ---- computes ---------------------------------------------------------------------------
@@ -382,12 +387,8 @@ impl Store {
 
     /// Records a registered component version (its files are already stored).
     pub fn insert_component(&self, row: &ComponentRow) -> Result<()> {
-        let seq: i64 = self.conn.query_row(
-            "SELECT COALESCE(MAX(seq), 0) + 1 FROM components WHERE name = ?1",
-            [&row.name],
-            |r| r.get(0),
-        )?;
-        let inserted = self.conn.execute(
+        let seq = self.next_seq("components", &row.name)?;
+        let res = self.conn.execute(
             "INSERT INTO components (name, version, seq, type, display_name, description, yaml_path, source_path, spec, content_hash, created_by, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
@@ -405,67 +406,29 @@ impl Store {
                 row.created_at
             ],
         );
-        match inserted {
-            Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Err(StoreError::AlreadyExists {
-                    what: "component",
-                    name: format!("{}:{}", row.name, row.version),
-                })
-            }
-            Err(e) => Err(e.into()),
-        }
+        map_conflict(res, "component", || format!("{}:{}", row.name, row.version))
     }
 
     /// A component version, or the latest (`version: None`).
     pub fn get_component(&self, name: &str, version: Option<&str>) -> Result<ComponentRow> {
-        let sql = format!("SELECT {} FROM components", ComponentRow::COLUMNS);
-        let found = match version {
-            Some(v) => self
-                .conn
-                .query_row(
-                    &format!("{sql} WHERE name = ?1 AND version = ?2"),
-                    [name, v],
-                    ComponentRow::from_row,
-                )
-                .optional()?,
-            None => self
-                .conn
-                .query_row(
-                    &format!("{sql} WHERE name = ?1 ORDER BY seq DESC LIMIT 1"),
-                    [name],
-                    ComponentRow::from_row,
-                )
-                .optional()?,
-        };
-        found.ok_or_else(|| StoreError::NotFound {
-            what: "component",
-            name: version.map_or_else(|| format!("{name}@latest"), |v| format!("{name}:{v}")),
-        })
+        self.get_version(
+            "components",
+            ComponentRow::COLUMNS,
+            "component",
+            name,
+            version,
+            ComponentRow::from_row,
+        )
     }
 
     /// The latest version of each component, or every version of `name`.
     pub fn list_components(&self, name: Option<&str>) -> Result<Vec<ComponentRow>> {
-        let sql = format!("SELECT {} FROM components d", ComponentRow::COLUMNS);
-        let mut out = Vec::new();
-        if let Some(name) = name {
-            let mut stmt = self
-                .conn
-                .prepare(&format!("{sql} WHERE name = ?1 ORDER BY seq"))?;
-            for r in stmt.query_map([name], ComponentRow::from_row)? {
-                out.push(r?);
-            }
-        } else {
-            let mut stmt = self.conn.prepare(&format!(
-                "{sql} WHERE seq = (SELECT MAX(seq) FROM components e WHERE e.name = d.name) ORDER BY name"
-            ))?;
-            for r in stmt.query_map([], ComponentRow::from_row)? {
-                out.push(r?);
-            }
-        }
-        Ok(out)
+        self.list_versions(
+            "components",
+            ComponentRow::COLUMNS,
+            name,
+            ComponentRow::from_row,
+        )
     }
 
     // ---- jobs and steps ---------------------------------------------------------------------

@@ -29,6 +29,8 @@ pub struct DataAssetRow {
 }
 
 impl DataAssetRow {
+    pub(crate) const COLUMNS: &'static str = "name, version, type, path, source_path, description, tags, content_hash, size_bytes, file_count, created_at";
+
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             name: r.get(0)?,
@@ -64,6 +66,9 @@ pub struct EnvironmentRow {
 }
 
 impl EnvironmentRow {
+    pub(crate) const COLUMNS: &'static str =
+        "name, version, description, image, conda_file, spec, spec_hash, created_at";
+
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             name: r.get(0)?,

@@ -93,6 +93,11 @@ pub(crate) fn open_if_exists(located: &Located) -> Result<Option<Workspace>, Cli
     }
 }
 
+/// The workspace as the registry that a file's `azureml:` references are looked up in.
+pub(crate) fn as_lookup(ws: Option<&Workspace>) -> Option<&dyn sluice_spec::AssetLookup> {
+    ws.map(|w| w as &dyn sluice_spec::AssetLookup)
+}
+
 pub(crate) fn open_existing(located: &Located) -> Result<Workspace, CliError> {
     if !located.exists {
         return Err(CliError::NotFound {

@@ -42,9 +42,7 @@ fn create(
     let info = sluice_spec::load_component_info(
         &args.file,
         &overrides,
-        existing
-            .as_ref()
-            .map(|w| w as &dyn sluice_spec::AssetLookup),
+        workspace::as_lookup(existing.as_ref()),
         &mut warnings,
     );
     print_warnings(&warnings);

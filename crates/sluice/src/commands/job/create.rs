@@ -21,9 +21,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobCreateArgs) -> Result<(), CliError> {
     let spec = sluice_spec::load_job(
         &args.file,
         &overrides,
-        existing
-            .as_ref()
-            .map(|w| w as &dyn sluice_spec::AssetLookup),
+        workspace::as_lookup(existing.as_ref()),
         &mut warnings,
     );
     print_warnings(&warnings);
