@@ -16,11 +16,7 @@ pub fn version_files(ws: &Workspace, mv: &ModelVersion) -> Option<PathBuf> {
     } else {
         &mv.storage_location
     };
-    let path = if let Some(rest) = location.strip_prefix("mlflow-artifacts:/") {
-        let mut p = ws.artifact_root();
-        for part in rest.split('/').filter(|s| !s.is_empty() && *s != "..") {
-            p.push(part);
-        }
+    let path = if let Some(p) = ws.artifact_path(location) {
         p
     } else if let Some(rest) = location.strip_prefix("file://") {
         PathBuf::from(rest)

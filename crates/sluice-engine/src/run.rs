@@ -653,10 +653,8 @@ impl StepTask {
             return Ok(());
         }
         let artifact_uri = self.ws.store().get_run(&self.run_id)?.info.artifact_uri;
-        if let Some(rel) = artifact_uri.strip_prefix("mlflow-artifacts:/") {
-            let mut dest = self.ws.artifact_root();
-            dest.extend(rel.split('/').filter(|p| !p.is_empty() && *p != ".."));
-            let dest = dest.join("outputs");
+        if let Some(root) = self.ws.artifact_path(&artifact_uri) {
+            let dest = root.join("outputs");
             if !dest.exists() {
                 sluice_artifacts::copy_tree(&produced, &dest)?;
             }

@@ -104,6 +104,19 @@ impl Workspace {
         self.root.join("mlartifacts")
     }
 
+    /// The local path behind an `mlflow-artifacts:/PATH` URI (`None` for other URIs); parts that
+    /// could leave the artifact root are dropped.
+    #[must_use]
+    pub fn artifact_path(&self, uri: &str) -> Option<PathBuf> {
+        let rest = uri.strip_prefix("mlflow-artifacts:/")?;
+        let mut p = self.artifact_root();
+        p.extend(
+            rest.split('/')
+                .filter(|s| !s.is_empty() && *s != "." && *s != ".."),
+        );
+        Some(p)
+    }
+
     /// Where data asset versions are kept.
     #[must_use]
     pub fn data_dir(&self, name: &str, version: &str) -> PathBuf {
