@@ -339,10 +339,13 @@ fn build(
 /// The curated environment a name refers to (`sklearn-1.5`, `AzureML-...@latest`, or the
 /// registry URI), if any.
 fn curated(name: &str) -> Option<&'static sluice_env::curated::Curated> {
-    let name = name
-        .strip_prefix("azureml://registries/azureml/environments/")
-        .map_or(name, |rest| rest.split('/').next().unwrap_or(rest));
-    let (name, _) = split_name_version(name, None);
+    let name = match sluice_spec::parse_asset_ref(name) {
+        Some(Ok(
+            sluice_spec::AssetRef::Registry { name, .. }
+            | sluice_spec::AssetRef::Named { name, .. },
+        )) => name,
+        _ => split_name_version(name, None).0,
+    };
     sluice_env::curated::lookup(&name)
 }
 
