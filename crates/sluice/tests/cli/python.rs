@@ -672,3 +672,60 @@ fn the_mlops_template_project_runs_through_its_ci_script() {
         );
     }
 }
+
+/// A job on a curated environment (Azure's `minimal` image: Python 3.7 and pip) builds it from
+/// the shipped catalog, on the Python 3.7 that this machine keeps in pyenv (or elsewhere), and
+/// runs to Completed; `environment build -n` builds the same environment ahead of a job.
+#[test]
+fn a_curated_environment_is_built_from_the_catalog_and_runs_a_job() {
+    if !pypi() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.write(
+        "job.yml",
+        "\
+$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+command: python -c \"import sys, pkg_resources; print('python', sys.version.split()[0])\"
+environment: azureml:AzureML-minimal-ubuntu18.04-py37-cpu-inference@latest
+compute: azureml:cpu-cluster
+",
+    );
+    let out = run_uv(&ctx, &["job", "validate", "-f", "job.yml"]);
+    if out.status.code() == Some(14) {
+        #[expect(clippy::print_stderr, reason = "a skipped test says why")]
+        {
+            eprintln!("skipped: no Python 3.7 on this machine");
+        }
+        return;
+    }
+    let out = run_uv(
+        &ctx,
+        &["job", "create", "-f", "job.yml", "--stream", "-o", "json"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("[main] python 3.7."), "{stderr}");
+    let job: Value = serde_json::from_str(&stdout).unwrap();
+    let step = &job["jobs"]["main"];
+    assert_eq!(
+        step["environment"],
+        "curated:AzureML-minimal-ubuntu18.04-py37-cpu-inference@latest"
+    );
+    let hash = step["env_hash"].as_str().expect("env hash").to_owned();
+    // `environment build -n` with the registry name finds the same build.
+    let out = run_uv(
+        &ctx,
+        &[
+            "environment",
+            "build",
+            "-n",
+            "azureml://registries/azureml/environments/minimal-ubuntu18.04-py37-cpu-inference/labels/latest",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let built: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(built["env_hash"], hash.as_str());
+    assert_eq!(built["reused"], true);
+}
