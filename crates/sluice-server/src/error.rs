@@ -78,17 +78,23 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound { what, name } => {
-                let label = match what {
-                    "experiment" => "experiment with id or name",
-                    "run" => "run with id",
-                    other => other,
-                };
-                ApiError::not_found(format!("Could not find {label} '{name}'"))
-            }
+            StoreError::NotFound { what, name } => ApiError::not_found(match what {
+                "experiment" => format!("No Experiment with id={name} exists"),
+                "run" => format!("Run with id={name} not found"),
+                "run tag" | "experiment tag" => format!("No tag with name: {name}"),
+                "registered model" => format!("Registered Model with name={name} not found"),
+                "model version" => format!("Model Version ({name}) not found"),
+                "logged model" => format!("Logged model with ID '{name}' not found."),
+                "alias" => format!("Registered model alias {name} not found."),
+                other => format!("Could not find {other} '{name}'"),
+            }),
             StoreError::AlreadyExists { what, name } => ApiError::new(
                 ErrorCode::ResourceAlreadyExists,
-                format!("{} '{name}' already exists.", capitalize(what)),
+                match what {
+                    "experiment" => format!("Experiment(name={name}) already exists."),
+                    "registered model" => format!("Registered Model (name={name}) already exists."),
+                    other => format!("{} '{name}' already exists.", capitalize(other)),
+                },
             ),
             StoreError::Invalid(m) => ApiError::invalid(m),
             StoreError::Denied(m) => ApiError::new(ErrorCode::PermissionDenied, m),

@@ -107,13 +107,6 @@ impl Params {
         }
     }
 
-    pub(crate) fn f64(&self, key: &str) -> ApiResult<f64> {
-        match self.present(key) {
-            None => Err(missing(key)),
-            Some(v) => value_f64(v).ok_or_else(|| wrong(key, v)),
-        }
-    }
-
     /// A list of strings (a single string counts as a list of one, as query strings send them).
     pub(crate) fn str_list(&self, key: &str) -> ApiResult<Vec<String>> {
         match self.present(key) {

@@ -15,7 +15,7 @@ use sluice_store::tracking::KeyValue;
 
 use crate::ServerState;
 use crate::auth::Route;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult};
 use crate::params::{Params, page_token};
 use crate::tracking::key_values;
 
@@ -159,32 +159,7 @@ pub(crate) fn routes() -> Vec<Route> {
 
 /// Store errors in MLflow's words for the registry and logged models; the rest as usual.
 pub(crate) fn registry_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound {
-            what: "registered model",
-            name,
-        } => ApiError::not_found(format!("Registered Model with name={name} not found")),
-        StoreError::NotFound {
-            what: "model version",
-            name,
-        } => ApiError::not_found(format!("Model Version ({name}) not found")),
-        StoreError::NotFound {
-            what: "alias",
-            name,
-        } => ApiError::not_found(format!("Registered model alias {name} not found.")),
-        StoreError::NotFound {
-            what: "logged model",
-            name,
-        } => ApiError::not_found(format!("Logged model with ID '{name}' not found.")),
-        StoreError::AlreadyExists {
-            what: "registered model",
-            name,
-        } => ApiError::new(
-            ErrorCode::ResourceAlreadyExists,
-            format!("Registered Model (name={name}) already exists."),
-        ),
-        other => other.into(),
-    }
+    e.into()
 }
 
 /// A model version as MLflow writes it: `version` is a string, `description`, `run_id` and

@@ -109,37 +109,80 @@ pub(crate) fn key_values(list: Vec<Map<String, Value>>, what: &str) -> ApiResult
         .collect()
 }
 
-fn metric_from(o: &Map<String, Value>) -> ApiResult<Metric> {
-    let key = match o.get("key") {
-        Some(Value::String(k)) => k.clone(),
-        _ => return Err(ApiError::invalid("every metric needs a string `key`")),
+/// A metric from a request: the body of `log-metric` (`batch: None`) or entry `i` of a
+/// `log-batch` list, refused in MLflow's words.
+fn metric_from(o: &Map<String, Value>, batch: Option<usize>) -> ApiResult<Metric> {
+    let path = |field: &str| match batch {
+        None => field.to_owned(),
+        Some(i) => format!("metrics[{i}].{field}"),
     };
-    let value = o
-        .get("value")
-        .and_then(value_f64)
-        .ok_or_else(|| ApiError::invalid(format!("metric '{key}' needs a numeric `value`")))?;
-    let int = |name: &str, default: i64| -> ApiResult<i64> {
-        match o.get(name) {
-            None | Some(Value::Null) => Ok(default),
-            Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
-                ApiError::invalid(format!("metric '{key}': `{name}` must be an integer"))
-            }),
-            Some(Value::String(s)) => s.parse().map_err(|_| {
-                ApiError::invalid(format!("metric '{key}': `{name}` must be an integer"))
-            }),
-            Some(_) => Err(ApiError::invalid(format!(
-                "metric '{key}': `{name}` must be an integer"
-            ))),
+    let see_docs = " See the API docs for more information about request parameters.";
+    let key = match o.get("key") {
+        Some(Value::String(k)) if !k.is_empty() => k.clone(),
+        _ => {
+            return Err(ApiError::invalid(format!(
+                "Missing value for required parameter '{}'.{see_docs}",
+                path("key")
+            )));
         }
+    };
+    let int = |name: &str, default: i64| -> ApiResult<i64> {
+        let parsed = match o.get(name) {
+            None | Some(Value::Null) => return Ok(default),
+            Some(Value::Number(n)) => n.as_i64(),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            Some(_) => None,
+        };
+        parsed.ok_or_else(|| {
+            ApiError::invalid(format!(
+                "Invalid value {} for parameter '{}' supplied: metric '{key}'. It must be a valid long (64-bit integer).",
+                o.get(name).unwrap_or(&Value::Null),
+                path(name)
+            ))
+        })
     };
     let timestamp = int("timestamp", now_ms())?;
     let step = int("step", 0)?;
+    let value = match o.get("value") {
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid(format!(
+                "Missing value for required parameter '{}'.{see_docs}",
+                path("value")
+            )));
+        }
+        Some(v) => value_f64(v).ok_or_else(|| {
+            let shown = serde_json::to_string(v).unwrap_or_default();
+            ApiError::invalid(match batch {
+                None => format!(
+                    "Invalid value {shown} for parameter 'value' supplied:  Hint: Value was of type '{}'.{see_docs}",
+                    py_type(v)
+                ),
+                Some(_) => format!(
+                    "Invalid value {shown} for parameter '{}' supplied: (timestamp={timestamp}). Please specify value as a valid double (64-bit floating point)",
+                    path("value")
+                ),
+            })
+        })?,
+    };
     Ok(Metric {
         key,
         value,
         timestamp,
         step,
     })
+}
+
+/// The Python type name of a JSON value, as MLflow's hints name it.
+fn py_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
 }
 
 // ---- experiments ----------------------------------------------------------------------------
@@ -325,11 +368,10 @@ pub(crate) async fn restore_run(State(s): S, p: Params) -> Reply {
 
 pub(crate) async fn log_metric(State(s): S, p: Params) -> Reply {
     let id = p.str_any(&["run_id", "run_uuid"])?;
-    let metric = metric_from(&p.0)?;
-    let _ = p.f64("value")?;
+    let metric = metric_from(&p.0, None)?;
     let model_id = p.opt_str("model_id")?;
     s.store()?
-        .log_batch_for_model(&id, &[metric], &[], &[], model_id.as_deref())?;
+        .log_single(&id, Some((&metric, model_id.as_deref())), None, None)?;
     Ok(Json(json!({})))
 }
 
@@ -339,7 +381,7 @@ pub(crate) async fn log_param(State(s): S, p: Params) -> Reply {
         key: p.str("key")?,
         value: p.opt_str("value")?.unwrap_or_default(),
     };
-    s.store()?.log_batch(&id, &[], &[kv], &[])?;
+    s.store()?.log_single(&id, None, Some(&kv), None)?;
     Ok(Json(json!({})))
 }
 
@@ -350,7 +392,7 @@ pub(crate) async fn set_tag(State(s): S, p: Params) -> Reply {
         value: p.opt_str("value")?.unwrap_or_default(),
     };
     refuse_engine_tags([kv.key.as_str()])?;
-    s.store()?.log_batch(&id, &[], &[], &[kv])?;
+    s.store()?.log_single(&id, None, None, Some(&kv))?;
     Ok(Json(json!({})))
 }
 
@@ -397,7 +439,8 @@ pub(crate) async fn log_batch(State(s): S, p: Params) -> Reply {
         .collect::<ApiResult<Vec<_>>>()?;
     let metrics = metrics
         .iter()
-        .map(metric_from)
+        .enumerate()
+        .map(|(i, m)| metric_from(m, Some(i)))
         .collect::<ApiResult<Vec<_>>>()?;
     let params = key_values(params, "param")?;
     let tags = key_values(tags, "tag")?;

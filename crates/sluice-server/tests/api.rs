@@ -17,6 +17,8 @@ use tower::ServiceExt;
 
 #[path = "api/governance.rs"]
 mod governance;
+#[path = "api/messages.rs"]
+mod messages;
 
 fn app() -> Router {
     static APP: OnceLock<(tempfile::TempDir, Router)> = OnceLock::new();
@@ -481,7 +483,7 @@ async fn runs_lifecycle_metrics_params_tags() {
     )
     .await;
     assert!(
-        msg.contains("changing param values is not allowed"),
+        msg.starts_with("Changing param values is not allowed. Param with key='p'"),
         "{msg}"
     );
     post(

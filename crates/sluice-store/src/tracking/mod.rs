@@ -1,5 +1,6 @@
 //! Experiment tracking with MLflow's semantics: experiments, runs, metrics, params, tags.
 
+mod names;
 mod search;
 
 use rusqlite::types::Value;
@@ -7,6 +8,7 @@ use rusqlite::{OptionalExtension, Transaction, params, params_from_iter};
 use serde::Serialize;
 
 use crate::{Result, Store, StoreError};
+use names::{Entity, Place, check_name};
 
 /// Milliseconds since the Unix epoch.
 #[must_use]
@@ -382,10 +384,16 @@ impl Store {
     pub fn delete_experiment_tag(&self, id: &str, key: &str) -> Result<()> {
         let n = parse_id(id, "experiment")?;
         self.get_experiment(id)?;
-        self.conn.execute(
+        let deleted = self.conn.execute(
             "DELETE FROM experiment_tags WHERE experiment_id = ?1 AND key = ?2",
             params![n, key],
         )?;
+        if deleted == 0 {
+            return Err(not_found(
+                "experiment tag",
+                format!("{key} in experiment with id {id}"),
+            ));
+        }
         Ok(())
     }
 
@@ -443,8 +451,9 @@ impl Store {
             let mut insert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO tags (run_uuid, key, value) VALUES (?1, ?2, ?3)",
             )?;
-            for t in &all_tags {
-                check_tag(t)?;
+            for (i, t) in all_tags.iter().enumerate() {
+                check_name(Entity::Tag, Place::Batch(i), &t.key, MAX_KEY)?;
+                check_tag_value(t, Place::Batch(i))?;
                 insert.execute(params![id, t.key, t.value])?;
             }
         }
@@ -616,31 +625,72 @@ impl Store {
         params: &[KeyValue],
         tags: &[KeyValue],
     ) -> Result<()> {
-        let info = self.run_info(run_id)?;
-        if info.lifecycle_stage != "active" {
-            return Err(StoreError::Invalid(format!(
-                "the run {run_id} must be in the 'active' state; it is '{}'",
-                info.lifecycle_stage
-            )));
+        self.log_entities(run_id, metrics, model_ids, params, tags, true)
+    }
+
+    /// One metric, param or tag (MLflow's `log-metric`, `log-parameter`, `set-tag`): the same
+    /// rules as a batch, with the messages MLflow gives for one entity.
+    pub fn log_single(
+        &mut self,
+        run_id: &str,
+        metric: Option<(&Metric, Option<&str>)>,
+        param: Option<&KeyValue>,
+        tag: Option<&KeyValue>,
+    ) -> Result<()> {
+        let (metrics, model_ids): (Vec<Metric>, Vec<Option<&str>>) =
+            metric.map(|(m, id)| (m.clone(), id)).into_iter().unzip();
+        let params: Vec<KeyValue> = param.cloned().into_iter().collect();
+        let tags: Vec<KeyValue> = tag.cloned().into_iter().collect();
+        self.log_entities(run_id, &metrics, &model_ids, &params, &tags, false)
+    }
+
+    fn log_entities(
+        &mut self,
+        run_id: &str,
+        metrics: &[Metric],
+        model_ids: &[Option<&str>],
+        params: &[KeyValue],
+        tags: &[KeyValue],
+        batch: bool,
+    ) -> Result<()> {
+        let place = |i: usize| {
+            if batch {
+                Place::Batch(i)
+            } else {
+                Place::Single
+            }
+        };
+        for (i, m) in metrics.iter().enumerate() {
+            check_name(Entity::Metric, place(i), &m.key, MAX_KEY)?;
         }
-        for p in params {
-            check_key(&p.key)?;
-            if p.value.len() > MAX_PARAM_VALUE {
+        for (i, p) in params.iter().enumerate() {
+            check_name(Entity::Param, place(i), &p.key, MAX_KEY)?;
+            if p.value.chars().count() > MAX_PARAM_VALUE {
                 return Err(StoreError::Invalid(format!(
-                    "param value for key '{}' is {} characters, over the limit of {MAX_PARAM_VALUE}",
-                    p.key,
-                    p.value.len()
+                    "'Param value' exceeds the maximum length of {MAX_PARAM_VALUE} characters"
                 )));
             }
         }
-        for t in tags {
-            check_tag(t)?;
+        for (i, t) in tags.iter().enumerate() {
+            check_name(Entity::Tag, place(i), &t.key, MAX_KEY)?;
+            check_tag_value(t, place(i))?;
         }
-        for m in metrics {
-            check_key(&m.key)?;
+        let mut dupes: Vec<&str> = Vec::new();
+        for (i, p) in params.iter().enumerate() {
+            if params[..i].iter().any(|q| q.key == p.key) {
+                dupes.push(&p.key);
+            }
         }
+        if !dupes.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "Duplicate parameter keys have been submitted: {}. Please ensure the request contains only one param value per param key.",
+                names::py_list(&dupes)
+            )));
+        }
+        let info = self.run_info(run_id)?;
+        check_active(&info)?;
         let tx = self.conn.transaction()?;
-        insert_params(&tx, run_id, params)?;
+        insert_params(&tx, run_id, params, batch)?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR REPLACE INTO tags (run_uuid, key, value) VALUES (?1, ?2, ?3)",
@@ -656,17 +706,16 @@ impl Store {
 
     pub fn delete_tag(&self, run_id: &str, key: &str) -> Result<()> {
         let info = self.run_info(run_id)?;
-        if info.lifecycle_stage != "active" {
-            return Err(StoreError::Invalid(format!(
-                "the run {run_id} must be in the 'active' state"
-            )));
-        }
+        check_active(&info)?;
         let n = self.conn.execute(
             "DELETE FROM tags WHERE run_uuid = ?1 AND key = ?2",
             params![run_id, key],
         )?;
         if n == 0 {
-            return Err(not_found("tag", format!("{key}` of run `{run_id}")));
+            return Err(not_found(
+                "run tag",
+                format!("{key} in run with id {run_id}"),
+            ));
         }
         Ok(())
     }
@@ -859,66 +908,79 @@ impl Store {
     }
 }
 
-fn check_key(key: &str) -> Result<()> {
-    if key.is_empty() || key.len() > MAX_KEY {
-        return Err(StoreError::Invalid(format!(
-            "invalid key '{key}': keys are 1 to {MAX_KEY} characters"
-        )));
+/// MLflow's rule that a run changes only while active, in its words.
+fn check_active(info: &RunInfo) -> Result<()> {
+    if info.lifecycle_stage == "active" {
+        return Ok(());
     }
-    if key.split('/').any(|p| p == "..") || key.starts_with('/') {
+    Err(StoreError::Invalid(format!(
+        "The run {} must be in the 'active' state. Current state is {}.",
+        info.run_uuid, info.lifecycle_stage
+    )))
+}
+
+fn check_tag_value(t: &KeyValue, place: Place) -> Result<()> {
+    if t.value.chars().count() > MAX_TAG_VALUE {
+        let path = match place {
+            Place::Single => "value".to_owned(),
+            Place::Batch(i) => format!("tags[{i}].value"),
+        };
         return Err(StoreError::Invalid(format!(
-            "invalid key '{key}': it must be a relative path without '..'"
+            "'{path}' exceeds the maximum length of {MAX_TAG_VALUE} characters"
         )));
     }
     Ok(())
 }
 
-fn check_tag(t: &KeyValue) -> Result<()> {
-    check_key(&t.key)?;
-    if t.value.len() > MAX_TAG_VALUE {
-        return Err(StoreError::Invalid(format!(
-            "tag value for key '{}' is {} characters, over the limit of {MAX_TAG_VALUE}",
-            t.key,
-            t.value.len()
-        )));
-    }
-    Ok(())
-}
-
-fn insert_params(tx: &Transaction<'_>, run_id: &str, params: &[KeyValue]) -> Result<()> {
+/// Inserts params; one already logged may be logged again only with the same value (MLflow's
+/// message for one param, or for a batch, names every change).
+fn insert_params(
+    tx: &Transaction<'_>,
+    run_id: &str,
+    params: &[KeyValue],
+    batch: bool,
+) -> Result<()> {
     let mut existing =
         tx.prepare_cached("SELECT value FROM params WHERE run_uuid = ?1 AND key = ?2")?;
     let mut insert =
         tx.prepare_cached("INSERT INTO params (run_uuid, key, value) VALUES (?1, ?2, ?3)")?;
-    let mut seen: Vec<&KeyValue> = Vec::new();
+    let mut changed: Vec<(&KeyValue, String)> = Vec::new();
     for p in params {
-        if let Some(prev) = seen.iter().find(|s| s.key == p.key) {
-            if prev.value != p.value {
-                return Err(StoreError::Invalid(format!(
-                    "duplicate parameter key '{}' with different values in one batch",
-                    p.key
-                )));
-            }
-            continue;
-        }
-        seen.push(p);
         let old: Option<String> = existing
             .query_row(params![run_id, p.key], |r| r.get(0))
             .optional()?;
         match old {
             Some(v) if v == p.value => {}
-            Some(v) => {
-                return Err(StoreError::Invalid(format!(
-                    "changing param values is not allowed. Param with key='{}' was already logged with value='{v}' for run ID='{run_id}'. Attempted logging new value '{}'.",
-                    p.key, p.value
-                )));
-            }
+            Some(v) => changed.push((p, v)),
             None => {
                 insert.execute(params![run_id, p.key, p.value])?;
             }
         }
     }
-    Ok(())
+    match changed.as_slice() {
+        [] => Ok(()),
+        [(p, old)] if !batch => Err(StoreError::Invalid(format!(
+            "Changing param values is not allowed. Param with key='{}' was already logged with value='{old}' for run ID='{run_id}'. Attempted logging new value '{}'.",
+            p.key, p.value
+        ))),
+        all => {
+            let shown: Vec<String> = all
+                .iter()
+                .map(|(p, old)| {
+                    format!(
+                        "{{'key': {}, 'old_value': {}, 'new_value': {}}}",
+                        names::py_repr(&p.key),
+                        names::py_repr(old),
+                        names::py_repr(&p.value)
+                    )
+                })
+                .collect();
+            Err(StoreError::Invalid(format!(
+                "Changing param values is not allowed. Params were already logged='[{}]' for run ID='{run_id}'.",
+                shown.join(", ")
+            )))
+        }
+    }
 }
 
 fn insert_metrics(
