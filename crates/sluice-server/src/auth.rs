@@ -157,6 +157,12 @@ pub(crate) async fn authorize(
         req.method().clone()
     };
     let template = matched.as_ref().map(MatchedPath::as_str).map(|p| {
+        let p = state
+            .static_prefix
+            .as_deref()
+            .and_then(|prefix| p.strip_prefix(prefix))
+            .filter(|rest| rest.starts_with('/'))
+            .unwrap_or(p);
         p.strip_prefix("/ajax-api/")
             .map_or_else(|| p.to_owned(), |rest| format!("/api/{rest}"))
     });

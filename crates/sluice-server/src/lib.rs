@@ -6,9 +6,11 @@ mod artifacts;
 mod auth;
 mod error;
 mod logged_models;
+pub mod mlflow_ui;
 mod params;
 mod registry;
 mod tracking;
+mod ui_api;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -36,6 +38,10 @@ pub struct ServerState {
     auth: bool,
     /// Who requests act as when authentication is off.
     default_actor: Actor,
+    /// MLflow's web UI bundle (`mlflow/server/js/build`), served at `/` when set.
+    mlflow_ui: Option<PathBuf>,
+    /// A path every route is served under (MLflow's `--static-prefix`), e.g. `/mlflow`.
+    static_prefix: Option<String>,
 }
 
 impl ServerState {
@@ -47,7 +53,26 @@ impl ServerState {
             artifact_root,
             auth: false,
             default_actor: Actor::local(),
+            mlflow_ui: None,
+            static_prefix: None,
         }
+    }
+
+    /// Serves MLflow's web UI from `dir` (the `mlflow/server/js/build` folder of an install).
+    #[must_use]
+    pub fn with_mlflow_ui(mut self, dir: Option<PathBuf>) -> Self {
+        self.mlflow_ui = dir;
+        self
+    }
+
+    /// Serves every route under `prefix` (`/mlflow`: the UI at `/mlflow/`, the API at
+    /// `/mlflow/api/2.0/mlflow/...`), as MLflow's `--static-prefix` does.
+    #[must_use]
+    pub fn with_static_prefix(mut self, prefix: Option<String>) -> Self {
+        self.static_prefix = prefix
+            .map(|p| format!("/{}", p.trim_matches('/')))
+            .filter(|p| p != "/");
+        self
     }
 
     /// Requires a token on every request but the public ones (`/health`, `/version`).
@@ -77,7 +102,8 @@ impl ServerState {
     }
 }
 
-/// The MLflow API's prefix; every route under it is also served under `/ajax-api/2.0/mlflow`.
+/// The MLflow API's prefix. Every route under `/api/` is also served under `/ajax-api/`, where
+/// MLflow's web UI calls it.
 const MLFLOW: &str = "/api/2.0/mlflow";
 
 /// Every route, with the role it needs: the one table the router and the role checks use.
@@ -181,6 +207,7 @@ fn route_table() -> Vec<Route> {
         ),
         Route::new(Method::GET, "/artifacts/list", R, get(artifacts::list_run)),
         Route::new(Method::GET, "/server-info", R, get(server_info)),
+        Route::new(Method::GET, "/users/current", R, get(ui_api::current_user)),
     ];
     api.extend(registry::routes());
     api.extend(logged_models::routes());
@@ -224,6 +251,18 @@ fn route_table() -> Vec<Route> {
         ),
         Route::new(
             Method::GET,
+            "/api/3.0/mlflow/assistant/config",
+            R,
+            get(ui_api::assistant_config),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/3.0/mlflow/assistant/providers",
+            R,
+            get(ui_api::assistant_providers),
+        ),
+        Route::new(
+            Method::GET,
             "/get-artifact",
             R,
             get(artifacts::get_run_artifact),
@@ -233,6 +272,12 @@ fn route_table() -> Vec<Route> {
             "/model-versions/get-artifact",
             R,
             get(artifacts::get_model_version_artifact),
+        ),
+        Route::public(Method::GET, "/", get(mlflow_ui::index)),
+        Route::public(
+            Method::GET,
+            "/static-files/{*path}",
+            get(mlflow_ui::static_file),
         ),
         Route::public(Method::GET, "/health", get(|| async { "OK" })),
         Route::public(
@@ -269,11 +314,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
     let mut router = Router::new();
     for route in route_table() {
         rules.insert((route.method.clone(), route.path.to_owned()), route.role);
-        if let Some(rest) = route.path.strip_prefix(MLFLOW) {
-            router = router.route(
-                &format!("/ajax-api/2.0/mlflow{rest}"),
-                route.handler.clone(),
-            );
+        if let Some(rest) = route.path.strip_prefix("/api/") {
+            router = router.route(&format!("/ajax-api/{rest}"), route.handler.clone());
         }
         router = router.route(route.path, route.handler);
     }
@@ -281,9 +323,19 @@ pub fn router(state: Arc<ServerState>) -> Router {
         state: Arc::clone(&state),
         rules,
     });
-    router
+    let prefix = state.static_prefix.clone();
+    let router = router
         .route_layer(axum::middleware::from_fn_with_state(guard, auth::authorize))
-        .fallback(not_found)
+        .fallback(not_found);
+    let router = match prefix {
+        // The UI's home is public, so `/PREFIX/` needs no role check.
+        Some(prefix) => Router::new()
+            .route(&format!("{prefix}/"), get(mlflow_ui::index))
+            .nest(&prefix, router)
+            .fallback(not_found),
+        None => router,
+    };
+    router
         .layer(DefaultBodyLimit::max(params::MAX_BODY))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)

@@ -19,6 +19,8 @@ use tower::ServiceExt;
 mod governance;
 #[path = "api/messages.rs"]
 mod messages;
+#[path = "api/mlflow_ui.rs"]
+mod mlflow_ui;
 
 fn app() -> Router {
     static APP: OnceLock<(tempfile::TempDir, Router)> = OnceLock::new();

@@ -416,6 +416,20 @@ pub(crate) struct ServerArgs {
     /// Serve a non-loopback address without authentication (not recommended).
     #[arg(long, conflicts_with = "auth")]
     pub(crate) insecure_no_auth: bool,
+    /// MLflow's web UI at `/`: `auto` finds the bundle of the `mlflow` installed in the active
+    /// virtual environment or the `python3` on PATH; a folder (`.../mlflow/server/js/build`)
+    /// serves that one; `off` serves none.
+    #[arg(
+        long,
+        value_name = "auto|DIR|off",
+        default_value = "auto",
+        env = "SLUICE_MLFLOW_UI"
+    )]
+    pub(crate) mlflow_ui: String,
+    /// Serve everything (UI and API) under this path, as MLflow's `--static-prefix` does,
+    /// e.g. `/mlflow` behind a proxy.
+    #[arg(long, value_name = "PREFIX", env = "SLUICE_STATIC_PREFIX")]
+    pub(crate) static_prefix: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

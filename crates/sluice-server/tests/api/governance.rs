@@ -44,8 +44,15 @@ fn secure() -> &'static Secure {
             token("olga", Role::Owner),
         );
         let store = Arc::new(Mutex::new(store));
-        let state =
-            ServerState::new(Arc::clone(&store), dir.path().join("artifacts")).with_auth(true);
+        // A web UI bundle, so its public routes answer (the matrix asks for `0/nothing.txt`).
+        let bundle = dir.path().join("ui");
+        std::fs::create_dir_all(bundle.join("static/js")).expect("bundle");
+        std::fs::create_dir_all(bundle.join("0")).expect("bundle");
+        std::fs::write(bundle.join("index.html"), "<!doctype html>").expect("bundle");
+        std::fs::write(bundle.join("0/nothing.txt"), "").expect("bundle");
+        let state = ServerState::new(Arc::clone(&store), dir.path().join("artifacts"))
+            .with_auth(true)
+            .with_mlflow_ui(Some(bundle));
         Secure {
             router: sluice_server::router(Arc::new(state)),
             _dir: dir,
@@ -136,6 +143,9 @@ const EXPECTED_ROLES: &[(&str, &str, Option<Role>)] = {
     ("GET", "/api/2.0/mlflow/metrics/get-history-bulk", Some(R)),
     ("GET", "/api/2.0/mlflow/artifacts/list", Some(R)),
     ("GET", "/api/2.0/mlflow/server-info", Some(R)),
+    ("GET", "/api/2.0/mlflow/users/current", Some(R)),
+    ("GET", "/api/3.0/mlflow/assistant/config", Some(R)),
+    ("GET", "/api/3.0/mlflow/assistant/providers", Some(R)),
     ("GET", "/api/2.0/mlflow-artifacts/artifacts", Some(R)),
     ("GET", "/api/2.0/mlflow-artifacts/artifacts/{*path}", Some(R)),
     ("PUT", "/api/2.0/mlflow-artifacts/artifacts/{*path}", Some(C)),
@@ -173,6 +183,8 @@ const EXPECTED_ROLES: &[(&str, &str, Option<Role>)] = {
     ("PATCH", "/api/2.0/mlflow/logged-models/{model_id}/tags", Some(C)),
     ("DELETE", "/api/2.0/mlflow/logged-models/{model_id}/tags/{tag_key}", Some(C)),
     ("POST", "/api/2.0/mlflow/logged-models/{model_id}/params", Some(C)),
+    ("GET", "/", None),
+    ("GET", "/static-files/{*path}", None),
     ("GET", "/health", None),
     ("GET", "/version", None),
     ]
@@ -218,8 +230,8 @@ async fn rbac_matrix_covers_every_route() {
     let mut checked = 0;
     for rule in &rules {
         let mut paths = vec![concrete(&rule.path)];
-        if let Some(rest) = rule.path.strip_prefix("/api/2.0/mlflow/") {
-            paths.push(concrete(&format!("/ajax-api/2.0/mlflow/{rest}")));
+        if let Some(rest) = rule.path.strip_prefix("/api/") {
+            paths.push(concrete(&format!("/ajax-api/{rest}")));
         }
         for path in &paths {
             for (who, token, role) in &identities {

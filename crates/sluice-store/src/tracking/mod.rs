@@ -1086,6 +1086,31 @@ fn split_and(filter: &str) -> Vec<String> {
 
 fn experiment_clause(clause: &str) -> Result<(String, Vec<Value>)> {
     let clause = clause.trim();
+    // `tags.KEY IS NULL` / `IS NOT NULL`: whether the experiment has the tag (MLflow's UI
+    // lists experiments with `tags.`mlflow.experiment.isGateway` IS NULL`).
+    let upper = clause.to_ascii_uppercase();
+    for (suffix, exists) in [(" IS NOT NULL", true), (" IS NULL", false)] {
+        if upper.ends_with(suffix) {
+            let lhs = clause[..clause.len() - suffix.len()].trim();
+            let key = lhs
+                .strip_prefix("tags.")
+                .or_else(|| lhs.strip_prefix("tag."))
+                .map(|k| k.trim_matches('`'))
+                .filter(|k| !k.is_empty())
+                .ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "`{lhs}` in `{clause}`: only tags can be compared with IS NULL / IS NOT NULL"
+                    ))
+                })?;
+            let not = if exists { "" } else { "NOT " };
+            return Ok((
+                format!(
+                    "{not}EXISTS (SELECT 1 FROM experiment_tags t WHERE t.experiment_id = experiments.experiment_id AND t.key = ?)"
+                ),
+                vec![Value::Text(key.to_owned())],
+            ));
+        }
+    }
     let ops = [" != ", " = ", " ILIKE ", " LIKE ", " ilike ", " like "];
     for op in ops {
         if let Some((lhs, rhs)) = clause.split_once(op) {

@@ -22,11 +22,8 @@ fn invalid(msg: impl Into<String>) -> StoreError {
 }
 
 fn entity(ident: &str) -> Result<Entity, StoreError> {
-    let (prefix, key) = ident.split_once('.').ok_or_else(|| {
-        invalid(format!(
-            "`{ident}` must be qualified, e.g. `metrics.{ident}` or `params.{ident}`"
-        ))
-    })?;
+    // An unqualified name is an attribute, as in MLflow (`run_id IN (...)`, `status = 'X'`).
+    let (prefix, key) = ident.split_once('.').unwrap_or(("attributes", ident));
     if key.is_empty() {
         return Err(invalid(format!("`{ident}` names no key")));
     }
@@ -43,7 +40,11 @@ fn entity(ident: &str) -> Result<Entity, StoreError> {
             "artifact_uri" => "artifact_uri",
             "user_id" => "user_id",
             "lifecycle_stage" => "lifecycle_stage",
-            other => return Err(invalid(format!("invalid attribute key `{other}`"))),
+            other => {
+                return Err(invalid(format!(
+                    "Invalid attribute key '{other}' specified. Valid keys are 'run_id', 'run_name', 'status', 'start_time', 'end_time', 'artifact_uri', 'user_id', 'lifecycle_stage'; metrics, params and tags are named `metrics.KEY`, `params.KEY`, `tags.KEY`"
+                )));
+            }
         }),
         other => {
             return Err(invalid(format!(
@@ -311,6 +312,9 @@ mod tests {
                 .unwrap();
         assert_eq!(f.params.len(), 3);
         assert_eq!(compile_filter("").unwrap().sql, "1");
+        // Unqualified names are attributes, as the MLflow UI's compare page sends them.
+        let f = compile_filter("run_id IN ('a','b')").unwrap();
+        assert_eq!(f.params.len(), 2);
     }
 
     #[test]
@@ -318,7 +322,7 @@ mod tests {
         for (bad, why) in [
             ("metrics.rmse < 'a'", "compares with a number"),
             ("params.x < 3", "compares with a quoted string"),
-            ("rmse < 1", "must be qualified"),
+            ("rmse < 1", "Invalid attribute key 'rmse'"),
             (
                 "metrics.rmse < 1 or metrics.mae < 1",
                 "`OR` is not supported",

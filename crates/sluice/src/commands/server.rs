@@ -3,6 +3,7 @@
 //! answered is already committed to the database.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::cli::ServerArgs;
@@ -41,8 +42,24 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
             sluice_store::governance::local_user()
         ));
     }
+    let prefix = match args.static_prefix.as_deref().map(str::trim) {
+        None | Some("" | "/") => None,
+        Some(p) if p.starts_with('/') && !p.contains(['?', '#', '{', '}', '*']) => {
+            Some(p.trim_end_matches('/').to_owned())
+        }
+        Some(p) => {
+            return Err(CliError::usage(
+                format!("`--static-prefix {p}` is not a path"),
+                "give a path that starts with `/`, e.g. `--static-prefix /mlflow`",
+            ));
+        }
+    };
+    let mlflow_ui = mlflow_ui(&args.mlflow_ui)?;
     let state = Arc::new(
-        sluice_server::ServerState::new(ws.store_handle(), ws.artifact_root()).with_auth(auth),
+        sluice_server::ServerState::new(ws.store_handle(), ws.artifact_root())
+            .with_auth(auth)
+            .with_mlflow_ui(mlflow_ui.clone())
+            .with_static_prefix(prefix.clone()),
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -58,9 +75,20 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
             "Listening on http://{addr} (workspace {})",
             ws.root().display()
         ));
+        let base = format!("http://{addr}{}", prefix.as_deref().unwrap_or(""));
         ui::note(&format!(
-            "Point clients at it with: export MLFLOW_TRACKING_URI=http://{addr}"
+            "Point clients at it with: export MLFLOW_TRACKING_URI={base}"
         ));
+        match &mlflow_ui {
+            Some(dir) => ui::note(&format!(
+                "MLflow's web UI: {base}/ (from {})",
+                dir.display()
+            )),
+            None if args.mlflow_ui == "auto" => ui::note(
+                "MLflow's web UI is not served: no `mlflow` found in the active virtual environment or the `python3` on PATH (pass `--mlflow-ui DIR`)",
+            ),
+            None => {}
+        }
         if auth {
             ui::note("Authentication is on: clients send a token (MLFLOW_TRACKING_TOKEN).");
         }
@@ -69,6 +97,55 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::Workspace(format!("the server stopped: {e}")))?;
         ui::note("Stopped.");
         Ok(())
+    })
+}
+
+/// The MLflow UI bundle `--mlflow-ui` names: a folder, `off`, or `auto` (discovered).
+fn mlflow_ui(choice: &str) -> Result<Option<PathBuf>, CliError> {
+    match choice {
+        "off" => Ok(None),
+        "auto" => Ok(discover_mlflow_ui()),
+        dir => {
+            let dir = PathBuf::from(dir);
+            let dir = if dir.join("server/js/build").is_dir() {
+                dir.join("server/js/build")
+            } else {
+                dir
+            };
+            if sluice_server::mlflow_ui::is_bundle(&dir) {
+                Ok(Some(dir))
+            } else {
+                Err(CliError::usage(
+                    format!(
+                        "`--mlflow-ui {}` is not MLflow's web UI: it has no `index.html` and `static/js`",
+                        dir.display()
+                    ),
+                    "give the `mlflow/server/js/build` folder of an `mlflow` install (`python -c 'import mlflow, os; print(os.path.dirname(mlflow.__file__))'` prints where `mlflow` is), or `off`",
+                ))
+            }
+        }
+    }
+}
+
+/// The UI bundle of the `mlflow` package the active virtual environment's Python, or `python3`
+/// on PATH, imports. Finds the package without importing it (fast: no `import mlflow`).
+fn discover_mlflow_ui() -> Option<PathBuf> {
+    let mut pythons: Vec<PathBuf> = Vec::new();
+    if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
+        pythons.push(PathBuf::from(venv).join("bin").join("python"));
+    }
+    pythons.push(PathBuf::from("python3"));
+    let script = "import importlib.util as u\ns = u.find_spec('mlflow')\nprint(s.submodule_search_locations[0] if s and s.submodule_search_locations else '')";
+    pythons.into_iter().find_map(|python| {
+        let out = std::process::Command::new(&python)
+            .args(["-I", "-c", script])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        let found = String::from_utf8(out.stdout).ok()?;
+        let dir = PathBuf::from(found.trim()).join("server/js/build");
+        (out.status.success() && sluice_server::mlflow_ui::is_bundle(&dir)).then_some(dir)
     })
 }
 
