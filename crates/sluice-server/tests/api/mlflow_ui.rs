@@ -199,7 +199,7 @@ async fn the_ui_filters_parse() {
         ],
     ))
     .await;
-    assert_eq!(names(&listed), [gateway.clone()]);
+    assert_eq!(names(&listed), std::slice::from_ref(&gateway));
 
     // The compare page names runs by an unqualified `run_id`.
     let exp = super::new_experiment().await;
