@@ -32,14 +32,32 @@ const browser = await chromium.launchPersistentContext(profile, {
 });
 const timeout = Number(process.env.UI_TIMEOUT_MS || 30000);
 const results = [];
+
+// Waits until no request of the page's own is in flight for 500 ms. (Playwright's `networkidle`
+// never comes here: the UI's telemetry worker script stays "pending" for the page's lifetime.)
+async function settle(tab, pending) {
+  const own = () => [...pending].filter((r) => !r.url().includes('.worker.js'));
+  const deadline = Date.now() + timeout;
+  let quietSince = Date.now();
+  while (Date.now() < deadline) {
+    if (own().length) quietSince = Date.now();
+    else if (Date.now() - quietSince >= 500) return;
+    await tab.waitForTimeout(100);
+  }
+  throw new Error(`requests still in flight after ${timeout} ms: ${own().map((r) => r.url()).join(', ')}`);
+}
 for (const page of pages) {
   const tab = await browser.newPage();
   const problems = [];
+  const pending = new Set();
+  tab.on('request', (req) => pending.add(req));
+  tab.on('requestfinished', (req) => pending.delete(req));
   tab.on('console', (msg) => {
     if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
   });
   tab.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   tab.on('requestfailed', (req) => {
+    pending.delete(req);
     const why = req.failure()?.errorText ?? '';
     // A request the page itself abandoned (navigation, unmount) is not a failure.
     if (why !== 'net::ERR_ABORTED') problems.push(`request failed: ${req.method()} ${req.url()} ${why}`);
@@ -55,13 +73,13 @@ for (const page of pages) {
   const started = Date.now();
   try {
     await tab.goto(url, { waitUntil: 'load', timeout });
-    await tab.waitForLoadState('networkidle', { timeout });
+    await settle(tab, pending);
     for (const text of page.expect || []) {
       await tab.getByText(text, { exact: false }).first().waitFor({ state: 'visible', timeout });
     }
     // Late requests (charts, polling) get their chance to fail too.
     await tab.waitForTimeout(1500);
-    await tab.waitForLoadState('networkidle', { timeout });
+    await settle(tab, pending);
   } catch (err) {
     problems.push(`${err.name}: ${err.message.split('\n')[0]}`);
     if (process.env.UI_SCREENSHOTS) {

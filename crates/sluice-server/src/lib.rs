@@ -5,6 +5,7 @@
 mod artifacts;
 mod auth;
 mod error;
+mod graphql;
 mod logged_models;
 pub mod mlflow_ui;
 mod params;
@@ -205,6 +206,12 @@ fn route_table() -> Vec<Route> {
             R,
             get(t::metric_history_bulk),
         ),
+        Route::new(
+            Method::GET,
+            "/metrics/get-history-bulk-interval",
+            R,
+            get(t::metric_history_bulk_interval),
+        ),
         Route::new(Method::GET, "/artifacts/list", R, get(artifacts::list_run)),
         Route::new(Method::GET, "/server-info", R, get(server_info)),
         Route::new(Method::GET, "/users/current", R, get(ui_api::current_user)),
@@ -273,6 +280,8 @@ fn route_table() -> Vec<Route> {
             R,
             get(artifacts::get_model_version_artifact),
         ),
+        Route::new(Method::GET, "/graphql", R, get(graphql::graphql)),
+        Route::new(Method::POST, "/graphql", R, post(graphql::graphql)),
         Route::public(Method::GET, "/", get(mlflow_ui::index)),
         Route::public(
             Method::GET,

@@ -455,7 +455,7 @@ async fn delete_model_version(State(s): S, Extension(who): Who, p: Params) -> Re
     Ok(Json(json!({})))
 }
 
-async fn search_model_versions(State(s): S, p: Params) -> Reply {
+pub(crate) async fn search_model_versions(State(s): S, p: Params) -> Reply {
     let max = p.max_results(10_000, 200_000)?;
     let order_by = p.str_list("order_by")?;
     let filter = p.opt_str("filter")?;

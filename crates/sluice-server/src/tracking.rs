@@ -590,6 +590,142 @@ pub(crate) async fn metric_history_bulk(State(s): S, p: Params) -> ApiResult<Jso
     Ok(Json(json!({ "metrics": out })))
 }
 
+/// `GET metrics/get-history-bulk-interval?run_ids=A&run_ids=B&metric_key=K[&start_step=S&end_step=E][&max_results=N]`:
+/// one metric across runs, sampled to about `max_results` steps (default and limit 2,500) between
+/// `start_step` and `end_step` (default: 0 to the last step), every run's first and last step
+/// kept; MLflow's sampling, so charts look the same.
+pub(crate) async fn metric_history_bulk_interval(State(s): S, p: Params) -> ApiResult<Json<Value>> {
+    const MAX_RUNS: usize = 100;
+    const MAX_PER_RUN: i64 = 2500;
+    let run_ids = p.str_list("run_ids")?;
+    if run_ids.is_empty() {
+        return Err(ApiError::invalid(
+            "Missing value for required parameter 'run_ids'. See the API docs for more information about request parameters.",
+        ));
+    }
+    if run_ids.len() > MAX_RUNS {
+        return Err(ApiError::invalid(format!(
+            "GetMetricHistoryBulkInterval request must specify at most {MAX_RUNS} run_ids. Received {} run_ids. See the API docs for more information about request parameters.",
+            run_ids.len()
+        )));
+    }
+    let key = p.str("metric_key")?;
+    let max_results = match p.opt_i64("max_results")? {
+        None => MAX_PER_RUN,
+        Some(n) if (1..=MAX_PER_RUN).contains(&n) => n,
+        Some(_) => {
+            return Err(ApiError::invalid(format!(
+                "max_results must be between 1 and {MAX_PER_RUN}. See the API docs for more information about request parameters."
+            )));
+        }
+    };
+    let range = match (p.opt_i64("start_step")?, p.opt_i64("end_step")?) {
+        (Some(a), Some(b)) if a > b => {
+            return Err(ApiError::invalid(format!(
+                "end_step must be greater than start_step. Found start_step={a} and end_step={b}."
+            )));
+        }
+        (Some(a), Some(b)) => Some((a, b)),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::invalid(
+                "If either start step or end step are specified, both must be specified.",
+            ));
+        }
+    };
+    let histories = {
+        let store = s.store()?;
+        run_ids
+            .iter()
+            .map(|id| Ok((id, store.metric_history(id, &key, usize::MAX >> 1, 0)?.0)))
+            .collect::<ApiResult<Vec<_>>>()?
+    };
+    let max_results = usize::try_from(max_results).unwrap_or(1);
+    let steps = sampled_steps(
+        histories
+            .iter()
+            .map(|(_, h)| h.iter().map(|m| m.step).collect()),
+        range,
+        max_results,
+    );
+    let per_run = max_results.max(steps.len());
+    let mut out = Vec::new();
+    for (id, history) in histories {
+        let mut points: Vec<Metric> = history
+            .into_iter()
+            .filter(|m| steps.binary_search(&m.step).is_ok())
+            .collect();
+        points.sort_by_key(|m| (m.step, m.timestamp));
+        for i in evenly_spaced(points.len(), per_run) {
+            let mut v = serde_json::to_value(MetricOut(points[i].clone())).unwrap_or_default();
+            v["run_id"] = Value::String(id.clone());
+            out.push(v);
+        }
+    }
+    Ok(Json(json!({ "metrics": out })))
+}
+
+/// The steps MLflow samples: every step within the range when there are at most `max` of them,
+/// else `max` evenly spaced ones and the last; each run's first and last step in range always.
+fn sampled_steps(
+    runs: impl Iterator<Item = Vec<i64>>,
+    range: Option<(i64, i64)>,
+    max: usize,
+) -> Vec<i64> {
+    let runs: Vec<Vec<i64>> = runs.collect();
+    let mut all: Vec<i64> = runs.iter().flatten().copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    let (start, end) = range.unwrap_or((0, all.last().copied().unwrap_or(0)));
+    let mut picked: std::collections::BTreeSet<i64> = runs
+        .iter()
+        .filter(|r| !r.is_empty())
+        .flat_map(|r| [*r.iter().min().unwrap_or(&0), *r.iter().max().unwrap_or(&0)])
+        .filter(|s| (start..=end).contains(s))
+        .collect();
+    let lo = all.partition_point(|s| *s < start);
+    let hi = all.partition_point(|s| *s <= end);
+    let n = hi.saturating_sub(lo);
+    if n <= max {
+        picked.extend(&all[lo..hi]);
+    } else {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "index within n"
+        )]
+        for i in 0..max {
+            let idx = lo + (i as f64 * (n as f64 / max as f64)) as usize;
+            if idx < hi {
+                picked.insert(all[idx]);
+            }
+        }
+        picked.insert(all[hi - 1]);
+    }
+    picked.into_iter().collect()
+}
+
+/// At most `max` evenly spaced indices into `total` items, the first and last always.
+fn evenly_spaced(total: usize, max: usize) -> Vec<usize> {
+    if total <= max {
+        return (0..total).collect();
+    }
+    if max <= 1 {
+        return vec![total - 1];
+    }
+    let step = (total - 1) as f64 / (max - 1) as f64;
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "index below total"
+    )]
+    let mut idx: Vec<usize> = (0..max)
+        .map(|i| (i as f64 * step).round_ties_even() as usize)
+        .collect();
+    idx.dedup();
+    idx
+}
+
 /// `POST experiments/search-datasets {"experiment_ids": [...]}`: the datasets logged to those
 /// experiments' runs (the MLflow UI's dataset filter); 1 to 20 experiments.
 pub(crate) async fn search_datasets(State(s): S, p: Params) -> ApiResult<Json<Value>> {

@@ -17,6 +17,8 @@ use tower::ServiceExt;
 
 #[path = "api/governance.rs"]
 mod governance;
+#[path = "api/graphql.rs"]
+mod graphql;
 #[path = "api/messages.rs"]
 mod messages;
 #[path = "api/mlflow_ui.rs"]
