@@ -86,6 +86,8 @@ impl From<StoreError> for ApiError {
                 "model version" => format!("Model Version ({name}) not found"),
                 "logged model" => format!("Logged model with ID '{name}' not found."),
                 "alias" => format!("Registered model alias {name} not found."),
+                "trace" => format!("Trace with ID '{name}' not found."),
+                "trace tag" => name,
                 other => format!("Could not find {other} '{name}'"),
             }),
             StoreError::AlreadyExists { what, name } => ApiError::new(

@@ -10,6 +10,7 @@ mod logged_models;
 pub mod mlflow_ui;
 mod params;
 mod registry;
+mod traces;
 mod tracking;
 mod ui_api;
 
@@ -225,6 +226,7 @@ fn route_table() -> Vec<Route> {
             ..r
         })
         .collect();
+    all.extend(traces::routes());
     all.extend([
         Route::new(
             Method::GET,
@@ -299,7 +301,7 @@ fn route_table() -> Vec<Route> {
 }
 
 /// A path built once per router; routers are built a handful of times per process.
-fn leak(s: String) -> &'static str {
+pub(crate) fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
 

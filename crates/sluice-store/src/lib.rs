@@ -8,6 +8,7 @@ mod filter_lexer;
 pub mod governance;
 pub mod registry;
 mod rows;
+pub mod traces;
 pub mod tracking;
 
 use std::path::Path;
@@ -29,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_environments.sql"),
     include_str!("../migrations/0007_governance.sql"),
     include_str!("../migrations/0008_components.sql"),
+    include_str!("../migrations/0009_traces.sql"),
 ];
 
 /// Errors from the store.

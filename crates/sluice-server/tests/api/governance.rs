@@ -103,6 +103,8 @@ fn concrete(template: &str) -> String {
     template
         .replace("{model_id}", "m-0000")
         .replace("{tag_key}", "k")
+        .replace("{trace_id}", "tr-0")
+        .replace("{request_id}", "0")
         .replace("{*path}", "0/nothing.txt")
 }
 
@@ -184,6 +186,26 @@ const EXPECTED_ROLES: &[(&str, &str, Option<Role>)] = {
     ("PATCH", "/api/2.0/mlflow/logged-models/{model_id}/tags", Some(C)),
     ("DELETE", "/api/2.0/mlflow/logged-models/{model_id}/tags/{tag_key}", Some(C)),
     ("POST", "/api/2.0/mlflow/logged-models/{model_id}/params", Some(C)),
+    ("POST", "/api/3.0/mlflow/traces", Some(C)),
+    ("GET", "/api/3.0/mlflow/traces/{trace_id}", Some(R)),
+    ("POST", "/api/3.0/mlflow/traces/search", Some(R)),
+    ("GET", "/api/3.0/mlflow/traces/search", Some(R)),
+    ("POST", "/api/3.0/mlflow/traces/batchGetInfos", Some(R)),
+    ("PATCH", "/api/3.0/mlflow/traces/{trace_id}/tags", Some(C)),
+    ("DELETE", "/api/3.0/mlflow/traces/{trace_id}/tags", Some(C)),
+    ("POST", "/api/3.0/mlflow/traces/delete-traces", Some(O)),
+    ("POST", "/api/3.0/mlflow/traces/metrics", Some(R)),
+    ("GET", "/api/3.0/mlflow/get-trace-artifact", Some(R)),
+    ("POST", "/api/3.0/mlflow/datasets/search", Some(R)),
+    ("GET", "/api/3.0/mlflow/datasets/search", Some(R)),
+    ("POST", "/api/2.0/mlflow/traces", Some(C)),
+    ("GET", "/api/2.0/mlflow/traces", Some(R)),
+    ("PATCH", "/api/2.0/mlflow/traces/{request_id}", Some(C)),
+    ("GET", "/api/2.0/mlflow/traces/{request_id}/info", Some(R)),
+    ("PATCH", "/api/2.0/mlflow/traces/{request_id}/tags", Some(C)),
+    ("DELETE", "/api/2.0/mlflow/traces/{request_id}/tags", Some(C)),
+    ("POST", "/api/2.0/mlflow/traces/delete-traces", Some(O)),
+    ("GET", "/api/2.0/mlflow/get-trace-artifact", Some(R)),
     ("GET", "/graphql", Some(R)),
     ("POST", "/graphql", Some(R)),
     ("GET", "/", None),
