@@ -1044,8 +1044,10 @@ mod tests {
     fn migrations_run_once_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 8);
-        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), 8);
+        let latest = i64::try_from(MIGRATIONS.len()).unwrap();
+        assert_eq!(latest, 9);
+        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), latest);
+        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), latest);
     }
 
     #[test]
@@ -1067,7 +1069,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 8);
+        assert_eq!(store.schema_version().unwrap(), 9);
         let old = store.get_compute("old").unwrap().unwrap();
         assert_eq!(
             (old.max_instances, old.min_instances, old.size),
