@@ -216,6 +216,13 @@ fn route_table() -> Vec<Route> {
         Route::new(Method::GET, "/artifacts/list", R, get(artifacts::list_run)),
         Route::new(Method::GET, "/server-info", R, get(server_info)),
         Route::new(Method::GET, "/users/current", R, get(ui_api::current_user)),
+        Route::new(Method::GET, "/gateway-proxy", R, get(ui_api::gateway_proxy)),
+        Route::new(
+            Method::POST,
+            "/gateway-proxy",
+            R,
+            post(ui_api::gateway_proxy),
+        ),
     ];
     api.extend(registry::routes());
     api.extend(logged_models::routes());
@@ -257,6 +264,12 @@ fn route_table() -> Vec<Route> {
             "/api/3.0/mlflow/server-info",
             R,
             get(server_info),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/3.0/mlflow/users/current/permissions",
+            R,
+            get(ui_api::current_permissions),
         ),
         Route::new(
             Method::GET,

@@ -23,3 +23,28 @@ pub(crate) async fn assistant_config() -> Json<Value> {
 pub(crate) async fn assistant_providers() -> Json<Value> {
     Json(json!({"providers": [], "resolved": null, "gateway_vendor_options": {}}))
 }
+
+/// `GET /api/3.0/mlflow/users/current/permissions`: what the acting identity may do, as MLflow's
+/// authentication app lists it (the UI enables its edit controls from it). Sluice's roles apply
+/// to every experiment and model: reader → `READ`, contributor → `EDIT`, owner → `MANAGE`.
+pub(crate) async fn current_permissions(Extension(who): Extension<Actor>) -> Json<Value> {
+    let permission = match who.role {
+        Role::Reader => "READ",
+        Role::Contributor => "EDIT",
+        Role::Owner => "MANAGE",
+    };
+    let row = |resource: &str| {
+        json!({"role_id": 0, "role_name": who.role.to_string(), "workspace": null,
+               "resource_type": resource, "resource_pattern": "*", "permission": permission})
+    };
+    Json(json!({
+        "is_admin": who.role == Role::Owner,
+        "permissions": [row("experiment"), row("registered_model")],
+    }))
+}
+
+/// `GET|POST /api/2.0/mlflow/gateway-proxy`: MLflow answers `{"endpoints": []}` when no AI
+/// gateway is configured; Sluice has none.
+pub(crate) async fn gateway_proxy() -> Json<Value> {
+    Json(json!({"endpoints": []}))
+}

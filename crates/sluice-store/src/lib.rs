@@ -1046,8 +1046,14 @@ mod tests {
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
         assert_eq!(latest, 9);
-        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), latest);
-        assert_eq!(Store::open(&path).unwrap().schema_version().unwrap(), latest);
+        assert_eq!(
+            Store::open(&path).unwrap().schema_version().unwrap(),
+            latest
+        );
+        assert_eq!(
+            Store::open(&path).unwrap().schema_version().unwrap(),
+            latest
+        );
     }
 
     #[test]

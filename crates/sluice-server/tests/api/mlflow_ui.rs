@@ -150,6 +150,13 @@ async fn routes_only_the_ui_calls() {
     );
     assert_eq!(me["user"]["is_admin"], true);
     assert_eq!(me["is_basic_auth"], false);
+    let permissions = get("/ajax-api/3.0/mlflow/users/current/permissions").await;
+    assert_eq!(permissions["is_admin"], true);
+    assert_eq!(permissions["permissions"][0]["permission"], "MANAGE");
+    assert_eq!(
+        get("/ajax-api/2.0/mlflow/gateway-proxy?gateway_path=api%2F2.0%2Fendpoints%2F").await,
+        json!({"endpoints": []})
+    );
     let config = get("/ajax-api/3.0/mlflow/assistant/config").await;
     assert_eq!(
         config,

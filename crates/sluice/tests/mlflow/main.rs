@@ -42,6 +42,14 @@ fn mlflow2_governance_flow() {
     governance_flow("venv-mlflow2");
 }
 
+/// MLflow's own web UI, served by `sluice server` from the `mlflow` wheel's bundle, in a real
+/// headless Chromium: every page a user opens loads with no console error, no failed request and
+/// no response >= 400 (`tests/ui/mlflow-ui.mjs`).
+#[test]
+fn mlflow3_web_ui_in_chromium() {
+    web_ui_flow("venv-mlflow3");
+}
+
 /// The venv's python, or `None` (said on stderr) when the venvs are not set up.
 fn venv_python(venv: &str) -> Option<PathBuf> {
     let Some(venvs) = std::env::var_os(VENVS_VAR).filter(|v| !v.is_empty()) else {
@@ -250,6 +258,217 @@ fn client_flow(venv: &str) {
         server_log.contains("Stopped."),
         "[{venv}] the server did not report a graceful stop\n--- server log ---\n{server_log}"
     );
+}
+
+const CHROMIUM_VAR: &str = "SLUICE_TEST_CHROMIUM";
+
+/// What the browser test needs besides the venv: Node.js, `playwright-core` installed in
+/// `tests/ui` (`npm ci --prefix tests/ui`) and Chromium (`$SLUICE_TEST_CHROMIUM`, which `.ci/run`
+/// sets). `None`, said on stderr, when the browser test is not set up.
+fn browser() -> Option<(PathBuf, PathBuf)> {
+    let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/ui");
+    let ui = std::fs::canonicalize(&ui).unwrap_or(ui);
+    let Some(chromium) = std::env::var_os(CHROMIUM_VAR).filter(|v| !v.is_empty()) else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: {CHROMIUM_VAR} is unset, so MLflow's web UI was not opened in a browser \
+             (install Chromium and `npm ci --prefix tests/ui`, then set {CHROMIUM_VAR}=/usr/bin/chromium)"
+        );
+        return None;
+    };
+    let chromium = PathBuf::from(chromium);
+    assert!(
+        chromium.is_file(),
+        "{CHROMIUM_VAR} names `{}`, which does not exist",
+        chromium.display()
+    );
+    assert!(
+        ui.join("node_modules/playwright-core").is_dir(),
+        "{CHROMIUM_VAR} is set but playwright-core is not installed: run `npm ci --prefix tests/ui`"
+    );
+    Some((chromium, ui))
+}
+
+/// A child with the test's environment for the `mlflow` client, output collected.
+fn run_to_end(mut cmd: Command, what: &str, deadline: Instant) -> String {
+    let mut child = cmd
+        .env("MLFLOW_DISABLE_TELEMETRY", "true")
+        .env("DO_NOT_TRACK", "true")
+        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        .env("PYTHONUNBUFFERED", "1")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let out = Output::collect(child.stdout.take(), &format!("[{what}] "), true);
+    let err = Output::collect(child.stderr.take(), "", false);
+    let status = wait_until(&mut child, deadline, true);
+    let (out, err) = (out.finish(), err.finish());
+    match status {
+        Some(s) if s.success() => out,
+        Some(s) => panic!("{what} failed ({s})\n--- stdout ---\n{out}--- stderr ---\n{err}"),
+        None => panic!("{what} did not finish in time\n--- stdout ---\n{out}--- stderr ---\n{err}"),
+    }
+}
+
+/// A workspace with the example pipeline's runs (and the model it registers), plus a run with
+/// artifacts, a registered model and traces logged by the real client; then each page of
+/// MLflow's UI in Chromium.
+fn web_ui_flow(venv: &str) {
+    let Some(python) = venv_python(venv) else {
+        return;
+    };
+    let Some((chromium, ui)) = browser() else {
+        return;
+    };
+    let deadline = Instant::now() + TIMEOUT;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ws = dir.path().join("ws");
+    let repo = ui.join("../..");
+
+    let mut job = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    job.args(["--workspace"])
+        .arg(&ws)
+        .args(["job", "create", "-f", "examples/taxi-fare/pipeline.yml"])
+        .current_dir(&repo)
+        .env_remove("SLUICE_WORKSPACE");
+    run_to_end(job, "sluice job create", deadline);
+
+    let mut find = Command::new(&python);
+    find.args([
+        "-c",
+        "import os, mlflow; print(os.path.dirname(mlflow.__file__))",
+    ]);
+    let package = run_to_end(find, "find mlflow", deadline);
+    let mut server = Server::start_with(&ws, deadline, &["--mlflow-ui", package.trim()]);
+    let url = format!("http://127.0.0.1:{}", server.port);
+    say(&format!("[{venv}] sluice server with MLflow's UI at {url}"));
+
+    let mut populate = Command::new(&python);
+    populate
+        .arg(ui.join("populate.py"))
+        .current_dir(dir.path())
+        .env("MLFLOW_TRACKING_URI", &url);
+    let ids = run_to_end(populate, "populate.py", deadline);
+    let ids: serde_json::Value = serde_json::from_str(ids.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("populate.py printed no ids ({e}): {ids}"));
+    let pipeline = pipeline_ids(server.port);
+
+    let pages = ui_pages(&ids, &pipeline);
+    let pages_file = dir.path().join("pages.json");
+    std::fs::write(&pages_file, pages.to_string()).expect("write pages");
+    let mut node = Command::new("node");
+    node.arg(ui.join("mlflow-ui.mjs"))
+        .arg(&url)
+        .arg(&pages_file)
+        .env("CHROMIUM", &chromium)
+        .env("UI_SCREENSHOTS", dir.path());
+    let report = run_to_end(node, "mlflow-ui.mjs", deadline);
+    assert!(
+        report.contains(&format!(
+            "{{\"pages\":{},\"failed\":0}}",
+            pages.as_array().map_or(0, Vec::len)
+        )),
+        "{report}"
+    );
+    let stopped = server.stop();
+    assert!(stopped.is_some_and(|s| s.success()), "{}", server.log());
+}
+
+/// The example pipeline's experiment, one of its step runs, and the model it registered, read
+/// back over the REST API.
+fn pipeline_ids(port: u16) -> serde_json::Value {
+    let get = |path: &str| -> serde_json::Value {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path}: {e}: {response}"))
+    };
+    let experiments = get("/api/2.0/mlflow/experiments/search?max_results=100");
+    let experiment = experiments["experiments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["name"] != "Default" && e["name"] != "ui-tour")
+        .and_then(|e| e["experiment_id"].as_str())
+        .expect("the pipeline's experiment")
+        .to_owned();
+    let runs = get(&format!(
+        "/api/2.0/mlflow/runs/search?experiment_ids={experiment}&max_results=100"
+    ));
+    // The pipeline's own run: the runs table shows it, its steps nested under it.
+    let is_child = |r: &serde_json::Value| {
+        r["data"]["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t["key"] == "mlflow.parentRunId")
+    };
+    let run = &runs["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| !is_child(r))
+        .expect("the pipeline's run")["info"];
+    let models = get("/api/2.0/mlflow/registered-models/search?max_results=100");
+    let model = models["registered_models"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["name"].as_str())
+        .find(|n| *n != "ui-tour-model")
+        .expect("the model the pipeline registered")
+        .to_owned();
+    serde_json::json!({
+        "experiment": experiment,
+        "run": run["run_id"],
+        "run_name": run["run_name"],
+        "model": model,
+    })
+}
+
+/// Every page the issue names: experiments, runs table, run page, metric charts, artifacts,
+/// compare runs, metric page, models, model, model version, traces and one trace.
+fn ui_pages(tour: &serde_json::Value, pipeline: &serde_json::Value) -> serde_json::Value {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let (t, t0, t1) = (
+        s(&tour["experiment"]),
+        s(&tour["runs"][0]),
+        s(&tour["runs"][1]),
+    );
+    let (p, run, run_name, model) = (
+        s(&pipeline["experiment"]),
+        s(&pipeline["run"]),
+        s(&pipeline["run_name"]),
+        s(&pipeline["model"]),
+    );
+    let trace = s(&tour["trace"]);
+    let runs = format!("[%22{t0}%22,%22{t1}%22]");
+    serde_json::json!([
+        {"name": "experiments", "path": "#/experiments", "expect": ["ui-tour"]},
+        {"name": "pipeline runs", "path": format!("#/experiments/{p}/runs"), "expect": [run_name]},
+        {"name": "pipeline run", "path": format!("#/experiments/{p}/runs/{run}"), "expect": [run_name]},
+        {"name": "runs table", "path": format!("#/experiments/{t}/runs"), "expect": ["tour-0", "tour-1"]},
+        {"name": "run", "path": format!("#/experiments/{t}/runs/{t0}"), "expect": ["tour-0", "alpha"]},
+        {"name": "run metric charts", "path": format!("#/experiments/{t}/runs/{t0}/model-metrics"), "expect": ["loss"]},
+        {"name": "run artifacts", "path": format!("#/experiments/{t}/runs/{t0}/artifacts"), "expect": ["notes", "plots"]},
+        {"name": "artifact image", "path": format!("#/experiments/{t}/runs/{t0}/artifacts/plots/chart.png"), "expect": []},
+        {"name": "compare runs", "path": format!("#/compare-runs?runs={runs}&experiments=[%22{t}%22]"), "expect": ["alpha", "solver"]},
+        {"name": "metric page", "path": format!("#/metric/loss?runs={runs}&metric=%22loss%22&experiments=[%22{t}%22]&plot_metric_keys=%5B%22loss%22%5D&plot_layout={{}}&x_axis=step&y_axis_scale=linear&line_smoothness=1&show_point=false&deselected_curves=[]&last_linear_y_axis_range=[]"), "expect": []},
+        {"name": "models", "path": "#/models", "expect": [model.clone(), "ui-tour-model"]},
+        {"name": "model", "path": format!("#/models/{model}"), "expect": ["Version 1"]},
+        {"name": "model version", "path": "#/models/ui-tour-model/versions/1", "expect": ["ui-tour-model"]},
+        {"name": "overview", "path": format!("#/experiments/{t}"), "expect": ["Traces"]},
+        {"name": "traces", "path": format!("#/experiments/{t}/traces"), "expect": ["what is the fare"]},
+        {"name": "trace", "path": format!("#/experiments/{t}/traces?selectedEvaluationId={trace}"), "expect": ["retrieve"]},
+    ])
 }
 
 /// A progress line on stderr (shown with `--nocapture`, or on failure).
