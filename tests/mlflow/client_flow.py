@@ -17,12 +17,14 @@ import tempfile
 import time
 import traceback
 import uuid
+import warnings
 
 import mlflow
 import mlflow.pyfunc
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
+import requests
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
@@ -323,6 +325,141 @@ def main():
         versions = client.search_model_versions(f"name = '{model_name}'")
         got = sorted((v.version, v.current_stage) for v in versions)
         assert got == [("1", "Staging"), ("2", "None")], f"versions {got}"
+
+    # ---- registry search, as users filter and page it -----------------------------------------
+    with check("search_model_versions: LIKE, ILIKE, !=, IN, run_id, source_path, tags."):
+        client.set_model_version_tag(model_name, "2", "quality", "gold")
+        everyone = {v.version: v for v in client.search_model_versions(f"name = '{model_name}'")}
+
+        def versions(filter_string):
+            return sorted(v.version for v in client.search_model_versions(filter_string))
+
+        assert versions(f"name LIKE 'reg-{UID}%'") == ["1", "2"], "LIKE"
+        assert versions(f"name ILIKE 'REG-{UID.upper()}%'") == ["1", "2"], "ILIKE"
+        assert versions(f"name = '{model_name}' AND name != 'other-{UID}'") == ["1", "2"], "!="
+        assert versions(f"name IN ('{model_name}', 'other-{UID}')") == ["1", "2"], "IN"
+        v1 = everyone["1"]
+        same_run = sorted(k for k, v in everyone.items() if v.run_id == v1.run_id)
+        assert versions(f"name = '{model_name}' AND run_id = '{v1.run_id}'") == same_run, "run_id"
+        same_source = sorted(k for k, v in everyone.items() if v.source == v1.source)
+        assert versions(f"name = '{model_name}' AND source_path = '{v1.source}'") == same_source, (
+            "source_path"
+        )
+        assert versions(f"name = '{model_name}' AND tags.quality = 'gold'") == ["2"], "tags."
+
+    with check("search_model_versions pages with max_results and page tokens, and orders"):
+        first = client.search_model_versions(f"name = '{model_name}'", max_results=1)
+        assert len(first) == 1 and first.token, f"first page {list(first)} token {first.token!r}"
+        second = client.search_model_versions(
+            f"name = '{model_name}'", max_results=1, page_token=first.token
+        )
+        assert len(second) == 1, f"second page {list(second)}"
+        assert {first[0].version, second[0].version} == {"1", "2"}, "the pages overlap"
+        asc = client.search_model_versions(
+            f"name = '{model_name}'", order_by=["version_number ASC"]
+        )
+        assert [v.version for v in asc] == ["1", "2"], f"ascending {[v.version for v in asc]}"
+        by_two = client.search_model_versions(
+            f"name = '{model_name}'", order_by=["name ASC", "version_number DESC"]
+        )
+        assert [v.version for v in by_two] == ["2", "1"], "name ASC, version_number DESC"
+
+    with check("get_latest_versions per stage"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecated in MLflow 3, still served
+            staging = client.get_latest_versions(model_name, stages=["Staging"])
+            none = client.get_latest_versions(model_name, stages=["None"])
+        assert [v.version for v in staging] == ["1"], f"Staging {[v.version for v in staging]}"
+        assert [v.version for v in none] == ["2"], f"None {[v.version for v in none]}"
+
+    if MLFLOW_3:
+        with check("search_logged_models finds the logged models; their artifacts list"):
+            found = mlflow.search_logged_models(experiment_ids=[exp_id], output_format="list")
+            ids = {m.model_id for m in found}
+            wanted = {u.split("/")[-1] for u in model_uris}
+            assert wanted <= ids, f"logged models {ids}, wanted {wanted}"
+            files = [f.path for f in client.list_logged_model_artifacts(sorted(wanted)[0])]
+            assert "MLmodel" in files, f"logged model artifacts {files}"
+
+    # ---- artifacts served safely --------------------------------------------------------------
+    with check("downloads are typed by name, never text/html, with nosniff"):
+        with mlflow.start_run(run_name=f"files-{UID}") as r:
+            mlflow.log_text("plain", "notes.txt")
+            mlflow.log_text("<script>alert(1)</script>", "page.html")
+            mlflow.log_dict({"a": 1}, "conf.json")
+        for path, wanted in [("notes.txt", "text/plain"), ("page.html", "text/plain"),
+                             ("conf.json", "text/plain")]:
+            res = requests.get(f"{uri}/get-artifact",
+                               params={"path": path, "run_uuid": r.info.run_id}, timeout=30)
+            assert res.status_code == 200, f"{path}: {res.status_code} {res.text}"
+            ctype = res.headers.get("Content-Type", "")
+            assert ctype.startswith(wanted), f"{path}: Content-Type {ctype}"
+            assert res.headers.get("X-Content-Type-Options") == "nosniff", f"{path}: no nosniff"
+
+    # ---- datasets -----------------------------------------------------------------------------
+    with check("log_input datasets; search-datasets lists each once"):
+        frame = pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0]})
+        with mlflow.start_run(run_name=f"data-{UID}"):
+            mlflow.log_input(mlflow.data.from_pandas(frame, name=f"train-{UID}"), context="training")
+        with mlflow.start_run(run_name=f"data2-{UID}"):
+            mlflow.log_input(mlflow.data.from_pandas(frame, name=f"train-{UID}"), context="training")
+        res = requests.post(f"{uri}/ajax-api/2.0/mlflow/experiments/search-datasets",
+                            json={"experiment_ids": [exp_id]}, timeout=30)
+        assert res.status_code == 200, f"{res.status_code} {res.text}"
+        summaries = [d for d in res.json().get("dataset_summaries", [])
+                     if d["name"] == f"train-{UID}"]
+        assert len(summaries) == 1, f"summaries {summaries}"
+        assert summaries[0]["context"] == "training", f"context {summaries[0]}"
+
+    # ---- tracing (MLflow 3) -------------------------------------------------------------------
+    if MLFLOW_3:
+        trace_exp = mlflow.set_experiment(f"traces-{UID}").experiment_id
+
+        @mlflow.trace
+        def predict(question):
+            with mlflow.start_span("retrieve") as span:
+                span.set_inputs({"question": question})
+                span.set_outputs({"documents": 2})
+            return "answer"
+
+        @mlflow.trace
+        def broken():
+            raise ValueError("tool down")
+
+        with check("@mlflow.trace and start_span log traces; search_traces finds them"):
+            predict("fare?")
+            with contextlib.suppress(ValueError):
+                broken()
+            with mlflow.start_span("manual") as span:
+                span.set_attribute("k", 1)
+            mlflow.flush_trace_async_logging()
+            traces = mlflow.search_traces(locations=[trace_exp], return_type="list")
+            states = sorted(t.info.state.value for t in traces)
+            assert states == ["ERROR", "OK", "OK"], f"states {states}"
+
+        with check("get_trace returns the spans; filters by status and name"):
+            named = mlflow.search_traces(locations=[trace_exp], filter_string="trace.name = 'predict'",
+                                         return_type="list")
+            assert len(named) == 1, f"{len(named)} traces named predict"
+            trace = mlflow.get_trace(named[0].info.trace_id)
+            spans = sorted(s.name for s in trace.data.spans)
+            assert spans == ["predict", "retrieve"], f"spans {spans}"
+            ok = mlflow.search_traces(locations=[trace_exp], filter_string="trace.status = 'OK'",
+                                      return_type="list")
+            assert len(ok) == 2, f"{len(ok)} OK traces"
+            frame = mlflow.search_traces(locations=[trace_exp])
+            assert len(frame) == 3, f"DataFrame of {len(frame)} rows"
+
+        with check("trace tags set and delete; delete_traces removes them"):
+            trace_id = named[0].info.trace_id
+            client.set_trace_tag(trace_id, "reviewed", "yes")
+            assert mlflow.get_trace(trace_id).info.tags.get("reviewed") == "yes", "tag not set"
+            client.delete_trace_tag(trace_id, "reviewed")
+            assert "reviewed" not in mlflow.get_trace(trace_id).info.tags, "tag not deleted"
+            deleted = client.delete_traces(trace_exp, trace_ids=[trace_id])
+            assert deleted == 1, f"deleted {deleted}"
+            left = mlflow.search_traces(locations=[trace_exp], return_type="list")
+            assert len(left) == 2, f"{len(left)} traces left"
 
     print(f"all {CHECKS} checks passed (mlflow {mlflow.__version__})", flush=True)
 

@@ -905,8 +905,9 @@ impl Store {
                 Key::Tag(k) if k == PROMPT_TAG && !prompts => {}
                 Key::Attr(a) => {
                     let (col, ops): (&str, &[Op]) = match a.as_str() {
-                        "name" => ("mv.name", &STRING_OPS),
-                        "run_id" => ("mv.run_id", &RUN_ID_OPS),
+                        // MLflow lists both (`name IN ('a', 'b')`).
+                        "name" => ("mv.name", &LIST_OPS),
+                        "run_id" => ("mv.run_id", &LIST_OPS),
                         "source_path" | "source" => ("mv.source", &STRING_OPS),
                         "version_number" | "version" => ("mv.version", &NUMERIC_OPS),
                         other => {
@@ -1343,10 +1344,10 @@ const LATEST_MODEL_METRIC: &str =
 fn logged_model_attribute(name: &str) -> Result<(&'static str, &'static [Op])> {
     Ok(match name.trim_start_matches("attributes.") {
         "name" => ("lm.name", &STRING_OPS),
-        "model_id" => ("lm.model_id", &RUN_ID_OPS),
+        "model_id" => ("lm.model_id", &LIST_OPS),
         "model_type" => ("lm.model_type", &STRING_OPS),
         "status" => ("lm.status", &STRING_OPS),
-        "source_run_id" => ("lm.source_run_id", &RUN_ID_OPS),
+        "source_run_id" => ("lm.source_run_id", &LIST_OPS),
         "creation_timestamp" | "creation_time" | "creation_timestamp_ms" => {
             ("lm.creation_time", &NUMERIC_OPS)
         }
@@ -1522,7 +1523,7 @@ impl Key {
 }
 
 const STRING_OPS: [Op; 4] = [Op::Eq, Op::Ne, Op::Like, Op::ILike];
-const RUN_ID_OPS: [Op; 6] = [Op::Eq, Op::Ne, Op::Like, Op::ILike, Op::In, Op::NotIn];
+const LIST_OPS: [Op; 6] = [Op::Eq, Op::Ne, Op::Like, Op::ILike, Op::In, Op::NotIn];
 const NUMERIC_OPS: [Op; 6] = [Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge];
 
 #[derive(Debug, Clone, PartialEq)]
