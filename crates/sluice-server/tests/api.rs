@@ -23,6 +23,8 @@ mod graphql;
 mod messages;
 #[path = "api/mlflow_ui.rs"]
 mod mlflow_ui;
+#[path = "api/traces.rs"]
+mod traces;
 
 fn app() -> Router {
     static APP: OnceLock<(tempfile::TempDir, Router)> = OnceLock::new();
