@@ -46,25 +46,7 @@ pub(crate) async fn upload(
     if path.is_dir() {
         return Err(ApiError::invalid(format!("'{rel}' is a directory")));
     }
-    let parent = path
-        .parent()
-        .ok_or_else(|| ApiError::invalid("empty artifact path"))?
-        .to_path_buf();
-    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        std::fs::create_dir_all(&parent)?;
-        // Written beside, then renamed: a reader never sees half a file.
-        let tmp = parent.join(format!(".upload-{}", sluice_store::tracking::new_id()));
-        std::fs::write(&tmp, &body)?;
-        std::fs::rename(&tmp, &path)
-    })
-    .await
-    .map_err(|e| ApiError::new(crate::error::ErrorCode::InternalError, e.to_string()))?
-    .map_err(|e| {
-        ApiError::new(
-            crate::error::ErrorCode::InternalError,
-            format!("cannot store the artifact: {e}"),
-        )
-    })?;
+    write_atomically(path, body).await?;
     Ok(Json(json!({})))
 }
 
@@ -213,6 +195,120 @@ pub(crate) async fn delete(
     };
     res.map_err(|_| ApiError::not_found(format!("Artifact '{rel}' does not exist")))?;
     Ok(Json(json!({})))
+}
+
+/// The most the UI's `upload-artifact` takes, as MLflow (10 MB).
+const MAX_UI_UPLOAD: usize = 10 * 1024 * 1024;
+
+/// `POST /ajax-api/2.0/mlflow/upload-artifact?run_uuid=R&path=P` with the file as the body: the
+/// web UI's upload into a run's artifacts (at most 10 MB), with MLflow's messages.
+pub(crate) async fn upload_run_artifact(
+    State(s): State<Arc<ServerState>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let args: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let arg = |k: &str| args.get(k).filter(|v| !v.is_empty()).cloned();
+    let run_id =
+        arg("run_uuid").ok_or_else(|| ApiError::invalid("Request must specify run_uuid."))?;
+    let rel = arg("path").ok_or_else(|| ApiError::invalid("Request must specify path."))?;
+    safe_path(Path::new(""), &rel)?;
+    if body.is_empty() {
+        return Err(ApiError::invalid("Request must specify data."));
+    }
+    if body.len() > MAX_UI_UPLOAD {
+        return Err(ApiError::invalid(
+            "Artifact size is too large. Max size is 10MB.",
+        ));
+    }
+    let run = s.store()?.get_run(&run_id)?;
+    let base = under_root(&run.info.artifact_uri, &format!("run '{run_id}'"))?;
+    let path = safe_path(
+        &s.artifact_root,
+        &format!("{base}/{}", rel.trim_start_matches('/')),
+    )?;
+    write_atomically(path, body).await?;
+    Ok(Json(json!({})))
+}
+
+/// Writes beside, then renames: a reader never sees half a file.
+async fn write_atomically(path: PathBuf, body: Bytes) -> ApiResult<()> {
+    let parent = path
+        .parent()
+        .ok_or_else(|| ApiError::invalid("empty artifact path"))?
+        .to_path_buf();
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        std::fs::create_dir_all(&parent)?;
+        let tmp = parent.join(format!(".upload-{}", sluice_store::tracking::new_id()));
+        std::fs::write(&tmp, &body)?;
+        std::fs::rename(&tmp, &path)
+    })
+    .await
+    .map_err(|e| ApiError::new(crate::error::ErrorCode::InternalError, e.to_string()))?
+    .map_err(|e| {
+        ApiError::new(
+            crate::error::ErrorCode::InternalError,
+            format!("cannot store the artifact: {e}"),
+        )
+    })
+}
+
+/// The folder under the artifact root that holds a logged model's files.
+fn logged_model_base(s: &ServerState, id: &str) -> ApiResult<(String, String)> {
+    let model = s.store()?.get_logged_model(id)?;
+    let base = under_root(&model.artifact_uri, &format!("logged model '{id}'"))?;
+    Ok((base, model.artifact_uri))
+}
+
+/// `GET /api/2.0/mlflow/logged-models/{id}/artifacts/directories?artifact_directory_path=D`:
+/// a logged model's files (paths relative to the model), and its `root_uri`.
+pub(crate) async fn list_logged_model(
+    State(s): State<Arc<ServerState>>,
+    UrlPath(id): UrlPath<String>,
+    p: Params,
+) -> ApiResult<Json<Value>> {
+    let sub = p.opt_str("artifact_directory_path")?.unwrap_or_default();
+    let (base, root_uri) = logged_model_base(&s, &id)?;
+    let sub = sub.trim_matches('/');
+    let rel = if sub.is_empty() {
+        base
+    } else {
+        safe_path(Path::new(""), sub)?;
+        format!("{base}/{sub}")
+    };
+    let mut listing = list_dir(&s.artifact_root, &rel)?;
+    if let Some(files) = listing.get_mut("files").and_then(Value::as_array_mut) {
+        for f in files {
+            let name = f["path"].as_str().unwrap_or_default().to_owned();
+            if !sub.is_empty() {
+                f["path"] = Value::String(format!("{sub}/{name}"));
+            }
+        }
+    }
+    listing["root_uri"] = Value::String(root_uri);
+    Ok(Json(listing))
+}
+
+/// `GET /api/2.0/mlflow/logged-models/{id}/artifacts/files?artifact_file_path=F`: one file of a
+/// logged model, sent like every other artifact download.
+pub(crate) async fn get_logged_model_file(
+    State(s): State<Arc<ServerState>>,
+    UrlPath(id): UrlPath<String>,
+    p: Params,
+) -> ApiResult<Response> {
+    let Some(rel) = p.opt_str("artifact_file_path")?.filter(|r| !r.is_empty()) else {
+        return Err(ApiError::new(
+            crate::error::ErrorCode::BadRequest,
+            "Request must include the \"artifact_file_path\" query parameter.",
+        ));
+    };
+    safe_path(Path::new(""), &rel)?;
+    let (base, _) = logged_model_base(&s, &id)?;
+    let joined = format!("{base}/{}", rel.trim_start_matches('/'));
+    send_file(&s.artifact_root, &joined, &rel).await
 }
 
 /// Lists a folder: `{"files": [{"path", "is_dir", "file_size"}]}`; a file (or nothing) gives `{}`.

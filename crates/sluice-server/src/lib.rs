@@ -214,6 +214,12 @@ fn route_table() -> Vec<Route> {
             get(t::metric_history_bulk_interval),
         ),
         Route::new(Method::GET, "/artifacts/list", R, get(artifacts::list_run)),
+        Route::new(
+            Method::POST,
+            "/upload-artifact",
+            C,
+            post(artifacts::upload_run_artifact),
+        ),
         Route::new(Method::GET, "/server-info", R, get(server_info)),
         Route::new(Method::GET, "/users/current", R, get(ui_api::current_user)),
         Route::new(Method::GET, "/gateway-proxy", R, get(ui_api::gateway_proxy)),

@@ -27,6 +27,18 @@ pub(crate) fn routes() -> Vec<Route> {
     vec![
         Route::new(Method::POST, "/logged-models", C, post(create)),
         Route::new(Method::POST, "/logged-models/search", R, post(search)),
+        Route::new(
+            Method::GET,
+            "/logged-models/{model_id}/artifacts/directories",
+            R,
+            get(crate::artifacts::list_logged_model),
+        ),
+        Route::new(
+            Method::GET,
+            "/logged-models/{model_id}/artifacts/files",
+            R,
+            get(crate::artifacts::get_logged_model_file),
+        ),
         Route::new(Method::GET, "/logged-models/{model_id}", R, get(get_model)),
         Route::new(
             Method::PATCH,

@@ -1654,9 +1654,15 @@ async fn model_versions_stages_tags_aliases_and_errors() {
         versions(&get(&q(&api("model-versions/search"), &pairs)).await),
         ["3"]
     );
+    // MLflow 3 lists names too (`SearchModelVersionUtils.LIST_SUPPORTED_KEYS`).
+    get(&q(
+        &api("model-versions/search"),
+        &[("filter", "name IN ('a')")],
+    ))
+    .await;
     for bad in [
         "colour = 'x'",
-        "name IN ('a')",
+        "version_number IN ('1')",
         "version_number = 'x'",
         "name = 'a' OR name = 'b'",
     ] {

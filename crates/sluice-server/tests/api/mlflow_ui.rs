@@ -229,3 +229,86 @@ async fn the_ui_filters_parse() {
     want.sort();
     assert_eq!(ids, want);
 }
+
+#[tokio::test]
+async fn the_ui_uploads_into_a_run_and_reads_logged_model_files() {
+    use super::{fails, send};
+    let exp = super::new_experiment().await;
+    let run = super::run_id(&super::new_run(&exp).await);
+    let upload = |path: &str| {
+        q(
+            "/ajax-api/2.0/mlflow/upload-artifact",
+            &[("run_uuid", run.as_str()), ("path", path)],
+        )
+    };
+    let (status, _) = send(Method::POST, &upload("notes/a.txt"), Body::from("hello")).await;
+    assert_eq!(status, StatusCode::OK);
+    let listed = get(&q(
+        &api("artifacts/list"),
+        &[("run_id", &run), ("path", "notes")],
+    ))
+    .await;
+    assert_eq!(listed["files"][0]["path"], "notes/a.txt");
+    for (uri, body, message) in [
+        (upload("../x.txt"), "x", "Invalid path"),
+        (upload("b.txt"), "", "Request must specify data."),
+        (
+            q("/ajax-api/2.0/mlflow/upload-artifact", &[("path", "b.txt")]),
+            "x",
+            "Request must specify run_uuid.",
+        ),
+    ] {
+        let (status, bytes) = send(Method::POST, &uri, Body::from(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(v["message"].as_str().unwrap().starts_with(message), "{v}");
+    }
+
+    let model = post(
+        &api("logged-models"),
+        json!({"experiment_id": exp, "name": "m"}),
+    )
+    .await;
+    let id = model["model"]["info"]["model_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let location = model["model"]["info"]["artifact_uri"].as_str().unwrap();
+    let rel = location.strip_prefix("mlflow-artifacts:/").unwrap();
+    let (status, _) = send(
+        Method::PUT,
+        &format!("/api/2.0/mlflow-artifacts/artifacts/{rel}/MLmodel"),
+        Body::from("flavors: {}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let listing = get(&format!(
+        "/ajax-api/2.0/mlflow/logged-models/{id}/artifacts/directories"
+    ))
+    .await;
+    assert_eq!(listing["files"][0]["path"], "MLmodel");
+    assert_eq!(listing["root_uri"], location);
+    let (status, bytes) = send(
+        Method::GET,
+        &q(
+            &format!("/ajax-api/2.0/mlflow/logged-models/{id}/artifacts/files"),
+            &[("artifact_file_path", "MLmodel")],
+        ),
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(bytes, b"flavors: {}");
+    let msg = fails(
+        Method::GET,
+        &format!("/ajax-api/2.0/mlflow/logged-models/{id}/artifacts/files"),
+        None,
+        StatusCode::BAD_REQUEST,
+        "BAD_REQUEST",
+    )
+    .await;
+    assert_eq!(
+        msg,
+        "Request must include the \"artifact_file_path\" query parameter."
+    );
+}

@@ -107,7 +107,7 @@ fn killed_runner_is_detected_and_resume_reruns_only_what_did_not_complete() {
     let ctx = TestContext::new();
     slow_pipeline(&ctx, "3601");
     let mut runner = spawn_job(&ctx, "k");
-    wait_for(30, "step `slow` to run", || {
+    wait_for(120, "step `slow` to run", || {
         step_status(&ctx, "k", "slow") == "Running" && !processes_with("sleep 3601").is_empty()
     });
     runner.kill().unwrap(); // SIGKILL: no chance to clean up
@@ -151,7 +151,7 @@ fn cancel_from_another_process_stops_everything_and_resume_finishes() {
     let ctx = TestContext::new();
     slow_pipeline(&ctx, "3602");
     let mut runner = spawn_job(&ctx, "c");
-    wait_for(30, "step `slow` to run", || {
+    wait_for(120, "step `slow` to run", || {
         processes_with("sleep 3602").len() >= 2
     });
     let canceled = ctx.json(&["job", "cancel", "-n", "c", "-o", "json"]);
