@@ -2118,8 +2118,13 @@ mod tests {
             s.search_model_versions(Some("bogus = 'x'"), &[], 10, 0)
                 .is_err()
         );
+        // Names and run ids take lists, as in MLflow 3; numbers do not.
+        assert_eq!(
+            versions("name IN ('alpha', 'nope') and version_number = 2", &[]),
+            ["2"]
+        );
         assert!(
-            s.search_model_versions(Some("name IN ('x')"), &[], 10, 0)
+            s.search_model_versions(Some("version_number IN (1)"), &[], 10, 0)
                 .is_err()
         );
         let (page, next) = s.search_model_versions(None, &[], 2, 0).unwrap();

@@ -133,15 +133,7 @@ fn governance_flow(venv: &str) {
         .env_remove("MLFLOW_TRACKING_TOKEN")
         .env_remove("MLFLOW_TRACKING_USERNAME")
         .env_remove("MLFLOW_TRACKING_PASSWORD")
-        .env("MLFLOW_DISABLE_TELEMETRY", "true")
-        .env("DO_NOT_TRACK", "true")
-        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        .env("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
-        .env("PYTHONUNBUFFERED", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
+        .client_process()
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", python.display()));
     let out = Output::collect(flow.stdout.take(), &format!("[{venv}] "), true);
@@ -198,19 +190,7 @@ fn client_flow(venv: &str) {
         .env_remove("MLFLOW_EXPERIMENT_NAME")
         .env_remove("MLFLOW_EXPERIMENT_ID")
         .env_remove("MLFLOW_RUN_ID")
-        // No phoning home (there is no network), and a server error fails the call at once
-        // instead of after minutes of retries.
-        .env("MLFLOW_DISABLE_TELEMETRY", "true")
-        .env("DO_NOT_TRACK", "true")
-        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        .env("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
-        .env("PYTHONUNBUFFERED", "1")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group, so a timeout kills whatever it started too.
-        .process_group(0)
+        .client_process()
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", python.display()));
     let flow_out = Output::collect(flow.stdout.take(), &format!("[{venv}] "), true);
@@ -289,18 +269,32 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
     Some((chromium, ui))
 }
 
+/// How every `mlflow` client process of these tests runs: no telemetry (there is no network), a
+/// server error fails the call at once instead of after minutes of retries, unbuffered output
+/// piped, and its own process group, so a timeout kills whatever it started too.
+trait ClientProcess {
+    fn client_process(&mut self) -> &mut Self;
+}
+
+impl ClientProcess for Command {
+    fn client_process(&mut self) -> &mut Self {
+        self.env("MLFLOW_DISABLE_TELEMETRY", "true")
+            .env("DO_NOT_TRACK", "true")
+            .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+            .env("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+            .env("PYTHONUNBUFFERED", "1")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+    }
+}
+
 /// A child with the test's environment for the `mlflow` client, output collected.
 fn run_to_end(mut cmd: Command, what: &str, deadline: Instant) -> String {
     let mut child = cmd
-        .env("MLFLOW_DISABLE_TELEMETRY", "true")
-        .env("DO_NOT_TRACK", "true")
-        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        .env("PYTHONUNBUFFERED", "1")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
+        .client_process()
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
     let out = Output::collect(child.stdout.take(), &format!("[{what}] "), true);
