@@ -101,7 +101,23 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Turning a new database to WAL needs it to itself, and SQLite answers "busy" at once
+        // rather than waiting: another process may be creating the same workspace. Retry.
+        let started = std::time::Instant::now();
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && started.elapsed() < std::time::Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
         // NORMAL in WAL mode: a committed transaction survives a crash of the process; only a
         // power loss can roll back the last few commits, never corrupt the database.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -114,31 +130,37 @@ impl Store {
         Ok(store)
     }
 
+    /// Applies the migrations this database lacks. Two processes may open a new workspace at
+    /// once (a job starting while `job show` polls it): the one that takes the write lock
+    /// migrates, the other waits for it and then finds nothing left to do.
     fn migrate(&mut self) -> Result<()> {
         let known = i64::try_from(MIGRATIONS.len()).expect("few migrations");
+        let too_new = |found: i64| StoreError::TooNew { found, known };
         let current: i64 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))?;
         if current > known {
-            return Err(StoreError::TooNew {
-                found: current,
-                known,
-            });
+            return Err(too_new(current));
         }
-        for (i, sql) in MIGRATIONS
+        if current == known {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Read again under the lock: another process may have migrated meanwhile.
+        let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if current > known {
+            return Err(too_new(current));
+        }
+        for sql in MIGRATIONS
             .iter()
-            .enumerate()
             .skip(usize::try_from(current).unwrap_or(0))
         {
-            let tx = self.conn.transaction()?;
             tx.execute_batch(sql)?;
-            tx.pragma_update(
-                None,
-                "user_version",
-                i64::try_from(i + 1).unwrap_or(i64::MAX),
-            )?;
-            tx.commit()?;
         }
+        tx.pragma_update(None, "user_version", known)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -1037,6 +1059,24 @@ mod tests {
             size_bytes: 1,
             file_count: 1,
             created_at: now(),
+        }
+    }
+
+    #[test]
+    fn processes_opening_a_new_workspace_at_once_both_get_it() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("db.sqlite");
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    let path = path.clone();
+                    std::thread::spawn(move || Store::open(&path).map(|s| s.schema_version()))
+                })
+                .collect();
+            for o in openers {
+                let version = o.join().unwrap().unwrap().unwrap();
+                assert_eq!(version, i64::try_from(MIGRATIONS.len()).unwrap());
+            }
         }
     }
 
