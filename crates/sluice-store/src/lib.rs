@@ -122,6 +122,11 @@ impl Store {
         // power loss can roll back the last few commits, never corrupt the database.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Every transaction takes the write lock when it begins. A deferred one that reads and
+        // then writes cannot wait for another process's writer (SQLite answers "database is
+        // locked" at once, its snapshot being stale); an immediate one waits `busy_timeout`.
+        let mut conn = conn;
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         let mut store = Self {
             conn,
             actor: governance::Actor::local(),
@@ -145,9 +150,7 @@ impl Store {
         if current == known {
             return Ok(());
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction()?;
         // Read again under the lock: another process may have migrated meanwhile.
         let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if current > known {
@@ -1077,6 +1080,37 @@ mod tests {
                 let version = o.join().unwrap().unwrap().unwrap();
                 assert_eq!(version, i64::try_from(MIGRATIONS.len()).unwrap());
             }
+        }
+    }
+
+    #[test]
+    fn processes_writing_at_once_wait_for_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let path = path.clone();
+                std::thread::spawn(move || -> Result<()> {
+                    let mut s = Store::open(&path)?;
+                    for i in 0..10 {
+                        let exp = s.create_experiment(&format!("w{w}-{i}"), None, &[])?;
+                        let run = s.create_run(&exp, "u", None, None, &[])?;
+                        s.log_batch(
+                            &run.info.run_id,
+                            &[],
+                            &[crate::tracking::KeyValue {
+                                key: "p".into(),
+                                value: "1".into(),
+                            }],
+                            &[],
+                        )?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap().unwrap();
         }
     }
 
