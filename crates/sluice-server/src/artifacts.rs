@@ -138,7 +138,7 @@ pub(crate) async fn send_file(root: &Path, rel: &str, shown: &str) -> ApiResult<
 }
 
 /// The folder under the artifact root that an `mlflow-artifacts:/` location names.
-fn under_root(location: &str, what: &str) -> ApiResult<String> {
+pub(crate) fn under_root(location: &str, what: &str) -> ApiResult<String> {
     Ok(location
         .strip_prefix("mlflow-artifacts:/")
         .ok_or_else(|| ApiError::invalid(format!("{what} stores artifacts outside this server")))?

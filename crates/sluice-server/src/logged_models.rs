@@ -15,7 +15,7 @@ use crate::ServerState;
 use crate::auth::Route;
 use crate::error::{ApiError, ApiResult};
 use crate::params::{Params, f64_json};
-use crate::registry::{kv_json, page, registry_error};
+use crate::registry::{kv_json, page};
 use crate::tracking::key_values;
 
 type S = State<Arc<ServerState>>;
@@ -154,40 +154,30 @@ async fn create(State(s): S, p: Params) -> Reply {
         tags: &tags,
         params: &params,
     };
-    let m = s
-        .store()?
-        .create_logged_model(&new)
-        .map_err(registry_error)?;
+    let m = s.store()?.create_logged_model(&new)?;
     Ok(Json(json!({"model": model_json(&m)})))
 }
 
 async fn get_model(State(s): S, Path(id): Path<String>) -> Reply {
-    let m = s.store()?.get_logged_model(&id).map_err(registry_error)?;
+    let m = s.store()?.get_logged_model(&id)?;
     Ok(Json(json!({"model": model_json(&m)})))
 }
 
 /// PATCH: sets the status (`LOGGED_MODEL_READY` once the artifacts are uploaded).
 async fn finalize(State(s): S, Path(id): Path<String>, p: Params) -> Reply {
     let status = str_or_number(&p, "status")?;
-    let m = s
-        .store()?
-        .finalize_logged_model(&id, &status)
-        .map_err(registry_error)?;
+    let m = s.store()?.finalize_logged_model(&id, &status)?;
     Ok(Json(json!({"model": model_json(&m)})))
 }
 
 async fn delete_model(State(s): S, Path(id): Path<String>) -> Reply {
-    s.store()?
-        .delete_logged_model(&id)
-        .map_err(registry_error)?;
+    s.store()?.delete_logged_model(&id)?;
     Ok(Json(json!({})))
 }
 
 async fn set_tags(State(s): S, Path(id): Path<String>, p: Params) -> Reply {
     let tags = key_values(p.obj_list("tags")?, "tag")?;
-    s.store()?
-        .set_logged_model_tags(&id, &tags)
-        .map_err(registry_error)?;
+    s.store()?.set_logged_model_tags(&id, &tags)?;
     Ok(Json(json!({})))
 }
 
@@ -201,16 +191,14 @@ async fn delete_tag(State(s): S, Path((id, key)): Path<(String, String)>) -> Rep
             } => ApiError::not_found(format!(
                 "No tag with key '{key}' found for model with ID '{id}'."
             )),
-            other => registry_error(other),
+            other => other.into(),
         })?;
     Ok(Json(json!({})))
 }
 
 async fn log_params(State(s): S, Path(id): Path<String>, p: Params) -> Reply {
     let params = key_values(p.obj_list("params")?, "param")?;
-    s.store()?
-        .log_logged_model_params(&id, &params)
-        .map_err(registry_error)?;
+    s.store()?.log_logged_model_params(&id, &params)?;
     Ok(Json(json!({})))
 }
 
@@ -250,10 +238,9 @@ async fn search(State(s): S, p: Params) -> Reply {
     let order = order_by(&p)?;
     let max = p.max_results(100, 50_000)?;
     let offset = p.offset()?;
-    let (models, next) = s
-        .store()?
-        .search_logged_models(&experiment_ids, filter.as_deref(), &order, max, offset)
-        .map_err(registry_error)?;
+    let (models, next) =
+        s.store()?
+            .search_logged_models(&experiment_ids, filter.as_deref(), &order, max, offset)?;
     let items = models.iter().map(model_json).collect();
     Ok(Json(page("models", items, next)))
 }

@@ -3,7 +3,7 @@
 //! `/static-files/`, as MLflow's server lays them out. The UI then calls the same REST routes the
 //! client does, under `/ajax-api/`, plus `/graphql` and `/get-artifact`.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::{Path as UrlPath, State};
@@ -41,20 +41,9 @@ pub(crate) async fn static_file(
     send(&path, true).await
 }
 
-/// `rel` under `dir`, or `None` when it would leave it.
+/// `rel` under `dir`, or `None` when it would leave it (the artifact proxy's rule).
 fn inside(dir: &Path, rel: &str) -> Option<PathBuf> {
-    if rel.contains('\\') || rel.contains('\0') {
-        return None;
-    }
-    let mut out = dir.to_path_buf();
-    for comp in Path::new(rel).components() {
-        match comp {
-            Component::Normal(part) => out.push(part),
-            Component::CurDir => {}
-            _ => return None,
-        }
-    }
-    Some(out)
+    crate::artifacts::safe_path(dir, rel).ok()
 }
 
 async fn send(path: &Path, cache: bool) -> ApiResult<Response> {

@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::http::Method;
 use axum::routing::{delete, get, patch, post};
 use serde_json::{Map, Value, json};
-use sluice_store::StoreError;
 use sluice_store::governance::{Actor, Role};
 use sluice_store::registry::{ModelVersion, NewModelVersion, RegisteredModel};
 use sluice_store::tracking::KeyValue;
@@ -158,10 +157,6 @@ pub(crate) fn routes() -> Vec<Route> {
 }
 
 /// Store errors in MLflow's words for the registry and logged models; the rest as usual.
-pub(crate) fn registry_error(e: StoreError) -> ApiError {
-    e.into()
-}
-
 /// A model version as MLflow writes it: `version` is a string, `description`, `run_id` and
 /// `run_link` are always there, `tags` and `aliases` only when there are some.
 pub(crate) fn version_json(v: &ModelVersion) -> Value {
@@ -270,20 +265,16 @@ async fn create_registered_model(State(s): S, Extension(who): Who, p: Params) ->
     let name = p.str("name")?;
     let tags = tags(&p)?;
     let description = p.opt_str("description")?.filter(|d| !d.is_empty());
-    let m = s
-        .store()?
-        .governed(&who)
-        .create_registered_model(&name, &tags, description.as_deref())
-        .map_err(registry_error)?;
+    let m =
+        s.store()?
+            .governed(&who)
+            .create_registered_model(&name, &tags, description.as_deref())?;
     Ok(Json(json!({"registered_model": registered_model_json(&m)})))
 }
 
 async fn get_registered_model(State(s): S, p: Params) -> Reply {
     let name = p.str("name")?;
-    let m = s
-        .store()?
-        .get_registered_model(&name)
-        .map_err(registry_error)?;
+    let m = s.store()?.get_registered_model(&name)?;
     Ok(Json(json!({"registered_model": registered_model_json(&m)})))
 }
 
@@ -293,8 +284,7 @@ async fn rename_registered_model(State(s): S, Extension(who): Who, p: Params) ->
     let m = s
         .store()?
         .governed(&who)
-        .rename_registered_model(&name, &new_name)
-        .map_err(registry_error)?;
+        .rename_registered_model(&name, &new_name)?;
     Ok(Json(json!({"registered_model": registered_model_json(&m)})))
 }
 
@@ -304,17 +294,13 @@ async fn update_registered_model(State(s): S, Extension(who): Who, p: Params) ->
     let m = s
         .store()?
         .governed(&who)
-        .update_registered_model(&name, description.as_deref())
-        .map_err(registry_error)?;
+        .update_registered_model(&name, description.as_deref())?;
     Ok(Json(json!({"registered_model": registered_model_json(&m)})))
 }
 
 async fn delete_registered_model(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
-    s.store()?
-        .governed(&who)
-        .delete_registered_model(&name)
-        .map_err(registry_error)?;
+    s.store()?.governed(&who).delete_registered_model(&name)?;
     Ok(Json(json!({})))
 }
 
@@ -323,10 +309,9 @@ async fn search_registered_models(State(s): S, p: Params) -> Reply {
     let order_by = p.str_list("order_by")?;
     let filter = p.opt_str("filter")?;
     let offset = p.offset()?;
-    let (models, next) = s
-        .store()?
-        .search_registered_models(filter.as_deref(), &order_by, max, offset)
-        .map_err(registry_error)?;
+    let (models, next) =
+        s.store()?
+            .search_registered_models(filter.as_deref(), &order_by, max, offset)?;
     let items = models.iter().map(registered_model_json).collect();
     Ok(Json(page("registered_models", items, next)))
 }
@@ -334,10 +319,7 @@ async fn search_registered_models(State(s): S, p: Params) -> Reply {
 async fn get_latest_versions(State(s): S, p: Params) -> Reply {
     let name = p.str("name")?;
     let stages = p.str_list("stages")?;
-    let versions = s
-        .store()?
-        .get_latest_versions(&name, &stages)
-        .map_err(registry_error)?;
+    let versions = s.store()?.get_latest_versions(&name, &stages)?;
     let items = versions.iter().map(version_json).collect();
     Ok(Json(page("model_versions", items, None)))
 }
@@ -348,8 +330,7 @@ async fn set_registered_model_tag(State(s): S, Extension(who): Who, p: Params) -
     let value = p.opt_str("value")?.unwrap_or_default();
     s.store()?
         .governed(&who)
-        .set_registered_model_tag(&name, &key, &value)
-        .map_err(registry_error)?;
+        .set_registered_model_tag(&name, &key, &value)?;
     Ok(Json(json!({})))
 }
 
@@ -358,8 +339,7 @@ async fn delete_registered_model_tag(State(s): S, Extension(who): Who, p: Params
     let key = p.str("key")?;
     s.store()?
         .governed(&who)
-        .delete_registered_model_tag(&name, &key)
-        .map_err(registry_error)?;
+        .delete_registered_model_tag(&name, &key)?;
     Ok(Json(json!({})))
 }
 
@@ -371,28 +351,21 @@ async fn set_alias(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let version = version_param(&p)?;
     s.store()?
         .governed(&who)
-        .set_alias(&name, &alias, &version)
-        .map_err(registry_error)?;
+        .set_alias(&name, &alias, &version)?;
     Ok(Json(json!({})))
 }
 
 async fn delete_alias(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
     let alias = p.str("alias")?;
-    s.store()?
-        .governed(&who)
-        .delete_alias(&name, &alias)
-        .map_err(registry_error)?;
+    s.store()?.governed(&who).delete_alias(&name, &alias)?;
     Ok(Json(json!({})))
 }
 
 async fn get_by_alias(State(s): S, p: Params) -> Reply {
     let name = p.str("name")?;
     let alias = p.str("alias")?;
-    let v = s
-        .store()?
-        .get_model_version_by_alias(&name, &alias)
-        .map_err(registry_error)?;
+    let v = s.store()?.get_model_version_by_alias(&name, &alias)?;
     Ok(Json(json!({"model_version": version_json(&v)})))
 }
 
@@ -415,21 +388,14 @@ async fn create_model_version(State(s): S, Extension(who): Who, p: Params) -> Re
         description: description.as_deref(),
         model_id: model_id.as_deref(),
     };
-    let v = s
-        .store()?
-        .governed(&who)
-        .create_model_version(&new)
-        .map_err(registry_error)?;
+    let v = s.store()?.governed(&who).create_model_version(&new)?;
     Ok(Json(json!({"model_version": version_json(&v)})))
 }
 
 async fn get_model_version(State(s): S, p: Params) -> Reply {
     let name = p.str("name")?;
     let version = version_param(&p)?;
-    let v = s
-        .store()?
-        .get_model_version(&name, &version)
-        .map_err(registry_error)?;
+    let v = s.store()?.get_model_version(&name, &version)?;
     Ok(Json(json!({"model_version": version_json(&v)})))
 }
 
@@ -437,11 +403,10 @@ async fn update_model_version(State(s): S, Extension(who): Who, p: Params) -> Re
     let name = p.str("name")?;
     let version = version_param(&p)?;
     let description = p.opt_str("description")?;
-    let v = s
-        .store()?
-        .governed(&who)
-        .update_model_version(&name, &version, description.as_deref())
-        .map_err(registry_error)?;
+    let v =
+        s.store()?
+            .governed(&who)
+            .update_model_version(&name, &version, description.as_deref())?;
     Ok(Json(json!({"model_version": version_json(&v)})))
 }
 
@@ -450,8 +415,7 @@ async fn delete_model_version(State(s): S, Extension(who): Who, p: Params) -> Re
     let version = version_param(&p)?;
     s.store()?
         .governed(&who)
-        .delete_model_version(&name, &version)
-        .map_err(registry_error)?;
+        .delete_model_version(&name, &version)?;
     Ok(Json(json!({})))
 }
 
@@ -460,10 +424,9 @@ pub(crate) async fn search_model_versions(State(s): S, p: Params) -> Reply {
     let order_by = p.str_list("order_by")?;
     let filter = p.opt_str("filter")?;
     let offset = p.offset()?;
-    let (versions, next) = s
-        .store()?
-        .search_model_versions(filter.as_deref(), &order_by, max, offset)
-        .map_err(registry_error)?;
+    let (versions, next) =
+        s.store()?
+            .search_model_versions(filter.as_deref(), &order_by, max, offset)?;
     let items = versions.iter().map(version_json).collect();
     Ok(Json(page("model_versions", items, next)))
 }
@@ -471,10 +434,7 @@ pub(crate) async fn search_model_versions(State(s): S, p: Params) -> Reply {
 async fn get_download_uri(State(s): S, p: Params) -> Reply {
     let name = p.str("name")?;
     let version = version_param(&p)?;
-    let uri = s
-        .store()?
-        .get_model_version_download_uri(&name, &version)
-        .map_err(registry_error)?;
+    let uri = s.store()?.get_model_version_download_uri(&name, &version)?;
     Ok(Json(json!({"artifact_uri": uri})))
 }
 
@@ -486,8 +446,7 @@ async fn transition_stage(State(s): S, Extension(who): Who, p: Params) -> Reply 
     let v = s
         .store()?
         .governed(&who)
-        .transition_stage(&name, &version, &stage, archive)
-        .map_err(registry_error)?;
+        .transition_stage(&name, &version, &stage, archive)?;
     Ok(Json(json!({"model_version": version_json(&v)})))
 }
 
@@ -498,8 +457,7 @@ async fn set_model_version_tag(State(s): S, Extension(who): Who, p: Params) -> R
     let value = p.opt_str("value")?.unwrap_or_default();
     s.store()?
         .governed(&who)
-        .set_model_version_tag(&name, &version, &key, &value)
-        .map_err(registry_error)?;
+        .set_model_version_tag(&name, &version, &key, &value)?;
     Ok(Json(json!({})))
 }
 
@@ -509,7 +467,6 @@ async fn delete_model_version_tag(State(s): S, Extension(who): Who, p: Params) -
     let key = p.str("key")?;
     s.store()?
         .governed(&who)
-        .delete_model_version_tag(&name, &version, &key)
-        .map_err(registry_error)?;
+        .delete_model_version_tag(&name, &version, &key)?;
     Ok(Json(json!({})))
 }

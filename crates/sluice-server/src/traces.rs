@@ -304,8 +304,9 @@ async fn get_v3(State(s): S, UrlPath(id): UrlPath<String>) -> Reply {
     Ok(Json(json!({"trace": {"trace_info": info_v3(&t)}})))
 }
 
-/// The experiments of `locations` (v3) or `experiment_ids` (v2).
-fn experiments(p: &Params) -> ApiResult<Vec<String>> {
+/// The experiments of `locations` (v3) or `experiment_ids` (v2); `required` names the
+/// parameter a search without either is missing.
+fn experiments(p: &Params, required: &str) -> ApiResult<Vec<String>> {
     if let Some(Value::Array(locations)) = p.0.get("locations") {
         return Ok(locations
             .iter()
@@ -315,25 +316,15 @@ fn experiments(p: &Params) -> ApiResult<Vec<String>> {
     }
     let ids = p.str_list("experiment_ids")?;
     if ids.is_empty() {
-        return Err(ApiError::invalid(
-            "Missing value for required parameter 'locations'. See the API docs for more information about request parameters.",
-        ));
+        return Err(ApiError::invalid(format!(
+            "Missing value for required parameter '{required}'. See the API docs for more information about request parameters."
+        )));
     }
     Ok(ids)
 }
 
 fn search(s: &ServerState, p: &Params, v3: bool) -> Reply {
-    let ids = if v3 {
-        experiments(p)?
-    } else {
-        let ids = p.str_list("experiment_ids")?;
-        if ids.is_empty() {
-            return Err(ApiError::invalid(
-                "Missing value for required parameter 'experiment_ids'. See the API docs for more information about request parameters.",
-            ));
-        }
-        ids
-    };
+    let ids = experiments(p, if v3 { "locations" } else { "experiment_ids" })?;
     let max_results = p.max_results(100, 500)?;
     let filter = p.opt_str("filter")?;
     let order_by = p.str_list("order_by")?;
@@ -461,15 +452,7 @@ async fn trace_artifact(State(s): S, p: Params) -> ApiResult<Response> {
         .get(ARTIFACT_LOCATION_TAG)
         .cloned()
         .unwrap_or_default();
-    let base = location
-        .strip_prefix("mlflow-artifacts:/")
-        .ok_or_else(|| {
-            ApiError::invalid(format!(
-                "Trace '{id}' stores its data outside this server ({location})"
-            ))
-        })?
-        .trim_start_matches('/')
-        .to_owned();
+    let base = crate::artifacts::under_root(&location, &format!("trace '{id}'"))?;
     let file = match p.opt_str("path")? {
         Some(attachment) => format!("{base}/attachments/{attachment}"),
         None => format!("{base}/traces.json"),

@@ -129,6 +129,12 @@ impl Store {
     /// id again merged into the stored one. Adds the `mlflow.artifactLocation` tag, under the
     /// experiment's artifact location, where the client then uploads `traces.json`.
     pub fn start_trace(&mut self, info: &TraceInfo) -> Result<TraceInfo> {
+        self.record_trace(info, true)
+    }
+
+    /// Inserts or merges a trace; `finalized` marks its info complete (MLflow 3 sends it whole,
+    /// MLflow 2 completes it with `end_trace_v2`).
+    fn record_trace(&mut self, info: &TraceInfo, finalized: bool) -> Result<TraceInfo> {
         if info.trace_id.is_empty() {
             return Err(invalid(
                 "Missing value for required parameter 'trace.trace_info.trace_id'.",
@@ -160,7 +166,9 @@ impl Store {
             ],
         )?;
         let mut metadata = info.metadata.clone();
-        metadata.insert("mlflow.trace.infoFinalized".into(), "true".into());
+        if finalized {
+            metadata.insert("mlflow.trace.infoFinalized".into(), "true".into());
+        }
         let mut tags = info.tags.clone();
         tags.insert(
             ARTIFACT_LOCATION_TAG.into(),
@@ -195,14 +203,7 @@ impl Store {
                 .collect(),
             ..TraceInfo::default()
         };
-        let mut stored = self.start_trace(&info)?;
-        // v2 traces are finalized by `end_trace_v2`.
-        self.conn.execute(
-            "DELETE FROM trace_metadata WHERE trace_id = ?1 AND key = 'mlflow.trace.infoFinalized'",
-            [&stored.trace_id],
-        )?;
-        stored.metadata.remove("mlflow.trace.infoFinalized");
-        Ok(stored)
+        self.record_trace(&info, false)
     }
 
     /// MLflow 2's `EndTrace`: the duration is `timestamp_ms` less the start; metadata and tags
@@ -323,19 +324,42 @@ impl Store {
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        let mut meta = self
-            .conn
-            .prepare_cached("SELECT key, value FROM trace_metadata WHERE trace_id = ?1")?;
-        let mut tags = self
-            .conn
-            .prepare_cached("SELECT key, value FROM trace_tags WHERE trace_id = ?1")?;
-        for info in &mut infos {
-            info.metadata = meta
-                .query_map([&info.trace_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            info.tags = tags
-                .query_map([&info.trace_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
+        // Metadata and tags of the whole page: one query per table and chunk of ids.
+        let by_id: std::collections::HashMap<String, usize> = infos
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.trace_id.clone(), i))
+            .collect();
+        for ids in infos
+            .iter()
+            .map(|t| t.trace_id.clone())
+            .collect::<Vec<_>>()
+            .chunks(500)
+        {
+            let marks = vec!["?"; ids.len()].join(", ");
+            for (table, tags) in [("trace_metadata", false), ("trace_tags", true)] {
+                let mut stmt = self.conn.prepare(&format!(
+                    "SELECT trace_id, key, value FROM {table} WHERE trace_id IN ({marks})"
+                ))?;
+                let rows = stmt.query_map(params_from_iter(ids), |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })?;
+                for row in rows {
+                    let (id, key, value) = row?;
+                    if let Some(&i) = by_id.get(&id) {
+                        let map = if tags {
+                            &mut infos[i].tags
+                        } else {
+                            &mut infos[i].metadata
+                        };
+                        map.insert(key, value);
+                    }
+                }
+            }
         }
         Ok(infos)
     }

@@ -571,7 +571,7 @@ fn validate<'d>(
         return;
     };
     let mut items: Vec<&q::Field<'_, String>> = Vec::new();
-    flatten_all(set, ctx, &mut HashSet::new(), &mut items);
+    flatten(set, ctx.fragments, &mut HashSet::new(), &mut items);
     for f in items {
         for d in &f.directives {
             errors.push(if d.name == "component" {
@@ -624,15 +624,6 @@ fn validate<'d>(
             (true, true) => {}
         }
     }
-}
-
-fn flatten_all<'d>(
-    set: &'d q::SelectionSet<'d, String>,
-    ctx: &Ctx<'_, 'd>,
-    seen: &mut HashSet<&'d str>,
-    out: &mut Vec<&'d q::Field<'d, String>>,
-) {
-    flatten(set, ctx.fragments, seen, out);
 }
 
 // ---- resolvers --------------------------------------------------------------------------------

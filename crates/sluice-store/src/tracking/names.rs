@@ -67,8 +67,8 @@ pub(crate) fn check_name(entity: Entity, place: Place, name: &str, max: usize) -
             "Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/).",
         ));
     }
-    let norm = normpath(name);
-    if norm != name || norm == "." || norm.starts_with("..") || norm.starts_with('/') {
+    if !is_plain_path(name) {
+        let norm = normpath(name);
         return Err(invalid_value(
             &entity.path(place),
             name,
@@ -85,6 +85,15 @@ pub(crate) fn check_name(entity: Entity, place: Place, name: &str, max: usize) -
         )));
     }
     Ok(())
+}
+
+/// Whether MLflow's `path_not_unique` passes `name` (`normpath(name) == name`, not `.`, not
+/// starting with `..` or `/`), decided without building the normal form: a relative path whose
+/// every component is a real name. Every metric, param and tag of a batch goes through here.
+fn is_plain_path(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with("..")
+        && name.split('/').all(|part| !matches!(part, "" | "." | ".."))
 }
 
 /// Python's `posixpath.normpath`.

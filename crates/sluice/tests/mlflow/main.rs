@@ -376,12 +376,7 @@ fn web_ui_flow(venv: &str) {
 /// back over the REST API.
 fn pipeline_ids(port: u16) -> serde_json::Value {
     let get = |path: &str| -> serde_json::Value {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).expect("send");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read");
+        let response = http_get(port, path).unwrap_or_else(|| panic!("GET {path}: no answer"));
         let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
         serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path}: {e}: {response}"))
     };
@@ -613,17 +608,18 @@ fn listening_port(line: &str) -> Option<u16> {
 
 /// One plain HTTP/1.1 `GET /health`; true on a 200.
 fn health(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
+    http_get(port, "/health").is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+}
+
+/// One plain HTTP/1.1 GET on loopback: the whole response (status line, headers, body).
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
-    response.starts_with("HTTP/1.1 200")
+    Some(response)
 }
 
 /// Waits for a child until `deadline`; kills it (and, with `group`, the process group it leads)
