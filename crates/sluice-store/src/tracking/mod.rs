@@ -637,11 +637,13 @@ impl Store {
         param: Option<&KeyValue>,
         tag: Option<&KeyValue>,
     ) -> Result<()> {
-        let (metrics, model_ids): (Vec<Metric>, Vec<Option<&str>>) =
-            metric.map(|(m, id)| (m.clone(), id)).into_iter().unzip();
-        let params: Vec<KeyValue> = param.cloned().into_iter().collect();
-        let tags: Vec<KeyValue> = tag.cloned().into_iter().collect();
-        self.log_entities(run_id, &metrics, &model_ids, &params, &tags, false)
+        let (metrics, model_ids) = match metric {
+            Some((m, id)) => (std::slice::from_ref(m), vec![id]),
+            None => (&[][..], Vec::new()),
+        };
+        let params = param.map_or(&[][..], std::slice::from_ref);
+        let tags = tag.map_or(&[][..], std::slice::from_ref);
+        self.log_entities(run_id, metrics, &model_ids, params, tags, false)
     }
 
     fn log_entities(
