@@ -15,6 +15,8 @@ pub enum ErrorCode {
     EndpointNotFound,
     PermissionDenied,
     Unauthenticated,
+    /// The store's database cannot be reached now; the client may retry.
+    TemporarilyUnavailable,
     InternalError,
 }
 
@@ -34,6 +36,9 @@ impl ErrorCode {
             ErrorCode::EndpointNotFound => ("ENDPOINT_NOT_FOUND", StatusCode::NOT_FOUND),
             ErrorCode::PermissionDenied => ("PERMISSION_DENIED", StatusCode::FORBIDDEN),
             ErrorCode::Unauthenticated => ("UNAUTHENTICATED", StatusCode::UNAUTHORIZED),
+            ErrorCode::TemporarilyUnavailable => {
+                ("TEMPORARILY_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE)
+            }
             ErrorCode::InternalError => ("INTERNAL_ERROR", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -101,6 +106,9 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(m) => ApiError::invalid(m),
             StoreError::Denied(m) => ApiError::new(ErrorCode::PermissionDenied, m),
             StoreError::Unauthenticated(m) => ApiError::new(ErrorCode::Unauthenticated, m),
+            e @ StoreError::Unavailable(_) => {
+                ApiError::new(ErrorCode::TemporarilyUnavailable, e.to_string())
+            }
             other => ApiError::new(ErrorCode::InternalError, other.to_string()),
         }
     }

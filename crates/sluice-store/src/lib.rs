@@ -4,16 +4,18 @@
 //! The database runs in WAL mode; the schema is created by numbered migrations that are only
 //! ever added, never edited (`migrations/`).
 
+pub mod db;
 mod filter_lexer;
 pub mod governance;
 pub mod registry;
 mod rows;
+pub mod testing;
 pub mod traces;
 pub mod tracking;
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::db::{Conn, OptionalExtension, params};
 
 pub use rows::{
     AttemptRow, ComponentRow, ComputeRow, DataAssetRow, EnvBuildRow, EnvironmentRow, JobRow,
@@ -32,6 +34,20 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_components.sql"),
     include_str!("../migrations/0009_traces.sql"),
 ];
+
+/// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
+const PG_MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_init.sql"),
+    include_str!("../migrations/postgres/0002_tracking.sql"),
+    include_str!("../migrations/postgres/0003_registry.sql"),
+    include_str!("../migrations/postgres/0004_runs_seq_index.sql"),
+    include_str!("../migrations/postgres/0005_job_runner.sql"),
+    include_str!("../migrations/postgres/0006_environments.sql"),
+    include_str!("../migrations/postgres/0007_governance.sql"),
+    include_str!("../migrations/postgres/0008_components.sql"),
+    include_str!("../migrations/postgres/0009_traces.sql"),
+];
+const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -53,13 +69,76 @@ pub enum StoreError {
     /// A request that breaks a rule (MLflow's `INVALID_PARAMETER_VALUE`).
     #[error("{0}")]
     Invalid(String),
+    /// The database cannot be reached now (PostgreSQL down or restarting); retrying later may
+    /// succeed (MLflow's `TEMPORARILY_UNAVAILABLE`, HTTP 503).
+    #[error("the store's database is unavailable: {0}")]
+    Unavailable(db::DbError),
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Db(db::DbError),
     #[error("stored JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
 }
 
+impl From<db::DbError> for StoreError {
+    fn from(e: db::DbError) -> Self {
+        if e.is_unavailable() {
+            Self::Unavailable(e)
+        } else {
+            Self::Db(e)
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Where a store lives: an SQLite file (a workspace's own) or a PostgreSQL database shared by a
+/// team.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Location {
+    /// A `postgres://` or `postgresql://` URL names PostgreSQL; anything else is an SQLite file
+    /// path (`sqlite:///abs/path` and `sqlite:relative` accepted too).
+    #[must_use]
+    pub fn parse(s: &str) -> Self {
+        if s.starts_with("postgresql://") || s.starts_with("postgres://") {
+            Self::Postgres(s.to_owned())
+        } else {
+            let path = s
+                .strip_prefix("sqlite://")
+                .or_else(|| s.strip_prefix("sqlite:"))
+                .unwrap_or(s);
+            Self::Sqlite(path.into())
+        }
+    }
+
+    /// For messages: the URL without its password.
+    #[must_use]
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(p) => p.display().to_string(),
+            Self::Postgres(url) => redact_password(url),
+        }
+    }
+}
+
+/// `postgresql://user:secret@host/db` → `postgresql://user:***@host/db`.
+#[must_use]
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
 
 /// One page of a paged query. Queries fetch one row more than a page; this cuts the page off and
 /// says where the next one starts (`None` on the last page).
@@ -91,42 +170,33 @@ pub fn now() -> String {
 
 /// A connection to the workspace database.
 pub struct Store {
-    conn: Connection,
+    conn: Conn,
     /// Who acts for changes that carry no identity of their own (see `governance`).
     actor: governance::Actor,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the SQLite database at `path` and brings its schema up to
+    /// date.
     pub fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        // Turning a new database to WAL needs it to itself, and SQLite answers "busy" at once
-        // rather than waiting: another process may be creating the same workspace. Retry.
-        let started = std::time::Instant::now();
-        loop {
-            match conn.pragma_update(None, "journal_mode", "WAL") {
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if e.code == rusqlite::ErrorCode::DatabaseBusy
-                        && started.elapsed() < std::time::Duration::from_secs(10) =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                other => {
-                    other?;
-                    break;
-                }
-            }
+        Self::with_conn(Conn::open_sqlite(path)?)
+    }
+
+    /// Connects to a PostgreSQL database (`postgresql://user[:password]@host[:port]/db`) and
+    /// brings its schema up to date.
+    pub fn open_postgres(url: &str) -> Result<Self> {
+        Self::with_conn(Conn::open_postgres(url)?)
+    }
+
+    /// Opens the store at `location`: a PostgreSQL URL or an SQLite file.
+    pub fn open_at(location: &Location) -> Result<Self> {
+        match location {
+            Location::Sqlite(path) => Self::open(path),
+            Location::Postgres(url) => Self::open_postgres(url),
         }
-        // NORMAL in WAL mode: a committed transaction survives a crash of the process; only a
-        // power loss can roll back the last few commits, never corrupt the database.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Every transaction takes the write lock when it begins. A deferred one that reads and
-        // then writes cannot wait for another process's writer (SQLite answers "database is
-        // locked" at once, its snapshot being stale); an immediate one waits `busy_timeout`.
-        let mut conn = conn;
-        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+    }
+
+    fn with_conn(conn: Conn) -> Result<Self> {
         let mut store = Self {
             conn,
             actor: governance::Actor::local(),
@@ -135,15 +205,30 @@ impl Store {
         Ok(store)
     }
 
+    /// Which database engine this store runs on.
+    #[must_use]
+    pub fn dialect(&self) -> db::Dialect {
+        self.conn.dialect()
+    }
+
+    /// Whether the store's connection is known to be unusable (its PostgreSQL server went
+    /// away); a pool drops such a store and opens another.
+    #[must_use]
+    pub fn is_broken(&self) -> bool {
+        self.conn.is_broken()
+    }
+
     /// Applies the migrations this database lacks. Two processes may open a new workspace at
     /// once (a job starting while `job show` polls it): the one that takes the write lock
     /// migrates, the other waits for it and then finds nothing left to do.
     fn migrate(&mut self) -> Result<()> {
-        let known = i64::try_from(MIGRATIONS.len()).expect("few migrations");
+        let migrations = match self.conn.dialect() {
+            db::Dialect::Sqlite => MIGRATIONS,
+            db::Dialect::Postgres => PG_MIGRATIONS,
+        };
+        let known = i64::try_from(migrations.len()).expect("few migrations");
         let too_new = |found: i64| StoreError::TooNew { found, known };
-        let current: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let current = self.conn.schema_version()?;
         if current > known {
             return Err(too_new(current));
         }
@@ -152,26 +237,24 @@ impl Store {
         }
         let tx = self.conn.transaction()?;
         // Read again under the lock: another process may have migrated meanwhile.
-        let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let current = tx.schema_version()?;
         if current > known {
             return Err(too_new(current));
         }
-        for sql in MIGRATIONS
+        for sql in migrations
             .iter()
             .skip(usize::try_from(current).unwrap_or(0))
         {
             tx.execute_batch(sql)?;
         }
-        tx.pragma_update(None, "user_version", known)?;
+        tx.set_schema_version(known)?;
         tx.commit()?;
         Ok(())
     }
 
     /// The schema version (number of migrations applied).
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+        Ok(self.conn.schema_version()?)
     }
 
     // ---- versioned assets -------------------------------------------------------------------
@@ -206,7 +289,7 @@ impl Store {
         what: &'static str,
         name: &str,
         version: Option<&str>,
-        from_row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+        from_row: fn(&crate::db::Row<'_>) -> crate::db::Result<T>,
     ) -> Result<T> {
         let sql = format!("SELECT {columns} FROM {table}");
         let found = match version {
@@ -239,7 +322,7 @@ impl Store {
         table: &str,
         columns: &str,
         name: Option<&str>,
-        from_row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+        from_row: fn(&crate::db::Row<'_>) -> crate::db::Result<T>,
     ) -> Result<Vec<T>> {
         let sql = format!("SELECT {columns} FROM {table} d");
         let rows = if let Some(name) = name {
@@ -247,13 +330,13 @@ impl Store {
                 .conn
                 .prepare(&format!("{sql} WHERE name = ?1 ORDER BY seq"))?;
             stmt.query_map([name], from_row)?
-                .collect::<rusqlite::Result<Vec<T>>>()?
+                .collect::<crate::db::Result<Vec<T>>>()?
         } else {
             let mut stmt = self.conn.prepare(&format!(
                 "{sql} WHERE seq = (SELECT MAX(seq) FROM {table} e WHERE e.name = d.name) ORDER BY name"
             ))?;
-            stmt.query_map([], from_row)?
-                .collect::<rusqlite::Result<Vec<T>>>()?
+            stmt.query_map((), from_row)?
+                .collect::<crate::db::Result<Vec<T>>>()?
         };
         Ok(rows)
     }
@@ -401,7 +484,7 @@ impl Store {
             "SELECT {} FROM computes ORDER BY name",
             ComputeRow::COLUMNS
         ))?;
-        let rows = stmt.query_map([], ComputeRow::from_row)?;
+        let rows = stmt.query_map((), ComputeRow::from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -633,8 +716,8 @@ impl Store {
     /// Records a finished environment build (the first record of a hash wins).
     pub fn record_env_build(&self, row: &EnvBuildRow) -> Result<()> {
         self.conn.execute(
-            "INSERT OR IGNORE INTO env_builds (hash, python, requirements, lock, path, seconds, built_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO env_builds (hash, python, requirements, lock, path, seconds, built_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
             params![
                 row.hash,
                 row.python,
@@ -711,7 +794,7 @@ impl Store {
     fn steps_of_other_jobs(
         &self,
         filter: &str,
-        args: impl rusqlite::Params,
+        args: impl crate::db::Params,
     ) -> Result<Vec<(String, StepRow)>> {
         let sql = format!(
             "{} WHERE status = 'Completed' AND {filter}",
@@ -721,7 +804,7 @@ impl Store {
         let rows = stmt.query_map(args, |r| {
             Ok((r.get::<_, String>(0)?, StepRow::from_row_at(r, 1)?))
         })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        Ok(rows.collect::<crate::db::Result<Vec<_>>>()?)
     }
 
     /// Marks a step as having reused the results of `from` (`JOB/STEP`).
@@ -777,7 +860,7 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT name, runner_pid, runner_started FROM jobs WHERE status NOT IN ('Completed', 'Failed', 'Canceled')",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map((), |r| {
             Ok(JobRunner {
                 job: r.get(0)?,
                 pid: r.get(1)?,
@@ -850,7 +933,7 @@ impl Store {
             "SELECT name, pid, pid_started FROM steps WHERE job_name = ?1 AND pid IS NOT NULL AND pid_started IS NOT NULL",
         )?;
         let rows = stmt.query_map([job], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<crate::db::Result<_>>()?)
     }
 
     /// Records one attempt of a step (its own log and exit), and the step's attempt count.
@@ -867,8 +950,8 @@ impl Store {
         started_at: &str,
     ) -> Result<()> {
         self.conn.execute(
-            "INSERT OR REPLACE INTO step_attempts (job_name, step_name, attempt, status, exit_code, error, log_path, started_at, ended_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO step_attempts (job_name, step_name, attempt, status, exit_code, error, log_path, started_at, ended_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (job_name, step_name, attempt) DO UPDATE SET status = excluded.status, exit_code = excluded.exit_code, error = excluded.error, log_path = excluded.log_path, started_at = excluded.started_at, ended_at = excluded.ended_at",
             params![job, step, attempt, status, exit_code, error, log_path, started_at, now()],
         )?;
         self.conn.execute(
@@ -892,7 +975,7 @@ impl Store {
                 log_path: r.get(4)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<crate::db::Result<_>>()?)
     }
 
     /// Prepares a `Failed` or `Canceled` job to be resumed: every step that did not complete
@@ -900,9 +983,7 @@ impl Store {
     /// stay. Returns the steps that will run again.
     pub fn reset_for_resume(&mut self, job: &str, runner: (u32, &str)) -> Result<Vec<String>> {
         let at = now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction()?;
         // Checked and claimed in one transaction: two resumes cannot both win.
         let n = tx.execute(
             "UPDATE jobs SET status = 'NotStarted', ended_at = NULL, error = NULL, runner_pid = ?2, runner_started = ?3
@@ -1024,15 +1105,13 @@ impl Store {
 }
 
 fn map_conflict(
-    res: rusqlite::Result<usize>,
+    res: crate::db::Result<usize>,
     what: &'static str,
     name: impl FnOnce() -> String,
 ) -> Result<()> {
     match res {
         Ok(_) => Ok(()),
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
+        Err(e) if e.is_constraint_violation() => {
             Err(StoreError::AlreadyExists { what, name: name() })
         }
         Err(e) => Err(e.into()),
@@ -1045,7 +1124,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let store = crate::testing::fresh_store(dir.path()).unwrap();
         (dir, store)
     }
 
@@ -1135,15 +1214,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         {
-            let mut conn = Connection::open(&path).unwrap();
+            let mut conn = Conn::open_sqlite(&path).unwrap();
             let tx = conn.transaction().unwrap();
             for sql in &MIGRATIONS[..7] {
                 tx.execute_batch(sql).unwrap();
             }
-            tx.pragma_update(None, "user_version", 7).unwrap();
+            tx.set_schema_version(7).unwrap();
             tx.execute(
                 "INSERT INTO computes (name, type, max_instances, created_at) VALUES ('old', 'local', 2, 't')",
-                [],
+                (),
             )
             .unwrap();
             tx.commit().unwrap();

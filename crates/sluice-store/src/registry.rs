@@ -3,8 +3,8 @@
 //! reused, a version is immutable except its description, tags and stage, and every multi-row
 //! change is one transaction.
 
-use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Transaction, params, params_from_iter};
+use crate::db::Value;
+use crate::db::{OptionalExtension, Transaction, params, params_from_iter};
 
 use crate::filter_lexer::{Op, Tok, tokenize};
 use crate::tracking::{KeyValue, MAX_KEY, MAX_PARAM_VALUE, MAX_TAG_VALUE, new_id, now_ms};
@@ -142,8 +142,8 @@ fn version_not_found(name: &str, version: i64) -> StoreError {
     not_found("model version", format!("name={name}, version={version}"))
 }
 
-fn is_conflict(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+fn is_conflict(e: &crate::db::DbError) -> bool {
+    e.is_constraint_violation()
 }
 
 fn check_model_name(name: &str) -> Result<()> {
@@ -255,9 +255,9 @@ fn check_logged_model_name(name: &str) -> Result<()> {
 }
 
 fn kv_rows(
-    conn: &rusqlite::Connection,
+    conn: &crate::db::Conn,
     sql: &str,
-    args: impl rusqlite::Params,
+    args: impl crate::db::Params,
 ) -> Result<Vec<KeyValue>> {
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(args, |r| {
@@ -271,7 +271,7 @@ fn kv_rows(
 
 const VERSION_COLUMNS: &str = "name, version, creation_time, last_updated_time, user_id, current_stage, description, source, storage_location, run_id, run_link, status, model_id";
 
-fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelVersion> {
+fn version_from_row(r: &crate::db::Row<'_>) -> crate::db::Result<ModelVersion> {
     Ok(ModelVersion {
         name: r.get(0)?,
         version: r.get::<_, i64>(1)?.to_string(),
@@ -293,7 +293,7 @@ fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelVersion> {
 
 const LOGGED_MODEL_COLUMNS: &str = "model_id, experiment_id, name, artifact_location, creation_time, last_updated_time, status, status_message, model_type, source_run_id";
 
-fn logged_model_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LoggedModel> {
+fn logged_model_from_row(r: &crate::db::Row<'_>) -> crate::db::Result<LoggedModel> {
     Ok(LoggedModel {
         model_id: r.get(0)?,
         experiment_id: r.get::<_, i64>(1)?.to_string(),
@@ -347,7 +347,7 @@ impl Store {
         }
         for t in tags {
             tx.execute(
-                "INSERT OR REPLACE INTO registered_model_tags (name, key, value) VALUES (?1, ?2, ?3)",
+                "INSERT INTO registered_model_tags (name, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
                 params![name, t.key, t.value],
             )?;
         }
@@ -549,7 +549,7 @@ impl Store {
         let sql = format!(
             "SELECT rm.name FROM registered_models rm WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
             if conds.is_empty() {
-                "1".to_owned()
+                "TRUE".to_owned()
             } else {
                 conds.join(" AND ")
             },
@@ -610,7 +610,7 @@ impl Store {
         check_tag(key, value)?;
         self.require_registered_model(name)?;
         self.conn.execute(
-            "INSERT OR REPLACE INTO registered_model_tags (name, key, value) VALUES (?1, ?2, ?3)",
+            "INSERT INTO registered_model_tags (name, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
             params![name, key, value],
         )?;
         Ok(())
@@ -635,7 +635,7 @@ impl Store {
         let v = parse_version(version)?;
         self.version_row(name, v)?;
         self.conn.execute(
-            "INSERT OR REPLACE INTO registered_model_aliases (name, alias, version) VALUES (?1, ?2, ?3)",
+            "INSERT INTO registered_model_aliases (name, alias, version) VALUES (?1, ?2, ?3) ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
             params![name, alias, v],
         )?;
         Ok(())
@@ -763,7 +763,7 @@ impl Store {
         )?;
         for t in new.tags {
             tx.execute(
-                "INSERT OR REPLACE INTO model_version_tags (name, version, key, value) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO model_version_tags (name, version, key, value) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value",
                 params![new.name, version, t.key, t.value],
             )?;
         }
@@ -982,7 +982,7 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(", "),
             if conds.is_empty() {
-                "1".to_owned()
+                "TRUE".to_owned()
             } else {
                 conds.join(" AND ")
             },
@@ -1014,7 +1014,7 @@ impl Store {
         let v = parse_version(version)?;
         self.version_row(name, v)?;
         self.conn.execute(
-            "INSERT OR REPLACE INTO model_version_tags (name, version, key, value) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO model_version_tags (name, version, key, value) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value",
             params![name, v, key, value],
         )?;
         Ok(())
@@ -1389,7 +1389,7 @@ fn insert_model_kvs(
     kvs: &[KeyValue],
 ) -> Result<()> {
     let mut stmt = tx.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO {table} (model_id, key, value) VALUES (?1, ?2, ?3)"
+        "INSERT INTO {table} (model_id, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value"
     ))?;
     for kv in kvs {
         stmt.execute(params![model_id, kv.key, kv.value])?;
@@ -1399,7 +1399,7 @@ fn insert_model_kvs(
 
 /// Resolves a new version's source: (storage location, the logged model's source run, model id).
 fn resolve_source(
-    tx: &rusqlite::Connection,
+    tx: &crate::db::Conn,
     new: &NewModelVersion<'_>,
 ) -> Result<(String, Option<String>, Option<String>)> {
     let source = new.source.trim();
@@ -1451,7 +1451,7 @@ fn resolve_source(
 
 /// The storage location of the version a `models:/NAME/VERSION`, `models:/NAME/STAGE`,
 /// `models:/NAME/latest` or `models:/NAME@ALIAS` URI names.
-fn registered_source(tx: &rusqlite::Connection, path: &str) -> Result<String> {
+fn registered_source(tx: &crate::db::Conn, path: &str) -> Result<String> {
     let bad = || {
         invalid(format!(
             "Invalid model URI 'models:/{path}': expected models:/NAME/VERSION, models:/NAME@ALIAS or models:/MODEL_ID"
@@ -1474,7 +1474,7 @@ fn registered_source(tx: &rusqlite::Connection, path: &str) -> Result<String> {
             )
         } else if which.eq_ignore_ascii_case("latest") {
             (
-                "SELECT storage_location FROM model_versions WHERE name = ?1 AND ?2 IS NULL ORDER BY version DESC LIMIT 1",
+                "SELECT storage_location FROM model_versions WHERE name = ?1 AND CAST(?2 AS TEXT) IS NULL ORDER BY version DESC LIMIT 1",
                 name,
                 Value::Null,
             )
@@ -1654,12 +1654,11 @@ fn check_ops(c: &Clause, allowed: &[Op], what: &str) -> Result<()> {
     }
 }
 
-/// `expr OP ?` with the clause's value appended to `args`. LIKE is case-sensitive in MLflow, so
-/// it becomes GLOB; ILIKE is SQLite's (ASCII case-insensitive) LIKE.
+/// `expr OP ?` with the clause's value appended to `args`. LIKE is case-sensitive, as in MLflow
+/// (the store's connections make it so on SQLite); ILIKE compares both sides lower-cased.
 fn cmp_sql(expr: &str, c: &Clause, args: &mut Vec<Value>) -> Result<String> {
     let one = |args: &mut Vec<Value>| -> Result<()> {
         args.push(match &c.value {
-            Lit::Str(s) if c.op == Op::Like => Value::Text(like_to_glob(s)),
             Lit::Str(s) => Value::Text(s.clone()),
             Lit::Num(n) => Value::Real(*n),
             Lit::List(_) => return Err(invalid("a list is only allowed after `IN`")),
@@ -1669,11 +1668,11 @@ fn cmp_sql(expr: &str, c: &Clause, args: &mut Vec<Value>) -> Result<String> {
     Ok(match c.op {
         Op::Like => {
             one(args)?;
-            format!("{expr} GLOB ?")
+            format!("{expr} LIKE ?")
         }
         Op::ILike => {
             one(args)?;
-            format!("{expr} LIKE ?")
+            format!("LOWER({expr}) LIKE LOWER(?)")
         }
         Op::In | Op::NotIn => {
             let Lit::List(items) = &c.value else {
@@ -1693,22 +1692,6 @@ fn cmp_sql(expr: &str, c: &Clause, args: &mut Vec<Value>) -> Result<String> {
     })
 }
 
-fn like_to_glob(pattern: &str) -> String {
-    let mut out = String::new();
-    for c in pattern.chars() {
-        match c {
-            '%' => out.push('*'),
-            '_' => out.push('?'),
-            '*' | '?' | '[' | ']' => {
-                out.push('[');
-                out.push(c);
-                out.push(']');
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
 
 /// `KEY [ASC|DESC]` → (key without `attributes.`, ascending).
 fn parse_order(clause: &str) -> Result<(String, bool)> {
@@ -1753,7 +1736,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let store = crate::testing::fresh_store(dir.path()).unwrap();
         (dir, store)
     }
 
@@ -1774,7 +1757,7 @@ mod tests {
 
     fn count(s: &Store, table: &str) -> i64 {
         s.conn
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), (), |r| r.get(0))
             .unwrap()
     }
 
@@ -2319,6 +2302,5 @@ mod tests {
         ] {
             assert!(parse_filter(bad).is_err(), "{bad}");
         }
-        assert_eq!(like_to_glob("a%b_[c]*"), "a*b?[[]c[]][*]");
     }
 }

@@ -1,7 +1,7 @@
 //! Rows of the store's tables, as the rest of Sluice sees them.
 
 use indexmap::IndexMap;
-use rusqlite::Row;
+use crate::db::Row;
 use serde::Serialize;
 
 fn json<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
@@ -31,7 +31,7 @@ pub struct DataAssetRow {
 impl DataAssetRow {
     pub(crate) const COLUMNS: &'static str = "name, version, type, path, source_path, description, tags, content_hash, size_bytes, file_count, created_at";
 
-    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+    pub(crate) fn from_row(r: &Row<'_>) -> crate::db::Result<Self> {
         Ok(Self {
             name: r.get(0)?,
             version: r.get(1)?,
@@ -69,7 +69,7 @@ impl EnvironmentRow {
     pub(crate) const COLUMNS: &'static str =
         "name, version, description, image, conda_file, spec, spec_hash, created_at";
 
-    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+    pub(crate) fn from_row(r: &Row<'_>) -> crate::db::Result<Self> {
         Ok(Self {
             name: r.get(0)?,
             version: r.get(1)?,
@@ -114,7 +114,7 @@ impl EnvBuildRow {
     pub(crate) const SELECT: &'static str =
         "SELECT hash, python, requirements, lock, path, seconds, built_at FROM env_builds";
 
-    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+    pub(crate) fn from_row(r: &Row<'_>) -> crate::db::Result<Self> {
         let lines = |s: String| -> Vec<String> {
             s.lines()
                 .filter(|l| !l.trim().is_empty())
@@ -157,7 +157,7 @@ pub struct ComputeRow {
 impl ComputeRow {
     pub(crate) const COLUMNS: &'static str = "name, type, max_instances, description, created_at, min_instances, size, tier, idle_time_before_scale_down";
 
-    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+    pub(crate) fn from_row(r: &Row<'_>) -> crate::db::Result<Self> {
         Ok(Self {
             name: r.get(0)?,
             ty: r.get(1)?,
@@ -198,7 +198,7 @@ pub struct ComponentRow {
 impl ComponentRow {
     pub(crate) const COLUMNS: &'static str = "name, version, type, display_name, description, yaml_path, source_path, spec, content_hash, created_by, created_at";
 
-    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+    pub(crate) fn from_row(r: &Row<'_>) -> crate::db::Result<Self> {
         Ok(Self {
             name: r.get(0)?,
             version: r.get(1)?,
@@ -241,7 +241,7 @@ pub struct JobRow {
 impl JobRow {
     pub(crate) const SELECT: &'static str = "SELECT name, type, display_name, experiment_name, description, tags, status, spec_path, spec_text, settings, inputs, compute, created_at, started_at, ended_at, error FROM jobs";
 
-    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+    pub(crate) fn from_row(r: &Row<'_>) -> crate::db::Result<Self> {
         Ok(Self {
             name: r.get(0)?,
             ty: r.get(1)?,
@@ -301,12 +301,12 @@ pub struct StepRow {
 impl StepRow {
     pub(crate) const SELECT: &'static str = "SELECT name, display_name, status, depends_on, command, environment, compute, inputs, work_dir, log_path, exit_code, created_at, started_at, ended_at, error, env_hash, code_hash, reused_from, reuse_key, reuse_parts FROM steps";
 
-    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+    pub(crate) fn from_row(r: &Row<'_>) -> crate::db::Result<Self> {
         Self::from_row_at(r, 0)
     }
 
     /// Reads the columns of [`Self::SELECT`] starting at column `at`.
-    pub(crate) fn from_row_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
+    pub(crate) fn from_row_at(r: &Row<'_>, at: usize) -> crate::db::Result<Self> {
         Ok(Self {
             name: r.get(at)?,
             display_name: r.get(at + 1)?,
@@ -349,7 +349,7 @@ pub struct OutputRow {
 }
 
 impl OutputRow {
-    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+    pub(crate) fn from_row(r: &Row<'_>) -> crate::db::Result<Self> {
         Ok(Self {
             job_name: r.get(0)?,
             step_name: r.get(1)?,

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter};
+use crate::db::Value;
+use crate::db::{params, params_from_iter};
 use serde::Serialize;
 
 use crate::filter_lexer::{Op, Tok, tokenize};
@@ -416,7 +416,7 @@ impl Store {
         }
         self.get_trace_info(id)?;
         self.conn.execute(
-            "INSERT OR REPLACE INTO trace_tags (trace_id, key, value) VALUES (?1, ?2, ?3)",
+            "INSERT INTO trace_tags (trace_id, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (trace_id, key) DO UPDATE SET value = excluded.value",
             params![id, key, value],
         )?;
         Ok(())
@@ -571,13 +571,13 @@ fn artifact_location(experiment_location: &str, trace_id: &str) -> String {
 }
 
 fn upsert(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &crate::db::Transaction<'_>,
     table: &str,
     id: &str,
     pairs: &BTreeMap<String, String>,
 ) -> Result<()> {
     let mut stmt = tx.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO {table} (trace_id, key, value) VALUES (?1, ?2, ?3)"
+        "INSERT INTO {table} (trace_id, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (trace_id, key) DO UPDATE SET value = excluded.value"
     ))?;
     for (k, v) in pairs {
         stmt.execute(params![id, k, v])?;
@@ -714,7 +714,7 @@ fn compile_filter(filter: &str, args: &mut Vec<Value>) -> Result<String> {
                     i += 1;
                     conds.push(match op {
                         Op::ILike => format!("LOWER({lhs}) LIKE LOWER(?)"),
-                        Op::Like => format!("{lhs} GLOB REPLACE(REPLACE(?, '%', '*'), '_', '?')"),
+                        Op::Like => format!("{lhs} LIKE ?"),
                         other => format!("{lhs} {} ?", other.sql()),
                     });
                 }
@@ -729,7 +729,7 @@ fn compile_filter(filter: &str, args: &mut Vec<Value>) -> Result<String> {
         }
     }
     Ok(if conds.is_empty() {
-        "1".into()
+        "TRUE".into()
     } else {
         conds.join(" AND ")
     })
@@ -766,7 +766,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let s = crate::testing::fresh_store(dir.path()).unwrap();
         (dir, s)
     }
 

@@ -9,7 +9,7 @@
 //! file who rewrites every hash after an edit *and* the head (the chain has no secret key), or
 //! who deletes the whole log together with its head (reported as an empty log).
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -79,7 +79,7 @@ struct Raw {
 impl Raw {
     const SELECT: &'static str = "SELECT seq, at, actor, action, model, target, before, after, prev_hash, hash FROM audit_log";
 
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+    fn from_row(r: &crate::db::Row<'_>) -> crate::db::Result<Self> {
         Ok(Self {
             seq: r.get(0)?,
             at: r.get(1)?,
@@ -140,7 +140,7 @@ impl Store {
     ) -> Result<()> {
         let head: Option<(i64, String)> = self
             .conn
-            .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+            .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", (), |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .optional()?;
@@ -181,7 +181,7 @@ impl Store {
     pub fn list_audit(&self, model: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT * FROM ({} WHERE (?1 IS NULL OR model = ?1) ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
+            "SELECT * FROM ({} WHERE (CAST(?1 AS TEXT) IS NULL OR model = ?1) ORDER BY seq DESC LIMIT ?2) AS recent ORDER BY seq",
             Raw::SELECT
         ))?;
         let rows = stmt.query_map(params![model, limit], Raw::from_row)?;
@@ -197,7 +197,7 @@ impl Store {
         let mut expected_seq = 1;
         let mut prev_hash = GENESIS.to_owned();
         let mut entries = 0;
-        for row in stmt.query_map([], Raw::from_row)? {
+        for row in stmt.query_map((), Raw::from_row)? {
             let row = row?;
             entries += 1;
             if row.seq != expected_seq {
@@ -223,7 +223,7 @@ impl Store {
         }
         let head: Option<(i64, String)> = self
             .conn
-            .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+            .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", (), |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .optional()?;
@@ -261,7 +261,7 @@ mod tests {
 
     fn store_with_entries(n: usize) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let mut store = crate::testing::fresh_store(dir.path()).unwrap();
         let actor = Actor::new("alice", Role::Owner);
         for i in 0..n {
             store
@@ -295,7 +295,7 @@ mod tests {
         let (_d, store) = store_with_entries(4);
         store
             .conn
-            .execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2", [])
+            .execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2", ())
             .unwrap();
         let r = store.verify_audit().unwrap();
         assert!(!r.ok);
@@ -304,7 +304,7 @@ mod tests {
         let (_d, store) = store_with_entries(4);
         store
             .conn
-            .execute("DELETE FROM audit_log WHERE seq = 2", [])
+            .execute("DELETE FROM audit_log WHERE seq = 2", ())
             .unwrap();
         let r = store.verify_audit().unwrap();
         assert!(!r.ok);
@@ -318,7 +318,7 @@ mod tests {
         let (_d, store) = store_with_entries(4);
         store
             .conn
-            .execute("DELETE FROM audit_log WHERE seq = 4", [])
+            .execute("DELETE FROM audit_log WHERE seq = 4", ())
             .unwrap();
         let r = store.verify_audit().unwrap();
         assert!(!r.ok);

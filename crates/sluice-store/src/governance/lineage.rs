@@ -6,7 +6,7 @@
 //! steps record their resolved inputs (data assets with version and content hash, outputs of
 //! other steps with their hashes); the job's runs hold params and metrics.
 
-use rusqlite::params;
+use crate::db::params;
 use serde_json::{Value, json};
 
 use crate::{Result, StepRow, Store};
@@ -31,7 +31,7 @@ const STEP_TAG: &str = "sluice.step";
 
 impl Store {
     fn run_tag(&self, run_id: &str, key: &str) -> Result<Option<String>> {
-        use rusqlite::OptionalExtension;
+        use crate::db::OptionalExtension;
         Ok(self
             .conn
             .query_row(
@@ -74,8 +74,8 @@ impl Store {
 
     pub fn record_step_code(&self, code: &StepCode) -> Result<()> {
         self.conn.execute(
-            "INSERT OR REPLACE INTO step_code (job_name, step_name, code_path, code_hash, git_commit, git_dirty)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO step_code (job_name, step_name, code_path, code_hash, git_commit, git_dirty)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (job_name, step_name) DO UPDATE SET code_path = excluded.code_path, code_hash = excluded.code_hash, git_commit = excluded.git_commit, git_dirty = excluded.git_dirty",
             params![code.job, code.step, code.path, code.hash, code.git_commit, code.git_dirty],
         )?;
         Ok(())
@@ -85,7 +85,7 @@ impl Store {
     /// (created before it was kept, or a step without a `code` folder) says so rather than
     /// guessing: the step's working folder also holds what the step wrote.
     fn step_code(&self, job: &str, step: &StepRow) -> Result<Value> {
-        use rusqlite::OptionalExtension;
+        use crate::db::OptionalExtension;
         let found = self
             .conn
             .query_row(
@@ -230,7 +230,7 @@ impl Store {
             let mut stmt = self.conn.prepare(
                 "SELECT job_name, name, inputs FROM steps ORDER BY created_at, job_name, position",
             )?;
-            let rows = stmt.query_map([], |r| {
+            let rows = stmt.query_map((), |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,

@@ -142,27 +142,11 @@ impl Store {
     /// land, or none. A new transaction takes the write lock at once (`BEGIN IMMEDIATE`), so a
     /// check made inside it still holds when the write happens, across processes too.
     pub(crate) fn atomically<T>(&mut self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
-        let outer = self.conn.is_autocommit();
-        self.conn.execute_batch(if outer {
-            "BEGIN IMMEDIATE"
-        } else {
-            "SAVEPOINT governed"
-        })?;
+        let outer = self.conn.begin()?;
         let res = f(self);
-        let end = match (&res, outer) {
-            (Ok(_), true) => "COMMIT",
-            (Ok(_), false) => "RELEASE governed",
-            (Err(_), true) => "ROLLBACK",
-            (Err(_), false) => "ROLLBACK TO governed; RELEASE governed",
-        };
-        match (self.conn.execute_batch(end), res) {
+        match (self.conn.finish(outer, res.is_ok()), res) {
             (Ok(()), res) => res,
-            (Err(e), Ok(_)) => {
-                if outer {
-                    let _ = self.conn.execute_batch("ROLLBACK");
-                }
-                Err(e.into())
-            }
+            (Err(e), Ok(_)) => Err(e.into()),
             (Err(_), Err(e)) => Err(e),
         }
     }

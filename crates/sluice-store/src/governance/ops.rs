@@ -2,7 +2,7 @@
 //! the change and appends its audit entry in one transaction. The HTTP server's registry
 //! endpoints and the command line both call these, so neither can skip a policy.
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -88,7 +88,7 @@ impl Store {
         let version = version.map(crate::registry::parse_version).transpose()?;
         let mut stmt = self.conn.prepare(
             "SELECT version, approver, comment, created_at FROM approvals
-             WHERE name = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY created_at, rowid",
+             WHERE name = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR version = ?2) ORDER BY created_at, rowid",
         )?;
         let rows = stmt.query_map(params![name, version], |r| {
             Ok(Approval {
@@ -723,7 +723,7 @@ mod tests {
 
     fn fixture() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let mut store = crate::testing::fresh_store(dir.path()).unwrap();
         let alice = Actor::new("alice", Role::Contributor);
         store
             .governed(&alice)

@@ -2,7 +2,7 @@
 //! one (absolute thresholds and improvement over the current holder), how many approvals it
 //! needs, and whether registration itself must pass the gate.
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::{Result, Store, StoreError};

@@ -2,7 +2,7 @@
 //! entries); the secret is 32 random bytes, stored only as `blake3(salt || secret)` with a
 //! random salt per token. The plaintext is returned once, by [`Governed::create_token`].
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
 
@@ -45,7 +45,7 @@ type SecretRow = (
 const COLUMNS: &str =
     "id, name, identity, role, created_at, created_by, expires_at, revoked_at, job_name";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+fn from_row(r: &crate::db::Row<'_>) -> crate::db::Result<TokenInfo> {
     let role: String = r.get(3)?;
     Ok(TokenInfo {
         id: r.get(0)?,
@@ -185,7 +185,7 @@ impl Store {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {COLUMNS} FROM tokens {filter} ORDER BY created_at, rowid"
         ))?;
-        let rows = stmt.query_map([], from_row)?;
+        let rows = stmt.query_map((), from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
@@ -317,13 +317,15 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let store = crate::testing::fresh_store(dir.path()).unwrap();
         (dir, store)
     }
 
     #[test]
     fn tokens_authenticate_until_revoked_and_store_no_secret() {
-        let (dir, mut store) = store();
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::testing::fresh_location(dir.path()).unwrap();
+        let mut store = Store::open_at(&location).unwrap();
         let owner = Actor::new("admin", Role::Owner);
         let new = store
             .governed(&owner)
@@ -347,9 +349,20 @@ mod tests {
                 Err(StoreError::Unauthenticated(_))
             ));
         }
-        // The secret is nowhere in the database file.
-        drop(store);
+        // The secret is nowhere in the database (its file, or every stored token column).
         let secret = new.token.rsplit_once('_').unwrap().1;
+        let stored: Vec<String> = store
+            .conn
+            .query_map("SELECT * FROM tokens", (), |r| {
+                (0..12)
+                    .map_while(|i| r.get::<_, crate::db::Value>(i).ok())
+                    .map(|v| Ok(format!("{v:?}")))
+                    .collect::<crate::db::Result<Vec<_>>>()
+                    .map(|v| v.join(" "))
+            })
+            .unwrap();
+        assert!(!stored.is_empty() && stored.iter().all(|row| !row.contains(secret)));
+        drop(store);
         for entry in std::fs::read_dir(dir.path()).unwrap() {
             let bytes = std::fs::read(entry.unwrap().path()).unwrap();
             assert!(
@@ -357,7 +370,7 @@ mod tests {
                 "secret found in the database"
             );
         }
-        let mut store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let mut store = Store::open_at(&location).unwrap();
         assert!(
             store
                 .governed(&Actor::new("bob", Role::Contributor))

@@ -3,8 +3,8 @@
 mod names;
 mod search;
 
-use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Transaction, params, params_from_iter};
+use crate::db::Value;
+use crate::db::{OptionalExtension, Transaction, params, params_from_iter};
 use serde::Serialize;
 
 use crate::{Result, Store, StoreError};
@@ -115,7 +115,7 @@ impl ViewType {
         match self {
             ViewType::ActiveOnly => format!("{column} = 'active'"),
             ViewType::DeletedOnly => format!("{column} = 'deleted'"),
-            ViewType::All => "1".to_owned(),
+            ViewType::All => "TRUE".to_owned(),
         }
     }
 }
@@ -171,24 +171,20 @@ impl Store {
         }
         let now = now_ms();
         let tx = self.conn.transaction()?;
-        let res = tx.execute(
-            "INSERT INTO experiments (name, artifact_location, creation_time, last_update_time) VALUES (?1, '', ?2, ?2)",
+        let res = tx.query_row(
+            "INSERT INTO experiments (name, artifact_location, creation_time, last_update_time) VALUES (?1, '', ?2, ?2) RETURNING experiment_id",
             params![name, now],
+            |r| r.get::<_, i64>(0),
         );
-        match res {
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
+        let id = match res {
+            Err(e) if e.is_constraint_violation() => {
                 return Err(StoreError::AlreadyExists {
                     what: "experiment",
                     name: name.to_owned(),
                 });
             }
-            other => {
-                other?;
-            }
-        }
-        let id = tx.last_insert_rowid();
+            other => other?,
+        };
         let location =
             artifact_location.map_or_else(|| format!("mlflow-artifacts:/{id}"), str::to_owned);
         tx.execute(
@@ -197,7 +193,7 @@ impl Store {
         )?;
         for t in tags {
             tx.execute(
-                "INSERT OR REPLACE INTO experiment_tags (experiment_id, key, value) VALUES (?1, ?2, ?3)",
+                "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
                 params![id, t.key, t.value],
             )?;
         }
@@ -208,7 +204,7 @@ impl Store {
     fn experiment_row(
         &self,
         sql_where: &str,
-        param: &dyn rusqlite::ToSql,
+        param: &dyn crate::db::ToSql,
     ) -> Result<Option<Experiment>> {
         let exp = self
             .conn
@@ -238,7 +234,7 @@ impl Store {
         Ok(Some(exp))
     }
 
-    fn kv(&self, sql: &str, param: &dyn rusqlite::ToSql) -> Result<Vec<KeyValue>> {
+    fn kv(&self, sql: &str, param: &dyn crate::db::ToSql) -> Result<Vec<KeyValue>> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map([param], |r| {
             Ok(KeyValue {
@@ -340,9 +336,7 @@ impl Store {
         match res {
             Ok(0) => Err(not_found("experiment", id)),
             Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
+            Err(e) if e.is_constraint_violation() => {
                 Err(StoreError::AlreadyExists {
                     what: "experiment",
                     name: new_name.to_owned(),
@@ -375,7 +369,7 @@ impl Store {
         let n = parse_id(id, "experiment")?;
         self.get_experiment(id)?;
         self.conn.execute(
-            "INSERT OR REPLACE INTO experiment_tags (experiment_id, key, value) VALUES (?1, ?2, ?3)",
+            "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
             params![n, key, value],
         )?;
         Ok(())
@@ -432,7 +426,7 @@ impl Store {
         let artifact_uri = format!("{}/{id}/artifacts", exp.artifact_location);
         let start = start_time.unwrap_or_else(now_ms);
         let tx = self.conn.transaction()?;
-        let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs", [], |r| {
+        let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs", (), |r| {
             r.get(0)
         })?;
         tx.execute(
@@ -449,7 +443,7 @@ impl Store {
         }
         {
             let mut insert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO tags (run_uuid, key, value) VALUES (?1, ?2, ?3)",
+                "INSERT INTO tags (run_uuid, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
             )?;
             for (i, t) in all_tags.iter().enumerate() {
                 check_name(Entity::Tag, Place::Batch(i), &t.key, MAX_KEY)?;
@@ -571,7 +565,7 @@ impl Store {
         )?;
         if let Some(name) = run_name {
             self.conn.execute(
-                "INSERT OR REPLACE INTO tags (run_uuid, key, value) VALUES (?1, 'mlflow.runName', ?2)",
+                "INSERT INTO tags (run_uuid, key, value) VALUES (?1, 'mlflow.runName', ?2) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
                 params![id, name],
             )?;
         }
@@ -695,7 +689,7 @@ impl Store {
         insert_params(&tx, run_id, params, batch)?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO tags (run_uuid, key, value) VALUES (?1, ?2, ?3)",
+                "INSERT INTO tags (run_uuid, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
             )?;
             for t in tags {
                 stmt.execute(params![run_id, t.key, t.value])?;
@@ -759,14 +753,18 @@ impl Store {
             .iter()
             .filter_map(|e| e.trim().parse().ok())
             .collect();
-        let mut stmt = self.conn.prepare_cached(
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
             "SELECT r.experiment_id, i.body FROM run_inputs i JOIN runs r ON r.run_uuid = i.run_uuid
-             WHERE i.kind = 'dataset' AND r.experiment_id IN (SELECT value FROM json_each(?1))
+             WHERE i.kind = 'dataset' AND r.experiment_id IN ({})
              ORDER BY r.experiment_id, i.seq",
-        )?;
-        let ids_json = serde_json::to_string(&ids)?;
+            vec!["?"; ids.len()].join(", ")
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
         let mut out: Vec<DatasetSummary> = Vec::new();
-        for row in stmt.query_map([ids_json], |r| {
+        for row in stmt.query_map(params_from_iter(&ids), |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
         })? {
             let (exp, body) = row?;
@@ -828,7 +826,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         for (model_id, step) in models {
             tx.execute(
-                "INSERT OR REPLACE INTO run_outputs (run_uuid, model_id, step) VALUES (?1, ?2, ?3)",
+                "INSERT INTO run_outputs (run_uuid, model_id, step) VALUES (?1, ?2, ?3) ON CONFLICT (run_uuid, model_id) DO UPDATE SET step = excluded.step",
                 params![run_id, model_id, step],
             )?;
         }
@@ -992,10 +990,10 @@ fn insert_metrics(
     model_ids: &[Option<&str>],
 ) -> Result<()> {
     let mut for_model = tx.prepare_cached(
-        "INSERT OR IGNORE INTO logged_model_metrics (model_id, run_id, key, value, timestamp, step, is_nan) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO logged_model_metrics (model_id, run_id, key, value, timestamp, step, is_nan) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     )?;
     let mut insert = tx.prepare_cached(
-        "INSERT OR IGNORE INTO metrics (run_uuid, key, value, timestamp, step, is_nan, model_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan, model_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     )?;
     let mut latest = tx.prepare_cached(
         "INSERT INTO latest_metrics (run_uuid, key, value, timestamp, step, is_nan) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -1032,7 +1030,7 @@ fn insert_metrics(
     Ok(())
 }
 
-fn run_info_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
+fn run_info_from_row(r: &crate::db::Row<'_>) -> crate::db::Result<RunInfo> {
     let id: String = r.get(0)?;
     Ok(RunInfo {
         run_uuid: id.clone(),
@@ -1048,7 +1046,7 @@ fn run_info_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
     })
 }
 
-fn metric_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Metric> {
+fn metric_from_row(r: &crate::db::Row<'_>) -> crate::db::Result<Metric> {
     let is_nan: bool = r.get(4)?;
     Ok(Metric {
         key: r.get(0)?,
@@ -1163,7 +1161,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let store = crate::testing::fresh_store(dir.path()).unwrap();
         (dir, store)
     }
 

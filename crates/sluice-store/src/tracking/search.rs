@@ -2,7 +2,7 @@
 //! `metrics.rmse < 0.5 and params.model = 'rf' and tags.`team` != 'x' and attributes.status = 'FINISHED'`
 //! and `order_by` clauses such as `metrics.rmse ASC`.
 
-use rusqlite::types::Value;
+use crate::db::Value;
 
 use crate::StoreError;
 use crate::filter_lexer::{Tok, tokenize};
@@ -163,25 +163,14 @@ pub(crate) fn compile_filter(filter: &str) -> Result<Filter, StoreError> {
         let cmp = |col: &str| -> String {
             match op.as_str() {
                 "ILIKE" => format!("LOWER({col}) LIKE LOWER(?)"),
-                "LIKE" => format!("{col} GLOB ?"),
+                "LIKE" => format!("{col} LIKE ?"),
                 "IN" => format!("{col} IN ({})", placeholders(n_values)),
                 "NOT IN" => format!("{col} NOT IN ({})", placeholders(n_values)),
                 "=" => format!("{col} = ?"),
                 other => format!("{col} {other} ?"),
             }
         };
-        // LIKE is case-sensitive in MLflow: translate the pattern to GLOB.
-        let values: Vec<Value> = if op == "LIKE" {
-            value
-                .into_iter()
-                .map(|v| match v {
-                    Value::Text(t) => Value::Text(like_to_glob(&t)),
-                    other => other,
-                })
-                .collect()
-        } else {
-            value
-        };
+        let values = value;
         let clause = match &ent {
             Entity::Metric(k) => {
                 params.push(Value::Text(k.clone()));
@@ -230,7 +219,7 @@ pub(crate) fn compile_filter(filter: &str) -> Result<Filter, StoreError> {
     }
     Ok(Filter {
         sql: if sql.is_empty() {
-            "1".into()
+            "TRUE".into()
         } else {
             sql.join(" AND ")
         },
@@ -238,22 +227,6 @@ pub(crate) fn compile_filter(filter: &str) -> Result<Filter, StoreError> {
     })
 }
 
-fn like_to_glob(pattern: &str) -> String {
-    let mut out = String::new();
-    for c in pattern.chars() {
-        match c {
-            '%' => out.push('*'),
-            '_' => out.push('?'),
-            '*' | '?' | '[' | ']' => {
-                out.push('[');
-                out.push(c);
-                out.push(']');
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
 
 /// One `order_by` clause: an SQL expression (with its parameter) and the direction.
 pub(crate) struct Order {
@@ -311,7 +284,7 @@ mod tests {
             compile_filter("attributes.run_id IN ('a', 'b') and attributes.status = \"FINISHED\"")
                 .unwrap();
         assert_eq!(f.params.len(), 3);
-        assert_eq!(compile_filter("").unwrap().sql, "1");
+        assert_eq!(compile_filter("").unwrap().sql, "TRUE");
         // Unqualified names are attributes, as the MLflow UI's compare page sends them.
         let f = compile_filter("run_id IN ('a','b')").unwrap();
         assert_eq!(f.params.len(), 2);

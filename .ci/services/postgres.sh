@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# A private, throwaway PostgreSQL cluster for CI and tests (fsync off: never for real data).
+#
+# Usage: .ci/services/postgres.sh install
+#        .ci/services/postgres.sh start   <dir>   # prints the URL (one line) on stdout
+#        .ci/services/postgres.sh stop    <dir>
+#        .ci/services/postgres.sh restart <dir>   # same port, same data
+#
+# `start` picks a free TCP port on 127.0.0.1, creates the cluster in <dir>/data (first time),
+# starts it listening on 127.0.0.1 and a unix socket in <dir> only, creates the role `sluice`
+# (LOGIN CREATEDB: tests make a database or schema each) and the database `sluice` it owns, and
+# prints `postgresql://sluice@127.0.0.1:PORT/sluice`. Authentication is `trust`, which is only
+# acceptable because nothing but 127.0.0.1 and the socket in <dir> is listened on.
+# Files in <dir>: url, port, pid (the postmaster), server.log, initdb.log, data/.
+# As root, initdb/postgres run as the `postgres` user (they refuse root), so <dir> and each of
+# its parents must be reachable by that user; otherwise they run as the current user.
+# Everything but the URL goes to stderr.
+set -euo pipefail
+
+log() { printf 'postgres.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+now_ns() { date +%s%N; }
+elapsed() { # elapsed <start_ns>: seconds with two decimals
+  local d=$(( $(now_ns) - $1 ))
+  printf '%d.%02d' $((d / 1000000000)) $((d % 1000000000 / 10000000))
+}
+
+pg_bin() {
+  local b
+  b=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+  if [ -n "$b" ] && [ -x "$b/initdb" ]; then
+    printf '%s\n' "$b"
+  elif command -v initdb >/dev/null 2>&1; then
+    dirname "$(readlink -f "$(command -v initdb)")"
+  else
+    die "no initdb found: run '$0 install' first"
+  fi
+}
+
+# Runs a command as the cluster's owner: `postgres` when we are root, else ourselves.
+as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then
+    (cd / && runuser -u postgres -- "$@")
+  else
+    "$@"
+  fi
+}
+
+abs_dir() { # abs_dir <dir> [create]: the absolute path (created when asked)
+  [ "${2:-}" = create ] && mkdir -p "$1"
+  [ -d "$1" ] || die "no such directory: $1"
+  (cd "$1" && pwd -P)
+}
+
+free_port() {
+  if command -v python3 >/dev/null 2>&1; then
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    return
+  fi
+  local p i
+  for i in $(seq 1 50); do
+    p=$(( 20000 + RANDOM % 40000 ))
+    # A refused connection means nothing listens there.
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+  die "no free port found"
+}
+
+# The unix socket lives in <dir>, unless that path is too long for a socket (107 bytes).
+socket_dir() {
+  local dir=$1
+  if [ -s "$dir/socketdir" ]; then
+    cat "$dir/socketdir"
+  elif [ ${#dir} -le 80 ]; then
+    echo "$dir"
+  else
+    local s
+    s=$(mktemp -d /tmp/pgsock.XXXXXX)
+    chmod 755 "$s"
+    [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$s"
+    echo "$s" | tee "$dir/socketdir"
+  fi
+}
+
+# Whether a process runs (a zombie, dead but not yet reaped by its parent, does not).
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0 # no /proc: trust kill -0
+  stat=${stat##*) } # the state follows the command name in parentheses
+  [ "${stat:0:1}" != Z ]
+}
+
+postmaster_pid() { # the live postmaster's PID from data/postmaster.pid, or nothing
+  local f=$1/data/postmaster.pid p
+  [ -s "$f" ] || return 0
+  p=$(head -1 "$f")
+  if [ -n "$p" ] && alive "$p"; then echo "$p"; fi
+}
+
+cmd_install() {
+  local b
+  b=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+  if [ -n "$b" ] && [ -x "$b/initdb" ]; then
+    log "already installed: $b"
+    return 0
+  fi
+  [ "$(id -u)" -eq 0 ] || die "PostgreSQL is not installed and installing needs root"
+  local t0; t0=$(now_ns)
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -qq --no-install-recommends postgresql >&2; then
+    log "install failed; updating the package lists and retrying"
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends postgresql >&2
+  fi
+  log "installed in $(elapsed "$t0") s"
+}
+
+# start_on <dir> <port>: init (first time) and start the cluster on that port, make the role
+# and database, write url/port/pid. Returns 2 when the server would not start; any other failure
+# exits (explicitly: callers run it under `||`, where `set -e` does not apply).
+start_on() {
+  local dir=$1 port=$2 b sock
+  b=$(pg_bin) || exit 1
+  sock=$(socket_dir "$dir") || exit 1
+  if [ ! -s "$dir/data/PG_VERSION" ]; then
+    rm -rf "$dir/data"
+    as_owner "$b/initdb" -D "$dir/data" -U postgres -E UTF8 --locale=C \
+      --auth-local=trust --auth-host=trust --no-instructions >"$dir/initdb.log" 2>&1 \
+      || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+  fi
+  if ! as_owner "$b/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -s -o \
+    "-c listen_addresses=127.0.0.1 -p $port -k $sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    start >&2; then
+    tail -20 "$dir/server.log" >&2 || true
+    return 2
+  fi
+  echo "$port" >"$dir/port" || die "cannot write $dir/port"
+  postmaster_pid "$dir" >"$dir/pid" || die "cannot write $dir/pid"
+  [ -s "$dir/pid" ] || die "the server started but its PID is unknown"
+
+  "$b/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -X -q -v ON_ERROR_STOP=1 >&2 <<'SQL' \
+    || die "creating the role and database sluice failed"
+SELECT 'CREATE ROLE sluice LOGIN CREATEDB'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sluice') \gexec
+SELECT 'CREATE DATABASE sluice OWNER sluice'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'sluice') \gexec
+SQL
+  local url="postgresql://sluice@127.0.0.1:$port/sluice"
+  echo "$url" >"$dir/url" || die "cannot write $dir/url"
+  chmod 644 "$dir/url" "$dir/port" "$dir/pid"
+}
+
+prepare_dir() { # prepare_dir <dir>: the absolute path, made and owned right
+  local dir
+  dir=$(abs_dir "$1" create)
+  chmod 755 "$dir"
+  if [ "$(id -u)" -eq 0 ]; then
+    id postgres >/dev/null 2>&1 || die "no 'postgres' user (run '$0 install')"
+    chown postgres:postgres "$dir"
+    runuser -u postgres -- test -w "$dir" \
+      || die "user postgres cannot write $dir (a parent directory is not reachable)"
+  fi
+  echo "$dir"
+}
+
+cmd_start() {
+  local dir t0 port try rc
+  t0=$(now_ns)
+  dir=$(prepare_dir "$1")
+  [ -z "$(postmaster_pid "$dir")" ] || die "already running in $dir (url: $(cat "$dir/url" 2>/dev/null))"
+  for try in 1 2 3; do
+    port=$(free_port)
+    rc=0
+    start_on "$dir" "$port" || rc=$?
+    [ "$rc" -eq 0 ] && break
+    # The port may have been taken between choosing and binding it: choose again.
+    [ "$try" -lt 3 ] || die "the server did not start (see $dir/server.log)"
+    log "start on port $port failed; trying another port"
+  done
+  log "started in $(elapsed "$t0") s: pid $(cat "$dir/pid"), port $port, data $dir/data"
+  cat "$dir/url"
+}
+
+cmd_stop() {
+  local dir t0 pid b i
+  t0=$(now_ns)
+  dir=$(abs_dir "$1")
+  pid=$(cat "$dir/pid" 2>/dev/null || true)
+  b=$(pg_bin)
+  if [ -s "$dir/data/postmaster.pid" ] \
+    && as_owner "$b/pg_ctl" -D "$dir/data" -m fast -w -t 60 -s stop >&2; then
+    :
+  elif [ -n "$pid" ] && alive "$pid"; then
+    log "pg_ctl stop failed; sending TERM to $pid"
+    kill -TERM "$pid" 2>/dev/null || true
+  fi
+  if [ -n "$pid" ]; then
+    for i in $(seq 1 300); do # up to 30 s
+      alive "$pid" || break
+      sleep 0.1
+    done
+    if alive "$pid"; then
+      log "$pid still running after 30 s; sending KILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+    fi
+    ! alive "$pid" || die "postmaster $pid is still running"
+  fi
+  rm -f "$dir/pid"
+  log "stopped in $(elapsed "$t0") s"
+}
+
+cmd_restart() {
+  local dir t0 port rc=0
+  t0=$(now_ns)
+  dir=$(abs_dir "$1")
+  [ -s "$dir/port" ] || die "no $dir/port: was it started with '$0 start $1'?"
+  port=$(cat "$dir/port")
+  cmd_stop "$dir"
+  dir=$(prepare_dir "$dir")
+  start_on "$dir" "$port" || rc=$?
+  [ "$rc" -eq 0 ] || die "the server did not restart on port $port (see $dir/server.log)"
+  log "restarted in $(elapsed "$t0") s: pid $(cat "$dir/pid"), port $port"
+  cat "$dir/url"
+}
+
+usage() { die "usage: $0 install | start <dir> | stop <dir> | restart <dir>"; }
+
+case "${1:-}" in
+  install) cmd_install ;;
+  start) [ $# -eq 2 ] || usage; cmd_start "$2" ;;
+  stop) [ $# -eq 2 ] || usage; cmd_stop "$2" ;;
+  restart) [ $# -eq 2 ] || usage; cmd_restart "$2" ;;
+  *) usage ;;
+esac

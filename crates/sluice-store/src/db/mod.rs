@@ -1,0 +1,628 @@
+//! The one place that talks to a database engine. The store's SQL is written once, in the subset
+//! SQLite and PostgreSQL share (`ON CONFLICT` upserts, `RETURNING`, `?` placeholders); this layer
+//! runs it on either engine: [`Conn`] over an embedded SQLite file (`rusqlite`) or a PostgreSQL
+//! server (`tokio-postgres`), with one row, parameter and error type for both.
+//!
+//! What the engines do differently lives here and nowhere else: placeholders (`?N` becomes
+//! `$N`), how a write transaction takes the store's one write lock (SQLite's `BEGIN IMMEDIATE`,
+//! a PostgreSQL advisory lock), how the schema version is kept, and how values convert.
+
+mod pg;
+mod value;
+
+use std::time::Duration;
+
+pub use value::{FromSql, ToSql, Value, ValueRef};
+
+/// Which engine a [`Conn`] talks to; the store asks where SQL must differ (pattern matching).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Errors from the database engine, one type for both.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{}", pg::describe(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("the query returned no rows")]
+    NoRows,
+    #[error("column {index}: cannot read {found} as {wanted}")]
+    Conversion {
+        index: usize,
+        wanted: &'static str,
+        found: &'static str,
+    },
+    #[error("no column named `{0}`")]
+    NoColumn(String),
+    #[error("{0}")]
+    Connect(String),
+}
+
+impl DbError {
+    /// A unique, primary-key or foreign-key constraint refused the write.
+    #[must_use]
+    pub fn is_constraint_violation(&self) -> bool {
+        match self {
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::ConstraintViolation
+            }
+            Self::Postgres(e) => e
+                .code()
+                .is_some_and(|c| c.code().starts_with("23")),
+            _ => false,
+        }
+    }
+
+    /// The database cannot be reached (server down, connection lost, SQLite busy past its
+    /// timeout): the request may succeed if retried later.
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            Self::Postgres(e) => pg::is_unavailable(e),
+            Self::Connect(_) => true,
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = DbError> = std::result::Result<T, E>;
+
+/// `.optional()` on a single-row query: no row is `None`, not an error.
+pub trait OptionalExtension<T> {
+    fn optional(self) -> Result<Option<T>>;
+}
+
+impl<T> OptionalExtension<T> for Result<T> {
+    fn optional(self) -> Result<Option<T>> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(DbError::NoRows) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Values bound to a statement's placeholders, in order.
+pub trait Params {
+    fn values(&self) -> Vec<ValueRef<'_>>;
+}
+
+impl Params for () {
+    fn values(&self) -> Vec<ValueRef<'_>> {
+        Vec::new()
+    }
+}
+
+impl<T: ToSql, const N: usize> Params for &[T; N] {
+    fn values(&self) -> Vec<ValueRef<'_>> {
+        self.iter().map(ToSql::to_value).collect()
+    }
+}
+
+impl<T: ToSql> Params for Vec<T> {
+    fn values(&self) -> Vec<ValueRef<'_>> {
+        self.iter().map(ToSql::to_value).collect()
+    }
+}
+
+impl<T: ToSql, const N: usize> Params for [T; N] {
+    fn values(&self) -> Vec<ValueRef<'_>> {
+        self.iter().map(ToSql::to_value).collect()
+    }
+}
+
+impl<T: ToSql> Params for &[T] {
+    fn values(&self) -> Vec<ValueRef<'_>> {
+        self.iter().map(ToSql::to_value).collect()
+    }
+}
+
+/// Parameters from an iterator (an `IN (...)` list, a filter's values).
+pub struct ParamsFromIter<T>(Vec<T>);
+
+impl<T: ToSql> Params for ParamsFromIter<T> {
+    fn values(&self) -> Vec<ValueRef<'_>> {
+        self.0.iter().map(ToSql::to_value).collect()
+    }
+}
+
+pub fn params_from_iter<I: IntoIterator>(iter: I) -> ParamsFromIter<I::Item>
+where
+    I::Item: ToSql,
+{
+    ParamsFromIter(iter.into_iter().collect())
+}
+
+/// `params![a, b, c]`: a statement's parameters of mixed types.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __db_params {
+    () => { &[] as &[&dyn $crate::db::ToSql] };
+    ($($p:expr),+ $(,)?) => { &[$(&$p as &dyn $crate::db::ToSql),+] as &[&dyn $crate::db::ToSql] };
+}
+pub use crate::__db_params as params;
+
+/// One result row; `get` reads a column by position or name.
+pub struct Row<'a>(RowInner<'a>);
+
+enum RowInner<'a> {
+    Sqlite(&'a rusqlite::Row<'a>),
+    Postgres(&'a tokio_postgres::Row),
+}
+
+/// A column by position or by name.
+pub trait RowIndex {
+    fn index(&self, row: &Row<'_>) -> Result<usize>;
+}
+
+impl RowIndex for usize {
+    fn index(&self, _: &Row<'_>) -> Result<usize> {
+        Ok(*self)
+    }
+}
+
+impl RowIndex for &str {
+    fn index(&self, row: &Row<'_>) -> Result<usize> {
+        let found = match &row.0 {
+            RowInner::Sqlite(r) => r.as_ref().column_index(self).ok(),
+            RowInner::Postgres(r) => r.columns().iter().position(|c| c.name() == *self),
+        };
+        found.ok_or_else(|| DbError::NoColumn((*self).to_owned()))
+    }
+}
+
+impl Row<'_> {
+    /// The column's value converted to `T` (integers widen to floats, NULL reads as `None`).
+    pub fn get<I: RowIndex, T: FromSql>(&self, idx: I) -> Result<T> {
+        let index = idx.index(self)?;
+        match &self.0 {
+            RowInner::Sqlite(r) => T::from_sql(ValueRef::from(r.get_ref(index)?))
+                .map_err(|found| conversion::<T>(index, found)),
+            RowInner::Postgres(r) => {
+                let raw: pg::Raw<'_> = r.try_get(index)?;
+                T::from_sql(raw.value()?).map_err(|found| conversion::<T>(index, found))
+            }
+        }
+    }
+}
+
+fn conversion<T: FromSql>(index: usize, found: &'static str) -> DbError {
+    DbError::Conversion {
+        index,
+        wanted: T::NAME,
+        found,
+    }
+}
+
+enum Engine {
+    Sqlite(rusqlite::Connection),
+    Postgres(pg::PgConn),
+}
+
+/// A connection to the store's database.
+pub struct Conn {
+    engine: Engine,
+    /// Savepoints open inside the current transaction (their names are numbered).
+    depth: u32,
+}
+
+impl Conn {
+    /// Opens (creating if needed) an SQLite database file: WAL, foreign keys, a busy timeout.
+    pub fn open_sqlite(path: &std::path::Path) -> Result<Self> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        // Turning a new database to WAL needs it to itself, and SQLite answers "busy" at once
+        // rather than waiting: another process may be creating the same workspace. Retry.
+        let started = std::time::Instant::now();
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && started.elapsed() < Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
+        // NORMAL in WAL mode: a committed transaction survives a crash of the process; only a
+        // power loss can roll back the last few commits, never corrupt the database.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        // `LIKE` case-sensitive, as on PostgreSQL and in MLflow's filters (`ILIKE` is written
+        // `LOWER(a) LIKE LOWER(b)`, case-insensitive on both engines).
+        conn.pragma_update(None, "case_sensitive_like", "ON")?;
+        Ok(Self {
+            engine: Engine::Sqlite(conn),
+            depth: 0,
+        })
+    }
+
+    /// Connects to a PostgreSQL server (`postgresql://user[:password]@host[:port]/db`; libpq's
+    /// `options=-c search_path=...` picks a schema).
+    pub fn open_postgres(url: &str) -> Result<Self> {
+        Ok(Self {
+            engine: Engine::Postgres(pg::PgConn::connect(url)?),
+            depth: 0,
+        })
+    }
+
+    #[must_use]
+    pub fn dialect(&self) -> Dialect {
+        match self.engine {
+            Engine::Sqlite(_) => Dialect::Sqlite,
+            Engine::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Whether the connection is known to be unusable (a PostgreSQL server that went away).
+    #[must_use]
+    pub fn is_broken(&self) -> bool {
+        match &self.engine {
+            Engine::Sqlite(_) => false,
+            Engine::Postgres(c) => c.is_closed(),
+        }
+    }
+
+    pub fn execute<P: Params>(&self, sql: &str, params: P) -> Result<usize> {
+        match &self.engine {
+            Engine::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                Ok(stmt.execute(rusqlite::params_from_iter(params.values()))?)
+            }
+            Engine::Postgres(c) => c.execute(sql, &params.values()),
+        }
+    }
+
+    /// Runs several statements without parameters (migrations).
+    pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        match &self.engine {
+            Engine::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Engine::Postgres(c) => c.batch(sql),
+        }
+    }
+
+    /// The first row's mapping; [`DbError::NoRows`] when there is none (see `optional`).
+    pub fn query_row<T, P, F>(&self, sql: &str, params: P, f: F) -> Result<T>
+    where
+        P: Params,
+        F: FnOnce(&Row<'_>) -> Result<T>,
+    {
+        match &self.engine {
+            Engine::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(params.values()))?;
+                match rows.next()? {
+                    Some(r) => f(&Row(RowInner::Sqlite(r))),
+                    None => Err(DbError::NoRows),
+                }
+            }
+            Engine::Postgres(c) => {
+                let rows = c.query(sql, &params.values())?;
+                match rows.first() {
+                    Some(r) => f(&Row(RowInner::Postgres(r))),
+                    None => Err(DbError::NoRows),
+                }
+            }
+        }
+    }
+
+    /// Every row's mapping.
+    pub fn query_map<T, P, F>(&self, sql: &str, params: P, mut f: F) -> Result<Vec<T>>
+    where
+        P: Params,
+        F: FnMut(&Row<'_>) -> Result<T>,
+    {
+        match &self.engine {
+            Engine::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(params.values()))?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push(f(&Row(RowInner::Sqlite(r)))?);
+                }
+                Ok(out)
+            }
+            Engine::Postgres(c) => c
+                .query(sql, &params.values())?
+                .iter()
+                .map(|r| f(&Row(RowInner::Postgres(r))))
+                .collect(),
+        }
+    }
+
+    /// A statement to run several times (`query_map` / `execute`).
+    pub fn prepare(&self, sql: &str) -> Result<Statement<'_>> {
+        Ok(Statement {
+            conn: self,
+            sql: sql.to_owned(),
+        })
+    }
+
+    /// The same as [`Conn::prepare`]: every statement is cached by its text.
+    pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>> {
+        self.prepare(sql)
+    }
+
+    /// Begins a write transaction holding the store's write lock (one writer at a time, across
+    /// processes: SQLite's `BEGIN IMMEDIATE`; on PostgreSQL an advisory lock per schema), so
+    /// read-then-write sequences (the next version number) never interleave. Rolled back when
+    /// dropped uncommitted.
+    pub fn transaction(&mut self) -> Result<Transaction<'_>> {
+        if self.depth > 0 || self.in_transaction() {
+            return self.savepoint();
+        }
+        match &self.engine {
+            Engine::Sqlite(c) => c.execute_batch("BEGIN IMMEDIATE")?,
+            Engine::Postgres(c) => c.batch(
+                "BEGIN; SELECT pg_advisory_xact_lock(hashtext('sluice:' || current_schema()))",
+            )?,
+        }
+        Ok(Transaction {
+            conn: self,
+            savepoint: None,
+            done: false,
+        })
+    }
+
+    /// Begins a transaction (a savepoint when one is open) that the caller ends with
+    /// [`Conn::finish`], for work that needs the whole store rather than a [`Transaction`].
+    /// Returns whether it began the outermost transaction.
+    pub fn begin(&mut self) -> Result<bool> {
+        let outer = !self.in_transaction();
+        let tx = self.transaction()?;
+        std::mem::forget(tx);
+        Ok(outer)
+    }
+
+    /// Commits (`commit`) or rolls back what [`Conn::begin`] began.
+    pub fn finish(&mut self, outer: bool, commit: bool) -> Result<()> {
+        let savepoint = (!outer).then(|| format!("sp{}", self.depth));
+        let tx = Transaction {
+            conn: self,
+            savepoint,
+            done: false,
+        };
+        if commit { tx.commit() } else { drop(tx); Ok(()) }
+    }
+
+    /// A transaction that nests: a savepoint inside an open transaction, a transaction
+    /// otherwise.
+    pub fn savepoint(&mut self) -> Result<Transaction<'_>> {
+        if !self.in_transaction() {
+            return self.transaction();
+        }
+        self.depth += 1;
+        let name = format!("sp{}", self.depth);
+        if let Err(e) = self.execute_batch(&format!("SAVEPOINT {name}")) {
+            self.depth -= 1;
+            return Err(e);
+        }
+        Ok(Transaction {
+            conn: self,
+            savepoint: Some(name),
+            done: false,
+        })
+    }
+
+    /// How many migrations the database has had (SQLite's `user_version`; on PostgreSQL the
+    /// `sluice_schema` table, absent before the first migration).
+    pub fn schema_version(&self) -> Result<i64> {
+        match &self.engine {
+            Engine::Sqlite(c) => Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?),
+            Engine::Postgres(_) => {
+                let exists: bool =
+                    self.query_row("SELECT to_regclass('sluice_schema') IS NOT NULL", (), |r| {
+                        r.get(0)
+                    })?;
+                if !exists {
+                    return Ok(0);
+                }
+                self.query_row(
+                    "SELECT COALESCE(MAX(version), 0) FROM sluice_schema",
+                    (),
+                    |r| r.get(0),
+                )
+            }
+        }
+    }
+
+    /// Records the schema version (inside the migrating transaction).
+    pub fn set_schema_version(&self, version: i64) -> Result<()> {
+        match &self.engine {
+            Engine::Sqlite(c) => Ok(c.pragma_update(None, "user_version", version)?),
+            Engine::Postgres(_) => {
+                self.execute_batch(
+                    "CREATE TABLE IF NOT EXISTS sluice_schema (version BIGINT NOT NULL); \
+                     DELETE FROM sluice_schema",
+                )?;
+                self.execute("INSERT INTO sluice_schema (version) VALUES (?1)", [version])?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether no transaction is open.
+    #[must_use]
+    pub fn is_autocommit(&self) -> bool {
+        !self.in_transaction()
+    }
+
+    fn in_transaction(&self) -> bool {
+        match &self.engine {
+            Engine::Sqlite(c) => !c.is_autocommit(),
+            Engine::Postgres(c) => c.in_transaction(),
+        }
+    }
+
+    fn set_in_transaction(&self, on: bool) {
+        if let Engine::Postgres(c) = &self.engine {
+            c.set_in_transaction(on);
+        }
+    }
+}
+
+/// A prepared statement (its text; both engines cache the prepared form by text).
+pub struct Statement<'a> {
+    conn: &'a Conn,
+    sql: String,
+}
+
+impl Statement<'_> {
+    pub fn query_map<T, P, F>(&mut self, params: P, f: F) -> Result<std::vec::IntoIter<Result<T>>>
+    where
+        P: Params,
+        F: FnMut(&Row<'_>) -> Result<T>,
+    {
+        let mut f = f;
+        let rows = self.conn.query_map(&self.sql, params, |r| Ok(f(r)))?;
+        Ok(rows.into_iter())
+    }
+
+    pub fn query_row<T, P, F>(&mut self, params: P, f: F) -> Result<T>
+    where
+        P: Params,
+        F: FnOnce(&Row<'_>) -> Result<T>,
+    {
+        self.conn.query_row(&self.sql, params, f)
+    }
+
+    pub fn execute<P: Params>(&mut self, params: P) -> Result<usize> {
+        self.conn.execute(&self.sql, params)
+    }
+}
+
+/// An open transaction or savepoint; it reads and writes like the connection.
+pub struct Transaction<'a> {
+    conn: &'a mut Conn,
+    savepoint: Option<String>,
+    done: bool,
+}
+
+impl Transaction<'_> {
+    pub fn commit(mut self) -> Result<()> {
+        self.done = true;
+        match self.savepoint.take() {
+            Some(name) => {
+                self.conn.depth -= 1;
+                self.conn.execute_batch(&format!("RELEASE {name}"))
+            }
+            None => {
+                let r = self.conn.execute_batch("COMMIT");
+                if r.is_err() {
+                    // A failed COMMIT (a PostgreSQL constraint checked at commit) leaves SQLite
+                    // in its transaction; make sure nothing half-done stays open.
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                self.conn.set_in_transaction(false);
+                r
+            }
+        }
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        match self.savepoint.take() {
+            Some(name) => {
+                self.conn.depth -= 1;
+                let _ = self
+                    .conn
+                    .execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"));
+            }
+            None => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.conn.set_in_transaction(false);
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Transaction<'_> {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        self.conn
+    }
+}
+
+impl std::ops::DerefMut for Transaction<'_> {
+    fn deref_mut(&mut self) -> &mut Conn {
+        self.conn
+    }
+}
+
+/// The SQL of a statement written with SQLite's `?` / `?N` placeholders, for PostgreSQL (`$N`).
+/// Quoted strings and identifiers are left alone.
+#[must_use]
+pub fn postgres_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    let mut next = 0u32;
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        if let Some(q) = quote {
+            out.push(c);
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            '?' => {
+                let mut digits = String::new();
+                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                    digits.push(*d);
+                    chars.next();
+                }
+                let n = if digits.is_empty() {
+                    next += 1;
+                    next
+                } else {
+                    let n = digits.parse().unwrap_or(0);
+                    next = next.max(n);
+                    n
+                };
+                out.push('$');
+                out.push_str(&n.to_string());
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::postgres_sql;
+
+    #[test]
+    fn placeholders_become_numbered_outside_quotes() {
+        assert_eq!(
+            postgres_sql("SELECT a FROM t WHERE b = ? AND c = '?' AND \"d?\" = ?"),
+            "SELECT a FROM t WHERE b = $1 AND c = '?' AND \"d?\" = $2"
+        );
+        assert_eq!(
+            postgres_sql("UPDATE t SET a = ?2 WHERE b = ?1 OR c = ?1"),
+            "UPDATE t SET a = $2 WHERE b = $1 OR c = $1"
+        );
+        assert_eq!(postgres_sql("SELECT 'it''s ?', ?"), "SELECT 'it''s ?', $1");
+    }
+}

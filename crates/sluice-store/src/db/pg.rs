@@ -1,0 +1,350 @@
+//! PostgreSQL through `tokio-postgres`, behind the store's blocking interface.
+//!
+//! Each connection's I/O task runs on one small background runtime owned by this module; callers
+//! (CLI commands, engine threads, server handlers on their own runtime) wait for their query's
+//! answer on a channel, so blocking on a query never needs a runtime of their own and never
+//! nests one runtime inside another.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, NoTls, Statement};
+
+use super::{DbError, Result, ValueRef, postgres_sql};
+
+/// The background runtime driving every PostgreSQL connection's socket.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("sluice-postgres")
+            .enable_all()
+            .build()
+            .expect("the PostgreSQL I/O runtime starts")
+    })
+}
+
+/// Waits for a future that needs no reactor of its own (a query's answer arrives on a channel
+/// from the connection task), from any thread.
+fn wait<F: std::future::Future>(f: F) -> F::Output {
+    futures_executor::block_on(f)
+}
+
+pub(super) struct PgConn {
+    client: Client,
+    /// Prepared statements by their SQLite-dialect text.
+    statements: RefCell<HashMap<String, Statement>>,
+    in_transaction: Cell<bool>,
+}
+
+impl PgConn {
+    pub(super) fn connect(url: &str) -> Result<Self> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| DbError::Connect(format!("invalid PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("sluice");
+        }
+        let connecting = runtime().spawn(async move {
+            let (client, connection) = config.connect(NoTls).await?;
+            tokio::spawn(async move {
+                // The connection ends when the client is dropped or the server goes away; the
+                // client then reports itself closed and its queries fail as unavailable.
+                let _ = connection.await;
+            });
+            Ok::<_, tokio_postgres::Error>(client)
+        });
+        let client = wait(connecting)
+            .map_err(|e| DbError::Connect(format!("PostgreSQL connection task failed: {e}")))?
+            .map_err(|e| DbError::Connect(format!("cannot connect to PostgreSQL: {}", describe(&e))))?;
+        Ok(Self {
+            client,
+            statements: RefCell::new(HashMap::new()),
+            in_transaction: Cell::new(false),
+        })
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    pub(super) fn in_transaction(&self) -> bool {
+        self.in_transaction.get()
+    }
+
+    pub(super) fn set_in_transaction(&self, on: bool) {
+        self.in_transaction.set(on);
+    }
+
+    fn statement(&self, sql: &str) -> Result<Statement> {
+        if let Some(s) = self.statements.borrow().get(sql) {
+            return Ok(s.clone());
+        }
+        let prepared = wait(self.client.prepare(&postgres_sql(sql)))?;
+        self.statements
+            .borrow_mut()
+            .insert(sql.to_owned(), prepared.clone());
+        Ok(prepared)
+    }
+
+    pub(super) fn execute(&self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize> {
+        let stmt = self.statement(sql)?;
+        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
+        let n = wait(self.client.execute(&stmt, &params))?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    pub(super) fn query(
+        &self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let stmt = self.statement(sql)?;
+        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
+        Ok(wait(self.client.query(&stmt, &params))?)
+    }
+
+    pub(super) fn batch(&self, sql: &str) -> Result<()> {
+        let begins = sql.trim_start().to_ascii_uppercase().starts_with("BEGIN");
+        wait(self.client.batch_execute(sql))?;
+        if begins {
+            self.in_transaction.set(true);
+        }
+        Ok(())
+    }
+}
+
+/// An error's message with PostgreSQL's own detail (`tokio_postgres::Error`'s display alone
+/// says only "db error").
+pub(super) fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{}: {}", db.severity(), db.message());
+            if let Some(detail) = db.detail() {
+                s.push_str(" (");
+                s.push_str(detail);
+                s.push(')');
+            }
+            s
+        }
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// The server is down, restarting or unreachable (not a refusal of this request).
+pub(super) fn is_unavailable(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        // Class 08: connection exceptions; 57P01-57P03: admin shutdown, crash shutdown,
+        // cannot connect now (starting up).
+        Some(c) => c.code().starts_with("08") || matches!(c.code(), "57P01" | "57P02" | "57P03"),
+        // No SQLSTATE: an I/O error on the socket.
+        None => e.as_db_error().is_none(),
+    }
+}
+
+/// A column's raw bytes and type, read without conversion and decoded to a [`ValueRef`].
+pub(super) struct Raw<'a> {
+    ty: Type,
+    raw: Option<&'a [u8]>,
+}
+
+type BoxError = Box<dyn std::error::Error + Sync + Send>;
+
+impl<'a> FromSql<'a> for Raw<'a> {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        Ok(Self {
+            ty: ty.clone(),
+            raw: Some(raw),
+        })
+    }
+
+    fn from_sql_null(ty: &Type) -> Result<Self, BoxError> {
+        Ok(Self {
+            ty: ty.clone(),
+            raw: None,
+        })
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+impl<'a> Raw<'a> {
+    pub(super) fn value(&self) -> Result<ValueRef<'a>> {
+        let Some(raw) = self.raw else {
+            return Ok(ValueRef::Null);
+        };
+        let ty = &self.ty;
+        let bad = |e: BoxError| {
+            DbError::Connect(format!("cannot decode a PostgreSQL {ty} value: {e}"))
+        };
+        Ok(match *ty {
+            Type::INT8 => ValueRef::Integer(i64::from_sql(ty, raw).map_err(bad)?),
+            Type::INT4 => ValueRef::Integer(i32::from_sql(ty, raw).map_err(bad)?.into()),
+            Type::INT2 => ValueRef::Integer(i16::from_sql(ty, raw).map_err(bad)?.into()),
+            Type::OID => ValueRef::Integer(u32::from_sql(ty, raw).map_err(bad)?.into()),
+            Type::BOOL => ValueRef::Integer(bool::from_sql(ty, raw).map_err(bad)?.into()),
+            Type::FLOAT8 => ValueRef::Real(f64::from_sql(ty, raw).map_err(bad)?),
+            Type::FLOAT4 => ValueRef::Real(f32::from_sql(ty, raw).map_err(bad)?.into()),
+            Type::NUMERIC => numeric(raw).ok_or_else(|| bad("malformed numeric".into()))?,
+            Type::BYTEA => ValueRef::Blob(raw),
+            Type::JSONB => ValueRef::Text(
+                std::str::from_utf8(raw.get(1..).unwrap_or_default())
+                    .map_err(|e| bad(e.into()))?,
+            ),
+            _ => ValueRef::Text(std::str::from_utf8(raw).map_err(|e| bad(e.into()))?),
+        })
+    }
+}
+
+/// PostgreSQL's binary `numeric` (what `SUM` of integers answers): an integer when it has no
+/// fractional digits and fits, a float otherwise.
+fn numeric(raw: &[u8]) -> Option<ValueRef<'static>> {
+    let word = |i: usize| -> Option<i16> {
+        Some(i16::from_be_bytes([*raw.get(2 * i)?, *raw.get(2 * i + 1)?]))
+    };
+    let ndigits = usize::try_from(word(0)?).ok()?;
+    let weight = i32::from(word(1)?);
+    let sign = u16::from_be_bytes([*raw.get(4)?, *raw.get(5)?]);
+    let dscale = word(3)?;
+    if sign == 0xC000 {
+        return Some(ValueRef::Real(f64::NAN));
+    }
+    let negative = sign == 0x4000;
+    let digits: Vec<i16> = (0..ndigits).map(|i| word(4 + i)).collect::<Option<_>>()?;
+    if dscale == 0 {
+        let mut acc: i128 = 0;
+        for d in &digits {
+            acc = acc.checked_mul(10_000)?.checked_add(i128::from(*d))?;
+        }
+        let trailing = weight - i32::try_from(ndigits).ok()? + 1;
+        for _ in 0..trailing.max(0) {
+            acc = acc.checked_mul(10_000)?;
+        }
+        let acc = if negative { -acc } else { acc };
+        if let Ok(i) = i64::try_from(acc) {
+            return Some(ValueRef::Integer(i));
+        }
+    }
+    let mut f = 0.0f64;
+    for (i, d) in digits.iter().enumerate() {
+        f += f64::from(*d) * 10_000f64.powi(weight - i32::try_from(i).ok()?);
+    }
+    Some(ValueRef::Real(if negative { -f } else { f }))
+}
+
+/// Binds a value to whatever type PostgreSQL inferred for its placeholder, converting the way
+/// SQLite's column affinity would (an integer bound to a `TEXT` column is stored as its
+/// digits), so one SQL text serves both engines.
+impl ToSql for ValueRef<'_> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        #[expect(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+        match *self {
+            ValueRef::Null => Ok(IsNull::Yes),
+            ValueRef::Integer(i) => match *ty {
+                Type::INT8 => i.to_sql(ty, out),
+                Type::INT4 => i32::try_from(i)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(i)?.to_sql(ty, out),
+                Type::FLOAT8 => (i as f64).to_sql(ty, out),
+                Type::FLOAT4 => (i as f32).to_sql(ty, out),
+                Type::BOOL => (i != 0).to_sql(ty, out),
+                _ => text(&i.to_string(), ty, out),
+            },
+            ValueRef::Real(f) => match *ty {
+                Type::FLOAT8 => f.to_sql(ty, out),
+                Type::FLOAT4 => (f as f32).to_sql(ty, out),
+                Type::INT8 if f.fract() == 0.0 => (f as i64).to_sql(ty, out),
+                _ => text(&f.to_string(), ty, out),
+            },
+            ValueRef::Text(s) => text(s, ty, out),
+            ValueRef::Blob(b) => match *ty {
+                Type::BYTEA => b.to_sql(ty, out),
+                _ => text(std::str::from_utf8(b)?, ty, out),
+            },
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// Text bound to a placeholder of type `ty` (numbers parsed when the column is numeric).
+fn text(s: &str, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+    match *ty {
+        Type::INT8 => s.trim().parse::<i64>()?.to_sql(ty, out),
+        Type::INT4 => s.trim().parse::<i32>()?.to_sql(ty, out),
+        Type::INT2 => s.trim().parse::<i16>()?.to_sql(ty, out),
+        Type::FLOAT8 => s.trim().parse::<f64>()?.to_sql(ty, out),
+        Type::FLOAT4 => s.trim().parse::<f32>()?.to_sql(ty, out),
+        Type::BYTEA => s.as_bytes().to_sql(ty, out),
+        Type::JSONB => {
+            out.put_u8(1);
+            out.put_slice(s.as_bytes());
+            Ok(IsNull::No)
+        }
+        _ => {
+            out.put_slice(s.as_bytes());
+            Ok(IsNull::No)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ValueRef, numeric};
+
+    fn encode(ndigits: i16, weight: i16, sign: u16, dscale: i16, digits: &[i16]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for w in [ndigits, weight] {
+            v.extend(w.to_be_bytes());
+        }
+        v.extend(sign.to_be_bytes());
+        v.extend(dscale.to_be_bytes());
+        for d in digits {
+            v.extend(d.to_be_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn numerics_decode_to_integers_or_floats() {
+        // 123456789 = 1·10000² + 2345·10000 + 6789
+        assert_eq!(
+            numeric(&encode(3, 2, 0, 0, &[1, 2345, 6789])),
+            Some(ValueRef::Integer(123_456_789))
+        );
+        // 20000 = 2·10000¹ (trailing zero groups omitted)
+        assert_eq!(
+            numeric(&encode(1, 1, 0, 0, &[2])),
+            Some(ValueRef::Integer(20_000))
+        );
+        assert_eq!(
+            numeric(&encode(1, 0, 0x4000, 0, &[7])),
+            Some(ValueRef::Integer(-7))
+        );
+        assert_eq!(numeric(&encode(0, 0, 0, 0, &[])), Some(ValueRef::Integer(0)));
+        // 2.5 = 2·10000⁰ + 5000·10000⁻¹
+        assert_eq!(
+            numeric(&encode(2, 0, 0, 1, &[2, 5000])),
+            Some(ValueRef::Real(2.5))
+        );
+    }
+}

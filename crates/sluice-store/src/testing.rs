@@ -1,0 +1,42 @@
+//! Stores for tests, on the engine the test run asks for: the same suites run unchanged against
+//! SQLite (the default) and PostgreSQL (`SLUICE_TEST_POSTGRES=postgresql://...`, which `.ci/run`
+//! sets after starting a private server).
+
+use std::path::Path;
+
+use crate::db::Conn;
+use crate::{Location, Result, Store};
+
+/// The variable naming the PostgreSQL server tests run against.
+pub const POSTGRES_ENV: &str = "SLUICE_TEST_POSTGRES";
+
+/// The PostgreSQL URL tests run against, if any.
+#[must_use]
+pub fn postgres_url() -> Option<String> {
+    std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty())
+}
+
+/// A fresh, empty store location for one test: a new schema on the test PostgreSQL server, or
+/// an SQLite file in `dir`. Several stores opened at it share its data (several servers on one
+/// database).
+pub fn fresh_location(dir: &Path) -> Result<Location> {
+    let Some(url) = postgres_url() else {
+        return Ok(Location::Sqlite(dir.join("db.sqlite")));
+    };
+    let schema = format!(
+        "t_{}_{:016x}",
+        std::process::id(),
+        fastrand::u64(..)
+    );
+    let conn = Conn::open_postgres(&url)?;
+    conn.execute_batch(&format!("CREATE SCHEMA {schema}"))?;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Ok(Location::Postgres(format!(
+        "{url}{sep}options=-c%20search_path%3D{schema}"
+    )))
+}
+
+/// A fresh, empty store for one test (see [`fresh_location`]).
+pub fn fresh_store(dir: &Path) -> Result<Store> {
+    Store::open_at(&fresh_location(dir)?)
+}
