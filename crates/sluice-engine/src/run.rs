@@ -929,6 +929,7 @@ impl StepTask {
         cmd.env("SLUICE_JOB_NAME", &self.plan.job_name)
             .env("SLUICE_STEP_NAME", &step.name)
             .env("SLUICE_WORKSPACE", self.ws.root())
+            .env("SLUICE_STORE", self.ws.location().to_string())
             .env("SLUICE_EXPERIMENT_NAME", &self.plan.experiment_name)
             .env("MLFLOW_TRACKING_URI", &self.tracking.uri)
             .env("MLFLOW_RUN_ID", &self.run_id)

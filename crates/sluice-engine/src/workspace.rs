@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use sluice_store::Store;
+use sluice_store::pool::StorePool;
+use sluice_store::{Location, Store};
 
 use crate::EngineError;
 
@@ -14,19 +15,62 @@ pub const WORKSPACE_DIR: &str = ".sluice";
 #[derive(Clone)]
 pub struct Workspace {
     root: PathBuf,
+    location: Location,
     store: Arc<Mutex<Store>>,
 }
 
+/// The file in the workspace folder that names a shared store (one line: a PostgreSQL URL); the
+/// workspace's own `sluice.db` when it is absent.
+pub const STORE_FILE: &str = "store";
+
 impl Workspace {
-    /// Opens the workspace at `root` (the `.sluice` folder itself), creating it if needed.
+    /// Opens the workspace at `root` (the `.sluice` folder itself), creating it if needed. Its
+    /// metadata lives where `store` says, else where the workspace's `store` file says, else in
+    /// its own `sluice.db`.
     pub fn open(root: &Path) -> Result<Self, EngineError> {
+        Self::open_with(root, None)
+    }
+
+    /// [`Workspace::open`] with the store's location given (`--store`).
+    pub fn open_with(root: &Path, store: Option<&Location>) -> Result<Self, EngineError> {
         std::fs::create_dir_all(root).map_err(|e| EngineError::io(root, e))?;
         let root = std::path::absolute(root).map_err(|e| EngineError::io(root, e))?;
-        let store = Store::open(&root.join("sluice.db"))?;
+        let location = match store {
+            Some(l) => l.clone(),
+            None => Self::configured_store(&root)?
+                .unwrap_or_else(|| Location::Sqlite(root.join("sluice.db"))),
+        };
+        let store = Store::open_at(&location)?;
         Ok(Self {
             root,
+            location,
             store: Arc::new(Mutex::new(store)),
         })
+    }
+
+    /// The location in the workspace's `store` file, if it has one.
+    pub fn configured_store(root: &Path) -> Result<Option<Location>, EngineError> {
+        let file = root.join(STORE_FILE);
+        match std::fs::read_to_string(&file) {
+            Ok(s) => Ok(s
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(Location::parse)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(EngineError::io(&file, e)),
+        }
+    }
+
+    /// Where the workspace's metadata lives.
+    #[must_use]
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// A pool of stores at the workspace's location, for a server.
+    pub fn store_pool(&self, size: u32) -> Result<StorePool, EngineError> {
+        Ok(StorePool::open(self.location.clone(), size)?)
     }
 
     #[must_use]
@@ -39,12 +83,6 @@ impl Workspace {
         self.store
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The shared store handle (for the HTTP server).
-    #[must_use]
-    pub fn store_handle(&self) -> Arc<Mutex<Store>> {
-        Arc::clone(&self.store)
     }
 
     /// Hashes a file or folder, reading only files changed since they were last hashed here

@@ -18,14 +18,14 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::routing::{delete, get, post, put};
-use sluice_store::Store;
 use sluice_store::governance::{Actor, Role};
+use sluice_store::pool::{PooledStore, StorePool};
 
 use crate::auth::{Guard, Route};
 
@@ -34,7 +34,7 @@ pub use error::{ApiError, ErrorCode};
 
 /// What every handler shares: the store, where artifacts live, and who may do what.
 pub struct ServerState {
-    store: Arc<Mutex<Store>>,
+    store: StorePool,
     artifact_root: PathBuf,
     /// Whether requests must present a token.
     auth: bool,
@@ -49,7 +49,7 @@ pub struct ServerState {
 impl ServerState {
     /// Authentication off; requests act as the local user (see [`ServerState::with_auth`]).
     #[must_use]
-    pub fn new(store: Arc<Mutex<Store>>, artifact_root: PathBuf) -> Self {
+    pub fn new(store: StorePool, artifact_root: PathBuf) -> Self {
         Self {
             store,
             artifact_root,
@@ -91,16 +91,10 @@ impl ServerState {
         self
     }
 
-    /// The store, locked for one operation.
-    #[expect(
-        clippy::unnecessary_wraps,
-        reason = "handlers write `s.store()?`; a lock that can fail must not change them all"
-    )]
-    pub(crate) fn store(&self) -> Result<MutexGuard<'_, Store>, ApiError> {
-        Ok(self
-            .store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    /// A store for one operation, checked out of the pool (503 when the database cannot be
+    /// reached).
+    pub(crate) fn store(&self) -> Result<PooledStore, ApiError> {
+        Ok(self.store.get()?)
     }
 }
 

@@ -5,14 +5,14 @@
 //! One workspace is shared by every test of this binary; tests keep apart by unique names.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 use sluice_server::ServerState;
-use sluice_store::Store;
+use sluice_store::pool::StorePool;
 use tower::ServiceExt;
 
 #[path = "api/governance.rs"]
@@ -30,8 +30,9 @@ fn app() -> Router {
     static APP: OnceLock<(tempfile::TempDir, Router)> = OnceLock::new();
     APP.get_or_init(|| {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
-        let store = Store::open(&dir.path().join("db.sqlite")).expect("store");
-        let state = ServerState::new(Arc::new(Mutex::new(store)), dir.path().join("artifacts"));
+        let location = sluice_store::testing::fresh_location(dir.path()).expect("location");
+        let store = StorePool::open(location, 4).expect("store");
+        let state = ServerState::new(store, dir.path().join("artifacts"));
         let router = sluice_server::router(Arc::new(state));
         (dir, router)
     })

@@ -7,6 +7,7 @@
 pub mod db;
 mod filter_lexer;
 pub mod governance;
+pub mod pool;
 pub mod registry;
 mod rows;
 pub mod testing;
@@ -97,6 +98,16 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub enum Location {
     Sqlite(std::path::PathBuf),
     Postgres(String),
+}
+
+/// The location as `--store` takes it: the URL, or the SQLite file's path.
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(p) => write!(f, "{}", p.display()),
+            Self::Postgres(url) => f.write_str(url),
+        }
+    }
 }
 
 impl Location {
@@ -216,6 +227,13 @@ impl Store {
     #[must_use]
     pub fn is_broken(&self) -> bool {
         self.conn.is_broken()
+    }
+
+    /// One round trip to the database.
+    pub fn ping(&self) -> Result<()> {
+        self.conn
+            .query_row("SELECT 1", (), |r| r.get::<_, i64>(0))?;
+        Ok(())
     }
 
     /// Applies the migrations this database lacks. Two processes may open a new workspace at

@@ -1692,7 +1692,6 @@ fn cmp_sql(expr: &str, c: &Clause, args: &mut Vec<Value>) -> Result<String> {
     })
 }
 
-
 /// `KEY [ASC|DESC]` → (key without `attributes.`, ascending).
 fn parse_order(clause: &str) -> Result<(String, bool)> {
     let mut parts = clause.split_whitespace();

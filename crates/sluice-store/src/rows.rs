@@ -1,7 +1,7 @@
 //! Rows of the store's tables, as the rest of Sluice sees them.
 
-use indexmap::IndexMap;
 use crate::db::Row;
+use indexmap::IndexMap;
 use serde::Serialize;
 
 fn json<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {

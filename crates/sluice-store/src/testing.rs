@@ -23,11 +23,7 @@ pub fn fresh_location(dir: &Path) -> Result<Location> {
     let Some(url) = postgres_url() else {
         return Ok(Location::Sqlite(dir.join("db.sqlite")));
     };
-    let schema = format!(
-        "t_{}_{:016x}",
-        std::process::id(),
-        fastrand::u64(..)
-    );
+    let schema = format!("t_{}_{:016x}", std::process::id(), fastrand::u64(..));
     let conn = Conn::open_postgres(&url)?;
     conn.execute_batch(&format!("CREATE SCHEMA {schema}"))?;
     let sep = if url.contains('?') { '&' } else { '?' };

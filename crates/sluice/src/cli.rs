@@ -35,6 +35,17 @@ pub(crate) struct GlobalArgs {
     /// The workspace folder (holding `sluice.db`); default: the nearest `.sluice/` upward.
     #[arg(long, global = true, env = "SLUICE_WORKSPACE")]
     pub(crate) workspace: Option<PathBuf>,
+    /// Where the workspace's metadata lives: a PostgreSQL URL (`postgresql://user@host/db`)
+    /// that a team shares; default: the URL in the workspace's `store` file, else its own
+    /// `sluice.db`.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "SLUICE_STORE",
+        hide_env_values = true
+    )]
+    pub(crate) store: Option<String>,
     /// More log output on stderr (repeat for more).
     #[arg(long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
@@ -430,6 +441,9 @@ pub(crate) struct ServerArgs {
     /// e.g. `/mlflow` behind a proxy.
     #[arg(long, value_name = "PREFIX", env = "SLUICE_STATIC_PREFIX")]
     pub(crate) static_prefix: Option<String>,
+    /// How many database connections requests share (several requests run at once).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256), env = "SLUICE_POOL_SIZE")]
+    pub(crate) pool_size: u32,
 }
 
 #[derive(Debug, Subcommand)]

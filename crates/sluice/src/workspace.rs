@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use sluice_engine::{WORKSPACE_DIR, Workspace};
+use sluice_engine::{STORE_FILE, WORKSPACE_DIR, Workspace};
+use sluice_store::Location;
 
 use crate::error::CliError;
 use crate::ui;
@@ -12,34 +13,59 @@ use crate::ui;
 pub(crate) struct Located {
     pub(crate) dir: PathBuf,
     pub(crate) exists: bool,
+    /// `--store`: where the metadata lives, over the workspace's own setting.
+    pub(crate) store: Option<Location>,
 }
 
-pub(crate) fn locate(explicit: Option<&Path>) -> Result<Located, CliError> {
+/// Whether `dir` is a workspace folder: it has its database, or names a shared one.
+fn is_workspace(dir: &Path) -> bool {
+    dir.join("sluice.db").exists() || dir.join(STORE_FILE).exists()
+}
+
+pub(crate) fn locate(explicit: Option<&Path>, store: Option<&str>) -> Result<Located, CliError> {
+    let store = store
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(Location::parse);
+    let mut located = locate_dir(explicit)?;
+    if store.is_some() {
+        located.store = store;
+    }
+    Ok(located)
+}
+
+fn locate_dir(explicit: Option<&Path>) -> Result<Located, CliError> {
     if let Some(dir) = explicit {
         // A project folder that holds a workspace is accepted too.
         let nested = dir.join(WORKSPACE_DIR);
-        let dir = if nested.join("sluice.db").exists() {
+        let dir = if is_workspace(&nested) {
             nested
         } else {
             dir.to_path_buf()
         };
-        let exists = dir.join("sluice.db").exists();
-        return Ok(Located { dir, exists });
+        let exists = is_workspace(&dir);
+        return Ok(Located {
+            dir,
+            exists,
+            store: None,
+        });
     }
     let cwd = std::env::current_dir()
         .map_err(|e| CliError::Workspace(format!("cannot read the current folder: {e}")))?;
     for parent in cwd.ancestors() {
         let candidate = parent.join(WORKSPACE_DIR);
-        if candidate.join("sluice.db").exists() {
+        if is_workspace(&candidate) {
             return Ok(Located {
                 dir: candidate,
                 exists: true,
+                store: None,
             });
         }
     }
     Ok(Located {
         dir: cwd.join(WORKSPACE_DIR),
         exists: false,
+        store: None,
     })
 }
 
@@ -63,7 +89,7 @@ pub(crate) fn announce(located: &Located) {
 /// Opens or creates the workspace without saying so; see [`announce`]. Jobs whose `sluice`
 /// process died are ended as `Failed` (and said so) on the way.
 pub(crate) fn open_quiet(located: &Located) -> Result<Workspace, CliError> {
-    let ws = Workspace::open(&located.dir).map_err(|e| {
+    let ws = Workspace::open_with(&located.dir, located.store.as_ref()).map_err(|e| {
         CliError::Workspace(format!(
             "cannot open the workspace at `{}`: {e}",
             located.dir.display()

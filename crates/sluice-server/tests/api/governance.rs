@@ -2,22 +2,22 @@
 //! matrix generated from the router's own table), and promotion policies enforced on the MLflow
 //! endpoints.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 use sluice_server::ServerState;
-use sluice_store::Store;
 use sluice_store::governance::{Actor, Approvals, Direction, Gate, Policy, Role};
+use sluice_store::pool::StorePool;
 use tower::ServiceExt;
 
 use super::unique;
 
 struct Secure {
     _dir: tempfile::TempDir,
-    store: Arc<Mutex<Store>>,
+    store: StorePool,
     router: Router,
     reader: String,
     contributor: String,
@@ -29,10 +29,12 @@ fn secure() -> &'static Secure {
     static SECURE: OnceLock<Secure> = OnceLock::new();
     SECURE.get_or_init(|| {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
-        let mut store = Store::open(&dir.path().join("db.sqlite")).expect("store");
+        let location = sluice_store::testing::fresh_location(dir.path()).expect("location");
+        let store = StorePool::open(location, 4).expect("store");
+        let mut first = store.get().expect("store");
         let admin = Actor::new("admin", Role::Owner);
         let mut token = |name: &str, role| {
-            store
+            first
                 .governed(&admin)
                 .create_token(name, role, None)
                 .expect("token")
@@ -43,14 +45,14 @@ fn secure() -> &'static Secure {
             token("cody", Role::Contributor),
             token("olga", Role::Owner),
         );
-        let store = Arc::new(Mutex::new(store));
+        drop(first);
         // A web UI bundle, so its public routes answer (the matrix asks for `0/nothing.txt`).
         let bundle = dir.path().join("ui");
         std::fs::create_dir_all(bundle.join("static/js")).expect("bundle");
         std::fs::create_dir_all(bundle.join("0")).expect("bundle");
         std::fs::write(bundle.join("index.html"), "<!doctype html>").expect("bundle");
         std::fs::write(bundle.join("0/nothing.txt"), "").expect("bundle");
-        let state = ServerState::new(Arc::clone(&store), dir.path().join("artifacts"))
+        let state = ServerState::new(store.clone(), dir.path().join("artifacts"))
             .with_auth(true)
             .with_mlflow_ui(Some(bundle));
         Secure {
@@ -378,7 +380,7 @@ fn set_policy(name: &str, required: u32, on_registration: bool) {
         require_gate_for_registration: on_registration,
         ..Policy::default()
     };
-    let mut store = secure().store.lock().expect("lock");
+    let mut store = secure().store.get().expect("store");
     store
         .governed(&Actor::new("admin", Role::Owner))
         .set_policy(name, &policy)
@@ -466,7 +468,7 @@ async fn promotion_policy_is_enforced_on_the_mlflow_endpoints() {
         "{err}"
     );
     {
-        let mut store = s.store.lock().expect("lock");
+        let mut store = s.store.get().expect("store");
         store
             .governed(&Actor::new("otto", Role::Owner))
             .approve(&name, "2", Some("ok"))
@@ -557,7 +559,7 @@ async fn every_registry_change_is_audited_with_its_actor() {
         json!({"name": name, "alias": "staging", "version": "1"}),
     )
     .await;
-    let store = s.store.lock().expect("lock");
+    let store = s.store.get().expect("store");
     let entries = store.list_audit(Some(&name), 100).expect("audit");
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(

@@ -1,14 +1,13 @@
 //! MLflow's web UI served from a bundle folder, under a static prefix or at `/`, and the routes
 //! only the UI calls.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 use sluice_server::ServerState;
-use sluice_store::Store;
 use tower::ServiceExt;
 
 use super::{api, get, post, q, unique};
@@ -27,8 +26,9 @@ fn with_ui(prefix: Option<&str>) -> (tempfile::TempDir, Router) {
     std::fs::write(bundle.join("static/js/main.1.js"), "console.log(1)").unwrap();
     std::fs::write(dir.path().join("secret.txt"), "outside the bundle").unwrap();
     assert!(sluice_server::mlflow_ui::is_bundle(&bundle));
-    let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
-    let state = ServerState::new(Arc::new(Mutex::new(store)), dir.path().join("artifacts"))
+    let location = sluice_store::testing::fresh_location(dir.path()).unwrap();
+    let store = sluice_store::pool::StorePool::open(location, 2).unwrap();
+    let state = ServerState::new(store, dir.path().join("artifacts"))
         .with_mlflow_ui(Some(bundle))
         .with_static_prefix(prefix.map(str::to_owned));
     let router = sluice_server::router(Arc::new(state));

@@ -50,9 +50,7 @@ impl DbError {
             Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
                 e.code == rusqlite::ErrorCode::ConstraintViolation
             }
-            Self::Postgres(e) => e
-                .code()
-                .is_some_and(|c| c.code().starts_with("23")),
+            Self::Postgres(e) => e.code().is_some_and(|c| c.code().starts_with("23")),
             _ => false,
         }
     }
@@ -181,6 +179,7 @@ impl RowIndex for &str {
 
 impl Row<'_> {
     /// The column's value converted to `T` (integers widen to floats, NULL reads as `None`).
+    #[expect(clippy::needless_pass_by_value, reason = "`r.get(0)` reads best by value")]
     pub fn get<I: RowIndex, T: FromSql>(&self, idx: I) -> Result<T> {
         let index = idx.index(self)?;
         match &self.0 {
@@ -214,6 +213,10 @@ pub struct Conn {
     depth: u32,
 }
 
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "parameters are taken by value (`params![...]`, `[x]`, `()`), as rusqlite's are"
+)]
 impl Conn {
     /// Opens (creating if needed) an SQLite database file: WAL, foreign keys, a busy timeout.
     pub fn open_sqlite(path: &std::path::Path) -> Result<Self> {
@@ -394,7 +397,12 @@ impl Conn {
             savepoint,
             done: false,
         };
-        if commit { tx.commit() } else { drop(tx); Ok(()) }
+        if commit {
+            tx.commit()
+        } else {
+            drop(tx);
+            Ok(())
+        }
     }
 
     /// A transaction that nests: a savepoint inside an open transaction, a transaction

@@ -64,7 +64,9 @@ impl PgConn {
         });
         let client = wait(connecting)
             .map_err(|e| DbError::Connect(format!("PostgreSQL connection task failed: {e}")))?
-            .map_err(|e| DbError::Connect(format!("cannot connect to PostgreSQL: {}", describe(&e))))?;
+            .map_err(|e| {
+                DbError::Connect(format!("cannot connect to PostgreSQL: {}", describe(&e)))
+            })?;
         Ok(Self {
             client,
             statements: RefCell::new(HashMap::new()),
@@ -190,9 +192,8 @@ impl<'a> Raw<'a> {
             return Ok(ValueRef::Null);
         };
         let ty = &self.ty;
-        let bad = |e: BoxError| {
-            DbError::Connect(format!("cannot decode a PostgreSQL {ty} value: {e}"))
-        };
+        let bad =
+            |e: BoxError| DbError::Connect(format!("cannot decode a PostgreSQL {ty} value: {e}"));
         Ok(match *ty {
             Type::INT8 => ValueRef::Integer(i64::from_sql(ty, raw).map_err(bad)?),
             Type::INT4 => ValueRef::Integer(i32::from_sql(ty, raw).map_err(bad)?.into()),
@@ -204,8 +205,7 @@ impl<'a> Raw<'a> {
             Type::NUMERIC => numeric(raw).ok_or_else(|| bad("malformed numeric".into()))?,
             Type::BYTEA => ValueRef::Blob(raw),
             Type::JSONB => ValueRef::Text(
-                std::str::from_utf8(raw.get(1..).unwrap_or_default())
-                    .map_err(|e| bad(e.into()))?,
+                std::str::from_utf8(raw.get(1..).unwrap_or_default()).map_err(|e| bad(e.into()))?,
             ),
             _ => ValueRef::Text(std::str::from_utf8(raw).map_err(|e| bad(e.into()))?),
         })
@@ -340,7 +340,10 @@ mod tests {
             numeric(&encode(1, 0, 0x4000, 0, &[7])),
             Some(ValueRef::Integer(-7))
         );
-        assert_eq!(numeric(&encode(0, 0, 0, 0, &[])), Some(ValueRef::Integer(0)));
+        assert_eq!(
+            numeric(&encode(0, 0, 0, 0, &[])),
+            Some(ValueRef::Integer(0))
+        );
         // 2.5 = 2·10000⁰ + 5000·10000⁻¹
         assert_eq!(
             numeric(&encode(2, 0, 0, 1, &[2, 5000])),

@@ -237,7 +237,10 @@ impl FromSql for f64 {
     fn from_sql(v: ValueRef<'_>) -> Result<Self, &'static str> {
         match v {
             ValueRef::Real(f) => Ok(f),
-            #[expect(clippy::cast_precision_loss, reason = "SQLite widens integers the same way")]
+            #[expect(
+                clippy::cast_precision_loss,
+                reason = "SQLite widens integers the same way"
+            )]
             ValueRef::Integer(i) => Ok(i as f64),
             other => Err(other.kind()),
         }

@@ -336,12 +336,10 @@ impl Store {
         match res {
             Ok(0) => Err(not_found("experiment", id)),
             Ok(_) => Ok(()),
-            Err(e) if e.is_constraint_violation() => {
-                Err(StoreError::AlreadyExists {
-                    what: "experiment",
-                    name: new_name.to_owned(),
-                })
-            }
+            Err(e) if e.is_constraint_violation() => Err(StoreError::AlreadyExists {
+                what: "experiment",
+                name: new_name.to_owned(),
+            }),
             Err(e) => Err(e.into()),
         }
     }
@@ -358,7 +356,7 @@ impl Store {
             return Err(not_found("experiment", id));
         }
         tx.execute(
-            "UPDATE runs SET lifecycle_stage = ?2, deleted_time = CASE WHEN ?2 = 'deleted' THEN ?3 ELSE NULL END WHERE experiment_id = ?1",
+            "UPDATE runs SET lifecycle_stage = ?2, deleted_time = CASE WHEN ?2 = 'deleted' THEN CAST(?3 AS BIGINT) ELSE NULL END WHERE experiment_id = ?1",
             params![n, stage, now_ms()],
         )?;
         tx.commit()?;
@@ -574,7 +572,7 @@ impl Store {
 
     pub fn set_run_lifecycle(&self, id: &str, stage: &str) -> Result<()> {
         let n = self.conn.execute(
-            "UPDATE runs SET lifecycle_stage = ?2, deleted_time = CASE WHEN ?2 = 'deleted' THEN ?3 ELSE NULL END WHERE run_uuid = ?1",
+            "UPDATE runs SET lifecycle_stage = ?2, deleted_time = CASE WHEN ?2 = 'deleted' THEN CAST(?3 AS BIGINT) ELSE NULL END WHERE run_uuid = ?1",
             params![id, stage, now_ms()],
         )?;
         if n == 0 {

@@ -227,7 +227,6 @@ pub(crate) fn compile_filter(filter: &str) -> Result<Filter, StoreError> {
     })
 }
 
-
 /// One `order_by` clause: an SQL expression (with its parameter) and the direction.
 pub(crate) struct Order {
     pub(crate) expr: String,

@@ -10,7 +10,10 @@ use crate::{ui, workspace};
 const COLUMNS: &[&str] = &["seq", "at", "actor", "action", "target"];
 
 pub(crate) fn run(ctx: &Ctx<'_>, cmd: &AuditCommand) -> Result<(), CliError> {
-    let ws = workspace::open_existing(&workspace::locate(ctx.global.workspace.as_deref())?)?;
+    let ws = workspace::open_existing(&workspace::locate(
+        ctx.global.workspace.as_deref(),
+        ctx.global.store.as_deref(),
+    )?)?;
     workspace::identify(&ws, ctx.global.token.as_deref())?;
     match cmd {
         AuditCommand::List { model, max_results } => {

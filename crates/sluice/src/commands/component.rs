@@ -10,7 +10,7 @@ use crate::workspace;
 const COLUMNS: &[&str] = &["name", "version", "type", "content_hash", "created_at"];
 
 pub(crate) fn run(ctx: &Ctx<'_>, cmd: &ComponentCommand) -> Result<(), CliError> {
-    let located = workspace::locate(ctx.global.workspace.as_deref())?;
+    let located = workspace::locate(ctx.global.workspace.as_deref(), ctx.global.store.as_deref())?;
     match cmd {
         ComponentCommand::Create(args) => create(ctx, &located, args),
         ComponentCommand::Show(args) => {

@@ -11,7 +11,7 @@ const COLUMNS: &[&str] = &["name", "type", "size", "max_instances", "created_at"
 const LOCAL_TYPES: &[&str] = &["local", "amlcompute", "computeinstance"];
 
 pub(crate) fn run(ctx: &Ctx<'_>, cmd: &ComputeCommand) -> Result<(), CliError> {
-    let located = workspace::locate(ctx.global.workspace.as_deref())?;
+    let located = workspace::locate(ctx.global.workspace.as_deref(), ctx.global.store.as_deref())?;
     match cmd {
         ComputeCommand::Create(args) => create(ctx, &located, args),
         ComputeCommand::Show(args) => {

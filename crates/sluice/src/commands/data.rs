@@ -19,7 +19,7 @@ const COLUMNS: &[&str] = &[
 ];
 
 pub(crate) fn run(ctx: &Ctx<'_>, cmd: &DataCommand) -> Result<(), CliError> {
-    let located = workspace::locate(ctx.global.workspace.as_deref())?;
+    let located = workspace::locate(ctx.global.workspace.as_deref(), ctx.global.store.as_deref())?;
     match cmd {
         DataCommand::Create(args) => create(ctx, &located, args),
         DataCommand::Show(args) => {

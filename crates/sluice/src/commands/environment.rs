@@ -26,7 +26,7 @@ const COLUMNS: &[&str] = &[
 ];
 
 pub(crate) fn run(ctx: &Ctx<'_>, cmd: &EnvironmentCommand) -> Result<(), CliError> {
-    let located = workspace::locate(ctx.global.workspace.as_deref())?;
+    let located = workspace::locate(ctx.global.workspace.as_deref(), ctx.global.store.as_deref())?;
     match cmd {
         EnvironmentCommand::Create(args) => create(ctx, &located, args),
         EnvironmentCommand::Show(args) => {

@@ -92,7 +92,10 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &ModelCommand) -> Result<(), CliError> {
     if let ModelCommand::Create(args) = cmd {
         return create(ctx, args);
     }
-    let ws = workspace::open_existing(&workspace::locate(ctx.global.workspace.as_deref())?)?;
+    let ws = workspace::open_existing(&workspace::locate(
+        ctx.global.workspace.as_deref(),
+        ctx.global.store.as_deref(),
+    )?)?;
     let actor = workspace::identify(&ws, ctx.global.token.as_deref())?;
     match cmd {
         ModelCommand::Create(_) => unreachable!("handled above"),
@@ -263,7 +266,7 @@ fn create(ctx: &Ctx<'_>, args: &crate::cli::ModelCreateArgs) -> Result<(), CliEr
         .with_help("point `path` at the folder holding `MLmodel`, or use `type: custom_model`")
         .into());
     }
-    let located = workspace::locate(ctx.global.workspace.as_deref())?;
+    let located = workspace::locate(ctx.global.workspace.as_deref(), ctx.global.store.as_deref())?;
     let ws = workspace::open(&located)?;
     let actor = workspace::identify(&ws, ctx.global.token.as_deref())?;
     let (version, created) = sluice_engine::models::register_model(

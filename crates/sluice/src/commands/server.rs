@@ -19,7 +19,10 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
         )
     })?;
     let auth = args.auth || (!ip.is_loopback() && !args.insecure_no_auth);
-    let ws = workspace::open(&workspace::locate(ctx.global.workspace.as_deref())?)?;
+    let ws = workspace::open(&workspace::locate(
+        ctx.global.workspace.as_deref(),
+        ctx.global.store.as_deref(),
+    )?)?;
     if auth {
         let tokens = ws.store().list_tokens(false)?;
         if tokens.is_empty() && !ip.is_loopback() {
@@ -56,7 +59,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
     };
     let mlflow_ui = mlflow_ui(&args.mlflow_ui)?;
     let state = Arc::new(
-        sluice_server::ServerState::new(ws.store_handle(), ws.artifact_root())
+        sluice_server::ServerState::new(ws.store_pool(args.pool_size)?, ws.artifact_root())
             .with_auth(auth)
             .with_mlflow_ui(mlflow_ui.clone())
             .with_static_prefix(prefix.clone()),

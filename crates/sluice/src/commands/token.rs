@@ -26,7 +26,7 @@ fn token_json(t: &TokenInfo) -> Value {
 }
 
 pub(crate) fn run(ctx: &Ctx<'_>, cmd: &TokenCommand) -> Result<(), CliError> {
-    let located = workspace::locate(ctx.global.workspace.as_deref())?;
+    let located = workspace::locate(ctx.global.workspace.as_deref(), ctx.global.store.as_deref())?;
     let ws = match cmd {
         // The first token of a new workspace can be made before anything else.
         TokenCommand::Create(_) => workspace::open(&located)?,

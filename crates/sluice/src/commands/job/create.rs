@@ -15,7 +15,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobCreateArgs) -> Result<(), CliError> {
 
     // Validate before creating a workspace: an invalid file leaves no trace. Registered
     // components are looked up in the workspace, if there is one.
-    let located = workspace::locate(ctx.global.workspace.as_deref())?;
+    let located = workspace::locate(ctx.global.workspace.as_deref(), ctx.global.store.as_deref())?;
     let existing = workspace::open_if_exists(&located)?;
     let mut warnings = Vec::new();
     let spec = sluice_spec::load_job(

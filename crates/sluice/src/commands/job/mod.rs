@@ -21,25 +21,33 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &JobCommand) -> Result<(), CliError> {
         JobCommand::Create(args) => create::run(ctx, args),
         JobCommand::Validate(args) => validate::run(ctx, args),
         JobCommand::Show(args) => {
-            let ws =
-                workspace::open_existing(&workspace::locate(ctx.global.workspace.as_deref())?)?;
+            let ws = workspace::open_existing(&workspace::locate(
+                ctx.global.workspace.as_deref(),
+                ctx.global.store.as_deref(),
+            )?)?;
             show::run(ctx, &ws, &args.name, args.web)
         }
         JobCommand::List(args) => {
-            let ws =
-                workspace::open_existing(&workspace::locate(ctx.global.workspace.as_deref())?)?;
+            let ws = workspace::open_existing(&workspace::locate(
+                ctx.global.workspace.as_deref(),
+                ctx.global.store.as_deref(),
+            )?)?;
             list::run(ctx, &ws, args.max_results)
         }
         JobCommand::Stream(args) => {
-            let ws =
-                workspace::open_existing(&workspace::locate(ctx.global.workspace.as_deref())?)?;
+            let ws = workspace::open_existing(&workspace::locate(
+                ctx.global.workspace.as_deref(),
+                ctx.global.store.as_deref(),
+            )?)?;
             stream::run(&ws, &args.name)
         }
         JobCommand::Resume(args) => resume::run(ctx, args),
         JobCommand::Cancel(args) => cancel::run(ctx, args),
         JobCommand::Explain(args) => {
-            let ws =
-                workspace::open_existing(&workspace::locate(ctx.global.workspace.as_deref())?)?;
+            let ws = workspace::open_existing(&workspace::locate(
+                ctx.global.workspace.as_deref(),
+                ctx.global.store.as_deref(),
+            )?)?;
             ws.store().get_job(&args.name)?;
             let steps = sluice_engine::explain(&ws, &args.name, args.step.as_deref())?;
             ctx.printer
@@ -51,7 +59,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &JobCommand) -> Result<(), CliError> {
 /// Opens the existing workspace (ending interrupted jobs on the way) as the caller, who must be
 /// at least a contributor to do `what` to a job.
 pub(crate) fn open_as_contributor(ctx: &Ctx<'_>, what: &str) -> Result<Workspace, CliError> {
-    let located = workspace::locate(ctx.global.workspace.as_deref())?;
+    let located = workspace::locate(ctx.global.workspace.as_deref(), ctx.global.store.as_deref())?;
     if !located.exists {
         return workspace::open_existing(&located);
     }

@@ -13,7 +13,7 @@ use crate::workspace;
 
 pub(crate) fn run(ctx: &Ctx<'_>, args: &JobValidateArgs) -> Result<(), CliError> {
     let overrides = crate::commands::overrides(&args.set)?;
-    let located = workspace::locate(ctx.global.workspace.as_deref())?;
+    let located = workspace::locate(ctx.global.workspace.as_deref(), ctx.global.store.as_deref())?;
     // Without a workspace, plan against an empty one in a temporary folder, removed after.
     let scratch;
     let ws = if located.exists {
