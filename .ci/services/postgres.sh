@@ -4,7 +4,7 @@
 # Usage: .ci/services/postgres.sh install
 #        .ci/services/postgres.sh start   <dir>   # prints the URL (one line) on stdout
 #        .ci/services/postgres.sh stop    <dir>
-#        .ci/services/postgres.sh restart <dir>   # same port, same data
+#        .ci/services/postgres.sh restart <dir> [seconds-down]   # same port, same data
 #
 # `start` picks a free TCP port on 127.0.0.1, creates the cluster in <dir>/data (first time),
 # starts it listening on 127.0.0.1 and a unix socket in <dir> only, creates the role `sluice`
@@ -108,13 +108,16 @@ cmd_install() {
     log "already installed: $b"
     return 0
   fi
-  [ "$(id -u)" -eq 0 ] || die "PostgreSQL is not installed and installing needs root"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || die "PostgreSQL is not installed and installing needs root"
+    sudo="sudo"
+  fi
   local t0; t0=$(now_ns)
-  export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y -qq --no-install-recommends postgresql >&2; then
+  if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >&2; then
     log "install failed; updating the package lists and retrying"
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends postgresql >&2
+    $sudo apt-get update -qq >&2
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >&2
   fi
   log "installed in $(elapsed "$t0") s"
 }
@@ -221,6 +224,11 @@ cmd_restart() {
   [ -s "$dir/port" ] || die "no $dir/port: was it started with '$0 start $1'?"
   port=$(cat "$dir/port")
   cmd_stop "$dir"
+  # Optionally stay down a while (tests watch a server answer 503 meanwhile).
+  if [ -n "${2:-}" ]; then
+    log "down for $2 s"
+    sleep "$2"
+  fi
   dir=$(prepare_dir "$dir")
   start_on "$dir" "$port" || rc=$?
   [ "$rc" -eq 0 ] || die "the server did not restart on port $port (see $dir/server.log)"
@@ -228,12 +236,12 @@ cmd_restart() {
   cat "$dir/url"
 }
 
-usage() { die "usage: $0 install | start <dir> | stop <dir> | restart <dir>"; }
+usage() { die "usage: $0 install | start <dir> | stop <dir> | restart <dir> [seconds-down]"; }
 
 case "${1:-}" in
   install) cmd_install ;;
   start) [ $# -eq 2 ] || usage; cmd_start "$2" ;;
   stop) [ $# -eq 2 ] || usage; cmd_stop "$2" ;;
-  restart) [ $# -eq 2 ] || usage; cmd_restart "$2" ;;
+  restart) [ $# -eq 2 ] || [ $# -eq 3 ] || usage; cmd_restart "$2" "${3:-}" ;;
   *) usage ;;
 esac

@@ -19,9 +19,7 @@ pub struct Workspace {
     store: Arc<Mutex<Store>>,
 }
 
-/// The file in the workspace folder that names a shared store (one line: a PostgreSQL URL); the
-/// workspace's own `sluice.db` when it is absent.
-pub const STORE_FILE: &str = "store";
+pub use sluice_store::WORKSPACE_STORE_FILE as STORE_FILE;
 
 impl Workspace {
     /// Opens the workspace at `root` (the `.sluice` folder itself), creating it if needed. Its

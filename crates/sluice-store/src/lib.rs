@@ -92,6 +92,10 @@ impl From<db::DbError> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The file in a workspace folder that names a shared store (one line: a PostgreSQL URL); the
+/// workspace's own `sluice.db` when it is absent.
+pub const WORKSPACE_STORE_FILE: &str = "store";
+
 /// Where a store lives: an SQLite file (a workspace's own) or a PostgreSQL database shared by a
 /// team.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,13 +231,6 @@ impl Store {
     #[must_use]
     pub fn is_broken(&self) -> bool {
         self.conn.is_broken()
-    }
-
-    /// One round trip to the database.
-    pub fn ping(&self) -> Result<()> {
-        self.conn
-            .query_row("SELECT 1", (), |r| r.get::<_, i64>(0))?;
-        Ok(())
     }
 
     /// Applies the migrations this database lacks. Two processes may open a new workspace at

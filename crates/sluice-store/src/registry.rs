@@ -1754,6 +1754,56 @@ mod tests {
         }
     }
 
+    /// Several processes (here: connections on threads) registering versions of one model at
+    /// once get unique, gap-free numbers: 8 writers x 100 registrations are versions 1..=800.
+    #[test]
+    fn concurrent_registrations_get_unique_gap_free_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::testing::fresh_location(dir.path()).unwrap();
+        let owner = crate::governance::Actor::new("admin", crate::governance::Role::Owner);
+        Store::open_at(&location)
+            .unwrap()
+            .governed(&owner)
+            .create_registered_model("shared", &[], None)
+            .unwrap();
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let (location, owner) = (location.clone(), owner.clone());
+                std::thread::spawn(move || {
+                    let mut s = Store::open_at(&location).unwrap();
+                    (0..100)
+                        .map(|i| {
+                            let source = format!("/models/w{w}/model-{i}");
+                            let v = s
+                                .governed(&owner)
+                                .create_model_version(&version("shared", &source))
+                                .unwrap();
+                            (v.version.parse::<i64>().unwrap(), source)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut answered: Vec<(i64, String)> = writers
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        answered.sort();
+        let numbers: Vec<i64> = answered.iter().map(|(v, _)| *v).collect();
+        assert_eq!(numbers, (1..=800).collect::<Vec<_>>());
+        // What each writer was told is what is stored.
+        let s = Store::open_at(&location).unwrap();
+        let stored: Vec<(i64, String)> = s
+            .conn
+            .query_map(
+                "SELECT version, source FROM model_versions WHERE name = 'shared' ORDER BY version",
+                (),
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(stored, answered);
+    }
+
     fn count(s: &Store, table: &str) -> i64 {
         s.conn
             .query_row(&format!("SELECT COUNT(*) FROM {table}"), (), |r| r.get(0))

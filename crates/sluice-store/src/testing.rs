@@ -32,6 +32,24 @@ pub fn fresh_location(dir: &Path) -> Result<Location> {
     )))
 }
 
+/// The store of a test workspace folder (`.sluice/`): with a test PostgreSQL server, a fresh
+/// schema named in the folder's `store` file (made on first use, read after), so every `sluice`
+/// command and server on that workspace uses it; otherwise the folder's own `sluice.db`.
+pub fn workspace_location(ws: &Path) -> Result<Location> {
+    let file = ws.join(crate::WORKSPACE_STORE_FILE);
+    if let Ok(url) = std::fs::read_to_string(&file) {
+        return Ok(Location::parse(url.trim()));
+    }
+    if postgres_url().is_none() {
+        return Ok(Location::Sqlite(ws.join("sluice.db")));
+    }
+    let location = fresh_location(ws)?;
+    std::fs::create_dir_all(ws)
+        .and_then(|()| std::fs::write(&file, location.to_string()))
+        .map_err(|e| crate::StoreError::Invalid(format!("cannot write {}: {e}", file.display())))?;
+    Ok(location)
+}
+
 /// A fresh, empty store for one test (see [`fresh_location`]).
 pub fn fresh_store(dir: &Path) -> Result<Store> {
     Store::open_at(&fresh_location(dir)?)

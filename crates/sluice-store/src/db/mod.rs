@@ -179,7 +179,10 @@ impl RowIndex for &str {
 
 impl Row<'_> {
     /// The column's value converted to `T` (integers widen to floats, NULL reads as `None`).
-    #[expect(clippy::needless_pass_by_value, reason = "`r.get(0)` reads best by value")]
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "`r.get(0)` reads best by value"
+    )]
     pub fn get<I: RowIndex, T: FromSql>(&self, idx: I) -> Result<T> {
         let index = idx.index(self)?;
         match &self.0 {

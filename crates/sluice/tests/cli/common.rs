@@ -31,6 +31,7 @@ impl TestContext {
             .env("NO_COLOR", "1")
             .env("USER", "tester")
             .env_remove("SLUICE_WORKSPACE")
+            .env_remove("SLUICE_STORE")
             .env_remove("SLUICE_TOKEN")
             .env_remove("SLUICE_OUTPUT")
             .env_remove("SLUICE_LOG")

@@ -5,6 +5,11 @@
 //! The venvs come from `tests/mlflow/setup.sh`; `SLUICE_TEST_MLFLOW_VENVS` names the folder that
 //! holds them (`.ci/run` sets it). Without that variable the tests say so and pass, so a plain
 //! `cargo test` on a machine without Python works.
+//!
+//! With `SLUICE_TEST_POSTGRES` set (`tests/run.sh` sets it for its PostgreSQL pass), every
+//! workspace here keeps its metadata in a fresh PostgreSQL schema instead of `sluice.db`.
+
+mod postgres;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -12,7 +17,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -21,6 +26,26 @@ const VENVS_VAR: &str = "SLUICE_TEST_MLFLOW_VENVS";
 const TIMEOUT: Duration = Duration::from_mins(5);
 /// How long the server may take to stop after SIGTERM.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Tests share the test PostgreSQL server; the one that restarts it has it to itself.
+static DATABASE: RwLock<()> = RwLock::new(());
+
+fn shared_database() -> RwLockReadGuard<'static, ()> {
+    DATABASE
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn exclusive_database() -> RwLockWriteGuard<'static, ()> {
+    DATABASE
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The store of a test workspace (PostgreSQL when the run asks for it; see the module docs).
+fn workspace_store(ws: &Path) -> sluice_store::Location {
+    sluice_store::testing::workspace_location(ws).expect("the test workspace's store")
+}
 
 #[test]
 fn mlflow3_client_flow() {
@@ -76,12 +101,13 @@ fn governance_flow(venv: &str) {
     let Some(python) = venv_python(venv) else {
         return;
     };
+    let _db = shared_database();
     let deadline = Instant::now() + TIMEOUT;
     let dir = tempfile::tempdir().expect("temp dir");
     let ws = dir.path().join("ws");
     std::fs::create_dir_all(&ws).expect("workspace folder");
     let (reader, contributor, owner) = {
-        let mut store = sluice_store::Store::open(&ws.join("sluice.db")).expect("store");
+        let mut store = sluice_store::Store::open_at(&workspace_store(&ws)).expect("store");
         let admin = Actor::new("admin", Role::Owner);
         let mut token = |name: &str, role| {
             store
@@ -175,6 +201,7 @@ fn client_flow(venv: &str) {
     );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/mlflow/client_flow.py");
     let script = std::fs::canonicalize(&script).unwrap_or(script);
+    let _db = shared_database();
     let deadline = Instant::now() + TIMEOUT;
     let dir = tempfile::tempdir().expect("temp dir");
 
@@ -318,9 +345,11 @@ fn web_ui_flow(venv: &str) {
     let Some((chromium, ui)) = browser() else {
         return;
     };
+    let _db = shared_database();
     let deadline = Instant::now() + TIMEOUT;
     let dir = tempfile::tempdir().expect("temp dir");
     let ws = dir.path().join("ws");
+    workspace_store(&ws);
     let repo = ui.join("../..");
 
     let mut job = Command::new(env!("CARGO_BIN_EXE_sluice"));
@@ -480,6 +509,7 @@ impl Server {
     }
 
     fn start_with(workspace: &Path, deadline: Instant, extra: &[&str]) -> Self {
+        workspace_store(workspace);
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args([
                 "server",
@@ -493,6 +523,7 @@ impl Server {
             .args(extra)
             .env("NO_COLOR", "1")
             .env_remove("SLUICE_WORKSPACE")
+            .env_remove("SLUICE_STORE")
             .env_remove("SLUICE_HOST")
             .env_remove("SLUICE_PORT")
             .env_remove("SLUICE_LOG_FORMAT")
