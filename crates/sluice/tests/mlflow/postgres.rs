@@ -76,17 +76,17 @@ fn postgres_restarted_under_load_answers_503_then_recovers() {
         .to_owned();
 
     // Two writers log one metric step per request until told to stop, whatever happens.
-    let stop = AtomicBool::new(false);
+    let halt = AtomicBool::new(false);
     let acked: Mutex<Vec<i64>> = Mutex::new(Vec::new());
     let statuses: Mutex<BTreeMap<u16, usize>> = Mutex::new(BTreeMap::new());
     let unexpected: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let restart_log = std::thread::scope(|s| {
         for w in 0..2i64 {
             let (api, run_id, agent) = (&api, &run_id, &agent);
-            let (stop, acked, statuses, unexpected) = (&stop, &acked, &statuses, &unexpected);
+            let (halt, acked, statuses, unexpected) = (&halt, &acked, &statuses, &unexpected);
             s.spawn(move || {
                 let mut step = w * 1_000_000;
-                while !stop.load(Ordering::Relaxed) {
+                while !halt.load(Ordering::Relaxed) {
                     let body = json!({"run_id": run_id, "metrics": [
                         {"key": "load", "value": 1.0, "timestamp": 1, "step": step}
                     ]});
@@ -135,7 +135,7 @@ fn postgres_restarted_under_load_answers_503_then_recovers() {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        stop.store(true, Ordering::Relaxed);
+        halt.store(true, Ordering::Relaxed);
         log
     });
     let statuses = statuses.into_inner().unwrap();
