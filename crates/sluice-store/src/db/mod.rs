@@ -10,6 +10,9 @@
 mod pg;
 mod value;
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 pub use value::{FromSql, ToSql, Value, ValueRef};
@@ -205,8 +208,53 @@ fn conversion<T: FromSql>(index: usize, found: &'static str) -> DbError {
 }
 
 enum Engine {
-    Sqlite(rusqlite::Connection),
+    /// A file, and the gate its writers in this process queue at.
+    Sqlite(rusqlite::Connection, Arc<WriteGate>),
     Postgres(pg::PgConn),
+}
+
+/// One writer at a time per SQLite file within this process. Connections of one process (a
+/// server's pool) queue here, in order, instead of in SQLite's busy handler, which sleeps
+/// 1-100 ms between tries; other processes still wait in `busy_timeout`.
+#[derive(Default)]
+struct WriteGate {
+    busy: Mutex<bool>,
+    free: Condvar,
+}
+
+impl WriteGate {
+    /// The gate of the database file at `path` (one per file, shared by its connections).
+    fn of(path: &Path) -> Arc<Self> {
+        static GATES: OnceLock<Mutex<HashMap<PathBuf, Arc<WriteGate>>>> = OnceLock::new();
+        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut gates = GATES
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(gates.entry(key).or_default())
+    }
+
+    fn enter(&self) {
+        let mut busy = self
+            .busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *busy {
+            busy = self
+                .free
+                .wait(busy)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *busy = true;
+    }
+
+    fn leave(&self) {
+        *self
+            .busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+        self.free.notify_one();
+    }
 }
 
 /// A connection to the store's database.
@@ -250,7 +298,7 @@ impl Conn {
         // `LOWER(a) LIKE LOWER(b)`, case-insensitive on both engines).
         conn.pragma_update(None, "case_sensitive_like", "ON")?;
         Ok(Self {
-            engine: Engine::Sqlite(conn),
+            engine: Engine::Sqlite(conn, WriteGate::of(path)),
             depth: 0,
         })
     }
@@ -267,7 +315,7 @@ impl Conn {
     #[must_use]
     pub fn dialect(&self) -> Dialect {
         match self.engine {
-            Engine::Sqlite(_) => Dialect::Sqlite,
+            Engine::Sqlite(..) => Dialect::Sqlite,
             Engine::Postgres(_) => Dialect::Postgres,
         }
     }
@@ -276,14 +324,14 @@ impl Conn {
     #[must_use]
     pub fn is_broken(&self) -> bool {
         match &self.engine {
-            Engine::Sqlite(_) => false,
+            Engine::Sqlite(..) => false,
             Engine::Postgres(c) => c.is_closed(),
         }
     }
 
     pub fn execute<P: Params>(&self, sql: &str, params: P) -> Result<usize> {
         match &self.engine {
-            Engine::Sqlite(c) => {
+            Engine::Sqlite(c, _) => {
                 let mut stmt = c.prepare_cached(sql)?;
                 Ok(stmt.execute(rusqlite::params_from_iter(params.values()))?)
             }
@@ -294,7 +342,7 @@ impl Conn {
     /// Runs several statements without parameters (migrations).
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match &self.engine {
-            Engine::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Engine::Sqlite(c, _) => Ok(c.execute_batch(sql)?),
             Engine::Postgres(c) => c.batch(sql),
         }
     }
@@ -306,7 +354,7 @@ impl Conn {
         F: FnOnce(&Row<'_>) -> Result<T>,
     {
         match &self.engine {
-            Engine::Sqlite(c) => {
+            Engine::Sqlite(c, _) => {
                 let mut stmt = c.prepare_cached(sql)?;
                 let mut rows = stmt.query(rusqlite::params_from_iter(params.values()))?;
                 match rows.next()? {
@@ -331,7 +379,7 @@ impl Conn {
         F: FnMut(&Row<'_>) -> Result<T>,
     {
         match &self.engine {
-            Engine::Sqlite(c) => {
+            Engine::Sqlite(c, _) => {
                 let mut stmt = c.prepare_cached(sql)?;
                 let mut rows = stmt.query(rusqlite::params_from_iter(params.values()))?;
                 let mut out = Vec::new();
@@ -370,7 +418,13 @@ impl Conn {
             return self.savepoint();
         }
         match &self.engine {
-            Engine::Sqlite(c) => c.execute_batch("BEGIN IMMEDIATE")?,
+            Engine::Sqlite(c, gate) => {
+                gate.enter();
+                if let Err(e) = c.execute_batch("BEGIN IMMEDIATE") {
+                    gate.leave();
+                    return Err(e.into());
+                }
+            }
             Engine::Postgres(c) => c.batch(
                 "BEGIN; SELECT pg_advisory_xact_lock(hashtext('sluice:' || current_schema()))",
             )?,
@@ -431,7 +485,7 @@ impl Conn {
     /// `sluice_schema` table, absent before the first migration).
     pub fn schema_version(&self) -> Result<i64> {
         match &self.engine {
-            Engine::Sqlite(c) => Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?),
+            Engine::Sqlite(c, _) => Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?),
             Engine::Postgres(_) => {
                 let exists: bool =
                     self.query_row("SELECT to_regclass('sluice_schema') IS NOT NULL", (), |r| {
@@ -452,7 +506,7 @@ impl Conn {
     /// Records the schema version (inside the migrating transaction).
     pub fn set_schema_version(&self, version: i64) -> Result<()> {
         match &self.engine {
-            Engine::Sqlite(c) => Ok(c.pragma_update(None, "user_version", version)?),
+            Engine::Sqlite(c, _) => Ok(c.pragma_update(None, "user_version", version)?),
             Engine::Postgres(_) => {
                 self.execute_batch(
                     "CREATE TABLE IF NOT EXISTS sluice_schema (version BIGINT NOT NULL); \
@@ -472,14 +526,16 @@ impl Conn {
 
     fn in_transaction(&self) -> bool {
         match &self.engine {
-            Engine::Sqlite(c) => !c.is_autocommit(),
+            Engine::Sqlite(c, _) => !c.is_autocommit(),
             Engine::Postgres(c) => c.in_transaction(),
         }
     }
 
-    fn set_in_transaction(&self, on: bool) {
-        if let Engine::Postgres(c) = &self.engine {
-            c.set_in_transaction(on);
+    /// The outermost transaction ended (committed or rolled back).
+    fn ended_transaction(&self) {
+        match &self.engine {
+            Engine::Sqlite(_, gate) => gate.leave(),
+            Engine::Postgres(c) => c.set_in_transaction(false),
         }
     }
 }
@@ -536,7 +592,7 @@ impl Transaction<'_> {
                     // in its transaction; make sure nothing half-done stays open.
                     let _ = self.conn.execute_batch("ROLLBACK");
                 }
-                self.conn.set_in_transaction(false);
+                self.conn.ended_transaction();
                 r
             }
         }
@@ -557,7 +613,7 @@ impl Drop for Transaction<'_> {
             }
             None => {
                 let _ = self.conn.execute_batch("ROLLBACK");
-                self.conn.set_in_transaction(false);
+                self.conn.ended_transaction();
             }
         }
     }
