@@ -1225,6 +1225,48 @@ mod tests {
     }
 
     #[test]
+    fn locations_parse_and_hide_passwords() {
+        assert_eq!(
+            Location::parse("postgresql://u:pw@db:5432/mlops"),
+            Location::Postgres("postgresql://u:pw@db:5432/mlops".into())
+        );
+        assert!(matches!(
+            Location::parse("postgres://u@db/mlops"),
+            Location::Postgres(_)
+        ));
+        assert_eq!(
+            Location::parse("sqlite:///tmp/a.db"),
+            Location::Sqlite("/tmp/a.db".into())
+        );
+        assert_eq!(
+            Location::parse("ws/sluice.db"),
+            Location::Sqlite("ws/sluice.db".into())
+        );
+        assert_eq!(
+            Location::parse("postgresql://u:pw@db/mlops").redacted(),
+            "postgresql://u:***@db/mlops"
+        );
+        assert_eq!(
+            Location::parse("postgresql://u@db/mlops").redacted(),
+            "postgresql://u@db/mlops"
+        );
+    }
+
+    /// A database written by a newer Sluice is refused, not altered.
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::testing::fresh_location(dir.path()).unwrap();
+        let store = Store::open_at(&location).unwrap();
+        store.conn.set_schema_version(99).unwrap();
+        drop(store);
+        assert!(matches!(
+            Store::open_at(&location),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
+    }
+
+    #[test]
     fn a_schema_7_workspace_upgrades_and_keeps_its_computes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
