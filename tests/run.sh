@@ -32,4 +32,7 @@ fi
 echo "== tests (store on PostgreSQL: ${SLUICE_TEST_POSTGRES%%@*}@...)"
 cargo test --locked -p sluice-store -p sluice-server
 cargo test --locked -p sluice --test mlflow
-cargo test --locked -p sluice --test cli fault::every_acknowledged_write_survives_kill_9_of_the_server
+cargo test --locked -p sluice --test cli -- \
+    fault::every_acknowledged_write_survives_kill_9_of_the_server \
+    job::example_pipeline_trains_registers_and_gates \
+    governance::four_eyes_gate_audit_and_lineage_on_the_example

@@ -29,6 +29,8 @@ pub(crate) fn locate(explicit: Option<&Path>, store: Option<&str>) -> Result<Loc
         .map(Location::parse);
     let mut located = locate_dir(explicit)?;
     if store.is_some() {
+        // With the store named, a workspace folder holds only files (no `sluice.db`).
+        located.exists |= located.dir.is_dir();
         located.store = store;
     }
     Ok(located)

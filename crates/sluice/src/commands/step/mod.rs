@@ -226,8 +226,19 @@ fn job_inputs() -> Value {
     ) else {
         return Value::Null;
     };
-    let db = std::path::Path::new(&ws).join("sluice.db");
-    match sluice_store::Store::open(&db).and_then(|s| s.get_job(&job)) {
+    // The job's store: the one it handed its steps (`SLUICE_STORE`), else the workspace's.
+    let ws = std::path::Path::new(&ws);
+    let location = std::env::var("SLUICE_STORE")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| sluice_store::Location::parse(s.trim()))
+        .or_else(|| {
+            sluice_engine::Workspace::configured_store(ws)
+                .ok()
+                .flatten()
+        })
+        .unwrap_or_else(|| sluice_store::Location::Sqlite(ws.join("sluice.db")));
+    match sluice_store::Store::open_at(&location).and_then(|s| s.get_job(&job)) {
         Ok(row) => row.inputs,
         Err(_) => Value::Null,
     }
