@@ -33,11 +33,7 @@ impl Workspace {
     pub fn open_with(root: &Path, store: Option<&Location>) -> Result<Self, EngineError> {
         std::fs::create_dir_all(root).map_err(|e| EngineError::io(root, e))?;
         let root = std::path::absolute(root).map_err(|e| EngineError::io(root, e))?;
-        let location = match store {
-            Some(l) => l.clone(),
-            None => Self::configured_store(&root)?
-                .unwrap_or_else(|| Location::Sqlite(root.join("sluice.db"))),
-        };
+        let location = Self::store_location(&root, store)?;
         let store = Store::open_at(&location)?;
         Ok(Self {
             root,
@@ -46,8 +42,18 @@ impl Workspace {
         })
     }
 
+    /// Where the metadata of the workspace at `root` lives: `store` when given, else the URL in
+    /// its `store` file, else its own `sluice.db`.
+    pub fn store_location(root: &Path, store: Option<&Location>) -> Result<Location, EngineError> {
+        Ok(match store {
+            Some(l) => l.clone(),
+            None => Self::configured_store(root)?
+                .unwrap_or_else(|| Location::Sqlite(root.join("sluice.db"))),
+        })
+    }
+
     /// The location in the workspace's `store` file, if it has one.
-    pub fn configured_store(root: &Path) -> Result<Option<Location>, EngineError> {
+    fn configured_store(root: &Path) -> Result<Option<Location>, EngineError> {
         let file = root.join(STORE_FILE);
         match std::fs::read_to_string(&file) {
             Ok(s) => Ok(s

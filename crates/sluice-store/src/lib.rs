@@ -220,12 +220,6 @@ impl Store {
         Ok(store)
     }
 
-    /// Which database engine this store runs on.
-    #[must_use]
-    pub fn dialect(&self) -> db::Dialect {
-        self.conn.dialect()
-    }
-
     /// Whether the store's connection is known to be unusable (its PostgreSQL server went
     /// away); a pool drops such a store and opens another.
     #[must_use]

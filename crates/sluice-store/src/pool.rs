@@ -78,9 +78,4 @@ impl StorePool {
             )))
         })
     }
-
-    #[must_use]
-    pub fn location(&self) -> &Location {
-        &self.location
-    }
 }

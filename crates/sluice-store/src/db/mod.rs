@@ -39,8 +39,6 @@ pub enum DbError {
         wanted: &'static str,
         found: &'static str,
     },
-    #[error("no column named `{0}`")]
-    NoColumn(String),
     #[error("{0}")]
     Connect(String),
 }
@@ -108,12 +106,6 @@ impl<T: ToSql, const N: usize> Params for &[T; N] {
     }
 }
 
-impl<T: ToSql> Params for Vec<T> {
-    fn values(&self) -> Vec<ValueRef<'_>> {
-        self.iter().map(ToSql::to_value).collect()
-    }
-}
-
 impl<T: ToSql, const N: usize> Params for [T; N] {
     fn values(&self) -> Vec<ValueRef<'_>> {
         self.iter().map(ToSql::to_value).collect()
@@ -159,7 +151,7 @@ enum RowInner<'a> {
     Postgres(&'a tokio_postgres::Row),
 }
 
-/// A column by position or by name.
+/// A column by position.
 pub trait RowIndex {
     fn index(&self, row: &Row<'_>) -> Result<usize>;
 }
@@ -167,16 +159,6 @@ pub trait RowIndex {
 impl RowIndex for usize {
     fn index(&self, _: &Row<'_>) -> Result<usize> {
         Ok(*self)
-    }
-}
-
-impl RowIndex for &str {
-    fn index(&self, row: &Row<'_>) -> Result<usize> {
-        let found = match &row.0 {
-            RowInner::Sqlite(r) => r.as_ref().column_index(self).ok(),
-            RowInner::Postgres(r) => r.columns().iter().position(|c| c.name() == *self),
-        };
-        found.ok_or_else(|| DbError::NoColumn((*self).to_owned()))
     }
 }
 
@@ -414,7 +396,7 @@ impl Conn {
     /// read-then-write sequences (the next version number) never interleave. Rolled back when
     /// dropped uncommitted.
     pub fn transaction(&mut self) -> Result<Transaction<'_>> {
-        if self.depth > 0 || self.in_transaction() {
+        if self.in_transaction() {
             return self.savepoint();
         }
         match &self.engine {
@@ -425,9 +407,15 @@ impl Conn {
                     return Err(e.into());
                 }
             }
-            Engine::Postgres(c) => c.batch(
-                "BEGIN; SELECT pg_advisory_xact_lock(hashtext('sluice:' || current_schema()))",
-            )?,
+            Engine::Postgres(c) => {
+                if let Err(e) = c.batch(
+                    "BEGIN; SELECT pg_advisory_xact_lock(hashtext('sluice:' || current_schema()))",
+                ) {
+                    let _ = c.batch("ROLLBACK");
+                    return Err(e);
+                }
+                c.set_in_transaction(true);
+            }
         }
         Ok(Transaction {
             conn: self,
@@ -516,12 +504,6 @@ impl Conn {
                 Ok(())
             }
         }
-    }
-
-    /// Whether no transaction is open.
-    #[must_use]
-    pub fn is_autocommit(&self) -> bool {
-        !self.in_transaction()
     }
 
     fn in_transaction(&self) -> bool {

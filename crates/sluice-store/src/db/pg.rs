@@ -115,12 +115,7 @@ impl PgConn {
     }
 
     pub(super) fn batch(&self, sql: &str) -> Result<()> {
-        let begins = sql.trim_start().to_ascii_uppercase().starts_with("BEGIN");
-        wait(self.client.batch_execute(sql))?;
-        if begins {
-            self.in_transaction.set(true);
-        }
-        Ok(())
+        Ok(wait(self.client.batch_execute(sql))?)
     }
 }
 

@@ -62,30 +62,6 @@ pub enum Value {
     Blob(Vec<u8>),
 }
 
-impl From<String> for Value {
-    fn from(s: String) -> Self {
-        Self::Text(s)
-    }
-}
-
-impl From<&str> for Value {
-    fn from(s: &str) -> Self {
-        Self::Text(s.to_owned())
-    }
-}
-
-impl From<i64> for Value {
-    fn from(i: i64) -> Self {
-        Self::Integer(i)
-    }
-}
-
-impl From<f64> for Value {
-    fn from(f: f64) -> Self {
-        Self::Real(f)
-    }
-}
-
 /// A Rust value bound as a parameter.
 pub trait ToSql {
     fn to_value(&self) -> ValueRef<'_>;

@@ -15,6 +15,14 @@ impl TestContext {
         }
     }
 
+    /// A context whose workspace keeps its metadata on the test PostgreSQL server when the run
+    /// names one (`tests/run.sh`'s PostgreSQL pass), else in `sluice.db`.
+    pub(crate) fn on_test_store() -> Self {
+        let ctx = Self::new();
+        sluice_store::testing::workspace_location(&ctx.workspace()).expect("the workspace's store");
+        ctx
+    }
+
     pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }

@@ -329,9 +329,7 @@ struct Acked {
 fn every_acknowledged_write_survives_kill_9_of_the_server() {
     const ROUNDS: usize = 20;
     const CLIENTS: usize = 3;
-    let ctx = TestContext::new();
-    // On the test PostgreSQL server when the run names one (`tests/run.sh`), else `sluice.db`.
-    sluice_store::testing::workspace_location(&ctx.workspace()).expect("the workspace's store");
+    let ctx = TestContext::on_test_store();
     let mut total_acked = 0;
     for round in 0..ROUNDS {
         let mut server = start_server(&ctx);

@@ -52,9 +52,7 @@ approvals:
 
 #[test]
 fn four_eyes_gate_audit_and_lineage_on_the_example() {
-    let ctx = TestContext::new();
-    // On the test PostgreSQL server when the run names one (`tests/run.sh`), else `sluice.db`.
-    sluice_store::testing::workspace_location(&ctx.workspace()).expect("the workspace's store");
+    let ctx = TestContext::on_test_store();
     let example = ctx.copy_example("taxi-fare");
     // Each step runs in a copy of its component's folder, and the project is a git repository:
     // lineage names the code's hash and commit.

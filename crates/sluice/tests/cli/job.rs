@@ -6,9 +6,7 @@ use crate::common::TestContext;
 
 #[test]
 fn example_pipeline_trains_registers_and_gates() {
-    let ctx = TestContext::new();
-    // On the test PostgreSQL server when the run names one (`tests/run.sh`), else `sluice.db`.
-    sluice_store::testing::workspace_location(&ctx.workspace()).expect("the workspace's store");
+    let ctx = TestContext::on_test_store();
     ctx.copy_example("taxi-fare");
     let job = ctx.json(&[
         "job",

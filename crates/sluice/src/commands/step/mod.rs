@@ -228,16 +228,13 @@ fn job_inputs() -> Value {
     };
     // The job's store: the one it handed its steps (`SLUICE_STORE`), else the workspace's.
     let ws = std::path::Path::new(&ws);
-    let location = std::env::var("SLUICE_STORE")
+    let given = std::env::var("SLUICE_STORE")
         .ok()
         .filter(|s| !s.trim().is_empty())
-        .map(|s| sluice_store::Location::parse(s.trim()))
-        .or_else(|| {
-            sluice_engine::Workspace::configured_store(ws)
-                .ok()
-                .flatten()
-        })
-        .unwrap_or_else(|| sluice_store::Location::Sqlite(ws.join("sluice.db")));
+        .map(|s| sluice_store::Location::parse(s.trim()));
+    let Ok(location) = sluice_engine::Workspace::store_location(ws, given.as_ref()) else {
+        return Value::Null;
+    };
     match sluice_store::Store::open_at(&location).and_then(|s| s.get_job(&job)) {
         Ok(row) => row.inputs,
         Err(_) => Value::Null,
