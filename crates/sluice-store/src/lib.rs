@@ -5,7 +5,7 @@
 //! ever added, never edited (`migrations/`).
 
 pub mod db;
-mod filter_lexer;
+pub(crate) mod filter;
 pub mod governance;
 pub mod pool;
 pub mod registry;

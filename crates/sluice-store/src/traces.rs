@@ -9,7 +9,7 @@ use crate::db::Value;
 use crate::db::{params, params_from_iter};
 use serde::Serialize;
 
-use crate::filter_lexer::{Op, Tok, tokenize};
+use crate::filter::{Cmp, Field, Ident, Kind};
 use crate::tracking::{KeyValue, MAX_KEY, MAX_TAG_VALUE};
 use crate::{Result, Store, StoreError};
 
@@ -275,10 +275,21 @@ impl Store {
             })
             .collect();
         let mut conds = vec![format!("t.experiment_id IN ({})", ids.join(", "))];
-        if let Some(filter) = q.filter.filter(|f| !f.trim().is_empty()) {
-            conds.push(compile_filter(filter, &mut args)?);
+        let filter = crate::filter::parse(q.filter.unwrap_or(""))?;
+        let compiled =
+            crate::filter::compile(&filter, self.conn.dialect(), |i| trace_field(i).map(Some))?;
+        conds.push(compiled.sql);
+        args.extend(compiled.args);
+        let orders = crate::filter::compile_order(
+            &crate::filter::parse_orders(q.order_by)?,
+            trace_order_field,
+        )?;
+        let mut order: Vec<String> = orders.iter().map(|o| o.plain(&mut args)).collect();
+        if !order.is_empty() {
+            order.push("t.request_time DESC".into());
+            order.push("t.trace_id ASC".into());
         }
-        let order = compile_order(q.order_by, &mut args)?;
+        let order = order.join(", ");
         let rows = self.trace_rows(
             &conds.join(" AND "),
             args,
@@ -585,179 +596,75 @@ fn upsert(
     Ok(())
 }
 
-/// What a filter or order key names.
-enum Key {
-    /// A column expression, numeric or not.
-    Column(&'static str, bool),
-    Tag(String),
-    Metadata(String),
-}
-
 const ATTRIBUTES: &str = "'timestamp_ms', 'timestamp', 'execution_time_ms', 'execution_time', 'end_time_ms', 'end_time', 'status', 'request_id', 'client_request_id', 'name', 'run_id'";
 
-fn key(ident: &str) -> Result<Key> {
-    let (prefix, name) = ident.split_once('.').unwrap_or(("attributes", ident));
-    let name = name.trim_matches('`');
-    match prefix {
-        "trace" | "attribute" | "attributes" => Ok(match name {
-            "timestamp_ms" | "timestamp" => Key::Column("t.request_time", true),
-            "execution_time_ms" | "execution_time" => Key::Column("t.execution_duration", true),
-            "end_time_ms" | "end_time" => {
-                Key::Column("(t.request_time + t.execution_duration)", true)
+fn trace_tag(key: &str) -> Field {
+    Field::keyed(
+        "FROM trace_tags g WHERE g.trace_id = t.trace_id AND g.key = ?",
+        key,
+        "g.value",
+        Kind::Str,
+        Cmp::STRING_NULL,
+    )
+}
+
+fn trace_metadata(key: &str) -> Field {
+    Field::keyed(
+        "FROM trace_metadata m WHERE m.trace_id = t.trace_id AND m.key = ?",
+        key,
+        "m.value",
+        Kind::Str,
+        Cmp::STRING_NULL,
+    )
+}
+
+/// What a trace identifier names over `traces t`: attributes (`timestamp_ms`, `status`,
+/// `name` (the trace name tag), `run_id` (the source run metadata)...), `tags.KEY`,
+/// `metadata.KEY` / `request_metadata.KEY`.
+fn trace_field(ident: &Ident) -> Result<Field> {
+    let key = ident.key.as_str();
+    match ident.prefix.as_deref() {
+        None | Some("trace" | "attribute" | "attributes") => Ok(match key {
+            "timestamp_ms" | "timestamp" => {
+                Field::column("t.request_time", Kind::NumOrQuoted, Cmp::NUMERIC)
             }
-            "status" => Key::Column("t.state", false),
-            "request_id" | "trace_id" => Key::Column("t.trace_id", false),
-            "client_request_id" => Key::Column("t.client_request_id", false),
-            "experiment_id" => Key::Column("t.experiment_id", true),
-            "name" => Key::Tag(TRACE_NAME_TAG.to_owned()),
-            "run_id" => Key::Metadata("mlflow.sourceRun".to_owned()),
+            "execution_time_ms" | "execution_time" => {
+                Field::column("t.execution_duration", Kind::NumOrQuoted, Cmp::NUMERIC)
+            }
+            "end_time_ms" | "end_time" => Field::column(
+                "(t.request_time + t.execution_duration)",
+                Kind::NumOrQuoted,
+                Cmp::NUMERIC,
+            ),
+            "status" => Field::column("t.state", Kind::Str, Cmp::STRING_LIST),
+            "request_id" | "trace_id" => Field::column("t.trace_id", Kind::Str, Cmp::STRING_LIST),
+            "client_request_id" => {
+                Field::column("t.client_request_id", Kind::Str, Cmp::STRING_LIST)
+            }
+            "name" => trace_tag(TRACE_NAME_TAG),
+            "run_id" => trace_metadata("mlflow.sourceRun"),
             other => {
                 return Err(invalid(format!(
                     "Invalid attribute key '{other}' specified. Valid keys are '{{{ATTRIBUTES}}}'"
                 )));
             }
         }),
-        "tag" | "tags" => Ok(Key::Tag(name.to_owned())),
-        "metadata" | "request_metadata" => Ok(Key::Metadata(name.to_owned())),
-        other => Err(invalid(format!(
+        Some("tag" | "tags") => Ok(trace_tag(key)),
+        Some("metadata" | "request_metadata") => Ok(trace_metadata(key)),
+        Some(other) => Err(invalid(format!(
             "Invalid entity type '{other}'. Valid values are ['attributes', 'tags', 'metadata']"
         ))),
     }
 }
 
-fn key_sql(k: &Key, args: &mut Vec<Value>) -> String {
-    match k {
-        Key::Column(col, _) => (*col).to_owned(),
-        Key::Tag(name) => {
-            args.push(Value::Text(name.clone()));
-            "(SELECT g.value FROM trace_tags g WHERE g.trace_id = t.trace_id AND g.key = ?)".into()
+/// Trace `order_by` keys: the filter's, plus `experiment_id`.
+fn trace_order_field(ident: &Ident) -> Result<Field> {
+    match (ident.prefix.as_deref(), ident.key.as_str()) {
+        (None | Some("trace" | "attribute" | "attributes"), "experiment_id") => {
+            Ok(Field::column("t.experiment_id", Kind::Num, Cmp::NUMERIC))
         }
-        Key::Metadata(name) => {
-            args.push(Value::Text(name.clone()));
-            "(SELECT m.value FROM trace_metadata m WHERE m.trace_id = t.trace_id AND m.key = ?)"
-                .into()
-        }
+        _ => trace_field(ident),
     }
-}
-
-/// MLflow's trace filter (`AND`-joined comparisons) as an SQL condition over `traces t`.
-fn compile_filter(filter: &str, args: &mut Vec<Value>) -> Result<String> {
-    let toks = tokenize(filter)?;
-    let bad = || invalid(format!("Invalid clause(s) in filter string: '{filter}'"));
-    let mut conds = Vec::new();
-    let mut i = 0;
-    while i < toks.len() {
-        let Tok::Word(ident) = &toks[i] else {
-            return Err(bad());
-        };
-        let k = key(ident)?;
-        let numeric = matches!(k, Key::Column(_, true));
-        let lhs = key_sql(&k, args);
-        i += 1;
-        let word = |j: usize, w: &str| matches!(toks.get(j), Some(Tok::Word(x)) if x.eq_ignore_ascii_case(w));
-        if word(i, "IS") {
-            let not = word(i + 1, "NOT");
-            let at = if not { i + 2 } else { i + 1 };
-            if !word(at, "NULL") {
-                return Err(bad());
-            }
-            conds.push(format!("{lhs} IS {}NULL", if not { "NOT " } else { "" }));
-            i = at + 1;
-        } else {
-            let (op, next) = match toks.get(i) {
-                Some(Tok::Op(op)) => (*op, i + 1),
-                Some(Tok::Word(w)) if w.eq_ignore_ascii_case("LIKE") => (Op::Like, i + 1),
-                Some(Tok::Word(w)) if w.eq_ignore_ascii_case("ILIKE") => (Op::ILike, i + 1),
-                Some(Tok::Word(w)) if w.eq_ignore_ascii_case("IN") => (Op::In, i + 1),
-                Some(Tok::Word(w)) if w.eq_ignore_ascii_case("NOT") && word(i + 1, "IN") => {
-                    (Op::NotIn, i + 2)
-                }
-                _ => return Err(bad()),
-            };
-            i = next;
-            match op {
-                Op::In | Op::NotIn => {
-                    if toks.get(i) != Some(&Tok::LParen) {
-                        return Err(bad());
-                    }
-                    i += 1;
-                    let mut items = Vec::new();
-                    loop {
-                        match toks.get(i) {
-                            Some(Tok::Str(s)) => args.push(Value::Text(s.clone())),
-                            Some(Tok::Num(n)) => args.push(Value::Real(*n)),
-                            _ => return Err(bad()),
-                        }
-                        items.push("?");
-                        i += 1;
-                        match toks.get(i) {
-                            Some(Tok::Comma) => i += 1,
-                            Some(Tok::RParen) => {
-                                i += 1;
-                                break;
-                            }
-                            _ => return Err(bad()),
-                        }
-                    }
-                    conds.push(format!("{lhs} {} ({})", op.sql(), items.join(", ")));
-                }
-                _ => {
-                    match (toks.get(i), numeric) {
-                        (Some(Tok::Num(n)), true) => args.push(Value::Real(*n)),
-                        (Some(Tok::Str(s)), false) => args.push(Value::Text(s.clone())),
-                        (Some(Tok::Str(s)), true) => match s.parse::<f64>() {
-                            Ok(n) => args.push(Value::Real(n)),
-                            Err(_) => return Err(bad()),
-                        },
-                        _ => return Err(bad()),
-                    }
-                    i += 1;
-                    conds.push(match op {
-                        Op::ILike => format!("LOWER({lhs}) LIKE LOWER(?)"),
-                        Op::Like => format!("{lhs} LIKE ?"),
-                        other => format!("{lhs} {} ?", other.sql()),
-                    });
-                }
-            }
-        }
-        if i < toks.len() {
-            if word(i, "AND") {
-                i += 1;
-            } else {
-                return Err(bad());
-            }
-        }
-    }
-    Ok(if conds.is_empty() {
-        "TRUE".into()
-    } else {
-        conds.join(" AND ")
-    })
-}
-
-fn compile_order(order_by: &[String], args: &mut Vec<Value>) -> Result<String> {
-    let mut out = Vec::new();
-    for clause in order_by.iter().filter(|c| !c.trim().is_empty()) {
-        let mut parts = clause.split_whitespace();
-        let ident = parts.next().unwrap_or_default();
-        let dir = match parts.next().map(str::to_ascii_uppercase).as_deref() {
-            None | Some("ASC") => "ASC",
-            Some("DESC") => "DESC",
-            Some(other) => {
-                return Err(invalid(format!(
-                    "Invalid order_by clause '{clause}': '{other}' is not ASC or DESC"
-                )));
-            }
-        };
-        let k = key(ident)?;
-        out.push(format!("{} {dir}", key_sql(&k, args)));
-    }
-    if out.is_empty() {
-        return Ok(String::new());
-    }
-    out.push("t.request_time DESC".into());
-    out.push("t.trace_id ASC".into());
-    Ok(out.join(", "))
 }
 
 #[cfg(test)]

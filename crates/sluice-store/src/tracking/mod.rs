@@ -256,8 +256,8 @@ impl Store {
             .ok_or_else(|| not_found("experiment", name))
     }
 
-    /// Experiments matching a simple filter (`name = 'x'`, `name LIKE 'x%'`, `tags.k = 'v'`),
-    /// ordered, paged by offset.
+    /// Experiments matching an MLflow filter (`name LIKE 'x%'`, `tags.k = 'v'`,
+    /// `creation_time > 0`, `tags.k IS NULL`), ordered, paged by offset.
     pub fn search_experiments(
         &self,
         view: ViewType,
@@ -266,49 +266,22 @@ impl Store {
         max_results: usize,
         offset: usize,
     ) -> Result<(Vec<Experiment>, Option<usize>)> {
-        let mut conds = vec![view.sql("lifecycle_stage")];
-        let mut args: Vec<Value> = Vec::new();
-        if let Some(f) = filter.filter(|f| !f.trim().is_empty()) {
-            for clause in split_and(f) {
-                let (cond, mut a) = experiment_clause(&clause)?;
-                conds.push(cond);
-                args.append(&mut a);
-            }
-        }
-        let mut order = Vec::new();
-        for o in order_by {
-            let mut parts = o.split_whitespace();
-            let col = match parts
-                .next()
-                .unwrap_or_default()
-                .trim_start_matches("attributes.")
-            {
-                "name" => "name",
-                "experiment_id" => "experiment_id",
-                "creation_time" => "creation_time",
-                "last_update_time" => "last_update_time",
-                other => {
-                    return Err(StoreError::Invalid(format!(
-                        "invalid order_by key `{other}` for experiments"
-                    )));
-                }
-            };
-            let dir = match parts.next().map(str::to_ascii_uppercase).as_deref() {
-                None | Some("ASC") => "ASC",
-                Some("DESC") => "DESC",
-                Some(d) => {
-                    return Err(StoreError::Invalid(format!(
-                        "invalid order direction `{d}`"
-                    )));
-                }
-            };
-            order.push(format!("{col} {dir}"));
-        }
-        order.push("creation_time DESC".into());
-        order.push("experiment_id DESC".into());
+        let filter = crate::filter::parse(filter.unwrap_or(""))?;
+        let compiled = crate::filter::compile(&filter, self.conn.dialect(), |i| {
+            search::experiment_field(i).map(Some)
+        })?;
+        let orders = crate::filter::compile_order(
+            &crate::filter::parse_orders(order_by)?,
+            search::experiment_order_field,
+        )?;
+        let mut args = compiled.args;
+        let mut order: Vec<String> = orders.iter().map(|o| o.plain(&mut args)).collect();
+        order.push("e.creation_time DESC".into());
+        order.push("e.experiment_id DESC".into());
         let sql = format!(
-            "SELECT experiment_id FROM experiments WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
-            conds.join(" AND "),
+            "SELECT e.experiment_id FROM experiments e WHERE {} AND {} ORDER BY {} LIMIT {} OFFSET {}",
+            view.sql("e.lifecycle_stage"),
+            compiled.sql,
             order.join(", "),
             max_results + 1,
             offset
@@ -861,26 +834,18 @@ impl Store {
         if ids.is_empty() {
             return Ok((Vec::new(), None));
         }
-        let compiled = search::compile_filter(filter.unwrap_or(""))?;
+        let filter = crate::filter::parse(filter.unwrap_or(""))?;
+        let compiled = crate::filter::compile(&filter, self.conn.dialect(), |i| {
+            search::run_field(i).map(Some)
+        })?;
+        let orders = crate::filter::compile_order(
+            &crate::filter::parse_orders(order_by)?,
+            search::run_order_field,
+        )?;
         let mut args: Vec<Value> = ids.iter().map(|i| Value::Integer(*i)).collect();
-        args.extend(compiled.params);
-        let mut order_sql = Vec::new();
-        for o in order_by.iter().filter(|o| !o.trim().is_empty()) {
-            let order = search::compile_order(o)?;
-            // Runs without the value sort last either way, as in MLflow.
-            order_sql.push(format!("({}) IS NULL", order.expr));
-            if let Some(p) = &order.param {
-                args.push(p.clone());
-            }
-            order_sql.push(format!(
-                "{} {}",
-                order.expr,
-                if order.desc { "DESC" } else { "ASC" }
-            ));
-            if let Some(p) = order.param {
-                args.push(p);
-            }
-        }
+        args.extend(compiled.args);
+        // Runs without the value sort last either way, as in MLflow.
+        let mut order_sql: Vec<String> = orders.iter().map(|o| o.nulls_last(&mut args)).collect();
         order_sql.push("r.start_time DESC".into());
         order_sql.push("r.seq DESC".into());
         let sql = format!(
@@ -1052,105 +1017,6 @@ fn metric_from_row(r: &crate::db::Row<'_>) -> crate::db::Result<Metric> {
         timestamp: r.get(2)?,
         step: r.get(3)?,
     })
-}
-
-fn split_and(filter: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let words: Vec<&str> = filter.split(' ').collect();
-    for w in words {
-        for c in w.chars() {
-            match quote {
-                Some(q) if c == q => quote = None,
-                None if c == '\'' || c == '"' || c == '`' => quote = Some(c),
-                _ => {}
-            }
-        }
-        if quote.is_none() && w.eq_ignore_ascii_case("and") {
-            out.push(std::mem::take(&mut cur));
-        } else {
-            if !cur.is_empty() {
-                cur.push(' ');
-            }
-            cur.push_str(w);
-        }
-    }
-    if !cur.trim().is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-fn experiment_clause(clause: &str) -> Result<(String, Vec<Value>)> {
-    let clause = clause.trim();
-    // `tags.KEY IS NULL` / `IS NOT NULL`: whether the experiment has the tag (MLflow's UI
-    // lists experiments with `tags.`mlflow.experiment.isGateway` IS NULL`).
-    let upper = clause.to_ascii_uppercase();
-    for (suffix, exists) in [(" IS NOT NULL", true), (" IS NULL", false)] {
-        if upper.ends_with(suffix) {
-            let lhs = clause[..clause.len() - suffix.len()].trim();
-            let key = lhs
-                .strip_prefix("tags.")
-                .or_else(|| lhs.strip_prefix("tag."))
-                .map(|k| k.trim_matches('`'))
-                .filter(|k| !k.is_empty())
-                .ok_or_else(|| {
-                    StoreError::Invalid(format!(
-                        "`{lhs}` in `{clause}`: only tags can be compared with IS NULL / IS NOT NULL"
-                    ))
-                })?;
-            let not = if exists { "" } else { "NOT " };
-            return Ok((
-                format!(
-                    "{not}EXISTS (SELECT 1 FROM experiment_tags t WHERE t.experiment_id = experiments.experiment_id AND t.key = ?)"
-                ),
-                vec![Value::Text(key.to_owned())],
-            ));
-        }
-    }
-    let ops = [" != ", " = ", " ILIKE ", " LIKE ", " ilike ", " like "];
-    for op in ops {
-        if let Some((lhs, rhs)) = clause.split_once(op) {
-            let rhs = rhs.trim();
-            let value = rhs
-                .strip_prefix('\'')
-                .and_then(|v| v.strip_suffix('\''))
-                .or_else(|| rhs.strip_prefix('"').and_then(|v| v.strip_suffix('"')))
-                .ok_or_else(|| {
-                    StoreError::Invalid(format!("expected a quoted value in `{clause}`"))
-                })?;
-            let op = op.trim().to_ascii_uppercase();
-            let cmp = |col: &str| match op.as_str() {
-                "ILIKE" => format!("LOWER({col}) LIKE LOWER(?)"),
-                "LIKE" => format!("{col} LIKE ?"),
-                other => format!("{col} {other} ?"),
-            };
-            let lhs = lhs.trim().trim_start_matches("attributes.");
-            return if lhs == "name" {
-                Ok((cmp("name"), vec![Value::Text(value.to_owned())]))
-            } else if let Some(key) = lhs
-                .strip_prefix("tags.")
-                .or_else(|| lhs.strip_prefix("tag."))
-            {
-                let key = key.trim_matches('`').to_owned();
-                Ok((
-                    format!(
-                        "EXISTS (SELECT 1 FROM experiment_tags t WHERE t.experiment_id = experiments.experiment_id AND t.key = ? AND {})",
-                        cmp("t.value")
-                    ),
-                    vec![Value::Text(key), Value::Text(value.to_owned())],
-                ))
-            } else {
-                Err(StoreError::Invalid(format!(
-                    "invalid experiment filter key `{lhs}`; use `name` or `tags.KEY`"
-                )))
-            };
-        }
-    }
-    Err(StoreError::Invalid(format!(
-        "invalid experiment filter `{clause}`"
-    )))
 }
 
 #[cfg(test)]

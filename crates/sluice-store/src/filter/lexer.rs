@@ -1,50 +1,17 @@
-//! The lexer of MLflow's filter strings, shared by run search and registry search:
+//! The lexer of MLflow's filter strings:
 //! words (`metrics.rmse`, or a quoted name after a prefix), quoted strings, numbers, comparators,
 //! parentheses and commas.
 
-use crate::{Result, StoreError};
-
-fn invalid(msg: impl Into<String>) -> StoreError {
-    StoreError::Invalid(msg.into())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Op {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Like,
-    ILike,
-    In,
-    NotIn,
-}
-
-impl Op {
-    pub(crate) fn sql(self) -> &'static str {
-        match self {
-            Op::Eq => "=",
-            Op::Ne => "!=",
-            Op::Lt => "<",
-            Op::Le => "<=",
-            Op::Gt => ">",
-            Op::Ge => ">=",
-            Op::Like => "LIKE",
-            Op::ILike => "ILIKE",
-            Op::In => "IN",
-            Op::NotIn => "NOT IN",
-        }
-    }
-}
+use super::{Cmp, invalid};
+use crate::Result;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Tok {
     Word(String),
     Str(String),
-    Num(f64),
-    Op(Op),
+    /// A number and its text as written.
+    Num(f64, String),
+    Op(Cmp),
     LParen,
     RParen,
     Comma,
@@ -98,13 +65,13 @@ pub(crate) fn tokenize(s: &str) -> Result<Vec<Tok>> {
         } else if matches!(c, '=' | '!' | '<' | '>') {
             let next = chars.get(i + 1).copied();
             let (op, len) = match (c, next) {
-                ('=', Some('=')) => (Op::Eq, 2),
-                ('=', _) => (Op::Eq, 1),
-                ('!', Some('=')) | ('<', Some('>')) => (Op::Ne, 2),
-                ('<', Some('=')) => (Op::Le, 2),
-                ('<', _) => (Op::Lt, 1),
-                ('>', Some('=')) => (Op::Ge, 2),
-                ('>', _) => (Op::Gt, 1),
+                ('=', Some('=')) => (Cmp::Eq, 2),
+                ('=', _) => (Cmp::Eq, 1),
+                ('!', Some('=')) | ('<', Some('>')) => (Cmp::Ne, 2),
+                ('<', Some('=')) => (Cmp::Le, 2),
+                ('<', _) => (Cmp::Lt, 1),
+                ('>', Some('=')) => (Cmp::Ge, 2),
+                ('>', _) => (Cmp::Gt, 1),
                 _ => return Err(invalid(format!("Invalid filter '{s}': unexpected '!'"))),
             };
             out.push(Tok::Op(op));
@@ -125,7 +92,7 @@ pub(crate) fn tokenize(s: &str) -> Result<Vec<Tok>> {
             let n = text
                 .parse()
                 .map_err(|_| invalid(format!("Invalid filter '{s}': bad number '{text}'")))?;
-            out.push(Tok::Num(n));
+            out.push(Tok::Num(n, text));
         } else if c.is_alphanumeric() || matches!(c, '_' | '.') {
             let start = i;
             while i < chars.len()

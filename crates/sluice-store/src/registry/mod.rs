@@ -3,10 +3,11 @@
 //! reused, a version is immutable except its description, tags and stage, and every multi-row
 //! change is one transaction.
 
+mod search;
+
 use crate::db::Value;
 use crate::db::{OptionalExtension, Transaction, params, params_from_iter};
 
-use crate::filter_lexer::{Op, Tok, tokenize};
 use crate::tracking::{KeyValue, MAX_KEY, MAX_PARAM_VALUE, MAX_TAG_VALUE, new_id, now_ms};
 use crate::{Result, Store, StoreError};
 
@@ -497,62 +498,29 @@ impl Store {
         max_results: usize,
         offset: usize,
     ) -> Result<(Vec<RegisteredModel>, Option<usize>)> {
-        let clauses = parse_filter(filter.unwrap_or(""))?;
-        let prompts = queries_prompts(&clauses);
-        let mut conds = Vec::new();
-        let mut args = Vec::new();
-        for c in &clauses {
-            match &c.key {
-                Key::Tag(k) if k == PROMPT_TAG && !prompts => {}
-                Key::Attr(a) if a == "name" => {
-                    check_ops(c, &STRING_OPS, "name")?;
-                    conds.push(cmp_sql("rm.name", c, &mut args)?);
-                }
-                Key::Tag(k) => {
-                    check_ops(c, &STRING_OPS, "tags")?;
-                    args.push(Value::Text(k.clone()));
-                    let cmp = cmp_sql("t.value", c, &mut args)?;
-                    conds.push(format!(
-                        "EXISTS (SELECT 1 FROM registered_model_tags t WHERE t.name = rm.name AND t.key = ? AND {cmp})"
-                    ));
-                }
-                other => {
-                    return Err(invalid(format!(
-                        "Invalid attribute name: {}. Registered models can be searched by `name` and `tags.<key>`.",
-                        other.label()
-                    )));
-                }
-            }
-        }
+        let filter = crate::filter::parse(filter.unwrap_or(""))?;
+        let prompts = search::queries_prompts(&filter);
+        let compiled = crate::filter::compile(&filter, self.conn.dialect(), |i| {
+            search::registered_model_field(i, prompts)
+        })?;
+        let mut args = compiled.args;
+        let mut conds = vec![compiled.sql];
         if !prompts {
             conds.push(format!(
                 "NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE p.name = rm.name AND p.key = '{PROMPT_TAG}' AND LOWER(p.value) = 'true')"
             ));
         }
-        let mut order = Vec::new();
-        for o in order_by.iter().filter(|o| !o.trim().is_empty()) {
-            let (key, asc) = parse_order(o)?;
-            let col = match key.as_str() {
-                "name" => "rm.name",
-                "timestamp" | "last_updated_timestamp" => "rm.last_updated_time",
-                other => {
-                    return Err(invalid(format!(
-                        "Invalid order by key '{other}' specified. Valid keys are 'name', 'last_updated_timestamp' and 'timestamp'."
-                    )));
-                }
-            };
-            push_order(&mut order, col, asc, order_by)?;
-        }
-        if !order.iter().any(|o: &String| o.starts_with("rm.name ")) {
+        let orders = crate::filter::compile_order(
+            &crate::filter::parse_orders(order_by)?,
+            search::registered_model_order,
+        )?;
+        let mut order: Vec<String> = orders.iter().map(|o| o.plain(&mut args)).collect();
+        if !orders.iter().any(|o| o.sql == "rm.name") {
             order.push("rm.name ASC".into());
         }
         let sql = format!(
             "SELECT rm.name FROM registered_models rm WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
-            if conds.is_empty() {
-                "TRUE".to_owned()
-            } else {
-                conds.join(" AND ")
-            },
+            conds.join(" AND "),
             order.join(", "),
             max_results + 1,
             offset
@@ -896,46 +864,13 @@ impl Store {
         max_results: usize,
         offset: usize,
     ) -> Result<(Vec<ModelVersion>, Option<usize>)> {
-        let clauses = parse_filter(filter.unwrap_or(""))?;
-        let prompts = queries_prompts(&clauses);
-        let mut conds = Vec::new();
-        let mut args = Vec::new();
-        for c in &clauses {
-            match &c.key {
-                Key::Tag(k) if k == PROMPT_TAG && !prompts => {}
-                Key::Attr(a) => {
-                    let (col, ops): (&str, &[Op]) = match a.as_str() {
-                        // MLflow lists both (`name IN ('a', 'b')`).
-                        "name" => ("mv.name", &LIST_OPS),
-                        "run_id" => ("mv.run_id", &LIST_OPS),
-                        "source_path" | "source" => ("mv.source", &STRING_OPS),
-                        "version_number" | "version" => ("mv.version", &NUMERIC_OPS),
-                        other => {
-                            return Err(invalid(format!(
-                                "Invalid attribute name: {other}. Model versions can be searched by `name`, `run_id`, `source_path`, `version_number` and `tags.<key>`."
-                            )));
-                        }
-                    };
-                    check_ops(c, ops, a)?;
-                    conds.push(cmp_sql(col, c, &mut args)?);
-                }
-                Key::Tag(k) => {
-                    check_ops(c, &STRING_OPS, "tags")?;
-                    args.push(Value::Text(k.clone()));
-                    let cmp = cmp_sql("t.value", c, &mut args)?;
-                    conds.push(format!(
-                        "EXISTS (SELECT 1 FROM model_version_tags t WHERE t.name = mv.name AND t.version = mv.version AND t.key = ? AND {cmp})"
-                    ));
-                }
-                other => {
-                    return Err(invalid(format!(
-                        "Invalid filter key {}: model versions have no {}.",
-                        other.label(),
-                        other.kind()
-                    )));
-                }
-            }
-        }
+        let filter = crate::filter::parse(filter.unwrap_or(""))?;
+        let prompts = search::queries_prompts(&filter);
+        let compiled = crate::filter::compile(&filter, self.conn.dialect(), |i| {
+            search::model_version_field(i, prompts)
+        })?;
+        let mut args = compiled.args;
+        let mut conds = vec![compiled.sql];
         if !prompts {
             conds.push(format!(
                 "NOT EXISTS (SELECT 1 FROM model_version_tags p WHERE p.name = mv.name AND p.version = mv.version AND p.key = '{PROMPT_TAG}' AND LOWER(p.value) = 'true')"
@@ -946,33 +881,21 @@ impl Store {
             "name ASC".to_owned(),
             "version_number DESC".to_owned(),
         ];
-        let given: Vec<&String> = order_by.iter().filter(|o| !o.trim().is_empty()).collect();
-        let clauses: Vec<&String> = if given.is_empty() {
-            defaults.iter().collect()
+        let given = crate::filter::parse_orders(order_by)?;
+        let keys = if given.is_empty() {
+            crate::filter::parse_orders(&defaults)?
         } else {
             given
         };
-        let mut order = Vec::new();
-        for o in clauses {
-            let (key, asc) = parse_order(o)?;
-            let col = match key.as_str() {
-                "name" => "mv.name",
-                "version_number" => "mv.version",
-                "creation_timestamp" => "mv.creation_time",
-                "last_updated_timestamp" => "mv.last_updated_time",
-                other => {
-                    return Err(invalid(format!(
-                        "Invalid order by key '{other}' specified. Valid keys are 'name', 'version_number', 'creation_timestamp' and 'last_updated_timestamp'."
-                    )));
-                }
-            };
-            push_order(&mut order, col, asc, order_by)?;
-        }
-        if !order.iter().any(|o| o.starts_with("mv.name ")) {
-            order.push("mv.name ASC".into());
-        }
-        if !order.iter().any(|o| o.starts_with("mv.version ")) {
-            order.push("mv.version DESC".into());
+        let orders = crate::filter::compile_order(&keys, search::model_version_order)?;
+        let mut order: Vec<String> = orders.iter().map(|o| o.plain(&mut args)).collect();
+        for (col, tie) in [
+            ("mv.name", "mv.name ASC"),
+            ("mv.version", "mv.version DESC"),
+        ] {
+            if !orders.iter().any(|o| o.sql == col) {
+                order.push(tie.into());
+            }
         }
         let sql = format!(
             "SELECT {} FROM model_versions mv WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
@@ -981,11 +904,7 @@ impl Store {
                 .map(|c| format!("mv.{c}"))
                 .collect::<Vec<_>>()
                 .join(", "),
-            if conds.is_empty() {
-                "TRUE".to_owned()
-            } else {
-                conds.join(" AND ")
-            },
+            conds.join(" AND "),
             order.join(", "),
             max_results + 1,
             offset
@@ -1237,59 +1156,21 @@ impl Store {
             format!("lm.experiment_id IN ({})", vec!["?"; ids.len()].join(", ")),
             "lm.lifecycle_stage = 'active'".to_owned(),
         ];
-        for c in &parse_filter(filter.unwrap_or(""))? {
-            let cond = match &c.key {
-                Key::Attr(a) => {
-                    let (col, ops) = logged_model_attribute(a)?;
-                    check_ops(c, ops, a)?;
-                    if col == "lm.status" {
-                        // `status = 'READY'` means `LOGGED_MODEL_READY`.
-                        let mut c = c.clone();
-                        if let Lit::Str(s) = &c.value
-                            && let Ok(full) = canonical_logged_model_status(s)
-                        {
-                            c.value = Lit::Str(full.to_owned());
-                        }
-                        cmp_sql(col, &c, &mut args)?
-                    } else {
-                        cmp_sql(col, c, &mut args)?
-                    }
-                }
-                Key::Tag(k) | Key::Param(k) => {
-                    check_ops(c, &STRING_OPS, &c.key.label())?;
-                    let table = if matches!(c.key, Key::Tag(_)) {
-                        "logged_model_tags"
-                    } else {
-                        "logged_model_params"
-                    };
-                    args.push(Value::Text(k.clone()));
-                    let cmp = cmp_sql("x.value", c, &mut args)?;
-                    format!(
-                        "EXISTS (SELECT 1 FROM {table} x WHERE x.model_id = lm.model_id AND x.key = ? AND {cmp})"
-                    )
-                }
-                Key::Metric(k) => {
-                    check_ops(c, &NUMERIC_OPS, &c.key.label())?;
-                    args.push(Value::Text(k.clone()));
-                    let cmp = cmp_sql(LATEST_MODEL_METRIC, c, &mut args)?;
-                    format!("({cmp})")
-                }
-            };
-            conds.push(cond);
-        }
+        let filter = crate::filter::parse(filter.unwrap_or(""))?;
+        let compiled = crate::filter::compile(&filter, self.conn.dialect(), |i| {
+            search::logged_model_field(i).map(Some)
+        })?;
+        conds.push(compiled.sql);
+        args.extend(compiled.args);
         let mut order = Vec::new();
         for o in order_by {
-            let dir = if o.ascending { "ASC" } else { "DESC" };
-            if let Some(key) = o.field_name.strip_prefix("metrics.") {
-                args.push(Value::Text(key.to_owned()));
-                args.push(Value::Text(key.to_owned()));
-                // Models without the metric sort last either way.
-                order.push(format!("{LATEST_MODEL_METRIC} IS NULL"));
-                order.push(format!("{LATEST_MODEL_METRIC} {dir}"));
-            } else {
-                let (col, _) = logged_model_attribute(&o.field_name)?;
-                order.push(format!("{col} {dir}"));
-            }
+            let keys = [crate::filter::OrderKey {
+                ident: crate::filter::Ident::parse(&o.field_name),
+                ascending: o.ascending,
+            }];
+            let compiled = crate::filter::compile_order(&keys, search::logged_model_field)?;
+            // Models without the value sort last either way.
+            order.push(compiled[0].nulls_last(&mut args));
         }
         order.push("lm.creation_time DESC".into());
         order.push("lm.seq DESC".into());
@@ -1316,50 +1197,6 @@ impl Store {
         }
         Ok((models, next))
     }
-}
-
-/// Whether a filter asks for prompts: the prompt tag (`PROMPT_TAG`) `= 'true'` or `!= 'false'`.
-/// Otherwise, as in MLflow, clauses on that tag are dropped and prompts are left out: the 3.x
-/// client adds ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every search, which must still
-/// match models without the tag.
-fn queries_prompts(clauses: &[Clause]) -> bool {
-    clauses.iter().any(|c| {
-        let (Key::Tag(k), Lit::Str(v)) = (&c.key, &c.value) else {
-            return false;
-        };
-        k == PROMPT_TAG
-            && match c.op {
-                Op::Eq => v.eq_ignore_ascii_case("true"),
-                Op::Ne => v.eq_ignore_ascii_case("false"),
-                _ => false,
-            }
-    })
-}
-
-/// The latest value (highest step, then timestamp) of the metric named by the next parameter.
-const LATEST_MODEL_METRIC: &str =
-    "(SELECT CASE WHEN x.is_nan = 1 THEN NULL ELSE x.value END FROM logged_model_metrics x
-    WHERE x.model_id = lm.model_id AND x.key = ? ORDER BY x.step DESC, x.timestamp DESC LIMIT 1)";
-
-fn logged_model_attribute(name: &str) -> Result<(&'static str, &'static [Op])> {
-    Ok(match name.trim_start_matches("attributes.") {
-        "name" => ("lm.name", &STRING_OPS),
-        "model_id" => ("lm.model_id", &LIST_OPS),
-        "model_type" => ("lm.model_type", &STRING_OPS),
-        "status" => ("lm.status", &STRING_OPS),
-        "source_run_id" => ("lm.source_run_id", &LIST_OPS),
-        "creation_timestamp" | "creation_time" | "creation_timestamp_ms" => {
-            ("lm.creation_time", &NUMERIC_OPS)
-        }
-        "last_updated_timestamp" | "last_updated_time" | "last_updated_timestamp_ms" => {
-            ("lm.last_updated_time", &NUMERIC_OPS)
-        }
-        other => {
-            return Err(invalid(format!(
-                "Invalid attribute name '{other}' for logged models. Valid attributes are name, model_id, model_type, status, source_run_id, creation_timestamp and last_updated_timestamp."
-            )));
-        }
-    })
 }
 
 fn check_params(params: &[KeyValue]) -> Result<()> {
@@ -1489,243 +1326,6 @@ fn registered_source(tx: &crate::db::Conn, path: &str) -> Result<String> {
     tx.query_row(sql, params![name, arg], |r| r.get(0))
         .optional()?
         .ok_or_else(|| not_found("model version", format!("models:/{path}")))
-}
-
-// ---- filters ------------------------------------------------------------------------------
-
-/// What a filter clause compares.
-#[derive(Debug, Clone, PartialEq)]
-enum Key {
-    Attr(String),
-    Tag(String),
-    Param(String),
-    Metric(String),
-}
-
-impl Key {
-    fn label(&self) -> String {
-        match self {
-            Key::Attr(a) => a.clone(),
-            Key::Tag(k) => format!("tags.{k}"),
-            Key::Param(k) => format!("params.{k}"),
-            Key::Metric(k) => format!("metrics.{k}"),
-        }
-    }
-
-    fn kind(&self) -> &'static str {
-        match self {
-            Key::Attr(_) => "such attribute",
-            Key::Tag(_) => "such tag",
-            Key::Param(_) => "params",
-            Key::Metric(_) => "metrics",
-        }
-    }
-}
-
-const STRING_OPS: [Op; 4] = [Op::Eq, Op::Ne, Op::Like, Op::ILike];
-const LIST_OPS: [Op; 6] = [Op::Eq, Op::Ne, Op::Like, Op::ILike, Op::In, Op::NotIn];
-const NUMERIC_OPS: [Op; 6] = [Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge];
-
-#[derive(Debug, Clone, PartialEq)]
-enum Lit {
-    Str(String),
-    Num(f64),
-    List(Vec<String>),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct Clause {
-    key: Key,
-    op: Op,
-    value: Lit,
-}
-
-fn key_of(word: &str) -> Key {
-    match word.split_once('.') {
-        Some(("tags" | "tag", k)) => Key::Tag(k.to_owned()),
-        Some(("params" | "param" | "parameters" | "parameter", k)) => Key::Param(k.to_owned()),
-        Some(("metrics" | "metric", k)) => Key::Metric(k.to_owned()),
-        Some(("attributes" | "attribute" | "attr", k)) => Key::Attr(k.to_owned()),
-        _ => Key::Attr(word.to_owned()),
-    }
-}
-
-/// Parses MLflow's filter grammar: `KEY OP VALUE [AND KEY OP VALUE]...`.
-fn parse_filter(filter: &str) -> Result<Vec<Clause>> {
-    let toks = tokenize(filter)?;
-    let bad = |why: &str| invalid(format!("Invalid filter '{filter}': {why}"));
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < toks.len() {
-        let Tok::Word(word) = &toks[i] else {
-            return Err(bad("expected a key such as `name` or `tags.key`"));
-        };
-        let key = key_of(word);
-        if matches!(&key, Key::Tag(k) | Key::Param(k) | Key::Metric(k) | Key::Attr(k) if k.is_empty())
-        {
-            return Err(bad(&format!("`{word}` names no key")));
-        }
-        i += 1;
-        let op = match toks.get(i) {
-            Some(Tok::Op(op)) => *op,
-            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("like") => Op::Like,
-            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("ilike") => Op::ILike,
-            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("in") => Op::In,
-            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("not") => {
-                i += 1;
-                match toks.get(i) {
-                    Some(Tok::Word(w)) if w.eq_ignore_ascii_case("in") => Op::NotIn,
-                    _ => return Err(bad("expected `IN` after `NOT`")),
-                }
-            }
-            _ => return Err(bad(&format!("expected a comparator after `{word}`"))),
-        };
-        i += 1;
-        let value = if matches!(op, Op::In | Op::NotIn) {
-            if toks.get(i) != Some(&Tok::LParen) {
-                return Err(bad("`IN` takes a list such as ('a', 'b')"));
-            }
-            i += 1;
-            let mut list = Vec::new();
-            loop {
-                match toks.get(i) {
-                    Some(Tok::Str(s)) => list.push(s.clone()),
-                    _ => return Err(bad("`IN` takes a list of quoted strings")),
-                }
-                i += 1;
-                match toks.get(i) {
-                    Some(Tok::Comma) => i += 1,
-                    Some(Tok::RParen) => {
-                        i += 1;
-                        break;
-                    }
-                    _ => return Err(bad("unclosed list")),
-                }
-            }
-            Lit::List(list)
-        } else {
-            let v = match toks.get(i) {
-                Some(Tok::Str(s)) => Lit::Str(s.clone()),
-                Some(Tok::Num(n)) => Lit::Num(*n),
-                _ => return Err(bad(&format!("expected a value after `{word}`"))),
-            };
-            i += 1;
-            v
-        };
-        out.push(Clause { key, op, value });
-        match toks.get(i) {
-            None => {}
-            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("and") => {
-                i += 1;
-                if i >= toks.len() {
-                    return Err(bad("it ends with `AND`"));
-                }
-            }
-            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("or") => {
-                return Err(bad("`OR` is not supported; join clauses with `AND`"));
-            }
-            Some(_) => return Err(bad("join clauses with `AND`")),
-        }
-    }
-    Ok(out)
-}
-
-fn check_ops(c: &Clause, allowed: &[Op], what: &str) -> Result<()> {
-    if !allowed.contains(&c.op) {
-        return Err(invalid(format!(
-            "Invalid comparator '{}' for `{what}`; use one of {}",
-            c.op.sql(),
-            allowed
-                .iter()
-                .map(|o| o.sql())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    let numeric = allowed.contains(&Op::Lt);
-    match (&c.value, numeric) {
-        (Lit::Num(_), false) => Err(invalid(format!(
-            "`{what}` compares with a quoted string, e.g. {what} = 'value'"
-        ))),
-        (Lit::Str(_), true) => Err(invalid(format!(
-            "`{what}` compares with a number, e.g. {what} > 1"
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// `expr OP ?` with the clause's value appended to `args`. LIKE is case-sensitive, as in MLflow
-/// (the store's connections make it so on SQLite); ILIKE compares both sides lower-cased.
-fn cmp_sql(expr: &str, c: &Clause, args: &mut Vec<Value>) -> Result<String> {
-    let one = |args: &mut Vec<Value>| -> Result<()> {
-        args.push(match &c.value {
-            Lit::Str(s) => Value::Text(s.clone()),
-            Lit::Num(n) => Value::Real(*n),
-            Lit::List(_) => return Err(invalid("a list is only allowed after `IN`")),
-        });
-        Ok(())
-    };
-    Ok(match c.op {
-        Op::Like => {
-            one(args)?;
-            format!("{expr} LIKE ?")
-        }
-        Op::ILike => {
-            one(args)?;
-            format!("LOWER({expr}) LIKE LOWER(?)")
-        }
-        Op::In | Op::NotIn => {
-            let Lit::List(items) = &c.value else {
-                return Err(invalid("`IN` takes a list such as ('a', 'b')"));
-            };
-            args.extend(items.iter().map(|s| Value::Text(s.clone())));
-            format!(
-                "{expr} {} ({})",
-                c.op.sql(),
-                vec!["?"; items.len()].join(", ")
-            )
-        }
-        op => {
-            one(args)?;
-            format!("{expr} {} ?", op.sql())
-        }
-    })
-}
-
-/// `KEY [ASC|DESC]` → (key without `attributes.`, ascending).
-fn parse_order(clause: &str) -> Result<(String, bool)> {
-    let mut parts = clause.split_whitespace();
-    let key = parts
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("attributes.")
-        .trim_matches('`')
-        .to_owned();
-    let asc = match parts.next().map(str::to_ascii_uppercase).as_deref() {
-        None | Some("ASC") => true,
-        Some("DESC") => false,
-        Some(d) => {
-            return Err(invalid(format!(
-                "Invalid order_by clause '{clause}': direction '{d}' is not ASC or DESC"
-            )));
-        }
-    };
-    if parts.next().is_some() {
-        return Err(invalid(format!(
-            "Invalid order_by clause '{clause}': expected 'KEY [ASC|DESC]'"
-        )));
-    }
-    Ok((key, asc))
-}
-
-fn push_order(order: &mut Vec<String>, col: &str, asc: bool, all: &[String]) -> Result<()> {
-    if order.iter().any(|o| o.split(' ').next() == Some(col)) {
-        return Err(invalid(format!(
-            "`order_by` contains duplicate fields: {all:?}"
-        )));
-    }
-    order.push(format!("{col} {}", if asc { "ASC" } else { "DESC" }));
-    Ok(())
 }
 
 #[cfg(test)]
@@ -2328,28 +1928,5 @@ mod tests {
         ));
         assert!(s.delete_logged_model(&m.model_id).is_err());
         assert_eq!(search(None, &[]), [other.model_id]);
-    }
-
-    #[test]
-    fn filter_grammar() {
-        let c = parse_filter("name = 'a''b' AND tags.`my tag` != \"x\" and metrics.m <= -1.5e2")
-            .unwrap();
-        assert_eq!(c.len(), 3);
-        assert_eq!(c[0].value, Lit::Str("a'b".into()));
-        assert_eq!(c[1].key, Key::Tag("my tag".into()));
-        assert_eq!((c[2].op, c[2].value.clone()), (Op::Le, Lit::Num(-150.0)));
-        let c = parse_filter("run_id NOT IN ('a','b')").unwrap();
-        assert_eq!(c[0].value, Lit::List(vec!["a".into(), "b".into()]));
-        assert!(parse_filter("").unwrap().is_empty());
-        for bad in [
-            "name",
-            "name = 'x' and",
-            "name = 'x",
-            "= 'x'",
-            "name IN 'x'",
-            "name ~ 'x'",
-        ] {
-            assert!(parse_filter(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -1,0 +1,279 @@
+//! Parsed filters and `order_by` keys compiled to SQL for one entity and one dialect.
+//!
+//! An entity says what each identifier names with a resolver returning a [`Field`]: a column or
+//! scalar expression, or a value in a key-value table (tags, params, metrics), with its type and
+//! allowed comparators. The compiler checks comparators and value types, binds every value as a
+//! parameter (never spliced into SQL) and writes the condition.
+
+use super::{Cmp, Comparison, Ident, Literal, OrderKey, Rhs, invalid};
+use crate::Result;
+use crate::db::{Dialect, Value};
+
+/// The type of a field, which decides what constants it compares with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Compares with quoted strings only.
+    Str,
+    /// Compares with numbers only.
+    Num,
+    /// Compares with numbers, quoted or not (trace attributes such as `timestamp_ms`).
+    NumOrQuoted,
+}
+
+/// Where a field's value lives.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// A column or scalar expression; `args` bind its own `?` placeholders.
+    Expr { sql: String, args: Vec<Value> },
+    /// A value in a key-value table. `rows` is `FROM <table> <alias> WHERE <alias>.<owner> =
+    /// <outer>.<owner> AND <alias>.key = ?` (bound to `key`), `value` the value column. An
+    /// entity without the key matches nothing but `IS NULL`.
+    Keyed {
+        rows: String,
+        key: String,
+        value: String,
+    },
+}
+
+/// What an identifier names, for one entity.
+#[derive(Debug, Clone)]
+pub(crate) struct Field {
+    pub(crate) target: Target,
+    pub(crate) kind: Kind,
+    /// The comparators MLflow allows on it.
+    pub(crate) cmps: &'static [Cmp],
+    /// Rewrites a string constant before comparing (`READY` → `LOGGED_MODEL_READY`).
+    pub(crate) map: Option<fn(&str) -> String>,
+}
+
+impl Field {
+    pub(crate) fn column(sql: impl Into<String>, kind: Kind, cmps: &'static [Cmp]) -> Field {
+        Field {
+            target: Target::Expr {
+                sql: sql.into(),
+                args: Vec::new(),
+            },
+            kind,
+            cmps,
+            map: None,
+        }
+    }
+
+    pub(crate) fn keyed(
+        rows: impl Into<String>,
+        key: impl Into<String>,
+        value: impl Into<String>,
+        kind: Kind,
+        cmps: &'static [Cmp],
+    ) -> Field {
+        Field {
+            target: Target::Keyed {
+                rows: rows.into(),
+                key: key.into(),
+                value: value.into(),
+            },
+            kind,
+            cmps,
+            map: None,
+        }
+    }
+
+    pub(crate) fn mapped(mut self, map: fn(&str) -> String) -> Field {
+        self.map = Some(map);
+        self
+    }
+
+    /// The field as a scalar expression (for sorting): a key-value field becomes the subquery
+    /// of its value, NULL where the key is absent.
+    fn scalar(&self) -> (String, Vec<Value>) {
+        match &self.target {
+            Target::Expr { sql, args } => (sql.clone(), args.clone()),
+            Target::Keyed { rows, key, value } => (
+                format!("(SELECT {value} {rows})"),
+                vec![Value::Text(key.clone())],
+            ),
+        }
+    }
+}
+
+/// A compiled condition and the values its placeholders bind, in order.
+#[derive(Debug, Clone)]
+pub(crate) struct Where {
+    pub(crate) sql: String,
+    pub(crate) args: Vec<Value>,
+}
+
+/// Compiles `AND`-joined comparisons for one entity. `resolve` says what an identifier names;
+/// `Ok(None)` drops the comparison (a filter the entity answers elsewhere).
+pub(crate) fn compile(
+    comparisons: &[Comparison],
+    dialect: Dialect,
+    mut resolve: impl FnMut(&Ident) -> Result<Option<Field>>,
+) -> Result<Where> {
+    let mut conds = Vec::new();
+    let mut args = Vec::new();
+    for c in comparisons {
+        let Some(field) = resolve(&c.ident)? else {
+            continue;
+        };
+        conds.push(comparison(c, &field, dialect, &mut args)?);
+    }
+    Ok(Where {
+        sql: if conds.is_empty() {
+            "TRUE".into()
+        } else {
+            conds.join(" AND ")
+        },
+        args,
+    })
+}
+
+fn comparison(
+    c: &Comparison,
+    field: &Field,
+    dialect: Dialect,
+    args: &mut Vec<Value>,
+) -> Result<String> {
+    let label = c.ident.label();
+    if !field.cmps.contains(&c.cmp) {
+        return Err(invalid(format!(
+            "Invalid comparator '{}' for `{label}`; use one of {}",
+            c.cmp.as_str(),
+            field
+                .cmps
+                .iter()
+                .map(|c| format!("'{}'", c.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let values: Vec<Value> = match &c.rhs {
+        Rhs::Nothing => Vec::new(),
+        Rhs::One(lit) => vec![value(lit, field, &label)?],
+        Rhs::List(items) => items
+            .iter()
+            .map(|lit| value(lit, field, &label))
+            .collect::<Result<_>>()?,
+    };
+    if matches!(c.cmp, Cmp::Like | Cmp::ILike)
+        && let Some(Value::Text(pattern)) = values.first()
+        && pattern.chars().rev().take_while(|&ch| ch == '\\').count() % 2 == 1
+    {
+        return Err(invalid(format!(
+            "The pattern '{pattern}' for `{label}` ends with the escape character `\\`; write `\\\\` for a literal backslash"
+        )));
+    }
+    let n = values.len();
+    let test = |expr: &str| -> String {
+        match c.cmp {
+            Cmp::Like => like(expr, false, dialect),
+            Cmp::ILike => like(expr, true, dialect),
+            Cmp::In | Cmp::NotIn => {
+                format!("{expr} {} ({})", c.cmp.as_str(), vec!["?"; n].join(", "))
+            }
+            Cmp::IsNull | Cmp::IsNotNull => format!("{expr} {}", c.cmp.as_str()),
+            op => format!("{expr} {} ?", op.as_str()),
+        }
+    };
+    Ok(match &field.target {
+        Target::Expr { sql, args: own } => {
+            args.extend(own.iter().cloned());
+            args.extend(values);
+            test(sql)
+        }
+        Target::Keyed { rows, key, value } => {
+            args.push(Value::Text(key.clone()));
+            match c.cmp {
+                Cmp::IsNull => format!("NOT EXISTS (SELECT 1 {rows})"),
+                Cmp::IsNotNull => format!("EXISTS (SELECT 1 {rows})"),
+                _ => {
+                    args.extend(values);
+                    format!("EXISTS (SELECT 1 {rows} AND {})", test(value))
+                }
+            }
+        }
+    })
+}
+
+/// `LIKE` with MLflow's meaning on either engine: case-sensitive (SQLite's connections set
+/// `case_sensitive_like`), `ILIKE` ignoring case, and a backslash escaping `%` or `_` on both
+/// (PostgreSQL's default escape character, given to SQLite explicitly).
+fn like(expr: &str, ignore_case: bool, dialect: Dialect) -> String {
+    match (dialect, ignore_case) {
+        (Dialect::Postgres, false) => format!("{expr} LIKE ?"),
+        (Dialect::Postgres, true) => format!("{expr} ILIKE ?"),
+        (Dialect::Sqlite, false) => format!("{expr} LIKE ? ESCAPE '\\'"),
+        (Dialect::Sqlite, true) => format!("LOWER({expr}) LIKE LOWER(?) ESCAPE '\\'"),
+    }
+}
+
+fn value(lit: &Literal, field: &Field, label: &str) -> Result<Value> {
+    match (lit, field.kind) {
+        (Literal::Str(s), Kind::Str) => Ok(Value::Text(match field.map {
+            Some(map) => map(s),
+            None => s.clone(),
+        })),
+        (Literal::Num(n, _), Kind::Num | Kind::NumOrQuoted) => Ok(Value::Real(*n)),
+        (Literal::Str(s), Kind::NumOrQuoted) => s.trim().parse().map(Value::Real).map_err(|_| {
+            invalid(format!(
+                "`{label}` compares with a number, e.g. {label} > 100; '{s}' is not one"
+            ))
+        }),
+        (Literal::Str(s), Kind::Num) => Err(invalid(format!(
+            "`{label}` compares with a number, not the string '{s}', e.g. {label} > 0.5"
+        ))),
+        (Literal::Num(_, text), Kind::Str) => Err(invalid(format!(
+            "`{label}` compares with a quoted string, e.g. {label} = '{text}'"
+        ))),
+    }
+}
+
+/// One compiled `order_by` key.
+#[derive(Debug, Clone)]
+pub(crate) struct OrderExpr {
+    /// A scalar expression; NULL where the entity lacks the value.
+    pub(crate) sql: String,
+    pub(crate) args: Vec<Value>,
+    pub(crate) ascending: bool,
+}
+
+impl OrderExpr {
+    /// `expr ASC|DESC`, with entities lacking the value last in either direction (MLflow's
+    /// order), appending the arguments its placeholders bind.
+    pub(crate) fn nulls_last(&self, args: &mut Vec<Value>) -> String {
+        args.extend(self.args.iter().cloned());
+        args.extend(self.args.iter().cloned());
+        format!(
+            "({0}) IS NULL, {0} {1}",
+            self.sql,
+            if self.ascending { "ASC" } else { "DESC" }
+        )
+    }
+
+    /// `expr ASC|DESC`, appending the arguments its placeholders bind.
+    pub(crate) fn plain(&self, args: &mut Vec<Value>) -> String {
+        args.extend(self.args.iter().cloned());
+        format!(
+            "{} {}",
+            self.sql,
+            if self.ascending { "ASC" } else { "DESC" }
+        )
+    }
+}
+
+/// Compiles `order_by` keys with the entity's resolver.
+pub(crate) fn compile_order(
+    keys: &[OrderKey],
+    mut resolve: impl FnMut(&Ident) -> Result<Field>,
+) -> Result<Vec<OrderExpr>> {
+    keys.iter()
+        .map(|k| {
+            let (sql, args) = resolve(&k.ident)?.scalar();
+            Ok(OrderExpr {
+                sql,
+                args,
+                ascending: k.ascending,
+            })
+        })
+        .collect()
+}
