@@ -141,5 +141,5 @@ fn order_by_clauses() {
     assert!(parse_order("").is_err());
     let dup = parse_orders(&["name ASC".into(), "name DESC".into()]).unwrap_err();
     assert!(dup.to_string().contains("duplicate"), "{dup}");
-    assert!(parse_orders(&["".into(), " ".into()]).unwrap().is_empty());
+    assert!(parse_orders(&[String::new(), " ".into()]).unwrap().is_empty());
 }
