@@ -284,7 +284,8 @@ impl Store {
             &crate::filter::parse_orders(q.order_by)?,
             trace_order_field,
         )?;
-        let mut order: Vec<String> = orders.iter().map(|o| o.plain(&mut args)).collect();
+        // Traces without the value sort last either way, as in MLflow.
+        let mut order: Vec<String> = orders.iter().map(|o| o.nulls_last(&mut args)).collect();
         if !order.is_empty() {
             order.push("t.request_time DESC".into());
             order.push("t.trace_id ASC".into());
@@ -632,7 +633,7 @@ fn trace_field(ident: &Ident) -> Result<Field> {
                 Field::column("t.execution_duration", Kind::NumOrQuoted, Cmp::NUMERIC)
             }
             "end_time_ms" | "end_time" => Field::column(
-                "(t.request_time + t.execution_duration)",
+                "(t.request_time + COALESCE(t.execution_duration, 0))",
                 Kind::NumOrQuoted,
                 Cmp::NUMERIC,
             ),

@@ -21,6 +21,8 @@ pub(crate) fn tokenize(s: &str) -> Result<Vec<Tok>> {
     let chars: Vec<char> = s.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
+    // Where a backticked word ended: `` `params`.model `` continues it into one identifier.
+    let mut backticked_end = None;
     while i < chars.len() {
         let c = chars[i];
         if c.is_whitespace() {
@@ -50,7 +52,10 @@ pub(crate) fn tokenize(s: &str) -> Result<Vec<Tok>> {
                 ('`' | '"', Some(Tok::Word(prefix))) if prefix.ends_with('.') => {
                     prefix.push_str(&text);
                 }
-                ('`', _) => out.push(Tok::Word(text)),
+                ('`', _) => {
+                    out.push(Tok::Word(text));
+                    backticked_end = Some(i);
+                }
                 _ => out.push(Tok::Str(text)),
             }
         } else if c == '(' {
@@ -100,7 +105,13 @@ pub(crate) fn tokenize(s: &str) -> Result<Vec<Tok>> {
             {
                 i += 1;
             }
-            out.push(Tok::Word(chars[start..i].iter().collect()));
+            let word: String = chars[start..i].iter().collect();
+            match out.last_mut() {
+                Some(Tok::Word(prefix)) if c == '.' && backticked_end == Some(start) => {
+                    prefix.push_str(&word);
+                }
+                _ => out.push(Tok::Word(word)),
+            }
         } else {
             return Err(invalid(format!("Invalid filter '{s}': unexpected '{c}'")));
         }

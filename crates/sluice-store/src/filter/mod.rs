@@ -337,4 +337,6 @@ fn describe(tok: &Tok) -> String {
 }
 
 #[cfg(test)]
+mod examples;
+#[cfg(test)]
 mod tests;

@@ -16,8 +16,11 @@ pub(crate) enum Kind {
     Str,
     /// Compares with numbers only.
     Num,
-    /// Compares with numbers, quoted or not (trace attributes such as `timestamp_ms`).
+    /// Compares with numbers, quoted or not (trace attributes such as `timestamp_ms`, a model
+    /// version's `version_number`).
     NumOrQuoted,
+    /// Compares with quoted integers (an experiment's `experiment_id = '3'`).
+    QuotedInt,
 }
 
 /// Where a field's value lives.
@@ -25,12 +28,13 @@ pub(crate) enum Kind {
 pub(crate) enum Target {
     /// A column or scalar expression; `args` bind its own `?` placeholders.
     Expr { sql: String, args: Vec<Value> },
-    /// A value in a key-value table. `rows` is `FROM <table> <alias> WHERE <alias>.<owner> =
-    /// <outer>.<owner> AND <alias>.key = ?` (bound to `key`), `value` the value column. An
-    /// entity without the key matches nothing but `IS NULL`.
-    Keyed {
+    /// A value in related rows, such as a key-value table: `rows` is `FROM <table> <alias>
+    /// WHERE <alias>.<owner> = <outer>.<owner> AND <alias>.key = ?` (its placeholders bound to
+    /// `args`), `value` the value expression. An entity matches when one of its rows' values
+    /// does; one without rows matches nothing but `IS NULL` (so not `!=` either, as in MLflow).
+    Rows {
         rows: String,
-        key: String,
+        args: Vec<Value>,
         value: String,
     },
 }
@@ -44,6 +48,9 @@ pub(crate) struct Field {
     pub(crate) cmps: &'static [Cmp],
     /// Rewrites a string constant before comparing (`READY` → `LOGGED_MODEL_READY`).
     pub(crate) map: Option<fn(&str) -> String>,
+    /// For metrics: the condition that a row's value is NaN. A NaN matches `!=` and nothing
+    /// else, and sorts after every number but before entities without the metric (MLflow).
+    pub(crate) nan: Option<String>,
 }
 
 impl Field {
@@ -56,6 +63,7 @@ impl Field {
             kind,
             cmps,
             map: None,
+            nan: None,
         }
     }
 
@@ -67,15 +75,43 @@ impl Field {
         cmps: &'static [Cmp],
     ) -> Field {
         Field {
-            target: Target::Keyed {
+            target: Target::Rows {
                 rows: rows.into(),
-                key: key.into(),
+                args: vec![Value::Text(key.into())],
                 value: value.into(),
             },
             kind,
             cmps,
             map: None,
+            nan: None,
         }
+    }
+
+    /// Values in related rows (see [`Target::Rows`]).
+    pub(crate) fn rows(
+        rows: impl Into<String>,
+        args: Vec<Value>,
+        value: impl Into<String>,
+        kind: Kind,
+        cmps: &'static [Cmp],
+    ) -> Field {
+        Field {
+            target: Target::Rows {
+                rows: rows.into(),
+                args,
+                value: value.into(),
+            },
+            kind,
+            cmps,
+            map: None,
+            nan: None,
+        }
+    }
+
+    /// A metric: `nan` is the condition that a row holds NaN.
+    pub(crate) fn with_nan(mut self, nan: impl Into<String>) -> Field {
+        self.nan = Some(nan.into());
+        self
     }
 
     pub(crate) fn mapped(mut self, map: fn(&str) -> String) -> Field {
@@ -83,15 +119,33 @@ impl Field {
         self
     }
 
-    /// The field as a scalar expression (for sorting): a key-value field becomes the subquery
-    /// of its value, NULL where the key is absent.
-    fn scalar(&self) -> (String, Vec<Value>) {
+    /// The field as a scalar expression for sorting (a related value becomes the subquery of
+    /// its value, NULL where absent or NaN), and for metrics a rank that puts numbers first,
+    /// then NaN, then entities without the metric.
+    fn order_expr(&self, ascending: bool) -> OrderExpr {
         match &self.target {
-            Target::Expr { sql, args } => (sql.clone(), args.clone()),
-            Target::Keyed { rows, key, value } => (
-                format!("(SELECT {value} {rows})"),
-                vec![Value::Text(key.clone())],
-            ),
+            Target::Expr { sql, args } => OrderExpr {
+                sql: sql.clone(),
+                args: args.clone(),
+                rank: None,
+                ascending,
+            },
+            Target::Rows { rows, args, value } => match &self.nan {
+                None => OrderExpr {
+                    sql: format!("(SELECT {value} {rows})"),
+                    args: args.clone(),
+                    rank: None,
+                    ascending,
+                },
+                Some(nan) => OrderExpr {
+                    sql: format!("(SELECT CASE WHEN {nan} THEN NULL ELSE {value} END {rows})"),
+                    args: args.clone(),
+                    rank: Some(format!(
+                        "COALESCE((SELECT CASE WHEN {nan} THEN 1 ELSE 0 END {rows}), 2)"
+                    )),
+                    ascending,
+                },
+            },
         }
     }
 }
@@ -135,9 +189,14 @@ fn comparison(
     args: &mut Vec<Value>,
 ) -> Result<String> {
     let label = c.ident.label();
+    if matches!(c.cmp, Cmp::IsNull | Cmp::IsNotNull) && !field.cmps.contains(&c.cmp) {
+        return Err(invalid(format!(
+            "IS NULL / IS NOT NULL is only supported for tags, params and metadata, not for `{label}`"
+        )));
+    }
     if !field.cmps.contains(&c.cmp) {
         return Err(invalid(format!(
-            "Invalid comparator '{}' for `{label}`; use one of {}",
+            "Invalid comparator '{}' not one of {} for `{label}`",
             c.cmp.as_str(),
             field
                 .cmps
@@ -181,12 +240,24 @@ fn comparison(
             args.extend(values);
             test(sql)
         }
-        Target::Keyed { rows, key, value } => {
-            args.push(Value::Text(key.clone()));
-            match c.cmp {
-                Cmp::IsNull => format!("NOT EXISTS (SELECT 1 {rows})"),
-                Cmp::IsNotNull => format!("EXISTS (SELECT 1 {rows})"),
-                _ => {
+        Target::Rows {
+            rows,
+            args: own,
+            value,
+        } => {
+            args.extend(own.iter().cloned());
+            match (c.cmp, &field.nan) {
+                (Cmp::IsNull, _) => format!("NOT EXISTS (SELECT 1 {rows})"),
+                (Cmp::IsNotNull, _) => format!("EXISTS (SELECT 1 {rows})"),
+                (Cmp::Ne, Some(nan)) => {
+                    args.extend(values);
+                    format!("EXISTS (SELECT 1 {rows} AND ({} OR {nan}))", test(value))
+                }
+                (_, Some(nan)) => {
+                    args.extend(values);
+                    format!("EXISTS (SELECT 1 {rows} AND NOT {nan} AND {})", test(value))
+                }
+                (_, None) => {
                     args.extend(values);
                     format!("EXISTS (SELECT 1 {rows} AND {})", test(value))
                 }
@@ -216,14 +287,19 @@ fn value(lit: &Literal, field: &Field, label: &str) -> Result<Value> {
         (Literal::Num(n, _), Kind::Num | Kind::NumOrQuoted) => Ok(Value::Real(*n)),
         (Literal::Str(s), Kind::NumOrQuoted) => s.trim().parse().map(Value::Real).map_err(|_| {
             invalid(format!(
-                "`{label}` compares with a number, e.g. {label} > 100; '{s}' is not one"
+                "Invalid value for numeric attribute '{label}': '{s}'; compare it with a number, e.g. {label} > 1"
+            ))
+        }),
+        (Literal::Str(s), Kind::QuotedInt) => s.trim().parse().map(Value::Integer).map_err(|_| {
+            invalid(format!(
+                "Invalid value '{s}' for `{label}`: it compares with a quoted integer, e.g. {label} = '1'"
             ))
         }),
         (Literal::Str(s), Kind::Num) => Err(invalid(format!(
-            "`{label}` compares with a number, not the string '{s}', e.g. {label} > 0.5"
+            "Expected numeric value type for `{label}`. Found '{s}'; compare it with an unquoted number, e.g. {label} > 0.5"
         ))),
-        (Literal::Num(_, text), Kind::Str) => Err(invalid(format!(
-            "`{label}` compares with a quoted string, e.g. {label} = '{text}'"
+        (Literal::Num(_, text), Kind::Str | Kind::QuotedInt) => Err(invalid(format!(
+            "Expected a quoted string value for `{label}` (e.g. '{text}'). Got value {text}"
         ))),
     }
 }
@@ -234,46 +310,50 @@ pub(crate) struct OrderExpr {
     /// A scalar expression; NULL where the entity lacks the value.
     pub(crate) sql: String,
     pub(crate) args: Vec<Value>,
+    /// For metrics: 0 for a number, 1 for NaN, 2 for none (its placeholders bind `args` too).
+    rank: Option<String>,
     pub(crate) ascending: bool,
 }
 
 impl OrderExpr {
+    fn dir(&self) -> &'static str {
+        if self.ascending { "ASC" } else { "DESC" }
+    }
+
     /// `expr ASC|DESC`, with entities lacking the value last in either direction (MLflow's
     /// order), appending the arguments its placeholders bind.
     pub(crate) fn nulls_last(&self, args: &mut Vec<Value>) -> String {
         args.extend(self.args.iter().cloned());
         args.extend(self.args.iter().cloned());
-        format!(
-            "({0}) IS NULL, {0} {1}",
-            self.sql,
-            if self.ascending { "ASC" } else { "DESC" }
-        )
+        match &self.rank {
+            Some(rank) => format!("{rank}, {} {}", self.sql, self.dir()),
+            None => format!("({0}) IS NULL, {0} {1}", self.sql, self.dir()),
+        }
     }
 
     /// `expr ASC|DESC`, appending the arguments its placeholders bind.
     pub(crate) fn plain(&self, args: &mut Vec<Value>) -> String {
         args.extend(self.args.iter().cloned());
-        format!(
-            "{} {}",
-            self.sql,
-            if self.ascending { "ASC" } else { "DESC" }
-        )
+        format!("{} {}", self.sql, self.dir())
     }
 }
 
-/// Compiles `order_by` keys with the entity's resolver.
+/// Compiles `order_by` keys with the entity's resolver; two keys naming the same value
+/// (`start_time` and `created`) are refused, as in MLflow.
 pub(crate) fn compile_order(
     keys: &[OrderKey],
     mut resolve: impl FnMut(&Ident) -> Result<Field>,
 ) -> Result<Vec<OrderExpr>> {
-    keys.iter()
-        .map(|k| {
-            let (sql, args) = resolve(&k.ident)?.scalar();
-            Ok(OrderExpr {
-                sql,
-                args,
-                ascending: k.ascending,
-            })
-        })
-        .collect()
+    let mut out: Vec<OrderExpr> = Vec::new();
+    for k in keys {
+        let expr = resolve(&k.ident)?.order_expr(k.ascending);
+        if out.iter().any(|o| o.sql == expr.sql && o.args == expr.args) {
+            let all: Vec<String> = keys.iter().map(|k| k.ident.label()).collect();
+            return Err(invalid(format!(
+                "`order_by` contains duplicate fields: {all:?}"
+            )));
+        }
+        out.push(expr);
+    }
+    Ok(out)
 }

@@ -39,6 +39,7 @@ fn identifiers_prefixes_and_quoting() {
         ("Attributes.status = 'x'", Some("attributes"), "status"),
         ("status = 'FINISHED'", None, "status"),
         ("`run name` = 'x'", None, "run name"),
+        ("`params`.model >= 'LR'", Some("params"), "model"),
     ] {
         assert_eq!(one(filter).ident, ident(prefix, key), "{filter}");
     }
@@ -141,5 +142,9 @@ fn order_by_clauses() {
     assert!(parse_order("").is_err());
     let dup = parse_orders(&["name ASC".into(), "name DESC".into()]).unwrap_err();
     assert!(dup.to_string().contains("duplicate"), "{dup}");
-    assert!(parse_orders(&[String::new(), " ".into()]).unwrap().is_empty());
+    assert!(
+        parse_orders(&[String::new(), " ".into()])
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -1168,7 +1168,7 @@ impl Store {
                 ident: crate::filter::Ident::parse(&o.field_name),
                 ascending: o.ascending,
             }];
-            let compiled = crate::filter::compile_order(&keys, search::logged_model_field)?;
+            let compiled = crate::filter::compile_order(&keys, search::logged_model_order)?;
             // Models without the value sort last either way.
             order.push(compiled[0].nulls_last(&mut args));
         }

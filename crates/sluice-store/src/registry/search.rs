@@ -103,7 +103,9 @@ pub(super) fn model_version_field(ident: &Ident, prompts: bool) -> Result<Option
         "name" => Field::column("mv.name", Kind::Str, Cmp::STRING_LIST),
         "run_id" => Field::column("mv.run_id", Kind::Str, Cmp::STRING_LIST),
         "source_path" | "source" => Field::column("mv.source", Kind::Str, Cmp::STRING),
-        "version_number" | "version" => Field::column("mv.version", Kind::Num, Cmp::NUMERIC),
+        "version_number" | "version" => {
+            Field::column("mv.version", Kind::NumOrQuoted, Cmp::NUMERIC)
+        }
         other => {
             return Err(invalid(format!(
                 "Invalid attribute name: {other}. Model versions can be searched by `name`, `run_id`, `source_path`, `version_number` and `tags.<key>`."
@@ -131,7 +133,7 @@ pub(super) fn model_version_order(ident: &Ident) -> Result<Field> {
 }
 
 /// The latest value (highest step, then timestamp) of the logged model metric named by the
-/// next parameter; NULL for NaN.
+/// next parameter; NULL for NaN. Models are sorted by it.
 const LATEST_MODEL_METRIC: &str = "(SELECT CASE WHEN x.is_nan = 1 THEN NULL ELSE x.value END FROM logged_model_metrics x WHERE x.model_id = lm.model_id AND x.key = ? ORDER BY x.step DESC, x.timestamp DESC LIMIT 1)";
 
 fn full_status(s: &str) -> String {
@@ -143,15 +145,15 @@ fn full_status(s: &str) -> String {
 pub(super) fn logged_model_field(ident: &Ident) -> Result<Field> {
     let key = ident.key.as_str();
     match ident.prefix.as_deref() {
-        Some("metric" | "metrics") => Ok(Field {
-            target: crate::filter::Target::Expr {
-                sql: LATEST_MODEL_METRIC.into(),
-                args: vec![crate::db::Value::Text(key.to_owned())],
-            },
-            kind: Kind::Num,
-            cmps: Cmp::NUMERIC,
-            map: None,
-        }),
+        // As in MLflow, a model matches when any value it logged for the metric does.
+        Some("metric" | "metrics") => Ok(Field::keyed(
+            "FROM logged_model_metrics x WHERE x.model_id = lm.model_id AND x.key = ?",
+            key,
+            "x.value",
+            Kind::Num,
+            Cmp::NUMERIC,
+        )
+        .with_nan("x.is_nan = 1")),
         Some("param" | "params") => Ok(Field::keyed(
             "FROM logged_model_params x WHERE x.model_id = lm.model_id AND x.key = ?",
             key,
@@ -187,6 +189,27 @@ pub(super) fn logged_model_field(ident: &Ident) -> Result<Field> {
         }),
         Some(other) => Err(invalid(format!(
             "Invalid entity type '{other}'. Valid values are ['attributes', 'metrics', 'params', 'tags']"
+        ))),
+    }
+}
+
+/// Logged model `order_by` fields: attributes, or `metrics.KEY` by its latest value.
+pub(super) fn logged_model_order(ident: &Ident) -> Result<Field> {
+    match ident.prefix.as_deref() {
+        Some("metric" | "metrics") => Ok(Field {
+            target: crate::filter::Target::Expr {
+                sql: LATEST_MODEL_METRIC.into(),
+                args: vec![crate::db::Value::Text(ident.key.clone())],
+            },
+            kind: Kind::Num,
+            cmps: Cmp::NUMERIC,
+            map: None,
+            nan: None,
+        }),
+        None | Some("attribute" | "attributes") => logged_model_field(ident),
+        Some(_) => Err(invalid(format!(
+            "Invalid order by field name: {}. Only metrics are supported.",
+            ident.label()
         ))),
     }
 }

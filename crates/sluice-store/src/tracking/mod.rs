@@ -275,9 +275,15 @@ impl Store {
             search::experiment_order_field,
         )?;
         let mut args = compiled.args;
+        // MLflow's order: newest first by default; ties broken by id, descending after an
+        // explicit order.
         let mut order: Vec<String> = orders.iter().map(|o| o.plain(&mut args)).collect();
-        order.push("e.creation_time DESC".into());
-        order.push("e.experiment_id DESC".into());
+        if order.is_empty() {
+            order.push("e.creation_time DESC".into());
+            order.push("e.experiment_id ASC".into());
+        } else if !orders.iter().any(|o| o.sql == "e.experiment_id") {
+            order.push("e.experiment_id DESC".into());
+        }
         let sql = format!(
             "SELECT e.experiment_id FROM experiments e WHERE {} AND {} ORDER BY {} LIMIT {} OFFSET {}",
             view.sql("e.lifecycle_stage"),
@@ -835,13 +841,13 @@ impl Store {
             return Ok((Vec::new(), None));
         }
         let filter = crate::filter::parse(filter.unwrap_or(""))?;
-        let compiled = crate::filter::compile(&filter, self.conn.dialect(), |i| {
-            search::run_field(i).map(Some)
+        let dialect = self.conn.dialect();
+        let compiled = crate::filter::compile(&filter, dialect, |i| {
+            search::run_field(i, dialect).map(Some)
         })?;
-        let orders = crate::filter::compile_order(
-            &crate::filter::parse_orders(order_by)?,
-            search::run_order_field,
-        )?;
+        let orders = crate::filter::compile_order(&crate::filter::parse_orders(order_by)?, |i| {
+            search::run_order_field(i, dialect)
+        })?;
         let mut args: Vec<Value> = ids.iter().map(|i| Value::Integer(*i)).collect();
         args.extend(compiled.args);
         // Runs without the value sort last either way, as in MLflow.

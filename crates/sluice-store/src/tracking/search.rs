@@ -4,23 +4,25 @@
 //! `name LIKE 'prod-%' and tags.owner IS NOT NULL` for experiments.
 
 use crate::Result;
+use crate::db::Dialect;
 use crate::filter::{Cmp, Field, Ident, Kind, invalid};
 
 /// MLflow's run attributes (`RunInfo`'s searchable attributes and their aliases).
 const RUN_ATTRIBUTES: &str = "['artifact_uri', 'created', 'Created', 'end_time', 'run name', 'Run name', 'Run Name', 'run_id', 'run_name', 'start_time', 'status', 'user_id']";
 
-/// Run `metrics.` / `params.` / `tags.` / `attributes.` identifiers over `runs r`.
-pub(crate) fn run_field(ident: &Ident) -> Result<Field> {
+/// Run `metrics.` / `params.` / `tags.` / `attributes.` / `datasets.` identifiers over `runs r`.
+pub(crate) fn run_field(ident: &Ident, dialect: Dialect) -> Result<Field> {
     let key = ident.key.as_str();
     match ident.prefix.as_deref() {
+        // The latest value of the metric (highest step, then timestamp, then value).
         Some("metric" | "metrics") => Ok(Field::keyed(
             "FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = ?",
             key,
-            // A NaN compares with nothing and sorts as missing.
-            "CASE WHEN m.is_nan = 1 THEN NULL ELSE m.value END",
+            "m.value",
             Kind::Num,
             Cmp::NUMERIC,
-        )),
+        )
+        .with_nan("m.is_nan = 1")),
         Some("param" | "params" | "parameter" | "parameters") => Ok(Field::keyed(
             "FROM params p WHERE p.run_uuid = r.run_uuid AND p.key = ?",
             key,
@@ -54,23 +56,51 @@ pub(crate) fn run_field(ident: &Ident) -> Result<Field> {
             };
             Ok(Field::column(col, kind, cmps))
         }
-        Some("dataset" | "datasets") => Err(invalid(format!(
-            "Searching runs by `{}` is not supported by this server yet; filter on metrics, params, tags or attributes",
-            ident.label()
-        ))),
+        Some("dataset" | "datasets") => dataset_field(key, dialect),
         Some(other) => Err(invalid(format!(
             "Invalid entity type '{other}'. Valid values are ['metric', 'parameter', 'tag', 'attribute', 'dataset']"
         ))),
     }
 }
 
-/// Run `order_by` keys: the filter's identifiers, plus `experiment_id`.
-pub(crate) fn run_order_field(ident: &Ident) -> Result<Field> {
+/// The dataset inputs of a run (`datasets.name`, `datasets.digest`, `datasets.context`): a run
+/// matches when any of its datasets does. The inputs are kept as the client sent them (JSON),
+/// read with each engine's JSON functions.
+fn dataset_field(key: &str, dialect: Dialect) -> Result<Field> {
+    let value = match (key, dialect) {
+        ("name" | "digest", Dialect::Sqlite) => format!("json_extract(i.body, '$.dataset.{key}')"),
+        ("name" | "digest", Dialect::Postgres) => {
+            format!("(CAST(i.body AS jsonb) -> 'dataset' ->> '{key}')")
+        }
+        ("context", Dialect::Sqlite) => "(SELECT json_extract(c.value, '$.value') FROM json_each(i.body, '$.tags') c WHERE json_extract(c.value, '$.key') = 'mlflow.data.context')".to_owned(),
+        ("context", Dialect::Postgres) => "(SELECT c ->> 'value' FROM jsonb_array_elements(COALESCE(CAST(i.body AS jsonb) -> 'tags', CAST('[]' AS jsonb))) c WHERE c ->> 'key' = 'mlflow.data.context')".to_owned(),
+        (other, _) => {
+            return Err(invalid(format!(
+                "Invalid dataset key '{other}' specified. Valid keys are 'name', 'digest' and 'context'"
+            )));
+        }
+    };
+    Ok(Field::rows(
+        "FROM run_inputs i WHERE i.run_uuid = r.run_uuid AND i.kind = 'dataset'",
+        Vec::new(),
+        value,
+        Kind::Str,
+        Cmp::STRING_LIST,
+    ))
+}
+
+/// Run `order_by` keys: the filter's (but not datasets, a run has several), plus
+/// `experiment_id`.
+pub(crate) fn run_order_field(ident: &Ident, dialect: Dialect) -> Result<Field> {
     match (ident.prefix.as_deref(), ident.key.as_str()) {
         (None | Some("attribute" | "attributes" | "attr" | "run"), "experiment_id") => {
             Ok(Field::column("r.experiment_id", Kind::Num, Cmp::NUMERIC))
         }
-        _ => run_field(ident),
+        (Some("dataset" | "datasets"), _) => Err(invalid(format!(
+            "Invalid order_by key `{}`: runs cannot be ordered by their datasets",
+            ident.label()
+        ))),
+        _ => run_field(ident, dialect),
     }
 }
 
@@ -88,9 +118,11 @@ pub(crate) fn experiment_field(ident: &Ident) -> Result<Field> {
         )),
         None | Some("attribute" | "attributes" | "attr") => Ok(match key {
             "name" => Field::column("e.name", Kind::Str, Cmp::STRING),
-            "experiment_id" => {
-                Field::column("CAST(e.experiment_id AS TEXT)", Kind::Str, Cmp::STRING_LIST)
-            }
+            "experiment_id" => Field::column(
+                "e.experiment_id",
+                Kind::QuotedInt,
+                &[Cmp::Eq, Cmp::Ne, Cmp::In, Cmp::NotIn],
+            ),
             "creation_time" => Field::column("e.creation_time", Kind::Num, Cmp::NUMERIC),
             "last_update_time" => Field::column("e.last_update_time", Kind::Num, Cmp::NUMERIC),
             other => {
