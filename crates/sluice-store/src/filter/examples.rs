@@ -62,12 +62,11 @@ struct Runs {
 /// Four runs started at 1000..4000 (newest first by default: delta, gamma, beta, alpha).
 fn seed_runs(s: &mut Store, exp: &str) -> Runs {
     let mut ids = BTreeMap::new();
-    for (i, name) in ["alpha", "beta", "gamma", "Delta"].iter().enumerate() {
-        let start = 1000 * (i as i64 + 1);
+    for (start, name) in [(1000, "alpha"), (2000, "beta"), (3000, "gamma"), (4000, "Delta")] {
         let r = s
             .create_run(exp, "u", Some(name), Some(start), &[])
             .unwrap();
-        ids.insert((*name).to_owned(), r.info.run_uuid);
+        ids.insert(name.to_owned(), r.info.run_uuid);
     }
     let id = |n: &str| ids[n].clone();
     // alpha: acc 0.9 then 0.5 (latest); rmse 1.
