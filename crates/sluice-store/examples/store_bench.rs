@@ -31,7 +31,9 @@ fn main() {
     }
     report("runs/create", n, t);
 
-    let batches = 1000;
+    // As the load harness logs: 8 runs (one per client thread), each batch the next step of
+    // the same 100 metrics.
+    let batches = 3000;
     let t = Instant::now();
     for b in 0..batches {
         let metrics: Vec<Metric> = (0..100)
@@ -39,12 +41,12 @@ fn main() {
                 key: format!("m{k}"),
                 value: f64::from(b) * 0.5,
                 timestamp: 1_700_000_000_000 + i64::from(b),
-                step: i64::from(b),
+                step: i64::from(b / 8),
             })
             .collect();
         store
             .log_batch(
-                &runs[usize::try_from(b).unwrap_or(0) % runs.len()],
+                &runs[usize::try_from(b).unwrap_or(0) % 8],
                 &metrics,
                 &[],
                 &[],

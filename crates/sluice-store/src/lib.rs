@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_governance.sql"),
     include_str!("../migrations/0008_components.sql"),
     include_str!("../migrations/0009_traces.sql"),
+    include_str!("../migrations/0010_metrics_recent.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -47,6 +48,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0007_governance.sql"),
     include_str!("../migrations/postgres/0008_components.sql"),
     include_str!("../migrations/postgres/0009_traces.sql"),
+    include_str!("../migrations/postgres/0010_metrics_recent.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -1207,7 +1209,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 9);
+        assert_eq!(latest, 10);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -1279,7 +1281,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 9);
+        assert_eq!(store.schema_version().unwrap(), 10);
         let old = store.get_compute("old").unwrap().unwrap();
         assert_eq!(
             (old.max_instances, old.min_instances, old.size),

@@ -62,7 +62,12 @@ struct Runs {
 /// Four runs started at 1000..4000 (newest first by default: delta, gamma, beta, alpha).
 fn seed_runs(s: &mut Store, exp: &str) -> Runs {
     let mut ids = BTreeMap::new();
-    for (start, name) in [(1000, "alpha"), (2000, "beta"), (3000, "gamma"), (4000, "Delta")] {
+    for (start, name) in [
+        (1000, "alpha"),
+        (2000, "beta"),
+        (3000, "gamma"),
+        (4000, "Delta"),
+    ] {
         let r = s
             .create_run(exp, "u", Some(name), Some(start), &[])
             .unwrap();

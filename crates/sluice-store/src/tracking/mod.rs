@@ -702,21 +702,64 @@ impl Store {
         offset: usize,
     ) -> Result<(Vec<Metric>, Option<usize>)> {
         self.run_info(run_id)?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ?1 AND key = ?2
-             ORDER BY step, timestamp, value LIMIT ?3 OFFSET ?4",
-        )?;
-        let rows = stmt
-            .query_map(
-                params![
-                    run_id,
-                    key,
-                    i64::try_from(max_results + 1).unwrap_or(i64::MAX),
-                    i64::try_from(offset).unwrap_or(0)
-                ],
-                metric_from_row,
+        // Folded points come in order from the table's key; the recent ones (at most a fold's
+        // worth, usually in order already) are sorted here, and the two merged without
+        // duplicates: cheaper than asking SQL to sort and de-duplicate both.
+        let point = |r: &crate::db::Row<'_>| -> crate::db::Result<Point> {
+            Ok(Point {
+                step: r.get(0)?,
+                timestamp: r.get(1)?,
+                value: r.get(2)?,
+                is_nan: r.get(3)?,
+            })
+        };
+        let wanted = offset.saturating_add(max_results).saturating_add(1);
+        let folded: Vec<Point> = self
+            .conn
+            .prepare_cached(
+                "SELECT step, timestamp, value, is_nan FROM metrics WHERE run_uuid = ?1 AND key = ?2
+                 ORDER BY step, timestamp, value, is_nan LIMIT ?3",
             )?
-            .collect::<Result<Vec<_>, _>>()?;
+            .query_map(
+                params![run_id, key, i64::try_from(wanted).unwrap_or(i64::MAX)],
+                point,
+            )?
+            .collect::<Result<_, _>>()?;
+        let mut recent: Vec<Point> = self
+            .conn
+            .prepare_cached(
+                "SELECT step, timestamp, value, is_nan FROM metrics_recent WHERE run_uuid = ?1 AND key = ?2",
+            )?
+            .query_map(params![run_id, key], point)?
+            .collect::<Result<_, _>>()?;
+        recent.sort_by(Point::order);
+        let mut rows = Vec::with_capacity(wanted.min(folded.len() + recent.len()));
+        let (mut a, mut b) = (folded.into_iter().peekable(), recent.into_iter().peekable());
+        while rows.len() < wanted {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x.order(y).is_le() => a.next(),
+                (Some(_) | None, Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, None) => break,
+            };
+            let Some(p) = next else { break };
+            if rows
+                .last()
+                .is_none_or(|last: &Point| last.order(&p).is_ne())
+            {
+                rows.push(p);
+            }
+        }
+        let rows: Vec<Metric> = rows
+            .into_iter()
+            .skip(offset)
+            .map(|p| Metric {
+                key: key.to_owned(),
+                value: if p.is_nan { f64::NAN } else { p.value },
+                timestamp: p.timestamp,
+                step: p.step,
+            })
+            .collect();
         Ok(crate::page(rows, max_results, offset))
     }
 
@@ -952,27 +995,78 @@ fn insert_params(
     }
 }
 
+/// Rows per multi-row `INSERT`: a batch is written in statements of these sizes, largest
+/// first, so three cached statements serve every batch length.
+const CHUNKS: [usize; 3] = [100, 10, 1];
+
+/// Points appended to `metrics_recent` between two folds into `metrics` (few in unit tests, so
+/// they cross folds).
+const FOLD_EVERY: i64 = if cfg!(test) { 64 } else { 16_384 };
+
+/// `head VALUES (?, ...), (?, ...) tail` for `rows` rows of `cols` columns.
+fn multi_row_sql(head: &str, cols: usize, rows: usize, tail: &str) -> String {
+    let row = format!("({})", vec!["?"; cols].join(", "));
+    format!("{head} VALUES {} {tail}", vec![row; rows].join(", "))
+}
+
+/// Inserts `values` (`cols` per row) with multi-row statements of the [`CHUNKS`] sizes.
+fn insert_rows(
+    tx: &Transaction<'_>,
+    head: &str,
+    cols: usize,
+    tail: &str,
+    values: &[Value],
+) -> Result<()> {
+    let mut rest = values;
+    for size in CHUNKS {
+        let mut stmt = None;
+        while rest.len() >= size * cols {
+            let (now, later) = rest.split_at(size * cols);
+            let stmt = match &mut stmt {
+                Some(s) => s,
+                None => stmt.insert(tx.prepare_cached(&multi_row_sql(head, cols, size, tail))?),
+            };
+            stmt.execute(params_from_iter(now.iter()))?;
+            rest = later;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a batch's metric points: appended to `metrics_recent` (folded into `metrics` when it
+/// holds [`FOLD_EVERY`] points), the run's latest value per key raised where a point is later (by
+/// step, then timestamp, then value), and points of logged models to theirs.
 fn insert_metrics(
     tx: &Transaction<'_>,
     run_id: &str,
     metrics: &[Metric],
     model_ids: &[Option<&str>],
 ) -> Result<()> {
+    if metrics.is_empty() {
+        return Ok(());
+    }
+    let stored = |m: &Metric| {
+        if m.value.is_nan() {
+            (0.0, true)
+        } else {
+            (m.value, false)
+        }
+    };
     let mut for_model = tx.prepare_cached(
         "INSERT INTO logged_model_metrics (model_id, run_id, key, value, timestamp, step, is_nan) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     )?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan, model_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+    let len = i64::try_from(metrics.len()).unwrap_or(i64::MAX);
+    let held: i64 = tx.query_row(
+        "UPDATE metrics_recent_count SET n = n + ?1 WHERE id = 1 RETURNING n",
+        [len],
+        |r| r.get(0),
     )?;
-    let mut latest = tx.prepare_cached(
-        "INSERT INTO latest_metrics (run_uuid, key, value, timestamp, step, is_nan) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp,
-            step = excluded.step, is_nan = excluded.is_nan
-         WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)",
-    )?;
+    let mut seq = held - len;
+    let mut points = Vec::with_capacity(metrics.len() * 8);
+    // The latest point per key in this batch: one upsert row per key.
+    let mut latest: Vec<(&Metric, f64, bool)> = Vec::new();
     for (i, m) in metrics.iter().enumerate() {
-        let is_nan = m.value.is_nan();
-        let value = if is_nan { 0.0 } else { m.value };
+        let (value, is_nan) = stored(m);
         let model_id = model_ids.get(i).copied().flatten();
         if let Some(model_id) = model_id {
             for_model.execute(params![
@@ -985,17 +1079,72 @@ fn insert_metrics(
                 is_nan
             ])?;
         }
-        insert.execute(params![
-            run_id,
-            m.key,
-            value,
-            m.timestamp,
-            m.step,
-            is_nan,
-            model_id
-        ])?;
-        latest.execute(params![run_id, m.key, value, m.timestamp, m.step, is_nan])?;
+        seq += 1;
+        points.extend([
+            Value::Text(run_id.to_owned()),
+            Value::Integer(seq),
+            Value::Text(m.key.clone()),
+            Value::Real(value),
+            Value::Integer(m.timestamp),
+            Value::Integer(m.step),
+            Value::Integer(i64::from(is_nan)),
+            model_id.map_or(Value::Null, |id| Value::Text(id.to_owned())),
+        ]);
+        match latest.iter_mut().find(|(l, ..)| l.key == m.key) {
+            Some(l) => {
+                if (m.step, m.timestamp, value) > (l.0.step, l.0.timestamp, l.1) {
+                    *l = (m, value, is_nan);
+                }
+            }
+            None => latest.push((m, value, is_nan)),
+        }
     }
+    insert_rows(
+        tx,
+        "INSERT INTO metrics_recent (run_uuid, seq, key, value, timestamp, step, is_nan, model_id)",
+        8,
+        "",
+        &points,
+    )?;
+    let rows: Vec<Value> = latest
+        .iter()
+        .flat_map(|(m, value, is_nan)| {
+            [
+                Value::Text(run_id.to_owned()),
+                Value::Text(m.key.clone()),
+                Value::Real(*value),
+                Value::Integer(m.timestamp),
+                Value::Integer(m.step),
+                Value::Integer(i64::from(*is_nan)),
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO latest_metrics (run_uuid, key, value, timestamp, step, is_nan)",
+        6,
+        "ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp,
+            step = excluded.step, is_nan = excluded.is_nan
+         WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)",
+        &rows,
+    )?;
+    if held >= FOLD_EVERY {
+        fold_recent_metrics(tx)?;
+    }
+    Ok(())
+}
+
+/// Moves every point of `metrics_recent` into `metrics`, in key order (each history's pages
+/// written once); a point already there stays one point.
+fn fold_recent_metrics(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan, model_id)
+         SELECT run_uuid, key, value, timestamp, step, is_nan, model_id FROM metrics_recent
+         WHERE TRUE ORDER BY run_uuid, key, step, timestamp, value
+         ON CONFLICT DO NOTHING;
+         DELETE FROM metrics_recent;
+         UPDATE metrics_recent_count SET n = 0 WHERE id = 1;",
+    )?;
     Ok(())
 }
 
@@ -1013,6 +1162,24 @@ fn run_info_from_row(r: &crate::db::Row<'_>) -> crate::db::Result<RunInfo> {
         lifecycle_stage: r.get(8)?,
         run_id: id,
     })
+}
+
+/// One stored point of a metric history, as its table orders it.
+struct Point {
+    step: i64,
+    timestamp: i64,
+    value: f64,
+    is_nan: bool,
+}
+
+impl Point {
+    /// Step, then timestamp, then value (then NaN-ness: a NaN is stored as 0).
+    fn order(&self, other: &Point) -> std::cmp::Ordering {
+        (self.step, self.timestamp)
+            .cmp(&(other.step, other.timestamp))
+            .then(self.value.total_cmp(&other.value))
+            .then(self.is_nan.cmp(&other.is_nan))
+    }
 }
 
 fn metric_from_row(r: &crate::db::Row<'_>) -> crate::db::Result<Metric> {
@@ -1216,5 +1383,97 @@ mod tests {
             runs[0].info.run_name, "run9",
             "default order is newest start first"
         );
+    }
+
+    /// Points cross several folds (every 64 points in unit tests) from `metrics_recent` into
+    /// `metrics`: a history reads whole, in (step, timestamp, value) order, each identical point
+    /// once however often and whenever it was logged, and pages the same way.
+    #[test]
+    fn metric_histories_read_whole_across_folds() {
+        let (_d, mut s) = store();
+        let exp = s.create_experiment("folds", None, &[]).unwrap();
+        let run = s
+            .create_run(&exp, "u", None, None, &[])
+            .unwrap()
+            .info
+            .run_uuid;
+        let other = s
+            .create_run(&exp, "u", None, None, &[])
+            .unwrap()
+            .info
+            .run_uuid;
+        let point = |step: i64, ts: i64, value: f64| Metric {
+            key: "loss".into(),
+            value,
+            timestamp: ts,
+            step,
+        };
+        let mut expected: Vec<(i64, i64, f64)> = Vec::new();
+        // 300 steps in batches of 7, each batch in reverse order, another run's points between.
+        let points: Vec<Metric> = (0..300)
+            .map(|i| point(i, 1000 + i, 1.0 / (1.0 + i as f64)))
+            .collect();
+        for chunk in points.chunks(7) {
+            let mut batch = chunk.to_vec();
+            batch.reverse();
+            s.log_batch(&run, &batch, &[], &[]).unwrap();
+            s.log_batch(&other, &[point(0, 1, 1.0)], &[], &[]).unwrap();
+        }
+        expected.extend(points.iter().map(|m| (m.step, m.timestamp, m.value)));
+        // The first 100 again (some folded by now, some not): still one point each.
+        for chunk in points[..100].chunks(33) {
+            s.log_batch(&run, chunk, &[], &[]).unwrap();
+        }
+        // A second value at step 5 (same timestamp), and a NaN at step 6.
+        s.log_batch(
+            &run,
+            &[point(5, 1005, -2.0), point(6, 1006, f64::NAN)],
+            &[],
+            &[],
+        )
+        .unwrap();
+        expected.push((5, 1005, -2.0));
+        expected.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
+        // The NaN is stored as 0, so it sorts before step 6's positive value.
+        let nan_at = expected.iter().position(|p| p.0 == 6).unwrap();
+        let (all, next) = s.metric_history(&run, "loss", 10_000, 0).unwrap();
+        assert_eq!(next, None);
+        assert_eq!(
+            all.len(),
+            expected.len() + 1,
+            "300 points, one more at step 5, a NaN"
+        );
+        let got: Vec<(i64, i64, f64)> = all
+            .iter()
+            .filter(|m| !m.value.is_nan())
+            .map(|m| (m.step, m.timestamp, m.value))
+            .collect();
+        assert_eq!(got, expected);
+        assert!(
+            all[nan_at].value.is_nan() && all[nan_at].step == 6,
+            "NaN sorts as 0 at step 6"
+        );
+        // Pages of 45 concatenate to the whole history.
+        let mut paged = Vec::new();
+        let mut offset = Some(0);
+        while let Some(at) = offset {
+            let (page, next) = s.metric_history(&run, "loss", 45, at).unwrap();
+            assert!(page.len() <= 45);
+            paged.extend(page);
+            offset = next;
+        }
+        assert_eq!(paged.len(), all.len());
+        assert!(
+            paged
+                .iter()
+                .zip(&all)
+                .all(|(a, b)| (a.step, a.timestamp) == (b.step, b.timestamp)
+                    && a.value.to_bits() == b.value.to_bits())
+        );
+        // The other run's identical point, logged 43 times, is one point; the latest value is
+        // the highest step's.
+        assert_eq!(s.metric_history(&other, "loss", 100, 0).unwrap().0.len(), 1);
+        let latest = s.get_run(&run).unwrap().metrics;
+        assert_eq!((latest[0].step, latest[0].value), (299, 1.0 / 300.0));
     }
 }
