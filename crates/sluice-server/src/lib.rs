@@ -6,6 +6,7 @@ mod artifacts;
 mod auth;
 mod error;
 mod graphql;
+mod group;
 mod logged_models;
 pub mod mlflow_ui;
 mod params;
@@ -44,6 +45,8 @@ pub struct ServerState {
     mlflow_ui: Option<PathBuf>,
     /// A path every route is served under (MLflow's `--static-prefix`), e.g. `/mlflow`.
     static_prefix: Option<String>,
+    /// `log-batch` requests waiting to be written together.
+    group: group::GroupCommit,
 }
 
 impl ServerState {
@@ -57,6 +60,7 @@ impl ServerState {
             default_actor: Actor::local(),
             mlflow_ui: None,
             static_prefix: None,
+            group: group::GroupCommit::default(),
         }
     }
 

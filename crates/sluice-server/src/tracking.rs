@@ -7,8 +7,8 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Map, Value, json};
 use sluice_store::tracking::{
-    Experiment, KeyValue, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS, MAX_BATCH_TOTAL,
-    Metric, Run, ViewType, now_ms,
+    Experiment, KeyValue, LogBatch, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS,
+    MAX_BATCH_TOTAL, Metric, Run, ViewType, now_ms,
 };
 
 use crate::ServerState;
@@ -445,8 +445,17 @@ pub(crate) async fn log_batch(State(s): S, p: Params) -> Reply {
     let params = key_values(params, "param")?;
     let tags = key_values(tags, "tag")?;
     refuse_engine_tags(tags.iter().map(|t| t.key.as_str()))?;
-    s.store()?
-        .log_batch_for_models(&id, &metrics, &model_ids, &params, &tags)?;
+    let batch = LogBatch {
+        run_id: id,
+        metrics,
+        model_ids: model_ids
+            .into_iter()
+            .map(|m| m.map(str::to_owned))
+            .collect(),
+        params,
+        tags,
+    };
+    crate::group::GroupCommit::log_batch(&s, batch).await?;
     Ok(Json(json!({})))
 }
 

@@ -151,6 +151,80 @@ fn run_id(run: &Value) -> String {
     run["info"]["run_id"].as_str().expect("run id").to_owned()
 }
 
+/// Many `log-batch` requests at once are written in groups (one transaction, a savepoint
+/// each): every request is answered for its own batch, a batch that breaks a rule writes
+/// nothing and fails alone, and every point of the others is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_log_batches_each_succeed_or_fail_on_their_own() {
+    let exp = new_experiment().await;
+    let mut runs = Vec::new();
+    for _ in 0..4 {
+        let id = run_id(&new_run(&exp).await);
+        post(
+            &api("runs/log-parameter"),
+            json!({"run_id": id, "key": "fixed", "value": "1"}),
+        )
+        .await;
+        runs.push(id);
+    }
+    let mut calls = Vec::new();
+    for step in 0..25 {
+        for (r, id) in runs.iter().enumerate() {
+            // Every fifth batch of run 0 changes a logged param: refused, writes nothing.
+            let bad = r == 0 && step % 5 == 0;
+            let mut body = json!({
+                "run_id": id,
+                "metrics": (0..20).map(|k| json!({
+                    "key": format!("m{k}"), "value": f64::from(step) + f64::from(k), "timestamp": 1000 + step, "step": step
+                })).collect::<Vec<_>>(),
+            });
+            if bad {
+                body["metrics"] =
+                    json!([{"key": "refused", "value": 1.0, "timestamp": 1, "step": step}]);
+                body["params"] = json!([{"key": "fixed", "value": "2"}]);
+            }
+            calls.push(tokio::spawn(async move {
+                (
+                    bad,
+                    call(Method::POST, &api("runs/log-batch"), Some(body)).await,
+                )
+            }));
+        }
+    }
+    for c in calls {
+        let (bad, (status, v)) = c.await.expect("request task");
+        if bad {
+            assert_eq!(status, BAD, "{v}");
+            assert_eq!(v["error_code"], "INVALID_PARAMETER_VALUE", "{v}");
+        } else {
+            assert_eq!(status, StatusCode::OK, "{v}");
+        }
+    }
+    for (r, id) in runs.iter().enumerate() {
+        for key in ["m0", "m19"] {
+            let h = get(&q(
+                &api("metrics/get-history"),
+                &[("run_id", id), ("metric_key", key)],
+            ))
+            .await;
+            let steps: Vec<i64> = h["metrics"]
+                .as_array()
+                .expect("metrics")
+                .iter()
+                .map(|m| m["step"].as_i64().expect("step"))
+                .collect();
+            let want: Vec<i64> = (0..25).filter(|s| r != 0 || s % 5 != 0).collect();
+            assert_eq!(steps, want, "run {r} {key}");
+        }
+        let refused = get(&q(
+            &api("metrics/get-history"),
+            &[("run_id", id), ("metric_key", "refused")],
+        ))
+        .await;
+        assert_eq!(refused["metrics"], json!([]));
+    }
+}
+
 // ---- server -----------------------------------------------------------------------------------
 
 #[tokio::test]

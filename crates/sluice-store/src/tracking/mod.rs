@@ -79,6 +79,17 @@ pub struct Metric {
     pub step: i64,
 }
 
+/// One `log-batch` request: the metrics (with the logged model each is also logged for, if
+/// any), params and tags of one run.
+#[derive(Debug, Clone, Default)]
+pub struct LogBatch {
+    pub run_id: String,
+    pub metrics: Vec<Metric>,
+    pub model_ids: Vec<Option<String>>,
+    pub params: Vec<KeyValue>,
+    pub tags: Vec<KeyValue>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Run {
     pub info: RunInfo,
@@ -597,6 +608,24 @@ impl Store {
         tags: &[KeyValue],
     ) -> Result<()> {
         self.log_entities(run_id, metrics, model_ids, params, tags, true)
+    }
+
+    /// Several `log-batch` requests in one transaction (group commit: a server writing many
+    /// clients' batches at once pays for one commit, and pages the batches share are written
+    /// once). Each batch is all or nothing on its own (a savepoint): its result is its own, as
+    /// if logged alone. The outer error is for the whole group (the commit failed).
+    pub fn log_batches(&mut self, batches: &[LogBatch]) -> Result<Vec<Result<()>>> {
+        let outer = self.conn.begin()?;
+        let results = batches
+            .iter()
+            .map(|b| {
+                let model_ids: Vec<Option<&str>> =
+                    b.model_ids.iter().map(Option::as_deref).collect();
+                self.log_entities(&b.run_id, &b.metrics, &model_ids, &b.params, &b.tags, true)
+            })
+            .collect();
+        self.conn.finish(outer, true)?;
+        Ok(results)
     }
 
     /// One metric, param or tag (MLflow's `log-metric`, `log-parameter`, `set-tag`): the same
