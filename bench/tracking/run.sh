@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of `sluice server` and MLflow's own server (SQLite backend) with the
-# MLflow-API load harness, in one sitting on one machine. Each server is started fresh, the
-# harness runs twice against it and the second run is kept (first runs after a start are slower
-# on MLflow). Results go to bench/tracking/results/ and a markdown table on stdout.
+# Side-by-side benchmark of `sluice server` and MLflow's own server with the MLflow-API load
+# harness, in one sitting on one machine, on SQLite and on PostgreSQL: four servers, each
+# started fresh on an empty store, the harness run twice against it and the second run kept
+# (first runs after a start are slower on MLflow). Results go to bench/tracking/results/ and a
+# markdown table on stdout.
 #
 #   bench/tracking/run.sh [HARNESS]      HARNESS defaults to ../shared/bench/tracking_load.py
 #   ONLY=sluice bench/tracking/run.sh    re-measure sluice only, keeping the MLflow figures
+#   BACKENDS=sqlite bench/tracking/run.sh   SQLite only (default: "sqlite postgres")
 #
-# Needs: a release build of sluice (built here), python3, and an `mlflow` install (a venv is made
-# under $BENCH_CACHE, default ~/.cache/sluice-bench, with `pip install mlflow`).
+# Needs: a release build of sluice (built here), python3, an `mlflow` install with psycopg2 (a
+# venv is made under $BENCH_CACHE, default ~/.cache/sluice-bench), and for PostgreSQL the
+# server packages (`.ci/services/postgres.sh install`): a private cluster is started on a free
+# port (fsync off, as in CI: both servers get the same), with one database per server.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -26,7 +30,7 @@ sluice="$repo/target/release/sluice"
 if [ ! -x "$cache/venv/bin/mlflow" ]; then
   echo "== installing mlflow into $cache/venv" >&2
   python3 -m venv "$cache/venv"
-  "$cache/venv/bin/pip" install --quiet mlflow
+  "$cache/venv/bin/pip" install --quiet mlflow psycopg2-binary
 fi
 mlflow_version="$("$cache/venv/bin/python" -c 'import mlflow; print(mlflow.__version__)')"
 
@@ -56,37 +60,66 @@ run_harness() { # label url pid
   echo "$peak" > "$out/$label.peak_rss_kb"
 }
 
-# ---- sluice
-ws="$(mktemp -d)"
-port=5901
-t0=$(date +%s.%N)
-"$sluice" --workspace "$ws" server --port "$port" 2>"$out/sluice.server.log" &
-spid=$!
-wait_ready "http://127.0.0.1:$port"
-t1=$(date +%s.%N)
-echo "$t0 $t1" | awk '{printf "%.3f\n", $2 - $1}' > "$out/sluice.start_s"
-run_harness sluice "http://127.0.0.1:$port" "$spid"
-kill -TERM "$spid"; wait "$spid" || true
-rm -rf "$ws"
+backends="${BACKENDS:-sqlite postgres}"
+pgdir=""
+cleanup() {
+  if [ -n "$pgdir" ]; then
+    bash "$repo/.ci/services/postgres.sh" stop "$pgdir" >/dev/null 2>&1 || true
+    rm -rf "$pgdir"
+  fi
+}
+trap cleanup EXIT
 
-# ---- mlflow (ONLY=sluice keeps the MLflow figures of an earlier run in this results folder)
-if [ "${ONLY:-}" = "sluice" ]; then
-  python3 "$here/report.py" "$out" "$mlflow_version"
-  exit 0
-fi
-mws="$(mktemp -d)"
-port=5902
-t0=$(date +%s.%N)
-"$cache/venv/bin/mlflow" server --host 127.0.0.1 --port "$port" \
-  --backend-store-uri "sqlite:///$mws/mlflow.db" --artifacts-destination "$mws/artifacts" \
-  >"$out/mlflow.server.log" 2>&1 &
-mpid=$!
-wait_ready "http://127.0.0.1:$port"
-t1=$(date +%s.%N)
-echo "$t0 $t1" | awk '{printf "%.3f\n", $2 - $1}' > "$out/mlflow.start_s"
-run_harness mlflow "http://127.0.0.1:$port" "$mpid"
-pkill -TERM -P "$mpid" 2>/dev/null || true
-kill -TERM "$mpid"; wait "$mpid" || true
-rm -rf "$mws"
+# A fresh database on the private PostgreSQL server; prints its URL.
+pg_database() { # name
+  if [ -z "$pgdir" ]; then
+    pgdir="$(mktemp -d)"
+    chmod 755 "$pgdir"
+    bash "$repo/.ci/services/postgres.sh" start "$pgdir" >/dev/null
+  fi
+  local port psql
+  port="$(cat "$pgdir/port")"
+  psql="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/psql"
+  "$psql" -h 127.0.0.1 -p "$port" -U sluice -d sluice -X -q -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >&2
+  echo "postgresql://sluice@127.0.0.1:$port/$1"
+}
+
+# start_and_measure <label> <port> <command...>: starts a server, runs the harness, stops it.
+start_and_measure() {
+  local label="$1" port="$2"; shift 2
+  local t0 t1 pid
+  t0=$(date +%s.%N)
+  "$@" >"$out/$label.server.log" 2>&1 &
+  pid=$!
+  wait_ready "http://127.0.0.1:$port"
+  t1=$(date +%s.%N)
+  echo "$t0 $t1" | awk '{printf "%.3f\n", $2 - $1}' > "$out/$label.start_s"
+  run_harness "$label" "http://127.0.0.1:$port" "$pid"
+  pkill -TERM -P "$pid" 2>/dev/null || true
+  kill -TERM "$pid"; wait "$pid" || true
+}
+
+for backend in $backends; do
+  suffix=""; [ "$backend" = postgres ] && suffix="-pg"
+  ws="$(mktemp -d)"
+  if [ "$backend" = postgres ]; then
+    start_and_measure "sluice$suffix" 5901 "$sluice" --store "$(pg_database sluice_bench)" \
+      --workspace "$ws" server --port 5901
+  else
+    start_and_measure sluice 5901 "$sluice" --workspace "$ws" server --port 5901
+  fi
+  rm -rf "$ws"
+  # ONLY=sluice keeps the MLflow figures of an earlier run in this results folder.
+  [ "${ONLY:-}" = "sluice" ] && continue
+  mws="$(mktemp -d)"
+  if [ "$backend" = postgres ]; then
+    backend_uri="$(pg_database mlflow_bench)"
+  else
+    backend_uri="sqlite:///$mws/mlflow.db"
+  fi
+  start_and_measure "mlflow$suffix" 5902 "$cache/venv/bin/mlflow" server --host 127.0.0.1 \
+    --port 5902 --backend-store-uri "$backend_uri" --artifacts-destination "$mws/artifacts"
+  rm -rf "$mws"
+done
 
 python3 "$here/report.py" "$out" "$mlflow_version"
