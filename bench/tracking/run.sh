@@ -6,7 +6,9 @@
 # markdown table on stdout.
 #
 #   bench/tracking/run.sh [HARNESS]      HARNESS defaults to ../shared/bench/tracking_load.py
-#   ONLY=sluice bench/tracking/run.sh    re-measure sluice only, keeping the MLflow figures
+#   ONLY=sluice bench/tracking/run.sh    re-measure sluice only (both backends), keeping the
+#                                        MLflow figures; ONLY takes labels: sluice, mlflow,
+#                                        sluice-pg, mlflow-pg ("sluice" also means sluice-pg)
 #   BACKENDS=sqlite bench/tracking/run.sh   SQLite only (default: "sqlite postgres")
 #
 # Needs: a release build of sluice (built here), python3, an `mlflow` install with psycopg2 (a
@@ -35,7 +37,7 @@ fi
 mlflow_version="$("$cache/venv/bin/python" -c 'import mlflow; print(mlflow.__version__)')"
 
 wait_ready() { # url
-  for _ in $(seq 600); do
+  for _ in $(seq 2400); do  # MLflow migrates a new PostgreSQL database for a while
     curl -fsS "$1/health" >/dev/null 2>&1 && return 0
     sleep 0.05
   done
@@ -70,18 +72,30 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The private PostgreSQL server (started here, in this shell, so the trap stops it).
+if [[ " $backends " == *" postgres "* ]]; then
+  pgdir="$(mktemp -d)"
+  chmod 755 "$pgdir"
+  bash "$repo/.ci/services/postgres.sh" start "$pgdir" >/dev/null
+fi
+
 # A fresh database on the private PostgreSQL server; prints its URL.
 pg_database() { # name
-  if [ -z "$pgdir" ]; then
-    pgdir="$(mktemp -d)"
-    chmod 755 "$pgdir"
-    bash "$repo/.ci/services/postgres.sh" start "$pgdir" >/dev/null
-  fi
   local port psql
   port="$(cat "$pgdir/port")"
   psql="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/psql"
   "$psql" -h 127.0.0.1 -p "$port" -U sluice -d sluice -X -q -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >&2
   echo "postgresql://sluice@127.0.0.1:$port/$1"
+}
+
+# Whether ONLY (empty: everything) asks for this label.
+wanted() { # label
+  [ -z "${ONLY:-}" ] && return 0
+  local w
+  for w in ${ONLY//,/ }; do
+    [ "$1" = "$w" ] || [[ "$1" == "$w-"* ]] && return 0
+  done
+  return 1
 }
 
 # start_and_measure <label> <port> <command...>: starts a server, runs the harness, stops it.
@@ -101,19 +115,23 @@ start_and_measure() {
 
 for backend in $backends; do
   suffix=""; [ "$backend" = postgres ] && suffix="-pg"
-  ws="$(mktemp -d)"
-  if [ "$backend" = postgres ]; then
-    start_and_measure "sluice$suffix" 5901 "$sluice" --store "$(pg_database sluice_bench)" \
-      --workspace "$ws" server --port 5901
-  else
-    start_and_measure sluice 5901 "$sluice" --workspace "$ws" server --port 5901
+  if wanted "sluice$suffix"; then
+    ws="$(mktemp -d)"
+    if [ "$backend" = postgres ]; then
+      start_and_measure "sluice$suffix" 5901 "$sluice" --store "$(pg_database sluice_bench)" \
+        --workspace "$ws" server --port 5901
+    else
+      start_and_measure sluice 5901 "$sluice" --workspace "$ws" server --port 5901
+    fi
+    rm -rf "$ws"
   fi
-  rm -rf "$ws"
-  # ONLY=sluice keeps the MLflow figures of an earlier run in this results folder.
-  [ "${ONLY:-}" = "sluice" ] && continue
+  # Labels not asked for keep their figures from an earlier run in this results folder.
+  wanted "mlflow$suffix" || continue
   mws="$(mktemp -d)"
   if [ "$backend" = postgres ]; then
+    # SQLAlchemy's driver named: its default for postgresql:// is psycopg 3.
     backend_uri="$(pg_database mlflow_bench)"
+    backend_uri="postgresql+psycopg2://${backend_uri#postgresql://}"
   else
     backend_uri="sqlite:///$mws/mlflow.db"
   fi

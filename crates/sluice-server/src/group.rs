@@ -1,10 +1,11 @@
-//! Group commit for `log-batch`: requests that arrive while a group is being written wait in a
-//! queue and are written together, in one transaction, by the next group. A request is answered
-//! only after the commit that holds its batch, so an acknowledged batch is as durable as before;
-//! each batch still succeeds or fails on its own (a savepoint each, see
-//! [`sluice_store::Store::log_batches`]). Under load this turns N commits into one and writes the
-//! pages the batches share (the latest-value index, the arrival counter) once; with a single
-//! client each group holds one batch and nothing waits.
+//! Group commit for `log-batch`, `log-metric`, `log-parameter` and `set-tag`: requests that
+//! arrive while a group is being written wait in a queue and are written together, in one
+//! transaction, by the next group. A request is answered only after the commit that holds its
+//! batch, so an acknowledged write is as durable as before; each batch still succeeds or fails
+//! on its own (a savepoint each, see [`sluice_store::Store::log_batches`]). Under load this
+//! turns N commits into one and writes the pages the batches share (the latest-value index,
+//! the arrival counter) once; with a single client each group holds one batch and nothing
+//! waits.
 
 use std::sync::{Arc, Mutex};
 

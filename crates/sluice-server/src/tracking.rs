@@ -370,8 +370,14 @@ pub(crate) async fn log_metric(State(s): S, p: Params) -> Reply {
     let id = p.str_any(&["run_id", "run_uuid"])?;
     let metric = metric_from(&p.0, None)?;
     let model_id = p.opt_str("model_id")?;
-    s.store()?
-        .log_single(&id, Some((&metric, model_id.as_deref())), None, None)?;
+    let one = LogBatch {
+        run_id: id,
+        metrics: vec![metric],
+        model_ids: vec![model_id],
+        single: true,
+        ..LogBatch::default()
+    };
+    crate::group::GroupCommit::log_batch(&s, one).await?;
     Ok(Json(json!({})))
 }
 
@@ -381,7 +387,13 @@ pub(crate) async fn log_param(State(s): S, p: Params) -> Reply {
         key: p.str("key")?,
         value: p.opt_str("value")?.unwrap_or_default(),
     };
-    s.store()?.log_single(&id, None, Some(&kv), None)?;
+    let one = LogBatch {
+        run_id: id,
+        params: vec![kv],
+        single: true,
+        ..LogBatch::default()
+    };
+    crate::group::GroupCommit::log_batch(&s, one).await?;
     Ok(Json(json!({})))
 }
 
@@ -392,7 +404,13 @@ pub(crate) async fn set_tag(State(s): S, p: Params) -> Reply {
         value: p.opt_str("value")?.unwrap_or_default(),
     };
     refuse_engine_tags([kv.key.as_str()])?;
-    s.store()?.log_single(&id, None, None, Some(&kv))?;
+    let one = LogBatch {
+        run_id: id,
+        tags: vec![kv],
+        single: true,
+        ..LogBatch::default()
+    };
+    crate::group::GroupCommit::log_batch(&s, one).await?;
     Ok(Json(json!({})))
 }
 
@@ -454,6 +472,7 @@ pub(crate) async fn log_batch(State(s): S, p: Params) -> Reply {
             .collect(),
         params,
         tags,
+        single: false,
     };
     crate::group::GroupCommit::log_batch(&s, batch).await?;
     Ok(Json(json!({})))

@@ -35,9 +35,12 @@ fn wait<F: std::future::Future>(f: F) -> F::Output {
     futures_executor::block_on(f)
 }
 
+/// Prepared statements a connection keeps; past this the cache starts again.
+const MAX_STATEMENTS: usize = 256;
+
 pub(super) struct PgConn {
     client: Client,
-    /// Prepared statements by their SQLite-dialect text.
+    /// Prepared statements by their SQLite-dialect text (at most [`MAX_STATEMENTS`]).
     statements: RefCell<HashMap<String, Statement>>,
     in_transaction: Cell<bool>,
 }
@@ -91,9 +94,13 @@ impl PgConn {
             return Ok(s.clone());
         }
         let prepared = wait(self.client.prepare(&postgres_sql(sql)))?;
-        self.statements
-            .borrow_mut()
-            .insert(sql.to_owned(), prepared.clone());
+        let mut statements = self.statements.borrow_mut();
+        // Searches make SQL of their own (a filter, a page of ids): keep the cache bounded;
+        // dropped statements are closed on the server.
+        if statements.len() >= MAX_STATEMENTS {
+            statements.clear();
+        }
+        statements.insert(sql.to_owned(), prepared.clone());
         Ok(prepared)
     }
 

@@ -320,7 +320,7 @@ fn new_model_name() -> String {
 impl Store {
     // ---- registered models ------------------------------------------------------------------
 
-    pub fn create_registered_model(
+    pub(crate) fn create_registered_model(
         &mut self,
         name: &str,
         tags: &[KeyValue],
@@ -420,7 +420,7 @@ impl Store {
         Ok(latest)
     }
 
-    pub fn rename_registered_model(
+    pub(crate) fn rename_registered_model(
         &mut self,
         name: &str,
         new_name: &str,
@@ -453,7 +453,7 @@ impl Store {
         self.get_registered_model(new_name)
     }
 
-    pub fn update_registered_model(
+    pub(crate) fn update_registered_model(
         &self,
         name: &str,
         description: Option<&str>,
@@ -470,7 +470,7 @@ impl Store {
     }
 
     /// Deletes a registered model with its versions, tags and aliases, all at once.
-    pub fn delete_registered_model(&mut self, name: &str) -> Result<()> {
+    pub(crate) fn delete_registered_model(&mut self, name: &str) -> Result<()> {
         check_model_name(name)?;
         let tx = self.conn.savepoint()?;
         for sql in [
@@ -574,7 +574,12 @@ impl Store {
         }
     }
 
-    pub fn set_registered_model_tag(&self, name: &str, key: &str, value: &str) -> Result<()> {
+    pub(crate) fn set_registered_model_tag(
+        &self,
+        name: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
         check_tag(key, value)?;
         self.require_registered_model(name)?;
         self.conn.execute(
@@ -585,7 +590,7 @@ impl Store {
     }
 
     /// Deletes a tag; deleting a tag the model does not have is not an error (as in MLflow).
-    pub fn delete_registered_model_tag(&self, name: &str, key: &str) -> Result<()> {
+    pub(crate) fn delete_registered_model_tag(&self, name: &str, key: &str) -> Result<()> {
         self.require_registered_model(name)?;
         self.conn.execute(
             "DELETE FROM registered_model_tags WHERE name = ?1 AND key = ?2",
@@ -597,7 +602,12 @@ impl Store {
     // ---- aliases ----------------------------------------------------------------------------
 
     /// Points `alias` at a version (moving it if it pointed elsewhere).
-    pub fn set_registered_model_alias(&self, name: &str, alias: &str, version: &str) -> Result<()> {
+    pub(crate) fn set_registered_model_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: &str,
+    ) -> Result<()> {
         check_model_name(name)?;
         check_alias(alias)?;
         let v = parse_version(version)?;
@@ -610,7 +620,7 @@ impl Store {
     }
 
     /// Deletes an alias; deleting one the model does not have is not an error (as in MLflow).
-    pub fn delete_registered_model_alias(&self, name: &str, alias: &str) -> Result<()> {
+    pub(crate) fn delete_registered_model_alias(&self, name: &str, alias: &str) -> Result<()> {
         check_alias(alias)?;
         self.require_registered_model(name)?;
         self.conn.execute(
@@ -683,7 +693,10 @@ impl Store {
     /// logged model's artifact location (and the run to its source run), `models:/NAME/VERSION`
     /// and `models:/NAME@ALIAS` to that version's location, `runs:/RUN/PATH` to the run's
     /// artifact URI joined with the path; anything else is used as is.
-    pub fn create_model_version(&mut self, new: &NewModelVersion<'_>) -> Result<ModelVersion> {
+    pub(crate) fn create_model_version(
+        &mut self,
+        new: &NewModelVersion<'_>,
+    ) -> Result<ModelVersion> {
         check_model_name(new.name)?;
         if new.source.trim().is_empty() {
             return Err(invalid("Model version source cannot be empty."));
@@ -759,7 +772,7 @@ impl Store {
     }
 
     /// Changes a version's description (the only field besides tags and stage that may change).
-    pub fn update_model_version(
+    pub(crate) fn update_model_version(
         &self,
         name: &str,
         version: &str,
@@ -778,7 +791,7 @@ impl Store {
     }
 
     /// Deletes a version with its tags and the aliases that point at it, all at once.
-    pub fn delete_model_version(&mut self, name: &str, version: &str) -> Result<()> {
+    pub(crate) fn delete_model_version(&mut self, name: &str, version: &str) -> Result<()> {
         check_model_name(name)?;
         let v = parse_version(version)?;
         let tx = self.conn.savepoint()?;
@@ -807,7 +820,7 @@ impl Store {
 
     /// Moves a version to `stage`; with `archive_existing`, the other versions in that stage
     /// (Staging or Production only) move to Archived in the same transaction.
-    pub fn transition_model_version_stage(
+    pub(crate) fn transition_model_version_stage(
         &mut self,
         name: &str,
         version: &str,
@@ -921,7 +934,7 @@ impl Store {
         Ok((versions, next))
     }
 
-    pub fn set_model_version_tag(
+    pub(crate) fn set_model_version_tag(
         &self,
         name: &str,
         version: &str,
@@ -940,7 +953,12 @@ impl Store {
     }
 
     /// Deletes a tag; deleting a tag the version does not have is not an error (as in MLflow).
-    pub fn delete_model_version_tag(&self, name: &str, version: &str, key: &str) -> Result<()> {
+    pub(crate) fn delete_model_version_tag(
+        &self,
+        name: &str,
+        version: &str,
+        key: &str,
+    ) -> Result<()> {
         check_model_name(name)?;
         let v = parse_version(version)?;
         self.version_row(name, v)?;

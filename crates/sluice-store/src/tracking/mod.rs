@@ -80,7 +80,8 @@ pub struct Metric {
 }
 
 /// One `log-batch` request: the metrics (with the logged model each is also logged for, if
-/// any), params and tags of one run.
+/// any), params and tags of one run; or, `single`, one `log-metric`, `log-parameter` or
+/// `set-tag` (the same rules, with MLflow's messages for one entity).
 #[derive(Debug, Clone, Default)]
 pub struct LogBatch {
     pub run_id: String,
@@ -88,6 +89,7 @@ pub struct LogBatch {
     pub model_ids: Vec<Option<String>>,
     pub params: Vec<KeyValue>,
     pub tags: Vec<KeyValue>,
+    pub single: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -483,52 +485,104 @@ impl Store {
     }
 
     fn complete_run(&self, info: RunInfo) -> Result<Run> {
-        let id = info.run_uuid.clone();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT key, value, timestamp, step, is_nan FROM latest_metrics WHERE run_uuid = ?1 ORDER BY key",
+        Ok(self.complete_runs(vec![info])?.remove(0))
+    }
+
+    /// Runs with their latest metrics, params, tags, inputs and outputs: five queries for all
+    /// of them (each a round trip on PostgreSQL), not five per run.
+    fn complete_runs(&self, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
+        let ids: Vec<&str> = infos.iter().map(|i| i.run_uuid.as_str()).collect();
+        let mut metrics = self.rows_by_run(
+            "SELECT run_uuid, key, value, timestamp, step, is_nan FROM latest_metrics WHERE run_uuid IN ({}) ORDER BY run_uuid, key",
+            &ids,
+            |r| {
+                let is_nan: bool = r.get(5)?;
+                Ok(Metric {
+                    key: r.get(1)?,
+                    value: if is_nan { f64::NAN } else { r.get(2)? },
+                    timestamp: r.get(3)?,
+                    step: r.get(4)?,
+                })
+            },
         )?;
-        let metrics = stmt
-            .query_map([&id], metric_from_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        let params = self.kv(
-            "SELECT key, value FROM params WHERE run_uuid = ?1 ORDER BY key",
-            &id,
+        let kv = |r: &crate::db::Row<'_>| {
+            Ok(KeyValue {
+                key: r.get(1)?,
+                value: r.get(2)?,
+            })
+        };
+        let mut params = self.rows_by_run(
+            "SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({}) ORDER BY run_uuid, key",
+            &ids,
+            kv,
         )?;
-        let tags = self.kv(
-            "SELECT key, value FROM tags WHERE run_uuid = ?1 ORDER BY key",
-            &id,
+        let mut tags = self.rows_by_run(
+            "SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({}) ORDER BY run_uuid, key",
+            &ids,
+            kv,
         )?;
-        let mut inputs = self
-            .conn
-            .prepare_cached("SELECT kind, body FROM run_inputs WHERE run_uuid = ?1 ORDER BY seq")?;
-        let mut dataset_inputs = Vec::new();
-        let mut model_inputs = Vec::new();
-        for row in inputs.query_map([&id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })? {
-            let (kind, body) = row?;
-            let value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
-            if kind == "model" {
-                model_inputs.push(value);
-            } else {
-                dataset_inputs.push(value);
+        let mut inputs = self.rows_by_run(
+            "SELECT run_uuid, kind, body FROM run_inputs WHERE run_uuid IN ({}) ORDER BY run_uuid, seq",
+            &ids,
+            |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
+        )?;
+        let mut outputs = self.rows_by_run(
+            "SELECT run_uuid, model_id, step FROM run_outputs WHERE run_uuid IN ({}) ORDER BY run_uuid, model_id",
+            &ids,
+            |r| Ok((r.get(1)?, r.get(2)?)),
+        )?;
+        Ok(infos
+            .into_iter()
+            .map(|info| {
+                let id = info.run_uuid.as_str();
+                let mut dataset_inputs = Vec::new();
+                let mut model_inputs = Vec::new();
+                for (kind, body) in inputs.remove(id).unwrap_or_default() {
+                    let value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+                    if kind == "model" {
+                        model_inputs.push(value);
+                    } else {
+                        dataset_inputs.push(value);
+                    }
+                }
+                Run {
+                    metrics: metrics.remove(id).unwrap_or_default(),
+                    params: params.remove(id).unwrap_or_default(),
+                    tags: tags.remove(id).unwrap_or_default(),
+                    dataset_inputs,
+                    model_inputs,
+                    model_outputs: outputs.remove(id).unwrap_or_default(),
+                    info,
+                }
+            })
+            .collect())
+    }
+
+    /// `sql` (`... WHERE run_uuid IN ({}) ...`, the run id its first column) for the runs `ids`,
+    /// in chunks, each row mapped and grouped by run. A chunk's list is padded (repeating an id)
+    /// to a power of two, so a few statement texts serve every page size.
+    fn rows_by_run<T>(
+        &self,
+        sql: &str,
+        ids: &[&str],
+        map: impl Fn(&crate::db::Row<'_>) -> crate::db::Result<T>,
+    ) -> Result<std::collections::HashMap<String, Vec<T>>> {
+        let mut out: std::collections::HashMap<String, Vec<T>> = std::collections::HashMap::new();
+        for chunk in ids.chunks(512) {
+            let n = chunk.len().next_power_of_two();
+            let padded = chunk
+                .iter()
+                .chain(std::iter::repeat_n(&chunk[0], n - chunk.len()));
+            let query = sql.replace("{}", &vec!["?"; n].join(", "));
+            let mut stmt = self.conn.prepare_cached(&query)?;
+            for row in stmt.query_map(params_from_iter(padded), |r| {
+                Ok((r.get::<_, String>(0)?, map(r)?))
+            })? {
+                let (id, item) = row?;
+                out.entry(id).or_default().push(item);
             }
         }
-        let mut outs = self.conn.prepare_cached(
-            "SELECT model_id, step FROM run_outputs WHERE run_uuid = ?1 ORDER BY model_id",
-        )?;
-        let model_outputs = outs
-            .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Run {
-            info,
-            metrics,
-            params,
-            tags,
-            dataset_inputs,
-            model_inputs,
-            model_outputs,
-        })
+        Ok(out)
     }
 
     pub fn update_run(
@@ -621,7 +675,9 @@ impl Store {
             .map(|b| {
                 let model_ids: Vec<Option<&str>> =
                     b.model_ids.iter().map(Option::as_deref).collect();
-                self.log_entities(&b.run_id, &b.metrics, &model_ids, &b.params, &b.tags, true)
+                self.log_entities(
+                    &b.run_id, &b.metrics, &model_ids, &b.params, &b.tags, !b.single,
+                )
             })
             .collect();
         self.conn.finish(outer, true)?;
@@ -941,10 +997,7 @@ impl Store {
             .query_map(params_from_iter(args.iter()), run_info_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         let (infos, next) = crate::page(infos, max_results, offset);
-        let runs = infos
-            .into_iter()
-            .map(|i| self.complete_run(i))
-            .collect::<Result<Vec<_>>>()?;
+        let runs = self.complete_runs(infos)?;
         Ok((runs, next))
     }
 }
@@ -1209,16 +1262,6 @@ impl Point {
             .then(self.value.total_cmp(&other.value))
             .then(self.is_nan.cmp(&other.is_nan))
     }
-}
-
-fn metric_from_row(r: &crate::db::Row<'_>) -> crate::db::Result<Metric> {
-    let is_nan: bool = r.get(4)?;
-    Ok(Metric {
-        key: r.get(0)?,
-        value: if is_nan { f64::NAN } else { r.get(1)? },
-        timestamp: r.get(2)?,
-        step: r.get(3)?,
-    })
 }
 
 #[cfg(test)]

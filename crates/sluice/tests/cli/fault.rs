@@ -459,3 +459,87 @@ fn every_acknowledged_write_survives_kill_9_of_the_server() {
     }
     assert!(total_acked > ROUNDS, "the load made writes ({total_acked})");
 }
+
+/// Three `sluice server` processes on one store (one workspace: its SQLite file, or with
+/// `SLUICE_TEST_POSTGRES` one PostgreSQL schema) serve the same data: six clients registering
+/// versions of one model through all three at once get versions 1..=150, each once; what one
+/// server wrote, the others read.
+#[test]
+fn several_servers_on_one_store_serve_the_same_data() {
+    const PER_CLIENT: usize = 25;
+    let ctx = TestContext::on_test_store();
+    let mut servers: Vec<Server> = (0..3).map(|_| start_server(&ctx)).collect();
+    let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
+    post(
+        &format!("{}/registered-models/create", urls[0]),
+        &json!({"name": "shared"}),
+    )
+    .unwrap();
+    let threads: Vec<_> = (0..6)
+        .map(|client| {
+            let url = urls[client % urls.len()].clone();
+            std::thread::spawn(move || {
+                (0..PER_CLIENT)
+                    .map(|i| {
+                        let v = post(
+                            &format!("{url}/model-versions/create"),
+                            &json!({"name": "shared", "source": format!("s3://m/{client}/{i}")}),
+                        )
+                        .unwrap_or_else(|e| panic!("client {client}: {e}"));
+                        v["model_version"]["version"]
+                            .as_str()
+                            .and_then(|v| v.parse::<usize>().ok())
+                            .expect("a version number")
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut versions: Vec<usize> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=6 * PER_CLIENT).collect::<Vec<_>>());
+    // Every server sees every version, and a metric logged through one is read through another.
+    for url in &urls {
+        let found = get(&format!(
+            "{url}/model-versions/search?filter=name%20%3D%20%27shared%27&max_results=1000"
+        ));
+        assert_eq!(
+            found["model_versions"].as_array().map(Vec::len),
+            Some(6 * PER_CLIENT),
+            "{url}"
+        );
+    }
+    let exp = post(
+        &format!("{}/experiments/create", urls[1]),
+        &json!({"name": "shared-exp"}),
+    )
+    .unwrap()["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = post(
+        &format!("{}/runs/create", urls[1]),
+        &json!({"experiment_id": exp}),
+    )
+    .unwrap()["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    post(
+        &format!("{}/runs/log-batch", urls[1]),
+        &json!({"run_id": run, "metrics": [{"key": "m", "value": 0.5, "timestamp": 1, "step": 3}]}),
+    )
+    .unwrap();
+    let history = get(&format!(
+        "{}/metrics/get-history?run_id={run}&metric_key=m",
+        urls[2]
+    ));
+    assert_eq!(history["metrics"][0]["step"], 3, "{history}");
+    for s in &mut servers {
+        s.child.kill().unwrap();
+        s.child.wait().unwrap();
+    }
+}
