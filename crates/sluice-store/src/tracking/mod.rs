@@ -973,18 +973,23 @@ impl Store {
         let compiled = crate::filter::compile(&filter, dialect, |i| {
             search::run_field(i, dialect).map(Some)
         })?;
-        let orders = crate::filter::compile_order(&crate::filter::parse_orders(order_by)?, |i| {
-            search::run_order_field(i, dialect)
-        })?;
-        let mut args: Vec<Value> = ids.iter().map(|i| Value::Integer(*i)).collect();
+        let order =
+            crate::filter::compile_order_joined(&crate::filter::parse_orders(order_by)?, |i| {
+                search::run_order_field(i, dialect)
+            })?;
+        // Placeholders in text order: the joins', the experiments', the filter's, the sort's.
+        let mut args = order.join_args;
+        args.extend(ids.iter().map(|i| Value::Integer(*i)));
         args.extend(compiled.args);
+        args.extend(order.term_args);
         // Runs without the value sort last either way, as in MLflow.
-        let mut order_sql: Vec<String> = orders.iter().map(|o| o.nulls_last(&mut args)).collect();
+        let mut order_sql = order.terms;
         order_sql.push("r.start_time DESC".into());
         order_sql.push("r.seq DESC".into());
         let sql = format!(
             "SELECT r.run_uuid, r.experiment_id, r.run_name, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage
-             FROM runs r WHERE r.experiment_id IN ({}) AND {} AND {} ORDER BY {} LIMIT {} OFFSET {}",
+             FROM runs r{} WHERE r.experiment_id IN ({}) AND {} AND {} ORDER BY {} LIMIT {} OFFSET {}",
+            order.joins,
             vec!["?"; ids.len()].join(", "),
             view.sql("r.lifecycle_stage"),
             compiled.sql,
