@@ -5,6 +5,8 @@
 //! allowed comparators. The compiler checks comparators and value types, binds every value as a
 //! parameter (never spliced into SQL) and writes the condition.
 
+use std::fmt::Write as _;
+
 use super::{Cmp, Comparison, Ident, Literal, OrderKey, Rhs, invalid};
 use crate::Result;
 use crate::db::{Dialect, Value};
@@ -411,8 +413,7 @@ pub(crate) fn compile_order_joined(
                 let to = format!("o{i}");
                 let cond = rename_alias(cond, alias, &to);
                 let value = rename_alias(value, alias, &to);
-                out.joins
-                    .push_str(&format!(" LEFT JOIN {table} {to} ON {cond}"));
+                let _ = write!(out.joins, " LEFT JOIN {table} {to} ON {cond}");
                 out.join_args.extend(args.iter().cloned());
                 out.terms.push(match &field.nan {
                     Some(nan) => {
