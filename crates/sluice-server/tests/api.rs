@@ -167,7 +167,28 @@ async fn concurrent_log_batches_each_succeed_or_fail_on_their_own() {
         .await;
         runs.push(id);
     }
+    // A deleted run and one that never existed: their batches (metrics only, written with the
+    // others' in one statement) fail alone.
+    let deleted = run_id(&new_run(&exp).await);
+    post(&api("runs/delete"), json!({"run_id": deleted})).await;
     let mut calls = Vec::new();
+    for (id, status, code) in [
+        (deleted.clone(), BAD, "INVALID_PARAMETER_VALUE"),
+        (
+            "0123456789abcdef0123456789abcdef".to_owned(),
+            MISSING,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+    ] {
+        for step in 0..5 {
+            let body = json!({"run_id": id, "metrics": [{"key": "m0", "value": 1.0, "timestamp": 1, "step": step}]});
+            calls.push(tokio::spawn(async move {
+                let (got, v) = call(Method::POST, &api("runs/log-batch"), Some(body)).await;
+                assert_eq!((got, v["error_code"].as_str()), (status, Some(code)), "{v}");
+                (false, (StatusCode::OK, Value::Null))
+            }));
+        }
+    }
     for step in 0..25 {
         for (r, id) in runs.iter().enumerate() {
             // Every fifth batch of run 0 changes a logged param: refused, writes nothing.

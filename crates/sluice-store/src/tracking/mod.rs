@@ -670,18 +670,69 @@ impl Store {
     /// if logged alone. The outer error is for the whole group (the commit failed).
     pub fn log_batches(&mut self, batches: &[LogBatch]) -> Result<Vec<Result<()>>> {
         let outer = self.conn.begin()?;
-        let results = batches
-            .iter()
-            .map(|b| {
+        match self.log_batches_in(batches) {
+            Ok(results) => {
+                self.conn.finish(outer, true)?;
+                Ok(results)
+            }
+            Err(e) => {
+                self.conn.finish(outer, false)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Store::log_batches`] inside its transaction. Batches of metrics only (the common case:
+    /// `log-batch` of metrics, `log-metric`) are checked one by one, then written together in a
+    /// few statements; the others each in a savepoint.
+    fn log_batches_in(&mut self, batches: &[LogBatch]) -> Result<Vec<Result<()>>> {
+        let ids: Vec<&str> = batches.iter().map(|b| b.run_id.as_str()).collect();
+        let infos = self.run_infos(&ids)?;
+        let mut results = Vec::with_capacity(batches.len());
+        let mut points: Vec<NewPoint<'_>> = Vec::new();
+        for b in batches {
+            if !b.params.is_empty() || !b.tags.is_empty() {
                 let model_ids: Vec<Option<&str>> =
                     b.model_ids.iter().map(Option::as_deref).collect();
-                self.log_entities(
+                results.push(self.log_entities(
                     &b.run_id, &b.metrics, &model_ids, &b.params, &b.tags, !b.single,
-                )
-            })
-            .collect();
-        self.conn.finish(outer, true)?;
+                ));
+                continue;
+            }
+            let checked = check_entities(&b.metrics, &[], &[], !b.single).and_then(|()| {
+                let info = infos
+                    .get(b.run_id.as_str())
+                    .ok_or_else(|| not_found("run", &b.run_id))?;
+                check_active(info)
+            });
+            if checked.is_ok() {
+                points.extend(b.metrics.iter().enumerate().map(|(i, metric)| NewPoint {
+                    run_id: &b.run_id,
+                    metric,
+                    model_id: b.model_ids.get(i).and_then(Option::as_deref),
+                }));
+            }
+            results.push(checked);
+        }
+        if !points.is_empty() {
+            let tx = self.conn.transaction()?;
+            insert_points(&tx, &points)?;
+            tx.commit()?;
+        }
         Ok(results)
+    }
+
+    /// The runs among `ids` that exist, by id (one query).
+    fn run_infos(&self, ids: &[&str]) -> Result<std::collections::HashMap<String, RunInfo>> {
+        let found = self.rows_by_run(
+            "SELECT run_uuid, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage FROM runs WHERE run_uuid IN ({})",
+            ids,
+            run_info_from_row,
+        )?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(id, mut infos)| infos.pop().map(|info| (id, info)))
+            .collect())
     }
 
     /// One metric, param or tag (MLflow's `log-metric`, `log-parameter`, `set-tag`): the same
@@ -711,40 +762,7 @@ impl Store {
         tags: &[KeyValue],
         batch: bool,
     ) -> Result<()> {
-        let place = |i: usize| {
-            if batch {
-                Place::Batch(i)
-            } else {
-                Place::Single
-            }
-        };
-        for (i, m) in metrics.iter().enumerate() {
-            check_name(Entity::Metric, place(i), &m.key, MAX_KEY)?;
-        }
-        for (i, p) in params.iter().enumerate() {
-            check_name(Entity::Param, place(i), &p.key, MAX_KEY)?;
-            if p.value.chars().count() > MAX_PARAM_VALUE {
-                return Err(StoreError::Invalid(format!(
-                    "'Param value' exceeds the maximum length of {MAX_PARAM_VALUE} characters"
-                )));
-            }
-        }
-        for (i, t) in tags.iter().enumerate() {
-            check_name(Entity::Tag, place(i), &t.key, MAX_KEY)?;
-            check_tag_value(t, place(i))?;
-        }
-        let mut dupes: Vec<&str> = Vec::new();
-        for (i, p) in params.iter().enumerate() {
-            if params[..i].iter().any(|q| q.key == p.key) {
-                dupes.push(&p.key);
-            }
-        }
-        if !dupes.is_empty() {
-            return Err(StoreError::Invalid(format!(
-                "Duplicate parameter keys have been submitted: {}. Please ensure the request contains only one param value per param key.",
-                names::py_list(&dupes)
-            )));
-        }
+        check_entities(metrics, params, tags, batch)?;
         let info = self.run_info(run_id)?;
         check_active(&info)?;
         let tx = self.conn.transaction()?;
@@ -1007,6 +1025,51 @@ impl Store {
     }
 }
 
+/// MLflow's rules for what one request logs, before anything is read or written: key names
+/// and lengths, value lengths, no param twice (messages name the entity's place in a batch).
+fn check_entities(
+    metrics: &[Metric],
+    params: &[KeyValue],
+    tags: &[KeyValue],
+    batch: bool,
+) -> Result<()> {
+    let place = |i: usize| {
+        if batch {
+            Place::Batch(i)
+        } else {
+            Place::Single
+        }
+    };
+    for (i, m) in metrics.iter().enumerate() {
+        check_name(Entity::Metric, place(i), &m.key, MAX_KEY)?;
+    }
+    for (i, p) in params.iter().enumerate() {
+        check_name(Entity::Param, place(i), &p.key, MAX_KEY)?;
+        if p.value.chars().count() > MAX_PARAM_VALUE {
+            return Err(StoreError::Invalid(format!(
+                "'Param value' exceeds the maximum length of {MAX_PARAM_VALUE} characters"
+            )));
+        }
+    }
+    for (i, t) in tags.iter().enumerate() {
+        check_name(Entity::Tag, place(i), &t.key, MAX_KEY)?;
+        check_tag_value(t, place(i))?;
+    }
+    let mut dupes: Vec<&str> = Vec::new();
+    for (i, p) in params.iter().enumerate() {
+        if params[..i].iter().any(|q| q.key == p.key) {
+            dupes.push(&p.key);
+        }
+    }
+    if !dupes.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "Duplicate parameter keys have been submitted: {}. Please ensure the request contains only one param value per param key.",
+            names::py_list(&dupes)
+        )));
+    }
+    Ok(())
+}
+
 /// MLflow's rule that a run changes only while active, in its words.
 fn check_active(info: &RunInfo) -> Result<()> {
     if info.lifecycle_stage == "active" {
@@ -1120,16 +1183,38 @@ fn insert_rows(
     Ok(())
 }
 
-/// Writes a batch's metric points: appended to `metrics_recent` (folded into `metrics` when it
-/// holds [`FOLD_EVERY`] points), the run's latest value per key raised where a point is later (by
-/// step, then timestamp, then value), and points of logged models to theirs.
+/// One metric point to write: its run, and the logged model it is also logged for.
+struct NewPoint<'a> {
+    run_id: &'a str,
+    metric: &'a Metric,
+    model_id: Option<&'a str>,
+}
+
+/// Writes one run's batch of metric points (see [`insert_points`]).
 fn insert_metrics(
     tx: &Transaction<'_>,
     run_id: &str,
     metrics: &[Metric],
     model_ids: &[Option<&str>],
 ) -> Result<()> {
-    if metrics.is_empty() {
+    let points: Vec<NewPoint<'_>> = metrics
+        .iter()
+        .enumerate()
+        .map(|(i, metric)| NewPoint {
+            run_id,
+            metric,
+            model_id: model_ids.get(i).copied().flatten(),
+        })
+        .collect();
+    insert_points(tx, &points)
+}
+
+/// Writes metric points, of one run or several: appended to `metrics_recent` (folded into
+/// `metrics` when it holds [`FOLD_EVERY`] points), each run's latest value per key raised where
+/// a point is later (by step, then timestamp, then value), and points of logged models to
+/// theirs. A few statements whatever the number of points and runs.
+fn insert_points(tx: &Transaction<'_>, points: &[NewPoint<'_>]) -> Result<()> {
+    if points.is_empty() {
         return Ok(());
     }
     let stored = |m: &Metric| {
@@ -1142,23 +1227,25 @@ fn insert_metrics(
     let mut for_model = tx.prepare_cached(
         "INSERT INTO logged_model_metrics (model_id, run_id, key, value, timestamp, step, is_nan) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     )?;
-    let len = i64::try_from(metrics.len()).unwrap_or(i64::MAX);
+    let len = i64::try_from(points.len()).unwrap_or(i64::MAX);
     let held: i64 = tx.query_row(
         "UPDATE metrics_recent_count SET n = n + ?1 WHERE id = 1 RETURNING n",
         [len],
         |r| r.get(0),
     )?;
     let mut seq = held - len;
-    let mut points = Vec::with_capacity(metrics.len() * 8);
-    // The latest point per key in this batch: one upsert row per key.
-    let mut latest: Vec<(&Metric, f64, bool)> = Vec::new();
-    for (i, m) in metrics.iter().enumerate() {
+    let mut rows = Vec::with_capacity(points.len() * 8);
+    // The latest point per run and key: one upsert row each.
+    let mut latest: Vec<(&NewPoint<'_>, f64, bool)> = Vec::new();
+    let mut latest_at: std::collections::HashMap<(&str, &str), usize> =
+        std::collections::HashMap::new();
+    for p in points {
+        let m = p.metric;
         let (value, is_nan) = stored(m);
-        let model_id = model_ids.get(i).copied().flatten();
-        if let Some(model_id) = model_id {
+        if let Some(model_id) = p.model_id {
             for_model.execute(params![
                 model_id,
-                run_id,
+                p.run_id,
                 m.key,
                 value,
                 m.timestamp,
@@ -1167,23 +1254,28 @@ fn insert_metrics(
             ])?;
         }
         seq += 1;
-        points.extend([
-            Value::Text(run_id.to_owned()),
+        rows.extend([
+            Value::Text(p.run_id.to_owned()),
             Value::Integer(seq),
             Value::Text(m.key.clone()),
             Value::Real(value),
             Value::Integer(m.timestamp),
             Value::Integer(m.step),
             Value::Integer(i64::from(is_nan)),
-            model_id.map_or(Value::Null, |id| Value::Text(id.to_owned())),
+            p.model_id
+                .map_or(Value::Null, |id| Value::Text(id.to_owned())),
         ]);
-        match latest.iter_mut().find(|(l, ..)| l.key == m.key) {
-            Some(l) => {
-                if (m.step, m.timestamp, value) > (l.0.step, l.0.timestamp, l.1) {
-                    *l = (m, value, is_nan);
+        match latest_at.get(&(p.run_id, m.key.as_str())) {
+            Some(&at) => {
+                let l = &mut latest[at];
+                if (m.step, m.timestamp, value) > (l.0.metric.step, l.0.metric.timestamp, l.1) {
+                    *l = (p, value, is_nan);
                 }
             }
-            None => latest.push((m, value, is_nan)),
+            None => {
+                latest_at.insert((p.run_id, m.key.as_str()), latest.len());
+                latest.push((p, value, is_nan));
+            }
         }
     }
     insert_rows(
@@ -1191,17 +1283,17 @@ fn insert_metrics(
         "INSERT INTO metrics_recent (run_uuid, seq, key, value, timestamp, step, is_nan, model_id)",
         8,
         "",
-        &points,
+        &rows,
     )?;
     let rows: Vec<Value> = latest
         .iter()
-        .flat_map(|(m, value, is_nan)| {
+        .flat_map(|(p, value, is_nan)| {
             [
-                Value::Text(run_id.to_owned()),
-                Value::Text(m.key.clone()),
+                Value::Text(p.run_id.to_owned()),
+                Value::Text(p.metric.key.clone()),
                 Value::Real(*value),
-                Value::Integer(m.timestamp),
-                Value::Integer(m.step),
+                Value::Integer(p.metric.timestamp),
+                Value::Integer(p.metric.step),
                 Value::Integer(i64::from(*is_nan)),
             ]
         })
