@@ -157,6 +157,30 @@ pub fn redact_password(url: &str) -> String {
     }
 }
 
+/// `SELECT <alias>.<column>, ... FROM <table> <alias> WHERE <conds> ORDER BY <order>` for one
+/// page (one row more than `max_results`, to tell whether another page follows).
+pub(crate) fn page_query(
+    columns: &str,
+    table: &str,
+    alias: &str,
+    conds: &[String],
+    order: &[String],
+    max_results: usize,
+    offset: usize,
+) -> String {
+    let columns: Vec<String> = columns
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect();
+    format!(
+        "SELECT {} FROM {table} {alias} WHERE {} ORDER BY {} LIMIT {} OFFSET {offset}",
+        columns.join(", "),
+        conds.join(" AND "),
+        order.join(", "),
+        max_results + 1,
+    )
+}
+
 /// One page of a paged query. Queries fetch one row more than a page; this cuts the page off and
 /// says where the next one starts (`None` on the last page).
 pub(crate) fn page<T>(

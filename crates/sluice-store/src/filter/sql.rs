@@ -69,6 +69,7 @@ impl Field {
         }
     }
 
+    /// A value in a key-value table: `rows` ends `AND <alias>.key = ?`, bound to `key`.
     pub(crate) fn keyed(
         rows: impl Into<String>,
         key: impl Into<String>,
@@ -76,17 +77,7 @@ impl Field {
         kind: Kind,
         cmps: &'static [Cmp],
     ) -> Field {
-        Field {
-            target: Target::Rows {
-                rows: rows.into(),
-                args: vec![Value::Text(key.into())],
-                value: value.into(),
-            },
-            kind,
-            cmps,
-            map: None,
-            nan: None,
-        }
+        Field::rows(rows, vec![Value::Text(key.into())], value, kind, cmps)
     }
 
     /// Values in related rows (see [`Target::Rows`]).

@@ -910,17 +910,14 @@ impl Store {
                 order.push(tie.into());
             }
         }
-        let sql = format!(
-            "SELECT {} FROM model_versions mv WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
-            VERSION_COLUMNS
-                .split(", ")
-                .map(|c| format!("mv.{c}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            conds.join(" AND "),
-            order.join(", "),
-            max_results + 1,
-            offset
+        let sql = crate::page_query(
+            VERSION_COLUMNS,
+            "model_versions",
+            "mv",
+            &conds,
+            &order,
+            max_results,
+            offset,
         );
         let versions: Vec<ModelVersion> = self
             .conn
@@ -1192,17 +1189,14 @@ impl Store {
         }
         order.push("lm.creation_time DESC".into());
         order.push("lm.seq DESC".into());
-        let sql = format!(
-            "SELECT {} FROM logged_models lm WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
-            LOGGED_MODEL_COLUMNS
-                .split(", ")
-                .map(|c| format!("lm.{c}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            conds.join(" AND "),
-            order.join(", "),
-            max_results + 1,
-            offset
+        let sql = crate::page_query(
+            LOGGED_MODEL_COLUMNS,
+            "logged_models",
+            "lm",
+            &conds,
+            &order,
+            max_results,
+            offset,
         );
         let models: Vec<LoggedModel> = self
             .conn
