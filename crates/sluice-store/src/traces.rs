@@ -605,7 +605,7 @@ fn trace_tag(key: &str) -> Field {
         key,
         "g.value",
         Kind::Str,
-        Cmp::STRING_NULL,
+        Cmp::TRACE_STRING_NULL,
     )
 }
 
@@ -615,7 +615,7 @@ fn trace_metadata(key: &str) -> Field {
         key,
         "m.value",
         Kind::Str,
-        Cmp::STRING_NULL,
+        Cmp::TRACE_STRING_NULL,
     )
 }
 
@@ -637,10 +637,10 @@ fn trace_field(ident: &Ident) -> Result<Field> {
                 Kind::NumOrQuoted,
                 Cmp::NUMERIC,
             ),
-            "status" => Field::column("t.state", Kind::Str, Cmp::STRING_LIST),
-            "request_id" | "trace_id" => Field::column("t.trace_id", Kind::Str, Cmp::STRING_LIST),
+            "status" => Field::column("t.state", Kind::Str, Cmp::TRACE_STRING),
+            "request_id" | "trace_id" => Field::column("t.trace_id", Kind::Str, Cmp::TRACE_STRING),
             "client_request_id" => {
-                Field::column("t.client_request_id", Kind::Str, Cmp::STRING_LIST)
+                Field::column("t.client_request_id", Kind::Str, Cmp::TRACE_STRING)
             }
             "name" => trace_tag(TRACE_NAME_TAG),
             "run_id" => trace_metadata("mlflow.sourceRun"),

@@ -246,6 +246,32 @@ pub struct Conn {
     depth: u32,
 }
 
+/// `value REGEXP pattern` on SQLite (which has the operator but no function behind it): true
+/// where the pattern is found anywhere in the value, as PostgreSQL's `~` (the filter compiler
+/// checks patterns first, so both engines refuse the same ones); NULL for a NULL value.
+fn define_regexp(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    type BoxError = Box<dyn std::error::Error + Send + Sync>;
+    conn.create_scalar_function(
+        "regexp",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            // Compiled once per statement (SQLite keeps it with the constant pattern).
+            let re = ctx.get_or_create_aux(0, |pattern| -> Result<regex::Regex, BoxError> {
+                Ok(regex::Regex::new(pattern.as_str()?)?)
+            })?;
+            Ok(match ctx.get_raw(1) {
+                rusqlite::types::ValueRef::Text(t) => {
+                    Some(std::str::from_utf8(t).is_ok_and(|v| re.is_match(v)))
+                }
+                rusqlite::types::ValueRef::Null => None,
+                _ => Some(false),
+            })
+        },
+    )
+}
+
 #[expect(
     clippy::needless_pass_by_value,
     reason = "parameters are taken by value (`params![...]`, `[x]`, `()`), as rusqlite's are"
@@ -279,6 +305,7 @@ impl Conn {
         // `LIKE` case-sensitive, as on PostgreSQL and in MLflow's filters (`ILIKE` is written
         // `LOWER(a) LIKE LOWER(b)`, case-insensitive on both engines).
         conn.pragma_update(None, "case_sensitive_like", "ON")?;
+        define_regexp(&conn)?;
         Ok(Self {
             engine: Engine::Sqlite(conn, WriteGate::of(path)),
             depth: 0,

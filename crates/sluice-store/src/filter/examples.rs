@@ -226,6 +226,7 @@ fn mlflow_run_filters() {
             ),
             ("status IN ('FINISHED')", Err("Invalid comparator 'IN'")),
             ("params.model IN ('LR')", Err("Invalid comparator 'IN'")),
+            ("params.model RLIKE 'L'", Err("Invalid comparator 'RLIKE'")),
             ("datasets.status = 'x'", Err("Invalid dataset key")),
             ("params.model = 'LR", Err("unterminated")),
             (
@@ -608,6 +609,16 @@ fn mlflow_trace_filters() {
             ("end_time_ms > 2040", Ok(&["tr-c", "tr-b"])),
             ("timestamp_ms > '1500'", Ok(&["tr-c", "tr-b"])),
             ("tags.missing IS NULL", Ok(&["tr-c", "tr-b", "tr-a"])),
+            // RLIKE: a regular expression found anywhere, case-sensitive.
+            ("name RLIKE '^pre'", Ok(&["tr-c", "tr-a"])),
+            ("trace.name RLIKE 'ai'", Ok(&["tr-b"])),
+            ("status RLIKE 'ERR|FAIL'", Ok(&["tr-b"])),
+            (
+                "metadata.mlflow.sourceRun RLIKE 'run[0-9]$'",
+                Ok(&["tr-b", "tr-a"]),
+            ),
+            ("name RLIKE 'ICT'", Ok(&[])),
+            ("name RLIKE '('", Err("is invalid")),
             ("trace.status < 'OK'", Err("Invalid comparator '<'")),
             ("name IN ('foo', 'bar')", Err("Invalid comparator 'IN'")),
             (

@@ -9,7 +9,7 @@
 //!             | identifier (IN | NOT IN) '(' value (',' value)* ')'
 //!             | identifier IS [NOT] NULL
 //! identifier := [prefix '.'] key          key may be quoted with `backticks` or "double quotes"
-//! comparator := = | != | <> | < | <= | > | >= | LIKE | ILIKE
+//! comparator := = | != | <> | < | <= | > | >= | LIKE | ILIKE | RLIKE
 //! value      := 'string' | "string" | number
 //! order_by   := identifier [ASC | DESC]
 //! ```
@@ -41,6 +41,8 @@ pub(crate) enum Cmp {
     Ge,
     Like,
     ILike,
+    /// A regular expression found anywhere in the value (MLflow's trace filters).
+    RLike,
     In,
     NotIn,
     IsNull,
@@ -59,6 +61,7 @@ impl Cmp {
             Cmp::Ge => ">=",
             Cmp::Like => "LIKE",
             Cmp::ILike => "ILIKE",
+            Cmp::RLike => "RLIKE",
             Cmp::In => "IN",
             Cmp::NotIn => "NOT IN",
             Cmp::IsNull => "IS NULL",
@@ -74,6 +77,25 @@ impl Cmp {
         Cmp::Ne,
         Cmp::Like,
         Cmp::ILike,
+        Cmp::IsNull,
+        Cmp::IsNotNull,
+    ];
+    /// Strings in MLflow's trace filters, which also take `RLIKE`.
+    pub(crate) const TRACE_STRING: &'static [Cmp] = &[
+        Cmp::Eq,
+        Cmp::Ne,
+        Cmp::Like,
+        Cmp::ILike,
+        Cmp::RLike,
+        Cmp::In,
+        Cmp::NotIn,
+    ];
+    pub(crate) const TRACE_STRING_NULL: &'static [Cmp] = &[
+        Cmp::Eq,
+        Cmp::Ne,
+        Cmp::Like,
+        Cmp::ILike,
+        Cmp::RLike,
         Cmp::IsNull,
         Cmp::IsNotNull,
     ];
@@ -175,6 +197,7 @@ pub(crate) fn parse(filter: &str) -> Result<Vec<Comparison>> {
             Some(Tok::Op(op)) => *op,
             t if is_word(t, "like") => Cmp::Like,
             t if is_word(t, "ilike") => Cmp::ILike,
+            t if is_word(t, "rlike") => Cmp::RLike,
             t if is_word(t, "in") => Cmp::In,
             t if is_word(t, "not") && is_word(toks.get(i + 1), "in") => {
                 i += 1;
@@ -194,7 +217,7 @@ pub(crate) fn parse(filter: &str) -> Result<Vec<Comparison>> {
             }
             other => {
                 return Err(bad(format!(
-                    "expected a comparator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN, IS NULL) after `{}`, found {}",
+                    "expected a comparator (=, !=, <, <=, >, >=, LIKE, ILIKE, RLIKE, IN, NOT IN, IS NULL) after `{}`, found {}",
                     ident.label(),
                     other.map_or("the end".to_owned(), describe)
                 )));
@@ -319,9 +342,11 @@ pub(crate) fn parse_orders(clauses: &[String]) -> Result<Vec<OrderKey>> {
 }
 
 fn is_keyword(w: &str) -> bool {
-    ["and", "or", "not", "in", "is", "null", "like", "ilike"]
-        .iter()
-        .any(|k| w.eq_ignore_ascii_case(k))
+    [
+        "and", "or", "not", "in", "is", "null", "like", "ilike", "rlike",
+    ]
+    .iter()
+    .any(|k| w.eq_ignore_ascii_case(k))
 }
 
 fn describe(tok: &Tok) -> String {

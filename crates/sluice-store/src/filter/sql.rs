@@ -215,11 +215,25 @@ fn comparison(
             "The pattern '{pattern}' for `{label}` ends with the escape character `\\`; write `\\\\` for a literal backslash"
         )));
     }
+    if c.cmp == Cmp::RLike
+        && let Some(Value::Text(pattern)) = values.first()
+        && let Err(e) = regex::Regex::new(pattern)
+    {
+        return Err(invalid(format!(
+            "The regular expression '{pattern}' for `{label}` is invalid: {e}"
+        )));
+    }
     let n = values.len();
     let test = |expr: &str| -> String {
         match c.cmp {
             Cmp::Like => like(expr, false, dialect),
             Cmp::ILike => like(expr, true, dialect),
+            // Found anywhere in the value, as Python's `re.search` in MLflow: PostgreSQL's `~`;
+            // on SQLite the `regexp` function the store's connections define.
+            Cmp::RLike => match dialect {
+                Dialect::Postgres => format!("{expr} ~ ?"),
+                Dialect::Sqlite => format!("{expr} REGEXP ?"),
+            },
             Cmp::In | Cmp::NotIn => {
                 format!("{expr} {} ({})", c.cmp.as_str(), vec!["?"; n].join(", "))
             }

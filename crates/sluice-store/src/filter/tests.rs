@@ -61,6 +61,7 @@ fn comparators_and_values() {
         ("a like 'x%'", Cmp::Like),
         ("a ILIKE 'x%'", Cmp::ILike),
         ("a iLike 'x%'", Cmp::ILike),
+        ("a RLIKE '^x'", Cmp::RLike),
         ("a IN ('x')", Cmp::In),
         ("a not in ('x')", Cmp::NotIn),
         ("tags.a IS NULL", Cmp::IsNull),
