@@ -498,18 +498,12 @@ impl Store {
         max_results: usize,
         offset: usize,
     ) -> Result<(Vec<RegisteredModel>, Option<usize>)> {
-        let filter = crate::filter::parse(filter.unwrap_or(""))?;
-        let prompts = search::queries_prompts(&filter);
-        let compiled = crate::filter::compile(&filter, self.conn.dialect(), |i| {
-            search::registered_model_field(i, prompts)
-        })?;
-        let mut args = compiled.args;
-        let mut conds = vec![compiled.sql];
-        if !prompts {
-            conds.push(format!(
-                "NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE p.name = rm.name AND p.key = '{PROMPT_TAG}' AND LOWER(p.value) = 'true')"
-            ));
-        }
+        let (conds, mut args) = search::registry_conditions(
+            filter,
+            self.conn.dialect(),
+            search::registered_model_field,
+            "FROM registered_model_tags p WHERE p.name = rm.name",
+        )?;
         let orders = crate::filter::compile_order(
             &crate::filter::parse_orders(order_by)?,
             search::registered_model_order,
@@ -877,18 +871,12 @@ impl Store {
         max_results: usize,
         offset: usize,
     ) -> Result<(Vec<ModelVersion>, Option<usize>)> {
-        let filter = crate::filter::parse(filter.unwrap_or(""))?;
-        let prompts = search::queries_prompts(&filter);
-        let compiled = crate::filter::compile(&filter, self.conn.dialect(), |i| {
-            search::model_version_field(i, prompts)
-        })?;
-        let mut args = compiled.args;
-        let mut conds = vec![compiled.sql];
-        if !prompts {
-            conds.push(format!(
-                "NOT EXISTS (SELECT 1 FROM model_version_tags p WHERE p.name = mv.name AND p.version = mv.version AND p.key = '{PROMPT_TAG}' AND LOWER(p.value) = 'true')"
-            ));
-        }
+        let (conds, mut args) = search::registry_conditions(
+            filter,
+            self.conn.dialect(),
+            search::model_version_field,
+            "FROM model_version_tags p WHERE p.name = mv.name AND p.version = mv.version",
+        )?;
         let defaults = [
             "last_updated_timestamp DESC".to_owned(),
             "name ASC".to_owned(),

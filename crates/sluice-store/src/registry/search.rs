@@ -3,6 +3,7 @@
 
 use super::{PROMPT_TAG, canonical_logged_model_status};
 use crate::Result;
+use crate::db::{Dialect, Value};
 use crate::filter::{Cmp, Comparison, Field, Ident, Kind, Literal, Rhs, invalid};
 
 fn is_attribute(ident: &Ident) -> bool {
@@ -20,7 +21,7 @@ fn is_tag(ident: &Ident) -> bool {
 /// Otherwise, as in MLflow, comparisons on that tag are dropped and prompts are left out: the
 /// 3.x client adds ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every search, which must still
 /// match models without the tag.
-pub(super) fn queries_prompts(filter: &[Comparison]) -> bool {
+fn queries_prompts(filter: &[Comparison]) -> bool {
     filter.iter().any(|c| {
         let Rhs::One(Literal::Str(v)) = &c.rhs else {
             return false;
@@ -33,6 +34,27 @@ pub(super) fn queries_prompts(filter: &[Comparison]) -> bool {
                 _ => false,
             }
     })
+}
+
+/// A registry filter as SQL conditions and their arguments: the filter's comparisons (`field`
+/// resolving its identifiers), and unless it asks for prompts, no prompt (`prompt_tags` is
+/// `FROM <tag table> p WHERE <p is the entity's>`).
+pub(super) fn registry_conditions(
+    filter: Option<&str>,
+    dialect: Dialect,
+    field: fn(&Ident, bool) -> Result<Option<Field>>,
+    prompt_tags: &str,
+) -> Result<(Vec<String>, Vec<Value>)> {
+    let filter = crate::filter::parse(filter.unwrap_or(""))?;
+    let prompts = queries_prompts(&filter);
+    let compiled = crate::filter::compile(&filter, dialect, |i| field(i, prompts))?;
+    let mut conds = vec![compiled.sql];
+    if !prompts {
+        conds.push(format!(
+            "NOT EXISTS (SELECT 1 {prompt_tags} AND p.key = '{PROMPT_TAG}' AND LOWER(p.value) = 'true')"
+        ));
+    }
+    Ok((conds, compiled.args))
 }
 
 /// A comparison on the prompt tag that [`queries_prompts`] says to drop.
