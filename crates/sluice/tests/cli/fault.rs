@@ -260,6 +260,14 @@ struct Server {
     url: String,
 }
 
+/// A server a test started is stopped with it, even when the test fails.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn start_server(ctx: &TestContext) -> Server {
     let mut child = ctx
         .command(&["server", "--port", "0"])
