@@ -181,6 +181,24 @@ pub(crate) fn page_query(
     )
 }
 
+impl Store {
+    /// One page of `sql`'s rows (it asks for one row more than `max_results`, see
+    /// [`page_query`]), each mapped, and where the next page starts.
+    pub(crate) fn query_page<T>(
+        &self,
+        sql: &str,
+        args: &[db::Value],
+        max_results: usize,
+        offset: usize,
+        map: impl FnMut(&db::Row<'_>) -> db::Result<T>,
+    ) -> Result<(Vec<T>, Option<usize>)> {
+        let rows = self
+            .conn
+            .query_map(sql, db::params_from_iter(args.iter()), map)?;
+        Ok(page(rows, max_results, offset))
+    }
+}
+
 /// One page of a paged query. Queries fetch one row more than a page; this cuts the page off and
 /// says where the next one starts (`None` on the last page).
 pub(crate) fn page<T>(

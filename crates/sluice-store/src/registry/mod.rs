@@ -6,7 +6,7 @@
 mod search;
 
 use crate::db::Value;
-use crate::db::{OptionalExtension, Transaction, params, params_from_iter};
+use crate::db::{OptionalExtension, Transaction, params};
 
 use crate::tracking::{KeyValue, MAX_KEY, MAX_PARAM_VALUE, MAX_TAG_VALUE, new_id, now_ms};
 use crate::{Result, Store, StoreError};
@@ -519,12 +519,8 @@ impl Store {
             max_results + 1,
             offset
         );
-        let names: Vec<String> = self
-            .conn
-            .prepare(&sql)?
-            .query_map(params_from_iter(args.iter()), |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let (names, next) = crate::page(names, max_results, offset);
+        let (names, next): (Vec<String>, _) =
+            self.query_page(&sql, &args, max_results, offset, |r| r.get(0))?;
         let models = names
             .iter()
             .map(|n| self.get_registered_model(n))
@@ -907,12 +903,8 @@ impl Store {
             max_results,
             offset,
         );
-        let versions: Vec<ModelVersion> = self
-            .conn
-            .prepare(&sql)?
-            .query_map(params_from_iter(args.iter()), version_from_row)?
-            .collect::<Result<_, _>>()?;
-        let (mut versions, next) = crate::page(versions, max_results, offset);
+        let (mut versions, next) =
+            self.query_page(&sql, &args, max_results, offset, version_from_row)?;
         for v in &mut versions {
             self.fill_version_tags(v)?;
         }
@@ -1186,12 +1178,8 @@ impl Store {
             max_results,
             offset,
         );
-        let models: Vec<LoggedModel> = self
-            .conn
-            .prepare(&sql)?
-            .query_map(params_from_iter(args.iter()), logged_model_from_row)?
-            .collect::<Result<_, _>>()?;
-        let (mut models, next) = crate::page(models, max_results, offset);
+        let (mut models, next) =
+            self.query_page(&sql, &args, max_results, offset, logged_model_from_row)?;
         for m in &mut models {
             self.fill_logged_model(m)?;
         }

@@ -305,11 +305,8 @@ impl Store {
             max_results + 1,
             offset
         );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let ids: Vec<i64> = stmt
-            .query_map(params_from_iter(args.iter()), |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let (ids, next) = crate::page(ids, max_results, offset);
+        let (ids, next): (Vec<i64>, _) =
+            self.query_page(&sql, &args, max_results, offset, |r| r.get(0))?;
         let mut out = Vec::new();
         for id in ids {
             if let Some(e) = self.experiment_row("experiment_id = ?1", &id)? {
@@ -735,24 +732,6 @@ impl Store {
             .collect())
     }
 
-    /// One metric, param or tag (MLflow's `log-metric`, `log-parameter`, `set-tag`): the same
-    /// rules as a batch, with the messages MLflow gives for one entity.
-    pub fn log_single(
-        &mut self,
-        run_id: &str,
-        metric: Option<(&Metric, Option<&str>)>,
-        param: Option<&KeyValue>,
-        tag: Option<&KeyValue>,
-    ) -> Result<()> {
-        let (metrics, model_ids) = match metric {
-            Some((m, id)) => (std::slice::from_ref(m), vec![id]),
-            None => (&[][..], Vec::new()),
-        };
-        let params = param.map_or(&[][..], std::slice::from_ref);
-        let tags = tag.map_or(&[][..], std::slice::from_ref);
-        self.log_entities(run_id, metrics, &model_ids, params, tags, false)
-    }
-
     fn log_entities(
         &mut self,
         run_id: &str,
@@ -1015,11 +994,7 @@ impl Store {
             max_results + 1,
             offset
         );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let infos = stmt
-            .query_map(params_from_iter(args.iter()), run_info_from_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        let (infos, next) = crate::page(infos, max_results, offset);
+        let (infos, next) = self.query_page(&sql, &args, max_results, offset, run_info_from_row)?;
         let runs = self.complete_runs(infos)?;
         Ok((runs, next))
     }
