@@ -17,13 +17,9 @@
 # Everything but the URL goes to stderr.
 set -euo pipefail
 
-log() { printf 'postgres.sh: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-now_ns() { date +%s%N; }
-elapsed() { # elapsed <start_ns>: seconds with two decimals
-  local d=$(( $(now_ns) - $1 ))
-  printf '%d.%02d' $((d / 1000000000)) $((d % 1000000000 / 10000000))
-}
+SERVICE=postgres.sh
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 pg_bin() {
   local b
@@ -46,29 +42,6 @@ as_owner() {
   fi
 }
 
-abs_dir() { # abs_dir <dir> [create]: the absolute path (created when asked)
-  [ "${2:-}" = create ] && mkdir -p "$1"
-  [ -d "$1" ] || die "no such directory: $1"
-  (cd "$1" && pwd -P)
-}
-
-free_port() {
-  if command -v python3 >/dev/null 2>&1; then
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-    return
-  fi
-  local p i
-  for i in $(seq 1 50); do
-    p=$(( 20000 + RANDOM % 40000 ))
-    # A refused connection means nothing listens there.
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-  die "no free port found"
-}
-
 # The unix socket lives in <dir>, unless that path is too long for a socket (107 bytes).
 socket_dir() {
   local dir=$1
@@ -83,15 +56,6 @@ socket_dir() {
     [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$s"
     echo "$s" | tee "$dir/socketdir"
   fi
-}
-
-# Whether a process runs (a zombie, dead but not yet reaped by its parent, does not).
-alive() {
-  kill -0 "$1" 2>/dev/null || return 1
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0 # no /proc: trust kill -0
-  stat=${stat##*) } # the state follows the command name in parentheses
-  [ "${stat:0:1}" != Z ]
 }
 
 postmaster_pid() { # the live postmaster's PID from data/postmaster.pid, or nothing

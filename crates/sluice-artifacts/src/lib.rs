@@ -1,4 +1,4 @@
-//! Content hashing of files and folders, and the workspace's local artifact store.
+//! Content hashing of files and folders, and the artifact store (`store`: a local folder, Azure Blob or S3).
 //!
 //! A file's hash is blake3 of its bytes. A folder's hash is blake3 over its files in sorted
 //! relative-path order, each contributing its path, its length and its own hash, so renaming,
@@ -15,6 +15,7 @@ use std::time::UNIX_EPOCH;
 use serde::{Deserialize, Serialize};
 
 mod snapshot;
+pub mod store;
 pub use snapshot::{Snapshot, SnapshotLimits};
 
 /// What hashing a file or folder found.
