@@ -2,24 +2,45 @@
 # Every test: the workspace's suites (the store on SQLite), then the store and server suites,
 # the real `mlflow` clients and the fault tests again with the store on PostgreSQL.
 #
+# The artifact-store suites use Azurite (`SLUICE_TEST_AZURITE`) and SeaweedFS (`SLUICE_TEST_S3`):
+# when those are unset and the services are installed (`.ci/services/azurite.sh install`,
+# `.ci/services/seaweedfs.sh install`), one of each is started here on free ports for the whole
+# run and stopped by its PID at the end; otherwise those tests say they are skipped.
+#
 # The PostgreSQL pass uses the server `SLUICE_TEST_POSTGRES` names; if it is unset and
 # PostgreSQL is installed (`.ci/services/postgres.sh install`), a private one is started here on a
 # free port and stopped by its PID at the end. Without either, that pass says it is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+pg_dir="" az_dir="" sw_dir=""
+stop_services() {
+    [ -n "$pg_dir" ] && { bash .ci/services/postgres.sh stop "$pg_dir" || true; rm -rf "$pg_dir"; }
+    [ -n "$az_dir" ] && { bash .ci/services/azurite.sh stop "$az_dir" || true; rm -rf "$az_dir"; }
+    [ -n "$sw_dir" ] && { bash .ci/services/seaweedfs.sh stop "$sw_dir" || true; rm -rf "$sw_dir"; }
+    return 0
+}
+trap stop_services EXIT
+cache="${SLUICE_TEST_CACHE:-$HOME/.cache/sluice-test}"
+if [ -z "${SLUICE_TEST_AZURITE:-}" ] && [ -x "$cache/azurite/node_modules/.bin/azurite-blob" ]; then
+    az_dir=$(mktemp -d /tmp/sluice-test-azurite.XXXXXX)
+    SLUICE_TEST_AZURITE=$(bash .ci/services/azurite.sh start "$az_dir")
+    export SLUICE_TEST_AZURITE
+fi
+if [ -z "${SLUICE_TEST_S3:-}" ] && [ -x "$cache/seaweedfs/bin/weed" ]; then
+    sw_dir=$(mktemp -d /tmp/sluice-test-seaweedfs.XXXXXX)
+    SLUICE_TEST_S3=$(bash .ci/services/seaweedfs.sh start "$sw_dir")
+    export SLUICE_TEST_S3
+fi
+[ -n "${SLUICE_TEST_AZURITE:-}" ] || echo "skipped: the Azure Blob tests (Azurite is not installed and SLUICE_TEST_AZURITE is unset)"
+[ -n "${SLUICE_TEST_S3:-}" ] || echo "skipped: the S3 tests (SeaweedFS is not installed and SLUICE_TEST_S3 is unset)"
+
 echo "== tests (store on SQLite)"
 SLUICE_TEST_POSTGRES= cargo test --workspace --locked
 
-pg_dir=""
-stop_postgres() {
-    [ -n "$pg_dir" ] && bash .ci/services/postgres.sh stop "$pg_dir" || true
-    [ -n "$pg_dir" ] && rm -rf "$pg_dir"
-}
 if [ -z "${SLUICE_TEST_POSTGRES:-}" ]; then
     if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then
         pg_dir=$(mktemp -d /tmp/sluice-test-pg.XXXXXX)
-        trap stop_postgres EXIT
         SLUICE_TEST_POSTGRES=$(bash .ci/services/postgres.sh start "$pg_dir")
         export SLUICE_TEST_POSTGRES SLUICE_TEST_POSTGRES_DIR="$pg_dir"
     else
