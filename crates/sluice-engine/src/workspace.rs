@@ -146,6 +146,12 @@ impl Workspace {
         self.root.join("mlartifacts")
     }
 
+    /// The workspace's artifact store (its `mlartifacts` folder), as its servers serve it.
+    #[must_use]
+    pub fn artifacts(&self) -> sluice_artifacts::store::Artifacts {
+        sluice_artifacts::store::Artifacts::local(self.artifact_root())
+    }
+
     /// The local path behind an `mlflow-artifacts:/PATH` URI (`None` for other URIs); parts that
     /// could leave the artifact root are dropped.
     #[must_use]

@@ -1,52 +1,58 @@
 //! The artifact proxy: `/api/2.0/mlflow-artifacts/artifacts/{path}` (PUT, GET, DELETE) and the
-//! listing `?path=`. Paths are relative to the workspace's artifact root; anything that could
-//! leave it (`..`, absolute paths, backslashes, NUL) is refused.
+//! listing `?path=`, over the server's artifact store (a local folder, Azure Blob or S3). Paths
+//! are relative to the store's root; anything that could leave it (`..`, absolute paths,
+//! backslashes, control characters) is refused. Bodies stream both ways: an upload or a
+//! download of any size holds a few parts in memory, never the whole artifact.
 
-use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use sluice_artifacts::store::{Artifacts, StoreError};
 
 use crate::ServerState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::params::Params;
 
-/// Resolves an artifact path under `root`, refusing anything that escapes it.
-pub(crate) fn safe_path(root: &Path, rel: &str) -> ApiResult<PathBuf> {
-    let bad = || {
-        ApiError::invalid(format!(
-            "Invalid path '{rel}': artifact paths are relative and may not contain '..'"
-        ))
-    };
-    if rel.contains('\\') || rel.contains('\0') || rel.starts_with('/') {
-        return Err(bad());
-    }
-    let mut out = root.to_path_buf();
-    for comp in Path::new(rel).components() {
-        match comp {
-            Component::Normal(part) => out.push(part),
-            Component::CurDir => {}
-            _ => return Err(bad()),
+/// Checks a relative artifact path (the key it names in the store).
+pub(crate) fn check(rel: &str) -> ApiResult<String> {
+    sluice_artifacts::store::key(rel).map_err(|e| store_error(e, rel))
+}
+
+/// A store failure as MLflow's error shape: a missing artifact is `RESOURCE_DOES_NOT_EXIST`, a
+/// bad path or a broken upload `INVALID_PARAMETER_VALUE`, an unreachable store
+/// `TEMPORARILY_UNAVAILABLE` (clients retry).
+pub(crate) fn store_error(e: StoreError, shown: &str) -> ApiError {
+    match e {
+        StoreError::NotFound(_) => {
+            ApiError::not_found(format!("Artifact '{shown}' does not exist"))
         }
+        StoreError::InvalidPath { path, why } => {
+            ApiError::invalid(format!("Invalid path '{path}': {why}"))
+        }
+        StoreError::Body { .. } => ApiError::invalid(e.to_string()),
+        StoreError::Backend { .. } => {
+            tracing::warn!(error = %e, "artifact store failure");
+            ApiError::new(ErrorCode::TemporarilyUnavailable, e.to_string())
+        }
+        StoreError::Config { .. } => ApiError::new(ErrorCode::InternalError, e.to_string()),
     }
-    Ok(out)
 }
 
 pub(crate) async fn upload(
     State(s): State<Arc<ServerState>>,
     UrlPath(rel): UrlPath<String>,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Json<Value>> {
-    let path = safe_path(&s.artifact_root, &rel)?;
-    if path.is_dir() {
-        return Err(ApiError::invalid(format!("'{rel}' is a directory")));
-    }
-    write_atomically(path, body).await?;
+    check(&rel)?;
+    s.artifacts
+        .put_stream(&rel, body.into_data_stream())
+        .await
+        .map_err(|e| store_error(e, &rel))?;
     Ok(Json(json!({})))
 }
 
@@ -54,7 +60,7 @@ pub(crate) async fn download(
     State(s): State<Arc<ServerState>>,
     UrlPath(rel): UrlPath<String>,
 ) -> ApiResult<Response> {
-    send_file(&s.artifact_root, &rel, &rel).await
+    send_file(&s.artifacts, &rel, &rel).await
 }
 
 /// Extensions MLflow serves as `text/plain` (and its file names without one).
@@ -112,17 +118,16 @@ pub(crate) fn content_type(name: &str) -> &'static str {
     }
 }
 
-/// Sends the file at `rel` under `root` as an attachment with MLflow's headers: its content
-/// type by name, `Content-Disposition: attachment`, and `X-Content-Type-Options: nosniff`.
-pub(crate) async fn send_file(root: &Path, rel: &str, shown: &str) -> ApiResult<Response> {
-    let path = safe_path(root, rel)?;
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|_| ApiError::not_found(format!("Artifact '{shown}' does not exist")))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().replace(['"', '\\', '\r', '\n'], "_"))
-        .unwrap_or_default();
+/// Streams the artifact at `rel` as an attachment with MLflow's headers: its content type by
+/// name, `Content-Disposition: attachment`, `X-Content-Type-Options: nosniff`, and its length.
+pub(crate) async fn send_file(store: &Artifacts, rel: &str, shown: &str) -> ApiResult<Response> {
+    let download = store.get(rel).await.map_err(|e| store_error(e, shown))?;
+    let name = rel
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .replace(['"', '\\', '\r', '\n'], "_");
     Ok((
         [
             (header::CONTENT_TYPE, content_type(&name).to_owned()),
@@ -131,8 +136,9 @@ pub(crate) async fn send_file(root: &Path, rel: &str, shown: &str) -> ApiResult<
                 format!("attachment; filename=\"{name}\""),
             ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            (header::CONTENT_LENGTH, download.size.to_string()),
         ],
-        bytes,
+        Body::from_stream(download.body),
     )
         .into_response())
 }
@@ -155,9 +161,9 @@ pub(crate) async fn get_run_artifact(
     let rel = p.str("path")?;
     let run = s.store()?.get_run(&id)?;
     let base = under_root(&run.info.artifact_uri, &format!("run '{id}'"))?;
+    check(&rel)?;
     let joined = format!("{base}/{}", rel.trim_start_matches('/'));
-    safe_path(Path::new(""), &rel)?;
-    send_file(&s.artifact_root, &joined, &rel).await
+    send_file(&s.artifacts, &joined, &rel).await
 }
 
 /// `GET /model-versions/get-artifact?name=N&version=V&path=P` (a model version's files).
@@ -175,25 +181,28 @@ pub(crate) async fn get_model_version_artifact(
         mv.storage_location.clone()
     };
     let base = under_root(&location, &format!("model '{name}' version {version}"))?;
-    safe_path(Path::new(""), &rel)?;
+    check(&rel)?;
     let joined = format!("{base}/{}", rel.trim_start_matches('/'));
-    send_file(&s.artifact_root, &joined, &rel).await
+    send_file(&s.artifacts, &joined, &rel).await
 }
 
 pub(crate) async fn delete(
     State(s): State<Arc<ServerState>>,
     UrlPath(rel): UrlPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let path = safe_path(&s.artifact_root, &rel)?;
-    if path == s.artifact_root {
+    if check(&rel)?.is_empty() {
         return Err(ApiError::invalid("refusing to delete the artifact root"));
     }
-    let res = if path.is_dir() {
-        std::fs::remove_dir_all(&path)
-    } else {
-        std::fs::remove_file(&path)
-    };
-    res.map_err(|_| ApiError::not_found(format!("Artifact '{rel}' does not exist")))?;
+    let found = s
+        .artifacts
+        .delete(&rel)
+        .await
+        .map_err(|e| store_error(e, &rel))?;
+    if !found {
+        return Err(ApiError::not_found(format!(
+            "Artifact '{rel}' does not exist"
+        )));
+    }
     Ok(Json(json!({})))
 }
 
@@ -215,7 +224,7 @@ pub(crate) async fn upload_run_artifact(
     let run_id =
         arg("run_uuid").ok_or_else(|| ApiError::invalid("Request must specify run_uuid."))?;
     let rel = arg("path").ok_or_else(|| ApiError::invalid("Request must specify path."))?;
-    safe_path(Path::new(""), &rel)?;
+    check(&rel)?;
     if body.is_empty() {
         return Err(ApiError::invalid("Request must specify data."));
     }
@@ -226,34 +235,12 @@ pub(crate) async fn upload_run_artifact(
     }
     let run = s.store()?.get_run(&run_id)?;
     let base = under_root(&run.info.artifact_uri, &format!("run '{run_id}'"))?;
-    let path = safe_path(
-        &s.artifact_root,
-        &format!("{base}/{}", rel.trim_start_matches('/')),
-    )?;
-    write_atomically(path, body).await?;
+    let target = format!("{base}/{}", rel.trim_start_matches('/'));
+    s.artifacts
+        .put_bytes(&target, body)
+        .await
+        .map_err(|e| store_error(e, &rel))?;
     Ok(Json(json!({})))
-}
-
-/// Writes beside, then renames: a reader never sees half a file.
-async fn write_atomically(path: PathBuf, body: Bytes) -> ApiResult<()> {
-    let parent = path
-        .parent()
-        .ok_or_else(|| ApiError::invalid("empty artifact path"))?
-        .to_path_buf();
-    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        std::fs::create_dir_all(&parent)?;
-        let tmp = parent.join(format!(".upload-{}", sluice_store::tracking::new_id()));
-        std::fs::write(&tmp, &body)?;
-        std::fs::rename(&tmp, &path)
-    })
-    .await
-    .map_err(|e| ApiError::new(crate::error::ErrorCode::InternalError, e.to_string()))?
-    .map_err(|e| {
-        ApiError::new(
-            crate::error::ErrorCode::InternalError,
-            format!("cannot store the artifact: {e}"),
-        )
-    })
 }
 
 /// The folder under the artifact root that holds a logged model's files.
@@ -276,10 +263,10 @@ pub(crate) async fn list_logged_model(
     let rel = if sub.is_empty() {
         base
     } else {
-        safe_path(Path::new(""), sub)?;
+        check(sub)?;
         format!("{base}/{sub}")
     };
-    let mut listing = list_dir(&s.artifact_root, &rel)?;
+    let mut listing = list_dir(&s.artifacts, &rel).await?;
     if let Some(files) = listing.get_mut("files").and_then(Value::as_array_mut) {
         for f in files {
             let name = f["path"].as_str().unwrap_or_default().to_owned();
@@ -305,36 +292,25 @@ pub(crate) async fn get_logged_model_file(
             "Request must include the \"artifact_file_path\" query parameter.",
         ));
     };
-    safe_path(Path::new(""), &rel)?;
+    check(&rel)?;
     let (base, _) = logged_model_base(&s, &id)?;
     let joined = format!("{base}/{}", rel.trim_start_matches('/'));
-    send_file(&s.artifact_root, &joined, &rel).await
+    send_file(&s.artifacts, &joined, &rel).await
 }
 
 /// Lists a folder: `{"files": [{"path", "is_dir", "file_size"}]}`; a file (or nothing) gives `{}`.
-pub(crate) fn list_dir(root: &Path, rel: &str) -> ApiResult<Value> {
-    let dir = safe_path(root, rel)?;
-    if !dir.is_dir() {
-        return Ok(json!({}));
-    }
-    let mut files = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .map_err(|e| ApiError::new(crate::error::ErrorCode::InternalError, e.to_string()))?
-        .filter_map(Result::ok)
-        .filter(|e| !e.file_name().to_string_lossy().starts_with(".upload-"))
+pub(crate) async fn list_dir(store: &Artifacts, rel: &str) -> ApiResult<Value> {
+    let entries = store.list(rel).await.map_err(|e| store_error(e, rel))?;
+    let files: Vec<Value> = entries
+        .into_iter()
+        .map(|e| {
+            if e.is_dir {
+                json!({"path": e.name, "is_dir": true})
+            } else {
+                json!({"path": e.name, "is_dir": false, "file_size": e.size})
+            }
+        })
         .collect();
-    entries.sort_by_key(std::fs::DirEntry::file_name);
-    for entry in entries {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let meta = entry.metadata().ok();
-        if meta.as_ref().is_some_and(std::fs::Metadata::is_dir) {
-            files.push(json!({"path": name, "is_dir": true}));
-        } else {
-            files.push(
-                json!({"path": name, "is_dir": false, "file_size": meta.map_or(0, |m| m.len())}),
-            );
-        }
-    }
     Ok(if files.is_empty() {
         json!({})
     } else {
@@ -344,7 +320,7 @@ pub(crate) fn list_dir(root: &Path, rel: &str) -> ApiResult<Value> {
 
 pub(crate) async fn list(State(s): State<Arc<ServerState>>, p: Params) -> ApiResult<Json<Value>> {
     let rel = p.opt_str("path")?.unwrap_or_default();
-    Ok(Json(list_dir(&s.artifact_root, &rel)?))
+    Ok(Json(list_dir(&s.artifacts, &rel).await?))
 }
 
 /// `/api/2.0/mlflow/artifacts/list?run_id=&path=`: a run's artifacts, with paths relative to the
@@ -360,9 +336,10 @@ pub(crate) async fn list_run(
     let rel = if sub.is_empty() {
         base.clone()
     } else {
+        check(&sub)?;
         format!("{base}/{sub}")
     };
-    let mut listing = list_dir(&s.artifact_root, &rel)?;
+    let mut listing = list_dir(&s.artifacts, &rel).await?;
     if let Some(files) = listing.get_mut("files").and_then(Value::as_array_mut) {
         for f in files {
             let name = f["path"].as_str().unwrap_or_default().to_owned();
@@ -402,13 +379,12 @@ mod tests {
 
     #[test]
     fn traversal_is_refused() {
-        let root = Path::new("/srv/artifacts");
         for bad in ["../x", "a/../../x", "/etc/passwd", "a\\..\\b", "a/\0"] {
-            assert!(safe_path(root, bad).is_err(), "{bad}");
+            assert!(check(bad).is_err(), "{bad}");
         }
         assert_eq!(
-            safe_path(root, "1/abc/artifacts/m.txt").unwrap(),
-            root.join("1/abc/artifacts/m.txt")
+            check("1/abc/artifacts/m.txt").unwrap(),
+            "1/abc/artifacts/m.txt"
         );
     }
 }

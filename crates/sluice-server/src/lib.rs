@@ -36,7 +36,7 @@ pub use error::{ApiError, ErrorCode};
 /// What every handler shares: the store, where artifacts live, and who may do what.
 pub struct ServerState {
     store: StorePool,
-    artifact_root: PathBuf,
+    artifacts: sluice_artifacts::store::Artifacts,
     /// Whether requests must present a token.
     auth: bool,
     /// Who requests act as when authentication is off.
@@ -52,16 +52,22 @@ pub struct ServerState {
 impl ServerState {
     /// Authentication off; requests act as the local user (see [`ServerState::with_auth`]).
     #[must_use]
-    pub fn new(store: StorePool, artifact_root: PathBuf) -> Self {
+    pub fn new(store: StorePool, artifacts: sluice_artifacts::store::Artifacts) -> Self {
         Self {
             store,
-            artifact_root,
+            artifacts,
             auth: false,
             default_actor: Actor::local(),
             mlflow_ui: None,
             static_prefix: None,
             group: group::GroupCommit::default(),
         }
+    }
+
+    /// Where the artifact proxy keeps artifacts (a folder or a URI; never credentials).
+    #[must_use]
+    pub fn artifacts_location(&self) -> &str {
+        self.artifacts.describe()
     }
 
     /// Serves MLflow's web UI from `dir` (the `mlflow/server/js/build` folder of an install).

@@ -43,7 +43,11 @@ pub(crate) async fn static_file(
 
 /// `rel` under `dir`, or `None` when it would leave it (the artifact proxy's rule).
 fn inside(dir: &Path, rel: &str) -> Option<PathBuf> {
-    crate::artifacts::safe_path(dir, rel).ok()
+    let key = crate::artifacts::check(rel).ok()?;
+    Some(
+        key.split('/')
+            .fold(dir.to_path_buf(), |p, part| p.join(part)),
+    )
 }
 
 async fn send(path: &Path, cache: bool) -> ApiResult<Response> {

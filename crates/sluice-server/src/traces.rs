@@ -457,7 +457,7 @@ async fn trace_artifact(State(s): S, p: Params) -> ApiResult<Response> {
         Some(attachment) => format!("{base}/attachments/{attachment}"),
         None => format!("{base}/traces.json"),
     };
-    crate::artifacts::send_file(&s.artifact_root, &file, "traces.json")
+    crate::artifacts::send_file(&s.artifacts, &file, "traces.json")
         .await
         .map_err(|e| match e.code {
             crate::error::ErrorCode::ResourceDoesNotExist => {

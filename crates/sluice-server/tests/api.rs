@@ -32,7 +32,10 @@ fn app() -> Router {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
         let location = sluice_store::testing::fresh_location(dir.path()).expect("location");
         let store = StorePool::open(location, 4).expect("store");
-        let state = ServerState::new(store, dir.path().join("artifacts"));
+        let state = ServerState::new(
+            store,
+            sluice_artifacts::store::Artifacts::local(dir.path().join("artifacts")),
+        );
         let router = sluice_server::router(Arc::new(state));
         (dir, router)
     })

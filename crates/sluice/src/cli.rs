@@ -444,6 +444,14 @@ pub(crate) struct ServerArgs {
     /// How many database connections requests share (several requests run at once).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256), env = "SLUICE_POOL_SIZE")]
     pub(crate) pool_size: u32,
+    /// Where the `mlflow-artifacts` proxy keeps artifacts, as MLflow's `--artifacts-destination`:
+    /// a folder, `s3://BUCKET/PREFIX` or `wasbs://CONTAINER@ACCOUNT.blob.core.windows.net/PREFIX`
+    /// (also `abfss://`). Credentials and endpoints come from the environment, as MLflow's
+    /// clients read them: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `MLFLOW_S3_ENDPOINT_URL` or
+    /// `AWS_ENDPOINT_URL`, `~/.aws/credentials`; `AZURE_STORAGE_CONNECTION_STRING` or
+    /// `AZURE_STORAGE_ACCESS_KEY`. Default: the workspace's `mlartifacts` folder.
+    #[arg(long, value_name = "URI", env = "SLUICE_ARTIFACTS_DESTINATION")]
+    pub(crate) artifacts_destination: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -52,9 +52,12 @@ fn secure() -> &'static Secure {
         std::fs::create_dir_all(bundle.join("0")).expect("bundle");
         std::fs::write(bundle.join("index.html"), "<!doctype html>").expect("bundle");
         std::fs::write(bundle.join("0/nothing.txt"), "").expect("bundle");
-        let state = ServerState::new(store.clone(), dir.path().join("artifacts"))
-            .with_auth(true)
-            .with_mlflow_ui(Some(bundle));
+        let state = ServerState::new(
+            store.clone(),
+            sluice_artifacts::store::Artifacts::local(dir.path().join("artifacts")),
+        )
+        .with_auth(true)
+        .with_mlflow_ui(Some(bundle));
         Secure {
             router: sluice_server::router(Arc::new(state)),
             _dir: dir,

@@ -28,9 +28,12 @@ fn with_ui(prefix: Option<&str>) -> (tempfile::TempDir, Router) {
     assert!(sluice_server::mlflow_ui::is_bundle(&bundle));
     let location = sluice_store::testing::fresh_location(dir.path()).unwrap();
     let store = sluice_store::pool::StorePool::open(location, 2).unwrap();
-    let state = ServerState::new(store, dir.path().join("artifacts"))
-        .with_mlflow_ui(Some(bundle))
-        .with_static_prefix(prefix.map(str::to_owned));
+    let state = ServerState::new(
+        store,
+        sluice_artifacts::store::Artifacts::local(dir.path().join("artifacts")),
+    )
+    .with_mlflow_ui(Some(bundle))
+    .with_static_prefix(prefix.map(str::to_owned));
     let router = sluice_server::router(Arc::new(state));
     (dir, router)
 }

@@ -58,8 +58,17 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
         }
     };
     let mlflow_ui = mlflow_ui(&args.mlflow_ui)?;
+    let artifacts = match args.artifacts_destination.as_deref() {
+        Some(uri) => sluice_artifacts::store::Artifacts::open(uri).map_err(|e| {
+            CliError::usage(
+                format!("`--artifacts-destination`: {e}"),
+                "give a folder, s3://BUCKET/PREFIX or wasbs://CONTAINER@ACCOUNT.blob.core.windows.net/PREFIX",
+            )
+        })?,
+        None => ws.artifacts(),
+    };
     let state = Arc::new(
-        sluice_server::ServerState::new(ws.store_pool(args.pool_size)?, ws.artifact_root())
+        sluice_server::ServerState::new(ws.store_pool(args.pool_size)?, artifacts)
             .with_auth(auth)
             .with_mlflow_ui(mlflow_ui.clone())
             .with_static_prefix(prefix.clone()),
@@ -75,8 +84,9 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
                 CliError::Workspace(format!("cannot listen on {ip}:{}: {e}", args.port))
             })?;
         ui::note(&format!(
-            "Listening on http://{addr} (workspace {})",
-            ws.root().display()
+            "Listening on http://{addr} (workspace {}, artifacts in {})",
+            ws.root().display(),
+            state.artifacts_location()
         ));
         let base = format!("http://{addr}{}", prefix.as_deref().unwrap_or(""));
         ui::note(&format!(

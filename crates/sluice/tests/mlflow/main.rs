@@ -9,6 +9,7 @@
 //! With `SLUICE_TEST_POSTGRES` set (`tests/run.sh` sets it for its PostgreSQL pass), every
 //! workspace here keeps its metadata in a fresh PostgreSQL schema instead of `sluice.db`.
 
+mod object_stores;
 mod postgres;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -184,6 +185,12 @@ fn governance_flow(venv: &str) {
 }
 
 fn client_flow(venv: &str) {
+    client_flow_with(venv, &[], &[]);
+}
+
+/// `client_flow.py` against a server started with `extra` arguments and `env` variables; the
+/// server's workspace folder, for checks after the flow.
+fn client_flow_with(venv: &str, extra: &[&str], env: &[(&str, String)]) -> tempfile::TempDir {
     let Some(venvs) = std::env::var_os(VENVS_VAR).filter(|v| !v.is_empty()) else {
         // Straight to stderr, past the test harness's capture, so a plain `cargo test` shows it.
         let _ = writeln!(
@@ -191,7 +198,7 @@ fn client_flow(venv: &str) {
             "skipped: {VENVS_VAR} is unset, so the mlflow client test for {venv} did not run \
              (run `bash tests/mlflow/setup.sh` and set {VENVS_VAR} to its cache folder)"
         );
-        return;
+        return tempfile::tempdir().expect("temp dir");
     };
     let python = PathBuf::from(venvs).join(venv).join("bin/python");
     assert!(
@@ -205,7 +212,7 @@ fn client_flow(venv: &str) {
     let deadline = Instant::now() + TIMEOUT;
     let dir = tempfile::tempdir().expect("temp dir");
 
-    let mut server = Server::start(&dir.path().join("ws"), deadline);
+    let mut server = Server::start_env(&dir.path().join("ws"), deadline, extra, env);
     let url = format!("http://127.0.0.1:{}", server.port);
     say(&format!("[{venv}] sluice server at {url}"));
 
@@ -265,6 +272,7 @@ fn client_flow(venv: &str) {
         server_log.contains("Stopped."),
         "[{venv}] the server did not report a graceful stop\n--- server log ---\n{server_log}"
     );
+    dir
 }
 
 const CHROMIUM_VAR: &str = "SLUICE_TEST_CHROMIUM";
@@ -509,6 +517,15 @@ impl Server {
     }
 
     fn start_with(workspace: &Path, deadline: Instant, extra: &[&str]) -> Self {
+        Self::start_env(workspace, deadline, extra, &[])
+    }
+
+    fn start_env(
+        workspace: &Path,
+        deadline: Instant,
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) -> Self {
         workspace_store(workspace);
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args([
@@ -521,6 +538,7 @@ impl Server {
             ])
             .arg(workspace)
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("NO_COLOR", "1")
             .env_remove("SLUICE_WORKSPACE")
             .env_remove("SLUICE_STORE")
