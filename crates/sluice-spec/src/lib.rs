@@ -5,6 +5,7 @@
 mod asset;
 mod binding;
 mod conda;
+mod datastore;
 mod decode;
 mod diag;
 mod parse;
@@ -19,6 +20,9 @@ pub use binding::{
     Binding, Segment, parse_template, render_template, template_bindings, whole_binding,
 };
 pub use conda::{PythonEnvSpec, parse_conda, parse_requirements};
+pub use datastore::{
+    DatastoreCredentials, DatastoreKind, DatastoreSpec, load_datastore, parse_datastore,
+};
 pub use decode::{AssetLookup, suggest};
 pub use diag::{SpecError, Warning};
 pub use parse::{

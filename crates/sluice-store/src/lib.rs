@@ -19,7 +19,7 @@ use std::path::Path;
 use crate::db::{Conn, OptionalExtension, params};
 
 pub use rows::{
-    AttemptRow, ComponentRow, ComputeRow, DataAssetRow, EnvBuildRow, EnvironmentRow, JobRow,
+    AttemptRow, ComponentRow, ComputeRow, DataAssetRow, DatastoreRow, EnvBuildRow, EnvironmentRow, JobRow,
     OutputRow, StatusEvent, StepRow,
 };
 
@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_components.sql"),
     include_str!("../migrations/0009_traces.sql"),
     include_str!("../migrations/0010_metrics_recent.sql"),
+    include_str!("../migrations/0011_datastores.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -49,6 +50,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0008_components.sql"),
     include_str!("../migrations/postgres/0009_traces.sql"),
     include_str!("../migrations/postgres/0010_metrics_recent.sql"),
+    include_str!("../migrations/postgres/0011_datastores.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -538,6 +540,61 @@ impl Store {
             ComputeRow::COLUMNS
         ))?;
         let rows = stmt.query_map((), ComputeRow::from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // ---- datastores -------------------------------------------------------------------------
+
+    /// Creates or updates a datastore (as `az ml datastore create` does); whether it changed.
+    pub fn upsert_datastore(&self, row: &DatastoreRow) -> Result<bool> {
+        if let Some(old) = self.get_datastore(&row.name)?
+            && old.ty == row.ty
+            && old.settings == row.settings
+            && old.credential == row.credential
+            && old.description == row.description
+            && old.tags == row.tags
+        {
+            return Ok(false);
+        }
+        self.conn.execute(
+            "INSERT INTO datastores (name, type, settings, credential, description, tags, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+             ON CONFLICT (name) DO UPDATE SET type = excluded.type, settings = excluded.settings,
+                credential = excluded.credential, description = excluded.description,
+                tags = excluded.tags, updated_at = excluded.updated_at",
+            params![
+                row.name,
+                row.ty,
+                row.settings.to_string(),
+                row.credential,
+                row.description,
+                serde_json::to_string(&row.tags).unwrap_or_else(|_| "{}".into()),
+                row.updated_at,
+            ],
+        )?;
+        Ok(true)
+    }
+
+    pub fn get_datastore(&self, name: &str) -> Result<Option<DatastoreRow>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {} FROM datastores WHERE name = ?1",
+                    DatastoreRow::COLUMNS
+                ),
+                [name],
+                DatastoreRow::from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn list_datastores(&self) -> Result<Vec<DatastoreRow>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {} FROM datastores ORDER BY name",
+            DatastoreRow::COLUMNS
+        ))?;
+        let rows = stmt.query_map((), DatastoreRow::from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

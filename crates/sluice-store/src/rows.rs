@@ -172,6 +172,44 @@ impl ComputeRow {
     }
 }
 
+/// A datastore: where its objects are, and which kind of credential it uses (never the secret).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatastoreRow {
+    pub name: String,
+    /// `azure_blob`, `azure_data_lake_gen2` or `s3`.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Account, container, bucket, endpoint, protocol, region: as the YAML gave them.
+    pub settings: serde_json::Value,
+    /// `account_key`, `sas`, `service_principal`, `access_key` or `none`.
+    pub credential: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub tags: indexmap::IndexMap<String, String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl DatastoreRow {
+    pub(crate) const COLUMNS: &'static str =
+        "name, type, settings, credential, description, tags, created_at, updated_at";
+
+    pub(crate) fn from_row(r: &Row<'_>) -> crate::db::Result<Self> {
+        let settings: String = r.get(2)?;
+        let tags: String = r.get(5)?;
+        Ok(Self {
+            name: r.get(0)?,
+            ty: r.get(1)?,
+            settings: serde_json::from_str(&settings).unwrap_or_default(),
+            credential: r.get(3)?,
+            description: r.get(4)?,
+            tags: serde_json::from_str(&tags).unwrap_or_default(),
+            created_at: r.get(6)?,
+            updated_at: r.get(7)?,
+        })
+    }
+}
+
 /// One registered component version.
 #[derive(Debug, Clone, Serialize)]
 pub struct ComponentRow {
