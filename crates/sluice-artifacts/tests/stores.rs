@@ -159,10 +159,27 @@ async fn listings(s: &Artifacts) {
         "a file lists nothing"
     );
     assert!(s.list("no-such-folder").await.unwrap().is_empty());
+    let files: Vec<(String, u64)> = s
+        .list_files("run/model")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.path, f.size))
+        .collect();
     assert_eq!(
-        s.list_files("run/model").await.unwrap(),
+        files,
         vec![("MLmodel".to_owned(), 11), ("data/w.bin".to_owned(), 10)]
     );
+    // A version that changes when the object does.
+    let before = s.head("run/notes.txt").await.unwrap().unwrap();
+    assert!(before.version.is_some());
+    s.put_bytes("run/notes.txt", Bytes::from_static(b"changed"))
+        .await
+        .unwrap();
+    let after = s.head("run/notes.txt").await.unwrap().unwrap();
+    assert_ne!(before.version, after.version, "rewritten: a new version");
+    assert_eq!(after.size, 7);
+    assert_eq!(s.head("run").await.unwrap(), None, "a folder is no object");
     let root: Vec<String> = s
         .list("")
         .await

@@ -1,5 +1,6 @@
 //! Registering data asset versions: the bytes are copied into the workspace (so a version never
-//! changes after it is registered) and hashed.
+//! changes after it is registered) and hashed; or, for a path on a registered (remote)
+//! datastore, the version refers to that path, as Azure ML's do, and is fetched when used.
 
 use std::path::Path;
 
@@ -18,6 +19,46 @@ pub struct NewData<'a> {
     pub source: &'a Path,
     pub description: Option<String>,
     pub tags: IndexMap<String, String>,
+}
+
+/// Records a new version that refers to `uri` (`azureml://datastores/NAME/paths/PATH` on a
+/// remote datastore) instead of copying it; `data.source` is its fetched copy, hashed for the
+/// record. Jobs fetch it again when they use it (downloading only what changed).
+///
+/// # Errors
+/// When the version exists, or the copy cannot be hashed, or the store refuses.
+pub fn register_data_reference(
+    ws: &Workspace,
+    data: &NewData<'_>,
+    uri: &str,
+) -> Result<DataAssetRow, EngineError> {
+    let version = match data.version {
+        Some(v) => v.to_owned(),
+        None => ws.store().next_data_version(data.name)?,
+    };
+    if ws.store().get_data(data.name, Some(&version)).is_ok() {
+        return Err(StoreError::AlreadyExists {
+            what: "data asset",
+            name: format!("{}:{version}", data.name),
+        }
+        .into());
+    }
+    let hash = ws.hash_path(data.source)?;
+    let row = DataAssetRow {
+        name: data.name.to_owned(),
+        version,
+        ty: data.ty.as_str().to_owned(),
+        path: uri.to_owned(),
+        source_path: uri.to_owned(),
+        description: data.description.clone(),
+        tags: data.tags.clone(),
+        content_hash: hash.hash,
+        size_bytes: i64::try_from(hash.size_bytes).unwrap_or(i64::MAX),
+        file_count: i64::try_from(hash.file_count).unwrap_or(i64::MAX),
+        created_at: sluice_store::now(),
+    };
+    ws.store().insert_data(&row)?;
+    Ok(row)
 }
 
 /// Copies `data.source` into the workspace and records it as a new version.

@@ -3,6 +3,7 @@
 
 mod assets;
 mod components;
+mod datastore;
 pub mod envs;
 pub mod models;
 mod plan;
@@ -16,8 +17,10 @@ mod workspace;
 
 use std::path::{Path, PathBuf};
 
-pub use assets::{NewData, register_data};
+pub use assets::{NewData, register_data, register_data_reference};
 pub use components::register_component;
+pub use datastore::{Datastore, Materialized, create_datastore};
+pub use plan::fetch_datastore_path;
 pub use plan::{
     DataRef, OutputPlan, Plan, PlanOptions, StepInput, StepPlan, generate_name, literal_text, plan,
 };
@@ -47,6 +50,9 @@ pub enum EngineError {
     Json(#[from] serde_json::Error),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A datastore could not be configured, read or written (never with its secrets).
+    #[error("{0}")]
+    Datastore(String),
 }
 
 impl EngineError {

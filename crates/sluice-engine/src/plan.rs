@@ -67,6 +67,27 @@ pub struct OutputPlan {
     /// `name:` (and `version:`) on the output: register it as a data asset once written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub register_as: Option<(String, Option<String>)>,
+    /// A `path:` on a registered (remote) datastore: `dir` is a staging folder, uploaded there
+    /// when the step completes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish: Option<PublishTo>,
+}
+
+/// Where an output goes once written: `azureml://datastores/{datastore}/paths/{path}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishTo {
+    pub datastore: String,
+    pub path: String,
+}
+
+impl std::fmt::Display for PublishTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "azureml://datastores/{}/paths/{}",
+            self.datastore, self.path
+        )
+    }
 }
 
 impl OutputPlan {
@@ -178,14 +199,14 @@ pub fn plan(
     let mut outputs = IndexMap::new();
     for (name, (_, value)) in &spec.outputs {
         let register_as = register_as(value);
-        let (ty, dir) = match value {
+        let (ty, (dir, publish)) = match value {
             OutputValue::Path { ty, path, .. } => (
                 ty.as_ref().map_or(IoType::UriFolder, |t| t.value),
                 output_location(ws, src, &expand_path(path, &job_name, name))?,
             ),
             OutputValue::Default { ty, .. } => (
                 ty.as_ref().map_or(IoType::UriFolder, |t| t.value),
-                ws.job_dir(&job_name).join("outputs").join(name),
+                (ws.job_dir(&job_name).join("outputs").join(name), None),
             ),
             OutputValue::Bound(_) => unreachable!("rejected by validation"),
         };
@@ -196,6 +217,7 @@ pub fn plan(
                 dir,
                 pipeline_output: None,
                 register_as,
+                publish,
             },
         );
     }
@@ -358,25 +380,32 @@ fn plan_step(
                     dir,
                     pipeline_output: Some(p.clone()),
                     register_as: None,
+                    publish: parent.publish.clone(),
                 }
             }
-            Some(OutputValue::Path { ty, path, .. }) => OutputPlan {
-                ty: ty.as_ref().map_or(def.ty.value, |t| t.value),
-                dir: output_location(ws, src, &expand_path(path, job_name, name))?,
-                pipeline_output: None,
-                register_as: None,
-            },
+            Some(OutputValue::Path { ty, path, .. }) => {
+                let (dir, publish) = output_location(ws, src, &expand_path(path, job_name, name))?;
+                OutputPlan {
+                    ty: ty.as_ref().map_or(def.ty.value, |t| t.value),
+                    dir,
+                    pipeline_output: None,
+                    register_as: None,
+                    publish,
+                }
+            }
             Some(value @ OutputValue::Default { ty, .. }) => OutputPlan {
                 ty: ty.as_ref().map_or(def.ty.value, |t| t.value),
                 dir: default_dir,
                 pipeline_output: None,
                 register_as: register_as(value),
+                publish: None,
             },
             None => OutputPlan {
                 ty: def.ty.value,
                 dir: default_dir,
                 pipeline_output: None,
                 register_as: None,
+                publish: None,
             },
         };
         outputs.insert(name.clone(), plan);
@@ -647,6 +676,22 @@ fn resolve_data(
             };
             let found = ws.store().get_data(&name, v);
             match found {
+                // A version on a remote datastore: fetched (what changed) and hashed now.
+                Ok(row) if row.path.starts_with("azureml://") => {
+                    let Some(Ok(AssetRef::Datastore { datastore, path })) =
+                        parse_asset_ref(&Spanned::new(row.path.clone(), text.span))
+                    else {
+                        return Err(err(format!("data asset `{name}` has an unusable path `{}`", row.path)).into());
+                    };
+                    let local = fetch_datastore_path(ws, src, text, &datastore, &path)?;
+                    let content_hash = ws.hash_path(&local)?.hash;
+                    Ok(DataRef {
+                        path: local,
+                        ty: IoType::parse(&row.ty).unwrap_or(IoType::UriFolder),
+                        asset: Some(format!("{}:{}", row.name, row.version)),
+                        content_hash: Some(content_hash),
+                    })
+                }
                 Ok(row) => Ok(DataRef {
                     path: PathBuf::from(&row.path),
                     ty: IoType::parse(&row.ty).unwrap_or(IoType::UriFolder),
@@ -672,7 +717,7 @@ fn resolve_data(
             }
         }
         Some(Ok(AssetRef::Datastore { datastore, path })) => {
-            let local = ws.datastore_path(&datastore, &path);
+            let local = fetch_datastore_path(ws, src, text, &datastore, &path)?;
             check_exists(src, text, &local, ty)?;
             let content_hash = ws.hash_path(&local).ok().map(|h| h.hash);
             Ok(DataRef { path: local, ty: ty.unwrap_or(IoType::UriFolder), asset: None, content_hash })
@@ -690,6 +735,41 @@ fn resolve_data(
             Ok(DataRef { path: local, ty, asset: None, content_hash })
         }
     }
+}
+
+/// The local file or folder behind a datastore path: the workspace's folder, or for a registered
+/// datastore its cached copy (fetched now, downloading only what changed).
+pub fn fetch_datastore_path(
+    ws: &Workspace,
+    src: &Source,
+    text: &Spanned<String>,
+    datastore: &str,
+    path: &str,
+) -> Result<PathBuf, EngineError> {
+    let located = |e: EngineError| -> EngineError {
+        SpecError::new(src, text.span, format!("cannot fetch `{}`: {e}", text.value))
+            .with_label("datastore input")
+            .with_help(
+                "check the datastore (`sluice datastore show -n NAME`), its credentials, and that its store is reachable",
+            )
+            .into()
+    };
+    let ds = ws.datastore(datastore).map_err(located)?;
+    if !ds.is_remote() {
+        return Ok(ws.datastore_path(datastore, path));
+    }
+    let m = ds.materialize(path).map_err(located)?;
+    tracing::info!(
+        datastore,
+        path,
+        files = m.files,
+        downloaded = m.downloaded,
+        bytes = m.bytes_downloaded,
+        "fetched a datastore input ({} of {} files downloaded, the rest unchanged in the cache)",
+        m.downloaded,
+        m.files
+    );
+    Ok(m.local)
 }
 
 /// A registered model version as an input: the folder its files are in.
@@ -797,14 +877,36 @@ fn expand_path(path: &Spanned<String>, job_name: &str, output_name: &str) -> Spa
     Spanned::new(text, path.span)
 }
 
+/// Where an output with a `path:` is written, and where it is uploaded to (a path on a
+/// registered datastore is staged locally, then published).
 fn output_location(
     ws: &Workspace,
     src: &Source,
     path: &Spanned<String>,
-) -> Result<PathBuf, EngineError> {
+) -> Result<(PathBuf, Option<PublishTo>), EngineError> {
     match parse_asset_ref(path) {
-        Some(Ok(AssetRef::Datastore { datastore, path })) => {
-            Ok(ws.datastore_path(&datastore, &path))
+        Some(Ok(AssetRef::Datastore {
+            datastore,
+            path: rel,
+        })) => {
+            let ds = ws.datastore(&datastore).map_err(|e| {
+                SpecError::new(src, path.span, format!("cannot use `{}`: {e}", path.value))
+                    .with_label("datastore output")
+                    .with_help("check it with `sluice datastore show -n NAME`")
+            })?;
+            if ds.is_remote() {
+                // Emptied before the step runs, as every output folder is; kept after, so a
+                // reused step finds its bytes here as it would in a workspace folder.
+                Ok((
+                    ds.staging(&rel),
+                    Some(PublishTo {
+                        datastore,
+                        path: rel,
+                    }),
+                ))
+            } else {
+                Ok((ws.datastore_path(&datastore, &rel), None))
+            }
         }
         Some(Ok(AssetRef::Named { .. } | AssetRef::Registry { .. })) => Err(SpecError::new(
             src,
@@ -838,7 +940,7 @@ fn output_location(
                 )
                 .into());
             }
-            Ok(local)
+            Ok((local, None))
         }
     }
 }

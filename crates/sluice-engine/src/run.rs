@@ -495,7 +495,11 @@ impl StepTask {
             decision.code_hash.as_deref(),
         )?;
         if let Some((job, row)) = decision.reuse {
-            return self.reuse(&step, &job, &row);
+            let end = self.reuse(&step, &job, &row)?;
+            if let Err(message) = self.publish_outputs(&step, true).await {
+                return Ok(self.end(Status::Failed, message));
+            }
+            return Ok(end);
         }
         self.status(Status::Preparing)?;
         let step_dir = self
@@ -636,11 +640,34 @@ impl StepTask {
             }
             record_output(&self.ws, &self.plan.job_name, &step.name, name, out)?;
         }
+        if let Err(message) = self.publish_outputs(&step, false).await {
+            return Ok(self.end(Status::Failed, message));
+        }
         Ok(StepEnd {
             step: step.name.clone(),
             status: Status::Completed,
             message: None,
         })
+    }
+
+    /// Uploads the outputs whose `path:` is on a registered datastore (`skip_present`: a reused
+    /// output, whose objects already there are left alone). The message of the first failure.
+    async fn publish_outputs(&self, step: &StepPlan, skip_present: bool) -> Result<(), String> {
+        for (name, out) in &step.outputs {
+            let Some(to) = &out.publish else {
+                continue;
+            };
+            let ds = self
+                .ws
+                .datastore(&to.datastore)
+                .map_err(|e| format!("output `{name}` cannot be uploaded to {to}: {e}"))?;
+            let (files, bytes) = ds
+                .publish(&out.value_path(name), &to.path, skip_present)
+                .await
+                .map_err(|e| format!("uploading output `{name}` to {to} failed: {e}"))?;
+            tracing::info!(step = %step.name, output = %name, files, bytes, "published to {to}");
+        }
+        Ok(())
     }
 
     /// What the command wrote to `./outputs`, as Azure ML keeps it: uploaded to the step's run

@@ -168,23 +168,32 @@ pub fn parse_datastore(
     let opt = |ctx: &Ctx<'_>, n: Option<&Node>, f: &str| -> Result<Option<String>, SpecError> {
         Ok(ctx.opt_string(n, f)?.map(|s| s.value))
     };
-    let required = |ctx: &Ctx<'_>, n: Option<&Node>, f: &str, example: &str| {
-        match ctx.opt_string(n, f)? {
+    let required =
+        |ctx: &Ctx<'_>, n: Option<&Node>, f: &str, example: &str| match ctx.opt_string(n, f)? {
             Some(v) if !v.is_empty() => Ok(v.value),
             _ => Err(ctx
                 .error(&root, format!("a `{}` datastore needs `{f}`", ty.value))
                 .with_help(format!("add `{f}: {example}`"))),
-        }
-    };
+        };
     let kind = match ty.value.as_str() {
         "azure_blob" => DatastoreKind::AzureBlob {
-            account_name: required(&ctx, r.get("account_name"), "account_name", "mystorageaccount")?,
+            account_name: required(
+                &ctx,
+                r.get("account_name"),
+                "account_name",
+                "mystorageaccount",
+            )?,
             container_name: required(&ctx, r.get("container_name"), "container_name", "data")?,
             endpoint: opt(&ctx, r.get("endpoint"), "endpoint")?,
             protocol: protocol(&ctx, r.get("protocol"), &["https", "wasbs", "http"])?,
         },
         "azure_data_lake_gen2" => DatastoreKind::AzureDataLakeGen2 {
-            account_name: required(&ctx, r.get("account_name"), "account_name", "mystorageaccount")?,
+            account_name: required(
+                &ctx,
+                r.get("account_name"),
+                "account_name",
+                "mystorageaccount",
+            )?,
             filesystem: required(&ctx, r.get("filesystem"), "filesystem", "data")?,
             endpoint: opt(&ctx, r.get("endpoint"), "endpoint")?,
             protocol: protocol(&ctx, r.get("protocol"), &["https", "abfss", "http"])?,
@@ -196,7 +205,10 @@ pub fn parse_datastore(
         },
         "azure_file" | "azure_data_lake_gen1" | "one_lake" => {
             return Err(ctx
-                .error(ty_node, format!("`type: {}` datastores are not supported", ty.value))
+                .error(
+                    ty_node,
+                    format!("`type: {}` datastores are not supported", ty.value),
+                )
                 .with_label("unsupported datastore type")
                 .with_help("use `azure_blob`, `azure_data_lake_gen2` or `s3`"));
         }
@@ -211,7 +223,10 @@ pub fn parse_datastore(
         }
     };
     let credentials = credentials(&mut ctx, r.get("credentials"), &kind)?;
-    r.ignore(&mut ctx, &["properties", "service_data_access_auth_identity"]);
+    r.ignore(
+        &mut ctx,
+        &["properties", "service_data_access_auth_identity"],
+    );
     r.finish(&ctx)?;
     Ok(DatastoreSpec {
         source: source.clone(),
@@ -234,12 +249,20 @@ fn protocol(
     if allowed.contains(&p.value.as_str()) {
         return Ok(Some(p.value));
     }
-    Err(SpecError::new(ctx.source, p.span, format!("`{}` is not a protocol here", p.value))
-        .with_label("unknown protocol")
-        .with_help(format!(
-            "use one of {}",
-            allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
-        )))
+    Err(SpecError::new(
+        ctx.source,
+        p.span,
+        format!("`{}` is not a protocol here", p.value),
+    )
+    .with_label("unknown protocol")
+    .with_help(format!(
+        "use one of {}",
+        allowed
+            .iter()
+            .map(|a| format!("`{a}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
 }
 
 fn credentials(
@@ -345,7 +368,11 @@ mod tests {
     #[test]
     fn mistakes_are_located() {
         for (text, want, line) in [
-            ("name: b\ntype: azure_blobb\n", "did you mean `azure_blob`", 2),
+            (
+                "name: b\ntype: azure_blobb\n",
+                "did you mean `azure_blob`",
+                2,
+            ),
             ("name: b\ntype: azure_file\n", "not supported", 2),
             (
                 "name: b\ntype: azure_blob\naccount_name: a\ncontainer_name: c\ncredentials:\n  account_key: k\n  sas_token: t\n",
@@ -357,9 +384,21 @@ mod tests {
                 "secret_access_key",
                 5,
             ),
-            ("name: b\ntype: azure_blob\ncontainer_name: c\n", "account_name", 1),
-            ("name: b\ntype: s3\nbucket: x\nendpont: y\n", "did you mean `endpoint`", 4),
-            ("name: b\ntype: azure_blob\naccount_name: a\ncontainer_name: c\nprotocol: ftp\n", "protocol", 5),
+            (
+                "name: b\ntype: azure_blob\ncontainer_name: c\n",
+                "account_name",
+                1,
+            ),
+            (
+                "name: b\ntype: s3\nbucket: x\nendpont: y\n",
+                "did you mean `endpoint`",
+                4,
+            ),
+            (
+                "name: b\ntype: azure_blob\naccount_name: a\ncontainer_name: c\nprotocol: ftp\n",
+                "protocol",
+                5,
+            ),
         ] {
             let err = parse(text).unwrap_err();
             let shown = format!("{} {}", err.message, err.help.clone().unwrap_or_default());

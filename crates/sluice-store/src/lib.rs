@@ -19,8 +19,8 @@ use std::path::Path;
 use crate::db::{Conn, OptionalExtension, params};
 
 pub use rows::{
-    AttemptRow, ComponentRow, ComputeRow, DataAssetRow, DatastoreRow, EnvBuildRow, EnvironmentRow, JobRow,
-    OutputRow, StatusEvent, StepRow,
+    AttemptRow, ComponentRow, ComputeRow, DataAssetRow, DatastoreRow, EnvBuildRow, EnvironmentRow,
+    JobRow, OutputRow, StatusEvent, StepRow,
 };
 
 /// Migrations in order; the database's `user_version` counts how many have run.

@@ -105,6 +105,10 @@ pub(crate) enum Command {
     /// Register and inspect compute targets.
     #[command(subcommand)]
     Compute(ComputeCommand),
+    /// Register and inspect datastores (Azure Blob, ADLS Gen2, S3) that `azureml://datastores/...`
+    /// paths name.
+    #[command(subcommand)]
+    Datastore(DatastoreCommand),
     /// Register and inspect components (command and pipeline components).
     #[command(subcommand)]
     Component(ComponentCommand),
@@ -366,6 +370,38 @@ pub(crate) struct AssetListArgs {
     /// List every version of this name.
     #[arg(short, long)]
     pub(crate) name: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DatastoreCommand {
+    /// Create or update a datastore from Azure's datastore YAML (`type: azure_blob`,
+    /// `azure_data_lake_gen2`, or `s3` for S3-compatible stores). Its secrets are kept in the
+    /// workspace's credentials folder, readable by you only; without `credentials:` it signs
+    /// with the environment's (`AZURE_STORAGE_*`, `AWS_*`).
+    Create(DatastoreCreateArgs),
+    /// Show a datastore (never its secrets).
+    Show(DatastoreShowArgs),
+    /// List datastores.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DatastoreCreateArgs {
+    /// The datastore YAML file.
+    #[arg(short, long)]
+    pub(crate) file: PathBuf,
+    /// The datastore's name (overrides the file's).
+    #[arg(short, long)]
+    pub(crate) name: Option<String>,
+    #[command(flatten)]
+    pub(crate) set: SetArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DatastoreShowArgs {
+    /// The datastore's name.
+    #[arg(short, long)]
+    pub(crate) name: String,
 }
 
 #[derive(Debug, Subcommand)]

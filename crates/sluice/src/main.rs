@@ -65,6 +65,7 @@ fn dispatch(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
         Command::Data(cmd) => commands::data::run(ctx, cmd),
         Command::Environment(cmd) => commands::environment::run(ctx, cmd),
         Command::Compute(cmd) => commands::compute::run(ctx, cmd),
+        Command::Datastore(cmd) => commands::datastore::run(ctx, cmd),
         Command::Component(cmd) => commands::component::run(ctx, cmd),
         Command::Step(cmd) => commands::step::run(ctx, cmd),
         Command::Model(cmd) => commands::model::run(ctx, cmd),

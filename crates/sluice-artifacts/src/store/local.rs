@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Backend, ByteStream, Download, Entry, StoreError};
+use super::{Backend, ByteStream, Download, Entry, FileInfo, StoreError};
 
 /// Files being written start with this; listings skip them.
 const PARTIAL: &str = ".upload-";
@@ -105,6 +105,16 @@ pub(super) async fn write_stream(dest: &Path, mut body: ByteStream) -> Result<u6
     result
 }
 
+/// A local file's version: its modification time (nanoseconds) and size.
+fn version(m: &std::fs::Metadata) -> String {
+    let mtime = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{mtime}-{}", m.len())
+}
+
 /// The regular files under `dir` (or `dir` itself): (path relative to it with `/`, full path),
 /// sorted; partial uploads skipped.
 pub(super) fn files_under(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
@@ -172,9 +182,13 @@ impl Backend for LocalBackend {
         })
     }
 
-    async fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
+    async fn head(&self, key: &str) -> Result<Option<FileInfo>, StoreError> {
         match tokio::fs::metadata(self.path(key)).await {
-            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(m) if m.is_file() => Ok(Some(FileInfo {
+                path: key.to_owned(),
+                size: m.len(),
+                version: Some(version(&m)),
+            })),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.fail("read", key, &e)),
@@ -219,9 +233,9 @@ impl Backend for LocalBackend {
         Ok(entries)
     }
 
-    async fn list_files(&self, key: &str) -> Result<Vec<(String, u64)>, StoreError> {
+    async fn list_files(&self, key: &str) -> Result<Vec<FileInfo>, StoreError> {
         let dir = self.path(key);
-        let found = tokio::task::spawn_blocking(move || -> io::Result<Vec<(String, u64)>> {
+        let found = tokio::task::spawn_blocking(move || -> io::Result<Vec<FileInfo>> {
             match std::fs::metadata(&dir) {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => return Ok(Vec::new()),
@@ -230,7 +244,14 @@ impl Backend for LocalBackend {
             }
             files_under(&dir)?
                 .into_iter()
-                .map(|(rel, path)| Ok((rel, std::fs::metadata(path)?.len())))
+                .map(|(rel, path)| {
+                    let m = std::fs::metadata(path)?;
+                    Ok(FileInfo {
+                        path: rel,
+                        size: m.len(),
+                        version: Some(version(&m)),
+                    })
+                })
                 .collect()
         })
         .await

@@ -27,6 +27,29 @@ pub use local::LocalBackend;
 pub use object::ObjectBackend;
 pub use uri::{AzureLocation, Credentials, Location, S3Location, redact};
 
+/// Runs `fut` to its end from synchronous code, on a runtime of its own in a thread of its own
+/// (so it works whether or not the caller is inside a runtime).
+///
+/// # Panics
+/// Only if a runtime cannot be made (the OS refuses threads or an event loop).
+pub fn block_on<F>(fut: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for object storage")
+                .block_on(fut)
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
 /// A body in flight: chunks of bytes, or the I/O error that ended it.
 pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
 
@@ -60,6 +83,15 @@ pub struct Entry {
     pub size: u64,
 }
 
+/// One object: its path (relative to where it was listed from), size, and a version that
+/// changes whenever the object does (its `ETag`; a local file's modification time and size).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    pub path: String,
+    pub size: u64,
+    pub version: Option<String>,
+}
+
 /// An object being read: its size, then its bytes.
 pub struct Download {
     pub size: u64,
@@ -89,12 +121,12 @@ pub trait Backend: Send + Sync + fmt::Debug {
     async fn put(&self, key: &str, body: ByteStream) -> Result<u64, StoreError>;
     /// Opens the object at `key` for reading.
     async fn get(&self, key: &str) -> Result<Download, StoreError>;
-    /// The size of the object at `key`, or `None` when there is none (a folder is none).
-    async fn size(&self, key: &str) -> Result<Option<u64>, StoreError>;
+    /// The object at `key` (its `path` is `key`), or `None` when there is none (a folder is none).
+    async fn head(&self, key: &str) -> Result<Option<FileInfo>, StoreError>;
     /// The folder `key`'s direct entries, sorted by name; empty when it is no folder.
     async fn list(&self, key: &str) -> Result<Vec<Entry>, StoreError>;
-    /// Every object under the folder `key`, as (path relative to it, size), sorted by path.
-    async fn list_files(&self, key: &str) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Every object under the folder `key`, paths relative to it, sorted by path.
+    async fn list_files(&self, key: &str) -> Result<Vec<FileInfo>, StoreError>;
     /// Deletes the object or the whole folder at `key`; whether anything was there.
     async fn delete(&self, key: &str) -> Result<bool, StoreError>;
 }
@@ -304,7 +336,7 @@ impl Artifacts {
         let base = key(rel)?;
         let files = self.backend.list_files(&base).await?;
         let (mut count, mut bytes) = (0, 0);
-        for (sub, _) in files {
+        for FileInfo { path: sub, .. } in files {
             let target = sub
                 .split('/')
                 .fold(dest.to_path_buf(), |p, part| p.join(part));
@@ -319,7 +351,19 @@ impl Artifacts {
     /// # Errors
     /// A bad path, or the backend failing.
     pub async fn size(&self, rel: &str) -> Result<Option<u64>, StoreError> {
-        self.backend.size(&key(rel)?).await
+        Ok(self.head(rel).await?.map(|f| f.size))
+    }
+
+    /// The object at `rel`, or `None` when there is none (a folder is none).
+    ///
+    /// # Errors
+    /// A bad path, or the backend failing.
+    pub async fn head(&self, rel: &str) -> Result<Option<FileInfo>, StoreError> {
+        let key = key(rel)?;
+        if key.is_empty() {
+            return Ok(None);
+        }
+        self.backend.head(&key).await
     }
 
     /// The direct entries of the folder `rel`, sorted; empty when it is no folder.
@@ -330,11 +374,11 @@ impl Artifacts {
         self.backend.list(&key(rel)?).await
     }
 
-    /// Every object under the folder `rel`: (path relative to it, size), sorted.
+    /// Every object under the folder `rel`, paths relative to it, sorted.
     ///
     /// # Errors
     /// A bad path, or the backend failing.
-    pub async fn list_files(&self, rel: &str) -> Result<Vec<(String, u64)>, StoreError> {
+    pub async fn list_files(&self, rel: &str) -> Result<Vec<FileInfo>, StoreError> {
         self.backend.list_files(&key(rel)?).await
     }
 

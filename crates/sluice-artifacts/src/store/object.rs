@@ -15,7 +15,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig, WriteMultipart};
 
 use super::uri::{AzureLocation, Credentials, S3Location, redact};
-use super::{Backend, ByteStream, Download, Entry, StoreError};
+use super::{Backend, ByteStream, Download, Entry, FileInfo, StoreError};
 
 /// The size of one part of a multipart upload (S3 wants at least 5 MiB but the last).
 pub(super) const PART: usize = 8 * 1024 * 1024;
@@ -105,6 +105,12 @@ impl ObjectBackend {
                     .into_owned()
                     .collect();
             b = b.with_sas_authorization(pairs);
+        } else if let (Some(tenant), Some(id), Some(secret)) = (
+            &credentials.azure_tenant_id,
+            &credentials.azure_client_id,
+            &credentials.azure_client_secret,
+        ) {
+            b = b.with_client_secret_authorization(id, secret, tenant);
         } else if credentials.anonymous {
             b = b.with_skip_signature(true);
         } else {
@@ -184,6 +190,13 @@ fn config_error(shown: &str, e: &object_store::Error) -> StoreError {
         uri: shown.to_owned(),
         why: redact(&error_chain(e)),
     }
+}
+
+/// What changes when an object does: its `ETag`, else its modification time.
+fn object_version(meta: &object_store::ObjectMeta) -> Option<String> {
+    meta.e_tag
+        .clone()
+        .or_else(|| Some(meta.last_modified.to_rfc3339()))
 }
 
 /// An error and its causes, on one line.
@@ -290,12 +303,13 @@ impl Backend for ObjectBackend {
         Ok(Download { size, body })
     }
 
-    async fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
-        if key.is_empty() {
-            return Ok(None);
-        }
+    async fn head(&self, key: &str) -> Result<Option<FileInfo>, StoreError> {
         match self.store.head(&self.path(key)?).await {
-            Ok(meta) => Ok(Some(meta.size)),
+            Ok(meta) => Ok(Some(FileInfo {
+                path: key.to_owned(),
+                size: meta.size,
+                version: object_version(&meta),
+            })),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.fail("read", key, &e)),
         }
@@ -327,17 +341,21 @@ impl Backend for ObjectBackend {
         Ok(entries)
     }
 
-    async fn list_files(&self, key: &str) -> Result<Vec<(String, u64)>, StoreError> {
+    async fn list_files(&self, key: &str) -> Result<Vec<FileInfo>, StoreError> {
         let folder = self.folder(key)?;
-        let mut files: Vec<(String, u64)> = self
+        let mut files: Vec<FileInfo> = self
             .store
             .list(folder.as_ref())
-            .map_ok(|o| (Self::relative(folder.as_ref(), &o.location), o.size))
+            .map_ok(|o| FileInfo {
+                path: Self::relative(folder.as_ref(), &o.location),
+                size: o.size,
+                version: object_version(&o),
+            })
             .try_collect()
             .await
             .map_err(|e| self.fail("list", key, &e))?;
-        files.retain(|(name, _)| !name.is_empty());
-        files.sort();
+        files.retain(|f| !f.path.is_empty());
+        files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(files)
     }
 

@@ -42,15 +42,14 @@ pub struct AzureLocation {
 
 impl AzureLocation {
     /// The account's blob service URL: a full-URL endpoint as given (the location's, else the
-    /// credentials'), else `https://ACCOUNT.blob.SUFFIX`.
+    /// credentials', as a connection string's `BlobEndpoint`), else `https://ACCOUNT.blob.SUFFIX`.
     #[must_use]
     pub fn endpoint_url(&self, credentials: &Credentials) -> String {
-        let given = credentials
-            .azure_endpoint
-            .as_deref()
-            .filter(|e| e.contains("://"))
-            .or(self.endpoint.as_deref());
-        match given {
+        let full = |e: &Option<String>| e.clone().filter(|e| e.contains("://"));
+        let given = full(&self.endpoint)
+            .or_else(|| full(&credentials.azure_endpoint))
+            .or_else(|| self.endpoint.clone());
+        match given.as_deref() {
             Some(e) if e.contains("://") => e.trim_end_matches('/').to_owned(),
             Some(suffix) => format!(
                 "https://{}.blob.{}",
@@ -200,6 +199,10 @@ pub struct Credentials {
     pub azure_account: Option<String>,
     pub azure_account_key: Option<String>,
     pub azure_sas_token: Option<String>,
+    /// A service principal (Azure AD): tenant, client id and secret.
+    pub azure_tenant_id: Option<String>,
+    pub azure_client_id: Option<String>,
+    pub azure_client_secret: Option<String>,
     /// A blob service URL or a DNS suffix.
     pub azure_endpoint: Option<String>,
     /// Unsigned requests (public containers and buckets).
@@ -217,6 +220,7 @@ impl fmt::Debug for Credentials {
             .field("azure_account", &self.azure_account)
             .field("azure_account_key", &set(&self.azure_account_key))
             .field("azure_sas_token", &set(&self.azure_sas_token))
+            .field("azure_client_secret", &set(&self.azure_client_secret))
             .field("azure_endpoint", &self.azure_endpoint)
             .field("anonymous", &self.anonymous)
             .finish_non_exhaustive()

@@ -74,11 +74,20 @@ fn create(
     let spec = loaded?;
     let src = &spec.source;
     let ws_preview = located.dir.clone();
+    // A path on a registered (remote) datastore: the version refers to it, fetched here to be
+    // checked and hashed.
+    let mut reference = None;
     let local = match parse_asset_ref(&spec.path) {
         Some(Ok(AssetRef::Datastore { datastore, path })) => {
-            let mut p = ws_preview.join("datastores").join(datastore);
-            p.push(path);
-            p
+            let ws = workspace::open(located)?;
+            if ws.datastore(&datastore)?.is_remote() {
+                reference = Some(spec.path.value.clone());
+                sluice_engine::fetch_datastore_path(&ws, src, &spec.path, &datastore, &path)?
+            } else {
+                let mut p = ws_preview.join("datastores").join(datastore);
+                p.push(path);
+                p
+            }
         }
         Some(Ok(AssetRef::Named { .. } | AssetRef::Registry { .. })) => {
             return Err(SpecError::new(
@@ -163,17 +172,18 @@ fn create(
         .or_else(|| spec.version.as_ref().map(|v| v.value.clone()));
     let ws = workspace::open(located)?;
     let spinner = crate::progress::spinner(&format!("Copying and hashing {}", local.display()));
-    let registered = sluice_engine::register_data(
-        &ws,
-        &sluice_engine::NewData {
-            name: &name,
-            version: version.as_deref(),
-            ty: spec.ty.value,
-            source: &local,
-            description: spec.description.clone(),
-            tags: spec.tags.clone(),
-        },
-    );
+    let new = sluice_engine::NewData {
+        name: &name,
+        version: version.as_deref(),
+        ty: spec.ty.value,
+        source: &local,
+        description: spec.description.clone(),
+        tags: spec.tags.clone(),
+    };
+    let registered = match &reference {
+        Some(uri) => sluice_engine::register_data_reference(&ws, &new, uri),
+        None => sluice_engine::register_data(&ws, &new),
+    };
     spinner.finish_and_clear();
     let row = registered?;
     ctx.printer

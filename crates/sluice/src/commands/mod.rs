@@ -4,6 +4,7 @@ pub(crate) mod audit;
 pub(crate) mod component;
 pub(crate) mod compute;
 pub(crate) mod data;
+pub(crate) mod datastore;
 pub(crate) mod environment;
 pub(crate) mod job;
 pub(crate) mod model;

@@ -3,6 +3,7 @@
 mod azure;
 mod common;
 mod data;
+mod datastore;
 mod fault;
 mod governance;
 mod job;

@@ -110,7 +110,7 @@ fn the_artifacts_are_in(store: &Artifacts, dir: &Path) {
     let files = runtime
         .block_on(store.list_files(""))
         .expect("list the destination");
-    let names: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
     for wanted in [
         "/artifacts/data/blob.bin",
         "/MLmodel",

@@ -1,0 +1,302 @@
+//! `sluice datastore create|show|list` from Azure's datastore YAML, and pipelines whose inputs
+//! and outputs are `azureml://datastores/...` paths on real object stores: Azure Blob on Azurite
+//! (`SLUICE_TEST_AZURITE`) and S3 on `SeaweedFS` (`SLUICE_TEST_S3`), shared by every test of this
+//! binary (`tests/run.sh` starts them). A test that needs a store it was not given says it is
+//! skipped. The fault test starts a `SeaweedFS` of its own (it stops it mid-run).
+
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use sluice_artifacts::store::{Artifacts, AzureLocation, Credentials, Location, S3Location};
+
+use crate::common::TestContext;
+
+/// Azurite's published development account key (not a secret).
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+const S3_KEY: &str = "sluice";
+const S3_SECRET: &str = "sluice-test-secret";
+
+fn service(var: &str, test: &str) -> Option<String> {
+    let v = std::env::var(var).ok().filter(|v| !v.is_empty());
+    if v.is_none() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: {var} is unset, so {test} did not run (tests/run.sh starts the service)"
+        );
+    }
+    v
+}
+
+fn unique() -> String {
+    format!("ds-{:016x}", fastrand::u64(..))
+}
+
+fn azurite_store(endpoint: &str) -> Artifacts {
+    Artifacts::connect(
+        &Location::Azure(AzureLocation {
+            account: "devstoreaccount1".into(),
+            container: "artifacts".into(),
+            prefix: String::new(),
+            endpoint: Some(endpoint.into()),
+        }),
+        &Credentials {
+            azure_account_key: Some(AZURITE_KEY.into()),
+            ..Credentials::default()
+        },
+    )
+    .expect("azurite")
+}
+
+fn s3_store(endpoint: &str) -> Artifacts {
+    Artifacts::connect(
+        &Location::S3(S3Location {
+            bucket: "artifacts".into(),
+            prefix: String::new(),
+            endpoint: Some(endpoint.into()),
+        }),
+        &Credentials {
+            access_key_id: Some(S3_KEY.into()),
+            secret_access_key: Some(S3_SECRET.into()),
+            ..Credentials::default()
+        },
+    )
+    .expect("s3")
+}
+
+fn block_on<F: std::future::Future + Send>(f: F) -> F::Output
+where
+    F::Output: Send,
+{
+    sluice_artifacts::store::block_on(f)
+}
+
+fn azure_datastore_yaml(name: &str, endpoint: &str) -> String {
+    format!(
+        "$schema: https://azuremlschemas.azureedge.net/latest/azureBlob.schema.json\n\
+         name: {name}\ntype: azure_blob\ndescription: Test data on Azurite.\n\
+         account_name: devstoreaccount1\ncontainer_name: artifacts\nendpoint: {endpoint}\n\
+         credentials:\n  account_key: {AZURITE_KEY}\n"
+    )
+}
+
+fn s3_datastore_yaml(name: &str, endpoint: &str) -> String {
+    format!(
+        "name: {name}\ntype: s3\nbucket: artifacts\nendpoint: {endpoint}\n\
+         credentials:\n  access_key_id: {S3_KEY}\n  secret_access_key: {S3_SECRET}\n"
+    )
+}
+
+#[test]
+fn datastores_from_azure_yaml_keep_their_secrets_out_of_sight() {
+    let ctx = TestContext::on_test_store();
+    // Azure's own example, as published (its key is a placeholder).
+    let file = ctx.write(
+        "blob.yml",
+        "$schema: https://azuremlschemas.azureedge.net/latest/azureBlob.schema.json\n\
+         name: blob-example\ntype: azure_blob\ndescription: Datastore pointing to a blob container.\n\
+         account_name: mytestblobstore\ncontainer_name: data-container\n\
+         credentials:\n  account_key: XXXxxxXXXxXXXXxxXXXXXxXXXXXxXxxXxXXXxXXXxXXxxxXXxxXXXxXxXXXxxXxxXXXXxxxxxXXxxxxxxXXXxXXX\n",
+    );
+    let created = ctx.json(&[
+        "datastore",
+        "create",
+        "-f",
+        file.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(created["name"], "blob-example");
+    assert_eq!(created["type"], "azure_blob");
+    assert_eq!(created["account_name"], "mytestblobstore");
+    assert_eq!(created["container_name"], "data-container");
+    assert_eq!(created["endpoint"], "core.windows.net");
+    assert_eq!(created["credential"], "account_key");
+    let secret =
+        "XXXxxxXXXxXXXXxxXXXXXxXXXXXxXxxXxXXXxXXXxXXxxxXXxxXXXxXxXXXxxXxxXXXXxxxxxXXxxxxxxXXXxXXX";
+    let shown = ctx.ok(&["datastore", "show", "-n", "blob-example", "-o", "json"]);
+    let listed = ctx.ok(&["datastore", "list", "-o", "json"]);
+    let audit = ctx.ok(&["audit", "list", "-o", "json"]);
+    for text in [&created.to_string(), &shown, &listed, &audit] {
+        assert!(!text.contains(secret), "a secret was printed: {text}");
+    }
+    let secrets = ctx.workspace().join("secrets/datastores/blob-example.json");
+    let mode = std::fs::metadata(&secrets)
+        .expect("the secrets file")
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "readable by its owner only");
+    // The database never holds it.
+    if let Ok(db) = std::fs::read(ctx.workspace().join("sluice.db")) {
+        assert!(
+            !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret is in the store"
+        );
+    }
+    // Again, unchanged: nothing to do.
+    let again = ctx.run(&["datastore", "create", "-f", file.to_str().unwrap()]);
+    assert!(again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("nothing changed"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    // Mistakes point at their line.
+    let bad = ctx.write(
+        "bad.yml",
+        "name: b\ntype: azure_blob\naccount_name: a\ncontainer_name: c\ncredentials:\n  account_key: k\n  sas_token: t\n",
+    );
+    let out = ctx.run(&["datastore", "create", "-f", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "a spec error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yml:6:") && err.contains("sas_token"),
+        "{err}"
+    );
+    let out = ctx.run(&["datastore", "show", "-n", "nope"]);
+    assert_eq!(out.status.code(), Some(5), "not found");
+}
+
+/// The pipeline: its input a data asset on Azurite, its output on `SeaweedFS`.
+fn remote_pipeline(prefix: &str) -> String {
+    format!(
+        "$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json\n\
+         type: pipeline\nexperiment_name: remote-data\n\
+         inputs:\n  taxi:\n    type: uri_folder\n    path: azureml:taxi_remote@latest\n\
+         outputs:\n  summary:\n    type: uri_folder\n    path: azureml://datastores/s3out/paths/{prefix}/summary/\n\
+         jobs:\n  count:\n    type: command\n\
+         \x20   command: cat ${{{{inputs.data}}}}/*.csv | wc -l | tr -d ' ' > ${{{{outputs.out}}}}/rows.txt\n\
+         \x20   inputs:\n      data: ${{{{parent.inputs.taxi}}}}\n\
+         \x20   outputs:\n      out: ${{{{parent.outputs.summary}}}}\n"
+    )
+}
+
+/// Every file under the workspace's datastore cache, with its inode (a download replaces it).
+fn cached_files(ws: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![ws.join("cache/datastores/azdata/fetched")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "csv") {
+                let ino = std::fs::metadata(&p).unwrap().ino();
+                out.push((p, ino));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_pipeline_reads_from_azurite_and_writes_to_seaweedfs_and_reruns_without_downloading() {
+    let (Some(azurite), Some(s3)) = (
+        service("SLUICE_TEST_AZURITE", "the remote-datastore pipeline"),
+        service("SLUICE_TEST_S3", "the remote-datastore pipeline"),
+    ) else {
+        return;
+    };
+    let ctx = TestContext::on_test_store();
+    let prefix = unique();
+    let input = azurite_store(&azurite);
+    let output = s3_store(&s3);
+    block_on(async {
+        input
+            .put_bytes(&format!("{prefix}/taxi/a.csv"), Bytes::from("fare\n1\n2\n"))
+            .await?;
+        input
+            .put_bytes(&format!("{prefix}/taxi/b.csv"), Bytes::from("fare\n3\n"))
+            .await
+    })
+    .expect("upload the input");
+
+    let az = ctx.write("azdata.yml", &azure_datastore_yaml("azdata", &azurite));
+    let s3yml = ctx.write("s3out.yml", &s3_datastore_yaml("s3out", &s3));
+    ctx.ok(&["datastore", "create", "-f", az.to_str().unwrap()]);
+    ctx.ok(&["datastore", "create", "-f", s3yml.to_str().unwrap()]);
+    let data = ctx.write(
+        "data.yml",
+        &format!(
+            "$schema: https://azuremlschemas.azureedge.net/latest/data.schema.json\n\
+             name: taxi_remote\ntype: uri_folder\n\
+             path: azureml://datastores/azdata/paths/{prefix}/taxi/\n"
+        ),
+    );
+    let asset = ctx.json(&["data", "create", "-f", data.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(
+        asset["path"],
+        format!("azureml://datastores/azdata/paths/{prefix}/taxi/"),
+        "the version refers to the datastore path"
+    );
+    let pipeline = ctx.write("pipeline.yml", &remote_pipeline(&prefix));
+    let run = |name: &str| {
+        ctx.json(&[
+            "job",
+            "create",
+            "-f",
+            pipeline.to_str().unwrap(),
+            "--name",
+            name,
+            "-o",
+            "json",
+        ])
+    };
+
+    let first = run("r1");
+    assert_eq!(first["status"], "Completed", "{first}");
+    let rows = format!("{prefix}/summary/rows.txt");
+    let got = block_on(output.get_bytes(&rows)).expect("the output was uploaded");
+    assert_eq!(String::from_utf8_lossy(&got), "5\n");
+    let cached = cached_files(&ctx.workspace());
+    assert_eq!(cached.len(), 2, "{cached:?}");
+
+    // Unchanged input: nothing downloaded, the step reused, its output left in place.
+    let second = run("r2");
+    assert_eq!(second["status"], "Completed", "{second}");
+    assert_eq!(
+        second["jobs"]["count"]["reused_from"], "r1/count",
+        "{second}"
+    );
+    assert_eq!(
+        cached_files(&ctx.workspace()),
+        cached,
+        "a re-run downloaded nothing"
+    );
+    let got = block_on(output.get_bytes(&rows)).expect("still there");
+    assert_eq!(String::from_utf8_lossy(&got), "5\n");
+
+    // One input file changes: only it is downloaded, and the step runs again.
+    block_on(input.put_bytes(&format!("{prefix}/taxi/b.csv"), Bytes::from("fare\n3\n4\n")))
+        .expect("change the input");
+    let third = run("r3");
+    assert_eq!(third["status"], "Completed", "{third}");
+    assert!(third["jobs"]["count"]["reused_from"].is_null(), "{third}");
+    let now = cached_files(&ctx.workspace());
+    let unchanged: Vec<_> = now.iter().filter(|f| cached.contains(f)).collect();
+    assert_eq!(
+        unchanged.len(),
+        1,
+        "a.csv stays, b.csv is fetched again: {now:?}"
+    );
+    assert!(unchanged[0].0.ends_with("a.csv"));
+    let got = block_on(output.get_bytes(&rows)).unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), "6\n");
+
+    // No secret in what a job shows or logs.
+    let shown = ctx.ok(&["job", "show", "-n", "r3", "-o", "json"]);
+    let logs = ctx.ok(&["job", "stream", "-n", "r3"]);
+    for text in [&shown, &logs] {
+        assert!(
+            !text.contains(AZURITE_KEY) && !text.contains(S3_SECRET),
+            "{text}"
+        );
+    }
+}
