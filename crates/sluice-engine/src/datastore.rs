@@ -192,8 +192,9 @@ struct Manifest {
     objects: BTreeMap<String, (u64, Option<String>)>,
 }
 
-fn store_error(ds: &str, path: &str, e: &StoreError) -> EngineError {
-    EngineError::Datastore(format!("azureml://datastores/{ds}/paths/{path}: {e}"))
+/// A store failure; callers say which datastore path it was about.
+fn store_error(e: &StoreError) -> EngineError {
+    EngineError::Datastore(e.to_string())
 }
 
 impl Workspace {
@@ -341,7 +342,7 @@ impl Datastore {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
         let data = slot.join("data");
-        let fail = |e: &StoreError| store_error(&self.name, path, e);
+        let fail = |e: &StoreError| store_error(e);
         let (file, listing) = sluice_artifacts::store::block_on(async {
             if let Some(one) = remote.head(&key).await? {
                 let name = key.rsplit('/').next().unwrap_or_default().to_owned();
@@ -427,7 +428,7 @@ impl Datastore {
             return Ok((0, 0));
         };
         let key: String = parts(path).collect::<Vec<_>>().join("/");
-        let fail = |e: &StoreError| store_error(&self.name, path, e);
+        let fail = |e: &StoreError| store_error(e);
         if local.is_file() {
             let size = std::fs::metadata(local).map_or(0, |m| m.len());
             if skip_present && remote.size(&key).await.map_err(|e| fail(&e))? == Some(size) {

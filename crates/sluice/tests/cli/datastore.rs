@@ -300,3 +300,178 @@ fn a_pipeline_reads_from_azurite_and_writes_to_seaweedfs_and_reruns_without_down
         );
     }
 }
+
+/// The bytes of the files under `dir`.
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+/// A `SeaweedFS` of this test's own (it is killed mid-run), stopped by PID when the test ends.
+struct PrivateS3 {
+    dir: tempfile::TempDir,
+    script: PathBuf,
+    url: String,
+}
+
+impl PrivateS3 {
+    fn start() -> Option<Self> {
+        let cache = std::env::var_os("SLUICE_TEST_CACHE").map_or_else(
+            || {
+                PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                    .join(".cache/sluice-test")
+            },
+            PathBuf::from,
+        );
+        if !cache.join("seaweedfs/bin/weed").is_file() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: SeaweedFS is not installed (.ci/services/seaweedfs.sh install), so the \
+                 blob-service fault test did not run"
+            );
+            return None;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/services/seaweedfs.sh");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .arg("start")
+            .arg(dir.path())
+            .output()
+            .expect("run seaweedfs.sh");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        Some(Self { dir, script, url })
+    }
+
+    fn pid(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("pid"))
+            .expect("pid file")
+            .trim()
+            .to_owned()
+    }
+
+    fn kill(&self) {
+        let ok = std::process::Command::new("kill")
+            .args(["-KILL", &self.pid()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+    }
+
+    fn restart(&self) {
+        let out = std::process::Command::new("bash")
+            .arg(&self.script)
+            .arg("restart")
+            .arg(self.dir.path())
+            .output()
+            .expect("run seaweedfs.sh");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for PrivateS3 {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .arg(&self.script)
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+#[test]
+fn killing_the_blob_service_mid_upload_fails_the_step_and_resume_completes_it() {
+    const SIZE: u64 = 400_000_000;
+    let Some(s3) = PrivateS3::start() else {
+        return;
+    };
+    let ctx = TestContext::on_test_store();
+    let prefix = unique();
+    let yml = ctx.write("s3fault.yml", &s3_datastore_yaml("s3fault", &s3.url));
+    ctx.ok(&["datastore", "create", "-f", yml.to_str().unwrap()]);
+    let job = ctx.write(
+        "big.yml",
+        &format!(
+            "type: command\ncommand: head -c {SIZE} /dev/urandom > ${{{{outputs.out}}}}/big.bin\n\
+             outputs:\n  out:\n    type: uri_folder\n    path: azureml://datastores/s3fault/paths/{prefix}/out/\n"
+        ),
+    );
+    let stored = || dir_size(&s3.dir.path().join("data"));
+    let before = stored();
+    let child = ctx
+        .command(&[
+            "job",
+            "create",
+            "-f",
+            job.to_str().unwrap(),
+            "--name",
+            "big",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sluice");
+    // The service dies once the upload is under way (its first parts are on disk).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(2);
+    while stored() < before + 40_000_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    s3.kill();
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "the job failed:\n{stderr}");
+    let shown = ctx.json(&["job", "show", "-n", "big", "-o", "json"]);
+    let error = shown["jobs"]["main"]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        error.starts_with(&format!(
+            "uploading output `out` to azureml://datastores/s3fault/paths/{prefix}/out failed: cannot write '{prefix}/out/big.bin' in s3://artifacts/"
+        )),
+        "a clear error: {error}"
+    );
+    assert!(!error.contains(S3_SECRET), "{error}");
+
+    s3.restart();
+    let store = s3_store(&s3.url);
+    let visible = block_on(store.list_files(&prefix)).expect("list");
+    assert!(visible.is_empty(), "half an upload is visible: {visible:?}");
+
+    let resumed = ctx.run(&["job", "resume", "-n", "big"]);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let done = block_on(store.head(&format!("{prefix}/out/big.bin")))
+        .expect("head")
+        .expect("the output is there after the resume");
+    assert_eq!(done.size, SIZE);
+}
