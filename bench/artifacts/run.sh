@@ -132,7 +132,7 @@ for f in sorted(glob.glob(os.path.join(out, "*.run*.json"))):
     r = json.load(open(f))
     rows.setdefault(r["label"], []).append(r)
 print(f"{size_mb} MB artifact, {repeat} round trip(s) per server and backend (medians), sluice {commit}\n")
-print("| backend | server | upload MB/s | download MB/s | server peak RSS (MB) | identical |")
+print("| backend | server | upload MB/s | download MB/s | server RSS idle → peak (MB) | identical |")
 print("|---|---|---|---|---|---|")
 for backend in ("local", "azure", "s3"):
     for server in ("sluice", "mlflow"):
@@ -140,9 +140,9 @@ for backend in ("local", "azure", "s3"):
         if not rs:
             continue
         if any(r.get("failed") for r in rs):
-            print(f"| {backend} | {server} | failed | failed | {max(r['peak_rss_mb'] for r in rs)} | - |")
+            print(f"| {backend} | {server} | failed | failed | {rs[0].get('idle_rss_mb')} → {max(r['peak_rss_mb'] for r in rs)} | - |")
             continue
         med = lambda k: statistics.median(r[k] for r in rs)
         print(f"| {backend} | {server} {rs[0].get('mlflow', '') if server == 'mlflow' else ''} | {med('upload_mb_s')} | {med('download_mb_s')} "
-              f"| {max(r['peak_rss_mb'] for r in rs)} | {all(r['identical'] for r in rs)} |")
+              f"| {rs[0]['idle_rss_mb']} → {max(r['peak_rss_mb'] for r in rs)} | {all(r['identical'] for r in rs)} |")
 PY

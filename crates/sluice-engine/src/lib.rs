@@ -30,7 +30,7 @@ pub use reuse::explain;
 pub use run::{Event, Observer, Outcome, resume, run};
 pub use status::Status;
 pub use tracking::TrackingInfo;
-pub use workspace::{STORE_FILE, WORKSPACE_DIR, Workspace};
+pub use workspace::{ARTIFACTS_FILE, STORE_FILE, WORKSPACE_DIR, Workspace};
 
 /// Errors from planning or running a job.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,8 @@ use sluice_store::registry::ModelVersion;
 use crate::Workspace;
 
 /// The local folder (or file) holding a version's files, if they are in this workspace or on
-/// this machine.
+/// this machine; files in a remote artifact store are fetched into the workspace's cache once
+/// (a version's files never change).
 #[must_use]
 pub fn version_files(ws: &Workspace, mv: &ModelVersion) -> Option<PathBuf> {
     let location = if mv.storage_location.is_empty() {
@@ -16,7 +17,10 @@ pub fn version_files(ws: &Workspace, mv: &ModelVersion) -> Option<PathBuf> {
     } else {
         &mv.storage_location
     };
-    let path = if let Some(p) = ws.artifact_path(location) {
+    let store = ws.artifacts().ok()?;
+    let path = if let (None, Some(key)) = (store.local_root(), Workspace::artifact_key(location)) {
+        return fetch_cached(ws, &store, &key);
+    } else if let Some(p) = ws.artifact_path(location) {
         p
     } else if let Some(rest) = location.strip_prefix("file://") {
         PathBuf::from(rest)
@@ -26,6 +30,32 @@ pub fn version_files(ws: &Workspace, mv: &ModelVersion) -> Option<PathBuf> {
         return None;
     };
     path.exists().then_some(path)
+}
+
+/// A remote artifact folder's copy in `.sluice/cache/artifacts/KEY` (fetched beside, renamed
+/// into place once whole; `None` when there is nothing at `key`).
+fn fetch_cached(
+    ws: &Workspace,
+    store: &sluice_artifacts::store::Artifacts,
+    key: &str,
+) -> Option<PathBuf> {
+    let dest = key
+        .split('/')
+        .fold(ws.root().join("cache").join("artifacts"), |p, part| {
+            p.join(part)
+        });
+    if dest.exists() {
+        return Some(dest);
+    }
+    let tmp = dest.with_extension(format!("partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let (count, _) = sluice_artifacts::store::block_on(store.get_dir(key, &tmp)).ok()?;
+    if count == 0 {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return None;
+    }
+    std::fs::rename(&tmp, &dest).ok()?;
+    Some(dest)
 }
 
 /// What `sluice model create` registers.
@@ -57,7 +87,27 @@ pub fn register_model(
     let digest = hash.hash.trim_start_matches("blake3:");
     let rel = format!("registered/{}/{}", new.name, &digest[..16]);
     let dir = ws.artifact_root().join(&rel);
-    if !dir.exists() {
+    let artifacts = ws.artifacts()?;
+    if artifacts.local_root().is_none() {
+        // A remote store: the files go there (each object visible once whole; an interrupted
+        // upload is completed by the next registration of the same files).
+        let target = if new.path.is_file() {
+            format!(
+                "{rel}/{}",
+                new.path.file_name().unwrap_or_default().to_string_lossy()
+            )
+        } else {
+            rel.clone()
+        };
+        let present = sluice_artifacts::store::block_on(artifacts.list_files(&rel))
+            .map_err(|e| crate::EngineError::Datastore(e.to_string()))?;
+        if present.len() as u64 != hash.file_count
+            || present.iter().map(|f| f.size).sum::<u64>() != hash.size_bytes
+        {
+            sluice_artifacts::store::block_on(artifacts.put_dir(&target, new.path))
+                .map_err(|e| crate::EngineError::Datastore(e.to_string()))?;
+        }
+    } else if !dir.exists() {
         let target = if new.path.is_file() {
             dir.join(new.path.file_name().unwrap_or_default())
         } else {

@@ -680,7 +680,14 @@ impl StepTask {
             return Ok(());
         }
         let artifact_uri = self.ws.store().get_run(&self.run_id)?.info.artifact_uri;
-        if let Some(root) = self.ws.artifact_path(&artifact_uri) {
+        let artifacts = self.ws.artifacts()?;
+        if artifacts.local_root().is_none() {
+            if let Some(key) = Workspace::artifact_key(&artifact_uri) {
+                let key = sluice_artifacts::store::join(&key, "outputs");
+                sluice_artifacts::store::block_on(artifacts.put_dir(&key, &produced))
+                    .map_err(|e| EngineError::Datastore(e.to_string()))?;
+            }
+        } else if let Some(root) = self.ws.artifact_path(&artifact_uri) {
             let dest = root.join("outputs");
             if !dest.exists() {
                 sluice_artifacts::copy_tree(&produced, &dest)?;

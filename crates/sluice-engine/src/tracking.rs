@@ -107,7 +107,7 @@ impl JobTracking {
             ..actor
         };
         let state = Arc::new(
-            sluice_server::ServerState::new(ws.store_pool(4)?, ws.artifacts())
+            sluice_server::ServerState::new(ws.store_pool(4)?, ws.artifacts()?)
                 .with_auth(token.is_some())
                 .with_default_actor(steps_actor),
         );

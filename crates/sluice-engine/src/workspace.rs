@@ -21,6 +21,10 @@ pub struct Workspace {
 
 pub use sluice_store::WORKSPACE_STORE_FILE as STORE_FILE;
 
+/// The workspace file naming where its artifacts live (one line: a folder, `s3://...`,
+/// `wasbs://...`); without it, its `mlartifacts` folder.
+pub const ARTIFACTS_FILE: &str = "artifacts";
+
 impl Workspace {
     /// Opens the workspace at `root` (the `.sluice` folder itself), creating it if needed. Its
     /// metadata lives where `store` says, else where the workspace's `store` file says, else in
@@ -146,10 +150,40 @@ impl Workspace {
         self.root.join("mlartifacts")
     }
 
-    /// The workspace's artifact store (its `mlartifacts` folder), as its servers serve it.
+    /// The workspace's artifact store: the destination its `artifacts` file names (credentials
+    /// from the environment), else its `mlartifacts` folder. Its servers serve it and the
+    /// registry stores model files in it.
+    pub fn artifacts(&self) -> Result<sluice_artifacts::store::Artifacts, EngineError> {
+        let file = self.root.join(ARTIFACTS_FILE);
+        let uri = match std::fs::read_to_string(&file) {
+            Ok(s) => s
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_owned),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(EngineError::io(&file, e)),
+        };
+        match uri {
+            Some(uri) => sluice_artifacts::store::Artifacts::open(&uri)
+                .map_err(|e| EngineError::Datastore(format!("{}: {e}", file.display()))),
+            None => Ok(sluice_artifacts::store::Artifacts::local(
+                self.artifact_root(),
+            )),
+        }
+    }
+
+    /// The key in the artifact store behind an `mlflow-artifacts:/PATH` URI (`None` for other
+    /// URIs); parts that could leave the root are dropped.
     #[must_use]
-    pub fn artifacts(&self) -> sluice_artifacts::store::Artifacts {
-        sluice_artifacts::store::Artifacts::local(self.artifact_root())
+    pub fn artifact_key(uri: &str) -> Option<String> {
+        let rest = uri.strip_prefix("mlflow-artifacts:/")?;
+        Some(
+            rest.split('/')
+                .filter(|s| !s.is_empty() && *s != "." && *s != "..")
+                .collect::<Vec<_>>()
+                .join("/"),
+        )
     }
 
     /// The local path behind an `mlflow-artifacts:/PATH` URI (`None` for other URIs); parts that

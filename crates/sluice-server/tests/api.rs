@@ -1097,6 +1097,24 @@ async fn artifacts_upload_download_list_delete() {
         (status, bytes.as_slice()),
         (StatusCode::OK, b"nested".as_slice())
     );
+    // A file cannot replace a folder: a client error, and the folder stays.
+    fails(
+        Method::PUT,
+        &url("extra"),
+        None,
+        BAD,
+        "INVALID_PARAMETER_VALUE",
+    )
+    .await;
+    // Large bodies stream through (past the 16 MB request limit of JSON calls), whole.
+    let big: Vec<u8> = (0..20_000_017u32).map(|i| (i % 251) as u8).collect();
+    let (status, _) = send(Method::PUT, &url("big.bin"), Body::from(big.clone())).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, bytes) = send(Method::GET, &url("big.bin"), Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(bytes == big, "the downloaded bytes differ");
+    let (status, _) = send(Method::DELETE, &url("big.bin"), Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
 
     let listing = get(&q(
         "/api/2.0/mlflow-artifacts/artifacts",

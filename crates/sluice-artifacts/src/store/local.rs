@@ -149,15 +149,20 @@ impl Backend for LocalBackend {
     }
 
     async fn put(&self, key: &str, body: ByteStream) -> Result<u64, StoreError> {
-        write_stream(&self.path(key), body)
-            .await
-            .map_err(|e| match e {
-                WriteError::Body(e) => StoreError::Body {
-                    path: key.to_owned(),
-                    message: e.to_string(),
-                },
-                WriteError::File(e) => self.fail("write", key, &e),
-            })
+        let path = self.path(key);
+        if tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_dir()) {
+            return Err(StoreError::InvalidPath {
+                path: key.to_owned(),
+                why: "it is a folder",
+            });
+        }
+        write_stream(&path, body).await.map_err(|e| match e {
+            WriteError::Body(e) => StoreError::Body {
+                path: key.to_owned(),
+                message: e.to_string(),
+            },
+            WriteError::File(e) => self.fail("write", key, &e),
+        })
     }
 
     async fn get(&self, key: &str) -> Result<Download, StoreError> {

@@ -20,7 +20,7 @@ use super::{Backend, ByteStream, Download, Entry, FileInfo, StoreError};
 /// The size of one part of a multipart upload (S3 wants at least 5 MiB but the last).
 pub(super) const PART: usize = 8 * 1024 * 1024;
 /// Parts sent at once.
-pub(super) const IN_FLIGHT: usize = 4;
+pub(super) const IN_FLIGHT: usize = 2;
 
 /// A bucket or container, under a prefix.
 #[derive(Debug)]

@@ -65,7 +65,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
                 "give a folder, s3://BUCKET/PREFIX or wasbs://CONTAINER@ACCOUNT.blob.core.windows.net/PREFIX",
             )
         })?,
-        None => ws.artifacts(),
+        None => ws.artifacts()?,
     };
     let state = Arc::new(
         sluice_server::ServerState::new(ws.store_pool(args.pool_size)?, artifacts)

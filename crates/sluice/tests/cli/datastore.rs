@@ -475,3 +475,84 @@ fn killing_the_blob_service_mid_upload_fails_the_step_and_resume_completes_it() 
         .expect("the output is there after the resume");
     assert_eq!(done.size, SIZE);
 }
+
+#[test]
+fn a_workspace_whose_artifacts_live_on_s3_registers_reads_and_keeps_outputs_there() {
+    let Some(s3) = service("SLUICE_TEST_S3", "the workspace-artifacts-on-S3 test") else {
+        return;
+    };
+    let ctx = TestContext::on_test_store();
+    let prefix = unique();
+    std::fs::create_dir_all(ctx.workspace()).unwrap();
+    std::fs::write(
+        ctx.workspace().join("artifacts"),
+        format!("# where this workspace's artifacts live\ns3://artifacts/{prefix}\n"),
+    )
+    .unwrap();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", S3_KEY),
+        ("AWS_SECRET_ACCESS_KEY", S3_SECRET),
+        ("MLFLOW_S3_ENDPOINT_URL", s3.as_str()),
+    ];
+    let run = |args: &[&str]| {
+        let out = ctx.command(args).envs(env).output().expect("run sluice");
+        assert!(
+            out.status.success(),
+            "`sluice {}` failed\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default()
+    };
+    ctx.write("model/MLmodel", "flavors: {}\n");
+    ctx.write("model/weights.txt", "0.5 0.25\n");
+    let mv = run(&[
+        "model",
+        "create",
+        "--name",
+        "remote-model",
+        "--path",
+        "model",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(mv["version"], "1", "{mv}");
+    let store = s3_store(&s3);
+    let stored =
+        block_on(store.list_files(&format!("{prefix}/registered/remote-model"))).expect("list");
+    let names: Vec<&str> = stored.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.iter().any(|n| n.ends_with("/weights.txt")),
+        "{names:?}"
+    );
+    assert!(
+        !ctx.workspace().join("mlartifacts/registered").exists(),
+        "the model's files went to the workspace's folder"
+    );
+    // A job reads the version (fetched from S3) and writes ./outputs (kept in its run's
+    // artifacts, on S3).
+    ctx.write(
+        "use.yml",
+        "type: command\ncommand: mkdir -p outputs && cat ${{inputs.m}}/weights.txt > outputs/seen.txt\n\
+         inputs:\n  m:\n    type: custom_model\n    path: azureml:remote-model:1\n",
+    );
+    let job = run(&[
+        "job", "create", "-f", "use.yml", "--name", "use", "-o", "json",
+    ]);
+    assert_eq!(job["status"], "Completed", "{job}");
+    let run_id = job["jobs"]["main"]["mlflow"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kept = block_on(store.list_files(&prefix)).expect("list");
+    let seen = kept
+        .iter()
+        .find(|f| {
+            f.path
+                .ends_with(&format!("{run_id}/artifacts/outputs/seen.txt"))
+        })
+        .unwrap_or_else(|| panic!("no outputs/seen.txt of run {run_id} in {kept:?}"));
+    let bytes = block_on(store.get_bytes(&format!("{prefix}/{}", seen.path))).unwrap();
+    assert_eq!(String::from_utf8_lossy(&bytes), "0.5 0.25\n");
+}
