@@ -105,8 +105,7 @@ pub(crate) enum Command {
     /// Register and inspect compute targets.
     #[command(subcommand)]
     Compute(ComputeCommand),
-    /// Register and inspect datastores (Azure Blob, ADLS Gen2, S3) that `azureml://datastores/...`
-    /// paths name.
+    /// Register and inspect datastores (Azure Blob, ADLS Gen2, S3)
     #[command(subcommand)]
     Datastore(DatastoreCommand),
     /// Register and inspect components (command and pipeline components).
