@@ -57,4 +57,5 @@ cargo test --locked -p sluice --test cli -- \
     fault::every_acknowledged_write_survives_kill_9_of_the_server \
     fault::several_servers_on_one_store_serve_the_same_data \
     job::example_pipeline_trains_registers_and_gates \
-    governance::four_eyes_gate_audit_and_lineage_on_the_example
+    governance::four_eyes_gate_audit_and_lineage_on_the_example \
+    datastore::

@@ -1304,11 +1304,58 @@ mod tests {
     }
 
     #[test]
+    fn datastores_are_upserted_listed_and_unchanged_writes_say_so() {
+        let (_dir, store) = store();
+        let row = DatastoreRow {
+            name: "blob".into(),
+            ty: "azure_blob".into(),
+            settings: serde_json::json!({"account_name": "acct", "container_name": "c", "endpoint": "core.windows.net"}),
+            credential: "account_key".into(),
+            description: Some("d".into()),
+            tags: [("team".to_owned(), "ml".to_owned())].into_iter().collect(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            updated_at: "2026-01-01T00:00:00Z".into(),
+        };
+        assert!(store.upsert_datastore(&row).unwrap(), "created");
+        assert!(
+            !store.upsert_datastore(&row).unwrap(),
+            "the same again changes nothing"
+        );
+        let got = store.get_datastore("blob").unwrap().unwrap();
+        assert_eq!(got, row);
+        let moved = DatastoreRow {
+            settings: serde_json::json!({"account_name": "acct", "container_name": "other", "endpoint": "core.windows.net"}),
+            updated_at: "2026-02-01T00:00:00Z".into(),
+            ..row.clone()
+        };
+        assert!(store.upsert_datastore(&moved).unwrap(), "changed");
+        let got = store.get_datastore("blob").unwrap().unwrap();
+        assert_eq!(got.settings["container_name"], "other");
+        assert_eq!(got.created_at, row.created_at, "created_at is kept");
+        assert_eq!(got.updated_at, "2026-02-01T00:00:00Z");
+        let s3 = DatastoreRow {
+            name: "a-s3".into(),
+            ty: "s3".into(),
+            credential: "none".into(),
+            ..row
+        };
+        store.upsert_datastore(&s3).unwrap();
+        let names: Vec<String> = store
+            .list_datastores()
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(names, ["a-s3", "blob"]);
+        assert!(store.get_datastore("nope").unwrap().is_none());
+    }
+
+    #[test]
     fn migrations_run_once_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 10);
+        assert_eq!(latest, 11);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -1380,7 +1427,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 10);
+        assert_eq!(store.schema_version().unwrap(), 11);
         let old = store.get_compute("old").unwrap().unwrap();
         assert_eq!(
             (old.max_instances, old.min_instances, old.size),
