@@ -12,7 +12,7 @@
 # <dir>/data, and prints `http://127.0.0.1:PORT/devstoreaccount1`. The account is Azurite's
 # well-known development account (`devstoreaccount1` and its published key, below); requests
 # must be signed (anonymous reads are refused); the container `artifacts` is made. Files in
-# <dir>: url, port, pid, azurite.log, data/.
+# <dir>: url, ports, pid, azurite.log, data/.
 set -euo pipefail
 
 SERVICE=azurite.sh
@@ -38,10 +38,13 @@ cmd_install() {
   log "installed in $(elapsed "$t0") s"
 }
 
-# start_on <dir> <port>: returns 2 when it does not come up.
+pick_ports() { echo "blobPort $(free_port)" >"$1/ports"; }
+
+# start_on <dir>: on the port in <dir>/ports; returns 2 when it does not come up.
 start_on() {
-  local dir=$1 port=$2 pid
+  local dir=$1 port pid
   [ -x "$BIN" ] || die "not installed: run '$0 install' first"
+  port=$(awk '$1 == "blobPort" { print $2 }' "$dir/ports")
   mkdir -p "$dir/data"
   nohup "$BIN" --blobHost 127.0.0.1 --blobPort "$port" --location "$dir/data" \
     --skipApiVersionCheck --disableTelemetry >"$dir/azurite.log" 2>&1 </dev/null &
@@ -52,7 +55,6 @@ start_on() {
     tail -20 "$dir/azurite.log" >&2 || true
     return 2
   fi
-  echo "$port" >"$dir/port"
   echo "http://127.0.0.1:$port/$AZURITE_ACCOUNT" >"$dir/url"
   make_container "$(cat "$dir/url")" artifacts
 }
@@ -75,55 +77,4 @@ PY
   case $code in 201|409) ;; *) die "creating the container $2 answered HTTP $code" ;; esac
 }
 
-cmd_start() {
-  local dir t0 port try rc
-  t0=$(now_ns)
-  dir=$(abs_dir "$1" create)
-  if [ -s "$dir/pid" ] && alive "$(cat "$dir/pid")"; then
-    die "already running in $dir (url: $(cat "$dir/url" 2>/dev/null))"
-  fi
-  for try in 1 2 3; do
-    port=$(free_port)
-    rc=0
-    start_on "$dir" "$port" || rc=$?
-    [ "$rc" -eq 0 ] && break
-    [ "$try" -lt 3 ] || die "azurite did not start (see $dir/azurite.log)"
-    log "start on port $port failed; trying another port"
-  done
-  log "started in $(elapsed "$t0") s: pid $(cat "$dir/pid"), port $port, data $dir/data"
-  cat "$dir/url"
-}
-
-cmd_stop() {
-  local dir t0
-  t0=$(now_ns)
-  dir=$(abs_dir "$1")
-  [ -s "$dir/pid" ] && stop_pid "$(cat "$dir/pid")"
-  rm -f "$dir/pid"
-  log "stopped in $(elapsed "$t0") s"
-}
-
-cmd_restart() {
-  local dir t0
-  t0=$(now_ns)
-  dir=$(abs_dir "$1")
-  [ -s "$dir/port" ] || die "no $dir/port: was it started with '$0 start $1'?"
-  cmd_stop "$dir"
-  if [ -n "${2:-}" ]; then
-    log "down for $2 s"
-    sleep "$2"
-  fi
-  start_on "$dir" "$(cat "$dir/port")" || die "azurite did not restart (see $dir/azurite.log)"
-  log "restarted in $(elapsed "$t0") s: pid $(cat "$dir/pid")"
-  cat "$dir/url"
-}
-
-usage() { die "usage: $0 install | start <dir> | stop <dir> | restart <dir> [seconds-down]"; }
-
-case "${1:-}" in
-  install) cmd_install ;;
-  start) [ $# -eq 2 ] || usage; cmd_start "$2" ;;
-  stop) [ $# -eq 2 ] || usage; cmd_stop "$2" ;;
-  restart) [ $# -eq 2 ] || [ $# -eq 3 ] || usage; cmd_restart "$2" "${3:-}" ;;
-  *) usage ;;
-esac
+svc_main "$@"

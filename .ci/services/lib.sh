@@ -68,3 +68,63 @@ wait_http() {
 
 # Where installed services live: shared by every clone on the machine.
 CACHE="${SLUICE_TEST_CACHE:-$HOME/.cache/sluice-test}"
+
+# The start/stop/restart commands of a service script. The script defines `cmd_install`,
+# `pick_ports <dir>` (writes <dir>/ports: one "flag port" per line) and `start_on <dir>` (starts
+# on those ports, writes <dir>/pid and <dir>/url; returns 2 when the service does not come up),
+# then calls `svc_main "$@"`.
+
+svc_start() {
+  local dir t0 try rc
+  t0=$(now_ns)
+  dir=$(abs_dir "$1" create)
+  if [ -s "$dir/pid" ] && alive "$(cat "$dir/pid")"; then
+    die "already running in $dir (url: $(cat "$dir/url" 2>/dev/null))"
+  fi
+  for try in 1 2 3; do
+    pick_ports "$dir"
+    rc=0
+    start_on "$dir" || rc=$?
+    [ "$rc" -eq 0 ] && break
+    # A port may have been taken between choosing and binding it: choose again.
+    [ "$try" -lt 3 ] || die "it did not start (see the log in $dir)"
+    log "start failed; trying other ports"
+  done
+  log "started in $(elapsed "$t0") s: pid $(cat "$dir/pid"), $(cat "$dir/url"), data $dir/data"
+  cat "$dir/url"
+}
+
+svc_stop() {
+  local dir t0
+  t0=$(now_ns)
+  dir=$(abs_dir "$1")
+  if [ -s "$dir/pid" ]; then stop_pid "$(cat "$dir/pid")"; fi
+  rm -f "$dir/pid"
+  log "stopped in $(elapsed "$t0") s"
+}
+
+svc_restart() { # svc_restart <dir> [seconds-down]: same ports, same data
+  local dir t0
+  t0=$(now_ns)
+  dir=$(abs_dir "$1")
+  [ -s "$dir/ports" ] || die "no $dir/ports: was it started with '$0 start $1'?"
+  svc_stop "$dir"
+  if [ -n "${2:-}" ]; then
+    log "down for $2 s"
+    sleep "$2"
+  fi
+  start_on "$dir" || die "it did not restart (see the log in $dir)"
+  log "restarted in $(elapsed "$t0") s: pid $(cat "$dir/pid")"
+  cat "$dir/url"
+}
+
+svc_main() {
+  local usage="usage: $0 install | start <dir> | stop <dir> | restart <dir> [seconds-down]"
+  case "${1:-}" in
+    install) cmd_install ;;
+    start) [ $# -eq 2 ] || die "$usage"; svc_start "$2" ;;
+    stop) [ $# -eq 2 ] || die "$usage"; svc_stop "$2" ;;
+    restart) [ $# -eq 2 ] || [ $# -eq 3 ] || die "$usage"; svc_restart "$2" "${3:-}" ;;
+    *) die "$usage" ;;
+  esac
+}

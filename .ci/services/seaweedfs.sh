@@ -45,6 +45,12 @@ cmd_install() {
   log "installed in $(elapsed "$t0") s"
 }
 
+pick_ports() {
+  local flag
+  : >"$1/ports"
+  for flag in $PORT_FLAGS; do echo "$flag $(free_port)" >>"$1/ports"; done
+}
+
 # start_on <dir>: starts on the ports in <dir>/ports; returns 2 when it does not come up.
 start_on() {
   local dir=$1 pid args=() s3
@@ -73,56 +79,4 @@ start_on() {
   return 2
 }
 
-cmd_start() {
-  local dir t0 try rc flag
-  t0=$(now_ns)
-  dir=$(abs_dir "$1" create)
-  if [ -s "$dir/pid" ] && alive "$(cat "$dir/pid")"; then
-    die "already running in $dir (url: $(cat "$dir/url" 2>/dev/null))"
-  fi
-  for try in 1 2 3; do
-    : >"$dir/ports"
-    for flag in $PORT_FLAGS; do echo "$flag $(free_port)" >>"$dir/ports"; done
-    rc=0
-    start_on "$dir" || rc=$?
-    [ "$rc" -eq 0 ] && break
-    [ "$try" -lt 3 ] || die "seaweedfs did not start (see $dir/weed.log)"
-    log "start failed; trying other ports"
-  done
-  log "started in $(elapsed "$t0") s: pid $(cat "$dir/pid"), data $dir/data"
-  cat "$dir/url"
-}
-
-cmd_stop() {
-  local dir t0
-  t0=$(now_ns)
-  dir=$(abs_dir "$1")
-  [ -s "$dir/pid" ] && stop_pid "$(cat "$dir/pid")"
-  rm -f "$dir/pid"
-  log "stopped in $(elapsed "$t0") s"
-}
-
-cmd_restart() {
-  local dir t0
-  t0=$(now_ns)
-  dir=$(abs_dir "$1")
-  [ -s "$dir/ports" ] || die "no $dir/ports: was it started with '$0 start $1'?"
-  cmd_stop "$dir"
-  if [ -n "${2:-}" ]; then
-    log "down for $2 s"
-    sleep "$2"
-  fi
-  start_on "$dir" || die "seaweedfs did not restart (see $dir/weed.log)"
-  log "restarted in $(elapsed "$t0") s: pid $(cat "$dir/pid")"
-  cat "$dir/url"
-}
-
-usage() { die "usage: $0 install | start <dir> | stop <dir> | restart <dir> [seconds-down]"; }
-
-case "${1:-}" in
-  install) cmd_install ;;
-  start) [ $# -eq 2 ] || usage; cmd_start "$2" ;;
-  stop) [ $# -eq 2 ] || usage; cmd_stop "$2" ;;
-  restart) [ $# -eq 2 ] || [ $# -eq 3 ] || usage; cmd_restart "$2" "${3:-}" ;;
-  *) usage ;;
-esac
+svc_main "$@"

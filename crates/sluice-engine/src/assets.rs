@@ -21,17 +21,8 @@ pub struct NewData<'a> {
     pub tags: IndexMap<String, String>,
 }
 
-/// Records a new version that refers to `uri` (`azureml://datastores/NAME/paths/PATH` on a
-/// remote datastore) instead of copying it; `data.source` is its fetched copy, hashed for the
-/// record. Jobs fetch it again when they use it (downloading only what changed).
-///
-/// # Errors
-/// When the version exists, or the copy cannot be hashed, or the store refuses.
-pub fn register_data_reference(
-    ws: &Workspace,
-    data: &NewData<'_>,
-    uri: &str,
-) -> Result<DataAssetRow, EngineError> {
+/// The version to register: the one asked for, which must not exist yet, or the next integer.
+fn new_version(ws: &Workspace, data: &NewData<'_>) -> Result<String, EngineError> {
     let version = match data.version {
         Some(v) => v.to_owned(),
         None => ws.store().next_data_version(data.name)?,
@@ -43,6 +34,21 @@ pub fn register_data_reference(
         }
         .into());
     }
+    Ok(version)
+}
+
+/// Records a new version that refers to `uri` (`azureml://datastores/NAME/paths/PATH` on a
+/// remote datastore) instead of copying it; `data.source` is its fetched copy, hashed for the
+/// record. Jobs fetch it again when they use it (downloading only what changed).
+///
+/// # Errors
+/// When the version exists, or the copy cannot be hashed, or the store refuses.
+pub fn register_data_reference(
+    ws: &Workspace,
+    data: &NewData<'_>,
+    uri: &str,
+) -> Result<DataAssetRow, EngineError> {
+    let version = new_version(ws, data)?;
     let hash = ws.hash_path(data.source)?;
     let row = DataAssetRow {
         name: data.name.to_owned(),
@@ -63,17 +69,7 @@ pub fn register_data_reference(
 
 /// Copies `data.source` into the workspace and records it as a new version.
 pub fn register_data(ws: &Workspace, data: &NewData<'_>) -> Result<DataAssetRow, EngineError> {
-    let version = match data.version {
-        Some(v) => v.to_owned(),
-        None => ws.store().next_data_version(data.name)?,
-    };
-    if ws.store().get_data(data.name, Some(&version)).is_ok() {
-        return Err(StoreError::AlreadyExists {
-            what: "data asset",
-            name: format!("{}:{version}", data.name),
-        }
-        .into());
-    }
+    let version = new_version(ws, data)?;
     let dir = ws.data_dir(data.name, &version);
     if dir.exists() {
         // Left over from an interrupted registration: it was never recorded.

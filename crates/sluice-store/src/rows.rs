@@ -134,7 +134,7 @@ impl EnvBuildRow {
 }
 
 /// A compute target.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ComputeRow {
     pub name: String,
     #[serde(rename = "type")]

@@ -415,21 +415,25 @@ pub(crate) enum ComputeCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct ComputeCreateArgs {
+    /// Azure's compute YAML (`type: amlcompute` or `computeinstance`, `size`, `min_instances`,
+    /// `max_instances`, `idle_time_before_scale_down`, `tier`); the flags below override it.
+    #[arg(short, long)]
+    pub(crate) file: Option<PathBuf>,
     /// The compute's name, as used in `compute: azureml:NAME`.
     #[arg(short, long)]
-    pub(crate) name: String,
-    /// `local`, or Azure's `amlcompute` / `computeinstance`, which run on this machine.
-    #[arg(short = 't', long = "type", default_value = "local")]
-    pub(crate) ty: String,
+    pub(crate) name: Option<String>,
+    /// `amlcompute` (the default), `computeinstance` or `local`: their steps run on this machine.
+    #[arg(short = 't', long = "type")]
+    pub(crate) ty: Option<String>,
     /// The VM size Azure would use (`Standard_DS3_v2`), recorded.
     #[arg(long)]
     pub(crate) size: Option<String>,
-    /// The fewest nodes Azure would keep, recorded.
-    #[arg(long, default_value_t = 0)]
-    pub(crate) min_instances: u32,
-    /// The most steps that may run on it at once.
-    #[arg(long, default_value_t = 1)]
-    pub(crate) max_instances: u32,
+    /// The fewest nodes Azure would keep, recorded (default 0).
+    #[arg(long)]
+    pub(crate) min_instances: Option<u32>,
+    /// The most steps that may run on it at once (default 1).
+    #[arg(long)]
+    pub(crate) max_instances: Option<u32>,
     /// `dedicated` or `low_priority`, recorded.
     #[arg(long)]
     pub(crate) tier: Option<String>,
@@ -439,6 +443,8 @@ pub(crate) struct ComputeCreateArgs {
     /// A description.
     #[arg(long)]
     pub(crate) description: Option<String>,
+    #[command(flatten)]
+    pub(crate) set: SetArgs,
 }
 
 #[derive(Debug, Args)]

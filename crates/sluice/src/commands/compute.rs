@@ -7,9 +7,6 @@ use crate::workspace;
 
 const COLUMNS: &[&str] = &["name", "type", "size", "max_instances", "created_at"];
 
-/// Compute types Azure ML has that run on this machine's processes.
-const LOCAL_TYPES: &[&str] = &["local", "amlcompute", "computeinstance"];
-
 pub(crate) fn run(ctx: &Ctx<'_>, cmd: &ComputeCommand) -> Result<(), CliError> {
     let located = workspace::locate(ctx.global.workspace.as_deref(), ctx.global.store.as_deref())?;
     match cmd {
@@ -40,78 +37,91 @@ fn create(
     located: &workspace::Located,
     args: &ComputeCreateArgs,
 ) -> Result<(), CliError> {
-    let name = args.name.strip_prefix("azureml:").unwrap_or(&args.name);
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(CliError::usage(
-            format!("invalid compute name `{name}`"),
-            "use letters, digits, `-` and `_`",
-        ));
-    }
-    let ty = args.ty.to_ascii_lowercase();
-    if !LOCAL_TYPES.contains(&ty.as_str()) {
-        return Err(CliError::usage(
-            format!("compute type `{}` is not supported", args.ty),
-            "use `--type amlcompute` (or `local`, `computeinstance`): its steps run as processes on this machine",
-        ));
-    }
-    if args.max_instances == 0 {
-        return Err(CliError::usage(
-            "`--max-instances` must be at least 1",
-            "pass `--max-instances 1` or more",
-        ));
-    }
-    if args.min_instances > args.max_instances {
-        return Err(CliError::usage(
-            format!(
-                "`--min-instances {}` is more than `--max-instances {}`",
-                args.min_instances, args.max_instances
-            ),
-            "lower `--min-instances` or raise `--max-instances`",
-        ));
-    }
-    let tier = args
-        .tier
+    let text = |v: Option<u32>| v.map(|n| n.to_string());
+    let (min, max, idle) = (
+        text(args.min_instances),
+        text(args.max_instances),
+        text(args.idle_time_before_scale_down),
+    );
+    let name = args
+        .name
         .as_deref()
-        .map(|t| t.to_ascii_lowercase().replace('-', "_"));
-    if let Some(t) = &tier
-        && !matches!(t.as_str(), "dedicated" | "low_priority")
-    {
-        return Err(CliError::usage(
-            format!("unknown tier `{t}`"),
-            "use `--tier dedicated` or `--tier low_priority`",
-        ));
-    }
-    if ty != "local" {
+        .map(|n| n.strip_prefix("azureml:").unwrap_or(n).to_owned());
+    // Without a file, the type defaults to `local` (a file's, to `amlcompute`).
+    let ty = args
+        .ty
+        .clone()
+        .or_else(|| args.file.is_none().then(|| "local".to_owned()));
+    let overrides = crate::commands::overrides_with(
+        &args.set,
+        &[
+            ("name", &name),
+            ("type", &ty),
+            ("size", &args.size),
+            ("min_instances", &min),
+            ("max_instances", &max),
+            ("tier", &args.tier),
+            ("idle_time_before_scale_down", &idle),
+            ("description", &args.description),
+        ],
+    )?;
+    let source = match &args.file {
+        Some(file) => sluice_spec::read_source(file)?,
+        None if name.is_some() => {
+            let mut source = sluice_spec::Source::new("the command line", "{}\n");
+            source.dir = std::env::current_dir().unwrap_or_default();
+            source
+        }
+        None => {
+            return Err(CliError::usage(
+                "`compute create` needs `--file` or `--name`",
+                "write `sluice compute create --file compute.yml`, or `sluice compute create --name N --type amlcompute --max-instances 4`",
+            ));
+        }
+    };
+    let mut warnings = Vec::new();
+    let loaded = sluice_spec::parse_compute(&source, &overrides, &mut warnings);
+    crate::commands::print_warnings(&warnings);
+    // Without a file every value came from a flag: a usage error, not a place in a file.
+    let spec = loaded.map_err(|e| match &args.file {
+        Some(_) => CliError::from(e),
+        None => CliError::usage(e.message.clone(), e.help.clone().unwrap_or_default()),
+    })?;
+    let max_instances = spec.max_instances.unwrap_or(1);
+    if spec.ty != "local" {
         crate::ui::note(&format!(
-            "compute `{name}` ({ty}{}) runs its steps on this machine, at most {} at once",
-            args.size
+            "compute `{}` ({}{}) runs its steps on this machine, at most {max_instances} at once",
+            spec.name.value,
+            spec.ty,
+            spec.size
                 .as_deref()
                 .map(|s| format!(", size {s} recorded"))
                 .unwrap_or_default(),
-            args.max_instances
         ));
     }
     let ws = workspace::open(located)?;
-    let created_at = ws
-        .store()
-        .get_compute(name)?
-        .map_or_else(sluice_store::now, |c| c.created_at);
+    let existing = ws.store().get_compute(&spec.name.value)?;
     let row = sluice_store::ComputeRow {
-        name: name.to_owned(),
-        ty,
-        max_instances: i64::from(args.max_instances),
-        min_instances: i64::from(args.min_instances),
-        size: args.size.clone(),
-        tier,
-        idle_time_before_scale_down: args.idle_time_before_scale_down.map(i64::from),
-        description: args.description.clone(),
-        created_at,
+        name: spec.name.value.clone(),
+        ty: spec.ty.clone(),
+        max_instances: i64::from(max_instances),
+        min_instances: i64::from(spec.min_instances.unwrap_or(0)),
+        size: spec.size.clone(),
+        tier: spec.tier.clone(),
+        idle_time_before_scale_down: spec.idle_time_before_scale_down.map(i64::from),
+        description: spec.description.clone(),
+        created_at: existing
+            .as_ref()
+            .map_or_else(sluice_store::now, |c| c.created_at.clone()),
     };
-    ws.store().upsert_compute(&row)?;
+    if existing.as_ref() == Some(&row) {
+        crate::ui::note(&format!(
+            "compute `{}` is already defined so; nothing changed",
+            row.name
+        ));
+    } else {
+        ws.store().upsert_compute(&row)?;
+    }
     ctx.printer
         .print(&serde_json::to_value(row).unwrap_or_default(), COLUMNS)
 }

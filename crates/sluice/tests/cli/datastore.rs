@@ -9,61 +9,24 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use sluice_artifacts::store::{Artifacts, AzureLocation, Credentials, Location, S3Location};
+use sluice_artifacts::store::Artifacts;
 
 use crate::common::TestContext;
 
-/// Azurite's published development account key (not a secret).
-const AZURITE_KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-const S3_KEY: &str = "sluice";
-const S3_SECRET: &str = "sluice-test-secret";
-
-fn service(var: &str, test: &str) -> Option<String> {
-    let v = std::env::var(var).ok().filter(|v| !v.is_empty());
-    if v.is_none() {
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: {var} is unset, so {test} did not run (tests/run.sh starts the service)"
-        );
-    }
-    v
-}
+#[path = "../support/object_stores.rs"]
+mod support;
+use support::{AZURITE_KEY, S3_KEY, S3_SECRET, service};
 
 fn unique() -> String {
-    format!("ds-{:016x}", fastrand::u64(..))
+    support::unique("ds")
 }
 
 fn azurite_store(endpoint: &str) -> Artifacts {
-    Artifacts::connect(
-        &Location::Azure(AzureLocation {
-            account: "devstoreaccount1".into(),
-            container: "artifacts".into(),
-            prefix: String::new(),
-            endpoint: Some(endpoint.into()),
-        }),
-        &Credentials {
-            azure_account_key: Some(AZURITE_KEY.into()),
-            ..Credentials::default()
-        },
-    )
-    .expect("azurite")
+    support::azurite(endpoint, "")
 }
 
 fn s3_store(endpoint: &str) -> Artifacts {
-    Artifacts::connect(
-        &Location::S3(S3Location {
-            bucket: "artifacts".into(),
-            prefix: String::new(),
-            endpoint: Some(endpoint.into()),
-        }),
-        &Credentials {
-            access_key_id: Some(S3_KEY.into()),
-            secret_access_key: Some(S3_SECRET.into()),
-            ..Credentials::default()
-        },
-    )
-    .expect("s3")
+    support::seaweedfs(endpoint, "")
 }
 
 fn block_on<F: std::future::Future + Send>(f: F) -> F::Output

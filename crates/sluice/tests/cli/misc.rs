@@ -167,3 +167,60 @@ fn model_commands_on_an_empty_registry() {
     ]);
     assert_eq!(out.status.code(), Some(5));
 }
+
+#[test]
+fn compute_from_azure_yaml_is_idempotent_and_flags_override_it() {
+    let ctx = TestContext::new();
+    // Azure's cluster example, as published, with a key only Azure uses.
+    let file = ctx.write(
+        "compute.yml",
+        "$schema: https://azuremlschemas.azureedge.net/latest/amlCompute.schema.json\n\
+         name: cpu-cluster\ntype: amlcompute\nsize: STANDARD_DS3_v2\nmin_instances: 0\n\
+         max_instances: 2\nidle_time_before_scale_down: 120\nlocation: westus\n",
+    );
+    let f = file.to_str().unwrap();
+    let out = ctx.run(&["compute", "create", "-f", f, "-o", "json"]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`location` has no effect"), "{stderr}");
+    let row: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(row["name"], "cpu-cluster");
+    assert_eq!(row["type"], "amlcompute");
+    assert_eq!(row["max_instances"], 2);
+    assert_eq!(row["size"], "STANDARD_DS3_v2");
+    assert_eq!(row["idle_time_before_scale_down"], 120);
+    // The same again: nothing changes, not even its times.
+    let again = ctx.run(&["compute", "create", "-f", f, "-o", "json"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing changed"));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&again.stdout).unwrap(),
+        row
+    );
+    // Flags and --set override the file.
+    let bigger = ctx.json(&[
+        "compute",
+        "create",
+        "-f",
+        f,
+        "--max-instances",
+        "4",
+        "--set",
+        "tier=low_priority",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(bigger["max_instances"], 4);
+    assert_eq!(bigger["tier"], "low_priority");
+    assert_eq!(bigger["created_at"], row["created_at"]);
+    // A mistake in the file points at its line.
+    let bad = ctx.write("bad.yml", "name: c\nmin_instances: 3\nmax_instances: 2\n");
+    let out = ctx.run(&["compute", "create", "-f", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yml:3:") && err.contains("min_instances"),
+        "{err}"
+    );
+    let out = ctx.run(&["compute", "create"]);
+    assert_eq!(out.status.code(), Some(2), "neither a file nor a name");
+}

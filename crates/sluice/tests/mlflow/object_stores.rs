@@ -5,38 +5,20 @@
 //! the flow the objects are in the bucket or container, and none in the workspace's folder.
 //! Skipped (and said so) when the service is not running; `tests/run.sh` starts both.
 
-use std::io::Write;
 use std::path::Path;
 
-use sluice_artifacts::store::{Artifacts, AzureLocation, Credentials, Location, S3Location};
+use sluice_artifacts::store::Artifacts;
 
-/// Azurite's published development account key (not a secret).
-const AZURITE_KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-const S3_KEY: &str = "sluice";
-const S3_SECRET: &str = "sluice-test-secret";
-
-fn service(var: &str, test: &str) -> Option<String> {
-    let v = std::env::var(var).ok().filter(|v| !v.is_empty());
-    if v.is_none() {
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: {var} is unset, so {test} did not run (tests/run.sh starts the service)"
-        );
-    }
-    v
-}
-
-fn unique() -> String {
-    format!("mlflow-{:016x}", fastrand::u64(..))
-}
+#[path = "../support/object_stores.rs"]
+mod support;
+use support::{AZURITE_KEY, S3_KEY, S3_SECRET, service};
 
 #[test]
 fn mlflow3_client_flow_with_artifacts_on_azurite() {
     let Some(endpoint) = service("SLUICE_TEST_AZURITE", "the Azurite client flow") else {
         return;
     };
-    let prefix = unique();
+    let prefix = support::unique("mlflow");
     let destination = format!("wasbs://artifacts@devstoreaccount1.blob.core.windows.net/{prefix}");
     let connection = format!(
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};\
@@ -47,19 +29,7 @@ fn mlflow3_client_flow_with_artifacts_on_azurite() {
         &["--artifacts-destination", &destination],
         &[("AZURE_STORAGE_CONNECTION_STRING", connection)],
     );
-    let store = Artifacts::connect(
-        &Location::Azure(AzureLocation {
-            account: "devstoreaccount1".into(),
-            container: "artifacts".into(),
-            prefix,
-            endpoint: Some(endpoint),
-        }),
-        &Credentials {
-            azure_account_key: Some(AZURITE_KEY.into()),
-            ..Credentials::default()
-        },
-    )
-    .expect("azurite store");
+    let store = support::azurite(&endpoint, &prefix);
     the_artifacts_are_in(&store, dir.path());
 }
 
@@ -68,7 +38,7 @@ fn mlflow3_client_flow_with_artifacts_on_seaweedfs() {
     let Some(endpoint) = service("SLUICE_TEST_S3", "the SeaweedFS client flow") else {
         return;
     };
-    let prefix = unique();
+    let prefix = support::unique("mlflow");
     let dir = super::client_flow_with(
         "venv-mlflow3",
         &[
@@ -81,19 +51,7 @@ fn mlflow3_client_flow_with_artifacts_on_seaweedfs() {
             ("MLFLOW_S3_ENDPOINT_URL", endpoint.clone()),
         ],
     );
-    let store = Artifacts::connect(
-        &Location::S3(S3Location {
-            bucket: "artifacts".into(),
-            prefix,
-            endpoint: Some(endpoint),
-        }),
-        &Credentials {
-            access_key_id: Some(S3_KEY.into()),
-            secret_access_key: Some(S3_SECRET.into()),
-            ..Credentials::default()
-        },
-    )
-    .expect("s3 store");
+    let store = support::seaweedfs(&endpoint, &prefix);
     the_artifacts_are_in(&store, dir.path());
 }
 
