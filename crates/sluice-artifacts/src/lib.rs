@@ -129,6 +129,11 @@ impl HashMemo {
         self.changed
     }
 
+    /// Marks the memo as saved: `changed` is false until hashing adds to it again.
+    pub fn mark_saved(&mut self) {
+        self.changed = false;
+    }
+
     /// How many files it remembers.
     #[must_use]
     pub fn len(&self) -> usize {

@@ -946,23 +946,40 @@ fn output_location(
 }
 
 /// The steps in dependency order, keeping the file's order where the graph leaves a choice.
+/// The steps in an order where each comes after the steps it reads from: of the steps ready at
+/// each point, the one first in the file (Kahn's algorithm, O(steps + edges) up to a log).
 fn topo_order(spec: &JobSpec) -> Vec<String> {
-    let mut done: Vec<String> = Vec::new();
-    while done.len() < spec.steps.len() {
-        let next = spec
-            .steps
-            .iter()
-            .find(|(name, step)| {
-                !done.contains(name)
-                    && sluice_spec::dependencies(step)
-                        .iter()
-                        .all(|d| done.contains(d))
-            })
-            .map(|(name, _)| name.clone())
-            .expect("validation rejects cycles");
-        done.push(next);
+    let index: std::collections::HashMap<&str, usize> = spec
+        .steps
+        .keys()
+        .enumerate()
+        .map(|(i, name)| (name.as_str(), i))
+        .collect();
+    let mut waiting = vec![0usize; spec.steps.len()];
+    let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); spec.steps.len()];
+    for (i, step) in spec.steps.values().enumerate() {
+        for d in sluice_spec::dependencies(step) {
+            if let Some(&j) = index.get(d.as_str()) {
+                waiting[i] += 1;
+                dependants[j].push(i);
+            }
+        }
     }
-    done
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..waiting.len()).filter(|&i| waiting[i] == 0).collect();
+    let names: Vec<&String> = spec.steps.keys().collect();
+    let mut order = Vec::with_capacity(names.len());
+    while let Some(i) = ready.pop_first() {
+        order.push(names[i].clone());
+        for &k in &dependants[i] {
+            waiting[k] -= 1;
+            if waiting[k] == 0 {
+                ready.insert(k);
+            }
+        }
+    }
+    assert_eq!(order.len(), names.len(), "validation rejects cycles");
+    order
 }
 
 fn blake3_hex(bytes: &[u8]) -> String {
@@ -992,4 +1009,35 @@ pub fn generate_name() -> String {
         ADJ[fastrand::usize(..ADJ.len())],
         NOUN[fastrand::usize(..NOUN.len())]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_come_after_what_they_read_and_otherwise_in_file_order() {
+        let text = "type: pipeline\njobs:\n\
+            \x20 report:\n    type: command\n    command: echo ${{inputs.a}} ${{inputs.b}}\n    inputs:\n      a: ${{parent.jobs.train.outputs.model}}\n      b: ${{parent.jobs.prep.outputs.data}}\n\
+            \x20 train:\n    type: command\n    command: echo ${{inputs.d}} > ${{outputs.model}}\n    inputs:\n      d: ${{parent.jobs.prep.outputs.data}}\n    outputs:\n      model:\n        type: uri_folder\n\
+            \x20 lone:\n    type: command\n    command: echo lone\n\
+            \x20 prep:\n    type: command\n    command: echo > ${{outputs.data}}\n    outputs:\n      data:\n        type: uri_folder\n";
+        let spec = sluice_spec::parse_job(&Source::new("p.yml", text), &[], None, &mut Vec::new())
+            .unwrap();
+        assert_eq!(topo_order(&spec), ["lone", "prep", "train", "report"]);
+    }
+
+    #[test]
+    fn a_wide_pipeline_of_independent_steps_keeps_file_order() {
+        use std::fmt::Write;
+        let mut text = String::from("type: pipeline\njobs:\n");
+        for i in 0..3000 {
+            let _ = write!(text, "  s{i}:\n    type: command\n    command: echo {i}\n");
+        }
+        let spec = sluice_spec::parse_job(&Source::new("p.yml", text), &[], None, &mut Vec::new())
+            .unwrap();
+        let order = topo_order(&spec);
+        assert_eq!(order.len(), 3000);
+        assert_eq!(order[2999], "s2999", "file order among ready steps");
+    }
 }

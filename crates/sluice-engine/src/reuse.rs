@@ -156,8 +156,8 @@ pub(crate) fn decide(
 
 /// True when every recorded output of `job`/`step` is still there with its recorded hash.
 fn outputs_intact(ws: &Workspace, job: &str, step: &str) -> Result<bool, EngineError> {
-    let outputs = ws.store().list_outputs(job)?;
-    for out in outputs.iter().filter(|o| o.step_name == step) {
+    let outputs = ws.store().list_step_outputs(job, step)?;
+    for out in &outputs {
         let path = std::path::Path::new(&out.path);
         let Some(expected) = &out.content_hash else {
             return Ok(false);

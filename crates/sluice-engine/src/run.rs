@@ -104,6 +104,7 @@ async fn execute(
         tracking: Arc::clone(&tracking.info),
     };
     let outcome = runner.run(cancel).await;
+    ws.save_hash_memo();
     let status = outcome.as_ref().map_or(Status::Failed, |o| o.status);
     tracking.finish(ws, status).await?;
     outcome
@@ -224,9 +225,12 @@ impl Runner {
         let mut stopping: Option<Status> = None;
         let mut failed = Vec::new();
         let mut canceled_by_user = false;
+        // Steps before this index have all left `NotStarted`: each launch looks from here, so
+        // launching stays cheap however many steps the pipeline has.
+        let mut first_unstarted = 0;
         loop {
             if stopping.is_none() {
-                self.launch_ready(&mut status, &mut running, &stop_rx)?;
+                self.launch_ready(&mut status, &mut running, &stop_rx, &mut first_unstarted)?;
             }
             if running.is_empty() {
                 break;
@@ -327,8 +331,17 @@ impl Runner {
         status: &mut HashMap<String, Status>,
         running: &mut JoinSet<StepEnd>,
         stop_rx: &watch::Receiver<bool>,
+        first_unstarted: &mut usize,
     ) -> Result<(), EngineError> {
-        for step in &self.plan.steps {
+        while self
+            .plan
+            .steps
+            .get(*first_unstarted)
+            .is_some_and(|s| status[&s.name] != Status::NotStarted)
+        {
+            *first_unstarted += 1;
+        }
+        for step in &self.plan.steps[*first_unstarted..] {
             if running.len() >= self.plan.max_parallel {
                 break;
             }
@@ -360,6 +373,9 @@ impl Runner {
                 &self.plan.job_name,
                 &step.name,
             )?;
+            self.ws
+                .store()
+                .set_step_run(&self.plan.job_name, &step.name, &run_id)?;
             let task = StepTask {
                 ws: self.ws.clone(),
                 plan: Arc::clone(&self.plan),
@@ -485,7 +501,22 @@ impl StepTask {
 
     async fn run(mut self) -> Result<StepEnd, EngineError> {
         let step = self.step_plan().clone();
-        let recorded = self.ws.store().list_outputs(&self.plan.job_name)?;
+        // The recorded outputs of the steps this one reads from (not the whole job's: that
+        // made every step's cost grow with the pipeline).
+        let mut upstream: Vec<&str> = step
+            .inputs
+            .values()
+            .filter_map(|i| match i {
+                StepInput::StepOutput { step, .. } => Some(step.as_str()),
+                _ => None,
+            })
+            .collect();
+        upstream.sort_unstable();
+        upstream.dedup();
+        let mut recorded = Vec::new();
+        for s in upstream {
+            recorded.extend(self.ws.store().list_step_outputs(&self.plan.job_name, s)?);
+        }
         let decision = crate::reuse::decide(&self.ws, &self.plan, &step, &recorded)?;
         self.ws.store().set_step_reuse(
             &self.plan.job_name,
@@ -709,13 +740,7 @@ impl StepTask {
             .reused_from
             .clone()
             .unwrap_or_else(|| format!("{job}/{}", row.name));
-        let earlier: Vec<OutputRow> = self
-            .ws
-            .store()
-            .list_outputs(job)?
-            .into_iter()
-            .filter(|o| o.step_name == row.name)
-            .collect();
+        let earlier: Vec<OutputRow> = self.ws.store().list_step_outputs(job, &row.name)?;
         let mut cleared = HashSet::new();
         for (name, out) in &step.outputs {
             let Some(prev) = earlier.iter().find(|o| o.name == *name) else {

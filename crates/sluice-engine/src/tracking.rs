@@ -189,11 +189,17 @@ pub(crate) fn link_reused_run(
     step: &str,
     original: &str,
 ) -> Result<(), EngineError> {
-    let runs = ws.store().job_runs(job)?;
-    let source = runs
-        .into_iter()
-        .find(|(_, s)| s.as_deref() == Some(step))
-        .map(|(id, _)| id);
+    let recorded = ws.store().step_run(job, step)?;
+    let source = match recorded {
+        Some(id) => Some(id),
+        // A step recorded before steps kept their run: found by its tags.
+        None => ws
+            .store()
+            .job_runs(job)?
+            .into_iter()
+            .find(|(_, s)| s.as_deref() == Some(step))
+            .map(|(id, _)| id),
+    };
     let mut tags = vec![kv("sluice.reused_from", original)];
     let (metrics, params) = match &source {
         Some(id) => {

@@ -17,6 +17,45 @@ pub struct Workspace {
     root: PathBuf,
     location: Location,
     store: Arc<Mutex<Store>>,
+    memo: Arc<MemoCell>,
+}
+
+/// The hash memo (`cache/file-hashes.json`), read once and kept in memory: reading and
+/// rewriting it for every hash made a job's cost grow with every file ever hashed.
+struct MemoCell {
+    path: PathBuf,
+    memo: Mutex<Option<sluice_artifacts::HashMemo>>,
+}
+
+impl MemoCell {
+    fn save(&self) {
+        let mut cell = self
+            .memo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(memo) = cell.as_mut().filter(|m| m.changed()) else {
+            return;
+        };
+        // A cache: losing a race with another process costs a re-read, nothing more.
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let tmp = self
+            .path
+            .with_extension(format!("json.{}", std::process::id()));
+        if let Ok(bytes) = serde_json::to_vec(&*memo)
+            && std::fs::write(&tmp, bytes).is_ok()
+            && std::fs::rename(&tmp, &self.path).is_ok()
+        {
+            memo.mark_saved();
+        }
+    }
+}
+
+impl Drop for MemoCell {
+    fn drop(&mut self) {
+        self.save();
+    }
 }
 
 pub use sluice_store::WORKSPACE_STORE_FILE as STORE_FILE;
@@ -39,10 +78,15 @@ impl Workspace {
         let root = std::path::absolute(root).map_err(|e| EngineError::io(root, e))?;
         let location = Self::store_location(&root, store)?;
         let store = Store::open_at(&location)?;
+        let memo = Arc::new(MemoCell {
+            path: root.join("cache").join("file-hashes.json"),
+            memo: Mutex::new(None),
+        });
         Ok(Self {
             root,
             location,
             store: Arc::new(Mutex::new(store)),
+            memo,
         })
     }
 
@@ -123,25 +167,24 @@ impl Workspace {
         )
             -> Result<sluice_artifacts::ContentHash, sluice_artifacts::ArtifactError>,
     ) -> Result<sluice_artifacts::ContentHash, EngineError> {
-        let memo_path = self.root.join("cache").join("file-hashes.json");
-        let mut memo: sluice_artifacts::HashMemo = std::fs::read(&memo_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        let hash = f(&mut memo)?;
-        if memo.changed() {
-            // A cache: losing a race with another process costs a re-read, nothing more.
-            if let Some(dir) = memo_path.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            let tmp = memo_path.with_extension(format!("json.{}", std::process::id()));
-            if let Ok(bytes) = serde_json::to_vec(&memo)
-                && std::fs::write(&tmp, bytes).is_ok()
-            {
-                let _ = std::fs::rename(&tmp, &memo_path);
-            }
-        }
-        Ok(hash)
+        let mut cell = self
+            .memo
+            .memo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let memo = cell.get_or_insert_with(|| {
+            std::fs::read(&self.memo.path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default()
+        });
+        Ok(f(memo)?)
+    }
+
+    /// Writes the hash memo if hashing added to it since it was read or last written (also done
+    /// when the last handle on the workspace goes away).
+    pub fn save_hash_memo(&self) {
+        self.memo.save();
     }
 
     /// Where MLflow artifacts (`mlflow-artifacts:/...`) are kept.

@@ -36,6 +36,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_traces.sql"),
     include_str!("../migrations/0010_metrics_recent.sql"),
     include_str!("../migrations/0011_datastores.sql"),
+    include_str!("../migrations/0012_job_runs_index.sql"),
+    include_str!("../migrations/0013_step_runs.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -51,6 +53,8 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0009_traces.sql"),
     include_str!("../migrations/postgres/0010_metrics_recent.sql"),
     include_str!("../migrations/postgres/0011_datastores.sql"),
+    include_str!("../migrations/postgres/0012_job_runs_index.sql"),
+    include_str!("../migrations/postgres/0013_step_runs.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -917,6 +921,28 @@ impl Store {
         Ok(rows.collect::<crate::db::Result<Vec<_>>>()?)
     }
 
+    /// Records the MLflow run of a step.
+    pub fn set_step_run(&self, job: &str, step: &str, run_id: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE steps SET run_id = ?3 WHERE job_name = ?1 AND name = ?2",
+            params![job, step, run_id],
+        )?;
+        Ok(())
+    }
+
+    /// The MLflow run a step recorded, if it recorded one.
+    pub fn step_run(&self, job: &str, step: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT run_id FROM steps WHERE job_name = ?1 AND name = ?2",
+                params![job, step],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
     /// Marks a step as having reused the results of `from` (`JOB/STEP`).
     pub fn set_step_reused(
         &self,
@@ -1189,6 +1215,16 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The outputs of one step of a job (`step` empty: the pipeline's own).
+    pub fn list_step_outputs(&self, job: &str, step: &str) -> Result<Vec<OutputRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT job_name, step_name, name, type, path, content_hash, size_bytes, file_count, asset_name, asset_version
+             FROM outputs WHERE job_name = ?1 AND step_name = ?2 ORDER BY name",
+        )?;
+        let rows = stmt.query_map([job, step], OutputRow::from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn list_outputs(&self, job: &str) -> Result<Vec<OutputRow>> {
         let mut stmt = self.conn.prepare(
             "SELECT job_name, step_name, name, type, path, content_hash, size_bytes, file_count, asset_name, asset_version
@@ -1355,7 +1391,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 11);
+        assert_eq!(latest, 13);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -1427,7 +1463,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 11);
+        assert_eq!(store.schema_version().unwrap(), 13);
         let old = store.get_compute("old").unwrap().unwrap();
         assert_eq!(
             (old.max_instances, old.min_instances, old.size),
