@@ -283,15 +283,17 @@ fn dir_size(dir: &Path) -> u64 {
     total
 }
 
-/// A `SeaweedFS` of this test's own (it is killed mid-run), stopped by PID when the test ends.
-struct PrivateS3 {
+/// A blob service of a test's own (it is killed mid-run), stopped by PID when the test ends.
+struct PrivateService {
     dir: tempfile::TempDir,
     script: PathBuf,
     url: String,
 }
 
-impl PrivateS3 {
-    fn start() -> Option<Self> {
+impl PrivateService {
+    /// `service` is `seaweedfs` or `azurite` (its `.ci/services` script); `None`, said, when it
+    /// is not installed.
+    fn start(service: &str, installed: &str) -> Option<Self> {
         let cache = std::env::var_os("SLUICE_TEST_CACHE").map_or_else(
             || {
                 PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
@@ -299,22 +301,23 @@ impl PrivateS3 {
             },
             PathBuf::from,
         );
-        if !cache.join("seaweedfs/bin/weed").is_file() {
+        if !cache.join(installed).is_file() {
             let _ = writeln!(
                 std::io::stderr(),
-                "skipped: SeaweedFS is not installed (.ci/services/seaweedfs.sh install), so the \
-                 blob-service fault test did not run"
+                "skipped: {service} is not installed (.ci/services/{service}.sh install), so its \
+                 fault test did not run"
             );
             return None;
         }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/services/seaweedfs.sh");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../.ci/services/{service}.sh"));
         let dir = tempfile::tempdir().expect("temp dir");
         let out = std::process::Command::new("bash")
             .arg(&script)
             .arg("start")
             .arg(dir.path())
             .output()
-            .expect("run seaweedfs.sh");
+            .expect("run the service script");
         assert!(
             out.status.success(),
             "{}",
@@ -345,7 +348,7 @@ impl PrivateS3 {
             .arg("restart")
             .arg(self.dir.path())
             .output()
-            .expect("run seaweedfs.sh");
+            .expect("run the service script");
         assert!(
             out.status.success(),
             "{}",
@@ -354,7 +357,7 @@ impl PrivateS3 {
     }
 }
 
-impl Drop for PrivateS3 {
+impl Drop for PrivateService {
     fn drop(&mut self) {
         let _ = std::process::Command::new("bash")
             .arg(&self.script)
@@ -365,23 +368,48 @@ impl Drop for PrivateS3 {
 }
 
 #[test]
-fn killing_the_blob_service_mid_upload_fails_the_step_and_resume_completes_it() {
-    const SIZE: u64 = 400_000_000;
-    let Some(s3) = PrivateS3::start() else {
+fn killing_seaweedfs_mid_upload_fails_the_step_and_resume_completes_it() {
+    let Some(service) = PrivateService::start("seaweedfs", "seaweedfs/bin/weed") else {
         return;
     };
+    let yaml = s3_datastore_yaml("fault", &service.url);
+    let store = s3_store(&service.url);
+    kill_mid_upload(&service, &yaml, &store, "s3://artifacts/");
+}
+
+#[test]
+fn killing_azurite_mid_upload_fails_the_step_and_resume_completes_it() {
+    let Some(service) = PrivateService::start("azurite", "azurite/node_modules/.bin/azurite-blob")
+    else {
+        return;
+    };
+    let yaml = azure_datastore_yaml("fault", &service.url);
+    let store = azurite_store(&service.url);
+    kill_mid_upload(
+        &service,
+        &yaml,
+        &store,
+        "wasbs://artifacts@devstoreaccount1.blob.core.windows.net/",
+    );
+}
+
+/// A step writes 400 MB to a datastore path; the service is killed once the upload is under
+/// way: the step fails with the store's error, nothing is visible after a restart, and
+/// `job resume` uploads it whole.
+fn kill_mid_upload(service: &PrivateService, yaml: &str, store: &Artifacts, shown: &str) {
+    const SIZE: u64 = 400_000_000;
     let ctx = TestContext::on_test_store();
     let prefix = unique();
-    let yml = ctx.write("s3fault.yml", &s3_datastore_yaml("s3fault", &s3.url));
-    ctx.ok(&["datastore", "create", "-f", yml.to_str().unwrap()]);
+    let definition = ctx.write("fault.yml", yaml);
+    ctx.ok(&["datastore", "create", "-f", definition.to_str().unwrap()]);
     let job = ctx.write(
         "big.yml",
         &format!(
             "type: command\ncommand: head -c {SIZE} /dev/urandom > ${{{{outputs.out}}}}/big.bin\n\
-             outputs:\n  out:\n    type: uri_folder\n    path: azureml://datastores/s3fault/paths/{prefix}/out/\n"
+             outputs:\n  out:\n    type: uri_folder\n    path: azureml://datastores/fault/paths/{prefix}/out/\n"
         ),
     );
-    let stored = || dir_size(&s3.dir.path().join("data"));
+    let stored = || dir_size(&service.dir.path().join("data"));
     let before = stored();
     let child = ctx
         .command(&[
@@ -405,25 +433,27 @@ fn killing_the_blob_service_mid_upload_fails_the_step_and_resume_completes_it() 
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    s3.kill();
+    service.kill();
     let out = child.wait_with_output().expect("wait");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "the job failed:\n{stderr}");
-    let shown = ctx.json(&["job", "show", "-n", "big", "-o", "json"]);
-    let error = shown["jobs"]["main"]["error"]
+    let shown_job = ctx.json(&["job", "show", "-n", "big", "-o", "json"]);
+    let error = shown_job["jobs"]["main"]["error"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     assert!(
         error.starts_with(&format!(
-            "uploading output `out` to azureml://datastores/s3fault/paths/{prefix}/out failed: cannot write '{prefix}/out/big.bin' in s3://artifacts/"
+            "uploading output `out` to azureml://datastores/fault/paths/{prefix}/out failed: cannot write '{prefix}/out/big.bin' in {shown}"
         )),
         "a clear error: {error}"
     );
-    assert!(!error.contains(S3_SECRET), "{error}");
+    assert!(
+        !error.contains(S3_SECRET) && !error.contains(AZURITE_KEY),
+        "{error}"
+    );
 
-    s3.restart();
-    let store = s3_store(&s3.url);
+    service.restart();
     let visible = block_on(store.list_files(&prefix)).expect("list");
     assert!(visible.is_empty(), "half an upload is visible: {visible:?}");
 
