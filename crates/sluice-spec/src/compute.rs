@@ -150,6 +150,16 @@ pub fn parse_compute(
         .opt_string(r.get("description"), "description")?
         .map(|s| s.value);
     let tags = ctx.string_map(r.get("tags"), "tags")?;
+    if r.get("sluice").is_some() {
+        let key = r.key_node("sluice").unwrap_or(&root);
+        return Err(ctx
+            .error(
+                key,
+                "the `sluice:` mapping (a Slurm compute) is not supported by this version",
+            )
+            .with_label("not supported yet")
+            .with_help("leave it out: the compute's steps then run on this machine"));
+    }
     r.ignore(
         &mut ctx,
         &[
@@ -239,6 +249,7 @@ mod tests {
                 2,
             ),
             ("type: amlcompute\n", "no `name`", 1),
+            ("name: c\nsluice:\n  partition: debug\n", "Slurm compute", 2),
         ] {
             let err = parse(text).unwrap_err();
             let shown = format!("{} {}", err.message, err.help.clone().unwrap_or_default());
