@@ -73,29 +73,42 @@ pub fn create_datastore(
     ws: &Workspace,
     spec: &DatastoreSpec,
 ) -> Result<(DatastoreRow, bool), EngineError> {
+    // The Azure types as Azure shows them: the endpoint and protocol with their defaults.
+    let azure = |account: &str,
+                 key: &str,
+                 container: &str,
+                 endpoint: &Option<String>,
+                 protocol: &Option<String>| {
+        let mut v = serde_json::Map::new();
+        v.insert("account_name".into(), account.into());
+        v.insert(key.into(), container.into());
+        let endpoint = endpoint
+            .clone()
+            .unwrap_or_else(|| "core.windows.net".into());
+        v.insert("endpoint".into(), endpoint.into());
+        let protocol = protocol.clone().unwrap_or_else(|| "https".into());
+        v.insert("protocol".into(), protocol.into());
+        serde_json::Value::Object(v)
+    };
     let settings = match &spec.kind {
         DatastoreKind::AzureBlob {
             account_name,
             container_name,
             endpoint,
             protocol,
-        } => serde_json::json!({
-            "account_name": account_name,
-            "container_name": container_name,
-            "endpoint": endpoint.clone().unwrap_or_else(|| "core.windows.net".into()),
-            "protocol": protocol.clone().unwrap_or_else(|| "https".into()),
-        }),
+        } => azure(
+            account_name,
+            "container_name",
+            container_name,
+            endpoint,
+            protocol,
+        ),
         DatastoreKind::AzureDataLakeGen2 {
             account_name,
             filesystem,
             endpoint,
             protocol,
-        } => serde_json::json!({
-            "account_name": account_name,
-            "filesystem": filesystem,
-            "endpoint": endpoint.clone().unwrap_or_else(|| "core.windows.net".into()),
-            "protocol": protocol.clone().unwrap_or_else(|| "https".into()),
-        }),
+        } => azure(account_name, "filesystem", filesystem, endpoint, protocol),
         DatastoreKind::S3 {
             bucket,
             endpoint,
@@ -342,7 +355,6 @@ impl Datastore {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
         let data = slot.join("data");
-        let fail = |e: &StoreError| store_error(e);
         let (file, listing) = sluice_artifacts::store::block_on(async {
             if let Some(one) = remote.head(&key).await? {
                 let name = key.rsplit('/').next().unwrap_or_default().to_owned();
@@ -350,7 +362,7 @@ impl Datastore {
             }
             Ok((false, remote.list_files(&key).await?))
         })
-        .map_err(|e| fail(&e))?;
+        .map_err(|e| store_error(&e))?;
         if listing.is_empty() {
             return Err(EngineError::Datastore(format!(
                 "nothing is stored at azureml://datastores/{}/paths/{path}",
@@ -393,7 +405,7 @@ impl Datastore {
             }
             Ok::<_, StoreError>(())
         })
-        .map_err(|e| fail(&e))?;
+        .map_err(|e| store_error(&e))?;
         let text = serde_json::to_vec(&new).unwrap_or_default();
         std::fs::create_dir_all(&slot).map_err(|e| EngineError::io(&slot, e))?;
         std::fs::write(&manifest_path, text).map_err(|e| EngineError::io(&manifest_path, e))?;
@@ -428,55 +440,9 @@ impl Datastore {
             return Ok((0, 0));
         };
         let key: String = parts(path).collect::<Vec<_>>().join("/");
-        let fail = |e: &StoreError| store_error(e);
-        if local.is_file() {
-            let size = std::fs::metadata(local).map_or(0, |m| m.len());
-            if skip_present && remote.size(&key).await.map_err(|e| fail(&e))? == Some(size) {
-                return Ok((0, 0));
-            }
-            let n = remote.put_file(&key, local).await.map_err(|e| fail(&e))?;
-            return Ok((1, n));
-        }
-        let there: BTreeMap<String, u64> = remote
-            .list_files(&key)
+        remote
+            .put_tree(&key, local, skip_present)
             .await
-            .map_err(|e| fail(&e))?
-            .into_iter()
-            .map(|f| (f.path, f.size))
-            .collect();
-        let local_dir = local.to_path_buf();
-        let files = tokio::task::spawn_blocking(move || {
-            walkdir::WalkDir::new(&local_dir)
-                .into_iter()
-                .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_file())
-                .map(|e| {
-                    let rel = e
-                        .path()
-                        .strip_prefix(&local_dir)
-                        .unwrap_or(e.path())
-                        .components()
-                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                        .collect::<Vec<_>>()
-                        .join("/");
-                    let size = e.metadata().map_or(0, |m| m.len());
-                    (rel, e.into_path(), size)
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| EngineError::Datastore(e.to_string()))?;
-        let (mut count, mut bytes) = (0, 0);
-        for (rel, file, size) in files {
-            if skip_present && there.get(&rel) == Some(&size) {
-                continue;
-            }
-            bytes += remote
-                .put_file(&sluice_artifacts::store::join(&key, &rel), &file)
-                .await
-                .map_err(|e| fail(&e))?;
-            count += 1;
-        }
-        Ok((count, bytes))
+            .map_err(|e| store_error(&e))
     }
 }

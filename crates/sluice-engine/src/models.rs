@@ -99,14 +99,9 @@ pub fn register_model(
         } else {
             rel.clone()
         };
-        let present = sluice_artifacts::store::block_on(artifacts.list_files(&rel))
+        // The key is the files' hash: what is there with the right size is these bytes.
+        sluice_artifacts::store::block_on(artifacts.put_tree(&target, new.path, true))
             .map_err(|e| crate::EngineError::Datastore(e.to_string()))?;
-        if present.len() as u64 != hash.file_count
-            || present.iter().map(|f| f.size).sum::<u64>() != hash.size_bytes
-        {
-            sluice_artifacts::store::block_on(artifacts.put_dir(&target, new.path))
-                .map_err(|e| crate::EngineError::Datastore(e.to_string()))?;
-        }
     } else if !dir.exists() {
         let target = if new.path.is_file() {
             dir.join(new.path.file_name().unwrap_or_default())

@@ -18,6 +18,8 @@ pub struct Workspace {
     location: Location,
     store: Arc<Mutex<Store>>,
     memo: Arc<MemoCell>,
+    /// The artifact store, once asked for (an error is kept as its message).
+    artifacts: Arc<std::sync::OnceLock<Result<sluice_artifacts::store::Artifacts, String>>>,
 }
 
 /// The hash memo (`cache/file-hashes.json`), read once and kept in memory: reading and
@@ -60,6 +62,20 @@ impl Drop for MemoCell {
 
 pub use sluice_store::WORKSPACE_STORE_FILE as STORE_FILE;
 
+/// The first line of a one-line workspace setting file (`store`, `artifacts`) that is neither
+/// blank nor a `#` comment; `None` when the file does not exist.
+fn setting_line(file: &Path) -> Result<Option<String>, EngineError> {
+    match std::fs::read_to_string(file) {
+        Ok(s) => Ok(s
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(EngineError::io(file, e)),
+    }
+}
+
 /// The workspace file naming where its artifacts live (one line: a folder, `s3://...`,
 /// `wasbs://...`); without it, its `mlartifacts` folder.
 pub const ARTIFACTS_FILE: &str = "artifacts";
@@ -87,6 +103,7 @@ impl Workspace {
             location,
             store: Arc::new(Mutex::new(store)),
             memo,
+            artifacts: Arc::default(),
         })
     }
 
@@ -102,16 +119,7 @@ impl Workspace {
 
     /// The location in the workspace's `store` file, if it has one.
     fn configured_store(root: &Path) -> Result<Option<Location>, EngineError> {
-        let file = root.join(STORE_FILE);
-        match std::fs::read_to_string(&file) {
-            Ok(s) => Ok(s
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(Location::parse)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(EngineError::io(&file, e)),
-        }
+        Ok(setting_line(&root.join(STORE_FILE))?.map(|l| Location::parse(&l)))
     }
 
     /// Where the workspace's metadata lives.
@@ -195,25 +203,19 @@ impl Workspace {
 
     /// The workspace's artifact store: the destination its `artifacts` file names (credentials
     /// from the environment), else its `mlartifacts` folder. Its servers serve it and the
-    /// registry stores model files in it.
+    /// registry stores model files in it. Opened once per open workspace (every step asks).
     pub fn artifacts(&self) -> Result<sluice_artifacts::store::Artifacts, EngineError> {
-        let file = self.root.join(ARTIFACTS_FILE);
-        let uri = match std::fs::read_to_string(&file) {
-            Ok(s) => s
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_owned),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(EngineError::io(&file, e)),
-        };
-        match uri {
-            Some(uri) => sluice_artifacts::store::Artifacts::open(&uri)
-                .map_err(|e| EngineError::Datastore(format!("{}: {e}", file.display()))),
-            None => Ok(sluice_artifacts::store::Artifacts::local(
-                self.artifact_root(),
-            )),
-        }
+        let opened = self.artifacts.get_or_init(|| {
+            let file = self.root.join(ARTIFACTS_FILE);
+            match setting_line(&file).map_err(|e| e.to_string())? {
+                Some(uri) => sluice_artifacts::store::Artifacts::open(&uri)
+                    .map_err(|e| format!("{}: {e}", file.display())),
+                None => Ok(sluice_artifacts::store::Artifacts::local(
+                    self.artifact_root(),
+                )),
+            }
+        });
+        opened.clone().map_err(EngineError::Datastore)
     }
 
     /// The key in the artifact store behind an `mlflow-artifacts:/PATH` URI (`None` for other
@@ -233,12 +235,9 @@ impl Workspace {
     /// could leave the artifact root are dropped.
     #[must_use]
     pub fn artifact_path(&self, uri: &str) -> Option<PathBuf> {
-        let rest = uri.strip_prefix("mlflow-artifacts:/")?;
+        let key = Self::artifact_key(uri)?;
         let mut p = self.artifact_root();
-        p.extend(
-            rest.split('/')
-                .filter(|s| !s.is_empty() && *s != "." && *s != ".."),
-        );
+        p.extend(key.split('/').filter(|s| !s.is_empty()));
         Some(p)
     }
 

@@ -175,29 +175,42 @@ pub fn parse_datastore(
                 .error(&root, format!("a `{}` datastore needs `{f}`", ty.value))
                 .with_help(format!("add `{f}: {example}`"))),
         };
+    // Both Azure types: the account, a container (`container_name` or `filesystem`), the
+    // endpoint and the protocol.
+    let mut azure = |container: &'static str, protocols: &[&str]| {
+        Ok::<_, SpecError>((
+            required(
+                &ctx,
+                r.get("account_name"),
+                "account_name",
+                "mystorageaccount",
+            )?,
+            required(&ctx, r.get(container), container, "data")?,
+            opt(&ctx, r.get("endpoint"), "endpoint")?,
+            protocol(&ctx, r.get("protocol"), protocols)?,
+        ))
+    };
     let kind = match ty.value.as_str() {
-        "azure_blob" => DatastoreKind::AzureBlob {
-            account_name: required(
-                &ctx,
-                r.get("account_name"),
-                "account_name",
-                "mystorageaccount",
-            )?,
-            container_name: required(&ctx, r.get("container_name"), "container_name", "data")?,
-            endpoint: opt(&ctx, r.get("endpoint"), "endpoint")?,
-            protocol: protocol(&ctx, r.get("protocol"), &["https", "wasbs", "http"])?,
-        },
-        "azure_data_lake_gen2" => DatastoreKind::AzureDataLakeGen2 {
-            account_name: required(
-                &ctx,
-                r.get("account_name"),
-                "account_name",
-                "mystorageaccount",
-            )?,
-            filesystem: required(&ctx, r.get("filesystem"), "filesystem", "data")?,
-            endpoint: opt(&ctx, r.get("endpoint"), "endpoint")?,
-            protocol: protocol(&ctx, r.get("protocol"), &["https", "abfss", "http"])?,
-        },
+        "azure_blob" => {
+            let (account_name, container_name, endpoint, protocol) =
+                azure("container_name", &["https", "wasbs", "http"])?;
+            DatastoreKind::AzureBlob {
+                account_name,
+                container_name,
+                endpoint,
+                protocol,
+            }
+        }
+        "azure_data_lake_gen2" => {
+            let (account_name, filesystem, endpoint, protocol) =
+                azure("filesystem", &["https", "abfss", "http"])?;
+            DatastoreKind::AzureDataLakeGen2 {
+                account_name,
+                filesystem,
+                endpoint,
+                protocol,
+            }
+        }
         "s3" => DatastoreKind::S3 {
             bucket: required(&ctx, r.get("bucket"), "bucket", "my-bucket")?,
             endpoint: opt(&ctx, r.get("endpoint"), "endpoint")?,

@@ -270,8 +270,24 @@ impl Artifacts {
     /// # Errors
     /// As [`Artifacts::put_file`], for the first file that fails.
     pub async fn put_dir(&self, rel: &str, dir: &Path) -> Result<u64, StoreError> {
-        let dir = dir.to_path_buf();
-        let files = tokio::task::spawn_blocking(move || local::files_under(&dir))
+        Ok(self.put_tree(rel, dir, false).await?.1)
+    }
+
+    /// Stores the local file, or every file under the local folder, `dir` at (or below) `rel`;
+    /// with `only_missing`, only those the store lacks there with the same size (the rest are
+    /// taken to be the same bytes: for re-publishing what was published before). The files and
+    /// bytes written.
+    ///
+    /// # Errors
+    /// As [`Artifacts::put_file`], for the first file that fails.
+    pub async fn put_tree(
+        &self,
+        rel: &str,
+        dir: &Path,
+        only_missing: bool,
+    ) -> Result<(u64, u64), StoreError> {
+        let owned = dir.to_path_buf();
+        let files = tokio::task::spawn_blocking(move || local::files_under(&owned))
             .await
             .map_err(|e| io::Error::other(e.to_string()))
             .and_then(|r| r)
@@ -279,11 +295,30 @@ impl Artifacts {
                 path: rel.to_owned(),
                 message: e.to_string(),
             })?;
-        let mut total = 0;
+        let there: std::collections::HashMap<String, u64> = if only_missing {
+            if dir.is_file() {
+                let size = self.size(rel).await?;
+                size.map(|s| (String::new(), s)).into_iter().collect()
+            } else {
+                self.list_files(rel)
+                    .await?
+                    .into_iter()
+                    .map(|f| (f.path, f.size))
+                    .collect()
+            }
+        } else {
+            std::collections::HashMap::new()
+        };
+        let (mut count, mut total) = (0, 0);
         for (sub, path) in files {
+            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+            if there.get(&sub) == Some(&size) {
+                continue;
+            }
             total += self.put_file(&join(rel, &sub), &path).await?;
+            count += 1;
         }
-        Ok(total)
+        Ok((count, total))
     }
 
     /// Opens the object at `rel` for reading.

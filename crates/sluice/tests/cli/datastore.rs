@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use sluice_artifacts::store::Artifacts;
+use sluice_artifacts::store::{Artifacts, block_on};
 
 use crate::common::TestContext;
 
@@ -27,13 +27,6 @@ fn azurite_store(endpoint: &str) -> Artifacts {
 
 fn s3_store(endpoint: &str) -> Artifacts {
     support::seaweedfs(endpoint, "")
-}
-
-fn block_on<F: std::future::Future + Send>(f: F) -> F::Output
-where
-    F::Output: Send,
-{
-    sluice_artifacts::store::block_on(f)
 }
 
 fn azure_datastore_yaml(name: &str, endpoint: &str) -> String {
