@@ -22,7 +22,7 @@ pub struct PlanOptions {
     pub name: Option<String>,
     /// The experiment when the file names none (Azure uses the current folder's name).
     pub default_experiment: String,
-    /// The most steps to run at once (before the compute's own limit).
+    /// The most steps to run at once (each compute's `max_instances` bounds its own too).
     pub max_parallel: usize,
     /// `--force-rerun`: run every step even if an identical earlier run exists.
     pub force_rerun: bool,
@@ -173,13 +173,13 @@ pub fn plan(
         return Err(err.into());
     }
 
-    let mut max_parallel = options.max_parallel.max(1);
+    let max_parallel = options.max_parallel.max(1);
     let job_compute = spec
         .compute
         .as_ref()
         .or(spec.settings.default_compute.as_ref());
     let compute = job_compute
-        .map(|c| resolve_compute(ws, src, c, warnings, &mut max_parallel))
+        .map(|c| resolve_compute(ws, src, c, warnings))
         .transpose()?;
 
     let mut inputs = IndexMap::new();
@@ -233,7 +233,6 @@ pub fn plan(
             &inputs,
             &mut outputs,
             warnings,
-            &mut max_parallel,
         )?);
     }
     let experiment_name = spec
@@ -261,10 +260,6 @@ pub fn plan(
     })
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; a context struct would only rename them"
-)]
 fn plan_step(
     ws: &Workspace,
     spec: &JobSpec,
@@ -273,12 +268,11 @@ fn plan_step(
     pipeline_inputs: &IndexMap<String, StepInput>,
     pipeline_outputs: &mut IndexMap<String, OutputPlan>,
     warnings: &mut Vec<Warning>,
-    max_parallel: &mut usize,
 ) -> Result<StepPlan, EngineError> {
     let src = &step.source;
     let c = &step.component;
     let compute = match step.compute.as_ref() {
-        Some(name) => resolve_compute(ws, src, name, warnings, max_parallel)?,
+        Some(name) => resolve_compute(ws, src, name, warnings)?,
         None => spec
             .compute
             .as_ref()
@@ -477,7 +471,6 @@ fn resolve_compute(
     src: &Source,
     name: &Spanned<String>,
     warnings: &mut Vec<Warning>,
-    max_parallel: &mut usize,
 ) -> Result<String, EngineError> {
     let bare = strip_prefix(name);
     if bare == "local" || bare.is_empty() {
@@ -485,11 +478,8 @@ fn resolve_compute(
     }
     let found = ws.store().get_compute(bare)?;
     match found {
-        Some(row) => {
-            *max_parallel =
-                (*max_parallel).min(usize::try_from(row.max_instances).unwrap_or(1).max(1));
-            Ok(row.name)
-        }
+        // Its `max_instances` bounds its running steps (the scheduler's limits).
+        Some(row) => Ok(row.name),
         None => {
             warnings.push(Warning::new(
                 src,

@@ -5,6 +5,7 @@
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
+use crate::executor::{Executor, Launched};
 use crate::{EngineError, Workspace};
 
 /// The kernel's start time of a process (field 22 of `/proc/PID/stat`), which tells a live
@@ -18,7 +19,12 @@ pub fn process_started(pid: u32) -> Option<String> {
 
 /// Sends `signal` to process `pid` (`group`: to its process group) if it is still the process
 /// that started at `started`. Returns false when it is gone.
-fn signal_if_same(pid: u32, started: &str, signal: Signal, group: bool) -> std::io::Result<bool> {
+pub(crate) fn signal_if_same(
+    pid: u32,
+    started: &str,
+    signal: Signal,
+    group: bool,
+) -> std::io::Result<bool> {
     if process_started(pid).is_none_or(|s| s != started) {
         return Ok(false);
     }
@@ -64,9 +70,18 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
             _ => true,
         };
         if !alive {
-            // Its steps' processes outlive it (each is its own process group): stop them.
-            for (_, step_pid, step_started) in ws.store().step_processes(&name)? {
-                let _ = signal_if_same(step_pid, &step_started, Signal::SIGKILL, true);
+            // Its steps outlive it (each a process group of its own, or a batch job on a
+            // cluster): stop them.
+            let local = crate::executor::local::Local;
+            for (_, pid, started) in ws.store().step_processes(&name)? {
+                let _ = local.stop_orphan(&Launched::Process { pid, started });
+            }
+            for (step, kind, id) in ws.store().step_executor_ids(&name)? {
+                let stopped = crate::executor::by_kind(&kind)
+                    .map(|e| e.stop_orphan(&Launched::Batch { id: id.clone() }));
+                if let Some(Err(e)) = stopped {
+                    tracing::warn!(job = %name, step = %step, error = %e, "cannot stop the step's {kind} job {id}");
+                }
             }
             let reason = format!(
                 "interrupted: the sluice process running this job stopped (killed or crashed); resume it with `sluice job resume -n {name}`"

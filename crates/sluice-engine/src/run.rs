@@ -1,28 +1,23 @@
 //! Runs a [`Plan`] on the local machine: ready steps in parallel, each in a fresh copy of its
 //! code folder with empty output folders, logs captured, every status change recorded.
 
-use std::collections::{HashMap, HashSet};
-use std::os::unix::process::ExitStatusExt;
+use std::collections::HashSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use sluice_spec::{Binding, render_template};
 use sluice_store::{JobRow, OutputRow, StepRow};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::executor::{Executor, Executors, Exit, Launched, Prepared, StepIo};
 use crate::plan::{Plan, StepInput, StepPlan};
+use crate::scheduler::Scheduler;
 use crate::status::Status;
 use crate::tracking::{JobTracking, TrackingInfo};
 use crate::{EngineError, Workspace};
-
-/// How long a step gets between SIGTERM and SIGKILL when it is stopped.
-const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// Something that happened while a job ran, for the caller to show.
 #[derive(Debug, Clone)]
@@ -87,6 +82,18 @@ async fn execute(
     observer: Observer,
     cancel: impl std::future::Future<Output = ()>,
 ) -> Result<Outcome, EngineError> {
+    let executors = Executors::for_plan(ws, plan)?;
+    execute_with(ws, plan, executors, observer, cancel).await
+}
+
+/// [`execute`] with the executors given.
+pub(crate) async fn execute_with(
+    ws: &Workspace,
+    plan: &Plan,
+    executors: Executors,
+    observer: Observer,
+    cancel: impl std::future::Future<Output = ()>,
+) -> Result<Outcome, EngineError> {
     crate::recover::claim(ws, &plan.job_name)?;
     let tracking = match JobTracking::start(ws, plan).await {
         Ok(t) => t,
@@ -102,6 +109,7 @@ async fn execute(
         plan: Arc::new(plan.clone()),
         observer,
         tracking: Arc::clone(&tracking.info),
+        executors,
     };
     let outcome = runner.run(cancel).await;
     ws.save_hash_memo();
@@ -110,7 +118,7 @@ async fn execute(
     outcome
 }
 
-fn record_job(ws: &Workspace, plan: &Plan) -> Result<(), EngineError> {
+pub(crate) fn record_job(ws: &Workspace, plan: &Plan) -> Result<(), EngineError> {
     let now = sluice_store::now();
     let job = JobRow {
         name: plan.job_name.clone(),
@@ -163,6 +171,8 @@ fn record_job(ws: &Workspace, plan: &Plan) -> Result<(), EngineError> {
             reused_from: None,
             reuse_key: None,
             reuse_parts: None,
+            executor: None,
+            executor_id: None,
         })
         .collect();
     ws.store().insert_job(&job, &steps)?;
@@ -174,6 +184,7 @@ struct Runner {
     plan: Arc<Plan>,
     observer: Observer,
     tracking: Arc<TrackingInfo>,
+    executors: Executors,
 }
 
 /// How one step ended.
@@ -189,6 +200,26 @@ impl Runner {
             .store()
             .set_job_status(&self.plan.job_name, status.as_str(), error)?;
         (self.observer)(Event::Job { status });
+        Ok(())
+    }
+
+    fn step_status(
+        &self,
+        step: &str,
+        status: Status,
+        message: Option<String>,
+    ) -> Result<(), EngineError> {
+        self.ws.store().set_step_status(
+            &self.plan.job_name,
+            step,
+            status.as_str(),
+            message.as_deref(),
+        )?;
+        (self.observer)(Event::Step {
+            step: step.to_owned(),
+            status,
+            message,
+        });
         Ok(())
     }
 
@@ -208,117 +239,40 @@ impl Runner {
             .filter(|s| s.status == Status::Completed.as_str())
             .map(|s| s.name)
             .collect();
-        let mut status: HashMap<String, Status> = self
-            .plan
-            .steps
-            .iter()
-            .map(|s| {
-                let initial = if completed.contains(&s.name) {
-                    Status::Completed
-                } else {
-                    Status::NotStarted
-                };
-                (s.name.clone(), initial)
-            })
-            .collect();
-        let mut running: JoinSet<StepEnd> = JoinSet::new();
-        let mut stopping: Option<Status> = None;
-        let mut failed = Vec::new();
-        let mut canceled_by_user = false;
-        // Steps before this index have all left `NotStarted`: each launch looks from here, so
-        // launching stays cheap however many steps the pipeline has.
-        let mut first_unstarted = 0;
+        let mut sched = Scheduler::new(&self.plan, &completed, self.executors.limits());
+        let mut running: JoinSet<(usize, StepEnd)> = JoinSet::new();
         loop {
-            if stopping.is_none() {
-                self.launch_ready(&mut status, &mut running, &stop_rx, &mut first_unstarted)?;
+            for i in sched.ready() {
+                self.launch(i, &mut running, &stop_rx)?;
             }
-            if running.is_empty() {
+            if sched.running() == 0 {
                 break;
             }
-            let end = tokio::select! {
+            let (i, end) = tokio::select! {
                 joined = running.join_next() => match joined {
                     Some(Ok(end)) => end,
                     Some(Err(e)) => return Err(EngineError::Internal(format!("a step task failed: {e}"))),
                     None => break,
                 },
-                () = &mut cancel, if !canceled_by_user => {
-                    canceled_by_user = true;
-                    stopping = Some(Status::Canceled);
+                () = &mut cancel, if !sched.is_canceled() => {
+                    sched.cancel();
                     let _ = stop_tx.send(true);
                     continue;
                 }
             };
-            status.insert(end.step.clone(), end.status);
-            self.ws.store().set_step_status(
-                &self.plan.job_name,
-                &end.step,
-                end.status.as_str(),
-                end.message.as_deref(),
-            )?;
-            (self.observer)(Event::Step {
-                step: end.step.clone(),
-                status: end.status,
-                message: end.message.clone(),
-            });
-            if end.status == Status::Failed {
-                failed.push(end.step.clone());
-                if !self.plan.continue_on_step_failure && stopping.is_none() {
-                    stopping = Some(Status::Failed);
-                    let _ = stop_tx.send(true);
-                }
+            if sched.finished(i, end.status) {
+                let _ = stop_tx.send(true);
             }
+            self.step_status(&end.step, end.status, end.message)?;
         }
-        // Whatever never ran is canceled: dependants of a failed step, or everything left
-        // after a stop.
-        for step in &self.plan.steps {
-            if matches!(status[&step.name], Status::NotStarted | Status::Queued) {
-                let reason = if canceled_by_user {
-                    "the job was canceled".to_owned()
-                } else {
-                    let blocked: Vec<&str> = step
-                        .deps
-                        .iter()
-                        .filter(|d| !matches!(status.get(*d), Some(Status::Completed)))
-                        .map(String::as_str)
-                        .collect();
-                    if blocked.is_empty() {
-                        "the job stopped after a step failed".to_owned()
-                    } else {
-                        format!(
-                            "skipped: depends on `{}`, which did not complete",
-                            blocked.join("`, `")
-                        )
-                    }
-                };
-                self.ws.store().set_step_status(
-                    &self.plan.job_name,
-                    &step.name,
-                    Status::Canceled.as_str(),
-                    Some(&reason),
-                )?;
-                (self.observer)(Event::Step {
-                    step: step.name.clone(),
-                    status: Status::Canceled,
-                    message: Some(reason),
-                });
-                status.insert(step.name.clone(), Status::Canceled);
-            }
+        for (i, reason) in sched.leftovers() {
+            self.step_status(sched.name(i), Status::Canceled, Some(reason))?;
         }
-        let final_status = if canceled_by_user {
-            Status::Canceled
-        } else if failed.is_empty() {
+        let (final_status, error, failed) = sched.outcome();
+        if final_status == Status::Completed {
             self.job_status(Status::Finalizing, None)?;
             self.record_pipeline_outputs()?;
-            Status::Completed
-        } else {
-            Status::Failed
-        };
-        let error = (!failed.is_empty()).then(|| format!("step `{}` failed", failed.join("`, `")));
-        let error = if canceled_by_user {
-            Some("canceled by the user".to_owned())
-        } else {
-            error
-        };
+        }
         self.job_status(final_status, error.as_deref())?;
         Ok(Outcome {
             status: final_status,
@@ -326,82 +280,46 @@ impl Runner {
         })
     }
 
-    fn launch_ready(
+    /// Starts step `i` (which the scheduler just made ready): its MLflow run, then its task.
+    fn launch(
         &self,
-        status: &mut HashMap<String, Status>,
-        running: &mut JoinSet<StepEnd>,
+        i: usize,
+        running: &mut JoinSet<(usize, StepEnd)>,
         stop_rx: &watch::Receiver<bool>,
-        first_unstarted: &mut usize,
     ) -> Result<(), EngineError> {
-        while self
-            .plan
-            .steps
-            .get(*first_unstarted)
-            .is_some_and(|s| status[&s.name] != Status::NotStarted)
-        {
-            *first_unstarted += 1;
-        }
-        for step in &self.plan.steps[*first_unstarted..] {
-            if running.len() >= self.plan.max_parallel {
-                break;
-            }
-            if status[&step.name] != Status::NotStarted {
-                continue;
-            }
-            let deps_done = step
-                .deps
-                .iter()
-                .all(|d| status.get(d) == Some(&Status::Completed));
-            if !deps_done {
-                continue;
-            }
-            status.insert(step.name.clone(), Status::Queued);
-            self.ws.store().set_step_status(
-                &self.plan.job_name,
-                &step.name,
-                Status::Queued.as_str(),
-                None,
-            )?;
-            (self.observer)(Event::Step {
-                step: step.name.clone(),
-                status: Status::Queued,
-                message: None,
-            });
-            let run_id = crate::tracking::child_run(
-                &self.ws,
-                &self.tracking,
-                &self.plan.job_name,
-                &step.name,
-            )?;
-            self.ws
-                .store()
-                .set_step_run(&self.plan.job_name, &step.name, &run_id)?;
-            let task = StepTask {
-                ws: self.ws.clone(),
-                plan: Arc::clone(&self.plan),
-                step: step.name.clone(),
-                observer: Arc::clone(&self.observer),
-                stop: stop_rx.clone(),
-                tracking: Arc::clone(&self.tracking),
-                run_id: run_id.clone(),
+        let step = &self.plan.steps[i];
+        self.step_status(&step.name, Status::Queued, None)?;
+        let run_id =
+            crate::tracking::child_run(&self.ws, &self.tracking, &self.plan.job_name, &step.name)?;
+        self.ws
+            .store()
+            .set_step_run(&self.plan.job_name, &step.name, &run_id)?;
+        let task = StepTask {
+            ws: self.ws.clone(),
+            plan: Arc::clone(&self.plan),
+            step: step.name.clone(),
+            observer: Arc::clone(&self.observer),
+            stop: stop_rx.clone(),
+            tracking: Arc::clone(&self.tracking),
+            run_id: run_id.clone(),
+            executor: self.executors.get(&step.compute),
+        };
+        let ws = self.ws.clone();
+        running.spawn(async move {
+            let name = task.step.clone();
+            let end = match task.run().await {
+                Ok(end) => end,
+                Err(e) => StepEnd {
+                    step: name,
+                    status: Status::Failed,
+                    message: Some(e.to_string()),
+                },
             };
-            let ws = self.ws.clone();
-            running.spawn(async move {
-                let name = task.step.clone();
-                let end = match task.run().await {
-                    Ok(end) => end,
-                    Err(e) => StepEnd {
-                        step: name,
-                        status: Status::Failed,
-                        message: Some(e.to_string()),
-                    },
-                };
-                if let Err(e) = crate::tracking::end_run(&ws, &run_id, end.status) {
-                    tracing::warn!(error = %e, "cannot end the step's run");
-                }
-                end
-            });
-        }
+            if let Err(e) = crate::tracking::end_run(&ws, &run_id, end.status) {
+                tracing::warn!(error = %e, "cannot end the step's run");
+            }
+            (i, end)
+        });
         Ok(())
     }
 
@@ -468,6 +386,38 @@ struct StepTask {
     stop: watch::Receiver<bool>,
     tracking: Arc<TrackingInfo>,
     run_id: String,
+    executor: Arc<dyn Executor>,
+}
+
+/// A step's log, opened for appending: the lifecycle and an executor's line callback may both
+/// write to it.
+struct StepLog {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl StepLog {
+    /// An empty log at `path`.
+    fn create(path: &Path) -> Result<Self, EngineError> {
+        std::fs::File::create(path).map_err(|e| EngineError::io(path, e))?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| EngineError::io(path, e))?;
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn write(&mut self, line: &str) -> Result<(), EngineError> {
+        let mut buf = Vec::with_capacity(line.len() + 1);
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+        self.file
+            .write_all(&buf)
+            .map_err(|e| EngineError::io(&self.path, e))
+    }
 }
 
 impl StepTask {
@@ -547,9 +497,7 @@ impl StepTask {
             &work_dir,
             &log_path,
         )?;
-        let mut log = tokio::fs::File::create(&log_path)
-            .await
-            .map_err(|e| EngineError::io(&log_path, e))?;
+        let mut log = StepLog::create(&log_path)?;
         let command = match self.render_command(&step) {
             Ok(c) => c,
             Err(b) => return Ok(self.end(Status::Failed, format!("`{b}` has no value"))),
@@ -565,10 +513,7 @@ impl StepTask {
         )?;
         let mut venv = None;
         if let Some(request) = step.python_env.clone() {
-            match self
-                .prepare_env(&step, request, &mut log, &log_path)
-                .await?
-            {
+            match self.prepare_env(&step, request, &mut log).await? {
                 Ok(built) => venv = Some(built.venv),
                 Err(message) => return Ok(self.end(Status::Failed, message)),
             }
@@ -584,16 +529,15 @@ impl StepTask {
         loop {
             self.status(Status::Running)?;
             let started = sluice_store::now();
-            let exit = self
-                .spawn_and_wait(
-                    &step,
-                    &command,
-                    &work_dir,
-                    venv.as_deref(),
-                    &mut log,
-                    &log_path,
-                )
-                .await?;
+            let prepared = self.prepared(
+                &step,
+                &command,
+                &work_dir,
+                &step_dir,
+                venv.as_deref(),
+                attempt,
+            );
+            let exit = self.execute(&prepared, &mut log).await?;
             self.ws
                 .store()
                 .set_step_exit(&self.plan.job_name, &step.name, exit.code)?;
@@ -604,13 +548,8 @@ impl StepTask {
             // A retried attempt's log moves aside; the last attempt's stays `std_log.txt`.
             let attempt_log = if retry {
                 let kept = log_path.with_file_name(format!("std_log.attempt-{attempt}.txt"));
-                log.flush()
-                    .await
-                    .map_err(|e| EngineError::io(&log_path, e))?;
                 std::fs::rename(&log_path, &kept).map_err(|e| EngineError::io(&kept, e))?;
-                log = tokio::fs::File::create(&log_path)
-                    .await
-                    .map_err(|e| EngineError::io(&log_path, e))?;
+                log = StepLog::create(&log_path)?;
                 kept
             } else {
                 log_path.clone()
@@ -641,7 +580,7 @@ impl StepTask {
                 attempt_log.display(),
                 policy.backoff_seconds
             );
-            self.log_line(&mut log, &log_path, &step.name, line).await?;
+            self.log_line(&mut log, &step.name, line)?;
             let backoff = Duration::from_secs_f64(policy.backoff_seconds);
             tokio::select! {
                 () = tokio::time::sleep(backoff) => {}
@@ -866,15 +805,14 @@ impl StepTask {
         &self,
         step: &StepPlan,
         request: sluice_env::EnvRequest,
-        log: &mut tokio::fs::File,
-        log_path: &Path,
+        log: &mut StepLog,
     ) -> Result<Result<sluice_env::Built, String>, EngineError> {
         let label = step.environment.clone().unwrap_or_default();
         if let Some(image) = &step.image {
             let line = format!(
                 "image `{image}` is recorded, not pulled: the step runs its conda/pip spec on this host in a uv virtual environment"
             );
-            self.log_line(log, log_path, &step.name, line).await?;
+            self.log_line(log, &step.name, line)?;
         }
         let builder = crate::envs::builder(&self.ws);
         let (tx, mut rx) = mpsc::unbounded_channel::<String>();
@@ -884,7 +822,7 @@ impl StepTask {
             })
         });
         while let Some(line) = rx.recv().await {
-            self.log_line(log, log_path, &step.name, line).await?;
+            self.log_line(log, &step.name, line)?;
         }
         let result = task
             .await
@@ -906,7 +844,7 @@ impl StepTask {
                     sluice_env::short(&built.hash),
                     built.python
                 );
-                self.log_line(log, log_path, &step.name, line).await?;
+                self.log_line(log, &step.name, line)?;
                 Ok(Ok(built))
             }
             Err(e) => {
@@ -916,8 +854,7 @@ impl StepTask {
                     message.push_str(&help);
                 }
                 for line in message.lines() {
-                    self.log_line(log, log_path, &step.name, line.to_owned())
-                        .await?;
+                    self.log_line(log, &step.name, line.to_owned())?;
                 }
                 Ok(Err(message))
             }
@@ -925,19 +862,8 @@ impl StepTask {
     }
 
     /// Appends a line to the step's log and passes it to the observer.
-    async fn log_line(
-        &self,
-        log: &mut tokio::fs::File,
-        log_path: &Path,
-        step: &str,
-        line: String,
-    ) -> Result<(), EngineError> {
-        log.write_all(line.as_bytes())
-            .await
-            .map_err(|e| EngineError::io(log_path, e))?;
-        log.write_all(b"\n")
-            .await
-            .map_err(|e| EngineError::io(log_path, e))?;
+    fn log_line(&self, log: &mut StepLog, step: &str, line: String) -> Result<(), EngineError> {
+        log.write(&line)?;
         (self.observer)(Event::Log {
             step: step.to_owned(),
             line,
@@ -945,237 +871,99 @@ impl StepTask {
         Ok(())
     }
 
-    async fn spawn_and_wait(
-        &mut self,
+    /// The step as its executor gets it: the command, its folders, and the variables it runs
+    /// with (the job's tracking run and token; never the creator's credentials).
+    fn prepared(
+        &self,
         step: &StepPlan,
         command: &str,
         work_dir: &Path,
+        step_dir: &Path,
         venv: Option<&Path>,
-        log: &mut tokio::fs::File,
-        log_path: &Path,
-    ) -> Result<Exit, EngineError> {
-        let shell = if Path::new("/bin/bash").exists() {
-            "/bin/bash"
-        } else {
-            "/bin/sh"
-        };
-        let mut cmd = tokio::process::Command::new(shell);
-        cmd.arg("-c").arg(command).current_dir(work_dir);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd.process_group(0);
-        cmd.kill_on_drop(true);
-        // The step finds this very binary first on PATH, so `sluice step ...` commands work
-        // without installing anything.
-        // A Python environment's `bin` comes before that, so `python` is its interpreter.
-        let mut parts = Vec::new();
+        attempt: u32,
+    ) -> Prepared {
+        let mut env: Vec<(String, String)> = Vec::new();
+        let mut set = |k: &str, v: &str| env.push((k.to_owned(), v.to_owned()));
+        let mut env_remove: Vec<String> = [
+            "SLUICE_TOKEN",
+            "MLFLOW_TRACKING_USERNAME",
+            "MLFLOW_TRACKING_PASSWORD",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let mut path_prepend = Vec::new();
+        // A Python environment's `bin` comes first on PATH, so `python` is its interpreter.
         if let Some(venv) = venv {
-            parts.push(venv.join("bin"));
-            cmd.env("VIRTUAL_ENV", venv).env_remove("PYTHONHOME");
+            path_prepend.push(venv.join("bin"));
+            set("VIRTUAL_ENV", &venv.display().to_string());
+            env_remove.push("PYTHONHOME".into());
         }
-        if let Ok(exe) = std::env::current_exe()
-            && let Some(dir) = exe.parent()
-        {
-            parts.push(dir.to_path_buf());
-        }
-        parts.extend(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        ));
-        if let Ok(joined) = std::env::join_paths(parts) {
-            cmd.env("PATH", joined);
-        }
-        cmd.env("SLUICE_JOB_NAME", &self.plan.job_name)
-            .env("SLUICE_STEP_NAME", &step.name)
-            .env("SLUICE_WORKSPACE", self.ws.root())
-            .env("SLUICE_STORE", self.ws.location().to_string())
-            .env("SLUICE_EXPERIMENT_NAME", &self.plan.experiment_name)
-            .env("MLFLOW_TRACKING_URI", &self.tracking.uri)
-            .env("MLFLOW_RUN_ID", &self.run_id)
-            .env("MLFLOW_EXPERIMENT_ID", &self.tracking.experiment_id)
-            .env("MLFLOW_EXPERIMENT_NAME", &self.tracking.experiment_name);
+        set("SLUICE_JOB_NAME", &self.plan.job_name);
+        set("SLUICE_STEP_NAME", &step.name);
+        set("SLUICE_WORKSPACE", &self.ws.root().display().to_string());
+        set("SLUICE_STORE", &self.ws.location().to_string());
+        set("SLUICE_EXPERIMENT_NAME", &self.plan.experiment_name);
+        set("MLFLOW_TRACKING_URI", &self.tracking.uri);
+        set("MLFLOW_RUN_ID", &self.run_id);
+        set("MLFLOW_EXPERIMENT_ID", &self.tracking.experiment_id);
+        set("MLFLOW_EXPERIMENT_NAME", &self.tracking.experiment_name);
         // Steps act with the job's own token, never with the creator's.
         match &self.tracking.token {
-            Some(t) => {
-                cmd.env("MLFLOW_TRACKING_TOKEN", t);
-            }
-            None => {
-                cmd.env_remove("MLFLOW_TRACKING_TOKEN");
-            }
+            Some(t) => set("MLFLOW_TRACKING_TOKEN", t),
+            None => env_remove.push("MLFLOW_TRACKING_TOKEN".into()),
         }
-        cmd.env_remove("SLUICE_TOKEN")
-            .env_remove("MLFLOW_TRACKING_USERNAME")
-            .env_remove("MLFLOW_TRACKING_PASSWORD");
         for (k, v) in &step.env_vars {
-            cmd.env(k, v);
+            set(k, v);
         }
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                let msg = format!("cannot start `{shell}`: {e}\n");
-                log.write_all(msg.as_bytes())
-                    .await
-                    .map_err(|e| EngineError::io(log_path, e))?;
-                return Ok(Exit {
-                    kind: ExitKind::Exited,
-                    code: Some(127),
-                });
-            }
-        };
-        let pgid = child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .map(Pid::from_raw);
-        // Recorded so that if this runner dies, the next command can stop the orphan.
-        if let Some(pid) = child.id() {
-            let started = crate::recover::process_started(pid).unwrap_or_default();
-            self.ws
-                .store()
-                .set_step_pid(&self.plan.job_name, &step.name, Some((pid, &started)))?;
+        Prepared {
+            job: self.plan.job_name.clone(),
+            step: step.name.clone(),
+            command: command.to_owned(),
+            work_dir: work_dir.to_path_buf(),
+            step_dir: step_dir.to_path_buf(),
+            env,
+            env_remove,
+            path_prepend,
+            timeout: step.timeout,
+            attempt,
         }
-        let (line_tx, mut line_rx) = mpsc::unbounded_channel::<String>();
-        for reader in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let tx = line_tx.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(reader).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(line_tx);
-        let deadline = step
-            .timeout
-            .map(|t| tokio::time::Instant::now() + Duration::from_secs(t));
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::pin!(sleep);
-        let mut stopped: Option<ExitKind> = None;
-        let mut lines_open = true;
-        let status = loop {
-            tokio::select! {
-                line = line_rx.recv(), if lines_open => match line {
-                    Some(line) => {
-                        log.write_all(line.as_bytes()).await.map_err(|e| EngineError::io(log_path, e))?;
-                        log.write_all(b"\n").await.map_err(|e| EngineError::io(log_path, e))?;
-                        (self.observer)(Event::Log { step: step.name.clone(), line });
-                    }
-                    None => lines_open = false,
-                },
-                status = child.wait(), if !lines_open => {
-                    break status.map_err(|e| EngineError::io(work_dir, e))?;
-                }
-                () = &mut sleep, if stopped.is_none() => {
-                    stopped = Some(ExitKind::TimedOut(step.timeout.unwrap_or_default()));
-                    terminate(pgid);
-                }
-                changed = self.stop.changed(), if stopped.is_none() => {
-                    if changed.is_ok() && *self.stop.borrow() {
-                        stopped = Some(ExitKind::Stopped);
-                        terminate(pgid);
-                    }
-                }
-            }
-        };
-        // Anything the command left behind in its process group goes too.
-        if let Some(pgid) = pgid {
-            let _ = killpg(pgid, Signal::SIGKILL);
-        }
-        self.ws
-            .store()
-            .set_step_pid(&self.plan.job_name, &step.name, None)?;
-        log.flush()
-            .await
-            .map_err(|e| EngineError::io(log_path, e))?;
-        if let Some(kind) = stopped {
-            return Ok(Exit {
-                kind,
-                code: status.code(),
-            });
-        }
-        if let Some(sig) = status.signal() {
-            let name =
-                Signal::try_from(sig).map_or_else(|_| sig.to_string(), |s| s.as_str().to_owned());
-            return Ok(Exit {
-                kind: ExitKind::Signaled(name),
-                code: None,
-            });
-        }
-        Ok(Exit {
-            kind: ExitKind::Exited,
-            code: status.code(),
-        })
     }
-}
 
-/// SIGTERM to the whole process group, then SIGKILL after the grace period.
-fn terminate(pgid: Option<Pid>) {
-    let Some(pgid) = pgid else { return };
-    if killpg(pgid, Signal::SIGTERM).is_err() {
-        return;
-    }
-    tokio::spawn(async move {
-        tokio::time::sleep(KILL_GRACE).await;
-        let _ = killpg(pgid, Signal::SIGKILL);
-    });
-}
-
-enum ExitKind {
-    Exited,
-    Signaled(String),
-    TimedOut(u64),
-    Stopped,
-}
-
-struct Exit {
-    kind: ExitKind,
-    code: Option<i32>,
-}
-
-impl Exit {
-    /// `None` for success; otherwise the step's status and why.
-    fn failure(&self, log_path: &Path) -> Option<(Status, String)> {
-        match &self.kind {
-            ExitKind::Exited if self.code == Some(0) => None,
-            ExitKind::Exited => Some((
-                Status::Failed,
-                format!(
-                    "the command exited with code {}; see {}",
-                    self.code.unwrap_or(-1),
-                    log_path.display()
-                ),
-            )),
-            ExitKind::Signaled(sig) => Some((
-                Status::Failed,
-                format!(
-                    "the command was killed by signal {sig}; see {}",
-                    log_path.display()
-                ),
-            )),
-            ExitKind::TimedOut(secs) => Some((Status::Failed, format!("timed out after {secs} s"))),
-            ExitKind::Stopped => Some((
-                Status::Canceled,
-                "stopped because the job is stopping".to_owned(),
-            )),
-        }
+    /// Runs one attempt on the step's executor: its lines to the log and the observer, where
+    /// it runs recorded on the step while it runs.
+    async fn execute(&self, prepared: &Prepared, log: &mut StepLog) -> Result<Exit, EngineError> {
+        let (job, step) = (prepared.job.as_str(), prepared.step.as_str());
+        let kind = self.executor.kind();
+        self.ws.store().set_step_executor(job, step, kind, None)?;
+        let observer = Arc::clone(&self.observer);
+        let mut on_line = |line: String| -> Result<(), EngineError> {
+            log.write(&line)?;
+            observer(Event::Log {
+                step: step.to_owned(),
+                line,
+            });
+            Ok(())
+        };
+        let ws = &self.ws;
+        let mut on_launch = |at: &Launched| -> Result<(), EngineError> {
+            match at {
+                Launched::Process { pid, started } => {
+                    ws.store().set_step_pid(job, step, Some((*pid, started)))?;
+                }
+                Launched::Batch { id } => {
+                    ws.store().set_step_executor(job, step, kind, Some(id))?;
+                }
+            }
+            Ok(())
+        };
+        let io = StepIo {
+            stop: self.stop.clone(),
+            line: &mut on_line,
+            launched: &mut on_launch,
+        };
+        let exit = self.executor.run(prepared, io).await?;
+        self.ws.store().set_step_pid(job, step, None)?;
+        Ok(exit)
     }
 }
 

@@ -3,6 +3,17 @@
 //! `computeinstance` (`size`). Sluice runs their steps on this machine, at most
 //! `max_instances` at once; the rest is recorded. Keys that only mean something on Azure
 //! (`location`, `identity`, `network_settings`, `ssh_settings`, ...) are accepted with a warning.
+//!
+//! A `sluice:` mapping (or `type: slurm`) sends the compute's steps to a Slurm cluster instead:
+//!
+//! ```yaml
+//! sluice:
+//!   slurm:
+//!     partition: gpu
+//!     account: ml-team
+//!     qos: normal
+//!     sbatch_options: ["--mem=16G", "--gres=gpu:1"]
+//! ```
 
 use indexmap::IndexMap;
 
@@ -27,9 +38,38 @@ pub struct ComputeSpec {
     pub tier: Option<String>,
     pub description: Option<String>,
     pub tags: IndexMap<String, String>,
+    /// Where its steps run: this machine, or a Slurm cluster.
+    pub executor: ExecutorSpec,
 }
 
-const TYPES: &[&str] = &["amlcompute", "computeinstance", "local"];
+/// Where a compute's steps run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "executor", rename_all = "lowercase")]
+pub enum ExecutorSpec {
+    /// Processes on the machine that runs the job.
+    Local,
+    /// Batch jobs on a Slurm cluster, submitted with `sbatch`.
+    Slurm(SlurmSettings),
+}
+
+/// A Slurm compute's submission settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SlurmSettings {
+    /// `--partition` (the cluster's default partition when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// `--account`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// `--qos`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qos: Option<String>,
+    /// More `sbatch` options, one per item (`--mem=16G`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sbatch_options: Vec<String>,
+}
+
+const TYPES: &[&str] = &["amlcompute", "computeinstance", "local", "slurm"];
 
 /// Reads and checks a compute file, with `--set` overrides.
 ///
@@ -79,7 +119,7 @@ pub fn parse_compute(
                 return Err(match crate::decode::suggest(&lower, TYPES) {
                     Some(s) if s != lower => err.with_help(format!("did you mean `{s}`?")),
                     _ => err.with_help(
-                        "use `amlcompute` (or `computeinstance`, `local`): its steps run as processes on this machine",
+                        "use `amlcompute` (or `computeinstance`, `local`): its steps run as processes on this machine; `slurm` sends them to a Slurm cluster",
                     ),
                 });
             }
@@ -150,15 +190,21 @@ pub fn parse_compute(
         .opt_string(r.get("description"), "description")?
         .map(|s| s.value);
     let tags = ctx.string_map(r.get("tags"), "tags")?;
-    if r.get("sluice").is_some() {
+    let slurm = match r.get("sluice").filter(|n| !n.is_null()) {
+        Some(node) => decode_sluice(&ctx, node)?,
+        None => None,
+    };
+    let executor = match slurm {
+        Some(settings) => ExecutorSpec::Slurm(settings),
+        None if ty == "slurm" => ExecutorSpec::Slurm(SlurmSettings::default()),
+        None => ExecutorSpec::Local,
+    };
+    if ty == "local" && executor != ExecutorSpec::Local {
         let key = r.key_node("sluice").unwrap_or(&root);
         return Err(ctx
-            .error(
-                key,
-                "the `sluice:` mapping (a Slurm compute) is not supported by this version",
-            )
-            .with_label("not supported yet")
-            .with_help("leave it out: the compute's steps then run on this machine"));
+            .error(key, "a `local` compute cannot carry Slurm settings")
+            .with_label("Slurm settings")
+            .with_help("use `type: amlcompute` (or `type: slurm`) for a Slurm compute"));
     }
     r.ignore(
         &mut ctx,
@@ -193,7 +239,64 @@ pub fn parse_compute(
         tier,
         description,
         tags,
+        executor,
     })
+}
+
+/// The `sluice:` mapping: `slurm:` with its settings.
+fn decode_sluice(ctx: &Ctx<'_>, node: &Node) -> Result<Option<SlurmSettings>, SpecError> {
+    let mut r = MapReader::new(ctx, node, "the `sluice:` mapping")?;
+    let Some(slurm) = r.get("slurm").filter(|n| !n.is_null()) else {
+        r.finish(ctx)?;
+        return Ok(None);
+    };
+    r.finish(ctx)?;
+    let mut s = MapReader::new(ctx, slurm, "the `slurm:` mapping")?;
+    let word = |node: Option<&Node>, field: &str| -> Result<Option<String>, SpecError> {
+        let Some(v) = ctx.opt_string(node, field)? else {
+            return Ok(None);
+        };
+        if v.value.is_empty() || v.value.chars().any(char::is_whitespace) {
+            return Err(ctx
+                .error_at(v.span, format!("`{field}` must be one word"))
+                .with_label("not a Slurm name"));
+        }
+        Ok(Some(v.value))
+    };
+    let partition = word(s.get("partition"), "partition")?;
+    let account = word(s.get("account"), "account")?;
+    let qos = word(s.get("qos"), "qos")?;
+    let sbatch_options = match s.get("sbatch_options").filter(|n| !n.is_null()) {
+        None => Vec::new(),
+        Some(list) => match &list.value {
+            // One string: options separated by spaces (what `--sbatch-options` gives).
+            crate::yaml::Value::Str { text, .. } => {
+                text.split_whitespace().map(str::to_owned).collect()
+            }
+            crate::yaml::Value::Seq(items) => items
+                .iter()
+                .map(|i| ctx.string(i, "sbatch_options").map(|v| v.value))
+                .collect::<Result<_, _>>()?,
+            _ => return Err(ctx.expected(list, "a list of strings", "sbatch_options")),
+        },
+    };
+    for opt in &sbatch_options {
+        if !opt.starts_with('-') {
+            return Err(ctx
+                .error(
+                    slurm,
+                    format!("sbatch option `{opt}` does not start with `-`"),
+                )
+                .with_help("write options as sbatch takes them: `--mem=16G`, `--gres=gpu:1`"));
+        }
+    }
+    s.finish(ctx)?;
+    Ok(Some(SlurmSettings {
+        partition,
+        account,
+        qos,
+        sbatch_options,
+    }))
 }
 
 #[cfg(test)]
@@ -228,6 +331,40 @@ mod tests {
         assert_eq!(low.tier.as_deref(), Some("low_priority"));
         let (ci, _) = parse("name: my-ci\ntype: computeinstance\nsize: STANDARD_DS3_v2\n").unwrap();
         assert_eq!(ci.ty, "computeinstance");
+        assert_eq!(ci.executor, ExecutorSpec::Local);
+    }
+
+    #[test]
+    fn slurm_settings_ride_under_sluice() {
+        let (c, warnings) = parse(
+            "name: hpc\ntype: amlcompute\nsize: STANDARD_NC6\nmax_instances: 3\nsluice:\n  slurm:\n    partition: gpu\n    account: ml\n    qos: normal\n    sbatch_options: [\"--mem=2G\", \"--gres=gpu:1\"]\n",
+        )
+        .unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(c.ty, "amlcompute");
+        assert_eq!(
+            c.executor,
+            ExecutorSpec::Slurm(SlurmSettings {
+                partition: Some("gpu".into()),
+                account: Some("ml".into()),
+                qos: Some("normal".into()),
+                sbatch_options: vec!["--mem=2G".into(), "--gres=gpu:1".into()],
+            })
+        );
+        // `type: slurm` alone: the cluster's defaults; options given as one string.
+        let (bare, _) = parse(
+            "name: s\ntype: slurm\nsluice:\n  slurm:\n    sbatch_options: --mem=1G --time=10\n",
+        )
+        .unwrap();
+        let ExecutorSpec::Slurm(settings) = bare.executor else {
+            panic!("a Slurm compute")
+        };
+        assert_eq!(settings.sbatch_options, ["--mem=1G", "--time=10"]);
+        let (plain, _) = parse("name: s\ntype: slurm\n").unwrap();
+        assert_eq!(
+            plain.executor,
+            ExecutorSpec::Slurm(SlurmSettings::default())
+        );
     }
 
     #[test]
@@ -249,7 +386,31 @@ mod tests {
                 2,
             ),
             ("type: amlcompute\n", "no `name`", 1),
-            ("name: c\nsluice:\n  partition: debug\n", "Slurm compute", 2),
+            (
+                "name: c\nsluice:\n  partition: debug\n",
+                "known keys are: `slurm`",
+                3,
+            ),
+            (
+                "name: c\nsluice:\n  slurm:\n    partion: debug\n",
+                "did you mean `partition`",
+                4,
+            ),
+            (
+                "name: c\nsluice:\n  slurm:\n    partition: a b\n",
+                "one word",
+                4,
+            ),
+            (
+                "name: c\nsluice:\n  slurm:\n    sbatch_options: [mem=1G]\n",
+                "does not start with",
+                4,
+            ),
+            (
+                "name: c\ntype: local\nsluice:\n  slurm:\n    partition: a\n",
+                "cannot carry Slurm",
+                3,
+            ),
         ] {
             let err = parse(text).unwrap_err();
             let shown = format!("{} {}", err.message, err.help.clone().unwrap_or_default());

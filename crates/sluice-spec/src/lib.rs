@@ -20,7 +20,7 @@ pub use asset::{AssetRef, VersionSel, parse_asset_ref};
 pub use binding::{
     Binding, Segment, parse_template, render_template, template_bindings, whole_binding,
 };
-pub use compute::{ComputeSpec, load_compute, parse_compute};
+pub use compute::{ComputeSpec, ExecutorSpec, SlurmSettings, load_compute, parse_compute};
 pub use conda::{PythonEnvSpec, parse_conda, parse_requirements};
 pub use datastore::{
     DatastoreCredentials, DatastoreKind, DatastoreSpec, load_datastore, parse_datastore,

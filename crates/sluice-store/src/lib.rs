@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0011_datastores.sql"),
     include_str!("../migrations/0012_job_runs_index.sql"),
     include_str!("../migrations/0013_step_runs.sql"),
+    include_str!("../migrations/0014_executors.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -55,6 +56,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0011_datastores.sql"),
     include_str!("../migrations/postgres/0012_job_runs_index.sql"),
     include_str!("../migrations/postgres/0013_step_runs.sql"),
+    include_str!("../migrations/postgres/0014_executors.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -503,12 +505,13 @@ impl Store {
     /// Creates or updates a compute target (as `az ml compute create` does).
     pub fn upsert_compute(&self, row: &ComputeRow) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO computes (name, type, max_instances, description, created_at, min_instances, size, tier, idle_time_before_scale_down)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            "INSERT INTO computes (name, type, max_instances, description, created_at, min_instances, size, tier, idle_time_before_scale_down, settings)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (name) DO UPDATE SET type = excluded.type, max_instances = excluded.max_instances,
                 description = excluded.description, min_instances = excluded.min_instances,
                 size = excluded.size, tier = excluded.tier,
-                idle_time_before_scale_down = excluded.idle_time_before_scale_down",
+                idle_time_before_scale_down = excluded.idle_time_before_scale_down,
+                settings = excluded.settings",
             params![
                 row.name,
                 row.ty,
@@ -518,7 +521,8 @@ impl Store {
                 row.min_instances,
                 row.size,
                 row.tier,
-                row.idle_time_before_scale_down
+                row.idle_time_before_scale_down,
+                row.settings.as_ref().map(serde_json::Value::to_string)
             ],
         )?;
         Ok(())
@@ -1063,6 +1067,33 @@ impl Store {
         Ok(())
     }
 
+    /// Records the executor that runs a step and its id there (a Slurm job id).
+    pub fn set_step_executor(
+        &self,
+        job: &str,
+        step: &str,
+        executor: &str,
+        id: Option<&str>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE steps SET executor = ?3, executor_id = ?4 WHERE job_name = ?1 AND name = ?2",
+            params![job, step, executor, id],
+        )?;
+        Ok(())
+    }
+
+    /// A job's unfinished steps that an executor other than the local one holds:
+    /// (step, executor, id).
+    pub fn step_executor_ids(&self, job: &str) -> Result<Vec<(String, String, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, executor, executor_id FROM steps WHERE job_name = ?1 AND executor IS NOT NULL
+               AND executor <> 'local' AND executor_id IS NOT NULL
+               AND status NOT IN ('Completed', 'Failed', 'Canceled')",
+        )?;
+        let rows = stmt.query_map([job], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<crate::db::Result<_>>()?)
+    }
+
     /// The processes recorded for a job's unfinished steps: (step, pid, kernel start time).
     pub fn step_processes(&self, job: &str) -> Result<Vec<(String, u32, String)>> {
         let mut stmt = self.conn.prepare(
@@ -1391,7 +1422,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 13);
+        assert_eq!(latest, 14);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -1463,7 +1494,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 13);
+        assert_eq!(store.schema_version().unwrap(), 14);
         let old = store.get_compute("old").unwrap().unwrap();
         assert_eq!(
             (old.max_instances, old.min_instances, old.size),

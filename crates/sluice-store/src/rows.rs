@@ -151,11 +151,15 @@ pub struct ComputeRow {
     pub idle_time_before_scale_down: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The executor's settings (a Slurm compute's `partition`, `account`, `qos`,
+    /// `sbatch_options`), as JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_json::Value>,
     pub created_at: String,
 }
 
 impl ComputeRow {
-    pub(crate) const COLUMNS: &'static str = "name, type, max_instances, description, created_at, min_instances, size, tier, idle_time_before_scale_down";
+    pub(crate) const COLUMNS: &'static str = "name, type, max_instances, description, created_at, min_instances, size, tier, idle_time_before_scale_down, settings";
 
     pub(crate) fn from_row(r: &Row<'_>) -> crate::db::Result<Self> {
         Ok(Self {
@@ -168,6 +172,7 @@ impl ComputeRow {
             size: r.get(6)?,
             tier: r.get(7)?,
             idle_time_before_scale_down: r.get(8)?,
+            settings: r.get::<_, Option<String>>(9)?.map(|t| json(&t)),
         })
     }
 }
@@ -334,10 +339,16 @@ pub struct StepRow {
     /// The reuse key's parts and the reuse decision, for `job explain`.
     #[serde(skip)]
     pub reuse_parts: Option<serde_json::Value>,
+    /// The executor that ran the step's command (`local`, `slurm`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executor: Option<String>,
+    /// The executor's id for it (a Slurm job id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executor_id: Option<String>,
 }
 
 impl StepRow {
-    pub(crate) const SELECT: &'static str = "SELECT name, display_name, status, depends_on, command, environment, compute, inputs, work_dir, log_path, exit_code, created_at, started_at, ended_at, error, env_hash, code_hash, reused_from, reuse_key, reuse_parts FROM steps";
+    pub(crate) const SELECT: &'static str = "SELECT name, display_name, status, depends_on, command, environment, compute, inputs, work_dir, log_path, exit_code, created_at, started_at, ended_at, error, env_hash, code_hash, reused_from, reuse_key, reuse_parts, executor, executor_id FROM steps";
 
     pub(crate) fn from_row(r: &Row<'_>) -> crate::db::Result<Self> {
         Self::from_row_at(r, 0)
@@ -366,6 +377,8 @@ impl StepRow {
             reused_from: r.get(at + 17)?,
             reuse_key: r.get(at + 18)?,
             reuse_parts: r.get::<_, Option<String>>(at + 19)?.map(|t| json(&t)),
+            executor: r.get(at + 20)?,
+            executor_id: r.get(at + 21)?,
         })
     }
 }

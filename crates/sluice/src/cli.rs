@@ -91,7 +91,6 @@ pub(crate) enum LogFormat {
 }
 
 #[derive(Debug, Subcommand)]
-#[expect(clippy::large_enum_variant, reason = "parsed once per process")]
 pub(crate) enum Command {
     /// Run and inspect jobs (pipelines and command jobs).
     #[command(subcommand)]
@@ -404,6 +403,7 @@ pub(crate) struct DatastoreShowArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once per process")]
 pub(crate) enum ComputeCommand {
     /// Create or update a compute target.
     Create(ComputeCreateArgs),
@@ -416,13 +416,15 @@ pub(crate) enum ComputeCommand {
 #[derive(Debug, Args)]
 pub(crate) struct ComputeCreateArgs {
     /// Azure's compute YAML (`type: amlcompute` or `computeinstance`, `size`, `min_instances`,
-    /// `max_instances`, `idle_time_before_scale_down`, `tier`); the flags below override it.
+    /// `max_instances`, `idle_time_before_scale_down`, `tier`; Slurm settings under
+    /// `sluice: {slurm: {...}}`); the flags below override it.
     #[arg(short, long)]
     pub(crate) file: Option<PathBuf>,
     /// The compute's name, as used in `compute: azureml:NAME`.
     #[arg(short, long)]
     pub(crate) name: Option<String>,
-    /// `amlcompute` (the default), `computeinstance` or `local`: their steps run on this machine.
+    /// `amlcompute` (the default), `computeinstance` or `local`: their steps run on this machine;
+    /// `slurm`: they are submitted to a Slurm cluster with `sbatch`.
     #[arg(short = 't', long = "type")]
     pub(crate) ty: Option<String>,
     /// The VM size Azure would use (`Standard_DS3_v2`), recorded.
@@ -443,6 +445,18 @@ pub(crate) struct ComputeCreateArgs {
     /// A description.
     #[arg(long)]
     pub(crate) description: Option<String>,
+    /// The Slurm partition its steps are submitted to (makes it a Slurm compute).
+    #[arg(long)]
+    pub(crate) partition: Option<String>,
+    /// The Slurm account its steps are charged to.
+    #[arg(long)]
+    pub(crate) account: Option<String>,
+    /// The Slurm quality of service of its steps.
+    #[arg(long)]
+    pub(crate) qos: Option<String>,
+    /// More sbatch options for its steps, space-separated (`"--mem=16G --gres=gpu:1"`).
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) sbatch_options: Option<String>,
     #[command(flatten)]
     pub(crate) set: SetArgs,
 }

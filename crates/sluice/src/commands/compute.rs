@@ -63,6 +63,10 @@ fn create(
             ("tier", &args.tier),
             ("idle_time_before_scale_down", &idle),
             ("description", &args.description),
+            ("sluice.slurm.partition", &args.partition),
+            ("sluice.slurm.account", &args.account),
+            ("sluice.slurm.qos", &args.qos),
+            ("sluice.slurm.sbatch_options", &args.sbatch_options),
         ],
     )?;
     let source = match &args.file {
@@ -88,7 +92,16 @@ fn create(
         None => CliError::usage(e.message.clone(), e.help.clone().unwrap_or_default()),
     })?;
     let max_instances = spec.max_instances.unwrap_or(1);
-    if spec.ty != "local" {
+    if let sluice_spec::ExecutorSpec::Slurm(slurm) = &spec.executor {
+        crate::ui::note(&format!(
+            "compute `{}` submits its steps to Slurm ({}), at most {max_instances} at once; the workspace folder must be on a path every node sees",
+            spec.name.value,
+            slurm.partition.as_deref().map_or_else(
+                || "the default partition".to_owned(),
+                |p| format!("partition `{p}`")
+            ),
+        ));
+    } else if spec.ty != "local" {
         crate::ui::note(&format!(
             "compute `{}` ({}{}) runs its steps on this machine, at most {max_instances} at once",
             spec.name.value,
@@ -110,6 +123,12 @@ fn create(
         tier: spec.tier.clone(),
         idle_time_before_scale_down: spec.idle_time_before_scale_down.map(i64::from),
         description: spec.description.clone(),
+        settings: match &spec.executor {
+            sluice_spec::ExecutorSpec::Local => None,
+            slurm @ sluice_spec::ExecutorSpec::Slurm(_) => {
+                Some(serde_json::to_value(slurm).unwrap_or_default())
+            }
+        },
         created_at: existing
             .as_ref()
             .map_or_else(sluice_store::now, |c| c.created_at.clone()),

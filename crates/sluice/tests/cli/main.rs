@@ -10,4 +10,5 @@ mod job;
 mod misc;
 mod python;
 mod reuse;
+mod slurm;
 mod step;

@@ -142,6 +142,8 @@ pub(crate) fn job_json(ws: &Workspace, name: &str) -> Result<Value, CliError> {
                     "code_hash": s.code_hash,
                     "reused_from": s.reused_from,
                     "compute": s.compute,
+                    "executor": s.executor,
+                    "executor_id": s.executor_id,
                     "inputs": s.inputs,
                     "outputs": output_json(&s.name),
                     "work_dir": s.work_dir,

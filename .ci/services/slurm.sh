@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# A private single-node Slurm cluster (munged + slurmctld + slurmd) for CI and tests.
+#
+# Usage: .ci/services/slurm.sh install          # Debian's slurm-wlm and munge (as root)
+#        .ci/services/slurm.sh start <dir>      # prints the slurm.conf path (one line) on stdout
+#        .ci/services/slurm.sh stop  <dir>
+#
+# Everything lives in <dir>: slurm.conf (free ports on 127.0.0.1), the controller's state, the
+# node's spool, logs, pid files, and a munged of its own on a socket in <dir>/munge, so nothing
+# system-wide is touched and nothing listens beyond 127.0.0.1. Clients find the cluster through
+# SLURM_CONF=<dir>/slurm.conf. The daemons run as root (slurmd must, to start jobs as their
+# users); there is no accounting daemon, so finished jobs are known to `scontrol` for MinJobAge
+# (300 s) and the job-completion file keeps their final states. Stopped by the PIDs in <dir>.
+# Everything but the conf path goes to stderr.
+set -euo pipefail
+
+SERVICE=slurm.sh
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+cmd_install() {
+  if command -v slurmctld >/dev/null 2>&1 && command -v slurmd >/dev/null 2>&1 \
+    && command -v munged >/dev/null 2>&1 && command -v sbatch >/dev/null 2>&1; then
+    log "already installed: $(sbatch --version)"
+    return
+  fi
+  [ "$(id -u)" -eq 0 ] || die "installing Slurm needs root (apt-get)"
+  local t0; t0=$(now_ns)
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; }
+  log "installed in $(elapsed "$t0") s: $(sbatch --version)"
+}
+
+wait_for() { # wait_for <seconds> <command...>
+  local i n=$(( $1 * 10 ))
+  shift
+  for i in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
+
+cmd_start() {
+  local dir t0 node hw ctld_port slurmd_port
+  t0=$(now_ns)
+  [ "$(id -u)" -eq 0 ] || die "a Slurm cluster here needs root (slurmd starts jobs as their users)"
+  command -v slurmctld >/dev/null 2>&1 || die "Slurm is not installed: run '$0 install' first"
+  dir=$(abs_dir "$1" create)
+  if [ -s "$dir/slurmctld.pid" ] && alive "$(cat "$dir/slurmctld.pid")"; then
+    die "already running in $dir"
+  fi
+  mkdir -p "$dir/state" "$dir/spool" "$dir/munge"
+  rm -rf "${dir:?}/state/"* "${dir:?}/spool/"*
+  # munged: its own key and socket, run as the munge user (it refuses root).
+  if [ ! -s "$dir/munge/munge.key" ]; then
+    dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none
+  fi
+  chown -R munge:munge "$dir/munge"
+  chmod 711 "$dir/munge"
+  chmod 400 "$dir/munge/munge.key"
+  # munged walks the socket's parent folders and wants them not writable by others.
+  runuser -u munge -- munged --key-file="$dir/munge/munge.key" --socket="$dir/munge/socket" \
+    --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" \
+    --seed-file="$dir/munge/munged.seed" --force
+  wait_for 10 munge -n -S "$dir/munge/socket" || die "munged did not start (see $dir/munge/munged.log)"
+  cp "$dir/munge/munged.pid" "$dir/munged.pid"
+
+  node=$(hostname -s)
+  hw=$(slurmd -C | head -1 | sed 's/^NodeName=[^ ]* //')
+  ctld_port=$(free_port)
+  slurmd_port=$(free_port)
+  while [ "$slurmd_port" = "$ctld_port" ]; do slurmd_port=$(free_port); done
+  cat > "$dir/slurm.conf" <<CONF
+ClusterName=sluicetest
+SlurmctldHost=localhost(127.0.0.1)
+SlurmUser=root
+SlurmdUser=root
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
+CommunicationParameters=NoCtldInAddrAny,NoInAddrAny
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$dir/munge/socket
+MpiDefault=none
+MailProg=/bin/true
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool
+SlurmctldPidFile=$dir/slurmctld.pid
+SlurmdPidFile=$dir/slurmd.pid
+SlurmctldLogFile=$dir/slurmctld.log
+SlurmdLogFile=$dir/slurmd.log
+# no cgroups in a container: track processes by parent pid, no task binding
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$dir/jobcomp.log
+SchedulerType=sched/backfill
+SchedulerParameters=batch_sched_delay=0
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=256
+ReturnToService=2
+MinJobAge=300
+SlurmctldTimeout=30
+SlurmdTimeout=30
+NodeName=$node NodeAddr=127.0.0.1 $hw State=UNKNOWN
+PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
+CONF
+  export SLURM_CONF="$dir/slurm.conf"
+  slurmctld -f "$dir/slurm.conf"
+  slurmd -f "$dir/slurm.conf"
+  if ! wait_for 30 bash -c '[ "$(sinfo -h -o %T)" = idle ]'; then
+    tail -20 "$dir/slurmctld.log" "$dir/slurmd.log" >&2 || true
+    cmd_stop "$dir"
+    die "the node did not become idle"
+  fi
+  log "started in $(elapsed "$t0") s: slurmctld $(cat "$dir/slurmctld.pid") on port $ctld_port, slurmd $(cat "$dir/slurmd.pid"), partition debug"
+  echo "$dir/slurm.conf"
+}
+
+cmd_stop() {
+  local dir t0 pf
+  t0=$(now_ns)
+  dir=$(abs_dir "$1")
+  # Jobs first (slurmd's job steps), then the daemons, munged last.
+  if [ -s "$dir/slurmctld.pid" ] && alive "$(cat "$dir/slurmctld.pid")"; then
+    SLURM_CONF="$dir/slurm.conf" scancel --full --quiet --user=root 2>/dev/null || true
+  fi
+  for pf in slurmd.pid slurmctld.pid munged.pid; do
+    if [ -s "$dir/$pf" ]; then stop_pid "$(cat "$dir/$pf")"; fi
+    rm -f "$dir/$pf"
+  done
+  log "stopped in $(elapsed "$t0") s"
+}
+
+case "${1:-}" in
+  install) cmd_install ;;
+  start) [ $# -eq 2 ] || die "usage: $0 start <dir>"; cmd_start "$2" ;;
+  stop) [ $# -eq 2 ] || die "usage: $0 stop <dir>"; cmd_stop "$2" ;;
+  *) die "usage: $0 install | start <dir> | stop <dir>" ;;
+esac

@@ -1,0 +1,544 @@
+//! The Slurm executor: each attempt of a step is a batch job. Sluice writes the job's script
+//! (the step's variables, `PATH` with its Python environment, the command, its exit code kept
+//! in a file), submits it with `sbatch`, follows it with `scontrol` (then `sacct`, then the
+//! exit-code file, since finished jobs leave the controller after `MinJobAge`), streams the
+//! job's output file into the step's log as it grows, and cancels it with `scancel`.
+//!
+//! The workspace folder (code copies, environments, outputs, this binary) must be on a path
+//! every node sees under the same name: the step runs there, not on a copy.
+
+use std::fmt::Write as _;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sluice_spec::SlurmSettings;
+use tokio::process::Command;
+
+use super::{BoxFuture, Executor, Exit, ExitKind, Launched, Prepared, StepIo};
+use crate::EngineError;
+
+/// How often a running job is looked at (the first polls come sooner).
+const POLL: Duration = Duration::from_millis(500);
+
+/// Submits steps to Slurm with a compute's settings.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Slurm {
+    settings: SlurmSettings,
+}
+
+impl Slurm {
+    /// The Slurm executor of a compute, or `None` when its steps run locally.
+    pub(crate) fn from_compute(
+        row: &sluice_store::ComputeRow,
+    ) -> Result<Option<Self>, EngineError> {
+        let is_slurm = row.ty == "slurm"
+            || row
+                .settings
+                .as_ref()
+                .is_some_and(|s| s.get("executor").and_then(|e| e.as_str()) == Some("slurm"));
+        if !is_slurm {
+            return Ok(None);
+        }
+        let settings = match &row.settings {
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+                EngineError::Internal(format!(
+                    "compute `{}` has unreadable Slurm settings: {e}",
+                    row.name
+                ))
+            })?,
+            None => SlurmSettings::default(),
+        };
+        Ok(Some(Self { settings }))
+    }
+}
+
+impl Executor for Slurm {
+    fn kind(&self) -> &'static str {
+        "slurm"
+    }
+
+    fn run<'a>(
+        &'a self,
+        step: &'a Prepared,
+        io: StepIo<'a>,
+    ) -> BoxFuture<'a, Result<Exit, EngineError>> {
+        Box::pin(self.run_step(step, io))
+    }
+
+    fn stop_orphan(&self, launched: &Launched) -> Result<bool, EngineError> {
+        let Launched::Batch { id } = launched else {
+            return Ok(false);
+        };
+        let out = std::process::Command::new("scancel")
+            .arg(id)
+            .output()
+            .map_err(|e| EngineError::Internal(format!("cannot run `scancel {id}`: {e}")))?;
+        Ok(out.status.success())
+    }
+}
+
+/// The files of one attempt, in the step's `slurm` folder.
+struct Files {
+    script: PathBuf,
+    command: PathBuf,
+    output: PathBuf,
+    exit: PathBuf,
+}
+
+impl Files {
+    fn new(step: &Prepared) -> Self {
+        let dir = step.step_dir.join("slurm");
+        let n = step.attempt;
+        Self {
+            script: dir.join(format!("attempt-{n}.sbatch")),
+            command: dir.join(format!("attempt-{n}.command.sh")),
+            output: dir.join(format!("attempt-{n}.out")),
+            exit: dir.join(format!("attempt-{n}.exit")),
+        }
+    }
+}
+
+/// `text` as one single-quoted shell word.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// A Slurm job name from the job and step names (letters, digits, `-`, `_`, `.`).
+fn job_name(step: &Prepared) -> String {
+    format!("sluice.{}.{}", step.job, step.step)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl Slurm {
+    /// The batch script of an attempt.
+    fn script(&self, step: &Prepared, files: &Files) -> String {
+        let mut s = String::from("#!/bin/bash\n");
+        let mut opt = |o: String| {
+            let _ = writeln!(s, "#SBATCH {o}");
+        };
+        opt(format!("--job-name={}", job_name(step)));
+        opt(format!("--output={}", files.output.display()));
+        opt(format!("--chdir={}", step.work_dir.display()));
+        // A node failure or preemption comes back to sluice, which retries per the step's
+        // retry policy; Slurm must not requeue behind its back.
+        opt("--no-requeue".to_owned());
+        if let Some(p) = &self.settings.partition {
+            opt(format!("--partition={p}"));
+        }
+        if let Some(a) = &self.settings.account {
+            opt(format!("--account={a}"));
+        }
+        if let Some(q) = &self.settings.qos {
+            opt(format!("--qos={q}"));
+        }
+        for o in &self.settings.sbatch_options {
+            opt(o.clone());
+        }
+        s.push_str("# written by sluice: the step's variables, then its command\n");
+        for k in &step.env_remove {
+            let _ = writeln!(s, "unset {k}");
+        }
+        if let Some(path) = super::local::step_path(step) {
+            let _ = writeln!(s, "export PATH={}", quote(&path.to_string_lossy()));
+        }
+        for (k, v) in &step.env {
+            let _ = writeln!(s, "export {k}={}", quote(v));
+        }
+        let _ = writeln!(
+            s,
+            "export SLUICE_EXECUTOR=slurm\ncd {} || exit 1\n{} {}\ncode=$?\necho \"$code\" > {}\nexit \"$code\"",
+            quote(&step.work_dir.display().to_string()),
+            super::local::shell(),
+            quote(&files.command.display().to_string()),
+            quote(&files.exit.display().to_string()),
+        );
+        s
+    }
+
+    async fn run_step(&self, step: &Prepared, mut io: StepIo<'_>) -> Result<Exit, EngineError> {
+        let files = Files::new(step);
+        if let Some(dir) = files.script.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+        }
+        for f in [&files.output, &files.exit] {
+            let _ = std::fs::remove_file(f);
+        }
+        std::fs::write(&files.command, format!("{}\n", step.command))
+            .map_err(|e| EngineError::io(&files.command, e))?;
+        std::fs::write(&files.script, self.script(step, &files))
+            .map_err(|e| EngineError::io(&files.script, e))?;
+        let submitted = Command::new("sbatch")
+            .arg("--parsable")
+            .arg(&files.script)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await;
+        let out = match submitted {
+            Ok(out) => out,
+            Err(e) => {
+                let msg = format!(
+                    "cannot run `sbatch` ({e}): is Slurm's client installed and on PATH here?"
+                );
+                (io.line)(msg.clone())?;
+                return Ok(Exit {
+                    kind: ExitKind::Ended(msg),
+                    code: None,
+                });
+            }
+        };
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+            let msg = format!(
+                "Slurm refused the step (`sbatch {}`): {why}",
+                files.script.display()
+            );
+            (io.line)(msg.clone())?;
+            return Ok(Exit {
+                kind: ExitKind::Ended(msg),
+                code: None,
+            });
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let id = stdout
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit() || c == '_') {
+            return Err(EngineError::Internal(format!(
+                "`sbatch --parsable` printed `{}`, not a job id",
+                stdout.trim()
+            )));
+        }
+        (io.launched)(&Launched::Batch { id: id.clone() })?;
+        (io.line)(format!(
+            "submitted to Slurm as job {id} (script {})",
+            files.script.display()
+        ))?;
+        let deadline = step
+            .timeout
+            .map(|t| tokio::time::Instant::now() + Duration::from_secs(t));
+        let mut tail = Tail::new(files.output.clone());
+        let mut stopped: Option<ExitKind> = None;
+        let mut last_wait = String::new();
+        let mut poll = Duration::from_millis(100);
+        let state = loop {
+            tail.lines(&mut *io.line)?;
+            let state = job_state(&id).await;
+            if let Some(state) = &state {
+                if state.is_final() {
+                    break Some(state.clone());
+                }
+                if state.state == "PENDING" && state.reason != last_wait {
+                    last_wait.clone_from(&state.reason);
+                    (io.line)(format!("waiting in Slurm's queue: {}", state.reason))?;
+                }
+            } else if files.exit.exists() || stopped.is_some() {
+                // Gone from the controller, and sacct is not there to ask.
+                break None;
+            }
+            if stopped.is_none() {
+                if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                    stopped = Some(ExitKind::TimedOut(step.timeout.unwrap_or_default()));
+                    scancel(&id).await;
+                } else if *io.stop.borrow() {
+                    stopped = Some(ExitKind::Stopped);
+                    scancel(&id).await;
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(poll) => {}
+                _ = io.stop.changed(), if stopped.is_none() => {}
+            }
+            poll = (poll * 2).min(POLL);
+        };
+        // The output file may lag the job's end by a moment on a shared filesystem.
+        tail.lines(&mut *io.line)?;
+        let code = std::fs::read_to_string(&files.exit)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        if let Some(kind) = stopped {
+            return Ok(Exit { kind, code });
+        }
+        let Some(state) = state else {
+            return Ok(match code {
+                Some(c) => Exit::code(c),
+                None => Exit {
+                    kind: ExitKind::Ended(format!(
+                        "Slurm job {id} ended without saying how (no exit code was written)"
+                    )),
+                    code: None,
+                },
+            });
+        };
+        Ok(state.exit(&id, code))
+    }
+}
+
+/// `scancel`, its failure only logged (the job may have just ended).
+async fn scancel(id: &str) {
+    match Command::new("scancel").arg(id).output().await {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => tracing::warn!(
+            job = id,
+            stderr = %String::from_utf8_lossy(&out.stderr).trim(),
+            "scancel failed"
+        ),
+        Err(e) => tracing::warn!(job = id, error = %e, "cannot run scancel"),
+    }
+}
+
+/// A job's state as Slurm reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct JobState {
+    state: String,
+    /// `EXIT:SIGNAL` (`3:0`, `0:15`).
+    exit_code: String,
+    reason: String,
+}
+
+impl JobState {
+    fn is_final(&self) -> bool {
+        !matches!(
+            self.state.as_str(),
+            "PENDING"
+                | "RUNNING"
+                | "CONFIGURING"
+                | "COMPLETING"
+                | "SUSPENDED"
+                | "REQUEUED"
+                | "REQUEUE_HOLD"
+                | "REQUEUE_FED"
+                | "RESIZING"
+                | "SIGNALING"
+                | "STAGE_OUT"
+                | "STOPPED"
+                | "RESV_DEL_HOLD"
+        )
+    }
+
+    /// How the step ended (`code`: what the script wrote, when it got that far).
+    fn exit(&self, id: &str, code: Option<i32>) -> Exit {
+        let (exit, signal) = self.exit_code.split_once(':').map_or((None, 0), |(e, s)| {
+            (e.parse::<i32>().ok(), s.parse::<i32>().unwrap_or(0))
+        });
+        let code = code.or(exit);
+        let ended = |why: String| Exit {
+            kind: ExitKind::Ended(why),
+            code,
+        };
+        match self.state.as_str() {
+            "COMPLETED" | "FAILED" if signal == 0 => Exit {
+                kind: ExitKind::Exited,
+                code,
+            },
+            "COMPLETED" | "FAILED" => {
+                let name = nix::sys::signal::Signal::try_from(signal)
+                    .map_or_else(|_| signal.to_string(), |s| s.as_str().to_owned());
+                Exit {
+                    kind: ExitKind::Signaled(name),
+                    code: None,
+                }
+            }
+            "NODE_FAIL" => ended(format!(
+                "Slurm job {id} ended with NODE_FAIL: the node running it failed"
+            )),
+            "PREEMPTED" => ended(format!(
+                "Slurm job {id} was PREEMPTED by a job of higher priority"
+            )),
+            "BOOT_FAIL" => ended(format!(
+                "Slurm job {id} ended with BOOT_FAIL: its node did not boot"
+            )),
+            "OUT_OF_MEMORY" => ended(format!(
+                "Slurm job {id} ran OUT_OF_MEMORY; ask for more with `--mem` in the compute's sbatch_options"
+            )),
+            "TIMEOUT" => ended(format!("Slurm job {id} reached its time limit (TIMEOUT)")),
+            "DEADLINE" => ended(format!("Slurm job {id} missed its deadline (DEADLINE)")),
+            "CANCELLED" => ended(format!(
+                "Slurm job {id} was cancelled outside sluice (scancel, or an administrator)"
+            )),
+            other => ended(format!("Slurm job {id} ended as {other}")),
+        }
+    }
+}
+
+/// What the controller (`scontrol`), else accounting (`sacct`), says of a job; `None` when
+/// neither knows it (it left the controller and there is no accounting).
+async fn job_state(id: &str) -> Option<JobState> {
+    if let Ok(out) = Command::new("scontrol")
+        .args(["show", "job", "-o", id])
+        .output()
+        .await
+        && out.status.success()
+        && let Some(state) = parse_scontrol(&String::from_utf8_lossy(&out.stdout))
+    {
+        return Some(state);
+    }
+    let out = Command::new("sacct")
+        .args(["-n", "-P", "-X", "-o", "State,ExitCode,Reason", "-j", id])
+        .output()
+        .await
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    parse_sacct(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// `scontrol show job -o ID`: one line of `Key=Value` words.
+fn parse_scontrol(text: &str) -> Option<JobState> {
+    let line = text.lines().next()?;
+    let field = |key: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+            .map(str::to_owned)
+    };
+    Some(JobState {
+        state: field("JobState")?,
+        exit_code: field("ExitCode").unwrap_or_default(),
+        reason: field("Reason").unwrap_or_default(),
+    })
+}
+
+/// `sacct -n -P -X -o State,ExitCode,Reason`: `STATE|EXIT:SIG|REASON` (a state may read
+/// `CANCELLED by 0`).
+fn parse_sacct(text: &str) -> Option<JobState> {
+    let line = text.lines().find(|l| !l.trim().is_empty())?;
+    let mut parts = line.split('|');
+    let state = parts.next()?.split_whitespace().next()?.to_owned();
+    Some(JobState {
+        state,
+        exit_code: parts.next().unwrap_or_default().to_owned(),
+        reason: parts.next().unwrap_or_default().to_owned(),
+    })
+}
+
+/// Follows a growing file, a whole line at a time.
+struct Tail {
+    path: PathBuf,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl Tail {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            offset: 0,
+            partial: Vec::new(),
+        }
+    }
+
+    /// Passes each new complete line to `line`.
+    fn lines(
+        &mut self,
+        line: &mut (dyn FnMut(String) -> Result<(), EngineError> + Send),
+    ) -> Result<(), EngineError> {
+        let Ok(mut f) = std::fs::File::open(&self.path) else {
+            return Ok(());
+        };
+        let mut buf = Vec::new();
+        f.seek(SeekFrom::Start(self.offset))
+            .and_then(|_| f.read_to_end(&mut buf))
+            .map_err(|e| EngineError::io(&self.path, e))?;
+        self.offset += buf.len() as u64;
+        self.partial.extend_from_slice(&buf);
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let text = String::from_utf8_lossy(&self.partial[..end]).into_owned();
+            self.partial.drain(..=end);
+            line(text)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controller_and_accounting_lines_parse() {
+        let s = parse_scontrol(
+            "JobId=7 JobName=x UserId=root(0) JobState=FAILED Reason=NonZeroExitCode Dependency=(null) ExitCode=3:0 RunTime=00:00:01\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (s.state.as_str(), s.exit_code.as_str(), s.reason.as_str()),
+            ("FAILED", "3:0", "NonZeroExitCode")
+        );
+        assert!(s.is_final());
+        assert_eq!(s.exit("7", None), Exit::code(3));
+        let pending =
+            parse_scontrol("JobId=8 JobState=PENDING Reason=Resources ExitCode=0:0").unwrap();
+        assert!(!pending.is_final());
+        let a = parse_sacct("CANCELLED by 0|0:15|None\n").unwrap();
+        assert_eq!(a.state, "CANCELLED");
+        assert!(
+            matches!(a.exit("9", None).kind, ExitKind::Ended(m) if m.contains("outside sluice"))
+        );
+        let node = parse_sacct("NODE_FAIL|0:0|None").unwrap();
+        assert!(matches!(node.exit("9", None).kind, ExitKind::Ended(m) if m.contains("NODE_FAIL")));
+        let killed = JobState {
+            state: "FAILED".into(),
+            exit_code: "0:9".into(),
+            reason: String::new(),
+        };
+        assert_eq!(
+            killed.exit("1", None).kind,
+            ExitKind::Signaled("SIGKILL".into())
+        );
+        assert_eq!(parse_scontrol(""), None);
+    }
+
+    #[test]
+    fn the_script_sets_the_steps_world_and_quotes_it() {
+        let step = Prepared {
+            job: "j 1".into(),
+            step: "train".into(),
+            command: "echo hi".into(),
+            work_dir: "/w/code".into(),
+            step_dir: "/w".into(),
+            env: vec![("A".into(), "it's".into())],
+            env_remove: vec!["SLUICE_TOKEN".into()],
+            path_prepend: vec!["/venv/bin".into()],
+            timeout: None,
+            attempt: 2,
+        };
+        let slurm = Slurm {
+            settings: SlurmSettings {
+                partition: Some("gpu".into()),
+                account: None,
+                qos: Some("high".into()),
+                sbatch_options: vec!["--mem=1G".into()],
+            },
+        };
+        let files = Files::new(&step);
+        let script = slurm.script(&step, &files);
+        for want in [
+            "#SBATCH --job-name=sluice.j_1.train\n",
+            "#SBATCH --output=/w/slurm/attempt-2.out\n",
+            "#SBATCH --no-requeue\n",
+            "#SBATCH --partition=gpu\n",
+            "#SBATCH --qos=high\n",
+            "#SBATCH --mem=1G\n",
+            "unset SLUICE_TOKEN\n",
+            "export A='it'\\''s'\n",
+            "'/w/slurm/attempt-2.command.sh'\n",
+            "> '/w/slurm/attempt-2.exit'\n",
+        ] {
+            assert!(script.contains(want), "{want:?} in\n{script}");
+        }
+        assert!(!script.contains("--account"));
+        assert!(script.contains("export PATH='/venv/bin:"));
+    }
+}

@@ -1,0 +1,392 @@
+//! The scheduler's rules, and the step lifecycle driven through a fake executor (a real
+//! workspace and store; only where commands run is scripted).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{BoxFuture, Executor, Executors, Exit, ExitKind, Launched, Prepared, StepIo};
+use crate::scheduler::Scheduler;
+use crate::{EngineError, Plan, PlanOptions, Status, Workspace};
+
+/// A workspace in a temporary folder, with `computes` (name, `max_instances`) registered, and
+/// `yaml` planned in it.
+fn planned(
+    yaml: &str,
+    computes: &[(&str, i64)],
+    max_parallel: usize,
+) -> (tempfile::TempDir, Workspace, Plan) {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = Workspace::open(&dir.path().join(".sluice")).unwrap();
+    for (name, max) in computes {
+        ws.store()
+            .upsert_compute(&sluice_store::ComputeRow {
+                name: (*name).to_owned(),
+                ty: "amlcompute".into(),
+                max_instances: *max,
+                min_instances: 0,
+                size: None,
+                tier: None,
+                idle_time_before_scale_down: None,
+                description: None,
+                settings: None,
+                created_at: sluice_store::now(),
+            })
+            .unwrap();
+    }
+    let mut source = sluice_spec::Source::new("pipeline.yml", yaml);
+    source.dir = dir.path().to_path_buf();
+    let spec = sluice_spec::parse_job(&source, &[], None, &mut Vec::new()).unwrap();
+    let options = PlanOptions {
+        default_experiment: "tests".into(),
+        max_parallel,
+        ..PlanOptions::default()
+    };
+    let plan = crate::plan(&ws, &spec, &options, &mut Vec::new()).unwrap();
+    (dir, ws, plan)
+}
+
+/// A pipeline of `command: echo NAME` steps: (name, compute, depends-on-output-of).
+fn pipeline(steps: &[(&str, &str, Option<&str>)], extra: &str) -> String {
+    let mut y = String::from("type: pipeline\nexperiment_name: tests\n");
+    y.push_str(extra);
+    y.push_str("jobs:\n");
+    for (name, compute, after) in steps {
+        let _ = write!(
+            y,
+            "  {name}:\n    type: command\n    compute: azureml:{compute}\n"
+        );
+        let _ = match after {
+            Some(up) => write!(
+                y,
+                "    command: echo {name} ${{{{inputs.x}}}}\n    inputs:\n      x: ${{{{parent.jobs.{up}.outputs.out}}}}\n"
+            ),
+            None => writeln!(y, "    command: echo {name}"),
+        };
+        y.push_str("    outputs:\n      out:\n        type: uri_folder\n");
+    }
+    y
+}
+
+/// The names of the steps `ready()` starts.
+fn ready_names(s: &mut Scheduler) -> Vec<String> {
+    let ready = s.ready();
+    ready.iter().map(|i| s.name(*i).to_owned()).collect()
+}
+
+/// The names of the steps `leftovers()` cancels.
+fn left_names(s: &mut Scheduler) -> Vec<String> {
+    let left = s.leftovers();
+    left.iter().map(|(i, _)| s.name(*i).to_owned()).collect()
+}
+
+fn by_name(plan: &Plan, name: &str) -> usize {
+    plan.steps.iter().position(|s| s.name == name).unwrap()
+}
+
+#[test]
+fn a_step_starts_after_what_it_reads_and_within_every_limit() {
+    let yaml = pipeline(
+        &[
+            ("a", "local", None),
+            ("b", "local", Some("a")),
+            ("p1", "pair", None),
+            ("p2", "pair", None),
+            ("p3", "pair", None),
+        ],
+        "",
+    );
+    let (_d, ws, plan) = planned(&yaml, &[("pair", 2)], 10);
+    let limits = Executors::for_plan(&ws, &plan).unwrap().limits();
+    assert_eq!(limits.get("pair"), Some(&2));
+    let mut s = Scheduler::new(&plan, &HashSet::new(), limits);
+    // `pair` runs two at once; `b` waits for `a`.
+    assert_eq!(ready_names(&mut s), ["a", "p1", "p2"]);
+    assert!(s.ready().is_empty(), "nothing more until something ends");
+    assert!(!s.finished(by_name(&plan, "p1"), Status::Completed));
+    assert_eq!(ready_names(&mut s), ["p3"]);
+    assert!(!s.finished(by_name(&plan, "a"), Status::Completed));
+    assert_eq!(ready_names(&mut s), ["b"]);
+    for step in ["b", "p2", "p3"] {
+        s.finished(by_name(&plan, step), Status::Completed);
+    }
+    assert_eq!(s.running(), 0);
+    assert!(s.leftovers().is_empty());
+    assert_eq!(s.outcome().0, Status::Completed);
+
+    // The job's own limit holds across computes.
+    let (_d, ws, plan) = planned(&yaml, &[("pair", 2)], 1);
+    let mut s = Scheduler::new(
+        &plan,
+        &HashSet::new(),
+        Executors::for_plan(&ws, &plan).unwrap().limits(),
+    );
+    assert_eq!(s.ready().len(), 1);
+    assert!(s.ready().is_empty());
+}
+
+#[test]
+fn a_failure_stops_the_job_unless_it_continues_and_dependants_say_why() {
+    let steps = [
+        ("a", "local", None),
+        ("b", "local", Some("a")),
+        ("c", "local", None),
+    ];
+    let (_d, _ws, plan) = planned(&pipeline(&steps, ""), &[], 1);
+    let mut s = Scheduler::new(&plan, &HashSet::new(), HashMap::new());
+    assert_eq!(ready_names(&mut s), ["a"]);
+    assert!(
+        s.finished(by_name(&plan, "a"), Status::Failed),
+        "the first failure stops the job"
+    );
+    assert!(s.ready().is_empty());
+    let left: HashMap<String, String> = s
+        .leftovers()
+        .into_iter()
+        .map(|(i, why)| (s.name(i).to_owned(), why))
+        .collect();
+    assert_eq!(left["b"], "skipped: depends on `a`, which did not complete");
+    assert_eq!(left["c"], "the job stopped after a step failed");
+    let (status, error, failed) = s.outcome();
+    assert_eq!(
+        (status, error.as_deref(), failed),
+        (
+            Status::Failed,
+            Some("step `a` failed"),
+            vec!["a".to_owned()]
+        )
+    );
+
+    let extra = "settings:\n  continue_on_step_failure: true\n";
+    let (_d, _ws, plan) = planned(&pipeline(&steps, extra), &[], 1);
+    let mut s = Scheduler::new(&plan, &HashSet::new(), HashMap::new());
+    let first = s.ready();
+    assert!(!s.finished(first[0], Status::Failed), "the job goes on");
+    assert_eq!(ready_names(&mut s), ["c"]);
+    s.finished(by_name(&plan, "c"), Status::Completed);
+    assert_eq!(left_names(&mut s), ["b"]);
+    assert_eq!(s.outcome().0, Status::Failed);
+}
+
+#[test]
+fn a_cancel_starts_nothing_more_and_a_resume_keeps_what_completed() {
+    let steps = [
+        ("a", "local", None),
+        ("b", "local", Some("a")),
+        ("c", "local", None),
+    ];
+    let (_d, _ws, plan) = planned(&pipeline(&steps, ""), &[], 4);
+    let mut s = Scheduler::new(&plan, &HashSet::new(), HashMap::new());
+    let started = s.ready();
+    s.cancel();
+    assert!(s.ready().is_empty());
+    for i in started {
+        s.finished(i, Status::Canceled);
+    }
+    let left = s.leftovers();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].1, "the job was canceled");
+    assert_eq!(s.outcome().0, Status::Canceled);
+
+    let done: HashSet<String> = ["a".to_owned()].into();
+    let mut s = Scheduler::new(&plan, &done, HashMap::new());
+    let mut ready = ready_names(&mut s);
+    ready.sort();
+    assert_eq!(ready, ["b", "c"], "`a` completed before the resume");
+}
+
+/// Runs nothing: each step's attempts end as scripted (completed by default), after a short
+/// while, printing one line; it counts how many run at once.
+#[derive(Default)]
+struct Fake {
+    script: Mutex<HashMap<String, VecDeque<Exit>>>,
+    /// Steps that run until the job stops them.
+    hold: HashSet<String>,
+    running: Mutex<(usize, usize)>,
+    launched: Mutex<Vec<(String, u32)>>,
+}
+
+impl Fake {
+    fn with(script: &[(&str, Vec<Exit>)], hold: &[&str]) -> Arc<Self> {
+        Arc::new(Self {
+            script: Mutex::new(
+                script
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.iter().cloned().collect()))
+                    .collect(),
+            ),
+            hold: hold.iter().map(|s| (*s).to_owned()).collect(),
+            ..Self::default()
+        })
+    }
+
+    fn most_at_once(&self) -> usize {
+        self.running.lock().unwrap().1
+    }
+}
+
+impl Executor for Fake {
+    fn kind(&self) -> &'static str {
+        "fake"
+    }
+
+    fn run<'a>(
+        &'a self,
+        step: &'a Prepared,
+        mut io: StepIo<'a>,
+    ) -> BoxFuture<'a, Result<Exit, EngineError>> {
+        Box::pin(async move {
+            {
+                let mut r = self.running.lock().unwrap();
+                r.0 += 1;
+                r.1 = r.1.max(r.0);
+            }
+            self.launched
+                .lock()
+                .unwrap()
+                .push((step.step.clone(), step.attempt));
+            (io.launched)(&Launched::Batch {
+                id: format!("{}-{}", step.step, step.attempt),
+            })?;
+            (io.line)(format!(
+                "fake run of {} (attempt {})",
+                step.step, step.attempt
+            ))?;
+            let exit = if self.hold.contains(&step.step) {
+                while !*io.stop.borrow() {
+                    if io.stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+                Exit {
+                    kind: ExitKind::Stopped,
+                    code: None,
+                }
+            } else {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                self.script
+                    .lock()
+                    .unwrap()
+                    .get_mut(&step.step)
+                    .and_then(VecDeque::pop_front)
+                    .unwrap_or_else(|| Exit::code(0))
+            };
+            self.running.lock().unwrap().0 -= 1;
+            Ok(exit)
+        })
+    }
+
+    fn stop_orphan(&self, _: &Launched) -> Result<bool, EngineError> {
+        Ok(false)
+    }
+}
+
+async fn run_with(
+    ws: &Workspace,
+    plan: &Plan,
+    fake: &Arc<Fake>,
+    limits: &[(&str, usize)],
+    cancel: impl std::future::Future<Output = ()>,
+) -> crate::Outcome {
+    let limits: HashMap<String, usize> =
+        limits.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+    let executors = Executors::only(&(Arc::clone(fake) as Arc<dyn Executor>), plan, &limits);
+    crate::run::record_job(ws, plan).unwrap();
+    crate::run::execute_with(ws, plan, executors, Arc::new(|_| {}), cancel)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_lifecycle_runs_steps_on_its_executor_within_the_computes_limit() {
+    let steps: Vec<(String, &str, Option<&str>)> =
+        (0..5).map(|i| (format!("s{i}"), "pair", None)).collect();
+    let steps: Vec<(&str, &str, Option<&str>)> =
+        steps.iter().map(|(n, c, a)| (n.as_str(), *c, *a)).collect();
+    let (_d, ws, plan) = planned(&pipeline(&steps, ""), &[], 8);
+    let fake = Fake::with(&[], &[]);
+    let outcome = run_with(&ws, &plan, &fake, &[("pair", 2)], std::future::pending()).await;
+    assert_eq!(outcome.status, Status::Completed);
+    assert_eq!(fake.most_at_once(), 2, "max_instances of the compute");
+    assert_eq!(fake.launched.lock().unwrap().len(), 5);
+    for row in ws.store().list_steps(&plan.job_name).unwrap() {
+        assert_eq!(row.status, "Completed", "{}", row.name);
+        assert_eq!(row.executor.as_deref(), Some("fake"));
+        assert_eq!(
+            row.executor_id.as_deref(),
+            Some(format!("{}-1", row.name).as_str())
+        );
+        let log = std::fs::read_to_string(row.log_path.unwrap()).unwrap();
+        assert!(
+            log.contains(&format!("fake run of {} (attempt 1)", row.name)),
+            "{log}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_lost_node_is_retried_per_the_steps_policy_and_otherwise_fails_the_step() {
+    let lost = || Exit {
+        kind: ExitKind::Ended(
+            "Slurm job 7 ended with NODE_FAIL: the node running it failed".into(),
+        ),
+        code: None,
+    };
+    let yaml = "type: pipeline\nexperiment_name: tests\njobs:\n  train:\n    type: command\n    command: echo train\n    retry:\n      max_attempts: 2\n    outputs:\n      out:\n        type: uri_folder\n  report:\n    type: command\n    command: echo ${{inputs.m}}\n    inputs:\n      m: ${{parent.jobs.train.outputs.out}}\n";
+    let (_d, ws, plan) = planned(yaml, &[], 4);
+    let fake = Fake::with(&[("train", vec![lost()])], &[]);
+    let outcome = run_with(&ws, &plan, &fake, &[], std::future::pending()).await;
+    assert_eq!(outcome.status, Status::Completed);
+    let attempts = ws.store().step_attempts(&plan.job_name, "train").unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0].status, "Failed");
+    assert!(attempts[0].error.as_deref().unwrap().contains("NODE_FAIL"));
+    assert_eq!(attempts[1].status, "Completed");
+    assert_eq!(
+        *fake.launched.lock().unwrap(),
+        [
+            ("train".to_owned(), 1),
+            ("train".to_owned(), 2),
+            ("report".to_owned(), 1)
+        ]
+    );
+
+    // Without a retry policy the step fails, saying why, and its dependant is skipped.
+    let (_d, ws, plan) = planned(
+        &yaml.replace("    retry:\n      max_attempts: 2\n", ""),
+        &[],
+        4,
+    );
+    let fake = Fake::with(&[("train", vec![lost()])], &[]);
+    let outcome = run_with(&ws, &plan, &fake, &[], std::future::pending()).await;
+    assert_eq!(
+        (outcome.status, outcome.failed_steps),
+        (Status::Failed, vec!["train".to_owned()])
+    );
+    let steps = ws.store().list_steps(&plan.job_name).unwrap();
+    let train = steps.iter().find(|s| s.name == "train").unwrap();
+    assert!(
+        train.error.as_deref().unwrap().contains("NODE_FAIL"),
+        "{train:?}"
+    );
+    let report = steps.iter().find(|s| s.name == "report").unwrap();
+    assert_eq!(report.status, "Canceled");
+}
+
+#[tokio::test]
+async fn a_cancel_reaches_the_running_step_through_its_executor() {
+    let steps = [("slow", "local", None), ("after", "local", Some("slow"))];
+    let (_d, ws, plan) = planned(&pipeline(&steps, ""), &[], 4);
+    let fake = Fake::with(&[], &["slow"]);
+    let cancel = tokio::time::sleep(Duration::from_millis(300));
+    let outcome = run_with(&ws, &plan, &fake, &[], cancel).await;
+    assert_eq!(outcome.status, Status::Canceled);
+    let steps = ws.store().list_steps(&plan.job_name).unwrap();
+    let status: HashMap<&str, &str> = steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.status.as_str()))
+        .collect();
+    assert_eq!(status["slow"], "Canceled");
+    assert_eq!(status["after"], "Canceled");
+}

@@ -1,0 +1,206 @@
+//! The scheduler: which steps may start now, and what the job's end looks like. Bookkeeping
+//! over the plan's graph only (no store, no processes), so its rules are tested on their own:
+//! a step starts when the steps it reads from completed, within the job's `max_parallel` and
+//! its compute's `max_instances`; a failed step stops the job unless
+//! `continue_on_step_failure`; a cancel stops everything; what never ran is canceled, saying
+//! why.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::plan::Plan;
+use crate::status::Status;
+
+pub(crate) struct Scheduler {
+    names: Vec<String>,
+    deps: Vec<Vec<usize>>,
+    compute: Vec<String>,
+    status: Vec<Status>,
+    limits: HashMap<String, usize>,
+    running_on: HashMap<String, usize>,
+    running: usize,
+    max_parallel: usize,
+    /// Steps before this index have all left `NotStarted`: each pass looks from here, so a
+    /// pass stays cheap however many steps the pipeline has.
+    first_unstarted: usize,
+    continue_on_failure: bool,
+    stopping: bool,
+    canceled: bool,
+    failed: Vec<String>,
+}
+
+impl Scheduler {
+    /// A scheduler for `plan`, with the steps in `completed` already done (a resumed job) and
+    /// `limits` on the running steps of each compute.
+    pub(crate) fn new(
+        plan: &Plan,
+        completed: &HashSet<String>,
+        limits: HashMap<String, usize>,
+    ) -> Self {
+        let index: HashMap<&str, usize> = plan
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
+        Self {
+            names: plan.steps.iter().map(|s| s.name.clone()).collect(),
+            deps: plan
+                .steps
+                .iter()
+                .map(|s| {
+                    s.deps
+                        .iter()
+                        .filter_map(|d| index.get(d.as_str()).copied())
+                        .collect()
+                })
+                .collect(),
+            compute: plan.steps.iter().map(|s| s.compute.clone()).collect(),
+            status: plan
+                .steps
+                .iter()
+                .map(|s| {
+                    if completed.contains(&s.name) {
+                        Status::Completed
+                    } else {
+                        Status::NotStarted
+                    }
+                })
+                .collect(),
+            limits,
+            running_on: HashMap::new(),
+            running: 0,
+            max_parallel: plan.max_parallel.max(1),
+            first_unstarted: 0,
+            continue_on_failure: plan.continue_on_step_failure,
+            stopping: false,
+            canceled: false,
+            failed: Vec::new(),
+        }
+    }
+
+    pub(crate) fn name(&self, step: usize) -> &str {
+        &self.names[step]
+    }
+
+    /// The steps that may start now, each marked `Queued` and counted as running.
+    pub(crate) fn ready(&mut self) -> Vec<usize> {
+        let mut out = Vec::new();
+        if self.stopping {
+            return out;
+        }
+        while self
+            .status
+            .get(self.first_unstarted)
+            .is_some_and(|s| *s != Status::NotStarted)
+        {
+            self.first_unstarted += 1;
+        }
+        for i in self.first_unstarted..self.names.len() {
+            if self.running >= self.max_parallel {
+                break;
+            }
+            if self.status[i] != Status::NotStarted
+                || !self.deps[i]
+                    .iter()
+                    .all(|d| self.status[*d] == Status::Completed)
+            {
+                continue;
+            }
+            let on = self.running_on.get(&self.compute[i]).copied().unwrap_or(0);
+            if self.limits.get(&self.compute[i]).is_some_and(|l| on >= *l) {
+                continue;
+            }
+            self.status[i] = Status::Queued;
+            self.running += 1;
+            *self.running_on.entry(self.compute[i].clone()).or_default() += 1;
+            out.push(i);
+        }
+        out
+    }
+
+    /// Records how a started step ended. True when the job must now stop its running steps
+    /// (the first failure of a job that does not continue after one).
+    pub(crate) fn finished(&mut self, step: usize, status: Status) -> bool {
+        if matches!(self.status[step], Status::Queued) {
+            self.running -= 1;
+            if let Some(n) = self.running_on.get_mut(&self.compute[step]) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        self.status[step] = status;
+        if status == Status::Failed {
+            self.failed.push(self.names[step].clone());
+            if !self.continue_on_failure && !self.stopping {
+                self.stopping = true;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The user canceled the job: nothing more starts.
+    pub(crate) fn cancel(&mut self) {
+        self.canceled = true;
+        self.stopping = true;
+    }
+
+    pub(crate) fn is_canceled(&self) -> bool {
+        self.canceled
+    }
+
+    /// Steps still running.
+    pub(crate) fn running(&self) -> usize {
+        self.running
+    }
+
+    /// The steps that never ran, each marked `Canceled`, with why: dependants of a failed step,
+    /// or everything left after a stop.
+    pub(crate) fn leftovers(&mut self) -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        for i in 0..self.names.len() {
+            if !matches!(self.status[i], Status::NotStarted | Status::Queued) {
+                continue;
+            }
+            let reason = if self.canceled {
+                "the job was canceled".to_owned()
+            } else {
+                let blocked: Vec<&str> = self.deps[i]
+                    .iter()
+                    .filter(|d| self.status[**d] != Status::Completed)
+                    .map(|d| self.names[*d].as_str())
+                    .collect();
+                if blocked.is_empty() {
+                    "the job stopped after a step failed".to_owned()
+                } else {
+                    format!(
+                        "skipped: depends on `{}`, which did not complete",
+                        blocked.join("`, `")
+                    )
+                }
+            };
+            self.status[i] = Status::Canceled;
+            out.push((i, reason));
+        }
+        out
+    }
+
+    /// The job's final status and error once nothing runs.
+    pub(crate) fn outcome(&self) -> (Status, Option<String>, Vec<String>) {
+        if self.canceled {
+            return (
+                Status::Canceled,
+                Some("canceled by the user".to_owned()),
+                self.failed.clone(),
+            );
+        }
+        if self.failed.is_empty() {
+            (Status::Completed, None, Vec::new())
+        } else {
+            (
+                Status::Failed,
+                Some(format!("step `{}` failed", self.failed.join("`, `"))),
+                self.failed.clone(),
+            )
+        }
+    }
+}

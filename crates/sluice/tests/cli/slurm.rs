@@ -1,0 +1,468 @@
+//! Steps on a Slurm compute: a real single-node cluster (`SLUICE_TEST_SLURM` names its
+//! `slurm.conf`; `tests/run.sh` starts it with `.ci/services/slurm.sh`). Each test says it is
+//! skipped when no cluster was given. What Slurm itself reports (`scontrol show job`) is checked
+//! beside what sluice recorded.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::TestContext;
+
+/// The cluster's `slurm.conf`, or `None` (the test is skipped, and says so).
+#[expect(clippy::print_stderr, reason = "a skipped test says why")]
+fn cluster(test: &str) -> Option<String> {
+    let conf = std::env::var("SLUICE_TEST_SLURM")
+        .ok()
+        .filter(|v| !v.is_empty());
+    if conf.is_none() {
+        eprintln!(
+            "skipped: SLUICE_TEST_SLURM is unset, so {test} did not run (tests/run.sh starts a Slurm cluster as root)"
+        );
+    }
+    conf
+}
+
+/// Runs sluice against the cluster.
+fn sluice(ctx: &TestContext, conf: &str, args: &[&str]) -> std::process::Output {
+    ctx.command(args)
+        .env("SLURM_CONF", conf)
+        .output()
+        .expect("run sluice")
+}
+
+fn sluice_json(ctx: &TestContext, conf: &str, args: &[&str]) -> Value {
+    let out = sluice(ctx, conf, args);
+    assert!(
+        out.status.success(),
+        "`sluice {}` failed\nstdout:\n{}\nstderr:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+/// `Key=Value` fields of `scontrol show job -o ID`.
+fn slurm_job(conf: &str, id: &str) -> std::collections::HashMap<String, String> {
+    let out = Command::new("scontrol")
+        .args(["show", "job", "-o", id])
+        .env("SLURM_CONF", conf)
+        .output()
+        .expect("scontrol");
+    assert!(out.status.success(), "scontrol show job {id}: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const PIPELINE: &str = r#"$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+type: pipeline
+experiment_name: on-slurm
+settings:
+  default_compute: azureml:hpc
+jobs:
+  prep:
+    type: command
+    command: >-
+      echo "prep in slurm job $SLURM_JOB_ID for run $MLFLOW_RUN_ID" &&
+      echo 21 > ${{outputs.data}}/n.txt
+    outputs:
+      data:
+        type: uri_folder
+  double:
+    type: command
+    command: >-
+      echo "double on $SLURMD_NODENAME, partition $SLURM_JOB_PARTITION" &&
+      echo $(( $(cat ${{inputs.data}}/n.txt) * 2 )) > ${{outputs.result}}/n.txt &&
+      sleep 1
+    inputs:
+      data: ${{parent.jobs.prep.outputs.data}}
+    outputs:
+      result:
+        type: uri_folder
+  side:
+    type: command
+    command: echo side && sleep 1
+"#;
+
+#[test]
+fn a_pipeline_on_a_slurm_compute_runs_each_step_as_a_batch_job() {
+    let Some(conf) = cluster("a_pipeline_on_a_slurm_compute_runs_each_step_as_a_batch_job") else {
+        return;
+    };
+    let ctx = TestContext::on_test_store();
+    // Azure's cluster YAML with the Slurm mapping; one step at a time on it.
+    ctx.write(
+        "compute.yml",
+        "$schema: https://azuremlschemas.azureedge.net/latest/amlCompute.schema.json\n\
+         name: hpc\ntype: amlcompute\nsize: STANDARD_DS3_v2\nmin_instances: 0\nmax_instances: 1\n\
+         sluice:\n  slurm:\n    partition: debug\n    sbatch_options: [\"--mem=128M\"]\n",
+    );
+    let compute = sluice_json(
+        &ctx,
+        &conf,
+        &["compute", "create", "-f", "compute.yml", "-o", "json"],
+    );
+    assert_eq!(compute["settings"]["executor"], "slurm");
+    assert_eq!(compute["settings"]["partition"], "debug");
+    ctx.write("pipeline.yml", PIPELINE);
+    let job = sluice_json(
+        &ctx,
+        &conf,
+        &[
+            "job",
+            "create",
+            "-f",
+            "pipeline.yml",
+            "--name",
+            "s1",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let mut spans = Vec::new();
+    for step in ["prep", "double", "side"] {
+        let s = &job["jobs"][step];
+        assert_eq!(s["executor"], "slurm", "{step}: {s:#}");
+        let id = s["executor_id"].as_str().expect("a Slurm job id");
+        let slurm = slurm_job(&conf, id);
+        assert_eq!(slurm["JobState"], "COMPLETED", "{step}");
+        assert_eq!(slurm["ExitCode"], "0:0");
+        assert_eq!(slurm["JobName"], format!("sluice.s1.{step}"));
+        assert_eq!(slurm["Partition"], "debug");
+        assert_eq!(
+            slurm["MinMemoryNode"], "128M",
+            "the compute's sbatch options"
+        );
+        spans.push((slurm["StartTime"].clone(), slurm["EndTime"].clone()));
+        // The step's log is the job's output, streamed back.
+        let log = std::fs::read_to_string(s["log_path"].as_str().unwrap()).unwrap();
+        assert!(
+            log.contains(&format!("submitted to Slurm as job {id}")),
+            "{log}"
+        );
+        if step == "prep" {
+            let run = s["mlflow"]["run_id"].as_str().unwrap();
+            assert!(
+                log.contains(&format!("prep in slurm job {id} for run {run}")),
+                "{log}"
+            );
+        }
+    }
+    // `max_instances: 1`: `side` and `double` (both ready after `prep`) did not overlap.
+    spans.sort();
+    for w in spans.windows(2) {
+        assert!(
+            w[0].1 <= w[1].0,
+            "steps overlapped on a one-instance compute: {spans:?}"
+        );
+    }
+    let out = job["jobs"]["double"]["outputs"]["result"]["path"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(format!("{out}/n.txt")).unwrap(),
+        "42\n"
+    );
+
+    // The same pipeline again: every step reused, nothing submitted.
+    let again = sluice_json(
+        &ctx,
+        &conf,
+        &[
+            "job",
+            "create",
+            "-f",
+            "pipeline.yml",
+            "--name",
+            "s2",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(again["status"], "Completed");
+    for step in ["prep", "double", "side"] {
+        assert_eq!(again["jobs"][step]["reused_from"], format!("s1/{step}"));
+        assert!(
+            again["jobs"][step]["executor_id"].is_null(),
+            "{step} was submitted again"
+        );
+    }
+}
+
+#[test]
+fn a_failing_step_on_slurm_fails_with_its_exit_code_and_retries_per_its_policy() {
+    let Some(conf) =
+        cluster("a_failing_step_on_slurm_fails_with_its_exit_code_and_retries_per_its_policy")
+    else {
+        return;
+    };
+    let ctx = TestContext::on_test_store();
+    sluice_json(
+        &ctx,
+        &conf,
+        &[
+            "compute",
+            "create",
+            "--name",
+            "hpc",
+            "--type",
+            "slurm",
+            "--max-instances",
+            "2",
+            "-o",
+            "json",
+        ],
+    );
+    let flag = ctx.root().join("second-try");
+    ctx.write(
+        "job.yml",
+        &format!(
+            "type: command\ncompute: azureml:hpc\ncommand: if [ -f {f} ]; then echo second; else touch {f}; echo first; exit 3; fi\n\
+             retry:\n  max_attempts: 2\n",
+            f = flag.display()
+        ),
+    );
+    let job = sluice_json(
+        &ctx,
+        &conf,
+        &[
+            "job", "create", "-f", "job.yml", "--name", "r", "-o", "json",
+        ],
+    );
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let step = job["jobs"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    let attempts = step["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{step:#}");
+    assert_eq!(attempts[0]["exit_code"], 3);
+    assert_eq!(attempts[1]["status"], "Completed");
+
+    ctx.write(
+        "fail.yml",
+        "type: command\ncompute: azureml:hpc\ncommand: echo bad; exit 7\n",
+    );
+    let out = sluice(
+        &ctx,
+        &conf,
+        &[
+            "job", "create", "-f", "fail.yml", "--name", "f", "-o", "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "a failed job exits 1");
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    assert_eq!(step["exit_code"], 7);
+    assert!(
+        step["error"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 7"),
+        "{step:#}"
+    );
+    let slurm = slurm_job(&conf, step["executor_id"].as_str().unwrap());
+    assert_eq!(
+        (slurm["JobState"].as_str(), slurm["ExitCode"].as_str()),
+        ("FAILED", "7:0")
+    );
+
+    // A partition the cluster does not have: Slurm's refusal is the step's error.
+    sluice_json(
+        &ctx,
+        &conf,
+        &[
+            "compute",
+            "create",
+            "--name",
+            "nowhere",
+            "--type",
+            "slurm",
+            "--partition",
+            "no-such-partition",
+            "-o",
+            "json",
+        ],
+    );
+    ctx.write(
+        "bad.yml",
+        "type: command\ncompute: azureml:nowhere\ncommand: echo never\n",
+    );
+    let out = sluice(
+        &ctx,
+        &conf,
+        &[
+            "job", "create", "-f", "bad.yml", "--name", "b", "-o", "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    let error = step["error"].as_str().unwrap();
+    assert!(
+        error.contains("Slurm refused the step") && error.contains("partition"),
+        "{error}"
+    );
+}
+
+#[test]
+fn cancel_and_timeout_reach_the_slurm_job() {
+    let Some(conf) = cluster("cancel_and_timeout_reach_the_slurm_job") else {
+        return;
+    };
+    let ctx = TestContext::on_test_store();
+    sluice_json(
+        &ctx,
+        &conf,
+        &[
+            "compute",
+            "create",
+            "--name",
+            "hpc",
+            "--type",
+            "slurm",
+            "--max-instances",
+            "2",
+            "-o",
+            "json",
+        ],
+    );
+    ctx.write(
+        "slow.yml",
+        "type: command\ncompute: azureml:hpc\ncommand: echo started; sleep 600\n",
+    );
+    let mut runner = ctx
+        .command(&[
+            "job", "create", "-f", "slow.yml", "--name", "c", "-o", "none",
+        ])
+        .env("SLURM_CONF", &conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut id = String::new();
+    wait_for(60, "the step to run in Slurm", || {
+        let out = sluice(&ctx, &conf, &["job", "show", "-n", "c", "-o", "json"]);
+        let job: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let Some(step) = job["jobs"]
+            .as_object()
+            .and_then(|j| j.values().next().cloned())
+        else {
+            return false;
+        };
+        id = step["executor_id"].as_str().unwrap_or_default().to_owned();
+        !id.is_empty() && slurm_job(&conf, &id)["JobState"] == "RUNNING"
+    });
+    let canceled = sluice_json(&ctx, &conf, &["job", "cancel", "-n", "c", "-o", "json"]);
+    assert_eq!(canceled["status"], "Canceled");
+    assert_eq!(runner.wait().unwrap().code(), Some(4));
+    wait_for(30, "Slurm to cancel the job", || {
+        slurm_job(&conf, &id)["JobState"] == "CANCELLED"
+    });
+
+    ctx.write(
+        "timeout.yml",
+        "type: command\ncompute: azureml:hpc\ncommand: sleep 600\nlimits:\n  timeout: 2\n",
+    );
+    let started = Instant::now();
+    let out = sluice(
+        &ctx,
+        &conf,
+        &[
+            "job",
+            "create",
+            "-f",
+            "timeout.yml",
+            "--name",
+            "t",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_mins(1));
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    assert!(
+        step["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 2 s"),
+        "{step:#}"
+    );
+    let id = step["executor_id"].as_str().unwrap();
+    wait_for(30, "Slurm to cancel the timed-out job", || {
+        slurm_job(&conf, id)["JobState"] == "CANCELLED"
+    });
+}
+
+#[test]
+fn a_killed_runner_leaves_no_slurm_job_behind() {
+    let Some(conf) = cluster("a_killed_runner_leaves_no_slurm_job_behind") else {
+        return;
+    };
+    let ctx = TestContext::on_test_store();
+    sluice_json(
+        &ctx,
+        &conf,
+        &[
+            "compute", "create", "--name", "hpc", "--type", "slurm", "-o", "json",
+        ],
+    );
+    ctx.write(
+        "slow.yml",
+        "type: command\ncompute: azureml:hpc\ncommand: sleep 600\n",
+    );
+    let mut runner = ctx
+        .command(&[
+            "job", "create", "-f", "slow.yml", "--name", "k", "-o", "none",
+        ])
+        .env("SLURM_CONF", &conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut id = String::new();
+    wait_for(60, "the step to run in Slurm", || {
+        let out = sluice(&ctx, &conf, &["job", "show", "-n", "k", "-o", "json"]);
+        let job: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let Some(step) = job["jobs"]
+            .as_object()
+            .and_then(|j| j.values().next().cloned())
+        else {
+            return false;
+        };
+        id = step["executor_id"].as_str().unwrap_or_default().to_owned();
+        !id.is_empty() && slurm_job(&conf, &id)["JobState"] == "RUNNING"
+    });
+    runner.kill().unwrap(); // SIGKILL: the runner cannot cancel anything
+    runner.wait().unwrap();
+    assert_eq!(
+        slurm_job(&conf, &id)["JobState"],
+        "RUNNING",
+        "the batch job outlives its runner"
+    );
+    // The next command sees the dead runner, fails the job and cancels its batch job.
+    let job = sluice_json(&ctx, &conf, &["job", "show", "-n", "k", "-o", "json"]);
+    assert_eq!(job["status"], "Failed");
+    wait_for(30, "the orphaned Slurm job to be cancelled", || {
+        slurm_job(&conf, &id)["JobState"] == "CANCELLED"
+    });
+}
