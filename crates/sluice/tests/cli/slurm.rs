@@ -10,9 +10,13 @@ use serde_json::Value;
 
 use crate::common::TestContext;
 
-/// The cluster's `slurm.conf`, or `None` (the test is skipped, and says so).
+/// One test at a time on the cluster: one of them takes its node down.
+static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The cluster's `slurm.conf` (and the cluster to itself while the guard lives), or `None`
+/// (the test is skipped, and says so).
 #[expect(clippy::print_stderr, reason = "a skipped test says why")]
-fn cluster(test: &str) -> Option<String> {
+fn cluster(test: &str) -> Option<(String, std::sync::MutexGuard<'static, ()>)> {
     let conf = std::env::var("SLUICE_TEST_SLURM")
         .ok()
         .filter(|v| !v.is_empty());
@@ -21,7 +25,10 @@ fn cluster(test: &str) -> Option<String> {
             "skipped: SLUICE_TEST_SLURM is unset, so {test} did not run (tests/run.sh starts a Slurm cluster as root)"
         );
     }
-    conf
+    let guard = CLUSTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    conf.map(|c| (c, guard))
 }
 
 /// Runs sluice against the cluster.
@@ -99,7 +106,9 @@ jobs:
 
 #[test]
 fn a_pipeline_on_a_slurm_compute_runs_each_step_as_a_batch_job() {
-    let Some(conf) = cluster("a_pipeline_on_a_slurm_compute_runs_each_step_as_a_batch_job") else {
+    let Some((conf, _cluster)) =
+        cluster("a_pipeline_on_a_slurm_compute_runs_each_step_as_a_batch_job")
+    else {
         return;
     };
     let ctx = TestContext::on_test_store();
@@ -205,7 +214,7 @@ fn a_pipeline_on_a_slurm_compute_runs_each_step_as_a_batch_job() {
 
 #[test]
 fn a_failing_step_on_slurm_fails_with_its_exit_code_and_retries_per_its_policy() {
-    let Some(conf) =
+    let Some((conf, _cluster)) =
         cluster("a_failing_step_on_slurm_fails_with_its_exit_code_and_retries_per_its_policy")
     else {
         return;
@@ -324,7 +333,7 @@ fn a_failing_step_on_slurm_fails_with_its_exit_code_and_retries_per_its_policy()
 
 #[test]
 fn cancel_and_timeout_reach_the_slurm_job() {
-    let Some(conf) = cluster("cancel_and_timeout_reach_the_slurm_job") else {
+    let Some((conf, _cluster)) = cluster("cancel_and_timeout_reach_the_slurm_job") else {
         return;
     };
     let ctx = TestContext::on_test_store();
@@ -415,7 +424,7 @@ fn cancel_and_timeout_reach_the_slurm_job() {
 
 #[test]
 fn a_killed_runner_leaves_no_slurm_job_behind() {
-    let Some(conf) = cluster("a_killed_runner_leaves_no_slurm_job_behind") else {
+    let Some((conf, _cluster)) = cluster("a_killed_runner_leaves_no_slurm_job_behind") else {
         return;
     };
     let ctx = TestContext::on_test_store();
@@ -465,4 +474,110 @@ fn a_killed_runner_leaves_no_slurm_job_behind() {
     wait_for(30, "the orphaned Slurm job to be cancelled", || {
         slurm_job(&conf, &id)["JobState"] == "CANCELLED"
     });
+}
+
+/// The node's state as `sinfo` reports it (`idle`, `down`, `allocated`, `mixed`).
+fn node_state(conf: &str) -> String {
+    let out = Command::new("sinfo")
+        .args(["-h", "-o", "%T"])
+        .env("SLURM_CONF", conf)
+        .output()
+        .expect("sinfo");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn scontrol_node(conf: &str, state: &str) {
+    let node = Command::new("sinfo")
+        .args(["-h", "-o", "%n"])
+        .env("SLURM_CONF", conf)
+        .output()
+        .expect("sinfo");
+    let node = String::from_utf8_lossy(&node.stdout).trim().to_owned();
+    // `resume` is refused when the node already returned by itself (ReturnToService=2).
+    let _ = Command::new("scontrol")
+        .args([
+            "update",
+            &format!("nodename={node}"),
+            &format!("state={state}"),
+        ])
+        .args(if state == "down" {
+            &["reason=sluice-test"][..]
+        } else {
+            &[][..]
+        })
+        .env("SLURM_CONF", conf)
+        .output()
+        .expect("scontrol update");
+}
+
+#[test]
+fn a_node_failure_is_retried_per_the_steps_retry_policy() {
+    let Some((conf, _cluster)) = cluster("a_node_failure_is_retried_per_the_steps_retry_policy")
+    else {
+        return;
+    };
+    let ctx = TestContext::on_test_store();
+    sluice_json(
+        &ctx,
+        &conf,
+        &[
+            "compute", "create", "--name", "hpc", "--type", "slurm", "-o", "json",
+        ],
+    );
+    let flag = ctx.root().join("first-attempt");
+    ctx.write(
+        "job.yml",
+        &format!(
+            "type: command\ncompute: azureml:hpc\n\
+             command: if [ -f {f} ]; then echo recovered; else touch {f}; sleep 600; fi\n\
+             retry:\n  max_attempts: 2\n",
+            f = flag.display()
+        ),
+    );
+    let runner = ctx
+        .command(&[
+            "job", "create", "-f", "job.yml", "--name", "n", "-o", "json",
+        ])
+        .env("SLURM_CONF", &conf)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    wait_for(60, "the first attempt to run", || {
+        let out = sluice(&ctx, &conf, &["job", "show", "-n", "n", "-o", "json"]);
+        let job: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let Some(step) = job["jobs"]
+            .as_object()
+            .and_then(|j| j.values().next().cloned())
+        else {
+            return false;
+        };
+        first = step["executor_id"].as_str().unwrap_or_default().to_owned();
+        !first.is_empty() && flag.exists() && slurm_job(&conf, &first)["JobState"] == "RUNNING"
+    });
+    // The node fails under the running attempt, then comes back.
+    scontrol_node(&conf, "down");
+    wait_for(30, "Slurm to report the node failure", || {
+        slurm_job(&conf, &first)["JobState"] == "NODE_FAIL"
+    });
+    scontrol_node(&conf, "resume");
+    wait_for(60, "the node to return", || node_state(&conf) != "down");
+    let out = runner.wait_with_output().unwrap();
+    let job: Value = serde_json::from_slice(&out.stdout).expect("the job's JSON");
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    let attempts = step["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{step:#}");
+    assert_eq!(attempts[0]["status"], "Failed");
+    let why = attempts[0]["error"].as_str().unwrap();
+    assert!(
+        why.contains(&format!("Slurm job {first} ended with NODE_FAIL")),
+        "{why}"
+    );
+    let second = step["executor_id"].as_str().unwrap();
+    assert_ne!(second, first, "the retry is a new batch job");
+    assert_eq!(slurm_job(&conf, second)["JobState"], "COMPLETED");
+    let log = std::fs::read_to_string(step["log_path"].as_str().unwrap()).unwrap();
+    assert!(log.contains("recovered"), "{log}");
 }
