@@ -120,6 +120,8 @@ pub struct StepPlan {
     pub env_vars: IndexMap<String, String>,
     pub timeout: Option<u64>,
     pub retry: Option<sluice_spec::Retry>,
+    /// Nodes and processes (`resources.instance_count`, `distribution`): honoured on Slurm.
+    pub scale: sluice_spec::Scale,
     pub inputs: IndexMap<String, StepInput>,
     pub outputs: IndexMap<String, OutputPlan>,
     pub deps: Vec<String>,
@@ -279,6 +281,18 @@ fn plan_step(
             .or(spec.settings.default_compute.as_ref())
             .map_or_else(|| "local".to_owned(), |c| strip_prefix(c).to_owned()),
     };
+    if step.scale.is_distributed() && !on_slurm(ws, &compute)? {
+        warnings.push(Warning::new(
+            src,
+            step.name.span,
+            format!(
+                "step `{}` asks for {} node(s) x {} process(es); on compute `{compute}` it runs as one process on this machine (`resources.instance_count` and `distribution` apply on a Slurm compute)",
+                step.name.value,
+                step.scale.instance_count,
+                step.scale.processes_per_node()
+            ),
+        ));
+    }
     let (environment, python_env, image) = match &c.environment {
         None => (None, None, None),
         Some(EnvironmentRef::Named(r)) => {
@@ -418,6 +432,7 @@ fn plan_step(
         env_vars: step.environment_variables.clone(),
         timeout: step.timeout,
         retry: step.retry.or(spec.settings.default_retry),
+        scale: step.scale,
         inputs,
         outputs,
         deps: sluice_spec::dependencies(step),
@@ -492,6 +507,14 @@ fn resolve_compute(
             Ok(bare.to_owned())
         }
     }
+}
+
+/// Whether the compute named `compute` submits to Slurm.
+fn on_slurm(ws: &Workspace, compute: &str) -> Result<bool, EngineError> {
+    Ok(match ws.store().get_compute(compute)? {
+        Some(row) => crate::executor::slurm::Slurm::from_compute(&row)?.is_some(),
+        None => false,
+    })
 }
 
 fn image_warning(src: &Source, span: sluice_spec::Span, image: &str) -> Warning {

@@ -926,6 +926,7 @@ impl StepTask {
             path_prepend,
             timeout: step.timeout,
             attempt,
+            scale: step.scale,
         }
     }
 

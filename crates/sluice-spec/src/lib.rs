@@ -11,6 +11,7 @@ mod decode;
 mod diag;
 mod parse;
 mod pipeline;
+mod scale;
 mod source;
 mod types;
 mod validate;
@@ -32,6 +33,7 @@ pub use parse::{
     read_source,
 };
 pub use pipeline::{ComponentInfo, load_component_info};
+pub use scale::{Distribution, DistributionKind, Scale};
 pub use source::{Source, Span, Spanned, normalize};
 pub use types::{
     ComponentSpec, DataSpec, EnvironmentRef, EnvironmentSpec, FileAssetSpec, InputDef, InputValue,

@@ -18,8 +18,6 @@ use crate::yaml::{self, Node, Value};
 
 /// Keys Azure ML accepts on command jobs that have no local meaning.
 const IGNORED_JOB_KEYS: &[&str] = &[
-    "resources",
-    "distribution",
     "identity",
     "services",
     "queue_settings",
@@ -270,6 +268,7 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
             let (component, environment_variables, timeout) =
                 decode_inline_command(ctx, &mut r, &inputs, &outputs, None)?;
             let retry = decode_retry(ctx, r.get("retry"), "retry")?;
+            let scale = crate::scale::decode_scale(ctx, &mut r)?;
             r.ignore(ctx, IGNORED_JOB_KEYS);
             r.finish(ctx)?;
             // The single step takes the job's inputs and outputs through bindings.
@@ -320,6 +319,7 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
                 environment_variables,
                 timeout,
                 retry,
+                scale,
             };
             let mut steps = IndexMap::new();
             steps.insert(step_name.value, step);
@@ -787,12 +787,11 @@ pub(crate) fn decode_step(
     };
     let _ = r.get("name");
     let retry = decode_retry(ctx, r.get("retry"), &format!("jobs.{}.retry", name.value))?;
+    let scale = crate::scale::decode_scale(ctx, &mut r)?;
     r.ignore(
         ctx,
         &[
             "experiment_name",
-            "resources",
-            "distribution",
             "identity",
             "services",
             "queue_settings",
@@ -818,6 +817,7 @@ pub(crate) fn decode_step(
         environment_variables,
         timeout,
         retry,
+        scale,
     })))
 }
 

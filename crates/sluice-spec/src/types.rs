@@ -212,6 +212,8 @@ pub struct StepSpec {
     pub timeout: Option<u64>,
     /// `retry:` on the job (else the pipeline's `settings.default_retry`).
     pub retry: Option<Retry>,
+    /// `resources.instance_count` and `distribution:`.
+    pub scale: crate::Scale,
 }
 
 /// How often a failed step is tried again, and how long to wait between attempts.

@@ -48,6 +48,8 @@ pub struct Prepared {
     pub timeout: Option<u64>,
     /// Which attempt this is (1 for the first).
     pub attempt: u32,
+    /// Nodes and processes per node (a Slurm executor honours them; the local one runs one).
+    pub scale: sluice_spec::Scale,
 }
 
 /// Where a launched step can be found again.

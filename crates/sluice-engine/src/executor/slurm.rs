@@ -12,7 +12,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sluice_spec::SlurmSettings;
+use sluice_spec::{DistributionKind, SlurmSettings};
 use tokio::process::Command;
 
 use super::{BoxFuture, Executor, Exit, ExitKind, Launched, Prepared, StepIo};
@@ -131,6 +131,15 @@ impl Slurm {
         // A node failure or preemption comes back to sluice, which retries per the step's
         // retry policy; Slurm must not requeue behind its back.
         opt("--no-requeue".to_owned());
+        if step.scale.instance_count > 1 {
+            opt(format!("--nodes={}", step.scale.instance_count));
+        }
+        if step.scale.is_distributed() {
+            opt(format!(
+                "--ntasks-per-node={}",
+                step.scale.processes_per_node()
+            ));
+        }
         if let Some(p) = &self.settings.partition {
             opt(format!("--partition={p}"));
         }
@@ -155,10 +164,28 @@ impl Slurm {
         }
         let _ = writeln!(
             s,
-            "export SLUICE_EXECUTOR=slurm\ncd {} || exit 1\n{} {}\ncode=$?\necho \"$code\" > {}\nexit \"$code\"",
+            "export SLUICE_EXECUTOR=slurm\ncd {} || exit 1",
             quote(&step.work_dir.display().to_string()),
+        );
+        let run = format!(
+            "{} {}",
             super::local::shell(),
-            quote(&files.command.display().to_string()),
+            quote(&files.command.display().to_string())
+        );
+        match step.scale.distribution {
+            Some(d) if step.scale.is_distributed() => {
+                s.push_str(&launcher(d.kind, &run));
+            }
+            _ if step.scale.is_distributed() => {
+                s.push_str(&launcher(DistributionKind::Pytorch, &run));
+            }
+            _ => {
+                let _ = writeln!(s, "{run}");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "code=$?\necho \"$code\" > {}\nexit \"$code\"",
             quote(&files.exit.display().to_string()),
         );
         s
@@ -242,6 +269,18 @@ impl Slurm {
                 if state.state == "PENDING" && state.reason != last_wait {
                     last_wait.clone_from(&state.reason);
                     (io.line)(format!("waiting in Slurm's queue: {}", state.reason))?;
+                    if let Some(why) = never_runs(&state.reason) {
+                        scancel(&id).await;
+                        let msg = format!(
+                            "Slurm cannot run job {id} as asked ({}): {why}",
+                            state.reason
+                        );
+                        (io.line)(msg.clone())?;
+                        return Ok(Exit {
+                            kind: ExitKind::Ended(msg),
+                            code: None,
+                        });
+                    }
                 }
             } else if files.exit.exists() || stopped.is_some() {
                 // Gone from the controller, and sacct is not there to ask.
@@ -283,6 +322,74 @@ impl Slurm {
         };
         Ok(state.exit(&id, code))
     }
+}
+
+/// The lines that start a distributed step: one task per process through `srun` (output
+/// lines labelled with the task's rank), each with the variables Azure ML's launcher for `kind`
+/// sets: `MASTER_ADDR`/`MASTER_PORT` (the first node, a port from the job id), `WORLD_SIZE`,
+/// `RANK`, `LOCAL_RANK`, `NODE_RANK`, `AZUREML_NODE_COUNT`; for MPI the `OMPI_COMM_WORLD_*`
+/// names and `AZ_BATCH_MASTER_NODE`; for TensorFlow `TF_CONFIG`.
+fn launcher(kind: DistributionKind, run: &str) -> String {
+    let mut s = String::from(
+        "export AZUREML_NODE_COUNT=\"$SLURM_JOB_NUM_NODES\"\n\
+         export MASTER_ADDR=\"$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)\"\n\
+         export MASTER_PORT=\"$(( 20000 + SLURM_JOB_ID % 20000 ))\"\n\
+         export WORLD_SIZE=\"$SLURM_NTASKS\"\n",
+    );
+    let mut task = String::from(
+        "export RANK=$SLURM_PROCID LOCAL_RANK=$SLURM_LOCALID NODE_RANK=$SLURM_NODEID LOCAL_WORLD_SIZE=$SLURM_NTASKS_PER_NODE; ",
+    );
+    match kind {
+        DistributionKind::Pytorch => {}
+        DistributionKind::Mpi => {
+            s.push_str(
+                "export AZ_BATCH_MASTER_NODE=\"$MASTER_ADDR:$MASTER_PORT\" AZ_BATCHAI_MPI_MASTER_NODE=\"$MASTER_ADDR\"\n",
+            );
+            task.push_str(
+                "export OMPI_COMM_WORLD_RANK=$SLURM_PROCID OMPI_COMM_WORLD_SIZE=$SLURM_NTASKS OMPI_COMM_WORLD_LOCAL_RANK=$SLURM_LOCALID OMPI_COMM_WORLD_LOCAL_SIZE=$SLURM_NTASKS_PER_NODE; ",
+            );
+        }
+        DistributionKind::Tensorflow => {
+            s.push_str(
+                "workers=\"\"\nfor h in $(scontrol show hostnames \"$SLURM_JOB_NODELIST\"); do\n\
+                 \x20 for i in $(seq 0 $(( SLURM_NTASKS_PER_NODE - 1 ))); do workers=\"$workers${workers:+,}\\\"$h:$(( MASTER_PORT + i ))\\\"\"; done\n\
+                 done\nexport SLUICE_TF_WORKERS=\"$workers\"\n",
+            );
+            task.push_str(
+                "export TF_CONFIG=\"{\\\"cluster\\\":{\\\"worker\\\":[$SLUICE_TF_WORKERS]},\\\"task\\\":{\\\"type\\\":\\\"worker\\\",\\\"index\\\":$SLURM_PROCID}}\"; ",
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "srun --label --kill-on-bad-exit=1 {} -c {}",
+        super::local::shell(),
+        quote(&format!("{task}exec {run}"))
+    );
+    s
+}
+
+/// For a pending job's reason that waiting cannot cure (the request exceeds what the partition,
+/// account or quality of service allows), what to change; `None` for reasons that pass (resources, priority).
+fn never_runs(reason: &str) -> Option<&'static str> {
+    Some(match reason {
+        "PartitionNodeLimit" => {
+            "the step asks for more nodes than the partition has or allows; lower `resources.instance_count` or use another partition"
+        }
+        "PartitionTimeLimit" => {
+            "the time asked for exceeds the partition's limit; change `--time` in the compute's sbatch_options"
+        }
+        "BadConstraints" => {
+            "no node can satisfy the request; check the compute's sbatch_options (`--mem`, `--gres`, `--constraint`) and `distribution.process_count_per_instance`"
+        }
+        "InvalidAccount" | "AccountNotAllowed" => {
+            "the compute's Slurm account is not valid here; fix `account` in its `sluice.slurm` settings"
+        }
+        "InvalidQOS" | "QOSNotAllowed" => {
+            "the compute's Slurm QoS is not valid here; fix `qos` in its `sluice.slurm` settings"
+        }
+        _ => return None,
+    })
 }
 
 /// `scancel`, its failure only logged (the job may have just ended).
@@ -513,6 +620,7 @@ mod tests {
             path_prepend: vec!["/venv/bin".into()],
             timeout: None,
             attempt: 2,
+            scale: sluice_spec::Scale::default(),
         };
         let slurm = Slurm {
             settings: SlurmSettings {

@@ -581,3 +581,119 @@ fn a_node_failure_is_retried_per_the_steps_retry_policy() {
     let log = std::fs::read_to_string(step["log_path"].as_str().unwrap()).unwrap();
     assert!(log.contains("recovered"), "{log}");
 }
+
+#[test]
+fn a_distributed_step_runs_one_task_per_process_with_azures_launcher_variables() {
+    let Some((conf, _cluster)) =
+        cluster("a_distributed_step_runs_one_task_per_process_with_azures_launcher_variables")
+    else {
+        return;
+    };
+    let ctx = TestContext::on_test_store();
+    sluice_json(
+        &ctx,
+        &conf,
+        &[
+            "compute",
+            "create",
+            "--name",
+            "hpc",
+            "--type",
+            "slurm",
+            "--max-instances",
+            "1",
+            "-o",
+            "json",
+        ],
+    );
+    // Azure's layout: a command job with `resources` and `distribution`, one per launcher.
+    let show = "echo \"rank=$RANK local=$LOCAL_RANK node=$NODE_RANK world=$WORLD_SIZE master=$MASTER_ADDR:$MASTER_PORT nodes=$AZUREML_NODE_COUNT ompi=${OMPI_COMM_WORLD_RANK:-}/${OMPI_COMM_WORLD_SIZE:-} tf=${TF_CONFIG:-}\"";
+    ctx.write(
+        "pipeline.yml",
+        &format!(
+            "type: pipeline\nsettings:\n  default_compute: azureml:hpc\njobs:\n\
+             \x20 torch:\n    type: command\n    command: '{show}'\n    resources:\n      instance_count: 1\n    distribution:\n      type: pytorch\n      process_count_per_instance: 2\n\
+             \x20 mpi:\n    type: command\n    command: '{show}'\n    distribution:\n      type: mpi\n      process_count_per_instance: 2\n\
+             \x20 tf:\n    type: command\n    command: '{show}'\n    distribution:\n      type: tensorflow\n      worker_count: 2\n"
+        ),
+    );
+    let job = sluice_json(
+        &ctx,
+        &conf,
+        &[
+            "job",
+            "create",
+            "-f",
+            "pipeline.yml",
+            "--name",
+            "d",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    for step in ["torch", "mpi", "tf"] {
+        let s = &job["jobs"][step];
+        let id = s["executor_id"].as_str().unwrap();
+        let slurm = slurm_job(&conf, id);
+        assert_eq!(slurm["NumTasks"], "2", "{step}: two processes");
+        let log = std::fs::read_to_string(s["log_path"].as_str().unwrap()).unwrap();
+        let mut ranks = Vec::new();
+        for rank in 0..2 {
+            // `srun --label` prefixes each task's lines with its rank.
+            let line = log
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{rank}: rank={rank} ")))
+                .unwrap_or_else(|| panic!("{step}: no line of rank {rank} in\n{log}"));
+            assert!(
+                line.contains(&format!("local={rank} node=0 world=2 ")),
+                "{line}"
+            );
+            assert!(line.contains(" nodes=1 "), "{line}");
+            let master = line
+                .split("master=")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap();
+            let port: u32 = master.rsplit(':').next().unwrap().parse().unwrap();
+            assert!((20000..40000).contains(&port), "{line}");
+            match step {
+                "mpi" => assert!(line.contains(&format!("ompi={rank}/2")), "{line}"),
+                "tf" => {
+                    let tf: Value =
+                        serde_json::from_str(line.split("tf=").nth(1).unwrap()).unwrap();
+                    assert_eq!(tf["task"]["index"], rank);
+                    assert_eq!(tf["cluster"]["worker"].as_array().unwrap().len(), 2);
+                }
+                _ => assert!(line.contains("ompi=/ tf="), "{line}"),
+            }
+            ranks.push(line.to_owned());
+        }
+    }
+
+    // Two nodes on a one-node cluster: Slurm queues it for ever (PartitionNodeLimit); sluice
+    // cancels it and says what to change.
+    ctx.write(
+        "wide.yml",
+        "type: command\ncompute: azureml:hpc\ncommand: echo wide\nresources:\n  instance_count: 2\n",
+    );
+    let out = sluice(
+        &ctx,
+        &conf,
+        &[
+            "job", "create", "-f", "wide.yml", "--name", "w", "-o", "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    let error = step["error"].as_str().unwrap();
+    assert!(
+        error.contains("PartitionNodeLimit") && error.contains("resources.instance_count"),
+        "{error}"
+    );
+    let slurm = slurm_job(&conf, step["executor_id"].as_str().unwrap());
+    assert_eq!(slurm["JobState"], "CANCELLED");
+}
