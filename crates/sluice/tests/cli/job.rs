@@ -411,14 +411,21 @@ outputs:
 environment_variables:
   GREETING: hi
 resources:
-  instance_count: 1
+  instance_count: 2
+  instance_type: Standard_DS3_v2
 ",
     );
     let out = ctx.run(&["job", "create", "-f", "job.yml", "--name", "cmd1"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
+    // Two nodes mean something only on a Slurm compute: here one process runs, and it says so.
     assert!(
-        stderr.contains("`resources` has no effect when running locally"),
+        stderr.contains("asks for 2 node(s) x 1 process(es)")
+            && stderr.contains("runs as one process on this machine"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`instance_type` has no effect when running locally"),
         "{stderr}"
     );
     let job = ctx.json(&["job", "show", "-n", "cmd1"]);
