@@ -8,9 +8,11 @@ mod error;
 mod graphql;
 mod group;
 mod logged_models;
+mod metrics;
 pub mod mlflow_ui;
 mod params;
 mod registry;
+pub mod tls;
 mod traces;
 mod tracking;
 mod ui_api;
@@ -22,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::Method;
 use axum::routing::{delete, get, post, put};
 use sluice_store::governance::{Actor, Role};
@@ -47,6 +49,8 @@ pub struct ServerState {
     static_prefix: Option<String>,
     /// `log-batch` requests waiting to be written together.
     group: group::GroupCommit,
+    /// Requests answered, for `/metrics`.
+    requests: metrics::RequestMetrics,
 }
 
 impl ServerState {
@@ -61,6 +65,7 @@ impl ServerState {
             mlflow_ui: None,
             static_prefix: None,
             group: group::GroupCommit::default(),
+            requests: metrics::RequestMetrics::default(),
         }
     }
 
@@ -314,6 +319,7 @@ fn route_table() -> Vec<Route> {
             get(mlflow_ui::static_file),
         ),
         Route::public(Method::GET, "/health", get(|| async { "OK" })),
+        Route::new(Method::GET, "/metrics", R, get(metrics::metrics)),
         Route::public(
             Method::GET,
             "/version",
@@ -371,23 +377,36 @@ pub fn router(state: Arc<ServerState>) -> Router {
     };
     router
         .layer(DefaultBodyLimit::max(params::MAX_BODY))
-        .layer(axum::middleware::from_fn(log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            log_request,
+        ))
         .with_state(state)
 }
 
 /// One structured log line per request: method, path, status, duration (`--verbose` shows
 /// client errors, `--verbose --verbose` every request; server errors always show). Headers
-/// (`Authorization` with its token) and query strings are never logged.
+/// (`Authorization` with its token) and query strings are never logged. Each request is also
+/// counted for `/metrics`, under its route's pattern.
 async fn log_request(
+    State(state): State<Arc<ServerState>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let started = std::time::Instant::now();
     let res = next.run(req).await;
     let status = res.status().as_u16();
-    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let elapsed = started.elapsed();
+    state
+        .requests
+        .observe(method.as_str(), &route, status, elapsed.as_secs_f64());
+    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     if status >= 500 {
         tracing::error!(%method, %path, status, micros, "request");
     } else if status >= 400 {

@@ -2784,3 +2784,80 @@ async fn search_datasets_lists_each_logged_dataset_once() {
         assert_eq!(v["message"], message);
     }
 }
+
+/// `/metrics` in Prometheus' text format: requests counted under their route's pattern (never
+/// the raw path or its query), with a cumulative latency histogram; the jobs gauge.
+#[tokio::test]
+async fn metrics_count_requests_by_route_pattern() {
+    let name = unique("metrics-exp");
+    let (status, created) = call(
+        Method::POST,
+        "/api/2.0/mlflow/experiments/create",
+        Some(json!({"name": name})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let id = created["experiment_id"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        let (status, _) = call(
+            Method::GET,
+            &q("/api/2.0/mlflow/experiments/get", &[("experiment_id", &id)]),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, _) = call(Method::GET, "/no/such/route", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let req = Request::builder()
+        .uri("/metrics")
+        .body(Body::empty())
+        .unwrap();
+    let resp = app().oneshot(req).await.expect("infallible");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = String::from_utf8(
+        to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    let value = |line_start: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no `{line_start}` in\n{text}"))
+    };
+    // Other tests share the app: at least this test's requests are there.
+    let gets = value(
+        "sluice_http_requests_total{method=\"GET\",route=\"/api/2.0/mlflow/experiments/get\",status=\"200\"}",
+    );
+    assert!(gets >= 3.0, "{gets}");
+    let count = value(
+        "sluice_http_request_duration_seconds_count{method=\"GET\",route=\"/api/2.0/mlflow/experiments/get\"}",
+    );
+    let inf = value(
+        "sluice_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/2.0/mlflow/experiments/get\",le=\"+Inf\"}",
+    );
+    assert!(count >= gets && (inf - count).abs() < f64::EPSILON);
+    let fast = value(
+        "sluice_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/2.0/mlflow/experiments/get\",le=\"0.001\"}",
+    );
+    assert!(fast <= count, "buckets are cumulative");
+    assert!(
+        value("sluice_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"}")
+            >= 1.0
+    );
+    assert!(
+        !text.contains("experiment_id=") && !text.contains("/no/such/route"),
+        "a raw path or query leaked into a label:\n{text}"
+    );
+    assert!(text.contains("# TYPE sluice_jobs gauge"));
+    assert!(text.contains("# TYPE sluice_step_duration_seconds histogram"));
+    assert!(text.contains("# TYPE sluice_executor_steps gauge"));
+}

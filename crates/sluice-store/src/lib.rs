@@ -7,6 +7,7 @@
 pub mod db;
 pub(crate) mod filter;
 pub mod governance;
+pub mod metrics;
 pub mod pool;
 pub mod registry;
 mod rows;

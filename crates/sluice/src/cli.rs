@@ -507,6 +507,23 @@ pub(crate) struct ServerArgs {
     /// `AZURE_STORAGE_ACCESS_KEY`. Default: the workspace's `mlartifacts` folder.
     #[arg(long, value_name = "URI", env = "SLUICE_ARTIFACTS_DESTINATION")]
     pub(crate) artifacts_destination: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (with `--tls-key`); clients then use
+    /// `https://` (a private CA: `REQUESTS_CA_BUNDLE=ca.pem` for the mlflow client).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        env = "SLUICE_TLS_CERT"
+    )]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_cert",
+        env = "SLUICE_TLS_KEY"
+    )]
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

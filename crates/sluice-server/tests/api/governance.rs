@@ -223,6 +223,7 @@ const EXPECTED_ROLES: &[(&str, &str, Option<Role>)] = {
     ("GET", "/static-files/{*path}", None),
     ("GET", "/health", None),
     ("GET", "/version", None),
+    ("GET", "/metrics", Some(R)),
     ]
 };
 

@@ -67,6 +67,16 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
         })?,
         None => ws.artifacts()?,
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(sluice_server::tls::acceptor(cert, key).map_err(|e| {
+            CliError::usage(
+                format!("`--tls-cert`/`--tls-key`: {e}"),
+                "give a PEM certificate chain and its private key, e.g. from `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out cert.pem -subj /CN=HOST -addext subjectAltName=DNS:HOST`",
+            )
+        })?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let state = Arc::new(
         sluice_server::ServerState::new(ws.store_pool(args.pool_size)?, artifacts)
             .with_auth(auth)
@@ -84,11 +94,11 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
                 CliError::Workspace(format!("cannot listen on {ip}:{}: {e}", args.port))
             })?;
         ui::note(&format!(
-            "Listening on http://{addr} (workspace {}, artifacts in {})",
+            "Listening on {scheme}://{addr} (workspace {}, artifacts in {})",
             ws.root().display(),
             state.artifacts_location()
         ));
-        let base = format!("http://{addr}{}", prefix.as_deref().unwrap_or(""));
+        let base = format!("{scheme}://{addr}{}", prefix.as_deref().unwrap_or(""));
         ui::note(&format!(
             "Point clients at it with: export MLFLOW_TRACKING_URI={base}"
         ));
@@ -105,9 +115,14 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
         if auth {
             ui::note("Authentication is on: clients send a token (MLFLOW_TRACKING_TOKEN).");
         }
-        sluice_server::serve(listener, state, shutdown_signal())
-            .await
-            .map_err(|e| CliError::Workspace(format!("the server stopped: {e}")))?;
+        ui::note(&format!("Prometheus metrics: {base}/metrics"));
+        let served = match tls {
+            Some(acceptor) => {
+                sluice_server::tls::serve_tls(listener, state, acceptor, shutdown_signal()).await
+            }
+            None => sluice_server::serve(listener, state, shutdown_signal()).await,
+        };
+        served.map_err(|e| CliError::Workspace(format!("the server stopped: {e}")))?;
         ui::note("Stopped.");
         Ok(())
     })

@@ -58,6 +58,79 @@ fn mlflow2_client_flow() {
     client_flow("venv-mlflow2");
 }
 
+/// A self-signed certificate for 127.0.0.1 and its key (made with `openssl`), or `None` when
+/// `openssl` is not there (said on stderr).
+fn self_signed(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
+            "keyUsage=critical,digitalSignature,keyCertSign",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdin(Stdio::null())
+        .output();
+    match made {
+        Ok(out) if out.status.success() => Some((cert, key)),
+        other => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: cannot make a test certificate with `openssl` ({other:?}), so the HTTPS test did not run"
+            );
+            None
+        }
+    }
+}
+
+/// `sluice server --tls-cert --tls-key`: the mlflow 3 client's whole flow over HTTPS, trusting
+/// the certificate through `REQUESTS_CA_BUNDLE` as a team would with a private CA; plain HTTP
+/// to the same port gets no HTTP answer.
+#[test]
+fn mlflow3_client_flow_over_https() {
+    let certs = tempfile::tempdir().expect("temp dir");
+    let Some((cert, key)) = self_signed(certs.path()) else {
+        return;
+    };
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let tls = ["--tls-cert", cert.as_str(), "--tls-key", key.as_str()];
+    {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let deadline = Instant::now() + TIMEOUT;
+        let mut server = Server::start_env(&dir.path().join("ws"), deadline, &tls, &[]);
+        assert!(server.url().starts_with("https://"));
+        let plain = http_get(server.port, "/health").unwrap_or_default();
+        assert!(
+            !plain.starts_with("HTTP/1.1 200"),
+            "plain HTTP was answered: {plain}"
+        );
+        server.stop();
+    }
+    client_flow_env(
+        "venv-mlflow3",
+        &tls,
+        &[],
+        &[("REQUESTS_CA_BUNDLE", cert.clone())],
+    );
+}
+
 #[test]
 fn mlflow3_governance_flow() {
     governance_flow("venv-mlflow3");
@@ -191,6 +264,16 @@ fn client_flow(venv: &str) {
 /// `client_flow.py` against a server started with `extra` arguments and `env` variables; the
 /// server's workspace folder, for checks after the flow.
 fn client_flow_with(venv: &str, extra: &[&str], env: &[(&str, String)]) -> tempfile::TempDir {
+    client_flow_env(venv, extra, env, &[])
+}
+
+/// [`client_flow_with`], the client also given `client_env`.
+fn client_flow_env(
+    venv: &str,
+    extra: &[&str],
+    env: &[(&str, String)],
+    client_env: &[(&str, String)],
+) -> tempfile::TempDir {
     let Some(venvs) = std::env::var_os(VENVS_VAR).filter(|v| !v.is_empty()) else {
         // Straight to stderr, past the test harness's capture, so a plain `cargo test` shows it.
         let _ = writeln!(
@@ -213,12 +296,13 @@ fn client_flow_with(venv: &str, extra: &[&str], env: &[(&str, String)]) -> tempf
     let dir = tempfile::tempdir().expect("temp dir");
 
     let mut server = Server::start_env(&dir.path().join("ws"), deadline, extra, env);
-    let url = format!("http://127.0.0.1:{}", server.port);
+    let url = server.url();
     say(&format!("[{venv}] sluice server at {url}"));
 
     let mut flow = Command::new(&python)
         .arg(&script)
         .current_dir(dir.path())
+        .envs(client_env.iter().map(|(k, v)| (k, v)))
         .env("MLFLOW_TRACKING_URI", &url)
         .env_remove("MLFLOW_REGISTRY_URI")
         .env_remove("MLFLOW_EXPERIMENT_NAME")
@@ -507,6 +591,8 @@ fn say(line: &str) {
 struct Server {
     child: Child,
     port: u16,
+    /// It serves HTTPS (`--tls-cert`).
+    tls: bool,
     log: Arc<Mutex<String>>,
     reader: Option<JoinHandle<()>>,
 }
@@ -559,7 +645,7 @@ impl Server {
                 let mut port_tx = Some(port_tx);
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
-                    if let Some(port) = listening_port(&line)
+                    if let Some(port) = listening_port(&line).or_else(|| listening_port_tls(&line))
                         && let Some(tx) = port_tx.take()
                     {
                         let _ = tx.send(port);
@@ -575,6 +661,7 @@ impl Server {
         let mut server = Server {
             child,
             port: 0,
+            tls: extra.contains(&"--tls-cert"),
             log,
             reader: Some(reader),
         };
@@ -600,7 +687,14 @@ impl Server {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 panic!("the server exited with {status} at start\n{}", self.log());
             }
-            if health(self.port) {
+            // Over TLS, an accepted connection (the listener is bound before the line that
+            // names the port is printed).
+            let ready = if self.tls {
+                TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            } else {
+                health(self.port)
+            };
+            if ready {
                 return;
             }
             assert!(
@@ -631,6 +725,12 @@ impl Server {
         status
     }
 
+    /// Where clients reach it.
+    fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
     fn log(&self) -> String {
         self.log
             .lock()
@@ -651,6 +751,13 @@ impl Drop for Server {
 /// `Listening on http://127.0.0.1:PORT (workspace ...)` → PORT.
 fn listening_port(line: &str) -> Option<u16> {
     let rest = line.split("Listening on http://").nth(1)?;
+    let addr = rest.split_whitespace().next()?;
+    addr.rsplit_once(':')?.1.parse().ok()
+}
+
+/// `Listening on https://127.0.0.1:PORT (workspace ...)` → PORT.
+fn listening_port_tls(line: &str) -> Option<u16> {
+    let rest = line.split("Listening on https://").nth(1)?;
     let addr = rest.split_whitespace().next()?;
     addr.rsplit_once(':')?.1.parse().ok()
 }
