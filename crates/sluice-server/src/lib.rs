@@ -350,9 +350,36 @@ pub fn route_rules() -> Vec<RouteRule> {
 
 /// The router `sluice server` and the in-process server of `job create` both use.
 pub fn router(state: Arc<ServerState>) -> Router {
+    router_with(state, Vec::new())
+}
+
+/// A route served besides the MLflow API and held to the same rules: the role it needs
+/// (`None`: public), checked by the same middleware, under `/ajax-api/` too when under `/api/`.
+pub struct ExtraRoute {
+    pub method: Method,
+    pub path: &'static str,
+    pub role: Option<sluice_store::governance::Role>,
+    pub handler: axum::routing::MethodRouter<Arc<ServerState>>,
+}
+
+/// The token a request presents (`Authorization: Bearer`, or Basic with it as the password).
+#[must_use]
+pub fn request_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    auth::presented_token(headers)
+}
+
+/// [`router`] with `extra` routes (the team server's job routes live in the binary, which
+/// knows the engine).
+pub fn router_with(state: Arc<ServerState>, extra: Vec<ExtraRoute>) -> Router {
     let mut rules = HashMap::new();
     let mut router = Router::new();
-    for route in route_table() {
+    let extra = extra.into_iter().map(|r| Route {
+        method: r.method,
+        path: r.path,
+        role: r.role,
+        handler: r.handler,
+    });
+    for route in route_table().into_iter().chain(extra) {
         rules.insert((route.method.clone(), route.path.to_owned()), route.role);
         if let Some(rest) = route.path.strip_prefix("/api/") {
             router = router.route(&format!("/ajax-api/{rest}"), route.handler.clone());
@@ -443,7 +470,19 @@ pub async fn serve(
     state: Arc<ServerState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    serve_router(listener, router(state), shutdown).await
+}
+
+/// Serves a router built by [`router_with`].
+///
+/// # Errors
+/// When the listener fails.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -12,8 +12,6 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
-use crate::ServerState;
-
 /// Reads a certificate chain and its key into an acceptor. The message names the file and what
 /// is wrong with it.
 ///
@@ -47,18 +45,17 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// [`crate::serve`] over TLS: each connection's handshake, then HTTP/1.1 on it, until
+/// [`crate::serve_router`] over TLS: each connection's handshake, then HTTP/1.1 on it, until
 /// `shutdown`; connections in flight finish their requests.
 ///
 /// # Errors
 /// When accepting connections fails for good.
 pub async fn serve_tls(
     listener: tokio::net::TcpListener,
-    state: Arc<ServerState>,
+    app: axum::Router,
     acceptor: TlsAcceptor,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = crate::router(state);
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {

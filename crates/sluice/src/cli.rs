@@ -55,6 +55,10 @@ pub(crate) struct GlobalArgs {
     /// Act as this token's identity and role (default: the local user, as owner).
     #[arg(long, global = true, env = "SLUICE_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
+    /// Send the command to a team server (`sluice server`) instead of a local workspace, e.g.
+    /// `https://sluice.example.org`; `--token` is its credential. Remote: `job create|show|list|stream|cancel`.
+    #[arg(long, global = true, value_name = "URL", env = "SLUICE_URL")]
+    pub(crate) url: Option<String>,
     /// Accepted for `az ml` scripts and ignored: the workspace is `--workspace`.
     #[arg(short = 'g', long, global = true, value_name = "NAME")]
     pub(crate) resource_group: Option<String>,

@@ -49,6 +49,13 @@ pub(crate) enum CliError {
         message: String,
         hint: Option<String>,
     },
+    /// A team server refused the command: its message, and the exit code the command would
+    /// have had run locally.
+    #[error("{message}")]
+    Remote {
+        message: String,
+        exit: crate::exit::Exit,
+    },
     /// The job ran and ended `Failed` or `Canceled`: already reported, only the code remains.
     #[error("job `{name}` ended {status}")]
     JobEnded {
@@ -69,6 +76,7 @@ impl CliError {
             CliError::Denied { .. } => Exit::PermissionDenied,
             CliError::AuditTampered => Exit::AuditTampered,
             CliError::Environment { .. } => Exit::Environment,
+            CliError::Remote { exit, .. } => *exit,
             CliError::JobEnded { status, .. } => {
                 if *status == sluice_engine::Status::Canceled {
                     Exit::JobCanceled

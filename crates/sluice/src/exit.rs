@@ -48,6 +48,14 @@ impl Exit {
         Exit::Environment,
     ];
 
+    /// The exit with code `code` (an unknown code: `Workspace`).
+    pub(crate) fn from_code(code: i32) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|e| i32::from(e.code()) == code)
+            .unwrap_or(Exit::Workspace)
+    }
+
     pub(crate) fn code(self) -> u8 {
         match self {
             Exit::Success => 0,

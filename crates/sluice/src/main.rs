@@ -6,6 +6,7 @@ mod error;
 mod exit;
 mod printer;
 mod progress;
+mod remote;
 mod ui;
 mod workspace;
 
@@ -60,6 +61,19 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
+    if let Some(url) = ctx.global.url.as_deref().filter(|u| !u.is_empty()) {
+        let remote = remote::Remote::new(url, ctx.global.token.as_deref())?;
+        return match command {
+            Command::Job(cmd) => remote::job(ctx, &remote, cmd),
+            Command::ExitCodes | Command::Completions { .. } => local(ctx, command),
+            Command::Server(_) => Err(remote::not_remote("`sluice server`")),
+            _ => Err(remote::not_remote("this command")),
+        };
+    }
+    local(ctx, command)
+}
+
+fn local(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
     match command {
         Command::Job(cmd) => commands::job::run(ctx, cmd),
         Command::Data(cmd) => commands::data::run(ctx, cmd),

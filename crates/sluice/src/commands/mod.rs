@@ -9,6 +9,7 @@ pub(crate) mod environment;
 pub(crate) mod job;
 pub(crate) mod model;
 pub(crate) mod server;
+pub(crate) mod server_jobs;
 pub(crate) mod step;
 pub(crate) mod token;
 

@@ -83,6 +83,10 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
             .with_mlflow_ui(mlflow_ui.clone())
             .with_static_prefix(prefix.clone()),
     );
+    let jobs = super::server_jobs::Jobs {
+        ws: ws.clone(),
+        store: ctx.global.store.clone(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -116,11 +120,15 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
             ui::note("Authentication is on: clients send a token (MLFLOW_TRACKING_TOKEN).");
         }
         ui::note(&format!("Prometheus metrics: {base}/metrics"));
+        ui::note(&format!(
+            "Runs jobs for clients: sluice --url {base} job create -f pipeline.yml"
+        ));
+        let app = sluice_server::router_with(state, super::server_jobs::routes(jobs));
         let served = match tls {
             Some(acceptor) => {
-                sluice_server::tls::serve_tls(listener, state, acceptor, shutdown_signal()).await
+                sluice_server::tls::serve_tls(listener, app, acceptor, shutdown_signal()).await
             }
-            None => sluice_server::serve(listener, state, shutdown_signal()).await,
+            None => sluice_server::serve_router(listener, app, shutdown_signal()).await,
         };
         served.map_err(|e| CliError::Workspace(format!("the server stopped: {e}")))?;
         ui::note("Stopped.");

@@ -9,6 +9,7 @@ mod governance;
 mod job;
 mod misc;
 mod python;
+mod remote;
 mod reuse;
 mod slurm;
 mod step;

@@ -14,7 +14,22 @@ const WAIT: Duration = Duration::from_mins(1);
 
 pub(crate) fn run(ctx: &Ctx<'_>, args: &NameArg) -> Result<(), CliError> {
     let ws = super::open_as_contributor(ctx, "canceling a job")?;
-    let job = ws.store().get_job(&args.name)?;
+    let shown = cancel(&ws, &args.name)?;
+    print(ctx, &shown)
+}
+
+/// Prints a canceled job as `job cancel` does.
+pub(crate) fn print(ctx: &Ctx<'_>, shown: &serde_json::Value) -> Result<(), CliError> {
+    ctx.printer
+        .print(shown, &["name", "type", "status", "start_time", "end_time"])
+}
+
+/// Cancels job `name` and waits until it has stopped; the job as `job show` prints it.
+pub(crate) fn cancel(
+    ws: &sluice_engine::Workspace,
+    name: &str,
+) -> Result<serde_json::Value, CliError> {
+    let job = ws.store().get_job(name)?;
     if matches!(job.status.as_str(), "Completed" | "Failed" | "Canceled") {
         return Err(CliError::usage(
             format!(
@@ -50,13 +65,9 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &NameArg) -> Result<(), CliError> {
             )));
         }
         if sluice_engine::process_started(pid).is_none_or(|s| s != started) {
-            sluice_engine::recover_interrupted(&ws)?;
+            sluice_engine::recover_interrupted(ws)?;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let shown = super::job_json(&ws, &job.name)?;
-    ctx.printer.print(
-        &shown,
-        &["name", "type", "status", "start_time", "end_time"],
-    )
+    super::job_json(ws, &job.name)
 }

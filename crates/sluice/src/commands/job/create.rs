@@ -184,7 +184,7 @@ pub(super) fn execute(
 }
 
 /// For each failed step: its error and the end of its log.
-fn report_failures(job: &serde_json::Value) {
+pub(crate) fn report_failures(job: &serde_json::Value) {
     let Some(steps) = job["jobs"].as_object() else {
         return;
     };

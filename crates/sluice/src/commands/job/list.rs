@@ -7,6 +7,19 @@ use crate::commands::Ctx;
 use crate::error::CliError;
 
 pub(crate) fn run(ctx: &Ctx<'_>, ws: &Workspace, max_results: usize) -> Result<(), CliError> {
+    print(ctx, &list_json(ws, max_results)?)
+}
+
+/// Prints a job list as `job list` does.
+pub(crate) fn print(ctx: &Ctx<'_>, value: &serde_json::Value) -> Result<(), CliError> {
+    ctx.printer.print(
+        value,
+        &["name", "type", "status", "experiment_name", "created_at"],
+    )
+}
+
+/// The newest `max_results` jobs, as `job list` prints them.
+pub(crate) fn list_json(ws: &Workspace, max_results: usize) -> Result<serde_json::Value, CliError> {
     let jobs = ws.store().list_jobs(max_results)?;
     let value: Vec<serde_json::Value> = jobs
         .iter()
@@ -23,8 +36,5 @@ pub(crate) fn run(ctx: &Ctx<'_>, ws: &Workspace, max_results: usize) -> Result<(
             })
         })
         .collect();
-    ctx.printer.print(
-        &serde_json::Value::Array(value),
-        &["name", "type", "status", "experiment_name", "created_at"],
-    )
+    Ok(serde_json::Value::Array(value))
 }

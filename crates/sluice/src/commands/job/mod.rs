@@ -1,11 +1,11 @@
 //! `sluice job ...`.
 
-mod cancel;
-mod create;
-mod list;
+pub(crate) mod cancel;
+pub(crate) mod create;
+pub(crate) mod list;
 mod resume;
 mod show;
-mod stream;
+pub(crate) mod stream;
 mod validate;
 
 use serde_json::{Value, json};

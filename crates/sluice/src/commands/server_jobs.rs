@@ -1,0 +1,350 @@
+//! The team server's job routes (`sluice server` owns its workspace and runs jobs itself), under
+//! `/api/sluice/v1/`, held to the same role rules as the MLflow routes:
+//!
+//! | route | role | what |
+//! |---|---|---|
+//! | `POST /jobs?file=F&name=N&set=K=V&force_rerun=true&folder=D` | contributor | the body is a tar of the client's project folder; the job runs on the server |
+//! | `GET /jobs?max_results=N` | reader | `job list` |
+//! | `GET /jobs/{name}` | reader | `job show` |
+//! | `POST /jobs/{name}/cancel` | contributor | `job cancel` |
+//! | `GET /jobs/{name}/steps/{step}/log?offset=N` | reader | a step's log from byte `offset` |
+//!
+//! A submitted job runs as a `sluice job create` process of its own (its own process group),
+//! started by the server in the unpacked folder and acting with the submitter's token: it keeps
+//! running when the client disconnects and when the server restarts, and `job cancel` stops it
+//! as it stops any job. Errors answer `{error_code, message, hint, exit_code}`, so the client
+//! exits as the local command would.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, Query};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use sluice_engine::Workspace;
+use sluice_server::ExtraRoute;
+use sluice_store::governance::Role;
+
+use crate::error::CliError;
+
+/// The largest project folder a submission may upload.
+const MAX_UPLOAD: usize = 1 << 30;
+/// How long a submission waits for its job to be recorded (or refused) before answering.
+const RECORD_WAIT: Duration = Duration::from_mins(2);
+
+/// What the job routes need besides the server state.
+pub(crate) struct Jobs {
+    pub(crate) ws: Workspace,
+    /// `--store` as given to the server, passed on to the job processes.
+    pub(crate) store: Option<String>,
+}
+
+type Shared = Arc<Jobs>;
+
+/// The routes, for [`sluice_server::router_with`].
+pub(crate) fn routes(jobs: Jobs) -> Vec<ExtraRoute> {
+    let jobs: Shared = Arc::new(jobs);
+    let (for_submit, for_list, for_show, for_cancel, for_log) = (
+        Arc::clone(&jobs),
+        Arc::clone(&jobs),
+        Arc::clone(&jobs),
+        Arc::clone(&jobs),
+        jobs,
+    );
+    vec![
+        ExtraRoute {
+            method: Method::POST,
+            path: "/api/sluice/v1/jobs",
+            role: Some(Role::Contributor),
+            handler: post(
+                move |headers: HeaderMap, Query(q): Query<Vec<(String, String)>>, body: Bytes| {
+                    let jobs = Arc::clone(&for_submit);
+                    async move { blocking(move || submit(&jobs, &headers, &q, &body)).await }
+                },
+            )
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD)),
+        },
+        ExtraRoute {
+            method: Method::GET,
+            path: "/api/sluice/v1/jobs",
+            role: Some(Role::Reader),
+            handler: get(move |Query(q): Query<Vec<(String, String)>>| {
+                let jobs = Arc::clone(&for_list);
+                async move { blocking(move || list(&jobs, &q)).await }
+            }),
+        },
+        ExtraRoute {
+            method: Method::GET,
+            path: "/api/sluice/v1/jobs/{name}",
+            role: Some(Role::Reader),
+            handler: get(move |UrlPath(name): UrlPath<String>| {
+                let jobs = Arc::clone(&for_show);
+                async move { blocking(move || crate::commands::job::job_json(&jobs.ws, &name)).await }
+            }),
+        },
+        ExtraRoute {
+            method: Method::POST,
+            path: "/api/sluice/v1/jobs/{name}/cancel",
+            role: Some(Role::Contributor),
+            handler: post(move |UrlPath(name): UrlPath<String>| {
+                let jobs = Arc::clone(&for_cancel);
+                async move {
+                    blocking(move || crate::commands::job::cancel::cancel(&jobs.ws, &name)).await
+                }
+            }),
+        },
+        ExtraRoute {
+            method: Method::GET,
+            path: "/api/sluice/v1/jobs/{name}/steps/{step}/log",
+            role: Some(Role::Reader),
+            handler: get(
+                move |UrlPath((name, step)): UrlPath<(String, String)>,
+                      Query(q): Query<Vec<(String, String)>>| {
+                    let jobs = Arc::clone(&for_log);
+                    async move {
+                        tokio::task::spawn_blocking(move || log_from(&jobs, &name, &step, &q))
+                            .await
+                            .unwrap_or_else(|e| {
+                                error_response(&CliError::Workspace(format!("internal error: {e}")))
+                            })
+                    }
+                },
+            ),
+        },
+    ]
+}
+
+/// Runs `f` off the async threads; its error as the client reads it.
+async fn blocking(f: impl FnOnce() -> Result<Value, CliError> + Send + 'static) -> Response {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => axum::Json(v).into_response(),
+        Ok(Err(e)) => error_response(&e),
+        Err(e) => error_response(&CliError::Workspace(format!("internal error: {e}"))),
+    }
+}
+
+/// An error as JSON: the MLflow-style code and message, the hint, and the exit code the CLI
+/// would have exited with.
+pub(crate) fn error_response(e: &CliError) -> Response {
+    let exit = e.exit();
+    let (status, code) = match exit.code() {
+        2 => (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"),
+        3 => (StatusCode::BAD_REQUEST, "INVALID_SPEC"),
+        5 => (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"),
+        6 => (StatusCode::CONFLICT, "RESOURCE_ALREADY_EXISTS"),
+        12 => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+    };
+    let message = e.to_string();
+    (
+        status,
+        axum::Json(json!({
+            "error_code": code,
+            "message": message,
+            "hint": e.hint(),
+            "exit_code": exit.code(),
+        })),
+    )
+        .into_response()
+}
+
+fn param<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+fn list(jobs: &Jobs, q: &[(String, String)]) -> Result<Value, CliError> {
+    let max = param(q, "max_results")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    crate::commands::job::list::list_json(&jobs.ws, max)
+}
+
+/// A path inside the upload, refused if it would leave it.
+fn inside(root: &Path, rel: &str) -> Result<PathBuf, CliError> {
+    let p = Path::new(rel);
+    if p.is_absolute()
+        || p.components().any(|c| {
+            !matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        })
+    {
+        return Err(CliError::usage(
+            format!("`{rel}` is not a path inside the uploaded folder"),
+            "the job file must be inside the folder the client uploads",
+        ));
+    }
+    Ok(root.join(p))
+}
+
+fn submit(
+    jobs: &Jobs,
+    headers: &HeaderMap,
+    q: &[(String, String)],
+    body: &[u8],
+) -> Result<Value, CliError> {
+    let file = param(q, "file").ok_or_else(|| {
+        CliError::usage(
+            "the submission names no job file (`file=`)",
+            "send `file=pipeline.yml`",
+        )
+    })?;
+    let folder = param(q, "folder")
+        .filter(|f| {
+            !f.is_empty()
+                && f.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && *f != "."
+                && *f != ".."
+        })
+        .unwrap_or("project");
+    let name = match param(q, "name") {
+        Some(n) => n.to_owned(),
+        None => sluice_engine::generate_name(),
+    };
+    if jobs.ws.store().get_job(&name).is_ok() {
+        return Err(CliError::AlreadyExists {
+            message: format!("job `{name}` already exists"),
+            hint: Some("job names are unique: pass another `--name`, or none".into()),
+        });
+    }
+    // Unpack the project where the job's process will run.
+    let upload = jobs
+        .ws
+        .root()
+        .join("uploads")
+        .join(format!("{name}-{:08x}", fastrand::u32(..)));
+    let project = upload.join(folder);
+    std::fs::create_dir_all(&project)
+        .map_err(|e| CliError::Workspace(format!("cannot create {}: {e}", project.display())))?;
+    let mut archive = tar::Archive::new(body);
+    archive.set_preserve_permissions(true);
+    archive.set_overwrite(true);
+    // `unpack` refuses entries that would land outside the folder (`..`, absolute paths).
+    archive.unpack(&project).map_err(|e| {
+        CliError::usage(
+            format!("the uploaded project is not a readable tar archive: {e}"),
+            "submit with `sluice --url URL job create -f FILE`",
+        )
+    })?;
+    let spec = inside(&project, file)?;
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Workspace(format!("cannot find the sluice binary: {e}")))?;
+    let runner_log = upload.join("runner.log");
+    let log = std::fs::File::create(&runner_log)
+        .map_err(|e| CliError::Workspace(format!("cannot create {}: {e}", runner_log.display())))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["job", "create", "-o", "none", "--name", &name, "-f"])
+        .arg(&spec)
+        .arg("--workspace")
+        .arg(jobs.ws.root())
+        .current_dir(&project)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .env("NO_COLOR", "1")
+        .env_remove("SLUICE_URL")
+        .env_remove("SLUICE_OUTPUT");
+    if let Some(store) = &jobs.store {
+        cmd.arg("--store").arg(store);
+    }
+    let sets: Vec<&str> = q
+        .iter()
+        .filter(|(k, _)| k == "set")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if !sets.is_empty() {
+        cmd.arg("--set").args(&sets);
+    }
+    if param(q, "force_rerun") == Some("true") {
+        cmd.arg("--force-rerun");
+    }
+    if let Some(n) = param(q, "max_parallel") {
+        cmd.arg("--max-parallel").arg(n);
+    }
+    // The job acts as whoever submitted it.
+    match sluice_server::request_token(headers) {
+        Some(token) => cmd.env("SLUICE_TOKEN", token),
+        None => cmd.env_remove("SLUICE_TOKEN"),
+    };
+    // Its own process group: the server's Ctrl-C or SIGTERM does not reach it.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| CliError::Workspace(format!("cannot start the job's process: {e}")))?;
+    let deadline = Instant::now() + RECORD_WAIT;
+    loop {
+        if jobs.ws.store().get_job(&name).is_ok() {
+            // Reap it whenever it ends.
+            std::thread::spawn(move || {
+                let _ = child.wait();
+            });
+            return crate::commands::job::job_json(&jobs.ws, &name);
+        }
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| CliError::Workspace(e.to_string()))?
+        {
+            let text = std::fs::read_to_string(&runner_log).unwrap_or_default();
+            let _ = std::fs::remove_dir_all(&upload);
+            let code = status.code().unwrap_or(10);
+            return Err(CliError::Remote {
+                message: text.trim().to_owned(),
+                exit: crate::exit::Exit::from_code(code),
+            });
+        }
+        if Instant::now() > deadline {
+            return Err(CliError::Workspace(format!(
+                "job `{name}` was not recorded within {} s; see {}",
+                RECORD_WAIT.as_secs(),
+                runner_log.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Up to 1 MiB of a step's log from byte `offset`; `X-Sluice-Log-Size` says how long it is.
+fn log_from(jobs: &Jobs, name: &str, step: &str, q: &[(String, String)]) -> Response {
+    let offset: u64 = param(q, "offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let found = (|| -> Result<Option<PathBuf>, CliError> {
+        let steps = jobs.ws.store().list_steps(name)?;
+        let row = steps
+            .into_iter()
+            .find(|s| s.name == step)
+            .ok_or_else(|| CliError::NotFound {
+                message: format!("job `{name}` has no step `{step}`"),
+                hint: Some(format!("see its steps with `sluice job show -n {name}`")),
+            })?;
+        Ok(row.log_path.map(PathBuf::from))
+    })();
+    let path = match found {
+        Ok(Some(p)) => p,
+        Ok(None) => return (StatusCode::OK, Vec::new()).into_response(),
+        Err(e) => return error_response(&e),
+    };
+    let mut buf = Vec::new();
+    let size = match std::fs::File::open(&path) {
+        Ok(mut f) => {
+            let size = f.metadata().map_or(0, |m| m.len());
+            if f.seek(SeekFrom::Start(offset)).is_ok() {
+                let _ = f.take(1 << 20).read_to_end(&mut buf);
+            }
+            size
+        }
+        Err(_) => 0,
+    };
+    (
+        StatusCode::OK,
+        [("x-sluice-log-size", size.to_string())],
+        buf,
+    )
+        .into_response()
+}

@@ -1,0 +1,410 @@
+//! The CLI as a client of a team server: `sluice --url https://host job ...` (or `SLUICE_URL`)
+//! sends the command to a `sluice server` that owns the workspace, with `--token` /
+//! `SLUICE_TOKEN` as its credentials, and prints what the local command would print, exiting
+//! with the same code.
+//!
+//! Remote today: `job create` (the folder of the job file is uploaded, with its `.amlignore` or
+//! `.gitignore` applied; the job runs on the server and keeps running if the client goes away),
+//! `job show`, `job list`, `job stream`, `job cancel`. Other commands say they are not remote
+//! yet. HTTPS servers are checked against the public roots, or against the certificates in
+//! `SLUICE_CA_BUNDLE` (else `SSL_CERT_FILE`, else `REQUESTS_CA_BUNDLE`) for a private CA.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cli::{JobCommand, JobCreateArgs};
+use crate::commands::Ctx;
+use crate::error::CliError;
+use crate::exit::Exit;
+use crate::ui;
+
+/// The team server a command talks to.
+pub(crate) struct Remote {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl Remote {
+    pub(crate) fn new(url: &str, token: Option<&str>) -> Result<Self, CliError> {
+        let base = url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(CliError::usage(
+                format!("`--url {url}` is not an http:// or https:// address"),
+                "give the team server's address, e.g. `--url https://sluice.example.org`",
+            ));
+        }
+        let mut config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(15)));
+        if let Some(roots) = private_roots()? {
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
+                    .build(),
+            );
+        }
+        Ok(Self {
+            base,
+            token: token.map(str::to_owned),
+            agent: config.build().into(),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/sluice/v1{path}", self.base)
+    }
+
+    fn authorized<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.token {
+            Some(t) => req.header("Authorization", &format!("Bearer {t}")),
+            None => req,
+        }
+    }
+
+    fn unreachable(&self, e: &ureq::Error) -> CliError {
+        CliError::Workspace(format!(
+            "cannot reach the team server at {}: {e}",
+            self.base
+        ))
+    }
+
+    /// The body of a 2xx answer, else the server's error as the local command's error.
+    fn answer(&self, resp: ureq::http::Response<ureq::Body>) -> Result<Vec<u8>, CliError> {
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        resp.into_body()
+            .into_reader()
+            .read_to_end(&mut body)
+            .map_err(|e| {
+                CliError::Workspace(format!("reading the answer of {}: {e}", self.base))
+            })?;
+        if (200..300).contains(&status) {
+            return Ok(body);
+        }
+        let err: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let message = err["message"].as_str().map_or_else(
+            || String::from_utf8_lossy(&body).into_owned(),
+            str::to_owned,
+        );
+        let exit = match err["exit_code"].as_i64() {
+            Some(code) => Exit::from_code(i32::try_from(code).unwrap_or(10)),
+            None => match status {
+                401 | 403 => Exit::PermissionDenied,
+                404 => Exit::NotFound,
+                400 => Exit::Usage,
+                _ => Exit::Workspace,
+            },
+        };
+        if status == 401 {
+            return Err(CliError::Denied {
+                message: format!("the team server refused the credentials: {message}"),
+                hint: Some("pass a valid token with `--token` or `SLUICE_TOKEN`".into()),
+            });
+        }
+        Err(CliError::Remote { message, exit })
+    }
+
+    fn get(&self, path: &str) -> Result<Vec<u8>, CliError> {
+        let resp = self
+            .authorized(self.agent.get(self.url(path)))
+            .call()
+            .map_err(|e| self.unreachable(&e))?;
+        self.answer(resp)
+    }
+
+    fn get_json(&self, path: &str) -> Result<Value, CliError> {
+        let body = self.get(path)?;
+        serde_json::from_slice(&body)
+            .map_err(|e| CliError::Workspace(format!("the team server sent no JSON: {e}")))
+    }
+
+    fn post(&self, path: &str, body: &[u8], content_type: &str) -> Result<Value, CliError> {
+        let resp = self
+            .authorized(self.agent.post(self.url(path)))
+            .header("Content-Type", content_type)
+            .send(body)
+            .map_err(|e| self.unreachable(&e))?;
+        let body = self.answer(resp)?;
+        serde_json::from_slice(&body)
+            .map_err(|e| CliError::Workspace(format!("the team server sent no JSON: {e}")))
+    }
+}
+
+/// Certificates to trust instead of the public roots, from the first of `SLUICE_CA_BUNDLE`,
+/// `SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE` that is set.
+fn private_roots() -> Result<Option<Vec<ureq::tls::Certificate<'static>>>, CliError> {
+    let Some((var, path)) = ["SLUICE_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"]
+        .into_iter()
+        .find_map(|v| {
+            std::env::var_os(v)
+                .filter(|p| !p.is_empty())
+                .map(|p| (v, p))
+        })
+    else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(&path).map_err(|e| {
+        CliError::usage(
+            format!("`{var}={}` cannot be read: {e}", Path::new(&path).display()),
+            "point it at a PEM file of CA certificates, or unset it",
+        )
+    })?;
+    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c.to_owned()),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(CliError::usage(
+            format!(
+                "`{var}={}` holds no certificate",
+                Path::new(&path).display()
+            ),
+            "point it at a PEM file of CA certificates, or unset it",
+        ));
+    }
+    Ok(Some(certs))
+}
+
+/// Percent-encodes a query value or path segment.
+fn enc(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// A job command against the team server.
+pub(crate) fn job(ctx: &Ctx<'_>, remote: &Remote, cmd: &JobCommand) -> Result<(), CliError> {
+    match cmd {
+        JobCommand::Create(args) => create(ctx, remote, args),
+        JobCommand::Show(args) => {
+            let job = remote.get_json(&format!("/jobs/{}", enc(&args.name)))?;
+            ctx.printer.print(
+                &job,
+                &[
+                    "name",
+                    "type",
+                    "status",
+                    "experiment_name",
+                    "start_time",
+                    "end_time",
+                ],
+            )
+        }
+        JobCommand::List(args) => {
+            let jobs = remote.get_json(&format!("/jobs?max_results={}", args.max_results))?;
+            crate::commands::job::list::print(ctx, &jobs)
+        }
+        JobCommand::Stream(args) => stream(remote, &args.name),
+        JobCommand::Cancel(args) => {
+            let job = remote.post(
+                &format!("/jobs/{}/cancel", enc(&args.name)),
+                &[],
+                "application/json",
+            )?;
+            crate::commands::job::cancel::print(ctx, &job)
+        }
+        JobCommand::Validate(_) | JobCommand::Resume(_) | JobCommand::Explain(_) => {
+            Err(not_remote("this job command"))
+        }
+    }
+}
+
+/// The error for a command a team server does not run yet.
+pub(crate) fn not_remote(what: &str) -> CliError {
+    CliError::usage(
+        format!("{what} does not work against a team server yet (`--url` / `SLUICE_URL`)"),
+        "remote today: `job create|show|list|stream|cancel`; run other commands on the server's workspace, or unset SLUICE_URL",
+    )
+}
+
+/// The job file's folder as a tar stream (its ignore file applied), and the file's path in it.
+fn pack(file: &Path) -> Result<(Vec<u8>, String), CliError> {
+    let file = std::fs::canonicalize(file).map_err(|e| {
+        CliError::usage(
+            format!("cannot read `{}`: {e}", file.display()),
+            "check the path; relative paths resolve against the current directory",
+        )
+    })?;
+    let root = file.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let rel = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let snapshot = sluice_artifacts::Snapshot::of(&root, &[root.join(".sluice")])
+        .map_err(|e| CliError::Workspace(format!("cannot list {}: {e}", root.display())))?;
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(true);
+    for path in snapshot.paths() {
+        builder
+            .append_path_with_name(root.join(path), path)
+            .map_err(|e| CliError::Workspace(format!("cannot pack {path}: {e}")))?;
+    }
+    let bytes = builder
+        .into_inner()
+        .map_err(|e| CliError::Workspace(format!("cannot pack {}: {e}", root.display())))?;
+    Ok((bytes, rel))
+}
+
+fn create(ctx: &Ctx<'_>, remote: &Remote, args: &JobCreateArgs) -> Result<(), CliError> {
+    // The file is checked here first, so a mistake is reported before anything is uploaded.
+    let overrides = crate::commands::overrides(&args.set)?;
+    let mut warnings = Vec::new();
+    let checked = sluice_spec::load_job(&args.file, &overrides, None, &mut warnings);
+    if let Err(e) = checked
+        && !e.message.contains("is not registered")
+    {
+        crate::commands::print_warnings(&warnings);
+        return Err(e.into());
+    }
+    let (tar, rel) = pack(&args.file)?;
+    let mut query = vec![format!("file={}", enc(&rel))];
+    if let Some(dir) = std::env::current_dir()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+    {
+        query.push(format!("folder={}", enc(&dir)));
+    }
+    if let Some(name) = &args.name {
+        query.push(format!("name={}", enc(name)));
+    }
+    for kv in &args.set.set {
+        query.push(format!("set={}", enc(kv)));
+    }
+    if args.force_rerun {
+        query.push("force_rerun=true".into());
+    }
+    if let Some(n) = args.max_parallel {
+        query.push(format!("max_parallel={n}"));
+    }
+    ui::note(&format!(
+        "Uploading {} KB to {} ...",
+        tar.len().div_ceil(1024),
+        remote.base
+    ));
+    let job = remote.post(
+        &format!("/jobs?{}", query.join("&")),
+        &tar,
+        "application/x-tar",
+    )?;
+    let name = job["name"].as_str().unwrap_or_default().to_owned();
+    ui::note(&format!(
+        "Running job {name} on {} (it goes on if this command stops; follow it with `sluice job stream -n {name}`)",
+        remote.base
+    ));
+    let end = if args.stream {
+        follow(remote, &name, true)?
+    } else {
+        follow(remote, &name, false)?
+    };
+    if end.status != "Completed" {
+        crate::commands::job::create::report_failures(&end.job);
+    }
+    if !args.stream {
+        ui::status(&format!("job {name}"), &end.status, None);
+    }
+    ctx.printer.print(
+        &end.job,
+        &[
+            "name",
+            "type",
+            "status",
+            "experiment_name",
+            "start_time",
+            "end_time",
+        ],
+    )?;
+    ended(&name, &end.status)
+}
+
+/// The exit of a job that ended so.
+fn ended(name: &str, status: &str) -> Result<(), CliError> {
+    match sluice_engine::Status::parse(status) {
+        Some(sluice_engine::Status::Completed) => Ok(()),
+        Some(s) => Err(CliError::JobEnded {
+            name: name.to_owned(),
+            status: s,
+        }),
+        None => Err(CliError::Workspace(format!(
+            "job `{name}` ended as `{status}`"
+        ))),
+    }
+}
+
+struct Ended {
+    job: Value,
+    status: String,
+}
+
+/// Polls the job to its end; with `show`, prints each step's new log lines and status changes
+/// as `job stream` does.
+fn follow(remote: &Remote, name: &str, show: bool) -> Result<Ended, CliError> {
+    let mut offsets: HashMap<String, u64> = HashMap::new();
+    let mut partial: HashMap<String, String> = HashMap::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    loop {
+        let job = remote.get_json(&format!("/jobs/{}", enc(name)))?;
+        let status = job["status"].as_str().unwrap_or_default().to_owned();
+        let terminal =
+            sluice_engine::Status::parse(&status).is_some_and(sluice_engine::Status::is_terminal);
+        if show {
+            let steps = job["jobs"].as_object().cloned().unwrap_or_default();
+            for (step, info) in &steps {
+                let step_status = info["status"].as_str().unwrap_or_default();
+                if info["log_path"].is_string() {
+                    let offset = offsets.entry(step.clone()).or_insert(0);
+                    let bytes = remote.get(&format!(
+                        "/jobs/{}/steps/{}/log?offset={offset}",
+                        enc(name),
+                        enc(step)
+                    ))?;
+                    *offset += bytes.len() as u64;
+                    let pending = partial.entry(step.clone()).or_default();
+                    pending.push_str(&String::from_utf8_lossy(&bytes));
+                    while let Some(pos) = pending.find('\n') {
+                        let line: String = pending.drain(..=pos).collect();
+                        ui::log_line(step, line.trim_end_matches('\n'));
+                    }
+                }
+                if seen.get(step).map(String::as_str) != Some(step_status) {
+                    seen.insert(step.clone(), step_status.to_owned());
+                    if step_status != "NotStarted" {
+                        ui::status(&format!("step {step}"), step_status, info["error"].as_str());
+                    }
+                }
+            }
+        }
+        if terminal {
+            if show {
+                for (step, rest) in partial {
+                    if !rest.is_empty() {
+                        ui::log_line(&step, &rest);
+                    }
+                }
+                ui::status(&format!("job {name}"), &status, job["error"].as_str());
+            }
+            return Ok(Ended { job, status });
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// `job stream -n NAME` against the team server.
+fn stream(remote: &Remote, name: &str) -> Result<(), CliError> {
+    let end = follow(remote, name, true)?;
+    ended(name, &end.status)
+}

@@ -1,0 +1,462 @@
+//! The team server: `sluice server` owns a workspace and runs the jobs clients send with
+//! `sluice --url URL job ...`; the client prints what the local command prints and exits with
+//! the same code. A real server process on a free loopback port, real client processes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::TestContext;
+
+/// `sluice server` on a free port over `ctx`'s workspace; stopped (SIGTERM, then KILL) on drop.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(ctx: &TestContext, extra: &[&str]) -> Self {
+        let mut child = ctx
+            .command(&["server", "--port", "0", "--mlflow-ui", "off"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sluice server");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("the server printed where it listens")
+                .expect("read stderr");
+            if let Some(rest) = line.split("Listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining its log so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        Self { child, url }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client in its own folder (no workspace there), pointed at `url` with `token`.
+fn client(dir: &std::path::Path, url: &str, token: Option<&str>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("SLUICE_URL", url)
+        .env_remove("SLUICE_WORKSPACE")
+        .env_remove("SLUICE_STORE")
+        .env_remove("SLUICE_OUTPUT");
+    match token {
+        Some(t) => cmd.env("SLUICE_TOKEN", t),
+        None => cmd.env_remove("SLUICE_TOKEN"),
+    };
+    cmd
+}
+
+fn token(ctx: &TestContext, name: &str, role: &str) -> String {
+    let v = ctx.json(&["token", "create", "--name", name, "--role", role]);
+    v["token"].as_str().unwrap().to_owned()
+}
+
+const PIPELINE: &str = r"type: pipeline
+jobs:
+  prep:
+    type: command
+    code: ./src
+    command: python3 prep.py ${{inputs.raw}} ${{outputs.clean}}
+    inputs:
+      raw:
+        type: uri_file
+        path: ./data/raw.csv
+    outputs:
+      clean:
+        type: uri_folder
+  report:
+    type: command
+    command: echo rows=$(wc -l < ${{inputs.clean}}/clean.csv)
+    inputs:
+      clean: ${{parent.jobs.prep.outputs.clean}}
+";
+
+fn project(root: &std::path::Path) -> std::path::PathBuf {
+    let p = root.join("team-project");
+    std::fs::create_dir_all(p.join("src")).unwrap();
+    std::fs::create_dir_all(p.join("data")).unwrap();
+    std::fs::write(p.join("pipeline.yml"), PIPELINE).unwrap();
+    std::fs::write(
+        p.join("src/prep.py"),
+        "import sys, os\nrows = [l for l in open(sys.argv[1]) if l.strip()]\nos.makedirs(sys.argv[2], exist_ok=True)\nopen(os.path.join(sys.argv[2], 'clean.csv'), 'w').writelines(rows)\nprint('prep kept', len(rows), 'rows')\n",
+    )
+    .unwrap();
+    std::fs::write(p.join("data/raw.csv"), "a,1\n\nb,2\nc,3\n").unwrap();
+    // Ignored by the upload.
+    std::fs::write(p.join(".amlignore"), "scratch/\n").unwrap();
+    std::fs::create_dir_all(p.join("scratch")).unwrap();
+    std::fs::write(p.join("scratch/big.bin"), vec![0u8; 1 << 20]).unwrap();
+    p
+}
+
+#[test]
+fn a_client_submits_follows_and_reads_jobs_on_a_team_server() {
+    let server_ctx = TestContext::on_test_store();
+    let owner = token(&server_ctx, "olga", "owner");
+    let carol = token(&server_ctx, "carol", "contributor");
+    let rita = token(&server_ctx, "rita", "reader");
+    let server = Server::start(&server_ctx, &["--auth"]);
+    let clients = tempfile::tempdir().unwrap();
+    let proj = project(clients.path());
+
+    // `job create --stream`: uploaded, run on the server, its logs followed over HTTP.
+    let out = client(
+        &proj,
+        &server.url,
+        Some(&carol),
+        &[
+            "job",
+            "create",
+            "-f",
+            "pipeline.yml",
+            "--name",
+            "team1",
+            "--stream",
+        ],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("[prep] prep kept 3 rows"), "{stderr}");
+    assert!(stderr.contains("[report] rows=3"), "{stderr}");
+    assert!(stderr.contains("job team1: Completed"), "{stderr}");
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["name"], "team1");
+    assert_eq!(shown["status"], "Completed");
+    // The experiment is named after the client's folder, as a local run would name it.
+    assert_eq!(shown["experiment_name"], "team-project");
+
+    // The job ran in the server's workspace, from the uploaded copy (not the ignored folder).
+    let local = server_ctx.json(&["job", "show", "-n", "team1"]);
+    assert_eq!(local["status"], "Completed");
+    let remote = client(
+        &proj,
+        &server.url,
+        Some(&rita),
+        &["job", "show", "-n", "team1"],
+    )
+    .output()
+    .unwrap();
+    assert!(remote.status.success());
+    let remote: Value = serde_json::from_slice(&remote.stdout).unwrap();
+    assert_eq!(remote, local, "`job show` is the same remotely");
+    let uploads = server_ctx.workspace().join("uploads");
+    let copies: Vec<_> = std::fs::read_dir(&uploads).unwrap().flatten().collect();
+    assert_eq!(copies.len(), 1);
+    let copy = copies[0].path().join("team-project");
+    assert!(copy.join("src/prep.py").is_file());
+    assert!(
+        !copy.join("scratch").exists(),
+        ".amlignore applies to the upload"
+    );
+
+    // It acted as the submitter: the job's MLflow run belongs to carol.
+    let run_id = local["mlflow"]["run_id"].as_str().unwrap();
+    let run: Value = ureq::get(format!(
+        "{}/api/2.0/mlflow/runs/get?run_id={run_id}",
+        server.url
+    ))
+    .header("Authorization", &format!("Bearer {owner}"))
+    .call()
+    .unwrap()
+    .body_mut()
+    .read_json()
+    .unwrap();
+    let user = run["run"]["data"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == "mlflow.user")
+        .map(|t| t["value"].clone());
+    assert_eq!(user, Some(Value::from("carol")));
+
+    // `job list` as the reader; `-o table` as locally.
+    let out = client(
+        &proj,
+        &server.url,
+        Some(&rita),
+        &["job", "list", "-o", "table"],
+    )
+    .output()
+    .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("team1"));
+
+    // Roles hold: a reader cannot submit (exit 12), no token is refused (exit 12).
+    let out = client(
+        &proj,
+        &server.url,
+        Some(&rita),
+        &["job", "create", "-f", "pipeline.yml"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(12),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = client(&proj, &server.url, None, &["job", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(12));
+
+    // A step that fails: exit 1, the failure reported, as locally.
+    std::fs::write(
+        proj.join("fail.yml"),
+        "type: command\ncommand: echo about to fail; exit 9\n",
+    )
+    .unwrap();
+    let out = client(
+        &proj,
+        &server.url,
+        Some(&carol),
+        &["job", "create", "-f", "fail.yml", "--name", "bad"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exited with code 9"));
+
+    // An invalid file: refused before anything is uploaded, located, exit 3.
+    std::fs::write(proj.join("broken.yml"), "type: command\ncomand: echo\n").unwrap();
+    let out = client(
+        &proj,
+        &server.url,
+        Some(&carol),
+        &["job", "create", "-f", "broken.yml"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("broken.yml:1:1") && stderr.contains("neither `command`"),
+        "{stderr}"
+    );
+    // What only the server can judge (a data asset it does not have) comes back with its code.
+    std::fs::write(
+        proj.join("asset.yml"),
+        "type: command\ncommand: cat ${{inputs.d}}\ninputs:\n  d:\n    type: uri_file\n    path: azureml:nowhere@latest\n",
+    )
+    .unwrap();
+    let out = client(
+        &proj,
+        &server.url,
+        Some(&carol),
+        &["job", "create", "-f", "asset.yml"],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(3 | 5)),
+        "{:?} {stderr}",
+        out.status
+    );
+    assert!(stderr.contains("nowhere"), "{stderr}");
+    // The same name twice: exit 6.
+    let out = client(
+        &proj,
+        &server.url,
+        Some(&carol),
+        &["job", "create", "-f", "pipeline.yml", "--name", "team1"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(6));
+
+    // A command that is not remote yet says so (exit 2).
+    let out = client(&proj, &server.url, Some(&carol), &["model", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not work against a team server yet")
+    );
+}
+
+#[test]
+fn a_submitted_job_outlives_its_client_and_is_canceled_remotely() {
+    let server_ctx = TestContext::on_test_store();
+    let server = Server::start(&server_ctx, &[]);
+    let clients = tempfile::tempdir().unwrap();
+    let proj = clients.path().join("slow");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(
+        proj.join("slow.yml"),
+        "type: command\ncommand: echo started; sleep 3604\n",
+    )
+    .unwrap();
+    let mut submitter = client(
+        &proj,
+        &server.url,
+        None,
+        &["job", "create", "-f", "slow.yml", "--name", "long"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let status = |who: &str| -> String {
+        let out = client(
+            &proj,
+            &server.url,
+            None,
+            &[
+                "job", "show", "-n", "long", "--query", "status", "-o", "tsv",
+            ],
+        )
+        .output()
+        .unwrap();
+        let _ = who;
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while status("poll") != "Running" {
+        assert!(Instant::now() < deadline, "the job never ran");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The client goes away; the job does not.
+    submitter.kill().unwrap();
+    submitter.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(status("after"), "Running");
+    // `job stream` from another client shows what it printed so far.
+    let out = client(
+        &proj,
+        &server.url,
+        None,
+        &["job", "cancel", "-n", "long", "-o", "json"],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["status"], "Canceled");
+    let out = client(&proj, &server.url, None, &["job", "stream", "-n", "long"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "a canceled job's stream exits 4"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[main] started"), "{stderr}");
+    // Nothing of it is left running on the server's machine.
+    let left = Command::new("pgrep")
+        .args(["-f", "sleep 3604"])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "the canceled step's process is still there"
+    );
+}
+
+#[test]
+fn the_client_reaches_an_https_team_server_through_a_private_ca() {
+    let server_ctx = TestContext::on_test_store();
+    // A private CA and a server certificate it signed, as a team would have.
+    let certs = tempfile::tempdir().unwrap();
+    let script = "set -e
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=sluice-test-ca -keyout ca.key -out ca.pem 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 -keyout key.pem -out server.csr 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext.cnf
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf -out cert.pem 2>/dev/null";
+    let made = Command::new("sh")
+        .args(["-c", script])
+        .current_dir(certs.path())
+        .output();
+    if !made.is_ok_and(|o| o.status.success()) {
+        #[expect(clippy::print_stderr, reason = "a skipped test says why")]
+        {
+            eprintln!(
+                "skipped: no `openssl` to make test certificates, so the HTTPS client test did not run"
+            );
+        }
+        return;
+    }
+    let (ca, cert, key) = (
+        certs.path().join("ca.pem"),
+        certs.path().join("cert.pem"),
+        certs.path().join("key.pem"),
+    );
+    let server = Server::start(
+        &server_ctx,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        server.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("job.yml"),
+        "type: command\ncommand: echo over tls\n",
+    )
+    .unwrap();
+    let out = client(
+        dir.path(),
+        &server.url,
+        None,
+        &["job", "create", "-f", "job.yml", "--stream"],
+    )
+    .env("SLUICE_CA_BUNDLE", &ca)
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("[main] over tls"), "{stderr}");
+    // Without the CA the certificate is not trusted: the client says it cannot reach it.
+    let out = client(dir.path(), &server.url, None, &["job", "list"])
+        .env_remove("SLUICE_CA_BUNDLE")
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(10));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the team server"));
+}
