@@ -21,7 +21,7 @@ source "$(dirname "$0")/lib.sh"
 cmd_install() {
   if command -v slurmctld >/dev/null 2>&1 && command -v slurmd >/dev/null 2>&1 \
     && command -v munged >/dev/null 2>&1 && command -v sbatch >/dev/null 2>&1; then
-    log "already installed: $(sbatch --version)"
+    log "already installed: slurm $(dpkg-query -W -f='${Version}' slurm-client 2>/dev/null || echo "(version unknown)")"
     return
   fi
   [ "$(id -u)" -eq 0 ] || die "installing Slurm needs root (apt-get)"

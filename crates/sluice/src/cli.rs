@@ -56,7 +56,9 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true, env = "SLUICE_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
     /// Send the command to a team server (`sluice server`) instead of a local workspace, e.g.
-    /// `https://sluice.example.org`; `--token` is its credential. Remote: `job create|show|list|stream|cancel`.
+    /// `https://sluice.example.org`; `--token` is its credential. Remote: `job
+    /// create|show|list|stream|cancel|explain`, listings, `model approve|promote|alias`, `token`,
+    /// `audit`.
     #[arg(long, global = true, value_name = "URL", env = "SLUICE_URL")]
     pub(crate) url: Option<String>,
     /// Accepted for `az ml` scripts and ignored: the workspace is `--workspace`.

@@ -51,6 +51,23 @@ fn main() -> ExitCode {
         global: &cli.global,
         printer: Printer::new(cli.global.output, cli.global.query.clone()),
     };
+    // Commands a team server runs as they are: its output and exit code are this command's.
+    if let Some(url) = cli.global.url.as_deref().filter(|u| !u.is_empty()) {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        if commands::server_jobs::command_of(&args)
+            .is_some_and(|c| commands::server_jobs::REMOTE_COMMANDS.contains(&c))
+        {
+            let forwarded = remote::Remote::new(url, cli.global.token.as_deref())
+                .and_then(|r| remote::forward(&r));
+            return match forwarded {
+                Ok(code) => code,
+                Err(err) => {
+                    report(&err);
+                    err.exit().into()
+                }
+            };
+        }
+    }
     match dispatch(&ctx, &cli.command) {
         Ok(()) => Exit::Success.into(),
         Err(err) => {

@@ -5,8 +5,9 @@
 //!
 //! Remote today: `job create` (the folder of the job file is uploaded, with its `.amlignore` or
 //! `.gitignore` applied; the job runs on the server and keeps running if the client goes away),
-//! `job show`, `job list`, `job stream`, `job cancel`. Other commands say they are not remote
-//! yet. HTTPS servers are checked against the public roots, or against the certificates in
+//! `job show`, `job list`, `job stream`, `job cancel`; and, forwarded as they are, the commands
+//! that read or govern what is stored (`server_jobs::REMOTE_COMMANDS`). Other commands say they
+//! are not remote yet. HTTPS servers are checked against the public roots, or against the certificates in
 //! `SLUICE_CA_BUNDLE` (else `SSL_CERT_FILE`, else `REQUESTS_CA_BUNDLE`) for a private CA.
 
 use std::collections::HashMap;
@@ -224,11 +225,47 @@ pub(crate) fn job(ctx: &Ctx<'_>, remote: &Remote, cmd: &JobCommand) -> Result<()
     }
 }
 
+/// A command the server runs on its workspace as the caller (see
+/// `server_jobs::REMOTE_COMMANDS`): this process's own arguments, less `--url` and `--token`,
+/// sent as they are; the server's stdout, stderr and exit code passed on unchanged.
+pub(crate) fn forward(remote: &Remote) -> Result<std::process::ExitCode, CliError> {
+    let mut args = Vec::new();
+    let mut skip = false;
+    for a in std::env::args().skip(1) {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if a == "--url" || a == "--token" {
+            skip = true;
+            continue;
+        }
+        if a.starts_with("--url=") || a.starts_with("--token=") {
+            continue;
+        }
+        args.push(a);
+    }
+    let body = serde_json::to_vec(&serde_json::json!({ "args": args }))
+        .map_err(|e| CliError::Workspace(e.to_string()))?;
+    let answer = remote.post("/cli", &body, "application/json")?;
+    let stdout = answer["stdout"].as_str().unwrap_or_default();
+    let stderr = answer["stderr"].as_str().unwrap_or_default();
+    {
+        use std::io::Write;
+        let _ = std::io::stdout().lock().write_all(stdout.as_bytes());
+        let _ = std::io::stderr().lock().write_all(stderr.as_bytes());
+    }
+    let code = answer["exit_code"].as_i64().unwrap_or(10);
+    Ok(std::process::ExitCode::from(
+        u8::try_from(code).unwrap_or(10),
+    ))
+}
+
 /// The error for a command a team server does not run yet.
 pub(crate) fn not_remote(what: &str) -> CliError {
     CliError::usage(
         format!("{what} does not work against a team server yet (`--url` / `SLUICE_URL`)"),
-        "remote today: `job create|show|list|stream|cancel`; run other commands on the server's workspace, or unset SLUICE_URL",
+        "remote today: `job create|show|list|stream|cancel|explain`, and the `list`/`show` commands of data, environments, components, computes, datastores and models, `model alias|approve|promote|status|lineage|policy show`, `token create|list|revoke`, `audit list|verify`; run others on the server's workspace, or unset SLUICE_URL",
     )
 }
 

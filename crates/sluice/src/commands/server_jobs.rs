@@ -8,6 +8,7 @@
 //! | `GET /jobs/{name}` | reader | `job show` |
 //! | `POST /jobs/{name}/cancel` | contributor | `job cancel` |
 //! | `GET /jobs/{name}/steps/{step}/log?offset=N` | reader | a step's log from byte `offset` |
+//! | `POST /cli` `{"args": [...]}` | reader (the command checks its own role) | one of the commands in [`REMOTE_COMMANDS`], run on the server's workspace as the caller |
 //!
 //! A submitted job runs as a `sluice job create` process of its own (its own process group),
 //! started by the server in the unpacked folder and acting with the submitter's token: it keeps
@@ -47,10 +48,92 @@ pub(crate) struct Jobs {
 
 type Shared = Arc<Jobs>;
 
+/// The commands a client may run on the server's workspace through `POST /cli` (group,
+/// subcommand): those that read or govern what is stored and take no local file. Each acts
+/// with the caller's token, so the role it needs is checked as locally (`token create` by an
+/// owner, `model approve` by anyone but the version's creator, ...).
+pub(crate) const REMOTE_COMMANDS: &[(&str, &str)] = &[
+    ("job", "explain"),
+    ("data", "show"),
+    ("data", "list"),
+    ("data", "lineage"),
+    ("environment", "show"),
+    ("environment", "list"),
+    ("component", "show"),
+    ("component", "list"),
+    ("compute", "show"),
+    ("compute", "list"),
+    ("datastore", "show"),
+    ("datastore", "list"),
+    ("model", "list"),
+    ("model", "show"),
+    ("model", "alias"),
+    ("model", "approve"),
+    ("model", "promote"),
+    ("model", "status"),
+    ("model", "lineage"),
+    ("model", "policy"),
+    ("token", "create"),
+    ("token", "list"),
+    ("token", "revoke"),
+    ("audit", "list"),
+    ("audit", "verify"),
+];
+
+/// Options a forwarded command may not carry: they name files or places on the server.
+const REFUSED_OPTIONS: &[&str] = &[
+    "-f",
+    "--file",
+    "--path",
+    "--workspace",
+    "--store",
+    "--url",
+    "--token",
+    "--tls-cert",
+    "--tls-key",
+];
+
+/// The (group, subcommand) of a command line, skipping global options and their values.
+pub(crate) fn command_of(args: &[String]) -> Option<(&str, &str)> {
+    const WITH_VALUE: &[&str] = &[
+        "-o",
+        "--output",
+        "--query",
+        "--workspace",
+        "--store",
+        "--log-format",
+        "--token",
+        "--url",
+        "-g",
+        "--resource-group",
+        "-w",
+        "--workspace-name",
+        "--subscription",
+    ];
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < args.len() && words.len() < 2 {
+        let a = args[i].as_str();
+        if WITH_VALUE.contains(&a) {
+            i += 2;
+            continue;
+        }
+        if !a.starts_with('-') {
+            words.push(a);
+        }
+        i += 1;
+    }
+    match words.as_slice() {
+        [group, sub] => Some((group, sub)),
+        _ => None,
+    }
+}
+
 /// The routes, for [`sluice_server::router_with`].
 pub(crate) fn routes(jobs: Jobs) -> Vec<ExtraRoute> {
     let jobs: Shared = Arc::new(jobs);
-    let (for_submit, for_list, for_show, for_cancel, for_log) = (
+    let (for_submit, for_list, for_show, for_cancel, for_cli, for_log) = (
+        Arc::clone(&jobs),
         Arc::clone(&jobs),
         Arc::clone(&jobs),
         Arc::clone(&jobs),
@@ -98,6 +181,17 @@ pub(crate) fn routes(jobs: Jobs) -> Vec<ExtraRoute> {
                     blocking(move || crate::commands::job::cancel::cancel(&jobs.ws, &name)).await
                 }
             }),
+        },
+        ExtraRoute {
+            method: Method::POST,
+            path: "/api/sluice/v1/cli",
+            role: Some(Role::Reader),
+            handler: post(
+                move |headers: HeaderMap, axum::Json(body): axum::Json<Value>| {
+                    let jobs = Arc::clone(&for_cli);
+                    async move { blocking(move || forwarded(&jobs, &headers, &body)).await }
+                },
+            ),
         },
         ExtraRoute {
             method: Method::GET,
@@ -309,6 +403,66 @@ fn submit(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Runs one of [`REMOTE_COMMANDS`] on the server's workspace as the caller: its stdout, stderr
+/// and exit code, for the client to pass on unchanged.
+fn forwarded(jobs: &Jobs, headers: &HeaderMap, body: &Value) -> Result<Value, CliError> {
+    let args: Vec<String> = body["args"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some((group, sub)) = command_of(&args) else {
+        return Err(CliError::usage(
+            "no command to run",
+            "send `{\"args\": [\"model\", \"list\"]}`",
+        ));
+    };
+    if !REMOTE_COMMANDS.contains(&(group, sub)) {
+        return Err(crate::remote::not_remote(&format!(
+            "`sluice {group} {sub}`"
+        )));
+    }
+    if let Some(bad) = args.iter().find(|a| {
+        REFUSED_OPTIONS
+            .iter()
+            .any(|o| a.as_str() == *o || a.starts_with(&format!("{o}=")))
+    }) {
+        return Err(CliError::usage(
+            format!("`{bad}` names a file or place on the server, which a client may not"),
+            "run commands that read local files on the machine that has them",
+        ));
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Workspace(format!("cannot find the sluice binary: {e}")))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(&args)
+        .arg("--workspace")
+        .arg(jobs.ws.root())
+        .current_dir(jobs.ws.root())
+        .stdin(Stdio::null())
+        .env("NO_COLOR", "1")
+        .env_remove("SLUICE_URL")
+        .env_remove("SLUICE_OUTPUT");
+    if let Some(store) = &jobs.store {
+        cmd.arg("--store").arg(store);
+    }
+    match sluice_server::request_token(headers) {
+        Some(token) => cmd.env("SLUICE_TOKEN", token),
+        None => cmd.env_remove("SLUICE_TOKEN"),
+    };
+    let out = cmd
+        .output()
+        .map_err(|e| CliError::Workspace(format!("cannot run the command: {e}")))?;
+    Ok(json!({
+        "exit_code": out.status.code().unwrap_or(10),
+        "stdout": String::from_utf8_lossy(&out.stdout),
+        "stderr": String::from_utf8_lossy(&out.stderr),
+    }))
 }
 
 /// Up to 1 MiB of a step's log from byte `offset`; `X-Sluice-Log-Size` says how long it is.

@@ -298,9 +298,14 @@ fn a_client_submits_follows_and_reads_jobs_on_a_team_server() {
     assert_eq!(out.status.code(), Some(6));
 
     // A command that is not remote yet says so (exit 2).
-    let out = client(&proj, &server.url, Some(&carol), &["model", "list"])
-        .output()
-        .unwrap();
+    let out = client(
+        &proj,
+        &server.url,
+        Some(&carol),
+        &["compute", "create", "--name", "x"],
+    )
+    .output()
+    .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("does not work against a team server yet")
@@ -459,4 +464,101 @@ openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 
         .unwrap();
     assert_eq!(out.status.code(), Some(10));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the team server"));
+}
+
+#[test]
+fn reading_and_governing_commands_run_on_the_team_server_as_the_caller() {
+    let server_ctx = TestContext::on_test_store();
+    let owner = token(&server_ctx, "olga", "owner");
+    let carol = token(&server_ctx, "carol", "contributor");
+    server_ctx.write("d/rows.csv", "a,b\n1,2\n");
+    server_ctx.ok(&[
+        "data",
+        "create",
+        "--name",
+        "rows",
+        "--path",
+        "d/rows.csv",
+        "--type",
+        "uri_file",
+    ]);
+    let server = Server::start(&server_ctx, &["--auth"]);
+    let dir = tempfile::tempdir().unwrap();
+    let run = |token: &str, args: &[&str]| {
+        client(dir.path(), &server.url, Some(token), args)
+            .output()
+            .unwrap()
+    };
+
+    // The same output as on the server's own workspace, in the format asked for.
+    for args in [
+        &["data", "list", "-o", "table"][..],
+        &[
+            "data", "show", "--name", "rows", "--query", "name", "-o", "tsv",
+        ][..],
+        &["token", "list"][..],
+        &["audit", "verify"][..],
+    ] {
+        let remote = run(&owner, args);
+        assert!(
+            remote.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&remote.stderr)
+        );
+        let local = server_ctx
+            .command(args)
+            .env("SLUICE_TOKEN", &owner)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&remote.stdout),
+            String::from_utf8_lossy(&local.stdout),
+            "{args:?}"
+        );
+    }
+    // As the caller: a contributor cannot make tokens (exit 12, the local message).
+    let out = run(
+        &carol,
+        &["token", "create", "--name", "x", "--role", "reader"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(12),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An owner can; the secret comes back once.
+    let out = run(
+        &owner,
+        &["token", "create", "--name", "ci", "--role", "reader"],
+    );
+    assert!(out.status.success());
+    let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(made["token"].as_str().unwrap().starts_with("slu_"));
+    // A missing thing: exit 5 as locally.
+    let out = run(&owner, &["data", "show", "--name", "nothing"]);
+    assert_eq!(out.status.code(), Some(5));
+    // Nothing may name a place on the server, and file-reading commands are not remote.
+    let out = run(
+        &owner,
+        &["data", "show", "--name", "rows", "--workspace", "/etc"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(
+        &owner,
+        &[
+            "data",
+            "create",
+            "--name",
+            "x",
+            "--path",
+            "/etc/passwd",
+            "--type",
+            "uri_file",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not work against a team server yet")
+    );
 }
