@@ -5,7 +5,7 @@
 //!
 //! Remote today: `job create` (the folder of the job file is uploaded, with its `.amlignore` or
 //! `.gitignore` applied; the job runs on the server and keeps running if the client goes away),
-//! `job show`, `job list`, `job stream`, `job cancel`; and, forwarded as they are, the commands
+//! `job show`, `job list`, `job stream`, `job cancel`, `job resume`; and, forwarded as they are, the commands
 //! that read or govern what is stored (`server_jobs::REMOTE_COMMANDS`). Other commands say they
 //! are not remote yet. HTTPS servers are checked against the public roots, or against the certificates in
 //! `SLUICE_CA_BUNDLE` (else `SSL_CERT_FILE`, else `REQUESTS_CA_BUNDLE`) for a private CA.
@@ -219,9 +219,16 @@ pub(crate) fn job(ctx: &Ctx<'_>, remote: &Remote, cmd: &JobCommand) -> Result<()
             )?;
             crate::commands::job::cancel::print(ctx, &job)
         }
-        JobCommand::Validate(_) | JobCommand::Resume(_) | JobCommand::Explain(_) => {
-            Err(not_remote("this job command"))
+        JobCommand::Resume(args) => {
+            let mut path = format!("/jobs/{}/resume", enc(&args.name));
+            if let Some(n) = args.max_parallel {
+                let _ = write!(path, "?max_parallel={n}");
+            }
+            remote.post(&path, &[], "application/json")?;
+            ui::note(&format!("Resumed job {} on {}", args.name, remote.base));
+            finish(ctx, remote, &args.name, args.stream)
         }
+        JobCommand::Validate(_) | JobCommand::Explain(_) => Err(not_remote("this job command")),
     }
 }
 
@@ -265,7 +272,7 @@ pub(crate) fn forward(remote: &Remote) -> Result<std::process::ExitCode, CliErro
 pub(crate) fn not_remote(what: &str) -> CliError {
     CliError::usage(
         format!("{what} does not work against a team server yet (`--url` / `SLUICE_URL`)"),
-        "remote today: `job create|show|list|stream|cancel|explain`, and the `list`/`show` commands of data, environments, components, computes, datastores and models, `model alias|approve|promote|status|lineage|policy show`, `token create|list|revoke`, `audit list|verify`; run others on the server's workspace, or unset SLUICE_URL",
+        "remote today: `job create|show|list|stream|cancel|resume|explain`, and the `list`/`show` commands of data, environments, components, computes, datastores and models, `model alias|approve|promote|status|lineage|policy show`, `token create|list|revoke`, `audit list|verify`; run others on the server's workspace, or unset SLUICE_URL",
     )
 }
 
@@ -343,15 +350,17 @@ fn create(ctx: &Ctx<'_>, remote: &Remote, args: &JobCreateArgs) -> Result<(), Cl
         "Running job {name} on {} (it goes on if this command stops; follow it with `sluice job stream -n {name}`)",
         remote.base
     ));
-    let end = if args.stream {
-        follow(remote, &name, true)?
-    } else {
-        follow(remote, &name, false)?
-    };
+    finish(ctx, remote, &name, args.stream)
+}
+
+/// Follows a job the server is running to its end (its logs too with `stream`), prints it as
+/// the local command does and exits as it would.
+fn finish(ctx: &Ctx<'_>, remote: &Remote, name: &str, stream: bool) -> Result<(), CliError> {
+    let end = follow(remote, name, stream)?;
     if end.status != "Completed" {
         crate::commands::job::create::report_failures(&end.job);
     }
-    if !args.stream {
+    if !stream {
         ui::status(&format!("job {name}"), &end.status, None);
     }
     ctx.printer.print(
@@ -365,7 +374,7 @@ fn create(ctx: &Ctx<'_>, remote: &Remote, args: &JobCreateArgs) -> Result<(), Cl
             "end_time",
         ],
     )?;
-    ended(&name, &end.status)
+    ended(name, &end.status)
 }
 
 /// The exit of a job that ended so.

@@ -7,6 +7,7 @@
 //! | `GET /jobs?max_results=N` | reader | `job list` |
 //! | `GET /jobs/{name}` | reader | `job show` |
 //! | `POST /jobs/{name}/cancel` | contributor | `job cancel` |
+//! | `POST /jobs/{name}/resume?max_parallel=N` | contributor | `job resume`, run on the server |
 //! | `GET /jobs/{name}/steps/{step}/log?offset=N` | reader | a step's log from byte `offset` |
 //! | `POST /cli` `{"args": [...]}` | reader (the command checks its own role) | one of the commands in [`REMOTE_COMMANDS`], run on the server's workspace as the caller |
 //!
@@ -132,6 +133,7 @@ pub(crate) fn command_of(args: &[String]) -> Option<(&str, &str)> {
 /// The routes, for [`sluice_server::router_with`].
 pub(crate) fn routes(jobs: Jobs) -> Vec<ExtraRoute> {
     let jobs: Shared = Arc::new(jobs);
+    let for_resume = Arc::clone(&jobs);
     let (for_submit, for_list, for_show, for_cancel, for_cli, for_log) = (
         Arc::clone(&jobs),
         Arc::clone(&jobs),
@@ -181,6 +183,19 @@ pub(crate) fn routes(jobs: Jobs) -> Vec<ExtraRoute> {
                     blocking(move || crate::commands::job::cancel::cancel(&jobs.ws, &name)).await
                 }
             }),
+        },
+        ExtraRoute {
+            method: Method::POST,
+            path: "/api/sluice/v1/jobs/{name}/resume",
+            role: Some(Role::Contributor),
+            handler: post(
+                move |headers: HeaderMap,
+                      UrlPath(name): UrlPath<String>,
+                      Query(q): Query<Vec<(String, String)>>| {
+                    let jobs = Arc::clone(&for_resume);
+                    async move { blocking(move || resume(&jobs, &headers, &name, &q)).await }
+                },
+            ),
         },
         ExtraRoute {
             method: Method::POST,
@@ -331,24 +346,10 @@ fn submit(
     let spec = inside(&project, file)?;
     let exe = std::env::current_exe()
         .map_err(|e| CliError::Workspace(format!("cannot find the sluice binary: {e}")))?;
-    let runner_log = upload.join("runner.log");
-    let log = std::fs::File::create(&runner_log)
-        .map_err(|e| CliError::Workspace(format!("cannot create {}: {e}", runner_log.display())))?;
     let mut cmd = Command::new(exe);
     cmd.args(["job", "create", "-o", "none", "--name", &name, "-f"])
         .arg(&spec)
-        .arg("--workspace")
-        .arg(jobs.ws.root())
-        .current_dir(&project)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .env("NO_COLOR", "1")
-        .env_remove("SLUICE_URL")
-        .env_remove("SLUICE_OUTPUT");
-    if let Some(store) = &jobs.store {
-        cmd.arg("--store").arg(store);
-    }
+        .current_dir(&project);
     let sets: Vec<&str> = q
         .iter()
         .filter(|(k, _)| k == "set")
@@ -363,7 +364,79 @@ fn submit(
     if let Some(n) = param(q, "max_parallel") {
         cmd.arg("--max-parallel").arg(n);
     }
-    // The job acts as whoever submitted it.
+    let started = run_detached(jobs, headers, cmd, &upload.join("runner.log"), &|ws| {
+        ws.store().get_job(&name).is_ok()
+    });
+    if started.is_err() {
+        let _ = std::fs::remove_dir_all(&upload);
+    }
+    started?;
+    crate::commands::job::job_json(&jobs.ws, &name)
+}
+
+/// `job resume` on the server: the job's own process again, as the caller.
+fn resume(
+    jobs: &Jobs,
+    headers: &HeaderMap,
+    name: &str,
+    q: &[(String, String)],
+) -> Result<Value, CliError> {
+    let job = jobs.ws.store().get_job(name)?;
+    let before = jobs.ws.store().status_history(name).map_or(0, |h| h.len());
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Workspace(format!("cannot find the sluice binary: {e}")))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["job", "resume", "-o", "none", "-n", name]);
+    if let Some(dir) = job.settings["spec_dir"].as_str() {
+        cmd.current_dir(dir);
+    }
+    if let Some(n) = param(q, "max_parallel") {
+        cmd.arg("--max-parallel").arg(n);
+    }
+    let log = jobs
+        .ws
+        .job_dir(name)
+        .join(format!("resume-{:08x}.log", fastrand::u32(..)));
+    run_detached(jobs, headers, cmd, &log, &|ws| {
+        // Resumed: its history grew past a new `Running`.
+        ws.store().status_history(name).is_ok_and(|h| {
+            h.len() > before
+                && h.iter()
+                    .skip(before)
+                    .any(|e| e.step.is_empty() && e.status == "Running")
+        })
+    })?;
+    crate::commands::job::job_json(&jobs.ws, name)
+}
+
+/// Starts `cmd` (a `sluice job ...` command) in its own process group, acting with the
+/// request's token, its stderr in `log`, and waits until `started` holds (the job is under
+/// way) or it exits first (its error, with its exit code, is the answer).
+fn run_detached(
+    jobs: &Jobs,
+    headers: &HeaderMap,
+    mut cmd: Command,
+    log: &Path,
+    started: &dyn Fn(&Workspace) -> bool,
+) -> Result<(), CliError> {
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::Workspace(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let file = std::fs::File::create(log)
+        .map_err(|e| CliError::Workspace(format!("cannot create {}: {e}", log.display())))?;
+    cmd.arg("--workspace")
+        .arg(jobs.ws.root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(file)
+        .env("NO_COLOR", "1")
+        .env_remove("SLUICE_URL")
+        .env_remove("SLUICE_OUTPUT");
+    if let Some(store) = &jobs.store {
+        cmd.arg("--store").arg(store);
+    }
+    // The job acts as whoever asked.
     match sluice_server::request_token(headers) {
         Some(token) => cmd.env("SLUICE_TOKEN", token),
         None => cmd.env_remove("SLUICE_TOKEN"),
@@ -375,30 +448,31 @@ fn submit(
         .map_err(|e| CliError::Workspace(format!("cannot start the job's process: {e}")))?;
     let deadline = Instant::now() + RECORD_WAIT;
     loop {
-        if jobs.ws.store().get_job(&name).is_ok() {
+        if started(&jobs.ws) {
             // Reap it whenever it ends.
             std::thread::spawn(move || {
                 let _ = child.wait();
             });
-            return crate::commands::job::job_json(&jobs.ws, &name);
+            return Ok(());
         }
         if let Some(status) = child
             .try_wait()
             .map_err(|e| CliError::Workspace(e.to_string()))?
         {
-            let text = std::fs::read_to_string(&runner_log).unwrap_or_default();
-            let _ = std::fs::remove_dir_all(&upload);
-            let code = status.code().unwrap_or(10);
+            if started(&jobs.ws) {
+                return Ok(());
+            }
+            let text = std::fs::read_to_string(log).unwrap_or_default();
             return Err(CliError::Remote {
                 message: text.trim().to_owned(),
-                exit: crate::exit::Exit::from_code(code),
+                exit: crate::exit::Exit::from_code(status.code().unwrap_or(10)),
             });
         }
         if Instant::now() > deadline {
             return Err(CliError::Workspace(format!(
-                "job `{name}` was not recorded within {} s; see {}",
+                "the job did not start within {} s; see {}",
                 RECORD_WAIT.as_secs(),
-                runner_log.display()
+                log.display()
             )));
         }
         std::thread::sleep(Duration::from_millis(50));

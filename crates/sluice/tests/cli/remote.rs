@@ -321,7 +321,10 @@ fn a_submitted_job_outlives_its_client_and_is_canceled_remotely() {
     std::fs::create_dir_all(&proj).unwrap();
     std::fs::write(
         proj.join("slow.yml"),
-        "type: command\ncommand: echo started; sleep 3604\n",
+        format!(
+            "type: command\ncommand: echo started; if [ -f {go} ]; then echo resumed; else sleep 3604; fi\n",
+            go = clients.path().join("go").display()
+        ),
     )
     .unwrap();
     let mut submitter = client(
@@ -392,6 +395,35 @@ fn a_submitted_job_outlives_its_client_and_is_canceled_remotely() {
     assert!(
         left.stdout.is_empty(),
         "the canceled step's process is still there"
+    );
+    // `job resume` runs it again on the server, followed here.
+    std::fs::write(clients.path().join("go"), "").unwrap();
+    let out = client(
+        &proj,
+        &server.url,
+        None,
+        &["job", "resume", "-n", "long", "--stream"],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("[main] resumed"), "{stderr}");
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["status"], "Completed");
+    // A completed job cannot be resumed: exit 2, the local message.
+    let out = client(&proj, &server.url, None, &["job", "resume", "-n", "long"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("only a Failed or Canceled job can be resumed")
     );
 }
 
