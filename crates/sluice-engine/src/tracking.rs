@@ -1,5 +1,6 @@
 //! Experiment tracking for a running job: the MLflow-compatible server runs in-process on a
-//! loopback port for the job's duration; the job gets a parent run and each step a child run
+//! loopback port for the job's duration (or on the workspace's `tracking-host`, for steps on
+//! other machines: then tokens are always required); the job gets a parent run and each step a child run
 //! (`mlflow.parentRunId`), and each step process is told where to log through the variables the
 //! `mlflow` client reads.
 //!
@@ -8,7 +9,7 @@
 //! that identity authenticated with a token, the server requires tokens too, and the steps get a
 //! job-scoped one ([`TrackingInfo::token`]), revoked when the job ends.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
 use sluice_store::StoreError;
@@ -45,6 +46,32 @@ fn kv(key: &str, value: &str) -> KeyValue {
         key: key.to_owned(),
         value: value.to_owned(),
     }
+}
+
+/// Where the job's tracking server listens, and the host steps are told (`None`: the address
+/// itself). Without a `tracking-host`, 127.0.0.1; with one, the address it names (an IP, or a
+/// name resolved here), so that steps on other nodes reach it by that name.
+fn listen_on(ws: &Workspace) -> Result<(IpAddr, Option<String>), EngineError> {
+    let Some(host) = ws.tracking_host()? else {
+        return Ok((IpAddr::V4(Ipv4Addr::LOCALHOST), None));
+    };
+    if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
+        return Ok((ip, Some(host)));
+    }
+    let resolved = (host.as_str(), 0)
+        .to_socket_addrs()
+        .map_err(|e| {
+            EngineError::Internal(format!(
+                "the workspace's tracking host `{host}` does not resolve here: {e}; write this machine's name or address in `.sluice/{}`",
+                crate::workspace::TRACKING_HOST_FILE
+            ))
+        })?
+        .map(|a| a.ip())
+        .min_by_key(IpAddr::is_ipv6)
+        .ok_or_else(|| {
+            EngineError::Internal(format!("the workspace's tracking host `{host}` has no address"))
+        })?;
+    Ok((resolved, Some(host)))
 }
 
 /// The user recorded on runs: the job's identity.
@@ -96,7 +123,10 @@ impl JobTracking {
             &tags,
         )?;
         let actor = ws.store().actor().clone();
-        let token = if actor.token.is_some() {
+        let (bind_ip, advertised) = listen_on(ws)?;
+        // Reachable from other machines: every request needs the job's token.
+        let require_token = actor.token.is_some() || !bind_ip.is_loopback();
+        let token = if require_token {
             let new = ws.store().governed(&actor).create_job_token(&plan.job_name);
             Some(new?.token)
         } else {
@@ -111,7 +141,7 @@ impl JobTracking {
                 .with_auth(token.is_some())
                 .with_default_actor(steps_actor),
         );
-        let bound = sluice_server::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await;
+        let bound = sluice_server::bind(SocketAddr::new(bind_ip, 0)).await;
         let (listener, addr) = match bound {
             Ok(b) => b,
             Err(e) => {
@@ -128,9 +158,16 @@ impl JobTracking {
         let server = tokio::spawn(sluice_server::serve(listener, state, async move {
             let _ = rx.await;
         }));
+        let uri = match &advertised {
+            Some(host) if host.contains(':') && !host.starts_with('[') => {
+                format!("http://[{host}]:{}", addr.port())
+            }
+            Some(host) => format!("http://{host}:{}", addr.port()),
+            None => format!("http://{addr}"),
+        };
         Ok(Self {
             info: Arc::new(TrackingInfo {
-                uri: format!("http://{addr}"),
+                uri,
                 experiment_id,
                 experiment_name: plan.experiment_name.clone(),
                 parent_run_id: parent.info.run_uuid,

@@ -76,6 +76,11 @@ fn setting_line(file: &Path) -> Result<Option<String>, EngineError> {
     }
 }
 
+/// The workspace file naming the host (a name or an address of this machine) that steps on
+/// other machines (a Slurm cluster's nodes) use to reach a job's tracking server; without it the
+/// server listens on 127.0.0.1 only.
+pub const TRACKING_HOST_FILE: &str = "tracking-host";
+
 /// The workspace file naming where its artifacts live (one line: a folder, `s3://...`,
 /// `wasbs://...`); without it, its `mlartifacts` folder.
 pub const ARTIFACTS_FILE: &str = "artifacts";
@@ -204,6 +209,18 @@ impl Workspace {
     /// The workspace's artifact store: the destination its `artifacts` file names (credentials
     /// from the environment), else its `mlartifacts` folder. Its servers serve it and the
     /// registry stores model files in it. Opened once per open workspace (every step asks).
+    /// The host steps reach the job's tracking server at (`tracking-host` file, else the
+    /// `SLUICE_TRACKING_HOST` variable), if configured.
+    pub fn tracking_host(&self) -> Result<Option<String>, EngineError> {
+        if let Some(h) = setting_line(&self.root.join(TRACKING_HOST_FILE))? {
+            return Ok(Some(h));
+        }
+        Ok(std::env::var("SLUICE_TRACKING_HOST")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty()))
+    }
+
     pub fn artifacts(&self) -> Result<sluice_artifacts::store::Artifacts, EngineError> {
         let opened = self.artifacts.get_or_init(|| {
             let file = self.root.join(ARTIFACTS_FILE);

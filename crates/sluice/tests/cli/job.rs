@@ -681,3 +681,49 @@ fn a_champion_that_cannot_be_read_fails_the_evaluation_instead_of_passing_it() {
     let versions = ctx.run(&["model", "show", "-n", "taxi-fare-model", "--version", "2"]);
     assert_eq!(versions.status.code(), Some(5), "nothing was registered");
 }
+
+/// `.sluice/tracking-host`: the job's tracking server listens on that host's address and steps
+/// are told that name (for steps on other machines); a name that does not resolve fails the job
+/// saying so.
+#[test]
+fn steps_reach_the_tracking_server_at_the_workspaces_tracking_host() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "job.yml",
+        "type: command\ncommand: >-\n  echo uri=$MLFLOW_TRACKING_URI &&\n  python3 -c \"import os, urllib.request; print('health', urllib.request.urlopen(os.environ['MLFLOW_TRACKING_URI'] + '/health').read().decode())\"\n",
+    );
+    ctx.ok(&["job", "create", "-f", "job.yml", "--name", "plain"]);
+    ctx.write(
+        ".sluice/tracking-host",
+        "# the name nodes reach this machine by\nlocalhost\n",
+    );
+    let out = ctx.run(&[
+        "job",
+        "create",
+        "-f",
+        "job.yml",
+        "--name",
+        "named",
+        "--stream",
+        "--force-rerun",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("uri=http://localhost:"), "{stderr}");
+    assert!(stderr.contains("health OK"), "{stderr}");
+    let plain = ctx.json(&["job", "show", "-n", "plain"]);
+    let log = std::fs::read_to_string(plain["jobs"]["main"]["log_path"].as_str().unwrap()).unwrap();
+    assert!(
+        log.contains("uri=http://127.0.0.1:"),
+        "without the file: loopback\n{log}"
+    );
+
+    ctx.write(".sluice/tracking-host", "no-such-host.invalid\n");
+    let out = ctx.run(&["job", "create", "-f", "job.yml", "--name", "unreachable"]);
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no-such-host.invalid") && stderr.contains("does not resolve"),
+        "{stderr}"
+    );
+}
