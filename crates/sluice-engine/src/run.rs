@@ -192,6 +192,8 @@ struct StepEnd {
     step: String,
     status: Status,
     message: Option<String>,
+    /// Its MLflow run was already finished (with the rest of a reused step's bookkeeping).
+    run_ended: bool,
 }
 
 impl Runner {
@@ -288,12 +290,20 @@ impl Runner {
         stop_rx: &watch::Receiver<bool>,
     ) -> Result<(), EngineError> {
         let step = &self.plan.steps[i];
-        self.step_status(&step.name, Status::Queued, None)?;
-        let run_id =
-            crate::tracking::child_run(&self.ws, &self.tracking, &self.plan.job_name, &step.name)?;
-        self.ws
-            .store()
-            .set_step_run(&self.plan.job_name, &step.name, &run_id)?;
+        // Queued, its run, and the run recorded on it: one commit.
+        let job = self.plan.job_name.as_str();
+        let run_id = self.ws.store().batch(|s| {
+            s.set_step_status(job, &step.name, Status::Queued.as_str(), None)?;
+            let run = crate::tracking::child_run(s, &self.tracking, job, &step.name)
+                .map_err(|e| sluice_store::StoreError::Invalid(e.to_string()))?;
+            s.set_step_run(job, &step.name, &run)?;
+            Ok(run)
+        })?;
+        (self.observer)(Event::Step {
+            step: step.name.clone(),
+            status: Status::Queued,
+            message: None,
+        });
         let task = StepTask {
             ws: self.ws.clone(),
             plan: Arc::clone(&self.plan),
@@ -313,9 +323,12 @@ impl Runner {
                     step: name,
                     status: Status::Failed,
                     message: Some(e.to_string()),
+                    run_ended: false,
                 },
             };
-            if let Err(e) = crate::tracking::end_run(&ws, &run_id, end.status) {
+            if !end.run_ended
+                && let Err(e) = crate::tracking::end_run(&ws, &run_id, end.status)
+            {
                 tracing::warn!(error = %e, "cannot end the step's run");
             }
             (i, end)
@@ -446,6 +459,7 @@ impl StepTask {
             step: self.step.clone(),
             status,
             message: Some(message.into()),
+            run_ended: false,
         }
     }
 
@@ -468,6 +482,13 @@ impl StepTask {
             recorded.extend(self.ws.store().list_step_outputs(&self.plan.job_name, s)?);
         }
         let decision = crate::reuse::decide(&self.ws, &self.plan, &step, &recorded)?;
+        if let Some((job, row)) = &decision.reuse {
+            let end = self.reuse(&step, job, row, &decision)?;
+            if let Err(message) = self.publish_outputs(&step, true).await {
+                return Ok(self.end(Status::Failed, message));
+            }
+            return Ok(end);
+        }
         self.ws.store().set_step_reuse(
             &self.plan.job_name,
             &step.name,
@@ -475,13 +496,6 @@ impl StepTask {
             &decision.record,
             decision.code_hash.as_deref(),
         )?;
-        if let Some((job, row)) = decision.reuse {
-            let end = self.reuse(&step, &job, &row)?;
-            if let Err(message) = self.publish_outputs(&step, true).await {
-                return Ok(self.end(Status::Failed, message));
-            }
-            return Ok(end);
-        }
         self.status(Status::Preparing)?;
         let step_dir = self
             .ws
@@ -617,6 +631,7 @@ impl StepTask {
             step: step.name.clone(),
             status: Status::Completed,
             message: None,
+            run_ended: false,
         })
     }
 
@@ -674,13 +689,21 @@ impl StepTask {
 
     /// Completes the step with the results of an earlier identical one: its outputs copied
     /// into this job's folders (recorded with their hashes), its log, metrics and params linked.
-    fn reuse(&self, step: &StepPlan, job: &str, row: &StepRow) -> Result<StepEnd, EngineError> {
+    /// The bookkeeping (reuse key, outputs, the link, the run finished) is one commit.
+    fn reuse(
+        &self,
+        step: &StepPlan,
+        job: &str,
+        row: &StepRow,
+        decision: &crate::reuse::Decision,
+    ) -> Result<StepEnd, EngineError> {
         let original = row
             .reused_from
             .clone()
             .unwrap_or_else(|| format!("{job}/{}", row.name));
         let earlier: Vec<OutputRow> = self.ws.store().list_step_outputs(job, &row.name)?;
         let mut cleared = HashSet::new();
+        let mut rows = Vec::new();
         for (name, out) in &step.outputs {
             let Some(prev) = earlier.iter().find(|o| o.name == *name) else {
                 continue;
@@ -705,33 +728,46 @@ impl StepTask {
                 // A new data asset version of this job's output, as when the step runs.
                 record_output(&self.ws, &self.plan.job_name, &step.name, name, out)?;
             } else {
-                self.ws.store().upsert_output(&OutputRow {
+                rows.push(OutputRow {
                     job_name: self.plan.job_name.clone(),
                     step_name: step.name.clone(),
                     path: target.display().to_string(),
                     asset_name: None,
                     asset_version: None,
                     ..prev.clone()
-                })?;
+                });
             }
         }
-        self.ws.store().set_step_reused(
-            &self.plan.job_name,
-            &step.name,
-            &original,
-            row.work_dir.as_deref(),
-            row.log_path.as_deref(),
-        )?;
-        if let Some(env_hash) = &row.env_hash {
-            self.ws
-                .store()
-                .set_step_env(&self.plan.job_name, &step.name, env_hash)?;
-        }
-        crate::tracking::link_reused_run(&self.ws, &self.run_id, job, &row.name, &original)?;
+        let link = crate::tracking::reused_run(&self.ws, job, &row.name, &original)?;
+        let this_job = self.plan.job_name.as_str();
+        self.ws.store().batch(|s| {
+            s.set_step_reuse(
+                this_job,
+                &step.name,
+                decision.key.as_deref(),
+                &decision.record,
+                decision.code_hash.as_deref(),
+            )?;
+            for r in &rows {
+                s.upsert_output(r)?;
+            }
+            s.set_step_reused(
+                this_job,
+                &step.name,
+                &original,
+                row.work_dir.as_deref(),
+                row.log_path.as_deref(),
+            )?;
+            if let Some(env_hash) = &row.env_hash {
+                s.set_step_env(this_job, &step.name, env_hash)?;
+            }
+            crate::tracking::write_reused_run(s, &self.run_id, &link)
+        })?;
         Ok(StepEnd {
             step: step.name.clone(),
             status: Status::Completed,
             message: Some(format!("reused the results of `{original}`")),
+            run_ended: true,
         })
     }
 

@@ -198,12 +198,12 @@ impl JobTracking {
 
 /// Creates the child run of a step.
 pub(crate) fn child_run(
-    ws: &Workspace,
+    store: &mut sluice_store::Store,
     info: &TrackingInfo,
     job: &str,
     step: &str,
 ) -> Result<String, EngineError> {
-    let who = user(ws);
+    let who = store.actor().name.clone();
     let tags = [
         kv("mlflow.user", &who),
         kv("mlflow.parentRunId", &info.parent_run_id),
@@ -211,21 +211,25 @@ pub(crate) fn child_run(
         kv("sluice.job", job),
         kv("sluice.step", step),
     ];
-    let run =
-        ws.store()
-            .create_run(&info.experiment_id, &who, Some(step), Some(now_ms()), &tags)?;
+    let run = store.create_run(&info.experiment_id, &who, Some(step), Some(now_ms()), &tags)?;
     Ok(run.info.run_uuid)
 }
 
-/// Links a reused step's run to the run whose results it reused: the original's params and
-/// latest metrics are copied, and tags name the original step and run.
-pub(crate) fn link_reused_run(
+/// What links a reused step's run to the run whose results it reused: the original's params
+/// and latest metrics, and tags naming the original step and run (read here, written with the
+/// step's other bookkeeping by [`write_reused_run`]).
+pub(crate) struct ReusedRun {
+    metrics: Vec<sluice_store::tracking::Metric>,
+    params: Vec<KeyValue>,
+    tags: Vec<KeyValue>,
+}
+
+pub(crate) fn reused_run(
     ws: &Workspace,
-    run_id: &str,
     job: &str,
     step: &str,
     original: &str,
-) -> Result<(), EngineError> {
+) -> Result<ReusedRun, EngineError> {
     let recorded = ws.store().step_run(job, step)?;
     let source = match recorded {
         Some(id) => Some(id),
@@ -246,7 +250,21 @@ pub(crate) fn link_reused_run(
         }
         None => (Vec::new(), Vec::new()),
     };
-    ws.store().log_batch(run_id, &metrics, &params, &tags)?;
+    Ok(ReusedRun {
+        metrics,
+        params,
+        tags,
+    })
+}
+
+/// Writes [`reused_run`]'s link on `run_id` and finishes the run.
+pub(crate) fn write_reused_run(
+    store: &mut sluice_store::Store,
+    run_id: &str,
+    link: &ReusedRun,
+) -> Result<(), sluice_store::StoreError> {
+    store.log_batch(run_id, &link.metrics, &link.params, &link.tags)?;
+    store.update_run(run_id, Some("FINISHED"), Some(now_ms()), None)?;
     Ok(())
 }
 

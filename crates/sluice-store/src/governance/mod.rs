@@ -142,6 +142,13 @@ impl Store {
     /// land, or none. A new transaction takes the write lock at once (`BEGIN IMMEDIATE`), so a
     /// check made inside it still holds when the write happens, across processes too.
     pub(crate) fn atomically<T>(&mut self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        self.batch(f)
+    }
+
+    /// Runs several writes as one transaction (a savepoint inside an open one): one commit
+    /// instead of one each, and all or none of them land. For the engine's bookkeeping of a
+    /// step (never for governed changes: those go through [`Store::governed`]).
+    pub fn batch<T>(&mut self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
         let outer = self.conn.begin()?;
         let res = f(self);
         match (self.conn.finish(outer, res.is_ok()), res) {
