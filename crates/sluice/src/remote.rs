@@ -194,17 +194,7 @@ pub(crate) fn job(ctx: &Ctx<'_>, remote: &Remote, cmd: &JobCommand) -> Result<()
         JobCommand::Create(args) => create(ctx, remote, args),
         JobCommand::Show(args) => {
             let job = remote.get_json(&format!("/jobs/{}", enc(&args.name)))?;
-            ctx.printer.print(
-                &job,
-                &[
-                    "name",
-                    "type",
-                    "status",
-                    "experiment_name",
-                    "start_time",
-                    "end_time",
-                ],
-            )
+            ctx.printer.print(&job, crate::commands::job::JOB_COLUMNS)
         }
         JobCommand::List(args) => {
             let jobs = remote.get_json(&format!("/jobs?max_results={}", args.max_results))?;
@@ -363,17 +353,8 @@ fn finish(ctx: &Ctx<'_>, remote: &Remote, name: &str, stream: bool) -> Result<()
     if !stream {
         ui::status(&format!("job {name}"), &end.status, None);
     }
-    ctx.printer.print(
-        &end.job,
-        &[
-            "name",
-            "type",
-            "status",
-            "experiment_name",
-            "start_time",
-            "end_time",
-        ],
-    )?;
+    ctx.printer
+        .print(&end.job, crate::commands::job::JOB_COLUMNS)?;
     ended(name, &end.status)
 }
 

@@ -344,9 +344,7 @@ fn submit(
         )
     })?;
     let spec = inside(&project, file)?;
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::Workspace(format!("cannot find the sluice binary: {e}")))?;
-    let mut cmd = Command::new(exe);
+    let mut cmd = sluice_for(headers)?;
     cmd.args(["job", "create", "-o", "none", "--name", &name, "-f"])
         .arg(&spec)
         .current_dir(&project);
@@ -364,7 +362,7 @@ fn submit(
     if let Some(n) = param(q, "max_parallel") {
         cmd.arg("--max-parallel").arg(n);
     }
-    let started = run_detached(jobs, headers, cmd, &upload.join("runner.log"), &|ws| {
+    let started = run_detached(jobs, cmd, &upload.join("runner.log"), &|ws| {
         ws.store().get_job(&name).is_ok()
     });
     if started.is_err() {
@@ -383,9 +381,7 @@ fn resume(
 ) -> Result<Value, CliError> {
     let job = jobs.ws.store().get_job(name)?;
     let before = jobs.ws.store().status_history(name).map_or(0, |h| h.len());
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::Workspace(format!("cannot find the sluice binary: {e}")))?;
-    let mut cmd = Command::new(exe);
+    let mut cmd = sluice_for(headers)?;
     cmd.args(["job", "resume", "-o", "none", "-n", name]);
     if let Some(dir) = job.settings["spec_dir"].as_str() {
         cmd.current_dir(dir);
@@ -397,7 +393,7 @@ fn resume(
         .ws
         .job_dir(name)
         .join(format!("resume-{:08x}.log", fastrand::u32(..)));
-    run_detached(jobs, headers, cmd, &log, &|ws| {
+    run_detached(jobs, cmd, &log, &|ws| {
         // Resumed: its history grew past a new `Running`.
         ws.store().status_history(name).is_ok_and(|h| {
             h.len() > before
@@ -409,12 +405,11 @@ fn resume(
     crate::commands::job::job_json(&jobs.ws, name)
 }
 
-/// Starts `cmd` (a `sluice job ...` command) in its own process group, acting with the
-/// request's token, its stderr in `log`, and waits until `started` holds (the job is under
+/// Starts `cmd` (a `sluice job ...` command from [`sluice_for`]) in its own process group, on
+/// the server's workspace, its stderr in `log`, and waits until `started` holds (the job is under
 /// way) or it exits first (its error, with its exit code, is the answer).
 fn run_detached(
     jobs: &Jobs,
-    headers: &HeaderMap,
     mut cmd: Command,
     log: &Path,
     started: &dyn Fn(&Workspace) -> bool,
@@ -425,22 +420,8 @@ fn run_detached(
     }
     let file = std::fs::File::create(log)
         .map_err(|e| CliError::Workspace(format!("cannot create {}: {e}", log.display())))?;
-    cmd.arg("--workspace")
-        .arg(jobs.ws.root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(file)
-        .env("NO_COLOR", "1")
-        .env_remove("SLUICE_URL")
-        .env_remove("SLUICE_OUTPUT");
-    if let Some(store) = &jobs.store {
-        cmd.arg("--store").arg(store);
-    }
-    // The job acts as whoever asked.
-    match sluice_server::request_token(headers) {
-        Some(token) => cmd.env("SLUICE_TOKEN", token),
-        None => cmd.env_remove("SLUICE_TOKEN"),
-    };
+    on_workspace(jobs, &mut cmd);
+    cmd.stdout(Stdio::null()).stderr(file);
     // Its own process group: the server's Ctrl-C or SIGTERM does not reach it.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd
@@ -479,6 +460,31 @@ fn run_detached(
     }
 }
 
+/// `sluice` run for a client on the server's workspace (and store), acting with the request's
+/// token, never with the server's own `SLUICE_URL` or output settings.
+fn sluice_for(headers: &HeaderMap) -> Result<Command, CliError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Workspace(format!("cannot find the sluice binary: {e}")))?;
+    let mut cmd = Command::new(exe);
+    cmd.stdin(Stdio::null())
+        .env("NO_COLOR", "1")
+        .env_remove("SLUICE_URL")
+        .env_remove("SLUICE_OUTPUT");
+    match sluice_server::request_token(headers) {
+        Some(token) => cmd.env("SLUICE_TOKEN", token),
+        None => cmd.env_remove("SLUICE_TOKEN"),
+    };
+    Ok(cmd)
+}
+
+/// The options that point a command at the server's workspace.
+fn on_workspace(jobs: &Jobs, cmd: &mut Command) {
+    cmd.arg("--workspace").arg(jobs.ws.root());
+    if let Some(store) = &jobs.store {
+        cmd.arg("--store").arg(store);
+    }
+}
+
 /// Runs one of [`REMOTE_COMMANDS`] on the server's workspace as the caller: its stdout, stderr
 /// and exit code, for the client to pass on unchanged.
 fn forwarded(jobs: &Jobs, headers: &HeaderMap, body: &Value) -> Result<Value, CliError> {
@@ -511,24 +517,9 @@ fn forwarded(jobs: &Jobs, headers: &HeaderMap, body: &Value) -> Result<Value, Cl
             "run commands that read local files on the machine that has them",
         ));
     }
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::Workspace(format!("cannot find the sluice binary: {e}")))?;
-    let mut cmd = Command::new(exe);
-    cmd.args(&args)
-        .arg("--workspace")
-        .arg(jobs.ws.root())
-        .current_dir(jobs.ws.root())
-        .stdin(Stdio::null())
-        .env("NO_COLOR", "1")
-        .env_remove("SLUICE_URL")
-        .env_remove("SLUICE_OUTPUT");
-    if let Some(store) = &jobs.store {
-        cmd.arg("--store").arg(store);
-    }
-    match sluice_server::request_token(headers) {
-        Some(token) => cmd.env("SLUICE_TOKEN", token),
-        None => cmd.env_remove("SLUICE_TOKEN"),
-    };
+    let mut cmd = sluice_for(headers)?;
+    cmd.args(&args).current_dir(jobs.ws.root());
+    on_workspace(jobs, &mut cmd);
     let out = cmd
         .output()
         .map_err(|e| CliError::Workspace(format!("cannot run the command: {e}")))?;

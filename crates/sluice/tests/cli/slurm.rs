@@ -66,6 +66,27 @@ fn slurm_job(conf: &str, id: &str) -> std::collections::HashMap<String, String> 
         .collect()
 }
 
+/// Waits until job `name`'s (single) step runs as a Slurm job and `also` holds; its job id.
+fn running_slurm_job(ctx: &TestContext, conf: &str, name: &str, also: impl Fn() -> bool) -> String {
+    let mut id = String::new();
+    wait_for(60, &format!("job `{name}`'s step to run in Slurm"), || {
+        let out = sluice(ctx, conf, &["job", "show", "-n", name, "-o", "json"]);
+        let job: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let Some(step) = job["jobs"]
+            .as_object()
+            .and_then(|j| j.values().next().cloned())
+        else {
+            return false;
+        };
+        step["executor_id"]
+            .as_str()
+            .unwrap_or_default()
+            .clone_into(&mut id);
+        !id.is_empty() && also() && slurm_job(conf, &id)["JobState"] == "RUNNING"
+    });
+    id
+}
+
 fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !check() {
@@ -366,19 +387,7 @@ fn cancel_and_timeout_reach_the_slurm_job() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut id = String::new();
-    wait_for(60, "the step to run in Slurm", || {
-        let out = sluice(&ctx, &conf, &["job", "show", "-n", "c", "-o", "json"]);
-        let job: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        let Some(step) = job["jobs"]
-            .as_object()
-            .and_then(|j| j.values().next().cloned())
-        else {
-            return false;
-        };
-        id = step["executor_id"].as_str().unwrap_or_default().to_owned();
-        !id.is_empty() && slurm_job(&conf, &id)["JobState"] == "RUNNING"
-    });
+    let id = running_slurm_job(&ctx, &conf, "c", || true);
     let canceled = sluice_json(&ctx, &conf, &["job", "cancel", "-n", "c", "-o", "json"]);
     assert_eq!(canceled["status"], "Canceled");
     assert_eq!(runner.wait().unwrap().code(), Some(4));
@@ -448,19 +457,7 @@ fn a_killed_runner_leaves_no_slurm_job_behind() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut id = String::new();
-    wait_for(60, "the step to run in Slurm", || {
-        let out = sluice(&ctx, &conf, &["job", "show", "-n", "k", "-o", "json"]);
-        let job: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        let Some(step) = job["jobs"]
-            .as_object()
-            .and_then(|j| j.values().next().cloned())
-        else {
-            return false;
-        };
-        id = step["executor_id"].as_str().unwrap_or_default().to_owned();
-        !id.is_empty() && slurm_job(&conf, &id)["JobState"] == "RUNNING"
-    });
+    let id = running_slurm_job(&ctx, &conf, "k", || true);
     runner.kill().unwrap(); // SIGKILL: the runner cannot cancel anything
     runner.wait().unwrap();
     assert_eq!(
@@ -543,19 +540,7 @@ fn a_node_failure_is_retried_per_the_steps_retry_policy() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    wait_for(60, "the first attempt to run", || {
-        let out = sluice(&ctx, &conf, &["job", "show", "-n", "n", "-o", "json"]);
-        let job: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        let Some(step) = job["jobs"]
-            .as_object()
-            .and_then(|j| j.values().next().cloned())
-        else {
-            return false;
-        };
-        first = step["executor_id"].as_str().unwrap_or_default().to_owned();
-        !first.is_empty() && flag.exists() && slurm_job(&conf, &first)["JobState"] == "RUNNING"
-    });
+    let first = running_slurm_job(&ctx, &conf, "n", || flag.exists());
     // The node fails under the running attempt, then comes back.
     scontrol_node(&conf, "down");
     wait_for(30, "Slurm to report the node failure", || {

@@ -163,17 +163,7 @@ pub(super) fn execute(
             None,
         );
     }
-    ctx.printer.print(
-        &job,
-        &[
-            "name",
-            "type",
-            "status",
-            "experiment_name",
-            "start_time",
-            "end_time",
-        ],
-    )?;
+    ctx.printer.print(&job, crate::commands::job::JOB_COLUMNS)?;
     match outcome.status {
         Status::Completed => Ok(()),
         status => Err(CliError::JobEnded {

@@ -69,6 +69,16 @@ pub(crate) fn open_as_contributor(ctx: &Ctx<'_>, what: &str) -> Result<Workspace
     Ok(ws)
 }
 
+/// The columns `-o table` shows for a job (`job show`, `job create`, `job resume`).
+pub(crate) const JOB_COLUMNS: &[&str] = &[
+    "name",
+    "type",
+    "status",
+    "experiment_name",
+    "start_time",
+    "end_time",
+];
+
 /// A job as `job show` prints it: the job, its steps (`jobs`), outputs and status history.
 pub(crate) fn job_json(ws: &Workspace, name: &str) -> Result<Value, CliError> {
     let store = ws.store();

@@ -17,15 +17,5 @@ pub(crate) fn run(ctx: &Ctx<'_>, ws: &Workspace, name: &str, web: bool) -> Resul
             value["experiment_name"].as_str().unwrap_or("Default"),
         ));
     }
-    ctx.printer.print(
-        &value,
-        &[
-            "name",
-            "type",
-            "status",
-            "experiment_name",
-            "start_time",
-            "end_time",
-        ],
-    )
+    ctx.printer.print(&value, crate::commands::job::JOB_COLUMNS)
 }
