@@ -66,6 +66,26 @@ fn slurm_job(conf: &str, id: &str) -> std::collections::HashMap<String, String> 
         .collect()
 }
 
+/// A Slurm compute `hpc` on the cluster's default partition, `max` steps at once.
+fn hpc_compute(ctx: &TestContext, conf: &str, max: &str) {
+    sluice_json(
+        ctx,
+        conf,
+        &[
+            "compute",
+            "create",
+            "--name",
+            "hpc",
+            "--type",
+            "slurm",
+            "--max-instances",
+            max,
+            "-o",
+            "json",
+        ],
+    );
+}
+
 /// Waits until job `name`'s (single) step runs as a Slurm job and `also` holds; its job id.
 fn running_slurm_job(ctx: &TestContext, conf: &str, name: &str, also: impl Fn() -> bool) -> String {
     let mut id = String::new();
@@ -241,22 +261,7 @@ fn a_failing_step_on_slurm_fails_with_its_exit_code_and_retries_per_its_policy()
         return;
     };
     let ctx = TestContext::on_test_store();
-    sluice_json(
-        &ctx,
-        &conf,
-        &[
-            "compute",
-            "create",
-            "--name",
-            "hpc",
-            "--type",
-            "slurm",
-            "--max-instances",
-            "2",
-            "-o",
-            "json",
-        ],
-    );
+    hpc_compute(&ctx, &conf, "2");
     let flag = ctx.root().join("second-try");
     ctx.write(
         "job.yml",
@@ -358,22 +363,7 @@ fn cancel_and_timeout_reach_the_slurm_job() {
         return;
     };
     let ctx = TestContext::on_test_store();
-    sluice_json(
-        &ctx,
-        &conf,
-        &[
-            "compute",
-            "create",
-            "--name",
-            "hpc",
-            "--type",
-            "slurm",
-            "--max-instances",
-            "2",
-            "-o",
-            "json",
-        ],
-    );
+    hpc_compute(&ctx, &conf, "2");
     ctx.write(
         "slow.yml",
         "type: command\ncompute: azureml:hpc\ncommand: echo started; sleep 600\n",
@@ -437,13 +427,7 @@ fn a_killed_runner_leaves_no_slurm_job_behind() {
         return;
     };
     let ctx = TestContext::on_test_store();
-    sluice_json(
-        &ctx,
-        &conf,
-        &[
-            "compute", "create", "--name", "hpc", "--type", "slurm", "-o", "json",
-        ],
-    );
+    hpc_compute(&ctx, &conf, "1");
     ctx.write(
         "slow.yml",
         "type: command\ncompute: azureml:hpc\ncommand: sleep 600\n",
@@ -514,13 +498,7 @@ fn a_node_failure_is_retried_per_the_steps_retry_policy() {
         return;
     };
     let ctx = TestContext::on_test_store();
-    sluice_json(
-        &ctx,
-        &conf,
-        &[
-            "compute", "create", "--name", "hpc", "--type", "slurm", "-o", "json",
-        ],
-    );
+    hpc_compute(&ctx, &conf, "1");
     let flag = ctx.root().join("first-attempt");
     ctx.write(
         "job.yml",
@@ -575,22 +553,7 @@ fn a_distributed_step_runs_one_task_per_process_with_azures_launcher_variables()
         return;
     };
     let ctx = TestContext::on_test_store();
-    sluice_json(
-        &ctx,
-        &conf,
-        &[
-            "compute",
-            "create",
-            "--name",
-            "hpc",
-            "--type",
-            "slurm",
-            "--max-instances",
-            "1",
-            "-o",
-            "json",
-        ],
-    );
+    hpc_compute(&ctx, &conf, "1");
     // Azure's layout: a command job with `resources` and `distribution`, one per launcher.
     let show = "echo \"rank=$RANK local=$LOCAL_RANK node=$NODE_RANK world=$WORLD_SIZE master=$MASTER_ADDR:$MASTER_PORT nodes=$AZUREML_NODE_COUNT ompi=${OMPI_COMM_WORLD_RANK:-}/${OMPI_COMM_WORLD_SIZE:-} tf=${TF_CONFIG:-}\"";
     ctx.write(
