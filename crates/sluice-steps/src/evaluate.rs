@@ -91,7 +91,7 @@ pub fn run(args: &EvaluateArgs, tracking: Option<&Tracking>) -> Result<Evaluatio
     if let (Some(name), Some(t)) = (&args.model_name, tracking) {
         for (version, dir) in champion_candidates(t, name)? {
             // A registered version that cannot be read must not let the candidate through.
-            let m = Model::load(&dir).map_err(|e| {
+            let m = Model::load(dir.path()).map_err(|e| {
                 StepError::Tracking(format!(
                     "cannot read version {version} of the registered model to compare with it ({e}); the candidate is not judged without it"
                 ))
@@ -210,8 +210,12 @@ fn write_predictions(
 }
 
 /// The versions to compare with: the `champion` alias if set, else every registered version.
-/// Each is downloaded into a temporary folder.
-fn champion_candidates(t: &Tracking, name: &str) -> Result<Vec<(String, PathBuf)>, StepError> {
+/// Each is downloaded into a new temporary folder of its own (removed when dropped), so files
+/// left by an earlier process can never stand in for a version whose files are gone.
+fn champion_candidates(
+    t: &Tracking,
+    name: &str,
+) -> Result<Vec<(String, tempfile::TempDir)>, StepError> {
     let absent = |e: &StepError| matches!(e, StepError::Tracking(m) if m.contains("RESOURCE_DOES_NOT_EXIST"));
     // Only "no such alias" (or no such model) means there is no champion to beat; any other
     // failure must not let a candidate through unjudged.
@@ -247,11 +251,11 @@ fn champion_candidates(t: &Tracking, name: &str) -> Result<Vec<(String, PathBuf)
                 "version {version} of `{name}` has no artifact location; it cannot be compared"
             )));
         };
-        let dir = std::env::temp_dir().join(format!(
-            "sluice-champion-{}-{name}-{version}",
-            std::process::id()
-        ));
-        t.download_dir(uri, &dir).map_err(|e| {
+        let dir = tempfile::Builder::new()
+            .prefix("sluice-champion-")
+            .tempdir()
+            .map_err(|e| StepError::io(&std::env::temp_dir(), e))?;
+        t.download_dir(uri, dir.path()).map_err(|e| {
             StepError::Tracking(format!(
                 "cannot download version {version} of `{name}` to compare with it ({e}); the candidate is not judged without it"
             ))
