@@ -66,6 +66,16 @@ fn slurm_job(conf: &str, id: &str) -> std::collections::HashMap<String, String> 
         .collect()
 }
 
+/// `sluice ARGS` against the cluster in the background (its stderr dropped).
+fn spawn_job(ctx: &TestContext, conf: &str, args: &[&str], stdout: Stdio) -> std::process::Child {
+    ctx.command(args)
+        .env("SLURM_CONF", conf)
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sluice")
+}
+
 /// A Slurm compute `hpc` on the cluster's default partition, `max` steps at once.
 fn hpc_compute(ctx: &TestContext, conf: &str, max: &str) {
     sluice_json(
@@ -368,15 +378,14 @@ fn cancel_and_timeout_reach_the_slurm_job() {
         "slow.yml",
         "type: command\ncompute: azureml:hpc\ncommand: echo started; sleep 600\n",
     );
-    let mut runner = ctx
-        .command(&[
+    let mut runner = spawn_job(
+        &ctx,
+        &conf,
+        &[
             "job", "create", "-f", "slow.yml", "--name", "c", "-o", "none",
-        ])
-        .env("SLURM_CONF", &conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+        Stdio::null(),
+    );
     let id = running_slurm_job(&ctx, &conf, "c", || true);
     let canceled = sluice_json(&ctx, &conf, &["job", "cancel", "-n", "c", "-o", "json"]);
     assert_eq!(canceled["status"], "Canceled");
@@ -432,15 +441,14 @@ fn a_killed_runner_leaves_no_slurm_job_behind() {
         "slow.yml",
         "type: command\ncompute: azureml:hpc\ncommand: sleep 600\n",
     );
-    let mut runner = ctx
-        .command(&[
+    let mut runner = spawn_job(
+        &ctx,
+        &conf,
+        &[
             "job", "create", "-f", "slow.yml", "--name", "k", "-o", "none",
-        ])
-        .env("SLURM_CONF", &conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+        Stdio::null(),
+    );
     let id = running_slurm_job(&ctx, &conf, "k", || true);
     runner.kill().unwrap(); // SIGKILL: the runner cannot cancel anything
     runner.wait().unwrap();
@@ -509,15 +517,14 @@ fn a_node_failure_is_retried_per_the_steps_retry_policy() {
             f = flag.display()
         ),
     );
-    let runner = ctx
-        .command(&[
+    let runner = spawn_job(
+        &ctx,
+        &conf,
+        &[
             "job", "create", "-f", "job.yml", "--name", "n", "-o", "json",
-        ])
-        .env("SLURM_CONF", &conf)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+        Stdio::piped(),
+    );
     let first = running_slurm_job(&ctx, &conf, "n", || flag.exists());
     // The node fails under the running attempt, then comes back.
     scontrol_node(&conf, "down");
