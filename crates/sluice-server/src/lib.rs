@@ -425,14 +425,17 @@ async fn log_request(
     let route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+        .cloned();
     let started = std::time::Instant::now();
     let res = next.run(req).await;
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
-    state
-        .requests
-        .observe(method.as_str(), &route, status, elapsed.as_secs_f64());
+    state.requests.observe(
+        &method,
+        route.as_ref().map_or("unmatched", |m| m.as_str()),
+        status,
+        elapsed.as_secs_f64(),
+    );
     let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     if status >= 500 {
         tracing::error!(%method, %path, status, micros, "request");

@@ -3,12 +3,12 @@
 //! the steps queued or running on each compute and executor, and finished steps' durations, read
 //! from the store at each scrape (aggregated in the database).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
 use sluice_store::metrics::STEP_DURATION_BUCKETS;
 
@@ -28,21 +28,27 @@ struct Histogram {
     buckets: [u64; LATENCY_BUCKETS.len()],
 }
 
-/// Requests seen by this process, by (method, route, status).
+/// Requests seen by this process: by route pattern, then (method, status). Recording one
+/// allocates nothing once its route, method and status have been seen.
 #[derive(Default)]
 pub(crate) struct RequestMetrics {
-    seen: Mutex<BTreeMap<(String, String, u16), Histogram>>,
+    seen: Mutex<HashMap<String, RouteRequests>>,
 }
 
+/// One route's requests by (method, status).
+type RouteRequests = HashMap<(Method, u16), Histogram>;
+
 impl RequestMetrics {
-    pub(crate) fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    pub(crate) fn observe(&self, method: &Method, route: &str, status: u16, seconds: f64) {
         let mut seen = self
             .seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let h = seen
-            .entry((method.to_owned(), route.to_owned(), status))
-            .or_default();
+        let by_route = match seen.get_mut(route) {
+            Some(r) => r,
+            None => seen.entry(route.to_owned()).or_default(),
+        };
+        let h = by_route.entry((method.clone(), status)).or_default();
         h.count += 1;
         h.sum += seconds;
         if let Some(i) = LATENCY_BUCKETS.iter().position(|b| seconds <= *b) {
@@ -55,8 +61,17 @@ impl RequestMetrics {
             .seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Sorted, so that scrapes read alike.
+        let mut rows: Vec<(&str, &str, u16, &Histogram)> = seen
+            .iter()
+            .flat_map(|(route, m)| {
+                m.iter()
+                    .map(move |((method, status), h)| (route.as_str(), method.as_str(), *status, h))
+            })
+            .collect();
+        rows.sort_by(|a, b| (a.1, a.0, a.2).cmp(&(b.1, b.0, b.2)));
         out.push_str("# HELP sluice_http_requests_total Requests answered, by method, route and status.\n# TYPE sluice_http_requests_total counter\n");
-        for ((method, route, status), h) in seen.iter() {
+        for (route, method, status, h) in &rows {
             let _ = writeln!(
                 out,
                 "sluice_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {}",
@@ -66,7 +81,7 @@ impl RequestMetrics {
         }
         out.push_str("# HELP sluice_http_request_duration_seconds Time to answer a request, by method and route.\n# TYPE sluice_http_request_duration_seconds histogram\n");
         let mut by_route: BTreeMap<(&str, &str), Histogram> = BTreeMap::new();
-        for ((method, route, _), h) in seen.iter() {
+        for (route, method, _, h) in &rows {
             let r = by_route.entry((method, route)).or_default();
             r.count += h.count;
             r.sum += h.sum;
@@ -76,21 +91,38 @@ impl RequestMetrics {
         }
         for ((method, route), h) in &by_route {
             let labels = format!("method=\"{method}\",route=\"{}\"", escape(route));
-            let mut cumulative = 0;
-            for (bound, n) in LATENCY_BUCKETS.iter().zip(h.buckets) {
-                cumulative += n;
-                let _ = writeln!(
-                    out,
-                    "sluice_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
+            let cumulative = h.buckets.iter().scan(0, |acc, n| {
+                *acc += n;
+                Some(*acc)
+            });
+            histogram(
                 out,
-                "sluice_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}\nsluice_http_request_duration_seconds_sum{{{labels}}} {}\nsluice_http_request_duration_seconds_count{{{labels}}} {}",
-                h.count, h.sum, h.count
+                "sluice_http_request_duration_seconds",
+                &labels,
+                LATENCY_BUCKETS.iter().copied().zip(cumulative),
+                h.sum,
+                h.count,
             );
         }
     }
+}
+
+/// One histogram's series: a cumulative count per bucket bound, then `+Inf`, sum and count.
+fn histogram(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    buckets: impl Iterator<Item = (f64, u64)>,
+    sum: f64,
+    count: u64,
+) {
+    for (bound, n) in buckets {
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "{name}_bucket{{{labels},le=\"+Inf\"}} {count}\n{name}_sum{{{labels}}} {sum}\n{name}_count{{{labels}}} {count}"
+    );
 }
 
 /// A label value as the format wants it.
@@ -127,16 +159,16 @@ pub(crate) async fn metrics(State(s): State<Arc<ServerState>>) -> Result<Respons
             escape(&d.compute),
             escape(&d.status)
         );
-        for (bound, n) in STEP_DURATION_BUCKETS.iter().zip(&d.buckets) {
-            let _ = writeln!(
-                out,
-                "sluice_step_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "sluice_step_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}\nsluice_step_duration_seconds_sum{{{labels}}} {}\nsluice_step_duration_seconds_count{{{labels}}} {}",
-            d.count, d.sum_seconds, d.count
+        histogram(
+            &mut out,
+            "sluice_step_duration_seconds",
+            &labels,
+            STEP_DURATION_BUCKETS
+                .iter()
+                .copied()
+                .zip(d.buckets.iter().map(|n| u64::try_from(*n).unwrap_or(0))),
+            d.sum_seconds,
+            u64::try_from(d.count).unwrap_or(0),
         );
     }
     s.requests.render(&mut out);
