@@ -380,8 +380,7 @@ struct Ended {
 /// Polls the job to its end; with `show`, prints each step's new log lines and status changes
 /// as `job stream` does.
 fn follow(remote: &Remote, name: &str, show: bool) -> Result<Ended, CliError> {
-    let mut offsets: HashMap<String, u64> = HashMap::new();
-    let mut partial: HashMap<String, String> = HashMap::new();
+    let mut logs = crate::commands::job::stream::StepLogs::default();
     let mut seen: HashMap<String, String> = HashMap::new();
     loop {
         let job = remote.get_json(&format!("/jobs/{}", enc(name)))?;
@@ -393,19 +392,13 @@ fn follow(remote: &Remote, name: &str, show: bool) -> Result<Ended, CliError> {
             for (step, info) in &steps {
                 let step_status = info["status"].as_str().unwrap_or_default();
                 if info["log_path"].is_string() {
-                    let offset = offsets.entry(step.clone()).or_insert(0);
                     let bytes = remote.get(&format!(
-                        "/jobs/{}/steps/{}/log?offset={offset}",
+                        "/jobs/{}/steps/{}/log?offset={}",
                         enc(name),
-                        enc(step)
+                        enc(step),
+                        logs.offset(step)
                     ))?;
-                    *offset += bytes.len() as u64;
-                    let pending = partial.entry(step.clone()).or_default();
-                    pending.push_str(&String::from_utf8_lossy(&bytes));
-                    while let Some(pos) = pending.find('\n') {
-                        let line: String = pending.drain(..=pos).collect();
-                        ui::log_line(step, line.trim_end_matches('\n'));
-                    }
+                    logs.push(step, &bytes);
                 }
                 if seen.get(step).map(String::as_str) != Some(step_status) {
                     seen.insert(step.clone(), step_status.to_owned());
@@ -417,11 +410,7 @@ fn follow(remote: &Remote, name: &str, show: bool) -> Result<Ended, CliError> {
         }
         if terminal {
             if show {
-                for (step, rest) in partial {
-                    if !rest.is_empty() {
-                        ui::log_line(&step, &rest);
-                    }
-                }
+                logs.flush();
                 ui::status(&format!("job {name}"), &status, job["error"].as_str());
             }
             return Ok(Ended { job, status });

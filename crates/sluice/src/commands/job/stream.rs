@@ -11,9 +11,44 @@ use sluice_engine::{Status, Workspace};
 use crate::error::CliError;
 use crate::ui;
 
+/// The steps' logs as they grow: where each was read up to, and its unfinished last line.
+/// Complete lines are printed prefixed with the step's name. Used for local logs and for a
+/// team server's (`job stream --url`).
+#[derive(Default)]
+pub(crate) struct StepLogs {
+    offsets: HashMap<String, u64>,
+    partial: HashMap<String, String>,
+}
+
+impl StepLogs {
+    /// How far `step`'s log was read.
+    pub(crate) fn offset(&self, step: &str) -> u64 {
+        self.offsets.get(step).copied().unwrap_or(0)
+    }
+
+    /// `bytes` read from `step`'s log at its offset: the complete lines printed.
+    pub(crate) fn push(&mut self, step: &str, bytes: &[u8]) {
+        *self.offsets.entry(step.to_owned()).or_insert(0) += bytes.len() as u64;
+        let pending = self.partial.entry(step.to_owned()).or_default();
+        pending.push_str(&String::from_utf8_lossy(bytes));
+        while let Some(pos) = pending.find('\n') {
+            let line: String = pending.drain(..=pos).collect();
+            ui::log_line(step, line.trim_end_matches('\n'));
+        }
+    }
+
+    /// Prints what is left of unfinished lines (the job ended).
+    pub(crate) fn flush(&mut self) {
+        for (step, rest) in self.partial.drain() {
+            if !rest.is_empty() {
+                ui::log_line(&step, &rest);
+            }
+        }
+    }
+}
+
 pub(crate) fn run(ws: &Workspace, name: &str) -> Result<(), CliError> {
-    let mut offsets: HashMap<String, u64> = HashMap::new();
-    let mut partial: HashMap<String, String> = HashMap::new();
+    let mut logs = StepLogs::default();
     loop {
         let job = ws.store().get_job(name)?;
         let steps = ws.store().list_steps(name)?;
@@ -22,29 +57,18 @@ pub(crate) fn run(ws: &Workspace, name: &str) -> Result<(), CliError> {
             let Ok(mut file) = std::fs::File::open(log) else {
                 continue;
             };
-            let offset = offsets.entry(step.name.clone()).or_insert(0);
-            if file.seek(SeekFrom::Start(*offset)).is_err() {
+            if file.seek(SeekFrom::Start(logs.offset(&step.name))).is_err() {
                 continue;
             }
-            let mut buf = String::new();
-            let Ok(n) = file.read_to_string(&mut buf) else {
+            let mut buf = Vec::new();
+            if file.read_to_end(&mut buf).is_err() {
                 continue;
-            };
-            *offset += n as u64;
-            let pending = partial.entry(step.name.clone()).or_default();
-            pending.push_str(&buf);
-            while let Some(pos) = pending.find('\n') {
-                let line: String = pending.drain(..=pos).collect();
-                ui::log_line(&step.name, line.trim_end_matches('\n'));
             }
+            logs.push(&step.name, &buf);
         }
         let status = Status::parse(&job.status).unwrap_or(Status::Failed);
         if status.is_terminal() {
-            for (step, rest) in partial {
-                if !rest.is_empty() {
-                    ui::log_line(&step, &rest);
-                }
-            }
+            logs.flush();
             for step in &steps {
                 ui::status(
                     &format!("step {}", step.name),
