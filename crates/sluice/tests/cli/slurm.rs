@@ -76,6 +76,22 @@ fn spawn_job(ctx: &TestContext, conf: &str, args: &[&str], stdout: Stdio) -> std
         .expect("start sluice")
 }
 
+/// Job `name` running `yml` (written as `slow.yml`) in the background, once its step runs as a
+/// Slurm job: the runner process and the Slurm job id.
+fn slow_job(ctx: &TestContext, conf: &str, name: &str, yml: &str) -> (std::process::Child, String) {
+    ctx.write("slow.yml", yml);
+    let runner = spawn_job(
+        ctx,
+        conf,
+        &[
+            "job", "create", "-f", "slow.yml", "--name", name, "-o", "none",
+        ],
+        Stdio::null(),
+    );
+    let id = running_slurm_job(ctx, conf, name, || true);
+    (runner, id)
+}
+
 /// A Slurm compute `hpc` on the cluster's default partition, `max` steps at once.
 fn hpc_compute(ctx: &TestContext, conf: &str, max: &str) {
     sluice_json(
@@ -374,19 +390,12 @@ fn cancel_and_timeout_reach_the_slurm_job() {
     };
     let ctx = TestContext::on_test_store();
     hpc_compute(&ctx, &conf, "2");
-    ctx.write(
-        "slow.yml",
-        "type: command\ncompute: azureml:hpc\ncommand: echo started; sleep 600\n",
-    );
-    let mut runner = spawn_job(
+    let (mut runner, id) = slow_job(
         &ctx,
         &conf,
-        &[
-            "job", "create", "-f", "slow.yml", "--name", "c", "-o", "none",
-        ],
-        Stdio::null(),
+        "c",
+        "type: command\ncompute: azureml:hpc\ncommand: echo started; sleep 600\n",
     );
-    let id = running_slurm_job(&ctx, &conf, "c", || true);
     let canceled = sluice_json(&ctx, &conf, &["job", "cancel", "-n", "c", "-o", "json"]);
     assert_eq!(canceled["status"], "Canceled");
     assert_eq!(runner.wait().unwrap().code(), Some(4));
@@ -437,19 +446,12 @@ fn a_killed_runner_leaves_no_slurm_job_behind() {
     };
     let ctx = TestContext::on_test_store();
     hpc_compute(&ctx, &conf, "1");
-    ctx.write(
-        "slow.yml",
-        "type: command\ncompute: azureml:hpc\ncommand: sleep 600\n",
-    );
-    let mut runner = spawn_job(
+    let (mut runner, id) = slow_job(
         &ctx,
         &conf,
-        &[
-            "job", "create", "-f", "slow.yml", "--name", "k", "-o", "none",
-        ],
-        Stdio::null(),
+        "k",
+        "type: command\ncompute: azureml:hpc\ncommand: sleep 600\n",
     );
-    let id = running_slurm_job(&ctx, &conf, "k", || true);
     runner.kill().unwrap(); // SIGKILL: the runner cannot cancel anything
     runner.wait().unwrap();
     assert_eq!(
