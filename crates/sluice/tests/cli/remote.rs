@@ -11,16 +11,22 @@ use serde_json::Value;
 use crate::common::TestContext;
 
 /// `sluice server` on a free port over `ctx`'s workspace; stopped (SIGTERM, then KILL) on drop.
-struct Server {
-    child: Child,
-    url: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) url: String,
 }
 
 impl Server {
     fn start(ctx: &TestContext, extra: &[&str]) -> Self {
+        Self::start_with(ctx, extra, &[])
+    }
+
+    /// The server with variables `env` set (and passed on to the jobs it runs).
+    pub(crate) fn start_with(ctx: &TestContext, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = ctx
             .command(&["server", "--port", "0", "--mlflow-ui", "off"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -42,8 +48,19 @@ impl Server {
     }
 }
 
+impl Server {
+    /// SIGKILL: the server stops at once, cleaning nothing up.
+    pub(crate) fn kill(&mut self) {
+        self.child.kill().expect("kill the server");
+        self.child.wait().expect("reap the server");
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -60,7 +77,12 @@ impl Drop for Server {
 }
 
 /// A client in its own folder (no workspace there), pointed at `url` with `token`.
-fn client(dir: &std::path::Path, url: &str, token: Option<&str>, args: &[&str]) -> Command {
+pub(crate) fn client(
+    dir: &std::path::Path,
+    url: &str,
+    token: Option<&str>,
+    args: &[&str],
+) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
     cmd.args(args)
         .current_dir(dir)

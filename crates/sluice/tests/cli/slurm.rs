@@ -3,6 +3,7 @@
 //! skipped when no cluster was given. What Slurm itself reports (`scontrol show job`) is checked
 //! beside what sluice recorded.
 
+use std::fmt::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -653,4 +654,304 @@ fn a_distributed_step_runs_one_task_per_process_with_azures_launcher_variables()
     );
     let slurm = slurm_job(&conf, step["executor_id"].as_str().unwrap());
     assert_eq!(slurm["JobState"], "CANCELLED");
+}
+
+/// The steps `(start, end)` times each step of a fan-out wrote, and the most that ran at once.
+fn most_at_once(spans: &[(f64, f64)]) -> usize {
+    let mut events: Vec<(f64, i32)> = spans.iter().flat_map(|&(s, e)| [(s, 1), (e, -1)]).collect();
+    // An end before a start at the same instant: touching spans do not overlap.
+    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, d) in events {
+        now += d;
+        most = most.max(now);
+    }
+    usize::try_from(most).unwrap_or(0)
+}
+
+#[test]
+fn a_twenty_step_fan_out_never_runs_more_than_max_instances_slurm_jobs_at_once() {
+    let Some((conf, _cluster)) =
+        cluster("a_twenty_step_fan_out_never_runs_more_than_max_instances_slurm_jobs_at_once")
+    else {
+        return;
+    };
+    let ctx = TestContext::on_test_store();
+    hpc_compute(&ctx, &conf, "4");
+    let mut yml =
+        String::from("type: pipeline\nsettings:\n  default_compute: azureml:hpc\njobs:\n");
+    for i in 0..20 {
+        let _ = writeln!(
+            yml,
+            "  s{i:02}:\n    type: command\n    command: date +%s.%N > ${{{{outputs.out}}}}/start && sleep 3 && date +%s.%N > ${{{{outputs.out}}}}/end\n    outputs:\n      out:\n        type: uri_folder"
+        );
+    }
+    ctx.write("fan.yml", &yml);
+    // The job itself would run 8 at once: the compute's limit is what holds it to 4.
+    let job = sluice_json(
+        &ctx,
+        &conf,
+        &[
+            "job",
+            "create",
+            "-f",
+            "fan.yml",
+            "--name",
+            "fan",
+            "--max-parallel",
+            "8",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let steps = job["jobs"].as_object().unwrap();
+    assert_eq!(steps.len(), 20);
+    let mut ids = std::collections::HashSet::new();
+    let mut spans = Vec::new();
+    for (name, s) in steps {
+        assert_eq!(s["executor"], "slurm", "{name}");
+        let id = s["executor_id"]
+            .as_str()
+            .expect("a Slurm job id")
+            .to_owned();
+        assert_eq!(slurm_job(&conf, &id)["JobState"], "COMPLETED", "{name}");
+        ids.insert(id);
+        let out = s["outputs"]["out"]["path"].as_str().unwrap();
+        let read = |f: &str| -> f64 {
+            std::fs::read_to_string(format!("{out}/{f}"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        spans.push((read("start"), read("end")));
+    }
+    assert_eq!(ids.len(), 20, "one Slurm job a step");
+    let most = most_at_once(&spans);
+    assert!(
+        most <= 4,
+        "{most} steps ran at once on a compute with max_instances 4: {spans:?}"
+    );
+    assert!(
+        most >= 3,
+        "the steps barely overlapped ({most} at most), so the limit was not what held them: {spans:?}"
+    );
+}
+
+#[test]
+fn the_taxi_example_runs_on_a_slurm_compute() {
+    let Some((conf, _cluster)) = cluster("the_taxi_example_runs_on_a_slurm_compute") else {
+        return;
+    };
+    let ctx = TestContext::on_test_store();
+    ctx.copy_example("taxi-fare");
+    // The compute the example names (`azureml:cpu-cluster`), as Azure's YAML with the mapping.
+    ctx.write(
+        "cpu-cluster.yml",
+        "$schema: https://azuremlschemas.azureedge.net/latest/amlCompute.schema.json\n\
+         name: cpu-cluster\ntype: amlcompute\nsize: STANDARD_DS3_v2\nmin_instances: 0\nmax_instances: 4\n\
+         sluice:\n  slurm:\n    partition: debug\n",
+    );
+    sluice_json(
+        &ctx,
+        &conf,
+        &["compute", "create", "-f", "cpu-cluster.yml", "-o", "json"],
+    );
+    let job = sluice_json(
+        &ctx,
+        &conf,
+        &[
+            "job",
+            "create",
+            "-f",
+            "taxi-fare/pipeline.yml",
+            "--name",
+            "taxi-slurm",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    for step in [
+        "prep_data",
+        "train_model",
+        "evaluate_model",
+        "register_model",
+    ] {
+        let s = &job["jobs"][step];
+        assert_eq!(s["executor"], "slurm", "{step}: {s:#}");
+        let id = s["executor_id"].as_str().expect("a Slurm job id");
+        assert_eq!(slurm_job(&conf, id)["JobState"], "COMPLETED", "{step}");
+    }
+    let eval = &job["jobs"]["evaluate_model"]["mlflow"]["metrics"];
+    assert!(eval["test_r2"].as_f64().unwrap() > 0.95, "{eval}");
+    let v1 = sluice_json(
+        &ctx,
+        &conf,
+        &["model", "show", "-n", "taxi-fare-model:1", "-o", "json"],
+    );
+    let lineage: Value =
+        serde_json::from_str(v1["tags"]["sluice.lineage"].as_str().unwrap()).unwrap();
+    assert_eq!(lineage["job"], "taxi-slurm");
+}
+
+#[test]
+fn a_step_cancelled_outside_sluice_fails_or_retries_per_its_policy() {
+    let Some((conf, _cluster)) =
+        cluster("a_step_cancelled_outside_sluice_fails_or_retries_per_its_policy")
+    else {
+        return;
+    };
+    let ctx = TestContext::on_test_store();
+    hpc_compute(&ctx, &conf, "2");
+    let flag = ctx.root().join("tried-once");
+    let (runner, id) = slow_job(
+        &ctx,
+        &conf,
+        "again",
+        &format!(
+            "type: command\ncompute: azureml:hpc\ncommand: if [ -f {f} ]; then echo second; else touch {f}; sleep 600; fi\n\
+             retry:\n  max_attempts: 2\n",
+            f = flag.display()
+        ),
+    );
+    let scancel = |id: &str| {
+        let out = Command::new("scancel")
+            .arg(id)
+            .env("SLURM_CONF", &conf)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "scancel {id}: {out:?}");
+    };
+    scancel(&id);
+    let out = runner.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "retried, then completed");
+    let job = sluice_json(&ctx, &conf, &["job", "show", "-n", "again", "-o", "json"]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    let attempts = step["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{step:#}");
+    assert_eq!(attempts[0]["status"], "Failed");
+    assert!(
+        attempts[0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("Slurm job {id} was cancelled outside sluice")),
+        "{step:#}"
+    );
+    assert_ne!(
+        step["executor_id"],
+        id.as_str(),
+        "the retry is a new Slurm job"
+    );
+
+    // Without a retry policy the step, and so the job, fails and says why.
+    let (runner, id) = slow_job(
+        &ctx,
+        &conf,
+        "once",
+        "type: command\ncompute: azureml:hpc\ncommand: sleep 600\n",
+    );
+    scancel(&id);
+    let out = runner.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a failed job exits 1");
+    let job = sluice_json(&ctx, &conf, &["job", "show", "-n", "once", "-o", "json"]);
+    assert_eq!(job["status"], "Failed");
+    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    assert!(
+        step["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cancelled outside sluice"),
+        "{step:#}"
+    );
+}
+
+#[test]
+fn a_team_server_killed_mid_job_and_restarted_finishes_it_without_rerunning_steps() {
+    use crate::remote::{Server, client};
+    let Some((conf, _cluster)) =
+        cluster("a_team_server_killed_mid_job_and_restarted_finishes_it_without_rerunning_steps")
+    else {
+        return;
+    };
+    let ctx = TestContext::on_test_store();
+    hpc_compute(&ctx, &conf, "2");
+    let env = [("SLURM_CONF", conf.as_str())];
+    let server = Server::start_with(&ctx, &[], &env);
+    let clients = tempfile::tempdir().unwrap();
+    let (ran, go) = (clients.path().join("ran"), clients.path().join("go"));
+    std::fs::write(
+        clients.path().join("two.yml"),
+        format!(
+            "type: pipeline\nsettings:\n  default_compute: azureml:hpc\njobs:\n\
+             \x20 first:\n    type: command\n    command: echo first >> {ran} && echo done > ${{{{outputs.out}}}}/x\n    outputs:\n      out:\n        type: uri_folder\n\
+             \x20 second:\n    type: command\n    command: for i in $(seq 600); do [ -f {go} ] && break; sleep 0.2; done; cat ${{{{inputs.x}}}}/x\n    inputs:\n      x: ${{{{parent.jobs.first.outputs.out}}}}\n",
+            ran = ran.display(),
+            go = go.display()
+        ),
+    )
+    .unwrap();
+    let show = |url: &str| -> Value {
+        let out = client(
+            clients.path(),
+            url,
+            None,
+            &["job", "show", "-n", "two", "-o", "json"],
+        )
+        .output()
+        .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    };
+    // The client waits for the job's end as the local command does: in the background.
+    let mut submitter = client(
+        clients.path(),
+        &server.url,
+        None,
+        &[
+            "job", "create", "-f", "two.yml", "--name", "two", "-o", "none",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut second = String::new();
+    wait_for(60, "the second step to run in Slurm", || {
+        let job = show(&server.url);
+        job["jobs"]["second"]["executor_id"]
+            .as_str()
+            .unwrap_or_default()
+            .clone_into(&mut second);
+        !second.is_empty() && slurm_job(&conf, &second)["JobState"] == "RUNNING"
+    });
+    // The server dies (SIGKILL: nothing of it runs any more) and comes back.
+    let mut server = server;
+    server.kill();
+    let server = Server::start_with(&ctx, &[], &env);
+    assert_eq!(show(&server.url)["status"], "Running", "the job ran on");
+    std::fs::write(&go, "").unwrap();
+    let mut job = Value::Null;
+    wait_for(60, "the job to finish", || {
+        job = show(&server.url);
+        job["status"] != "Running"
+    });
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let _ = submitter.kill();
+    let _ = submitter.wait();
+    assert_eq!(
+        std::fs::read_to_string(&ran).unwrap(),
+        "first\n",
+        "the completed step did not run again"
+    );
+    assert_eq!(
+        job["jobs"]["second"]["executor_id"],
+        second.as_str(),
+        "the running step was not submitted again"
+    );
+    assert_eq!(
+        job["jobs"]["second"]["attempts"].as_array().unwrap().len(),
+        1
+    );
 }
