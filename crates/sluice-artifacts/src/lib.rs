@@ -256,7 +256,17 @@ pub fn copy_tree(src: &Path, dest: &Path) -> Result<(), ArtifactError> {
         return Ok(());
     }
     fs::create_dir_all(dest).map_err(io_err(dest))?;
-    for entry in walkdir::WalkDir::new(src).follow_links(true).min_depth(1) {
+    // A destination inside the source (a folder registered from a project whose workspace
+    // lies inside it) is left out, or the copy would copy itself until names grow too long.
+    let src = fs::canonicalize(src).map_err(io_err(src))?;
+    let src = src.as_path();
+    let inner = fs::canonicalize(dest).map_err(io_err(dest))?;
+    let walk = walkdir::WalkDir::new(src)
+        .follow_links(true)
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|e| e.path() != inner);
+    for entry in walk {
         let entry = entry.map_err(|e| ArtifactError::Io {
             path: src.to_path_buf(),
             source: e.into(),
@@ -294,6 +304,22 @@ pub fn copy_atomic(src: &Path, dest: &Path) -> Result<(), ArtifactError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_into_a_folder_inside_its_source_leaves_that_folder_out() {
+        let src = tempfile::tempdir().unwrap();
+        fs::write(src.path().join("w.txt"), "0.5\n").unwrap();
+        fs::create_dir_all(src.path().join("ws/registered")).unwrap();
+        fs::write(src.path().join("ws/state.db"), "db").unwrap();
+        let dest = src.path().join("ws/registered/m");
+        copy_tree(src.path(), &dest).unwrap();
+        assert_eq!(fs::read_to_string(dest.join("w.txt")).unwrap(), "0.5\n");
+        assert_eq!(fs::read_to_string(dest.join("ws/state.db")).unwrap(), "db");
+        assert!(
+            !dest.join("ws/registered/m").exists(),
+            "the copy copied itself"
+        );
+    }
 
     #[test]
     fn folder_hash_sees_names_and_bytes_but_not_order_of_creation() {
