@@ -5,8 +5,9 @@
 //!
 //! Remote today: `job create` (the folder of the job file is uploaded, with its `.amlignore` or
 //! `.gitignore` applied; the job runs on the server and keeps running if the client goes away),
-//! `job show`, `job list`, `job stream`, `job cancel`, `job resume`; and, forwarded as they are, the commands
-//! that read or govern what is stored (`server_jobs::REMOTE_COMMANDS`). Other commands say they
+//! `job show`, `job list`, `job stream`, `job cancel`, `job resume`; and, forwarded, the commands
+//! that read, create or govern what is stored (`server_jobs::REMOTE_COMMANDS`), the local
+//! files they name uploaded with them. Other commands say they
 //! are not remote yet. HTTPS servers are checked against the public roots, or against the certificates in
 //! `SLUICE_CA_BUNDLE` (else `SSL_CERT_FILE`, else `REQUESTS_CA_BUNDLE`) for a private CA.
 
@@ -224,7 +225,10 @@ pub(crate) fn job(ctx: &Ctx<'_>, remote: &Remote, cmd: &JobCommand) -> Result<()
 
 /// A command the server runs on its workspace as the caller (see
 /// `server_jobs::REMOTE_COMMANDS`): this process's own arguments, less `--url` and `--token`,
-/// sent as they are; the server's stdout, stderr and exit code passed on unchanged.
+/// sent as they are; the server's stdout, stderr and exit code passed on unchanged. The local
+/// files its `-f`/`--file`/`-p`/`--path` options name are uploaded with it (a file with its
+/// folder, whose `.amlignore`/`.gitignore` applies, since a YAML file refers to files beside
+/// it), and the server runs the command on the copies.
 pub(crate) fn forward(remote: &Remote) -> Result<std::process::ExitCode, CliError> {
     let mut args = Vec::new();
     let mut skip = false;
@@ -242,9 +246,30 @@ pub(crate) fn forward(remote: &Remote) -> Result<std::process::ExitCode, CliErro
         }
         args.push(a);
     }
-    let body = serde_json::to_vec(&serde_json::json!({ "args": args }))
-        .map_err(|e| CliError::Workspace(e.to_string()))?;
-    let answer = remote.post("/cli", &body, "application/json")?;
+    let uploads = Uploads::of(&mut args)?;
+    let args = args;
+    let answer = if uploads.roots.is_empty() {
+        let body = serde_json::to_vec(&serde_json::json!({ "args": args }))
+            .map_err(|e| CliError::Workspace(e.to_string()))?;
+        remote.post("/cli", &body, "application/json")?
+    } else {
+        let tar = uploads
+            .tar
+            .into_inner()
+            .map_err(|e| CliError::Workspace(format!("cannot pack the files: {e}")))?;
+        ui::note(&format!(
+            "Uploading {} KB to {} ...",
+            tar.len().div_ceil(1024),
+            remote.base
+        ));
+        let args = serde_json::to_string(&args).unwrap_or_default();
+        let roots = serde_json::to_string(&uploads.roots).unwrap_or_default();
+        remote.post(
+            &format!("/cli/files?args={}&roots={}", enc(&args), enc(&roots)),
+            &tar,
+            "application/x-tar",
+        )?
+    };
     let stdout = answer["stdout"].as_str().unwrap_or_default();
     let stderr = answer["stderr"].as_str().unwrap_or_default();
     {
@@ -258,11 +283,108 @@ pub(crate) fn forward(remote: &Remote) -> Result<std::process::ExitCode, CliErro
     ))
 }
 
+/// The local files a forwarded command names, packed for the server.
+struct Uploads {
+    tar: tar::Builder<Vec<u8>>,
+    /// Upload number → the local folder its files came from (to name them in the output).
+    roots: std::collections::BTreeMap<String, String>,
+}
+
+impl Uploads {
+    /// Packs the files `args` name and rewrites those arguments to `@upload:N/...`, each
+    /// option and its value as two words.
+    fn of(args: &mut Vec<String>) -> Result<Self, CliError> {
+        use crate::commands::server_jobs::{FILE_OPTIONS, UPLOAD_PREFIX};
+        let mut up = Self {
+            tar: tar::Builder::new(Vec::new()),
+            roots: std::collections::BTreeMap::new(),
+        };
+        up.tar.follow_symlinks(true);
+        let mut out = Vec::with_capacity(args.len());
+        let mut words = std::mem::take(args).into_iter();
+        while let Some(a) = words.next() {
+            // `--file X`, `--file=X`, `-f X`, `-fX`, `-f=X`.
+            let split = FILE_OPTIONS.iter().find_map(|o| {
+                if a == *o {
+                    Some((*o, None))
+                } else if let Some(v) = a.strip_prefix(&format!("{o}=")) {
+                    Some((*o, Some(v.to_owned())))
+                } else if !o.starts_with("--") && a.len() > 2 && a.starts_with(o) {
+                    Some((*o, Some(a[2..].to_owned())))
+                } else {
+                    None
+                }
+            });
+            let Some((option, value)) = split else {
+                out.push(a);
+                continue;
+            };
+            let Some(value) = value.or_else(|| words.next()) else {
+                out.push(a);
+                continue;
+            };
+            out.push(option.to_owned());
+            let remote_path = matches!(option, "-p" | "--path")
+                && (value.contains("://") || value.starts_with("azureml:"));
+            if remote_path {
+                out.push(value);
+                continue;
+            }
+            let n = up.roots.len().to_string();
+            let named = up.add(&n, Path::new(&value), matches!(option, "-f" | "--file"))?;
+            out.push(format!("{UPLOAD_PREFIX}{n}/{named}"));
+        }
+        *args = out;
+        Ok(up)
+    }
+
+    /// Adds `path` as upload `n` (with its whole folder when `with_folder`); its name there.
+    fn add(&mut self, n: &str, path: &Path, with_folder: bool) -> Result<String, CliError> {
+        let full = std::fs::canonicalize(path).map_err(|e| {
+            CliError::usage(
+                format!("cannot read `{}`: {e}", path.display()),
+                "check the path; relative paths resolve against the current directory",
+            )
+        })?;
+        let parent = full.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let name = full
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (root, prefix) = if with_folder {
+            (parent.clone(), n.to_owned())
+        } else {
+            (full.clone(), format!("{n}/{name}"))
+        };
+        let snapshot = sluice_artifacts::Snapshot::of(&root, &[root.join(".sluice")])
+            .map_err(|e| CliError::Workspace(format!("cannot list {}: {e}", root.display())))?;
+        for rel in snapshot.paths() {
+            let (from, to) = if root.is_file() {
+                (root.clone(), prefix.clone())
+            } else {
+                (root.join(rel), format!("{prefix}/{rel}"))
+            };
+            self.tar
+                .append_path_with_name(&from, &to)
+                .map_err(|e| CliError::Workspace(format!("cannot pack {}: {e}", from.display())))?;
+        }
+        // The named file itself, even where an ignore file leaves it out.
+        if with_folder && !snapshot.paths().any(|p| p == name) {
+            self.tar
+                .append_path_with_name(&full, format!("{n}/{name}"))
+                .map_err(|e| CliError::Workspace(format!("cannot pack {}: {e}", full.display())))?;
+        }
+        self.roots
+            .insert(n.to_owned(), parent.display().to_string());
+        Ok(name)
+    }
+}
+
 /// The error for a command a team server does not run yet.
 pub(crate) fn not_remote(what: &str) -> CliError {
     CliError::usage(
         format!("{what} does not work against a team server yet (`--url` / `SLUICE_URL`)"),
-        "remote today: `job create|show|list|stream|cancel|resume|explain`, and the `list`/`show` commands of data, environments, components, computes, datastores and models, `model alias|approve|promote|status|lineage|policy show`, `token create|list|revoke`, `audit list|verify`; run others on the server's workspace, or unset SLUICE_URL",
+        "remote today: `job create|validate|show|list|stream|cancel|resume|explain`, `create|list|show` of data, environments, components, computes, datastores and models (their local files uploaded), `model alias|approve|promote|status|lineage|policy`, `token create|list|revoke`, `audit list|verify`; run others on the server's workspace, or unset SLUICE_URL",
     )
 }
 

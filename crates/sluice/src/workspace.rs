@@ -136,6 +136,19 @@ pub(crate) fn open_existing(located: &Located) -> Result<Workspace, CliError> {
     open(located)
 }
 
+/// Opens `located` (announcing a new workspace) as the caller, who must be at least a
+/// contributor to do `what` (register an asset, define a compute or datastore).
+pub(crate) fn open_as_contributor(
+    located: &Located,
+    token: Option<&str>,
+    what: &str,
+) -> Result<(Workspace, sluice_store::governance::Actor), CliError> {
+    let ws = open(located)?;
+    let actor = identify(&ws, token)?;
+    actor.require(sluice_store::governance::Role::Contributor, what)?;
+    Ok((ws, actor))
+}
+
 /// Who the command acts as: the identity and role of `--token` / `SLUICE_TOKEN`, else the
 /// local user as owner (whoever can open the database file owns it). The store acts as them
 /// for changes that carry no identity of their own (job creation).

@@ -112,7 +112,11 @@ fn create(
                 .unwrap_or_default(),
         ));
     }
-    let ws = workspace::open(located)?;
+    let (ws, _) = workspace::open_as_contributor(
+        located,
+        ctx.global.token.as_deref(),
+        "defining a compute",
+    )?;
     let existing = ws.store().get_compute(&spec.name.value)?;
     let row = sluice_store::ComputeRow {
         name: spec.name.value.clone(),

@@ -79,7 +79,11 @@ fn create(
     let mut reference = None;
     let local = match parse_asset_ref(&spec.path) {
         Some(Ok(AssetRef::Datastore { datastore, path })) => {
-            let ws = workspace::open(located)?;
+            let (ws, _) = workspace::open_as_contributor(
+                located,
+                ctx.global.token.as_deref(),
+                "registering a data asset",
+            )?;
             if ws.datastore(&datastore)?.is_remote() {
                 reference = Some(spec.path.value.clone());
                 sluice_engine::fetch_datastore_path(&ws, src, &spec.path, &datastore, &path)?
@@ -170,7 +174,11 @@ fn create(
         .version
         .clone()
         .or_else(|| spec.version.as_ref().map(|v| v.value.clone()));
-    let ws = workspace::open(located)?;
+    let (ws, _) = workspace::open_as_contributor(
+        located,
+        ctx.global.token.as_deref(),
+        "registering a data asset",
+    )?;
     let spinner = crate::progress::spinner(&format!("Copying and hashing {}", local.display()));
     let new = sluice_engine::NewData {
         name: &name,

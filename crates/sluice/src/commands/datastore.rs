@@ -59,7 +59,11 @@ fn create(
     let loaded = sluice_spec::load_datastore(&args.file, &overrides, &mut warnings);
     print_warnings(&warnings);
     let spec = loaded?;
-    let ws = workspace::open(located)?;
+    let (ws, _) = workspace::open_as_contributor(
+        located,
+        ctx.global.token.as_deref(),
+        "defining a datastore",
+    )?;
     let (row, changed) = sluice_engine::create_datastore(&ws, &spec)?;
     if !changed {
         crate::ui::note(&format!(

@@ -171,7 +171,11 @@ fn create(
     }
     // Check the file and the interpreter before anything is written.
     let request = envs::request_from_row(&row)?;
-    let ws = workspace::open(located)?;
+    let (ws, _) = workspace::open_as_contributor(
+        located,
+        ctx.global.token.as_deref(),
+        "registering an environment",
+    )?;
     if let Some(request) = &request {
         envs::builder(&ws).resolve(request)?;
     }

@@ -267,8 +267,11 @@ fn create(ctx: &Ctx<'_>, args: &crate::cli::ModelCreateArgs) -> Result<(), CliEr
         .into());
     }
     let located = workspace::locate(ctx.global.workspace.as_deref(), ctx.global.store.as_deref())?;
-    let ws = workspace::open(&located)?;
-    let actor = workspace::identify(&ws, ctx.global.token.as_deref())?;
+    let (ws, actor) = workspace::open_as_contributor(
+        &located,
+        ctx.global.token.as_deref(),
+        "registering a model",
+    )?;
     let (version, created) = sluice_engine::models::register_model(
         &ws,
         &actor,

@@ -10,6 +10,7 @@
 //! | `POST /jobs/{name}/resume?max_parallel=N` | contributor | `job resume`, run on the server |
 //! | `GET /jobs/{name}/steps/{step}/log?offset=N` | reader | a step's log from byte `offset` |
 //! | `POST /cli` `{"args": [...]}` | reader (the command checks its own role) | one of the commands in [`REMOTE_COMMANDS`], run on the server's workspace as the caller |
+//! | `POST /cli/files?args=JSON&roots=JSON` | reader (as above) | the same with the local files it reads: the body is a tar of them, each under a folder `N/`; the arguments name them `@upload:N/...` |
 //!
 //! A submitted job runs as a `sluice job create` process of its own (its own process group),
 //! started by the server in the unpacked folder and acting with the submitter's token: it keeps
@@ -79,11 +80,27 @@ pub(crate) const REMOTE_COMMANDS: &[(&str, &str)] = &[
     ("token", "revoke"),
     ("audit", "list"),
     ("audit", "verify"),
+    // These read local files: the client uploads them (`POST /cli/files`).
+    ("data", "create"),
+    ("environment", "create"),
+    ("component", "create"),
+    ("compute", "create"),
+    ("datastore", "create"),
+    ("model", "create"),
+    ("job", "validate"),
 ];
+
+/// The options whose value is a local file or folder the client uploads (`--path` also takes
+/// remote addresses, `scheme://...`, passed as they are).
+pub(crate) const FILE_OPTIONS: &[&str] = &["-f", "--file", "-p", "--path"];
+
+/// How an uploaded file is named in the arguments: `@upload:N/rel`.
+pub(crate) const UPLOAD_PREFIX: &str = "@upload:";
 
 /// Options a forwarded command may not carry: they name files or places on the server.
 const REFUSED_OPTIONS: &[&str] = &[
     "-f",
+    "-p",
     "--file",
     "--path",
     "--workspace",
@@ -134,6 +151,7 @@ pub(crate) fn command_of(args: &[String]) -> Option<(&str, &str)> {
 pub(crate) fn routes(jobs: Jobs) -> Vec<ExtraRoute> {
     let jobs: Shared = Arc::new(jobs);
     let for_resume = Arc::clone(&jobs);
+    let for_files = Arc::clone(&jobs);
     let (for_submit, for_list, for_show, for_cancel, for_cli, for_log) = (
         Arc::clone(&jobs),
         Arc::clone(&jobs),
@@ -207,6 +225,18 @@ pub(crate) fn routes(jobs: Jobs) -> Vec<ExtraRoute> {
                     async move { blocking(move || forwarded(&jobs, &headers, &body)).await }
                 },
             ),
+        },
+        ExtraRoute {
+            method: Method::POST,
+            path: "/api/sluice/v1/cli/files",
+            role: Some(Role::Reader),
+            handler: post(
+                move |headers: HeaderMap, Query(q): Query<Vec<(String, String)>>, body: Bytes| {
+                    let jobs = Arc::clone(&for_files);
+                    async move { blocking(move || with_files(&jobs, &headers, &q, &body)).await }
+                },
+            )
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD)),
         },
         ExtraRoute {
             method: Method::GET,
@@ -496,7 +526,91 @@ fn forwarded(jobs: &Jobs, headers: &HeaderMap, body: &Value) -> Result<Value, Cl
                 .collect()
         })
         .unwrap_or_default();
-    let Some((group, sub)) = command_of(&args) else {
+    check_command(&args)?;
+    if let Some(bad) = args.iter().find(|a| refused(a)) {
+        return Err(refused_error(bad));
+    }
+    run_forwarded(jobs, headers, &args, None)
+}
+
+/// A forwarded command with the local files it reads: the tar body is unpacked into a folder
+/// of the server's workspace (kept when the command succeeds, since what it registered may
+/// refer to it), the arguments' `@upload:N/...` become paths in it, and in the command's
+/// output those paths become the client's own again (`roots`: N → the client's folder).
+fn with_files(
+    jobs: &Jobs,
+    headers: &HeaderMap,
+    q: &[(String, String)],
+    body: &[u8],
+) -> Result<Value, CliError> {
+    let parse = |key: &str| -> Result<Value, CliError> {
+        serde_json::from_str(param(q, key).unwrap_or("null")).map_err(|e| {
+            CliError::usage(
+                format!("`{key}=` is not JSON: {e}"),
+                "send the command with `sluice --url URL ...`",
+            )
+        })
+    };
+    let given: Vec<String> = serde_json::from_value(parse("args")?).unwrap_or_default();
+    let roots: std::collections::BTreeMap<String, String> =
+        serde_json::from_value(parse("roots")?).unwrap_or_default();
+    check_command(&given)?;
+    let dir = jobs
+        .ws
+        .root()
+        .join("uploads")
+        .join(format!("cli-{:08x}", fastrand::u32(..)));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| CliError::Workspace(format!("cannot create {}: {e}", dir.display())))?;
+    let ran = (|| {
+        let mut archive = tar::Archive::new(body);
+        archive.set_preserve_permissions(true);
+        // `unpack` refuses entries that would land outside the folder (`..`, absolute paths).
+        archive.unpack(&dir).map_err(|e| {
+            CliError::usage(
+                format!("the uploaded files are not a readable tar archive: {e}"),
+                "send the command with `sluice --url URL ...`",
+            )
+        })?;
+        let mut args = Vec::with_capacity(given.len());
+        let mut value_of: Option<&str> = None;
+        for a in &given {
+            if let Some(option) = value_of.take() {
+                if let Some(rel) = a.strip_prefix(UPLOAD_PREFIX) {
+                    args.push(inside(&dir, rel)?.display().to_string());
+                    continue;
+                }
+                if matches!(option, "-p" | "--path")
+                    && (a.contains("://") || a.starts_with("azureml:"))
+                {
+                    args.push(a.clone());
+                    continue;
+                }
+                return Err(refused_error(option));
+            }
+            if FILE_OPTIONS.contains(&a.as_str()) {
+                value_of = Some(a.as_str());
+            } else if refused(a) {
+                return Err(refused_error(a));
+            }
+            args.push(a.clone());
+        }
+        let mut out = run_forwarded(jobs, headers, &args, Some((&dir, &roots)))?;
+        if out["exit_code"] != 0 {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        out["uploaded_to"] = Value::String(dir.display().to_string());
+        Ok(out)
+    })();
+    if ran.is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    ran
+}
+
+/// Fails unless `args` is one of [`REMOTE_COMMANDS`].
+fn check_command(args: &[String]) -> Result<(), CliError> {
+    let Some((group, sub)) = command_of(args) else {
         return Err(CliError::usage(
             "no command to run",
             "send `{\"args\": [\"model\", \"list\"]}`",
@@ -507,26 +621,58 @@ fn forwarded(jobs: &Jobs, headers: &HeaderMap, body: &Value) -> Result<Value, Cl
             "`sluice {group} {sub}`"
         )));
     }
-    if let Some(bad) = args.iter().find(|a| {
-        REFUSED_OPTIONS
-            .iter()
-            .any(|o| a.as_str() == *o || a.starts_with(&format!("{o}=")))
-    }) {
-        return Err(CliError::usage(
-            format!("`{bad}` names a file or place on the server, which a client may not"),
-            "run commands that read local files on the machine that has them",
-        ));
-    }
+    Ok(())
+}
+
+/// An option naming a file or place on the server, which a client may not give.
+fn refused(arg: &str) -> bool {
+    REFUSED_OPTIONS.iter().any(|o| {
+        if o.starts_with("--") {
+            arg == *o || arg.starts_with(&format!("{o}="))
+        } else {
+            // `-fFILE` and `-f=FILE` too.
+            arg.starts_with(o)
+        }
+    })
+}
+
+fn refused_error(option: &str) -> CliError {
+    CliError::usage(
+        format!("`{option}` names a file or place on the server, which a client may not"),
+        "give local files to `sluice --url URL ...`: it uploads them",
+    )
+}
+
+/// Runs a checked command line on the server's workspace as the caller; with `uploads`, the
+/// upload folder's paths in its output replaced by the client's folders.
+fn run_forwarded(
+    jobs: &Jobs,
+    headers: &HeaderMap,
+    args: &[String],
+    uploads: Option<(&Path, &std::collections::BTreeMap<String, String>)>,
+) -> Result<Value, CliError> {
     let mut cmd = sluice_for(headers)?;
-    cmd.args(&args).current_dir(jobs.ws.root());
+    cmd.args(args).current_dir(jobs.ws.root());
     on_workspace(jobs, &mut cmd);
     let out = cmd
         .output()
         .map_err(|e| CliError::Workspace(format!("cannot run the command: {e}")))?;
+    let mut stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if let Some((dir, roots)) = uploads {
+        // Longest first, so `1` does not eat the start of `10`.
+        let mut roots: Vec<_> = roots.iter().collect();
+        roots.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
+        for (n, local) in roots {
+            let theirs = dir.join(n).display().to_string();
+            stdout = stdout.replace(&theirs, local);
+            stderr = stderr.replace(&theirs, local);
+        }
+    }
     Ok(json!({
         "exit_code": out.status.code().unwrap_or(10),
-        "stdout": String::from_utf8_lossy(&out.stdout),
-        "stderr": String::from_utf8_lossy(&out.stderr),
+        "stdout": stdout,
+        "stderr": stderr,
     }))
 }
 

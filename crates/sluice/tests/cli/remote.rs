@@ -324,7 +324,7 @@ fn a_client_submits_follows_and_reads_jobs_on_a_team_server() {
         &proj,
         &server.url,
         Some(&carol),
-        &["compute", "create", "--name", "x"],
+        &["environment", "build", "--name", "x"],
     )
     .output()
     .unwrap();
@@ -598,21 +598,181 @@ fn reading_and_governing_commands_run_on_the_team_server_as_the_caller() {
         &["data", "show", "--name", "rows", "--workspace", "/etc"],
     );
     assert_eq!(out.status.code(), Some(2));
-    let out = run(
-        &owner,
-        &[
-            "data",
-            "create",
-            "--name",
-            "x",
-            "--path",
-            "/etc/passwd",
-            "--type",
-            "uri_file",
-        ],
+    // A file option sent as it is (not by this client, which uploads what it names) is
+    // refused: it would read the server's own files.
+    for args in [
+        r#"["data", "create", "--name", "x", "--path", "/etc/passwd", "--type", "uri_file"]"#,
+        r#"["data", "create", "-f/etc/passwd"]"#,
+    ] {
+        let sent = Command::new("python3")
+            .args([
+                "-c",
+                "import sys, urllib.request as u, urllib.error as e\n\
+                 r = u.Request(sys.argv[1] + '/api/sluice/v1/cli', data=('{\"args\": ' + sys.argv[3] + '}').encode(), headers={'Authorization': 'Bearer ' + sys.argv[2], 'Content-Type': 'application/json'})\n\
+                 try:\n    print(u.urlopen(r).status)\nexcept e.HTTPError as x:\n    print(x.code, x.read().decode())",
+                &server.url,
+                &owner,
+                args,
+            ])
+            .output()
+            .unwrap();
+        let answer = String::from_utf8_lossy(&sent.stdout);
+        assert!(
+            answer.starts_with("400 ") && answer.contains("names a file or place on the server"),
+            "{args}: {answer} {}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
+    }
+}
+
+#[test]
+fn creating_commands_upload_the_local_files_they_name() {
+    let server_ctx = TestContext::on_test_store();
+    let owner = token(&server_ctx, "olga", "owner");
+    let reader = token(&server_ctx, "rita", "reader");
+    let server = Server::start(&server_ctx, &["--auth"]);
+    let dir = tempfile::tempdir().unwrap();
+    let at = |rel: &str, text: &str| {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    // A data asset's YAML names a file beside it; an environment's names its conda file; a
+    // model is a local folder; a compute and a policy are YAML files.
+    at(
+        "assets/data.yml",
+        "name: trips
+version: \"1\"
+type: uri_file
+path: ./trips.csv
+",
     );
-    assert_eq!(out.status.code(), Some(2));
+    at("assets/trips.csv", "fare,km\n7.5,2.1\n12.0,4.8\n");
+    at(
+        "env/env.yml",
+        "name: train-env\nimage: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04\nconda_file: ./conda.yml\n",
+    );
+    at(
+        "env/conda.yml",
+        "name: train\ndependencies:\n  - python=3.11\n  - pip:\n    - scikit-learn==1.5.0\n",
+    );
+    at("model/weights.txt", "0.25 0.75\n");
+    at(
+        "compute.yml",
+        "name: cpu-cluster\ntype: amlcompute\nsize: STANDARD_DS3_v2\nmax_instances: 3\n",
+    );
+    at("policy.yml", "approvals:\n  required: 2\n");
+    let run = |token: &str, args: &[&str]| {
+        client(dir.path(), &server.url, Some(token), args)
+            .output()
+            .unwrap()
+    };
+    let ok = |args: &[&str]| -> Value {
+        let out = run(&owner, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    };
+    let data = ok(&["data", "create", "-f", "assets/data.yml", "-o", "json"]);
+    assert_eq!(data["name"], "trips");
+    let folder = ok(&[
+        "data",
+        "create",
+        "--name",
+        "weights",
+        "--path",
+        "model",
+        "--type",
+        "uri_folder",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(folder["version"], "1");
+    let env = ok(&["environment", "create", "-f", "env/env.yml", "-o", "json"]);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("does not work against a team server yet")
+        env["conda_file"]
+            .as_str()
+            .unwrap()
+            .contains("scikit-learn==1.5.0"),
+        "{env:#}"
     );
+    ok(&[
+        "model",
+        "create",
+        "--name",
+        "m",
+        "--path",
+        "model",
+        "--type",
+        "custom_model",
+        "-o",
+        "json",
+    ]);
+    ok(&["compute", "create", "-f", "compute.yml", "-o", "json"]);
+    ok(&["model", "policy", "set", "--name", "m", "-f", "policy.yml"]);
+    // What the server's workspace now holds, read there: the uploaded files' contents.
+    let local = |args: &[&str]| -> Value {
+        let out = server_ctx
+            .command(args)
+            .env("SLUICE_TOKEN", &owner)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let shown = local(&["data", "show", "--name", "trips", "-o", "json"]);
+    let path = shown["path"].as_str().unwrap();
+    assert!(
+        path.starts_with(&server_ctx.root().display().to_string()),
+        "the asset is the server's copy: {path}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(path).unwrap(),
+        "fare,km\n7.5,2.1\n12.0,4.8\n"
+    );
+    assert_eq!(
+        local(&["compute", "show", "-n", "cpu-cluster", "-o", "json"])["max_instances"],
+        3
+    );
+    assert_eq!(
+        local(&["model", "policy", "show", "--name", "m", "-o", "json"])["policy"]["approvals"]["required"],
+        2
+    );
+    assert_eq!(
+        local(&["model", "show", "-n", "m:1", "-o", "json"])["name"],
+        "m"
+    );
+    // A mistake is reported at the client's own file, line and column.
+    at(
+        "assets/bad.yml",
+        "name: bad\ntype: uri_file\npath: ./missing.csv\n",
+    );
+    let out = run(&owner, &["data", "create", "-f", "assets/bad.yml"]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!("{}:3:7", dir.path().join("assets/bad.yml").display());
+    assert!(stderr.contains(&expected), "{expected} in\n{stderr}");
+    // `job validate` checks a local pipeline on the server.
+    at(
+        "p.yml",
+        "type: command\ncommand: echo hi\ncompute: azureml:cpu-cluster\n",
+    );
+    ok(&["job", "validate", "-f", "p.yml"]);
+    // A reader cannot create: exit 12, as locally; a missing local file: exit 2 before upload.
+    let out = run(
+        &reader,
+        &["data", "create", "-f", "assets/data.yml", "--version", "2"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(12),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&owner, &["data", "create", "-f", "nowhere.yml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read `nowhere.yml`"));
 }
