@@ -20,6 +20,8 @@ use crate::EngineError;
 
 /// How often a running job is looked at (the first polls come sooner).
 const POLL: Duration = Duration::from_millis(500);
+/// How often the step's exit-code file is looked for (a `stat` of a local or shared file).
+const TICK: Duration = Duration::from_millis(25);
 
 /// Submits steps to Slurm with a compute's settings.
 #[derive(Debug, Default, Clone)]
@@ -259,6 +261,7 @@ impl Slurm {
         let mut stopped: Option<ExitKind> = None;
         let mut last_wait = String::new();
         let mut poll = Duration::from_millis(100);
+        let mut exit_seen: Option<tokio::time::Instant> = None;
         let state = loop {
             tail.lines(&mut *io.line)?;
             let state = job_state(&id).await;
@@ -286,6 +289,17 @@ impl Slurm {
                 // Gone from the controller, and sacct is not there to ask.
                 break None;
             }
+            if stopped.is_none()
+                && let Some(code) = exit_code(&files.exit)
+            {
+                // The script wrote its command's exit code as its last act: the job is ending
+                // (Slurm still says RUNNING or COMPLETING for a moment). Success is the answer
+                // at once; a failure waits up to a second for Slurm to say more (out of memory).
+                let seen = *exit_seen.get_or_insert_with(tokio::time::Instant::now);
+                if code == 0 || seen.elapsed() >= Duration::from_secs(1) {
+                    break None;
+                }
+            }
             if stopped.is_none() {
                 if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                     stopped = Some(ExitKind::TimedOut(step.timeout.unwrap_or_default()));
@@ -298,14 +312,14 @@ impl Slurm {
             tokio::select! {
                 () = tokio::time::sleep(poll) => {}
                 _ = io.stop.changed(), if stopped.is_none() => {}
+                // The end is seen within a tick of the exit-code file appearing, not a poll.
+                () = appears(&files.exit), if stopped.is_none() && exit_seen.is_none() => {}
             }
             poll = (poll * 2).min(POLL);
         };
         // The output file may lag the job's end by a moment on a shared filesystem.
         tail.lines(&mut *io.line)?;
-        let code = std::fs::read_to_string(&files.exit)
-            .ok()
-            .and_then(|t| t.trim().parse::<i32>().ok());
+        let code = exit_code(&files.exit);
         if let Some(kind) = stopped {
             return Ok(Exit { kind, code });
         }
@@ -321,6 +335,20 @@ impl Slurm {
             });
         };
         Ok(state.exit(&id, code))
+    }
+}
+
+/// The exit code the batch script wrote, once it has.
+fn exit_code(file: &std::path::Path) -> Option<i32> {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+}
+
+/// Returns once `file` holds an exit code, looking every [`TICK`].
+async fn appears(file: &std::path::Path) {
+    while exit_code(file).is_none() {
+        tokio::time::sleep(TICK).await;
     }
 }
 
