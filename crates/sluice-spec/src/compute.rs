@@ -94,6 +94,17 @@ pub fn parse_compute(
     warnings: &mut Vec<Warning>,
 ) -> Result<ComputeSpec, SpecError> {
     let root = load_tree(source, overrides, warnings)?;
+    compute_from_node(source, &root, warnings)
+}
+
+/// A compute from a mapping node of `source` (a compute file's root, or an item of an
+/// infrastructure file's `computes:`).
+pub(crate) fn compute_from_node(
+    source: &Source,
+    root: &Node,
+    warnings: &mut Vec<Warning>,
+) -> Result<ComputeSpec, SpecError> {
+    let root = root.clone();
     let mut ctx = Ctx {
         source,
         warnings,

@@ -9,6 +9,7 @@ mod conda;
 mod datastore;
 mod decode;
 mod diag;
+mod infra;
 mod parse;
 mod pipeline;
 mod scale;
@@ -28,6 +29,7 @@ pub use datastore::{
 };
 pub use decode::{AssetLookup, suggest};
 pub use diag::{SpecError, Warning};
+pub use infra::{InfraSpec, PolicyDecl, TokenDecl, WorkspaceDecl, load_infra, parse_infra};
 pub use parse::{
     load_component, load_data, load_environment, load_job, parse_data, parse_job, parse_model,
     read_source,
