@@ -73,6 +73,16 @@ pub fn create_datastore(
     ws: &Workspace,
     spec: &DatastoreSpec,
 ) -> Result<(DatastoreRow, bool), EngineError> {
+    let row = datastore_row(spec);
+    let secrets_changed = write_secrets(ws, &row.name, &spec.credentials)?;
+    let changed = ws.store().upsert_datastore(&row)?;
+    let row = ws.store().get_datastore(&row.name)?.unwrap_or(row);
+    Ok((row, changed || secrets_changed))
+}
+
+/// The stored form of a datastore definition (its secrets apart).
+#[must_use]
+pub fn datastore_row(spec: &DatastoreSpec) -> DatastoreRow {
     // The Azure types as Azure shows them: the endpoint and protocol with their defaults.
     let azure = |account: &str,
                  key: &str,
@@ -120,7 +130,7 @@ pub fn create_datastore(
         }),
     };
     let now = jiff::Timestamp::now().to_string();
-    let row = DatastoreRow {
+    DatastoreRow {
         name: spec.name.value.clone(),
         ty: spec.kind.type_name().to_owned(),
         settings,
@@ -129,11 +139,29 @@ pub fn create_datastore(
         tags: spec.tags.clone(),
         created_at: now.clone(),
         updated_at: now,
+    }
+}
+
+/// What defining `spec` would change: the stored definition as it is now (`None`: a new
+/// datastore), the one `spec` makes, and whether its secrets file would change.
+///
+/// # Errors
+/// When the store cannot be read.
+pub fn datastore_changes(
+    ws: &Workspace,
+    spec: &DatastoreSpec,
+) -> Result<(Option<DatastoreRow>, DatastoreRow, bool), EngineError> {
+    let row = datastore_row(spec);
+    let existing = ws.store().get_datastore(&row.name)?;
+    let old = std::fs::read(secrets_path(ws, &row.name)).ok();
+    let secrets_change = if spec.credentials.is_empty() {
+        old.is_some()
+    } else {
+        let bytes =
+            serde_json::to_vec_pretty(&Secrets::from(&spec.credentials)).unwrap_or_default();
+        old.as_deref() != Some(bytes.as_slice())
     };
-    let secrets_changed = write_secrets(ws, &row.name, &spec.credentials)?;
-    let changed = ws.store().upsert_datastore(&row)?;
-    let row = ws.store().get_datastore(&row.name)?.unwrap_or(row);
-    Ok((row, changed || secrets_changed))
+    Ok((existing, row, secrets_change))
 }
 
 /// Writes (or, without credentials, removes) the datastore's secrets file, readable by its

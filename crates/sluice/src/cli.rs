@@ -128,6 +128,13 @@ pub(crate) enum Command {
     /// The hash-chained audit log of governed changes.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Create, show and list workspaces (a folder, or a shared store and blob store).
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// A workspace and what it holds, declared in an Azure ML `config-infra-*.yml` file:
+    /// validate it, plan the changes, apply them (idempotent).
+    #[command(subcommand)]
+    Infra(InfraCommand),
     /// Serve the MLflow REST API (tracking, artifacts, model registry) over the workspace.
     Server(ServerArgs),
     /// List the exit codes and what each means.
@@ -889,4 +896,72 @@ pub(crate) struct StepSynthArgs {
     /// The file to write (`.csv` or `.parquet`), or a folder (gets `taxi.parquet`).
     #[arg(long)]
     pub(crate) path: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WorkspaceCommand {
+    /// Create a workspace folder and name it (`--exist-ok`: keep an existing one, updating its
+    /// name and tags).
+    Create(WorkspaceCreateArgs),
+    /// Show the workspace: its name, folder, store, artifacts, computes and datastores.
+    Show,
+    /// List the workspaces in a folder: its `.sluice/` and those under `.sluice-workspaces/`.
+    List {
+        /// The folder (default: the current one).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkspaceCreateArgs {
+    /// The workspace's name.
+    #[arg(short, long)]
+    pub(crate) name: String,
+    /// The workspace folder (default: `.sluice` in the current folder).
+    #[arg(long)]
+    pub(crate) path: Option<PathBuf>,
+    /// Where its metadata lives: a PostgreSQL URL a team shares (default: its own `sluice.db`).
+    #[arg(long = "metadata-store", value_name = "URL")]
+    pub(crate) store: Option<String>,
+    /// Where its artifacts live: `s3://...`, `wasbs://...`, a folder (default: its own).
+    #[arg(long, value_name = "URL")]
+    pub(crate) artifacts: Option<String>,
+    /// Tags, `KEY=VALUE` (repeatable).
+    #[arg(long, num_args = 1..)]
+    pub(crate) tags: Vec<String>,
+    /// Succeed when the workspace exists already.
+    #[arg(long)]
+    pub(crate) exist_ok: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum InfraCommand {
+    /// Check the file and every file it names; changes nothing.
+    Validate(InfraArgs),
+    /// What `apply` would create, update or leave alone (the diff on stderr; `-o json`).
+    Plan(InfraArgs),
+    /// Make the workspace what the file declares; prints its connection info (JSON). A second
+    /// run finds nothing to do.
+    Apply(InfraApplyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InfraArgs {
+    /// The infrastructure file (`config-infra-dev.yml`).
+    #[arg(short, long)]
+    pub(crate) file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InfraApplyArgs {
+    #[command(flatten)]
+    pub(crate) infra: InfraArgs,
+    /// Then run a one-line job on each compute; fail unless every one completes.
+    #[arg(long)]
+    pub(crate) smoke_test: bool,
+    /// Write new tokens' secrets to this file (JSON, readable by you only) instead of the
+    /// result.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) secrets_file: Option<PathBuf>,
 }

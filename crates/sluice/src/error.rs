@@ -56,6 +56,12 @@ pub(crate) enum CliError {
         message: String,
         exit: crate::exit::Exit,
     },
+    /// A job run to check something (`infra apply --smoke-test`) did not complete.
+    #[error("{message}")]
+    Check {
+        message: String,
+        hint: Option<String>,
+    },
     /// The job ran and ended `Failed` or `Canceled`: already reported, only the code remains.
     #[error("job `{name}` ended {status}")]
     JobEnded {
@@ -73,6 +79,7 @@ impl CliError {
             CliError::Usage { .. } => Exit::Usage,
             CliError::Workspace(_) => Exit::Workspace,
             CliError::Step { .. } => Exit::StepFailed,
+            CliError::Check { .. } => Exit::JobFailed,
             CliError::Denied { .. } => Exit::PermissionDenied,
             CliError::AuditTampered => Exit::AuditTampered,
             CliError::Environment { .. } => Exit::Environment,
@@ -94,6 +101,7 @@ impl CliError {
             | CliError::Denied { hint, .. }
             | CliError::Usage { hint, .. }
             | CliError::Step { hint, .. }
+            | CliError::Check { hint, .. }
             | CliError::Environment { hint, .. } => hint.as_deref(),
             _ => None,
         }

@@ -78,7 +78,9 @@ impl Exit {
             Exit::Success => {
                 "success; for `job create` and `job stream`, the job ended `Completed`"
             }
-            Exit::JobFailed => "the job ended `Failed`",
+            Exit::JobFailed => {
+                "the job ended `Failed` (for `infra apply --smoke-test`: a smoke-test job did not complete)"
+            }
             Exit::Usage => "the command line is wrong (unknown flag, missing or bad argument)",
             Exit::InvalidSpec => "a spec file is invalid, or a reference in it does not resolve",
             Exit::JobCanceled => "the job ended `Canceled`",

@@ -103,6 +103,8 @@ fn local(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
         Command::Server(args) => commands::server::run(ctx, args),
         Command::Token(cmd) => commands::token::run(ctx, cmd),
         Command::Audit(cmd) => commands::audit::run(ctx, cmd),
+        Command::Workspace(cmd) => commands::workspace_cmd::run(ctx, cmd),
+        Command::Infra(cmd) => commands::infra::run(ctx, cmd),
         Command::ExitCodes => {
             let rows: Vec<serde_json::Value> = Exit::ALL
                 .iter()

@@ -287,6 +287,23 @@ impl Governed<'_> {
         )
     }
 
+    /// Records in the audit log a change to the workspace's definitions made outside the
+    /// registry (`sluice infra apply`: a compute, datastore, environment or data asset defined),
+    /// as `action` on `target` with what it was and is. Contributors and owners only.
+    pub fn record_change(
+        &mut self,
+        action: &str,
+        target: &str,
+        before: Option<&Value>,
+        after: Option<&Value>,
+    ) -> Result<()> {
+        self.actor
+            .require(Role::Contributor, "changing the workspace's definitions")?;
+        let actor = self.actor;
+        self.store
+            .atomically(|s| s.append_audit(actor, action, None, target, before, after))
+    }
+
     // ---- registered models ------------------------------------------------------------------
 
     pub fn create_registered_model(

@@ -112,13 +112,29 @@ fn create(
                 .unwrap_or_default(),
         ));
     }
-    let (ws, _) = workspace::open_as_contributor(
-        located,
-        ctx.global.token.as_deref(),
-        "defining a compute",
-    )?;
+    let (ws, _) =
+        workspace::open_as_contributor(located, ctx.global.token.as_deref(), "defining a compute")?;
     let existing = ws.store().get_compute(&spec.name.value)?;
-    let row = sluice_store::ComputeRow {
+    let row = row_of(&spec, existing.as_ref());
+    if existing.as_ref() == Some(&row) {
+        crate::ui::note(&format!(
+            "compute `{}` is already defined so; nothing changed",
+            row.name
+        ));
+    } else {
+        ws.store().upsert_compute(&row)?;
+    }
+    ctx.printer
+        .print(&serde_json::to_value(row).unwrap_or_default(), COLUMNS)
+}
+
+/// The stored form of a compute (keeping `existing`'s creation time).
+pub(crate) fn row_of(
+    spec: &sluice_spec::ComputeSpec,
+    existing: Option<&sluice_store::ComputeRow>,
+) -> sluice_store::ComputeRow {
+    let max_instances = spec.max_instances.unwrap_or(1);
+    sluice_store::ComputeRow {
         name: spec.name.value.clone(),
         ty: spec.ty.clone(),
         max_instances: i64::from(max_instances),
@@ -133,18 +149,6 @@ fn create(
                 Some(serde_json::to_value(slurm).unwrap_or_default())
             }
         },
-        created_at: existing
-            .as_ref()
-            .map_or_else(sluice_store::now, |c| c.created_at.clone()),
-    };
-    if existing.as_ref() == Some(&row) {
-        crate::ui::note(&format!(
-            "compute `{}` is already defined so; nothing changed",
-            row.name
-        ));
-    } else {
-        ws.store().upsert_compute(&row)?;
+        created_at: existing.map_or_else(sluice_store::now, |c| c.created_at.clone()),
     }
-    ctx.printer
-        .print(&serde_json::to_value(row).unwrap_or_default(), COLUMNS)
 }

@@ -118,7 +118,43 @@ fn create(
         }
         None => src.resolve(&spec.path),
     };
-    let meta = std::fs::metadata(&local).map_err(|_| {
+    check_local(&spec, &local)?;
+    let name = spec.name.value.clone();
+    let version = args
+        .version
+        .clone()
+        .or_else(|| spec.version.as_ref().map(|v| v.value.clone()));
+    let (ws, _) = workspace::open_as_contributor(
+        located,
+        ctx.global.token.as_deref(),
+        "registering a data asset",
+    )?;
+    let spinner = crate::progress::spinner(&format!("Copying and hashing {}", local.display()));
+    let new = sluice_engine::NewData {
+        name: &name,
+        version: version.as_deref(),
+        ty: spec.ty.value,
+        source: &local,
+        description: spec.description.clone(),
+        tags: spec.tags.clone(),
+    };
+    let registered = match &reference {
+        Some(uri) => sluice_engine::register_data_reference(&ws, &new, uri),
+        None => sluice_engine::register_data(&ws, &new),
+    };
+    spinner.finish_and_clear();
+    let row = registered?;
+    ctx.printer
+        .print(&serde_json::to_value(row).unwrap_or_default(), COLUMNS)
+}
+
+/// Checks that the local copy of a data asset's `path` exists and fits its `type`.
+pub(crate) fn check_local(
+    spec: &sluice_spec::DataSpec,
+    local: &std::path::Path,
+) -> Result<(), CliError> {
+    let src = &spec.source;
+    let meta = std::fs::metadata(local).map_err(|_| {
         SpecError::new(
             src,
             spec.path.span,
@@ -169,31 +205,5 @@ fn create(
         }
         _ => {}
     }
-    let name = spec.name.value.clone();
-    let version = args
-        .version
-        .clone()
-        .or_else(|| spec.version.as_ref().map(|v| v.value.clone()));
-    let (ws, _) = workspace::open_as_contributor(
-        located,
-        ctx.global.token.as_deref(),
-        "registering a data asset",
-    )?;
-    let spinner = crate::progress::spinner(&format!("Copying and hashing {}", local.display()));
-    let new = sluice_engine::NewData {
-        name: &name,
-        version: version.as_deref(),
-        ty: spec.ty.value,
-        source: &local,
-        description: spec.description.clone(),
-        tags: spec.tags.clone(),
-    };
-    let registered = match &reference {
-        Some(uri) => sluice_engine::register_data_reference(&ws, &new, uri),
-        None => sluice_engine::register_data(&ws, &new),
-    };
-    spinner.finish_and_clear();
-    let row = registered?;
-    ctx.printer
-        .print(&serde_json::to_value(row).unwrap_or_default(), COLUMNS)
+    Ok(())
 }

@@ -105,6 +105,29 @@ fn create(
     located: &workspace::Located,
     args: &EnvironmentCreateArgs,
 ) -> Result<(), CliError> {
+    let mut row = row_of(args)?;
+    // Check the file and the interpreter before anything is written.
+    let request = envs::request_from_row(&row)?;
+    let (ws, _) = workspace::open_as_contributor(
+        located,
+        ctx.global.token.as_deref(),
+        "registering an environment",
+    )?;
+    if let Some(request) = &request {
+        envs::builder(&ws).resolve(request)?;
+    }
+    if row.version.is_empty() {
+        row.version = ws.store().next_environment_version(&row.name)?;
+    }
+    ws.store().insert_environment(&row)?;
+    ctx.printer.print(&describe(&ws, &row)?, COLUMNS)
+}
+
+/// The environment a file describes (an Azure ML environment YAML, a conda file, a
+/// requirements file), its version empty when neither the file nor `--version` gives one.
+pub(crate) fn row_of(
+    args: &EnvironmentCreateArgs,
+) -> Result<sluice_store::EnvironmentRow, CliError> {
     let shown = args.file.display().to_string();
     let overrides = crate::commands::overrides(&args.set)?;
     let kind = file_kind(&args.file)?;
@@ -114,7 +137,7 @@ fn create(
             "use `--name`, `--version` and `--python` with a conda or requirements file",
         ));
     }
-    let mut row = match kind {
+    let row = match kind {
         FileKind::AzureYaml => from_azure_yaml(
             &AssetCreateArgs {
                 file: args.file.clone(),
@@ -169,21 +192,7 @@ fn create(
             "a conda file chooses its interpreter with a `- python=3.X` dependency",
         ));
     }
-    // Check the file and the interpreter before anything is written.
-    let request = envs::request_from_row(&row)?;
-    let (ws, _) = workspace::open_as_contributor(
-        located,
-        ctx.global.token.as_deref(),
-        "registering an environment",
-    )?;
-    if let Some(request) = &request {
-        envs::builder(&ws).resolve(request)?;
-    }
-    if row.version.is_empty() {
-        row.version = ws.store().next_environment_version(&row.name)?;
-    }
-    ws.store().insert_environment(&row)?;
-    ctx.printer.print(&describe(&ws, &row)?, COLUMNS)
+    Ok(row)
 }
 
 fn new_row(

@@ -6,12 +6,14 @@ pub(crate) mod compute;
 pub(crate) mod data;
 pub(crate) mod datastore;
 pub(crate) mod environment;
+pub(crate) mod infra;
 pub(crate) mod job;
 pub(crate) mod model;
 pub(crate) mod server;
 pub(crate) mod server_jobs;
 pub(crate) mod step;
 pub(crate) mod token;
+pub(crate) mod workspace_cmd;
 
 use crate::cli::{GlobalArgs, SetArgs};
 use crate::error::CliError;

@@ -64,7 +64,7 @@ fn model_json(m: &RegisteredModel) -> Value {
 
 /// Reads a policy file: YAML errors point at `file:line:column`; unknown keys and wrong types
 /// are named.
-fn read_policy(file: &std::path::Path) -> Result<Policy, CliError> {
+pub(crate) fn read_policy(file: &std::path::Path) -> Result<Policy, CliError> {
     let source = sluice_spec::read_source(file)?;
     let mut warnings = Vec::new();
     let node = sluice_spec::yaml::parse(&source, &mut warnings)?;

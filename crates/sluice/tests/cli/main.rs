@@ -6,6 +6,7 @@ mod data;
 mod datastore;
 mod fault;
 mod governance;
+mod infra;
 mod job;
 mod misc;
 mod python;

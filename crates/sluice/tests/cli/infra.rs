@@ -1,0 +1,477 @@
+//! `sluice infra validate|plan|apply` and `sluice workspace create|show|list`: a workspace
+//! declared in an Azure ML `config-infra-*.yml`, made so idempotently.
+
+use serde_json::Value;
+
+use crate::common::TestContext;
+
+/// The variables block as the Azure ML templates write it (Azure DevOps variables that
+/// refer to each other), with Sluice's block for what a workspace holds beyond a cluster.
+fn config(max_nodes: u32) -> String {
+    format!(
+        r"# Dev environment
+variables:
+  ap_vm_image: ubuntu-20.04
+  namespace: taxi   # a short namespace
+  postfix: 0659
+  location: westeurope
+  environment: dev
+  enable_aml_computecluster: true
+  enable_monitoring: false
+  training_target: cpu-cluster
+  training_target_sku: STANDARD_DS3_v2
+  training_target_min_nodes: 0
+  training_target_max_nodes: {max_nodes}
+  resource_group: rg-$(namespace)-$(postfix)$(environment)
+  aml_workspace: mlw-$(namespace)-$(postfix)$(environment)
+
+sluice:
+  computes:
+    - name: hpc
+      type: slurm
+      max_instances: 3
+      sluice:
+        slurm:
+          partition: debug
+  environments:
+    - file: env/train-env.yml
+  data:
+    - file: data/data.yml
+  datastores:
+    - file: blob.yml
+  tokens:
+    - name: ci-$(environment)
+      role: contributor
+  policies:
+    - model: taxi-fare-model
+      file: policy.yml
+"
+    )
+}
+
+fn project(ctx: &TestContext) {
+    ctx.write("config-infra-dev.yml", &config(2));
+    ctx.write(
+        "env/train-env.yml",
+        "$schema: https://azuremlschemas.azureedge.net/latest/environment.schema.json\nname: taxi-train-env\nimage: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04\nconda_file: ./conda.yml\n",
+    );
+    ctx.write(
+        "env/conda.yml",
+        "name: train\ndependencies:\n  - python=3.11\n  - pip:\n    - scikit-learn==1.5.0\n",
+    );
+    ctx.write(
+        "data/data.yml",
+        "$schema: https://azuremlschemas.azureedge.net/latest/data.schema.json\nname: taxi-data\ntype: uri_file\npath: ./taxi.csv\n",
+    );
+    ctx.write("data/taxi.csv", "fare,km\n7.5,2.1\n12.0,4.8\n");
+    ctx.write(
+        "blob.yml",
+        "$schema: https://azuremlschemas.azureedge.net/latest/azureBlob.schema.json\nname: rawblob\ntype: azure_blob\naccount_name: taxistore\ncontainer_name: raw\n",
+    );
+    ctx.write(
+        "policy.yml",
+        "gate:\n  metric: test_r2\n  direction: higher\n  min: 0.9\napprovals:\n  required: 1\n",
+    );
+}
+
+fn ws_path(ctx: &TestContext) -> std::path::PathBuf {
+    ctx.root().join(".sluice-workspaces/mlw-taxi-0659dev")
+}
+
+/// `sluice ARGS` on the declared workspace, as JSON.
+fn on_ws(ctx: &TestContext, args: &[&str]) -> Value {
+    let ws = ws_path(ctx);
+    let mut all = vec!["--workspace", ws.to_str().unwrap()];
+    all.extend_from_slice(args);
+    ctx.json(&all)
+}
+
+fn audit_len(ctx: &TestContext) -> usize {
+    on_ws(ctx, &["audit", "list", "-o", "json"])
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn apply_makes_the_declared_workspace_and_a_second_apply_changes_nothing() {
+    let ctx = TestContext::new();
+    project(&ctx);
+    let valid = ctx.json(&["infra", "validate", "-f", "config-infra-dev.yml"]);
+    assert_eq!(valid["workspace"], "mlw-taxi-0659dev");
+    assert_eq!(
+        valid["variables"]["postfix"], "0659",
+        "values are text, as written"
+    );
+    assert_eq!(valid["variables"]["resource_group"], "rg-taxi-0659dev");
+
+    // Nothing exists yet: everything is to create, and planning creates nothing.
+    let plan = ctx.json(&["infra", "plan", "-f", "config-infra-dev.yml"]);
+    assert_eq!(plan["to_create"], 8, "{plan:#}");
+    assert_eq!(plan["to_update"], 0);
+    assert!(!ws_path(&ctx).exists(), "plan made the workspace");
+    let kinds: Vec<(String, String)> = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["kind"].as_str().unwrap().to_owned(),
+                i["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let k = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        kinds,
+        vec![
+            k("workspace", "mlw-taxi-0659dev"),
+            k("compute", "cpu-cluster"),
+            k("compute", "hpc"),
+            k("datastore", "rawblob"),
+            k("environment", "taxi-train-env"),
+            k("data", "taxi-data"),
+            k("token", "ci-dev"),
+            k("policy", "taxi-fare-model"),
+        ]
+    );
+
+    let out = ctx.run(&[
+        "infra",
+        "apply",
+        "-f",
+        "config-infra-dev.yml",
+        "--secrets-file",
+        "secrets.json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let path = ws_path(&ctx).display().to_string();
+    assert_eq!(info["name"], "mlw-taxi-0659dev");
+    assert_eq!(info["path"], path.as_str());
+    assert_eq!(info["env"]["SLUICE_WORKSPACE"], path.as_str());
+    assert_eq!(info["tags"]["resource_group"], "rg-taxi-0659dev");
+    assert!(info["secrets"].is_null(), "secrets went to the file");
+    let secrets: Value =
+        serde_json::from_str(&std::fs::read_to_string(ctx.root().join("secrets.json")).unwrap())
+            .unwrap();
+    assert!(secrets["ci-dev"].as_str().unwrap().starts_with("slu_"));
+
+    // What the workspace holds now, read by the ordinary commands.
+    let cluster = on_ws(&ctx, &["compute", "show", "-n", "cpu-cluster"]);
+    assert_eq!(
+        (
+            cluster["size"].as_str(),
+            cluster["max_instances"].as_i64(),
+            cluster["type"].as_str()
+        ),
+        (Some("STANDARD_DS3_v2"), Some(2), Some("amlcompute"))
+    );
+    assert_eq!(
+        on_ws(&ctx, &["compute", "show", "-n", "hpc"])["settings"]["partition"],
+        "debug"
+    );
+    assert_eq!(
+        on_ws(&ctx, &["data", "show", "-n", "taxi-data"])["version"],
+        "1"
+    );
+    assert_eq!(
+        on_ws(&ctx, &["environment", "show", "-n", "taxi-train-env"])["version"],
+        "1"
+    );
+    assert_eq!(
+        on_ws(&ctx, &["datastore", "show", "-n", "rawblob"])["type"],
+        "azure_blob"
+    );
+    assert_eq!(
+        on_ws(&ctx, &["model", "policy", "show", "-n", "taxi-fare-model"])["policy"]["gate"]["metric"],
+        "test_r2"
+    );
+    let tokens = on_ws(&ctx, &["token", "list"]);
+    assert!(
+        tokens
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "ci-dev" && t["role"] == "contributor"),
+        "{tokens:#}"
+    );
+    let audited = audit_len(&ctx);
+    assert!(audited >= 7, "every change is audited: {audited}");
+    let before = std::fs::read_to_string(ws_path(&ctx).join("workspace.json")).unwrap();
+    let cluster_created = cluster["created_at"].clone();
+
+    // The second apply: nothing to do, nothing written, no secret made again.
+    let out = ctx.run(&["infra", "apply", "-f", "config-infra-dev.yml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Plan: nothing to do (8 unchanged)."),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Nothing to do"), "{stderr}");
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(info["secrets"].is_null());
+    assert_eq!(
+        audit_len(&ctx),
+        audited,
+        "the second apply audited something"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws_path(&ctx).join("workspace.json")).unwrap(),
+        before
+    );
+    assert_eq!(
+        on_ws(&ctx, &["compute", "show", "-n", "cpu-cluster"])["created_at"],
+        cluster_created
+    );
+    assert_eq!(
+        on_ws(&ctx, &["data", "list", "-n", "taxi-data", "-o", "json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "no second data version"
+    );
+    let plan = ctx.json(&["infra", "plan", "-f", "config-infra-dev.yml"]);
+    assert_eq!(
+        (plan["to_create"].as_u64(), plan["to_update"].as_u64()),
+        (Some(0), Some(0))
+    );
+}
+
+#[test]
+fn a_changed_sizing_is_exactly_the_planned_change() {
+    let ctx = TestContext::new();
+    project(&ctx);
+    ctx.ok(&[
+        "infra",
+        "apply",
+        "-f",
+        "config-infra-dev.yml",
+        "--secrets-file",
+        "s.json",
+    ]);
+    let audited = audit_len(&ctx);
+    ctx.write("config-infra-dev.yml", &config(6));
+    let plan = ctx.json(&["infra", "plan", "-f", "config-infra-dev.yml"]);
+    let changed: Vec<&Value> = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["action"] != "unchanged")
+        .collect();
+    assert_eq!(changed.len(), 1, "{plan:#}");
+    assert_eq!(changed[0]["kind"], "compute");
+    assert_eq!(changed[0]["name"], "cpu-cluster");
+    assert_eq!(changed[0]["action"], "update");
+    assert_eq!(
+        changed[0]["changes"],
+        serde_json::json!([{"field": "max_instances", "from": 2, "to": 6}])
+    );
+    let out = ctx.run(&["infra", "plan", "-f", "config-infra-dev.yml", "-o", "none"]);
+    let diff = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        diff.contains("~ compute cpu-cluster\n    max_instances: 2 -> 6\n"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("Plan: 0 to create, 1 to update, 7 unchanged."),
+        "{diff}"
+    );
+    ctx.ok(&["infra", "apply", "-f", "config-infra-dev.yml"]);
+    assert_eq!(
+        on_ws(&ctx, &["compute", "show", "-n", "cpu-cluster"])["max_instances"],
+        6
+    );
+    let audit = on_ws(&ctx, &["audit", "list", "-o", "json"]);
+    assert_eq!(audit.as_array().unwrap().len(), audited + 1);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "infra.compute.update"),
+        "{audit:#}"
+    );
+}
+
+#[test]
+fn an_invalid_config_is_a_located_error_and_changes_nothing() {
+    let ctx = TestContext::new();
+    project(&ctx);
+    ctx.ok(&[
+        "infra",
+        "apply",
+        "-f",
+        "config-infra-dev.yml",
+        "--secrets-file",
+        "s.json",
+    ]);
+    let audited = audit_len(&ctx);
+    let broken = config(6).replace(
+        "aml_workspace: mlw-$(namespace)",
+        "aml_workspace: mlw-$(namspace)",
+    );
+    ctx.write("config-infra-dev.yml", &broken);
+    for verb in ["validate", "plan", "apply"] {
+        let out = ctx.run(&["infra", verb, "-f", "config-infra-dev.yml"]);
+        assert_eq!(out.status.code(), Some(3), "{verb}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("config-infra-dev.yml:15:18"),
+            "{verb}: {stderr}"
+        );
+        assert!(stderr.contains("did you mean `$(namespace)`?"), "{stderr}");
+    }
+    // A file it names is checked with its own located error.
+    ctx.write("config-infra-dev.yml", &config(6));
+    ctx.write("blob.yml", "name: rawblob\ntype: azure_blobb\n");
+    let out = ctx.run(&["infra", "apply", "-f", "config-infra-dev.yml"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("blob.yml:2:7"));
+    assert_eq!(
+        on_ws(&ctx, &["compute", "show", "-n", "cpu-cluster"])["max_instances"],
+        2,
+        "nothing was applied"
+    );
+    assert_eq!(audit_len(&ctx), audited);
+}
+
+#[test]
+fn the_smoke_test_runs_a_job_on_each_compute_and_fails_on_a_broken_one() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "infra.yml",
+        "variables:\n  namespace: smoke\n  environment: ci\n  enable_aml_computecluster: true\n",
+    );
+    let info = ctx.json(&["infra", "apply", "-f", "infra.yml", "--smoke-test"]);
+    assert_eq!(info["name"], "mlw-smoke-ci");
+    assert_eq!(info["smoke_test"]["cpu-cluster"]["status"], "Completed");
+    // A Slurm compute on a partition no cluster has (or no Slurm here at all) cannot run it.
+    ctx.write(
+        "infra.yml",
+        "variables:\n  namespace: smoke\n  environment: ci\n  enable_aml_computecluster: true\nsluice:\n  computes:\n    - {name: broken, type: slurm, sluice: {slurm: {partition: no-such-partition}}}\n",
+    );
+    // The test cluster (which has no such partition) when there is one, else a Slurm
+    // configuration naming no cluster (refused at once; a missing file makes sbatch retry).
+    let conf = std::env::var("SLUICE_TEST_SLURM")
+        .ok()
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| ctx.write("empty-slurm.conf", "").display().to_string());
+    let out = ctx
+        .command(&["infra", "apply", "-f", "infra.yml", "--smoke-test"])
+        .env("SLURM_CONF", conf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the smoke test failed on `broken`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("failed on `cpu-cluster`"), "{stderr}");
+}
+
+#[test]
+fn a_dev_and_prod_pair_make_two_workspaces_and_a_template_file_works_unchanged() {
+    let ctx = TestContext::new();
+    // As the templates ship it: no `sluice:` block, comments, DevOps-only variables.
+    let template = |env: &str| {
+        format!(
+            "# {env} environment\nvariables:\n\n  # Global\n  ap_vm_image: ubuntu-20.04\n\n  namespace: mlopsv2 #Note: keep it short\n  postfix: 0659\n  location: westus\n  environment: {env}\n  enable_aml_computecluster: true\n  enable_monitoring: false\n\n  # Azure DevOps\n  ado_service_connection_rg: Azure-ARM-Dev\n  ado_service_connection_aml_ws: Azure-ARM-Dev\n\n  # For pipeline reference\n  resource_group: rg-$(namespace)-$(postfix)$(environment)\n  aml_workspace: mlw-$(namespace)-$(postfix)$(environment)\n  application_insights: mlw-$(namespace)-$(postfix)$(environment)\n  key_vault: kv-$(namespace)-$(postfix)$(environment)\n  container_registry: cr$(namespace)$(postfix)$(environment)\n  storage_account: st$(namespace)$(postfix)$(environment)\n\n  # For terraform reference\n  terraform_version: 0.14.7\n  terraform_workingdir: infrastructure/terraform\n  terraform_st_resource_group: rg-$(namespace)-$(postfix)$(environment)-tf\n  terraform_st_storage_account: st$(namespace)$(postfix)$(environment)tf\n"
+        )
+    };
+    ctx.write("config-infra-dev.yml", &template("dev"));
+    ctx.write("config-infra-prod.yml", &template("prod"));
+    let dev = ctx.json(&["infra", "apply", "-f", "config-infra-dev.yml"]);
+    let prod = ctx.json(&["infra", "apply", "-f", "config-infra-prod.yml"]);
+    assert_eq!(dev["name"], "mlw-mlopsv2-0659dev");
+    assert_eq!(prod["name"], "mlw-mlopsv2-0659prod");
+    assert_ne!(dev["path"], prod["path"]);
+    assert_eq!(dev["computes"], serde_json::json!(["cpu-cluster"]));
+    // `workspace list` finds both beside the files; `workspace show` reads one.
+    let listed = ctx.json(&["workspace", "list"]);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["mlw-mlopsv2-0659dev", "mlw-mlopsv2-0659prod"]);
+    let shown = ctx.json(&[
+        "workspace",
+        "show",
+        "--workspace",
+        prod["path"].as_str().unwrap(),
+    ]);
+    assert_eq!(shown["name"], "mlw-mlopsv2-0659prod");
+    assert_eq!(shown["tags"]["environment"], "prod");
+    assert_eq!(shown["computes"], serde_json::json!(["cpu-cluster"]));
+}
+
+#[test]
+fn workspace_create_is_idempotent_with_exist_ok() {
+    let ctx = TestContext::new();
+    let made = ctx.json(&[
+        "workspace",
+        "create",
+        "--name",
+        "team",
+        "--tags",
+        "environment=dev",
+    ]);
+    assert_eq!(made["name"], "team");
+    assert_eq!(made["path"], ctx.workspace().display().to_string());
+    let out = ctx.run(&["workspace", "create", "--name", "team"]);
+    assert_eq!(out.status.code(), Some(6), "exists");
+    let out = ctx.run(&["workspace", "create", "--name", "team", "--exist-ok"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing changed"));
+    // The other commands find it as any workspace.
+    ctx.ok(&["compute", "create", "--name", "c1", "--type", "amlcompute"]);
+    let shown = ctx.json(&["workspace", "show"]);
+    assert_eq!(shown["name"], "team");
+    assert_eq!(shown["tags"]["environment"], "dev");
+    assert_eq!(shown["computes"], serde_json::json!(["c1"]));
+}
+
+#[test]
+fn the_python_examples_dev_and_prod_files_apply() {
+    let ctx = TestContext::new();
+    let example = ctx.copy_example("taxi-fare-python");
+    for env in ["dev", "prod"] {
+        let file = example.join(format!("config-infra-{env}.yml"));
+        let file = file.to_str().unwrap();
+        let info = ctx.json(&["infra", "apply", "-f", file, "--secrets-file", "s.json"]);
+        assert_eq!(info["name"], format!("mlw-taxi-0659{env}"));
+        let ws = info["path"].as_str().unwrap();
+        let max =
+            ctx.json(&["--workspace", ws, "compute", "show", "-n", "cpu-cluster"])["max_instances"]
+                .clone();
+        assert_eq!(max, if env == "dev" { 2 } else { 4 });
+        assert_eq!(
+            ctx.json(&["--workspace", ws, "data", "show", "-n", "taxi-data"])["version"],
+            "1"
+        );
+        assert_eq!(
+            ctx.json(&[
+                "--workspace",
+                ws,
+                "model",
+                "policy",
+                "show",
+                "-n",
+                "taxi-fare-model"
+            ])["policy"]["approvals"]["required"],
+            1
+        );
+        let again = ctx.json(&["infra", "plan", "-f", file]);
+        assert_eq!(again["to_create"], 0, "{again:#}");
+        assert_eq!(again["to_update"], 0, "{again:#}");
+    }
+    let secrets: Value =
+        serde_json::from_str(&std::fs::read_to_string(ctx.root().join("s.json")).unwrap()).unwrap();
+    assert!(secrets["ci-trainer-dev"].is_string() && secrets["ci-trainer-prod"].is_string());
+}
