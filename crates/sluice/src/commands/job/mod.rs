@@ -91,6 +91,25 @@ pub(crate) fn job_json(ws: &Workspace, name: &str) -> Result<Value, CliError> {
         let run = store.get_run(&run_id)?;
         runs.insert(step.unwrap_or_default(), run);
     }
+    // The model versions the job registered: those whose source run is one of its runs.
+    let registered: Vec<Value> = if runs.is_empty() {
+        Vec::new()
+    } else {
+        let ids: Vec<String> = runs
+            .values()
+            .map(|r| format!("'{}'", r.info.run_uuid.replace('\'', "''")))
+            .collect();
+        let (versions, _) = store.search_model_versions(
+            Some(&format!("run_id IN ({})", ids.join(", "))),
+            &["version_number ASC".to_owned()],
+            1000,
+            0,
+        )?;
+        versions
+            .iter()
+            .map(|v| json!({"name": v.name, "version": v.version, "run_id": v.run_id}))
+            .collect()
+    };
     drop(store);
     let run_json = |step: &str| -> Value {
         match runs.get(step) {
@@ -196,6 +215,7 @@ pub(crate) fn job_json(ws: &Workspace, name: &str) -> Result<Value, CliError> {
         "spec_path": job.spec_path,
         "error": job.error,
         "mlflow": run_json(""),
+        "registered_models": registered,
         "status_history": job_history,
     }))
 }
