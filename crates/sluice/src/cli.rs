@@ -135,6 +135,10 @@ pub(crate) enum Command {
     /// validate it, plan the changes, apply them (idempotent).
     #[command(subcommand)]
     Infra(InfraCommand),
+    /// Write a project's CI pipelines (GitHub Actions or Azure DevOps): deploy the
+    /// infrastructure, train and promote behind an approval.
+    #[command(subcommand)]
+    Ci(CiCommand),
     /// Serve the MLflow REST API (tracking, artifacts, model registry) over the workspace.
     Server(ServerArgs),
     /// List the exit codes and what each means.
@@ -964,4 +968,51 @@ pub(crate) struct InfraApplyArgs {
     /// result.
     #[arg(long, value_name = "FILE")]
     pub(crate) secrets_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CiCommand {
+    /// Write `deploy-infra` and `deploy-model-training-pipeline` for GitHub Actions
+    /// (`.github/workflows/`) or Azure DevOps (`mlops/devops-pipelines/`).
+    Init(CiInitArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CiSystem {
+    Github,
+    AzureDevops,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CiInitArgs {
+    /// The CI system.
+    pub(crate) system: CiSystem,
+    /// The project folder (default: the current one); the paths below are relative to it.
+    #[arg(long)]
+    pub(crate) dir: Option<PathBuf>,
+    /// The dev infrastructure file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) infra_dev: Option<PathBuf>,
+    /// The prod infrastructure file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) infra_prod: Option<PathBuf>,
+    /// The training pipeline (default: `mlops/azureml/train/pipeline.yml`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pipeline: Option<PathBuf>,
+    /// The model the pipeline registers (default: the one whose policy the dev file declares).
+    #[arg(long)]
+    pub(crate) model: Option<String>,
+    /// The protected alias to promote to.
+    #[arg(long, default_value = "champion")]
+    pub(crate) alias: String,
+    /// The environment to build before training (default: the dev file's first).
+    #[arg(long)]
+    pub(crate) environment: Option<String>,
+    /// The folder of the training code, whose changes trigger training (default:
+    /// `data-science`, `src` or `components`, whichever exists).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) code_dir: Option<PathBuf>,
+    /// Write over existing files.
+    #[arg(long)]
+    pub(crate) force: bool,
 }

@@ -105,6 +105,7 @@ fn local(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
         Command::Audit(cmd) => commands::audit::run(ctx, cmd),
         Command::Workspace(cmd) => commands::workspace_cmd::run(ctx, cmd),
         Command::Infra(cmd) => commands::infra::run(ctx, cmd),
+        Command::Ci(crate::cli::CiCommand::Init(args)) => commands::ci::init(ctx, args),
         Command::ExitCodes => {
             let rows: Vec<serde_json::Value> = Exit::ALL
                 .iter()

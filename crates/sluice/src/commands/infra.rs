@@ -38,6 +38,8 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &InfraCommand) -> Result<(), CliError> {
                 &json!({
                     "valid": true,
                     "workspace": spec.workspace.name.value,
+                    "path": spec.workspace.path.display().to_string(),
+                    "store": spec.workspace.store,
                     "variables": spec.variables.iter().map(|(k, v)| (k.clone(), json!(v.value))).collect::<serde_json::Map<_, _>>(),
                 }),
                 &["valid", "workspace"],

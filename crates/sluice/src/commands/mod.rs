@@ -1,6 +1,7 @@
 //! One module per command group; the tree mirrors `sluice <group> <command>`.
 
 pub(crate) mod audit;
+pub(crate) mod ci;
 pub(crate) mod component;
 pub(crate) mod compute;
 pub(crate) mod data;

@@ -1,6 +1,7 @@
 //! The `sluice` binary tested from outside: exit codes, stdout and stderr.
 
 mod azure;
+mod ci;
 mod common;
 mod data;
 mod datastore;

@@ -1,0 +1,173 @@
+//! `sluice ci init github|azure-devops`: writes a project's two pipelines, as the Azure ML
+//! templates have them: `deploy-infra` (validate → plan → apply → smoke test, the plan kept as
+//! an artifact) and `deploy-model-training-pipeline` (environment build cached by its hash, the
+//! training pipeline run and checked, lineage and gate results kept, promotion to the protected
+//! alias in a separate job behind the CI system's approval and Sluice's four-eyes approval).
+//!
+//! The files are templates in `templates/`, filled with the project's paths and names
+//! (inferred from its infrastructure file where not given).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::cli::{CiInitArgs, CiSystem};
+use crate::commands::Ctx;
+use crate::error::CliError;
+use crate::ui;
+
+const GITHUB_INFRA: &str = include_str!("templates/github-deploy-infra.yml");
+const GITHUB_TRAIN: &str = include_str!("templates/github-deploy-model-training-pipeline.yml");
+const AZURE_INFRA: &str = include_str!("templates/azure-deploy-infra.yml");
+const AZURE_TRAIN: &str = include_str!("templates/azure-deploy-model-training-pipeline.yml");
+
+pub(crate) fn init(ctx: &Ctx<'_>, args: &CiInitArgs) -> Result<(), CliError> {
+    let root = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::current_dir()
+            .map_err(|e| CliError::Workspace(format!("cannot read the current folder: {e}")))?,
+    };
+    let rel = |p: &Path| -> String {
+        let abs = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            root.join(p)
+        };
+        abs.strip_prefix(&root)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .replace('\\', "/")
+    };
+    let need = |p: &Path, what: &str, flag: &str| -> Result<(), CliError> {
+        let abs = root.join(p);
+        if abs.is_file() {
+            Ok(())
+        } else {
+            Err(CliError::usage(
+                format!("{what} `{}` is not in {}", p.display(), root.display()),
+                format!("pass `{flag} PATH` (relative to the project folder)"),
+            ))
+        }
+    };
+    let infra_dev = args
+        .infra_dev
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("config-infra-dev.yml"));
+    let infra_prod = args
+        .infra_prod
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("config-infra-prod.yml"));
+    need(&infra_dev, "the dev infrastructure file", "--infra-dev")?;
+    need(&infra_prod, "the prod infrastructure file", "--infra-prod")?;
+    let pipeline = args
+        .pipeline
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("mlops/azureml/train/pipeline.yml"));
+    need(&pipeline, "the training pipeline", "--pipeline")?;
+    // What the dev infrastructure file declares fills in the model and environment.
+    let mut warnings = Vec::new();
+    let spec = sluice_spec::load_infra(&root.join(&infra_dev), &mut warnings)?;
+    let model = match (&args.model, spec.policies.first()) {
+        (Some(m), _) => m.clone(),
+        (None, Some(p)) => p.model.value.clone(),
+        (None, None) => {
+            return Err(CliError::usage(
+                "which model does the pipeline register?",
+                "pass `--model NAME`, or declare its policy in the infrastructure file (`sluice: {policies: [{model: NAME, file: policy.yml}]}`)",
+            ));
+        }
+    };
+    let environment = match (&args.environment, spec.environments.first()) {
+        (Some(e), _) => e.clone(),
+        (None, Some(file)) => {
+            super::environment::row_of(&crate::cli::EnvironmentCreateArgs {
+                file: file.value.clone(),
+                set: crate::cli::SetArgs::default(),
+                name: None,
+                version: None,
+                python: None,
+            })?
+            .name
+        }
+        (None, None) => String::new(),
+    };
+    let code_dir = args.code_dir.clone().unwrap_or_else(|| {
+        ["data-science", "src", "components"]
+            .into_iter()
+            .find(|d| root.join(d).is_dir())
+            .map_or_else(|| PathBuf::from("."), PathBuf::from)
+    });
+    let pipeline_dir = pipeline
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| ".".to_owned(), rel);
+    let (files, ci_dir): (Vec<(&str, &str)>, &str) = match args.system {
+        CiSystem::Github => (
+            vec![
+                ("deploy-infra.yml", GITHUB_INFRA),
+                ("deploy-model-training-pipeline.yml", GITHUB_TRAIN),
+            ],
+            ".github/workflows",
+        ),
+        CiSystem::AzureDevops => (
+            vec![
+                ("deploy-infra.yml", AZURE_INFRA),
+                ("deploy-model-training-pipeline.yml", AZURE_TRAIN),
+            ],
+            "mlops/devops-pipelines",
+        ),
+    };
+    let to_root = ci_dir
+        .split('/')
+        .map(|_| "..")
+        .collect::<Vec<_>>()
+        .join("/");
+    let values = [
+        ("{{INFRA_DEV}}", rel(&infra_dev)),
+        ("{{INFRA_PROD}}", rel(&infra_prod)),
+        ("{{PIPELINE}}", rel(&pipeline)),
+        ("{{PIPELINE_DIR}}", pipeline_dir),
+        ("{{CODE_DIR}}", rel(&code_dir)),
+        ("{{MODEL}}", model.clone()),
+        ("{{ALIAS}}", args.alias.clone()),
+        ("{{ENVIRONMENT}}", environment.clone()),
+        ("{{SLUICE_VERSION}}", env!("CARGO_PKG_VERSION").to_owned()),
+        ("{{CI_DIR}}", ci_dir.to_owned()),
+        ("{{TO_ROOT}}", to_root),
+    ];
+    let dir = root.join(ci_dir);
+    let mut written = Vec::new();
+    for (name, template) in &files {
+        let path = dir.join(name);
+        if path.exists() && !args.force {
+            return Err(CliError::AlreadyExists {
+                message: format!("{} exists", path.display()),
+                hint: Some("pass `--force` to write over it".into()),
+            });
+        }
+        let mut text = (*template).to_owned();
+        for (key, value) in &values {
+            text = text.replace(key, value);
+        }
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| CliError::Workspace(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::write(&path, text)
+            .map_err(|e| CliError::Workspace(format!("cannot write {}: {e}", path.display())))?;
+        ui::note(&format!("wrote {}", path.display()));
+        written.push(path.display().to_string());
+    }
+    ui::note(&match args.system {
+        CiSystem::Github => "next: add the secrets SLUICE_OWNER_TOKEN and SLUICE_TRAINER_TOKEN (Settings > Secrets and variables > Actions) and required reviewers to the `production` environment (Settings > Environments)".to_owned(),
+        CiSystem::AzureDevops => "next: create the pipelines from these files, add the secret variables SLUICE_OWNER_TOKEN and SLUICE_TRAINER_TOKEN, and an approval check on the `production` environment (Pipelines > Environments)".to_owned(),
+    });
+    ctx.printer.print(
+        &json!({
+            "system": match args.system { CiSystem::Github => "github", CiSystem::AzureDevops => "azure-devops" },
+            "files": written,
+            "model": model,
+            "alias": args.alias,
+            "environment": environment,
+        }),
+        &["system", "files"],
+    )
+}

@@ -1,0 +1,416 @@
+//! `sluice ci init github|azure-devops`: the generated pipelines validate against GitHub's and
+//! Azure DevOps' published schemas (the copies `check-jsonschema` ships), and their shell steps,
+//! run in order as each runner would run them (a small runner of each kind below: expressions,
+//! variables, step outputs, conditions), take a fresh project from nothing through a training
+//! run to a promotion that waits for an owner's approval.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::TestContext;
+
+/// A project: the taxi example (built-in steps: no network), its dev and prod infrastructure
+/// files declaring the tokens CI uses and the promotion policy.
+fn project(ctx: &TestContext) -> PathBuf {
+    let root = ctx.copy_example("taxi-fare");
+    for env in ["dev", "prod"] {
+        std::fs::write(
+            root.join(format!("config-infra-{env}.yml")),
+            format!(
+                "variables:\n  ap_vm_image: ubuntu-22.04\n  namespace: taxi\n  postfix: \"01\"\n  location: westeurope\n  environment: {env}\n  enable_aml_computecluster: true\n  aml_workspace: mlw-$(namespace)-$(postfix)$(environment)\nsluice:\n  tokens:\n    - {{name: ci-trainer, role: contributor}}\n    - {{name: release-bot, role: owner}}\n    - {{name: olga, role: owner}}\n  policies:\n    - {{model: taxi-fare-model, file: policy.yml}}\n"
+            ),
+        )
+        .unwrap();
+    }
+    root
+}
+
+fn yaml(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    let source = sluice_spec::Source::new(path.display().to_string(), text);
+    sluice_spec::yaml::parse(&source, &mut Vec::new())
+        .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()))
+        .to_json()
+}
+
+/// `sluice` as the pipelines' steps find it: first on PATH, nothing of the test's own
+/// workspace settings inherited.
+fn shell(
+    script: &str,
+    dir: &Path,
+    env: &BTreeMap<String, String>,
+    flags: &[&str],
+) -> std::process::Output {
+    let bin = Path::new(env!("CARGO_BIN_EXE_sluice")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), script).unwrap();
+    Command::new("bash")
+        .args(["--noprofile", "--norc"])
+        .args(flags)
+        .arg(file.path())
+        .current_dir(dir)
+        .env_remove("SLUICE_WORKSPACE")
+        .env_remove("SLUICE_STORE")
+        .env_remove("SLUICE_TOKEN")
+        .env_remove("SLUICE_OUTPUT")
+        .env_remove("SLUICE_URL")
+        .env("PATH", path)
+        .env("USER", "ci-runner")
+        .envs(env)
+        .output()
+        .unwrap()
+}
+
+fn sluice_on(ws: &str, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["--workspace", ws])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("SLUICE_TOKEN", token)
+        .env_remove("SLUICE_WORKSPACE")
+        .env_remove("SLUICE_STORE")
+        .env_remove("SLUICE_OUTPUT")
+        .output()
+        .unwrap()
+}
+
+// ---- a GitHub Actions runner, as far as these workflows need one --------------------------
+
+#[derive(Clone, Default)]
+struct GitHub {
+    root: PathBuf,
+    /// The runner's temporary folder (kept, so a test can read what a step left there).
+    temp: PathBuf,
+    secrets: BTreeMap<String, String>,
+    /// Variables given to every job over the workflow's (shorter waits in a test).
+    overrides: BTreeMap<String, String>,
+}
+
+#[derive(Default, Clone)]
+struct Scope {
+    env: BTreeMap<String, String>,
+    steps: BTreeMap<String, BTreeMap<String, String>>,
+    needs: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl GitHub {
+    fn value(&self, scope: &Scope, term: &str) -> String {
+        let term = term.trim();
+        if let Some(lit) = term.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')) {
+            return lit.to_owned();
+        }
+        let parts: Vec<&str> = term.split('.').collect();
+        match parts.as_slice() {
+            ["github", "event_name"] => "push".into(),
+            ["github", "ref"] => "refs/heads/main".into(),
+            ["github", "run_id"] => "4242".into(),
+            ["runner", "os"] => "Linux".into(),
+            ["env", k] => scope.env.get(*k).cloned().unwrap_or_default(),
+            ["secrets", k] => self.secrets.get(*k).cloned().unwrap_or_default(),
+            ["steps", id, "outputs", k] => scope
+                .steps
+                .get(*id)
+                .and_then(|o| o.get(*k))
+                .cloned()
+                .unwrap_or_default(),
+            ["needs", job, "outputs", k] => scope
+                .needs
+                .get(*job)
+                .and_then(|o| o.get(*k))
+                .cloned()
+                .unwrap_or_default(),
+            _ => panic!("the test runner does not know `{term}`"),
+        }
+    }
+
+    /// `a == b`, `a != b`, `a && b`, or a value.
+    fn eval(&self, scope: &Scope, expr: &str) -> String {
+        if expr.contains("&&") {
+            let all = expr.split("&&").all(|p| truthy(&self.eval(scope, p)));
+            return all.to_string();
+        }
+        for (op, want) in [("!=", false), ("==", true)] {
+            if let Some((a, b)) = expr.split_once(op) {
+                let eq = self.value(scope, a) == self.value(scope, b);
+                return (eq == want).to_string();
+            }
+        }
+        self.value(scope, expr)
+    }
+
+    fn expand(&self, scope: &Scope, text: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("${{") {
+            out.push_str(&rest[..at]);
+            let end = rest[at..].find("}}").expect("closed expression") + at;
+            out.push_str(&self.eval(scope, &rest[at + 3..end]));
+            rest = &rest[end + 2..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn env_of(&self, scope: &Scope, node: &Value) -> BTreeMap<String, String> {
+        node.as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), self.expand(scope, &scalar(v))))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Runs one job of `workflow` (its `run:` steps in order; `uses:` steps are the runner's
+    /// own actions and are skipped). Its outputs, or the failing step's output.
+    fn job(
+        &self,
+        workflow: &Value,
+        name: &str,
+        needs: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Result<Option<BTreeMap<String, String>>, String> {
+        let job = &workflow["jobs"][name];
+        let mut scope = Scope {
+            needs: needs.clone(),
+            ..Scope::default()
+        };
+        scope.env = self.env_of(&scope, &workflow["env"]);
+        if let Some(cond) = job["if"].as_str()
+            && !truthy(&self.eval(&scope, cond))
+        {
+            return Ok(None);
+        }
+        let job_env = self.env_of(&scope, &job["env"]);
+        scope.env.extend(job_env);
+        scope.env.extend(self.overrides.clone());
+        // Each job has a runner of its own.
+        let temp = self.temp.join(name);
+        std::fs::create_dir_all(&temp).unwrap();
+        let files: BTreeMap<&str, PathBuf> = ["GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"]
+            .into_iter()
+            .map(|k| (k, temp.join(k)))
+            .collect();
+        for step in job["steps"].as_array().unwrap() {
+            let Some(script) = step["run"].as_str() else {
+                continue;
+            };
+            if let Some(cond) = step["if"].as_str()
+                && !truthy(&self.eval(&scope, cond))
+            {
+                continue;
+            }
+            let mut env = scope.env.clone();
+            env.extend(self.env_of(&scope, &step["env"]));
+            for (k, p) in &files {
+                let _ = std::fs::remove_file(p);
+                std::fs::write(p, "").unwrap();
+                env.insert((*k).to_owned(), p.display().to_string());
+            }
+            env.insert("RUNNER_TEMP".into(), temp.display().to_string());
+            env.insert("GITHUB_RUN_ID".into(), "4242".into());
+            env.insert("GITHUB_RUN_ATTEMPT".into(), "1".into());
+            let out = shell(
+                &self.expand(&scope, script),
+                &self.root,
+                &env,
+                &["-eo", "pipefail"],
+            );
+            if !out.status.success() {
+                return Err(format!(
+                    "step `{}` of job `{name}` failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+                    step["name"].as_str().unwrap_or(script),
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            scope.env.extend(key_values(&files["GITHUB_ENV"]));
+            if let Some(id) = step["id"].as_str() {
+                scope
+                    .steps
+                    .insert(id.to_owned(), key_values(&files["GITHUB_OUTPUT"]));
+            }
+        }
+        Ok(Some(self.env_of(&scope, &job["outputs"])))
+    }
+}
+
+fn truthy(v: &str) -> bool {
+    !v.is_empty() && v != "false"
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn key_values(file: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Waits for `done`, failing after `secs`.
+fn wait_for<T>(secs: u64, what: &str, handle: std::thread::JoinHandle<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !handle.is_finished() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    handle.join().unwrap()
+}
+
+#[test]
+fn the_generated_github_workflows_run_from_nothing_to_an_approved_promotion() {
+    let ctx = TestContext::new();
+    let root = project(&ctx);
+    let made = ctx.json(&[
+        "ci",
+        "init",
+        "github",
+        "--dir",
+        root.to_str().unwrap(),
+        "--pipeline",
+        "pipeline.yml",
+    ]);
+    assert_eq!(
+        made["model"], "taxi-fare-model",
+        "from the infrastructure file's policy"
+    );
+    let infra = yaml(&root.join(".github/workflows/deploy-infra.yml"));
+    let train = yaml(&root.join(".github/workflows/deploy-model-training-pipeline.yml"));
+    // GitHub's conventions: triggers, least permissions, one run at a time.
+    for wf in [&infra, &train] {
+        assert!(wf["on"]["push"].is_object() && wf["on"].get("workflow_dispatch").is_some());
+        assert_eq!(wf["permissions"]["contents"], "read");
+        assert_eq!(wf["concurrency"]["cancel-in-progress"], false);
+    }
+    assert_eq!(train["jobs"]["promote"]["environment"], "production");
+    assert_eq!(train["jobs"]["promote"]["needs"], "train");
+
+    // Pipeline 1 on a push: nothing exists yet; the local user (no secret yet) makes it all.
+    let temp = ctx.root().join("runner-temp");
+    std::fs::create_dir_all(&temp).unwrap();
+    let gh = GitHub {
+        root: root.clone(),
+        temp: temp.clone(),
+        ..GitHub::default()
+    };
+    let dev = gh.job(&infra, "dev", &BTreeMap::new()).unwrap();
+    assert!(dev.is_some());
+    let workspace: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("workspace.json")).unwrap())
+            .unwrap();
+    let ws = workspace["path"].as_str().unwrap().to_owned();
+    assert!(ws.ends_with(".sluice-workspaces/mlw-taxi-01dev"), "{ws}");
+    let plan = std::fs::read_to_string(root.join("infra-plan.txt")).unwrap();
+    assert!(plan.contains("+ policy taxi-fare-model"), "{plan}");
+    gh.job(&infra, "prod", &BTreeMap::new())
+        .unwrap()
+        .expect("prod runs on main");
+    // The new tokens' secrets, as a person copies them into the CI system's secret store.
+    let secrets: Value = serde_json::from_str(
+        &std::fs::read_to_string(temp.join("dev/sluice-secrets.json")).unwrap(),
+    )
+    .unwrap();
+    let (trainer, bot, olga) = (
+        secrets["ci-trainer"].as_str().unwrap().to_owned(),
+        secrets["release-bot"].as_str().unwrap().to_owned(),
+        secrets["olga"].as_str().unwrap().to_owned(),
+    );
+    // A second run of pipeline 1 changes nothing.
+    let again = GitHub {
+        secrets: BTreeMap::from([("SLUICE_OWNER_TOKEN".to_owned(), bot.clone())]),
+        ..gh.clone()
+    };
+    again.job(&infra, "dev", &BTreeMap::new()).unwrap();
+    let plan = std::fs::read_to_string(root.join("infra-plan.txt")).unwrap();
+    assert!(plan.contains("Plan: nothing to do"), "{plan}");
+
+    // Pipeline 2: train as the trainer; promotion waits for an approval.
+    let ci = GitHub {
+        root: root.clone(),
+        temp: temp.clone(),
+        secrets: BTreeMap::from([
+            ("SLUICE_TRAINER_TOKEN".to_owned(), trainer.clone()),
+            ("SLUICE_OWNER_TOKEN".to_owned(), bot.clone()),
+        ]),
+        overrides: BTreeMap::from([("APPROVAL_POLL".to_owned(), "0.2".to_owned())]),
+    };
+    let outputs = ci.job(&train, "train", &BTreeMap::new()).unwrap().unwrap();
+    assert_eq!(outputs["version"], "1", "{outputs:?}");
+    let job = outputs["job"].clone();
+    assert_eq!(job, "train-4242-1");
+    let lineage: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("model-lineage.json")).unwrap())
+            .unwrap();
+    assert_eq!(lineage["job"]["name"], job.as_str(), "{lineage:#}");
+    let status: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("model-status.json")).unwrap())
+            .unwrap();
+    assert_eq!(status["versions"][0]["created_by"], "ci-trainer");
+
+    let needs = BTreeMap::from([("train".to_owned(), outputs)]);
+    let (ci2, train2) = (ci.clone(), train.clone());
+    let promote = std::thread::spawn(move || ci2.job(&train2, "promote", &needs));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !promote.is_finished(),
+        "promotion did not wait for the approval"
+    );
+    // Four eyes: the trainer cannot approve its own version.
+    let out = sluice_on(
+        &ws,
+        &trainer,
+        &["model", "approve", "-n", "taxi-fare-model", "-v", "1"],
+    );
+    assert_eq!(out.status.code(), Some(12), "{out:?}");
+    assert!(!promote.is_finished());
+    let out = sluice_on(
+        &ws,
+        &olga,
+        &["model", "approve", "-n", "taxi-fare-model", "-v", "1"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let promoted = wait_for(60, "the promotion", promote);
+    assert!(promoted.is_ok(), "{}", promoted.unwrap_err());
+    let out = sluice_on(&ws, &olga, &["model", "status", "-n", "taxi-fare-model"]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["aliases"]["champion"], "1", "{status:#}");
+    let out = sluice_on(&ws, &olga, &["audit", "list", "-m", "taxi-fare-model"]);
+    let audit: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions: Vec<(&str, &str)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["actor"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let by = |action: &str, who: &str| {
+        actions
+            .iter()
+            .any(|(a, actor)| *a == action && actor.starts_with(&format!("{who} (token ")))
+    };
+    assert!(by("version.create", "ci-trainer"), "{actions:?}");
+    assert!(by("version.approve", "olga"), "{actions:?}");
+    assert!(by("alias.set", "release-bot"), "{actions:?}");
+}
