@@ -414,3 +414,387 @@ fn the_generated_github_workflows_run_from_nothing_to_an_approved_promotion() {
     assert!(by("version.approve", "olga"), "{actions:?}");
     assert!(by("alias.set", "release-bot"), "{actions:?}");
 }
+
+// ---- an Azure Pipelines agent, as far as these pipelines need one ------------------------
+
+#[derive(Clone, Default)]
+struct Azure {
+    root: PathBuf,
+    /// The pipeline file's folder (variable templates are relative to it).
+    dir: PathBuf,
+    /// Variables (names are case-insensitive, as Azure DevOps has them: kept lowercase): the
+    /// pipeline's, the predefined ones, the secret ones (`secret` names those not exported to
+    /// scripts).
+    vars: BTreeMap<String, String>,
+    secret: Vec<String>,
+    /// Stage → job → `step.variable` → value.
+    outputs: BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>>,
+}
+
+impl Azure {
+    fn load(root: &Path, file: &Path, temp: &Path, secrets: &[(&str, &str)]) -> (Self, Value) {
+        let pipeline = yaml(file);
+        let mut az = Azure {
+            root: root.to_path_buf(),
+            dir: file.parent().unwrap().to_path_buf(),
+            ..Azure::default()
+        };
+        for item in pipeline["variables"].as_array().unwrap() {
+            if let Some(t) = item["template"].as_str() {
+                let vars = yaml(&az.dir.join(t));
+                for (k, v) in vars["variables"].as_object().unwrap() {
+                    az.vars.insert(k.to_lowercase(), scalar(v));
+                }
+            } else {
+                az.vars
+                    .insert(scalar(&item["name"]).to_lowercase(), scalar(&item["value"]));
+            }
+        }
+        let staging = temp.join("staging");
+        std::fs::create_dir_all(&staging).unwrap();
+        for (k, v) in [
+            ("Build.BuildId", "777".to_owned()),
+            ("Build.Reason", "IndividualCI".to_owned()),
+            (
+                "Build.ArtifactStagingDirectory",
+                staging.display().to_string(),
+            ),
+            ("Agent.TempDirectory", temp.display().to_string()),
+            ("Agent.OS", "Linux".to_owned()),
+            ("HOME", std::env::var("HOME").unwrap_or_default()),
+        ] {
+            az.vars.insert(k.to_lowercase(), v);
+        }
+        for (k, v) in secrets {
+            az.vars.insert(k.to_lowercase(), (*v).to_owned());
+            az.secret.push(k.to_lowercase());
+        }
+        (az, pipeline)
+    }
+
+    /// `$(name)` macros replaced where the variable exists (others, like `$(date +%s)`, stay).
+    fn macros(vars: &BTreeMap<String, String>, text: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("$(") {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + 2..];
+            match after.find(')') {
+                Some(end)
+                    if after[..end]
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
+                        && vars.contains_key(&after[..end].to_lowercase()) =>
+                {
+                    out.push_str(&vars[&after[..end].to_lowercase()]);
+                    rest = &after[end + 1..];
+                }
+                _ => {
+                    out.push_str("$(");
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// A condition: `and(...)`, `ne(a, b)`, `eq(a, b)`, `succeeded()`, `variables['X']`,
+    /// `dependencies.S.outputs['J.step.var']`, `'literal'`.
+    fn cond(&self, vars: &BTreeMap<String, String>, expr: &str) -> String {
+        let expr = expr.trim();
+        if let Some(lit) = expr.strip_prefix('\'').and_then(|e| e.strip_suffix('\'')) {
+            return lit.to_owned();
+        }
+        if expr == "succeeded()" {
+            return "true".into();
+        }
+        if let Some(name) = expr
+            .strip_prefix("variables['")
+            .and_then(|e| e.strip_suffix("']"))
+        {
+            return vars.get(&name.to_lowercase()).cloned().unwrap_or_default();
+        }
+        if let Some(rest) = expr.strip_prefix("dependencies.") {
+            let (stage, key) = rest.split_once(".outputs['").unwrap();
+            let key = key.strip_suffix("']").unwrap();
+            let (job, var) = key.split_once('.').unwrap();
+            return self.outputs[stage][job]
+                .get(var)
+                .cloned()
+                .unwrap_or_default();
+        }
+        let (func, args) = expr.split_once('(').expect("a function");
+        let args = split_args(args.strip_suffix(')').unwrap());
+        let values: Vec<String> = args.iter().map(|a| self.cond(vars, a)).collect();
+        match func {
+            "and" => values.iter().all(|v| v == "true").to_string(),
+            "ne" => (values[0] != values[1]).to_string(),
+            "eq" => (values[0] == values[1]).to_string(),
+            other => panic!("the test agent does not know `{other}()`"),
+        }
+    }
+
+    /// Runs a stage's jobs in order; false when its condition skips it.
+    fn stage(&mut self, stage: &Value) -> Result<bool, String> {
+        let mut vars = self.vars.clone();
+        if let Some(c) = stage["condition"].as_str()
+            && self.cond(&vars, c) != "true"
+        {
+            return Ok(false);
+        }
+        for (k, v) in stage["variables"].as_object().into_iter().flatten() {
+            let v = scalar(v);
+            let value = match v
+                .strip_prefix("$[ stageDependencies.")
+                .and_then(|r| r.strip_suffix("'] ]"))
+            {
+                Some(r) => {
+                    let (path, var) = r.split_once(".outputs['").unwrap();
+                    let (s, j) = path.split_once('.').unwrap();
+                    self.outputs[s][j].get(var).cloned().unwrap_or_default()
+                }
+                None => v,
+            };
+            vars.insert(k.to_lowercase(), value);
+        }
+        let stage_name = scalar(&stage["stage"]);
+        for job in stage["jobs"].as_array().unwrap() {
+            let (name, steps) = match job.get("deployment") {
+                Some(d) => (scalar(d), &job["strategy"]["runOnce"]["deploy"]["steps"]),
+                None => (scalar(&job["job"]), &job["steps"]),
+            };
+            let mut job_vars = vars.clone();
+            let mut outs = BTreeMap::new();
+            for step in steps.as_array().unwrap() {
+                let Some(script) = step["script"].as_str() else {
+                    continue;
+                };
+                let script = Self::macros(&job_vars, script);
+                let mut env: BTreeMap<String, String> = job_vars
+                    .iter()
+                    .filter(|(k, _)| !self.secret.contains(k))
+                    .map(|(k, v)| (k.to_uppercase().replace('.', "_"), v.clone()))
+                    .collect();
+                for (k, v) in step["env"].as_object().into_iter().flatten() {
+                    env.insert(k.clone(), Self::macros(&job_vars, &scalar(v)));
+                }
+                let out = shell(&script, &self.root, &env, &[]);
+                let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+                if !out.status.success() {
+                    return Err(format!(
+                        "step `{}` of job `{name}` failed ({:?})\nstdout:\n{stdout}\nstderr:\n{}",
+                        step["displayName"].as_str().unwrap_or_default(),
+                        out.status.code(),
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+                for line in stdout.lines() {
+                    let Some(rest) = line.strip_prefix("##vso[task.setvariable variable=") else {
+                        continue;
+                    };
+                    let (props, value) = rest.split_once(']').unwrap();
+                    let mut props = props.split(';');
+                    let var = props.next().unwrap().to_owned();
+                    if props.any(|p| p == "isOutput=true") {
+                        outs.insert(format!("{}.{var}", scalar(&step["name"])), value.to_owned());
+                    } else {
+                        job_vars.insert(var.to_lowercase(), value.to_owned());
+                    }
+                }
+            }
+            self.outputs
+                .entry(stage_name.clone())
+                .or_default()
+                .insert(name, outs);
+        }
+        Ok(true)
+    }
+}
+
+/// `a, b(c, d), 'e, f'` → its top-level arguments.
+fn split_args(text: &str) -> Vec<String> {
+    let (mut out, mut cur, mut depth, mut quoted) = (Vec::new(), String::new(), 0, false);
+    for c in text.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' | '[' if !quoted => depth += 1,
+            ')' | ']' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => {
+                out.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    out.push(cur);
+    out
+}
+
+#[test]
+fn the_generated_azure_devops_pipelines_run_from_nothing_to_an_approved_promotion() {
+    let ctx = TestContext::new();
+    let root = project(&ctx);
+    ctx.ok(&[
+        "ci",
+        "init",
+        "azure-devops",
+        "--dir",
+        root.to_str().unwrap(),
+        "--pipeline",
+        "pipeline.yml",
+    ]);
+    let dir = root.join("mlops/devops-pipelines");
+    let temp = ctx.root().join("agent");
+    std::fs::create_dir_all(&temp).unwrap();
+
+    // Pipeline 1: the infrastructure file is its variables template; nothing exists yet.
+    let (mut infra, pipeline) = Azure::load(&root, &dir.join("deploy-infra.yml"), &temp, &[]);
+    assert_eq!(pipeline["pool"]["vmImage"], "$(ap_vm_image)");
+    assert_eq!(
+        infra.vars["aml_workspace"],
+        "mlw-$(namespace)-$(postfix)$(environment)"
+    );
+    for stage in pipeline["stages"].as_array().unwrap() {
+        assert!(infra.stage(stage).unwrap(), "{stage}");
+    }
+    let staging = temp.join("staging");
+    let plan = std::fs::read_to_string(staging.join("infra-plan.txt")).unwrap();
+    assert!(plan.contains("+ token ci-trainer"), "{plan}");
+    let workspace: Value =
+        serde_json::from_str(&std::fs::read_to_string(staging.join("workspace.json")).unwrap())
+            .unwrap();
+    let ws = workspace["path"].as_str().unwrap().to_owned();
+    let secrets: Value =
+        serde_json::from_str(&std::fs::read_to_string(temp.join("sluice-secrets.json")).unwrap())
+            .unwrap();
+    let token = |n: &str| secrets[n].as_str().unwrap().to_owned();
+    let (trainer, bot, olga) = (token("ci-trainer"), token("release-bot"), token("olga"));
+
+    // Pipeline 2 as the trainer, then the promotion stage waiting for the approval.
+    let (mut train, pipeline) = Azure::load(
+        &root,
+        &dir.join("deploy-model-training-pipeline.yml"),
+        &temp,
+        &[
+            ("SLUICE_TRAINER_TOKEN", &trainer),
+            ("SLUICE_OWNER_TOKEN", &bot),
+        ],
+    );
+    train.vars.insert("approval_poll".into(), "0.2".into());
+    assert_eq!(
+        train.vars["environment"], "dev",
+        "no pipeline variable hides the file's"
+    );
+    let stages = pipeline["stages"].as_array().unwrap().clone();
+    assert!(train.stage(&stages[0]).unwrap());
+    assert_eq!(train.outputs["Train"]["Train"]["run.version"], "1");
+    let report = staging.join("model-report");
+    assert!(
+        report.join("model-lineage.json").is_file() && report.join("model-status.json").is_file()
+    );
+    let promote_stage = stages[1].clone();
+    assert_eq!(
+        promote_stage["jobs"][0]["environment"], "production",
+        "the deployment job waits for the environment's checks"
+    );
+    let promote = std::thread::spawn(move || train.stage(&promote_stage));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !promote.is_finished(),
+        "promotion did not wait for the approval"
+    );
+    let out = sluice_on(
+        &ws,
+        &trainer,
+        &["model", "approve", "-n", "taxi-fare-model", "-v", "1"],
+    );
+    assert_eq!(out.status.code(), Some(12), "{out:?}");
+    let out = sluice_on(
+        &ws,
+        &olga,
+        &["model", "approve", "-n", "taxi-fare-model", "-v", "1"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let ran = wait_for(60, "the promotion", promote);
+    assert_eq!(ran, Ok(true));
+    let out = sluice_on(&ws, &olga, &["model", "status", "-n", "taxi-fare-model"]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["aliases"]["champion"], "1", "{status:#}");
+}
+
+/// `check-jsonschema` (from PyPI, installed by `tests/ci/setup.sh`; `SLUICE_TEST_CHECK_JSONSCHEMA`
+/// names its folder), or `None` (the test says it is skipped).
+#[expect(clippy::print_stderr, reason = "a skipped test says why")]
+fn check_jsonschema(test: &str) -> Option<Command> {
+    let Some(dir) = std::env::var("SLUICE_TEST_CHECK_JSONSCHEMA")
+        .ok()
+        .filter(|d| !d.is_empty())
+    else {
+        eprintln!(
+            "skipped: SLUICE_TEST_CHECK_JSONSCHEMA is unset, so {test} did not run (tests/ci/setup.sh installs it)"
+        );
+        return None;
+    };
+    let mut cmd = Command::new("python3");
+    cmd.args(["-m", "check_jsonschema"]).env("PYTHONPATH", dir);
+    Some(cmd)
+}
+
+#[test]
+fn the_generated_pipelines_validate_against_the_published_schemas() {
+    let Some(_) =
+        check_jsonschema("the_generated_pipelines_validate_against_the_published_schemas")
+    else {
+        return;
+    };
+    let ctx = TestContext::new();
+    let root = project(&ctx);
+    for system in ["github", "azure-devops"] {
+        ctx.ok(&[
+            "ci",
+            "init",
+            system,
+            "--dir",
+            root.to_str().unwrap(),
+            "--pipeline",
+            "pipeline.yml",
+        ]);
+    }
+    let check = |schema: &str, files: &[PathBuf]| -> std::process::Output {
+        let mut cmd = check_jsonschema("").unwrap();
+        cmd.args(["--regex-variant", "python", "--builtin-schema", schema])
+            .args(files)
+            .output()
+            .unwrap()
+    };
+    for (schema, dir) in [
+        ("vendor.github-workflows", ".github/workflows"),
+        ("vendor.azure-pipelines", "mlops/devops-pipelines"),
+    ] {
+        let files: Vec<PathBuf> = ["deploy-infra.yml", "deploy-model-training-pipeline.yml"]
+            .iter()
+            .map(|f| root.join(dir).join(f))
+            .collect();
+        let out = check(schema, &files);
+        assert!(
+            out.status.success(),
+            "{schema}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The check is a real one: a misspelt key fails it.
+        let bad = ctx.root().join(format!("bad-{schema}.yml"));
+        let text = std::fs::read_to_string(&files[0]).unwrap();
+        let broken = text.replacen("    runs-on:", "    runs-onn:", 1).replacen(
+            "  - stage:",
+            "  - stagee:",
+            1,
+        );
+        assert_ne!(text, broken);
+        std::fs::write(&bad, broken).unwrap();
+        let out = check(schema, &[bad]);
+        assert!(!out.status.success(), "{schema} accepted a misspelt key");
+    }
+}

@@ -130,7 +130,7 @@ pub(crate) fn init(ctx: &Ctx<'_>, args: &CiInitArgs) -> Result<(), CliError> {
         ("{{CODE_DIR}}", rel(&code_dir)),
         ("{{MODEL}}", model.clone()),
         ("{{ALIAS}}", args.alias.clone()),
-        ("{{ENVIRONMENT}}", environment.clone()),
+        ("{{TRAINING_ENVIRONMENT}}", environment.clone()),
         ("{{SLUICE_VERSION}}", env!("CARGO_PKG_VERSION").to_owned()),
         ("{{CI_DIR}}", ci_dir.to_owned()),
         ("{{TO_ROOT}}", to_root),
@@ -148,6 +148,17 @@ pub(crate) fn init(ctx: &Ctx<'_>, args: &CiInitArgs) -> Result<(), CliError> {
         let mut text = (*template).to_owned();
         for (key, value) in &values {
             text = text.replace(key, value);
+        }
+        // Every placeholder is filled (GitHub's own `${{ ... }}` expressions are not ours).
+        if let Some((at, _)) = text
+            .match_indices("{{")
+            .find(|&(at, _)| !text[..at].ends_with('$'))
+        {
+            let end = text[at..].find("}}").map_or(text.len(), |e| at + e + 2);
+            return Err(CliError::Workspace(format!(
+                "the {name} template has an unfilled placeholder `{}`: a bug in sluice",
+                &text[at..end]
+            )));
         }
         std::fs::create_dir_all(&dir)
             .map_err(|e| CliError::Workspace(format!("cannot create {}: {e}", dir.display())))?;
