@@ -798,3 +798,40 @@ fn the_generated_pipelines_validate_against_the_published_schemas() {
         assert!(!out.status.success(), "{schema} accepted a misspelt key");
     }
 }
+
+#[test]
+fn the_python_examples_ci_files_are_what_ci_init_writes_today() {
+    let ctx = TestContext::new();
+    let example = ctx.copy_example("taxi-fare-python");
+    let shipped: Vec<(PathBuf, String)> = [
+        ".github/workflows/deploy-infra.yml",
+        ".github/workflows/deploy-model-training-pipeline.yml",
+        "mlops/devops-pipelines/deploy-infra.yml",
+        "mlops/devops-pipelines/deploy-model-training-pipeline.yml",
+    ]
+    .iter()
+    .map(|f| {
+        let p = example.join(f);
+        let text = std::fs::read_to_string(&p).unwrap();
+        (p, text)
+    })
+    .collect();
+    for system in ["github", "azure-devops"] {
+        ctx.ok(&[
+            "ci",
+            "init",
+            system,
+            "--dir",
+            example.to_str().unwrap(),
+            "--force",
+        ]);
+    }
+    for (path, text) in shipped {
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            text,
+            "{} differs from what `sluice ci init` writes: regenerate it",
+            path.display()
+        );
+    }
+}
