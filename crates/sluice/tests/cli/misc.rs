@@ -26,6 +26,10 @@ fn every_subcommand_has_help() {
         &["compute", "create", "--help"],
         &["compute", "list", "--help"],
         &["completions", "--help"],
+        &["workspace", "create", "--help"],
+        &["infra", "plan", "--help"],
+        &["infra", "apply", "--help"],
+        &["ci", "init", "--help"],
     ] {
         let out = ctx.ok(args);
         assert!(out.contains("Usage: sluice"), "{args:?}: {out}");
