@@ -17,9 +17,9 @@
 use std::fs;
 use std::path::Path;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::logistic::argmax_rows;
 use crate::{
@@ -178,44 +178,56 @@ impl Model {
         }
     }
 
-    /// Writes `dir/model.json`, creating `dir` if needed; the file is replaced atomically.
+    /// Writes `dir/model.json`, creating `dir` if needed; the file is replaced atomically. The
+    /// model is written as it is serialized (no JSON tree of it in memory: a forest of deep
+    /// trees is millions of nodes).
     pub fn save(&self, dir: &Path) -> Result<(), MlError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| MlError::Io { path, source }
         };
         fs::create_dir_all(dir).map_err(io(dir))?;
-        let payload = match self {
-            Model::Linear(m) => serde_json::to_value(m),
-            Model::Logistic(m) => serde_json::to_value(m),
-            Model::Tree(m) => serde_json::to_value(m),
-            Model::Forest(m) => serde_json::to_value(m),
-            Model::Boosting(m) => serde_json::to_value(m),
-        };
         let path = dir.join(MODEL_FILE);
-        let payload = payload.map_err(|e| MlError::Format {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        let envelope = Envelope {
-            format: FORMAT,
-            format_version: FORMAT_VERSION,
-            algorithm: self.algorithm(),
-            task: self.task(),
-            feature_names: self.feature_names(),
-            classes: self.classes(),
-            model: payload,
-        };
-        let text = serde_json::to_string(&envelope).map_err(|e| MlError::Format {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
         let tmp = dir.join(format!(".{MODEL_FILE}.tmp"));
-        fs::write(&tmp, text).map_err(io(&tmp))?;
+        let file = fs::File::create(&tmp).map_err(io(&tmp))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let written = match self {
+            Model::Linear(m) => self.write(&mut out, m),
+            Model::Logistic(m) => self.write(&mut out, m),
+            Model::Tree(m) => self.write(&mut out, m),
+            Model::Forest(m) => self.write(&mut out, m),
+            Model::Boosting(m) => self.write(&mut out, m),
+        };
+        written.map_err(|e| MlError::Format {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let file = out.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
+        file.sync_all().map_err(io(&tmp))?;
         fs::rename(&tmp, &path).map_err(io(&path))
     }
 
-    /// Reads `dir/model.json`, refusing a newer `format_version` or an inconsistent model.
+    fn write<M: Serialize>(
+        &self,
+        out: &mut impl std::io::Write,
+        model: &M,
+    ) -> serde_json::Result<()> {
+        serde_json::to_writer(
+            out,
+            &Envelope {
+                format: FORMAT,
+                format_version: FORMAT_VERSION,
+                algorithm: self.algorithm(),
+                task: self.task(),
+                feature_names: self.feature_names(),
+                classes: self.classes(),
+                model,
+            },
+        )
+    }
+
+    /// Reads `dir/model.json`, refusing a newer `format_version` or an inconsistent model. The
+    /// small top-level fields are read first; the model is then read straight into its type.
     pub fn load(dir: &Path) -> Result<Self, MlError> {
         let path = dir.join(MODEL_FILE);
         let text = fs::read_to_string(&path).map_err(|source| MlError::Io {
@@ -226,21 +238,21 @@ impl Model {
             path: path.clone(),
             reason,
         };
-        let value: Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        let Value::Object(mut top) = value else {
-            return Err(bad("not a JSON object".to_owned()));
-        };
-        match top.get("format") {
+        let header: Header = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        match &header.format {
             Some(Value::String(f)) if f == FORMAT => {}
             other => {
                 return Err(bad(format!(
                     "`format` is {}, expected `{FORMAT}`",
-                    other.map_or_else(|| "absent".to_owned(), Value::to_string)
+                    other
+                        .as_ref()
+                        .map_or_else(|| "absent".to_owned(), Value::to_string)
                 )));
             }
         }
-        let version = top
-            .get("format_version")
+        let version = header
+            .format_version
+            .as_ref()
             .and_then(Value::as_u64)
             .ok_or_else(
                 || bad("`format_version` is absent or not a positive integer".to_owned()),
@@ -256,17 +268,17 @@ impl Model {
             return Err(bad("`format_version` 0 does not exist".to_owned()));
         }
         let schema = Schema {
-            task: field(&mut top, "task").map_err(&bad)?,
-            feature_names: field(&mut top, "feature_names").map_err(&bad)?,
-            classes: field(&mut top, "classes").map_err(&bad)?,
+            task: field(header.task, "task").map_err(&bad)?,
+            feature_names: field(header.feature_names, "feature_names").map_err(&bad)?,
+            classes: field(header.classes, "classes").map_err(&bad)?,
         };
-        let algorithm: String = field(&mut top, "algorithm").map_err(&bad)?;
+        let algorithm: String = field(header.algorithm, "algorithm").map_err(&bad)?;
         let mut model = match algorithm.as_str() {
-            LINEAR_REGRESSION => Model::Linear(field(&mut top, "model").map_err(&bad)?),
-            LOGISTIC_REGRESSION => Model::Logistic(field(&mut top, "model").map_err(&bad)?),
-            DECISION_TREE => Model::Tree(field(&mut top, "model").map_err(&bad)?),
-            RANDOM_FOREST => Model::Forest(field(&mut top, "model").map_err(&bad)?),
-            GRADIENT_BOOSTING => Model::Boosting(field(&mut top, "model").map_err(&bad)?),
+            LINEAR_REGRESSION => Model::Linear(payload(&text).map_err(&bad)?),
+            LOGISTIC_REGRESSION => Model::Logistic(payload(&text).map_err(&bad)?),
+            DECISION_TREE => Model::Tree(payload(&text).map_err(&bad)?),
+            RANDOM_FOREST => Model::Forest(payload(&text).map_err(&bad)?),
+            GRADIENT_BOOSTING => Model::Boosting(payload(&text).map_err(&bad)?),
             other => return Err(bad(format!("unknown algorithm `{other}`"))),
         };
         *model.schema_mut() = schema;
@@ -316,19 +328,41 @@ impl Model {
 }
 
 #[derive(Serialize)]
-struct Envelope<'a> {
+struct Envelope<'a, M: Serialize> {
     format: &'static str,
     format_version: u64,
     algorithm: &'static str,
     task: Task,
     feature_names: &'a [String],
     classes: &'a [String],
-    model: Value,
+    model: &'a M,
 }
 
-fn field<T: DeserializeOwned>(top: &mut Map<String, Value>, name: &str) -> Result<T, String> {
-    let value = top
-        .remove(name)
-        .ok_or_else(|| format!("`{name}` is absent"))?;
+/// The top-level fields of `model.json`, the model itself skipped.
+#[derive(Deserialize)]
+struct Header {
+    format: Option<Value>,
+    format_version: Option<Value>,
+    algorithm: Option<Value>,
+    task: Option<Value>,
+    feature_names: Option<Value>,
+    classes: Option<Value>,
+    #[serde(rename = "model")]
+    _model: Option<IgnoredAny>,
+}
+
+/// `model.json`'s `model`, read as `M` (the other fields skipped).
+#[derive(Deserialize)]
+struct Payload<M> {
+    model: Option<M>,
+}
+
+fn field<T: DeserializeOwned>(value: Option<Value>, name: &str) -> Result<T, String> {
+    let value = value.ok_or_else(|| format!("`{name}` is absent"))?;
     serde_json::from_value(value).map_err(|e| format!("`{name}`: {e}"))
+}
+
+fn payload<M: DeserializeOwned>(text: &str) -> Result<M, String> {
+    let read: Payload<M> = serde_json::from_str(text).map_err(|e| format!("`model`: {e}"))?;
+    read.model.ok_or_else(|| "`model` is absent".to_owned())
 }

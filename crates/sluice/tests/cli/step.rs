@@ -257,6 +257,10 @@ fn every_algorithm_trains_and_classifiers_work_on_text_targets() {
             out["metrics"]["validation_r2"].as_f64().unwrap() > 0.5,
             "{algorithm}: {out}"
         );
+        // The process's peak memory is reported (Linux's VmHWM): more than nothing, less than
+        // the machine.
+        let peak = out["peak_rss_bytes"].as_u64().unwrap_or_default();
+        assert!((1 << 20..1 << 40).contains(&peak), "{algorithm}: {out}");
     }
     // A text target: vendor from the trip's other columns.
     ctx.ok(&[

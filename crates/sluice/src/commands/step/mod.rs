@@ -37,13 +37,16 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &StepCommand) -> Result<(), CliError> {
             spinner.finish_and_clear();
             let trained = trained?;
             let metrics = metrics_json(&trained.metrics);
+            let peak = peak_rss_bytes();
             ui::note(&format!(
-                "train: {} on {} features; {}",
+                "train: {} on {} features; {}{}",
                 args.algorithm,
                 trained.model.feature_names().len(),
-                summary(&trained.metrics)
+                summary(&trained.metrics),
+                peak.map(|b| format!("; peak memory {} MB", b / (1 << 20)))
+                    .unwrap_or_default()
             ));
-            json!({"algorithm": args.algorithm, "task": trained.model.task().as_str(), "metrics": metrics})
+            json!({"algorithm": args.algorithm, "task": trained.model.task().as_str(), "metrics": metrics, "peak_rss_bytes": peak})
         }
         StepCommand::Evaluate(args) => {
             let eval = sluice_steps::evaluate::run(
@@ -239,4 +242,12 @@ fn job_inputs() -> Value {
         Ok(row) => row.inputs,
         Err(_) => Value::Null,
     }
+}
+
+/// This process's peak resident memory (`VmHWM` of `/proc/self/status`), where the system says.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
