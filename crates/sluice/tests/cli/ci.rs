@@ -265,6 +265,33 @@ fn key_values(file: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// While the promotion (`promote`) runs: it must wait; the trainer's own approval is refused
+/// (four eyes, exit 12) and it keeps waiting; another owner's approval lets it finish. Its
+/// result, and the champion is then version 1.
+fn approve_while_it_waits<T>(
+    ws: &str,
+    trainer: &str,
+    owner: &str,
+    promote: std::thread::JoinHandle<T>,
+) -> T {
+    let approve = ["model", "approve", "-n", "taxi-fare-model", "-v", "1"];
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !promote.is_finished(),
+        "promotion did not wait for the approval"
+    );
+    let out = sluice_on(ws, trainer, &approve);
+    assert_eq!(out.status.code(), Some(12), "{out:?}");
+    assert!(!promote.is_finished());
+    let out = sluice_on(ws, owner, &approve);
+    assert!(out.status.success(), "{out:?}");
+    let done = wait_for(60, "the promotion", promote);
+    let out = sluice_on(ws, owner, &["model", "status", "-n", "taxi-fare-model"]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["aliases"]["champion"], "1", "{status:#}");
+    done
+}
+
 /// Waits for `done`, failing after `secs`.
 fn wait_for<T>(secs: u64, what: &str, handle: std::thread::JoinHandle<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -368,30 +395,8 @@ fn the_generated_github_workflows_run_from_nothing_to_an_approved_promotion() {
     let needs = BTreeMap::from([("train".to_owned(), outputs)]);
     let (ci2, train2) = (ci.clone(), train.clone());
     let promote = std::thread::spawn(move || ci2.job(&train2, "promote", &needs));
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(
-        !promote.is_finished(),
-        "promotion did not wait for the approval"
-    );
-    // Four eyes: the trainer cannot approve its own version.
-    let out = sluice_on(
-        &ws,
-        &trainer,
-        &["model", "approve", "-n", "taxi-fare-model", "-v", "1"],
-    );
-    assert_eq!(out.status.code(), Some(12), "{out:?}");
-    assert!(!promote.is_finished());
-    let out = sluice_on(
-        &ws,
-        &olga,
-        &["model", "approve", "-n", "taxi-fare-model", "-v", "1"],
-    );
-    assert!(out.status.success(), "{out:?}");
-    let promoted = wait_for(60, "the promotion", promote);
+    let promoted = approve_while_it_waits(&ws, &trainer, &olga, promote);
     assert!(promoted.is_ok(), "{}", promoted.unwrap_err());
-    let out = sluice_on(&ws, &olga, &["model", "status", "-n", "taxi-fare-model"]);
-    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(status["aliases"]["champion"], "1", "{status:#}");
     let out = sluice_on(&ws, &olga, &["audit", "list", "-m", "taxi-fare-model"]);
     let audit: Value = serde_json::from_slice(&out.stdout).unwrap();
     let actions: Vec<(&str, &str)> = audit
@@ -700,28 +705,8 @@ fn the_generated_azure_devops_pipelines_run_from_nothing_to_an_approved_promotio
         "the deployment job waits for the environment's checks"
     );
     let promote = std::thread::spawn(move || train.stage(&promote_stage));
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(
-        !promote.is_finished(),
-        "promotion did not wait for the approval"
-    );
-    let out = sluice_on(
-        &ws,
-        &trainer,
-        &["model", "approve", "-n", "taxi-fare-model", "-v", "1"],
-    );
-    assert_eq!(out.status.code(), Some(12), "{out:?}");
-    let out = sluice_on(
-        &ws,
-        &olga,
-        &["model", "approve", "-n", "taxi-fare-model", "-v", "1"],
-    );
-    assert!(out.status.success(), "{out:?}");
-    let ran = wait_for(60, "the promotion", promote);
+    let ran = approve_while_it_waits(&ws, &trainer, &olga, promote);
     assert_eq!(ran, Ok(true));
-    let out = sluice_on(&ws, &olga, &["model", "status", "-n", "taxi-fare-model"]);
-    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(status["aliases"]["champion"], "1", "{status:#}");
 }
 
 /// `check-jsonschema` (from PyPI, installed by `tests/ci/setup.sh`; `SLUICE_TEST_CHECK_JSONSCHEMA`

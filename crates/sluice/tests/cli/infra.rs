@@ -86,6 +86,19 @@ fn on_ws(ctx: &TestContext, args: &[&str]) -> Value {
     ctx.json(&all)
 }
 
+/// The project applied once; the audit log's length then.
+fn applied(ctx: &TestContext) -> usize {
+    ctx.ok(&[
+        "infra",
+        "apply",
+        "-f",
+        "config-infra-dev.yml",
+        "--secrets-file",
+        "s.json",
+    ]);
+    audit_len(ctx)
+}
+
 fn audit_len(ctx: &TestContext) -> usize {
     on_ws(ctx, &["audit", "list", "-o", "json"])
         .as_array()
@@ -245,15 +258,7 @@ fn apply_makes_the_declared_workspace_and_a_second_apply_changes_nothing() {
 fn a_changed_sizing_is_exactly_the_planned_change() {
     let ctx = TestContext::new();
     project(&ctx);
-    ctx.ok(&[
-        "infra",
-        "apply",
-        "-f",
-        "config-infra-dev.yml",
-        "--secrets-file",
-        "s.json",
-    ]);
-    let audited = audit_len(&ctx);
+    let audited = applied(&ctx);
     ctx.write("config-infra-dev.yml", &config(6));
     let plan = ctx.json(&["infra", "plan", "-f", "config-infra-dev.yml"]);
     let changed: Vec<&Value> = plan["items"]
@@ -301,15 +306,7 @@ fn a_changed_sizing_is_exactly_the_planned_change() {
 fn an_invalid_config_is_a_located_error_and_changes_nothing() {
     let ctx = TestContext::new();
     project(&ctx);
-    ctx.ok(&[
-        "infra",
-        "apply",
-        "-f",
-        "config-infra-dev.yml",
-        "--secrets-file",
-        "s.json",
-    ]);
-    let audited = audit_len(&ctx);
+    let audited = applied(&ctx);
     let broken = config(6).replace(
         "aml_workspace: mlw-$(namespace)",
         "aml_workspace: mlw-$(namspace)",
