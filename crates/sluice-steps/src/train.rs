@@ -335,9 +335,25 @@ pub(crate) fn score(
         .collect())
 }
 
-/// Writes `model.json` and an `MLmodel` file describing it.
+/// The ONNX form of a model, where it has one.
+pub const ONNX_FILE: &str = "model.onnx";
+
+/// Writes `model.json` (and `model.onnx` where the model has an ONNX form) and an `MLmodel`
+/// file describing them.
 pub fn save_model_dir(model: &Model, target: &str, dir: &Path) -> Result<(), StepError> {
     model.save(dir).map_err(ml)?;
+    // Where the model has an ONNX form, it goes beside: any ONNX runtime predicts with it, and
+    // MLflow's `mlflow.pyfunc.load_model` loads it through its `onnx` flavor.
+    let onnx = match sluice_ml::to_onnx(model) {
+        Ok(bytes) => {
+            let path = dir.join(ONNX_FILE);
+            std::fs::write(&path, bytes).map_err(|e| StepError::io(&path, e))?;
+            format!(
+                "  onnx:\n    code: null\n    data: {ONNX_FILE}\n    providers:\n    - CPUExecutionProvider\n  python_function:\n    data: {ONNX_FILE}\n    loader_module: mlflow.onnx\n"
+            )
+        }
+        Err(_) => String::new(),
+    };
     let inputs: Vec<Value> = model
         .feature_names()
         .iter()
@@ -351,7 +367,7 @@ pub fn save_model_dir(model: &Model, target: &str, dir: &Path) -> Result<(), Ste
     let outputs = serde_json::json!([{"type": output_type, "name": target, "required": true}]);
     let created = jiff_now();
     let mlmodel = format!(
-        "artifact_path: model\nflavors:\n  sluice:\n    algorithm: {}\n    task: {}\n    target: {}\n    data: {}\n    format: {}\n    format_version: {}\n    sluice_version: {}\n    features:\n{}model_size_bytes: {}\nsignature:\n  inputs: '{}'\n  outputs: '{}'\n  params: null\nutc_time_created: '{created}'\n",
+        "artifact_path: model\nflavors:\n  sluice:\n    algorithm: {}\n    task: {}\n    target: {}\n    data: {}\n    format: {}\n    format_version: {}\n    sluice_version: {}\n    features:\n{}{onnx}model_size_bytes: {}\nsignature:\n  inputs: '{}'\n  outputs: '{}'\n  params: null\nutc_time_created: '{created}'\n",
         model.algorithm(),
         model.task().as_str(),
         yaml_str(target),

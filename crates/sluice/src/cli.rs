@@ -613,6 +613,33 @@ pub(crate) enum ModelCommand {
     Status(ModelNameArg),
     /// How a version was made: data, job and steps, runs, environment, code, approvals.
     Lineage(ModelVersionArgs),
+    /// Write a model in another format: `--format onnx` (regression trees, forests and
+    /// boosting), for any ONNX runtime.
+    Export(ModelExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ModelExportArgs {
+    /// A registered model (with `--version`).
+    #[arg(short, long, requires = "version", conflicts_with = "path")]
+    pub(crate) name: Option<String>,
+    /// The registered version.
+    #[arg(short, long)]
+    pub(crate) version: Option<String>,
+    /// A model folder instead (a `sluice step train` output).
+    #[arg(long, required_unless_present = "name")]
+    pub(crate) path: Option<PathBuf>,
+    /// The format to write.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Onnx)]
+    pub(crate) format: ExportFormat,
+    /// The file to write.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) file: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ExportFormat {
+    Onnx,
 }
 
 #[derive(Debug, Args)]

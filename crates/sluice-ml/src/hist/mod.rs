@@ -12,4 +12,5 @@ pub(crate) use binning::{Binned, MAX_BINS};
 pub(crate) use grower::{GrowParams, Purity, grow};
 pub(crate) use histogram::Layout;
 pub use nodes::HistTree;
+pub(crate) use nodes::Splits;
 pub(crate) use split::SplitRules;

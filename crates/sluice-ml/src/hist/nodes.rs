@@ -19,6 +19,15 @@ pub struct HistTree {
     n_outputs: usize,
 }
 
+/// A tree's split arrays, node by node.
+pub(crate) struct Splits<'a> {
+    pub(crate) feature: &'a [u32],
+    pub(crate) threshold: &'a [u8],
+    pub(crate) missing_left: &'a [bool],
+    pub(crate) left: &'a [u32],
+    pub(crate) right: &'a [u32],
+}
+
 impl HistTree {
     /// The tree of `grown`, `value` writing each node's outputs from its statistic sums.
     pub(crate) fn from_grown(
@@ -83,6 +92,17 @@ impl HistTree {
                 b <= self.threshold[node]
             };
             node = if go_left { left } else { self.right[node] } as usize;
+        }
+    }
+
+    /// Each node's feature, bin threshold, missing-value side and children (`0` for a leaf).
+    pub(crate) fn splits(&self) -> Splits<'_> {
+        Splits {
+            feature: &self.feature,
+            threshold: &self.threshold,
+            missing_left: &self.missing_left,
+            left: &self.left,
+            right: &self.right,
         }
     }
 

@@ -92,6 +92,11 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &ModelCommand) -> Result<(), CliError> {
     if let ModelCommand::Create(args) = cmd {
         return create(ctx, args);
     }
+    if let ModelCommand::Export(args) = cmd
+        && let Some(path) = &args.path
+    {
+        return export(ctx, path, &args.file);
+    }
     let ws = workspace::open_existing(&workspace::locate(
         ctx.global.workspace.as_deref(),
         ctx.global.store.as_deref(),
@@ -208,6 +213,22 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &ModelCommand) -> Result<(), CliError> {
             let lineage = ws.store().model_lineage(&args.name, &args.version);
             ctx.printer.print(&lineage?, &[])
         }
+        ModelCommand::Export(args) => {
+            let (name, version) = (
+                args.name.as_deref().unwrap_or_default(),
+                args.version.as_deref().unwrap_or_default(),
+            );
+            let mv = ws.store().get_model_version(name, version)?;
+            let dir = sluice_engine::models::version_files(&ws, &mv).ok_or_else(|| {
+                CliError::NotFound {
+                    message: format!("the files of `{name}` version {version} are not available"),
+                    hint: Some(format!(
+                        "see where they are with `sluice model show -n {name}:{version}`"
+                    )),
+                }
+            })?;
+            export(ctx, &dir, &args.file)
+        }
     }
 }
 
@@ -291,4 +312,39 @@ fn create(ctx: &Ctx<'_>, args: &crate::cli::ModelCreateArgs) -> Result<(), CliEr
         ));
     }
     ctx.printer.print(&version_json(&version), VERSION_COLUMNS)
+}
+
+/// Writes the ONNX form of the Sluice model in `dir` to `file`.
+fn export(ctx: &Ctx<'_>, dir: &std::path::Path, file: &std::path::Path) -> Result<(), CliError> {
+    let model = sluice_ml::Model::load(dir).map_err(|e| {
+        CliError::usage(
+            format!("{} holds no Sluice model: {e}", dir.display()),
+            "export a model trained by `sluice step train` (a folder with `model.json`)",
+        )
+    })?;
+    let bytes = sluice_ml::to_onnx(&model).map_err(|e| {
+        CliError::usage(
+            e.to_string(),
+            "export a regression tree, forest or boosting model",
+        )
+    })?;
+    std::fs::write(file, &bytes)
+        .map_err(|e| CliError::Workspace(format!("cannot write {}: {e}", file.display())))?;
+    ui::note(&format!(
+        "wrote {} ({} KB): input `X` (double, [N, {}] in this order: {}), output `variable` (float, [N, 1])",
+        file.display(),
+        bytes.len().div_ceil(1024),
+        model.feature_names().len(),
+        model.feature_names().join(", ")
+    ));
+    ctx.printer.print(
+        &json!({
+            "file": file.display().to_string(),
+            "format": "onnx",
+            "bytes": bytes.len(),
+            "algorithm": model.algorithm(),
+            "features": model.feature_names(),
+        }),
+        &["file", "format", "bytes"],
+    )
 }

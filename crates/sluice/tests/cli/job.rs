@@ -150,6 +150,33 @@ fn example_pipeline_trains_registers_and_gates() {
         ),
         "{stderr}"
     );
+    // The registered version exports as ONNX, the same bytes as its folder's `model.onnx`;
+    // `job show` names the version the job registered.
+    let out = ctx.json(&[
+        "model",
+        "export",
+        "-n",
+        "taxi-fare-model",
+        "-v",
+        "1",
+        "--file",
+        "v1.onnx",
+    ]);
+    assert_eq!(out["algorithm"], "random_forest");
+    assert_eq!(
+        std::fs::read(ctx.root().join("v1.onnx")).unwrap(),
+        std::fs::read(model_dir.join("model.onnx")).unwrap()
+    );
+    let registered = ctx.json(&["job", "show", "-n", "taxi1", "--query", "registered_models"]);
+    assert_eq!(
+        registered,
+        serde_json::json!([{"name": "taxi-fare-model", "version": "1", "run_id": registered[0]["run_id"]}])
+    );
+    assert!(
+        registered[0]["run_id"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
 }
 
 #[test]

@@ -298,4 +298,40 @@ fn every_algorithm_trains_and_classifiers_work_on_text_targets() {
             "{algorithm}: {out}"
         );
     }
+    // Regression trees, forests and boosting have an ONNX form beside `model.json` (and an
+    // `onnx` flavor in `MLmodel`); classifiers and linear models do not yet, and say so.
+    for algorithm in ["decision_tree", "random_forest", "gradient_boosting"] {
+        let dir = ctx.root().join(format!("m-{algorithm}"));
+        assert!(dir.join("model.onnx").is_file(), "{algorithm}");
+        let mlmodel = std::fs::read_to_string(dir.join("MLmodel")).unwrap();
+        assert!(
+            mlmodel.contains("  onnx:\n") && mlmodel.contains("loader_module: mlflow.onnx"),
+            "{mlmodel}"
+        );
+        let out = ctx.json(&[
+            "model",
+            "export",
+            "--path",
+            dir.to_str().unwrap(),
+            "--file",
+            "x.onnx",
+        ]);
+        assert_eq!(out["format"], "onnx");
+        assert_eq!(
+            std::fs::read(ctx.root().join("x.onnx")).unwrap(),
+            std::fs::read(dir.join("model.onnx")).unwrap()
+        );
+    }
+    assert!(!ctx.root().join("m-ridge/model.onnx").exists());
+    assert!(!ctx.root().join("c-random_forest/model.onnx").exists());
+    let out = ctx.run(&[
+        "model",
+        "export",
+        "--path",
+        "c-random_forest",
+        "--file",
+        "c.onnx",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not classifiers yet"));
 }

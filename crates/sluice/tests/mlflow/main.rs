@@ -824,3 +824,117 @@ impl Output {
         self.0.join().unwrap_or_default()
     }
 }
+
+/// A Sluice model folder loads in plain Python with `mlflow.pyfunc.load_model` (through the
+/// `onnx` flavor `sluice step train` writes beside `model.json`) and predicts what Sluice
+/// predicts: its R² on the test split equals the one `sluice step evaluate` reports. Needs the
+/// mlflow 3 venv and `onnx`/`onnxruntime` (`tests/ml/setup.sh`, `SLUICE_TEST_ONNXRUNTIME`).
+#[test]
+fn mlflow3_pyfunc_predicts_with_a_sluice_model_through_its_onnx_flavor() {
+    let Some(python) = venv_python("venv-mlflow3") else {
+        return;
+    };
+    let Some(onnx) = std::env::var_os("SLUICE_TEST_ONNXRUNTIME").filter(|v| !v.is_empty()) else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: SLUICE_TEST_ONNXRUNTIME is unset, so the pyfunc load of a Sluice model did not run (tests/ml/setup.sh installs onnx and onnxruntime)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sluice = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("MLFLOW_TRACKING_URI")
+            .env_remove("MLFLOW_RUN_ID")
+            .output()
+            .expect("run sluice");
+        assert!(out.status.success(), "sluice {args:?}: {out:?}");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default()
+    };
+    sluice(&["step", "synth-taxi", "--rows", "3000", "--path", "taxi.csv"]);
+    sluice(&[
+        "step",
+        "prep",
+        "--data",
+        "taxi.csv",
+        "--target",
+        "fare_amount",
+        "--drop",
+        "pickup_datetime",
+        "--categorical",
+        "vendor,store_and_fwd_flag",
+        "--split",
+        "0.7,0.15,0.15",
+        "--seed",
+        "42",
+        "--train-output",
+        "train",
+        "--validation-output",
+        "val",
+        "--test-output",
+        "test",
+    ]);
+    sluice(&[
+        "step",
+        "train",
+        "--algorithm",
+        "random_forest",
+        "--target",
+        "fare_amount",
+        "--train-data",
+        "train",
+        "--n-estimators",
+        "10",
+        "--seed",
+        "42",
+        "--model-output",
+        "m",
+    ]);
+    let eval = sluice(&[
+        "step",
+        "evaluate",
+        "--model",
+        "m",
+        "--test-data",
+        "test",
+        "--evaluation-output",
+        "ev",
+    ]);
+    let r2 = eval["metrics"]["test_r2"].as_f64().expect("test_r2");
+    // `model export` writes the same bytes as the folder's `model.onnx`.
+    sluice(&["model", "export", "--path", "m", "--file", "exported.onnx"]);
+    assert_eq!(
+        std::fs::read(dir.path().join("exported.onnx")).unwrap(),
+        std::fs::read(dir.path().join("m/model.onnx")).unwrap()
+    );
+    let script = "import json, sys, mlflow, pandas as pd\n\
+                  from sklearn.metrics import r2_score\n\
+                  m = mlflow.pyfunc.load_model('m')\n\
+                  t = pd.read_parquet('test/data.parquet')\n\
+                  p = m.predict(t.drop(columns=['fare_amount']))\n\
+                  print(json.dumps({'flavors': sorted(m.metadata.flavors), 'r2': r2_score(t['fare_amount'], p.to_numpy().reshape(-1))}))";
+    let out = Command::new(python)
+        .args(["-c", script])
+        .current_dir(dir.path())
+        .env("PYTHONPATH", onnx)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        got["flavors"],
+        serde_json::json!(["onnx", "python_function", "sluice"])
+    );
+    let pyfunc_r2 = got["r2"].as_f64().unwrap();
+    assert!(
+        (pyfunc_r2 - r2).abs() <= 1e-6,
+        "pyfunc R² {pyfunc_r2} vs sluice's {r2}"
+    );
+}

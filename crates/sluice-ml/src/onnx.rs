@@ -1,0 +1,272 @@
+//! ONNX export of the tree models fitted for regression (`decision_tree`, `random_forest`,
+//! `gradient_boosting`): one `TreeEnsembleRegressor` node of the `ai.onnx.ml` domain (opset 3),
+//! so any ONNX runtime predicts with a Sluice model.
+//!
+//! The graph takes `X`, a `double` tensor `[N, features]` in the model's feature order, and gives
+//! `variable`, a `float` tensor `[N, 1]` (the operator's output type). Thresholds, leaf values
+//! and the base value are written as `double` tensors (`*_as_tensor`), so the routing of every row
+//! is exactly the native model's: a node's bin threshold `t` becomes the upper bin edge
+//! `edges[t]` (`x <= edges[t]` ⟺ bin of `x` `<= t`, as [`crate::BinMapper`] bins), a missing
+//! value goes the way the tree sends missing values. A forest averages its trees; boosting sums
+//! them onto its baseline. The model is written as protobuf by hand (the few message types it
+//! needs), so the export adds no dependency.
+
+use crate::hist::{BinMapper, HistTree};
+use crate::{MlError, Model, Task};
+
+/// The ONNX file of `model`.
+///
+/// # Errors
+/// [`MlError::Param`] for a model that cannot be exported yet: a classifier, or a linear model.
+pub fn to_onnx(model: &Model) -> Result<Vec<u8>, MlError> {
+    let unsupported = |what: &str| MlError::Param {
+        name: "format",
+        reason: format!("ONNX export covers regression trees, forests and boosting; not {what}"),
+    };
+    if model.task() != Task::Regression {
+        return Err(unsupported("classifiers yet"));
+    }
+    let (bins, trees, aggregate, base): (&BinMapper, Vec<&HistTree>, &str, f64) = match model {
+        Model::Tree(m) => (&m.bins, vec![&m.tree], "AVERAGE", 0.0),
+        Model::Forest(m) => (&m.bins, m.trees.iter().collect(), "AVERAGE", 0.0),
+        Model::Boosting(m) => (
+            &m.bins,
+            m.trees.iter().flatten().collect(),
+            "SUM",
+            m.baseline.first().copied().unwrap_or(0.0),
+        ),
+        Model::Linear(_) | Model::Logistic(_) => return Err(unsupported("linear models yet")),
+    };
+    let mut n = Ensemble::default();
+    for (t, tree) in trees.iter().enumerate() {
+        n.add(bins, tree, t);
+    }
+    let mut node = Pb::default();
+    node.string(1, "X");
+    node.string(2, "variable");
+    node.string(3, "sluice_trees");
+    node.string(4, "TreeEnsembleRegressor");
+    node.string(7, "ai.onnx.ml");
+    for attr in [
+        attr_string("aggregate_function", aggregate),
+        attr_doubles("base_values_as_tensor", &[base]),
+        attr_int("n_targets", 1),
+        attr_ints("nodes_falsenodeids", &n.false_ids),
+        attr_ints("nodes_featureids", &n.features),
+        attr_ints("nodes_missing_value_tracks_true", &n.missing_true),
+        attr_strings("nodes_modes", &n.modes),
+        attr_ints("nodes_nodeids", &n.node_ids),
+        attr_ints("nodes_treeids", &n.tree_ids),
+        attr_ints("nodes_truenodeids", &n.true_ids),
+        attr_doubles("nodes_values_as_tensor", &n.values),
+        attr_string("post_transform", "NONE"),
+        attr_ints("target_ids", &vec![0; n.leaf_nodes.len()]),
+        attr_ints("target_nodeids", &n.leaf_nodes),
+        attr_ints("target_treeids", &n.leaf_trees),
+        attr_doubles("target_weights_as_tensor", &n.leaf_values),
+    ] {
+        node.message(5, &attr);
+    }
+    let features = i64::try_from(bins.n_features()).unwrap_or(i64::MAX);
+    let mut graph = Pb::default();
+    graph.message(1, &node);
+    graph.string(2, "sluice");
+    graph.message(11, &value_info("X", DOUBLE, features));
+    graph.message(12, &value_info("variable", FLOAT, 1));
+    let mut out = Pb::default();
+    out.int(1, 8); // ir_version
+    out.string(2, "sluice");
+    out.string(3, env!("CARGO_PKG_VERSION"));
+    out.message(7, &graph);
+    for (domain, version) in [("", 17), ("ai.onnx.ml", 3)] {
+        let mut opset = Pb::default();
+        opset.string(1, domain);
+        opset.int(2, version);
+        out.message(8, &opset);
+    }
+    Ok(out.0)
+}
+
+/// The ensemble's node and leaf attributes, tree after tree.
+#[derive(Default)]
+struct Ensemble {
+    tree_ids: Vec<i64>,
+    node_ids: Vec<i64>,
+    features: Vec<i64>,
+    modes: Vec<&'static str>,
+    values: Vec<f64>,
+    true_ids: Vec<i64>,
+    false_ids: Vec<i64>,
+    missing_true: Vec<i64>,
+    leaf_trees: Vec<i64>,
+    leaf_nodes: Vec<i64>,
+    leaf_values: Vec<f64>,
+}
+
+impl Ensemble {
+    fn add(&mut self, bins: &BinMapper, tree: &HistTree, t: usize) {
+        let t = i64::try_from(t).unwrap_or(i64::MAX);
+        let crate::hist::Splits {
+            feature,
+            threshold,
+            missing_left,
+            left,
+            right,
+        } = tree.splits();
+        for i in 0..tree.n_nodes() {
+            let id = i64::try_from(i).unwrap_or(i64::MAX);
+            self.tree_ids.push(t);
+            self.node_ids.push(id);
+            if left[i] == 0 {
+                self.features.push(0);
+                self.modes.push("LEAF");
+                self.values.push(0.0);
+                self.true_ids.push(0);
+                self.false_ids.push(0);
+                self.missing_true.push(0);
+                self.leaf_trees.push(t);
+                self.leaf_nodes.push(id);
+                self.leaf_values.push(tree.value(i)[0]);
+            } else {
+                let f = feature[i] as usize;
+                // Bin `b` holds the values above `edges[b - 1]` up to `edges[b]`.
+                let edge = bins
+                    .edges(f)
+                    .get(usize::from(threshold[i]))
+                    .copied()
+                    .unwrap_or(f64::INFINITY);
+                self.features.push(i64::from(feature[i]));
+                self.modes.push("BRANCH_LEQ");
+                self.values.push(edge);
+                self.true_ids.push(i64::from(left[i]));
+                self.false_ids.push(i64::from(right[i]));
+                self.missing_true.push(i64::from(missing_left[i]));
+            }
+        }
+    }
+}
+
+const FLOAT: i64 = 1;
+const DOUBLE: i64 = 11;
+
+/// `name`: a tensor of `elem` of shape `[N, width]`.
+fn value_info(name: &str, elem: i64, width: i64) -> Pb {
+    let mut rows = Pb::default();
+    rows.string(2, "N"); // dim_param
+    let mut cols = Pb::default();
+    cols.int(1, width); // dim_value
+    let mut shape = Pb::default();
+    shape.message(1, &rows);
+    shape.message(1, &cols);
+    let mut tensor = Pb::default();
+    tensor.int(1, elem);
+    tensor.message(2, &shape);
+    let mut ty = Pb::default();
+    ty.message(1, &tensor);
+    let mut info = Pb::default();
+    info.string(1, name);
+    info.message(2, &ty);
+    info
+}
+
+fn attr(name: &str, ty: i64) -> Pb {
+    let mut a = Pb::default();
+    a.string(1, name);
+    a.int(20, ty);
+    a
+}
+
+fn attr_string(name: &str, value: &str) -> Pb {
+    let mut a = attr(name, 3);
+    a.string(4, value);
+    a
+}
+
+fn attr_int(name: &str, value: i64) -> Pb {
+    let mut a = attr(name, 2);
+    a.int(3, value);
+    a
+}
+
+fn attr_ints(name: &str, values: &[i64]) -> Pb {
+    let mut a = attr(name, 7);
+    let mut packed = Pb::default();
+    for &v in values {
+        packed.varint(v.cast_unsigned());
+    }
+    a.bytes(8, &packed.0);
+    a
+}
+
+fn attr_strings(name: &str, values: &[&str]) -> Pb {
+    let mut a = attr(name, 8);
+    for v in values {
+        a.string(9, v);
+    }
+    a
+}
+
+/// A one-dimensional `double` tensor attribute (its bytes as `raw_data`, little-endian).
+fn attr_doubles(name: &str, values: &[f64]) -> Pb {
+    let mut tensor = Pb::default();
+    tensor.int(1, i64::try_from(values.len()).unwrap_or(i64::MAX));
+    tensor.int(2, DOUBLE);
+    let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    tensor.bytes(9, &raw);
+    let mut a = attr(name, 4);
+    a.message(5, &tensor);
+    a
+}
+
+/// A protobuf message being written.
+#[derive(Default)]
+struct Pb(Vec<u8>);
+
+impl Pb {
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.0.push(u8::try_from(v & 0x7f).unwrap_or(0) | 0x80);
+            v >>= 7;
+        }
+        self.0.push(u8::try_from(v).unwrap_or(0));
+    }
+
+    fn key(&mut self, field: u32, wire: u64) {
+        self.varint((u64::from(field) << 3) | wire);
+    }
+
+    fn int(&mut self, field: u32, v: i64) {
+        self.key(field, 0);
+        self.varint(v.cast_unsigned());
+    }
+
+    fn bytes(&mut self, field: u32, b: &[u8]) {
+        self.key(field, 2);
+        self.varint(b.len() as u64);
+        self.0.extend_from_slice(b);
+    }
+
+    fn string(&mut self, field: u32, s: &str) {
+        self.bytes(field, s.as_bytes());
+    }
+
+    fn message(&mut self, field: u32, m: &Pb) {
+        self.bytes(field, &m.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_and_fields_are_protobufs() {
+        let mut p = Pb::default();
+        p.int(1, 300);
+        p.string(2, "ab");
+        assert_eq!(p.0, [0x08, 0xac, 0x02, 0x12, 0x02, b'a', b'b']);
+        let mut n = Pb::default();
+        n.int(3, -1);
+        assert_eq!(n.0.len(), 11, "a negative int64 is ten bytes of varint");
+    }
+}
