@@ -40,6 +40,6 @@ pub use linear::{LinearModel, LinearParams};
 pub use logistic::{LogisticModel, LogisticParams};
 pub use max_features::MaxFeatures;
 pub use model::{FORMAT, FORMAT_VERSION, MODEL_FILE, Model};
-pub use onnx::to_onnx;
+pub use onnx::{onnx_nodes, to_onnx};
 pub use schema::Schema;
 pub use tree::{TreeModel, TreeParams};

@@ -14,6 +14,21 @@
 use crate::hist::{BinMapper, HistTree};
 use crate::{MlError, Model, Task};
 
+/// The nodes of `model`'s tree ensemble (what its ONNX form is made of: about 45 bytes each), or
+/// `None` when it has no ONNX form.
+#[must_use]
+pub fn onnx_nodes(model: &Model) -> Option<usize> {
+    if model.task() != Task::Regression {
+        return None;
+    }
+    match model {
+        Model::Tree(m) => Some(m.tree.n_nodes()),
+        Model::Forest(m) => Some(m.trees.iter().map(HistTree::n_nodes).sum()),
+        Model::Boosting(m) => Some(m.trees.iter().flatten().map(HistTree::n_nodes).sum()),
+        Model::Linear(_) | Model::Logistic(_) => None,
+    }
+}
+
 /// The ONNX file of `model`.
 ///
 /// # Errors

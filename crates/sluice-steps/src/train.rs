@@ -337,6 +337,8 @@ pub(crate) fn score(
 
 /// The ONNX form of a model, where it has one.
 pub const ONNX_FILE: &str = "model.onnx";
+/// Models of more tree nodes than this (an ONNX file of ~45 MB) get no `model.onnx` at training.
+pub const AUTO_ONNX_MAX_NODES: usize = 1_000_000;
 
 /// Writes `model.json` (and `model.onnx` where the model has an ONNX form) and an `MLmodel`
 /// file describing them.
@@ -344,15 +346,23 @@ pub fn save_model_dir(model: &Model, target: &str, dir: &Path) -> Result<(), Ste
     model.save(dir).map_err(ml)?;
     // Where the model has an ONNX form, it goes beside: any ONNX runtime predicts with it, and
     // MLflow's `mlflow.pyfunc.load_model` loads it through its `onnx` flavor.
-    let onnx = match sluice_ml::to_onnx(model) {
-        Ok(bytes) => {
+    // Not for huge ensembles (a million-row forest of deep trees): `model export` writes it
+    // when asked.
+    let small = sluice_ml::onnx_nodes(model).is_some_and(|n| n <= AUTO_ONNX_MAX_NODES);
+    let bytes = if small {
+        sluice_ml::to_onnx(model).ok()
+    } else {
+        None
+    };
+    let onnx = match bytes {
+        Some(bytes) => {
             let path = dir.join(ONNX_FILE);
             std::fs::write(&path, bytes).map_err(|e| StepError::io(&path, e))?;
             format!(
                 "  onnx:\n    code: null\n    data: {ONNX_FILE}\n    providers:\n    - CPUExecutionProvider\n  python_function:\n    data: {ONNX_FILE}\n    loader_module: mlflow.onnx\n"
             )
         }
-        Err(_) => String::new(),
+        None => String::new(),
     };
     let inputs: Vec<Value> = model
         .feature_names()

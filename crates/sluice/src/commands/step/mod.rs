@@ -37,6 +37,14 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &StepCommand) -> Result<(), CliError> {
             spinner.finish_and_clear();
             let trained = trained?;
             let metrics = metrics_json(&trained.metrics);
+            if let Some(n) = sluice_ml::onnx_nodes(&trained.model)
+                .filter(|&n| n > sluice_steps::train::AUTO_ONNX_MAX_NODES)
+            {
+                ui::note(&format!(
+                    "no model.onnx beside model.json: the model has {n} tree nodes; `sluice model export --path {} --file model.onnx` writes it",
+                    args.model_output.display()
+                ));
+            }
             let peak = peak_rss_bytes();
             ui::note(&format!(
                 "train: {} on {} features; {}{}",
