@@ -39,6 +39,17 @@ fn template_text(segments: &[Segment]) -> String {
         .collect()
 }
 
+/// Whether the step is a built-in step that reads the model registry: `sluice step evaluate`
+/// (the champion to beat) or `sluice step register` (the versions and the policy).
+fn reads_registry(step: &StepPlan) -> bool {
+    let command = template_text(&step.template);
+    let words: Vec<&str> = command.split_whitespace().take(3).collect();
+    matches!(
+        words.as_slice(),
+        [sluice, "step", "evaluate" | "register"] if sluice.rsplit('/').next() == Some("sluice")
+    )
+}
+
 /// Computes the step's key and looks for an earlier step to reuse.
 pub(crate) fn decide(
     ws: &Workspace,
@@ -115,7 +126,7 @@ pub(crate) fn decide(
             )
         })
         .collect();
-    let parts = json!({
+    let mut parts = json!({
         "command": template_text(&step.template),
         "code": code_hash,
         "environment": environment,
@@ -124,6 +135,12 @@ pub(crate) fn decide(
         "compute": step.compute,
         "environment_variables": step.env_vars,
     });
+    // The built-in steps that read the model registry (the champion and its metric, the
+    // policy) depend on it as on an input: its state is part of their key.
+    if reads_registry(step) {
+        let (seq, hash) = ws.store().registry_head()?.unwrap_or((0, String::new()));
+        parts["registry"] = json!({"audit_seq": seq, "audit_hash": hash});
+    }
     let off = if !step.deterministic {
         Some("the component sets `is_deterministic: false`".to_owned())
     } else if plan.force_rerun {
@@ -200,9 +217,16 @@ fn explain_step(
     if let Some(from) = &step.reused_from {
         result["decision"] = json!("reused");
         result["reused_from"] = json!(from);
-        result["reason"] = json!(format!(
-            "reused the results of `{from}`: every part of the reuse key matched"
-        ));
+        let registry = step
+            .reuse_parts
+            .as_ref()
+            .and_then(|r| r["parts"]["registry"]["audit_seq"].as_i64());
+        result["reason"] = json!(match registry {
+            Some(seq) => format!(
+                "reused the results of `{from}`: every part of the reuse key matched, the model registry's state included (unchanged since audit entry {seq})"
+            ),
+            None => format!("reused the results of `{from}`: every part of the reuse key matched"),
+        });
         return Ok(result);
     }
     let Some(record) = &step.reuse_parts else {
@@ -279,6 +303,13 @@ fn hashish(v: &Value) -> String {
 /// What differs between two sets of key parts, in words.
 fn differences(before: &Value, after: &Value) -> Vec<String> {
     let mut out = Vec::new();
+    if before["registry"] != after["registry"] {
+        out.push(format!(
+            "the model registry changed, which the step reads (audit entry {} → {})",
+            short(&before["registry"]["audit_seq"]),
+            short(&after["registry"]["audit_seq"])
+        ));
+    }
     if before["command"] != after["command"] {
         out.push(format!(
             "the command changed: `{}` → `{}`",

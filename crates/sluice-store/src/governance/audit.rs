@@ -177,6 +177,20 @@ impl Store {
         Ok(())
     }
 
+    /// The number and hash of the newest audit entry about a registered model (`None` before
+    /// the first): every governed change to the registry (a model or version created, an alias,
+    /// stage, tag, policy or approval changed) moves it; jobs and tokens do not.
+    pub fn registry_head(&self) -> Result<Option<(i64, String)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT seq, hash FROM audit_log WHERE model IS NOT NULL ORDER BY seq DESC LIMIT 1",
+                (),
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
     /// Audit entries, oldest first; only those about `model` when given.
     pub fn list_audit(&self, model: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);

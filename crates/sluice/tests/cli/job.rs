@@ -114,6 +114,45 @@ fn example_pipeline_trains_registers_and_gates() {
         ]),
         "1\n"
     );
+    // With the registry as taxi2 left it, a third run reuses every step, evaluate and register
+    // included: the registry's state is part of their key (and `job explain` says so).
+    let third = ctx.json(&[
+        "job",
+        "create",
+        "-f",
+        "taxi-fare/pipeline.yml",
+        "--name",
+        "taxi3",
+    ]);
+    for step in ["prep_data", "train_model"] {
+        assert!(
+            third["jobs"][step]["reused_from"].is_string(),
+            "{step}: {third:#}"
+        );
+    }
+    for step in ["evaluate_model", "register_model"] {
+        assert_eq!(
+            third["jobs"][step]["reused_from"],
+            format!("taxi2/{step}"),
+            "{step}: {third:#}"
+        );
+    }
+    let explained = ctx.json(&["job", "explain", "-n", "taxi3", "--step", "evaluate_model"]);
+    assert!(
+        explained[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the model registry's state included"),
+        "{explained:#}"
+    );
+    let explained = ctx.json(&["job", "explain", "-n", "taxi2", "--step", "evaluate_model"]);
+    assert!(
+        explained[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the model registry changed, which the step reads"),
+        "{explained:#}"
+    );
     // A better one is registered as version 2.
     let better = ctx.json(&[
         "job",
