@@ -116,18 +116,8 @@ impl GitHub {
             ["runner", "os"] => "Linux".into(),
             ["env", k] => scope.env.get(*k).cloned().unwrap_or_default(),
             ["secrets", k] => self.secrets.get(*k).cloned().unwrap_or_default(),
-            ["steps", id, "outputs", k] => scope
-                .steps
-                .get(*id)
-                .and_then(|o| o.get(*k))
-                .cloned()
-                .unwrap_or_default(),
-            ["needs", job, "outputs", k] => scope
-                .needs
-                .get(*job)
-                .and_then(|o| o.get(*k))
-                .cloned()
-                .unwrap_or_default(),
+            ["steps", id, "outputs", k] => output(&scope.steps, id, k),
+            ["needs", job, "outputs", k] => output(&scope.needs, job, k),
             _ => panic!("the test runner does not know `{term}`"),
         }
     }
@@ -242,6 +232,15 @@ impl GitHub {
         }
         Ok(Some(self.env_of(&scope, &job["outputs"])))
     }
+}
+
+/// Output `key` of step or job `of` (empty when it has none, as on GitHub).
+fn output(outputs: &BTreeMap<String, BTreeMap<String, String>>, of: &str, key: &str) -> String {
+    outputs
+        .get(of)
+        .and_then(|o| o.get(key))
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn truthy(v: &str) -> bool {

@@ -93,6 +93,18 @@ fn slow_job(ctx: &TestContext, conf: &str, name: &str, yml: &str) -> (std::proce
     (runner, id)
 }
 
+/// The cluster (as [`cluster`]) and a test workspace with a Slurm compute `hpc` on it, `max`
+/// steps at once.
+fn on_cluster(
+    test: &str,
+    max: &str,
+) -> Option<(String, std::sync::MutexGuard<'static, ()>, TestContext)> {
+    let (conf, guard) = cluster(test)?;
+    let ctx = TestContext::on_test_store();
+    hpc_compute(&ctx, &conf, max);
+    Some((conf, guard, ctx))
+}
+
 /// A Slurm compute `hpc` on the cluster's default partition, `max` steps at once.
 fn hpc_compute(ctx: &TestContext, conf: &str, max: &str) {
     sluice_json(
@@ -282,13 +294,12 @@ fn a_pipeline_on_a_slurm_compute_runs_each_step_as_a_batch_job() {
 
 #[test]
 fn a_failing_step_on_slurm_fails_with_its_exit_code_and_retries_per_its_policy() {
-    let Some((conf, _cluster)) =
-        cluster("a_failing_step_on_slurm_fails_with_its_exit_code_and_retries_per_its_policy")
-    else {
+    let Some((conf, _cluster, ctx)) = on_cluster(
+        "a_failing_step_on_slurm_fails_with_its_exit_code_and_retries_per_its_policy",
+        "2",
+    ) else {
         return;
     };
-    let ctx = TestContext::on_test_store();
-    hpc_compute(&ctx, &conf, "2");
     let flag = ctx.root().join("second-try");
     ctx.write(
         "job.yml",
@@ -386,11 +397,10 @@ fn a_failing_step_on_slurm_fails_with_its_exit_code_and_retries_per_its_policy()
 
 #[test]
 fn cancel_and_timeout_reach_the_slurm_job() {
-    let Some((conf, _cluster)) = cluster("cancel_and_timeout_reach_the_slurm_job") else {
+    let Some((conf, _cluster, ctx)) = on_cluster("cancel_and_timeout_reach_the_slurm_job", "2")
+    else {
         return;
     };
-    let ctx = TestContext::on_test_store();
-    hpc_compute(&ctx, &conf, "2");
     let (mut runner, id) = slow_job(
         &ctx,
         &conf,
@@ -442,11 +452,10 @@ fn cancel_and_timeout_reach_the_slurm_job() {
 
 #[test]
 fn a_killed_runner_leaves_no_slurm_job_behind() {
-    let Some((conf, _cluster)) = cluster("a_killed_runner_leaves_no_slurm_job_behind") else {
+    let Some((conf, _cluster, ctx)) = on_cluster("a_killed_runner_leaves_no_slurm_job_behind", "1")
+    else {
         return;
     };
-    let ctx = TestContext::on_test_store();
-    hpc_compute(&ctx, &conf, "1");
     let (mut runner, id) = slow_job(
         &ctx,
         &conf,
@@ -504,12 +513,11 @@ fn scontrol_node(conf: &str, state: &str) {
 
 #[test]
 fn a_node_failure_is_retried_per_the_steps_retry_policy() {
-    let Some((conf, _cluster)) = cluster("a_node_failure_is_retried_per_the_steps_retry_policy")
+    let Some((conf, _cluster, ctx)) =
+        on_cluster("a_node_failure_is_retried_per_the_steps_retry_policy", "1")
     else {
         return;
     };
-    let ctx = TestContext::on_test_store();
-    hpc_compute(&ctx, &conf, "1");
     let flag = ctx.root().join("first-attempt");
     ctx.write(
         "job.yml",
@@ -557,13 +565,12 @@ fn a_node_failure_is_retried_per_the_steps_retry_policy() {
 
 #[test]
 fn a_distributed_step_runs_one_task_per_process_with_azures_launcher_variables() {
-    let Some((conf, _cluster)) =
-        cluster("a_distributed_step_runs_one_task_per_process_with_azures_launcher_variables")
-    else {
+    let Some((conf, _cluster, ctx)) = on_cluster(
+        "a_distributed_step_runs_one_task_per_process_with_azures_launcher_variables",
+        "1",
+    ) else {
         return;
     };
-    let ctx = TestContext::on_test_store();
-    hpc_compute(&ctx, &conf, "1");
     // Azure's layout: a command job with `resources` and `distribution`, one per launcher.
     let show = "echo \"rank=$RANK local=$LOCAL_RANK node=$NODE_RANK world=$WORLD_SIZE master=$MASTER_ADDR:$MASTER_PORT nodes=$AZUREML_NODE_COUNT ompi=${OMPI_COMM_WORLD_RANK:-}/${OMPI_COMM_WORLD_SIZE:-} tf=${TF_CONFIG:-}\"";
     ctx.write(
@@ -671,13 +678,12 @@ fn most_at_once(spans: &[(f64, f64)]) -> usize {
 
 #[test]
 fn a_twenty_step_fan_out_never_runs_more_than_max_instances_slurm_jobs_at_once() {
-    let Some((conf, _cluster)) =
-        cluster("a_twenty_step_fan_out_never_runs_more_than_max_instances_slurm_jobs_at_once")
-    else {
+    let Some((conf, _cluster, ctx)) = on_cluster(
+        "a_twenty_step_fan_out_never_runs_more_than_max_instances_slurm_jobs_at_once",
+        "4",
+    ) else {
         return;
     };
-    let ctx = TestContext::on_test_store();
-    hpc_compute(&ctx, &conf, "4");
     let mut yml =
         String::from("type: pipeline\nsettings:\n  default_compute: azureml:hpc\njobs:\n");
     for i in 0..20 {
@@ -798,13 +804,12 @@ fn the_taxi_example_runs_on_a_slurm_compute() {
 
 #[test]
 fn a_step_cancelled_outside_sluice_fails_or_retries_per_its_policy() {
-    let Some((conf, _cluster)) =
-        cluster("a_step_cancelled_outside_sluice_fails_or_retries_per_its_policy")
-    else {
+    let Some((conf, _cluster, ctx)) = on_cluster(
+        "a_step_cancelled_outside_sluice_fails_or_retries_per_its_policy",
+        "2",
+    ) else {
         return;
     };
-    let ctx = TestContext::on_test_store();
-    hpc_compute(&ctx, &conf, "2");
     let flag = ctx.root().join("tried-once");
     let (runner, id) = slow_job(
         &ctx,
@@ -871,13 +876,12 @@ fn a_step_cancelled_outside_sluice_fails_or_retries_per_its_policy() {
 #[test]
 fn a_team_server_killed_mid_job_and_restarted_finishes_it_without_rerunning_steps() {
     use crate::remote::{Server, client};
-    let Some((conf, _cluster)) =
-        cluster("a_team_server_killed_mid_job_and_restarted_finishes_it_without_rerunning_steps")
-    else {
+    let Some((conf, _cluster, ctx)) = on_cluster(
+        "a_team_server_killed_mid_job_and_restarted_finishes_it_without_rerunning_steps",
+        "2",
+    ) else {
         return;
     };
-    let ctx = TestContext::on_test_store();
-    hpc_compute(&ctx, &conf, "2");
     let env = [("SLURM_CONF", conf.as_str())];
     let server = Server::start_with(&ctx, &[], &env);
     let clients = tempfile::tempdir().unwrap();
