@@ -278,7 +278,7 @@ fn plan(spec: &InfraSpec, ws: Option<&Workspace>) -> Result<Vec<Item>, CliError>
         items.push(item);
     }
     for file in &spec.data {
-        items.push(plan_data(spec, ws, &file.value)?);
+        items.push(plan_data(ws, &file.value)?);
     }
     for file in &spec.components {
         let mut warnings = Vec::new();
@@ -360,8 +360,7 @@ fn plan(spec: &InfraSpec, ws: Option<&Workspace>) -> Result<Vec<Item>, CliError>
 
 /// A data asset from its file: unchanged when its latest version (or the version the file
 /// names) holds the same bytes.
-fn plan_data(spec: &InfraSpec, ws: Option<&Workspace>, file: &Path) -> Result<Item, CliError> {
-    let _ = spec;
+fn plan_data(ws: Option<&Workspace>, file: &Path) -> Result<Item, CliError> {
     let mut warnings = Vec::new();
     let loaded = sluice_spec::load_data(file, &[], &mut warnings);
     print_warnings(&warnings);
@@ -488,7 +487,7 @@ fn apply(ctx: &Ctx<'_>, args: &InfraApplyArgs) -> Result<(), CliError> {
         actor.require(Role::Contributor, "applying an infrastructure file")?;
     }
     let mut secrets = serde_json::Map::new();
-    let mut done = Vec::new();
+    let mut done = 0usize;
     for item in &items {
         if item.action == Action::Unchanged {
             continue;
@@ -502,17 +501,18 @@ fn apply(ctx: &Ctx<'_>, args: &InfraApplyArgs) -> Result<(), CliError> {
                 Some(&after),
             )?;
         }
-        done.push(format!(
+        ui::note(&format!(
             "{} {} {}d",
             item.kind,
             item.name,
             item.action.word().trim_end_matches('e')
         ));
+        done += 1;
     }
-    if done.is_empty() {
+    if done == 0 {
         ui::note("Nothing to do: the workspace is as the file declares.");
     } else {
-        ui::note(&format!("Applied {} change(s).", done.len()));
+        ui::note(&format!("Applied {done} change(s)."));
     }
     let mut info = connection_info(&spec, &ws)?;
     if !secrets.is_empty() {
