@@ -18,7 +18,7 @@ pub(crate) struct Located {
 }
 
 /// Whether `dir` is a workspace folder: it has its database, or names a shared one.
-fn is_workspace(dir: &Path) -> bool {
+pub(crate) fn is_workspace(dir: &Path) -> bool {
     dir.join("sluice.db").exists() || dir.join(STORE_FILE).exists()
 }
 

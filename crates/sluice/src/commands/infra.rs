@@ -173,8 +173,7 @@ fn plan_of(args: &InfraArgs) -> Result<(InfraSpec, Vec<Item>), CliError> {
 /// The declared workspace if it exists (opening it creates nothing then).
 fn existing_workspace(spec: &InfraSpec) -> Result<Option<Workspace>, CliError> {
     let dir = &spec.workspace.path;
-    let exists = dir.join("sluice.db").exists() || dir.join(sluice_engine::STORE_FILE).exists();
-    if !exists {
+    if !crate::workspace::is_workspace(dir) {
         return Ok(None);
     }
     Ok(Some(Workspace::open(dir)?))
@@ -473,14 +472,13 @@ fn apply(ctx: &Ctx<'_>, args: &InfraApplyArgs) -> Result<(), CliError> {
     show_plan(&items);
     let decl = &spec.workspace;
     // The workspace first: its folder, its settings, then what it holds.
-    super::workspace_cmd::ensure(
+    let (ws, _) = super::workspace_cmd::ensure(
         &decl.path,
         &decl.name.value,
         decl.store.as_deref(),
         decl.artifacts.as_deref(),
         &decl.tags,
     )?;
-    let ws = Workspace::open(&decl.path)?;
     let actor = crate::workspace::identify(&ws, ctx.global.token.as_deref())?;
     let pending = items.iter().any(|i| i.action != Action::Unchanged);
     if pending {

@@ -74,7 +74,7 @@ pub(crate) fn read_settings(dir: &Path) -> Value {
 }
 
 /// Makes `dir` the workspace `name` (its store and artifacts where given): creates it, or
-/// brings its name and tags up to date. Whether anything changed. A store or artifacts place
+/// brings its name and tags up to date. The workspace, opened, and whether anything changed. A store or artifacts place
 /// other than the workspace's own is refused: its data would stay behind.
 pub(crate) fn ensure(
     dir: &Path,
@@ -82,7 +82,7 @@ pub(crate) fn ensure(
     store: Option<&str>,
     artifacts: Option<&str>,
     tags: &IndexMap<String, String>,
-) -> Result<bool, CliError> {
+) -> Result<(Workspace, bool), CliError> {
     let now = read_settings(dir);
     for (key, want) in [("store", store), ("artifacts", artifacts)] {
         let have = now[key].as_str();
@@ -101,7 +101,7 @@ pub(crate) fn ensure(
             ));
         }
     }
-    let fresh = !(dir.join("sluice.db").exists() || dir.join(STORE_FILE).exists());
+    let fresh = !crate::workspace::is_workspace(dir);
     std::fs::create_dir_all(dir)
         .map_err(|e| CliError::Workspace(format!("cannot create {}: {e}", dir.display())))?;
     let mut changed = fresh;
@@ -129,8 +129,7 @@ pub(crate) fn ensure(
         changed = true;
     }
     // Opening makes its database (or checks the shared one) and runs its migrations.
-    Workspace::open(dir)?;
-    Ok(changed)
+    Ok((Workspace::open(dir)?, changed))
 }
 
 fn write(path: &Path, text: &str) -> Result<(), CliError> {
@@ -147,7 +146,7 @@ fn create(ctx: &Ctx<'_>, args: &WorkspaceCreateArgs) -> Result<(), CliError> {
     };
     let dir = std::path::absolute(&dir).unwrap_or(dir);
     let existing = read_settings(&dir);
-    let exists = dir.join("sluice.db").exists() || dir.join(STORE_FILE).exists();
+    let exists = crate::workspace::is_workspace(&dir);
     if exists && !args.exist_ok {
         let name = existing["name"].as_str().unwrap_or("(unnamed)");
         return Err(CliError::AlreadyExists {
@@ -176,14 +175,13 @@ fn create(ctx: &Ctx<'_>, args: &WorkspaceCreateArgs) -> Result<(), CliError> {
     }
     let store = args.store.as_deref().or(existing["store"].as_str());
     let artifacts = args.artifacts.as_deref().or(existing["artifacts"].as_str());
-    let changed = ensure(&dir, &args.name, store, artifacts, &tags)?;
+    let (ws, changed) = ensure(&dir, &args.name, store, artifacts, &tags)?;
     if !changed {
         ui::note(&format!(
             "workspace `{}` is already so; nothing changed",
             args.name
         ));
     }
-    let ws = Workspace::open(&dir)?;
     ctx.printer.print(&describe(&ws)?, COLUMNS)
 }
 
@@ -213,7 +211,7 @@ fn list(dir: &Path) -> Vec<Value> {
     }
     candidates
         .into_iter()
-        .filter(|d| d.join("sluice.db").exists() || d.join(STORE_FILE).exists())
+        .filter(|d| crate::workspace::is_workspace(d))
         .map(|d| {
             let s = read_settings(&d);
             json!({
