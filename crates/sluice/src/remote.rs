@@ -247,7 +247,6 @@ pub(crate) fn forward(remote: &Remote) -> Result<std::process::ExitCode, CliErro
         args.push(a);
     }
     let uploads = Uploads::of(&mut args)?;
-    let args = args;
     let answer = if uploads.roots.is_empty() {
         let body = serde_json::to_vec(&serde_json::json!({ "args": args }))
             .map_err(|e| CliError::Workspace(e.to_string()))?;
