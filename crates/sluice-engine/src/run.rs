@@ -483,7 +483,7 @@ impl StepTask {
         }
         let decision = crate::reuse::decide(&self.ws, &self.plan, &step, &recorded)?;
         if let Some((job, row)) = &decision.reuse {
-            let end = self.reuse(&step, job, row, &decision)?;
+            let end = self.reuse(&step, job, row, &decision, &recorded)?;
             if let Err(message) = self.publish_outputs(&step, true).await {
                 return Ok(self.end(Status::Failed, message));
             }
@@ -696,7 +696,16 @@ impl StepTask {
         job: &str,
         row: &StepRow,
         decision: &crate::reuse::Decision,
+        recorded: &[OutputRow],
     ) -> Result<StepEnd, EngineError> {
+        // What this step would have run, with its inputs (their data versions and hashes), is
+        // recorded as for a step that runs: lineage and `job show` read them.
+        let command = self
+            .render_command(step)
+            .ok()
+            .or_else(|| row.command.clone())
+            .unwrap_or_default();
+        let inputs_json = serde_json::to_value(self.resolved_inputs(step, recorded))?;
         let original = row
             .reused_from
             .clone()
@@ -751,6 +760,7 @@ impl StepTask {
             for r in &rows {
                 s.upsert_output(r)?;
             }
+            s.set_step_launch(this_job, &step.name, &command, &inputs_json, "", "")?;
             s.set_step_reused(
                 this_job,
                 &step.name,

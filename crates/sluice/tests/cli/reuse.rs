@@ -137,6 +137,40 @@ fn unchanged_pipeline_reuses_every_step_and_outputs_are_equal() {
         second["jobs"]["report"]["outputs"]["summary"]["content_hash"],
         first["jobs"]["report"]["outputs"]["summary"]["content_hash"]
     );
+    // A reused step records what it would have run and its inputs (data with their hashes,
+    // this job's upstream outputs), as a step that ran does: `job show` and lineage read them.
+    for step in ["load", "double", "report"] {
+        let (ran, reused) = (&first["jobs"][step], &second["jobs"][step]);
+        assert!(
+            !reused["inputs"].as_object().unwrap().is_empty(),
+            "{step}: {reused}"
+        );
+        let names = |s: &serde_json::Value| {
+            s["inputs"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(reused), names(ran), "{step}");
+        for (name, input) in reused["inputs"].as_object().unwrap() {
+            assert_eq!(
+                input["content_hash"], ran["inputs"][name]["content_hash"],
+                "{step}.{name}"
+            );
+            if let Some(path) = input["path"]
+                .as_str()
+                .filter(|_| input["kind"] == "step_output")
+            {
+                assert!(path.contains("/jobs/second/"), "{step}.{name}: {path}");
+            }
+        }
+        assert!(
+            reused["command"].as_str().is_some_and(|c| !c.is_empty()),
+            "{step}: {reused}"
+        );
+    }
     // A chain of reuse names the step that really ran.
     let third = create(&ctx, "third", &[]);
     assert_eq!(
