@@ -76,8 +76,62 @@ pub(crate) struct Guard {
     pub(crate) rules: HashMap<(Method, String), Option<Role>>,
 }
 
-/// The token a request presents, if any.
+/// The token a request presents, if any: in `Authorization`, else in the web UI's session
+/// cookie.
 pub(crate) fn presented_token(headers: &HeaderMap) -> Option<String> {
+    header_token(headers).or_else(|| session_token(headers))
+}
+
+/// The name of the web UI's session cookie (`HttpOnly`, `SameSite=Strict`): the token itself.
+pub(crate) const SESSION_COOKIE: &str = "sluice_session";
+
+/// The header a browser request authenticated by the session cookie carries on every write:
+/// the CSRF token the session route handed the page ([`csrf_token`]).
+pub(crate) const CSRF_HEADER: &str = "x-sluice-csrf";
+
+/// The web UI's session token, from its cookie.
+pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The CSRF token of a session: derived from its token, so only a page that was handed it by
+/// the session route (same origin) can send it; another site's form cannot.
+pub(crate) fn csrf_token(session: &str) -> String {
+    let key = blake3::derive_key("sluice web ui csrf token v1", session.as_bytes());
+    key[..16].iter().fold(String::with_capacity(32), |mut out, b| {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+/// Whether a write made with the session cookie carries its CSRF token (requests that read, or
+/// that authenticate with `Authorization`, need none).
+fn csrf_ok(method: &Method, headers: &HeaderMap) -> bool {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+        || header_token(headers).is_some()
+    {
+        return true;
+    }
+    let Some(session) = session_token(headers) else {
+        return true;
+    };
+    headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|sent| sent == csrf_token(&session))
+}
+
+/// The token in `Authorization` (Bearer, or Basic with it as the password).
+fn header_token(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, rest) = value.split_once(' ')?;
     let rest = rest.trim();
@@ -163,6 +217,11 @@ pub(crate) async fn authorize(
             .and_then(|prefix| p.strip_prefix(prefix))
             .filter(|rest| rest.starts_with('/'))
             .unwrap_or(p);
+        // MLflow's web UI and the routes it calls are served under `/mlflow/` too.
+        let p = p
+            .strip_prefix(crate::mlflow_ui::MOUNT)
+            .filter(|rest| rest.starts_with('/'))
+            .unwrap_or(p);
         p.strip_prefix("/ajax-api/")
             .map_or_else(|| p.to_owned(), |rest| format!("/api/{rest}"))
     });
@@ -175,6 +234,16 @@ pub(crate) async fn authorize(
         req.extensions_mut().insert(state.default_actor.clone());
         return next.run(req).await;
     };
+    if state.auth && !csrf_ok(req.method(), req.headers()) {
+        return refuse(
+            req,
+            ApiError::new(
+                ErrorCode::PermissionDenied,
+                format!("a write from the web UI must carry its CSRF token (`{CSRF_HEADER}`): reload the page"),
+            ),
+        )
+        .await;
+    }
     let actor = if state.auth {
         let Some(token) = presented_token(req.headers()) else {
             return refuse(

@@ -16,6 +16,7 @@ pub mod tls;
 mod traces;
 mod tracking;
 mod ui_api;
+mod web;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -51,6 +52,8 @@ pub struct ServerState {
     group: group::GroupCommit,
     /// Requests answered, for `/metrics`.
     requests: metrics::RequestMetrics,
+    /// Whether the web UI's session cookie is marked `Secure` (served over HTTPS).
+    secure_cookies: bool,
 }
 
 impl ServerState {
@@ -66,7 +69,15 @@ impl ServerState {
             static_prefix: None,
             group: group::GroupCommit::default(),
             requests: metrics::RequestMetrics::default(),
+            secure_cookies: false,
         }
+    }
+
+    /// Marks the web UI's session cookie `Secure` (the server speaks HTTPS).
+    #[must_use]
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
+        self
     }
 
     /// Where the artifact proxy keeps artifacts (a folder or a URI; never credentials).
@@ -312,7 +323,13 @@ fn route_table() -> Vec<Route> {
         ),
         Route::new(Method::GET, "/graphql", R, get(graphql::graphql)),
         Route::new(Method::POST, "/graphql", R, post(graphql::graphql)),
-        Route::public(Method::GET, "/", get(mlflow_ui::index)),
+        Route::public(Method::GET, "/api/sluice/v1/session", get(web::session)),
+        Route::public(Method::POST, "/api/sluice/v1/session", post(web::login)),
+        Route::public(
+            Method::DELETE,
+            "/api/sluice/v1/session",
+            delete(web::logout),
+        ),
         Route::public(
             Method::GET,
             "/static-files/{*path}",
@@ -338,6 +355,11 @@ pub(crate) fn leak(s: String) -> &'static str {
 /// `/ajax-api/2.0/mlflow/...` twins of the MLflow routes follow the same rules.
 #[must_use]
 pub fn route_rules() -> Vec<RouteRule> {
+    let pages = PAGES.iter().map(|path| RouteRule {
+        method: Method::GET,
+        path: (*path).to_owned(),
+        role: None,
+    });
     route_table()
         .into_iter()
         .map(|r| RouteRule {
@@ -345,8 +367,13 @@ pub fn route_rules() -> Vec<RouteRule> {
             path: r.path.to_owned(),
             role: r.role,
         })
+        .chain(pages)
         .collect()
 }
+
+/// The web UIs' pages, public (what they show comes from routes that check roles): Sluice's at
+/// `/` with its script and style sheet, MLflow's at `/mlflow/`.
+const PAGES: &[&str] = &["/", "/ui/{file}", "/mlflow/"];
 
 /// The router `sluice server` and the in-process server of `job create` both use.
 pub fn router(state: Arc<ServerState>) -> Router {
@@ -391,13 +418,27 @@ pub fn router_with(state: Arc<ServerState>, extra: Vec<ExtraRoute>) -> Router {
         rules,
     });
     let prefix = state.static_prefix.clone();
-    let router = router
-        .route_layer(axum::middleware::from_fn_with_state(guard, auth::authorize))
+    let guarded = router.route_layer(axum::middleware::from_fn_with_state(guard, auth::authorize));
+    // Sluice's UI at `/`; MLflow's own UI (its page, files and the API routes it calls, which
+    // it asks for relative to its page) under `/mlflow/`. Both pages are public: what they show
+    // comes from routes that check roles.
+    let mlflow = guarded
+        .clone()
+        .route("/", get(mlflow_ui::index))
+        .fallback(not_found);
+    let [home, assets, mlflow_home] = PAGES else {
+        unreachable!("three pages")
+    };
+    let router = guarded
+        .route(home, get(web::index))
+        .route(assets, get(web::asset))
+        .route(mlflow_home, get(mlflow_ui::index))
+        .nest(mlflow_ui::MOUNT, mlflow)
         .fallback(not_found);
     let router = match prefix {
         // The UI's home is public, so `/PREFIX/` needs no role check.
         Some(prefix) => Router::new()
-            .route(&format!("{prefix}/"), get(mlflow_ui::index))
+            .route(&format!("{prefix}/"), get(web::index))
             .nest(&prefix, router)
             .fallback(not_found),
         None => router,

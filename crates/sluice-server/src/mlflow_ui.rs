@@ -1,7 +1,8 @@
 //! MLflow's own web UI, served from the static bundle inside the `mlflow` wheel
-//! (`mlflow/server/js/build`): `index.html` at `/` and the bundle's files under
-//! `/static-files/`, as MLflow's server lays them out. The UI then calls the same REST routes the
-//! client does, under `/ajax-api/`, plus `/graphql` and `/get-artifact`.
+//! (`mlflow/server/js/build`): `index.html` at `/mlflow/` (Sluice's own UI has `/`) and the
+//! bundle's files under `/mlflow/static-files/`, as MLflow's server lays them out under a
+//! static prefix. The UI then calls the same REST routes the client does, relative to its page:
+//! `/mlflow/ajax-api/...`, `/mlflow/graphql`, `/mlflow/get-artifact`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +13,9 @@ use axum::response::{IntoResponse, Response};
 
 use crate::ServerState;
 use crate::error::{ApiError, ApiResult};
+
+/// Where MLflow's UI is mounted.
+pub const MOUNT: &str = "/mlflow";
 
 /// Whether `dir` is a built MLflow UI (it has `index.html` and `static/js`).
 #[must_use]

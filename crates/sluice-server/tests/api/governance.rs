@@ -111,6 +111,7 @@ fn concrete(template: &str) -> String {
         .replace("{trace_id}", "tr-0")
         .replace("{request_id}", "0")
         .replace("{*path}", "0/nothing.txt")
+        .replace("{file}", "app.js")
 }
 
 /// Every route and the role it needs, written out here rather than read from the table under
@@ -220,6 +221,11 @@ const EXPECTED_ROLES: &[(&str, &str, Option<Role>)] = {
     ("GET", "/graphql", Some(R)),
     ("POST", "/graphql", Some(R)),
     ("GET", "/", None),
+    ("GET", "/ui/{file}", None),
+    ("GET", "/mlflow/", None),
+    ("GET", "/api/sluice/v1/session", None),
+    ("POST", "/api/sluice/v1/session", None),
+    ("DELETE", "/api/sluice/v1/session", None),
     ("GET", "/static-files/{*path}", None),
     ("GET", "/health", None),
     ("GET", "/version", None),
@@ -280,6 +286,10 @@ async fn rbac_matrix_covers_every_route() {
                     .find(|(m, p, _)| *m == rule.method.as_str() && *p == rule.path)
                     .map_or(rule.role, |e| e.2);
                 match (need, role) {
+                    // Logging in with no token is a bad request, not a refusal.
+                    (None, _) if rule.method == Method::POST && rule.path.ends_with("/session") => {
+                        assert_eq!(status, StatusCode::BAD_REQUEST, "public: {label}");
+                    }
                     (None, _) => assert_eq!(status, StatusCode::OK, "public: {label}"),
                     (Some(_), None) => {
                         assert_eq!(status, StatusCode::UNAUTHORIZED, "{label}");
@@ -587,4 +597,155 @@ async fn every_registry_change_is_audited_with_its_actor() {
         let secret = t.rsplit_once('_').expect("secret").1;
         assert!(!all.contains(secret));
     }
+}
+
+/// One request to the secure server with the given headers; status, headers and JSON body.
+async fn raw(
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    let resp = secure()
+        .router
+        .clone()
+        .oneshot(req.body(body).expect("request"))
+        .await
+        .expect("infallible");
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let bytes = to_bytes(resp.into_body(), usize::MAX).await.expect("body");
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// The web UI's login: a token becomes an `HttpOnly; SameSite=Strict` cookie that authenticates
+/// reads; writes made with it need the session's CSRF token; a bad token is refused; logout
+/// drops the cookie.
+#[tokio::test]
+async fn web_sessions_use_a_strict_cookie_and_a_csrf_token_for_writes() {
+    let s = secure();
+    let session = "/api/sluice/v1/session";
+    let (status, _, v) = raw(Method::GET, session, &[], None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (v["auth"].clone(), v["user"].clone()),
+        (json!(true), Value::Null),
+        "{v}"
+    );
+    let (status, headers, v) = raw(
+        Method::POST,
+        session,
+        &[],
+        Some(json!({"token": "slu_000000000000_00"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
+    assert!(headers.get(header::SET_COOKIE).is_none());
+
+    let (status, headers, v) = raw(
+        Method::POST,
+        session,
+        &[],
+        Some(json!({"token": s.contributor})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["user"]["role"], "contributor");
+    let cookie = headers[header::SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    let pair = cookie.split(';').next().expect("name=value").to_owned();
+    let csrf = v["csrf"].as_str().expect("a CSRF token").to_owned();
+    assert_ne!(
+        csrf, s.contributor,
+        "the CSRF token is not the session token"
+    );
+
+    // Reads with the cookie; the session route hands the page the same CSRF token.
+    let (status, _, v) = raw(Method::GET, session, &[("cookie", &pair)], None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (v["user"]["role"].clone(), v["csrf"].clone()),
+        (json!("contributor"), json!(csrf))
+    );
+    let (status, _, _) = raw(
+        Method::GET,
+        "/api/2.0/mlflow/experiments/search?max_results=1",
+        &[("cookie", &pair)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A write with the cookie alone (what another site's form could send) is refused.
+    let create = |name: String| Some(json!({"name": name}));
+    let uri = "/api/2.0/mlflow/experiments/create";
+    for bad in [None, Some("0000")] {
+        let mut h = vec![("cookie", pair.as_str())];
+        if let Some(t) = bad {
+            h.push(("x-sluice-csrf", t));
+        }
+        let (status, _, v) = raw(Method::POST, uri, &h, create(unique("web"))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+        assert!(v["message"].as_str().unwrap_or("").contains("CSRF"), "{v}");
+    }
+    let (status, _, v) = raw(
+        Method::POST,
+        uri,
+        &[("cookie", &pair), ("x-sluice-csrf", &csrf)],
+        create(unique("web")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // A bearer token needs no CSRF token (no browser sends it by itself).
+    let bearer = format!("Bearer {}", s.contributor);
+    let (status, _, _) = raw(
+        Method::POST,
+        uri,
+        &[("authorization", &bearer)],
+        create(unique("web")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A reader's session with its CSRF token is still a reader.
+    let (_, headers, v) = raw(Method::POST, session, &[], Some(json!({"token": s.reader}))).await;
+    let reader = headers[header::SET_COOKIE].to_str().expect("ascii");
+    let reader = reader.split(';').next().expect("pair").to_owned();
+    let reader_csrf = v["csrf"].as_str().expect("csrf").to_owned();
+    assert_ne!(reader_csrf, csrf);
+    let (status, _, v) = raw(
+        Method::POST,
+        uri,
+        &[("cookie", &reader), ("x-sluice-csrf", &reader_csrf)],
+        create(unique("web")),
+    )
+    .await;
+    assert_eq!(
+        (status, v["error_code"].clone()),
+        (StatusCode::FORBIDDEN, json!("PERMISSION_DENIED"))
+    );
+
+    let (status, headers, _) = raw(Method::DELETE, session, &[("cookie", &pair)], None).await;
+    assert_eq!(status, StatusCode::OK);
+    let cleared = headers[header::SET_COOKIE].to_str().expect("ascii");
+    assert!(
+        cleared.starts_with("sluice_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
 }

@@ -1,5 +1,5 @@
-//! MLflow's web UI served from a bundle folder, under a static prefix or at `/`, and the routes
-//! only the UI calls.
+//! MLflow's web UI served from a bundle folder at `/mlflow/` (under a static prefix too), the
+//! routes only the UI calls, and Sluice's own UI at `/`.
 
 use std::sync::Arc;
 
@@ -60,35 +60,85 @@ async fn fetch(router: &Router, method: Method, uri: &str) -> (StatusCode, Strin
 }
 
 #[tokio::test]
-async fn the_bundle_is_served_at_the_root() {
+async fn the_bundle_is_served_under_mlflow_and_sluice_s_ui_at_the_root() {
     let (_dir, app) = with_ui(None);
-    let (status, ctype, body) = fetch(&app, Method::GET, "/").await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(ctype, "text/html; charset=utf-8");
-    assert!(String::from_utf8(body).unwrap().contains("main.1.js"));
-    let (status, ctype, body) = fetch(&app, Method::GET, "/static-files/static/js/main.1.js").await;
+    for home in ["/mlflow/", "/mlflow"] {
+        let (status, ctype, body) = fetch(&app, Method::GET, home).await;
+        assert_eq!(status, StatusCode::OK, "{home}");
+        assert_eq!(ctype, "text/html; charset=utf-8");
+        assert!(
+            String::from_utf8(body).unwrap().contains("main.1.js"),
+            "{home}"
+        );
+    }
+    let (status, ctype, body) = fetch(
+        &app,
+        Method::GET,
+        "/mlflow/static-files/static/js/main.1.js",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ctype, "text/javascript; charset=utf-8");
     assert_eq!(body, b"console.log(1)");
     for escape in [
-        "/static-files/../secret.txt",
+        "/mlflow/static-files/../secret.txt",
+        "/mlflow/static-files/%2e%2e/secret.txt",
         "/static-files/%2e%2e/secret.txt",
-        "/static-files/static/js/missing.js",
+        "/mlflow/static-files/static/js/missing.js",
     ] {
         let (status, _, body) = fetch(&app, Method::GET, escape).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{escape}");
         assert!(!String::from_utf8_lossy(&body).contains("outside the bundle"));
     }
-    // The UI's REST calls go to `/ajax-api/`, versions 2.0 and 3.0 alike.
-    let (status, _, _) = fetch(&app, Method::GET, "/ajax-api/3.0/mlflow/server-info").await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _, _) = fetch(
-        &app,
-        Method::GET,
-        "/ajax-api/2.0/mlflow-artifacts/artifacts?path=",
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    // The UI's REST calls go to `ajax-api/` beside its page, versions 2.0 and 3.0 alike.
+    for base in ["", "/mlflow"] {
+        let (status, _, _) = fetch(
+            &app,
+            Method::GET,
+            &format!("{base}/ajax-api/3.0/mlflow/server-info"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{base}");
+        let (status, _, _) = fetch(
+            &app,
+            Method::GET,
+            &format!("{base}/ajax-api/2.0/mlflow-artifacts/artifacts?path="),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{base}");
+    }
+
+    // Sluice's own UI: its page, script and style sheet, with a policy that allows no
+    // inline or foreign script and no framing.
+    let (status, ctype, body) = fetch(&app, Method::GET, "/").await;
+    assert_eq!(
+        (status, ctype.as_str()),
+        (StatusCode::OK, "text/html; charset=utf-8")
+    );
+    let page = String::from_utf8(body).unwrap();
+    assert!(
+        page.contains("ui/app.js") && page.contains("ui/app.css"),
+        "{page}"
+    );
+    let req = Request::builder().uri("/").body(Body::empty()).unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    for (file, kind) in [
+        ("/ui/app.js", "text/javascript; charset=utf-8"),
+        ("/ui/app.css", "text/css; charset=utf-8"),
+    ] {
+        let (status, ctype, body) = fetch(&app, Method::GET, file).await;
+        assert_eq!((status, ctype.as_str()), (StatusCode::OK, kind), "{file}");
+        assert!(body.len() > 1000, "{file}");
+    }
+    let (status, _, _) = fetch(&app, Method::GET, "/ui/secret.txt").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -135,8 +185,8 @@ async fn a_static_prefix_moves_everything_under_it() {
 }
 
 #[tokio::test]
-async fn without_a_bundle_the_root_says_how_to_get_one() {
-    let (status, v) = super::call(Method::GET, "/", None).await;
+async fn without_a_bundle_the_mlflow_page_says_how_to_get_one() {
+    let (status, v) = super::call(Method::GET, "/mlflow/", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(
         v["message"].as_str().unwrap().contains("--mlflow-ui"),

@@ -81,11 +81,18 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
         sluice_server::ServerState::new(ws.store_pool(args.pool_size)?, artifacts)
             .with_auth(auth)
             .with_mlflow_ui(mlflow_ui.clone())
+            .with_secure_cookies(tls.is_some())
             .with_static_prefix(prefix.clone()),
     );
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let jobs = super::server_jobs::Jobs {
         ws: ws.clone(),
         store: ctx.global.store.clone(),
+        stopping,
+    };
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -106,9 +113,10 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
         ui::note(&format!(
             "Point clients at it with: export MLFLOW_TRACKING_URI={base}"
         ));
+        ui::note(&format!("Sluice's web UI: {base}/"));
         match &mlflow_ui {
             Some(dir) => ui::note(&format!(
-                "MLflow's web UI: {base}/ (from {})",
+                "MLflow's web UI: {base}/mlflow/ (from {})",
                 dir.display()
             )),
             None if args.mlflow_ui == "auto" => ui::note(
@@ -126,9 +134,9 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
         let app = sluice_server::router_with(state, super::server_jobs::routes(jobs));
         let served = match tls {
             Some(acceptor) => {
-                sluice_server::tls::serve_tls(listener, app, acceptor, shutdown_signal()).await
+                sluice_server::tls::serve_tls(listener, app, acceptor, shutdown).await
             }
-            None => sluice_server::serve_router(listener, app, shutdown_signal()).await,
+            None => sluice_server::serve_router(listener, app, shutdown).await,
         };
         served.map_err(|e| CliError::Workspace(format!("the server stopped: {e}")))?;
         ui::note("Stopped.");

@@ -9,6 +9,7 @@
 //! | `POST /jobs/{name}/cancel` | contributor | `job cancel` |
 //! | `POST /jobs/{name}/resume?max_parallel=N` | contributor | `job resume`, run on the server |
 //! | `GET /jobs/{name}/steps/{step}/log?offset=N` | reader | a step's log from byte `offset` |
+//! | `GET /jobs/{name}/events` | reader | server-sent events: `event: job` with `job show`'s JSON each time it changes, until the job ends (the web UI's live view) |
 //! | `POST /cli` `{"args": [...]}` | reader (the command checks its own role) | one of the commands in [`REMOTE_COMMANDS`], run on the server's workspace as the caller |
 //! | `POST /cli/files?args=JSON&roots=JSON` | reader (as above) | the same with the local files it reads: the body is a tar of them, each under a folder `N/`; the arguments name them `@upload:N/...` |
 //!
@@ -46,6 +47,9 @@ pub(crate) struct Jobs {
     pub(crate) ws: Workspace,
     /// `--store` as given to the server, passed on to the job processes.
     pub(crate) store: Option<String>,
+    /// Becomes `true` when the server is stopping: open event streams end, so the graceful
+    /// shutdown does not wait for jobs that are still running.
+    pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 type Shared = Arc<Jobs>;
@@ -152,6 +156,7 @@ pub(crate) fn routes(jobs: Jobs) -> Vec<ExtraRoute> {
     let jobs: Shared = Arc::new(jobs);
     let for_resume = Arc::clone(&jobs);
     let for_files = Arc::clone(&jobs);
+    let for_events = Arc::clone(&jobs);
     let (for_submit, for_list, for_show, for_cancel, for_cli, for_log) = (
         Arc::clone(&jobs),
         Arc::clone(&jobs),
@@ -161,6 +166,15 @@ pub(crate) fn routes(jobs: Jobs) -> Vec<ExtraRoute> {
         jobs,
     );
     vec![
+        ExtraRoute {
+            method: Method::GET,
+            path: "/api/sluice/v1/jobs/{name}/events",
+            role: Some(Role::Reader),
+            handler: get(move |UrlPath(name): UrlPath<String>| {
+                let jobs = Arc::clone(&for_events);
+                async move { events(jobs, name) }
+            }),
+        },
         ExtraRoute {
             method: Method::POST,
             path: "/api/sluice/v1/jobs",
@@ -257,6 +271,70 @@ pub(crate) fn routes(jobs: Jobs) -> Vec<ExtraRoute> {
             ),
         },
     ]
+}
+
+/// How often the job is read for its event stream.
+const EVENT_POLL: Duration = Duration::from_millis(400);
+
+/// A job's changes as server-sent events: its `job show` JSON first, then each time it
+/// differs, ending after the one that shows it finished. An unknown job ends the stream with
+/// an `error` event.
+fn events(jobs: Shared, name: String) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    const ENDED: &[&str] = &[
+        "Completed",
+        "Failed",
+        "Canceled",
+        "NotResponding",
+        "Skipped",
+    ];
+    // (last JSON sent, finished)
+    let stream = futures::stream::unfold((String::new(), false), move |(last, done)| {
+        let jobs = Arc::clone(&jobs);
+        let name = name.clone();
+        async move {
+            if done {
+                return None;
+            }
+            let mut stopping = jobs.stopping.clone();
+            let mut first = last.is_empty();
+            loop {
+                if *stopping.borrow() {
+                    return None;
+                }
+                if !first {
+                    tokio::select! {
+                        () = tokio::time::sleep(EVENT_POLL) => {}
+                        _ = stopping.changed() => return None,
+                    }
+                }
+                first = false;
+                let (jobs, name) = (Arc::clone(&jobs), name.clone());
+                let read = tokio::task::spawn_blocking(move || {
+                    crate::commands::job::job_json(&jobs.ws, &name)
+                })
+                .await;
+                let job = match read {
+                    Ok(Ok(job)) => job,
+                    Ok(Err(e)) => {
+                        let event = Event::default().event("error").data(e.to_string());
+                        return Some((Ok::<_, std::convert::Infallible>(event), (last, true)));
+                    }
+                    Err(_) => continue,
+                };
+                let text = job.to_string();
+                if text == last {
+                    continue;
+                }
+                let ended = job["status"].as_str().is_some_and(|s| ENDED.contains(&s));
+                let event = Event::default().event("job").data(text.clone());
+                return Some((Ok(event), (text, ended)));
+            }
+        }
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 /// Runs `f` off the async threads; its error as the client reads it.

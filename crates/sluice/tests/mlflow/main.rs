@@ -11,6 +11,7 @@
 
 mod object_stores;
 mod postgres;
+mod web_ui;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -476,8 +477,9 @@ fn web_ui_flow(venv: &str) {
     let pages_file = dir.path().join("pages.json");
     std::fs::write(&pages_file, pages.to_string()).expect("write pages");
     let mut node = Command::new("node");
+    // MLflow's UI is served under `/mlflow/` (Sluice's own has `/`).
     node.arg(ui.join("mlflow-ui.mjs"))
-        .arg(&url)
+        .arg(format!("{url}/mlflow/"))
         .arg(&pages_file)
         .env("CHROMIUM", &chromium)
         .env("UI_SCREENSHOTS", dir.path());

@@ -1,0 +1,269 @@
+//! Sluice's own web UI (`sluice server` at `/`) in a real headless Chromium
+//! (`tests/ui/sluice-ui.mjs`), over a workspace where the taxi example ran three times (two
+//! algorithms, the third run reusing the first's steps) and, when PyPI may be used
+//! (`SLUICE_TEST_PYPI=1`), the Python example twice; with authentication on, a reader and an
+//! owner logged in through the page. Screenshots of every page are kept in
+//! `target/tmp/ui-screenshots/` (CI keeps them as artifacts).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::{Server, browser, run_to_end, say, shared_database, wait_until, workspace_store};
+
+/// A command job that runs for a few seconds, writing a line every half second.
+const SLOW_JOB: &str = r#"$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+type: command
+display_name: slow-ticks
+experiment_name: ui-slow
+command: for i in $(seq 1 16); do echo "tick $i"; sleep 0.5; done; echo done-ticking
+compute: azureml:cpu-cluster
+"#;
+
+/// One JSON request with a token, on loopback.
+fn call(port: u16, token: &str, method: &str, path: &str, body: Option<&Value>) -> Value {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    assert!(
+        head.starts_with("HTTP/1.1 200"),
+        "{method} {path}: {response}"
+    );
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body}"))
+}
+
+fn pypi() -> bool {
+    std::env::var("SLUICE_TEST_PYPI").is_ok_and(|v| v == "1")
+}
+
+#[test]
+fn sluice_web_ui_in_chromium() {
+    let Some((chromium, ui)) = browser() else {
+        return;
+    };
+    let _db = shared_database();
+    let deadline = Instant::now() + Duration::from_mins(20);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ws = dir.path().join("ws");
+    workspace_store(&ws);
+    let repo = ui.join("../..");
+    let sluice = |args: &[&str]| -> String {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        cmd.arg("--workspace")
+            .arg(&ws)
+            .args(args)
+            .current_dir(&repo)
+            .env("NO_COLOR", "1")
+            .env_remove("SLUICE_WORKSPACE")
+            .env_remove("SLUICE_TOKEN")
+            .env_remove("SLUICE_OUTPUT");
+        if let Some(uv) = std::env::var_os("SLUICE_TEST_UV") {
+            cmd.env("SLUICE_UV", uv);
+        }
+        run_to_end(cmd, &format!("sluice {}", args.join(" ")), deadline)
+    };
+
+    sluice(&[
+        "data",
+        "create",
+        "-f",
+        "examples/taxi-fare/data.yml",
+        "-o",
+        "none",
+    ]);
+    for algorithm in ["random_forest", "gradient_boosting", "random_forest"] {
+        sluice(&[
+            "job",
+            "create",
+            "-f",
+            "examples/taxi-fare/pipeline.yml",
+            "--set",
+            "inputs.raw_data=azureml:taxi-data:1",
+            "--set",
+            &format!("inputs.algorithm={algorithm}"),
+            "-o",
+            "none",
+        ]);
+    }
+    if pypi() {
+        let ex = "examples/taxi-fare-python/mlops/azureml/train";
+        sluice(&[
+            "environment",
+            "create",
+            "-f",
+            &format!("{ex}/train-env.yml"),
+            "-o",
+            "none",
+        ]);
+        for _ in 0..2 {
+            sluice(&[
+                "job",
+                "create",
+                "-f",
+                &format!("{ex}/pipeline.yml"),
+                "-o",
+                "none",
+            ]);
+        }
+    } else {
+        say(
+            "the Python example is left out: set SLUICE_TEST_PYPI=1 to build its environment from PyPI",
+        );
+    }
+    sluice(&[
+        "model",
+        "policy",
+        "set",
+        "-n",
+        "taxi-fare-model",
+        "-f",
+        "examples/taxi-fare/policy.yml",
+        "-o",
+        "none",
+    ]);
+    let token = |name: &str, role: &str| {
+        sluice(&[
+            "token", "create", "--name", name, "--role", role, "--query", "token", "-o", "tsv",
+        ])
+        .trim()
+        .to_owned()
+    };
+    let (owner, reader) = (token("olga", "owner"), token("rita", "reader"));
+    // The newest version that passes the gate: the one the owner approves and promotes.
+    let status: Value = serde_json::from_str(&sluice(&[
+        "model",
+        "status",
+        "-n",
+        "taxi-fare-model",
+        "-o",
+        "json",
+    ]))
+    .expect("model status");
+    let version = status["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["gate"]["passed"] == true && v["approvals_counted"] == 0)
+        .filter_map(|v| v["version"].as_str())
+        .max_by_key(|v| v.parse::<u32>().unwrap_or(0))
+        .expect("a version that passes the gate")
+        .to_owned();
+
+    let mut server = Server::start_with(&ws, deadline, &["--auth", "--mlflow-ui", "off"]);
+    let url = server.url();
+    say(&format!("sluice server with its web UI at {url}/"));
+    let port = server.port;
+    let experiment = call(
+        port,
+        &owner,
+        "GET",
+        "/api/2.0/mlflow/experiments/get-by-name?experiment_name=taxi-fare-training",
+        None,
+    )["experiment"]["experiment_id"]
+        .as_str()
+        .expect("the example's experiment")
+        .to_owned();
+    let search = |filter: &str| -> Vec<Value> {
+        call(
+            port,
+            &owner,
+            "POST",
+            "/api/2.0/mlflow/runs/search",
+            Some(&json!({"experiment_ids": [experiment], "filter": filter, "max_results": 1000})),
+        )["runs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let filter = "params.algorithm = 'gradient_boosting'";
+    let filtered = search(filter).len();
+    assert!(filtered >= 1, "no gradient boosting run");
+    // One training run of each algorithm, for the comparison.
+    let trained = search("metrics.training_r2 > 0");
+    let of = |algorithm: &str| -> String {
+        trained
+            .iter()
+            .find(|r| {
+                r["data"]["params"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|p| p["key"] == "algorithm" && p["value"] == algorithm)
+            })
+            .and_then(|r| r["info"]["run_id"].as_str())
+            .unwrap_or_else(|| panic!("no {algorithm} training run"))
+            .to_owned()
+    };
+    let compare = [of("random_forest"), of("gradient_boosting")];
+    let jobs = call(port, &owner, "GET", "/api/sluice/v1/jobs", None);
+    let job = jobs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|j| j["experiment_name"] == "taxi-fare-training")
+        .and_then(|j| j["name"].as_str())
+        .expect("a pipeline job")
+        .to_owned();
+
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
+    let config = json!({
+        "owner": owner, "reader": reader, "experiment": experiment, "filter": filter,
+        "filtered": filtered, "sort_metric": "training_r2", "compare": compare, "job": job,
+        "slow_job": "ui-slow-ticks", "slow_step": "main", "model": "taxi-fare-model",
+        "version": version, "data_version": "taxi-data:1",
+        "screenshots": shots,
+    });
+    let config_file = dir.path().join("ui.json");
+    std::fs::write(&config_file, config.to_string()).expect("write the config");
+    let slow_file = dir.path().join("slow.yml");
+    std::fs::write(&slow_file, SLOW_JOB).expect("write the slow job");
+
+    // A job that is running while the browser opens its page.
+    let mut slow = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    slow.arg("--workspace")
+        .arg(&ws)
+        .args([
+            "job",
+            "create",
+            "-n",
+            "ui-slow-ticks",
+            "--force-rerun",
+            "-o",
+            "none",
+            "-f",
+        ])
+        .arg(&slow_file)
+        .env_remove("SLUICE_WORKSPACE")
+        .env_remove("SLUICE_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut slow = slow.spawn().expect("start the slow job");
+
+    let mut node = Command::new("node");
+    node.arg(ui.join("sluice-ui.mjs"))
+        .arg(&url)
+        .arg(&config_file)
+        .env("CHROMIUM", &chromium);
+    let report = run_to_end(node, "sluice-ui.mjs", deadline);
+    say(&report);
+    assert!(report.contains("\"failed\":0}"), "{report}");
+    let ran = wait_until(&mut slow, Instant::now() + Duration::from_mins(2), false);
+    assert!(ran.is_some_and(|s| s.success()), "the slow job: {ran:?}");
+    let stopped = server.stop();
+    assert!(stopped.is_some_and(|s| s.success()), "{}", server.log());
+}

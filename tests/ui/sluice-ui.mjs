@@ -1,0 +1,241 @@
+// Sluice's own web UI (served by `sluice server --auth` at `/`) in headless Chromium.
+//
+//   node sluice-ui.mjs BASE_URL CONFIG_JSON
+//
+// CONFIG_JSON names what the test workspace holds (written by crates/sluice/tests/mlflow):
+//   {"owner": TOKEN, "reader": TOKEN, "experiment": ID, "filter": ..., "filtered": N,
+//    "sort_metric": KEY, "compare": [RUN, RUN], "job": NAME, "slow_job": NAME, "slow_step": STEP,
+//    "model": NAME, "version": "N", "data_version": "taxi-data:1", "screenshots": DIR}
+// Every page is opened as the reader and must load with no console error, no failed request
+// and no response >= 400; then the scenarios: a running job's log followed to its end, a runs
+// filter, a sort, a two-run comparison chart, a reader refused when approving, an owner who
+// approves and promotes (the alias moves, the audit log shows it) and the lineage graph naming
+// the data version. Prints one line per check and a JSON summary last; exits 1 on any failure.
+// CHROMIUM (default /usr/bin/chromium) is the browser.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [base0, configFile] = process.argv.slice(2);
+if (!base0 || !configFile) {
+  console.error('usage: node sluice-ui.mjs BASE_URL CONFIG_JSON');
+  process.exit(2);
+}
+const base = base0.replace(/\/$/, '');
+const cfg = JSON.parse(readFileSync(configFile, 'utf8'));
+const shots = cfg.screenshots;
+if (shots) mkdirSync(shots, { recursive: true });
+const timeout = Number(process.env.UI_TIMEOUT_MS || 30000);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--disable-dev-shm-usage'],
+});
+const results = [];
+const check = async (name, f) => {
+  const t0 = Date.now();
+  try {
+    await f();
+    results.push({ name, ok: true });
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    if (shots) {
+      for (const [who, s] of [['reader', reader], ['owner', owner]]) {
+        await s?.page.screenshot({ path: join(shots, `FAILED-${results.length}-${who}.png`), fullPage: true }).catch(() => {});
+      }
+    }
+    results.push({ name, ok: false, error: String(e && e.stack || e) });
+    console.log(`FAIL ${name}: ${e && e.message || e}`);
+  }
+};
+
+// A signed-in browser session (its own cookies) whose pages record every problem.
+async function session(token, label) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const problems = [];
+  let quiet = false; // while a check provokes a refusal on purpose
+  context.on('page', (page) => {
+    page.on('console', (msg) => { if (msg.type() === 'error' && !quiet) problems.push(`[${label}] console error: ${msg.text()}`); });
+    page.on('pageerror', (err) => problems.push(`[${label}] page error: ${err.message}`));
+    page.on('requestfailed', (req) => {
+      const why = req.failure()?.errorText ?? '';
+      // Requests the page abandons (navigation, a closed event stream) are not failures.
+      if (why !== 'net::ERR_ABORTED' && !quiet) problems.push(`[${label}] request failed: ${req.method()} ${req.url()} ${why}`);
+    });
+    page.on('response', (res) => {
+      if (res.status() >= 400 && !quiet) problems.push(`[${label}] HTTP ${res.status()}: ${res.request().method()} ${res.url()}`);
+    });
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(timeout);
+  await page.goto(`${base}/#/`);
+  await page.waitForSelector('#token');
+  await page.fill('#token', token);
+  await page.click('form button[type=submit]');
+  await page.waitForFunction(() => location.hash === '#/' && document.querySelector('main h1')?.textContent === 'Experiments');
+  return {
+    page, problems, context,
+    setQuiet: (q) => { quiet = q; },
+    async open(hash, ready) {
+      await page.goto(`${base}/${hash}`);
+      await drawn(page);
+      if (ready) await page.waitForSelector(ready, { state: 'attached' });
+      await page.waitForLoadState('networkidle').catch(() => {});
+    },
+    clean(what) {
+      if (problems.length) throw new Error(`${what}: ${problems.splice(0).join('; ')}`);
+    },
+  };
+}
+// Waits until the page drew the route in the address bar (the UI marks `main` when it has).
+const drawn = (page) => page.waitForFunction(() => document.querySelector('main')?.dataset.route === (location.hash || '#/'));
+const shot = async (page, name) => { if (shots) await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true }); };
+const text = (page, sel) => page.$eval(sel, (e) => e.textContent);
+
+let reader = null;
+let owner = null;
+reader = await session(cfg.reader, 'reader');
+owner = await session(cfg.owner, 'owner');
+
+await check('a running job: live status and its log followed to the end', async () => {
+  const { page } = reader;
+  await reader.open(`#/jobs/${encodeURIComponent(cfg.slow_job)}?step=${encodeURIComponent(cfg.slow_step)}`, '#step-log');
+  // While it runs, the log grows on the page without a reload ...
+  await page.waitForFunction(() => /tick 3\b/.test(document.querySelector('#step-log')?.textContent || ''));
+  const during = await text(page, '#job-status');
+  if (!/Running|Preparing|Queued|Starting/.test(during)) throw new Error(`the job was already ${during} when its log showed tick 3`);
+  await shot(page, '06-job-running');
+  // ... and the end comes by itself: the last line and the final status, pushed by the server.
+  await page.waitForFunction(() => (document.querySelector('#step-log')?.textContent || '').includes('done-ticking')
+    && document.querySelector('#job-status')?.textContent === 'Completed', null, { timeout: 60000 });
+  reader.clean('job page');
+});
+
+const pages = [
+  ['01-experiments', '#/', 'main table'],
+  ['02-runs', `#/experiments/${cfg.experiment}`, 'table.runs'],
+  ['03-run', `#/runs/${cfg.compare[0]}`, '.metric-card svg path'],
+  ['04-compare', `#/compare?runs=${cfg.compare.join(',')}`, '.metric-card svg path'],
+  ['05-jobs', '#/jobs', 'main table'],
+  ['07-job', `#/jobs/${cfg.job}`, 'svg.dag .node'],
+  ['08-models', '#/models', 'main table'],
+  ['09-model', `#/models/${encodeURIComponent(cfg.model)}`, '#lineage svg.dag'],
+  ['10-audit', '#/audit', 'table.audit'],
+];
+for (const [name, hash, ready] of pages) {
+  await check(`page ${name} (${hash}) loads clean`, async () => {
+    await reader.open(hash, ready);
+    const h1 = await text(reader.page, 'main h1');
+    if (!h1 || h1 === 'Not found') throw new Error(`no page heading (${h1})`);
+    await shot(reader.page, name);
+    reader.clean(name);
+  });
+}
+
+await check('a runs filter in MLflow syntax', async () => {
+  const { page } = reader;
+  await reader.open(`#/experiments/${cfg.experiment}`, 'table.runs');
+  await page.fill('#runs-filter', cfg.filter);
+  await page.press('#runs-filter', 'Enter');
+  await page.waitForFunction((f) => new URLSearchParams(location.hash.split('?')[1] || '').get('filter') === f, cfg.filter);
+  await drawn(page);
+  const rows = await page.$$eval('table.runs tbody tr', (r) => r.length);
+  if (rows !== cfg.filtered) throw new Error(`${rows} rows shown, the API finds ${cfg.filtered}`);
+  reader.clean('filter');
+});
+
+await check('a sort by a metric column, both ways', async () => {
+  const { page } = reader;
+  const col = `metrics.${cfg.sort_metric}`;
+  await reader.open(`#/experiments/${cfg.experiment}?filter=${encodeURIComponent(`metrics.${cfg.sort_metric} > -1e300`)}&cols=${col}`, 'table.runs');
+  const values = async () => page.$$eval('table.runs tbody tr td:last-child', (tds) => tds.map((t) => Number(t.textContent)));
+  for (const dir of ['desc', 'asc']) {
+    await page.click(`th button[title="Sort by ${col}"]`);
+    await page.waitForSelector(`th[aria-sort="${dir}ending"]`);
+    await drawn(page);
+    const v = await values();
+    if (v.length < 2) throw new Error(`only ${v.length} values to sort`);
+    const sorted = [...v].sort((a, b) => (dir === 'desc' ? b - a : a - b));
+    if (JSON.stringify(v) !== JSON.stringify(sorted)) throw new Error(`${dir}: ${v.join(', ')}`);
+  }
+  reader.clean('sort');
+});
+
+await check('two runs compared: overlay chart and differing params', async () => {
+  const { page } = reader;
+  await reader.open(`#/experiments/${cfg.experiment}?filter=${encodeURIComponent(`attributes.run_id IN ('${cfg.compare.join("','")}')`)}`, 'table.runs');
+  for (const id of cfg.compare) await page.check(`table.runs input[value="${id}"]`);
+  await page.click('#compare');
+  await drawn(page);
+  await page.waitForSelector('.metric-card svg path', { state: 'attached' });
+  await page.waitForLoadState('networkidle').catch(() => {});
+  const lines = await page.$eval('.metric-card', (c) => c.querySelectorAll('svg path, svg circle').length);
+  if (lines < 2) throw new Error(`the first chart draws ${lines} series`);
+  const legend = await page.$eval('.metric-card .legend', (l) => l.children.length);
+  if (legend !== 2) throw new Error(`legend of ${legend}`);
+  if (!(await page.$('table.params tr.diff'))) throw new Error('no differing parameter is highlighted');
+  if (!(await page.$('svg.parallel path'))) throw new Error('no parallel coordinates');
+  await shot(page, '04-compare');
+  reader.clean('compare');
+});
+
+await check('a reader sees no approve button and the server refuses the approval', async () => {
+  const { page } = reader;
+  await reader.open(`#/models/${encodeURIComponent(cfg.model)}`, 'table.versions');
+  if (await page.$('button.approve')) throw new Error('an Approve button is shown to a reader');
+  reader.setQuiet(true);
+  const answer = await page.evaluate(async ([model, version]) => {
+    const s = await (await fetch('api/sluice/v1/session')).json();
+    const send = async (headers) => {
+      const r = await fetch('api/sluice/v1/cli', {
+        method: 'POST', headers: { 'Content-Type': 'application/json', ...headers },
+        body: JSON.stringify({ args: ['model', 'approve', '-n', model, '-v', version, '-o', 'json'] }),
+      });
+      return { status: r.status, body: await r.json() };
+    };
+    return { withCsrf: await send({ 'X-Sluice-CSRF': s.csrf }), withoutCsrf: await send({}) };
+  }, [cfg.model, cfg.version]);
+  reader.setQuiet(false);
+  if (answer.withCsrf.body.exit_code !== 12) throw new Error(`approve as reader: ${JSON.stringify(answer.withCsrf)}`);
+  if (answer.withoutCsrf.status !== 403) throw new Error(`a write without the CSRF token: ${JSON.stringify(answer.withoutCsrf)}`);
+  reader.clean('reader model page');
+});
+
+await check('an owner approves and promotes; the alias moves; the audit log shows it', async () => {
+  const { page } = owner;
+  await owner.open(`#/models/${encodeURIComponent(cfg.model)}`, 'table.versions');
+  await page.click(`button.approve[data-version="${cfg.version}"]`);
+  await page.waitForFunction((v) => document.querySelector(`tr[data-version="${v}"] td.approvals`)?.textContent.startsWith('1/1'), cfg.version);
+  await page.selectOption(`tr[data-version="${cfg.version}"] select`, 'champion');
+  await page.click(`button.promote[data-version="${cfg.version}"]`);
+  await page.waitForFunction((v) => (document.querySelector('#aliases')?.textContent || '').includes(`@championversion ${v}`), cfg.version);
+  await shot(page, '09-model');
+  await owner.open('#/audit', 'table.audit');
+  const actions = await page.$$eval('table.audit tbody tr td:nth-child(4)', (t) => t.map((x) => x.textContent));
+  for (const want of ['version.approve', 'alias.set']) {
+    if (!actions.some((a) => a.startsWith(want))) throw new Error(`no ${want}* entry in the audit log: ${[...new Set(actions)].join(', ')}`);
+  }
+  const verified = await text(page, '#audit-verify');
+  if (!verified.startsWith('Verified')) throw new Error(verified);
+  await shot(page, '10-audit');
+  owner.clean('owner flow');
+});
+
+await check('the lineage graph names the data version', async () => {
+  const { page } = reader;
+  await reader.open(`#/models/${encodeURIComponent(cfg.model)}?version=${cfg.version}`, '#lineage svg.dag');
+  const labels = await page.$$eval('#lineage svg.dag .node', (n) => n.map((x) => x.getAttribute('aria-label')));
+  if (!labels.some((l) => l.includes(cfg.data_version))) throw new Error(`no node names ${cfg.data_version}: ${labels.join(' | ')}`);
+  for (const kind of ['job ', 'step ', 'run ', 'env ', 'code', 'model ']) {
+    if (!labels.some((l) => l.startsWith(kind))) throw new Error(`no ${kind.trim()} node: ${labels.join(' | ')}`);
+  }
+  reader.clean('lineage');
+});
+
+await browser.close();
+const failed = results.filter((r) => !r.ok);
+for (const f of failed) console.log(`--- ${f.name}\n${f.error}`);
+console.log(JSON.stringify({ checks: results.length, failed: failed.length }));
+process.exit(failed.length ? 1 : 0);
