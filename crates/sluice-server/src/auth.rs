@@ -106,11 +106,13 @@ pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
 /// the session route (same origin) can send it; another site's form cannot.
 pub(crate) fn csrf_token(session: &str) -> String {
     let key = blake3::derive_key("sluice web ui csrf token v1", session.as_bytes());
-    key[..16].iter().fold(String::with_capacity(32), |mut out, b| {
-        use std::fmt::Write as _;
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+    key[..16]
+        .iter()
+        .fold(String::with_capacity(32), |mut out, b| {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 /// Whether a write made with the session cookie carries its CSRF token (requests that read, or

@@ -139,8 +139,12 @@ pub(crate) enum Command {
     /// infrastructure, train and promote behind an approval.
     #[command(subcommand)]
     Ci(CiCommand),
-    /// Serve the MLflow REST API (tracking, artifacts, model registry) over the workspace.
+    /// Serve the MLflow REST API (tracking, artifacts, model registry) and the web UI over the
+    /// workspace.
     Server(ServerArgs),
+    /// Open the workspace in the browser: a server on a free loopback port, its web UI's URL
+    /// printed (runs, comparisons, jobs, models, approvals, lineage, audit); Ctrl-C stops it.
+    Ui(UiArgs),
     /// List the exit codes and what each means.
     ExitCodes,
     /// Print a shell completion script.
@@ -486,6 +490,19 @@ pub(crate) struct ComputeShowArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct UiArgs {
+    /// The port to listen on, on 127.0.0.1 (0 picks a free one).
+    #[arg(short, long, default_value_t = 0)]
+    pub(crate) port: u16,
+    /// Require a token: the page asks for one (`sluice token create`).
+    #[arg(long)]
+    pub(crate) auth: bool,
+    /// Open the page in the desktop's browser (`xdg-open`, `open` on macOS).
+    #[arg(long)]
+    pub(crate) open: bool,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct ServerArgs {
     /// The address to listen on (loopback by default).
     #[arg(long, default_value = "127.0.0.1", env = "SLUICE_HOST")]
@@ -499,7 +516,7 @@ pub(crate) struct ServerArgs {
     /// Serve a non-loopback address without authentication (not recommended).
     #[arg(long, conflicts_with = "auth")]
     pub(crate) insecure_no_auth: bool,
-    /// MLflow's web UI at `/`: `auto` finds the bundle of the `mlflow` installed in the active
+    /// MLflow's own web UI at `/mlflow/` (Sluice's is at `/`): `auto` finds the bundle of the `mlflow` installed in the active
     /// virtual environment or the `python3` on PATH; a folder (`.../mlflow/server/js/build`)
     /// serves that one; `off` serves none.
     #[arg(

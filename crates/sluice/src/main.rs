@@ -84,6 +84,9 @@ fn dispatch(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
             Command::Job(cmd) => remote::job(ctx, &remote, cmd),
             Command::ExitCodes | Command::Completions { .. } => local(ctx, command),
             Command::Server(_) => Err(remote::not_remote("`sluice server`")),
+            Command::Ui(_) => Err(remote::not_remote(
+                "`sluice ui` (open the team server's address in a browser: its UI is at `/`)",
+            )),
             _ => Err(remote::not_remote("this command")),
         };
     }
@@ -101,6 +104,7 @@ fn local(ctx: &Ctx<'_>, command: &Command) -> Result<(), CliError> {
         Command::Step(cmd) => commands::step::run(ctx, cmd),
         Command::Model(cmd) => commands::model::run(ctx, cmd),
         Command::Server(args) => commands::server::run(ctx, args),
+        Command::Ui(args) => commands::server::ui(ctx, args),
         Command::Token(cmd) => commands::token::run(ctx, cmd),
         Command::Audit(cmd) => commands::audit::run(ctx, cmd),
         Command::Workspace(cmd) => commands::workspace_cmd::run(ctx, cmd),

@@ -6,12 +6,53 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::cli::ServerArgs;
+use crate::cli::{ServerArgs, UiArgs};
 use crate::commands::Ctx;
 use crate::error::CliError;
 use crate::{ui, workspace};
 
+/// `sluice ui`: a server on loopback for this workspace, its page's address on stdout.
+pub(crate) fn ui(ctx: &Ctx<'_>, args: &UiArgs) -> Result<(), CliError> {
+    let server = ServerArgs {
+        host: "127.0.0.1".to_owned(),
+        port: args.port,
+        auth: args.auth,
+        insecure_no_auth: false,
+        mlflow_ui: "auto".to_owned(),
+        static_prefix: None,
+        pool_size: 8,
+        artifacts_destination: None,
+        tls_cert: None,
+        tls_key: None,
+    };
+    serve(ctx, &server, Some(args.open))
+}
+
 pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
+    serve(ctx, args, None)
+}
+
+/// Opens `url` in the desktop's browser, if there is one to ask.
+fn open_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let started = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if started.is_err() {
+        ui::warn(&format!("cannot run `{opener}`: open {url} yourself"));
+    }
+}
+
+/// Serves the workspace; `page` (from `sluice ui`: whether to open a browser) prints the web
+/// UI's address on stdout.
+fn serve(ctx: &Ctx<'_>, args: &ServerArgs, page: Option<bool>) -> Result<(), CliError> {
     let ip: IpAddr = args.host.parse().map_err(|_| {
         CliError::usage(
             format!("`--host {}` is not an IP address", args.host),
@@ -114,6 +155,15 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &ServerArgs) -> Result<(), CliError> {
             "Point clients at it with: export MLFLOW_TRACKING_URI={base}"
         ));
         ui::note(&format!("Sluice's web UI: {base}/"));
+        if let Some(open) = page {
+            // The address on stdout, for scripts (`URL=$(sluice ui &)` ...); notes go to stderr.
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{base}/").and_then(|()| out.flush());
+            if open {
+                open_browser(&format!("{base}/"));
+            }
+        }
         match &mlflow_ui {
             Some(dir) => ui::note(&format!(
                 "MLflow's web UI: {base}/mlflow/ (from {})",

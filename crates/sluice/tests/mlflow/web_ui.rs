@@ -267,3 +267,52 @@ fn sluice_web_ui_in_chromium() {
     let stopped = server.stop();
     assert!(stopped.is_some_and(|s| s.success()), "{}", server.log());
 }
+
+/// `sluice ui`: a server on a free loopback port for the workspace, the page's address alone on
+/// stdout; the page and the session route answer; SIGTERM stops it cleanly.
+#[test]
+fn sluice_ui_prints_the_address_of_a_page_it_serves() {
+    use std::io::{BufRead, BufReader};
+    let _db = shared_database();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ws = dir.path().join("ws");
+    workspace_store(&ws);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--workspace")
+        .arg(&ws)
+        .arg("ui")
+        .env_remove("SLUICE_WORKSPACE")
+        .env("SLUICE_MLFLOW_UI", "off")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run sluice ui");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the address");
+    let port: u16 = line
+        .trim()
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("not a loopback address: {line:?}"));
+    let page = super::http_get(port, "/").expect("the page");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("ui/app.js"), "{page}");
+    let session = super::http_get(port, "/api/sluice/v1/session").expect("the session");
+    let body: Value = serde_json::from_str(session.split("\r\n\r\n").nth(1).unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {session}"));
+    assert_eq!(
+        (body["auth"].clone(), body["user"]["role"].clone()),
+        (json!(false), json!("owner"))
+    );
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let status = wait_until(&mut child, Instant::now() + Duration::from_secs(15), false);
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+}
