@@ -5,7 +5,8 @@
 // CONFIG_JSON names what the test workspace holds (written by crates/sluice/tests/mlflow):
 //   {"owner": TOKEN, "reader": TOKEN, "experiment": ID, "filter": ..., "filtered": N,
 //    "sort_metric": KEY, "compare": [RUN, RUN], "job": NAME, "slow_job": NAME, "slow_step": STEP,
-//    "model": NAME, "version": "N", "data_version": "taxi-data:1", "screenshots": DIR}
+//    "model": NAME, "version": "N", "data_version": "taxi-data:1", "screenshots": DIR,
+//    "python_experiment": ID or null}
 // Every page is opened as the reader and must load with no console error, no failed request
 // and no response >= 400; then the scenarios: a running job's log followed to its end, a runs
 // filter, a sort, a two-run comparison chart, a reader refused when approving, an owner who
@@ -124,6 +125,8 @@ const pages = [
   ['09-model', `#/models/${encodeURIComponent(cfg.model)}`, '#lineage svg.dag'],
   ['10-audit', '#/audit', 'table.audit'],
 ];
+// The Python example's runs (its own scripts' params and metrics), when it ran.
+if (cfg.python_experiment) pages.splice(2, 0, ['02-runs-python', `#/experiments/${cfg.python_experiment}`, 'table.runs']);
 for (const [name, hash, ready] of pages) {
   await check(`page ${name} (${hash}) loads clean`, async () => {
     await reader.open(hash, ready);

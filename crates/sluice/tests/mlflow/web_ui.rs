@@ -177,6 +177,19 @@ fn sluice_web_ui_in_chromium() {
         .as_str()
         .expect("the example's experiment")
         .to_owned();
+    // The Python example's experiment, when it ran.
+    let python_experiment = pypi().then(|| {
+        call(
+            port,
+            &owner,
+            "GET",
+            "/api/2.0/mlflow/experiments/get-by-name?experiment_name=taxi-fare-training-python",
+            None,
+        )["experiment"]["experiment_id"]
+            .as_str()
+            .expect("the Python example's experiment")
+            .to_owned()
+    });
     let search = |filter: &str| -> Vec<Value> {
         call(
             port,
@@ -220,11 +233,13 @@ fn sluice_web_ui_in_chromium() {
         .to_owned();
 
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
+    // Only this run's pictures (a failed check adds `FAILED-*.png` of both sessions).
+    let _ = std::fs::remove_dir_all(&shots);
     let config = json!({
         "owner": owner, "reader": reader, "experiment": experiment, "filter": filter,
         "filtered": filtered, "sort_metric": "training_r2", "compare": compare, "job": job,
         "slow_job": "ui-slow-ticks", "slow_step": "main", "model": "taxi-fare-model",
-        "version": version, "data_version": "taxi-data:1",
+        "version": version, "data_version": "taxi-data:1", "python_experiment": python_experiment,
         "screenshots": shots,
     });
     let config_file = dir.path().join("ui.json");
