@@ -1,15 +1,23 @@
-//! ONNX export of the tree models fitted for regression (`decision_tree`, `random_forest`,
-//! `gradient_boosting`): one `TreeEnsembleRegressor` node of the `ai.onnx.ml` domain (opset 3),
-//! so any ONNX runtime predicts with a Sluice model.
+//! ONNX export, so any ONNX runtime predicts with a Sluice model.
 //!
-//! The graph takes `X`, a `double` tensor `[N, features]` in the model's feature order, and gives
-//! `variable`, a `float` tensor `[N, 1]` (the operator's output type). Thresholds, leaf values
-//! and the base value are written as `double` tensors (`*_as_tensor`), so the routing of every row
-//! is exactly the native model's: a node's bin threshold `t` becomes the upper bin edge
-//! `edges[t]` (`x <= edges[t]` ⟺ bin of `x` `<= t`, as [`crate::BinMapper`] bins), a missing
-//! value goes the way the tree sends missing values. A forest averages its trees; boosting sums
-//! them onto its baseline. The model is written as protobuf by hand (the few message types it
-//! needs), so the export adds no dependency.
+//! The graph takes `X`, a `double` tensor `[N, features]` in the model's feature order.
+//!
+//! - Regression trees (`decision_tree`, `random_forest`, `gradient_boosting` fitted for
+//!   regression): one `TreeEnsembleRegressor` node of the `ai.onnx.ml` domain (opset 3), giving
+//!   `variable`, a `float` tensor `[N, 1]` (the operator's output type). Thresholds, leaf values
+//!   and the base value are written as `double` tensors (`*_as_tensor`), so the routing of every
+//!   row is exactly the native model's: a node's bin threshold `t` becomes the upper bin edge
+//!   `edges[t]` (`x <= edges[t]` ⟺ bin of `x` `<= t`, as [`crate::BinMapper`] bins), a missing
+//!   value goes the way the tree sends missing values. A forest averages its trees; boosting sums
+//!   them onto its baseline.
+//! - `linear_regression`: `MatMul` and `Add` in `double`, then `variable` as above (`float`
+//!   `[N, 1]`).
+//! - `logistic_regression`: `MatMul`, `Add`, then `Sigmoid` (binary: `[1 - p, p]`) or `Softmax`
+//!   (multinomial), all in `double`: `probabilities`, `double` `[N, classes]`, and `label`, the
+//!   most probable class's name (`string` `[N]`, the first on ties, as natively).
+//!
+//! The model is written as protobuf by hand (the few message types it needs), so the export adds
+//! no dependency.
 
 use crate::hist::{BinMapper, HistTree};
 use crate::{MlError, Model, Task};
@@ -18,28 +26,32 @@ use crate::{MlError, Model, Task};
 /// `None` when it has no ONNX form.
 #[must_use]
 pub fn onnx_nodes(model: &Model) -> Option<usize> {
-    if model.task() != Task::Regression {
-        return None;
-    }
     match model {
+        // A linear model is a handful of numbers.
+        Model::Linear(_) | Model::Logistic(_) => Some(1),
+        _ if model.task() != Task::Regression => None,
         Model::Tree(m) => Some(m.tree.n_nodes()),
         Model::Forest(m) => Some(m.trees.iter().map(HistTree::n_nodes).sum()),
         Model::Boosting(m) => Some(m.trees.iter().flatten().map(HistTree::n_nodes).sum()),
-        Model::Linear(_) | Model::Logistic(_) => None,
     }
 }
 
 /// The ONNX file of `model`.
 ///
 /// # Errors
-/// [`MlError::Param`] for a model that cannot be exported yet: a classifier, or a linear model.
+/// [`MlError::Param`] for a model that cannot be exported yet: a tree, forest or boosting
+/// classifier.
 pub fn to_onnx(model: &Model) -> Result<Vec<u8>, MlError> {
-    let unsupported = |what: &str| MlError::Param {
-        name: "format",
-        reason: format!("ONNX export covers regression trees, forests and boosting; not {what}"),
-    };
+    match model {
+        Model::Linear(m) => return Ok(linear(m)),
+        Model::Logistic(m) => return Ok(logistic(m)),
+        _ => {}
+    }
     if model.task() != Task::Regression {
-        return Err(unsupported("classifiers yet"));
+        return Err(MlError::Param {
+            name: "format",
+            reason: "ONNX export covers linear and logistic regression and regression trees, forests and boosting; not tree classifiers yet".to_owned(),
+        });
     }
     let (bins, trees, aggregate, base): (&BinMapper, Vec<&HistTree>, &str, f64) = match model {
         Model::Tree(m) => (&m.bins, vec![&m.tree], "AVERAGE", 0.0),
@@ -50,7 +62,7 @@ pub fn to_onnx(model: &Model) -> Result<Vec<u8>, MlError> {
             "SUM",
             m.baseline.first().copied().unwrap_or(0.0),
         ),
-        Model::Linear(_) | Model::Logistic(_) => return Err(unsupported("linear models yet")),
+        Model::Linear(_) | Model::Logistic(_) => unreachable!("exported above"),
     };
     let mut n = Ensemble::default();
     for (t, tree) in trees.iter().enumerate() {
@@ -82,24 +94,168 @@ pub fn to_onnx(model: &Model) -> Result<Vec<u8>, MlError> {
     ] {
         node.message(5, &attr);
     }
-    let features = i64::try_from(bins.n_features()).unwrap_or(i64::MAX);
     let mut graph = Pb::default();
     graph.message(1, &node);
     graph.string(2, "sluice");
-    graph.message(11, &value_info("X", DOUBLE, features));
+    graph.message(11, &value_info("X", DOUBLE, width(bins.n_features())));
     graph.message(12, &value_info("variable", FLOAT, 1));
+    Ok(model_proto(&graph))
+}
+
+fn width(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// `linear_regression`: `variable = float(X · coef + intercept)`.
+fn linear(m: &crate::LinearModel) -> Vec<u8> {
+    let p = m.coefficients.len();
+    let mut graph = Pb::default();
+    graph.message(1, &op("MatMul", &["X", "coef"], &["xw"], &[]));
+    graph.message(1, &op("Add", &["xw", "intercept"], &["y"], &[]));
+    graph.message(
+        1,
+        &op("Cast", &["y"], &["variable"], &[attr_int("to", FLOAT)]),
+    );
+    graph.string(2, "sluice");
+    graph.message(5, &tensor_doubles("coef", &[width(p), 1], &m.coefficients));
+    graph.message(5, &tensor_doubles("intercept", &[1], &[m.intercept]));
+    graph.message(11, &value_info("X", DOUBLE, width(p)));
+    graph.message(12, &value_info("variable", FLOAT, 1));
+    model_proto(&graph)
+}
+
+/// `logistic_regression`: `probabilities` (`double [N, classes]`) and `label` (`string [N]`).
+fn logistic(m: &crate::LogisticModel) -> Vec<u8> {
+    let p = m.schema.feature_names.len();
+    let margins = m.coefficients.len();
+    // `coef` is `[features, margins]`, row-major: feature j's weight for each margin.
+    let coef: Vec<f64> = (0..p)
+        .flat_map(|j| m.coefficients.iter().map(move |w| w[j]))
+        .collect();
+    let classes = &m.schema.classes;
+    let mut graph = Pb::default();
+    graph.message(1, &op("MatMul", &["X", "coef"], &["xw"], &[]));
+    graph.message(1, &op("Add", &["xw", "intercepts"], &["z"], &[]));
+    if margins == 1 {
+        graph.message(1, &op("Sigmoid", &["z"], &["p1"], &[]));
+        graph.message(1, &op("Sub", &["one", "p1"], &["p0"], &[]));
+        graph.message(
+            1,
+            &op(
+                "Concat",
+                &["p0", "p1"],
+                &["probabilities"],
+                &[attr_int("axis", 1)],
+            ),
+        );
+        graph.message(5, &tensor_doubles("one", &[1], &[1.0]));
+    } else {
+        graph.message(
+            1,
+            &op(
+                "Softmax",
+                &["z"],
+                &["probabilities"],
+                &[attr_int("axis", 1)],
+            ),
+        );
+    }
+    graph.message(
+        1,
+        &op(
+            "ArgMax",
+            &["probabilities"],
+            &["index"],
+            &[attr_int("axis", 1), attr_int("keepdims", 0)],
+        ),
+    );
+    graph.message(
+        1,
+        &op(
+            "Gather",
+            &["classes", "index"],
+            &["label"],
+            &[attr_int("axis", 0)],
+        ),
+    );
+    graph.string(2, "sluice");
+    graph.message(
+        5,
+        &tensor_doubles("coef", &[width(p), width(margins)], &coef),
+    );
+    graph.message(
+        5,
+        &tensor_doubles("intercepts", &[width(margins)], &m.intercepts),
+    );
+    graph.message(5, &tensor_strings("classes", classes));
+    graph.message(11, &value_info("X", DOUBLE, width(p)));
+    graph.message(12, &value_info("label", STRING, -1));
+    graph.message(
+        12,
+        &value_info("probabilities", DOUBLE, width(classes.len())),
+    );
+    model_proto(&graph)
+}
+
+/// A node of the default domain.
+fn op(kind: &str, inputs: &[&str], outputs: &[&str], attrs: &[Pb]) -> Pb {
+    let mut node = Pb::default();
+    for i in inputs {
+        node.string(1, i);
+    }
+    for o in outputs {
+        node.string(2, o);
+    }
+    node.string(
+        3,
+        &format!("sluice_{}", outputs.first().copied().unwrap_or(kind)),
+    );
+    node.string(4, kind);
+    for a in attrs {
+        node.message(5, a);
+    }
+    node
+}
+
+/// An initializer: a `double` tensor of shape `dims` (its bytes as `raw_data`).
+fn tensor_doubles(name: &str, dims: &[i64], values: &[f64]) -> Pb {
+    let mut tensor = Pb::default();
+    for &d in dims {
+        tensor.int(1, d);
+    }
+    tensor.int(2, DOUBLE);
+    tensor.string(8, name);
+    let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    tensor.bytes(9, &raw);
+    tensor
+}
+
+/// An initializer: a one-dimensional `string` tensor.
+fn tensor_strings(name: &str, values: &[String]) -> Pb {
+    let mut tensor = Pb::default();
+    tensor.int(1, width(values.len()));
+    tensor.int(2, STRING);
+    for v in values {
+        tensor.string(6, v);
+    }
+    tensor.string(8, name);
+    tensor
+}
+
+/// The model around `graph`: IR version 8, the default opset 17 and `ai.onnx.ml` 3.
+fn model_proto(graph: &Pb) -> Vec<u8> {
     let mut out = Pb::default();
     out.int(1, 8); // ir_version
     out.string(2, "sluice");
     out.string(3, env!("CARGO_PKG_VERSION"));
-    out.message(7, &graph);
+    out.message(7, graph);
     for (domain, version) in [("", 17), ("ai.onnx.ml", 3)] {
         let mut opset = Pb::default();
         opset.string(1, domain);
         opset.int(2, version);
         out.message(8, &opset);
     }
-    Ok(out.0)
+    out.0
 }
 
 /// The ensemble's node and leaf attributes, tree after tree.
@@ -162,17 +318,20 @@ impl Ensemble {
 }
 
 const FLOAT: i64 = 1;
+const STRING: i64 = 8;
 const DOUBLE: i64 = 11;
 
-/// `name`: a tensor of `elem` of shape `[N, width]`.
+/// `name`: a tensor of `elem` of shape `[N, width]`, or `[N]` when `width` is negative.
 fn value_info(name: &str, elem: i64, width: i64) -> Pb {
     let mut rows = Pb::default();
     rows.string(2, "N"); // dim_param
-    let mut cols = Pb::default();
-    cols.int(1, width); // dim_value
     let mut shape = Pb::default();
     shape.message(1, &rows);
-    shape.message(1, &cols);
+    if width >= 0 {
+        let mut cols = Pb::default();
+        cols.int(1, width); // dim_value
+        shape.message(1, &cols);
+    }
     let mut tensor = Pb::default();
     tensor.int(1, elem);
     tensor.message(2, &shape);

@@ -1,12 +1,16 @@
 //! ONNX export checked by a real runtime: `onnxruntime` (from PyPI; `SLUICE_TEST_ONNXRUNTIME`
 //! names the folder `tests/ml/setup.sh` installs it into) predicts with the exported tree,
-//! forest and boosting models, and its predictions equal the native ones to 1e-6 (relative),
-//! missing values included. Skipped, and saying so, where the runtime is not installed.
+//! forest, boosting and linear regression models, and its predictions equal the native ones to
+//! 1e-6 (relative), missing values included; with logistic regression (binary and multinomial)
+//! its labels are the native ones and its probabilities equal them to 1e-9. Skipped, and saying
+//! so, where the runtime is not installed.
 
 use std::io::Write;
 use std::process::Command;
 
-use sluice_ml::{BoostingParams, Dataset, ForestParams, Model, TreeParams, to_onnx};
+use sluice_ml::{
+    BoostingParams, Dataset, ForestParams, LinearParams, LogisticParams, Model, TreeParams, to_onnx,
+};
 
 /// A regression dataset with a few missing values, and the rows to predict.
 fn data(n: usize, seed: u64) -> Dataset {
@@ -49,6 +53,12 @@ fn runtime() -> Option<String> {
 
 /// onnxruntime's predictions of `rows` (row-major, NaN for missing) with the model in `onnx`.
 fn onnxruntime(dir: &str, onnx: &[u8], rows: &[Vec<f64>]) -> Vec<f64> {
+    serde_json::from_value(onnxruntime_outputs(dir, onnx, rows)[0].clone()).unwrap()
+}
+
+/// Every output of the model in `onnx` for `rows`, in the graph's order, each flattened to a
+/// JSON list (numbers, or strings for a string tensor).
+fn onnxruntime_outputs(dir: &str, onnx: &[u8], rows: &[Vec<f64>]) -> Vec<serde_json::Value> {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("model.onnx"), onnx).unwrap();
     let mut csv = std::fs::File::create(tmp.path().join("x.csv")).unwrap();
@@ -71,8 +81,9 @@ fn onnxruntime(dir: &str, onnx: &[u8], rows: &[Vec<f64>]) -> Vec<f64> {
             "import sys, json, numpy as np, onnxruntime as ort\n\
              s = ort.InferenceSession(sys.argv[1] + '/model.onnx', providers=['CPUExecutionProvider'])\n\
              x = np.loadtxt(sys.argv[1] + '/x.csv', delimiter=',', ndmin=2)\n\
-             (y,) = s.run(None, {'X': x})\n\
-             print(json.dumps([float(v) for v in y.reshape(-1)]))",
+             ys = s.run(None, {'X': x})\n\
+             conv = lambda v: v if isinstance(v, str) else float(v)\n\
+             print(json.dumps([[conv(v) for v in y.reshape(-1).tolist()] for y in ys]))",
         )
         .arg(tmp.path())
         .env("PYTHONPATH", dir)
@@ -139,12 +150,86 @@ fn onnxruntime_predicts_what_the_native_tree_models_predict() {
 }
 
 #[test]
-fn classifiers_and_linear_models_are_not_exported_yet() {
+fn tree_classifiers_are_not_exported_yet() {
     let train = with_missing(200, 1, false);
-    let linear: Model = sluice_ml::LinearParams::default()
-        .fit(&train)
-        .unwrap()
-        .into();
-    let err = to_onnx(&linear).unwrap_err().to_string();
-    assert!(err.contains("not linear models"), "{err}");
+    let labels: Vec<&str> = train.features()[0]
+        .iter()
+        .map(|&x| if x > 30.0 { "big" } else { "small" })
+        .collect();
+    let train = train.with_class_labels(&labels).unwrap();
+    let forest: Model = ForestParams {
+        n_estimators: 2,
+        ..ForestParams::default()
+    }
+    .fit(&train)
+    .unwrap()
+    .into();
+    let err = to_onnx(&forest).unwrap_err().to_string();
+    assert!(err.contains("not tree classifiers"), "{err}");
+}
+
+/// Linear regression, and logistic regression with two and three classes, as onnxruntime runs
+/// them: the same predictions, labels and probabilities as the native models.
+#[test]
+fn onnxruntime_predicts_what_the_native_linear_models_predict() {
+    let Some(dir) = runtime() else {
+        return;
+    };
+    let clean = |n, seed| with_missing(n, seed, false);
+    let (train, test) = (clean(2000, 5), clean(300, 6));
+    let rows: Vec<Vec<f64>> = (0..test.n_rows())
+        .map(|i| test.features().iter().map(|c| c[i]).collect())
+        .collect();
+    let linear: Model = LinearParams::default().fit(&train).unwrap().into();
+    let native = linear.predict(&test).unwrap();
+    let got = onnxruntime(&dir, &to_onnx(&linear).unwrap(), &rows);
+    assert_eq!(got.len(), native.len());
+    for (i, (a, b)) in native.iter().zip(&got).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-6 * a.abs().max(1.0),
+            "linear_regression: row {i}: native {a}, onnxruntime {b}"
+        );
+    }
+
+    // Classes from the regression target's value: two, then three, named.
+    let target = |d: &Dataset| -> Vec<f64> {
+        let x = d.features();
+        (0..d.n_rows())
+            .map(|i| 3.0 * x[0][i] + (x[1][i] / 7.0).sin() * 20.0)
+            .collect()
+    };
+    for cuts in [vec![100.0], vec![60.0, 150.0]] {
+        let label = |v: f64| {
+            let k = cuts.iter().filter(|c| v > **c).count();
+            ["low", "mid", "high"][if cuts.len() == 1 { k * 2 } else { k }]
+        };
+        let labels = |d: &Dataset| -> Vec<&str> { target(d).into_iter().map(label).collect() };
+        let (tr, te) = (
+            clean(2000, 5)
+                .with_class_labels(&labels(&clean(2000, 5)))
+                .unwrap(),
+            clean(300, 6)
+                .with_class_labels(&labels(&clean(300, 6)))
+                .unwrap(),
+        );
+        let model: Model = LogisticParams::default().fit(&tr).unwrap().into();
+        let name = format!("logistic_regression, {} classes", model.classes().len());
+        let native_labels = model.predict_labels(&te).unwrap();
+        let native_proba = model.predict_proba(&te).unwrap();
+        let outputs = onnxruntime_outputs(&dir, &to_onnx(&model).unwrap(), &rows);
+        let got_labels: Vec<String> = serde_json::from_value(outputs[0].clone()).unwrap();
+        let got_proba: Vec<f64> = serde_json::from_value(outputs[1].clone()).unwrap();
+        assert_eq!(got_labels, native_labels, "{name}");
+        let k = model.classes().len();
+        assert_eq!(got_proba.len(), native_proba.len() * k, "{name}");
+        for (i, row) in native_proba.iter().enumerate() {
+            for (c, p) in row.iter().enumerate() {
+                let q = got_proba[i * k + c];
+                assert!(
+                    (p - q).abs() <= 1e-9,
+                    "{name}: row {i} class {c}: native {p}, onnxruntime {q}"
+                );
+            }
+        }
+    }
 }
