@@ -312,8 +312,22 @@ async function pageRuns(view, q, id) {
     sortHead('Run', 'attributes.run_name'), sortHead('Status', 'attributes.status'),
     sortHead('Started', 'attributes.start_time'), el('th', { scope: 'col' }, 'Duration'),
     ...cols.map((c) => sortHead(c, orderKey(c)))];
-  const rows = runs.map((r) => {
+  // In time order, a pipeline's step runs follow their job's run, indented (as on MLflow's
+  // runs table); a sort by any other column keeps the rows flat.
+  const parentOf = (r) => tagOf(r, 'mlflow.parentRunId');
+  const ids = new Set(runs.map((r) => r.info.run_id));
+  let ordered = runs;
+  if (order.startsWith('attributes.start_time')) {
+    const kids = new Map();
+    for (const r of runs) {
+      const p = parentOf(r);
+      if (p && ids.has(p)) (kids.get(p) || kids.set(p, []).get(p)).push(r);
+    }
+    ordered = runs.filter((r) => !(parentOf(r) && ids.has(parentOf(r)))).flatMap((r) => [r, ...(kids.get(r.info.run_id) || [])]);
+  }
+  const rows = ordered.map((r) => {
     const info = r.info;
+    const nested = ordered !== runs && parentOf(r) && ids.has(parentOf(r));
     const box = el('input', {
       type: 'checkbox', 'aria-label': `Select run ${info.run_name || info.run_id}`, value: info.run_id,
       onchange: (ev) => {
@@ -321,9 +335,10 @@ async function pageRuns(view, q, id) {
         compareBtn.disabled = selected.size < 2;
       },
     });
-    return el('tr', {},
+    return el('tr', { class: nested ? 'child' : undefined },
       el('td', {}, box),
-      el('td', {}, el('a', { href: `#/runs/${enc(info.run_id)}` }, info.run_name || info.run_id)),
+      el('td', {}, nested ? el('span', { 'aria-hidden': 'true', class: 'muted' }, '↳ ') : null,
+        el('a', { href: `#/runs/${enc(info.run_id)}` }, info.run_name || info.run_id)),
       el('td', {}, badge(info.status)),
       el('td', { class: 'nowrap' }, fmtTime(info.start_time)),
       el('td', {}, info.end_time ? fmtDuration(info.end_time - info.start_time) : ''),
@@ -392,6 +407,27 @@ function lineChart(series, opts = {}) {
     svg.append(el('path', { d, fill: 'none', stroke: PALETTE[i % PALETTE.length], 'stroke-width': 1.6 }, el('title', {}, s.name)));
     if (good.length === 1) svg.append(el('circle', { cx: sx(good[0][0]), cy: sy(good[0][1]), r: 3, fill: PALETTE[i % PALETTE.length] }));
   });
+  // The point nearest the pointer, read out in the corner.
+  const readout = el('text', { class: 'readout', x: W - R, y: T + 10, 'text-anchor': 'end' });
+  const marker = el('circle', { r: 3.5, fill: 'none', stroke: 'currentColor', visibility: 'hidden' });
+  svg.append(readout, marker);
+  svg.addEventListener('pointermove', (ev) => {
+    const box = svg.getBoundingClientRect();
+    const px = ((ev.clientX - box.left) / box.width) * W;
+    const py = ((ev.clientY - box.top) / box.height) * H;
+    let best = null;
+    series.forEach((s, i) => s.points.forEach(([x, y]) => {
+      if (!Number.isFinite(y) || (opts.log && y <= 0)) return;
+      const d = Math.abs(sx(x) - px) * 4 + Math.abs(sy(y) - py);
+      if (!best || d < best.d) best = { d, x, y, i, name: s.name };
+    }));
+    if (!best) return;
+    marker.setAttribute('cx', sx(best.x));
+    marker.setAttribute('cy', sy(best.y));
+    marker.setAttribute('visibility', 'visible');
+    readout.textContent = `${series.length > 1 ? `${best.name}: ` : ''}${opts.xLabel || 'step'} ${fmtNum(best.x)} → ${fmtNum(best.y)}`;
+  });
+  svg.addEventListener('pointerleave', () => { marker.setAttribute('visibility', 'hidden'); readout.textContent = ''; });
   if (opts.onZoom) {
     const sel = el('rect', { class: 'sel', x: 0, y: T, width: 0, height: H - T - B });
     svg.append(sel);
