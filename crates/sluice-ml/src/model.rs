@@ -1,6 +1,8 @@
-//! Any fitted model, its predictions, and its versioned on-disk format.
+//! Any fitted model, its predictions, and its versioned on-disk formats.
 //!
-//! `Model::save(dir)` writes `dir/model.json`:
+//! `Model::save(dir)` writes `dir/model.bin`, the binary form (versioned, checksummed, its
+//! arrays laid out to be mapped; see `model_bin.rs`). `Model::save_json(dir)` writes the text
+//! form, `dir/model.json`, which earlier versions wrote and `Model::load` still reads:
 //!
 //! ```json
 //! {"format": "sluice-model", "format_version": 1, "algorithm": "random_forest",
@@ -31,8 +33,10 @@ use crate::{
 pub const FORMAT: &str = "sluice-model";
 /// The newest `format_version` this build writes and reads.
 pub const FORMAT_VERSION: u64 = 1;
-/// The file `Model::save` writes in its folder.
-pub const MODEL_FILE: &str = "model.json";
+/// The file `Model::save` writes in its folder (binary).
+pub const MODEL_FILE: &str = crate::model_bin::BINARY_FILE;
+/// The text form `Model::save_json` writes (and earlier versions wrote).
+pub const JSON_MODEL_FILE: &str = "model.json";
 
 pub(crate) const LINEAR_REGRESSION: &str = "linear_regression";
 pub(crate) const LOGISTIC_REGRESSION: &str = "logistic_regression";
@@ -178,9 +182,14 @@ impl Model {
         }
     }
 
-    /// Writes `dir/model.json`, creating `dir` if needed; the file is replaced atomically. The
-    /// model is written as it is serialized (no JSON tree of it in memory: a forest of deep
-    /// trees is millions of nodes).
+    /// The model with `schema` (what a file's envelope says).
+    pub(crate) fn with_schema(mut self, schema: Schema) -> Self {
+        *self.schema_mut() = schema;
+        self
+    }
+
+    /// Writes `dir/model.bin`, creating `dir` if needed; the file is replaced atomically (and a
+    /// `model.json` left there by an earlier version is removed, so the folder holds one model).
     pub fn save(&self, dir: &Path) -> Result<(), MlError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -188,7 +197,43 @@ impl Model {
         };
         fs::create_dir_all(dir).map_err(io(dir))?;
         let path = dir.join(MODEL_FILE);
+        let bytes = crate::model_bin::encode(self).map_err(|reason| MlError::Format {
+            path: path.clone(),
+            reason,
+        })?;
         let tmp = dir.join(format!(".{MODEL_FILE}.tmp"));
+        {
+            let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
+            std::io::Write::write_all(&mut file, &bytes).map_err(io(&tmp))?;
+            file.sync_all().map_err(io(&tmp))?;
+        }
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+        match fs::remove_file(dir.join(JSON_MODEL_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(io(&dir.join(JSON_MODEL_FILE))(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes the text form (`model.json`'s) to `path`, creating its folder if needed; the file
+    /// is replaced atomically. The model is written as it is serialized (no JSON tree of it in
+    /// memory: a forest of deep trees is millions of nodes).
+    pub fn save_json(&self, path: &Path) -> Result<(), MlError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| MlError::Io { path, source }
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = path.to_path_buf();
+        let name = path
+            .file_name()
+            .map_or_else(|| "model.json".into(), |n| n.to_string_lossy().into_owned());
+        let tmp = dir.join(format!(".{name}.tmp"));
         let file = fs::File::create(&tmp).map_err(io(&tmp))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         let written = match self {
@@ -226,10 +271,34 @@ impl Model {
         )
     }
 
-    /// Reads `dir/model.json`, refusing a newer `format_version` or an inconsistent model. The
-    /// small top-level fields are read first; the model is then read straight into its type.
+    /// Reads the model in `dir`: `model.bin`, else `model.json` (the text form of earlier
+    /// versions); refuses a newer format, a damaged file or an inconsistent model.
     pub fn load(dir: &Path) -> Result<Self, MlError> {
-        let path = dir.join(MODEL_FILE);
+        let binary = dir.join(MODEL_FILE);
+        match fs::read(&binary) {
+            Ok(bytes) => {
+                let model = crate::model_bin::decode(&binary, &bytes)?;
+                model.validate().map_err(|reason| MlError::Format {
+                    path: binary,
+                    reason,
+                })?;
+                return Ok(model);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(MlError::Io {
+                    path: binary,
+                    source,
+                });
+            }
+        }
+        Self::load_json(&dir.join(JSON_MODEL_FILE))
+    }
+
+    /// Reads a `model.json` file. The small top-level fields are read first; the model is then
+    /// read straight into its type.
+    fn load_json(path: &Path) -> Result<Self, MlError> {
+        let path = path.to_path_buf();
         let text = fs::read_to_string(&path).map_err(|source| MlError::Io {
             path: path.clone(),
             source,

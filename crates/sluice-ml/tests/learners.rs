@@ -318,9 +318,17 @@ fn save_then_load_predicts_identically() {
                 loaded.predict_proba(&data).unwrap()
             );
         }
+        // The binary file: its magic, and no text form beside it.
+        let bytes = std::fs::read(dir.join("model.bin")).unwrap();
+        assert!(bytes.starts_with(b"SLUICEMB"), "{}", model.algorithm());
+        assert!(!dir.join("model.json").exists());
+        // The text form loads to the same model too.
+        let text = dir.join("text").join("model.json");
+        model.save_json(&text).unwrap();
+        let from_text = Model::load(&dir.join("text")).unwrap();
+        assert_eq!(from_text, model, "{} (model.json)", model.algorithm());
         let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).unwrap())
-                .unwrap();
+            serde_json::from_str(&std::fs::read_to_string(&text).unwrap()).unwrap();
         assert_eq!(json["format"], "sluice-model");
         assert_eq!(json["format_version"], 1);
         assert_eq!(json["algorithm"], model.algorithm());
@@ -368,8 +376,8 @@ fn a_newer_format_version_is_refused() {
     let data = friedman(200, 14);
     let model: Model = LinearParams::default().fit(&data).unwrap().into();
     let dir = temp_dir("newer");
-    model.save(&dir).unwrap();
     let path = dir.join("model.json");
+    model.save_json(&path).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(
         &path,
@@ -396,6 +404,53 @@ fn a_newer_format_version_is_refused() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The binary file refuses a newer layout, and a damaged or truncated file, before reading it.
+#[test]
+fn a_damaged_or_newer_binary_model_is_refused() {
+    let data = friedman(300, 15);
+    let model: Model = ForestParams {
+        n_estimators: 3,
+        ..ForestParams::default()
+    }
+    .fit(&data)
+    .unwrap()
+    .into();
+    let dir = temp_dir("damaged");
+    model.save(&dir).unwrap();
+    let path = dir.join("model.bin");
+    let good = std::fs::read(&path).unwrap();
+    let refused = |bytes: &[u8]| {
+        std::fs::write(&path, bytes).unwrap();
+        Model::load(&dir).unwrap_err()
+    };
+    let mut newer = good.clone();
+    newer[8] = 2;
+    assert!(
+        matches!(
+            refused(&newer),
+            MlError::NewerFormat {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ),
+        "newer layout"
+    );
+    let mut flipped = good.clone();
+    let last = flipped.len() - 3;
+    flipped[last] ^= 0x40;
+    let err = refused(&flipped);
+    assert!(err.to_string().contains("checksum"), "{err}");
+    let err = refused(&good[..good.len() - 100]);
+    assert!(err.to_string().contains("truncated"), "{err}");
+    let err = refused(&good[..20]);
+    assert!(matches!(err, MlError::Format { .. }), "{err}");
+    // Put back, it loads.
+    std::fs::write(&path, &good).unwrap();
+    assert_eq!(Model::load(&dir).unwrap(), model);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn fits_are_identical_on_one_and_two_threads() {
     let fit_all = || -> Vec<String> {
@@ -408,11 +463,11 @@ fn fits_are_identical_on_one_and_two_threads() {
                     model.algorithm()
                 ));
                 model.save(&dir).unwrap();
-                let text = std::fs::read_to_string(dir.join("model.json")).unwrap();
+                let bytes = std::fs::read(dir.join("model.bin")).unwrap();
                 std::fs::remove_dir_all(&dir).unwrap();
                 let pred = model.predict(&data).unwrap();
                 format!(
-                    "{text}{:?}",
+                    "{bytes:?}{:?}",
                     pred.iter().map(|p| p.to_bits()).collect::<Vec<_>>()
                 )
             })

@@ -4,7 +4,7 @@
 //!   [`ALGORITHMS`]), hyperparameters as flags (`--n-estimators 100 --max-depth 8 ...`; a flag an
 //!   algorithm does not take is an error), optionally `--validation-data`.
 //! - **Outputs**: `--model-output` gets `MLmodel` (flavor `sluice`: algorithm, task, target,
-//!   feature names; a signature) and `model.json` (the versioned `sluice-model` format).
+//!   feature names; a signature) and `model.bin` (the versioned, checksummed `sluice-model` binary format).
 //! - **Logged**: params `algorithm`, `task`, `target`, `n_features`, every hyperparameter;
 //!   metrics `training_*` (and `validation_*`): r2, mse, rmse, mae or accuracy, f1, `log_loss`.
 //! - **Deterministic**: the same data, hyperparameters and `--seed` give the same model.
@@ -340,7 +340,7 @@ pub const ONNX_FILE: &str = "model.onnx";
 /// Models of more tree nodes than this (an ONNX file of ~45 MB) get no `model.onnx` at training.
 pub const AUTO_ONNX_MAX_NODES: usize = 1_000_000;
 
-/// Writes `model.json` (and `model.onnx` where the model has an ONNX form) and an `MLmodel`
+/// Writes `model.bin` (and `model.onnx` where the model has an ONNX form) and an `MLmodel`
 /// file describing them.
 pub fn save_model_dir(model: &Model, target: &str, dir: &Path) -> Result<(), StepError> {
     model.save(dir).map_err(ml)?;

@@ -656,7 +656,10 @@ pub(crate) struct ModelExportArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ExportFormat {
+    /// ONNX, for any ONNX runtime.
     Onnx,
+    /// Sluice's text form (`model.json`, what versions before `model.bin` wrote).
+    Json,
 }
 
 #[derive(Debug, Args)]

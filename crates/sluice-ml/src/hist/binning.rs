@@ -58,6 +58,10 @@ impl BinMapper {
         BinMapper { edges }
     }
 
+    pub(crate) fn from_edges(edges: Vec<Vec<f64>>) -> Self {
+        BinMapper { edges }
+    }
+
     #[must_use]
     pub fn n_features(&self) -> usize {
         self.edges.len()

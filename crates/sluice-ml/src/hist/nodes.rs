@@ -1,4 +1,5 @@
-//! A fitted histogram tree, stored as parallel arrays (compact in `model.json`).
+//! A fitted histogram tree, stored as parallel arrays (as `model.bin` stores them, and compact
+//! in `model.json`).
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,37 @@ impl HistTree {
             value: values,
             n_outputs,
         }
+    }
+
+    /// A tree from its arrays, as a model file holds them (checked by `validate` when the model
+    /// is loaded).
+    pub(crate) fn from_arrays(
+        feature: Vec<u32>,
+        threshold: Vec<u8>,
+        missing_left: Vec<bool>,
+        left: Vec<u32>,
+        right: Vec<u32>,
+        value: Vec<f64>,
+        n_outputs: usize,
+    ) -> Self {
+        HistTree {
+            feature,
+            threshold,
+            missing_left,
+            left,
+            right,
+            value,
+            n_outputs,
+        }
+    }
+
+    /// Every node's outputs, `n_outputs` per node.
+    pub(crate) fn values(&self) -> &[f64] {
+        &self.value
+    }
+
+    pub(crate) fn n_outputs(&self) -> usize {
+        self.n_outputs
     }
 
     #[must_use]

@@ -95,7 +95,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &ModelCommand) -> Result<(), CliError> {
     if let ModelCommand::Export(args) = cmd
         && let Some(path) = &args.path
     {
-        return export(ctx, path, &args.file);
+        return export(ctx, path, &args.file, args.format);
     }
     let ws = workspace::open_existing(&workspace::locate(
         ctx.global.workspace.as_deref(),
@@ -227,7 +227,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &ModelCommand) -> Result<(), CliError> {
                     )),
                 }
             })?;
-            export(ctx, &dir, &args.file)
+            export(ctx, &dir, &args.file, args.format)
         }
     }
 }
@@ -314,18 +314,44 @@ fn create(ctx: &Ctx<'_>, args: &crate::cli::ModelCreateArgs) -> Result<(), CliEr
     ctx.printer.print(&version_json(&version), VERSION_COLUMNS)
 }
 
-/// Writes the ONNX form of the Sluice model in `dir` to `file`.
-fn export(ctx: &Ctx<'_>, dir: &std::path::Path, file: &std::path::Path) -> Result<(), CliError> {
+/// Writes the Sluice model in `dir` to `file` in `format`.
+fn export(
+    ctx: &Ctx<'_>,
+    dir: &std::path::Path,
+    file: &std::path::Path,
+    format: crate::cli::ExportFormat,
+) -> Result<(), CliError> {
     let model = sluice_ml::Model::load(dir).map_err(|e| {
         CliError::usage(
             format!("{} holds no Sluice model: {e}", dir.display()),
-            "export a model trained by `sluice step train` (a folder with `model.json`)",
+            "export a model trained by `sluice step train` (a folder with `model.bin` or `model.json`)",
         )
     })?;
+    if format == crate::cli::ExportFormat::Json {
+        model
+            .save_json(file)
+            .map_err(|e| CliError::Workspace(e.to_string()))?;
+        let bytes = std::fs::metadata(file).map_or(0, |m| m.len());
+        ui::note(&format!(
+            "wrote {} ({} KB): Sluice's text model format",
+            file.display(),
+            bytes.div_ceil(1024)
+        ));
+        return ctx.printer.print(
+            &json!({
+                "file": file.display().to_string(),
+                "format": "json",
+                "bytes": bytes,
+                "algorithm": model.algorithm(),
+                "features": model.feature_names(),
+            }),
+            &["file", "format", "bytes"],
+        );
+    }
     let bytes = sluice_ml::to_onnx(&model).map_err(|e| {
         CliError::usage(
             e.to_string(),
-            "export a regression tree, forest or boosting model",
+            "export a linear or logistic regression, or a regression tree, forest or boosting model",
         )
     })?;
     std::fs::write(file, &bytes)

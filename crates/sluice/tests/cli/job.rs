@@ -58,7 +58,7 @@ fn example_pipeline_trains_registers_and_gates() {
         mlmodel.contains("sluice:") && mlmodel.contains("algorithm: random_forest"),
         "{mlmodel}"
     );
-    assert!(model_dir.join("model.json").exists());
+    assert!(model_dir.join("model.bin").exists());
     let info_dir = std::path::PathBuf::from(
         job["outputs"]["model_info_output_path"]["path"]
             .as_str()

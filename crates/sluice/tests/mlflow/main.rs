@@ -828,7 +828,7 @@ impl Output {
 }
 
 /// A Sluice model folder loads in plain Python with `mlflow.pyfunc.load_model` (through the
-/// `onnx` flavor `sluice step train` writes beside `model.json`) and predicts what Sluice
+/// `onnx` flavor `sluice step train` writes beside `model.bin`) and predicts what Sluice
 /// predicts: its R² on the test split equals the one `sluice step evaluate` reports. Needs the
 /// mlflow 3 venv and `onnx`/`onnxruntime` (`tests/ml/setup.sh`, `SLUICE_TEST_ONNXRUNTIME`).
 #[test]

@@ -41,7 +41,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &StepCommand) -> Result<(), CliError> {
                 .filter(|&n| n > sluice_steps::train::AUTO_ONNX_MAX_NODES)
             {
                 ui::note(&format!(
-                    "no model.onnx beside model.json: the model has {n} tree nodes; `sluice model export --path {} --file model.onnx` writes it",
+                    "no model.onnx beside model.bin: the model has {n} tree nodes; `sluice model export --path {} --file model.onnx` writes it",
                     args.model_output.display()
                 ));
             }

@@ -1,0 +1,483 @@
+//! The binary model file, `model.bin`: what `Model::save` writes (`model.json`, the earlier
+//! text form, still loads, and `Model::save_json` still writes it).
+//!
+//! ```text
+//! 0   magic "SLUICEMB"
+//! 8   u32 binary layout version (1)
+//! 12  u32 header length H
+//! 16  u64 payload length P
+//! 24  32 bytes: BLAKE3 of header and payload
+//! 56  8 bytes reserved (zero)
+//! 64  header: H bytes of JSON
+//!     zero padding to a multiple of 8
+//!     payload: P bytes, the arrays
+//! ```
+//!
+//! The header is `model.json`'s envelope (`format`, `format_version`, `algorithm`, `task`,
+//! `feature_names`, `classes`), the small parts of the model (a linear model is all small; a
+//! boosting model's baseline), and `arrays`: each array's name, element type (`u8`, `u16`,
+//! `u32`, `f64`, little-endian), offset in the payload (a multiple of 8, so a reader that maps
+//! the file can view every array in place) and length. A tree model's trees are struct-of-arrays
+//! over all its nodes: `tree_nodes` (nodes per tree), `feature`, `threshold` (the bin),
+//! `missing_left`, `left`, `right` (`0` for a leaf), `value` (`n_outputs` per node), and its bin
+//! edges (`edge_counts` per feature, then `edges`). The checksum is verified before anything is
+//! read, so a damaged or truncated file is refused, never half-loaded.
+
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+use crate::hist::{BinMapper, HistTree};
+use crate::{
+    BoostingModel, FORMAT, FORMAT_VERSION, ForestModel, MlError, Model, Schema, TreeModel,
+};
+
+/// The file `Model::save` writes in its folder.
+pub(crate) const BINARY_FILE: &str = "model.bin";
+const MAGIC: &[u8; 8] = b"SLUICEMB";
+/// The newest binary layout this build writes and reads.
+pub const BINARY_VERSION: u32 = 1;
+const PREFIX: usize = 64;
+
+/// The bytes of `model`'s binary file.
+pub(crate) fn encode(model: &Model) -> Result<Vec<u8>, String> {
+    let mut w = Writer::default();
+    let mut header = Map::new();
+    header.insert("format".into(), json!(FORMAT));
+    header.insert("format_version".into(), json!(FORMAT_VERSION));
+    header.insert("algorithm".into(), json!(model.algorithm()));
+    header.insert("task".into(), json!(model.task()));
+    header.insert("feature_names".into(), json!(model.feature_names()));
+    header.insert("classes".into(), json!(model.classes()));
+    match model {
+        Model::Linear(m) => {
+            header.insert(
+                "model".into(),
+                serde_json::to_value(m).map_err(|e| e.to_string())?,
+            );
+        }
+        Model::Logistic(m) => {
+            header.insert(
+                "model".into(),
+                serde_json::to_value(m).map_err(|e| e.to_string())?,
+            );
+        }
+        Model::Tree(m) => {
+            w.bins(&m.bins);
+            header.insert(
+                "n_outputs".into(),
+                json!(w.trees(std::slice::from_ref(&m.tree))?),
+            );
+        }
+        Model::Forest(m) => {
+            w.bins(&m.bins);
+            header.insert("n_outputs".into(), json!(w.trees(&m.trees)?));
+        }
+        Model::Boosting(m) => {
+            w.bins(&m.bins);
+            let flat: Vec<HistTree> = m.trees.iter().flatten().cloned().collect();
+            header.insert("n_outputs".into(), json!(w.trees(&flat)?));
+            w.u32s(
+                "iteration_trees",
+                m.trees
+                    .iter()
+                    .map(|it| u32::try_from(it.len()).unwrap_or(u32::MAX)),
+            );
+            header.insert("baseline".into(), json!(m.baseline));
+        }
+    }
+    header.insert("arrays".into(), Value::Array(w.arrays));
+    let header = serde_json::to_vec(&Value::Object(header)).map_err(|e| e.to_string())?;
+    let header_len =
+        u32::try_from(header.len()).map_err(|_| "the header is too large".to_owned())?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&header);
+    hasher.update(&w.payload);
+    let mut out = Vec::with_capacity(PREFIX + header.len() + 8 + w.payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&BINARY_VERSION.to_le_bytes());
+    out.extend_from_slice(&header_len.to_le_bytes());
+    out.extend_from_slice(&(w.payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(hasher.finalize().as_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&header);
+    out.resize(out.len().next_multiple_of(8), 0);
+    out.extend_from_slice(&w.payload);
+    Ok(out)
+}
+
+/// Whether `bytes` start as a binary model file does.
+pub(crate) fn is_binary(bytes: &[u8]) -> bool {
+    bytes.starts_with(MAGIC)
+}
+
+/// The model in `bytes` (a binary model file read from `path`), checked.
+pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Model, MlError> {
+    let bad = |reason: String| MlError::Format {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if bytes.len() < PREFIX || !is_binary(bytes) {
+        return Err(bad(
+            "not a Sluice binary model file (too short, or no `SLUICEMB` at its start)".into(),
+        ));
+    }
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or_default());
+    let version = word(8);
+    if version > BINARY_VERSION {
+        return Err(MlError::NewerFormat {
+            path: path.to_path_buf(),
+            found: u64::from(version),
+            supported: u64::from(BINARY_VERSION),
+        });
+    }
+    let header_len = word(12) as usize;
+    let payload_len = u64::from_le_bytes(bytes[16..24].try_into().unwrap_or_default());
+    let header_end = PREFIX + header_len;
+    let payload_start = header_end.next_multiple_of(8);
+    let payload_end = usize::try_from(payload_len)
+        .ok()
+        .and_then(|p| payload_start.checked_add(p));
+    let Some(payload_end) = payload_end.filter(|&end| end == bytes.len()) else {
+        return Err(bad(format!(
+            "the file is {} bytes, its header says {} (truncated or damaged)",
+            bytes.len(),
+            payload_start as u64 + payload_len
+        )));
+    };
+    let (header, payload) = (
+        &bytes[PREFIX..header_end],
+        &bytes[payload_start..payload_end],
+    );
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(header);
+    hasher.update(payload);
+    if hasher.finalize().as_bytes() != &bytes[24..56] {
+        return Err(bad(
+            "its checksum does not match its contents: the file is damaged".into(),
+        ));
+    }
+    let header: Map<String, Value> =
+        serde_json::from_slice(header).map_err(|e| bad(format!("its header: {e}")))?;
+    let get = |key: &str| header.get(key).cloned().unwrap_or(Value::Null);
+    let field = |key: &str| -> Result<Value, MlError> {
+        header
+            .get(key)
+            .cloned()
+            .ok_or_else(|| bad(format!("its header has no `{key}`")))
+    };
+    if get("format") != json!(FORMAT) {
+        return Err(bad(format!(
+            "`format` is {}, expected `{FORMAT}`",
+            get("format")
+        )));
+    }
+    let schema = Schema {
+        task: serde_json::from_value(field("task")?).map_err(|e| bad(format!("`task`: {e}")))?,
+        feature_names: serde_json::from_value(field("feature_names")?)
+            .map_err(|e| bad(format!("`feature_names`: {e}")))?,
+        classes: serde_json::from_value(field("classes")?)
+            .map_err(|e| bad(format!("`classes`: {e}")))?,
+    };
+    let arrays = Arrays {
+        list: header
+            .get("arrays")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        payload,
+    };
+    let n_outputs = || -> Result<usize, MlError> {
+        get("n_outputs")
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| bad("its header has no `n_outputs`".into()))
+    };
+    let algorithm = get("algorithm");
+    let model = match algorithm.as_str().unwrap_or("") {
+        crate::model::LINEAR_REGRESSION => {
+            Model::Linear(serde_json::from_value(field("model")?).map_err(|e| bad(e.to_string()))?)
+        }
+        crate::model::LOGISTIC_REGRESSION => Model::Logistic(
+            serde_json::from_value(field("model")?).map_err(|e| bad(e.to_string()))?,
+        ),
+        crate::model::DECISION_TREE => {
+            let bins = arrays.bins().map_err(&bad)?;
+            let mut trees = arrays.trees(n_outputs()?).map_err(&bad)?;
+            if trees.len() != 1 {
+                return Err(bad(format!(
+                    "a decision tree file holds {} trees",
+                    trees.len()
+                )));
+            }
+            Model::Tree(TreeModel {
+                bins,
+                tree: trees.remove(0),
+                schema: Schema::default(),
+            })
+        }
+        crate::model::RANDOM_FOREST => Model::Forest(ForestModel {
+            bins: arrays.bins().map_err(&bad)?,
+            trees: arrays.trees(n_outputs()?).map_err(&bad)?,
+            schema: Schema::default(),
+        }),
+        crate::model::GRADIENT_BOOSTING => {
+            let flat = arrays.trees(n_outputs()?).map_err(&bad)?;
+            let sizes = arrays.u32s("iteration_trees").map_err(&bad)?;
+            if sizes.iter().map(|&s| s as usize).sum::<usize>() != flat.len() {
+                return Err(bad("`iteration_trees` does not add up to the trees".into()));
+            }
+            let mut rest = flat.into_iter();
+            let trees = sizes
+                .iter()
+                .map(|&s| rest.by_ref().take(s as usize).collect())
+                .collect();
+            Model::Boosting(BoostingModel {
+                bins: arrays.bins().map_err(&bad)?,
+                baseline: serde_json::from_value(field("baseline")?)
+                    .map_err(|e| bad(format!("`baseline`: {e}")))?,
+                trees,
+                schema: Schema::default(),
+            })
+        }
+        other => return Err(bad(format!("unknown algorithm `{other}`"))),
+    };
+    Ok(model.with_schema(schema))
+}
+
+/// The payload being written and the list of its arrays.
+#[derive(Default)]
+struct Writer {
+    payload: Vec<u8>,
+    arrays: Vec<Value>,
+}
+
+impl Writer {
+    fn push(&mut self, name: &str, dtype: &str, len: usize, bytes: impl IntoIterator<Item = u8>) {
+        self.payload
+            .resize(self.payload.len().next_multiple_of(8), 0);
+        let offset = self.payload.len();
+        self.payload.extend(bytes);
+        self.arrays
+            .push(json!({"name": name, "dtype": dtype, "offset": offset, "len": len}));
+    }
+
+    fn u32s(&mut self, name: &str, values: impl ExactSizeIterator<Item = u32>) {
+        let len = values.len();
+        self.push(name, "u32", len, values.flat_map(u32::to_le_bytes));
+    }
+
+    fn f64s(&mut self, name: &str, values: &[f64]) {
+        self.push(
+            name,
+            "f64",
+            values.len(),
+            values.iter().flat_map(|v| v.to_le_bytes()),
+        );
+    }
+
+    fn bins(&mut self, bins: &BinMapper) {
+        let n = bins.n_features();
+        self.u32s(
+            "edge_counts",
+            (0..n).map(|f| u32::try_from(bins.edges(f).len()).unwrap_or(u32::MAX)),
+        );
+        let all: Vec<f64> = (0..n).flat_map(|f| bins.edges(f).iter().copied()).collect();
+        self.f64s("edges", &all);
+    }
+
+    /// The trees' arrays; returns their `n_outputs` (the same for all).
+    fn trees(&mut self, trees: &[HistTree]) -> Result<usize, String> {
+        let n_outputs = trees.first().map_or(1, HistTree::n_outputs);
+        if trees.iter().any(|t| t.n_outputs() != n_outputs) {
+            return Err("the trees have different numbers of outputs".into());
+        }
+        self.u32s(
+            "tree_nodes",
+            trees
+                .iter()
+                .map(|t| u32::try_from(t.n_nodes()).unwrap_or(u32::MAX)),
+        );
+        let splits: Vec<_> = trees.iter().map(HistTree::splits).collect();
+        let nodes: usize = trees.iter().map(HistTree::n_nodes).sum();
+        let wide = splits
+            .iter()
+            .any(|s| s.feature.iter().any(|&f| f > u32::from(u16::MAX)));
+        if wide {
+            self.u32s(
+                "feature",
+                splits
+                    .iter()
+                    .flat_map(|s| s.feature.iter().copied())
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            );
+        } else {
+            let bytes: Vec<u8> = splits
+                .iter()
+                .flat_map(|s| {
+                    s.feature
+                        .iter()
+                        .flat_map(|&f| u16::try_from(f).unwrap_or(u16::MAX).to_le_bytes())
+                })
+                .collect();
+            self.push("feature", "u16", nodes, bytes);
+        }
+        let threshold: Vec<u8> = splits
+            .iter()
+            .flat_map(|s| s.threshold.iter().copied())
+            .collect();
+        self.push("threshold", "u8", nodes, threshold);
+        let missing: Vec<u8> = splits
+            .iter()
+            .flat_map(|s| s.missing_left.iter().map(|&m| u8::from(m)))
+            .collect();
+        self.push("missing_left", "u8", nodes, missing);
+        self.u32s(
+            "left",
+            splits
+                .iter()
+                .flat_map(|s| s.left.iter().copied())
+                .collect::<Vec<_>>()
+                .into_iter(),
+        );
+        self.u32s(
+            "right",
+            splits
+                .iter()
+                .flat_map(|s| s.right.iter().copied())
+                .collect::<Vec<_>>()
+                .into_iter(),
+        );
+        let values: Vec<f64> = trees
+            .iter()
+            .flat_map(|t| t.values().iter().copied())
+            .collect();
+        self.f64s("value", &values);
+        Ok(n_outputs)
+    }
+}
+
+/// The arrays of a payload, by name.
+struct Arrays<'a> {
+    list: Vec<Value>,
+    payload: &'a [u8],
+}
+
+impl Arrays<'_> {
+    /// The bytes of array `name`, its element type and length, bounds-checked.
+    fn raw(&self, name: &str) -> Result<(&[u8], String, usize), String> {
+        let a = self
+            .list
+            .iter()
+            .find(|a| a["name"] == name)
+            .ok_or_else(|| format!("it has no `{name}` array"))?;
+        let dtype = a["dtype"].as_str().unwrap_or("").to_owned();
+        let size = match dtype.as_str() {
+            "u8" => 1,
+            "u16" => 2,
+            "u32" => 4,
+            "f64" => 8,
+            other => return Err(format!("array `{name}` has an unknown type `{other}`")),
+        };
+        let offset = a["offset"].as_u64().and_then(|v| usize::try_from(v).ok());
+        let len = a["len"].as_u64().and_then(|v| usize::try_from(v).ok());
+        let (Some(offset), Some(len)) = (offset, len) else {
+            return Err(format!("array `{name}` has no offset or length"));
+        };
+        let end = len.checked_mul(size).and_then(|b| b.checked_add(offset));
+        match end {
+            Some(end) if end <= self.payload.len() => Ok((&self.payload[offset..end], dtype, len)),
+            _ => Err(format!("array `{name}` lies outside the file")),
+        }
+    }
+
+    fn u8s(&self, name: &str) -> Result<Vec<u8>, String> {
+        match self.raw(name)? {
+            (bytes, t, _) if t == "u8" => Ok(bytes.to_vec()),
+            (_, t, _) => Err(format!("array `{name}` is {t}, not u8")),
+        }
+    }
+
+    /// `u16` or `u32` values, as `u32`.
+    fn u32s(&self, name: &str) -> Result<Vec<u32>, String> {
+        let (bytes, t, _) = self.raw(name)?;
+        match t.as_str() {
+            "u16" => Ok(bytes
+                .chunks_exact(2)
+                .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
+                .collect()),
+            "u32" => Ok(bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()),
+            _ => Err(format!("array `{name}` is {t}, not an unsigned integer")),
+        }
+    }
+
+    fn f64s(&self, name: &str) -> Result<Vec<f64>, String> {
+        match self.raw(name)? {
+            (bytes, t, _) if t == "f64" => Ok(bytes
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default()))
+                .collect()),
+            (_, t, _) => Err(format!("array `{name}` is {t}, not f64")),
+        }
+    }
+
+    fn bins(&self) -> Result<BinMapper, String> {
+        let counts = self.u32s("edge_counts")?;
+        let edges = self.f64s("edges")?;
+        if counts.iter().map(|&c| c as usize).sum::<usize>() != edges.len() {
+            return Err("`edge_counts` does not add up to the edges".into());
+        }
+        let mut rest = edges.into_iter();
+        Ok(BinMapper::from_edges(
+            counts
+                .iter()
+                .map(|&c| rest.by_ref().take(c as usize).collect())
+                .collect(),
+        ))
+    }
+
+    fn trees(&self, n_outputs: usize) -> Result<Vec<HistTree>, String> {
+        let sizes = self.u32s("tree_nodes")?;
+        let (feature, threshold, missing) = (
+            self.u32s("feature")?,
+            self.u8s("threshold")?,
+            self.u8s("missing_left")?,
+        );
+        let (left, right, value) = (self.u32s("left")?, self.u32s("right")?, self.f64s("value")?);
+        let nodes: usize = sizes.iter().map(|&s| s as usize).sum();
+        if [
+            feature.len(),
+            threshold.len(),
+            missing.len(),
+            left.len(),
+            right.len(),
+        ]
+        .iter()
+        .any(|&l| l != nodes)
+            || Some(value.len()) != nodes.checked_mul(n_outputs)
+        {
+            return Err("the tree arrays' lengths disagree with `tree_nodes`".into());
+        }
+        let mut at = 0;
+        Ok(sizes
+            .iter()
+            .map(|&s| {
+                let r = at..at + s as usize;
+                at += s as usize;
+                HistTree::from_arrays(
+                    feature[r.clone()].to_vec(),
+                    threshold[r.clone()].to_vec(),
+                    missing[r.clone()].iter().map(|&m| m != 0).collect(),
+                    left[r.clone()].to_vec(),
+                    right[r.clone()].to_vec(),
+                    value[r.start * n_outputs..r.end * n_outputs].to_vec(),
+                    n_outputs,
+                )
+            })
+            .collect())
+    }
+}
