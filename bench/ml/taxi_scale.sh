@@ -54,7 +54,7 @@ k = json.load(open(f"{d}/sklearn.json"))
 print(json.dumps({
     "rows": int(n), "train_rows": int(int(n) * 0.7),
     "sluice_wall_s": float(st[0]), "sluice_peak_mb": int(st[1]) // 1024,
-    "sluice_model_mb": round(os.path.getsize(f"{d}/model/model.json") / 2**20, 1),
+    "sluice_model_mb": round(os.path.getsize(f"{d}/model/model.bin") / 2**20, 1),
     "sluice_validation_r2": s["metrics"]["validation_r2"],
     "sklearn_wall_s": float(kt[0]), "sklearn_fit_s": k["fit_s"], "sklearn_peak_mb": int(kt[1]) // 1024,
     "sklearn_validation_r2": k["validation_r2"], "sluice": commit,

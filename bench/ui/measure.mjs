@@ -20,20 +20,20 @@ const pages = [];
 for (const set of cfg.sets) {
   if (kind === 'sluice') {
     pages.push({ name: `runs page, ${set.runs} runs`, path: `#/experiments/${set.experiment}`,
-      ready: "document.querySelectorAll('table.runs tbody tr').length > 0 && document.querySelector('main').dataset.route === location.hash" });
+      ready: 'sluice-runs' });
     pages.push({ name: `runs page sorted by a metric, ${set.runs} runs`, path: `#/experiments/${set.experiment}?order=metrics.%60m0%60+DESC`,
-      ready: "document.querySelectorAll('table.runs tbody tr').length > 0 && document.querySelector('main').dataset.route === location.hash" });
+      ready: 'sluice-runs' });
   } else {
     pages.push({ name: `runs page, ${set.runs} runs`, path: `#/experiments/${set.experiment}/runs`,
-      ready: "document.body.innerText.includes('bench-run-')" });
+      ready: 'mlflow-runs' });
   }
 }
 if (cfg.history_run) {
   pages.push(kind === 'sluice'
-    ? { name: 'metric chart, 100,000 points', path: `#/runs/${cfg.history_run}`,
-      ready: "(document.querySelector('.metric-card[data-metric=\"loss\"] svg path')?.getAttribute('d') || '').length > 1000" }
-    : { name: 'metric chart, 100,000 points', path: `#/experiments/${cfg.history_experiment}/runs/${cfg.history_run}/model-metrics`,
-      ready: process.env.MLFLOW_CHART_READY || "[...document.querySelectorAll('svg path, canvas')].some((p) => (p.getAttribute && (p.getAttribute('d') || '').length > 1000) || p.tagName === 'CANVAS')" });
+    ? { name: `metric chart, ${(cfg.history_points || 100000).toLocaleString('en')} points`, path: `#/runs/${cfg.history_run}`,
+      ready: 'sluice-chart' }
+    : { name: `metric chart, ${(cfg.history_points || 100000).toLocaleString('en')} points`, path: `#/experiments/${cfg.history_experiment}/runs/${cfg.history_run}/model-metrics`,
+      ready: 'mlflow-chart' });
 }
 
 const browser = await chromium.launch({
@@ -59,14 +59,33 @@ for (const p of pages) {
     };
     page.on('requestfinished', onDone);
     await page.goto(`${base}/${p.path}`);
-    const handle = await page.waitForFunction(`(${p.ready}) && performance.now()`, null, { polling: 'raf' });
+    // A function, not a string: Sluice's page forbids evaluating strings (its CSP).
+    const handle = await page.waitForFunction((ready) => {
+      const drawn = {
+        'sluice-runs': () => document.querySelectorAll('table.runs tbody tr').length > 0
+          && document.querySelector('main').dataset.route === location.hash,
+        'mlflow-runs': () => document.body.innerText.includes('bench-run-'),
+        // The line drawn (its path has points: both UIs draw it once, when the data is in).
+        'sluice-chart': () => (document.querySelector('.metric-card[data-metric="loss"] svg path')?.getAttribute('d') || '').length > 100,
+        // MLflow's run page draws its metric charts with Plotly (SVG).
+        'mlflow-chart': () => [...document.querySelectorAll('svg path.js-line')].some((e) => (e.getAttribute('d') || '').length > 100),
+      }[ready];
+      return drawn() && performance.now();
+    }, p.ready, { polling: 'raf' }).catch(() => null);
+    page.off('requestfinished', onDone);
+    if (!handle) { renders.push(null); servers.push(null); break; } // not drawn in time
     const render = await handle.jsonValue();
     const renderedAt = Date.now();
-    page.off('requestfinished', onDone);
     if (i === 0) continue; // warm-up
     renders.push(render);
     servers.push(api.filter((r) => r.at <= renderedAt + 5).reduce((s, r) => s + r.ttfb, 0));
   }
-  console.log(JSON.stringify({ ui: kind, page: p.name, first_render_ms: Math.round(median(renders)), server_ms: Math.round(median(servers) * 10) / 10, loads }));
+  const timedOut = renders.includes(null);
+  console.log(JSON.stringify({
+    ui: kind, page: p.name, loads,
+    first_render_ms: timedOut ? null : Math.round(median(renders)),
+    server_ms: timedOut ? null : Math.round(median(servers) * 10) / 10,
+    ...(timedOut ? { note: `not drawn within ${timeout} ms` } : {}),
+  }));
 }
 await browser.close();

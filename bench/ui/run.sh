@@ -6,8 +6,8 @@
 # Results go to bench/ui/results/ and a markdown table on stdout.
 #
 #   bench/ui/run.sh                      Sluice at 1k, 10k and 100k runs; MLflow at 1k and 10k
-#   MLFLOW_SIZES="1000 10000 100000" bench/ui/run.sh   MLflow at 100k too (it takes its REST API
-#                                        about half an hour to take 100,000 runs on this machine)
+#   MLFLOW_SIZES="1000 10000 100000" bench/ui/run.sh   MLflow at 100k too (its REST API takes
+#                                        runs at ~45 a second here: 100,000 would take ~37 min)
 #   SIZES=... HISTORY=... LOADS=...      other sizes, history length, loads per page
 #
 # Needs: a release build of sluice (built here), python3, node with tests/ui's playwright-core
@@ -48,10 +48,10 @@ populate() {
   echo "== $url: a $history-step metric" >&2
   line="$(python3 "$here/populate.py" --url "$url" --history "$history" | tail -1)"
   echo "   $line" >&2
-  python3 - "$line" "[${entries%,}]" > "$config" <<'PY'
+  python3 - "$line" "[${entries%,}]" "$history" > "$config" <<'PY'
 import json, sys
 h = json.loads(sys.argv[1])
-print(json.dumps({"sets": json.loads(sys.argv[2]), "history_experiment": h["history_experiment"], "history_run": h["history_run"]}))
+print(json.dumps({"sets": json.loads(sys.argv[2]), "history_experiment": h["history_experiment"], "history_run": h["history_run"], "history_points": int(sys.argv[3])}))
 PY
 }
 

@@ -16,11 +16,13 @@
 //! The header is `model.json`'s envelope (`format`, `format_version`, `algorithm`, `task`,
 //! `feature_names`, `classes`), the small parts of the model (a linear model is all small; a
 //! boosting model's baseline), and `arrays`: each array's name, element type (`u8`, `u16`,
-//! `u32`, `f64`, little-endian), offset in the payload (a multiple of 8, so a reader that maps
-//! the file can view every array in place) and length. A tree model's trees are struct-of-arrays
-//! over all its nodes: `tree_nodes` (nodes per tree), `feature`, `threshold` (the bin),
-//! `missing_left`, `left`, `right` (`0` for a leaf), `value` (`n_outputs` per node), and its bin
-//! edges (`edge_counts` per feature, then `edges`). The checksum is verified before anything is
+//! `u32`, `f64`, little-endian; `bits`, least significant first), offset in the payload (a
+//! multiple of 8, so a reader that maps the file can view every array in place) and length. A
+//! tree model's trees are struct-of-arrays over all its nodes: `tree_nodes` (nodes per tree),
+//! `feature` (the narrowest type that holds it), `threshold` (the bin), `missing_left` (bits),
+//! `left` (`0` for a leaf), `right` (only when a right child is not the node after its left
+//! sibling), `leaf_value` (`n_outputs` per leaf, in node order; or `value`, per node, when a
+//! split node carries values), and its bin edges (`edge_counts` per feature, then `edges`). The checksum is verified before anything is
 //! read, so a damaged or truncated file is refused, never half-loaded.
 
 use std::path::Path;
@@ -77,12 +79,12 @@ pub(crate) fn encode(model: &Model) -> Result<Vec<u8>, String> {
             w.bins(&m.bins);
             let flat: Vec<HistTree> = m.trees.iter().flatten().cloned().collect();
             header.insert("n_outputs".into(), json!(w.trees(&flat)?));
-            w.u32s(
-                "iteration_trees",
-                m.trees
-                    .iter()
-                    .map(|it| u32::try_from(it.len()).unwrap_or(u32::MAX)),
-            );
+            let sizes: Vec<u32> = m
+                .trees
+                .iter()
+                .map(|it| u32::try_from(it.len()).unwrap_or(u32::MAX))
+                .collect();
+            w.u32s("iteration_trees", &sizes);
             header.insert("baseline".into(), json!(m.baseline));
         }
     }
@@ -262,9 +264,13 @@ impl Writer {
             .push(json!({"name": name, "dtype": dtype, "offset": offset, "len": len}));
     }
 
-    fn u32s(&mut self, name: &str, values: impl ExactSizeIterator<Item = u32>) {
-        let len = values.len();
-        self.push(name, "u32", len, values.flat_map(u32::to_le_bytes));
+    fn u32s(&mut self, name: &str, values: &[u32]) {
+        self.push(
+            name,
+            "u32",
+            values.len(),
+            values.iter().flat_map(|v| v.to_le_bytes()),
+        );
     }
 
     fn f64s(&mut self, name: &str, values: &[f64]) {
@@ -278,82 +284,109 @@ impl Writer {
 
     fn bins(&mut self, bins: &BinMapper) {
         let n = bins.n_features();
-        self.u32s(
-            "edge_counts",
-            (0..n).map(|f| u32::try_from(bins.edges(f).len()).unwrap_or(u32::MAX)),
-        );
+        let counts: Vec<u32> = (0..n)
+            .map(|f| u32::try_from(bins.edges(f).len()).unwrap_or(u32::MAX))
+            .collect();
+        self.u32s("edge_counts", &counts);
         let all: Vec<f64> = (0..n).flat_map(|f| bins.edges(f).iter().copied()).collect();
         self.f64s("edges", &all);
     }
 
-    /// The trees' arrays; returns their `n_outputs` (the same for all).
+    /// The trees' arrays; returns their `n_outputs` (the same for all). Compact where the trees
+    /// allow it, exact in any case: `feature` in the narrowest unsigned type that holds it;
+    /// `missing_left` as bits; `right` left out when every right child is the node after its
+    /// left sibling (as the grower numbers them); the leaves' values only (`leaf_value`) when no
+    /// split node carries one, else every node's (`value`).
     fn trees(&mut self, trees: &[HistTree]) -> Result<usize, String> {
         let n_outputs = trees.first().map_or(1, HistTree::n_outputs);
         if trees.iter().any(|t| t.n_outputs() != n_outputs) {
             return Err("the trees have different numbers of outputs".into());
         }
-        self.u32s(
-            "tree_nodes",
-            trees
-                .iter()
-                .map(|t| u32::try_from(t.n_nodes()).unwrap_or(u32::MAX)),
-        );
+        let sizes: Vec<u32> = trees
+            .iter()
+            .map(|t| u32::try_from(t.n_nodes()).unwrap_or(u32::MAX))
+            .collect();
+        self.u32s("tree_nodes", &sizes);
         let splits: Vec<_> = trees.iter().map(HistTree::splits).collect();
         let nodes: usize = trees.iter().map(HistTree::n_nodes).sum();
-        let wide = splits
+        let feature: Vec<u32> = splits
             .iter()
-            .any(|s| s.feature.iter().any(|&f| f > u32::from(u16::MAX)));
-        if wide {
-            self.u32s(
-                "feature",
-                splits
+            .flat_map(|s| s.feature.iter().copied())
+            .collect();
+        match feature.iter().max().copied().unwrap_or(0) {
+            m if u8::try_from(m).is_ok() => {
+                let bytes: Vec<u8> = feature
                     .iter()
-                    .flat_map(|s| s.feature.iter().copied())
-                    .collect::<Vec<_>>()
-                    .into_iter(),
-            );
-        } else {
-            let bytes: Vec<u8> = splits
-                .iter()
-                .flat_map(|s| {
-                    s.feature
-                        .iter()
-                        .flat_map(|&f| u16::try_from(f).unwrap_or(u16::MAX).to_le_bytes())
-                })
-                .collect();
-            self.push("feature", "u16", nodes, bytes);
+                    .map(|&f| u8::try_from(f).unwrap_or(u8::MAX))
+                    .collect();
+                self.push("feature", "u8", nodes, bytes);
+            }
+            m if u16::try_from(m).is_ok() => {
+                let bytes: Vec<u8> = feature
+                    .iter()
+                    .flat_map(|&f| u16::try_from(f).unwrap_or(u16::MAX).to_le_bytes())
+                    .collect();
+                self.push("feature", "u16", nodes, bytes);
+            }
+            _ => self.u32s("feature", &feature),
         }
         let threshold: Vec<u8> = splits
             .iter()
             .flat_map(|s| s.threshold.iter().copied())
             .collect();
         self.push("threshold", "u8", nodes, threshold);
-        let missing: Vec<u8> = splits
+        let mut bits = vec![0u8; nodes.div_ceil(8)];
+        for (i, m) in splits
             .iter()
-            .flat_map(|s| s.missing_left.iter().map(|&m| u8::from(m)))
-            .collect();
-        self.push("missing_left", "u8", nodes, missing);
-        self.u32s(
-            "left",
-            splits
+            .flat_map(|s| s.missing_left.iter())
+            .enumerate()
+        {
+            if *m {
+                bits[i / 8] |= 1 << (i % 8);
+            }
+        }
+        self.push("missing_left", "bits", nodes, bits);
+        let left: Vec<u32> = splits.iter().flat_map(|s| s.left.iter().copied()).collect();
+        self.u32s("left", &left);
+        let siblings = splits.iter().all(|s| {
+            s.left
                 .iter()
-                .flat_map(|s| s.left.iter().copied())
-                .collect::<Vec<_>>()
-                .into_iter(),
-        );
-        self.u32s(
-            "right",
-            splits
+                .zip(s.right)
+                .all(|(&l, &r)| l == 0 || r == l + 1)
+        });
+        if !siblings {
+            let right: Vec<u32> = splits
                 .iter()
                 .flat_map(|s| s.right.iter().copied())
-                .collect::<Vec<_>>()
-                .into_iter(),
-        );
-        let values: Vec<f64> = trees
-            .iter()
-            .flat_map(|t| t.values().iter().copied())
-            .collect();
-        self.f64s("value", &values);
+                .collect();
+            self.u32s("right", &right);
+        }
+        let leaves_only = trees.iter().zip(&splits).all(|(t, s)| {
+            s.left
+                .iter()
+                .enumerate()
+                .all(|(i, &l)| l == 0 || t.value(i).iter().all(|v| v.to_bits() == 0))
+        });
+        if leaves_only {
+            let values: Vec<f64> = trees
+                .iter()
+                .zip(&splits)
+                .flat_map(|(t, s)| {
+                    s.left
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, l)| **l == 0)
+                        .flat_map(move |(i, _)| t.value(i).iter().copied())
+                })
+                .collect();
+            self.f64s("leaf_value", &values);
+        } else {
+            let values: Vec<f64> = trees
+                .iter()
+                .flat_map(|t| t.values().iter().copied())
+                .collect();
+            self.f64s("value", &values);
+        }
         Ok(n_outputs)
     }
 }
@@ -365,6 +398,10 @@ struct Arrays<'a> {
 }
 
 impl Arrays<'_> {
+    fn has(&self, name: &str) -> bool {
+        self.list.iter().any(|a| a["name"] == name)
+    }
+
     /// The bytes of array `name`, its element type and length, bounds-checked.
     fn raw(&self, name: &str) -> Result<(&[u8], String, usize), String> {
         let a = self
@@ -374,7 +411,7 @@ impl Arrays<'_> {
             .ok_or_else(|| format!("it has no `{name}` array"))?;
         let dtype = a["dtype"].as_str().unwrap_or("").to_owned();
         let size = match dtype.as_str() {
-            "u8" => 1,
+            "u8" | "bits" => 1,
             "u16" => 2,
             "u32" => 4,
             "f64" => 8,
@@ -385,8 +422,12 @@ impl Arrays<'_> {
         let (Some(offset), Some(len)) = (offset, len) else {
             return Err(format!("array `{name}` has no offset or length"));
         };
-        let end = len.checked_mul(size).and_then(|b| b.checked_add(offset));
-        match end {
+        let bytes = if dtype == "bits" {
+            Some(len.div_ceil(8))
+        } else {
+            len.checked_mul(size)
+        };
+        match bytes.and_then(|b| b.checked_add(offset)) {
             Some(end) if end <= self.payload.len() => Ok((&self.payload[offset..end], dtype, len)),
             _ => Err(format!("array `{name}` lies outside the file")),
         }
@@ -399,10 +440,21 @@ impl Arrays<'_> {
         }
     }
 
-    /// `u16` or `u32` values, as `u32`.
+    /// `bits` (least significant first), as booleans.
+    fn bits(&self, name: &str) -> Result<Vec<bool>, String> {
+        match self.raw(name)? {
+            (bytes, t, len) if t == "bits" => Ok((0..len)
+                .map(|i| bytes[i / 8] & (1 << (i % 8)) != 0)
+                .collect()),
+            (_, t, _) => Err(format!("array `{name}` is {t}, not bits")),
+        }
+    }
+
+    /// `u8`, `u16` or `u32` values, as `u32`.
     fn u32s(&self, name: &str) -> Result<Vec<u32>, String> {
         let (bytes, t, _) = self.raw(name)?;
         match t.as_str() {
+            "u8" => Ok(bytes.iter().map(|&b| u32::from(b)).collect()),
             "u16" => Ok(bytes
                 .chunks_exact(2)
                 .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
@@ -442,12 +494,18 @@ impl Arrays<'_> {
 
     fn trees(&self, n_outputs: usize) -> Result<Vec<HistTree>, String> {
         let sizes = self.u32s("tree_nodes")?;
-        let (feature, threshold, missing) = (
-            self.u32s("feature")?,
-            self.u8s("threshold")?,
-            self.u8s("missing_left")?,
-        );
-        let (left, right, value) = (self.u32s("left")?, self.u32s("right")?, self.f64s("value")?);
+        let feature = self.u32s("feature")?;
+        let threshold = self.u8s("threshold")?;
+        let missing = self.bits("missing_left")?;
+        let left = self.u32s("left")?;
+        // Right children: stored, or each the node after its left sibling.
+        let right = if self.has("right") {
+            self.u32s("right")?
+        } else {
+            left.iter()
+                .map(|&l| if l == 0 { 0 } else { l.saturating_add(1) })
+                .collect()
+        };
         let nodes: usize = sizes.iter().map(|&s| s as usize).sum();
         if [
             feature.len(),
@@ -458,9 +516,32 @@ impl Arrays<'_> {
         ]
         .iter()
         .any(|&l| l != nodes)
-            || Some(value.len()) != nodes.checked_mul(n_outputs)
         {
             return Err("the tree arrays' lengths disagree with `tree_nodes`".into());
+        }
+        // Every node's values: stored, or the leaves' in node order (split nodes 0).
+        let value = if self.has("leaf_value") {
+            let leaves = self.f64s("leaf_value")?;
+            let n_leaves = left.iter().filter(|&&l| l == 0).count();
+            if n_outputs == 0 || Some(leaves.len()) != n_leaves.checked_mul(n_outputs) {
+                return Err("`leaf_value` does not hold one value per leaf and output".into());
+            }
+            let mut next = leaves.chunks_exact(n_outputs);
+            let mut all = Vec::with_capacity(nodes * n_outputs);
+            for &l in &left {
+                if l != 0 {
+                    all.extend(std::iter::repeat_n(0.0, n_outputs));
+                    continue;
+                }
+                let leaf = next.next().ok_or("`leaf_value` ends early")?;
+                all.extend_from_slice(leaf);
+            }
+            all
+        } else {
+            self.f64s("value")?
+        };
+        if Some(value.len()) != nodes.checked_mul(n_outputs) {
+            return Err("the tree values' length disagrees with `tree_nodes`".into());
         }
         let mut at = 0;
         Ok(sizes
@@ -471,7 +552,7 @@ impl Arrays<'_> {
                 HistTree::from_arrays(
                     feature[r.clone()].to_vec(),
                     threshold[r.clone()].to_vec(),
-                    missing[r.clone()].iter().map(|&m| m != 0).collect(),
+                    missing[r.clone()].to_vec(),
                     left[r.clone()].to_vec(),
                     right[r.clone()].to_vec(),
                     value[r.start * n_outputs..r.end * n_outputs].to_vec(),

@@ -369,6 +369,13 @@ fn version_1_files_still_load() {
         forest.predict_labels(&rows).unwrap(),
         ["no", "no", "yes", "no"]
     );
+    // Saved again (as `model.bin`), each loads to the same model.
+    for (name, model) in [("linear", &linear), ("forest", &forest)] {
+        let dir = temp_dir(&format!("v1-{name}"));
+        model.save(&dir).unwrap();
+        assert_eq!(&Model::load(&dir).unwrap(), model, "{name}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
 
 #[test]

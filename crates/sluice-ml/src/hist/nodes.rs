@@ -37,9 +37,12 @@ impl HistTree {
         mut value: impl FnMut(&[f64], &mut [f64]),
     ) -> Self {
         let n = grown.n_nodes();
+        // Only leaves carry values (prediction never reads a split node's); split nodes keep 0.
         let mut values = vec![0.0; n * n_outputs];
         for (i, out) in values.chunks_exact_mut(n_outputs).enumerate() {
-            value(grown.node_sums(i), out);
+            if grown.left[i] == 0 {
+                value(grown.node_sums(i), out);
+            }
         }
         HistTree {
             feature: grown.feature.clone(),

@@ -331,6 +331,32 @@ fn every_algorithm_trains_and_classifiers_work_on_text_targets() {
         );
     }
     assert!(!ctx.root().join("c-random_forest/model.onnx").exists());
+    // The text form, for any model: the same model, larger than the binary file.
+    let out = ctx.json(&[
+        "model",
+        "export",
+        "--path",
+        "m-random_forest",
+        "--format",
+        "json",
+        "--file",
+        "text/model.json",
+    ]);
+    assert_eq!(out["format"], "json");
+    let text = std::fs::read_to_string(ctx.root().join("text/model.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (json["format"].as_str(), json["algorithm"].as_str()),
+        (Some("sluice-model"), Some("random_forest"))
+    );
+    let binary = std::fs::metadata(ctx.root().join("m-random_forest/model.bin")).unwrap();
+    assert!(
+        binary.len() < text.len() as u64,
+        "{} vs {}",
+        binary.len(),
+        text.len()
+    );
+    assert!(!ctx.root().join("m-random_forest/model.json").exists());
     let out = ctx.run(&[
         "model",
         "export",
