@@ -44,15 +44,15 @@ impl HistTree {
                 value(grown.node_sums(i), out);
             }
         }
-        HistTree {
-            feature: grown.feature.clone(),
-            threshold: grown.threshold.clone(),
-            missing_left: grown.missing_left.clone(),
-            left: grown.left.clone(),
-            right: grown.right.clone(),
-            value: values,
+        Self::from_arrays(
+            grown.feature.clone(),
+            grown.threshold.clone(),
+            grown.missing_left.clone(),
+            grown.left.clone(),
+            grown.right.clone(),
+            values,
             n_outputs,
-        }
+        )
     }
 
     /// A tree from its arrays, as a model file holds them (checked by `validate` when the model
