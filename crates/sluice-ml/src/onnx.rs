@@ -10,6 +10,10 @@
 //!   `edges[t]` (`x <= edges[t]` ⟺ bin of `x` `<= t`, as [`crate::BinMapper`] bins), a missing
 //!   value goes the way the tree sends missing values. A forest averages its trees; boosting sums
 //!   them onto its baseline.
+//! - Decision tree and random forest classifiers: one `TreeEnsembleClassifier` (the leaves'
+//!   class probabilities, divided by the number of trees) giving `probabilities` (`float
+//!   [N, classes]`), then `ArgMax` and `Gather` giving `label` (`string [N]`, the class name).
+//!   Gradient boosting classifiers are not exported yet.
 //! - `linear_regression`: `MatMul` and `Add` in `double`, then `variable` as above (`float`
 //!   `[N, 1]`).
 //! - `logistic_regression`: `MatMul`, `Add`, then `Sigmoid` (binary: `[1 - p, p]`) or `Softmax`
@@ -29,7 +33,7 @@ pub fn onnx_nodes(model: &Model) -> Option<usize> {
     match model {
         // A linear model is a handful of numbers.
         Model::Linear(_) | Model::Logistic(_) => Some(1),
-        _ if model.task() != Task::Regression => None,
+        Model::Boosting(_) if model.task() != Task::Regression => None,
         Model::Tree(m) => Some(m.tree.n_nodes()),
         Model::Forest(m) => Some(m.trees.iter().map(HistTree::n_nodes).sum()),
         Model::Boosting(m) => Some(m.trees.iter().flatten().map(HistTree::n_nodes).sum()),
@@ -39,7 +43,7 @@ pub fn onnx_nodes(model: &Model) -> Option<usize> {
 /// The ONNX file of `model`.
 ///
 /// # Errors
-/// [`MlError::Param`] for a model that cannot be exported yet: a tree, forest or boosting
+/// [`MlError::Param`] for a model that cannot be exported yet: a gradient boosting
 /// classifier.
 pub fn to_onnx(model: &Model) -> Result<Vec<u8>, MlError> {
     match model {
@@ -48,10 +52,18 @@ pub fn to_onnx(model: &Model) -> Result<Vec<u8>, MlError> {
         _ => {}
     }
     if model.task() != Task::Regression {
-        return Err(MlError::Param {
-            name: "format",
-            reason: "ONNX export covers linear and logistic regression and regression trees, forests and boosting; not tree classifiers yet".to_owned(),
-        });
+        return match model {
+            Model::Tree(m) => Ok(tree_classifier(&m.bins, &[&m.tree], &m.schema.classes)),
+            Model::Forest(m) => Ok(tree_classifier(
+                &m.bins,
+                &m.trees.iter().collect::<Vec<_>>(),
+                &m.schema.classes,
+            )),
+            _ => Err(MlError::Param {
+                name: "format",
+                reason: "ONNX export covers linear and logistic regression, decision trees and random forests, and regression boosting; not gradient boosting classifiers yet".to_owned(),
+            }),
+        };
     }
     let (bins, trees, aggregate, base): (&BinMapper, Vec<&HistTree>, &str, f64) = match model {
         Model::Tree(m) => (&m.bins, vec![&m.tree], "AVERAGE", 0.0),
@@ -74,24 +86,16 @@ pub fn to_onnx(model: &Model) -> Result<Vec<u8>, MlError> {
     node.string(3, "sluice_trees");
     node.string(4, "TreeEnsembleRegressor");
     node.string(7, "ai.onnx.ml");
-    for attr in [
+    for attr in n.node_attrs().into_iter().chain([
         attr_string("aggregate_function", aggregate),
         attr_doubles("base_values_as_tensor", &[base]),
         attr_int("n_targets", 1),
-        attr_ints("nodes_falsenodeids", &n.false_ids),
-        attr_ints("nodes_featureids", &n.features),
-        attr_ints("nodes_missing_value_tracks_true", &n.missing_true),
-        attr_strings("nodes_modes", &n.modes),
-        attr_ints("nodes_nodeids", &n.node_ids),
-        attr_ints("nodes_treeids", &n.tree_ids),
-        attr_ints("nodes_truenodeids", &n.true_ids),
-        attr_doubles("nodes_values_as_tensor", &n.values),
         attr_string("post_transform", "NONE"),
         attr_ints("target_ids", &vec![0; n.leaf_nodes.len()]),
         attr_ints("target_nodeids", &n.leaf_nodes),
         attr_ints("target_treeids", &n.leaf_trees),
         attr_doubles("target_weights_as_tensor", &n.leaf_values),
-    ] {
+    ]) {
         node.message(5, &attr);
     }
     let mut graph = Pb::default();
@@ -100,6 +104,78 @@ pub fn to_onnx(model: &Model) -> Result<Vec<u8>, MlError> {
     graph.message(11, &value_info("X", DOUBLE, width(bins.n_features())));
     graph.message(12, &value_info("variable", FLOAT, 1));
     Ok(model_proto(&graph))
+}
+
+/// A decision tree or random forest classifier: one `TreeEnsembleClassifier` (`ai.onnx.ml`
+/// opset 3) whose leaves weigh each class by the tree's leaf probability divided by the number of
+/// trees, so the summed weights are the forest's mean probabilities: `probabilities` (`float
+/// [N, classes]`), then `label` (`string [N]`), the most probable class's name.
+fn tree_classifier(bins: &BinMapper, trees: &[&HistTree], classes: &[String]) -> Vec<u8> {
+    let mut n = Ensemble::default();
+    #[expect(clippy::cast_precision_loss, reason = "a count of trees")]
+    let scale = 1.0 / trees.len().max(1) as f64;
+    let (mut tree_ids, mut node_ids, mut class_ids, mut weights) = (vec![], vec![], vec![], vec![]);
+    for (t, tree) in trees.iter().enumerate() {
+        n.add(bins, tree, t);
+        let left = tree.splits().left;
+        for (i, _) in left.iter().enumerate().filter(|(_, l)| **l == 0) {
+            for (c, v) in tree.value(i).iter().enumerate() {
+                tree_ids.push(width(t));
+                node_ids.push(width(i));
+                class_ids.push(width(c));
+                weights.push(v * scale);
+            }
+        }
+    }
+    let mut node = Pb::default();
+    node.string(1, "X");
+    // The operator's own label is not used: onnxruntime picks a two-class label by its own rule;
+    // `label` is the most probable class, as natively (ArgMax, then the class's name).
+    node.string(2, "operator_label");
+    node.string(2, "probabilities");
+    node.string(3, "sluice_trees");
+    node.string(4, "TreeEnsembleClassifier");
+    node.string(7, "ai.onnx.ml");
+    let labels: Vec<&str> = classes.iter().map(String::as_str).collect();
+    for attr in n.node_attrs().into_iter().chain([
+        attr_strings("classlabels_strings", &labels),
+        attr_ints("class_ids", &class_ids),
+        attr_ints("class_nodeids", &node_ids),
+        attr_ints("class_treeids", &tree_ids),
+        attr_doubles("class_weights_as_tensor", &weights),
+        attr_string("post_transform", "NONE"),
+    ]) {
+        node.message(5, &attr);
+    }
+    let mut graph = Pb::default();
+    graph.message(1, &node);
+    graph.message(
+        1,
+        &op(
+            "ArgMax",
+            &["probabilities"],
+            &["index"],
+            &[attr_int("axis", 1), attr_int("keepdims", 0)],
+        ),
+    );
+    graph.message(
+        1,
+        &op(
+            "Gather",
+            &["classes", "index"],
+            &["label"],
+            &[attr_int("axis", 0)],
+        ),
+    );
+    graph.string(2, "sluice");
+    graph.message(5, &tensor_strings("classes", classes));
+    graph.message(11, &value_info("X", DOUBLE, width(bins.n_features())));
+    graph.message(12, &value_info("label", STRING, -1));
+    graph.message(
+        12,
+        &value_info("probabilities", FLOAT, width(classes.len())),
+    );
+    model_proto(&graph)
 }
 
 fn width(n: usize) -> i64 {
@@ -275,6 +351,20 @@ struct Ensemble {
 }
 
 impl Ensemble {
+    /// The `nodes_*` attributes both tree operators take.
+    fn node_attrs(&self) -> Vec<Pb> {
+        vec![
+            attr_ints("nodes_falsenodeids", &self.false_ids),
+            attr_ints("nodes_featureids", &self.features),
+            attr_ints("nodes_missing_value_tracks_true", &self.missing_true),
+            attr_strings("nodes_modes", &self.modes),
+            attr_ints("nodes_nodeids", &self.node_ids),
+            attr_ints("nodes_treeids", &self.tree_ids),
+            attr_ints("nodes_truenodeids", &self.true_ids),
+            attr_doubles("nodes_values_as_tensor", &self.values),
+        ]
+    }
+
     fn add(&mut self, bins: &BinMapper, tree: &HistTree, t: usize) {
         let t = i64::try_from(t).unwrap_or(i64::MAX);
         let crate::hist::Splits {
