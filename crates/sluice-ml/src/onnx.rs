@@ -13,7 +13,9 @@
 //! - Decision tree and random forest classifiers: one `TreeEnsembleClassifier` (the leaves'
 //!   class probabilities, divided by the number of trees) giving `probabilities` (`float
 //!   [N, classes]`), then `ArgMax` and `Gather` giving `label` (`string [N]`, the class name).
-//!   Gradient boosting classifiers are not exported yet.
+//! - Gradient boosting classifiers: the trees as a `TreeEnsembleRegressor` with one target per
+//!   class (the raw scores, onto the baseline), then `Sigmoid` or `Softmax` in `double` as for
+//!   logistic regression.
 //! - `linear_regression`: `MatMul` and `Add` in `double`, then `variable` as above (`float`
 //!   `[N, 1]`).
 //! - `logistic_regression`: `MatMul`, `Add`, then `Sigmoid` (binary: `[1 - p, p]`) or `Softmax`
@@ -33,7 +35,6 @@ pub fn onnx_nodes(model: &Model) -> Option<usize> {
     match model {
         // A linear model is a handful of numbers.
         Model::Linear(_) | Model::Logistic(_) => Some(1),
-        Model::Boosting(_) if model.task() != Task::Regression => None,
         Model::Tree(m) => Some(m.tree.n_nodes()),
         Model::Forest(m) => Some(m.trees.iter().map(HistTree::n_nodes).sum()),
         Model::Boosting(m) => Some(m.trees.iter().flatten().map(HistTree::n_nodes).sum()),
@@ -43,8 +44,8 @@ pub fn onnx_nodes(model: &Model) -> Option<usize> {
 /// The ONNX file of `model`.
 ///
 /// # Errors
-/// [`MlError::Param`] for a model that cannot be exported yet: a gradient boosting
-/// classifier.
+/// [`MlError::Param`] for a boosting classifier whose rounds do not each hold one tree per
+/// class (never fitted so).
 pub fn to_onnx(model: &Model) -> Result<Vec<u8>, MlError> {
     match model {
         Model::Linear(m) => return Ok(linear(m)),
@@ -59,10 +60,13 @@ pub fn to_onnx(model: &Model) -> Result<Vec<u8>, MlError> {
                 &m.trees.iter().collect::<Vec<_>>(),
                 &m.schema.classes,
             )),
-            _ => Err(MlError::Param {
+            Model::Boosting(m) => boosting_classifier(m).ok_or_else(|| MlError::Param {
                 name: "format",
-                reason: "ONNX export covers linear and logistic regression, decision trees and random forests, and regression boosting; not gradient boosting classifiers yet".to_owned(),
+                reason:
+                    "this gradient boosting classifier's rounds do not each hold one tree per class"
+                        .to_owned(),
             }),
+            Model::Linear(_) | Model::Logistic(_) => unreachable!("exported above"),
         };
     }
     let (bins, trees, aggregate, base): (&BinMapper, Vec<&HistTree>, &str, f64) = match model {
@@ -149,26 +153,7 @@ fn tree_classifier(bins: &BinMapper, trees: &[&HistTree], classes: &[String]) ->
     }
     let mut graph = Pb::default();
     graph.message(1, &node);
-    graph.message(
-        1,
-        &op(
-            "ArgMax",
-            &["probabilities"],
-            &["index"],
-            &[attr_int("axis", 1), attr_int("keepdims", 0)],
-        ),
-    );
-    graph.message(
-        1,
-        &op(
-            "Gather",
-            &["classes", "index"],
-            &["label"],
-            &[attr_int("axis", 0)],
-        ),
-    );
-    graph.string(2, "sluice");
-    graph.message(5, &tensor_strings("classes", classes));
+    label(&mut graph, classes);
     graph.message(11, &value_info("X", DOUBLE, width(bins.n_features())));
     graph.message(12, &value_info("label", STRING, -1));
     graph.message(
@@ -208,10 +193,83 @@ fn logistic(m: &crate::LogisticModel) -> Vec<u8> {
     let coef: Vec<f64> = (0..p)
         .flat_map(|j| m.coefficients.iter().map(move |w| w[j]))
         .collect();
-    let classes = &m.schema.classes;
     let mut graph = Pb::default();
     graph.message(1, &op("MatMul", &["X", "coef"], &["xw"], &[]));
     graph.message(1, &op("Add", &["xw", "intercepts"], &["z"], &[]));
+    graph.message(
+        5,
+        &tensor_doubles("coef", &[width(p), width(margins)], &coef),
+    );
+    graph.message(
+        5,
+        &tensor_doubles("intercepts", &[width(margins)], &m.intercepts),
+    );
+    classify(&mut graph, margins, &m.schema.classes);
+    graph.message(11, &value_info("X", DOUBLE, width(p)));
+    graph.message(12, &value_info("label", STRING, -1));
+    graph.message(
+        12,
+        &value_info("probabilities", DOUBLE, width(m.schema.classes.len())),
+    );
+    model_proto(&graph)
+}
+
+/// A gradient boosting classifier: its trees as one `TreeEnsembleRegressor` summing each round's
+/// tree of class `c` into target `c` onto the baseline (the raw scores), then, in `double`,
+/// `Sigmoid` (binary: `[1 - p, p]`) or `Softmax`: `probabilities` (`double [N, classes]`) and
+/// `label` (`string [N]`). `None` when a round does not hold one tree per output.
+fn boosting_classifier(m: &crate::BoostingModel) -> Option<Vec<u8>> {
+    let k = m.baseline.len();
+    if k == 0 || m.trees.iter().any(|round| round.len() != k) {
+        return None;
+    }
+    let mut n = Ensemble::default();
+    let mut target_ids = Vec::new();
+    for (t, tree) in m.trees.iter().flatten().enumerate() {
+        let before = n.leaf_nodes.len();
+        n.add(&m.bins, tree, t);
+        target_ids.extend(std::iter::repeat_n(
+            width(t % k),
+            n.leaf_nodes.len() - before,
+        ));
+    }
+    let mut node = Pb::default();
+    node.string(1, "X");
+    node.string(2, "scores");
+    node.string(3, "sluice_trees");
+    node.string(4, "TreeEnsembleRegressor");
+    node.string(7, "ai.onnx.ml");
+    for attr in n.node_attrs().into_iter().chain([
+        attr_string("aggregate_function", "SUM"),
+        attr_doubles("base_values_as_tensor", &m.baseline),
+        attr_int("n_targets", width(k)),
+        attr_string("post_transform", "NONE"),
+        attr_ints("target_ids", &target_ids),
+        attr_ints("target_nodeids", &n.leaf_nodes),
+        attr_ints("target_treeids", &n.leaf_trees),
+        attr_doubles("target_weights_as_tensor", &n.leaf_values),
+    ]) {
+        node.message(5, &attr);
+    }
+    let mut graph = Pb::default();
+    graph.message(1, &node);
+    graph.message(
+        1,
+        &op("Cast", &["scores"], &["z"], &[attr_int("to", DOUBLE)]),
+    );
+    classify(&mut graph, k, &m.schema.classes);
+    graph.message(11, &value_info("X", DOUBLE, width(m.bins.n_features())));
+    graph.message(12, &value_info("label", STRING, -1));
+    graph.message(
+        12,
+        &value_info("probabilities", DOUBLE, width(m.schema.classes.len())),
+    );
+    Some(model_proto(&graph))
+}
+
+/// From margins `z` (`double [N, margins]`): `probabilities` by `Sigmoid` (one margin: `[1 - p,
+/// p]`) or `Softmax`, then `label`, the most probable class's name (the first on ties).
+fn classify(graph: &mut Pb, margins: usize, classes: &[String]) {
     if margins == 1 {
         graph.message(1, &op("Sigmoid", &["z"], &["p1"], &[]));
         graph.message(1, &op("Sub", &["one", "p1"], &["p0"], &[]));
@@ -236,6 +294,12 @@ fn logistic(m: &crate::LogisticModel) -> Vec<u8> {
             ),
         );
     }
+    label(graph, classes);
+}
+
+/// `label` (`string [N]`) from `probabilities`: the most probable class's name (the first on
+/// ties).
+fn label(graph: &mut Pb, classes: &[String]) {
     graph.message(
         1,
         &op(
@@ -255,22 +319,7 @@ fn logistic(m: &crate::LogisticModel) -> Vec<u8> {
         ),
     );
     graph.string(2, "sluice");
-    graph.message(
-        5,
-        &tensor_doubles("coef", &[width(p), width(margins)], &coef),
-    );
-    graph.message(
-        5,
-        &tensor_doubles("intercepts", &[width(margins)], &m.intercepts),
-    );
     graph.message(5, &tensor_strings("classes", classes));
-    graph.message(11, &value_info("X", DOUBLE, width(p)));
-    graph.message(12, &value_info("label", STRING, -1));
-    graph.message(
-        12,
-        &value_info("probabilities", DOUBLE, width(classes.len())),
-    );
-    model_proto(&graph)
 }
 
 /// A node of the default domain.
