@@ -28,8 +28,8 @@
 use crate::hist::{BinMapper, HistTree};
 use crate::{MlError, Model, Task};
 
-/// The nodes of `model`'s tree ensemble (what its ONNX form is made of: about 45 bytes each), or
-/// `None` when it has no ONNX form.
+/// The nodes of `model`'s tree ensemble (what its ONNX form is made of: about 45 bytes each; 1
+/// for a linear model), or `None` when it has no ONNX form (every model has one today).
 #[must_use]
 pub fn onnx_nodes(model: &Model) -> Option<usize> {
     match model {
