@@ -84,24 +84,12 @@ pub fn to_onnx(model: &Model) -> Result<Vec<u8>, MlError> {
     for (t, tree) in trees.iter().enumerate() {
         n.add(bins, tree, t);
     }
-    let mut node = Pb::default();
-    node.string(1, "X");
-    node.string(2, "variable");
-    node.string(3, "sluice_trees");
-    node.string(4, "TreeEnsembleRegressor");
-    node.string(7, "ai.onnx.ml");
-    for attr in n.node_attrs().into_iter().chain([
-        attr_string("aggregate_function", aggregate),
-        attr_doubles("base_values_as_tensor", &[base]),
-        attr_int("n_targets", 1),
-        attr_string("post_transform", "NONE"),
-        attr_ints("target_ids", &vec![0; n.leaf_nodes.len()]),
-        attr_ints("target_nodeids", &n.leaf_nodes),
-        attr_ints("target_treeids", &n.leaf_trees),
-        attr_doubles("target_weights_as_tensor", &n.leaf_values),
-    ]) {
-        node.message(5, &attr);
-    }
+    let targets = vec![0; n.leaf_nodes.len()];
+    let node = tree_op(
+        "TreeEnsembleRegressor",
+        &["variable"],
+        n.regressor_attrs(aggregate, &[base], &targets),
+    );
     let mut graph = Pb::default();
     graph.message(1, &node);
     graph.string(2, "sluice");
@@ -131,26 +119,21 @@ fn tree_classifier(bins: &BinMapper, trees: &[&HistTree], classes: &[String]) ->
             }
         }
     }
-    let mut node = Pb::default();
-    node.string(1, "X");
+    let labels: Vec<&str> = classes.iter().map(String::as_str).collect();
     // The operator's own label is not used: onnxruntime picks a two-class label by its own rule;
     // `label` is the most probable class, as natively (ArgMax, then the class's name).
-    node.string(2, "operator_label");
-    node.string(2, "probabilities");
-    node.string(3, "sluice_trees");
-    node.string(4, "TreeEnsembleClassifier");
-    node.string(7, "ai.onnx.ml");
-    let labels: Vec<&str> = classes.iter().map(String::as_str).collect();
-    for attr in n.node_attrs().into_iter().chain([
-        attr_strings("classlabels_strings", &labels),
-        attr_ints("class_ids", &class_ids),
-        attr_ints("class_nodeids", &node_ids),
-        attr_ints("class_treeids", &tree_ids),
-        attr_doubles("class_weights_as_tensor", &weights),
-        attr_string("post_transform", "NONE"),
-    ]) {
-        node.message(5, &attr);
-    }
+    let node = tree_op(
+        "TreeEnsembleClassifier",
+        &["operator_label", "probabilities"],
+        n.node_attrs().into_iter().chain([
+            attr_strings("classlabels_strings", &labels),
+            attr_ints("class_ids", &class_ids),
+            attr_ints("class_nodeids", &node_ids),
+            attr_ints("class_treeids", &tree_ids),
+            attr_doubles("class_weights_as_tensor", &weights),
+            attr_string("post_transform", "NONE"),
+        ]),
+    );
     let mut graph = Pb::default();
     graph.message(1, &node);
     label(&mut graph, classes);
@@ -233,24 +216,11 @@ fn boosting_classifier(m: &crate::BoostingModel) -> Option<Vec<u8>> {
             n.leaf_nodes.len() - before,
         ));
     }
-    let mut node = Pb::default();
-    node.string(1, "X");
-    node.string(2, "scores");
-    node.string(3, "sluice_trees");
-    node.string(4, "TreeEnsembleRegressor");
-    node.string(7, "ai.onnx.ml");
-    for attr in n.node_attrs().into_iter().chain([
-        attr_string("aggregate_function", "SUM"),
-        attr_doubles("base_values_as_tensor", &m.baseline),
-        attr_int("n_targets", width(k)),
-        attr_string("post_transform", "NONE"),
-        attr_ints("target_ids", &target_ids),
-        attr_ints("target_nodeids", &n.leaf_nodes),
-        attr_ints("target_treeids", &n.leaf_trees),
-        attr_doubles("target_weights_as_tensor", &n.leaf_values),
-    ]) {
-        node.message(5, &attr);
-    }
+    let node = tree_op(
+        "TreeEnsembleRegressor",
+        &["scores"],
+        n.regressor_attrs("SUM", &m.baseline, &target_ids),
+    );
     let mut graph = Pb::default();
     graph.message(1, &node);
     graph.message(
@@ -399,7 +369,40 @@ struct Ensemble {
     leaf_values: Vec<f64>,
 }
 
+/// A tree operator of the `ai.onnx.ml` domain on `X`.
+fn tree_op(kind: &str, outputs: &[&str], attrs: impl IntoIterator<Item = Pb>) -> Pb {
+    let mut node = Pb::default();
+    node.string(1, "X");
+    for o in outputs {
+        node.string(2, o);
+    }
+    node.string(3, "sluice_trees");
+    node.string(4, kind);
+    node.string(7, "ai.onnx.ml");
+    for a in attrs {
+        node.message(5, &a);
+    }
+    node
+}
+
 impl Ensemble {
+    /// A `TreeEnsembleRegressor`'s attributes: the nodes, and each leaf's value added to target
+    /// `targets[leaf]` (one target per base value), `aggregate`d over the trees.
+    fn regressor_attrs(&self, aggregate: &str, base: &[f64], targets: &[i64]) -> Vec<Pb> {
+        let mut attrs = self.node_attrs();
+        attrs.extend([
+            attr_string("aggregate_function", aggregate),
+            attr_doubles("base_values_as_tensor", base),
+            attr_int("n_targets", width(base.len())),
+            attr_string("post_transform", "NONE"),
+            attr_ints("target_ids", targets),
+            attr_ints("target_nodeids", &self.leaf_nodes),
+            attr_ints("target_treeids", &self.leaf_trees),
+            attr_doubles("target_weights_as_tensor", &self.leaf_values),
+        ]);
+        attrs
+    }
+
     /// The `nodes_*` attributes both tree operators take.
     fn node_attrs(&self) -> Vec<Pb> {
         vec![

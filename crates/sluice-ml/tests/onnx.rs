@@ -97,6 +97,38 @@ fn onnxruntime_outputs(dir: &str, onnx: &[u8], rows: &[Vec<f64>]) -> Vec<serde_j
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// A decision tree, a random forest (20 trees) and gradient boosting (40 rounds) fitted on
+/// `train`.
+fn tree_learners(train: &Dataset) -> Vec<(&'static str, Model)> {
+    vec![
+        (
+            "decision_tree",
+            TreeParams::default().fit(train).unwrap().into(),
+        ),
+        (
+            "random_forest",
+            ForestParams {
+                n_estimators: 20,
+                seed: 3,
+                ..ForestParams::default()
+            }
+            .fit(train)
+            .unwrap()
+            .into(),
+        ),
+        (
+            "gradient_boosting",
+            BoostingParams {
+                max_iter: 40,
+                ..BoostingParams::default()
+            }
+            .fit(train)
+            .unwrap()
+            .into(),
+        ),
+    ]
+}
+
 #[test]
 fn onnxruntime_predicts_what_the_native_tree_models_predict() {
     let Some(dir) = runtime() else {
@@ -107,33 +139,7 @@ fn onnxruntime_predicts_what_the_native_tree_models_predict() {
     let rows: Vec<Vec<f64>> = (0..test.n_rows())
         .map(|i| test.features().iter().map(|c| c[i]).collect())
         .collect();
-    let models: Vec<(&str, Model)> = vec![
-        (
-            "decision_tree",
-            TreeParams::default().fit(&train).unwrap().into(),
-        ),
-        (
-            "random_forest",
-            ForestParams {
-                n_estimators: 20,
-                seed: 3,
-                ..ForestParams::default()
-            }
-            .fit(&train)
-            .unwrap()
-            .into(),
-        ),
-        (
-            "gradient_boosting",
-            BoostingParams {
-                max_iter: 40,
-                ..BoostingParams::default()
-            }
-            .fit(&train)
-            .unwrap()
-            .into(),
-        ),
-    ];
+    let models = tree_learners(&train);
     for (name, model) in models {
         let native = model.predict(&test).unwrap();
         let onnx = to_onnx(&model).unwrap();
@@ -172,33 +178,7 @@ fn onnxruntime_predicts_what_the_native_tree_classifiers_predict() {
         let rows: Vec<Vec<f64>> = (0..test.n_rows())
             .map(|i| test.features().iter().map(|c| c[i]).collect())
             .collect();
-        let models: Vec<(&str, Model)> = vec![
-            (
-                "decision_tree",
-                TreeParams::default().fit(&train).unwrap().into(),
-            ),
-            (
-                "random_forest",
-                ForestParams {
-                    n_estimators: 15,
-                    seed: 5,
-                    ..ForestParams::default()
-                }
-                .fit(&train)
-                .unwrap()
-                .into(),
-            ),
-            (
-                "gradient_boosting",
-                BoostingParams {
-                    max_iter: 30,
-                    ..BoostingParams::default()
-                }
-                .fit(&train)
-                .unwrap()
-                .into(),
-            ),
-        ];
+        let models = tree_learners(&train);
         for (algorithm, model) in models {
             let k = model.classes().len();
             let name = format!("{algorithm}, {k} classes");
