@@ -48,3 +48,12 @@ start_server() {
   done
   echo "sluice server did not start:" >&2; cat "$tmp/server.log" >&2; exit 1
 }
+
+# The taxi example's data at N rows in folder $2: `sluice step synth-taxi --rows N` (seeded),
+# then the example's `prep` (70 % train, 15 % validation, 15 % test) into $2/train, val, test.
+prepare_taxi() {
+  "$sluice" step synth-taxi --rows "$1" --path "$2/taxi.parquet" -o none 2>/dev/null
+  "$sluice" step prep --data "$2/taxi.parquet" --target fare_amount --drop pickup_datetime \
+    --categorical vendor,store_and_fwd_flag --split 0.7,0.15,0.15 --seed 42 \
+    --train-output "$2/train" --validation-output "$2/val" --test-output "$2/test" -o none 2>/dev/null
+}

@@ -26,10 +26,7 @@ printf '%s\n' "| rows | learner | nodes | model.bin | model.json | load model.bi
   "|---|---|---|---|---|---|---|" | tee "$out/table.md"
 for n in $rows; do
   d="$tmp/$n"; mkdir -p "$d"
-  "$sluice" step synth-taxi --rows "$n" --path "$d/taxi.parquet" -o none 2>/dev/null
-  "$sluice" step prep --data "$d/taxi.parquet" --target fare_amount --drop pickup_datetime \
-    --categorical vendor,store_and_fwd_flag --split 0.7,0.15,0.15 --seed 42 \
-    --train-output "$d/train" --validation-output "$d/val" --test-output "$d/test" -o none 2>/dev/null
+  prepare_taxi "$n" "$d"
   for algorithm in random_forest gradient_boosting; do
     m="$d/$algorithm"
     "$sluice" step train --algorithm "$algorithm" --target fare_amount --train-data "$d/train" \

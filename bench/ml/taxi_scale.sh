@@ -21,10 +21,7 @@ make_tmp bench-taxi-scale
 
 for n in $rows; do
   d="$tmp/$n"; mkdir -p "$d"
-  "$sluice" step synth-taxi --rows "$n" --path "$d/taxi.parquet" -o none 2>/dev/null
-  "$sluice" step prep --data "$d/taxi.parquet" --target fare_amount --drop pickup_datetime \
-    --categorical vendor,store_and_fwd_flag --split 0.7,0.15,0.15 --seed 42 \
-    --train-output "$d/train" --validation-output "$d/val" --test-output "$d/test" -o none 2>/dev/null
+  prepare_taxi "$n" "$d"
   /usr/bin/time -f '%e %M' -o "$d/sluice.time" "$sluice" step train --algorithm random_forest \
     --target fare_amount --train-data "$d/train" --validation-data "$d/val" --n-estimators 50 \
     --seed 42 --model-output "$d/model" -o json > "$d/sluice.json" 2>/dev/null

@@ -191,27 +191,19 @@ impl Model {
     /// Writes `dir/model.bin`, creating `dir` if needed; the file is replaced atomically (and a
     /// `model.json` left there by an earlier version is removed, so the folder holds one model).
     pub fn save(&self, dir: &Path) -> Result<(), MlError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| MlError::Io { path, source }
-        };
-        fs::create_dir_all(dir).map_err(io(dir))?;
         let path = dir.join(MODEL_FILE);
-        let bytes = crate::model_bin::encode(self).map_err(|reason| MlError::Format {
-            path: path.clone(),
-            reason,
+        write_atomic(&path, |out| {
+            crate::model_bin::encode(self, out).map_err(|reason| MlError::Format {
+                path: path.clone(),
+                reason,
+            })
         })?;
-        let tmp = dir.join(format!(".{MODEL_FILE}.tmp"));
-        {
-            let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
-            std::io::Write::write_all(&mut file, &bytes).map_err(io(&tmp))?;
-            file.sync_all().map_err(io(&tmp))?;
-        }
-        fs::rename(&tmp, &path).map_err(io(&path))?;
-        match fs::remove_file(dir.join(JSON_MODEL_FILE)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(io(&dir.join(JSON_MODEL_FILE))(e))
-            }
+        let stale = dir.join(JSON_MODEL_FILE);
+        match fs::remove_file(&stale) {
+            Err(source) if source.kind() != std::io::ErrorKind::NotFound => Err(MlError::Io {
+                path: stale,
+                source,
+            }),
             _ => Ok(()),
         }
     }
@@ -220,36 +212,19 @@ impl Model {
     /// is replaced atomically. The model is written as it is serialized (no JSON tree of it in
     /// memory: a forest of deep trees is millions of nodes).
     pub fn save_json(&self, path: &Path) -> Result<(), MlError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| MlError::Io { path, source }
-        };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
-        };
-        fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let path = path.to_path_buf();
-        let name = path
-            .file_name()
-            .map_or_else(|| "model.json".into(), |n| n.to_string_lossy().into_owned());
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let file = fs::File::create(&tmp).map_err(io(&tmp))?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        let written = match self {
-            Model::Linear(m) => self.write(&mut out, m),
-            Model::Logistic(m) => self.write(&mut out, m),
-            Model::Tree(m) => self.write(&mut out, m),
-            Model::Forest(m) => self.write(&mut out, m),
-            Model::Boosting(m) => self.write(&mut out, m),
-        };
-        written.map_err(|e| MlError::Format {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        let file = out.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
-        file.sync_all().map_err(io(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io(&path))
+        write_atomic(path, |out| {
+            let written = match self {
+                Model::Linear(m) => self.write(out, m),
+                Model::Logistic(m) => self.write(out, m),
+                Model::Tree(m) => self.write(out, m),
+                Model::Forest(m) => self.write(out, m),
+                Model::Boosting(m) => self.write(out, m),
+            };
+            written.map_err(|e| MlError::Format {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })
+        })
     }
 
     fn write<M: Serialize>(
@@ -424,6 +399,33 @@ struct Header {
 #[derive(Deserialize)]
 struct Payload<M> {
     model: Option<M>,
+}
+
+/// Writes `path` through `write` into a temporary file beside it (its folder created if
+/// needed), synced, then renamed over `path`: a reader sees the old file or the new, never part.
+fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<fs::File>) -> Result<(), MlError>,
+) -> Result<(), MlError> {
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| MlError::Io { path: p, source }
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let name = path
+        .file_name()
+        .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let file = fs::File::create(&tmp).map_err(io(&tmp))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    write(&mut out)?;
+    let file = out.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
+    file.sync_all().map_err(io(&tmp))?;
+    fs::rename(&tmp, path).map_err(io(path))
 }
 
 fn field<T: DeserializeOwned>(value: Option<Value>, name: &str) -> Result<T, String> {

@@ -41,8 +41,9 @@ const MAGIC: &[u8; 8] = b"SLUICEMB";
 pub const BINARY_VERSION: u32 = 1;
 const PREFIX: usize = 64;
 
-/// The bytes of `model`'s binary file.
-pub(crate) fn encode(model: &Model) -> Result<Vec<u8>, String> {
+/// Writes `model`'s binary file to `out` (the payload is built once and written as it is, not
+/// copied into a second buffer).
+pub(crate) fn encode(model: &Model, out: &mut impl std::io::Write) -> Result<(), String> {
     let mut w = Writer::default();
     let mut header = Map::new();
     header.insert("format".into(), json!(FORMAT));
@@ -95,22 +96,18 @@ pub(crate) fn encode(model: &Model) -> Result<Vec<u8>, String> {
     let mut hasher = blake3::Hasher::new();
     hasher.update(&header);
     hasher.update(&w.payload);
-    let mut out = Vec::with_capacity(PREFIX + header.len() + 8 + w.payload.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&BINARY_VERSION.to_le_bytes());
-    out.extend_from_slice(&header_len.to_le_bytes());
-    out.extend_from_slice(&(w.payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(hasher.finalize().as_bytes());
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&header);
-    out.resize(out.len().next_multiple_of(8), 0);
-    out.extend_from_slice(&w.payload);
-    Ok(out)
-}
-
-/// Whether `bytes` start as a binary model file does.
-pub(crate) fn is_binary(bytes: &[u8]) -> bool {
-    bytes.starts_with(MAGIC)
+    let mut prefix = Vec::with_capacity(PREFIX);
+    prefix.extend_from_slice(MAGIC);
+    prefix.extend_from_slice(&BINARY_VERSION.to_le_bytes());
+    prefix.extend_from_slice(&header_len.to_le_bytes());
+    prefix.extend_from_slice(&(w.payload.len() as u64).to_le_bytes());
+    prefix.extend_from_slice(hasher.finalize().as_bytes());
+    prefix.extend_from_slice(&[0; 8]);
+    let padding = (PREFIX + header.len()).next_multiple_of(8) - (PREFIX + header.len());
+    [&prefix[..], &header, &[0; 8][..padding], &w.payload]
+        .into_iter()
+        .try_for_each(|part| out.write_all(part))
+        .map_err(|e| e.to_string())
 }
 
 /// The model in `bytes` (a binary model file read from `path`), checked.
@@ -119,7 +116,7 @@ pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Model, MlError> {
         path: path.to_path_buf(),
         reason,
     };
-    if bytes.len() < PREFIX || !is_binary(bytes) {
+    if bytes.len() < PREFIX || !bytes.starts_with(MAGIC) {
         return Err(bad(
             "not a Sluice binary model file (too short, or no `SLUICEMB` at its start)".into(),
         ));

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sluice_store::governance::Actor;
@@ -100,27 +100,23 @@ pub(crate) async fn login(
         ));
     }
     let actor: Actor = s.store()?.authenticate(&token).map_err(ApiError::from)?;
-    let secure = if s.secure_cookies { "; Secure" } else { "" };
-    let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
-    let cookie = HeaderValue::from_str(&cookie).map_err(|_| ApiError::invalid("bad token"))?;
     let body = json!({
         "user": {"name": actor.name, "role": actor.role.to_string()},
         "csrf": csrf_token(&token),
     });
-    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+    Ok(([(header::SET_COOKIE, cookie(&s, &token))], Json(body)).into_response())
 }
 
 /// `DELETE /api/sluice/v1/session`: logs out (the cookie is dropped).
 pub(crate) async fn logout(State(s): State<Arc<ServerState>>) -> Response {
+    ([(header::SET_COOKIE, cookie(&s, ""))], Json(json!({}))).into_response()
+}
+
+/// The session cookie holding `token` (`HttpOnly`, `SameSite=Strict`, `Secure` over HTTPS); an
+/// empty `token` drops it (`Max-Age=0`). `token` is printable ASCII without `;` (checked at login).
+fn cookie(s: &ServerState, token: &str) -> HeaderValue {
     let secure = if s.secure_cookies { "; Secure" } else { "" };
-    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}");
-    (
-        StatusCode::OK,
-        [(
-            header::SET_COOKIE,
-            HeaderValue::from_str(&cookie).unwrap_or(HeaderValue::from_static("")),
-        )],
-        Json(json!({})),
-    )
-        .into_response()
+    let drop = if token.is_empty() { "; Max-Age=0" } else { "" };
+    let text = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{drop}{secure}");
+    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(""))
 }

@@ -771,9 +771,28 @@ fn health(port: u16) -> bool {
 
 /// One plain HTTP/1.1 GET on loopback: the whole response (status line, headers, body).
 fn http_get(port: u16, path: &str) -> Option<String> {
+    http_request(port, "GET", path, &[], "")
+}
+
+/// One plain HTTP/1.1 request on loopback with `headers` and `body`: the whole response.
+fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let extra = headers.iter().fold(String::new(), |mut acc, (k, v)| {
+        use std::fmt::Write as _;
+        let _ = write!(acc, "{k}: {v}\r\n");
+        acc
+    });
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     stream.write_all(request.as_bytes()).ok()?;
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);

@@ -5,8 +5,6 @@
 //! owner logged in through the page. Screenshots of every page are kept in
 //! `target/tmp/ui-screenshots/` (CI keeps them as artifacts).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,20 +22,16 @@ command: for i in $(seq 1 16); do echo "tick $i"; sleep 0.5; done; echo done-tic
 compute: azureml:cpu-cluster
 "#;
 
-/// One JSON request with a token, on loopback.
+/// One JSON request with a token, on loopback; its JSON answer (a 200 is required).
 fn call(port: u16, token: &str, method: &str, path: &str, body: Option<&Value>) -> Value {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
+    let bearer = format!("Bearer {token}");
     let body = body.map(Value::to_string).unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let response = super::http_request(port, method, path, &headers, &body)
+        .unwrap_or_else(|| panic!("{method} {path}: no answer"));
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     assert!(
         head.starts_with("HTTP/1.1 200"),
