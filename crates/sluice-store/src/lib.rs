@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0012_job_runs_index.sql"),
     include_str!("../migrations/0013_step_runs.sql"),
     include_str!("../migrations/0014_executors.sql"),
+    include_str!("../migrations/0015_metric_points_unchecked.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -58,6 +59,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0012_job_runs_index.sql"),
     include_str!("../migrations/postgres/0013_step_runs.sql"),
     include_str!("../migrations/postgres/0014_executors.sql"),
+    include_str!("../migrations/postgres/0015_metric_points_unchecked.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -203,7 +205,7 @@ impl Store {
     ) -> Result<(Vec<T>, Option<usize>)> {
         let rows = self
             .conn
-            .query_map(sql, db::params_from_iter(args.iter()), map)?;
+            .query_map_planned(sql, db::params_from_iter(args.iter()), map)?;
         Ok(page(rows, max_results, offset))
     }
 }
@@ -1423,7 +1425,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 14);
+        assert_eq!(latest, 15);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -1495,7 +1497,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 14);
+        assert_eq!(store.schema_version().unwrap(), 15);
         let old = store.get_compute("old").unwrap().unwrap();
         assert_eq!(
             (old.max_instances, old.min_instances, old.size),

@@ -352,6 +352,31 @@ impl Conn {
         }
     }
 
+    /// Runs several statements with their parameters, in order. On PostgreSQL all are sent
+    /// before any answer is awaited (one round trip, not one each); the first error is reported.
+    /// For writes whose row counts nobody reads (a batch's inserts), inside a transaction when
+    /// they must stand or fall together.
+    pub fn execute_all(&self, statements: &[(&str, &[Value])]) -> Result<()> {
+        match &self.engine {
+            Engine::Sqlite(c, _) => {
+                for (sql, values) in statements {
+                    let mut stmt = c.prepare_cached(sql)?;
+                    stmt.execute(rusqlite::params_from_iter(
+                        values.iter().map(ToSql::to_value),
+                    ))?;
+                }
+                Ok(())
+            }
+            Engine::Postgres(c) => {
+                let statements: Vec<(&str, Vec<ValueRef<'_>>)> = statements
+                    .iter()
+                    .map(|(sql, values)| (*sql, values.iter().map(ToSql::to_value).collect()))
+                    .collect();
+                c.execute_all(&statements)
+            }
+        }
+    }
+
     /// Runs several statements without parameters (migrations).
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match &self.engine {
@@ -409,6 +434,25 @@ impl Conn {
         }
     }
 
+    /// [`Conn::query_map`] for a query whose best plan depends on its values (a search's filter,
+    /// order and page): on PostgreSQL it is planned for these values every time, never run
+    /// from a generic plan (which, measured on a 10,000-run search, read every match and
+    /// sorted them: 16 ms, against 1.6 ms for the plan made for the values).
+    pub fn query_map_planned<T, P, F>(&self, sql: &str, params: P, mut f: F) -> Result<Vec<T>>
+    where
+        P: Params,
+        F: FnMut(&Row<'_>) -> Result<T>,
+    {
+        match &self.engine {
+            Engine::Sqlite(..) => self.query_map(sql, params, f),
+            Engine::Postgres(c) => c
+                .query_planned(sql, &params.values())?
+                .iter()
+                .map(|r| f(&Row(RowInner::Postgres(r))))
+                .collect(),
+        }
+    }
+
     /// A statement to run several times (`query_map` / `execute`).
     pub fn prepare(&self, sql: &str) -> Result<Statement<'_>> {
         Ok(Statement {
@@ -438,15 +482,7 @@ impl Conn {
                     return Err(e.into());
                 }
             }
-            Engine::Postgres(c) => {
-                if let Err(e) = c.batch(
-                    "BEGIN; SELECT pg_advisory_xact_lock(hashtext('sluice:' || current_schema()))",
-                ) {
-                    let _ = c.batch("ROLLBACK");
-                    return Err(e);
-                }
-                c.set_in_transaction(true);
-            }
+            Engine::Postgres(c) => c.begin(),
         }
         Ok(Transaction {
             conn: self,
@@ -544,11 +580,20 @@ impl Conn {
         }
     }
 
-    /// The outermost transaction ended (committed or rolled back).
-    fn ended_transaction(&self) {
+    /// Ends the outermost transaction: commits it (`commit`) or rolls it back. A failed commit
+    /// leaves nothing half-done open (SQLite stays in its transaction after a failed `COMMIT`:
+    /// it is rolled back).
+    fn end_transaction(&self, commit: bool) -> Result<()> {
         match &self.engine {
-            Engine::Sqlite(_, gate) => gate.leave(),
-            Engine::Postgres(c) => c.set_in_transaction(false),
+            Engine::Sqlite(c, gate) => {
+                let r = c.execute_batch(if commit { "COMMIT" } else { "ROLLBACK" });
+                if r.is_err() && commit {
+                    let _ = c.execute_batch("ROLLBACK");
+                }
+                gate.leave();
+                Ok(r?)
+            }
+            Engine::Postgres(c) => c.end(commit),
         }
     }
 }
@@ -598,16 +643,7 @@ impl Transaction<'_> {
                 self.conn.depth -= 1;
                 self.conn.execute_batch(&format!("RELEASE {name}"))
             }
-            None => {
-                let r = self.conn.execute_batch("COMMIT");
-                if r.is_err() {
-                    // A failed COMMIT (a PostgreSQL constraint checked at commit) leaves SQLite
-                    // in its transaction; make sure nothing half-done stays open.
-                    let _ = self.conn.execute_batch("ROLLBACK");
-                }
-                self.conn.ended_transaction();
-                r
-            }
+            None => self.conn.end_transaction(true),
         }
     }
 }
@@ -625,8 +661,7 @@ impl Drop for Transaction<'_> {
                     .execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"));
             }
             None => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                self.conn.ended_transaction();
+                let _ = self.conn.end_transaction(false);
             }
         }
     }

@@ -43,7 +43,14 @@ pub(super) struct PgConn {
     /// Prepared statements by their SQLite-dialect text (at most [`MAX_STATEMENTS`]).
     statements: RefCell<HashMap<String, Statement>>,
     in_transaction: Cell<bool>,
+    /// A transaction was begun but not yet sent: `BEGIN` and the store's write lock go out with
+    /// the transaction's first statement, in the same round trip (see [`PgConn::begin`]).
+    begin_pending: Cell<bool>,
 }
+
+/// What begins a write transaction: `BEGIN` and the store's write lock (an advisory lock per
+/// schema, held to the end of the transaction).
+const BEGIN: &str = "BEGIN; SELECT pg_advisory_xact_lock(hashtext('sluice:' || current_schema()))";
 
 impl PgConn {
     pub(super) fn connect(url: &str) -> Result<Self> {
@@ -74,6 +81,7 @@ impl PgConn {
             client,
             statements: RefCell::new(HashMap::new()),
             in_transaction: Cell::new(false),
+            begin_pending: Cell::new(false),
         })
     }
 
@@ -85,8 +93,37 @@ impl PgConn {
         self.in_transaction.get()
     }
 
-    pub(super) fn set_in_transaction(&self, on: bool) {
-        self.in_transaction.set(on);
+    /// Begins a write transaction. Nothing is sent yet: `BEGIN` and the write lock are pipelined
+    /// with the first statement (one round trip where there were two), which then runs inside
+    /// the transaction, under the lock; if the lock is refused, the transaction is aborted and
+    /// the statement fails with it. A transaction that ran nothing ends without a round trip.
+    pub(super) fn begin(&self) {
+        self.in_transaction.set(true);
+        self.begin_pending.set(true);
+    }
+
+    /// Commits (`commit`) or rolls back the open transaction.
+    pub(super) fn end(&self, commit: bool) -> Result<()> {
+        self.in_transaction.set(false);
+        if self.begin_pending.replace(false) {
+            return Ok(());
+        }
+        self.batch(if commit { "COMMIT" } else { "ROLLBACK" })
+    }
+
+    /// Runs `statement` after the pending `BEGIN` (if any), both sent before either answer is
+    /// awaited; the `BEGIN`'s error is the one reported when both fail.
+    fn after_begin<T>(
+        &self,
+        statement: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T> {
+        if !self.begin_pending.replace(false) {
+            return Ok(wait(statement)?);
+        }
+        let (begun, done) =
+            wait(async { tokio::join!(self.client.batch_execute(BEGIN), statement) });
+        begun?;
+        Ok(done?)
     }
 
     fn statement(&self, sql: &str) -> Result<Statement> {
@@ -107,8 +144,32 @@ impl PgConn {
     pub(super) fn execute(&self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize> {
         let stmt = self.statement(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        let n = wait(self.client.execute(&stmt, &params))?;
+        let n = self.after_begin(self.client.execute(&stmt, &params))?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// Runs several statements, all sent before any answer is awaited (one round trip for all
+    /// of them, after the pending `BEGIN` if any), in order; the first error is reported (in a
+    /// transaction, a failed statement aborts it, and the rest fail with it).
+    pub(super) fn execute_all(&self, statements: &[(&str, Vec<ValueRef<'_>>)]) -> Result<()> {
+        let prepared: Vec<Statement> = statements
+            .iter()
+            .map(|(sql, _)| self.statement(sql))
+            .collect::<Result<_>>()?;
+        let params: Vec<Vec<&(dyn ToSql + Sync)>> = statements
+            .iter()
+            .map(|(_, values)| values.iter().map(|p| p as _).collect())
+            .collect();
+        let mut pending: Vec<BoxedQuery<'_>> = Vec::with_capacity(statements.len() + 1);
+        if self.begin_pending.replace(false) {
+            pending.push(Box::pin(async {
+                self.client.batch_execute(BEGIN).await.map(|()| 0)
+            }));
+        }
+        for (stmt, params) in prepared.iter().zip(&params) {
+            pending.push(Box::pin(self.client.execute(stmt, params)));
+        }
+        wait(in_order(pending))
     }
 
     pub(super) fn query(
@@ -118,12 +179,60 @@ impl PgConn {
     ) -> Result<Vec<tokio_postgres::Row>> {
         let stmt = self.statement(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        Ok(wait(self.client.query(&stmt, &params))?)
+        self.after_begin(self.client.query(&stmt, &params))
+    }
+
+    /// [`PgConn::query`] with a statement prepared for this call alone, so PostgreSQL plans it
+    /// for these values: a cached statement switches to a generic plan after five runs when
+    /// that plan looks cheaper, and for a search the values decide the plan (a selective
+    /// filter and a sorted index scan that stops at the page's end, or not).
+    pub(super) fn query_planned(
+        &self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let stmt = wait(self.client.prepare(&postgres_sql(sql)))?;
+        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
+        self.after_begin(self.client.query(&stmt, &params))
     }
 
     pub(super) fn batch(&self, sql: &str) -> Result<()> {
+        if self.begin_pending.replace(false) {
+            return Ok(wait(self.client.batch_execute(&format!("{BEGIN}; {sql}")))?);
+        }
         Ok(wait(self.client.batch_execute(sql))?)
     }
+}
+
+type BoxedQuery<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, tokio_postgres::Error>> + 'a>>;
+
+/// Drives `queries` together, each first polled (and so sent on the connection) in the order
+/// given; the first error in that order, once all are done.
+async fn in_order(mut queries: Vec<BoxedQuery<'_>>) -> Result<()> {
+    let mut results: Vec<Option<Result<u64, tokio_postgres::Error>>> =
+        queries.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (q, r) in queries.iter_mut().zip(results.iter_mut()) {
+            if r.is_none() {
+                match q.as_mut().poll(cx) {
+                    std::task::Poll::Ready(done) => *r = Some(done),
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    for r in results.into_iter().flatten() {
+        r?;
+    }
+    Ok(())
 }
 
 /// An error's message with PostgreSQL's own detail (`tokio_postgres::Error`'s display alone

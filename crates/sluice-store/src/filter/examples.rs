@@ -264,6 +264,47 @@ fn mlflow_run_filters() {
         ],
         |o| search("", &[o.to_owned()]),
     );
+    // A filter that guarantees the value (`metrics.acc > -5`: every match has a number) sorts by
+    // it alone, the way an index can; one that does not (`!=` also matches NaN, `IS NULL` no
+    // value) keeps MLflow's rank: numbers, then NaN, then none. The results are the same.
+    check(
+        "runs filtered and ordered by the same key",
+        &[
+            (
+                "metrics.acc > -5 | metrics.acc DESC",
+                Ok(&["beta", "alpha", "Delta"]),
+            ),
+            ("metrics.acc >= 0.5 | metrics.acc", Ok(&["alpha", "beta"])),
+            ("metrics.rmse != 2 | metrics.rmse", Ok(&["alpha", "beta"])),
+            (
+                "metrics.rmse != 2 | metrics.rmse DESC",
+                Ok(&["alpha", "beta"]),
+            ),
+            (
+                "params.model != 'x' | params.model DESC",
+                Ok(&["gamma", "beta", "alpha"]),
+            ),
+            ("tags.env IS NULL | tags.env", Ok(&["Delta"])),
+            (
+                "metrics.acc > -5 AND params.model LIKE '%' | params.model",
+                Ok(&["alpha", "beta"]),
+            ),
+            // Other comparisons on the joined value test it in place, with the same meaning.
+            (
+                "metrics.acc > -5 AND metrics.acc != 0.5 | metrics.acc",
+                Ok(&["Delta", "beta"]),
+            ),
+            (
+                "params.model IS NOT NULL AND params.model != 'LR' | params.model",
+                Ok(&["beta", "gamma"]),
+            ),
+            ("tags.env = 'dev' AND tags.env IS NULL | tags.env", Ok(&[])),
+        ],
+        |q| {
+            let (filter, order) = q.split_once(" | ").unwrap();
+            search(filter, &[order.to_owned()])
+        },
+    );
     let dup = search("", &["start_time".into(), "created DESC".into()]).unwrap_err();
     assert!(dup.contains("duplicate fields"), "{dup}");
 }

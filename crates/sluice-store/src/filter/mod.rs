@@ -22,7 +22,9 @@ mod lexer;
 mod sql;
 
 pub(crate) use lexer::{Tok, tokenize};
-pub(crate) use sql::{Field, Kind, Target, compile, compile_order, compile_order_joined};
+pub(crate) use sql::{
+    Field, Kind, Target, compile, compile_joined, compile_order, compile_order_joined,
+};
 
 use crate::{Result, StoreError};
 

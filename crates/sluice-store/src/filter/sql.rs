@@ -148,6 +148,11 @@ impl Field {
 pub(crate) struct Where {
     pub(crate) sql: String,
     pub(crate) args: Vec<Value>,
+    /// The related rows (as [`Target::Rows`]' `rows` and `args`) every match has, with a value
+    /// that is a number where the field can hold NaN: `metrics.rmse < 0.5` guarantees the run
+    /// has an `rmse` that is not NaN. An `order_by` on such a value needs no rank for missing
+    /// or NaN values ([`compile_order_joined`]).
+    pub(crate) present: Vec<(String, Vec<Value>)>,
 }
 
 /// Compiles `AND`-joined comparisons for one entity. `resolve` says what an identifier names;
@@ -155,15 +160,38 @@ pub(crate) struct Where {
 pub(crate) fn compile(
     comparisons: &[Comparison],
     dialect: Dialect,
+    resolve: impl FnMut(&Ident) -> Result<Option<Field>>,
+) -> Result<Where> {
+    compile_joined(comparisons, dialect, &[], resolve)
+}
+
+/// [`compile`] for a query that already joins some related rows (the inner joins of
+/// [`JoinedOrder::inner`]): a comparison on such a value tests the joined row instead of looking
+/// its row up again (`o0.value < ?` rather than `EXISTS (SELECT 1 FROM latest_metrics m ...)`).
+pub(crate) fn compile_joined(
+    comparisons: &[Comparison],
+    dialect: Dialect,
+    joined: &[InnerJoin],
     mut resolve: impl FnMut(&Ident) -> Result<Option<Field>>,
 ) -> Result<Where> {
     let mut conds = Vec::new();
     let mut args = Vec::new();
+    let mut present = Vec::new();
     for c in comparisons {
         let Some(field) = resolve(&c.ident)? else {
             continue;
         };
-        conds.push(comparison(c, &field, dialect, &mut args)?);
+        conds.push(comparison(c, &field, dialect, joined, &mut args)?);
+        if let Target::Rows { rows, args, .. } = &field.target {
+            // What `comparison` writes: every comparator but `IS NULL` needs a row; on a field
+            // that can hold NaN, `!=` and `IS NOT NULL` also match a NaN.
+            let needs_row = c.cmp != Cmp::IsNull;
+            let needs_number =
+                field.nan.is_none() || !matches!(c.cmp, Cmp::Ne | Cmp::IsNotNull | Cmp::IsNull);
+            if needs_row && needs_number {
+                present.push((rows.clone(), args.clone()));
+            }
+        }
     }
     Ok(Where {
         sql: if conds.is_empty() {
@@ -172,6 +200,7 @@ pub(crate) fn compile(
             conds.join(" AND ")
         },
         args,
+        present,
     })
 }
 
@@ -179,6 +208,7 @@ fn comparison(
     c: &Comparison,
     field: &Field,
     dialect: Dialect,
+    joined: &[InnerJoin],
     args: &mut Vec<Value>,
 ) -> Result<String> {
     let label = c.ident.label();
@@ -252,6 +282,29 @@ fn comparison(
             args: own,
             value,
         } => {
+            // The row is joined already (the query has it for every match): test it there.
+            if c.cmp != Cmp::IsNull
+                && let Some(j) = joined.iter().find(|j| &j.rows == rows && &j.args == own)
+            {
+                let value = rename_alias(value, &j.from, &j.to);
+                args.extend(values);
+                return Ok(match (c.cmp, &field.nan) {
+                    (Cmp::IsNotNull, _) => "TRUE".to_owned(),
+                    (Cmp::Ne, Some(nan)) => {
+                        format!(
+                            "({} OR {})",
+                            test(&value),
+                            rename_alias(nan, &j.from, &j.to)
+                        )
+                    }
+                    (_, Some(nan)) => format!(
+                        "NOT {} AND {}",
+                        rename_alias(nan, &j.from, &j.to),
+                        test(&value)
+                    ),
+                    (_, None) => test(&value),
+                });
+            }
             args.extend(own.iter().cloned());
             match (c.cmp, &field.nan) {
                 (Cmp::IsNull, _) => format!("NOT EXISTS (SELECT 1 {rows})"),
@@ -378,12 +431,31 @@ pub(crate) struct JoinedOrder {
     pub(crate) terms: Vec<String>,
     /// What the sort terms' placeholders bind (after the `WHERE` clause's).
     pub(crate) term_args: Vec<Value>,
+    /// The keys joined with an inner join (the filter guarantees their value), for
+    /// [`compile_joined`].
+    pub(crate) inner: Vec<InnerJoin>,
+}
+
+/// Related rows an ordered query joins for every match: `rows` and `args` as in
+/// [`Target::Rows`], and the alias the rows' own alias (`from`) became (`to`).
+#[derive(Debug, Clone)]
+pub(crate) struct InnerJoin {
+    rows: String,
+    args: Vec<Value>,
+    from: String,
+    to: String,
 }
 
 /// Compiles `order_by` keys with the entity's resolver as joins (see [`JoinedOrder`]); two keys
 /// naming the same value are refused, as in MLflow.
+///
+/// `present` is what the filter guarantees ([`Where::present`]): a key on such a value joins
+/// its row (an inner join) and sorts by the value alone, since no match lacks it or holds NaN.
+/// The same order, written so that an index on the value can produce it: PostgreSQL then reads
+/// the best runs first and stops at the page's end instead of sorting every match.
 pub(crate) fn compile_order_joined(
     keys: &[OrderKey],
+    present: &[(String, Vec<Value>)],
     mut resolve: impl FnMut(&Ident) -> Result<Field>,
 ) -> Result<JoinedOrder> {
     let mut out = JoinedOrder::default();
@@ -418,8 +490,19 @@ pub(crate) fn compile_order_joined(
                 let to = format!("o{i}");
                 let cond = rename_alias(cond, alias, &to);
                 let value = rename_alias(value, alias, &to);
-                let _ = write!(out.joins, " LEFT JOIN {table} {to} ON {cond}");
                 out.join_args.extend(args.iter().cloned());
+                if present.iter().any(|(r, a)| r == rows && a == args) {
+                    let _ = write!(out.joins, " JOIN {table} {to} ON {cond}");
+                    out.terms.push(format!("{value} {dir}"));
+                    out.inner.push(InnerJoin {
+                        rows: rows.clone(),
+                        args: args.clone(),
+                        from: alias.to_owned(),
+                        to,
+                    });
+                    continue;
+                }
+                let _ = write!(out.joins, " LEFT JOIN {table} {to} ON {cond}");
                 out.terms.push(match &field.nan {
                     Some(nan) => {
                         let nan = rename_alias(nan, alias, &to);

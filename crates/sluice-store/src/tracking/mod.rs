@@ -4,7 +4,7 @@ mod names;
 mod search;
 
 use crate::db::Value;
-use crate::db::{OptionalExtension, Transaction, params, params_from_iter};
+use crate::db::{Conn, OptionalExtension, Transaction, params, params_from_iter};
 use serde::Serialize;
 
 use crate::{Result, Store, StoreError};
@@ -388,11 +388,19 @@ impl Store {
         start_time: Option<i64>,
         tags: &[KeyValue],
     ) -> Result<Run> {
-        let exp = self.get_experiment(experiment_id)?;
-        if exp.lifecycle_stage != "active" {
+        let exp_id = parse_id(experiment_id, "experiment")?;
+        let (artifact_location, stage): (String, String) = self
+            .conn
+            .query_row(
+                "SELECT artifact_location, lifecycle_stage FROM experiments WHERE experiment_id = ?1",
+                [exp_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| not_found("experiment", experiment_id))?;
+        if stage != "active" {
             return Err(StoreError::Invalid(format!(
-                "the experiment {experiment_id} must be in the 'active' state; it is '{}'",
-                exp.lifecycle_stage
+                "the experiment {experiment_id} must be in the 'active' state; it is '{stage}'"
             )));
         }
         let run_name_tag = tags
@@ -409,18 +417,6 @@ impl Store {
             (None, Some(t)) => t.clone(),
             (None, None) => new_run_name(),
         };
-        let id = new_id();
-        let artifact_uri = format!("{}/{id}/artifacts", exp.artifact_location);
-        let start = start_time.unwrap_or_else(now_ms);
-        let tx = self.conn.transaction()?;
-        let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs", (), |r| {
-            r.get(0)
-        })?;
-        tx.execute(
-            "INSERT INTO runs (run_uuid, experiment_id, run_name, user_id, status, start_time, artifact_uri, seq)
-             VALUES (?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6, ?7)",
-            params![id, exp.experiment_id.parse::<i64>().unwrap_or_default(), name, user_id, start, artifact_uri, seq],
-        )?;
         let mut all_tags = tags.to_vec();
         if run_name_tag.is_none() {
             all_tags.push(KeyValue {
@@ -428,24 +424,55 @@ impl Store {
                 value: name.clone(),
             });
         }
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO tags (run_uuid, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
-            )?;
-            for (i, t) in all_tags.iter().enumerate() {
-                check_name(Entity::Tag, Place::Batch(i), &t.key, MAX_KEY)?;
-                check_tag_value(t, Place::Batch(i))?;
-                insert.execute(params![id, t.key, t.value])?;
-            }
+        for (i, t) in all_tags.iter().enumerate() {
+            check_name(Entity::Tag, Place::Batch(i), &t.key, MAX_KEY)?;
+            check_tag_value(t, Place::Batch(i))?;
         }
-        tx.commit()?;
-        // The new run, as `get_run` would read it back (tags by key, the last value of a key).
+        // Tags by key, the last value of a key winning (as `get_run` reads them back).
         let tags: std::collections::BTreeMap<String, String> =
             all_tags.into_iter().map(|t| (t.key, t.value)).collect();
+        let id = new_id();
+        let artifact_uri = format!("{artifact_location}/{id}/artifacts");
+        let start = start_time.unwrap_or_else(now_ms);
+        let run = [
+            Value::Text(id.clone()),
+            Value::Integer(exp_id),
+            Value::Text(name.clone()),
+            Value::Text(user_id.to_owned()),
+            Value::Integer(start),
+            Value::Text(artifact_uri.clone()),
+        ];
+        let tag_rows: Vec<Value> = tags
+            .iter()
+            .flat_map(|(k, v)| {
+                [
+                    Value::Text(id.clone()),
+                    Value::Text(k.clone()),
+                    Value::Text(v.clone()),
+                ]
+            })
+            .collect();
+        // The run (numbered after the newest, under the write lock) and its tags: on
+        // PostgreSQL one round trip with the transaction's `BEGIN`, and one to commit.
+        let mut statements = vec![(
+            "INSERT INTO runs (run_uuid, experiment_id, run_name, user_id, status, start_time, artifact_uri, seq)
+             SELECT ?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6, COALESCE(MAX(seq), 0) + 1 FROM runs"
+                .to_owned(),
+            &run[..],
+        )];
+        statements.extend(row_statements(
+            "INSERT INTO tags (run_uuid, key, value)",
+            3,
+            "",
+            &tag_rows,
+        ));
+        let tx = self.conn.transaction()?;
+        execute_rows(&tx, &statements)?;
+        tx.commit()?;
         Ok(Run {
             info: RunInfo {
                 run_uuid: id.clone(),
-                experiment_id: exp.experiment_id,
+                experiment_id: exp_id.to_string(),
                 run_name: name,
                 user_id: user_id.to_owned(),
                 status: "RUNNING".into(),
@@ -711,11 +738,8 @@ impl Store {
             }
             results.push(checked);
         }
-        if !points.is_empty() {
-            let tx = self.conn.transaction()?;
-            insert_points(&tx, &points)?;
-            tx.commit()?;
-        }
+        // In the group's transaction (no savepoint: a statement failing here fails the group).
+        insert_points(&self.conn, &points)?;
         Ok(results)
     }
 
@@ -967,13 +991,16 @@ impl Store {
         }
         let filter = crate::filter::parse(filter.unwrap_or(""))?;
         let dialect = self.conn.dialect();
-        let compiled = crate::filter::compile(&filter, dialect, |i| {
-            search::run_field(i, dialect).map(Some)
-        })?;
-        let order =
-            crate::filter::compile_order_joined(&crate::filter::parse_orders(order_by)?, |i| {
-                search::run_order_field(i, dialect)
-            })?;
+        let field = |i: &crate::filter::Ident| search::run_field(i, dialect).map(Some);
+        // What the filter guarantees decides how the order joins; the filter then tests the
+        // rows the order joined in place (compiled again, knowing them).
+        let present = crate::filter::compile(&filter, dialect, field)?.present;
+        let order = crate::filter::compile_order_joined(
+            &crate::filter::parse_orders(order_by)?,
+            &present,
+            |i| search::run_order_field(i, dialect),
+        )?;
+        let compiled = crate::filter::compile_joined(&filter, dialect, &order.inner, field)?;
         // Placeholders in text order: the joins', the experiments', the filter's, the sort's.
         let mut args = order.join_args;
         args.extend(ids.iter().map(|i| Value::Integer(*i)));
@@ -1134,28 +1161,31 @@ fn multi_row_sql(head: &str, cols: usize, rows: usize, tail: &str) -> String {
     format!("{head} VALUES {} {tail}", vec![row; rows].join(", "))
 }
 
-/// Inserts `values` (`cols` per row) with multi-row statements of the [`CHUNKS`] sizes.
-fn insert_rows(
-    tx: &Transaction<'_>,
+/// The multi-row statements, of the [`CHUNKS`] sizes, that insert `values` (`cols` per row),
+/// each with its values; run them with [`crate::db::Conn::execute_all`].
+fn row_statements<'v>(
     head: &str,
     cols: usize,
     tail: &str,
-    values: &[Value],
-) -> Result<()> {
+    values: &'v [Value],
+) -> Vec<(String, &'v [Value])> {
+    let mut out = Vec::new();
     let mut rest = values;
     for size in CHUNKS {
-        let mut stmt = None;
+        let sql = multi_row_sql(head, cols, size, tail);
         while rest.len() >= size * cols {
             let (now, later) = rest.split_at(size * cols);
-            let stmt = match &mut stmt {
-                Some(s) => s,
-                None => stmt.insert(tx.prepare_cached(&multi_row_sql(head, cols, size, tail))?),
-            };
-            stmt.execute(params_from_iter(now.iter()))?;
+            out.push((sql.clone(), now));
             rest = later;
         }
     }
-    Ok(())
+    out
+}
+
+/// Runs statements made by [`row_statements`] (one round trip on PostgreSQL).
+fn execute_rows(tx: &Conn, statements: &[(String, &[Value])]) -> Result<()> {
+    let refs: Vec<(&str, &[Value])> = statements.iter().map(|(s, v)| (s.as_str(), *v)).collect();
+    Ok(tx.execute_all(&refs)?)
 }
 
 /// One metric point to write: its run, and the logged model it is also logged for.
@@ -1167,7 +1197,7 @@ struct NewPoint<'a> {
 
 /// Writes one run's batch of metric points (see [`insert_points`]).
 fn insert_metrics(
-    tx: &Transaction<'_>,
+    tx: &Conn,
     run_id: &str,
     metrics: &[Metric],
     model_ids: &[Option<&str>],
@@ -1185,13 +1215,21 @@ fn insert_metrics(
 }
 
 /// Writes metric points, of one run or several: appended to `metrics_recent` (folded into
-/// `metrics` when it holds [`FOLD_EVERY`] points), each run's latest value per key raised where
-/// a point is later (by step, then timestamp, then value), and points of logged models to
-/// theirs. A few statements whatever the number of points and runs.
-fn insert_points(tx: &Transaction<'_>, points: &[NewPoint<'_>]) -> Result<()> {
+/// `metrics` when it holds [`FOLD_EVERY`] points) on SQLite, straight into `metrics` on
+/// PostgreSQL; each run's latest value per key raised where a point is later (by step, then
+/// timestamp, then value), and points of logged models to theirs. A few statements whatever the
+/// number of points and runs.
+///
+/// Why the engines differ: SQLite keeps `metrics` in its key order, so a batch written there
+/// dirties a page per metric history, and appending first then folding in bulk wins. PostgreSQL
+/// appends rows to a heap and adds index entries in shared buffers: measured on 8,000 points,
+/// 2.9 µs a point straight into `metrics`, against 2.2 µs into `metrics_recent` and 6.2 µs more
+/// to fold it later.
+fn insert_points(tx: &Conn, points: &[NewPoint<'_>]) -> Result<()> {
     if points.is_empty() {
         return Ok(());
     }
+    let direct = tx.dialect() == crate::db::Dialect::Postgres;
     let stored = |m: &Metric| {
         if m.value.is_nan() {
             (0.0, true)
@@ -1203,11 +1241,15 @@ fn insert_points(tx: &Transaction<'_>, points: &[NewPoint<'_>]) -> Result<()> {
         "INSERT INTO logged_model_metrics (model_id, run_id, key, value, timestamp, step, is_nan) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     )?;
     let len = i64::try_from(points.len()).unwrap_or(i64::MAX);
-    let held: i64 = tx.query_row(
-        "UPDATE metrics_recent_count SET n = n + ?1 WHERE id = 1 RETURNING n",
-        [len],
-        |r| r.get(0),
-    )?;
+    let held: i64 = if direct {
+        0
+    } else {
+        tx.query_row(
+            "UPDATE metrics_recent_count SET n = n + ?1 WHERE id = 1 RETURNING n",
+            [len],
+            |r| r.get(0),
+        )?
+    };
     let mut seq = held - len;
     let mut rows = Vec::with_capacity(points.len() * 8);
     // The latest point per run and key: one upsert row each.
@@ -1229,9 +1271,11 @@ fn insert_points(tx: &Transaction<'_>, points: &[NewPoint<'_>]) -> Result<()> {
             ])?;
         }
         seq += 1;
+        rows.push(Value::Text(p.run_id.to_owned()));
+        if !direct {
+            rows.push(Value::Integer(seq));
+        }
         rows.extend([
-            Value::Text(p.run_id.to_owned()),
-            Value::Integer(seq),
             Value::Text(m.key.clone()),
             Value::Real(value),
             Value::Integer(m.timestamp),
@@ -1253,14 +1297,22 @@ fn insert_points(tx: &Transaction<'_>, points: &[NewPoint<'_>]) -> Result<()> {
             }
         }
     }
-    insert_rows(
-        tx,
-        "INSERT INTO metrics_recent (run_uuid, seq, key, value, timestamp, step, is_nan, model_id)",
-        8,
-        "",
-        &rows,
-    )?;
-    let rows: Vec<Value> = latest
+    let mut statements = if direct {
+        row_statements(
+            "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan, model_id)",
+            7,
+            "ON CONFLICT DO NOTHING",
+            &rows,
+        )
+    } else {
+        row_statements(
+            "INSERT INTO metrics_recent (run_uuid, seq, key, value, timestamp, step, is_nan, model_id)",
+            8,
+            "",
+            &rows,
+        )
+    };
+    let latest_rows: Vec<Value> = latest
         .iter()
         .flat_map(|(p, value, is_nan)| {
             [
@@ -1273,15 +1325,15 @@ fn insert_points(tx: &Transaction<'_>, points: &[NewPoint<'_>]) -> Result<()> {
             ]
         })
         .collect();
-    insert_rows(
-        tx,
+    statements.extend(row_statements(
         "INSERT INTO latest_metrics (run_uuid, key, value, timestamp, step, is_nan)",
         6,
         "ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp,
             step = excluded.step, is_nan = excluded.is_nan
          WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)",
-        &rows,
-    )?;
+        &latest_rows,
+    ));
+    execute_rows(tx, &statements)?;
     if held >= FOLD_EVERY {
         fold_recent_metrics(tx)?;
     }
@@ -1290,7 +1342,7 @@ fn insert_points(tx: &Transaction<'_>, points: &[NewPoint<'_>]) -> Result<()> {
 
 /// Moves every point of `metrics_recent` into `metrics`, in key order (each history's pages
 /// written once); a point already there stays one point.
-fn fold_recent_metrics(tx: &Transaction<'_>) -> Result<()> {
+fn fold_recent_metrics(tx: &Conn) -> Result<()> {
     tx.execute_batch(
         "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan, model_id)
          SELECT run_uuid, key, value, timestamp, step, is_nan, model_id FROM metrics_recent
@@ -1352,6 +1404,64 @@ mod tests {
             value,
             timestamp: 1000 + step,
             step,
+        }
+    }
+
+    /// Runs created at once by several connections (servers on one database) each get their
+    /// own creation number (`seq`, the order of runs started in the same millisecond), their
+    /// tags, and nothing of another's: creating a run takes the store's write lock with its
+    /// first statement.
+    #[test]
+    fn concurrent_creates_number_runs_uniquely() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::testing::fresh_location(dir.path()).unwrap();
+        let exp = Store::open_at(&location)
+            .unwrap()
+            .create_experiment("together", None, &[])
+            .unwrap();
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let (location, exp) = (location.clone(), exp.clone());
+                std::thread::spawn(move || {
+                    let mut s = Store::open_at(&location).unwrap();
+                    for i in 0..50 {
+                        let tags = [KeyValue {
+                            key: "writer".into(),
+                            value: format!("{w}"),
+                        }];
+                        s.create_run(&exp, "u", Some(&format!("w{w}-{i}")), Some(7), &tags)
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let s = Store::open_at(&location).unwrap();
+        let (runs, distinct, min, max): (i64, i64, i64, i64) = s
+            .conn
+            .query_row(
+                "SELECT COUNT(*), COUNT(DISTINCT seq), MIN(seq), MAX(seq) FROM runs",
+                (),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!((runs, distinct, min, max), (200, 200, 1, 200));
+        let tagged: Vec<(String, String)> = s
+            .conn
+            .query_map(
+                "SELECT r.run_name, t.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = 'writer'",
+                (),
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(tagged.len(), 200);
+        for (name, writer) in tagged {
+            assert!(
+                name.starts_with(&format!("w{writer}-")),
+                "{name} tagged {writer}"
+            );
         }
     }
 
