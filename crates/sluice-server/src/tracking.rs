@@ -33,59 +33,76 @@ fn experiment_json(e: &Experiment) -> Value {
     v
 }
 
-pub(crate) fn metric_json(m: &Metric) -> Value {
-    json!({"key": m.key, "value": f64_json(m.value), "timestamp": m.timestamp, "step": m.step})
+pub(crate) fn run_json(run: &Run) -> Value {
+    serde_json::to_value(RunOut::of(run)).unwrap_or_default()
 }
 
-pub(crate) fn run_json(run: &Run) -> Value {
-    let mut data = Map::new();
-    if !run.metrics.is_empty() {
-        data.insert(
-            "metrics".into(),
-            run.metrics.iter().map(metric_json).collect(),
-        );
+/// A run as MLflow writes it (`info`, `data`, `inputs`, `outputs`; empty lists left out),
+/// serialized straight from the store's rows: a search page holds up to 50,000 runs, and
+/// building a tree of JSON values for each first cost more than writing them.
+#[derive(serde::Serialize)]
+pub(crate) struct RunOut<'a> {
+    info: &'a sluice_store::tracking::RunInfo,
+    data: RunData<'a>,
+    inputs: RunInputs<'a>,
+    outputs: RunOutputs<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct RunData<'a> {
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    metrics: Vec<MetricRef<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    params: &'a [KeyValue],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tags: &'a [KeyValue],
+}
+
+#[derive(serde::Serialize)]
+struct RunInputs<'a> {
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    dataset_inputs: &'a [Value],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    model_inputs: &'a [Value],
+}
+
+#[derive(serde::Serialize)]
+struct RunOutputs<'a> {
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    model_outputs: Vec<ModelOutput<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct ModelOutput<'a> {
+    model_id: &'a str,
+    step: i64,
+}
+
+impl<'a> RunOut<'a> {
+    pub(crate) fn of(run: &'a Run) -> Self {
+        RunOut {
+            info: &run.info,
+            data: RunData {
+                metrics: run.metrics.iter().map(MetricRef).collect(),
+                params: &run.params,
+                tags: &run.tags,
+            },
+            inputs: RunInputs {
+                dataset_inputs: &run.dataset_inputs,
+                model_inputs: &run.model_inputs,
+            },
+            outputs: RunOutputs {
+                model_outputs: run
+                    .model_outputs
+                    .iter()
+                    .map(|(model_id, step)| ModelOutput {
+                        model_id,
+                        step: *step,
+                    })
+                    .collect(),
+            },
+        }
     }
-    if !run.params.is_empty() {
-        data.insert(
-            "params".into(),
-            serde_json::to_value(&run.params).unwrap_or_default(),
-        );
-    }
-    if !run.tags.is_empty() {
-        data.insert(
-            "tags".into(),
-            serde_json::to_value(&run.tags).unwrap_or_default(),
-        );
-    }
-    let mut inputs = Map::new();
-    if !run.dataset_inputs.is_empty() {
-        inputs.insert(
-            "dataset_inputs".into(),
-            Value::Array(run.dataset_inputs.clone()),
-        );
-    }
-    if !run.model_inputs.is_empty() {
-        inputs.insert(
-            "model_inputs".into(),
-            Value::Array(run.model_inputs.clone()),
-        );
-    }
-    let mut outputs = Map::new();
-    if !run.model_outputs.is_empty() {
-        outputs.insert(
-            "model_outputs".into(),
-            run.model_outputs
-                .iter()
-                .map(|(id, step)| json!({"model_id": id, "step": step}))
-                .collect(),
-        );
-    }
-    json!({
-        "info": run.info,
-        "data": data,
-        "inputs": inputs,
-        "outputs": outputs,
-    })
 }
 
 pub(crate) fn key_values(list: Vec<Map<String, Value>>, what: &str) -> ApiResult<Vec<KeyValue>> {
@@ -536,7 +553,7 @@ pub(crate) async fn log_model(State(s): S, p: Params) -> Reply {
     Ok(Json(json!({})))
 }
 
-pub(crate) async fn search_runs(State(s): S, p: Params) -> Reply {
+pub(crate) async fn search_runs(State(s): S, p: Params) -> ApiResult<Json<RunsPage>> {
     let experiment_ids = p.str_list("experiment_ids")?;
     let max = p.max_results(1000, 50_000)?;
     let order_by = p.str_list("order_by")?;
@@ -549,14 +566,31 @@ pub(crate) async fn search_runs(State(s): S, p: Params) -> Reply {
         max,
         p.offset()?,
     )?;
-    let mut out = Map::new();
-    if !runs.is_empty() {
-        out.insert("runs".into(), runs.iter().map(run_json).collect());
+    Ok(Json(RunsPage {
+        runs,
+        next_page_token: page_token(next),
+    }))
+}
+
+/// A page of `runs/search`, written straight from the runs (see [`RunOut`]).
+pub(crate) struct RunsPage {
+    runs: Vec<Run>,
+    next_page_token: Option<String>,
+}
+
+impl serde::Serialize for RunsPage {
+    fn serialize<Ser: serde::Serializer>(&self, ser: Ser) -> Result<Ser::Ok, Ser::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = ser.serialize_map(None)?;
+        if !self.runs.is_empty() {
+            let runs: Vec<RunOut<'_>> = self.runs.iter().map(RunOut::of).collect();
+            map.serialize_entry("runs", &runs)?;
+        }
+        if let Some(t) = &self.next_page_token {
+            map.serialize_entry("next_page_token", t)?;
+        }
+        map.end()
     }
-    if let Some(t) = page_token(next) {
-        out.insert("next_page_token".into(), Value::String(t));
-    }
-    Ok(Json(Value::Object(out)))
 }
 
 pub(crate) async fn metric_history(State(s): S, p: Params) -> ApiResult<Json<HistoryOut>> {
@@ -785,8 +819,17 @@ pub(crate) struct MetricOut(Metric);
 
 impl serde::Serialize for MetricOut {
     fn serialize<Ser: serde::Serializer>(&self, ser: Ser) -> Result<Ser::Ok, Ser::Error> {
+        MetricRef(&self.0).serialize(ser)
+    }
+}
+
+/// A metric point as MLflow writes it (`NaN` and the infinities as strings).
+pub(crate) struct MetricRef<'a>(&'a Metric);
+
+impl serde::Serialize for MetricRef<'_> {
+    fn serialize<Ser: serde::Serializer>(&self, ser: Ser) -> Result<Ser::Ok, Ser::Error> {
         use serde::ser::SerializeMap;
-        let m = &self.0;
+        let m = self.0;
         let mut map = ser.serialize_map(Some(4))?;
         map.serialize_entry("key", &m.key)?;
         if m.value.is_finite() {

@@ -646,7 +646,8 @@ async fn resolve<'d>(
         "mlflowSearchRuns" => {
             let mut params = params;
             params.0.entry("max_results").or_insert(json!(1000));
-            tracking::search_runs(state(), params).await?
+            let Json(page) = tracking::search_runs(state(), params).await?;
+            Json(serde_json::to_value(page).unwrap_or_default())
         }
         "mlflowListArtifacts" => artifacts::list_run(state(), params).await?,
         "mlflowGetMetricHistoryBulkInterval" => {
