@@ -646,6 +646,28 @@ impl Transaction<'_> {
             None => self.conn.end_transaction(true),
         }
     }
+
+    /// Runs `statements` (as [`Conn::execute_all`]) and commits. On PostgreSQL, for the
+    /// outermost transaction, the `COMMIT` goes out with them (and with the pending `BEGIN`):
+    /// a transaction of writes only is one round trip, and the write lock is held for the
+    /// server's work alone, not for the network. A failed statement aborts the transaction
+    /// (its `COMMIT` then rolls back) and is the error returned.
+    pub fn execute_all_and_commit(mut self, statements: &[(&str, &[Value])]) -> Result<()> {
+        let Engine::Postgres(c) = &self.conn.engine else {
+            self.conn.execute_all(statements)?;
+            return self.commit();
+        };
+        if self.savepoint.is_some() {
+            self.conn.execute_all(statements)?;
+            return self.commit();
+        }
+        self.done = true;
+        let values: Vec<(&str, Vec<ValueRef<'_>>)> = statements
+            .iter()
+            .map(|(sql, values)| (*sql, values.iter().map(ToSql::to_value).collect()))
+            .collect();
+        c.execute_all_and_commit(&values)
+    }
 }
 
 impl Drop for Transaction<'_> {
@@ -726,7 +748,54 @@ pub fn postgres_sql(sql: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::postgres_sql;
+    use super::{Value, postgres_sql};
+
+    /// Statements run and committed together (one round trip on PostgreSQL) stand or fall
+    /// together: a failing one leaves nothing of the others, is the error returned, and the
+    /// connection is ready for the next transaction.
+    #[test]
+    fn statements_committed_together_stand_or_fall_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = crate::testing::fresh_store(dir.path()).unwrap();
+        let conn = &mut store.conn;
+        conn.execute_batch("CREATE TABLE pairs (k BIGINT PRIMARY KEY, v TEXT NOT NULL)")
+            .unwrap();
+        let insert = "INSERT INTO pairs (k, v) VALUES (?1, ?2)";
+        let one = [Value::Integer(1), Value::Text("one".into())];
+        let two = [Value::Integer(2), Value::Text("two".into())];
+        let again = [Value::Integer(1), Value::Text("again".into())];
+        let failed = conn.transaction().unwrap().execute_all_and_commit(&[
+            (insert, &one),
+            (insert, &two),
+            (insert, &again),
+        ]);
+        assert!(
+            failed
+                .as_ref()
+                .is_err_and(super::DbError::is_constraint_violation),
+            "{failed:?}"
+        );
+        let count = |c: &super::Conn| -> i64 {
+            c.query_row("SELECT COUNT(*) FROM pairs", (), |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(count(conn), 0);
+        conn.transaction()
+            .unwrap()
+            .execute_all_and_commit(&[(insert, &one), (insert, &two)])
+            .unwrap();
+        assert_eq!(count(conn), 2);
+        // Inside an open transaction it is a savepoint's work, undone with the transaction.
+        let mut outer = conn.transaction().unwrap();
+        outer
+            .savepoint()
+            .unwrap()
+            .execute_all_and_commit(&[(insert, &[Value::Integer(3), Value::Text("three".into())])])
+            .unwrap();
+        assert_eq!(count(&outer), 3);
+        drop(outer);
+        assert_eq!(count(conn), 2);
+    }
 
     #[test]
     fn placeholders_become_numbered_outside_quotes() {

@@ -152,6 +152,21 @@ impl PgConn {
     /// of them, after the pending `BEGIN` if any), in order; the first error is reported (in a
     /// transaction, a failed statement aborts it, and the rest fail with it).
     pub(super) fn execute_all(&self, statements: &[(&str, Vec<ValueRef<'_>>)]) -> Result<()> {
+        self.pipeline(statements, false)
+    }
+
+    /// [`PgConn::execute_all`] followed by `COMMIT` in the same round trip; the transaction is
+    /// over either way (a `COMMIT` after a failed statement rolls back).
+    pub(super) fn execute_all_and_commit(
+        &self,
+        statements: &[(&str, Vec<ValueRef<'_>>)],
+    ) -> Result<()> {
+        let done = self.pipeline(statements, true);
+        self.in_transaction.set(false);
+        done
+    }
+
+    fn pipeline(&self, statements: &[(&str, Vec<ValueRef<'_>>)], commit: bool) -> Result<()> {
         let prepared: Vec<Statement> = statements
             .iter()
             .map(|(sql, _)| self.statement(sql))
@@ -168,6 +183,11 @@ impl PgConn {
         }
         for (stmt, params) in prepared.iter().zip(&params) {
             pending.push(Box::pin(self.client.execute(stmt, params)));
+        }
+        if commit {
+            pending.push(Box::pin(async {
+                self.client.batch_execute("COMMIT").await.map(|()| 0)
+            }));
         }
         wait(in_order(pending))
     }

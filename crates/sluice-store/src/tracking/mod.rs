@@ -453,7 +453,7 @@ impl Store {
             })
             .collect();
         // The run (numbered after the newest, under the write lock) and its tags: on
-        // PostgreSQL one round trip with the transaction's `BEGIN`, and one to commit.
+        // PostgreSQL one round trip with the transaction's `BEGIN` and `COMMIT`.
         let mut statements = vec![(
             "INSERT INTO runs (run_uuid, experiment_id, run_name, user_id, status, start_time, artifact_uri, seq)
              SELECT ?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6, COALESCE(MAX(seq), 0) + 1 FROM runs"
@@ -466,9 +466,9 @@ impl Store {
             "",
             &tag_rows,
         ));
-        let tx = self.conn.transaction()?;
-        execute_rows(&tx, &statements)?;
-        tx.commit()?;
+        let refs: Vec<(&str, &[Value])> =
+            statements.iter().map(|(s, v)| (s.as_str(), *v)).collect();
+        self.conn.transaction()?.execute_all_and_commit(&refs)?;
         Ok(Run {
             info: RunInfo {
                 run_uuid: id.clone(),
