@@ -10,8 +10,8 @@
 // Every page is opened as the reader and must load with no console error, no failed request
 // and no response >= 400; then the scenarios: a running job's log followed to its end, a runs
 // filter, a sort, a two-run comparison chart, a reader refused when approving, an owner who
-// approves and promotes (the alias moves, the audit log shows it) and the lineage graph naming
-// the data version. Prints one line per check and a JSON summary last; exits 1 on any failure.
+// approves and promotes (the alias moves, the audit log shows it), the lineage graph naming
+// the data version, and run editing (offered to the owner only: name, description, tags). Prints one line per check and a JSON summary last; exits 1 on any failure.
 // CHROMIUM (default /usr/bin/chromium) is the browser.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -235,6 +235,44 @@ await check('the lineage graph names the data version', async () => {
     if (!labels.some((l) => l.startsWith(kind))) throw new Error(`no ${kind.trim()} node: ${labels.join(' | ')}`);
   }
   reader.clean('lineage');
+});
+
+await check('a reader cannot edit a run; an owner renames it, describes it and sets and removes a tag', async () => {
+  const id = cfg.compare[0];
+  await reader.open(`#/runs/${id}`, '#run-note');
+  for (const sel of ['#rename-run', '#edit-note', '#tag-form', 'button.remove-tag']) {
+    if (await reader.page.$(sel)) throw new Error(`a reader is offered ${sel}`);
+  }
+  reader.clean('reader run page');
+  const { page } = owner;
+  const stored = () => page.evaluate(async (runId) => (await (await fetch(`api/2.0/mlflow/runs/get?run_id=${runId}`)).json()).run, id);
+  const tag = (run, key) => ((run.data.tags || []).find((t) => t.key === key) || {}).value;
+  await owner.open(`#/runs/${id}`, '#run-note');
+  // The description is kept as MLflow's note tag and shown as text, markup and all.
+  const note = 'Best so far.\n<b>not bold</b>';
+  await page.click('#edit-note');
+  await page.fill('#note-input', note);
+  await page.click('#note-form button[type=submit]');
+  await page.waitForFunction((n) => document.querySelector('#note-text')?.textContent === n, note);
+  if (await page.$('#run-note b')) throw new Error('the description was drawn as HTML');
+  if (tag(await stored(), 'mlflow.note.content') !== note) throw new Error('the description was not stored');
+  await page.fill('#tag-key', 'reviewed');
+  await page.fill('#tag-value', 'by the owner');
+  await page.click('#tag-form button[type=submit]');
+  await page.waitForSelector('tr[data-tag="reviewed"]');
+  if (tag(await stored(), 'reviewed') !== 'by the owner') throw new Error('the tag was not stored');
+  // Tags MLflow or Sluice set are not offered for removal.
+  if (await page.$('tr[data-tag="mlflow.runName"] button.remove-tag')) throw new Error('mlflow.runName is removable');
+  await page.click('tr[data-tag="reviewed"] button.remove-tag');
+  await page.waitForSelector('tr[data-tag="reviewed"]', { state: 'detached' });
+  if (tag(await stored(), 'reviewed') !== undefined) throw new Error('the tag was not removed');
+  await page.click('#rename-run');
+  await page.fill('#run-name', 'renamed in the UI');
+  await page.click('#rename-form button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('main h1')?.textContent === 'renamed in the UI');
+  if ((await stored()).info.run_name !== 'renamed in the UI') throw new Error('the new name was not stored');
+  await shot(page, '03-run-edited');
+  owner.clean('run editing');
 });
 
 await browser.close();

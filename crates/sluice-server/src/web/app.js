@@ -514,6 +514,8 @@ function metricCard(key, runs) {
 // ---------------------------------------------------------------------------------------------
 // Run
 
+const NOTE_TAG = 'mlflow.note.content';
+const SYSTEM_TAG = /^(mlflow|azureml|sluice)\./;
 const tagOf = (run, key) => (((run.data && run.data.tags) || []).find((t) => t.key === key) || {}).value;
 
 async function pageRun(view, q, id) {
@@ -523,7 +525,31 @@ async function pageRun(view, q, id) {
   const parent = tagOf(run, 'mlflow.parentRunId');
   const job = tagOf(run, 'sluice.job') || tagOf(run, 'azureml.pipeline');
   const step = tagOf(run, 'sluice.step');
-  view.append(el('h1', {}, info.run_name || info.run_id));
+  // Contributors and owners edit the run's name, description and own tags here, through the
+  // MLflow routes any client uses (runs/update, runs/set-tag, runs/delete-tag); the page is
+  // drawn again from the server afterwards, so what it shows is what was stored.
+  const writable = canWrite() && info.lifecycle_stage === 'active';
+  const saved = (p) => p.then(() => render());
+  const failed = (box) => (e) => box.replaceChildren(errorBox(e));
+  const heading = el('div', { class: 'title-row' }, el('h1', {}, info.run_name || info.run_id));
+  if (writable) {
+    const rename = el('button', { type: 'button', id: 'rename-run', class: 'link' }, 'Rename');
+    rename.addEventListener('click', () => {
+      const input = el('input', { id: 'run-name', value: info.run_name || '', 'aria-label': 'Run name', maxlength: 250 });
+      const msg = el('span', {});
+      const form = el('form', { class: 'inline', id: 'rename-form' }, input,
+        el('button', { type: 'submit', class: 'primary' }, 'Save'),
+        el('button', { type: 'button', onclick: () => render() }, 'Cancel'), msg);
+      form.addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        saved(mlflow('runs/update', { run_id: info.run_id, run_name: input.value.trim() })).catch(failed(msg));
+      });
+      heading.replaceChildren(form);
+      input.focus();
+    });
+    heading.append(rename);
+  }
+  view.append(heading);
   view.append(el('dl', { class: 'facts' },
     el('dt', {}, 'Status'), el('dd', {}, badge(info.status)),
     el('dt', {}, 'Run id'), el('dd', { class: 'mono' }, info.run_id),
@@ -532,6 +558,30 @@ async function pageRun(view, q, id) {
     el('dt', {}, 'Duration'), el('dd', {}, info.end_time ? fmtDuration(info.end_time - info.start_time) : 'running'),
     parent ? [el('dt', {}, 'Parent run'), el('dd', {}, el('a', { href: `#/runs/${enc(parent)}` }, parent))] : null,
     job ? [el('dt', {}, 'Pipeline step'), el('dd', {}, el('a', { href: `#/jobs/${enc(job)}${step ? `?step=${enc(step)}` : ''}` }, step ? `${job} → ${step}` : job))] : null));
+
+  // The description: MLflow's note tag, shown as text (never as HTML).
+  const note = tagOf(run, NOTE_TAG) || '';
+  const noteCard = el('section', { class: 'card', id: 'run-note' }, el('h2', {}, 'Description'),
+    el('p', { class: note ? 'note' : 'muted', id: 'note-text' }, note || 'none'));
+  if (writable) {
+    const edit = el('button', { type: 'button', id: 'edit-note' }, note ? 'Edit' : 'Add a description');
+    edit.addEventListener('click', () => {
+      const area = el('textarea', { id: 'note-input', rows: 6, 'aria-label': 'Description' });
+      area.value = note;
+      const msg = el('div', {});
+      const form = el('form', { id: 'note-form' }, area, el('div', { class: 'actions' },
+        el('button', { type: 'submit', class: 'primary' }, 'Save'),
+        el('button', { type: 'button', onclick: () => render() }, 'Cancel')), msg);
+      form.addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        saved(mlflow('runs/set-tag', { run_id: info.run_id, key: NOTE_TAG, value: area.value })).catch(failed(msg));
+      });
+      noteCard.replaceChildren(el('h2', {}, 'Description'), form);
+      area.focus();
+    });
+    noteCard.append(edit);
+  }
+  view.append(noteCard);
 
   const params = (data.params || []).slice().sort((a, b) => a.key.localeCompare(b.key));
   const metrics = (data.metrics || []).slice().sort((a, b) => a.key.localeCompare(b.key));
@@ -549,9 +599,34 @@ async function pageRun(view, q, id) {
     view.append(charts);
   }
 
-  const tags = (data.tags || []).slice().sort((a, b) => a.key.localeCompare(b.key));
+  // Tags: the run's own are editable; those MLflow, Azure ML and Sluice set (`mlflow.*`,
+  // `azureml.*`, `sluice.*`) are shown but kept as their writers left them.
+  const tags = (data.tags || []).filter((t) => t.key !== NOTE_TAG).sort((a, b) => a.key.localeCompare(b.key));
+  const tagMsg = el('div', { id: 'tag-msg' });
+  const removable = (key) => writable && !SYSTEM_TAG.test(key);
+  const tagRow = (t) => el('tr', { 'data-tag': t.key }, el('td', {}, t.key), el('td', { class: 'mono' }, t.value),
+    writable ? el('td', {}, removable(t.key) ? el('button', {
+      type: 'button', class: 'link remove-tag', 'aria-label': `Remove tag ${t.key}`,
+      onclick: () => saved(mlflow('runs/delete-tag', { run_id: info.run_id, key: t.key })).catch(failed(tagMsg)),
+    }, 'Remove') : null) : null);
   view.append(el('h2', {}, `Tags (${tags.length})`),
-    tags.length ? table(['Name', 'Value'], tags.map((t) => el('tr', {}, el('td', {}, t.key), el('td', { class: 'mono' }, t.value)))) : el('p', { class: 'muted' }, 'none'));
+    tags.length ? table(writable ? ['Name', 'Value', ''] : ['Name', 'Value'], tags.map(tagRow), 'tags') : el('p', { class: 'muted' }, 'none'));
+  if (writable) {
+    const key = el('input', { id: 'tag-key', placeholder: 'name', 'aria-label': 'Tag name', required: true, maxlength: 250 });
+    const value = el('input', { id: 'tag-value', placeholder: 'value', 'aria-label': 'Tag value' });
+    const form = el('form', { class: 'inline', id: 'tag-form' }, key, value,
+      el('button', { type: 'submit' }, 'Set tag'), tagMsg);
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const k = key.value.trim();
+      if (SYSTEM_TAG.test(k)) {
+        tagMsg.replaceChildren(errorBox(`\`${k}\` is set by MLflow, Azure ML or Sluice; choose a name without that prefix`));
+        return;
+      }
+      saved(mlflow('runs/set-tag', { run_id: info.run_id, key: k, value: value.value })).catch(failed(tagMsg));
+    });
+    view.append(form);
+  }
 
   view.append(el('h2', {}, 'Artifacts'));
   const preview = el('div', { class: 'preview', 'aria-live': 'polite' });
