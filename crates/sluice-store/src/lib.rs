@@ -531,6 +531,14 @@ impl Store {
         Ok(())
     }
 
+    /// Removes a compute target; whether there was one. Jobs that ran on it keep its name.
+    pub fn delete_compute(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM computes WHERE name = ?1", [name])?
+            > 0)
+    }
+
     pub fn get_compute(&self, name: &str) -> Result<Option<ComputeRow>> {
         Ok(self
             .conn
@@ -584,6 +592,15 @@ impl Store {
             ],
         )?;
         Ok(true)
+    }
+
+    /// Removes a datastore (and the credential stored with it); whether there was one. Data
+    /// assets registered from it keep their `azureml://datastores/...` paths.
+    pub fn delete_datastore(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM datastores WHERE name = ?1", [name])?
+            > 0)
     }
 
     pub fn get_datastore(&self, name: &str) -> Result<Option<DatastoreRow>> {

@@ -990,8 +990,9 @@ pub(crate) struct WorkspaceCreateArgs {
 pub(crate) enum InfraCommand {
     /// Check the file and every file it names; changes nothing.
     Validate(InfraArgs),
-    /// What `apply` would create, update or leave alone (the diff on stderr; `-o json`).
-    Plan(InfraArgs),
+    /// What `apply` would create, update or leave alone (the diff on stderr; `-o json`), and
+    /// what the workspace holds that the file does not declare.
+    Plan(InfraPlanArgs),
     /// Make the workspace what the file declares; prints its connection info (JSON). A second
     /// run finds nothing to do.
     Apply(InfraApplyArgs),
@@ -1005,9 +1006,25 @@ pub(crate) struct InfraArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct InfraPlanArgs {
+    #[command(flatten)]
+    pub(crate) infra: InfraArgs,
+    /// Plan to delete the computes and datastores, and revoke the tokens, that the workspace
+    /// holds and the file does not declare (as `apply --prune` would).
+    #[arg(long)]
+    pub(crate) prune: bool,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct InfraApplyArgs {
     #[command(flatten)]
     pub(crate) infra: InfraArgs,
+    /// Also delete the computes and datastores, and revoke the tokens, that the workspace holds
+    /// and the file does not declare (never the tokens of the identity applying the file;
+    /// environments, data, components and policies are never removed). Without it they are
+    /// listed and kept.
+    #[arg(long)]
+    pub(crate) prune: bool,
     /// Then run a one-line job on each compute; fail unless every one completes.
     #[arg(long)]
     pub(crate) smoke_test: bool,

@@ -5,10 +5,16 @@
 //! `validate` reads the file and every file it names, changing nothing. `plan` compares each
 //! declared thing with what the workspace holds: created, changed (field by field) or left
 //! alone; the diff on stderr, the plan as the result (`-o json`, `-o table`). `apply` makes
-//! the changes, each audited (`infra.<kind>.<create|update>`, tokens and policies as their own
-//! commands audit them), and ends with the workspace's connection info; a second `apply`
-//! finds nothing to do and writes nothing. `--smoke-test` then runs a one-line job on each
-//! compute and fails unless every one completes.
+//! the changes, each audited (`infra.<kind>.<create|update|delete>`, tokens and policies as
+//! their own commands audit them), and ends with the workspace's connection info; a second
+//! `apply` finds nothing to do and writes nothing. `--smoke-test` then runs a one-line job on
+//! each compute and fails unless every one completes.
+//!
+//! What the workspace holds and the file does not declare (computes, datastores, tokens) is
+//! listed by `plan` and kept; with `--prune`, `apply` deletes those computes and datastores and
+//! revokes those tokens (never one of the identity applying the file: it would lock itself
+//! out). Versioned assets (environments, data, components) and promotion policies are never
+//! removed: runs and models refer to them.
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +23,7 @@ use sluice_engine::Workspace;
 use sluice_spec::{InfraSpec, SpecError, parse_asset_ref};
 use sluice_store::governance::{Policy, Role};
 
-use crate::cli::{EnvironmentCreateArgs, InfraApplyArgs, InfraArgs, InfraCommand};
+use crate::cli::{EnvironmentCreateArgs, InfraApplyArgs, InfraArgs, InfraCommand, InfraPlanArgs};
 use crate::commands::{Ctx, print_warnings};
 use crate::error::CliError;
 use crate::ui;
@@ -27,12 +33,16 @@ const COLUMNS: &[&str] = &["kind", "name", "action", "changes"];
 pub(crate) fn run(ctx: &Ctx<'_>, cmd: &InfraCommand) -> Result<(), CliError> {
     match cmd {
         InfraCommand::Validate(args) => {
-            let (spec, items) = plan_of(args)?;
+            let (spec, items) = plan_of(args, false)?;
             ui::note(&format!(
                 "{} is valid: workspace `{}` with {} declared item(s)",
                 args.file.display(),
                 spec.workspace.name.value,
-                items.len() - 1
+                items
+                    .iter()
+                    .filter(|i| i.action != Action::Undeclared)
+                    .count()
+                    - 1
             ));
             ctx.printer.print(
                 &json!({
@@ -45,8 +55,8 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &InfraCommand) -> Result<(), CliError> {
                 &["valid", "workspace"],
             )
         }
-        InfraCommand::Plan(args) => {
-            let (_, items) = plan_of(args)?;
+        InfraCommand::Plan(InfraPlanArgs { infra, prune }) => {
+            let (_, items) = plan_of(infra, *prune)?;
             show_plan(&items);
             ctx.printer.print(&plan_json(&items), COLUMNS)
         }
@@ -60,6 +70,10 @@ enum Action {
     Create,
     Update,
     Unchanged,
+    /// In the workspace, not in the file: deleted (`--prune`).
+    Delete,
+    /// In the workspace, not in the file: kept (no `--prune`).
+    Undeclared,
 }
 
 impl Action {
@@ -68,7 +82,14 @@ impl Action {
             Action::Create => "create",
             Action::Update => "update",
             Action::Unchanged => "unchanged",
+            Action::Delete => "delete",
+            Action::Undeclared => "undeclared",
         }
+    }
+
+    /// Whether `apply` changes anything for it.
+    fn changes(self) -> bool {
+        matches!(self, Action::Create | Action::Update | Action::Delete)
     }
 }
 
@@ -90,6 +111,8 @@ enum Desired {
     },
     Token(Role),
     Policy(Box<Policy>),
+    /// Held by the workspace, not declared (see [`Action::Delete`]).
+    Absent,
 }
 
 /// One line of the plan.
@@ -157,17 +180,70 @@ impl Item {
         self.action = Action::Unchanged;
         self
     }
+
+    /// Something the workspace holds (`now`) that the file does not declare.
+    fn undeclared(kind: &'static str, name: &str, now: Value, prune: bool) -> Self {
+        Self {
+            kind,
+            name: name.to_owned(),
+            action: if prune {
+                Action::Delete
+            } else {
+                Action::Undeclared
+            },
+            changes: Vec::new(),
+            desired: Desired::Absent,
+            before: Some(now),
+        }
+    }
 }
 
 /// Reads the file (and what it names) and compares it with the workspace, changing nothing.
-fn plan_of(args: &InfraArgs) -> Result<(InfraSpec, Vec<Item>), CliError> {
+fn plan_of(args: &InfraArgs, prune: bool) -> Result<(InfraSpec, Vec<Item>), CliError> {
     let mut warnings = Vec::new();
     let loaded = sluice_spec::load_infra(&args.file, &mut warnings);
     print_warnings(&warnings);
     let spec = loaded?;
     let ws = existing_workspace(&spec)?;
-    let items = plan(&spec, ws.as_ref())?;
+    let mut items = plan(&spec, ws.as_ref())?;
+    if let Some(ws) = &ws {
+        items.extend(undeclared(&spec, ws, prune)?);
+    }
     Ok((spec, items))
+}
+
+/// The computes, datastores and tokens the workspace holds that the file does not declare, in
+/// that order, each by name (tokens made for jobs and revoked ones are not counted).
+fn undeclared(spec: &InfraSpec, ws: &Workspace, prune: bool) -> Result<Vec<Item>, CliError> {
+    let mut items = Vec::new();
+    let store = ws.store();
+    for c in store.list_computes()? {
+        if !spec.computes.iter().any(|d| d.name.value == c.name) {
+            let now = serde_json::to_value(&c).unwrap_or_default();
+            items.push(Item::undeclared("compute", &c.name, now, prune));
+        }
+    }
+    let declared_stores: Vec<String> = spec
+        .datastores
+        .iter()
+        .map(|f| {
+            let mut warnings = Vec::new();
+            sluice_spec::load_datastore(&f.value, &[], &mut warnings).map(|d| d.name.value)
+        })
+        .collect::<Result<_, _>>()?;
+    for d in store.list_datastores()? {
+        if !declared_stores.contains(&d.name) {
+            let now = serde_json::to_value(&d).unwrap_or_default();
+            items.push(Item::undeclared("datastore", &d.name, now, prune));
+        }
+    }
+    for t in store.list_tokens(false)? {
+        if t.job.is_none() && !spec.tokens.iter().any(|d| d.name.value == t.name) {
+            let now = json!({"role": t.role.to_string(), "identity": t.identity});
+            items.push(Item::undeclared("token", &t.name, now, prune));
+        }
+    }
+    Ok(items)
 }
 
 /// The declared workspace if it exists (opening it creates nothing then).
@@ -421,7 +497,9 @@ fn plan_json(items: &[Item]) -> Value {
     json!({
         "to_create": count(Action::Create),
         "to_update": count(Action::Update),
+        "to_delete": count(Action::Delete),
         "unchanged": count(Action::Unchanged),
+        "undeclared": count(Action::Undeclared),
         "items": items.iter().map(|i| json!({
             "kind": i.kind,
             "name": i.name,
@@ -431,30 +509,50 @@ fn plan_json(items: &[Item]) -> Value {
     })
 }
 
-/// The plan as a reviewer reads it: `+` created, `~` changed (each field), `=` left alone.
+/// The plan as a reviewer reads it: `+` created, `~` changed (each field), `=` left alone,
+/// `-` deleted, `!` not in the file and kept.
 fn show_plan(items: &[Item]) {
     for i in items {
         let mark = match i.action {
             Action::Create => "+",
             Action::Update => "~",
             Action::Unchanged => "=",
+            Action::Delete => "-",
+            Action::Undeclared => "!",
         };
-        ui::note(&format!("{mark} {} {}", i.kind, i.name));
+        let why = match i.action {
+            Action::Undeclared => " (not in the file; kept: `apply --prune` removes it)",
+            Action::Delete => " (not in the file)",
+            _ => "",
+        };
+        ui::note(&format!("{mark} {} {}{why}", i.kind, i.name));
         for (field, from, to) in &i.changes {
             ui::note(&format!("    {field}: {} -> {}", short(from), short(to)));
         }
     }
     let count = |a: Action| items.iter().filter(|i| i.action == a).count();
-    let (c, u, n) = (
+    let (create, update, delete, same, kept) = (
         count(Action::Create),
         count(Action::Update),
+        count(Action::Delete),
         count(Action::Unchanged),
+        count(Action::Undeclared),
     );
-    if c + u == 0 {
-        ui::note(&format!("Plan: nothing to do ({n} unchanged)."));
+    let kept = if kept > 0 {
+        format!(", {kept} not in the file (kept)")
     } else {
+        String::new()
+    };
+    if create + update + delete == 0 {
+        ui::note(&format!("Plan: nothing to do ({same} unchanged{kept})."));
+    } else {
+        let deleted = if delete > 0 {
+            format!(", {delete} to delete")
+        } else {
+            String::new()
+        };
         ui::note(&format!(
-            "Plan: {c} to create, {u} to update, {n} unchanged."
+            "Plan: {create} to create, {update} to update{deleted}, {same} unchanged{kept}."
         ));
     }
 }
@@ -468,8 +566,7 @@ fn short(v: &Value) -> String {
 }
 
 fn apply(ctx: &Ctx<'_>, args: &InfraApplyArgs) -> Result<(), CliError> {
-    let (spec, items) = plan_of(&args.infra)?;
-    show_plan(&items);
+    let (spec, mut items) = plan_of(&args.infra, args.prune)?;
     let decl = &spec.workspace;
     // The workspace first: its folder, its settings, then what it holds.
     let (ws, _) = super::workspace_cmd::ensure(
@@ -480,23 +577,33 @@ fn apply(ctx: &Ctx<'_>, args: &InfraApplyArgs) -> Result<(), CliError> {
         &decl.tags,
     )?;
     let actor = crate::workspace::identify(&ws, ctx.global.token.as_deref())?;
-    let pending = items.iter().any(|i| i.action != Action::Unchanged);
+    // Pruning never revokes the applying identity's own tokens (the next step would be locked
+    // out): they stay, listed as kept.
+    for item in &mut items {
+        let own = item.before.as_ref().and_then(|b| b.get("identity")) == Some(&json!(actor.name));
+        if item.kind == "token" && item.action == Action::Delete && own {
+            item.action = Action::Undeclared;
+        }
+    }
+    show_plan(&items);
+    let pending = items.iter().any(|i| i.action.changes());
     if pending {
         actor.require(Role::Contributor, "applying an infrastructure file")?;
     }
     let mut secrets = serde_json::Map::new();
     let mut done = 0usize;
     for item in &items {
-        if item.action == Action::Unchanged {
+        if !item.action.changes() {
             continue;
         }
         let after = apply_item(&ws, &actor, item, &mut secrets)?;
-        if let Some(after) = after {
+        let deleted = item.action == Action::Delete && item.kind != "token";
+        if after.is_some() || deleted {
             ws.store().governed(&actor).record_change(
                 &format!("infra.{}.{}", item.kind, item.action.word()),
                 &format!("{}/{}", item.kind, item.name),
                 item.before.as_ref(),
-                Some(&after),
+                after.as_ref(),
             )?;
         }
         ui::note(&format!(
@@ -612,6 +719,21 @@ fn apply_item(
                     .create_registered_model(&item.name, &[], None)?;
             }
             ws.store().governed(actor).set_policy(&item.name, policy)?;
+            None
+        }
+        Desired::Absent => {
+            match item.kind {
+                "compute" => {
+                    ws.store().delete_compute(&item.name)?;
+                }
+                "datastore" => {
+                    ws.store().delete_datastore(&item.name)?;
+                }
+                // Audited by the revocation itself (which needs an owner).
+                _ => {
+                    ws.store().governed(actor).revoke_token(&item.name)?;
+                }
+            }
             None
         }
     })

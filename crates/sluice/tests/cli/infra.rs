@@ -254,6 +254,132 @@ fn apply_makes_the_declared_workspace_and_a_second_apply_changes_nothing() {
     );
 }
 
+/// What the workspace holds and the file no longer declares: listed and kept by default;
+/// with `--prune`, the compute and the datastore deleted and the token revoked, each audited,
+/// and a second `apply --prune` finds nothing to do.
+#[test]
+fn what_the_file_no_longer_declares_is_kept_unless_pruned() {
+    let ctx = TestContext::new();
+    project(&ctx);
+    applied(&ctx);
+    let full = config(2);
+    let trimmed = full
+        .replace(
+            "  computes:\n    - name: hpc\n      type: slurm\n      max_instances: 3\n      sluice:\n        slurm:\n          partition: debug\n",
+            "",
+        )
+        .replace("  datastores:\n    - file: blob.yml\n", "")
+        .replace(
+            "  tokens:\n    - name: ci-$(environment)\n      role: contributor\n",
+            "",
+        );
+    for gone in ["hpc", "blob.yml", "tokens:"] {
+        assert!(
+            !trimmed.contains(gone),
+            "{gone} is still declared:\n{trimmed}"
+        );
+    }
+    ctx.write("config-infra-dev.yml", &trimmed);
+    let listed = |plan: &Value, action: &str| -> Vec<(String, String)> {
+        plan["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["action"] == action)
+            .map(|i| {
+                (
+                    i["kind"].as_str().unwrap().to_owned(),
+                    i["name"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let k = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    let extra = vec![
+        k("compute", "hpc"),
+        k("datastore", "rawblob"),
+        k("token", "ci-dev"),
+    ];
+
+    // Listed and kept: nothing to do, nothing audited, all still there.
+    let plan = ctx.json(&["infra", "plan", "-f", "config-infra-dev.yml"]);
+    assert_eq!(listed(&plan, "undeclared"), extra, "{plan:#}");
+    assert_eq!(
+        (plan["to_delete"].clone(), plan["undeclared"].clone()),
+        (0.into(), 3.into())
+    );
+    let audited = audit_len(&ctx);
+    let out = ctx.run(&["infra", "apply", "-f", "config-infra-dev.yml", "-o", "none"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("! compute hpc (not in the file; kept: `apply --prune` removes it)"),
+        "{said}"
+    );
+    assert!(said.contains("Nothing to do"), "{said}");
+    assert_eq!(audit_len(&ctx), audited);
+    assert_eq!(
+        on_ws(&ctx, &["compute", "show", "-n", "hpc"])["name"],
+        "hpc"
+    );
+
+    // Pruned: planned as deletions, then deleted, each audited.
+    let plan = ctx.json(&["infra", "plan", "-f", "config-infra-dev.yml", "--prune"]);
+    assert_eq!(listed(&plan, "delete"), extra, "{plan:#}");
+    let out = ctx.run(&[
+        "infra",
+        "apply",
+        "-f",
+        "config-infra-dev.yml",
+        "--prune",
+        "-o",
+        "none",
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("- datastore rawblob (not in the file)"),
+        "{said}"
+    );
+    let names = |v: Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(on_ws(&ctx, &["compute", "list"])),
+        vec!["cpu-cluster"]
+    );
+    assert!(names(on_ws(&ctx, &["datastore", "list"])).is_empty());
+    assert!(
+        !names(on_ws(&ctx, &["token", "list"])).contains(&"ci-dev".to_owned()),
+        "the token was not revoked"
+    );
+    let audit = on_ws(&ctx, &["audit", "list", "-o", "json"]);
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for want in [
+        "infra.compute.delete",
+        "infra.datastore.delete",
+        "token.revoke",
+    ] {
+        assert!(actions.contains(&want), "no {want}: {actions:?}");
+    }
+    assert_eq!(audit_len(&ctx), audited + 3);
+
+    // Nothing left to prune.
+    let plan = ctx.json(&["infra", "plan", "-f", "config-infra-dev.yml", "--prune"]);
+    assert!(listed(&plan, "delete").is_empty(), "{plan:#}");
+    ctx.ok(&["infra", "apply", "-f", "config-infra-dev.yml", "--prune"]);
+    assert_eq!(audit_len(&ctx), audited + 3);
+}
+
 #[test]
 fn a_changed_sizing_is_exactly_the_planned_change() {
     let ctx = TestContext::new();
