@@ -305,6 +305,53 @@ fn mlflow_run_filters() {
             search(filter, &[order.to_owned()])
         },
     );
+    // Sorted by a value some runs lack, a search is read part by part (numbers, NaN, none):
+    // pages of any size walk the same order, and later keys order each part.
+    let walk = |order: &[&str], size: usize| -> Vec<String> {
+        let order: Vec<String> = order.iter().map(|o| (*o).to_owned()).collect();
+        let (mut seen, mut offset) = (Vec::new(), 0);
+        loop {
+            let (page, next) = s
+                .search_runs(
+                    std::slice::from_ref(&exp),
+                    None,
+                    ViewType::ActiveOnly,
+                    &order,
+                    size,
+                    offset,
+                )
+                .unwrap();
+            assert!(page.len() <= size);
+            seen.extend(page.iter().map(|r| names[&r.info.run_uuid].clone()));
+            match next {
+                Some(n) => offset = n,
+                None => return seen,
+            }
+        }
+    };
+    for size in [1, 2, 3, 100] {
+        assert_eq!(
+            walk(&["metrics.rmse"], size),
+            ["alpha", "beta", "Delta", "gamma"],
+            "pages of {size}"
+        );
+        assert_eq!(
+            walk(&["metrics.acc DESC"], size),
+            ["beta", "alpha", "Delta", "gamma"],
+            "pages of {size}"
+        );
+        // Without rmse: Delta (no model param) before gamma only by the second key.
+        assert_eq!(
+            walk(&["metrics.rmse", "params.model DESC"], size),
+            ["alpha", "beta", "gamma", "Delta"],
+            "pages of {size}"
+        );
+        assert_eq!(
+            walk(&["tags.env DESC", "metrics.acc"], size),
+            ["alpha", "beta", "gamma", "Delta"],
+            "pages of {size}"
+        );
+    }
     let dup = search("", &["start_time".into(), "created DESC".into()]).unwrap_err();
     assert!(dup.contains("duplicate fields"), "{dup}");
 }

@@ -23,7 +23,8 @@ mod sql;
 
 pub(crate) use lexer::{Tok, tokenize};
 pub(crate) use sql::{
-    Field, Kind, Target, compile, compile_joined, compile_order, compile_order_joined,
+    Field, JoinedOrder, Kind, Target, Where, compile, compile_joined, compile_order,
+    compile_order_joined,
 };
 
 use crate::{Result, StoreError};

@@ -446,6 +446,13 @@ pub(crate) struct InnerJoin {
     to: String,
 }
 
+impl InnerJoin {
+    /// `sql` about the rows (`m.is_nan = 1`) about the joined row instead (`o0.is_nan = 1`).
+    pub(crate) fn on_joined(&self, sql: &str) -> String {
+        rename_alias(sql, &self.from, &self.to)
+    }
+}
+
 /// Compiles `order_by` keys with the entity's resolver as joins (see [`JoinedOrder`]); two keys
 /// naming the same value are refused, as in MLflow.
 ///

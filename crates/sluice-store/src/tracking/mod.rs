@@ -990,41 +990,127 @@ impl Store {
             return Ok((Vec::new(), None));
         }
         let filter = crate::filter::parse(filter.unwrap_or(""))?;
+        let orders = crate::filter::parse_orders(order_by)?;
         let dialect = self.conn.dialect();
         let field = |i: &crate::filter::Ident| search::run_field(i, dialect).map(Some);
+        let order_field = |i: &crate::filter::Ident| search::run_order_field(i, dialect);
         // What the filter guarantees decides how the order joins; the filter then tests the
         // rows the order joined in place (compiled again, knowing them).
         let present = crate::filter::compile(&filter, dialect, field)?.present;
-        let order = crate::filter::compile_order_joined(
-            &crate::filter::parse_orders(order_by)?,
-            &present,
-            |i| search::run_order_field(i, dialect),
-        )?;
-        let compiled = crate::filter::compile_joined(&filter, dialect, &order.inner, field)?;
-        // Placeholders in text order: the joins', the experiments', the filter's, the sort's.
-        let mut args = order.join_args;
-        args.extend(ids.iter().map(|i| Value::Integer(*i)));
-        args.extend(compiled.args);
-        args.extend(order.term_args);
-        // Runs without the value sort last either way, as in MLflow.
-        let mut order_sql = order.terms;
+        let page = RunsPage {
+            ids: &ids,
+            view,
+            want: offset.saturating_add(max_results).saturating_add(1),
+        };
+        // Sorted first by a value some runs lack (or hold as NaN), and not narrowed to runs
+        // that have it: MLflow's order is the runs with a number by it, then those with NaN,
+        // then those without. Asked as one query, every run is ranked and sorted; asked part by
+        // part, the first is read in the value's index order and usually fills the page.
+        let first = orders.first().map(|o| order_field(&o.ident)).transpose()?;
+        let split = first.as_ref().and_then(|f| match &f.target {
+            crate::filter::Target::Rows { rows, args, .. }
+                if !present.iter().any(|(r, a)| r == rows && a == args) =>
+            {
+                Some((rows.clone(), args.clone(), f.nan.clone()))
+            }
+            _ => None,
+        });
+        let mut infos = Vec::new();
+        match split {
+            None => {
+                let order = crate::filter::compile_order_joined(&orders, &present, order_field)?;
+                let compiled =
+                    crate::filter::compile_joined(&filter, dialect, &order.inner, field)?;
+                infos = self.runs_part(&page, &order, &compiled, None, page.want)?;
+            }
+            Some((rows, args, nan)) => {
+                let mut with_value = present.clone();
+                with_value.push((rows.clone(), args.clone()));
+                let order = crate::filter::compile_order_joined(&orders, &with_value, order_field)?;
+                let compiled =
+                    crate::filter::compile_joined(&filter, dialect, &order.inner, field)?;
+                let joined = &order.inner[0];
+                let mut parts: Vec<(String, Vec<Value>)> = Vec::new();
+                match &nan {
+                    Some(nan) => {
+                        parts.push((format!("NOT {}", joined.on_joined(nan)), Vec::new()));
+                        parts.push((joined.on_joined(nan), Vec::new()));
+                    }
+                    None => parts.push(("TRUE".into(), Vec::new())),
+                }
+                for part in &parts {
+                    let left = page.want - infos.len();
+                    infos.extend(self.runs_part(&page, &order, &compiled, Some(part), left)?);
+                    if infos.len() >= page.want {
+                        break;
+                    }
+                }
+                if infos.len() < page.want {
+                    // The runs without the value, by the other keys.
+                    let rest =
+                        crate::filter::compile_order_joined(&orders[1..], &present, order_field)?;
+                    let compiled =
+                        crate::filter::compile_joined(&filter, dialect, &rest.inner, field)?;
+                    let lacking = (format!("NOT EXISTS (SELECT 1 {rows})"), args);
+                    let left = page.want - infos.len();
+                    infos.extend(self.runs_part(&page, &rest, &compiled, Some(&lacking), left)?);
+                }
+            }
+        }
+        let infos: Vec<RunInfo> = infos.into_iter().skip(offset).collect();
+        let (infos, next) = crate::page(infos, max_results, offset);
+        let runs = self.complete_runs(infos)?;
+        Ok((runs, next))
+    }
+
+    /// The first `limit` runs of a search in its order, where `extra` (a condition and what it
+    /// binds) narrows the filter.
+    fn runs_part(
+        &self,
+        page: &RunsPage<'_>,
+        order: &crate::filter::JoinedOrder,
+        compiled: &crate::filter::Where,
+        extra: Option<&(String, Vec<Value>)>,
+        limit: usize,
+    ) -> Result<Vec<RunInfo>> {
+        // Placeholders in text order: the joins', the experiments', the filter's, the extra
+        // condition's, the sort's.
+        let mut args = order.join_args.clone();
+        args.extend(page.ids.iter().map(|i| Value::Integer(*i)));
+        args.extend(compiled.args.iter().cloned());
+        let mut conds = compiled.sql.clone();
+        if let Some((sql, values)) = extra {
+            conds = format!("{conds} AND {sql}");
+            args.extend(values.iter().cloned());
+        }
+        args.extend(order.term_args.iter().cloned());
+        // Ties (and runs without the value, which sort last either way, as in MLflow) newest
+        // first.
+        let mut order_sql = order.terms.clone();
         order_sql.push("r.start_time DESC".into());
         order_sql.push("r.seq DESC".into());
         let sql = format!(
             "SELECT r.run_uuid, r.experiment_id, r.run_name, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage
-             FROM runs r{} WHERE r.experiment_id IN ({}) AND {} AND {} ORDER BY {} LIMIT {} OFFSET {}",
+             FROM runs r{} WHERE r.experiment_id IN ({}) AND {} AND {conds} ORDER BY {} LIMIT {limit}",
             order.joins,
-            vec!["?"; ids.len()].join(", "),
-            view.sql("r.lifecycle_stage"),
-            compiled.sql,
+            vec!["?"; page.ids.len()].join(", "),
+            page.view.sql("r.lifecycle_stage"),
             order_sql.join(", "),
-            max_results + 1,
-            offset
         );
-        let (infos, next) = self.query_page(&sql, &args, max_results, offset, run_info_from_row)?;
-        let runs = self.complete_runs(infos)?;
-        Ok((runs, next))
+        Ok(self.conn.query_map_planned(
+            &sql,
+            crate::db::params_from_iter(args.iter()),
+            run_info_from_row,
+        )?)
     }
+}
+
+/// What every part of one run search shares: the experiments, the view, and how many runs it
+/// needs (those before the page, the page, and one to tell whether another page follows).
+struct RunsPage<'a> {
+    ids: &'a [i64],
+    view: ViewType,
+    want: usize,
 }
 
 /// MLflow's rules for what one request logs, before anything is read or written: key names
