@@ -99,6 +99,22 @@ fn applied(ctx: &TestContext) -> usize {
     audit_len(ctx)
 }
 
+/// A plan's items as (kind, name), those with `action` only if given.
+fn planned(plan: &Value, action: Option<&str>) -> Vec<(String, String)> {
+    plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| action.is_none_or(|a| i["action"] == a))
+        .map(|i| {
+            (
+                i["kind"].as_str().unwrap().to_owned(),
+                i["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 fn audit_len(ctx: &TestContext) -> usize {
     on_ws(ctx, &["audit", "list", "-o", "json"])
         .as_array()
@@ -123,17 +139,7 @@ fn apply_makes_the_declared_workspace_and_a_second_apply_changes_nothing() {
     assert_eq!(plan["to_create"], 8, "{plan:#}");
     assert_eq!(plan["to_update"], 0);
     assert!(!ws_path(&ctx).exists(), "plan made the workspace");
-    let kinds: Vec<(String, String)> = plan["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            (
-                i["kind"].as_str().unwrap().to_owned(),
-                i["name"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let kinds = planned(&plan, None);
     let k = |a: &str, b: &str| (a.to_owned(), b.to_owned());
     assert_eq!(
         kinds,
@@ -280,20 +286,7 @@ fn what_the_file_no_longer_declares_is_kept_unless_pruned() {
         );
     }
     ctx.write("config-infra-dev.yml", &trimmed);
-    let listed = |plan: &Value, action: &str| -> Vec<(String, String)> {
-        plan["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|i| i["action"] == action)
-            .map(|i| {
-                (
-                    i["kind"].as_str().unwrap().to_owned(),
-                    i["name"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect()
-    };
+    let listed = |plan: &Value, action: &str| planned(plan, Some(action));
     let k = |a: &str, b: &str| (a.to_owned(), b.to_owned());
     let extra = vec![
         k("compute", "hpc"),
