@@ -237,9 +237,9 @@ await check('the lineage graph names the data version', async () => {
   reader.clean('lineage');
 });
 
-await check('a reader cannot edit a run; an owner renames it, describes it and sets and removes a tag', async () => {
+await check('a reader cannot edit a run; an owner renames it, describes it, sets and removes a tag, and describes the experiment', async () => {
   const id = cfg.compare[0];
-  await reader.open(`#/runs/${id}`, '#run-note');
+  await reader.open(`#/runs/${id}`, '#note');
   for (const sel of ['#rename-run', '#edit-note', '#tag-form', 'button.remove-tag']) {
     if (await reader.page.$(sel)) throw new Error(`a reader is offered ${sel}`);
   }
@@ -247,14 +247,14 @@ await check('a reader cannot edit a run; an owner renames it, describes it and s
   const { page } = owner;
   const stored = () => page.evaluate(async (runId) => (await (await fetch(`api/2.0/mlflow/runs/get?run_id=${runId}`)).json()).run, id);
   const tag = (run, key) => ((run.data.tags || []).find((t) => t.key === key) || {}).value;
-  await owner.open(`#/runs/${id}`, '#run-note');
+  await owner.open(`#/runs/${id}`, '#note');
   // The description is kept as MLflow's note tag and shown as text, markup and all.
   const note = 'Best so far.\n<b>not bold</b>';
   await page.click('#edit-note');
   await page.fill('#note-input', note);
   await page.click('#note-form button[type=submit]');
   await page.waitForFunction((n) => document.querySelector('#note-text')?.textContent === n, note);
-  if (await page.$('#run-note b')) throw new Error('the description was drawn as HTML');
+  if (await page.$('#note b')) throw new Error('the description was drawn as HTML');
   if (tag(await stored(), 'mlflow.note.content') !== note) throw new Error('the description was not stored');
   await page.fill('#tag-key', 'reviewed');
   await page.fill('#tag-value', 'by the owner');
@@ -272,6 +272,20 @@ await check('a reader cannot edit a run; an owner renames it, describes it and s
   await page.waitForFunction(() => document.querySelector('main h1')?.textContent === 'renamed in the UI');
   if ((await stored()).info.run_name !== 'renamed in the UI') throw new Error('the new name was not stored');
   await shot(page, '03-run-edited');
+  // The experiment's description, the same way (MLflow's note tag on the experiment).
+  await owner.open(`#/experiments/${cfg.experiment}`, 'table.runs');
+  await page.click('#edit-note');
+  await page.fill('#note-input', 'Taxi fares, trained nightly.');
+  await page.click('#note-form button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#note-text')?.textContent === 'Taxi fares, trained nightly.');
+  const exp = await page.evaluate(async (e) => (await (await fetch(`api/2.0/mlflow/experiments/get?experiment_id=${e}`)).json()).experiment, cfg.experiment);
+  if (((exp.tags || []).find((t) => t.key === 'mlflow.note.content') || {}).value !== 'Taxi fares, trained nightly.') {
+    throw new Error(`the experiment's description was not stored: ${JSON.stringify(exp.tags)}`);
+  }
+  await reader.open(`#/experiments/${cfg.experiment}`, 'table.runs');
+  if (await reader.page.$('#edit-note')) throw new Error('a reader is offered to edit the experiment description');
+  if ((await text(reader.page, '#note-text')) !== 'Taxi fares, trained nightly.') throw new Error('the reader does not see the description');
+  reader.clean('reader experiment page');
   owner.clean('run editing');
 });
 

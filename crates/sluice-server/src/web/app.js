@@ -276,6 +276,11 @@ async function pageRuns(view, q, id) {
 
   view.append(el('h1', {}, exp.experiment.name),
     el('p', { class: 'muted' }, `Experiment ${exp.experiment.experiment_id}`));
+  const expNote = ((exp.experiment.tags || []).find((t) => t.key === NOTE_TAG) || {}).value || '';
+  if (expNote || canWrite()) {
+    view.append(noteCard(expNote, canWrite() && exp.experiment.lifecycle_stage === 'active',
+      (value) => mlflow('experiments/set-experiment-tag', { experiment_id: exp.experiment.experiment_id, key: NOTE_TAG, value })));
+  }
   const input = el('input', { id: 'runs-filter', type: 'search', value: filter, placeholder: "metrics.rmse < 1 and params.algorithm = 'random_forest'", spellcheck: 'false' });
   const sizeSel = el('select', { id: 'runs-size' }, [25, 50, 100, 500].map((n) => el('option', { value: n, selected: n === size }, n)));
   const compareBtn = el('button', { type: 'button', id: 'compare', disabled: true }, 'Compare selected');
@@ -515,6 +520,31 @@ function metricCard(key, runs) {
 // Run
 
 const NOTE_TAG = 'mlflow.note.content';
+
+// A run's or an experiment's description (MLflow's note tag), shown as text (never as HTML);
+// `writable`: an Edit button whose form saves through `save(value)`, then draws the page again.
+function noteCard(note, writable, save) {
+  const card = el('section', { class: 'card', id: 'note' }, el('h2', {}, 'Description'),
+    el('p', { class: note ? 'note' : 'muted', id: 'note-text' }, note || 'none'));
+  if (!writable) return card;
+  const edit = el('button', { type: 'button', id: 'edit-note' }, note ? 'Edit' : 'Add a description');
+  edit.addEventListener('click', () => {
+    const area = el('textarea', { id: 'note-input', rows: 6, 'aria-label': 'Description' });
+    area.value = note;
+    const msg = el('div', {});
+    const form = el('form', { id: 'note-form' }, area, el('div', { class: 'actions' },
+      el('button', { type: 'submit', class: 'primary' }, 'Save'),
+      el('button', { type: 'button', onclick: () => render() }, 'Cancel')), msg);
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      save(area.value).then(() => render()).catch((e) => msg.replaceChildren(errorBox(e)));
+    });
+    card.replaceChildren(el('h2', {}, 'Description'), form);
+    area.focus();
+  });
+  card.append(edit);
+  return card;
+}
 const SYSTEM_TAG = /^(mlflow|azureml|sluice)\./;
 const tagOf = (run, key) => (((run.data && run.data.tags) || []).find((t) => t.key === key) || {}).value;
 
@@ -559,29 +589,8 @@ async function pageRun(view, q, id) {
     parent ? [el('dt', {}, 'Parent run'), el('dd', {}, el('a', { href: `#/runs/${enc(parent)}` }, parent))] : null,
     job ? [el('dt', {}, 'Pipeline step'), el('dd', {}, el('a', { href: `#/jobs/${enc(job)}${step ? `?step=${enc(step)}` : ''}` }, step ? `${job} → ${step}` : job))] : null));
 
-  // The description: MLflow's note tag, shown as text (never as HTML).
-  const note = tagOf(run, NOTE_TAG) || '';
-  const noteCard = el('section', { class: 'card', id: 'run-note' }, el('h2', {}, 'Description'),
-    el('p', { class: note ? 'note' : 'muted', id: 'note-text' }, note || 'none'));
-  if (writable) {
-    const edit = el('button', { type: 'button', id: 'edit-note' }, note ? 'Edit' : 'Add a description');
-    edit.addEventListener('click', () => {
-      const area = el('textarea', { id: 'note-input', rows: 6, 'aria-label': 'Description' });
-      area.value = note;
-      const msg = el('div', {});
-      const form = el('form', { id: 'note-form' }, area, el('div', { class: 'actions' },
-        el('button', { type: 'submit', class: 'primary' }, 'Save'),
-        el('button', { type: 'button', onclick: () => render() }, 'Cancel')), msg);
-      form.addEventListener('submit', (ev) => {
-        ev.preventDefault();
-        saved(mlflow('runs/set-tag', { run_id: info.run_id, key: NOTE_TAG, value: area.value })).catch(failed(msg));
-      });
-      noteCard.replaceChildren(el('h2', {}, 'Description'), form);
-      area.focus();
-    });
-    noteCard.append(edit);
-  }
-  view.append(noteCard);
+  view.append(noteCard(tagOf(run, NOTE_TAG) || '', writable,
+    (value) => mlflow('runs/set-tag', { run_id: info.run_id, key: NOTE_TAG, value })));
 
   const params = (data.params || []).slice().sort((a, b) => a.key.localeCompare(b.key));
   const metrics = (data.metrics || []).slice().sort((a, b) => a.key.localeCompare(b.key));
