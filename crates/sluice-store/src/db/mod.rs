@@ -367,13 +367,7 @@ impl Conn {
                 }
                 Ok(())
             }
-            Engine::Postgres(c) => {
-                let statements: Vec<(&str, Vec<ValueRef<'_>>)> = statements
-                    .iter()
-                    .map(|(sql, values)| (*sql, values.iter().map(ToSql::to_value).collect()))
-                    .collect();
-                c.execute_all(&statements)
-            }
+            Engine::Postgres(c) => c.execute_all(&bound(statements)),
         }
     }
 
@@ -662,12 +656,16 @@ impl Transaction<'_> {
             return self.commit();
         }
         self.done = true;
-        let values: Vec<(&str, Vec<ValueRef<'_>>)> = statements
-            .iter()
-            .map(|(sql, values)| (*sql, values.iter().map(ToSql::to_value).collect()))
-            .collect();
-        c.execute_all_and_commit(&values)
+        c.execute_all_and_commit(&bound(statements))
     }
+}
+
+/// Statements with their values as the engine binds them.
+fn bound<'a>(statements: &[(&'a str, &'a [Value])]) -> Vec<(&'a str, Vec<ValueRef<'a>>)> {
+    statements
+        .iter()
+        .map(|(sql, values)| (*sql, values.iter().map(ToSql::to_value).collect()))
+        .collect()
 }
 
 impl Drop for Transaction<'_> {

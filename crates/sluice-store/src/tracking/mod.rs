@@ -466,9 +466,9 @@ impl Store {
             "",
             &tag_rows,
         ));
-        let refs: Vec<(&str, &[Value])> =
-            statements.iter().map(|(s, v)| (s.as_str(), *v)).collect();
-        self.conn.transaction()?.execute_all_and_commit(&refs)?;
+        self.conn
+            .transaction()?
+            .execute_all_and_commit(&as_refs(&statements))?;
         Ok(Run {
             info: RunInfo {
                 run_uuid: id.clone(),
@@ -1270,8 +1270,12 @@ fn row_statements<'v>(
 
 /// Runs statements made by [`row_statements`] (one round trip on PostgreSQL).
 fn execute_rows(tx: &Conn, statements: &[(String, &[Value])]) -> Result<()> {
-    let refs: Vec<(&str, &[Value])> = statements.iter().map(|(s, v)| (s.as_str(), *v)).collect();
-    Ok(tx.execute_all(&refs)?)
+    Ok(tx.execute_all(&as_refs(statements))?)
+}
+
+/// Statements made by [`row_statements`] as [`Conn::execute_all`] takes them.
+fn as_refs<'a>(statements: &'a [(String, &'a [Value])]) -> Vec<(&'a str, &'a [Value])> {
+    statements.iter().map(|(s, v)| (s.as_str(), *v)).collect()
 }
 
 /// One metric point to write: its run, and the logged model it is also logged for.

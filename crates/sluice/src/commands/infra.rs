@@ -207,38 +207,32 @@ fn plan_of(args: &InfraArgs, prune: bool) -> Result<(InfraSpec, Vec<Item>), CliE
     let ws = existing_workspace(&spec)?;
     let mut items = plan(&spec, ws.as_ref())?;
     if let Some(ws) = &ws {
-        items.extend(undeclared(&spec, ws, prune)?);
+        let extra = undeclared(&items, ws, prune)?;
+        items.extend(extra);
     }
     Ok((spec, items))
 }
 
-/// The computes, datastores and tokens the workspace holds that the file does not declare, in
-/// that order, each by name (tokens made for jobs and revoked ones are not counted).
-fn undeclared(spec: &InfraSpec, ws: &Workspace, prune: bool) -> Result<Vec<Item>, CliError> {
+/// The computes, datastores and tokens the workspace holds that the plan (`declared`) does not
+/// name, in that order (tokens made for jobs and revoked ones are not counted).
+fn undeclared(declared: &[Item], ws: &Workspace, prune: bool) -> Result<Vec<Item>, CliError> {
+    let named = |kind: &str, name: &str| declared.iter().any(|i| i.kind == kind && i.name == name);
     let mut items = Vec::new();
     let store = ws.store();
     for c in store.list_computes()? {
-        if !spec.computes.iter().any(|d| d.name.value == c.name) {
+        if !named("compute", &c.name) {
             let now = serde_json::to_value(&c).unwrap_or_default();
             items.push(Item::undeclared("compute", &c.name, now, prune));
         }
     }
-    let declared_stores: Vec<String> = spec
-        .datastores
-        .iter()
-        .map(|f| {
-            let mut warnings = Vec::new();
-            sluice_spec::load_datastore(&f.value, &[], &mut warnings).map(|d| d.name.value)
-        })
-        .collect::<Result<_, _>>()?;
     for d in store.list_datastores()? {
-        if !declared_stores.contains(&d.name) {
+        if !named("datastore", &d.name) {
             let now = serde_json::to_value(&d).unwrap_or_default();
             items.push(Item::undeclared("datastore", &d.name, now, prune));
         }
     }
     for t in store.list_tokens(false)? {
-        if t.job.is_none() && !spec.tokens.iter().any(|d| d.name.value == t.name) {
+        if t.job.is_none() && !named("token", &t.name) {
             let now = json!({"role": t.role.to_string(), "identity": t.identity});
             items.push(Item::undeclared("token", &t.name, now, prune));
         }
