@@ -997,10 +997,11 @@ impl Store {
         // What the filter guarantees decides how the order joins; the filter then tests the
         // rows the order joined in place (compiled again, knowing them).
         let present = crate::filter::compile(&filter, dialect, field)?.present;
-        let page = RunsPage {
+        let mut page = RunsPage {
             ids: &ids,
             view,
             want: offset.saturating_add(max_results).saturating_add(1),
+            walk: false,
         };
         // Sorted first by a value some runs lack (or hold as NaN), and not narrowed to runs
         // that have it: MLflow's order is the runs with a number by it, then those with NaN,
@@ -1024,6 +1025,8 @@ impl Store {
                 infos = self.runs_part(&page, &order, &compiled, None, page.want)?;
             }
             Some((rows, args, nan)) => {
+                page.walk =
+                    dialect == crate::db::Dialect::Sqlite && self.runs_at_least(&ids, WALK_FROM)?;
                 let mut with_value = present.clone();
                 with_value.push((rows.clone(), args.clone()));
                 let order = crate::filter::compile_order_joined(&orders, &with_value, order_field)?;
@@ -1089,9 +1092,16 @@ impl Store {
         let mut order_sql = order.terms.clone();
         order_sql.push("r.start_time DESC".into());
         order_sql.push("r.seq DESC".into());
+        // `+` keeps SQLite off the experiment index, so it reads the joined value's index in
+        // order (see `WALK_FROM`).
+        let experiment = if page.walk && !order.inner.is_empty() {
+            "+r.experiment_id"
+        } else {
+            "r.experiment_id"
+        };
         let sql = format!(
             "SELECT r.run_uuid, r.experiment_id, r.run_name, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage
-             FROM runs r{} WHERE r.experiment_id IN ({}) AND {} AND {conds} ORDER BY {} LIMIT {limit}",
+             FROM runs r{} WHERE {experiment} IN ({}) AND {} AND {conds} ORDER BY {} LIMIT {limit}",
             order.joins,
             vec!["?"; page.ids.len()].join(", "),
             page.view.sql("r.lifecycle_stage"),
@@ -1105,13 +1115,39 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Whether the experiments `ids` hold at least `n` runs (reading at most `n` index entries).
+    fn runs_at_least(&self, ids: &[i64], n: usize) -> Result<bool> {
+        let found: i64 = self.conn.query_row(
+            &format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE experiment_id IN ({}) LIMIT {n})",
+                vec!["?"; ids.len()].join(", ")
+            ),
+            params_from_iter(ids.iter()),
+            |r| r.get(0),
+        )?;
+        Ok(usize::try_from(found).unwrap_or(0) >= n)
+    }
+}
+
 /// What every part of one run search shares: the experiments, the view, and how many runs it
 /// needs (those before the page, the page, and one to tell whether another page follows).
 struct RunsPage<'a> {
     ids: &'a [i64],
     view: ViewType,
     want: usize,
+    /// Read runs in the order of the joined value's index (see [`WALK_FROM`]).
+    walk: bool,
 }
+
+/// From how many runs in the searched experiments a search sorted by a joined value reads the
+/// value's `(key, value)` index in order (and stops at the page's end) on SQLite, rather than
+/// joining every run to its value and sorting them all. SQLite has no statistics to choose by
+/// (and `ANALYZE` did not change its choice): the SQLite this project bundles (3.54) took the
+/// second way, 30 ms for a 51-run page of a 20,000-run experiment, against 0.23 ms the first
+/// way. Below this many runs the sort is cheap, and an experiment small beside the key's other
+/// runs is better read from its own index. (Tiny in unit tests, so they take both ways.)
+const WALK_FROM: usize = if cfg!(test) { 2 } else { 5_000 };
 
 /// MLflow's rules for what one request logs, before anything is read or written: key names
 /// and lengths, value lengths, no param twice (messages name the entity's place in a batch).
