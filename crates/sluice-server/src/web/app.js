@@ -521,6 +521,11 @@ function metricCard(key, runs) {
 
 const NOTE_TAG = 'mlflow.note.content';
 
+// After a write: the page drawn again from the server (what it shows is what was stored), or
+// the refusal shown in `box`.
+const saved = (p) => p.then(() => render());
+const failed = (box) => (e) => box.replaceChildren(errorBox(e));
+
 // A run's or an experiment's description (MLflow's note tag), shown as text (never as HTML);
 // `writable`: an Edit button whose form saves through `save(value)`, then draws the page again.
 function noteCard(note, writable, save) {
@@ -537,7 +542,7 @@ function noteCard(note, writable, save) {
       el('button', { type: 'button', onclick: () => render() }, 'Cancel')), msg);
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
-      save(area.value).then(() => render()).catch((e) => msg.replaceChildren(errorBox(e)));
+      saved(save(area.value)).catch(failed(msg));
     });
     card.replaceChildren(el('h2', {}, 'Description'), form);
     area.focus();
@@ -559,8 +564,6 @@ async function pageRun(view, q, id) {
   // MLflow routes any client uses (runs/update, runs/set-tag, runs/delete-tag); the page is
   // drawn again from the server afterwards, so what it shows is what was stored.
   const writable = canWrite() && info.lifecycle_stage === 'active';
-  const saved = (p) => p.then(() => render());
-  const failed = (box) => (e) => box.replaceChildren(errorBox(e));
   const heading = el('div', { class: 'title-row' }, el('h1', {}, info.run_name || info.run_id));
   if (writable) {
     const rename = el('button', { type: 'button', id: 'rename-run', class: 'link' }, 'Rename');
