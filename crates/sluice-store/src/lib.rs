@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0013_step_runs.sql"),
     include_str!("../migrations/0014_executors.sql"),
     include_str!("../migrations/0015_metric_points_unchecked.sql"),
+    include_str!("../migrations/0016_metric_chunks.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -60,6 +61,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0013_step_runs.sql"),
     include_str!("../migrations/postgres/0014_executors.sql"),
     include_str!("../migrations/postgres/0015_metric_points_unchecked.sql"),
+    include_str!("../migrations/postgres/0016_metric_chunks.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -89,6 +91,9 @@ pub enum StoreError {
     Unavailable(db::DbError),
     #[error("database error: {0}")]
     Db(db::DbError),
+    /// Stored data this build cannot read back (a damaged file, or one edited by hand).
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
     #[error("stored JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -1442,7 +1447,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 15);
+        assert_eq!(latest, 16);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -1514,7 +1519,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 15);
+        assert_eq!(store.schema_version().unwrap(), 16);
         let old = store.get_compute("old").unwrap().unwrap();
         assert_eq!(
             (old.max_instances, old.min_instances, old.size),

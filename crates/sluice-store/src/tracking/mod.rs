@@ -1,5 +1,6 @@
 //! Experiment tracking with MLflow's semantics: experiments, runs, metrics, params, tags.
 
+mod chunks;
 mod names;
 mod search;
 
@@ -8,6 +9,7 @@ use crate::db::{Conn, OptionalExtension, Transaction, params, params_from_iter};
 use serde::Serialize;
 
 use crate::{Result, Store, StoreError};
+use chunks::Point;
 use names::{Entity, Place, check_name};
 
 /// Milliseconds since the Unix epoch.
@@ -808,19 +810,21 @@ impl Store {
         offset: usize,
     ) -> Result<(Vec<Metric>, Option<usize>)> {
         self.run_info(run_id)?;
-        // Folded points come in order from the table's key; the recent ones (at most a fold's
-        // worth, usually in order already) are sorted here, and the two merged without
-        // duplicates: cheaper than asking SQL to sort and de-duplicate both.
+        // Points live in up to three places: `metrics_recent` (since the last fold), chunks
+        // (SQLite's folds) and `metrics` (PostgreSQL's points, and SQLite's folded before
+        // chunks). All of them are read, sorted (each part is mostly in order already) and kept
+        // once each: a point logged twice is one point.
         let point = |r: &crate::db::Row<'_>| -> crate::db::Result<Point> {
             Ok(Point {
                 step: r.get(0)?,
                 timestamp: r.get(1)?,
                 value: r.get(2)?,
                 is_nan: r.get(3)?,
+                model_id: None,
             })
         };
         let wanted = offset.saturating_add(max_results).saturating_add(1);
-        let folded: Vec<Point> = self
+        let mut rows: Vec<Point> = self
             .conn
             .prepare_cached(
                 "SELECT step, timestamp, value, is_nan FROM metrics WHERE run_uuid = ?1 AND key = ?2
@@ -831,31 +835,20 @@ impl Store {
                 point,
             )?
             .collect::<Result<_, _>>()?;
-        let mut recent: Vec<Point> = self
+        if self.conn.dialect() == crate::db::Dialect::Sqlite {
+            chunks::read(&self.conn, run_id, key, &mut rows)?;
+        }
+        for p in self
             .conn
             .prepare_cached(
                 "SELECT step, timestamp, value, is_nan FROM metrics_recent WHERE run_uuid = ?1 AND key = ?2",
             )?
             .query_map(params![run_id, key], point)?
-            .collect::<Result<_, _>>()?;
-        recent.sort_by(Point::order);
-        let mut rows = Vec::with_capacity(wanted.min(folded.len() + recent.len()));
-        let (mut a, mut b) = (folded.into_iter().peekable(), recent.into_iter().peekable());
-        while rows.len() < wanted {
-            let next = match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) if x.order(y).is_le() => a.next(),
-                (Some(_) | None, Some(_)) => b.next(),
-                (Some(_), None) => a.next(),
-                (None, None) => break,
-            };
-            let Some(p) = next else { break };
-            if rows
-                .last()
-                .is_none_or(|last: &Point| last.order(&p).is_ne())
-            {
-                rows.push(p);
-            }
+        {
+            rows.push(p?);
         }
+        chunks::sort_dedup(&mut rows);
+        rows.truncate(wanted);
         let rows: Vec<Metric> = rows
             .into_iter()
             .skip(offset)
@@ -1341,7 +1334,7 @@ fn insert_metrics(
 }
 
 /// Writes metric points, of one run or several: appended to `metrics_recent` (folded into
-/// `metrics` when it holds [`FOLD_EVERY`] points) on SQLite, straight into `metrics` on
+/// chunks when it holds [`FOLD_EVERY`] points, see [`chunks`]) on SQLite, straight into `metrics` on
 /// PostgreSQL; each run's latest value per key raised where a point is later (by step, then
 /// timestamp, then value), and points of logged models to theirs. A few statements whatever the
 /// number of points and runs.
@@ -1461,22 +1454,8 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>]) -> Result<()> {
     ));
     execute_rows(tx, &statements)?;
     if held >= FOLD_EVERY {
-        fold_recent_metrics(tx)?;
+        chunks::fold(tx)?;
     }
-    Ok(())
-}
-
-/// Moves every point of `metrics_recent` into `metrics`, in key order (each history's pages
-/// written once); a point already there stays one point.
-fn fold_recent_metrics(tx: &Conn) -> Result<()> {
-    tx.execute_batch(
-        "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan, model_id)
-         SELECT run_uuid, key, value, timestamp, step, is_nan, model_id FROM metrics_recent
-         WHERE TRUE ORDER BY run_uuid, key, step, timestamp, value
-         ON CONFLICT DO NOTHING;
-         DELETE FROM metrics_recent;
-         UPDATE metrics_recent_count SET n = 0 WHERE id = 1;",
-    )?;
     Ok(())
 }
 
@@ -1494,24 +1473,6 @@ fn run_info_from_row(r: &crate::db::Row<'_>) -> crate::db::Result<RunInfo> {
         lifecycle_stage: r.get(8)?,
         run_id: id,
     })
-}
-
-/// One stored point of a metric history, as its table orders it.
-struct Point {
-    step: i64,
-    timestamp: i64,
-    value: f64,
-    is_nan: bool,
-}
-
-impl Point {
-    /// Step, then timestamp, then value (then NaN-ness: a NaN is stored as 0).
-    fn order(&self, other: &Point) -> std::cmp::Ordering {
-        (self.step, self.timestamp)
-            .cmp(&(other.step, other.timestamp))
-            .then(self.value.total_cmp(&other.value))
-            .then(self.is_nan.cmp(&other.is_nan))
-    }
 }
 
 #[cfg(test)]
@@ -1766,7 +1727,7 @@ mod tests {
     }
 
     /// Points cross several folds (every 64 points in unit tests) from `metrics_recent` into
-    /// `metrics`: a history reads whole, in (step, timestamp, value) order, each identical point
+    /// chunks (SQLite; PostgreSQL writes `metrics`): a history reads whole, in (step, timestamp, value) order, each identical point
     /// once however often and whenever it was logged, and pages the same way.
     #[test]
     fn metric_histories_read_whole_across_folds() {
@@ -1855,5 +1816,51 @@ mod tests {
         assert_eq!(s.metric_history(&other, "loss", 100, 0).unwrap().0.len(), 1);
         let latest = s.get_run(&run).unwrap().metrics;
         assert_eq!((latest[0].step, latest[0].value), (299, 1.0 / 300.0));
+    }
+
+    /// Points a store wrote as rows of `metrics` (PostgreSQL's points; SQLite's folded before
+    /// migration 0016 brought chunks) read together with points logged since, in order, a
+    /// point in both places once.
+    #[test]
+    fn metric_rows_written_before_chunks_still_read() {
+        let (_d, mut s) = store();
+        let exp = s.create_experiment("old-rows", None, &[]).unwrap();
+        let run = s
+            .create_run(&exp, "u", None, None, &[])
+            .unwrap()
+            .info
+            .run_uuid;
+        // Even steps 0..100 as rows, as an earlier build's fold left them.
+        for step in (0..100_i64).step_by(2) {
+            s.conn
+                .execute(
+                    "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan) VALUES (?1, 'acc', ?2, ?3, ?4, 0)",
+                    params![run, step, 5000 + step, step],
+                )
+                .unwrap();
+        }
+        // Every step 0..150 logged now (the even ones below 100 a second time), crossing folds.
+        let points: Vec<Metric> = (0..150_u8)
+            .map(|step| Metric {
+                key: "acc".into(),
+                value: f64::from(step),
+                timestamp: 5000 + i64::from(step),
+                step: i64::from(step),
+            })
+            .collect();
+        for batch in points.chunks(40) {
+            s.log_batch(&run, batch, &[], &[]).unwrap();
+        }
+        let (all, next) = s.metric_history(&run, "acc", 1000, 0).unwrap();
+        assert_eq!(next, None);
+        let steps: Vec<i64> = all.iter().map(|m| m.step).collect();
+        assert_eq!(steps, (0..150).collect::<Vec<_>>());
+        assert!(all.iter().all(|m| m.value.to_bits() == (m.step as f64).to_bits()));
+        let (page, next) = s.metric_history(&run, "acc", 10, 95).unwrap();
+        assert_eq!(
+            page.iter().map(|m| m.step).collect::<Vec<_>>(),
+            (95..105).collect::<Vec<_>>()
+        );
+        assert_eq!(next, Some(105));
     }
 }
