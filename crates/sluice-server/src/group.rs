@@ -9,6 +9,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use sluice_store::Store;
 use sluice_store::tracking::LogBatch;
 use tokio::sync::oneshot;
 
@@ -34,6 +35,9 @@ struct Queue {
 #[derive(Default)]
 pub(crate) struct GroupCommit {
     queue: Mutex<Queue>,
+    /// The writer's own connection (see [`sluice_store::pool::StorePool::writer`]), opened by
+    /// the first group and replaced when broken. Only the writer draining the queue takes it.
+    writer: Mutex<Option<Store>>,
 }
 
 impl GroupCommit {
@@ -64,6 +68,28 @@ impl GroupCommit {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Writes one group on the writer's connection (opening it if there is none; dropping it
+    /// if the database server closed it, so the next group opens a new one).
+    fn write(
+        &self,
+        state: &ServerState,
+        batches: &[LogBatch],
+    ) -> ApiResult<Vec<sluice_store::Result<()>>> {
+        let mut writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let store = match writer.as_mut() {
+            Some(store) => store,
+            None => writer.insert(state.store.writer()?),
+        };
+        let written = store.log_batches(batches);
+        if store.is_broken() {
+            *writer = None;
+        }
+        Ok(written?)
+    }
+
     /// Writes groups until none is waiting, then lets the next request lead.
     fn write_until_empty(&self, state: &ServerState) {
         /// If writing panics, the next request leads (and takes what is still waiting).
@@ -86,9 +112,7 @@ impl GroupCommit {
                 let n = q.waiting.len().min(MAX_GROUP);
                 q.waiting.drain(..n).map(|p| (p.batch, p.reply)).unzip()
             };
-            let written = state
-                .store()
-                .and_then(|mut store| Ok(store.log_batches(&batches)?));
+            let written = self.write(state, &batches);
             match written {
                 Ok(results) => {
                     for (reply, r) in replies.into_iter().zip(results) {

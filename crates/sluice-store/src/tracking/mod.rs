@@ -1855,7 +1855,10 @@ mod tests {
         assert_eq!(next, None);
         let steps: Vec<i64> = all.iter().map(|m| m.step).collect();
         assert_eq!(steps, (0..150).collect::<Vec<_>>());
-        assert!(all.iter().all(|m| m.value.to_bits() == (m.step as f64).to_bits()));
+        assert!(
+            all.iter()
+                .all(|m| m.value.to_bits() == (m.step as f64).to_bits())
+        );
         let (page, next) = s.metric_history(&run, "acc", 10, 95).unwrap();
         assert_eq!(
             page.iter().map(|m| m.step).collect::<Vec<_>>(),
