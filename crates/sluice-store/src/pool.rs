@@ -207,7 +207,11 @@ mod tests {
         let mut largest = 0;
         // 20 transactions of ~200 pages each (16 MB in all), by the writer and a pooled store.
         for i in 0..20 {
-            let store = if i % 2 == 0 { &writer } else { &*pool.get().unwrap() };
+            let store = if i % 2 == 0 {
+                &writer
+            } else {
+                &*pool.get().unwrap()
+            };
             store
                 .conn
                 .execute_batch("INSERT INTO scratch (b) SELECT randomblob(800000)")
