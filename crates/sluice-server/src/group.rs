@@ -79,12 +79,17 @@ impl GroupCommit {
             .writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A connection the database server closed while it sat idle (PostgreSQL restarted) is
+        // known without a round trip: replaced before use, as the pool does at checkout.
+        if writer.as_ref().is_some_and(Store::is_broken) {
+            *writer = None;
+        }
         let store = match writer.as_mut() {
             Some(store) => store,
             None => writer.insert(state.store.writer()?),
         };
         let written = store.log_batches(batches);
-        if store.is_broken() {
+        if store.is_broken() || matches!(written, Err(sluice_store::StoreError::Unavailable(_))) {
             *writer = None;
         }
         Ok(written?)

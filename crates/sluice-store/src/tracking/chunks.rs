@@ -85,20 +85,9 @@ pub(super) fn decode(blob: &[u8], out: &mut Vec<Point>, run_id: &str, key: &str)
             "format {format}, this build reads {FORMAT}"
         )));
     }
-    let mut take = |n: usize| -> Result<&[u8]> {
-        if rest.len() < n {
-            return Err(damaged("truncated"));
-        }
-        let (head, tail) = rest.split_at(n);
-        rest = tail;
-        Ok(head)
-    };
     let word = |b: &[u8]| <[u8; 8]>::try_from(b).unwrap_or_default();
-    loop {
-        // `take` borrows `rest` mutably; check for the end through it.
-        let Ok(head) = take(25) else {
-            break;
-        };
+    while !rest.is_empty() {
+        let head = take(&mut rest, 25).ok_or_else(|| damaged("truncated"))?;
         let step = i64::from_le_bytes(word(&head[0..8]));
         let timestamp = i64::from_le_bytes(word(&head[8..16]));
         let value = f64::from_le_bytes(word(&head[16..24]));
@@ -109,9 +98,9 @@ pub(super) fn decode(blob: &[u8], out: &mut Vec<Point>, run_id: &str, key: &str)
         let model_id = if flags & MODEL == 0 {
             None
         } else {
-            let len = take(2)?;
+            let len = take(&mut rest, 2).ok_or_else(|| damaged("truncated"))?;
             let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
-            let bytes = take(len)?;
+            let bytes = take(&mut rest, len).ok_or_else(|| damaged("truncated"))?;
             Some(
                 std::str::from_utf8(bytes)
                     .map_err(|_| damaged("a model id is not UTF-8"))?
@@ -126,11 +115,14 @@ pub(super) fn decode(blob: &[u8], out: &mut Vec<Point>, run_id: &str, key: &str)
             model_id,
         });
     }
-    if rest.is_empty() {
-        Ok(())
-    } else {
-        Err(damaged("truncated"))
-    }
+    Ok(())
+}
+
+/// The next `n` bytes of `rest`, or `None` when fewer remain.
+fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    let (head, tail) = rest.split_at_checked(n)?;
+    *rest = tail;
+    Some(head)
 }
 
 /// Every chunked point of one history (in no particular order across chunks).
