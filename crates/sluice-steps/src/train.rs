@@ -5,7 +5,8 @@
 //!   algorithm does not take is an error), optionally `--validation-data`.
 //! - **Outputs**: `--model-output` gets `MLmodel` (flavor `sluice`: algorithm, task, target,
 //!   feature names; a signature) and `model.bin` (the versioned, checksummed `sluice-model` binary format).
-//! - **Logged**: params `algorithm`, `task`, `target`, `n_features`, every hyperparameter;
+//! - **Logged**: params `algorithm`, `task`, `target`, `n_features`, every hyperparameter (with
+//!   the step's own defaults, [`STEP_DEFAULTS`]: `min_samples_leaf` 5 for a random forest);
 //!   metrics `training_*` (and `validation_*`): r2, mse, rmse, mae or accuracy, f1, `log_loss`.
 //! - **Deterministic**: the same data, hyperparameters and `--seed` give the same model.
 //!
@@ -34,6 +35,14 @@ pub const ALGORITHMS: &[&str] = &[
     "random_forest",
     "gradient_boosting",
 ];
+
+/// Hyperparameters the step sets where the command line does not, unlike the learners' own
+/// defaults (scikit-learn's): `(algorithm, name, value)`. A random forest of fully grown trees
+/// (one row a leaf) keeps a node for every few training rows: 1,000,000 taxi rows made 50 trees
+/// of ~880,000 nodes each, 1.07 GB to train and a 721 MB model. Five rows a leaf keeps a quarter
+/// of the nodes; on 100,000 taxi rows it scored a validation R² of 0.9916 (0.9912 fully grown)
+/// with a 7 MB `model.bin` (27 MB) in 1.7 s (2.9 s). They are logged like given ones.
+pub const STEP_DEFAULTS: &[(&str, &str, &str)] = &[("random_forest", "min_samples_leaf", "5")];
 
 pub struct TrainArgs {
     pub algorithm: String,
@@ -64,7 +73,13 @@ pub fn run(args: &TrainArgs, tracking: Option<&Tracking>) -> Result<Trained, Ste
     let table = Table::read_path(&args.train_data)?;
     let task = decide_task(args, &table)?;
     let data = dataset(&table, &args.target, None, task)?;
-    let params = hyperparameters(&args.hyperparameters);
+    let mut given = args.hyperparameters.clone();
+    for &(algorithm, name, value) in STEP_DEFAULTS {
+        if algorithm == args.algorithm && !given.iter().any(|(k, _)| k == name) {
+            given.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    let params = hyperparameters(&given);
     let model = fit(&args.algorithm, task, &data, params.clone())?;
     let mut metrics = score(&model, &data, "training")?;
     if let Some(path) = &args.validation_data {
@@ -83,7 +98,7 @@ pub fn run(args: &TrainArgs, tracking: Option<&Tracking>) -> Result<Trained, Ste
                 model.feature_names().len().to_string(),
             ),
         ];
-        logged.extend(args.hyperparameters.iter().cloned());
+        logged.extend(given);
         t.log(
             &logged,
             &metrics,

@@ -872,7 +872,8 @@ pub(crate) struct StepTrainArgs {
     /// Features tried per split: `sqrt`, `log2`, `all`, a fraction or a count.
     #[arg(long)]
     pub(crate) max_features: Option<String>,
-    /// Minimum rows in a leaf.
+    /// Minimum rows in a leaf (default: 5 for `random_forest`, 20 for `gradient_boosting`, 1
+    /// for `decision_tree`).
     #[arg(long)]
     pub(crate) min_samples_leaf: Option<String>,
     /// Minimum rows to split a node.

@@ -50,6 +50,11 @@ fn example_pipeline_trains_registers_and_gates() {
         job["jobs"]["train_model"]["mlflow"]["params"]["algorithm"],
         "random_forest"
     );
+    // The step's own default (not on the command line) is logged like a given value.
+    assert_eq!(
+        job["jobs"]["train_model"]["mlflow"]["params"]["min_samples_leaf"],
+        "5"
+    );
     // The model folder is MLflow-style.
     let model_dir =
         std::path::PathBuf::from(job["outputs"]["trained_model"]["path"].as_str().unwrap());

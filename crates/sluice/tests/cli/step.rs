@@ -225,6 +225,47 @@ fn evaluate_refuses_a_model_trained_on_other_features() {
     assert!(ctx.root().join("e/predictions.parquet").exists());
 }
 
+/// A random forest's leaves hold at least 5 rows unless the command line says otherwise (the
+/// step's default, not scikit-learn's 1): the same model as `--min-samples-leaf 5`, byte for
+/// byte, and smaller than fully grown trees.
+#[test]
+fn a_random_forest_defaults_to_five_rows_a_leaf() {
+    let ctx = TestContext::new();
+    taxi(&ctx, "2000");
+    assert!(prep(&ctx, "p", "1").status.success());
+    let train = |dir: &str, extra: &[&str]| {
+        let mut args = vec![
+            "step",
+            "train",
+            "--algorithm",
+            "random_forest",
+            "--n-estimators",
+            "5",
+            "--train-data",
+            "p/train",
+            "--target",
+            "fare_amount",
+            "--model-output",
+            dir,
+            "--seed",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        ctx.ok(&args);
+        std::fs::read(ctx.root().join(dir).join("model.bin")).unwrap()
+    };
+    let default = train("d", &[]);
+    let five = train("five", &["--min-samples-leaf", "5"]);
+    let full = train("full", &["--min-samples-leaf", "1"]);
+    assert_eq!(default, five, "the default is 5 rows a leaf");
+    assert!(
+        full.len() > default.len() * 2,
+        "fully grown trees ({} bytes) hold far more nodes than 5-row leaves ({} bytes)",
+        full.len(),
+        default.len()
+    );
+}
+
 #[test]
 fn every_algorithm_trains_and_classifiers_work_on_text_targets() {
     let ctx = TestContext::new();
