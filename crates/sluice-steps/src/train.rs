@@ -73,6 +73,8 @@ pub fn run(args: &TrainArgs, tracking: Option<&Tracking>) -> Result<Trained, Ste
     let table = Table::read_path(&args.train_data)?;
     let task = decide_task(args, &table)?;
     let data = dataset(&table, &args.target, None, task)?;
+    // The dataset holds its own copy of the columns: the table's goes before training.
+    drop(table);
     let mut given = args.hyperparameters.clone();
     for &(algorithm, name, value) in STEP_DEFAULTS {
         if algorithm == args.algorithm && !given.iter().any(|(k, _)| k == name) {
