@@ -80,6 +80,17 @@ pub fn create_datastore(
     Ok((row, changed || secrets_changed))
 }
 
+/// Deletes a datastore's definition and its secrets file; whether it existed.
+pub fn delete_datastore(ws: &Workspace, name: &str) -> Result<bool, EngineError> {
+    let existed = ws.store().delete_datastore(name)?;
+    let path = secrets_path(ws, name);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(existed),
+        Err(e) => Err(EngineError::io(&path, e)),
+    }
+}
+
 /// The stored form of a datastore definition (its secrets apart).
 #[must_use]
 pub fn datastore_row(spec: &DatastoreSpec) -> DatastoreRow {

@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 
 pub use assets::{NewData, register_data, register_data_reference};
 pub use components::register_component;
-pub use datastore::{Datastore, Materialized, create_datastore, datastore_changes, datastore_row};
+pub use datastore::{
+    Datastore, Materialized, create_datastore, datastore_changes, datastore_row, delete_datastore,
+};
 pub use plan::fetch_datastore_path;
 pub use plan::{
     DataRef, OutputPlan, Plan, PlanOptions, StepInput, StepPlan, generate_name, literal_text, plan,

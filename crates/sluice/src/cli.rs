@@ -402,6 +402,9 @@ pub(crate) enum DatastoreCommand {
     Show(DatastoreShowArgs),
     /// List datastores.
     List,
+    /// Delete a datastore's definition and its stored secrets; the data in its storage is not
+    /// touched. Data assets and jobs that name it fail until it is defined again.
+    Delete(DeleteArgs),
 }
 
 #[derive(Debug, Args)]
@@ -432,6 +435,20 @@ pub(crate) enum ComputeCommand {
     Show(ComputeShowArgs),
     /// List compute targets.
     List,
+    /// Delete a compute target's definition (a Slurm cluster itself is not touched). Jobs
+    /// already running keep it; later jobs that name it fail until it is defined again.
+    Delete(DeleteArgs),
+}
+
+/// `compute delete` / `datastore delete`.
+#[derive(Debug, Args)]
+pub(crate) struct DeleteArgs {
+    /// The name (`azureml:NAME` also accepted).
+    #[arg(short, long)]
+    pub(crate) name: String,
+    /// Accepted for `az ml ... delete --yes` scripts; nothing is asked either way.
+    #[arg(short, long)]
+    pub(crate) yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,5 @@
-//! `sluice datastore create|show|list`: Azure's datastore YAML, recorded without its secrets.
+//! `sluice datastore create|show|list|delete`: Azure's datastore YAML, recorded without its
+//! secrets.
 
 use crate::cli::{DatastoreCommand, DatastoreCreateArgs};
 use crate::commands::{Ctx, print_warnings};
@@ -30,6 +31,29 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &DatastoreCommand) -> Result<(), CliError>
             let rows: Vec<serde_json::Value> =
                 ws.store().list_datastores()?.iter().map(shown).collect();
             ctx.printer.print(&serde_json::Value::Array(rows), COLUMNS)
+        }
+        DatastoreCommand::Delete(args) => {
+            let name = args.name.strip_prefix("azureml:").unwrap_or(&args.name);
+            let (ws, actor) = workspace::open_as_contributor(
+                &located,
+                ctx.global.token.as_deref(),
+                "deleting a datastore",
+            )?;
+            let Some(row) = ws.store().get_datastore(name)? else {
+                return Err(CliError::NotFound {
+                    message: format!("datastore `{name}` does not exist"),
+                    hint: Some("list them with `sluice datastore list -o table`".into()),
+                });
+            };
+            sluice_engine::delete_datastore(&ws, name)?;
+            ws.store().governed(&actor).record_change(
+                "datastore.delete",
+                &format!("datastore/{name}"),
+                Some(&shown(&row)),
+                None,
+            )?;
+            crate::ui::note(&format!("datastore `{name}` deleted"));
+            ctx.printer.print(&shown(&row), COLUMNS)
         }
     }
 }

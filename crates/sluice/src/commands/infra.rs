@@ -721,7 +721,7 @@ fn apply_item(
                     ws.store().delete_compute(&item.name)?;
                 }
                 "datastore" => {
-                    ws.store().delete_datastore(&item.name)?;
+                    sluice_engine::delete_datastore(ws, &item.name)?;
                 }
                 // Audited by the revocation itself (which needs an owner).
                 _ => {

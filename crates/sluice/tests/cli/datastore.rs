@@ -114,6 +114,63 @@ fn datastores_from_azure_yaml_keep_their_secrets_out_of_sight() {
     );
     let out = ctx.run(&["datastore", "show", "-n", "nope"]);
     assert_eq!(out.status.code(), Some(5), "not found");
+
+    // `az ml datastore delete --name X --yes`: the definition and its secrets go, audited.
+    let deleted = ctx.json(&[
+        "datastore",
+        "delete",
+        "--name",
+        "azureml:blob-example",
+        "--yes",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(deleted["name"], "blob-example");
+    assert!(!secrets.exists(), "its secrets file is removed");
+    let out = ctx.run(&["datastore", "show", "-n", "blob-example"]);
+    assert_eq!(out.status.code(), Some(5), "gone");
+    let out = ctx.run(&["datastore", "delete", "-n", "blob-example"]);
+    assert_eq!(out.status.code(), Some(5), "deleting it again: not found");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`blob-example` does not exist"));
+    let audit = ctx.ok(&["audit", "list", "-o", "json"]);
+    assert!(
+        audit.contains("datastore.delete") && audit.contains("datastore/blob-example"),
+        "{audit}"
+    );
+    assert!(!audit.contains(secret), "a secret was printed: {audit}");
+}
+
+/// `az ml compute delete --name X --yes`: the definition goes (audited, with what it was); a
+/// reader may not; an unknown name is "not found".
+#[test]
+fn computes_are_deleted_by_contributors() {
+    let ctx = TestContext::on_test_store();
+    ctx.ok(&[
+        "compute",
+        "create",
+        "--name",
+        "cpu-cluster",
+        "--type",
+        "amlcompute",
+        "--max-instances",
+        "3",
+    ]);
+    let reader = ctx.json(&["token", "create", "--name", "viewer", "--role", "reader"]);
+    let token = reader["token"].as_str().unwrap();
+    let out = ctx.run(&["--token", token, "compute", "delete", "-n", "cpu-cluster"]);
+    assert_eq!(out.status.code(), Some(12), "a reader is refused");
+    assert!(ctx.json(&["compute", "show", "-n", "cpu-cluster"])["max_instances"] == 3);
+    let deleted = ctx.json(&["compute", "delete", "-n", "cpu-cluster", "-y"]);
+    assert_eq!(deleted["name"], "cpu-cluster");
+    let out = ctx.run(&["compute", "show", "-n", "cpu-cluster"]);
+    assert_eq!(out.status.code(), Some(5), "gone");
+    let out = ctx.run(&["compute", "delete", "-n", "cpu-cluster"]);
+    assert_eq!(out.status.code(), Some(5), "deleting it again: not found");
+    let audit = ctx.ok(&["audit", "list", "-o", "json"]);
+    assert!(
+        audit.contains("compute.delete") && audit.contains("compute/cpu-cluster"),
+        "{audit}"
+    );
 }
 
 /// The pipeline: its input a data asset on Azurite, its output on `SeaweedFS`.
