@@ -201,18 +201,23 @@ impl Drop for Checkpointer {
 mod tests {
     use super::*;
 
-    /// Written back to back (no pause for the checkpointer to catch up), the WAL still starts
-    /// over: the committing connection's backstop copies what the thread has not.
-    #[test]
-    fn a_pools_wal_stays_bounded_under_writes_back_to_back() {
+    /// A pool on a new SQLite file, its writer, and a table to fill.
+    fn scratch_pool() -> (tempfile::TempDir, StorePool, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.sqlite");
-        let pool = StorePool::open(Location::Sqlite(path.clone()), 2).unwrap();
+        let pool = StorePool::open(Location::Sqlite(dir.path().join("db.sqlite")), 2).unwrap();
         let writer = pool.writer().unwrap();
         writer
             .conn
             .execute_batch("CREATE TABLE scratch (b BLOB NOT NULL)")
             .unwrap();
+        (dir, pool, writer)
+    }
+
+    /// Written back to back (no pause for the checkpointer to catch up), the WAL still starts
+    /// over: the committing connection's backstop copies what the thread has not.
+    #[test]
+    fn a_pools_wal_stays_bounded_under_writes_back_to_back() {
+        let (dir, _pool, writer) = scratch_pool(); // the pool (its checkpointer) stays up
         let wal = dir.path().join("db.sqlite-wal");
         let mut largest = 0;
         // 120 transactions of ~100 pages (48 MB), as fast as they commit.
@@ -231,18 +236,11 @@ mod tests {
     }
 
     /// A pool's connections and its writer leave checkpoints to the pool's checkpointer: under
-    /// a stream of writes the WAL still stays small (without it, every page ever written would
-    /// stay in the WAL), and what was written reads back after the pool is gone.
+    /// a stream of writes with pauses the WAL stays small (without it, it would grow to the
+    /// backstop's 16 MB), and what was written reads back after the pool is gone.
     #[test]
     fn the_checkpointer_keeps_a_pools_wal_small() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.sqlite");
-        let pool = StorePool::open(Location::Sqlite(path.clone()), 2).unwrap();
-        let writer = pool.writer().unwrap();
-        writer
-            .conn
-            .execute_batch("CREATE TABLE scratch (b BLOB NOT NULL)")
-            .unwrap();
+        let (dir, pool, writer) = scratch_pool();
         let wal = dir.path().join("db.sqlite-wal");
         let mut largest = 0;
         // 20 transactions of ~200 pages each (16 MB in all), by the writer and a pooled store.
@@ -265,7 +263,7 @@ mod tests {
         );
         drop(writer);
         drop(pool);
-        let store = Store::open(&path).unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
         let n: i64 = store
             .conn
             .query_row("SELECT COUNT(*) FROM scratch", (), |r| r.get(0))
