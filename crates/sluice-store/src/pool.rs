@@ -228,7 +228,10 @@ mod tests {
                 .unwrap();
             largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
         }
-        let bound = u64::from(WAL_BACKSTOP_PAGES) * 4096 + (2 << 20);
+        // The backstop's pages, and room for the commits whose own checkpoint found the
+        // thread's under way (it then skips; the next commit tries again): a few, not the 48 MB
+        // written.
+        let bound = u64::from(WAL_BACKSTOP_PAGES) * 4096 + (8 << 20);
         assert!(
             largest <= bound,
             "the WAL grew to {largest} bytes (bound {bound}): it never started over"
