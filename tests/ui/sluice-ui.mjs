@@ -237,7 +237,7 @@ await check('the lineage graph names the data version', async () => {
   reader.clean('lineage');
 });
 
-await check('a reader cannot edit a run; an owner renames it, describes it, sets and removes a tag, and describes the experiment', async () => {
+await check('a reader cannot edit a run; an owner renames it, describes it, sets and removes a tag, and describes and tags the experiment', async () => {
   const id = cfg.compare[0];
   await reader.open(`#/runs/${id}`, '#note');
   for (const sel of ['#rename-run', '#edit-note', '#tag-form', 'button.remove-tag']) {
@@ -282,7 +282,20 @@ await check('a reader cannot edit a run; an owner renames it, describes it, sets
   if (((exp.tags || []).find((t) => t.key === 'mlflow.note.content') || {}).value !== 'Taxi fares, trained nightly.') {
     throw new Error(`the experiment's description was not stored: ${JSON.stringify(exp.tags)}`);
   }
+  // The experiment's own tags: set one, see it stored, remove it.
+  const expTag = async () => ((await page.evaluate(async (e) => (await (await fetch(`api/2.0/mlflow/experiments/get?experiment_id=${e}`)).json()).experiment, cfg.experiment)).tags || [])
+    .find((t) => t.key === 'team');
+  await page.click('#experiment-tags summary');
+  await page.fill('#tag-key', 'team');
+  await page.fill('#tag-value', 'pricing');
+  await page.click('#tag-form button[type=submit]');
+  await page.waitForSelector('#experiment-tags tr[data-tag="team"]');
+  if ((await expTag())?.value !== 'pricing') throw new Error('the experiment tag was not stored');
+  await page.click('#experiment-tags tr[data-tag="team"] button.remove-tag');
+  await page.waitForSelector('#experiment-tags tr[data-tag="team"]', { state: 'detached' });
+  if (await expTag()) throw new Error('the experiment tag was not removed');
   await reader.open(`#/experiments/${cfg.experiment}`, 'table.runs');
+  if (await reader.page.$('#tag-form')) throw new Error('a reader is offered to set an experiment tag');
   if (await reader.page.$('#edit-note')) throw new Error('a reader is offered to edit the experiment description');
   if ((await text(reader.page, '#note-text')) !== 'Taxi fares, trained nightly.') throw new Error('the reader does not see the description');
   reader.clean('reader experiment page');

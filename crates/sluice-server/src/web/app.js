@@ -276,10 +276,25 @@ async function pageRuns(view, q, id) {
 
   view.append(el('h1', {}, exp.experiment.name),
     el('p', { class: 'muted' }, `Experiment ${exp.experiment.experiment_id}`));
-  const expNote = ((exp.experiment.tags || []).find((t) => t.key === NOTE_TAG) || {}).value || '';
+  const expTags = exp.experiment.tags || [];
+  const expNote = (expTags.find((t) => t.key === NOTE_TAG) || {}).value || '';
+  const expWritable = canWrite() && exp.experiment.lifecycle_stage === 'active';
+  const expId = exp.experiment.experiment_id;
   if (expNote || canWrite()) {
-    view.append(noteCard(expNote, canWrite() && exp.experiment.lifecycle_stage === 'active',
-      (value) => mlflow('experiments/set-experiment-tag', { experiment_id: exp.experiment.experiment_id, key: NOTE_TAG, value })));
+    view.append(noteCard(expNote, expWritable,
+      (value) => mlflow('experiments/set-experiment-tag', { experiment_id: expId, key: NOTE_TAG, value })));
+  }
+  // The experiment's own tags, folded away below its description (left open across the
+  // redraw that follows an edit).
+  if (expTags.some((t) => t.key !== NOTE_TAG) || expWritable) {
+    view.append(el('details', {
+      class: 'card', id: 'experiment-tags', open: experimentTagsOpen,
+      ontoggle: (ev) => { experimentTagsOpen = ev.currentTarget.open; },
+    },
+      el('summary', {}, `Experiment tags (${expTags.filter((t) => t.key !== NOTE_TAG).length})`),
+      tagsSection(expTags, expWritable,
+        (key, value) => mlflow('experiments/set-experiment-tag', { experiment_id: expId, key, value }),
+        (key) => mlflow('experiments/delete-experiment-tag', { experiment_id: expId, key }))));
   }
   const input = el('input', { id: 'runs-filter', type: 'search', value: filter, placeholder: "metrics.rmse < 1 and params.algorithm = 'random_forest'", spellcheck: 'false' });
   const sizeSel = el('select', { id: 'runs-size' }, [25, 50, 100, 500].map((n) => el('option', { value: n, selected: n === size }, n)));
@@ -551,6 +566,41 @@ function noteCard(note, writable, save) {
   return card;
 }
 const SYSTEM_TAG = /^(mlflow|azureml|sluice)\./;
+let experimentTagsOpen = false;
+
+// A run's or an experiment's tags (its description apart): with `writable`, its own can be set
+// (`set(key, value)`) and removed (`remove(key)`); those MLflow, Azure ML and Sluice set
+// (`mlflow.*`, `azureml.*`, `sluice.*`) are shown but kept as their writers left them. The page
+// is drawn again from the server afterwards, so what it shows is what was stored.
+function tagsSection(all, writable, set, remove) {
+  const tags = all.filter((t) => t.key !== NOTE_TAG).sort((a, b) => a.key.localeCompare(b.key));
+  const msg = el('div', { id: 'tag-msg' });
+  const removable = (key) => writable && !SYSTEM_TAG.test(key);
+  const row = (t) => el('tr', { 'data-tag': t.key }, el('td', {}, t.key), el('td', { class: 'mono' }, t.value),
+    writable ? el('td', {}, removable(t.key) ? el('button', {
+      type: 'button', class: 'link remove-tag', 'aria-label': `Remove tag ${t.key}`,
+      onclick: () => saved(remove(t.key)).catch(failed(msg)),
+    }, 'Remove') : null) : null);
+  const out = [el('h2', {}, `Tags (${tags.length})`),
+    tags.length ? table(writable ? ['Name', 'Value', ''] : ['Name', 'Value'], tags.map(row), 'tags') : el('p', { class: 'muted' }, 'none')];
+  if (writable) {
+    const key = el('input', { id: 'tag-key', placeholder: 'name', 'aria-label': 'Tag name', required: true, maxlength: 250 });
+    const value = el('input', { id: 'tag-value', placeholder: 'value', 'aria-label': 'Tag value' });
+    const form = el('form', { class: 'inline', id: 'tag-form' }, key, value,
+      el('button', { type: 'submit' }, 'Set tag'), msg);
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const k = key.value.trim();
+      if (SYSTEM_TAG.test(k)) {
+        msg.replaceChildren(errorBox(`\`${k}\` is set by MLflow, Azure ML or Sluice; choose a name without that prefix`));
+        return;
+      }
+      saved(set(k, value.value)).catch(failed(msg));
+    });
+    out.push(form);
+  }
+  return out;
+}
 const tagOf = (run, key) => (((run.data && run.data.tags) || []).find((t) => t.key === key) || {}).value;
 
 async function pageRun(view, q, id) {
@@ -611,34 +661,9 @@ async function pageRun(view, q, id) {
     view.append(charts);
   }
 
-  // Tags: the run's own are editable; those MLflow, Azure ML and Sluice set (`mlflow.*`,
-  // `azureml.*`, `sluice.*`) are shown but kept as their writers left them.
-  const tags = (data.tags || []).filter((t) => t.key !== NOTE_TAG).sort((a, b) => a.key.localeCompare(b.key));
-  const tagMsg = el('div', { id: 'tag-msg' });
-  const removable = (key) => writable && !SYSTEM_TAG.test(key);
-  const tagRow = (t) => el('tr', { 'data-tag': t.key }, el('td', {}, t.key), el('td', { class: 'mono' }, t.value),
-    writable ? el('td', {}, removable(t.key) ? el('button', {
-      type: 'button', class: 'link remove-tag', 'aria-label': `Remove tag ${t.key}`,
-      onclick: () => saved(mlflow('runs/delete-tag', { run_id: info.run_id, key: t.key })).catch(failed(tagMsg)),
-    }, 'Remove') : null) : null);
-  view.append(el('h2', {}, `Tags (${tags.length})`),
-    tags.length ? table(writable ? ['Name', 'Value', ''] : ['Name', 'Value'], tags.map(tagRow), 'tags') : el('p', { class: 'muted' }, 'none'));
-  if (writable) {
-    const key = el('input', { id: 'tag-key', placeholder: 'name', 'aria-label': 'Tag name', required: true, maxlength: 250 });
-    const value = el('input', { id: 'tag-value', placeholder: 'value', 'aria-label': 'Tag value' });
-    const form = el('form', { class: 'inline', id: 'tag-form' }, key, value,
-      el('button', { type: 'submit' }, 'Set tag'), tagMsg);
-    form.addEventListener('submit', (ev) => {
-      ev.preventDefault();
-      const k = key.value.trim();
-      if (SYSTEM_TAG.test(k)) {
-        tagMsg.replaceChildren(errorBox(`\`${k}\` is set by MLflow, Azure ML or Sluice; choose a name without that prefix`));
-        return;
-      }
-      saved(mlflow('runs/set-tag', { run_id: info.run_id, key: k, value: value.value })).catch(failed(tagMsg));
-    });
-    view.append(form);
-  }
+  view.append(...tagsSection(data.tags || [], writable,
+    (key, value) => mlflow('runs/set-tag', { run_id: info.run_id, key, value }),
+    (key) => mlflow('runs/delete-tag', { run_id: info.run_id, key })));
 
   view.append(el('h2', {}, 'Artifacts'));
   const preview = el('div', { class: 'preview', 'aria-live': 'polite' });
