@@ -29,30 +29,23 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &ComputeCommand) -> Result<(), CliError> {
             ctx.printer
                 .print(&serde_json::to_value(rows).unwrap_or_default(), COLUMNS)
         }
-        ComputeCommand::Delete(args) => {
-            let name = args.name.strip_prefix("azureml:").unwrap_or(&args.name);
-            let (ws, actor) = workspace::open_as_contributor(
-                &located,
-                ctx.global.token.as_deref(),
-                "deleting a compute target",
-            )?;
-            let Some(row) = ws.store().get_compute(name)? else {
-                return Err(CliError::NotFound {
-                    message: format!("compute `{name}` does not exist"),
-                    hint: Some("list computes with `sluice compute list -o table`".into()),
-                });
-            };
-            let before = serde_json::to_value(&row).unwrap_or_default();
-            ws.store().delete_compute(name)?;
-            ws.store().governed(&actor).record_change(
-                "compute.delete",
-                &format!("compute/{name}"),
-                Some(&before),
-                None,
-            )?;
-            crate::ui::note(&format!("compute `{name}` deleted"));
-            ctx.printer.print(&before, COLUMNS)
-        }
+        ComputeCommand::Delete(args) => crate::commands::delete_definition(
+            ctx,
+            &located,
+            "compute",
+            &args.name,
+            COLUMNS,
+            |ws, name| {
+                Ok(ws
+                    .store()
+                    .get_compute(name)?
+                    .map(|row| serde_json::to_value(row).unwrap_or_default()))
+            },
+            |ws, name| {
+                ws.store().delete_compute(name)?;
+                Ok(())
+            },
+        ),
     }
 }
 

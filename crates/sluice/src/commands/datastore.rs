@@ -32,29 +32,18 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &DatastoreCommand) -> Result<(), CliError>
                 ws.store().list_datastores()?.iter().map(shown).collect();
             ctx.printer.print(&serde_json::Value::Array(rows), COLUMNS)
         }
-        DatastoreCommand::Delete(args) => {
-            let name = args.name.strip_prefix("azureml:").unwrap_or(&args.name);
-            let (ws, actor) = workspace::open_as_contributor(
-                &located,
-                ctx.global.token.as_deref(),
-                "deleting a datastore",
-            )?;
-            let Some(row) = ws.store().get_datastore(name)? else {
-                return Err(CliError::NotFound {
-                    message: format!("datastore `{name}` does not exist"),
-                    hint: Some("list them with `sluice datastore list -o table`".into()),
-                });
-            };
-            sluice_engine::delete_datastore(&ws, name)?;
-            ws.store().governed(&actor).record_change(
-                "datastore.delete",
-                &format!("datastore/{name}"),
-                Some(&shown(&row)),
-                None,
-            )?;
-            crate::ui::note(&format!("datastore `{name}` deleted"));
-            ctx.printer.print(&shown(&row), COLUMNS)
-        }
+        DatastoreCommand::Delete(args) => crate::commands::delete_definition(
+            ctx,
+            &located,
+            "datastore",
+            &args.name,
+            COLUMNS,
+            |ws, name| Ok(ws.store().get_datastore(name)?.as_ref().map(shown)),
+            |ws, name| {
+                sluice_engine::delete_datastore(ws, name)?;
+                Ok(())
+            },
+        ),
     }
 }
 

@@ -45,6 +45,41 @@ pub(crate) fn split_name_version(name: &str, version: Option<&str>) -> (String, 
 }
 
 /// Prints the warnings a spec produced.
+/// `compute delete` / `datastore delete`: as a contributor, finds the `kind` named `name`
+/// (`azureml:` prefix allowed) as `find` shows it, deletes it with `delete`, records
+/// `<kind>.delete` in the audit log with what it was, and prints it.
+pub(crate) fn delete_definition(
+    ctx: &Ctx<'_>,
+    located: &crate::workspace::Located,
+    kind: &str,
+    name: &str,
+    columns: &[&str],
+    find: impl FnOnce(&sluice_engine::Workspace, &str) -> Result<Option<serde_json::Value>, CliError>,
+    delete: impl FnOnce(&sluice_engine::Workspace, &str) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let name = name.strip_prefix("azureml:").unwrap_or(name);
+    let (ws, actor) = crate::workspace::open_as_contributor(
+        located,
+        ctx.global.token.as_deref(),
+        &format!("deleting a {kind}"),
+    )?;
+    let Some(before) = find(&ws, name)? else {
+        return Err(CliError::NotFound {
+            message: format!("{kind} `{name}` does not exist"),
+            hint: Some(format!("list them with `sluice {kind} list -o table`")),
+        });
+    };
+    delete(&ws, name)?;
+    ws.store().governed(&actor).record_change(
+        &format!("{kind}.delete"),
+        &format!("{kind}/{name}"),
+        Some(&before),
+        None,
+    )?;
+    crate::ui::note(&format!("{kind} `{name}` deleted"));
+    ctx.printer.print(&before, columns)
+}
+
 pub(crate) fn print_warnings(warnings: &[sluice_spec::Warning]) {
     for w in warnings {
         crate::ui::warn(&w.to_string());
