@@ -79,7 +79,13 @@ fn spawn_job(ctx: &TestContext, conf: &str, args: &[&str], stdout: Stdio) -> std
 
 /// Job `name` running `yml` (written as `slow.yml`) in the background, once its step runs as a
 /// Slurm job: the runner process and the Slurm job id.
-fn slow_job(ctx: &TestContext, conf: &str, name: &str, yml: &str) -> (std::process::Child, String) {
+fn slow_job(
+    ctx: &TestContext,
+    conf: &str,
+    name: &str,
+    yml: &str,
+    ready: impl Fn() -> bool,
+) -> (std::process::Child, String) {
     ctx.write("slow.yml", yml);
     let runner = spawn_job(
         ctx,
@@ -89,7 +95,7 @@ fn slow_job(ctx: &TestContext, conf: &str, name: &str, yml: &str) -> (std::proce
         ],
         Stdio::null(),
     );
-    let id = running_slurm_job(ctx, conf, name, || true);
+    let id = running_slurm_job(ctx, conf, name, ready);
     (runner, id)
 }
 
@@ -406,6 +412,7 @@ fn cancel_and_timeout_reach_the_slurm_job() {
         &conf,
         "c",
         "type: command\ncompute: azureml:hpc\ncommand: echo started; sleep 600\n",
+        || true,
     );
     let canceled = sluice_json(&ctx, &conf, &["job", "cancel", "-n", "c", "-o", "json"]);
     assert_eq!(canceled["status"], "Canceled");
@@ -461,6 +468,7 @@ fn a_killed_runner_leaves_no_slurm_job_behind() {
         &conf,
         "k",
         "type: command\ncompute: azureml:hpc\ncommand: sleep 600\n",
+        || true,
     );
     runner.kill().unwrap(); // SIGKILL: the runner cannot cancel anything
     runner.wait().unwrap();
@@ -820,6 +828,9 @@ fn a_step_cancelled_outside_sluice_fails_or_retries_per_its_policy() {
              retry:\n  max_attempts: 2\n",
             f = flag.display()
         ),
+        // Slurm reports RUNNING before the batch script runs the command: cancelled then, the
+        // first attempt would leave no flag, and the retry would sleep its 600 s.
+        || flag.exists(),
     );
     let scancel = |id: &str| {
         let out = Command::new("scancel")
@@ -857,6 +868,7 @@ fn a_step_cancelled_outside_sluice_fails_or_retries_per_its_policy() {
         &conf,
         "once",
         "type: command\ncompute: azureml:hpc\ncommand: sleep 600\n",
+        || true,
     );
     scancel(&id);
     let out = runner.wait_with_output().unwrap();
