@@ -22,11 +22,7 @@ impl r2d2::ManageConnection for Manager {
     type Error = StoreError;
 
     fn connect(&self) -> Result<Store> {
-        let store = Store::open_at(&self.location)?;
-        if self.checkpointed {
-            store.conn.execute_batch(BACKSTOP)?;
-        }
-        Ok(store)
+        open_checkpointed(&self.location, self.checkpointed)
     }
 
     /// A connection its server closed (PostgreSQL restarted) is known without a round trip:
@@ -94,14 +90,11 @@ impl StorePool {
     /// writes pages to the WAL mid-transaction and reads them back. The caller replaces it when
     /// [`Store::is_broken`] says so.
     pub fn writer(&self) -> Result<Store> {
-        let store = Store::open_at(&self.location)?;
+        let store = open_checkpointed(&self.location, self.checkpointer.is_some())?;
         if let Location::Sqlite(_) = self.location {
             store
                 .conn
                 .execute_batch(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB}"))?;
-            if self.checkpointer.is_some() {
-                store.conn.execute_batch(BACKSTOP)?;
-            }
         }
         Ok(store)
     }
@@ -128,8 +121,18 @@ pub const WRITER_CACHE_KIB: u32 = 8192;
 /// committing connection copies what is left (little: the thread copied the rest), so the next
 /// write starts the WAL over: it stays within about 16 MB under any load.
 const WAL_BACKSTOP_PAGES: u32 = 4000;
-const BACKSTOP: &str = "PRAGMA wal_autocheckpoint = 4000";
-const _: () = assert!(WAL_BACKSTOP_PAGES == 4000, "BACKSTOP says the same number");
+
+/// A store at `location`; when a [`Checkpointer`] runs the checkpoints (`checkpointed`), one
+/// that runs them itself only at [`WAL_BACKSTOP_PAGES`].
+fn open_checkpointed(location: &Location, checkpointed: bool) -> Result<Store> {
+    let store = Store::open_at(location)?;
+    if checkpointed {
+        store
+            .conn
+            .execute_batch(&format!("PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES}"))?;
+    }
+    Ok(store)
+}
 
 /// How often the checkpointer copies what the WAL holds into the database file. A checkpoint
 /// copies each page once however many commits rewrote it, so a longer wait copies the pages
