@@ -7,12 +7,12 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Map, Value, json};
 use sluice_store::tracking::{
-    Experiment, KeyValue, LogBatch, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS,
-    MAX_BATCH_TOTAL, Metric, Run, ViewType, now_ms,
+    Experiment, HistoryPoint, KeyValue, LogBatch, MAX_BATCH_METRICS, MAX_BATCH_PARAMS,
+    MAX_BATCH_TAGS, MAX_BATCH_TOTAL, Metric, Run, ViewType, now_ms,
 };
 
 use crate::ServerState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::params::{Params, f64_json, page_token, value_f64};
 
 type S = State<Arc<ServerState>>;
@@ -593,16 +593,60 @@ impl serde::Serialize for RunsPage {
     }
 }
 
-pub(crate) async fn metric_history(State(s): S, p: Params) -> ApiResult<Json<HistoryOut>> {
+pub(crate) async fn metric_history(State(s): S, p: Params) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     let id = p.str_any(&["run_id", "run_uuid"])?;
     let key = p.str("metric_key")?;
     let max = p.max_results(25_000, 25_000)?;
-    let (metrics, next) = s.store()?.metric_history(&id, &key, max, p.offset()?)?;
-    // Serialized straight from the rows: a history can hold 25,000 points per page.
-    Ok(Json(HistoryOut {
-        metrics: metrics.into_iter().map(MetricOut).collect(),
-        next_page_token: page_token(next),
-    }))
+    let (points, next) = s
+        .store()?
+        .metric_history_points(&id, &key, max, p.offset()?)?;
+    let body = history_json(&key, &points, page_token(next).as_deref())
+        .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
+}
+
+/// A `get-history` page as [`MetricRef`] would write each point, written straight into one
+/// buffer of about the right size: a page can hold 25,000 points, and the key, the same in
+/// each, is escaped once.
+fn history_json(
+    key: &str,
+    points: &[HistoryPoint],
+    next: Option<&str>,
+) -> std::io::Result<Vec<u8>> {
+    use serde_json::ser::{CompactFormatter, Formatter};
+    let key = serde_json::to_vec(key)?;
+    let mut out = Vec::with_capacity(64 + points.len() * (key.len() + 72));
+    out.extend_from_slice(b"{\"metrics\":[");
+    for (i, p) in points.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"key\":");
+        out.extend_from_slice(&key);
+        out.extend_from_slice(b",\"value\":");
+        if p.value.is_finite() {
+            CompactFormatter.write_f64(&mut out, p.value)?;
+        } else {
+            serde_json::to_writer(&mut out, &f64_json(p.value))?;
+        }
+        out.extend_from_slice(b",\"timestamp\":");
+        CompactFormatter.write_i64(&mut out, p.timestamp)?;
+        out.extend_from_slice(b",\"step\":");
+        CompactFormatter.write_i64(&mut out, p.step)?;
+        out.push(b'}');
+    }
+    out.push(b']');
+    if let Some(token) = next {
+        out.extend_from_slice(b",\"next_page_token\":");
+        serde_json::to_writer(&mut out, token)?;
+    }
+    out.push(b'}');
+    Ok(out)
 }
 
 /// `GET metrics/get-history-bulk?run_id=A&run_id=B&metric_key=K[&max_results=N]`: one metric's
@@ -808,13 +852,6 @@ pub(crate) async fn search_datasets(State(s): S, p: Params) -> ApiResult<Json<Va
     Ok(Json(json!({ "dataset_summaries": summaries })))
 }
 
-#[derive(serde::Serialize)]
-pub(crate) struct HistoryOut {
-    metrics: Vec<MetricOut>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_page_token: Option<String>,
-}
-
 pub(crate) struct MetricOut(Metric);
 
 impl serde::Serialize for MetricOut {
@@ -840,5 +877,53 @@ impl serde::Serialize for MetricRef<'_> {
         map.serialize_entry("timestamp", &m.timestamp)?;
         map.serialize_entry("step", &m.step)?;
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(step: i64, timestamp: i64, value: f64) -> HistoryPoint {
+        HistoryPoint {
+            step,
+            timestamp,
+            value,
+        }
+    }
+
+    #[test]
+    fn a_history_page_is_the_json_mlflow_sends() {
+        let points = [
+            point(0, 1_700_000_000_000, 0.1),
+            point(1, 1_700_000_000_001, -2.5e-300),
+            point(2, 1_700_000_000_002, 1.0),
+            point(-3, -4, f64::NAN),
+            point(4, 5, f64::INFINITY),
+            point(i64::MAX, i64::MIN, f64::NEG_INFINITY),
+        ];
+        let key = "val/\"loss\" \u{e9}\n";
+        let body = history_json(key, &points, Some("25000")).unwrap();
+        let got: Value = serde_json::from_slice(&body).unwrap();
+        let expected = json!({
+            "metrics": [
+                {"key": key, "value": 0.1, "timestamp": 1_700_000_000_000_i64, "step": 0},
+                {"key": key, "value": -2.5e-300, "timestamp": 1_700_000_000_001_i64, "step": 1},
+                {"key": key, "value": 1.0, "timestamp": 1_700_000_000_002_i64, "step": 2},
+                {"key": key, "value": "NaN", "timestamp": -4, "step": -3},
+                {"key": key, "value": "Infinity", "timestamp": 5, "step": 4},
+                {"key": key, "value": "-Infinity", "timestamp": i64::MIN, "step": i64::MAX},
+            ],
+            "next_page_token": "25000",
+        });
+        assert_eq!(got, expected);
+        // Each point's fields in MLflow's order, as the client's protobuf parser reads them.
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.starts_with(
+            r#"{"metrics":[{"key":"val/\"loss\" é\n","value":0.1,"timestamp":1700000000000,"step":0},"#
+        ));
+        // The last page has no token; an empty history is an empty list.
+        let last: Value = serde_json::from_slice(&history_json("m", &[], None).unwrap()).unwrap();
+        assert_eq!(last, json!({"metrics": []}));
     }
 }

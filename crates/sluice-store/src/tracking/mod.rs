@@ -81,6 +81,15 @@ pub struct Metric {
     pub step: i64,
 }
 
+/// One point of a metric's history (its key is the history's): what `get-history` sends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistoryPoint {
+    pub step: i64,
+    pub timestamp: i64,
+    /// NaN for a point logged as NaN.
+    pub value: f64,
+}
+
 /// One `log-batch` request: the metrics (with the logged model each is also logged for, if
 /// any), params and tags of one run; or, `single`, one `log-metric`, `log-parameter` or
 /// `set-tag` (the same rules, with MLflow's messages for one entity).
@@ -809,6 +818,28 @@ impl Store {
         max_results: usize,
         offset: usize,
     ) -> Result<(Vec<Metric>, Option<usize>)> {
+        let (points, next) = self.metric_history_points(run_id, key, max_results, offset)?;
+        let metrics = points
+            .into_iter()
+            .map(|p| Metric {
+                key: key.to_owned(),
+                value: p.value,
+                timestamp: p.timestamp,
+                step: p.step,
+            })
+            .collect();
+        Ok((metrics, next))
+    }
+
+    /// [`Self::metric_history`] without the key repeated in every point: a page can hold
+    /// 25,000 of them.
+    pub fn metric_history_points(
+        &self,
+        run_id: &str,
+        key: &str,
+        max_results: usize,
+        offset: usize,
+    ) -> Result<(Vec<HistoryPoint>, Option<usize>)> {
         self.run_info(run_id)?;
         // Points live in up to three places: `metrics_recent` (since the last fold), chunks
         // (SQLite's folds) and `metrics` (PostgreSQL's points, and SQLite's folded before
@@ -851,11 +882,10 @@ impl Store {
         }
         chunks::sort_dedup(&mut rows);
         rows.truncate(wanted);
-        let rows: Vec<Metric> = rows
+        let rows: Vec<HistoryPoint> = rows
             .into_iter()
             .skip(offset)
-            .map(|p| Metric {
-                key: key.to_owned(),
+            .map(|p| HistoryPoint {
                 value: if p.is_nan { f64::NAN } else { p.value },
                 timestamp: p.timestamp,
                 step: p.step,
