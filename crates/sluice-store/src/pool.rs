@@ -99,6 +99,19 @@ impl StorePool {
         Ok(store)
     }
 
+    /// How many group writers ([`Self::writer`]) may commit side by side: one on SQLite, which
+    /// takes one write transaction at a time; on PostgreSQL one per core (at most 4), since
+    /// each connection's work runs in a server process of its own, on one core (a single
+    /// writer kept one PostgreSQL process busy while the rest of the machine idled).
+    pub fn parallel_writers(&self) -> usize {
+        match self.location {
+            Location::Sqlite(_) => 1,
+            Location::Postgres(_) => std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .clamp(1, 4),
+        }
+    }
+
     /// A store for one operation; waits for a free one (up to 5 s).
     pub fn get(&self) -> Result<PooledStore> {
         self.pool.get().map_err(|e| {

@@ -470,6 +470,11 @@ impl Conn {
     /// read-then-write sequences (the next version number) never interleave. Rolled back when
     /// dropped uncommitted.
     pub fn transaction(&mut self) -> Result<Transaction<'_>> {
+        self.transaction_with(false)
+    }
+
+    /// [`Conn::transaction`], `shared` or not (see [`Conn::begin_shared`]).
+    fn transaction_with(&mut self, shared: bool) -> Result<Transaction<'_>> {
         if self.in_transaction() {
             return self.savepoint();
         }
@@ -481,7 +486,7 @@ impl Conn {
                     return Err(e.into());
                 }
             }
-            Engine::Postgres(c) => c.begin(),
+            Engine::Postgres(c) => c.begin(shared),
         }
         Ok(Transaction {
             conn: self,
@@ -495,7 +500,20 @@ impl Conn {
     /// Returns whether it began the outermost transaction.
     pub fn begin(&mut self) -> Result<bool> {
         let outer = !self.in_transaction();
-        let tx = self.transaction()?;
+        let tx = self.transaction_with(false)?;
+        std::mem::forget(tx);
+        Ok(outer)
+    }
+
+    /// [`Conn::begin`] for writes that may run beside each other: on PostgreSQL the store's write
+    /// lock is taken shared, so such transactions wait for every other write transaction (and
+    /// hold them off) but run side by side with each other, each in its own server process; on
+    /// SQLite, which has one writer at a time, the same as [`Conn::begin`]. For writes whose
+    /// reads no other shared writer changes (metric points, a run's params and tags, written by
+    /// one writer per run): what two of them touch at once, row locks order.
+    pub fn begin_shared(&mut self) -> Result<bool> {
+        let outer = !self.in_transaction();
+        let tx = self.transaction_with(true)?;
         std::mem::forget(tx);
         Ok(outer)
     }

@@ -46,11 +46,19 @@ pub(super) struct PgConn {
     /// A transaction was begun but not yet sent: `BEGIN` and the store's write lock go out with
     /// the transaction's first statement, in the same round trip (see [`PgConn::begin`]).
     begin_pending: Cell<bool>,
+    /// What begins it: [`BEGIN`] or [`BEGIN_SHARED`].
+    begin_sql: Cell<&'static str>,
 }
 
 /// What begins a write transaction: `BEGIN` and the store's write lock (an advisory lock per
 /// schema, held to the end of the transaction).
 const BEGIN: &str = "BEGIN; SELECT pg_advisory_xact_lock(hashtext('sluice:' || current_schema()))";
+
+/// What begins a write transaction that may run beside others of its kind: the same lock,
+/// shared. Such transactions wait for (and hold off) every [`BEGIN`] one, but not each other:
+/// for writes that read nothing another of them changes (see [`super::Conn::begin_shared`]).
+const BEGIN_SHARED: &str =
+    "BEGIN; SELECT pg_advisory_xact_lock_shared(hashtext('sluice:' || current_schema()))";
 
 impl PgConn {
     pub(super) fn connect(url: &str) -> Result<Self> {
@@ -82,6 +90,7 @@ impl PgConn {
             statements: RefCell::new(HashMap::new()),
             in_transaction: Cell::new(false),
             begin_pending: Cell::new(false),
+            begin_sql: Cell::new(BEGIN),
         })
     }
 
@@ -97,9 +106,11 @@ impl PgConn {
     /// with the first statement (one round trip where there were two), which then runs inside
     /// the transaction, under the lock; if the lock is refused, the transaction is aborted and
     /// the statement fails with it. A transaction that ran nothing ends without a round trip.
-    pub(super) fn begin(&self) {
+    pub(super) fn begin(&self, shared: bool) {
         self.in_transaction.set(true);
         self.begin_pending.set(true);
+        self.begin_sql
+            .set(if shared { BEGIN_SHARED } else { BEGIN });
     }
 
     /// Commits (`commit`) or rolls back the open transaction.
@@ -120,8 +131,9 @@ impl PgConn {
         if !self.begin_pending.replace(false) {
             return Ok(wait(statement)?);
         }
-        let (begun, done) =
-            wait(async { tokio::join!(self.client.batch_execute(BEGIN), statement) });
+        let (begun, done) = wait(async {
+            tokio::join!(self.client.batch_execute(self.begin_sql.get()), statement)
+        });
         begun?;
         Ok(done?)
     }
@@ -178,7 +190,10 @@ impl PgConn {
         let mut pending: Vec<BoxedQuery<'_>> = Vec::with_capacity(statements.len() + 1);
         if self.begin_pending.replace(false) {
             pending.push(Box::pin(async {
-                self.client.batch_execute(BEGIN).await.map(|()| 0)
+                self.client
+                    .batch_execute(self.begin_sql.get())
+                    .await
+                    .map(|()| 0)
             }));
         }
         for (stmt, params) in prepared.iter().zip(&params) {
@@ -218,7 +233,10 @@ impl PgConn {
 
     pub(super) fn batch(&self, sql: &str) -> Result<()> {
         if self.begin_pending.replace(false) {
-            return Ok(wait(self.client.batch_execute(&format!("{BEGIN}; {sql}")))?);
+            return Ok(wait(
+                self.client
+                    .batch_execute(&format!("{}; {sql}", self.begin_sql.get())),
+            )?);
         }
         Ok(wait(self.client.batch_execute(sql))?)
     }

@@ -703,8 +703,14 @@ impl Store {
     /// clients' batches at once pays for one commit, and pages the batches share are written
     /// once). Each batch is all or nothing on its own (a savepoint): its result is its own, as
     /// if logged alone. The outer error is for the whole group (the commit failed).
+    ///
+    /// On PostgreSQL, groups written by different connections run side by side (the store's
+    /// write lock taken shared, see [`crate::db::Conn::begin_shared`]); their callers give each
+    /// run's batches to one of them (a server's lanes), and each group writes its runs in id
+    /// order and their latest values in (run, key) order, so that two groups touching the same
+    /// rows (two server processes) wait for each other rather than deadlock.
     pub fn log_batches(&mut self, batches: &[LogBatch]) -> Result<Vec<Result<()>>> {
-        let outer = self.conn.begin()?;
+        let outer = self.conn.begin_shared()?;
         match self.log_batches_in(batches) {
             Ok(results) => {
                 self.conn.finish(outer, true)?;
@@ -723,23 +729,27 @@ impl Store {
     fn log_batches_in(&mut self, batches: &[LogBatch]) -> Result<Vec<Result<()>>> {
         let ids: Vec<&str> = batches.iter().map(|b| b.run_id.as_str()).collect();
         let infos = self.run_infos(&ids)?;
-        let mut results = Vec::with_capacity(batches.len());
+        // Runs in id order (a run's batches in arrival order): see `log_batches`.
+        let mut order: Vec<usize> = (0..batches.len()).collect();
+        order.sort_by_key(|&i| batches[i].run_id.as_str());
+        let mut results: Vec<Option<Result<()>>> = batches.iter().map(|_| None).collect();
         let mut points: Vec<NewPoint<'_>> = Vec::new();
-        for b in batches {
-            if !b.params.is_empty() || !b.tags.is_empty() {
-                let model_ids: Vec<Option<&str>> =
-                    b.model_ids.iter().map(Option::as_deref).collect();
-                results.push(self.log_entities(
-                    &b.run_id, &b.metrics, &model_ids, &b.params, &b.tags, !b.single,
-                ));
-                continue;
-            }
-            let checked = check_entities(&b.metrics, &[], &[], !b.single).and_then(|()| {
-                let info = infos
-                    .get(b.run_id.as_str())
-                    .ok_or_else(|| not_found("run", &b.run_id))?;
-                check_active(info)
-            });
+        for i in order {
+            let b = &batches[i];
+            let checked = if b.params.is_empty() && b.tags.is_empty() {
+                check_entities(&b.metrics, &[], &[], !b.single).and_then(|()| {
+                    let info = infos
+                        .get(b.run_id.as_str())
+                        .ok_or_else(|| not_found("run", &b.run_id))?;
+                    check_active(info)
+                })
+            } else {
+                // Params and tags now, in a savepoint of their own (a refused param writes
+                // nothing of its batch); the batch's points with everyone's, below.
+                check_entities(&b.metrics, &b.params, &b.tags, !b.single).and_then(|()| {
+                    self.log_entities(&b.run_id, &[], &[], &b.params, &b.tags, !b.single)
+                })
+            };
             if checked.is_ok() {
                 points.extend(b.metrics.iter().enumerate().map(|(i, metric)| NewPoint {
                     run_id: &b.run_id,
@@ -747,11 +757,13 @@ impl Store {
                     model_id: b.model_ids.get(i).and_then(Option::as_deref),
                 }));
             }
-            results.push(checked);
+            results[i] = Some(checked);
         }
         // In the group's transaction (no savepoint: a statement failing here fails the group).
+        // Every point in one call, so that the latest values' row locks are taken in one order
+        // (after the params' and tags', each in run order).
         insert_points(&self.conn, &points)?;
-        Ok(results)
+        Ok(results.into_iter().flatten().collect())
     }
 
     /// The runs among `ids` that exist, by id (one query).
@@ -785,7 +797,11 @@ impl Store {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO tags (run_uuid, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
             )?;
-            for t in tags {
+            // By key (a key given twice: the later value, as sent): writers that set the same
+            // tags at once take their row locks in one order.
+            let mut sorted: Vec<&KeyValue> = tags.iter().collect();
+            sorted.sort_by(|a, b| a.key.cmp(&b.key));
+            for t in sorted {
                 stmt.execute(params![run_id, t.key, t.value])?;
             }
         }
@@ -1253,21 +1269,26 @@ fn insert_params(
 ) -> Result<()> {
     let mut existing =
         tx.prepare_cached("SELECT value FROM params WHERE run_uuid = ?1 AND key = ?2")?;
-    let mut insert =
-        tx.prepare_cached("INSERT INTO params (run_uuid, key, value) VALUES (?1, ?2, ?3)")?;
-    let mut changed: Vec<(&KeyValue, String)> = Vec::new();
-    for p in params {
-        let old: Option<String> = existing
-            .query_row(params![run_id, p.key], |r| r.get(0))
-            .optional()?;
-        match old {
-            Some(v) if v == p.value => {}
-            Some(v) => changed.push((p, v)),
-            None => {
-                insert.execute(params![run_id, p.key, p.value])?;
+    // A param another writer is logging at the same moment: this insert waits for it, then
+    // inserts nothing, and the value it committed is compared below.
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO params (run_uuid, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (run_uuid, key) DO NOTHING",
+    )?;
+    let mut changed: Vec<(usize, &KeyValue, String)> = Vec::new();
+    // Written by key (writers that log the same params at once wait for each other in one
+    // order); refused ones named in the order sent.
+    let mut sorted: Vec<(usize, &KeyValue)> = params.iter().enumerate().collect();
+    sorted.sort_by(|a, b| a.1.key.cmp(&b.1.key));
+    for (at, p) in sorted {
+        if insert.execute(params![run_id, p.key, p.value])? == 0 {
+            let old: String = existing.query_row(params![run_id, p.key], |r| r.get(0))?;
+            if old != p.value {
+                changed.push((at, p, old));
             }
         }
     }
+    changed.sort_by_key(|c| c.0);
+    let changed: Vec<(&KeyValue, String)> = changed.into_iter().map(|(_, p, v)| (p, v)).collect();
     match changed.as_slice() {
         [] => Ok(()),
         [(p, old)] if !batch => Err(StoreError::Invalid(format!(
@@ -1464,6 +1485,10 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>]) -> Result<()> {
             &rows,
         )
     };
+    if direct {
+        // Row locks taken in one order by every writer (see `Store::log_batches`).
+        latest.sort_by(|a, b| (a.0.run_id, &a.0.metric.key).cmp(&(b.0.run_id, &b.0.metric.key)));
+    }
     let latest_rows: Vec<Value> = latest
         .iter()
         .flat_map(|(p, value, is_nan)| {
@@ -1524,6 +1549,108 @@ mod tests {
             value,
             timestamp: 1000 + step,
             step,
+        }
+    }
+
+    /// Groups of batches written at once by several connections (a server's writers, or
+    /// servers on one database) on the same runs, their keys and runs in different orders, with
+    /// params and tags, beside runs being created: every batch is written (on PostgreSQL the
+    /// groups run side by side and take their row locks in one order, so none deadlocks), and
+    /// every run's latest value is its highest step's.
+    #[test]
+    fn concurrent_groups_on_the_same_runs_all_land() {
+        const WRITERS: i64 = 4;
+        const GROUPS: i64 = 25;
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::testing::fresh_location(dir.path()).unwrap();
+        let mut first = Store::open_at(&location).unwrap();
+        let exp = first.create_experiment("groups", None, &[]).unwrap();
+        let runs: Vec<String> = (0..4)
+            .map(|_| {
+                first
+                    .create_run(&exp, "u", None, Some(1), &[])
+                    .unwrap()
+                    .info
+                    .run_uuid
+            })
+            .collect();
+        let keys: Vec<String> = (0..20).map(|k| format!("m{k:02}")).collect();
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let (location, exp, mut runs, mut keys) =
+                    (location.clone(), exp.clone(), runs.clone(), keys.clone());
+                std::thread::spawn(move || {
+                    let mut s = Store::open_at(&location).unwrap();
+                    if w % 2 == 1 {
+                        runs.reverse();
+                        keys.reverse();
+                    }
+                    for g in 0..GROUPS {
+                        let step = w * 1000 + g;
+                        let batches: Vec<LogBatch> = runs
+                            .iter()
+                            .enumerate()
+                            .map(|(r, run)| LogBatch {
+                                run_id: run.clone(),
+                                metrics: keys
+                                    .iter()
+                                    .map(|k| {
+                                        metric(k, f64::from(u32::try_from(step).unwrap()), step)
+                                    })
+                                    .collect(),
+                                // Every other run's batch also sets a tag and a param (the
+                                // same value each time): written in a savepoint of its own.
+                                tags: if r % 2 == 0 {
+                                    vec![KeyValue {
+                                        key: "writer".into(),
+                                        value: w.to_string(),
+                                    }]
+                                } else {
+                                    Vec::new()
+                                },
+                                params: if r % 2 == 0 {
+                                    vec![KeyValue {
+                                        key: "fixed".into(),
+                                        value: "1".into(),
+                                    }]
+                                } else {
+                                    Vec::new()
+                                },
+                                ..LogBatch::default()
+                            })
+                            .collect();
+                        for (b, r) in s.log_batches(&batches).unwrap().into_iter().enumerate() {
+                            r.unwrap_or_else(|e| panic!("writer {w} group {g} batch {b}: {e}"));
+                        }
+                        if g % 10 == 0 {
+                            s.create_run(&exp, "u", None, Some(2), &[]).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let s = Store::open_at(&location).unwrap();
+        let last = (WRITERS - 1) * 1000 + GROUPS - 1;
+        for run in &runs {
+            for key in [&keys[0], &keys[19]] {
+                let (points, _) = s.metric_history_points(run, key, 25_000, 0).unwrap();
+                assert_eq!(
+                    points.len(),
+                    usize::try_from(WRITERS * GROUPS).unwrap(),
+                    "{run} {key}"
+                );
+            }
+            let got = s.get_run(run).unwrap();
+            assert_eq!(got.metrics.len(), keys.len());
+            for m in &got.metrics {
+                assert_eq!(
+                    (m.step, m.value),
+                    (last, f64::from(u32::try_from(last).unwrap()))
+                );
+            }
         }
     }
 
