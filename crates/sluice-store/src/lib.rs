@@ -248,6 +248,9 @@ pub struct Store {
     conn: Conn,
     /// Who acts for changes that carry no identity of their own (see `governance`).
     actor: governance::Actor,
+    /// Experiments' artifact locations (which never change) as this connection last read
+    /// them: a new run is then written in one round trip (see `Store::create_run`).
+    experiment_locations: std::collections::HashMap<i64, String>,
 }
 
 impl Store {
@@ -275,6 +278,7 @@ impl Store {
         let mut store = Self {
             conn,
             actor: governance::Actor::local(),
+            experiment_locations: std::collections::HashMap::new(),
         };
         store.migrate()?;
         Ok(store)

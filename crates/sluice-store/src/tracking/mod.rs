@@ -400,6 +400,43 @@ impl Store {
         tags: &[KeyValue],
     ) -> Result<Run> {
         let exp_id = parse_id(experiment_id, "experiment")?;
+        // Known: the insert below checks it is still active (one round trip); else read first.
+        let known = self.experiment_locations.get(&exp_id).cloned();
+        let artifact_location = match known.clone() {
+            Some(location) => location,
+            None => self.active_experiment_location(exp_id, experiment_id)?,
+        };
+        let created = self.insert_run(
+            exp_id,
+            &artifact_location,
+            user_id,
+            run_name,
+            start_time,
+            tags,
+        );
+        match created {
+            Ok(run) => {
+                self.experiment_locations.insert(exp_id, artifact_location);
+                Ok(run)
+            }
+            Err(e) if known.is_some() => {
+                // The run was not written: perhaps the experiment was deleted since (its
+                // run's tags then had no run to belong to). Say why, as a first create would.
+                self.experiment_locations.remove(&exp_id);
+                let location = self.active_experiment_location(exp_id, experiment_id)?;
+                if location == artifact_location {
+                    Err(e)
+                } else {
+                    self.insert_run(exp_id, &location, user_id, run_name, start_time, tags)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The artifact location of experiment `exp_id` (`experiment_id` as given), if it exists
+    /// and is active.
+    fn active_experiment_location(&mut self, exp_id: i64, experiment_id: &str) -> Result<String> {
         let (artifact_location, stage): (String, String) = self
             .conn
             .query_row(
@@ -414,6 +451,21 @@ impl Store {
                 "the experiment {experiment_id} must be in the 'active' state; it is '{stage}'"
             )));
         }
+        Ok(artifact_location)
+    }
+
+    /// Writes a new run of experiment `exp_id`, if it is still active with `artifact_location`
+    /// (else the run's tags, which always include `mlflow.runName`, have no run and the
+    /// transaction fails: nothing is written).
+    fn insert_run(
+        &mut self,
+        exp_id: i64,
+        artifact_location: &str,
+        user_id: &str,
+        run_name: Option<&str>,
+        start_time: Option<i64>,
+        tags: &[KeyValue],
+    ) -> Result<Run> {
         let run_name_tag = tags
             .iter()
             .find(|t| t.key == "mlflow.runName")
@@ -452,6 +504,7 @@ impl Store {
             Value::Text(user_id.to_owned()),
             Value::Integer(start),
             Value::Text(artifact_uri.clone()),
+            Value::Text(artifact_location.to_owned()),
         ];
         let tag_rows: Vec<Value> = tags
             .iter()
@@ -467,7 +520,8 @@ impl Store {
         // PostgreSQL one round trip with the transaction's `BEGIN` and `COMMIT`.
         let mut statements = vec![(
             "INSERT INTO runs (run_uuid, experiment_id, run_name, user_id, status, start_time, artifact_uri, seq)
-             SELECT ?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6, COALESCE(MAX(seq), 0) + 1 FROM runs"
+             SELECT ?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6, (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs)
+             FROM experiments WHERE experiment_id = ?2 AND lifecycle_stage = 'active' AND artifact_location = ?7"
                 .to_owned(),
             &run[..],
         )];
@@ -1550,6 +1604,61 @@ mod tests {
             timestamp: 1000 + step,
             step,
         }
+    }
+
+    /// A connection that created runs in an experiment writes the next one in one round trip,
+    /// yet an experiment deleted since by another connection (another server) still refuses
+    /// the run, with the same message as a first create, and nothing of it is written.
+    #[test]
+    fn a_run_in_an_experiment_deleted_elsewhere_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::testing::fresh_location(dir.path()).unwrap();
+        let mut here = Store::open_at(&location).unwrap();
+        let mut elsewhere = Store::open_at(&location).unwrap();
+        let exp = here.create_experiment("elsewhere", None, &[]).unwrap();
+        let first = here
+            .create_run(&exp, "u", Some("first"), Some(1), &[])
+            .unwrap();
+        assert!(
+            first
+                .info
+                .artifact_uri
+                .ends_with(&format!("/{}/artifacts", first.info.run_uuid))
+        );
+        elsewhere.set_experiment_lifecycle(&exp, "deleted").unwrap();
+        let err = here
+            .create_run(&exp, "u", Some("second"), Some(2), &[])
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("must be in the 'active' state; it is 'deleted'"),
+            "{err}"
+        );
+        let runs: i64 = here
+            .conn
+            .query_row("SELECT COUNT(*) FROM runs", (), |r| r.get(0))
+            .unwrap();
+        let tags: i64 = here
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM tags WHERE value = 'second'",
+                (),
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!((runs, tags), (1, 0));
+        elsewhere.set_experiment_lifecycle(&exp, "active").unwrap();
+        let third = here
+            .create_run(&exp, "u", Some("third"), Some(3), &[])
+            .unwrap();
+        assert_eq!(
+            here.get_run(&third.info.run_uuid).unwrap().info.run_name,
+            "third"
+        );
+        assert!(matches!(
+            here.create_run("999999", "u", None, None, &[]),
+            Err(StoreError::NotFound { .. })
+        ));
     }
 
     /// Groups of batches written at once by several connections (a server's writers, or
