@@ -60,6 +60,8 @@ pub struct TrainArgs {
 pub struct Trained {
     pub model: Model,
     pub metrics: Vec<(String, f64)>,
+    /// The fit alone, in seconds (not reading, scoring or writing the model).
+    pub fit_seconds: f64,
 }
 
 pub fn run(args: &TrainArgs, tracking: Option<&Tracking>) -> Result<Trained, StepError> {
@@ -82,7 +84,9 @@ pub fn run(args: &TrainArgs, tracking: Option<&Tracking>) -> Result<Trained, Ste
         }
     }
     let params = hyperparameters(&given);
+    let started = std::time::Instant::now();
     let model = fit(&args.algorithm, task, &data, params.clone())?;
+    let fit_seconds = started.elapsed().as_secs_f64();
     let mut metrics = score(&model, &data, "training")?;
     if let Some(path) = &args.validation_data {
         let table = Table::read_path(path)?;
@@ -107,7 +111,11 @@ pub fn run(args: &TrainArgs, tracking: Option<&Tracking>) -> Result<Trained, Ste
             &[("sluice.algorithm".into(), args.algorithm.clone())],
         )?;
     }
-    Ok(Trained { model, metrics })
+    Ok(Trained {
+        model,
+        metrics,
+        fit_seconds,
+    })
 }
 
 fn decide_task(args: &TrainArgs, table: &Table) -> Result<Task, StepError> {

@@ -302,6 +302,9 @@ fn every_algorithm_trains_and_classifiers_work_on_text_targets() {
         // the machine.
         let peak = out["peak_rss_bytes"].as_u64().unwrap_or_default();
         assert!((1 << 20..1 << 40).contains(&peak), "{algorithm}: {out}");
+        // So is the fit's own time: positive, and less than this test's time limit.
+        let fit = out["fit_seconds"].as_f64().unwrap_or(-1.0);
+        assert!(fit > 0.0 && fit < 300.0, "{algorithm}: {out}");
     }
     // A text target: vendor from the trip's other columns.
     ctx.ok(&[

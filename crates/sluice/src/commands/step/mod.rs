@@ -47,14 +47,15 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &StepCommand) -> Result<(), CliError> {
             }
             let peak = peak_rss_bytes();
             ui::note(&format!(
-                "train: {} on {} features; {}{}",
+                "train: {} on {} features in {:.2} s; {}{}",
                 args.algorithm,
                 trained.model.feature_names().len(),
+                trained.fit_seconds,
                 summary(&trained.metrics),
                 peak.map(|b| format!("; peak memory {} MB", b / (1 << 20)))
                     .unwrap_or_default()
             ));
-            json!({"algorithm": args.algorithm, "task": trained.model.task().as_str(), "metrics": metrics, "peak_rss_bytes": peak})
+            json!({"algorithm": args.algorithm, "task": trained.model.task().as_str(), "metrics": metrics, "fit_seconds": trained.fit_seconds, "peak_rss_bytes": peak})
         }
         StepCommand::Evaluate(args) => {
             let eval = sluice_steps::evaluate::run(
