@@ -93,6 +93,19 @@ impl Action {
     }
 }
 
+/// Where a declared data asset's files are.
+enum DataPlace {
+    /// A file or folder beside the infrastructure files.
+    Local(PathBuf),
+    /// `azureml://datastores/NAME/paths/PATH`: a folder of the workspace, or a registered
+    /// datastore's objects (fetched to be checked and hashed; the version refers to them).
+    Datastore {
+        uri: String,
+        datastore: String,
+        path: String,
+    },
+}
+
 /// The state a declared thing must reach, with what `apply` needs to reach it.
 enum Desired {
     Workspace,
@@ -101,7 +114,7 @@ enum Desired {
     Environment(sluice_store::EnvironmentRow),
     Data {
         spec: Box<sluice_spec::DataSpec>,
-        local: PathBuf,
+        place: DataPlace,
     },
     Component {
         file: PathBuf,
@@ -279,12 +292,14 @@ fn plan(spec: &InfraSpec, ws: Option<&Workspace>) -> Result<Vec<Item>, CliError>
             ),
         );
     }
+    let mut declared_datastores: Vec<String> = Vec::new();
     for file in &spec.datastores {
         let mut warnings = Vec::new();
         let loaded = sluice_spec::load_datastore(&file.value, &[], &mut warnings);
         print_warnings(&warnings);
         let ds = loaded?;
         let name = ds.name.value.clone();
+        declared_datastores.push(name.clone());
         let item = match ws {
             None => Item::new("datastore", &name, Desired::Datastore(Box::new(ds))),
             Some(ws) => {
@@ -347,7 +362,7 @@ fn plan(spec: &InfraSpec, ws: Option<&Workspace>) -> Result<Vec<Item>, CliError>
         items.push(item);
     }
     for file in &spec.data {
-        items.push(plan_data(ws, &file.value)?);
+        items.push(plan_data(ws, &file.value, &declared_datastores)?);
     }
     for file in &spec.components {
         let mut warnings = Vec::new();
@@ -428,24 +443,75 @@ fn plan(spec: &InfraSpec, ws: Option<&Workspace>) -> Result<Vec<Item>, CliError>
 }
 
 /// A data asset from its file: unchanged when its latest version (or the version the file
-/// names) holds the same bytes.
-fn plan_data(ws: Option<&Workspace>, file: &Path) -> Result<Item, CliError> {
+/// names) holds the same bytes. Its `path` is a local file or folder, or a datastore path
+/// (`azureml://datastores/NAME/paths/PATH`) on a datastore of the workspace or of this file
+/// (`declared_datastores`); one the file creates is read when `apply` has created it.
+fn plan_data(
+    ws: Option<&Workspace>,
+    file: &Path,
+    declared_datastores: &[String],
+) -> Result<Item, CliError> {
     let mut warnings = Vec::new();
     let loaded = sluice_spec::load_data(file, &[], &mut warnings);
     print_warnings(&warnings);
     let data = loaded?;
-    if parse_asset_ref(&data.path).is_some() || data.path.contains("://") {
-        return Err(SpecError::new(
-            &data.source,
-            data.path.span,
-            "an infrastructure file registers local data only",
-        )
-        .with_label("not a local path")
-        .with_help("register datastore paths with `sluice data create -f FILE`")
-        .into());
-    }
-    let local = data.source.resolve(&data.path);
-    super::data::check_local(&data, &local)?;
+    let src = &data.source;
+    let place = match parse_asset_ref(&data.path) {
+        Some(Ok(sluice_spec::AssetRef::Datastore { datastore, path })) => DataPlace::Datastore {
+            uri: data.path.value.clone(),
+            datastore,
+            path,
+        },
+        Some(Ok(_)) => {
+            return Err(SpecError::new(
+                src,
+                data.path.span,
+                "a data asset's `path` cannot be another asset",
+            )
+            .with_help("point `path` at a local file or folder, or a datastore path")
+            .into());
+        }
+        Some(Err(m)) => return Err(SpecError::new(src, data.path.span, m).into()),
+        None if data.path.contains("://") => {
+            return Err(SpecError::new(
+                src,
+                data.path.span,
+                format!(
+                    "`{}` is remote data, and Sluice runs without network",
+                    data.path.value
+                ),
+            )
+            .with_label("remote path")
+            .with_help(
+                "declare a datastore for it and write `azureml://datastores/NAME/paths/PATH`, or point `path:` at a local copy",
+            )
+            .into());
+        }
+        None => {
+            let local = src.resolve(&data.path);
+            super::data::check_local(&data, &local)?;
+            DataPlace::Local(local)
+        }
+    };
+    // The files, where they can be read now: not on a datastore this file has yet to create.
+    let readable = match (&place, ws) {
+        (DataPlace::Local(local), _) => Some(local.clone()),
+        (DataPlace::Datastore { .. }, None) => None,
+        (
+            DataPlace::Datastore {
+                datastore, path, ..
+            },
+            Some(ws),
+        ) => {
+            let registered = ws.store().get_datastore(datastore)?.is_some();
+            if !registered && declared_datastores.contains(datastore) {
+                None
+            } else {
+                let local = materialize(ws, &data, datastore, path)?;
+                Some(local)
+            }
+        }
+    };
     let name = data.name.value.clone();
     let version = data.version.as_ref().map(|v| v.value.clone());
     let existing = ws.and_then(|ws| ws.store().get_data(&name, version.as_deref()).ok());
@@ -459,10 +525,18 @@ fn plan_data(ws: Option<&Workspace>, file: &Path) -> Result<Item, CliError> {
         &label,
         Desired::Data {
             spec: Box::new(data),
-            local: local.clone(),
+            place,
         },
     );
     if let (Some(e), Some(ws)) = (existing, ws) {
+        let Some(local) = readable else {
+            item.changes.push((
+                "content_hash".into(),
+                json!(e.content_hash),
+                json!("(read once the datastore is created)"),
+            ));
+            return Ok(item);
+        };
         let hash = ws.hash_path(&local)?;
         if hash.hash == e.content_hash {
             item = item.unchanged();
@@ -484,6 +558,23 @@ fn plan_data(ws: Option<&Workspace>, file: &Path) -> Result<Item, CliError> {
         }
     }
     Ok(item)
+}
+
+/// The local file or folder holding a datastore path (a workspace folder, or a registered
+/// datastore's objects fetched into the cache), checked against the asset's `type`.
+fn materialize(
+    ws: &Workspace,
+    data: &sluice_spec::DataSpec,
+    datastore: &str,
+    path: &str,
+) -> Result<PathBuf, CliError> {
+    let local = if ws.datastore(datastore)?.is_remote() {
+        sluice_engine::fetch_datastore_path(ws, &data.source, &data.path, datastore, path)?
+    } else {
+        ws.datastore(datastore)?.staging(path)
+    };
+    super::data::check_local(data, &local)?;
+    Ok(local)
 }
 
 fn plan_json(items: &[Item]) -> Value {
@@ -664,16 +755,30 @@ fn apply_item(
             ws.store().insert_environment(&row)?;
             Some(serde_json::to_value(&row).unwrap_or_default())
         }
-        Desired::Data { spec, local } => {
+        Desired::Data { spec, place } => {
+            let (local, reference) = match place {
+                DataPlace::Local(local) => (local.clone(), None),
+                DataPlace::Datastore {
+                    uri,
+                    datastore,
+                    path,
+                } => (
+                    materialize(ws, spec, datastore, path)?,
+                    ws.datastore(datastore)?.is_remote().then_some(uri),
+                ),
+            };
             let new = sluice_engine::NewData {
                 name: &spec.name.value,
                 version: spec.version.as_ref().map(|v| v.value.as_str()),
                 ty: spec.ty.value,
-                source: local,
+                source: &local,
                 description: spec.description.clone(),
                 tags: spec.tags.clone(),
             };
-            let row = sluice_engine::register_data(ws, &new)?;
+            let row = match reference {
+                Some(uri) => sluice_engine::register_data_reference(ws, &new, uri)?,
+                None => sluice_engine::register_data(ws, &new)?,
+            };
             Some(serde_json::to_value(row).unwrap_or_default())
         }
         Desired::Component {

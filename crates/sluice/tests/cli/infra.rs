@@ -591,3 +591,139 @@ fn the_python_examples_dev_and_prod_files_apply() {
         serde_json::from_str(&std::fs::read_to_string(ctx.root().join("s.json")).unwrap()).unwrap();
     assert!(secrets["ci-trainer-dev"].is_string() && secrets["ci-trainer-prod"].is_string());
 }
+
+/// A data entry may name a datastore path, as Azure's data YAML does: on a folder of the
+/// workspace (`workspaceblobstore`, a name no datastore file registers), hashed like a local
+/// file, left alone by a second apply and a new version when its bytes change; on a datastore
+/// the same file creates, read once apply has created it. A URL or another asset is a located
+/// error that changes nothing.
+#[test]
+fn data_entries_on_datastore_paths_are_registered_idempotently() {
+    let ctx = TestContext::new();
+    project(&ctx);
+    ctx.write(
+        "config-infra-dev.yml",
+        &config(2).replace(
+            "    - file: data/data.yml\n",
+            "    - file: data/data.yml\n    - file: data/trips.yml\n",
+        ),
+    );
+    // On a datastore this file declares: nothing to read yet, so planned as a creation.
+    ctx.write(
+        "data/trips.yml",
+        "$schema: https://azuremlschemas.azureedge.net/latest/data.schema.json\nname: trips\ntype: uri_file\npath: azureml://datastores/rawblob/paths/taxi/trips.csv\n",
+    );
+    let plan = ctx.json(&["infra", "plan", "-f", "config-infra-dev.yml"]);
+    assert!(
+        planned(&plan, Some("create")).contains(&("data".to_owned(), "trips".to_owned())),
+        "{plan:#}"
+    );
+
+    // On the workspace's own folder datastore: the file must be there.
+    ctx.write(
+        "data/trips.yml",
+        "$schema: https://azuremlschemas.azureedge.net/latest/data.schema.json\nname: trips\ntype: uri_file\npath: azureml://datastores/workspaceblobstore/paths/taxi/trips.csv\n",
+    );
+    ctx.write(
+        "config-bare.yml",
+        &config(2).replace("    - file: data/data.yml\n", ""),
+    );
+    ctx.ok(&[
+        "infra",
+        "apply",
+        "-f",
+        "config-bare.yml",
+        "--secrets-file",
+        "s.json",
+    ]);
+    let missing = ctx.run(&["infra", "plan", "-f", "config-infra-dev.yml"]);
+    assert_eq!(missing.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("trips.yml:4:7"), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+
+    let folder = ws_path(&ctx).join("datastores/workspaceblobstore/taxi");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("trips.csv"), "fare,km\n7.5,2.1\n").unwrap();
+    ctx.ok(&[
+        "infra",
+        "apply",
+        "-f",
+        "config-infra-dev.yml",
+        "--secrets-file",
+        "s.json",
+    ]);
+    let trips = on_ws(&ctx, &["data", "show", "-n", "trips"]);
+    assert_eq!(trips["version"], "1", "{trips:#}");
+    let audited = audit_len(&ctx);
+    let again = ctx.json(&["infra", "plan", "-f", "config-infra-dev.yml"]);
+    assert_eq!(
+        (again["to_create"].as_u64(), again["to_update"].as_u64()),
+        (Some(0), Some(0)),
+        "{again:#}"
+    );
+    ctx.ok(&[
+        "infra",
+        "apply",
+        "-f",
+        "config-infra-dev.yml",
+        "--secrets-file",
+        "s.json",
+    ]);
+    assert_eq!(audit_len(&ctx), audited, "a second apply changed something");
+    assert_eq!(
+        on_ws(&ctx, &["data", "show", "-n", "trips"])["version"],
+        "1"
+    );
+
+    // New bytes on the datastore: the plan shows the content's change (a new version is
+    // created, as for a local file), and apply makes version 2.
+    std::fs::write(folder.join("trips.csv"), "fare,km\n7.5,2.1\n9.0,3.0\n").unwrap();
+    let changed = ctx.json(&["infra", "plan", "-f", "config-infra-dev.yml"]);
+    let item = changed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "trips:1")
+        .unwrap_or_else(|| panic!("{changed:#}"));
+    assert_eq!(item["action"], "create", "{item:#}");
+    assert_eq!(item["changes"][0]["field"], "content_hash", "{item:#}");
+    assert_eq!(
+        item["changes"][0]["from"], trips["content_hash"],
+        "{item:#}"
+    );
+    ctx.ok(&[
+        "infra",
+        "apply",
+        "-f",
+        "config-infra-dev.yml",
+        "--secrets-file",
+        "s.json",
+    ]);
+    assert_eq!(
+        on_ws(&ctx, &["data", "show", "-n", "trips"])["version"],
+        "2"
+    );
+
+    // A URL, or another asset, is refused at its line.
+    for (path, says) in [
+        ("https://example.org/trips.csv", "is remote data"),
+        ("azureml:taxi-data:1", "cannot be another asset"),
+    ] {
+        ctx.write(
+            "data/trips.yml",
+            &format!("name: trips\ntype: uri_file\npath: {path}\n"),
+        );
+        let out = ctx.run(&["infra", "apply", "-f", "config-infra-dev.yml"]);
+        assert_eq!(out.status.code(), Some(3), "{path}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("trips.yml:3:7") && stderr.contains(says),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        on_ws(&ctx, &["data", "show", "-n", "trips"])["version"],
+        "2"
+    );
+}
