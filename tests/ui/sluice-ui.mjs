@@ -302,6 +302,56 @@ await check('a reader cannot edit a run; an owner renames it, describes it, sets
   owner.clean('run editing');
 });
 
+await check('a reader cannot delete; an owner deletes and restores a run, renames an experiment, deletes and restores it', async () => {
+  const id = cfg.compare[1];
+  await reader.open(`#/runs/${id}`, '#note');
+  if (await reader.page.$('#delete-run')) throw new Error('a reader is offered to delete a run');
+  await reader.open(`#/experiments/${cfg.experiment}`, 'table.runs');
+  for (const sel of ['#rename-experiment', '#delete-experiment']) {
+    if (await reader.page.$(sel)) throw new Error(`a reader is offered ${sel}`);
+  }
+  reader.clean('reader delete buttons');
+  const { page } = owner;
+  const getJson = (path) => page.evaluate(async (p) => (await fetch(p)).json(), path);
+  const stage = async () => (await getJson(`api/2.0/mlflow/runs/get?run_id=${id}`)).run.info.lifecycle_stage;
+  // A run: asked again in place, deleted, listed among the deleted runs, restored.
+  await owner.open(`#/runs/${id}`, '#delete-run');
+  await page.click('#delete-run');
+  await page.click('#delete-run-yes');
+  await page.waitForSelector('#deleted-banner');
+  if ((await stage()) !== 'deleted') throw new Error('the run was not deleted');
+  if (await page.$('#delete-run')) throw new Error('a deleted run is offered for deletion');
+  await shot(page, '04-run-deleted');
+  await owner.open(`#/experiments/${cfg.experiment}?view=DELETED_ONLY&filter=${encodeURIComponent(`attributes.run_id = '${id}'`)}`, 'table.runs');
+  if (!(await page.$(`table.runs input[value="${id}"]`))) throw new Error('the deleted run is not listed among the deleted runs');
+  await owner.open(`#/runs/${id}`, '#restore');
+  await page.click('#restore');
+  await page.waitForSelector('#deleted-banner', { state: 'detached' });
+  if ((await stage()) !== 'active') throw new Error('the run was not restored');
+  // The experiment: renamed (and back), deleted (gone from the list), restored.
+  const exp = async () => (await getJson(`api/2.0/mlflow/experiments/get?experiment_id=${cfg.experiment}`)).experiment;
+  const name = (await exp()).name;
+  await owner.open(`#/experiments/${cfg.experiment}`, '#rename-experiment');
+  for (const next of [`${name} (renamed)`, name]) {
+    await page.click('#rename-experiment');
+    await page.fill('#experiment-name', next);
+    await page.click('#rename-experiment-form button[type=submit]');
+    await page.waitForFunction((n) => document.querySelector('main h1')?.textContent === n, next);
+    if ((await exp()).name !== next) throw new Error(`the experiment was not renamed to ${next}`);
+  }
+  await page.click('#delete-experiment');
+  await page.click('#delete-experiment-yes');
+  await page.waitForSelector('#deleted-banner');
+  if ((await exp()).lifecycle_stage !== 'deleted') throw new Error('the experiment was not deleted');
+  await owner.open('#/', 'main h1');
+  if (await page.$(`a[href="#/experiments/${cfg.experiment}"]`)) throw new Error('a deleted experiment is listed');
+  await owner.open(`#/experiments/${cfg.experiment}`, '#restore');
+  await page.click('#restore');
+  await page.waitForSelector('#deleted-banner', { state: 'detached' });
+  if ((await exp()).lifecycle_stage !== 'active') throw new Error('the experiment was not restored');
+  owner.clean('deleting and restoring');
+});
+
 await browser.close();
 const failed = results.filter((r) => !r.ok);
 for (const f of failed) console.log(`--- ${f.name}\n${f.error}`);

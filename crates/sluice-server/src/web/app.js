@@ -253,9 +253,10 @@ async function pageRuns(view, q, id) {
   const order = q.get('order') || 'attributes.start_time DESC';
   const size = Number(q.get('size') || 50);
   const token = q.get('page') || undefined;
+  const runView = ['ACTIVE_ONLY', 'DELETED_ONLY', 'ALL'].includes(q.get('view')) ? q.get('view') : 'ACTIVE_ONLY';
   const [exp, found] = await Promise.all([
     mlflow(`experiments/get?experiment_id=${enc(id)}`),
-    mlflow('runs/search', { experiment_ids: [id], filter, order_by: [order], max_results: size, page_token: token }),
+    mlflow('runs/search', { experiment_ids: [id], filter, order_by: [order], max_results: size, page_token: token, run_view_type: runView }),
   ]);
   const runs = (found && found.runs) || [];
   const keys = { metrics: new Set(), params: new Set(), tags: new Set() };
@@ -274,12 +275,33 @@ async function pageRuns(view, q, id) {
     return n;
   };
 
-  view.append(el('h1', {}, exp.experiment.name),
-    el('p', { class: 'muted' }, `Experiment ${exp.experiment.experiment_id}`));
   const expTags = exp.experiment.tags || [];
   const expNote = (expTags.find((t) => t.key === NOTE_TAG) || {}).value || '';
   const expWritable = canWrite() && exp.experiment.lifecycle_stage === 'active';
   const expId = exp.experiment.experiment_id;
+  const expHeading = el('div', { class: 'title-row' }, el('h1', {}, exp.experiment.name));
+  if (expWritable) {
+    const rename = el('button', { type: 'button', id: 'rename-experiment', class: 'link' }, 'Rename');
+    rename.addEventListener('click', () => {
+      const name = el('input', { id: 'experiment-name', value: exp.experiment.name, 'aria-label': 'Experiment name', maxlength: 500 });
+      const msg = el('span', {});
+      const form = el('form', { class: 'inline', id: 'rename-experiment-form' }, name,
+        el('button', { type: 'submit', class: 'primary' }, 'Save'),
+        el('button', { type: 'button', onclick: () => render() }, 'Cancel'), msg);
+      form.addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        saved(mlflow('experiments/update', { experiment_id: expId, new_name: name.value.trim() })).catch(failed(msg));
+      });
+      expHeading.replaceChildren(form);
+      name.focus();
+    });
+    expHeading.append(rename, confirmButton('delete-experiment', 'Delete experiment',
+      'Delete this experiment and hide its runs?', () => mlflow('experiments/delete', { experiment_id: expId })));
+  }
+  if (exp.experiment.lifecycle_stage === 'deleted') {
+    view.append(deletedBanner('experiment', () => mlflow('experiments/restore', { experiment_id: expId })));
+  }
+  view.append(expHeading, el('p', { class: 'muted' }, `Experiment ${expId}`));
   if (expNote || canWrite()) {
     view.append(noteCard(expNote, expWritable,
       (value) => mlflow('experiments/set-experiment-tag', { experiment_id: expId, key: NOTE_TAG, value })));
@@ -298,12 +320,18 @@ async function pageRuns(view, q, id) {
   }
   const input = el('input', { id: 'runs-filter', type: 'search', value: filter, placeholder: "metrics.rmse < 1 and params.algorithm = 'random_forest'", spellcheck: 'false' });
   const sizeSel = el('select', { id: 'runs-size' }, [25, 50, 100, 500].map((n) => el('option', { value: n, selected: n === size }, n)));
+  const viewSel = el('select', { id: 'runs-view' }, [['ACTIVE_ONLY', 'active'], ['DELETED_ONLY', 'deleted'], ['ALL', 'all']]
+    .map(([v, label]) => el('option', { value: v, selected: v === runView }, label)));
   const compareBtn = el('button', { type: 'button', id: 'compare', disabled: true }, 'Compare selected');
   view.append(el('form', {
     class: 'toolbar', role: 'search',
-    onsubmit: (ev) => { ev.preventDefault(); go(`/experiments/${enc(id)}`, withQ({ filter: input.value.trim(), page: null, size: sizeSel.value })); },
+    onsubmit: (ev) => {
+      ev.preventDefault();
+      go(`/experiments/${enc(id)}`, withQ({ filter: input.value.trim(), page: null, size: sizeSel.value, view: viewSel.value === 'ACTIVE_ONLY' ? null : viewSel.value }));
+    },
   },
   el('label', { class: 'grow', for: 'runs-filter' }, 'Filter (MLflow search syntax)', input),
+  el('label', { for: 'runs-view' }, 'Runs', viewSel),
   el('label', { for: 'runs-size' }, 'Per page', sizeSel),
   el('button', { type: 'submit', class: 'primary' }, 'Search'),
   filter ? el('button', { type: 'button', onclick: () => go(`/experiments/${enc(id)}`, withQ({ filter: null, page: null })) }, 'Clear') : null,
@@ -541,6 +569,29 @@ const NOTE_TAG = 'mlflow.note.content';
 const saved = (p) => p.then(() => render());
 const failed = (box) => (e) => box.replaceChildren(errorBox(e));
 
+// A button that asks again in place (no dialog) before `act()`; the page is drawn again after.
+function confirmButton(id, label, question, act) {
+  const box = el('span', { class: 'confirm' });
+  const ask = el('button', { type: 'button', id, class: 'danger' }, label);
+  ask.addEventListener('click', () => {
+    const msg = el('span', {});
+    box.replaceChildren(el('span', { role: 'alert' }, question), ' ',
+      el('button', { type: 'button', id: `${id}-yes`, class: 'danger', onclick: () => saved(act()).catch(failed(msg)) }, label),
+      el('button', { type: 'button', onclick: () => render() }, 'Cancel'), msg);
+    box.querySelector(`#${id}-yes`).focus();
+  });
+  box.append(ask);
+  return box;
+}
+
+// What a deleted run or experiment page says first; `restore` offered to contributors.
+function deletedBanner(what, restore) {
+  const msg = el('span', {});
+  return el('div', { class: 'card deleted', id: 'deleted-banner', role: 'status' },
+    `This ${what} is deleted: hidden from lists, kept until restored. `,
+    restore && canWrite() ? el('button', { type: 'button', id: 'restore', onclick: () => saved(restore()).catch(failed(msg)) }, 'Restore') : null, msg);
+}
+
 // A run's or an experiment's description (MLflow's note tag), shown as text (never as HTML);
 // `writable`: an Edit button whose form saves through `save(value)`, then draws the page again.
 function noteCard(note, writable, save) {
@@ -630,7 +681,11 @@ async function pageRun(view, q, id) {
       heading.replaceChildren(form);
       input.focus();
     });
-    heading.append(rename);
+    heading.append(rename,
+      confirmButton('delete-run', 'Delete run', 'Delete this run?', () => mlflow('runs/delete', { run_id: info.run_id })));
+  }
+  if (info.lifecycle_stage === 'deleted') {
+    view.append(deletedBanner('run', () => mlflow('runs/restore', { run_id: info.run_id })));
   }
   view.append(heading);
   view.append(el('dl', { class: 'facts' },
