@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0014_executors.sql"),
     include_str!("../migrations/0015_metric_points_unchecked.sql"),
     include_str!("../migrations/0016_metric_chunks.sql"),
+    include_str!("../migrations/0017_metrics_recent_unchecked.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -62,6 +63,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0014_executors.sql"),
     include_str!("../migrations/postgres/0015_metric_points_unchecked.sql"),
     include_str!("../migrations/postgres/0016_metric_chunks.sql"),
+    include_str!("../migrations/postgres/0017_metrics_recent_unchecked.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -1451,7 +1453,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 16);
+        assert_eq!(latest, 17);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -1504,6 +1506,62 @@ mod tests {
         ));
     }
 
+    /// Points not yet folded when a workspace at schema 16 upgrades stay readable, and
+    /// `metrics_recent` no longer checks its runs (a fold empties it by freeing its pages).
+    #[test]
+    fn a_schema_16_workspace_keeps_its_unfolded_points() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let run = {
+            let mut store = Store::open(&path).unwrap();
+            let exp = store.create_experiment("old", None, &[]).unwrap();
+            store
+                .create_run(&exp, "u", None, Some(1), &[])
+                .unwrap()
+                .info
+                .run_uuid
+        };
+        {
+            // Back to schema 16: metrics_recent with its foreign key, holding two points.
+            let mut conn = Conn::open_sqlite(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(
+                "DROP TABLE metrics_recent;
+                 CREATE TABLE metrics_recent (
+                     run_uuid TEXT NOT NULL REFERENCES runs (run_uuid), seq INTEGER NOT NULL,
+                     key TEXT NOT NULL, value REAL NOT NULL, timestamp INTEGER NOT NULL,
+                     step INTEGER NOT NULL, is_nan INTEGER NOT NULL DEFAULT 0, model_id TEXT,
+                     PRIMARY KEY (run_uuid, seq)) WITHOUT ROWID;",
+            )
+            .unwrap();
+            for (seq, step, value) in [(0, 0, 1.5), (1, 1, 0.5)] {
+                tx.execute(
+                    "INSERT INTO metrics_recent (run_uuid, seq, key, value, timestamp, step) VALUES (?1, ?2, 'loss', ?3, 7, ?4)",
+                    params![run, seq, value, step],
+                )
+                .unwrap();
+            }
+            tx.execute("UPDATE metrics_recent_count SET n = 2", ())
+                .unwrap();
+            tx.set_schema_version(16).unwrap();
+            tx.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 17);
+        let (points, _) = store.metric_history_points(&run, "loss", 10, 0).unwrap();
+        let got: Vec<(i64, f64)> = points.iter().map(|p| (p.step, p.value)).collect();
+        assert_eq!(got, [(0, 1.5), (1, 0.5)]);
+        let checks: i64 = store
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_foreign_key_list('metrics_recent')",
+                (),
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(checks, 0);
+    }
+
     #[test]
     fn a_schema_7_workspace_upgrades_and_keeps_its_computes() {
         let dir = tempfile::tempdir().unwrap();
@@ -1523,7 +1581,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 16);
+        assert_eq!(store.schema_version().unwrap(), 17);
         let old = store.get_compute("old").unwrap().unwrap();
         assert_eq!(
             (old.max_instances, old.min_instances, old.size),
