@@ -50,6 +50,9 @@ pub struct StorePool {
     location: Location,
     /// Stopped when the last clone of the pool is dropped.
     checkpointer: Option<Arc<Checkpointer>>,
+    /// See [`StorePool::parallel_writers`]: fixed when the pool opens, so that a run's lane
+    /// never changes while the server runs.
+    writers: usize,
 }
 
 /// A store checked out of the pool; back in the pool when dropped.
@@ -77,10 +80,17 @@ impl StorePool {
                 location: location.clone(),
                 checkpointed: checkpointer.is_some(),
             });
+        let writers = match location {
+            Location::Sqlite(_) => 1,
+            Location::Postgres(_) => std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .clamp(1, 4),
+        };
         Ok(Self {
             pool,
             location,
             checkpointer,
+            writers,
         })
     }
 
@@ -103,13 +113,9 @@ impl StorePool {
     /// takes one write transaction at a time; on PostgreSQL one per core (at most 4), since
     /// each connection's work runs in a server process of its own, on one core (a single
     /// writer kept one PostgreSQL process busy while the rest of the machine idled).
+    #[must_use]
     pub fn parallel_writers(&self) -> usize {
-        match self.location {
-            Location::Sqlite(_) => 1,
-            Location::Postgres(_) => std::thread::available_parallelism()
-                .map_or(1, std::num::NonZeroUsize::get)
-                .clamp(1, 4),
-        }
+        self.writers
     }
 
     /// A store for one operation; waits for a free one (up to 5 s).

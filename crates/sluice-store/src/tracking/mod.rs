@@ -419,18 +419,15 @@ impl Store {
                 self.experiment_locations.insert(exp_id, artifact_location);
                 Ok(run)
             }
-            Err(e) if known.is_some() => {
-                // The run was not written: perhaps the experiment was deleted since (its
-                // run's tags then had no run to belong to). Say why, as a first create would.
-                self.experiment_locations.remove(&exp_id);
-                let location = self.active_experiment_location(exp_id, experiment_id)?;
-                if location == artifact_location {
-                    Err(e)
-                } else {
-                    self.insert_run(exp_id, &location, user_id, run_name, start_time, tags)
+            Err(e) => {
+                // Nothing was written: perhaps the experiment was deleted since (the run's
+                // tags then had no run to belong to). Say why, as a first create would.
+                if known.is_some() {
+                    self.experiment_locations.remove(&exp_id);
+                    self.active_experiment_location(exp_id, experiment_id)?;
                 }
+                Err(e)
             }
-            Err(e) => Err(e),
         }
     }
 
@@ -761,8 +758,10 @@ impl Store {
     /// On PostgreSQL, groups written by different connections run side by side (the store's
     /// write lock taken shared, see [`crate::db::Conn::begin_shared`]); their callers give each
     /// run's batches to one of them (a server's lanes), and each group writes its runs in id
-    /// order and their latest values in (run, key) order, so that two groups touching the same
-    /// rows (two server processes) wait for each other rather than deadlock.
+    /// order, each batch's params and tags by key, and the latest values in (run, key) order,
+    /// so that two groups touching the same rows (two server processes) mostly wait for each
+    /// other. Two batches of one run in one group, with the same keys in opposite orders
+    /// against another server's, can still deadlock: PostgreSQL then fails one side's batch.
     pub fn log_batches(&mut self, batches: &[LogBatch]) -> Result<Vec<Result<()>>> {
         let outer = self.conn.begin_shared()?;
         match self.log_batches_in(batches) {
@@ -777,9 +776,10 @@ impl Store {
         }
     }
 
-    /// [`Store::log_batches`] inside its transaction. Batches of metrics only (the common case:
-    /// `log-batch` of metrics, `log-metric`) are checked one by one, then written together in a
-    /// few statements; the others each in a savepoint.
+    /// [`Store::log_batches`] inside its transaction. Every batch is checked on its own; the
+    /// params and tags of a batch that has some are written in a savepoint of its own (a
+    /// refused param writes nothing of its batch); then the points of every batch that passed
+    /// are written together in a few statements.
     fn log_batches_in(&mut self, batches: &[LogBatch]) -> Result<Vec<Result<()>>> {
         let ids: Vec<&str> = batches.iter().map(|b| b.run_id.as_str()).collect();
         let infos = self.run_infos(&ids)?;

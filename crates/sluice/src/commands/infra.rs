@@ -568,11 +568,7 @@ fn materialize(
     datastore: &str,
     path: &str,
 ) -> Result<PathBuf, CliError> {
-    let local = if ws.datastore(datastore)?.is_remote() {
-        sluice_engine::fetch_datastore_path(ws, &data.source, &data.path, datastore, path)?
-    } else {
-        ws.datastore(datastore)?.staging(path)
-    };
+    let local = sluice_engine::fetch_datastore_path(ws, &data.source, &data.path, datastore, path)?;
     super::data::check_local(data, &local)?;
     Ok(local)
 }

@@ -645,14 +645,7 @@ fn data_entries_on_datastore_paths_are_registered_idempotently() {
     let folder = ws_path(&ctx).join("datastores/workspaceblobstore/taxi");
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("trips.csv"), "fare,km\n7.5,2.1\n").unwrap();
-    ctx.ok(&[
-        "infra",
-        "apply",
-        "-f",
-        "config-infra-dev.yml",
-        "--secrets-file",
-        "s.json",
-    ]);
+    applied(&ctx);
     let trips = on_ws(&ctx, &["data", "show", "-n", "trips"]);
     assert_eq!(trips["version"], "1", "{trips:#}");
     let audited = audit_len(&ctx);
@@ -662,15 +655,7 @@ fn data_entries_on_datastore_paths_are_registered_idempotently() {
         (Some(0), Some(0)),
         "{again:#}"
     );
-    ctx.ok(&[
-        "infra",
-        "apply",
-        "-f",
-        "config-infra-dev.yml",
-        "--secrets-file",
-        "s.json",
-    ]);
-    assert_eq!(audit_len(&ctx), audited, "a second apply changed something");
+    assert_eq!(applied(&ctx), audited, "a second apply changed something");
     assert_eq!(
         on_ws(&ctx, &["data", "show", "-n", "trips"])["version"],
         "1"
@@ -692,14 +677,7 @@ fn data_entries_on_datastore_paths_are_registered_idempotently() {
         item["changes"][0]["from"], trips["content_hash"],
         "{item:#}"
     );
-    ctx.ok(&[
-        "infra",
-        "apply",
-        "-f",
-        "config-infra-dev.yml",
-        "--secrets-file",
-        "s.json",
-    ]);
+    applied(&ctx);
     assert_eq!(
         on_ws(&ctx, &["data", "show", "-n", "trips"])["version"],
         "2"
