@@ -77,8 +77,8 @@ fn create(
     // A path on a registered (remote) datastore: the version refers to it, fetched here to be
     // checked and hashed.
     let mut reference = None;
-    let local = match parse_asset_ref(&spec.path) {
-        Some(Ok(AssetRef::Datastore { datastore, path })) => {
+    let local = match data_path(&spec)? {
+        DataPath::Datastore { datastore, path } => {
             let (ws, _) = workspace::open_as_contributor(
                 located,
                 ctx.global.token.as_deref(),
@@ -93,30 +93,7 @@ fn create(
                 p
             }
         }
-        Some(Ok(AssetRef::Named { .. } | AssetRef::Registry { .. })) => {
-            return Err(SpecError::new(
-                src,
-                spec.path.span,
-                "a data asset's `path` cannot be another asset",
-            )
-            .with_help("point `path` at a local file or folder")
-            .into());
-        }
-        Some(Err(m)) => return Err(SpecError::new(src, spec.path.span, m).into()),
-        None if spec.path.contains("://") => {
-            return Err(SpecError::new(
-                src,
-                spec.path.span,
-                format!(
-                    "`{}` is remote data, and Sluice runs without network",
-                    spec.path.value
-                ),
-            )
-            .with_label("remote path")
-            .with_help("download it once and point `path:` at the local copy")
-            .into());
-        }
-        None => src.resolve(&spec.path),
+        DataPath::Local(local) => local,
     };
     check_local(&spec, &local)?;
     let name = spec.name.value.clone();
@@ -146,6 +123,47 @@ fn create(
     let row = registered?;
     ctx.printer
         .print(&serde_json::to_value(row).unwrap_or_default(), COLUMNS)
+}
+
+/// Where a data asset's `path` points.
+pub(crate) enum DataPath {
+    /// A file or folder, resolved beside the YAML file.
+    Local(std::path::PathBuf),
+    /// `azureml://datastores/NAME/paths/PATH`.
+    Datastore { datastore: String, path: String },
+}
+
+/// Reads a data asset's `path`: a local file or folder, or a datastore path; another asset, or
+/// a URL no datastore names, is an error at its line.
+pub(crate) fn data_path(spec: &sluice_spec::DataSpec) -> Result<DataPath, CliError> {
+    let src = &spec.source;
+    match parse_asset_ref(&spec.path) {
+        Some(Ok(AssetRef::Datastore { datastore, path })) => {
+            Ok(DataPath::Datastore { datastore, path })
+        }
+        Some(Ok(AssetRef::Named { .. } | AssetRef::Registry { .. })) => Err(SpecError::new(
+            src,
+            spec.path.span,
+            "a data asset's `path` cannot be another asset",
+        )
+        .with_help("point `path` at a local file or folder, or a datastore path")
+        .into()),
+        Some(Err(m)) => Err(SpecError::new(src, spec.path.span, m).into()),
+        None if spec.path.contains("://") => Err(SpecError::new(
+            src,
+            spec.path.span,
+            format!(
+                "`{}` is remote data, and Sluice runs without network",
+                spec.path.value
+            ),
+        )
+        .with_label("remote path")
+        .with_help(
+            "download it once and point `path:` at the local copy, or register a datastore for it and write `azureml://datastores/NAME/paths/PATH`",
+        )
+        .into()),
+        None => Ok(DataPath::Local(src.resolve(&spec.path))),
+    }
 }
 
 /// Checks that the local copy of a data asset's `path` exists and fits its `type`.

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use sluice_engine::Workspace;
-use sluice_spec::{InfraSpec, SpecError, parse_asset_ref};
+use sluice_spec::{InfraSpec, SpecError};
 use sluice_store::governance::{Policy, Role};
 
 use crate::cli::{EnvironmentCreateArgs, InfraApplyArgs, InfraArgs, InfraCommand, InfraPlanArgs};
@@ -455,40 +455,13 @@ fn plan_data(
     let loaded = sluice_spec::load_data(file, &[], &mut warnings);
     print_warnings(&warnings);
     let data = loaded?;
-    let src = &data.source;
-    let place = match parse_asset_ref(&data.path) {
-        Some(Ok(sluice_spec::AssetRef::Datastore { datastore, path })) => DataPlace::Datastore {
+    let place = match super::data::data_path(&data)? {
+        super::data::DataPath::Datastore { datastore, path } => DataPlace::Datastore {
             uri: data.path.value.clone(),
             datastore,
             path,
         },
-        Some(Ok(_)) => {
-            return Err(SpecError::new(
-                src,
-                data.path.span,
-                "a data asset's `path` cannot be another asset",
-            )
-            .with_help("point `path` at a local file or folder, or a datastore path")
-            .into());
-        }
-        Some(Err(m)) => return Err(SpecError::new(src, data.path.span, m).into()),
-        None if data.path.contains("://") => {
-            return Err(SpecError::new(
-                src,
-                data.path.span,
-                format!(
-                    "`{}` is remote data, and Sluice runs without network",
-                    data.path.value
-                ),
-            )
-            .with_label("remote path")
-            .with_help(
-                "declare a datastore for it and write `azureml://datastores/NAME/paths/PATH`, or point `path:` at a local copy",
-            )
-            .into());
-        }
-        None => {
-            let local = src.resolve(&data.path);
+        super::data::DataPath::Local(local) => {
             super::data::check_local(&data, &local)?;
             DataPlace::Local(local)
         }
