@@ -71,25 +71,79 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
         };
         if !alive {
             // Its steps outlive it (each a process group of its own, or a batch job on a
-            // cluster): stop them.
+            // cluster). Local processes are stopped (their exit codes died with the runner);
+            // a batch job that runs on, or ended well, is left to be followed by `job resume`.
             let local = crate::executor::local::Local;
             for (_, pid, started) in ws.store().step_processes(&name)? {
                 let _ = local.stop_orphan(&Launched::Process { pid, started });
             }
+            let mut detached: Vec<(String, String, String)> = Vec::new();
             for (step, kind, id) in ws.store().step_executor_ids(&name)? {
-                let stopped = crate::executor::by_kind(&kind)
-                    .map(|e| e.stop_orphan(&Launched::Batch { id: id.clone() }));
-                if let Some(Err(e)) = stopped {
+                let Some(executor) = crate::executor::by_kind(&kind) else {
+                    continue;
+                };
+                let launched = Launched::Batch { id: id.clone() };
+                match executor.followable(&launched) {
+                    Ok(true) => {
+                        detached.push((step, kind, id));
+                        continue;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(job = %name, step = %step, error = %e, "cannot tell whether the step's {kind} job {id} runs on");
+                    }
+                }
+                if let Err(e) = executor.stop_orphan(&launched) {
                     tracing::warn!(job = %name, step = %step, error = %e, "cannot stop the step's {kind} job {id}");
                 }
             }
-            let reason = format!(
-                "interrupted: the sluice process running this job stopped (killed or crashed); resume it with `sluice job resume -n {name}`"
-            );
-            let reason = reason.as_str();
-            ws.store().mark_interrupted(&name, reason)?;
+            let reason = interrupted_reason(&name, &detached);
+            let steps: Vec<String> = detached.into_iter().map(|(s, _, _)| s).collect();
+            ws.store().mark_interrupted(&name, &reason, &steps)?;
             ended.push(name);
         }
     }
     Ok(ended)
+}
+
+/// Why an interrupted job ended, and what its detached steps (step, executor, id) wait for.
+fn interrupted_reason(job: &str, detached: &[(String, String, String)]) -> String {
+    let why = "interrupted: the sluice process running this job stopped (killed or crashed)";
+    if detached.is_empty() {
+        return format!("{why}; resume it with `sluice job resume -n {job}`");
+    }
+    let list: Vec<String> = detached
+        .iter()
+        .map(|(step, kind, id)| format!("`{step}` ({kind} job {id})"))
+        .collect();
+    format!(
+        "{why}; its step(s) {} run on: `sluice job resume -n {job}` follows them to their end without launching them again, `sluice job cancel -n {job}` stops them",
+        list.join(", ")
+    )
+}
+
+/// Stops the batch jobs of an ended job's detached steps and ends those steps (and the job)
+/// `Canceled`, with the job's token. Returns the steps; none when the job had no detached step.
+pub fn cancel_detached(ws: &Workspace, job: &str) -> Result<Vec<String>, EngineError> {
+    let detached = ws.store().detached_steps(job)?;
+    if detached.is_empty() {
+        return Ok(Vec::new());
+    }
+    for d in &detached {
+        let launched = Launched::Batch {
+            id: d.executor_id.clone(),
+        };
+        if let Some(executor) = crate::executor::by_kind(&d.executor)
+            && let Err(e) = executor.stop_orphan(&launched)
+        {
+            tracing::warn!(job, step = %d.step, error = %e, "cannot stop the step's {} job {}", d.executor, d.executor_id);
+        }
+    }
+    let reason = "canceled: its batch job was stopped (`sluice job cancel`)";
+    let steps = ws.store().cancel_detached(job, reason)?;
+    let actor = ws.store().actor().clone();
+    ws.store().governed(&actor).revoke_job_token(job)?;
+    ws.store()
+        .set_job_status(job, crate::status::Status::Canceled.as_str(), Some(reason))?;
+    Ok(steps)
 }

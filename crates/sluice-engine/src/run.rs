@@ -1,14 +1,14 @@
 //! Runs a [`Plan`] on the local machine: ready steps in parallel, each in a fresh copy of its
 //! code folder with empty output folders, logs captured, every status change recorded.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_spec::{Binding, render_template};
-use sluice_store::{JobRow, OutputRow, StepRow};
+use sluice_store::{DetachedStep, JobRow, OutputRow, StepRow};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -173,6 +173,7 @@ pub(crate) fn record_job(ws: &Workspace, plan: &Plan) -> Result<(), EngineError>
             reuse_parts: None,
             executor: None,
             executor_id: None,
+            detached: false,
         })
         .collect();
     ws.store().insert_job(&job, &steps)?;
@@ -241,11 +242,20 @@ impl Runner {
             .filter(|s| s.status == Status::Completed.as_str())
             .map(|s| s.name)
             .collect();
+        // A resumed job's steps whose batch jobs ran on without a runner: followed, not launched.
+        let mut detached: HashMap<String, DetachedStep> = self
+            .ws
+            .store()
+            .detached_steps(&self.plan.job_name)?
+            .into_iter()
+            .map(|d| (d.step.clone(), d))
+            .collect();
         let mut sched = Scheduler::new(&self.plan, &completed, self.executors.limits());
         let mut running: JoinSet<(usize, StepEnd)> = JoinSet::new();
         loop {
             for i in sched.ready() {
-                self.launch(i, &mut running, &stop_rx)?;
+                let follow = detached.remove(&self.plan.steps[i].name);
+                self.launch(i, &mut running, &stop_rx, follow)?;
             }
             if sched.running() == 0 {
                 break;
@@ -283,17 +293,23 @@ impl Runner {
     }
 
     /// Starts step `i` (which the scheduler just made ready): its MLflow run, then its task.
+    /// A detached step (`follow`) keeps the run its batch job logs to.
     fn launch(
         &self,
         i: usize,
         running: &mut JoinSet<(usize, StepEnd)>,
         stop_rx: &watch::Receiver<bool>,
+        follow: Option<DetachedStep>,
     ) -> Result<(), EngineError> {
         let step = &self.plan.steps[i];
         // Queued, its run, and the run recorded on it: one commit.
         let job = self.plan.job_name.as_str();
+        let kept_run = follow.as_ref().and_then(|d| d.run_id.clone());
         let run_id = self.ws.store().batch(|s| {
             s.set_step_status(job, &step.name, Status::Queued.as_str(), None)?;
+            if let Some(run) = kept_run {
+                return Ok(run);
+            }
             let run = crate::tracking::child_run(s, &self.tracking, job, &step.name)
                 .map_err(|e| sluice_store::StoreError::Invalid(e.to_string()))?;
             s.set_step_run(job, &step.name, &run)?;
@@ -313,6 +329,7 @@ impl Runner {
             tracking: Arc::clone(&self.tracking),
             run_id: run_id.clone(),
             executor: self.executors.get(&step.compute),
+            follow,
         };
         let ws = self.ws.clone();
         running.spawn(async move {
@@ -400,6 +417,8 @@ struct StepTask {
     tracking: Arc<TrackingInfo>,
     run_id: String,
     executor: Arc<dyn Executor>,
+    /// The step's batch job, launched by a runner that stopped: followed instead of launched.
+    follow: Option<DetachedStep>,
 }
 
 /// A step's log, opened for appending: the lifecycle and an executor's line callback may both
@@ -413,6 +432,11 @@ impl StepLog {
     /// An empty log at `path`.
     fn create(path: &Path) -> Result<Self, EngineError> {
         std::fs::File::create(path).map_err(|e| EngineError::io(path, e))?;
+        Self::append(path)
+    }
+
+    /// The log at `path` as it is, appended to.
+    fn append(path: &Path) -> Result<Self, EngineError> {
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(path)
@@ -465,6 +489,7 @@ impl StepTask {
 
     async fn run(mut self) -> Result<StepEnd, EngineError> {
         let step = self.step_plan().clone();
+        let follow = self.follow.take();
         // The recorded outputs of the steps this one reads from (not the whole job's: that
         // made every step's cost grow with the pipeline).
         let mut upstream: Vec<&str> = step
@@ -481,22 +506,6 @@ impl StepTask {
         for s in upstream {
             recorded.extend(self.ws.store().list_step_outputs(&self.plan.job_name, s)?);
         }
-        let decision = crate::reuse::decide(&self.ws, &self.plan, &step, &recorded)?;
-        if let Some((job, row)) = &decision.reuse {
-            let end = self.reuse(&step, job, row, &decision, &recorded)?;
-            if let Err(message) = self.publish_outputs(&step, true).await {
-                return Ok(self.end(Status::Failed, message));
-            }
-            return Ok(end);
-        }
-        self.ws.store().set_step_reuse(
-            &self.plan.job_name,
-            &step.name,
-            decision.key.as_deref(),
-            &decision.record,
-            decision.code_hash.as_deref(),
-        )?;
-        self.status(Status::Preparing)?;
         let step_dir = self
             .ws
             .job_dir(&self.plan.job_name)
@@ -504,42 +513,74 @@ impl StepTask {
             .join(&step.name);
         let work_dir = step_dir.join("code");
         let log_path = step_dir.join("logs").join("std_log.txt");
-        prepare_dirs(
-            &self.ws,
-            &step,
-            decision.snapshot.as_ref(),
-            &work_dir,
-            &log_path,
-        )?;
-        let mut log = StepLog::create(&log_path)?;
+        let mut log = if follow.is_some() {
+            // Its folders, reuse record and launch are as the earlier runner left them (the
+            // batch job runs in them).
+            StepLog::append(&log_path)?
+        } else {
+            let decision = crate::reuse::decide(&self.ws, &self.plan, &step, &recorded)?;
+            if let Some((job, row)) = &decision.reuse {
+                let end = self.reuse(&step, job, row, &decision, &recorded)?;
+                if let Err(message) = self.publish_outputs(&step, true).await {
+                    return Ok(self.end(Status::Failed, message));
+                }
+                return Ok(end);
+            }
+            self.ws.store().set_step_reuse(
+                &self.plan.job_name,
+                &step.name,
+                decision.key.as_deref(),
+                &decision.record,
+                decision.code_hash.as_deref(),
+            )?;
+            self.status(Status::Preparing)?;
+            prepare_dirs(
+                &self.ws,
+                &step,
+                decision.snapshot.as_ref(),
+                &work_dir,
+                &log_path,
+            )?;
+            StepLog::create(&log_path)?
+        };
         let command = match self.render_command(&step) {
             Ok(c) => c,
-            Err(b) => return Ok(self.end(Status::Failed, format!("`{b}` has no value"))),
+            Err(b) => {
+                self.abandon(follow.as_ref());
+                return Ok(self.end(Status::Failed, format!("`{b}` has no value")));
+            }
         };
-        let inputs_json = serde_json::to_value(self.resolved_inputs(&step, &recorded))?;
-        self.ws.store().set_step_launch(
-            &self.plan.job_name,
-            &step.name,
-            &command,
-            &inputs_json,
-            &work_dir.display().to_string(),
-            &log_path.display().to_string(),
-        )?;
+        if follow.is_none() {
+            let inputs_json = serde_json::to_value(self.resolved_inputs(&step, &recorded))?;
+            self.ws.store().set_step_launch(
+                &self.plan.job_name,
+                &step.name,
+                &command,
+                &inputs_json,
+                &work_dir.display().to_string(),
+                &log_path.display().to_string(),
+            )?;
+        }
         let mut venv = None;
         if let Some(request) = step.python_env.clone() {
             match self.prepare_env(&step, request, &mut log).await? {
                 Ok(built) => venv = Some(built.venv),
-                Err(message) => return Ok(self.end(Status::Failed, message)),
+                Err(message) => {
+                    self.abandon(follow.as_ref());
+                    return Ok(self.end(Status::Failed, message));
+                }
             }
         }
         if *self.stop.borrow() {
+            self.abandon(follow.as_ref());
             return Ok(self.end(Status::Canceled, "the job stopped before this step started"));
         }
         let policy = step.retry.unwrap_or(sluice_spec::Retry {
             max_attempts: 1,
             backoff_seconds: 0.0,
         });
-        let mut attempt = 1;
+        let mut attempt = follow.as_ref().map_or(1, |d| d.attempts + 1);
+        let mut follow = follow.map(|d| Launched::Batch { id: d.executor_id });
         loop {
             self.status(Status::Running)?;
             let started = sluice_store::now();
@@ -551,7 +592,9 @@ impl StepTask {
                 venv.as_deref(),
                 attempt,
             );
-            let exit = self.execute(&prepared, &mut log).await?;
+            let exit = self
+                .execute(&prepared, &mut log, follow.take().as_ref())
+                .await?;
             self.ws
                 .store()
                 .set_step_exit(&self.plan.job_name, &step.name, exit.code)?;
@@ -633,6 +676,18 @@ impl StepTask {
             message: None,
             run_ended: false,
         })
+    }
+
+    /// Stops the batch job of a detached step that will not be followed after all (the step
+    /// ends without it), so that nothing runs on unwatched.
+    fn abandon(&self, follow: Option<&DetachedStep>) {
+        let Some(d) = follow else { return };
+        let launched = Launched::Batch {
+            id: d.executor_id.clone(),
+        };
+        if let Err(e) = self.executor.stop_orphan(&launched) {
+            tracing::warn!(step = %d.step, error = %e, "cannot stop the step's {} job {}", d.executor, d.executor_id);
+        }
     }
 
     /// Uploads the outputs whose `path:` is on a registered datastore (`skip_present`: a reused
@@ -976,12 +1031,22 @@ impl StepTask {
         }
     }
 
-    /// Runs one attempt on the step's executor: its lines to the log and the observer, where
-    /// it runs recorded on the step while it runs.
-    async fn execute(&self, prepared: &Prepared, log: &mut StepLog) -> Result<Exit, EngineError> {
+    /// Runs one attempt on the step's executor (or follows it, launched by an earlier runner:
+    /// `follow`): its lines to the log and the observer, where it runs recorded on the step
+    /// while it runs.
+    async fn execute(
+        &self,
+        prepared: &Prepared,
+        log: &mut StepLog,
+        follow: Option<&Launched>,
+    ) -> Result<Exit, EngineError> {
         let (job, step) = (prepared.job.as_str(), prepared.step.as_str());
         let kind = self.executor.kind();
-        self.ws.store().set_step_executor(job, step, kind, None)?;
+        if follow.is_some() {
+            self.ws.store().set_step_detached(job, step, false)?;
+        } else {
+            self.ws.store().set_step_executor(job, step, kind, None)?;
+        }
         let observer = Arc::clone(&self.observer);
         let mut on_line = |line: String| -> Result<(), EngineError> {
             log.write(&line)?;
@@ -1008,7 +1073,10 @@ impl StepTask {
             line: &mut on_line,
             launched: &mut on_launch,
         };
-        let exit = self.executor.run(prepared, io).await?;
+        let exit = match follow {
+            Some(at) => self.executor.attach(prepared, at, io).await?,
+            None => self.executor.run(prepared, io).await?,
+        };
         self.ws.store().set_step_pid(job, step, None)?;
         Ok(exit)
     }

@@ -141,7 +141,19 @@ impl JobTracking {
                 .with_auth(token.is_some())
                 .with_default_actor(steps_actor),
         );
-        let bound = sluice_server::bind(SocketAddr::new(bind_ip, 0)).await;
+        // A resumed job listens where it did before when it can: a step whose batch job ran
+        // on without a runner was told that address.
+        let earlier = ws.store().job_tracking_port(&plan.job_name)?;
+        let bound = match earlier {
+            Some(port) => match sluice_server::bind(SocketAddr::new(bind_ip, port)).await {
+                Ok(b) => Ok(b),
+                Err(e) => {
+                    tracing::info!(port, error = %e, "the job's earlier tracking port is taken; listening on another");
+                    sluice_server::bind(SocketAddr::new(bind_ip, 0)).await
+                }
+            },
+            None => sluice_server::bind(SocketAddr::new(bind_ip, 0)).await,
+        };
         let (listener, addr) = match bound {
             Ok(b) => b,
             Err(e) => {
@@ -154,6 +166,12 @@ impl JobTracking {
                 )));
             }
         };
+        if let Err(e) = ws
+            .store()
+            .set_job_tracking_port(&plan.job_name, addr.port())
+        {
+            tracing::warn!(error = %e, "cannot record the job's tracking port");
+        }
         let (shutdown, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(sluice_server::serve(listener, state, async move {
             let _ = rx.await;

@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0015_metric_points_unchecked.sql"),
     include_str!("../migrations/0016_metric_chunks.sql"),
     include_str!("../migrations/0017_metrics_recent_unchecked.sql"),
+    include_str!("../migrations/0018_detached_steps.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -64,6 +65,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0015_metric_points_unchecked.sql"),
     include_str!("../migrations/postgres/0016_metric_chunks.sql"),
     include_str!("../migrations/postgres/0017_metrics_recent_unchecked.sql"),
+    include_str!("../migrations/postgres/0018_detached_steps.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -236,6 +238,20 @@ pub struct JobRunner {
     pub pid: Option<u32>,
     /// The runner's start time as the kernel gives it.
     pub started: Option<String>,
+}
+
+/// A step whose runner stopped while its batch job ran on ([`Store::mark_interrupted`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetachedStep {
+    pub step: String,
+    /// The executor that launched it (`slurm`).
+    pub executor: String,
+    /// Its id there (a Slurm job id).
+    pub executor_id: String,
+    /// The attempts that had ended before it (the running one is the next).
+    pub attempts: u32,
+    /// Its MLflow run.
+    pub run_id: Option<String>,
 }
 
 /// The current time as an RFC 3339 timestamp (UTC, microseconds).
@@ -1042,8 +1058,15 @@ impl Store {
     }
 
     /// Ends an interrupted job: its unfinished steps and the job itself become `Failed` with
-    /// `reason`, in one transaction. Returns the steps that were marked.
-    pub fn mark_interrupted(&mut self, name: &str, reason: &str) -> Result<Vec<String>> {
+    /// `reason`, in one transaction, except the steps in `detached`, whose batch jobs run on:
+    /// they stay `Running`, marked detached, with their MLflow runs, and the job's token stays
+    /// valid for them until the job is resumed or canceled. Returns the steps marked `Failed`.
+    pub fn mark_interrupted(
+        &mut self,
+        name: &str,
+        reason: &str,
+        detached: &[String],
+    ) -> Result<Vec<String>> {
         let at = now();
         let tx = self.conn.transaction()?;
         let steps: Vec<String> = {
@@ -1051,16 +1074,33 @@ impl Store {
                 "SELECT name FROM steps WHERE job_name = ?1 AND status NOT IN ('Completed', 'Failed', 'Canceled') ORDER BY position",
             )?;
             let rows = stmt.query_map([name], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
+            rows.collect::<Result<Vec<String>, _>>()?
         };
+        let (kept, steps): (Vec<String>, Vec<String>) =
+            steps.into_iter().partition(|s| detached.contains(s));
         for step in &steps {
             tx.execute(
-                "UPDATE steps SET status = 'Failed', ended_at = ?3, error = ?4 WHERE job_name = ?1 AND name = ?2",
+                "UPDATE steps SET status = 'Failed', ended_at = ?3, error = ?4, detached = 0 WHERE job_name = ?1 AND name = ?2",
                 params![name, step, at, reason],
             )?;
             tx.execute(
                 "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, ?2, 'Failed', ?3, ?4)",
                 params![name, step, at, reason],
+            )?;
+        }
+        for step in &kept {
+            tx.execute(
+                "UPDATE steps SET detached = 1 WHERE job_name = ?1 AND name = ?2",
+                params![name, step],
+            )?;
+            tx.execute(
+                "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, ?2, 'Running', ?3, ?4)",
+                params![
+                    name,
+                    step,
+                    at,
+                    "detached: the sluice process running the job stopped; the step's batch job runs on"
+                ],
             )?;
         }
         tx.execute(
@@ -1073,20 +1113,105 @@ impl Store {
         )?;
         tx.execute(
             "UPDATE runs SET status = 'FAILED', end_time = ?2
-             WHERE status = 'RUNNING' AND run_uuid IN (SELECT run_uuid FROM tags WHERE key = 'sluice.job' AND value = ?1)",
+             WHERE status = 'RUNNING' AND run_uuid IN (SELECT run_uuid FROM tags WHERE key = 'sluice.job' AND value = ?1)
+               AND run_uuid NOT IN (SELECT run_id FROM steps WHERE job_name = ?1 AND detached = 1 AND run_id IS NOT NULL)",
             params![name, tracking::now_ms()],
         )?;
-        // The job's own token dies with it.
-        tx.execute(
-            "UPDATE tokens SET revoked_at = ?2 WHERE job_name = ?1 AND revoked_at IS NULL",
-            params![name, at],
-        )?;
+        // The job's own token dies with it, unless a detached step still acts with it.
+        if kept.is_empty() {
+            tx.execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE job_name = ?1 AND revoked_at IS NULL",
+                params![name, at],
+            )?;
+        }
         tx.execute(
             "UPDATE steps SET pid = NULL, pid_started = NULL WHERE job_name = ?1",
             params![name],
         )?;
         tx.commit()?;
         Ok(steps)
+    }
+
+    /// The detached steps of a job (see [`Store::mark_interrupted`]).
+    pub fn detached_steps(&self, job: &str) -> Result<Vec<DetachedStep>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, executor, executor_id, attempts, run_id FROM steps
+             WHERE job_name = ?1 AND detached = 1 AND executor IS NOT NULL AND executor_id IS NOT NULL
+             ORDER BY position",
+        )?;
+        let rows = stmt.query_map([job], |r| {
+            Ok(DetachedStep {
+                step: r.get(0)?,
+                executor: r.get(1)?,
+                executor_id: r.get(2)?,
+                attempts: r.get::<_, i64>(3)?.try_into().unwrap_or(0),
+                run_id: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<crate::db::Result<_>>()?)
+    }
+
+    /// Marks a step attached again (its batch job is followed by a runner) or detached.
+    pub fn set_step_detached(&self, job: &str, step: &str, detached: bool) -> Result<()> {
+        self.conn.execute(
+            "UPDATE steps SET detached = ?3 WHERE job_name = ?1 AND name = ?2",
+            params![job, step, i64::from(detached)],
+        )?;
+        Ok(())
+    }
+
+    /// Ends the detached steps of an ended job as `Canceled` (their batch jobs were stopped),
+    /// with their MLflow runs. Returns the steps.
+    pub fn cancel_detached(&mut self, job: &str, reason: &str) -> Result<Vec<String>> {
+        let at = now();
+        let tx = self.conn.transaction()?;
+        let steps: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT name FROM steps WHERE job_name = ?1 AND detached = 1 ORDER BY position",
+            )?;
+            let rows = stmt.query_map([job], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        tx.execute(
+            "UPDATE runs SET status = 'KILLED', end_time = ?2
+             WHERE status = 'RUNNING' AND run_uuid IN (SELECT run_id FROM steps WHERE job_name = ?1 AND detached = 1 AND run_id IS NOT NULL)",
+            params![job, tracking::now_ms()],
+        )?;
+        for step in &steps {
+            tx.execute(
+                "UPDATE steps SET status = 'Canceled', ended_at = ?3, error = ?4, detached = 0 WHERE job_name = ?1 AND name = ?2",
+                params![job, step, at, reason],
+            )?;
+            tx.execute(
+                "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, ?2, 'Canceled', ?3, ?4)",
+                params![job, step, at, reason],
+            )?;
+        }
+        tx.commit()?;
+        Ok(steps)
+    }
+
+    /// Records the port the job's tracking server listens on (tried again on resume).
+    pub fn set_job_tracking_port(&self, job: &str, port: u16) -> Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET tracking_port = ?2 WHERE name = ?1",
+            params![job, i64::from(port)],
+        )?;
+        Ok(())
+    }
+
+    /// The port the job's tracking server last listened on.
+    pub fn job_tracking_port(&self, job: &str) -> Result<Option<u16>> {
+        let port: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT tracking_port FROM jobs WHERE name = ?1",
+                [job],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        Ok(port.and_then(|p| u16::try_from(p).ok()))
     }
 
     /// Records the process a step runs as (`None` once it has exited).
@@ -1177,8 +1302,9 @@ impl Store {
     }
 
     /// Prepares a `Failed` or `Canceled` job to be resumed: every step that did not complete
-    /// goes back to `NotStarted` (its outputs, attempts and error forgotten); completed steps
-    /// stay. Returns the steps that will run again.
+    /// goes back to `NotStarted` (its outputs, attempts and error forgotten), except that a
+    /// detached step keeps its attempts, reuse record and batch job (the runner follows that
+    /// job); completed steps stay. Returns the steps that will run again or be followed.
     pub fn reset_for_resume(&mut self, job: &str, runner: (u32, &str)) -> Result<Vec<String>> {
         let at = now();
         let tx = self.conn.transaction()?;
@@ -1204,18 +1330,31 @@ impl Store {
                 )),
             });
         }
-        let steps: Vec<String> = {
+        let steps: Vec<(String, bool)> = {
             let mut stmt = tx.prepare(
-                "SELECT name FROM steps WHERE job_name = ?1 AND status != 'Completed' ORDER BY position",
+                "SELECT name, detached FROM steps WHERE job_name = ?1 AND status != 'Completed' ORDER BY position",
             )?;
-            let rows = stmt.query_map([job], |r| r.get(0))?;
+            let rows = stmt.query_map([job], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0)))?;
             rows.collect::<Result<_, _>>()?
         };
-        for step in &steps {
+        for (step, detached) in &steps {
+            if *detached {
+                // Its batch job runs on: the runner follows it (everything about it stays).
+                tx.execute(
+                    "UPDATE steps SET status = 'NotStarted', ended_at = NULL, error = NULL WHERE job_name = ?1 AND name = ?2",
+                    params![job, step],
+                )?;
+                tx.execute(
+                    "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, ?2, 'NotStarted', ?3, 'resumed: its batch job is followed again')",
+                    params![job, step, at],
+                )?;
+                continue;
+            }
             tx.execute(
                 "UPDATE steps SET status = 'NotStarted', command = NULL, exit_code = NULL, started_at = NULL,
                     ended_at = NULL, error = NULL, pid = NULL, pid_started = NULL, reused_from = NULL,
-                    reuse_key = NULL, reuse_parts = NULL, env_hash = NULL, attempts = 0
+                    reuse_key = NULL, reuse_parts = NULL, env_hash = NULL, attempts = 0,
+                    executor = NULL, executor_id = NULL
                  WHERE job_name = ?1 AND name = ?2",
                 params![job, step],
             )?;
@@ -1241,7 +1380,7 @@ impl Store {
             params![job, at],
         )?;
         tx.commit()?;
-        Ok(steps)
+        Ok(steps.into_iter().map(|(s, _)| s).collect())
     }
 
     pub fn get_job(&self, name: &str) -> Result<JobRow> {
@@ -1334,6 +1473,134 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::testing::fresh_store(dir.path()).unwrap();
         (dir, store)
+    }
+
+    #[test]
+    fn an_interrupted_jobs_detached_step_keeps_its_batch_job_run_and_token_until_resumed_or_canceled()
+     {
+        use crate::testing::{job_row, step_row};
+        let (_dir, mut store) = store();
+        let tag = |k: &str, v: &str| tracking::KeyValue {
+            key: k.into(),
+            value: v.into(),
+        };
+        let interrupted = |store: &mut Store, job: &str| {
+            store
+                .insert_job(
+                    &job_row(job, "Running"),
+                    &[
+                        step_row("done", "hpc"),
+                        step_row("far", "hpc"),
+                        step_row("near", "local"),
+                    ],
+                )
+                .unwrap();
+            store
+                .set_step_status(job, "done", "Completed", None)
+                .unwrap();
+            let mut runs = Vec::new();
+            for step in ["far", "near"] {
+                store.set_step_status(job, step, "Running", None).unwrap();
+                let run = store
+                    .create_run("0", "u", Some(step), Some(1), &[tag("sluice.job", job)])
+                    .unwrap();
+                store.set_step_run(job, step, &run.info.run_uuid).unwrap();
+                runs.push(run.info.run_uuid);
+            }
+            store
+                .set_step_executor(job, "far", "slurm", Some("41"))
+                .unwrap();
+            store.set_step_pid(job, "near", Some((7, "9"))).unwrap();
+            store
+                .record_attempt(job, "far", 1, "Failed", Some(1), None, "l", &now())
+                .unwrap();
+            let actor = governance::Actor::local();
+            store.governed(&actor).create_job_token(job).unwrap();
+            let failed = store
+                .mark_interrupted(job, "interrupted", &["far".to_owned()])
+                .unwrap();
+            assert_eq!(failed, ["near"]);
+            runs
+        };
+        let runs = interrupted(&mut store, "j");
+        let steps = store.list_steps("j").unwrap();
+        let by = |n: &str| steps.iter().find(|s| s.name == n).unwrap().clone();
+        assert_eq!(store.get_job("j").unwrap().status, "Failed");
+        assert_eq!(
+            (by("far").status.as_str(), by("far").detached),
+            ("Running", true)
+        );
+        assert_eq!(
+            (by("near").status.as_str(), by("near").detached),
+            ("Failed", false)
+        );
+        assert_eq!(store.get_run(&runs[0]).unwrap().info.status, "RUNNING");
+        assert_eq!(store.get_run(&runs[1]).unwrap().info.status, "FAILED");
+        let live_tokens = |store: &Store, job: &str| -> i64 {
+            store
+                .conn
+                .query_row(
+                    "SELECT COUNT(*) FROM tokens WHERE job_name = ?1 AND revoked_at IS NULL",
+                    [job],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(
+            live_tokens(&store, "j"),
+            1,
+            "the detached step still acts with it"
+        );
+        let detached = store.detached_steps("j").unwrap();
+        assert_eq!(
+            detached,
+            [DetachedStep {
+                step: "far".into(),
+                executor: "slurm".into(),
+                executor_id: "41".into(),
+                attempts: 1,
+                run_id: Some(runs[0].clone()),
+            }]
+        );
+        // Resumed: the detached step keeps its batch job, attempts and run; the other starts over.
+        let again = store.reset_for_resume("j", (1, "1")).unwrap();
+        assert_eq!(again, ["far", "near"]);
+        assert_eq!(store.detached_steps("j").unwrap(), detached);
+        let steps = store.list_steps("j").unwrap();
+        let far = steps.iter().find(|s| s.name == "far").unwrap();
+        assert_eq!(
+            (far.status.as_str(), far.executor_id.as_deref()),
+            ("NotStarted", Some("41"))
+        );
+        assert_eq!(store.step_attempts("j", "far").unwrap().len(), 1);
+        let near = steps.iter().find(|s| s.name == "near").unwrap();
+        assert_eq!((near.executor.as_deref(), near.detached), (None, false));
+        // Another interrupted job, canceled instead: its detached step ends Canceled.
+        let runs = interrupted(&mut store, "k");
+        assert_eq!(store.cancel_detached("k", "canceled").unwrap(), ["far"]);
+        assert!(store.detached_steps("k").unwrap().is_empty());
+        let far = store
+            .list_steps("k")
+            .unwrap()
+            .into_iter()
+            .find(|s| s.name == "far")
+            .unwrap();
+        assert_eq!((far.status.as_str(), far.detached), ("Canceled", false));
+        assert_eq!(store.get_run(&runs[0]).unwrap().info.status, "KILLED");
+        // Without a detached step, the job's token is revoked with it.
+        store
+            .insert_job(&job_row("m", "Running"), &[step_row("a", "local")])
+            .unwrap();
+        store
+            .governed(&governance::Actor::local())
+            .create_job_token("m")
+            .unwrap();
+        store.mark_interrupted("m", "interrupted", &[]).unwrap();
+        assert_eq!(live_tokens(&store, "m"), 0);
+        // The tracking port a resumed job listens on again.
+        assert_eq!(store.job_tracking_port("m").unwrap(), None);
+        store.set_job_tracking_port("m", 5123).unwrap();
+        assert_eq!(store.job_tracking_port("m").unwrap(), Some(5123));
     }
 
     fn data(name: &str, version: &str) -> DataAssetRow {
@@ -1453,7 +1720,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 17);
+        assert_eq!(latest, 18);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -1522,11 +1789,14 @@ mod tests {
                 .run_uuid
         };
         {
-            // Back to schema 16: metrics_recent with its foreign key, holding two points.
+            // Back to schema 16: metrics_recent with its foreign key, holding two points (and
+            // none of 0018's columns).
             let mut conn = Conn::open_sqlite(&path).unwrap();
             let tx = conn.transaction().unwrap();
             tx.execute_batch(
-                "DROP TABLE metrics_recent;
+                "ALTER TABLE steps DROP COLUMN detached;
+                 ALTER TABLE jobs DROP COLUMN tracking_port;
+                 DROP TABLE metrics_recent;
                  CREATE TABLE metrics_recent (
                      run_uuid TEXT NOT NULL REFERENCES runs (run_uuid), seq INTEGER NOT NULL,
                      key TEXT NOT NULL, value REAL NOT NULL, timestamp INTEGER NOT NULL,
@@ -1547,7 +1817,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 17);
+        assert_eq!(store.schema_version().unwrap(), 18);
         let (points, _) = store.metric_history_points(&run, "loss", 10, 0).unwrap();
         let got: Vec<(i64, f64)> = points.iter().map(|p| (p.step, p.value)).collect();
         assert_eq!(got, [(0, 1.5), (1, 0.5)]);
@@ -1581,7 +1851,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 17);
+        assert_eq!(store.schema_version().unwrap(), 18);
         let old = store.get_compute("old").unwrap().unwrap();
         assert_eq!(
             (old.max_instances, old.min_instances, old.size),

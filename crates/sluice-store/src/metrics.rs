@@ -93,55 +93,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::{JobRow, StepRow};
-
-    fn step(name: &str, compute: &str) -> StepRow {
-        StepRow {
-            name: name.into(),
-            display_name: None,
-            status: "NotStarted".into(),
-            depends_on: Vec::new(),
-            command: None,
-            environment: None,
-            compute: Some(compute.into()),
-            inputs: serde_json::Value::Null,
-            work_dir: None,
-            log_path: None,
-            exit_code: None,
-            created_at: crate::now(),
-            started_at: None,
-            ended_at: None,
-            error: None,
-            env_hash: None,
-            code_hash: None,
-            reused_from: None,
-            reuse_key: None,
-            reuse_parts: None,
-            executor: None,
-            executor_id: None,
-        }
-    }
-
-    fn job(name: &str, status: &str) -> JobRow {
-        JobRow {
-            name: name.into(),
-            ty: "pipeline".into(),
-            display_name: None,
-            experiment_name: "e".into(),
-            description: None,
-            tags: indexmap::IndexMap::new(),
-            status: status.into(),
-            spec_path: "p.yml".into(),
-            spec_text: String::new(),
-            settings: serde_json::json!({}),
-            inputs: serde_json::json!({}),
-            compute: None,
-            created_at: crate::now(),
-            started_at: None,
-            ended_at: None,
-            error: None,
-        }
-    }
+    use crate::testing::{job_row as job, step_row as step};
 
     #[test]
     fn jobs_queues_and_durations_are_counted_in_the_database() {

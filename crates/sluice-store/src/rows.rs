@@ -345,10 +345,14 @@ pub struct StepRow {
     /// The executor's id for it (a Slurm job id).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub executor_id: Option<String>,
+    /// Its runner stopped while its batch job went on running: `job resume` follows that job,
+    /// `job cancel` stops it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub detached: bool,
 }
 
 impl StepRow {
-    pub(crate) const SELECT: &'static str = "SELECT name, display_name, status, depends_on, command, environment, compute, inputs, work_dir, log_path, exit_code, created_at, started_at, ended_at, error, env_hash, code_hash, reused_from, reuse_key, reuse_parts, executor, executor_id FROM steps";
+    pub(crate) const SELECT: &'static str = "SELECT name, display_name, status, depends_on, command, environment, compute, inputs, work_dir, log_path, exit_code, created_at, started_at, ended_at, error, env_hash, code_hash, reused_from, reuse_key, reuse_parts, executor, executor_id, detached FROM steps";
 
     pub(crate) fn from_row(r: &Row<'_>) -> crate::db::Result<Self> {
         Self::from_row_at(r, 0)
@@ -379,6 +383,7 @@ impl StepRow {
             reuse_parts: r.get::<_, Option<String>>(at + 19)?.map(|t| json(&t)),
             executor: r.get(at + 20)?,
             executor_id: r.get(at + 21)?,
+            detached: r.get::<_, i64>(at + 22)? != 0,
         })
     }
 }

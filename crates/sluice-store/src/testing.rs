@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::db::Conn;
-use crate::{Location, Result, Store};
+use crate::{JobRow, Location, Result, StepRow, Store};
 
 /// The variable naming the PostgreSQL server tests run against.
 pub const POSTGRES_ENV: &str = "SLUICE_TEST_POSTGRES";
@@ -53,4 +53,57 @@ pub fn workspace_location(ws: &Path) -> Result<Location> {
 /// A fresh, empty store for one test (see [`fresh_location`]).
 pub fn fresh_store(dir: &Path) -> Result<Store> {
     Store::open_at(&fresh_location(dir)?)
+}
+
+/// A step row as a job records it before it runs, on `compute`.
+#[must_use]
+pub fn step_row(name: &str, compute: &str) -> StepRow {
+    StepRow {
+        name: name.into(),
+        display_name: None,
+        status: "NotStarted".into(),
+        depends_on: Vec::new(),
+        command: None,
+        environment: None,
+        compute: Some(compute.into()),
+        inputs: serde_json::Value::Null,
+        work_dir: None,
+        log_path: None,
+        exit_code: None,
+        created_at: crate::now(),
+        started_at: None,
+        ended_at: None,
+        error: None,
+        env_hash: None,
+        code_hash: None,
+        reused_from: None,
+        reuse_key: None,
+        reuse_parts: None,
+        executor: None,
+        executor_id: None,
+        detached: false,
+    }
+}
+
+/// A pipeline job row with `status`.
+#[must_use]
+pub fn job_row(name: &str, status: &str) -> JobRow {
+    JobRow {
+        name: name.into(),
+        ty: "pipeline".into(),
+        display_name: None,
+        experiment_name: "e".into(),
+        description: None,
+        tags: indexmap::IndexMap::new(),
+        status: status.into(),
+        spec_path: "p.yml".into(),
+        spec_text: String::new(),
+        settings: serde_json::json!({}),
+        inputs: serde_json::json!({}),
+        compute: None,
+        created_at: crate::now(),
+        started_at: None,
+        ended_at: None,
+        error: None,
+    }
 }

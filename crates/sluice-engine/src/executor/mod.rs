@@ -86,6 +86,37 @@ pub trait Executor: Send + Sync {
     /// Stops a step that an earlier runner launched and could not see to its end (the runner
     /// was killed). False when it had already ended.
     fn stop_orphan(&self, launched: &Launched) -> Result<bool, EngineError>;
+
+    /// Whether a step that an earlier runner launched and could not see to its end can still
+    /// be followed by another ([`Executor::attach`]): it runs on, or it ended by itself with
+    /// success. False for what an executor cannot find again (a local process, whose exit
+    /// code died with its parent).
+    fn followable(&self, launched: &Launched) -> Result<bool, EngineError> {
+        let _ = launched;
+        Ok(false)
+    }
+
+    /// Follows a step launched by an earlier runner ([`Executor::followable`]) to its end, as
+    /// [`Executor::run`] would have after launching it: its output from the start, then how it
+    /// ended. `limits.timeout` counts from here.
+    fn attach<'a>(
+        &'a self,
+        step: &'a Prepared,
+        launched: &'a Launched,
+        io: StepIo<'a>,
+    ) -> BoxFuture<'a, Result<Exit, EngineError>> {
+        let _ = (step, io);
+        let why = format!(
+            "the {} executor cannot follow a step launched by an earlier runner ({launched:?})",
+            self.kind()
+        );
+        Box::pin(async move {
+            Ok(Exit {
+                kind: ExitKind::Ended(why),
+                code: None,
+            })
+        })
+    }
 }
 
 /// How a command ended, as far as the executor can tell.

@@ -78,6 +78,50 @@ impl Executor for Slurm {
             .map_err(|e| EngineError::Internal(format!("cannot run `scancel {id}`: {e}")))?;
         Ok(out.status.success())
     }
+
+    fn followable(&self, launched: &Launched) -> Result<bool, EngineError> {
+        let Launched::Batch { id } = launched else {
+            return Ok(false);
+        };
+        let state = std::process::Command::new("scontrol")
+            .args(["show", "job", "-o", id])
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .and_then(|out| parse_scontrol(&String::from_utf8_lossy(&out.stdout)))
+            .or_else(|| {
+                let out = std::process::Command::new("sacct")
+                    .args(["-n", "-P", "-X", "-o", "State,ExitCode,Reason", "-j", id])
+                    .output()
+                    .ok()
+                    .filter(|out| out.status.success())?;
+                parse_sacct(&String::from_utf8_lossy(&out.stdout))
+            });
+        // A job Slurm no longer knows cannot be told from one that never ran: run it again.
+        Ok(state.is_some_and(|s| !s.is_final() || s.state == "COMPLETED"))
+    }
+
+    fn attach<'a>(
+        &'a self,
+        step: &'a Prepared,
+        launched: &'a Launched,
+        io: StepIo<'a>,
+    ) -> BoxFuture<'a, Result<Exit, EngineError>> {
+        Box::pin(async move {
+            let Launched::Batch { id } = launched else {
+                return Err(EngineError::Internal(format!(
+                    "a Slurm step cannot be followed from {launched:?}"
+                )));
+            };
+            let files = Files::new(step);
+            (io.launched)(launched)?;
+            (io.line)(format!(
+                "following Slurm job {id} again (the sluice process that submitted it stopped); its output from the start ({}):",
+                files.output.display()
+            ))?;
+            self.follow(step, &files, id, io).await
+        })
+    }
 }
 
 /// The files of one attempt, in the step's `slurm` folder.
@@ -193,7 +237,7 @@ impl Slurm {
         s
     }
 
-    async fn run_step(&self, step: &Prepared, mut io: StepIo<'_>) -> Result<Exit, EngineError> {
+    async fn run_step(&self, step: &Prepared, io: StepIo<'_>) -> Result<Exit, EngineError> {
         let files = Files::new(step);
         if let Some(dir) = files.script.parent() {
             std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
@@ -254,6 +298,18 @@ impl Slurm {
             "submitted to Slurm as job {id} (script {})",
             files.script.display()
         ))?;
+        self.follow(step, &files, &id, io).await
+    }
+
+    /// Follows Slurm job `id` (an attempt of `step`, with its `files`) to its end: its output
+    /// into the step's log as it grows, cancelled on a timeout or when the job stops.
+    async fn follow(
+        &self,
+        step: &Prepared,
+        files: &Files,
+        id: &str,
+        mut io: StepIo<'_>,
+    ) -> Result<Exit, EngineError> {
         let deadline = step
             .timeout
             .map(|t| tokio::time::Instant::now() + Duration::from_secs(t));
@@ -264,7 +320,7 @@ impl Slurm {
         let mut exit_seen: Option<tokio::time::Instant> = None;
         let state = loop {
             tail.lines(&mut *io.line)?;
-            let state = job_state(&id).await;
+            let state = job_state(id).await;
             if let Some(state) = &state {
                 if state.is_final() {
                     break Some(state.clone());
@@ -273,7 +329,7 @@ impl Slurm {
                     last_wait.clone_from(&state.reason);
                     (io.line)(format!("waiting in Slurm's queue: {}", state.reason))?;
                     if let Some(why) = never_runs(&state.reason) {
-                        scancel(&id).await;
+                        scancel(id).await;
                         let msg = format!(
                             "Slurm cannot run job {id} as asked ({}): {why}",
                             state.reason
@@ -303,10 +359,10 @@ impl Slurm {
             if stopped.is_none() {
                 if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                     stopped = Some(ExitKind::TimedOut(step.timeout.unwrap_or_default()));
-                    scancel(&id).await;
+                    scancel(id).await;
                 } else if *io.stop.borrow() {
                     stopped = Some(ExitKind::Stopped);
-                    scancel(&id).await;
+                    scancel(id).await;
                 }
             }
             tokio::select! {
@@ -334,7 +390,7 @@ impl Slurm {
                 },
             });
         };
-        Ok(state.exit(&id, code))
+        Ok(state.exit(id, code))
     }
 }
 

@@ -205,6 +205,8 @@ struct Fake {
     hold: HashSet<String>,
     running: Mutex<(usize, usize)>,
     launched: Mutex<Vec<(String, u32)>>,
+    /// The batch jobs followed (launched by an earlier runner): id and attempt.
+    followed: Mutex<Vec<(String, u32)>>,
 }
 
 impl Fake {
@@ -279,6 +281,35 @@ impl Executor for Fake {
 
     fn stop_orphan(&self, _: &Launched) -> Result<bool, EngineError> {
         Ok(false)
+    }
+
+    fn followable(&self, _: &Launched) -> Result<bool, EngineError> {
+        Ok(true)
+    }
+
+    fn attach<'a>(
+        &'a self,
+        step: &'a Prepared,
+        launched: &'a Launched,
+        io: StepIo<'a>,
+    ) -> BoxFuture<'a, Result<Exit, EngineError>> {
+        Box::pin(async move {
+            let Launched::Batch { id } = launched else {
+                panic!("{launched:?}");
+            };
+            self.followed
+                .lock()
+                .unwrap()
+                .push((id.clone(), step.attempt));
+            (io.line)(format!("fake follow of {id}"))?;
+            Ok(self
+                .script
+                .lock()
+                .unwrap()
+                .get_mut(&format!("follow {}", step.step))
+                .and_then(VecDeque::pop_front)
+                .unwrap_or_else(|| Exit::code(0)))
+        })
     }
 }
 
@@ -389,4 +420,90 @@ async fn a_cancel_reaches_the_running_step_through_its_executor() {
         .collect();
     assert_eq!(status["slow"], "Canceled");
     assert_eq!(status["after"], "Canceled");
+}
+
+#[tokio::test]
+async fn a_resumed_job_follows_its_detached_step_and_retries_it_as_a_new_attempt() {
+    let yaml = "type: pipeline\nexperiment_name: tests\njobs:\n  train:\n    type: command\n    command: echo train\n    retry:\n      max_attempts: 2\n    outputs:\n      out:\n        type: uri_folder\n";
+    let (_d, ws, plan) = planned(yaml, &[], 4);
+    let job = plan.job_name.clone();
+    // What a runner killed while `train` ran as batch job `train-1` leaves behind, once the
+    // next command has found it dead.
+    crate::run::record_job(&ws, &plan).unwrap();
+    let step_dir = ws.job_dir(&job).join("steps").join("train");
+    std::fs::create_dir_all(step_dir.join("logs")).unwrap();
+    std::fs::create_dir_all(step_dir.join("code")).unwrap();
+    std::fs::write(
+        step_dir.join("logs").join("std_log.txt"),
+        "before the runner died\n",
+    )
+    .unwrap();
+    let run = {
+        let mut store = ws.store();
+        store.set_job_status(&job, "Running", None).unwrap();
+        store
+            .set_step_status(&job, "train", "Running", None)
+            .unwrap();
+        store
+            .set_step_executor(&job, "train", "fake", Some("train-1"))
+            .unwrap();
+        let exp = store.create_experiment("tests", None, &[]).unwrap();
+        let run = store
+            .create_run(&exp, "u", Some("train"), Some(1), &[])
+            .unwrap();
+        store
+            .set_step_run(&job, "train", &run.info.run_uuid)
+            .unwrap();
+        store
+            .mark_interrupted(&job, "interrupted", &["train".to_owned()])
+            .unwrap();
+        store.reset_for_resume(&job, (1, "1")).unwrap();
+        run.info.run_uuid
+    };
+    // The batch job it follows fails; the retry policy launches attempt 2.
+    let fake = Fake::with(&[("follow train", vec![Exit::code(3)])], &[]);
+    let executors = Executors::only(
+        &(Arc::clone(&fake) as Arc<dyn Executor>),
+        &plan,
+        &HashMap::new(),
+    );
+    let outcome = crate::run::execute_with(
+        &ws,
+        &plan,
+        executors,
+        Arc::new(|_| {}),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.status, Status::Completed);
+    assert_eq!(
+        *fake.followed.lock().unwrap(),
+        [("train-1".to_owned(), 1)],
+        "followed, not submitted again"
+    );
+    assert_eq!(*fake.launched.lock().unwrap(), [("train".to_owned(), 2)]);
+    let attempts = ws.store().step_attempts(&job, "train").unwrap();
+    let got: Vec<(u32, &str)> = attempts
+        .iter()
+        .map(|a| (a.attempt, a.status.as_str()))
+        .collect();
+    assert_eq!(got, [(1, "Failed"), (2, "Completed")]);
+    let kept =
+        std::fs::read_to_string(step_dir.join("logs").join("std_log.attempt-1.txt")).unwrap();
+    assert!(
+        kept.starts_with("before the runner died\nfake follow of train-1\n"),
+        "{kept}"
+    );
+    let steps = ws.store().list_steps(&job).unwrap();
+    assert_eq!(
+        (steps[0].status.as_str(), steps[0].detached),
+        ("Completed", false)
+    );
+    assert_eq!(
+        ws.store().step_run(&job, "train").unwrap().as_deref(),
+        Some(run.as_str()),
+        "the step kept its MLflow run"
+    );
+    assert_eq!(ws.store().get_run(&run).unwrap().info.status, "FINISHED");
 }

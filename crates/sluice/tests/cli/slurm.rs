@@ -458,9 +458,11 @@ fn cancel_and_timeout_reach_the_slurm_job() {
 }
 
 #[test]
-fn a_killed_runner_leaves_no_slurm_job_behind() {
-    let Some((conf, _cluster, ctx)) = on_cluster("a_killed_runner_leaves_no_slurm_job_behind", "1")
-    else {
+fn a_killed_runners_slurm_job_runs_on_until_job_cancel_stops_it() {
+    let Some((conf, _cluster, ctx)) = on_cluster(
+        "a_killed_runners_slurm_job_runs_on_until_job_cancel_stops_it",
+        "1",
+    ) else {
         return;
     };
     let (mut runner, id) = slow_job(
@@ -472,17 +474,126 @@ fn a_killed_runner_leaves_no_slurm_job_behind() {
     );
     runner.kill().unwrap(); // SIGKILL: the runner cannot cancel anything
     runner.wait().unwrap();
+    // The next command sees the dead runner and fails the job; the batch job runs on, its
+    // step detached.
+    let job = sluice_json(&ctx, &conf, &["job", "show", "-n", "k", "-o", "json"]);
+    assert_eq!(job["status"], "Failed");
+    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    assert_eq!(step["status"], "Running", "{job:#}");
+    assert_eq!(step["detached"], true, "{job:#}");
+    assert!(
+        job["error"].as_str().unwrap().contains("job cancel -n k"),
+        "{job:#}"
+    );
     assert_eq!(
         slurm_job(&conf, &id)["JobState"],
         "RUNNING",
         "the batch job outlives its runner"
     );
-    // The next command sees the dead runner, fails the job and cancels its batch job.
-    let job = sluice_json(&ctx, &conf, &["job", "show", "-n", "k", "-o", "json"]);
-    assert_eq!(job["status"], "Failed");
-    wait_for(30, "the orphaned Slurm job to be cancelled", || {
+    // `job cancel` stops it: no Slurm job is left behind.
+    let job = sluice_json(&ctx, &conf, &["job", "cancel", "-n", "k", "-o", "json"]);
+    assert_eq!(job["status"], "Canceled", "{job:#}");
+    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    assert_eq!(step["status"], "Canceled", "{job:#}");
+    assert_eq!(step["detached"], false, "{job:#}");
+    wait_for(30, "the detached Slurm job to be cancelled", || {
         slurm_job(&conf, &id)["JobState"] == "CANCELLED"
     });
+    // Nothing left to cancel.
+    let again = sluice(&ctx, &conf, &["job", "cancel", "-n", "k"]);
+    assert!(!again.status.success());
+}
+
+#[test]
+fn a_resumed_job_follows_the_slurm_job_its_killed_runner_left_and_its_mlflow_calls_land() {
+    let Some((conf, _cluster, ctx)) = on_cluster(
+        "a_resumed_job_follows_the_slurm_job_its_killed_runner_left_and_its_mlflow_calls_land",
+        "1",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (count, go, script) = (
+        dir.path().join("count"),
+        dir.path().join("go"),
+        dir.path().join("log_metric.py"),
+    );
+    // After the runner is gone and the job resumed, the step logs a metric to the tracking
+    // address it was given when it started.
+    std::fs::write(
+        &script,
+        "import json, os, urllib.request\n\
+         body = json.dumps({'run_id': os.environ['MLFLOW_RUN_ID'], 'key': 'after_resume', 'value': 1.0, 'timestamp': 1, 'step': 0}).encode()\n\
+         headers = {'Content-Type': 'application/json'}\n\
+         if os.environ.get('MLFLOW_TRACKING_TOKEN'):\n    headers['Authorization'] = 'Bearer ' + os.environ['MLFLOW_TRACKING_TOKEN']\n\
+         url = os.environ['MLFLOW_TRACKING_URI'] + '/api/2.0/mlflow/runs/log-metric'\n\
+         print('logged', urllib.request.urlopen(urllib.request.Request(url, body, headers)).status)\n",
+    )
+    .unwrap();
+    let yml = format!(
+        "type: command\ncompute: azureml:hpc\ncommand: >-\n  echo started >> {count} && echo before &&\n  \
+         for i in $(seq 600); do [ -f {go} ] && break; sleep 0.2; done &&\n  \
+         python3 {script} && echo after\n",
+        count = count.display(),
+        go = go.display(),
+        script = script.display()
+    );
+    let (mut runner, id) = slow_job(&ctx, &conf, "r", &yml, || count.exists());
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    let job = sluice_json(&ctx, &conf, &["job", "show", "-n", "r", "-o", "json"]);
+    assert_eq!(job["status"], "Failed", "{job:#}");
+    assert!(
+        job["error"].as_str().unwrap().contains("job resume -n r"),
+        "{job:#}"
+    );
+    let mut resume = spawn_job(
+        &ctx,
+        &conf,
+        &["job", "resume", "-n", "r", "-o", "none"],
+        Stdio::null(),
+    );
+    wait_for(60, "the resumed job to follow its step", || {
+        let job = sluice_json(&ctx, &conf, &["job", "show", "-n", "r", "-o", "json"]);
+        let step = job["jobs"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .clone();
+        job["status"] == "Running" && step["status"] == "Running" && step["detached"] == false
+    });
+    std::fs::write(&go, "").unwrap();
+    let status = resume.wait().unwrap();
+    let job = sluice_json(&ctx, &conf, &["job", "show", "-n", "r", "-o", "json"]);
+    assert!(status.success(), "{job:#}");
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    assert_eq!(
+        step["executor_id"],
+        id.as_str(),
+        "not submitted again: {job:#}"
+    );
+    assert_eq!(step["attempts"].as_array().unwrap().len(), 1, "{job:#}");
+    assert_eq!(
+        std::fs::read_to_string(&count).unwrap(),
+        "started\n",
+        "the command ran once"
+    );
+    assert_eq!(slurm_job(&conf, &id)["JobState"], "COMPLETED");
+    // The step kept its MLflow run, and the metric it logged after the resume is in it.
+    assert_eq!(step["mlflow"]["status"], "FINISHED", "{job:#}");
+    assert_eq!(step["mlflow"]["metrics"]["after_resume"], 1.0, "{job:#}");
+    let log = std::fs::read_to_string(step["log_path"].as_str().unwrap()).unwrap();
+    for want in [
+        "before",
+        &format!("following Slurm job {id} again"),
+        "logged 200",
+        "after",
+    ] {
+        assert!(log.contains(want), "{want:?} in the step's log:\n{log}");
+    }
 }
 
 /// The node's state as `sinfo` reports it (`idle`, `down`, `allocated`, `mixed`).

@@ -1,7 +1,9 @@
 //! `sluice job cancel -n JOB`: stops a running job from another terminal. The job's runner
 //! process is sent SIGINT (as Ctrl-C would); it stops the running steps' process groups
 //! (SIGTERM, then SIGKILL after a grace period), marks them and the job `Canceled` and keeps
-//! completed outputs for `job resume`. This command waits for that to finish.
+//! completed outputs for `job resume`. This command waits for that to finish. A job whose runner
+//! died while steps ran as batch jobs (Slurm) that run on (`detached` in `job show`) has those
+//! jobs stopped and ends `Canceled`.
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +32,10 @@ pub(crate) fn cancel(
     name: &str,
 ) -> Result<serde_json::Value, CliError> {
     let job = ws.store().get_job(name)?;
+    // An interrupted job's steps whose batch jobs run on without a runner.
+    if job.status == "Failed" && !sluice_engine::cancel_detached(ws, &job.name)?.is_empty() {
+        return super::job_json(ws, &job.name);
+    }
     if matches!(job.status.as_str(), "Completed" | "Failed" | "Canceled") {
         return Err(CliError::usage(
             format!(

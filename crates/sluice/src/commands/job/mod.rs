@@ -173,6 +173,7 @@ pub(crate) fn job_json(ws: &Workspace, name: &str) -> Result<Value, CliError> {
                     "compute": s.compute,
                     "executor": s.executor,
                     "executor_id": s.executor_id,
+                    "detached": s.detached,
                     "inputs": s.inputs,
                     "outputs": output_json(&s.name),
                     "work_dir": s.work_dir,
