@@ -13,7 +13,7 @@ use sluice_store::tracking::{
 
 use crate::ServerState;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::params::{Params, f64_json, page_token, value_f64};
+use crate::params::{Params, RawParams, f64_json, page_token, value_f64};
 
 type S = State<Arc<ServerState>>;
 type Reply = ApiResult<Json<Value>>;
@@ -439,15 +439,96 @@ pub(crate) async fn delete_tag(State(s): S, p: Params) -> Reply {
     Ok(Json(json!({})))
 }
 
-pub(crate) async fn log_batch(State(s): S, p: Params) -> Reply {
-    let id = p.str_any(&["run_id", "run_uuid"])?;
-    let metrics = p.obj_list("metrics")?;
-    let params = p.obj_list("params")?;
-    let tags = p.obj_list("tags")?;
+pub(crate) async fn log_batch(State(s): S, raw: RawParams) -> Reply {
+    let batch = match raw.typed::<TypedBatch>().and_then(TypedBatch::into_batch) {
+        Some(batch) => {
+            check_batch_sizes(batch.metrics.len(), batch.params.len(), batch.tags.len())?;
+            batch
+        }
+        None => batch_from(&raw.params()?)?,
+    };
+    refuse_engine_tags(batch.tags.iter().map(|t| t.key.as_str()))?;
+    crate::group::GroupCommit::log_batch(&s, batch).await?;
+    Ok(Json(json!({})))
+}
+
+/// The usual `log-batch` body, read without building a JSON tree: string keys and ids, numbers
+/// where MLflow's client sends numbers. Anything else (a value as a string, `NaN`, an empty
+/// key, a query string) is read by [`batch_from`], which refuses in MLflow's words.
+#[derive(serde::Deserialize)]
+struct TypedBatch {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    metrics: Option<Vec<TypedMetric>>,
+    params: Option<Vec<TypedKeyValue>>,
+    tags: Option<Vec<TypedKeyValue>>,
+}
+
+#[derive(serde::Deserialize)]
+struct TypedMetric {
+    key: String,
+    value: f64,
+    timestamp: Option<i64>,
+    step: Option<i64>,
+    model_id: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct TypedKeyValue {
+    key: String,
+    value: Option<String>,
+}
+
+impl TypedBatch {
+    /// The batch, or `None` when something in it needs [`batch_from`]'s reading.
+    fn into_batch(self) -> Option<LogBatch> {
+        let run_id = [self.run_id, self.run_uuid]
+            .into_iter()
+            .flatten()
+            .find(|id| !id.is_empty())?;
+        let metrics = self.metrics.unwrap_or_default();
+        if metrics.iter().any(|m| m.key.is_empty()) {
+            return None;
+        }
+        let mut model_ids = Vec::with_capacity(metrics.len());
+        let metrics = metrics
+            .into_iter()
+            .map(|m| {
+                model_ids.push(m.model_id.filter(|id| !id.is_empty()));
+                Metric {
+                    key: m.key,
+                    value: m.value,
+                    timestamp: m.timestamp.unwrap_or_else(now_ms),
+                    step: m.step.unwrap_or(0),
+                }
+            })
+            .collect();
+        let pairs = |list: Option<Vec<TypedKeyValue>>| -> Vec<KeyValue> {
+            list.unwrap_or_default()
+                .into_iter()
+                .map(|kv| KeyValue {
+                    key: kv.key,
+                    value: kv.value.unwrap_or_default(),
+                })
+                .collect()
+        };
+        Some(LogBatch {
+            run_id,
+            metrics,
+            model_ids,
+            params: pairs(self.params),
+            tags: pairs(self.tags),
+            single: false,
+        })
+    }
+}
+
+/// Refuses a batch past MLflow's limits, in its words.
+fn check_batch_sizes(metrics: usize, params: usize, tags: usize) -> ApiResult<()> {
     for (what, n, limit) in [
-        ("metrics", metrics.len(), MAX_BATCH_METRICS),
-        ("params", params.len(), MAX_BATCH_PARAMS),
-        ("tags", tags.len(), MAX_BATCH_TAGS),
+        ("metrics", metrics, MAX_BATCH_METRICS),
+        ("params", params, MAX_BATCH_PARAMS),
+        ("tags", tags, MAX_BATCH_TAGS),
     ] {
         if n > limit {
             return Err(ApiError::invalid(format!(
@@ -455,12 +536,22 @@ pub(crate) async fn log_batch(State(s): S, p: Params) -> Reply {
             )));
         }
     }
-    let total = metrics.len() + params.len() + tags.len();
+    let total = metrics + params + tags;
     if total > MAX_BATCH_TOTAL {
         return Err(ApiError::invalid(format!(
             "A batch logging request can contain at most {MAX_BATCH_TOTAL} metrics, params, and tags in total. Got {total}."
         )));
     }
+    Ok(())
+}
+
+/// A `log-batch` request read from its parameters, refused in MLflow's words.
+fn batch_from(p: &Params) -> ApiResult<LogBatch> {
+    let id = p.str_any(&["run_id", "run_uuid"])?;
+    let metrics = p.obj_list("metrics")?;
+    let params = p.obj_list("params")?;
+    let tags = p.obj_list("tags")?;
+    check_batch_sizes(metrics.len(), params.len(), tags.len())?;
     // MLflow 3 sends each metric's logged model as its `model_id`.
     let model_ids = metrics
         .iter()
@@ -479,8 +570,7 @@ pub(crate) async fn log_batch(State(s): S, p: Params) -> Reply {
         .collect::<ApiResult<Vec<_>>>()?;
     let params = key_values(params, "param")?;
     let tags = key_values(tags, "tag")?;
-    refuse_engine_tags(tags.iter().map(|t| t.key.as_str()))?;
-    let batch = LogBatch {
+    Ok(LogBatch {
         run_id: id,
         metrics,
         model_ids: model_ids
@@ -490,9 +580,7 @@ pub(crate) async fn log_batch(State(s): S, p: Params) -> Reply {
         params,
         tags,
         single: false,
-    };
-    crate::group::GroupCommit::log_batch(&s, batch).await?;
-    Ok(Json(json!({})))
+    })
 }
 
 pub(crate) async fn log_inputs(State(s): S, p: Params) -> Reply {
@@ -925,5 +1013,49 @@ mod tests {
         // The last page has no token; an empty history is an empty list.
         let last: Value = serde_json::from_slice(&history_json("m", &[], None).unwrap()).unwrap();
         assert_eq!(last, json!({"metrics": []}));
+    }
+
+    /// The typed reading of a `log-batch` body gives what the general one gives, and leaves
+    /// to the general one every body it would refuse or read otherwise.
+    #[test]
+    fn a_typed_log_batch_reads_as_the_general_reading_or_not_at_all() {
+        use super::{TypedBatch, batch_from};
+        let general = |body: &Value| {
+            let Value::Object(map) = body.clone() else {
+                panic!()
+            };
+            batch_from(&crate::params::Params(map))
+        };
+        let typed = |body: &Value| {
+            serde_json::from_value::<TypedBatch>(body.clone())
+                .ok()
+                .and_then(TypedBatch::into_batch)
+        };
+        let read_alike = [
+            json!({"run_id": "r1", "metrics": [
+                {"key": "loss", "value": 0.5, "timestamp": 7, "step": 2},
+                {"key": "acc", "value": 1, "timestamp": 8, "step": 0, "model_id": "m-1"},
+                {"key": "acc", "value": -2.5e-3, "timestamp": 9, "model_id": ""}]}),
+            json!({"run_uuid": "r2", "run_id": "", "params": [{"key": "lr", "value": "0.1"}, {"key": "x", "value": null}],
+                   "tags": [{"key": "t", "value": "v"}], "metrics": null}),
+            json!({"run_id": "r3", "metrics": [], "params": [], "tags": [], "extra": 1}),
+        ];
+        for body in &read_alike {
+            let (t, g) = (typed(body).expect("typed"), general(body).unwrap());
+            assert_eq!(format!("{t:?}"), format!("{g:?}"), "{body}");
+        }
+        let left_to_general = [
+            json!({"run_id": "r", "metrics": [{"key": "m", "value": "NaN", "timestamp": 1}]}),
+            json!({"run_id": "r", "metrics": [{"key": "m", "value": 1, "timestamp": "12"}]}),
+            json!({"run_id": "r", "metrics": [{"key": "", "value": 1, "timestamp": 1}]}),
+            json!({"run_id": "r", "metrics": [{"key": "m", "timestamp": 1}]}),
+            json!({"run_id": "r", "metrics": [{"key": "m", "value": 1, "step": 1.5}]}),
+            json!({"run_id": "r", "params": [{"key": "p", "value": 3}]}),
+            json!({"run_id": "", "metrics": []}),
+            json!({"metrics": {"key": "m"}}),
+        ];
+        for body in &left_to_general {
+            assert!(typed(body).is_none(), "{body}");
+        }
     }
 }
