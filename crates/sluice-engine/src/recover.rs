@@ -63,7 +63,7 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
         started,
     } in unfinished
     {
-        let alive = match (pid, started) {
+        let alive = match (pid, started.as_deref()) {
             (Some(pid), Some(started)) => process_started(pid).is_some_and(|s| s == started),
             // Not yet claimed: being planned by a live process, or left by a crash before it
             // started; only a claimed job can be judged.
@@ -90,7 +90,11 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
                     }
                     Ok(false) => {}
                     Err(e) => {
-                        tracing::warn!(job = %name, step = %step, error = %e, "cannot tell whether the step's {kind} job {id} runs on");
+                        // The cluster cannot be asked now: keep it, `job resume` or `job
+                        // cancel` asks again.
+                        tracing::warn!(job = %name, step = %step, error = %e, "cannot tell whether the step's {kind} job {id} runs on; it stays detached");
+                        detached.push((step, kind, id));
+                        continue;
                     }
                 }
                 if let Err(e) = executor.stop_orphan(&launched) {
@@ -99,8 +103,14 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
             }
             let reason = interrupted_reason(&name, &detached);
             let steps: Vec<String> = detached.into_iter().map(|(s, _, _)| s).collect();
-            ws.store().mark_interrupted(&name, &reason, &steps)?;
-            ended.push(name);
+            let runner = pid.zip(started.as_deref());
+            if ws
+                .store()
+                .mark_interrupted(&name, runner, &reason, &steps)?
+                .is_some()
+            {
+                ended.push(name);
+            }
         }
     }
     Ok(ended)
@@ -122,28 +132,48 @@ fn interrupted_reason(job: &str, detached: &[(String, String, String)]) -> Strin
     )
 }
 
-/// Stops the batch jobs of an ended job's detached steps and ends those steps (and the job)
-/// `Canceled`, with the job's token. Returns the steps; none when the job had no detached step.
+/// Stops the batch jobs of an ended job's detached steps and ends those steps `Canceled`; the
+/// job becomes `Canceled` first, and loses its token once every batch job is stopped. Returns
+/// the steps; none when the job had no detached step. A batch job that cannot be stopped (the
+/// cluster cannot be reached) keeps its step detached, and the error says to run it again.
 pub fn cancel_detached(ws: &Workspace, job: &str) -> Result<Vec<String>, EngineError> {
-    let detached = ws.store().detached_steps(job)?;
-    if detached.is_empty() {
-        return Ok(Vec::new());
-    }
-    for d in &detached {
+    let reason = "canceled: its batch job was stopped (`sluice job cancel`)";
+    let detached = ws.store().begin_cancel_detached(job, reason)?;
+    let mut stopped = Vec::new();
+    let mut left = Vec::new();
+    for d in detached {
         let launched = Launched::Batch {
             id: d.executor_id.clone(),
         };
-        if let Some(executor) = crate::executor::by_kind(&d.executor)
-            && let Err(e) = executor.stop_orphan(&launched)
-        {
-            tracing::warn!(job, step = %d.step, error = %e, "cannot stop the step's {} job {}", d.executor, d.executor_id);
+        let result = crate::executor::by_kind(&d.executor).map_or_else(
+            || {
+                Err(EngineError::Internal(format!(
+                    "no executor `{}` here",
+                    d.executor
+                )))
+            },
+            |e| e.stop_orphan(&launched),
+        );
+        match result {
+            Ok(_) => {
+                ws.store().end_detached_step(job, &d.step, reason)?;
+                stopped.push(d.step);
+            }
+            Err(e) => left.push(format!(
+                "`{}` ({} job {}): {e}",
+                d.step, d.executor, d.executor_id
+            )),
         }
     }
-    let reason = "canceled: its batch job was stopped (`sluice job cancel`)";
-    let steps = ws.store().cancel_detached(job, reason)?;
-    let actor = ws.store().actor().clone();
-    ws.store().governed(&actor).revoke_job_token(job)?;
-    ws.store()
-        .set_job_status(job, crate::status::Status::Canceled.as_str(), Some(reason))?;
-    Ok(steps)
+    if !left.is_empty() {
+        return Err(EngineError::Internal(format!(
+            "job `{job}` is Canceled, but these steps' batch jobs could not be stopped and stay detached: {}; run `sluice job cancel -n {job}` again",
+            left.join("; ")
+        )));
+    }
+    if !stopped.is_empty() {
+        let actor = ws.store().actor().clone();
+        ws.store().governed(&actor).revoke_job_token(job)?;
+    }
+    Ok(stopped)
 }

@@ -1,7 +1,7 @@
 //! Runs a [`Plan`] on the local machine: ready steps in parallel, each in a fresh copy of its
 //! code folder with empty output folders, logs captured, every status change recorded.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -242,20 +242,23 @@ impl Runner {
             .filter(|s| s.status == Status::Completed.as_str())
             .map(|s| s.name)
             .collect();
-        // A resumed job's steps whose batch jobs ran on without a runner: followed, not launched.
-        let mut detached: HashMap<String, DetachedStep> = self
-            .ws
-            .store()
-            .detached_steps(&self.plan.job_name)?
-            .into_iter()
-            .map(|d| (d.step.clone(), d))
-            .collect();
         let mut sched = Scheduler::new(&self.plan, &completed, self.executors.limits());
         let mut running: JoinSet<(usize, StepEnd)> = JoinSet::new();
+        // A resumed job's steps whose batch jobs ran on without a runner: followed at once,
+        // whatever the limits (their batch jobs hold their places already), not launched.
+        let detached = self.ws.store().detached_steps(&self.plan.job_name)?;
+        for d in detached {
+            match self.plan.steps.iter().position(|s| s.name == d.step) {
+                Some(i) if sched.start_now(i) => self.launch(i, &mut running, &stop_rx, Some(d))?,
+                _ => {
+                    // Not in the plan any more: nothing follows it.
+                    stop_detached(&self.ws, &self.plan.job_name, &d);
+                }
+            }
+        }
         loop {
             for i in sched.ready() {
-                let follow = detached.remove(&self.plan.steps[i].name);
-                self.launch(i, &mut running, &stop_rx, follow)?;
+                self.launch(i, &mut running, &stop_rx, None)?;
             }
             if sched.running() == 0 {
                 break;
@@ -305,9 +308,16 @@ impl Runner {
         // Queued, its run, and the run recorded on it: one commit.
         let job = self.plan.job_name.as_str();
         let kept_run = follow.as_ref().and_then(|d| d.run_id.clone());
+        let parent = self.tracking.parent_run_id.as_str();
         let run_id = self.ws.store().batch(|s| {
             s.set_step_status(job, &step.name, Status::Queued.as_str(), None)?;
             if let Some(run) = kept_run {
+                // A child of the resumed job's run now.
+                let tag = sluice_store::tracking::KeyValue {
+                    key: "mlflow.parentRunId".into(),
+                    value: parent.to_owned(),
+                };
+                s.log_batch(&run, &[], &[], &[tag])?;
                 return Ok(run);
             }
             let run = crate::tracking::child_run(s, &self.tracking, job, &step.name)
@@ -332,16 +342,24 @@ impl Runner {
             follow,
         };
         let ws = self.ws.clone();
+        let followed = task.follow.clone();
+        let job_name = self.plan.job_name.clone();
         running.spawn(async move {
             let name = task.step.clone();
             let end = match task.run().await {
                 Ok(end) => end,
-                Err(e) => StepEnd {
-                    step: name,
-                    status: Status::Failed,
-                    message: Some(e.to_string()),
-                    run_ended: false,
-                },
+                Err(e) => {
+                    // Nothing follows its batch job any more.
+                    if let Some(d) = &followed {
+                        stop_detached(&ws, &job_name, d);
+                    }
+                    StepEnd {
+                        step: name,
+                        status: Status::Failed,
+                        message: Some(e.to_string()),
+                        run_ended: false,
+                    }
+                }
             };
             if !end.run_ended
                 && let Err(e) = crate::tracking::end_run(&ws, &run_id, end.status)
@@ -561,14 +579,15 @@ impl StepTask {
                 &log_path.display().to_string(),
             )?;
         }
+        // A followed batch job needs no environment here (its script names it); a retry builds
+        // it then.
         let mut venv = None;
-        if let Some(request) = step.python_env.clone() {
+        if follow.is_none()
+            && let Some(request) = step.python_env.clone()
+        {
             match self.prepare_env(&step, request, &mut log).await? {
                 Ok(built) => venv = Some(built.venv),
-                Err(message) => {
-                    self.abandon(follow.as_ref());
-                    return Ok(self.end(Status::Failed, message));
-                }
+                Err(message) => return Ok(self.end(Status::Failed, message)),
             }
         }
         if *self.stop.borrow() {
@@ -579,8 +598,8 @@ impl StepTask {
             max_attempts: 1,
             backoff_seconds: 0.0,
         });
-        let mut attempt = follow.as_ref().map_or(1, |d| d.attempts + 1);
-        let mut follow = follow.map(|d| Launched::Batch { id: d.executor_id });
+        let mut attempt = follow.as_ref().map_or(1, |d| d.attempt);
+        let mut follow = follow;
         loop {
             self.status(Status::Running)?;
             let started = sluice_store::now();
@@ -646,6 +665,14 @@ impl StepTask {
             if *self.stop.borrow() {
                 return Ok(self.end(Status::Canceled, "stopped because the job is stopping"));
             }
+            if venv.is_none()
+                && let Some(request) = step.python_env.clone()
+            {
+                match self.prepare_env(&step, request, &mut log).await? {
+                    Ok(built) => venv = Some(built.venv),
+                    Err(message) => return Ok(self.end(Status::Failed, message)),
+                }
+            }
             reset_outputs(&step)?;
             attempt += 1;
         }
@@ -681,12 +708,8 @@ impl StepTask {
     /// Stops the batch job of a detached step that will not be followed after all (the step
     /// ends without it), so that nothing runs on unwatched.
     fn abandon(&self, follow: Option<&DetachedStep>) {
-        let Some(d) = follow else { return };
-        let launched = Launched::Batch {
-            id: d.executor_id.clone(),
-        };
-        if let Err(e) = self.executor.stop_orphan(&launched) {
-            tracing::warn!(step = %d.step, error = %e, "cannot stop the step's {} job {}", d.executor, d.executor_id);
+        if let Some(d) = follow {
+            stop_detached(&self.ws, &self.plan.job_name, d);
         }
     }
 
@@ -1032,21 +1055,29 @@ impl StepTask {
     }
 
     /// Runs one attempt on the step's executor (or follows it, launched by an earlier runner:
-    /// `follow`): its lines to the log and the observer, where it runs recorded on the step
-    /// while it runs.
+    /// `follow`, on the executor that launched it): its lines to the log and the observer,
+    /// where it runs recorded on the step while it runs.
     async fn execute(
         &self,
         prepared: &Prepared,
         log: &mut StepLog,
-        follow: Option<&Launched>,
+        follow: Option<&DetachedStep>,
     ) -> Result<Exit, EngineError> {
         let (job, step) = (prepared.job.as_str(), prepared.step.as_str());
-        let kind = self.executor.kind();
+        let executor = match follow {
+            Some(d) if d.executor != self.executor.kind() => crate::executor::by_kind(&d.executor)
+                .ok_or_else(|| {
+                    EngineError::Internal(format!("no executor `{}` to follow it", d.executor))
+                })?,
+            _ => Arc::clone(&self.executor),
+        };
+        let kind = executor.kind();
         if follow.is_some() {
             self.ws.store().set_step_detached(job, step, false)?;
         } else {
             self.ws.store().set_step_executor(job, step, kind, None)?;
         }
+        let attempt = prepared.attempt;
         let observer = Arc::clone(&self.observer);
         let mut on_line = |line: String| -> Result<(), EngineError> {
             log.write(&line)?;
@@ -1063,7 +1094,8 @@ impl StepTask {
                     ws.store().set_step_pid(job, step, Some((*pid, started)))?;
                 }
                 Launched::Batch { id } => {
-                    ws.store().set_step_executor(job, step, kind, Some(id))?;
+                    ws.store()
+                        .set_step_executor(job, step, kind, Some((id, attempt)))?;
                 }
             }
             Ok(())
@@ -1074,11 +1106,33 @@ impl StepTask {
             launched: &mut on_launch,
         };
         let exit = match follow {
-            Some(at) => self.executor.attach(prepared, at, io).await?,
-            None => self.executor.run(prepared, io).await?,
+            Some(d) => {
+                let at = Launched::Batch {
+                    id: d.executor_id.clone(),
+                };
+                executor.attach(prepared, &at, io).await?
+            }
+            None => executor.run(prepared, io).await?,
         };
         self.ws.store().set_step_pid(job, step, None)?;
         Ok(exit)
+    }
+}
+
+/// Stops the batch job of `job`'s detached step `d` (on the executor that launched it) that no
+/// runner will follow, and marks it attached, so that neither `job resume` follows it nor
+/// `job cancel` looks for it again; a failure to stop it is logged.
+fn stop_detached(ws: &Workspace, job: &str, d: &DetachedStep) {
+    let launched = Launched::Batch {
+        id: d.executor_id.clone(),
+    };
+    if let Some(executor) = crate::executor::by_kind(&d.executor)
+        && let Err(e) = executor.stop_orphan(&launched)
+    {
+        tracing::warn!(job, step = %d.step, error = %e, "cannot stop the step's {} job {}", d.executor, d.executor_id);
+    }
+    if let Err(e) = ws.store().set_step_detached(job, &d.step, false) {
+        tracing::warn!(job, step = %d.step, error = %e, "cannot record the step as no longer detached");
     }
 }
 

@@ -118,6 +118,21 @@ impl Scheduler {
         out
     }
 
+    /// Starts `step` now, whatever the limits (a resumed job's step whose batch job ran on
+    /// without a runner: it holds its place already). False when it is not waiting to start.
+    pub(crate) fn start_now(&mut self, step: usize) -> bool {
+        if self.stopping || self.status[step] != Status::NotStarted {
+            return false;
+        }
+        self.status[step] = Status::Queued;
+        self.running += 1;
+        *self
+            .running_on
+            .entry(self.compute[step].clone())
+            .or_default() += 1;
+        true
+    }
+
     /// Records how a started step ended. True when the job must now stop its running steps
     /// (the first failure of a job that does not continue after one).
     pub(crate) fn finished(&mut self, step: usize, status: Status) -> bool {

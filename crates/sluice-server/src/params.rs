@@ -53,7 +53,14 @@ impl RawParams {
     /// The JSON body read straight into `T`, when there is no query string to merge and it
     /// reads (`None`: read it with [`Self::params`], which says what is wrong in MLflow's words).
     pub(crate) fn typed<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
-        if self.get || !self.query.is_empty() {
+        // An object, as the general reading requires (serde would also read a struct from an
+        // array).
+        let object = self
+            .body
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{');
+        if self.get || !self.query.is_empty() || !object {
             return None;
         }
         serde_json::from_slice(&self.body).ok()
@@ -225,5 +232,44 @@ pub(crate) fn f64_json(v: f64) -> Value {
         Value::String("-Infinity".into())
     } else {
         serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RawParams;
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Pair {
+        a: String,
+        b: i64,
+    }
+
+    fn raw(query: &str, body: &str) -> RawParams {
+        RawParams {
+            query: query.to_owned(),
+            get: false,
+            body: axum::body::Bytes::from(body.to_owned()),
+        }
+    }
+
+    /// Only a JSON object body without a query string is read typed; an array (which serde
+    /// would read into a struct too) and anything with query parameters are not.
+    #[test]
+    fn only_an_object_body_alone_is_read_typed() {
+        let want = Pair {
+            a: "x".into(),
+            b: 1,
+        };
+        assert_eq!(
+            raw("", r#" {"a": "x", "b": 1}"#).typed::<Pair>(),
+            Some(want)
+        );
+        assert_eq!(raw("", r#"["x", 1]"#).typed::<Pair>(), None);
+        assert_eq!(raw("b=2", r#"{"a": "x", "b": 1}"#).typed::<Pair>(), None);
+        assert!(
+            raw("", r#"["x", 1]"#).params().is_err(),
+            "refused as a whole"
+        );
     }
 }

@@ -248,8 +248,8 @@ pub struct DetachedStep {
     pub executor: String,
     /// Its id there (a Slurm job id).
     pub executor_id: String,
-    /// The attempts that had ended before it (the running one is the next).
-    pub attempts: u32,
+    /// The attempt its batch job runs.
+    pub attempt: u32,
     /// Its MLflow run.
     pub run_id: Option<String>,
 }
@@ -1060,15 +1060,34 @@ impl Store {
     /// Ends an interrupted job: its unfinished steps and the job itself become `Failed` with
     /// `reason`, in one transaction, except the steps in `detached`, whose batch jobs run on:
     /// they stay `Running`, marked detached, with their MLflow runs, and the job's token stays
-    /// valid for them until the job is resumed or canceled. Returns the steps marked `Failed`.
+    /// valid (for them to log with) until the job is resumed, canceled, or the token expires.
+    /// With `runner`, only while the job is unfinished and still recorded as that process's (a
+    /// `job resume` may have claimed it meanwhile). Returns the steps marked `Failed`, or `None`
+    /// when the job was no longer `runner`'s.
     pub fn mark_interrupted(
         &mut self,
         name: &str,
+        runner: Option<(u32, &str)>,
         reason: &str,
         detached: &[String],
-    ) -> Result<Vec<String>> {
+    ) -> Result<Option<Vec<String>>> {
         let at = now();
         let tx = self.conn.transaction()?;
+        let claimed = match runner {
+            Some((pid, started)) => tx.execute(
+                "UPDATE jobs SET status = 'Failed', ended_at = ?2, error = ?3
+                 WHERE name = ?1 AND status NOT IN ('Completed', 'Failed', 'Canceled')
+                   AND runner_pid = ?4 AND runner_started = ?5",
+                params![name, at, reason, pid, started],
+            )?,
+            None => tx.execute(
+                "UPDATE jobs SET status = 'Failed', ended_at = ?2, error = ?3 WHERE name = ?1",
+                params![name, at, reason],
+            )?,
+        };
+        if claimed == 0 {
+            return Ok(None);
+        }
         let steps: Vec<String> = {
             let mut stmt = tx.prepare(
                 "SELECT name FROM steps WHERE job_name = ?1 AND status NOT IN ('Completed', 'Failed', 'Canceled') ORDER BY position",
@@ -1104,10 +1123,6 @@ impl Store {
             )?;
         }
         tx.execute(
-            "UPDATE jobs SET status = 'Failed', ended_at = ?2, error = ?3 WHERE name = ?1",
-            params![name, at, reason],
-        )?;
-        tx.execute(
             "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, '', 'Failed', ?2, ?3)",
             params![name, at, reason],
         )?;
@@ -1129,13 +1144,13 @@ impl Store {
             params![name],
         )?;
         tx.commit()?;
-        Ok(steps)
+        Ok(Some(steps))
     }
 
     /// The detached steps of a job (see [`Store::mark_interrupted`]).
     pub fn detached_steps(&self, job: &str) -> Result<Vec<DetachedStep>> {
         let mut stmt = self.conn.prepare(
-            "SELECT name, executor, executor_id, attempts, run_id FROM steps
+            "SELECT name, executor, executor_id, COALESCE(executor_attempt, attempts + 1), run_id FROM steps
              WHERE job_name = ?1 AND detached = 1 AND executor IS NOT NULL AND executor_id IS NOT NULL
              ORDER BY position",
         )?;
@@ -1144,7 +1159,7 @@ impl Store {
                 step: r.get(0)?,
                 executor: r.get(1)?,
                 executor_id: r.get(2)?,
-                attempts: r.get::<_, i64>(3)?.try_into().unwrap_or(0),
+                attempt: r.get::<_, i64>(3)?.try_into().unwrap_or(1),
                 run_id: r.get(4)?,
             })
         })?;
@@ -1160,35 +1175,50 @@ impl Store {
         Ok(())
     }
 
-    /// Ends the detached steps of an ended job as `Canceled` (their batch jobs were stopped),
-    /// with their MLflow runs. Returns the steps.
-    pub fn cancel_detached(&mut self, job: &str, reason: &str) -> Result<Vec<String>> {
+    /// Starts canceling an ended job's detached steps: the job becomes `Canceled` (from
+    /// `Failed`, or again from `Canceled` when an earlier cancel could not stop everything), in
+    /// one transaction with reading them, so that a `job resume` claiming it meanwhile wins or
+    /// loses as a whole. Returns the steps whose batch jobs the caller must now stop and end
+    /// with [`Store::end_detached_step`]; none when the job has none or is not ended.
+    pub fn begin_cancel_detached(&mut self, job: &str, reason: &str) -> Result<Vec<DetachedStep>> {
         let at = now();
         let tx = self.conn.transaction()?;
-        let steps: Vec<String> = {
-            let mut stmt = tx.prepare(
-                "SELECT name FROM steps WHERE job_name = ?1 AND detached = 1 ORDER BY position",
-            )?;
-            let rows = stmt.query_map([job], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        tx.execute(
-            "UPDATE runs SET status = 'KILLED', end_time = ?2
-             WHERE status = 'RUNNING' AND run_uuid IN (SELECT run_id FROM steps WHERE job_name = ?1 AND detached = 1 AND run_id IS NOT NULL)",
-            params![job, tracking::now_ms()],
+        let n = tx.execute(
+            "UPDATE jobs SET status = 'Canceled', ended_at = ?2, error = ?3
+             WHERE name = ?1 AND status IN ('Failed', 'Canceled')
+               AND EXISTS (SELECT 1 FROM steps WHERE job_name = ?1 AND detached = 1)",
+            params![job, at, reason],
         )?;
-        for step in &steps {
-            tx.execute(
-                "UPDATE steps SET status = 'Canceled', ended_at = ?3, error = ?4, detached = 0 WHERE job_name = ?1 AND name = ?2",
-                params![job, step, at, reason],
-            )?;
-            tx.execute(
-                "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, ?2, 'Canceled', ?3, ?4)",
-                params![job, step, at, reason],
-            )?;
+        if n == 0 {
+            return Ok(Vec::new());
         }
+        tx.execute(
+            "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, '', 'Canceled', ?2, ?3)",
+            params![job, at, reason],
+        )?;
         tx.commit()?;
-        Ok(steps)
+        self.detached_steps(job)
+    }
+
+    /// Ends a detached step whose batch job was stopped: `Canceled`, with its MLflow run.
+    pub fn end_detached_step(&mut self, job: &str, step: &str, reason: &str) -> Result<()> {
+        let at = now();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE runs SET status = 'KILLED', end_time = ?3
+             WHERE status = 'RUNNING' AND run_uuid IN (SELECT run_id FROM steps WHERE job_name = ?1 AND name = ?2 AND run_id IS NOT NULL)",
+            params![job, step, tracking::now_ms()],
+        )?;
+        tx.execute(
+            "UPDATE steps SET status = 'Canceled', ended_at = ?3, error = ?4, detached = 0 WHERE job_name = ?1 AND name = ?2",
+            params![job, step, at, reason],
+        )?;
+        tx.execute(
+            "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, ?2, 'Canceled', ?3, ?4)",
+            params![job, step, at, reason],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Records the port the job's tracking server listens on (tried again on resume).
@@ -1223,17 +1253,18 @@ impl Store {
         Ok(())
     }
 
-    /// Records the executor that runs a step and its id there (a Slurm job id).
+    /// Records the executor that runs a step, and its id there (a Slurm job id) with the
+    /// attempt it runs.
     pub fn set_step_executor(
         &self,
         job: &str,
         step: &str,
         executor: &str,
-        id: Option<&str>,
+        at: Option<(&str, u32)>,
     ) -> Result<()> {
         self.conn.execute(
-            "UPDATE steps SET executor = ?3, executor_id = ?4 WHERE job_name = ?1 AND name = ?2",
-            params![job, step, executor, id],
+            "UPDATE steps SET executor = ?3, executor_id = ?4, executor_attempt = ?5 WHERE job_name = ?1 AND name = ?2",
+            params![job, step, executor, at.map(|a| a.0), at.map(|a| i64::from(a.1))],
         )?;
         Ok(())
     }
@@ -1354,7 +1385,7 @@ impl Store {
                 "UPDATE steps SET status = 'NotStarted', command = NULL, exit_code = NULL, started_at = NULL,
                     ended_at = NULL, error = NULL, pid = NULL, pid_started = NULL, reused_from = NULL,
                     reuse_key = NULL, reuse_parts = NULL, env_hash = NULL, attempts = 0,
-                    executor = NULL, executor_id = NULL
+                    executor = NULL, executor_id = NULL, executor_attempt = NULL
                  WHERE job_name = ?1 AND name = ?2",
                 params![job, step],
             )?;
@@ -1508,7 +1539,7 @@ mod tests {
                 runs.push(run.info.run_uuid);
             }
             store
-                .set_step_executor(job, "far", "slurm", Some("41"))
+                .set_step_executor(job, "far", "slurm", Some(("41", 2)))
                 .unwrap();
             store.set_step_pid(job, "near", Some((7, "9"))).unwrap();
             store
@@ -1516,10 +1547,17 @@ mod tests {
                 .unwrap();
             let actor = governance::Actor::local();
             store.governed(&actor).create_job_token(job).unwrap();
+            // Claimed by another runner meanwhile: nothing changes.
+            assert_eq!(
+                store
+                    .mark_interrupted(job, Some((9, "9")), "interrupted", &[])
+                    .unwrap(),
+                None
+            );
             let failed = store
-                .mark_interrupted(job, "interrupted", &["far".to_owned()])
+                .mark_interrupted(job, None, "interrupted", &["far".to_owned()])
                 .unwrap();
-            assert_eq!(failed, ["near"]);
+            assert_eq!(failed.as_deref(), Some(&["near".to_owned()][..]));
             runs
         };
         let runs = interrupted(&mut store, "j");
@@ -1558,7 +1596,7 @@ mod tests {
                 step: "far".into(),
                 executor: "slurm".into(),
                 executor_id: "41".into(),
-                attempts: 1,
+                attempt: 2,
                 run_id: Some(runs[0].clone()),
             }]
         );
@@ -1575,10 +1613,29 @@ mod tests {
         assert_eq!(store.step_attempts("j", "far").unwrap().len(), 1);
         let near = steps.iter().find(|s| s.name == "near").unwrap();
         assert_eq!((near.executor.as_deref(), near.detached), (None, false));
-        // Another interrupted job, canceled instead: its detached step ends Canceled.
+        // Another interrupted job, canceled instead: the job is Canceled at once, its detached
+        // step once its batch job was stopped.
         let runs = interrupted(&mut store, "k");
-        assert_eq!(store.cancel_detached("k", "canceled").unwrap(), ["far"]);
+        let begun = store.begin_cancel_detached("k", "canceled").unwrap();
+        assert_eq!(begun.len(), 1);
+        assert_eq!(store.get_job("k").unwrap().status, "Canceled");
+        assert_eq!(store.detached_steps("k").unwrap(), begun, "not yet stopped");
+        store.end_detached_step("k", "far", "canceled").unwrap();
         assert!(store.detached_steps("k").unwrap().is_empty());
+        assert!(
+            store
+                .begin_cancel_detached("k", "canceled")
+                .unwrap()
+                .is_empty(),
+            "nothing left to cancel"
+        );
+        // A running (resumed) job's detached step is not the cancel's.
+        assert!(
+            store
+                .begin_cancel_detached("j", "canceled")
+                .unwrap()
+                .is_empty()
+        );
         let far = store
             .list_steps("k")
             .unwrap()
@@ -1595,7 +1652,9 @@ mod tests {
             .governed(&governance::Actor::local())
             .create_job_token("m")
             .unwrap();
-        store.mark_interrupted("m", "interrupted", &[]).unwrap();
+        store
+            .mark_interrupted("m", None, "interrupted", &[])
+            .unwrap();
         assert_eq!(live_tokens(&store, "m"), 0);
         // The tracking port a resumed job listens on again.
         assert_eq!(store.job_tracking_port("m").unwrap(), None);
@@ -1795,6 +1854,7 @@ mod tests {
             let tx = conn.transaction().unwrap();
             tx.execute_batch(
                 "ALTER TABLE steps DROP COLUMN detached;
+                 ALTER TABLE steps DROP COLUMN executor_attempt;
                  ALTER TABLE jobs DROP COLUMN tracking_port;
                  DROP TABLE metrics_recent;
                  CREATE TABLE metrics_recent (

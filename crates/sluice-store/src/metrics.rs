@@ -132,7 +132,7 @@ mod tests {
         }
         store.set_step_status("j1", "b", "Running", None).unwrap();
         store
-            .set_step_executor("j1", "b", "slurm", Some("42"))
+            .set_step_executor("j1", "b", "slurm", Some(("42", 1)))
             .unwrap();
         store.set_step_status("j1", "d", "Queued", None).unwrap();
         let m = store.job_metrics().unwrap();

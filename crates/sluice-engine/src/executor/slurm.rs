@@ -22,6 +22,11 @@ use crate::EngineError;
 const POLL: Duration = Duration::from_millis(500);
 /// How often the step's exit-code file is looked for (a `stat` of a local or shared file).
 const TICK: Duration = Duration::from_millis(25);
+/// How long a followed job may be unknown to Slurm (controller and accounting) without an
+/// exit-code file before it counts as ended without saying how: a job followed again long
+/// after it ended (killed before its script could write the file); long enough for a
+/// controller restart.
+const FORGOTTEN: Duration = Duration::from_mins(5);
 
 /// Submits steps to Slurm with a compute's settings.
 #[derive(Debug, Default, Clone)]
@@ -76,27 +81,45 @@ impl Executor for Slurm {
             .arg(id)
             .output()
             .map_err(|e| EngineError::Internal(format!("cannot run `scancel {id}`: {e}")))?;
-        Ok(out.status.success())
+        if out.status.success() {
+            return Ok(true);
+        }
+        let why = String::from_utf8_lossy(&out.stderr);
+        if why.contains("already completing or completed") || why.contains("Invalid job id") {
+            return Ok(false);
+        }
+        Err(EngineError::Internal(format!(
+            "`scancel {id}` failed: {}",
+            why.trim()
+        )))
     }
 
     fn followable(&self, launched: &Launched) -> Result<bool, EngineError> {
         let Launched::Batch { id } = launched else {
             return Ok(false);
         };
-        let state = std::process::Command::new("scontrol")
+        let out = std::process::Command::new("scontrol")
             .args(["show", "job", "-o", id])
             .output()
-            .ok()
-            .filter(|out| out.status.success())
-            .and_then(|out| parse_scontrol(&String::from_utf8_lossy(&out.stdout)))
-            .or_else(|| {
-                let out = std::process::Command::new("sacct")
-                    .args(["-n", "-P", "-X", "-o", "State,ExitCode,Reason", "-j", id])
-                    .output()
-                    .ok()
-                    .filter(|out| out.status.success())?;
-                parse_sacct(&String::from_utf8_lossy(&out.stdout))
-            });
+            .map_err(|e| EngineError::Internal(format!("cannot run `scontrol`: {e}")))?;
+        let state = if out.status.success() {
+            parse_scontrol(&String::from_utf8_lossy(&out.stdout))
+        } else {
+            let why = String::from_utf8_lossy(&out.stderr);
+            if !why.contains("Invalid job id") {
+                return Err(EngineError::Internal(format!(
+                    "cannot ask Slurm about job {id}: {}",
+                    why.trim()
+                )));
+            }
+            // Gone from the controller: accounting may know how it ended.
+            std::process::Command::new("sacct")
+                .args(["-n", "-P", "-X", "-o", "State,ExitCode,Reason", "-j", id])
+                .output()
+                .ok()
+                .filter(|out| out.status.success())
+                .and_then(|out| parse_sacct(&String::from_utf8_lossy(&out.stdout)))
+        };
         // A job Slurm no longer knows cannot be told from one that never ran: run it again.
         Ok(state.is_some_and(|s| !s.is_final() || s.state == "COMPLETED"))
     }
@@ -318,9 +341,13 @@ impl Slurm {
         let mut last_wait = String::new();
         let mut poll = Duration::from_millis(100);
         let mut exit_seen: Option<tokio::time::Instant> = None;
+        let mut unknown_since: Option<tokio::time::Instant> = None;
         let state = loop {
             tail.lines(&mut *io.line)?;
             let state = job_state(id).await;
+            if state.is_some() {
+                unknown_since = None;
+            }
             if let Some(state) = &state {
                 if state.is_final() {
                     break Some(state.clone());
@@ -341,8 +368,15 @@ impl Slurm {
                         });
                     }
                 }
-            } else if files.exit.exists() || stopped.is_some() {
-                // Gone from the controller, and sacct is not there to ask.
+            } else if files.exit.exists()
+                || stopped.is_some()
+                || unknown_since
+                    .get_or_insert_with(tokio::time::Instant::now)
+                    .elapsed()
+                    >= FORGOTTEN
+            {
+                // Gone from the controller, and sacct is not there to ask (or, for five
+                // minutes, neither knows it: see FORGOTTEN).
                 break None;
             }
             if stopped.is_none()

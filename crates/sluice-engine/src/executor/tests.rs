@@ -207,6 +207,8 @@ struct Fake {
     launched: Mutex<Vec<(String, u32)>>,
     /// The batch jobs followed (launched by an earlier runner): id and attempt.
     followed: Mutex<Vec<(String, u32)>>,
+    /// What it did, in order: `run STEP` and `follow ID`.
+    order: Mutex<Vec<String>>,
 }
 
 impl Fake {
@@ -248,6 +250,10 @@ impl Executor for Fake {
                 .lock()
                 .unwrap()
                 .push((step.step.clone(), step.attempt));
+            self.order
+                .lock()
+                .unwrap()
+                .push(format!("run {}", step.step));
             (io.launched)(&Launched::Batch {
                 id: format!("{}-{}", step.step, step.attempt),
             })?;
@@ -301,6 +307,8 @@ impl Executor for Fake {
                 .lock()
                 .unwrap()
                 .push((id.clone(), step.attempt));
+            self.order.lock().unwrap().push(format!("follow {id}"));
+            tokio::time::sleep(Duration::from_millis(30)).await;
             (io.line)(format!("fake follow of {id}"))?;
             Ok(self
                 .script
@@ -423,12 +431,12 @@ async fn a_cancel_reaches_the_running_step_through_its_executor() {
 }
 
 #[tokio::test]
-async fn a_resumed_job_follows_its_detached_step_and_retries_it_as_a_new_attempt() {
-    let yaml = "type: pipeline\nexperiment_name: tests\njobs:\n  train:\n    type: command\n    command: echo train\n    retry:\n      max_attempts: 2\n    outputs:\n      out:\n        type: uri_folder\n";
-    let (_d, ws, plan) = planned(yaml, &[], 4);
+async fn a_resumed_job_follows_its_detached_step_first_and_retries_it_as_a_new_attempt() {
+    // `other` comes first and failed; `train` was running as batch job `train-1` (its second
+    // attempt) when the runner was killed. Their compute runs one step at a time.
+    let yaml = "type: pipeline\nexperiment_name: tests\njobs:\n  other:\n    type: command\n    compute: azureml:one\n    command: echo other\n  train:\n    type: command\n    compute: azureml:one\n    command: echo train\n    retry:\n      max_attempts: 3\n    outputs:\n      out:\n        type: uri_folder\n";
+    let (_d, ws, plan) = planned(yaml, &[("one", 1)], 4);
     let job = plan.job_name.clone();
-    // What a runner killed while `train` ran as batch job `train-1` leaves behind, once the
-    // next command has found it dead.
     crate::run::record_job(&ws, &plan).unwrap();
     let step_dir = ws.job_dir(&job).join("steps").join("train");
     std::fs::create_dir_all(step_dir.join("logs")).unwrap();
@@ -442,10 +450,16 @@ async fn a_resumed_job_follows_its_detached_step_and_retries_it_as_a_new_attempt
         let mut store = ws.store();
         store.set_job_status(&job, "Running", None).unwrap();
         store
+            .set_step_status(&job, "other", "Failed", None)
+            .unwrap();
+        store
             .set_step_status(&job, "train", "Running", None)
             .unwrap();
         store
-            .set_step_executor(&job, "train", "fake", Some("train-1"))
+            .record_attempt(&job, "train", 1, "Failed", Some(1), None, "l", "t")
+            .unwrap();
+        store
+            .set_step_executor(&job, "train", "fake", Some(("train-1", 2)))
             .unwrap();
         let exp = store.create_experiment("tests", None, &[]).unwrap();
         let run = store
@@ -455,17 +469,17 @@ async fn a_resumed_job_follows_its_detached_step_and_retries_it_as_a_new_attempt
             .set_step_run(&job, "train", &run.info.run_uuid)
             .unwrap();
         store
-            .mark_interrupted(&job, "interrupted", &["train".to_owned()])
+            .mark_interrupted(&job, None, "interrupted", &["train".to_owned()])
             .unwrap();
         store.reset_for_resume(&job, (1, "1")).unwrap();
         run.info.run_uuid
     };
-    // The batch job it follows fails; the retry policy launches attempt 2.
+    // The batch job it follows fails; the retry policy launches attempt 3.
     let fake = Fake::with(&[("follow train", vec![Exit::code(3)])], &[]);
     let executors = Executors::only(
         &(Arc::clone(&fake) as Arc<dyn Executor>),
         &plan,
-        &HashMap::new(),
+        &[("one".to_owned(), 1)].into(),
     );
     let outcome = crate::run::execute_with(
         &ws,
@@ -478,26 +492,27 @@ async fn a_resumed_job_follows_its_detached_step_and_retries_it_as_a_new_attempt
     .unwrap();
     assert_eq!(outcome.status, Status::Completed);
     assert_eq!(
-        *fake.followed.lock().unwrap(),
-        [("train-1".to_owned(), 1)],
-        "followed, not submitted again"
+        *fake.order.lock().unwrap(),
+        ["follow train-1", "run train", "run other"],
+        "followed before anything else, not submitted again"
     );
-    assert_eq!(*fake.launched.lock().unwrap(), [("train".to_owned(), 2)]);
+    assert_eq!(*fake.followed.lock().unwrap(), [("train-1".to_owned(), 2)]);
     let attempts = ws.store().step_attempts(&job, "train").unwrap();
     let got: Vec<(u32, &str)> = attempts
         .iter()
         .map(|a| (a.attempt, a.status.as_str()))
         .collect();
-    assert_eq!(got, [(1, "Failed"), (2, "Completed")]);
+    assert_eq!(got, [(1, "Failed"), (2, "Failed"), (3, "Completed")]);
     let kept =
-        std::fs::read_to_string(step_dir.join("logs").join("std_log.attempt-1.txt")).unwrap();
+        std::fs::read_to_string(step_dir.join("logs").join("std_log.attempt-2.txt")).unwrap();
     assert!(
         kept.starts_with("before the runner died\nfake follow of train-1\n"),
         "{kept}"
     );
     let steps = ws.store().list_steps(&job).unwrap();
+    let train = steps.iter().find(|s| s.name == "train").unwrap();
     assert_eq!(
-        (steps[0].status.as_str(), steps[0].detached),
+        (train.status.as_str(), train.detached),
         ("Completed", false)
     );
     assert_eq!(
@@ -505,5 +520,12 @@ async fn a_resumed_job_follows_its_detached_step_and_retries_it_as_a_new_attempt
         Some(run.as_str()),
         "the step kept its MLflow run"
     );
-    assert_eq!(ws.store().get_run(&run).unwrap().info.status, "FINISHED");
+    let kept_run = ws.store().get_run(&run).unwrap();
+    assert_eq!(kept_run.info.status, "FINISHED");
+    let parent = kept_run
+        .tags
+        .iter()
+        .find(|t| t.key == "mlflow.parentRunId")
+        .map(|t| t.value.clone());
+    assert!(parent.is_some(), "a child of the resumed job's run");
 }

@@ -2,8 +2,8 @@
 //! process is sent SIGINT (as Ctrl-C would); it stops the running steps' process groups
 //! (SIGTERM, then SIGKILL after a grace period), marks them and the job `Canceled` and keeps
 //! completed outputs for `job resume`. This command waits for that to finish. A job whose runner
-//! died while steps ran as batch jobs (Slurm) that run on (`detached` in `job show`) has those
-//! jobs stopped and ends `Canceled`.
+//! died while steps ran as batch jobs (Slurm) that run on (`detached` in `job show`) becomes
+//! `Canceled` and has those jobs stopped (run it again if one could not be).
 
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,9 @@ pub(crate) fn cancel(
 ) -> Result<serde_json::Value, CliError> {
     let job = ws.store().get_job(name)?;
     // An interrupted job's steps whose batch jobs run on without a runner.
-    if job.status == "Failed" && !sluice_engine::cancel_detached(ws, &job.name)?.is_empty() {
+    if matches!(job.status.as_str(), "Failed" | "Canceled")
+        && !sluice_engine::cancel_detached(ws, &job.name)?.is_empty()
+    {
         return super::job_json(ws, &job.name);
     }
     if matches!(job.status.as_str(), "Completed" | "Failed" | "Canceled") {
