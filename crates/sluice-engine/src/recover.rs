@@ -74,11 +74,14 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
             // cluster). Local processes are stopped (their exit codes died with the runner);
             // a batch job that runs on, or ended well, is left to be followed by `job resume`.
             let local = crate::executor::local::Local;
-            for (_, pid, started) in ws.store().step_processes(&name)? {
+            // Read first: the store is not held while Slurm is asked.
+            let processes = ws.store().step_processes(&name)?;
+            let batch_jobs = ws.store().step_executor_ids(&name)?;
+            for (_, pid, started) in processes {
                 let _ = local.stop_orphan(&Launched::Process { pid, started });
             }
             let mut detached: Vec<(String, String, String)> = Vec::new();
-            for (step, kind, id) in ws.store().step_executor_ids(&name)? {
+            for (step, kind, id) in batch_jobs {
                 let Some(executor) = crate::executor::by_kind(&kind) else {
                     continue;
                 };

@@ -252,7 +252,11 @@ impl Runner {
                 Some(i) if sched.start_now(i) => self.launch(i, &mut running, &stop_rx, Some(d))?,
                 _ => {
                     // Not in the plan any more: nothing follows it.
-                    stop_detached(&self.ws, &self.plan.job_name, &d);
+                    let job = self.plan.job_name.as_str();
+                    if stop_detached(&self.ws, job, &d) {
+                        let why = "canceled: the step is no longer in the job's plan";
+                        self.ws.store().end_detached_step(job, &d.step, why)?;
+                    }
                 }
             }
         }
@@ -308,16 +312,20 @@ impl Runner {
         // Queued, its run, and the run recorded on it: one commit.
         let job = self.plan.job_name.as_str();
         let kept_run = follow.as_ref().and_then(|d| d.run_id.clone());
-        let parent = self.tracking.parent_run_id.as_str();
+        if let Some(run) = &kept_run {
+            // A child of the resumed job's run now (the run may have been deleted meanwhile:
+            // the step is followed all the same).
+            let tag = sluice_store::tracking::KeyValue {
+                key: "mlflow.parentRunId".into(),
+                value: self.tracking.parent_run_id.clone(),
+            };
+            if let Err(e) = self.ws.store().log_batch(run, &[], &[], &[tag]) {
+                tracing::warn!(step = %step.name, error = %e, "cannot re-parent the step's run");
+            }
+        }
         let run_id = self.ws.store().batch(|s| {
             s.set_step_status(job, &step.name, Status::Queued.as_str(), None)?;
             if let Some(run) = kept_run {
-                // A child of the resumed job's run now.
-                let tag = sluice_store::tracking::KeyValue {
-                    key: "mlflow.parentRunId".into(),
-                    value: parent.to_owned(),
-                };
-                s.log_batch(&run, &[], &[], &[tag])?;
                 return Ok(run);
             }
             let run = crate::tracking::child_run(s, &self.tracking, job, &step.name)
@@ -351,7 +359,7 @@ impl Runner {
                 Err(e) => {
                     // Nothing follows its batch job any more.
                     if let Some(d) = &followed {
-                        stop_detached(&ws, &job_name, d);
+                        let _ = stop_detached(&ws, &job_name, d);
                     }
                     StepEnd {
                         step: name,
@@ -672,6 +680,9 @@ impl StepTask {
                     Ok(built) => venv = Some(built.venv),
                     Err(message) => return Ok(self.end(Status::Failed, message)),
                 }
+                if *self.stop.borrow() {
+                    return Ok(self.end(Status::Canceled, "stopped because the job is stopping"));
+                }
             }
             reset_outputs(&step)?;
             attempt += 1;
@@ -709,7 +720,7 @@ impl StepTask {
     /// ends without it), so that nothing runs on unwatched.
     fn abandon(&self, follow: Option<&DetachedStep>) {
         if let Some(d) = follow {
-            stop_detached(&self.ws, &self.plan.job_name, d);
+            let _ = stop_detached(&self.ws, &self.plan.job_name, d);
         }
     }
 
@@ -1120,20 +1131,28 @@ impl StepTask {
 }
 
 /// Stops the batch job of `job`'s detached step `d` (on the executor that launched it) that no
-/// runner will follow, and marks it attached, so that neither `job resume` follows it nor
-/// `job cancel` looks for it again; a failure to stop it is logged.
-fn stop_detached(ws: &Workspace, job: &str, d: &DetachedStep) {
+/// runner will follow. Once it is stopped the step is no longer detached (neither `job
+/// resume` nor `job cancel` looks for it again); when it cannot be stopped it stays detached,
+/// for `job cancel` to try again, and the failure is logged. True when it was stopped.
+fn stop_detached(ws: &Workspace, job: &str, d: &DetachedStep) -> bool {
     let launched = Launched::Batch {
         id: d.executor_id.clone(),
     };
-    if let Some(executor) = crate::executor::by_kind(&d.executor)
-        && let Err(e) = executor.stop_orphan(&launched)
-    {
-        tracing::warn!(job, step = %d.step, error = %e, "cannot stop the step's {} job {}", d.executor, d.executor_id);
+    let stopped = match crate::executor::by_kind(&d.executor) {
+        Some(executor) => executor.stop_orphan(&launched),
+        None => Err(EngineError::Internal(format!(
+            "no executor `{}` here",
+            d.executor
+        ))),
+    };
+    if let Err(e) = stopped {
+        tracing::warn!(job, step = %d.step, error = %e, "cannot stop the step's {} job {}; it stays detached: run `sluice job cancel -n {job}`", d.executor, d.executor_id);
+        return false;
     }
     if let Err(e) = ws.store().set_step_detached(job, &d.step, false) {
         tracing::warn!(job, step = %d.step, error = %e, "cannot record the step as no longer detached");
     }
+    true
 }
 
 /// The step's fresh working folder: a copy of its code snapshot (`snapshot`, when the reuse

@@ -254,6 +254,25 @@ pub struct DetachedStep {
     pub run_id: Option<String>,
 }
 
+/// The detached steps of `job` as `conn` sees them (in a transaction or not).
+fn detached_steps_in(conn: &Conn, job: &str) -> Result<Vec<DetachedStep>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, executor, executor_id, COALESCE(executor_attempt, attempts + 1), run_id FROM steps
+         WHERE job_name = ?1 AND detached = 1 AND executor IS NOT NULL AND executor_id IS NOT NULL
+         ORDER BY position",
+    )?;
+    let rows = stmt.query_map([job], |r| {
+        Ok(DetachedStep {
+            step: r.get(0)?,
+            executor: r.get(1)?,
+            executor_id: r.get(2)?,
+            attempt: r.get::<_, i64>(3)?.try_into().unwrap_or(1),
+            run_id: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<crate::db::Result<_>>()?)
+}
+
 /// The current time as an RFC 3339 timestamp (UTC, microseconds).
 #[must_use]
 pub fn now() -> String {
@@ -1149,21 +1168,7 @@ impl Store {
 
     /// The detached steps of a job (see [`Store::mark_interrupted`]).
     pub fn detached_steps(&self, job: &str) -> Result<Vec<DetachedStep>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT name, executor, executor_id, COALESCE(executor_attempt, attempts + 1), run_id FROM steps
-             WHERE job_name = ?1 AND detached = 1 AND executor IS NOT NULL AND executor_id IS NOT NULL
-             ORDER BY position",
-        )?;
-        let rows = stmt.query_map([job], |r| {
-            Ok(DetachedStep {
-                step: r.get(0)?,
-                executor: r.get(1)?,
-                executor_id: r.get(2)?,
-                attempt: r.get::<_, i64>(3)?.try_into().unwrap_or(1),
-                run_id: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<crate::db::Result<_>>()?)
+        detached_steps_in(&self.conn, job)
     }
 
     /// Marks a step attached again (its batch job is followed by a runner) or detached.
@@ -1196,14 +1201,27 @@ impl Store {
             "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, '', 'Canceled', ?2, ?3)",
             params![job, at, reason],
         )?;
+        let steps = detached_steps_in(&tx, job)?;
         tx.commit()?;
-        self.detached_steps(job)
+        Ok(steps)
     }
 
-    /// Ends a detached step whose batch job was stopped: `Canceled`, with its MLflow run.
+    /// Ends a detached step whose batch job was stopped: `Canceled`, with its MLflow run. Only
+    /// while it is still detached and its job ended (a `job resume` may have claimed it since).
     pub fn end_detached_step(&mut self, job: &str, step: &str, reason: &str) -> Result<()> {
         let at = now();
         let tx = self.conn.transaction()?;
+        let ours: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM steps WHERE job_name = ?1 AND name = ?2 AND detached = 1
+                   AND EXISTS (SELECT 1 FROM jobs WHERE name = ?1 AND status IN ('Failed', 'Canceled'))",
+                params![job, step],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if ours.is_none() {
+            return Ok(());
+        }
         tx.execute(
             "UPDATE runs SET status = 'KILLED', end_time = ?3
              WHERE status = 'RUNNING' AND run_uuid IN (SELECT run_id FROM steps WHERE job_name = ?1 AND name = ?2 AND run_id IS NOT NULL)",
@@ -1635,6 +1653,12 @@ mod tests {
                 .begin_cancel_detached("j", "canceled")
                 .unwrap()
                 .is_empty()
+        );
+        store.end_detached_step("j", "far", "canceled").unwrap();
+        assert_eq!(
+            store.detached_steps("j").unwrap().len(),
+            1,
+            "left to its runner"
         );
         let far = store
             .list_steps("k")

@@ -22,10 +22,10 @@ use crate::EngineError;
 const POLL: Duration = Duration::from_millis(500);
 /// How often the step's exit-code file is looked for (a `stat` of a local or shared file).
 const TICK: Duration = Duration::from_millis(25);
-/// How long a followed job may be unknown to Slurm (controller and accounting) without an
-/// exit-code file before it counts as ended without saying how: a job followed again long
-/// after it ended (killed before its script could write the file); long enough for a
-/// controller restart.
+/// How long Slurm may say it knows no such job (the controller: "Invalid job id"; accounting:
+/// no record or none kept) while no exit-code file appears before the job counts as ended
+/// without saying how: a job followed again long after it ended (killed before its script
+/// could write the file). A controller that cannot be reached does not count.
 const FORGOTTEN: Duration = Duration::from_mins(5);
 
 /// Submits steps to Slurm with a compute's settings.
@@ -105,11 +105,10 @@ impl Executor for Slurm {
         let state = if out.status.success() {
             parse_scontrol(&String::from_utf8_lossy(&out.stdout))
         } else {
-            let why = String::from_utf8_lossy(&out.stderr);
-            if !why.contains("Invalid job id") {
+            if !unknown_to_controller(&out.stderr) {
                 return Err(EngineError::Internal(format!(
                     "cannot ask Slurm about job {id}: {}",
-                    why.trim()
+                    String::from_utf8_lossy(&out.stderr).trim()
                 )));
             }
             // Gone from the controller: accounting may know how it ended.
@@ -344,8 +343,8 @@ impl Slurm {
         let mut unknown_since: Option<tokio::time::Instant> = None;
         let state = loop {
             tail.lines(&mut *io.line)?;
-            let state = job_state(id).await;
-            if state.is_some() {
+            let (state, forgotten) = job_state(id).await;
+            if !forgotten {
                 unknown_since = None;
             }
             if let Some(state) = &state {
@@ -370,13 +369,15 @@ impl Slurm {
                 }
             } else if files.exit.exists()
                 || stopped.is_some()
-                || unknown_since
-                    .get_or_insert_with(tokio::time::Instant::now)
-                    .elapsed()
-                    >= FORGOTTEN
+                || (forgotten
+                    && unknown_since
+                        .get_or_insert_with(tokio::time::Instant::now)
+                        .elapsed()
+                        >= FORGOTTEN)
             {
                 // Gone from the controller, and sacct is not there to ask (or, for five
-                // minutes, neither knows it: see FORGOTTEN).
+                // minutes, Slurm says it knows no such job: see FORGOTTEN). A controller that
+                // cannot be reached is asked again, however long.
                 break None;
             }
             if stopped.is_none()
@@ -597,27 +598,41 @@ impl JobState {
     }
 }
 
-/// What the controller (`scontrol`), else accounting (`sacct`), says of a job; `None` when
-/// neither knows it (it left the controller and there is no accounting).
-async fn job_state(id: &str) -> Option<JobState> {
-    if let Ok(out) = Command::new("scontrol")
+/// What the controller (`scontrol`), else accounting (`sacct`), says of a job: its state, or
+/// `None` with whether Slurm said it does not know the job (`true`: the controller answered
+/// "Invalid job id" and accounting has no record or is not there) rather than could not be
+/// asked (`false`: the controller is down or unreachable).
+async fn job_state(id: &str) -> (Option<JobState>, bool) {
+    let asked = Command::new("scontrol")
         .args(["show", "job", "-o", id])
         .output()
-        .await
-        && out.status.success()
-        && let Some(state) = parse_scontrol(&String::from_utf8_lossy(&out.stdout))
-    {
-        return Some(state);
+        .await;
+    match asked {
+        Ok(out) if out.status.success() => {
+            if let Some(state) = parse_scontrol(&String::from_utf8_lossy(&out.stdout)) {
+                return (Some(state), false);
+            }
+        }
+        Ok(out) if unknown_to_controller(&out.stderr) => {}
+        _ => return (None, false),
     }
-    let out = Command::new("sacct")
+    let accounted = Command::new("sacct")
         .args(["-n", "-P", "-X", "-o", "State,ExitCode,Reason", "-j", id])
         .output()
         .await
-        .ok()?;
-    if !out.status.success() {
-        return None;
+        .ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| parse_sacct(&String::from_utf8_lossy(&out.stdout)));
+    match accounted {
+        Some(state) => (Some(state), false),
+        None => (None, true),
     }
-    parse_sacct(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Whether `scontrol`'s error says the controller does not know the job (rather than that it
+/// could not be reached).
+fn unknown_to_controller(stderr: &[u8]) -> bool {
+    String::from_utf8_lossy(stderr).contains("Invalid job id")
 }
 
 /// `scontrol show job -o ID`: one line of `Key=Value` words.
