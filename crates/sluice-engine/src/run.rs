@@ -590,11 +590,9 @@ impl StepTask {
         // A followed batch job needs no environment here (its script names it); a retry builds
         // it then.
         let mut venv = None;
-        if follow.is_none()
-            && let Some(request) = step.python_env.clone()
-        {
-            match self.prepare_env(&step, request, &mut log).await? {
-                Ok(built) => venv = Some(built.venv),
+        if follow.is_none() {
+            match self.step_env(&step, &mut log).await? {
+                Ok(built) => venv = built,
                 Err(message) => return Ok(self.end(Status::Failed, message)),
             }
         }
@@ -673,11 +671,9 @@ impl StepTask {
             if *self.stop.borrow() {
                 return Ok(self.end(Status::Canceled, "stopped because the job is stopping"));
             }
-            if venv.is_none()
-                && let Some(request) = step.python_env.clone()
-            {
-                match self.prepare_env(&step, request, &mut log).await? {
-                    Ok(built) => venv = Some(built.venv),
+            if venv.is_none() && step.python_env.is_some() {
+                match self.step_env(&step, &mut log).await? {
+                    Ok(built) => venv = built,
                     Err(message) => return Ok(self.end(Status::Failed, message)),
                 }
                 if *self.stop.borrow() {
@@ -936,6 +932,22 @@ impl StepTask {
 
     /// Builds (or finds) the step's Python environment, its output going to the step's log.
     /// `Ok(Err(message))`: the environment cannot be had and the step fails with `message`.
+    /// The step's Python environment, built or found built (`None` for a step without one),
+    /// or why it cannot be.
+    async fn step_env(
+        &self,
+        step: &StepPlan,
+        log: &mut StepLog,
+    ) -> Result<Result<Option<PathBuf>, String>, EngineError> {
+        let Some(request) = step.python_env.clone() else {
+            return Ok(Ok(None));
+        };
+        Ok(self
+            .prepare_env(step, request, log)
+            .await?
+            .map(|built| Some(built.venv)))
+    }
+
     async fn prepare_env(
         &self,
         step: &StepPlan,

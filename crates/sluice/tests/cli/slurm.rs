@@ -152,6 +152,15 @@ fn running_slurm_job(ctx: &TestContext, conf: &str, name: &str, also: impl Fn() 
     id
 }
 
+/// The step of a one-step job as `job show -o json` prints it.
+fn only_step(job: &Value) -> Value {
+    job["jobs"]
+        .as_object()
+        .and_then(|j| j.values().next())
+        .cloned()
+        .unwrap_or_else(|| panic!("a job with one step: {job:#}"))
+}
+
 fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !check() {
@@ -323,13 +332,7 @@ fn a_failing_step_on_slurm_fails_with_its_exit_code_and_retries_per_its_policy()
         ],
     );
     assert_eq!(job["status"], "Completed", "{job:#}");
-    let step = job["jobs"]
-        .as_object()
-        .unwrap()
-        .values()
-        .next()
-        .unwrap()
-        .clone();
+    let step = only_step(&job);
     let attempts = step["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "{step:#}");
     assert_eq!(attempts[0]["exit_code"], 3);
@@ -348,7 +351,7 @@ fn a_failing_step_on_slurm_fails_with_its_exit_code_and_retries_per_its_policy()
     );
     assert_eq!(out.status.code(), Some(1), "a failed job exits 1");
     let job: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    let step = &only_step(&job);
     assert_eq!(step["exit_code"], 7);
     assert!(
         step["error"]
@@ -393,7 +396,7 @@ fn a_failing_step_on_slurm_fails_with_its_exit_code_and_retries_per_its_policy()
     );
     assert_eq!(out.status.code(), Some(1));
     let job: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    let step = &only_step(&job);
     let error = step["error"].as_str().unwrap();
     assert!(
         error.contains("Slurm refused the step") && error.contains("partition"),
@@ -443,7 +446,7 @@ fn cancel_and_timeout_reach_the_slurm_job() {
     assert_eq!(out.status.code(), Some(1));
     assert!(started.elapsed() < Duration::from_mins(1));
     let job: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    let step = &only_step(&job);
     assert!(
         step["error"]
             .as_str()
@@ -478,7 +481,7 @@ fn a_killed_runners_slurm_job_runs_on_until_job_cancel_stops_it() {
     // step detached.
     let job = sluice_json(&ctx, &conf, &["job", "show", "-n", "k", "-o", "json"]);
     assert_eq!(job["status"], "Failed");
-    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    let step = &only_step(&job);
     assert_eq!(step["status"], "Running", "{job:#}");
     assert_eq!(step["detached"], true, "{job:#}");
     assert!(
@@ -493,7 +496,7 @@ fn a_killed_runners_slurm_job_runs_on_until_job_cancel_stops_it() {
     // `job cancel` stops it: no Slurm job is left behind.
     let job = sluice_json(&ctx, &conf, &["job", "cancel", "-n", "k", "-o", "json"]);
     assert_eq!(job["status"], "Canceled", "{job:#}");
-    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    let step = &only_step(&job);
     assert_eq!(step["status"], "Canceled", "{job:#}");
     assert_eq!(step["detached"], false, "{job:#}");
     wait_for(30, "the detached Slurm job to be cancelled", || {
@@ -555,13 +558,7 @@ fn a_resumed_job_follows_the_slurm_job_its_killed_runner_left_and_its_mlflow_cal
     );
     wait_for(60, "the resumed job to follow its step", || {
         let job = sluice_json(&ctx, &conf, &["job", "show", "-n", "r", "-o", "json"]);
-        let step = job["jobs"]
-            .as_object()
-            .unwrap()
-            .values()
-            .next()
-            .unwrap()
-            .clone();
+        let step = only_step(&job);
         job["status"] == "Running" && step["status"] == "Running" && step["detached"] == false
     });
     std::fs::write(&go, "").unwrap();
@@ -569,7 +566,7 @@ fn a_resumed_job_follows_the_slurm_job_its_killed_runner_left_and_its_mlflow_cal
     let job = sluice_json(&ctx, &conf, &["job", "show", "-n", "r", "-o", "json"]);
     assert!(status.success(), "{job:#}");
     assert_eq!(job["status"], "Completed", "{job:#}");
-    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    let step = &only_step(&job);
     assert_eq!(
         step["executor_id"],
         id.as_str(),
@@ -666,7 +663,7 @@ fn a_node_failure_is_retried_per_the_steps_retry_policy() {
     let out = runner.wait_with_output().unwrap();
     let job: Value = serde_json::from_slice(&out.stdout).expect("the job's JSON");
     assert_eq!(job["status"], "Completed", "{job:#}");
-    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    let step = &only_step(&job);
     let attempts = step["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "{step:#}");
     assert_eq!(attempts[0]["status"], "Failed");
@@ -772,7 +769,7 @@ fn a_distributed_step_runs_one_task_per_process_with_azures_launcher_variables()
     );
     assert_eq!(out.status.code(), Some(1));
     let job: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    let step = &only_step(&job);
     let error = step["error"].as_str().unwrap();
     assert!(
         error.contains("PartitionNodeLimit") && error.contains("resources.instance_count"),
@@ -956,7 +953,7 @@ fn a_step_cancelled_outside_sluice_fails_or_retries_per_its_policy() {
     assert_eq!(out.status.code(), Some(0), "retried, then completed");
     let job = sluice_json(&ctx, &conf, &["job", "show", "-n", "again", "-o", "json"]);
     assert_eq!(job["status"], "Completed", "{job:#}");
-    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    let step = &only_step(&job);
     let attempts = step["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "{step:#}");
     assert_eq!(attempts[0]["status"], "Failed");
@@ -986,7 +983,7 @@ fn a_step_cancelled_outside_sluice_fails_or_retries_per_its_policy() {
     assert_eq!(out.status.code(), Some(1), "a failed job exits 1");
     let job = sluice_json(&ctx, &conf, &["job", "show", "-n", "once", "-o", "json"]);
     assert_eq!(job["status"], "Failed");
-    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    let step = &only_step(&job);
     assert!(
         step["error"]
             .as_str()
