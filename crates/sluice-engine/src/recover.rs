@@ -74,6 +74,16 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
             // cluster). Local processes are stopped (their exit codes died with the runner);
             // a batch job that runs on, or ended well, is left to be followed by `job resume`.
             let local = crate::executor::local::Local;
+            // Another command may have ended it meanwhile and a `job resume` claimed it: its
+            // steps are then the new runner's.
+            let still_ours = ws
+                .store()
+                .unfinished_jobs()?
+                .into_iter()
+                .any(|r| r.job == name && r.pid == pid && r.started == started);
+            if !still_ours {
+                continue;
+            }
             // Read first: the store is not held while Slurm is asked.
             let processes = ws.store().step_processes(&name)?;
             let batch_jobs = ws.store().step_executor_ids(&name)?;

@@ -63,6 +63,10 @@ pub(crate) fn cancel(
         // Reopening runs the interrupted-job check, which ends a job whose runner is gone.
         let status = ws.store().get_job(&job.name)?.status;
         if matches!(status.as_str(), "Completed" | "Failed" | "Canceled") {
+            // A runner that died instead of canceling may have left batch jobs running on.
+            if status == "Failed" {
+                sluice_engine::cancel_detached(ws, &job.name)?;
+            }
             break;
         }
         if Instant::now() > deadline {
