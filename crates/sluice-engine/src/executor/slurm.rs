@@ -98,26 +98,23 @@ impl Executor for Slurm {
         let Launched::Batch { id } = launched else {
             return Ok(false);
         };
-        let out = std::process::Command::new("scontrol")
+        let controller = std::process::Command::new("scontrol")
             .args(["show", "job", "-o", id])
-            .output()
-            .map_err(|e| EngineError::Internal(format!("cannot run `scontrol`: {e}")))?;
-        let state = if out.status.success() {
-            parse_scontrol(&String::from_utf8_lossy(&out.stdout))
-        } else {
-            if !unknown_to_controller(&out.stderr) {
+            .output();
+        let state = match controller_says(controller) {
+            Asked::State(state) => Some(state),
+            Asked::Unreachable(why) => {
                 return Err(EngineError::Internal(format!(
-                    "cannot ask Slurm about job {id}: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
+                    "cannot ask Slurm about job {id}: {why}"
                 )));
             }
             // Gone from the controller: accounting may know how it ended.
-            std::process::Command::new("sacct")
-                .args(["-n", "-P", "-X", "-o", "State,ExitCode,Reason", "-j", id])
-                .output()
-                .ok()
-                .filter(|out| out.status.success())
-                .and_then(|out| parse_sacct(&String::from_utf8_lossy(&out.stdout)))
+            Asked::Accounting => accounting_says(
+                std::process::Command::new("sacct")
+                    .args(SACCT_ARGS)
+                    .arg(id)
+                    .output(),
+            ),
         };
         // A job Slurm no longer knows cannot be told from one that never ran: run it again.
         Ok(state.is_some_and(|s| !s.is_final() || s.state == "COMPLETED"))
@@ -603,36 +600,62 @@ impl JobState {
 /// "Invalid job id" and accounting has no record or is not there) rather than could not be
 /// asked (`false`: the controller is down or unreachable).
 async fn job_state(id: &str) -> (Option<JobState>, bool) {
-    let asked = Command::new("scontrol")
+    let controller = Command::new("scontrol")
         .args(["show", "job", "-o", id])
         .output()
         .await;
-    match asked {
-        Ok(out) if out.status.success() => {
-            if let Some(state) = parse_scontrol(&String::from_utf8_lossy(&out.stdout)) {
-                return (Some(state), false);
+    match controller_says(controller) {
+        Asked::State(state) => (Some(state), false),
+        Asked::Unreachable(_) => (None, false),
+        Asked::Accounting => {
+            let accounted = Command::new("sacct")
+                .args(SACCT_ARGS)
+                .arg(id)
+                .output()
+                .await;
+            match accounting_says(accounted) {
+                Some(state) => (Some(state), false),
+                None => (None, true),
             }
         }
-        Ok(out) if unknown_to_controller(&out.stderr) => {}
-        _ => return (None, false),
-    }
-    let accounted = Command::new("sacct")
-        .args(["-n", "-P", "-X", "-o", "State,ExitCode,Reason", "-j", id])
-        .output()
-        .await
-        .ok()
-        .filter(|out| out.status.success())
-        .and_then(|out| parse_sacct(&String::from_utf8_lossy(&out.stdout)));
-    match accounted {
-        Some(state) => (Some(state), false),
-        None => (None, true),
     }
 }
 
-/// Whether `scontrol`'s error says the controller does not know the job (rather than that it
-/// could not be reached).
-fn unknown_to_controller(stderr: &[u8]) -> bool {
-    String::from_utf8_lossy(stderr).contains("Invalid job id")
+/// `sacct`'s arguments before the job id: one line `STATE|EXIT:SIG|REASON`.
+const SACCT_ARGS: [&str; 6] = ["-n", "-P", "-X", "-o", "State,ExitCode,Reason", "-j"];
+
+/// What `scontrol show job -o ID` (run or not) says of a job: shared by the runner's follow
+/// and recovery's check, which run it asynchronously and not.
+enum Asked {
+    State(JobState),
+    /// The controller does not know it ("Invalid job id", or no state in its answer): ask
+    /// accounting.
+    Accounting,
+    /// The controller could not be asked (down, unreachable, `scontrol` missing): why.
+    Unreachable(String),
+}
+
+fn controller_says(out: std::io::Result<std::process::Output>) -> Asked {
+    match out {
+        Ok(out) if out.status.success() => parse_scontrol(&String::from_utf8_lossy(&out.stdout))
+            .map_or(Asked::Accounting, Asked::State),
+        Ok(out) => {
+            let why = String::from_utf8_lossy(&out.stderr);
+            if why.contains("Invalid job id") {
+                Asked::Accounting
+            } else {
+                Asked::Unreachable(why.trim().to_owned())
+            }
+        }
+        Err(e) => Asked::Unreachable(format!("cannot run `scontrol`: {e}")),
+    }
+}
+
+/// What `sacct` (run or not) says of a job; `None` when it has no record or is not there.
+fn accounting_says(out: std::io::Result<std::process::Output>) -> Option<JobState> {
+    out.ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| parse_sacct(&String::from_utf8_lossy(&out.stdout)))
 }
 
 /// `scontrol show job -o ID`: one line of `Key=Value` words.
