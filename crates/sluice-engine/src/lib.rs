@@ -29,7 +29,9 @@ pub use plan::{
     DataRef, OutputPlan, Plan, PlanOptions, StepInput, StepPlan, generate_name, literal_text, plan,
 };
 pub use provenance::record_code_provenance;
-pub use recover::{cancel_detached, interrupt_runner, process_started, recover_interrupted};
+pub use recover::{
+    cancel_detached, interrupt_runner, interruptions_in_a_row, process_started, recover_interrupted,
+};
 pub use reuse::explain;
 pub use run::{Event, Observer, Outcome, resume, run};
 pub use status::Status;

@@ -129,9 +129,33 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
     Ok(ended)
 }
 
+/// How many times in a row a job was interrupted (its runner died): the interruptions in its
+/// job-level status history since it last ended otherwise (completed, failed or canceled).
+#[must_use]
+pub fn interruptions_in_a_row(history: &[sluice_store::StatusEvent]) -> usize {
+    let mut n = 0;
+    for e in history.iter().filter(|e| e.step.is_empty()) {
+        match e.status.as_str() {
+            "Failed"
+                if e.message
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with(sluice_store::INTERRUPTED)) =>
+            {
+                n += 1;
+            }
+            "Completed" | "Failed" | "Canceled" => n = 0,
+            _ => {}
+        }
+    }
+    n
+}
+
 /// Why an interrupted job ended, and what its detached steps (step, executor, id) wait for.
 fn interrupted_reason(job: &str, detached: &[(String, String, String)]) -> String {
-    let why = "interrupted: the sluice process running this job stopped (killed or crashed)";
+    let why = format!(
+        "{} the sluice process running this job stopped (killed or crashed)",
+        sluice_store::INTERRUPTED
+    );
     if detached.is_empty() {
         return format!("{why}; resume it with `sluice job resume -n {job}`");
     }
@@ -189,4 +213,48 @@ pub fn cancel_detached(ws: &Workspace, job: &str) -> Result<Vec<String>, EngineE
         ws.store().governed(&actor).revoke_job_token(job)?;
     }
     Ok(stopped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interruptions_in_a_row;
+    use sluice_store::StatusEvent;
+
+    fn event(step: &str, status: &str, message: Option<&str>) -> StatusEvent {
+        StatusEvent {
+            step: step.into(),
+            status: status.into(),
+            at: String::new(),
+            message: message.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn interruptions_count_in_a_row_until_the_job_ends_otherwise() {
+        let interrupted = event("", "Failed", Some("interrupted: gone"));
+        let running = event("", "Running", None);
+        assert_eq!(interruptions_in_a_row(&[]), 0);
+        let mut h = vec![running.clone(), interrupted.clone()];
+        assert_eq!(interruptions_in_a_row(&h), 1);
+        // A step's events do not count; resumed and interrupted again does.
+        h.extend([
+            event("s", "Failed", Some("interrupted: gone")),
+            event("", "NotStarted", Some("resumed")),
+            running.clone(),
+            interrupted.clone(),
+        ]);
+        assert_eq!(interruptions_in_a_row(&h), 2);
+        // Ended otherwise: counting starts again.
+        for end in [
+            event("", "Failed", Some("step `s` failed")),
+            event("", "Canceled", Some("canceled")),
+            event("", "Completed", None),
+        ] {
+            let mut h = h.clone();
+            h.extend([end, running.clone()]);
+            assert_eq!(interruptions_in_a_row(&h), 0);
+            h.push(interrupted.clone());
+            assert_eq!(interruptions_in_a_row(&h), 1);
+        }
+    }
 }

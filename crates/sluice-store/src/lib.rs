@@ -118,6 +118,10 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// workspace's own `sluice.db` when it is absent.
 pub const WORKSPACE_STORE_FILE: &str = "store";
 
+/// How the error of a job whose runner died begins ([`Store::mark_interrupted`]'s reason):
+/// [`Store::interrupted_jobs`] finds such jobs by it.
+pub const INTERRUPTED: &str = "interrupted:";
+
 /// Where a store lives: an SQLite file (a workspace's own) or a PostgreSQL database shared by a
 /// team.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1166,6 +1170,38 @@ impl Store {
         Ok(Some(steps))
     }
 
+    /// Jobs that ended because the process running them died and were neither resumed nor
+    /// canceled since: `Failed`, their error an interruption's ([`INTERRUPTED`]), oldest first.
+    pub fn interrupted_jobs(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name FROM jobs WHERE status = 'Failed' AND error LIKE 'interrupted:%' ORDER BY created_at, name",
+        )?;
+        let rows = stmt.query_map((), |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Cancels an interrupted job (see [`Store::interrupted_jobs`]) so that nothing resumes it
+    /// unasked: `Canceled` with `reason`. False (and nothing changed) when the job is not
+    /// interrupted, e.g. because a `job resume` claimed it meanwhile.
+    pub fn cancel_interrupted(&mut self, job: &str, reason: &str) -> Result<bool> {
+        let at = now();
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE jobs SET status = 'Canceled', ended_at = ?2, error = ?3
+             WHERE name = ?1 AND status = 'Failed' AND error LIKE 'interrupted:%'",
+            params![job, at, reason],
+        )?;
+        if n == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, '', 'Canceled', ?2, ?3)",
+            params![job, at, reason],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
     /// The detached steps of a job (see [`Store::mark_interrupted`]).
     pub fn detached_steps(&self, job: &str) -> Result<Vec<DetachedStep>> {
         detached_steps_in(&self.conn, job)
@@ -1522,6 +1558,47 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::testing::fresh_store(dir.path()).unwrap();
         (dir, store)
+    }
+
+    #[test]
+    fn interrupted_jobs_are_found_until_resumed_or_canceled() {
+        use crate::testing::{job_row, step_row};
+        let (_dir, mut store) = store();
+        for job in ["a", "b", "c"] {
+            store
+                .insert_job(&job_row(job, "Running"), &[step_row("s", "local")])
+                .unwrap();
+            store.set_step_status(job, "s", "Running", None).unwrap();
+        }
+        let why = format!("{INTERRUPTED} its runner died");
+        for job in ["a", "b"] {
+            store.mark_interrupted(job, None, &why, &[]).unwrap();
+        }
+        // A job that failed otherwise is not interrupted.
+        store
+            .set_job_status("c", "Failed", Some("step `s` failed"))
+            .unwrap();
+        assert_eq!(store.interrupted_jobs().unwrap(), ["a", "b"]);
+        // Resumed: no longer interrupted.
+        store.reset_for_resume("a", (1, "1")).unwrap();
+        assert_eq!(store.interrupted_jobs().unwrap(), ["b"]);
+        // Canceled: no longer interrupted, and said so in its history.
+        assert!(!store.cancel_interrupted("a", "no").unwrap(), "a is not");
+        assert!(!store.cancel_interrupted("c", "no").unwrap(), "c is not");
+        assert_eq!(store.get_job("c").unwrap().status, "Failed");
+        assert!(store.cancel_interrupted("b", "canceled").unwrap());
+        let b = store.get_job("b").unwrap();
+        assert_eq!(
+            (b.status.as_str(), b.error.as_deref()),
+            ("Canceled", Some("canceled"))
+        );
+        let last = store.status_history("b").unwrap().pop().unwrap();
+        assert_eq!((last.step.as_str(), last.status.as_str()), ("", "Canceled"));
+        assert!(store.interrupted_jobs().unwrap().is_empty());
+        assert!(
+            !store.cancel_interrupted("b", "again").unwrap(),
+            "only once"
+        );
     }
 
     #[test]

@@ -575,7 +575,16 @@ pub(crate) struct ServerArgs {
         env = "SLUICE_TLS_KEY"
     )]
     pub(crate) tls_key: Option<PathBuf>,
+    /// Resume a job submitted to this server whose `sluice` process died (killed, crashed, or
+    /// the machine restarted) at most this many times in a row; 0 never does. Its completed
+    /// steps are kept and a step's Slurm job that ran on is followed. The server notices within
+    /// seconds, and at its start.
+    #[arg(long, value_name = "N", default_value_t = AUTO_RESUME, env = "SLUICE_AUTO_RESUME")]
+    pub(crate) auto_resume: usize,
 }
+
+/// How many times in a row `sluice server` resumes a job whose process died, by default.
+pub(crate) const AUTO_RESUME: usize = 3;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TokenCommand {

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::cli::{ServerArgs, UiArgs};
+use crate::cli::{AUTO_RESUME, ServerArgs, UiArgs};
 use crate::commands::Ctx;
 use crate::error::CliError;
 use crate::{ui, workspace};
@@ -24,6 +24,7 @@ pub(crate) fn ui(ctx: &Ctx<'_>, args: &UiArgs) -> Result<(), CliError> {
         artifacts_destination: None,
         tls_cert: None,
         tls_key: None,
+        auto_resume: AUTO_RESUME,
     };
     serve(ctx, &server, Some(args.open))
 }
@@ -126,11 +127,11 @@ fn serve(ctx: &Ctx<'_>, args: &ServerArgs, page: Option<bool>) -> Result<(), Cli
             .with_static_prefix(prefix.clone()),
     );
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let jobs = super::server_jobs::Jobs {
+    let jobs = Arc::new(super::server_jobs::Jobs {
         ws: ws.clone(),
         store: ctx.global.store.clone(),
         stopping,
-    };
+    });
     let shutdown = async move {
         shutdown_signal().await;
         let _ = stop.send(true);
@@ -181,6 +182,7 @@ fn serve(ctx: &Ctx<'_>, args: &ServerArgs, page: Option<bool>) -> Result<(), Cli
         ui::note(&format!(
             "Runs jobs for clients: sluice --url {base} job create -f pipeline.yml"
         ));
+        super::server_jobs::watch(Arc::clone(&jobs), args.auto_resume);
         let app = sluice_server::router_with(state, super::server_jobs::routes(jobs));
         let served = match tls {
             Some(acceptor) => {

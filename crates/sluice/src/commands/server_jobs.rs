@@ -52,7 +52,7 @@ pub(crate) struct Jobs {
     pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
 }
 
-type Shared = Arc<Jobs>;
+pub(crate) type Shared = Arc<Jobs>;
 
 /// The commands a client may run on the server's workspace through `POST /cli` (group,
 /// subcommand): those that read or govern what is stored and take no local file. Each acts
@@ -152,8 +152,7 @@ pub(crate) fn command_of(args: &[String]) -> Option<(&str, &str)> {
 }
 
 /// The routes, for [`sluice_server::router_with`].
-pub(crate) fn routes(jobs: Jobs) -> Vec<ExtraRoute> {
-    let jobs: Shared = Arc::new(jobs);
+pub(crate) fn routes(jobs: Shared) -> Vec<ExtraRoute> {
     let for_resume = Arc::clone(&jobs);
     let for_files = Arc::clone(&jobs);
     let for_events = Arc::clone(&jobs);
@@ -452,7 +451,7 @@ fn submit(
         )
     })?;
     let spec = inside(&project, file)?;
-    let mut cmd = sluice_for(headers)?;
+    let mut cmd = sluice_for(Some(headers))?;
     cmd.args(["job", "create", "-o", "none", "--name", &name, "-f"])
         .arg(&spec)
         .current_dir(&project);
@@ -489,7 +488,7 @@ fn resume(
 ) -> Result<Value, CliError> {
     let job = jobs.ws.store().get_job(name)?;
     let before = jobs.ws.store().status_history(name).map_or(0, |h| h.len());
-    let mut cmd = sluice_for(headers)?;
+    let mut cmd = sluice_for(Some(headers))?;
     cmd.args(["job", "resume", "-o", "none", "-n", name]);
     if let Some(dir) = job.settings["spec_dir"].as_str() {
         cmd.current_dir(dir);
@@ -501,16 +500,98 @@ fn resume(
         .ws
         .job_dir(name)
         .join(format!("resume-{:08x}.log", fastrand::u32(..)));
-    run_detached(jobs, cmd, &log, &|ws| {
-        // Resumed: its history grew past a new `Running`.
-        ws.store().status_history(name).is_ok_and(|h| {
-            h.len() > before
-                && h.iter()
-                    .skip(before)
-                    .any(|e| e.step.is_empty() && e.status == "Running")
-        })
-    })?;
+    run_detached(jobs, cmd, &log, &|ws| resumed(ws, name, before))?;
     crate::commands::job::job_json(&jobs.ws, name)
+}
+
+/// Whether job `name` was resumed since its status history held `before` events: it grew past
+/// a new job-level `Running`.
+fn resumed(ws: &Workspace, name: &str, before: usize) -> bool {
+    ws.store().status_history(name).is_ok_and(|h| {
+        h.len() > before
+            && h.iter()
+                .skip(before)
+                .any(|e| e.step.is_empty() && e.status == "Running")
+    })
+}
+
+/// How often the server looks for jobs whose `sluice` process died.
+const WATCH: Duration = Duration::from_secs(2);
+
+/// Watches the workspace's jobs on a thread of its own until the server stops: a job whose
+/// `sluice` process died (killed, crashed, or gone with a restarted machine) is ended as
+/// interrupted, as any command opening the workspace ends it, and one that was submitted to
+/// this server is resumed, at most `limit` times in a row (0: never). The resumed job keeps
+/// its completed steps and follows a step's batch job that ran on (Slurm); it acts as the
+/// user running the server. A job started from a terminal on the server's machine is left
+/// to whoever started it.
+pub(crate) fn watch(jobs: Shared, limit: usize) {
+    std::thread::spawn(move || {
+        let mut handled = std::collections::HashSet::new();
+        while !*jobs.stopping.borrow() {
+            if let Err(e) = resume_interrupted(&jobs, limit, &mut handled) {
+                tracing::warn!(error = %e, "cannot check the workspace for interrupted jobs");
+            }
+            std::thread::sleep(WATCH);
+        }
+    });
+}
+
+/// One look of [`watch`]: ends the jobs whose process died, then resumes the interrupted
+/// jobs submitted to this server. `handled` holds each interruption (job, end time) already
+/// acted on, so a resume that fails, or a job past `limit`, is tried or said only once.
+fn resume_interrupted(
+    jobs: &Jobs,
+    limit: usize,
+    handled: &mut std::collections::HashSet<(String, Option<String>)>,
+) -> Result<(), CliError> {
+    for name in sluice_engine::recover_interrupted(&jobs.ws)? {
+        tracing::warn!(job = %name, "the job's sluice process is gone: the job is marked Failed (interrupted)");
+    }
+    if limit == 0 {
+        return Ok(());
+    }
+    let uploads = jobs.ws.root().join("uploads");
+    let uploads = uploads.canonicalize().unwrap_or(uploads);
+    let interrupted = jobs.ws.store().interrupted_jobs()?;
+    for name in interrupted {
+        let job = jobs.ws.store().get_job(&name)?;
+        if !handled.insert((name.clone(), job.ended_at.clone())) {
+            continue;
+        }
+        let Some(dir) = job.settings["spec_dir"].as_str().map(PathBuf::from) else {
+            continue;
+        };
+        if !dir
+            .canonicalize()
+            .unwrap_or_else(|_| dir.clone())
+            .starts_with(&uploads)
+        {
+            continue;
+        }
+        let history = jobs.ws.store().status_history(&name)?;
+        let times = sluice_engine::interruptions_in_a_row(&history);
+        if times > limit {
+            tracing::warn!(
+                job = %name,
+                "the job was interrupted {times} times in a row: not resumed again (`--auto-resume {limit}`); `sluice job resume -n {name}` resumes it"
+            );
+            continue;
+        }
+        tracing::warn!(job = %name, "resuming the job: its sluice process stopped (interruption {times} in a row, at most {limit} resumed)");
+        let mut cmd = sluice_for(None)?;
+        cmd.args(["job", "resume", "-o", "none", "-n", &name])
+            .current_dir(&dir);
+        let log = jobs
+            .ws
+            .job_dir(&name)
+            .join(format!("auto-resume-{:08x}.log", fastrand::u32(..)));
+        let before = history.len();
+        if let Err(e) = run_detached(jobs, cmd, &log, &|ws| resumed(ws, &name, before)) {
+            tracing::warn!(job = %name, error = %e, "cannot resume the interrupted job");
+        }
+    }
+    Ok(())
 }
 
 /// Starts `cmd` (a `sluice job ...` command from [`sluice_for`]) in its own process group, on
@@ -568,9 +649,10 @@ fn run_detached(
     }
 }
 
-/// `sluice` run for a client on the server's workspace (and store), acting with the request's
-/// token, never with the server's own `SLUICE_URL` or output settings.
-fn sluice_for(headers: &HeaderMap) -> Result<Command, CliError> {
+/// `sluice` run on the server's workspace (and store) for a client, acting with the request's
+/// token (`headers`), or for the server itself (`None`: as the user running it), never with
+/// the server's own `SLUICE_URL`, `SLUICE_TOKEN` or output settings.
+fn sluice_for(headers: Option<&HeaderMap>) -> Result<Command, CliError> {
     let exe = std::env::current_exe()
         .map_err(|e| CliError::Workspace(format!("cannot find the sluice binary: {e}")))?;
     let mut cmd = Command::new(exe);
@@ -578,7 +660,7 @@ fn sluice_for(headers: &HeaderMap) -> Result<Command, CliError> {
         .env("NO_COLOR", "1")
         .env_remove("SLUICE_URL")
         .env_remove("SLUICE_OUTPUT");
-    match sluice_server::request_token(headers) {
+    match headers.and_then(sluice_server::request_token) {
         Some(token) => cmd.env("SLUICE_TOKEN", token),
         None => cmd.env_remove("SLUICE_TOKEN"),
     };
@@ -729,7 +811,7 @@ fn run_forwarded(
     args: &[String],
     uploads: Option<(&Path, &std::collections::BTreeMap<String, String>)>,
 ) -> Result<Value, CliError> {
-    let mut cmd = sluice_for(headers)?;
+    let mut cmd = sluice_for(Some(headers))?;
     cmd.args(args).current_dir(jobs.ws.root());
     on_workspace(jobs, &mut cmd);
     let out = cmd

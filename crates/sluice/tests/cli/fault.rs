@@ -10,35 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::TestContext;
-
-/// Waits up to `secs` for `check`, polling.
-fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Processes whose command line contains `needle` (from /proc, without the test itself).
-fn processes_with(needle: &str) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        // A zombie has an empty command line; it is gone for every purpose here.
-        if text.contains(needle) {
-            found.push(pid);
-        }
-    }
-    found
-}
+use crate::common::{TestContext, processes_with, wait_for};
 
 fn step_status(ctx: &TestContext, job: &str, step: &str) -> String {
     let out = ctx.run(&["job", "show", "-n", job, "-o", "json"]);

@@ -776,3 +776,134 @@ path: ./trips.csv
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read `nowhere.yml`"));
 }
+
+/// The one process whose command line contains `needle`: a job's runner on the server.
+fn runner(needle: &str) -> u32 {
+    let found = crate::common::processes_with(needle);
+    assert_eq!(found.len(), 1, "one process runs `{needle}`: {found:?}");
+    found[0]
+}
+
+fn kill9(pid: u32) {
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "kill -KILL {pid}");
+}
+
+#[test]
+fn a_team_server_resumes_the_jobs_whose_process_died_at_most_n_times_in_a_row() {
+    use crate::common::wait_for;
+    let ctx = TestContext::on_test_store();
+    let clients = tempfile::tempdir().unwrap();
+    let proj = clients.path().join("p");
+    std::fs::create_dir_all(&proj).unwrap();
+    let (ran, go) = (clients.path().join("ran"), clients.path().join("go"));
+    std::fs::write(
+        proj.join("two.yml"),
+        format!(
+            "type: pipeline\njobs:\n\
+             \x20 first:\n    type: command\n    command: echo first >> {ran} && echo done > ${{{{outputs.out}}}}/x\n    outputs:\n      out:\n        type: uri_folder\n\
+             \x20 second:\n    type: command\n    command: for i in $(seq 1500); do [ -f {go} ] && break; sleep 0.2; done; cat ${{{{inputs.x}}}}/x\n    inputs:\n      x: ${{{{parent.jobs.first.outputs.out}}}}\n",
+            ran = ran.display(),
+            go = go.display()
+        ),
+    )
+    .unwrap();
+    let name = "rebooted-5e1";
+    let show = |url: &str| -> Value {
+        let out = client(&proj, url, None, &["job", "show", "-n", name, "-o", "json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    };
+    let resumes = |job: &Value| -> usize {
+        job["status_history"].as_array().map_or(0, |h| {
+            h.iter()
+                .filter(|e| e["status"] == "NotStarted" && e["message"] == "resumed")
+                .count()
+        })
+    };
+    // Running its second step, with `resumes` resumes behind it.
+    let second_runs = |url: &str, resumed: usize| -> bool {
+        let job = show(url);
+        job["status"] == "Running"
+            && job["jobs"]["second"]["status"] == "Running"
+            && resumes(&job) == resumed
+    };
+    let args = ["--auto-resume", "2"];
+    let mut server = Server::start(&ctx, &args);
+    let mut submitter = client(
+        &proj,
+        &server.url,
+        None,
+        &[
+            "job", "create", "-f", "two.yml", "--name", name, "-o", "none",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    wait_for(60, "the second step to run", || second_runs(&server.url, 0));
+    // The machine restarts: the server and the job's process die at once.
+    server.kill();
+    kill9(runner(&format!("job create -o none --name {name}")));
+    let server = Server::start(&ctx, &args);
+    wait_for(60, "the restarted server to resume the job", || {
+        second_runs(&server.url, 1)
+    });
+    // The job's process dies while the server runs: resumed again (2 in a row).
+    kill9(runner(&format!("job resume -o none -n {name}")));
+    wait_for(60, "the server to resume the job again", || {
+        second_runs(&server.url, 2)
+    });
+    // A third time in a row is past `--auto-resume 2`: the job stays interrupted.
+    kill9(runner(&format!("job resume -o none -n {name}")));
+    wait_for(30, "the server to mark the job interrupted", || {
+        show(&server.url)["status"] == "Failed"
+    });
+    std::thread::sleep(Duration::from_secs(6));
+    let job = show(&server.url);
+    assert_eq!(job["status"], "Failed", "{job:#}");
+    assert_eq!(resumes(&job), 2, "not resumed a third time");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("interrupted:"),
+        "{job:#}"
+    );
+    // Canceled: it is no longer interrupted (nothing resumes it unasked).
+    let out = client(
+        &proj,
+        &server.url,
+        None,
+        &["job", "cancel", "-n", name, "-o", "json"],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["status"], "Canceled");
+    // Resumed by hand, it ends; its first step ran once in all.
+    std::fs::write(&go, "").unwrap();
+    let out = client(&proj, &server.url, None, &["job", "resume", "-n", name])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job = show(&server.url);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    assert_eq!(std::fs::read_to_string(&ran).unwrap(), "first\n");
+    let _ = submitter.kill();
+    let _ = submitter.wait();
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::TestContext;
+use crate::common::{TestContext, wait_for};
 
 /// One test at a time on the cluster: one of them takes its node down.
 static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -159,14 +159,6 @@ fn only_step(job: &Value) -> Value {
         .and_then(|j| j.values().next())
         .cloned()
         .unwrap_or_else(|| panic!("a job with one step: {job:#}"))
-}
-
-fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 const PIPELINE: &str = r#"$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json

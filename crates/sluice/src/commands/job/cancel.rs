@@ -3,7 +3,8 @@
 //! (SIGTERM, then SIGKILL after a grace period), marks them and the job `Canceled` and keeps
 //! completed outputs for `job resume`. This command waits for that to finish. A job whose runner
 //! died while steps ran as batch jobs (Slurm) that run on (`detached` in `job show`) becomes
-//! `Canceled` and has those jobs stopped (run it again if one could not be).
+//! `Canceled` and has those jobs stopped (run it again if one could not be). Any other
+//! interrupted job becomes `Canceled`, so that a team server does not resume it.
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,15 @@ pub(crate) fn cancel(
     // An interrupted job's steps whose batch jobs run on without a runner.
     if matches!(job.status.as_str(), "Failed" | "Canceled")
         && !sluice_engine::cancel_detached(ws, &job.name)?.is_empty()
+    {
+        return super::job_json(ws, &job.name);
+    }
+    // An interrupted job: canceled, nothing (such as a team server) resumes it unasked.
+    if job.status == "Failed"
+        && ws.store().cancel_interrupted(
+            &job.name,
+            "canceled after it was interrupted: it is not resumed unless `sluice job resume` is run",
+        )?
     {
         return super::job_json(ws, &job.name);
     }
