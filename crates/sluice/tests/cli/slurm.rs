@@ -987,11 +987,27 @@ fn a_step_cancelled_outside_sluice_fails_or_retries_per_its_policy() {
 
 #[test]
 fn a_team_server_killed_mid_job_and_restarted_finishes_it_without_rerunning_steps() {
-    use crate::remote::{Server, client};
-    let Some((conf, _cluster, ctx)) = on_cluster(
+    server_killed_mid_job(
         "a_team_server_killed_mid_job_and_restarted_finishes_it_without_rerunning_steps",
-        "2",
-    ) else {
+        false,
+    );
+}
+
+#[test]
+fn a_team_server_restarted_after_a_reboot_follows_the_slurm_job_its_dead_job_process_left() {
+    server_killed_mid_job(
+        "a_team_server_restarted_after_a_reboot_follows_the_slurm_job_its_dead_job_process_left",
+        true,
+    );
+}
+
+/// A two-step job submitted to a team server, killed (SIGKILL) while the second step runs in
+/// Slurm, with the job's own process too when `reboot` (as when the machine restarts): the
+/// restarted server sees it to its end without running a step again (after a reboot, it
+/// resumes the job, which follows the batch job the dead process left).
+fn server_killed_mid_job(test: &str, reboot: bool) {
+    use crate::remote::{Server, client};
+    let Some((conf, _cluster, ctx)) = on_cluster(test, "2") else {
         return;
     };
     let env = [("SLURM_CONF", conf.as_str())];
@@ -1045,8 +1061,24 @@ fn a_team_server_killed_mid_job_and_restarted_finishes_it_without_rerunning_step
     // The server dies (SIGKILL: nothing of it runs any more) and comes back.
     let mut server = server;
     server.kill();
+    if reboot {
+        let runner = crate::common::processes_with("job create -o none --name two");
+        assert_eq!(runner.len(), 1, "{runner:?}");
+        let killed = Command::new("kill")
+            .args(["-KILL", &runner[0].to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+    }
     let server = Server::start_with(&ctx, &[], &env);
-    assert_eq!(show(&server.url)["status"], "Running", "the job ran on");
+    if reboot {
+        wait_for(60, "the restarted server to resume the job", || {
+            let job = show(&server.url);
+            job["status"] == "Running" && job["jobs"]["second"]["detached"] == false
+        });
+    } else {
+        assert_eq!(show(&server.url)["status"], "Running", "the job ran on");
+    }
     std::fs::write(&go, "").unwrap();
     let mut job = Value::Null;
     wait_for(60, "the job to finish", || {
