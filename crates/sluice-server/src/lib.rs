@@ -44,8 +44,9 @@ pub struct ServerState {
     auth: bool,
     /// Who requests act as when authentication is off.
     default_actor: Actor,
-    /// MLflow's web UI bundle (`mlflow/server/js/build`), served at `/` when set.
-    mlflow_ui: Option<PathBuf>,
+    /// MLflow's web UI bundle (`mlflow/server/js/build`), served at `/mlflow/` once set (it may
+    /// be found after the server started listening: [`ServerState::set_mlflow_ui`]).
+    mlflow_ui: std::sync::OnceLock<PathBuf>,
     /// A path every route is served under (MLflow's `--static-prefix`), e.g. `/mlflow`.
     static_prefix: Option<String>,
     /// `log-batch` requests waiting to be written together.
@@ -65,7 +66,7 @@ impl ServerState {
             artifacts,
             auth: false,
             default_actor: Actor::local(),
-            mlflow_ui: None,
+            mlflow_ui: std::sync::OnceLock::new(),
             static_prefix: None,
             group: group::GroupCommit::default(),
             requests: metrics::RequestMetrics::default(),
@@ -88,9 +89,17 @@ impl ServerState {
 
     /// Serves MLflow's web UI from `dir` (the `mlflow/server/js/build` folder of an install).
     #[must_use]
-    pub fn with_mlflow_ui(mut self, dir: Option<PathBuf>) -> Self {
-        self.mlflow_ui = dir;
+    pub fn with_mlflow_ui(self, dir: Option<PathBuf>) -> Self {
+        if let Some(dir) = dir {
+            self.set_mlflow_ui(dir);
+        }
         self
+    }
+
+    /// Starts serving MLflow's web UI from `dir` on a running server (found after it started
+    /// listening); false when one is served already.
+    pub fn set_mlflow_ui(&self, dir: PathBuf) -> bool {
+        self.mlflow_ui.set(dir).is_ok()
     }
 
     /// Serves every route under `prefix` (`/mlflow`: the UI at `/mlflow/`, the API at

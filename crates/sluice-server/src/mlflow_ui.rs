@@ -24,7 +24,7 @@ pub fn is_bundle(dir: &Path) -> bool {
 }
 
 fn bundle(s: &ServerState) -> ApiResult<&Path> {
-    s.mlflow_ui.as_deref().ok_or_else(|| {
+    s.mlflow_ui.get().map(PathBuf::as_path).ok_or_else(|| {
         ApiError::not_found(
             "No web UI is served here: start `sluice server --mlflow-ui DIR` with DIR the `mlflow/server/js/build` folder of an `mlflow` install, or install `mlflow` in a Python on PATH",
         )

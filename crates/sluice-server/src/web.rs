@@ -82,7 +82,7 @@ pub(crate) async fn session(
         "auth": s.auth,
         "user": who.map(|a| json!({"name": a.name, "role": a.role.to_string()})),
         "csrf": session_token(&headers).map(|t| csrf_token(&t)),
-        "mlflow_ui": s.mlflow_ui.is_some(),
+        "mlflow_ui": s.mlflow_ui.get().is_some(),
         "version": env!("CARGO_PKG_VERSION"),
     })))
 }

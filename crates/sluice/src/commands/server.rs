@@ -170,9 +170,22 @@ fn serve(ctx: &Ctx<'_>, args: &ServerArgs, page: Option<bool>) -> Result<(), Cli
                 "MLflow's web UI: {base}/mlflow/ (from {})",
                 dir.display()
             )),
-            None if args.mlflow_ui == "auto" => ui::note(
-                "MLflow's web UI is not served: no `mlflow` found in the active virtual environment or the `python3` on PATH (pass `--mlflow-ui DIR`)",
-            ),
+            // Looked for while the server answers already (asking Python takes ~0.1 s).
+            None if args.mlflow_ui == "auto" => {
+                let (state, base) = (Arc::clone(&state), base.clone());
+                std::thread::spawn(move || match discover_mlflow_ui() {
+                    Some(dir) => {
+                        state.set_mlflow_ui(dir.clone());
+                        ui::note(&format!(
+                            "MLflow's web UI: {base}/mlflow/ (from {})",
+                            dir.display()
+                        ));
+                    }
+                    None => ui::note(
+                        "MLflow's web UI is not served: no `mlflow` found in the active virtual environment or the `python3` on PATH (pass `--mlflow-ui DIR`)",
+                    ),
+                });
+            }
             None => {}
         }
         if auth {
@@ -196,11 +209,12 @@ fn serve(ctx: &Ctx<'_>, args: &ServerArgs, page: Option<bool>) -> Result<(), Cli
     })
 }
 
-/// The MLflow UI bundle `--mlflow-ui` names: a folder, `off`, or `auto` (discovered).
+/// The MLflow UI bundle `--mlflow-ui` names: a folder, or none for `off` and for `auto` (found
+/// once the server listens: see `serve`).
 fn mlflow_ui(choice: &str) -> Result<Option<PathBuf>, CliError> {
     match choice {
-        "off" => Ok(None),
-        "auto" => Ok(discover_mlflow_ui()),
+        // `auto`: found once the server listens (see `serve`).
+        "off" | "auto" => Ok(None),
         dir => {
             let dir = PathBuf::from(dir);
             let dir = if dir.join("server/js/build").is_dir() {

@@ -150,6 +150,39 @@ fn mlflow3_web_ui_in_chromium() {
     web_ui_flow("venv-mlflow3");
 }
 
+/// `--mlflow-ui auto` finds the bundle of the `mlflow` in the active virtual environment after
+/// the server started answering (asking Python takes ~0.1 s of a start otherwise ~0.03 s),
+/// and then serves MLflow's UI at `/mlflow/`.
+#[test]
+fn mlflow_ui_auto_is_found_in_the_active_venv_once_the_server_answers() {
+    let Some(python) = venv_python("venv-mlflow3") else {
+        return;
+    };
+    let venv = python.parent().and_then(Path::parent).unwrap().to_owned();
+    let _db = shared_database();
+    let deadline = Instant::now() + TIMEOUT;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_env(
+        &dir.path().join("ws"),
+        deadline,
+        &["--mlflow-ui", "auto"],
+        &[("VIRTUAL_ENV", venv.display().to_string())],
+    );
+    let ui_page = || http_get(server.port, "/mlflow/").unwrap_or_default();
+    let found = Instant::now() + Duration::from_mins(1);
+    while !ui_page().starts_with("HTTP/1.1 200") {
+        assert!(Instant::now() < found, "MLflow's UI was never served");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let page = ui_page();
+    assert!(
+        page.contains("<html") || page.contains("<!doctype html"),
+        "{page}"
+    );
+    let session = http_get(server.port, "/api/sluice/v1/session").unwrap_or_default();
+    assert!(session.contains("\"mlflow_ui\":true"), "{session}");
+}
+
 /// The venv's python, or `None` (said on stderr) when the venvs are not set up.
 fn venv_python(venv: &str) -> Option<PathBuf> {
     let Some(venvs) = std::env::var_os(VENVS_VAR).filter(|v| !v.is_empty()) else {
