@@ -800,8 +800,8 @@ fn the_python_examples_ci_files_are_what_ci_init_writes_today() {
         (p, text)
     })
     .collect();
-    for system in ["github", "azure-devops"] {
-        ctx.ok(&[
+    let init = |system: &str| {
+        let out = ctx.run(&[
             "ci",
             "init",
             system,
@@ -809,6 +809,13 @@ fn the_python_examples_ci_files_are_what_ci_init_writes_today() {
             example.to_str().unwrap(),
             "--force",
         ]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for system in ["github", "azure-devops"] {
+        // The model its pipeline registers is the one the pipelines promote.
+        let said = init(system);
+        assert!(!said.contains("warning"), "{said}");
     }
     for (path, text) in shipped {
         assert_eq!(
@@ -818,4 +825,18 @@ fn the_python_examples_ci_files_are_what_ci_init_writes_today() {
             path.display()
         );
     }
+    // A pipeline that registers another model than the policy's is said to.
+    let pipeline = example.join("mlops/azureml/train/pipeline.yml");
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    assert!(text.contains("model_name: taxi-model"), "{text}");
+    std::fs::write(
+        &pipeline,
+        text.replace("model_name: taxi-model", "model_name: fares"),
+    )
+    .unwrap();
+    let said = init("github");
+    assert!(
+        said.contains("registers `fares`") && said.contains("promote `taxi-model`"),
+        "{said}"
+    );
 }

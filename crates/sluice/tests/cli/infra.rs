@@ -579,7 +579,7 @@ fn the_python_examples_dev_and_prod_files_apply() {
                 "policy",
                 "show",
                 "-n",
-                "taxi-fare-model"
+                "taxi-model"
             ])["policy"]["approvals"]["required"],
             1
         );

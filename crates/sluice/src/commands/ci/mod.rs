@@ -77,6 +77,14 @@ pub(crate) fn init(ctx: &Ctx<'_>, args: &CiInitArgs) -> Result<(), CliError> {
             ));
         }
     };
+    if let Some(registered) = pipeline_model(&root.join(&pipeline))
+        && registered != model
+    {
+        ui::warn(&format!(
+            "the training pipeline `{}` registers `{registered}` (its `model_name` input), but the pipelines written here promote `{model}`: its promotion would find no version",
+            rel(&pipeline)
+        ));
+    }
     let environment = match (&args.environment, spec.environments.first()) {
         (Some(e), _) => e.clone(),
         (None, Some(file)) => {
@@ -181,4 +189,20 @@ pub(crate) fn init(ctx: &Ctx<'_>, args: &CiInitArgs) -> Result<(), CliError> {
         }),
         &["system", "files"],
     )
+}
+
+/// The model a training pipeline registers, when it says so as the Azure MLOps templates do:
+/// its `model_name` input (a value, or a mapping with `default` or `value`).
+fn pipeline_model(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let source = sluice_spec::Source::new(path.display().to_string(), text);
+    let doc = sluice_spec::yaml::parse(&source, &mut Vec::new())
+        .ok()?
+        .to_json();
+    let input = &doc["inputs"]["model_name"];
+    input
+        .as_str()
+        .or_else(|| input["default"].as_str())
+        .or_else(|| input["value"].as_str())
+        .map(str::to_owned)
 }
