@@ -191,7 +191,7 @@ pub(crate) fn init(ctx: &Ctx<'_>, args: &CiInitArgs) -> Result<(), CliError> {
     )
 }
 
-/// The model a training pipeline registers, when it says so as the Azure MLOps templates do:
+/// The model a training pipeline registers, when it says so as the Azure `MLOps` templates do:
 /// its `model_name` input (a value, or a mapping with `default` or `value`).
 fn pipeline_model(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
