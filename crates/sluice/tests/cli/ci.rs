@@ -116,6 +116,8 @@ impl GitHub {
             ["runner", "os"] => "Linux".into(),
             ["env", k] => scope.env.get(*k).cloned().unwrap_or_default(),
             ["secrets", k] => self.secrets.get(*k).cloned().unwrap_or_default(),
+            // No repository variables are set (GitHub gives an unset one as empty).
+            ["vars", _] => String::new(),
             ["steps", id, "outputs", k] => output(&scope.steps, id, k),
             ["needs", job, "outputs", k] => output(&scope.needs, job, k),
             _ => panic!("the test runner does not know `{term}`"),
@@ -465,7 +467,10 @@ impl Azure {
             ),
             ("Agent.TempDirectory", temp.display().to_string()),
             ("Agent.OS", "Linux".to_owned()),
-            ("HOME", std::env::var("HOME").unwrap_or_default()),
+            (
+                "Pipeline.Workspace",
+                temp.join("pipeline").display().to_string(),
+            ),
         ] {
             az.vars.insert(k.to_lowercase(), v);
         }
@@ -781,6 +786,78 @@ fn the_generated_pipelines_validate_against_the_published_schemas() {
         let out = check(schema, &[bad]);
         assert!(!out.status.success(), "{schema} accepted a misspelt key");
     }
+}
+
+/// Every "Install sluice" step's script in a generated file (GitHub `run:`, Azure `script:`).
+fn install_steps(file: &Path) -> Vec<String> {
+    fn walk(v: &Value, found: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                let named = [&m.get("name"), &m.get("displayName")]
+                    .iter()
+                    .any(|n| n.and_then(Value::as_str) == Some("Install sluice"));
+                if named {
+                    let script = m.get("run").or_else(|| m.get("script"));
+                    found.push(
+                        script
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+                m.values().for_each(|v| walk(v, found));
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(&yaml(file), &mut found);
+    found
+}
+
+#[test]
+fn a_runner_without_sluice_is_told_to_set_sluice_git() {
+    let ctx = TestContext::new();
+    let root = project(&ctx);
+    for system in ["github", "azure-devops"] {
+        ctx.ok(&[
+            "ci",
+            "init",
+            system,
+            "--dir",
+            root.to_str().unwrap(),
+            "--pipeline",
+            "pipeline.yml",
+        ]);
+    }
+    let mut steps = 0;
+    for file in [
+        ".github/workflows/deploy-infra.yml",
+        ".github/workflows/deploy-model-training-pipeline.yml",
+        "mlops/devops-pipelines/deploy-infra.yml",
+        "mlops/devops-pipelines/deploy-model-training-pipeline.yml",
+    ] {
+        for script in install_steps(&root.join(file)) {
+            steps += 1;
+            let script = script.replace("$(Pipeline.Workspace)", &ctx.root().display().to_string());
+            // No sluice on PATH and no SLUICE_GIT: the step fails before building, saying why.
+            let out = Command::new("bash")
+                .args(["--noprofile", "--norc", "-c", &script])
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("SLUICE_VERSION", "0.1.0")
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{file}: {said}");
+            assert!(
+                said.contains("SLUICE_GIT to the git URL of the sluice source"),
+                "{file}: {said}"
+            );
+        }
+    }
+    assert_eq!(steps, 8, "each of the two jobs of each of the four files installs it");
 }
 
 #[test]

@@ -176,8 +176,8 @@ pub(crate) fn init(ctx: &Ctx<'_>, args: &CiInitArgs) -> Result<(), CliError> {
         written.push(path.display().to_string());
     }
     ui::note(&match args.system {
-        CiSystem::Github => "next: add the secrets SLUICE_OWNER_TOKEN and SLUICE_TRAINER_TOKEN (Settings > Secrets and variables > Actions) and required reviewers to the `production` environment (Settings > Environments)".to_owned(),
-        CiSystem::AzureDevops => "next: create the pipelines from these files, add the secret variables SLUICE_OWNER_TOKEN and SLUICE_TRAINER_TOKEN, and an approval check on the `production` environment (Pipelines > Environments)".to_owned(),
+        CiSystem::Github => "next: add the secrets SLUICE_OWNER_TOKEN and SLUICE_TRAINER_TOKEN and the variable SLUICE_GIT (the git URL sluice is built from on runners without it) (Settings > Secrets and variables > Actions), and required reviewers to the `production` environment (Settings > Environments)".to_owned(),
+        CiSystem::AzureDevops => "next: create the pipelines from these files, add the secret variables SLUICE_OWNER_TOKEN and SLUICE_TRAINER_TOKEN and the variable SLUICE_GIT (the git URL sluice is built from on agents without it), and an approval check on the `production` environment (Pipelines > Environments)".to_owned(),
     });
     ctx.printer.print(
         &json!({
