@@ -622,6 +622,16 @@ fn short(v: &Value) -> String {
 fn apply(ctx: &Ctx<'_>, args: &InfraApplyArgs) -> Result<(), CliError> {
     let (spec, mut items) = plan_of(&args.infra, args.prune)?;
     let decl = &spec.workspace;
+    let token = ctx.global.token.as_deref();
+    // An existing workspace is changed only by a contributor, its settings too: checked
+    // before anything is written.
+    if let Some(ws) = existing_workspace(&spec)? {
+        let actor = crate::workspace::identify(&ws, token)?;
+        keep_own_tokens(&mut items, &actor);
+        if items.iter().any(|i| i.action.changes()) {
+            actor.require(Role::Contributor, "applying an infrastructure file")?;
+        }
+    }
     // The workspace first: its folder, its settings, then what it holds.
     let (ws, _) = super::workspace_cmd::ensure(
         &decl.path,
@@ -630,15 +640,8 @@ fn apply(ctx: &Ctx<'_>, args: &InfraApplyArgs) -> Result<(), CliError> {
         decl.artifacts.as_deref(),
         &decl.tags,
     )?;
-    let actor = crate::workspace::identify(&ws, ctx.global.token.as_deref())?;
-    // Pruning never revokes the applying identity's own tokens (the next step would be locked
-    // out): they stay, listed as kept.
-    for item in &mut items {
-        let own = item.before.as_ref().and_then(|b| b.get("identity")) == Some(&json!(actor.name));
-        if item.kind == "token" && item.action == Action::Delete && own {
-            item.action = Action::Undeclared;
-        }
-    }
+    let actor = crate::workspace::identify(&ws, token)?;
+    keep_own_tokens(&mut items, &actor);
     show_plan(&items);
     let pending = items.iter().any(|i| i.action.changes());
     if pending {
@@ -693,6 +696,17 @@ fn apply(ctx: &Ctx<'_>, args: &InfraApplyArgs) -> Result<(), CliError> {
         info["smoke_test"] = smoke_test(&spec, &ws, ctx)?;
     }
     ctx.printer.print(&info, &["name", "path", "store"])
+}
+
+/// Pruning never revokes the applying identity's own tokens (the next step would be locked
+/// out): they stay, listed as kept.
+fn keep_own_tokens(items: &mut [Item], actor: &sluice_store::governance::Actor) {
+    for item in items {
+        let own = item.before.as_ref().and_then(|b| b.get("identity")) == Some(&json!(actor.name));
+        if item.kind == "token" && item.action == Action::Delete && own {
+            item.action = Action::Undeclared;
+        }
+    }
 }
 
 /// Makes one declared thing so; what it is afterwards, for the audit log (`None`: audited by

@@ -857,7 +857,10 @@ fn a_runner_without_sluice_is_told_to_set_sluice_git() {
             );
         }
     }
-    assert_eq!(steps, 8, "each of the two jobs of each of the four files installs it");
+    assert_eq!(
+        steps, 8,
+        "each of the two jobs of each of the four files installs it"
+    );
 }
 
 #[test]

@@ -705,3 +705,47 @@ fn data_entries_on_datastore_paths_are_registered_idempotently() {
         "2"
     );
 }
+
+#[test]
+fn a_reader_cannot_change_the_workspace_and_nothing_is_written() {
+    let ctx = TestContext::new();
+    project(&ctx);
+    let before = applied(&ctx);
+    let reader = on_ws(
+        &ctx,
+        &["token", "create", "--name", "rita", "--role", "reader"],
+    );
+    let reader = reader["token"].as_str().unwrap().to_owned();
+    let settings = ws_path(&ctx).join("workspace.json");
+    let was = std::fs::read_to_string(&settings).unwrap();
+    // A changed location is a change of the workspace's own settings (its tags).
+    ctx.write(
+        "config-infra-dev.yml",
+        &config(2).replace("location: westeurope", "location: northeurope"),
+    );
+    let out = ctx.run(&[
+        "--token",
+        &reader,
+        "infra",
+        "apply",
+        "-f",
+        "config-infra-dev.yml",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(12),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), was);
+    assert_eq!(
+        audit_len(&ctx),
+        before + 1,
+        "only the reader's token was made"
+    );
+    // The owner applies it: the workspace changes, audited.
+    ctx.ok(&["infra", "apply", "-f", "config-infra-dev.yml"]);
+    let now = std::fs::read_to_string(&settings).unwrap();
+    assert!(now.contains("northeurope"), "{now}");
+    assert_eq!(audit_len(&ctx), before + 2);
+}
