@@ -71,4 +71,5 @@ cargo test --locked -p sluice --test cli -- \
     job::example_pipeline_trains_registers_and_gates \
     governance::four_eyes_gate_audit_and_lineage_on_the_example \
     datastore:: \
+    infra::a_workspace_on_postgresql_is_applied_and_a_second_apply_changes_nothing \
     slurm::

@@ -749,3 +749,74 @@ fn a_reader_cannot_change_the_workspace_and_nothing_is_written() {
     assert!(now.contains("northeurope"), "{now}");
     assert_eq!(audit_len(&ctx), before + 2);
 }
+
+/// A team's workspace: its metadata in a shared PostgreSQL database and its artifacts in a
+/// shared place, as `sluice.workspace.store` and `artifacts` declare them; applied twice, the
+/// second changes nothing, and another machine's folder on the same store sees the same.
+#[test]
+#[expect(clippy::print_stderr, reason = "a skipped test says why")]
+fn a_workspace_on_postgresql_is_applied_and_a_second_apply_changes_nothing() {
+    if sluice_store::testing::postgres_url().is_none() {
+        eprintln!(
+            "skipped: SLUICE_TEST_POSTGRES is unset, so the infrastructure file with a PostgreSQL store was not applied"
+        );
+        return;
+    }
+    let ctx = TestContext::new();
+    project(&ctx);
+    let schema = tempfile::tempdir().unwrap();
+    let store = sluice_store::testing::fresh_location(schema.path())
+        .unwrap()
+        .to_string();
+    let artifacts = ctx.root().join("team-artifacts");
+    ctx.write(
+        "config-infra-dev.yml",
+        &config(2).replacen(
+            "\nsluice:\n",
+            &format!(
+                "\nsluice:\n  workspace:\n    store: \"{store}\"\n    artifacts: {}\n",
+                artifacts.display()
+            ),
+            1,
+        ),
+    );
+    let before = applied(&ctx);
+    let ws = ws_path(&ctx);
+    assert!(
+        !ws.join("sluice.db").exists(),
+        "the metadata is not in the folder"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("store")).unwrap().trim(),
+        store
+    );
+    assert_eq!(
+        on_ws(&ctx, &["compute", "show", "-n", "hpc"])["type"],
+        "slurm"
+    );
+    let plan = ctx.json(&["infra", "plan", "-f", "config-infra-dev.yml"]);
+    assert_eq!(
+        (plan["to_create"].as_u64(), plan["to_update"].as_u64()),
+        (Some(0), Some(0)),
+        "{plan:#}"
+    );
+    ctx.ok(&["infra", "apply", "-f", "config-infra-dev.yml"]);
+    assert_eq!(audit_len(&ctx), before, "the second apply wrote nothing");
+    // Another machine: its own folder, the same store.
+    let other = ctx.root().join("laptop");
+    let other = other.to_str().unwrap();
+    ctx.ok(&[
+        "workspace",
+        "create",
+        "-n",
+        "laptop",
+        "--path",
+        other,
+        "--metadata-store",
+        &store,
+        "-o",
+        "none",
+    ]);
+    let seen = ctx.json(&["--workspace", other, "compute", "list", "-o", "json"]);
+    assert!(seen.to_string().contains("\"hpc\""), "{seen:#}");
+}
