@@ -137,6 +137,24 @@ for (const [name, hash, ready] of pages) {
   });
 }
 
+await check('artifact previews: a table, an image, MLmodel, and SVG as its source', async () => {
+  const { page } = reader;
+  await reader.open(`#/runs/${cfg.artifacts_run}`, 'ul.tree');
+  const open = (name) => page.click(`ul.tree button.link:text-is("${name}")`);
+  await open('table.csv');
+  await page.waitForFunction(() => [...document.querySelectorAll('.preview table td')].some((td) => td.textContent === '12.0'));
+  await open('plot.png');
+  await page.waitForFunction(() => { const i = document.querySelector('.preview img'); return i && i.complete && i.naturalWidth === 1; });
+  await open('diagram.svg');
+  await page.waitForFunction(() => (document.querySelector('.preview pre')?.textContent || '').includes('<script>alert(1)</script>'));
+  if (await page.$('.preview img, .preview svg')) throw new Error('the SVG was rendered, not shown as text');
+  await open(`${cfg.mlmodel_dir}/`);
+  await open('MLmodel');
+  await page.waitForFunction(() => /flavors:/.test(document.querySelector('.preview pre')?.textContent || ''));
+  await shot(page, '03-run-artifacts');
+  reader.clean('artifact previews');
+});
+
 await check('a runs filter in MLflow syntax', async () => {
   const { page } = reader;
   await reader.open(`#/experiments/${cfg.experiment}`, 'table.runs');

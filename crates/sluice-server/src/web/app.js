@@ -750,12 +750,13 @@ async function artifactTree(runId, path, preview) {
   }));
 }
 
-const TEXT_FILES = /(^MLmodel$|\.(txt|log|json|ya?ml|md|py|r|sh|toml|cfg|ini|conda|lock|csv|tsv|html?)$|^requirements)/i;
+// Markup (HTML, SVG) is shown as its source: the server sends it as text, never to be run.
+const TEXT_FILES = /(^MLmodel$|\.(txt|log|json|ya?ml|md|py|r|sh|toml|cfg|ini|conda|lock|csv|tsv|html?|svg)$|^requirements)/i;
 async function showArtifact(runId, f, preview) {
   const url = `get-artifact?path=${enc(f.path)}&run_uuid=${enc(runId)}`;
   const name = f.path.split('/').pop();
   const head = el('p', {}, el('strong', {}, f.path), ' · ', el('a', { href: url, download: name }, 'download'));
-  if (/\.(png|jpe?g|gif|svg|webp)$/i.test(name)) {
+  if (/\.(png|jpe?g|gif|webp)$/i.test(name)) {
     preview.replaceChildren(head, el('img', { src: url, alt: f.path }));
     return;
   }

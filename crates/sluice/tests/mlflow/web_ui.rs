@@ -216,6 +216,42 @@ fn sluice_web_ui_in_chromium() {
             .to_owned()
     };
     let compare = [of("random_forest"), of("gradient_boosting")];
+    // Beside a registering run's own artifacts (its model folder with `MLmodel`): a table, an
+    // image and an SVG, for the previews.
+    let runs_dir = ws.join("mlartifacts").join(&experiment);
+    let (artifacts_run, mlmodel_dir) = std::fs::read_dir(&runs_dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", runs_dir.display()))
+        .filter_map(Result::ok)
+        .find_map(|run| {
+            let folder = std::fs::read_dir(run.path().join("artifacts"))
+                .ok()?
+                .filter_map(Result::ok)
+                .find(|e| e.path().join("MLmodel").is_file())?;
+            Some((
+                run.file_name().to_string_lossy().into_owned(),
+                folder.file_name().to_string_lossy().into_owned(),
+            ))
+        })
+        .expect("a run that logged a model folder with its MLmodel");
+    let artifacts = runs_dir.join(&artifacts_run).join("artifacts");
+    std::fs::write(artifacts.join("table.csv"), "fare,km\n7.5,2.1\n12.0,4.8\n").unwrap();
+    std::fs::write(
+        artifacts.join("diagram.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script><rect width=\"4\" height=\"4\"/></svg>\n",
+    )
+    .unwrap();
+    // A 1x1 PNG.
+    std::fs::write(
+        artifacts.join("plot.png"),
+        [
+            0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48,
+            0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00,
+            0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78,
+            0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99,
+            0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+        ],
+    )
+    .unwrap();
     let jobs = call(port, &owner, "GET", "/api/sluice/v1/jobs", None);
     let job = jobs
         .as_array()
@@ -234,7 +270,7 @@ fn sluice_web_ui_in_chromium() {
         "filtered": filtered, "sort_metric": "training_r2", "compare": compare, "job": job,
         "slow_job": "ui-slow-ticks", "slow_step": "main", "model": "taxi-fare-model",
         "version": version, "data_version": "taxi-data:1", "python_experiment": python_experiment,
-        "screenshots": shots,
+        "screenshots": shots, "mlmodel_dir": mlmodel_dir, "artifacts_run": artifacts_run,
     });
     let config_file = dir.path().join("ui.json");
     std::fs::write(&config_file, config.to_string()).expect("write the config");
