@@ -155,6 +155,41 @@ await check('artifact previews: a table, an image, MLmodel, and SVG as its sourc
   reader.clean('artifact previews');
 });
 
+await check('a long metric chart: downsampled, zoomed to full resolution, log scale, smoothing, x = time', async () => {
+  const { page } = reader;
+  await reader.open(`#/runs/${cfg.artifacts_run}`, '.metric-card[data-metric="curve"] svg path');
+  const card = '.metric-card[data-metric="curve"]';
+  const status = () => page.$eval(`${card} .chart-controls .muted`, (e) => e.textContent);
+  const line = () => page.$eval(`${card} svg.chart path[fill="none"]`, (e) => e.getAttribute('d'));
+  // 5,000 points come as about 500 (the server samples 500 evenly and keeps the last, as MLflow does).
+  await page.waitForFunction((c) => /^\d+ points$/.test(document.querySelector(`${c} .chart-controls .muted`)?.textContent || ''), card);
+  const shown = Number((await status()).split(' ')[0]);
+  if (!(shown > 400 && shown <= 501)) throw new Error(`${shown} points drawn of 5,000`);
+  // Dragging across a tenth of the chart fetches that range at full resolution.
+  const box = await (await page.$(`${card} svg.chart`)).boundingBox();
+  const y = box.y + box.height / 2;
+  await page.mouse.move(box.x + box.width * 0.4, y);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.45, y, { steps: 4 });
+  await page.mouse.up();
+  await page.waitForFunction((c) => /full resolution/.test(document.querySelector(`${c} .chart-controls .muted`)?.textContent || ''), card);
+  const zoomed = await status();
+  const [, n, a, b] = zoomed.match(/^(\d+) points \(steps (\d+)–(\d+), full resolution\)$/) || [];
+  if (!n || Number(n) !== Number(b) - Number(a) + 1) throw new Error(`zoomed: ${zoomed}`);
+  await page.click(`${card} button:text-is("Reset zoom")`);
+  await page.waitForFunction((c) => /^\d+ points$/.test(document.querySelector(`${c} .chart-controls .muted`)?.textContent || ''), card);
+  // Log scale and smoothing redraw the line; x = time relabels the chart.
+  let before = await line();
+  await page.check(`${card} input[aria-label="curve: log scale"]`);
+  await page.waitForFunction(([c, d]) => document.querySelector(`${c} svg.chart path[fill="none"]`)?.getAttribute('d') !== d, [card, before]);
+  before = await line();
+  await page.$eval(`${card} input[type="range"]`, (e) => { e.value = '0.9'; e.dispatchEvent(new Event('change')); });
+  await page.waitForFunction(([c, d]) => document.querySelector(`${c} svg.chart path[fill="none"]`)?.getAttribute('d') !== d, [card, before]);
+  await page.selectOption(`${card} select[aria-label="curve: x axis"]`, 'time');
+  await page.waitForFunction((c) => document.querySelector(`${c} svg.chart`)?.getAttribute('aria-label') === 'curve by time', card);
+  reader.clean('metric chart controls');
+});
+
 await check('a runs filter in MLflow syntax', async () => {
   const { page } = reader;
   await reader.open(`#/experiments/${cfg.experiment}`, 'table.runs');

@@ -234,6 +234,19 @@ fn sluice_web_ui_in_chromium() {
         })
         .expect("a run that logged a model folder with its MLmodel");
     let artifacts = runs_dir.join(&artifacts_run).join("artifacts");
+    // A long history for the chart controls: 5,000 steps of `curve` = step + 1, a second apart.
+    for first in (0..5000).step_by(1000) {
+        let metrics: Vec<Value> = (first..first + 1000)
+            .map(|step| json!({"key": "curve", "value": step + 1, "timestamp": 1_700_000_000_000_i64 + step * 1000, "step": step}))
+            .collect();
+        call(
+            port,
+            &owner,
+            "POST",
+            "/api/2.0/mlflow/runs/log-batch",
+            Some(&json!({"run_id": artifacts_run, "metrics": metrics})),
+        );
+    }
     std::fs::write(artifacts.join("table.csv"), "fare,km\n7.5,2.1\n12.0,4.8\n").unwrap();
     std::fs::write(
         artifacts.join("diagram.svg"),
