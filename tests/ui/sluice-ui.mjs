@@ -13,7 +13,7 @@
 // approves and promotes (the alias moves, the audit log shows it), the lineage graph naming
 // the data version, and run editing (offered to the owner only: name, description, tags). Prints one line per check and a JSON summary last; exits 1 on any failure.
 // CHROMIUM (default /usr/bin/chromium) is the browser.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -188,6 +188,30 @@ await check('a long metric chart: downsampled, zoomed to full resolution, log sc
   await page.selectOption(`${card} select[aria-label="curve: x axis"]`, 'time');
   await page.waitForFunction((c) => document.querySelector(`${c} svg.chart`)?.getAttribute('aria-label') === 'curve by time', card);
   reader.clean('metric chart controls');
+});
+
+await check('a re-run job: its reused steps say from where, and why (explain)', async () => {
+  const { page } = reader;
+  await reader.open(`#/jobs/${encodeURIComponent(cfg.reused_job)}`, 'table.steps');
+  await page.waitForFunction(() => [...document.querySelectorAll('table.steps td')].some((td) => td.textContent.startsWith('reused from ')));
+  await page.waitForFunction(() => [...document.querySelectorAll('table.steps td.explain')].some((td) => /^reused: /.test(td.textContent)));
+  reader.clean('reused job');
+});
+
+await check('a running job: a reader has no cancel button; an owner cancels it, then resumes it to its end', async () => {
+  const hash = `#/jobs/${encodeURIComponent(cfg.wait_job)}`;
+  await reader.open(hash, '#job-status');
+  await reader.page.waitForFunction(() => document.querySelector('#job-status')?.textContent === 'Running', null, { timeout: 60000 });
+  if (await reader.page.$('#cancel-job, #resume-job')) throw new Error('a reader sees a cancel or resume button');
+  const { page } = owner;
+  await owner.open(hash, '#cancel-job');
+  await page.click('#cancel-job');
+  await page.waitForFunction(() => document.querySelector('#job-status')?.textContent === 'Canceled', null, { timeout: 60000 });
+  writeFileSync(cfg.wait_go, '');
+  await page.click('#resume-job');
+  await page.waitForFunction(() => document.querySelector('#job-status')?.textContent === 'Completed', null, { timeout: 60000 });
+  reader.clean('job to cancel (reader)');
+  owner.clean('job canceled and resumed');
 });
 
 await check('a runs filter in MLflow syntax', async () => {

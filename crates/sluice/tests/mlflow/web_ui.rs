@@ -22,6 +22,9 @@ command: for i in $(seq 1 16); do echo "tick $i"; sleep 0.5; done; echo done-tic
 compute: azureml:cpu-cluster
 "#;
 
+/// A job that runs until a file exists, for the cancel and resume buttons (`{go}`: the file).
+const WAITING_JOB: &str = "type: command\ndisplay_name: waits\nexperiment_name: ui-slow\ncommand: while [ ! -f {go} ]; do sleep 0.2; done; echo go-seen\ncompute: azureml:cpu-cluster\n";
+
 /// One JSON request with a token, on loopback; its JSON answer (a 200 is required).
 fn call(port: u16, token: &str, method: &str, path: &str, body: Option<&Value>) -> Value {
     let bearer = format!("Bearer {token}");
@@ -275,6 +278,28 @@ fn sluice_web_ui_in_chromium() {
         .expect("a pipeline job")
         .to_owned();
 
+    // A re-run of the example whose steps were reused.
+    let reused_job = jobs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|j| j["experiment_name"] == "taxi-fare-training")
+        .filter_map(|j| j["name"].as_str())
+        .find(|name| {
+            let job = call(
+                port,
+                &owner,
+                "GET",
+                &format!("/api/sluice/v1/jobs/{name}"),
+                None,
+            );
+            job["jobs"]
+                .as_object()
+                .is_some_and(|steps| steps.values().any(|s| s["reused_from"].is_string()))
+        })
+        .expect("a re-run whose steps were reused")
+        .to_owned();
+
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
     // Only this run's pictures (a failed check adds `FAILED-*.png` of both sessions).
     let _ = std::fs::remove_dir_all(&shots);
@@ -284,6 +309,7 @@ fn sluice_web_ui_in_chromium() {
         "slow_job": "ui-slow-ticks", "slow_step": "main", "model": "taxi-fare-model",
         "version": version, "data_version": "taxi-data:1", "python_experiment": python_experiment,
         "screenshots": shots, "mlmodel_dir": mlmodel_dir, "artifacts_run": artifacts_run,
+        "reused_job": reused_job, "wait_job": "ui-cancel-me", "wait_go": dir.path().join("go"),
     });
     let config_file = dir.path().join("ui.json");
     std::fs::write(&config_file, config.to_string()).expect("write the config");
@@ -311,6 +337,25 @@ fn sluice_web_ui_in_chromium() {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut slow = slow.spawn().expect("start the slow job");
+    // And one that waits to be canceled and resumed.
+    let waiting_file = dir.path().join("waiting.yml");
+    std::fs::write(
+        &waiting_file,
+        WAITING_JOB.replace("{go}", &dir.path().join("go").display().to_string()),
+    )
+    .expect("write the waiting job");
+    let mut waiting = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    waiting
+        .arg("--workspace")
+        .arg(&ws)
+        .args(["job", "create", "-n", "ui-cancel-me", "-o", "none", "-f"])
+        .arg(&waiting_file)
+        .env_remove("SLUICE_WORKSPACE")
+        .env_remove("SLUICE_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut waiting = waiting.spawn().expect("start the waiting job");
 
     let mut node = Command::new("node");
     node.arg(ui.join("sluice-ui.mjs"))
@@ -322,6 +367,12 @@ fn sluice_web_ui_in_chromium() {
     assert!(report.contains("\"failed\":0}"), "{report}");
     let ran = wait_until(&mut slow, Instant::now() + Duration::from_mins(2), false);
     assert!(ran.is_some_and(|s| s.success()), "the slow job: {ran:?}");
+    // Canceled in the browser: its first process ended (the resumed one ran it to its end).
+    let ended = wait_until(&mut waiting, Instant::now() + Duration::from_mins(1), false);
+    assert!(
+        ended.is_some(),
+        "the waiting job's first process is still there"
+    );
     let stopped = server.stop();
     assert!(stopped.is_some_and(|s| s.success()), "{}", server.log());
 }
