@@ -53,8 +53,8 @@ const check = async (name, f) => {
 };
 
 // A signed-in browser session (its own cookies) whose pages record every problem.
-async function session(token, label) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+async function session(token, label, screen = {}) {
+  const context = await browser.newContext({ viewport: screen.viewport || { width: 1280, height: 860 }, colorScheme: screen.colorScheme || 'light' });
   const problems = [];
   let quiet = false; // while a check provokes a refusal on purpose
   context.on('page', (page) => {
@@ -212,6 +212,46 @@ await check('a running job: a reader has no cancel button; an owner cancels it, 
   await page.waitForFunction(() => document.querySelector('#job-status')?.textContent === 'Completed', null, { timeout: 60000 });
   reader.clean('job to cancel (reader)');
   owner.clean('job canceled and resumed');
+});
+
+await check('a phone-sized screen in dark mode: pages fit its width, follow the dark scheme, and a step is picked by keyboard alone', async () => {
+  const phone = await session(cfg.reader, 'reader-phone', { viewport: { width: 375, height: 740 }, colorScheme: 'dark' });
+  try {
+    const { page } = phone;
+    for (const hash of ['#/', `#/experiments/${cfg.experiment}`, `#/runs/${cfg.compare[0]}`, `#/jobs/${cfg.job}`, `#/models/${encodeURIComponent(cfg.model)}`, '#/audit']) {
+      await phone.open(hash, 'main h1');
+      // Wide tables scroll inside their own box; the page itself never scrolls sideways.
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (width > 376) {
+        // The innermost elements that reach past the screen, to say what to mend.
+        const wide = await page.evaluate(() => {
+          const clipped = (e) => { for (let a = e.parentElement; a; a = a.parentElement) if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(a).overflowX)) return true; return false; };
+          const out = (e) => e.getBoundingClientRect().right > 376 && !clipped(e);
+          return [...document.querySelectorAll('body *')].filter((e) => out(e) && ![...e.children].some(out))
+            .slice(0, 5).map((e) => `${e.tagName.toLowerCase()}${e.className ? `.${String(e.className).replace(/ /g, '.')}` : ''}: ${(e.textContent || '').slice(0, 60)}`);
+        });
+        await shot(page, 'FAILED-phone');
+        throw new Error(`${hash}: the page is ${width}px wide on a 375px screen (${wide.join(' | ')})`);
+      }
+      const [r, g, b] = (await page.evaluate(() => getComputedStyle(document.body).backgroundColor)).match(/\d+/g).map(Number);
+      if (r + g + b > 150) throw new Error(`${hash}: a light background (${r}, ${g}, ${b}) in dark mode`);
+    }
+    await shot(page, '11-phone-dark-job');
+    // The keyboard alone: Tab to a step of the graph, Enter shows it.
+    await phone.open(`#/jobs/${cfg.job}`, 'svg.dag .node');
+    let label = null;
+    for (let i = 0; i < 80 && !label; i++) {
+      await page.keyboard.press('Tab');
+      label = await page.evaluate(() => { const a = document.activeElement; return a && a.matches('svg.dag .node') ? a.getAttribute('aria-label') : null; });
+    }
+    if (!label) throw new Error('Tab never reached a step of the graph');
+    await page.keyboard.press('Enter');
+    const name = label.split(':')[0];
+    await page.waitForFunction((n) => [...document.querySelectorAll('main h3')].some((h) => h.textContent === `Step ${n}`), name);
+    phone.clean('phone-sized dark pages');
+  } finally {
+    await phone.context.close();
+  }
 });
 
 await check('a runs filter in MLflow syntax', async () => {
