@@ -129,7 +129,7 @@ fn create(
                 .unwrap_or_default(),
         ));
     }
-    let (ws, _) =
+    let (ws, actor) =
         workspace::open_as_contributor(located, ctx.global.token.as_deref(), "defining a compute")?;
     let existing = ws.store().get_compute(&spec.name.value)?;
     let row = row_of(&spec, existing.as_ref());
@@ -140,6 +140,15 @@ fn create(
         ));
     } else {
         ws.store().upsert_compute(&row)?;
+        let before = existing.map(|e| serde_json::to_value(e).unwrap_or_default());
+        crate::commands::record_definition(
+            &ws,
+            &actor,
+            "compute",
+            &row.name,
+            before.as_ref(),
+            &row,
+        )?;
     }
     ctx.printer
         .print(&serde_json::to_value(row).unwrap_or_default(), COLUMNS)

@@ -72,13 +72,26 @@ fn create(
     let loaded = sluice_spec::load_datastore(&args.file, &overrides, &mut warnings);
     print_warnings(&warnings);
     let spec = loaded?;
-    let (ws, _) = workspace::open_as_contributor(
+    let (ws, actor) = workspace::open_as_contributor(
         located,
         ctx.global.token.as_deref(),
         "defining a datastore",
     )?;
+    let before = ws
+        .store()
+        .get_datastore(&spec.name.value)?
+        .map(|r| shown(&r));
     let (row, changed) = sluice_engine::create_datastore(&ws, &spec)?;
-    if !changed {
+    if changed {
+        crate::commands::record_definition(
+            &ws,
+            &actor,
+            "datastore",
+            &row.name,
+            before.as_ref(),
+            &shown(&row),
+        )?;
+    } else {
         crate::ui::note(&format!(
             "datastore `{}` is already defined so; nothing changed",
             row.name

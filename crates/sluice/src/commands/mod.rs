@@ -44,7 +44,28 @@ pub(crate) fn split_name_version(name: &str, version: Option<&str>) -> (String, 
     }
 }
 
-/// Prints the warnings a spec produced.
+/// Records a compute or datastore definition made (`<kind>.create`) or changed
+/// (`<kind>.update`, with what it was) by `compute create` / `datastore create` in the audit
+/// log, as `infra apply` and the deletes record theirs.
+pub(crate) fn record_definition(
+    ws: &sluice_engine::Workspace,
+    actor: &sluice_store::governance::Actor,
+    kind: &str,
+    name: &str,
+    before: Option<&serde_json::Value>,
+    after: &impl serde::Serialize,
+) -> Result<(), CliError> {
+    let action = if before.is_some() { "update" } else { "create" };
+    let after = serde_json::to_value(after).unwrap_or_default();
+    ws.store().governed(actor).record_change(
+        &format!("{kind}.{action}"),
+        &format!("{kind}/{name}"),
+        before,
+        Some(&after),
+    )?;
+    Ok(())
+}
+
 /// `compute delete` / `datastore delete`: as a contributor, finds the `kind` named `name`
 /// (`azureml:` prefix allowed) as `find` shows it, deletes it with `delete`, records
 /// `<kind>.delete` in the audit log with what it was, and prints it.
@@ -80,6 +101,7 @@ pub(crate) fn delete_definition(
     ctx.printer.print(&before, columns)
 }
 
+/// Prints the warnings a spec produced.
 pub(crate) fn print_warnings(warnings: &[sluice_spec::Warning]) {
     for w in warnings {
         crate::ui::warn(&w.to_string());

@@ -91,7 +91,7 @@ fn datastores_from_azure_yaml_keep_their_secrets_out_of_sight() {
             "the secret is in the store"
         );
     }
-    // Again, unchanged: nothing to do.
+    // Again, unchanged: nothing to do, nothing audited.
     let again = ctx.run(&["datastore", "create", "-f", file.to_str().unwrap()]);
     assert!(again.status.success());
     assert!(
@@ -99,6 +99,15 @@ fn datastores_from_azure_yaml_keep_their_secrets_out_of_sight() {
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
+    let audit = ctx.json(&["audit", "list", "-o", "json"]);
+    let entries: Vec<&serde_json::Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"] == "datastore/blob-example")
+        .collect();
+    assert_eq!(entries.len(), 1, "{audit:#}");
+    assert_eq!(entries[0]["action"], "datastore.create");
 
     // Mistakes point at their line.
     let bad = ctx.write(

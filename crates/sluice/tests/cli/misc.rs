@@ -216,6 +216,21 @@ fn compute_from_azure_yaml_is_idempotent_and_flags_override_it() {
     assert_eq!(bigger["max_instances"], 4);
     assert_eq!(bigger["tier"], "low_priority");
     assert_eq!(bigger["created_at"], row["created_at"]);
+    // Audited: made, then changed (with what it was); the unchanged create wrote nothing.
+    let audit = ctx.json(&["audit", "list", "-o", "json"]);
+    let entries: Vec<&serde_json::Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"] == "compute/cpu-cluster")
+        .collect();
+    let actions: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["compute.create", "compute.update"], "{audit:#}");
+    assert_eq!(entries[1]["before"]["max_instances"], 2);
+    assert_eq!(entries[1]["after"]["max_instances"], 4);
     // A mistake in the file points at its line.
     let bad = ctx.write("bad.yml", "name: c\nmin_instances: 3\nmax_instances: 2\n");
     let out = ctx.run(&["compute", "create", "-f", bad.to_str().unwrap()]);
