@@ -624,6 +624,22 @@ pub(crate) enum AuditCommand {
         /// Only entries about this registered model.
         #[arg(short, long)]
         model: Option<String>,
+        /// Only entries made by this identity (a token's name, or the local user).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only this action (`alias.set`) or those under it (`infra`, `model`, `token`, ...).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only entries recorded at or after this time: RFC 3339 (`2026-12-06T09:00:00Z`) or a
+        /// date (`2026-12-06`, from its start, UTC).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only entries recorded before this time (as `--since`).
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// Only entries older than this one (`seq`): the page before one already listed.
+        #[arg(long, value_name = "SEQ")]
+        before_seq: Option<i64>,
         /// The most (newest) entries to list.
         #[arg(long, default_value_t = 1000)]
         max_results: usize,

@@ -1207,28 +1207,52 @@ function lineageView(l) {
 // ---------------------------------------------------------------------------------------------
 // Audit
 
+const AUDIT_PAGE = 200;
 async function pageAudit(view, q) {
-  const model = q.get('model') || '';
+  // Filters the server applies (`sluice audit list`), a page of the newest entries they keep,
+  // and a link to the page before it; `q` narrows the page shown, in the browser.
+  const FILTERS = [['model', '-m', 'Model'], ['actor', '--actor', 'Actor'], ['action', '--action', 'Action'],
+    ['since', '--since', 'Since'], ['until', '--until', 'Until']];
   const text = (q.get('q') || '').toLowerCase();
-  const args = ['audit', 'list', '--max-results', '1000'];
-  if (model) args.push('-m', model);
-  const [entries, verify] = await Promise.all([cli(...args), cli('audit', 'verify')]);
+  const size = Math.max(1, Math.min(1000, Number(q.get('size')) || AUDIT_PAGE));
+  const args = ['audit', 'list', '--max-results', String(size)];
+  for (const [key, flag] of FILTERS) if (q.get(key)) args.push(flag, q.get(key));
+  if (q.get('before')) args.push('--before-seq', q.get('before'));
+  let entries = [];
+  let problem = null;
+  const [listed, verify] = await Promise.all([cli(...args).catch((e) => { problem = e; return []; }), cli('audit', 'verify')]);
+  entries = listed || [];
   view.append(el('h1', {}, 'Audit log'));
   view.append(el('p', { id: 'audit-verify', class: verify.ok ? 'notice' : 'error' },
     verify.ok ? `Verified: ${verify.entries} entries, each linked to the one before (head ${verify.head_seq}).` : `Verification FAILED: ${(verify.problems || []).join('; ')}`));
-  const m = el('input', { id: 'audit-model', value: model });
-  const t = el('input', { id: 'audit-text', type: 'search', value: q.get('q') || '', placeholder: 'actor, action or target' });
+  const inputs = FILTERS.map(([key, , label]) => [key, label, el('input', {
+    id: `audit-${key}`, value: q.get(key) || '',
+    placeholder: { action: 'alias.set, or infra', since: '2026-12-06', until: '2026-12-06T12:00:00Z' }[key] || '',
+  })]);
+  const t = el('input', { id: 'audit-text', type: 'search', value: q.get('q') || '', placeholder: 'in this page' });
   view.append(el('form', {
     class: 'toolbar', role: 'search',
-    onsubmit: (ev) => { ev.preventDefault(); go('/audit', new URLSearchParams(Object.entries({ model: m.value.trim(), q: t.value.trim() }).filter(([, v]) => v))); },
-  }, el('label', { for: 'audit-model' }, 'Model', m), el('label', { class: 'grow', for: 'audit-text' }, 'Contains', t),
+    onsubmit: (ev) => {
+      ev.preventDefault();
+      const params = [...inputs.map(([key, , input]) => [key, input.value.trim()]), ['q', t.value.trim()]];
+      go('/audit', new URLSearchParams(params.filter(([, v]) => v)));
+    },
+  }, inputs.map(([key, label, input]) => el('label', { for: `audit-${key}` }, label, input)),
+  el('label', { class: 'grow', for: 'audit-text' }, 'Contains', t),
   el('button', { type: 'submit', class: 'primary' }, 'Filter')));
-  const shown = (entries || []).slice().reverse().filter((e) => !text || [e.actor, e.action, e.target, e.model].some((v) => String(v || '').toLowerCase().includes(text)));
-  view.append(el('p', { class: 'muted' }, `${shown.length} entries, newest first`));
+  if (problem) view.append(errorBox(problem));
+  const shown = entries.slice().reverse().filter((e) => !text || [e.actor, e.action, e.target, e.model].some((v) => String(v || '').toLowerCase().includes(text)));
+  view.append(el('p', { class: 'muted', id: 'audit-count' }, `${shown.length} entries, newest first`));
   view.append(table(['#', 'When', 'Actor', 'Action', 'Target', 'Change'], shown.map((e) => el('tr', {},
     el('td', { class: 'num' }, e.seq), el('td', { class: 'nowrap' }, fmtTime(Date.parse(e.at))), el('td', {}, e.actor),
     el('td', { class: 'mono' }, e.action), el('td', { class: 'mono' }, e.target || e.model || ''),
     el('td', {}, el('details', {}, el('summary', {}, 'before / after'), el('pre', { class: 'json' }, JSON.stringify({ before: e.before, after: e.after }, null, 2)))))), 'audit'));
+  // A full page may have older entries before it.
+  if (entries.length === size) {
+    const older = new URLSearchParams([...q.entries()].filter(([k]) => k !== 'before'));
+    older.set('before', String(entries[0].seq));
+    view.append(el('p', {}, el('a', { id: 'audit-older', href: `#/audit?${older}` }, 'Older entries')));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

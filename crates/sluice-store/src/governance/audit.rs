@@ -33,6 +33,23 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
+/// Which audit entries [`Store::search_audit`] keeps (each field, when given, narrows them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// About this registered model.
+    pub model: Option<String>,
+    /// Made by this identity.
+    pub actor: Option<String>,
+    /// This action (`alias.set`) or those under it (`infra` keeps `infra.compute.create`, ...).
+    pub action: Option<String>,
+    /// Recorded at or after this time (RFC 3339, UTC, as entries record it).
+    pub since: Option<String>,
+    /// Recorded before this time.
+    pub until: Option<String>,
+    /// Older than this entry (the next page back).
+    pub before_seq: Option<i64>,
+}
+
 /// What `verify_audit` found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditReport {
@@ -193,12 +210,40 @@ impl Store {
 
     /// Audit entries, oldest first; only those about `model` when given.
     pub fn list_audit(&self, model: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.search_audit(
+            &AuditFilter {
+                model: model.map(str::to_owned),
+                ..AuditFilter::default()
+            },
+            limit,
+        )
+    }
+
+    /// The newest `limit` audit entries that `filter` keeps, oldest first.
+    pub fn search_audit(&self, filter: &AuditFilter, limit: usize) -> Result<Vec<AuditEntry>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT * FROM ({} WHERE (CAST(?1 AS TEXT) IS NULL OR model = ?1) ORDER BY seq DESC LIMIT ?2) AS recent ORDER BY seq",
+            "SELECT * FROM ({} WHERE (CAST(?1 AS TEXT) IS NULL OR model = ?1)
+                AND (CAST(?3 AS TEXT) IS NULL OR actor = ?3)
+                AND (CAST(?4 AS TEXT) IS NULL OR action = ?4 OR substr(action, 1, length(?4) + 1) = ?4 || '.')
+                AND (CAST(?5 AS TEXT) IS NULL OR at >= ?5)
+                AND (CAST(?6 AS TEXT) IS NULL OR at < ?6)
+                AND (CAST(?7 AS BIGINT) IS NULL OR seq < ?7)
+             ORDER BY seq DESC LIMIT ?2) AS recent ORDER BY seq",
             Raw::SELECT
         ))?;
-        let rows = stmt.query_map(params![model, limit], Raw::from_row)?;
+        let rows = stmt.query_map(
+            params![
+                filter.model,
+                limit,
+                filter.actor,
+                filter.action,
+                filter.since,
+                filter.until,
+                filter.before_seq
+            ],
+            Raw::from_row,
+        )?;
         rows.map(|r| Ok(r?.entry())).collect()
     }
 
@@ -302,6 +347,66 @@ mod tests {
         assert_eq!(r.entries, 4);
         assert_eq!(store.list_audit(Some("m"), 2).unwrap()[0].seq, 3);
         assert!(store.list_audit(Some("other"), 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn entries_are_found_by_actor_action_time_and_page() {
+        let (_d, mut store) = store_with_entries(4);
+        let bob = Actor {
+            name: "bob".into(),
+            role: Role::Owner,
+            token: None,
+        };
+        for action in ["infra.compute.create", "infra", "infrastructure.x"] {
+            store
+                .atomically(|s| s.append_audit(&bob, action, None, "x", None, None))
+                .unwrap();
+        }
+        let seqs = |f: AuditFilter, limit: usize| -> Vec<i64> {
+            store
+                .search_audit(&f, limit)
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect()
+        };
+        let all = AuditFilter::default();
+        assert_eq!(seqs(all.clone(), 100), [1, 2, 3, 4, 5, 6, 7]);
+        let by = |actor: &str| AuditFilter {
+            actor: Some(actor.into()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(seqs(by("bob"), 100), [5, 6, 7]);
+        assert!(seqs(by("nobody"), 100).is_empty());
+        // An action and those under it, not others that merely start alike.
+        let doing = |action: &str| AuditFilter {
+            action: Some(action.into()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(seqs(doing("infra"), 100), [5, 6]);
+        assert_eq!(seqs(doing("infra.compute.create"), 100), [5]);
+        assert_eq!(seqs(doing("test"), 100), [1, 2, 3, 4]);
+        // Times: since inclusive, until exclusive.
+        let at = store.search_audit(&all, 100).unwrap()[4].at.clone();
+        let since = AuditFilter {
+            since: Some(at.clone()),
+            ..AuditFilter::default()
+        };
+        let kept = store.search_audit(&since, 100).unwrap();
+        assert!(kept.iter().any(|e| e.seq == 5) && kept.iter().all(|e| e.at >= at));
+        let until = AuditFilter {
+            until: Some(at.clone()),
+            ..AuditFilter::default()
+        };
+        let kept = store.search_audit(&until, 100).unwrap();
+        assert!(kept.iter().all(|e| e.seq != 5 && e.at < at));
+        // Pages back: the newest two, then the two before them.
+        assert_eq!(seqs(all.clone(), 2), [6, 7]);
+        let back = AuditFilter {
+            before_seq: Some(6),
+            ..AuditFilter::default()
+        };
+        assert_eq!(seqs(back, 2), [4, 5]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod tokens;
 
 use serde::{Deserialize, Serialize};
 
-pub use audit::{AuditEntry, AuditReport};
+pub use audit::{AuditEntry, AuditFilter, AuditReport};
 pub use lineage::StepCode;
 pub use ops::{AliasMove, Approval};
 pub use policy::{Approvals, Direction, Gate, GateResult, Policy};

@@ -231,6 +231,27 @@ fn compute_from_azure_yaml_is_idempotent_and_flags_override_it() {
     assert_eq!(actions, ["compute.create", "compute.update"], "{audit:#}");
     assert_eq!(entries[1]["before"]["max_instances"], 2);
     assert_eq!(entries[1]["after"]["max_instances"], 4);
+    // Filtered on the way out: by action (and those under it), time, and page.
+    let seqs = |args: &[&str]| -> Vec<i64> {
+        let mut all = vec!["audit", "list", "-o", "json"];
+        all.extend_from_slice(args);
+        ctx.json(&all)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(seqs(&["--action", "compute"]).len(), 2);
+    assert_eq!(seqs(&["--action", "compute.update"]).len(), 1);
+    assert!(seqs(&["--action", "comp"]).is_empty(), "whole words only");
+    assert_eq!(seqs(&["--since", "2000-01-01"]).len(), 2);
+    assert!(seqs(&["--until", "2000-01-01T00:00:00Z"]).is_empty());
+    let newest = *seqs(&[]).last().unwrap();
+    assert_eq!(seqs(&["--before-seq", &newest.to_string()]), [newest - 1]);
+    let out = ctx.run(&["audit", "list", "--since", "yesterday"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a time"));
     // A mistake in the file points at its line.
     let bad = ctx.write("bad.yml", "name: c\nmin_instances: 3\nmax_instances: 2\n");
     let out = ctx.run(&["compute", "create", "-f", bad.to_str().unwrap()]);
