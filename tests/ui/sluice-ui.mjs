@@ -343,6 +343,19 @@ await check('an owner approves and promotes; the alias moves; the audit log show
   owner.clean('owner flow');
 });
 
+// The Python example's model, when it ran: its steps ran its own code (from this git checkout)
+// in a locked environment, and the lineage says which commit and which lock.
+if (cfg.python_model) {
+  await check('the lineage of a model trained by its own scripts names the git commit and the lock', async () => {
+    const { page } = reader;
+    await reader.open(`#/models/${encodeURIComponent(cfg.python_model)}?version=1`, '#lineage svg.dag');
+    const labels = await page.$$eval('#lineage svg.dag .node', (n) => n.map((x) => x.getAttribute('aria-label')));
+    if (!labels.some((l) => /^code [0-9a-f]{10}/.test(l))) throw new Error(`no code node names a commit: ${labels.join(' | ')}`);
+    if (!labels.some((l) => /^env .*, lock /.test(l))) throw new Error(`no environment node names its lock: ${labels.join(' | ')}`);
+    reader.clean('lineage with code and lock');
+  });
+}
+
 await check('the audit log filtered on the server by action and actor, and paged back', async () => {
   const { page } = owner;
   await owner.open('#/audit', 'table.audit');

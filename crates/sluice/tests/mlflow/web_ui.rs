@@ -308,6 +308,7 @@ fn sluice_web_ui_in_chromium() {
         "filtered": filtered, "sort_metric": "training_r2", "compare": compare, "job": job,
         "slow_job": "ui-slow-ticks", "slow_step": "main", "model": "taxi-fare-model",
         "version": version, "data_version": "taxi-data:1", "python_experiment": python_experiment,
+        "python_model": pypi().then_some("taxi-model"),
         "screenshots": shots, "mlmodel_dir": mlmodel_dir, "artifacts_run": artifacts_run,
         "reused_job": reused_job, "wait_job": "ui-cancel-me", "wait_go": dir.path().join("go"),
     });
