@@ -461,6 +461,7 @@ impl Azure {
         for (k, v) in [
             ("Build.BuildId", "777".to_owned()),
             ("Build.Reason", "IndividualCI".to_owned()),
+            ("Build.SourceBranch", "refs/heads/main".to_owned()),
             (
                 "Build.ArtifactStagingDirectory",
                 staging.display().to_string(),
@@ -671,6 +672,13 @@ fn the_generated_azure_devops_pipelines_run_from_nothing_to_an_approved_promotio
     let staging = temp.join("staging");
     let plan = std::fs::read_to_string(staging.join("infra-plan.txt")).unwrap();
     assert!(plan.contains("+ token ci-trainer"), "{plan}");
+    // Production: its own workspace, from the prod file, with its own tokens.
+    let prod: Value = serde_json::from_str(
+        &std::fs::read_to_string(staging.join("workspace-prod.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(prod["name"], "mlw-taxi-01prod", "{prod:#}");
+    assert!(temp.join("sluice-secrets-prod.json").is_file());
     let workspace: Value =
         serde_json::from_str(&std::fs::read_to_string(staging.join("workspace.json")).unwrap())
             .unwrap();
@@ -858,8 +866,8 @@ fn a_runner_without_sluice_is_told_to_set_sluice_git() {
         }
     }
     assert_eq!(
-        steps, 8,
-        "each of the two jobs of each of the four files installs it"
+        steps, 9,
+        "every job installs it: two in each file, three in Azure's deploy-infra"
     );
 }
 
