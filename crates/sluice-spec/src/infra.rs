@@ -17,6 +17,7 @@
 //!   workspace:
 //!     path: .sluice-workspaces/$(aml_workspace)   # the default
 //!     store: postgresql://sluice@db/$(environment) # optional; likewise `artifacts:`
+//!     server: https://sluice.internal:5000          # optional: the team server running its jobs
 //!   computes:                                   # Azure compute YAML, inline or `file:`
 //!     - {name: hpc, type: slurm, max_instances: 8, sluice: {slurm: {partition: gpu}}}
 //!   datastores: [{file: mlops/azureml/datastore.yml}]
@@ -69,6 +70,9 @@ pub struct WorkspaceDecl {
     pub store: Option<String>,
     /// Where its artifacts live (`s3://...`, `wasbs://...`), when not in the folder.
     pub artifacts: Option<String>,
+    /// The team server (`sluice server`) that runs its jobs, as clients reach it
+    /// (`https://host:5000`): the connection info names it, and the smoke test goes through it.
+    pub server: Option<String>,
     /// Recorded with the workspace: `location`, `environment`, `resource_group`, `namespace`,
     /// `postfix` where the variables give them.
     pub tags: IndexMap<String, String>,
@@ -507,7 +511,22 @@ fn workspace_decl(
     let artifacts = ctx
         .opt_string(w.get("artifacts"), "artifacts")?
         .map(|s| s.value);
+    let server = ctx.opt_string(w.get("server"), "server")?;
     w.finish(ctx)?;
+    if let Some(url) = &server
+        && !(url.value.starts_with("http://") || url.value.starts_with("https://"))
+    {
+        return Err(ctx
+            .error_at(
+                url.span,
+                format!("`{}` is not a team server's address", url.value),
+            )
+            .with_label("not an http:// or https:// address")
+            .with_help(
+                "write the address clients use, e.g. `server: https://sluice.example.org:5000`",
+            ));
+    }
+    let server = server.map(|s| s.value.trim_end_matches('/').to_owned());
     let name = match (explicit, vars.get("aml_workspace")) {
         (Some(n), _) => n,
         (None, Some(v)) => v.clone(),
@@ -559,6 +578,7 @@ fn workspace_decl(
         path,
         store,
         artifacts,
+        server,
         tags,
     })
 }

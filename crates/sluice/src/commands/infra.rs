@@ -50,6 +50,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &InfraCommand) -> Result<(), CliError> {
                     "workspace": spec.workspace.name.value,
                     "path": spec.workspace.path.display().to_string(),
                     "store": spec.workspace.store,
+                    "server": spec.workspace.server,
                     "variables": spec.variables.iter().map(|(k, v)| (k.clone(), json!(v.value))).collect::<serde_json::Map<_, _>>(),
                 }),
                 &["valid", "workspace"],
@@ -829,6 +830,9 @@ fn connection_info(spec: &InfraSpec, ws: &Workspace) -> Result<Value, CliError> 
     if let Some(store) = &spec.workspace.store {
         env.insert("SLUICE_STORE".into(), json!(store));
     }
+    if let Some(url) = &spec.workspace.server {
+        env.insert("SLUICE_URL".into(), json!(url));
+    }
     let computes: Vec<String> = ws
         .store()
         .list_computes()?
@@ -840,6 +844,7 @@ fn connection_info(spec: &InfraSpec, ws: &Workspace) -> Result<Value, CliError> 
         "path": path,
         "store": ws.location().to_string(),
         "artifacts": spec.workspace.artifacts,
+        "server": spec.workspace.server,
         "tags": spec.workspace.tags,
         "computes": computes,
         "env": env,
@@ -886,21 +891,31 @@ fn smoke_test(spec: &InfraSpec, ws: &Workspace, ctx: &Ctx<'_>) -> Result<Value, 
             ),
         )
         .map_err(|e| CliError::Workspace(format!("cannot write {}: {e}", file.display())))?;
-        ui::note(&format!("smoke test: a job on compute `{name}` ..."));
         let mut cmd = std::process::Command::new(&exe);
         cmd.args(["job", "create", "-o", "json", "-f"])
             .arg(&file)
-            .arg("--workspace")
-            .arg(ws.root())
             .env("NO_COLOR", "1")
             .env_remove("SLUICE_URL")
             .env_remove("SLUICE_OUTPUT")
             .stdin(std::process::Stdio::null());
+        match &spec.workspace.server {
+            // Through the team server, as a client submits: it runs the job on its workspace.
+            Some(url) => {
+                ui::note(&format!(
+                    "smoke test: a job on compute `{name}`, submitted to {url} ..."
+                ));
+                cmd.arg("--url").arg(url).current_dir(&dir);
+            }
+            None => {
+                ui::note(&format!("smoke test: a job on compute `{name}` ..."));
+                cmd.arg("--workspace").arg(ws.root());
+                if let Some(store) = &spec.workspace.store {
+                    cmd.arg("--store").arg(store);
+                }
+            }
+        }
         if let Some(t) = &ctx.global.token {
             cmd.env("SLUICE_TOKEN", t);
-        }
-        if let Some(store) = &spec.workspace.store {
-            cmd.arg("--store").arg(store);
         }
         let out = cmd
             .output()

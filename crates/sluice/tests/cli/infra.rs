@@ -820,3 +820,45 @@ fn a_workspace_on_postgresql_is_applied_and_a_second_apply_changes_nothing() {
     let seen = ctx.json(&["--workspace", other, "compute", "list", "-o", "json"]);
     assert!(seen.to_string().contains("\"hpc\""), "{seen:#}");
 }
+
+/// A workspace a team server runs: the file names the server, the connection info passes it on
+/// (`SLUICE_URL`), and the smoke test submits its jobs to it as a client would.
+#[test]
+fn a_declared_team_server_is_in_the_connection_info_and_runs_the_smoke_test() {
+    let ctx = TestContext::new();
+    let file = |server: &str| {
+        format!(
+            "variables:\n  namespace: team\n  environment: ci\n  enable_aml_computecluster: true\nsluice:\n  workspace:\n    path: ws\n{server}"
+        )
+    };
+    ctx.write("infra.yml", &file(""));
+    ctx.ok(&["infra", "apply", "-f", "infra.yml", "-o", "none"]);
+    let ws = ctx.root().join("ws");
+    let server =
+        crate::remote::Server::start_with(&ctx, &["--workspace", ws.to_str().unwrap()], &[]);
+    ctx.write(
+        "infra.yml",
+        &file(&format!("    server: {}/\n", server.url)),
+    );
+    let info = ctx.json(&["infra", "apply", "-f", "infra.yml", "--smoke-test"]);
+    assert_eq!(info["server"], server.url.as_str(), "{info:#}");
+    assert_eq!(info["env"]["SLUICE_URL"], server.url.as_str());
+    assert_eq!(
+        info["smoke_test"]["cpu-cluster"]["status"], "Completed",
+        "{info:#}"
+    );
+    // The server ran it: the job's files were uploaded to it.
+    let uploads: Vec<_> = std::fs::read_dir(ws.join("uploads"))
+        .expect("the server's uploads")
+        .collect();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    // Not an address: a located error.
+    ctx.write("infra.yml", &file("    server: sluice.example.org:5000\n"));
+    let out = ctx.run(&["infra", "validate", "-f", "infra.yml"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("infra.yml:8:") && err.contains("not a team server's address"),
+        "{err}"
+    );
+}
