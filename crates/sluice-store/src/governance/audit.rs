@@ -38,7 +38,7 @@ pub struct AuditEntry {
 pub struct AuditFilter {
     /// About this registered model.
     pub model: Option<String>,
-    /// Made by this identity.
+    /// Made by this identity (with any of its tokens, or none).
     pub actor: Option<String>,
     /// This action (`alias.set`) or those under it (`infra` keeps `infra.compute.create`, ...).
     pub action: Option<String>,
@@ -224,7 +224,7 @@ impl Store {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut stmt = self.conn.prepare(&format!(
             "SELECT * FROM ({} WHERE (CAST(?1 AS TEXT) IS NULL OR model = ?1)
-                AND (CAST(?3 AS TEXT) IS NULL OR actor = ?3)
+                AND (CAST(?3 AS TEXT) IS NULL OR actor = ?3 OR substr(actor, 1, length(?3) + 8) = ?3 || ' (token ')
                 AND (CAST(?4 AS TEXT) IS NULL OR action = ?4 OR substr(action, 1, length(?4) + 1) = ?4 || '.')
                 AND (CAST(?5 AS TEXT) IS NULL OR at >= ?5)
                 AND (CAST(?6 AS TEXT) IS NULL OR at < ?6)
@@ -352,14 +352,27 @@ mod tests {
     #[test]
     fn entries_are_found_by_actor_action_time_and_page() {
         let (_d, mut store) = store_with_entries(4);
+        // Bob with a token, and without one; Bobby is someone else.
         let bob = Actor {
             name: "bob".into(),
             role: Role::Owner,
-            token: None,
+            token: Some("t1".into()),
         };
-        for action in ["infra.compute.create", "infra", "infrastructure.x"] {
+        let plain_bob = Actor {
+            token: None,
+            ..bob.clone()
+        };
+        let bobby = Actor {
+            name: "bobby".into(),
+            ..plain_bob.clone()
+        };
+        for (who, action) in [
+            (&bob, "infra.compute.create"),
+            (&plain_bob, "infra"),
+            (&bobby, "infrastructure.x"),
+        ] {
             store
-                .atomically(|s| s.append_audit(&bob, action, None, "x", None, None))
+                .atomically(|s| s.append_audit(who, action, None, "x", None, None))
                 .unwrap();
         }
         let seqs = |f: AuditFilter, limit: usize| -> Vec<i64> {
@@ -376,7 +389,8 @@ mod tests {
             actor: Some(actor.into()),
             ..AuditFilter::default()
         };
-        assert_eq!(seqs(by("bob"), 100), [5, 6, 7]);
+        assert_eq!(seqs(by("bob"), 100), [5, 6]);
+        assert_eq!(seqs(by("bobby"), 100), [7]);
         assert!(seqs(by("nobody"), 100).is_empty());
         // An action and those under it, not others that merely start alike.
         let doing = |action: &str| AuditFilter {

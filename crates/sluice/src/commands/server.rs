@@ -54,8 +54,9 @@ fn open_browser(url: &str) {
 /// Caps glibc's malloc arenas at 2 (unless `MALLOC_ARENA_MAX` sets them): by default each
 /// thread that allocates while others do gets an arena of its own, up to 8 per core, and the
 /// server's request threads leave each one holding freed memory. Measured under the tracking
-/// load harness: peak RSS 67-75 MB → 55.6 MB, log-batch throughput unchanged (within noise);
-/// 4 arenas kept 73 MB.
+/// load harness: one run after populating, peak RSS 67-75 MB → 55.6 MB (4 arenas: 73 MB); the
+/// benchmark's populate and two runs, 86.0 → 67.8 MB; log-batch throughput unchanged (medians
+/// 1,850.6 and 1,854.5 batches/s, alternating fresh servers).
 #[allow(unsafe_code)]
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -12,6 +12,10 @@ use crate::cli::NameArg;
 use crate::commands::Ctx;
 use crate::error::CliError;
 
+/// Why an interrupted job became `Canceled`.
+const INTERRUPTED_CANCELED: &str =
+    "canceled after it was interrupted: it is not resumed unless `sluice job resume` is run";
+
 /// How long to wait for the runner to finish canceling.
 const WAIT: Duration = Duration::from_mins(1);
 
@@ -32,7 +36,7 @@ pub(crate) fn cancel(
     ws: &sluice_engine::Workspace,
     name: &str,
 ) -> Result<serde_json::Value, CliError> {
-    let job = ws.store().get_job(name)?;
+    let mut job = ws.store().get_job(name)?;
     // An interrupted job's steps whose batch jobs run on without a runner.
     if matches!(job.status.as_str(), "Failed" | "Canceled")
         && !sluice_engine::cancel_detached(ws, &job.name)?.is_empty()
@@ -40,13 +44,15 @@ pub(crate) fn cancel(
         return super::job_json(ws, &job.name);
     }
     // An interrupted job: canceled, nothing (such as a team server) resumes it unasked.
-    if job.status == "Failed"
-        && ws.store().cancel_interrupted(
-            &job.name,
-            "canceled after it was interrupted: it is not resumed unless `sluice job resume` is run",
-        )?
-    {
-        return super::job_json(ws, &job.name);
+    if job.status == "Failed" {
+        if ws
+            .store()
+            .cancel_interrupted(&job.name, INTERRUPTED_CANCELED)?
+        {
+            return super::job_json(ws, &job.name);
+        }
+        // A resume may have claimed it meanwhile: it is canceled as the running job it is.
+        job = ws.store().get_job(name)?;
     }
     if matches!(job.status.as_str(), "Completed" | "Failed" | "Canceled") {
         return Err(CliError::usage(
@@ -73,9 +79,12 @@ pub(crate) fn cancel(
         // Reopening runs the interrupted-job check, which ends a job whose runner is gone.
         let status = ws.store().get_job(&job.name)?.status;
         if matches!(status.as_str(), "Completed" | "Failed" | "Canceled") {
-            // A runner that died instead of canceling may have left batch jobs running on.
+            // A runner that died instead of canceling may have left batch jobs running on,
+            // and its job interrupted: canceled, so that a team server does not resume it.
             if status == "Failed" {
                 sluice_engine::cancel_detached(ws, &job.name)?;
+                ws.store()
+                    .cancel_interrupted(&job.name, INTERRUPTED_CANCELED)?;
             }
             break;
         }
