@@ -248,6 +248,40 @@ impl Governed<'_> {
         })
     }
 
+    /// A token to resume job `job` on behalf of `identity`, who submitted it (a team server
+    /// resuming a job whose process died): it acts as them, at most as a contributor, for this
+    /// job only (revoked with the job's tokens when it ends) and for 7 days at most. Owners only.
+    pub fn create_resume_token(
+        &mut self,
+        job: &str,
+        identity: &str,
+        role: Role,
+    ) -> Result<NewToken> {
+        self.actor
+            .require(Role::Owner, "resuming a job on its submitter's behalf")?;
+        let actor = self.actor.clone();
+        let role = role.min(Role::Contributor);
+        self.store.atomically(|s| {
+            let new = s.insert_token(
+                &format!("resume:{job}"),
+                identity,
+                role,
+                Some(7),
+                &actor.name,
+                Some(job),
+            )?;
+            s.append_audit(
+                &actor,
+                "token.create",
+                None,
+                &format!("token/{}", new.info.id),
+                None,
+                Some(&json!({"job": job, "role": role, "identity": identity, "for": "resume"})),
+            )?;
+            Ok(new)
+        })
+    }
+
     /// Revokes a job's tokens (when the job ends).
     pub fn revoke_job_token(&mut self, job: &str) -> Result<()> {
         let actor = self.actor.clone();

@@ -451,6 +451,19 @@ fn submit(
         )
     })?;
     let spec = inside(&project, file)?;
+    // Who submitted it, beside it: the server resumes it as them if its process dies.
+    let submitter = match sluice_server::request_token(headers) {
+        Some(token) => jobs.ws.store().authenticate(&token)?,
+        None => sluice_store::governance::Actor::local(),
+    };
+    let record =
+        json!({"job": name, "identity": submitter.name, "role": submitter.role.to_string()});
+    std::fs::write(upload.join(SUBMITTED), record.to_string()).map_err(|e| {
+        CliError::Workspace(format!(
+            "cannot write {}: {e}",
+            upload.join(SUBMITTED).display()
+        ))
+    })?;
     let mut cmd = sluice_for(Some(headers))?;
     cmd.args(["job", "create", "-o", "none", "--name", &name, "-f"])
         .arg(&spec)
@@ -515,6 +528,21 @@ fn resumed(ws: &Workspace, name: &str, before: usize) -> bool {
     })
 }
 
+/// The file, beside a submitted project, that says which job it is and who submitted it.
+const SUBMITTED: &str = "submitted.json";
+
+/// Who submitted job `job` to this server (identity, role), from the record beside its
+/// project; `None` for a job not submitted here (or before submissions were recorded).
+fn submitter_of(spec_dir: &Path, job: &str) -> Option<(String, Role)> {
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(spec_dir.parent()?.join(SUBMITTED)).ok()?).ok()?;
+    if record["job"] != job {
+        return None;
+    }
+    let role = Role::parse(record["role"].as_str()?).ok()?;
+    Some((record["identity"].as_str()?.to_owned(), role))
+}
+
 /// How often the server looks for jobs whose `sluice` process died.
 const WATCH: Duration = Duration::from_secs(2);
 
@@ -522,9 +550,10 @@ const WATCH: Duration = Duration::from_secs(2);
 /// `sluice` process died (killed, crashed, or gone with a restarted machine) is ended as
 /// interrupted, as any command opening the workspace ends it, and one that was submitted to
 /// this server is resumed, at most `limit` times in a row (0: never). The resumed job keeps
-/// its completed steps and follows a step's batch job that ran on (Slurm); it acts as the
-/// user running the server. A job started from a terminal on the server's machine is left
-/// to whoever started it.
+/// its completed steps and follows a step's batch job that ran on (Slurm); it acts as its
+/// submitter (at most as a contributor), with a token made for that job alone. A job started
+/// from a terminal on the server's machine, or submitted before submissions were recorded, is
+/// left to whoever started it.
 pub(crate) fn watch(jobs: Shared, limit: usize) {
     std::thread::spawn(move || {
         let mut handled = std::collections::HashSet::new();
@@ -562,13 +591,14 @@ fn resume_interrupted(
         let Some(dir) = job.settings["spec_dir"].as_str().map(PathBuf::from) else {
             continue;
         };
-        if !dir
-            .canonicalize()
-            .unwrap_or_else(|_| dir.clone())
-            .starts_with(&uploads)
-        {
+        // Submitted here, and recorded so.
+        let dir = dir.canonicalize().unwrap_or(dir);
+        if !dir.starts_with(&uploads) {
             continue;
         }
+        let Some((identity, role)) = submitter_of(&dir, &name) else {
+            continue;
+        };
         let history = jobs.ws.store().status_history(&name)?;
         let times = sluice_engine::interruptions_in_a_row(&history);
         if times > limit {
@@ -578,9 +608,16 @@ fn resume_interrupted(
             );
             continue;
         }
-        tracing::warn!(job = %name, "resuming the job: its sluice process stopped (interruption {times} in a row, at most {limit} resumed)");
+        tracing::warn!(job = %name, submitter = %identity, "resuming the job: its sluice process stopped (interruption {times} in a row, at most {limit} resumed)");
+        // As its submitter: what it registers is theirs, as when they submitted it.
+        let token = jobs
+            .ws
+            .store()
+            .governed(&sluice_store::governance::Actor::local())
+            .create_resume_token(&name, &identity, role)?;
         let mut cmd = sluice_for(None)?;
-        cmd.args(["job", "resume", "-o", "none", "-n", &name])
+        cmd.env("SLUICE_TOKEN", &token.token)
+            .args(["job", "resume", "-o", "none", "-n", &name])
             .current_dir(&dir);
         let log = jobs
             .ws

@@ -812,10 +812,17 @@ fn a_team_server_resumes_the_jobs_whose_process_died_at_most_n_times_in_a_row() 
     )
     .unwrap();
     let name = "rebooted-5e1";
+    // Carol, a contributor, submits it to a server with authentication on.
+    let carol = token(&ctx, "carol", "contributor");
     let show = |url: &str| -> Value {
-        let out = client(&proj, url, None, &["job", "show", "-n", name, "-o", "json"])
-            .output()
-            .unwrap();
+        let out = client(
+            &proj,
+            url,
+            Some(&carol),
+            &["job", "show", "-n", name, "-o", "json"],
+        )
+        .output()
+        .unwrap();
         serde_json::from_slice(&out.stdout).unwrap_or_default()
     };
     let resumes = |job: &Value| -> usize {
@@ -832,12 +839,12 @@ fn a_team_server_resumes_the_jobs_whose_process_died_at_most_n_times_in_a_row() 
             && job["jobs"]["second"]["status"] == "Running"
             && resumes(&job) == resumed
     };
-    let args = ["--auto-resume", "2"];
+    let args = ["--auto-resume", "2", "--auth"];
     let mut server = Server::start(&ctx, &args);
     let mut submitter = client(
         &proj,
         &server.url,
-        None,
+        Some(&carol),
         &[
             "job", "create", "-f", "two.yml", "--name", name, "-o", "none",
         ],
@@ -879,7 +886,7 @@ fn a_team_server_resumes_the_jobs_whose_process_died_at_most_n_times_in_a_row() 
     let out = client(
         &proj,
         &server.url,
-        None,
+        Some(&carol),
         &["job", "cancel", "-n", name, "-o", "json"],
     )
     .output()
@@ -893,9 +900,14 @@ fn a_team_server_resumes_the_jobs_whose_process_died_at_most_n_times_in_a_row() 
     assert_eq!(job["status"], "Canceled");
     // Resumed by hand, it ends; its first step ran once in all.
     std::fs::write(&go, "").unwrap();
-    let out = client(&proj, &server.url, None, &["job", "resume", "-n", name])
-        .output()
-        .unwrap();
+    let out = client(
+        &proj,
+        &server.url,
+        Some(&carol),
+        &["job", "resume", "-n", name],
+    )
+    .output()
+    .unwrap();
     assert!(
         out.status.success(),
         "{}",

@@ -1072,9 +1072,14 @@ fn server_killed_mid_job(test: &str, reboot: bool) {
     }
     let server = Server::start_with(&ctx, &[], &env);
     if reboot {
+        // Resumed (not merely not yet found dead): its history says so.
         wait_for(60, "the restarted server to resume the job", || {
             let job = show(&server.url);
-            job["status"] == "Running" && job["jobs"]["second"]["detached"] == false
+            let resumed = job["status_history"].as_array().is_some_and(|h| {
+                h.iter()
+                    .any(|e| e["status"] == "NotStarted" && e["message"] == "resumed")
+            });
+            resumed && job["status"] == "Running" && job["jobs"]["second"]["detached"] == false
         });
     } else {
         assert_eq!(show(&server.url)["status"], "Running", "the job ran on");
@@ -1085,7 +1090,15 @@ fn server_killed_mid_job(test: &str, reboot: bool) {
         job = show(&server.url);
         job["status"] != "Running"
     });
-    assert_eq!(job["status"], "Completed", "{job:#}");
+    // What the server's resume said, if it ran one.
+    let resumes: String = std::fs::read_dir(ctx.workspace().join("jobs/two"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("auto-resume"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect();
+    assert_eq!(job["status"], "Completed", "{job:#}\n{resumes}");
     let _ = submitter.kill();
     let _ = submitter.wait();
     assert_eq!(
