@@ -49,22 +49,60 @@ pub fn interrupt_runner(pid: u32, started: &str) -> std::io::Result<bool> {
 pub(crate) fn claim(ws: &Workspace, job: &str) -> Result<(), EngineError> {
     let pid = std::process::id();
     let started = process_started(pid).unwrap_or_default();
-    ws.store().set_job_runner(job, pid, &started)?;
+    let host = this_host();
+    ws.store().set_job_runner(
+        job,
+        sluice_store::Runner {
+            pid,
+            started: &started,
+            host: &host,
+        },
+    )?;
     Ok(())
+}
+
+/// This machine as a runner's host: `HOSTNAME/BOOT_ID` (the boot id changes at every boot).
+pub(crate) fn this_host() -> String {
+    let read = |f: &str| {
+        std::fs::read_to_string(f)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default()
+    };
+    format!(
+        "{}/{}",
+        read("/proc/sys/kernel/hostname"),
+        read("/proc/sys/kernel/random/boot_id")
+    )
+}
+
+/// Whether the runner `pid` (started at `started`, on `host`) is alive, as far as this machine
+/// can tell: a runner on another machine is, since only its machine can judge it (a store
+/// several machines share); one recorded on this machine before it last booted is not; else
+/// `/proc` says. Runners recorded without a host are judged here.
+#[must_use]
+pub(crate) fn runner_alive(pid: u32, started: &str, host: Option<&str>, here: &str) -> bool {
+    let (machine, boot) = here.split_once('/').unwrap_or((here, ""));
+    match host.and_then(|h| h.split_once('/')) {
+        Some((m, _)) if m != machine => true,
+        Some((_, b)) if b != boot => false,
+        _ => process_started(pid).is_some_and(|s| s == started),
+    }
 }
 
 /// Ends every unfinished job whose runner is gone. Returns the names of the jobs it ended.
 pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
     let unfinished = ws.store().unfinished_jobs()?;
+    let here = this_host();
     let mut ended = Vec::new();
     for sluice_store::JobRunner {
         job: name,
         pid,
         started,
+        host,
     } in unfinished
     {
         let alive = match (pid, started.as_deref()) {
-            (Some(pid), Some(started)) => process_started(pid).is_some_and(|s| s == started),
+            (Some(pid), Some(started)) => runner_alive(pid, started, host.as_deref(), &here),
             // Not yet claimed: being planned by a live process, or left by a crash before it
             // started; only a claimed job can be judged.
             _ => true,
@@ -76,11 +114,10 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
             let local = crate::executor::local::Local;
             // Another command may have ended it meanwhile and a `job resume` claimed it: its
             // steps are then the new runner's.
-            let still_ours = ws
-                .store()
-                .unfinished_jobs()?
-                .into_iter()
-                .any(|r| r.job == name && r.pid == pid && r.started == started);
+            let still_ours =
+                ws.store().unfinished_jobs()?.into_iter().any(|r| {
+                    r.job == name && r.pid == pid && r.started == started && r.host == host
+                });
             if !still_ours {
                 continue;
             }
@@ -217,7 +254,27 @@ pub fn cancel_detached(ws: &Workspace, job: &str) -> Result<Vec<String>, EngineE
 
 #[cfg(test)]
 mod tests {
-    use super::interruptions_in_a_row;
+    use super::{interruptions_in_a_row, process_started, runner_alive, this_host};
+
+    #[test]
+    fn a_runner_is_judged_only_by_its_own_machine_and_not_across_a_reboot() {
+        let here = this_host();
+        let (machine, _) = here.split_once('/').unwrap();
+        let me = std::process::id();
+        let started = process_started(me).unwrap();
+        // Recorded without a host (before 0019), or on this machine since it booted: /proc.
+        assert!(runner_alive(me, &started, None, &here));
+        assert!(runner_alive(me, &started, Some(&here), &here));
+        assert!(
+            !runner_alive(me, "0", Some(&here), &here),
+            "another start time"
+        );
+        // Another machine's runner is its own machine's to judge, whatever /proc says here.
+        assert!(runner_alive(u32::MAX, "0", Some("elsewhere/b00t"), &here));
+        // This machine before its last boot: gone, even if a process here has its id now.
+        let before = format!("{machine}/an-earlier-boot");
+        assert!(!runner_alive(me, &started, Some(&before), &here));
+    }
     use sluice_store::StatusEvent;
 
     fn event(step: &str, status: &str, message: Option<&str>) -> StatusEvent {

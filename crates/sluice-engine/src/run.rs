@@ -71,8 +71,15 @@ pub async fn resume(
 ) -> Result<Outcome, EngineError> {
     let pid = std::process::id();
     let started = crate::recover::process_started(pid).unwrap_or_default();
-    ws.store()
-        .reset_for_resume(&plan.job_name, (pid, &started))?;
+    let host = crate::recover::this_host();
+    ws.store().reset_for_resume(
+        &plan.job_name,
+        sluice_store::Runner {
+            pid,
+            started: &started,
+            host: &host,
+        },
+    )?;
     execute(ws, plan, observer, cancel).await
 }
 

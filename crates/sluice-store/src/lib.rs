@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0016_metric_chunks.sql"),
     include_str!("../migrations/0017_metrics_recent_unchecked.sql"),
     include_str!("../migrations/0018_detached_steps.sql"),
+    include_str!("../migrations/0019_runner_host.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -66,6 +67,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0016_metric_chunks.sql"),
     include_str!("../migrations/postgres/0017_metrics_recent_unchecked.sql"),
     include_str!("../migrations/postgres/0018_detached_steps.sql"),
+    include_str!("../migrations/postgres/0019_runner_host.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -242,6 +244,17 @@ pub struct JobRunner {
     pub pid: Option<u32>,
     /// The runner's start time as the kernel gives it.
     pub started: Option<String>,
+    /// The runner's machine, `HOSTNAME/BOOT_ID` (none for jobs recorded before 0019).
+    pub host: Option<String>,
+}
+
+/// The process running a job: its id, its start time as the kernel gives it, and its machine
+/// (`HOSTNAME/BOOT_ID`).
+#[derive(Debug, Clone, Copy)]
+pub struct Runner<'a> {
+    pub pid: u32,
+    pub started: &'a str,
+    pub host: &'a str,
 }
 
 /// A step whose runner stopped while its batch job ran on ([`Store::mark_interrupted`]).
@@ -1057,10 +1070,10 @@ impl Store {
     }
 
     /// Records the process running a job.
-    pub fn set_job_runner(&self, name: &str, pid: u32, started: &str) -> Result<()> {
+    pub fn set_job_runner(&self, name: &str, runner: Runner<'_>) -> Result<()> {
         self.conn.execute(
-            "UPDATE jobs SET runner_pid = ?2, runner_started = ?3 WHERE name = ?1",
-            params![name, pid, started],
+            "UPDATE jobs SET runner_pid = ?2, runner_started = ?3, runner_host = ?4 WHERE name = ?1",
+            params![name, runner.pid, runner.started, runner.host],
         )?;
         Ok(())
     }
@@ -1068,13 +1081,14 @@ impl Store {
     /// Jobs not yet ended, with the process recorded as running them.
     pub fn unfinished_jobs(&self) -> Result<Vec<JobRunner>> {
         let mut stmt = self.conn.prepare(
-            "SELECT name, runner_pid, runner_started FROM jobs WHERE status NOT IN ('Completed', 'Failed', 'Canceled')",
+            "SELECT name, runner_pid, runner_started, runner_host FROM jobs WHERE status NOT IN ('Completed', 'Failed', 'Canceled')",
         )?;
         let rows = stmt.query_map((), |r| {
             Ok(JobRunner {
                 job: r.get(0)?,
                 pid: r.get(1)?,
                 started: r.get(2)?,
+                host: r.get(3)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -1390,14 +1404,14 @@ impl Store {
     /// goes back to `NotStarted` (its outputs, attempts and error forgotten), except that a
     /// detached step keeps its attempts, reuse record and batch job (the runner follows that
     /// job); completed steps stay. Returns the steps that will run again or be followed.
-    pub fn reset_for_resume(&mut self, job: &str, runner: (u32, &str)) -> Result<Vec<String>> {
+    pub fn reset_for_resume(&mut self, job: &str, runner: Runner<'_>) -> Result<Vec<String>> {
         let at = now();
         let tx = self.conn.transaction()?;
         // Checked and claimed in one transaction: two resumes cannot both win.
         let n = tx.execute(
-            "UPDATE jobs SET status = 'NotStarted', ended_at = NULL, error = NULL, runner_pid = ?2, runner_started = ?3
+            "UPDATE jobs SET status = 'NotStarted', ended_at = NULL, error = NULL, runner_pid = ?2, runner_started = ?3, runner_host = ?4
              WHERE name = ?1 AND status IN ('Failed', 'Canceled')",
-            params![job, runner.0, runner.1],
+            params![job, runner.pid, runner.started, runner.host],
         )?;
         if n == 0 {
             let status: Option<String> = tx
@@ -1561,6 +1575,37 @@ mod tests {
     }
 
     #[test]
+    fn a_jobs_runner_is_recorded_with_its_machine() {
+        use crate::testing::{RUNNER, job_row, step_row};
+        let (_dir, mut store) = store();
+        store
+            .insert_job(&job_row("j", "Running"), &[step_row("s", "local")])
+            .unwrap();
+        store.set_job_runner("j", RUNNER).unwrap();
+        let runners = store.unfinished_jobs().unwrap();
+        assert_eq!(
+            (
+                runners[0].pid,
+                runners[0].started.as_deref(),
+                runners[0].host.as_deref()
+            ),
+            (Some(1), Some("1"), Some("test-host/test-boot"))
+        );
+        // A resume records its own.
+        store
+            .mark_interrupted("j", None, "interrupted: x", &[])
+            .unwrap();
+        let other = crate::Runner {
+            pid: 2,
+            started: "2",
+            host: "other/boot",
+        };
+        store.reset_for_resume("j", other).unwrap();
+        let runners = store.unfinished_jobs().unwrap();
+        assert_eq!(runners[0].host.as_deref(), Some("other/boot"));
+    }
+
+    #[test]
     fn interrupted_jobs_are_found_until_resumed_or_canceled() {
         use crate::testing::{job_row, step_row};
         let (_dir, mut store) = store();
@@ -1580,7 +1625,7 @@ mod tests {
             .unwrap();
         assert_eq!(store.interrupted_jobs().unwrap(), ["a", "b"]);
         // Resumed: no longer interrupted.
-        store.reset_for_resume("a", (1, "1")).unwrap();
+        store.reset_for_resume("a", crate::testing::RUNNER).unwrap();
         assert_eq!(store.interrupted_jobs().unwrap(), ["b"]);
         // Canceled: no longer interrupted, and said so in its history.
         assert!(!store.cancel_interrupted("a", "no").unwrap(), "a is not");
@@ -1696,7 +1741,7 @@ mod tests {
             }]
         );
         // Resumed: the detached step keeps its batch job, attempts and run; the other starts over.
-        let again = store.reset_for_resume("j", (1, "1")).unwrap();
+        let again = store.reset_for_resume("j", crate::testing::RUNNER).unwrap();
         assert_eq!(again, ["far", "near"]);
         assert_eq!(store.detached_steps("j").unwrap(), detached);
         let steps = store.list_steps("j").unwrap();
@@ -1880,7 +1925,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 18);
+        assert_eq!(latest, 19);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -1950,11 +1995,12 @@ mod tests {
         };
         {
             // Back to schema 16: metrics_recent with its foreign key, holding two points (and
-            // none of 0018's columns).
+            // none of 0018's or 0019's columns).
             let mut conn = Conn::open_sqlite(&path).unwrap();
             let tx = conn.transaction().unwrap();
             tx.execute_batch(
-                "ALTER TABLE steps DROP COLUMN detached;
+                "ALTER TABLE jobs DROP COLUMN runner_host;
+                 ALTER TABLE steps DROP COLUMN detached;
                  ALTER TABLE steps DROP COLUMN executor_attempt;
                  ALTER TABLE jobs DROP COLUMN tracking_port;
                  DROP TABLE metrics_recent;
@@ -1978,7 +2024,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 18);
+        assert_eq!(store.schema_version().unwrap(), 19);
         let (points, _) = store.metric_history_points(&run, "loss", 10, 0).unwrap();
         let got: Vec<(i64, f64)> = points.iter().map(|p| (p.step, p.value)).collect();
         assert_eq!(got, [(0, 1.5), (1, 0.5)]);
@@ -2012,7 +2058,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 18);
+        assert_eq!(store.schema_version().unwrap(), 19);
         let old = store.get_compute("old").unwrap().unwrap();
         assert_eq!(
             (old.max_instances, old.min_instances, old.size),

@@ -7,6 +7,13 @@ use std::path::Path;
 use crate::db::Conn;
 use crate::{JobRow, Location, Result, StepRow, Store};
 
+/// A runner for tests that claim a job.
+pub const RUNNER: crate::Runner<'static> = crate::Runner {
+    pid: 1,
+    started: "1",
+    host: "test-host/test-boot",
+};
+
 /// The variable naming the PostgreSQL server tests run against.
 pub const POSTGRES_ENV: &str = "SLUICE_TEST_POSTGRES";
 

@@ -471,7 +471,9 @@ async fn a_resumed_job_follows_its_detached_step_first_and_retries_it_as_a_new_a
         store
             .mark_interrupted(&job, None, "interrupted", &["train".to_owned()])
             .unwrap();
-        store.reset_for_resume(&job, (1, "1")).unwrap();
+        store
+            .reset_for_resume(&job, sluice_store::testing::RUNNER)
+            .unwrap();
         run.info.run_uuid
     };
     // The batch job it follows fails; the retry policy launches attempt 3.
