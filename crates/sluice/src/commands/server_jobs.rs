@@ -676,6 +676,10 @@ fn run_detached(
             });
         }
         if Instant::now() > deadline {
+            // It may still start: reaped whenever it ends.
+            std::thread::spawn(move || {
+                let _ = child.wait();
+            });
             return Err(CliError::Workspace(format!(
                 "the job did not start within {} s; see {}",
                 RECORD_WAIT.as_secs(),
