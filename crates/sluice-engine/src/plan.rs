@@ -149,6 +149,9 @@ pub struct Plan {
     /// In an order where every step comes after the steps it depends on.
     pub steps: Vec<StepPlan>,
     pub max_parallel: usize,
+    /// A resume that claims the job only while it is interrupted (`Failed`, its runner dead),
+    /// not once canceled: a team server resuming it on its own.
+    pub resume_only_interrupted: bool,
 }
 
 /// Plans `spec` against the workspace.
@@ -259,6 +262,7 @@ pub fn plan(
         outputs,
         steps,
         max_parallel,
+        resume_only_interrupted: false,
     })
 }
 

@@ -75,6 +75,13 @@ pub(crate) fn this_host() -> String {
     )
 }
 
+/// Whether a runner recorded on `host` (`HOSTNAME/BOOT_ID`) runs on this machine (in any boot).
+#[must_use]
+pub fn on_this_machine(host: &str) -> bool {
+    let here = this_host();
+    host.split('/').next() == here.split('/').next()
+}
+
 /// Whether the runner `pid` (started at `started`, on `host`) is alive, as far as this machine
 /// can tell: a runner on another machine is, since only its machine can judge it (a store
 /// several machines share); one recorded on this machine before it last booted is not; else

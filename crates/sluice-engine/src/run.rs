@@ -72,14 +72,17 @@ pub async fn resume(
     let pid = std::process::id();
     let started = crate::recover::process_started(pid).unwrap_or_default();
     let host = crate::recover::this_host();
-    ws.store().reset_for_resume(
-        &plan.job_name,
-        sluice_store::Runner {
-            pid,
-            started: &started,
-            host: &host,
-        },
-    )?;
+    let runner = sluice_store::Runner {
+        pid,
+        started: &started,
+        host: &host,
+    };
+    if plan.resume_only_interrupted {
+        ws.store()
+            .reset_interrupted_for_resume(&plan.job_name, runner)?;
+    } else {
+        ws.store().reset_for_resume(&plan.job_name, runner)?;
+    }
     execute(ws, plan, observer, cancel).await
 }
 

@@ -1405,13 +1405,33 @@ impl Store {
     /// detached step keeps its attempts, reuse record and batch job (the runner follows that
     /// job); completed steps stay. Returns the steps that will run again or be followed.
     pub fn reset_for_resume(&mut self, job: &str, runner: Runner<'_>) -> Result<Vec<String>> {
+        self.reset_claimed(job, runner, false)
+    }
+
+    /// [`Store::reset_for_resume`] for an interrupted job only (`Failed` with an interruption
+    /// as its error): a canceled job, or one that failed otherwise, is refused.
+    pub fn reset_interrupted_for_resume(
+        &mut self,
+        job: &str,
+        runner: Runner<'_>,
+    ) -> Result<Vec<String>> {
+        self.reset_claimed(job, runner, true)
+    }
+
+    fn reset_claimed(
+        &mut self,
+        job: &str,
+        runner: Runner<'_>,
+        only_interrupted: bool,
+    ) -> Result<Vec<String>> {
         let at = now();
         let tx = self.conn.transaction()?;
         // Checked and claimed in one transaction: two resumes cannot both win.
         let n = tx.execute(
             "UPDATE jobs SET status = 'NotStarted', ended_at = NULL, error = NULL, runner_pid = ?2, runner_started = ?3, runner_host = ?4
-             WHERE name = ?1 AND status IN ('Failed', 'Canceled')",
-            params![job, runner.pid, runner.started, runner.host],
+             WHERE name = ?1 AND status IN ('Failed', 'Canceled')
+               AND (?5 = 0 OR (status = 'Failed' AND error LIKE 'interrupted:%'))",
+            params![job, runner.pid, runner.started, runner.host, i64::from(only_interrupted)],
         )?;
         if n == 0 {
             let status: Option<String> = tx
@@ -1424,6 +1444,9 @@ impl Store {
                     what: "job",
                     name: job.to_owned(),
                 },
+                Some(status) if only_interrupted => StoreError::Invalid(format!(
+                    "job `{job}` is {status} and not interrupted: it is not resumed on its own"
+                )),
                 Some(status) => StoreError::Invalid(format!(
                     "job `{job}` is {status}: only a Failed or Canceled job can be resumed"
                 )),
@@ -1624,8 +1647,17 @@ mod tests {
             .set_job_status("c", "Failed", Some("step `s` failed"))
             .unwrap();
         assert_eq!(store.interrupted_jobs().unwrap(), ["a", "b"]);
+        // Only an interrupted job is claimed by a resume that asks for one.
+        assert!(
+            store
+                .reset_interrupted_for_resume("c", crate::testing::RUNNER)
+                .is_err(),
+            "c failed otherwise"
+        );
         // Resumed: no longer interrupted.
-        store.reset_for_resume("a", crate::testing::RUNNER).unwrap();
+        store
+            .reset_interrupted_for_resume("a", crate::testing::RUNNER)
+            .unwrap();
         assert_eq!(store.interrupted_jobs().unwrap(), ["b"]);
         // Canceled: no longer interrupted, and said so in its history.
         assert!(!store.cancel_interrupted("a", "no").unwrap(), "a is not");
@@ -1644,6 +1676,13 @@ mod tests {
             !store.cancel_interrupted("b", "again").unwrap(),
             "only once"
         );
+        // Canceled, it is not claimed by a resume for interrupted jobs (a plain one still can).
+        assert!(
+            store
+                .reset_interrupted_for_resume("b", crate::testing::RUNNER)
+                .is_err()
+        );
+        store.reset_for_resume("b", crate::testing::RUNNER).unwrap();
     }
 
     #[test]

@@ -189,6 +189,10 @@ pub(crate) struct JobResumeArgs {
     /// The most steps to run at once (default: as when the job was created).
     #[arg(long)]
     pub(crate) max_parallel: Option<usize>,
+    /// Resume the job only while it is interrupted (its process died), not once canceled or
+    /// failed otherwise (what a team server resumes on its own).
+    #[arg(long, hide = true)]
+    pub(crate) if_interrupted: bool,
 }
 
 #[derive(Debug, Args)]

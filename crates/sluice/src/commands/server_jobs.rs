@@ -531,11 +531,13 @@ fn resumed(ws: &Workspace, name: &str, before: usize) -> bool {
 /// The file, beside a submitted project, that says which job it is and who submitted it.
 const SUBMITTED: &str = "submitted.json";
 
-/// Who submitted job `job` to this server (identity, role), from the record beside its
-/// project; `None` for a job not submitted here (or before submissions were recorded).
-fn submitter_of(spec_dir: &Path, job: &str) -> Option<(String, Role)> {
+/// Who submitted job `job` to this server (identity, role), from the record in its upload's
+/// own folder (the first below `uploads`, which the uploaded tar cannot write: it is unpacked
+/// a folder deeper); `None` for a job not submitted here (or before submissions were recorded).
+fn submitter_of(uploads: &Path, spec_dir: &Path, job: &str) -> Option<(String, Role)> {
+    let upload = uploads.join(spec_dir.strip_prefix(uploads).ok()?.components().next()?);
     let record: Value =
-        serde_json::from_slice(&std::fs::read(spec_dir.parent()?.join(SUBMITTED)).ok()?).ok()?;
+        serde_json::from_slice(&std::fs::read(upload.join(SUBMITTED)).ok()?).ok()?;
     if record["job"] != job {
         return None;
     }
@@ -596,7 +598,7 @@ fn resume_interrupted(
         if !dir.starts_with(&uploads) {
             continue;
         }
-        let Some((identity, role)) = submitter_of(&dir, &name) else {
+        let Some((identity, role)) = submitter_of(&uploads, &dir, &name) else {
             continue;
         };
         let history = jobs.ws.store().status_history(&name)?;
@@ -610,14 +612,31 @@ fn resume_interrupted(
         }
         tracing::warn!(job = %name, submitter = %identity, "resuming the job: its sluice process stopped (interruption {times} in a row, at most {limit} resumed)");
         // As its submitter: what it registers is theirs, as when they submitted it.
-        let token = jobs
+        let server = sluice_store::governance::Actor::local();
+        let token = match jobs
             .ws
             .store()
-            .governed(&sluice_store::governance::Actor::local())
-            .create_resume_token(&name, &identity, role)?;
+            .governed(&server)
+            .create_resume_token(&name, &identity, role)
+        {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::warn!(job = %name, error = %e, "cannot make the token to resume the job with");
+                continue;
+            }
+        };
         let mut cmd = sluice_for(None)?;
+        // Only while still interrupted: a `job cancel` meanwhile wins.
         cmd.env("SLUICE_TOKEN", &token.token)
-            .args(["job", "resume", "-o", "none", "-n", &name])
+            .args([
+                "job",
+                "resume",
+                "--if-interrupted",
+                "-o",
+                "none",
+                "-n",
+                &name,
+            ])
             .current_dir(&dir);
         let log = jobs
             .ws
@@ -626,6 +645,15 @@ fn resume_interrupted(
         let before = history.len();
         if let Err(e) = run_detached(jobs, cmd, &log, &|ws| resumed(ws, &name, before)) {
             tracing::warn!(job = %name, error = %e, "cannot resume the interrupted job");
+            // Its token is of no further use (a resume still starting fails without it).
+            if let Err(e) = jobs
+                .ws
+                .store()
+                .governed(&server)
+                .revoke_token(&token.info.id)
+            {
+                tracing::warn!(job = %name, error = %e, "cannot revoke the resume token");
+            }
         }
     }
     Ok(())

@@ -71,6 +71,19 @@ pub(crate) fn cancel(
             job.name
         )));
     };
+    // Its runner is signalled where it runs: another machine's is out of reach here.
+    if let Some(host) = runner.and_then(|r| r.host.as_deref())
+        && !sluice_engine::on_this_machine(host)
+    {
+        return Err(CliError::usage(
+            format!(
+                "job `{}` runs on another machine ({})",
+                job.name,
+                host.split('/').next().unwrap_or(host)
+            ),
+            "run `sluice job cancel` there (or against the team server that runs it, with `--url`)",
+        ));
+    }
     sluice_engine::interrupt_runner(pid, &started).map_err(|e| {
         CliError::Workspace(format!("cannot signal the job's runner (pid {pid}): {e}"))
     })?;
@@ -83,8 +96,19 @@ pub(crate) fn cancel(
             // and its job interrupted: canceled, so that a team server does not resume it.
             if status == "Failed" {
                 sluice_engine::cancel_detached(ws, &job.name)?;
-                ws.store()
-                    .cancel_interrupted(&job.name, INTERRUPTED_CANCELED)?;
+                if !ws
+                    .store()
+                    .cancel_interrupted(&job.name, INTERRUPTED_CANCELED)?
+                    && !matches!(
+                        ws.store().get_job(&job.name)?.status.as_str(),
+                        "Completed" | "Failed" | "Canceled"
+                    )
+                {
+                    return Err(CliError::Workspace(format!(
+                        "job `{}` was resumed while it was being canceled; run `sluice job cancel -n {}` again",
+                        job.name, job.name
+                    )));
+                }
             }
             break;
         }

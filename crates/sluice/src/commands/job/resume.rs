@@ -56,7 +56,8 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobResumeArgs) -> Result<(), CliError> {
     let mut warnings = Vec::new();
     let plan = sluice_engine::plan(&ws, &spec, &options, &mut warnings);
     print_warnings(&warnings);
-    let plan = plan?;
+    let mut plan = plan?;
+    plan.resume_only_interrupted = args.if_interrupted;
     let steps = ws.store().list_steps(&job.name)?;
     let done = steps.iter().filter(|s| s.status == "Completed").count();
     ui::note(&format!(
