@@ -225,27 +225,9 @@ impl Governed<'_> {
     /// contributor role, and is revoked when the job ends ([`Governed::revoke_job_token`]).
     pub fn create_job_token(&mut self, job: &str) -> Result<NewToken> {
         self.actor.require(Role::Contributor, "creating a job")?;
-        let actor = self.actor.clone();
-        let role = actor.role.min(Role::Contributor);
-        self.store.atomically(|s| {
-            let new = s.insert_token(
-                &format!("job:{job}"),
-                &actor.name,
-                role,
-                Some(7),
-                &actor.name,
-                Some(job),
-            )?;
-            s.append_audit(
-                &actor,
-                "token.create",
-                None,
-                &format!("token/{}", new.info.id),
-                None,
-                Some(&json!({"job": job, "role": role, "identity": actor.name})),
-            )?;
-            Ok(new)
-        })
+        let identity = self.actor.name.clone();
+        let role = self.actor.role;
+        self.job_scoped_token(&format!("job:{job}"), job, &identity, role, None)
     }
 
     /// A token to resume job `job` on behalf of `identity`, who submitted it (a team server
@@ -259,24 +241,41 @@ impl Governed<'_> {
     ) -> Result<NewToken> {
         self.actor
             .require(Role::Owner, "resuming a job on its submitter's behalf")?;
+        self.job_scoped_token(
+            &format!("resume:{job}"),
+            job,
+            identity,
+            role,
+            Some("resume"),
+        )
+    }
+
+    /// A token named `name` acting as `identity` for job `job` only (at most a contributor, 7
+    /// days at most, revoked with the job's tokens), made by the acting identity and audited;
+    /// `purpose` says why when it is not the job's own.
+    fn job_scoped_token(
+        &mut self,
+        name: &str,
+        job: &str,
+        identity: &str,
+        role: Role,
+        purpose: Option<&str>,
+    ) -> Result<NewToken> {
         let actor = self.actor.clone();
         let role = role.min(Role::Contributor);
         self.store.atomically(|s| {
-            let new = s.insert_token(
-                &format!("resume:{job}"),
-                identity,
-                role,
-                Some(7),
-                &actor.name,
-                Some(job),
-            )?;
+            let new = s.insert_token(name, identity, role, Some(7), &actor.name, Some(job))?;
+            let mut after = json!({"job": job, "role": role, "identity": identity});
+            if let Some(purpose) = purpose {
+                after["for"] = json!(purpose);
+            }
             s.append_audit(
                 &actor,
                 "token.create",
                 None,
                 &format!("token/{}", new.info.id),
                 None,
-                Some(&json!({"job": job, "role": role, "identity": identity, "for": "resume"})),
+                Some(&after),
             )?;
             Ok(new)
         })

@@ -748,17 +748,7 @@ fn the_generated_pipelines_validate_against_the_published_schemas() {
     };
     let ctx = TestContext::new();
     let root = project(&ctx);
-    for system in ["github", "azure-devops"] {
-        ctx.ok(&[
-            "ci",
-            "init",
-            system,
-            "--dir",
-            root.to_str().unwrap(),
-            "--pipeline",
-            "pipeline.yml",
-        ]);
-    }
+    init_both(&ctx, &root);
     let check = |schema: &str, files: &[PathBuf]| -> std::process::Output {
         let mut cmd = check_jsonschema("").unwrap();
         cmd.args(["--regex-variant", "python", "--builtin-schema", schema])
@@ -796,6 +786,21 @@ fn the_generated_pipelines_validate_against_the_published_schemas() {
     }
 }
 
+/// `ci init` for both systems in the test project (its pipeline at its root).
+fn init_both(ctx: &TestContext, root: &Path) {
+    for system in ["github", "azure-devops"] {
+        ctx.ok(&[
+            "ci",
+            "init",
+            system,
+            "--dir",
+            root.to_str().unwrap(),
+            "--pipeline",
+            "pipeline.yml",
+        ]);
+    }
+}
+
 /// Every "Install sluice" step's script in a generated file (GitHub `run:`, Azure `script:`).
 fn install_steps(file: &Path) -> Vec<String> {
     fn walk(v: &Value, found: &mut Vec<String>) {
@@ -828,17 +833,7 @@ fn install_steps(file: &Path) -> Vec<String> {
 fn a_runner_without_sluice_is_told_to_set_sluice_git() {
     let ctx = TestContext::new();
     let root = project(&ctx);
-    for system in ["github", "azure-devops"] {
-        ctx.ok(&[
-            "ci",
-            "init",
-            system,
-            "--dir",
-            root.to_str().unwrap(),
-            "--pipeline",
-            "pipeline.yml",
-        ]);
-    }
+    init_both(&ctx, &root);
     let mut steps = 0;
     for file in [
         ".github/workflows/deploy-infra.yml",

@@ -862,12 +862,16 @@ fn a_team_server_resumes_the_jobs_whose_process_died_at_most_n_times_in_a_row() 
         second_runs(&server.url, 1)
     });
     // The job's process dies while the server runs: resumed again (2 in a row).
-    kill9(runner(&format!("job resume --if-interrupted -o none -n {name}")));
+    kill9(runner(&format!(
+        "job resume --if-interrupted -o none -n {name}"
+    )));
     wait_for(60, "the server to resume the job again", || {
         second_runs(&server.url, 2)
     });
     // A third time in a row is past `--auto-resume 2`: the job stays interrupted.
-    kill9(runner(&format!("job resume --if-interrupted -o none -n {name}")));
+    kill9(runner(&format!(
+        "job resume --if-interrupted -o none -n {name}"
+    )));
     wait_for(30, "the server to mark the job interrupted", || {
         show(&server.url)["status"] == "Failed"
     });
