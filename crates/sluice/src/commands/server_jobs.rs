@@ -531,11 +531,28 @@ fn resumed(ws: &Workspace, name: &str, before: usize) -> bool {
 /// The file, beside a submitted project, that says which job it is and who submitted it.
 const SUBMITTED: &str = "submitted.json";
 
-/// Who submitted job `job` to this server (identity, role), from the record in its upload's
-/// own folder (the first below `uploads`, which the uploaded tar cannot write: it is unpacked
-/// a folder deeper); `None` for a job not submitted here (or before submissions were recorded).
+/// Who submitted job `job` to this server (identity, role), from the record in the folder the
+/// server made for its upload (`uploads/JOB-XXXXXXXX`, the first below `uploads` in the job's
+/// recorded spec folder, taken as written: no link in the upload can lead elsewhere; the
+/// uploaded tar is unpacked a folder deeper and cannot write it); `None` for a job not
+/// submitted here (or before submissions were recorded).
 fn submitter_of(uploads: &Path, spec_dir: &Path, job: &str) -> Option<(String, Role)> {
-    let upload = uploads.join(spec_dir.strip_prefix(uploads).ok()?.components().next()?);
+    // The workspace's root as given, or as the job's process may have resolved it.
+    let rel = spec_dir
+        .strip_prefix(uploads)
+        .ok()
+        .or_else(|| spec_dir.strip_prefix(uploads.canonicalize().ok()?).ok())?;
+    let std::path::Component::Normal(first) = rel.components().next()? else {
+        return None;
+    };
+    let ours = first
+        .to_str()
+        .and_then(|f| f.strip_prefix(job)?.strip_prefix('-'))
+        .is_some_and(|hex| hex.len() == 8 && hex.chars().all(|c| c.is_ascii_hexdigit()));
+    if !ours {
+        return None;
+    }
+    let upload = uploads.join(first);
     let record: Value =
         serde_json::from_slice(&std::fs::read(upload.join(SUBMITTED)).ok()?).ok()?;
     if record["job"] != job {
@@ -582,8 +599,8 @@ fn resume_interrupted(
     if limit == 0 {
         return Ok(());
     }
+    // As the server wrote it into the job's spec folder (never through links).
     let uploads = jobs.ws.root().join("uploads");
-    let uploads = uploads.canonicalize().unwrap_or(uploads);
     let interrupted = jobs.ws.store().interrupted_jobs()?;
     for name in interrupted {
         let job = jobs.ws.store().get_job(&name)?;
@@ -594,10 +611,6 @@ fn resume_interrupted(
             continue;
         };
         // Submitted here, and recorded so.
-        let dir = dir.canonicalize().unwrap_or(dir);
-        if !dir.starts_with(&uploads) {
-            continue;
-        }
         let Some((identity, role)) = submitter_of(&uploads, &dir, &name) else {
             continue;
         };
@@ -941,4 +954,44 @@ fn log_from(jobs: &Jobs, name: &str, step: &str, q: &[(String, String)]) -> Resp
         buf,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Role, SUBMITTED, submitter_of};
+
+    #[test]
+    fn a_submission_is_read_only_from_the_folder_the_server_made_for_that_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let uploads = dir.path().join("uploads");
+        let record = |folder: &str, job: &str| {
+            let f = uploads.join(folder);
+            std::fs::create_dir_all(f.join("project")).unwrap();
+            std::fs::write(
+                f.join(SUBMITTED),
+                format!(r#"{{"job": "{job}", "identity": "carol", "role": "contributor"}}"#),
+            )
+            .unwrap();
+            f.join("project")
+        };
+        let mine = record("j1-0a1b2c3d", "j1");
+        assert_eq!(
+            submitter_of(&uploads, &mine, "j1"),
+            Some(("carol".to_owned(), Role::Contributor))
+        );
+        assert_eq!(
+            submitter_of(&uploads, &mine.join("sub"), "j1")
+                .map(|s| s.0)
+                .as_deref(),
+            Some("carol")
+        );
+        // Another job's folder, a forwarded command's upload, a name not the server's: no.
+        assert_eq!(submitter_of(&uploads, &mine, "j2"), None);
+        let other = record("cli-0a1b2c3d", "j3");
+        assert_eq!(submitter_of(&uploads, &other, "j3"), None);
+        let odd = record("j4-xyz", "j4");
+        assert_eq!(submitter_of(&uploads, &odd, "j4"), None);
+        // Outside the uploads: no.
+        assert_eq!(submitter_of(&uploads, dir.path(), "j1"), None);
+    }
 }
