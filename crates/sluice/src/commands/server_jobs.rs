@@ -625,6 +625,8 @@ fn resume_interrupted(
         }
         tracing::warn!(job = %name, submitter = %identity, "resuming the job: its sluice process stopped (interruption {times} in a row, at most {limit} resumed)");
         // As its submitter: what it registers is theirs, as when they submitted it.
+        // The command first: a token is made only for a resume that can be started.
+        let mut cmd = sluice_for(None)?;
         let server = sluice_store::governance::Actor::local();
         let token = match jobs
             .ws
@@ -638,7 +640,6 @@ fn resume_interrupted(
                 continue;
             }
         };
-        let mut cmd = sluice_for(None)?;
         // Only while still interrupted: a `job cancel` meanwhile wins.
         cmd.env("SLUICE_TOKEN", &token.token)
             .args([
