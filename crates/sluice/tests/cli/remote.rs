@@ -98,6 +98,20 @@ pub(crate) fn client(
     cmd
 }
 
+/// `job cancel` of `job` through the server at `url`: it succeeds and the job is `Canceled`.
+fn cancel_remotely(dir: &std::path::Path, url: &str, token: Option<&str>, job: &str) {
+    let out = client(dir, url, token, &["job", "cancel", "-n", job, "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["status"], "Canceled");
+}
+
 fn token(ctx: &TestContext, name: &str, role: &str) -> String {
     let v = ctx.json(&["token", "create", "--name", name, "--role", role]);
     v["token"].as_str().unwrap().to_owned()
@@ -384,21 +398,7 @@ fn a_submitted_job_outlives_its_client_and_is_canceled_remotely() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(status("after"), "Running");
     // `job stream` from another client shows what it printed so far.
-    let out = client(
-        &proj,
-        &server.url,
-        None,
-        &["job", "cancel", "-n", "long", "-o", "json"],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(job["status"], "Canceled");
+    cancel_remotely(&proj, &server.url, None, "long");
     let out = client(&proj, &server.url, None, &["job", "stream", "-n", "long"])
         .output()
         .unwrap();
@@ -887,21 +887,7 @@ fn a_team_server_resumes_the_jobs_whose_process_died_at_most_n_times_in_a_row() 
         "{job:#}"
     );
     // Canceled: it is no longer interrupted (nothing resumes it unasked).
-    let out = client(
-        &proj,
-        &server.url,
-        Some(&carol),
-        &["job", "cancel", "-n", name, "-o", "json"],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(job["status"], "Canceled");
+    cancel_remotely(&proj, &server.url, Some(&carol), name);
     // Resumed by hand, it ends; its first step ran once in all.
     std::fs::write(&go, "").unwrap();
     let out = client(
