@@ -9,22 +9,6 @@ use std::path::Path;
 
 use crate::{Column, ColumnKind, DataError, Table, number_to_text};
 
-/// A CSV file's cells before their columns' kinds are decided; `None` is an empty cell.
-pub(crate) struct RawCsv {
-    pub(crate) names: Vec<String>,
-    pub(crate) columns: Vec<Vec<Option<String>>>,
-}
-
-impl RawCsv {
-    /// Whether every value of column `i` that is not missing parses as a number.
-    pub(crate) fn is_numeric(&self, i: usize) -> bool {
-        self.columns[i]
-            .iter()
-            .flatten()
-            .all(|s| parse_number(s).is_some())
-    }
-}
-
 fn parse_number(s: &str) -> Option<f64> {
     s.trim().parse().ok()
 }
@@ -42,8 +26,16 @@ pub(crate) fn into_column(values: Vec<Option<String>>, kind: ColumnKind) -> Colu
     }
 }
 
-/// Reads the header and the cells of a CSV file.
-pub(crate) fn read_raw(path: &Path) -> Result<RawCsv, DataError> {
+/// A CSV file open past its header.
+pub(crate) struct CsvRows {
+    path: std::path::PathBuf,
+    pub(crate) names: Vec<String>,
+    reader: csv::Reader<BufReader<File>>,
+    record: csv::StringRecord,
+}
+
+/// Opens a CSV file and reads its header.
+pub(crate) fn open(path: &Path) -> Result<CsvRows, DataError> {
     let file = File::open(path).map_err(|source| DataError::Io {
         path: path.into(),
         source,
@@ -72,38 +64,90 @@ pub(crate) fn read_raw(path: &Path) -> Result<RawCsv, DataError> {
         }
         names.push(name.to_owned());
     }
-    let mut columns = vec![Vec::new(); names.len()];
-    let mut record = csv::StringRecord::new();
-    while reader
-        .read_record(&mut record)
-        .map_err(|e| csv_error(path, e))?
-    {
-        for (column, cell) in columns.iter_mut().zip(record.iter()) {
-            column.push((!cell.trim().is_empty()).then(|| cell.to_owned()));
-        }
-    }
-    Ok(RawCsv { names, columns })
+    Ok(CsvRows {
+        path: path.into(),
+        names,
+        reader,
+        record: csv::StringRecord::new(),
+    })
 }
 
-/// Reads one CSV file, deciding each column's kind from its own values.
-pub(crate) fn read(path: &Path) -> Result<Table, DataError> {
-    let raw = read_raw(path)?;
-    let kinds: Vec<ColumnKind> = (0..raw.names.len())
-        .map(|i| {
-            if raw.is_numeric(i) {
-                ColumnKind::Number
-            } else {
-                ColumnKind::Text
+impl CsvRows {
+    /// The next row's cells (a blank cell is `None`'s place: see [`is_blank`]), or `None` at
+    /// the end of the file.
+    fn next_record(&mut self) -> Result<Option<&csv::StringRecord>, DataError> {
+        let more = self
+            .reader
+            .read_record(&mut self.record)
+            .map_err(|e| csv_error(&self.path, e))?;
+        Ok(more.then_some(&self.record))
+    }
+
+    /// The cells of the next `rows` rows (fewer at the end of the file), by column.
+    pub(crate) fn next_cells(
+        &mut self,
+        rows: usize,
+    ) -> Result<Vec<Vec<Option<String>>>, DataError> {
+        let mut columns = vec![Vec::with_capacity(rows.min(4_096)); self.names.len()];
+        for _ in 0..rows {
+            let Some(record) = self.next_record()? else {
+                break;
+            };
+            for (column, cell) in columns.iter_mut().zip(record.iter()) {
+                column.push((!is_blank(cell)).then(|| cell.to_owned()));
             }
-        })
-        .collect();
-    Table::new(
-        raw.names
-            .into_iter()
-            .zip(raw.columns)
-            .zip(kinds)
-            .map(|((name, values), kind)| (name, into_column(values, kind))),
-    )
+        }
+        Ok(columns)
+    }
+}
+
+/// Whether a cell is a missing value.
+fn is_blank(cell: &str) -> bool {
+    cell.trim().is_empty()
+}
+
+/// What one read of a CSV file tells of each column, before its kind is decided.
+pub(crate) struct CsvScan {
+    pub(crate) names: Vec<String>,
+    pub(crate) rows: usize,
+    /// Whether every value that is not missing parses as a number.
+    pub(crate) numeric: Vec<bool>,
+    /// Whether some cell is not blank (a value, read as text).
+    pub(crate) has_text: Vec<bool>,
+    /// Whether some cell is a number that is not `NaN` (a value, read as numbers).
+    pub(crate) has_number: Vec<bool>,
+}
+
+/// Reads a whole CSV file once, keeping only what [`CsvScan`] holds: the kinds of its columns
+/// are decided from it, and any malformed row is found before anything is read for good.
+pub(crate) fn scan(path: &Path) -> Result<CsvScan, DataError> {
+    let mut rows = open(path)?;
+    let n = rows.names.len();
+    let (mut numeric, mut has_text, mut has_number) =
+        (vec![true; n], vec![false; n], vec![false; n]);
+    let mut count = 0;
+    while let Some(record) = rows.next_record()? {
+        count += 1;
+        for (i, cell) in record.iter().enumerate() {
+            if is_blank(cell) {
+                continue;
+            }
+            has_text[i] = true;
+            if numeric[i] {
+                match parse_number(cell) {
+                    Some(x) => has_number[i] |= !x.is_nan(),
+                    None => numeric[i] = false,
+                }
+            }
+        }
+    }
+    Ok(CsvScan {
+        names: rows.names,
+        rows: count,
+        numeric,
+        has_text,
+        has_number,
+    })
 }
 
 fn csv_error(path: &Path, error: csv::Error) -> DataError {
@@ -134,37 +178,82 @@ fn csv_error(path: &Path, error: csv::Error) -> DataError {
 /// Writes `table` as CSV: a header row, numbers in their shortest exact form, missing values
 /// (and empty strings) as empty cells.
 pub(crate) fn write(table: &Table, path: &Path) -> Result<(), DataError> {
-    let io = |source| DataError::Io {
-        path: path.into(),
-        source,
-    };
-    let file = File::create(path).map_err(io)?;
-    let mut writer = csv::Writer::from_writer(BufWriter::new(file));
-    let result = (|| {
-        writer.write_record(table.names())?;
-        let mut record = csv::StringRecord::new();
+    let mut writer = CsvWriter::create(path, table.names())?;
+    writer.write(table)?;
+    writer.finish()
+}
+
+/// Writes a CSV file from tables of the same columns given one after the other (see
+/// [`Table::write_csv`]).
+pub struct CsvWriter {
+    path: std::path::PathBuf,
+    writer: csv::Writer<BufWriter<File>>,
+    record: csv::StringRecord,
+}
+
+impl CsvWriter {
+    /// Creates the file and writes its header row.
+    ///
+    /// # Errors
+    /// [`DataError::Io`] or [`DataError::Csv`].
+    pub fn create(path: &Path, names: &[String]) -> Result<CsvWriter, DataError> {
+        let file = File::create(path).map_err(|source| DataError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let mut writer = csv::Writer::from_writer(BufWriter::new(file));
+        writer.write_record(names).map_err(|e| csv_error(path, e))?;
+        Ok(CsvWriter {
+            path: path.into(),
+            writer,
+            record: csv::StringRecord::new(),
+        })
+    }
+
+    /// Appends `table`'s rows.
+    ///
+    /// # Errors
+    /// [`DataError::Io`] or [`DataError::Csv`].
+    pub fn write(&mut self, table: &Table) -> Result<(), DataError> {
         for row in 0..table.n_rows() {
-            record.clear();
+            self.record.clear();
             for (_, column) in table.columns() {
                 match column {
-                    Column::Number(v) => record.push_field(&number_to_text(v[row])),
-                    Column::Text(v) => record.push_field(v[row].as_deref().unwrap_or("")),
+                    Column::Number(v) => self.record.push_field(&number_to_text(v[row])),
+                    Column::Text(v) => self.record.push_field(v[row].as_deref().unwrap_or("")),
                 }
             }
-            writer.write_record(&record)?;
+            self.writer
+                .write_record(&self.record)
+                .map_err(|e| csv_error(&self.path, e))?;
         }
         Ok(())
-    })();
-    result.map_err(|e| csv_error(path, e))?;
-    let mut inner = writer
-        .into_inner()
-        .map_err(|e| io(std::io::Error::other(e.to_string())))?;
-    inner.flush().map_err(io)
+    }
+
+    /// Flushes the file.
+    ///
+    /// # Errors
+    /// [`DataError::Io`].
+    pub fn finish(self) -> Result<(), DataError> {
+        let io = |source| DataError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut inner = self
+            .writer
+            .into_inner()
+            .map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        inner.flush().map_err(io)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read(path: &Path) -> Result<Table, DataError> {
+        Table::read_path(path)
+    }
 
     fn write_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
         let path = dir.join(name);

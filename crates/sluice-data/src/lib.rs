@@ -27,6 +27,9 @@ pub mod synth;
 mod table;
 mod time;
 
+pub use csv_file::CsvWriter;
 pub use error::DataError;
+pub use parquet_file::TableWriter;
 pub use prep::{Missing, PrepError, PrepOptions, PrepReport, Prepared, Split, prep};
+pub use read::{PART_ROWS, Parts, TableReader};
 pub use table::{Column, ColumnKind, Table, number_to_text};

@@ -34,7 +34,7 @@ use crate::time::{format_date, format_datetime, split_seconds};
 use crate::{Column, ColumnKind, DataError, Table};
 
 /// Rows per Arrow batch, read or written.
-const BATCH_ROWS: usize = 65_536;
+pub(crate) const BATCH_ROWS: usize = 65_536;
 
 /// The `created_by` of every file we write: fixed, so bytes do not change with the build.
 const CREATED_BY: &str = "sluice";
@@ -72,55 +72,115 @@ fn kind_of(data_type: &DataType) -> Option<ColumnKind> {
     }
 }
 
-/// Reads one Parquet file.
-pub(crate) fn read(path: &Path) -> Result<Table, DataError> {
-    let parquet_error = |e: &dyn std::fmt::Display| DataError::Parquet {
+/// A Parquet file's columns, as [`open`] finds them in its footer.
+pub(crate) struct ParquetColumns {
+    pub(crate) names: Vec<String>,
+    pub(crate) kinds: Vec<ColumnKind>,
+    pub(crate) rows: usize,
+}
+
+fn parquet_error(path: &Path, e: &dyn std::fmt::Display) -> DataError {
+    DataError::Parquet {
         path: path.into(),
         message: e.to_string(),
-    };
+    }
+}
+
+fn reader_builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, DataError> {
     let file = File::open(path).map_err(|source| DataError::Io {
         path: path.into(),
         source,
     })?;
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
-    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
-        .map_err(|e| parquet_error(&e))?;
-    let schema = Arc::clone(builder.schema());
-    let mut columns = Vec::with_capacity(schema.fields().len());
-    for field in schema.fields() {
+    ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+        .map_err(|e| parquet_error(path, &e))
+}
+
+/// Reads a Parquet file's footer: its columns' names and kinds, and its row count.
+pub(crate) fn open(path: &Path) -> Result<ParquetColumns, DataError> {
+    let builder = reader_builder(path)?;
+    let mut names: Vec<String> = Vec::with_capacity(builder.schema().fields().len());
+    let mut kinds = Vec::with_capacity(names.capacity());
+    for field in builder.schema().fields() {
         let kind = kind_of(field.data_type()).ok_or_else(|| DataError::UnsupportedType {
             path: path.into(),
             column: field.name().clone(),
             data_type: field.data_type().to_string(),
         })?;
-        columns.push(Column::missing(kind, 0));
-    }
-    let reader = builder
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .map_err(|e| parquet_error(&e))?;
-    for batch in reader {
-        let batch = batch.map_err(|e| parquet_error(&e))?;
-        for ((field, array), column) in schema
-            .fields()
-            .iter()
-            .zip(batch.columns())
-            .zip(&mut columns)
-        {
-            append(column, array.as_ref()).map_err(|NotUtf8| DataError::NotText {
-                path: path.into(),
+        if names.contains(field.name()) {
+            return Err(DataError::DuplicateColumn {
+                path: Some(path.into()),
                 column: field.name().clone(),
-            })?;
+            });
         }
+        names.push(field.name().clone());
+        kinds.push(kind);
     }
-    let names = schema.fields().iter().map(|f| f.name().clone());
-    Table::new(names.zip(columns)).map_err(|e| match e {
-        DataError::DuplicateColumn { column, .. } => DataError::DuplicateColumn {
-            path: Some(path.into()),
-            column,
-        },
-        other => other,
+    let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    Ok(ParquetColumns { names, kinds, rows })
+}
+
+/// A Parquet file's rows in batches of at most [`BATCH_ROWS`], each column of the kind
+/// [`open`] gave it.
+pub(crate) struct Batches {
+    path: std::path::PathBuf,
+    names: Vec<String>,
+    kinds: Vec<ColumnKind>,
+    reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+}
+
+/// Starts reading `path`'s batches: all its columns, or the ones at `only` (indexes into
+/// [`open`]'s columns, in that order).
+pub(crate) fn batches(path: &Path, only: Option<&[usize]>) -> Result<Batches, DataError> {
+    let ParquetColumns { names, kinds, .. } = open(path)?;
+    let mut builder = reader_builder(path)?.with_batch_size(BATCH_ROWS);
+    let (names, kinds) = match only {
+        Some(only) => {
+            let mask = parquet::arrow::ProjectionMask::roots(
+                builder.parquet_schema(),
+                only.iter().copied(),
+            );
+            builder = builder.with_projection(mask);
+            // A projection keeps the file's order of columns.
+            let mut sorted = only.to_vec();
+            sorted.sort_unstable();
+            (
+                sorted.iter().map(|&i| names[i].clone()).collect(),
+                sorted.iter().map(|&i| kinds[i]).collect(),
+            )
+        }
+        None => (names, kinds),
+    };
+    let reader = builder.build().map_err(|e| parquet_error(path, &e))?;
+    Ok(Batches {
+        path: path.into(),
+        names,
+        kinds,
+        reader,
     })
+}
+
+impl Iterator for Batches {
+    type Item = Result<Vec<Column>, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let batch = match self.reader.next()? {
+            Ok(batch) => batch,
+            Err(e) => return Some(Err(parquet_error(&self.path, &e))),
+        };
+        let mut columns = Vec::with_capacity(self.kinds.len());
+        for ((kind, array), name) in self.kinds.iter().zip(batch.columns()).zip(&self.names) {
+            let mut column = Column::missing(*kind, 0);
+            if append(&mut column, array.as_ref()).is_err() {
+                return Some(Err(DataError::NotText {
+                    path: self.path.clone(),
+                    column: name.clone(),
+                }));
+            }
+            columns.push(column);
+        }
+        Some(Ok(columns))
+    }
 }
 
 /// A binary value that is not UTF-8 text.
@@ -246,73 +306,165 @@ fn append(column: &mut Column, array: &dyn Array) -> Result<(), NotUtf8> {
 
 /// Writes `table` as one Parquet file.
 pub(crate) fn write(table: &Table, path: &Path) -> Result<(), DataError> {
-    if table.n_columns() == 0 {
-        return Err(DataError::NoColumns { path: path.into() });
+    let mut writer = TableWriter::create(path);
+    writer.write(table)?;
+    writer.finish()
+}
+
+/// Writes a Parquet file from tables of the same columns given one after the other, in
+/// batches of [`BATCH_ROWS`] rows whatever the tables' sizes: the same rows always give the
+/// same bytes. The file is created by the first table written.
+pub struct TableWriter {
+    path: std::path::PathBuf,
+    open: Option<(ArrowWriter<BufWriter<File>>, Arc<Schema>)>,
+    /// Rows written but not yet in a batch (fewer than [`BATCH_ROWS`]).
+    pending: Vec<Column>,
+}
+
+impl TableWriter {
+    /// A writer of the file at `path`; nothing is created until the first [`write`](Self::write).
+    #[must_use]
+    pub fn create(path: &Path) -> TableWriter {
+        TableWriter {
+            path: path.into(),
+            open: None,
+            pending: Vec::new(),
+        }
     }
-    let parquet_error = |e: &dyn std::fmt::Display| DataError::Parquet {
-        path: path.into(),
-        message: e.to_string(),
-    };
-    let fields: Vec<Field> = table
-        .columns()
-        .map(|(name, column)| {
-            let data_type = match column.kind() {
-                ColumnKind::Number => DataType::Float64,
-                ColumnKind::Text => DataType::Utf8,
-            };
-            Field::new(name, data_type, true)
-        })
-        .collect();
-    let schema = Arc::new(Schema::new(fields));
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_created_by(CREATED_BY.to_owned())
-        .build();
-    let file = File::create(path).map_err(|source| DataError::Io {
-        path: path.into(),
-        source,
-    })?;
-    let mut writer =
-        ArrowWriter::try_new(BufWriter::new(file), Arc::clone(&schema), Some(properties))
-            .map_err(|e| parquet_error(&e))?;
-    let rows = table.n_rows();
-    let mut start = 0;
-    while start < rows {
-        let end = rows.min(start + BATCH_ROWS);
-        let arrays: Vec<ArrayRef> = table
+
+    /// Appends `table`'s rows; its columns must be those of the first table written.
+    ///
+    /// # Errors
+    /// [`DataError::Io`], [`DataError::Parquet`] or [`DataError::NoColumns`].
+    pub fn write(&mut self, table: &Table) -> Result<(), DataError> {
+        if self.open.is_none() {
+            self.start(table)?;
+        }
+        if table.n_rows() == 0 {
+            return Ok(());
+        }
+        for (pending, (_, column)) in self.pending.iter_mut().zip(table.columns()) {
+            match (pending, column) {
+                (Column::Number(a), Column::Number(b)) => a.extend_from_slice(b),
+                (Column::Text(a), Column::Text(b)) => a.extend_from_slice(b),
+                _ => {
+                    return Err(parquet_error(
+                        &self.path,
+                        &"a column changed kind between two parts of the table",
+                    ));
+                }
+            }
+        }
+        while self.pending.first().map_or(0, Column::len) >= BATCH_ROWS {
+            let rest: Vec<Column> = self
+                .pending
+                .iter_mut()
+                .map(|c| match c {
+                    Column::Number(v) => Column::Number(v.split_off(BATCH_ROWS)),
+                    Column::Text(v) => Column::Text(v.split_off(BATCH_ROWS)),
+                })
+                .collect();
+            let full = std::mem::replace(&mut self.pending, rest);
+            self.write_batch(&full)?;
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, table: &Table) -> Result<(), DataError> {
+        if table.n_columns() == 0 {
+            return Err(DataError::NoColumns {
+                path: self.path.clone(),
+            });
+        }
+        let fields: Vec<Field> = table
             .columns()
-            .map(|(_, column)| -> ArrayRef {
+            .map(|(name, column)| {
+                let data_type = match column.kind() {
+                    ColumnKind::Number => DataType::Float64,
+                    ColumnKind::Text => DataType::Utf8,
+                };
+                Field::new(name, data_type, true)
+            })
+            .collect();
+        let schema = Arc::new(Schema::new(fields));
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_created_by(CREATED_BY.to_owned())
+            .build();
+        let file = File::create(&self.path).map_err(|source| DataError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        let writer =
+            ArrowWriter::try_new(BufWriter::new(file), Arc::clone(&schema), Some(properties))
+                .map_err(|e| parquet_error(&self.path, &e))?;
+        self.pending = table
+            .columns()
+            .map(|(_, c)| Column::missing(c.kind(), 0))
+            .collect();
+        self.open = Some((writer, schema));
+        Ok(())
+    }
+
+    fn write_batch(&mut self, columns: &[Column]) -> Result<(), DataError> {
+        let Some((writer, schema)) = &mut self.open else {
+            unreachable!("a batch is written after the file is created")
+        };
+        let arrays: Vec<ArrayRef> = columns
+            .iter()
+            .map(|column| -> ArrayRef {
                 match column {
                     Column::Number(v) => Arc::new(
-                        v[start..end]
-                            .iter()
+                        v.iter()
                             .map(|&x| (!x.is_nan()).then_some(x))
                             .collect::<Float64Array>(),
                     ),
-                    Column::Text(v) => Arc::new(
-                        v[start..end]
-                            .iter()
-                            .map(Option::as_deref)
-                            .collect::<StringArray>(),
-                    ),
+                    Column::Text(v) => {
+                        Arc::new(v.iter().map(Option::as_deref).collect::<StringArray>())
+                    }
                 }
             })
             .collect();
-        let batch =
-            RecordBatch::try_new(Arc::clone(&schema), arrays).map_err(|e| parquet_error(&e))?;
-        writer.write(&batch).map_err(|e| parquet_error(&e))?;
-        start = end;
+        let batch = RecordBatch::try_new(Arc::clone(schema), arrays)
+            .map_err(|e| parquet_error(&self.path, &e))?;
+        writer
+            .write(&batch)
+            .map_err(|e| parquet_error(&self.path, &e))
     }
-    let mut out = writer.into_inner().map_err(|e| parquet_error(&e))?;
-    out.flush().map_err(|source| DataError::Io {
-        path: path.into(),
-        source,
-    })
+
+    /// Writes the rows still pending and closes the file.
+    ///
+    /// # Errors
+    /// [`DataError::Io`] or [`DataError::Parquet`]; [`DataError::NoColumns`] if nothing was
+    /// written.
+    pub fn finish(mut self) -> Result<(), DataError> {
+        if self.open.is_none() {
+            return Err(DataError::NoColumns { path: self.path });
+        }
+        if self.pending.first().is_some_and(|c| !c.is_empty()) {
+            let last = std::mem::take(&mut self.pending);
+            self.write_batch(&last)?;
+        }
+        let Some((writer, _)) = self.open.take() else {
+            unreachable!("checked above")
+        };
+        let mut out = writer
+            .into_inner()
+            .map_err(|e| parquet_error(&self.path, &e))?;
+        out.flush().map_err(|source| DataError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read(path: &Path) -> Result<Table, DataError> {
+        Table::read_path(path)
+    }
 
     fn table() -> Table {
         Table::new([

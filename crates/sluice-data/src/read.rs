@@ -3,7 +3,7 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use crate::csv_file::{self, RawCsv};
+use crate::csv_file;
 use crate::{Column, ColumnKind, DataError, Table, parquet_file};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,30 +46,13 @@ impl Table {
     /// order is kept) of the same kinds; a column that is entirely missing in a file fits either
     /// kind. The kinds of CSV columns are inferred over all the folder's CSV files together.
     ///
-    /// See [the crate documentation](crate) for how CSV and Parquet values become columns.
+    /// See [the crate documentation](crate) for how CSV and Parquet values become columns, and
+    /// [`TableReader`] to read a table larger than memory in parts.
     ///
     /// # Errors
     /// A [`DataError`] naming the file, and the column where there is one.
     pub fn read_path(path: impl AsRef<Path>) -> Result<Table, DataError> {
-        let path = path.as_ref();
-        let meta = std::fs::metadata(path).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                DataError::NotFound { path: path.into() }
-            } else {
-                DataError::Io {
-                    path: path.into(),
-                    source,
-                }
-            }
-        })?;
-        if meta.is_dir() {
-            read_folder(path)
-        } else {
-            match format_of_file(path)? {
-                Format::Csv => csv_file::read(path),
-                Format::Parquet => parquet_file::read(path),
-            }
-        }
+        TableReader::open(path)?.read_all()
     }
 
     /// Writes the table as one Parquet file (see [the crate documentation](crate)); the same
@@ -90,22 +73,359 @@ impl Table {
     }
 }
 
-/// A file of a folder, read but for the kinds of its CSV columns.
-enum Part {
-    Csv(RawCsv),
-    Parquet(Table),
+/// The rows of each part [`TableReader::parts`] gives (the last of each file may hold fewer).
+pub const PART_ROWS: usize = parquet_file::BATCH_ROWS;
+
+/// A table in a file or a folder of files (as [`Table::read_path`] reads it), read in parts of
+/// at most [`PART_ROWS`] rows so that a table larger than memory can be gone through, as often
+/// as needed.
+///
+/// Opening it reads what the kinds of its columns need — each CSV file once, each Parquet
+/// file's footer — so a malformed row or a clash of kinds between files is found before any
+/// part is read.
+#[derive(Debug)]
+pub struct TableReader {
+    files: Vec<SourceFile>,
+    names: Vec<String>,
+    kinds: Vec<ColumnKind>,
+    rows: usize,
 }
 
-impl Part {
+/// One file of a [`TableReader`].
+#[derive(Debug)]
+struct SourceFile {
+    path: PathBuf,
+    format: Format,
+    /// For each of the table's columns, its index in this file.
+    order: Vec<usize>,
+    /// For each of the table's columns, the kind this file's values make (for CSV, the kind
+    /// inferred over all the CSV files); it differs from the table's only where this file's
+    /// values are all missing.
+    own: Vec<ColumnKind>,
+}
+
+/// What opening one file found.
+enum Found {
+    Csv(csv_file::CsvScan),
+    Parquet(parquet_file::ParquetColumns),
+}
+
+impl Found {
     fn names(&self) -> &[String] {
         match self {
-            Part::Csv(raw) => &raw.names,
-            Part::Parquet(table) => table.names(),
+            Found::Csv(scan) => &scan.names,
+            Found::Parquet(columns) => &columns.names,
+        }
+    }
+
+    fn rows(&self) -> usize {
+        match self {
+            Found::Csv(scan) => scan.rows,
+            Found::Parquet(columns) => columns.rows,
         }
     }
 }
 
-fn read_folder(dir: &Path) -> Result<Table, DataError> {
+impl TableReader {
+    /// Opens a CSV or Parquet file, or a folder of them (see [`Table::read_path`]).
+    ///
+    /// # Errors
+    /// A [`DataError`] naming the file, and the column where there is one.
+    pub fn open(path: impl AsRef<Path>) -> Result<TableReader, DataError> {
+        let path = path.as_ref();
+        let meta = std::fs::metadata(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                DataError::NotFound { path: path.into() }
+            } else {
+                DataError::Io {
+                    path: path.into(),
+                    source,
+                }
+            }
+        })?;
+        let files = if meta.is_dir() {
+            folder_files(path)?
+        } else {
+            vec![(path.to_path_buf(), format_of_file(path)?)]
+        };
+        let found = files
+            .iter()
+            .map(|(path, format)| match format {
+                Format::Csv => csv_file::scan(path).map(Found::Csv),
+                Format::Parquet => parquet_file::open(path).map(Found::Parquet),
+            })
+            .collect::<Result<Vec<Found>, DataError>>()?;
+
+        let first = &files[0].0;
+        let names: Vec<String> = found[0].names().to_vec();
+        // For each file, the index of each of the first file's columns in it.
+        let mut orders: Vec<Vec<usize>> = Vec::with_capacity(found.len());
+        for (part, (file, _)) in found.iter().zip(&files) {
+            let own = part.names();
+            if let Some(extra) = own.iter().find(|n| !names.contains(n)) {
+                return Err(DataError::ExtraColumn {
+                    file: file.clone(),
+                    first: first.clone(),
+                    column: extra.clone(),
+                });
+            }
+            let order = names
+                .iter()
+                .map(|name| {
+                    own.iter()
+                        .position(|n| n == name)
+                        .ok_or_else(|| DataError::MissingColumn {
+                            file: file.clone(),
+                            first: first.clone(),
+                            column: name.clone(),
+                        })
+                })
+                .collect::<Result<Vec<usize>, DataError>>()?;
+            orders.push(order);
+        }
+
+        // A CSV column is numbers if its values parse as numbers in every CSV file.
+        let csv_kinds: Vec<ColumnKind> = (0..names.len())
+            .map(|i| {
+                let numeric = found.iter().zip(&orders).all(|(part, order)| match part {
+                    Found::Csv(scan) => scan.numeric[order[i]],
+                    Found::Parquet(_) => true,
+                });
+                if numeric {
+                    ColumnKind::Number
+                } else {
+                    ColumnKind::Text
+                }
+            })
+            .collect();
+        let sources: Vec<SourceFile> = found
+            .iter()
+            .zip(orders)
+            .zip(&files)
+            .map(|((part, order), (path, format))| SourceFile {
+                own: match part {
+                    Found::Csv(_) => csv_kinds.clone(),
+                    Found::Parquet(columns) => order.iter().map(|&j| columns.kinds[j]).collect(),
+                },
+                path: path.clone(),
+                format: *format,
+                order,
+            })
+            .collect();
+
+        // Each column's kind: the first file's, unless a file's values are all missing (it
+        // then fits the kind of the files that have values).
+        let mut kinds = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            let mut kind = sources[0].own[i];
+            // The file the kind comes from, and whether every file so far is all missing.
+            let (mut since, mut all_missing_so_far): (usize, Option<bool>) = (0, None);
+            for (f, source) in sources.iter().enumerate().skip(1) {
+                let found_kind = source.own[i];
+                if found_kind == kind {
+                    all_missing_so_far = None;
+                    continue;
+                }
+                if all_missing(&found[f], source, i)? {
+                    continue;
+                }
+                let before_all_missing = match all_missing_so_far {
+                    Some(known) => known,
+                    None => {
+                        let mut all = true;
+                        for (g, earlier) in sources.iter().enumerate().take(f) {
+                            all &= all_missing(&found[g], earlier, i)?;
+                        }
+                        all
+                    }
+                };
+                if !before_all_missing {
+                    return Err(DataError::TypeMismatch {
+                        file: source.path.clone(),
+                        first: sources[since].path.clone(),
+                        column: name.clone(),
+                        found: found_kind,
+                        expected: kind,
+                    });
+                }
+                kind = found_kind;
+                since = f;
+                all_missing_so_far = Some(false);
+            }
+            kinds.push(kind);
+        }
+        let rows = found.iter().map(Found::rows).sum();
+        Ok(TableReader {
+            files: sources,
+            names,
+            kinds,
+            rows,
+        })
+    }
+
+    /// The columns' names, in order (the first file's).
+    #[must_use]
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The kind of the column named `name`.
+    #[must_use]
+    pub fn kind(&self, name: &str) -> Option<ColumnKind> {
+        let i = self.names.iter().position(|n| n == name)?;
+        Some(self.kinds[i])
+    }
+
+    /// How many rows the table has.
+    #[must_use]
+    pub fn n_rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The table's rows, in order, in parts of at most [`PART_ROWS`] rows with all the
+    /// table's columns.
+    #[must_use]
+    pub fn parts(&self) -> Parts<'_> {
+        Parts {
+            reader: self,
+            next_file: 0,
+            open: None,
+        }
+    }
+
+    /// The whole table in memory.
+    ///
+    /// # Errors
+    /// A [`DataError`] naming the file.
+    pub fn read_all(&self) -> Result<Table, DataError> {
+        let mut columns: Vec<Column> = self
+            .kinds
+            .iter()
+            .map(|&kind| Column::missing(kind, 0))
+            .collect();
+        for part in self.parts() {
+            for (all, (_, column)) in columns.iter_mut().zip(part?.into_columns()) {
+                all.append(column)
+                    .unwrap_or_else(|_| unreachable!("parts have the table's kinds"));
+            }
+        }
+        Table::new(self.names.iter().cloned().zip(columns))
+    }
+}
+
+/// Whether file `source`'s values of the table's column `i` are all missing.
+fn all_missing(found: &Found, source: &SourceFile, i: usize) -> Result<bool, DataError> {
+    let j = source.order[i];
+    match found {
+        Found::Csv(scan) => Ok(match source.own[i] {
+            ColumnKind::Number => !scan.has_number[j],
+            ColumnKind::Text => !scan.has_text[j],
+        }),
+        Found::Parquet(_) => {
+            for batch in parquet_file::batches(&source.path, Some(&[j]))? {
+                let column = &batch?[0];
+                if column.missing_count() < column.len() {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+    }
+}
+
+/// The parts of a [`TableReader`]'s table, in order; see [`TableReader::parts`].
+pub struct Parts<'a> {
+    reader: &'a TableReader,
+    next_file: usize,
+    open: Option<(usize, OpenFile)>,
+}
+
+enum OpenFile {
+    Csv(csv_file::CsvRows),
+    Parquet(parquet_file::Batches),
+}
+
+impl Parts<'_> {
+    /// The next part of the open file, if it has one.
+    fn next_of(&mut self) -> Result<Option<Table>, DataError> {
+        let Some((f, open)) = &mut self.open else {
+            return Ok(None);
+        };
+        let source = &self.reader.files[*f];
+        let columns: Vec<Column> = match open {
+            OpenFile::Csv(rows) => {
+                let mut cells: Vec<Option<Vec<Option<String>>>> =
+                    rows.next_cells(PART_ROWS)?.into_iter().map(Some).collect();
+                if cells
+                    .first()
+                    .and_then(Option::as_ref)
+                    .is_none_or(Vec::is_empty)
+                {
+                    return Ok(None);
+                }
+                source
+                    .order
+                    .iter()
+                    .zip(&source.own)
+                    .map(|(&j, &kind)| csv_file::into_column(take(&mut cells[j]), kind))
+                    .collect()
+            }
+            OpenFile::Parquet(batches) => {
+                let Some(batch) = batches.next() else {
+                    return Ok(None);
+                };
+                let mut batch: Vec<Option<Column>> = batch?.into_iter().map(Some).collect();
+                source.order.iter().map(|&j| take(&mut batch[j])).collect()
+            }
+        };
+        let columns = columns
+            .into_iter()
+            .zip(&self.reader.kinds)
+            .map(|(column, &kind)| {
+                if column.kind() == kind {
+                    column
+                } else {
+                    Column::missing(kind, column.len())
+                }
+            });
+        Table::new(self.reader.names.iter().cloned().zip(columns)).map(Some)
+    }
+}
+
+impl Iterator for Parts<'_> {
+    type Item = Result<Table, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.next_of() {
+                Ok(Some(part)) => return Some(Ok(part)),
+                Ok(None) => {}
+                Err(e) => {
+                    self.open = None;
+                    self.next_file = self.reader.files.len();
+                    return Some(Err(e));
+                }
+            }
+            let f = self.next_file;
+            let source = self.reader.files.get(f)?;
+            self.next_file += 1;
+            let opened = match source.format {
+                Format::Csv => csv_file::open(&source.path).map(OpenFile::Csv),
+                Format::Parquet => parquet_file::batches(&source.path, None).map(OpenFile::Parquet),
+            };
+            match opened {
+                Ok(open) => self.open = Some((f, open)),
+                Err(e) => {
+                    self.next_file = self.reader.files.len();
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+/// A folder's CSV and Parquet files, in name order.
+fn folder_files(dir: &Path) -> Result<Vec<(PathBuf, Format)>, DataError> {
     let io = |source| DataError::Io {
         path: dir.into(),
         source,
@@ -126,104 +446,7 @@ fn read_folder(dir: &Path) -> Result<Table, DataError> {
     if files.is_empty() {
         return Err(DataError::EmptyFolder { path: dir.into() });
     }
-    let parts = files
-        .iter()
-        .map(|(path, format)| match format {
-            Format::Csv => csv_file::read_raw(path).map(Part::Csv),
-            Format::Parquet => parquet_file::read(path).map(Part::Parquet),
-        })
-        .collect::<Result<Vec<Part>, DataError>>()?;
-
-    let first = &files[0].0;
-    let names: Vec<String> = parts[0].names().to_vec();
-    // For each part, the index of each of the first file's columns in it.
-    let mut orders: Vec<Vec<usize>> = Vec::with_capacity(parts.len());
-    for (part, (file, _)) in parts.iter().zip(&files) {
-        let own = part.names();
-        if let Some(extra) = own.iter().find(|n| !names.contains(n)) {
-            return Err(DataError::ExtraColumn {
-                file: file.clone(),
-                first: first.clone(),
-                column: extra.clone(),
-            });
-        }
-        let order = names
-            .iter()
-            .map(|name| {
-                own.iter()
-                    .position(|n| n == name)
-                    .ok_or_else(|| DataError::MissingColumn {
-                        file: file.clone(),
-                        first: first.clone(),
-                        column: name.clone(),
-                    })
-            })
-            .collect::<Result<Vec<usize>, DataError>>()?;
-        orders.push(order);
-    }
-
-    // A CSV column is numbers if its values parse as numbers in every CSV file.
-    let csv_kinds: Vec<ColumnKind> = (0..names.len())
-        .map(|i| {
-            let numeric = parts.iter().zip(&orders).all(|(part, order)| match part {
-                Part::Csv(raw) => raw.is_numeric(order[i]),
-                Part::Parquet(_) => true,
-            });
-            if numeric {
-                ColumnKind::Number
-            } else {
-                ColumnKind::Text
-            }
-        })
-        .collect();
-
-    // Each column, and the file its kind comes from, for the error of a clash.
-    let mut columns: Vec<Option<(Column, &Path)>> = vec![None; names.len()];
-    for ((part, order), (file, _)) in parts.into_iter().zip(&orders).zip(&files) {
-        // This file's columns in the first file's order (`order` is a permutation).
-        let own: Vec<Column> = match part {
-            Part::Csv(raw) => {
-                let mut cells: Vec<Option<Vec<Option<String>>>> =
-                    raw.columns.into_iter().map(Some).collect();
-                order
-                    .iter()
-                    .zip(&csv_kinds)
-                    .map(|(&j, &kind)| csv_file::into_column(take(&mut cells[j]), kind))
-                    .collect()
-            }
-            Part::Parquet(table) => {
-                let mut own: Vec<Option<Column>> = table
-                    .into_columns()
-                    .into_iter()
-                    .map(|(_, c)| Some(c))
-                    .collect();
-                order.iter().map(|&j| take(&mut own[j])).collect()
-            }
-        };
-        for ((column, slot), name) in own.into_iter().zip(&mut columns).zip(&names) {
-            let Some((all, since)) = slot else {
-                *slot = Some((column, file));
-                continue;
-            };
-            let (before, found) = (all.kind(), column.kind());
-            all.append(column)
-                .map_err(|(expected, _)| DataError::TypeMismatch {
-                    file: file.clone(),
-                    first: since.to_path_buf(),
-                    column: name.clone(),
-                    found,
-                    expected,
-                })?;
-            if all.kind() != before {
-                // The column was all missing so far: its kind comes from this file.
-                *since = file;
-            }
-        }
-    }
-    Table::new(names.into_iter().zip(columns).map(|(name, column)| {
-        let (column, _) = column.unwrap_or_else(|| unreachable!("there is a first file"));
-        (name, column)
-    }))
+    Ok(files)
 }
 
 /// The value of a slot that is taken once.

@@ -258,6 +258,33 @@ impl Table {
         }
     }
 
+    /// The rows in `rows`, in order.
+    #[must_use]
+    pub fn slice(&self, rows: std::ops::Range<usize>) -> Table {
+        Table {
+            names: self.names.clone(),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| match c {
+                    Column::Number(v) => Column::Number(v[rows.clone()].to_vec()),
+                    Column::Text(v) => Column::Text(v[rows.clone()].to_vec()),
+                })
+                .collect(),
+        }
+    }
+
+    /// Appends `other`'s rows; it has the same columns, of the same kinds.
+    pub(crate) fn append_rows(&mut self, other: &Table) {
+        for (mine, theirs) in self.columns.iter_mut().zip(&other.columns) {
+            match (mine, theirs) {
+                (Column::Number(a), Column::Number(b)) => a.extend_from_slice(b),
+                (Column::Text(a), Column::Text(b)) => a.extend_from_slice(b),
+                _ => unreachable!("the parts of one table have the same kinds"),
+            }
+        }
+    }
+
     /// The columns and their names, by value.
     #[must_use]
     pub fn into_columns(self) -> Vec<(String, Column)> {

@@ -2,9 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use sluice_data::prep::FillValue;
+use sluice_data::prep::{FillValue, prep_parts};
 use sluice_data::{
-    Column, DataError, Missing, PrepError, PrepOptions, Prepared, Split, Table, prep, synth,
+    Column, DataError, Missing, PrepError, PrepOptions, Prepared, Split, Table, TableReader,
+    TableWriter, prep, synth,
 };
 
 fn num(v: &[f64]) -> Column {
@@ -801,4 +802,92 @@ fn taxi_fare_is_nonlinear() {
         linear_rmse > 1.5 * nonlinear_rmse,
         "linear RMSE {linear_rmse:.3} vs nonlinear terms {nonlinear_rmse:.3}"
     );
+}
+
+// reading and preparing in parts
+
+/// The taxi table with missing values: every 97th trip distance, every 89th vendor.
+fn taxi_with_gaps(rows: usize) -> Table {
+    let columns = synth::taxi(rows, 11)
+        .into_columns()
+        .into_iter()
+        .map(|(name, column)| {
+            let column = match (name.as_str(), column) {
+                ("trip_distance", Column::Number(mut v)) => {
+                    v.iter_mut().step_by(97).for_each(|x| *x = f64::NAN);
+                    Column::Number(v)
+                }
+                ("vendor", Column::Text(mut v)) => {
+                    v.iter_mut().step_by(89).for_each(|x| *x = None);
+                    Column::Text(v)
+                }
+                (_, c) => c,
+            };
+            (name, column)
+        });
+    Table::new(columns).unwrap()
+}
+
+#[test]
+fn a_folder_read_in_parts_is_the_files_concatenated() {
+    // 150,000 rows: each file spans parts, and parts never span files.
+    let dir = tempfile::tempdir().unwrap();
+    let t = taxi_with_gaps(150_000);
+    let rows = |r: std::ops::Range<usize>| t.take_rows(&r.collect::<Vec<_>>());
+    rows(0..70_000).write_csv(dir.path().join("a.csv")).unwrap();
+    rows(70_000..140_000)
+        .write_parquet(dir.path().join("b.parquet"))
+        .unwrap();
+    rows(140_000..150_000)
+        .write_csv(dir.path().join("c.csv"))
+        .unwrap();
+    let reader = TableReader::open(dir.path()).unwrap();
+    assert_eq!(reader.n_rows(), 150_000);
+    assert_eq!(reader.names(), t.names());
+    let sizes: Vec<usize> = reader.parts().map(|p| p.unwrap().n_rows()).collect();
+    assert_eq!(sizes, [65_536, 4_464, 65_536, 4_464, 10_000]);
+    assert_eq!(Table::read_path(dir.path()).unwrap(), t);
+}
+
+#[test]
+fn prep_in_parts_writes_what_prep_in_memory_makes() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = taxi_with_gaps(150_000);
+    let csv = dir.path().join("taxi.csv");
+    t.write_csv(&csv).unwrap();
+    let mut options = PrepOptions::new("fare_amount");
+    options.categorical = vec!["vendor".into(), "store_and_fwd_flag".into()];
+    options.drop = vec!["pickup_datetime".into()];
+    for (missing, standardize) in [(Missing::Impute, true), (Missing::Drop, false)] {
+        options.missing = missing;
+        options.standardize = standardize;
+        let whole = prep(&t, &options).unwrap();
+        let expected = parquet_bytes(&whole, dir.path(), "whole");
+        let reader = TableReader::open(&csv).unwrap();
+        let paths =
+            ["train", "validation", "test"].map(|s| dir.path().join(format!("{s}.parquet")));
+        let mut writers = paths.each_ref().map(|p| TableWriter::create(p));
+        let [a, b, c] = &mut writers;
+        let summary = prep_parts(&reader, &options, [a, b, c]).unwrap();
+        for w in writers {
+            w.finish().unwrap();
+        }
+        assert_eq!(summary.report, whole.report);
+        assert_eq!(summary.feature_names, whole.feature_names);
+        let written: Vec<Vec<u8>> = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
+        assert!(
+            written == expected,
+            "{missing:?}: the files differ from prep's in memory"
+        );
+        let rows = &whole.report.rows;
+        assert_eq!(rows.train + rows.validation + rows.test, rows.output);
+        if missing == Missing::Drop {
+            // 1,547 distances and 1,686 vendors missing, 18 rows both.
+            assert_eq!(rows.dropped, 1_547 + 1_686 - 18);
+        } else {
+            assert_eq!(rows.dropped, 0);
+            let counts: Vec<usize> = whole.report.imputed.iter().map(|i| i.count).collect();
+            assert_eq!(counts, [1_686, 1_547]);
+        }
+    }
 }

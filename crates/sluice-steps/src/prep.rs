@@ -8,6 +8,9 @@
 //! - **Logged**: params `target`, `n_features`, `split`, `seed`, `missing`, `standardize`;
 //!   metrics `rows_input`, `rows_dropped`, `rows_train`, `rows_validation`, `rows_test`.
 //! - **Deterministic**: the same input and seed give byte-identical outputs.
+//! - **Memory**: the input is read in parts ([`sluice_data::TableReader`]) and each split
+//!   written as it goes, so a table larger than memory can be prepared; see
+//!   [`sluice_data::prep::prep_parts`] for what is kept.
 //!
 //! ```yaml
 //! prep_data:
@@ -20,7 +23,8 @@
 
 use std::path::PathBuf;
 
-use sluice_data::{PrepOptions, PrepReport, Table};
+use sluice_data::prep::{Discard, PrepFailure, Sink, prep_parts};
+use sluice_data::{PrepOptions, PrepReport, TableReader, TableWriter};
 
 use crate::StepError;
 use crate::mlflow::Tracking;
@@ -37,17 +41,32 @@ pub struct PrepArgs {
 }
 
 pub fn run(args: &PrepArgs, tracking: Option<&Tracking>) -> Result<PrepReport, StepError> {
-    let table = Table::read_path(&args.data)?;
-    let prepared = sluice_data::prep(&table, &args.options)?;
-    let write = |dir: &PathBuf, t: &Table| -> Result<(), StepError> {
+    let reader = TableReader::open(&args.data)?;
+    let writer = |dir: &PathBuf| -> Result<TableWriter, StepError> {
         std::fs::create_dir_all(dir).map_err(|e| StepError::io(dir, e))?;
-        t.write_parquet(dir.join(DATA_FILE))?;
-        Ok(())
+        Ok(TableWriter::create(&dir.join(DATA_FILE)))
     };
-    write(&args.train_output, &prepared.train)?;
-    write(&args.test_output, &prepared.test)?;
-    if let Some(dir) = &args.validation_output {
-        write(dir, &prepared.validation)?;
+    let mut train = writer(&args.train_output)?;
+    let mut test_split = writer(&args.test_output)?;
+    let mut validation = args.validation_output.as_ref().map(writer).transpose()?;
+    let mut discard = Discard;
+    let validation_sink: &mut dyn Sink = match &mut validation {
+        Some(w) => w,
+        None => &mut discard,
+    };
+    let prepared = prep_parts(
+        &reader,
+        &args.options,
+        [&mut train, validation_sink, &mut test_split],
+    )
+    .map_err(|e| match e {
+        PrepFailure::Prep(e) => StepError::Prep(e),
+        PrepFailure::Data(e) => StepError::Data(e),
+    })?;
+    train.finish()?;
+    test_split.finish()?;
+    if let Some(w) = validation {
+        w.finish()?;
     }
     let report = prepared.report;
     let report_path = args.train_output.join("prep_report.json");

@@ -1,7 +1,8 @@
 //! Which columns are the target and the features, and how each feature is encoded.
 
+use super::Source;
 use super::{PrepError, PrepOptions};
-use crate::{ColumnKind, Table};
+use crate::ColumnKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Encoding {
@@ -16,7 +17,10 @@ pub(super) struct Feature {
 }
 
 /// Checks the options' column names against the table and picks the features.
-pub(super) fn features(table: &Table, options: &PrepOptions) -> Result<Vec<Feature>, PrepError> {
+pub(super) fn features(
+    table: &dyn Source,
+    options: &PrepOptions,
+) -> Result<Vec<Feature>, PrepError> {
     let names = table.names();
     let target = &options.target;
     if !names.contains(target) {
@@ -56,7 +60,7 @@ pub(super) fn features(table: &Table, options: &PrepOptions) -> Result<Vec<Featu
         }
         let encoding = if options.categorical.contains(name) {
             Encoding::Categorical
-        } else if table.column(name).map(crate::Column::kind) == Some(ColumnKind::Number) {
+        } else if table.kind(name) == Some(ColumnKind::Number) {
             Encoding::Numeric
         } else {
             return Err(PrepError::TextFeature {
@@ -79,7 +83,7 @@ pub(super) fn features(table: &Table, options: &PrepOptions) -> Result<Vec<Featu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Column;
+    use crate::{Column, Table};
 
     fn table() -> Table {
         Table::new([

@@ -49,16 +49,40 @@ pub(super) fn counts(rows: usize, split: Split) -> Result<[usize; 3], PrepError>
     Ok(counts)
 }
 
-/// Shuffles `rows` with `seed` and cuts them into the splits; each split keeps the input order.
-pub(super) fn assign(mut rows: Vec<usize>, counts: [usize; 3], seed: u64) -> [Vec<usize>; 3] {
-    fastrand::Rng::with_seed(seed).shuffle(&mut rows);
-    let test = rows.split_off(counts[0] + counts[1]);
-    let validation = rows.split_off(counts[0]);
-    let mut splits = [rows, validation, test];
-    for split in &mut splits {
-        split.sort_unstable();
+/// Deals rows to the splits one at a time, in order, so that exactly `counts` rows go to each
+/// and every such assignment is equally likely (selection sampling): a row goes to a split with
+/// the chance of the rows that split still needs among the rows still to come. The same counts
+/// and seed always deal the same way, so a table read in parts can be dealt again in a later
+/// pass without remembering anything per row.
+pub(super) struct Dealer {
+    rng: fastrand::Rng,
+    left: [usize; 3],
+}
+
+impl Dealer {
+    pub(super) fn new(counts: [usize; 3], seed: u64) -> Dealer {
+        Dealer {
+            rng: fastrand::Rng::with_seed(seed),
+            left: counts,
+        }
     }
-    splits
+
+    /// The split (0 train, 1 validation, 2 test) of the next row.
+    pub(super) fn deal(&mut self) -> u8 {
+        let [train, validation, test] = self.left;
+        let total = train + validation + test;
+        assert!(total > 0, "dealt more rows than the counts hold");
+        let pick = self.rng.usize(0..total);
+        let split = if pick < train {
+            0
+        } else if pick < train + validation {
+            1
+        } else {
+            2
+        };
+        self.left[usize::from(split)] -= 1;
+        split
+    }
 }
 
 #[cfg(test)]
@@ -111,15 +135,37 @@ mod tests {
         assert!(validate(Split::new(0.8, 0.0, 0.2)).is_ok());
     }
 
+    fn deal(counts: [usize; 3], seed: u64) -> Vec<u8> {
+        let mut dealer = Dealer::new(counts, seed);
+        (0..counts.iter().sum::<usize>())
+            .map(|_| dealer.deal())
+            .collect()
+    }
+
     #[test]
-    fn assign_is_a_seeded_partition() {
-        let a = assign((0..20).collect(), [14, 3, 3], 7);
-        assert_eq!(a, assign((0..20).collect(), [14, 3, 3], 7));
-        assert_ne!(a, assign((0..20).collect(), [14, 3, 3], 8));
-        let mut all: Vec<usize> = a.concat();
-        all.sort_unstable();
-        assert_eq!(all, (0..20).collect::<Vec<_>>());
-        assert!(a.iter().all(|s| s.is_sorted()));
-        assert_eq!(a.each_ref().map(Vec::len), [14, 3, 3]);
+    fn dealing_is_a_seeded_partition_of_exact_sizes() {
+        let a = deal([14, 3, 3], 7);
+        assert_eq!(a, deal([14, 3, 3], 7));
+        assert_ne!(a, deal([14, 3, 3], 8));
+        for (split, want) in [(0, 14), (1, 3), (2, 3)] {
+            assert_eq!(
+                a.iter().filter(|&&s| s == split).map(|_| 1).sum::<usize>(),
+                want
+            );
+        }
+    }
+
+    #[test]
+    fn every_row_is_as_likely_to_land_in_each_split() {
+        // Over many seeds, row 0 and the last row go to test as often as its share (20 %).
+        let (mut first, mut last) = (0, 0);
+        for seed in 0..4_000 {
+            let a = deal([60, 20, 20], seed);
+            first += usize::from(a[0] == 2);
+            last += usize::from(a[99] == 2);
+        }
+        for n in [first, last] {
+            assert!((700..900).contains(&n), "{n} of 4000, expected about 800");
+        }
     }
 }

@@ -4,4 +4,4 @@
 mod random;
 mod taxi;
 
-pub use taxi::taxi;
+pub use taxi::{TaxiParts, taxi};

@@ -63,12 +63,53 @@ const JFK_FLAT: f64 = 52.0;
 /// No value is missing.
 #[must_use]
 pub fn taxi(rows: usize, seed: u64) -> Table {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let mut c = Columns::with_capacity(rows);
-    for _ in 0..rows {
-        c.push(&trip(&mut rng));
+    let mut all = Table::default();
+    for part in TaxiParts::new(rows, seed) {
+        if all.n_columns() == 0 {
+            all = part;
+        } else {
+            all.append_rows(&part);
+        }
     }
-    c.into_table()
+    all
+}
+
+/// The rows of [`taxi`]`(rows, seed)` made a part at a time (at most
+/// [`PART_ROWS`](crate::PART_ROWS) rows each; one empty part for no rows), so any number of
+/// rows can be written without holding them all.
+pub struct TaxiParts {
+    rng: fastrand::Rng,
+    left: usize,
+    started: bool,
+}
+
+impl TaxiParts {
+    #[must_use]
+    pub fn new(rows: usize, seed: u64) -> TaxiParts {
+        TaxiParts {
+            rng: fastrand::Rng::with_seed(seed),
+            left: rows,
+            started: false,
+        }
+    }
+}
+
+impl Iterator for TaxiParts {
+    type Item = Table;
+
+    fn next(&mut self) -> Option<Table> {
+        if self.started && self.left == 0 {
+            return None;
+        }
+        self.started = true;
+        let n = self.left.min(crate::PART_ROWS);
+        self.left -= n;
+        let mut c = Columns::with_capacity(n);
+        for _ in 0..n {
+            c.push(&trip(&mut self.rng));
+        }
+        Some(c.into_table())
+    }
 }
 
 struct Trip {

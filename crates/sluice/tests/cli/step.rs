@@ -42,7 +42,12 @@ fn prep(ctx: &TestContext, out: &str, seed: &str) -> std::process::Output {
 fn prep_is_byte_identical_for_the_same_seed() {
     let ctx = TestContext::new();
     taxi(&ctx, "500");
-    assert!(prep(&ctx, "a", "1").status.success());
+    let a = prep(&ctx, "a", "1");
+    assert!(a.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    assert_eq!(report["rows"]["train"], 350, "{report}");
+    assert!(report["peak_rss_bytes"].as_u64().unwrap() > 0, "{report}");
+    assert!(String::from_utf8_lossy(&a.stderr).contains("MB"));
     assert!(prep(&ctx, "b", "1").status.success());
     assert!(prep(&ctx, "c", "2").status.success());
     let read = |p: &str| std::fs::read(ctx.root().join(p)).unwrap();

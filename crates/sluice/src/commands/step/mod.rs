@@ -20,16 +20,26 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &StepCommand) -> Result<(), CliError> {
     let t = tracking.as_ref();
     let result = match cmd {
         StepCommand::Prep(args) => {
-            let report = sluice_steps::prep::run(&prep_args(args)?, t)?;
+            let spinner = crate::progress::spinner("Preparing the data");
+            let report = sluice_steps::prep::run(&prep_args(args)?, t);
+            spinner.finish_and_clear();
+            let report = report?;
+            let peak = peak_rss_bytes();
             ui::note(&format!(
-                "prep: {} rows in, {} dropped; train {}, validation {}, test {}",
+                "prep: {} rows in, {} dropped; train {}, validation {}, test {}{}",
                 report.rows.input,
                 report.rows.dropped,
                 report.rows.train,
                 report.rows.validation,
-                report.rows.test
+                report.rows.test,
+                peak.map(|b| format!("; peak memory {} MB", b / (1 << 20)))
+                    .unwrap_or_default()
             ));
-            serde_json::to_value(&report).unwrap_or_default()
+            let mut out = serde_json::to_value(&report).unwrap_or_default();
+            if let Some(map) = out.as_object_mut() {
+                map.insert("peak_rss_bytes".into(), json!(peak));
+            }
+            out
         }
         StepCommand::Train(args) => {
             let spinner = crate::progress::spinner(&format!("Training {}", args.algorithm));
@@ -94,7 +104,6 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &StepCommand) -> Result<(), CliError> {
             json!({"registered": registered.is_some(), "id": registered})
         }
         StepCommand::SynthTaxi(args) => {
-            let table = sluice_data::synth::taxi(args.rows, args.seed);
             let path = if args.path.extension().is_some() {
                 args.path.clone()
             } else {
@@ -104,12 +113,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &StepCommand) -> Result<(), CliError> {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| CliError::Workspace(format!("`{}`: {e}", dir.display())))?;
             }
-            let written = if path.extension().is_some_and(|e| e == "csv") {
-                table.write_csv(&path)
-            } else {
-                table.write_parquet(&path)
-            };
-            written.map_err(sluice_steps::StepError::from)?;
+            write_synth_taxi(&path, args.rows, args.seed).map_err(sluice_steps::StepError::from)?;
             ui::note(&format!(
                 "synth-taxi: {} rows written to {}",
                 args.rows,
@@ -250,6 +254,33 @@ fn job_inputs() -> Value {
     match sluice_store::Store::open_at(&location).and_then(|s| s.get_job(&job)) {
         Ok(row) => row.inputs,
         Err(_) => Value::Null,
+    }
+}
+
+/// Writes `rows` synthetic taxi trips to `path` (CSV by its extension, else Parquet) as they
+/// are made, a part at a time, so any number of rows fits in memory.
+fn write_synth_taxi(
+    path: &std::path::Path,
+    rows: usize,
+    seed: u64,
+) -> Result<(), sluice_data::DataError> {
+    let parts = sluice_data::synth::TaxiParts::new(rows, seed);
+    if path.extension().is_some_and(|e| e == "csv") {
+        let mut writer: Option<sluice_data::CsvWriter> = None;
+        for part in parts {
+            let w = match &mut writer {
+                Some(w) => w,
+                None => writer.insert(sluice_data::CsvWriter::create(path, part.names())?),
+            };
+            w.write(&part)?;
+        }
+        writer.map_or(Ok(()), sluice_data::CsvWriter::finish)
+    } else {
+        let mut writer = sluice_data::TableWriter::create(path);
+        for part in parts {
+            writer.write(&part)?;
+        }
+        writer.finish()
     }
 }
 
