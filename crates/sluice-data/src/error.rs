@@ -84,6 +84,9 @@ pub enum DataError {
         found: ColumnKind,
         expected: ColumnKind,
     },
+    /// A file that changed between two reads of it (a table is read more than once in parts).
+    #[error("`{path}` changed while it was being read")]
+    Changed { path: PathBuf },
     /// Writing a table without columns.
     #[error("cannot write `{path}`: the table has no columns")]
     NoColumns { path: PathBuf },
@@ -123,6 +126,9 @@ impl DataError {
                 "the files of a folder are read as one table and need the same columns of the same types: fix `{}` or move it out of the folder",
                 file.display()
             )),
+            DataError::Changed { .. } => Some(
+                "the data is read more than once; do not write to it while a step reads it, and run again".into(),
+            ),
             _ => None,
         }
     }

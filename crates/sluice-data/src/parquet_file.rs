@@ -160,6 +160,13 @@ pub(crate) fn batches(path: &Path, only: Option<&[usize]>) -> Result<Batches, Da
     })
 }
 
+impl Batches {
+    /// The names of the columns each batch holds, in order.
+    pub(crate) fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
 impl Iterator for Batches {
     type Item = Result<Vec<Column>, DataError>;
 

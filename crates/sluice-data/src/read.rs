@@ -96,6 +96,8 @@ pub struct TableReader {
 struct SourceFile {
     path: PathBuf,
     format: Format,
+    /// The file's columns, as opening it found them.
+    columns: Vec<String>,
     /// For each of the table's columns, its index in this file.
     order: Vec<usize>,
     /// For each of the table's columns, the kind this file's values make (for CSV, the kind
@@ -207,6 +209,7 @@ impl TableReader {
                     Found::Csv(_) => csv_kinds.clone(),
                     Found::Parquet(columns) => order.iter().map(|&j| columns.kinds[j]).collect(),
                 },
+                columns: part.names().to_vec(),
                 path: path.clone(),
                 format: *format,
                 order,
@@ -214,27 +217,32 @@ impl TableReader {
             .collect();
 
         // Each column's kind: the first file's, unless a file's values are all missing (it
-        // then fits the kind of the files that have values).
-        let mut kinds = Vec::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
-            let mut kind = sources[0].own[i];
-            // The file the kind comes from, and whether every file so far is all missing.
-            let (mut since, mut all_missing_so_far): (usize, Option<bool>) = (0, None);
-            for (f, source) in sources.iter().enumerate().skip(1) {
+        // then fits the kind of the files that have values). Files in order, so the first clash
+        // found is in the earliest file.
+        let mut kinds: Vec<ColumnKind> = sources[0].own.clone();
+        // Per column, the file its kind comes from, and whether every file so far is all
+        // missing (`None`: not known yet).
+        let mut since = vec![0; names.len()];
+        let mut all_missing_so_far: Vec<Option<bool>> = vec![None; names.len()];
+        for (f, source) in sources.iter().enumerate().skip(1) {
+            for (i, name) in names.iter().enumerate() {
                 let found_kind = source.own[i];
-                if found_kind == kind {
-                    all_missing_so_far = None;
+                if found_kind == kinds[i] {
+                    all_missing_so_far[i] = None;
                     continue;
                 }
                 if all_missing(&found[f], source, i)? {
                     continue;
                 }
-                let before_all_missing = match all_missing_so_far {
+                let before_all_missing = match all_missing_so_far[i] {
                     Some(known) => known,
                     None => {
                         let mut all = true;
                         for (g, earlier) in sources.iter().enumerate().take(f) {
-                            all &= all_missing(&found[g], earlier, i)?;
+                            if !all_missing(&found[g], earlier, i)? {
+                                all = false;
+                                break;
+                            }
                         }
                         all
                     }
@@ -242,17 +250,16 @@ impl TableReader {
                 if !before_all_missing {
                     return Err(DataError::TypeMismatch {
                         file: source.path.clone(),
-                        first: sources[since].path.clone(),
+                        first: sources[since[i]].path.clone(),
                         column: name.clone(),
                         found: found_kind,
-                        expected: kind,
+                        expected: kinds[i],
                     });
                 }
-                kind = found_kind;
-                since = f;
-                all_missing_so_far = Some(false);
+                kinds[i] = found_kind;
+                since[i] = f;
+                all_missing_so_far[i] = Some(false);
             }
-            kinds.push(kind);
         }
         let rows = found.iter().map(Found::rows).sum();
         Ok(TableReader {
@@ -276,7 +283,8 @@ impl TableReader {
         Some(self.kinds[i])
     }
 
-    /// How many rows the table has.
+    /// How many rows the table has, as the files said when it was opened (each CSV file's rows
+    /// as read; each Parquet file's footer).
     #[must_use]
     pub fn n_rows(&self) -> usize {
         self.rows
@@ -375,7 +383,18 @@ impl Parts<'_> {
                     return Ok(None);
                 };
                 let mut batch: Vec<Option<Column>> = batch?.into_iter().map(Some).collect();
-                source.order.iter().map(|&j| take(&mut batch[j])).collect()
+                let columns: Vec<Column> =
+                    source.order.iter().map(|&j| take(&mut batch[j])).collect();
+                if columns
+                    .iter()
+                    .zip(&source.own)
+                    .any(|(c, &own)| c.kind() != own)
+                {
+                    return Err(DataError::Changed {
+                        path: source.path.clone(),
+                    });
+                }
+                columns
             }
         };
         let columns = columns
@@ -410,8 +429,24 @@ impl Iterator for Parts<'_> {
             let source = self.reader.files.get(f)?;
             self.next_file += 1;
             let opened = match source.format {
-                Format::Csv => csv_file::open(&source.path).map(OpenFile::Csv),
-                Format::Parquet => parquet_file::batches(&source.path, None).map(OpenFile::Parquet),
+                Format::Csv => csv_file::open(&source.path).and_then(|rows| {
+                    if rows.names == source.columns {
+                        Ok(OpenFile::Csv(rows))
+                    } else {
+                        Err(DataError::Changed {
+                            path: source.path.clone(),
+                        })
+                    }
+                }),
+                Format::Parquet => parquet_file::batches(&source.path, None).and_then(|b| {
+                    if b.names() == source.columns {
+                        Ok(OpenFile::Parquet(b))
+                    } else {
+                        Err(DataError::Changed {
+                            path: source.path.clone(),
+                        })
+                    }
+                }),
             };
             match opened {
                 Ok(open) => self.open = Some((f, open)),

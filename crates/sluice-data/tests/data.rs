@@ -159,6 +159,20 @@ fn folder_schema_mismatches_name_the_file_and_the_column() {
     assert!(message.starts_with("column `y` is text in `"), "{message}");
     assert!(message.contains("c.parquet` but numbers in `"), "{message}");
     assert!(message.ends_with("a.csv`"), "{message}");
+
+    // Of two clashes, the one in the earlier file is named, whatever the columns' order.
+    table(vec![("x", text(&[Some("t")])), ("y", num(&[1.0]))])
+        .write_parquet(dir.path().join("d.parquet"))
+        .unwrap();
+    table(vec![("x", num(&[1.0])), ("y", num(&[1.0]))])
+        .write_parquet(dir.path().join("c.parquet"))
+        .unwrap();
+    table(vec![("x", num(&[1.0])), ("y", text(&[Some("t")]))])
+        .write_parquet(dir.path().join("b.parquet"))
+        .unwrap();
+    let message = Table::read_path(dir.path()).unwrap_err().to_string();
+    assert!(message.starts_with("column `y` is text in `"), "{message}");
+    assert!(message.contains("b.parquet` but numbers in `"), "{message}");
 }
 
 #[test]

@@ -21,10 +21,10 @@
 //!     --test-output ${{outputs.test_data}}
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sluice_data::prep::{Discard, PrepFailure, Sink, prep_parts};
-use sluice_data::{PrepOptions, PrepReport, TableReader, TableWriter};
+use sluice_data::{DataError, PrepOptions, PrepReport, TableReader, TableWriter};
 
 use crate::StepError;
 use crate::mlflow::Tracking;
@@ -40,15 +40,42 @@ pub struct PrepArgs {
     pub test_output: PathBuf,
 }
 
+/// One split's output folder: made when its first rows are written, so a prep refused for its
+/// input or options leaves no folders behind.
+struct Output {
+    dir: PathBuf,
+    writer: TableWriter,
+    made: bool,
+}
+
+impl Output {
+    fn new(dir: &Path) -> Output {
+        Output {
+            dir: dir.to_path_buf(),
+            writer: TableWriter::create(&dir.join(DATA_FILE)),
+            made: false,
+        }
+    }
+}
+
+impl Sink for Output {
+    fn write(&mut self, part: &sluice_data::Table) -> Result<(), DataError> {
+        if !self.made {
+            std::fs::create_dir_all(&self.dir).map_err(|source| DataError::Io {
+                path: self.dir.clone(),
+                source,
+            })?;
+            self.made = true;
+        }
+        self.writer.write(part)
+    }
+}
+
 pub fn run(args: &PrepArgs, tracking: Option<&Tracking>) -> Result<PrepReport, StepError> {
     let reader = TableReader::open(&args.data)?;
-    let writer = |dir: &PathBuf| -> Result<TableWriter, StepError> {
-        std::fs::create_dir_all(dir).map_err(|e| StepError::io(dir, e))?;
-        Ok(TableWriter::create(&dir.join(DATA_FILE)))
-    };
-    let mut train = writer(&args.train_output)?;
-    let mut test_split = writer(&args.test_output)?;
-    let mut validation = args.validation_output.as_ref().map(writer).transpose()?;
+    let mut train = Output::new(&args.train_output);
+    let mut test_split = Output::new(&args.test_output);
+    let mut validation = args.validation_output.as_deref().map(Output::new);
     let mut discard = Discard;
     let validation_sink: &mut dyn Sink = match &mut validation {
         Some(w) => w,
@@ -63,10 +90,11 @@ pub fn run(args: &PrepArgs, tracking: Option<&Tracking>) -> Result<PrepReport, S
         PrepFailure::Prep(e) => StepError::Prep(e),
         PrepFailure::Data(e) => StepError::Data(e),
     })?;
-    train.finish()?;
-    test_split.finish()?;
-    if let Some(w) = validation {
-        w.finish()?;
+    for output in [Some(train), Some(test_split), validation]
+        .into_iter()
+        .flatten()
+    {
+        output.writer.finish()?;
     }
     let report = prepared.report;
     let report_path = args.train_output.join("prep_report.json");

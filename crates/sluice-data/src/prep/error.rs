@@ -53,6 +53,11 @@ pub enum PrepError {
     /// A table without rows.
     #[error("the table has no rows")]
     EmptyTable,
+    /// The rows kept differed from one read of the input to the next.
+    #[error(
+        "the input changed while prep read it: {counted} rows were kept when it counted them, a different number when it read them again"
+    )]
+    InputChanged { counted: usize },
     /// Every row has a missing value (`missing: drop`).
     #[error(
         "no rows are left after dropping the {rows} rows with missing values; column `{column}` alone is missing in {missing} of them"
@@ -130,6 +135,9 @@ impl PrepError {
                 "keep at least one feature: check `features` and `drop`".to_owned()
             }
             PrepError::EmptyTable => "check that the input data has rows below its header".to_owned(),
+            PrepError::InputChanged { .. } => {
+                "prep reads its input more than once; do not write to it while a step reads it, and run again".to_owned()
+            }
             PrepError::NoRows { column, .. } => format!(
                 "set `missing` to `impute` to fill missing values instead, or drop column `{column}`"
             ),

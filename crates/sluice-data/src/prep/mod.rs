@@ -409,8 +409,31 @@ fn text_at(column: &Column, row: usize) -> Option<Cow<'_, str>> {
 }
 
 /// The dealt split of each row of a part (`None` for a row dropped for missing values).
-fn deal_part(dealer: &mut Dealer, kept: &[bool]) -> Vec<Option<u8>> {
-    kept.iter().map(|&k| k.then(|| dealer.deal())).collect()
+fn deal_part(
+    dealer: &mut Dealer,
+    kept: &[bool],
+    counted: usize,
+) -> Result<Vec<Option<u8>>, PrepError> {
+    kept.iter()
+        .map(|&k| {
+            if !k {
+                return Ok(None);
+            }
+            dealer
+                .deal()
+                .map(Some)
+                .ok_or(PrepError::InputChanged { counted })
+        })
+        .collect()
+}
+
+/// Checks that a pass dealt every row the first pass counted.
+fn dealt_all(dealer: &Dealer, counted: usize) -> Result<(), PrepError> {
+    if dealer.left() == 0 {
+        Ok(())
+    } else {
+        Err(PrepError::InputChanged { counted })
+    }
 }
 
 /// The second pass: learns each feature's transform from the train rows.
@@ -445,7 +468,8 @@ fn learn(
         for part in source.parts() {
             let part = part?;
             let columns = judged(&part, features, &options.target);
-            let dealt = deal_part(&mut dealer, &kept_rows(&columns, part.n_rows(), impute));
+            let kept = kept_rows(&columns, part.n_rows(), impute);
+            let dealt = deal_part(&mut dealer, &kept, counted.kept)?;
             let train: Vec<usize> = (0..dealt.len()).filter(|&r| dealt[r] == Some(0)).collect();
             for (learner, column) in learners.iter_mut().zip(&columns) {
                 match learner {
@@ -483,6 +507,7 @@ fn learn(
                 }
             }
         }
+        dealt_all(&dealer, counted.kept)?;
     }
     let mut plan = Vec::with_capacity(features.len());
     for (i, (feature, learner)) in features.iter().zip(learners).enumerate() {
@@ -540,7 +565,8 @@ fn write(
     for part in source.parts() {
         let part = part?;
         let columns = judged(&part, features, &options.target);
-        let dealt = deal_part(&mut dealer, &kept_rows(&columns, part.n_rows(), impute));
+        let kept = kept_rows(&columns, part.n_rows(), impute);
+        let dealt = deal_part(&mut dealer, &kept, counts.iter().sum())?;
         for (split, sink) in sinks.iter_mut().enumerate() {
             let rows: Vec<usize> = (0..dealt.len())
                 .filter(|&r| dealt[r].map(usize::from) == Some(split))
@@ -587,6 +613,7 @@ fn write(
             sink.write(&table)?;
         }
     }
+    dealt_all(&dealer, counts.iter().sum())?;
     Ok(())
 }
 
@@ -639,6 +666,49 @@ mod tests {
         let p = prep(&table().take_rows(&[0, 1, 2, 3]), &options).unwrap();
         assert_eq!(p.feature_names.len(), 2);
         assert!(p.feature_names.iter().all(|n| n.starts_with("a=")));
+    }
+
+    /// A source whose table grows by a row each time it is read.
+    struct Growing(std::cell::Cell<usize>);
+
+    impl Source for Growing {
+        fn names(&self) -> &[String] {
+            static NAMES: std::sync::LazyLock<Vec<String>> =
+                std::sync::LazyLock::new(|| vec!["a".into(), "c".into(), "y".into()]);
+            &NAMES
+        }
+
+        fn kind(&self, name: &str) -> Option<ColumnKind> {
+            table().column(name).map(Column::kind)
+        }
+
+        fn parts(&self) -> Box<dyn Iterator<Item = Result<Table, DataError>> + '_> {
+            let n = self.0.get();
+            self.0.set(n + 1);
+            let rows: Vec<usize> = (0..n).collect();
+            Box::new(std::iter::once(Ok(table().take_rows(&rows))))
+        }
+    }
+
+    #[test]
+    fn an_input_that_changes_between_reads_is_an_error() {
+        let mut options = PrepOptions::new("y");
+        options.categorical = vec!["c".into()];
+        options.split = Split::new(0.5, 0.0, 0.5);
+        let sinks = || [Discard, Discard, Discard];
+        let [mut a, mut b, mut c] = sinks();
+        let err = prep_parts(&Growing(4.into()), &options, [&mut a, &mut b, &mut c]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PrepFailure::Prep(PrepError::InputChanged { counted: 4 })
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("the input changed while prep read it")
+        );
     }
 
     #[test]

@@ -67,11 +67,14 @@ impl Dealer {
         }
     }
 
-    /// The split (0 train, 1 validation, 2 test) of the next row.
-    pub(super) fn deal(&mut self) -> u8 {
+    /// The split (0 train, 1 validation, 2 test) of the next row; `None` once every row of
+    /// the counts is dealt.
+    pub(super) fn deal(&mut self) -> Option<u8> {
         let [train, validation, test] = self.left;
         let total = train + validation + test;
-        assert!(total > 0, "dealt more rows than the counts hold");
+        if total == 0 {
+            return None;
+        }
         let pick = self.rng.usize(0..total);
         let split = if pick < train {
             0
@@ -81,7 +84,12 @@ impl Dealer {
             2
         };
         self.left[usize::from(split)] -= 1;
-        split
+        Some(split)
+    }
+
+    /// The rows still to deal.
+    pub(super) fn left(&self) -> usize {
+        self.left.iter().sum()
     }
 }
 
@@ -138,7 +146,7 @@ mod tests {
     fn deal(counts: [usize; 3], seed: u64) -> Vec<u8> {
         let mut dealer = Dealer::new(counts, seed);
         (0..counts.iter().sum::<usize>())
-            .map(|_| dealer.deal())
+            .map(|_| dealer.deal().unwrap())
             .collect()
     }
 
@@ -146,6 +154,9 @@ mod tests {
     fn dealing_is_a_seeded_partition_of_exact_sizes() {
         let a = deal([14, 3, 3], 7);
         assert_eq!(a, deal([14, 3, 3], 7));
+        let mut done = Dealer::new([1, 0, 1], 7);
+        assert!(done.deal().is_some() && done.deal().is_some());
+        assert_eq!((done.deal(), done.left()), (None, 0));
         assert_ne!(a, deal([14, 3, 3], 8));
         for (split, want) in [(0, 14), (1, 3), (2, 3)] {
             assert_eq!(

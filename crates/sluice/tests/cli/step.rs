@@ -174,6 +174,10 @@ fn bad_inputs_are_clear_errors() {
         );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+    // A refused prep leaves no output folders behind.
+    for folder in ["t", "s"] {
+        assert!(!ctx.root().join(folder).exists(), "{folder}");
+    }
 }
 
 #[test]
