@@ -13,19 +13,6 @@ fn parse_number(s: &str) -> Option<f64> {
     s.trim().parse().ok()
 }
 
-/// The cells of one column as a column of the given kind.
-pub(crate) fn into_column(values: Vec<Option<String>>, kind: ColumnKind) -> Column {
-    match kind {
-        ColumnKind::Number => Column::Number(
-            values
-                .iter()
-                .map(|v| v.as_deref().and_then(parse_number).unwrap_or(f64::NAN))
-                .collect(),
-        ),
-        ColumnKind::Text => Column::Text(values),
-    }
-}
-
 /// A CSV file open past its header.
 pub(crate) struct CsvRows {
     path: std::path::PathBuf,
@@ -83,21 +70,36 @@ impl CsvRows {
         Ok(more.then_some(&self.record))
     }
 
-    /// The cells of the next `rows` rows (fewer at the end of the file), by column.
-    pub(crate) fn next_cells(
+    /// The next `rows` rows (fewer at the end of the file) of the columns at `wanted` (this
+    /// file's indexes), each read as the kind given; and how many rows that was.
+    pub(crate) fn next_columns(
         &mut self,
         rows: usize,
-    ) -> Result<Vec<Vec<Option<String>>>, DataError> {
-        let mut columns = vec![Vec::with_capacity(rows.min(4_096)); self.names.len()];
-        for _ in 0..rows {
+        wanted: &[(usize, ColumnKind)],
+    ) -> Result<(usize, Vec<Column>), DataError> {
+        let mut columns: Vec<Column> = wanted
+            .iter()
+            .map(|&(_, kind)| Column::missing(kind, 0))
+            .collect();
+        let mut read = 0;
+        while read < rows {
             let Some(record) = self.next_record()? else {
                 break;
             };
-            for (column, cell) in columns.iter_mut().zip(record.iter()) {
-                column.push((!is_blank(cell)).then(|| cell.to_owned()));
+            read += 1;
+            for (column, &(j, _)) in columns.iter_mut().zip(wanted) {
+                let cell = record.get(j).unwrap_or("");
+                match column {
+                    Column::Number(v) => v.push(if is_blank(cell) {
+                        f64::NAN
+                    } else {
+                        parse_number(cell).unwrap_or(f64::NAN)
+                    }),
+                    Column::Text(v) => v.push((!is_blank(cell)).then(|| cell.to_owned())),
+                }
             }
         }
-        Ok(columns)
+        Ok((read, columns))
     }
 }
 

@@ -36,6 +36,11 @@ use crate::{Column, ColumnKind, DataError, Table};
 /// Rows per Arrow batch, read or written.
 pub(crate) const BATCH_ROWS: usize = 65_536;
 
+/// Rows per row group written: a writer holds a row group's encoded columns until it is full,
+/// so this bounds a writer's memory (Parquet's default, 1,048,576, held ~120 MB for the
+/// taxi data's train split).
+const ROW_GROUP_ROWS: usize = 2 * BATCH_ROWS;
+
 /// The `created_by` of every file we write: fixed, so bytes do not change with the build.
 const CREATED_BY: &str = "sluice";
 
@@ -124,6 +129,8 @@ pub(crate) fn open(path: &Path) -> Result<ParquetColumns, DataError> {
 /// [`open`] gave it.
 pub(crate) struct Batches {
     path: std::path::PathBuf,
+    /// All the file's columns, as its footer names them.
+    file_names: Vec<String>,
     names: Vec<String>,
     kinds: Vec<ColumnKind>,
     reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
@@ -133,6 +140,7 @@ pub(crate) struct Batches {
 /// [`open`]'s columns, in that order).
 pub(crate) fn batches(path: &Path, only: Option<&[usize]>) -> Result<Batches, DataError> {
     let ParquetColumns { names, kinds, .. } = open(path)?;
+    let file_names = names.clone();
     let mut builder = reader_builder(path)?.with_batch_size(BATCH_ROWS);
     let (names, kinds) = match only {
         Some(only) => {
@@ -154,6 +162,7 @@ pub(crate) fn batches(path: &Path, only: Option<&[usize]>) -> Result<Batches, Da
     let reader = builder.build().map_err(|e| parquet_error(path, &e))?;
     Ok(Batches {
         path: path.into(),
+        file_names,
         names,
         kinds,
         reader,
@@ -161,9 +170,9 @@ pub(crate) fn batches(path: &Path, only: Option<&[usize]>) -> Result<Batches, Da
 }
 
 impl Batches {
-    /// The names of the columns each batch holds, in order.
-    pub(crate) fn names(&self) -> &[String] {
-        &self.names
+    /// All the file's columns (not only those read), as its footer names them.
+    pub(crate) fn file_names(&self) -> &[String] {
+        &self.file_names
     }
 }
 
@@ -396,6 +405,7 @@ impl TableWriter {
         let schema = Arc::new(Schema::new(fields));
         let properties = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_created_by(CREATED_BY.to_owned())
             .build();
         let file = File::create(&self.path).map_err(|source| DataError::Io {

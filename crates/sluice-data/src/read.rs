@@ -296,6 +296,23 @@ impl TableReader {
     pub fn parts(&self) -> Parts<'_> {
         Parts {
             reader: self,
+            wanted: (0..self.names.len()).collect(),
+            next_file: 0,
+            open: None,
+        }
+    }
+
+    /// Like [`parts`](Self::parts), with only the named columns (those the table has, in the
+    /// order given): a Parquet file's other columns are not decoded at all, a CSV file's
+    /// other cells not kept.
+    #[must_use]
+    pub fn parts_of(&self, names: &[&str]) -> Parts<'_> {
+        Parts {
+            reader: self,
+            wanted: names
+                .iter()
+                .filter_map(|name| self.names.iter().position(|n| n == name))
+                .collect(),
             next_file: 0,
             open: None,
         }
@@ -344,6 +361,8 @@ fn all_missing(found: &Found, source: &SourceFile, i: usize) -> Result<bool, Dat
 /// The parts of a [`TableReader`]'s table, in order; see [`TableReader::parts`].
 pub struct Parts<'a> {
     reader: &'a TableReader,
+    /// The table's columns each part holds, by index.
+    wanted: Vec<usize>,
     next_file: usize,
     open: Option<(usize, OpenFile)>,
 }
@@ -360,54 +379,55 @@ impl Parts<'_> {
             return Ok(None);
         };
         let source = &self.reader.files[*f];
+        let changed = || DataError::Changed {
+            path: source.path.clone(),
+        };
         let columns: Vec<Column> = match open {
             OpenFile::Csv(rows) => {
-                let mut cells: Vec<Option<Vec<Option<String>>>> =
-                    rows.next_cells(PART_ROWS)?.into_iter().map(Some).collect();
-                if cells
-                    .first()
-                    .and_then(Option::as_ref)
-                    .is_none_or(Vec::is_empty)
-                {
+                let wanted: Vec<(usize, ColumnKind)> = self
+                    .wanted
+                    .iter()
+                    .map(|&i| (source.order[i], source.own[i]))
+                    .collect();
+                let (read, columns) = rows.next_columns(PART_ROWS, &wanted)?;
+                if read == 0 {
                     return Ok(None);
                 }
-                source
-                    .order
-                    .iter()
-                    .zip(&source.own)
-                    .map(|(&j, &kind)| csv_file::into_column(take(&mut cells[j]), kind))
-                    .collect()
+                columns
             }
             OpenFile::Parquet(batches) => {
                 let Some(batch) = batches.next() else {
                     return Ok(None);
                 };
+                // The batch holds the wanted columns in the file's order.
+                let mut in_file: Vec<usize> =
+                    self.wanted.iter().map(|&i| source.order[i]).collect();
+                in_file.sort_unstable();
                 let mut batch: Vec<Option<Column>> = batch?.into_iter().map(Some).collect();
-                let columns: Vec<Column> =
-                    source.order.iter().map(|&j| take(&mut batch[j])).collect();
-                if columns
-                    .iter()
-                    .zip(&source.own)
-                    .any(|(c, &own)| c.kind() != own)
-                {
-                    return Err(DataError::Changed {
-                        path: source.path.clone(),
-                    });
+                let mut columns = Vec::with_capacity(self.wanted.len());
+                for &i in &self.wanted {
+                    let at = in_file
+                        .binary_search(&source.order[i])
+                        .unwrap_or_else(|_| unreachable!("every wanted column is read"));
+                    let column = take(&mut batch[at]);
+                    if column.kind() != source.own[i] {
+                        return Err(changed());
+                    }
+                    columns.push(column);
                 }
                 columns
             }
         };
-        let columns = columns
-            .into_iter()
-            .zip(&self.reader.kinds)
-            .map(|(column, &kind)| {
-                if column.kind() == kind {
-                    column
-                } else {
-                    Column::missing(kind, column.len())
-                }
-            });
-        Table::new(self.reader.names.iter().cloned().zip(columns)).map(Some)
+        let columns = columns.into_iter().zip(&self.wanted).map(|(column, &i)| {
+            let kind = self.reader.kinds[i];
+            if column.kind() == kind {
+                column
+            } else {
+                Column::missing(kind, column.len())
+            }
+        });
+        let names = self.wanted.iter().map(|&i| self.reader.names[i].clone());
+        Table::new(names.zip(columns)).map(Some)
     }
 }
 
@@ -438,15 +458,18 @@ impl Iterator for Parts<'_> {
                         })
                     }
                 }),
-                Format::Parquet => parquet_file::batches(&source.path, None).and_then(|b| {
-                    if b.names() == source.columns {
-                        Ok(OpenFile::Parquet(b))
-                    } else {
-                        Err(DataError::Changed {
-                            path: source.path.clone(),
-                        })
-                    }
-                }),
+                Format::Parquet => {
+                    let only: Vec<usize> = self.wanted.iter().map(|&i| source.order[i]).collect();
+                    parquet_file::batches(&source.path, Some(&only)).and_then(|b| {
+                        if b.file_names() == source.columns {
+                            Ok(OpenFile::Parquet(b))
+                        } else {
+                            Err(DataError::Changed {
+                                path: source.path.clone(),
+                            })
+                        }
+                    })
+                }
             };
             match opened {
                 Ok(open) => self.open = Some((f, open)),

@@ -108,6 +108,15 @@ impl Column {
         }
     }
 
+    /// The values in `rows`, in order.
+    #[must_use]
+    pub fn slice(&self, rows: std::ops::Range<usize>) -> Column {
+        match self {
+            Column::Number(v) => Column::Number(v[rows].to_vec()),
+            Column::Text(v) => Column::Text(v[rows].to_vec()),
+        }
+    }
+
     /// The values as text: numbers written as in a CSV file, missing values as `None`.
     #[must_use]
     pub fn to_text(&self) -> Vec<Option<String>> {
@@ -255,22 +264,6 @@ impl Table {
         Table {
             names: self.names.clone(),
             columns: self.columns.iter().map(|c| c.take(rows)).collect(),
-        }
-    }
-
-    /// The rows in `rows`, in order.
-    #[must_use]
-    pub fn slice(&self, rows: std::ops::Range<usize>) -> Table {
-        Table {
-            names: self.names.clone(),
-            columns: self
-                .columns
-                .iter()
-                .map(|c| match c {
-                    Column::Number(v) => Column::Number(v[rows.clone()].to_vec()),
-                    Column::Text(v) => Column::Text(v[rows.clone()].to_vec()),
-                })
-                .collect(),
         }
     }
 

@@ -849,7 +849,10 @@ fn a_folder_read_in_parts_is_the_files_concatenated() {
     let t = taxi_with_gaps(150_000);
     let rows = |r: std::ops::Range<usize>| t.take_rows(&r.collect::<Vec<_>>());
     rows(0..70_000).write_csv(dir.path().join("a.csv")).unwrap();
-    rows(70_000..140_000)
+    // The Parquet file's columns in the other order.
+    let reversed = rows(70_000..140_000).into_columns().into_iter().rev();
+    Table::new(reversed)
+        .unwrap()
         .write_parquet(dir.path().join("b.parquet"))
         .unwrap();
     rows(140_000..150_000)
@@ -861,6 +864,16 @@ fn a_folder_read_in_parts_is_the_files_concatenated() {
     let sizes: Vec<usize> = reader.parts().map(|p| p.unwrap().n_rows()).collect();
     assert_eq!(sizes, [65_536, 4_464, 65_536, 4_464, 10_000]);
     assert_eq!(Table::read_path(dir.path()).unwrap(), t);
+    // Some of the columns, in the order asked.
+    let (mut fares, mut vendors) = (Vec::new(), Vec::new());
+    for part in reader.parts_of(&["fare_amount", "nonesuch", "vendor"]) {
+        let part = part.unwrap();
+        assert_eq!(part.names(), ["fare_amount", "vendor"]);
+        fares.extend_from_slice(numbers(&part, "fare_amount"));
+        vendors.extend_from_slice(part.column("vendor").unwrap().as_text().unwrap());
+    }
+    assert_eq!(t.column("fare_amount"), Some(&Column::Number(fares)));
+    assert_eq!(t.column("vendor"), Some(&Column::Text(vendors)));
 }
 
 #[test]

@@ -58,8 +58,8 @@ pub trait Source {
     fn names(&self) -> &[String];
     /// The kind of the column named `name`.
     fn kind(&self, name: &str) -> Option<ColumnKind>;
-    /// The rows, in order, in parts with all the columns; read once per pass.
-    fn parts(&self) -> Box<dyn Iterator<Item = Result<Table, DataError>> + '_>;
+    /// The rows, in order, in parts holding the named columns; read once per pass.
+    fn parts(&self, columns: &[&str]) -> Box<dyn Iterator<Item = Result<Table, DataError>> + '_>;
 }
 
 impl Source for Table {
@@ -71,13 +71,20 @@ impl Source for Table {
         self.column(name).map(Column::kind)
     }
 
-    fn parts(&self) -> Box<dyn Iterator<Item = Result<Table, DataError>> + '_> {
+    fn parts(&self, columns: &[&str]) -> Box<dyn Iterator<Item = Result<Table, DataError>> + '_> {
         let rows = self.n_rows();
-        Box::new(
-            (0..rows)
-                .step_by(PART_ROWS)
-                .map(move |start| Ok(self.slice(start..rows.min(start + PART_ROWS)))),
-        )
+        let wanted: Vec<(String, &Column)> = columns
+            .iter()
+            .filter_map(|&name| Some((name.to_owned(), self.column(name)?)))
+            .collect();
+        Box::new((0..rows).step_by(PART_ROWS).map(move |start| {
+            let range = start..rows.min(start + PART_ROWS);
+            Table::new(
+                wanted
+                    .iter()
+                    .map(|(name, column)| (name.clone(), column.slice(range.clone()))),
+            )
+        }))
     }
 }
 
@@ -90,8 +97,8 @@ impl Source for TableReader {
         TableReader::kind(self, name)
     }
 
-    fn parts(&self) -> Box<dyn Iterator<Item = Result<Table, DataError>> + '_> {
-        Box::new(TableReader::parts(self))
+    fn parts(&self, columns: &[&str]) -> Box<dyn Iterator<Item = Result<Table, DataError>> + '_> {
+        Box::new(TableReader::parts_of(self, columns))
     }
 }
 
@@ -318,6 +325,15 @@ struct Counted {
     target_missing: usize,
 }
 
+/// The columns prep reads: the features, then the target.
+fn read_columns<'a>(features: &'a [Feature], target: &'a str) -> Vec<&'a str> {
+    features
+        .iter()
+        .map(|f| f.name.as_str())
+        .chain([target])
+        .collect()
+}
+
 /// The columns a part's rows are judged by: the features', then the target.
 fn judged<'a>(part: &'a Table, features: &[Feature], target: &str) -> Vec<&'a Column> {
     features
@@ -351,7 +367,7 @@ fn count(
         feature_missing: vec![0; features.len()],
         target_missing: 0,
     };
-    for part in source.parts() {
+    for part in source.parts(&read_columns(features, target)) {
         let part = part?;
         let columns = judged(&part, features, target);
         let kept = kept_rows(&columns, part.n_rows(), impute);
@@ -465,7 +481,7 @@ fn learn(
             .any(|(i, f)| f.encoding == Encoding::Categorical || needs_fill(i));
     if anything_to_learn {
         let mut dealer = Dealer::new(counts, options.seed);
-        for part in source.parts() {
+        for part in source.parts(&read_columns(features, &options.target)) {
             let part = part?;
             let columns = judged(&part, features, &options.target);
             let kept = kept_rows(&columns, part.n_rows(), impute);
@@ -562,7 +578,7 @@ fn write(
 ) -> Result<(), PrepFailure> {
     let impute = options.missing == Missing::Impute;
     let mut dealer = Dealer::new(counts, options.seed);
-    for part in source.parts() {
+    for part in source.parts(&read_columns(features, &options.target)) {
         let part = part?;
         let columns = judged(&part, features, &options.target);
         let kept = kept_rows(&columns, part.n_rows(), impute);
@@ -682,7 +698,7 @@ mod tests {
             table().column(name).map(Column::kind)
         }
 
-        fn parts(&self) -> Box<dyn Iterator<Item = Result<Table, DataError>> + '_> {
+        fn parts(&self, _: &[&str]) -> Box<dyn Iterator<Item = Result<Table, DataError>> + '_> {
             let n = self.0.get();
             self.0.set(n + 1);
             let rows: Vec<usize> = (0..n).collect();
