@@ -39,6 +39,30 @@ fn template_text(segments: &[Segment]) -> String {
         .collect()
 }
 
+/// The revision of the built-in steps' behaviour: bump it when a built-in step (`sluice step
+/// ...`) writes different outputs for the same inputs and options (revision 2: `prep` deals
+/// rows to the splits by selection sampling instead of a shuffle), so that results of the
+/// earlier behaviour are not reused. With the release's version, it is part of a built-in
+/// step's reuse key.
+pub(crate) const BUILTIN_STEPS_REVISION: u32 = 2;
+
+/// What a built-in step's results depend on besides its inputs: this build's version and the
+/// built-in steps' revision; `None` for any other command.
+fn builtin(step: &StepPlan) -> Option<String> {
+    builtin_of(&template_text(&step.template))
+}
+
+fn builtin_of(command: &str) -> Option<String> {
+    let words: Vec<&str> = command.split_whitespace().take(2).collect();
+    matches!(words.as_slice(), [sluice, "step"] if sluice.rsplit('/').next() == Some("sluice"))
+        .then(|| {
+            format!(
+                "sluice {} (built-in steps revision {BUILTIN_STEPS_REVISION})",
+                env!("CARGO_PKG_VERSION")
+            )
+        })
+}
+
 /// Whether the step is a built-in step that reads the model registry: `sluice step evaluate`
 /// (the champion to beat) or `sluice step register` (the versions and the policy).
 fn reads_registry(step: &StepPlan) -> bool {
@@ -135,6 +159,9 @@ pub(crate) fn decide(
         "compute": step.compute,
         "environment_variables": step.env_vars,
     });
+    if let Some(builtin) = builtin(step) {
+        parts["builtin"] = json!(builtin);
+    }
     // The built-in steps that read the model registry (the champion and its metric, the
     // policy) depend on it as on an input: its state is part of their key.
     if reads_registry(step) {
@@ -310,6 +337,13 @@ fn differences(before: &Value, after: &Value) -> Vec<String> {
             short(&after["registry"]["audit_seq"])
         ));
     }
+    if before["builtin"] != after["builtin"] {
+        out.push(format!(
+            "the built-in step changed: {} → {}",
+            before["builtin"].as_str().unwrap_or("an earlier sluice"),
+            after["builtin"].as_str().unwrap_or("none")
+        ));
+    }
     if before["command"] != after["command"] {
         out.push(format!(
             "the command changed: `{}` → `{}`",
@@ -395,6 +429,26 @@ mod tests {
                 "the code snapshot changed: blake3 aaaaaaaaaaaa… → blake3 bbbbbbbbbbbb…",
                 "input `x` content changed: blake3 ab12ab12ab12… → blake3 cd34cd34cd34…",
                 "input `lr` changed: `0.1` → `0.2`",
+            ]
+        );
+    }
+
+    #[test]
+    fn built_in_steps_key_on_the_build_and_their_revision() {
+        let prep = builtin_of("sluice step prep --data ${{inputs.raw}}").unwrap();
+        assert!(prep.ends_with(&format!(
+            "(built-in steps revision {BUILTIN_STEPS_REVISION})"
+        )));
+        assert_eq!(builtin_of("/opt/bin/sluice step train --x 1"), Some(prep));
+        assert_eq!(builtin_of("python train.py"), None);
+        assert_eq!(builtin_of("sluicer step prep"), None);
+        let before = json!({"command": "sluice step prep"});
+        let mut after = before.clone();
+        after["builtin"] = json!("sluice 0.1.0 (built-in steps revision 2)");
+        assert_eq!(
+            differences(&before, &after),
+            [
+                "the built-in step changed: an earlier sluice → sluice 0.1.0 (built-in steps revision 2)"
             ]
         );
     }
