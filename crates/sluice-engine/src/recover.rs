@@ -82,17 +82,96 @@ pub fn on_this_machine(host: &str) -> bool {
     host.split('/').next() == here.split('/').next()
 }
 
-/// Whether the runner `pid` (started at `started`, on `host`) is alive, as far as this machine
-/// can tell: a runner on another machine is, since only its machine can judge it (a store
-/// several machines share); one recorded on this machine before it last booted is not; else
-/// `/proc` says. Runners recorded without a host are judged here.
+/// How often a job's runner records that it is alive (`SLUICE_RUNNER_BEAT_SECS`, default 15).
+fn beat_every() -> std::time::Duration {
+    std::time::Duration::from_secs(env_seconds("SLUICE_RUNNER_BEAT_SECS", 15).max(1))
+}
+
+/// How long after its last heartbeat another machine's runner counts as gone
+/// (`SLUICE_RUNNER_STALE_SECS`, default 120: eight missed beats, and room for clocks that
+/// disagree by a minute).
+fn stale_after() -> i64 {
+    i64::try_from(env_seconds("SLUICE_RUNNER_STALE_SECS", 120)).unwrap_or(i64::MAX)
+}
+
+fn env_seconds(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// Records, every [`beat_every`], that this process still runs `job`, until dropped.
+pub(crate) struct Heartbeat {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    pub(crate) fn start(ws: &Workspace, job: &str) -> Heartbeat {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (ws, job) = (ws.clone(), job.to_owned());
+        let every = beat_every();
+        let thread = std::thread::Builder::new()
+            .name("sluice-heartbeat".into())
+            .spawn(move || {
+                let pid = std::process::id();
+                let started = process_started(pid).unwrap_or_default();
+                let host = this_host();
+                let runner = sluice_store::Runner {
+                    pid,
+                    started: &started,
+                    host: &host,
+                };
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(every)
+                {
+                    match ws.store().beat_job_runner(&job, runner) {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            tracing::warn!(job = %job, error = %e, "cannot record the runner's heartbeat");
+                        }
+                    }
+                }
+            })
+            .ok();
+        Heartbeat {
+            stop: Some(stop),
+            thread,
+        }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A job's runner as the store records it.
+pub(crate) struct Recorded<'a> {
+    pub(crate) pid: u32,
+    pub(crate) started: &'a str,
+    pub(crate) host: Option<&'a str>,
+    pub(crate) beat: Option<i64>,
+}
+
+/// Whether a recorded runner is alive, as far as this machine (`here`, at `now` seconds since
+/// the epoch) can tell: a runner on another machine is until its heartbeat is older than
+/// [`stale_after`] (one from before heartbeats, without any, is left to its machine); one
+/// recorded on this machine before it last booted is not; else `/proc` says. Runners recorded
+/// without a host are judged here.
 #[must_use]
-pub(crate) fn runner_alive(pid: u32, started: &str, host: Option<&str>, here: &str) -> bool {
+pub(crate) fn runner_alive(runner: &Recorded<'_>, here: &str, now: i64) -> bool {
     let (machine, boot) = here.split_once('/').unwrap_or((here, ""));
-    match host.and_then(|h| h.split_once('/')) {
-        Some((m, _)) if m != machine => true,
+    match runner.host.and_then(|h| h.split_once('/')) {
+        Some((m, _)) if m != machine => runner.beat.is_none_or(|b| now - b <= stale_after()),
         Some((_, b)) if b != boot => false,
-        _ => process_started(pid).is_some_and(|s| s == started),
+        _ => process_started(runner.pid).is_some_and(|s| s == runner.started),
     }
 }
 
@@ -100,16 +179,27 @@ pub(crate) fn runner_alive(pid: u32, started: &str, host: Option<&str>, here: &s
 pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
     let unfinished = ws.store().unfinished_jobs()?;
     let here = this_host();
+    let now = sluice_store::epoch_seconds();
     let mut ended = Vec::new();
     for sluice_store::JobRunner {
         job: name,
         pid,
         started,
         host,
+        beat,
     } in unfinished
     {
         let alive = match (pid, started.as_deref()) {
-            (Some(pid), Some(started)) => runner_alive(pid, started, host.as_deref(), &here),
+            (Some(pid), Some(started)) => runner_alive(
+                &Recorded {
+                    pid,
+                    started,
+                    host: host.as_deref(),
+                    beat,
+                },
+                &here,
+                now,
+            ),
             // Not yet claimed: being planned by a live process, or left by a crash before it
             // started; only a claimed job can be judged.
             _ => true,
@@ -131,7 +221,10 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
             // Read first: the store is not held while Slurm is asked.
             let processes = ws.store().step_processes(&name)?;
             let batch_jobs = ws.store().step_executor_ids(&name)?;
-            for (_, pid, started) in processes {
+            // A runner on another machine that stopped beating: its local step processes
+            // are that machine's (ids mean nothing here).
+            let elsewhere = host.as_deref().is_some_and(|h| !on_this_machine(h));
+            for (_, pid, started) in processes.into_iter().filter(|_| !elsewhere) {
                 let _ = local.stop_orphan(&Launched::Process { pid, started });
             }
             let mut detached: Vec<(String, String, String)> = Vec::new();
@@ -158,7 +251,15 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
                     tracing::warn!(job = %name, step = %step, error = %e, "cannot stop the step's {kind} job {id}");
                 }
             }
-            let reason = interrupted_reason(&name, &detached);
+            let silent = elsewhere.then(|| {
+                let machine = host
+                    .as_deref()
+                    .and_then(|h| h.split('/').next())
+                    .unwrap_or("");
+                let ago = beat.map_or_else(String::new, |b| format!(" {} s ago", now - b));
+                format!("its runner on `{machine}` last reported{ago}")
+            });
+            let reason = interrupted_reason(&name, &detached, silent.as_deref());
             let steps: Vec<String> = detached.into_iter().map(|(s, _, _)| s).collect();
             let runner = pid.zip(started.as_deref());
             if ws
@@ -195,11 +296,21 @@ pub fn interruptions_in_a_row(history: &[sluice_store::StatusEvent]) -> usize {
 }
 
 /// Why an interrupted job ended, and what its detached steps (step, executor, id) wait for.
-fn interrupted_reason(job: &str, detached: &[(String, String, String)]) -> String {
-    let why = format!(
-        "{} the sluice process running this job stopped (killed or crashed)",
-        sluice_store::INTERRUPTED
-    );
+fn interrupted_reason(
+    job: &str,
+    detached: &[(String, String, String)],
+    silent: Option<&str>,
+) -> String {
+    let why = match silent {
+        Some(silent) => format!(
+            "{} the sluice process running this job stopped reporting ({silent}: its machine is gone or cut off)",
+            sluice_store::INTERRUPTED
+        ),
+        None => format!(
+            "{} the sluice process running this job stopped (killed or crashed)",
+            sluice_store::INTERRUPTED
+        ),
+    };
     if detached.is_empty() {
         return format!("{why}; resume it with `sluice job resume -n {job}`");
     }
@@ -261,26 +372,46 @@ pub fn cancel_detached(ws: &Workspace, job: &str) -> Result<Vec<String>, EngineE
 
 #[cfg(test)]
 mod tests {
-    use super::{interruptions_in_a_row, process_started, runner_alive, this_host};
+    use super::{Recorded, interruptions_in_a_row, process_started, runner_alive, this_host};
+
+    fn alive(pid: u32, started: &str, host: Option<&str>, beat: Option<i64>, here: &str) -> bool {
+        let now = 1_000_000;
+        runner_alive(
+            &Recorded {
+                pid,
+                started,
+                host,
+                beat: beat.map(|ago| now - ago),
+            },
+            here,
+            now,
+        )
+    }
 
     #[test]
-    fn a_runner_is_judged_only_by_its_own_machine_and_not_across_a_reboot() {
+    fn a_runner_is_judged_by_its_own_machine_by_its_heartbeat_elsewhere_and_not_across_a_reboot() {
         let here = this_host();
         let (machine, _) = here.split_once('/').unwrap();
         let me = std::process::id();
         let started = process_started(me).unwrap();
-        // Recorded without a host (before 0019), or on this machine since it booted: /proc.
-        assert!(runner_alive(me, &started, None, &here));
-        assert!(runner_alive(me, &started, Some(&here), &here));
+        // Recorded without a host (before 0019), or on this machine since it booted: /proc,
+        // whatever its heartbeat says.
+        assert!(alive(me, &started, None, None, &here));
+        assert!(alive(me, &started, Some(&here), Some(10_000), &here));
         assert!(
-            !runner_alive(me, "0", Some(&here), &here),
+            !alive(me, "0", Some(&here), Some(0), &here),
             "another start time"
         );
-        // Another machine's runner is its own machine's to judge, whatever /proc says here.
-        assert!(runner_alive(u32::MAX, "0", Some("elsewhere/b00t"), &here));
+        // Another machine's runner, whatever /proc says here: alive while it beats (within the
+        // stale limit, 120 s by default), gone after; one from before heartbeats is left alone.
+        let elsewhere = Some("elsewhere/b00t");
+        assert!(alive(u32::MAX, "0", elsewhere, None, &here));
+        assert!(alive(u32::MAX, "0", elsewhere, Some(15), &here));
+        assert!(alive(u32::MAX, "0", elsewhere, Some(120), &here));
+        assert!(!alive(me, &started, elsewhere, Some(121), &here));
         // This machine before its last boot: gone, even if a process here has its id now.
         let before = format!("{machine}/an-earlier-boot");
-        assert!(!runner_alive(me, &started, Some(&before), &here));
+        assert!(!alive(me, &started, Some(&before), Some(0), &here));
     }
     use sluice_store::StatusEvent;
 

@@ -105,6 +105,7 @@ pub(crate) async fn execute_with(
     cancel: impl std::future::Future<Output = ()>,
 ) -> Result<Outcome, EngineError> {
     crate::recover::claim(ws, &plan.job_name)?;
+    let _heartbeat = crate::recover::Heartbeat::start(ws, &plan.job_name);
     let tracking = match JobTracking::start(ws, plan).await {
         Ok(t) => t,
         Err(e) => {

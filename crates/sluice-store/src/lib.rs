@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0017_metrics_recent_unchecked.sql"),
     include_str!("../migrations/0018_detached_steps.sql"),
     include_str!("../migrations/0019_runner_host.sql"),
+    include_str!("../migrations/0020_runner_beat.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -68,6 +69,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0017_metrics_recent_unchecked.sql"),
     include_str!("../migrations/postgres/0018_detached_steps.sql"),
     include_str!("../migrations/postgres/0019_runner_host.sql"),
+    include_str!("../migrations/postgres/0020_runner_beat.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -246,6 +248,9 @@ pub struct JobRunner {
     pub started: Option<String>,
     /// The runner's machine, `HOSTNAME/BOOT_ID` (none for jobs recorded before 0019).
     pub host: Option<String>,
+    /// When the runner last said it was alive, in seconds since the Unix epoch by its
+    /// machine's clock (none for runners from before 0020).
+    pub beat: Option<i64>,
 }
 
 /// The process running a job: its id, its start time as the kernel gives it, and its machine
@@ -295,6 +300,12 @@ fn detached_steps_in(conn: &Conn, job: &str) -> Result<Vec<DetachedStep>> {
 pub fn now() -> String {
     let ts = jiff::Timestamp::now();
     format!("{ts:.6}")
+}
+
+/// Now, in whole seconds since the Unix epoch (a runner's heartbeat).
+#[must_use]
+pub fn epoch_seconds() -> i64 {
+    jiff::Timestamp::now().as_second()
 }
 
 /// A connection to the workspace database.
@@ -1072,16 +1083,34 @@ impl Store {
     /// Records the process running a job.
     pub fn set_job_runner(&self, name: &str, runner: Runner<'_>) -> Result<()> {
         self.conn.execute(
-            "UPDATE jobs SET runner_pid = ?2, runner_started = ?3, runner_host = ?4 WHERE name = ?1",
-            params![name, runner.pid, runner.started, runner.host],
+            "UPDATE jobs SET runner_pid = ?2, runner_started = ?3, runner_host = ?4, runner_beat = ?5 WHERE name = ?1",
+            params![name, runner.pid, runner.started, runner.host, epoch_seconds()],
         )?;
         Ok(())
+    }
+
+    /// Records that `runner` is alive and still runs job `name` (a heartbeat); false when the
+    /// job has ended or another process claimed it.
+    pub fn beat_job_runner(&self, name: &str, runner: Runner<'_>) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE jobs SET runner_beat = ?5
+             WHERE name = ?1 AND runner_pid = ?2 AND runner_started = ?3 AND runner_host = ?4
+               AND status NOT IN ('Completed', 'Failed', 'Canceled')",
+            params![
+                name,
+                runner.pid,
+                runner.started,
+                runner.host,
+                epoch_seconds()
+            ],
+        )?;
+        Ok(n > 0)
     }
 
     /// Jobs not yet ended, with the process recorded as running them.
     pub fn unfinished_jobs(&self) -> Result<Vec<JobRunner>> {
         let mut stmt = self.conn.prepare(
-            "SELECT name, runner_pid, runner_started, runner_host FROM jobs WHERE status NOT IN ('Completed', 'Failed', 'Canceled')",
+            "SELECT name, runner_pid, runner_started, runner_host, runner_beat FROM jobs WHERE status NOT IN ('Completed', 'Failed', 'Canceled')",
         )?;
         let rows = stmt.query_map((), |r| {
             Ok(JobRunner {
@@ -1089,6 +1118,7 @@ impl Store {
                 pid: r.get(1)?,
                 started: r.get(2)?,
                 host: r.get(3)?,
+                beat: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -1428,10 +1458,10 @@ impl Store {
         let tx = self.conn.transaction()?;
         // Checked and claimed in one transaction: two resumes cannot both win.
         let n = tx.execute(
-            "UPDATE jobs SET status = 'NotStarted', ended_at = NULL, error = NULL, runner_pid = ?2, runner_started = ?3, runner_host = ?4
+            "UPDATE jobs SET status = 'NotStarted', ended_at = NULL, error = NULL, runner_pid = ?2, runner_started = ?3, runner_host = ?4, runner_beat = ?6
              WHERE name = ?1 AND status IN ('Failed', 'Canceled')
                AND (?5 = 0 OR (status = 'Failed' AND error LIKE 'interrupted:%'))",
-            params![job, runner.pid, runner.started, runner.host, i64::from(only_interrupted)],
+            params![job, runner.pid, runner.started, runner.host, i64::from(only_interrupted), epoch_seconds()],
         )?;
         if n == 0 {
             let status: Option<String> = tx
@@ -1614,6 +1644,16 @@ mod tests {
             ),
             (Some(1), Some("1"), Some("test-host/test-boot"))
         );
+        // Claimed now, and it beats while it is the job's runner.
+        let claimed = runners[0].beat.expect("a beat at the claim");
+        assert!((epoch_seconds() - claimed).abs() <= 5, "{claimed}");
+        assert!(store.beat_job_runner("j", RUNNER).unwrap());
+        let stranger = crate::Runner {
+            pid: 9,
+            started: "9",
+            host: "test-host/test-boot",
+        };
+        assert!(!store.beat_job_runner("j", stranger).unwrap());
         // A resume records its own.
         store
             .mark_interrupted("j", None, "interrupted: x", &[])
@@ -1626,6 +1666,15 @@ mod tests {
         store.reset_for_resume("j", other).unwrap();
         let runners = store.unfinished_jobs().unwrap();
         assert_eq!(runners[0].host.as_deref(), Some("other/boot"));
+        assert!(runners[0].beat.is_some());
+        assert!(
+            !store.beat_job_runner("j", RUNNER).unwrap(),
+            "no longer its"
+        );
+        assert!(store.beat_job_runner("j", other).unwrap());
+        // An ended job's runner beats no more.
+        store.set_job_status("j", "Completed", None).unwrap();
+        assert!(!store.beat_job_runner("j", other).unwrap());
     }
 
     #[test]
@@ -1964,7 +2013,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 19);
+        assert_eq!(latest, 20);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -2038,7 +2087,8 @@ mod tests {
             let mut conn = Conn::open_sqlite(&path).unwrap();
             let tx = conn.transaction().unwrap();
             tx.execute_batch(
-                "ALTER TABLE jobs DROP COLUMN runner_host;
+                "ALTER TABLE jobs DROP COLUMN runner_beat;
+                 ALTER TABLE jobs DROP COLUMN runner_host;
                  ALTER TABLE steps DROP COLUMN detached;
                  ALTER TABLE steps DROP COLUMN executor_attempt;
                  ALTER TABLE jobs DROP COLUMN tracking_port;
@@ -2063,7 +2113,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 19);
+        assert_eq!(store.schema_version().unwrap(), 20);
         let (points, _) = store.metric_history_points(&run, "loss", 10, 0).unwrap();
         let got: Vec<(i64, f64)> = points.iter().map(|p| (p.step, p.value)).collect();
         assert_eq!(got, [(0, 1.5), (1, 0.5)]);
@@ -2097,7 +2147,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 19);
+        assert_eq!(store.schema_version().unwrap(), 20);
         let old = store.get_compute("old").unwrap().unwrap();
         assert_eq!(
             (old.max_instances, old.min_instances, old.size),

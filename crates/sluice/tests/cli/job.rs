@@ -798,3 +798,73 @@ fn steps_reach_the_tracking_server_at_the_workspaces_tracking_host() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_runner_on_another_machine_is_judged_gone_by_its_heartbeat_and_its_processes_left_alone() {
+    let ctx = TestContext::new();
+    // A step no other test runs, to find its process by.
+    ctx.write(
+        "p.yml",
+        "type: pipeline\njobs:\n  slow:\n    command: sleep 47.25\n",
+    );
+    let mut runner = ctx
+        .command(&["job", "create", "-f", "p.yml", "--name", "hb1"])
+        .env("SLUICE_RUNNER_BEAT_SECS", "1")
+        .spawn()
+        .unwrap();
+    let db = || rusqlite::Connection::open(ctx.workspace().join("sluice.db")).expect("db");
+    let beat = || -> Option<i64> {
+        db().query_row("SELECT runner_beat FROM jobs WHERE name = 'hb1'", [], |r| {
+            r.get(0)
+        })
+        .ok()
+        .flatten()
+    };
+    crate::common::wait_for(120, "the step to start", || {
+        !crate::common::processes_with("sleep 47.25").is_empty()
+    });
+    // The runner says it is alive, every second here.
+    let first = beat().expect("a heartbeat from the claim");
+    crate::common::wait_for(30, "a later heartbeat", || beat() > Some(first));
+    // Its machine goes away for good: the runner dies with it (here: SIGKILL) and the job's
+    // record says it ran elsewhere.
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    let seen_ago = |secs: i64| {
+        db().execute(
+            "UPDATE jobs SET runner_host = 'machine-gone/boot-1', runner_beat = CAST(strftime('%s', 'now') AS INTEGER) - ?1 WHERE name = 'hb1'",
+            [secs],
+        )
+        .expect("update");
+    };
+    let status = |stale: &str| -> serde_json::Value {
+        let out = ctx
+            .command(&["job", "show", "-n", "hb1"])
+            .env("SLUICE_RUNNER_STALE_SECS", stale)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).expect("job show")
+    };
+    // Heard from 30 s ago, within the limit: still its machine's to judge.
+    seen_ago(30);
+    assert_eq!(status("60")["status"], "Running");
+    // Silent past the limit (120 s by default): ended as interrupted, by its heartbeat.
+    seen_ago(600);
+    let job = status("120");
+    assert_eq!(job["status"], "Failed", "{job:#}");
+    let error = job["error"].as_str().unwrap();
+    assert!(error.starts_with("interrupted"), "{error}");
+    assert!(
+        error.contains("stopped reporting (its runner on `machine-gone` last reported 6"),
+        "{error}"
+    );
+    assert_eq!(job["jobs"]["slow"]["status"], "Failed");
+    // The step's process id is the other machine's: nothing here was signalled.
+    let left = crate::common::processes_with("sleep 47.25");
+    assert!(!left.is_empty(), "a process on this machine was stopped");
+    for pid in left {
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
+    }
+}
