@@ -323,10 +323,19 @@ impl TableReader {
     /// # Errors
     /// A [`DataError`] naming the file.
     pub fn read_all(&self) -> Result<Table, DataError> {
+        // Sized for the rows the files said they have, so appending never copies a column.
         let mut columns: Vec<Column> = self
             .kinds
             .iter()
-            .map(|&kind| Column::missing(kind, 0))
+            .map(|&kind| {
+                // A footer's count is only a hint: a reservation it makes fail is skipped.
+                let mut column = Column::missing(kind, 0);
+                let _ = match &mut column {
+                    Column::Number(v) => v.try_reserve_exact(self.rows),
+                    Column::Text(v) => v.try_reserve_exact(self.rows),
+                };
+                column
+            })
             .collect();
         for part in self.parts() {
             for (all, (_, column)) in columns.iter_mut().zip(part?.into_columns()) {

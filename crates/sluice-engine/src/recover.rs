@@ -91,7 +91,7 @@ fn beat_every() -> std::time::Duration {
 /// (`SLUICE_RUNNER_STALE_SECS`, default 120: eight missed beats, and room for clocks that
 /// disagree by a minute).
 fn stale_after() -> i64 {
-    i64::try_from(env_seconds("SLUICE_RUNNER_STALE_SECS", 120)).unwrap_or(i64::MAX)
+    i64::try_from(env_seconds("SLUICE_RUNNER_STALE_SECS", 120).max(1)).unwrap_or(i64::MAX)
 }
 
 fn env_seconds(name: &str, default: u64) -> u64 {
@@ -123,18 +123,28 @@ impl Heartbeat {
                     started: &started,
                     host: &host,
                 };
+                // A connection of its own, opened again after an error (a database restarted
+                // under a long step), so the beat does not wait on the runner's.
+                let mut store: Option<sluice_store::Store> = None;
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(every)
                 {
-                    match ws.store().beat_job_runner(&job, runner) {
+                    let beat = match &store {
+                        Some(s) => s.beat_job_runner(&job, runner),
+                        None => sluice_store::Store::open_at(ws.location())
+                            .and_then(|s| store.insert(s).beat_job_runner(&job, runner)),
+                    };
+                    match beat {
                         Ok(true) => {}
                         Ok(false) => break,
                         Err(e) => {
+                            store = None;
                             tracing::warn!(job = %job, error = %e, "cannot record the runner's heartbeat");
                         }
                     }
                 }
             })
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot start the runner's heartbeat"))
             .ok();
         Heartbeat {
             stop: Some(stop),
@@ -157,19 +167,19 @@ pub(crate) struct Recorded<'a> {
     pub(crate) pid: u32,
     pub(crate) started: &'a str,
     pub(crate) host: Option<&'a str>,
-    pub(crate) beat: Option<i64>,
+    /// Seconds since its last heartbeat, by the store's clock.
+    pub(crate) silent_for: Option<i64>,
 }
 
-/// Whether a recorded runner is alive, as far as this machine (`here`, at `now` seconds since
-/// the epoch) can tell: a runner on another machine is until its heartbeat is older than
-/// [`stale_after`] (one from before heartbeats, without any, is left to its machine); one
-/// recorded on this machine before it last booted is not; else `/proc` says. Runners recorded
-/// without a host are judged here.
+/// Whether a recorded runner is alive, as far as this machine (`here`) can tell: a runner on
+/// another machine is until it has been silent longer than [`stale_after`] (one from before
+/// heartbeats, without any, is left to its machine); one recorded on this machine before it
+/// last booted is not; else `/proc` says. Runners recorded without a host are judged here.
 #[must_use]
-pub(crate) fn runner_alive(runner: &Recorded<'_>, here: &str, now: i64) -> bool {
+pub(crate) fn runner_alive(runner: &Recorded<'_>, here: &str) -> bool {
     let (machine, boot) = here.split_once('/').unwrap_or((here, ""));
     match runner.host.and_then(|h| h.split_once('/')) {
-        Some((m, _)) if m != machine => runner.beat.is_none_or(|b| now - b <= stale_after()),
+        Some((m, _)) if m != machine => runner.silent_for.is_none_or(|s| s <= stale_after()),
         Some((_, b)) if b != boot => false,
         _ => process_started(runner.pid).is_some_and(|s| s == runner.started),
     }
@@ -179,14 +189,13 @@ pub(crate) fn runner_alive(runner: &Recorded<'_>, here: &str, now: i64) -> bool 
 pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
     let unfinished = ws.store().unfinished_jobs()?;
     let here = this_host();
-    let now = sluice_store::epoch_seconds();
     let mut ended = Vec::new();
     for sluice_store::JobRunner {
         job: name,
         pid,
         started,
         host,
-        beat,
+        silent_for,
     } in unfinished
     {
         let alive = match (pid, started.as_deref()) {
@@ -195,10 +204,9 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
                     pid,
                     started,
                     host: host.as_deref(),
-                    beat,
+                    silent_for,
                 },
                 &here,
-                now,
             ),
             // Not yet claimed: being planned by a live process, or left by a crash before it
             // started; only a claimed job can be judged.
@@ -229,6 +237,12 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
             }
             let mut detached: Vec<(String, String, String)> = Vec::new();
             for (step, kind, id) in batch_jobs {
+                if elsewhere {
+                    // Its cluster may not be this machine's: an id here could be another
+                    // job's. Kept for `job resume` or `job cancel` to decide.
+                    detached.push((step, kind, id));
+                    continue;
+                }
                 let Some(executor) = crate::executor::by_kind(&kind) else {
                     continue;
                 };
@@ -251,12 +265,24 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
                     tracing::warn!(job = %name, step = %step, error = %e, "cannot stop the step's {kind} job {id}");
                 }
             }
+            if elsewhere {
+                // It may have beaten again while the steps were looked at.
+                let silent_now = ws
+                    .store()
+                    .unfinished_jobs()?
+                    .into_iter()
+                    .find(|r| r.job == name && r.pid == pid && r.started == started)
+                    .and_then(|r| r.silent_for);
+                if silent_now.is_none_or(|s| s <= stale_after()) {
+                    continue;
+                }
+            }
             let silent = elsewhere.then(|| {
                 let machine = host
                     .as_deref()
                     .and_then(|h| h.split('/').next())
                     .unwrap_or("");
-                let ago = beat.map_or_else(String::new, |b| format!(" {} s ago", now - b));
+                let ago = silent_for.map_or_else(String::new, |s| format!(" {s} s ago"));
                 format!("its runner on `{machine}` last reported{ago}")
             });
             let reason = interrupted_reason(&name, &detached, silent.as_deref());
@@ -374,17 +400,21 @@ pub fn cancel_detached(ws: &Workspace, job: &str) -> Result<Vec<String>, EngineE
 mod tests {
     use super::{Recorded, interruptions_in_a_row, process_started, runner_alive, this_host};
 
-    fn alive(pid: u32, started: &str, host: Option<&str>, beat: Option<i64>, here: &str) -> bool {
-        let now = 1_000_000;
+    fn alive(
+        pid: u32,
+        started: &str,
+        host: Option<&str>,
+        silent_for: Option<i64>,
+        here: &str,
+    ) -> bool {
         runner_alive(
             &Recorded {
                 pid,
                 started,
                 host,
-                beat: beat.map(|ago| now - ago),
+                silent_for,
             },
             here,
-            now,
         )
     }
 

@@ -53,24 +53,34 @@ fn builtin(step: &StepPlan) -> Option<String> {
 }
 
 fn builtin_of(command: &str) -> Option<String> {
-    let words: Vec<&str> = command.split_whitespace().take(2).collect();
-    matches!(words.as_slice(), [sluice, "step"] if sluice.rsplit('/').next() == Some("sluice"))
-        .then(|| {
-            format!(
-                "sluice {} (built-in steps revision {BUILTIN_STEPS_REVISION})",
-                env!("CARGO_PKG_VERSION")
-            )
-        })
+    builtin_step(command).map(|_| {
+        format!(
+            "sluice {} (built-in steps revision {BUILTIN_STEPS_REVISION})",
+            env!("CARGO_PKG_VERSION")
+        )
+    })
+}
+
+/// The built-in step a command runs (`prep` for `sluice step prep ...`), wherever in the
+/// command it is: after `cd dir &&`, `VAR=1`, `exec` or `time`, on any line, `sluice` by name
+/// or path.
+fn builtin_step(command: &str) -> Option<&str> {
+    let words: Vec<&str> = command
+        .split(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.windows(3).find_map(|w| {
+        let sluice = w[0] == "sluice" || w[0].ends_with("/sluice");
+        (sluice && w[1] == "step").then_some(w[2])
+    })
 }
 
 /// Whether the step is a built-in step that reads the model registry: `sluice step evaluate`
 /// (the champion to beat) or `sluice step register` (the versions and the policy).
 fn reads_registry(step: &StepPlan) -> bool {
-    let command = template_text(&step.template);
-    let words: Vec<&str> = command.split_whitespace().take(3).collect();
     matches!(
-        words.as_slice(),
-        [sluice, "step", "evaluate" | "register"] if sluice.rsplit('/').next() == Some("sluice")
+        builtin_step(&template_text(&step.template)),
+        Some("evaluate" | "register")
     )
 }
 
@@ -340,7 +350,13 @@ fn differences(before: &Value, after: &Value) -> Vec<String> {
     if before["builtin"] != after["builtin"] {
         out.push(format!(
             "the built-in step changed: {} → {}",
-            before["builtin"].as_str().unwrap_or("an earlier sluice"),
+            before["builtin"].as_str().unwrap_or(
+                if before["command"].as_str().and_then(builtin_step).is_some() {
+                    "an earlier sluice"
+                } else {
+                    "not a built-in step"
+                }
+            ),
             after["builtin"].as_str().unwrap_or("none")
         ));
     }
@@ -442,6 +458,19 @@ mod tests {
         assert_eq!(builtin_of("/opt/bin/sluice step train --x 1"), Some(prep));
         assert_eq!(builtin_of("python train.py"), None);
         assert_eq!(builtin_of("sluicer step prep"), None);
+        assert_eq!(builtin_of("echo sluice step"), None, "no step named");
+        for written in [
+            "FOO=1 sluice step prep --x",
+            "cd src && exec sluice step train",
+            "set -e\n# prepare\ntime ./bin/sluice step evaluate",
+            "(sluice step register)",
+        ] {
+            assert!(builtin_of(written).is_some(), "{written}");
+        }
+        assert_eq!(
+            builtin_step("cd x; sluice step evaluate --a"),
+            Some("evaluate")
+        );
         let before = json!({"command": "sluice step prep"});
         let mut after = before.clone();
         after["builtin"] = json!("sluice 0.1.0 (built-in steps revision 2)");

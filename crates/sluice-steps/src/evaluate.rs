@@ -47,7 +47,12 @@ pub fn run(args: &EvaluateArgs, tracking: Option<&Tracking>) -> Result<Evaluatio
     let model = Model::load(&args.model).map_err(ml)?;
     let target = model_target(&args.model)?;
     let table = Table::read_path(&args.test_data)?;
-    let data = dataset(&table, &target, Some(model.feature_names()), model.task())?;
+    let data = dataset(
+        table.clone(),
+        &target,
+        Some(model.feature_names()),
+        model.task(),
+    )?;
     if data.n_rows() == 0 {
         return Err(StepError::Invalid(format!(
             "the test data `{}` has no rows",
@@ -96,7 +101,7 @@ pub fn run(args: &EvaluateArgs, tracking: Option<&Tracking>) -> Result<Evaluatio
                     "cannot read version {version} of the registered model to compare with it ({e}); the candidate is not judged without it"
                 ))
             })?;
-            let Ok(d) = dataset(&table, &target, Some(m.feature_names()), m.task()) else {
+            let Ok(d) = dataset(table.clone(), &target, Some(m.feature_names()), m.task()) else {
                 continue;
             };
             let Ok(s) = score(&m, &d, "test") else {

@@ -74,9 +74,8 @@ pub fn run(args: &TrainArgs, tracking: Option<&Tracking>) -> Result<Trained, Ste
     }
     let table = Table::read_path(&args.train_data)?;
     let task = decide_task(args, &table)?;
-    let data = dataset(&table, &args.target, None, task)?;
-    // The dataset holds its own copy of the columns: the table's goes before training.
-    drop(table);
+    // The dataset takes the table's columns, not a copy: one copy of the rows in memory.
+    let data = dataset(table, &args.target, None, task)?;
     let mut given = args.hyperparameters.clone();
     for &(algorithm, name, value) in STEP_DEFAULTS {
         if algorithm == args.algorithm && !given.iter().any(|(k, _)| k == name) {
@@ -90,7 +89,7 @@ pub fn run(args: &TrainArgs, tracking: Option<&Tracking>) -> Result<Trained, Ste
     let mut metrics = score(&model, &data, "training")?;
     if let Some(path) = &args.validation_data {
         let table = Table::read_path(path)?;
-        let val = dataset(&table, &args.target, Some(model.feature_names()), task)?;
+        let val = dataset(table, &args.target, Some(model.feature_names()), task)?;
         metrics.extend(score(&model, &val, "validation")?);
     }
     save_model_dir(&model, &args.target, &args.model_output)?;
@@ -151,55 +150,60 @@ pub(crate) fn missing_column(name: &str, path: &Path, table: &Table) -> StepErro
     ))
 }
 
-/// The features (in `order` if given, else every column but the target) and the target of a table.
+/// The features (in `order` if given, else every column but the target) and the target of a
+/// table, whose columns it takes.
 pub(crate) fn dataset(
-    table: &Table,
+    table: Table,
     target: &str,
     order: Option<&[String]>,
     task: Task,
 ) -> Result<Dataset, StepError> {
+    let all_names = table.names().to_vec();
     let names: Vec<String> = match order {
         Some(o) => o.to_vec(),
-        None => table
-            .names()
-            .iter()
-            .filter(|n| *n != target)
-            .cloned()
-            .collect(),
+        None => all_names.iter().filter(|n| *n != target).cloned().collect(),
     };
+    let mut columns: std::collections::HashMap<String, sluice_data::Column> =
+        table.into_columns().into_iter().collect();
     let mut features = Vec::with_capacity(names.len());
     for name in &names {
-        let column = table.column(name).ok_or_else(|| {
-            StepError::Invalid(format!(
-                "the model needs feature `{name}`, which the data does not have; the data's columns are: {}",
-                table.names().join(", ")
-            ))
+        let column = columns.remove(name).ok_or_else(|| {
+            if all_names.contains(name) {
+                StepError::Invalid(format!("feature `{name}` is listed twice"))
+            } else {
+                StepError::Invalid(format!(
+                    "the model needs feature `{name}`, which the data does not have; the data's columns are: {}",
+                    all_names.join(", ")
+                ))
+            }
         })?;
-        let values = column.as_numbers().ok_or_else(|| {
-            StepError::Invalid(format!(
+        let sluice_data::Column::Number(values) = column else {
+            return Err(StepError::Invalid(format!(
                 "feature `{name}` is text; prepare the data with `sluice step prep --categorical {name}` (one-hot) or drop it"
-            ))
-        })?;
+            )));
+        };
         if values.iter().any(|v| v.is_nan()) {
             return Err(StepError::Invalid(format!(
                 "feature `{name}` has missing values; prepare the data with `sluice step prep --missing impute` or `drop`"
             )));
         }
-        features.push(values.to_vec());
+        features.push(values);
     }
     let data = Dataset::new(names, features).map_err(ml)?;
-    let target_column = table.column(target).ok_or_else(|| {
+    let target_column = columns.remove(target).ok_or_else(|| {
         StepError::Invalid(format!(
             "the data has no target column `{target}`; its columns are: {}",
-            table.names().join(", ")
+            all_names.join(", ")
         ))
     })?;
     match task {
         Task::Regression => {
-            let y = target_column
-                .as_numbers()
-                .ok_or_else(|| StepError::Invalid(format!("target `{target}` is not numeric")))?;
-            data.with_regression_target(y.to_vec()).map_err(ml)
+            let sluice_data::Column::Number(y) = target_column else {
+                return Err(StepError::Invalid(format!(
+                    "target `{target}` is not numeric"
+                )));
+            };
+            data.with_regression_target(y).map_err(ml)
         }
         Task::Classification => {
             let labels: Vec<String> = target_column

@@ -248,9 +248,9 @@ pub struct JobRunner {
     pub started: Option<String>,
     /// The runner's machine, `HOSTNAME/BOOT_ID` (none for jobs recorded before 0019).
     pub host: Option<String>,
-    /// When the runner last said it was alive, in seconds since the Unix epoch by its
-    /// machine's clock (none for runners from before 0020).
-    pub beat: Option<i64>,
+    /// Seconds since the runner last said it was alive, by the store's clock (none for
+    /// runners from before 0020).
+    pub silent_for: Option<i64>,
 }
 
 /// The process running a job: its id, its start time as the kernel gives it, and its machine
@@ -300,12 +300,6 @@ fn detached_steps_in(conn: &Conn, job: &str) -> Result<Vec<DetachedStep>> {
 pub fn now() -> String {
     let ts = jiff::Timestamp::now();
     format!("{ts:.6}")
-}
-
-/// Now, in whole seconds since the Unix epoch (a runner's heartbeat).
-#[must_use]
-pub fn epoch_seconds() -> i64 {
-    jiff::Timestamp::now().as_second()
 }
 
 /// A connection to the workspace database.
@@ -1082,43 +1076,53 @@ impl Store {
 
     /// Records the process running a job.
     pub fn set_job_runner(&self, name: &str, runner: Runner<'_>) -> Result<()> {
-        self.conn.execute(
-            "UPDATE jobs SET runner_pid = ?2, runner_started = ?3, runner_host = ?4, runner_beat = ?5 WHERE name = ?1",
-            params![name, runner.pid, runner.started, runner.host, epoch_seconds()],
-        )?;
+        let sql = format!(
+            "UPDATE jobs SET runner_pid = ?2, runner_started = ?3, runner_host = ?4, runner_beat = {} WHERE name = ?1",
+            self.clock()
+        );
+        self.conn
+            .execute(&sql, params![name, runner.pid, runner.started, runner.host])?;
         Ok(())
+    }
+
+    /// Now, in seconds since the Unix epoch, as SQL the store evaluates: heartbeats are
+    /// written and judged by one clock, the store's, whatever the machines' clocks say.
+    fn clock(&self) -> &'static str {
+        match self.conn.dialect() {
+            db::Dialect::Sqlite => "CAST(strftime('%s', 'now') AS INTEGER)",
+            db::Dialect::Postgres => "CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)",
+        }
     }
 
     /// Records that `runner` is alive and still runs job `name` (a heartbeat); false when the
     /// job has ended or another process claimed it.
     pub fn beat_job_runner(&self, name: &str, runner: Runner<'_>) -> Result<bool> {
-        let n = self.conn.execute(
-            "UPDATE jobs SET runner_beat = ?5
+        let sql = format!(
+            "UPDATE jobs SET runner_beat = {}
              WHERE name = ?1 AND runner_pid = ?2 AND runner_started = ?3 AND runner_host = ?4
                AND status NOT IN ('Completed', 'Failed', 'Canceled')",
-            params![
-                name,
-                runner.pid,
-                runner.started,
-                runner.host,
-                epoch_seconds()
-            ],
-        )?;
+            self.clock()
+        );
+        let n = self
+            .conn
+            .execute(&sql, params![name, runner.pid, runner.started, runner.host])?;
         Ok(n > 0)
     }
 
     /// Jobs not yet ended, with the process recorded as running them.
     pub fn unfinished_jobs(&self) -> Result<Vec<JobRunner>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT name, runner_pid, runner_started, runner_host, runner_beat FROM jobs WHERE status NOT IN ('Completed', 'Failed', 'Canceled')",
-        )?;
+        let sql = format!(
+            "SELECT name, runner_pid, runner_started, runner_host, {} - runner_beat FROM jobs WHERE status NOT IN ('Completed', 'Failed', 'Canceled')",
+            self.clock()
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map((), |r| {
             Ok(JobRunner {
                 job: r.get(0)?,
                 pid: r.get(1)?,
                 started: r.get(2)?,
                 host: r.get(3)?,
-                beat: r.get(4)?,
+                silent_for: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -1455,13 +1459,23 @@ impl Store {
         only_interrupted: bool,
     ) -> Result<Vec<String>> {
         let at = now();
+        let sql = format!(
+            "UPDATE jobs SET status = 'NotStarted', ended_at = NULL, error = NULL, runner_pid = ?2, runner_started = ?3, runner_host = ?4, runner_beat = {}
+             WHERE name = ?1 AND status IN ('Failed', 'Canceled')
+               AND (?5 = 0 OR (status = 'Failed' AND error LIKE 'interrupted:%'))",
+            self.clock()
+        );
         let tx = self.conn.transaction()?;
         // Checked and claimed in one transaction: two resumes cannot both win.
         let n = tx.execute(
-            "UPDATE jobs SET status = 'NotStarted', ended_at = NULL, error = NULL, runner_pid = ?2, runner_started = ?3, runner_host = ?4, runner_beat = ?6
-             WHERE name = ?1 AND status IN ('Failed', 'Canceled')
-               AND (?5 = 0 OR (status = 'Failed' AND error LIKE 'interrupted:%'))",
-            params![job, runner.pid, runner.started, runner.host, i64::from(only_interrupted), epoch_seconds()],
+            &sql,
+            params![
+                job,
+                runner.pid,
+                runner.started,
+                runner.host,
+                i64::from(only_interrupted)
+            ],
         )?;
         if n == 0 {
             let status: Option<String> = tx
@@ -1645,8 +1659,8 @@ mod tests {
             (Some(1), Some("1"), Some("test-host/test-boot"))
         );
         // Claimed now, and it beats while it is the job's runner.
-        let claimed = runners[0].beat.expect("a beat at the claim");
-        assert!((epoch_seconds() - claimed).abs() <= 5, "{claimed}");
+        let silent = runners[0].silent_for.expect("a beat at the claim");
+        assert!((0..=5).contains(&silent), "{silent}");
         assert!(store.beat_job_runner("j", RUNNER).unwrap());
         let stranger = crate::Runner {
             pid: 9,
@@ -1666,7 +1680,7 @@ mod tests {
         store.reset_for_resume("j", other).unwrap();
         let runners = store.unfinished_jobs().unwrap();
         assert_eq!(runners[0].host.as_deref(), Some("other/boot"));
-        assert!(runners[0].beat.is_some());
+        assert!(runners[0].silent_for.is_some());
         assert!(
             !store.beat_job_runner("j", RUNNER).unwrap(),
             "no longer its"
