@@ -136,7 +136,12 @@ impl Heartbeat {
                     };
                     match beat {
                         Ok(true) => {}
-                        Ok(false) => break,
+                        Ok(false) => {
+                            if let Some(store) = &store {
+                                lost_claim(store, &job, runner);
+                            }
+                            break;
+                        }
                         Err(e) => {
                             store = None;
                             tracing::warn!(job = %job, error = %e, "cannot record the runner's heartbeat");
@@ -151,6 +156,50 @@ impl Heartbeat {
             thread,
         }
     }
+}
+
+/// After a heartbeat found the job no longer this runner's: if another process claimed it, or
+/// another machine ended it as interrupted (this runner was silent too long: suspended, cut off
+/// from the store), this runner must not go on — its steps would run twice, its writes land on
+/// a job that is no longer its. Its step processes are killed and the process exits (code 1).
+/// A job this runner ended itself returns.
+fn lost_claim(store: &sluice_store::Store, job: &str, runner: sluice_store::Runner<'_>) {
+    let Ok(row) = store.get_job(job) else {
+        return;
+    };
+    let interrupted = row.status == "Failed"
+        && row
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with(sluice_store::INTERRUPTED));
+    let claimed_by_another = store.unfinished_jobs().is_ok_and(|jobs| {
+        jobs.iter().any(|r| {
+            r.job == job
+                && (r.pid != Some(runner.pid)
+                    || r.started.as_deref() != Some(runner.started)
+                    || r.host.as_deref() != Some(runner.host))
+        })
+    });
+    if !interrupted && !claimed_by_another {
+        return;
+    }
+    crate::executor::local::stop_all_running();
+    let why = if claimed_by_another {
+        "another process claimed it"
+    } else {
+        "another machine ended it as interrupted: this process was silent longer than the stale limit"
+    };
+    tracing::error!(job = %job, "job `{job}` is no longer this process's ({why}); its steps here were stopped");
+    #[expect(
+        clippy::print_stderr,
+        reason = "the process ends here: the one word it leaves"
+    )]
+    {
+        eprintln!(
+            "error: job `{job}` is no longer this process's ({why}); its steps here were stopped and this process stops. See `sluice job show -n {job}`."
+        );
+    }
+    std::process::exit(1);
 }
 
 impl Drop for Heartbeat {
@@ -187,8 +236,9 @@ pub(crate) fn runner_alive(runner: &Recorded<'_>, here: &str) -> bool {
 
 /// Ends every unfinished job whose runner is gone. Returns the names of the jobs it ended.
 pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
-    let unfinished = ws.store().unfinished_jobs()?;
     let here = this_host();
+    stop_orphans_left_here(ws, &here)?;
+    let unfinished = ws.store().unfinished_jobs()?;
     let mut ended = Vec::new();
     for sluice_store::JobRunner {
         job: name,
@@ -290,7 +340,7 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
             let runner = pid.zip(started.as_deref());
             if ws
                 .store()
-                .mark_interrupted(&name, runner, &reason, &steps)?
+                .mark_interrupted(&name, runner, &reason, &steps, elsewhere)?
                 .is_some()
             {
                 ended.push(name);
@@ -298,6 +348,27 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
         }
     }
     Ok(ended)
+}
+
+/// Stops the step processes of this machine's runners that another machine judged gone (the
+/// runner crashed while this machine stayed up, and nothing here noticed first): that machine
+/// could not stop them.
+fn stop_orphans_left_here(ws: &Workspace, here: &str) -> Result<(), EngineError> {
+    let orphans = ws.store().orphaned_step_processes(here)?;
+    let local = crate::executor::local::Local;
+    let mut jobs: Vec<String> = Vec::new();
+    for (job, step, pid, started) in orphans {
+        if let Ok(true) = local.stop_orphan(&Launched::Process { pid, started }) {
+            tracing::warn!(job = %job, step = %step, pid, "stopped a step process of an interrupted job");
+        }
+        if !jobs.contains(&job) {
+            jobs.push(job);
+        }
+    }
+    for job in jobs {
+        ws.store().forget_step_processes(&job)?;
+    }
+    Ok(())
 }
 
 /// How many times in a row a job was interrupted (its runner died): the interruptions in its

@@ -1141,6 +1141,7 @@ impl Store {
         runner: Option<(u32, &str)>,
         reason: &str,
         detached: &[String],
+        keep_processes: bool,
     ) -> Result<Option<Vec<String>>> {
         let at = now();
         let tx = self.conn.transaction()?;
@@ -1210,12 +1211,41 @@ impl Store {
                 params![name, at],
             )?;
         }
-        tx.execute(
-            "UPDATE steps SET pid = NULL, pid_started = NULL WHERE job_name = ?1",
-            params![name],
-        )?;
+        if !keep_processes {
+            tx.execute(
+                "UPDATE steps SET pid = NULL, pid_started = NULL WHERE job_name = ?1",
+                params![name],
+            )?;
+        }
         tx.commit()?;
         Ok(Some(steps))
+    }
+
+    /// The step processes still recorded for interrupted jobs whose runner ran on `host`
+    /// (`HOSTNAME/BOOT_ID`): left when another machine judged the runner gone (see
+    /// [`Store::mark_interrupted`]'s `keep_processes`), for this machine to stop: `(job, step,
+    /// pid, start time)`.
+    pub fn orphaned_step_processes(
+        &self,
+        host: &str,
+    ) -> Result<Vec<(String, String, u32, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT s.job_name, s.name, s.pid, s.pid_started FROM steps s JOIN jobs j ON j.name = s.job_name
+             WHERE j.status = 'Failed' AND j.error LIKE 'interrupted:%' AND j.runner_host = ?1
+               AND s.pid IS NOT NULL AND s.pid_started IS NOT NULL
+             ORDER BY s.job_name, s.position",
+        )?;
+        let rows = stmt.query_map([host], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets the processes recorded for `job`'s steps (they were stopped).
+    pub fn forget_step_processes(&self, job: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE steps SET pid = NULL, pid_started = NULL WHERE job_name = ?1",
+            [job],
+        )?;
+        Ok(())
     }
 
     /// Jobs that ended because the process running them died and were neither resumed nor
@@ -1670,7 +1700,7 @@ mod tests {
         assert!(!store.beat_job_runner("j", stranger).unwrap());
         // A resume records its own.
         store
-            .mark_interrupted("j", None, "interrupted: x", &[])
+            .mark_interrupted("j", None, "interrupted: x", &[], false)
             .unwrap();
         let other = crate::Runner {
             pid: 2,
@@ -1703,7 +1733,7 @@ mod tests {
         }
         let why = format!("{INTERRUPTED} its runner died");
         for job in ["a", "b"] {
-            store.mark_interrupted(job, None, &why, &[]).unwrap();
+            store.mark_interrupted(job, None, &why, &[], false).unwrap();
         }
         // A job that failed otherwise is not interrupted.
         store
@@ -1792,12 +1822,12 @@ mod tests {
             // Claimed by another runner meanwhile: nothing changes.
             assert_eq!(
                 store
-                    .mark_interrupted(job, Some((9, "9")), "interrupted", &[])
+                    .mark_interrupted(job, Some((9, "9")), "interrupted", &[], false)
                     .unwrap(),
                 None
             );
             let failed = store
-                .mark_interrupted(job, None, "interrupted", &["far".to_owned()])
+                .mark_interrupted(job, None, "interrupted", &["far".to_owned()], false)
                 .unwrap();
             assert_eq!(failed.as_deref(), Some(&["near".to_owned()][..]));
             runs
@@ -1901,7 +1931,7 @@ mod tests {
             .create_job_token("m")
             .unwrap();
         store
-            .mark_interrupted("m", None, "interrupted", &[])
+            .mark_interrupted("m", None, "interrupted", &[], false)
             .unwrap();
         assert_eq!(live_tokens(&store, "m"), 0);
         // The tracking port a resumed job listens on again.

@@ -16,6 +16,43 @@ use crate::EngineError;
 /// How long a step gets between SIGTERM and SIGKILL when it is stopped.
 const KILL_GRACE: Duration = Duration::from_secs(5);
 
+/// The step process groups this process runs now (pid, kernel start time), for
+/// [`stop_all_running`].
+static RUNNING: std::sync::Mutex<Vec<(u32, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps a step's process group in [`RUNNING`] while it lives.
+struct Running(u32);
+
+impl Running {
+    fn new(pid: u32, started: String) -> Running {
+        RUNNING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((pid, started));
+        Running(pid)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|(pid, _)| *pid != self.0);
+    }
+}
+
+/// Kills every step process group this process runs (its job was taken from it).
+pub(crate) fn stop_all_running() {
+    let running = RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    for (pid, started) in running {
+        let _ = crate::recover::signal_if_same(pid, &started, Signal::SIGKILL, true);
+    }
+}
+
 /// Runs steps as child processes of this one.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Local;
@@ -96,8 +133,10 @@ async fn run(step: &Prepared, mut io: StepIo<'_>) -> Result<Exit, EngineError> {
         .and_then(|id| i32::try_from(id).ok())
         .map(Pid::from_raw);
     // Recorded so that if this runner dies, the next command can stop the orphan.
+    let mut _running = None;
     if let Some(pid) = child.id() {
         let started = crate::recover::process_started(pid).unwrap_or_default();
+        _running = Some(Running::new(pid, started.clone()));
         (io.launched)(&Launched::Process { pid, started })?;
     }
     let (line_tx, mut line_rx) = mpsc::unbounded_channel::<String>();

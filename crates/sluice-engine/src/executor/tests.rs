@@ -469,7 +469,7 @@ async fn a_resumed_job_follows_its_detached_step_first_and_retries_it_as_a_new_a
             .set_step_run(&job, "train", &run.info.run_uuid)
             .unwrap();
         store
-            .mark_interrupted(&job, None, "interrupted", &["train".to_owned()])
+            .mark_interrupted(&job, None, "interrupted", &["train".to_owned()], false)
             .unwrap();
         store
             .reset_for_resume(&job, sluice_store::testing::RUNNER)

@@ -862,9 +862,62 @@ fn a_runner_on_another_machine_is_judged_gone_by_its_heartbeat_and_its_processes
     // The step's process id is the other machine's: nothing here was signalled.
     let left = crate::common::processes_with("sleep 47.25");
     assert!(!left.is_empty(), "a process on this machine was stopped");
-    for pid in left {
-        let _ = std::process::Command::new("kill")
-            .arg(pid.to_string())
-            .status();
-    }
+    // Had the runner been this machine's (it crashed, the machine stayed up, another machine
+    // judged it first), the next command here stops the steps it left.
+    let read = |f: &str| std::fs::read_to_string(f).unwrap().trim().to_owned();
+    let here = format!(
+        "{}/{}",
+        read("/proc/sys/kernel/hostname"),
+        read("/proc/sys/kernel/random/boot_id")
+    );
+    db().execute(
+        "UPDATE jobs SET runner_host = ?1 WHERE name = 'hb1'",
+        [&here],
+    )
+    .expect("update");
+    ctx.ok(&["job", "list"]);
+    crate::common::wait_for(10, "the left step to be stopped", || {
+        crate::common::processes_with("sleep 47.25").is_empty()
+    });
+}
+
+#[test]
+fn a_runner_whose_job_was_ended_elsewhere_stops_its_steps_and_itself() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "p.yml",
+        "type: pipeline\njobs:\n  slow:\n    command: sleep 46.75\n    outputs:\n      o:\n  after:\n    command: 'true'\n    inputs:\n      x: ${{parent.jobs.slow.outputs.o}}\n",
+    );
+    let runner = ctx
+        .command(&["job", "create", "-f", "p.yml", "--name", "hb2"])
+        .env("SLUICE_RUNNER_BEAT_SECS", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    crate::common::wait_for(120, "the step to start", || {
+        !crate::common::processes_with("sleep 46.75").is_empty()
+    });
+    // Another machine judged this runner gone (say it was suspended past the stale limit)
+    // and ended its job as interrupted.
+    let db = rusqlite::Connection::open(ctx.workspace().join("sluice.db")).expect("db");
+    db.execute(
+        "UPDATE jobs SET status = 'Failed', error = 'interrupted: judged elsewhere' WHERE name = 'hb2'",
+        [],
+    )
+    .expect("update");
+    drop(db);
+    // At its next beat it finds out: its step is killed, it writes nothing more, it exits 1.
+    let out = runner.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("job `hb2` is no longer this process's"),
+        "{stderr}"
+    );
+    assert!(crate::common::processes_with("sleep 46.75").is_empty());
+    let job = ctx.json(&["job", "show", "-n", "hb2"]);
+    assert_eq!(job["status"], "Failed");
+    assert_eq!(job["error"], "interrupted: judged elsewhere");
+    assert_eq!(job["jobs"]["after"]["status"], "NotStarted", "{job:#}");
 }
