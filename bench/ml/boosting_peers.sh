@@ -10,6 +10,7 @@
 # Not a test: nothing here fails on a slow result.
 #
 #   bench/ml/boosting_peers.sh           ROWS="100000 1000000" ROUNDS=3
+#   OUT=folder for results.jsonl, table.md (default results/boosting-peers)
 #   VENV=/path/to/venv                   (default ~/.cache/sluice-bench/venv; lightgbm, xgboost,
 #                                        scikit-learn, pandas and pyarrow installed if missing)
 set -euo pipefail
@@ -18,7 +19,7 @@ repo="$(cd "$here/../.." && pwd)"
 rows="${ROWS:-100000 1000000}"
 rounds="${ROUNDS:-3}"
 venv="${VENV:-$HOME/.cache/sluice-bench/venv}"
-out="$here/results/boosting-peers"
+out="${OUT:-$here/results/boosting-peers}"
 mkdir -p "$out"
 source "$repo/bench/lib.sh"
 need_tools /usr/bin/time

@@ -101,28 +101,97 @@ fn env_seconds(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Records, every [`beat_every`], that this process still runs `job`, until dropped.
+/// This process's claim on a job: who it is as the job's runner, and whether it is ending
+/// the job itself (after which the job is no longer its to beat for).
+pub(crate) struct Claim {
+    job: String,
+    pid: u32,
+    started: String,
+    host: String,
+    ending: std::sync::atomic::AtomicBool,
+}
+
+impl Claim {
+    pub(crate) fn new(job: &str) -> Claim {
+        let pid = std::process::id();
+        Claim {
+            job: job.to_owned(),
+            pid,
+            started: process_started(pid).unwrap_or_default(),
+            host: this_host(),
+            ending: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn runner(&self) -> sluice_store::Runner<'_> {
+        sluice_store::Runner {
+            pid: self.pid,
+            started: &self.started,
+            host: &self.host,
+        }
+    }
+
+    /// Says that this process is about to end the job (a final status): from then on, the
+    /// job not being its is no surprise.
+    pub(crate) fn ending(&self) {
+        self.ending.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn is_ending(&self) -> bool {
+        self.ending.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Before a step is started: if the job is no longer this process's (another machine
+    /// judged it gone and ended or resumed it), stop here instead of starting it.
+    pub(crate) fn check(&self, store: &sluice_store::Store) {
+        if !self.is_ending() && matches!(store.runner_holds(&self.job, self.runner()), Ok(false)) {
+            self.lost(store);
+        }
+    }
+
+    /// The job is no longer this process's and it did not end it: another machine judged this
+    /// runner gone (it was silent too long: suspended, cut off from the store) and ended the job,
+    /// or another process claimed it since. Going on would run its steps twice and write over a
+    /// job that is not its: its step processes are killed and the process exits (code 1).
+    fn lost(&self, store: &sluice_store::Store) -> ! {
+        crate::executor::local::stop_all_running();
+        let job = &self.job;
+        let now = store.get_job(job).map_or_else(
+            |_| "gone".to_owned(),
+            |row| match row.error {
+                Some(e) => format!("{}: {e}", row.status),
+                None => row.status,
+            },
+        );
+        tracing::error!(job = %job, now = %now, "the job is no longer this process's; its steps here were stopped");
+        #[expect(
+            clippy::print_stderr,
+            reason = "the process ends here: the one word it leaves"
+        )]
+        {
+            eprintln!(
+                "error: job `{job}` is no longer this process's (another machine judged it gone, or another process took it over; it is now {now}); its steps here were stopped and this process stops. See `sluice job show -n {job}`."
+            );
+        }
+        std::process::exit(1)
+    }
+}
+
+/// Records, every [`beat_every`], that this process still runs its claimed job, until dropped;
+/// finds out at a beat if the job was taken from it (see [`Claim::lost`]).
 pub(crate) struct Heartbeat {
     stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Heartbeat {
-    pub(crate) fn start(ws: &Workspace, job: &str) -> Heartbeat {
+    pub(crate) fn start(ws: &Workspace, claim: &std::sync::Arc<Claim>) -> Heartbeat {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let (ws, job) = (ws.clone(), job.to_owned());
+        let (ws, claim) = (ws.clone(), std::sync::Arc::clone(claim));
         let every = beat_every();
         let thread = std::thread::Builder::new()
             .name("sluice-heartbeat".into())
             .spawn(move || {
-                let pid = std::process::id();
-                let started = process_started(pid).unwrap_or_default();
-                let host = this_host();
-                let runner = sluice_store::Runner {
-                    pid,
-                    started: &started,
-                    host: &host,
-                };
                 // A connection of its own, opened again after an error (a database restarted
                 // under a long step), so the beat does not wait on the runner's.
                 let mut store: Option<sluice_store::Store> = None;
@@ -130,21 +199,24 @@ impl Heartbeat {
                     stopped.recv_timeout(every)
                 {
                     let beat = match &store {
-                        Some(s) => s.beat_job_runner(&job, runner),
-                        None => sluice_store::Store::open_at(ws.location())
-                            .and_then(|s| store.insert(s).beat_job_runner(&job, runner)),
+                        Some(s) => s.beat_job_runner(&claim.job, claim.runner()),
+                        None => sluice_store::Store::open_at(ws.location()).and_then(|s| {
+                            store.insert(s).beat_job_runner(&claim.job, claim.runner())
+                        }),
                     };
                     match beat {
                         Ok(true) => {}
                         Ok(false) => {
-                            if let Some(store) = &store {
-                                lost_claim(store, &job, runner);
+                            if !claim.is_ending()
+                                && let Some(store) = &store
+                            {
+                                claim.lost(store);
                             }
                             break;
                         }
                         Err(e) => {
                             store = None;
-                            tracing::warn!(job = %job, error = %e, "cannot record the runner's heartbeat");
+                            tracing::warn!(job = %claim.job, error = %e, "cannot record the runner's heartbeat");
                         }
                     }
                 }
@@ -156,50 +228,6 @@ impl Heartbeat {
             thread,
         }
     }
-}
-
-/// After a heartbeat found the job no longer this runner's: if another process claimed it, or
-/// another machine ended it as interrupted (this runner was silent too long: suspended, cut off
-/// from the store), this runner must not go on — its steps would run twice, its writes land on
-/// a job that is no longer its. Its step processes are killed and the process exits (code 1).
-/// A job this runner ended itself returns.
-fn lost_claim(store: &sluice_store::Store, job: &str, runner: sluice_store::Runner<'_>) {
-    let Ok(row) = store.get_job(job) else {
-        return;
-    };
-    let interrupted = row.status == "Failed"
-        && row
-            .error
-            .as_deref()
-            .is_some_and(|e| e.starts_with(sluice_store::INTERRUPTED));
-    let claimed_by_another = store.unfinished_jobs().is_ok_and(|jobs| {
-        jobs.iter().any(|r| {
-            r.job == job
-                && (r.pid != Some(runner.pid)
-                    || r.started.as_deref() != Some(runner.started)
-                    || r.host.as_deref() != Some(runner.host))
-        })
-    });
-    if !interrupted && !claimed_by_another {
-        return;
-    }
-    crate::executor::local::stop_all_running();
-    let why = if claimed_by_another {
-        "another process claimed it"
-    } else {
-        "another machine ended it as interrupted: this process was silent longer than the stale limit"
-    };
-    tracing::error!(job = %job, "job `{job}` is no longer this process's ({why}); its steps here were stopped");
-    #[expect(
-        clippy::print_stderr,
-        reason = "the process ends here: the one word it leaves"
-    )]
-    {
-        eprintln!(
-            "error: job `{job}` is no longer this process's ({why}); its steps here were stopped and this process stops. See `sluice job show -n {job}`."
-        );
-    }
-    std::process::exit(1);
 }
 
 impl Drop for Heartbeat {
@@ -316,14 +344,16 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
                 }
             }
             if elsewhere {
-                // It may have beaten again while the steps were looked at.
-                let silent_now = ws
-                    .store()
-                    .unfinished_jobs()?
-                    .into_iter()
-                    .find(|r| r.job == name && r.pid == pid && r.started == started)
-                    .and_then(|r| r.silent_for);
-                if silent_now.is_none_or(|s| s <= stale_after()) {
+                // Judged in two looks, a stale limit apart, with no beat between (see
+                // `judge_silent_runner`): until then it is only suspected.
+                let gone = match (pid, started.as_deref()) {
+                    (Some(pid), Some(started)) => {
+                        ws.store()
+                            .judge_silent_runner(&name, (pid, started), stale_after())?
+                    }
+                    _ => false,
+                };
+                if !gone {
                     continue;
                 }
             }
@@ -350,23 +380,37 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
     Ok(ended)
 }
 
-/// Stops the step processes of this machine's runners that another machine judged gone (the
-/// runner crashed while this machine stayed up, and nothing here noticed first): that machine
-/// could not stop them.
+/// Stops the step processes a runner of this machine left when another machine judged it
+/// gone (it crashed while this machine stayed up, and nothing here noticed first). A runner
+/// that still lives (it was only cut off) is left to find out at its next beat and stop its
+/// own steps; a process that cannot be stopped is tried again next time.
 fn stop_orphans_left_here(ws: &Workspace, here: &str) -> Result<(), EngineError> {
-    let orphans = ws.store().orphaned_step_processes(here)?;
+    let orphans = ws.store().orphan_processes(here)?;
     let local = crate::executor::local::Local;
-    let mut jobs: Vec<String> = Vec::new();
-    for (job, step, pid, started) in orphans {
-        if let Ok(true) = local.stop_orphan(&Launched::Process { pid, started }) {
-            tracing::warn!(job = %job, step = %step, pid, "stopped a step process of an interrupted job");
+    for orphan in orphans {
+        let runner_lives = orphan
+            .runner_pid
+            .zip(orphan.runner_started.as_deref())
+            .is_some_and(|(pid, started)| process_started(pid).is_some_and(|s| s == started));
+        if runner_lives {
+            continue;
         }
-        if !jobs.contains(&job) {
-            jobs.push(job);
+        let launched = Launched::Process {
+            pid: orphan.pid,
+            started: orphan.started.clone(),
+        };
+        match local.stop_orphan(&launched) {
+            Ok(stopped) => {
+                if stopped {
+                    tracing::warn!(job = %orphan.job, step = %orphan.step, pid = orphan.pid, "stopped a step process its runner left");
+                }
+                ws.store()
+                    .forget_orphan_process(here, &orphan.job, &orphan.step)?;
+            }
+            Err(e) => {
+                tracing::warn!(job = %orphan.job, step = %orphan.step, error = %e, "cannot stop a step process its runner left");
+            }
         }
-    }
-    for job in jobs {
-        ws.store().forget_step_processes(&job)?;
     }
     Ok(())
 }

@@ -105,11 +105,13 @@ pub(crate) async fn execute_with(
     cancel: impl std::future::Future<Output = ()>,
 ) -> Result<Outcome, EngineError> {
     crate::recover::claim(ws, &plan.job_name)?;
-    let _heartbeat = crate::recover::Heartbeat::start(ws, &plan.job_name);
+    let claim = Arc::new(crate::recover::Claim::new(&plan.job_name));
+    let _heartbeat = crate::recover::Heartbeat::start(ws, &claim);
     let tracking = match JobTracking::start(ws, plan).await {
         Ok(t) => t,
         Err(e) => {
             let msg = e.to_string();
+            claim.ending();
             ws.store()
                 .set_job_status(&plan.job_name, Status::Failed.as_str(), Some(&msg))?;
             return Err(e);
@@ -121,6 +123,7 @@ pub(crate) async fn execute_with(
         observer,
         tracking: Arc::clone(&tracking.info),
         executors,
+        claim,
     };
     let outcome = runner.run(cancel).await;
     ws.save_hash_memo();
@@ -197,6 +200,8 @@ struct Runner {
     observer: Observer,
     tracking: Arc<TrackingInfo>,
     executors: Executors,
+    /// This process's claim on the job (see [`crate::recover::Claim`]).
+    claim: Arc<crate::recover::Claim>,
 }
 
 /// How one step ended.
@@ -210,6 +215,9 @@ struct StepEnd {
 
 impl Runner {
     fn job_status(&self, status: Status, error: Option<&str>) -> Result<(), EngineError> {
+        if status.is_terminal() {
+            self.claim.ending();
+        }
         self.ws
             .store()
             .set_job_status(&self.plan.job_name, status.as_str(), error)?;
@@ -320,6 +328,8 @@ impl Runner {
         follow: Option<DetachedStep>,
     ) -> Result<(), EngineError> {
         let step = &self.plan.steps[i];
+        // A job taken from this process (judged gone elsewhere) starts nothing more.
+        self.claim.check(&self.ws.store());
         // Queued, its run, and the run recorded on it: one commit.
         let job = self.plan.job_name.as_str();
         let kept_run = follow.as_ref().and_then(|d| d.run_id.clone());

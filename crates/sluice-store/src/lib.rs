@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0018_detached_steps.sql"),
     include_str!("../migrations/0019_runner_host.sql"),
     include_str!("../migrations/0020_runner_beat.sql"),
+    include_str!("../migrations/0021_runner_suspect_orphans.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -70,6 +71,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0018_detached_steps.sql"),
     include_str!("../migrations/postgres/0019_runner_host.sql"),
     include_str!("../migrations/postgres/0020_runner_beat.sql"),
+    include_str!("../migrations/postgres/0021_runner_suspect_orphans.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -251,6 +253,19 @@ pub struct JobRunner {
     /// Seconds since the runner last said it was alive, by the store's clock (none for
     /// runners from before 0020).
     pub silent_for: Option<i64>,
+}
+
+/// A step process a runner left when another machine judged it gone
+/// ([`Store::orphan_processes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrphanProcess {
+    pub job: String,
+    pub step: String,
+    pub pid: u32,
+    pub started: String,
+    /// The runner that launched it, to tell whether it still lives.
+    pub runner_pid: Option<u32>,
+    pub runner_started: Option<String>,
 }
 
 /// The process running a job: its id, its start time as the kernel gives it, and its machine
@@ -1141,7 +1156,7 @@ impl Store {
         runner: Option<(u32, &str)>,
         reason: &str,
         detached: &[String],
-        keep_processes: bool,
+        orphans_for_runner_host: bool,
     ) -> Result<Option<Vec<String>>> {
         let at = now();
         let tx = self.conn.transaction()?;
@@ -1211,41 +1226,105 @@ impl Store {
                 params![name, at],
             )?;
         }
-        if !keep_processes {
+        if orphans_for_runner_host {
             tx.execute(
-                "UPDATE steps SET pid = NULL, pid_started = NULL WHERE job_name = ?1",
+                "INSERT INTO orphan_processes (host, job_name, step_name, pid, pid_started, runner_pid, runner_started)
+                 SELECT j.runner_host, s.job_name, s.name, s.pid, s.pid_started, j.runner_pid, j.runner_started
+                 FROM steps s JOIN jobs j ON j.name = s.job_name
+                 WHERE s.job_name = ?1 AND s.pid IS NOT NULL AND s.pid_started IS NOT NULL AND j.runner_host IS NOT NULL
+                 ON CONFLICT DO NOTHING",
                 params![name],
             )?;
         }
+        tx.execute(
+            "UPDATE steps SET pid = NULL, pid_started = NULL WHERE job_name = ?1",
+            params![name],
+        )?;
         tx.commit()?;
         Ok(Some(steps))
     }
 
-    /// The step processes still recorded for interrupted jobs whose runner ran on `host`
-    /// (`HOSTNAME/BOOT_ID`): left when another machine judged the runner gone (see
-    /// [`Store::mark_interrupted`]'s `keep_processes`), for this machine to stop: `(job, step,
-    /// pid, start time)`.
-    pub fn orphaned_step_processes(
-        &self,
-        host: &str,
-    ) -> Result<Vec<(String, String, u32, String)>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT s.job_name, s.name, s.pid, s.pid_started FROM steps s JOIN jobs j ON j.name = s.job_name
-             WHERE j.status = 'Failed' AND j.error LIKE 'interrupted:%' AND j.runner_host = ?1
-               AND s.pid IS NOT NULL AND s.pid_started IS NOT NULL
-             ORDER BY s.job_name, s.position",
+    /// Judges a runner on another machine that has been silent longer than `stale` seconds,
+    /// in two looks: the first records a suspicion (`runner_suspect`); the runner is gone
+    /// (true) only when a later look finds the suspicion older than `stale` and no beat since.
+    /// So when the store itself was down (every runner silent at once), the live runners beat
+    /// again before they are judged. False while `runner` (pid, start time) is not the job's.
+    pub fn judge_silent_runner(
+        &mut self,
+        name: &str,
+        runner: (u32, &str),
+        stale: i64,
+    ) -> Result<bool> {
+        let clock = self.clock();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            &format!(
+                "UPDATE jobs SET runner_suspect = {clock}
+                 WHERE name = ?1 AND runner_pid = ?2 AND runner_started = ?3
+                   AND status NOT IN ('Completed', 'Failed', 'Canceled')
+                   AND {clock} - runner_beat > ?4
+                   AND (runner_suspect IS NULL OR runner_suspect < runner_beat)"
+            ),
+            params![name, runner.0, runner.1, stale],
         )?;
-        let rows = stmt.query_map([host], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        let gone: Option<i64> = tx
+            .query_row(
+                &format!(
+                    "SELECT 1 FROM jobs
+                     WHERE name = ?1 AND runner_pid = ?2 AND runner_started = ?3
+                       AND status NOT IN ('Completed', 'Failed', 'Canceled')
+                       AND {clock} - runner_beat > ?4 AND runner_suspect >= runner_beat
+                       AND {clock} - runner_suspect > ?4"
+                ),
+                params![name, runner.0, runner.1, stale],
+                |r| r.get(0),
+            )
+            .optional()?;
+        tx.commit()?;
+        Ok(gone.is_some())
+    }
+
+    /// The step processes a runner on `host` (`HOSTNAME/BOOT_ID`) left when another machine
+    /// judged it gone, for `host` to stop.
+    pub fn orphan_processes(&self, host: &str) -> Result<Vec<OrphanProcess>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT job_name, step_name, pid, pid_started, runner_pid, runner_started FROM orphan_processes
+             WHERE host = ?1 ORDER BY job_name, step_name",
+        )?;
+        let rows = stmt.query_map([host], |r| {
+            Ok(OrphanProcess {
+                job: r.get(0)?,
+                step: r.get(1)?,
+                pid: r.get(2)?,
+                started: r.get(3)?,
+                runner_pid: r.get(4)?,
+                runner_started: r.get(5)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Forgets the processes recorded for `job`'s steps (they were stopped).
-    pub fn forget_step_processes(&self, job: &str) -> Result<()> {
+    /// Forgets a left step process (it was stopped, or is gone).
+    pub fn forget_orphan_process(&self, host: &str, job: &str, step: &str) -> Result<()> {
         self.conn.execute(
-            "UPDATE steps SET pid = NULL, pid_started = NULL WHERE job_name = ?1",
-            [job],
+            "DELETE FROM orphan_processes WHERE host = ?1 AND job_name = ?2 AND step_name = ?3",
+            params![host, job, step],
         )?;
         Ok(())
+    }
+
+    /// Whether `runner` still holds job `name`: recorded as its runner, the job unfinished.
+    pub fn runner_holds(&self, name: &str, runner: Runner<'_>) -> Result<bool> {
+        let held: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM jobs WHERE name = ?1 AND runner_pid = ?2 AND runner_started = ?3 AND runner_host = ?4
+                   AND status NOT IN ('Completed', 'Failed', 'Canceled')",
+                params![name, runner.pid, runner.started, runner.host],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(held.is_some())
     }
 
     /// Jobs that ended because the process running them died and were neither resumed nor
@@ -1722,6 +1801,61 @@ mod tests {
     }
 
     #[test]
+    fn a_silent_runner_is_judged_in_two_looks_and_its_processes_kept_for_its_machine() {
+        use crate::testing::{RUNNER, job_row, step_row};
+        let (_dir, mut store) = store();
+        store
+            .insert_job(&job_row("j", "Running"), &[step_row("s", "local")])
+            .unwrap();
+        store.set_job_runner("j", RUNNER).unwrap();
+        store.set_step_pid("j", "s", Some((77, "770"))).unwrap();
+        let runner = (RUNNER.pid, RUNNER.started);
+        // Beating: not judged.
+        assert!(!store.judge_silent_runner("j", runner, 120).unwrap());
+        // Silent for 1,000 s: suspected at the first look, not judged.
+        let shift = |store: &Store, sql: &str| store.conn.execute(sql, ()).unwrap();
+        shift(&store, "UPDATE jobs SET runner_beat = runner_beat - 1000");
+        assert!(!store.judge_silent_runner("j", runner, 120).unwrap());
+        // A beat after the suspicion: suspected again from now, not judged.
+        shift(
+            &store,
+            "UPDATE jobs SET runner_suspect = runner_suspect - 500",
+        );
+        assert!(store.beat_job_runner("j", RUNNER).unwrap());
+        shift(&store, "UPDATE jobs SET runner_beat = runner_beat - 200");
+        assert!(!store.judge_silent_runner("j", runner, 120).unwrap());
+        // Still silent a stale limit after the suspicion (500 s on): judged; not for another
+        // runner.
+        shift(
+            &store,
+            "UPDATE jobs SET runner_suspect = runner_suspect - 500, runner_beat = runner_beat - 500",
+        );
+        assert!(!store.judge_silent_runner("j", (2, "2"), 120).unwrap());
+        assert!(store.judge_silent_runner("j", runner, 120).unwrap());
+        // Ended for its machine to stop its steps: kept apart from the steps' own pids.
+        store
+            .mark_interrupted("j", Some(runner), "interrupted: silent", &[], true)
+            .unwrap()
+            .unwrap();
+        assert!(store.step_processes("j").unwrap().is_empty());
+        assert!(store.orphan_processes("elsewhere/boot").unwrap().is_empty());
+        let left = store.orphan_processes(RUNNER.host).unwrap();
+        assert_eq!(
+            left,
+            [OrphanProcess {
+                job: "j".into(),
+                step: "s".into(),
+                pid: 77,
+                started: "770".into(),
+                runner_pid: Some(1),
+                runner_started: Some("1".into()),
+            }]
+        );
+        store.forget_orphan_process(RUNNER.host, "j", "s").unwrap();
+        assert!(store.orphan_processes(RUNNER.host).unwrap().is_empty());
+    }
+
+    #[test]
     fn interrupted_jobs_are_found_until_resumed_or_canceled() {
         use crate::testing::{job_row, step_row};
         let (_dir, mut store) = store();
@@ -2057,7 +2191,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 20);
+        assert_eq!(latest, 21);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -2131,7 +2265,9 @@ mod tests {
             let mut conn = Conn::open_sqlite(&path).unwrap();
             let tx = conn.transaction().unwrap();
             tx.execute_batch(
-                "ALTER TABLE jobs DROP COLUMN runner_beat;
+                "DROP TABLE orphan_processes;
+                 ALTER TABLE jobs DROP COLUMN runner_suspect;
+                 ALTER TABLE jobs DROP COLUMN runner_beat;
                  ALTER TABLE jobs DROP COLUMN runner_host;
                  ALTER TABLE steps DROP COLUMN detached;
                  ALTER TABLE steps DROP COLUMN executor_attempt;
@@ -2157,7 +2293,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 20);
+        assert_eq!(store.schema_version().unwrap(), 21);
         let (points, _) = store.metric_history_points(&run, "loss", 10, 0).unwrap();
         let got: Vec<(i64, f64)> = points.iter().map(|p| (p.step, p.value)).collect();
         assert_eq!(got, [(0, 1.5), (1, 0.5)]);
@@ -2191,7 +2327,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 20);
+        assert_eq!(store.schema_version().unwrap(), 21);
         let old = store.get_compute("old").unwrap().unwrap();
         assert_eq!(
             (old.max_instances, old.min_instances, old.size),

@@ -848,8 +848,30 @@ fn a_runner_on_another_machine_is_judged_gone_by_its_heartbeat_and_its_processes
     // Heard from 30 s ago, within the limit: still its machine's to judge.
     seen_ago(30);
     assert_eq!(status("60")["status"], "Running");
-    // Silent past the limit (120 s by default): ended as interrupted, by its heartbeat.
+    // Silent past the limit (120 s by default): first only suspected (the store itself may
+    // have been down, every runner silent at once)...
     seen_ago(600);
+    assert_eq!(status("120")["status"], "Running");
+    let suspect = |sql: &str| {
+        db().query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+            .expect("query")
+    };
+    let suspected = suspect("SELECT runner_suspect FROM jobs WHERE name = 'hb1'");
+    assert!(suspected.is_some());
+    // ... a beat after the suspicion clears it (no judgment at the next look) ...
+    db().execute(
+        "UPDATE jobs SET runner_suspect = runner_suspect - 300, runner_beat = runner_suspect - 150 WHERE name = 'hb1'",
+        [],
+    )
+    .expect("update");
+    assert_eq!(status("120")["status"], "Running");
+    // ... and still silent a stale limit after the suspicion, with no beat since: ended as
+    // interrupted, by its heartbeat.
+    db().execute(
+        "UPDATE jobs SET runner_suspect = CAST(strftime('%s', 'now') AS INTEGER) - 300, runner_beat = CAST(strftime('%s', 'now') AS INTEGER) - 600 WHERE name = 'hb1'",
+        [],
+    )
+    .expect("update");
     let job = status("120");
     assert_eq!(job["status"], "Failed", "{job:#}");
     let error = job["error"].as_str().unwrap();
@@ -870,8 +892,13 @@ fn a_runner_on_another_machine_is_judged_gone_by_its_heartbeat_and_its_processes
         read("/proc/sys/kernel/hostname"),
         read("/proc/sys/kernel/random/boot_id")
     );
+    // (Resuming it from here first would not lose them: they are kept apart.)
+    let kept = suspect(
+        "SELECT COUNT(*) FROM orphan_processes WHERE job_name = 'hb1' AND host = 'machine-gone/boot-1'",
+    );
+    assert_eq!(kept, Some(1));
     db().execute(
-        "UPDATE jobs SET runner_host = ?1 WHERE name = 'hb1'",
+        "UPDATE orphan_processes SET host = ?1 WHERE job_name = 'hb1'",
         [&here],
     )
     .expect("update");
