@@ -17,6 +17,15 @@ pub fn process_started(pid: u32) -> Option<String> {
     after.split_whitespace().nth(19).map(str::to_owned)
 }
 
+/// Whether process `pid` is stopped by a signal (state `T` or `t` in `/proc/PID/stat`).
+fn process_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state == "T" || state == "t")
+    })
+}
+
 /// Sends `signal` to process `pid` (`group`: to its process group) if it is still the process
 /// that started at `started`. Returns false when it is gone.
 pub(crate) fn signal_if_same(
@@ -109,7 +118,15 @@ pub(crate) struct Claim {
     started: String,
     host: String,
     ending: std::sync::atomic::AtomicBool,
+    /// When the store last said the job was this process's (a beat or a check), by the wall
+    /// clock (which, unlike a monotonic one, counts the time a machine spent suspended).
+    confirmed: std::sync::Mutex<Option<std::time::SystemTime>>,
 }
+
+/// How long a confirmed claim is taken as held without asking the store again: a job is taken
+/// only after its runner was silent for two stale limits, so a second is far on the safe side,
+/// and statuses written in a burst (thousands of reused steps) ask once.
+const CONFIRMED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Claim {
     pub(crate) fn new(job: &str) -> Claim {
@@ -120,6 +137,7 @@ impl Claim {
             started: process_started(pid).unwrap_or_default(),
             host: this_host(),
             ending: std::sync::atomic::AtomicBool::new(false),
+            confirmed: std::sync::Mutex::new(None),
         }
     }
 
@@ -144,9 +162,30 @@ impl Claim {
     /// Before a step is started: if the job is no longer this process's (another machine
     /// judged it gone and ended or resumed it), stop here instead of starting it.
     pub(crate) fn check(&self, store: &sluice_store::Store) {
-        if !self.is_ending() && matches!(store.runner_holds(&self.job, self.runner()), Ok(false)) {
-            self.lost(store);
+        if self.is_ending() || self.recently_confirmed() {
+            return;
         }
+        match store.runner_holds(&self.job, self.runner()) {
+            Ok(true) => self.confirm(),
+            Ok(false) => self.lost(store),
+            // The store cannot say now: the write that follows will fail or succeed on its own.
+            Err(_) => {}
+        }
+    }
+
+    fn confirm(&self) {
+        *self
+            .confirmed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(std::time::SystemTime::now());
+    }
+
+    fn recently_confirmed(&self) -> bool {
+        self.confirmed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some_and(|at| at.elapsed().is_ok_and(|e| e < CONFIRMED_FOR))
     }
 
     /// The job is no longer this process's and it did not end it: another machine judged this
@@ -205,7 +244,7 @@ impl Heartbeat {
                         }),
                     };
                     match beat {
-                        Ok(true) => {}
+                        Ok(true) => claim.confirm(),
                         Ok(false) => {
                             if !claim.is_ending()
                                 && let Some(store) = &store
@@ -385,13 +424,18 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
 /// that still lives (it was only cut off) is left to find out at its next beat and stop its
 /// own steps; a process that cannot be stopped is tried again next time.
 fn stop_orphans_left_here(ws: &Workspace, here: &str) -> Result<(), EngineError> {
+    // Those of an earlier boot of this machine are gone with it.
+    ws.store().forget_orphans_of_earlier_boots(here)?;
     let orphans = ws.store().orphan_processes(here)?;
     let local = crate::executor::local::Local;
     for orphan in orphans {
+        // A runner stopped by a signal (Ctrl-Z, SIGSTOP) does not stop its steps: they go.
         let runner_lives = orphan
             .runner_pid
             .zip(orphan.runner_started.as_deref())
-            .is_some_and(|(pid, started)| process_started(pid).is_some_and(|s| s == started));
+            .is_some_and(|(pid, started)| {
+                process_started(pid).is_some_and(|s| s == started) && !process_stopped(pid)
+            });
         if runner_lives {
             continue;
         }

@@ -215,12 +215,14 @@ struct StepEnd {
 
 impl Runner {
     fn job_status(&self, status: Status, error: Option<&str>) -> Result<(), EngineError> {
+        let mut store = self.ws.store();
+        // Written only while the job is still this process's (checked under the store's lock).
+        self.claim.check(&store);
         if status.is_terminal() {
             self.claim.ending();
         }
-        self.ws
-            .store()
-            .set_job_status(&self.plan.job_name, status.as_str(), error)?;
+        store.set_job_status(&self.plan.job_name, status.as_str(), error)?;
+        drop(store);
         (self.observer)(Event::Job { status });
         Ok(())
     }
@@ -231,12 +233,15 @@ impl Runner {
         status: Status,
         message: Option<String>,
     ) -> Result<(), EngineError> {
-        self.ws.store().set_step_status(
+        let mut store = self.ws.store();
+        self.claim.check(&store);
+        store.set_step_status(
             &self.plan.job_name,
             step,
             status.as_str(),
             message.as_deref(),
         )?;
+        drop(store);
         (self.observer)(Event::Step {
             step: step.to_owned(),
             status,
@@ -369,6 +374,7 @@ impl Runner {
             run_id: run_id.clone(),
             executor: self.executors.get(&step.compute),
             follow,
+            claim: Arc::clone(&self.claim),
         };
         let ws = self.ws.clone();
         let followed = task.follow.clone();
@@ -466,6 +472,8 @@ struct StepTask {
     executor: Arc<dyn Executor>,
     /// The step's batch job, launched by a runner that stopped: followed instead of launched.
     follow: Option<DetachedStep>,
+    /// This process's claim on the job: checked before each status it writes.
+    claim: Arc<crate::recover::Claim>,
 }
 
 /// A step's log, opened for appending: the lifecycle and an executor's line callback may both
@@ -514,9 +522,10 @@ impl StepTask {
     }
 
     fn status(&self, status: Status) -> Result<(), EngineError> {
-        self.ws
-            .store()
-            .set_step_status(&self.plan.job_name, &self.step, status.as_str(), None)?;
+        let mut store = self.ws.store();
+        self.claim.check(&store);
+        store.set_step_status(&self.plan.job_name, &self.step, status.as_str(), None)?;
+        drop(store);
         (self.observer)(Event::Step {
             step: self.step.clone(),
             status,

@@ -1304,6 +1304,18 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Forgets the left step processes recorded for earlier boots of `host`'s machine
+    /// (`HOSTNAME/BOOT_ID`): they ended with that boot.
+    pub fn forget_orphans_of_earlier_boots(&self, host: &str) -> Result<()> {
+        let machine = host.split('/').next().unwrap_or(host);
+        self.conn.execute(
+            "DELETE FROM orphan_processes
+             WHERE substr(host, 1, length(?1) + 1) = ?1 || '/' AND host <> ?2",
+            params![machine, host],
+        )?;
+        Ok(())
+    }
+
     /// Forgets a left step process (it was stopped, or is gone).
     pub fn forget_orphan_process(&self, host: &str, job: &str, step: &str) -> Result<()> {
         self.conn.execute(
@@ -1851,7 +1863,26 @@ mod tests {
                 runner_started: Some("1".into()),
             }]
         );
+        // Another boot of the same machine forgets them (they ended with that boot); another
+        // machine, or this boot, does not.
+        store
+            .forget_orphans_of_earlier_boots("test-host-2/test-boot")
+            .unwrap();
+        store.forget_orphans_of_earlier_boots(RUNNER.host).unwrap();
+        assert_eq!(store.orphan_processes(RUNNER.host).unwrap().len(), 1);
         store.forget_orphan_process(RUNNER.host, "j", "s").unwrap();
+        assert!(store.orphan_processes(RUNNER.host).unwrap().is_empty());
+        store
+            .mark_interrupted("j", None, "interrupted: again", &[], true)
+            .unwrap();
+        store.set_step_pid("j", "s", Some((78, "780"))).unwrap();
+        store
+            .mark_interrupted("j", None, "interrupted: again", &[], true)
+            .unwrap();
+        assert_eq!(store.orphan_processes(RUNNER.host).unwrap().len(), 1);
+        store
+            .forget_orphans_of_earlier_boots("test-host/next-boot")
+            .unwrap();
         assert!(store.orphan_processes(RUNNER.host).unwrap().is_empty());
     }
 
