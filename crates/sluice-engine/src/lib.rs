@@ -31,7 +31,7 @@ pub use plan::{
 pub use provenance::record_code_provenance;
 pub use recover::{
     cancel_detached, interrupt_runner, interruptions_in_a_row, on_this_machine, process_started,
-    recover_interrupted,
+    recover_interrupted, silent_runner_note,
 };
 pub use reuse::explain;
 pub use run::{Event, Observer, Outcome, resume, run};

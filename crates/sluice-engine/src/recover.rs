@@ -103,6 +103,19 @@ fn stale_after() -> i64 {
     i64::try_from(env_seconds("SLUICE_RUNNER_STALE_SECS", 120).max(1)).unwrap_or(i64::MAX)
 }
 
+/// What to tell someone who wants to cancel or resume, from another machine, a job whose runner
+/// has been silent for `silent_for` seconds: nothing while it is within the stale limit.
+#[must_use]
+pub fn silent_runner_note(silent_for: Option<i64>) -> Option<String> {
+    let silent = silent_for?;
+    let stale = stale_after();
+    (silent > stale).then(|| {
+        format!(
+            "its runner has not reported for {silent} s: if its machine is gone, the job is judged interrupted once a look finds it silent a stale limit ({stale} s, SLUICE_RUNNER_STALE_SECS) after the first that did (a team server looks every 2 s); run this again then"
+        )
+    })
+}
+
 fn env_seconds(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()

@@ -858,6 +858,15 @@ fn a_runner_on_another_machine_is_judged_gone_by_its_heartbeat_and_its_processes
     };
     let suspected = suspect("SELECT runner_suspect FROM jobs WHERE name = 'hb1'");
     assert!(suspected.is_some());
+    // Meanwhile a cancel from here says why it must wait, and what to do.
+    let cancel = ctx.run(&["job", "cancel", "-n", "hb1"]);
+    let said = String::from_utf8_lossy(&cancel.stderr);
+    assert_eq!(cancel.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("runs on another machine (machine-gone)"),
+        "{said}"
+    );
+    assert!(said.contains("its runner has not reported for 6"), "{said}");
     // ... a beat after the suspicion clears it (no judgment at the next look) ...
     db().execute(
         "UPDATE jobs SET runner_suspect = runner_suspect - 300, runner_beat = runner_suspect - 150 WHERE name = 'hb1'",

@@ -75,13 +75,17 @@ pub(crate) fn cancel(
     if let Some(host) = runner.and_then(|r| r.host.as_deref())
         && !sluice_engine::on_this_machine(host)
     {
+        let hint = sluice_engine::silent_runner_note(runner.and_then(|r| r.silent_for))
+            .unwrap_or_else(|| {
+                "run `sluice job cancel` there (or against the team server that runs it, with `--url`)".to_owned()
+            });
         return Err(CliError::usage(
             format!(
                 "job `{}` runs on another machine ({})",
                 job.name,
                 host.split('/').next().unwrap_or(host)
             ),
-            "run `sluice job cancel` there (or against the team server that runs it, with `--url`)",
+            hint,
         ));
     }
     sluice_engine::interrupt_runner(pid, &started).map_err(|e| {
