@@ -302,17 +302,25 @@ impl TableReader {
         }
     }
 
-    /// Like [`parts`](Self::parts), with only the named columns (those the table has, in the
-    /// order given): a Parquet file's other columns are not decoded at all, a CSV file's
+    /// Like [`parts`](Self::parts), with only the named columns (those the table has, each
+    /// once, in the order given): a Parquet file's other columns are not decoded at all, a CSV file's
     /// other cells not kept.
     #[must_use]
     pub fn parts_of(&self, names: &[&str]) -> Parts<'_> {
         Parts {
             reader: self,
-            wanted: names
-                .iter()
-                .filter_map(|name| self.names.iter().position(|n| n == name))
-                .collect(),
+            wanted: {
+                let mut wanted: Vec<usize> = Vec::with_capacity(names.len());
+                for i in names
+                    .iter()
+                    .filter_map(|name| self.names.iter().position(|n| n == name))
+                {
+                    if !wanted.contains(&i) {
+                        wanted.push(i);
+                    }
+                }
+                wanted
+            },
             next_file: 0,
             open: None,
         }

@@ -54,19 +54,9 @@ pub fn interrupt_runner(pid: u32, started: &str) -> std::io::Result<bool> {
     signal_if_same(pid, started, Signal::SIGINT, false)
 }
 
-/// Records this process as the runner of `job`.
-pub(crate) fn claim(ws: &Workspace, job: &str) -> Result<(), EngineError> {
-    let pid = std::process::id();
-    let started = process_started(pid).unwrap_or_default();
-    let host = this_host();
-    ws.store().set_job_runner(
-        job,
-        sluice_store::Runner {
-            pid,
-            started: &started,
-            host: &host,
-        },
-    )?;
+/// Records this process as the runner of its claimed job.
+pub(crate) fn claim(ws: &Workspace, claim: &Claim) -> Result<(), EngineError> {
+    ws.store().set_job_runner(&claim.job, claim.runner())?;
     Ok(())
 }
 
@@ -84,11 +74,15 @@ pub(crate) fn this_host() -> String {
     )
 }
 
+/// The machine of a runner's host (`HOSTNAME/BOOT_ID`): its host name.
+pub(crate) fn machine_of(host: &str) -> &str {
+    host.split('/').next().unwrap_or(host)
+}
+
 /// Whether a runner recorded on `host` (`HOSTNAME/BOOT_ID`) runs on this machine (in any boot).
 #[must_use]
 pub fn on_this_machine(host: &str) -> bool {
-    let here = this_host();
-    host.split('/').next() == here.split('/').next()
+    machine_of(host) == machine_of(&this_host())
 }
 
 /// How often a job's runner records that it is alive (`SLUICE_RUNNER_BEAT_SECS`, default 15).
@@ -96,9 +90,9 @@ fn beat_every() -> std::time::Duration {
     std::time::Duration::from_secs(env_seconds("SLUICE_RUNNER_BEAT_SECS", 15).max(1))
 }
 
-/// How long after its last heartbeat another machine's runner counts as gone
-/// (`SLUICE_RUNNER_STALE_SECS`, default 120: eight missed beats, and room for clocks that
-/// disagree by a minute).
+/// How long another machine's runner may be silent before it is suspected, and then judged
+/// gone at a look this long after the suspicion (`SLUICE_RUNNER_STALE_SECS`, default 120:
+/// eight missed beats). Beats and looks use the store's clock.
 fn stale_after() -> i64 {
     i64::try_from(env_seconds("SLUICE_RUNNER_STALE_SECS", 120).max(1)).unwrap_or(i64::MAX)
 }
@@ -154,7 +148,7 @@ impl Claim {
         }
     }
 
-    fn runner(&self) -> sluice_store::Runner<'_> {
+    pub(crate) fn runner(&self) -> sluice_store::Runner<'_> {
         sluice_store::Runner {
             pid: self.pid,
             started: &self.started,
@@ -172,13 +166,16 @@ impl Claim {
         self.ending.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Before a step is started: if the job is no longer this process's (another machine
-    /// judged it gone and ended or resumed it), stop here instead of starting it.
+    /// Before a status is written (at most once a [`CONFIRMED_FOR`]): if the job is no longer
+    /// this process's (another machine judged it gone and ended or resumed it), stop here
+    /// instead of writing it.
     pub(crate) fn check(&self, store: &sluice_store::Store) {
         if self.is_ending() || self.recently_confirmed() {
             return;
         }
-        match store.runner_holds(&self.job, self.runner()) {
+        // A beat, on the runner's own connection: it says the job is still this process's,
+        // and keeps the job beating even if the heartbeat's connection cannot be had.
+        match store.beat_job_runner(&self.job, self.runner()) {
             Ok(true) => self.confirm(),
             Ok(false) => self.lost(store),
             // The store cannot say now: the write that follows will fail or succeed on its own.
@@ -317,7 +314,10 @@ pub(crate) fn runner_alive(runner: &Recorded<'_>, here: &str) -> bool {
 /// Ends every unfinished job whose runner is gone. Returns the names of the jobs it ended.
 pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
     let here = this_host();
-    stop_orphans_left_here(ws, &here)?;
+    // Its own concern: a failure here does not keep interrupted jobs from being found.
+    if let Err(e) = stop_orphans_left_here(ws, &here) {
+        tracing::warn!(error = %e, "cannot stop the step processes left by this machine's runners");
+    }
     let unfinished = ws.store().unfinished_jobs()?;
     let mut ended = Vec::new();
     for sluice_store::JobRunner {
@@ -410,10 +410,7 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
                 }
             }
             let silent = elsewhere.then(|| {
-                let machine = host
-                    .as_deref()
-                    .and_then(|h| h.split('/').next())
-                    .unwrap_or("");
+                let machine = host.as_deref().map_or("", machine_of);
                 let ago = silent_for.map_or_else(String::new, |s| format!(" {s} s ago"));
                 format!("its runner on `{machine}` last reported{ago}")
             });
@@ -434,14 +431,18 @@ pub fn recover_interrupted(ws: &Workspace) -> Result<Vec<String>, EngineError> {
 
 /// Stops the step processes a runner of this machine left when another machine judged it
 /// gone (it crashed while this machine stayed up, and nothing here noticed first). A runner
-/// that still lives (it was only cut off) is left to find out at its next beat and stop its
-/// own steps; a process that cannot be stopped is tried again next time.
+/// that still lives (it was only cut off) is left to stop its own, unless a signal stopped it;
+/// a process that cannot be stopped is tried again next time; those of an earlier boot of this
+/// machine ended with it. Only reads the store unless there is something to do.
 fn stop_orphans_left_here(ws: &Workspace, here: &str) -> Result<(), EngineError> {
-    // Those of an earlier boot of this machine are gone with it.
-    ws.store().forget_orphans_of_earlier_boots(here)?;
-    let orphans = ws.store().orphan_processes(here)?;
+    let orphans = ws.store().orphan_processes_of_machine(machine_of(here))?;
     let local = crate::executor::local::Local;
-    for orphan in orphans {
+    for (host, orphan) in orphans {
+        if host != here {
+            ws.store()
+                .forget_orphan_process(&host, &orphan.job, &orphan.step)?;
+            continue;
+        }
         // A runner stopped by a signal (Ctrl-Z, SIGSTOP) does not stop its steps: they go.
         let runner_lives = orphan
             .runner_pid

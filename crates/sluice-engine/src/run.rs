@@ -69,14 +69,8 @@ pub async fn resume(
     observer: Observer,
     cancel: impl std::future::Future<Output = ()>,
 ) -> Result<Outcome, EngineError> {
-    let pid = std::process::id();
-    let started = crate::recover::process_started(pid).unwrap_or_default();
-    let host = crate::recover::this_host();
-    let runner = sluice_store::Runner {
-        pid,
-        started: &started,
-        host: &host,
-    };
+    let claim = crate::recover::Claim::new(&plan.job_name);
+    let runner = claim.runner();
     if plan.resume_only_interrupted {
         ws.store()
             .reset_interrupted_for_resume(&plan.job_name, runner)?;
@@ -104,8 +98,8 @@ pub(crate) async fn execute_with(
     observer: Observer,
     cancel: impl std::future::Future<Output = ()>,
 ) -> Result<Outcome, EngineError> {
-    crate::recover::claim(ws, &plan.job_name)?;
     let claim = Arc::new(crate::recover::Claim::new(&plan.job_name));
+    crate::recover::claim(ws, &claim)?;
     let _heartbeat = crate::recover::Heartbeat::start(ws, &claim);
     let tracking = match JobTracking::start(ws, plan).await {
         Ok(t) => t,

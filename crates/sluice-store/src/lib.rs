@@ -1164,8 +1164,16 @@ impl Store {
             Some((pid, started)) => tx.execute(
                 "UPDATE jobs SET status = 'Failed', ended_at = ?2, error = ?3
                  WHERE name = ?1 AND status NOT IN ('Completed', 'Failed', 'Canceled')
-                   AND runner_pid = ?4 AND runner_started = ?5",
-                params![name, at, reason, pid, started],
+                   AND runner_pid = ?4 AND runner_started = ?5
+                   AND (?6 = 0 OR (runner_suspect IS NOT NULL AND runner_suspect >= runner_beat))",
+                params![
+                    name,
+                    at,
+                    reason,
+                    pid,
+                    started,
+                    i64::from(orphans_for_runner_host)
+                ],
             )?,
             None => tx.execute(
                 "UPDATE jobs SET status = 'Failed', ended_at = ?2, error = ?3 WHERE name = ?1",
@@ -1232,7 +1240,9 @@ impl Store {
                  SELECT j.runner_host, s.job_name, s.name, s.pid, s.pid_started, j.runner_pid, j.runner_started
                  FROM steps s JOIN jobs j ON j.name = s.job_name
                  WHERE s.job_name = ?1 AND s.pid IS NOT NULL AND s.pid_started IS NOT NULL AND j.runner_host IS NOT NULL
-                 ON CONFLICT DO NOTHING",
+                 ON CONFLICT (host, job_name, step_name) DO UPDATE SET pid = excluded.pid,
+                   pid_started = excluded.pid_started, runner_pid = excluded.runner_pid,
+                   runner_started = excluded.runner_started",
                 params![name],
             )?;
         }
@@ -1284,36 +1294,31 @@ impl Store {
         Ok(gone.is_some())
     }
 
-    /// The step processes a runner on `host` (`HOSTNAME/BOOT_ID`) left when another machine
-    /// judged it gone, for `host` to stop.
-    pub fn orphan_processes(&self, host: &str) -> Result<Vec<OrphanProcess>> {
+    /// The step processes runners on `machine` (a host name, any boot) left when another
+    /// machine judged them gone, each with the runner's `HOSTNAME/BOOT_ID`, for that machine to
+    /// stop.
+    pub fn orphan_processes_of_machine(
+        &self,
+        machine: &str,
+    ) -> Result<Vec<(String, OrphanProcess)>> {
         let mut stmt = self.conn.prepare(
-            "SELECT job_name, step_name, pid, pid_started, runner_pid, runner_started FROM orphan_processes
-             WHERE host = ?1 ORDER BY job_name, step_name",
+            "SELECT host, job_name, step_name, pid, pid_started, runner_pid, runner_started FROM orphan_processes
+             WHERE substr(host, 1, length(?1) + 1) = ?1 || '/' ORDER BY host, job_name, step_name",
         )?;
-        let rows = stmt.query_map([host], |r| {
-            Ok(OrphanProcess {
-                job: r.get(0)?,
-                step: r.get(1)?,
-                pid: r.get(2)?,
-                started: r.get(3)?,
-                runner_pid: r.get(4)?,
-                runner_started: r.get(5)?,
-            })
+        let rows = stmt.query_map([machine], |r| {
+            Ok((
+                r.get(0)?,
+                OrphanProcess {
+                    job: r.get(1)?,
+                    step: r.get(2)?,
+                    pid: r.get(3)?,
+                    started: r.get(4)?,
+                    runner_pid: r.get(5)?,
+                    runner_started: r.get(6)?,
+                },
+            ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Forgets the left step processes recorded for earlier boots of `host`'s machine
-    /// (`HOSTNAME/BOOT_ID`): they ended with that boot.
-    pub fn forget_orphans_of_earlier_boots(&self, host: &str) -> Result<()> {
-        let machine = host.split('/').next().unwrap_or(host);
-        self.conn.execute(
-            "DELETE FROM orphan_processes
-             WHERE substr(host, 1, length(?1) + 1) = ?1 || '/' AND host <> ?2",
-            params![machine, host],
-        )?;
-        Ok(())
     }
 
     /// Forgets a left step process (it was stopped, or is gone).
@@ -1323,20 +1328,6 @@ impl Store {
             params![host, job, step],
         )?;
         Ok(())
-    }
-
-    /// Whether `runner` still holds job `name`: recorded as its runner, the job unfinished.
-    pub fn runner_holds(&self, name: &str, runner: Runner<'_>) -> Result<bool> {
-        let held: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT 1 FROM jobs WHERE name = ?1 AND runner_pid = ?2 AND runner_started = ?3 AND runner_host = ?4
-                   AND status NOT IN ('Completed', 'Failed', 'Canceled')",
-                params![name, runner.pid, runner.started, runner.host],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(held.is_some())
     }
 
     /// Jobs that ended because the process running them died and were neither resumed nor
@@ -1850,40 +1841,45 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(store.step_processes("j").unwrap().is_empty());
-        assert!(store.orphan_processes("elsewhere/boot").unwrap().is_empty());
-        let left = store.orphan_processes(RUNNER.host).unwrap();
-        assert_eq!(
-            left,
-            [OrphanProcess {
-                job: "j".into(),
-                step: "s".into(),
-                pid: 77,
-                started: "770".into(),
-                runner_pid: Some(1),
-                runner_started: Some("1".into()),
-            }]
+        assert!(
+            store
+                .orphan_processes_of_machine("elsewhere")
+                .unwrap()
+                .is_empty()
         );
-        // Another boot of the same machine forgets them (they ended with that boot); another
-        // machine, or this boot, does not.
-        store
-            .forget_orphans_of_earlier_boots("test-host-2/test-boot")
-            .unwrap();
-        store.forget_orphans_of_earlier_boots(RUNNER.host).unwrap();
-        assert_eq!(store.orphan_processes(RUNNER.host).unwrap().len(), 1);
-        store.forget_orphan_process(RUNNER.host, "j", "s").unwrap();
-        assert!(store.orphan_processes(RUNNER.host).unwrap().is_empty());
-        store
-            .mark_interrupted("j", None, "interrupted: again", &[], true)
-            .unwrap();
+        assert!(
+            store
+                .orphan_processes_of_machine("test")
+                .unwrap()
+                .is_empty()
+        );
+        let left = store.orphan_processes_of_machine("test-host").unwrap();
+        let expected = OrphanProcess {
+            job: "j".into(),
+            step: "s".into(),
+            pid: 77,
+            started: "770".into(),
+            runner_pid: Some(1),
+            runner_started: Some("1".into()),
+        };
+        assert_eq!(left, [(RUNNER.host.to_owned(), expected.clone())]);
+        // Interrupted again with another process for the step: the newer one is kept.
         store.set_step_pid("j", "s", Some((78, "780"))).unwrap();
         store
             .mark_interrupted("j", None, "interrupted: again", &[], true)
             .unwrap();
-        assert_eq!(store.orphan_processes(RUNNER.host).unwrap().len(), 1);
-        store
-            .forget_orphans_of_earlier_boots("test-host/next-boot")
-            .unwrap();
-        assert!(store.orphan_processes(RUNNER.host).unwrap().is_empty());
+        let left = store.orphan_processes_of_machine("test-host").unwrap();
+        assert_eq!(
+            (left.len(), left[0].1.pid, left[0].1.started.as_str()),
+            (1, 78, "780")
+        );
+        store.forget_orphan_process(RUNNER.host, "j", "s").unwrap();
+        assert!(
+            store
+                .orphan_processes_of_machine("test-host")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

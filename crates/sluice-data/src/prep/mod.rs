@@ -34,7 +34,7 @@ pub use error::PrepError;
 pub use options::{Missing, PrepOptions, Split};
 pub use report::{FillValue, Imputation, OneHot, PrepReport, RowCounts, Scaling};
 
-use crate::{Column, ColumnKind, CsvWriter, DataError, PART_ROWS, Table, TableReader, TableWriter};
+use crate::{Column, ColumnKind, DataError, PART_ROWS, Table, TableReader, TableWriter};
 use columns::{Encoding, Feature};
 use split::Dealer;
 
@@ -114,12 +114,6 @@ pub trait Sink {
 impl Sink for TableWriter {
     fn write(&mut self, part: &Table) -> Result<(), DataError> {
         TableWriter::write(self, part)
-    }
-}
-
-impl Sink for CsvWriter {
-    fn write(&mut self, part: &Table) -> Result<(), DataError> {
-        CsvWriter::write(self, part)
     }
 }
 

@@ -28,7 +28,7 @@ pub struct PrepOptions {
     /// The fractions of rows in each split.
     #[serde(default)]
     pub split: Split,
-    /// The seed of the shuffle that assigns rows to splits.
+    /// The seed of the dealing that assigns rows to splits.
     #[serde(default = "default_seed")]
     pub seed: u64,
 }

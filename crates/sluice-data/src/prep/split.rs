@@ -1,4 +1,4 @@
-//! Assigning rows to the train, validation and test splits by a seeded shuffle.
+//! Assigning rows to the train, validation and test splits with a seed (selection sampling).
 
 use super::{PrepError, Split};
 

@@ -44,7 +44,9 @@ impl TestContext {
             .env_remove("SLUICE_TOKEN")
             .env_remove("SLUICE_OUTPUT")
             .env_remove("SLUICE_LOG")
-            .env_remove("SLUICE_LOG_FORMAT");
+            .env_remove("SLUICE_LOG_FORMAT")
+            .env_remove("SLUICE_RUNNER_BEAT_SECS")
+            .env_remove("SLUICE_RUNNER_STALE_SECS");
         cmd
     }
 

@@ -799,8 +799,23 @@ fn steps_reach_the_tracking_server_at_the_workspaces_tracking_host() {
     );
 }
 
+/// Kills the processes whose command line holds its text when dropped, so that a failing test
+/// leaves none behind.
+struct KillOnDrop(&'static str);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for pid in crate::common::processes_with(self.0) {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
 #[test]
 fn a_runner_on_another_machine_is_judged_gone_by_its_heartbeat_and_its_processes_left_alone() {
+    let _cleanup = KillOnDrop("sleep 47.25");
     let ctx = TestContext::new();
     // A step no other test runs, to find its process by.
     ctx.write(
@@ -867,6 +882,10 @@ fn a_runner_on_another_machine_is_judged_gone_by_its_heartbeat_and_its_processes
         "{said}"
     );
     assert!(said.contains("its runner has not reported for 6"), "{said}");
+    let resume = ctx.run(&["job", "resume", "-n", "hb1"]);
+    let said = String::from_utf8_lossy(&resume.stderr);
+    assert_eq!(resume.status.code(), Some(2), "{said}");
+    assert!(said.contains("its runner has not reported for 6"), "{said}");
     // ... a beat after the suspicion clears it (no judgment at the next look) ...
     db().execute(
         "UPDATE jobs SET runner_suspect = runner_suspect - 300, runner_beat = runner_suspect - 150 WHERE name = 'hb1'",
@@ -919,6 +938,7 @@ fn a_runner_on_another_machine_is_judged_gone_by_its_heartbeat_and_its_processes
 
 #[test]
 fn a_runner_whose_job_was_ended_elsewhere_stops_its_steps_and_itself() {
+    let _cleanup = KillOnDrop("sleep 46.75");
     let ctx = TestContext::new();
     ctx.write(
         "p.yml",
@@ -951,7 +971,9 @@ fn a_runner_whose_job_was_ended_elsewhere_stops_its_steps_and_itself() {
         stderr.contains("job `hb2` is no longer this process's"),
         "{stderr}"
     );
-    assert!(crate::common::processes_with("sleep 46.75").is_empty());
+    crate::common::wait_for(10, "the step to be gone", || {
+        crate::common::processes_with("sleep 46.75").is_empty()
+    });
     let job = ctx.json(&["job", "show", "-n", "hb2"]);
     assert_eq!(job["status"], "Failed");
     assert_eq!(job["error"], "interrupted: judged elsewhere");

@@ -18,12 +18,24 @@ pub(crate) fn run(ctx: &Ctx<'_>, args: &JobResumeArgs) -> Result<(), CliError> {
     let ws = super::open_as_contributor(ctx, "resuming a job")?;
     let job = ws.store().get_job(&args.name)?;
     if !matches!(job.status.as_str(), "Failed" | "Canceled") {
+        // A runner on another machine that has gone silent: say when it will be judged.
+        let silent = ws
+            .store()
+            .unfinished_jobs()?
+            .into_iter()
+            .find(|r| r.job == job.name)
+            .filter(|r| {
+                r.host
+                    .as_deref()
+                    .is_some_and(|h| !sluice_engine::on_this_machine(h))
+            })
+            .and_then(|r| sluice_engine::silent_runner_note(r.silent_for));
         return Err(CliError::usage(
             format!(
                 "job `{}` is {}: only a Failed or Canceled job can be resumed",
                 job.name, job.status
             ),
-            "`sluice job show -n NAME` shows its state; `sluice job cancel -n NAME` stops a running job",
+            silent.unwrap_or_else(|| "`sluice job show -n NAME` shows its state; `sluice job cancel -n NAME` stops a running job".to_owned()),
         ));
     }
     let Some(spec_dir) = job.settings["spec_dir"].as_str().map(PathBuf::from) else {
