@@ -330,10 +330,8 @@ fn read_columns<'a>(features: &'a [Feature], target: &'a str) -> Vec<&'a str> {
 
 /// The columns a part's rows are judged by: the features', then the target.
 fn judged<'a>(part: &'a Table, features: &[Feature], target: &str) -> Vec<&'a Column> {
-    features
-        .iter()
-        .map(|f| f.name.as_str())
-        .chain([target])
+    read_columns(features, target)
+        .into_iter()
         .map(|name| {
             part.column(name)
                 .unwrap_or_else(|| unreachable!("features and target are columns of each part"))
@@ -418,31 +416,39 @@ fn text_at(column: &Column, row: usize) -> Option<Cow<'_, str>> {
     }
 }
 
-/// The dealt split of each row of a part (`None` for a row dropped for missing values).
-fn deal_part(
-    dealer: &mut Dealer,
-    kept: &[bool],
-    counted: usize,
-) -> Result<Vec<Option<u8>>, PrepError> {
-    kept.iter()
-        .map(|&k| {
-            if !k {
-                return Ok(None);
-            }
-            dealer
-                .deal()
-                .map(Some)
-                .ok_or(PrepError::InputChanged { counted })
-        })
-        .collect()
-}
-
-/// Checks that a pass dealt every row the first pass counted.
-fn dealt_all(dealer: &Dealer, counted: usize) -> Result<(), PrepError> {
+/// A pass over the source after the count: each part's columns (the features, then the
+/// target) with the split dealt to each row (`None` for a row dropped for missing values), in
+/// order, given to `each`; an error if the rows kept differ from the `counts` the first pass made.
+fn deal_pass(
+    source: &dyn Source,
+    options: &PrepOptions,
+    features: &[Feature],
+    counts: [usize; 3],
+    mut each: impl FnMut(&[&Column], &[Option<u8>]) -> Result<(), PrepFailure>,
+) -> Result<(), PrepFailure> {
+    let impute = options.missing == Missing::Impute;
+    let counted: usize = counts.iter().sum();
+    let changed = || PrepError::InputChanged { counted };
+    let mut dealer = Dealer::new(counts, options.seed);
+    for part in source.parts(&read_columns(features, &options.target)) {
+        let part = part?;
+        let columns = judged(&part, features, &options.target);
+        let dealt = kept_rows(&columns, part.n_rows(), impute)
+            .into_iter()
+            .map(|kept| {
+                if kept {
+                    dealer.deal().map(Some).ok_or_else(changed)
+                } else {
+                    Ok(None)
+                }
+            })
+            .collect::<Result<Vec<Option<u8>>, PrepError>>()?;
+        each(&columns, &dealt)?;
+    }
     if dealer.left() == 0 {
         Ok(())
     } else {
-        Err(PrepError::InputChanged { counted })
+        Err(changed().into())
     }
 }
 
@@ -474,14 +480,9 @@ fn learn(
             .enumerate()
             .any(|(i, f)| f.encoding == Encoding::Categorical || needs_fill(i));
     if anything_to_learn {
-        let mut dealer = Dealer::new(counts, options.seed);
-        for part in source.parts(&read_columns(features, &options.target)) {
-            let part = part?;
-            let columns = judged(&part, features, &options.target);
-            let kept = kept_rows(&columns, part.n_rows(), impute);
-            let dealt = deal_part(&mut dealer, &kept, counted.kept)?;
+        deal_pass(source, options, features, counts, |columns, dealt| {
             let train: Vec<usize> = (0..dealt.len()).filter(|&r| dealt[r] == Some(0)).collect();
-            for (learner, column) in learners.iter_mut().zip(&columns) {
+            for (learner, column) in learners.iter_mut().zip(columns) {
                 match learner {
                     Learner::Numeric {
                         present,
@@ -516,8 +517,8 @@ fn learn(
                     }
                 }
             }
-        }
-        dealt_all(&dealer, counted.kept)?;
+            Ok(())
+        })?;
     }
     let mut plan = Vec::with_capacity(features.len());
     for (i, (feature, learner)) in features.iter().zip(learners).enumerate() {
@@ -570,13 +571,7 @@ fn write(
     names: &[String],
     mut sinks: [&mut dyn Sink; 3],
 ) -> Result<(), PrepFailure> {
-    let impute = options.missing == Missing::Impute;
-    let mut dealer = Dealer::new(counts, options.seed);
-    for part in source.parts(&read_columns(features, &options.target)) {
-        let part = part?;
-        let columns = judged(&part, features, &options.target);
-        let kept = kept_rows(&columns, part.n_rows(), impute);
-        let dealt = deal_part(&mut dealer, &kept, counts.iter().sum())?;
+    deal_pass(source, options, features, counts, |columns, dealt| {
         for (split, sink) in sinks.iter_mut().enumerate() {
             let rows: Vec<usize> = (0..dealt.len())
                 .filter(|&r| dealt[r].map(usize::from) == Some(split))
@@ -622,9 +617,8 @@ fn write(
                 .unwrap_or_else(|e| unreachable!("names are distinct, columns equal: {e}"));
             sink.write(&table)?;
         }
-    }
-    dealt_all(&dealer, counts.iter().sum())?;
-    Ok(())
+        Ok(())
+    })
 }
 
 #[cfg(test)]
