@@ -708,7 +708,10 @@ fn history_json(
 ) -> std::io::Result<Vec<u8>> {
     use serde_json::ser::{CompactFormatter, Formatter};
     let key = serde_json::to_vec(key)?;
-    let mut out = Vec::with_capacity(64 + points.len() * (key.len() + 72));
+    // A point takes at most 103 bytes besides its key (a 24-character value, two 20-character
+    // integers, the names and punctuation): sized so the buffer never moves while written.
+    let mut out =
+        Vec::with_capacity(64 + next.map_or(0, str::len) + points.len() * (key.len() + 103));
     out.extend_from_slice(b"{\"metrics\":[");
     for (i, p) in points.iter().enumerate() {
         if i > 0 {

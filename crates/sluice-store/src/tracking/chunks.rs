@@ -8,6 +8,11 @@
 //! same fold as ~800 chunk rows appended at the end of each history takes a few pages per
 //! history, and a history of 10,000 points is read as a few blobs instead of 10,000 rows.
 //!
+//! A batch holding many points of one history writes them as a chunk straight away ([`write`]),
+//! so a history logged in bulk is read as blobs before any fold. Chunks are numbered by one
+//! count (`metrics_recent_count.folds`) whoever writes them; a history's chunks may overlap in
+//! steps, and the reader orders and merges them.
+//!
 //! A blob is a format byte ([`FORMAT`]) then, per point, in the history's order (step,
 //! timestamp, value, NaN-ness): `step` i64, `timestamp` i64, the stored value f64 (0 for a NaN,
 //! as `metrics` stores it), a flag byte (bit 0: NaN; bit 1: a logged model's id follows) and,
@@ -134,6 +139,21 @@ pub(super) fn read(conn: &Conn, run_id: &str, key: &str, out: &mut Vec<Point>) -
     for blob in &blobs {
         decode(blob, out, run_id, key)?;
     }
+    Ok(())
+}
+
+/// Writes one history's points (in history order) as a chunk numbered after every chunk before
+/// it: a fold's and a batch's chunks share one count, so a number is never used twice.
+pub(super) fn write(tx: &Conn, run_id: &str, key: &str, points: &[Point]) -> Result<()> {
+    let number: i64 = tx.query_row(
+        "UPDATE metrics_recent_count SET folds = folds + 1 WHERE id = 1 RETURNING folds",
+        (),
+        |r| r.get(0),
+    )?;
+    tx.prepare_cached(
+        "INSERT INTO metric_chunks (run_uuid, key, fold, points) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![run_id, key, number, encode(points)])?;
     Ok(())
 }
 

@@ -1381,6 +1381,11 @@ const CHUNKS: [usize; 3] = [100, 10, 1];
 /// about 5 MB.
 const FOLD_EVERY: i64 = if cfg!(test) { 64 } else { 65_536 };
 
+/// Points of one history in one batch from which they are written as a chunk of their own
+/// (see [`insert_points`]); fewer go into `metrics_recent`. MLflow's client sends up to 1,000
+/// metrics a batch; its queued (asynchronous) logging sends many steps of few keys.
+const BULK_CHUNK: usize = if cfg!(test) { 8 } else { 64 };
+
 /// `head VALUES (?, ...), (?, ...) tail` for `rows` rows of `cols` columns.
 fn multi_row_sql(head: &str, cols: usize, rows: usize, tail: &str) -> String {
     let row = format!("({})", vec!["?"; cols].join(", "));
@@ -1471,7 +1476,28 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>]) -> Result<()> {
     let mut for_model = tx.prepare_cached(
         "INSERT INTO logged_model_metrics (model_id, run_id, key, value, timestamp, step, is_nan) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     )?;
-    let len = i64::try_from(points.len()).unwrap_or(i64::MAX);
+    // On SQLite, a batch's many points of one history (a client flushing its queue, a whole
+    // history logged at once) go straight into a chunk of their own instead of a row each in
+    // `metrics_recent`: reading a 10,000-step history is then a few blobs, not 10,000 rows.
+    let mut bulk: std::collections::BTreeMap<(&str, &str), Vec<Point>> =
+        std::collections::BTreeMap::new();
+    let mut in_bulk = 0;
+    if !direct {
+        let mut per_history: std::collections::HashMap<(&str, &str), usize> =
+            std::collections::HashMap::new();
+        for p in points {
+            *per_history
+                .entry((p.run_id, p.metric.key.as_str()))
+                .or_default() += 1;
+        }
+        for (history, n) in per_history {
+            if n >= BULK_CHUNK {
+                in_bulk += n;
+                bulk.insert(history, Vec::with_capacity(n));
+            }
+        }
+    }
+    let len = i64::try_from(points.len() - in_bulk).unwrap_or(i64::MAX);
     let held: i64 = if direct {
         0
     } else {
@@ -1501,20 +1527,30 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>]) -> Result<()> {
                 is_nan
             ])?;
         }
-        seq += 1;
-        rows.push(Value::Text(p.run_id.to_owned()));
-        if !direct {
-            rows.push(Value::Integer(seq));
+        if let Some(chunk) = bulk.get_mut(&(p.run_id, m.key.as_str())) {
+            chunk.push(Point {
+                step: m.step,
+                timestamp: m.timestamp,
+                value,
+                is_nan,
+                model_id: p.model_id.map(str::to_owned),
+            });
+        } else {
+            seq += 1;
+            rows.push(Value::Text(p.run_id.to_owned()));
+            if !direct {
+                rows.push(Value::Integer(seq));
+            }
+            rows.extend([
+                Value::Text(m.key.clone()),
+                Value::Real(value),
+                Value::Integer(m.timestamp),
+                Value::Integer(m.step),
+                Value::Integer(i64::from(is_nan)),
+                p.model_id
+                    .map_or(Value::Null, |id| Value::Text(id.to_owned())),
+            ]);
         }
-        rows.extend([
-            Value::Text(m.key.clone()),
-            Value::Real(value),
-            Value::Integer(m.timestamp),
-            Value::Integer(m.step),
-            Value::Integer(i64::from(is_nan)),
-            p.model_id
-                .map_or(Value::Null, |id| Value::Text(id.to_owned())),
-        ]);
         match latest_at.get(&(p.run_id, m.key.as_str())) {
             Some(&at) => {
                 let l = &mut latest[at];
@@ -1569,6 +1605,10 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>]) -> Result<()> {
         &latest_rows,
     ));
     execute_rows(tx, &statements)?;
+    for ((run_id, key), mut chunk) in bulk {
+        chunks::sort_dedup(&mut chunk);
+        chunks::write(tx, run_id, key, &chunk)?;
+    }
     if held >= FOLD_EVERY {
         chunks::fold(tx)?;
     }
@@ -2089,6 +2129,57 @@ mod tests {
         assert_eq!(s.metric_history(&other, "loss", 100, 0).unwrap().0.len(), 1);
         let latest = s.get_run(&run).unwrap().metrics;
         assert_eq!((latest[0].step, latest[0].value), (299, 1.0 / 300.0));
+    }
+
+    /// A batch holding many points of one history (a whole history logged at once) reads back
+    /// whole and in order, beside the batch's few points of other histories, logged again
+    /// still once each; on SQLite those points are one chunk, not rows of `metrics_recent`.
+    #[test]
+    fn a_history_logged_in_bulk_reads_whole_and_once() {
+        let (_d, mut s) = store();
+        let exp = s.create_experiment("bulk", None, &[]).unwrap();
+        let run = s
+            .create_run(&exp, "u", None, None, &[])
+            .unwrap()
+            .info
+            .run_uuid;
+        let point = |key: &str, step: i64, value: f64| Metric {
+            key: key.into(),
+            value,
+            timestamp: 5000 + step,
+            step,
+        };
+        let mut batch: Vec<Metric> = (0..40)
+            .rev()
+            .map(|i| point("loss", i, (i as f64).sin()))
+            .collect();
+        batch.extend((0..3).map(|i| point("acc", i, 0.5)));
+        // (Fewer points than a fold takes in unit tests, more than a bulk chunk needs.)
+        s.log_batch(&run, &batch, &[], &[]).unwrap();
+        s.log_batch(&run, &batch[..20], &[], &[]).unwrap();
+        let (loss, next) = s.metric_history(&run, "loss", 25_000, 0).unwrap();
+        assert_eq!(next, None);
+        let expected: Vec<(i64, f64)> = (0..40).map(|i| (i, (i as f64).sin())).collect();
+        assert_eq!(
+            loss.iter().map(|m| (m.step, m.value)).collect::<Vec<_>>(),
+            expected
+        );
+        assert_eq!(s.metric_history(&run, "acc", 100, 0).unwrap().0.len(), 3);
+        let latest = s.get_run(&run).unwrap().metrics;
+        let latest_loss = latest.iter().find(|m| m.key == "loss").unwrap();
+        assert_eq!((latest_loss.step, latest_loss.value), (39, 39f64.sin()));
+        if s.conn.dialect() == crate::db::Dialect::Sqlite {
+            let count = |sql: &str| -> i64 { s.conn.query_row(sql, (), |r| r.get(0)).unwrap() };
+            assert_eq!(
+                count("SELECT COUNT(*) FROM metrics_recent WHERE key = 'loss'"),
+                0
+            );
+            assert_eq!(
+                count("SELECT COUNT(*) FROM metric_chunks WHERE key = 'loss'"),
+                2,
+                "one chunk a batch"
+            );
+        }
     }
 
     /// Points a store wrote as rows of `metrics` (PostgreSQL's points; SQLite's folded before
