@@ -104,6 +104,13 @@ impl Snapshot {
         self.files.iter().map(|(rel, _)| rel.as_str())
     }
 
+    /// The listed files: each one's relative path (with `/`) and where it is.
+    pub fn files(&self) -> impl Iterator<Item = (&str, &Path)> {
+        self.files
+            .iter()
+            .map(|(rel, p)| (rel.as_str(), p.as_path()))
+    }
+
     /// The snapshot's hash (a folder's hash, over the listed files only).
     pub fn hash(&self, memo: &mut HashMemo) -> Result<ContentHash, ArtifactError> {
         hash_list(&self.root, &self.files, memo)

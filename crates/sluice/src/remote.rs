@@ -4,7 +4,8 @@
 //! with the same code.
 //!
 //! Remote today: `job create` (the folder of the job file is uploaded, with its `.amlignore` or
-//! `.gitignore` applied; the job runs on the server and keeps running if the client goes away),
+//! `.gitignore` applied, and the code, component, conda and data paths the job reads beside it;
+//! the job runs on the server and keeps running if the client goes away),
 //! `job show`, `job list`, `job stream`, `job cancel`, `job resume`; and, forwarded, the commands
 //! that read, create or govern what is stored (`server_jobs::REMOTE_COMMANDS`), the local
 //! files they name uploaded with them. Other commands say they
@@ -14,7 +15,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -387,32 +388,170 @@ pub(crate) fn not_remote(what: &str) -> CliError {
     )
 }
 
-/// The job file's folder as a tar stream (its ignore file applied), and the file's path in it.
-fn pack(file: &Path) -> Result<(Vec<u8>, String), CliError> {
-    let file = std::fs::canonicalize(file).map_err(|e| {
-        CliError::usage(
-            format!("cannot read `{}`: {e}", file.display()),
-            "check the path; relative paths resolve against the current directory",
-        )
-    })?;
-    let root = file.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let rel = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let snapshot = sluice_artifacts::Snapshot::of(&root, &[root.join(".sluice")])
-        .map_err(|e| CliError::Workspace(format!("cannot list {}: {e}", root.display())))?;
+/// The paths a job reads from the client's disk, as written relative to their files (a path
+/// written absolute names a place the server must have too, and is not sent): the component
+/// files, code folders, conda files and local input data of each step, and the job's inputs.
+/// Each comes with the highest folder its written path climbs to (`../../x` from `a/b/c` climbs
+/// to `a`), which the upload must hold too for the path to mean the same on the server.
+fn local_paths(spec: &sluice_spec::JobSpec) -> Vec<(PathBuf, PathBuf)> {
+    use sluice_spec::{EnvironmentRef, InputValue, Source};
+    let relative = |written: &str| {
+        !Path::new(written).is_absolute()
+            && !written.contains("://")
+            && !written.starts_with("azureml:")
+    };
+    let at =
+        |source: &Source, written: &str| (source.resolve(written), climbs_to(&source.dir, written));
+    let mut out = Vec::new();
+    let inputs = |source: &Source,
+                  values: &mut dyn Iterator<Item = &InputValue>,
+                  out: &mut Vec<(PathBuf, PathBuf)>| {
+        for value in values {
+            if let InputValue::Data { path, .. } = value
+                && relative(&path.value)
+            {
+                out.push(at(source, &path.value));
+            }
+        }
+    };
+    inputs(
+        &spec.source,
+        &mut spec.inputs.values().map(|(_, v)| v),
+        &mut out,
+    );
+    let environment =
+        |source: &Source, env: Option<&EnvironmentRef>, out: &mut Vec<(PathBuf, PathBuf)>| {
+            if let Some(EnvironmentRef::Inline(env)) = env
+                && let Some((conda, _)) = &env.conda_file
+                && relative(&conda.value)
+            {
+                out.push(at(source, &conda.value));
+            }
+        };
+    environment(
+        &spec.source,
+        spec.settings.default_environment.as_ref(),
+        &mut out,
+    );
+    for step in spec.steps.values() {
+        let component = &step.component;
+        environment(&component.source, component.environment.as_ref(), &mut out);
+        let file = PathBuf::from(&component.source.name);
+        out.push((file, component.source.dir.clone()));
+        if let Some(code) = &component.code
+            && relative(&code.value)
+        {
+            out.push(at(&component.source, &code.value));
+        }
+        inputs(
+            &step.source,
+            &mut step.inputs.values().map(|(_, v)| v),
+            &mut out,
+        );
+    }
+    out
+}
+
+/// The highest folder a relative path written in a file of `dir` passes through.
+fn climbs_to(dir: &Path, written: &str) -> PathBuf {
+    let mut at = dir.to_path_buf();
+    let mut top = at.clone();
+    for part in Path::new(written).components() {
+        match part {
+            std::path::Component::ParentDir => {
+                at.pop();
+                if at.components().count() < top.components().count() {
+                    top.clone_from(&at);
+                }
+            }
+            std::path::Component::Normal(name) => at.push(name),
+            _ => {}
+        }
+    }
+    top
+}
+
+/// What `job create` uploads, as a tar stream, and the job file's path in it: the job file's
+/// folder (its ignore file applied) and every path the job reads beside it ([`local_paths`]:
+/// `code: ../../src`, `path: ../data/trips.csv`; a code folder with its own ignore file), each
+/// where it is below the folder that holds them all, so the job's relative paths mean on the
+/// server what they mean here.
+fn pack(
+    file: &Path,
+    spec: Option<&sluice_spec::JobSpec>,
+) -> Result<(Vec<u8>, String, PathBuf), CliError> {
+    let canonical = |p: &Path| {
+        std::fs::canonicalize(p).map_err(|e| {
+            CliError::usage(
+                format!("cannot read `{}`: {e}", p.display()),
+                "check the path; relative paths resolve against the current directory",
+            )
+        })
+    };
+    let file = canonical(file)?;
+    let job_dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let mut roots = vec![job_dir.clone()];
+    let mut climbs = Vec::new();
+    for (path, climb) in spec.map(local_paths).unwrap_or_default() {
+        let path = canonical(&path)?;
+        if !roots.contains(&path) {
+            roots.push(path);
+        }
+        climbs.push(std::fs::canonicalize(&climb).unwrap_or(climb));
+    }
+    let mut top = job_dir.clone();
+    for root in roots.iter().chain(&climbs) {
+        while !root.starts_with(&top) {
+            if !top.pop() {
+                break;
+            }
+        }
+    }
+    if top.parent().is_none() {
+        return Err(CliError::usage(
+            format!(
+                "the job reads files from all over this machine (`{}` and `{}`): nothing but `/` holds them all",
+                job_dir.display(),
+                roots
+                    .iter()
+                    .chain(&climbs)
+                    .find(|r| !r.starts_with(&job_dir))
+                    .map_or_else(String::new, |r| r.display().to_string())
+            ),
+            "keep the job's code and local data inside one project folder, or register the data as an asset (`sluice data create`) and refer to it as `azureml:NAME:VERSION`",
+        ));
+    }
+    let mut files: std::collections::BTreeMap<String, PathBuf> = std::collections::BTreeMap::new();
+    for root in &roots {
+        let snapshot =
+            sluice_artifacts::Snapshot::of(root, &[root.join(".sluice"), top.join(".sluice")])
+                .map_err(|e| CliError::Workspace(format!("cannot list {}: {e}", root.display())))?;
+        for (_, path) in snapshot.files() {
+            if let Ok(rel) = path.strip_prefix(&top) {
+                files.insert(slash(rel), path.to_path_buf());
+            }
+        }
+    }
+    let rel = slash(file.strip_prefix(&top).unwrap_or(Path::new("")));
     let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(true);
-    for path in snapshot.paths() {
+    for (name, path) in &files {
         builder
-            .append_path_with_name(root.join(path), path)
-            .map_err(|e| CliError::Workspace(format!("cannot pack {path}: {e}")))?;
+            .append_path_with_name(path, name)
+            .map_err(|e| CliError::Workspace(format!("cannot pack {name}: {e}")))?;
     }
     let bytes = builder
         .into_inner()
-        .map_err(|e| CliError::Workspace(format!("cannot pack {}: {e}", root.display())))?;
-    Ok((bytes, rel))
+        .map_err(|e| CliError::Workspace(format!("cannot pack {}: {e}", top.display())))?;
+    Ok((bytes, rel, top))
+}
+
+/// A relative path with `/` between its parts, as tar and the server take it.
+fn slash(rel: &Path) -> String {
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn create(ctx: &Ctx<'_>, remote: &Remote, args: &JobCreateArgs) -> Result<(), CliError> {
@@ -420,13 +559,16 @@ fn create(ctx: &Ctx<'_>, remote: &Remote, args: &JobCreateArgs) -> Result<(), Cl
     let overrides = crate::commands::overrides(&args.set)?;
     let mut warnings = Vec::new();
     let checked = sluice_spec::load_job(&args.file, &overrides, None, &mut warnings);
-    if let Err(e) = checked
-        && !e.message.contains("is not registered")
-    {
-        crate::commands::print_warnings(&warnings);
-        return Err(e.into());
-    }
-    let (tar, rel) = pack(&args.file)?;
+    let spec = match checked {
+        Ok(spec) => Some(spec),
+        // Assets only the server has: its own check judges them; the job file's folder goes.
+        Err(e) if e.message.contains("is not registered") => None,
+        Err(e) => {
+            crate::commands::print_warnings(&warnings);
+            return Err(e.into());
+        }
+    };
+    let (tar, rel, top) = pack(&args.file, spec.as_ref())?;
     let mut query = vec![format!("file={}", enc(&rel))];
     if let Some(dir) = std::env::current_dir()
         .ok()
@@ -447,8 +589,9 @@ fn create(ctx: &Ctx<'_>, remote: &Remote, args: &JobCreateArgs) -> Result<(), Cl
         query.push(format!("max_parallel={n}"));
     }
     ui::note(&format!(
-        "Uploading {} KB to {} ...",
+        "Uploading {} KB of {} to {} ...",
         tar.len().div_ceil(1024),
+        top.display(),
         remote.base
     ));
     let job = remote.post(

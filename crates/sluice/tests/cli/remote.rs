@@ -348,6 +348,133 @@ fn a_client_submits_follows_and_reads_jobs_on_a_team_server() {
     );
 }
 
+/// The layout of Azure's `MLOps` templates: the job file in `mlops/azureml/train/`, its code,
+/// data and a component beside that folder (`../../../data-science/src`). The upload holds each path the
+/// job reads where it is below the project (data a `.gitignore` leaves out included, since the
+/// job reads it), and nothing else of the project.
+#[test]
+fn a_job_reading_code_and_data_outside_its_folder_runs_remotely_as_written() {
+    let server_ctx = TestContext::on_test_store();
+    let server = Server::start(&server_ctx, &[]);
+    let clients = tempfile::tempdir().unwrap();
+    let proj = clients.path().join("mlops-project");
+    for dir in [
+        "mlops/azureml/train",
+        "mlops/azureml/components",
+        "data-science/src",
+        "data",
+        "scratch",
+    ] {
+        std::fs::create_dir_all(proj.join(dir)).unwrap();
+    }
+    std::fs::write(
+        proj.join("mlops/azureml/train/pipeline.yml"),
+        PIPELINE
+            .replace("./src", "../../../data-science/src")
+            .replace("./data/raw.csv", "../../../data/raw.csv")
+            .replace(
+                "    type: command\n    command: echo rows",
+                "    component: ../components/report.yml\n    # command: echo rows",
+            ),
+    )
+    .unwrap();
+    std::fs::write(
+        proj.join("mlops/azureml/components/report.yml"),
+        "$schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json\ntype: command\nname: report\ninputs:\n  clean:\n    type: uri_folder\ncommand: echo rows=$(wc -l < ${{inputs.clean}}/clean.csv)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        proj.join("data-science/src/prep.py"),
+        "import sys, os\nrows = [l for l in open(sys.argv[1]) if l.strip()]\nos.makedirs(sys.argv[2], exist_ok=True)\nopen(os.path.join(sys.argv[2], 'clean.csv'), 'w').writelines(rows)\nprint('prep kept', len(rows), 'rows')\n",
+    )
+    .unwrap();
+    std::fs::write(proj.join("data/raw.csv"), "a,1\n\nb,2\nc,3\n").unwrap();
+    std::fs::write(proj.join(".gitignore"), "data/\n").unwrap();
+    std::fs::write(proj.join("scratch/big.bin"), vec![0u8; 1 << 20]).unwrap();
+
+    let out = client(
+        &proj,
+        &server.url,
+        None,
+        &[
+            "job",
+            "create",
+            "-f",
+            "mlops/azureml/train/pipeline.yml",
+            "--name",
+            "layout1",
+            "--stream",
+        ],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("[prep] prep kept 3 rows"), "{stderr}");
+    assert!(stderr.contains("[report] rows=3"), "{stderr}");
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["status"], "Completed");
+    assert_eq!(shown["experiment_name"], "mlops-project");
+
+    let uploads = server_ctx.workspace().join("uploads");
+    let copies: Vec<_> = std::fs::read_dir(&uploads).unwrap().flatten().collect();
+    assert_eq!(copies.len(), 1);
+    let copy = copies[0].path().join("mlops-project");
+    for file in [
+        "mlops/azureml/train/pipeline.yml",
+        "mlops/azureml/components/report.yml",
+        "data-science/src/prep.py",
+        "data/raw.csv",
+    ] {
+        assert!(copy.join(file).is_file(), "{file} is uploaded");
+    }
+    assert!(
+        !copy.join("scratch").exists(),
+        "what the job does not read stays here"
+    );
+
+    // A local data path outside every folder but `/` is refused before anything is sent.
+    let stray = tempfile::tempdir().unwrap();
+    std::fs::write(stray.path().join("x.csv"), "a\n").unwrap();
+    let far = format!(
+        "{}/{}",
+        (0..proj.join("mlops/azureml/train").components().count() - 1)
+            .map(|_| "..")
+            .collect::<Vec<_>>()
+            .join("/"),
+        stray
+            .path()
+            .join("x.csv")
+            .display()
+            .to_string()
+            .trim_start_matches('/')
+    );
+    std::fs::write(
+        proj.join("mlops/azureml/train/far.yml"),
+        format!("type: command\ncommand: cat ${{{{inputs.x}}}}\ninputs:\n  x:\n    type: uri_file\n    path: {far}\n"),
+    )
+    .unwrap();
+    let out = client(
+        &proj,
+        &server.url,
+        None,
+        &["job", "create", "-f", "mlops/azureml/train/far.yml"],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("nothing but `/` holds them all"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&uploads).unwrap().count(),
+        1,
+        "nothing was uploaded"
+    );
+}
+
 #[test]
 fn a_submitted_job_outlives_its_client_and_is_canceled_remotely() {
     let server_ctx = TestContext::on_test_store();
