@@ -40,6 +40,15 @@ impl Snapshot {
     /// Lists the snapshot of `root` (a folder or a single file); `exclude` names folders left
     /// out wherever they are (the workspace).
     pub fn of(root: &Path, exclude: &[PathBuf]) -> Result<Self, ArtifactError> {
+        Self::of_skipping(root, exclude, |_| false)
+    }
+
+    /// [`Self::of`], also leaving out every folder for which `skip` is true (and what it holds).
+    pub fn of_skipping(
+        root: &Path,
+        exclude: &[PathBuf],
+        skip: fn(&Path) -> bool,
+    ) -> Result<Self, ArtifactError> {
         let meta = fs::metadata(root).map_err(|_| ArtifactError::Missing(root.to_path_buf()))?;
         if meta.is_file() {
             let name = root
@@ -68,7 +77,11 @@ impl Snapshot {
                 if e.depth() > 0 && ALWAYS_EXCLUDED.contains(&name.as_ref()) {
                     return false;
                 }
-                if e.file_type().is_some_and(|t| t.is_dir()) && !excluded.is_empty() {
+                let dir = e.file_type().is_some_and(|t| t.is_dir());
+                if dir && e.depth() > 0 && skip(e.path()) {
+                    return false;
+                }
+                if dir && !excluded.is_empty() {
                     let canonical = fs::canonicalize(e.path()).unwrap_or_else(|_| e.path().into());
                     return !excluded.contains(&canonical);
                 }

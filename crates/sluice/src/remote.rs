@@ -356,8 +356,9 @@ impl Uploads {
         } else {
             (full.clone(), format!("{n}/{name}"))
         };
-        let snapshot = sluice_artifacts::Snapshot::of(&root, &[root.join(".sluice")])
-            .map_err(|e| CliError::Workspace(format!("cannot list {}: {e}", root.display())))?;
+        let snapshot =
+            sluice_artifacts::Snapshot::of_skipping(&root, &[], crate::workspace::is_workspace)
+                .map_err(|e| CliError::Workspace(format!("cannot list {}: {e}", root.display())))?;
         for rel in snapshot.paths() {
             let (from, to) = if root.is_file() {
                 (root.clone(), prefix.clone())
@@ -524,7 +525,9 @@ fn pack(
     let mut files: std::collections::BTreeMap<String, PathBuf> = std::collections::BTreeMap::new();
     for root in &roots {
         let snapshot =
-            sluice_artifacts::Snapshot::of(root, &[root.join(".sluice"), top.join(".sluice")])
+            // A workspace inside the project (`.sluice/`, or where `infra apply` put one) is
+            // not part of what the job reads.
+            sluice_artifacts::Snapshot::of_skipping(root, &[], crate::workspace::is_workspace)
                 .map_err(|e| CliError::Workspace(format!("cannot list {}: {e}", root.display())))?;
         for (_, path) in snapshot.files() {
             if let Ok(rel) = path.strip_prefix(&top) {

@@ -421,6 +421,111 @@ fn the_generated_github_workflows_run_from_nothing_to_an_approved_promotion() {
     assert!(by("alias.set", "release-bot"), "{actions:?}");
 }
 
+/// The infrastructure file declares a team server (`sluice.workspace.server`): the training
+/// workflow connects to it with `SLUICE_URL` instead of a folder, the job is uploaded to it and
+/// runs there as the trainer, and the promotion goes through it too, as the release owner.
+#[test]
+fn the_generated_github_workflow_trains_and_promotes_on_a_declared_team_server() {
+    let ctx = TestContext::new();
+    let root = project(&ctx);
+    ctx.ok(&[
+        "ci",
+        "init",
+        "github",
+        "--dir",
+        root.to_str().unwrap(),
+        "--pipeline",
+        "pipeline.yml",
+    ]);
+    let train = yaml(&root.join(".github/workflows/deploy-model-training-pipeline.yml"));
+    // The workspace, its tokens and policy, as pipeline 1 makes them.
+    let secrets_file = ctx.root().join("secrets.json");
+    let applied = ctx.json(&[
+        "infra",
+        "apply",
+        "-f",
+        root.join("config-infra-dev.yml").to_str().unwrap(),
+        "--secrets-file",
+        secrets_file.to_str().unwrap(),
+    ]);
+    let ws = applied["path"].as_str().unwrap().to_owned();
+    let secrets: Value =
+        serde_json::from_str(&std::fs::read_to_string(&secrets_file).unwrap()).unwrap();
+    let token = |n: &str| secrets[n].as_str().unwrap().to_owned();
+    let (trainer, bot, olga) = (token("ci-trainer"), token("release-bot"), token("olga"));
+    // The team server on it, declared in the file.
+    let server = crate::remote::Server::start_with(&ctx, &["--auth", "--workspace", &ws], &[]);
+    let file = root.join("config-infra-dev.yml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace(
+            "sluice:\n",
+            &format!("sluice:\n  workspace:\n    server: {}\n", server.url),
+        ),
+    )
+    .unwrap();
+
+    let ci = GitHub {
+        root: root.clone(),
+        temp: ctx.root().join("runner-temp"),
+        secrets: BTreeMap::from([
+            ("SLUICE_TRAINER_TOKEN".to_owned(), trainer.clone()),
+            ("SLUICE_OWNER_TOKEN".to_owned(), bot),
+        ]),
+        overrides: BTreeMap::from([("APPROVAL_POLL".to_owned(), "0.2".to_owned())]),
+    };
+    let outputs = ci.job(&train, "train", &BTreeMap::new()).unwrap().unwrap();
+    assert_eq!(outputs["version"], "1", "{outputs:?}");
+    // Run by the server, from an upload of the project (not of the workspace inside it).
+    let uploads: Vec<PathBuf> = std::fs::read_dir(Path::new(&ws).join("uploads"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    let name = uploads[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(name.starts_with("train-4242-1-"), "{name}");
+    let copy = std::fs::read_dir(&uploads[0])
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
+    assert!(copy.join("pipeline.yml").is_file());
+    assert!(
+        !copy.join(".sluice-workspaces").exists(),
+        "the workspace in the project is not uploaded"
+    );
+    let status: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("model-status.json")).unwrap())
+            .unwrap();
+    assert_eq!(status["versions"][0]["created_by"], "ci-trainer");
+
+    let needs = BTreeMap::from([("train".to_owned(), outputs)]);
+    let promote = std::thread::spawn(move || ci.job(&train, "promote", &needs));
+    let promoted = approve_while_it_waits(&ws, &trainer, &olga, promote);
+    assert!(promoted.is_ok(), "{}", promoted.unwrap_err());
+    let out = sluice_on(&ws, &olga, &["audit", "list", "-m", "taxi-fare-model"]);
+    let audit: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "alias.set"
+                && e["actor"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("release-bot (token "))),
+        "{audit:#}"
+    );
+    drop(server);
+}
+
 // ---- an Azure Pipelines agent, as far as these pipelines need one ------------------------
 
 #[derive(Clone, Default)]
@@ -580,6 +685,11 @@ impl Azure {
                 let Some(script) = step["script"].as_str() else {
                     continue;
                 };
+                if let Some(c) = step["condition"].as_str()
+                    && self.cond(&job_vars, c) != "true"
+                {
+                    continue;
+                }
                 let script = Self::macros(&job_vars, script);
                 let mut env: BTreeMap<String, String> = job_vars
                     .iter()
