@@ -10,6 +10,7 @@ mod datastore;
 mod decode;
 mod diag;
 mod infra;
+mod local;
 mod parse;
 mod pipeline;
 mod scale;
@@ -30,6 +31,7 @@ pub use datastore::{
 pub use decode::{AssetLookup, suggest};
 pub use diag::{SpecError, Warning};
 pub use infra::{InfraSpec, PolicyDecl, TokenDecl, WorkspaceDecl, load_infra, parse_infra};
+pub use local::{LocalPath, local_paths};
 pub use parse::{
     load_component, load_data, load_environment, load_job, parse_data, parse_job, parse_model,
     read_source,

@@ -389,116 +389,31 @@ pub(crate) fn not_remote(what: &str) -> CliError {
     )
 }
 
-/// The paths a job reads from the client's disk, as written relative to their files (a path
-/// written absolute names a place the server must have too, and is not sent): the component
-/// files, code folders, conda files and local input data of each step, and the job's inputs.
-/// Each comes with the highest folder its written path climbs to (`../../x` from `a/b/c` climbs
-/// to `a`), which the upload must hold too for the path to mean the same on the server.
-fn local_paths(spec: &sluice_spec::JobSpec) -> Vec<(PathBuf, PathBuf)> {
-    use sluice_spec::{EnvironmentRef, InputValue, Source};
-    let relative = |written: &str| {
-        !Path::new(written).is_absolute()
-            && !written.contains("://")
-            && !written.starts_with("azureml:")
+/// What `job create` uploads, as a tar stream, the job file's path in it, and the folder it
+/// holds: the job file's folder (its ignore file applied) and every path the job reads beside
+/// it ([`sluice_spec::local_paths`]: `code: ../../src`, `path: ../data/trips.csv`, component
+/// and conda files; a code folder with its own ignore file), each where it is below the folder
+/// that holds them all (taken as the job file resolves them, without following links), so the
+/// job's relative paths mean on the server what they mean here. Workspaces are left out.
+fn pack(file: &Path) -> Result<(Vec<u8>, String, PathBuf), CliError> {
+    let unreadable = |p: &Path, e: &dyn std::fmt::Display| {
+        CliError::usage(
+            format!("cannot read `{}`: {e}", p.display()),
+            "check the path; relative paths resolve against the current directory",
+        )
     };
-    let at =
-        |source: &Source, written: &str| (source.resolve(written), climbs_to(&source.dir, written));
-    let mut out = Vec::new();
-    let inputs = |source: &Source,
-                  values: &mut dyn Iterator<Item = &InputValue>,
-                  out: &mut Vec<(PathBuf, PathBuf)>| {
-        for value in values {
-            if let InputValue::Data { path, .. } = value
-                && relative(&path.value)
-            {
-                out.push(at(source, &path.value));
-            }
-        }
-    };
-    inputs(
-        &spec.source,
-        &mut spec.inputs.values().map(|(_, v)| v),
-        &mut out,
-    );
-    let environment =
-        |source: &Source, env: Option<&EnvironmentRef>, out: &mut Vec<(PathBuf, PathBuf)>| {
-            if let Some(EnvironmentRef::Inline(env)) = env
-                && let Some((conda, _)) = &env.conda_file
-                && relative(&conda.value)
-            {
-                out.push(at(source, &conda.value));
-            }
-        };
-    environment(
-        &spec.source,
-        spec.settings.default_environment.as_ref(),
-        &mut out,
-    );
-    for step in spec.steps.values() {
-        let component = &step.component;
-        environment(&component.source, component.environment.as_ref(), &mut out);
-        let file = PathBuf::from(&component.source.name);
-        out.push((file, component.source.dir.clone()));
-        if let Some(code) = &component.code
-            && relative(&code.value)
-        {
-            out.push(at(&component.source, &code.value));
-        }
-        inputs(
-            &step.source,
-            &mut step.inputs.values().map(|(_, v)| v),
-            &mut out,
-        );
-    }
-    out
-}
-
-/// The highest folder a relative path written in a file of `dir` passes through.
-fn climbs_to(dir: &Path, written: &str) -> PathBuf {
-    let mut at = dir.to_path_buf();
-    let mut top = at.clone();
-    for part in Path::new(written).components() {
-        match part {
-            std::path::Component::ParentDir => {
-                at.pop();
-                if at.components().count() < top.components().count() {
-                    top.clone_from(&at);
-                }
-            }
-            std::path::Component::Normal(name) => at.push(name),
-            _ => {}
-        }
-    }
-    top
-}
-
-/// What `job create` uploads, as a tar stream, and the job file's path in it: the job file's
-/// folder (its ignore file applied) and every path the job reads beside it ([`local_paths`]:
-/// `code: ../../src`, `path: ../data/trips.csv`; a code folder with its own ignore file), each
-/// where it is below the folder that holds them all, so the job's relative paths mean on the
-/// server what they mean here.
-fn pack(
-    file: &Path,
-    spec: Option<&sluice_spec::JobSpec>,
-) -> Result<(Vec<u8>, String, PathBuf), CliError> {
-    let canonical = |p: &Path| {
-        std::fs::canonicalize(p).map_err(|e| {
-            CliError::usage(
-                format!("cannot read `{}`: {e}", p.display()),
-                "check the path; relative paths resolve against the current directory",
-            )
-        })
-    };
-    let file = canonical(file)?;
+    let file = std::path::absolute(file)
+        .map(|f| sluice_spec::normalize(&f))
+        .map_err(|e| unreadable(file, &e))?;
     let job_dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
     let mut roots = vec![job_dir.clone()];
     let mut climbs = Vec::new();
-    for (path, climb) in spec.map(local_paths).unwrap_or_default() {
-        let path = canonical(&path)?;
-        if !roots.contains(&path) {
-            roots.push(path);
+    for found in sluice_spec::local_paths(&file)? {
+        std::fs::metadata(&found.path).map_err(|e| unreadable(&found.path, &e))?;
+        if !roots.contains(&found.path) {
+            roots.push(found.path);
         }
-        climbs.push(std::fs::canonicalize(&climb).unwrap_or(climb));
+        climbs.push(found.climbs_to);
     }
     let mut top = job_dir.clone();
     for root in roots.iter().chain(&climbs) {
@@ -509,31 +424,50 @@ fn pack(
         }
     }
     if top.parent().is_none() {
+        let apart = roots
+            .iter()
+            .chain(&climbs)
+            .find(|r| r.components().nth(1) != job_dir.components().nth(1))
+            .map_or_else(String::new, |r| r.display().to_string());
         return Err(CliError::usage(
             format!(
-                "the job reads files from all over this machine (`{}` and `{}`): nothing but `/` holds them all",
+                "the job reads `{apart}`, which shares no folder but `/` with the job file's `{}`: a team server is sent one folder",
                 job_dir.display(),
-                roots
-                    .iter()
-                    .chain(&climbs)
-                    .find(|r| !r.starts_with(&job_dir))
-                    .map_or_else(String::new, |r| r.display().to_string())
             ),
             "keep the job's code and local data inside one project folder, or register the data as an asset (`sluice data create`) and refer to it as `azureml:NAME:VERSION`",
         ));
     }
     let mut files: std::collections::BTreeMap<String, PathBuf> = std::collections::BTreeMap::new();
     for root in &roots {
-        let snapshot =
-            // A workspace inside the project (`.sluice/`, or where `infra apply` put one) is
-            // not part of what the job reads.
-            sluice_artifacts::Snapshot::of_skipping(root, &[], crate::workspace::is_workspace)
-                .map_err(|e| CliError::Workspace(format!("cannot list {}: {e}", root.display())))?;
+        // A workspace inside the project (`.sluice/`, or where `infra apply` put one) is not
+        // part of what the job reads.
+        let snapshot = sluice_artifacts::Snapshot::of_skipping(
+            root,
+            &[root.join(".sluice"), top.join(".sluice")],
+            crate::workspace::is_workspace,
+        )
+        .map_err(|e| CliError::Workspace(format!("cannot list {}: {e}", root.display())))?;
         for (_, path) in snapshot.files() {
             if let Ok(rel) = path.strip_prefix(&top) {
                 files.insert(slash(rel), path.to_path_buf());
             }
         }
+    }
+    let bytes: u64 = files
+        .values()
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum();
+    let limit = crate::commands::server_jobs::MAX_UPLOAD as u64;
+    if bytes > limit {
+        return Err(CliError::usage(
+            format!(
+                "the job's files under {} come to {} MB, more than a team server takes ({} MB)",
+                top.display(),
+                bytes.div_ceil(1 << 20),
+                limit >> 20
+            ),
+            "register large data as an asset on the server (`sluice --url URL data create`, or a datastore path) and refer to it as `azureml:NAME:VERSION`; leave other large files out with an `.amlignore`",
+        ));
     }
     let rel = slash(file.strip_prefix(&top).unwrap_or(Path::new("")));
     let mut builder = tar::Builder::new(Vec::new());
@@ -562,16 +496,14 @@ fn create(ctx: &Ctx<'_>, remote: &Remote, args: &JobCreateArgs) -> Result<(), Cl
     let overrides = crate::commands::overrides(&args.set)?;
     let mut warnings = Vec::new();
     let checked = sluice_spec::load_job(&args.file, &overrides, None, &mut warnings);
-    let spec = match checked {
-        Ok(spec) => Some(spec),
-        // Assets only the server has: its own check judges them; the job file's folder goes.
-        Err(e) if e.message.contains("is not registered") => None,
-        Err(e) => {
-            crate::commands::print_warnings(&warnings);
-            return Err(e.into());
-        }
-    };
-    let (tar, rel, top) = pack(&args.file, spec.as_ref())?;
+    // A registered component (`component: azureml:NAME:VERSION`) is the server's to look up.
+    if let Err(e) = checked
+        && !e.message.contains("cannot be looked up here")
+    {
+        crate::commands::print_warnings(&warnings);
+        return Err(e.into());
+    }
+    let (tar, rel, top) = pack(&args.file)?;
     let mut query = vec![format!("file={}", enc(&rel))];
     if let Some(dir) = std::env::current_dir()
         .ok()

@@ -38,7 +38,7 @@ use sluice_store::governance::Role;
 use crate::error::CliError;
 
 /// The largest project folder a submission may upload.
-const MAX_UPLOAD: usize = 1 << 30;
+pub(crate) const MAX_UPLOAD: usize = 1 << 30;
 /// How long a submission waits for its job to be recorded (or refused) before answering.
 const RECORD_WAIT: Duration = Duration::from_mins(2);
 

@@ -370,6 +370,10 @@ fn a_job_reading_code_and_data_outside_its_folder_runs_remotely_as_written() {
     std::fs::write(
         proj.join("mlops/azureml/train/pipeline.yml"),
         PIPELINE
+            .replace(
+                "type: pipeline\n",
+                "type: pipeline\ninputs:\n  notes: ../../../notes.txt\n",
+            )
             .replace("./src", "../../../data-science/src")
             .replace("./data/raw.csv", "../../../data/raw.csv")
             .replace(
@@ -389,6 +393,7 @@ fn a_job_reading_code_and_data_outside_its_folder_runs_remotely_as_written() {
     )
     .unwrap();
     std::fs::write(proj.join("data/raw.csv"), "a,1\n\nb,2\nc,3\n").unwrap();
+    std::fs::write(proj.join("notes.txt"), "an input given as a plain value\n").unwrap();
     std::fs::write(proj.join(".gitignore"), "data/\n").unwrap();
     std::fs::write(proj.join("scratch/big.bin"), vec![0u8; 1 << 20]).unwrap();
 
@@ -425,6 +430,7 @@ fn a_job_reading_code_and_data_outside_its_folder_runs_remotely_as_written() {
         "mlops/azureml/components/report.yml",
         "data-science/src/prep.py",
         "data/raw.csv",
+        "notes.txt",
     ] {
         assert!(copy.join(file).is_file(), "{file} is uploaded");
     }
@@ -465,7 +471,7 @@ fn a_job_reading_code_and_data_outside_its_folder_runs_remotely_as_written() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("nothing but `/` holds them all"),
+        stderr.contains("which shares no folder but `/` with the job file"),
         "{stderr}"
     );
     assert_eq!(
