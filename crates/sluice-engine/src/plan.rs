@@ -125,6 +125,8 @@ pub struct StepPlan {
     pub inputs: IndexMap<String, StepInput>,
     pub outputs: IndexMap<String, OutputPlan>,
     pub deps: Vec<String>,
+    /// A group of which at most this many steps run at once (a sweep's trials).
+    pub concurrency: Option<(String, usize)>,
 }
 
 /// A job, ready to run.
@@ -440,6 +442,7 @@ fn plan_step(
         inputs,
         outputs,
         deps: sluice_spec::dependencies(step),
+        concurrency: step.concurrency.clone(),
     })
 }
 

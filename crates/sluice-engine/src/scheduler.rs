@@ -1,7 +1,7 @@
 //! The scheduler: which steps may start now, and what the job's end looks like. Bookkeeping
 //! over the plan's graph only (no store, no processes), so its rules are tested on their own:
-//! a step starts when the steps it reads from completed, within the job's `max_parallel` and
-//! its compute's `max_instances`; a failed step stops the job unless
+//! a step starts when the steps it reads from completed, within the job's `max_parallel`, its
+//! compute's `max_instances` and its group's limit (a sweep's `max_concurrent_trials`); a failed step stops the job unless
 //! `continue_on_step_failure`; a cancel stops everything; what never ran is canceled, saying
 //! why.
 
@@ -17,6 +17,9 @@ pub(crate) struct Scheduler {
     status: Vec<Status>,
     limits: HashMap<String, usize>,
     running_on: HashMap<String, usize>,
+    /// Each step's group and the group's limit (a sweep's trials).
+    group: Vec<Option<(String, usize)>>,
+    running_in: HashMap<String, usize>,
     running: usize,
     max_parallel: usize,
     /// Steps before this index have all left `NotStarted`: each pass looks from here, so a
@@ -68,6 +71,8 @@ impl Scheduler {
                 .collect(),
             limits,
             running_on: HashMap::new(),
+            group: plan.steps.iter().map(|s| s.concurrency.clone()).collect(),
+            running_in: HashMap::new(),
             running: 0,
             max_parallel: plan.max_parallel.max(1),
             first_unstarted: 0,
@@ -110,9 +115,13 @@ impl Scheduler {
             if self.limits.get(&self.compute[i]).is_some_and(|l| on >= *l) {
                 continue;
             }
+            if let Some((group, limit)) = &self.group[i]
+                && self.running_in.get(group).copied().unwrap_or(0) >= *limit
+            {
+                continue;
+            }
             self.status[i] = Status::Queued;
-            self.running += 1;
-            *self.running_on.entry(self.compute[i].clone()).or_default() += 1;
+            self.count_in(i);
             out.push(i);
         }
         out
@@ -125,12 +134,20 @@ impl Scheduler {
             return false;
         }
         self.status[step] = Status::Queued;
+        self.count_in(step);
+        true
+    }
+
+    /// Counts `step` as running: in the job, on its compute, in its group.
+    fn count_in(&mut self, step: usize) {
         self.running += 1;
         *self
             .running_on
             .entry(self.compute[step].clone())
             .or_default() += 1;
-        true
+        if let Some((group, _)) = &self.group[step] {
+            *self.running_in.entry(group.clone()).or_default() += 1;
+        }
     }
 
     /// Records how a started step ended. True when the job must now stop its running steps
@@ -139,6 +156,11 @@ impl Scheduler {
         if matches!(self.status[step], Status::Queued) {
             self.running -= 1;
             if let Some(n) = self.running_on.get_mut(&self.compute[step]) {
+                *n = n.saturating_sub(1);
+            }
+            if let Some((group, _)) = &self.group[step]
+                && let Some(n) = self.running_in.get_mut(group)
+            {
                 *n = n.saturating_sub(1);
             }
         }

@@ -20,7 +20,7 @@ pub struct LocalPath {
 }
 
 /// Every local path the job file at `path` reads: `code:` folders, `conda_file:`s,
-/// `component:` and `environment: file:` files (and, in turn, what they read), and input data
+/// `component:`, a sweep's `trial:` and `environment: file:` files (and, in turn, what they read), and input data
 /// (`path:` of an input, or an input's value) that exists here. Paths written absolute, asset
 /// references (`azureml:...`) and URIs (`scheme://...`) are left out: they name places the
 /// runner must reach itself.
@@ -101,8 +101,8 @@ fn walk(
                         }
                     }
                     ("code" | "conda_file", Some(t)) if local(t) => out.push(found(source, t)),
-                    ("component" | "environment", Some(t))
-                        if local(t) && (key == "component" || t.trim().starts_with("file:")) =>
+                    ("component" | "trial" | "environment", Some(t))
+                        if local(t) && (key != "environment" || t.trim().starts_with("file:")) =>
                     {
                         let file = found(source, t);
                         let inner = crate::parse::read_source(&file.path)?;
@@ -179,7 +179,7 @@ mod tests {
         let job = root.join("mlops/azureml/train/pipeline.yml");
         std::fs::write(
             &job,
-            "type: pipeline\ninputs:\n  raw:\n    type: uri_file\n    path: ../../../data/raw.csv\n  rate: 0.5\njobs:\n  prep:\n    type: command\n    code: ../../../src\n    command: echo\n    environment: file:./env.yml\n    inputs:\n      more: ../../../data/more.csv\n      remote: azureml:trips:1\n      far: /etc/hostname\n      text: hello\n  report:\n    component: ../../components/report.yml\n",
+            "type: pipeline\ninputs:\n  raw:\n    type: uri_file\n    path: ../../../data/raw.csv\n  rate: 0.5\njobs:\n  prep:\n    type: command\n    code: ../../../src\n    command: echo\n    environment: file:./env.yml\n    inputs:\n      more: ../../../data/more.csv\n      remote: azureml:trips:1\n      far: /etc/hostname\n      text: hello\n  report:\n    component: ../../components/report.yml\n  tune:\n    type: sweep\n    trial: ./env.yml\n",
         )
         .unwrap();
         let got: Vec<(PathBuf, PathBuf)> = local_paths(&job)
@@ -205,6 +205,8 @@ mod tests {
                     root.join("mlops/components/conda.yml"),
                     root.join("mlops/components")
                 ),
+                (train.join("env.yml"), train.clone()),
+                (root.join("mlops/components/conda.yml"), root.join("mlops")),
             ]
         );
     }

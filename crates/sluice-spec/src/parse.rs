@@ -167,6 +167,7 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
     let kind = match ty.as_ref().map(|t| t.value.as_str()) {
         Some("pipeline") => JobKind::Pipeline,
         Some("command") => JobKind::Command,
+        Some("sweep") => return decode_sweep_job(ctx, root, &mut r),
         None => {
             if r.get("jobs").is_some() {
                 JobKind::Pipeline
@@ -177,7 +178,7 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
                     .error(
                         root,
                         format!(
-                            "{what} files are not supported: Sluice runs pipeline and command jobs"
+                            "{what} files are not supported: Sluice runs pipeline, command and sweep jobs"
                         ),
                     )
                     .with_help(
@@ -320,6 +321,8 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
                 timeout,
                 retry,
                 scale,
+                after: Vec::new(),
+                concurrency: None,
             };
             let mut steps = IndexMap::new();
             steps.insert(step_name.value, step);
@@ -340,6 +343,96 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
             })
         }
     }
+}
+
+/// The job's inputs as its one step takes them: `${{parent.inputs.X}}` each.
+fn bound_inputs(
+    inputs: &IndexMap<String, (Spanned<String>, InputValue)>,
+) -> IndexMap<String, (Spanned<String>, InputValue)> {
+    inputs
+        .iter()
+        .map(|(k, (key, _))| {
+            let binding = Spanned::new(Binding::ParentInput(k.clone()), key.span);
+            (
+                k.clone(),
+                (
+                    key.clone(),
+                    InputValue::Bound {
+                        binding,
+                        mode: None,
+                    },
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The job's outputs as its one step writes them: `${{parent.outputs.X}}` each.
+fn bound_outputs(
+    outputs: &IndexMap<String, (Spanned<String>, OutputValue)>,
+) -> IndexMap<String, (Spanned<String>, OutputValue)> {
+    outputs
+        .iter()
+        .map(|(k, (key, _))| {
+            let binding = Spanned::new(Binding::ParentOutput(k.clone()), key.span);
+            (k.clone(), (key.clone(), OutputValue::Bound(binding)))
+        })
+        .collect()
+}
+
+/// A sweep job file: a pipeline of one sweep step named `sweep`, given the job's inputs and
+/// writing its outputs (the best trial's).
+fn decode_sweep_job(
+    ctx: &mut Ctx<'_>,
+    root: &Node,
+    r: &mut MapReader<'_>,
+) -> Result<JobSpec, SpecError> {
+    let schema = ctx
+        .opt_string(r.get("$schema"), "$schema")?
+        .map(|s| s.value);
+    let name = ctx.opt_string(r.get("name"), "name")?;
+    if let Some(n) = &name {
+        check_name(ctx, n, "job name")?;
+    }
+    let display_name = ctx
+        .opt_string(r.get("display_name"), "display_name")?
+        .map(|s| s.value);
+    let experiment_name = ctx
+        .opt_string(r.get("experiment_name"), "experiment_name")?
+        .map(|s| s.value);
+    let description = ctx
+        .opt_string(r.get("description"), "description")?
+        .map(|s| s.value);
+    let tags = ctx.string_map(r.get("tags"), "tags")?;
+    let compute = ctx.opt_string(r.get("compute"), "compute")?;
+    let inputs = decode_inputs(ctx, r.get("inputs"), "inputs")?;
+    let outputs = decode_outputs(ctx, r.get("outputs"), "outputs")?;
+    let standalone = crate::sweep::Standalone {
+        bound_inputs: bound_inputs(&inputs),
+        bound_outputs: bound_outputs(&outputs),
+        inputs: inputs.clone(),
+        outputs: outputs.clone(),
+    };
+    let step = Spanned::new("sweep".to_owned(), root.span);
+    let steps = crate::sweep::decode_sweep_step(ctx, &step, root, None, Some(standalone))?
+        .into_iter()
+        .map(|s| (s.name.value.clone(), s))
+        .collect();
+    Ok(JobSpec {
+        source: ctx.source.clone(),
+        kind: JobKind::Pipeline,
+        schema,
+        name,
+        display_name,
+        experiment_name,
+        description,
+        tags,
+        settings: Settings::default(),
+        compute,
+        inputs,
+        outputs,
+        steps,
+    })
 }
 
 /// Schemas of files that are not jobs Sluice runs, and what to call them.
@@ -395,7 +488,7 @@ fn unsupported_type(ctx: &Ctx<'_>, node: &Spanned<String>, ty: &str) -> SpecErro
     .with_label("unsupported type");
     if known.contains(&ty) {
         err.with_help(
-            "Sluice runs `pipeline` and `command` jobs; rewrite this step as a `command` job",
+            "Sluice runs `pipeline`, `command` and `sweep` jobs; rewrite this step as a `command` job",
         )
     } else if let Some(s) = suggest(ty, &["pipeline", "command"]) {
         err.with_help(format!("did you mean `{s}`?"))
@@ -818,6 +911,8 @@ pub(crate) fn decode_step(
         timeout,
         retry,
         scale,
+        after: Vec::new(),
+        concurrency: None,
     })))
 }
 
@@ -906,7 +1001,7 @@ fn decode_limits(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Result<Option<u64>, 
     clippy::type_complexity,
     reason = "a private helper returning three parts"
 )]
-fn decode_inline_command(
+pub(crate) fn decode_inline_command(
     ctx: &mut Ctx<'_>,
     r: &mut MapReader<'_>,
     inputs: &IndexMap<String, (Spanned<String>, InputValue)>,

@@ -72,6 +72,13 @@ pub(crate) fn decode_jobs(
     for (key, value) in entries {
         let step_name = ctx.string(key, "jobs")?;
         check_name(ctx, &step_name, "job name")?;
+        if is_sweep(value) {
+            for step in crate::sweep::decode_sweep_step(ctx, &step_name, value, default_env, None)?
+            {
+                steps.insert(step.name.value.clone(), step);
+            }
+            continue;
+        }
         match decode_step(ctx, step_name.clone(), value, default_env)? {
             Entry::Step(step) => {
                 steps.insert(step_name.value, *step);
@@ -85,6 +92,16 @@ pub(crate) fn decode_jobs(
     }
     rewrite_nested_references(&mut steps, &nested)?;
     Ok(steps)
+}
+
+/// Whether a `jobs:` entry is a `type: sweep` step.
+fn is_sweep(node: &Node) -> bool {
+    match &node.value {
+        crate::yaml::Value::Map(entries) => entries
+            .iter()
+            .any(|(k, v)| k.as_str() == Some("type") && v.as_str() == Some("sweep")),
+        _ => false,
+    }
 }
 
 /// A pipeline job whose body is a pipeline component (`component:` on the job): the job's
@@ -280,6 +297,12 @@ fn embed(
         let mut t = step.clone();
         let new_name = rename(inner);
         t.name = Spanned::new(new_name.clone(), t.name.span);
+        for after in &mut t.after {
+            *after = rename(after);
+        }
+        if let Some((group, _)) = &mut t.concurrency {
+            *group = rename(group);
+        }
         if t.compute.is_none() {
             t.compute.clone_from(&n.compute);
         }

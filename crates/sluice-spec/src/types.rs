@@ -214,6 +214,12 @@ pub struct StepSpec {
     pub retry: Option<Retry>,
     /// `resources.instance_count` and `distribution:`.
     pub scale: crate::Scale,
+    /// Steps that must complete before this one, besides those it reads from (a sweep's
+    /// picking step waits for every trial).
+    pub after: Vec<String>,
+    /// A group of steps of which at most this many run at once (a sweep's
+    /// `limits.max_concurrent_trials`), by group name.
+    pub concurrency: Option<(String, usize)>,
 }
 
 /// How often a failed step is tried again, and how long to wait between attempts.

@@ -397,6 +397,7 @@ pub fn dependencies(step: &StepSpec) -> Vec<String> {
             _ => None,
         })
         .collect();
+    deps.extend(step.after.iter().cloned());
     deps.sort();
     deps.dedup();
     deps

@@ -172,17 +172,31 @@ jobs:
         ..BASE
     },
     Case {
-        name: "sweep step",
+        name: "parallel step",
+        yaml: "\
+type: pipeline
+jobs:
+  a:
+    type: parallel
+    command: echo hi
+",
+        message: "job type `parallel` is not supported",
+        help: Some("rewrite this step as a `command` job"),
+        at: (4, 11),
+        ..BASE
+    },
+    Case {
+        name: "sweep step without sampling",
         yaml: "\
 type: pipeline
 jobs:
   a:
     type: sweep
-    command: echo hi
+    trial: ./train.yml
 ",
-        message: "job type `sweep` is not supported",
-        help: Some("rewrite this step as a `command` job"),
-        at: (4, 11),
+        message: "sweep `a` has no `sampling_algorithm`",
+        help: Some("add `sampling_algorithm: random` (or `grid`)"),
+        at: (4, 5),
         ..BASE
     },
     Case {

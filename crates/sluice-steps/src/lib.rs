@@ -5,6 +5,7 @@ pub mod evaluate;
 pub mod mlflow;
 pub mod prep;
 pub mod register;
+pub mod sweep;
 pub mod train;
 
 use std::path::{Path, PathBuf};

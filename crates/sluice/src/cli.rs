@@ -837,6 +837,19 @@ pub(crate) enum StepCommand {
     Register(StepRegisterArgs),
     /// Write a deterministic synthetic taxi-fare dataset (CSV or Parquet by extension).
     SynthTaxi(StepSynthArgs),
+    /// The last step of a `type: sweep` job: pick the best trial by the objective (from each
+    /// trial's MLflow run) and copy its outputs to the sweep's. Written by Sluice into the job.
+    SweepSelect(StepSweepSelectArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StepSweepSelectArgs {
+    /// A trial's output: `TRIAL_STEP:OUTPUT=PATH` (repeated).
+    #[arg(long = "trial-output", value_name = "STEP:OUTPUT=PATH")]
+    pub(crate) trial_outputs: Vec<String>,
+    /// The sweep's output: `OUTPUT=PATH` (repeated), filled from the best trial's.
+    #[arg(long = "sweep-output", value_name = "OUTPUT=PATH")]
+    pub(crate) outputs: Vec<String>,
 }
 
 #[derive(Debug, Args)]

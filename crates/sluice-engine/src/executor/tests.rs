@@ -126,6 +126,34 @@ fn a_step_starts_after_what_it_reads_and_within_every_limit() {
     assert!(s.ready().is_empty());
 }
 
+/// A sweep's trials run at most `max_concurrent_trials` at once, beside other steps; the step
+/// that picks the best waits for every trial.
+#[test]
+fn a_sweep_runs_its_trials_within_their_limit_and_picks_after_all() {
+    let yaml = "type: pipeline\nexperiment_name: tests\njobs:\n  other:\n    type: command\n    command: echo other\n  s:\n    type: sweep\n    trial:\n      command: echo ${{search_space.x}}\n    sampling_algorithm: grid\n    search_space:\n      x: {type: choice, values: [1, 2, 3, 4]}\n    objective: {goal: maximize, primary_metric: m}\n    limits: {max_concurrent_trials: 2}\n";
+    let (_d, ws, plan) = planned(yaml, &[], 10);
+    let mut s = Scheduler::new(
+        &plan,
+        &HashSet::new(),
+        Executors::for_plan(&ws, &plan).unwrap().limits(),
+    );
+    assert_eq!(ready_names(&mut s), ["other", "s.trial_1", "s.trial_2"]);
+    assert!(s.ready().is_empty());
+    s.finished(by_name(&plan, "other"), Status::Completed);
+    assert!(
+        s.ready().is_empty(),
+        "the other step's end frees no trial's place"
+    );
+    s.finished(by_name(&plan, "s.trial_1"), Status::Completed);
+    assert_eq!(ready_names(&mut s), ["s.trial_3"]);
+    s.finished(by_name(&plan, "s.trial_2"), Status::Completed);
+    assert_eq!(ready_names(&mut s), ["s.trial_4"]);
+    s.finished(by_name(&plan, "s.trial_3"), Status::Completed);
+    assert!(s.ready().is_empty(), "the pick waits for the last trial");
+    s.finished(by_name(&plan, "s.trial_4"), Status::Completed);
+    assert_eq!(ready_names(&mut s), ["s"]);
+}
+
 #[test]
 fn a_failure_stops_the_job_unless_it_continues_and_dependants_say_why() {
     let steps = [

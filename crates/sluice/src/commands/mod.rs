@@ -103,8 +103,13 @@ pub(crate) fn delete_definition(
 
 /// Prints the warnings a spec produced.
 pub(crate) fn print_warnings(warnings: &[sluice_spec::Warning]) {
+    // The same warning once: a sweep's trials share their file's lines.
+    let mut said = std::collections::HashSet::new();
     for w in warnings {
-        crate::ui::warn(&w.to_string());
+        let text = w.to_string();
+        if said.insert(text.clone()) {
+            crate::ui::warn(&text);
+        }
     }
 }
 

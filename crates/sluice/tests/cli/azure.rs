@@ -798,7 +798,6 @@ fn job_types_sluice_does_not_run_fail_in_one_line_naming_the_type() {
     for (ty, at) in [
         ("automl", "1:7"),
         ("spark", "1:7"),
-        ("sweep", "1:7"),
         ("parallel", "1:7"),
         ("import", "1:7"),
     ] {
@@ -929,4 +928,253 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// The trial of the sweep tests: its loss is `(c - 0.7)^2`, plus 1 unless the kernel is `rbf`;
+/// it writes its hyperparameters into its output and logs the loss to its MLflow run through
+/// the REST API, as `mlflow.log_metric` would.
+fn sweep_trial(ctx: &TestContext) {
+    ctx.write(
+        "src/train.py",
+        r#"import json, os, sys, time, urllib.request
+c, kernel, out = float(sys.argv[1]), sys.argv[2], sys.argv[3]
+loss = (c - 0.7) ** 2 + (0.0 if kernel == "rbf" else 1.0)
+os.makedirs(out, exist_ok=True)
+open(os.path.join(out, "model.txt"), "w").write(f"{c} {kernel} {loss}\n")
+body = json.dumps({"run_id": os.environ["MLFLOW_RUN_ID"], "key": "loss", "value": loss,
+                   "timestamp": int(time.time() * 1000), "step": 0}).encode()
+req = urllib.request.Request(os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/runs/log-metric",
+                             data=body, headers={"Content-Type": "application/json"})
+if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+    req.add_header("Authorization", "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"])
+urllib.request.urlopen(req).read()
+print("trial", c, kernel, "loss", loss)
+"#,
+    );
+    ctx.write(
+        "train.yml",
+        "\
+$schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json
+type: command
+name: train
+inputs:
+  data: {type: uri_file}
+  c_value: {type: number}
+  kernel: {type: string}
+outputs:
+  model_output: {type: uri_folder}
+code: ./src
+command: python3 train.py ${{inputs.c_value}} ${{inputs.kernel}} ${{outputs.model_output}}
+",
+    );
+    ctx.write("data.csv", "x\n1\n");
+}
+
+/// Azure's pipeline sweep: the trial component run once per drawn point, at most
+/// `max_concurrent_trials` at once, the best trial by the objective picked from the trials'
+/// MLflow runs, its outputs read downstream through the sweep step's; a second run draws the
+/// same points and reuses every trial.
+#[test]
+fn a_pipeline_sweep_runs_its_trials_and_hands_on_the_best() {
+    let ctx = TestContext::new();
+    sweep_trial(&ctx);
+    ctx.write(
+        "pipeline.yml",
+        "\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+type: pipeline
+inputs:
+  raw: {type: uri_file, path: ./data.csv}
+jobs:
+  sweep_step:
+    type: sweep
+    trial: ./train.yml
+    inputs:
+      data: ${{parent.inputs.raw}}
+    outputs:
+      model_output:
+    sampling_algorithm: {type: random, seed: 3}
+    search_space:
+      c_value: {type: uniform, min_value: 0.1, max_value: 1.0}
+      kernel: {type: choice, values: [rbf, linear]}
+    objective: {goal: minimize, primary_metric: loss}
+    limits: {max_total_trials: 6, max_concurrent_trials: 2}
+    early_termination: {type: bandit, slack_factor: 0.1}
+  report:
+    type: command
+    inputs:
+      model: ${{parent.jobs.sweep_step.outputs.model_output}}
+    command: cat ${{inputs.model}}/model.txt
+",
+    );
+    let out = ctx.run(&[
+        "job",
+        "create",
+        "-f",
+        "pipeline.yml",
+        "--name",
+        "sw1",
+        "--stream",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("`early_termination` is not applied"),
+        "{stderr}"
+    );
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    // Each trial's hyperparameters and loss, from what it wrote.
+    let mut losses = Vec::new();
+    for k in 1..=6 {
+        let step = format!("sweep_step.trial_{k}");
+        let text = output_text(&job, &step, "model_output", "model.txt");
+        let parts: Vec<&str> = text.split_whitespace().collect();
+        let (c, kernel, loss): (f64, &str, f64) = (
+            parts[0].parse().unwrap(),
+            parts[1],
+            parts[2].parse().unwrap(),
+        );
+        assert!((0.1..1.0).contains(&c), "{text}");
+        assert!(kernel == "rbf" || kernel == "linear", "{text}");
+        losses.push((loss, text.clone()));
+    }
+    let distinct: std::collections::BTreeSet<&String> = losses.iter().map(|(_, t)| t).collect();
+    assert_eq!(distinct.len(), 6, "six different points: {losses:?}");
+    let best = losses
+        .iter()
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .unwrap()
+        .1
+        .clone();
+    assert_eq!(
+        output_text(&job, "sweep_step", "model_output", "model.txt"),
+        best
+    );
+    let log = ctx.ok(&["job", "stream", "-n", "sw1"]);
+    let report = String::from_utf8_lossy(&ctx.run(&["job", "stream", "-n", "sw1"]).stderr)
+        .into_owned()
+        + &log;
+    assert!(report.contains(best.trim()), "{report}");
+    // Never more than two trials at once.
+    let mut spans: Vec<(String, String)> = (1..=6)
+        .map(|k| {
+            let s = &job["jobs"][format!("sweep_step.trial_{k}")];
+            (
+                s["start_time"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{s:#}"))
+                    .to_owned(),
+                s["end_time"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    spans.sort();
+    for (i, (start, _)) in spans.iter().enumerate() {
+        let running = spans[..i].iter().filter(|(_, end)| end > start).count();
+        assert!(running < 2, "three trials at once: {spans:?}");
+    }
+    // Again: the same points, every trial and the pick reused.
+    let again = ctx.json(&["job", "create", "-f", "pipeline.yml", "--name", "sw2"]);
+    assert_eq!(again["status"], "Completed");
+    for k in 1..=6 {
+        let s = &again["jobs"][format!("sweep_step.trial_{k}")];
+        assert!(s["reused_from"].is_string(), "{s:#}");
+    }
+    assert_eq!(
+        output_text(&again, "sweep_step", "model_output", "model.txt"),
+        best
+    );
+}
+
+/// The standalone form (`type: sweep` as the job, an inline `trial:` reading
+/// `${{search_space.X}}`), grid sampling over every combination, and mistakes located in the
+/// file.
+#[test]
+fn a_sweep_job_file_runs_a_grid_and_its_mistakes_are_located() {
+    let ctx = TestContext::new();
+    sweep_trial(&ctx);
+    ctx.write(
+        "sweep.yml",
+        "\
+$schema: https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json
+type: sweep
+trial:
+  code: ./src
+  command: >-
+    python3 train.py ${{search_space.c_value}} ${{search_space.kernel}} ${{outputs.model_output}}
+inputs:
+  data: {type: uri_file, path: ./data.csv}
+outputs:
+  model_output:
+compute: azureml:cpu-cluster
+sampling_algorithm: grid
+search_space:
+  c_value: {type: choice, values: [0.2, 0.6, 0.9]}
+  kernel: {type: choice, values: [linear, rbf]}
+objective: {goal: minimize, primary_metric: loss}
+",
+    );
+    let job = ctx.json(&["job", "create", "-f", "sweep.yml", "--name", "grid1"]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let trials: Vec<String> = (1..=6)
+        .map(|k| {
+            output_text(
+                &job,
+                &format!("sweep.trial_{k}"),
+                "model_output",
+                "model.txt",
+            )
+        })
+        .collect();
+    assert!(trials.iter().all(|t| !t.is_empty()));
+    assert_eq!(
+        job["jobs"].as_object().unwrap().len(),
+        7,
+        "six points and the pick"
+    );
+    assert!(
+        output_text(&job, "sweep", "model_output", "model.txt").starts_with("0.6 rbf"),
+        "(0.6 - 0.7)^2 with rbf is the least loss"
+    );
+    // The job's output is the best trial's.
+    let best_dir = job["outputs"]["model_output"]["path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{job:#}"));
+    let text = std::fs::read_to_string(std::path::Path::new(best_dir).join("model.txt")).unwrap();
+    assert!(text.starts_with("0.6 rbf"), "{text}");
+
+    // Mistakes, at their line and column.
+    for (bad, good, at, says) in [
+        (
+            "{type: choice, values: [linear, rbf]}",
+            "{type: gaussian, mu: 0}",
+            "15:18",
+            "`gaussian` is not a search space type",
+        ),
+        (
+            "sampling_algorithm: grid",
+            "sampling_algorithm: grid\nlimits: {max_total_trials: 0}",
+            "13:",
+            "must be a whole number of at least 1",
+        ),
+        (
+            "  c_value: {type: choice, values: [0.2, 0.6, 0.9]}",
+            "  c_value: {type: uniform, min_value: 0.1, max_value: 0.9}",
+            "14:3",
+            "grid sampling takes only `choice`",
+        ),
+    ] {
+        let text = std::fs::read_to_string(ctx.root().join("sweep.yml"))
+            .unwrap()
+            .replace(bad, good);
+        ctx.write("bad.yml", &text);
+        let out = ctx.run(&["job", "validate", "-f", "bad.yml"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        assert!(
+            stderr.contains(&format!("bad.yml:{at}")) && stderr.contains(says),
+            "{says}: {stderr}"
+        );
+    }
 }

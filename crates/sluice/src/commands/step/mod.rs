@@ -103,6 +103,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &StepCommand) -> Result<(), CliError> {
             }
             json!({"registered": registered.is_some(), "id": registered})
         }
+        StepCommand::SweepSelect(args) => sweep_select(args, t)?,
         StepCommand::SynthTaxi(args) => {
             let path = if args.path.extension().is_some() {
                 args.path.clone()
@@ -127,6 +128,79 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &StepCommand) -> Result<(), CliError> {
         return Ok(());
     }
     ctx.printer.print(&result, &[])
+}
+
+/// `sluice step sweep-select`: the best trial of a sweep, by the objective in `SLUICE_SWEEP`.
+fn sweep_select(
+    args: &crate::cli::StepSweepSelectArgs,
+    t: Option<&Tracking>,
+) -> Result<Value, CliError> {
+    let bad = |what: &str, text: &str| {
+        CliError::usage(
+            format!("`{text}` is not {what}"),
+            "this step is written by a `type: sweep` job; run the sweep job instead",
+        )
+    };
+    let sweep: Value = std::env::var(sluice_spec::SWEEP_ENV)
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .ok_or_else(|| {
+            CliError::usage(
+                format!("{} is not set", sluice_spec::SWEEP_ENV),
+                "this step is written by a `type: sweep` job; run the sweep job instead",
+            )
+        })?;
+    let mut trial_outputs = Vec::new();
+    for text in &args.trial_outputs {
+        let (head, path) = text
+            .split_once('=')
+            .ok_or_else(|| bad("STEP:OUTPUT=PATH", text))?;
+        let (step, output) = head
+            .rsplit_once(':')
+            .ok_or_else(|| bad("STEP:OUTPUT=PATH", text))?;
+        trial_outputs.push((step.to_owned(), output.to_owned(), path.into()));
+    }
+    let mut outputs = Vec::new();
+    for text in &args.outputs {
+        let (name, path) = text
+            .split_once('=')
+            .ok_or_else(|| bad("OUTPUT=PATH", text))?;
+        outputs.push((name.to_owned(), path.into()));
+    }
+    let selected = sluice_steps::sweep::run(
+        &sluice_steps::sweep::SelectArgs {
+            sweep,
+            job: std::env::var("SLUICE_JOB_NAME").unwrap_or_default(),
+            experiment_id: std::env::var("MLFLOW_EXPERIMENT_ID").unwrap_or_default(),
+            trial_outputs,
+            outputs,
+        },
+        t,
+    )?;
+    for trial in &selected.trials {
+        ui::note(&format!(
+            "sweep: {} {} -> {} = {}{}",
+            trial.step,
+            trial.params,
+            selected.metric,
+            trial
+                .metric
+                .map_or_else(|| "(not logged)".to_owned(), |v| v.to_string()),
+            if trial.step == selected.best.step {
+                "  <- best"
+            } else {
+                ""
+            }
+        ));
+    }
+    ui::note(&format!(
+        "sweep: best trial {} ({} {} = {})",
+        selected.best.step,
+        selected.goal,
+        selected.metric,
+        selected.best.metric.unwrap_or(f64::NAN)
+    ));
+    Ok(serde_json::to_value(&selected).unwrap_or_default())
 }
 
 fn metrics_json(metrics: &[(String, f64)]) -> Value {

@@ -1,0 +1,186 @@
+//! `sluice step sweep-select`: the last step of a sweep. Reads each trial's primary metric from
+//! its MLflow run (the run the job made for that step, found by its `sluice.job` and
+//! `sluice.step` tags), picks the best by the objective's goal, copies that trial's outputs to
+//! the sweep step's outputs and logs the choice to its own run.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::StepError;
+use crate::mlflow::Tracking;
+
+/// What the sweep asks (the `SLUICE_SWEEP` variable the job sets), and where the outputs are.
+pub struct SelectArgs {
+    /// `{"metric": M, "goal": "minimize"|"maximize", "trials": [{"step": S, "params": {...}}]}`.
+    pub sweep: Value,
+    pub job: String,
+    pub experiment_id: String,
+    /// (trial step, output name, folder) of every trial's outputs.
+    pub trial_outputs: Vec<(String, String, PathBuf)>,
+    /// (output name, folder) of the sweep step's outputs.
+    pub outputs: Vec<(String, PathBuf)>,
+}
+
+/// One trial and what it scored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Trial {
+    pub step: String,
+    pub params: Value,
+    pub run_id: Option<String>,
+    pub metric: Option<f64>,
+}
+
+/// The trials and the best one.
+#[derive(Debug, serde::Serialize)]
+pub struct Selected {
+    pub metric: String,
+    pub goal: String,
+    pub best: Trial,
+    pub trials: Vec<Trial>,
+}
+
+pub fn run(args: &SelectArgs, tracking: Option<&Tracking>) -> Result<Selected, StepError> {
+    let Some(t) = tracking else {
+        return Err(StepError::Invalid(
+            "sweep-select reads the trials' metrics from MLflow: it runs inside a job (MLFLOW_TRACKING_URI and MLFLOW_RUN_ID)".into(),
+        ));
+    };
+    let metric = args.sweep["metric"].as_str().unwrap_or_default().to_owned();
+    let goal = args.sweep["goal"].as_str().unwrap_or("minimize").to_owned();
+    let Some(listed) = args.sweep["trials"].as_array() else {
+        return Err(StepError::Invalid(
+            "SLUICE_SWEEP names no trials: this step is written by a `type: sweep` job".into(),
+        ));
+    };
+    let mut trials = Vec::with_capacity(listed.len());
+    for trial in listed {
+        let step = trial["step"].as_str().unwrap_or_default().to_owned();
+        let (run_id, value) = trial_metric(t, &args.experiment_id, &args.job, &step, &metric)?;
+        trials.push(Trial {
+            step,
+            params: trial["params"].clone(),
+            run_id,
+            metric: value,
+        });
+    }
+    let better = |a: f64, b: f64| if goal == "maximize" { a > b } else { a < b };
+    let mut best: Option<&Trial> = None;
+    for trial in &trials {
+        let Some(v) = trial.metric.filter(|v| !v.is_nan()) else {
+            continue;
+        };
+        if best.is_none_or(|b| better(v, b.metric.unwrap_or(f64::NAN))) {
+            best = Some(trial);
+        }
+    }
+    let Some(best) = best.cloned() else {
+        return Err(StepError::Invalid(format!(
+            "no trial logged the primary metric `{metric}` ({} trials)",
+            trials.len()
+        )));
+    };
+    for (name, dest) in &args.outputs {
+        let Some((_, _, from)) = args
+            .trial_outputs
+            .iter()
+            .find(|(s, o, _)| *s == best.step && o == name)
+        else {
+            return Err(StepError::Invalid(format!(
+                "output `{name}` of {} was not given to this step",
+                best.step
+            )));
+        };
+        copy_into(from, dest)?;
+    }
+    let mut params: Vec<(String, String)> = vec![("best_trial".into(), best.step.clone())];
+    if let Some(p) = best.params.as_object() {
+        for (k, v) in p {
+            params.push((
+                k.clone(),
+                v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+            ));
+        }
+    }
+    let mut tags = vec![("sluice.sweep.best_trial".to_owned(), best.step.clone())];
+    if let Some(run) = &best.run_id {
+        tags.push(("sluice.sweep.best_run_id".into(), run.clone()));
+    }
+    t.log(
+        &params,
+        &[(metric.clone(), best.metric.unwrap_or(f64::NAN))],
+        &tags,
+    )?;
+    Ok(Selected {
+        metric,
+        goal,
+        best,
+        trials,
+    })
+}
+
+/// The newest run of `step` in this job, and its latest value of `metric`.
+fn trial_metric(
+    t: &Tracking,
+    experiment_id: &str,
+    job: &str,
+    step: &str,
+    metric: &str,
+) -> Result<(Option<String>, Option<f64>), StepError> {
+    let quote = |s: &str| s.replace('\'', "\\'");
+    let found = t.post(
+        "runs/search",
+        &json!({
+            "experiment_ids": [experiment_id],
+            "filter": format!("tags.`sluice.job` = '{}' and tags.`sluice.step` = '{}'", quote(job), quote(step)),
+            "order_by": ["attributes.start_time DESC"],
+            "max_results": 1,
+        }),
+    )?;
+    let Some(run) = found["runs"].as_array().and_then(|r| r.first()) else {
+        return Ok((None, None));
+    };
+    let run_id = run["info"]["run_id"].as_str().map(str::to_owned);
+    let value = run["data"]["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["key"] == metric)
+        .and_then(|m| match &m["value"] {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) if s == "NaN" => Some(f64::NAN),
+            Value::String(s) if s == "Infinity" => Some(f64::INFINITY),
+            Value::String(s) if s == "-Infinity" => Some(f64::NEG_INFINITY),
+            _ => None,
+        });
+    Ok((run_id, value))
+}
+
+/// Copies a file or folder's contents into `dest` (a folder the job made, or a file path).
+fn copy_into(from: &Path, dest: &Path) -> Result<(), StepError> {
+    let meta = std::fs::metadata(from).map_err(|e| StepError::io(from, e))?;
+    if meta.is_file() {
+        let target = if dest.is_dir() {
+            dest.join(from.file_name().unwrap_or_default())
+        } else {
+            dest.to_path_buf()
+        };
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| StepError::io(parent, e))?;
+        }
+        std::fs::copy(from, &target).map_err(|e| StepError::io(from, e))?;
+        return Ok(());
+    }
+    std::fs::create_dir_all(dest).map_err(|e| StepError::io(dest, e))?;
+    for entry in std::fs::read_dir(from).map_err(|e| StepError::io(from, e))? {
+        let entry = entry.map_err(|e| StepError::io(from, e))?;
+        let path = entry.path();
+        let target = dest.join(entry.file_name());
+        if path.is_dir() {
+            copy_into(&path, &target)?;
+        } else {
+            std::fs::copy(&path, &target).map_err(|e| StepError::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
