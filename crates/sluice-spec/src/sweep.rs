@@ -112,6 +112,35 @@ fn number(v: f64, whole: bool) -> Json {
 }
 
 impl Dist {
+    /// A value of the kind every draw has, from which an inline trial's input type is read:
+    /// whole numbers only when every draw is one.
+    fn kind_of_value(&self) -> Json {
+        let whole_q = |q: f64| q.fract() == 0.0;
+        match self {
+            Dist::RandInt(_) => json!(0),
+            Dist::QUniform(.., q)
+            | Dist::QLogUniform(.., q)
+            | Dist::QNormal(.., q)
+            | Dist::QLogNormal(.., q)
+                if whole_q(*q) =>
+            {
+                json!(0)
+            }
+            Dist::Choice(values) => {
+                if values.iter().all(Json::is_i64) {
+                    json!(0)
+                } else if values.iter().all(Json::is_number) {
+                    json!(0.5)
+                } else if values.iter().all(Json::is_boolean) {
+                    json!(true)
+                } else {
+                    json!("")
+                }
+            }
+            _ => json!(0.5),
+        }
+    }
+
     fn sample(&self, rng: &mut Rng) -> Json {
         let uniform = |rng: &mut Rng, lo: f64, hi: f64| lo + (hi - lo) * rng.unit();
         match self {
@@ -334,7 +363,7 @@ fn decode_sampling(
         "bayesian" => {
             ctx.warn(node, "bayesian sampling needs results while the sweep runs; Sluice draws the points at random (seeded) before it starts");
             Ok(Sampling::Random {
-                seed: default_seed(name),
+                seed: seed.unwrap_or_else(|| default_seed(name)),
             })
         }
         other => Err(ctx
@@ -406,6 +435,7 @@ pub(crate) fn decode_sweep_step(
     let _ = r.get("type");
     // What the trials are given, and what an inline trial's input and output types are read
     // from (a standalone sweep's own inputs and outputs, which its one step is bound to).
+    let is_standalone = standalone.is_some();
     let (inputs, outputs, typed_inputs, typed_outputs) = match standalone {
         Some(s) => {
             // The job file's own keys, read as the job's.
@@ -462,17 +492,13 @@ pub(crate) fn decode_sweep_step(
             .error(node, format!("sweep `{}` has no `trial`", name.value))
             .with_help("point it at the command component to run: `trial: ./train.yml`"));
     };
+    // A step's `name` and `experiment_name` have no effect; a job file's are the job's.
+    if !is_standalone {
+        r.ignore(ctx, &["name", "experiment_name"]);
+    }
     r.ignore(
         ctx,
-        &[
-            "name",
-            "experiment_name",
-            "identity",
-            "properties",
-            "queue_settings",
-            "resources",
-            "$schema",
-        ],
+        &["identity", "properties", "queue_settings", "resources"],
     );
     r.finish_lenient(ctx);
 
@@ -527,21 +553,19 @@ pub(crate) fn decode_sweep_step(
 
     // The trial's component; its inputs get the points.
     let mut with_space = typed_inputs;
-    for ((key, _), value) in space.iter().zip(&points[0]) {
+    for (key, dist) in &space {
         with_space.insert(
             key.value.clone(),
             (
                 key.clone(),
-                InputValue::Literal(Spanned::new(value.clone(), key.span)),
+                InputValue::Literal(Spanned::new(dist.kind_of_value(), key.span)),
             ),
         );
     }
-    // The standalone form's `trial:` is a command written inline (no `type`, no `inputs`);
-    // otherwise it is a component: a file, a registered one, or one written out in full.
+    // The standalone form's `trial:` is a command written inline (no `inputs`); otherwise it
+    // is a component: a file, a registered one, or one written out in full.
     let inline = match &trial_node.value {
-        Value::Map(entries) => !entries
-            .iter()
-            .any(|(k, _)| matches!(k.as_str(), Some("type" | "inputs"))),
+        Value::Map(entries) => !entries.iter().any(|(k, _)| k.as_str() == Some("inputs")),
         _ => false,
     };
     let (trial, trial_env, trial_timeout) = if inline {
@@ -626,7 +650,17 @@ pub(crate) fn decode_sweep_step(
                 )
             })
             .collect();
-        trials_json.push(json!({"step": trial_name, "params": params}));
+        // Named from the sweep step: a pipeline component's steps are renamed when embedded,
+        // and the picking step finds its trials beside its own name (`SLUICE_STEP_NAME`).
+        trials_json.push(json!({"step": format!("trial_{}", k + 1), "params": params}));
+        // As Azure gives each trial its point.
+        let mut trial_env_k = trial_env.clone();
+        for (key, value) in &params {
+            let text = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            trial_env_k.insert(format!("AZUREML_SWEEP_{key}"), text);
+        }
         steps.push(StepSpec {
             name: Spanned::new(trial_name, name.span),
             source: ctx.source.clone(),
@@ -637,7 +671,7 @@ pub(crate) fn decode_sweep_step(
             inputs: trial_inputs,
             outputs: trial_outputs,
             compute: compute.clone(),
-            environment_variables: trial_env.clone(),
+            environment_variables: trial_env_k,
             timeout: limits.trial_timeout.or(trial_timeout),
             retry: None,
             scale: crate::Scale::default(),
@@ -659,8 +693,7 @@ pub(crate) fn decode_sweep_step(
             let input = format!("trial_{k}_{o}");
             let _ = write!(
                 command,
-                " --trial-output {}.trial_{k}:{o}=${{{{inputs.{input}}}}}",
-                name.value
+                " --trial-output trial_{k}:{o}=${{{{inputs.{input}}}}}"
             );
             select_inputs.insert(
                 input.clone(),
@@ -716,6 +749,19 @@ pub(crate) fn decode_sweep_step(
             )
         })
         .collect();
+    // The command runs as one `sh -c` argument, which Linux caps at 128 KiB; the paths the job
+    // gives each trial's outputs are about 150 bytes.
+    let at_run = command.len() + points.len() * outputs.len() * 200;
+    if at_run > 96 * 1024 {
+        return Err(ctx
+            .error(node, format!(
+                "sweep `{}` has {} trials of {} output(s): too many for the command that picks the best",
+                name.value,
+                points.len(),
+                outputs.len()
+            ))
+            .with_help("lower `limits.max_total_trials` (about 400 trials of one output, 200 of two fit), or hand on fewer outputs"));
+    }
     let template = parse_template(&command).map_err(|m| ctx.error(node, m))?;
     let select = ComponentSpec {
         source: ctx.source.clone(),
@@ -731,7 +777,9 @@ pub(crate) fn decode_sweep_step(
         code: None,
         environment: None,
         environment_variables: IndexMap::new(),
-        is_deterministic: true,
+        // Its choice depends on the trials' metrics, which no input hash covers: it always
+        // runs (in a moment), and what reads its outputs is reused by their content.
+        is_deterministic: false,
         inline: true,
     };
     let mut env = IndexMap::new();

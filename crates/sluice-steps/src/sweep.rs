@@ -15,8 +15,10 @@ pub struct SelectArgs {
     /// `{"metric": M, "goal": "minimize"|"maximize", "trials": [{"step": S, "params": {...}}]}`.
     pub sweep: Value,
     pub job: String,
+    /// This step's name (`SLUICE_STEP_NAME`): its trials are named `NAME.trial_K`.
+    pub step: String,
     pub experiment_id: String,
-    /// (trial step, output name, folder) of every trial's outputs.
+    /// (trial, as `trial_K`; output name; folder) of every trial's outputs.
     pub trial_outputs: Vec<(String, String, PathBuf)>,
     /// (output name, folder) of the sweep step's outputs.
     pub outputs: Vec<(String, PathBuf)>,
@@ -25,7 +27,10 @@ pub struct SelectArgs {
 /// One trial and what it scored.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Trial {
+    /// The trial's step name, and its name within the sweep (`trial_K`).
     pub step: String,
+    #[serde(skip)]
+    pub own: String,
     pub params: Value,
     pub run_id: Option<String>,
     pub metric: Option<f64>,
@@ -55,9 +60,15 @@ pub fn run(args: &SelectArgs, tracking: Option<&Tracking>) -> Result<Selected, S
     };
     let mut trials = Vec::with_capacity(listed.len());
     for trial in listed {
-        let step = trial["step"].as_str().unwrap_or_default().to_owned();
+        let own = trial["step"].as_str().unwrap_or_default();
+        let step = if args.step.is_empty() {
+            own.to_owned()
+        } else {
+            format!("{}.{own}", args.step)
+        };
         let (run_id, value) = trial_metric(t, &args.experiment_id, &args.job, &step, &metric)?;
         trials.push(Trial {
+            own: own.to_owned(),
             step,
             params: trial["params"].clone(),
             run_id,
@@ -84,7 +95,7 @@ pub fn run(args: &SelectArgs, tracking: Option<&Tracking>) -> Result<Selected, S
         let Some((_, _, from)) = args
             .trial_outputs
             .iter()
-            .find(|(s, o, _)| *s == best.step && o == name)
+            .find(|(s, o, _)| *s == best.own && o == name)
         else {
             return Err(StepError::Invalid(format!(
                 "output `{name}` of {} was not given to this step",
@@ -127,7 +138,7 @@ fn trial_metric(
     step: &str,
     metric: &str,
 ) -> Result<(Option<String>, Option<f64>), StepError> {
-    let quote = |s: &str| s.replace('\'', "\\'");
+    let quote = |s: &str| s.replace('\'', "''");
     let found = t.post(
         "runs/search",
         &json!({

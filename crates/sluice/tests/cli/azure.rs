@@ -940,7 +940,8 @@ fn sweep_trial(ctx: &TestContext) {
 c, kernel, out = float(sys.argv[1]), sys.argv[2], sys.argv[3]
 loss = (c - 0.7) ** 2 + (0.0 if kernel == "rbf" else 1.0)
 os.makedirs(out, exist_ok=True)
-open(os.path.join(out, "model.txt"), "w").write(f"{c} {kernel} {loss}\n")
+sweep_kernel = os.environ.get("AZUREML_SWEEP_kernel", "-")
+open(os.path.join(out, "model.txt"), "w").write(f"{c} {kernel} {loss} {sweep_kernel}\n")
 body = json.dumps({"run_id": os.environ["MLFLOW_RUN_ID"], "key": "loss", "value": loss,
                    "timestamp": int(time.time() * 1000), "step": 0}).encode()
 req = urllib.request.Request(os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/runs/log-metric",
@@ -1037,6 +1038,10 @@ jobs:
         );
         assert!((0.1..1.0).contains(&c), "{text}");
         assert!(kernel == "rbf" || kernel == "linear", "{text}");
+        assert_eq!(
+            parts[3], kernel,
+            "AZUREML_SWEEP_kernel names the trial's point"
+        );
         losses.push((loss, text.clone()));
     }
     let distinct: std::collections::BTreeSet<&String> = losses.iter().map(|(_, t)| t).collect();
@@ -1110,7 +1115,7 @@ outputs:
 compute: azureml:cpu-cluster
 sampling_algorithm: grid
 search_space:
-  c_value: {type: choice, values: [0.2, 0.6, 0.9]}
+  c_value: {type: choice, values: [1, 0.6, 0.2]}
   kernel: {type: choice, values: [linear, rbf]}
 objective: {goal: minimize, primary_metric: loss}
 ",
@@ -1159,7 +1164,7 @@ objective: {goal: minimize, primary_metric: loss}
             "must be a whole number of at least 1",
         ),
         (
-            "  c_value: {type: choice, values: [0.2, 0.6, 0.9]}",
+            "  c_value: {type: choice, values: [1, 0.6, 0.2]}",
             "  c_value: {type: uniform, min_value: 0.1, max_value: 0.9}",
             "14:3",
             "grid sampling takes only `choice`",
@@ -1177,4 +1182,61 @@ objective: {goal: minimize, primary_metric: loss}
             "{says}: {stderr}"
         );
     }
+}
+
+/// A sweep inside a pipeline component: its steps are renamed when the component is embedded
+/// (`tune.s.trial_1`), and the picking step still finds its trials' runs.
+#[test]
+fn a_sweep_inside_a_pipeline_component_finds_its_trials() {
+    let ctx = TestContext::new();
+    sweep_trial(&ctx);
+    ctx.write(
+        "tune.yml",
+        "\
+type: pipeline
+name: tune
+inputs:
+  data: {type: uri_file}
+outputs:
+  best: {type: uri_folder}
+jobs:
+  s:
+    type: sweep
+    trial: ./train.yml
+    inputs:
+      data: ${{parent.inputs.data}}
+    outputs:
+      model_output: ${{parent.outputs.best}}
+    sampling_algorithm: grid
+    search_space:
+      c_value: {type: choice, values: [0.3, 0.7]}
+      kernel: {type: choice, values: [rbf]}
+    objective: {goal: minimize, primary_metric: loss}
+",
+    );
+    ctx.write(
+        "pipeline.yml",
+        "\
+type: pipeline
+inputs:
+  raw: {type: uri_file, path: ./data.csv}
+jobs:
+  tune:
+    component: ./tune.yml
+    inputs:
+      data: ${{parent.inputs.raw}}
+  report:
+    type: command
+    inputs:
+      model: ${{parent.jobs.tune.outputs.best}}
+    command: cat ${{inputs.model}}/model.txt
+",
+    );
+    let job = ctx.json(&["job", "create", "-f", "pipeline.yml", "--name", "nested1"]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    assert!(job["jobs"]["tune.s.trial_2"].is_object(), "{job:#}");
+    assert!(
+        output_text(&job, "tune.s", "model_output", "model.txt").starts_with("0.7 rbf"),
+        "{job:#}"
+    );
 }

@@ -171,6 +171,7 @@ fn sweep_select(
         &sluice_steps::sweep::SelectArgs {
             sweep,
             job: std::env::var("SLUICE_JOB_NAME").unwrap_or_default(),
+            step: std::env::var("SLUICE_STEP_NAME").unwrap_or_default(),
             experiment_id: std::env::var("MLFLOW_EXPERIMENT_ID").unwrap_or_default(),
             trial_outputs,
             outputs,
