@@ -127,6 +127,8 @@ pub struct StepPlan {
     pub deps: Vec<String>,
     /// A group of which at most this many steps run at once (a sweep's trials).
     pub concurrency: Option<(String, usize)>,
+    /// A failure leaves the job running and dependants free to start (a sweep's trial).
+    pub may_fail: bool,
 }
 
 /// A job, ready to run.
@@ -443,6 +445,7 @@ fn plan_step(
         outputs,
         deps: sluice_spec::dependencies(step),
         concurrency: step.concurrency.clone(),
+        may_fail: step.may_fail,
     })
 }
 

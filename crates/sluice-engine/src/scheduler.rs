@@ -20,6 +20,8 @@ pub(crate) struct Scheduler {
     /// Each step's group and the group's limit (a sweep's trials).
     group: Vec<Option<(String, usize)>>,
     running_in: HashMap<String, usize>,
+    /// Steps whose failure the job tolerates (a sweep's trials).
+    may_fail: Vec<bool>,
     running: usize,
     max_parallel: usize,
     /// Steps before this index have all left `NotStarted`: each pass looks from here, so a
@@ -73,6 +75,7 @@ impl Scheduler {
             running_on: HashMap::new(),
             group: plan.steps.iter().map(|s| s.concurrency.clone()).collect(),
             running_in: HashMap::new(),
+            may_fail: plan.steps.iter().map(|s| s.may_fail).collect(),
             running: 0,
             max_parallel: plan.max_parallel.max(1),
             first_unstarted: 0,
@@ -104,11 +107,7 @@ impl Scheduler {
             if self.running >= self.max_parallel {
                 break;
             }
-            if self.status[i] != Status::NotStarted
-                || !self.deps[i]
-                    .iter()
-                    .all(|d| self.status[*d] == Status::Completed)
-            {
+            if self.status[i] != Status::NotStarted || !self.deps[i].iter().all(|d| self.done(*d)) {
                 continue;
             }
             let on = self.running_on.get(&self.compute[i]).copied().unwrap_or(0);
@@ -165,7 +164,7 @@ impl Scheduler {
             }
         }
         self.status[step] = status;
-        if status == Status::Failed {
+        if status == Status::Failed && !self.may_fail[step] {
             self.failed.push(self.names[step].clone());
             if !self.continue_on_failure && !self.stopping {
                 self.stopping = true;
@@ -173,6 +172,13 @@ impl Scheduler {
             }
         }
         false
+    }
+
+    /// Whether `step` no longer holds its dependants back: it completed, or failed where the
+    /// job tolerates it.
+    fn done(&self, step: usize) -> bool {
+        self.status[step] == Status::Completed
+            || (self.status[step] == Status::Failed && self.may_fail[step])
     }
 
     /// The user canceled the job: nothing more starts.
@@ -203,7 +209,7 @@ impl Scheduler {
             } else {
                 let blocked: Vec<&str> = self.deps[i]
                     .iter()
-                    .filter(|d| self.status[**d] != Status::Completed)
+                    .filter(|d| !self.done(**d))
                     .map(|d| self.names[*d].as_str())
                     .collect();
                 if blocked.is_empty() {

@@ -323,6 +323,7 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
                 scale,
                 after: Vec::new(),
                 concurrency: None,
+                may_fail: false,
             };
             let mut steps = IndexMap::new();
             steps.insert(step_name.value, step);
@@ -913,6 +914,7 @@ pub(crate) fn decode_step(
         scale,
         after: Vec::new(),
         concurrency: None,
+        may_fail: false,
     })))
 }
 

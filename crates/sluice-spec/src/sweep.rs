@@ -677,6 +677,7 @@ pub(crate) fn decode_sweep_step(
             scale: crate::Scale::default(),
             after: Vec::new(),
             concurrency: group.clone(),
+            may_fail: true,
         });
     }
 
@@ -805,6 +806,7 @@ pub(crate) fn decode_sweep_step(
             .map(|k| format!("{}.trial_{k}", name.value))
             .collect(),
         concurrency: None,
+        may_fail: false,
     });
     Ok(steps)
 }

@@ -220,6 +220,9 @@ pub struct StepSpec {
     /// A group of steps of which at most this many run at once (a sweep's
     /// `limits.max_concurrent_trials`), by group name.
     pub concurrency: Option<(String, usize)>,
+    /// A failure of this step leaves the job running and its dependants free to start (a
+    /// sweep's trial: the pick chooses among the trials that completed).
+    pub may_fail: bool,
 }
 
 /// How often a failed step is tried again, and how long to wait between attempts.

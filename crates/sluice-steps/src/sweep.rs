@@ -33,6 +33,8 @@ pub struct Trial {
     pub own: String,
     pub params: Value,
     pub run_id: Option<String>,
+    /// Its run's status (`FINISHED`, `FAILED`, ...): only finished trials are chosen from.
+    pub status: Option<String>,
     pub metric: Option<f64>,
 }
 
@@ -66,13 +68,14 @@ pub fn run(args: &SelectArgs, tracking: Option<&Tracking>) -> Result<Selected, S
         } else {
             format!("{}.{own}", args.step)
         };
-        let (run_id, value) = trial_metric(t, &args.experiment_id, &args.job, &step, &metric)?;
+        let found = trial_metric(t, &args.experiment_id, &args.job, &step, &metric)?;
         trials.push(Trial {
             own: own.to_owned(),
             step,
             params: trial["params"].clone(),
-            run_id,
-            metric: value,
+            run_id: found.run_id,
+            status: found.status,
+            metric: found.metric,
         });
     }
     let better = |a: f64, b: f64| if goal == "maximize" { a > b } else { a < b };
@@ -81,13 +84,20 @@ pub fn run(args: &SelectArgs, tracking: Option<&Tracking>) -> Result<Selected, S
         let Some(v) = trial.metric.filter(|v| !v.is_nan()) else {
             continue;
         };
+        if trial.status.as_deref() != Some("FINISHED") {
+            continue;
+        }
         if best.is_none_or(|b| better(v, b.metric.unwrap_or(f64::NAN))) {
             best = Some(trial);
         }
     }
     let Some(best) = best.cloned() else {
+        let finished = trials
+            .iter()
+            .filter(|t| t.status.as_deref() == Some("FINISHED"))
+            .count();
         return Err(StepError::Invalid(format!(
-            "no trial logged the primary metric `{metric}` ({} trials)",
+            "no trial that completed logged the primary metric `{metric}` ({finished} of {} trials completed); each trial must log it with mlflow.log_metric(\"{metric}\", value)",
             trials.len()
         )));
     };
@@ -130,14 +140,23 @@ pub fn run(args: &SelectArgs, tracking: Option<&Tracking>) -> Result<Selected, S
     })
 }
 
-/// The newest run of `step` in this job, and its latest value of `metric`.
+/// A trial's newest run, its status and its latest value of the metric (each `None` when
+/// there is no such run, or no such value).
+#[derive(Default)]
+struct Found {
+    run_id: Option<String>,
+    status: Option<String>,
+    metric: Option<f64>,
+}
+
+/// The newest run of `step` in this job, its status, and its latest value of `metric`.
 fn trial_metric(
     t: &Tracking,
     experiment_id: &str,
     job: &str,
     step: &str,
     metric: &str,
-) -> Result<(Option<String>, Option<f64>), StepError> {
+) -> Result<Found, StepError> {
     let quote = |s: &str| s.replace('\'', "''");
     let found = t.post(
         "runs/search",
@@ -149,9 +168,10 @@ fn trial_metric(
         }),
     )?;
     let Some(run) = found["runs"].as_array().and_then(|r| r.first()) else {
-        return Ok((None, None));
+        return Ok(Found::default());
     };
     let run_id = run["info"]["run_id"].as_str().map(str::to_owned);
+    let status = run["info"]["status"].as_str().map(str::to_owned);
     let value = run["data"]["metrics"]
         .as_array()
         .into_iter()
@@ -164,7 +184,11 @@ fn trial_metric(
             Value::String(s) if s == "-Infinity" => Some(f64::NEG_INFINITY),
             _ => None,
         });
-    Ok((run_id, value))
+    Ok(Found {
+        run_id,
+        status,
+        metric: value,
+    })
 }
 
 /// Copies a file or folder's contents into `dest` (a folder the job made, or a file path).

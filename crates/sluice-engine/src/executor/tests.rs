@@ -127,7 +127,7 @@ fn a_step_starts_after_what_it_reads_and_within_every_limit() {
 }
 
 /// A sweep's trials run at most `max_concurrent_trials` at once, beside other steps; the step
-/// that picks the best waits for every trial.
+/// that picks the best waits for every trial to end, and a failed trial fails neither.
 #[test]
 fn a_sweep_runs_its_trials_within_their_limit_and_picks_after_all() {
     let yaml = "type: pipeline\nexperiment_name: tests\njobs:\n  other:\n    type: command\n    command: echo other\n  s:\n    type: sweep\n    trial:\n      command: echo ${{search_space.x}}\n    sampling_algorithm: grid\n    search_space:\n      x: {type: choice, values: [1, 2, 3, 4]}\n    objective: {goal: maximize, primary_metric: m}\n    limits: {max_concurrent_trials: 2}\n";
@@ -146,12 +146,16 @@ fn a_sweep_runs_its_trials_within_their_limit_and_picks_after_all() {
     );
     s.finished(by_name(&plan, "s.trial_1"), Status::Completed);
     assert_eq!(ready_names(&mut s), ["s.trial_3"]);
-    s.finished(by_name(&plan, "s.trial_2"), Status::Completed);
+    // A failed trial neither stops the job nor holds the pick back.
+    assert!(!s.finished(by_name(&plan, "s.trial_2"), Status::Failed));
     assert_eq!(ready_names(&mut s), ["s.trial_4"]);
     s.finished(by_name(&plan, "s.trial_3"), Status::Completed);
     assert!(s.ready().is_empty(), "the pick waits for the last trial");
     s.finished(by_name(&plan, "s.trial_4"), Status::Completed);
     assert_eq!(ready_names(&mut s), ["s"]);
+    s.finished(by_name(&plan, "s"), Status::Completed);
+    assert!(s.leftovers().is_empty());
+    assert_eq!(s.outcome().0, Status::Completed);
 }
 
 #[test]

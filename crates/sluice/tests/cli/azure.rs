@@ -948,8 +948,17 @@ req = urllib.request.Request(os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflo
                              data=body, headers={"Content-Type": "application/json"})
 if os.environ.get("MLFLOW_TRACKING_TOKEN"):
     req.add_header("Authorization", "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"])
-urllib.request.urlopen(req).read()
+urllib.request.urlopen(req, timeout=30).read()
 print("trial", c, kernel, "loss", loss)
+if c == 1.0 and kernel == "rbf":
+    # A trial that fails after logging its metric, as a diverging one might: not a candidate.
+    body = json.dumps({"run_id": os.environ["MLFLOW_RUN_ID"], "key": "loss", "value": -100.0,
+                       "timestamp": int(time.time() * 1000) + 1, "step": 1}).encode()
+    again = urllib.request.Request(req.full_url, data=body, headers={"Content-Type": "application/json"})
+    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        again.add_header("Authorization", "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"])
+    urllib.request.urlopen(again, timeout=30).read()
+    sys.exit(3)
 "#,
     );
     ctx.write(
@@ -1120,9 +1129,33 @@ search_space:
 objective: {goal: minimize, primary_metric: loss}
 ",
     );
-    let job = ctx.json(&["job", "create", "-f", "sweep.yml", "--name", "grid1"]);
+    let out = ctx.run(&["job", "create", "-f", "sweep.yml", "--name", "grid1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // A failed trial (1, rbf: it logged the least loss, then failed) leaves the sweep running
+    // and is not chosen, as Azure chooses among the trials that completed.
     assert_eq!(job["status"], "Completed", "{job:#}");
-    let trials: Vec<String> = (1..=6)
+    let failed: Vec<&String> = job["jobs"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, s)| s["status"] == "Failed")
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(failed, ["sweep.trial_2"], "{job:#}");
+    let pick_log = std::fs::read_to_string(
+        ctx.workspace()
+            .join("jobs/grid1/steps/sweep/logs/std_log.txt"),
+    )
+    .unwrap();
+    assert!(
+        pick_log
+            .contains("sweep.trial_2 {\"c_value\":1,\"kernel\":\"rbf\"} -> loss = (trial failed)"),
+        "{pick_log}"
+    );
+    let trials: Vec<String> = [1, 3, 4, 5, 6]
+        .iter()
         .map(|k| {
             output_text(
                 &job,

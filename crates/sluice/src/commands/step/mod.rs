@@ -184,9 +184,11 @@ fn sweep_select(
             trial.step,
             trial.params,
             selected.metric,
-            trial
-                .metric
-                .map_or_else(|| "(not logged)".to_owned(), |v| v.to_string()),
+            match (trial.status.as_deref(), trial.metric) {
+                (Some("FINISHED"), Some(v)) => v.to_string(),
+                (Some("FINISHED"), None) => "(not logged)".to_owned(),
+                (status, _) => format!("(trial {})", status.unwrap_or("not found").to_lowercase()),
+            },
             if trial.step == selected.best.step {
                 "  <- best"
             } else {
