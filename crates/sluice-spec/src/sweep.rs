@@ -118,14 +118,11 @@ impl Dist {
         let whole_q = |q: f64| q.fract() == 0.0;
         match self {
             Dist::RandInt(_) => json!(0),
-            Dist::QUniform(.., q)
-            | Dist::QLogUniform(.., q)
-            | Dist::QNormal(.., q)
-            | Dist::QLogNormal(.., q)
-                if whole_q(*q) =>
-            {
+            // Whole numbers for the quantized forms whose draws stay within i64's exact range.
+            Dist::QUniform(lo, hi, q) if whole_q(*q) && lo.abs().max(hi.abs()) < 9.0e15 => {
                 json!(0)
             }
+            Dist::QLogUniform(_, hi, q) if whole_q(*q) && *hi < 36.0 => json!(0),
             Dist::Choice(values) => {
                 if values.iter().all(Json::is_i64) {
                     json!(0)
@@ -195,7 +192,7 @@ fn decode_dist(ctx: &mut Ctx<'_>, name: &str, node: &Node) -> Result<Dist, SpecE
                 out.push(match &item.value {
                     Value::Bool(b) => json!(b),
                     Value::Int(i) => json!(i),
-                    Value::Float(f) => json!(f),
+                    Value::Float(f) if f.is_finite() => json!(f),
                     Value::Str { text, .. } => json!(text),
                     _ => {
                         return Err(ctx.expected(
@@ -236,6 +233,11 @@ fn decode_dist(ctx: &mut Ctx<'_>, name: &str, node: &Node) -> Result<Dist, SpecE
             } else {
                 1.0
             };
+            if ty.as_str().contains("log") && hi > 700.0 {
+                return Err(ctx.error(node, format!(
+                    "`{field}.max_value` {hi} is an exponent (the value is exp(uniform(min_value, max_value))): above 700 it overflows"
+                )));
+            }
             match ty.as_str() {
                 "uniform" => Dist::Uniform(lo, hi),
                 "loguniform" => Dist::LogUniform(lo, hi),
@@ -752,16 +754,19 @@ pub(crate) fn decode_sweep_step(
         .collect();
     // The command runs as one `sh -c` argument, which Linux caps at 128 KiB; the paths the job
     // gives each trial's outputs are about 150 bytes.
+    // So does the variable that lists the trials' points.
+    let sweep_env = json!({"metric": metric, "goal": goal, "trials": trials_json}).to_string();
     let at_run = command.len() + points.len() * outputs.len() * 200;
-    if at_run > 96 * 1024 {
+    if at_run > 96 * 1024 || sweep_env.len() > 96 * 1024 {
         return Err(ctx
             .error(node, format!(
-                "sweep `{}` has {} trials of {} output(s): too many for the command that picks the best",
+                "sweep `{}` has {} trials of {} output(s) and {} hyperparameter(s): too many for the step that picks the best",
                 name.value,
                 points.len(),
-                outputs.len()
+                outputs.len(),
+                space.len()
             ))
-            .with_help("lower `limits.max_total_trials` (about 400 trials of one output, 200 of two fit), or hand on fewer outputs"));
+            .with_help("lower `limits.max_total_trials` (about 350 trials of one output, 170 of two fit), or hand on fewer outputs"));
     }
     let template = parse_template(&command).map_err(|m| ctx.error(node, m))?;
     let select = ComponentSpec {
@@ -784,10 +789,7 @@ pub(crate) fn decode_sweep_step(
         inline: true,
     };
     let mut env = IndexMap::new();
-    env.insert(
-        SWEEP_ENV.to_owned(),
-        json!({"metric": metric, "goal": goal, "trials": trials_json}).to_string(),
-    );
+    env.insert(SWEEP_ENV.to_owned(), sweep_env);
     steps.push(StepSpec {
         name: name.clone(),
         source: ctx.source.clone(),

@@ -96,10 +96,17 @@ pub fn run(args: &SelectArgs, tracking: Option<&Tracking>) -> Result<Selected, S
             .iter()
             .filter(|t| t.status.as_deref() == Some("FINISHED"))
             .count();
-        return Err(StepError::Invalid(format!(
-            "no trial that completed logged the primary metric `{metric}` ({finished} of {} trials completed); each trial must log it with mlflow.log_metric(\"{metric}\", value)",
-            trials.len()
-        )));
+        return Err(StepError::Invalid(if finished == 0 {
+            format!(
+                "every trial failed ({} of them): nothing to choose from; `sluice job show` lists them and their logs",
+                trials.len()
+            )
+        } else {
+            format!(
+                "no trial that completed logged the primary metric `{metric}` ({finished} of {} trials completed); each trial must log it with mlflow.log_metric(\"{metric}\", value)",
+                trials.len()
+            )
+        }));
     };
     for (name, dest) in &args.outputs {
         let Some((_, _, from)) = args

@@ -1192,6 +1192,12 @@ objective: {goal: minimize, primary_metric: loss}
         ),
         (
             "sampling_algorithm: grid",
+            "sampling_algorithm: random\nlimits: {max_total_trials: 1000}",
+            "1:1",
+            "too many for the step that picks the best",
+        ),
+        (
+            "sampling_algorithm: grid",
             "sampling_algorithm: grid\nlimits: {max_total_trials: 0}",
             "13:",
             "must be a whole number of at least 1",
