@@ -1279,3 +1279,51 @@ jobs:
         "{job:#}"
     );
 }
+
+/// The taxi example's sweep (`sweep-pipeline.yml`): gradient boosting's learning rate and depth
+/// tuned with Sluice's own learner, offline; the model handed on is the trial with the least
+/// validation RMSE as each trial's MLflow run recorded it, and the evaluation reads it.
+#[test]
+fn the_taxi_example_sweep_hands_on_the_trial_with_the_least_validation_rmse() {
+    let ctx = TestContext::new();
+    ctx.copy_example("taxi-fare");
+    let job = ctx.json(&[
+        "job",
+        "create",
+        "-f",
+        "taxi-fare/sweep-pipeline.yml",
+        "--name",
+        "tune1",
+    ]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let trials: Vec<(String, f64)> = (1..=6)
+        .map(|k| {
+            let name = format!("sweep_train.trial_{k}");
+            let rmse = job["jobs"][&name]["mlflow"]["metrics"]["validation_rmse"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{:#}", job["jobs"][&name]));
+            (name, rmse)
+        })
+        .collect();
+    let best = trials
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap()
+        .0
+        .clone();
+    let pick = &job["jobs"]["sweep_train"]["mlflow"];
+    assert_eq!(pick["params"]["best_trial"], best.as_str(), "{pick:#}");
+    let model = |step: &str| {
+        let dir = job["jobs"][step]["outputs"]["model_output"]["path"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{:#}", job["jobs"][step]))
+            .to_owned();
+        std::fs::read(std::path::Path::new(&dir).join("model.bin")).unwrap()
+    };
+    assert_eq!(
+        model("sweep_train"),
+        model(&best),
+        "the best trial's model is handed on"
+    );
+    assert_eq!(job["jobs"]["evaluate_model"]["status"], "Completed");
+}
