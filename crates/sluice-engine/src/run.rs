@@ -260,7 +260,34 @@ impl Runner {
             .filter(|s| s.status == Status::Completed.as_str())
             .map(|s| s.name)
             .collect();
-        let mut sched = Scheduler::new(&self.plan, &completed, self.executors.limits());
+        // A resumed job's failed sweep trials stay failed once what waited for them completed
+        // (the pick chose without them; running them again could only contradict it).
+        let kept_failed: Vec<String> = self
+            .plan
+            .steps
+            .iter()
+            .filter(|s| s.may_fail && !completed.contains(&s.name))
+            .filter(|s| {
+                let mut waiting = self
+                    .plan
+                    .steps
+                    .iter()
+                    .filter(|d| d.deps.contains(&s.name))
+                    .peekable();
+                waiting.peek().is_some() && waiting.all(|d| completed.contains(&d.name))
+            })
+            .map(|s| s.name.clone())
+            .collect();
+        for name in &kept_failed {
+            self.step_status(
+                name,
+                Status::Failed,
+                Some("kept failed on resume: the steps that waited for it completed".into()),
+            )?;
+        }
+        let mut done = completed.clone();
+        done.extend(kept_failed);
+        let mut sched = Scheduler::new(&self.plan, &done, self.executors.limits());
         let mut running: JoinSet<(usize, StepEnd)> = JoinSet::new();
         // A resumed job's steps whose batch jobs ran on without a runner: followed at once,
         // whatever the limits (their batch jobs hold their places already), not launched.

@@ -1327,3 +1327,72 @@ fn the_taxi_example_sweep_hands_on_the_trial_with_the_least_validation_rmse() {
     );
     assert_eq!(job["jobs"]["evaluate_model"]["status"], "Completed");
 }
+
+/// Resuming a job whose sweep picked its best while a trial failed, and a later step failed:
+/// the failed trial stays failed (the pick does not run again), the later step runs again.
+#[test]
+fn a_resumed_job_keeps_a_failed_trial_its_pick_went_without() {
+    let ctx = TestContext::new();
+    sweep_trial(&ctx);
+    let marker = ctx.root().join("ready");
+    ctx.write(
+        "pipeline.yml",
+        &format!(
+            "\
+type: pipeline
+inputs:
+  raw: {{type: uri_file, path: ./data.csv}}
+jobs:
+  s:
+    type: sweep
+    trial: ./train.yml
+    inputs:
+      data: ${{{{parent.inputs.raw}}}}
+    outputs:
+      model_output:
+    sampling_algorithm: grid
+    search_space:
+      c_value: {{type: choice, values: [1, 0.5]}}
+      kernel: {{type: choice, values: [rbf]}}
+    objective: {{goal: minimize, primary_metric: loss}}
+  after:
+    type: command
+    inputs:
+      model: ${{{{parent.jobs.s.outputs.model_output}}}}
+    command: test -e {} && cat ${{{{inputs.model}}}}/model.txt
+",
+            marker.display()
+        ),
+    );
+    let out = ctx.run(&["job", "create", "-f", "pipeline.yml", "--name", "r1"]);
+    assert!(!out.status.success());
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["status"], "Failed", "{job:#}");
+    assert_eq!(job["jobs"]["s.trial_1"]["status"], "Failed");
+    assert_eq!(job["jobs"]["s"]["status"], "Completed");
+    std::fs::write(&marker, "").unwrap();
+    let out = ctx.run(&["job", "resume", "-n", "r1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let job = ctx.json(&["job", "show", "-n", "r1"]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let trial = &job["jobs"]["s.trial_1"];
+    assert_eq!(trial["status"], "Failed", "{trial:#}");
+    let history = trial["status_history"].as_array().unwrap();
+    assert_eq!(
+        history.iter().filter(|h| h["status"] == "Running").count(),
+        1,
+        "the failed trial did not run again: {trial:#}"
+    );
+    assert!(
+        history
+            .last()
+            .and_then(|h| h["message"].as_str())
+            .is_some_and(|m| m.contains("kept failed on resume")),
+        "{trial:#}"
+    );
+    assert!(
+        output_text(&job, "s", "model_output", "model.txt").starts_with("0.5 rbf"),
+        "{job:#}"
+    );
+}
