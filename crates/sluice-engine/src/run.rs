@@ -71,12 +71,37 @@ pub async fn resume(
 ) -> Result<Outcome, EngineError> {
     let claim = crate::recover::Claim::new(&plan.job_name);
     let runner = claim.runner();
-    if plan.resume_only_interrupted {
-        ws.store()
-            .reset_interrupted_for_resume(&plan.job_name, runner)?;
-    } else {
-        ws.store().reset_for_resume(&plan.job_name, runner)?;
-    }
+    // A sweep's failed trials stay as they are once what waited for them completed (the pick
+    // chose without them; running them again could only contradict it).
+    let steps = ws.store().list_steps(&plan.job_name)?;
+    let status_of = |name: &str| {
+        steps
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.status.clone())
+    };
+    let keep: Vec<String> = plan
+        .steps
+        .iter()
+        .filter(|s| s.may_fail && status_of(&s.name).as_deref() == Some(Status::Failed.as_str()))
+        .filter(|s| {
+            let mut waiting = plan
+                .steps
+                .iter()
+                .filter(|d| d.deps.contains(&s.name))
+                .peekable();
+            waiting.peek().is_some()
+                && waiting
+                    .all(|d| status_of(&d.name).as_deref() == Some(Status::Completed.as_str()))
+        })
+        .map(|s| s.name.clone())
+        .collect();
+    ws.store().reset_for_resume_keeping(
+        &plan.job_name,
+        runner,
+        plan.resume_only_interrupted,
+        &keep,
+    )?;
     execute(ws, plan, observer, cancel).await
 }
 
@@ -260,31 +285,15 @@ impl Runner {
             .filter(|s| s.status == Status::Completed.as_str())
             .map(|s| s.name)
             .collect();
-        // A resumed job's failed sweep trials stay failed once what waited for them completed
-        // (the pick chose without them; running them again could only contradict it).
-        let kept_failed: Vec<String> = self
-            .plan
-            .steps
-            .iter()
-            .filter(|s| s.may_fail && !completed.contains(&s.name))
-            .filter(|s| {
-                let mut waiting = self
-                    .plan
-                    .steps
-                    .iter()
-                    .filter(|d| d.deps.contains(&s.name))
-                    .peekable();
-                waiting.peek().is_some() && waiting.all(|d| completed.contains(&d.name))
-            })
-            .map(|s| s.name.clone())
-            .collect();
-        for name in &kept_failed {
-            self.step_status(
-                name,
-                Status::Failed,
-                Some("kept failed on resume: the steps that waited for it completed".into()),
-            )?;
-        }
+        // ... and the failed sweep trials a resume kept (see [`resume`]): done, as they were.
+        let kept_failed = self
+            .ws
+            .store()
+            .list_steps(&self.plan.job_name)?
+            .into_iter()
+            .filter(|s| s.status == Status::Failed.as_str())
+            .map(|s| s.name)
+            .filter(|n| self.plan.steps.iter().any(|s| s.may_fail && s.name == *n));
         let mut done = completed.clone();
         done.extend(kept_failed);
         let mut sched = Scheduler::new(&self.plan, &done, self.executors.limits());

@@ -17,6 +17,8 @@ pub struct LocalPath {
     /// passes through `a`): a copy of the files keeps the path's meaning only if it holds that
     /// folder's place too.
     pub climbs_to: PathBuf,
+    /// The file that names it, as shown in messages.
+    pub named_in: String,
 }
 
 /// Every local path the job file at `path` reads: `code:` folders, `conda_file:`s,
@@ -48,6 +50,7 @@ fn found(source: &Source, written: &str) -> LocalPath {
     LocalPath {
         path: source.resolve(written),
         climbs_to: climbs_to(&source.dir, written),
+        named_in: source.name.clone(),
     }
 }
 

@@ -491,10 +491,10 @@ fn unsupported_type(ctx: &Ctx<'_>, node: &Spanned<String>, ty: &str) -> SpecErro
         err.with_help(
             "Sluice runs `pipeline`, `command` and `sweep` jobs; rewrite this step as a `command` job",
         )
-    } else if let Some(s) = suggest(ty, &["pipeline", "command"]) {
+    } else if let Some(s) = suggest(ty, &["pipeline", "command", "sweep"]) {
         err.with_help(format!("did you mean `{s}`?"))
     } else {
-        err.with_help("use `type: pipeline` or `type: command`")
+        err.with_help("use `type: pipeline`, `type: command` or `type: sweep`")
     }
 }
 
@@ -1240,6 +1240,12 @@ pub(crate) fn decode_component(ctx: &mut Ctx<'_>, node: &Node) -> Result<Compone
     if let Some(t) = ctx.opt_string(r.get("type"), "type")?
         && t.as_str() != "command"
     {
+        if t.as_str() == "sweep" {
+            return Err(ctx
+                .error_at(t.span, "a component cannot be a sweep")
+                .with_label("not a component type")
+                .with_help("a component (and a sweep's `trial:`) is a `type: command` component; write the sweep as a step of the pipeline, `type: sweep` with `trial: ./this.yml`"));
+        }
         return Err(unsupported_type(ctx, &t, &t.value.clone()));
     }
     let name = ctx.opt_string(r.get("name"), "name")?;

@@ -250,6 +250,12 @@ fn decode_dist(ctx: &mut Ctx<'_>, name: &str, node: &Node) -> Result<Dist, SpecE
             if sigma < 0.0 {
                 return Err(ctx.error(node, format!("`{field}.sigma` must not be negative")));
             }
+            if ty.as_str().contains("log") && mu + 8.0 * sigma > 700.0 {
+                return Err(ctx.error(node, format!(
+                    "`{field}`: the value is exp(normal(mu, sigma)), and mu + 8 sigma = {} would overflow",
+                    mu + 8.0 * sigma
+                )).with_help("mu and sigma are of the logarithm: keep mu + 8 sigma below 700"));
+            }
             let q = if ty.as_str().starts_with('q') {
                 let q = num(ctx, &mut r, "q")?;
                 positive_q(ctx, node, &field, q)?

@@ -1551,7 +1551,20 @@ impl Store {
     /// detached step keeps its attempts, reuse record and batch job (the runner follows that
     /// job); completed steps stay. Returns the steps that will run again or be followed.
     pub fn reset_for_resume(&mut self, job: &str, runner: Runner<'_>) -> Result<Vec<String>> {
-        self.reset_claimed(job, runner, false)
+        self.reset_claimed(job, runner, false, &[])
+    }
+
+    /// [`Store::reset_for_resume`] (or, with `only_interrupted`,
+    /// [`Store::reset_interrupted_for_resume`]) leaving the steps in `keep` as they are (a
+    /// sweep's failed trials whose pick completed), each with a note in its history.
+    pub fn reset_for_resume_keeping(
+        &mut self,
+        job: &str,
+        runner: Runner<'_>,
+        only_interrupted: bool,
+        keep: &[String],
+    ) -> Result<Vec<String>> {
+        self.reset_claimed(job, runner, only_interrupted, keep)
     }
 
     /// [`Store::reset_for_resume`] for an interrupted job only (`Failed` with an interruption
@@ -1561,7 +1574,7 @@ impl Store {
         job: &str,
         runner: Runner<'_>,
     ) -> Result<Vec<String>> {
-        self.reset_claimed(job, runner, true)
+        self.reset_claimed(job, runner, true, &[])
     }
 
     fn reset_claimed(
@@ -1569,6 +1582,7 @@ impl Store {
         job: &str,
         runner: Runner<'_>,
         only_interrupted: bool,
+        keep: &[String],
     ) -> Result<Vec<String>> {
         let at = now();
         let sql = format!(
@@ -1616,6 +1630,13 @@ impl Store {
             rows.collect::<Result<_, _>>()?
         };
         for (step, detached) in &steps {
+            if keep.contains(step) {
+                tx.execute(
+                    "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, ?2, 'Failed', ?3, 'kept failed on resume: the steps that waited for it completed')",
+                    params![job, step, at],
+                )?;
+                continue;
+            }
             if *detached {
                 // Its batch job runs on: the runner follows it (everything about it stays).
                 tx.execute(

@@ -356,9 +356,12 @@ impl Uploads {
         } else {
             (full.clone(), format!("{n}/{name}"))
         };
-        let snapshot =
-            sluice_artifacts::Snapshot::of_skipping(&root, &[], crate::workspace::is_workspace)
-                .map_err(|e| CliError::Workspace(format!("cannot list {}: {e}", root.display())))?;
+        let snapshot = sluice_artifacts::Snapshot::of_skipping(
+            &root,
+            &[root.join(".sluice")],
+            crate::workspace::is_workspace,
+        )
+        .map_err(|e| CliError::Workspace(format!("cannot list {}: {e}", root.display())))?;
         for rel in snapshot.paths() {
             let (from, to) = if root.is_file() {
                 (root.clone(), prefix.clone())
@@ -409,7 +412,16 @@ fn pack(file: &Path) -> Result<(Vec<u8>, String, PathBuf), CliError> {
     let mut roots = vec![job_dir.clone()];
     let mut climbs = Vec::new();
     for found in sluice_spec::local_paths(&file)? {
-        std::fs::metadata(&found.path).map_err(|e| unreadable(&found.path, &e))?;
+        std::fs::metadata(&found.path).map_err(|e| {
+            CliError::usage(
+                format!(
+                    "cannot read `{}`, which {} names: {e}",
+                    found.path.display(),
+                    found.named_in
+                ),
+                "a path in a YAML file resolves against that file's folder; fix the path there",
+            )
+        })?;
         if !roots.contains(&found.path) {
             roots.push(found.path);
         }

@@ -1017,6 +1017,7 @@ jobs:
     command: cat ${{inputs.model}}/model.txt
 ",
     );
+    // More than the trials' own limit may run at once, so the limit is what holds them to two.
     let out = ctx.run(&[
         "job",
         "create",
@@ -1025,6 +1026,8 @@ jobs:
         "--name",
         "sw1",
         "--stream",
+        "--max-parallel",
+        "4",
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -1378,6 +1381,12 @@ jobs:
     assert_eq!(job["status"], "Completed", "{job:#}");
     let trial = &job["jobs"]["s.trial_1"];
     assert_eq!(trial["status"], "Failed", "{trial:#}");
+    assert!(
+        trial["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("exited with code 3")),
+        "why it failed is kept: {trial:#}"
+    );
     let history = trial["status_history"].as_array().unwrap();
     assert_eq!(
         history.iter().filter(|h| h["status"] == "Running").count(),
