@@ -6,8 +6,11 @@
 # Results go to bench/ui/results/ and a markdown table on stdout.
 #
 #   bench/ui/run.sh                      Sluice at 1k, 10k and 100k runs; MLflow at 1k and 10k
-#   MLFLOW_SIZES="1000 10000 100000" bench/ui/run.sh   MLflow at 100k too (its REST API takes
-#                                        runs at ~45 a second here: 100,000 would take ~37 min)
+#   MLFLOW_SIZES="1000 10000 100000" bench/ui/run.sh   MLflow at 100k too: sets of BULK_FROM
+#                                        (default 50,000) runs or more go into MLflow's SQLite
+#                                        file as copies of the rows MLflow wrote for the set's
+#                                        first run (populate.py --sql-db; its REST API takes
+#                                        ~45 runs a second here, 37 min for 100,000)
 #   SIZES=... HISTORY=... LOADS=...      other sizes, history length, loads per page
 #
 # Needs: a release build of sluice (built here), python3, node with tests/ui's playwright-core
@@ -36,12 +39,15 @@ if [ ! -x "$cache/venv/bin/mlflow" ]; then
 fi
 mlflow_version="$("$cache/venv/bin/python" -c 'import mlflow; print(mlflow.__version__)')"
 
-# Fills the server at $1 with the sets in $2 and the history run; writes the config to $3.
+# Fills the server at $1 with the sets in $2 and the history run; writes the config to $3. With
+# $4 (the server's SQLite file), sets of BULK_FROM runs or more are copied in SQL.
 populate() {
-  local url="$1" sets="$2" config="$3" n line entries=""
+  local url="$1" sets="$2" config="$3" db="${4:-}" n line entries="" bulk
   for n in $sets; do
     echo "== $url: $n runs" >&2
-    line="$(python3 "$here/populate.py" --url "$url" --runs "$n" | tail -1)"
+    bulk=()
+    if [ -n "$db" ] && [ "$n" -ge "${BULK_FROM:-50000}" ]; then bulk=(--sql-db "$db"); fi
+    line="$(python3 "$here/populate.py" --url "$url" --runs "$n" "${bulk[@]}" | tail -1)"
     echo "   $line" >&2
     entries="$entries{\"runs\": $n, \"experiment\": $(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1])["experiment"]))' "$line")},"
   done
@@ -70,7 +76,7 @@ port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); 
 server_pid=$!
 mlflow_url="http://127.0.0.1:$port"
 for _ in $(seq 1200); do curl -fsS "$mlflow_url/health" >/dev/null 2>&1 && break; sleep 0.1; done
-populate "$mlflow_url" "$mlflow_sizes" "$tmp/mlflow.json"
+populate "$mlflow_url" "$mlflow_sizes" "$tmp/mlflow.json" "$tmp/mlflow.db"
 node "$here/measure.mjs" "$mlflow_url" mlflow "$tmp/mlflow.json" | tee "$out/mlflow.jsonl"
 kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 pkill -f "$tmp/mlflow.db" 2>/dev/null || true  # its gunicorn workers
