@@ -192,24 +192,15 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
         }
         Some(other) => return Err(unsupported_type(ctx, ty.as_ref().expect("some"), other)),
     };
-    let schema = ctx
-        .opt_string(r.get("$schema"), "$schema")?
-        .map(|s| s.value);
-    let name = ctx.opt_string(r.get("name"), "name")?;
-    if let Some(n) = &name {
-        check_name(ctx, n, "job name")?;
-    }
-    let display_name = ctx
-        .opt_string(r.get("display_name"), "display_name")?
-        .map(|s| s.value);
-    let experiment_name = ctx
-        .opt_string(r.get("experiment_name"), "experiment_name")?
-        .map(|s| s.value);
-    let description = ctx
-        .opt_string(r.get("description"), "description")?
-        .map(|s| s.value);
-    let tags = ctx.string_map(r.get("tags"), "tags")?;
-    let compute = ctx.opt_string(r.get("compute"), "compute")?;
+    let JobHeader {
+        schema,
+        name,
+        display_name,
+        experiment_name,
+        description,
+        tags,
+        compute,
+    } = read_job_header(ctx, &mut r)?;
     match kind {
         JobKind::Pipeline => {
             let settings = decode_settings(ctx, r.get("settings"))?;
@@ -273,40 +264,8 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
             r.ignore(ctx, IGNORED_JOB_KEYS);
             r.finish(ctx)?;
             // The single step takes the job's inputs and outputs through bindings.
-            let step_inputs = inputs
-                .keys()
-                .map(|k| {
-                    let key = inputs[k].0.clone();
-                    let span = key.span;
-                    (
-                        k.clone(),
-                        (
-                            key,
-                            InputValue::Bound {
-                                binding: Spanned::new(Binding::ParentInput(k.clone()), span),
-                                mode: None,
-                            },
-                        ),
-                    )
-                })
-                .collect();
-            let step_outputs = outputs
-                .keys()
-                .map(|k| {
-                    let key = outputs[k].0.clone();
-                    let span = key.span;
-                    (
-                        k.clone(),
-                        (
-                            key,
-                            OutputValue::Bound(Spanned::new(
-                                Binding::ParentOutput(k.clone()),
-                                span,
-                            )),
-                        ),
-                    )
-                })
-                .collect();
+            let step_inputs = bound_inputs(&inputs);
+            let step_outputs = bound_outputs(&outputs);
             let step = StepSpec {
                 name: step_name.clone(),
                 source: ctx.source.clone(),
@@ -344,6 +303,39 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
             })
         }
     }
+}
+
+/// What every job file may say about itself.
+struct JobHeader {
+    schema: Option<String>,
+    name: Option<Spanned<String>>,
+    display_name: Option<String>,
+    experiment_name: Option<String>,
+    description: Option<String>,
+    tags: IndexMap<String, String>,
+    compute: Option<Spanned<String>>,
+}
+
+fn read_job_header(ctx: &mut Ctx<'_>, r: &mut MapReader<'_>) -> Result<JobHeader, SpecError> {
+    let schema = ctx
+        .opt_string(r.get("$schema"), "$schema")?
+        .map(|s| s.value);
+    let name = ctx.opt_string(r.get("name"), "name")?;
+    if let Some(n) = &name {
+        check_name(ctx, n, "job name")?;
+    }
+    let text = |ctx: &mut Ctx<'_>, node: Option<&Node>, field: &str| {
+        Ok::<_, SpecError>(ctx.opt_string(node, field)?.map(|s| s.value))
+    };
+    Ok(JobHeader {
+        schema,
+        name,
+        display_name: text(ctx, r.get("display_name"), "display_name")?,
+        experiment_name: text(ctx, r.get("experiment_name"), "experiment_name")?,
+        description: text(ctx, r.get("description"), "description")?,
+        tags: ctx.string_map(r.get("tags"), "tags")?,
+        compute: ctx.opt_string(r.get("compute"), "compute")?,
+    })
 }
 
 /// The job's inputs as its one step takes them: `${{parent.inputs.X}}` each.
@@ -388,24 +380,15 @@ fn decode_sweep_job(
     root: &Node,
     r: &mut MapReader<'_>,
 ) -> Result<JobSpec, SpecError> {
-    let schema = ctx
-        .opt_string(r.get("$schema"), "$schema")?
-        .map(|s| s.value);
-    let name = ctx.opt_string(r.get("name"), "name")?;
-    if let Some(n) = &name {
-        check_name(ctx, n, "job name")?;
-    }
-    let display_name = ctx
-        .opt_string(r.get("display_name"), "display_name")?
-        .map(|s| s.value);
-    let experiment_name = ctx
-        .opt_string(r.get("experiment_name"), "experiment_name")?
-        .map(|s| s.value);
-    let description = ctx
-        .opt_string(r.get("description"), "description")?
-        .map(|s| s.value);
-    let tags = ctx.string_map(r.get("tags"), "tags")?;
-    let compute = ctx.opt_string(r.get("compute"), "compute")?;
+    let JobHeader {
+        schema,
+        name,
+        display_name,
+        experiment_name,
+        description,
+        tags,
+        compute,
+    } = read_job_header(ctx, r)?;
     let inputs = decode_inputs(ctx, r.get("inputs"), "inputs")?;
     let outputs = decode_outputs(ctx, r.get("outputs"), "outputs")?;
     let standalone = crate::sweep::Standalone {
