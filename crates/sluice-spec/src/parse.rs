@@ -192,15 +192,7 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
         }
         Some(other) => return Err(unsupported_type(ctx, ty.as_ref().expect("some"), other)),
     };
-    let JobHeader {
-        schema,
-        name,
-        display_name,
-        experiment_name,
-        description,
-        tags,
-        compute,
-    } = read_job_header(ctx, &mut r)?;
+    let header = read_job_header(ctx, &mut r)?;
     match kind {
         JobKind::Pipeline => {
             let settings = decode_settings(ctx, r.get("settings"))?;
@@ -226,7 +218,7 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
                     c,
                     &inputs,
                     &outputs,
-                    compute.as_ref(),
+                    header.compute.as_ref(),
                     settings.default_environment.as_ref(),
                 )?
             } else {
@@ -237,21 +229,7 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
                 };
                 crate::pipeline::decode_jobs(ctx, jobs_node, settings.default_environment.as_ref())?
             };
-            Ok(JobSpec {
-                source: ctx.source.clone(),
-                kind,
-                schema,
-                name,
-                display_name,
-                experiment_name,
-                description,
-                tags,
-                settings,
-                compute,
-                inputs,
-                outputs,
-                steps,
-            })
+            Ok(header.into_job(ctx.source, kind, settings, inputs, outputs, steps))
         }
         JobKind::Command => {
             let inputs = decode_inputs(ctx, r.get("inputs"), "inputs")?;
@@ -269,13 +247,13 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
             let step = StepSpec {
                 name: step_name.clone(),
                 source: ctx.source.clone(),
-                display_name: display_name.clone(),
-                description: description.clone(),
+                display_name: header.display_name.clone(),
+                description: header.description.clone(),
                 tags: IndexMap::new(),
                 component,
                 inputs: step_inputs,
                 outputs: step_outputs,
-                compute: compute.clone(),
+                compute: header.compute.clone(),
                 environment_variables,
                 timeout,
                 retry,
@@ -286,21 +264,14 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
             };
             let mut steps = IndexMap::new();
             steps.insert(step_name.value, step);
-            Ok(JobSpec {
-                source: ctx.source.clone(),
+            Ok(header.into_job(
+                ctx.source,
                 kind,
-                schema,
-                name,
-                display_name,
-                experiment_name,
-                description,
-                tags,
-                settings: Settings::default(),
-                compute,
+                Settings::default(),
                 inputs,
                 outputs,
                 steps,
-            })
+            ))
         }
     }
 }
@@ -316,6 +287,35 @@ struct JobHeader {
     compute: Option<Spanned<String>>,
 }
 
+impl JobHeader {
+    /// The job these fields head.
+    fn into_job(
+        self,
+        source: &Source,
+        kind: JobKind,
+        settings: Settings,
+        inputs: IndexMap<String, (Spanned<String>, InputValue)>,
+        outputs: IndexMap<String, (Spanned<String>, OutputValue)>,
+        steps: IndexMap<String, StepSpec>,
+    ) -> JobSpec {
+        JobSpec {
+            source: source.clone(),
+            kind,
+            schema: self.schema,
+            name: self.name,
+            display_name: self.display_name,
+            experiment_name: self.experiment_name,
+            description: self.description,
+            tags: self.tags,
+            settings,
+            compute: self.compute,
+            inputs,
+            outputs,
+            steps,
+        }
+    }
+}
+
 fn read_job_header(ctx: &mut Ctx<'_>, r: &mut MapReader<'_>) -> Result<JobHeader, SpecError> {
     let schema = ctx
         .opt_string(r.get("$schema"), "$schema")?
@@ -324,17 +324,40 @@ fn read_job_header(ctx: &mut Ctx<'_>, r: &mut MapReader<'_>) -> Result<JobHeader
     if let Some(n) = &name {
         check_name(ctx, n, "job name")?;
     }
-    let text = |ctx: &mut Ctx<'_>, node: Option<&Node>, field: &str| {
-        Ok::<_, SpecError>(ctx.opt_string(node, field)?.map(|s| s.value))
-    };
+    let Labels {
+        display_name,
+        description,
+        tags,
+    } = read_labels(ctx, r)?;
     Ok(JobHeader {
         schema,
         name,
-        display_name: text(ctx, r.get("display_name"), "display_name")?,
-        experiment_name: text(ctx, r.get("experiment_name"), "experiment_name")?,
-        description: text(ctx, r.get("description"), "description")?,
-        tags: ctx.string_map(r.get("tags"), "tags")?,
+        display_name,
+        experiment_name: ctx
+            .opt_string(r.get("experiment_name"), "experiment_name")?
+            .map(|s| s.value),
+        description,
+        tags,
         compute: ctx.opt_string(r.get("compute"), "compute")?,
+    })
+}
+
+/// A job's, a step's or a component's `display_name`, `description` and `tags`.
+pub(crate) struct Labels {
+    pub(crate) display_name: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) tags: IndexMap<String, String>,
+}
+
+pub(crate) fn read_labels(ctx: &mut Ctx<'_>, r: &mut MapReader<'_>) -> Result<Labels, SpecError> {
+    Ok(Labels {
+        display_name: ctx
+            .opt_string(r.get("display_name"), "display_name")?
+            .map(|s| s.value),
+        description: ctx
+            .opt_string(r.get("description"), "description")?
+            .map(|s| s.value),
+        tags: ctx.string_map(r.get("tags"), "tags")?,
     })
 }
 
@@ -380,15 +403,7 @@ fn decode_sweep_job(
     root: &Node,
     r: &mut MapReader<'_>,
 ) -> Result<JobSpec, SpecError> {
-    let JobHeader {
-        schema,
-        name,
-        display_name,
-        experiment_name,
-        description,
-        tags,
-        compute,
-    } = read_job_header(ctx, r)?;
+    let header = read_job_header(ctx, r)?;
     let inputs = decode_inputs(ctx, r.get("inputs"), "inputs")?;
     let outputs = decode_outputs(ctx, r.get("outputs"), "outputs")?;
     let standalone = crate::sweep::Standalone {
@@ -402,21 +417,14 @@ fn decode_sweep_job(
         .into_iter()
         .map(|s| (s.name.value.clone(), s))
         .collect();
-    Ok(JobSpec {
-        source: ctx.source.clone(),
-        kind: JobKind::Pipeline,
-        schema,
-        name,
-        display_name,
-        experiment_name,
-        description,
-        tags,
-        settings: Settings::default(),
-        compute,
+    Ok(header.into_job(
+        ctx.source,
+        JobKind::Pipeline,
+        Settings::default(),
         inputs,
         outputs,
         steps,
-    })
+    ))
 }
 
 /// Schemas of files that are not jobs Sluice runs, and what to call them.
@@ -793,13 +801,11 @@ pub(crate) fn decode_step(
     {
         return Err(unsupported_type(ctx, t, &t.value.clone()));
     }
-    let display_name = ctx
-        .opt_string(r.get("display_name"), "display_name")?
-        .map(|s| s.value);
-    let description = ctx
-        .opt_string(r.get("description"), "description")?
-        .map(|s| s.value);
-    let tags = ctx.string_map(r.get("tags"), "tags")?;
+    let Labels {
+        display_name,
+        description,
+        tags,
+    } = read_labels(ctx, &mut r)?;
     let inputs = decode_inputs(ctx, r.get("inputs"), &format!("jobs.{}.inputs", name.value))?;
     let outputs = decode_outputs(
         ctx,
@@ -1233,13 +1239,11 @@ pub(crate) fn decode_component(ctx: &mut Ctx<'_>, node: &Node) -> Result<Compone
     }
     let name = ctx.opt_string(r.get("name"), "name")?;
     let version = ctx.opt_string(r.get("version"), "version")?;
-    let display_name = ctx
-        .opt_string(r.get("display_name"), "display_name")?
-        .map(|s| s.value);
-    let description = ctx
-        .opt_string(r.get("description"), "description")?
-        .map(|s| s.value);
-    let tags = ctx.string_map(r.get("tags"), "tags")?;
+    let Labels {
+        display_name,
+        description,
+        tags,
+    } = read_labels(ctx, &mut r)?;
     let is_deterministic = ctx
         .opt_bool(r.get("is_deterministic"), "is_deterministic")?
         .unwrap_or(true);

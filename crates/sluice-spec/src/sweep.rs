@@ -462,13 +462,11 @@ pub(crate) fn decode_sweep_step(
             (i.clone(), o.clone(), i, o)
         }
     };
-    let display_name = ctx
-        .opt_string(r.get("display_name"), "display_name")?
-        .map(|s| s.value);
-    let description = ctx
-        .opt_string(r.get("description"), "description")?
-        .map(|s| s.value);
-    let tags = ctx.string_map(r.get("tags"), "tags")?;
+    let crate::parse::Labels {
+        display_name,
+        description,
+        tags,
+    } = crate::parse::read_labels(ctx, &mut r)?;
     let compute = ctx.opt_string(r.get("compute"), "compute")?;
     let sampling = decode_sampling(ctx, r.get("sampling_algorithm"), node, &name.value)?;
     let Some(space_node) = r.get("search_space").filter(|n| !n.is_null()) else {
