@@ -2,9 +2,11 @@
 //! and `HistGradientBoostingClassifier` (log loss: one tree per round for two classes, one tree
 //! per class per round for more).
 //!
-//! Features are binned once; each round computes every row's gradient and hessian, grows a tree
-//! leaf-wise (best gain first, at most `max_leaf_nodes` leaves) over gradient/hessian histograms
-//! (the smaller child's built, the sibling's subtracted), sets each leaf to
+//! Features are binned once, and also packed row by row beside each row's gradient and hessian
+//! (a [`RowMatrix`], from which the histograms are built); each round computes every row's
+//! gradient and hessian, grows a tree leaf-wise (best gain first, at most `max_leaf_nodes`
+//! leaves) over gradient/hessian histograms (the smaller child's built, the sibling's
+//! subtracted), sets each leaf to
 //! `-learning_rate * G / (H + l2_regularization)`, and adds it to its rows' raw predictions.
 //! Early stopping, off by default, holds out `validation_fraction` of the rows and stops when the
 //! validation loss has not improved by `tol` in `n_iter_no_change` rounds.
@@ -16,7 +18,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::hist::{
-    BinMapper, Binned, GrowParams, HistTree, Layout, MAX_BINS, Purity, SplitRules, grow,
+    BinMapper, Binned, GrowParams, HistTree, Layout, MAX_BINS, Purity, RowMatrix, SplitRules, grow,
 };
 use crate::logistic::{argmax_rows, sigmoid, softmax};
 use crate::par::{CHUNK, chunked, row_u32};
@@ -127,6 +129,24 @@ impl Loss {
                 let mean = logs.iter().sum::<f64>() / k as f64;
                 logs.iter().map(|l| l - mean).collect()
             }
+        }
+    }
+
+    /// The gradient and hessian (and count, 1) of one row with one output into `s`.
+    fn row_stats(self, y: f64, raw: f64, s: &mut [f64]) {
+        match self {
+            Loss::Squared => {
+                s[0] = raw - y;
+                s[1] = 1.0;
+            }
+            Loss::Binary => {
+                let p = sigmoid(raw);
+                s[0] = p - y;
+                s[1] = p * (1.0 - p);
+                s[2] = 1.0;
+            }
+            // Several outputs are computed together by `gradients`.
+            Loss::Multinomial(_) => unreachable!("a multinomial loss has more than one output"),
         }
     }
 
@@ -325,28 +345,29 @@ impl BoostingParams {
             },
         };
         let mut rng = Rng::stream(self.seed, 1);
-        let mut grad = vec![0.0; n * k];
-        let mut hess = vec![0.0; n * k];
+        // Only more than one output computes every gradient apart first.
+        let mut grad = vec![0.0; if k > 1 { n * k } else { 0 }];
+        let mut hess = vec![0.0; if k > 1 { n * k } else { 0 }];
         let mut trees: Vec<Vec<HistTree>> = Vec::with_capacity(self.max_iter);
         let mut stats = vec![0.0; n * stride];
+        let mut packed = RowMatrix::new(&binned.columns, stride);
         let mut rows: Vec<u32> = Vec::with_capacity(n);
         for _ in 0..self.max_iter {
-            loss.gradients(y, &raw, &mut grad, &mut hess);
+            if k > 1 {
+                loss.gradients(y, &raw, &mut grad, &mut hess);
+            }
             let mut round = Vec::with_capacity(k);
             for class in 0..k {
-                stats
-                    .par_chunks_mut(CHUNK * stride)
-                    .enumerate()
-                    .for_each(|(c, chunk)| {
-                        for (i, s) in chunk.chunks_exact_mut(stride).enumerate() {
-                            let at = (c * CHUNK + i) * k + class;
-                            s[0] = grad[at];
-                            s[1] = hess[at];
-                            if layout.count {
-                                s[2] = 1.0;
-                            }
-                        }
+                if k == 1 {
+                    packed.fill(&mut stats, |row, s| loss.row_stats(y[row], raw[row], s));
+                } else {
+                    packed.fill(&mut stats, |row, s| {
+                        let at = row * k + class;
+                        s[0] = grad[at];
+                        s[1] = hess[at];
+                        s[2] = 1.0;
                     });
+                }
                 rows.clear();
                 rows.extend((0..n).map(row_u32));
                 let grown = grow(
@@ -356,6 +377,7 @@ impl BoostingParams {
                     &mut rng,
                     std::mem::take(&mut rows),
                     &stats,
+                    Some(&packed),
                 );
                 let (lr, l2) = (self.learning_rate, self.l2_regularization);
                 let tree = HistTree::from_grown(&grown, 1, |s, out| {

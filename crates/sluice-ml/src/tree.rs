@@ -179,7 +179,7 @@ pub(crate) fn grow_tree(
         Task::Regression => Purity::Target(data.target()),
         Task::Classification => Purity::ByGain,
     };
-    let grown = grow(binned, &params, purity, rng, rows, &stats);
+    let grown = grow(binned, &params, purity, rng, rows, &stats, None);
     let channels = layout.channels;
     HistTree::from_grown(&grown, channels, |sums, out| {
         let h = sums[channels];

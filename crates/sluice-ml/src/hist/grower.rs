@@ -9,6 +9,8 @@
 //! - When every feature may be used at every split (boosting; regression forests), nodes of at
 //!   least [`SORT_BELOW`] rows keep a histogram of every feature; of a split's two children only
 //!   the smaller one's histogram is built from its rows, the sibling's is the parent's minus it.
+//!   Given a [`RowMatrix`] (boosting), those histograms are built row by row from it: each row's
+//!   statistics and bins are read at one place, in blocks of rows summed in parallel.
 //! - When a few features are drawn per split (classification forests), only the drawn features'
 //!   histograms are built, from the node's rows.
 //! - Nodes of fewer than [`SORT_BELOW`] rows sort their rows by bin instead: cheaper than
@@ -25,7 +27,7 @@ use std::collections::BinaryHeap;
 use rayon::prelude::*;
 
 use super::binning::{Binned, MISSING_BIN};
-use super::histogram::{self, N_BINS};
+use super::histogram::{self, N_BINS, RowMatrix};
 use super::split::{FeatureBest, SplitRules};
 use crate::rng::Rng;
 
@@ -37,6 +39,10 @@ const PARALLEL_WORK: usize = 1 << 16;
 /// `PARTITION_CHUNK` rows.
 const PARALLEL_PARTITION: usize = 1 << 13;
 const PARTITION_CHUNK: usize = 1 << 12;
+/// A histogram built row by row sums blocks of about this many rows apart (in parallel) and then
+/// adds them in order; the blocks' buffers together take at most [`BLOCK_BYTES`].
+const ROW_BLOCK: usize = 1 << 14;
+const BLOCK_BYTES: usize = 2 << 20;
 
 pub(crate) struct GrowParams {
     pub(crate) max_depth: Option<usize>,
@@ -131,6 +137,10 @@ struct Grower<'a> {
     n_features: usize,
     /// Keep every feature's histogram in large nodes and derive siblings by subtraction.
     subtract: bool,
+    /// Build those histograms row by row from this matrix.
+    packed: Option<&'a RowMatrix>,
+    /// Per-block histograms of a row-wise build, kept between builds.
+    blocks: Vec<Vec<f64>>,
     rows: Vec<u32>,
     /// Statistics by original row index.
     stats: &'a [f64],
@@ -152,6 +162,8 @@ struct Grower<'a> {
 
 /// Grows a tree on the rows `rows` of `binned`; `stats` holds `rules.layout.stride()` values per
 /// row of `binned` (only those of `rows` are read). `rng` draws the features of each split.
+/// `packed`, when given, holds the same bins and statistics row by row (see [`RowMatrix`]), from
+/// which histograms of every feature are then built.
 pub(crate) fn grow(
     binned: &Binned,
     params: &GrowParams,
@@ -159,10 +171,12 @@ pub(crate) fn grow(
     rng: &mut Rng,
     rows: Vec<u32>,
     stats: &[f64],
+    packed: Option<&RowMatrix>,
 ) -> Grown {
     let stride = params.rules.layout.stride();
     let n_features = binned.columns.len();
     let n = rows.len();
+    let subtract = params.max_features * 2 > n_features;
     let identity_root = rows.len() * stride == stats.len()
         && rows.iter().enumerate().all(|(i, &r)| r as usize == i);
     let mut g = Grower {
@@ -173,7 +187,9 @@ pub(crate) fn grow(
         rng,
         stride,
         n_features,
-        subtract: params.max_features * 2 > n_features,
+        subtract,
+        packed: packed.filter(|_| subtract),
+        blocks: Vec::new(),
         rows,
         stats,
         gathered: Vec::new(),
@@ -204,7 +220,6 @@ pub(crate) fn grow(
     let root = g.new_node(0, n, 0, &total);
     if g.subtract && n >= SORT_BELOW {
         let mut buffer = g.buffer();
-        g.gather(root);
         g.build_all(root, &mut buffer);
         g.hist[0] = Some(buffer);
     }
@@ -328,8 +343,13 @@ impl Grower<'_> {
         }
     }
 
-    /// Every feature's histogram of `node` (its statistics gathered) into `buffer`.
-    fn build_all(&self, node: u32, buffer: &mut [f64]) {
+    /// Every feature's histogram of `node` into `buffer`.
+    fn build_all(&mut self, node: u32, buffer: &mut [f64]) {
+        if let Some(packed) = self.packed {
+            self.build_rows(packed, node, buffer);
+            return;
+        }
+        self.gather(node);
         let (start, end) = self.out.range[node as usize];
         let rows = &self.rows[start..end];
         let stats = self.node_stats(node);
@@ -354,6 +374,60 @@ impl Grower<'_> {
                 .zip(self.binned.columns.iter())
                 .for_each(work);
         }
+    }
+
+    /// Every feature's histogram of `node` from the packed rows (nothing gathered). The node's rows are cut into blocks by their number alone, each
+    /// block summed on its own and the blocks added in order, so that the sums do not depend on
+    /// the number of threads.
+    fn build_rows(&mut self, packed: &RowMatrix, node: u32, buffer: &mut [f64]) {
+        let (start, end) = self.out.range[node as usize];
+        let n = end - start;
+        let dense = node == 0 && self.identity_root;
+        let rows = &self.rows[start..end];
+        let stride = self.stride;
+        let len = buffer.len();
+        let max_blocks = (BLOCK_BYTES / size_of_val(buffer)).max(1);
+        let n_blocks = n.div_ceil(ROW_BLOCK).clamp(1, max_blocks);
+        let per = n.div_ceil(n_blocks);
+        let block = |i: usize, h: &mut [f64]| {
+            h.fill(0.0);
+            let range = i * per..((i + 1) * per).min(n);
+            let rows = if dense {
+                histogram::Rows::Range(range.start, range.end)
+            } else {
+                histogram::Rows::Listed(&rows[range])
+            };
+            packed.accumulate(h, rows);
+        };
+        if n_blocks == 1 {
+            block(0, buffer);
+            return;
+        }
+        let mut extra = std::mem::take(&mut self.blocks);
+        extra.resize_with(n_blocks - 1, Vec::new);
+        for b in &mut extra {
+            b.resize(len, 0.0);
+        }
+        let mut targets: Vec<&mut [f64]> = std::iter::once(&mut *buffer)
+            .chain(extra.iter_mut().map(Vec::as_mut_slice))
+            .collect();
+        targets
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(i, h)| block(i, h));
+        drop(targets);
+        let chunk = N_BINS * stride;
+        buffer
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(f, out)| {
+                for b in &extra {
+                    for (o, v) in out.iter_mut().zip(&b[f * chunk..(f + 1) * chunk]) {
+                        *o += v;
+                    }
+                }
+            });
+        self.blocks = extra;
     }
 
     fn is_pure(&self, node: u32) -> bool {
@@ -625,7 +699,6 @@ impl Grower<'_> {
                 self.pool.push(parent);
             } else if n_small >= SORT_BELOW || n_small + N_BINS < n_large {
                 let mut small_hist = self.buffer();
-                self.gather(small);
                 if self.params.max_features >= self.n_features {
                     self.build_subtract_search(small, large, small_hist, parent);
                     return (l, r);
@@ -635,7 +708,6 @@ impl Grower<'_> {
                 self.hist[small as usize] = Some(small_hist);
                 self.hist[large as usize] = Some(parent);
             } else {
-                self.gather(large);
                 self.build_all(large, &mut parent);
                 self.hist[large as usize] = Some(parent);
             }
@@ -658,9 +730,16 @@ impl Grower<'_> {
     ) {
         let rules = self.params.rules;
         let stride = self.stride;
+        // Built row by row here, or per feature below from the gathered statistics.
+        let built = self.packed.is_some();
+        if let Some(packed) = self.packed {
+            self.build_rows(packed, small, &mut small_hist);
+        } else {
+            self.gather(small);
+        }
         let (start, end) = self.out.range[small as usize];
         let rows = &self.rows[start..end];
-        let stats = self.node_stats(small);
+        let stats: &[f64] = if built { &[] } else { self.node_stats(small) };
         let scan_small = self.splittable(small);
         let scan_large = self.splittable(large);
         let total_small = self.sums(small).to_vec();
@@ -671,8 +750,10 @@ impl Grower<'_> {
         );
         let binned = self.binned;
         let work = |(f, (hs, hl)): (usize, (&mut [f64], &mut [f64]))| {
-            hs.fill(0.0);
-            histogram::accumulate(hs, &binned.columns[f], rows, stats, stride);
+            if !built {
+                hs.fill(0.0);
+                histogram::accumulate(hs, &binned.columns[f], rows, stats, stride);
+            }
             histogram::subtract(hl, hs);
             let n_bins = binned.n_bins[f];
             (
@@ -683,7 +764,7 @@ impl Grower<'_> {
         let chunk = N_BINS * stride;
         let found: Vec<(Option<FeatureBest>, Option<FeatureBest>)> =
             // Clearing, subtracting and scanning cost about four passes over the bins.
-            if (rows.len() + 4 * N_BINS) * self.n_features >= PARALLEL_WORK {
+            if (if built { 0 } else { rows.len() } + 4 * N_BINS) * self.n_features >= PARALLEL_WORK {
                 small_hist
                     .par_chunks_mut(chunk)
                     .zip(parent.par_chunks_mut(chunk))
@@ -734,50 +815,51 @@ impl Grower<'_> {
         };
         self.gathered_for = None;
         let rows = &mut self.rows[start..end];
-        if rows.len() >= PARALLEL_PARTITION {
-            let parts: Vec<(Vec<u32>, Vec<u32>)> = rows
-                .par_chunks(PARTITION_CHUNK)
-                .map(|chunk| {
-                    let mut left = vec![0; chunk.len()];
-                    let mut right = vec![0; chunk.len()];
-                    let (mut l, mut r) = (0, 0);
-                    for &row in chunk {
-                        let go = goes_left(row);
-                        left[l] = row;
-                        right[r] = row;
-                        l += usize::from(go);
-                        r += usize::from(!go);
-                    }
-                    left.truncate(l);
-                    right.truncate(r);
-                    (left, right)
-                })
-                .collect();
-            let mut w = 0;
-            for (left, _) in &parts {
-                rows[w..w + left.len()].copy_from_slice(left);
-                w += left.len();
+        let scratch = &mut self.scratch_rows;
+        scratch.clear();
+        scratch.resize(rows.len(), 0);
+        // Each chunk writes its left rows forward from its start and its right rows backward
+        // from its end, in one pass without branches (a row is written at both cursors; the
+        // wrong one is overwritten later or is the last slot).
+        let split_chunk = |(chunk, out): (&[u32], &mut [u32])| -> usize {
+            let last = out.len() - 1;
+            let (mut l, mut r) = (0, 0);
+            for &row in chunk {
+                let go = goes_left(row);
+                out[l] = row;
+                out[last - r] = row;
+                l += usize::from(go);
+                r += usize::from(!go);
             }
-            let split = w;
-            for (_, right) in &parts {
-                rows[w..w + right.len()].copy_from_slice(right);
-                w += right.len();
-            }
-            return start + split;
-        }
-        self.scratch_rows.clear();
-        self.scratch_rows.resize(rows.len(), 0);
+            l
+        };
+        let lefts: Vec<usize> = if rows.len() >= PARALLEL_PARTITION {
+            rows.par_chunks(PARTITION_CHUNK)
+                .zip(scratch.par_chunks_mut(PARTITION_CHUNK))
+                .map(split_chunk)
+                .collect()
+        } else {
+            vec![split_chunk((rows, scratch))]
+        };
+        let chunk = if lefts.len() > 1 {
+            PARTITION_CHUNK
+        } else {
+            rows.len()
+        };
+        // Left rows in chunk order, then right rows in chunk order (each chunk's reversed back).
         let mut w = 0;
-        let mut k = 0;
-        for i in 0..rows.len() {
-            let r = rows[i];
-            let left = goes_left(r);
-            rows[w] = r;
-            self.scratch_rows[k] = r;
-            w += usize::from(left);
-            k += usize::from(!left);
+        for (c, &l) in lefts.iter().enumerate() {
+            rows[w..w + l].copy_from_slice(&scratch[c * chunk..c * chunk + l]);
+            w += l;
         }
-        rows[w..].copy_from_slice(&self.scratch_rows[..k]);
-        start + w
+        let split = w;
+        for (c, &l) in lefts.iter().enumerate() {
+            let part = &scratch[c * chunk + l..((c + 1) * chunk).min(scratch.len())];
+            for (dst, &src) in rows[w..w + part.len()].iter_mut().zip(part.iter().rev()) {
+                *dst = src;
+            }
+            w += part.len();
+        }
+        start + split
     }
 }
