@@ -2,8 +2,9 @@
 //! and `HistGradientBoostingClassifier` (log loss: one tree per round for two classes, one tree
 //! per class per round for more).
 //!
-//! Features are binned once, and also packed row by row beside each row's gradient and hessian
-//! (a [`RowMatrix`], from which the histograms are built); each round computes every row's
+//! Features are binned once (and, when their histograms are small, also packed row by row
+//! beside each row's gradient and hessian: a [`RowMatrix`], from which the histograms are then
+//! built); each round computes every row's
 //! gradient and hessian, grows a tree leaf-wise (best gain first, at most `max_leaf_nodes`
 //! leaves) over gradient/hessian histograms (the smaller child's built, the sibling's
 //! subtracted), sets each leaf to
@@ -18,7 +19,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::hist::{
-    BinMapper, Binned, GrowParams, HistTree, Layout, MAX_BINS, Purity, RowMatrix, SplitRules, grow,
+    BinMapper, Binned, GrowParams, HistTree, Layout, MAX_BINS, Purity, RowMatrix, SplitRules,
+    fill_stats, grow,
 };
 use crate::logistic::{argmax_rows, sigmoid, softmax};
 use crate::par::{CHUNK, chunked, row_u32};
@@ -350,7 +352,8 @@ impl BoostingParams {
         let mut hess = vec![0.0; if k > 1 { n * k } else { 0 }];
         let mut trees: Vec<Vec<HistTree>> = Vec::with_capacity(self.max_iter);
         let mut stats = vec![0.0; n * stride];
-        let mut packed = RowMatrix::new(&binned.columns, stride);
+        let mut packed = RowMatrix::pays(&binned.n_bins, stride)
+            .then(|| RowMatrix::new(&binned.columns, stride));
         let mut rows: Vec<u32> = Vec::with_capacity(n);
         for _ in 0..self.max_iter {
             if k > 1 {
@@ -359,9 +362,11 @@ impl BoostingParams {
             let mut round = Vec::with_capacity(k);
             for class in 0..k {
                 if k == 1 {
-                    packed.fill(&mut stats, |row, s| loss.row_stats(y[row], raw[row], s));
+                    fill_stats(&mut stats, stride, packed.as_mut(), |row, s| {
+                        loss.row_stats(y[row], raw[row], s);
+                    });
                 } else {
-                    packed.fill(&mut stats, |row, s| {
+                    fill_stats(&mut stats, stride, packed.as_mut(), |row, s| {
                         let at = row * k + class;
                         s[0] = grad[at];
                         s[1] = hess[at];
@@ -377,7 +382,7 @@ impl BoostingParams {
                     &mut rng,
                     std::mem::take(&mut rows),
                     &stats,
-                    Some(&packed),
+                    packed.as_ref(),
                 );
                 let (lr, l2) = (self.learning_rate, self.l2_regularization);
                 let tree = HistTree::from_grown(&grown, 1, |s, out| {

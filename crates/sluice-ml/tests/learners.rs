@@ -592,3 +592,41 @@ fn predictions_by_rows_and_by_names() {
     assert!(err.to_string().contains("`a`"), "{err}");
     assert!(model.predict_rows(&[vec![1.0]]).is_err());
 }
+
+/// Features with few distinct values (as the taxi data's hours, weekdays and one-hot columns)
+/// have small histograms, which boosting builds row by row, in blocks of rows summed apart:
+/// the fit is the same on one and two threads, and as good as on the same values spread
+/// over many bins (built feature by feature).
+#[test]
+fn boosting_on_few_bins_is_deterministic_and_fits_as_well() {
+    let data = friedman(40_000, 23);
+    let coarse: Vec<Vec<f64>> = data
+        .features()
+        .iter()
+        .map(|c| c.iter().map(|v| (v * 12.0).floor() / 12.0).collect())
+        .collect();
+    let coarse = Dataset::new(names(10), coarse)
+        .unwrap()
+        .with_regression_target(data.target().to_vec())
+        .unwrap();
+    let params = BoostingParams {
+        max_iter: 40,
+        ..BoostingParams::default()
+    };
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
+    let one = pool(1).install(|| params.fit(&coarse).unwrap());
+    let two = pool(2).install(|| params.fit(&coarse).unwrap());
+    assert!(one == two, "a model differs between 1 and 2 threads");
+    let r2_coarse = r2(coarse.target(), &one.predict(&coarse).unwrap()).unwrap();
+    let fine = params.fit(&data).unwrap();
+    let r2_fine = r2(data.target(), &fine.predict(&data).unwrap()).unwrap();
+    assert!(
+        r2_coarse > 0.85 && (r2_fine - r2_coarse).abs() < 0.05,
+        "{r2_coarse} vs {r2_fine}"
+    );
+}

@@ -297,40 +297,6 @@ impl RowMatrix {
         }
     }
 
-    /// Sets every row's statistics: `stat(row, s)` fills row `row`'s (`stride` values, the last
-    /// of them 1) in `stats`, and they are copied in here in the same pass.
-    pub(crate) fn fill(&mut self, stats: &mut [f64], stat: impl Fn(usize, &mut [f64]) + Sync) {
-        let (k, width) = (self.stats, self.stats + self.bin_words);
-        let stride = k + 1;
-        let chunk = crate::par::CHUNK;
-        let fill_chunk = |c: usize, stats: &mut [f64], rows: &mut [u64]| {
-            for (i, s) in stats.chunks_exact_mut(stride).enumerate() {
-                stat(c * chunk + i, s);
-                debug_assert!(
-                    s[k].to_bits() == 1.0f64.to_bits(),
-                    "the last statistic of a row is 1"
-                );
-                if width > 0 {
-                    for (w, v) in rows[i * width..(i + 1) * width].iter_mut().zip(&s[..k]) {
-                        *w = v.to_bits();
-                    }
-                }
-            }
-        };
-        if width == 0 {
-            stats
-                .par_chunks_mut(chunk * stride)
-                .enumerate()
-                .for_each(|(c, s)| fill_chunk(c, s, &mut []));
-        } else {
-            stats
-                .par_chunks_mut(chunk * stride)
-                .zip(self.words.par_chunks_mut(chunk * width))
-                .enumerate()
-                .for_each(|(c, (s, rows))| fill_chunk(c, s, rows));
-        }
-    }
-
     /// Adds the statistics of `rows` into the histograms of every feature (`hists`: feature after
     /// feature, `N_BINS * stride` values each).
     pub(crate) fn accumulate(&self, hists: &mut [f64], rows: Rows<'_>) {
@@ -367,6 +333,67 @@ impl RowMatrix {
             Rows::Listed(rows) => rows.iter().for_each(|&r| add(r as usize)),
         }
     }
+}
+
+/// Histograms of every feature built row by row pay off while they stay small: each row then
+/// updates every feature's histogram, and with many bins in use they no longer fit the fastest
+/// cache (feature by feature, one histogram at a time does). Measured on this project's machine:
+/// 12 taxi features (about 1,300 bins in use, 21 KB) built 1.4x faster row by row, 20 uniform
+/// features of 255 bins each (82 KB) 6% slower.
+const ROW_WISE_MAX_BYTES: usize = 32 << 10;
+
+impl RowMatrix {
+    /// Whether histograms of features with `n_bins` bins in use (per feature) and `stride`
+    /// statistics a row are better built row by row.
+    pub(crate) fn pays(n_bins: &[u8], stride: usize) -> bool {
+        // Each feature's values, and its missing bin.
+        let bins: usize = n_bins.iter().map(|&b| usize::from(b) + 1).sum();
+        bins * stride * size_of::<f64>() <= ROW_WISE_MAX_BYTES
+    }
+}
+
+/// Sets every row's statistics: `stat(row, s)` fills row `row`'s `stride` values in `stats` (the
+/// last of them 1 when `packed` is given), copied into `packed` in the same pass.
+pub(crate) fn fill_stats(
+    stats: &mut [f64],
+    stride: usize,
+    packed: Option<&mut RowMatrix>,
+    stat: impl Fn(usize, &mut [f64]) + Sync,
+) {
+    let chunk = crate::par::CHUNK;
+    let Some(packed) = packed.filter(|p| p.stats + p.bin_words > 0) else {
+        stats
+            .par_chunks_mut(chunk * stride)
+            .enumerate()
+            .for_each(|(c, s)| {
+                for (i, row) in s.chunks_exact_mut(stride).enumerate() {
+                    stat(c * chunk + i, row);
+                }
+            });
+        return;
+    };
+    let (k, width) = (packed.stats, packed.stats + packed.bin_words);
+    debug_assert_eq!(k + 1, stride);
+    stats
+        .par_chunks_mut(chunk * stride)
+        .zip(packed.words.par_chunks_mut(chunk * width))
+        .enumerate()
+        .for_each(|(c, (s, rows))| {
+            for ((i, row), words) in s
+                .chunks_exact_mut(stride)
+                .enumerate()
+                .zip(rows.chunks_exact_mut(width))
+            {
+                stat(c * chunk + i, row);
+                debug_assert!(
+                    row[k].to_bits() == 1.0f64.to_bits(),
+                    "the last statistic of a row is 1"
+                );
+                for (w, v) in words.iter_mut().zip(&row[..k]) {
+                    *w = v.to_bits();
+                }
+            }
+        });
 }
 
 /// [`RowMatrix::accumulate`] for `S` statistics a row (`S - 1` stored) and rows of `R` words.
@@ -446,7 +473,7 @@ mod tests {
                     .collect();
                 let mut stats = vec![0.0; n * stride];
                 let mut packed = RowMatrix::new(&columns, stride);
-                packed.fill(&mut stats, |row, s| {
+                fill_stats(&mut stats, stride, Some(&mut packed), |row, s| {
                     for (j, v) in s.iter_mut().enumerate() {
                         *v = if j + 1 == stride {
                             1.0

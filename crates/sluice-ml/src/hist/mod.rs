@@ -10,7 +10,7 @@ mod split;
 pub use binning::BinMapper;
 pub(crate) use binning::{Binned, MAX_BINS};
 pub(crate) use grower::{GrowParams, Purity, grow};
-pub(crate) use histogram::{Layout, RowMatrix};
+pub(crate) use histogram::{Layout, RowMatrix, fill_stats};
 pub use nodes::HistTree;
 pub(crate) use nodes::Splits;
 pub(crate) use split::SplitRules;
