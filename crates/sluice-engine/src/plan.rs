@@ -129,6 +129,8 @@ pub struct StepPlan {
     pub concurrency: Option<(String, usize)>,
     /// A failure leaves the job running and dependants free to start (a sweep's trial).
     pub may_fail: bool,
+    /// A sweep's trial under an `early_termination` policy: the runner may stop it early.
+    pub watch: Option<sluice_spec::SweepWatch>,
 }
 
 /// A job, ready to run.
@@ -446,6 +448,7 @@ fn plan_step(
         deps: sluice_spec::dependencies(step),
         concurrency: step.concurrency.clone(),
         may_fail: step.may_fail,
+        watch: step.watch.clone(),
     })
 }
 

@@ -1,12 +1,13 @@
 //! Runs a [`Plan`] on the local machine: ready steps in parallel, each in a fresh copy of its
 //! code folder with empty output folders, logs captured, every status change recorded.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use indexmap::IndexMap;
 use sluice_spec::{Binding, render_template};
 use sluice_store::{DetachedStep, JobRow, OutputRow, StepRow};
 use tokio::sync::{mpsc, watch};
@@ -71,8 +72,9 @@ pub async fn resume(
 ) -> Result<Outcome, EngineError> {
     let claim = crate::recover::Claim::new(&plan.job_name);
     let runner = claim.runner();
-    // A sweep's failed trials stay as they are once what waited for them completed (the pick
-    // chose without them; running them again could only contradict it).
+    // A sweep's failed trials (and those its policy stopped early) stay as they are once what
+    // waited for them completed (the pick chose without them; running them again could only
+    // contradict it).
     let steps = ws.store().list_steps(&plan.job_name)?;
     let status_of = |name: &str| {
         steps
@@ -83,7 +85,13 @@ pub async fn resume(
     let keep: Vec<String> = plan
         .steps
         .iter()
-        .filter(|s| s.may_fail && status_of(&s.name).as_deref() == Some(Status::Failed.as_str()))
+        .filter(|s| {
+            s.may_fail
+                && matches!(
+                    status_of(&s.name).as_deref(),
+                    Some(x) if x == Status::Failed.as_str() || x == Status::Canceled.as_str()
+                )
+        })
         .filter(|s| {
             let mut waiting = plan
                 .steps
@@ -275,7 +283,14 @@ impl Runner {
     ) -> Result<Outcome, EngineError> {
         tokio::pin!(cancel);
         self.job_status(Status::Running, None)?;
-        let (stop_tx, stop_rx) = watch::channel(false);
+        // Each running step has a stop of its own: the whole job stops them all, a sweep's
+        // early termination policy one trial.
+        let mut stops: HashMap<usize, watch::Sender<bool>> = HashMap::new();
+        let mut stopping = false;
+        let mut trials = TrialWatch::default();
+        let watched = self.plan.steps.iter().any(|s| s.watch.is_some());
+        let mut tick = tokio::time::interval(WATCH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // A resumed job keeps the steps it completed.
         let completed: HashSet<String> = self
             .ws
@@ -285,13 +300,16 @@ impl Runner {
             .filter(|s| s.status == Status::Completed.as_str())
             .map(|s| s.name)
             .collect();
-        // ... and the failed sweep trials a resume kept (see [`resume`]): done, as they were.
+        // ... and the failed (or early stopped) sweep trials a resume kept (see [`resume`]):
+        // done, as they were.
         let kept_failed = self
             .ws
             .store()
             .list_steps(&self.plan.job_name)?
             .into_iter()
-            .filter(|s| s.status == Status::Failed.as_str())
+            .filter(|s| {
+                s.status == Status::Failed.as_str() || s.status == Status::Canceled.as_str()
+            })
             .map(|s| s.name)
             .filter(|n| self.plan.steps.iter().any(|s| s.may_fail && s.name == *n));
         let mut done = completed.clone();
@@ -303,7 +321,11 @@ impl Runner {
         let detached = self.ws.store().detached_steps(&self.plan.job_name)?;
         for d in detached {
             match self.plan.steps.iter().position(|s| s.name == d.step) {
-                Some(i) if sched.start_now(i) => self.launch(i, &mut running, &stop_rx, Some(d))?,
+                Some(i) if sched.start_now(i) => {
+                    let stop = stop_channel(&mut stops, i, stopping);
+                    let run = self.launch(i, &mut running, stop, Some(d))?;
+                    trials.runs.insert(i, run);
+                }
                 _ => {
                     // Not in the plan any more: nothing follows it.
                     let job = self.plan.job_name.as_str();
@@ -316,12 +338,14 @@ impl Runner {
         }
         loop {
             for i in sched.ready() {
-                self.launch(i, &mut running, &stop_rx, None)?;
+                let stop = stop_channel(&mut stops, i, stopping);
+                let run = self.launch(i, &mut running, stop, None)?;
+                trials.runs.insert(i, run);
             }
             if sched.running() == 0 {
                 break;
             }
-            let (i, end) = tokio::select! {
+            let (i, mut end) = tokio::select! {
                 joined = running.join_next() => match joined {
                     Some(Ok(end)) => end,
                     Some(Err(e)) => return Err(EngineError::Internal(format!("a step task failed: {e}"))),
@@ -329,12 +353,24 @@ impl Runner {
                 },
                 () = &mut cancel, if !sched.is_canceled() => {
                     sched.cancel();
-                    let _ = stop_tx.send(true);
+                    stopping = true;
+                    stop_all(&stops);
+                    continue;
+                }
+                _ = tick.tick(), if watched && !stopping => {
+                    self.judge_trials(&mut trials, &stops);
                     continue;
                 }
             };
+            stops.remove(&i);
+            if let Some(why) = trials.stopped.remove(&i)
+                && end.status == Status::Canceled
+            {
+                end.message = Some(why);
+            }
             if sched.finished(i, end.status) {
-                let _ = stop_tx.send(true);
+                stopping = true;
+                stop_all(&stops);
             }
             self.step_status(&end.step, end.status, end.message)?;
         }
@@ -353,15 +389,89 @@ impl Runner {
         })
     }
 
-    /// Starts step `i` (which the scheduler just made ready): its MLflow run, then its task.
-    /// A detached step (`follow`) keeps the run its batch job logs to.
+    /// Applies the sweeps' early termination policies to their running trials: each interval a
+    /// trial logged since the last look is judged against its sweep's other trials, and a trial
+    /// judged behind is stopped (it ends `Canceled`, saying why).
+    fn judge_trials(&self, trials: &mut TrialWatch, stops: &HashMap<usize, watch::Sender<bool>>) {
+        let mut sweeps: IndexMap<&str, Vec<usize>> = IndexMap::new();
+        for (i, step) in self.plan.steps.iter().enumerate() {
+            if let Some(w) = &step.watch {
+                sweeps.entry(w.sweep.as_str()).or_default().push(i);
+            }
+        }
+        for members in sweeps.values() {
+            let Some(w) = self.plan.steps[members[0]].watch.as_ref() else {
+                continue;
+            };
+            let live = |i: &usize, stopped: &HashMap<usize, String>| {
+                stops.contains_key(i) && !stopped.contains_key(i)
+            };
+            if !members.iter().any(|i| live(i, &trials.stopped)) {
+                continue;
+            }
+            let histories: Vec<Vec<f64>> = members
+                .iter()
+                .map(|i| {
+                    trials
+                        .runs
+                        .get(i)
+                        .map(|run| self.metric_values(run, &w.metric))
+                        .unwrap_or_default()
+                })
+                .collect();
+            let values: Vec<&[f64]> = histories.iter().map(Vec::as_slice).collect();
+            let finished: Vec<bool> = members.iter().map(|i| !stops.contains_key(i)).collect();
+            for (k, i) in members.iter().enumerate() {
+                if !live(i, &trials.stopped) {
+                    continue;
+                }
+                let from = trials.judged.get(i).copied().unwrap_or(0);
+                for interval in from + 1..=values[k].len() {
+                    if !w.early_termination.applies_at(interval) {
+                        continue;
+                    }
+                    let verdict = w
+                        .early_termination
+                        .judge(w.maximize, &w.metric, &values, &finished, k, interval);
+                    if let Some(why) = verdict {
+                        tracing::info!(step = %self.plan.steps[*i].name, "{why}");
+                        if let Some(stop) = stops.get(i) {
+                            let _ = stop.send(true);
+                        }
+                        trials.stopped.insert(*i, why);
+                        break;
+                    }
+                }
+                trials.judged.insert(*i, values[k].len());
+            }
+        }
+    }
+
+    /// The values of `metric` a run logged, by step then time (none when it cannot be read).
+    fn metric_values(&self, run: &str, metric: &str) -> Vec<f64> {
+        match self
+            .ws
+            .store()
+            .metric_history(run, metric, usize::MAX / 2, 0)
+        {
+            Ok((points, _)) => points.into_iter().map(|p| p.value).collect(),
+            Err(e) => {
+                tracing::warn!(run, metric, error = %e, "cannot read a sweep trial's metric");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Starts step `i` (which the scheduler just made ready): its MLflow run, then its task,
+    /// which `stop` stops. A detached step (`follow`) keeps the run its batch job logs to.
+    /// Returns the step's run.
     fn launch(
         &self,
         i: usize,
         running: &mut JoinSet<(usize, StepEnd)>,
-        stop_rx: &watch::Receiver<bool>,
+        stop_rx: watch::Receiver<bool>,
         follow: Option<DetachedStep>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<String, EngineError> {
         let step = &self.plan.steps[i];
         // A job taken from this process (judged gone elsewhere) starts nothing more.
         self.claim.check(&self.ws.store());
@@ -399,7 +509,7 @@ impl Runner {
             plan: Arc::clone(&self.plan),
             step: step.name.clone(),
             observer: Arc::clone(&self.observer),
-            stop: stop_rx.clone(),
+            stop: stop_rx,
             tracking: Arc::clone(&self.tracking),
             run_id: run_id.clone(),
             executor: self.executors.get(&step.compute),
@@ -409,6 +519,7 @@ impl Runner {
         let ws = self.ws.clone();
         let followed = task.follow.clone();
         let job_name = self.plan.job_name.clone();
+        let run = run_id.clone();
         running.spawn(async move {
             let name = task.step.clone();
             let end = match task.run().await {
@@ -433,7 +544,7 @@ impl Runner {
             }
             (i, end)
         });
-        Ok(())
+        Ok(run)
     }
 
     fn record_pipeline_outputs(&self) -> Result<(), EngineError> {
@@ -446,6 +557,38 @@ impl Runner {
 
 /// Hashes an output, registers it as a data asset when the file asks (`name:` on the output),
 /// and records it (`step` empty for the pipeline's own outputs).
+/// How often the runner judges the running trials of sweeps with an early termination policy.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+/// What the runner knows of the steps it launched, for judging sweep trials.
+#[derive(Default)]
+struct TrialWatch {
+    /// Each launched step's MLflow run.
+    runs: HashMap<usize, String>,
+    /// How many intervals of each trial were judged.
+    judged: HashMap<usize, usize>,
+    /// The trials stopped early, and why.
+    stopped: HashMap<usize, String>,
+}
+
+/// A stop for step `i`, kept in `stops`; already set when the job is stopping.
+fn stop_channel(
+    stops: &mut HashMap<usize, watch::Sender<bool>>,
+    i: usize,
+    stopping: bool,
+) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(stopping);
+    stops.insert(i, tx);
+    rx
+}
+
+/// Stops every running step.
+fn stop_all(stops: &HashMap<usize, watch::Sender<bool>>) {
+    for stop in stops.values() {
+        let _ = stop.send(true);
+    }
+}
+
 fn record_output(
     ws: &Workspace,
     job: &str,

@@ -174,11 +174,12 @@ impl Scheduler {
         false
     }
 
-    /// Whether `step` no longer holds its dependants back: it completed, or failed where the
-    /// job tolerates it.
+    /// Whether `step` no longer holds its dependants back: it completed, or failed (or was
+    /// stopped early by its sweep's policy) where the job tolerates it.
     fn done(&self, step: usize) -> bool {
         self.status[step] == Status::Completed
-            || (self.status[step] == Status::Failed && self.may_fail[step])
+            || (matches!(self.status[step], Status::Failed | Status::Canceled)
+                && self.may_fail[step])
     }
 
     /// The user canceled the job: nothing more starts.

@@ -40,7 +40,7 @@ pub use parse::{
 pub use pipeline::{ComponentInfo, load_component_info};
 pub use scale::{Distribution, DistributionKind, Scale};
 pub use source::{Source, Span, Spanned, normalize};
-pub use sweep::SWEEP_ENV;
+pub use sweep::{EarlyTermination, SWEEP_ENV, Slack, SweepWatch, TerminationPolicy};
 pub use types::{
     ComponentSpec, DataSpec, EnvironmentRef, EnvironmentSpec, FileAssetSpec, InputDef, InputValue,
     IoType, JobKind, JobSpec, ModelSpec, OutputDef, OutputValue, Retry, Settings, StepSpec,

@@ -261,6 +261,7 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
                 after: Vec::new(),
                 concurrency: None,
                 may_fail: false,
+                watch: None,
             };
             let mut steps = IndexMap::new();
             steps.insert(step_name.value, step);
@@ -904,6 +905,7 @@ pub(crate) fn decode_step(
         after: Vec::new(),
         concurrency: None,
         may_fail: false,
+        watch: None,
     })))
 }
 

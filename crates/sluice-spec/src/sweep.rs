@@ -13,12 +13,15 @@
 //!
 //! Points are drawn before anything runs (`random`, seeded; `grid`, every combination of
 //! `choice` values in order), so a re-run draws the same points and reuses the same trials.
-//! `bayesian` sampling and `early_termination` need results while the sweep runs: they are
-//! read, warned about, and run as `random` sampling with every trial to its end.
+//! `bayesian` sampling needs results while the sweep runs: it is read, warned about, and run as
+//! `random` sampling. `early_termination` is applied while the trials run: each trial carries a
+//! [`SweepWatch`], and the job's runner stops the trials the policy judges behind (see
+//! [`EarlyTermination::judge`]).
 
 use std::fmt::Write as _;
 
 use indexmap::IndexMap;
+use serde::Serialize;
 use serde_json::{Value as Json, json};
 
 use crate::binding::{Binding, parse_template};
@@ -31,6 +34,154 @@ use crate::types::{
     ComponentSpec, EnvironmentRef, InputDef, InputValue, IoType, OutputDef, OutputValue, StepSpec,
 };
 use crate::yaml::{Node, Value};
+
+/// A sweep's `early_termination` policy: trials it judges behind are stopped while they run.
+///
+/// An interval is one value of the primary metric logged by a trial (its first value is
+/// interval 1). The policy is applied at every `evaluation_interval`-th interval from
+/// `delay_evaluation` on, comparing a trial with the other trials of its sweep that reached
+/// the same interval (finished ones included).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EarlyTermination {
+    pub policy: TerminationPolicy,
+    pub evaluation_interval: usize,
+    pub delay_evaluation: usize,
+}
+
+/// The three policies of Azure's sweeps.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum TerminationPolicy {
+    /// Stops a trial whose best value so far is outside the slack of the best trial's at the
+    /// same interval.
+    Bandit(Slack),
+    /// Stops a trial whose best value so far is worse than the median of the trials' running
+    /// averages at the same interval.
+    MedianStopping,
+    /// Stops a trial among the lowest `percentage` percent of the trials at the same interval
+    /// (by best value so far), finished trials left out of the comparison when
+    /// `exclude_finished` (`exclude_finished_jobs`).
+    TruncationSelection {
+        percentage: u32,
+        exclude_finished: bool,
+    },
+}
+
+/// A bandit policy's slack: relative (`slack_factor`) or absolute (`slack_amount`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum Slack {
+    Factor(f64),
+    Amount(f64),
+}
+
+/// What the runner watches on a sweep's trial: the sweep, its objective and its policy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepWatch {
+    /// The sweep step's name: trials with the same one are judged together.
+    pub sweep: String,
+    pub metric: String,
+    pub maximize: bool,
+    pub early_termination: EarlyTermination,
+}
+
+impl EarlyTermination {
+    /// Whether the policy is applied at interval `i` (1 for a trial's first value).
+    #[must_use]
+    pub fn applies_at(&self, i: usize) -> bool {
+        i >= self.delay_evaluation.max(1) && i.is_multiple_of(self.evaluation_interval.max(1))
+    }
+
+    /// Whether trial `who` stops at interval `i`, and why: `histories` holds every trial's
+    /// values of the primary metric in the order logged (trials with fewer than `i` values are
+    /// not compared), `finished` which of them have ended. `None` when it goes on.
+    #[must_use]
+    pub fn judge(
+        &self,
+        maximize: bool,
+        metric: &str,
+        histories: &[&[f64]],
+        finished: &[bool],
+        who: usize,
+        i: usize,
+    ) -> Option<String> {
+        let best_of = |h: &[f64]| -> f64 {
+            let values = h[..i].iter().copied();
+            if maximize {
+                values.fold(f64::NEG_INFINITY, f64::max)
+            } else {
+                values.fold(f64::INFINITY, f64::min)
+            }
+        };
+        // `a` is worse than `b` for the goal.
+        let worse = |a: f64, b: f64| if maximize { a < b } else { a > b };
+        if histories.get(who).is_none_or(|h| h.len() < i) || i == 0 {
+            return None;
+        }
+        let mine = best_of(histories[who]);
+        let skip_finished = matches!(
+            self.policy,
+            TerminationPolicy::TruncationSelection {
+                exclude_finished: true,
+                ..
+            }
+        );
+        let peers: Vec<&[f64]> = histories
+            .iter()
+            .enumerate()
+            .filter(|&(k, h)| {
+                h.len() >= i
+                    && (k == who || !skip_finished || !finished.get(k).copied().unwrap_or(false))
+            })
+            .map(|(_, h)| *h)
+            .collect();
+        match &self.policy {
+            TerminationPolicy::Bandit(slack) => {
+                let best = peers
+                    .iter()
+                    .map(|h| best_of(h))
+                    .reduce(|a, b| if worse(a, b) { b } else { a })?;
+                let (limit, named) = match (*slack, maximize) {
+                    (Slack::Factor(f), true) => (best / (1.0 + f), format!("slack_factor {f}")),
+                    (Slack::Factor(f), false) => (best * (1.0 + f), format!("slack_factor {f}")),
+                    (Slack::Amount(a), true) => (best - a, format!("slack_amount {a}")),
+                    (Slack::Amount(a), false) => (best + a, format!("slack_amount {a}")),
+                };
+                worse(mine, limit).then(|| {
+                    format!(
+                        "stopped early by the bandit policy ({named}): its best `{metric}` by interval {i} was {mine}, the best trial's {best}, beyond the slack ({limit})"
+                    )
+                })
+            }
+            TerminationPolicy::MedianStopping => {
+                let mut averages: Vec<f64> = peers
+                    .iter()
+                    .map(|h| h[..i].iter().sum::<f64>() / i as f64)
+                    .collect();
+                averages.sort_by(f64::total_cmp);
+                let n = averages.len();
+                let median = if n % 2 == 1 {
+                    averages[n / 2]
+                } else {
+                    f64::midpoint(averages[n / 2 - 1], averages[n / 2])
+                };
+                worse(mine, median).then(|| {
+                    format!(
+                        "stopped early by the median stopping policy: its best `{metric}` by interval {i} was {mine}, worse than the median of the {n} trials' running averages ({median})"
+                    )
+                })
+            }
+            TerminationPolicy::TruncationSelection { percentage, .. } => {
+                let n = peers.len();
+                let cut = n * *percentage as usize / 100;
+                let behind = peers.iter().filter(|h| worse(best_of(h), mine)).count();
+                (behind < cut).then(|| {
+                    format!(
+                        "stopped early by the truncation selection policy: its best `{metric}` by interval {i} ({mine}) was among the lowest {percentage}% of the {n} trials there"
+                    )
+                })
+            }
+        }
+    }
+}
 
 /// The environment variable that tells `sluice step sweep-select` the objective and trials.
 pub const SWEEP_ENV: &str = "SLUICE_SWEEP";
@@ -487,12 +638,16 @@ pub(crate) fn decode_sweep_step(
     }
     let (metric, goal) = decode_objective(ctx, r.get("objective"), node, &name.value)?;
     let limits = decode_sweep_limits(ctx, r.get("limits"))?;
-    if let Some(e) = r.get("early_termination").filter(|n| !n.is_null()) {
-        ctx.warn(
-            e,
-            "`early_termination` is not applied: every trial runs to its end",
-        );
-    }
+    let early = match r.get("early_termination").filter(|n| !n.is_null()) {
+        Some(e) => Some(decode_early_termination(ctx, e)?),
+        None => None,
+    };
+    let watch = early.map(|early_termination| SweepWatch {
+        sweep: name.value.clone(),
+        metric: metric.clone(),
+        maximize: goal == "maximize",
+        early_termination,
+    });
     let Some(trial_node) = r.get("trial").filter(|n| !n.is_null()) else {
         return Err(ctx
             .error(node, format!("sweep `{}` has no `trial`", name.value))
@@ -575,7 +730,15 @@ pub(crate) fn decode_sweep_step(
         _ => false,
     };
     let (trial, trial_env, trial_timeout) = if inline {
-        inline_trial(ctx, trial_node, &with_space, &typed_outputs, default_env)?
+        let names: Vec<&str> = space.iter().map(|(k, _)| k.value.as_str()).collect();
+        inline_trial(
+            ctx,
+            trial_node,
+            &names,
+            &with_space,
+            &typed_outputs,
+            default_env,
+        )?
     } else {
         match crate::parse::decode_component_ref(ctx, trial_node, default_env)? {
             ComponentDef::Command(c) => (*c, IndexMap::new(), None),
@@ -684,6 +847,7 @@ pub(crate) fn decode_sweep_step(
             after: Vec::new(),
             concurrency: group.clone(),
             may_fail: true,
+            watch: watch.clone(),
         });
     }
 
@@ -813,8 +977,132 @@ pub(crate) fn decode_sweep_step(
             .collect(),
         concurrency: None,
         may_fail: false,
+        watch: None,
     });
     Ok(steps)
+}
+
+/// `early_termination:` (`bandit`, `median_stopping` or `truncation_selection`).
+fn decode_early_termination(ctx: &mut Ctx<'_>, node: &Node) -> Result<EarlyTermination, SpecError> {
+    const TYPES: [&str; 3] = ["bandit", "median_stopping", "truncation_selection"];
+    let mut r = MapReader::new(ctx, node, "`early_termination`")?;
+    let Some(ty_node) = r.get("type") else {
+        return Err(ctx
+            .error(node, "`early_termination` has no `type`")
+            .with_help("use `type: bandit` (with `slack_factor` or `slack_amount`), `type: median_stopping` or `type: truncation_selection` (with `truncation_percentage`)"));
+    };
+    let ty = ctx.string(ty_node, "early_termination.type")?.value;
+    let whole = |ctx: &Ctx<'_>, n: &Node, field: &str| match n.value {
+        Value::Int(i) if i >= 0 => Ok(usize::try_from(i).unwrap_or(usize::MAX)),
+        _ => Err(ctx.expected(n, "a whole number of at least 0", field)),
+    };
+    let evaluation_interval = match r.get("evaluation_interval") {
+        Some(n) => whole(ctx, n, "early_termination.evaluation_interval")?,
+        None => 1,
+    };
+    let delay_evaluation = match r.get("delay_evaluation") {
+        Some(n) => whole(ctx, n, "early_termination.delay_evaluation")?,
+        None => 0,
+    };
+    let positive = |ctx: &Ctx<'_>, n: &Node, field: &str| -> Result<f64, SpecError> {
+        match n.value {
+            Value::Int(i) if i > 0 => Ok(i as f64),
+            Value::Float(f) if f > 0.0 && f.is_finite() => Ok(f),
+            _ => Err(ctx.expected(n, "a number above 0", field)),
+        }
+    };
+    let policy = match ty.to_ascii_lowercase().as_str() {
+        "bandit" => {
+            let factor = r.get("slack_factor");
+            let amount = r.get("slack_amount");
+            match (factor, amount) {
+                (Some(f), None) => TerminationPolicy::Bandit(Slack::Factor(positive(
+                    ctx,
+                    f,
+                    "early_termination.slack_factor",
+                )?)),
+                (None, Some(a)) => TerminationPolicy::Bandit(Slack::Amount(positive(
+                    ctx,
+                    a,
+                    "early_termination.slack_amount",
+                )?)),
+                (Some(_), Some(a)) => {
+                    return Err(ctx
+                        .error(
+                            a,
+                            "a bandit policy takes `slack_factor` or `slack_amount`, not both",
+                        )
+                        .with_help("keep one of them"));
+                }
+                (None, None) => {
+                    return Err(ctx
+                        .error(
+                            node,
+                            "a bandit policy needs `slack_factor` or `slack_amount`",
+                        )
+                        .with_help(
+                            "e.g. `slack_factor: 0.1`: stop trials more than 10% behind the best",
+                        ));
+                }
+            }
+        }
+        "median_stopping" => TerminationPolicy::MedianStopping,
+        "truncation_selection" => {
+            let Some(p) = r.get("truncation_percentage") else {
+                return Err(ctx
+                    .error(
+                        node,
+                        "a truncation selection policy needs `truncation_percentage`",
+                    )
+                    .with_help(
+                        "e.g. `truncation_percentage: 20`: stop the lowest 20% at each evaluation",
+                    ));
+            };
+            let exclude_finished = match r.get("exclude_finished_jobs") {
+                Some(n) => match n.value {
+                    Value::Bool(b) => b,
+                    _ => {
+                        return Err(ctx.expected(
+                            n,
+                            "true or false",
+                            "early_termination.exclude_finished_jobs",
+                        ));
+                    }
+                },
+                None => false,
+            };
+            match p.value {
+                Value::Int(i) if (1..=99).contains(&i) => TerminationPolicy::TruncationSelection {
+                    percentage: u32::try_from(i).unwrap_or(99),
+                    exclude_finished,
+                },
+                _ => {
+                    return Err(ctx.expected(
+                        p,
+                        "a whole number from 1 to 99",
+                        "early_termination.truncation_percentage",
+                    ));
+                }
+            }
+        }
+        _ => {
+            let mut err = ctx.error(
+                ty_node,
+                format!("`{ty}` is not an early termination policy"),
+            );
+            err = match crate::decode::suggest(&ty, &TYPES) {
+                Some(s) => err.with_help(format!("did you mean `{s}`?")),
+                None => err.with_help(format!("use one of: {}", TYPES.join(", "))),
+            };
+            return Err(err);
+        }
+    };
+    r.finish(ctx)?;
+    Ok(EarlyTermination {
+        policy,
+        evaluation_interval,
+        delay_evaluation,
+    })
 }
 
 fn decode_objective(
@@ -867,10 +1155,34 @@ fn decode_objective(
 fn inline_trial(
     ctx: &mut Ctx<'_>,
     node: &Node,
+    space: &[&str],
     inputs: &IndexMap<String, (Spanned<String>, InputValue)>,
     outputs: &IndexMap<String, (Spanned<String>, OutputValue)>,
     default_env: Option<&EnvironmentRef>,
 ) -> Result<(ComponentSpec, IndexMap<String, String>, Option<u64>), SpecError> {
+    if let Value::Map(entries) = &node.value {
+        for (k, v) in entries {
+            if k.as_str() == Some("command")
+                && let Value::Str { text, .. } = &v.value
+            {
+                for name in search_space_names(text) {
+                    if !space.contains(&name) {
+                        let mut err = ctx
+                            .error(v, format!("the search space has no `{name}`"))
+                            .with_label("read as `${{search_space.".to_owned() + name + "}}`");
+                        err = match crate::decode::suggest(name, space) {
+                            Some(s) => err.with_help(format!("did you mean `{s}`?")),
+                            None => err.with_help(format!(
+                                "name one of the search space's hyperparameters: {}",
+                                space.join(", ")
+                            )),
+                        };
+                        return Err(err);
+                    }
+                }
+            }
+        }
+    }
     let mut node = node.clone();
     if let Value::Map(entries) = &mut node.value {
         for (k, v) in entries.iter_mut() {
@@ -900,9 +1212,152 @@ fn inline_trial(
     Ok(parts)
 }
 
+/// The names a command reads as `${{search_space.NAME}}` (spaces inside the braces allowed).
+fn search_space_names(command: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = command;
+    while let Some(at) = rest.find("${{") {
+        rest = &rest[at + 3..];
+        let inner = rest.trim_start();
+        if let Some(after) = inner.strip_prefix("search_space.") {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            names.push(&after[..end]);
+        }
+    }
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn policy(
+        policy: TerminationPolicy,
+        evaluation_interval: usize,
+        delay: usize,
+    ) -> EarlyTermination {
+        EarlyTermination {
+            policy,
+            evaluation_interval,
+            delay_evaluation: delay,
+        }
+    }
+
+    #[test]
+    fn policies_apply_from_their_delay_at_their_interval() {
+        let p = policy(TerminationPolicy::MedianStopping, 1, 5);
+        assert_eq!(
+            (1..=7).filter(|&i| p.applies_at(i)).collect::<Vec<_>>(),
+            [5, 6, 7]
+        );
+        let p = policy(TerminationPolicy::MedianStopping, 2, 0);
+        assert_eq!(
+            (1..=6).filter(|&i| p.applies_at(i)).collect::<Vec<_>>(),
+            [2, 4, 6]
+        );
+        // Azure's SDK defaults the interval to 0: every interval.
+        let p = policy(TerminationPolicy::MedianStopping, 0, 0);
+        assert!((1..=3).all(|i| p.applies_at(i)));
+    }
+
+    /// Azure's documented example: maximizing, the best trial's metric at interval 10 is 0.8,
+    /// `slack_factor` 0.2: trials whose best by interval 10 is below 0.8 / 1.2 = 0.667 stop.
+    #[test]
+    fn bandit_stops_beyond_the_slack_of_the_best() {
+        let p = policy(TerminationPolicy::Bandit(Slack::Factor(0.2)), 1, 0);
+        let best = [0.5; 10].iter().copied().chain([0.8]).collect::<Vec<_>>();
+        let (behind, within) = (vec![0.65; 10], vec![0.7; 10]);
+        let h: Vec<&[f64]> = vec![&best[..10], &behind, &within];
+        let mut best10 = best[..9].to_vec();
+        best10.push(0.8);
+        let h10: Vec<&[f64]> = vec![&best10, &behind, &within];
+        let none = [false; 3];
+        assert!(
+            p.judge(true, "acc", &h10, &none, 1, 10)
+                .is_some_and(|w| w.contains("bandit"))
+        );
+        assert_eq!(p.judge(true, "acc", &h10, &none, 2, 10), None);
+        assert_eq!(
+            p.judge(true, "acc", &h10, &none, 0, 10),
+            None,
+            "the best goes on"
+        );
+        // At interval 10 of `h` the best so far is 0.5: nobody is behind.
+        assert_eq!(p.judge(true, "acc", &h, &none, 1, 10), None);
+        // Minimizing with an absolute slack: 1.0 + 0.25 is the limit.
+        let p = policy(TerminationPolicy::Bandit(Slack::Amount(0.25)), 1, 0);
+        let (first, second, third) = ([1.0], [1.2], [1.3]);
+        let h: Vec<&[f64]> = vec![&first, &second, &third];
+        assert_eq!(p.judge(false, "loss", &h, &none, 1, 1), None);
+        assert!(p.judge(false, "loss", &h, &none, 2, 1).is_some());
+        // A trial alone, or compared at an interval the others have not reached, goes on.
+        let short: Vec<&[f64]> = vec![&[], &[5.0]];
+        assert_eq!(p.judge(false, "loss", &short, &[false; 2], 1, 1), None);
+    }
+
+    /// A trial stops at interval 3 when its best by then is worse than the median of every
+    /// trial's average over intervals 1 to 3.
+    #[test]
+    fn median_stopping_compares_with_the_median_of_running_averages() {
+        let p = policy(TerminationPolicy::MedianStopping, 1, 0);
+        let (high, middle, low) = ([0.9, 0.8, 0.7], [0.5, 0.6, 0.7], [0.1, 0.2, 0.3]);
+        // Averages 0.8, 0.6, 0.2: the median is 0.6 (maximizing).
+        let h: Vec<&[f64]> = vec![&high, &middle, &low];
+        let none = [false; 3];
+        assert_eq!(p.judge(true, "acc", &h, &none, 0, 3), None);
+        assert_eq!(
+            p.judge(true, "acc", &h, &none, 1, 3),
+            None,
+            "best 0.7 is above 0.6"
+        );
+        assert!(
+            p.judge(true, "acc", &h, &none, 2, 3)
+                .is_some_and(|w| w.contains("median"))
+        );
+    }
+
+    #[test]
+    fn truncation_stops_the_lowest_percentage() {
+        let values: Vec<Vec<f64>> = (1..=10).map(|k| vec![f64::from(k)]).collect();
+        let h: Vec<&[f64]> = values.iter().map(Vec::as_slice).collect();
+        let none = [false; 10];
+        let p = policy(
+            TerminationPolicy::TruncationSelection {
+                percentage: 20,
+                exclude_finished: false,
+            },
+            1,
+            0,
+        );
+        // Maximizing: 1.0 and 2.0 are the lowest 20% of ten.
+        let stopped: Vec<usize> = (0..10)
+            .filter(|&k| p.judge(true, "acc", &h, &none, k, 1).is_some())
+            .collect();
+        assert_eq!(stopped, [0, 1]);
+        // Leaving out the finished trials (the seven best), three remain: 20% of 3 is none.
+        let p = policy(
+            TerminationPolicy::TruncationSelection {
+                percentage: 20,
+                exclude_finished: true,
+            },
+            1,
+            0,
+        );
+        let finished: Vec<bool> = (0..10).map(|k| k >= 3).collect();
+        assert!((0..3).all(|k| p.judge(true, "acc", &h, &finished, k, 1).is_none()));
+    }
+
+    #[test]
+    fn search_space_names_are_read_from_a_command() {
+        assert_eq!(
+            search_space_names(
+                "python t.py ${{search_space.lr}} ${{ search_space.depth }} ${{inputs.data}}"
+            ),
+            ["lr", "depth"]
+        );
+    }
 
     #[test]
     fn draws_follow_their_distributions() {

@@ -223,6 +223,8 @@ pub struct StepSpec {
     /// A failure of this step leaves the job running and its dependants free to start (a
     /// sweep's trial: the pick chooses among the trials that completed).
     pub may_fail: bool,
+    /// A sweep's trial under an `early_termination` policy: what the runner watches.
+    pub watch: Option<crate::SweepWatch>,
 }
 
 /// How often a failed step is tried again, and how long to wait between attempts.

@@ -1009,7 +1009,8 @@ jobs:
       kernel: {type: choice, values: [rbf, linear]}
     objective: {goal: minimize, primary_metric: loss}
     limits: {max_total_trials: 6, max_concurrent_trials: 2}
-    early_termination: {type: bandit, slack_factor: 0.1}
+    # Applied from a trial's fifth value: these trials log one, so every one runs to its end.
+    early_termination: {type: bandit, slack_factor: 0.1, delay_evaluation: 5}
   report:
     type: command
     inputs:
@@ -1031,10 +1032,7 @@ jobs:
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("`early_termination` is not applied"),
-        "{stderr}"
-    );
+    assert!(!stderr.contains("early_termination"), "{stderr}");
     let job: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(job["status"], "Completed", "{job:#}");
     // Each trial's hyperparameters and loss, from what it wrote.
@@ -1211,6 +1209,24 @@ objective: {goal: minimize, primary_metric: loss}
             "14:3",
             "grid sampling takes only `choice`",
         ),
+        (
+            "objective: {goal: minimize, primary_metric: loss}",
+            "objective: {goal: minimize, primary_metric: loss}\nearly_termination: {type: bandits, slack_factor: 0.1}",
+            "17:27",
+            "`bandits` is not an early termination policy",
+        ),
+        (
+            "objective: {goal: minimize, primary_metric: loss}",
+            "objective: {goal: minimize, primary_metric: loss}\nearly_termination: {type: truncation_selection, truncation_percentage: 100}",
+            "17:",
+            "a whole number from 1 to 99",
+        ),
+        (
+            "${{search_space.kernel}}",
+            "${{search_space.kernal}}",
+            "6:",
+            "the search space has no `kernal`",
+        ),
     ] {
         let text = std::fs::read_to_string(ctx.root().join("sweep.yml"))
             .unwrap()
@@ -1224,6 +1240,90 @@ objective: {goal: minimize, primary_metric: loss}
             "{says}: {stderr}"
         );
     }
+}
+
+/// Azure's `early_termination`: a bandit policy stops, while it runs, the trial whose loss is
+/// beyond the slack of the best trial's at the same interval; it ends `Canceled` saying why,
+/// its run is killed, the job completes and the pick hands on the trial that ran to its end.
+#[test]
+fn a_bandit_policy_stops_the_trial_far_behind_while_it_runs() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "src/epochs.py",
+        r#"import json, os, sys, time, urllib.request
+rate, out = float(sys.argv[1]), sys.argv[2]
+os.makedirs(out, exist_ok=True)
+def log(value, step):
+    body = json.dumps({"run_id": os.environ["MLFLOW_RUN_ID"], "key": "loss", "value": value,
+                       "timestamp": int(time.time() * 1000), "step": step}).encode()
+    req = urllib.request.Request(os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/runs/log-metric",
+                                 data=body, headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=30).read()
+# rate 1 learns at once and ends; rate 5 stays far behind and would take 20 s.
+epochs, pause = (10, 0.02) if rate == 1 else (40, 0.5)
+for epoch in range(1, epochs + 1):
+    log(rate + 1.0 / epoch if rate != 1 else 1.0 / epoch, epoch)
+    time.sleep(pause)
+open(os.path.join(out, "model.txt"), "w").write(f"rate {rate}\n")
+print("done", rate)
+"#,
+    );
+    ctx.write(
+        "sweep.yml",
+        "\
+$schema: https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json
+type: sweep
+trial:
+  code: ./src
+  command: python3 epochs.py ${{search_space.rate}} ${{outputs.model}}
+outputs:
+  model:
+sampling_algorithm: grid
+search_space:
+  rate: {type: choice, values: [1, 5]}
+objective: {goal: minimize, primary_metric: loss}
+limits: {max_concurrent_trials: 2}
+early_termination: {type: bandit, slack_factor: 0.1, evaluation_interval: 1, delay_evaluation: 2}
+",
+    );
+    let started = std::time::Instant::now();
+    let out = ctx.run(&["job", "create", "-f", "sweep.yml", "--name", "bandit1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    assert_eq!(
+        job["jobs"]["sweep.trial_1"]["status"], "Completed",
+        "{job:#}"
+    );
+    let behind = &job["jobs"]["sweep.trial_2"];
+    assert_eq!(behind["status"], "Canceled", "{job:#}");
+    let why = behind["error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("bandit policy (slack_factor 0.1)") && why.contains("`loss`"),
+        "{behind:#}"
+    );
+    // Stopped while it ran: it never wrote its model, and the job did not wait its 20 s.
+    let behind_out = ctx
+        .workspace()
+        .join("jobs/bandit1/steps/sweep.trial_2/outputs/model/model.txt");
+    assert!(!behind_out.exists());
+    assert!(started.elapsed() < std::time::Duration::from_secs(18));
+    assert_eq!(
+        output_text(&job, "sweep", "model", "model.txt"),
+        "rate 1.0\n",
+        "the trial that ran to its end is handed on"
+    );
+    // Its MLflow run was killed, so the pick did not choose among its values.
+    let pick_log = std::fs::read_to_string(
+        ctx.workspace()
+            .join("jobs/bandit1/steps/sweep/logs/std_log.txt"),
+    )
+    .unwrap();
+    assert!(
+        pick_log.contains("sweep.trial_2 {\"rate\":5} -> loss = (trial killed)"),
+        "{pick_log}"
+    );
 }
 
 /// A sweep inside a pipeline component: its steps are renamed when the component is embedded
