@@ -341,6 +341,12 @@ impl Runner {
                 let stop = stop_channel(&mut stops, i, stopping);
                 let run = self.launch(i, &mut running, stop, None)?;
                 trials.runs.insert(i, run);
+                if let Some(w) = &self.plan.steps[i].watch {
+                    trials
+                        .started
+                        .entry(w.sweep.clone())
+                        .or_insert_with(std::time::Instant::now);
+                }
             }
             if sched.running() == 0 {
                 break;
@@ -359,6 +365,9 @@ impl Runner {
                 }
                 _ = tick.tick(), if watched && !stopping => {
                     self.judge_trials(&mut trials, &stops);
+                    for (i, why) in self.time_sweeps(&mut trials, &stops, &mut sched) {
+                        self.step_status(sched.name(i), Status::Canceled, Some(why))?;
+                    }
                     continue;
                 }
             };
@@ -403,6 +412,9 @@ impl Runner {
             let Some(w) = self.plan.steps[members[0]].watch.as_ref() else {
                 continue;
             };
+            let Some(policy) = &w.early_termination else {
+                continue;
+            };
             let live = |i: &usize, stopped: &HashMap<usize, String>| {
                 stops.contains_key(i) && !stopped.contains_key(i)
             };
@@ -427,12 +439,11 @@ impl Runner {
                 }
                 let from = trials.judged.get(i).copied().unwrap_or(0);
                 for interval in from + 1..=values[k].len() {
-                    if !w.early_termination.applies_at(interval) {
+                    if !policy.applies_at(interval) {
                         continue;
                     }
-                    let verdict = w
-                        .early_termination
-                        .judge(w.maximize, &w.metric, &values, &finished, k, interval);
+                    let verdict =
+                        policy.judge(w.maximize, &w.metric, &values, &finished, k, interval);
                     if let Some(why) = verdict {
                         tracing::info!(step = %self.plan.steps[*i].name, "{why}");
                         if let Some(stop) = stops.get(i) {
@@ -445,6 +456,37 @@ impl Runner {
                 trials.judged.insert(*i, values[k].len());
             }
         }
+    }
+
+    /// Ends the sweeps whose `limits.timeout` passed since their first trial started: running
+    /// trials are stopped, the others never start. Returns the trials that never started, with
+    /// why, for their status.
+    fn time_sweeps(
+        &self,
+        trials: &mut TrialWatch,
+        stops: &HashMap<usize, watch::Sender<bool>>,
+        sched: &mut Scheduler,
+    ) -> Vec<(usize, String)> {
+        let mut skipped = Vec::new();
+        for (i, step) in self.plan.steps.iter().enumerate() {
+            let Some(w) = &step.watch else { continue };
+            let (Some(timeout), Some(started)) = (w.timeout, trials.started.get(&w.sweep)) else {
+                continue;
+            };
+            if started.elapsed() < Duration::from_secs(timeout) {
+                continue;
+            }
+            let why = format!("the sweep's `limits.timeout` ({timeout} s) passed");
+            if sched.skip(i) {
+                skipped.push((i, format!("{why} before this trial started")));
+            } else if let Some(stop) = stops.get(&i)
+                && !trials.stopped.contains_key(&i)
+            {
+                let _ = stop.send(true);
+                trials.stopped.insert(i, format!("stopped: {why}"));
+            }
+        }
+        skipped
     }
 
     /// The values of `metric` a run logged, by step then time (none when it cannot be read).
@@ -569,6 +611,8 @@ struct TrialWatch {
     judged: HashMap<usize, usize>,
     /// The trials stopped early, and why.
     stopped: HashMap<usize, String>,
+    /// When each sweep's first trial started.
+    started: HashMap<String, std::time::Instant>,
 }
 
 /// A stop for step `i`, kept in `stops`; already set when the job is stopping.

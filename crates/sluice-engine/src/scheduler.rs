@@ -182,6 +182,16 @@ impl Scheduler {
                 && self.may_fail[step])
     }
 
+    /// `step`, not started, never will (its sweep ran out of time): `Canceled`, and done for
+    /// what waits on it when it may fail. False when it had started already.
+    pub(crate) fn skip(&mut self, step: usize) -> bool {
+        if self.status[step] != Status::NotStarted {
+            return false;
+        }
+        self.status[step] = Status::Canceled;
+        true
+    }
+
     /// The user canceled the job: nothing more starts.
     pub(crate) fn cancel(&mut self) {
         self.canceled = true;

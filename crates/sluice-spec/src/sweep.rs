@@ -73,14 +73,18 @@ pub enum Slack {
     Amount(f64),
 }
 
-/// What the runner watches on a sweep's trial: the sweep, its objective and its policy.
+/// What the runner watches on a sweep's trials: the sweep, its objective, its policy and its
+/// whole time.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SweepWatch {
     /// The sweep step's name: trials with the same one are judged together.
     pub sweep: String,
     pub metric: String,
     pub maximize: bool,
-    pub early_termination: EarlyTermination,
+    pub early_termination: Option<EarlyTermination>,
+    /// `limits.timeout`: seconds from its first trial's start after which the sweep's running
+    /// trials are stopped and the others never start.
+    pub timeout: Option<u64>,
 }
 
 impl EarlyTermination {
@@ -536,6 +540,7 @@ struct Limits {
     max_total_trials: Option<usize>,
     max_concurrent_trials: Option<usize>,
     trial_timeout: Option<u64>,
+    timeout: Option<u64>,
 }
 
 fn decode_sweep_limits(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Result<Limits, SpecError> {
@@ -543,6 +548,7 @@ fn decode_sweep_limits(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Result<Limits,
         max_total_trials: None,
         max_concurrent_trials: None,
         trial_timeout: None,
+        timeout: None,
     };
     let Some(node) = node.filter(|n| !n.is_null()) else {
         return Ok(limits);
@@ -566,8 +572,7 @@ fn decode_sweep_limits(ctx: &mut Ctx<'_>, node: Option<&Node>) -> Result<Limits,
         limits.trial_timeout = Some(count(ctx, n, "limits.trial_timeout")? as u64);
     }
     if let Some(n) = r.get("timeout") {
-        count(ctx, n, "limits.timeout")?;
-        ctx.warn(n, "`limits.timeout` (the whole sweep's) is not enforced; `limits.trial_timeout` bounds each trial");
+        limits.timeout = Some(count(ctx, n, "limits.timeout")? as u64);
     }
     r.finish(ctx)?;
     Ok(limits)
@@ -642,11 +647,12 @@ pub(crate) fn decode_sweep_step(
         Some(e) => Some(decode_early_termination(ctx, e)?),
         None => None,
     };
-    let watch = early.map(|early_termination| SweepWatch {
+    let watch = (early.is_some() || limits.timeout.is_some()).then(|| SweepWatch {
         sweep: name.value.clone(),
         metric: metric.clone(),
         maximize: goal == "maximize",
-        early_termination,
+        early_termination: early,
+        timeout: limits.timeout,
     });
     let Some(trial_node) = r.get("trial").filter(|n| !n.is_null()) else {
         return Err(ctx

@@ -1326,6 +1326,79 @@ early_termination: {type: bandit, slack_factor: 0.1, evaluation_interval: 1, del
     );
 }
 
+/// A sweep's `limits.timeout` bounds the whole sweep from its first trial's start: the trial
+/// running when it passes is stopped, those not started never start, and the pick chooses
+/// among the trials that ended in time.
+#[test]
+fn a_sweep_timeout_stops_its_running_trial_and_starts_no_more() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "src/slow.py",
+        r#"import json, os, sys, time, urllib.request
+rate, out = float(sys.argv[1]), sys.argv[2]
+body = json.dumps({"run_id": os.environ["MLFLOW_RUN_ID"], "key": "loss", "value": rate,
+                   "timestamp": int(time.time() * 1000), "step": 0}).encode()
+req = urllib.request.Request(os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/runs/log-metric",
+                             data=body, headers={"Content-Type": "application/json"})
+urllib.request.urlopen(req, timeout=30).read()
+# The first trial ends at once; the others would take a minute.
+time.sleep(0.2 if rate == 3 else 60)
+os.makedirs(out, exist_ok=True)
+open(os.path.join(out, "model.txt"), "w").write(f"rate {rate}\n")
+"#,
+    );
+    ctx.write(
+        "sweep.yml",
+        "\
+type: sweep
+trial:
+  code: ./src
+  command: python3 slow.py ${{search_space.rate}} ${{outputs.model}}
+outputs:
+  model:
+sampling_algorithm: grid
+search_space:
+  rate: {type: choice, values: [3, 1, 2, 0.5]}
+objective: {goal: minimize, primary_metric: loss}
+limits: {max_concurrent_trials: 1, timeout: 4}
+",
+    );
+    let started = std::time::Instant::now();
+    let out = ctx.run(&["job", "create", "-f", "sweep.yml", "--name", "timed1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(40));
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    assert_eq!(
+        job["jobs"]["sweep.trial_1"]["status"], "Completed",
+        "{job:#}"
+    );
+    let stopped = &job["jobs"]["sweep.trial_2"];
+    assert_eq!(stopped["status"], "Canceled", "{job:#}");
+    assert!(
+        stopped["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("stopped: the sweep's `limits.timeout` (4 s) passed")),
+        "{stopped:#}"
+    );
+    for k in [3, 4] {
+        let never = &job["jobs"][format!("sweep.trial_{k}")];
+        assert_eq!(never["status"], "Canceled", "{job:#}");
+        assert!(
+            never["error"]
+                .as_str()
+                .is_some_and(|e| e.ends_with("passed before this trial started")),
+            "{never:#}"
+        );
+    }
+    // The stopped trial logged the least loss, but did not end: the pick goes without it.
+    assert_eq!(
+        output_text(&job, "sweep", "model", "model.txt"),
+        "rate 3.0\n"
+    );
+}
+
 /// A sweep inside a pipeline component: its steps are renamed when the component is embedded
 /// (`tune.s.trial_1`), and the picking step still finds its trials' runs.
 #[test]
