@@ -6,7 +6,7 @@ Usage: measure.py SLUICE_BINARY EXAMPLES_DIR [--run] [--json OUT]
 For every YAML file under EXAMPLES_DIR/cli/{jobs/basics,jobs/single-step,jobs/pipelines,
 jobs/pipelines-with-components,assets}, decides what it is (job, component, environment, data,
 model, or something else), leaves out the kinds Sluice does not run (AutoML, Spark, fine-tuning,
-data import, sweep, parallel, endpoints and deployments), and asks Sluice about the rest in a
+data import, parallel, endpoints and deployments), and asks Sluice about the rest in a
 fresh workspace of its own:
 
 - jobs: `sluice job validate -f FILE`;
@@ -41,8 +41,8 @@ FOLDERS = [
     "cli/jobs/pipelines-with-components",
     "cli/assets",
 ]
-OUT_OF_SCOPE_TYPES = {"automl", "spark", "sweep", "parallel", "import", "data_transfer", "finetuning", "distillation"}
-OUT_OF_SCOPE_PATH = re.compile(r"automl|spark|finetun|fine-tun|import|sweep|parallel|endpoint|deployment|distill", re.I)
+OUT_OF_SCOPE_TYPES = {"automl", "spark", "parallel", "import", "data_transfer", "finetuning", "distillation"}
+OUT_OF_SCOPE_PATH = re.compile(r"automl|spark|finetun|fine-tun|import|parallel|endpoint|deployment|distill", re.I)
 
 
 def top_level(text):
@@ -76,7 +76,7 @@ def classify(path, text):
         return "data", ty
     if "model.schema" in schema:
         return "model", ty
-    if "job" in schema or ty in ("pipeline", "command") and ("jobs" in keys or "command" in keys and "name" not in keys):
+    if "job" in schema or ty == "sweep" or ty in ("pipeline", "command") and ("jobs" in keys or "command" in keys and "name" not in keys):
         return "job", ty
     if "compute" in schema or "datastore" in schema or "workspace" in schema or "connection" in schema or "registry" in schema or "schedule" in schema or "featurestore" in schema or "feature" in schema:
         return "other", schema.rsplit("/", 1)[-1]
