@@ -831,6 +831,109 @@ fn the_generated_azure_devops_pipelines_run_from_nothing_to_an_approved_promotio
     assert_eq!(ran, Ok(true));
 }
 
+/// The Azure DevOps training pipeline on a team server its infrastructure file declares: the
+/// agent's `SLUICE_URL` is set from `sluice.workspace.server`, the environment build and cache
+/// steps are skipped (their conditions say so), the job is uploaded to the server and runs there
+/// as the trainer, and the promotion stage goes through the server as the release owner once
+/// another owner approved.
+#[test]
+fn the_generated_azure_devops_training_runs_on_a_declared_team_server() {
+    let ctx = TestContext::new();
+    let root = project(&ctx);
+    ctx.ok(&[
+        "ci",
+        "init",
+        "azure-devops",
+        "--dir",
+        root.to_str().unwrap(),
+        "--pipeline",
+        "pipeline.yml",
+    ]);
+    let dir = root.join("mlops/devops-pipelines");
+    let temp = ctx.root().join("agent");
+    std::fs::create_dir_all(&temp).unwrap();
+    let secrets_file = ctx.root().join("secrets.json");
+    let applied = ctx.json(&[
+        "infra",
+        "apply",
+        "-f",
+        root.join("config-infra-dev.yml").to_str().unwrap(),
+        "--secrets-file",
+        secrets_file.to_str().unwrap(),
+    ]);
+    let ws = applied["path"].as_str().unwrap().to_owned();
+    let secrets: Value =
+        serde_json::from_str(&std::fs::read_to_string(&secrets_file).unwrap()).unwrap();
+    let token = |n: &str| secrets[n].as_str().unwrap().to_owned();
+    let (trainer, bot, olga) = (token("ci-trainer"), token("release-bot"), token("olga"));
+    let server = crate::remote::Server::start_with(&ctx, &["--auth", "--workspace", &ws], &[]);
+    let file = root.join("config-infra-dev.yml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace(
+            "sluice:\n",
+            &format!("sluice:\n  workspace:\n    server: {}\n", server.url),
+        ),
+    )
+    .unwrap();
+
+    let (mut train, pipeline) = Azure::load(
+        &root,
+        &dir.join("deploy-model-training-pipeline.yml"),
+        &temp,
+        &[
+            ("SLUICE_TRAINER_TOKEN", &trainer),
+            ("SLUICE_OWNER_TOKEN", &bot),
+        ],
+    );
+    train.vars.insert("approval_poll".into(), "0.2".into());
+    let stages = pipeline["stages"].as_array().unwrap().clone();
+    assert!(train.stage(&stages[0]).unwrap());
+    assert_eq!(train.outputs["Train"]["Train"]["run.version"], "1");
+    // Run by the server from one upload of the project; no environment was built here.
+    let uploads: Vec<PathBuf> = std::fs::read_dir(Path::new(&ws).join("uploads"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    let copy = std::fs::read_dir(&uploads[0])
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
+    assert!(copy.join("pipeline.yml").is_file());
+    let status: Value = serde_json::from_str(
+        &std::fs::read_to_string(temp.join("staging/model-report/model-status.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        status["versions"][0]["created_by"], "ci-trainer",
+        "{status:#}"
+    );
+
+    let promote_stage = stages[1].clone();
+    let promote = std::thread::spawn(move || train.stage(&promote_stage));
+    let ran = approve_while_it_waits(&ws, &trainer, &olga, promote);
+    assert_eq!(ran, Ok(true));
+    let out = sluice_on(&ws, &olga, &["audit", "list", "-m", "taxi-fare-model"]);
+    let audit: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "alias.set"
+                && e["actor"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("release-bot (token "))),
+        "{audit:#}"
+    );
+    drop(server);
+}
+
 /// `check-jsonschema` (from PyPI, installed by `tests/ci/setup.sh`; `SLUICE_TEST_CHECK_JSONSCHEMA`
 /// names its folder), or `None` (the test says it is skipped).
 #[expect(clippy::print_stderr, reason = "a skipped test says why")]
