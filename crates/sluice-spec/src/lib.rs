@@ -11,6 +11,7 @@ mod decode;
 mod diag;
 mod infra;
 mod local;
+mod parallel;
 mod parse;
 mod pipeline;
 mod scale;
@@ -33,6 +34,7 @@ pub use decode::{AssetLookup, suggest};
 pub use diag::{SpecError, Warning};
 pub use infra::{InfraSpec, PolicyDecl, TokenDecl, WorkspaceDecl, load_infra, parse_infra};
 pub use local::{LocalPath, local_paths};
+pub use parallel::MiniBatchSize;
 pub use parse::{
     load_component, load_data, load_environment, load_job, parse_data, parse_job, parse_model,
     read_source,

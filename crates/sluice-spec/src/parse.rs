@@ -479,14 +479,18 @@ fn unsupported_type(ctx: &Ctx<'_>, node: &Spanned<String>, ty: &str) -> SpecErro
         format!("job type `{ty}` is not supported"),
     )
     .with_label("unsupported type");
-    if known.contains(&ty) {
+    if ty == "parallel" {
         err.with_help(
-            "Sluice runs `pipeline`, `command` and `sweep` jobs; rewrite this step as a `command` job",
+            "a parallel job runs as a step of a pipeline (`type: parallel` under `jobs:`)",
         )
-    } else if let Some(s) = suggest(ty, &["pipeline", "command", "sweep"]) {
+    } else if known.contains(&ty) {
+        err.with_help(
+            "Sluice runs `pipeline`, `command`, `sweep` and `parallel` jobs; rewrite this step as a `command` job",
+        )
+    } else if let Some(s) = suggest(ty, &["pipeline", "command", "sweep", "parallel"]) {
         err.with_help(format!("did you mean `{s}`?"))
     } else {
-        err.with_help("use `type: pipeline`, `type: command` or `type: sweep`")
+        err.with_help("use `type: pipeline`, `type: command`, `type: sweep` or `type: parallel`")
     }
 }
 
@@ -1226,6 +1230,10 @@ pub fn load_component(
 }
 
 pub(crate) fn decode_component(ctx: &mut Ctx<'_>, node: &Node) -> Result<ComponentSpec, SpecError> {
+    if crate::parallel::is_parallel(node) {
+        let command = crate::parallel::as_command(ctx, "the parallel component", node)?;
+        return decode_component(ctx, &command);
+    }
     let mut r = MapReader::new(ctx, node, "a command component")?;
     let _ = r.get("$schema");
     if let Some(t) = ctx.opt_string(r.get("type"), "type")?

@@ -79,6 +79,17 @@ pub(crate) fn decode_jobs(
             }
             continue;
         }
+        let rewritten;
+        let value = if crate::parallel::is_parallel(value) {
+            rewritten = crate::parallel::as_command(
+                ctx,
+                &format!("parallel job `{}`", step_name.value),
+                value,
+            )?;
+            &rewritten
+        } else {
+            value
+        };
         match decode_step(ctx, step_name.clone(), value, default_env)? {
             Entry::Step(step) => {
                 steps.insert(step_name.value, *step);

@@ -840,6 +840,54 @@ pub(crate) enum StepCommand {
     /// The last step of a `type: sweep` job: pick the best trial by the objective (from each
     /// trial's MLflow run) and copy its outputs to the sweep's. Written by Sluice into the job.
     SweepSelect(StepSweepSelectArgs),
+    /// A `type: parallel` step (Azure's parallel job, task `run_function`): split the input
+    /// into mini-batches and run the entry script's `init()` and `run()` over them in worker
+    /// processes. Written by Sluice into the job.
+    ParallelRun(StepParallelRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StepParallelRunArgs {
+    /// The script with `init()` and `run(mini_batch)`, in the working folder.
+    #[arg(long)]
+    pub(crate) entry_script: String,
+    /// What to split: a folder of files, a file, or an mltable folder.
+    #[arg(long)]
+    pub(crate) input_data: PathBuf,
+    /// The input's declared type (`uri_folder`, `uri_file`, `mltable`); else a folder with an
+    /// `MLTable` file is a table.
+    #[arg(long)]
+    pub(crate) input_type: Option<String>,
+    /// Files a mini-batch (`10`), or its size for a table (`100kb`, `1mb`).
+    #[arg(long)]
+    pub(crate) mini_batch_size: Option<String>,
+    /// Columns whose values group a table's rows into mini-batches.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) partition_keys: Vec<String>,
+    /// Worker processes (instance count x concurrency per instance).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) workers: usize,
+    /// Failed files or rows tolerated (-1: all).
+    #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
+    pub(crate) error_threshold: i64,
+    /// Failed mini-batches tolerated (-1: all).
+    #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
+    pub(crate) mini_batch_error_threshold: i64,
+    /// Tries of a failed mini-batch after the first.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) max_retries: u32,
+    /// Seconds a mini-batch's `run()` may take.
+    #[arg(long, default_value_t = 60)]
+    pub(crate) timeout: u64,
+    /// Where what `run()` returns is appended (a file, or a folder for `parallel_run_step.txt`).
+    #[arg(long)]
+    pub(crate) append_row_to: Option<PathBuf>,
+    /// Azure's `logging_level` (read; the driver logs progress lines whatever it is).
+    #[arg(long)]
+    pub(crate) logging_level: Option<String>,
+    /// The task's `program_arguments`, given to the entry script as its `sys.argv`.
+    #[arg(last = true, allow_hyphen_values = true)]
+    pub(crate) program_args: Vec<String>,
 }
 
 #[derive(Debug, Args)]

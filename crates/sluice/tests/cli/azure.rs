@@ -1399,6 +1399,175 @@ limits: {max_concurrent_trials: 1, timeout: 4}
     );
 }
 
+/// Azure's parallel job (`type: parallel`, task `run_function`) over a folder of files: the
+/// entry script's `init()` reads the task's `program_arguments`, `run()` gets mini-batches of
+/// `mini_batch_size` files in two workers, a mini-batch that fails once is retried, and what
+/// `run()` returns is appended to `append_row_to` in the files' order.
+#[test]
+fn a_parallel_step_runs_its_entry_script_over_mini_batches_of_files() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "src/make.py",
+        r#"import os, sys
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+for i in range(7):
+    open(os.path.join(out, f"doc{i}.txt"), "w").write("x" * (i + 1))
+"#,
+    );
+    ctx.write(
+        "score/score.py",
+        r#"import argparse, os
+def init():
+    global prefix, marker
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--prefix")
+    parser.add_argument("--marker")
+    args, _ = parser.parse_known_args()
+    prefix, marker = args.prefix, args.marker
+    print("init in", os.getpid(), flush=True)
+
+def run(mini_batch):
+    names = [os.path.basename(p) for p in mini_batch]
+    # The mini-batch holding doc4 fails on its first try only.
+    if "doc4.txt" in names and not os.path.exists(marker):
+        open(marker, "w").write("failed once")
+        raise ValueError("a passing failure")
+    return [f"{prefix} {n} {len(open(p).read())}" for n, p in zip(names, mini_batch)]
+"#,
+    );
+    let marker = ctx.root().join("failed-once");
+    ctx.write(
+        "pipeline.yml",
+        &format!(
+            "\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+type: pipeline
+jobs:
+  make:
+    type: command
+    code: ./src
+    command: python3 make.py ${{{{outputs.docs}}}}
+    outputs:
+      docs: {{type: uri_folder}}
+  score:
+    type: parallel
+    inputs:
+      docs:
+        type: uri_folder
+        path: ${{{{parent.jobs.make.outputs.docs}}}}
+        mode: ro_mount
+    outputs:
+      scores: {{type: uri_file}}
+    input_data: ${{{{inputs.docs}}}}
+    mini_batch_size: \"3\"
+    resources:
+      instance_count: 1
+    max_concurrency_per_instance: 2
+    mini_batch_error_threshold: 0
+    retry_settings:
+      max_retries: 1
+      timeout: 30
+    logging_level: INFO
+    task:
+      type: run_function
+      code: ./score
+      entry_script: score.py
+      program_arguments: >-
+        --prefix scored
+        --marker {}
+      append_row_to: ${{{{outputs.scores}}}}
+",
+            marker.display()
+        ),
+    );
+    let out = ctx.run(&["job", "create", "-f", "pipeline.yml", "--name", "par1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let scores_path = job["jobs"]["score"]["outputs"]["scores"]["path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{job:#}"));
+    let scores = std::fs::read_to_string(scores_path).unwrap();
+    let expected: Vec<String> = (0..7)
+        .map(|i| format!("scored doc{i}.txt {}", i + 1))
+        .collect();
+    let expected = expected.join("\n") + "\n";
+    assert_eq!(scores, expected);
+    let log = std::fs::read_to_string(
+        ctx.workspace()
+            .join("jobs/par1/steps/score/logs/std_log.txt"),
+    )
+    .unwrap();
+    assert!(
+        log.contains("3 mini-batches of 7 files; 2 worker(s)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("mini-batch 2 failed (attempt 1 of 2)") && log.contains("a passing failure"),
+        "{log}"
+    );
+    assert!(
+        log.contains("3 of 3 mini-batches succeeded; 0 failed"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("init in").count(),
+        2,
+        "one init() a worker: {log}"
+    );
+
+    // Past its threshold (the failure is no longer passing), the step fails and says why.
+    std::fs::remove_file(&marker).unwrap();
+    let text = std::fs::read_to_string(ctx.root().join("pipeline.yml"))
+        .unwrap()
+        .replace("max_retries: 1", "max_retries: 0");
+    ctx.write("strict.yml", &text);
+    let out = ctx.run(&["job", "create", "-f", "strict.yml", "--name", "par2"]);
+    assert!(!out.status.success());
+    let log = std::fs::read_to_string(
+        ctx.workspace()
+            .join("jobs/par2/steps/score/logs/std_log.txt"),
+    )
+    .unwrap();
+    assert!(
+        log.contains("stopped: 1 mini-batches failed, more than mini_batch_error_threshold (0)"),
+        "{log}"
+    );
+
+    // Mistakes, at their line and column.
+    for (bad, good, at, says) in [
+        (
+            "input_data: ${{inputs.docs}}",
+            "input_data: ${{inputs.doc}}",
+            "19:17",
+            "the step has no input `doc`",
+        ),
+        (
+            "mini_batch_size: \"3\"",
+            "mini_batch_size: 3 files",
+            "20:22",
+            "neither a number of files nor a size",
+        ),
+        (
+            "entry_script: score.py",
+            "entry_scrip: score.py",
+            "32:7",
+            "`task.entry_scrip` is not a field",
+        ),
+    ] {
+        ctx.write("bad.yml", &text.replace(bad, good));
+        let out = ctx.run(&["job", "validate", "-f", "bad.yml"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        assert!(
+            stderr.contains(&format!("bad.yml:{at}")) && stderr.contains(says),
+            "{says}: {stderr}"
+        );
+    }
+}
+
 /// A sweep inside a pipeline component: its steps are renamed when the component is embedded
 /// (`tune.s.trial_1`), and the picking step still finds its trials' runs.
 #[test]

@@ -1,6 +1,8 @@
 //! `sluice step ...`: the built-in steps. Each prints a one-line summary on stderr and its
 //! result as JSON on stdout; inside a job it logs to the step's MLflow run.
 
+mod parallel;
+
 use serde_json::{Value, json};
 use sluice_data::{Missing, PrepOptions, Split};
 use sluice_steps::mlflow::Tracking;
@@ -104,6 +106,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &StepCommand) -> Result<(), CliError> {
             json!({"registered": registered.is_some(), "id": registered})
         }
         StepCommand::SweepSelect(args) => sweep_select(args, t)?,
+        StepCommand::ParallelRun(args) => parallel::run(args)?,
         StepCommand::SynthTaxi(args) => {
             let path = if args.path.extension().is_some() {
                 args.path.clone()

@@ -1,0 +1,433 @@
+//! `type: parallel` steps (Azure's parallel job, task `run_function`): the step is read as a
+//! command step that runs `sluice step parallel-run`, which splits `input_data` into
+//! mini-batches (files of a folder, or rows of an `mltable`, by `partition_keys` when given),
+//! runs the task's `entry_script` (`init()` once per worker, `run(mini_batch)` per mini-batch)
+//! in `resources.instance_count` x `max_concurrency_per_instance` worker processes, retries and
+//! times each mini-batch per `retry_settings`, counts failures against `error_threshold` and
+//! `mini_batch_error_threshold`, and appends what `run()` returns to `append_row_to`.
+//!
+//! The rewrite keeps every other field of the step (inputs, outputs, compute, environment
+//! variables, ...), so bindings, reuse and lineage are those of any command step.
+
+use std::fmt::Write as _;
+
+use crate::decode::Ctx;
+use crate::diag::SpecError;
+use crate::source::Span;
+use crate::yaml::{Node, Value};
+
+/// The fields of a parallel step the rewrite reads (they are not fields of a command step).
+const PARALLEL_FIELDS: [&str; 10] = [
+    "task",
+    "input_data",
+    "mini_batch_size",
+    "partition_keys",
+    "max_concurrency_per_instance",
+    "error_threshold",
+    "mini_batch_error_threshold",
+    "logging_level",
+    "retry_settings",
+    "resources",
+];
+
+/// The fields of a `run_function` task.
+const TASK_FIELDS: [&str; 7] = [
+    "type",
+    "code",
+    "entry_script",
+    "environment",
+    "program_arguments",
+    "append_row_to",
+    "environment_variables",
+];
+
+/// Whether a `jobs:` entry (or a component file) is a `type: parallel` one.
+pub(crate) fn is_parallel(node: &Node) -> bool {
+    field(node, "type").is_some_and(|t| t.as_str() == Some("parallel"))
+}
+
+fn field<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
+    match &node.value {
+        Value::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_null()),
+        _ => None,
+    }
+}
+
+fn text(value: String, span: Span) -> Node {
+    Node {
+        value: Value::Str {
+            text: value,
+            quoted: true,
+        },
+        span,
+    }
+}
+
+/// Single-quoted for `sh` when it holds anything but plain word characters.
+fn quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ',' | ':'))
+    {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// The name `X` of a `${{inputs.X}}` (or `outputs`) reference that is the whole of `node`.
+fn reference<'n>(
+    ctx: &Ctx<'_>,
+    node: &'n Node,
+    kind: &str,
+    field: &str,
+) -> Result<&'n str, SpecError> {
+    let inner = node
+        .as_str()
+        .map(str::trim)
+        .and_then(|s| s.strip_prefix("${{"))
+        .and_then(|s| s.strip_suffix("}}"))
+        .map(str::trim)
+        .and_then(|s| s.strip_prefix(kind))
+        .and_then(|s| s.strip_prefix('.'));
+    match inner {
+        Some(name)
+            if !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+        {
+            Ok(name)
+        }
+        _ => Err(ctx
+            .error(node, format!("`{field}` must be `${{{{{kind}.NAME}}}}`"))
+            .with_label(format!("not a reference to one of the step's {kind}"))
+            .with_help(format!(
+                "name one of the step's {kind}, e.g. `${{{{{kind}.data}}}}`"
+            ))),
+    }
+}
+
+/// Checks that `name` is a key of the step's `inputs` (or `outputs`) mapping; returns its
+/// declared `type` when it has one.
+fn declared(
+    ctx: &Ctx<'_>,
+    step: &Node,
+    kind: &str,
+    name: &str,
+    at: &Node,
+) -> Result<Option<String>, SpecError> {
+    let entries = match field(step, kind).map(|n| &n.value) {
+        Some(Value::Map(entries)) => entries.as_slice(),
+        _ => &[],
+    };
+    let Some((_, value)) = entries.iter().find(|(k, _)| k.as_str() == Some(name)) else {
+        let names: Vec<&str> = entries.iter().filter_map(|(k, _)| k.as_str()).collect();
+        let err = ctx
+            .error(
+                at,
+                format!("the step has no {} `{name}`", kind.trim_end_matches('s')),
+            )
+            .with_label(format!("not one of the step's {kind}"));
+        return Err(match crate::decode::suggest(name, &names) {
+            Some(s) => err.with_help(format!("did you mean `{s}`?")),
+            None => err.with_help(format!("declare it under the step's `{kind}:`")),
+        });
+    };
+    Ok(field(value, "type")
+        .and_then(Node::as_str)
+        .map(str::to_owned))
+}
+
+/// A whole number of at least `min`, or `default` when absent.
+fn whole(
+    ctx: &Ctx<'_>,
+    node: Option<&Node>,
+    field: &str,
+    min: i64,
+    default: i64,
+) -> Result<i64, SpecError> {
+    match node {
+        None => Ok(default),
+        Some(n) => match n.value {
+            Value::Int(i) if i >= min => Ok(i),
+            // Azure's examples quote some numbers.
+            Value::Str { ref text, .. } if text.trim().parse::<i64>().is_ok_and(|i| i >= min) => {
+                Ok(text.trim().parse().unwrap_or(default))
+            }
+            _ => Err(ctx.expected(n, &format!("a whole number of at least {min}"), field)),
+        },
+    }
+}
+
+/// A `mini_batch_size`: a number of files for a folder, a size for an `mltable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MiniBatchSize {
+    pub number: u64,
+    /// Bytes a unit (`kb`: 1024) when a unit is written; a bare number has none.
+    pub unit: Option<u64>,
+}
+
+impl MiniBatchSize {
+    /// Reads `10`, `100kb`, `1MB`, `2gb`, `512b` (no spaces, above zero).
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        let t = text.trim().to_ascii_lowercase();
+        let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+        let unit = match &t[digits.len()..] {
+            "" => None,
+            "b" => Some(1),
+            "kb" => Some(1 << 10),
+            "mb" => Some(1 << 20),
+            "gb" => Some(1 << 30),
+            _ => return None,
+        };
+        let number = digits.parse::<u64>().ok().filter(|&n| n > 0)?;
+        Some(MiniBatchSize { number, unit })
+    }
+}
+
+/// The command step (or component) a `type: parallel` one runs as (see the module's
+/// documentation); `what` names it in messages.
+pub(crate) fn as_command(ctx: &mut Ctx<'_>, what: &str, node: &Node) -> Result<Node, SpecError> {
+    let Value::Map(entries) = &node.value else {
+        return Ok(node.clone());
+    };
+    if field(node, "task").is_none() && field(node, "component").is_some() {
+        // A step that runs a parallel component: the component is rewritten where it is read,
+        // and holds the settings.
+        let mut out = Vec::with_capacity(entries.len());
+        for (k, v) in entries {
+            match k.as_str() {
+                Some("type") => out.push((k.clone(), text("command".to_owned(), v.span))),
+                Some(key) if PARALLEL_FIELDS.contains(&key) => ctx.warn(
+                    k,
+                    format!("`{key}` on a step that runs a parallel component is not applied; set it in the component"),
+                ),
+                _ => out.push((k.clone(), v.clone())),
+            }
+        }
+        return Ok(Node {
+            value: Value::Map(out),
+            span: node.span,
+        });
+    }
+    let Some(task) = field(node, "task") else {
+        return Err(ctx
+            .error(node, format!("{what} has no `task`"))
+            .with_help("add `task: {type: run_function, code: ./src, entry_script: score.py}`"));
+    };
+    let Value::Map(task_entries) = &task.value else {
+        return Err(ctx.expected(task, "a mapping", "task"));
+    };
+    for (k, _) in task_entries {
+        let key = k.as_str().unwrap_or_default();
+        if !TASK_FIELDS.contains(&key) {
+            let err = ctx
+                .error(
+                    k,
+                    format!("`task.{key}` is not a field of a `run_function` task"),
+                )
+                .with_label("unknown field");
+            return Err(match crate::decode::suggest(key, &TASK_FIELDS) {
+                Some(s) => err.with_help(format!("did you mean `{s}`?")),
+                None => err.with_help(format!("a task has: {}", TASK_FIELDS.join(", "))),
+            });
+        }
+    }
+    if let Some(t) = field(task, "type")
+        && t.as_str() != Some("run_function")
+    {
+        return Err(ctx
+            .error(
+                t,
+                format!("task type `{}` is not supported", t.as_str().unwrap_or("?")),
+            )
+            .with_help("a parallel job's task is `type: run_function` (Azure's only one)"));
+    }
+    let Some(entry) = field(task, "entry_script") else {
+        return Err(ctx.error(task, "the task has no `entry_script`").with_help(
+            "name the script with `init()` and `run(mini_batch)`: `entry_script: score.py`",
+        ));
+    };
+    let Some(entry_name) = entry.as_str() else {
+        return Err(ctx.expected(entry, "a file name", "task.entry_script"));
+    };
+    let Some(input_node) = field(node, "input_data") else {
+        return Err(ctx
+            .error(node, format!("{what} has no `input_data`"))
+            .with_help(
+                "name the input to split into mini-batches: `input_data: ${{inputs.data}}`",
+            ));
+    };
+    let input = reference(ctx, input_node, "inputs", "input_data")?;
+    let input_type = declared(ctx, node, "inputs", input, input_node)?;
+    let mut command = format!(
+        "sluice step parallel-run --entry-script {} --input-data ${{{{inputs.{input}}}}}",
+        quote(entry_name)
+    );
+    if let Some(t) = &input_type {
+        let _ = write!(command, " --input-type {}", quote(t));
+    }
+    if let Some(size) = field(node, "mini_batch_size") {
+        let text = match &size.value {
+            Value::Int(i) => i.to_string(),
+            Value::Str { text, .. } => text.clone(),
+            _ => String::new(),
+        };
+        if MiniBatchSize::parse(&text).is_none() {
+            return Err(ctx
+                .error(size, format!("`mini_batch_size` `{text}` is neither a number of files nor a size"))
+                .with_help("write a number of files (`10`) for a folder, or a size (`100kb`, `1mb`) for an mltable"));
+        }
+        let _ = write!(command, " --mini-batch-size {}", quote(text.trim()));
+    }
+    if let Some(keys) = field(node, "partition_keys") {
+        let Value::Seq(items) = &keys.value else {
+            return Err(ctx.expected(keys, "a list of column names", "partition_keys"));
+        };
+        let mut names = Vec::new();
+        for item in items {
+            match item.as_str() {
+                Some(k) if !k.is_empty() && !k.contains(',') => names.push(k.to_owned()),
+                _ => return Err(ctx.expected(item, "a column name", "partition_keys")),
+            }
+        }
+        if !names.is_empty() {
+            let _ = write!(command, " --partition-keys {}", quote(&names.join(",")));
+        }
+    }
+    let instances = match field(node, "resources") {
+        Some(r) => whole(
+            ctx,
+            field(r, "instance_count"),
+            "resources.instance_count",
+            1,
+            1,
+        )?,
+        None => 1,
+    };
+    let per_instance = whole(
+        ctx,
+        field(node, "max_concurrency_per_instance"),
+        "max_concurrency_per_instance",
+        1,
+        1,
+    )?;
+    let _ = write!(
+        command,
+        " --workers {}",
+        instances.saturating_mul(per_instance)
+    );
+    let errors = whole(
+        ctx,
+        field(node, "error_threshold"),
+        "error_threshold",
+        -1,
+        -1,
+    )?;
+    let batch_errors = whole(
+        ctx,
+        field(node, "mini_batch_error_threshold"),
+        "mini_batch_error_threshold",
+        -1,
+        -1,
+    )?;
+    let _ = write!(
+        command,
+        " --error-threshold {errors} --mini-batch-error-threshold {batch_errors}"
+    );
+    let (retries, timeout) = match field(node, "retry_settings") {
+        Some(r) => (
+            whole(
+                ctx,
+                field(r, "max_retries"),
+                "retry_settings.max_retries",
+                0,
+                3,
+            )?,
+            whole(ctx, field(r, "timeout"), "retry_settings.timeout", 1, 60)?,
+        ),
+        None => (3, 60),
+    };
+    let _ = write!(command, " --max-retries {retries} --timeout {timeout}");
+    if let Some(level) = field(node, "logging_level").and_then(Node::as_str) {
+        let _ = write!(command, " --logging-level {}", quote(level));
+    }
+    if let Some(out_node) = field(task, "append_row_to") {
+        let output = reference(ctx, out_node, "outputs", "task.append_row_to")?;
+        declared(ctx, node, "outputs", output, out_node)?;
+        let _ = write!(command, " --append-row-to ${{{{outputs.{output}}}}}");
+    }
+    if let Some(args) = field(task, "program_arguments") {
+        let Some(args) = args.as_str() else {
+            return Err(ctx.expected(args, "a string", "task.program_arguments"));
+        };
+        command.push_str(" -- ");
+        command.push_str(args.trim());
+    }
+
+    let mut out: Vec<(Node, Node)> = Vec::with_capacity(entries.len() + 3);
+    for (k, v) in entries {
+        match k.as_str() {
+            Some("type") => out.push((k.clone(), text("command".to_owned(), v.span))),
+            Some(key) if PARALLEL_FIELDS.contains(&key) => {}
+            _ => out.push((k.clone(), v.clone())),
+        }
+    }
+    for key in ["code", "environment"] {
+        if let Some((k, v)) = task_entries.iter().find(|(k, _)| k.as_str() == Some(key)) {
+            out.push((k.clone(), v.clone()));
+        }
+    }
+    if let Some((k, v)) = task_entries
+        .iter()
+        .find(|(k, _)| k.as_str() == Some("environment_variables"))
+        && field(node, "environment_variables").is_none()
+    {
+        out.push((k.clone(), v.clone()));
+    }
+    out.push((
+        text("command".to_owned(), task.span),
+        text(command, entry.span),
+    ));
+    Ok(Node {
+        value: Value::Map(out),
+        span: node.span,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mini_batch_sizes_are_counts_or_sizes() {
+        assert_eq!(
+            MiniBatchSize::parse("10KB"),
+            Some(MiniBatchSize {
+                number: 10,
+                unit: Some(1024)
+            })
+        );
+        for ok in ["10", "5", "10kb", "1MB", "2gb", "1024", "100b"] {
+            assert!(MiniBatchSize::parse(ok).is_some(), "{ok}");
+        }
+        for bad in ["", "0", "10 kb", "ten", "1tb", "-3", "1.5mb"] {
+            assert!(MiniBatchSize::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn words_are_quoted_for_the_shell_when_needed() {
+        assert_eq!(quote("score.py"), "score.py");
+        assert_eq!(quote("Store,Brand"), "Store,Brand");
+        assert_eq!(quote("my script.py"), "'my script.py'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+    }
+}

@@ -1,0 +1,312 @@
+//! `sluice step parallel-run`: the command a `type: parallel` step runs (see
+//! `sluice_spec`'s parallel rewrite). It lists what `--input-data` holds (the files of a folder,
+//! or the files and format an `MLTable` file names), writes a plan and the driver
+//! (`parallel_driver.py`) to a temporary folder, and runs the driver with the step's Python
+//! (the first `python3` or `python` on `PATH`: the step's environment when it has one).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::cli::StepParallelRunArgs;
+use crate::error::CliError;
+use crate::ui;
+
+const DRIVER: &str = include_str!("parallel_driver.py");
+
+/// Files a folder's mini-batches hold by default, and bytes an mltable's do (Azure's defaults).
+const DEFAULT_FILES: u64 = 10;
+const DEFAULT_BYTES: u64 = 1 << 20;
+
+fn step_error(message: String, hint: Option<&str>) -> CliError {
+    CliError::Step {
+        message,
+        hint: hint.map(str::to_owned),
+    }
+}
+
+pub(crate) fn run(args: &StepParallelRunArgs) -> Result<Value, CliError> {
+    let input = &args.input_data;
+    let table = match args.input_type.as_deref() {
+        Some("mltable") => true,
+        Some("uri_folder" | "uri_file") => false,
+        _ => input.join("MLTable").is_file(),
+    };
+    let size = match args.mini_batch_size.as_deref() {
+        Some(text) => Some(sluice_spec::MiniBatchSize::parse(text).ok_or_else(|| {
+            step_error(
+                format!("--mini-batch-size `{text}` is neither a number of files nor a size"),
+                Some("write a number of files (`10`) or a size (`100kb`, `1mb`)"),
+            )
+        })?),
+        None => None,
+    };
+    let mut plan = if table {
+        let mut plan = read_mltable(input)?;
+        let bytes = size.map_or(DEFAULT_BYTES, |s| {
+            s.number.saturating_mul(s.unit.unwrap_or(1))
+        });
+        plan["kind"] = json!("table");
+        plan["mini_batch_size"] = json!(bytes);
+        plan
+    } else {
+        if size.is_some_and(|s| s.unit.is_some()) {
+            return Err(step_error(
+                format!(
+                    "--mini-batch-size `{}` is a size, but `{}` holds files",
+                    args.mini_batch_size.as_deref().unwrap_or_default(),
+                    input.display()
+                ),
+                Some("for files, the mini-batch size is a number of files (`10`)"),
+            ));
+        }
+        let files = if input.is_dir() {
+            let mut files = Vec::new();
+            walk(input, &mut files)?;
+            files
+        } else if input.is_file() {
+            vec![input.clone()]
+        } else {
+            return Err(step_error(
+                format!("input_data `{}` does not exist", input.display()),
+                None,
+            ));
+        };
+        json!({
+            "kind": "files",
+            "files": files,
+            "mini_batch_size": size.map_or(DEFAULT_FILES, |s| s.number),
+        })
+    };
+    if table && plan["files"].as_array().is_some_and(Vec::is_empty) {
+        ui::note("parallel-run: the MLTable names no files; there is nothing to run");
+    }
+    for (key, value) in [
+        ("entry_script", json!(args.entry_script)),
+        ("partition_keys", json!(args.partition_keys)),
+        ("workers", json!(args.workers.max(1))),
+        ("error_threshold", json!(args.error_threshold)),
+        (
+            "mini_batch_error_threshold",
+            json!(args.mini_batch_error_threshold),
+        ),
+        ("max_retries", json!(args.max_retries)),
+        ("timeout", json!(args.timeout.max(1))),
+        ("append_row_to", json!(args.append_row_to)),
+        ("program_args", json!(args.program_args)),
+    ] {
+        plan[key] = value;
+    }
+    if !Path::new(&args.entry_script).is_file() {
+        return Err(step_error(
+            format!(
+                "the entry script `{}` is not in the task's code folder ({})",
+                args.entry_script,
+                std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default()
+            ),
+            Some("`task.entry_script` is relative to `task.code`"),
+        ));
+    }
+    let dir = TempDir::new()?;
+    let driver = dir.0.join("parallel_driver.py");
+    let plan_path = dir.0.join("plan.json");
+    let write = |path: &Path, text: &str| {
+        std::fs::write(path, text)
+            .map_err(|e| CliError::Workspace(format!("`{}`: {e}", path.display())))
+    };
+    write(&driver, DRIVER)?;
+    write(&plan_path, &plan.to_string())?;
+    let python = ["python3", "python"]
+        .into_iter()
+        .find_map(on_path)
+        .ok_or_else(|| {
+            step_error(
+                "no `python3` or `python` on PATH to run the entry script".to_owned(),
+                Some(
+                    "give the task an `environment` with Python, or install Python on this machine",
+                ),
+            )
+        })?;
+    let status = std::process::Command::new(&python)
+        .arg(&driver)
+        .arg(&plan_path)
+        .status()
+        .map_err(|e| CliError::Workspace(format!("cannot run {}: {e}", python.display())))?;
+    if !status.success() {
+        return Err(step_error(
+            format!(
+                "the parallel job did not complete (its driver exited with {}); its log says why",
+                status
+                    .code()
+                    .map_or_else(|| "a signal".to_owned(), |c| format!("code {c}"))
+            ),
+            None,
+        ));
+    }
+    Ok(json!({"completed": true}))
+}
+
+/// A folder of this process's own under the system's temporary folder, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Result<Self, CliError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("sluice-parallel-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| CliError::Workspace(format!("`{}`: {e}", dir.display())))?;
+        Ok(TempDir(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Every file under `dir`, by path, hidden ones left out.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CliError> {
+    let read = std::fs::read_dir(dir)
+        .map_err(|e| CliError::Workspace(format!("`{}`: {e}", dir.display())))?;
+    let mut entries: Vec<PathBuf> = read.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The files and format an `MLTable` file names: `paths` (`file`, `folder`, `pattern`, relative
+/// to its folder) and the `read_delimited`, `read_parquet` or `read_json_lines` transformation.
+fn read_mltable(dir: &Path) -> Result<Value, CliError> {
+    let path = dir.join("MLTable");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        step_error(
+            format!("`{}`: {e}", path.display()),
+            Some("an mltable input is a folder with an `MLTable` file"),
+        )
+    })?;
+    let source = sluice_spec::Source::new(path.display().to_string(), text);
+    let doc = sluice_spec::yaml::parse(&source, &mut Vec::new())
+        .map_err(|e| CliError::Spec(Box::new(e)))?
+        .to_json();
+    let mut files = Vec::new();
+    for entry in doc["paths"].as_array().into_iter().flatten() {
+        if let Some(f) = entry["file"].as_str() {
+            files.push(local(dir, f));
+        } else if let Some(f) = entry["folder"].as_str() {
+            walk(&local(dir, f), &mut files)?;
+        } else if let Some(p) = entry["pattern"].as_str() {
+            let mut all = Vec::new();
+            walk(dir, &mut all)?;
+            let pattern = p.trim_start_matches("./");
+            files.extend(all.into_iter().filter(|f| {
+                f.strip_prefix(dir)
+                    .is_ok_and(|rel| glob(pattern, &rel.to_string_lossy()))
+            }));
+        } else {
+            return Err(step_error(
+                format!(
+                    "`{}`: a path entry is not `file`, `folder` or `pattern`: {entry}",
+                    path.display()
+                ),
+                None,
+            ));
+        }
+    }
+    files.retain(|f| f.file_name().is_none_or(|n| n != "MLTable"));
+    let mut plan = json!({"files": files, "format": "delimited", "delimiter": ",", "header": true});
+    for step in doc["transformations"].as_array().into_iter().flatten() {
+        let (name, options) = match step {
+            Value::String(s) => (s.as_str(), &Value::Null),
+            Value::Object(m) => match m.iter().next() {
+                Some((k, v)) => (k.as_str(), v),
+                None => continue,
+            },
+            _ => continue,
+        };
+        match name {
+            "read_delimited" => {
+                plan["format"] = json!("delimited");
+                if let Some(d) = options["delimiter"].as_str() {
+                    plan["delimiter"] = json!(d);
+                }
+                if let Some(h) = options["header"].as_str() {
+                    plan["header"] = json!(h != "no_header");
+                }
+                if let Some(e) = options["encoding"].as_str() {
+                    plan["encoding"] = json!(e.replace("utf8", "utf-8"));
+                }
+            }
+            "read_parquet" => plan["format"] = json!("parquet"),
+            "read_json_lines" => plan["format"] = json!("json_lines"),
+            other => ui::note(&format!(
+                "parallel-run: the MLTable transformation `{other}` is not applied"
+            )),
+        }
+    }
+    Ok(plan)
+}
+
+/// `rel` (a path below the `MLTable` file's folder) resolved, with a leading `./` and `file://` read.
+fn local(dir: &Path, rel: &str) -> PathBuf {
+    let rel = rel.strip_prefix("file://").unwrap_or(rel);
+    dir.join(rel.trim_start_matches("./"))
+}
+
+/// Whether `path` matches `pattern`: `*` any run of characters but `/`, `**` any run at all,
+/// `?` one character.
+fn glob(pattern: &str, path: &str) -> bool {
+    fn matches(p: &[u8], s: &[u8]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some((b'*', rest)) if rest.first() == Some(&b'*') => {
+                let rest = rest[1..].strip_prefix(b"/").unwrap_or(&rest[1..]);
+                (0..=s.len()).any(|i| matches(rest, &s[i..]))
+            }
+            Some((b'*', rest)) => (0..=s.len())
+                .take_while(|&i| i == 0 || s[i - 1] != b'/')
+                .any(|i| matches(rest, &s[i..])),
+            Some((b'?', rest)) => s.first().is_some_and(|&c| c != b'/') && matches(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && matches(rest, &s[1..]),
+        }
+    }
+    matches(pattern.as_bytes(), path.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_as_mltable_patterns_do() {
+        assert!(glob("*.csv", "a.csv"));
+        assert!(!glob("*.csv", "sub/a.csv"));
+        assert!(glob("**/*.csv", "sub/deep/a.csv"));
+        assert!(glob("**/*.csv", "a.csv"));
+        assert!(glob("data/?.parquet", "data/1.parquet"));
+        assert!(!glob("data/?.parquet", "data/12.parquet"));
+    }
+}

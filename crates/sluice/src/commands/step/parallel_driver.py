@@ -1,0 +1,283 @@
+"""Runs an Azure ML parallel job's entry script (task `run_function`) over mini-batches.
+
+Written to a temporary folder and started by `sluice step parallel-run`, with the path of a
+JSON plan (what to split, how, and the job's settings). Each worker process imports the entry
+script from the working folder (the task's `code`), with `sys.argv` set to the task's
+`program_arguments`, and calls its `init()` once; then `run(mini_batch)` (or
+`run(mini_batch, mini_batch_context)`) per mini-batch: a list of file paths for a folder, a
+pandas DataFrame for an mltable. A mini-batch that raises, exits its worker or outlives
+`timeout` seconds is tried again up to `max_retries` times, then counts as failed, with its
+items (files or rows), against `mini_batch_error_threshold` and `error_threshold` (-1: no
+limit). What `run()` returns (a list: one line per item; a DataFrame: one line per row, values
+separated by spaces) is appended to `append_row_to` in mini-batch order.
+
+Exit codes: 0 when the job completed (failures within the thresholds), 1 when a threshold was
+passed, `init()` failed or the entry script cannot be loaded, 2 for a plan that cannot be read.
+"""
+
+import collections
+import importlib.util
+import inspect
+import json
+import multiprocessing
+import multiprocessing.connection
+import os
+import sys
+import time
+import traceback
+
+
+def log(message):
+    print(f"[parallel] {message}", flush=True)
+
+
+class MiniBatchContext:
+    """What Azure passes as `mini_batch_context`."""
+
+    def __init__(self, index, partition_key_value):
+        self.minibatch_index = index
+        self.partition_key_value = partition_key_value or {}
+        self.dataset = None
+        self.global_row_index_lower_bound = 0
+
+
+def load_entry(plan):
+    sys.argv = [plan["entry_script"]] + plan["program_args"]
+    here = os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    path = os.path.join(here, plan["entry_script"])
+    spec = importlib.util.spec_from_file_location("entry_script", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load the entry script {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not callable(getattr(module, "run", None)):
+        raise RuntimeError(f"the entry script {plan['entry_script']} has no run() function")
+    return module
+
+
+def takes_context(run):
+    try:
+        params = inspect.signature(run).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
+def worker(conn, plan):
+    try:
+        entry = load_entry(plan)
+        if callable(getattr(entry, "init", None)):
+            entry.init()
+    except BaseException:
+        conn.send(("init", False, traceback.format_exc()))
+        return
+    conn.send(("init", True, None))
+    with_context = takes_context(entry.run)
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            break
+        index, batch, keys = task
+        try:
+            if with_context:
+                result = entry.run(batch, MiniBatchContext(index, keys))
+            else:
+                result = entry.run(batch)
+            conn.send(("done", index, True, result, None))
+        except BaseException:
+            conn.send(("done", index, False, None, traceback.format_exc()))
+    if callable(getattr(entry, "shutdown", None)):
+        entry.shutdown()
+
+
+def read_table(plan):
+    import pandas as pd
+
+    frames = []
+    for path in plan["files"]:
+        fmt = plan.get("format", "delimited")
+        if fmt == "parquet":
+            frames.append(pd.read_parquet(path))
+        elif fmt == "json_lines":
+            frames.append(pd.read_json(path, lines=True))
+        else:
+            frames.append(
+                pd.read_csv(
+                    path,
+                    sep=plan.get("delimiter") or ",",
+                    header=0 if plan.get("header", True) else None,
+                    encoding=plan.get("encoding") or "utf-8",
+                )
+            )
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True)
+
+
+def mini_batches(plan):
+    """(index, batch, partition key values, items) of every mini-batch."""
+    if plan["kind"] == "files":
+        n = plan["mini_batch_size"]
+        files = plan["files"]
+        return [(i, files[k : k + n], None, len(files[k : k + n])) for i, k in enumerate(range(0, len(files), n))]
+    table = read_table(plan)
+    keys = plan["partition_keys"]
+    if keys:
+        missing = [k for k in keys if k not in table.columns]
+        if missing:
+            raise SystemExit(f"partition_keys {missing} are not columns of the data ({list(table.columns)})")
+        out = []
+        for i, (values, frame) in enumerate(table.groupby(keys, sort=True, dropna=False)):
+            if not isinstance(values, tuple):
+                values = (values,)
+            plain = [v.item() if hasattr(v, "item") else v for v in values]
+            out.append((i, frame.reset_index(drop=True), dict(zip(keys, plain)), len(frame)))
+        return out
+    rows = len(table)
+    size = sum(os.path.getsize(f) for f in plan["files"])
+    per_row = max(1.0, size / max(rows, 1))
+    n = max(1, int(plan["mini_batch_size"] // per_row))
+    return [(i, table.iloc[k : k + n].reset_index(drop=True), None, len(table.iloc[k : k + n])) for i, k in enumerate(range(0, rows, n))]
+
+
+def lines_of(result):
+    if result is None:
+        return []
+    if hasattr(result, "to_csv") and hasattr(result, "columns"):
+        text = result.to_csv(sep=" ", header=False, index=False)
+        return text.splitlines()
+    if isinstance(result, (list, tuple)):
+        return [str(item) for item in result]
+    return [str(result)]
+
+
+def main():
+    try:
+        with open(sys.argv[1]) as f:
+            plan = json.load(f)
+    except (OSError, IndexError, ValueError) as e:
+        print(f"cannot read the plan: {e}", file=sys.stderr)
+        return 2
+    batches = mini_batches(plan)
+    what = "files" if plan["kind"] == "files" else "rows"
+    total_items = sum(b[3] for b in batches)
+    workers = max(1, min(plan["workers"], len(batches) or 1))
+    log(f"{len(batches)} mini-batches of {total_items} {what}; {workers} worker(s)")
+    ctx = multiprocessing.get_context("fork")
+
+    def start():
+        here, there = ctx.Pipe()
+        proc = ctx.Process(target=worker, args=(there, plan), daemon=True)
+        proc.start()
+        there.close()
+        return {"proc": proc, "conn": here, "task": None, "ready": False}
+
+    pool = [start() for _ in range(workers)] if batches else []
+    todo = collections.deque(batches)
+    attempts = collections.Counter()
+    results = {}
+    failed = {}
+    failed_items = 0
+    aborted = None
+    max_retries, timeout = plan["max_retries"], plan["timeout"]
+
+    def failure(batch, why):
+        nonlocal failed_items, aborted
+        index = batch[0]
+        log(f"mini-batch {index + 1} failed (attempt {attempts[index]} of {max_retries + 1}): {why.strip()}")
+        if attempts[index] <= max_retries:
+            todo.append(batch)
+            return
+        failed[index] = why
+        failed_items += batch[3]
+        if plan["mini_batch_error_threshold"] >= 0 and len(failed) > plan["mini_batch_error_threshold"]:
+            aborted = f"{len(failed)} mini-batches failed, more than mini_batch_error_threshold ({plan['mini_batch_error_threshold']})"
+        elif plan["error_threshold"] >= 0 and failed_items > plan["error_threshold"]:
+            aborted = f"{failed_items} {what} failed, more than error_threshold ({plan['error_threshold']})"
+
+    while aborted is None and (todo or any(w["task"] for w in pool)):
+        for w in pool:
+            if w["ready"] and w["task"] is None and todo:
+                batch = todo.popleft()
+                attempts[batch[0]] += 1
+                w["conn"].send(batch[:3])
+                w["task"] = (batch, time.monotonic())
+        ready = multiprocessing.connection.wait([w["conn"] for w in pool], timeout=0.2)
+        for i, w in enumerate(pool):
+            if w["conn"] not in ready:
+                continue
+            try:
+                message = w["conn"].recv()
+            except (EOFError, OSError):
+                task = w["task"]
+                w["proc"].join(1)
+                code = w["proc"].exitcode
+                if not w["ready"]:
+                    aborted = f"a worker exited (code {code}) while loading the entry script"
+                    break
+                pool[i] = start()
+                if task:
+                    failure(task[0], f"its worker exited (code {code})")
+                continue
+            if message[0] == "init":
+                if not message[1]:
+                    print(message[2], file=sys.stderr)
+                    aborted = "init() of the entry script failed (above)"
+                    break
+                w["ready"] = True
+                continue
+            _, index, ok, result, error = message
+            batch = w["task"][0]
+            w["task"] = None
+            if ok:
+                results[index] = result
+                if plan["kind"] == "files" and isinstance(result, (list, tuple)) and len(result) < batch[3]:
+                    # Azure counts the files a mini-batch returned nothing for as failed.
+                    failed_items += batch[3] - len(result)
+                    if plan["error_threshold"] >= 0 and failed_items > plan["error_threshold"]:
+                        aborted = f"{failed_items} files failed, more than error_threshold ({plan['error_threshold']})"
+                log(f"mini-batch {index + 1} of {len(batches)} done ({len(results)} done)")
+            else:
+                failure(batch, error)
+        now = time.monotonic()
+        for i, w in enumerate(pool):
+            if w["task"] and now - w["task"][1] > timeout:
+                batch = w["task"][0]
+                w["proc"].kill()
+                w["proc"].join(1)
+                pool[i] = start()
+                failure(batch, f"run() took more than retry_settings.timeout ({timeout} s)")
+
+    for w in pool:
+        try:
+            w["conn"].send(None)
+        except (OSError, ValueError):
+            pass
+    for w in pool:
+        w["proc"].join(5)
+        if w["proc"].is_alive():
+            w["proc"].kill()
+    if aborted:
+        log(f"stopped: {aborted}")
+        return 1
+    target = plan.get("append_row_to")
+    if target:
+        if os.path.isdir(target):
+            target = os.path.join(target, "parallel_run_step.txt")
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        with open(target, "w") as out:
+            for index in sorted(results):
+                for line in lines_of(results[index]):
+                    out.write(line + "\n")
+    log(f"{len(results)} of {len(batches)} mini-batches succeeded; {len(failed)} failed ({failed_items} {what})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
