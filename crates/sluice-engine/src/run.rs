@@ -337,6 +337,12 @@ impl Runner {
             }
         }
         loop {
+            // Before anything starts: no trial starts once its sweep's time is up.
+            if watched && !stopping {
+                for (i, why) in self.time_sweeps(&mut trials, &stops, &mut sched) {
+                    self.step_status(sched.name(i), Status::Canceled, Some(why))?;
+                }
+            }
             for i in sched.ready() {
                 let stop = stop_channel(&mut stops, i, stopping);
                 let run = self.launch(i, &mut running, stop, None)?;
@@ -365,9 +371,6 @@ impl Runner {
                 }
                 _ = tick.tick(), if watched && !stopping => {
                     self.judge_trials(&mut trials, &stops);
-                    for (i, why) in self.time_sweeps(&mut trials, &stops, &mut sched) {
-                        self.step_status(sched.name(i), Status::Canceled, Some(why))?;
-                    }
                     continue;
                 }
             };
@@ -421,16 +424,20 @@ impl Runner {
             if !members.iter().any(|i| live(i, &trials.stopped)) {
                 continue;
             }
-            let histories: Vec<Vec<f64>> = members
-                .iter()
-                .map(|i| {
-                    trials
-                        .runs
-                        .get(i)
-                        .map(|run| self.metric_values(run, &w.metric))
-                        .unwrap_or_default()
-                })
-                .collect();
+            let mut histories: Vec<Vec<f64>> = Vec::with_capacity(members.len());
+            for i in members {
+                // A trial that ended logs nothing more: read once.
+                let ended = !stops.contains_key(i);
+                let values = match (trials.ended.get(i), trials.runs.get(i)) {
+                    (Some(values), _) if ended => values.clone(),
+                    (_, Some(run)) => self.metric_values(run, &w.metric),
+                    (_, None) => Vec::new(),
+                };
+                if ended && trials.runs.contains_key(i) {
+                    trials.ended.entry(*i).or_insert_with(|| values.clone());
+                }
+                histories.push(values);
+            }
             let values: Vec<&[f64]> = histories.iter().map(Vec::as_slice).collect();
             let finished: Vec<bool> = members.iter().map(|i| !stops.contains_key(i)).collect();
             for (k, i) in members.iter().enumerate() {
@@ -613,6 +620,8 @@ struct TrialWatch {
     stopped: HashMap<usize, String>,
     /// When each sweep's first trial started.
     started: HashMap<String, std::time::Instant>,
+    /// The metric values of trials that ended.
+    ended: HashMap<usize, Vec<f64>>,
 }
 
 /// A stop for step `i`, kept in `stops`; already set when the job is stopping.

@@ -314,6 +314,9 @@ fn embed(
         if let Some((group, _)) = &mut t.concurrency {
             *group = rename(group);
         }
+        if let Some(w) = &mut t.watch {
+            w.sweep = rename(&w.sweep);
+        }
         if t.compute.is_none() {
             t.compute.clone_from(&n.compute);
         }

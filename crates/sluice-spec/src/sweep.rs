@@ -107,8 +107,10 @@ impl EarlyTermination {
         who: usize,
         i: usize,
     ) -> Option<String> {
-        let best_of = |h: &[f64]| -> f64 {
-            let values = h[..i].iter().copied();
+        // Each trial's values up to interval `i` (all of them for one that has not reached it).
+        let upto = |h: &'_ [f64]| -> Vec<f64> { h[..i.min(h.len())].to_vec() };
+        let best_of = |values: &[f64]| -> f64 {
+            let values = values.iter().copied();
             if maximize {
                 values.fold(f64::NEG_INFINITY, f64::max)
             } else {
@@ -120,7 +122,7 @@ impl EarlyTermination {
         if histories.get(who).is_none_or(|h| h.len() < i) || i == 0 {
             return None;
         }
-        let mine = best_of(histories[who]);
+        let mine = best_of(&upto(histories[who]));
         let skip_finished = matches!(
             self.policy,
             TerminationPolicy::TruncationSelection {
@@ -128,40 +130,59 @@ impl EarlyTermination {
                 ..
             }
         );
-        let peers: Vec<&[f64]> = histories
+        // Every trial that logged a value: those behind are compared by what they logged so far,
+        // so a trial ahead of the others is not judged alone.
+        let peers: Vec<(usize, Vec<f64>)> = histories
             .iter()
             .enumerate()
             .filter(|&(k, h)| {
-                h.len() >= i
+                !h.is_empty()
                     && (k == who || !skip_finished || !finished.get(k).copied().unwrap_or(false))
             })
-            .map(|(_, h)| *h)
+            .map(|(k, h)| (k, upto(h)))
             .collect();
+        let n = peers.len();
+        let shown = |x: f64| {
+            format!("{x:.6}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_owned()
+        };
         match &self.policy {
             TerminationPolicy::Bandit(slack) => {
                 let best = peers
                     .iter()
-                    .map(|h| best_of(h))
+                    .map(|(_, h)| best_of(h))
                     .reduce(|a, b| if worse(a, b) { b } else { a })?;
+                // Azure's `best / (1 + f)` (maximizing) and `best * (1 + f)` (minimizing) for a
+                // positive best, measured from its size so that a negative best keeps its slack
+                // on the right side.
                 let (limit, named) = match (*slack, maximize) {
-                    (Slack::Factor(f), true) => (best / (1.0 + f), format!("slack_factor {f}")),
-                    (Slack::Factor(f), false) => (best * (1.0 + f), format!("slack_factor {f}")),
+                    (Slack::Factor(f), true) => (
+                        best - best.abs() * f / (1.0 + f),
+                        format!("slack_factor {f}"),
+                    ),
+                    (Slack::Factor(f), false) => {
+                        (best + best.abs() * f, format!("slack_factor {f}"))
+                    }
                     (Slack::Amount(a), true) => (best - a, format!("slack_amount {a}")),
                     (Slack::Amount(a), false) => (best + a, format!("slack_amount {a}")),
                 };
-                worse(mine, limit).then(|| {
+                (worse(mine, limit) && worse(mine, best)).then(|| {
                     format!(
-                        "stopped early by the bandit policy ({named}): its best `{metric}` by interval {i} was {mine}, the best trial's {best}, beyond the slack ({limit})"
+                        "stopped early by the bandit policy ({named}): its best `{metric}` by interval {i} was {}, the best trial's {}, beyond the slack ({})",
+                        shown(mine),
+                        shown(best),
+                        shown(limit)
                     )
                 })
             }
             TerminationPolicy::MedianStopping => {
                 let mut averages: Vec<f64> = peers
                     .iter()
-                    .map(|h| h[..i].iter().sum::<f64>() / i as f64)
+                    .map(|(_, h)| h.iter().sum::<f64>() / h.len() as f64)
                     .collect();
                 averages.sort_by(f64::total_cmp);
-                let n = averages.len();
                 let median = if n % 2 == 1 {
                     averages[n / 2]
                 } else {
@@ -169,17 +190,27 @@ impl EarlyTermination {
                 };
                 worse(mine, median).then(|| {
                     format!(
-                        "stopped early by the median stopping policy: its best `{metric}` by interval {i} was {mine}, worse than the median of the {n} trials' running averages ({median})"
+                        "stopped early by the median stopping policy: its best `{metric}` by interval {i} was {}, worse than the median of the {n} trials' running averages ({})",
+                        shown(mine),
+                        shown(median)
                     )
                 })
             }
             TerminationPolicy::TruncationSelection { percentage, .. } => {
-                let n = peers.len();
                 let cut = n * *percentage as usize / 100;
-                let behind = peers.iter().filter(|h| worse(best_of(h), mine)).count();
-                (behind < cut).then(|| {
+                // The trials ranked below this one: worse, or as good and later (a fixed order
+                // among ties, so that ties do not all go together).
+                let below = peers
+                    .iter()
+                    .filter(|(k, h)| {
+                        let theirs = best_of(h);
+                        worse(theirs, mine) || (theirs.total_cmp(&mine).is_eq() && *k > who)
+                    })
+                    .count();
+                (below < cut).then(|| {
                     format!(
-                        "stopped early by the truncation selection policy: its best `{metric}` by interval {i} ({mine}) was among the lowest {percentage}% of the {n} trials there"
+                        "stopped early by the truncation selection policy: its best `{metric}` by interval {i} ({}) was among the lowest {percentage}% of the {n} trials there",
+                        shown(mine)
                     )
                 })
             }
@@ -1019,8 +1050,12 @@ fn decode_early_termination(ctx: &mut Ctx<'_>, node: &Node) -> Result<EarlyTermi
     };
     let policy = match ty.to_ascii_lowercase().as_str() {
         "bandit" => {
-            let factor = r.get("slack_factor");
-            let amount = r.get("slack_amount");
+            // Azure's SDK writes an unset slack as 0.
+            let zero = |n: &&Node| {
+                matches!(n.value, Value::Int(0)) || matches!(n.value, Value::Float(f) if f == 0.0)
+            };
+            let factor = r.get("slack_factor").filter(|n| !zero(n));
+            let amount = r.get("slack_amount").filter(|n| !zero(n));
             match (factor, amount) {
                 (Some(f), None) => TerminationPolicy::Bandit(Slack::Factor(positive(
                     ctx,
@@ -1301,6 +1336,43 @@ mod tests {
         // A trial alone, or compared at an interval the others have not reached, goes on.
         let short: Vec<&[f64]> = vec![&[], &[5.0]];
         assert_eq!(p.judge(false, "loss", &short, &[false; 2], 1, 1), None);
+    }
+
+    /// A negative metric keeps its slack on the right side, and the best trial never stops; a
+    /// trial ahead of the others is compared with what they logged so far.
+    #[test]
+    fn bandit_handles_negative_metrics_and_trials_ahead() {
+        let p = policy(TerminationPolicy::Bandit(Slack::Factor(0.1)), 1, 0);
+        let (best, behind) = ([-0.2], [-0.25]);
+        let h: Vec<&[f64]> = vec![&best, &behind];
+        let none = [false; 2];
+        assert_eq!(p.judge(true, "neg_mse", &h, &none, 0, 1), None);
+        assert!(p.judge(true, "neg_mse", &h, &none, 1, 1).is_some());
+        let p = policy(TerminationPolicy::Bandit(Slack::Amount(1.0)), 1, 0);
+        let (ahead, slow) = ([5.0; 5], [1.0, 1.0]);
+        let h: Vec<&[f64]> = vec![&ahead, &slow];
+        assert!(
+            p.judge(false, "loss", &h, &none, 0, 5).is_some(),
+            "judged against the slower trial's values so far"
+        );
+    }
+
+    #[test]
+    fn truncation_breaks_ties_in_a_fixed_order() {
+        let values = vec![vec![0.5]; 10];
+        let h: Vec<&[f64]> = values.iter().map(Vec::as_slice).collect();
+        let p = policy(
+            TerminationPolicy::TruncationSelection {
+                percentage: 20,
+                exclude_finished: false,
+            },
+            1,
+            0,
+        );
+        let stopped: Vec<usize> = (0..10)
+            .filter(|&k| p.judge(true, "acc", &h, &[false; 10], k, 1).is_some())
+            .collect();
+        assert_eq!(stopped, [8, 9], "20% of ten tied trials, not all of them");
     }
 
     /// A trial stops at interval 3 when its best by then is worse than the median of every

@@ -1632,7 +1632,7 @@ impl Store {
         for (step, detached) in &steps {
             if keep.contains(step) {
                 tx.execute(
-                    "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, ?2, 'Failed', ?3, 'kept failed on resume: the steps that waited for it completed')",
+                    "INSERT INTO status_history (job_name, step_name, status, at, message) SELECT ?1, ?2, status, ?3, 'kept as it was on resume: the steps that waited for it completed' FROM steps WHERE job_name = ?1 AND name = ?2",
                     params![job, step, at],
                 )?;
                 continue;

@@ -255,9 +255,9 @@ mod tests {
             largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
         }
         // The backstop's pages, and room for the commits whose own checkpoint found the
-        // thread's under way (it then skips; the next commit tries again): a few, not the 160 MB
-        // written.
-        let bound = u64::from(WAL_BACKSTOP_PAGES) * 4096 + 16 * 1_600_000;
+        // thread's under way (it then skips; the next commit tries again): a few (up to 32 when
+        // other tests load the machine), not the 160 MB written.
+        let bound = u64::from(WAL_BACKSTOP_PAGES) * 4096 + 32 * 1_600_000;
         assert!(
             largest <= bound,
             "the WAL grew to {largest} bytes (bound {bound}): it never started over"

@@ -814,6 +814,9 @@ impl Grower<'_> {
             (b <= bin) | ((b == MISSING_BIN) & missing_left)
         };
         self.gathered_for = None;
+        if end <= start {
+            return start;
+        }
         let rows = &mut self.rows[start..end];
         let scratch = &mut self.scratch_rows;
         scratch.clear();

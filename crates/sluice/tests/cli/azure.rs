@@ -1360,7 +1360,7 @@ sampling_algorithm: grid
 search_space:
   rate: {type: choice, values: [3, 1, 2, 0.5]}
 objective: {goal: minimize, primary_metric: loss}
-limits: {max_concurrent_trials: 1, timeout: 4}
+limits: {max_concurrent_trials: 1, timeout: 10}
 ",
     );
     let started = std::time::Instant::now();
@@ -1379,7 +1379,7 @@ limits: {max_concurrent_trials: 1, timeout: 4}
     assert!(
         stopped["error"]
             .as_str()
-            .is_some_and(|e| e.contains("stopped: the sweep's `limits.timeout` (4 s) passed")),
+            .is_some_and(|e| e.contains("stopped: the sweep's `limits.timeout` (10 s) passed")),
         "{stopped:#}"
     );
     for k in [3, 4] {
@@ -1739,7 +1739,7 @@ jobs:
         history
             .last()
             .and_then(|h| h["message"].as_str())
-            .is_some_and(|m| m.contains("kept failed on resume")),
+            .is_some_and(|m| m.contains("kept as it was on resume")),
         "{trial:#}"
     );
     assert!(
