@@ -729,3 +729,111 @@ compute: azureml:cpu-cluster
     assert_eq!(built["env_hash"], hash.as_str());
     assert_eq!(built["reused"], true);
 }
+
+/// Azure's parallel job over an `mltable` (a CSV its `MLTable` file names), in an environment
+/// with pandas: a parallel component grouping the rows by `partition_keys` (each `run()` gets
+/// one store's rows and its key), and an inline step splitting them by `mini_batch_size`.
+#[test]
+fn parallel_steps_split_an_mltable_by_partition_keys_and_by_size() {
+    if !pypi() {
+        return;
+    }
+    let ctx = TestContext::new();
+    ctx.write(
+        "env/conda.yml",
+        "name: tables\nchannels:\n  - defaults\ndependencies:\n  - python=3.11\n  - pip:\n    - pandas==2.2.3\n",
+    );
+    ctx.write(
+        "data/MLTable",
+        "paths:\n  - file: ./sales.csv\ntransformations:\n  - read_delimited:\n      delimiter: ','\n      encoding: 'utf8'\n      header: all_files_same_headers\n",
+    );
+    ctx.write(
+        "data/sales.csv",
+        "Store,Brand,Quantity\nB,x,4\nA,x,1\nC,y,7\nB,y,5\nA,y,5\nB,x,6\n",
+    );
+    ctx.write(
+        "src/totals.py",
+        "import pandas as pd\n\ndef init():\n    pass\n\ndef run(df, mini_batch_context):\n    store = mini_batch_context.partition_key_value['Store']\n    return pd.DataFrame({'Store': [store], 'total': [int(df.Quantity.sum())], 'rows': [len(df)]})\n",
+    );
+    ctx.write(
+        "src/sizes.py",
+        "def init():\n    pass\n\ndef run(df):\n    return [f'{len(df)} rows from {df.Store.iloc[0]}']\n",
+    );
+    ctx.write(
+        "parallel_component.yml",
+        "\
+$schema: http://azureml/sdk-2-0/ParallelComponent.json
+name: store_totals
+type: parallel
+version: 1.0.0
+inputs:
+  data: {type: mltable}
+outputs:
+  totals: {type: uri_file}
+input_data: ${{inputs.data}}
+partition_keys: [Store]
+max_concurrency_per_instance: 2
+task:
+  type: run_function
+  code: ./src
+  entry_script: totals.py
+  environment:
+    image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04
+    conda_file: ./env/conda.yml
+  append_row_to: ${{outputs.totals}}
+",
+    );
+    ctx.write(
+        "pipeline.yml",
+        "\
+type: pipeline
+inputs:
+  sales: {type: mltable, path: ./data}
+jobs:
+  totals:
+    type: parallel
+    component: ./parallel_component.yml
+    inputs:
+      data: ${{parent.inputs.sales}}
+  sizes:
+    type: parallel
+    inputs:
+      data:
+        type: mltable
+        path: ${{parent.inputs.sales}}
+    outputs:
+      counts: {type: uri_folder}
+    input_data: ${{inputs.data}}
+    mini_batch_size: 20b
+    task:
+      type: run_function
+      code: ./src
+      entry_script: sizes.py
+      environment:
+        image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04
+        conda_file: ./env/conda.yml
+      append_row_to: ${{outputs.counts}}
+",
+    );
+    let out = run_uv(
+        &ctx,
+        &["job", "create", "-f", "pipeline.yml", "--name", "tables"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let job: Value = serde_json::from_str(&stdout).unwrap();
+    let path = |step: &str, output: &str| {
+        job["jobs"][step]["outputs"][output]["path"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{job:#}"))
+            .to_owned()
+    };
+    let totals = std::fs::read_to_string(path("totals", "totals")).unwrap();
+    assert_eq!(totals, "A 6 2\nB 15 3\nC 7 1\n");
+    // 57 bytes for 6 rows, 9.5 a row: 20 bytes hold two rows; three mini-batches in order.
+    let counts = std::fs::read_to_string(
+        std::path::Path::new(&path("sizes", "counts")).join("parallel_run_step.txt"),
+    )
+    .unwrap();
+    assert_eq!(counts, "2 rows from B\n2 rows from C\n2 rows from A\n");
+}
