@@ -71,6 +71,11 @@ pub struct OutputPlan {
     /// when the step completes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publish: Option<PublishTo>,
+    /// A `uri_file` output given a local `path:` (`.../aggregated.csv`): the file's name, `dir`
+    /// being its folder. Only that file is cleared before the step runs (the folder may hold
+    /// other files).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// Where an output goes once written: `azureml://datastores/{datastore}/paths/{path}`.
@@ -91,11 +96,12 @@ impl std::fmt::Display for PublishTo {
 }
 
 impl OutputPlan {
-    /// The path given to the command: the folder, or a file inside it for `uri_file`.
+    /// The path given to the command: the folder, or a file inside it for `uri_file` (named
+    /// by its `path:`, else after the output).
     #[must_use]
     pub fn value_path(&self, name: &str) -> PathBuf {
         if self.ty == IoType::UriFile {
-            self.dir.join(name)
+            self.dir.join(self.file.as_deref().unwrap_or(name))
         } else {
             self.dir.clone()
         }
@@ -213,7 +219,7 @@ pub fn plan(
         let (ty, (dir, publish)) = match value {
             OutputValue::Path { ty, path, .. } => (
                 ty.as_ref().map_or(IoType::UriFolder, |t| t.value),
-                output_location(ws, src, &expand_path(path, &job_name, name))?,
+                output_location(ws, src, &expand_path(path, spec, &job_name, name))?,
             ),
             OutputValue::Default { ty, .. } => (
                 ty.as_ref().map_or(IoType::UriFolder, |t| t.value),
@@ -221,6 +227,7 @@ pub fn plan(
             ),
             OutputValue::Bound(_) => unreachable!("rejected by validation"),
         };
+        let (dir, file) = file_output(ty, dir, publish.as_ref());
         outputs.insert(
             name.clone(),
             OutputPlan {
@@ -229,6 +236,7 @@ pub fn plan(
                 pipeline_output: None,
                 register_as,
                 publish,
+                file,
             },
         );
     }
@@ -399,16 +407,21 @@ fn plan_step(
                     pipeline_output: Some(p.clone()),
                     register_as: None,
                     publish: parent.publish.clone(),
+                    file: parent.file.clone(),
                 }
             }
             Some(OutputValue::Path { ty, path, .. }) => {
-                let (dir, publish) = output_location(ws, src, &expand_path(path, job_name, name))?;
+                let (dir, publish) =
+                    output_location(ws, src, &expand_path(path, spec, job_name, name))?;
+                let ty = ty.as_ref().map_or(def.ty.value, |t| t.value);
+                let (dir, file) = file_output(ty, dir, publish.as_ref());
                 OutputPlan {
-                    ty: ty.as_ref().map_or(def.ty.value, |t| t.value),
+                    ty,
                     dir,
                     pipeline_output: None,
                     register_as: None,
                     publish,
+                    file,
                 }
             }
             Some(value @ OutputValue::Default { ty, .. }) => OutputPlan {
@@ -417,6 +430,7 @@ fn plan_step(
                 pipeline_output: None,
                 register_as: register_as(value),
                 publish: None,
+                file: None,
             },
             None => OutputPlan {
                 ty: def.ty.value,
@@ -424,6 +438,7 @@ fn plan_step(
                 pipeline_output: None,
                 register_as: None,
                 publish: None,
+                file: None,
             },
         };
         outputs.insert(name.clone(), plan);
@@ -893,14 +908,44 @@ fn check_exists(
     }
 }
 
-/// Azure ML's runtime expressions in an output path: `${{name}}` is the job's name and
-/// `${{output_name}}` the output's (`azureml://datastores/blob/paths/${{name}}/model`).
-fn expand_path(path: &Spanned<String>, job_name: &str, output_name: &str) -> Spanned<String> {
+/// Azure ML's runtime expressions in an output path: `${{name}}` is the job's name,
+/// `${{output_name}}` the output's, and `${{default_datastore}}` the pipeline's
+/// `settings.default_datastore`, else Azure's default, `workspaceblobstore`
+/// (`azureml://datastores/${{default_datastore}}/paths/${{name}}/model`).
+fn expand_path(
+    path: &Spanned<String>,
+    spec: &JobSpec,
+    job_name: &str,
+    output_name: &str,
+) -> Spanned<String> {
+    let datastore = spec
+        .settings
+        .default_datastore
+        .as_ref()
+        .map_or("workspaceblobstore", |d| strip_prefix(&d.value));
     let text = path
         .value
         .replace("${{name}}", job_name)
-        .replace("${{output_name}}", output_name);
+        .replace("${{output_name}}", output_name)
+        .replace("${{default_datastore}}", datastore);
     Spanned::new(text, path.span)
+}
+
+/// A local `uri_file` output's path split into its folder and its file's name, so that the
+/// command writes the file at the path (as Azure's) and not in a folder named after it. A
+/// remote one keeps its private staging folder (its file is uploaded to the path).
+fn file_output(
+    ty: IoType,
+    path: PathBuf,
+    publish: Option<&PublishTo>,
+) -> (PathBuf, Option<String>) {
+    if ty != IoType::UriFile || publish.is_some() {
+        return (path, None);
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => (dir.to_path_buf(), Some(name.to_string_lossy().into_owned())),
+        _ => (path, None),
+    }
 }
 
 /// Where an output with a `path:` is written, and where it is uploaded to (a path on a

@@ -1061,7 +1061,12 @@ impl StepTask {
             let target = out.value_path(name);
             // An output with a fixed place (a datastore path) already holds the bytes: the
             // reuse check hashed them there.
-            if Path::new(&prev.path) != target && cleared.insert(out.dir.clone()) {
+            if out.file.is_some() {
+                if Path::new(&prev.path) != target {
+                    std::fs::create_dir_all(&out.dir).map_err(|e| EngineError::io(&out.dir, e))?;
+                    sluice_artifacts::copy_atomic(Path::new(&prev.path), &target)?;
+                }
+            } else if Path::new(&prev.path) != target && cleared.insert(out.dir.clone()) {
                 if out.dir.exists() {
                     std::fs::remove_dir_all(&out.dir).map_err(|e| EngineError::io(&out.dir, e))?;
                 }
@@ -1460,7 +1465,18 @@ fn prepare_dirs(
 /// Empties the step's output folders (before each attempt).
 fn reset_outputs(step: &StepPlan) -> Result<(), EngineError> {
     let mut seen = HashSet::new();
-    for out in step.outputs.values() {
+    for (name, out) in &step.outputs {
+        if out.file.is_some() {
+            // A file at a given path: only it goes, its folder may hold others.
+            let file = out.value_path(name);
+            if file.is_dir() {
+                std::fs::remove_dir_all(&file).map_err(|e| EngineError::io(&file, e))?;
+            } else if file.exists() {
+                std::fs::remove_file(&file).map_err(|e| EngineError::io(&file, e))?;
+            }
+            std::fs::create_dir_all(&out.dir).map_err(|e| EngineError::io(&out.dir, e))?;
+            continue;
+        }
         if !seen.insert(out.dir.clone()) {
             continue;
         }

@@ -1568,6 +1568,87 @@ jobs:
     }
 }
 
+/// A `uri_file` output given a path is written at that path (Azure's), not in a folder named
+/// after it: on the default datastore (`${{default_datastore}}`, `workspaceblobstore` unless the
+/// pipeline's settings name another) and in a local folder whose other files stay.
+#[test]
+fn uri_file_outputs_are_written_at_their_paths() {
+    let ctx = TestContext::new();
+    ctx.write("results/keep.txt", "kept");
+    ctx.write(
+        "pipeline.yml",
+        "\
+type: pipeline
+jobs:
+  write:
+    type: command
+    command: echo one > ${{outputs.stored}} && echo two > ${{outputs.local}}
+    outputs:
+      stored:
+        type: uri_file
+        path: azureml://datastores/${{default_datastore}}/paths/${{name}}/aggregated.csv
+      local:
+        type: uri_file
+        path: ./results/out.csv
+",
+    );
+    let out = ctx.run(&["job", "create", "-f", "pipeline.yml", "--name", "files1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stored = ctx
+        .workspace()
+        .join("datastores/workspaceblobstore/files1/aggregated.csv");
+    assert_eq!(std::fs::read_to_string(&stored).unwrap(), "one\n");
+    assert_eq!(
+        std::fs::read_to_string(ctx.root().join("results/out.csv")).unwrap(),
+        "two\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ctx.root().join("results/keep.txt")).unwrap(),
+        "kept",
+        "the output's folder keeps its other files"
+    );
+    // Run again as another job: reused, its stored file copied to the new job's path.
+    let out = ctx.run(&["job", "create", "-f", "pipeline.yml", "--name", "files2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = ctx
+        .workspace()
+        .join("datastores/workspaceblobstore/files2/aggregated.csv");
+    assert_eq!(std::fs::read_to_string(again).unwrap(), "one\n");
+    assert!(ctx.root().join("results/keep.txt").is_file());
+    // A default datastore named in the settings.
+    let text = std::fs::read_to_string(ctx.root().join("pipeline.yml"))
+        .unwrap()
+        .replace(
+            "jobs:",
+            "settings: {default_datastore: azureml:lake}\njobs:",
+        );
+    ctx.write("lake.yml", &text);
+    let out = ctx.run(&[
+        "job",
+        "create",
+        "-f",
+        "lake.yml",
+        "--name",
+        "files3",
+        "--force-rerun",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        ctx.workspace()
+            .join("datastores/lake/files3/aggregated.csv")
+            .is_file()
+    );
+}
+
 /// A sweep inside a pipeline component: its steps are renamed when the component is embedded
 /// (`tune.s.trial_1`), and the picking step still finds its trials' runs.
 #[test]
