@@ -218,9 +218,14 @@ pub(crate) fn as_command(ctx: &mut Ctx<'_>, what: &str, node: &Node) -> Result<N
         });
     }
     let Some(task) = field(node, "task") else {
+        let help = if field(node, "command").is_some() {
+            "a parallel job runs a `task: {type: run_function, code: ./src, entry_script: score.py}`, not a `command`; add one, or make it `type: command`"
+        } else {
+            "add `task: {type: run_function, code: ./src, entry_script: score.py}`"
+        };
         return Err(ctx
             .error(node, format!("{what} has no `task`"))
-            .with_help("add `task: {type: run_function, code: ./src, entry_script: score.py}`"));
+            .with_help(help));
     };
     let Value::Map(task_entries) = &task.value else {
         return Err(ctx.expected(task, "a mapping", "task"));

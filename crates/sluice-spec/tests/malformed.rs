@@ -180,9 +180,9 @@ jobs:
     type: parallel
     command: echo hi
 ",
-        message: "job type `parallel` is not supported",
-        help: Some("rewrite this step as a `command` job"),
-        at: (4, 11),
+        message: "parallel job `a` has no `task`",
+        help: Some("or make it `type: command`"),
+        at: (4, 5),
         ..BASE
     },
     Case {
