@@ -6,7 +6,7 @@ Usage: measure.py SLUICE_BINARY EXAMPLES_DIR [--run] [--json OUT]
 For every YAML file under EXAMPLES_DIR/cli/{jobs/basics,jobs/single-step,jobs/pipelines,
 jobs/pipelines-with-components,assets}, decides what it is (job, component, environment, data,
 model, or something else), leaves out the kinds Sluice does not run (AutoML, Spark, fine-tuning,
-data import, parallel, endpoints and deployments), and asks Sluice about the rest in a
+data import, endpoints and deployments), and asks Sluice about the rest in a
 fresh workspace of its own:
 
 - jobs: `sluice job validate -f FILE`;
@@ -41,8 +41,8 @@ FOLDERS = [
     "cli/jobs/pipelines-with-components",
     "cli/assets",
 ]
-OUT_OF_SCOPE_TYPES = {"automl", "spark", "parallel", "import", "data_transfer", "finetuning", "distillation"}
-OUT_OF_SCOPE_PATH = re.compile(r"automl|spark|finetun|fine-tun|import|parallel|endpoint|deployment|distill", re.I)
+OUT_OF_SCOPE_TYPES = {"automl", "spark", "import", "data_transfer", "finetuning", "distillation"}
+OUT_OF_SCOPE_PATH = re.compile(r"automl|spark|finetun|fine-tun|import|endpoint|deployment|distill", re.I)
 
 
 def top_level(text):
@@ -68,7 +68,7 @@ def classify(path, text):
         return "out-of-scope", "path"
     if ty in OUT_OF_SCOPE_TYPES or nested_types(text) & OUT_OF_SCOPE_TYPES:
         return "out-of-scope", ty or "nested type"
-    if "component" in schema:
+    if "component" in schema or ty == "parallel":
         return "component", ty
     if "environment" in schema:
         return "environment", ty
