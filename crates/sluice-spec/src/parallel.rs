@@ -179,7 +179,14 @@ impl MiniBatchSize {
     pub fn parse(text: &str) -> Option<Self> {
         let t = text.trim().to_ascii_lowercase();
         let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-        let unit = match &t[digits.len()..] {
+        let unit_text = &t[digits.len()..];
+        // Azure's reference writes `100 kb`.
+        let digits = if unit_text.is_empty() {
+            digits
+        } else {
+            digits.trim_end()
+        };
+        let unit = match unit_text {
             "" => None,
             "b" => Some(1),
             "kb" => Some(1 << 10),
@@ -192,30 +199,140 @@ impl MiniBatchSize {
     }
 }
 
+/// The `sluice step parallel-run` flags of a parallel step's settings (`mini_batch_size`,
+/// `partition_keys`, workers, thresholds, retries, `logging_level`), appended to `command`:
+/// every one (defaults for those absent), or only those `node` sets (`present_only`: a step's
+/// overrides of its parallel component's). `input_type` is the split input's declared type.
+pub(crate) fn settings(
+    ctx: &Ctx<'_>,
+    node: &Node,
+    input_type: Option<&str>,
+    present_only: bool,
+    command: &mut String,
+) -> Result<(), SpecError> {
+    let files = matches!(input_type, Some("uri_folder" | "uri_file"));
+    if let Some(size) = field(node, "mini_batch_size") {
+        let text = match &size.value {
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            Value::Str { text, .. } => text.clone(),
+            _ => String::new(),
+        };
+        match MiniBatchSize::parse(&text) {
+            None => {
+                return Err(ctx
+                    .error(size, format!("`mini_batch_size` `{text}` is neither a number of files nor a size"))
+                    .with_help("write a number of files (`10`) for a folder, or a size (`100kb`, `1mb`) for an mltable"));
+            }
+            Some(m) if files && m.unit.is_some() => {
+                return Err(ctx
+                    .error(size, format!("`mini_batch_size` `{text}` is a size, but the input is a folder of files"))
+                    .with_help("for files, write how many go in a mini-batch: `mini_batch_size: \"10\"`"));
+            }
+            Some(m) => {
+                let unit = match m.unit {
+                    None => "",
+                    Some(1) => "b",
+                    Some(1024) => "kb",
+                    Some(1_048_576) => "mb",
+                    Some(_) => "gb",
+                };
+                let _ = write!(command, " --mini-batch-size {}{unit}", m.number);
+            }
+        }
+    }
+    if let Some(keys) = field(node, "partition_keys") {
+        let Value::Seq(items) = &keys.value else {
+            return Err(ctx.expected(keys, "a list of column names", "partition_keys"));
+        };
+        if files {
+            return Err(ctx
+                .error(
+                    keys,
+                    "`partition_keys` group a table's rows, but the input is a folder of files",
+                )
+                .with_help("make the input an `mltable`, or leave `partition_keys` out"));
+        }
+        let mut names = Vec::new();
+        for item in items {
+            match item.as_str() {
+                Some(k) if !k.is_empty() && !k.contains(',') => names.push(k.to_owned()),
+                _ => return Err(ctx.expected(item, "a column name", "partition_keys")),
+            }
+        }
+        if !names.is_empty() {
+            let _ = write!(command, " --partition-keys {}", quote(&names.join(",")));
+        }
+    }
+    let count = field(node, "resources").and_then(|r| field(r, "instance_count"));
+    let per = field(node, "max_concurrency_per_instance");
+    if !present_only || count.is_some() || per.is_some() {
+        let instances = whole(ctx, count, "resources.instance_count", 1, 1)?;
+        let per_instance = whole(ctx, per, "max_concurrency_per_instance", 1, 1)?;
+        let _ = write!(
+            command,
+            " --workers {}",
+            instances.saturating_mul(per_instance)
+        );
+    }
+    for (key, flag) in [
+        ("error_threshold", "--error-threshold"),
+        ("mini_batch_error_threshold", "--mini-batch-error-threshold"),
+    ] {
+        let given = field(node, key);
+        if !present_only || given.is_some() {
+            let value = whole(ctx, given, key, -1, -1)?;
+            let _ = write!(command, " {flag} {value}");
+        }
+    }
+    let retry = field(node, "retry_settings");
+    // Azure's YAML reference: 2 retries of a failed mini-batch, each run() given 60 s.
+    for (key, flag, min, default) in [
+        ("max_retries", "--max-retries", 0, 2),
+        ("timeout", "--timeout", 1, 60),
+    ] {
+        let given = retry.and_then(|r| field(r, key));
+        if !present_only || given.is_some() {
+            let value = whole(ctx, given, &format!("retry_settings.{key}"), min, default)?;
+            let _ = write!(command, " {flag} {value}");
+        }
+    }
+    if let Some(level) = field(node, "logging_level").and_then(Node::as_str) {
+        let _ = write!(command, " --logging-level {}", quote(level));
+    }
+    Ok(())
+}
+
 /// The command step (or component) a `type: parallel` one runs as (see the module's
-/// documentation); `what` names it in messages.
-pub(crate) fn as_command(ctx: &mut Ctx<'_>, what: &str, node: &Node) -> Result<Node, SpecError> {
+/// documentation); `what` names it in messages. For a step that runs a parallel component, the
+/// flags of the settings the step overrides come second (the component is rewritten where it
+/// is read; they go into its command, see [`with_overrides`]).
+pub(crate) fn as_command(
+    ctx: &mut Ctx<'_>,
+    what: &str,
+    node: &Node,
+) -> Result<(Node, String), SpecError> {
     let Value::Map(entries) = &node.value else {
-        return Ok(node.clone());
+        return Ok((node.clone(), String::new()));
     };
     if field(node, "task").is_none() && field(node, "component").is_some() {
-        // A step that runs a parallel component: the component is rewritten where it is read,
-        // and holds the settings.
+        let mut overrides = String::new();
+        settings(ctx, node, None, true, &mut overrides)?;
         let mut out = Vec::with_capacity(entries.len());
         for (k, v) in entries {
             match k.as_str() {
                 Some("type") => out.push((k.clone(), text("command".to_owned(), v.span))),
-                Some(key) if PARALLEL_FIELDS.contains(&key) => ctx.warn(
-                    k,
-                    format!("`{key}` on a step that runs a parallel component is not applied; set it in the component"),
-                ),
+                Some(key) if PARALLEL_FIELDS.contains(&key) => {}
                 _ => out.push((k.clone(), v.clone())),
             }
         }
-        return Ok(Node {
-            value: Value::Map(out),
-            span: node.span,
-        });
+        return Ok((
+            Node {
+                value: Value::Map(out),
+                span: node.span,
+            },
+            overrides,
+        ));
     }
     let Some(task) = field(node, "task") else {
         let help = if field(node, "command").is_some() {
@@ -273,108 +390,31 @@ pub(crate) fn as_command(ctx: &mut Ctx<'_>, what: &str, node: &Node) -> Result<N
     let input = reference(ctx, input_node, "inputs", "input_data")?;
     let input_type = declared(ctx, node, "inputs", input, input_node)?;
     let mut command = format!(
-        "sluice step parallel-run --entry-script {} --input-data ${{{{inputs.{input}}}}}",
+        "sluice step parallel-run --entry-script {} --input-data '${{{{inputs.{input}}}}}'",
         quote(entry_name)
     );
     if let Some(t) = &input_type {
         let _ = write!(command, " --input-type {}", quote(t));
     }
-    if let Some(size) = field(node, "mini_batch_size") {
-        let text = match &size.value {
-            Value::Int(i) => i.to_string(),
-            Value::Str { text, .. } => text.clone(),
-            _ => String::new(),
-        };
-        if MiniBatchSize::parse(&text).is_none() {
-            return Err(ctx
-                .error(size, format!("`mini_batch_size` `{text}` is neither a number of files nor a size"))
-                .with_help("write a number of files (`10`) for a folder, or a size (`100kb`, `1mb`) for an mltable"));
-        }
-        let _ = write!(command, " --mini-batch-size {}", quote(text.trim()));
-    }
-    if let Some(keys) = field(node, "partition_keys") {
-        let Value::Seq(items) = &keys.value else {
-            return Err(ctx.expected(keys, "a list of column names", "partition_keys"));
-        };
-        let mut names = Vec::new();
-        for item in items {
-            match item.as_str() {
-                Some(k) if !k.is_empty() && !k.contains(',') => names.push(k.to_owned()),
-                _ => return Err(ctx.expected(item, "a column name", "partition_keys")),
-            }
-        }
-        if !names.is_empty() {
-            let _ = write!(command, " --partition-keys {}", quote(&names.join(",")));
-        }
-    }
-    let instances = match field(node, "resources") {
-        Some(r) => whole(
-            ctx,
-            field(r, "instance_count"),
-            "resources.instance_count",
-            1,
-            1,
-        )?,
-        None => 1,
-    };
-    let per_instance = whole(
-        ctx,
-        field(node, "max_concurrency_per_instance"),
-        "max_concurrency_per_instance",
-        1,
-        1,
-    )?;
-    let _ = write!(
-        command,
-        " --workers {}",
-        instances.saturating_mul(per_instance)
-    );
-    let errors = whole(
-        ctx,
-        field(node, "error_threshold"),
-        "error_threshold",
-        -1,
-        -1,
-    )?;
-    let batch_errors = whole(
-        ctx,
-        field(node, "mini_batch_error_threshold"),
-        "mini_batch_error_threshold",
-        -1,
-        -1,
-    )?;
-    let _ = write!(
-        command,
-        " --error-threshold {errors} --mini-batch-error-threshold {batch_errors}"
-    );
-    let (retries, timeout) = match field(node, "retry_settings") {
-        Some(r) => (
-            whole(
-                ctx,
-                field(r, "max_retries"),
-                "retry_settings.max_retries",
-                0,
-                3,
-            )?,
-            whole(ctx, field(r, "timeout"), "retry_settings.timeout", 1, 60)?,
-        ),
-        None => (3, 60),
-    };
-    let _ = write!(command, " --max-retries {retries} --timeout {timeout}");
-    if let Some(level) = field(node, "logging_level").and_then(Node::as_str) {
-        let _ = write!(command, " --logging-level {}", quote(level));
-    }
+    settings(ctx, node, input_type.as_deref(), false, &mut command)?;
     if let Some(out_node) = field(task, "append_row_to") {
         let output = reference(ctx, out_node, "outputs", "task.append_row_to")?;
         declared(ctx, node, "outputs", output, out_node)?;
-        let _ = write!(command, " --append-row-to ${{{{outputs.{output}}}}}");
+        let _ = write!(command, " --append-row-to '${{{{outputs.{output}}}}}'");
     }
-    if let Some(args) = field(task, "program_arguments") {
+    let program = field(task, "program_arguments");
+    if let Some(args) = program {
         let Some(args) = args.as_str() else {
             return Err(ctx.expected(args, "a string", "task.program_arguments"));
         };
+        // One command line, as Azure gives them to the script (a `|` block's lines too).
+        let line: Vec<&str> = args
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         command.push_str(" -- ");
-        command.push_str(args.trim());
+        command.push_str(&line.join(" "));
     }
 
     let mut out: Vec<(Node, Node)> = Vec::with_capacity(entries.len() + 3);
@@ -390,21 +430,48 @@ pub(crate) fn as_command(ctx: &mut Ctx<'_>, what: &str, node: &Node) -> Result<N
             out.push((k.clone(), v.clone()));
         }
     }
+    // The task's environment variables, the step's winning where both name one.
     if let Some((k, v)) = task_entries
         .iter()
         .find(|(k, _)| k.as_str() == Some("environment_variables"))
-        && field(node, "environment_variables").is_none()
     {
-        out.push((k.clone(), v.clone()));
+        match (
+            &v.value,
+            out.iter_mut()
+                .find(|(key, _)| key.as_str() == Some("environment_variables")),
+        ) {
+            (_, None) => out.push((k.clone(), v.clone())),
+            (Value::Map(task_vars), Some((_, step_vars))) => {
+                if let Value::Map(step_map) = &mut step_vars.value {
+                    for (name, value) in task_vars {
+                        if !step_map.iter().any(|(n, _)| n.as_str() == name.as_str()) {
+                            step_map.push((name.clone(), value.clone()));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
     }
-    out.push((
-        text("command".to_owned(), task.span),
-        text(command, entry.span),
-    ));
-    Ok(Node {
-        value: Value::Map(out),
-        span: node.span,
-    })
+    // Bindings the command cannot resolve are shown where they were written.
+    let at = program.map_or(entry.span, |p| p.span);
+    out.push((text("command".to_owned(), task.span), text(command, at)));
+    Ok((
+        Node {
+            value: Value::Map(out),
+            span: node.span,
+        },
+        String::new(),
+    ))
+}
+
+/// A parallel component's command with a step's overrides of its settings: placed before the
+/// program arguments, after the component's own flags (the later flag wins).
+pub(crate) fn with_overrides(command: &str, overrides: &str) -> String {
+    match command.find(" -- ") {
+        Some(at) => format!("{}{overrides}{}", &command[..at], &command[at..]),
+        None => format!("{command}{overrides}"),
+    }
 }
 
 #[cfg(test)]
@@ -423,7 +490,8 @@ mod tests {
         for ok in ["10", "5", "10kb", "1MB", "2gb", "1024", "100b"] {
             assert!(MiniBatchSize::parse(ok).is_some(), "{ok}");
         }
-        for bad in ["", "0", "10 kb", "ten", "1tb", "-3", "1.5mb"] {
+        assert!(MiniBatchSize::parse("100 kb").is_some());
+        for bad in ["", "0", "ten", "1tb", "-3", "1.5mb", "1 0kb"] {
             assert!(MiniBatchSize::parse(bad).is_none(), "{bad}");
         }
     }

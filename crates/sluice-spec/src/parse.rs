@@ -1231,7 +1231,7 @@ pub fn load_component(
 
 pub(crate) fn decode_component(ctx: &mut Ctx<'_>, node: &Node) -> Result<ComponentSpec, SpecError> {
     if crate::parallel::is_parallel(node) {
-        let command = crate::parallel::as_command(ctx, "the parallel component", node)?;
+        let (command, _) = crate::parallel::as_command(ctx, "the parallel component", node)?;
         return decode_component(ctx, &command);
     }
     let mut r = MapReader::new(ctx, node, "a command component")?;

@@ -80,8 +80,9 @@ pub(crate) fn decode_jobs(
             continue;
         }
         let rewritten;
+        let mut overrides = String::new();
         let value = if crate::parallel::is_parallel(value) {
-            rewritten = crate::parallel::as_command(
+            (rewritten, overrides) = crate::parallel::as_command(
                 ctx,
                 &format!("parallel job `{}`", step_name.value),
                 value,
@@ -91,7 +92,15 @@ pub(crate) fn decode_jobs(
             value
         };
         match decode_step(ctx, step_name.clone(), value, default_env)? {
-            Entry::Step(step) => {
+            Entry::Step(mut step) => {
+                if !overrides.is_empty() {
+                    // The step's settings over its parallel component's.
+                    let command =
+                        crate::parallel::with_overrides(&step.component.command.value, &overrides);
+                    step.component.template = crate::binding::parse_template(&command)
+                        .map_err(|m| ctx.error(value, m))?;
+                    step.component.command.value = command;
+                }
                 steps.insert(step_name.value, *step);
             }
             Entry::Nested(n) => {

@@ -847,6 +847,7 @@ pub(crate) enum StepCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(args_override_self = true)]
 pub(crate) struct StepParallelRunArgs {
     /// The script with `init()` and `run(mini_batch)`, in the working folder.
     #[arg(long)]
@@ -861,9 +862,9 @@ pub(crate) struct StepParallelRunArgs {
     /// Files a mini-batch (`10`), or its size for a table (`100kb`, `1mb`).
     #[arg(long)]
     pub(crate) mini_batch_size: Option<String>,
-    /// Columns whose values group a table's rows into mini-batches.
-    #[arg(long, value_delimiter = ',')]
-    pub(crate) partition_keys: Vec<String>,
+    /// Columns whose values group a table's rows into mini-batches (comma-separated).
+    #[arg(long)]
+    pub(crate) partition_keys: Option<String>,
     /// Worker processes (instance count x concurrency per instance).
     #[arg(long, default_value_t = 1)]
     pub(crate) workers: usize,
@@ -874,7 +875,7 @@ pub(crate) struct StepParallelRunArgs {
     #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
     pub(crate) mini_batch_error_threshold: i64,
     /// Tries of a failed mini-batch after the first.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 2)]
     pub(crate) max_retries: u32,
     /// Seconds a mini-batch's `run()` may take.
     #[arg(long, default_value_t = 60)]

@@ -1568,6 +1568,106 @@ jobs:
     }
 }
 
+/// A parallel component (a file, `type: parallel`) run by a step that overrides its
+/// `mini_batch_size`; its entry script uses Azure's `EntryScript` logger, reads a `|` block of
+/// program arguments as one command line, and starts a process pool of its own in `run()`.
+#[test]
+fn a_parallel_component_step_overrides_its_settings_and_its_script_uses_azure_helpers() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "src/make.py",
+        "import os, sys\nos.makedirs(sys.argv[1], exist_ok=True)\nfor i in range(7):\n    open(os.path.join(sys.argv[1], f'doc{i}.txt'), 'w').write('x' * (i + 1))\n",
+    );
+    ctx.write(
+        "score/count.py",
+        r#"import multiprocessing, os, sys
+from azureml_user.parallel_run import EntryScript
+
+def init():
+    global label, logger
+    logger = EntryScript().logger
+    label = sys.argv[sys.argv.index("--label") + 1]
+    logger.info("init with %s and %s", label, sys.argv[sys.argv.index("--unit") + 1])
+
+def size(path):
+    return len(open(path).read())
+
+def run(mini_batch):
+    with multiprocessing.Pool(2) as pool:
+        sizes = pool.map(size, mini_batch)
+    logger.info("a mini-batch of %d", len(mini_batch))
+    return [f"{label} {os.path.basename(p)} {n}" for p, n in zip(mini_batch, sizes)]
+"#,
+    );
+    ctx.write(
+        "count_component.yml",
+        "\
+$schema: http://azureml/sdk-2-0/ParallelComponent.json
+name: count_docs
+type: parallel
+version: 1.0.0
+inputs:
+  docs: {type: uri_folder}
+outputs:
+  counts: {type: uri_file}
+input_data: ${{inputs.docs}}
+mini_batch_size: \"3\"
+task:
+  type: run_function
+  code: ./score
+  entry_script: count.py
+  program_arguments: |
+    --label counted
+    --unit chars
+  append_row_to: ${{outputs.counts}}
+",
+    );
+    ctx.write(
+        "pipeline.yml",
+        "\
+type: pipeline
+jobs:
+  make:
+    type: command
+    code: ./src
+    command: python3 make.py ${{outputs.docs}}
+    outputs:
+      docs: {type: uri_folder}
+  count:
+    type: parallel
+    component: ./count_component.yml
+    inputs:
+      docs: ${{parent.jobs.make.outputs.docs}}
+    mini_batch_size: \"2\"
+",
+    );
+    let out = ctx.run(&["job", "create", "-f", "pipeline.yml", "--name", "pc1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counts = std::fs::read_to_string(
+        job["jobs"]["count"]["outputs"]["counts"]["path"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{job:#}")),
+    )
+    .unwrap();
+    let expected: Vec<String> = (0..7)
+        .map(|i| format!("counted doc{i}.txt {}", i + 1))
+        .collect();
+    assert_eq!(counts, expected.join("\n") + "\n");
+    let log = std::fs::read_to_string(
+        ctx.workspace()
+            .join("jobs/pc1/steps/count/logs/std_log.txt"),
+    )
+    .unwrap();
+    assert!(
+        log.contains("4 mini-batches of 7 files"),
+        "the step's mini_batch_size wins: {log}"
+    );
+    assert!(log.contains("INFO init with counted and chars"), "{log}");
+    assert_eq!(log.matches("INFO a mini-batch of").count(), 4, "{log}");
+}
+
 /// A `uri_file` output given a path is written at that path (Azure's), not in a folder named
 /// after it: on the default datastore (`${{default_datastore}}`, `workspaceblobstore` unless the
 /// pipeline's settings name another) and in a local folder whose other files stay.

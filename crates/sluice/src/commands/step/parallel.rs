@@ -13,6 +13,8 @@ use crate::error::CliError;
 use crate::ui;
 
 const DRIVER: &str = include_str!("parallel_driver.py");
+/// Azure's `azureml_user.parallel_run.EntryScript`, as far as entry scripts use it.
+const ENTRY_SCRIPT: &str = include_str!("parallel_entry_script.py");
 
 /// Files a folder's mini-batches hold by default, and bytes an mltable's do (Azure's defaults).
 const DEFAULT_FILES: u64 = 10;
@@ -83,7 +85,15 @@ pub(crate) fn run(args: &StepParallelRunArgs) -> Result<Value, CliError> {
     }
     for (key, value) in [
         ("entry_script", json!(args.entry_script)),
-        ("partition_keys", json!(args.partition_keys)),
+        (
+            "partition_keys",
+            json!(
+                args.partition_keys
+                    .as_deref()
+                    .map(|k| k.split(',').filter(|k| !k.is_empty()).collect::<Vec<_>>())
+                    .unwrap_or_default()
+            ),
+        ),
         ("workers", json!(args.workers.max(1))),
         ("error_threshold", json!(args.error_threshold)),
         (
@@ -94,6 +104,7 @@ pub(crate) fn run(args: &StepParallelRunArgs) -> Result<Value, CliError> {
         ("timeout", json!(args.timeout.max(1))),
         ("append_row_to", json!(args.append_row_to)),
         ("program_args", json!(args.program_args)),
+        ("logging_level", json!(args.logging_level)),
     ] {
         plan[key] = value;
     }
@@ -116,6 +127,12 @@ pub(crate) fn run(args: &StepParallelRunArgs) -> Result<Value, CliError> {
         std::fs::write(path, text)
             .map_err(|e| CliError::Workspace(format!("`{}`: {e}", path.display())))
     };
+    let support = dir.0.join("azureml_user/parallel_run");
+    std::fs::create_dir_all(&support)
+        .map_err(|e| CliError::Workspace(format!("`{}`: {e}", support.display())))?;
+    write(&dir.0.join("azureml_user/__init__.py"), "")?;
+    write(&support.join("__init__.py"), ENTRY_SCRIPT)?;
+    plan["support_dir"] = json!(dir.0);
     write(&driver, DRIVER)?;
     write(&plan_path, &plan.to_string())?;
     let python = ["python3", "python"]
@@ -152,15 +169,25 @@ pub(crate) fn run(args: &StepParallelRunArgs) -> Result<Value, CliError> {
 struct TempDir(PathBuf);
 
 impl TempDir {
+    /// A new folder (never one that exists), readable by this user only.
     fn new() -> Result<Self, CliError> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("sluice-parallel-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| CliError::Workspace(format!("`{}`: {e}", dir.display())))?;
-        Ok(TempDir(dir))
+        use std::os::unix::fs::DirBuilderExt as _;
+        let mut last = None;
+        for attempt in 0..16u32 {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let dir = std::env::temp_dir().join(format!(
+                "sluice-parallel-{}-{nanos}-{attempt}",
+                std::process::id()
+            ));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => return Ok(TempDir(dir)),
+                Err(e) => last = Some((dir, e)),
+            }
+        }
+        let (dir, e) = last.expect("tried");
+        Err(CliError::Workspace(format!("`{}`: {e}", dir.display())))
     }
 }
 
@@ -214,8 +241,28 @@ fn read_mltable(dir: &Path) -> Result<Value, CliError> {
         .to_json();
     let mut files = Vec::new();
     for entry in doc["paths"].as_array().into_iter().flatten() {
+        let named = ["file", "folder", "pattern"]
+            .iter()
+            .find_map(|k| entry[*k].as_str())
+            .unwrap_or_default();
+        if named.contains("://") && !named.starts_with("file://") {
+            return Err(step_error(
+                format!(
+                    "`{}` names `{named}`, remote data; Sluice reads an MLTable's files locally",
+                    path.display()
+                ),
+                Some("download the files beside the MLTable file and name them by relative path"),
+            ));
+        }
         if let Some(f) = entry["file"].as_str() {
-            files.push(local(dir, f));
+            let file = local(dir, f);
+            if !file.is_file() {
+                return Err(step_error(
+                    format!("`{}` names `{f}`, which is not a file", path.display()),
+                    Some("paths in an MLTable file are relative to its folder"),
+                ));
+            }
+            files.push(file);
         } else if let Some(f) = entry["folder"].as_str() {
             walk(&local(dir, f), &mut files)?;
         } else if let Some(p) = entry["pattern"].as_str() {
@@ -237,7 +284,8 @@ fn read_mltable(dir: &Path) -> Result<Value, CliError> {
         }
     }
     files.retain(|f| f.file_name().is_none_or(|n| n != "MLTable"));
-    let mut plan = json!({"files": files, "format": "delimited", "delimiter": ",", "header": true});
+    let mut plan =
+        json!({"files": files, "format": "delimited", "delimiter": ",", "header": "all"});
     for step in doc["transformations"].as_array().into_iter().flatten() {
         let (name, options) = match step {
             Value::String(s) => (s.as_str(), &Value::Null),
@@ -254,10 +302,23 @@ fn read_mltable(dir: &Path) -> Result<Value, CliError> {
                     plan["delimiter"] = json!(d);
                 }
                 if let Some(h) = options["header"].as_str() {
-                    plan["header"] = json!(h != "no_header");
+                    plan["header"] = json!(match h {
+                        "no_header" => "none",
+                        "from_first_file" => "first",
+                        _ => "all",
+                    });
                 }
                 if let Some(e) = options["encoding"].as_str() {
-                    plan["encoding"] = json!(e.replace("utf8", "utf-8"));
+                    // MLTable's encoding names, as Python knows them.
+                    let python = match e {
+                        "utf8" => "utf-8",
+                        "utf8bom" => "utf-8-sig",
+                        "iso88591" => "latin-1",
+                        "windows1252" => "cp1252",
+                        "utf16" => "utf-16",
+                        other => other,
+                    };
+                    plan["encoding"] = json!(python);
                 }
             }
             "read_parquet" => plan["format"] = json!("parquet"),
@@ -283,8 +344,11 @@ fn glob(pattern: &str, path: &str) -> bool {
         match p.split_first() {
             None => s.is_empty(),
             Some((b'*', rest)) if rest.first() == Some(&b'*') => {
+                // `**/` matches whole folders (none or more), at a folder's start only.
                 let rest = rest[1..].strip_prefix(b"/").unwrap_or(&rest[1..]);
-                (0..=s.len()).any(|i| matches(rest, &s[i..]))
+                (0..=s.len())
+                    .filter(|&i| i == 0 || s[i - 1] == b'/')
+                    .any(|i| matches(rest, &s[i..]))
             }
             Some((b'*', rest)) => (0..=s.len())
                 .take_while(|&i| i == 0 || s[i - 1] != b'/')
@@ -300,6 +364,51 @@ fn glob(pattern: &str, path: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// Paths relative to the `MLTable` file's folder (`file`, `folder`, `pattern`), the format,
+    /// header and encoding of `read_delimited`, and the mistakes said plainly.
+    #[test]
+    fn mltable_files_are_read_as_the_file_names_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for f in ["a.csv", "parts/p1.csv", "parts/p2.csv", "more/x.csv", "more/y.txt"] {
+            std::fs::create_dir_all(root.join(f).parent().unwrap()).unwrap();
+            std::fs::write(root.join(f), "c\n1\n").unwrap();
+        }
+        std::fs::write(
+            root.join("MLTable"),
+            "paths:\n  - file: ./a.csv\n  - folder: ./parts\n  - pattern: more/*.csv\ntransformations:\n  - read_delimited:\n      delimiter: ';'\n      header: from_first_file\n      encoding: iso88591\n",
+        )
+        .unwrap();
+        let plan = read_mltable(root).unwrap();
+        let files: Vec<String> = plan["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                Path::new(f.as_str().unwrap())
+                    .strip_prefix(root)
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(files, ["a.csv", "parts/p1.csv", "parts/p2.csv", "more/x.csv"]);
+        assert_eq!(plan["delimiter"], ";");
+        assert_eq!(plan["header"], "first");
+        assert_eq!(plan["encoding"], "latin-1");
+
+        std::fs::write(root.join("MLTable"), "paths:\n  - file: ./gone.csv\n").unwrap();
+        let err = read_mltable(root).unwrap_err().to_string();
+        assert!(err.contains("names `./gone.csv`, which is not a file"), "{err}");
+        std::fs::write(
+            root.join("MLTable"),
+            "paths:\n  - file: https://example.com/data.csv\n",
+        )
+        .unwrap();
+        let err = read_mltable(root).unwrap_err().to_string();
+        assert!(err.contains("remote data"), "{err}");
+    }
+
     #[test]
     fn globs_match_as_mltable_patterns_do() {
         assert!(glob("*.csv", "a.csv"));
@@ -308,5 +417,7 @@ mod tests {
         assert!(glob("**/*.csv", "a.csv"));
         assert!(glob("data/?.parquet", "data/1.parquet"));
         assert!(!glob("data/?.parquet", "data/12.parquet"));
+        assert!(!glob("data/**/x.csv", "data/foox.csv"));
+        assert!(glob("data/**/x.csv", "data/a/b/x.csv"));
     }
 }

@@ -44,13 +44,17 @@ class MiniBatchContext:
 def load_entry(plan):
     sys.argv = [plan["entry_script"]] + plan["program_args"]
     here = os.getcwd()
-    if here not in sys.path:
-        sys.path.insert(0, here)
+    for folder in (here, plan.get("support_dir")):
+        if folder and folder not in sys.path:
+            sys.path.insert(0, folder)
     path = os.path.join(here, plan["entry_script"])
-    spec = importlib.util.spec_from_file_location("entry_script", path)
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise RuntimeError(f"cannot load the entry script {path}")
     module = importlib.util.module_from_spec(spec)
+    # Registered, so that what it defines pickles (results travel back to the driver).
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     if not callable(getattr(module, "run", None)):
         raise RuntimeError(f"the entry script {plan['entry_script']} has no run() function")
@@ -67,6 +71,8 @@ def takes_context(run):
 
 
 def worker(conn, plan):
+    # Its prints reach the step's log line by line, even when a timeout kills it.
+    sys.stdout.reconfigure(line_buffering=True)
     try:
         entry = load_entry(plan)
         if callable(getattr(entry, "init", None)):
@@ -100,18 +106,22 @@ def read_table(plan):
     import pandas as pd
 
     frames = []
-    for path in plan["files"]:
+    header = plan.get("header", "all")
+    for k, path in enumerate(plan["files"]):
         fmt = plan.get("format", "delimited")
         if fmt == "parquet":
             frames.append(pd.read_parquet(path))
         elif fmt == "json_lines":
             frames.append(pd.read_json(path, lines=True))
         else:
+            # `from_first_file`: only the first file has a header; the others take its names.
+            first_only = header == "first" and k > 0
             frames.append(
                 pd.read_csv(
                     path,
                     sep=plan.get("delimiter") or ",",
-                    header=0 if plan.get("header", True) else None,
+                    header=None if header == "none" or first_only else 0,
+                    names=list(frames[0].columns) if first_only and frames else None,
                     encoding=plan.get("encoding") or "utf-8",
                 )
             )
@@ -146,15 +156,48 @@ def mini_batches(plan):
     return [(i, table.iloc[k : k + n].reset_index(drop=True), None, len(table.iloc[k : k + n])) for i, k in enumerate(range(0, rows, n))]
 
 
+def is_frame(result):
+    return hasattr(result, "to_csv") and hasattr(result, "columns")
+
+
+def as_items(result):
+    """A result as a frame or a list (numpy arrays and pandas series by their items)."""
+    if result is None or is_frame(result):
+        return result
+    if hasattr(result, "tolist") and not isinstance(result, (str, bytes)):
+        result = result.tolist()
+    if isinstance(result, (list, tuple)):
+        return list(result)
+    return [result]
+
+
+def returned(result):
+    """How many items a mini-batch's result holds (Azure counts the missing ones as failed)."""
+    return 0 if result is None else len(result)
+
+
 def lines_of(result):
     if result is None:
         return []
-    if hasattr(result, "to_csv") and hasattr(result, "columns"):
-        text = result.to_csv(sep=" ", header=False, index=False)
-        return text.splitlines()
-    if isinstance(result, (list, tuple)):
-        return [str(item) for item in result]
-    return [str(result)]
+    if is_frame(result):
+        return result.to_csv(sep=" ", header=False, index=False).splitlines()
+    return [str(item) for item in result]
+
+
+def program_option(args, name, cast):
+    """The value of `--name VALUE` (or `--name=VALUE`) in the task's program arguments."""
+    for i, arg in enumerate(args):
+        if arg == f"--{name}" and i + 1 < len(args):
+            try:
+                return cast(args[i + 1])
+            except ValueError:
+                return None
+        if arg.startswith(f"--{name}="):
+            try:
+                return cast(arg.split("=", 1)[1])
+            except ValueError:
+                return None
+    return None
 
 
 def main():
@@ -164,6 +207,10 @@ def main():
     except (OSError, IndexError, ValueError) as e:
         print(f"cannot read the plan: {e}", file=sys.stderr)
         return 2
+    # For the stand-in of Azure's `EntryScript` (its logger's level, its folders).
+    os.environ["SLUICE_PARALLEL_LOGGING_LEVEL"] = plan.get("logging_level") or "INFO"
+    if plan.get("support_dir"):
+        os.environ["SLUICE_PARALLEL_DIR"] = plan["support_dir"]
     batches = mini_batches(plan)
     what = "files" if plan["kind"] == "files" else "rows"
     total_items = sum(b[3] for b in batches)
@@ -173,7 +220,8 @@ def main():
 
     def start():
         here, there = ctx.Pipe()
-        proc = ctx.Process(target=worker, args=(there, plan), daemon=True)
+        # Not a daemon: an entry script may start processes of its own (a pool, data loaders).
+        proc = ctx.Process(target=worker, args=(there, plan))
         proc.start()
         there.close()
         return {"proc": proc, "conn": here, "task": None, "ready": False}
@@ -186,6 +234,26 @@ def main():
     failed_items = 0
     aborted = None
     max_retries, timeout = plan["max_retries"], plan["timeout"]
+    # Azure's runner reads some of its settings from the task's program arguments too.
+    args = plan["program_args"]
+    error_threshold = program_option(args, "error_threshold", int)
+    if error_threshold is not None:
+        plan["error_threshold"] = error_threshold
+    allowed_percent = program_option(args, "allowed_failed_percent", float)
+    unapplied = [
+        n
+        for n in ("task_overhead_timeout", "progress_update_timeout", "first_task_creation_timeout", "resource_monitor_interval")
+        if program_option(args, n, str) is not None
+    ]
+    if unapplied:
+        log("not applied here: " + ", ".join(f"--{n}" for n in unapplied))
+
+    def over_limits():
+        if plan["error_threshold"] >= 0 and failed_items > plan["error_threshold"]:
+            return f"{failed_items} {what} failed, more than error_threshold ({plan['error_threshold']})"
+        if allowed_percent is not None and total_items and failed_items * 100.0 / total_items > allowed_percent:
+            return f"{failed_items} of {total_items} {what} failed, more than allowed_failed_percent ({allowed_percent:g}%)"
+        return None
 
     def failure(batch, why):
         nonlocal failed_items, aborted
@@ -198,16 +266,20 @@ def main():
         failed_items += batch[3]
         if plan["mini_batch_error_threshold"] >= 0 and len(failed) > plan["mini_batch_error_threshold"]:
             aborted = f"{len(failed)} mini-batches failed, more than mini_batch_error_threshold ({plan['mini_batch_error_threshold']})"
-        elif plan["error_threshold"] >= 0 and failed_items > plan["error_threshold"]:
-            aborted = f"{failed_items} {what} failed, more than error_threshold ({plan['error_threshold']})"
+        else:
+            aborted = over_limits()
 
     while aborted is None and (todo or any(w["task"] for w in pool)):
         for w in pool:
             if w["ready"] and w["task"] is None and todo:
                 batch = todo.popleft()
                 attempts[batch[0]] += 1
-                w["conn"].send(batch[:3])
                 w["task"] = (batch, time.monotonic())
+                try:
+                    w["conn"].send(batch[:3])
+                except (OSError, ValueError):
+                    # It died while idle: the read below finds it gone and retries the batch.
+                    pass
         ready = multiprocessing.connection.wait([w["conn"] for w in pool], timeout=0.2)
         for i, w in enumerate(pool):
             if w["conn"] not in ready:
@@ -236,18 +308,21 @@ def main():
             batch = w["task"][0]
             w["task"] = None
             if ok:
+                result = as_items(result)
                 results[index] = result
-                if plan["kind"] == "files" and isinstance(result, (list, tuple)) and len(result) < batch[3]:
-                    # Azure counts the files a mini-batch returned nothing for as failed.
-                    failed_items += batch[3] - len(result)
-                    if plan["error_threshold"] >= 0 and failed_items > plan["error_threshold"]:
-                        aborted = f"{failed_items} files failed, more than error_threshold ({plan['error_threshold']})"
+                short = batch[3] - returned(result)
+                if short > 0:
+                    # Azure counts the items a mini-batch returned nothing for as failed.
+                    failed_items += short
+                    log(f"mini-batch {index + 1} returned {returned(result)} result(s) for {batch[3]} {what}: {short} counted as failed")
+                    aborted = aborted or over_limits()
                 log(f"mini-batch {index + 1} of {len(batches)} done ({len(results)} done)")
             else:
                 failure(batch, error)
         now = time.monotonic()
         for i, w in enumerate(pool):
-            if w["task"] and now - w["task"][1] > timeout:
+            # A result waiting to be read is not a timeout.
+            if w["task"] and now - w["task"][1] > timeout and not w["conn"].poll():
                 batch = w["task"][0]
                 w["proc"].kill()
                 w["proc"].join(1)
@@ -255,14 +330,20 @@ def main():
                 failure(batch, f"run() took more than retry_settings.timeout ({timeout} s)")
 
     for w in pool:
+        if aborted and w["task"]:
+            # Stopping: what is still running is not waited for.
+            w["proc"].kill()
+            continue
         try:
             w["conn"].send(None)
         except (OSError, ValueError):
             pass
     for w in pool:
-        w["proc"].join(5)
+        w["proc"].join(30)
         if w["proc"].is_alive():
+            log(f"a worker (pid {w['proc'].pid}) did not end within 30 s of its last mini-batch (its shutdown()?); stopped")
             w["proc"].kill()
+            w["proc"].join(5)
     if aborted:
         log(f"stopped: {aborted}")
         return 1
