@@ -370,7 +370,13 @@ mod tests {
     fn mltable_files_are_read_as_the_file_names_them() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        for f in ["a.csv", "parts/p1.csv", "parts/p2.csv", "more/x.csv", "more/y.txt"] {
+        for f in [
+            "a.csv",
+            "parts/p1.csv",
+            "parts/p2.csv",
+            "more/x.csv",
+            "more/y.txt",
+        ] {
             std::fs::create_dir_all(root.join(f).parent().unwrap()).unwrap();
             std::fs::write(root.join(f), "c\n1\n").unwrap();
         }
@@ -392,14 +398,20 @@ mod tests {
                     .to_string()
             })
             .collect();
-        assert_eq!(files, ["a.csv", "parts/p1.csv", "parts/p2.csv", "more/x.csv"]);
+        assert_eq!(
+            files,
+            ["a.csv", "parts/p1.csv", "parts/p2.csv", "more/x.csv"]
+        );
         assert_eq!(plan["delimiter"], ";");
         assert_eq!(plan["header"], "first");
         assert_eq!(plan["encoding"], "latin-1");
 
         std::fs::write(root.join("MLTable"), "paths:\n  - file: ./gone.csv\n").unwrap();
         let err = read_mltable(root).unwrap_err().to_string();
-        assert!(err.contains("names `./gone.csv`, which is not a file"), "{err}");
+        assert!(
+            err.contains("names `./gone.csv`, which is not a file"),
+            "{err}"
+        );
         std::fs::write(
             root.join("MLTable"),
             "paths:\n  - file: https://example.com/data.csv\n",
