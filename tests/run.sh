@@ -40,7 +40,8 @@ fi
 if [ -z "${SLUICE_TEST_SLURM:-}" ] && [ "$(id -u)" -eq 0 ] && command -v slurmctld >/dev/null 2>&1; then
     sl_dir=$(mktemp -d /tmp/sluice-test-slurm.XXXXXX)
     chmod 755 "$sl_dir"
-    SLUICE_TEST_SLURM=$(bash .ci/services/slurm.sh start "$sl_dir")
+    # Two nodes on this machine, so that steps spanning nodes run as on a cluster.
+    SLUICE_TEST_SLURM=$(SLURM_NODES=2 bash .ci/services/slurm.sh start "$sl_dir")
     export SLUICE_TEST_SLURM
 fi
 [ -n "${SLUICE_TEST_SLURM:-}" ] || echo "skipped: the Slurm tests (Slurm is not installed, this is not root, or SLUICE_TEST_SLURM is unset)"

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# A private single-node Slurm cluster (munged + slurmctld + slurmd) for CI and tests.
+# A private Slurm cluster (munged + slurmctld + slurmd) for CI and tests.
 #
 # Usage: .ci/services/slurm.sh install          # Debian's slurm-wlm and munge (as root)
 #        .ci/services/slurm.sh start <dir>      # prints the slurm.conf path (one line) on stdout
 #        .ci/services/slurm.sh stop  <dir>
+#
+# SLURM_NODES=N (default 1) starts N nodes on this machine (`node1` ... `nodeN`, one slurmd
+# each on a port of its own, Slurm's multiple-slurmd mode), so that steps spanning nodes run
+# as on a real cluster.
 #
 # Everything lives in <dir>: slurm.conf (free ports on 127.0.0.1), the controller's state, the
 # node's spool, logs, pid files, and a munged of its own on a socket in <dir>/munge, so nothing
@@ -73,6 +77,21 @@ cmd_start() {
   ctld_port=$(free_port)
   slurmd_port=$(free_port)
   while [ "$slurmd_port" = "$ctld_port" ]; do slurmd_port=$(free_port); done
+  local nodes="${SLURM_NODES:-1}" node_lines="" names="" i port used
+  [[ "$nodes" =~ ^[1-9][0-9]?$ ]] || die "SLURM_NODES must be a number of nodes (1-99), not '$nodes'"
+  if [ "$nodes" -eq 1 ]; then
+    node_lines="NodeName=$node NodeAddr=127.0.0.1 $hw State=UNKNOWN"
+    names=$node
+  else
+    used="$ctld_port $slurmd_port"
+    for i in $(seq 1 "$nodes"); do
+      port=$(free_port)
+      while [[ " $used " == *" $port "* ]]; do port=$(free_port); done
+      used="$used $port"
+      node_lines="${node_lines}NodeName=node$i NodeHostname=$node NodeAddr=127.0.0.1 Port=$port $hw State=UNKNOWN"$'\n'
+      names="${names:+$names,}node$i"
+    done
+  fi
   cat > "$dir/slurm.conf" <<CONF
 ClusterName=sluicetest
 SlurmctldHost=localhost(127.0.0.1)
@@ -87,11 +106,11 @@ AuthInfo=socket=$dir/munge/socket
 MpiDefault=none
 MailProg=/bin/true
 StateSaveLocation=$dir/state
-SlurmdSpoolDir=$dir/spool
+SlurmdSpoolDir=$dir/spool/%n
 SlurmctldPidFile=$dir/slurmctld.pid
-SlurmdPidFile=$dir/slurmd.pid
+SlurmdPidFile=$dir/slurmd.%n.pid
 SlurmctldLogFile=$dir/slurmctld.log
-SlurmdLogFile=$dir/slurmd.log
+SlurmdLogFile=$dir/slurmd.%n.log
 # no cgroups in a container: track processes by parent pid, no task binding
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -109,18 +128,26 @@ SlurmdParameters=config_overrides
 MinJobAge=300
 SlurmctldTimeout=30
 SlurmdTimeout=30
-NodeName=$node NodeAddr=127.0.0.1 $hw State=UNKNOWN
-PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
+$node_lines
+PartitionName=debug Nodes=$names Default=YES MaxTime=INFINITE State=UP
 CONF
   export SLURM_CONF="$dir/slurm.conf"
   slurmctld -f "$dir/slurm.conf"
-  slurmd -f "$dir/slurm.conf"
-  if ! wait_for 30 bash -c '[ "$(sinfo -h -o %T)" = idle ]'; then
-    tail -20 "$dir/slurmctld.log" "$dir/slurmd.log" >&2 || true
-    cmd_stop "$dir"
-    die "the node did not become idle"
+  if [ "$nodes" -eq 1 ]; then
+    mkdir -p "$dir/spool/$node"
+    slurmd -f "$dir/slurm.conf"
+  else
+    for i in $(seq 1 "$nodes"); do
+      mkdir -p "$dir/spool/node$i"
+      slurmd -f "$dir/slurm.conf" -N "node$i"
+    done
   fi
-  log "started in $(elapsed "$t0") s: slurmctld $(cat "$dir/slurmctld.pid") on port $ctld_port, slurmd $(cat "$dir/slurmd.pid"), partition debug"
+  if ! wait_for 30 bash -c '[ "$(sinfo -h -o %T | sort -u)" = idle ]'; then
+    tail -20 "$dir/slurmctld.log" "$dir"/slurmd.*.log >&2 || true
+    cmd_stop "$dir"
+    die "the nodes did not become idle"
+  fi
+  log "started in $(elapsed "$t0") s: slurmctld $(cat "$dir/slurmctld.pid") on port $ctld_port, $nodes slurmd ($names), partition debug"
   echo "$dir/slurm.conf"
 }
 
@@ -132,9 +159,9 @@ cmd_stop() {
   if [ -s "$dir/slurmctld.pid" ] && alive "$(cat "$dir/slurmctld.pid")"; then
     SLURM_CONF="$dir/slurm.conf" scancel --full --quiet --user=root 2>/dev/null || true
   fi
-  for pf in slurmd.pid slurmctld.pid munged.pid; do
-    if [ -s "$dir/$pf" ]; then stop_pid "$(cat "$dir/$pf")"; fi
-    rm -f "$dir/$pf"
+  for pf in "$dir"/slurmd.*.pid "$dir/slurmctld.pid" "$dir/munged.pid"; do
+    if [ -s "$pf" ]; then stop_pid "$(cat "$pf")"; fi
+    rm -f "$pf"
   done
   log "stopped in $(elapsed "$t0") s"
 }

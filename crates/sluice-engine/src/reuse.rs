@@ -4,8 +4,8 @@
 //! The key covers everything that can change what a step produces: the command template, the
 //! hash of every file of its code snapshot, the environment (for a Python environment, the hash
 //! of its interpreter version and requirement set), every input (literal values; content hashes of data and of upstream
-//! outputs — never just their paths), the output settings, the compute and the environment
-//! variables. `job explain` compares the parts of a step's key with the closest earlier run.
+//! outputs — never just their paths), the output settings, the compute, the environment
+//! variables, and for a distributed step its nodes and processes. `job explain` compares the parts of a step's key with the closest earlier run.
 
 use serde_json::{Map, Value, json};
 use sluice_spec::Segment;
@@ -171,6 +171,11 @@ pub(crate) fn decide(
     });
     if let Some(builtin) = builtin(step) {
         parts["builtin"] = json!(builtin);
+    }
+    // Nodes and processes change what a distributed step runs (its ranks, its world size);
+    // a step on one process keeps the key it always had.
+    if step.scale.is_distributed() {
+        parts["scale"] = json!(step.scale);
     }
     // The built-in steps that read the model registry (the champion and its metric, the
     // policy) depend on it as on an input: its state is part of their key.
@@ -409,11 +414,12 @@ fn differences(before: &Value, after: &Value) -> Vec<String> {
     for name in b_in.keys().filter(|k| !a_in.contains_key(*k)) {
         out.push(format!("input `{name}` was removed"));
     }
-    for part in ["outputs", "compute", "environment_variables"] {
+    for part in ["outputs", "compute", "environment_variables", "scale"] {
         if before[part] != after[part] {
             let label = match part {
                 "outputs" => "the output settings",
                 "compute" => "the compute",
+                "scale" => "the nodes and processes (`resources`, `distribution`)",
                 _ => "the environment variables",
             };
             out.push(format!(

@@ -375,3 +375,34 @@ fn reusing_an_output_with_a_fixed_place_keeps_its_bytes() {
         "kept\n"
     );
 }
+
+/// A distributed step's nodes and processes are part of its reuse key: the same command with
+/// another `distribution` runs again, and `job explain` says why; the same again is reused.
+#[test]
+fn a_distributed_steps_processes_are_part_of_its_key() {
+    let ctx = TestContext::new();
+    let job = |processes: u32| {
+        format!(
+            "type: command\ncommand: echo trained > ${{{{outputs.model}}}}/m.txt\noutputs:\n  model: {{type: uri_folder}}\ndistribution:\n  type: pytorch\n  process_count_per_instance: {processes}\n"
+        )
+    };
+    ctx.write("two.yml", &job(2));
+    ctx.write("three.yml", &job(3));
+    for (file, name) in [("two.yml", "d1"), ("three.yml", "d2"), ("three.yml", "d3")] {
+        let out = ctx.run(&["job", "create", "-f", file, "--name", name]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let step = |name: &str| ctx.json(&["job", "show", "-n", name])["jobs"]["main"].clone();
+    assert!(step("d2")["reused_from"].is_null(), "{}", step("d2"));
+    assert_eq!(step("d3")["reused_from"], "d2/main");
+    let why = ctx.json(&["job", "explain", "-n", "d2"]);
+    assert!(
+        why.to_string()
+            .contains("the nodes and processes (`resources`, `distribution`) changed"),
+        "{why}"
+    );
+}

@@ -1,4 +1,4 @@
-//! Steps on a Slurm compute: a real single-node cluster (`SLUICE_TEST_SLURM` names its
+//! Steps on a Slurm compute: a real cluster, two nodes on this machine (`SLUICE_TEST_SLURM` names its
 //! `slurm.conf`; `tests/run.sh` starts it with `.ci/services/slurm.sh`). Each test says it is
 //! skipped when no cluster was given. What Slurm itself reports (`scontrol show job`) is checked
 //! beside what sluice recorded.
@@ -586,22 +586,32 @@ fn a_resumed_job_follows_the_slurm_job_its_killed_runner_left_and_its_mlflow_cal
 }
 
 /// The node's state as `sinfo` reports it (`idle`, `down`, `allocated`, `mixed`).
-fn node_state(conf: &str) -> String {
+/// The cluster's nodes, by name.
+fn nodes(conf: &str) -> Vec<String> {
     let out = Command::new("sinfo")
-        .args(["-h", "-o", "%T"])
+        .args(["-h", "-N", "-o", "%N"])
+        .env("SLURM_CONF", conf)
+        .output()
+        .expect("sinfo");
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    names.dedup();
+    names
+}
+
+fn node_state(conf: &str, node: &str) -> String {
+    let out = Command::new("sinfo")
+        .args(["-h", "-n", node, "-o", "%T"])
         .env("SLURM_CONF", conf)
         .output()
         .expect("sinfo");
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-fn scontrol_node(conf: &str, state: &str) {
-    let node = Command::new("sinfo")
-        .args(["-h", "-o", "%n"])
-        .env("SLURM_CONF", conf)
-        .output()
-        .expect("sinfo");
-    let node = String::from_utf8_lossy(&node.stdout).trim().to_owned();
+fn scontrol_node(conf: &str, node: &str, state: &str) {
     // `resume` is refused when the node already returned by itself (ReturnToService=2).
     let _ = Command::new("scontrol")
         .args([
@@ -645,13 +655,16 @@ fn a_node_failure_is_retried_per_the_steps_retry_policy() {
         Stdio::piped(),
     );
     let first = running_slurm_job(&ctx, &conf, "n", || flag.exists());
-    // The node fails under the running attempt, then comes back.
-    scontrol_node(&conf, "down");
+    // The node under the running attempt fails, then comes back.
+    let node = slurm_job(&conf, &first)["NodeList"].clone();
+    scontrol_node(&conf, &node, "down");
     wait_for(30, "Slurm to report the node failure", || {
         slurm_job(&conf, &first)["JobState"] == "NODE_FAIL"
     });
-    scontrol_node(&conf, "resume");
-    wait_for(60, "the node to return", || node_state(&conf) != "down");
+    scontrol_node(&conf, &node, "resume");
+    wait_for(60, "the node to return", || {
+        !node_state(&conf, &node).starts_with("down")
+    });
     let out = runner.wait_with_output().unwrap();
     let job: Value = serde_json::from_slice(&out.stdout).expect("the job's JSON");
     assert_eq!(job["status"], "Completed", "{job:#}");
@@ -672,6 +685,10 @@ fn a_node_failure_is_retried_per_the_steps_retry_policy() {
 }
 
 #[test]
+#[expect(
+    clippy::print_stderr,
+    reason = "a part skipped on a one-node cluster says so"
+)]
 fn a_distributed_step_runs_one_task_per_process_with_azures_launcher_variables() {
     let Some((conf, _cluster, ctx)) = on_cluster(
         "a_distributed_step_runs_one_task_per_process_with_azures_launcher_variables",
@@ -746,11 +763,73 @@ fn a_distributed_step_runs_one_task_per_process_with_azures_launcher_variables()
         }
     }
 
-    // Two nodes on a one-node cluster: Slurm queues it for ever (PartitionNodeLimit); sluice
+    // Across nodes (the cluster `tests/run.sh` starts has two): one task a node, each with its
+    // node's rank, the first node the master.
+    let names = nodes(&conf);
+    if names.len() >= 2 {
+        ctx.write(
+            "across.yml",
+            &format!(
+                "type: command\ncompute: azureml:hpc\ncommand: '{show}'\nresources:\n  instance_count: 2\ndistribution:\n  type: pytorch\n  process_count_per_instance: 1\n"
+            ),
+        );
+        let job = sluice_json(
+            &ctx,
+            &conf,
+            &[
+                "job",
+                "create",
+                "-f",
+                "across.yml",
+                "--name",
+                "x",
+                "-o",
+                "json",
+            ],
+        );
+        assert_eq!(job["status"], "Completed", "{job:#}");
+        let step = &only_step(&job);
+        let slurm = slurm_job(&conf, step["executor_id"].as_str().unwrap());
+        assert_eq!(slurm["NumNodes"], "2", "{slurm:?}");
+        let log = std::fs::read_to_string(step["log_path"].as_str().unwrap()).unwrap();
+        let mut on = Vec::new();
+        for rank in 0..2 {
+            let line = log
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{rank}: rank={rank} ")))
+                .unwrap_or_else(|| panic!("no line of rank {rank} in\n{log}"));
+            assert!(
+                line.contains(&format!("local=0 node={rank} world=2 "))
+                    && line.contains(" nodes=2 "),
+                "{line}"
+            );
+            on.push(
+                line.split("master=")
+                    .nth(1)
+                    .unwrap()
+                    .split(':')
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        assert_eq!(on[0], on[1], "one master for both");
+        assert!(
+            names.contains(&on[0]),
+            "the master is a node of the job: {on:?} {names:?}"
+        );
+    } else {
+        eprintln!("skipped: the cluster has one node, so no step ran across nodes");
+    }
+
+    // More nodes than the cluster has: Slurm queues it for ever (PartitionNodeLimit); sluice
     // cancels it and says what to change.
     ctx.write(
         "wide.yml",
-        "type: command\ncompute: azureml:hpc\ncommand: echo wide\nresources:\n  instance_count: 2\n",
+        &format!(
+            "type: command\ncompute: azureml:hpc\ncommand: echo wide\nresources:\n  instance_count: {}\n",
+            names.len() + 1
+        ),
     );
     let out = sluice(
         &ctx,
