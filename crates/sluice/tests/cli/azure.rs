@@ -1231,15 +1231,20 @@ objective: {goal: minimize, primary_metric: loss}
         let text = std::fs::read_to_string(ctx.root().join("sweep.yml"))
             .unwrap()
             .replace(bad, good);
-        ctx.write("bad.yml", &text);
-        let out = ctx.run(&["job", "validate", "-f", "bad.yml"]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(3), "{stderr}");
-        assert!(
-            stderr.contains(&format!("bad.yml:{at}")) && stderr.contains(says),
-            "{says}: {stderr}"
-        );
+        refused_at(&ctx, &text, at, says);
     }
+}
+
+/// `text`, validated as a job file, is refused (exit 3) with `says` at `at` (line:column).
+fn refused_at(ctx: &TestContext, text: &str, at: &str, says: &str) {
+    ctx.write("bad.yml", text);
+    let out = ctx.run(&["job", "validate", "-f", "bad.yml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("bad.yml:{at}")) && stderr.contains(says),
+        "{says}: {stderr}"
+    );
 }
 
 /// Azure's `early_termination`: a bandit policy stops, while it runs, the trial whose loss is
@@ -1557,14 +1562,7 @@ jobs:
             "`task.entry_scrip` is not a field",
         ),
     ] {
-        ctx.write("bad.yml", &text.replace(bad, good));
-        let out = ctx.run(&["job", "validate", "-f", "bad.yml"]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(3), "{stderr}");
-        assert!(
-            stderr.contains(&format!("bad.yml:{at}")) && stderr.contains(says),
-            "{says}: {stderr}"
-        );
+        refused_at(&ctx, &text.replace(bad, good), at, says);
     }
 }
 

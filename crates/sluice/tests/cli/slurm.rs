@@ -730,11 +730,7 @@ fn a_distributed_step_runs_one_task_per_process_with_azures_launcher_variables()
         let log = std::fs::read_to_string(s["log_path"].as_str().unwrap()).unwrap();
         let mut ranks = Vec::new();
         for rank in 0..2 {
-            // `srun --label` prefixes each task's lines with its rank.
-            let line = log
-                .lines()
-                .find(|l| l.trim_start().starts_with(&format!("{rank}: rank={rank} ")))
-                .unwrap_or_else(|| panic!("{step}: no line of rank {rank} in\n{log}"));
+            let line = rank_line(&log, rank);
             assert!(
                 line.contains(&format!("local={rank} node=0 world=2 ")),
                 "{line}"
@@ -794,10 +790,7 @@ fn a_distributed_step_runs_one_task_per_process_with_azures_launcher_variables()
         let log = std::fs::read_to_string(step["log_path"].as_str().unwrap()).unwrap();
         let mut on = Vec::new();
         for rank in 0..2 {
-            let line = log
-                .lines()
-                .find(|l| l.trim_start().starts_with(&format!("{rank}: rank={rank} ")))
-                .unwrap_or_else(|| panic!("no line of rank {rank} in\n{log}"));
+            let line = rank_line(&log, rank);
             assert!(
                 line.contains(&format!("local=0 node={rank} world=2 "))
                     && line.contains(" nodes=2 "),
@@ -848,6 +841,13 @@ fn a_distributed_step_runs_one_task_per_process_with_azures_launcher_variables()
     );
     let slurm = slurm_job(&conf, step["executor_id"].as_str().unwrap());
     assert_eq!(slurm["JobState"], "CANCELLED");
+}
+
+/// The line task `rank` printed (`srun --label` prefixes each task's lines with its rank).
+fn rank_line(log: &str, rank: usize) -> &str {
+    log.lines()
+        .find(|l| l.trim_start().starts_with(&format!("{rank}: rank={rank} ")))
+        .unwrap_or_else(|| panic!("no line of rank {rank} in\n{log}"))
 }
 
 /// The steps `(start, end)` times each step of a fan-out wrote, and the most that ran at once.
