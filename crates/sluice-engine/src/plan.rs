@@ -216,18 +216,21 @@ pub fn plan(
     let mut outputs = IndexMap::new();
     for (name, (_, value)) in &spec.outputs {
         let register_as = register_as(value);
-        let (ty, (dir, publish)) = match value {
-            OutputValue::Path { ty, path, .. } => (
-                ty.as_ref().map_or(IoType::UriFolder, |t| t.value),
-                output_location(ws, src, &expand_path(path, spec, &job_name, name))?,
-            ),
+        let (ty, (dir, publish), file) = match value {
+            OutputValue::Path { ty, path, .. } => {
+                let ty = ty.as_ref().map_or(IoType::UriFolder, |t| t.value);
+                let (dir, publish) =
+                    output_location(ws, src, &expand_path(path, spec, &job_name, name))?;
+                let (dir, file) = file_output(ty, dir, publish.as_ref());
+                (ty, (dir, publish), file)
+            }
             OutputValue::Default { ty, .. } => (
                 ty.as_ref().map_or(IoType::UriFolder, |t| t.value),
                 (ws.job_dir(&job_name).join("outputs").join(name), None),
+                None,
             ),
             OutputValue::Bound(_) => unreachable!("rejected by validation"),
         };
-        let (dir, file) = file_output(ty, dir, publish.as_ref());
         outputs.insert(
             name.clone(),
             OutputPlan {
@@ -394,12 +397,12 @@ fn plan_step(
                 };
                 let parent = pipeline_outputs.get_mut(p).expect("validated");
                 parent.ty = def.ty.value;
-                let dir = if parent.dir.starts_with(ws.job_dir(job_name).join("outputs")) {
+                let (dir, file) = if parent.dir.starts_with(ws.job_dir(job_name).join("outputs")) {
                     // An unplaced pipeline output lives where the step writes it.
                     parent.dir.clone_from(&default_dir);
-                    default_dir
+                    (default_dir, None)
                 } else {
-                    parent.dir.clone()
+                    (parent.dir.clone(), parent.file.clone())
                 };
                 OutputPlan {
                     ty: def.ty.value,
@@ -407,7 +410,7 @@ fn plan_step(
                     pipeline_output: Some(p.clone()),
                     register_as: None,
                     publish: parent.publish.clone(),
-                    file: parent.file.clone(),
+                    file,
                 }
             }
             Some(OutputValue::Path { ty, path, .. }) => {

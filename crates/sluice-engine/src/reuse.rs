@@ -152,8 +152,15 @@ pub(crate) fn decide(
         .outputs
         .iter()
         .map(|(name, out)| {
-            // A folder inside the job is the default place; any other place is a setting.
-            let place = (!out.dir.starts_with(&job_dir)).then(|| out.dir.display().to_string());
+            // A folder inside the job is the default place; any other place is a setting (for a
+            // file given a path, the file's).
+            let place = (!out.dir.starts_with(&job_dir)).then(|| {
+                out.file
+                    .as_ref()
+                    .map_or_else(|| out.dir.clone(), |f| out.dir.join(f))
+                    .display()
+                    .to_string()
+            });
             (
                 name.clone(),
                 json!({"type": out.ty.as_str(), "path": place, "register_as": out.register_as}),

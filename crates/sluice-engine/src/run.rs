@@ -501,7 +501,7 @@ impl Runner {
         match self
             .ws
             .store()
-            .metric_history(run, metric, usize::MAX / 2, 0)
+            .metric_history_points(run, metric, usize::MAX / 2, 0)
         {
             Ok((points, _)) => points.into_iter().map(|p| p.value).collect(),
             Err(e) => {
@@ -604,8 +604,6 @@ impl Runner {
     }
 }
 
-/// Hashes an output, registers it as a data asset when the file asks (`name:` on the output),
-/// and records it (`step` empty for the pipeline's own outputs).
 /// How often the runner judges the running trials of sweeps with an early termination policy.
 const WATCH_EVERY: Duration = Duration::from_millis(500);
 
@@ -642,6 +640,8 @@ fn stop_all(stops: &HashMap<usize, watch::Sender<bool>>) {
     }
 }
 
+/// Hashes an output, registers it as a data asset when the file asks (`name:` on the output),
+/// and records it (`step` empty for the pipeline's own outputs).
 fn record_output(
     ws: &Workspace,
     job: &str,

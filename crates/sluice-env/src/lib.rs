@@ -18,7 +18,7 @@ mod uv;
 use std::path::PathBuf;
 
 pub use build::{Builder, Built};
-pub use python::{Python, find_python};
+pub use python::{Python, find_python, on_path};
 pub use request::{CONDA_BASE, CONDA_BASE_ORIGIN, EnvRequest, Requirement};
 pub use uv::find_uv;
 

@@ -200,7 +200,8 @@ fn managed_in(roots: &[PathBuf], names: &[String]) -> Vec<PathBuf> {
 }
 
 /// The first executable `name` on PATH.
-pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
+#[must_use]
+pub fn on_path(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)

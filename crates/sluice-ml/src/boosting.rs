@@ -152,7 +152,9 @@ impl Loss {
         }
     }
 
-    /// Gradient and hessian of every row and output, into `grad` and `hess` (`n` x outputs).
+    /// Gradient and hessian of every row and class of the multinomial loss, into `grad` and
+    /// `hess` (`n` x classes). A loss with one output fills them row by row instead
+    /// ([`Loss::row_stats`]).
     fn gradients(self, y: &[f64], raw: &[f64], grad: &mut [f64], hess: &mut [f64]) {
         let k = self.outputs();
         grad.par_chunks_mut(CHUNK * k)
@@ -162,27 +164,13 @@ impl Loss {
                 let first = c * CHUNK;
                 for (i, (gi, hi)) in g.chunks_exact_mut(k).zip(h.chunks_exact_mut(k)).enumerate() {
                     let row = first + i;
-                    let r = &raw[row * k..(row + 1) * k];
-                    match self {
-                        Loss::Squared => {
-                            gi[0] = r[0] - y[row];
-                            hi[0] = 1.0;
-                        }
-                        Loss::Binary => {
-                            let p = sigmoid(r[0]);
-                            gi[0] = p - y[row];
-                            hi[0] = p * (1.0 - p);
-                        }
-                        Loss::Multinomial(_) => {
-                            gi.copy_from_slice(r);
-                            softmax(gi);
-                            let yk = crate::par::to_index(y[row]);
-                            for (j, (g, h)) in gi.iter_mut().zip(hi.iter_mut()).enumerate() {
-                                *h = *g * (1.0 - *g);
-                                if j == yk {
-                                    *g -= 1.0;
-                                }
-                            }
+                    gi.copy_from_slice(&raw[row * k..(row + 1) * k]);
+                    softmax(gi);
+                    let yk = crate::par::to_index(y[row]);
+                    for (j, (g, h)) in gi.iter_mut().zip(hi.iter_mut()).enumerate() {
+                        *h = *g * (1.0 - *g);
+                        if j == yk {
+                            *g -= 1.0;
                         }
                     }
                 }

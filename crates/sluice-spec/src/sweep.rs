@@ -98,17 +98,17 @@ impl EarlyTermination {
     /// values of the primary metric in the order logged (trials with fewer than `i` values are
     /// not compared), `finished` which of them have ended. `None` when it goes on.
     #[must_use]
-    pub fn judge(
+    pub fn judge<'a>(
         &self,
         maximize: bool,
         metric: &str,
-        histories: &[&[f64]],
+        histories: &[&'a [f64]],
         finished: &[bool],
         who: usize,
         i: usize,
     ) -> Option<String> {
         // Each trial's values up to interval `i` (all of them for one that has not reached it).
-        let upto = |h: &'_ [f64]| -> Vec<f64> { h[..i.min(h.len())].to_vec() };
+        let upto = |h: &'a [f64]| -> &'a [f64] { &h[..i.min(h.len())] };
         let best_of = |values: &[f64]| -> f64 {
             let values = values.iter().copied();
             if maximize {
@@ -122,7 +122,7 @@ impl EarlyTermination {
         if histories.get(who).is_none_or(|h| h.len() < i) || i == 0 {
             return None;
         }
-        let mine = best_of(&upto(histories[who]));
+        let mine = best_of(upto(histories[who]));
         let skip_finished = matches!(
             self.policy,
             TerminationPolicy::TruncationSelection {
@@ -132,7 +132,7 @@ impl EarlyTermination {
         );
         // Every trial that logged a value: those behind are compared by what they logged so far,
         // so a trial ahead of the others is not judged alone.
-        let peers: Vec<(usize, Vec<f64>)> = histories
+        let peers: Vec<(usize, &[f64])> = histories
             .iter()
             .enumerate()
             .filter(|&(k, h)| {

@@ -120,24 +120,28 @@ pub(crate) fn run(args: &StepParallelRunArgs) -> Result<Value, CliError> {
             Some("`task.entry_script` is relative to `task.code`"),
         ));
     }
-    let dir = TempDir::new()?;
-    let driver = dir.0.join("parallel_driver.py");
-    let plan_path = dir.0.join("plan.json");
+    // Private to this user (0700), removed when the run ends.
+    let dir = tempfile::Builder::new()
+        .prefix("sluice-parallel-")
+        .tempdir()
+        .map_err(|e| CliError::Workspace(format!("cannot make a temporary folder: {e}")))?;
+    let driver = dir.path().join("parallel_driver.py");
+    let plan_path = dir.path().join("plan.json");
     let write = |path: &Path, text: &str| {
         std::fs::write(path, text)
             .map_err(|e| CliError::Workspace(format!("`{}`: {e}", path.display())))
     };
-    let support = dir.0.join("azureml_user/parallel_run");
+    let support = dir.path().join("azureml_user/parallel_run");
     std::fs::create_dir_all(&support)
         .map_err(|e| CliError::Workspace(format!("`{}`: {e}", support.display())))?;
-    write(&dir.0.join("azureml_user/__init__.py"), "")?;
+    write(&dir.path().join("azureml_user/__init__.py"), "")?;
     write(&support.join("__init__.py"), ENTRY_SCRIPT)?;
-    plan["support_dir"] = json!(dir.0);
+    plan["support_dir"] = json!(dir.path());
     write(&driver, DRIVER)?;
     write(&plan_path, &plan.to_string())?;
     let python = ["python3", "python"]
         .into_iter()
-        .find_map(on_path)
+        .find_map(sluice_env::on_path)
         .ok_or_else(|| {
             step_error(
                 "no `python3` or `python` on PATH to run the entry script".to_owned(),
@@ -165,38 +169,6 @@ pub(crate) fn run(args: &StepParallelRunArgs) -> Result<Value, CliError> {
     Ok(json!({"completed": true}))
 }
 
-/// A folder of this process's own under the system's temporary folder, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    /// A new folder (never one that exists), readable by this user only.
-    fn new() -> Result<Self, CliError> {
-        use std::os::unix::fs::DirBuilderExt as _;
-        let mut last = None;
-        for attempt in 0..16u32 {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos());
-            let dir = std::env::temp_dir().join(format!(
-                "sluice-parallel-{}-{nanos}-{attempt}",
-                std::process::id()
-            ));
-            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-                Ok(()) => return Ok(TempDir(dir)),
-                Err(e) => last = Some((dir, e)),
-            }
-        }
-        let (dir, e) = last.expect("tried");
-        Err(CliError::Workspace(format!("`{}`: {e}", dir.display())))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Every file under `dir`, by path, hidden ones left out.
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CliError> {
     let read = std::fs::read_dir(dir)
@@ -217,12 +189,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CliError> {
         }
     }
     Ok(())
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
 }
 
 /// The files and format an `MLTable` file names: `paths` (`file`, `folder`, `pattern`, relative
