@@ -125,6 +125,9 @@ pub(crate) struct Claim {
     started: String,
     host: String,
     ending: std::sync::atomic::AtomicBool,
+    /// Set by the thread that found the job no longer this process's, before it stops the
+    /// steps and the process: no other thread writes anything after.
+    lost: std::sync::atomic::AtomicBool,
     /// When the store last said the job was this process's (a beat or a check), by the wall
     /// clock (which, unlike a monotonic one, counts the time a machine spent suspended).
     confirmed: std::sync::Mutex<Option<std::time::SystemTime>>,
@@ -144,6 +147,7 @@ impl Claim {
             started: process_started(pid).unwrap_or_default(),
             host: this_host(),
             ending: std::sync::atomic::AtomicBool::new(false),
+            lost: std::sync::atomic::AtomicBool::new(false),
             confirmed: std::sync::Mutex::new(None),
         }
     }
@@ -170,6 +174,13 @@ impl Claim {
     /// this process's (another machine judged it gone and ended or resumed it), stop here
     /// instead of writing it.
     pub(crate) fn check(&self, store: &sluice_store::Store) {
+        if self.lost.load(std::sync::atomic::Ordering::SeqCst) {
+            // Another thread found the job gone and is ending the process (its steps killed a
+            // moment ago end here as failures): nothing more is written, whatever it was.
+            loop {
+                std::thread::park();
+            }
+        }
         if self.is_ending() || self.recently_confirmed() {
             return;
         }
@@ -203,6 +214,7 @@ impl Claim {
     /// or another process claimed it since. Going on would run its steps twice and write over a
     /// job that is not its: its step processes are killed and the process exits (code 1).
     fn lost(&self, store: &sluice_store::Store) -> ! {
+        self.lost.store(true, std::sync::atomic::Ordering::SeqCst);
         crate::executor::local::stop_all_running();
         let job = &self.job;
         let now = store.get_job(job).map_or_else(
