@@ -783,10 +783,10 @@ fn split_args(text: &str) -> Vec<String> {
     out
 }
 
-#[test]
-fn the_generated_azure_devops_pipelines_run_from_nothing_to_an_approved_promotion() {
-    let ctx = TestContext::new();
-    let root = project(&ctx);
+/// The test project with its Azure DevOps pipelines written: the project, the pipelines'
+/// folder, and an agent's temporary folder.
+fn azure_devops_project(ctx: &TestContext) -> (PathBuf, PathBuf, PathBuf) {
+    let root = project(ctx);
     ctx.ok(&[
         "ci",
         "init",
@@ -799,6 +799,13 @@ fn the_generated_azure_devops_pipelines_run_from_nothing_to_an_approved_promotio
     let dir = root.join("mlops/devops-pipelines");
     let temp = ctx.root().join("agent");
     std::fs::create_dir_all(&temp).unwrap();
+    (root, dir, temp)
+}
+
+#[test]
+fn the_generated_azure_devops_pipelines_run_from_nothing_to_an_approved_promotion() {
+    let ctx = TestContext::new();
+    let (root, dir, temp) = azure_devops_project(&ctx);
 
     // Pipeline 1: the infrastructure file is its variables template; nothing exists yet.
     let (mut infra, pipeline) = Azure::load(&root, &dir.join("deploy-infra.yml"), &temp, &[]);
@@ -870,19 +877,7 @@ fn the_generated_azure_devops_pipelines_run_from_nothing_to_an_approved_promotio
 #[test]
 fn the_generated_azure_devops_training_runs_on_a_declared_team_server() {
     let ctx = TestContext::new();
-    let root = project(&ctx);
-    ctx.ok(&[
-        "ci",
-        "init",
-        "azure-devops",
-        "--dir",
-        root.to_str().unwrap(),
-        "--pipeline",
-        "pipeline.yml",
-    ]);
-    let dir = root.join("mlops/devops-pipelines");
-    let temp = ctx.root().join("agent");
-    std::fs::create_dir_all(&temp).unwrap();
+    let (root, dir, temp) = azure_devops_project(&ctx);
     let TeamServer {
         ws,
         trainer,
