@@ -323,7 +323,7 @@ impl Runner {
             match self.plan.steps.iter().position(|s| s.name == d.step) {
                 Some(i) if sched.start_now(i) => {
                     let stop = stop_channel(&mut stops, i, stopping);
-                    let run = self.launch(i, &mut running, stop, Some(d))?;
+                    let run = self.launch(i, &mut running, stop, Some(d), None)?;
                     trials.runs.insert(i, run);
                 }
                 _ => {
@@ -344,9 +344,13 @@ impl Runner {
                 }
             }
             for i in sched.ready() {
+                let chosen = self.bayes_point(i, &trials)?;
                 let stop = stop_channel(&mut stops, i, stopping);
-                let run = self.launch(i, &mut running, stop, None)?;
+                let run = self.launch(i, &mut running, stop, None, chosen.as_ref())?;
                 trials.runs.insert(i, run);
+                if let Some((_, point)) = chosen {
+                    trials.points.insert(i, point);
+                }
                 if let Some(w) = &self.plan.steps[i].watch {
                     trials
                         .started
@@ -496,6 +500,115 @@ impl Runner {
         skipped
     }
 
+    /// The point a bayesian sweep's trial `i` runs instead of its planned (seeded random) one,
+    /// chosen from the results of its sweep's trials that completed (see
+    /// [`sluice_spec::Bayesian`]), and the step as it runs with it. `None` for other steps and
+    /// for the sweep's first trials.
+    fn bayes_point(
+        &self,
+        i: usize,
+        trials: &TrialWatch,
+    ) -> Result<Option<(StepPlan, Vec<serde_json::Value>)>, EngineError> {
+        let step = &self.plan.steps[i];
+        let Some((w, b)) = step
+            .watch
+            .as_ref()
+            .and_then(|w| w.bayesian.as_ref().map(|b| (w, b)))
+        else {
+            return Ok(None);
+        };
+        let members: Vec<usize> = (0..self.plan.steps.len())
+            .filter(|&j| {
+                self.plan.steps[j]
+                    .watch
+                    .as_ref()
+                    .is_some_and(|o| o.sweep == w.sweep)
+            })
+            .collect();
+        let trial = members.iter().position(|&j| j == i).unwrap_or(0);
+        if trial < b.initial {
+            return Ok(None);
+        }
+        let job = self.plan.job_name.as_str();
+        let rows = self.ws.store().list_steps(job)?;
+        let read = |inputs: &serde_json::Value| {
+            let texts: Vec<Option<&str>> = b
+                .space
+                .iter()
+                .map(|(k, _)| {
+                    let v = &inputs[k.as_str()];
+                    v["value"].as_str().or_else(|| v.as_str())
+                })
+                .collect();
+            b.parse_point(&texts, &crate::plan::literal_text)
+        };
+        let mut observed = Vec::new();
+        let mut failed = Vec::new();
+        let mut pending = Vec::new();
+        for &j in &members {
+            let name = self.plan.steps[j].name.as_str();
+            let Some(row) = rows.iter().find(|r| r.name == name).filter(|_| j != i) else {
+                continue;
+            };
+            // The point it ran: the one chosen for it here, the one recorded when it started,
+            // or (started a moment ago with its planned point) the planned one.
+            let planned = || {
+                let inputs: serde_json::Map<String, serde_json::Value> = self.plan.steps[j]
+                    .inputs
+                    .iter()
+                    .filter_map(|(k, v)| match v {
+                        StepInput::Literal { value } => Some((k.clone(), value.clone().into())),
+                        _ => None,
+                    })
+                    .collect();
+                read(&serde_json::Value::Object(inputs))
+            };
+            let Some(point) = trials
+                .points
+                .get(&j)
+                .cloned()
+                .or_else(|| read(&row.inputs))
+                .or_else(|| trials.runs.contains_key(&j).then(planned).flatten())
+            else {
+                continue;
+            };
+            let status = Status::parse(&row.status);
+            if status == Some(Status::Completed) {
+                let run = match trials.runs.get(&j) {
+                    Some(run) => Some(run.clone()),
+                    None => self.ws.store().step_run(job, name)?,
+                };
+                let last = run.and_then(|r| self.metric_values(&r, &w.metric).last().copied());
+                match last.filter(|v| v.is_finite()) {
+                    Some(v) => observed.push((point, v)),
+                    None => failed.push(point),
+                }
+            } else if status.is_some_and(Status::is_terminal) {
+                failed.push(point);
+            } else if trials.runs.contains_key(&j) {
+                pending.push(point);
+            }
+        }
+        let Some(point) = b.suggest(&observed, &failed, &pending, w.maximize, trial) else {
+            return Ok(None);
+        };
+        tracing::info!(step = %step.name, ?point, finished = observed.len(), "bayesian sampling chose the trial's point");
+        let mut chosen = step.clone();
+        for ((key, _), value) in b.space.iter().zip(&point) {
+            chosen.inputs.insert(
+                key.clone(),
+                StepInput::Literal {
+                    value: crate::plan::literal_text(value),
+                },
+            );
+            let text = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            chosen.env_vars.insert(format!("AZUREML_SWEEP_{key}"), text);
+        }
+        Ok(Some((chosen, point)))
+    }
+
     /// The values of `metric` a run logged, by step then time (none when it cannot be read).
     fn metric_values(&self, run: &str, metric: &str) -> Vec<f64> {
         match self
@@ -520,6 +633,7 @@ impl Runner {
         running: &mut JoinSet<(usize, StepEnd)>,
         stop_rx: watch::Receiver<bool>,
         follow: Option<DetachedStep>,
+        chosen: Option<&(StepPlan, Vec<serde_json::Value>)>,
     ) -> Result<String, EngineError> {
         let step = &self.plan.steps[i];
         // A job taken from this process (judged gone elsewhere) starts nothing more.
@@ -546,6 +660,23 @@ impl Runner {
             let run = crate::tracking::child_run(s, &self.tracking, job, &step.name)
                 .map_err(|e| sluice_store::StoreError::Invalid(e.to_string()))?;
             s.set_step_run(job, &step.name, &run)?;
+            if let Some((_, point)) = chosen {
+                // The point a bayesian sweep chose for it, which `sweep-select` reports.
+                let names = step
+                    .watch
+                    .iter()
+                    .flat_map(|w| &w.bayesian)
+                    .flat_map(|b| &b.space);
+                let point: serde_json::Map<String, serde_json::Value> = names
+                    .zip(point)
+                    .map(|((k, _), v)| (k.clone(), v.clone()))
+                    .collect();
+                let tag = sluice_store::tracking::KeyValue {
+                    key: sluice_spec::SWEEP_POINT_TAG.into(),
+                    value: serde_json::Value::Object(point).to_string(),
+                };
+                s.log_batch(&run, &[], &[], &[tag])?;
+            }
             Ok(run)
         })?;
         (self.observer)(Event::Step {
@@ -564,6 +695,7 @@ impl Runner {
             executor: self.executors.get(&step.compute),
             follow,
             claim: Arc::clone(&self.claim),
+            chosen: chosen.map(|(step, _)| Box::new(step.clone())),
         };
         let ws = self.ws.clone();
         let followed = task.follow.clone();
@@ -620,6 +752,8 @@ struct TrialWatch {
     started: HashMap<String, std::time::Instant>,
     /// The metric values of trials that ended.
     ended: HashMap<usize, Vec<f64>>,
+    /// The points a bayesian sweep chose for its trials.
+    points: HashMap<usize, Vec<serde_json::Value>>,
 }
 
 /// A stop for step `i`, kept in `stops`; already set when the job is stopping.
@@ -700,6 +834,8 @@ struct StepTask {
     follow: Option<DetachedStep>,
     /// This process's claim on the job: checked before each status it writes.
     claim: Arc<crate::recover::Claim>,
+    /// The step as it runs when not as planned (a bayesian sweep's trial and its chosen point).
+    chosen: Option<Box<StepPlan>>,
 }
 
 /// A step's log, opened for appending: the lifecycle and an executor's line callback may both
@@ -770,7 +906,10 @@ impl StepTask {
     }
 
     async fn run(mut self) -> Result<StepEnd, EngineError> {
-        let step = self.step_plan().clone();
+        let step = match self.chosen.take() {
+            Some(step) => *step,
+            None => self.step_plan().clone(),
+        };
         let follow = self.follow.take();
         // The recorded outputs of the steps this one reads from (not the whole job's: that
         // made every step's cost grow with the pipeline).

@@ -42,7 +42,10 @@ pub use parse::{
 pub use pipeline::{ComponentInfo, load_component_info};
 pub use scale::{Distribution, DistributionKind, Scale};
 pub use source::{Source, Span, Spanned, normalize};
-pub use sweep::{EarlyTermination, SWEEP_ENV, Slack, SweepWatch, TerminationPolicy};
+pub use sweep::{
+    Bayesian, Dist, EarlyTermination, SWEEP_ENV, SWEEP_POINT_TAG, Slack, SweepWatch,
+    TerminationPolicy,
+};
 pub use types::{
     ComponentSpec, DataSpec, EnvironmentRef, EnvironmentSpec, FileAssetSpec, InputDef, InputValue,
     IoType, JobKind, JobSpec, ModelSpec, OutputDef, OutputValue, Retry, Settings, StepSpec,

@@ -13,8 +13,9 @@
 //!
 //! Points are drawn before anything runs (`random`, seeded; `grid`, every combination of
 //! `choice` values in order), so a re-run draws the same points and reuses the same trials.
-//! `bayesian` sampling needs results while the sweep runs: it is read, warned about, and run as
-//! `random` sampling. `early_termination` is applied while the trials run: each trial carries a
+//! `bayesian` sampling plans seeded random points too; the job's runner replaces those of the
+//! trials after the first few, as each starts, by the point the results so far suggest (see
+//! [`Bayesian`]). `early_termination` is applied while the trials run: each trial carries a
 //! [`SweepWatch`], and the job's runner stops the trials the policy judges behind (see
 //! [`EarlyTermination::judge`]).
 
@@ -34,6 +35,9 @@ use crate::types::{
     ComponentSpec, EnvironmentRef, InputDef, InputValue, IoType, OutputDef, OutputValue, StepSpec,
 };
 use crate::yaml::{Node, Value};
+
+mod bayes;
+pub use bayes::Bayesian;
 
 /// A sweep's `early_termination` policy: trials it judges behind are stopped while they run.
 ///
@@ -85,6 +89,8 @@ pub struct SweepWatch {
     /// `limits.timeout`: seconds from its first trial's start after which the sweep's running
     /// trials are stopped and the others never start.
     pub timeout: Option<u64>,
+    /// `sampling_algorithm: bayesian`: the trial's point is chosen when it starts.
+    pub bayesian: Option<Bayesian>,
 }
 
 impl EarlyTermination {
@@ -221,14 +227,18 @@ impl EarlyTermination {
 /// The environment variable that tells `sluice step sweep-select` the objective and trials.
 pub const SWEEP_ENV: &str = "SLUICE_SWEEP";
 
+/// The tag on a bayesian sweep trial's MLflow run that holds the point chosen for it (a JSON
+/// object of hyperparameter values), which `sluice step sweep-select` reports.
+pub const SWEEP_POINT_TAG: &str = "sluice.sweep.point";
+
 /// Trials of a `random` sweep that sets no `limits.max_total_trials`.
 const DEFAULT_TRIALS: usize = 20;
 /// At most this many trials in one sweep.
 const MAX_TRIALS: usize = 1000;
 
 /// A hyperparameter's distribution, as Azure's parameter expressions define it.
-#[derive(Debug, Clone, PartialEq)]
-enum Dist {
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Dist {
     Choice(Vec<Json>),
     RandInt(i64),
     Uniform(f64, f64),
@@ -492,8 +502,14 @@ fn positive_q(ctx: &Ctx<'_>, node: &Node, field: &str, q: f64) -> Result<f64, Sp
 
 /// How points are drawn.
 enum Sampling {
-    Random { seed: u64 },
+    Random {
+        seed: u64,
+    },
     Grid,
+    /// Seeded random points, replaced while the sweep runs (see [`Bayesian`]).
+    Bayesian {
+        seed: u64,
+    },
 }
 
 /// A fixed seed for a sweep that names none: the step's name, so a re-run draws the same points.
@@ -554,12 +570,9 @@ fn decode_sampling(
             })
         }
         "grid" => Ok(Sampling::Grid),
-        "bayesian" => {
-            ctx.warn(node, "bayesian sampling needs results while the sweep runs; Sluice draws the points at random (seeded) before it starts");
-            Ok(Sampling::Random {
-                seed: seed.unwrap_or_else(|| default_seed(name)),
-            })
-        }
+        "bayesian" => Ok(Sampling::Bayesian {
+            seed: seed.unwrap_or_else(|| default_seed(name)),
+        }),
         other => Err(ctx
             .error(node, format!("`{other}` is not a sampling algorithm"))
             .with_help("use `random`, `grid` or `bayesian`")),
@@ -665,6 +678,14 @@ pub(crate) fn decode_sweep_step(
     for (k, v) in ctx.entries(Some(space_node), "search_space")? {
         let key = ctx.string(k, "search_space")?;
         let dist = decode_dist(ctx, &key.value, v)?;
+        if matches!(sampling, Sampling::Bayesian { .. })
+            && !matches!(
+                dist,
+                Dist::Choice(_) | Dist::Uniform(..) | Dist::QUniform(..)
+            )
+        {
+            ctx.warn(v, format!("Azure's bayesian sampling takes only `choice`, `uniform` and `quniform`; Sluice searches `{}` over its range (a log scale for the log forms, mu ± 3 sigma for the normal ones)", key.value));
+        }
         space.push((key, dist));
     }
     if space.is_empty() {
@@ -673,18 +694,45 @@ pub(crate) fn decode_sweep_step(
             .with_help("name at least one hyperparameter"));
     }
     let (metric, goal) = decode_objective(ctx, r.get("objective"), node, &name.value)?;
-    let limits = decode_sweep_limits(ctx, r.get("limits"))?;
+    let limits_node = r.get("limits").filter(|n| !n.is_null());
+    let limits = decode_sweep_limits(ctx, limits_node)?;
     let early = match r.get("early_termination").filter(|n| !n.is_null()) {
-        Some(e) => Some(decode_early_termination(ctx, e)?),
+        Some(e) => {
+            if matches!(sampling, Sampling::Bayesian { .. }) {
+                ctx.warn(e, "Azure takes no early termination policy with bayesian sampling; Sluice applies it, and a trial it stops counts as the worst result seen");
+            }
+            Some(decode_early_termination(ctx, e)?)
+        }
         None => None,
     };
-    let watch = (early.is_some() || limits.timeout.is_some()).then(|| SweepWatch {
-        sweep: name.value.clone(),
-        metric: metric.clone(),
-        maximize: goal == "maximize",
-        early_termination: early,
-        timeout: limits.timeout,
-    });
+    let bayesian = match sampling {
+        Sampling::Bayesian { seed } => {
+            let all_at_once = limits
+                .max_concurrent_trials
+                .is_none_or(|c| c >= limits.max_total_trials.unwrap_or(DEFAULT_TRIALS));
+            if all_at_once {
+                ctx.warn(limits_node.unwrap_or(node), "bayesian sampling learns from the trials that ended, but every trial starts at once: set `limits.max_concurrent_trials` below `max_total_trials` (the fewer, the more each trial learns)");
+            }
+            Some(Bayesian {
+                space: space
+                    .iter()
+                    .map(|(k, d)| (k.value.clone(), d.clone()))
+                    .collect(),
+                seed,
+                initial: Bayesian::initial_trials(space.len()),
+            })
+        }
+        _ => None,
+    };
+    let watch =
+        (early.is_some() || limits.timeout.is_some() || bayesian.is_some()).then(|| SweepWatch {
+            sweep: name.value.clone(),
+            metric: metric.clone(),
+            maximize: goal == "maximize",
+            early_termination: early,
+            timeout: limits.timeout,
+            bayesian,
+        });
     let Some(trial_node) = r.get("trial").filter(|n| !n.is_null()) else {
         return Err(ctx
             .error(node, format!("sweep `{}` has no `trial`", name.value))
@@ -702,7 +750,7 @@ pub(crate) fn decode_sweep_step(
 
     // The points, before the trial is read (an inline trial takes their types).
     let points: Vec<Vec<Json>> = match sampling {
-        Sampling::Random { seed } => {
+        Sampling::Random { seed } | Sampling::Bayesian { seed } => {
             let n = limits.max_total_trials.unwrap_or_else(|| {
                 ctx.warn(
                     node,
@@ -960,7 +1008,7 @@ pub(crate) fn decode_sweep_step(
     // The command runs as one `sh -c` argument, which Linux caps at 128 KiB; the paths the job
     // gives each trial's outputs are about 150 bytes.
     // So does the variable that lists the trials' points.
-    let sweep_env = json!({"metric": metric, "goal": goal, "trials": trials_json}).to_string();
+    let sweep_env = json!({"metric": metric, "goal": goal, "trials": trials_json, "point_tag": SWEEP_POINT_TAG}).to_string();
     let at_run = command.len() + points.len() * outputs.len() * 200;
     if at_run > 96 * 1024 || sweep_env.len() > 96 * 1024 {
         return Err(ctx

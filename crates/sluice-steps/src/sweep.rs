@@ -12,7 +12,9 @@ use crate::mlflow::Tracking;
 
 /// What the sweep asks (the `SLUICE_SWEEP` variable the job sets), and where the outputs are.
 pub struct SelectArgs {
-    /// `{"metric": M, "goal": "minimize"|"maximize", "trials": [{"step": S, "params": {...}}]}`.
+    /// `{"metric": M, "goal": "minimize"|"maximize", "trials": [{"step": S, "params": {...}}],
+    /// "point_tag": T}`: a trial whose run has tag `T` (a bayesian sweep's) ran the point it
+    /// holds instead of the planned `params`.
     pub sweep: Value,
     pub job: String,
     /// This step's name (`SLUICE_STEP_NAME`): its trials are named `NAME.trial_K`.
@@ -60,6 +62,7 @@ pub fn run(args: &SelectArgs, tracking: Option<&Tracking>) -> Result<Selected, S
             "SLUICE_SWEEP names no trials: this step is written by a `type: sweep` job".into(),
         ));
     };
+    let point_tag = args.sweep["point_tag"].as_str();
     let mut trials = Vec::with_capacity(listed.len());
     for trial in listed {
         let own = trial["step"].as_str().unwrap_or_default();
@@ -68,11 +71,11 @@ pub fn run(args: &SelectArgs, tracking: Option<&Tracking>) -> Result<Selected, S
         } else {
             format!("{}.{own}", args.step)
         };
-        let found = trial_metric(t, &args.experiment_id, &args.job, &step, &metric)?;
+        let found = trial_metric(t, &args.experiment_id, &args.job, &step, &metric, point_tag)?;
         trials.push(Trial {
             own: own.to_owned(),
             step,
-            params: trial["params"].clone(),
+            params: found.point.unwrap_or_else(|| trial["params"].clone()),
             run_id: found.run_id,
             status: found.status,
             metric: found.metric,
@@ -154,15 +157,19 @@ struct Found {
     run_id: Option<String>,
     status: Option<String>,
     metric: Option<f64>,
+    /// The point in its `point_tag` tag.
+    point: Option<Value>,
 }
 
-/// The newest run of `step` in this job, its status, and its latest value of `metric`.
+/// The newest run of `step` in this job, its status, its latest value of `metric`, and the
+/// point in its tag `point_tag`.
 fn trial_metric(
     t: &Tracking,
     experiment_id: &str,
     job: &str,
     step: &str,
     metric: &str,
+    point_tag: Option<&str>,
 ) -> Result<Found, StepError> {
     let quote = |s: &str| s.replace('\'', "''");
     let found = t.post(
@@ -191,10 +198,21 @@ fn trial_metric(
             Value::String(s) if s == "-Infinity" => Some(f64::NEG_INFINITY),
             _ => None,
         });
+    let point = point_tag.and_then(|tag| {
+        let text = run["data"]["tags"]
+            .as_array()?
+            .iter()
+            .find(|t| t["key"] == tag)?["value"]
+            .as_str()?;
+        serde_json::from_str::<Value>(text)
+            .ok()
+            .filter(Value::is_object)
+    });
     Ok(Found {
         run_id,
         status,
         metric: value,
+        point,
     })
 }
 
