@@ -732,7 +732,8 @@ compute: azureml:cpu-cluster
 
 /// Azure's parallel job over an `mltable` (a CSV its `MLTable` file names), in an environment
 /// with pandas: a parallel component grouping the rows by `partition_keys` (each `run()` gets
-/// one store's rows and its key), and an inline step splitting them by `mini_batch_size`.
+/// one store's rows and its key), an inline step splitting them by `mini_batch_size`, and one
+/// over partitioned files whose `MLTable` transforms what it reads.
 #[test]
 fn parallel_steps_split_an_mltable_by_partition_keys_and_by_size() {
     if !pypi() {
@@ -754,6 +755,23 @@ fn parallel_steps_split_an_mltable_by_partition_keys_and_by_size() {
     ctx.write(
         "src/totals.py",
         "import pandas as pd\n\ndef init():\n    pass\n\ndef run(df, mini_batch_context):\n    store = mini_batch_context.partition_key_value['Store']\n    return pd.DataFrame({'Store': [store], 'total': [int(df.Quantity.sum())], 'rows': [len(df)]})\n",
+    );
+    // Partitioned files, read with MLTable's transformations after reading.
+    ctx.write(
+        "parts/MLTable",
+        "paths:\n  - pattern: ./**/sales.csv\ntransformations:\n  - read_delimited: {delimiter: ',', header: all_files_same_headers, include_path_column: true}\n  - extract_columns_from_partition_format: /{year}/{month}/sales.csv\n  - filter: 'col(\"Quantity\") > 2 and col(\"Store\") != \"C\"'\n  - convert_column_types:\n      - columns: [Quantity]\n        column_type: float\n      - columns: Member\n        column_type:\n          boolean:\n            true_values: ['y']\n            false_values: ['n']\n  - drop_columns: [Path]\n  - skip: 1\n  - take: 3\n",
+    );
+    ctx.write(
+        "parts/2024/01/sales.csv",
+        "Store,Member,Quantity\nA,y,1\nB,n,4\nC,y,9\n",
+    );
+    ctx.write(
+        "parts/2024/02/sales.csv",
+        "Store,Member,Quantity\nA,n,5\nB,y,3\nA,y,8\n",
+    );
+    ctx.write(
+        "src/rows.py",
+        "def run(df):\n    names = ','.join(df.columns)\n    return [f'{r.Store} {r.Member} {r.Quantity} {r.year}-{r.month} {names}' for r in df.itertuples()]\n",
     );
     ctx.write(
         "src/sizes.py",
@@ -813,6 +831,22 @@ jobs:
         image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04
         conda_file: ./env/conda.yml
       append_row_to: ${{outputs.counts}}
+  rows:
+    type: parallel
+    inputs:
+      data: {type: mltable, path: ./parts}
+    outputs:
+      rows: {type: uri_file}
+    input_data: ${{inputs.data}}
+    mini_batch_size: 1kb
+    task:
+      type: run_function
+      code: ./src
+      entry_script: rows.py
+      environment:
+        image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04
+        conda_file: ./env/conda.yml
+      append_row_to: ${{outputs.rows}}
 ",
     );
     let out = run_uv(
@@ -836,4 +870,13 @@ jobs:
     )
     .unwrap();
     assert_eq!(counts, "2 rows from B\n2 rows from C\n2 rows from A\n");
+    // Both months read, each row with its partition's columns; the filter, the types, the
+    // dropped path column, `skip` and `take` applied in order.
+    let rows = std::fs::read_to_string(path("rows", "rows")).unwrap();
+    assert_eq!(
+        rows,
+        "A False 5.0 2024-02 Store,Member,Quantity,year,month\n\
+         B True 3.0 2024-02 Store,Member,Quantity,year,month\n\
+         A True 8.0 2024-02 Store,Member,Quantity,year,month\n"
+    );
 }

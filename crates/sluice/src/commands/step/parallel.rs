@@ -252,6 +252,7 @@ fn read_mltable(dir: &Path) -> Result<Value, CliError> {
     files.retain(|f| f.file_name().is_none_or(|n| n != "MLTable"));
     let mut plan =
         json!({"files": files, "format": "delimited", "delimiter": ",", "header": "all"});
+    let mut transforms = Vec::new();
     for step in doc["transformations"].as_array().into_iter().flatten() {
         let (name, options) = match step {
             Value::String(s) => (s.as_str(), &Value::Null),
@@ -288,12 +289,73 @@ fn read_mltable(dir: &Path) -> Result<Value, CliError> {
                 }
             }
             "read_parquet" => plan["format"] = json!("parquet"),
-            "read_json_lines" => plan["format"] = json!("json_lines"),
-            other => ui::note(&format!(
-                "parallel-run: the MLTable transformation `{other}` is not applied"
-            )),
+            "read_json_lines" => {
+                plan["format"] = json!("json_lines");
+                if let Some(v) = options["invalid_lines"].as_str() {
+                    plan["invalid_lines"] = json!(v);
+                }
+            }
+            "take"
+            | "skip"
+            | "take_random_sample"
+            | "drop_columns"
+            | "keep_columns"
+            | "filter"
+            | "convert_column_types" => transforms.push(json!([name, options])),
+            "extract_columns_from_partition_format" => {
+                // `{timestamp:yyyy/MM/dd}` reads as a one-entry map in YAML.
+                let format = match options {
+                    Value::String(s) => s.clone(),
+                    Value::Object(m) if m.len() == 1 => m
+                        .iter()
+                        .map(|(k, v)| match v.as_str() {
+                            Some(v) => format!("{{{k}:{v}}}"),
+                            None => format!("{{{k}}}"),
+                        })
+                        .collect(),
+                    _ => String::new(),
+                };
+                if format.is_empty() {
+                    return Err(step_error(
+                        format!(
+                            "`{}`: `extract_columns_from_partition_format` takes a format such as `/{{year}}/{{month}}/data.csv`",
+                            path.display()
+                        ),
+                        None,
+                    ));
+                }
+                plan["partition_format"] = json!(format);
+            }
+            "read_delta_lake" => {
+                return Err(step_error(
+                    format!(
+                        "`{}` reads a Delta Lake table, which Sluice does not read",
+                        path.display()
+                    ),
+                    Some("export the version you need to Parquet and name it with `read_parquet`"),
+                ));
+            }
+            other => {
+                return Err(step_error(
+                    format!(
+                        "`{}`: `{other}` is not an MLTable transformation",
+                        path.display()
+                    ),
+                    Some(
+                        "MLTable's are read_delimited, read_parquet, read_json_lines, take, skip, take_random_sample, drop_columns, keep_columns, filter, convert_column_types and extract_columns_from_partition_format",
+                    ),
+                ));
+            }
+        }
+        if name.starts_with("read_") {
+            for key in ["include_path_column", "empty_as_string"] {
+                if let Some(v) = options[key].as_bool() {
+                    plan[key] = json!(v);
+                }
+            }
         }
     }
+    plan["transforms"] = Value::Array(transforms);
     Ok(plan)
 }
 
@@ -385,6 +447,47 @@ mod tests {
         .unwrap();
         let err = read_mltable(root).unwrap_err().to_string();
         assert!(err.contains("remote data"), "{err}");
+    }
+
+    /// The transformations after reading go to the driver in the file's order; a partition
+    /// format written as a YAML map (`{timestamp:yyyy/MM/dd}`) reads as the format; what Sluice
+    /// cannot apply is refused, not skipped.
+    #[test]
+    fn mltable_transformations_are_handed_on_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("a.csv"), "c\n1\n").unwrap();
+        let with = |transforms: &str| {
+            std::fs::write(
+                root.join("MLTable"),
+                format!("paths:\n  - file: ./a.csv\ntransformations:\n{transforms}"),
+            )
+            .unwrap();
+            read_mltable(root)
+        };
+        let plan = with(
+            "  - read_delimited: {include_path_column: true, empty_as_string: true}\n  - skip: 2\n  - filter: 'col(\"c\") > 1'\n  - take: 5\n  - extract_columns_from_partition_format: {timestamp:yyyy/MM/dd}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            plan["transforms"],
+            json!([["skip", 2], ["filter", "col(\"c\") > 1"], ["take", 5]])
+        );
+        assert_eq!(plan["include_path_column"], true);
+        assert_eq!(plan["empty_as_string"], true);
+        assert_eq!(plan["partition_format"], "{timestamp:yyyy/MM/dd}");
+        let plan =
+            with("  - extract_columns_from_partition_format: /{year}/{month}/a.csv\n").unwrap();
+        assert_eq!(plan["partition_format"], "/{year}/{month}/a.csv");
+        let err = with("  - read_delta_lake: {version_as_of: 1}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("Delta Lake"), "{err}");
+        let err = with("  - tak: 5\n").unwrap_err().to_string();
+        assert!(
+            err.contains("`tak` is not an MLTable transformation"),
+            "{err}"
+        );
     }
 
     #[test]

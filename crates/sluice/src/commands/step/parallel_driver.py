@@ -103,31 +103,196 @@ def worker(conn, plan):
 
 
 def read_table(plan):
+    """The table an MLTable file describes, its transformations applied, and how many rows its
+    files held before them."""
     import pandas as pd
 
     frames = []
     header = plan.get("header", "all")
+    fmt = plan.get("format", "delimited")
+    # As MLTable reads: only an empty field is null (unless `empty_as_string`), not "NA".
+    na = [] if plan.get("empty_as_string") else [""]
     for k, path in enumerate(plan["files"]):
-        fmt = plan.get("format", "delimited")
         if fmt == "parquet":
-            frames.append(pd.read_parquet(path))
+            frame = pd.read_parquet(path)
         elif fmt == "json_lines":
-            frames.append(pd.read_json(path, lines=True))
+            frame = read_json_lines(path, plan)
         else:
             # `from_first_file`: only the first file has a header; the others take its names.
             first_only = header == "first" and k > 0
-            frames.append(
-                pd.read_csv(
-                    path,
-                    sep=plan.get("delimiter") or ",",
-                    header=None if header == "none" or first_only else 0,
-                    names=list(frames[0].columns) if first_only and frames else None,
-                    encoding=plan.get("encoding") or "utf-8",
-                )
+            frame = pd.read_csv(
+                path,
+                sep=plan.get("delimiter") or ",",
+                header=None if header == "none" or first_only else 0,
+                names=list(frames[0].columns) if first_only and frames else None,
+                encoding=plan.get("encoding") or "utf-8",
+                keep_default_na=False,
+                na_values=na,
             )
+        if plan.get("include_path_column"):
+            frame["Path"] = path
+        for name, value in partition_columns(plan, path).items():
+            frame[name] = value
+        frames.append(frame)
     if not frames:
-        return pd.DataFrame()
-    return pd.concat(frames, ignore_index=True)
+        return pd.DataFrame(), 0
+    table = pd.concat(frames, ignore_index=True)
+    rows = len(table)
+    for name, options in plan.get("transforms", []):
+        table = transform(table, name, options)
+    return table.reset_index(drop=True), rows
+
+
+def read_json_lines(path, plan):
+    import pandas as pd
+
+    records = []
+    with open(path, encoding=plan.get("encoding") or "utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                if plan.get("invalid_lines") == "drop":
+                    continue
+                raise SystemExit(f"{path}:{n}: not a JSON line ({e}); `invalid_lines: drop` skips such lines")
+    return pd.DataFrame.from_records(records)
+
+
+PARTITION_PARTS = {"yyyy": r"\d{4}", "MM": r"\d{2}", "dd": r"\d{2}", "HH": r"\d{2}", "mm": r"\d{2}", "ss": r"\d{2}"}
+
+
+def partition_columns(plan, path):
+    """The columns `extract_columns_from_partition_format` reads from a file's path: `{name}` a
+    string, `{name:yyyy/MM/dd/HH/mm/ss}` (any leading part of it) a date and time."""
+    import re
+
+    import pandas as pd
+
+    fmt = plan.get("partition_format")
+    if not fmt:
+        return {}
+    pattern, dates, k = "", {}, 0
+    for literal, field in re.findall(r"([^{]*)(?:\{([^}]*)\})?", fmt):
+        pattern += re.escape(literal)
+        if not field:
+            continue
+        name, _, layout = field.partition(":")
+        if not layout:
+            pattern += f"(?P<g{k}>[^/]+)"
+            dates[f"g{k}"] = (name, None)
+        else:
+            parts = []
+            for token in re.split(r"([^A-Za-z]+)", layout):
+                if token in PARTITION_PARTS:
+                    parts.append(f"(?P<g{k}_{token}>{PARTITION_PARTS[token]})")
+                else:
+                    parts.append(re.escape(token))
+            pattern += "".join(parts)
+            dates[f"g{k}"] = (name, layout)
+        k += 1
+    m = re.search(pattern + "$", path.replace(os.sep, "/"))
+    if not m:
+        raise SystemExit(f"extract_columns_from_partition_format: `{fmt}` does not match the path {path}")
+    out = {}
+    for group, (name, layout) in dates.items():
+        if layout is None:
+            out[name] = m.group(group)
+            continue
+        got = {t: int(m.group(f"{group}_{t}")) for t in PARTITION_PARTS if f"{group}_{t}" in m.groupdict()}
+        out[name] = pd.Timestamp(
+            year=got.get("yyyy", 1), month=got.get("MM", 1), day=got.get("dd", 1),
+            hour=got.get("HH", 0), minute=got.get("mm", 0), second=got.get("ss", 0),
+        )
+    return out
+
+
+def column_list(options):
+    return [options] if isinstance(options, str) else list(options or [])
+
+
+def transform(table, name, options):
+    """One of MLTable's transformations (after reading), in the order the file lists them."""
+    import re
+
+    import pandas as pd
+
+    if name == "take":
+        return table.head(int(options))
+    if name == "skip":
+        return table.iloc[int(options):]
+    if name == "take_random_sample":
+        import numpy as np
+
+        p = float(options.get("probability", 1.0))
+        seed = options.get("seed")
+        rng = np.random.default_rng(None if seed is None else int(seed))
+        return table[rng.random(len(table)) < p]
+    if name in ("drop_columns", "keep_columns"):
+        columns = column_list(options)
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            raise SystemExit(f"{name}: {missing} are not columns of the data ({list(table.columns)})")
+        return table.drop(columns=columns) if name == "drop_columns" else table[columns]
+    if name == "filter":
+        # MLTable's `col("name")` read as a column; `and`, `or`, `not` and comparisons as pandas
+        # reads them.
+        expression = re.sub(r"""col\(\s*(['"])(.*?)\1\s*\)""", lambda m: "`" + m.group(2) + "`", str(options))
+        try:
+            return table[table.eval(expression, engine="python").astype(bool)]
+        except Exception as e:
+            raise SystemExit(f"filter `{options}`: {e}")
+    if name == "convert_column_types":
+        for spec in options:
+            for column in column_list(spec.get("columns")):
+                if column not in table.columns:
+                    raise SystemExit(f"convert_column_types: `{column}` is not a column of the data ({list(table.columns)})")
+                table[column] = convert(table[column], spec.get("column_type"), column)
+        return table
+    raise SystemExit(f"the MLTable transformation `{name}` is not known")
+
+
+def convert(series, column_type, column):
+    import pandas as pd
+
+    kind, options = (column_type, {}) if isinstance(column_type, str) else next(iter((column_type or {}).items()), ("", {}))
+    options = options or {}
+    if kind == "int":
+        return pd.to_numeric(series, errors="coerce").astype("Int64")
+    if kind == "float":
+        return pd.to_numeric(series, errors="coerce").astype(float)
+    if kind == "string":
+        return series.astype("string")
+    if kind == "boolean":
+        true_values = [str(v).lower() for v in options.get("true_values", ["true", "1", "yes"])]
+        false_values = [str(v).lower() for v in options.get("false_values", ["false", "0", "no"])]
+        mismatch = options.get("mismatch_as", "error")
+
+        def one(value):
+            text = str(value).lower()
+            if text in true_values:
+                return True
+            if text in false_values:
+                return False
+            if mismatch == "true":
+                return True
+            if mismatch == "false":
+                return False
+            if mismatch == "error" and not pd.isna(value):
+                raise SystemExit(f"convert_column_types: `{value}` in column `{column}` is neither true nor false")
+            return None
+
+        return series.map(one).astype("boolean")
+    if kind == "datetime":
+        formats = options.get("formats") or [None]
+        for fmt in formats:
+            try:
+                return pd.to_datetime(series, format=fmt)
+            except (ValueError, TypeError):
+                continue
+        raise SystemExit(f"convert_column_types: column `{column}` does not read as a date with {formats}")
+    raise SystemExit(f"convert_column_types: `{kind}` is not a column type (int, float, string, boolean, datetime)")
 
 
 def mini_batches(plan):
@@ -136,7 +301,7 @@ def mini_batches(plan):
         n = plan["mini_batch_size"]
         files = plan["files"]
         return [(i, files[k : k + n], None, len(files[k : k + n])) for i, k in enumerate(range(0, len(files), n))]
-    table = read_table(plan)
+    table, read_rows = read_table(plan)
     keys = plan["partition_keys"]
     if keys:
         missing = [k for k in keys if k not in table.columns]
@@ -151,7 +316,8 @@ def mini_batches(plan):
         return out
     rows = len(table)
     size = sum(os.path.getsize(f) for f in plan["files"])
-    per_row = max(1.0, size / max(rows, 1))
+    # The size of a row as read (the transformations may have left out rows, not made them larger).
+    per_row = max(1.0, size / max(read_rows, 1))
     n = max(1, int(plan["mini_batch_size"] // per_row))
     return [(i, table.iloc[k : k + n].reset_index(drop=True), None, len(table.iloc[k : k + n])) for i, k in enumerate(range(0, rows, n))]
 
