@@ -344,7 +344,7 @@ impl Runner {
                 }
             }
             for i in sched.ready() {
-                let chosen = self.bayes_point(i, &trials)?;
+                let chosen = self.bayes_point(i, &mut trials)?;
                 let stop = stop_channel(&mut stops, i, stopping);
                 let run = self.launch(i, &mut running, stop, None, chosen.as_ref())?;
                 trials.runs.insert(i, run);
@@ -501,13 +501,14 @@ impl Runner {
     }
 
     /// The point a bayesian sweep's trial `i` runs instead of its planned (seeded random) one,
-    /// chosen from the results of its sweep's trials that completed (see
-    /// [`sluice_spec::Bayesian`]), and the step as it runs with it. `None` for other steps and
-    /// for the sweep's first trials.
+    /// chosen from the results of its sweep's trials that ended a window or more before it
+    /// (see [`sluice_spec::Bayesian`]: the trial waited for them), the trials in between
+    /// counted as running; and the step as it runs with it. `None` for other steps and for the
+    /// sweep's first trials.
     fn bayes_point(
         &self,
         i: usize,
-        trials: &TrialWatch,
+        trials: &mut TrialWatch,
     ) -> Result<Option<(StepPlan, Vec<serde_json::Value>)>, EngineError> {
         let step = &self.plan.steps[i];
         let Some((w, b)) = step
@@ -526,7 +527,7 @@ impl Runner {
             })
             .collect();
         let trial = members.iter().position(|&j| j == i).unwrap_or(0);
-        if trial < b.initial {
+        if trial < b.initial || trial < b.window {
             return Ok(None);
         }
         let job = self.plan.job_name.as_str();
@@ -545,13 +546,11 @@ impl Runner {
         let mut observed = Vec::new();
         let mut failed = Vec::new();
         let mut pending = Vec::new();
-        for &j in &members {
+        for (t, &j) in members.iter().enumerate().take(trial) {
             let name = self.plan.steps[j].name.as_str();
-            let Some(row) = rows.iter().find(|r| r.name == name).filter(|_| j != i) else {
-                continue;
-            };
-            // The point it ran: the one chosen for it here, the one recorded when it started,
-            // or (started a moment ago with its planned point) the planned one.
+            let row = rows.iter().find(|r| r.name == name);
+            // The point it ran (or runs): the one chosen for it here, the one recorded when it
+            // started, else its planned one.
             let planned = || {
                 let inputs: serde_json::Map<String, serde_json::Value> = self.plan.steps[j]
                     .inputs
@@ -567,26 +566,38 @@ impl Runner {
                 .points
                 .get(&j)
                 .cloned()
-                .or_else(|| read(&row.inputs))
-                .or_else(|| trials.runs.contains_key(&j).then(planned).flatten())
+                .or_else(|| row.and_then(|r| read(&r.inputs)))
+                .or_else(planned)
             else {
                 continue;
             };
-            let status = Status::parse(&row.status);
-            if status == Some(Status::Completed) {
-                let run = match trials.runs.get(&j) {
-                    Some(run) => Some(run.clone()),
-                    None => self.ws.store().step_run(job, name)?,
-                };
-                let last = run.and_then(|r| self.metric_values(&r, &w.metric).last().copied());
-                match last.filter(|v| v.is_finite()) {
-                    Some(v) => observed.push((point, v)),
-                    None => failed.push(point),
-                }
-            } else if status.is_some_and(Status::is_terminal) {
-                failed.push(point);
-            } else if trials.runs.contains_key(&j) {
+            if t + b.window > trial {
                 pending.push(point);
+                continue;
+            }
+            // Ended (this trial waited for it): its result once read is kept.
+            let status = row.and_then(|r| Status::parse(&r.status));
+            if status != Some(Status::Completed) {
+                failed.push(point);
+                continue;
+            }
+            let value = match trials.results.get(&j) {
+                Some(v) => *v,
+                None => {
+                    let run = match trials.runs.get(&j) {
+                        Some(run) => Some(run.clone()),
+                        None => self.ws.store().step_run(job, name)?,
+                    };
+                    let v = run
+                        .and_then(|r| self.metric_values(&r, &w.metric).last().copied())
+                        .filter(|v| v.is_finite());
+                    trials.results.insert(j, v);
+                    v
+                }
+            };
+            match value {
+                Some(v) => observed.push((point, v)),
+                None => failed.push(point),
             }
         }
         let Some(point) = b.suggest(&observed, &failed, &pending, w.maximize, trial) else {
@@ -754,6 +765,8 @@ struct TrialWatch {
     ended: HashMap<usize, Vec<f64>>,
     /// The points a bayesian sweep chose for its trials.
     points: HashMap<usize, Vec<serde_json::Value>>,
+    /// The primary metric of the bayesian sweeps' ended trials (`None`: not logged).
+    results: HashMap<usize, Option<f64>>,
 }
 
 /// A stop for step `i`, kept in `stops`; already set when the job is stopping.

@@ -713,13 +713,43 @@ pub(crate) fn decode_sweep_step(
             if all_at_once {
                 ctx.warn(limits_node.unwrap_or(node), "bayesian sampling learns from the trials that ended, but every trial starts at once: set `limits.max_concurrent_trials` below `max_total_trials` (the fewer, the more each trial learns)");
             }
+            // The chosen point travels as a tag of the trial's run, which holds 8,000 characters.
+            let longest: usize = space
+                .iter()
+                .map(|(k, d)| {
+                    k.value.len()
+                        + 8
+                        + match d {
+                            Dist::Choice(values) => values
+                                .iter()
+                                .map(|v| v.to_string().len())
+                                .max()
+                                .unwrap_or(0),
+                            _ => 24,
+                        }
+                })
+                .sum();
+            if longest > 7_900 {
+                return Err(ctx
+                    .error(space_node, format!("a point of this bayesian sweep can take {longest} characters, more than the 8,000 of the MLflow tag that records it"))
+                    .with_help("shorten the `choice` values (name them, and map the names to values in the trial's script)"));
+            }
+            let initial = Bayesian::initial_trials(space.len());
+            let total = limits.max_total_trials.unwrap_or(DEFAULT_TRIALS);
+            if total <= initial {
+                ctx.warn(limits_node.unwrap_or(node), format!("bayesian sampling runs its first {initial} trials at random points: with {total} trials it never chooses one from the results (raise `limits.max_total_trials`)"));
+            }
             Some(Bayesian {
                 space: space
                     .iter()
                     .map(|(k, d)| (k.value.clone(), d.clone()))
                     .collect(),
                 seed,
-                initial: Bayesian::initial_trials(space.len()),
+                initial,
+                window: limits
+                    .max_concurrent_trials
+                    .unwrap_or(total)
+                    .clamp(1, total.max(1)),
             })
         }
         _ => None,
@@ -929,7 +959,14 @@ pub(crate) fn decode_sweep_step(
             timeout: limits.trial_timeout.or(trial_timeout),
             retry: None,
             scale: crate::Scale::default(),
-            after: Vec::new(),
+            // A bayesian trial starts once the trial a window before it ended (see
+            // [`Bayesian::window`]).
+            after: watch
+                .as_ref()
+                .and_then(|w| w.bayesian.as_ref())
+                .filter(|b| k >= b.window)
+                .map(|b| vec![format!("{}.trial_{}", name.value, k + 1 - b.window)])
+                .unwrap_or_default(),
             concurrency: group.clone(),
             may_fail: true,
             watch: watch.clone(),

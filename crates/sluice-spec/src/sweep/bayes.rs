@@ -6,9 +6,11 @@
 //! scale and noise chosen by marginal likelihood) is fitted to the finished trials' primary
 //! metric, and the point with the largest expected improvement among about a thousand
 //! candidates (drawn at random, and around the best points so far) is the next trial's. Trials
-//! still running count as having scored the mean (a "constant liar"), so trials started together
-//! spread out. Everything is seeded by the sweep's seed and the trial's number: the same results
-//! give the same points, so a re-run reuses its trials.
+//! still running, and those that failed, count as having scored the mean (a "constant liar"), so
+//! trials started together spread out and a failed point is not tried again. Everything is
+//! seeded by the sweep's seed and the trial's number, and a trial learns from the trials a
+//! window before it ([`Bayesian::window`]), not from whichever happened to end first: the same
+//! results give the same points, so a re-run reuses its trials.
 
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -23,10 +25,16 @@ pub struct Bayesian {
     pub seed: u64,
     /// Trials that run their seeded random point before the model takes over.
     pub initial: usize,
+    /// Trials that run at once (`limits.max_concurrent_trials`, else all of them): trial `t`
+    /// starts once trial `t - window` ended and learns from trials `0..=t - window`, so what it
+    /// learns from does not depend on which trials happened to end first.
+    pub window: usize,
 }
 
-/// At most this many finished trials (the best ones) are fitted.
+/// At most this many finished trials (the best ones) are fitted, and at most this many failed
+/// and running ones besides.
 const MAX_FITTED: usize = 200;
+const MAX_OTHERS: usize = 56;
 /// Candidates drawn uniformly over the space.
 const RANDOM_CANDIDATES: usize = 600;
 /// Candidates drawn around each of the best points.
@@ -43,9 +51,9 @@ impl Bayesian {
 
     /// The point trial `trial` (0-based) runs, given the points and primary metric values of
     /// the trials that finished (`observed`), the points of those that failed or were stopped
-    /// (`failed`: counted as the worst value seen, so the search moves away from them) and the
-    /// points of those still running (`pending`). `None` while too few trials finished: the
-    /// trial keeps its seeded random point.
+    /// (`failed`) and of those still running (`pending`), both counted as the mean result so the
+    /// search does not return to them. `None` while too few trials finished: the trial keeps
+    /// its seeded random point.
     #[must_use]
     pub fn suggest(
         &self,
@@ -60,10 +68,16 @@ impl Bayesian {
         if trial < self.initial || finite.len() < self.initial.clamp(2, 3) {
             return None;
         }
-        // Minimized, standardized: the best first, the worst left out beyond MAX_FITTED.
+        // Minimized, scaled to at most 1 in size (so that no square overflows), standardized:
+        // the best first, the worst beyond MAX_FITTED left out.
+        let scale = finite
+            .iter()
+            .map(|(_, v)| v.abs())
+            .fold(0.0, f64::max)
+            .max(f64::MIN_POSITIVE);
         let mut scored: Vec<(Vec<f64>, f64)> = finite
             .iter()
-            .map(|(p, v)| (self.encode(p), if maximize { -*v } else { *v }))
+            .map(|(p, v)| (self.encode(p), (if maximize { -*v } else { *v }) / scale))
             .collect();
         scored.sort_by(|a, b| a.1.total_cmp(&b.1));
         scored.truncate(MAX_FITTED);
@@ -76,13 +90,15 @@ impl Bayesian {
         let mut xs: Vec<Vec<f64>> = scored.iter().map(|(x, _)| x.clone()).collect();
         let mut ys: Vec<f64> = scored.iter().map(|(_, y)| (y - mean) / sd).collect();
         let best = ys[0];
-        let worst = ys.iter().copied().fold(best, f64::max);
-        for p in failed {
-            xs.push(self.encode(p));
-            ys.push(worst);
+        // Failed and running trials as the mean (0 once standardized): their neighbourhoods
+        // look known, so the search does not return to them; each point once, not too many.
+        let mut others: Vec<&Vec<Json>> = Vec::new();
+        for p in failed.iter().chain(pending) {
+            if !others.contains(&p) && others.len() < MAX_OTHERS {
+                others.push(p);
+            }
         }
-        // Running trials: the mean (0 once standardized), so their neighbourhood looks known.
-        for p in pending {
+        for p in others {
             xs.push(self.encode(p));
             ys.push(0.0);
         }
@@ -108,8 +124,15 @@ impl Bayesian {
         for c in candidates {
             let point = self.decode(&c);
             // Scored where the trial would actually run (a rounded, quantized point).
+            if point.iter().any(Json::is_null) {
+                // A range too wide for floating point: no number to run.
+                continue;
+            }
             let (mu, s2) = gp.predict(&self.encode(&point));
             let ei = expected_improvement(best, mu, s2.max(0.0).sqrt());
+            if !ei.is_finite() {
+                continue;
+            }
             if taken.contains(&point) {
                 fallback.get_or_insert(point);
                 continue;
@@ -172,13 +195,14 @@ impl Bayesian {
                 Dist::RandInt(upper) => z.push(unit(x, 0.0, upper_f(*upper) - 1.0)),
                 Dist::Uniform(lo, hi) | Dist::QUniform(lo, hi, _) => z.push(unit(x, *lo, *hi)),
                 Dist::LogUniform(lo, hi) | Dist::QLogUniform(lo, hi, _) => {
-                    z.push(unit(x.max(f64::MIN_POSITIVE).ln(), *lo, *hi));
+                    // A quantized value rounded down to 0 sits at the bottom of the range.
+                    z.push(unit(x.max(lo.exp()).ln(), *lo, *hi));
                 }
                 Dist::Normal(mu, sigma) | Dist::QNormal(mu, sigma, _) => {
                     z.push(unit(x, mu - 3.0 * sigma, mu + 3.0 * sigma));
                 }
                 Dist::LogNormal(mu, sigma) | Dist::QLogNormal(mu, sigma, _) => z.push(unit(
-                    x.max(f64::MIN_POSITIVE).ln(),
+                    x.max((mu - 3.0 * sigma).exp()).ln(),
                     mu - 3.0 * sigma,
                     mu + 3.0 * sigma,
                 )),
@@ -276,8 +300,9 @@ fn upper_f(upper: i64) -> f64 {
 
 /// `x` scaled from `[lo, hi]` to `[0, 1]` (0.5 for an empty range).
 fn unit(x: f64, lo: f64, hi: f64) -> f64 {
-    if hi > lo && x.is_finite() {
-        (x - lo) / (hi - lo)
+    let u = (x - lo) / (hi - lo);
+    if hi > lo && u.is_finite() {
+        u.clamp(-1.0, 2.0)
     } else {
         0.5
     }
@@ -301,15 +326,20 @@ impl Gp {
         // The fitted points are moved in once the best is known.
         let mut best: Option<(f64, Gp)> = None;
         for length in LENGTHS {
+            let kernel: Vec<Vec<f64>> = xs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| xs[..=i].iter().map(|b| matern(a, b, length)).collect())
+                .collect();
             for noise in NOISES {
-                let Some(chol) = cholesky(&xs, length, noise) else {
+                let Some(chol) = cholesky(&kernel, noise) else {
                     continue;
                 };
                 let alpha = solve_upper(&chol, &solve_lower(&chol, ys));
                 let fit: f64 = ys.iter().zip(&alpha).map(|(y, a)| y * a).sum();
                 let log_det: f64 = (0..chol.len()).map(|i| chol[i][i].ln()).sum();
                 let likelihood = -0.5 * fit - log_det;
-                if best.as_ref().is_none_or(|(l, ..)| likelihood > *l) {
+                if likelihood.is_finite() && best.as_ref().is_none_or(|(l, ..)| likelihood > *l) {
                     let gp = Gp {
                         xs: Vec::new(),
                         chol,
@@ -350,17 +380,18 @@ fn matern(a: &[f64], b: &[f64], length: f64) -> f64 {
     (1.0 + s + s * s / 3.0) * (-s).exp()
 }
 
-/// The lower Cholesky factor of the kernel matrix of `xs` plus `noise` on its diagonal.
-fn cholesky(xs: &[Vec<f64>], length: f64, noise: f64) -> Option<Vec<Vec<f64>>> {
-    let n = xs.len();
+/// The lower Cholesky factor of a kernel matrix (its lower triangle, row by row) plus `noise`
+/// on its diagonal.
+fn cholesky(kernel: &[Vec<f64>], noise: f64) -> Option<Vec<Vec<f64>>> {
+    let n = kernel.len();
     let mut l = vec![vec![0.0; n]; n];
     for i in 0..n {
         for j in 0..=i {
-            let kij = matern(&xs[i], &xs[j], length) + if i == j { noise } else { 0.0 };
+            let kij = kernel[i][j] + if i == j { noise } else { 0.0 };
             let dot: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
             if i == j {
                 let d = kij - dot;
-                if d <= 0.0 {
+                if d <= 0.0 || !d.is_finite() {
                     return None;
                 }
                 l[i][i] = d.sqrt();
@@ -441,6 +472,7 @@ mod tests {
             ],
             seed: 7,
             initial: 4,
+            window: 1,
         }
     }
 
@@ -449,13 +481,18 @@ mod tests {
         (c - 0.7).powi(2) + if p[1] == "rbf" { 0.0 } else { 1.0 }
     }
 
-    /// Run one trial at a time for `budget` trials: the model's points, after random ones.
+    /// Run `budget` trials, `window` at once as the job's runner does: trial `t` learns from
+    /// trials `0..=t - window`, those after it counted as running.
     fn sweep(b: &Bayesian, budget: usize, maximize: bool) -> Vec<(Vec<Json>, f64)> {
         let mut rng = Rng(b.seed);
         let mut seen: Vec<(Vec<Json>, f64)> = Vec::new();
         for k in 0..budget {
             let planned: Vec<Json> = b.space.iter().map(|(_, d)| d.sample(&mut rng)).collect();
-            let point = b.suggest(&seen, &[], &[], maximize, k).unwrap_or(planned);
+            let ended = (k + 1).saturating_sub(b.window);
+            let pending: Vec<Vec<Json>> = seen[ended..].iter().map(|(p, _)| p.clone()).collect();
+            let point = b
+                .suggest(&seen[..ended], &[], &pending, maximize, k)
+                .unwrap_or(planned);
             let v = loss(&point);
             seen.push((point, if maximize { -v } else { v }));
         }
@@ -478,6 +515,18 @@ mod tests {
         assert!(near >= 7, "{near} of 10 near: {seen:?}");
         let best = seen.iter().map(|(_, v)| *v).fold(f64::INFINITY, f64::min);
         assert!(best < 1e-3, "{seen:?}");
+        // Two at once, each trial learning from those two or more before it: fewer near, as
+        // Azure warns, still several times the random rate.
+        let two = sweep(
+            &Bayesian {
+                window: 2,
+                ..b.clone()
+            },
+            14,
+            false,
+        );
+        let near = two[4..].iter().filter(|(_, v)| *v < 0.02).count();
+        assert!(near >= 4, "{near} of 10 near, two at once: {two:?}");
         // Maximizing the negated loss finds the same place.
         let up = sweep(&b, 14, true);
         let best = up.iter().map(|(_, v)| *v).fold(f64::NEG_INFINITY, f64::max);
@@ -498,6 +547,7 @@ mod tests {
             ],
             seed: 1,
             initial: 3,
+            window: 1,
         };
         let observed = vec![
             (vec![json!(4), json!(0.01), json!(32), json!(0)], 0.5),
@@ -534,6 +584,7 @@ mod tests {
             ],
             seed: 1,
             initial: 3,
+            window: 1,
         };
         let text_of = |v: &Json| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
         let point = b

@@ -1203,6 +1203,34 @@ jobs:
         output_text(&job, "sweep_step", "model_output", "model.txt"),
         best.2
     );
+    // The same sweep drawn at random (the same seed, from the step's name): the first four
+    // points are the same, the model's are its own.
+    let text = std::fs::read_to_string(ctx.root().join("pipeline.yml")).unwrap();
+    ctx.write(
+        "random.yml",
+        &text.replace("sampling_algorithm: bayesian", "sampling_algorithm: random"),
+    );
+    let random = ctx.json(&["job", "create", "-f", "random.yml", "--name", "rnd"]);
+    let point = |job: &Value, k: usize| {
+        let step = format!("sweep_step.trial_{k}");
+        (job["jobs"][&step]["status"] == "Completed").then(|| {
+            let text = output_text(job, &step, "model_output", "model.txt");
+            text.split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    };
+    for k in 1..=4 {
+        assert_eq!(point(&job, k), point(&random, k), "trial {k}");
+    }
+    let own = (5..=12)
+        .filter(|&k| point(&job, k).is_some() && point(&job, k) != point(&random, k))
+        .count();
+    assert!(
+        own >= 7,
+        "{own} of the model's points differ from the random ones"
+    );
     // Again: the same results choose the same points, and every trial is reused.
     let again = ctx.json(&["job", "create", "-f", "pipeline.yml", "--name", "by2"]);
     assert_eq!(again["status"], "Completed");
@@ -1214,6 +1242,43 @@ jobs:
             &output_text(&again, &step, "model_output", "model.txt"),
             text
         );
+    }
+    // Three at once: trial k starts once trial k - 3 ended and learns from it and those
+    // before it, whichever ended first, so a re-run chooses the same points and reuses them.
+    ctx.write(
+        "three.yml",
+        &text.replace(
+            "max_total_trials: 12, max_concurrent_trials: 1",
+            "max_total_trials: 9, max_concurrent_trials: 3",
+        ),
+    );
+    let first = ctx.json(&["job", "create", "-f", "three.yml", "--name", "th1"]);
+    assert_eq!(first["status"], "Completed", "{first:#}");
+    let second = ctx.json(&["job", "create", "-f", "three.yml", "--name", "th2"]);
+    for k in 1..=9 {
+        let step = format!("sweep_step.trial_{k}");
+        if first["jobs"][&step]["status"] == "Completed" {
+            assert!(
+                second["jobs"][&step]["reused_from"].is_string(),
+                "{step}: {second:#}"
+            );
+        }
+        // (The first trials, random points the first sweep ran too, are reused from it.)
+        if k > 3 && first["jobs"][&step]["reused_from"].is_null() {
+            let (start, before) = (
+                first["jobs"][&step]["start_time"]
+                    .as_str()
+                    .unwrap_or_default(),
+                first["jobs"][format!("sweep_step.trial_{}", k - 3)]["end_time"]
+                    .as_str()
+                    .unwrap_or_default(),
+            );
+            assert!(
+                start >= before,
+                "{step} started at {start}, before trial {} ended at {before}",
+                k - 3
+            );
+        }
     }
     // What Azure refuses with bayesian sampling is run with a located warning: a distribution
     // other than choice, uniform and quniform (searched on its log scale), an early termination
