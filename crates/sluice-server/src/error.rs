@@ -93,6 +93,7 @@ impl From<StoreError> for ApiError {
                 "alias" => format!("Registered model alias {name} not found."),
                 "trace" => format!("Trace with ID '{name}' not found."),
                 "trace tag" => name,
+                "webhook" => format!("Webhook with ID {name} not found."),
                 other => format!("Could not find {other} '{name}'"),
             }),
             StoreError::AlreadyExists { what, name } => ApiError::new(

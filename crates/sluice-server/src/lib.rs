@@ -17,6 +17,7 @@ mod traces;
 mod tracking;
 mod ui_api;
 mod web;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -261,6 +262,7 @@ fn route_table() -> Vec<Route> {
     ];
     api.extend(registry::routes());
     api.extend(logged_models::routes());
+    api.extend(webhooks::routes());
     let mut all: Vec<Route> = api
         .into_iter()
         .map(|r| Route {

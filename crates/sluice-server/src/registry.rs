@@ -259,6 +259,13 @@ fn tags(p: &Params) -> ApiResult<Vec<KeyValue>> {
     key_values(p.obj_list("tags")?, "tag")
 }
 
+/// Tags as the webhooks' payloads take them.
+fn pairs(tags: &[KeyValue]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect()
+}
+
 // ---- registered models ----------------------------------------------------------------------
 
 async fn create_registered_model(State(s): S, Extension(who): Who, p: Params) -> Reply {
@@ -269,6 +276,7 @@ async fn create_registered_model(State(s): S, Extension(who): Who, p: Params) ->
         s.store()?
             .governed(&who)
             .create_registered_model(&name, &tags, description.as_deref())?;
+    crate::webhooks::model_created(&s, &name, &pairs(&tags), description.as_deref());
     Ok(Json(json!({"registered_model": registered_model_json(&m)})))
 }
 
@@ -331,6 +339,7 @@ async fn set_registered_model_tag(State(s): S, Extension(who): Who, p: Params) -
     s.store()?
         .governed(&who)
         .set_registered_model_tag(&name, &key, &value)?;
+    crate::webhooks::model_tag(&s, &name, &key, Some(&value));
     Ok(Json(json!({})))
 }
 
@@ -340,6 +349,7 @@ async fn delete_registered_model_tag(State(s): S, Extension(who): Who, p: Params
     s.store()?
         .governed(&who)
         .delete_registered_model_tag(&name, &key)?;
+    crate::webhooks::model_tag(&s, &name, &key, None);
     Ok(Json(json!({})))
 }
 
@@ -352,6 +362,7 @@ async fn set_alias(State(s): S, Extension(who): Who, p: Params) -> Reply {
     s.store()?
         .governed(&who)
         .set_alias(&name, &alias, &version)?;
+    crate::webhooks::alias(&s, &name, &alias, Some(&version));
     Ok(Json(json!({})))
 }
 
@@ -359,6 +370,7 @@ async fn delete_alias(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
     let alias = p.str("alias")?;
     s.store()?.governed(&who).delete_alias(&name, &alias)?;
+    crate::webhooks::alias(&s, &name, &alias, None);
     Ok(Json(json!({})))
 }
 
@@ -389,6 +401,15 @@ async fn create_model_version(State(s): S, Extension(who): Who, p: Params) -> Re
         model_id: model_id.as_deref(),
     };
     let v = s.store()?.governed(&who).create_model_version(&new)?;
+    crate::webhooks::version_created(
+        &s,
+        &name,
+        &v.version,
+        &v.source,
+        Some(v.run_id.as_str()),
+        &pairs(&tags),
+        description.as_deref(),
+    );
     Ok(Json(json!({"model_version": version_json(&v)})))
 }
 
@@ -458,6 +479,7 @@ async fn set_model_version_tag(State(s): S, Extension(who): Who, p: Params) -> R
     s.store()?
         .governed(&who)
         .set_model_version_tag(&name, &version, &key, &value)?;
+    crate::webhooks::version_tag(&s, &name, &version, &key, Some(&value));
     Ok(Json(json!({})))
 }
 
@@ -468,5 +490,6 @@ async fn delete_model_version_tag(State(s): S, Extension(who): Who, p: Params) -
     s.store()?
         .governed(&who)
         .delete_model_version_tag(&name, &version, &key)?;
+    crate::webhooks::version_tag(&s, &name, &version, &key, None);
     Ok(Json(json!({})))
 }

@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0019_runner_host.sql"),
     include_str!("../migrations/0020_runner_beat.sql"),
     include_str!("../migrations/0021_runner_suspect_orphans.sql"),
+    include_str!("../migrations/0022_webhooks.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -72,6 +73,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0019_runner_host.sql"),
     include_str!("../migrations/postgres/0020_runner_beat.sql"),
     include_str!("../migrations/postgres/0021_runner_suspect_orphans.sql"),
+    include_str!("../migrations/postgres/0022_webhooks.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 

@@ -100,6 +100,7 @@ fn concrete(template: &str) -> String {
         .replace("{request_id}", "0")
         .replace("{*path}", "0/nothing.txt")
         .replace("{file}", "app.js")
+        .replace("{webhook_id}", "00000000-0000-4000-8000-000000000000")
 }
 
 /// Every route and the role it needs, written out here rather than read from the table under
@@ -186,6 +187,12 @@ const EXPECTED_ROLES: &[(&str, &str, Option<Role>)] = {
     ("PATCH", "/api/2.0/mlflow/logged-models/{model_id}/tags", Some(C)),
     ("DELETE", "/api/2.0/mlflow/logged-models/{model_id}/tags/{tag_key}", Some(C)),
     ("POST", "/api/2.0/mlflow/logged-models/{model_id}/params", Some(C)),
+    ("POST", "/api/2.0/mlflow/webhooks", Some(O)),
+    ("GET", "/api/2.0/mlflow/webhooks", Some(O)),
+    ("GET", "/api/2.0/mlflow/webhooks/{webhook_id}", Some(O)),
+    ("PATCH", "/api/2.0/mlflow/webhooks/{webhook_id}", Some(O)),
+    ("DELETE", "/api/2.0/mlflow/webhooks/{webhook_id}", Some(O)),
+    ("POST", "/api/2.0/mlflow/webhooks/{webhook_id}/test", Some(O)),
     ("POST", "/api/3.0/mlflow/traces", Some(C)),
     ("GET", "/api/3.0/mlflow/traces/{trace_id}", Some(R)),
     ("POST", "/api/3.0/mlflow/traces/search", Some(R)),

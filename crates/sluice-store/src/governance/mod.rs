@@ -11,6 +11,7 @@ mod lineage;
 mod ops;
 mod policy;
 mod tokens;
+mod webhooks;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,9 @@ pub use lineage::StepCode;
 pub use ops::{AliasMove, Approval};
 pub use policy::{Approvals, Direction, Gate, GateResult, Policy};
 pub use tokens::{NewToken, TokenInfo};
+pub use webhooks::{
+    Delivery, EVENTS as WEBHOOK_EVENTS, NewWebhook, Webhook, WebhookUpdate, check_event, check_url,
+};
 
 use crate::{Result, Store, StoreError};
 
@@ -165,6 +169,24 @@ pub(crate) fn random_hex(bytes: usize) -> Result<String> {
     getrandom::fill(&mut buf)
         .map_err(|e| StoreError::Invalid(format!("the system random generator failed: {e}")))?;
     Ok(hex(&buf))
+}
+
+/// A random (version 4) UUID, hyphenated, as MLflow's ids and delivery ids are.
+pub fn uuid4() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b)
+        .map_err(|e| StoreError::Invalid(format!("the system random generator failed: {e}")))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex(&b);
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    ))
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

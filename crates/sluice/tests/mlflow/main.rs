@@ -204,6 +204,81 @@ fn venv_python(venv: &str) -> Option<PathBuf> {
 
 /// `tests/mlflow/governance_flow.py` against `sluice server --auth`: tokens by Bearer and
 /// Basic auth, and the errors the client gets for calls a role or a policy forbids.
+/// `tests/mlflow/webhooks_flow.py`: the mlflow 3.x client manages registry webhooks on
+/// `sluice server --auth` (owners only) and a receiver in the script checks each delivery's
+/// payload, headers and signature.
+#[test]
+fn mlflow3_webhooks_deliver_signed_registry_events() {
+    use sluice_store::governance::{Actor, Role};
+    let Some(python) = venv_python("venv-mlflow3") else {
+        return;
+    };
+    let _db = shared_database();
+    let deadline = Instant::now() + TIMEOUT;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("workspace folder");
+    let (contributor, owner) = {
+        let mut store = sluice_store::Store::open_at(&workspace_store(&ws)).expect("store");
+        let admin = Actor::new("admin", Role::Owner);
+        let mut token = |name: &str, role| {
+            store
+                .governed(&admin)
+                .create_token(name, role, None)
+                .expect("token")
+                .token
+        };
+        (token("cody", Role::Contributor), token("olga", Role::Owner))
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/mlflow/webhooks_flow.py");
+    // As MLflow's own webhook tests run its server: plain HTTP to a receiver on loopback.
+    let mut server = Server::start_env(
+        &ws,
+        deadline,
+        &["--auth"],
+        &[
+            ("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "http".into()),
+            ("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "true".into()),
+            ("MLFLOW_WEBHOOK_REQUEST_TIMEOUT", "5".into()),
+        ],
+    );
+    let url = format!("http://127.0.0.1:{}", server.port);
+    let mut flow = Command::new(&python)
+        .arg(&script)
+        .current_dir(dir.path())
+        .env("MLFLOW_TRACKING_URI", &url)
+        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        .env("SLUICE_TEST_CONTRIBUTOR", &contributor)
+        .env("SLUICE_TEST_OWNER", &owner)
+        .env_remove("MLFLOW_TRACKING_TOKEN")
+        .env_remove("MLFLOW_TRACKING_USERNAME")
+        .env_remove("MLFLOW_TRACKING_PASSWORD")
+        .client_process()
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", python.display()));
+    let out = Output::collect(flow.stdout.take(), "[venv-mlflow3] ", true);
+    let err = Output::collect(flow.stderr.take(), "", false);
+    let status = wait_until(&mut flow, deadline, true);
+    let (stdout, stderr) = (out.finish(), err.finish());
+    server.stop();
+    let log = server.log();
+    assert!(
+        status.is_some_and(|s| s.success()) && stdout.contains(" checks passed"),
+        "webhooks_flow.py failed\n--- stdout ---\n{stdout}--- stderr ---\n{stderr}--- server log ---\n{log}"
+    );
+    // The webhooks' changes are in the audit log, their secrets nowhere in it.
+    let store = sluice_store::Store::open_at(&workspace_store(&ws)).expect("store");
+    let audit = store.list_audit(None, 1000).expect("audit");
+    let text = serde_json::to_string(&audit).expect("json");
+    for action in ["webhook.create", "webhook.update", "webhook.delete"] {
+        assert!(text.contains(action), "{action} not audited: {text}");
+    }
+    assert!(
+        !text.contains("receiver-secret") && !text.contains("second-secret"),
+        "{text}"
+    );
+}
+
 fn governance_flow(venv: &str) {
     use sluice_store::governance::{Actor, Approvals, Gate, Policy, Role};
     let Some(python) = venv_python(venv) else {
