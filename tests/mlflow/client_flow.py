@@ -159,9 +159,26 @@ def main():
             mlflow.log_artifact(src, artifact_path="data")
             mlflow.log_text(text, "notes/readme.txt")
 
+    with check("proxied multipart upload turned on: the client falls back to one request"):
+        # MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD makes the client ask the server for a multipart
+        # upload first; the server says it has none, as MLflow's does for a local store.
+        os.environ["MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"] = "true"
+        os.environ["MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE"] = "1"
+        try:
+            with mlflow.start_run(run_id=run_id):
+                mlflow.log_artifact(src, artifact_path="parts")
+        finally:
+            del os.environ["MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"]
+            del os.environ["MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE"]
+        got = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="parts/blob.bin", dst_path=os.path.join(tmp, "dl0")
+        )
+        with open(got, "rb") as f:
+            assert f.read() == blob, "the fallen-back upload differs"
+
     with check("list_artifacts at the root and in a folder"):
         root = {a.path: a for a in client.list_artifacts(run_id)}
-        assert set(root) == {"data", "notes"}, f"root {sorted(root)}"
+        assert set(root) == {"data", "notes", "parts"}, f"root {sorted(root)}"
         assert root["data"].is_dir and root["notes"].is_dir, f"root {list(root.values())}"
         data = client.list_artifacts(run_id, "data")
         assert [a.path for a in data] == ["data/blob.bin"], f"data/ {data}"

@@ -17,6 +17,8 @@ pub enum ErrorCode {
     Unauthenticated,
     /// The store's database cannot be reached now; the client may retry.
     TemporarilyUnavailable,
+    /// A feature this server does not offer, said as MLflow says it (clients fall back).
+    NotImplemented,
     InternalError,
 }
 
@@ -40,6 +42,7 @@ impl ErrorCode {
                 ("TEMPORARILY_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE)
             }
             ErrorCode::InternalError => ("INTERNAL_ERROR", StatusCode::INTERNAL_SERVER_ERROR),
+            ErrorCode::NotImplemented => ("NOT_IMPLEMENTED", StatusCode::NOT_IMPLEMENTED),
         }
     }
 }
@@ -72,7 +75,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, status) = self.code.parts();
-        if status.is_server_error() {
+        if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
             tracing::error!(error = %self.message, "internal error");
         }
         let body = serde_json::json!({"error_code": code, "message": self.message});

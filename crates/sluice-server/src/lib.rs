@@ -297,6 +297,24 @@ fn route_table() -> Vec<Route> {
             delete(artifacts::delete),
         ),
         Route::new(
+            Method::POST,
+            "/api/2.0/mlflow-artifacts/mpu/create/{*path}",
+            C,
+            post(no_multipart_upload),
+        ),
+        Route::new(
+            Method::POST,
+            "/api/2.0/mlflow-artifacts/mpu/complete/{*path}",
+            C,
+            post(no_multipart_upload),
+        ),
+        Route::new(
+            Method::POST,
+            "/api/2.0/mlflow-artifacts/mpu/abort/{*path}",
+            C,
+            post(no_multipart_upload),
+        ),
+        Route::new(
             Method::GET,
             "/api/3.0/mlflow/server-info",
             R,
@@ -436,6 +454,7 @@ pub fn router_with(state: Arc<ServerState>, extra: Vec<ExtraRoute>) -> Router {
     let mlflow = guarded
         .clone()
         .route("/", get(mlflow_ui::index))
+        .method_not_allowed_fallback(not_found)
         .fallback(not_found);
     let [home, assets, mlflow_home] = PAGES else {
         unreachable!("three pages")
@@ -445,6 +464,7 @@ pub fn router_with(state: Arc<ServerState>, extra: Vec<ExtraRoute>) -> Router {
         .route(assets, get(web::asset))
         .route(mlflow_home, get(mlflow_ui::index))
         .nest(mlflow_ui::MOUNT, mlflow)
+        .method_not_allowed_fallback(not_found)
         .fallback(not_found);
     let router = match prefix {
         // The UI's home is public, so `/PREFIX/` needs no role check.
@@ -489,7 +509,8 @@ async fn log_request(
         elapsed.as_secs_f64(),
     );
     let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    if status >= 500 {
+    // 501: a feature the client asked about and falls back from (MLflow's multipart upload).
+    if status >= 500 && status != 501 {
         tracing::error!(%method, %path, status, micros, "request");
     } else if status >= 400 {
         tracing::info!(%method, %path, status, micros, "request");
@@ -510,6 +531,16 @@ async fn server_info() -> axum::Json<serde_json::Value> {
         "presigned_upload_model_id_supported": false,
         "features_enabled": {},
     }))
+}
+
+/// MLflow's proxied multipart upload (`MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD=true`): answered as
+/// MLflow's server answers it for an artifact store without multipart uploads, so the client
+/// uploads the file in one request instead.
+async fn no_multipart_upload() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotImplemented,
+        "Multipart upload is not supported for the current artifact repository",
+    )
 }
 
 async fn not_found(uri: axum::http::Uri, method: axum::http::Method) -> ApiError {

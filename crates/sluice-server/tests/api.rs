@@ -281,6 +281,37 @@ async fn server_info_health_version_and_unknown_endpoints() {
         "ENDPOINT_NOT_FOUND",
     )
     .await;
+    // A path served for another method only (MLflow's `traces/link-to-run` beside Sluice's
+    // `traces/{id}`): MLflow's JSON answer for an endpoint this server has not, not a bare 405.
+    fails(
+        Method::POST,
+        "/api/2.0/mlflow/traces/link-to-run",
+        Some(json!({"trace_ids": ["tr-1"], "run_id": "r"})),
+        MISSING,
+        "ENDPOINT_NOT_FOUND",
+    )
+    .await;
+    fails(
+        Method::GET,
+        &api("runs/create"),
+        None,
+        MISSING,
+        "ENDPOINT_NOT_FOUND",
+    )
+    .await;
+    // Proxied multipart upload: not offered, said in MLflow's words so clients fall back.
+    let msg = fails(
+        Method::POST,
+        "/api/2.0/mlflow-artifacts/mpu/create/1/run/artifacts/big.bin",
+        Some(json!({"path": "big.bin", "num_parts": 3})),
+        StatusCode::NOT_IMPLEMENTED,
+        "NOT_IMPLEMENTED",
+    )
+    .await;
+    assert!(
+        msg.starts_with("Multipart upload is not supported for the current artifact repository"),
+        "{msg}"
+    );
     // The same API under the UI's prefix.
     let id = new_experiment().await;
     let v = get(&q(
