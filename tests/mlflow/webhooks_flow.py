@@ -41,6 +41,11 @@ class Receiver(http.server.BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802 - http.server's name
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
         delivery = self.headers.get("X-MLflow-Delivery-Id")
+        if self.path == "/moved":
+            self.send_response(307)
+            self.send_header("Location", "/signed")
+            self.end_headers()
+            return
         if self.path == "/flaky":
             Receiver.tries[delivery] = Receiver.tries.get(delivery, 0) + 1
             if Receiver.tries[delivery] == 1:
@@ -247,6 +252,35 @@ def main():
         gone = client.create_webhook(name="gone", url="http://127.0.0.1:9/nothing", events=["model_version.created"])
         result = client.test_webhook(gone.webhook_id)
         assert not result.success and result.error_message.startswith("Failed to test webhook"), result
+
+    with check("a redirect is not followed: the test says so, nothing is delivered"):
+        moved = client.create_webhook(name="moved", url=f"{base}/moved", events=["model_version.created"])
+        before = len(wait_for("/signed", 7))
+        result = client.test_webhook(moved.webhook_id)
+        assert not result.success and result.response_status == 307, result
+        time.sleep(0.3)
+        assert len([r for r in RECEIVED if r["path"] == "/signed"]) == before
+        client.delete_webhook(moved.webhook_id)
+
+    with check("prompts: prompt.created and prompt_version.created with the template, alias events"):
+        import mlflow
+
+        client.create_webhook(
+            name="prompts",
+            url=f"{base}/prompts",
+            events=["prompt.created", "prompt_version.created", "prompt_alias.created", "registered_model.created"],
+        )
+        mlflow.genai.register_prompt(name="greeting", template="Hello {{name}}!", tags={"team": "support"})
+        mlflow.genai.set_prompt_alias("greeting", alias="production", version=1)
+        bodies = [verified(d, None) for d in wait_for("/prompts", 3)]
+        events = {f"{b['entity']}.{b['action']}": b["data"] for b in bodies}
+        assert set(events) == {"prompt.created", "prompt_version.created", "prompt_alias.created"}, events
+        assert events["prompt.created"]["name"] == "greeting", events
+        assert "mlflow.prompt.is_prompt" not in events["prompt.created"]["tags"], events
+        version = events["prompt_version.created"]
+        assert version["template"] == "Hello {{name}}!" and version["version"] == "1", version
+        assert "mlflow.prompt.text" not in version["tags"], version
+        assert events["prompt_alias.created"] == {"name": "greeting", "alias": "production", "version": "1"}
 
     with check("update: disabled webhooks get nothing; events replaced; a new secret signs"):
         client.update_webhook(flaky.webhook_id, status="DISABLED")

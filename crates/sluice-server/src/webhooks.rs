@@ -36,7 +36,7 @@ type Reply = ApiResult<Json<Value>>;
 type Who = Extension<Actor>;
 
 /// The entities of MLflow's `WebhookEntity` enum, by number.
-const ENTITIES: [&str; 10] = [
+const ENTITIES: [&str; 11] = [
     "ENTITY_UNSPECIFIED",
     "REGISTERED_MODEL",
     "MODEL_VERSION",
@@ -47,9 +47,17 @@ const ENTITIES: [&str; 10] = [
     "PROMPT_TAG",
     "PROMPT_VERSION_TAG",
     "PROMPT_ALIAS",
+    "BUDGET_POLICY",
 ];
 /// The actions of MLflow's `WebhookAction` enum, by number.
-const ACTIONS: [&str; 5] = ["ACTION_UNSPECIFIED", "CREATED", "UPDATED", "DELETED", "SET"];
+const ACTIONS: [&str; 6] = [
+    "ACTION_UNSPECIFIED",
+    "CREATED",
+    "UPDATED",
+    "DELETED",
+    "SET",
+    "EXCEEDED",
+];
 
 /// Routes under `/api/2.0/mlflow`: webhooks are an owner's to see and change.
 pub(crate) fn routes() -> Vec<Route> {
@@ -75,6 +83,7 @@ struct Settings {
     allow_private: bool,
     timeout: Duration,
     retries: u32,
+    workers: usize,
 }
 
 impl Settings {
@@ -100,6 +109,10 @@ impl Settings {
             retries: var("MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES")
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(3),
+            workers: var("MLFLOW_WEBHOOK_DELIVERY_MAX_WORKERS")
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|&n: &usize| n > 0)
+                .unwrap_or(10),
         }
     }
 }
@@ -279,12 +292,52 @@ fn is_public(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] == 0x2001 && s[1] == 0x0db8))
+                // IETF protocol assignments (Teredo, benchmarking, ORCHID...) and documentation.
+                || (s[0] == 0x2001 && s[1] < 0x0200)
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                // Discard-only, and local-use NAT64.
+                || s[..4] == [0x100, 0, 0, 0]
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1))
         }
     }
 }
 
 // ---- routes ---------------------------------------------------------------------------------
+
+/// Resolves and checks a URL's host off the async workers, within 5 seconds (as MLflow bounds
+/// its lookups); no store connection is held meanwhile.
+async fn check_url_async(url: &str, settings: &Settings) -> ApiResult<()> {
+    sluice_store::governance::check_url(url, &settings.schemes)?;
+    if settings.allow_private {
+        return Ok(());
+    }
+    let (url, schemes) = (url.to_owned(), settings.schemes.clone());
+    let lookup = tokio::task::spawn_blocking(move || {
+        let settings = Settings {
+            schemes,
+            allow_private: false,
+            timeout: Duration::ZERO,
+            retries: 0,
+            workers: 0,
+        };
+        check_url(&url, &settings)
+    });
+    match tokio::time::timeout(Duration::from_secs(5), lookup).await {
+        Ok(Ok(checked)) => checked.map_err(ApiError::invalid),
+        Ok(Err(e)) => Err(ApiError::invalid(format!(
+            "cannot check the webhook URL: {e}"
+        ))),
+        Err(_) => Err(ApiError::invalid(
+            "Timed out resolving Webhook URL hostname (5 s)",
+        )),
+    }
+}
+
+/// The caller may manage webhooks (owners): checked before anything else is.
+fn may_manage(s: &ServerState, who: &Actor) -> ApiResult<()> {
+    s.store()?.governed(who).may_manage_webhooks()?;
+    Ok(())
+}
 
 async fn create(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let name = p.str("name")?;
@@ -298,6 +351,10 @@ async fn create(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let secret = p.opt_str("secret")?;
     let status = status(&p)?;
     let settings = Settings::from_env();
+    // MLflow's order: the role, the name, the URL, the events.
+    may_manage(&s, &who)?;
+    sluice_store::governance::check_name_and_events(Some(&name), None)?;
+    check_url_async(&url, &settings).await?;
     let new = NewWebhook {
         name: &name,
         url: &url,
@@ -306,12 +363,8 @@ async fn create(State(s): S, Extension(who): Who, p: Params) -> Reply {
         secret: secret.as_deref(),
         status: status.as_deref(),
     };
-    // The store checks the name, events and role first; then where the URL goes.
-    let mut store = s.store()?;
-    store.governed(&who).may_manage_webhooks()?;
-    sluice_store::governance::check_url(&url, &settings.schemes)?;
-    check_url(&url, &settings).map_err(ApiError::invalid)?;
-    let w = store
+    let w = s
+        .store()?
         .governed(&who)
         .create_webhook(&new, &settings.schemes)?;
     Ok(Json(json!({"webhook": webhook_json(&w)})))
@@ -319,7 +372,7 @@ async fn create(State(s): S, Extension(who): Who, p: Params) -> Reply {
 
 async fn list(State(s): S, p: Params) -> Reply {
     let max = match p.opt_i64("max_results")? {
-        None => 100,
+        None | Some(0) => 100,
         Some(n) if (1..=1000).contains(&n) => usize::try_from(n).unwrap_or(100),
         Some(_) => {
             return Err(ApiError::invalid("max_results must be between 1 and 1000."));
@@ -358,12 +411,11 @@ async fn update(
     let secret = p.opt_str("secret")?;
     let status = status(&p)?;
     let settings = Settings::from_env();
-    let mut store = s.store()?;
-    store.governed(&who).may_manage_webhooks()?;
-    store.get_webhook(&id)?;
+    may_manage(&s, &who)?;
+    s.store()?.get_webhook(&id)?;
+    sluice_store::governance::check_name_and_events(name.as_deref(), None)?;
     if let Some(url) = &url {
-        sluice_store::governance::check_url(url, &settings.schemes)?;
-        check_url(url, &settings).map_err(ApiError::invalid)?;
+        check_url_async(url, &settings).await?;
     }
     let change = WebhookUpdate {
         name: name.as_deref(),
@@ -373,7 +425,8 @@ async fn update(
         secret: secret.as_deref(),
         status: status.as_deref(),
     };
-    let w = store
+    let w = s
+        .store()?
         .governed(&who)
         .update_webhook(&id, &change, &settings.schemes)?;
     Ok(Json(json!({"webhook": webhook_json(&w)})))
@@ -417,7 +470,8 @@ async fn test(State(s): S, Extension(who): Who, UrlPath(id): UrlPath<String>, p:
     let mut result = Map::new();
     match sent {
         Ok((status, body)) => {
-            result.insert("success".into(), json!(status < 400));
+            // Redirects are not followed (see `send`): only a 2xx answer delivered it.
+            result.insert("success".into(), json!((200..300).contains(&status)));
             result.insert("response_status".into(), json!(status));
             result.insert("response_body".into(), json!(body));
         }
@@ -475,8 +529,47 @@ fn example_payload(event: &str) -> Value {
 
 // ---- delivery -------------------------------------------------------------------------------
 
-/// Delivers `event` with `data` to the active webhooks subscribed to it, each on a thread of
-/// its own: the request that made the change does not wait, and a failed delivery is logged.
+/// A delivery waiting for a worker.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The delivery workers: `MLFLOW_WEBHOOK_DELIVERY_MAX_WORKERS` threads (10) of their own, fed
+/// by a queue of at most [`QUEUE`] deliveries. They are apart from the async runtime and its
+/// blocking pool, so slow receivers never hold up requests, and a stopping server does not wait
+/// for them.
+fn workers() -> &'static std::sync::mpsc::SyncSender<Job> {
+    static POOL: std::sync::OnceLock<std::sync::mpsc::SyncSender<Job>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(QUEUE);
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for k in 0..Settings::from_env().workers {
+            let rx = Arc::clone(&rx);
+            let spawned = std::thread::Builder::new()
+                .name(format!("webhook-{k}"))
+                .spawn(move || {
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start a webhook delivery thread");
+            }
+        }
+        tx
+    })
+}
+
+/// Deliveries that may wait for a worker; more are dropped (and logged).
+const QUEUE: usize = 1000;
+
+/// Delivers `event` with `data` to the active webhooks subscribed to it, on the delivery
+/// workers: the request that made the change does not wait, and a failed delivery is logged.
 pub(crate) fn deliver(s: &ServerState, event: &str, mut data: Value) {
     let targets = match s.store().and_then(|st| Ok(st.webhooks_for_event(event)?)) {
         Ok(t) => t,
@@ -492,9 +585,12 @@ pub(crate) fn deliver(s: &ServerState, event: &str, mut data: Value) {
         } else {
             data.clone()
         };
+        let webhook_id = d.webhook.webhook_id.clone();
         let event = event.to_owned();
-        tokio::task::spawn_blocking(move || {
+        let job: Job = Box::new(move || {
             let settings = Settings::from_env();
+            let to = sluice_store::governance::url_origin(&d.webhook.url);
+            let id = &d.webhook.webhook_id;
             match send(
                 &d.webhook.url,
                 d.secret.as_deref(),
@@ -502,20 +598,32 @@ pub(crate) fn deliver(s: &ServerState, event: &str, mut data: Value) {
                 &data,
                 &settings,
             ) {
-                Ok((status, _)) if status < 400 => {
-                    tracing::info!(webhook = %d.webhook.webhook_id, event, status, "webhook delivered");
+                Ok((status, _)) if (200..300).contains(&status) => {
+                    tracing::info!(webhook = %id, to, event, status, "webhook delivered");
                 }
+                Ok((status, _)) if (300..400).contains(&status) => tracing::warn!(
+                    webhook = %id, to, event, status,
+                    "the webhook's receiver answered with a redirect, which is not followed: give the webhook its final URL"
+                ),
                 Ok((status, body)) => tracing::warn!(
-                    webhook = %d.webhook.webhook_id, url = %d.webhook.url, event, status,
+                    webhook = %id, to, event, status,
                     body = %body.chars().take(200).collect::<String>(),
                     "the webhook's receiver refused the delivery"
                 ),
                 Err(e) => tracing::warn!(
-                    webhook = %d.webhook.webhook_id, url = %d.webhook.url, event, error = %e,
-                    "cannot deliver to the webhook"
+                    webhook = %id, to, event, error = %e, "cannot deliver to the webhook"
                 ),
             }
         });
+        if let Err(
+            std::sync::mpsc::TrySendError::Full(_) | std::sync::mpsc::TrySendError::Disconnected(_),
+        ) = workers().try_send(job)
+        {
+            tracing::warn!(
+                webhook = %webhook_id,
+                "dropped a webhook delivery: {QUEUE} deliveries are already waiting"
+            );
+        }
     }
 }
 
@@ -548,9 +656,13 @@ fn send(
             base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
         )
     });
+    // No redirects (a redirect could lead past the address check to a private address) and no
+    // proxy from the environment (the address checked is the one connected to).
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(settings.timeout))
+        .max_redirects(0)
+        .proxy(None)
         .build()
         .into();
     let mut attempt = 0;
@@ -563,7 +675,17 @@ fn send(
         if let Some(sig) = &signature {
             req = req.header("X-MLflow-Signature", sig);
         }
-        let resp = req.send(body.as_bytes()).map_err(|e| e.to_string())?;
+        let resp = match req.send(body.as_bytes()) {
+            Ok(resp) => resp,
+            // Refused, reset, timed out: tried again like a 503, within the same budget.
+            Err(e) if attempt < settings.retries => {
+                tracing::debug!(error = %e, attempt, "webhook delivery failed; trying again");
+                std::thread::sleep(Duration::from_secs(1 << attempt.min(6)));
+                attempt += 1;
+                continue;
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
@@ -591,8 +713,18 @@ fn send(
 /// The tag that marks a registered model as a prompt (MLflow's prompt registry).
 const IS_PROMPT: &str = "mlflow.prompt.is_prompt";
 
-fn is_prompt_tags<'a>(mut tags: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
-    tags.any(|(k, v)| k == IS_PROMPT && v.eq_ignore_ascii_case("true"))
+/// Whether tags mark a prompt (the last value of a key given twice counts, as in MLflow).
+fn is_prompt_tags<'a>(tags: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
+    tags.filter(|(k, _)| *k == IS_PROMPT)
+        .last()
+        .is_some_and(|(_, v)| v.eq_ignore_ascii_case("true"))
+}
+
+/// Whether any webhook could want an event (else nothing is built or looked up).
+fn anyone_listens(s: &ServerState) -> bool {
+    s.store()
+        .ok()
+        .is_some_and(|st| st.any_active_webhook().unwrap_or(true))
 }
 
 /// Whether the registered model `name` is a prompt.
@@ -610,6 +742,9 @@ pub(crate) fn model_created(
     tags: &[(String, String)],
     description: Option<&str>,
 ) {
+    if !anyone_listens(s) {
+        return;
+    }
     let prompt = is_prompt_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let tags: BTreeMap<&str, &str> = tags
         .iter()
@@ -638,11 +773,15 @@ pub(crate) fn version_created(
     tags: &[(String, String)],
     description: Option<&str>,
 ) {
+    if !anyone_listens(s) {
+        return;
+    }
     let prompt = is_prompt_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let description = description.filter(|d| !d.is_empty());
     if prompt {
         let template = tags
             .iter()
+            .rev()
             .find(|(k, _)| k == "mlflow.prompt.text")
             .map(|(_, v)| v.as_str());
         let tags: BTreeMap<&str, &str> = tags
@@ -676,7 +815,7 @@ pub(crate) fn version_created(
 
 /// A tag set (`value` given) or deleted on a registered model: prompts only, as in MLflow.
 pub(crate) fn model_tag(s: &ServerState, name: &str, key: &str, value: Option<&str>) {
-    if !is_prompt(s, name) {
+    if !anyone_listens(s) || !is_prompt(s, name) {
         return;
     }
     match value {
@@ -697,6 +836,9 @@ pub(crate) fn version_tag(
     key: &str,
     value: Option<&str>,
 ) {
+    if !anyone_listens(s) {
+        return;
+    }
     let entity = if is_prompt(s, name) {
         "prompt_version_tag"
     } else {
@@ -718,6 +860,9 @@ pub(crate) fn version_tag(
 
 /// An alias set (`version` given) or deleted.
 pub(crate) fn alias(s: &ServerState, name: &str, alias: &str, version: Option<&str>) {
+    if !anyone_listens(s) {
+        return;
+    }
     let entity = if is_prompt(s, name) {
         "prompt_alias"
     } else {
@@ -768,6 +913,7 @@ mod tests {
             allow_private: false,
             timeout: Duration::from_secs(1),
             retries: 0,
+            workers: 1,
         };
         let e = check_url("http://127.0.0.1:9/hook", &strict).unwrap_err();
         assert!(

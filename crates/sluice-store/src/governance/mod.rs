@@ -21,7 +21,8 @@ pub use ops::{AliasMove, Approval};
 pub use policy::{Approvals, Direction, Gate, GateResult, Policy};
 pub use tokens::{NewToken, TokenInfo};
 pub use webhooks::{
-    Delivery, EVENTS as WEBHOOK_EVENTS, NewWebhook, Webhook, WebhookUpdate, check_event, check_url,
+    Delivery, EVENTS as WEBHOOK_EVENTS, NewWebhook, Webhook, WebhookUpdate, check_event,
+    check_name_and_events, check_url, url_origin,
 };
 
 use crate::{Result, Store, StoreError};

@@ -21,6 +21,8 @@ pub const EVENTS: &[(&str, &[&str])] = &[
     ("prompt_tag", &["set", "deleted"]),
     ("prompt_version_tag", &["set", "deleted"]),
     ("prompt_alias", &["created", "deleted"]),
+    // Accepted as MLflow 3.17 accepts it; fired by MLflow's AI gateway, which Sluice has not.
+    ("budget_policy", &["exceeded"]),
 ];
 
 /// A webhook as the API shows it (never its secret).
@@ -114,6 +116,18 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
+/// The checks of a new webhook's name and events that need no network, in MLflow's order
+/// (the name, then, after the URL, the events).
+pub fn check_name_and_events(name: Option<&str>, events: Option<&[String]>) -> Result<()> {
+    if let Some(name) = name {
+        check_name(name)?;
+    }
+    if let Some(events) = events {
+        check_events(events)?;
+    }
+    Ok(())
+}
+
 fn check_events(events: &[String]) -> Result<()> {
     if events.is_empty() {
         return Err(StoreError::Invalid(
@@ -189,8 +203,18 @@ fn with_events((mut w, secret, events): (Webhook, Option<String>, String)) -> Re
     Ok(Delivery { webhook: w, secret })
 }
 
+/// A URL's scheme and host only: its path and query may hold a receiver's own secret (a chat
+/// hook's token), which the audit log (readable by readers) and the log do not show.
+#[must_use]
+pub fn url_origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    format!("{scheme}://{host}")
+}
+
 fn audit_json(w: &Webhook, has_secret: bool) -> Value {
-    json!({"name": w.name, "url": w.url, "events": w.events, "status": w.status,
+    json!({"name": w.name, "url": url_origin(&w.url), "events": w.events, "status": w.status,
            "description": w.description, "secret": has_secret})
 }
 
@@ -248,7 +272,21 @@ impl Store {
         Ok((out, next))
     }
 
-    /// The active webhooks subscribed to `event`, with their secrets.
+    /// Whether any webhook is active (so an event is worth building).
+    pub fn any_active_webhook(&self) -> Result<bool> {
+        let found: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM webhooks WHERE status = 'ACTIVE' LIMIT 1",
+                (),
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    /// The active webhooks subscribed to `event`, with their secrets (a row whose events do not
+    /// read is skipped: it cannot be subscribed to anything known).
     pub fn webhooks_for_event(&self, event: &str) -> Result<Vec<Delivery>> {
         let rows = self.conn.query_map(
             &format!(
@@ -257,14 +295,11 @@ impl Store {
             (),
             from_row,
         )?;
-        let mut out = Vec::new();
-        for row in rows {
-            let d = with_events(row)?;
-            if d.webhook.events.iter().any(|e| e == event) {
-                out.push(d);
-            }
-        }
-        Ok(out)
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| with_events(row).ok())
+            .filter(|d| d.webhook.events.iter().any(|e| e == event))
+            .collect())
     }
 }
 

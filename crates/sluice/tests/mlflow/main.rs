@@ -202,8 +202,6 @@ fn venv_python(venv: &str) -> Option<PathBuf> {
     Some(python)
 }
 
-/// `tests/mlflow/governance_flow.py` against `sluice server --auth`: tokens by Bearer and
-/// Basic auth, and the errors the client gets for calls a role or a policy forbids.
 /// `tests/mlflow/webhooks_flow.py`: the mlflow 3.x client manages registry webhooks on
 /// `sluice server --auth` (owners only) and a receiver in the script checks each delivery's
 /// payload, headers and signature.
@@ -279,6 +277,8 @@ fn mlflow3_webhooks_deliver_signed_registry_events() {
     );
 }
 
+/// `tests/mlflow/governance_flow.py` against `sluice server --auth`: tokens by Bearer and
+/// Basic auth, and the errors the client gets for calls a role or a policy forbids.
 fn governance_flow(venv: &str) {
     use sluice_store::governance::{Actor, Approvals, Gate, Policy, Role};
     let Some(python) = venv_python(venv) else {
