@@ -4,7 +4,7 @@
 Usage: measure.py SLUICE_BINARY EXAMPLES_DIR [--run] [--json OUT]
 
 For every YAML file under EXAMPLES_DIR/cli/{jobs/basics,jobs/single-step,jobs/pipelines,
-jobs/pipelines-with-components,assets}, decides what it is (job, component, environment, data,
+jobs/pipelines-with-components,jobs/parallel,assets}, decides what it is (job, component, environment, data,
 model, or something else), leaves out the kinds Sluice does not run (AutoML, Spark, fine-tuning,
 data import, endpoints and deployments), and asks Sluice about the rest in a
 fresh workspace of its own:
@@ -39,10 +39,11 @@ FOLDERS = [
     "cli/jobs/single-step",
     "cli/jobs/pipelines",
     "cli/jobs/pipelines-with-components",
+    "cli/jobs/parallel",
     "cli/assets",
 ]
 OUT_OF_SCOPE_TYPES = {"automl", "spark", "import", "data_transfer", "finetuning", "distillation"}
-OUT_OF_SCOPE_PATH = re.compile(r"automl|spark|finetun|fine-tun|import|endpoint|deployment|distill", re.I)
+OUT_OF_SCOPE_PATH = re.compile(r"automl|spark|finetun|fine-tun|import|endpoint|deployment|distill|flow_in_pipeline", re.I)
 
 
 def top_level(text):
@@ -97,7 +98,7 @@ def classify(path, text):
 # {local_path: ...}`, `type: path`, `dataset:`/`file:`/`folder:` inputs, `${{jobs.X...}}`
 # without `parent.`, `type: component` steps, `.spec.yaml` component specs.
 PREVIEW = re.compile(
-    r"local_path:|^\s+type:\s*path\s*$|^\s+(dataset|file|folder):\s|\$\{\{\s*jobs\.|^\s+type:\s*component\s*$|\$schema:.*CommandComponent\.json|^\s*amlEnvironment:",
+    r"^model_uri:|local_path:|^\s+type:\s*path\s*$|^\s+(dataset|file|folder):\s|\$\{\{\s*jobs\.|^\s+type:\s*component\s*$|\$schema:.*CommandComponent\.json|^\s*amlEnvironment:",
     re.M,
 )
 

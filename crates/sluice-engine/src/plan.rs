@@ -567,7 +567,7 @@ fn resolve_environment(
     reference: &Spanned<String>,
     warnings: &mut Vec<Warning>,
 ) -> Result<(String, Option<sluice_env::EnvRequest>, Option<String>), EngineError> {
-    let (name, version, registry) = match parse_asset_ref(reference) {
+    let (name, version, registry) = match sluice_spec::parse_environment_ref(reference) {
         Some(Ok(AssetRef::Named { name, version })) => (name, version, None),
         Some(Ok(AssetRef::Registry {
             registry,

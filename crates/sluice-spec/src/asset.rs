@@ -52,6 +52,23 @@ pub fn parse_asset_ref(text: &str) -> Option<Result<AssetRef, String>> {
     Some(parse_named(body, t))
 }
 
+/// An environment reference: as [`parse_asset_ref`], and a name without a version
+/// (`azureml:AzureML-sklearn-1.5`) is its latest version, as Azure's schema allows for
+/// environments (`allow_default_version`), not for data.
+#[must_use]
+pub fn parse_environment_ref(text: &str) -> Option<Result<AssetRef, String>> {
+    match parse_asset_ref(text) {
+        Some(Err(m)) => {
+            let body = text.trim().strip_prefix("azureml:")?;
+            if body.contains(['@', ':', '/']) {
+                return Some(Err(m));
+            }
+            Some(parse_named(&format!("{body}@latest"), text.trim()).map_err(|_| m))
+        }
+        other => other,
+    }
+}
+
 fn parse_uri(rest: &str, whole: &str) -> Result<AssetRef, String> {
     let parts: Vec<&str> = rest.splitn(4, '/').collect();
     match parts.as_slice() {
@@ -178,5 +195,21 @@ mod tests {
         ));
         assert!(parse_asset_ref("./data").is_none());
         assert!(matches!(parse_asset_ref("azureml:taxi"), Some(Err(_))));
+        // An environment's name alone is its latest version; a malformed one still is not.
+        assert_eq!(
+            parse_environment_ref("azureml:AzureML-sklearn-1.5"),
+            Some(Ok(AssetRef::Named {
+                name: "AzureML-sklearn-1.5".into(),
+                version: VersionSel::Latest
+            }))
+        );
+        assert!(matches!(
+            parse_environment_ref("azureml:bad name"),
+            Some(Err(_))
+        ));
+        assert!(matches!(
+            parse_environment_ref("azureml:env@stable"),
+            Some(Err(_))
+        ));
     }
 }

@@ -21,7 +21,7 @@ mod types;
 mod validate;
 pub mod yaml;
 
-pub use asset::{AssetRef, VersionSel, parse_asset_ref};
+pub use asset::{AssetRef, VersionSel, parse_asset_ref, parse_environment_ref};
 pub use binding::{
     Binding, Segment, parse_template, render_template, template_bindings, whole_binding,
 };

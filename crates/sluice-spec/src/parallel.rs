@@ -349,6 +349,11 @@ pub(crate) fn as_command(
     };
     for (k, _) in task_entries {
         let key = k.as_str().unwrap_or_default();
+        if key == "args" && field(task, "program_arguments").is_none() {
+            // The 2022 preview's name, still in older examples.
+            ctx.warn(k, "`task.args` is the preview schema's name: Azure's GA schema calls it `program_arguments` (read as such)");
+            continue;
+        }
         if !TASK_FIELDS.contains(&key) {
             let err = ctx
                 .error(
@@ -362,8 +367,9 @@ pub(crate) fn as_command(
             });
         }
     }
+    // `function` is the preview's name, which Azure's GA schema still takes.
     if let Some(t) = field(task, "type")
-        && t.as_str() != Some("run_function")
+        && !matches!(t.as_str(), Some("run_function" | "function"))
     {
         return Err(ctx
             .error(
@@ -402,7 +408,7 @@ pub(crate) fn as_command(
         declared(ctx, node, "outputs", output, out_node)?;
         let _ = write!(command, " --append-row-to '${{{{outputs.{output}}}}}'");
     }
-    let program = field(task, "program_arguments");
+    let program = field(task, "program_arguments").or_else(|| field(task, "args"));
     if let Some(args) = program {
         let Some(args) = args.as_str() else {
             return Err(ctx.expected(args, "a string", "task.program_arguments"));
@@ -494,6 +500,47 @@ mod tests {
         for bad in ["", "0", "ten", "1tb", "-3", "1.5mb", "1 0kb"] {
             assert!(MiniBatchSize::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    /// The preview schema's `type: function` and `args` (still in Azure's examples) read as
+    /// `run_function` and `program_arguments`, `args` with a located warning; a component's
+    /// `compute` is ignored with one.
+    #[test]
+    fn preview_task_names_are_read_as_their_ga_names() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src")).unwrap();
+        let yaml = "\
+type: pipeline
+jobs:
+  score:
+    type: parallel
+    inputs:
+      data: {type: uri_folder, path: ./src}
+    outputs:
+      scores: {type: uri_file}
+    input_data: ${{inputs.data}}
+    task:
+      type: function
+      code: ./src
+      entry_script: score.py
+      args: >-
+        --threshold 0.5
+      append_row_to: ${{outputs.scores}}
+";
+        let path = dir.path().join("pipeline.yml");
+        std::fs::write(&path, yaml).unwrap();
+        let mut warnings = Vec::new();
+        let job = crate::load_job(&path, &[], None, &mut warnings).unwrap();
+        let command = &job.steps["score"].component.command.value;
+        assert!(command.starts_with("sluice step parallel-run"), "{command}");
+        assert!(command.ends_with(" -- --threshold 0.5"), "{command}");
+        let warned: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        assert!(
+            warned
+                .iter()
+                .any(|w| w.contains("pipeline.yml:14:7") && w.contains("`program_arguments`")),
+            "{warned:?}"
+        );
     }
 
     #[test]

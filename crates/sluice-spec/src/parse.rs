@@ -1282,6 +1282,8 @@ pub(crate) fn decode_component(ctx: &mut Ctx<'_>, node: &Node) -> Result<Compone
             "additional_includes",
             "properties",
             "services",
+            // Found on components of Azure's examples; a job's `compute` decides.
+            "compute",
         ],
     );
     r.finish(ctx)?;
@@ -1426,7 +1428,7 @@ fn decode_environment_ref(ctx: &mut Ctx<'_>, node: &Node) -> Result<EnvironmentR
             if let Some(rel) = text.strip_prefix("file:") {
                 return load_referenced_environment(ctx, node, rel.trim());
             }
-            match parse_asset_ref(text) {
+            match crate::asset::parse_environment_ref(text) {
                 Some(Ok(AssetRef::Named { .. })) => {}
                 Some(Ok(AssetRef::Registry { kind, .. })) if kind == "environments" => {}
                 Some(Ok(AssetRef::Registry { kind, .. })) => {

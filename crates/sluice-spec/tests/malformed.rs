@@ -306,15 +306,15 @@ jobs:
         ..BASE
     },
     Case {
-        name: "environment reference without a version",
+        name: "environment reference with a label other than latest",
         yaml: "\
 type: pipeline
 jobs:
   a:
     command: echo hi
-    environment: azureml:myenv
+    environment: azureml:myenv@stable
 ",
-        message: "`azureml:myenv` names no version",
+        message: "uses the label `@stable`; only `@latest` is supported",
         at: (5, 18),
         ..BASE
     },
