@@ -1530,7 +1530,10 @@ fn decode_environment(ctx: &mut Ctx<'_>, node: &Node) -> Result<EnvironmentSpec,
     let conda_file = match r.get("conda_file") {
         Some(n) if !n.is_null() => Some(match &n.value {
             Value::Str { text, .. } => {
-                let path = ctx.source.resolve(text);
+                // `file:` marks a local path, as in Azure's older examples.
+                let path = ctx
+                    .source
+                    .resolve(text.strip_prefix("file:").unwrap_or(text));
                 let content = std::fs::read_to_string(&path).map_err(|e| {
                     ctx.error(n, format!("cannot read conda file `{text}`: {e}"))
                         .with_label("here")
@@ -1693,4 +1696,30 @@ pub fn parse_data(
             ignored: &["properties", "datastore"],
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    /// `conda_file: file:envs/conda.yml` (Azure's older examples mark local paths so) is the
+    /// file beside the environment's YAML.
+    #[test]
+    fn a_conda_file_marked_file_is_read_from_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("envs")).unwrap();
+        std::fs::write(
+            dir.path().join("envs/conda.yml"),
+            "name: x\ndependencies:\n  - python=3.11\n",
+        )
+        .unwrap();
+        let path = dir.path().join("env.yml");
+        std::fs::write(
+            &path,
+            "name: basic\nimage: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04\nconda_file: file:envs/conda.yml\n",
+        )
+        .unwrap();
+        let (_, spec) = super::load_environment(&path, &[], &mut Vec::new()).unwrap();
+        let (written, text) = spec.conda_file.unwrap();
+        assert_eq!(written.value, "file:envs/conda.yml");
+        assert!(text.contains("python=3.11"), "{text}");
+    }
 }
