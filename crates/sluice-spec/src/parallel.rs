@@ -41,6 +41,77 @@ const TASK_FIELDS: [&str; 7] = [
     "environment_variables",
 ];
 
+/// The settings of a parallel step that Azure lets a pipeline bind to its inputs ("a dynamic
+/// value by binding to a pipeline primitive input"), by their path in the step.
+const BINDABLE: [&[&str]; 7] = [
+    &["resources", "instance_count"],
+    &["max_concurrency_per_instance"],
+    &["mini_batch_size"],
+    &["error_threshold"],
+    &["mini_batch_error_threshold"],
+    &["retry_settings", "max_retries"],
+    &["retry_settings", "timeout"],
+];
+
+/// The node at `path` (keys of nested mappings) inside `node`.
+fn at_path<'n>(node: &'n mut Node, path: &[&str]) -> Option<&'n mut Node> {
+    let mut here = node;
+    for key in path {
+        let Value::Map(entries) = &mut here.value else {
+            return None;
+        };
+        here = entries
+            .iter_mut()
+            .find(|(k, _)| k.as_str() == Some(*key))
+            .map(|(_, v)| v)?;
+    }
+    Some(here)
+}
+
+/// The pipeline's `jobs:` with each parallel step's settings bound to one of the pipeline's own
+/// inputs (`${{parent.inputs.X}}`) replaced by that input's value, when it is a literal (the
+/// value after `--set`): the settings become flags of the step's command when it is read.
+pub(crate) fn bind_settings(jobs: &Node, inputs: Option<&Node>) -> Node {
+    let literal = |name: &str| -> Option<Node> {
+        let value = field(inputs?, name)?;
+        let value = match &value.value {
+            Value::Map(_) => field(value, "default").or_else(|| field(value, "value"))?,
+            _ => value,
+        };
+        matches!(
+            value.value,
+            Value::Int(_) | Value::Float(_) | Value::Str { .. } | Value::Bool(_)
+        )
+        .then(|| value.clone())
+    };
+    let parent_input = |n: &Node| -> Option<String> {
+        let inner = n
+            .as_str()?
+            .trim()
+            .strip_prefix("${{")?
+            .strip_suffix("}}")?
+            .trim();
+        Some(inner.strip_prefix("parent.inputs.")?.to_owned())
+    };
+    let mut out = jobs.clone();
+    if let Value::Map(entries) = &mut out.value {
+        for (_, step) in entries.iter_mut().filter(|(_, v)| is_parallel(v)) {
+            for path in BINDABLE {
+                if let Some(setting) = at_path(step, path)
+                    && let Some(name) = parent_input(setting)
+                    && let Some(value) = literal(&name)
+                {
+                    *setting = Node {
+                        value: value.value,
+                        span: setting.span,
+                    };
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Whether a `jobs:` entry (or a component file) is a `type: parallel` one.
 pub(crate) fn is_parallel(node: &Node) -> bool {
     field(node, "type").is_some_and(|t| t.as_str() == Some("parallel"))
@@ -160,6 +231,10 @@ fn whole(
             Value::Str { ref text, .. } if text.trim().parse::<i64>().is_ok_and(|i| i >= min) => {
                 Ok(text.trim().parse().unwrap_or(default))
             }
+            Value::Str { ref text, .. } if text.trim().starts_with("${{") => Err(ctx
+                .error(n, format!("`{field}` is bound to `{}`, which Sluice cannot read as a number here", text.trim()))
+                .with_label("not a literal")
+                .with_help("bind it to an input of the pipeline job itself that has a literal value (`inputs: {count: 2}`), or write the number")),
             _ => Err(ctx.expected(n, &format!("a whole number of at least {min}"), field)),
         },
     }

@@ -196,7 +196,8 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
     match kind {
         JobKind::Pipeline => {
             let settings = decode_settings(ctx, r.get("settings"))?;
-            let inputs = decode_inputs(ctx, r.get("inputs"), "inputs")?;
+            let r_inputs = r.get("inputs");
+            let inputs = decode_inputs(ctx, r_inputs, "inputs")?;
             let outputs = decode_outputs(ctx, r.get("outputs"), "outputs")?;
             let component_node = r.get("component").filter(|n| !n.is_null());
             let jobs_node = r.get("jobs");
@@ -227,7 +228,12 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
                         .error(root, "the pipeline has no `jobs`")
                         .with_help("add a `jobs:` mapping with at least one step, or `component: ./pipeline_component.yml`"));
                 };
-                crate::pipeline::decode_jobs(ctx, jobs_node, settings.default_environment.as_ref())?
+                let jobs_node = crate::parallel::bind_settings(jobs_node, r_inputs);
+                crate::pipeline::decode_jobs(
+                    ctx,
+                    &jobs_node,
+                    settings.default_environment.as_ref(),
+                )?
             };
             Ok(header.into_job(ctx.source, kind, settings, inputs, outputs, steps))
         }

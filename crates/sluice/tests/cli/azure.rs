@@ -1841,6 +1841,9 @@ task:
         "pipeline.yml",
         "\
 type: pipeline
+inputs:
+  batch: \"2\"
+  nodes: 3
 jobs:
   make:
     type: command
@@ -1853,7 +1856,10 @@ jobs:
     component: ./count_component.yml
     inputs:
       docs: ${{parent.jobs.make.outputs.docs}}
-    mini_batch_size: \"2\"
+    # Bound to the pipeline's inputs, as Azure allows.
+    mini_batch_size: ${{parent.inputs.batch}}
+    resources:
+      instance_count: ${{parent.inputs.nodes}}
 ",
     );
     let out = ctx.run(&["job", "create", "-f", "pipeline.yml", "--name", "pc1"]);
@@ -1876,8 +1882,8 @@ jobs:
     )
     .unwrap();
     assert!(
-        log.contains("4 mini-batches of 7 files"),
-        "the step's mini_batch_size wins: {log}"
+        log.contains("4 mini-batches of 7 files; 3 worker(s)"),
+        "the step's mini_batch_size and instance_count, bound to the pipeline's inputs, win: {log}"
     );
     assert!(log.contains("INFO init with counted and chars"), "{log}");
     assert_eq!(log.matches("INFO a mini-batch of").count(), 4, "{log}");
