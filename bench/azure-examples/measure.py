@@ -152,7 +152,7 @@ def main():
                 status = "remote"
             elif code != 0 and re.search(r"is not registered|does not exist|not found", first) and re.search(r"azureml:|asset|environment `|model `|component `", first):
                 status = "unregistered"
-            elif code != 0 and re.search(r"does not exist|No such file", first):
+            elif code != 0 and re.search(r"does not exist|No such file|no `MLmodel` file", first):
                 status = "missing"
             results.append({"file": rel, "folder": folder, "kind": kind, "status": status, "exit": code, "error": "" if code == 0 else first})
     for r in results:

@@ -59,11 +59,20 @@ pub fn parse_asset_ref(text: &str) -> Option<Result<AssetRef, String>> {
 pub fn parse_environment_ref(text: &str) -> Option<Result<AssetRef, String>> {
     match parse_asset_ref(text) {
         Some(Err(m)) => {
-            let body = text.trim().strip_prefix("azureml:")?;
+            let t = text.trim();
+            let Some(body) = t
+                .strip_prefix("azureml:")
+                .or_else(|| t.strip_prefix("sluice:"))
+            else {
+                return Some(Err(m));
+            };
             if body.contains(['@', ':', '/']) {
                 return Some(Err(m));
             }
-            Some(parse_named(&format!("{body}@latest"), text.trim()).map_err(|_| m))
+            Some(
+                parse_named(&format!("{body}@latest"), t)
+                    .map_err(|_| format!("`{t}` has an invalid environment name")),
+            )
         }
         other => other,
     }

@@ -294,6 +294,12 @@ pub(crate) fn settings(
             _ => String::new(),
         };
         match MiniBatchSize::parse(&text) {
+            None if text.trim().starts_with("${{") => {
+                return Err(ctx
+                    .error(size, format!("`mini_batch_size` is bound to `{}`, which Sluice cannot read as a count or size here", text.trim()))
+                    .with_label("not a literal")
+                    .with_help("bind it to an input of the pipeline job itself that has a literal value, or write the size"));
+            }
             None => {
                 return Err(ctx
                     .error(size, format!("`mini_batch_size` `{text}` is neither a number of files nor a size"))
@@ -424,7 +430,14 @@ pub(crate) fn as_command(
     };
     for (k, _) in task_entries {
         let key = k.as_str().unwrap_or_default();
-        if key == "args" && field(task, "program_arguments").is_none() {
+        if key == "args" {
+            if field(task, "program_arguments").is_some() {
+                return Err(ctx
+                    .error(k, "the task has both `args` and `program_arguments`")
+                    .with_help(
+                        "`args` is the preview schema's name for `program_arguments`: keep one",
+                    ));
+            }
             // The 2022 preview's name, still in older examples.
             ctx.warn(k, "`task.args` is the preview schema's name: Azure's GA schema calls it `program_arguments` (read as such)");
             continue;

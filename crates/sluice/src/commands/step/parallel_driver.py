@@ -108,6 +108,7 @@ def read_table(plan):
     import pandas as pd
 
     frames = []
+    names = None  # the first file's columns, which `from_first_file` gives the others
     header = plan.get("header", "all")
     fmt = plan.get("format", "delimited")
     # As MLTable reads: only an empty field is null (unless `empty_as_string`), not "NA".
@@ -124,11 +125,13 @@ def read_table(plan):
                 path,
                 sep=plan.get("delimiter") or ",",
                 header=None if header == "none" or first_only else 0,
-                names=list(frames[0].columns) if first_only and frames else None,
+                names=names if first_only else None,
                 encoding=plan.get("encoding") or "utf-8",
                 keep_default_na=False,
                 na_values=na,
             )
+        if names is None:
+            names = list(frame.columns)
         if plan.get("include_path_column"):
             frame["Path"] = path
         for name, value in partition_columns(plan, path).items():
@@ -218,6 +221,8 @@ def transform(table, name, options):
 
     import pandas as pd
 
+    if name in ("take", "skip", "take_random_sample", "filter", "drop_columns", "keep_columns", "convert_column_types") and options is None:
+        raise SystemExit(f"the MLTable transformation `{name}` needs a value (e.g. `- {name}: ...`)")
     if name == "take":
         return table.head(int(options))
     if name == "skip":
@@ -227,7 +232,7 @@ def transform(table, name, options):
 
         p = float(options.get("probability", 1.0))
         seed = options.get("seed")
-        rng = np.random.default_rng(None if seed is None else int(seed))
+        rng = np.random.default_rng(None if seed is None else abs(int(seed)))
         return table[rng.random(len(table)) < p]
     if name in ("drop_columns", "keep_columns"):
         columns = column_list(options)
@@ -240,10 +245,14 @@ def transform(table, name, options):
         # reads them.
         expression = re.sub(r"""col\(\s*(['"])(.*?)\1\s*\)""", lambda m: "`" + m.group(2) + "`", str(options))
         try:
-            return table[table.eval(expression, engine="python").astype(bool)]
+            mask = table.eval(expression, engine="python")
         except Exception as e:
             raise SystemExit(f"filter `{options}`: {e}")
+        # A comparison with a missing value (a nullable column) keeps no row, as in MLTable.
+        mask = pd.Series(mask, index=table.index).astype("boolean").fillna(False).astype(bool)
+        return table[mask]
     if name == "convert_column_types":
+        table = table.copy()
         for spec in options:
             for column in column_list(spec.get("columns")):
                 if column not in table.columns:
@@ -259,7 +268,10 @@ def convert(series, column_type, column):
     kind, options = (column_type, {}) if isinstance(column_type, str) else next(iter((column_type or {}).items()), ("", {}))
     options = options or {}
     if kind == "int":
-        return pd.to_numeric(series, errors="coerce").astype("Int64")
+        numbers = pd.to_numeric(series, errors="coerce")
+        if (numbers.dropna() % 1 != 0).any():
+            raise SystemExit(f"convert_column_types: column `{column}` holds numbers that are not whole; convert it to `float`")
+        return numbers.astype("Int64")
     if kind == "float":
         return pd.to_numeric(series, errors="coerce").astype(float)
     if kind == "string":
@@ -267,9 +279,14 @@ def convert(series, column_type, column):
     if kind == "boolean":
         true_values = [str(v).lower() for v in options.get("true_values", ["true", "1", "yes"])]
         false_values = [str(v).lower() for v in options.get("false_values", ["false", "0", "no"])]
-        mismatch = options.get("mismatch_as", "error")
+        # YAML reads an unquoted `true` as a boolean.
+        mismatch = str(options.get("mismatch_as", "error")).lower()
 
         def one(value):
+            if pd.isna(value):
+                return None
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
             text = str(value).lower()
             if text in true_values:
                 return True
@@ -279,7 +296,7 @@ def convert(series, column_type, column):
                 return True
             if mismatch == "false":
                 return False
-            if mismatch == "error" and not pd.isna(value):
+            if mismatch == "error":
                 raise SystemExit(f"convert_column_types: `{value}` in column `{column}` is neither true nor false")
             return None
 
