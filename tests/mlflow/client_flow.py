@@ -12,10 +12,8 @@ exits 1. Names are unique per run (uuid), so reruns against the same server work
 
 import contextlib
 import os
-import sys
 import tempfile
 import time
-import traceback
 import uuid
 import warnings
 
@@ -27,39 +25,12 @@ import pandas as pd
 import requests
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
-from mlflow.exceptions import MlflowException
 from sklearn.linear_model import LinearRegression
+
+from flowcheck import check, expect_error, passed
 
 MLFLOW_3 = int(mlflow.__version__.split(".")[0]) >= 3
 UID = uuid.uuid4().hex[:10]
-CHECKS = 0
-
-
-@contextlib.contextmanager
-def check(description):
-    """One check: prints `ok` when the block finishes, or `FAIL` and exits 1 on any error."""
-    global CHECKS
-    try:
-        yield
-    except BaseException as e:  # noqa: BLE001 - report whatever stopped the flow, then exit
-        print(f"FAIL {description}: {type(e).__name__}: {e}", flush=True)
-        traceback.print_exc(file=sys.stdout)
-        print(f"{CHECKS} checks passed before the failure (mlflow {mlflow.__version__})", flush=True)
-        sys.exit(1)
-    CHECKS += 1
-    print(f"ok   {description}", flush=True)
-
-
-def expect_error(error_code, fn, *args, **kwargs):
-    """Calls fn and asserts that it raises an MlflowException with `error_code`."""
-    try:
-        result = fn(*args, **kwargs)
-    except MlflowException as e:
-        assert e.error_code == error_code, (
-            f"expected error_code {error_code}, got {e.error_code}: {e.message}"
-        )
-        return e
-    raise AssertionError(f"expected MlflowException {error_code}, but the call returned {result!r}")
 
 
 def log_sklearn_model(model, name):
@@ -478,7 +449,7 @@ def main():
             left = mlflow.search_traces(locations=[trace_exp], return_type="list")
             assert len(left) == 2, f"{len(left)} traces left"
 
-    print(f"all {CHECKS} checks passed (mlflow {mlflow.__version__})", flush=True)
+    print(f"all {passed()} checks passed (mlflow {mlflow.__version__})", flush=True)
 
 
 if __name__ == "__main__":

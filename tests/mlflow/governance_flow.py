@@ -7,55 +7,17 @@ Environment: MLFLOW_TRACKING_URI, and the tokens SLUICE_TEST_READER, SLUICE_TEST
 SLUICE_TEST_OWNER. Prints one line per check, "FAIL ..." and exit 1 on the first failure.
 """
 
-import contextlib
 import os
-import sys
-import traceback
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 
-CHECKS = 0
+from flowcheck import act_as, check, expect_error, passed
+
 MODEL = "gov-model"
 READER = os.environ["SLUICE_TEST_READER"]
 CONTRIBUTOR = os.environ["SLUICE_TEST_CONTRIBUTOR"]
 OWNER = os.environ["SLUICE_TEST_OWNER"]
-
-
-@contextlib.contextmanager
-def check(description):
-    global CHECKS
-    try:
-        yield
-    except BaseException as e:  # noqa: BLE001 - report whatever stopped the flow, then exit
-        print(f"FAIL {description}: {type(e).__name__}: {e}", flush=True)
-        traceback.print_exc(file=sys.stdout)
-        sys.exit(1)
-    CHECKS += 1
-    print(f"ok   {description}", flush=True)
-
-
-def expect_error(error_code, fn, *args, **kwargs):
-    try:
-        result = fn(*args, **kwargs)
-    except MlflowException as e:
-        assert e.error_code == error_code, (
-            f"expected error_code {error_code}, got {e.error_code}: {e.message}"
-        )
-        return e
-    raise AssertionError(f"expected MlflowException {error_code}, but the call returned {result!r}")
-
-
-def act_as(token=None, basic_user=None):
-    """The client reads these variables on every request."""
-    for var in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
-        os.environ.pop(var, None)
-    if token and basic_user:
-        os.environ["MLFLOW_TRACKING_USERNAME"] = basic_user
-        os.environ["MLFLOW_TRACKING_PASSWORD"] = token
-    elif token:
-        os.environ["MLFLOW_TRACKING_TOKEN"] = token
 
 
 client = MlflowClient()
@@ -107,4 +69,4 @@ with check("an unprotected alias moves; nothing else changed"):
     assert got.aliases == ["challenger"], got.aliases
     assert got.current_stage == "None", got.current_stage
 
-print(f"all {CHECKS} checks passed (mlflow {mlflow.__version__})", flush=True)
+print(f"all {passed()} checks passed (mlflow {mlflow.__version__})", flush=True)

@@ -9,22 +9,19 @@ Prints one line per check, "FAIL ..." and exit 1 on the first failure.
 """
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import http.server
 import json
 import os
-import sys
 import threading
 import time
-import traceback
 
 from mlflow import MlflowClient
 from mlflow.entities.webhook import WebhookAction, WebhookEntity, WebhookEvent, WebhookStatus
-from mlflow.exceptions import MlflowException
 
-CHECKS = 0
+from flowcheck import act_as, check, expect_error, passed
+
 SECRET = "receiver-secret"
 CONTRIBUTOR = os.environ["SLUICE_TEST_CONTRIBUTOR"]
 OWNER = os.environ["SLUICE_TEST_OWNER"]
@@ -67,32 +64,6 @@ def serve():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}"
-
-
-@contextlib.contextmanager
-def check(description):
-    global CHECKS
-    try:
-        yield
-    except BaseException as e:  # noqa: BLE001 - report whatever stopped the flow, then exit
-        print(f"FAIL {description}: {type(e).__name__}: {e}", flush=True)
-        traceback.print_exc(file=sys.stdout)
-        sys.exit(1)
-    CHECKS += 1
-    print(f"ok   {description}", flush=True)
-
-
-def act_as(token):
-    os.environ["MLFLOW_TRACKING_TOKEN"] = token
-
-
-def expect_error(error_code, fn, *args, **kwargs):
-    try:
-        result = fn(*args, **kwargs)
-    except MlflowException as e:
-        assert e.error_code == error_code, f"expected {error_code}, got {e.error_code}: {e.message}"
-        return e
-    raise AssertionError(f"expected MlflowException {error_code}, but the call returned {result!r}")
 
 
 def wait_for(path, count, timeout=15.0):
@@ -300,7 +271,7 @@ def main():
         assert e.message.endswith(f"Webhook with ID {flaky.webhook_id} not found."), e.message
         assert flaky.webhook_id not in {w.webhook_id for w in client.list_webhooks()}
 
-    print(f"{CHECKS} checks passed", flush=True)
+    print(f"{passed()} checks passed", flush=True)
 
 
 if __name__ == "__main__":

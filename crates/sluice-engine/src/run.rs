@@ -612,10 +612,10 @@ impl Runner {
                     value: crate::plan::literal_text(value),
                 },
             );
-            let text = value
-                .as_str()
-                .map_or_else(|| value.to_string(), str::to_owned);
-            chosen.env_vars.insert(format!("AZUREML_SWEEP_{key}"), text);
+            chosen.env_vars.insert(
+                format!("AZUREML_SWEEP_{key}"),
+                sluice_spec::sweep_env_text(value),
+            );
         }
         Ok(Some((chosen, point)))
     }
@@ -750,7 +750,8 @@ impl Runner {
 /// How often the runner judges the running trials of sweeps with an early termination policy.
 const WATCH_EVERY: Duration = Duration::from_millis(500);
 
-/// What the runner knows of the steps it launched, for judging sweep trials.
+/// What the runner knows of the steps it launched, for judging sweep trials and choosing
+/// bayesian sweeps' points.
 #[derive(Default)]
 struct TrialWatch {
     /// Each launched step's MLflow run.

@@ -22,6 +22,10 @@ pub(crate) struct Scheduler {
     running_in: HashMap<String, usize>,
     /// Steps whose failure the job tolerates (a sweep's trials).
     may_fail: Vec<bool>,
+    /// A step that must have started before this one may (a bayesian sweep's trials start in
+    /// order, so that each learns from exactly the trials before it: see
+    /// [`sluice_spec::Bayesian::window`]).
+    after_start: Vec<Option<usize>>,
     running: usize,
     max_parallel: usize,
     /// Steps before this index have all left `NotStarted`: each pass looks from here, so a
@@ -76,6 +80,17 @@ impl Scheduler {
             group: plan.steps.iter().map(|s| s.concurrency.clone()).collect(),
             running_in: HashMap::new(),
             may_fail: plan.steps.iter().map(|s| s.may_fail).collect(),
+            after_start: {
+                let mut last: HashMap<&str, usize> = HashMap::new();
+                plan.steps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        let w = s.watch.as_ref().filter(|w| w.bayesian.is_some())?;
+                        last.insert(w.sweep.as_str(), i)
+                    })
+                    .collect()
+            },
             running: 0,
             max_parallel: plan.max_parallel.max(1),
             first_unstarted: 0,
@@ -108,6 +123,9 @@ impl Scheduler {
                 break;
             }
             if self.status[i] != Status::NotStarted || !self.deps[i].iter().all(|d| self.done(*d)) {
+                continue;
+            }
+            if self.after_start[i].is_some_and(|p| self.status[p] == Status::NotStarted) {
                 continue;
             }
             let on = self.running_on.get(&self.compute[i]).copied().unwrap_or(0);

@@ -259,13 +259,6 @@ fn tags(p: &Params) -> ApiResult<Vec<KeyValue>> {
     key_values(p.obj_list("tags")?, "tag")
 }
 
-/// Tags as the webhooks' payloads take them.
-fn pairs(tags: &[KeyValue]) -> Vec<(String, String)> {
-    tags.iter()
-        .map(|t| (t.key.clone(), t.value.clone()))
-        .collect()
-}
-
 // ---- registered models ----------------------------------------------------------------------
 
 async fn create_registered_model(State(s): S, Extension(who): Who, p: Params) -> Reply {
@@ -276,7 +269,7 @@ async fn create_registered_model(State(s): S, Extension(who): Who, p: Params) ->
         s.store()?
             .governed(&who)
             .create_registered_model(&name, &tags, description.as_deref())?;
-    crate::webhooks::model_created(&s, &name, &pairs(&tags), description.as_deref());
+    crate::webhooks::model_created(&s, &name, &tags, description.as_deref());
     Ok(Json(json!({"registered_model": registered_model_json(&m)})))
 }
 
@@ -407,7 +400,7 @@ async fn create_model_version(State(s): S, Extension(who): Who, p: Params) -> Re
         &v.version,
         &v.source,
         Some(v.run_id.as_str()),
-        &pairs(&tags),
+        &tags,
         description.as_deref(),
     );
     Ok(Json(json!({"model_version": version_json(&v)})))

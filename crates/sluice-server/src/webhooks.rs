@@ -24,7 +24,8 @@ use axum::http::Method;
 use axum::routing::{delete, get, patch, post};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
-use sluice_store::governance::{Actor, NewWebhook, Role, Webhook, WebhookUpdate, uuid4};
+use sluice_store::governance::{Actor, Delivery, NewWebhook, Role, Webhook, WebhookUpdate, uuid4};
+use sluice_store::tracking::KeyValue;
 
 use crate::ServerState;
 use crate::auth::Route;
@@ -87,6 +88,12 @@ struct Settings {
 }
 
 impl Settings {
+    /// Read once: the variables are the server's, set when it starts.
+    fn get() -> &'static Settings {
+        static SETTINGS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
+        SETTINGS.get_or_init(Settings::from_env)
+    }
+
     fn from_env() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         Self {
@@ -210,27 +217,14 @@ fn check_url(url: &str, settings: &Settings) -> Result<(), String> {
     if settings.allow_private {
         return Ok(());
     }
-    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let authority = authority.rsplit('@').next().unwrap_or_default();
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => {
-            let (h, rest) = v6.split_once(']').unwrap_or((v6, ""));
-            (h, rest.strip_prefix(':'))
-        }
-        None => match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        },
-    };
-    let port: u16 =
-        port.and_then(|p| p.parse().ok())
-            .unwrap_or(if scheme.eq_ignore_ascii_case("http") {
-                80
-            } else {
-                443
-            });
-    let addrs: Vec<IpAddr> = (host, port)
+    check_public_host(url)
+}
+
+/// That every address the URL's host resolves to is public.
+fn check_public_host(url: &str) -> Result<(), String> {
+    let (_, host, port) = sluice_store::governance::url_parts(url)
+        .ok_or_else(|| format!("Invalid webhook URL '{url}'"))?;
+    let addrs: Vec<IpAddr> = (host.as_str(), port)
         .to_socket_addrs()
         .map_err(|e| format!("Cannot resolve Webhook URL hostname '{host}': {e}"))?
         .map(|a| a.ip())
@@ -271,21 +265,16 @@ fn is_public(ip: IpAddr) -> bool {
             }
             let s = v6.segments();
             // 6to4 (2002::/16) and NAT64 (64:ff9b::/96) carry an IPv4 address.
+            let v4 = |hi: u16, lo: u16| {
+                IpAddr::V4(std::net::Ipv4Addr::from(
+                    (u32::from(hi) << 16) | u32::from(lo),
+                ))
+            };
             if s[0] == 0x2002 {
-                return is_public(IpAddr::V4(std::net::Ipv4Addr::new(
-                    (s[1] >> 8) as u8,
-                    (s[1] & 0xff) as u8,
-                    (s[2] >> 8) as u8,
-                    (s[2] & 0xff) as u8,
-                )));
+                return is_public(v4(s[1], s[2]));
             }
             if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                return is_public(IpAddr::V4(std::net::Ipv4Addr::new(
-                    (s[6] >> 8) as u8,
-                    (s[6] & 0xff) as u8,
-                    (s[7] >> 8) as u8,
-                    (s[7] & 0xff) as u8,
-                )));
+                return is_public(v4(s[6], s[7]));
             }
             !(v6.is_loopback()
                 || v6.is_unspecified()
@@ -311,17 +300,8 @@ async fn check_url_async(url: &str, settings: &Settings) -> ApiResult<()> {
     if settings.allow_private {
         return Ok(());
     }
-    let (url, schemes) = (url.to_owned(), settings.schemes.clone());
-    let lookup = tokio::task::spawn_blocking(move || {
-        let settings = Settings {
-            schemes,
-            allow_private: false,
-            timeout: Duration::ZERO,
-            retries: 0,
-            workers: 0,
-        };
-        check_url(&url, &settings)
-    });
+    let url = url.to_owned();
+    let lookup = tokio::task::spawn_blocking(move || check_public_host(&url));
     match tokio::time::timeout(Duration::from_secs(5), lookup).await {
         Ok(Ok(checked)) => checked.map_err(ApiError::invalid),
         Ok(Err(e)) => Err(ApiError::invalid(format!(
@@ -340,6 +320,8 @@ fn may_manage(s: &ServerState, who: &Actor) -> ApiResult<()> {
 }
 
 async fn create(State(s): S, Extension(who): Who, p: Params) -> Reply {
+    // MLflow's order: the role, the name, the URL, the events.
+    may_manage(&s, &who)?;
     let name = p.str("name")?;
     let url = p.str("url")?;
     let events = events(&p)?.ok_or_else(|| {
@@ -350,11 +332,9 @@ async fn create(State(s): S, Extension(who): Who, p: Params) -> Reply {
     let description = p.opt_str("description")?;
     let secret = p.opt_str("secret")?;
     let status = status(&p)?;
-    let settings = Settings::from_env();
-    // MLflow's order: the role, the name, the URL, the events.
-    may_manage(&s, &who)?;
-    sluice_store::governance::check_name_and_events(Some(&name), None)?;
-    check_url_async(&url, &settings).await?;
+    let settings = Settings::get();
+    sluice_store::governance::check_name(&name)?;
+    check_url_async(&url, settings).await?;
     let new = NewWebhook {
         name: &name,
         url: &url,
@@ -402,6 +382,7 @@ async fn update(
     UrlPath(id): UrlPath<String>,
     p: Params,
 ) -> Reply {
+    may_manage(&s, &who)?;
     // As MLflow: an empty name, URL or event list changes nothing; a description, secret or
     // status given (even empty) is set.
     let name = p.opt_str("name")?.filter(|n| !n.is_empty());
@@ -410,12 +391,13 @@ async fn update(
     let description = p.opt_str("description")?;
     let secret = p.opt_str("secret")?;
     let status = status(&p)?;
-    let settings = Settings::from_env();
-    may_manage(&s, &who)?;
+    let settings = Settings::get();
     s.store()?.get_webhook(&id)?;
-    sluice_store::governance::check_name_and_events(name.as_deref(), None)?;
+    if let Some(name) = &name {
+        sluice_store::governance::check_name(name)?;
+    }
     if let Some(url) = &url {
-        check_url_async(url, &settings).await?;
+        check_url_async(url, settings).await?;
     }
     let change = WebhookUpdate {
         name: name.as_deref(),
@@ -450,14 +432,14 @@ async fn test(State(s): S, Extension(who): Who, UrlPath(id): UrlPath<String>, p:
         None => d.webhook.events.first().cloned().unwrap_or_default(),
     };
     let payload = example_payload(&event);
-    let settings = Settings::from_env();
+    let settings = Settings::get();
     let sent = tokio::task::spawn_blocking(move || {
         send(
             &d.webhook.url,
             d.secret.as_deref(),
             &event,
             &payload,
-            &settings,
+            settings,
         )
     })
     .await
@@ -541,7 +523,7 @@ fn workers() -> &'static std::sync::mpsc::SyncSender<Job> {
     POOL.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(QUEUE);
         let rx = Arc::new(std::sync::Mutex::new(rx));
-        for k in 0..Settings::from_env().workers {
+        for k in 0..Settings::get().workers {
             let rx = Arc::clone(&rx);
             let spawned = std::thread::Builder::new()
                 .name(format!("webhook-{k}"))
@@ -568,27 +550,14 @@ fn workers() -> &'static std::sync::mpsc::SyncSender<Job> {
 /// Deliveries that may wait for a worker; more are dropped (and logged).
 const QUEUE: usize = 1000;
 
-/// Delivers `event` with `data` to the active webhooks subscribed to it, on the delivery
-/// workers: the request that made the change does not wait, and a failed delivery is logged.
-pub(crate) fn deliver(s: &ServerState, event: &str, mut data: Value) {
-    let targets = match s.store().and_then(|st| Ok(st.webhooks_for_event(event)?)) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!(event, error = %e.message, "cannot read the webhooks to deliver to");
-            return;
-        }
-    };
-    let last = targets.len().saturating_sub(1);
-    for (k, d) in targets.into_iter().enumerate() {
-        let data = if k == last {
-            std::mem::take(&mut data)
-        } else {
-            data.clone()
-        };
+/// Sends `event` with `data` to `targets` on the delivery workers: the request that made the
+/// change does not wait, and a failed delivery is logged.
+fn enqueue(targets: Vec<Delivery>, event: &str, data: Value) {
+    let data = Arc::new(data);
+    for d in targets {
+        let (data, event) = (Arc::clone(&data), event.to_owned());
         let webhook_id = d.webhook.webhook_id.clone();
-        let event = event.to_owned();
         let job: Job = Box::new(move || {
-            let settings = Settings::from_env();
             let to = sluice_store::governance::url_origin(&d.webhook.url);
             let id = &d.webhook.webhook_id;
             match send(
@@ -596,7 +565,7 @@ pub(crate) fn deliver(s: &ServerState, event: &str, mut data: Value) {
                 d.secret.as_deref(),
                 &event,
                 &data,
-                &settings,
+                Settings::get(),
             ) {
                 Ok((status, _)) if (200..300).contains(&status) => {
                     tracing::info!(webhook = %id, to, event, status, "webhook delivered");
@@ -615,10 +584,7 @@ pub(crate) fn deliver(s: &ServerState, event: &str, mut data: Value) {
                 ),
             }
         });
-        if let Err(
-            std::sync::mpsc::TrySendError::Full(_) | std::sync::mpsc::TrySendError::Disconnected(_),
-        ) = workers().try_send(job)
-        {
+        if workers().try_send(job).is_err() {
             tracing::warn!(
                 webhook = %webhook_id,
                 "dropped a webhook delivery: {QUEUE} deliveries are already waiting"
@@ -714,118 +680,148 @@ fn send(
 const IS_PROMPT: &str = "mlflow.prompt.is_prompt";
 
 /// Whether tags mark a prompt (the last value of a key given twice counts, as in MLflow).
-fn is_prompt_tags<'a>(tags: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
-    tags.filter(|(k, _)| *k == IS_PROMPT)
-        .last()
-        .is_some_and(|(_, v)| v.eq_ignore_ascii_case("true"))
+fn is_prompt_tags(tags: &[KeyValue]) -> bool {
+    tags.iter()
+        .rfind(|t| t.key == IS_PROMPT)
+        .is_some_and(|t| t.value.eq_ignore_ascii_case("true"))
 }
 
-/// Whether any webhook could want an event (else nothing is built or looked up).
-fn anyone_listens(s: &ServerState) -> bool {
-    s.store()
-        .ok()
-        .is_some_and(|st| st.any_active_webhook().unwrap_or(true))
+/// Whether the change is to a prompt: known from the request, or read from the model.
+#[derive(Clone, Copy)]
+enum Form<'a> {
+    Known(bool),
+    Of(&'a str),
 }
 
-/// Whether the registered model `name` is a prompt.
-pub(crate) fn is_prompt(s: &ServerState, name: &str) -> bool {
-    s.store()
-        .ok()
-        .and_then(|st| st.get_registered_model(name).ok())
-        .is_some_and(|m| is_prompt_tags(m.tags.iter().map(|t| (t.key.as_str(), t.value.as_str()))))
+/// Delivers one registry change: `model` is its event for a registered model, `prompt` for a
+/// prompt (`None`: no event in that form), `data(is_prompt)` its payload, built only when an
+/// active webhook listens. One store connection: the active webhooks, and the model's tags when
+/// the form is not known.
+fn fire(
+    s: &ServerState,
+    form: Form<'_>,
+    model: Option<&str>,
+    prompt: Option<&str>,
+    data: impl FnOnce(bool) -> Value,
+) {
+    let found = s.store().and_then(|st| {
+        let active = st.active_webhooks()?;
+        let listens = |event: Option<&str>| {
+            event.is_some_and(|e| {
+                active
+                    .iter()
+                    .any(|d| d.webhook.events.iter().any(|x| x == e))
+            })
+        };
+        if !listens(model) && !listens(prompt) {
+            return Ok(None);
+        }
+        let is_prompt = match form {
+            Form::Known(p) => p,
+            Form::Of(name) => st
+                .get_registered_model(name)
+                .is_ok_and(|m| is_prompt_tags(&m.tags)),
+        };
+        Ok(Some((active, is_prompt)))
+    });
+    let (active, is_prompt) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e.message, "cannot read the webhooks to deliver to");
+            return;
+        }
+    };
+    let Some(event) = (if is_prompt { prompt } else { model }) else {
+        return;
+    };
+    let targets: Vec<Delivery> = active
+        .into_iter()
+        .filter(|d| d.webhook.events.iter().any(|x| x == event))
+        .collect();
+    if !targets.is_empty() {
+        enqueue(targets, event, data(is_prompt));
+    }
+}
+
+/// Tags as a payload's `tags`, leaving out `hidden` ones.
+fn tag_map<'a>(tags: &'a [KeyValue], hidden: &[&str]) -> BTreeMap<&'a str, &'a str> {
+    tags.iter()
+        .filter(|t| !hidden.contains(&t.key.as_str()))
+        .map(|t| (t.key.as_str(), t.value.as_str()))
+        .collect()
 }
 
 /// `registered_model.created` (or `prompt.created`) for a model created with `tags`.
 pub(crate) fn model_created(
     s: &ServerState,
     name: &str,
-    tags: &[(String, String)],
+    tags: &[KeyValue],
     description: Option<&str>,
 ) {
-    if !anyone_listens(s) {
-        return;
-    }
-    let prompt = is_prompt_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let tags: BTreeMap<&str, &str> = tags
-        .iter()
-        .filter(|(k, _)| !prompt || (k != IS_PROMPT && k != "_mlflow_prompt_type"))
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let data = json!({"name": name, "tags": tags, "description": description.unwrap_or_default()});
-    deliver(
+    let form = Form::Known(is_prompt_tags(tags));
+    fire(
         s,
-        if prompt {
-            "prompt.created"
-        } else {
-            "registered_model.created"
+        form,
+        Some("registered_model.created"),
+        Some("prompt.created"),
+        |prompt| {
+            let hidden: &[&str] = if prompt {
+                &[IS_PROMPT, "_mlflow_prompt_type"]
+            } else {
+                &[]
+            };
+            json!({"name": name, "tags": tag_map(tags, hidden),
+                   "description": description.unwrap_or_default()})
         },
-        data,
     );
 }
 
-/// `model_version.created` (or `prompt_version.created`).
+/// `model_version.created` (or `prompt_version.created`, with its template).
 pub(crate) fn version_created(
     s: &ServerState,
     name: &str,
     version: &str,
     source: &str,
     run_id: Option<&str>,
-    tags: &[(String, String)],
+    tags: &[KeyValue],
     description: Option<&str>,
 ) {
-    if !anyone_listens(s) {
-        return;
-    }
-    let prompt = is_prompt_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let description = description.filter(|d| !d.is_empty());
-    if prompt {
-        let template = tags
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "mlflow.prompt.text")
-            .map(|(_, v)| v.as_str());
-        let tags: BTreeMap<&str, &str> = tags
-            .iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "mlflow.prompt.text" | IS_PROMPT | "_mlflow_prompt_type"
-                )
-            })
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        deliver(
-            s,
-            "prompt_version.created",
-            json!({"name": name, "version": version, "template": template, "tags": tags,
-                   "description": description}),
-        );
-    } else {
-        let tags: BTreeMap<&str, &str> =
-            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        deliver(
-            s,
-            "model_version.created",
-            json!({"name": name, "version": version, "source": source,
-                   "run_id": run_id.filter(|r| !r.is_empty()), "tags": tags,
-                   "description": description}),
-        );
-    }
+    let form = Form::Known(is_prompt_tags(tags));
+    fire(
+        s,
+        form,
+        Some("model_version.created"),
+        Some("prompt_version.created"),
+        |prompt| {
+            if prompt {
+                let template = tags
+                    .iter()
+                    .rfind(|t| t.key == "mlflow.prompt.text")
+                    .map(|t| t.value.as_str());
+                let hidden = ["mlflow.prompt.text", IS_PROMPT, "_mlflow_prompt_type"];
+                json!({"name": name, "version": version, "template": template,
+                       "tags": tag_map(tags, &hidden), "description": description})
+            } else {
+                json!({"name": name, "version": version, "source": source,
+                       "run_id": run_id.filter(|r| !r.is_empty()), "tags": tag_map(tags, &[]),
+                       "description": description})
+            }
+        },
+    );
 }
 
 /// A tag set (`value` given) or deleted on a registered model: prompts only, as in MLflow.
 pub(crate) fn model_tag(s: &ServerState, name: &str, key: &str, value: Option<&str>) {
-    if !anyone_listens(s) || !is_prompt(s, name) {
-        return;
-    }
-    match value {
-        Some(v) => deliver(
-            s,
-            "prompt_tag.set",
-            json!({"name": name, "key": key, "value": v}),
-        ),
-        None => deliver(s, "prompt_tag.deleted", json!({"name": name, "key": key})),
-    }
+    let action = if value.is_some() { "set" } else { "deleted" };
+    fire(
+        s,
+        Form::Of(name),
+        None,
+        Some(&format!("prompt_tag.{action}")),
+        |_| with_value(json!({"name": name, "key": key}), "value", value),
+    );
 }
 
 /// A tag set (`value` given) or deleted on a model version.
@@ -836,50 +832,44 @@ pub(crate) fn version_tag(
     key: &str,
     value: Option<&str>,
 ) {
-    if !anyone_listens(s) {
-        return;
-    }
-    let entity = if is_prompt(s, name) {
-        "prompt_version_tag"
-    } else {
-        "model_version_tag"
-    };
-    match value {
-        Some(v) => deliver(
-            s,
-            &format!("{entity}.set"),
-            json!({"name": name, "version": version, "key": key, "value": v}),
-        ),
-        None => deliver(
-            s,
-            &format!("{entity}.deleted"),
-            json!({"name": name, "version": version, "key": key}),
-        ),
-    }
+    let action = if value.is_some() { "set" } else { "deleted" };
+    fire(
+        s,
+        Form::Of(name),
+        Some(&format!("model_version_tag.{action}")),
+        Some(&format!("prompt_version_tag.{action}")),
+        |_| {
+            with_value(
+                json!({"name": name, "version": version, "key": key}),
+                "value",
+                value,
+            )
+        },
+    );
 }
 
 /// An alias set (`version` given) or deleted.
 pub(crate) fn alias(s: &ServerState, name: &str, alias: &str, version: Option<&str>) {
-    if !anyone_listens(s) {
-        return;
-    }
-    let entity = if is_prompt(s, name) {
-        "prompt_alias"
+    let action = if version.is_some() {
+        "created"
     } else {
-        "model_version_alias"
+        "deleted"
     };
-    match version {
-        Some(v) => deliver(
-            s,
-            &format!("{entity}.created"),
-            json!({"name": name, "alias": alias, "version": v}),
-        ),
-        None => deliver(
-            s,
-            &format!("{entity}.deleted"),
-            json!({"name": name, "alias": alias}),
-        ),
+    fire(
+        s,
+        Form::Of(name),
+        Some(&format!("model_version_alias.{action}")),
+        Some(&format!("prompt_alias.{action}")),
+        |_| with_value(json!({"name": name, "alias": alias}), "version", version),
+    );
+}
+
+/// `data` with `key: value` added last when there is a value.
+fn with_value(mut data: Value, key: &str, value: Option<&str>) -> Value {
+    if let (Some(v), Value::Object(o)) = (value, &mut data) {
+        o.insert(key.to_owned(), json!(v));
     }
+    data
 }
 
 #[cfg(test)]

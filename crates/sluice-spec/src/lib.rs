@@ -44,7 +44,7 @@ pub use scale::{Distribution, DistributionKind, Scale};
 pub use source::{Source, Span, Spanned, normalize};
 pub use sweep::{
     Bayesian, Dist, EarlyTermination, SWEEP_ENV, SWEEP_POINT_TAG, Slack, SweepWatch,
-    TerminationPolicy,
+    TerminationPolicy, sweep_env_text,
 };
 pub use types::{
     ComponentSpec, DataSpec, EnvironmentRef, EnvironmentSpec, FileAssetSpec, InputDef, InputValue,

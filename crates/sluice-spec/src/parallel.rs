@@ -71,7 +71,8 @@ fn at_path<'n>(node: &'n mut Node, path: &[&str]) -> Option<&'n mut Node> {
 /// The pipeline's `jobs:` with each parallel step's settings bound to one of the pipeline's own
 /// inputs (`${{parent.inputs.X}}`) replaced by that input's value, when it is a literal (the
 /// value after `--set`): the settings become flags of the step's command when it is read.
-pub(crate) fn bind_settings(jobs: &Node, inputs: Option<&Node>) -> Node {
+/// `None` when the pipeline has no parallel step.
+pub(crate) fn bind_settings(jobs: &Node, inputs: Option<&Node>) -> Option<Node> {
     let literal = |name: &str| -> Option<Node> {
         let value = field(inputs?, name)?;
         let value = match &value.value {
@@ -84,15 +85,14 @@ pub(crate) fn bind_settings(jobs: &Node, inputs: Option<&Node>) -> Node {
         )
         .then(|| value.clone())
     };
-    let parent_input = |n: &Node| -> Option<String> {
-        let inner = n
-            .as_str()?
-            .trim()
-            .strip_prefix("${{")?
-            .strip_suffix("}}")?
-            .trim();
-        Some(inner.strip_prefix("parent.inputs.")?.to_owned())
+    let parent_input = |n: &Node| match crate::binding::whole_binding(n.as_str()?) {
+        Some(Ok(crate::Binding::ParentInput(name))) => Some(name),
+        _ => None,
     };
+    let parallel = matches!(&jobs.value, Value::Map(e) if e.iter().any(|(_, v)| is_parallel(v)));
+    if !parallel {
+        return None;
+    }
     let mut out = jobs.clone();
     if let Value::Map(entries) = &mut out.value {
         for (_, step) in entries.iter_mut().filter(|(_, v)| is_parallel(v)) {
@@ -109,7 +109,7 @@ pub(crate) fn bind_settings(jobs: &Node, inputs: Option<&Node>) -> Node {
             }
         }
     }
-    out
+    Some(out)
 }
 
 /// Whether a `jobs:` entry (or a component file) is a `type: parallel` one.

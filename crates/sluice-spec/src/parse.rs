@@ -228,12 +228,9 @@ fn decode_job(ctx: &mut Ctx<'_>, root: &Node) -> Result<JobSpec, SpecError> {
                         .error(root, "the pipeline has no `jobs`")
                         .with_help("add a `jobs:` mapping with at least one step, or `component: ./pipeline_component.yml`"));
                 };
-                let jobs_node = crate::parallel::bind_settings(jobs_node, r_inputs);
-                crate::pipeline::decode_jobs(
-                    ctx,
-                    &jobs_node,
-                    settings.default_environment.as_ref(),
-                )?
+                let bound = crate::parallel::bind_settings(jobs_node, r_inputs);
+                let jobs_node = bound.as_ref().unwrap_or(jobs_node);
+                crate::pipeline::decode_jobs(ctx, jobs_node, settings.default_environment.as_ref())?
             };
             Ok(header.into_job(ctx.source, kind, settings, inputs, outputs, steps))
         }

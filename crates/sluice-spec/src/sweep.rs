@@ -77,8 +77,8 @@ pub enum Slack {
     Amount(f64),
 }
 
-/// What the runner watches on a sweep's trials: the sweep, its objective, its policy and its
-/// whole time.
+/// What the runner watches on a sweep's trials: the sweep, its objective, its policy, its
+/// whole time, and for bayesian sampling the search space it chooses points in.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SweepWatch {
     /// The sweep step's name: trials with the same one are judged together.
@@ -222,6 +222,14 @@ impl EarlyTermination {
             }
         }
     }
+}
+
+/// A hyperparameter's value as a trial's `AZUREML_SWEEP_<name>` variable holds it.
+#[must_use]
+pub fn sweep_env_text(value: &Json) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned)
 }
 
 /// The environment variable that tells `sluice step sweep-select` the objective and trials.
@@ -699,7 +707,7 @@ pub(crate) fn decode_sweep_step(
     let early = match r.get("early_termination").filter(|n| !n.is_null()) {
         Some(e) => {
             if matches!(sampling, Sampling::Bayesian { .. }) {
-                ctx.warn(e, "Azure takes no early termination policy with bayesian sampling; Sluice applies it, and a trial it stops counts as the worst result seen");
+                ctx.warn(e, "Azure takes no early termination policy with bayesian sampling; Sluice applies it, and a trial it stops counts as the mean result, so the search does not return to it");
             }
             Some(decode_early_termination(ctx, e)?)
         }
@@ -940,10 +948,7 @@ pub(crate) fn decode_sweep_step(
         // As Azure gives each trial its point.
         let mut trial_env_k = trial_env.clone();
         for (key, value) in &params {
-            let text = value
-                .as_str()
-                .map_or_else(|| value.to_string(), str::to_owned);
-            trial_env_k.insert(format!("AZUREML_SWEEP_{key}"), text);
+            trial_env_k.insert(format!("AZUREML_SWEEP_{key}"), sweep_env_text(value));
         }
         steps.push(StepSpec {
             name: Spanned::new(trial_name, name.span),

@@ -2241,7 +2241,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 21);
+        assert_eq!(latest, 22);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -2311,11 +2311,12 @@ mod tests {
         };
         {
             // Back to schema 16: metrics_recent with its foreign key, holding two points (and
-            // none of 0018's or 0019's columns).
+            // none of 0018's or 0019's columns, nor 0022's table).
             let mut conn = Conn::open_sqlite(&path).unwrap();
             let tx = conn.transaction().unwrap();
             tx.execute_batch(
-                "DROP TABLE orphan_processes;
+                "DROP TABLE webhooks;
+                 DROP TABLE orphan_processes;
                  ALTER TABLE jobs DROP COLUMN runner_suspect;
                  ALTER TABLE jobs DROP COLUMN runner_beat;
                  ALTER TABLE jobs DROP COLUMN runner_host;
@@ -2343,7 +2344,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 21);
+        assert_eq!(store.schema_version().unwrap(), 22);
         let (points, _) = store.metric_history_points(&run, "loss", 10, 0).unwrap();
         let got: Vec<(i64, f64)> = points.iter().map(|p| (p.step, p.value)).collect();
         assert_eq!(got, [(0, 1.5), (1, 0.5)]);
@@ -2377,7 +2378,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 21);
+        assert_eq!(store.schema_version().unwrap(), 22);
         let old = store.get_compute("old").unwrap().unwrap();
         assert_eq!(
             (old.max_instances, old.min_instances, old.size),

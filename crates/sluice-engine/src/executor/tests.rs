@@ -228,6 +228,41 @@ fn a_cancel_starts_nothing_more_and_a_resume_keeps_what_completed() {
     assert_eq!(ready, ["b", "c"], "`a` completed before the resume");
 }
 
+/// A bayesian sweep's trials start in order: trial k waits for trial k - c to end (c trials at
+/// once) and for trial k - 1 to have started, so every trial before k - c has ended when k
+/// starts, whichever ended first.
+#[test]
+fn a_bayesian_sweeps_trials_start_in_order() {
+    let yaml = "\
+type: pipeline
+experiment_name: tests
+jobs:
+  sw:
+    type: sweep
+    trial:
+      type: command
+      command: echo ${{inputs.x}}
+      inputs:
+        x: {type: number}
+    sampling_algorithm: bayesian
+    search_space:
+      x: {type: uniform, min_value: 0, max_value: 1}
+    objective: {goal: minimize, primary_metric: loss}
+    limits: {max_total_trials: 5, max_concurrent_trials: 2}
+";
+    let (_d, _ws, plan) = planned(yaml, &[], 10);
+    let mut s = Scheduler::new(&plan, &HashSet::new(), HashMap::new());
+    assert_eq!(ready_names(&mut s), ["sw.trial_1", "sw.trial_2"]);
+    // Trial 2 ends first: trial 4 may not start before trial 3, which waits for trial 1.
+    s.finished(by_name(&plan, "sw.trial_2"), Status::Completed);
+    assert!(
+        s.ready().is_empty(),
+        "trial 3 waits for trial 1, trial 4 for trial 3"
+    );
+    s.finished(by_name(&plan, "sw.trial_1"), Status::Completed);
+    assert_eq!(ready_names(&mut s), ["sw.trial_3", "sw.trial_4"]);
+}
+
 /// Runs nothing: each step's attempts end as scripted (completed by default), after a short
 /// while, printing one line; it counts how many run at once.
 #[derive(Default)]

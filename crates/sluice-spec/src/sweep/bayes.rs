@@ -35,6 +35,8 @@ pub struct Bayesian {
 /// and running ones besides.
 const MAX_FITTED: usize = 200;
 const MAX_OTHERS: usize = 56;
+/// The fewest completed trials with a result the model is fitted to.
+const MIN_RESULTS: usize = 3;
 /// Candidates drawn uniformly over the space.
 const RANDOM_CANDIDATES: usize = 600;
 /// Candidates drawn around each of the best points.
@@ -65,7 +67,7 @@ impl Bayesian {
     ) -> Option<Vec<Json>> {
         let finite: Vec<&(Vec<Json>, f64)> =
             observed.iter().filter(|(_, v)| v.is_finite()).collect();
-        if trial < self.initial || finite.len() < self.initial.clamp(2, 3) {
+        if trial < self.initial || finite.len() < MIN_RESULTS {
             return None;
         }
         // Minimized, scaled to at most 1 in size (so that no square overflows), standardized:

@@ -21,8 +21,8 @@ pub use ops::{AliasMove, Approval};
 pub use policy::{Approvals, Direction, Gate, GateResult, Policy};
 pub use tokens::{NewToken, TokenInfo};
 pub use webhooks::{
-    Delivery, EVENTS as WEBHOOK_EVENTS, NewWebhook, Webhook, WebhookUpdate, check_event,
-    check_name_and_events, check_url, url_origin,
+    Delivery, NewWebhook, Webhook, WebhookUpdate, check_event, check_name, check_url, url_origin,
+    url_parts,
 };
 
 use crate::{Result, Store, StoreError};
@@ -164,19 +164,22 @@ impl Store {
     }
 }
 
-/// A random hex string of `bytes` bytes from the operating system's generator.
-pub(crate) fn random_hex(bytes: usize) -> Result<String> {
+/// `bytes` random bytes from the operating system's generator.
+fn random_bytes(bytes: usize) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf)
         .map_err(|e| StoreError::Invalid(format!("the system random generator failed: {e}")))?;
-    Ok(hex(&buf))
+    Ok(buf)
+}
+
+/// A random hex string of `bytes` bytes from the operating system's generator.
+pub(crate) fn random_hex(bytes: usize) -> Result<String> {
+    Ok(hex(&random_bytes(bytes)?))
 }
 
 /// A random (version 4) UUID, hyphenated, as MLflow's ids and delivery ids are.
 pub fn uuid4() -> Result<String> {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b)
-        .map_err(|e| StoreError::Invalid(format!("the system random generator failed: {e}")))?;
+    let mut b = random_bytes(16)?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex(&b);

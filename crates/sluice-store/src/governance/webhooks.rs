@@ -11,7 +11,7 @@ use super::{Governed, Role, uuid4};
 use crate::{Result, Store, StoreError};
 
 /// Each entity's events, as MLflow defines them (`WebhookEntity` and its valid actions).
-pub const EVENTS: &[(&str, &[&str])] = &[
+const EVENTS: &[(&str, &[&str])] = &[
     ("registered_model", &["created"]),
     ("model_version", &["created"]),
     ("model_version_tag", &["set", "deleted"]),
@@ -97,9 +97,9 @@ pub fn check_event(event: &str) -> Result<()> {
     }
 }
 
-/// MLflow's rule: 1 to 63 letters, digits, `.`, `_` and `-`, starting and ending with a letter
-/// or digit.
-fn check_name(name: &str) -> Result<()> {
+/// MLflow's rule for a webhook's name: 1 to 63 letters, digits, `.`, `_` and `-`, starting and
+/// ending with a letter or digit.
+pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name
@@ -114,18 +114,6 @@ fn check_name(name: &str) -> Result<()> {
             "Webhook name '{name}' is invalid. It must start and end with a letter or digit, be less than 63 characters long, and contain only letters, digits, dots (.), underscores (_), and hyphens (-)."
         )))
     }
-}
-
-/// The checks of a new webhook's name and events that need no network, in MLflow's order
-/// (the name, then, after the URL, the events).
-pub fn check_name_and_events(name: Option<&str>, events: Option<&[String]>) -> Result<()> {
-    if let Some(name) = name {
-        check_name(name)?;
-    }
-    if let Some(events) = events {
-        check_events(events)?;
-    }
-    Ok(())
 }
 
 fn check_events(events: &[String]) -> Result<()> {
@@ -147,6 +135,29 @@ fn check_status(status: &str) -> Result<()> {
     }
 }
 
+/// A URL's scheme (lower case), host (without brackets) and port (the scheme's default when
+/// none is written); `None` without `scheme://`.
+#[must_use]
+pub fn url_parts(url: &str) -> Option<(String, String, u16)> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (h, rest) = v6.split_once(']').unwrap_or((v6, ""));
+            (h, rest.strip_prefix(':'))
+        }
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let default = if scheme == "http" { 80 } else { 443 };
+    let port = port.and_then(|p| p.parse().ok()).unwrap_or(default);
+    Some((scheme, host.to_owned(), port))
+}
+
 /// A URL deliveries can go to, as MLflow checks it (before resolving its host): an `http` or
 /// `https` URL with a host, its scheme among `schemes`.
 pub fn check_url(url: &str, schemes: &[String]) -> Result<()> {
@@ -155,21 +166,18 @@ pub fn check_url(url: &str, schemes: &[String]) -> Result<()> {
             "Webhook URL cannot be empty or just whitespace: '{url}'"
         )));
     }
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let Some((scheme, host, _)) = url_parts(url) else {
         return Err(StoreError::Invalid(format!(
             "Invalid webhook URL '{url}': it needs a scheme and a host, e.g. https://ci.example.com/hook"
         )));
     };
-    let scheme = scheme.to_ascii_lowercase();
     if !schemes.contains(&scheme) || !matches!(scheme.as_str(), "http" | "https") {
         return Err(StoreError::Invalid(format!(
             "Invalid webhook URL scheme: '{scheme}'. Allowed schemes are: {}.",
             schemes.join(", ")
         )));
     }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    if host.is_empty() || host.starts_with(':') {
+    if host.is_empty() {
         return Err(StoreError::Invalid(format!(
             "Webhook URL must include a hostname: '{url}'"
         )));
@@ -207,10 +215,9 @@ fn with_events((mut w, secret, events): (Webhook, Option<String>, String)) -> Re
 /// hook's token), which the audit log (readable by readers) and the log do not show.
 #[must_use]
 pub fn url_origin(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    format!("{scheme}://{host}")
+    url_parts(url).map_or_else(String::new, |(scheme, host, _)| {
+        format!("{scheme}://{host}")
+    })
 }
 
 fn audit_json(w: &Webhook, has_secret: bool) -> Value {
@@ -261,33 +268,16 @@ impl Store {
             params![i64::try_from(max + 1).unwrap_or(i64::MAX), i64::try_from(offset).unwrap_or(i64::MAX)],
             from_row,
         )?;
-        let mut out = rows
+        let rows = rows
             .into_iter()
             .map(|r| with_events(r).map(|d| d.webhook))
             .collect::<Result<Vec<_>>>()?;
-        let next = (out.len() > max).then(|| {
-            out.truncate(max);
-            offset + max
-        });
-        Ok((out, next))
+        Ok(crate::page(rows, max, offset))
     }
 
-    /// Whether any webhook is active (so an event is worth building).
-    pub fn any_active_webhook(&self) -> Result<bool> {
-        let found: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT 1 FROM webhooks WHERE status = 'ACTIVE' LIMIT 1",
-                (),
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(found.is_some())
-    }
-
-    /// The active webhooks subscribed to `event`, with their secrets (a row whose events do not
-    /// read is skipped: it cannot be subscribed to anything known).
-    pub fn webhooks_for_event(&self, event: &str) -> Result<Vec<Delivery>> {
+    /// The active webhooks, with their secrets (a row whose events do not read is skipped: it
+    /// cannot be subscribed to anything known).
+    pub fn active_webhooks(&self) -> Result<Vec<Delivery>> {
         let rows = self.conn.query_map(
             &format!(
                 "SELECT {COLUMNS} FROM webhooks WHERE status = 'ACTIVE' ORDER BY creation_timestamp, webhook_id"
@@ -298,7 +288,6 @@ impl Store {
         Ok(rows
             .into_iter()
             .filter_map(|row| with_events(row).ok())
-            .filter(|d| d.webhook.events.iter().any(|e| e == event))
             .collect())
     }
 }
@@ -555,16 +544,11 @@ mod tests {
         assert_eq!(changed.status, "DISABLED");
         let d = store.webhook_delivery(&first.webhook_id).unwrap();
         assert_eq!(d.secret.as_deref(), Some("s3cret"));
-        // Disabled: not delivered to; the other one is, for its event only.
-        assert!(
-            store
-                .webhooks_for_event("model_version_tag.set")
-                .unwrap()
-                .is_empty()
-        );
-        let to = store.webhooks_for_event("model_version.created").unwrap();
+        // Disabled: not delivered to; the other one is.
+        let to = store.active_webhooks().unwrap();
         assert_eq!(to.len(), 1);
         assert_eq!(to[0].webhook.webhook_id, second.webhook_id);
+        assert_eq!(to[0].webhook.events, ["model_version.created"]);
         let bad = vec!["model_version.deleted".to_owned()];
         assert!(
             store

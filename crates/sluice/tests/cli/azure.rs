@@ -1183,7 +1183,7 @@ jobs:
         trials.push((k, loss, text));
     }
     // The trial script fails at c = 1.0 with rbf: at most that one point fails (a failed
-    // trial's point counts as the worst result, so it is not chosen again).
+    // trial's point counts as the mean result, so it is not chosen again).
     assert!(trials.len() >= 11, "{trials:?}");
     // The first four trials run their seeded random points; of the eight the model chose, half
     // or more are near the optimum (c = 0.7 with rbf: loss below 0.02), where a random point

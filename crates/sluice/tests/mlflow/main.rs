@@ -207,7 +207,7 @@ fn venv_python(venv: &str) -> Option<PathBuf> {
 /// payload, headers and signature.
 #[test]
 fn mlflow3_webhooks_deliver_signed_registry_events() {
-    use sluice_store::governance::{Actor, Role};
+    use sluice_store::governance::Role;
     let Some(python) = venv_python("venv-mlflow3") else {
         return;
     };
@@ -216,19 +216,7 @@ fn mlflow3_webhooks_deliver_signed_registry_events() {
     let dir = tempfile::tempdir().expect("temp dir");
     let ws = dir.path().join("ws");
     std::fs::create_dir_all(&ws).expect("workspace folder");
-    let (contributor, owner) = {
-        let mut store = sluice_store::Store::open_at(&workspace_store(&ws)).expect("store");
-        let admin = Actor::new("admin", Role::Owner);
-        let mut token = |name: &str, role| {
-            store
-                .governed(&admin)
-                .create_token(name, role, None)
-                .expect("token")
-                .token
-        };
-        (token("cody", Role::Contributor), token("olga", Role::Owner))
-    };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/mlflow/webhooks_flow.py");
+    let [contributor, owner] = tokens(&ws, [("cody", Role::Contributor), ("olga", Role::Owner)]);
     // As MLflow's own webhook tests run its server: plain HTTP to a receiver on loopback.
     let mut server = Server::start_env(
         &ws,
@@ -240,24 +228,19 @@ fn mlflow3_webhooks_deliver_signed_registry_events() {
             ("MLFLOW_WEBHOOK_REQUEST_TIMEOUT", "5".into()),
         ],
     );
-    let url = format!("http://127.0.0.1:{}", server.port);
-    let mut flow = Command::new(&python)
-        .arg(&script)
-        .current_dir(dir.path())
-        .env("MLFLOW_TRACKING_URI", &url)
-        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        .env("SLUICE_TEST_CONTRIBUTOR", &contributor)
-        .env("SLUICE_TEST_OWNER", &owner)
-        .env_remove("MLFLOW_TRACKING_TOKEN")
-        .env_remove("MLFLOW_TRACKING_USERNAME")
-        .env_remove("MLFLOW_TRACKING_PASSWORD")
-        .client_process()
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", python.display()));
-    let out = Output::collect(flow.stdout.take(), "[venv-mlflow3] ", true);
-    let err = Output::collect(flow.stderr.take(), "", false);
-    let status = wait_until(&mut flow, deadline, true);
-    let (stdout, stderr) = (out.finish(), err.finish());
+    let (status, stdout, stderr) = run_flow(
+        &python,
+        "webhooks_flow.py",
+        dir.path(),
+        server.port,
+        &[
+            ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0"),
+            ("SLUICE_TEST_CONTRIBUTOR", &contributor),
+            ("SLUICE_TEST_OWNER", &owner),
+        ],
+        "[venv-mlflow3] ",
+        deadline,
+    );
     server.stop();
     let log = server.log();
     assert!(
@@ -277,6 +260,55 @@ fn mlflow3_webhooks_deliver_signed_registry_events() {
     );
 }
 
+/// Tokens with these names and roles in the workspace's store, made by an owner.
+fn tokens<const N: usize>(
+    ws: &Path,
+    who: [(&str, sluice_store::governance::Role); N],
+) -> [String; N] {
+    use sluice_store::governance::{Actor, Role};
+    let mut store = sluice_store::Store::open_at(&workspace_store(ws)).expect("store");
+    let admin = Actor::new("admin", Role::Owner);
+    who.map(|(name, role)| {
+        store
+            .governed(&admin)
+            .create_token(name, role, None)
+            .expect("token")
+            .token
+    })
+}
+
+/// Runs `tests/mlflow/SCRIPT` with `python` against the server on `port`, with `env` and none of
+/// the developer's MLflow credentials; returns how it ended (`None`: killed at `deadline`), its
+/// output (echoed with `prefix`) and its errors.
+fn run_flow(
+    python: &Path,
+    script: &str,
+    dir: &Path,
+    port: u16,
+    env: &[(&str, &str)],
+    prefix: &str,
+    deadline: Instant,
+) -> (Option<ExitStatus>, String, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/mlflow")
+        .join(script);
+    let mut flow = Command::new(python)
+        .arg(&script)
+        .current_dir(dir)
+        .env("MLFLOW_TRACKING_URI", format!("http://127.0.0.1:{port}"))
+        .envs(env.iter().copied())
+        .env_remove("MLFLOW_TRACKING_TOKEN")
+        .env_remove("MLFLOW_TRACKING_USERNAME")
+        .env_remove("MLFLOW_TRACKING_PASSWORD")
+        .client_process()
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", python.display()));
+    let out = Output::collect(flow.stdout.take(), prefix, true);
+    let err = Output::collect(flow.stderr.take(), "", false);
+    let status = wait_until(&mut flow, deadline, true);
+    (status, out.finish(), err.finish())
+}
+
 /// `tests/mlflow/governance_flow.py` against `sluice server --auth`: tokens by Bearer and
 /// Basic auth, and the errors the client gets for calls a role or a policy forbids.
 fn governance_flow(venv: &str) {
@@ -289,21 +321,17 @@ fn governance_flow(venv: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let ws = dir.path().join("ws");
     std::fs::create_dir_all(&ws).expect("workspace folder");
-    let (reader, contributor, owner) = {
+    let [reader, contributor, owner] = tokens(
+        &ws,
+        [
+            ("rita", Role::Reader),
+            ("cody", Role::Contributor),
+            ("olga", Role::Owner),
+        ],
+    );
+    {
         let mut store = sluice_store::Store::open_at(&workspace_store(&ws)).expect("store");
         let admin = Actor::new("admin", Role::Owner);
-        let mut token = |name: &str, role| {
-            store
-                .governed(&admin)
-                .create_token(name, role, None)
-                .expect("token")
-                .token
-        };
-        let tokens = (
-            token("rita", Role::Reader),
-            token("cody", Role::Contributor),
-            token("olga", Role::Owner),
-        );
         store
             .governed(&admin)
             .create_registered_model("gov-model", &[], None)
@@ -326,29 +354,21 @@ fn governance_flow(venv: &str) {
             .governed(&admin)
             .set_policy("gov-model", &policy)
             .expect("policy");
-        tokens
-    };
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/mlflow/governance_flow.py");
+    }
     let mut server = Server::start_with(&ws, deadline, &["--auth", "--verbose", "--verbose"]);
-    let url = format!("http://127.0.0.1:{}", server.port);
-    let mut flow = Command::new(&python)
-        .arg(&script)
-        .current_dir(dir.path())
-        .env("MLFLOW_TRACKING_URI", &url)
-        .env("SLUICE_TEST_READER", &reader)
-        .env("SLUICE_TEST_CONTRIBUTOR", &contributor)
-        .env("SLUICE_TEST_OWNER", &owner)
-        .env_remove("MLFLOW_TRACKING_TOKEN")
-        .env_remove("MLFLOW_TRACKING_USERNAME")
-        .env_remove("MLFLOW_TRACKING_PASSWORD")
-        .client_process()
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", python.display()));
-    let out = Output::collect(flow.stdout.take(), &format!("[{venv}] "), true);
-    let err = Output::collect(flow.stderr.take(), "", false);
-    let status = wait_until(&mut flow, deadline, true);
-    let (stdout, stderr) = (out.finish(), err.finish());
+    let (status, stdout, stderr) = run_flow(
+        &python,
+        "governance_flow.py",
+        dir.path(),
+        server.port,
+        &[
+            ("SLUICE_TEST_READER", &reader),
+            ("SLUICE_TEST_CONTRIBUTOR", &contributor),
+            ("SLUICE_TEST_OWNER", &owner),
+        ],
+        &format!("[{venv}] "),
+        deadline,
+    );
     server.stop();
     let log = server.log();
     assert!(
