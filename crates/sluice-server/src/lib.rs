@@ -535,8 +535,9 @@ async fn server_info() -> axum::Json<serde_json::Value> {
 
 /// MLflow's proxied multipart upload (`MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD=true`): answered as
 /// MLflow's server answers it for an artifact store without multipart uploads, so the client
-/// uploads the file in one request instead.
-async fn no_multipart_upload() -> ApiError {
+/// uploads the file in one request instead. The request's body is read first: answered
+/// unread, the connection would close under the client's next request on it.
+async fn no_multipart_upload(_body: axum::body::Bytes) -> ApiError {
     ApiError::new(
         ErrorCode::NotImplemented,
         "Multipart upload is not supported for the current artifact repository",
