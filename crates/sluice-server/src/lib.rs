@@ -544,7 +544,13 @@ async fn no_multipart_upload(_body: axum::body::Bytes) -> ApiError {
     )
 }
 
-async fn not_found(uri: axum::http::Uri, method: axum::http::Method) -> ApiError {
+/// No endpoint: answered after reading the request's body, as the multipart answer is (unread,
+/// the connection could close under the client's next request on it).
+async fn not_found(
+    uri: axum::http::Uri,
+    method: axum::http::Method,
+    _body: axum::body::Bytes,
+) -> ApiError {
     ApiError::new(
         ErrorCode::EndpointNotFound,
         format!("No API endpoint for {method} {}", uri.path()),
