@@ -139,7 +139,13 @@ impl JobTracking {
         let state = Arc::new(
             sluice_server::ServerState::new(ws.store_pool(4)?, ws.artifacts()?)
                 .with_auth(token.is_some())
-                .with_default_actor(steps_actor),
+                .with_default_actor(steps_actor)
+                .with_security(match &advertised {
+                    Some(host) => sluice_server::security::Security::default()
+                        .listening_on(bind_ip)
+                        .also_allowing(host),
+                    None => sluice_server::security::Security::default().listening_on(bind_ip),
+                }),
         );
         // A resumed job listens where it did before when it can: a step whose batch job ran
         // on without a runner was told that address.

@@ -170,7 +170,11 @@ const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 /// makes the server close the connection, and a client that already sent its next request on it
 /// (keep-alive) sees "connection closed without response" instead of the error.
 async fn refuse(req: Request, error: ApiError) -> Response {
-    let mut response = error.into_response();
+    drained(req, error.into_response()).await
+}
+
+/// `response`, sent once the request's body is read (see [`refuse`]).
+pub(crate) async fn drained(req: Request, mut response: Response) -> Response {
     if axum::body::to_bytes(req.into_body(), DRAIN_LIMIT)
         .await
         .is_err()

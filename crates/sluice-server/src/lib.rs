@@ -12,6 +12,7 @@ mod metrics;
 pub mod mlflow_ui;
 mod params;
 mod registry;
+pub mod security;
 pub mod tls;
 mod traces;
 mod tracking;
@@ -56,6 +57,8 @@ pub struct ServerState {
     requests: metrics::RequestMetrics,
     /// Whether the web UI's session cookie is marked `Secure` (served over HTTPS).
     secure_cookies: bool,
+    /// Host and origin checks, security headers.
+    security: security::Security,
 }
 
 impl ServerState {
@@ -72,7 +75,15 @@ impl ServerState {
             group: group::GroupCommit::default(),
             requests: metrics::RequestMetrics::default(),
             secure_cookies: false,
+            security: security::Security::default(),
         }
+    }
+
+    /// The host and origin checks and security headers (MLflow's security middleware).
+    #[must_use]
+    pub fn with_security(mut self, security: security::Security) -> Self {
+        self.security = security;
+        self
     }
 
     /// Marks the web UI's session cookie `Secure` (the server speaks HTTPS).
@@ -476,6 +487,10 @@ pub fn router_with(state: Arc<ServerState>, extra: Vec<ExtraRoute>) -> Router {
     };
     router
         .layer(DefaultBodyLimit::max(params::MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            security::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             log_request,

@@ -23,6 +23,8 @@ mod graphql;
 mod messages;
 #[path = "api/mlflow_ui.rs"]
 mod mlflow_ui;
+#[path = "api/security.rs"]
+mod security;
 #[path = "api/traces.rs"]
 mod traces;
 

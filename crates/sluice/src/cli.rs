@@ -585,6 +585,30 @@ pub(crate) struct ServerArgs {
     /// seconds, and at its start.
     #[arg(long, value_name = "N", default_value_t = AUTO_RESUME, env = "SLUICE_AUTO_RESUME")]
     pub(crate) auto_resume: usize,
+    /// The `Host` names this server answers, comma-separated, `*` allowed in a name (`*`: any),
+    /// as MLflow's `--allowed-hosts`: against DNS rebinding. Default: loopback, private
+    /// addresses and `--host`; checked without authentication, or when given.
+    #[arg(long, value_name = "HOSTS", env = "MLFLOW_SERVER_ALLOWED_HOSTS")]
+    pub(crate) allowed_hosts: Option<String>,
+    /// The origins whose pages may call the API and write (comma-separated, `*` for any), as
+    /// MLflow's `--cors-allowed-origins`. The server's own pages and loopback pages always may;
+    /// writes from other origins are refused.
+    #[arg(
+        long,
+        value_name = "ORIGINS",
+        env = "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS"
+    )]
+    pub(crate) cors_allowed_origins: Option<String>,
+    /// The `X-Frame-Options` header: SAMEORIGIN, DENY or NONE (none sent).
+    #[arg(
+        long,
+        value_name = "SAMEORIGIN|DENY|NONE",
+        env = "MLFLOW_SERVER_X_FRAME_OPTIONS"
+    )]
+    pub(crate) x_frame_options: Option<String>,
+    /// No host or origin checks and no security headers (for tests only), as MLflow's flag.
+    #[arg(long, env = "MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE")]
+    pub(crate) disable_security_middleware: bool,
 }
 
 /// How many times in a row `sluice server` resumes a job whose process died, by default.

@@ -25,6 +25,10 @@ pub(crate) fn ui(ctx: &Ctx<'_>, args: &UiArgs) -> Result<(), CliError> {
         tls_cert: None,
         tls_key: None,
         auto_resume: AUTO_RESUME,
+        allowed_hosts: None,
+        cors_allowed_origins: None,
+        x_frame_options: None,
+        disable_security_middleware: false,
     };
     serve(ctx, &server, Some(args.open))
 }
@@ -137,12 +141,32 @@ fn serve(ctx: &Ctx<'_>, args: &ServerArgs, page: Option<bool>) -> Result<(), Cli
         })?),
         _ => None,
     };
+    let security = if args.disable_security_middleware {
+        ui::warn(
+            "the security middleware is off (`--disable-security-middleware`): no host or origin checks",
+        );
+        sluice_server::security::Security::disabled()
+    } else {
+        sluice_server::security::Security::new(
+            args.allowed_hosts.as_deref(),
+            args.cors_allowed_origins.as_deref(),
+            args.x_frame_options.as_deref(),
+        )
+        .map_err(|e| {
+            CliError::usage(
+                format!("`--x-frame-options`: {e}"),
+                "use `--x-frame-options SAMEORIGIN` (the default), `DENY` or `NONE`",
+            )
+        })?
+        .listening_on(ip)
+    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let state = Arc::new(
         sluice_server::ServerState::new(ws.store_pool(args.pool_size)?, artifacts)
             .with_auth(auth)
             .with_mlflow_ui(mlflow_ui.clone())
             .with_secure_cookies(tls.is_some())
+            .with_security(security)
             .with_static_prefix(prefix.clone()),
     );
     let (stop, stopping) = tokio::sync::watch::channel(false);
