@@ -11,7 +11,9 @@
 // and no response >= 400; then the scenarios: a running job's log followed to its end, a runs
 // filter, a sort, a two-run comparison chart, a reader refused when approving, an owner who
 // approves and promotes (the alias moves, the audit log shows it), the lineage graph naming
-// the data version, and run editing (offered to the owner only: name, description, tags). Prints one line per check and a JSON summary last; exits 1 on any failure.
+// the data version, and run editing (offered to the owner only: name, description, tags); every
+// page's controls have an accessible name, and a new page's heading takes the keyboard focus.
+// Prints one line per check and a JSON summary last; exits 1 on any failure.
 // CHROMIUM (default /usr/bin/chromium) is the browser.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -94,6 +96,22 @@ async function session(token, label, screen = {}) {
 const drawn = (page) => page.waitForFunction(() => document.querySelector('main')?.dataset.route === (location.hash || '#/'));
 const shot = async (page, name) => { if (shots) await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true }); };
 const text = (page, sel) => page.$eval(sel, (e) => e.textContent);
+// The visible controls and images of a page without an accessible name (a label, aria-label or
+// aria-labelledby, a title, a button's or link's text, an image's alt), described for the message.
+const unnamed = (page) => page.evaluate(() => {
+  const visible = (e) => !!(e.offsetWidth || e.offsetHeight || e.getClientRects().length);
+  const named = (e) => {
+    if ((e.getAttribute('aria-label') || '').trim() || e.getAttribute('aria-labelledby') || (e.getAttribute('title') || '').trim()) return true;
+    if (e.labels && [...e.labels].some((l) => l.textContent.trim())) return true;
+    if (e.tagName === 'IMG') return e.hasAttribute('alt');
+    if (['BUTTON', 'A', 'SUMMARY'].includes(e.tagName)) return e.textContent.trim() !== '';
+    if (e.tagName === 'INPUT' && ['submit', 'button'].includes(e.type)) return (e.value || '').trim() !== '';
+    return false;
+  };
+  return [...document.querySelectorAll('main input:not([type=hidden]), main select, main textarea, main button, main a[href], main img, main summary, main [role=button], nav a, header button')]
+    .filter((e) => visible(e) && !named(e))
+    .map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}${e.className && typeof e.className === 'string' ? `.${e.className.replace(/ /g, '.')}` : ''}`);
+});
 
 let reader = null;
 let owner = null;
@@ -111,6 +129,9 @@ await check('a running job: live status and its log followed to the end', async 
   // ... and the end comes by itself: the last line and the final status, pushed by the server.
   await page.waitForFunction(() => (document.querySelector('#step-log')?.textContent || '').includes('done-ticking')
     && document.querySelector('#job-status')?.textContent === 'Completed', null, { timeout: 60000 });
+  // The step wrote `é`'s two bytes 1.5 s apart: read in two parts, it is still one character.
+  const log = await text(page, '#step-log');
+  if (!log.includes('café done-ticking') || log.includes('\uFFFD')) throw new Error(`the log's last line: ${JSON.stringify(log.slice(-40))}`);
   reader.clean('job page');
 });
 
@@ -132,6 +153,8 @@ for (const [name, hash, ready] of pages) {
     await reader.open(hash, ready);
     const h1 = await text(reader.page, 'main h1');
     if (!h1 || h1 === 'Not found') throw new Error(`no page heading (${h1})`);
+    const nameless = await unnamed(reader.page);
+    if (nameless.length) throw new Error(`controls without an accessible name: ${nameless.slice(0, 8).join(', ')}`);
     await shot(reader.page, name);
     reader.clean(name);
   });
@@ -143,6 +166,8 @@ await check('artifact previews: a table, an image, MLmodel, and SVG as its sourc
   const open = (name) => page.click(`ul.tree button.link:text-is("${name}")`);
   await open('table.csv');
   await page.waitForFunction(() => [...document.querySelectorAll('.preview table td')].some((td) => td.textContent === '12.0'));
+  // A quoted field keeps its comma and its doubled quotes, in one cell.
+  await page.waitForFunction(() => [...document.querySelectorAll('.preview table td')].some((td) => td.textContent === 'a, quoted "fare"'));
   await open('plot.png');
   await page.waitForFunction(() => { const i = document.querySelector('.preview img'); return i && i.complete && i.naturalWidth === 1; });
   await open('diagram.svg');
@@ -166,6 +191,8 @@ await check('a long metric chart: downsampled, zoomed to full resolution, log sc
   const shown = Number((await status()).split(' ')[0]);
   if (!(shown > 400 && shown <= 501)) throw new Error(`${shown} points drawn of 5,000`);
   // Dragging across a tenth of the chart fetches that range at full resolution.
+  // On screen first (the mouse only reaches what the window shows).
+  await page.$eval(`${card} svg.chart`, (e) => e.scrollIntoView({ block: 'center' }));
   const box = await (await page.$(`${card} svg.chart`)).boundingBox();
   const y = box.y + box.height / 2;
   await page.mouse.move(box.x + box.width * 0.4, y);
@@ -176,6 +203,23 @@ await check('a long metric chart: downsampled, zoomed to full resolution, log sc
   const zoomed = await status();
   const [, n, a, b] = zoomed.match(/^(\d+) points \(steps (\d+)–(\d+), full resolution\)$/) || [];
   if (!n || Number(n) !== Number(b) - Number(a) + 1) throw new Error(`zoomed: ${zoomed}`);
+  // A step range typed in, by keyboard alone: 100 steps at full resolution; all 5,000 steps are
+  // more than a zoom fetches (2,500 a run), so they come sampled and the chart says so.
+  const statusBecomes = async (re) => {
+    try {
+      await page.waitForFunction(([c, src]) => new RegExp(src).test(document.querySelector(`${c} .chart-controls .muted`)?.textContent || ''), [card, re.source], { timeout: 10000 });
+    } catch (e) {
+      throw new Error(`the chart says ${JSON.stringify(await status())}, not ${re}`);
+    }
+  };
+  await page.fill(`${card} input.step-from`, '100');
+  await page.fill(`${card} input.step-to`, '199');
+  await page.press(`${card} input.step-to`, 'Enter');
+  await statusBecomes(/^100 points \(steps 100–199, full resolution\)$/);
+  await page.fill(`${card} input.step-from`, '0');
+  await page.fill(`${card} input.step-to`, '4999');
+  await page.press(`${card} input.step-to`, 'Enter');
+  await statusBecomes(/^\d+ points \(steps 0–4999, sampled to 2500 a run: zoom further for every step\)$/);
   await page.click(`${card} button:text-is("Reset zoom")`);
   await page.waitForFunction((c) => /^\d+ points$/.test(document.querySelector(`${c} .chart-controls .muted`)?.textContent || ''), card);
   // Log scale and smoothing redraw the line; x = time relabels the chart.
@@ -188,6 +232,73 @@ await check('a long metric chart: downsampled, zoomed to full resolution, log sc
   await page.selectOption(`${card} select[aria-label="curve: x axis"]`, 'time');
   await page.waitForFunction((c) => document.querySelector(`${c} svg.chart`)?.getAttribute('aria-label') === 'curve by time', card);
   reader.clean('metric chart controls');
+});
+
+await check('a run with more metrics than charts drawn at once: the rest behind a button', async () => {
+  const { page } = reader;
+  await reader.open(`#/runs/${cfg.artifacts_run}`, '.metric-card');
+  const total = await page.$$eval('main table', (ts) => ts.length);
+  const cards = () => page.$$eval('.metric-card', (c) => c.length);
+  if ((await cards()) !== 12) throw new Error(`${await cards()} charts drawn at first (${total} tables)`);
+  const label = await text(page, 'button.more-charts');
+  const n = Number((label.match(/^Show all (\d+) charts$/) || [])[1]);
+  // `curve` and the 14 `extra_NN` the test logged.
+  if (!(n >= 15)) throw new Error(`the button says ${label}`);
+  await page.click('button.more-charts');
+  await page.waitForFunction((want) => document.querySelectorAll('.metric-card').length === want, n);
+  await page.waitForSelector('.metric-card[data-metric="extra_13"] svg path', { state: 'attached' });
+  reader.clean('all charts');
+});
+
+await check('a step run names its pipeline step and links to it', async () => {
+  const { page } = reader;
+  await reader.open(`#/runs/${cfg.compare[0]}`, 'main h1');
+  const link = await page.$('dt:text-is("Pipeline step") + dd a');
+  if (!link) throw new Error('no Pipeline step on a training step\'s run');
+  const href = await link.getAttribute('href');
+  if (!/^#\/jobs\/[^?]+\?step=/.test(href)) throw new Error(`the link goes to ${href}`);
+  await link.click();
+  await drawn(page);
+  await page.waitForSelector('svg.dag .node.selected', { state: 'attached' });
+  // The new page's heading has the focus (the keyboard and screen readers start there).
+  const focused = await page.evaluate(() => document.activeElement?.tagName === 'H1' && document.activeElement.closest('main') !== null);
+  if (!focused) throw new Error(`the focus is on ${await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 80))}`);
+  reader.clean('pipeline step link');
+});
+
+await check('runs paged on the server: next, previous (also on a page opened afresh), and columns chosen', async () => {
+  const { page } = reader;
+  const ids = () => page.$$eval('table.runs tbody input[type=checkbox]', (b) => b.map((x) => x.value));
+  await reader.open(`#/experiments/${cfg.experiment}?size=3`, 'table.runs');
+  const first = await ids();
+  if (first.length !== 3) throw new Error(`${first.length} runs on a page of 3`);
+  await page.click('#next-page');
+  await drawn(page);
+  const second = await ids();
+  if (second.length < 1 || second.some((id) => first.includes(id))) throw new Error(`page 2 (${second}) repeats page 1 (${first})`);
+  await page.click('#next-page');
+  await drawn(page);
+  const third = await ids();
+  // Opened afresh (a shared link): Previous still goes one page back.
+  await reader.open(`#/${page.url().split('#/')[1]}`, 'table.runs');
+  if (JSON.stringify(await ids()) !== JSON.stringify(third)) throw new Error('the page opened afresh differs');
+  await page.click('#previous-page');
+  await drawn(page);
+  if (JSON.stringify(await ids()) !== JSON.stringify(second)) throw new Error(`previous: ${await ids()} instead of ${second}`);
+  await page.click('#previous-page');
+  await drawn(page);
+  if (JSON.stringify(await ids()) !== JSON.stringify(first)) throw new Error(`previous again: ${await ids()} instead of ${first}`);
+  if (await page.$('#previous-page')) throw new Error('the first page offers a previous one');
+  // A column chosen in the chooser becomes a column of the table.
+  await page.click('details.cols summary');
+  const pick = await page.$$eval('details.cols input[type=checkbox]', (b) => b.filter((x) => !x.checked).map((x) => x.value));
+  const col = pick.find((c) => c.startsWith('params.')) || pick[0];
+  if (!col) throw new Error('no column to add');
+  await page.check(`details.cols input[value="${col}"]`);
+  await page.click('#show-columns');
+  await drawn(page);
+  await page.waitForSelector(`th button[title="Sort by ${col}"]`);
+  reader.clean('paging and columns');
 });
 
 await check('a re-run job: its reused steps say from where, and why (explain)', async () => {
@@ -306,6 +417,7 @@ await check('a reader sees no approve button and the server refuses the approval
   const { page } = reader;
   await reader.open(`#/models/${encodeURIComponent(cfg.model)}`, 'table.versions');
   if (await page.$('button.approve')) throw new Error('an Approve button is shown to a reader');
+  if (await page.$('button.promote')) throw new Error('a Promote button is shown to a reader');
   reader.setQuiet(true);
   const answer = await page.evaluate(async ([model, version]) => {
     const s = await (await fetch('api/sluice/v1/session')).json();
@@ -329,6 +441,8 @@ await check('an owner approves and promotes; the alias moves; the audit log show
   await owner.open(`#/models/${encodeURIComponent(cfg.model)}`, 'table.versions');
   await page.click(`button.approve[data-version="${cfg.version}"]`);
   await page.waitForFunction((v) => document.querySelector(`tr[data-version="${v}"] td.approvals`)?.textContent.startsWith('1/1'), cfg.version);
+  // Approved once by this owner: not offered again.
+  if (await page.$(`button.approve[data-version="${cfg.version}"]`)) throw new Error('Approve is still offered to the owner who approved');
   await page.selectOption(`tr[data-version="${cfg.version}"] select`, 'champion');
   await page.click(`button.promote[data-version="${cfg.version}"]`);
   await page.waitForFunction((v) => (document.querySelector('#aliases')?.textContent || '').includes(`@championversion ${v}`), cfg.version);
@@ -389,6 +503,8 @@ await check('the lineage graph names the data version', async () => {
   for (const kind of ['job ', 'step ', 'run ', 'env ', 'code', 'model ']) {
     if (!labels.some((l) => l.startsWith(kind))) throw new Error(`no ${kind.trim()} node: ${labels.join(' | ')}`);
   }
+  // The alias history ends the graph: the owner's promotion above.
+  if (!labels.some((l) => l.startsWith(`@champion → v${cfg.version}`))) throw new Error(`no alias history node: ${labels.join(' | ')}`);
   reader.clean('lineage');
 });
 

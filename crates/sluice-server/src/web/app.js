@@ -4,7 +4,7 @@
 // Text from the store is only ever set as text (never parsed as HTML).
 'use strict';
 
-const S = { session: null, seq: 0, cleanup: [], explain: new Map() };
+const S = { session: null, seq: 0, cleanup: [], explain: new Map(), navigated: false };
 
 // ---------------------------------------------------------------------------------------------
 // DOM and data helpers
@@ -161,8 +161,17 @@ async function render() {
     view.replaceChildren(errorBox(e));
   }
   if (seq !== S.seq) return; // the user went elsewhere meanwhile
+  const moved = main.dataset.route !== (location.hash || '#/');
   main.replaceChildren(view);
   main.dataset.route = location.hash || '#/';
+  // A new page: the keyboard and screen readers start at its heading (a redraw after a change
+  // on the same page leaves the focus to the page).
+  const h1 = view.querySelector('h1');
+  if (moved && h1 && S.navigated) {
+    h1.setAttribute('tabindex', '-1');
+    h1.focus({ preventScroll: true });
+  }
+  S.navigated = true;
   document.title = `${(view.querySelector('h1') || {}).textContent || 'Sluice'} · Sluice`;
 }
 
@@ -265,10 +274,11 @@ async function pageRuns(view, q, id) {
     for (const p of (r.data && r.data.params) || []) keys.params.add(p.key);
     for (const t of (r.data && r.data.tags) || []) if (!t.key.startsWith('mlflow.')) keys.tags.add(t.key);
   }
-  const all = [...[...keys.metrics].sort().map((k) => `metrics.${k}`), ...[...keys.params].sort().map((k) => `params.${k}`),
-    ...[...keys.tags].sort().map((k) => `tags.${k}`)];
   const cols = q.has('cols') ? q.get('cols').split(',').filter(Boolean)
     : [...[...keys.metrics].sort().slice(0, 5).map((k) => `metrics.${k}`), ...[...keys.params].sort().slice(0, 4).map((k) => `params.${k}`)];
+  // The keys of this page's runs, and the columns chosen before (their runs may be on other pages).
+  const all = [...new Set([...[...keys.metrics].sort().map((k) => `metrics.${k}`), ...[...keys.params].sort().map((k) => `params.${k}`),
+    ...[...keys.tags].sort().map((k) => `tags.${k}`), ...cols])];
   const withQ = (changes) => {
     const n = new URLSearchParams(q);
     for (const [k, v] of Object.entries(changes)) { if (v === null || v === '') n.delete(k); else n.set(k, v); }
@@ -327,14 +337,14 @@ async function pageRuns(view, q, id) {
     class: 'toolbar', role: 'search',
     onsubmit: (ev) => {
       ev.preventDefault();
-      go(`/experiments/${enc(id)}`, withQ({ filter: input.value.trim(), page: null, size: sizeSel.value, view: viewSel.value === 'ACTIVE_ONLY' ? null : viewSel.value }));
+      go(`/experiments/${enc(id)}`, withQ({ filter: input.value.trim(), page: null, trail: null, size: sizeSel.value, view: viewSel.value === 'ACTIVE_ONLY' ? null : viewSel.value }));
     },
   },
   el('label', { class: 'grow', for: 'runs-filter' }, 'Filter (MLflow search syntax)', input),
   el('label', { for: 'runs-view' }, 'Runs', viewSel),
   el('label', { for: 'runs-size' }, 'Per page', sizeSel),
   el('button', { type: 'submit', class: 'primary' }, 'Search'),
-  filter ? el('button', { type: 'button', onclick: () => go(`/experiments/${enc(id)}`, withQ({ filter: null, page: null })) }, 'Clear') : null,
+  filter ? el('button', { type: 'button', onclick: () => go(`/experiments/${enc(id)}`, withQ({ filter: null, page: null, trail: null })) }, 'Clear') : null,
   compareBtn));
 
   if (all.length) {
@@ -342,7 +352,7 @@ async function pageRuns(view, q, id) {
     view.append(el('details', { class: 'cols' }, el('summary', {}, `Columns (${cols.length} of ${all.length})`),
       el('div', { class: 'choices' }, boxes),
       el('button', {
-        type: 'button',
+        type: 'button', id: 'show-columns',
         onclick: () => go(`/experiments/${enc(id)}`, withQ({ cols: boxes.map((b) => b.firstChild).filter((b) => b.checked).map((b) => b.value).join(',') || ',' })),
       }, 'Show these columns')));
   }
@@ -353,7 +363,7 @@ async function pageRuns(view, q, id) {
     const on = cur === key;
     const next = on && (dir || 'ASC').toUpperCase() === 'DESC' ? 'ASC' : 'DESC';
     return el('th', { scope: 'col', 'aria-sort': on ? ((dir || 'ASC').toUpperCase() === 'DESC' ? 'descending' : 'ascending') : 'none', class: key.startsWith('metrics') ? 'num' : undefined },
-      el('button', { type: 'button', class: 'sort', title: `Sort by ${label}`, onclick: () => go(`/experiments/${enc(id)}`, withQ({ order: `${key} ${next}`, page: null })) },
+      el('button', { type: 'button', class: 'sort', title: `Sort by ${label}`, onclick: () => go(`/experiments/${enc(id)}`, withQ({ order: `${key} ${next}`, page: null, trail: null })) },
         label, on ? ((dir || 'ASC').toUpperCase() === 'DESC' ? ' ▼' : ' ▲') : ''));
   };
   const head = [el('th', { scope: 'col' }, el('span', { class: 'muted' }, 'Pick')),
@@ -395,9 +405,23 @@ async function pageRuns(view, q, id) {
   compareBtn.addEventListener('click', () => go('/compare', new URLSearchParams({ runs: [...selected].join(',') })));
   view.append(runs.length ? table(head, rows, 'runs') : el('p', { class: 'muted' }, filter ? 'No run matches the filter.' : 'No runs in this experiment.'));
   const pager = el('div', { class: 'pager' }, el('span', { class: 'muted', id: 'runs-count' }, `${runs.length} runs on this page`));
-  if (token) pager.append(el('button', { type: 'button', onclick: () => history.back() }, 'Previous page'),
-    el('button', { type: 'button', onclick: () => go(`/experiments/${enc(id)}`, withQ({ page: null })) }, 'First page'));
-  if (found.next_page_token) pager.append(el('button', { type: 'button', id: 'next-page', onclick: () => go(`/experiments/${enc(id)}`, withQ({ page: found.next_page_token })) }, 'Next page'));
+  // The pages before this one, in the address (`-` for the first): Previous works on a link
+  // opened afresh too.
+  const trail = (q.get('trail') || '').split(',').filter(Boolean);
+  if (token) {
+    const prev = trail[trail.length - 1];
+    pager.append(el('button', {
+      type: 'button', id: 'previous-page',
+      onclick: () => go(`/experiments/${enc(id)}`, withQ({ page: prev && prev !== '-' ? prev : null, trail: trail.slice(0, -1).join(',') || null })),
+    }, 'Previous page'),
+    el('button', { type: 'button', id: 'first-page', onclick: () => go(`/experiments/${enc(id)}`, withQ({ page: null, trail: null })) }, 'First page'));
+  }
+  if (found.next_page_token) {
+    pager.append(el('button', {
+      type: 'button', id: 'next-page',
+      onclick: () => go(`/experiments/${enc(id)}`, withQ({ page: found.next_page_token, trail: [...trail, token || '-'].join(',') })),
+    }, 'Next page'));
+  }
   view.append(pager);
 }
 
@@ -510,15 +534,19 @@ function legend(names) {
   return el('div', { class: 'legend' }, names.map((n, i) => el('span', { cssvars: { '--c': PALETTE[i % PALETTE.length] } }, n)));
 }
 
+// Points a zoomed chart asks for per run (the most get-history-bulk-interval gives).
+const ZOOM_POINTS = 2500;
+
 // A metric's chart for some runs: downsampled by the server (get-history-bulk-interval), zoom
-// fetches the chosen step range at full resolution.
+// (a drag across the chart, or a step range typed in) fetches the chosen steps at full
+// resolution when they are at most ZOOM_POINTS a run, else sampled again (zoom further).
 function metricCard(key, runs) {
   const state = { x: 'step', log: false, smooth: 0, range: null };
   const body = el('div', {});
   const status = el('span', { class: 'muted' });
   const id = `m-${Math.random().toString(36).slice(2, 8)}`;
   const draw = async () => {
-    const qs = new URLSearchParams({ metric_key: key, max_results: state.range ? '2500' : '500' });
+    const qs = new URLSearchParams({ metric_key: key, max_results: state.range ? String(ZOOM_POINTS) : '500' });
     for (const r of runs) qs.append('run_ids', r.id);
     if (state.range) { qs.set('start_step', String(Math.floor(state.range[0]))); qs.set('end_step', String(Math.ceil(state.range[1]))); }
     let points;
@@ -534,7 +562,12 @@ function metricCard(key, runs) {
       const raw = mine.map((p) => [state.x === 'step' ? p.step : (p.timestamp - t0) / 1000, Number(p.value)]);
       return { name: r.name, points: smooth(raw, state.smooth), steps: mine.map((p) => p.step) };
     });
-    status.textContent = `${points.length} points${state.range ? ` (steps ${Math.floor(state.range[0])}–${Math.ceil(state.range[1])}, full resolution)` : ''}`;
+    // Every step of the range came when it holds at most ZOOM_POINTS steps, or when no run
+    // filled its ZOOM_POINTS (the server samples only past that).
+    const full = state.range && (state.range[1] - state.range[0] + 1 <= ZOOM_POINTS
+      || series.every((x) => new Set(x.steps).size < ZOOM_POINTS));
+    status.textContent = `${points.length} points${state.range ? ` (steps ${Math.floor(state.range[0])}–${Math.ceil(state.range[1])}, ${full ? 'full resolution' : `sampled to ${ZOOM_POINTS} a run: zoom further for every step`})` : ''}`;
+    if (state.range) { fromIn.value = String(Math.floor(state.range[0])); toIn.value = String(Math.ceil(state.range[1])); }
     const chart = lineChart(series, {
       log: state.log, xLabel: state.x === 'step' ? 'step' : 'seconds', label: `${key} by ${state.x}`,
       onZoom: ([a, b]) => {
@@ -547,16 +580,41 @@ function metricCard(key, runs) {
     });
     body.replaceChildren(chart, runs.length > 1 ? legend(runs.map((r) => r.name)) : '');
   };
+  // The zoom by keyboard: a step range typed in.
+  const fromIn = el('input', { type: 'number', class: 'step-from', 'aria-label': `${key}: from step`, step: 1, inputmode: 'numeric' });
+  const toIn = el('input', { type: 'number', class: 'step-to', 'aria-label': `${key}: to step`, step: 1, inputmode: 'numeric' });
+  const rangeForm = el('form', {
+    class: 'inline step-range',
+    onsubmit: (ev) => {
+      ev.preventDefault();
+      const [a, b] = [Number(fromIn.value), Number(toIn.value)];
+      if (fromIn.value === '' || toIn.value === '' || !Number.isFinite(a) || !Number.isFinite(b) || a > b) return;
+      state.range = [a, b];
+      draw();
+    },
+  }, el('label', {}, 'steps ', fromIn), el('label', {}, '– ', toIn), el('button', { type: 'submit' }, 'Zoom'));
   const controls = el('div', { class: 'chart-controls' },
     el('label', {}, 'x ', el('select', { 'aria-label': `${key}: x axis`, onchange: (ev) => { state.x = ev.target.value; draw(); } },
       el('option', { value: 'step' }, 'step'), el('option', { value: 'time' }, 'time'))),
     el('label', {}, el('input', { type: 'checkbox', 'aria-label': `${key}: log scale`, onchange: (ev) => { state.log = ev.target.checked; draw(); } }), ' log scale'),
     el('label', { for: id }, 'smoothing ', el('input', { id, type: 'range', min: 0, max: 0.99, step: 0.01, value: 0, onchange: (ev) => { state.smooth = Number(ev.target.value); draw(); } })),
-    el('button', { type: 'button', onclick: () => { state.range = null; draw(); } }, 'Reset zoom'),
+    rangeForm,
+    el('button', { type: 'button', onclick: () => { state.range = null; fromIn.value = ''; toIn.value = ''; draw(); } }, 'Reset zoom'),
     status);
   draw();
   return el('section', { class: 'card metric-card', 'data-metric': key }, el('h3', {}, key), controls, body,
-    el('p', { class: 'muted' }, 'Drag across the chart to zoom.'));
+    el('p', { class: 'muted' }, 'Drag across the chart, or type a step range, to zoom.'));
+}
+
+// Metric charts, the first `first` at once and the rest behind a button (each chart is a request).
+function chartGrid(keys, first, card) {
+  const charts = el('div', { class: 'grid charts' }, keys.slice(0, first).map(card));
+  if (keys.length <= first) return charts;
+  const more = el('button', {
+    type: 'button', class: 'more-charts',
+    onclick: () => { more.remove(); charts.append(...keys.slice(first).map(card)); },
+  }, `Show all ${keys.length} charts`);
+  return el('div', {}, charts, more);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -711,9 +769,7 @@ async function pageRun(view, q, id) {
 
   if (metrics.length) {
     view.append(el('h2', {}, 'Metric charts'));
-    const charts = el('div', { class: 'grid' });
-    for (const m of metrics.slice(0, 12)) charts.append(metricCard(m.key, [{ id: info.run_id, name: info.run_name || info.run_id }]));
-    view.append(charts);
+    view.append(chartGrid(metrics.map((m) => m.key), 12, (k) => metricCard(k, [{ id: info.run_id, name: info.run_name || info.run_id }])));
   }
 
   view.append(...tagsSection(data.tags || [], writable,
@@ -750,6 +806,31 @@ async function artifactTree(runId, path, preview) {
   }));
 }
 
+// The first `limit` records of CSV (RFC 4180: quoted fields, doubled quotes, line breaks inside
+// quotes) or TSV text, blank lines skipped.
+function delimitedRows(text, sep, limit) {
+  const rows = [];
+  let row = []; let field = ''; let quoted = false; let i = 0;
+  const endRow = () => {
+    row.push(field); field = '';
+    if (row.length > 1 || row[0] !== '') rows.push(row);
+    row = [];
+  };
+  while (i < text.length && rows.length < limit) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i += 2; continue; }
+      if (c === '"') quoted = false; else field += c;
+    } else if (c === '"' && field === '') quoted = true;
+    else if (c === sep) { row.push(field); field = ''; }
+    else if (c === '\n' || c === '\r') { if (c === '\r' && text[i + 1] === '\n') i++; endRow(); }
+    else field += c;
+    i++;
+  }
+  if (rows.length < limit && (field !== '' || row.length)) endRow();
+  return rows;
+}
+
 // Markup (HTML, SVG) is shown as its source: the server sends it as text, never to be run.
 const TEXT_FILES = /(^MLmodel$|\.(txt|log|json|ya?ml|md|py|r|sh|toml|cfg|ini|conda|lock|csv|tsv|html?|svg)$|^requirements)/i;
 async function showArtifact(runId, f, preview) {
@@ -767,9 +848,7 @@ async function showArtifact(runId, f, preview) {
   const res = await fetch(url, { credentials: 'same-origin' });
   const text = await res.text();
   if (/\.(csv|tsv)$/i.test(name)) {
-    const sep = /\.tsv$/i.test(name) ? '\t' : ',';
-    const lines = text.split(/\r?\n/).filter((l) => l.length).slice(0, 101);
-    const [h, ...rows] = lines.map((l) => l.split(sep));
+    const [h, ...rows] = delimitedRows(text, /\.tsv$/i.test(name) ? '\t' : ',', 101);
     preview.replaceChildren(head, table(h || [], rows.map((cells) => el('tr', {}, cells.map((c) => el('td', {}, c))))),
       el('p', { class: 'muted' }, `first ${rows.length} rows`));
     return;
@@ -821,9 +900,7 @@ async function pageCompare(view, q) {
     view.append(el('div', { class: 'card' }, el('label', {}, 'Metric ', pick), holder));
     drawPc();
     view.append(el('h2', {}, 'Metric charts'));
-    const charts = el('div', { class: 'grid' });
-    for (const k of shared.slice(0, 8)) charts.append(metricCard(k, runs.map((r, i) => ({ id: r.info.run_id, name: names[i] }))));
-    view.append(charts);
+    view.append(chartGrid(shared, 8, (k) => metricCard(k, runs.map((r, i) => ({ id: r.info.run_id, name: names[i] })))));
   }
 }
 
@@ -1011,13 +1088,15 @@ async function pageJob(view, q, name) {
     }
   };
   // The chosen step: what it ran, why, and its log (followed while it runs).
-  let logOffset = 0; let logFor = null;
+  // The offset counts the log's bytes; a chunk may end inside a character, which the streaming
+  // decoder holds until the next one.
+  let logOffset = 0; let logFor = null; let logDecoder = new TextDecoder();
   const logPre = el('pre', { class: 'log', id: 'step-log', tabindex: 0, 'aria-label': 'step log' });
   const showStep = () => {
     clearTimeout(logTimer);
     const s = (job.jobs || {})[picked];
     if (!s) { detail.replaceChildren(el('p', { class: 'muted' }, 'Pick a step to see its log.')); return; }
-    if (logFor !== picked) { logOffset = 0; logPre.textContent = ''; logFor = picked; }
+    if (logFor !== picked) { logOffset = 0; logPre.textContent = ''; logFor = picked; logDecoder = new TextDecoder(); }
     const ex = explained.get(s.name);
     detail.replaceChildren(el('h3', {}, `Step ${s.display_name || s.name}`),
       el('dl', { class: 'facts' },
@@ -1030,11 +1109,11 @@ async function pageJob(view, q, name) {
       try {
         const res = await fetch(`api/sluice/v1/jobs/${enc(job.name)}/steps/${enc(s.name)}/log?offset=${logOffset}`, { credentials: 'same-origin' });
         if (res.ok) {
-          const chunk = await res.text();
-          if (chunk) {
+          const bytes = new Uint8Array(await res.arrayBuffer());
+          if (bytes.length && logFor === s.name) {
             const atEnd = logPre.scrollTop + logPre.clientHeight >= logPre.scrollHeight - 4;
-            logPre.append(chunk);
-            logOffset += new TextEncoder().encode(chunk).length;
+            logOffset += bytes.length;
+            logPre.append(logDecoder.decode(bytes, { stream: true }));
             if (atEnd) logPre.scrollTop = logPre.scrollHeight;
           }
         }
@@ -1137,7 +1216,8 @@ async function pageModel(view, q, name) {
   const rows = (status.versions || []).slice().sort((a, b) => Number(b.version) - Number(a.version)).map((v) => {
     const mv = created.get(v.version) || {};
     const buttons = el('div', { class: 'row' });
-    if (isOwner() && v.created_by !== me) {
+    // Owners other than the creator, until they approved it (the server counts one each).
+    if (isOwner() && v.created_by !== me && !(v.approvals || []).some((a) => a.approver === me)) {
       buttons.append(el('button', { type: 'button', class: 'approve', 'data-version': v.version, onclick: () => run(`Approved version ${v.version}.`, ['model', 'approve', '-n', name, '-v', v.version]) }, 'Approve'));
     }
     if (canWrite()) {
@@ -1180,12 +1260,12 @@ function lineageView(l) {
     name: `data${i}`, label: d.asset ? `data ${d.asset}:${d.version}` : `data ${(d.path || '').split('/').pop()}`,
     sub: (d.content_hash || '').slice(0, 19), status: 'none', deps: [],
   }));
-  const jobName = l.job ? add({ name: 'job', label: `job ${l.job.name}`, sub: l.job.status, status: l.job.status, deps: dataNames }) : null;
+  const jobName = l.job ? add({ name: 'job', label: `job ${l.job.name}`, status: l.job.status, deps: dataNames }) : null;
   const runOf = new Map((l.runs || []).filter((r) => r.step).map((r) => [r.step, r]));
   const stepNames = (l.steps || []).map((s) => {
     const env = s.environment || {};
     const code = s.code || {};
-    const stepNode = add({ name: `step:${s.name}`, label: `step ${s.name}`, sub: s.status, status: s.status, deps: jobName ? [jobName] : [] });
+    const stepNode = add({ name: `step:${s.name}`, label: `step ${s.name}`, status: s.status, deps: jobName ? [jobName] : [] });
     const r = runOf.get(s.name);
     const runNode = r ? add({ name: `run:${s.name}`, label: `run ${r.run_id.slice(0, 12)}`, sub: r.status, status: r.status === 'FINISHED' ? 'Completed' : r.status, deps: [stepNode] }) : stepNode;
     const envNode = add({ name: `env:${s.name}`, label: `env ${env.requested || env.runs_on || 'host'}`.slice(0, 40), sub: env.lock ? `lock ${String(env.lock).split('/').pop()}` : (env.hash ? env.hash.slice(0, 19) : 'no lock'), status: 'none', deps: [runNode] });

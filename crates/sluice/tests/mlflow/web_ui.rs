@@ -18,7 +18,7 @@ const SLOW_JOB: &str = r#"$schema: https://azuremlschemas.azureedge.net/latest/c
 type: command
 display_name: slow-ticks
 experiment_name: ui-slow
-command: for i in $(seq 1 16); do echo "tick $i"; sleep 0.5; done; echo done-ticking
+command: for i in $(seq 1 16); do echo "tick $i"; sleep 0.5; done; printf 'caf\303'; sleep 1.5; printf '\251 done-ticking\n'
 compute: azureml:cpu-cluster
 "#;
 
@@ -250,7 +250,24 @@ fn sluice_web_ui_in_chromium() {
             Some(&json!({"run_id": artifacts_run, "metrics": metrics})),
         );
     }
-    std::fs::write(artifacts.join("table.csv"), "fare,km\n7.5,2.1\n12.0,4.8\n").unwrap();
+    // More metrics than the run page charts at once (12): the rest behind a button.
+    let extra: Vec<Value> = (0..14)
+        .flat_map(|k| {
+            (0..3).map(move |step| json!({"key": format!("extra_{k:02}"), "value": k * 10 + step, "timestamp": 1_700_000_000_000_i64 + step, "step": step}))
+        })
+        .collect();
+    call(
+        port,
+        &owner,
+        "POST",
+        "/api/2.0/mlflow/runs/log-batch",
+        Some(&json!({"run_id": artifacts_run, "metrics": extra})),
+    );
+    std::fs::write(
+        artifacts.join("table.csv"),
+        "fare,km\n7.5,2.1\n12.0,4.8\n\"a, quoted \"\"fare\"\"\",3.3\n",
+    )
+    .unwrap();
     std::fs::write(
         artifacts.join("diagram.svg"),
         "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script><rect width=\"4\" height=\"4\"/></svg>\n",
