@@ -23,6 +23,12 @@ for (const set of cfg.sets) {
       ready: 'sluice-runs' });
     pages.push({ name: `runs page sorted by a metric, ${set.runs} runs`, path: `#/experiments/${set.experiment}?order=metrics.%60m0%60+DESC`,
       ready: 'sluice-runs' });
+    // The other kinds of column a user sorts by: a param, a tag, the run's name, its status.
+    for (const [what, order] of [['a param', 'params.%60learning_rate%60+DESC'], ['a tag', 'tags.%60mlflow.runName%60+DESC'],
+      ['the run name', 'attributes.run_name+ASC'], ['the status', 'attributes.status+ASC']]) {
+      pages.push({ name: `runs page sorted by ${what}, ${set.runs} runs`, path: `#/experiments/${set.experiment}?order=${order}`,
+        ready: 'sluice-runs' });
+    }
   } else {
     pages.push({ name: `runs page, ${set.runs} runs`, path: `#/experiments/${set.experiment}/runs`,
       ready: 'mlflow-runs' });

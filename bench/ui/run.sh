@@ -12,6 +12,7 @@
 #                                        first run (populate.py --sql-db; its REST API takes
 #                                        ~45 runs a second here, 37 min for 100,000)
 #   SIZES=... HISTORY=... LOADS=...      other sizes, history length, loads per page
+#   ONLY=sluice bench/ui/run.sh          Sluice only; MLflow's figures stay those in results/
 #
 # Needs: a release build of sluice (built here), python3, node with tests/ui's playwright-core
 # (`npm ci --prefix tests/ui`), Chromium, and an `mlflow` install (a venv is made under
@@ -68,6 +69,9 @@ populate "$url" "$sizes" "$tmp/sluice.json"
 node "$here/measure.mjs" "$url" sluice "$tmp/sluice.json" | tee "$out/sluice.jsonl"
 kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 
+if [ "${ONLY:-}" = sluice ]; then
+  echo "== ONLY=sluice: MLflow's figures are the ones already in $out/mlflow.jsonl" >&2
+else
 echo "== MLflow $mlflow_version" >&2
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 "$cache/venv/bin/mlflow" server --host 127.0.0.1 --port "$port" \
@@ -80,8 +84,14 @@ populate "$mlflow_url" "$mlflow_sizes" "$tmp/mlflow.json" "$tmp/mlflow.db"
 node "$here/measure.mjs" "$mlflow_url" mlflow "$tmp/mlflow.json" | tee "$out/mlflow.jsonl"
 kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 pkill -f "$tmp/mlflow.db" 2>/dev/null || true  # its gunicorn workers
+fi
 
-echo "sluice $commit, MLflow $mlflow_version, $(date -u +%Y-%m-%dT%H:%MZ)" > "$out/meta.txt"
+if [ "${ONLY:-}" = sluice ]; then
+  earlier="$(cat "$out/meta.txt" 2>/dev/null || echo unknown)"
+  echo "sluice $commit, $(date -u +%Y-%m-%dT%H:%MZ); MLflow's figures from the sitting: $earlier" > "$out/meta.txt"
+else
+  echo "sluice $commit, MLflow $mlflow_version, $(date -u +%Y-%m-%dT%H:%MZ)" > "$out/meta.txt"
+fi
 python3 - "$out" <<'PY'
 import json, sys
 from pathlib import Path
