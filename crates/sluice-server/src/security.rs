@@ -430,15 +430,18 @@ pub(crate) async fn guard(
     finish(security, res)
 }
 
-/// The headers every answer carries.
+/// The headers every answer carries (`X-Frame-Options` unless the answer has its own).
 fn finish(security: &Security, mut res: Response) -> Response {
     let headers = res.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // A page that set its own (the web UI's `DENY`) keeps it.
     if let Some(frame) = &security.frame_options {
-        headers.insert(header::X_FRAME_OPTIONS, frame.clone());
+        headers
+            .entry(header::X_FRAME_OPTIONS)
+            .or_insert_with(|| frame.clone());
     }
     res
 }

@@ -365,10 +365,22 @@ async fn cors_answers_and_security_headers() {
         (StatusCode::FORBIDDEN, CROSS_ORIGIN_BLOCKED)
     );
     assert_eq!(a.header("access-control-allow-origin"), None);
-    let a = send(&router, Method::GET, "/", &[LOCAL], "", "text/plain").await;
+    let a = send(
+        &router,
+        Method::GET,
+        "/api/2.0/mlflow/experiments/search?max_results=1",
+        &[LOCAL],
+        "",
+        "text/plain",
+    )
+    .await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(a.header("x-frame-options"), Some("SAMEORIGIN"));
+    // Sluice's own page keeps its stricter `DENY`.
+    let a = send(&router, Method::GET, "/", &[LOCAL], "", "text/plain").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.header("x-frame-options"), Some("DENY"));
 
     let (_dir, listed) = server(
         Security::new(None, Some("https://app.example"), Some("deny")).expect("settings"),
