@@ -93,7 +93,7 @@ fn beat_every() -> std::time::Duration {
 /// How long another machine's runner may be silent before it is suspected, and then judged
 /// gone at a look this long after the suspicion (`SLUICE_RUNNER_STALE_SECS`, default 120:
 /// eight missed beats). Beats and looks use the store's clock.
-fn stale_after() -> i64 {
+pub(crate) fn stale_after() -> i64 {
     i64::try_from(env_seconds("SLUICE_RUNNER_STALE_SECS", 120).max(1)).unwrap_or(i64::MAX)
 }
 

@@ -707,6 +707,7 @@ impl Runner {
             follow,
             claim: Arc::clone(&self.claim),
             chosen: chosen.map(|(step, _)| Box::new(step.clone())),
+            limit: self.executors.limit(&step.compute),
         };
         let ws = self.ws.clone();
         let followed = task.follow.clone();
@@ -835,6 +836,9 @@ fn record_output(
     Ok(())
 }
 
+/// How often a step waiting for a place on its compute asks again.
+const PLACE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
 struct StepTask {
     ws: Workspace,
     plan: Arc<Plan>,
@@ -850,6 +854,8 @@ struct StepTask {
     claim: Arc<crate::recover::Claim>,
     /// The step as it runs when not as planned (a bayesian sweep's trial and its chosen point).
     chosen: Option<Box<StepPlan>>,
+    /// Its compute's `max_instances`, a bound across every job of the workspace.
+    limit: Option<usize>,
 }
 
 /// A step's log, opened for appending: the lifecycle and an executor's line callback may both
@@ -910,6 +916,42 @@ impl StepTask {
         Ok(())
     }
 
+    /// Becomes `Preparing`, on a compute with `max_instances` once one of its places is free:
+    /// the bound holds across every job of the workspace (other processes, a team server's
+    /// jobs, other machines on PostgreSQL), checked in the store. False when the job stopped
+    /// while the step waited.
+    async fn take_place(&self, compute: &str) -> Result<bool, EngineError> {
+        let Some(limit) = self.limit else {
+            self.status(Status::Preparing)?;
+            return Ok(true);
+        };
+        let stale = crate::recover::stale_after();
+        let mut said = false;
+        loop {
+            if *self.stop.borrow() {
+                return Ok(false);
+            }
+            let took = {
+                let mut store = self.ws.store();
+                self.claim.check(&store);
+                store.claim_compute_slot(&self.plan.job_name, &self.step, compute, limit, stale)?
+            };
+            if took {
+                (self.observer)(Event::Step {
+                    step: self.step.clone(),
+                    status: Status::Preparing,
+                    message: None,
+                });
+                return Ok(true);
+            }
+            if !said {
+                tracing::info!(step = %self.step, compute, limit, "waiting for a place on the compute: other jobs' steps hold all of them");
+                said = true;
+            }
+            tokio::time::sleep(PLACE_POLL).await;
+        }
+    }
+
     fn end(&self, status: Status, message: impl Into<String>) -> StepEnd {
         StepEnd {
             step: self.step.clone(),
@@ -968,7 +1010,12 @@ impl StepTask {
                 &decision.record,
                 decision.code_hash.as_deref(),
             )?;
-            self.status(Status::Preparing)?;
+            if !self.take_place(&step.compute).await? {
+                return Ok(self.end(
+                    Status::Canceled,
+                    "stopped while waiting for a place on its compute",
+                ));
+            }
             prepare_dirs(
                 &self.ws,
                 &step,

@@ -48,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0020_runner_beat.sql"),
     include_str!("../migrations/0021_runner_suspect_orphans.sql"),
     include_str!("../migrations/0022_webhooks.sql"),
+    include_str!("../migrations/0023_steps_compute_active.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -74,6 +75,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0020_runner_beat.sql"),
     include_str!("../migrations/postgres/0021_runner_suspect_orphans.sql"),
     include_str!("../migrations/postgres/0022_webhooks.sql"),
+    include_str!("../migrations/postgres/0023_steps_compute_active.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -887,28 +889,43 @@ impl Store {
         status: &str,
         message: Option<&str>,
     ) -> Result<()> {
-        let at = now();
         let tx = self.conn.transaction()?;
-        let n = tx.execute(
-            "UPDATE steps SET status = ?3,
-                started_at = CASE WHEN ?3 = 'Running' AND started_at IS NULL THEN ?4 ELSE started_at END,
-                ended_at = CASE WHEN ?3 IN ('Completed', 'Failed', 'Canceled') THEN ?4 ELSE ended_at END,
-                error = CASE WHEN ?3 IN ('Failed', 'Canceled') THEN COALESCE(?5, error) ELSE error END
-             WHERE job_name = ?1 AND name = ?2",
-            params![job, step, status, at, message],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound {
-                what: "step",
-                name: format!("{job}/{step}"),
-            });
-        }
-        tx.execute(
-            "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![job, step, status, at, message],
-        )?;
+        step_status_in(&tx, job, step, status, message)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Takes one of `compute`'s `limit` places for step `job`/`step`, making it `Preparing`,
+    /// when fewer than `limit` steps of any job hold one; false (nothing written) when all are
+    /// held. A step holds its place while `Preparing`, `Running` or `Finalizing` in a job not yet
+    /// ended whose runner has reported within `stale_secs` (a runner that never reported, from
+    /// before heartbeats, counts too). One write transaction, so jobs claiming at once (other
+    /// processes, other machines on PostgreSQL) never take more than `limit` between them.
+    pub fn claim_compute_slot(
+        &mut self,
+        job: &str,
+        step: &str,
+        compute: &str,
+        limit: usize,
+        stale_secs: i64,
+    ) -> Result<bool> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM steps s JOIN jobs j ON j.name = s.job_name
+             WHERE s.compute = ?1 AND s.status IN ('Preparing', 'Running', 'Finalizing')
+               AND NOT (s.job_name = ?2 AND s.name = ?3)
+               AND j.status NOT IN ('Completed', 'Failed', 'Canceled')
+               AND (j.runner_beat IS NULL OR {} - j.runner_beat <= ?4)",
+            self.clock()
+        );
+        let tx = self.conn.transaction()?;
+        let held: i64 =
+            tx.query_row(&sql, params![compute, job, step, stale_secs], |r| r.get(0))?;
+        if usize::try_from(held).unwrap_or(usize::MAX) >= limit {
+            return Ok(false);
+        }
+        step_status_in(&tx, job, step, "Preparing", None)?;
+        tx.commit()?;
+        Ok(true)
     }
 
     /// Records what a step is about to run: its resolved command, inputs and folders.
@@ -1766,6 +1783,36 @@ fn map_conflict(
     }
 }
 
+/// A step's status changed inside `tx`, with its times, error and history row.
+fn step_status_in(
+    tx: &db::Transaction<'_>,
+    job: &str,
+    step: &str,
+    status: &str,
+    message: Option<&str>,
+) -> Result<()> {
+    let at = now();
+    let n = tx.execute(
+        "UPDATE steps SET status = ?3,
+            started_at = CASE WHEN ?3 = 'Running' AND started_at IS NULL THEN ?4 ELSE started_at END,
+            ended_at = CASE WHEN ?3 IN ('Completed', 'Failed', 'Canceled') THEN ?4 ELSE ended_at END,
+            error = CASE WHEN ?3 IN ('Failed', 'Canceled') THEN COALESCE(?5, error) ELSE error END
+         WHERE job_name = ?1 AND name = ?2",
+        params![job, step, status, at, message],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound {
+            what: "step",
+            name: format!("{job}/{step}"),
+        });
+    }
+    tx.execute(
+        "INSERT INTO status_history (job_name, step_name, status, at, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![job, step, status, at, message],
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1774,6 +1821,90 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::testing::fresh_store(dir.path()).unwrap();
         (dir, store)
+    }
+
+    /// A compute's places: held by the `Preparing`, `Running` and `Finalizing` steps of live
+    /// jobs, whichever job; freed when a step ends or its job's runner goes silent; and never
+    /// more taken than there are when many connections claim at once.
+    #[test]
+    fn a_computes_places_are_held_across_jobs_and_taken_atomically() {
+        use crate::testing::{RUNNER, job_row, step_row};
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::testing::fresh_location(dir.path()).unwrap();
+        let mut store = Store::open_at(&location).unwrap();
+        let steps = |prefix: &str, n: usize, compute: &str| -> Vec<StepRow> {
+            (0..n)
+                .map(|i| step_row(&format!("{prefix}{i}"), compute))
+                .collect()
+        };
+        let status = |store: &Store, job: &str, step: &str| -> String {
+            store
+                .list_steps(job)
+                .unwrap()
+                .into_iter()
+                .find(|s| s.name == step)
+                .unwrap()
+                .status
+        };
+        store
+            .insert_job(&job_row("a", "Running"), &steps("a", 3, "gpu"))
+            .unwrap();
+        store
+            .insert_job(&job_row("b", "Running"), &steps("b", 2, "gpu"))
+            .unwrap();
+        store
+            .insert_job(&job_row("c", "Running"), &[step_row("c0", "cpu")])
+            .unwrap();
+        assert!(store.claim_compute_slot("a", "a0", "gpu", 2, 120).unwrap());
+        assert!(store.claim_compute_slot("b", "b0", "gpu", 2, 120).unwrap());
+        assert!(
+            !store.claim_compute_slot("a", "a1", "gpu", 2, 120).unwrap(),
+            "both held"
+        );
+        assert_eq!(status(&store, "a", "a1"), "NotStarted", "nothing written");
+        assert!(
+            store.claim_compute_slot("c", "c0", "cpu", 2, 120).unwrap(),
+            "another compute"
+        );
+        assert_eq!(status(&store, "a", "a0"), "Preparing");
+        // Running still holds it; an ended step frees it.
+        store.set_step_status("a", "a0", "Running", None).unwrap();
+        assert!(!store.claim_compute_slot("a", "a1", "gpu", 2, 120).unwrap());
+        store.set_step_status("a", "a0", "Completed", None).unwrap();
+        assert!(store.claim_compute_slot("a", "a1", "gpu", 2, 120).unwrap());
+        // A job whose runner has been silent past the stale limit holds none.
+        store.set_job_runner("b", RUNNER).unwrap();
+        assert!(!store.claim_compute_slot("a", "a2", "gpu", 2, 120).unwrap());
+        store
+            .conn
+            .execute(
+                "UPDATE jobs SET runner_beat = runner_beat - 1000 WHERE name = 'b'",
+                (),
+            )
+            .unwrap();
+        assert!(store.claim_compute_slot("a", "a2", "gpu", 2, 120).unwrap());
+
+        // Ten connections claim ten steps of one compute of three places at once.
+        store
+            .insert_job(&job_row("d", "Running"), &steps("d", 10, "tpu"))
+            .unwrap();
+        let taken: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..10)
+                .map(|i| {
+                    let location = location.clone();
+                    scope.spawn(move || {
+                        let mut own = Store::open_at(&location).unwrap();
+                        usize::from(
+                            own.claim_compute_slot("d", &format!("d{i}"), "tpu", 3, 120)
+                                .unwrap(),
+                        )
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        drop(dir);
+        assert_eq!(taken, 3, "three places, whoever asked first");
     }
 
     #[test]
@@ -2241,7 +2372,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 22);
+        assert_eq!(latest, 23);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -2311,11 +2442,12 @@ mod tests {
         };
         {
             // Back to schema 16: metrics_recent with its foreign key, holding two points (and
-            // none of 0018's or 0019's columns, nor 0022's table).
+            // none of 0018's or 0019's columns, nor 0022's table, nor 0023's index).
             let mut conn = Conn::open_sqlite(&path).unwrap();
             let tx = conn.transaction().unwrap();
             tx.execute_batch(
-                "DROP TABLE webhooks;
+                "DROP INDEX steps_compute_active;
+                 DROP TABLE webhooks;
                  DROP TABLE orphan_processes;
                  ALTER TABLE jobs DROP COLUMN runner_suspect;
                  ALTER TABLE jobs DROP COLUMN runner_beat;
@@ -2344,7 +2476,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 22);
+        assert_eq!(store.schema_version().unwrap(), 23);
         let (points, _) = store.metric_history_points(&run, "loss", 10, 0).unwrap();
         let got: Vec<(i64, f64)> = points.iter().map(|p| (p.step, p.value)).collect();
         assert_eq!(got, [(0, 1.5), (1, 0.5)]);
@@ -2378,7 +2510,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 22);
+        assert_eq!(store.schema_version().unwrap(), 23);
         let old = store.get_compute("old").unwrap().unwrap();
         assert_eq!(
             (old.max_instances, old.min_instances, old.size),

@@ -241,6 +241,11 @@ impl Executors {
         )
     }
 
+    /// A compute's limit on running steps, if it has one.
+    pub(crate) fn limit(&self, compute: &str) -> Option<usize> {
+        self.by_compute.get(compute).and_then(|e| e.1)
+    }
+
     /// Each compute's limit on running steps.
     pub(crate) fn limits(&self) -> HashMap<String, usize> {
         self.by_compute

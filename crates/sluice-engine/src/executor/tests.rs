@@ -404,6 +404,57 @@ async fn run_with(
         .unwrap()
 }
 
+/// `max_instances` bounds a compute's running steps across jobs: two jobs of one workspace, run
+/// at once with 4 steps each on a compute of 2 places, never run more than 2 steps between them
+/// (each job alone would run 2), and every step still runs.
+#[tokio::test]
+async fn a_computes_limit_holds_across_jobs_run_at_once() {
+    // Steps of different names run different commands: the second job reuses none.
+    let yaml = |prefix: &str| {
+        let steps: Vec<(String, &str, Option<&str>)> = (0..4)
+            .map(|i| (format!("{prefix}{i}"), "pair", None))
+            .collect();
+        let steps: Vec<(&str, &str, Option<&str>)> =
+            steps.iter().map(|(n, c, a)| (n.as_str(), *c, *a)).collect();
+        pipeline(&steps, "")
+    };
+    let (d, ws, first) = planned(&yaml("s"), &[], 8);
+    let mut source = sluice_spec::Source::new("pipeline.yml", yaml("t").as_str());
+    source.dir = d.path().to_path_buf();
+    let spec = sluice_spec::parse_job(&source, &[], None, &mut Vec::new()).unwrap();
+    let options = PlanOptions {
+        default_experiment: "tests".into(),
+        max_parallel: 8,
+        ..PlanOptions::default()
+    };
+    let second = crate::plan(&ws, &spec, &options, &mut Vec::new()).unwrap();
+    assert_ne!(first.job_name, second.job_name);
+    let fake = Fake::with(&[], &[]);
+    let (a, b) = tokio::join!(
+        run_with(&ws, &first, &fake, &[("pair", 2)], std::future::pending()),
+        run_with(&ws, &second, &fake, &[("pair", 2)], std::future::pending()),
+    );
+    assert_eq!((a.status, b.status), (Status::Completed, Status::Completed));
+    assert_eq!(fake.launched.lock().unwrap().len(), 8);
+    assert_eq!(
+        fake.most_at_once(),
+        2,
+        "two places on the compute, whichever job holds them"
+    );
+    // Every step passed through Preparing (its place), and a place is free again once it ended.
+    for plan in [&first, &second] {
+        for row in ws.store().list_steps(&plan.job_name).unwrap() {
+            assert_eq!(row.status, "Completed", "{}", row.name);
+        }
+    }
+    assert!(
+        ws.store()
+            .claim_compute_slot(&first.job_name, "s0", "pair", 1, 120)
+            .unwrap(),
+        "no place is held once every step ended"
+    );
+}
+
 #[tokio::test]
 async fn the_lifecycle_runs_steps_on_its_executor_within_the_computes_limit() {
     let steps: Vec<(String, &str, Option<&str>)> =
