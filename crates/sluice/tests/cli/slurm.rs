@@ -863,6 +863,53 @@ fn most_at_once(spans: &[(f64, f64)]) -> usize {
     usize::try_from(most).unwrap_or(0)
 }
 
+/// A fan-out of `n` steps on `hpc`, each writing its start and end time; `sleep` as given
+/// (jobs that sleep differently reuse none of each other's steps).
+fn fan_out(n: usize, sleep: &str) -> String {
+    let mut yml =
+        String::from("type: pipeline\nsettings:\n  default_compute: azureml:hpc\njobs:\n");
+    for i in 0..n {
+        let _ = writeln!(
+            yml,
+            "  s{i:02}:\n    type: command\n    command: date +%s.%N > ${{{{outputs.out}}}}/start && sleep {sleep} && date +%s.%N > ${{{{outputs.out}}}}/end\n    outputs:\n      out:\n        type: uri_folder"
+        );
+    }
+    yml
+}
+
+/// Each step's `(start, end)` of a completed fan-out job's `job show` JSON, every step checked
+/// to have run as a Slurm job of its own that completed.
+fn fan_spans(conf: &str, job: &Value, n: usize) -> Vec<(f64, f64)> {
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let steps = job["jobs"].as_object().unwrap();
+    assert_eq!(steps.len(), n);
+    let mut ids = std::collections::HashSet::new();
+    let mut spans = Vec::new();
+    for (name, s) in steps {
+        assert_eq!(s["executor"], "slurm", "{name}");
+        let id = s["executor_id"]
+            .as_str()
+            .expect("a Slurm job id")
+            .to_owned();
+        assert_eq!(slurm_job(conf, &id)["JobState"], "COMPLETED", "{name}");
+        ids.insert(id);
+        let out = s["outputs"]["out"]["path"].as_str().unwrap();
+        let read = |f: &str| -> f64 {
+            std::fs::read_to_string(format!("{out}/{f}"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        spans.push((read("start"), read("end")));
+    }
+    assert_eq!(ids.len(), n, "one Slurm job a step");
+    spans
+}
+
+/// The twenty-step fan-out with `max_instances: 4`, and another job's six steps on the same
+/// compute at the same time: never more than 4 Slurm jobs of the compute run at once, whichever
+/// job they belong to.
 #[test]
 fn a_twenty_step_fan_out_never_runs_more_than_max_instances_slurm_jobs_at_once() {
     let Some((conf, _cluster, ctx)) = on_cluster(
@@ -871,16 +918,26 @@ fn a_twenty_step_fan_out_never_runs_more_than_max_instances_slurm_jobs_at_once()
     ) else {
         return;
     };
-    let mut yml =
-        String::from("type: pipeline\nsettings:\n  default_compute: azureml:hpc\njobs:\n");
-    for i in 0..20 {
-        let _ = writeln!(
-            yml,
-            "  s{i:02}:\n    type: command\n    command: date +%s.%N > ${{{{outputs.out}}}}/start && sleep 3 && date +%s.%N > ${{{{outputs.out}}}}/end\n    outputs:\n      out:\n        type: uri_folder"
-        );
-    }
-    ctx.write("fan.yml", &yml);
-    // The job itself would run 8 at once: the compute's limit is what holds it to 4.
+    ctx.write("fan.yml", &fan_out(20, "3"));
+    ctx.write("other.yml", &fan_out(6, "3.0"));
+    // Each job by itself would run 8 at once: the compute's limit is what holds them to 4.
+    let other = spawn_job(
+        &ctx,
+        &conf,
+        &[
+            "job",
+            "create",
+            "-f",
+            "other.yml",
+            "--name",
+            "other",
+            "--max-parallel",
+            "8",
+            "-o",
+            "json",
+        ],
+        Stdio::piped(),
+    );
     let job = sluice_json(
         &ctx,
         &conf,
@@ -897,30 +954,19 @@ fn a_twenty_step_fan_out_never_runs_more_than_max_instances_slurm_jobs_at_once()
             "json",
         ],
     );
-    assert_eq!(job["status"], "Completed", "{job:#}");
-    let steps = job["jobs"].as_object().unwrap();
-    assert_eq!(steps.len(), 20);
-    let mut ids = std::collections::HashSet::new();
-    let mut spans = Vec::new();
-    for (name, s) in steps {
-        assert_eq!(s["executor"], "slurm", "{name}");
-        let id = s["executor_id"]
-            .as_str()
-            .expect("a Slurm job id")
-            .to_owned();
-        assert_eq!(slurm_job(&conf, &id)["JobState"], "COMPLETED", "{name}");
-        ids.insert(id);
-        let out = s["outputs"]["out"]["path"].as_str().unwrap();
-        let read = |f: &str| -> f64 {
-            std::fs::read_to_string(format!("{out}/{f}"))
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap()
-        };
-        spans.push((read("start"), read("end")));
-    }
-    assert_eq!(ids.len(), 20, "one Slurm job a step");
+    let other = other.wait_with_output().expect("the other job");
+    let other: Value = serde_json::from_slice(&other.stdout).expect("the other job's JSON");
+    let mut spans = fan_spans(&conf, &job, 20);
+    let theirs = fan_spans(&conf, &other, 6);
+    let (first, last) = (
+        spans.iter().map(|s| s.0).fold(f64::INFINITY, f64::min),
+        spans.iter().map(|s| s.1).fold(0.0, f64::max),
+    );
+    assert!(
+        theirs.iter().any(|s| s.0 < last && s.1 > first),
+        "the two jobs did not overlap: {spans:?} {theirs:?}"
+    );
+    spans.extend(theirs);
     let most = most_at_once(&spans);
     assert!(
         most <= 4,
