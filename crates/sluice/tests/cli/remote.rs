@@ -348,6 +348,162 @@ fn a_client_submits_follows_and_reads_jobs_on_a_team_server() {
     );
 }
 
+/// `job show` of the README's example with what differs between two workspaces and runs taken
+/// out: each step's status, dependencies, command (its workspace, job folder and the data file's
+/// folder named `[WS]`, `[JOB]` and `[DATA]`), inputs' kinds, values and content hashes (but a
+/// model's: its `MLmodel` records when and by which run it was made), outputs' types, its run's
+/// status and metrics; the job's status and the names and versions of the models it registered.
+fn comparable(shown: &Value, root: &std::path::Path, job: &str) -> Value {
+    let text = shown.to_string();
+    let canonical = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
+    let text = text
+        .replace(&canonical.display().to_string(), "[WS]")
+        .replace(&root.display().to_string(), "[WS]")
+        .replace(&format!("/jobs/{job}/"), "/jobs/[JOB]/");
+    let text = regex::Regex::new(r"[^ \x22]*/data/taxi-data\.csv")
+        .unwrap()
+        .replace_all(&text, "[DATA]/taxi-data.csv")
+        .into_owned();
+    let shown: Value = serde_json::from_str(&text).unwrap();
+    let is_model = |i: &Value| {
+        i["step"].as_str().is_some_and(|step| {
+            shown["jobs"][step]["outputs"][i["output"].as_str().unwrap_or_default()]["type"]
+                == "mlflow_model"
+        })
+    };
+    let steps: serde_json::Map<String, Value> = shown["jobs"]
+        .as_object()
+        .expect("steps")
+        .iter()
+        .map(|(name, s)| {
+            let inputs: serde_json::Map<String, Value> = s["inputs"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, i)| {
+                    (
+                        k.clone(),
+                        serde_json::json!([
+                            i["kind"],
+                            i["value"],
+                            if is_model(i) {
+                                Value::Null
+                            } else {
+                                i["content_hash"].clone()
+                            }
+                        ]),
+                    )
+                })
+                .collect();
+            let outputs: serde_json::Map<String, Value> = s["outputs"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, o)| (k.clone(), o["type"].clone()))
+                .collect();
+            (
+                name.clone(),
+                serde_json::json!({
+                    "status": s["status"],
+                    "depends_on": s["depends_on"],
+                    "command": s["command"],
+                    "inputs": inputs,
+                    "outputs": outputs,
+                    "run": [s["mlflow"]["status"], s["mlflow"]["metrics"]],
+                }),
+            )
+        })
+        .collect();
+    serde_json::json!({
+        "status": shown["status"],
+        "type": shown["type"],
+        "steps": steps,
+        "registered_models": shown["registered_models"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| serde_json::json!([m["name"], m["version"]]))
+            .collect::<Vec<_>>(),
+    })
+}
+
+/// The README's example (`examples/taxi-fare/pipeline.yml`, as a user copies it) submitted to a
+/// team server on another port with a contributor token: the client's `job show` is the
+/// server's own, and it shows what a local run of the same file shows in a workspace of its own
+/// (the same steps, commands, data hashes, statuses and seeded metrics, the model registered).
+#[test]
+fn the_readme_example_runs_on_a_team_server_as_it_runs_locally() {
+    let local = TestContext::new();
+    local.copy_example("taxi-fare");
+    let here = local.json(&[
+        "job",
+        "create",
+        "-f",
+        "taxi-fare/pipeline.yml",
+        "--name",
+        "readme-local",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(here["status"], "Completed", "{here:#}");
+
+    let server_ctx = TestContext::on_test_store();
+    let carol = token(&server_ctx, "carol", "contributor");
+    let rita = token(&server_ctx, "rita", "reader");
+    let server = Server::start(&server_ctx, &["--auth"]);
+    let clients = TestContext::new();
+    clients.copy_example("taxi-fare");
+    let out = client(
+        clients.root(),
+        &server.url,
+        Some(&carol),
+        &[
+            "job",
+            "create",
+            "-f",
+            "taxi-fare/pipeline.yml",
+            "--name",
+            "readme-remote",
+            "--stream",
+            "-o",
+            "json",
+        ],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("job readme-remote: Completed"), "{stderr}");
+    let there: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // `job show` through the server (a reader may read) is the server's own `job show`.
+    let shown = client(
+        clients.root(),
+        &server.url,
+        Some(&rita),
+        &["job", "show", "-n", "readme-remote"],
+    )
+    .output()
+    .unwrap();
+    assert!(shown.status.success());
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(
+        shown,
+        server_ctx.json(&["job", "show", "-n", "readme-remote"])
+    );
+    assert_eq!(shown["status"], there["status"]);
+    // And it is what the local run shows.
+    let remote = comparable(&shown, server_ctx.root(), "readme-remote");
+    let local_view = comparable(&here, local.root(), "readme-local");
+    assert_eq!(
+        serde_json::to_string_pretty(&remote).unwrap(),
+        serde_json::to_string_pretty(&local_view).unwrap()
+    );
+    assert_eq!(
+        remote["steps"].as_object().map(serde_json::Map::len),
+        Some(4)
+    );
+}
+
 /// The layout of Azure's `MLOps` templates: the job file in `mlops/azureml/train/`, its code,
 /// data and a component beside that folder (`../../../data-science/src`). The upload holds each path the
 /// job reads where it is below the project (data a `.gitignore` leaves out included, since the
