@@ -961,6 +961,122 @@ fn log_from(jobs: &Jobs, name: &str, step: &str, q: &[(String, String)]) -> Resp
 mod tests {
     use super::{Role, SUBMITTED, submitter_of};
 
+    /// Every team-server route (jobs, logs, events, forwarded commands), with authentication
+    /// on: no token is 401, a role below the route's 403, and the route's role or above passes
+    /// the check (the answer is then the handler's: a job that does not exist, a bad body).
+    #[tokio::test]
+    async fn every_team_server_route_is_held_to_its_role() {
+        use axum::body::Body;
+        use axum::http::{Method, Request, StatusCode};
+        use sluice_store::governance::Actor;
+        use tower::ServiceExt as _;
+
+        let dir = tempfile::tempdir().unwrap();
+        let ws = sluice_engine::Workspace::open(&dir.path().join(".sluice")).unwrap();
+        let admin = Actor::new("admin", Role::Owner);
+        let mut tokens = Vec::new();
+        for (name, role) in [
+            ("rita", Role::Reader),
+            ("cody", Role::Contributor),
+            ("olga", Role::Owner),
+        ] {
+            let t = ws
+                .store()
+                .governed(&admin)
+                .create_token(name, role, None)
+                .unwrap();
+            tokens.push((role, t.token));
+        }
+        let state = std::sync::Arc::new(
+            sluice_server::ServerState::new(ws.store_pool(2).unwrap(), ws.artifacts().unwrap())
+                .with_auth(true),
+        );
+        let (_stop, stopping) = tokio::sync::watch::channel(false);
+        let jobs = std::sync::Arc::new(super::Jobs {
+            ws: ws.clone(),
+            store: None,
+            stopping,
+        });
+        let rules: Vec<(Method, &str, Option<Role>)> = super::routes(std::sync::Arc::clone(&jobs))
+            .into_iter()
+            .map(|r| (r.method, r.path, r.role))
+            .collect();
+        // The roles this test states: changing a route's role must change this table too.
+        let stated = [
+            (Method::POST, "/api/sluice/v1/jobs", Role::Contributor),
+            (Method::GET, "/api/sluice/v1/jobs", Role::Reader),
+            (Method::GET, "/api/sluice/v1/jobs/{name}", Role::Reader),
+            (
+                Method::GET,
+                "/api/sluice/v1/jobs/{name}/events",
+                Role::Reader,
+            ),
+            (
+                Method::POST,
+                "/api/sluice/v1/jobs/{name}/cancel",
+                Role::Contributor,
+            ),
+            (
+                Method::POST,
+                "/api/sluice/v1/jobs/{name}/resume",
+                Role::Contributor,
+            ),
+            (
+                Method::GET,
+                "/api/sluice/v1/jobs/{name}/steps/{step}/log",
+                Role::Reader,
+            ),
+            // Forwarded commands check their own roles, as locally (tested in tests/cli/remote.rs).
+            (Method::POST, "/api/sluice/v1/cli", Role::Reader),
+            (Method::POST, "/api/sluice/v1/cli/files", Role::Reader),
+        ];
+        let mut got: Vec<String> = rules
+            .iter()
+            .map(|(m, p, r)| format!("{m} {p} {r:?}"))
+            .collect();
+        let mut want: Vec<String> = stated
+            .iter()
+            .map(|(m, p, r)| format!("{m} {p} {:?}", Some(*r)))
+            .collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "the team server's routes and their roles");
+        let app = sluice_server::router_with(state, super::routes(jobs));
+        for (method, path, role) in rules {
+            let needed = role.expect("every team-server route needs a role");
+            let path = path
+                .replace("{name}", "no-such-job")
+                .replace("{step}", "no-such-step");
+            let send = |token: Option<&str>| {
+                let mut req = Request::builder()
+                    .method(method.clone())
+                    .uri(&path)
+                    .header("content-type", "application/json");
+                if let Some(t) = token {
+                    req = req.header("authorization", format!("Bearer {t}"));
+                }
+                app.clone().oneshot(req.body(Body::from("{}")).unwrap())
+            };
+            let status = send(None).await.unwrap().status();
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} without a token"
+            );
+            for (role, token) in &tokens {
+                let status = send(Some(token)).await.unwrap().status();
+                if *role < needed {
+                    assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} as {role}");
+                } else {
+                    assert!(
+                        !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN),
+                        "{method} {path} as {role}: {status}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_submission_is_read_only_from_the_folder_the_server_made_for_that_job() {
         let dir = tempfile::tempdir().unwrap();
