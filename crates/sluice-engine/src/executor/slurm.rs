@@ -751,6 +751,17 @@ mod tests {
         );
         let node = parse_sacct("NODE_FAIL|0:0|None").unwrap();
         assert!(matches!(node.exit("9", None).kind, ExitKind::Ended(m) if m.contains("NODE_FAIL")));
+        // Preempted (by the controller or by accounting): ended by Slurm, not by the command,
+        // so retried per the step's policy as a lost node is.
+        for preempted in [
+            parse_scontrol("JobId=9 JobState=PREEMPTED Reason=Preemption ExitCode=0:15").unwrap(),
+            parse_sacct("PREEMPTED|0:15|None").unwrap(),
+        ] {
+            assert!(preempted.is_final());
+            assert!(
+                matches!(preempted.exit("9", None).kind, ExitKind::Ended(m) if m.contains("PREEMPTED"))
+            );
+        }
         let killed = JobState {
             state: "FAILED".into(),
             exit_code: "0:9".into(),

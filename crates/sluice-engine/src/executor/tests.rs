@@ -483,35 +483,42 @@ async fn the_lifecycle_runs_steps_on_its_executor_within_the_computes_limit() {
 }
 
 #[tokio::test]
-async fn a_lost_node_is_retried_per_the_steps_policy_and_otherwise_fails_the_step() {
+async fn a_lost_node_or_preemption_is_retried_per_the_steps_policy_and_otherwise_fails_the_step() {
     let lost = || Exit {
         kind: ExitKind::Ended(
             "Slurm job 7 ended with NODE_FAIL: the node running it failed".into(),
         ),
         code: None,
     };
-    let yaml = "type: pipeline\nexperiment_name: tests\njobs:\n  train:\n    type: command\n    command: echo train\n    retry:\n      max_attempts: 2\n    outputs:\n      out:\n        type: uri_folder\n  report:\n    type: command\n    command: echo ${{inputs.m}}\n    inputs:\n      m: ${{parent.jobs.train.outputs.out}}\n";
+    let preempted = Exit {
+        kind: ExitKind::Ended("Slurm job 8 was PREEMPTED by a job of higher priority".into()),
+        code: None,
+    };
+    let yaml = "type: pipeline\nexperiment_name: tests\njobs:\n  train:\n    type: command\n    command: echo train\n    retry:\n      max_attempts: 3\n    outputs:\n      out:\n        type: uri_folder\n  report:\n    type: command\n    command: echo ${{inputs.m}}\n    inputs:\n      m: ${{parent.jobs.train.outputs.out}}\n";
     let (_d, ws, plan) = planned(yaml, &[], 4);
-    let fake = Fake::with(&[("train", vec![lost()])], &[]);
+    let fake = Fake::with(&[("train", vec![lost(), preempted])], &[]);
     let outcome = run_with(&ws, &plan, &fake, &[], std::future::pending()).await;
     assert_eq!(outcome.status, Status::Completed);
     let attempts = ws.store().step_attempts(&plan.job_name, "train").unwrap();
-    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts.len(), 3);
     assert_eq!(attempts[0].status, "Failed");
     assert!(attempts[0].error.as_deref().unwrap().contains("NODE_FAIL"));
-    assert_eq!(attempts[1].status, "Completed");
+    assert_eq!(attempts[1].status, "Failed");
+    assert!(attempts[1].error.as_deref().unwrap().contains("PREEMPTED"));
+    assert_eq!(attempts[2].status, "Completed");
     assert_eq!(
         *fake.launched.lock().unwrap(),
         [
             ("train".to_owned(), 1),
             ("train".to_owned(), 2),
+            ("train".to_owned(), 3),
             ("report".to_owned(), 1)
         ]
     );
 
     // Without a retry policy the step fails, saying why, and its dependant is skipped.
     let (_d, ws, plan) = planned(
-        &yaml.replace("    retry:\n      max_attempts: 2\n", ""),
+        &yaml.replace("    retry:\n      max_attempts: 3\n", ""),
         &[],
         4,
     );
