@@ -57,8 +57,8 @@ pub(crate) struct GlobalArgs {
     pub(crate) token: Option<String>,
     /// Send the command to a team server (`sluice server`) instead of a local workspace, e.g.
     /// `https://sluice.example.org`; `--token` is its credential. Remote: `job
-    /// create|show|list|stream|cancel|explain`, listings, `model approve|promote|alias`, `token`,
-    /// `audit`.
+    /// create|validate|show|list|stream|cancel|resume|explain`, data, environments (`build`
+    /// too), components, computes, datastores and models (`export` too), `token`, `audit`.
     #[arg(long, global = true, value_name = "URL", env = "SLUICE_URL")]
     pub(crate) url: Option<String>,
     /// Accepted for `az ml` scripts and ignored: the workspace is `--workspace`.

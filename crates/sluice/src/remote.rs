@@ -247,6 +247,8 @@ pub(crate) fn forward(remote: &Remote) -> Result<std::process::ExitCode, CliErro
         }
         args.push(a);
     }
+    // A file the command writes (`model export --file F`): written on the server, sent back.
+    let written = take_written(&mut args);
     let uploads = Uploads::of(&mut args)?;
     let answer = if uploads.roots.is_empty() {
         let body = serde_json::to_vec(&serde_json::json!({ "args": args }))
@@ -270,17 +272,68 @@ pub(crate) fn forward(remote: &Remote) -> Result<std::process::ExitCode, CliErro
             "application/x-tar",
         )?
     };
-    let stdout = answer["stdout"].as_str().unwrap_or_default();
-    let stderr = answer["stderr"].as_str().unwrap_or_default();
+    let mut stdout = answer["stdout"].as_str().unwrap_or_default().to_owned();
+    let mut stderr = answer["stderr"].as_str().unwrap_or_default().to_owned();
+    let code = answer["exit_code"].as_i64().unwrap_or(10);
+    if let Some((name, local)) = &written {
+        let placeholder = format!("{}{name}", crate::commands::server_jobs::DOWNLOAD_PREFIX);
+        let shown = local.display().to_string();
+        stdout = stdout.replace(&placeholder, &shown);
+        stderr = stderr.replace(&placeholder, &shown);
+        if code == 0 {
+            use base64::Engine as _;
+            let bytes = answer["files"][name.as_str()]
+                .as_str()
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .ok_or_else(|| {
+                    CliError::Workspace(format!(
+                        "the server sent `{name}` back unreadable, or not at all"
+                    ))
+                })?;
+            std::fs::write(local, bytes).map_err(|e| {
+                CliError::Workspace(format!("cannot write {}: {e}", local.display()))
+            })?;
+        }
+    }
     {
         use std::io::Write;
         let _ = std::io::stdout().lock().write_all(stdout.as_bytes());
         let _ = std::io::stderr().lock().write_all(stderr.as_bytes());
     }
-    let code = answer["exit_code"].as_i64().unwrap_or(10);
     Ok(std::process::ExitCode::from(
         u8::try_from(code).unwrap_or(10),
     ))
+}
+
+/// The file `model export` writes (`-f F`, `--file F`, `--file=F`), if this is one: its value
+/// becomes `@download:NAME` (the server writes it in a folder of its own and sends it back);
+/// the file's name and the local path it goes to.
+fn take_written(args: &mut Vec<String>) -> Option<(String, PathBuf)> {
+    use crate::commands::server_jobs::{DOWNLOAD_PREFIX, command_of};
+    if command_of(args) != Some(("model", "export")) {
+        return None;
+    }
+    let at = args.iter().position(|a| {
+        matches!(a.as_str(), "-f" | "--file") || a.starts_with("--file=") || a.starts_with("-f=")
+    })?;
+    let split = args[at]
+        .split_once('=')
+        .map(|(option, value)| (option.to_owned(), value.to_owned()));
+    let local = match split {
+        Some((option, value)) => {
+            args[at] = option;
+            args.insert(at + 1, String::new());
+            value
+        }
+        None => args.get(at + 1)?.clone(),
+    };
+    let local = PathBuf::from(local);
+    let name = local.file_name().map_or_else(
+        || "model.onnx".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    args[at + 1] = format!("{DOWNLOAD_PREFIX}{name}");
+    Some((name, local))
 }
 
 /// The local files a forwarded command names, packed for the server.
@@ -326,7 +379,9 @@ impl Uploads {
             out.push(option.to_owned());
             let remote_path = matches!(option, "-p" | "--path")
                 && (value.contains("://") || value.starts_with("azureml:"));
-            if remote_path {
+            // A file the server writes and sends back (see `take_written`), not one to upload.
+            let written = value.starts_with(crate::commands::server_jobs::DOWNLOAD_PREFIX);
+            if remote_path || written {
                 out.push(value);
                 continue;
             }
@@ -388,7 +443,7 @@ impl Uploads {
 pub(crate) fn not_remote(what: &str) -> CliError {
     CliError::usage(
         format!("{what} does not work against a team server yet (`--url` / `SLUICE_URL`)"),
-        "remote today: `job create|validate|show|list|stream|cancel|resume|explain`, `create|list|show` of data, environments, components, computes, datastores and models (their local files uploaded), `model alias|approve|promote|status|lineage|policy`, `token create|list|revoke`, `audit list|verify`; run others on the server's workspace, or unset SLUICE_URL",
+        "remote today: `job create|validate|show|list|stream|cancel|resume|explain`, `create|list|show` of data, environments, components, computes, datastores and models (their local files uploaded), `environment build`, `model alias|approve|promote|status|lineage|policy|export`, `token create|list|revoke`, `audit list|verify`; run others on the server's workspace, or unset SLUICE_URL",
     )
 }
 

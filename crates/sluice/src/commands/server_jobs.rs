@@ -65,6 +65,8 @@ pub(crate) const REMOTE_COMMANDS: &[(&str, &str)] = &[
     ("data", "lineage"),
     ("environment", "show"),
     ("environment", "list"),
+    // Builds on the server, where its jobs run.
+    ("environment", "build"),
     ("component", "show"),
     ("component", "list"),
     ("compute", "show"),
@@ -79,6 +81,8 @@ pub(crate) const REMOTE_COMMANDS: &[(&str, &str)] = &[
     ("model", "status"),
     ("model", "lineage"),
     ("model", "policy"),
+    // Writes a file: the server writes it in a folder of its own and sends it back.
+    ("model", "export"),
     ("token", "create"),
     ("token", "list"),
     ("token", "revoke"),
@@ -100,6 +104,13 @@ pub(crate) const FILE_OPTIONS: &[&str] = &["-f", "--file", "-p", "--path"];
 
 /// How an uploaded file is named in the arguments: `@upload:N/rel`.
 pub(crate) const UPLOAD_PREFIX: &str = "@upload:";
+
+/// How a file the command writes is named in the arguments (`--file @download:NAME`): the
+/// server writes it in a folder of its own and sends its bytes back under `files.NAME`.
+pub(crate) const DOWNLOAD_PREFIX: &str = "@download:";
+
+/// The largest file a forwarded command may send back.
+const MAX_DOWNLOAD: u64 = 512 << 20;
 
 /// Options a forwarded command may not carry: they name files or places on the server.
 const REFUSED_OPTIONS: &[&str] = &[
@@ -770,10 +781,111 @@ fn forwarded(jobs: &Jobs, headers: &HeaderMap, body: &Value) -> Result<Value, Cl
         })
         .unwrap_or_default();
     check_command(&args)?;
-    if let Some(bad) = args.iter().find(|a| refused(a)) {
+    if let Some(bad) = downloads(&args)?.0.iter().find(|a| refused(a)) {
         return Err(refused_error(bad));
     }
-    run_forwarded(jobs, headers, &args, None)
+    run_collecting(jobs, headers, &args, None)
+}
+
+/// [`run_forwarded`], with the files the command writes (`--file @download:NAME`) written in a
+/// folder of the server's own and sent back under `files` (base64), their paths in its output
+/// named as the client gave them.
+fn run_collecting(
+    jobs: &Jobs,
+    headers: &HeaderMap,
+    args: &[String],
+    uploads: Option<(&Path, &std::collections::BTreeMap<String, String>)>,
+) -> Result<Value, CliError> {
+    let (args, wanted) = downloads(args)?;
+    if wanted.is_empty() {
+        return run_forwarded(jobs, headers, &args, uploads);
+    }
+    let dir = jobs
+        .ws
+        .root()
+        .join("uploads")
+        .join(format!("out-{:08x}", fastrand::u32(..)));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| CliError::Workspace(format!("cannot create {}: {e}", dir.display())))?;
+    let ran = (|| {
+        let mut full = Vec::with_capacity(args.len() + 2 * wanted.len());
+        full.extend(args.iter().cloned());
+        for (option, name) in &wanted {
+            full.push(option.clone());
+            full.push(dir.join(name).display().to_string());
+        }
+        let mut out = run_forwarded(jobs, headers, &full, uploads)?;
+        let mut files = serde_json::Map::new();
+        for (_, name) in &wanted {
+            let path = dir.join(name);
+            // Named back as the client gave it (`@download:NAME`), which it replaces with its path.
+            let placeholder = format!("{DOWNLOAD_PREFIX}{name}");
+            for stream in ["stdout", "stderr"] {
+                if let Some(text) = out[stream].as_str() {
+                    out[stream] =
+                        Value::String(text.replace(&path.display().to_string(), &placeholder));
+                }
+            }
+            if out["exit_code"] != 0 {
+                continue;
+            }
+            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+            if size > MAX_DOWNLOAD {
+                return Err(CliError::usage(
+                    format!(
+                        "`{name}` is {size} bytes, more than a team server sends back ({MAX_DOWNLOAD})"
+                    ),
+                    "run the command on the server's workspace itself",
+                ));
+            }
+            if let Ok(bytes) = std::fs::read(&path) {
+                use base64::Engine as _;
+                files.insert(
+                    name.clone(),
+                    Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                );
+            }
+        }
+        out["files"] = Value::Object(files);
+        Ok(out)
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    ran
+}
+
+/// The files a command writes, as [`downloads`] finds them: (option, plain file name).
+type Written = Vec<(String, String)>;
+
+/// Takes the `--file @download:NAME` options out of `args` (the option and the file's name,
+/// a plain file name); the others as they are.
+fn downloads(args: &[String]) -> Result<(Vec<String>, Written), CliError> {
+    let mut kept = Vec::with_capacity(args.len());
+    let mut wanted = Vec::new();
+    let mut words = args.iter().peekable();
+    while let Some(a) = words.next() {
+        let name = if matches!(a.as_str(), "-f" | "--file") {
+            words
+                .peek()
+                .and_then(|v| v.strip_prefix(DOWNLOAD_PREFIX))
+                .map(str::to_owned)
+        } else {
+            None
+        };
+        let Some(name) = name else {
+            kept.push(a.clone());
+            continue;
+        };
+        words.next();
+        let plain = !name.is_empty() && !name.contains(['/', '\\']) && name != "." && name != "..";
+        if !plain {
+            return Err(CliError::usage(
+                format!("`{DOWNLOAD_PREFIX}{name}` is not a plain file name"),
+                "send the command with `sluice --url URL ...`",
+            ));
+        }
+        wanted.push((a.clone(), name));
+    }
+    Ok((kept, wanted))
 }
 
 /// A forwarded command with the local files it reads: the tar body is unpacked into a folder
@@ -823,6 +935,11 @@ fn with_files(
                     args.push(inside(&dir, rel)?.display().to_string());
                     continue;
                 }
+                // A file the command writes: see `run_collecting`.
+                if a.starts_with(DOWNLOAD_PREFIX) {
+                    args.push(a.clone());
+                    continue;
+                }
                 if matches!(option, "-p" | "--path")
                     && (a.contains("://") || a.starts_with("azureml:"))
                 {
@@ -838,7 +955,7 @@ fn with_files(
             }
             args.push(a.clone());
         }
-        let mut out = run_forwarded(jobs, headers, &args, Some((&dir, &roots)))?;
+        let mut out = run_collecting(jobs, headers, &args, Some((&dir, &roots)))?;
         if out["exit_code"] != 0 {
             let _ = std::fs::remove_dir_all(&dir);
         }

@@ -333,15 +333,32 @@ fn a_client_submits_follows_and_reads_jobs_on_a_team_server() {
     .unwrap();
     assert_eq!(out.status.code(), Some(6));
 
-    // A command that is not remote yet says so (exit 2).
+    // `environment build` runs on the server, where its jobs run: an environment it does not
+    // have is refused there as locally (same message, same exit code).
     let out = client(
         &proj,
         &server.url,
         Some(&carol),
-        &["environment", "build", "--name", "x"],
+        &["environment", "build", "--name", "nowhere-env"],
     )
     .output()
     .unwrap();
+    let here = server_ctx.run(&["environment", "build", "--name", "nowhere-env"]);
+    assert_eq!(out.status.code(), here.status.code());
+    assert_ne!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&here.stderr)
+    );
+    // A command that is not remote says so (exit 2).
+    let out = client(&proj, &server.url, Some(&carol), &["server", "--port", "0"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("does not work against a team server yet")
@@ -502,6 +519,67 @@ fn the_readme_example_runs_on_a_team_server_as_it_runs_locally() {
         remote["steps"].as_object().map(serde_json::Map::len),
         Some(4)
     );
+
+    // `job explain` through the server says what the server's own says.
+    let explained = client(
+        clients.root(),
+        &server.url,
+        Some(&rita),
+        &["job", "explain", "-n", "readme-remote"],
+    )
+    .output()
+    .unwrap();
+    assert!(explained.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&explained.stdout),
+        server_ctx.ok(&["job", "explain", "-n", "readme-remote"])
+    );
+    // `model export` writes its file here: the server's export of the registered model, byte
+    // for byte, and the output names the local file.
+    std::fs::create_dir_all(clients.root().join("exported")).unwrap();
+    let out = client(
+        clients.root(),
+        &server.url,
+        Some(&rita),
+        &[
+            "model",
+            "export",
+            "-n",
+            "taxi-fare-model",
+            "-v",
+            "1",
+            "--format",
+            "onnx",
+            "--file",
+            "exported/model.onnx",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("exported/model.onnx"), "{printed}");
+    assert!(!printed.contains("uploads/out-"), "{printed}");
+    let theirs = server_ctx.root().join("server.onnx");
+    server_ctx.ok(&[
+        "model",
+        "export",
+        "-n",
+        "taxi-fare-model",
+        "-v",
+        "1",
+        "--format",
+        "onnx",
+        "--file",
+        theirs.to_str().unwrap(),
+    ]);
+    let mine = std::fs::read(clients.root().join("exported/model.onnx")).unwrap();
+    assert!(mine.len() > 1000, "{} bytes", mine.len());
+    assert_eq!(mine, std::fs::read(&theirs).unwrap());
 }
 
 /// The layout of Azure's `MLOps` templates: the job file in `mlops/azureml/train/`, its code,
