@@ -299,6 +299,84 @@ fn a_pipeline_on_a_slurm_compute_runs_each_step_as_a_batch_job() {
     }
 }
 
+/// Two steps on the Slurm compute in one Python environment (a conda file with a pip package):
+/// the environment is built once, in the workspace every node shares, and each batch job runs
+/// its step with that environment's interpreter and packages.
+#[test]
+#[expect(clippy::print_stderr, reason = "a skipped test says why")]
+fn python_steps_on_slurm_run_in_the_environment_built_once() {
+    if std::env::var("SLUICE_TEST_PYPI").ok().as_deref() != Some("1") {
+        eprintln!(
+            "skipped: set SLUICE_TEST_PYPI=1 to run python_steps_on_slurm_run_in_the_environment_built_once (it installs from PyPI)"
+        );
+        return;
+    }
+    let Some((conf, _cluster, ctx)) = on_cluster(
+        "python_steps_on_slurm_run_in_the_environment_built_once",
+        "2",
+    ) else {
+        return;
+    };
+    ctx.write(
+        "env/conda.yml",
+        "name: small\nchannels:\n  - defaults\ndependencies:\n  - python=3.11\n  - pip:\n    - six==1.17.0\n",
+    );
+    ctx.write(
+        "src/main.py",
+        "import os, sys, six\nprint('python', sys.executable, 'six', six.__version__, 'node', os.environ.get('SLURMD_NODENAME'), 'job', os.environ.get('SLURM_JOB_ID'))\n",
+    );
+    let step = |name: &str| {
+        format!(
+            "  {name}:\n    type: command\n    code: ./src\n    command: python main.py {name}\n    environment:\n      image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04\n      conda_file: ./env/conda.yml\n"
+        )
+    };
+    ctx.write(
+        "py.yml",
+        &format!(
+            "type: pipeline\nsettings:\n  default_compute: azureml:hpc\njobs:\n{}{}",
+            step("one"),
+            step("two")
+        ),
+    );
+    let mut cmd = ctx.command(&[
+        "job", "create", "-f", "py.yml", "--name", "py", "-o", "json",
+    ]);
+    cmd.env("SLURM_CONF", &conf);
+    if let Some(uv) = std::env::var_os("SLUICE_TEST_UV") {
+        cmd.env("SLUICE_UV", uv);
+    }
+    let out = cmd.output().expect("run sluice");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let (one, two) = (&job["jobs"]["one"], &job["jobs"]["two"]);
+    let hash = one["env_hash"].as_str().expect("an environment").to_owned();
+    assert_eq!(two["env_hash"], hash.as_str(), "one environment for both");
+    let envs = ctx.workspace().join("envs");
+    let built: Vec<_> = std::fs::read_dir(&envs)
+        .map(|d| d.flatten().filter(|e| e.path().is_dir()).collect())
+        .unwrap_or_default();
+    assert_eq!(built.len(), 1, "built once: {built:?}");
+    for s in [one, two] {
+        assert_eq!(s["executor"], "slurm");
+        let id = s["executor_id"].as_str().expect("a Slurm job id");
+        assert_eq!(slurm_job(&conf, id)["JobState"], "COMPLETED");
+        let log = std::fs::read_to_string(s["log_path"].as_str().unwrap()).unwrap();
+        let line = log
+            .lines()
+            .find(|l| l.starts_with("python "))
+            .unwrap_or_else(|| panic!("no line from the script in\n{log}"));
+        // The environment's interpreter (in the shared workspace), its package, in the batch job.
+        assert!(line.contains(&envs.display().to_string()), "{line}");
+        assert!(line.contains("six 1.17.0"), "{line}");
+        assert!(line.contains(&format!("job {id}")), "{line}");
+    }
+}
+
 #[test]
 fn a_failing_step_on_slurm_fails_with_its_exit_code_and_retries_per_its_policy() {
     let Some((conf, _cluster, ctx)) = on_cluster(
