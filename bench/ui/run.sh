@@ -87,10 +87,11 @@ pkill -f "$tmp/mlflow.db" 2>/dev/null || true  # its gunicorn workers
 fi
 
 if [ "${ONLY:-}" = sluice ]; then
-  earlier="$(cat "$out/meta.txt" 2>/dev/null || echo unknown)"
-  echo "sluice $commit, $(date -u +%Y-%m-%dT%H:%MZ); MLflow's figures from the sitting: $earlier" > "$out/meta.txt"
+  earlier="$(cat "$out/mlflow-meta.txt" 2>/dev/null || echo "an earlier sitting")"
+  echo "sluice $commit, $(date -u +%Y-%m-%dT%H:%MZ) (ONLY=sluice); MLflow's figures: $earlier" > "$out/meta.txt"
 else
   echo "sluice $commit, MLflow $mlflow_version, $(date -u +%Y-%m-%dT%H:%MZ)" > "$out/meta.txt"
+  echo "MLflow $mlflow_version, $(date -u +%Y-%m-%dT%H:%MZ) (the sitting with sluice $commit)" > "$out/mlflow-meta.txt"
 fi
 python3 - "$out" <<'PY'
 import json, sys
