@@ -14,7 +14,9 @@
 //! - **Cross-origin writes refused**: a `POST`, `PUT`, `DELETE` or `PATCH` whose `Origin` is
 //!   neither this server's own (the same host and port as `Host`), a loopback page's, nor one of
 //!   `--cors-allowed-origins` / `MLFLOW_SERVER_CORS_ALLOWED_ORIGINS` is refused 403 before it is
-//!   read: another site's form or script cannot delete runs of a server on `127.0.0.1`.
+//!   acted on (its body is read and dropped, up to 64 MiB, else the connection closes): another site's form or
+//!   script cannot delete runs of a server on `127.0.0.1`. A page counts as the server's own
+//!   only when its host is one the server vouches for (a checked host, or authentication on).
 //! - **CORS answers** for the origins allowed to call the API from a page: loopback pages
 //!   (without credentials: they may send a token they hold, not the server's cookie) and the
 //!   listed origins (with credentials; `*`: any origin, without them).
@@ -180,6 +182,13 @@ impl Security {
                     p == origin
                 }
         })
+    }
+
+    /// Whether the operator allowed any host (`--allowed-hosts '*'`).
+    fn any_host(&self) -> bool {
+        self.listed_hosts
+            .as_ref()
+            .is_some_and(|l| l.iter().any(|p| p == "*"))
     }
 
     /// Whether `*` is listed: any origin may call, without credentials, and none is refused.
@@ -355,13 +364,15 @@ pub(crate) async fn guard(
         .and_then(|prefix| path.strip_prefix(prefix))
         .unwrap_or(path);
     let health = matches!(path, "/health" | "/version");
-    // HTTP/2 names the host in the URI's authority, HTTP/1.1 in `Host`.
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()));
+    // HTTP/2 names the host in the URI's authority, HTTP/1.1 in `Host` (one that is not text
+    // is served by no name: refused).
+    let host = match req.headers().get(header::HOST) {
+        Some(h) => Some(
+            h.to_str()
+                .map_or_else(|_| "\u{fffd}".to_owned(), str::to_owned),
+        ),
+        None => req.uri().authority().map(|a| a.as_str().to_owned()),
+    };
     // With authentication on, only hosts the operator listed (see the module's documentation).
     let check_hosts = security.listed_hosts.is_some() || !state.auth;
     let mut refused = None;
@@ -373,11 +384,11 @@ pub(crate) async fn guard(
         tracing::warn!(host = %host, "refused a request with a Host this server does not serve (see --allowed-hosts)");
         refused = Some(text(StatusCode::FORBIDDEN, INVALID_HOST));
     }
+    // An `Origin` that is not text is no origin this server knows (as `null`).
     let origin = req
         .headers()
         .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-        .map(str::to_owned);
+        .map(|o| o.to_str().map_or_else(|_| "null".to_owned(), str::to_owned));
     let preflight = req.method() == Method::OPTIONS
         && req
             .headers()
@@ -385,7 +396,12 @@ pub(crate) async fn guard(
     if refused.is_none()
         && let Some(origin) = &origin
     {
-        let own = host.as_deref().is_some_and(|h| same_origin(origin, h));
+        // The server's own pages, when their host is one it vouches for: a checked host (not
+        // `--allowed-hosts '*'`), or any host with authentication on. A rebound name
+        // (`evil.example` pointed at this machine) is its own origin too, so without a host
+        // check its pages would pass as this server's.
+        let vouched = state.auth || (check_hosts && !security.any_host());
+        let own = vouched && host.as_deref().is_some_and(|h| same_origin(origin, h));
         let may_write = own
             || security.any_origin()
             || security.origin_listed(origin)

@@ -161,7 +161,9 @@ async function render() {
     view.replaceChildren(errorBox(e));
   }
   if (seq !== S.seq) return; // the user went elsewhere meanwhile
-  const moved = main.dataset.route !== (location.hash || '#/');
+  // A new page, not the same page with another sort, filter or column.
+  const moved = S.path !== path;
+  S.path = path;
   main.replaceChildren(view);
   main.dataset.route = location.hash || '#/';
   // A new page: the keyboard and screen readers start at its heading (a redraw after a change
@@ -562,10 +564,10 @@ function metricCard(key, runs) {
       const raw = mine.map((p) => [state.x === 'step' ? p.step : (p.timestamp - t0) / 1000, Number(p.value)]);
       return { name: r.name, points: smooth(raw, state.smooth), steps: mine.map((p) => p.step) };
     });
-    // Every step of the range came when it holds at most ZOOM_POINTS steps, or when no run
-    // filled its ZOOM_POINTS (the server samples only past that).
+    // Every step of the range came when it holds at most ZOOM_POINTS steps, or when the runs'
+    // steps together are fewer (the server samples the union of the runs' steps past that).
     const full = state.range && (state.range[1] - state.range[0] + 1 <= ZOOM_POINTS
-      || series.every((x) => new Set(x.steps).size < ZOOM_POINTS));
+      || new Set(series.flatMap((x) => x.steps)).size < ZOOM_POINTS);
     status.textContent = `${points.length} points${state.range ? ` (steps ${Math.floor(state.range[0])}–${Math.ceil(state.range[1])}, ${full ? 'full resolution' : `sampled to ${ZOOM_POINTS} a run: zoom further for every step`})` : ''}`;
     if (state.range) { fromIn.value = String(Math.floor(state.range[0])); toIn.value = String(Math.ceil(state.range[1])); }
     const chart = lineChart(series, {
@@ -1091,12 +1093,15 @@ async function pageJob(view, q, name) {
   // The offset counts the log's bytes; a chunk may end inside a character, which the streaming
   // decoder holds until the next one.
   let logOffset = 0; let logFor = null; let logDecoder = new TextDecoder();
+  // Each showing of a step's log has its own generation: a fetch of an earlier one appends nothing.
+  let logGen = 0;
   const logPre = el('pre', { class: 'log', id: 'step-log', tabindex: 0, 'aria-label': 'step log' });
   const showStep = () => {
     clearTimeout(logTimer);
     const s = (job.jobs || {})[picked];
     if (!s) { detail.replaceChildren(el('p', { class: 'muted' }, 'Pick a step to see its log.')); return; }
     if (logFor !== picked) { logOffset = 0; logPre.textContent = ''; logFor = picked; logDecoder = new TextDecoder(); }
+    const gen = ++logGen;
     const ex = explained.get(s.name);
     detail.replaceChildren(el('h3', {}, `Step ${s.display_name || s.name}`),
       el('dl', { class: 'facts' },
@@ -1106,20 +1111,27 @@ async function pageJob(view, q, name) {
         s.error ? [el('dt', {}, 'Error'), el('dd', {}, String(s.error))] : null),
       el('h3', {}, 'Log'), logPre);
     const pull = async () => {
+      let more = false;
       try {
         const res = await fetch(`api/sluice/v1/jobs/${enc(job.name)}/steps/${enc(s.name)}/log?offset=${logOffset}`, { credentials: 'same-origin' });
+        if (gen !== logGen) return; // the step was shown again meanwhile: that showing reads on
         if (res.ok) {
           const bytes = new Uint8Array(await res.arrayBuffer());
-          if (bytes.length && logFor === s.name) {
+          if (gen !== logGen) return;
+          if (bytes.length) {
             const atEnd = logPre.scrollTop + logPre.clientHeight >= logPre.scrollHeight - 4;
             logOffset += bytes.length;
             logPre.append(logDecoder.decode(bytes, { stream: true }));
             if (atEnd) logPre.scrollTop = logPre.scrollHeight;
           }
+          // A log longer than one answer (1 MiB): the rest at once.
+          more = bytes.length > 0 && Number(res.headers.get('X-Sluice-Log-Size') || 0) > logOffset;
         }
       } catch (_) { /* retried below */ }
+      if (gen !== logGen) return;
       const now = (job.jobs || {})[s.name];
-      if (picked === s.name && now && !TERMINAL.has(now.status)) logTimer = setTimeout(pull, 1000);
+      if (more) logTimer = setTimeout(pull, 0);
+      else if (picked === s.name && now && !TERMINAL.has(now.status)) logTimer = setTimeout(pull, 1000);
       else if (picked === s.name && now && TERMINAL.has(now.status) && !logPre.dataset.final) {
         logPre.dataset.final = '1';
         logTimer = setTimeout(pull, 300); // the last lines written as it finished

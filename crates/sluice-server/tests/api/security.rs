@@ -256,6 +256,49 @@ async fn writes_from_other_sites_pages_are_refused() {
         assert!(experiment_exists(&router, &name).await);
     }
 
+    // With every host allowed and no authentication, a rebound name's page is not taken for
+    // the server's own (its origin matches the `Host` it sent).
+    let (_dir, any_host) = server(
+        Security::new(Some("*"), None, None).expect("settings"),
+        false,
+    );
+    let name = unique("rebound");
+    let a = json_call(
+        &any_host,
+        Method::POST,
+        create,
+        &[
+            ("host", "evil.example:5000"),
+            ("origin", "http://evil.example:5000"),
+        ],
+        &json!({"name": name}),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.text.as_str()),
+        (StatusCode::FORBIDDEN, CROSS_ORIGIN_BLOCKED)
+    );
+    assert!(!experiment_exists(&any_host, &name).await);
+    // A Host that is not text is served by no name; an Origin that is not text is no origin
+    // the server knows.
+    for (name, value) in [
+        ("host", &b"h\xffst:5000"[..]),
+        ("origin", &b"http://\xff"[..]),
+    ] {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(create)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(
+                name,
+                axum::http::HeaderValue::from_bytes(value).expect("bytes"),
+            )
+            .body(Body::from(json!({"name": unique("not-text")}).to_string()))
+            .expect("request");
+        let resp = router.clone().oneshot(req).await.expect("infallible");
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{name}");
+    }
+
     // A plain HTML form (no preflight) posting a run's deletion from another site.
     let name = unique("form-target");
     let exp = json_call(

@@ -25,10 +25,12 @@ pub(crate) fn ui(ctx: &Ctx<'_>, args: &UiArgs) -> Result<(), CliError> {
         tls_cert: None,
         tls_key: None,
         auto_resume: AUTO_RESUME,
-        allowed_hosts: None,
-        cors_allowed_origins: None,
-        x_frame_options: None,
-        disable_security_middleware: false,
+        // MLflow's variables, as `sluice server` reads them.
+        allowed_hosts: std::env::var("MLFLOW_SERVER_ALLOWED_HOSTS").ok(),
+        cors_allowed_origins: std::env::var("MLFLOW_SERVER_CORS_ALLOWED_ORIGINS").ok(),
+        x_frame_options: std::env::var("MLFLOW_SERVER_X_FRAME_OPTIONS").ok(),
+        disable_security_middleware: std::env::var("MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE")
+            .is_ok_and(|v| v.trim().eq_ignore_ascii_case("true")),
     };
     serve(ctx, &server, Some(args.open))
 }

@@ -18,9 +18,13 @@ const SLOW_JOB: &str = r#"$schema: https://azuremlschemas.azureedge.net/latest/c
 type: command
 display_name: slow-ticks
 experiment_name: ui-slow
-command: for i in $(seq 1 16); do echo "tick $i"; sleep 0.5; done; printf 'caf\303'; sleep 1.5; printf '\251 done-ticking\n'
+command: for i in $(seq 1 16); do echo "tick $i"; sleep 0.5; done; python3 -c "print(chr(233)*600000); print('xx'+chr(233)*600000)"; echo done-ticking
 compute: azureml:cpu-cluster
 "#;
+
+// Its last two lines are 1.2 MB of `é` (two bytes each), the second shifted by two bytes: the
+// log is read 1 MiB at a time, and one of the two reads' ends falls inside an `é`, wherever the
+// log's first line ends.
 
 /// A job that runs until a file exists, for the cancel and resume buttons (`{go}`: the file).
 const WAITING_JOB: &str = "type: command\ndisplay_name: waits\nexperiment_name: ui-slow\ncommand: while [ ! -f {go} ]; do sleep 0.2; done; echo go-seen\ncompute: azureml:cpu-cluster\n";
