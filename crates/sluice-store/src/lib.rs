@@ -899,8 +899,11 @@ impl Store {
     /// when fewer than `limit` steps of any job hold one; false (nothing written) when all are
     /// held. A step holds its place while `Preparing`, `Running` or `Finalizing` in a job not yet
     /// ended whose runner has reported within `stale_secs` (a runner that never reported, from
-    /// before heartbeats, counts too). One write transaction, so jobs claiming at once (other
-    /// processes, other machines on PostgreSQL) never take more than `limit` between them.
+    /// before heartbeats, counts too), and while it is detached (its batch job runs on without
+    /// a runner, whatever became of its job). One write transaction, so jobs claiming at once
+    /// (other processes, other machines on PostgreSQL) never take more than `limit` between
+    /// them; a look without the write lock first, so steps waiting for a place do not hold up
+    /// the store's writers.
     pub fn claim_compute_slot(
         &mut self,
         job: &str,
@@ -913,14 +916,20 @@ impl Store {
             "SELECT COUNT(*) FROM steps s JOIN jobs j ON j.name = s.job_name
              WHERE s.compute = ?1 AND s.status IN ('Preparing', 'Running', 'Finalizing')
                AND NOT (s.job_name = ?2 AND s.name = ?3)
-               AND j.status NOT IN ('Completed', 'Failed', 'Canceled')
-               AND (j.runner_beat IS NULL OR {} - j.runner_beat <= ?4)",
+               AND (s.detached <> 0 OR (j.status NOT IN ('Completed', 'Failed', 'Canceled')
+                    AND (j.runner_beat IS NULL OR {} - j.runner_beat <= ?4)))",
             self.clock()
         );
+        let held = |conn: &db::Conn| -> Result<usize> {
+            let n: i64 =
+                conn.query_row(&sql, params![compute, job, step, stale_secs], |r| r.get(0))?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        };
+        if held(&self.conn)? >= limit {
+            return Ok(false);
+        }
         let tx = self.conn.transaction()?;
-        let held: i64 =
-            tx.query_row(&sql, params![compute, job, step, stale_secs], |r| r.get(0))?;
-        if usize::try_from(held).unwrap_or(usize::MAX) >= limit {
+        if held(&tx)? >= limit {
             return Ok(false);
         }
         step_status_in(&tx, job, step, "Preparing", None)?;
@@ -1883,6 +1892,26 @@ mod tests {
             )
             .unwrap();
         assert!(store.claim_compute_slot("a", "a2", "gpu", 2, 120).unwrap());
+        // A detached step (its batch job runs on after its runner died, its job marked
+        // interrupted) holds its place until it ends.
+        store
+            .insert_job(&job_row("e", "Running"), &[step_row("e0", "hpc")])
+            .unwrap();
+        store
+            .insert_job(&job_row("f", "Running"), &[step_row("f0", "hpc")])
+            .unwrap();
+        store.set_step_status("e", "e0", "Running", None).unwrap();
+        store
+            .conn
+            .execute("UPDATE steps SET detached = 1 WHERE job_name = 'e'", ())
+            .unwrap();
+        store
+            .conn
+            .execute("UPDATE jobs SET status = 'Failed' WHERE name = 'e'", ())
+            .unwrap();
+        assert!(!store.claim_compute_slot("f", "f0", "hpc", 1, 120).unwrap());
+        store.set_step_status("e", "e0", "Completed", None).unwrap();
+        assert!(store.claim_compute_slot("f", "f0", "hpc", 1, 120).unwrap());
 
         // Ten connections claim ten steps of one compute of three places at once.
         store

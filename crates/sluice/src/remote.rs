@@ -305,7 +305,7 @@ pub(crate) fn forward(remote: &Remote) -> Result<std::process::ExitCode, CliErro
     ))
 }
 
-/// The file `model export` writes (`-f F`, `--file F`, `--file=F`), if this is one: its value
+/// The file `model export` writes (`--file F`, `--file=F`), if this is one: its value
 /// becomes `@download:NAME` (the server writes it in a folder of its own and sends it back);
 /// the file's name and the local path it goes to.
 fn take_written(args: &mut Vec<String>) -> Option<(String, PathBuf)> {
@@ -313,9 +313,9 @@ fn take_written(args: &mut Vec<String>) -> Option<(String, PathBuf)> {
     if command_of(args) != Some(("model", "export")) {
         return None;
     }
-    let at = args.iter().position(|a| {
-        matches!(a.as_str(), "-f" | "--file") || a.starts_with("--file=") || a.starts_with("-f=")
-    })?;
+    let at = args
+        .iter()
+        .position(|a| a == "--file" || a.starts_with("--file="))?;
     let split = args[at]
         .split_once('=')
         .map(|(option, value)| (option.to_owned(), value.to_owned()));

@@ -859,11 +859,15 @@ type Written = Vec<(String, String)>;
 /// Takes the `--file @download:NAME` options out of `args` (the option and the file's name,
 /// a plain file name); the others as they are.
 fn downloads(args: &[String]) -> Result<(Vec<String>, Written), CliError> {
+    // Only `model export` writes a file a client asks for.
+    if command_of(args) != Some(("model", "export")) {
+        return Ok((args.to_vec(), Vec::new()));
+    }
     let mut kept = Vec::with_capacity(args.len());
     let mut wanted = Vec::new();
     let mut words = args.iter().peekable();
     while let Some(a) = words.next() {
-        let name = if matches!(a.as_str(), "-f" | "--file") {
+        let name = if a == "--file" {
             words
                 .peek()
                 .and_then(|v| v.strip_prefix(DOWNLOAD_PREFIX))
@@ -935,8 +939,11 @@ fn with_files(
                     args.push(inside(&dir, rel)?.display().to_string());
                     continue;
                 }
-                // A file the command writes: see `run_collecting`.
-                if a.starts_with(DOWNLOAD_PREFIX) {
+                // A file `model export` writes: see `run_collecting`.
+                if option == "--file"
+                    && a.starts_with(DOWNLOAD_PREFIX)
+                    && command_of(&given) == Some(("model", "export"))
+                {
                     args.push(a.clone());
                     continue;
                 }
@@ -956,7 +963,9 @@ fn with_files(
             args.push(a.clone());
         }
         let mut out = run_collecting(jobs, headers, &args, Some((&dir, &roots)))?;
-        if out["exit_code"] != 0 {
+        // Kept while what the command registered may refer to it: not after a failure, nor
+        // after `model export`, which registers nothing.
+        if out["exit_code"] != 0 || command_of(&given) == Some(("model", "export")) {
             let _ = std::fs::remove_dir_all(&dir);
         }
         out["uploaded_to"] = Value::String(dir.display().to_string());
