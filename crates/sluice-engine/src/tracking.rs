@@ -74,6 +74,12 @@ fn listen_on(ws: &Workspace) -> Result<(IpAddr, Option<String>), EngineError> {
     Ok((resolved, Some(host)))
 }
 
+/// Whether a job's tracking server wants the job's token on every request: when the job runs
+/// with a token (a governed identity), and when it listens where other machines reach it.
+fn needs_token(actor: &Actor, bind_ip: IpAddr) -> bool {
+    actor.token.is_some() || !bind_ip.is_loopback()
+}
+
 /// The user recorded on runs: the job's identity.
 fn user(ws: &Workspace) -> String {
     ws.store().actor().name.clone()
@@ -124,8 +130,7 @@ impl JobTracking {
         )?;
         let actor = ws.store().actor().clone();
         let (bind_ip, advertised) = listen_on(ws)?;
-        // Reachable from other machines: every request needs the job's token.
-        let require_token = actor.token.is_some() || !bind_ip.is_loopback();
+        let require_token = needs_token(&actor, bind_ip);
         let token = if require_token {
             let new = ws.store().governed(&actor).create_job_token(&plan.job_name);
             Some(new?.token)
@@ -302,4 +307,19 @@ pub(crate) fn end_run(ws: &Workspace, run_id: &str, status: Status) -> Result<()
     ws.store()
         .update_run(run_id, Some(mlflow_status), Some(now_ms()), None)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tracking_server_other_machines_reach_needs_a_token() {
+        let local = Actor::local();
+        assert!(!needs_token(&local, IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        assert!(needs_token(&local, "192.0.2.2".parse().unwrap()));
+        assert!(needs_token(&local, "10.1.0.5".parse().unwrap()));
+        assert!(needs_token(&local, "fd00::2".parse().unwrap()));
+        assert!(!needs_token(&local, "::1".parse().unwrap()));
+    }
 }

@@ -799,6 +799,46 @@ fn steps_reach_the_tracking_server_at_the_workspaces_tracking_host() {
     );
 }
 
+/// A job's tracking server that needs the job's token (a job run with a token; a non-loopback
+/// tracking host is the other case, see `sluice_engine`'s `a_tracking_server_other_machines_reach_needs_a_token`)
+/// refuses a step's MLflow call without it (401) and answers it with the `MLFLOW_TRACKING_TOKEN`
+/// the step was given. (The tests bind 127.0.0.1 only, so the other machines' case is not run.)
+#[test]
+fn a_tracking_server_that_needs_the_jobs_token_refuses_calls_without_it() {
+    let ctx = TestContext::new();
+    let token = ctx.json(&["token", "create", "--name", "cody", "--role", "contributor"])["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    ctx.write(
+        "check.py",
+        "import os, urllib.request, urllib.error\n\
+         url = os.environ['MLFLOW_TRACKING_URI'] + '/api/2.0/mlflow/experiments/search?max_results=1'\n\
+         def status(headers):\n\
+         \x20   try:\n\
+         \x20       return urllib.request.urlopen(urllib.request.Request(url, headers=headers)).status\n\
+         \x20   except urllib.error.HTTPError as e:\n\
+         \x20       return e.code\n\
+         print('without', status({}))\n\
+         print('with', status({'Authorization': 'Bearer ' + os.environ['MLFLOW_TRACKING_TOKEN']}))\n",
+    );
+    ctx.write(
+        "job.yml",
+        "type: command\ncode: .\ncommand: python3 check.py\n",
+    );
+    let out = ctx
+        .command(&[
+            "job", "create", "-f", "job.yml", "--name", "tokened", "--stream",
+        ])
+        .env("SLUICE_TOKEN", &token)
+        .output()
+        .expect("run sluice");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("without 401"), "{stderr}");
+    assert!(stderr.contains("with 200"), "{stderr}");
+}
+
 /// Kills the processes whose command line holds its text when dropped, so that a failing test
 /// leaves none behind.
 struct KillOnDrop(&'static str);

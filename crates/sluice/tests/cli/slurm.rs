@@ -494,6 +494,49 @@ fn cancel_and_timeout_reach_the_slurm_job() {
         slurm_job(&conf, &id)["JobState"] == "CANCELLED"
     });
 
+    // A pipeline with two steps running and one waiting for a place: a cancel leaves none of
+    // its Slurm jobs in the queue.
+    ctx.write(
+        "three.yml",
+        "type: pipeline\nsettings:\n  default_compute: azureml:hpc\njobs:\n  a:\n    type: command\n    command: sleep 600\n  b:\n    type: command\n    command: sleep 601\n  c:\n    type: command\n    command: sleep 602\n",
+    );
+    let mut runner = spawn_job(
+        &ctx,
+        &conf,
+        &[
+            "job",
+            "create",
+            "-f",
+            "three.yml",
+            "--name",
+            "three",
+            "-o",
+            "none",
+        ],
+        Stdio::null(),
+    );
+    let queued = || -> Vec<String> {
+        let out = Command::new("squeue")
+            .args(["-h", "-o", "%j %T"])
+            .env("SLURM_CONF", &conf)
+            .output()
+            .expect("squeue");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("sluice.three."))
+            .map(str::to_owned)
+            .collect()
+    };
+    wait_for(60, "two of the pipeline's steps to run in Slurm", || {
+        queued().iter().filter(|l| l.ends_with(" RUNNING")).count() == 2
+    });
+    let canceled = sluice_json(&ctx, &conf, &["job", "cancel", "-n", "three", "-o", "json"]);
+    assert_eq!(canceled["status"], "Canceled");
+    assert_eq!(runner.wait().unwrap().code(), Some(4));
+    wait_for(30, "none of the pipeline's Slurm jobs to be left", || {
+        queued().is_empty()
+    });
+
     ctx.write(
         "timeout.yml",
         "type: command\ncompute: azureml:hpc\ncommand: sleep 600\nlimits:\n  timeout: 2\n",
