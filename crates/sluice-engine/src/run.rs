@@ -151,6 +151,13 @@ pub(crate) async fn execute_with(
         tracking: Arc::clone(&tracking.info),
         executors,
         claim,
+        positions: Arc::new(
+            plan.steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.name.clone(), i))
+                .collect(),
+        ),
     };
     let outcome = runner.run(cancel).await;
     ws.save_hash_memo();
@@ -229,6 +236,9 @@ struct Runner {
     executors: Executors,
     /// This process's claim on the job (see [`crate::recover::Claim`]).
     claim: Arc<crate::recover::Claim>,
+    /// Each step's place in the plan, by name (a step finds the steps it reads from at once,
+    /// not by a walk through the plan).
+    positions: Arc<HashMap<String, usize>>,
 }
 
 /// How one step ended.
@@ -708,6 +718,8 @@ impl Runner {
             claim: Arc::clone(&self.claim),
             chosen: chosen.map(|(step, _)| Box::new(step.clone())),
             limit: self.executors.limit(&step.compute),
+            index: i,
+            positions: Arc::clone(&self.positions),
         };
         let ws = self.ws.clone();
         let followed = task.follow.clone();
@@ -856,6 +868,9 @@ struct StepTask {
     chosen: Option<Box<StepPlan>>,
     /// Its compute's `max_instances`, a bound across every job of the workspace.
     limit: Option<usize>,
+    /// Its place in the plan, and every step's (see [`Runner::positions`]).
+    index: usize,
+    positions: Arc<HashMap<String, usize>>,
 }
 
 /// A step's log, opened for appending: the lifecycle and an executor's line callback may both
@@ -896,11 +911,7 @@ impl StepLog {
 
 impl StepTask {
     fn step_plan(&self) -> &StepPlan {
-        self.plan
-            .steps
-            .iter()
-            .find(|s| s.name == self.step)
-            .expect("planned step")
+        &self.plan.steps[self.index]
     }
 
     fn status(&self, status: Status) -> Result<(), EngineError> {
@@ -1328,7 +1339,7 @@ impl StepTask {
     }
 
     fn output_path(&self, step: &str, output: &str) -> Option<PathBuf> {
-        let s = self.plan.steps.iter().find(|s| s.name == step)?;
+        let s = &self.plan.steps[*self.positions.get(step)?];
         Some(s.outputs.get(output)?.value_path(output))
     }
 

@@ -5,7 +5,7 @@
 //! `continue_on_step_failure`; a cancel stops everything; what never ran is canceled, saying
 //! why.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::plan::Plan;
 use crate::status::Status;
@@ -28,9 +28,14 @@ pub(crate) struct Scheduler {
     after_start: Vec<Option<usize>>,
     running: usize,
     max_parallel: usize,
-    /// Steps before this index have all left `NotStarted`: each pass looks from here, so a
-    /// pass stays cheap however many steps the pipeline has.
-    first_unstarted: usize,
+    /// Each step's steps that read from it.
+    dependants: Vec<Vec<usize>>,
+    /// How many of each step's dependencies are not done yet.
+    waiting_on: Vec<usize>,
+    /// The steps not started whose dependencies are all done, in file order: a pass looks at
+    /// these only, so its cost does not grow with the pipeline (a chain of 10,000 steps looks
+    /// at one step a pass, not at every step after the last started).
+    ready: BTreeSet<usize>,
     continue_on_failure: bool,
     stopping: bool,
     canceled: bool,
@@ -93,11 +98,48 @@ impl Scheduler {
             },
             running: 0,
             max_parallel: plan.max_parallel.max(1),
-            first_unstarted: 0,
+            dependants: Vec::new(),
+            waiting_on: Vec::new(),
+            ready: BTreeSet::new(),
             continue_on_failure: plan.continue_on_step_failure,
             stopping: false,
             canceled: false,
             failed: Vec::new(),
+        }
+        .counted()
+    }
+
+    /// The dependants, the counts of dependencies not done, and the steps ready from the start.
+    fn counted(mut self) -> Self {
+        let n = self.names.len();
+        self.dependants = vec![Vec::new(); n];
+        self.waiting_on = vec![0; n];
+        for i in 0..n {
+            for &d in &self.deps[i] {
+                self.dependants[d].push(i);
+                if !self.done(d) {
+                    self.waiting_on[i] += 1;
+                }
+            }
+        }
+        self.ready = (0..n)
+            .filter(|&i| self.status[i] == Status::NotStarted && self.waiting_on[i] == 0)
+            .collect();
+        self
+    }
+
+    /// After `step`'s status changed: when it now holds nothing back, its dependants have one
+    /// dependency fewer to wait for (those left with none are ready).
+    fn settle(&mut self, step: usize) {
+        if !self.done(step) {
+            return;
+        }
+        for k in 0..self.dependants[step].len() {
+            let d = self.dependants[step][k];
+            self.waiting_on[d] = self.waiting_on[d].saturating_sub(1);
+            if self.waiting_on[d] == 0 && self.status[d] == Status::NotStarted {
+                self.ready.insert(d);
+            }
         }
     }
 
@@ -111,18 +153,14 @@ impl Scheduler {
         if self.stopping {
             return out;
         }
-        while self
-            .status
-            .get(self.first_unstarted)
-            .is_some_and(|s| *s != Status::NotStarted)
-        {
-            self.first_unstarted += 1;
-        }
-        for i in self.first_unstarted..self.names.len() {
-            if self.running >= self.max_parallel {
+        let mut from = 0;
+        while self.running < self.max_parallel {
+            let Some(&i) = self.ready.range(from..).next() else {
                 break;
-            }
-            if self.status[i] != Status::NotStarted || !self.deps[i].iter().all(|d| self.done(*d)) {
+            };
+            from = i + 1;
+            if self.status[i] != Status::NotStarted {
+                self.ready.remove(&i);
                 continue;
             }
             if self.after_start[i].is_some_and(|p| self.status[p] == Status::NotStarted) {
@@ -138,6 +176,7 @@ impl Scheduler {
                 continue;
             }
             self.status[i] = Status::Queued;
+            self.ready.remove(&i);
             self.count_in(i);
             out.push(i);
         }
@@ -151,6 +190,7 @@ impl Scheduler {
             return false;
         }
         self.status[step] = Status::Queued;
+        self.ready.remove(&step);
         self.count_in(step);
         true
     }
@@ -182,6 +222,7 @@ impl Scheduler {
             }
         }
         self.status[step] = status;
+        self.settle(step);
         if status == Status::Failed && !self.may_fail[step] {
             self.failed.push(self.names[step].clone());
             if !self.continue_on_failure && !self.stopping {
@@ -207,6 +248,8 @@ impl Scheduler {
             return false;
         }
         self.status[step] = Status::Canceled;
+        self.ready.remove(&step);
+        self.settle(step);
         true
     }
 

@@ -126,6 +126,39 @@ fn a_step_starts_after_what_it_reads_and_within_every_limit() {
     assert!(s.ready().is_empty());
 }
 
+/// A chain starts one step a pass, each once the one before completed; the ready steps are
+/// kept as they become ready (a pass looks at those only), and a step that fails stops what
+/// comes after it, saying which step it waited on.
+#[test]
+fn a_chain_starts_one_step_at_a_time_in_order() {
+    let names: Vec<String> = (0..300).map(|i| format!("c{i:03}")).collect();
+    let steps: Vec<(&str, &str, Option<&str>)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), "local", (i > 0).then(|| names[i - 1].as_str())))
+        .collect();
+    let (_d, _ws, plan) = planned(&pipeline(&steps, ""), &[], 8);
+    let mut s = Scheduler::new(&plan, &HashSet::new(), HashMap::new());
+    for name in &names[..299] {
+        assert_eq!(ready_names(&mut s), [name.as_str()]);
+        assert!(s.ready().is_empty(), "{name}: the next waits");
+        assert!(!s.finished(by_name(&plan, name), Status::Completed));
+    }
+    assert_eq!(ready_names(&mut s), ["c299"]);
+    s.finished(by_name(&plan, "c299"), Status::Completed);
+    assert!(s.leftovers().is_empty());
+    assert_eq!(s.outcome().0, Status::Completed);
+
+    // Resumed after c149 completed: c150 is ready at once; c150 fails and the rest never run.
+    let done: HashSet<String> = names[..150].iter().cloned().collect();
+    let mut s = Scheduler::new(&plan, &done, HashMap::new());
+    assert_eq!(ready_names(&mut s), ["c150"]);
+    assert!(s.finished(by_name(&plan, "c150"), Status::Failed));
+    let left = left_names(&mut s);
+    assert_eq!(left.len(), 149);
+    assert_eq!(left[0], "c151");
+}
+
 /// A sweep's trials run at most `max_concurrent_trials` at once, beside other steps; the step
 /// that picks the best waits for every trial to end, and a failed trial fails neither.
 #[test]
