@@ -305,6 +305,36 @@ await check('runs paged on the server: next, previous (also on a page opened afr
   reader.clean('paging and columns');
 });
 
+await check("an owner's pages and the login form: every control has an accessible name", async () => {
+  const { page } = owner;
+  const pagesToCheck = [
+    [`#/runs/${cfg.compare[0]}`, '#note'],
+    [`#/experiments/${cfg.experiment}`, 'table.runs'],
+    [`#/models/${encodeURIComponent(cfg.model)}`, 'table.versions'],
+    [`#/jobs/${encodeURIComponent(cfg.job)}`, 'svg.dag .node'],
+    ['#/audit', 'table.audit'],
+  ];
+  for (const [hash, ready] of pagesToCheck) {
+    await owner.open(hash, ready);
+    // Folded parts open, so their controls are seen too.
+    await page.$$eval('main details', (ds) => ds.forEach((d) => { d.open = true; }));
+    const nameless = await unnamed(page);
+    if (nameless.length) throw new Error(`${hash}: controls without an accessible name: ${nameless.slice(0, 8).join(', ')}`);
+  }
+  // The login form, in a session of its own (no cookie).
+  const context = await browser.newContext();
+  try {
+    const login = await context.newPage();
+    await login.goto(`${base}/#/`);
+    await login.waitForSelector('#token');
+    const nameless = await unnamed(login);
+    if (nameless.length) throw new Error(`login: controls without an accessible name: ${nameless.join(', ')}`);
+  } finally {
+    await context.close();
+  }
+  owner.clean('owner pages named');
+});
+
 await check('a re-run job: its reused steps say from where, and why (explain)', async () => {
   const { page } = reader;
   await reader.open(`#/jobs/${encodeURIComponent(cfg.reused_job)}`, 'table.steps');
@@ -352,9 +382,9 @@ await check('a phone-sized screen in dark mode: pages fit its width, follow the 
       const [r, g, b, a = 1] = bg.match(/[\d.]+/g).map(Number);
       if (a === 0 || r + g + b > 150) throw new Error(`${hash}: not a dark background in dark mode (${bg})`);
     }
-    await shot(page, '11-phone-dark-job');
     // The keyboard alone: Tab to a step of the graph, Enter shows it.
     await phone.open(`#/jobs/${cfg.job}`, 'svg.dag .node');
+    await shot(page, '11-phone-dark-job');
     let label = null;
     for (let i = 0; i < 80 && !label; i++) {
       await page.keyboard.press('Tab');
@@ -407,9 +437,14 @@ await check('two runs compared: overlay chart and differing params', async () =>
   await drawn(page);
   await page.waitForSelector('.metric-card svg path', { state: 'attached' });
   await page.waitForLoadState('networkidle').catch(() => {});
-  const lines = await page.$eval('.metric-card', (c) => c.querySelectorAll('svg path, svg circle').length);
-  if (lines < 2) throw new Error(`the first chart draws ${lines} series`);
-  const legend = await page.$eval('.metric-card .legend', (l) => l.children.length);
+  // `overlay`, logged over 20 steps by both runs: two lines, one colour each, 20 points each.
+  const card = '.metric-card[data-metric="overlay"]';
+  await page.waitForSelector(`${card} svg.chart path[fill="none"]`, { state: 'attached' });
+  const drawnLines = await page.$$eval(`${card} svg.chart path[fill="none"]`, (ps) => ps.map((p) => [p.getAttribute('stroke'), (p.getAttribute('d').match(/[ML]/g) || []).length]));
+  if (drawnLines.length !== 2 || drawnLines[0][0] === drawnLines[1][0] || drawnLines.some(([, n]) => n !== 20)) {
+    throw new Error(`the overlay chart draws ${JSON.stringify(drawnLines)} (stroke, points)`);
+  }
+  const legend = await page.$eval(`${card} .legend`, (l) => l.children.length);
   if (legend !== 2) throw new Error(`legend of ${legend}`);
   if (!(await page.$('table.params tr.diff'))) throw new Error('no differing parameter is highlighted');
   if (!(await page.$('svg.parallel path'))) throw new Error('no parallel coordinates');

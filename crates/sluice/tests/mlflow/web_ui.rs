@@ -223,6 +223,19 @@ fn sluice_web_ui_in_chromium() {
             .to_owned()
     };
     let compare = [of("random_forest"), of("gradient_boosting")];
+    // A metric both compared runs log over 20 steps, for the overlay chart.
+    for (scale, run) in [(1_i64, &compare[0]), (2, &compare[1])] {
+        let points: Vec<Value> = (0..20_i64)
+            .map(|step| json!({"key": "overlay", "value": step * scale, "timestamp": 1_700_000_000_000_i64 + step, "step": step}))
+            .collect();
+        call(
+            port,
+            &owner,
+            "POST",
+            "/api/2.0/mlflow/runs/log-batch",
+            Some(&json!({"run_id": run, "metrics": points})),
+        );
+    }
     // Beside a registering run's own artifacts (its model folder with `MLmodel`): a table, an
     // image and an SVG, for the previews.
     let runs_dir = ws.join("mlartifacts").join(&experiment);
