@@ -316,9 +316,11 @@ await check("an owner's pages and the login form: every control has an accessibl
   ];
   for (const [hash, ready] of pagesToCheck) {
     await owner.open(hash, ready);
-    // Folded parts open, so their controls are seen too.
-    await page.$$eval('main details', (ds) => ds.forEach((d) => { d.open = true; }));
+    // Folded parts open, so their controls are seen too (and folded again after: the page
+    // remembers them open).
+    const opened = await page.$$eval('main details', (ds) => ds.map((d, i) => { const was = d.open; d.open = true; return was ? -1 : i; }).filter((i) => i >= 0));
     const nameless = await unnamed(page);
+    await page.$$eval('main details', (ds, list) => list.forEach((i) => { if (ds[i]) ds[i].open = false; }), opened);
     if (nameless.length) throw new Error(`${hash}: controls without an accessible name: ${nameless.slice(0, 8).join(', ')}`);
   }
   // The login form, in a session of its own (no cookie).
