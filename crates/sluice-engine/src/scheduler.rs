@@ -33,8 +33,9 @@ pub(crate) struct Scheduler {
     /// How many of each step's dependencies are not done yet.
     waiting_on: Vec<usize>,
     /// The steps not started whose dependencies are all done, in file order: a pass looks at
-    /// these only, so its cost does not grow with the pipeline (a chain of 10,000 steps looks
-    /// at one step a pass, not at every step after the last started).
+    /// these only (a chain of 10,000 steps looks at one step a pass, not at every step after
+    /// the last started). Ready steps a compute's or group's limit holds back are looked at
+    /// again each pass, until the job's own limit is reached.
     ready: BTreeSet<usize>,
     continue_on_failure: bool,
     stopping: bool,

@@ -184,11 +184,18 @@ impl Security {
         })
     }
 
-    /// Whether the operator allowed any host (`--allowed-hosts '*'`).
+    /// Whether the operator's list lets any name through (`*`, `*:5000`, `*.*`, ...): a name no
+    /// one owns passes it.
     fn any_host(&self) -> bool {
-        self.listed_hosts
-            .as_ref()
-            .is_some_and(|l| l.iter().any(|p| p == "*"))
+        self.listed_hosts.as_ref().is_some_and(|_| {
+            [
+                "rebound-check.invalid",
+                "rebound-check.invalid:5000",
+                "rebound-check.invalid:80",
+            ]
+            .iter()
+            .any(|h| self.host_allowed(h))
+        })
     }
 
     /// Whether `*` is listed: any origin may call, without credentials, and none is refused.
@@ -396,8 +403,10 @@ pub(crate) async fn guard(
     if refused.is_none()
         && let Some(origin) = &origin
     {
-        // The server's own pages, when their host is one it vouches for: a checked host (not
-        // `--allowed-hosts '*'`), or any host with authentication on. A rebound name
+        // The server's own pages, when their host is one it vouches for: a checked host (not a
+        // list any name passes, such as `--allowed-hosts '*'`), or any host with authentication
+        // on. Behind such a list without authentication, a page on another address than
+        // loopback writes only when its origin is in `--cors-allowed-origins`. A rebound name
         // (`evil.example` pointed at this machine) is its own origin too, so without a host
         // check its pages would pass as this server's.
         let vouched = state.auth || (check_hosts && !security.any_host());
@@ -430,7 +439,7 @@ pub(crate) async fn guard(
             return finish(security, crate::auth::drained(req, res).await);
         }
         if writes(req.method()) && !may_write {
-            tracing::warn!(origin = %origin, "refused a write from another site's page (see --cors-allowed-origins)");
+            tracing::warn!(origin = %origin, "refused a write from another site's page (list it in --cors-allowed-origins; with --allowed-hosts '*' and no authentication, the server's own pages too)");
             refused = Some(text(StatusCode::FORBIDDEN, CROSS_ORIGIN_BLOCKED));
         }
     }

@@ -899,8 +899,10 @@ impl Store {
     /// when fewer than `limit` steps of any job hold one; false (nothing written) when all are
     /// held. A step holds its place while `Preparing`, `Running` or `Finalizing` in a job not yet
     /// ended whose runner has reported within `stale_secs` (a runner that never reported, from
-    /// before heartbeats, counts too), and while it is detached (its batch job runs on without
-    /// a runner, whatever became of its job). One write transaction, so jobs claiming at once
+    /// before heartbeats, counts too). A detached step (its batch job running on after its
+    /// runner died, its job marked interrupted) holds none: nothing ends it until the job is
+    /// resumed or canceled, so counting it could hold a place for good. One write transaction,
+    /// so jobs claiming at once
     /// (other processes, other machines on PostgreSQL) never take more than `limit` between
     /// them; a look without the write lock first, so steps waiting for a place do not hold up
     /// the store's writers.
@@ -916,8 +918,8 @@ impl Store {
             "SELECT COUNT(*) FROM steps s JOIN jobs j ON j.name = s.job_name
              WHERE s.compute = ?1 AND s.status IN ('Preparing', 'Running', 'Finalizing')
                AND NOT (s.job_name = ?2 AND s.name = ?3)
-               AND (s.detached <> 0 OR (j.status NOT IN ('Completed', 'Failed', 'Canceled')
-                    AND (j.runner_beat IS NULL OR {} - j.runner_beat <= ?4)))",
+               AND j.status NOT IN ('Completed', 'Failed', 'Canceled')
+               AND (j.runner_beat IS NULL OR {} - j.runner_beat <= ?4)",
             self.clock()
         );
         let held = |conn: &db::Conn| -> Result<usize> {
@@ -1893,7 +1895,7 @@ mod tests {
             .unwrap();
         assert!(store.claim_compute_slot("a", "a2", "gpu", 2, 120).unwrap());
         // A detached step (its batch job runs on after its runner died, its job marked
-        // interrupted) holds its place until it ends.
+        // interrupted) holds no place: nothing would end it but a resume or a cancel.
         store
             .insert_job(&job_row("e", "Running"), &[step_row("e0", "hpc")])
             .unwrap();
@@ -1909,8 +1911,6 @@ mod tests {
             .conn
             .execute("UPDATE jobs SET status = 'Failed' WHERE name = 'e'", ())
             .unwrap();
-        assert!(!store.claim_compute_slot("f", "f0", "hpc", 1, 120).unwrap());
-        store.set_step_status("e", "e0", "Completed", None).unwrap();
         assert!(store.claim_compute_slot("f", "f0", "hpc", 1, 120).unwrap());
 
         // Ten connections claim ten steps of one compute of three places at once.

@@ -1040,7 +1040,10 @@ async function pageJob(view, q, name) {
   };
   let explained = await explainOf();
   let logTimer = null;
-  onLeave(() => clearTimeout(logTimer));
+  // Each showing of a step's log has its own generation: a fetch of an earlier one appends nothing.
+  let logGen = 0;
+  // Leaving the page ends its log reading, a read in flight included.
+  onLeave(() => { logGen++; clearTimeout(logTimer); });
 
   const stepsOf = () => Object.values(job.jobs || {});
   const draw = () => {
@@ -1093,8 +1096,7 @@ async function pageJob(view, q, name) {
   // The offset counts the log's bytes; a chunk may end inside a character, which the streaming
   // decoder holds until the next one.
   let logOffset = 0; let logFor = null; let logDecoder = new TextDecoder();
-  // Each showing of a step's log has its own generation: a fetch of an earlier one appends nothing.
-  let logGen = 0;
+
   const logPre = el('pre', { class: 'log', id: 'step-log', tabindex: 0, 'aria-label': 'step log' });
   const showStep = () => {
     clearTimeout(logTimer);
@@ -1118,6 +1120,14 @@ async function pageJob(view, q, name) {
         if (res.ok) {
           const bytes = new Uint8Array(await res.arrayBuffer());
           if (gen !== logGen) return;
+          const size = Number(res.headers.get('X-Sluice-Log-Size') || 0);
+          if (res.headers.has('X-Sluice-Log-Size') && size < logOffset) {
+            // The log began again (a retry or a resume moves the attempt's log aside): read it
+            // from its start.
+            logOffset = 0; logPre.textContent = ''; logDecoder = new TextDecoder();
+            logTimer = setTimeout(pull, 0);
+            return;
+          }
           if (bytes.length) {
             const atEnd = logPre.scrollTop + logPre.clientHeight >= logPre.scrollHeight - 4;
             logOffset += bytes.length;
@@ -1125,7 +1135,7 @@ async function pageJob(view, q, name) {
             if (atEnd) logPre.scrollTop = logPre.scrollHeight;
           }
           // A log longer than one answer (1 MiB): the rest at once.
-          more = bytes.length > 0 && Number(res.headers.get('X-Sluice-Log-Size') || 0) > logOffset;
+          more = bytes.length > 0 && size > logOffset;
         }
       } catch (_) { /* retried below */ }
       if (gen !== logGen) return;

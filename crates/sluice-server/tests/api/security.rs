@@ -279,6 +279,40 @@ async fn writes_from_other_sites_pages_are_refused() {
         (StatusCode::FORBIDDEN, CROSS_ORIGIN_BLOCKED)
     );
     assert!(!experiment_exists(&any_host, &name).await);
+    // Nor behind a pattern any name passes.
+    let (_dir, any_name) = server(
+        Security::new(Some("*:5000"), None, None).expect("settings"),
+        false,
+    );
+    let a = json_call(
+        &any_name,
+        Method::POST,
+        create,
+        &[
+            ("host", "evil.example:5000"),
+            ("origin", "http://evil.example:5000"),
+        ],
+        &json!({"name": unique("rebound-pattern")}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    // A listed name is vouched for: its own pages write.
+    let (_dir, named) = server(
+        Security::new(Some("sluice.internal:5000"), None, None).expect("settings"),
+        false,
+    );
+    let a = json_call(
+        &named,
+        Method::POST,
+        create,
+        &[
+            ("host", "sluice.internal:5000"),
+            ("origin", "http://sluice.internal:5000"),
+        ],
+        &json!({"name": unique("own-page")}),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
     // A Host that is not text is served by no name; an Origin that is not text is no origin
     // the server knows.
     for (name, value) in [
