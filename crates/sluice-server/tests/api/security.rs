@@ -94,6 +94,18 @@ async fn json_call(
 
 const LOCAL: (&str, &str) = ("host", "127.0.0.1:5000");
 
+/// A page at `origin` creating an experiment on a server it reached as `host`.
+async fn page_write(router: &Router, host: &str, origin: &str) -> Answer {
+    json_call(
+        router,
+        Method::POST,
+        "/api/2.0/mlflow/experiments/create",
+        &[("host", host), ("origin", origin)],
+        &json!({"name": unique("page-write")}),
+    )
+    .await
+}
+
 async fn experiment_exists(router: &Router, name: &str) -> bool {
     let a = send(
         router,
@@ -284,32 +296,17 @@ async fn writes_from_other_sites_pages_are_refused() {
         Security::new(Some("*:5000"), None, None).expect("settings"),
         false,
     );
-    let a = json_call(
-        &any_name,
-        Method::POST,
-        create,
-        &[
-            ("host", "evil.example:5000"),
-            ("origin", "http://evil.example:5000"),
-        ],
-        &json!({"name": unique("rebound-pattern")}),
-    )
-    .await;
+    let a = page_write(&any_name, "evil.example:5000", "http://evil.example:5000").await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     // A listed name is vouched for: its own pages write.
     let (_dir, named) = server(
         Security::new(Some("sluice.internal:5000"), None, None).expect("settings"),
         false,
     );
-    let a = json_call(
+    let a = page_write(
         &named,
-        Method::POST,
-        create,
-        &[
-            ("host", "sluice.internal:5000"),
-            ("origin", "http://sluice.internal:5000"),
-        ],
-        &json!({"name": unique("own-page")}),
+        "sluice.internal:5000",
+        "http://sluice.internal:5000",
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);

@@ -800,13 +800,7 @@ fn run_collecting(
     if wanted.is_empty() {
         return run_forwarded(jobs, headers, &args, uploads);
     }
-    let dir = jobs
-        .ws
-        .root()
-        .join("uploads")
-        .join(format!("out-{:08x}", fastrand::u32(..)));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| CliError::Workspace(format!("cannot create {}: {e}", dir.display())))?;
+    let dir = scratch_dir(jobs, "out")?;
     let ran = (|| {
         let mut full = Vec::with_capacity(args.len() + 2 * wanted.len());
         full.extend(args.iter().cloned());
@@ -851,6 +845,19 @@ fn run_collecting(
     })();
     let _ = std::fs::remove_dir_all(&dir);
     ran
+}
+
+/// A new folder `uploads/PREFIX-XXXXXXXX` of the server's workspace, for one forwarded
+/// command's files.
+fn scratch_dir(jobs: &Jobs, prefix: &str) -> Result<PathBuf, CliError> {
+    let dir = jobs
+        .ws
+        .root()
+        .join("uploads")
+        .join(format!("{prefix}-{:08x}", fastrand::u32(..)));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| CliError::Workspace(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dir)
 }
 
 /// The files a command writes, as [`downloads`] finds them: (option, plain file name).
@@ -914,13 +921,7 @@ fn with_files(
     let roots: std::collections::BTreeMap<String, String> =
         serde_json::from_value(parse("roots")?).unwrap_or_default();
     check_command(&given)?;
-    let dir = jobs
-        .ws
-        .root()
-        .join("uploads")
-        .join(format!("cli-{:08x}", fastrand::u32(..)));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| CliError::Workspace(format!("cannot create {}: {e}", dir.display())))?;
+    let dir = scratch_dir(jobs, "cli")?;
     let ran = (|| {
         let mut archive = tar::Archive::new(body);
         archive.set_preserve_permissions(true);
