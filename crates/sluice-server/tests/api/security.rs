@@ -94,6 +94,19 @@ async fn json_call(
 
 const LOCAL: (&str, &str) = ("host", "127.0.0.1:5000");
 
+/// A GET of `uri` naming `host` in `Host`.
+async fn get_as(router: &Router, uri: &str, host: &str) -> Answer {
+    send(
+        router,
+        Method::GET,
+        uri,
+        &[("host", host)],
+        "",
+        "application/json",
+    )
+    .await
+}
+
 /// A page at `origin` creating an experiment on a server it reached as `host`.
 async fn page_write(router: &Router, host: &str, origin: &str) -> Answer {
     json_call(
@@ -128,15 +141,7 @@ async fn hosts_are_checked_against_dns_rebinding() {
     let search = "/api/2.0/mlflow/experiments/search?max_results=1";
     for host in ["evil.example:5000", "10.evil.example:5000", "198.51.100.7"] {
         for uri in [search, "/", "/api/sluice/v1/session", "/no/such/route"] {
-            let a = send(
-                &router,
-                Method::GET,
-                uri,
-                &[("host", host)],
-                "",
-                "application/json",
-            )
-            .await;
+            let a = get_as(&router, uri, host).await;
             assert_eq!(
                 (a.status, a.text.as_str()),
                 (StatusCode::FORBIDDEN, INVALID_HOST),
@@ -144,15 +149,7 @@ async fn hosts_are_checked_against_dns_rebinding() {
             );
         }
         for uri in ["/health", "/version"] {
-            let a = send(
-                &router,
-                Method::GET,
-                uri,
-                &[("host", host)],
-                "",
-                "text/plain",
-            )
-            .await;
+            let a = get_as(&router, uri, host).await;
             assert_eq!(a.status, StatusCode::OK, "{host} {uri}");
         }
     }
@@ -163,15 +160,7 @@ async fn hosts_are_checked_against_dns_rebinding() {
         "192.168.10.20:5000",
         "10.0.0.5",
     ] {
-        let a = send(
-            &router,
-            Method::GET,
-            search,
-            &[("host", host)],
-            "",
-            "application/json",
-        )
-        .await;
+        let a = get_as(&router, search, host).await;
         assert_eq!(a.status, StatusCode::OK, "{host}: {}", a.text);
     }
     let a = send(&router, Method::GET, search, &[], "", "application/json").await;
@@ -187,15 +176,7 @@ async fn hosts_are_checked_against_dns_rebinding() {
         ("ml.corp.example:5000", StatusCode::OK),
         ("127.0.0.1:5000", StatusCode::FORBIDDEN),
     ] {
-        let a = send(
-            &listed,
-            Method::GET,
-            search,
-            &[("host", host)],
-            "",
-            "application/json",
-        )
-        .await;
+        let a = get_as(&listed, search, host).await;
         assert_eq!(a.status, status, "{host}");
     }
 }

@@ -29,6 +29,17 @@ compute: azureml:cpu-cluster
 /// A job that runs until a file exists, for the cancel and resume buttons (`{go}`: the file).
 const WAITING_JOB: &str = "type: command\ndisplay_name: waits\nexperiment_name: ui-slow\ncommand: while [ ! -f {go} ]; do sleep 0.2; done; echo go-seen\ncompute: azureml:cpu-cluster\n";
 
+/// Logs `metrics` to run `run` (one `log-batch`, a 200 required).
+fn log_batch(port: u16, token: &str, run: &str, metrics: &[Value]) {
+    call(
+        port,
+        token,
+        "POST",
+        "/api/2.0/mlflow/runs/log-batch",
+        Some(&json!({"run_id": run, "metrics": metrics})),
+    );
+}
+
 /// One JSON request with a token, on loopback; its JSON answer (a 200 is required).
 fn call(port: u16, token: &str, method: &str, path: &str, body: Option<&Value>) -> Value {
     let bearer = format!("Bearer {token}");
@@ -228,13 +239,7 @@ fn sluice_web_ui_in_chromium() {
         let points: Vec<Value> = (0..20_i64)
             .map(|step| json!({"key": "overlay", "value": step * scale, "timestamp": 1_700_000_000_000_i64 + step, "step": step}))
             .collect();
-        call(
-            port,
-            &owner,
-            "POST",
-            "/api/2.0/mlflow/runs/log-batch",
-            Some(&json!({"run_id": run, "metrics": points})),
-        );
+        log_batch(port, &owner, run, &points);
     }
     // Beside a registering run's own artifacts (its model folder with `MLmodel`): a table, an
     // image and an SVG, for the previews.
@@ -259,13 +264,7 @@ fn sluice_web_ui_in_chromium() {
         let metrics: Vec<Value> = (first..first + 1000)
             .map(|step| json!({"key": "curve", "value": step + 1, "timestamp": 1_700_000_000_000_i64 + step * 1000, "step": step}))
             .collect();
-        call(
-            port,
-            &owner,
-            "POST",
-            "/api/2.0/mlflow/runs/log-batch",
-            Some(&json!({"run_id": artifacts_run, "metrics": metrics})),
-        );
+        log_batch(port, &owner, &artifacts_run, &metrics);
     }
     // More metrics than the run page charts at once (12): the rest behind a button.
     let extra: Vec<Value> = (0..14)
@@ -273,13 +272,7 @@ fn sluice_web_ui_in_chromium() {
             (0..3).map(move |step| json!({"key": format!("extra_{k:02}"), "value": k * 10 + step, "timestamp": 1_700_000_000_000_i64 + step, "step": step}))
         })
         .collect();
-    call(
-        port,
-        &owner,
-        "POST",
-        "/api/2.0/mlflow/runs/log-batch",
-        Some(&json!({"run_id": artifacts_run, "metrics": extra})),
-    );
+    log_batch(port, &owner, &artifacts_run, &extra);
     std::fs::write(
         artifacts.join("table.csv"),
         "fare,km\n7.5,2.1\n12.0,4.8\n\"a, quoted \"\"fare\"\"\",3.3\n",
