@@ -255,8 +255,8 @@ impl Workspace {
     /// # Errors
     /// When the store cannot be read, or a registered datastore cannot be configured.
     pub fn datastore(&self, name: &str) -> Result<Datastore, EngineError> {
-        let local = self.root().join("datastores").join(name);
-        let cache = self.root().join("cache").join("datastores").join(name);
+        let local = self.datastore_dir(name);
+        let cache = self.cache_dir("datastores").join(name);
         let Some(row) = self.store().get_datastore(name)? else {
             return Ok(Datastore {
                 name: name.to_owned(),

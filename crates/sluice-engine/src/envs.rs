@@ -7,12 +7,13 @@ use sluice_store::{EnvBuildRow, EnvironmentRow};
 
 use crate::{EngineError, Workspace};
 
-/// The builder for this workspace: environments under `envs/`, `uv` under `tools/`.
+/// The builder for this workspace: environments under `envs/`, `uv` under `tools/`, on the
+/// workspace's shared path (so that every node runs the one build).
 #[must_use]
 pub fn builder(ws: &Workspace) -> Builder {
     Builder {
-        envs_dir: ws.root().join("envs"),
-        tools_dir: ws.root().join("tools"),
+        envs_dir: ws.shared_root().join("envs"),
+        tools_dir: ws.shared_root().join("tools"),
     }
 }
 

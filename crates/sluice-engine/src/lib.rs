@@ -37,7 +37,9 @@ pub use reuse::explain;
 pub use run::{Event, Observer, Outcome, resume, run};
 pub use status::Status;
 pub use tracking::TrackingInfo;
-pub use workspace::{ARTIFACTS_FILE, STORE_FILE, TRACKING_HOST_FILE, WORKSPACE_DIR, Workspace};
+pub use workspace::{
+    ARTIFACTS_FILE, SHARED_FILE, STORE_FILE, TRACKING_HOST_FILE, WORKSPACE_DIR, Workspace,
+};
 
 /// Errors from planning or running a job.
 #[derive(Debug, thiserror::Error)]

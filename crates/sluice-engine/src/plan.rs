@@ -3,7 +3,7 @@
 //! that respects their dependencies. Nothing is written while planning, so a job that fails here
 //! leaves no trace in the workspace.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -737,7 +737,8 @@ fn resolve_data(
                     })
                 }
                 Ok(row) => Ok(DataRef {
-                    path: PathBuf::from(&row.path),
+                    // Registered before the workspace had a shared path: copied onto it.
+                    path: ws.on_shared_path(Path::new(&row.path), &row.content_hash)?,
                     ty: IoType::parse(&row.ty).unwrap_or(IoType::UriFolder),
                     asset: Some(format!("{}:{}", row.name, row.version)),
                     content_hash: Some(row.content_hash),
@@ -776,6 +777,11 @@ fn resolve_data(
             let ty = ty.unwrap_or(if local.is_file() { IoType::UriFile } else { IoType::UriFolder });
             // Recorded for lineage: which bytes the job read.
             let content_hash = ws.hash_path(&local).ok().map(|h| h.hash);
+            // Steps on other nodes read a copy on the workspace's shared path.
+            let local = match &content_hash {
+                Some(hash) => ws.on_shared_path(&local, hash)?,
+                None => local,
+            };
             Ok(DataRef { path: local, ty, asset: None, content_hash })
         }
     }

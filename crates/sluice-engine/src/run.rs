@@ -942,10 +942,32 @@ impl StepTask {
             if *self.stop.borrow() {
                 return Ok(false);
             }
+            // Batch jobs whose runners are gone hold places the store cannot see end: their
+            // executors say which still run.
+            let unattended = self.ws.store().unattended_batch_steps(
+                &self.plan.job_name,
+                &self.step,
+                compute,
+                stale,
+            )?;
+            let also_held = unattended
+                .into_iter()
+                .filter(|(kind, id)| {
+                    crate::executor::by_kind(kind)
+                        .is_some_and(|e| e.occupies(&Launched::Batch { id: id.clone() }))
+                })
+                .count();
             let took = {
                 let mut store = self.ws.store();
                 self.claim.check(&store);
-                store.claim_compute_slot(&self.plan.job_name, &self.step, compute, limit, stale)?
+                store.claim_compute_slot(
+                    &self.plan.job_name,
+                    &self.step,
+                    compute,
+                    limit,
+                    stale,
+                    also_held,
+                )?
             };
             if took {
                 (self.observer)(Event::Step {

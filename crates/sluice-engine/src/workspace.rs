@@ -15,6 +15,8 @@ pub const WORKSPACE_DIR: &str = ".sluice";
 #[derive(Clone)]
 pub struct Workspace {
     root: PathBuf,
+    /// Where what steps read and write lives (the `shared` setting, else `root`).
+    shared: PathBuf,
     location: Location,
     store: Arc<Mutex<Store>>,
     memo: Arc<MemoCell>,
@@ -85,6 +87,13 @@ pub const TRACKING_HOST_FILE: &str = "tracking-host";
 /// `wasbs://...`); without it, its `mlartifacts` folder.
 pub const ARTIFACTS_FILE: &str = "artifacts";
 
+/// The workspace file naming the folder, seen at the same path by every node of a cluster,
+/// where what steps read and write lives: jobs' step folders (code copies, outputs, logs),
+/// Python environments and `uv`, data asset versions, datastore folders and caches, and a copy
+/// of this binary that batch steps find on `PATH`. Without it, the workspace folder itself
+/// (which must then be shared). A relative path is taken from the workspace folder.
+pub const SHARED_FILE: &str = "shared";
+
 impl Workspace {
     /// Opens the workspace at `root` (the `.sluice` folder itself), creating it if needed. Its
     /// metadata lives where `store` says, else where the workspace's `store` file says, else in
@@ -98,6 +107,20 @@ impl Workspace {
         std::fs::create_dir_all(root).map_err(|e| EngineError::io(root, e))?;
         let root = std::path::absolute(root).map_err(|e| EngineError::io(root, e))?;
         let location = Self::store_location(&root, store)?;
+        let shared = match setting_line(&root.join(SHARED_FILE))? {
+            Some(line) => {
+                let dir = lexically_normal(&root.join(&line));
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    EngineError::Internal(format!(
+                        "the workspace's shared path `{}` (named in {}) cannot be made: {e}",
+                        dir.display(),
+                        root.join(SHARED_FILE).display()
+                    ))
+                })?;
+                dir
+            }
+            None => root.clone(),
+        };
         let store = Store::open_at(&location)?;
         let memo = Arc::new(MemoCell {
             path: root.join("cache").join("file-hashes.json"),
@@ -105,6 +128,7 @@ impl Workspace {
         });
         Ok(Self {
             root,
+            shared,
             location,
             store: Arc::new(Mutex::new(store)),
             memo,
@@ -141,6 +165,59 @@ impl Workspace {
     #[must_use]
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Where what steps read and write lives: the folder the `shared` setting names, else the
+    /// workspace folder.
+    #[must_use]
+    pub fn shared_root(&self) -> &Path {
+        &self.shared
+    }
+
+    /// `PART/NAME` under the shared path; when that does not exist but the workspace folder
+    /// has it (made before the `shared` setting was), the workspace folder's: a job's folders
+    /// and a datastore's files stay where they were made.
+    fn shared_or_own(&self, part: &str, name: &str) -> PathBuf {
+        let shared = self.shared.join(part).join(name);
+        if self.shared != self.root && !shared.exists() {
+            let own = self.root.join(part).join(name);
+            if own.exists() {
+                return own;
+            }
+        }
+        shared
+    }
+
+    /// Where cached copies of remote files live (`cache/KIND/...` under the shared path).
+    #[must_use]
+    pub fn cache_dir(&self, kind: &str) -> PathBuf {
+        self.shared.join("cache").join(kind)
+    }
+
+    /// `path` where steps on other nodes read it: itself when the workspace has no shared path
+    /// of its own or `path` is on it, else a copy in the shared path's `inputs/HASH/NAME`,
+    /// made once per content (`content_hash`: `path`'s hash, as [`Workspace::hash_path`] gives).
+    pub fn on_shared_path(&self, path: &Path, content_hash: &str) -> Result<PathBuf, EngineError> {
+        if self.shared == self.root || path.starts_with(&self.shared) {
+            return Ok(path.to_path_buf());
+        }
+        let digest = content_hash.rsplit(':').next().unwrap_or(content_hash);
+        let name = path
+            .file_name()
+            .map_or_else(|| "input".into(), std::ffi::OsStr::to_os_string);
+        let dest = self
+            .shared
+            .join("inputs")
+            .join(digest.get(..32).unwrap_or(digest))
+            .join(name);
+        // Another process may have put the same copy in place first.
+        if !dest.exists()
+            && let Err(e) = sluice_artifacts::copy_atomic(path, &dest)
+            && !dest.exists()
+        {
+            return Err(e.into());
+        }
+        Ok(dest)
     }
 
     /// The store. Callers hold the guard only for the duration of one operation.
@@ -206,9 +283,6 @@ impl Workspace {
         self.root.join("mlartifacts")
     }
 
-    /// The workspace's artifact store: the destination its `artifacts` file names (credentials
-    /// from the environment), else its `mlartifacts` folder. Its servers serve it and the
-    /// registry stores model files in it. Opened once per open workspace (every step asks).
     /// The host steps reach the job's tracking server at (`tracking-host` file, else the
     /// `SLUICE_TRACKING_HOST` variable), if configured.
     pub fn tracking_host(&self) -> Result<Option<String>, EngineError> {
@@ -221,6 +295,9 @@ impl Workspace {
             .filter(|h| !h.is_empty()))
     }
 
+    /// The workspace's artifact store: the destination its `artifacts` file names (credentials
+    /// from the environment), else its `mlartifacts` folder. Its servers serve it and the
+    /// registry stores model files in it. Opened once per open workspace (every step asks).
     pub fn artifacts(&self) -> Result<sluice_artifacts::store::Artifacts, EngineError> {
         let opened = self.artifacts.get_or_init(|| {
             let file = self.root.join(ARTIFACTS_FILE);
@@ -261,19 +338,26 @@ impl Workspace {
     /// Where data asset versions are kept.
     #[must_use]
     pub fn data_dir(&self, name: &str, version: &str) -> PathBuf {
-        self.root.join("data").join(name).join(version)
+        self.shared.join("data").join(name).join(version)
     }
 
     /// Where a job's step folders live.
     #[must_use]
     pub fn job_dir(&self, job: &str) -> PathBuf {
-        self.root.join("jobs").join(job)
+        self.shared_or_own("jobs", job)
+    }
+
+    /// The local folder of the datastore `name` (its files when it is not a registered remote
+    /// one).
+    #[must_use]
+    pub fn datastore_dir(&self, name: &str) -> PathBuf {
+        self.shared_or_own("datastores", name)
     }
 
     /// The local folder behind `azureml://datastores/NAME/paths/PATH`.
     #[must_use]
     pub fn datastore_path(&self, datastore: &str, path: &str) -> PathBuf {
-        let mut p = self.root.join("datastores").join(datastore);
+        let mut p = self.datastore_dir(datastore);
         for part in path
             .split('/')
             .filter(|s| !s.is_empty() && *s != "." && *s != "..")
@@ -281,5 +365,109 @@ impl Workspace {
             p.push(part);
         }
         p
+    }
+}
+
+/// `path` (absolute) without `.` and `..` parts, resolved by name only: steps on other
+/// machines are told this path, so no local symbolic link is followed.
+fn lexically_normal(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shared_setting_moves_what_steps_touch_and_keeps_what_was_made_before() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join(".sluice");
+        let ws = Workspace::open(&root).unwrap();
+        assert_eq!(ws.shared_root(), root.as_path());
+        assert_eq!(ws.job_dir("old"), root.join("jobs").join("old"));
+        std::fs::create_dir_all(ws.job_dir("old")).unwrap();
+        std::fs::create_dir_all(ws.datastore_dir("lake")).unwrap();
+        drop(ws);
+
+        std::fs::write(root.join(SHARED_FILE), "# what nodes see\n../share/./x\n").unwrap();
+        let ws = Workspace::open(&root).unwrap();
+        let shared = tmp.path().join("share").join("x");
+        assert_eq!(ws.shared_root(), shared.as_path());
+        assert!(shared.is_dir(), "made when the workspace opens");
+        // New things on the shared path; what was made before stays where it is.
+        assert_eq!(ws.job_dir("new"), shared.join("jobs").join("new"));
+        assert_eq!(ws.job_dir("old"), root.join("jobs").join("old"));
+        assert_eq!(
+            ws.datastore_dir("lake"),
+            root.join("datastores").join("lake")
+        );
+        assert_eq!(
+            ws.datastore_dir("fresh"),
+            shared.join("datastores").join("fresh")
+        );
+        assert_eq!(
+            ws.data_dir("d", "1"),
+            shared.join("data").join("d").join("1")
+        );
+        assert_eq!(
+            ws.cache_dir("artifacts"),
+            shared.join("cache").join("artifacts")
+        );
+        assert_eq!(
+            crate::envs::builder(&ws).envs_dir,
+            shared.join("envs"),
+            "environments are built on the shared path"
+        );
+
+        // A file elsewhere is copied onto the shared path once per content; one there is not.
+        let outside = tmp.path().join("taxi.csv");
+        std::fs::write(&outside, "a,b\n1,2\n").unwrap();
+        let hash = ws.hash_path(&outside).unwrap().hash;
+        let copy = ws.on_shared_path(&outside, &hash).unwrap();
+        assert!(
+            copy.starts_with(shared.join("inputs")),
+            "{}",
+            copy.display()
+        );
+        assert_eq!(copy.file_name().unwrap(), "taxi.csv");
+        assert_eq!(std::fs::read_to_string(&copy).unwrap(), "a,b\n1,2\n");
+        assert_eq!(
+            ws.on_shared_path(&outside, &hash).unwrap(),
+            copy,
+            "made once"
+        );
+        assert_eq!(ws.on_shared_path(&copy, &hash).unwrap(), copy);
+    }
+
+    #[test]
+    fn a_shared_path_that_cannot_be_made_is_a_clear_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join(".sluice");
+        std::fs::create_dir_all(&root).unwrap();
+        let blocker = tmp.path().join("a-file");
+        std::fs::write(&blocker, "").unwrap();
+        std::fs::write(
+            root.join(SHARED_FILE),
+            format!("{}/below\n", blocker.display()),
+        )
+        .unwrap();
+        let Err(e) = Workspace::open(&root) else {
+            panic!("opened with a shared path below a file");
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.contains("shared path") && msg.contains("below"),
+            "{msg}"
+        );
     }
 }

@@ -17,6 +17,7 @@
 //!   workspace:
 //!     path: .sluice-workspaces/$(aml_workspace)   # the default
 //!     store: postgresql://sluice@db/$(environment) # optional; likewise `artifacts:`
+//!     shared: /shared/mlops/$(environment)        # optional: the folder cluster nodes share
 //!     server: https://sluice.internal:5000          # optional: the team server running its jobs
 //!   computes:                                   # Azure compute YAML, inline or `file:`
 //!     - {name: hpc, type: slurm, max_instances: 8, sluice: {slurm: {partition: gpu}}}
@@ -70,6 +71,9 @@ pub struct WorkspaceDecl {
     pub store: Option<String>,
     /// Where its artifacts live (`s3://...`, `wasbs://...`), when not in the folder.
     pub artifacts: Option<String>,
+    /// The folder every cluster node sees, for what steps read and write (absolute), when not
+    /// the workspace folder.
+    pub shared: Option<String>,
     /// The team server (`sluice server`) that runs its jobs, as clients reach it
     /// (`https://host:5000`): the connection info names it, and the smoke test goes through it.
     pub server: Option<String>,
@@ -511,6 +515,9 @@ fn workspace_decl(
     let artifacts = ctx
         .opt_string(w.get("artifacts"), "artifacts")?
         .map(|s| s.value);
+    let shared = ctx
+        .opt_string(w.get("shared"), "shared")?
+        .map(|s| ctx.source.resolve(&s.value).display().to_string());
     let server = ctx.opt_string(w.get("server"), "server")?;
     w.finish(ctx)?;
     if let Some(url) = &server
@@ -578,6 +585,7 @@ fn workspace_decl(
         path,
         store,
         artifacts,
+        shared,
         server,
         tags,
     })

@@ -899,13 +899,12 @@ impl Store {
     /// when fewer than `limit` steps of any job hold one; false (nothing written) when all are
     /// held. A step holds its place while `Preparing`, `Running` or `Finalizing` in a job not yet
     /// ended whose runner has reported within `stale_secs` (a runner that never reported, from
-    /// before heartbeats, counts too). A detached step (its batch job running on after its
-    /// runner died, its job marked interrupted) holds none: nothing ends it until the job is
-    /// resumed or canceled, so counting it could hold a place for good. One write transaction,
-    /// so jobs claiming at once
-    /// (other processes, other machines on PostgreSQL) never take more than `limit` between
-    /// them; a look without the write lock first, so steps waiting for a place do not hold up
-    /// the store's writers.
+    /// before heartbeats, counts too). `also_held` more places are taken by batch jobs no runner
+    /// watches ([`Store::unattended_batch_steps`] that their executor says still run): the
+    /// store cannot tell whether those have ended, so the caller asks. One write transaction,
+    /// so jobs claiming at once (other processes, other machines on PostgreSQL) never take more
+    /// than `limit` between them; a look without the write lock first, so steps waiting for a
+    /// place do not hold up the store's writers.
     pub fn claim_compute_slot(
         &mut self,
         job: &str,
@@ -913,6 +912,7 @@ impl Store {
         compute: &str,
         limit: usize,
         stale_secs: i64,
+        also_held: usize,
     ) -> Result<bool> {
         let sql = format!(
             "SELECT COUNT(*) FROM steps s JOIN jobs j ON j.name = s.job_name
@@ -925,7 +925,9 @@ impl Store {
         let held = |conn: &db::Conn| -> Result<usize> {
             let n: i64 =
                 conn.query_row(&sql, params![compute, job, step, stale_secs], |r| r.get(0))?;
-            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+            Ok(usize::try_from(n)
+                .unwrap_or(usize::MAX)
+                .saturating_add(also_held))
         };
         if held(&self.conn)? >= limit {
             return Ok(false);
@@ -937,6 +939,36 @@ impl Store {
         step_status_in(&tx, job, step, "Preparing", None)?;
         tx.commit()?;
         Ok(true)
+    }
+
+    /// The batch jobs (executor, id) of steps on `compute` that no runner watches, other than
+    /// `job`/`step`: detached ones (their job ended by an interruption while they ran on) and
+    /// those of unfinished jobs whose runner has not reported within `stale_secs`. They may
+    /// still run, holding places of the compute that [`Store::claim_compute_slot`] does not
+    /// count; their executor can tell.
+    pub fn unattended_batch_steps(
+        &self,
+        job: &str,
+        step: &str,
+        compute: &str,
+        stale_secs: i64,
+    ) -> Result<Vec<(String, String)>> {
+        let sql = format!(
+            "SELECT s.executor, s.executor_id FROM steps s JOIN jobs j ON j.name = s.job_name
+             WHERE s.compute = ?1 AND s.status IN ('Preparing', 'Running', 'Finalizing')
+               AND NOT (s.job_name = ?2 AND s.name = ?3)
+               AND s.executor IS NOT NULL AND s.executor <> 'local' AND s.executor_id IS NOT NULL
+               AND (s.detached = 1
+                    OR (j.status NOT IN ('Completed', 'Failed', 'Canceled')
+                        AND j.runner_beat IS NOT NULL AND {} - j.runner_beat > ?4))
+             ORDER BY s.executor_id",
+            self.clock()
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![compute, job, step, stale_secs], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<crate::db::Result<_>>()?)
     }
 
     /// Records what a step is about to run: its resolved command, inputs and folders.
@@ -1866,26 +1898,50 @@ mod tests {
         store
             .insert_job(&job_row("c", "Running"), &[step_row("c0", "cpu")])
             .unwrap();
-        assert!(store.claim_compute_slot("a", "a0", "gpu", 2, 120).unwrap());
-        assert!(store.claim_compute_slot("b", "b0", "gpu", 2, 120).unwrap());
         assert!(
-            !store.claim_compute_slot("a", "a1", "gpu", 2, 120).unwrap(),
+            store
+                .claim_compute_slot("a", "a0", "gpu", 2, 120, 0)
+                .unwrap()
+        );
+        assert!(
+            store
+                .claim_compute_slot("b", "b0", "gpu", 2, 120, 0)
+                .unwrap()
+        );
+        assert!(
+            !store
+                .claim_compute_slot("a", "a1", "gpu", 2, 120, 0)
+                .unwrap(),
             "both held"
         );
         assert_eq!(status(&store, "a", "a1"), "NotStarted", "nothing written");
         assert!(
-            store.claim_compute_slot("c", "c0", "cpu", 2, 120).unwrap(),
+            store
+                .claim_compute_slot("c", "c0", "cpu", 2, 120, 0)
+                .unwrap(),
             "another compute"
         );
         assert_eq!(status(&store, "a", "a0"), "Preparing");
         // Running still holds it; an ended step frees it.
         store.set_step_status("a", "a0", "Running", None).unwrap();
-        assert!(!store.claim_compute_slot("a", "a1", "gpu", 2, 120).unwrap());
+        assert!(
+            !store
+                .claim_compute_slot("a", "a1", "gpu", 2, 120, 0)
+                .unwrap()
+        );
         store.set_step_status("a", "a0", "Completed", None).unwrap();
-        assert!(store.claim_compute_slot("a", "a1", "gpu", 2, 120).unwrap());
+        assert!(
+            store
+                .claim_compute_slot("a", "a1", "gpu", 2, 120, 0)
+                .unwrap()
+        );
         // A job whose runner has been silent past the stale limit holds none.
         store.set_job_runner("b", RUNNER).unwrap();
-        assert!(!store.claim_compute_slot("a", "a2", "gpu", 2, 120).unwrap());
+        assert!(
+            !store
+                .claim_compute_slot("a", "a2", "gpu", 2, 120, 0)
+                .unwrap()
+        );
         store
             .conn
             .execute(
@@ -1893,9 +1949,38 @@ mod tests {
                 (),
             )
             .unwrap();
-        assert!(store.claim_compute_slot("a", "a2", "gpu", 2, 120).unwrap());
+        assert!(
+            store
+                .claim_compute_slot("a", "a2", "gpu", 2, 120, 0)
+                .unwrap()
+        );
+        // Unless its batch job runs on: the store names it for the caller to ask.
+        assert_eq!(
+            store.unattended_batch_steps("a", "a3", "gpu", 120).unwrap(),
+            Vec::<(String, String)>::new(),
+            "b0 launched nothing"
+        );
+        store
+            .conn
+            .execute(
+                "UPDATE steps SET executor = 'slurm', executor_id = '55' WHERE job_name = 'b' AND name = 'b0'",
+                (),
+            )
+            .unwrap();
+        assert_eq!(
+            store.unattended_batch_steps("a", "a3", "gpu", 120).unwrap(),
+            [("slurm".to_owned(), "55".to_owned())]
+        );
+        assert!(
+            store
+                .unattended_batch_steps("a", "a3", "gpu", 5000)
+                .unwrap()
+                .is_empty(),
+            "a runner silent for less than the stale limit still watches its steps"
+        );
         // A detached step (its batch job runs on after its runner died, its job marked
-        // interrupted) holds no place: nothing would end it but a resume or a cancel.
+        // interrupted) is not counted by the store: nothing would end it but a resume or a
+        // cancel. The store names its batch job; the caller asks whether it still runs.
         store
             .insert_job(&job_row("e", "Running"), &[step_row("e0", "hpc")])
             .unwrap();
@@ -1911,7 +1996,35 @@ mod tests {
             .conn
             .execute("UPDATE jobs SET status = 'Failed' WHERE name = 'e'", ())
             .unwrap();
-        assert!(store.claim_compute_slot("f", "f0", "hpc", 1, 120).unwrap());
+        store
+            .conn
+            .execute(
+                "UPDATE steps SET executor = 'slurm', executor_id = '77' WHERE job_name = 'e'",
+                (),
+            )
+            .unwrap();
+        assert_eq!(
+            store.unattended_batch_steps("f", "f0", "hpc", 120).unwrap(),
+            [("slurm".to_owned(), "77".to_owned())]
+        );
+        assert!(
+            !store
+                .claim_compute_slot("f", "f0", "hpc", 1, 120, 1)
+                .unwrap(),
+            "held by the batch job that runs on"
+        );
+        assert!(
+            store
+                .claim_compute_slot("f", "f0", "hpc", 1, 120, 0)
+                .unwrap()
+        );
+        assert!(
+            store
+                .unattended_batch_steps("e", "e0", "hpc", 120)
+                .unwrap()
+                .is_empty(),
+            "not the claimant's own step"
+        );
 
         // Ten connections claim ten steps of one compute of three places at once.
         store
@@ -1924,7 +2037,7 @@ mod tests {
                     scope.spawn(move || {
                         let mut own = Store::open_at(&location).unwrap();
                         usize::from(
-                            own.claim_compute_slot("d", &format!("d{i}"), "tpu", 3, 120)
+                            own.claim_compute_slot("d", &format!("d{i}"), "tpu", 3, 120, 0)
                                 .unwrap(),
                         )
                     })

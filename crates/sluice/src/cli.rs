@@ -1111,6 +1111,11 @@ pub(crate) struct WorkspaceCreateArgs {
     /// Where its artifacts live: `s3://...`, `wasbs://...`, a folder (default: its own).
     #[arg(long, value_name = "URL")]
     pub(crate) artifacts: Option<String>,
+    /// A folder every node of a cluster sees at the same path, for what steps read and write
+    /// (step folders, environments, data, caches, a copy of `sluice`); default: the workspace
+    /// folder itself.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) shared_path: Option<PathBuf>,
     /// Tags, `KEY=VALUE` (repeatable).
     #[arg(long, num_args = 1..)]
     pub(crate) tags: Vec<String>,

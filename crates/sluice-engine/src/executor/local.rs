@@ -88,11 +88,14 @@ pub(crate) fn shell() -> &'static str {
     }
 }
 
-/// `PATH` for a step: its own folders first, then this binary's folder (so `sluice step ...`
-/// works without installing anything), then the caller's `PATH`.
-pub(crate) fn step_path(step: &Prepared) -> Option<std::ffi::OsString> {
+/// `PATH` for a step: its own folders first, then `bin_dir` (a folder holding this binary,
+/// by default the one it runs from, so `sluice step ...` works without installing anything),
+/// then the caller's `PATH`.
+pub(crate) fn step_path(step: &Prepared, bin_dir: Option<&Path>) -> Option<std::ffi::OsString> {
     let mut parts = step.path_prepend.clone();
-    if let Ok(exe) = std::env::current_exe()
+    if let Some(dir) = bin_dir {
+        parts.push(dir.to_path_buf());
+    } else if let Ok(exe) = std::env::current_exe()
         && let Some(dir) = exe.parent()
     {
         parts.push(dir.to_path_buf());
@@ -112,7 +115,7 @@ async fn run(step: &Prepared, mut io: StepIo<'_>) -> Result<Exit, EngineError> {
         .stderr(Stdio::piped());
     cmd.process_group(0);
     cmd.kill_on_drop(true);
-    if let Some(path) = step_path(step) {
+    if let Some(path) = step_path(step, None) {
         cmd.env("PATH", path);
     }
     for k in &step.env_remove {

@@ -87,6 +87,14 @@ pub trait Executor: Send + Sync {
     /// was killed). False when it had already ended.
     fn stop_orphan(&self, launched: &Launched) -> Result<bool, EngineError>;
 
+    /// Whether a batch job launched by a runner that is gone still runs or waits to, holding
+    /// one of its compute's places (see [`crate::run`]'s place taking). False for what an
+    /// executor cannot find again; true when it cannot tell (its scheduler unreachable).
+    fn occupies(&self, launched: &Launched) -> bool {
+        let _ = launched;
+        false
+    }
+
     /// Whether a step that an earlier runner launched and could not see to its end can still
     /// be followed by another ([`Executor::attach`]): it runs on, or it ended by itself with
     /// success. False for what an executor cannot find again (a local process, whose exit
@@ -194,6 +202,8 @@ impl Executors {
     pub(crate) fn for_plan(ws: &Workspace, plan: &Plan) -> Result<Self, EngineError> {
         let local: Arc<dyn Executor> = Arc::new(local::Local);
         let mut by_compute = HashMap::new();
+        // Asked for once, by the first Slurm compute.
+        let mut bin_dir: Option<Option<std::path::PathBuf>> = None;
         for step in &plan.steps {
             if by_compute.contains_key(&step.compute) {
                 continue;
@@ -202,7 +212,16 @@ impl Executors {
                 Some(row) => {
                     let limit = usize::try_from(row.max_instances).unwrap_or(1).max(1);
                     match slurm::Slurm::from_compute(&row)? {
-                        Some(s) => (Arc::new(s) as Arc<dyn Executor>, Some(limit)),
+                        Some(s) => {
+                            let dir = match &bin_dir {
+                                Some(dir) => dir.clone(),
+                                None => bin_dir.insert(slurm::shared_bin(ws)?).clone(),
+                            };
+                            (
+                                Arc::new(s.with_bin_dir(dir)) as Arc<dyn Executor>,
+                                Some(limit),
+                            )
+                        }
                         None => (Arc::clone(&local), Some(limit)),
                     }
                 }

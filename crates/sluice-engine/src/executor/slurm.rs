@@ -20,6 +20,9 @@ use crate::EngineError;
 
 /// How often a running job is looked at (the first polls come sooner).
 const POLL: Duration = Duration::from_millis(500);
+/// How long what Slurm said of a runner-less batch job (running or not) is taken as still so
+/// by steps waiting for a place on its compute.
+const OCCUPIES_TTL: Duration = Duration::from_secs(2);
 /// How often the step's exit-code file is looked for (a `stat` of a local or shared file).
 const TICK: Duration = Duration::from_millis(25);
 /// How long Slurm may say it knows no such job (the controller: "Invalid job id"; accounting:
@@ -32,6 +35,9 @@ const FORGOTTEN: Duration = Duration::from_mins(5);
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Slurm {
     settings: SlurmSettings,
+    /// The folder on the workspace's shared path holding a copy of this binary, put on batch
+    /// steps' `PATH` (`None`: the folder this binary runs from, which must then be shared).
+    bin_dir: Option<PathBuf>,
 }
 
 impl Slurm {
@@ -56,8 +62,42 @@ impl Slurm {
             })?,
             None => SlurmSettings::default(),
         };
-        Ok(Some(Self { settings }))
+        Ok(Some(Self {
+            settings,
+            bin_dir: None,
+        }))
     }
+
+    /// This executor, its steps finding this binary in `bin_dir` (see [`shared_bin`]).
+    pub(crate) fn with_bin_dir(self, bin_dir: Option<PathBuf>) -> Self {
+        Self { bin_dir, ..self }
+    }
+}
+
+/// A copy of this binary on the workspace's shared path (`bin/HASH/sluice`), made once per
+/// binary, for batch steps on nodes that do not see the folder it runs from: the folder holding
+/// it, or `None` when the workspace has no shared path of its own.
+pub(crate) fn shared_bin(ws: &crate::Workspace) -> Result<Option<PathBuf>, EngineError> {
+    if ws.shared_root() == ws.root() {
+        return Ok(None);
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| EngineError::Internal(format!("cannot find this binary's file: {e}")))?;
+    let hash = ws.hash_path(&exe)?;
+    let digest = hash.hash.trim_start_matches("blake3:");
+    let dir = ws
+        .shared_root()
+        .join("bin")
+        .join(digest.get(..16).unwrap_or(digest));
+    let dest = dir.join("sluice");
+    // Another runner may have put the same copy in place first.
+    if !dest.exists() && sluice_artifacts::copy_atomic(&exe, &dest).is_err() && !dest.exists() {
+        return Err(EngineError::Internal(format!(
+            "cannot copy this binary to the workspace's shared path ({})",
+            dest.display()
+        )));
+    }
+    Ok(Some(dir))
 }
 
 impl Executor for Slurm {
@@ -92,6 +132,38 @@ impl Executor for Slurm {
             "`scancel {id}` failed: {}",
             why.trim()
         )))
+    }
+
+    fn occupies(&self, launched: &Launched) -> bool {
+        // Steps waiting for a place ask every 200 ms: Slurm is asked about a job at most once
+        // in `OCCUPIES_TTL`.
+        static SEEN: std::sync::Mutex<
+            Option<std::collections::HashMap<String, (std::time::Instant, bool)>>,
+        > = std::sync::Mutex::new(None);
+        let Launched::Batch { id } = launched else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        let mut seen = SEEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seen = seen.get_or_insert_with(Default::default);
+        seen.retain(|_, (at, _)| now.duration_since(*at) < OCCUPIES_TTL);
+        if let Some((_, runs)) = seen.get(id) {
+            return *runs;
+        }
+        let controller = std::process::Command::new("scontrol")
+            .args(["show", "job", "-o", id])
+            .output();
+        let runs = match controller_says(controller) {
+            Asked::State(state) => !state.is_final(),
+            // Gone from the controller: it ended (`MinJobAge` after).
+            Asked::Accounting => false,
+            // Cannot tell: it may run, and over-counting only makes steps wait.
+            Asked::Unreachable(_) => true,
+        };
+        seen.insert(id.clone(), (now, runs));
+        runs
     }
 
     fn followable(&self, launched: &Launched) -> Result<bool, EngineError> {
@@ -221,7 +293,7 @@ impl Slurm {
         for k in &step.env_remove {
             let _ = writeln!(s, "unset {k}");
         }
-        if let Some(path) = super::local::step_path(step) {
+        if let Some(path) = super::local::step_path(step, self.bin_dir.as_deref()) {
             let _ = writeln!(s, "export PATH={}", quote(&path.to_string_lossy()));
         }
         for (k, v) in &step.env {
@@ -796,6 +868,7 @@ mod tests {
                 qos: Some("high".into()),
                 sbatch_options: vec!["--mem=1G".into()],
             },
+            bin_dir: Some("/shared/bin/0123".into()),
         };
         let files = Files::new(&step);
         let script = slurm.script(&step, &files);
@@ -814,6 +887,6 @@ mod tests {
             assert!(script.contains(want), "{want:?} in\n{script}");
         }
         assert!(!script.contains("--account"));
-        assert!(script.contains("export PATH='/venv/bin:"));
+        assert!(script.contains("export PATH='/venv/bin:/shared/bin/0123:"));
     }
 }

@@ -482,7 +482,7 @@ async fn a_computes_limit_holds_across_jobs_run_at_once() {
     }
     assert!(
         ws.store()
-            .claim_compute_slot(&first.job_name, "s0", "pair", 1, 120)
+            .claim_compute_slot(&first.job_name, "s0", "pair", 1, 120, 0)
             .unwrap(),
         "no place is held once every step ended"
     );

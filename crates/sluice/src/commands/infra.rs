@@ -263,15 +263,20 @@ fn existing_workspace(spec: &InfraSpec) -> Result<Option<Workspace>, CliError> {
     Ok(Some(Workspace::open(dir)?))
 }
 
+/// Where the declared workspace keeps things.
+fn places(decl: &sluice_spec::WorkspaceDecl) -> super::workspace_cmd::Places<'_> {
+    super::workspace_cmd::Places {
+        name: &decl.name.value,
+        store: decl.store.as_deref(),
+        artifacts: decl.artifacts.as_deref(),
+        shared: decl.shared.as_deref(),
+    }
+}
+
 fn plan(spec: &InfraSpec, ws: Option<&Workspace>) -> Result<Vec<Item>, CliError> {
     let mut items = Vec::new();
     let decl = &spec.workspace;
-    let want = super::workspace_cmd::settings_json(
-        &decl.name.value,
-        decl.store.as_deref(),
-        decl.artifacts.as_deref(),
-        &decl.tags,
-    );
+    let want = super::workspace_cmd::settings_json(&places(decl), &decl.tags);
     let now = ws.map(|_| super::workspace_cmd::read_settings(&decl.path));
     items.push(
         Item::new("workspace", &decl.name.value, Desired::Workspace).compare(now, &want, &[]),
@@ -634,13 +639,7 @@ fn apply(ctx: &Ctx<'_>, args: &InfraApplyArgs) -> Result<(), CliError> {
         }
     }
     // The workspace first: its folder, its settings, then what it holds.
-    let (ws, _) = super::workspace_cmd::ensure(
-        &decl.path,
-        &decl.name.value,
-        decl.store.as_deref(),
-        decl.artifacts.as_deref(),
-        &decl.tags,
-    )?;
+    let (ws, _) = super::workspace_cmd::ensure(&decl.path, &places(decl), &decl.tags)?;
     let actor = crate::workspace::identify(&ws, token)?;
     keep_own_tokens(&mut items, &actor);
     show_plan(&items);
@@ -844,6 +843,7 @@ fn connection_info(spec: &InfraSpec, ws: &Workspace) -> Result<Value, CliError> 
         "path": path,
         "store": ws.location().to_string(),
         "artifacts": spec.workspace.artifacts,
+        "shared": ws.shared_root().display().to_string(),
         "server": spec.workspace.server,
         "tags": spec.workspace.tags,
         "computes": computes,

@@ -1,5 +1,6 @@
 //! `sluice workspace create|show|list`: a workspace is a folder (its `sluice.db`, or a `store`
-//! file naming a shared PostgreSQL database, and an `artifacts` file naming a blob store),
+//! file naming a shared PostgreSQL database, an `artifacts` file naming a blob store, and a
+//! `shared` file naming the folder cluster nodes share for what steps read and write),
 //! named in its `workspace.json` (name, tags, creation time). `create` is idempotent with
 //! `--exist-ok`, as `sluice infra apply` uses it.
 
@@ -7,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use serde_json::{Value, json};
-use sluice_engine::{ARTIFACTS_FILE, STORE_FILE, WORKSPACE_DIR, Workspace};
+use sluice_engine::{ARTIFACTS_FILE, SHARED_FILE, STORE_FILE, WORKSPACE_DIR, Workspace};
 
 use crate::cli::{WorkspaceCommand, WorkspaceCreateArgs};
 use crate::commands::Ctx;
@@ -44,13 +45,25 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &WorkspaceCommand) -> Result<(), CliError>
 }
 
 /// The settings as `plan` compares them.
-pub(crate) fn settings_json(
-    name: &str,
-    store: Option<&str>,
-    artifacts: Option<&str>,
-    tags: &IndexMap<String, String>,
-) -> Value {
-    json!({"name": name, "store": store, "artifacts": artifacts, "tags": tags})
+pub(crate) fn settings_json(places: &Places<'_>, tags: &IndexMap<String, String>) -> Value {
+    json!({
+        "name": places.name,
+        "store": places.store,
+        "artifacts": places.artifacts,
+        "shared": places.shared,
+        "tags": tags,
+    })
+}
+
+/// A workspace's name and where it keeps things (`None`: in its own folder).
+pub(crate) struct Places<'a> {
+    pub(crate) name: &'a str,
+    /// Its metadata (a PostgreSQL URL).
+    pub(crate) store: Option<&'a str>,
+    /// Its artifacts (a blob store URL or a folder).
+    pub(crate) artifacts: Option<&'a str>,
+    /// The folder cluster nodes share for what steps read and write.
+    pub(crate) shared: Option<&'a str>,
 }
 
 /// A workspace folder's settings (null where it has none).
@@ -69,22 +82,28 @@ pub(crate) fn read_settings(dir: &Path) -> Value {
         "name": file["name"],
         "store": line(STORE_FILE),
         "artifacts": line(ARTIFACTS_FILE),
+        "shared": line(SHARED_FILE),
         "tags": if file["tags"].is_object() { file["tags"].clone() } else { json!({}) },
     })
 }
 
-/// Makes `dir` the workspace `name` (its store and artifacts where given): creates it, or
-/// brings its name and tags up to date. The workspace, opened, and whether anything changed. A store or artifacts place
-/// other than the workspace's own is refused: its data would stay behind.
+/// Makes `dir` the workspace `places.name` (its store, artifacts and shared path where given):
+/// creates it, or brings its name and tags up to date. The workspace, opened, and whether
+/// anything changed. A store, artifacts or shared place other than the workspace's own is
+/// refused: what is there would stay behind.
 pub(crate) fn ensure(
     dir: &Path,
-    name: &str,
-    store: Option<&str>,
-    artifacts: Option<&str>,
+    places: &Places<'_>,
     tags: &IndexMap<String, String>,
 ) -> Result<(Workspace, bool), CliError> {
+    let name = places.name;
     let now = read_settings(dir);
-    for (key, want) in [("store", store), ("artifacts", artifacts)] {
+    let wanted = [
+        ("store", STORE_FILE, places.store),
+        ("artifacts", ARTIFACTS_FILE, places.artifacts),
+        ("shared", SHARED_FILE, places.shared),
+    ];
+    for (key, _, want) in wanted {
         let have = now[key].as_str();
         if have.is_some() && have != want {
             return Err(CliError::usage(
@@ -105,7 +124,7 @@ pub(crate) fn ensure(
     std::fs::create_dir_all(dir)
         .map_err(|e| CliError::Workspace(format!("cannot create {}: {e}", dir.display())))?;
     let mut changed = fresh;
-    for (file, want) in [(STORE_FILE, store), (ARTIFACTS_FILE, artifacts)] {
+    for (_, file, want) in wanted {
         if let Some(w) = want
             && !dir.join(file).exists()
         {
@@ -173,9 +192,19 @@ fn create(ctx: &Ctx<'_>, args: &WorkspaceCreateArgs) -> Result<(), CliError> {
         };
         tags.insert(k.to_owned(), v.to_owned());
     }
-    let store = args.store.as_deref().or(existing["store"].as_str());
-    let artifacts = args.artifacts.as_deref().or(existing["artifacts"].as_str());
-    let (ws, changed) = ensure(&dir, &args.name, store, artifacts, &tags)?;
+    // A shared path is kept as an absolute one: steps on other machines are told it.
+    let shared = args
+        .shared_path
+        .as_ref()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .map(|p| p.display().to_string());
+    let places = Places {
+        name: &args.name,
+        store: args.store.as_deref().or(existing["store"].as_str()),
+        artifacts: args.artifacts.as_deref().or(existing["artifacts"].as_str()),
+        shared: shared.as_deref().or(existing["shared"].as_str()),
+    };
+    let (ws, changed) = ensure(&dir, &places, &tags)?;
     if !changed {
         ui::note(&format!(
             "workspace `{}` is already so; nothing changed",
@@ -194,6 +223,7 @@ fn describe(ws: &Workspace) -> Result<Value, CliError> {
         "path": ws.root().display().to_string(),
         "store": ws.location().to_string(),
         "artifacts": settings["artifacts"],
+        "shared": ws.shared_root().display().to_string(),
         "tags": settings["tags"],
         "computes": store.list_computes()?.into_iter().map(|c| c.name).collect::<Vec<_>>(),
         "datastores": store.list_datastores()?.into_iter().map(|d| d.name).collect::<Vec<_>>(),

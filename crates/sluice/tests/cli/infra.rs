@@ -553,6 +553,117 @@ fn workspace_create_is_idempotent_with_exist_ok() {
     assert_eq!(shown["computes"], serde_json::json!(["c1"]));
 }
 
+/// `--shared-path` names the folder cluster nodes share: `show` says it, a job's step folders,
+/// local inputs and outputs go there, and another shared path for the same workspace is
+/// refused (what is on the first would stay behind).
+#[test]
+fn a_workspace_with_a_shared_path_runs_its_steps_off_it() {
+    let ctx = TestContext::new();
+    let share = ctx.root().join("share");
+    let made = ctx.json(&[
+        "workspace",
+        "create",
+        "--name",
+        "team",
+        "--shared-path",
+        share.to_str().unwrap(),
+    ]);
+    assert_eq!(made["shared"], share.display().to_string());
+    assert_eq!(
+        ctx.json(&["workspace", "show"])["shared"],
+        share.display().to_string()
+    );
+    let out = ctx.run(&[
+        "workspace",
+        "create",
+        "--name",
+        "team",
+        "--exist-ok",
+        "--shared-path",
+        ctx.root().join("elsewhere").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("keeps its shared at"), "{err}");
+
+    ctx.write("in/rows.csv", "a\n1\n");
+    ctx.write(
+        "job.yml",
+        "type: command\ncommand: cat ${{inputs.rows}} > ${{outputs.out}}/copy.csv && pwd\ninputs:\n  rows:\n    type: uri_file\n    path: ./in/rows.csv\noutputs:\n  out:\n    type: uri_folder\n",
+    );
+    let job = ctx.json(&[
+        "job", "create", "-f", "job.yml", "--name", "on-share", "-o", "json",
+    ]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let step = job["jobs"]
+        .as_object()
+        .and_then(|j| j.values().next())
+        .cloned()
+        .unwrap();
+    let command = step["command"].as_str().unwrap();
+    let copy = share.join("inputs");
+    assert!(command.contains(&copy.display().to_string()), "{command}");
+    assert!(
+        !command.contains(&ctx.workspace().display().to_string()),
+        "{command}"
+    );
+    let log = std::fs::read_to_string(step["log_path"].as_str().unwrap()).unwrap();
+    assert!(
+        log.contains(&share.join("jobs").join("on-share").display().to_string()),
+        "ran in its code copy on the shared path:\n{log}"
+    );
+    let out = std::path::PathBuf::from(step["outputs"]["out"]["path"].as_str().unwrap());
+    assert!(
+        out.starts_with(share.join("jobs").join("on-share")),
+        "{}",
+        out.display()
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("copy.csv")).unwrap(),
+        "a\n1\n"
+    );
+    assert!(!ctx.workspace().join("jobs").exists());
+}
+
+/// `shared:` under `sluice.workspace` (relative to the file) becomes the workspace's shared
+/// path; a second apply finds nothing to do, and another shared path is refused unchanged.
+#[test]
+fn an_infrastructure_file_declares_the_shared_path() {
+    let ctx = TestContext::new();
+    project(&ctx);
+    let with_shared = |dir: &str| {
+        config(2).replacen(
+            "\nsluice:\n",
+            &format!("\nsluice:\n  workspace:\n    shared: {dir}/$(environment)\n"),
+            1,
+        )
+    };
+    ctx.write("config-infra-dev.yml", &with_shared("cluster-share"));
+    let before = applied(&ctx);
+    let share = ctx.root().join("cluster-share").join("dev");
+    assert_eq!(
+        on_ws(&ctx, &["workspace", "show"])["shared"],
+        share.display().to_string()
+    );
+    assert!(share.is_dir());
+    let plan = ctx.json(&["infra", "plan", "-f", "config-infra-dev.yml"]);
+    assert_eq!(
+        (plan["to_create"].as_u64(), plan["to_update"].as_u64()),
+        (Some(0), Some(0)),
+        "{plan:#}"
+    );
+    ctx.write("config-infra-dev.yml", &with_shared("elsewhere"));
+    let out = ctx.run(&["infra", "apply", "-f", "config-infra-dev.yml"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("keeps its shared at"), "{err}");
+    assert_eq!(audit_len(&ctx), before, "nothing written");
+    assert_eq!(
+        on_ws(&ctx, &["workspace", "show"])["shared"],
+        share.display().to_string()
+    );
+}
+
 #[test]
 fn the_python_examples_dev_and_prod_files_apply() {
     let ctx = TestContext::new();

@@ -4,6 +4,7 @@
 //! beside what sluice recorded.
 
 use std::fmt::Write as _;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -606,6 +607,36 @@ fn a_killed_runners_slurm_job_runs_on_until_job_cancel_stops_it() {
         "RUNNING",
         "the batch job outlives its runner"
     );
+    // It still holds the compute's one place: another job's step waits for it.
+    ctx.write(
+        "after.yml",
+        "type: command\ncompute: azureml:hpc\ncommand: echo after\n",
+    );
+    let after = spawn_job(
+        &ctx,
+        &conf,
+        &[
+            "job",
+            "create",
+            "-f",
+            "after.yml",
+            "--name",
+            "after",
+            "-o",
+            "json",
+        ],
+        Stdio::piped(),
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let waiting = only_step(&sluice_json(
+        &ctx,
+        &conf,
+        &["job", "show", "-n", "after", "-o", "json"],
+    ));
+    assert!(
+        waiting["executor_id"].is_null(),
+        "no Slurm job while the detached one holds the place: {waiting:#}"
+    );
     // `job cancel` stops it: no Slurm job is left behind.
     let job = sluice_json(&ctx, &conf, &["job", "cancel", "-n", "k", "-o", "json"]);
     assert_eq!(job["status"], "Canceled", "{job:#}");
@@ -618,6 +649,11 @@ fn a_killed_runners_slurm_job_runs_on_until_job_cancel_stops_it() {
     // Nothing left to cancel.
     let again = sluice(&ctx, &conf, &["job", "cancel", "-n", "k"]);
     assert!(!again.status.success());
+    // The place is free: the waiting job's step runs.
+    let out = after.wait_with_output().unwrap();
+    let job: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    assert_eq!(only_step(&job)["executor"], "slurm", "{job:#}");
 }
 
 #[test]
@@ -1099,6 +1135,9 @@ fn a_twenty_step_fan_out_never_runs_more_than_max_instances_slurm_jobs_at_once()
     );
 }
 
+/// The taxi example on Slurm with the workspace's `shared` setting: everything its batch steps
+/// read and write (step folders, code copies, the local input, outputs, logs, `sluice` itself)
+/// is on the shared path, none of it in the workspace folder.
 #[test]
 fn the_taxi_example_runs_on_a_slurm_compute() {
     let Some((conf, _cluster)) = cluster("the_taxi_example_runs_on_a_slurm_compute") else {
@@ -1106,6 +1145,8 @@ fn the_taxi_example_runs_on_a_slurm_compute() {
     };
     let ctx = TestContext::on_test_store();
     ctx.copy_example("taxi-fare");
+    let shared = ctx.root().join("cluster-share");
+    ctx.write(".sluice/shared", &format!("{}\n", shared.display()));
     // The compute the example names (`azureml:cpu-cluster`), as Azure's YAML with the mapping.
     ctx.write(
         "cpu-cluster.yml",
@@ -1133,6 +1174,8 @@ fn the_taxi_example_runs_on_a_slurm_compute() {
         ],
     );
     assert_eq!(job["status"], "Completed", "{job:#}");
+    let ws = ctx.workspace().display().to_string();
+    let bin = shared.join("bin");
     for step in [
         "prep_data",
         "train_model",
@@ -1142,8 +1185,52 @@ fn the_taxi_example_runs_on_a_slurm_compute() {
         let s = &job["jobs"][step];
         assert_eq!(s["executor"], "slurm", "{step}: {s:#}");
         let id = s["executor_id"].as_str().expect("a Slurm job id");
-        assert_eq!(slurm_job(&conf, id)["JobState"], "COMPLETED", "{step}");
+        let slurm = slurm_job(&conf, id);
+        assert_eq!(slurm["JobState"], "COMPLETED", "{step}");
+        // Slurm ran it in its code copy on the shared path, its output file there too.
+        assert!(
+            Path::new(&slurm["WorkDir"]).starts_with(&shared),
+            "{step}: {slurm:?}"
+        );
+        let log = s["log_path"].as_str().expect("a log");
+        assert!(Path::new(log).starts_with(&shared), "{step}: {log}");
+        let command = s["command"].as_str().expect("a command");
+        assert!(
+            !command.contains(&ws),
+            "{step} reads the workspace folder: {command}"
+        );
+        // The batch script finds `sluice` in its copy on the shared path, not where it runs.
+        let script = std::fs::read_to_string(
+            Path::new(log)
+                .ancestors()
+                .nth(2)
+                .unwrap()
+                .join("slurm/attempt-1.sbatch"),
+        )
+        .unwrap_or_else(|e| panic!("{step}'s batch script beside {log}: {e}"));
+        let path = script
+            .lines()
+            .find(|l| l.starts_with("export PATH="))
+            .unwrap_or_else(|| panic!("no PATH in\n{script}"));
+        assert!(path.contains(&bin.display().to_string()), "{path}");
+        let exe_dir = Path::new(env!("CARGO_BIN_EXE_sluice"))
+            .parent()
+            .unwrap()
+            .display()
+            .to_string();
+        assert!(!path.contains(&format!(":{exe_dir}:")), "{path}");
     }
+    // The local input was copied onto the shared path, and the prep step read the copy.
+    let prep = job["jobs"]["prep_data"]["command"].as_str().unwrap();
+    assert!(
+        prep.contains(&shared.join("inputs").display().to_string())
+            && prep.contains("taxi-data.csv"),
+        "{prep}"
+    );
+    assert!(
+        !ctx.workspace().join("jobs").exists(),
+        "no step folders in the workspace"
+    );
     let eval = &job["jobs"]["evaluate_model"]["mlflow"]["metrics"];
     assert!(eval["test_r2"].as_f64().unwrap() > 0.95, "{eval}");
     let v1 = sluice_json(
