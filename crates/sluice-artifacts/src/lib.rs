@@ -283,22 +283,30 @@ pub fn copy_tree(src: &Path, dest: &Path) -> Result<(), ArtifactError> {
 }
 
 /// Copies `src` into a fresh `dest` atomically: into a sibling temporary folder first, then
-/// renamed into place, so `dest` is either absent or complete.
+/// renamed into place, so `dest` is either absent or complete. The temporary name is this
+/// copy's own (process, time, a counter): copies into a folder several machines share may run
+/// at once under the same process id.
 pub fn copy_atomic(src: &Path, dest: &Path) -> Result<(), ArtifactError> {
+    static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let parent = dest.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(io_err(parent))?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     let tmp = parent.join(format!(
-        ".tmp-{}-{}",
+        ".tmp-{}-{}-{nanos}-{}",
         dest.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        std::process::id()
+        std::process::id(),
+        COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
-    let _ = fs::remove_dir_all(&tmp);
-    let _ = fs::remove_file(&tmp);
-    copy_tree(src, &tmp)?;
-    fs::rename(&tmp, dest).map_err(io_err(dest))?;
-    Ok(())
+    let copied = copy_tree(src, &tmp).and_then(|()| fs::rename(&tmp, dest).map_err(io_err(dest)));
+    if copied.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+        let _ = fs::remove_file(&tmp);
+    }
+    copied
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! that respects their dependencies. Nothing is written while planning, so a job that fails here
 //! leaves no trace in the workspace.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -42,6 +42,10 @@ pub struct DataRef {
     pub asset: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_hash: Option<String>,
+    /// Where `path`, a copy on the workspace's shared path, is copied from when a step that
+    /// reads it runs ([`Workspace::shared_copy_of`]).
+    #[serde(skip)]
+    pub copy_from: Option<PathBuf>,
 }
 
 /// What a step input resolves to.
@@ -734,15 +738,21 @@ fn resolve_data(
                         ty: IoType::parse(&row.ty).unwrap_or(IoType::UriFolder),
                         asset: Some(format!("{}:{}", row.name, row.version)),
                         content_hash: Some(content_hash),
+                        copy_from: None,
                     })
                 }
-                Ok(row) => Ok(DataRef {
-                    // Registered before the workspace had a shared path: copied onto it.
-                    path: ws.on_shared_path(Path::new(&row.path), &row.content_hash)?,
-                    ty: IoType::parse(&row.ty).unwrap_or(IoType::UriFolder),
-                    asset: Some(format!("{}:{}", row.name, row.version)),
-                    content_hash: Some(row.content_hash),
-                }),
+                Ok(row) => {
+                    // Registered before the workspace had a shared path: read from a copy on it.
+                    let stored = PathBuf::from(&row.path);
+                    let copy = ws.shared_copy_of(&stored, &row.content_hash);
+                    Ok(DataRef {
+                        path: copy.clone().unwrap_or_else(|| stored.clone()),
+                        ty: IoType::parse(&row.ty).unwrap_or(IoType::UriFolder),
+                        asset: Some(format!("{}:{}", row.name, row.version)),
+                        content_hash: Some(row.content_hash),
+                        copy_from: copy.map(|_| stored),
+                    })
+                }
                 Err(StoreError::NotFound { .. }) => {
                     let known = ws.store().list_data(Some(&name))?;
                     let help = if known.is_empty() {
@@ -765,7 +775,7 @@ fn resolve_data(
             let local = fetch_datastore_path(ws, src, text, &datastore, &path)?;
             check_exists(src, text, &local, ty)?;
             let content_hash = ws.hash_path(&local).ok().map(|h| h.hash);
-            Ok(DataRef { path: local, ty: ty.unwrap_or(IoType::UriFolder), asset: None, content_hash })
+            Ok(DataRef { path: local, ty: ty.unwrap_or(IoType::UriFolder), asset: None, content_hash, copy_from: None })
         }
         None if text.contains("://") => Err(err(format!("`{}` is remote data, and Sluice runs without network", text.value))
             .with_label("remote path")
@@ -778,11 +788,11 @@ fn resolve_data(
             // Recorded for lineage: which bytes the job read.
             let content_hash = ws.hash_path(&local).ok().map(|h| h.hash);
             // Steps on other nodes read a copy on the workspace's shared path.
-            let local = match &content_hash {
-                Some(hash) => ws.on_shared_path(&local, hash)?,
-                None => local,
-            };
-            Ok(DataRef { path: local, ty, asset: None, content_hash })
+            let copy = content_hash.as_deref().and_then(|h| ws.shared_copy_of(&local, h));
+            Ok(match copy {
+                Some(copy) => DataRef { path: copy, ty, asset: None, content_hash, copy_from: Some(local) },
+                None => DataRef { path: local, ty, asset: None, content_hash, copy_from: None },
+            })
         }
     }
 }
@@ -872,6 +882,7 @@ fn resolve_model(
         ty: ty.unwrap_or(IoType::CustomModel),
         asset: Some(format!("model:{name}:{}", mv.version)),
         content_hash,
+        copy_from: None,
     })
 }
 

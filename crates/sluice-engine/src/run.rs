@@ -848,6 +848,9 @@ fn record_output(
     Ok(())
 }
 
+/// The largest job inputs (JSON) handed to steps in `SLUICE_JOB_INPUTS`.
+const JOB_INPUTS_IN_ENV: usize = 32 * 1024;
+
 /// How often a step waiting for a place on its compute asks again.
 const PLACE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
@@ -950,13 +953,23 @@ impl StepTask {
                 compute,
                 stale,
             )?;
-            let also_held = unattended
-                .into_iter()
-                .filter(|(kind, id)| {
-                    crate::executor::by_kind(kind)
-                        .is_some_and(|e| e.occupies(&Launched::Batch { id: id.clone() }))
+            let also_held = if unattended.is_empty() {
+                0
+            } else {
+                // Asking runs the scheduler's command (`scontrol`): off the async workers.
+                let asked = unattended.len();
+                tokio::task::spawn_blocking(move || {
+                    unattended
+                        .into_iter()
+                        .filter(|(kind, id)| {
+                            crate::executor::by_kind(kind)
+                                .is_some_and(|e| e.occupies(&Launched::Batch { id: id.clone() }))
+                        })
+                        .count()
                 })
-                .count();
+                .await
+                .unwrap_or(asked)
+            };
             let took = {
                 let mut store = self.ws.store();
                 self.claim.check(&store);
@@ -1056,6 +1069,15 @@ impl StepTask {
                 &work_dir,
                 &log_path,
             )?;
+            // Inputs read from copies on the workspace's shared path: made now (once per
+            // content), by the first step that reads them.
+            for input in step.inputs.values() {
+                if let StepInput::Data(d) = input
+                    && let Some(from) = &d.copy_from
+                {
+                    self.ws.make_shared_copy(from, &d.path)?;
+                }
+            }
             StepLog::create(&log_path)?
         };
         let command = match self.render_command(&step) {
@@ -1543,6 +1565,14 @@ impl StepTask {
         set("SLUICE_STEP_NAME", &step.name);
         set("SLUICE_WORKSPACE", &self.ws.root().display().to_string());
         set("SLUICE_STORE", &self.ws.location().to_string());
+        // The job's inputs (asset versions, content hashes) for `sluice step register`'s
+        // lineage, where the step cannot open the store (a batch step on another machine, the
+        // store a SQLite file on this one's disk); large ones are read from the store.
+        if let Ok(inputs) = serde_json::to_string(&self.plan.inputs)
+            && inputs.len() <= JOB_INPUTS_IN_ENV
+        {
+            set("SLUICE_JOB_INPUTS", &inputs);
+        }
         set("SLUICE_EXPERIMENT_NAME", &self.plan.experiment_name);
         set("MLFLOW_TRACKING_URI", &self.tracking.uri);
         set("MLFLOW_RUN_ID", &self.run_id);

@@ -194,30 +194,49 @@ impl Workspace {
         self.shared.join("cache").join(kind)
     }
 
-    /// `path` where steps on other nodes read it: itself when the workspace has no shared path
-    /// of its own or `path` is on it, else a copy in the shared path's `inputs/HASH/NAME`,
-    /// made once per content (`content_hash`: `path`'s hash, as [`Workspace::hash_path`] gives).
-    pub fn on_shared_path(&self, path: &Path, content_hash: &str) -> Result<PathBuf, EngineError> {
-        if self.shared == self.root || path.starts_with(&self.shared) {
-            return Ok(path.to_path_buf());
+    /// Where steps on other nodes read `path` when it is not on the shared path: a copy in
+    /// the shared path's `inputs/HASH/NAME` (`content_hash`: `path`'s, as
+    /// [`Workspace::hash_path`] gives it), one per content; `None` when the workspace has no
+    /// shared path of its own or `path` is on it (symbolic links followed). Nothing is written
+    /// here: [`Workspace::make_shared_copy`] makes it when a step needs it.
+    #[must_use]
+    pub fn shared_copy_of(&self, path: &Path, content_hash: &str) -> Option<PathBuf> {
+        if self.shared == self.root {
+            return None;
+        }
+        let inside = match (
+            std::fs::canonicalize(path),
+            std::fs::canonicalize(&self.shared),
+        ) {
+            (Ok(p), Ok(s)) => p.starts_with(s),
+            _ => lexically_normal(path).starts_with(&self.shared),
+        };
+        if inside {
+            return None;
         }
         let digest = content_hash.rsplit(':').next().unwrap_or(content_hash);
         let name = path
             .file_name()
             .map_or_else(|| "input".into(), std::ffi::OsStr::to_os_string);
-        let dest = self
-            .shared
-            .join("inputs")
-            .join(digest.get(..32).unwrap_or(digest))
-            .join(name);
-        // Another process may have put the same copy in place first.
-        if !dest.exists()
-            && let Err(e) = sluice_artifacts::copy_atomic(path, &dest)
-            && !dest.exists()
-        {
-            return Err(e.into());
+        Some(
+            self.shared
+                .join("inputs")
+                .join(digest.get(..32).unwrap_or(digest))
+                .join(name),
+        )
+    }
+
+    /// Makes the copy [`Workspace::shared_copy_of`] named, unless it is there already (copied
+    /// beside it and renamed into place, so it is whole or absent; another runner may make it
+    /// first).
+    pub fn make_shared_copy(&self, from: &Path, copy: &Path) -> Result<(), EngineError> {
+        if copy.exists() {
+            return Ok(());
         }
-        Ok(dest)
+        match sluice_artifacts::copy_atomic(from, copy) {
+            Err(_) if copy.exists() => Ok(()),
+            other => Ok(other?),
+        }
     }
 
     /// The store. Callers hold the guard only for the duration of one operation.
@@ -429,24 +448,43 @@ mod tests {
             "environments are built on the shared path"
         );
 
-        // A file elsewhere is copied onto the shared path once per content; one there is not.
+        // A file elsewhere is read from a copy on the shared path, one per content, made when
+        // asked for; one there (or reached through a link there) is read where it is.
         let outside = tmp.path().join("taxi.csv");
         std::fs::write(&outside, "a,b\n1,2\n").unwrap();
         let hash = ws.hash_path(&outside).unwrap().hash;
-        let copy = ws.on_shared_path(&outside, &hash).unwrap();
+        let copy = ws.shared_copy_of(&outside, &hash).expect("a copy");
         assert!(
             copy.starts_with(shared.join("inputs")),
             "{}",
             copy.display()
         );
         assert_eq!(copy.file_name().unwrap(), "taxi.csv");
+        assert!(!copy.exists(), "nothing written until a step needs it");
+        ws.make_shared_copy(&outside, &copy).unwrap();
         assert_eq!(std::fs::read_to_string(&copy).unwrap(), "a,b\n1,2\n");
+        // Made once: a second call leaves the first copy as it is.
+        std::fs::write(&copy, "kept\n").unwrap();
+        ws.make_shared_copy(&outside, &copy).unwrap();
+        assert_eq!(std::fs::read_to_string(&copy).unwrap(), "kept\n");
+        assert_eq!(ws.shared_copy_of(&copy, &hash), None);
+        let dotted = shared.join("..").join("x").join("inputs");
         assert_eq!(
-            ws.on_shared_path(&outside, &hash).unwrap(),
-            copy,
-            "made once"
+            ws.shared_copy_of(&dotted, &hash),
+            None,
+            "a path there written with `..`"
         );
-        assert_eq!(ws.on_shared_path(&copy, &hash).unwrap(), copy);
+        let escape = shared.join("..").join("..").join("taxi.csv");
+        assert!(
+            ws.shared_copy_of(&escape, &hash).is_some(),
+            "`..` out of it"
+        );
+        let link = shared.join("to-local.csv");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        assert!(
+            ws.shared_copy_of(&link, &hash).is_some(),
+            "a link on the shared path to a local file"
+        );
     }
 
     #[test]

@@ -143,15 +143,20 @@ impl Executor for Slurm {
         let Launched::Batch { id } = launched else {
             return false;
         };
+        let seen = || {
+            SEEN.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
         let now = std::time::Instant::now();
-        let mut seen = SEEN
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let seen = seen.get_or_insert_with(Default::default);
-        seen.retain(|_, (at, _)| now.duration_since(*at) < OCCUPIES_TTL);
-        if let Some((_, runs)) = seen.get(id) {
-            return *runs;
+        {
+            let mut seen = seen();
+            let seen = seen.get_or_insert_with(Default::default);
+            seen.retain(|_, (at, _)| now.duration_since(*at) < OCCUPIES_TTL);
+            if let Some((_, runs)) = seen.get(id) {
+                return *runs;
+            }
         }
+        // Asked without the lock: other steps' answers do not wait for this one.
         let controller = std::process::Command::new("scontrol")
             .args(["show", "job", "-o", id])
             .output();
@@ -162,7 +167,9 @@ impl Executor for Slurm {
             // Cannot tell: it may run, and over-counting only makes steps wait.
             Asked::Unreachable(_) => true,
         };
-        seen.insert(id.clone(), (now, runs));
+        seen()
+            .get_or_insert_with(Default::default)
+            .insert(id.clone(), (now, runs));
         runs
     }
 

@@ -73,7 +73,6 @@ fn create(
     print_warnings(&warnings);
     let spec = loaded?;
     let src = &spec.source;
-    let ws_preview = located.dir.clone();
     // A path on a registered (remote) datastore: the version refers to it, fetched here to be
     // checked and hashed.
     let mut reference = None;
@@ -88,9 +87,7 @@ fn create(
                 reference = Some(spec.path.value.clone());
                 sluice_engine::fetch_datastore_path(&ws, src, &spec.path, &datastore, &path)?
             } else {
-                let mut p = ws_preview.join("datastores").join(datastore);
-                p.push(path);
-                p
+                ws.datastore_path(&datastore, &path)
             }
         }
         DataPath::Local(local) => local,

@@ -634,7 +634,7 @@ fn a_killed_runners_slurm_job_runs_on_until_job_cancel_stops_it() {
         &["job", "show", "-n", "after", "-o", "json"],
     ));
     assert!(
-        waiting["executor_id"].is_null(),
+        waiting["executor_id"].is_null() && waiting["status"] == "Queued",
         "no Slurm job while the detached one holds the place: {waiting:#}"
     );
     // `job cancel` stops it: no Slurm job is left behind.
@@ -1241,6 +1241,12 @@ fn the_taxi_example_runs_on_a_slurm_compute() {
     let lineage: Value =
         serde_json::from_str(v1["tags"]["sluice.lineage"].as_str().unwrap()).unwrap();
     assert_eq!(lineage["job"], "taxi-slurm");
+    let input = &lineage["inputs"]["raw_data"];
+    assert!(input["content_hash"].is_string(), "{lineage:#}");
+    assert!(
+        Path::new(input["path"].as_str().unwrap()).starts_with(shared.join("inputs")),
+        "{lineage:#}"
+    );
 }
 
 #[test]

@@ -313,19 +313,26 @@ fn train_args(a: &StepTrainArgs) -> sluice_steps::train::TrainArgs {
     }
 }
 
-/// The data inputs of the job this step runs in (asset versions and content hashes), from the
-/// workspace the job gave the step; `null` outside a job.
+/// The data inputs of the job this step runs in (asset versions and content hashes), as the
+/// job handed them to the step (`SLUICE_JOB_INPUTS`), else from the workspace it gave the step;
+/// `null` outside a job.
 fn job_inputs() -> Value {
-    let (Ok(ws), Ok(job)) = (
-        std::env::var("SLUICE_WORKSPACE"),
-        std::env::var("SLUICE_JOB_NAME"),
-    ) else {
+    job_inputs_from(&|name| std::env::var(name).ok())
+}
+
+/// [`job_inputs`] with the variables `var` gives.
+fn job_inputs_from(var: &dyn Fn(&str) -> Option<String>) -> Value {
+    if let Some(inputs) =
+        var("SLUICE_JOB_INPUTS").and_then(|text| serde_json::from_str::<Value>(&text).ok())
+    {
+        return inputs;
+    }
+    let (Some(ws), Some(job)) = (var("SLUICE_WORKSPACE"), var("SLUICE_JOB_NAME")) else {
         return Value::Null;
     };
     // The job's store: the one it handed its steps (`SLUICE_STORE`), else the workspace's.
     let ws = std::path::Path::new(&ws);
-    let given = std::env::var("SLUICE_STORE")
-        .ok()
+    let given = var("SLUICE_STORE")
         .filter(|s| !s.trim().is_empty())
         .map(|s| sluice_store::Location::parse(s.trim()));
     let Ok(location) = sluice_engine::Workspace::store_location(ws, given.as_ref()) else {
@@ -370,4 +377,29 @@ fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch step on another machine, where the workspace's store is not to be opened:
+    /// the inputs the job handed it are its lineage's.
+    #[test]
+    fn a_steps_job_inputs_come_from_the_job_without_opening_the_store() {
+        let missing = tempfile::tempdir().unwrap();
+        let ws = missing.path().join("not-here").join(".sluice");
+        let inputs = r#"{"raw_data":{"kind":"data","path":"/share/inputs/ab/taxi.csv","type":"uri_file","content_hash":"blake3:ab"}}"#;
+        let var = |name: &str| match name {
+            "SLUICE_JOB_INPUTS" => Some(inputs.to_owned()),
+            "SLUICE_WORKSPACE" => Some(ws.display().to_string()),
+            "SLUICE_JOB_NAME" => Some("j".to_owned()),
+            _ => None,
+        };
+        let got = job_inputs_from(&var);
+        assert_eq!(got["raw_data"]["content_hash"], "blake3:ab", "{got}");
+        assert!(!ws.exists(), "no store made where the step runs");
+        // Outside a job: nothing.
+        assert_eq!(job_inputs_from(&|_| None), Value::Null);
+    }
 }
