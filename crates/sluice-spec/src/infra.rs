@@ -48,6 +48,9 @@ use crate::yaml::{self, Node, Value};
 #[derive(Debug, Clone)]
 pub struct InfraSpec {
     pub source: Source,
+    /// The file holding Sluice's declarations when the `sluice_infra` variable names one (the
+    /// variables file then stays as Azure DevOps reads a variables template: `variables:` only).
+    pub declarations: Option<PathBuf>,
     /// Every variable, `$(...)` resolved, in file order.
     pub variables: IndexMap<String, Spanned<String>>,
     pub workspace: WorkspaceDecl,
@@ -96,6 +99,10 @@ pub struct PolicyDecl {
     pub file: Spanned<PathBuf>,
 }
 
+/// The variable naming the file that holds Sluice's declarations (`sluice:`), relative to the
+/// infrastructure file: Azure DevOps refuses any key but `variables:` in a variables template.
+pub(crate) const DECLARATIONS_VARIABLE: &str = "sluice_infra";
+
 /// The cluster the templates' `enable_aml_computecluster` makes when the variables name none.
 const DEFAULT_CLUSTER: (&str, &str, u32, u32) = ("cpu-cluster", "STANDARD_DS3_v2", 0, 4);
 
@@ -117,21 +124,78 @@ pub fn load_infra(
 /// As [`load_infra`].
 pub fn parse_infra(source: &Source, warnings: &mut Vec<Warning>) -> Result<InfraSpec, SpecError> {
     let root = yaml::parse(source, warnings)?;
-    let ctx = Ctx {
+    // Two files may be read: this one (its variables) and the one holding Sluice's declarations
+    // (this one, or the file its `sluice_infra` variable names). Errors point into the file the
+    // offending text is in.
+    let mut var_warnings = Vec::new();
+    let vctx = Ctx {
         source,
-        warnings,
+        warnings: &mut var_warnings,
         assets: None,
     };
-    let mut r = MapReader::new(&ctx, &root, "an infrastructure file")?;
+    let mut r = MapReader::new(&vctx, &root, "an infrastructure file")?;
     let Some(vars_node) = r.get("variables").filter(|n| !n.is_null()) else {
-        return Err(ctx
+        return Err(vctx
             .error(&root, "the file has no `variables:`")
             .with_help("an infrastructure file is a `config-infra-*.yml`: `variables:` with `namespace`, `postfix`, `environment`, ..."));
     };
-    let sluice_node = r.get("sluice").filter(|n| !n.is_null()).cloned();
-    r.finish(&ctx)?;
-    let raw = raw_variables(&ctx, vars_node)?;
-    let variables = resolve_all(&ctx, &raw)?;
+    let sluice_here = r.get("sluice").filter(|n| !n.is_null()).cloned();
+    r.finish(&vctx)?;
+    let raw = raw_variables(&vctx, vars_node)?;
+    let variables = resolve_all(&vctx, &raw)?;
+    let declarations = match (&sluice_here, variables.get(DECLARATIONS_VARIABLE)) {
+        (Some(here), Some(v)) => {
+            return Err(vctx
+                .error_at(
+                    v.span,
+                    format!("`{DECLARATIONS_VARIABLE}` names a file, and this file has a `sluice:` block too"),
+                )
+                .with_label("declarations elsewhere")
+                .with_help(format!(
+                    "keep one: the `sluice:` block at line {} or the file `{}`",
+                    here.span.line, v.value
+                )));
+        }
+        (None, Some(v)) => {
+            let path = source.resolve(&v.value);
+            let file = read_source(&path).map_err(|e| {
+                vctx.error_at(
+                    v.span,
+                    format!("cannot read the declarations file `{}`", v.value),
+                )
+                .with_label("named here")
+                .with_help(e.to_string())
+            })?;
+            Some((path, file))
+        }
+        _ => None,
+    };
+    let (declarations_path, declarations) = declarations.unzip();
+    let decl_source = declarations.as_ref().unwrap_or(source);
+    let mut decl_warnings = Vec::new();
+    let sluice_node = match &declarations {
+        Some(file) => {
+            let droot = yaml::parse(file, &mut decl_warnings)?;
+            let dctx = Ctx {
+                source: file,
+                warnings: &mut Vec::new(),
+                assets: None,
+            };
+            let mut d = MapReader::new(&dctx, &droot, "a declarations file")?;
+            let node = d.get("sluice").filter(|n| !n.is_null()).cloned();
+            d.finish(&dctx)?;
+            Some(node.ok_or_else(|| {
+                dctx.error(&droot, "the declarations file has no `sluice:` block")
+                    .with_help("write Sluice's declarations under `sluice:` (workspace, computes, tokens, ...)")
+            })?)
+        }
+        None => sluice_here,
+    };
+    let ctx = Ctx {
+        source: decl_source,
+        warnings: &mut decl_warnings,
+        assets: None,
+    };
     let sluice_node = match sluice_node {
         Some(mut node) => {
             substitute_tree(&ctx, &variables, &mut node)?;
@@ -157,11 +221,11 @@ pub fn parse_infra(source: &Source, warnings: &mut Vec<Warning>) -> Result<Infra
     let policies_node = s.get("policies");
     s.finish(&ctx)?;
 
-    let workspace = workspace_decl(&ctx, &variables, vars_node, ws_node)?;
+    let workspace = workspace_decl(&vctx, &ctx, &variables, vars_node, ws_node)?;
 
     let mut computes = Vec::new();
     let cluster_on = match variables.get("enable_aml_computecluster") {
-        Some(v) => truthy(&ctx, v)?,
+        Some(v) => truthy(&vctx, v)?,
         None => variables.contains_key("training_target"),
     };
     if cluster_on {
@@ -169,14 +233,16 @@ pub fn parse_infra(source: &Source, warnings: &mut Vec<Warning>) -> Result<Infra
             if prefix == "batch_target" && !variables.contains_key(prefix) {
                 continue;
             }
-            computes.push(cluster_from_variables(&ctx, &variables, prefix, vars_node)?);
+            computes.push(cluster_from_variables(
+                &vctx, &variables, prefix, vars_node,
+            )?);
         }
     }
     let mut warns = Vec::new();
     for item in seq(&ctx, computes_node, "computes")? {
         let compute = match file_of(&ctx, item, "computes")? {
             Some(file) => crate::compute::load_compute(&file.value, &[], &mut warns)?,
-            None => compute_from_node(source, item, &mut warns)?,
+            None => compute_from_node(decl_source, item, &mut warns)?,
         };
         if let Some(first) = computes.iter().find(|c| c.name.value == compute.name.value) {
             return Err(ctx
@@ -247,12 +313,15 @@ pub fn parse_infra(source: &Source, warnings: &mut Vec<Warning>) -> Result<Infra
         p.finish(&ctx)?;
         policies.push(PolicyDecl {
             model,
-            file: Spanned::new(source.resolve(&file.value), file.span),
+            file: Spanned::new(decl_source.resolve(&file.value), file.span),
         });
     }
+    warnings.extend(var_warnings);
+    warnings.extend(decl_warnings);
     warnings.extend(warns);
     Ok(InfraSpec {
         source: source.clone(),
+        declarations: declarations_path,
         variables,
         workspace,
         computes,
@@ -498,7 +567,9 @@ fn truthy(ctx: &Ctx<'_>, v: &Spanned<String>) -> Result<bool, SpecError> {
     }
 }
 
+/// The workspace: `ctx` reads the declarations (`sluice.workspace`), `vctx` the variables.
 fn workspace_decl(
+    vctx: &Ctx<'_>,
     ctx: &Ctx<'_>,
     vars: &IndexMap<String, Spanned<String>>,
     vars_node: &Node,
@@ -534,16 +605,20 @@ fn workspace_decl(
             ));
     }
     let server = server.map(|s| s.value.trim_end_matches('/').to_owned());
-    let name = match (explicit, vars.get("aml_workspace")) {
-        (Some(n), _) => n,
-        (None, Some(v)) => v.clone(),
+    // The name's text is in the declarations (`name:`) or in the variables.
+    let (name, name_ctx) = match (explicit, vars.get("aml_workspace")) {
+        (Some(n), _) => (n, ctx),
+        (None, Some(v)) => (v.clone(), vctx),
         (None, None) => match (vars.get("namespace"), vars.get("environment")) {
             (Some(ns), Some(env)) => {
                 let postfix = vars.get("postfix").map_or("", |p| p.value.as_str());
-                Spanned::new(format!("mlw-{}-{postfix}{}", ns.value, env.value), ns.span)
+                (
+                    Spanned::new(format!("mlw-{}-{postfix}{}", ns.value, env.value), ns.span),
+                    vctx,
+                )
             }
             _ => {
-                return Err(ctx
+                return Err(vctx
                     .error(vars_node, "the file names no workspace")
                     .with_label("no `aml_workspace`")
                     .with_help("add `aml_workspace: mlw-$(namespace)-$(postfix)$(environment)` (or `namespace:` and `environment:`)"));
@@ -556,7 +631,7 @@ fn workspace_decl(
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        return Err(ctx
+        return Err(name_ctx
             .error_at(
                 name.span,
                 format!("`{}` is not a workspace name", name.value),
@@ -566,7 +641,8 @@ fn workspace_decl(
     }
     let path = match path {
         Some(p) => ctx.source.resolve(&p.value),
-        None => ctx
+        // Beside the infrastructure file, whichever file holds the declarations.
+        None => vctx
             .source
             .resolve(&format!(".sluice-workspaces/{}", name.value)),
     };
@@ -778,5 +854,90 @@ mod tests {
         assert!(err.message.contains("unknown role `admin`"));
         let err = parse("variables:\n  aml_workspace: w\nsluice:\n  computer: []\n").unwrap_err();
         assert_eq!(err.help.as_deref(), Some("did you mean `computes`?"));
+    }
+
+    /// `sluice_infra` names a file of declarations, so the variables file stays a variables
+    /// template Azure DevOps accepts; both files' errors point into their own file.
+    #[test]
+    fn the_declarations_may_live_in_a_file_the_variables_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+        };
+        write(
+            "mlops/sluice-infra.yml",
+            "# shared by dev and prod\nsluice:\n  tokens:\n    - {name: ci-$(environment), role: contributor}\n  policies:\n    - {model: m, file: policy.yml}\n  workspace:\n    shared: share/$(environment)\n",
+        );
+        let load = |text: &str| {
+            let mut source = Source::new("config-infra-dev.yml", text);
+            source.dir = dir.path().to_path_buf();
+            parse_infra(&source, &mut Vec::new())
+        };
+        let vars = "variables:\n  environment: dev\n  aml_workspace: w-$(environment)\n  sluice_infra: mlops/sluice-infra.yml\n";
+        let spec = load(vars).unwrap();
+        assert_eq!(
+            spec.declarations,
+            Some(dir.path().join("mlops/sluice-infra.yml"))
+        );
+        assert_eq!(spec.tokens[0].name.value, "ci-dev");
+        // Paths in the declarations are the declarations file's; the default workspace folder
+        // is beside the variables file.
+        assert_eq!(
+            spec.policies[0].file.value,
+            dir.path().join("mlops/policy.yml")
+        );
+        assert_eq!(
+            spec.workspace.shared.as_deref(),
+            Some(dir.path().join("mlops/share/dev").to_str().unwrap())
+        );
+        assert_eq!(
+            spec.workspace.path,
+            dir.path().join(".sluice-workspaces/w-dev")
+        );
+
+        write(
+            "bad.yml",
+            "sluice:\n  tokens:\n    - {name: a, role: admin}\n",
+        );
+        let err = load("variables:\n  aml_workspace: w\n  sluice_infra: bad.yml\n").unwrap_err();
+        assert!(
+            err.message.contains("unknown role `admin`"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.location().ends_with("bad.yml:3:23"),
+            "{}",
+            err.location()
+        );
+        write(
+            "undefined.yml",
+            "sluice:\n  tokens:\n    - {name: $(nope), role: owner}\n",
+        );
+        let err =
+            load("variables:\n  aml_workspace: w\n  sluice_infra: undefined.yml\n").unwrap_err();
+        assert!(
+            err.location().ends_with("undefined.yml:3:14"),
+            "{}",
+            err.location()
+        );
+        let err =
+            load("variables:\n  aml_workspace: w\n  sluice_infra: missing.yml\n").unwrap_err();
+        assert_eq!(err.location(), "config-infra-dev.yml:3:17");
+        assert!(err.message.contains("missing.yml"), "{}", err.message);
+        let err = load(
+            "variables:\n  aml_workspace: w\n  sluice_infra: bad.yml\nsluice:\n  tokens: []\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("a `sluice:` block too"),
+            "{}",
+            err.message
+        );
+        write("empty.yml", "# nothing\nother: 1\n");
+        let err = load("variables:\n  aml_workspace: w\n  sluice_infra: empty.yml\n").unwrap_err();
+        assert!(err.location().contains("empty.yml"), "{}", err.location());
     }
 }

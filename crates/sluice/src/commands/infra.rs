@@ -51,6 +51,9 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &InfraCommand) -> Result<(), CliError> {
                     "path": spec.workspace.path.display().to_string(),
                     "store": spec.workspace.store,
                     "server": spec.workspace.server,
+                    // Where steps' environments are built: the shared path, else the folder.
+                    "shared": spec.workspace.shared.clone().unwrap_or_else(|| spec.workspace.path.display().to_string()),
+                    "declarations": spec.declarations.as_ref().map(|d| d.display().to_string()),
                     "variables": spec.variables.iter().map(|(k, v)| (k.clone(), json!(v.value))).collect::<serde_json::Map<_, _>>(),
                 }),
                 &["valid", "workspace"],

@@ -14,20 +14,29 @@ use serde_json::Value;
 use crate::common::TestContext;
 
 /// A project: the taxi example (built-in steps: no network), its dev and prod infrastructure
-/// files declaring the tokens CI uses and the promotion policy.
+/// files (variables only, as Azure DevOps reads a variables template) naming the file that
+/// declares the tokens CI uses and the promotion policy.
 fn project(ctx: &TestContext) -> PathBuf {
     let root = ctx.copy_example("taxi-fare");
     for env in ["dev", "prod"] {
         std::fs::write(
             root.join(format!("config-infra-{env}.yml")),
             format!(
-                "variables:\n  ap_vm_image: ubuntu-22.04\n  namespace: taxi\n  postfix: \"01\"\n  location: westeurope\n  environment: {env}\n  enable_aml_computecluster: true\n  aml_workspace: mlw-$(namespace)-$(postfix)$(environment)\nsluice:\n  tokens:\n    - {{name: ci-trainer, role: contributor}}\n    - {{name: release-bot, role: owner}}\n    - {{name: olga, role: owner}}\n  policies:\n    - {{model: taxi-fare-model, file: policy.yml}}\n"
+                "variables:\n  ap_vm_image: ubuntu-22.04\n  namespace: taxi\n  postfix: \"01\"\n  location: westeurope\n  environment: {env}\n  enable_aml_computecluster: true\n  aml_workspace: mlw-$(namespace)-$(postfix)$(environment)\n  sluice_infra: sluice-infra.yml\n"
             ),
         )
         .unwrap();
     }
+    std::fs::write(
+        root.join(DECLARATIONS),
+        "sluice:\n  tokens:\n    - {name: ci-trainer, role: contributor}\n    - {name: release-bot, role: owner}\n    - {name: olga, role: owner}\n  policies:\n    - {model: taxi-fare-model, file: policy.yml}\n",
+    )
+    .unwrap();
     root
 }
+
+/// The test project's file of declarations (see [`project`]).
+const DECLARATIONS: &str = "sluice-infra.yml";
 
 fn yaml(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap();
@@ -330,6 +339,35 @@ fn the_generated_github_workflows_run_from_nothing_to_an_approved_promotion() {
     }
     assert_eq!(train["jobs"]["promote"]["environment"], "production");
     assert_eq!(train["jobs"]["promote"]["needs"], "train");
+    // A pull request trains but does not promote; prod's infrastructure acts with prod's owner
+    // token; a workspace folder keeps the jobs on a runner whose disk lasts.
+    assert!(train["on"]["pull_request"].is_object());
+    assert!(
+        train["jobs"]["promote"]["if"]
+            .as_str()
+            .unwrap()
+            .contains("github.event_name != 'pull_request'")
+    );
+    assert_eq!(
+        infra["jobs"]["prod"]["env"]["SLUICE_TOKEN"],
+        "${{ secrets.SLUICE_PROD_OWNER_TOKEN }}"
+    );
+    for (wf, job) in [
+        (&infra, "dev"),
+        (&infra, "prod"),
+        (&train, "train"),
+        (&train, "promote"),
+    ] {
+        assert_eq!(wf["jobs"][job]["runs-on"], "self-hosted", "{job}");
+    }
+    assert!(
+        infra["on"]["push"]["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == DECLARATIONS),
+        "the declarations file triggers the infrastructure workflow"
+    );
 
     // Pipeline 1 on a push: nothing exists yet; the local user (no secret yet) makes it all.
     let temp = ctx.root().join("runner-temp");
@@ -447,7 +485,7 @@ fn team_server(ctx: &TestContext, root: &Path) -> TeamServer {
         serde_json::from_str(&std::fs::read_to_string(&secrets_file).unwrap()).unwrap();
     let token = |n: &str| secrets[n].as_str().unwrap().to_owned();
     let server = crate::remote::Server::start_with(ctx, &["--auth", "--workspace", &ws], &[]);
-    let file = root.join("config-infra-dev.yml");
+    let file = root.join(DECLARATIONS);
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(
         &file,
@@ -504,6 +542,13 @@ fn promoted_by_the_release_bot(ws: &str, olga: &str) -> bool {
 fn the_generated_github_workflow_trains_and_promotes_on_a_declared_team_server() {
     let ctx = TestContext::new();
     let root = project(&ctx);
+    let TeamServer {
+        ws,
+        trainer,
+        bot,
+        olga,
+        server,
+    } = team_server(&ctx, &root);
     ctx.ok(&[
         "ci",
         "init",
@@ -514,13 +559,10 @@ fn the_generated_github_workflow_trains_and_promotes_on_a_declared_team_server()
         "pipeline.yml",
     ]);
     let train = yaml(&root.join(".github/workflows/deploy-model-training-pipeline.yml"));
-    let TeamServer {
-        ws,
-        trainer,
-        bot,
-        olga,
-        server,
-    } = team_server(&ctx, &root);
+    // A team server every job reaches: GitHub's hosted runners serve.
+    for job in ["train", "promote"] {
+        assert_eq!(train["jobs"][job]["runs-on"], "ubuntu-latest", "{job}");
+    }
 
     let ci = GitHub {
         root: root.clone(),
@@ -584,6 +626,13 @@ impl Azure {
         for item in pipeline["variables"].as_array().unwrap() {
             if let Some(t) = item["template"].as_str() {
                 let vars = yaml(&az.dir.join(t));
+                // Azure DevOps refuses a variables template holding anything else.
+                for key in vars.as_object().unwrap().keys() {
+                    assert!(
+                        matches!(key.as_str(), "variables" | "parameters"),
+                        "{t}: `{key}:` in a variables template"
+                    );
+                }
                 for (k, v) in vars["variables"].as_object().unwrap() {
                     az.vars.insert(k.to_lowercase(), scalar(v));
                 }
@@ -809,7 +858,8 @@ fn the_generated_azure_devops_pipelines_run_from_nothing_to_an_approved_promotio
 
     // Pipeline 1: the infrastructure file is its variables template; nothing exists yet.
     let (mut infra, pipeline) = Azure::load(&root, &dir.join("deploy-infra.yml"), &temp, &[]);
-    assert_eq!(pipeline["pool"]["vmImage"], "$(ap_vm_image)");
+    // A workspace folder must outlive each job: a self-hosted agent pool.
+    assert_eq!(pipeline["pool"]["name"], "Default");
     assert_eq!(
         infra.vars["aml_workspace"],
         "mlw-$(namespace)-$(postfix)$(environment)"
@@ -1099,6 +1149,12 @@ fn the_python_examples_ci_files_are_what_ci_init_writes_today() {
         // The model its pipeline registers is the one the pipelines promote.
         let said = init(system);
         assert!(!said.contains("warning"), "{said}");
+    }
+    // Azure DevOps reads the infrastructure files as variables templates: nothing else in them.
+    for env in ["dev", "prod"] {
+        let vars = yaml(&example.join(format!("config-infra-{env}.yml")));
+        let keys: Vec<&String> = vars.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["variables"], "config-infra-{env}.yml");
     }
     for (path, text) in shipped {
         assert_eq!(

@@ -220,6 +220,34 @@ fn apply_makes_the_declared_workspace_and_a_second_apply_changes_nothing() {
     assert!(audited >= 7, "every change is audited: {audited}");
     let before = std::fs::read_to_string(ws_path(&ctx).join("workspace.json")).unwrap();
     let cluster_created = cluster["created_at"].clone();
+    // Everything the file declares, as the workspace shows it (times included).
+    let declared = || -> Vec<Value> {
+        [
+            &["compute", "list", "-o", "json"][..],
+            &["data", "list", "-o", "json"],
+            &["environment", "list", "-o", "json"],
+            &["datastore", "list", "-o", "json"],
+            &["token", "list", "-o", "json"],
+            &["model", "list", "-o", "json"],
+            &[
+                "model",
+                "policy",
+                "show",
+                "-n",
+                "taxi-fare-model",
+                "-o",
+                "json",
+            ],
+        ]
+        .iter()
+        .map(|args| on_ws(&ctx, args))
+        .collect()
+    };
+    let state = declared();
+    assert!(
+        state.iter().any(|v| v.to_string().contains("created_at")),
+        "the state shown holds times: {state:#?}"
+    );
 
     // The second apply: nothing to do, nothing written, no secret made again.
     let out = ctx.run(&["infra", "apply", "-f", "config-infra-dev.yml"]);
@@ -244,6 +272,11 @@ fn apply_makes_the_declared_workspace_and_a_second_apply_changes_nothing() {
     assert_eq!(
         on_ws(&ctx, &["compute", "show", "-n", "cpu-cluster"])["created_at"],
         cluster_created
+    );
+    assert_eq!(
+        declared(),
+        state,
+        "no declared thing changed, its times included"
     );
     assert_eq!(
         on_ws(&ctx, &["data", "list", "-n", "taxi-data", "-o", "json"])

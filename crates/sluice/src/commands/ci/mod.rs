@@ -27,6 +27,8 @@ pub(crate) fn init(ctx: &Ctx<'_>, args: &CiInitArgs) -> Result<(), CliError> {
         None => std::env::current_dir()
             .map_err(|e| CliError::Workspace(format!("cannot read the current folder: {e}")))?,
     };
+    // Absolute, so that files the infrastructure file names are written relative to it.
+    let root = std::path::absolute(&root).unwrap_or(root);
     let rel = |p: &Path| -> String {
         let abs = if p.is_absolute() {
             p.to_path_buf()
@@ -130,7 +132,43 @@ pub(crate) fn init(ctx: &Ctx<'_>, args: &CiInitArgs) -> Result<(), CliError> {
         .map(|_| "..")
         .collect::<Vec<_>>()
         .join("/");
+    // A workspace in a folder must outlive each job: a self-hosted runner (agent) keeps it.
+    // One every job reaches from anywhere (a team server, or a shared store with a blob store)
+    // serves hosted runners.
+    let w = &spec.workspace;
+    let reachable = w.server.is_some()
+        || (w.store.is_some() && w.artifacts.as_deref().is_some_and(|a| a.contains("://")));
+    let (runs_on, pool, why) = if reachable {
+        (
+            "ubuntu-latest",
+            "vmImage: $(ap_vm_image)",
+            "hosted ones: the dev file declares a workspace every job reaches\n# (a team server, or a shared store and a blob store)",
+        )
+    } else {
+        (
+            "self-hosted",
+            "name: Default # a self-hosted agent pool: the workspace folder must outlive each job",
+            "self-hosted ones: the dev file declares a workspace folder, which must outlive\n# each job (declare `sluice.workspace.server`, or `store` and `artifacts`, for hosted ones)",
+        )
+    };
+    // The files holding the declarations (`sluice_infra`), which also trigger the pipelines.
+    let mut declarations: Vec<String> = Vec::new();
+    for file in [&infra_dev, &infra_prod] {
+        let spec = if file == &infra_dev {
+            Some(spec.clone())
+        } else {
+            sluice_spec::load_infra(&root.join(file), &mut Vec::new()).ok()
+        };
+        if let Some(d) = spec.and_then(|s| s.declarations)
+            && !declarations.contains(&rel(&d))
+        {
+            declarations.push(rel(&d));
+        }
+    }
     let values = [
+        ("{{RUNS_ON}}", runs_on.to_owned()),
+        ("{{POOL}}", pool.to_owned()),
+        ("{{RUNS_ON_WHY}}", why.to_owned()),
         ("{{INFRA_DEV}}", rel(&infra_dev)),
         ("{{INFRA_PROD}}", rel(&infra_prod)),
         ("{{PIPELINE}}", rel(&pipeline)),
@@ -153,7 +191,21 @@ pub(crate) fn init(ctx: &Ctx<'_>, args: &CiInitArgs) -> Result<(), CliError> {
                 hint: Some("pass `--force` to write over it".into()),
             });
         }
-        let mut text = (*template).to_owned();
+        // A line naming the declarations file: one per file, none without.
+        let mut text: String = template
+            .lines()
+            .flat_map(|line| {
+                if line.contains("{{INFRA_DECLARATIONS}}") {
+                    declarations
+                        .iter()
+                        .map(|d| line.replace("{{INFRA_DECLARATIONS}}", d))
+                        .collect::<Vec<_>>()
+                } else {
+                    vec![line.to_owned()]
+                }
+            })
+            .map(|line| line + "\n")
+            .collect();
         for (key, value) in &values {
             text = text.replace(key, value);
         }
@@ -176,8 +228,8 @@ pub(crate) fn init(ctx: &Ctx<'_>, args: &CiInitArgs) -> Result<(), CliError> {
         written.push(path.display().to_string());
     }
     ui::note(&match args.system {
-        CiSystem::Github => "next: add the secrets SLUICE_OWNER_TOKEN and SLUICE_TRAINER_TOKEN and the variable SLUICE_GIT (the git URL sluice is built from on runners without it) (Settings > Secrets and variables > Actions), and required reviewers to the `production` environment (Settings > Environments)".to_owned(),
-        CiSystem::AzureDevops => "next: create the pipelines from these files, add the secret variables SLUICE_OWNER_TOKEN and SLUICE_TRAINER_TOKEN and the variable SLUICE_GIT (the git URL sluice is built from on agents without it), and an approval check on the `production` environment (Pipelines > Environments)".to_owned(),
+        CiSystem::Github => "next: add the secrets SLUICE_OWNER_TOKEN, SLUICE_PROD_OWNER_TOKEN and SLUICE_TRAINER_TOKEN and the variable SLUICE_GIT (the git URL sluice is built from on runners without it) (Settings > Secrets and variables > Actions), and required reviewers to the `production` environment (Settings > Environments)".to_owned(),
+        CiSystem::AzureDevops => "next: create the pipelines from these files, add the secret variables SLUICE_OWNER_TOKEN, SLUICE_PROD_OWNER_TOKEN and SLUICE_TRAINER_TOKEN and the variable SLUICE_GIT (the git URL sluice is built from on agents without it), and an approval check on the `production` environment (Pipelines > Environments)".to_owned(),
     });
     ctx.printer.print(
         &json!({
