@@ -56,6 +56,71 @@ fn common_ancestor(paths: &[PathBuf]) -> PathBuf {
     common
 }
 
+/// A component's files as registration stores them: their hash, their paths, the YAML's path.
+struct Staged {
+    hash: sluice_artifacts::ContentHash,
+    stored: Vec<String>,
+    rel_yaml: PathBuf,
+}
+
+/// Copies the component's YAML and the files it names into `staging/tree` (paths relative to
+/// the folder holding them all) and hashes them.
+fn stage(
+    ws: &Workspace,
+    file: &Path,
+    info: &ComponentInfo,
+    staging: &Path,
+) -> Result<Staged, EngineError> {
+    let yaml_dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let mut anchors = vec![yaml_dir];
+    for f in &info.files {
+        anchors.push(if f.is_dir() {
+            f.clone()
+        } else {
+            f.parent().unwrap_or(Path::new("/")).to_path_buf()
+        });
+    }
+    let base = common_ancestor(&anchors);
+    let tree = staging.join("tree");
+    let mut stored = Vec::new();
+    for path in std::iter::once(file).chain(info.files.iter().map(PathBuf::as_path)) {
+        let rel = path.strip_prefix(&base).unwrap_or(path);
+        let dest = tree.join(rel);
+        if path.is_dir() {
+            ws.code_snapshot(path)?.copy_to(&dest)?;
+        } else if !dest.exists() {
+            sluice_artifacts::copy_tree(path, &dest)?;
+        }
+        stored.push(rel.display().to_string());
+    }
+    let hash = sluice_artifacts::hash_path(&tree)?;
+    let rel_yaml = file.strip_prefix(&base).unwrap_or(file).to_path_buf();
+    Ok(Staged {
+        hash,
+        stored,
+        rel_yaml,
+    })
+}
+
+/// The content hash registering `info` (read from `file`) would record, so that a plan can
+/// tell a version's files from other ones; staged in the system's temporary folder, nothing
+/// written to the workspace.
+pub fn component_content_hash(
+    ws: &Workspace,
+    file: &Path,
+    info: &ComponentInfo,
+) -> Result<String, EngineError> {
+    let file = std::path::absolute(file).map_err(|e| EngineError::io(file, e))?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let staging =
+        std::env::temp_dir().join(format!("sluice-component-{}-{nanos}", std::process::id()));
+    let staged = stage(ws, &file, info, &staging);
+    let _ = std::fs::remove_dir_all(&staging);
+    Ok(staged?.hash.hash)
+}
+
 /// Registers `info` (read from `file`) as `name:version`, created by `who`. Registering the
 /// same content again under an existing version returns that version; other content is
 /// refused.
@@ -68,36 +133,24 @@ pub fn register_component(
     who: &str,
 ) -> Result<(ComponentRow, bool), EngineError> {
     let file = std::path::absolute(file).map_err(|e| EngineError::io(file, e))?;
-    let yaml_dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let mut anchors = vec![yaml_dir];
-    for f in &info.files {
-        anchors.push(if f.is_dir() {
-            f.clone()
-        } else {
-            f.parent().unwrap_or(Path::new("/")).to_path_buf()
-        });
-    }
-    let base = common_ancestor(&anchors);
     // Stage everything, hash it, and only then decide the version.
     let staging = ws
         .root()
         .join("components")
         .join(format!(".staging-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
-    let tree = staging.join("tree");
-    let mut stored = Vec::new();
-    for path in std::iter::once(&file).chain(info.files.iter()) {
-        let rel = path.strip_prefix(&base).unwrap_or(path);
-        let dest = tree.join(rel);
-        if path.is_dir() {
-            ws.code_snapshot(path)?.copy_to(&dest)?;
-        } else if !dest.exists() {
-            sluice_artifacts::copy_tree(path, &dest)?;
+    let staged = stage(ws, &file, info, &staging);
+    let Staged {
+        hash,
+        stored,
+        rel_yaml,
+    } = match staged {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
         }
-        stored.push(rel.display().to_string());
-    }
-    let hash = sluice_artifacts::hash_path(&tree)?;
-    let rel_yaml = file.strip_prefix(&base).unwrap_or(&file).to_path_buf();
+    };
     let result = (|| {
         if let Some(v) = version
             && let Ok(existing) = ws.store().get_component(name, Some(v))

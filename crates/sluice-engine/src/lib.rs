@@ -20,7 +20,7 @@ mod workspace;
 use std::path::{Path, PathBuf};
 
 pub use assets::{NewData, register_data, register_data_reference};
-pub use components::register_component;
+pub use components::{component_content_hash, register_component};
 pub use datastore::{
     Datastore, Materialized, create_datastore, datastore_changes, datastore_row, delete_datastore,
 };

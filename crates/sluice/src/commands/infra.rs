@@ -392,11 +392,34 @@ fn plan(spec: &InfraSpec, ws: Option<&Workspace>) -> Result<Vec<Item>, CliError>
             .with_help("with a version, `apply` registers it once and then leaves it alone")
             .into());
         };
-        let exists = ws.is_some_and(|ws| {
+        // A version never changes: the same files are nothing to do, other ones a refusal.
+        let existing = ws.and_then(|ws| {
             ws.store()
                 .get_component(&name.value, Some(&version.value))
-                .is_ok()
+                .ok()
+                .map(|row| (ws, row))
         });
+        let exists = match existing {
+            Some((ws, row)) => {
+                if sluice_engine::component_content_hash(ws, &file.value, &info)?
+                    != row.content_hash
+                {
+                    return Err(CliError::AlreadyExists {
+                        message: format!(
+                            "component `{}:{}` exists with other content than {}",
+                            name.value,
+                            version.value,
+                            file.value.display()
+                        ),
+                        hint: Some(
+                            "a version never changes: give the file a new `version:`".into(),
+                        ),
+                    });
+                }
+                true
+            }
+            None => false,
+        };
         let label = format!("{}:{}", name.value, version.value);
         let item = Item::new(
             "component",

@@ -697,6 +697,64 @@ fn an_infrastructure_file_declares_the_shared_path() {
     );
 }
 
+/// A component the file declares is registered once: a second apply leaves it alone, other
+/// content under its version is refused before anything is written, a new version is created.
+#[test]
+fn a_declared_component_is_registered_once_and_its_version_never_changes() {
+    let ctx = TestContext::new();
+    project(&ctx);
+    ctx.write("src/hello.py", "print('hello')\n");
+    ctx.write(
+        "components/hello.yml",
+        "$schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json\nname: hello\nversion: 1\ntype: command\ncode: ../src\ncommand: python3 hello.py\n",
+    );
+    ctx.write(
+        "config-infra-dev.yml",
+        &config(2).replacen(
+            "\nsluice:\n",
+            "\nsluice:\n  components:\n    - file: components/hello.yml\n",
+            1,
+        ),
+    );
+    let before = applied(&ctx);
+    let row = on_ws(&ctx, &["component", "show", "-n", "hello", "-o", "json"]);
+    assert_eq!(
+        (row["name"].as_str(), row["version"].as_str()),
+        (Some("hello"), Some("1"))
+    );
+    let plan = ctx.json(&["infra", "plan", "-f", "config-infra-dev.yml"]);
+    assert_eq!(
+        (plan["to_create"].as_u64(), plan["to_update"].as_u64()),
+        (Some(0), Some(0)),
+        "{plan:#}"
+    );
+    // Other code under version 1: refused at plan and at apply, nothing written.
+    ctx.write("src/hello.py", "print('changed')\n");
+    for verb in ["plan", "apply"] {
+        let out = ctx.run(&["infra", verb, "-f", "config-infra-dev.yml"]);
+        assert_eq!(out.status.code(), Some(6), "{verb}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("`hello:1` exists with other content"), "{err}");
+    }
+    assert_eq!(audit_len(&ctx), before, "nothing written");
+    // A new version is a new component version.
+    ctx.write(
+        "components/hello.yml",
+        "$schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json\nname: hello\nversion: 2\ntype: command\ncode: ../src\ncommand: python3 hello.py\n",
+    );
+    let plan = ctx.json(&["infra", "plan", "-f", "config-infra-dev.yml"]);
+    assert_eq!(
+        planned(&plan, Some("create")),
+        [("component".to_owned(), "hello:2".to_owned())]
+    );
+    ctx.ok(&["infra", "apply", "-f", "config-infra-dev.yml"]);
+    let v2 = on_ws(
+        &ctx,
+        &["component", "show", "-n", "hello", "-v", "2", "-o", "json"],
+    );
+    assert_eq!(v2["version"], "2");
+}
+
 #[test]
 fn the_python_examples_dev_and_prod_files_apply() {
     let ctx = TestContext::new();
