@@ -102,6 +102,8 @@ struct GitHub {
     secrets: BTreeMap<String, String>,
     /// Variables given to every job over the workflow's (shorter waits in a test).
     overrides: BTreeMap<String, String>,
+    /// `github.event_name` (`push` when empty).
+    event: String,
 }
 
 #[derive(Default, Clone)]
@@ -119,7 +121,8 @@ impl GitHub {
         }
         let parts: Vec<&str> = term.split('.').collect();
         match parts.as_slice() {
-            ["github", "event_name"] => "push".into(),
+            ["github", "event_name"] if self.event.is_empty() => "push".into(),
+            ["github", "event_name"] => self.event.clone(),
             ["github", "ref"] => "refs/heads/main".into(),
             ["github", "run_id"] => "4242".into(),
             ["runner", "os"] => "Linux".into(),
@@ -369,7 +372,6 @@ fn the_generated_github_workflows_run_from_nothing_to_an_approved_promotion() {
         "the declarations file triggers the infrastructure workflow"
     );
 
-    // Pipeline 1 on a push: nothing exists yet; the local user (no secret yet) makes it all.
     let temp = ctx.root().join("runner-temp");
     std::fs::create_dir_all(&temp).unwrap();
     let gh = GitHub {
@@ -377,6 +379,25 @@ fn the_generated_github_workflows_run_from_nothing_to_an_approved_promotion() {
         temp: temp.clone(),
         ..GitHub::default()
     };
+    // Pipeline 1 on a pull request: the plan only (kept as an artifact); nothing is made, and
+    // prod is not touched.
+    let pr = GitHub {
+        event: "pull_request".into(),
+        ..gh.clone()
+    };
+    pr.job(&infra, "dev", &BTreeMap::new())
+        .unwrap()
+        .expect("dev plans a pull request");
+    let plan = std::fs::read_to_string(root.join("infra-plan.txt")).unwrap();
+    assert!(plan.contains("+ workspace mlw-taxi-01dev"), "{plan}");
+    assert!(
+        !root.join(".sluice-workspaces").exists(),
+        "a pull request applies nothing"
+    );
+    assert!(pr.job(&infra, "prod", &BTreeMap::new()).unwrap().is_none());
+    std::fs::remove_file(root.join("infra-plan.txt")).unwrap();
+
+    // Pipeline 1 on a push: nothing exists yet; the local user (no secret yet) makes it all.
     let dev = gh.job(&infra, "dev", &BTreeMap::new()).unwrap();
     assert!(dev.is_some());
     let workspace: Value =
@@ -417,6 +438,7 @@ fn the_generated_github_workflows_run_from_nothing_to_an_approved_promotion() {
             ("SLUICE_OWNER_TOKEN".to_owned(), bot.clone()),
         ]),
         overrides: BTreeMap::from([("APPROVAL_POLL".to_owned(), "0.2".to_owned())]),
+        event: String::new(),
     };
     let outputs = ci.job(&train, "train", &BTreeMap::new()).unwrap().unwrap();
     assert_eq!(outputs["version"], "1", "{outputs:?}");
@@ -432,6 +454,12 @@ fn the_generated_github_workflows_run_from_nothing_to_an_approved_promotion() {
     assert_eq!(status["versions"][0]["created_by"], "ci-trainer");
 
     let needs = BTreeMap::from([("train".to_owned(), outputs)]);
+    // A pull request's training promotes nothing.
+    let pr = GitHub {
+        event: "pull_request".into(),
+        ..ci.clone()
+    };
+    assert!(pr.job(&train, "promote", &needs).unwrap().is_none());
     let (ci2, train2) = (ci.clone(), train.clone());
     let promote = std::thread::spawn(move || ci2.job(&train2, "promote", &needs));
     let promoted = approve_while_it_waits(&ws, &trainer, &olga, promote);
@@ -572,6 +600,7 @@ fn the_generated_github_workflow_trains_and_promotes_on_a_declared_team_server()
             ("SLUICE_OWNER_TOKEN".to_owned(), bot),
         ]),
         overrides: BTreeMap::from([("APPROVAL_POLL".to_owned(), "0.2".to_owned())]),
+        event: String::new(),
     };
     let outputs = ci.job(&train, "train", &BTreeMap::new()).unwrap().unwrap();
     assert_eq!(outputs["version"], "1", "{outputs:?}");
@@ -855,6 +884,19 @@ fn azure_devops_project(ctx: &TestContext) -> (PathBuf, PathBuf, PathBuf) {
 fn the_generated_azure_devops_pipelines_run_from_nothing_to_an_approved_promotion() {
     let ctx = TestContext::new();
     let (root, dir, temp) = azure_devops_project(&ctx);
+
+    // Pipeline 1 for a pull request: validated and planned (the plan published), nothing made.
+    let (mut pr, pipeline) = Azure::load(&root, &dir.join("deploy-infra.yml"), &temp, &[]);
+    pr.vars.insert("build.reason".into(), "PullRequest".into());
+    let ran: Vec<bool> = pipeline["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|stage| pr.stage(stage).unwrap())
+        .collect();
+    assert!(ran[0], "the plan stage runs");
+    assert!(ran[1..].iter().all(|r| !r), "nothing applied: {ran:?}");
+    assert!(!root.join(".sluice-workspaces").exists());
 
     // Pipeline 1: the infrastructure file is its variables template; nothing exists yet.
     let (mut infra, pipeline) = Azure::load(&root, &dir.join("deploy-infra.yml"), &temp, &[]);
