@@ -70,6 +70,8 @@ pub struct WorkspaceDecl {
     pub name: Spanned<String>,
     /// The workspace folder (absolute).
     pub path: PathBuf,
+    /// Whether the file names the folder (`path:`); else it is the default, beside the file.
+    pub path_declared: bool,
     /// Where its metadata lives (`postgresql://...`), when not in the folder.
     pub store: Option<String>,
     /// Where its artifacts live (`s3://...`, `wasbs://...`), when not in the folder.
@@ -639,6 +641,7 @@ fn workspace_decl(
             .with_label("letters, digits, `-`, `_` and `.` only")
             .with_help("workspace names become folder names"));
     }
+    let path_declared = path.is_some();
     let path = match path {
         Some(p) => ctx.source.resolve(&p.value),
         // Beside the infrastructure file, whichever file holds the declarations.
@@ -659,6 +662,7 @@ fn workspace_decl(
     Ok(WorkspaceDecl {
         name,
         path,
+        path_declared,
         store,
         artifacts,
         shared,

@@ -50,6 +50,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &InfraCommand) -> Result<(), CliError> {
                     "workspace": spec.workspace.name.value,
                     "path": spec.workspace.path.display().to_string(),
                     "store": spec.workspace.store,
+                    "artifacts": spec.workspace.artifacts,
                     "server": spec.workspace.server,
                     // Where steps' environments are built: the shared path, else the folder.
                     "shared": spec.workspace.shared.clone().unwrap_or_else(|| spec.workspace.path.display().to_string()),
@@ -215,12 +216,33 @@ impl Item {
     }
 }
 
+/// Where workspaces whose file declares no `path:` go when `SLUICE_WORKSPACES` names a folder
+/// (`~/...` in the home folder): a CI runner cleans its checkout between jobs, so the
+/// generated pipelines keep them outside it.
+fn workspaces_dir() -> Option<PathBuf> {
+    let dir = std::env::var("SLUICE_WORKSPACES").ok()?;
+    let dir = dir.trim();
+    if dir.is_empty() {
+        return None;
+    }
+    let dir = match dir.strip_prefix("~/") {
+        Some(rest) => PathBuf::from(std::env::var_os("HOME")?).join(rest),
+        None => PathBuf::from(dir),
+    };
+    Some(std::path::absolute(&dir).unwrap_or(dir))
+}
+
 /// Reads the file (and what it names) and compares it with the workspace, changing nothing.
 fn plan_of(args: &InfraArgs, prune: bool) -> Result<(InfraSpec, Vec<Item>), CliError> {
     let mut warnings = Vec::new();
     let loaded = sluice_spec::load_infra(&args.file, &mut warnings);
     print_warnings(&warnings);
-    let spec = loaded?;
+    let mut spec = loaded?;
+    if !spec.workspace.path_declared
+        && let Some(dir) = workspaces_dir()
+    {
+        spec.workspace.path = dir.join(&spec.workspace.name.value);
+    }
     let ws = existing_workspace(&spec)?;
     let mut items = plan(&spec, ws.as_ref())?;
     if let Some(ws) = &ws {

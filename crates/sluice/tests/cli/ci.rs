@@ -74,9 +74,16 @@ fn shell(
         .env_remove("SLUICE_URL")
         .env("PATH", path)
         .env("USER", "ci-runner")
+        // The runner's own home, beside the checkout: `~/.sluice-workspaces` is there.
+        .env("HOME", runner_home(dir))
         .envs(env)
         .output()
         .unwrap()
+}
+
+/// The home folder of the runner (agent) that checks out `root`.
+fn runner_home(root: &Path) -> PathBuf {
+    root.parent().unwrap().join("runner-home")
 }
 
 fn sluice_on(ws: &str, token: &str, args: &[&str]) -> std::process::Output {
@@ -104,6 +111,8 @@ struct GitHub {
     overrides: BTreeMap<String, String>,
     /// `github.event_name` (`push` when empty).
     event: String,
+    /// Whether a pull request comes from a fork of the repository.
+    fork: bool,
 }
 
 #[derive(Default, Clone)]
@@ -124,6 +133,23 @@ impl GitHub {
             ["github", "event_name"] if self.event.is_empty() => "push".into(),
             ["github", "event_name"] => self.event.clone(),
             ["github", "ref"] => "refs/heads/main".into(),
+            [
+                "github",
+                "event",
+                "pull_request",
+                "head",
+                "repo",
+                "full_name",
+            ] if self.fork => "someone/taxi".into(),
+            ["github", "repository"]
+            | [
+                "github",
+                "event",
+                "pull_request",
+                "head",
+                "repo",
+                "full_name",
+            ] => "acme/taxi".into(),
             ["github", "run_id"] => "4242".into(),
             ["runner", "os"] => "Linux".into(),
             ["env", k] => scope.env.get(*k).cloned().unwrap_or_default(),
@@ -136,8 +162,12 @@ impl GitHub {
         }
     }
 
-    /// `a == b`, `a != b`, `a && b`, or a value.
+    /// `a == b`, `a != b`, `a && b`, `a || b`, or a value.
     fn eval(&self, scope: &Scope, expr: &str) -> String {
+        if expr.contains("||") {
+            let any = expr.split("||").any(|p| truthy(&self.eval(scope, p)));
+            return any.to_string();
+        }
         if expr.contains("&&") {
             let all = expr.split("&&").all(|p| truthy(&self.eval(scope, p)));
             return all.to_string();
@@ -390,11 +420,20 @@ fn the_generated_github_workflows_run_from_nothing_to_an_approved_promotion() {
         .expect("dev plans a pull request");
     let plan = std::fs::read_to_string(root.join("infra-plan.txt")).unwrap();
     assert!(plan.contains("+ workspace mlw-taxi-01dev"), "{plan}");
-    assert!(
-        !root.join(".sluice-workspaces").exists(),
-        "a pull request applies nothing"
-    );
+    let workspaces = runner_home(&root).join(".sluice-workspaces");
+    assert!(!workspaces.exists(), "a pull request applies nothing");
     assert!(pr.job(&infra, "prod", &BTreeMap::new()).unwrap().is_none());
+    // One from a fork runs nothing on this runner.
+    let fork = GitHub {
+        fork: true,
+        ..pr.clone()
+    };
+    assert!(fork.job(&infra, "dev", &BTreeMap::new()).unwrap().is_none());
+    assert!(
+        fork.job(&train, "train", &BTreeMap::new())
+            .unwrap()
+            .is_none()
+    );
     std::fs::remove_file(root.join("infra-plan.txt")).unwrap();
 
     // Pipeline 1 on a push: nothing exists yet; the local user (no secret yet) makes it all.
@@ -404,7 +443,9 @@ fn the_generated_github_workflows_run_from_nothing_to_an_approved_promotion() {
         serde_json::from_str(&std::fs::read_to_string(root.join("workspace.json")).unwrap())
             .unwrap();
     let ws = workspace["path"].as_str().unwrap().to_owned();
-    assert!(ws.ends_with(".sluice-workspaces/mlw-taxi-01dev"), "{ws}");
+    // Outside the checkout (which the runner cleans), in the runner's home.
+    assert_eq!(Path::new(&ws), workspaces.join("mlw-taxi-01dev"));
+    assert!(!root.join(".sluice-workspaces").exists());
     let plan = std::fs::read_to_string(root.join("infra-plan.txt")).unwrap();
     assert!(plan.contains("+ policy taxi-fare-model"), "{plan}");
     gh.job(&infra, "prod", &BTreeMap::new())
@@ -439,6 +480,7 @@ fn the_generated_github_workflows_run_from_nothing_to_an_approved_promotion() {
         ]),
         overrides: BTreeMap::from([("APPROVAL_POLL".to_owned(), "0.2".to_owned())]),
         event: String::new(),
+        fork: false,
     };
     let outputs = ci.job(&train, "train", &BTreeMap::new()).unwrap().unwrap();
     assert_eq!(outputs["version"], "1", "{outputs:?}");
@@ -601,6 +643,7 @@ fn the_generated_github_workflow_trains_and_promotes_on_a_declared_team_server()
         ]),
         overrides: BTreeMap::from([("APPROVAL_POLL".to_owned(), "0.2".to_owned())]),
         event: String::new(),
+        fork: false,
     };
     let outputs = ci.job(&train, "train", &BTreeMap::new()).unwrap().unwrap();
     assert_eq!(outputs["version"], "1", "{outputs:?}");
@@ -896,7 +939,8 @@ fn the_generated_azure_devops_pipelines_run_from_nothing_to_an_approved_promotio
         .collect();
     assert!(ran[0], "the plan stage runs");
     assert!(ran[1..].iter().all(|r| !r), "nothing applied: {ran:?}");
-    assert!(!root.join(".sluice-workspaces").exists());
+    let workspaces = runner_home(&root).join(".sluice-workspaces");
+    assert!(!workspaces.exists() && !root.join(".sluice-workspaces").exists());
 
     // Pipeline 1: the infrastructure file is its variables template; nothing exists yet.
     let (mut infra, pipeline) = Azure::load(&root, &dir.join("deploy-infra.yml"), &temp, &[]);
@@ -923,6 +967,7 @@ fn the_generated_azure_devops_pipelines_run_from_nothing_to_an_approved_promotio
         serde_json::from_str(&std::fs::read_to_string(staging.join("workspace.json")).unwrap())
             .unwrap();
     let ws = workspace["path"].as_str().unwrap().to_owned();
+    assert_eq!(Path::new(&ws), workspaces.join("mlw-taxi-01dev"));
     let secrets: Value =
         serde_json::from_str(&std::fs::read_to_string(temp.join("sluice-secrets.json")).unwrap())
             .unwrap();
@@ -1119,6 +1164,80 @@ fn install_steps(file: &Path) -> Vec<String> {
     let mut found = Vec::new();
     walk(&yaml(file), &mut found);
     found
+}
+
+/// Where each pipeline's jobs run follows where the workspace lives: a folder needs a
+/// self-hosted runner (agent) whose disk keeps it; a PostgreSQL store with a blob store is
+/// reached by hosted ones; a team server runs the training from anywhere, but the
+/// infrastructure is applied where its folder is.
+#[test]
+fn ci_init_chooses_runners_by_where_the_workspace_lives() {
+    let ctx = TestContext::new();
+    let root = project(&ctx);
+    let declarations = std::fs::read_to_string(root.join(DECLARATIONS)).unwrap();
+    let runs_on = |workspace: &str| -> Vec<(String, String)> {
+        std::fs::write(
+            root.join(DECLARATIONS),
+            declarations.replacen(
+                "sluice:\n",
+                &format!("sluice:\n  workspace:\n{workspace}"),
+                1,
+            ),
+        )
+        .unwrap();
+        let mut seen = Vec::new();
+        for system in ["github", "azure-devops"] {
+            ctx.ok(&[
+                "ci",
+                "init",
+                system,
+                "--dir",
+                root.to_str().unwrap(),
+                "--pipeline",
+                "pipeline.yml",
+                "--force",
+                "-o",
+                "none",
+            ]);
+        }
+        for (file, job) in [
+            ("deploy-infra.yml", "dev"),
+            ("deploy-model-training-pipeline.yml", "promote"),
+        ] {
+            let gh = yaml(&root.join(".github/workflows").join(file));
+            let az = yaml(&root.join("mlops/devops-pipelines").join(file));
+            let pool = az["pool"]["vmImage"].as_str().map_or_else(
+                || format!("name {}", az["pool"]["name"]),
+                |v| format!("vmImage {v}"),
+            );
+            seen.push((scalar(&gh["jobs"][job]["runs-on"]), pool));
+        }
+        seen
+    };
+    let hosted = (
+        "ubuntu-latest".to_owned(),
+        "vmImage $(ap_vm_image)".to_owned(),
+    );
+    let own = ("self-hosted".to_owned(), "name \"Default\"".to_owned());
+    assert_eq!(runs_on("    path: /srv/ws\n"), [own.clone(), own.clone()]);
+    assert_eq!(
+        runs_on("    store: postgresql://sluice@db/dev\n    artifacts: s3://ml/dev\n"),
+        [hosted.clone(), hosted.clone()]
+    );
+    assert_eq!(
+        runs_on("    store: postgresql://sluice@db/dev\n"),
+        [own.clone(), own.clone()],
+        "artifacts in a folder need the folder"
+    );
+    assert_eq!(
+        runs_on("    path: /srv/ws\n    server: https://sluice.example.org:5000\n"),
+        [own, hosted],
+        "a team server trains from anywhere; its folder is applied where it is"
+    );
+    // Hosted jobs end after 6 hours: the approval waits less.
+    let train = yaml(&root.join(".github/workflows/deploy-model-training-pipeline.yml"));
+    assert_eq!(train["jobs"]["promote"]["env"]["APPROVAL_TIMEOUT"], "21000");
+    assert_eq!(scalar(&train["jobs"]["promote"]["timeout-minutes"]), "355");
 }
 
 #[test]

@@ -132,55 +132,93 @@ pub(crate) fn init(ctx: &Ctx<'_>, args: &CiInitArgs) -> Result<(), CliError> {
         .map(|_| "..")
         .collect::<Vec<_>>()
         .join("/");
-    // A workspace in a folder must outlive each job: a self-hosted runner (agent) keeps it.
-    // One every job reaches from anywhere (a team server, or a shared store with a blob store)
-    // serves hosted runners.
+    // Where each pipeline's jobs run. A workspace folder must outlive each job: a self-hosted
+    // runner (agent) keeps it, outside the checkout it cleans (`SLUICE_WORKSPACES`). A shared
+    // PostgreSQL store with a blob store is reached from anywhere: hosted runners serve both
+    // pipelines (each job sets the folder's settings up again). A team server runs the
+    // training from anywhere, but the infrastructure is applied to its workspace's folder,
+    // where it runs (`sluice.workspace.path`).
     let w = &spec.workspace;
-    let reachable = w.server.is_some()
-        || (w.store.is_some() && w.artifacts.as_deref().is_some_and(|a| a.contains("://")));
-    let (runs_on, pool, why) = if reachable {
-        (
-            "ubuntu-latest",
-            "vmImage: $(ap_vm_image)",
-            "hosted ones: the dev file declares a workspace every job reaches\n# (a team server, or a shared store and a blob store)",
-        )
+    let shared_store = w
+        .store
+        .as_deref()
+        .is_some_and(|s| s.starts_with("postgres"))
+        && w.artifacts.as_deref().is_some_and(|a| a.contains("://"));
+    let infra_hosted = shared_store;
+    let train_hosted = shared_store || w.server.is_some();
+    let runner = |hosted: bool| -> [(&str, String); 3] {
+        if hosted {
+            [
+                ("RUNS_ON", "ubuntu-latest".to_owned()),
+                ("POOL", "vmImage: $(ap_vm_image)".to_owned()),
+                (
+                    "WHY",
+                    "hosted ones: the dev file declares a workspace every job reaches".to_owned(),
+                ),
+            ]
+        } else {
+            [
+                ("RUNS_ON", "self-hosted".to_owned()),
+                (
+                    "POOL",
+                    "name: Default # a self-hosted agent pool: the workspace folder outlives each job"
+                        .to_owned(),
+                ),
+                (
+                    "WHY",
+                    "self-hosted ones: the workspace folder must outlive each job (outside the\n# checkout, in SLUICE_WORKSPACES); for hosted ones declare a PostgreSQL `store` and a\n# blob store `artifacts` (or, for training, a team `server`)".to_owned(),
+                ),
+            ]
+        }
+    };
+    // How long the promotion waits for its approvals: hosted jobs end after 6 hours.
+    let (approval_timeout, promote_minutes) = if train_hosted {
+        ("21000", "355")
     } else {
-        (
-            "self-hosted",
-            "name: Default # a self-hosted agent pool: the workspace folder must outlive each job",
-            "self-hosted ones: the dev file declares a workspace folder, which must outlive\n# each job (declare `sluice.workspace.server`, or `store` and `artifacts`, for hosted ones)",
-        )
+        ("86400", "1450")
     };
     // The files holding the declarations (`sluice_infra`), which also trigger the pipelines.
     let mut declarations: Vec<String> = Vec::new();
     for file in [&infra_dev, &infra_prod] {
         let spec = if file == &infra_dev {
-            Some(spec.clone())
+            spec.clone()
         } else {
-            sluice_spec::load_infra(&root.join(file), &mut Vec::new()).ok()
+            sluice_spec::load_infra(&root.join(file), &mut Vec::new())?
         };
-        if let Some(d) = spec.and_then(|s| s.declarations)
+        if let Some(d) = spec.declarations
             && !declarations.contains(&rel(&d))
         {
             declarations.push(rel(&d));
         }
     }
-    let values = [
-        ("{{RUNS_ON}}", runs_on.to_owned()),
-        ("{{POOL}}", pool.to_owned()),
-        ("{{RUNS_ON_WHY}}", why.to_owned()),
-        ("{{INFRA_DEV}}", rel(&infra_dev)),
-        ("{{INFRA_PROD}}", rel(&infra_prod)),
-        ("{{PIPELINE}}", rel(&pipeline)),
-        ("{{PIPELINE_DIR}}", pipeline_dir),
-        ("{{CODE_DIR}}", rel(&code_dir)),
-        ("{{MODEL}}", model.clone()),
-        ("{{ALIAS}}", args.alias.clone()),
-        ("{{TRAINING_ENVIRONMENT}}", environment.clone()),
-        ("{{SLUICE_VERSION}}", env!("CARGO_PKG_VERSION").to_owned()),
-        ("{{CI_DIR}}", ci_dir.to_owned()),
-        ("{{TO_ROOT}}", to_root),
-    ];
+    let mut values: Vec<(String, String)> = Vec::new();
+    for (kind, hosted) in [("INFRA", infra_hosted), ("TRAIN", train_hosted)] {
+        for (key, value) in runner(hosted) {
+            values.push((format!("{{{{{key}_{kind}}}}}"), value));
+        }
+    }
+    values.push(("{{APPROVAL_TIMEOUT}}".into(), approval_timeout.into()));
+    values.push(("{{PROMOTE_TIMEOUT_MINUTES}}".into(), promote_minutes.into()));
+    let values = values
+        .into_iter()
+        .chain(
+            [
+                ("{{INFRA_DEV}}", rel(&infra_dev)),
+                ("{{INFRA_DEV}}", rel(&infra_dev)),
+                ("{{INFRA_PROD}}", rel(&infra_prod)),
+                ("{{PIPELINE}}", rel(&pipeline)),
+                ("{{PIPELINE_DIR}}", pipeline_dir),
+                ("{{CODE_DIR}}", rel(&code_dir)),
+                ("{{MODEL}}", model.clone()),
+                ("{{ALIAS}}", args.alias.clone()),
+                ("{{TRAINING_ENVIRONMENT}}", environment.clone()),
+                ("{{SLUICE_VERSION}}", env!("CARGO_PKG_VERSION").to_owned()),
+                ("{{CI_DIR}}", ci_dir.to_owned()),
+                ("{{TO_ROOT}}", to_root),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        )
+        .collect::<Vec<_>>();
     let dir = root.join(ci_dir);
     let mut written = Vec::new();
     for (name, template) in &files {
