@@ -34,6 +34,12 @@ pub enum ArtifactError {
     Io { path: PathBuf, source: io::Error },
     #[error("`{0}` does not exist")]
     Missing(PathBuf),
+    #[error("`{path}` changed: its content is {got}, not the {want} it had")]
+    Changed {
+        path: PathBuf,
+        want: String,
+        got: String,
+    },
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ArtifactError + '_ {
@@ -282,26 +288,54 @@ pub fn copy_tree(src: &Path, dest: &Path) -> Result<(), ArtifactError> {
     Ok(())
 }
 
-/// Copies `src` into a fresh `dest` atomically: into a sibling temporary folder first, then
-/// renamed into place, so `dest` is either absent or complete. The temporary name is this
-/// copy's own (process, time, a counter): copies into a folder several machines share may run
-/// at once under the same process id.
-pub fn copy_atomic(src: &Path, dest: &Path) -> Result<(), ArtifactError> {
+/// A path beside `name` in `parent` that no other copy uses: this process's id, the time and a
+/// counter (copies into a folder several machines share may run at once under one process id).
+#[must_use]
+pub fn temp_sibling(parent: &Path, name: &str) -> PathBuf {
     static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let parent = dest.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(io_err(parent))?;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let tmp = parent.join(format!(
-        ".tmp-{}-{}-{nanos}-{}",
-        dest.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+    parent.join(format!(
+        ".tmp-{name}-{}-{nanos}-{}",
         std::process::id(),
         COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let copied = copy_tree(src, &tmp).and_then(|()| fs::rename(&tmp, dest).map_err(io_err(dest)));
+    ))
+}
+
+/// Copies `src` into a fresh `dest` atomically: into a sibling temporary folder first, then
+/// renamed into place, so `dest` is either absent or complete.
+pub fn copy_atomic(src: &Path, dest: &Path) -> Result<(), ArtifactError> {
+    copy_checked(src, dest, None)
+}
+
+/// [`copy_atomic`], the copy's content hash checked against `want` (when given) before it is
+/// put in place.
+fn copy_checked(src: &Path, dest: &Path, want: Option<&str>) -> Result<(), ArtifactError> {
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(io_err(parent))?;
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = temp_sibling(parent, &name);
+    let copied = copy_tree(src, &tmp)
+        .and_then(|()| match want {
+            Some(want) => {
+                let got = hash_path(&tmp)?.hash;
+                if got == want {
+                    Ok(())
+                } else {
+                    Err(ArtifactError::Changed {
+                        path: src.to_path_buf(),
+                        want: want.to_owned(),
+                        got,
+                    })
+                }
+            }
+            None => Ok(()),
+        })
+        .and_then(|()| fs::rename(&tmp, dest).map_err(io_err(dest)));
     if copied.is_err() {
         let _ = fs::remove_dir_all(&tmp);
         let _ = fs::remove_file(&tmp);
@@ -309,9 +343,48 @@ pub fn copy_atomic(src: &Path, dest: &Path) -> Result<(), ArtifactError> {
     copied
 }
 
+/// Copies `src` to `dest` once: nothing when `dest` is there already, else a copy made as
+/// [`copy_atomic`] makes it, its content hash checked against `want` when given (a source that
+/// changed since it was hashed is refused, never put in place under the old hash). Copiers
+/// racing for one `dest` may both copy; the first rename wins and the others count as done.
+pub fn copy_once(src: &Path, dest: &Path, want: Option<&str>) -> Result<(), ArtifactError> {
+    if dest.exists() {
+        return Ok(());
+    }
+    match copy_checked(src, dest, want) {
+        Err(ArtifactError::Io { .. }) if dest.exists() => Ok(()),
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_made_once_is_checked_against_the_hash_it_was_planned_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("rows.csv");
+        fs::write(&src, "a\n1\n").unwrap();
+        let planned = hash_path(&src).unwrap().hash;
+        let dest = dir.path().join("inputs").join("rows.csv");
+        copy_once(&src, &dest, Some(&planned)).unwrap();
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "a\n1\n");
+        // Made once: what is there stays.
+        fs::write(&src, "a\n2\n").unwrap();
+        copy_once(&src, &dest, Some(&planned)).unwrap();
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "a\n1\n");
+        // A source that changed since it was hashed is refused, and nothing is put in place.
+        let other = dir.path().join("inputs2").join("rows.csv");
+        let Err(ArtifactError::Changed { want, .. }) = copy_once(&src, &other, Some(&planned))
+        else {
+            panic!("a changed source was copied");
+        };
+        assert_eq!(want, planned);
+        assert!(!other.exists());
+        let left: Vec<_> = fs::read_dir(dir.path().join("inputs2")).unwrap().collect();
+        assert!(left.is_empty(), "no temporary copy left: {left:?}");
+    }
 
     #[test]
     fn a_copy_into_a_folder_inside_its_source_leaves_that_folder_out() {

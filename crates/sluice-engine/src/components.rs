@@ -111,11 +111,7 @@ pub fn component_content_hash(
     info: &ComponentInfo,
 ) -> Result<String, EngineError> {
     let file = std::path::absolute(file).map_err(|e| EngineError::io(file, e))?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let staging =
-        std::env::temp_dir().join(format!("sluice-component-{}-{nanos}", std::process::id()));
+    let staging = sluice_artifacts::temp_sibling(&std::env::temp_dir(), "sluice-component");
     let staged = stage(ws, &file, info, &staging);
     let _ = std::fs::remove_dir_all(&staging);
     Ok(staged?.hash.hash)

@@ -39,6 +39,7 @@ pub use status::Status;
 pub use tracking::TrackingInfo;
 pub use workspace::{
     ARTIFACTS_FILE, SHARED_FILE, STORE_FILE, TRACKING_HOST_FILE, WORKSPACE_DIR, Workspace,
+    setting_line,
 };
 
 /// Errors from planning or running a job.

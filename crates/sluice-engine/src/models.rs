@@ -21,13 +21,6 @@ pub fn version_files(ws: &Workspace, mv: &ModelVersion) -> Option<PathBuf> {
     let path = if let (None, Some(key)) = (store.local_root(), Workspace::artifact_key(location)) {
         return fetch_cached(ws, &store, &key);
     } else if let Some(p) = ws.artifact_path(location) {
-        // The workspace's own artifact folder is not on its shared path: batch steps on other
-        // nodes read a copy in the shared cache.
-        if !p.starts_with(ws.shared_root())
-            && let Some(key) = Workspace::artifact_key(location)
-        {
-            return copy_cached(ws, &p, &key);
-        }
         p
     } else if let Some(rest) = location.strip_prefix("file://") {
         PathBuf::from(rest)
@@ -45,23 +38,6 @@ fn cached_path(ws: &Workspace, key: &str) -> PathBuf {
     key.split('/')
         .filter(|p| !p.is_empty())
         .fold(ws.cache_dir("artifacts"), |p, part| p.join(part))
-}
-
-/// A copy of the local artifact folder `from` (a version's files, which never change) in the
-/// shared cache, made once (copied beside, renamed into place once whole).
-fn copy_cached(ws: &Workspace, from: &std::path::Path, key: &str) -> Option<PathBuf> {
-    if !from.exists() {
-        return None;
-    }
-    let dest = cached_path(ws, key);
-    if dest.exists() {
-        return Some(dest);
-    }
-    // Another process may have put the same copy in place first.
-    if sluice_artifacts::copy_atomic(from, &dest).is_err() && !dest.exists() {
-        return None;
-    }
-    Some(dest)
 }
 
 /// A remote artifact folder's copy in the shared `cache/artifacts/KEY` (fetched beside, renamed

@@ -775,7 +775,15 @@ fn resolve_data(
             let local = fetch_datastore_path(ws, src, text, &datastore, &path)?;
             check_exists(src, text, &local, ty)?;
             let content_hash = ws.hash_path(&local).ok().map(|h| h.hash);
-            Ok(DataRef { path: local, ty: ty.unwrap_or(IoType::UriFolder), asset: None, content_hash, copy_from: None })
+            // A datastore folder made before the workspace had a shared path: read from a copy.
+            let copy = content_hash.as_deref().and_then(|h| ws.shared_copy_of(&local, h));
+            Ok(DataRef {
+                path: copy.clone().unwrap_or_else(|| local.clone()),
+                ty: ty.unwrap_or(IoType::UriFolder),
+                asset: None,
+                content_hash,
+                copy_from: copy.map(|_| local),
+            })
         }
         None if text.contains("://") => Err(err(format!("`{}` is remote data, and Sluice runs without network", text.value))
             .with_label("remote path")
@@ -877,12 +885,16 @@ fn resolve_model(
         .into());
     };
     let content_hash = ws.hash_path(&path).ok().map(|h| h.hash);
+    // Files not on the workspace's shared path (its own artifact folder) are read from a copy.
+    let copy = content_hash
+        .as_deref()
+        .and_then(|h| ws.shared_copy_of(&path, h));
     Ok(DataRef {
-        path,
+        path: copy.clone().unwrap_or_else(|| path.clone()),
         ty: ty.unwrap_or(IoType::CustomModel),
         asset: Some(format!("model:{name}:{}", mv.version)),
         content_hash,
-        copy_from: None,
+        copy_from: copy.map(|_| path),
     })
 }
 

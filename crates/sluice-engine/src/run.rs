@@ -848,7 +848,8 @@ fn record_output(
     Ok(())
 }
 
-/// The largest job inputs (JSON) handed to steps in `SLUICE_JOB_INPUTS`.
+/// The largest job inputs (JSON) handed to steps in `SLUICE_JOB_INPUTS` (larger ones are in the
+/// file `SLUICE_JOB_INPUTS_FILE` names).
 const JOB_INPUTS_IN_ENV: usize = 32 * 1024;
 
 /// How often a step waiting for a place on its compute asks again.
@@ -1075,7 +1076,8 @@ impl StepTask {
                 if let StepInput::Data(d) = input
                     && let Some(from) = &d.copy_from
                 {
-                    self.ws.make_shared_copy(from, &d.path)?;
+                    self.ws
+                        .make_shared_copy(from, &d.path, d.content_hash.as_deref())?;
                 }
             }
             StepLog::create(&log_path)?
@@ -1567,11 +1569,14 @@ impl StepTask {
         set("SLUICE_STORE", &self.ws.location().to_string());
         // The job's inputs (asset versions, content hashes) for `sluice step register`'s
         // lineage, where the step cannot open the store (a batch step on another machine, the
-        // store a SQLite file on this one's disk); large ones are read from the store.
-        if let Ok(inputs) = serde_json::to_string(&self.plan.inputs)
-            && inputs.len() <= JOB_INPUTS_IN_ENV
-        {
-            set("SLUICE_JOB_INPUTS", &inputs);
+        // store a SQLite file on this one's disk); large ones in a file in the step's folder.
+        if let Ok(inputs) = serde_json::to_string(&self.plan.inputs) {
+            let file = step_dir.join("job-inputs.json");
+            if inputs.len() <= JOB_INPUTS_IN_ENV {
+                set("SLUICE_JOB_INPUTS", &inputs);
+            } else if std::fs::write(&file, &inputs).is_ok() {
+                set("SLUICE_JOB_INPUTS_FILE", &file.display().to_string());
+            }
         }
         set("SLUICE_EXPERIMENT_NAME", &self.plan.experiment_name);
         set("MLFLOW_TRACKING_URI", &self.tracking.uri);

@@ -66,7 +66,7 @@ pub use sluice_store::WORKSPACE_STORE_FILE as STORE_FILE;
 
 /// The first line of a one-line workspace setting file (`store`, `artifacts`) that is neither
 /// blank nor a `#` comment; `None` when the file does not exist.
-fn setting_line(file: &Path) -> Result<Option<String>, EngineError> {
+pub fn setting_line(file: &Path) -> Result<Option<String>, EngineError> {
     match std::fs::read_to_string(file) {
         Ok(s) => Ok(s
             .lines()
@@ -107,9 +107,8 @@ impl Workspace {
         std::fs::create_dir_all(root).map_err(|e| EngineError::io(root, e))?;
         let root = std::path::absolute(root).map_err(|e| EngineError::io(root, e))?;
         let location = Self::store_location(&root, store)?;
-        let shared = match setting_line(&root.join(SHARED_FILE))? {
-            Some(line) => {
-                let dir = lexically_normal(&root.join(&line));
+        let shared = match Self::configured_shared(&root)? {
+            Some(dir) => {
                 std::fs::create_dir_all(&dir).map_err(|e| {
                     EngineError::Internal(format!(
                         "the workspace's shared path `{}` (named in {}) cannot be made: {e}",
@@ -144,6 +143,12 @@ impl Workspace {
             None => Self::configured_store(root)?
                 .unwrap_or_else(|| Location::Sqlite(root.join("sluice.db"))),
         })
+    }
+
+    /// The shared path the workspace folder `root`'s `shared` file names (a relative one taken
+    /// from `root`), if it names one.
+    pub fn configured_shared(root: &Path) -> Result<Option<PathBuf>, EngineError> {
+        Ok(setting_line(&root.join(SHARED_FILE))?.map(|line| lexically_normal(&root.join(line))))
     }
 
     /// The location in the workspace's `store` file, if it has one.
@@ -228,15 +233,15 @@ impl Workspace {
 
     /// Makes the copy [`Workspace::shared_copy_of`] named, unless it is there already (copied
     /// beside it and renamed into place, so it is whole or absent; another runner may make it
-    /// first).
-    pub fn make_shared_copy(&self, from: &Path, copy: &Path) -> Result<(), EngineError> {
-        if copy.exists() {
-            return Ok(());
-        }
-        match sluice_artifacts::copy_atomic(from, copy) {
-            Err(_) if copy.exists() => Ok(()),
-            other => Ok(other?),
-        }
+    /// first). `content_hash` is the one it was planned with: a source changed since is
+    /// refused, never put in place under the old hash.
+    pub fn make_shared_copy(
+        &self,
+        from: &Path,
+        copy: &Path,
+        content_hash: Option<&str>,
+    ) -> Result<(), EngineError> {
+        Ok(sluice_artifacts::copy_once(from, copy, content_hash)?)
     }
 
     /// The store. Callers hold the guard only for the duration of one operation.
@@ -461,11 +466,11 @@ mod tests {
         );
         assert_eq!(copy.file_name().unwrap(), "taxi.csv");
         assert!(!copy.exists(), "nothing written until a step needs it");
-        ws.make_shared_copy(&outside, &copy).unwrap();
+        ws.make_shared_copy(&outside, &copy, Some(&hash)).unwrap();
         assert_eq!(std::fs::read_to_string(&copy).unwrap(), "a,b\n1,2\n");
         // Made once: a second call leaves the first copy as it is.
         std::fs::write(&copy, "kept\n").unwrap();
-        ws.make_shared_copy(&outside, &copy).unwrap();
+        ws.make_shared_copy(&outside, &copy, Some(&hash)).unwrap();
         assert_eq!(std::fs::read_to_string(&copy).unwrap(), "kept\n");
         assert_eq!(ws.shared_copy_of(&copy, &hash), None);
         let dotted = shared.join("..").join("x").join("inputs");

@@ -180,7 +180,7 @@ pub fn parse_infra(source: &Source, warnings: &mut Vec<Warning>) -> Result<Infra
             let droot = yaml::parse(file, &mut decl_warnings)?;
             let dctx = Ctx {
                 source: file,
-                warnings: &mut Vec::new(),
+                warnings: &mut decl_warnings,
                 assets: None,
             };
             let mut d = MapReader::new(&dctx, &droot, "a declarations file")?;

@@ -942,8 +942,9 @@ impl Store {
     }
 
     /// The batch jobs (executor, id) of steps on `compute` that no runner watches, other than
-    /// `job`/`step`: detached ones (their job ended by an interruption while they ran on) and
-    /// those of unfinished jobs whose runner has not reported within `stale_secs`. They may
+    /// `job`/`step`: detached ones of an ended job (ended by an interruption while they ran on;
+    /// a resumed job's are counted with its steps) and those of unfinished jobs whose runner
+    /// has not reported within `stale_secs`. They may
     /// still run, holding places of the compute that [`Store::claim_compute_slot`] does not
     /// count; their executor can tell.
     pub fn unattended_batch_steps(
@@ -958,7 +959,7 @@ impl Store {
              WHERE s.compute = ?1 AND s.status IN ('Preparing', 'Running', 'Finalizing')
                AND NOT (s.job_name = ?2 AND s.name = ?3)
                AND s.executor IS NOT NULL AND s.executor <> 'local' AND s.executor_id IS NOT NULL
-               AND (s.detached = 1
+               AND ((s.detached = 1 AND j.status IN ('Completed', 'Failed', 'Canceled'))
                     OR (j.status NOT IN ('Completed', 'Failed', 'Canceled')
                         AND j.runner_beat IS NOT NULL AND {} - j.runner_beat > ?4))
              ORDER BY s.executor_id",

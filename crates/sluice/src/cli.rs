@@ -1134,6 +1134,29 @@ pub(crate) enum InfraCommand {
     /// Make the workspace what the file declares; prints its connection info (JSON). A second
     /// run finds nothing to do.
     Apply(InfraApplyArgs),
+    /// Connect this machine to the workspace the file declares, as a CI job does before using
+    /// it: the team server when one is declared, else the workspace folder (its settings, a
+    /// shared store, a blob store, a shared path, set up again on a fresh runner). Prints the
+    /// variables to set, one `NAME=value` a line (`>> "$GITHUB_ENV"`), or Azure DevOps'
+    /// `##vso[task.setvariable]` lines with `--format azure`. Changes nothing the workspace
+    /// holds.
+    Connect(InfraConnectArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InfraConnectArgs {
+    #[command(flatten)]
+    pub(crate) infra: InfraArgs,
+    /// How the variables are printed: `env` (`NAME=value`) or `azure`.
+    #[arg(long, value_enum, default_value = "env")]
+    pub(crate) format: ConnectFormat,
+}
+
+/// How `sluice infra connect` prints the variables a CI job sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ConnectFormat {
+    Env,
+    Azure,
 }
 
 #[derive(Debug, Args)]

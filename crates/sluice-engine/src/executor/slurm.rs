@@ -89,14 +89,11 @@ pub(crate) fn shared_bin(ws: &crate::Workspace) -> Result<Option<PathBuf>, Engin
         .shared_root()
         .join("bin")
         .join(digest.get(..16).unwrap_or(digest));
-    let dest = dir.join("sluice");
-    // Another runner may have put the same copy in place first.
-    if !dest.exists() && sluice_artifacts::copy_atomic(&exe, &dest).is_err() && !dest.exists() {
-        return Err(EngineError::Internal(format!(
-            "cannot copy this binary to the workspace's shared path ({})",
-            dest.display()
-        )));
-    }
+    sluice_artifacts::copy_once(&exe, &dir.join("sluice"), Some(&hash.hash)).map_err(|e| {
+        EngineError::Internal(format!(
+            "cannot copy this binary to the workspace's shared path: {e}"
+        ))
+    })?;
     Ok(Some(dir))
 }
 

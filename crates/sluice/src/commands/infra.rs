@@ -23,7 +23,10 @@ use sluice_engine::Workspace;
 use sluice_spec::{InfraSpec, SpecError};
 use sluice_store::governance::{Policy, Role};
 
-use crate::cli::{EnvironmentCreateArgs, InfraApplyArgs, InfraArgs, InfraCommand, InfraPlanArgs};
+use crate::cli::{
+    ConnectFormat, EnvironmentCreateArgs, InfraApplyArgs, InfraArgs, InfraCommand,
+    InfraConnectArgs, InfraPlanArgs,
+};
 use crate::commands::{Ctx, print_warnings};
 use crate::error::CliError;
 use crate::ui;
@@ -66,7 +69,51 @@ pub(crate) fn run(ctx: &Ctx<'_>, cmd: &InfraCommand) -> Result<(), CliError> {
             ctx.printer.print(&plan_json(&items), COLUMNS)
         }
         InfraCommand::Apply(args) => apply(ctx, args),
+        InfraCommand::Connect(args) => connect(args),
     }
+}
+
+/// `sluice infra connect`: the variables a CI job sets to use the declared workspace, its folder's
+/// settings set up again where the folder has none (a fresh runner with a shared store).
+fn connect(args: &InfraConnectArgs) -> Result<(), CliError> {
+    let spec = load_spec(&args.infra)?;
+    let w = &spec.workspace;
+    let mut vars: Vec<(&str, String)> = Vec::new();
+    if let Some(server) = &w.server {
+        vars.push(("SLUICE_URL", server.clone()));
+    } else {
+        if w.store.is_some() || w.artifacts.is_some() || w.shared.is_some() {
+            // Its data lives elsewhere: the folder holds only where (made again if missing).
+            super::workspace_cmd::ensure(&w.path, &places(w), &w.tags)?;
+        } else if !crate::workspace::is_workspace(&w.path) {
+            return Err(CliError::usage(
+                format!(
+                    "workspace `{}` does not exist at {}",
+                    w.name.value,
+                    w.path.display()
+                ),
+                format!(
+                    "make it first: `sluice infra apply -f {}` (the infrastructure pipeline), on this machine",
+                    args.infra.file.display()
+                ),
+            ));
+        }
+        vars.push(("SLUICE_WORKSPACE", w.path.display().to_string()));
+        let shared = w
+            .shared
+            .clone()
+            .unwrap_or_else(|| w.path.display().to_string());
+        vars.push(("SLUICE_SHARED", shared));
+    }
+    let out: String = vars
+        .into_iter()
+        .map(|(name, value)| match args.format {
+            ConnectFormat::Env => format!("{name}={value}\n"),
+            ConnectFormat::Azure => format!("##vso[task.setvariable variable={name}]{value}\n"),
+        })
+        .collect();
+    std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes())
+        .map_err(|e| CliError::Workspace(format!("cannot write to stdout: {e}")))
 }
 
 /// What `apply` does to one declared thing.
@@ -225,15 +272,18 @@ fn workspaces_dir() -> Option<PathBuf> {
     if dir.is_empty() {
         return None;
     }
-    let dir = match dir.strip_prefix("~/") {
-        Some(rest) => PathBuf::from(std::env::var_os("HOME")?).join(rest),
-        None => PathBuf::from(dir),
+    let dir = match dir.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            PathBuf::from(std::env::var_os("HOME")?).join(rest.trim_start_matches('/'))
+        }
+        _ => PathBuf::from(dir),
     };
     Some(std::path::absolute(&dir).unwrap_or(dir))
 }
 
-/// Reads the file (and what it names) and compares it with the workspace, changing nothing.
-fn plan_of(args: &InfraArgs, prune: bool) -> Result<(InfraSpec, Vec<Item>), CliError> {
+/// Reads and checks the file (and what it names); its workspace's folder where
+/// [`workspaces_dir`] puts it when the file names none.
+fn load_spec(args: &InfraArgs) -> Result<InfraSpec, CliError> {
     let mut warnings = Vec::new();
     let loaded = sluice_spec::load_infra(&args.file, &mut warnings);
     print_warnings(&warnings);
@@ -243,6 +293,12 @@ fn plan_of(args: &InfraArgs, prune: bool) -> Result<(InfraSpec, Vec<Item>), CliE
     {
         spec.workspace.path = dir.join(&spec.workspace.name.value);
     }
+    Ok(spec)
+}
+
+/// Reads the file (and what it names) and compares it with the workspace, changing nothing.
+fn plan_of(args: &InfraArgs, prune: bool) -> Result<(InfraSpec, Vec<Item>), CliError> {
+    let spec = load_spec(args)?;
     let ws = existing_workspace(&spec)?;
     let mut items = plan(&spec, ws.as_ref())?;
     if let Some(ws) = &ws {

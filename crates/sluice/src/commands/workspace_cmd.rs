@@ -72,17 +72,17 @@ pub(crate) fn read_settings(dir: &Path) -> Value {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    let line = |f: &str| {
-        std::fs::read_to_string(dir.join(f))
-            .ok()
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-    };
+    // As the workspace reads them: comments skipped, the shared path resolved.
+    let line = |f: &str| sluice_engine::setting_line(&dir.join(f)).ok().flatten();
+    let shared = Workspace::configured_shared(dir)
+        .ok()
+        .flatten()
+        .map(|p| p.display().to_string());
     json!({
         "name": file["name"],
         "store": line(STORE_FILE),
         "artifacts": line(ARTIFACTS_FILE),
-        "shared": line(SHARED_FILE),
+        "shared": shared,
         "tags": if file["tags"].is_object() { file["tags"].clone() } else { json!({}) },
     })
 }
@@ -104,17 +104,18 @@ pub(crate) fn ensure(
         ("shared", SHARED_FILE, places.shared),
     ];
     for (key, _, want) in wanted {
+        let what = if key == "shared" { "shared path" } else { key };
         let have = now[key].as_str();
         if have.is_some() && have != want {
             return Err(CliError::usage(
                 format!(
-                    "workspace {} keeps its {key} at `{}`, not {}",
+                    "workspace {} keeps its {what} at `{}`, not {}",
                     dir.display(),
                     have.unwrap_or_default(),
                     want.map_or_else(|| "in its folder".to_owned(), |w| format!("`{w}`"))
                 ),
                 format!(
-                    "moving a workspace's {key} is not done here: declare `{key}: {}` or use another workspace path",
+                    "moving a workspace's {what} is not done here: declare `{key}: {}` or use another workspace path",
                     have.unwrap_or_default()
                 ),
             ));

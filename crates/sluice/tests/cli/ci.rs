@@ -113,6 +113,8 @@ struct GitHub {
     event: String,
     /// Whether a pull request comes from a fork of the repository.
     fork: bool,
+    /// `github.ref` (`refs/heads/main` when empty).
+    branch: String,
 }
 
 #[derive(Default, Clone)]
@@ -132,7 +134,8 @@ impl GitHub {
         match parts.as_slice() {
             ["github", "event_name"] if self.event.is_empty() => "push".into(),
             ["github", "event_name"] => self.event.clone(),
-            ["github", "ref"] => "refs/heads/main".into(),
+            ["github", "ref"] if self.branch.is_empty() => "refs/heads/main".into(),
+            ["github", "ref"] => self.branch.clone(),
             [
                 "github",
                 "event",
@@ -481,6 +484,7 @@ fn the_generated_github_workflows_run_from_nothing_to_an_approved_promotion() {
         overrides: BTreeMap::from([("APPROVAL_POLL".to_owned(), "0.2".to_owned())]),
         event: String::new(),
         fork: false,
+        branch: String::new(),
     };
     let outputs = ci.job(&train, "train", &BTreeMap::new()).unwrap().unwrap();
     assert_eq!(outputs["version"], "1", "{outputs:?}");
@@ -496,12 +500,18 @@ fn the_generated_github_workflows_run_from_nothing_to_an_approved_promotion() {
     assert_eq!(status["versions"][0]["created_by"], "ci-trainer");
 
     let needs = BTreeMap::from([("train".to_owned(), outputs)]);
-    // A pull request's training promotes nothing.
+    // A pull request's training promotes nothing, nor does a run from another branch.
     let pr = GitHub {
         event: "pull_request".into(),
         ..ci.clone()
     };
     assert!(pr.job(&train, "promote", &needs).unwrap().is_none());
+    let other = GitHub {
+        event: "workflow_dispatch".into(),
+        branch: "refs/heads/feature".into(),
+        ..ci.clone()
+    };
+    assert!(other.job(&train, "promote", &needs).unwrap().is_none());
     let (ci2, train2) = (ci.clone(), train.clone());
     let promote = std::thread::spawn(move || ci2.job(&train2, "promote", &needs));
     let promoted = approve_while_it_waits(&ws, &trainer, &olga, promote);
@@ -644,6 +654,7 @@ fn the_generated_github_workflow_trains_and_promotes_on_a_declared_team_server()
         overrides: BTreeMap::from([("APPROVAL_POLL".to_owned(), "0.2".to_owned())]),
         event: String::new(),
         fork: false,
+        branch: String::new(),
     };
     let outputs = ci.job(&train, "train", &BTreeMap::new()).unwrap().unwrap();
     assert_eq!(outputs["version"], "1", "{outputs:?}");
@@ -1001,6 +1012,15 @@ fn the_generated_azure_devops_pipelines_run_from_nothing_to_an_approved_promotio
         promote_stage["jobs"][0]["environment"], "production",
         "the deployment job waits for the environment's checks"
     );
+    // A pull request's run, or one from another branch, promotes nothing.
+    for (var, value) in [
+        ("build.reason", "PullRequest"),
+        ("build.sourcebranch", "refs/heads/feature"),
+    ] {
+        let mut other = train.clone();
+        other.vars.insert(var.into(), value.into());
+        assert_eq!(other.stage(&promote_stage), Ok(false), "{var} {value}");
+    }
     let promote = std::thread::spawn(move || train.stage(&promote_stage));
     let ran = approve_while_it_waits(&ws, &trainer, &olga, promote);
     assert_eq!(ran, Ok(true));
@@ -1123,7 +1143,8 @@ fn the_generated_pipelines_validate_against_the_published_schemas() {
     }
 }
 
-/// `ci init` for both systems in the test project (its pipeline at its root).
+/// `ci init` for both systems in the test project (its pipeline at its root), over what an
+/// earlier one wrote.
 fn init_both(ctx: &TestContext, root: &Path) {
     for system in ["github", "azure-devops"] {
         ctx.ok(&[
@@ -1134,6 +1155,9 @@ fn init_both(ctx: &TestContext, root: &Path) {
             root.to_str().unwrap(),
             "--pipeline",
             "pipeline.yml",
+            "--force",
+            "-o",
+            "none",
         ]);
     }
 }
@@ -1185,21 +1209,8 @@ fn ci_init_chooses_runners_by_where_the_workspace_lives() {
             ),
         )
         .unwrap();
+        init_both(&ctx, &root);
         let mut seen = Vec::new();
-        for system in ["github", "azure-devops"] {
-            ctx.ok(&[
-                "ci",
-                "init",
-                system,
-                "--dir",
-                root.to_str().unwrap(),
-                "--pipeline",
-                "pipeline.yml",
-                "--force",
-                "-o",
-                "none",
-            ]);
-        }
         for (file, job) in [
             ("deploy-infra.yml", "dev"),
             ("deploy-model-training-pipeline.yml", "promote"),
@@ -1236,7 +1247,7 @@ fn ci_init_chooses_runners_by_where_the_workspace_lives() {
     );
     // Hosted jobs end after 6 hours: the approval waits less.
     let train = yaml(&root.join(".github/workflows/deploy-model-training-pipeline.yml"));
-    assert_eq!(train["jobs"]["promote"]["env"]["APPROVAL_TIMEOUT"], "21000");
+    assert_eq!(train["jobs"]["promote"]["env"]["APPROVAL_TIMEOUT"], "20400");
     assert_eq!(scalar(&train["jobs"]["promote"]["timeout-minutes"]), "355");
 }
 

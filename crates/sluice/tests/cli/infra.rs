@@ -617,7 +617,7 @@ fn a_workspace_with_a_shared_path_runs_its_steps_off_it() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("keeps its shared at"), "{err}");
+    assert!(err.contains("keeps its shared path at"), "{err}");
 
     ctx.write("in/rows.csv", "a\n1\n");
     ctx.write(
@@ -689,7 +689,7 @@ fn an_infrastructure_file_declares_the_shared_path() {
     let out = ctx.run(&["infra", "apply", "-f", "config-infra-dev.yml"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("keeps its shared at"), "{err}");
+    assert!(err.contains("keeps its shared path at"), "{err}");
     assert_eq!(audit_len(&ctx), before, "nothing written");
     assert_eq!(
         on_ws(&ctx, &["workspace", "show"])["shared"],
@@ -753,6 +753,89 @@ fn a_declared_component_is_registered_once_and_its_version_never_changes() {
         &["component", "show", "-n", "hello", "-v", "2", "-o", "json"],
     );
     assert_eq!(v2["version"], "2");
+}
+
+/// `infra connect` prints what a CI job sets: a folder workspace's path once `apply` made it
+/// (an error naming `apply` before), as `NAME=value` or Azure DevOps' commands; a workspace whose
+/// data lives in a shared store gets its folder's settings made again on a fresh machine.
+#[test]
+#[expect(clippy::print_stderr, reason = "a skipped part says why")]
+fn infra_connect_prints_what_a_ci_job_sets() {
+    let ctx = TestContext::new();
+    project(&ctx);
+    let connect = |format: &str| {
+        ctx.run(&[
+            "infra",
+            "connect",
+            "-f",
+            "config-infra-dev.yml",
+            "--format",
+            format,
+        ])
+    };
+    let out = connect("env");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sluice infra apply -f config-infra-dev.yml")
+    );
+    applied(&ctx);
+    let ws = ws_path(&ctx).display().to_string();
+    let out = connect("env");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("SLUICE_WORKSPACE={ws}\nSLUICE_SHARED={ws}\n")
+    );
+    let out = connect("azure");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "##vso[task.setvariable variable=SLUICE_WORKSPACE]{ws}\n##vso[task.setvariable variable=SLUICE_SHARED]{ws}\n"
+        )
+    );
+
+    let Some(_) = sluice_store::testing::postgres_url() else {
+        eprintln!(
+            "skipped: SLUICE_TEST_POSTGRES is unset, so `infra connect` on a shared store did not run"
+        );
+        return;
+    };
+    let schema = tempfile::tempdir().unwrap();
+    let store = sluice_store::testing::fresh_location(schema.path())
+        .unwrap()
+        .to_string();
+    let team = ctx.root().join("team");
+    let team = team.to_str().unwrap();
+    ctx.write(
+        "config-infra-team.yml",
+        &config(2)
+            .replace("environment: dev", "environment: team")
+            .replacen(
+                "\nsluice:\n",
+                &format!("\nsluice:\n  workspace:\n    path: {team}\n    store: \"{store}\"\n"),
+                1,
+            ),
+    );
+    ctx.ok(&[
+        "infra",
+        "apply",
+        "-f",
+        "config-infra-team.yml",
+        "--secrets-file",
+        "t.json",
+    ]);
+    // A fresh runner: no folder, the store where it was.
+    std::fs::remove_dir_all(team).unwrap();
+    let out = ctx.run(&["infra", "connect", "-f", "config-infra-team.yml"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(&format!("SLUICE_WORKSPACE={team}\n"))
+    );
+    let seen = ctx.json(&["--workspace", team, "compute", "show", "-n", "hpc"]);
+    assert_eq!(
+        seen["type"], "slurm",
+        "the declared compute, from the shared store"
+    );
 }
 
 #[test]

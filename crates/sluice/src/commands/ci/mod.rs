@@ -138,14 +138,16 @@ pub(crate) fn init(ctx: &Ctx<'_>, args: &CiInitArgs) -> Result<(), CliError> {
     // pipelines (each job sets the folder's settings up again). A team server runs the
     // training from anywhere, but the infrastructure is applied to its workspace's folder,
     // where it runs (`sluice.workspace.path`).
-    let w = &spec.workspace;
-    let shared_store = w
-        .store
-        .as_deref()
-        .is_some_and(|s| s.starts_with("postgres"))
-        && w.artifacts.as_deref().is_some_and(|a| a.contains("://"));
-    let infra_hosted = shared_store;
-    let train_hosted = shared_store || w.server.is_some();
+    let prod_spec = sluice_spec::load_infra(&root.join(&infra_prod), &mut Vec::new())?;
+    let shared_store = |w: &sluice_spec::WorkspaceDecl| {
+        w.store
+            .as_deref()
+            .is_some_and(|s| s.starts_with("postgres"))
+            && w.artifacts.as_deref().is_some_and(|a| a.contains("://"))
+    };
+    // The infrastructure pipeline applies both files; the training one uses dev's workspace.
+    let infra_hosted = shared_store(&spec.workspace) && shared_store(&prod_spec.workspace);
+    let train_hosted = shared_store(&spec.workspace) || spec.workspace.server.is_some();
     let runner = |hosted: bool| -> [(&str, String); 3] {
         if hosted {
             [
@@ -171,24 +173,21 @@ pub(crate) fn init(ctx: &Ctx<'_>, args: &CiInitArgs) -> Result<(), CliError> {
             ]
         }
     };
-    // How long the promotion waits for its approvals: hosted jobs end after 6 hours.
+    // How long the promotion waits for its approvals: hosted jobs end after 6 hours (leaving the
+    // job a quarter of an hour for the rest).
     let (approval_timeout, promote_minutes) = if train_hosted {
-        ("21000", "355")
+        ("20400", "355")
     } else {
         ("86400", "1450")
     };
     // The files holding the declarations (`sluice_infra`), which also trigger the pipelines.
     let mut declarations: Vec<String> = Vec::new();
-    for file in [&infra_dev, &infra_prod] {
-        let spec = if file == &infra_dev {
-            spec.clone()
-        } else {
-            sluice_spec::load_infra(&root.join(file), &mut Vec::new())?
-        };
-        if let Some(d) = spec.declarations
-            && !declarations.contains(&rel(&d))
-        {
-            declarations.push(rel(&d));
+    for d in [&spec.declarations, &prod_spec.declarations]
+        .into_iter()
+        .flatten()
+    {
+        if !declarations.contains(&rel(d)) {
+            declarations.push(rel(d));
         }
     }
     let mut values: Vec<(String, String)> = Vec::new();
@@ -203,7 +202,6 @@ pub(crate) fn init(ctx: &Ctx<'_>, args: &CiInitArgs) -> Result<(), CliError> {
         .into_iter()
         .chain(
             [
-                ("{{INFRA_DEV}}", rel(&infra_dev)),
                 ("{{INFRA_DEV}}", rel(&infra_dev)),
                 ("{{INFRA_PROD}}", rel(&infra_prod)),
                 ("{{PIPELINE}}", rel(&pipeline)),

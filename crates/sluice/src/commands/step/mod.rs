@@ -322,9 +322,10 @@ fn job_inputs() -> Value {
 
 /// [`job_inputs`] with the variables `var` gives.
 fn job_inputs_from(var: &dyn Fn(&str) -> Option<String>) -> Value {
-    if let Some(inputs) =
-        var("SLUICE_JOB_INPUTS").and_then(|text| serde_json::from_str::<Value>(&text).ok())
-    {
+    let handed = var("SLUICE_JOB_INPUTS").or_else(|| {
+        var("SLUICE_JOB_INPUTS_FILE").and_then(|file| std::fs::read_to_string(file).ok())
+    });
+    if let Some(inputs) = handed.and_then(|text| serde_json::from_str::<Value>(&text).ok()) {
         return inputs;
     }
     let (Some(ws), Some(job)) = (var("SLUICE_WORKSPACE"), var("SLUICE_JOB_NAME")) else {
@@ -338,6 +339,12 @@ fn job_inputs_from(var: &dyn Fn(&str) -> Option<String>) -> Value {
     let Ok(location) = sluice_engine::Workspace::store_location(ws, given.as_ref()) else {
         return Value::Null;
     };
+    // A database file this machine does not have is not made here.
+    if let sluice_store::Location::Sqlite(file) = &location
+        && !file.exists()
+    {
+        return Value::Null;
+    }
     match sluice_store::Store::open_at(&location).and_then(|s| s.get_job(&job)) {
         Ok(row) => row.inputs,
         Err(_) => Value::Null,
@@ -398,6 +405,23 @@ mod tests {
         };
         let got = job_inputs_from(&var);
         assert_eq!(got["raw_data"]["content_hash"], "blake3:ab", "{got}");
+        assert!(!ws.exists(), "no store made where the step runs");
+        // Large inputs come in a file; without either, a store this machine lacks is not made.
+        let file = missing.path().join("job-inputs.json");
+        std::fs::write(&file, inputs).unwrap();
+        let by_file = |name: &str| match name {
+            "SLUICE_JOB_INPUTS_FILE" => Some(file.display().to_string()),
+            "SLUICE_WORKSPACE" => Some(ws.display().to_string()),
+            "SLUICE_JOB_NAME" => Some("j".to_owned()),
+            _ => None,
+        };
+        assert_eq!(job_inputs_from(&by_file)["raw_data"]["type"], "uri_file");
+        let nothing = |name: &str| match name {
+            "SLUICE_WORKSPACE" => Some(ws.display().to_string()),
+            "SLUICE_JOB_NAME" => Some("j".to_owned()),
+            _ => None,
+        };
+        assert_eq!(job_inputs_from(&nothing), Value::Null);
         assert!(!ws.exists(), "no store made where the step runs");
         // Outside a job: nothing.
         assert_eq!(job_inputs_from(&|_| None), Value::Null);
