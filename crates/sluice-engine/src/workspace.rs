@@ -146,9 +146,11 @@ impl Workspace {
     }
 
     /// The shared path the workspace folder `root`'s `shared` file names (a relative one taken
-    /// from `root`), if it names one.
+    /// from `root`; `..` resolved by name, no link followed: other machines are told this
+    /// path), if it names one.
     pub fn configured_shared(root: &Path) -> Result<Option<PathBuf>, EngineError> {
-        Ok(setting_line(&root.join(SHARED_FILE))?.map(|line| lexically_normal(&root.join(line))))
+        Ok(setting_line(&root.join(SHARED_FILE))?
+            .map(|line| sluice_spec::normalize(&root.join(line))))
     }
 
     /// The location in the workspace's `store` file, if it has one.
@@ -214,7 +216,7 @@ impl Workspace {
             std::fs::canonicalize(&self.shared),
         ) {
             (Ok(p), Ok(s)) => p.starts_with(s),
-            _ => lexically_normal(path).starts_with(&self.shared),
+            _ => sluice_spec::normalize(path).starts_with(&self.shared),
         };
         if inside {
             return None;
@@ -390,22 +392,6 @@ impl Workspace {
         }
         p
     }
-}
-
-/// `path` (absolute) without `.` and `..` parts, resolved by name only: steps on other
-/// machines are told this path, so no local symbolic link is followed.
-fn lexically_normal(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -344,6 +344,12 @@ impl Store {
         Self::with_conn(Conn::open_postgres(url)?)
     }
 
+    /// Whether the PostgreSQL database at `url` holds a workspace already (it has been
+    /// migrated), asked without migrating or writing anything.
+    pub fn postgres_holds_workspace(url: &str) -> Result<bool> {
+        Ok(Conn::open_postgres(url)?.schema_version()? > 0)
+    }
+
     /// Opens the store at `location`: a PostgreSQL URL or an SQLite file.
     pub fn open_at(location: &Location) -> Result<Self> {
         match location {
@@ -1890,6 +1896,10 @@ mod tests {
                 .unwrap()
                 .status
         };
+        // Sets the scene the way other processes would leave it.
+        let sql = |store: &Store, statement: &str| {
+            store.conn.execute(statement, ()).unwrap();
+        };
         store
             .insert_job(&job_row("a", "Running"), &steps("a", 3, "gpu"))
             .unwrap();
@@ -1943,13 +1953,10 @@ mod tests {
                 .claim_compute_slot("a", "a2", "gpu", 2, 120, 0)
                 .unwrap()
         );
-        store
-            .conn
-            .execute(
-                "UPDATE jobs SET runner_beat = runner_beat - 1000 WHERE name = 'b'",
-                (),
-            )
-            .unwrap();
+        sql(
+            &store,
+            "UPDATE jobs SET runner_beat = runner_beat - 1000 WHERE name = 'b'",
+        );
         assert!(
             store
                 .claim_compute_slot("a", "a2", "gpu", 2, 120, 0)
@@ -1961,13 +1968,10 @@ mod tests {
             Vec::<(String, String)>::new(),
             "b0 launched nothing"
         );
-        store
-            .conn
-            .execute(
-                "UPDATE steps SET executor = 'slurm', executor_id = '55' WHERE job_name = 'b' AND name = 'b0'",
-                (),
-            )
-            .unwrap();
+        sql(
+            &store,
+            "UPDATE steps SET executor = 'slurm', executor_id = '55' WHERE job_name = 'b' AND name = 'b0'",
+        );
         assert_eq!(
             store.unattended_batch_steps("a", "a3", "gpu", 120).unwrap(),
             [("slurm".to_owned(), "55".to_owned())]
@@ -1989,21 +1993,12 @@ mod tests {
             .insert_job(&job_row("f", "Running"), &[step_row("f0", "hpc")])
             .unwrap();
         store.set_step_status("e", "e0", "Running", None).unwrap();
-        store
-            .conn
-            .execute("UPDATE steps SET detached = 1 WHERE job_name = 'e'", ())
-            .unwrap();
-        store
-            .conn
-            .execute("UPDATE jobs SET status = 'Failed' WHERE name = 'e'", ())
-            .unwrap();
-        store
-            .conn
-            .execute(
-                "UPDATE steps SET executor = 'slurm', executor_id = '77' WHERE job_name = 'e'",
-                (),
-            )
-            .unwrap();
+        sql(&store, "UPDATE steps SET detached = 1 WHERE job_name = 'e'");
+        sql(&store, "UPDATE jobs SET status = 'Failed' WHERE name = 'e'");
+        sql(
+            &store,
+            "UPDATE steps SET executor = 'slurm', executor_id = '77' WHERE job_name = 'e'",
+        );
         assert_eq!(
             store.unattended_batch_steps("f", "f0", "hpc", 120).unwrap(),
             [("slurm".to_owned(), "77".to_owned())]
