@@ -82,8 +82,9 @@ fn connect(args: &InfraConnectArgs) -> Result<(), CliError> {
     if let Some(server) = &w.server {
         vars.push(("SLUICE_URL", server.clone()));
     } else {
-        if w.store.is_some() || w.artifacts.is_some() || w.shared.is_some() {
-            // Its data lives elsewhere: the folder holds only where (made again if missing).
+        if w.store.is_some() {
+            // Its metadata lives in the shared store: the folder holds only where things are
+            // (made again if missing).
             super::workspace_cmd::ensure(&w.path, &places(w), &w.tags)?;
         } else if !crate::workspace::is_workspace(&w.path) {
             return Err(CliError::usage(
@@ -335,13 +336,25 @@ fn undeclared(declared: &[Item], ws: &Workspace, prune: bool) -> Result<Vec<Item
     Ok(items)
 }
 
-/// The declared workspace if it exists (opening it creates nothing then).
+/// The declared workspace if it exists (opening it creates nothing then). One whose shared
+/// PostgreSQL store holds it already, on a machine without its folder (a fresh hosted runner),
+/// exists: its folder's settings are made again, as `infra connect` makes them (nothing is
+/// written to the store).
 fn existing_workspace(spec: &InfraSpec) -> Result<Option<Workspace>, CliError> {
-    let dir = &spec.workspace.path;
-    if !crate::workspace::is_workspace(dir) {
-        return Ok(None);
+    let w = &spec.workspace;
+    if crate::workspace::is_workspace(&w.path) {
+        return Ok(Some(Workspace::open(&w.path)?));
     }
-    Ok(Some(Workspace::open(dir)?))
+    match w.store.as_deref() {
+        Some(url)
+            if url.starts_with("postgres")
+                && sluice_store::Store::postgres_holds_workspace(url)? =>
+        {
+            let (ws, _) = super::workspace_cmd::ensure(&w.path, &places(w), &w.tags)?;
+            Ok(Some(ws))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Where the declared workspace keeps things.

@@ -824,7 +824,31 @@ fn infra_connect_prints_what_a_ci_job_sets() {
         "--secrets-file",
         "t.json",
     ]);
-    // A fresh runner: no folder, the store where it was.
+    let audited = ctx
+        .json(&["--workspace", team, "audit", "list", "-o", "json"])
+        .as_array()
+        .unwrap()
+        .len();
+    // A fresh hosted runner: no folder, the store where it was. The infrastructure pipeline's
+    // plan and apply find the workspace there and have nothing to do.
+    std::fs::remove_dir_all(team).unwrap();
+    let plan = ctx.json(&["infra", "plan", "-f", "config-infra-team.yml"]);
+    assert_eq!(
+        (plan["to_create"].as_u64(), plan["to_update"].as_u64()),
+        (Some(0), Some(0)),
+        "{plan:#}"
+    );
+    std::fs::remove_dir_all(team).unwrap();
+    let out = ctx.run(&["infra", "apply", "-f", "config-infra-team.yml"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Nothing to do"));
+    let after = ctx.json(&["--workspace", team, "audit", "list", "-o", "json"]);
+    assert_eq!(
+        after.as_array().unwrap().len(),
+        audited,
+        "nothing written: {after:#}"
+    );
+    // The training pipeline's connect on another fresh runner.
     std::fs::remove_dir_all(team).unwrap();
     let out = ctx.run(&["infra", "connect", "-f", "config-infra-team.yml"]);
     assert!(out.status.success(), "{out:?}");
