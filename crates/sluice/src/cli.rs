@@ -1126,7 +1126,8 @@ pub(crate) struct WorkspaceCreateArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum InfraCommand {
-    /// Check the file and every file it names; changes nothing.
+    /// Check the file and every file it names; changes nothing (a workspace its shared
+    /// PostgreSQL store holds gets its folder's settings again on a machine without them).
     Validate(InfraArgs),
     /// What `apply` would create, update or leave alone (the diff on stderr; `-o json`), and
     /// what the workspace holds that the file does not declare.
@@ -1135,8 +1136,8 @@ pub(crate) enum InfraCommand {
     /// run finds nothing to do.
     Apply(InfraApplyArgs),
     /// Connect this machine to the workspace the file declares, as a CI job does before using
-    /// it: the team server when one is declared, else the workspace folder (its settings, a
-    /// shared store, a blob store, a shared path, set up again on a fresh runner). Prints the
+    /// it: the team server when one is declared, else the workspace folder (its settings made
+    /// again on a fresh runner when its metadata lives in a shared store). Prints the
     /// variables to set, one `NAME=value` a line (`>> "$GITHUB_ENV"`), or Azure DevOps'
     /// `##vso[task.setvariable]` lines with `--format azure`. Changes nothing the workspace
     /// holds.
