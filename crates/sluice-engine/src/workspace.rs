@@ -108,16 +108,17 @@ impl Workspace {
         let root = std::path::absolute(root).map_err(|e| EngineError::io(root, e))?;
         let location = Self::store_location(&root, store)?;
         let shared = match Self::configured_shared(&root)? {
-            Some(dir) => {
-                std::fs::create_dir_all(&dir).map_err(|e| {
-                    EngineError::Internal(format!(
-                        "the workspace's shared path `{}` (named in {}) cannot be made: {e}",
-                        dir.display(),
-                        root.join(SHARED_FILE).display()
-                    ))
-                })?;
-                dir
+            // Never made here: a shared folder missing on this machine (a mount not there) made
+            // anew would hide steps' files from the other nodes. Made when the setting is.
+            Some(dir) if !dir.is_dir() => {
+                return Err(EngineError::Internal(format!(
+                    "the workspace's shared path `{}` (named in {}) is not a folder on this machine: mount the folder the cluster's nodes share there, or, on a machine of its own, create it (`mkdir -p {}`)",
+                    dir.display(),
+                    root.join(SHARED_FILE).display(),
+                    dir.display()
+                )));
             }
+            Some(dir) => dir,
             None => root.clone(),
         };
         let store = Store::open_at(&location)?;
@@ -410,10 +411,22 @@ mod tests {
         drop(ws);
 
         std::fs::write(root.join(SHARED_FILE), "# what nodes see\n../share/./x\n").unwrap();
-        let ws = Workspace::open(&root).unwrap();
         let shared = tmp.path().join("share").join("x");
+        // A shared folder missing here (its mount not there) is an error, and nothing is made.
+        let Err(e) = Workspace::open(&root) else {
+            panic!("opened with its shared folder missing");
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&shared.display().to_string())
+                && msg.contains("is not a folder on this machine")
+                && msg.contains("mkdir -p"),
+            "{msg}"
+        );
+        assert!(!shared.exists(), "not made when the workspace opens");
+        std::fs::create_dir_all(&shared).unwrap();
+        let ws = Workspace::open(&root).unwrap();
         assert_eq!(ws.shared_root(), shared.as_path());
-        assert!(shared.is_dir(), "made when the workspace opens");
         // New things on the shared path; what was made before stays where it is.
         assert_eq!(ws.job_dir("new"), shared.join("jobs").join("new"));
         assert_eq!(ws.job_dir("old"), root.join("jobs").join("old"));
@@ -479,7 +492,7 @@ mod tests {
     }
 
     #[test]
-    fn a_shared_path_that_cannot_be_made_is_a_clear_error() {
+    fn a_shared_path_below_a_file_is_a_clear_error() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join(".sluice");
         std::fs::create_dir_all(&root).unwrap();
@@ -495,7 +508,7 @@ mod tests {
         };
         let msg = e.to_string();
         assert!(
-            msg.contains("shared path") && msg.contains("below"),
+            msg.contains("shared path") && msg.contains("below") && msg.contains("is not a folder"),
             "{msg}"
         );
     }

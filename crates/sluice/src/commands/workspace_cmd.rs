@@ -125,12 +125,24 @@ pub(crate) fn ensure(
     std::fs::create_dir_all(dir)
         .map_err(|e| CliError::Workspace(format!("cannot create {}: {e}", dir.display())))?;
     let mut changed = fresh;
-    for (_, file, want) in wanted {
+    for (key, file, want) in wanted {
         if let Some(w) = want
             && !dir.join(file).exists()
         {
             write(&dir.join(file), &format!("{w}\n"))?;
             changed = true;
+            // The shared folder is made with its setting (opening the workspace never makes it:
+            // there a missing one is a mount not there).
+            if key == "shared"
+                && let Some(shared) = Workspace::configured_shared(dir)?
+            {
+                std::fs::create_dir_all(&shared).map_err(|e| {
+                    CliError::Workspace(format!(
+                        "cannot create the shared path {}: {e}",
+                        shared.display()
+                    ))
+                })?;
+            }
         }
     }
     if now["name"].as_str() != Some(name) || now["tags"] != json!(tags) {

@@ -656,6 +656,27 @@ fn a_workspace_with_a_shared_path_runs_its_steps_off_it() {
         "a\n1\n"
     );
     assert!(!ctx.workspace().join("jobs").exists());
+
+    // The shared folder gone from this machine (a mount not there): every command says so
+    // (exit 10) and makes nothing; back in place, all is as it was.
+    let away = ctx.root().join("share-unmounted");
+    std::fs::rename(&share, &away).unwrap();
+    let out = ctx.run(&["job", "show", "-n", "on-share"]);
+    assert_eq!(out.status.code(), Some(10), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&share.display().to_string()) && err.contains("not a folder on this machine"),
+        "{err}"
+    );
+    assert!(
+        !share.exists(),
+        "nothing made in place of the shared folder"
+    );
+    std::fs::rename(&away, &share).unwrap();
+    assert_eq!(
+        ctx.json(&["job", "show", "-n", "on-share"])["status"],
+        "Completed"
+    );
 }
 
 /// `shared:` under `sluice.workspace` (relative to the file) becomes the workspace's shared

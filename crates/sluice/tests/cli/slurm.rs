@@ -1147,6 +1147,7 @@ fn the_taxi_example_runs_on_a_slurm_compute() {
     ctx.copy_example("taxi-fare");
     let shared = ctx.root().join("cluster-share");
     ctx.write(".sluice/shared", &format!("{}\n", shared.display()));
+    std::fs::create_dir_all(&shared).unwrap();
     // The compute the example names (`azureml:cpu-cluster`), as Azure's YAML with the mapping.
     ctx.write(
         "cpu-cluster.yml",
