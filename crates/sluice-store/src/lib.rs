@@ -49,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0021_runner_suspect_orphans.sql"),
     include_str!("../migrations/0022_webhooks.sql"),
     include_str!("../migrations/0023_steps_compute_active.sql"),
+    include_str!("../migrations/0024_metric_histories.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -76,6 +77,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0021_runner_suspect_orphans.sql"),
     include_str!("../migrations/postgres/0022_webhooks.sql"),
     include_str!("../migrations/postgres/0023_steps_compute_active.sql"),
+    include_str!("../migrations/postgres/0024_metric_histories.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -329,6 +331,9 @@ pub struct Store {
     /// Experiments' artifact locations (which never change) as this connection last read
     /// them: a new run is then written in one round trip (see `Store::create_run`).
     experiment_locations: std::collections::HashMap<i64, String>,
+    /// Metric histories' integer keys this connection has seen committed (see
+    /// `tracking::histories`).
+    known_histories: tracking::histories::Known,
 }
 
 impl Store {
@@ -363,6 +368,7 @@ impl Store {
             conn,
             actor: governance::Actor::local(),
             experiment_locations: std::collections::HashMap::new(),
+            known_histories: tracking::histories::Known::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -2510,7 +2516,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 23);
+        assert_eq!(latest, 24);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -2583,8 +2589,9 @@ mod tests {
             // none of 0018's or 0019's columns, nor 0022's table, nor 0023's index).
             let mut conn = Conn::open_sqlite(&path).unwrap();
             let tx = conn.transaction().unwrap();
-            tx.execute_batch(
-                "DROP INDEX steps_compute_active;
+            tx.execute_batch(&format!(
+                "{UNDO_0024}
+                 DROP INDEX steps_compute_active;
                  DROP TABLE webhooks;
                  DROP TABLE orphan_processes;
                  ALTER TABLE jobs DROP COLUMN runner_suspect;
@@ -2599,7 +2606,7 @@ mod tests {
                      key TEXT NOT NULL, value REAL NOT NULL, timestamp INTEGER NOT NULL,
                      step INTEGER NOT NULL, is_nan INTEGER NOT NULL DEFAULT 0, model_id TEXT,
                      PRIMARY KEY (run_uuid, seq)) WITHOUT ROWID;",
-            )
+            ))
             .unwrap();
             for (seq, step, value) in [(0, 0, 1.5), (1, 1, 0.5)] {
                 tx.execute(
@@ -2614,19 +2621,178 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 23);
+        assert_eq!(store.schema_version().unwrap(), 24);
         let (points, _) = store.metric_history_points(&run, "loss", 10, 0).unwrap();
         let got: Vec<(i64, f64)> = points.iter().map(|p| (p.step, p.value)).collect();
         assert_eq!(got, [(0, 1.5), (1, 0.5)]);
         let checks: i64 = store
             .conn
             .query_row(
-                "SELECT COUNT(*) FROM pragma_foreign_key_list('metrics_recent')",
+                "SELECT COUNT(*) FROM pragma_foreign_key_list('metric_points_recent')",
                 (),
                 |r| r.get(0),
             )
             .unwrap();
         assert_eq!(checks, 0);
+    }
+
+    /// Back to schema 23 (before metric histories had integer keys): the tables 0024 replaced,
+    /// empty, as 0002, 0016 and 0017 made them.
+    const UNDO_0024: &str = "DROP VIEW latest_metrics;
+         DROP TABLE metric_latest;
+         DROP TABLE metric_points_recent;
+         DROP TABLE history_chunks;
+         DROP TABLE metric_histories;
+         CREATE TABLE latest_metrics (
+             run_uuid TEXT NOT NULL REFERENCES runs (run_uuid), key TEXT NOT NULL,
+             value REAL NOT NULL, timestamp INTEGER NOT NULL, step INTEGER NOT NULL,
+             is_nan INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (run_uuid, key)) WITHOUT ROWID;
+         CREATE INDEX latest_metrics_key_value ON latest_metrics (key, value);
+         CREATE TABLE metric_chunks (
+             run_uuid TEXT NOT NULL REFERENCES runs (run_uuid), key TEXT NOT NULL,
+             fold INTEGER NOT NULL, points BLOB NOT NULL,
+             PRIMARY KEY (run_uuid, key, fold)) WITHOUT ROWID;
+         CREATE TABLE metrics_recent (
+             run_uuid TEXT NOT NULL, seq INTEGER NOT NULL, key TEXT NOT NULL,
+             value REAL NOT NULL, timestamp INTEGER NOT NULL, step INTEGER NOT NULL,
+             is_nan INTEGER NOT NULL DEFAULT 0, model_id TEXT,
+             PRIMARY KEY (run_uuid, seq)) WITHOUT ROWID;";
+
+    /// A workspace at schema 23 keeps every metric through 0024: its latest values (what
+    /// `get_run` and searches read), its unfolded points, its folded chunks and its old
+    /// per-point rows, each history read whole and in order, and logging goes on after.
+    #[test]
+    fn a_schema_23_workspace_keeps_its_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let (exp, a, b) = {
+            let mut store = Store::open(&path).unwrap();
+            let exp = store.create_experiment("old", None, &[]).unwrap();
+            let a = store.create_run(&exp, "u", None, Some(1), &[]).unwrap();
+            let b = store.create_run(&exp, "u", None, Some(2), &[]).unwrap();
+            (exp, a.info.run_uuid, b.info.run_uuid)
+        };
+        let point = |step: i64, value: f64| tracking::chunks_encode_for_tests(&[(step, value)]);
+        {
+            let mut conn = Conn::open_sqlite(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(UNDO_0024).unwrap();
+            // Run a: `loss` in all three places (steps 0-1 folded, 2 unfolded, 3 an old row);
+            // `acc` latest only. Run b: `loss` unfolded only.
+            for (run, key, value, step) in [
+                (&a, "loss", 0.3, 3),
+                (&a, "acc", 0.9, 5),
+                (&b, "loss", 7.0, 1),
+            ] {
+                tx.execute(
+                    "INSERT INTO latest_metrics (run_uuid, key, value, timestamp, step) VALUES (?1, ?2, ?3, 10, ?4)",
+                    params![run, key, value, step],
+                )
+                .unwrap();
+            }
+            tx.execute(
+                "INSERT INTO metric_chunks (run_uuid, key, fold, points) VALUES (?1, 'loss', 1, ?2)",
+                params![a, point(0, 1.0)],
+            )
+            .unwrap();
+            tx.execute(
+                "INSERT INTO metric_chunks (run_uuid, key, fold, points) VALUES (?1, 'loss', 2, ?2)",
+                params![a, point(1, 0.8)],
+            )
+            .unwrap();
+            for (run, seq, step, value) in [(&a, 0, 2, 0.5), (&b, 1, 1, 7.0)] {
+                tx.execute(
+                    "INSERT INTO metrics_recent (run_uuid, seq, key, value, timestamp, step) VALUES (?1, ?2, 'loss', ?3, 10, ?4)",
+                    params![run, seq, value, step],
+                )
+                .unwrap();
+            }
+            tx.execute(
+                "INSERT INTO metrics (run_uuid, key, value, timestamp, step) VALUES (?1, 'loss', 0.3, 10, 3)",
+                params![a],
+            )
+            .unwrap();
+            tx.execute("UPDATE metrics_recent_count SET n = 2, folds = 2", ())
+                .unwrap();
+            tx.set_schema_version(23).unwrap();
+            tx.commit().unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 24);
+        let history = |store: &Store, run: &str, key: &str| -> Vec<(i64, f64)> {
+            let (points, _) = store.metric_history_points(run, key, 100, 0).unwrap();
+            points.iter().map(|p| (p.step, p.value)).collect()
+        };
+        assert_eq!(
+            history(&store, &a, "loss"),
+            [(0, 1.0), (1, 0.8), (2, 0.5), (3, 0.3)]
+        );
+        assert_eq!(history(&store, &b, "loss"), [(1, 7.0)]);
+        assert!(
+            history(&store, &a, "acc").is_empty(),
+            "a latest value with no points"
+        );
+        let latest = |store: &Store, run: &str| -> Vec<(String, f64, i64)> {
+            let mut m: Vec<_> = store
+                .get_run(run)
+                .unwrap()
+                .metrics
+                .into_iter()
+                .map(|m| (m.key, m.value, m.step))
+                .collect();
+            m.sort_by(|x, y| x.0.cmp(&y.0));
+            m
+        };
+        assert_eq!(
+            latest(&store, &a),
+            [("acc".to_owned(), 0.9, 5), ("loss".to_owned(), 0.3, 3)]
+        );
+        let found = store
+            .search_runs(
+                std::slice::from_ref(&exp),
+                Some("metrics.loss > 1"),
+                tracking::ViewType::All,
+                &["metrics.loss DESC".to_owned()],
+                10,
+                0,
+            )
+            .unwrap();
+        let names: Vec<&str> = found.0.iter().map(|r| r.info.run_uuid.as_str()).collect();
+        assert_eq!(names, [b.as_str()], "run b only: its loss 7 > 1");
+        // Logging goes on: a new point of an old history, a new history, the latest raised.
+        store
+            .log_batch(
+                &a,
+                &[
+                    tracking::Metric {
+                        key: "loss".into(),
+                        value: 0.1,
+                        timestamp: 11,
+                        step: 4,
+                    },
+                    tracking::Metric {
+                        key: "f1".into(),
+                        value: 0.7,
+                        timestamp: 11,
+                        step: 0,
+                    },
+                ],
+                &[],
+                &[],
+            )
+            .unwrap();
+        assert_eq!(
+            history(&store, &a, "loss"),
+            [(0, 1.0), (1, 0.8), (2, 0.5), (3, 0.3), (4, 0.1)]
+        );
+        assert_eq!(
+            latest(&store, &a),
+            [
+                ("acc".to_owned(), 0.9, 5),
+                ("f1".to_owned(), 0.7, 0),
+                ("loss".to_owned(), 0.1, 4)
+            ]
+        );
     }
 
     #[test]
@@ -2648,7 +2814,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 23);
+        assert_eq!(store.schema_version().unwrap(), 24);
         let old = store.get_compute("old").unwrap().unwrap();
         assert_eq!(
             (old.max_instances, old.min_instances, old.size),

@@ -601,7 +601,8 @@ impl Conn {
         }
     }
 
-    fn in_transaction(&self) -> bool {
+    /// Whether a transaction is open on this connection.
+    pub(crate) fn in_transaction(&self) -> bool {
         match &self.engine {
             Engine::Sqlite(c, _) => !c.is_autocommit(),
             Engine::Postgres(c) => c.in_transaction(),

@@ -1,4 +1,5 @@
-//! Metric histories on SQLite, stored as chunks: a fold of `metrics_recent` writes one row per
+//! Metric histories on SQLite, stored as chunks: a fold of `metric_points_recent` (formerly
+//! `metrics_recent`) writes one row per
 //! history it holds points of, whose `points` blob packs them in order. (PostgreSQL writes each
 //! point as a row of `metrics`; see `insert_points`.)
 //!
@@ -130,11 +131,18 @@ fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
     Some(head)
 }
 
-/// Every chunked point of one history (in no particular order across chunks).
-pub(super) fn read(conn: &Conn, run_id: &str, key: &str, out: &mut Vec<Point>) -> Result<()> {
+/// Every chunked point of one history (`history`, the metric `key` of `run_id`; in no
+/// particular order across chunks).
+pub(super) fn read(
+    conn: &Conn,
+    history: i64,
+    run_id: &str,
+    key: &str,
+    out: &mut Vec<Point>,
+) -> Result<()> {
     let blobs: Vec<Vec<u8>> = conn
-        .prepare_cached("SELECT points FROM metric_chunks WHERE run_uuid = ?1 AND key = ?2")?
-        .query_map(params![run_id, key], |r| r.get(0))?
+        .prepare_cached("SELECT points FROM history_chunks WHERE history_id = ?1")?
+        .query_map(params![history], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for blob in &blobs {
         decode(blob, out, run_id, key)?;
@@ -144,59 +152,56 @@ pub(super) fn read(conn: &Conn, run_id: &str, key: &str, out: &mut Vec<Point>) -
 
 /// Writes one history's points (in history order) as a chunk numbered after every chunk before
 /// it: a fold's and a batch's chunks share one count, so a number is never used twice.
-pub(super) fn write(tx: &Conn, run_id: &str, key: &str, points: &[Point]) -> Result<()> {
+pub(super) fn write(tx: &Conn, history: i64, points: &[Point]) -> Result<()> {
     let number: i64 = tx.query_row(
         "UPDATE metrics_recent_count SET folds = folds + 1 WHERE id = 1 RETURNING folds",
         (),
         |r| r.get(0),
     )?;
-    tx.prepare_cached(
-        "INSERT INTO metric_chunks (run_uuid, key, fold, points) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![run_id, key, number, encode(points)])?;
+    tx.prepare_cached("INSERT INTO history_chunks (history_id, fold, points) VALUES (?1, ?2, ?3)")?
+        .execute(params![history, number, encode(points)])?;
     Ok(())
 }
 
-/// Moves every point of `metrics_recent` into chunks (one row per history, appended after the
-/// history's earlier chunks) and empties it.
+/// Moves every point of `metric_points_recent` into chunks (one row per history, appended
+/// after the history's earlier chunks) and empties it.
 pub(super) fn fold(tx: &Conn) -> Result<()> {
     let fold: i64 = tx.query_row(
         "UPDATE metrics_recent_count SET n = 0, folds = folds + 1 WHERE id = 1 RETURNING folds",
         (),
         |r| r.get(0),
     )?;
-    // (run, key) -> points, in key order so the chunks are written in the table's order.
-    let mut histories: std::collections::BTreeMap<(String, String), Vec<Point>> =
+    // History -> points, in id order so the chunks are written in the table's order.
+    let mut histories: std::collections::BTreeMap<i64, Vec<Point>> =
         std::collections::BTreeMap::new();
     let rows = tx
         .prepare_cached(
-            "SELECT run_uuid, key, step, timestamp, value, is_nan, model_id FROM metrics_recent",
+            "SELECT history_id, step, timestamp, value, is_nan, model_id FROM metric_points_recent",
         )?
         .query_map((), |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
+                r.get::<_, i64>(0)?,
                 Point {
-                    step: r.get(2)?,
-                    timestamp: r.get(3)?,
-                    value: r.get(4)?,
-                    is_nan: r.get(5)?,
-                    model_id: r.get(6)?,
+                    step: r.get(1)?,
+                    timestamp: r.get(2)?,
+                    value: r.get(3)?,
+                    is_nan: r.get(4)?,
+                    model_id: r.get(5)?,
                 },
             ))
         })?;
     for row in rows {
-        let (run, key, point) = row?;
-        histories.entry((run, key)).or_default().push(point);
+        let (history, point) = row?;
+        histories.entry(history).or_default().push(point);
     }
     let mut insert = tx.prepare_cached(
-        "INSERT INTO metric_chunks (run_uuid, key, fold, points) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO history_chunks (history_id, fold, points) VALUES (?1, ?2, ?3)",
     )?;
-    for ((run, key), mut points) in histories {
+    for (history, mut points) in histories {
         sort_dedup(&mut points);
-        insert.execute(params![run, key, fold, encode(&points)])?;
+        insert.execute(params![history, fold, encode(&points)])?;
     }
-    tx.execute("DELETE FROM metrics_recent", ())?;
+    tx.execute("DELETE FROM metric_points_recent", ())?;
     Ok(())
 }
 

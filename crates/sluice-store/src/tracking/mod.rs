@@ -1,6 +1,7 @@
 //! Experiment tracking with MLflow's semantics: experiments, runs, metrics, params, tags.
 
 mod chunks;
+pub(crate) mod histories;
 mod names;
 mod search;
 
@@ -758,13 +759,19 @@ impl Store {
     /// On PostgreSQL, groups written by different connections run side by side (the store's
     /// write lock taken shared, see [`crate::db::Conn::begin_shared`]); their callers give each
     /// run's batches to one of them (a server's lanes), and each group writes its runs in id
-    /// order, each batch's params and tags by key, and the latest values in (run, key) order,
+    /// order, each batch's params and tags by key, and the latest values in history id order,
     /// so that two groups touching the same rows (two server processes) mostly wait for each
     /// other. Two batches of one run in one group, with the same keys in opposite orders
     /// against another server's, can still deadlock: PostgreSQL then fails one side's batch.
     pub fn log_batches(&mut self, batches: &[LogBatch]) -> Result<Vec<Result<()>>> {
+        // The histories first (a transaction of their own when one is new: see `histories`).
+        let ids = self.histories(batches.iter().flat_map(|b| {
+            b.metrics
+                .iter()
+                .map(move |m| (b.run_id.as_str(), m.key.as_str()))
+        }))?;
         let outer = self.conn.begin_shared()?;
-        match self.log_batches_in(batches) {
+        match self.log_batches_in(batches, &ids) {
             Ok(results) => {
                 self.conn.finish(outer, true)?;
                 Ok(results)
@@ -780,9 +787,13 @@ impl Store {
     /// params and tags of a batch that has some are written in a savepoint of its own (a
     /// refused param writes nothing of its batch); then the points of every batch that passed
     /// are written together in a few statements.
-    fn log_batches_in(&mut self, batches: &[LogBatch]) -> Result<Vec<Result<()>>> {
-        let ids: Vec<&str> = batches.iter().map(|b| b.run_id.as_str()).collect();
-        let infos = self.run_infos(&ids)?;
+    fn log_batches_in(
+        &mut self,
+        batches: &[LogBatch],
+        ids: &Histories<'_>,
+    ) -> Result<Vec<Result<()>>> {
+        let runs: Vec<&str> = batches.iter().map(|b| b.run_id.as_str()).collect();
+        let infos = self.run_infos(&runs)?;
         // Runs in id order (a run's batches in arrival order): see `log_batches`.
         let mut order: Vec<usize> = (0..batches.len()).collect();
         order.sort_by_key(|&i| batches[i].run_id.as_str());
@@ -816,7 +827,7 @@ impl Store {
         // In the group's transaction (no savepoint: a statement failing here fails the group).
         // Every point in one call, so that the latest values' row locks are taken in one order
         // (after the params' and tags', each in run order).
-        insert_points(&self.conn, &points)?;
+        insert_points(&self.conn, &points, ids)?;
         Ok(results.into_iter().flatten().collect())
     }
 
@@ -845,6 +856,7 @@ impl Store {
         check_entities(metrics, params, tags, batch)?;
         let info = self.run_info(run_id)?;
         check_active(&info)?;
+        let ids = self.histories(metrics.iter().map(|m| (run_id, m.key.as_str())))?;
         let tx = self.conn.transaction()?;
         insert_params(&tx, run_id, params, batch)?;
         {
@@ -859,7 +871,7 @@ impl Store {
                 stmt.execute(params![run_id, t.key, t.value])?;
             }
         }
-        insert_metrics(&tx, run_id, metrics, model_ids)?;
+        insert_metrics(&tx, run_id, metrics, model_ids, &ids)?;
         tx.commit()?;
         Ok(())
     }
@@ -911,7 +923,7 @@ impl Store {
         offset: usize,
     ) -> Result<(Vec<HistoryPoint>, Option<usize>)> {
         self.run_info(run_id)?;
-        // Points live in up to three places: `metrics_recent` (since the last fold), chunks
+        // Points live in up to three places: `metric_points_recent` (since the last fold), chunks
         // (SQLite's folds) and `metrics` (PostgreSQL's points, and SQLite's folded before
         // chunks). All of them are read, sorted (each part is mostly in order already) and kept
         // once each: a point logged twice is one point.
@@ -927,15 +939,18 @@ impl Store {
         let wanted = offset.saturating_add(max_results).saturating_add(1);
         // Newest place first: a fold that commits between two of these reads moves points to a
         // place read later (read twice, kept once), never to one already read.
-        let mut rows: Vec<Point> = self
-            .conn
-            .prepare_cached(
-                "SELECT step, timestamp, value, is_nan FROM metrics_recent WHERE run_uuid = ?1 AND key = ?2",
-            )?
-            .query_map(params![run_id, key], point)?
-            .collect::<Result<_, _>>()?;
-        if self.conn.dialect() == crate::db::Dialect::Sqlite {
-            chunks::read(&self.conn, run_id, key, &mut rows)?;
+        let mut rows: Vec<Point> = Vec::new();
+        if let Some(h) = self.history(run_id, key)? {
+            rows = self
+                .conn
+                .prepare_cached(
+                    "SELECT step, timestamp, value, is_nan FROM metric_points_recent WHERE run_seq = ?1 AND history_id = ?2",
+                )?
+                .query_map(params![h.run_seq, h.id], point)?
+                .collect::<Result<_, _>>()?;
+            if self.conn.dialect() == crate::db::Dialect::Sqlite {
+                chunks::read(&self.conn, h.id, run_id, key, &mut rows)?;
+            }
         }
         for p in self
             .conn
@@ -1373,7 +1388,7 @@ fn insert_params(
 /// first, so three cached statements serve every batch length.
 const CHUNKS: [usize; 3] = [100, 10, 1];
 
-/// Points appended to `metrics_recent` between two folds into chunks (few in unit tests, so
+/// Points appended to `metric_points_recent` between two folds into chunks (few in unit tests, so
 /// they cross folds). A fold writes a chunk row per history whatever its number of points, so
 /// fewer, larger folds cost less per point. Under the harness's log-batch load (8 runs of 100
 /// metrics; with migration 0017), 16,384 gave ~1,170 batches/s with a p99 of ~68 ms, 65,536
@@ -1382,7 +1397,7 @@ const CHUNKS: [usize; 3] = [100, 10, 1];
 const FOLD_EVERY: i64 = if cfg!(test) { 64 } else { 65_536 };
 
 /// Points of one history in one batch from which they are written as a chunk of their own
-/// (see [`insert_points`]); fewer go into `metrics_recent`. MLflow's client sends up to 1,000
+/// (see [`insert_points`]); fewer go into `metric_points_recent`. MLflow's client sends up to 1,000
 /// metrics a batch; its queued (asynchronous) logging sends many steps of few keys.
 const BULK_CHUNK: usize = if cfg!(test) { 8 } else { 64 };
 
@@ -1436,6 +1451,7 @@ fn insert_metrics(
     run_id: &str,
     metrics: &[Metric],
     model_ids: &[Option<&str>],
+    ids: &Histories<'_>,
 ) -> Result<()> {
     let points: Vec<NewPoint<'_>> = metrics
         .iter()
@@ -1446,10 +1462,30 @@ fn insert_metrics(
             model_id: model_ids.get(i).copied().flatten(),
         })
         .collect();
-    insert_points(tx, &points)
+    insert_points(tx, &points, ids)
 }
 
-/// Writes metric points, of one run or several: appended to `metrics_recent` (folded into
+/// A chunk blob holding `points` (step, value; timestamp 10), for tests that write the tables of
+/// older schemas.
+#[cfg(test)]
+pub(crate) fn chunks_encode_for_tests(points: &[(i64, f64)]) -> Vec<u8> {
+    let points: Vec<Point> = points
+        .iter()
+        .map(|&(step, value)| Point {
+            step,
+            timestamp: 10,
+            value,
+            is_nan: false,
+            model_id: None,
+        })
+        .collect();
+    chunks::encode(&points)
+}
+
+/// Metric histories by (run, key), as [`Store::histories`] returns them.
+type Histories<'a> = std::collections::HashMap<(&'a str, &'a str), histories::History>;
+
+/// Writes metric points, of one run or several: appended to `metric_points_recent` (folded into
 /// chunks when it holds [`FOLD_EVERY`] points, see [`chunks`]) on SQLite, straight into `metrics` on
 /// PostgreSQL; each run's latest value per key raised where a point is later (by step, then
 /// timestamp, then value), and points of logged models to theirs. A few statements whatever the
@@ -1461,7 +1497,7 @@ fn insert_metrics(
 /// appends rows to a heap and adds index entries in shared buffers: measured on 8,000 points,
 /// 2.9 µs a point straight into `metrics`, against 2.2 µs into `metrics_recent` and 6.2 µs more
 /// to fold it later.
-fn insert_points(tx: &Conn, points: &[NewPoint<'_>]) -> Result<()> {
+fn insert_points(tx: &Conn, points: &[NewPoint<'_>], ids: &Histories<'_>) -> Result<()> {
     if points.is_empty() {
         return Ok(());
     }
@@ -1473,22 +1509,24 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>]) -> Result<()> {
             (m.value, false)
         }
     };
+    let history = |p: &NewPoint<'_>| {
+        ids.get(&(p.run_id, p.metric.key.as_str()))
+            .copied()
+            .ok_or_else(|| not_found("run", p.run_id))
+    };
     let mut for_model = tx.prepare_cached(
         "INSERT INTO logged_model_metrics (model_id, run_id, key, value, timestamp, step, is_nan) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     )?;
     // On SQLite, a batch's many points of one history (a client flushing its queue, a whole
     // history logged at once) go straight into a chunk of their own instead of a row each in
-    // `metrics_recent`: reading a 10,000-step history is then a few blobs, not 10,000 rows.
-    let mut bulk: std::collections::BTreeMap<(&str, &str), Vec<Point>> =
-        std::collections::BTreeMap::new();
+    // `metric_points_recent`: reading a 10,000-step history is then a few blobs, not 10,000 rows.
+    let mut bulk: std::collections::BTreeMap<i64, Vec<Point>> = std::collections::BTreeMap::new();
     let mut in_bulk = 0;
     if !direct {
-        let mut per_history: std::collections::HashMap<(&str, &str), usize> =
+        let mut per_history: std::collections::HashMap<i64, usize> =
             std::collections::HashMap::new();
         for p in points {
-            *per_history
-                .entry((p.run_id, p.metric.key.as_str()))
-                .or_default() += 1;
+            *per_history.entry(history(p)?.id).or_default() += 1;
         }
         for (history, n) in per_history {
             if n >= BULK_CHUNK {
@@ -1509,12 +1547,12 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>]) -> Result<()> {
     };
     let mut seq = held - len;
     let mut rows = Vec::with_capacity(points.len() * 8);
-    // The latest point per run and key: one upsert row each.
-    let mut latest: Vec<(&NewPoint<'_>, f64, bool)> = Vec::new();
-    let mut latest_at: std::collections::HashMap<(&str, &str), usize> =
-        std::collections::HashMap::new();
+    // The latest point per history: one upsert row each.
+    let mut latest: Vec<(&NewPoint<'_>, i64, f64, bool)> = Vec::new();
+    let mut latest_at: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
     for p in points {
         let m = p.metric;
+        let h = history(p)?;
         let (value, is_nan) = stored(m);
         if let Some(model_id) = p.model_id {
             for_model.execute(params![
@@ -1527,7 +1565,7 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>]) -> Result<()> {
                 is_nan
             ])?;
         }
-        if let Some(chunk) = bulk.get_mut(&(p.run_id, m.key.as_str())) {
+        if let Some(chunk) = bulk.get_mut(&h.id) {
             chunk.push(Point {
                 step: m.step,
                 timestamp: m.timestamp,
@@ -1535,13 +1573,9 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>]) -> Result<()> {
                 is_nan,
                 model_id: p.model_id.map(str::to_owned),
             });
-        } else {
-            seq += 1;
-            rows.push(Value::Text(p.run_id.to_owned()));
-            if !direct {
-                rows.push(Value::Integer(seq));
-            }
+        } else if direct {
             rows.extend([
+                Value::Text(p.run_id.to_owned()),
                 Value::Text(m.key.clone()),
                 Value::Real(value),
                 Value::Integer(m.timestamp),
@@ -1550,17 +1584,30 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>]) -> Result<()> {
                 p.model_id
                     .map_or(Value::Null, |id| Value::Text(id.to_owned())),
             ]);
+        } else {
+            seq += 1;
+            rows.extend([
+                Value::Integer(h.run_seq),
+                Value::Integer(seq),
+                Value::Integer(h.id),
+                Value::Real(value),
+                Value::Integer(m.timestamp),
+                Value::Integer(m.step),
+                Value::Integer(i64::from(is_nan)),
+                p.model_id
+                    .map_or(Value::Null, |id| Value::Text(id.to_owned())),
+            ]);
         }
-        match latest_at.get(&(p.run_id, m.key.as_str())) {
+        match latest_at.get(&h.id) {
             Some(&at) => {
                 let l = &mut latest[at];
-                if (m.step, m.timestamp, value) > (l.0.metric.step, l.0.metric.timestamp, l.1) {
-                    *l = (p, value, is_nan);
+                if (m.step, m.timestamp, value) > (l.0.metric.step, l.0.metric.timestamp, l.2) {
+                    *l = (p, h.id, value, is_nan);
                 }
             }
             None => {
-                latest_at.insert((p.run_id, m.key.as_str()), latest.len());
-                latest.push((p, value, is_nan));
+                latest_at.insert(h.id, latest.len());
+                latest.push((p, h.id, value, is_nan));
             }
         }
     }
@@ -1573,7 +1620,7 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>]) -> Result<()> {
         )
     } else {
         row_statements(
-            "INSERT INTO metrics_recent (run_uuid, seq, key, value, timestamp, step, is_nan, model_id)",
+            "INSERT INTO metric_points_recent (run_seq, seq, history_id, value, timestamp, step, is_nan, model_id)",
             8,
             "",
             &rows,
@@ -1581,14 +1628,13 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>]) -> Result<()> {
     };
     if direct {
         // Row locks taken in one order by every writer (see `Store::log_batches`).
-        latest.sort_by(|a, b| (a.0.run_id, &a.0.metric.key).cmp(&(b.0.run_id, &b.0.metric.key)));
+        latest.sort_by_key(|l| l.1);
     }
     let latest_rows: Vec<Value> = latest
         .iter()
-        .flat_map(|(p, value, is_nan)| {
+        .flat_map(|(p, id, value, is_nan)| {
             [
-                Value::Text(p.run_id.to_owned()),
-                Value::Text(p.metric.key.clone()),
+                Value::Integer(*id),
                 Value::Real(*value),
                 Value::Integer(p.metric.timestamp),
                 Value::Integer(p.metric.step),
@@ -1597,17 +1643,17 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>]) -> Result<()> {
         })
         .collect();
     statements.extend(row_statements(
-        "INSERT INTO latest_metrics (run_uuid, key, value, timestamp, step, is_nan)",
-        6,
-        "ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp,
+        "INSERT INTO metric_latest (history_id, value, timestamp, step, is_nan)",
+        5,
+        "ON CONFLICT (history_id) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp,
             step = excluded.step, is_nan = excluded.is_nan
-         WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)",
+         WHERE (excluded.step, excluded.timestamp, excluded.value) > (metric_latest.step, metric_latest.timestamp, metric_latest.value)",
         &latest_rows,
     ));
     execute_rows(tx, &statements)?;
-    for ((run_id, key), mut chunk) in bulk {
+    for (history, mut chunk) in bulk {
         chunks::sort_dedup(&mut chunk);
-        chunks::write(tx, run_id, key, &chunk)?;
+        chunks::write(tx, history, &chunk)?;
     }
     if held >= FOLD_EVERY {
         chunks::fold(tx)?;
@@ -2039,7 +2085,7 @@ mod tests {
         );
     }
 
-    /// Points cross several folds (every 64 points in unit tests) from `metrics_recent` into
+    /// Points cross several folds (every 64 points in unit tests) from `metric_points_recent` into
     /// chunks (SQLite; PostgreSQL writes `metrics`): a history reads whole, in (step, timestamp, value) order, each identical point
     /// once however often and whenever it was logged, and pages the same way.
     #[test]
@@ -2133,7 +2179,7 @@ mod tests {
 
     /// A batch holding many points of one history (a whole history logged at once) reads back
     /// whole and in order, beside the batch's few points of other histories, logged again
-    /// still once each; on SQLite those points are one chunk, not rows of `metrics_recent`.
+    /// still once each; on SQLite those points are one chunk, not rows of `metric_points_recent`.
     #[test]
     fn a_history_logged_in_bulk_reads_whole_and_once() {
         let (_d, mut s) = store();
@@ -2171,11 +2217,15 @@ mod tests {
         if s.conn.dialect() == crate::db::Dialect::Sqlite {
             let count = |sql: &str| -> i64 { s.conn.query_row(sql, (), |r| r.get(0)).unwrap() };
             assert_eq!(
-                count("SELECT COUNT(*) FROM metrics_recent WHERE key = 'loss'"),
+                count(
+                    "SELECT COUNT(*) FROM metric_points_recent p JOIN metric_histories h ON h.history_id = p.history_id WHERE h.key = 'loss'"
+                ),
                 0
             );
             assert_eq!(
-                count("SELECT COUNT(*) FROM metric_chunks WHERE key = 'loss'"),
+                count(
+                    "SELECT COUNT(*) FROM history_chunks c JOIN metric_histories h ON h.history_id = c.history_id WHERE h.key = 'loss'"
+                ),
                 2,
                 "one chunk a batch"
             );
