@@ -2658,15 +2658,34 @@ mod tests {
              is_nan INTEGER NOT NULL DEFAULT 0, model_id TEXT,
              PRIMARY KEY (run_uuid, seq)) WITHOUT ROWID;";
 
+    /// [`UNDO_0024`] on PostgreSQL (whose schema 23 had no chunks: its points went to
+    /// `metrics`).
+    const UNDO_0024_POSTGRES: &str = "DROP VIEW latest_metrics;
+         DROP TABLE metric_latest;
+         DROP TABLE metric_points_recent;
+         DROP TABLE history_chunks;
+         DROP TABLE metric_histories;
+         CREATE TABLE latest_metrics (
+             run_uuid TEXT NOT NULL, key TEXT NOT NULL, value DOUBLE PRECISION NOT NULL,
+             timestamp BIGINT NOT NULL, step BIGINT NOT NULL, is_nan BIGINT NOT NULL DEFAULT 0,
+             PRIMARY KEY (run_uuid, key));
+         CREATE INDEX latest_metrics_key_value ON latest_metrics (key, value);
+         CREATE TABLE metrics_recent (
+             run_uuid TEXT NOT NULL, seq BIGINT NOT NULL, key TEXT NOT NULL,
+             value DOUBLE PRECISION NOT NULL, timestamp BIGINT NOT NULL, step BIGINT NOT NULL,
+             is_nan BIGINT NOT NULL DEFAULT 0, model_id TEXT, PRIMARY KEY (run_uuid, seq));";
+
     /// A workspace at schema 23 keeps every metric through 0024: its latest values (what
-    /// `get_run` and searches read), its unfolded points, its folded chunks and its old
-    /// per-point rows, each history read whole and in order, and logging goes on after.
+    /// `get_run` and searches read), its unfolded points, its folded chunks (SQLite's) and its
+    /// per-point rows, each history read whole and in order, and logging goes on after. On
+    /// both engines.
     #[test]
     fn a_schema_23_workspace_keeps_its_metrics() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.sqlite");
+        let location = crate::testing::fresh_location(dir.path()).unwrap();
+        let sqlite = matches!(location, Location::Sqlite(_));
         let (exp, a, b) = {
-            let mut store = Store::open(&path).unwrap();
+            let mut store = Store::open_at(&location).unwrap();
             let exp = store.create_experiment("old", None, &[]).unwrap();
             let a = store.create_run(&exp, "u", None, Some(1), &[]).unwrap();
             let b = store.create_run(&exp, "u", None, Some(2), &[]).unwrap();
@@ -2674,11 +2693,20 @@ mod tests {
         };
         let point = |step: i64, value: f64| tracking::chunks_encode_for_tests(&[(step, value)]);
         {
-            let mut conn = Conn::open_sqlite(&path).unwrap();
+            let mut conn = match &location {
+                Location::Sqlite(path) => Conn::open_sqlite(path).unwrap(),
+                Location::Postgres(url) => Conn::open_postgres(url).unwrap(),
+            };
             let tx = conn.transaction().unwrap();
-            tx.execute_batch(UNDO_0024).unwrap();
-            // Run a: `loss` in all three places (steps 0-1 folded, 2 unfolded, 3 an old row);
-            // `acc` latest only. Run b: `loss` unfolded only.
+            tx.execute_batch(if sqlite {
+                UNDO_0024
+            } else {
+                UNDO_0024_POSTGRES
+            })
+            .unwrap();
+            // Run a: `loss` in all three places (steps 0-1 folded on SQLite, rows of `metrics`
+            // on PostgreSQL; 2 unfolded; 3 a row of `metrics`); `acc` latest only. Run b:
+            // `loss` unfolded only.
             for (run, key, value, step) in [
                 (&a, "loss", 0.3, 3),
                 (&a, "acc", 0.9, 5),
@@ -2690,16 +2718,21 @@ mod tests {
                 )
                 .unwrap();
             }
-            tx.execute(
-                "INSERT INTO metric_chunks (run_uuid, key, fold, points) VALUES (?1, 'loss', 1, ?2)",
-                params![a, point(0, 1.0)],
-            )
-            .unwrap();
-            tx.execute(
-                "INSERT INTO metric_chunks (run_uuid, key, fold, points) VALUES (?1, 'loss', 2, ?2)",
-                params![a, point(1, 0.8)],
-            )
-            .unwrap();
+            for (fold, step, value) in [(1, 0, 1.0), (2, 1, 0.8)] {
+                if sqlite {
+                    tx.execute(
+                        "INSERT INTO metric_chunks (run_uuid, key, fold, points) VALUES (?1, 'loss', ?2, ?3)",
+                        params![a, fold, point(step, value)],
+                    )
+                    .unwrap();
+                } else {
+                    tx.execute(
+                        "INSERT INTO metrics (run_uuid, key, value, timestamp, step) VALUES (?1, 'loss', ?2, 10, ?3)",
+                        params![a, value, step],
+                    )
+                    .unwrap();
+                }
+            }
             for (run, seq, step, value) in [(&a, 0, 2, 0.5), (&b, 1, 1, 7.0)] {
                 tx.execute(
                     "INSERT INTO metrics_recent (run_uuid, seq, key, value, timestamp, step) VALUES (?1, ?2, 'loss', ?3, 10, ?4)",
@@ -2712,12 +2745,16 @@ mod tests {
                 params![a],
             )
             .unwrap();
-            tx.execute("UPDATE metrics_recent_count SET n = 2, folds = 2", ())
+            tx.execute("UPDATE metrics_recent_count SET n = 2", ())
                 .unwrap();
+            if sqlite {
+                tx.execute("UPDATE metrics_recent_count SET folds = 2", ())
+                    .unwrap();
+            }
             tx.set_schema_version(23).unwrap();
             tx.commit().unwrap();
         }
-        let mut store = Store::open(&path).unwrap();
+        let mut store = Store::open_at(&location).unwrap();
         assert_eq!(store.schema_version().unwrap(), 24);
         let history = |store: &Store, run: &str, key: &str| -> Vec<(i64, f64)> {
             let (points, _) = store.metric_history_points(run, key, 100, 0).unwrap();
