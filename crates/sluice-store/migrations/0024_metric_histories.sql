@@ -17,26 +17,30 @@ CREATE TABLE metric_histories (
 );
 CREATE INDEX metric_histories_key ON metric_histories (key);
 INSERT INTO metric_histories (run_uuid, key, run_seq)
-    SELECT h.run_uuid, h.key, r.seq
+    SELECT h.run_uuid, h.key, COALESCE(r.seq, 0)
     FROM (SELECT run_uuid, key FROM latest_metrics
           UNION SELECT run_uuid, key FROM metrics_recent
           UNION SELECT run_uuid, key FROM metric_chunks) h
-    JOIN runs r ON r.run_uuid = h.run_uuid
-    ORDER BY r.seq, h.key;
+    -- Points of a run no longer in `runs` (none is ever removed) are kept all the same.
+    LEFT JOIN runs r ON r.run_uuid = h.run_uuid
+    ORDER BY 3, h.key;
 
 CREATE TABLE metric_latest (
     history_id INTEGER PRIMARY KEY,
+    key        TEXT NOT NULL,             -- its history's: searches walk (key, value)
     value      REAL NOT NULL,
     timestamp  INTEGER NOT NULL,
     step       INTEGER NOT NULL,
     is_nan     INTEGER NOT NULL DEFAULT 0
 );
-INSERT INTO metric_latest (history_id, value, timestamp, step, is_nan)
-    SELECT h.history_id, l.value, l.timestamp, l.step, l.is_nan
+INSERT INTO metric_latest (history_id, key, value, timestamp, step, is_nan)
+    SELECT h.history_id, l.key, l.value, l.timestamp, l.step, l.is_nan
     FROM latest_metrics l JOIN metric_histories h ON h.run_uuid = l.run_uuid AND h.key = l.key;
 DROP TABLE latest_metrics;
+-- Searches that filter and sort runs by a metric walk this index in value order.
+CREATE INDEX metric_latest_key_value ON metric_latest (key, value);
 CREATE VIEW latest_metrics AS
-    SELECT h.run_uuid AS run_uuid, h.key AS key, l.value AS value, l.timestamp AS timestamp,
+    SELECT h.run_uuid AS run_uuid, l.key AS key, l.value AS value, l.timestamp AS timestamp,
            l.step AS step, l.is_nan AS is_nan
     FROM metric_histories h JOIN metric_latest l ON l.history_id = h.history_id;
 

@@ -764,12 +764,33 @@ impl Store {
     /// other. Two batches of one run in one group, with the same keys in opposite orders
     /// against another server's, can still deadlock: PostgreSQL then fails one side's batch.
     pub fn log_batches(&mut self, batches: &[LogBatch]) -> Result<Vec<Result<()>>> {
-        // The histories first (a transaction of their own when one is new: see `histories`).
-        let ids = self.histories(batches.iter().flat_map(|b| {
+        fn pairs(b: &LogBatch) -> impl Iterator<Item = (&str, &str)> {
             b.metrics
                 .iter()
                 .map(move |m| (b.run_id.as_str(), m.key.as_str()))
-        }))?;
+        }
+        // The metric histories first: all remembered, or made (a transaction of their own, see
+        // `histories`) for the batches that can pass: valid names and values, an active run.
+        // A refused batch makes none.
+        let ids = match self.remembered_histories(batches.iter().flat_map(pairs)) {
+            Some(ids) => ids,
+            None => {
+                let runs: Vec<&str> = batches
+                    .iter()
+                    .filter(|b| !b.metrics.is_empty())
+                    .map(|b| b.run_id.as_str())
+                    .collect();
+                let infos = self.run_infos(&runs)?;
+                let passing = batches.iter().filter(|b| {
+                    !b.metrics.is_empty()
+                        && check_entities(&b.metrics, &b.params, &b.tags, !b.single).is_ok()
+                        && infos
+                            .get(b.run_id.as_str())
+                            .is_some_and(|info| check_active(info).is_ok())
+                });
+                self.histories(passing.flat_map(pairs))?
+            }
+        };
         let outer = self.conn.begin_shared()?;
         match self.log_batches_in(batches, &ids) {
             Ok(results) => {
@@ -801,19 +822,32 @@ impl Store {
         let mut points: Vec<NewPoint<'_>> = Vec::new();
         for i in order {
             let b = &batches[i];
+            // Its run active, and a history for each of its metrics (none is missing unless
+            // the run was made after `log_batches` looked: refused like a missing run).
+            let ready = || -> Result<()> {
+                let info = infos
+                    .get(b.run_id.as_str())
+                    .ok_or_else(|| not_found("run", &b.run_id))?;
+                check_active(info)?;
+                if b.metrics
+                    .iter()
+                    .all(|m| ids.contains_key(&(b.run_id.as_str(), m.key.as_str())))
+                {
+                    Ok(())
+                } else {
+                    Err(not_found("run", &b.run_id))
+                }
+            };
             let checked = if b.params.is_empty() && b.tags.is_empty() {
-                check_entities(&b.metrics, &[], &[], !b.single).and_then(|()| {
-                    let info = infos
-                        .get(b.run_id.as_str())
-                        .ok_or_else(|| not_found("run", &b.run_id))?;
-                    check_active(info)
-                })
+                check_entities(&b.metrics, &[], &[], !b.single).and_then(|()| ready())
             } else {
                 // Params and tags now, in a savepoint of their own (a refused param writes
                 // nothing of its batch); the batch's points with everyone's, below.
-                check_entities(&b.metrics, &b.params, &b.tags, !b.single).and_then(|()| {
-                    self.log_entities(&b.run_id, &[], &[], &b.params, &b.tags, !b.single)
-                })
+                check_entities(&b.metrics, &b.params, &b.tags, !b.single)
+                    .and_then(|()| ready())
+                    .and_then(|()| {
+                        self.log_entities(&b.run_id, &[], &[], &b.params, &b.tags, !b.single)
+                    })
             };
             if checked.is_ok() {
                 points.extend(b.metrics.iter().enumerate().map(|(i, metric)| NewPoint {
@@ -1635,6 +1669,7 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>], ids: &Histories<'_>) -> Res
         .flat_map(|(p, id, value, is_nan)| {
             [
                 Value::Integer(*id),
+                Value::Text(p.metric.key.clone()),
                 Value::Real(*value),
                 Value::Integer(p.metric.timestamp),
                 Value::Integer(p.metric.step),
@@ -1643,8 +1678,8 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>], ids: &Histories<'_>) -> Res
         })
         .collect();
     statements.extend(row_statements(
-        "INSERT INTO metric_latest (history_id, value, timestamp, step, is_nan)",
-        5,
+        "INSERT INTO metric_latest (history_id, key, value, timestamp, step, is_nan)",
+        6,
         "ON CONFLICT (history_id) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp,
             step = excluded.step, is_nan = excluded.is_nan
          WHERE (excluded.step, excluded.timestamp, excluded.value) > (metric_latest.step, metric_latest.timestamp, metric_latest.value)",
@@ -1694,6 +1729,74 @@ mod tests {
             timestamp: 1000 + step,
             step,
         }
+    }
+
+    /// A group holding refused batches (a name MLflow refuses, a NUL in a name, a deleted run,
+    /// a missing run) writes the others and makes no history for the refused ones (on
+    /// PostgreSQL a NUL in a history's name would have failed the whole group); histories made
+    /// inside a transaction that rolls back are not remembered: the next batch makes them again
+    /// and its points read back.
+    #[test]
+    fn refused_batches_make_no_history_and_rolled_back_ones_are_not_remembered() {
+        let (_dir, mut s) = store();
+        let exp = s.create_experiment("histories", None, &[]).unwrap();
+        let run = s
+            .create_run(&exp, "u", None, Some(1), &[])
+            .unwrap()
+            .info
+            .run_uuid;
+        let gone = s
+            .create_run(&exp, "u", None, Some(2), &[])
+            .unwrap()
+            .info
+            .run_uuid;
+        s.set_run_lifecycle(&gone, "deleted").unwrap();
+        let batch = |run: &str, key: &str| LogBatch {
+            run_id: run.to_owned(),
+            metrics: vec![metric(key, 1.0, 0)],
+            model_ids: vec![None],
+            params: Vec::new(),
+            tags: Vec::new(),
+            single: false,
+        };
+        let results = s
+            .log_batches(&[
+                batch(&run, "ok"),
+                batch(&run, "bad*name"),
+                batch(&run, "nul\u{0}name"),
+                batch(&gone, "deleted"),
+                batch("0123456789abcdef0123456789abcdef", "missing"),
+            ])
+            .unwrap();
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        for r in &results[1..] {
+            assert!(r.is_err(), "{r:?}");
+        }
+        let keys = |s: &Store| -> Vec<String> {
+            s.conn
+                .query_map("SELECT key FROM metric_histories ORDER BY key", (), |r| {
+                    r.get(0)
+                })
+                .unwrap()
+        };
+        assert_eq!(keys(&s), ["ok"]);
+
+        let outer = s.conn.begin().unwrap();
+        s.log_batch(&run, &[metric("later", 2.0, 1)], &[], &[])
+            .unwrap();
+        s.conn.finish(outer, false).unwrap();
+        assert_eq!(keys(&s), ["ok"], "rolled back with its transaction");
+        assert_eq!(
+            s.known_histories_len(),
+            1,
+            "only the committed one remembered"
+        );
+        s.log_batch(&run, &[metric("later", 3.0, 2)], &[], &[])
+            .unwrap();
+        assert_eq!(keys(&s), ["later", "ok"]);
+        let (points, _) = s.metric_history(&run, "later", 10, 0).unwrap();
+        let got: Vec<(i64, f64)> = points.iter().map(|p| (p.step, p.value)).collect();
+        assert_eq!(got, [(2, 3.0)]);
     }
 
     /// A connection that created runs in an experiment writes the next one in one round trip,
