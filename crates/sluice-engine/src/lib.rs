@@ -38,8 +38,8 @@ pub use run::{Event, Observer, Outcome, resume, run};
 pub use status::Status;
 pub use tracking::TrackingInfo;
 pub use workspace::{
-    ARTIFACTS_FILE, SHARED_FILE, STORE_FILE, TRACKING_HOST_FILE, WORKSPACE_DIR, Workspace,
-    setting_line,
+    ARTIFACTS_FILE, SHARED_FILE, SHARED_MARK, STORE_FILE, TRACKING_HOST_FILE, WORKSPACE_DIR,
+    Workspace, setting_line,
 };
 
 /// Errors from planning or running a job.

@@ -94,6 +94,42 @@ pub const ARTIFACTS_FILE: &str = "artifacts";
 /// (which must then be shared). A relative path is taken from the workspace folder.
 pub const SHARED_FILE: &str = "shared";
 
+/// The file a workspace leaves in its shared folder when it makes it: an empty folder without
+/// it at the shared path is a mount point whose filesystem is not mounted.
+pub const SHARED_MARK: &str = ".sluice-shared";
+
+/// Checks the shared folder `dir` (named in `root`'s settings) is there, never making it: a
+/// shared folder missing on this machine (a mount not there) made anew would hide steps' files
+/// from the other nodes. A folder with files but no mark (made before marks were) gets one.
+fn check_shared(dir: &Path, root: &Path) -> Result<(), EngineError> {
+    let named = root.join(SHARED_FILE);
+    if !dir.is_dir() {
+        return Err(EngineError::Internal(format!(
+            "the workspace's shared path `{}` (named in {}) is not a folder on this machine: mount the folder the cluster's nodes share there, or, on a machine of its own, make it (`mkdir -p {} && touch {}`)",
+            dir.display(),
+            named.display(),
+            dir.display(),
+            dir.join(SHARED_MARK).display()
+        )));
+    }
+    if dir.join(SHARED_MARK).exists() {
+        return Ok(());
+    }
+    let empty = std::fs::read_dir(dir)
+        .map_err(|e| EngineError::io(dir, e))?
+        .next()
+        .is_none();
+    if empty {
+        return Err(EngineError::Internal(format!(
+            "the workspace's shared path `{}` (named in {}) is an empty folder without the mark `{SHARED_MARK}` the workspace leaves there: the filesystem the cluster's nodes share is probably not mounted on this machine; mount it, or, on a machine of its own, mark the folder (`touch {}`)",
+            dir.display(),
+            named.display(),
+            dir.join(SHARED_MARK).display()
+        )));
+    }
+    Workspace::make_shared(dir)
+}
+
 impl Workspace {
     /// Opens the workspace at `root` (the `.sluice` folder itself), creating it if needed. Its
     /// metadata lives where `store` says, else where the workspace's `store` file says, else in
@@ -108,17 +144,10 @@ impl Workspace {
         let root = std::path::absolute(root).map_err(|e| EngineError::io(root, e))?;
         let location = Self::store_location(&root, store)?;
         let shared = match Self::configured_shared(&root)? {
-            // Never made here: a shared folder missing on this machine (a mount not there) made
-            // anew would hide steps' files from the other nodes. Made when the setting is.
-            Some(dir) if !dir.is_dir() => {
-                return Err(EngineError::Internal(format!(
-                    "the workspace's shared path `{}` (named in {}) is not a folder on this machine: mount the folder the cluster's nodes share there, or, on a machine of its own, create it (`mkdir -p {}`)",
-                    dir.display(),
-                    root.join(SHARED_FILE).display(),
-                    dir.display()
-                )));
+            Some(dir) => {
+                check_shared(&dir, &root)?;
+                dir
             }
-            Some(dir) => dir,
             None => root.clone(),
         };
         let store = Store::open_at(&location)?;
@@ -144,6 +173,18 @@ impl Workspace {
             None => Self::configured_store(root)?
                 .unwrap_or_else(|| Location::Sqlite(root.join("sluice.db"))),
         })
+    }
+
+    /// Makes the shared folder `dir` (if missing) with its mark: what `workspace create` and
+    /// `infra` do when they write the setting.
+    pub fn make_shared(dir: &Path) -> Result<(), EngineError> {
+        std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+        let mark = dir.join(SHARED_MARK);
+        if !mark.exists() {
+            std::fs::write(&mark, "the shared folder of a sluice workspace\n")
+                .map_err(|e| EngineError::io(&mark, e))?;
+        }
+        Ok(())
     }
 
     /// The shared path the workspace folder `root`'s `shared` file names (a relative one taken
@@ -424,7 +465,18 @@ mod tests {
             "{msg}"
         );
         assert!(!shared.exists(), "not made when the workspace opens");
+        // An empty folder without the mark: a mount point with nothing mounted.
         std::fs::create_dir_all(&shared).unwrap();
+        let Err(e) = Workspace::open(&root) else {
+            panic!("opened on an empty unmarked shared folder");
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.contains("is an empty folder without the mark") && msg.contains("not mounted"),
+            "{msg}"
+        );
+        assert!(!shared.join(SHARED_MARK).exists(), "nothing written there");
+        Workspace::make_shared(&shared).unwrap();
         let ws = Workspace::open(&root).unwrap();
         assert_eq!(ws.shared_root(), shared.as_path());
         // New things on the shared path; what was made before stays where it is.
@@ -489,6 +541,21 @@ mod tests {
             ws.shared_copy_of(&link, &hash).is_some(),
             "a link on the shared path to a local file"
         );
+    }
+
+    /// A shared folder in use before workspaces marked theirs (files in it, no mark) opens,
+    /// and is marked.
+    #[test]
+    fn a_shared_folder_in_use_without_a_mark_gets_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join(".sluice");
+        let shared = tmp.path().join("share");
+        std::fs::create_dir_all(shared.join("jobs")).unwrap();
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join(SHARED_FILE), format!("{}\n", shared.display())).unwrap();
+        let ws = Workspace::open(&root).unwrap();
+        assert_eq!(ws.shared_root(), shared.as_path());
+        assert!(shared.join(SHARED_MARK).is_file());
     }
 
     #[test]

@@ -129,20 +129,14 @@ pub(crate) fn ensure(
         if let Some(w) = want
             && !dir.join(file).exists()
         {
+            // The shared folder is made (and marked) before its setting is written, and only
+            // here: opening the workspace never makes it (there a missing or empty unmarked one
+            // is a mount not there).
+            if key == "shared" {
+                Workspace::make_shared(&sluice_spec::normalize(&dir.join(w)))?;
+            }
             write(&dir.join(file), &format!("{w}\n"))?;
             changed = true;
-            // The shared folder is made with its setting (opening the workspace never makes it:
-            // there a missing one is a mount not there).
-            if key == "shared"
-                && let Some(shared) = Workspace::configured_shared(dir)?
-            {
-                std::fs::create_dir_all(&shared).map_err(|e| {
-                    CliError::Workspace(format!(
-                        "cannot create the shared path {}: {e}",
-                        shared.display()
-                    ))
-                })?;
-            }
         }
     }
     if now["name"].as_str() != Some(name) || now["tags"] != json!(tags) {

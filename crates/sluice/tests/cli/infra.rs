@@ -672,6 +672,18 @@ fn a_workspace_with_a_shared_path_runs_its_steps_off_it() {
         !share.exists(),
         "nothing made in place of the shared folder"
     );
+    // An empty folder in its place (a mount point with nothing mounted): the same, saying so.
+    std::fs::create_dir(&share).unwrap();
+    let out = ctx.run(&["job", "show", "-n", "on-share"]);
+    assert_eq!(out.status.code(), Some(10), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not mounted"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&share).unwrap().count(),
+        0,
+        "nothing written"
+    );
+    std::fs::remove_dir(&share).unwrap();
     std::fs::rename(&away, &share).unwrap();
     assert_eq!(
         ctx.json(&["job", "show", "-n", "on-share"])["status"],

@@ -1148,6 +1148,7 @@ fn the_taxi_example_runs_on_a_slurm_compute() {
     let shared = ctx.root().join("cluster-share");
     ctx.write(".sluice/shared", &format!("{}\n", shared.display()));
     std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join(sluice_engine::SHARED_MARK), "").unwrap();
     // The compute the example names (`azureml:cpu-cluster`), as Azure's YAML with the mapping.
     ctx.write(
         "cpu-cluster.yml",
