@@ -100,7 +100,9 @@ pub const SHARED_MARK: &str = ".sluice-shared";
 
 /// Checks the shared folder `dir` (named in `root`'s settings) is there, never making it: a
 /// shared folder missing on this machine (a mount not there) made anew would hide steps' files
-/// from the other nodes. A folder with files but no mark (made before marks were) gets one.
+/// from the other nodes. A folder with files but no mark (made before marks were) gets one
+/// where it can. (A local folder an older build made on a node that lacked the mount, with
+/// files in it, is not told from the real one.)
 fn check_shared(dir: &Path, root: &Path) -> Result<(), EngineError> {
     let named = root.join(SHARED_FILE);
     if !dir.is_dir() {
@@ -119,15 +121,20 @@ fn check_shared(dir: &Path, root: &Path) -> Result<(), EngineError> {
         .map_err(|e| EngineError::io(dir, e))?
         .next()
         .is_none();
-    if empty {
-        return Err(EngineError::Internal(format!(
-            "the workspace's shared path `{}` (named in {}) is an empty folder without the mark `{SHARED_MARK}` the workspace leaves there: the filesystem the cluster's nodes share is probably not mounted on this machine; mount it, or, on a machine of its own, mark the folder (`touch {}`)",
-            dir.display(),
-            named.display(),
-            dir.join(SHARED_MARK).display()
-        )));
+    if !empty {
+        // In use before marks existed: marked now if this machine may write there (a
+        // read-only shared folder stays usable).
+        if let Err(e) = Workspace::make_shared(dir) {
+            tracing::warn!(path = %dir.display(), error = %e, "cannot mark the shared folder");
+        }
+        return Ok(());
     }
-    Workspace::make_shared(dir)
+    Err(EngineError::Internal(format!(
+        "the workspace's shared path `{}` (named in {}) is an empty folder without the mark `{SHARED_MARK}` the workspace leaves there: the filesystem the cluster's nodes share is probably not mounted on this machine; mount it, or, on a machine of its own, mark the folder (`touch {}`)",
+        dir.display(),
+        named.display(),
+        dir.join(SHARED_MARK).display()
+    )))
 }
 
 impl Workspace {

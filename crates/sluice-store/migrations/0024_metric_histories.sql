@@ -1,11 +1,12 @@
 -- 0024: metric histories keyed by integers. Each (run, key) gets a `history_id` once; the
--- tables a log-batch writes name it instead of the run's 32-character id and the metric's
--- name: `metric_latest` (a history's latest value, upserted by every batch),
+-- tables a log-batch writes name it instead of the run's 32-character id:
 -- `metric_points_recent` (points since the last fold, ordered by the run's creation number
--- then arrival, so a run's batch still fills one or two pages) and `history_chunks` (folded
--- points). Rows are a third of the size and every key comparison is of integers. Readers
--- keep the name `latest_metrics`: a view joining a history to its latest value. Points in
--- `metrics` (PostgreSQL's, and SQLite's folded before chunks) stay keyed as they were.
+-- then arrival, so a run's batch still fills one or two pages; no key text in its rows),
+-- `history_chunks` (folded points) and `metric_latest` (a history's latest value, upserted by
+-- every batch; it keeps the metric's name for the (key, value) index searches walk). Rows are
+-- smaller and key comparisons are of integers. Readers keep the name `latest_metrics`: a view
+-- joining a history to its latest value. Points in `metrics` (PostgreSQL's, and SQLite's
+-- folded before chunks) stay keyed as they were.
 -- Shipped migrations are never edited; add a new file instead.
 
 CREATE TABLE metric_histories (
@@ -40,9 +41,11 @@ DROP TABLE latest_metrics;
 -- Searches that filter and sort runs by a metric walk this index in value order.
 CREATE INDEX metric_latest_key_value ON metric_latest (key, value);
 CREATE VIEW latest_metrics AS
-    SELECT h.run_uuid AS run_uuid, l.key AS key, l.value AS value, l.timestamp AS timestamp,
+    SELECT h.run_uuid AS run_uuid, h.key AS key, l.value AS value, l.timestamp AS timestamp,
            l.step AS step, l.is_nan AS is_nan
-    FROM metric_histories h JOIN metric_latest l ON l.history_id = h.history_id;
+    -- (`l.key = h.key` always holds; said here, a `key = ?` reaches both tables' indexes: a
+    -- run's metric by (run, key), or a metric's runs in value order by (key, value).)
+    FROM metric_histories h JOIN metric_latest l ON l.history_id = h.history_id AND l.key = h.key;
 
 CREATE TABLE metric_points_recent (
     run_seq    INTEGER NOT NULL,

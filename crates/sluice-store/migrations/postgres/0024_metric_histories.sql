@@ -35,9 +35,11 @@ DROP TABLE latest_metrics;
 -- Searches that filter and sort runs by a metric walk this index in value order.
 CREATE INDEX metric_latest_key_value ON metric_latest (key, value);
 CREATE VIEW latest_metrics AS
-    SELECT h.run_uuid AS run_uuid, l.key AS key, l.value AS value, l.timestamp AS timestamp,
+    SELECT h.run_uuid AS run_uuid, h.key AS key, l.value AS value, l.timestamp AS timestamp,
            l.step AS step, l.is_nan AS is_nan
-    FROM metric_histories h JOIN metric_latest l ON l.history_id = h.history_id;
+    -- (`l.key = h.key` always holds; said here, a `key = ?` reaches both tables' indexes: a
+    -- run's metric by (run, key), or a metric's runs in value order by (key, value).)
+    FROM metric_histories h JOIN metric_latest l ON l.history_id = h.history_id AND l.key = h.key;
 
 CREATE TABLE metric_points_recent (
     run_seq    BIGINT NOT NULL,

@@ -2,7 +2,7 @@
 //! first time a point of it is logged (just before the point is written: a batch refused
 //! after that leaves its history empty), and the tables every `log-batch` writes
 //! (`metric_latest`, `metric_points_recent`, `history_chunks`) name it instead of the run's
-//! 32-character id and the metric's name. A connection remembers the ids it has seen
+//! 32-character id (`metric_latest` keeps the metric's name too, for searches). A connection remembers the ids it has seen
 //! committed (a history is never removed or renumbered), so a steady stream of batches looks
 //! nothing up.
 
@@ -145,7 +145,8 @@ impl Store {
                 &rows,
             );
             super::execute_rows(&self.conn, &statements)?;
-            // Every key asked for, in one statement (not cached: its length varies).
+            // Every key asked for, in one statement (its length varies: a statement cached per
+            // length, for the rare batches that bring new histories).
             let sql = format!(
                 "SELECT key, history_id, run_seq FROM metric_histories WHERE run_uuid = ? AND key IN ({})",
                 vec!["?"; keys.len()].join(", ")

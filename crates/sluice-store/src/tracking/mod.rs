@@ -770,8 +770,9 @@ impl Store {
                 .map(move |m| (b.run_id.as_str(), m.key.as_str()))
         }
         // The metric histories first: all remembered, or made (a transaction of their own, see
-        // `histories`) for the batches that can pass: valid names and values, an active run.
-        // A refused batch makes none.
+        // `histories`) for the batches that can pass these checks: valid names and values, an
+        // active run. A batch refused by them makes none (one refused later, a param changed,
+        // leaves empty histories: no point, no latest value).
         let ids = match self.remembered_histories(batches.iter().flat_map(pairs)) {
             Some(ids) => ids,
             None => {
@@ -822,8 +823,9 @@ impl Store {
         let mut points: Vec<NewPoint<'_>> = Vec::new();
         for i in order {
             let b = &batches[i];
-            // Its run active, and a history for each of its metrics (none is missing unless
-            // the run was made after `log_batches` looked: refused like a missing run).
+            // Its run active, and a history for each of its metrics (none is missing unless the
+            // run was made, or restored, between `log_batches`' look and this transaction:
+            // refused like a missing run; the client's retry finds it).
             let ready = || -> Result<()> {
                 let info = infos
                     .get(b.run_id.as_str())

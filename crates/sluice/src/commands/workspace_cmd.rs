@@ -133,7 +133,7 @@ pub(crate) fn ensure(
             // here: opening the workspace never makes it (there a missing or empty unmarked one
             // is a mount not there).
             if key == "shared" {
-                Workspace::make_shared(&sluice_spec::normalize(&dir.join(w)))?;
+                Workspace::make_shared(&sluice_spec::normalize(&dir.join(w.trim())))?;
             }
             write(&dir.join(file), &format!("{w}\n"))?;
             changed = true;
