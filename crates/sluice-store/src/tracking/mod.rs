@@ -1609,23 +1609,20 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>], ids: &Histories<'_>) -> Res
                 is_nan,
                 model_id: p.model_id.map(str::to_owned),
             });
-        } else if direct {
-            rows.extend([
-                Value::Text(p.run_id.to_owned()),
-                Value::Text(m.key.clone()),
-                Value::Real(value),
-                Value::Integer(m.timestamp),
-                Value::Integer(m.step),
-                Value::Integer(i64::from(is_nan)),
-                p.model_id
-                    .map_or(Value::Null, |id| Value::Text(id.to_owned())),
-            ]);
         } else {
-            seq += 1;
+            // The point's place: (run, key) in `metrics`, (run's seq, arrival, history) in
+            // `metric_points_recent`; then what it holds.
+            if direct {
+                rows.extend([Value::Text(p.run_id.to_owned()), Value::Text(m.key.clone())]);
+            } else {
+                seq += 1;
+                rows.extend([
+                    Value::Integer(h.run_seq),
+                    Value::Integer(seq),
+                    Value::Integer(h.id),
+                ]);
+            }
             rows.extend([
-                Value::Integer(h.run_seq),
-                Value::Integer(seq),
-                Value::Integer(h.id),
                 Value::Real(value),
                 Value::Integer(m.timestamp),
                 Value::Integer(m.step),
