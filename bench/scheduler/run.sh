@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The scheduler's cost as pipelines and history grow: generated pipelines of N trivial steps
-# (`echo i > out/x.txt`), each run in a fresh workspace: once cold, then RERUNS times unchanged
+# (`echo i > out/x.txt`), each run in a fresh workspace: once cold (beside the steps' own
+# processes run alone, before and after it), then RERUNS times unchanged
 # (every step reused; each re-run adds a job to the history). Wall time of `sluice job create`
 # and per-step milliseconds.
 #
@@ -33,35 +34,59 @@ for i in range(n):
         print(f"  s{i}:\n    type: command\n    command: echo {i} > ${{{{outputs.out}}}}/x.txt\n    outputs:\n      out:\n        type: uri_folder")
 PY
   ws="$tmp/ws$n"; mkdir -p "$ws"
+  # The steps' own processes alone, just before and just after the cold run: the same command
+  # (a shell, and a `cat` in a chain) run N times one after another from a shell loop.
+  spawn() {
+    local d="$tmp/spawn$n"; mkdir -p "$d"; echo 0 > "$d/x.txt"
+    local t0 t1
+    t0=$(date +%s.%N)
+    if [ "$shape" = chain ]; then
+      (cd "$d" && for i in $(seq "$n"); do bash -c "echo $i \$(cat x.txt) > x.txt"; done)
+    else
+      (cd "$d" && for i in $(seq "$n"); do bash -c "echo $i > x.txt"; done)
+    fi
+    t1=$(date +%s.%N)
+    python3 -c "print(round($t1 - $t0, 3))"
+  }
+  spawn_before=$(spawn)
   times=()
   for r in $(seq 0 "$reruns"); do
     t0=$(date +%s.%N)
     (cd "$ws" && "$sluice" job create -f "$tmp/p$n.yml" -o none)
     t1=$(date +%s.%N)
     times+=("$(python3 -c "print(round($t1 - $t0, 3))")")
+    [ "$r" -gt 0 ] || spawn_after=$(spawn)
   done
   name="steps-$n"
   [ "$shape" = fan ] || name="$shape-$n"
   [ "$reruns" -le 3 ] || name="$name-history-$reruns"
-  python3 - "$n" "$commit" "$shape" "${times[@]}" <<'PY' | tee "$out/$name.json" >&2
+  python3 - "$n" "$commit" "$shape" "$spawn_before" "$spawn_after" "${times[@]}" <<'PY' | tee "$out/$name.json" >&2
 import json, sys
-n, commit, shape, times = int(sys.argv[1]), sys.argv[2], sys.argv[3], [float(t) for t in sys.argv[4:]]
-print(json.dumps({"steps": n, "shape": shape, "cold_s": times[0], "cached_s": times[1:], "sluice": commit}))
+n, commit, shape = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+spawn = [float(sys.argv[4]), float(sys.argv[5])]
+times = [float(t) for t in sys.argv[6:]]
+print(json.dumps({"steps": n, "shape": shape, "cold_s": times[0], "cached_s": times[1:],
+                  "spawn_s": spawn, "sluice": commit}))
 PY
-  rm -rf "$ws"
+  # Workspaces are removed on exit, not here: an ext4 folder that has just freed many inodes
+  # makes the next ones slower to allocate (up to 3x a `mkdir`), which would weigh on the next
+  # size's cold run and not on its baseline.
 done
 
 python3 - "$out" <<'PY'
 import glob, json, os, statistics, sys
 rows = [json.load(open(f)) for f in glob.glob(os.path.join(sys.argv[1], "*.json"))]
 rows.sort(key=lambda r: (r.get("shape", "fan"), len(r["cached_s"]), r["steps"]))
-print("| shape | steps | cold | ms a step | cached re-runs (each adds a job to the history) | ms a step (last) |")
-print("|---|---|---|---|---|---|")
+print("| shape | steps | cold | ms a step | the steps' processes alone, ms a step (before, after) | cold minus processes, ms a step | cached re-runs (each adds a job to the history) | ms a step (last) |")
+print("|---|---|---|---|---|---|---|---|")
 for r in rows:
     n, c = r["steps"], r["cached_s"]
     shown = ", ".join(f"{t:.2f} s" for t in c)
     if len(c) > 6:
         shown = (", ".join(f"{t:.2f}" for t in c[:3]) + " … " + ", ".join(f"{t:.2f}" for t in c[-3:])
                  + f" s (median {statistics.median(c):.2f} s of {len(c)})")
-    print(f"| {r.get('shape', 'fan')} | {n} | {r['cold_s']:.2f} s | {1000 * r['cold_s'] / n:.2f} | {shown} | {1000 * c[-1] / n:.2f} |")
+    spawn = r.get("spawn_s")
+    alone = f"{1000 * spawn[0] / n:.2f}, {1000 * spawn[1] / n:.2f}" if spawn else "—"
+    over = f"{1000 * (r['cold_s'] - sum(spawn) / 2) / n:.2f}" if spawn else "—"
+    print(f"| {r.get('shape', 'fan')} | {n} | {r['cold_s']:.2f} s | {1000 * r['cold_s'] / n:.2f} | {alone} | {over} | {shown} | {1000 * c[-1] / n:.2f} |")
 PY
