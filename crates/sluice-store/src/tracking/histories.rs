@@ -28,7 +28,9 @@ pub(crate) struct Known {
     len: usize,
 }
 
-const REMEMBERED: usize = if cfg!(test) { 4 } else { 262_144 };
+/// About 80 bytes an entry: at most ~5 MB a connection (a server has `--pool-size` of them and
+/// one for its group commits).
+const REMEMBERED: usize = if cfg!(test) { 4 } else { 65_536 };
 
 impl Known {
     fn get(&self, run: &str, key: &str) -> Option<History> {
