@@ -50,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0022_webhooks.sql"),
     include_str!("../migrations/0023_steps_compute_active.sql"),
     include_str!("../migrations/0024_metric_histories.sql"),
+    include_str!("../migrations/0025_run_keys.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -78,6 +79,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0022_webhooks.sql"),
     include_str!("../migrations/postgres/0023_steps_compute_active.sql"),
     include_str!("../migrations/postgres/0024_metric_histories.sql"),
+    include_str!("../migrations/postgres/0025_run_keys.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -1298,7 +1300,7 @@ impl Store {
         )?;
         tx.execute(
             "UPDATE runs SET status = 'FAILED', end_time = ?2
-             WHERE status = 'RUNNING' AND run_uuid IN (SELECT run_uuid FROM tags WHERE key = 'sluice.job' AND value = ?1)
+             WHERE status = 'RUNNING' AND seq IN (SELECT run_seq FROM tags WHERE key = 'sluice.job' AND value = ?1)
                AND run_uuid NOT IN (SELECT run_id FROM steps WHERE job_name = ?1 AND detached = 1 AND run_id IS NOT NULL)",
             params![name, tracking::now_ms()],
         )?;
@@ -2516,7 +2518,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 24);
+        assert_eq!(latest, 25);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -2590,7 +2592,8 @@ mod tests {
             let mut conn = Conn::open_sqlite(&path).unwrap();
             let tx = conn.transaction().unwrap();
             tx.execute_batch(&format!(
-                "{UNDO_0024}
+                "{UNDO_0025}
+                 {UNDO_0024}
                  DROP INDEX steps_compute_active;
                  DROP TABLE webhooks;
                  DROP TABLE orphan_processes;
@@ -2621,7 +2624,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 24);
+        assert_eq!(store.schema_version().unwrap(), LATEST);
         let (points, _) = store.metric_history_points(&run, "loss", 10, 0).unwrap();
         let got: Vec<(i64, f64)> = points.iter().map(|p| (p.step, p.value)).collect();
         assert_eq!(got, [(0, 1.5), (1, 0.5)]);
@@ -2634,6 +2637,218 @@ mod tests {
             )
             .unwrap();
         assert_eq!(checks, 0);
+    }
+
+    /// The schema version of a workspace with every migration.
+    #[expect(clippy::cast_possible_wrap, reason = "a few dozen migrations")]
+    const LATEST: i64 = MIGRATIONS.len() as i64;
+
+    /// Back to schema 24 (before a run's params, tags, inputs and outputs named it by its
+    /// number), keeping their rows.
+    const UNDO_0025: &str = "CREATE TABLE old_params (
+             run_uuid TEXT NOT NULL REFERENCES runs (run_uuid), key TEXT NOT NULL,
+             value TEXT NOT NULL, PRIMARY KEY (run_uuid, key)) WITHOUT ROWID;
+         INSERT INTO old_params SELECT r.run_uuid, p.key, p.value FROM params p JOIN runs r ON r.seq = p.run_seq;
+         DROP TABLE params;
+         ALTER TABLE old_params RENAME TO params;
+         CREATE TABLE old_tags (
+             run_uuid TEXT NOT NULL REFERENCES runs (run_uuid), key TEXT NOT NULL,
+             value TEXT NOT NULL, PRIMARY KEY (run_uuid, key)) WITHOUT ROWID;
+         INSERT INTO old_tags SELECT r.run_uuid, t.key, t.value FROM tags t JOIN runs r ON r.seq = t.run_seq;
+         DROP TABLE tags;
+         ALTER TABLE old_tags RENAME TO tags;
+         CREATE INDEX tags_sluice_job ON tags (value) WHERE key = 'sluice.job';
+         CREATE TABLE old_inputs (
+             run_uuid TEXT NOT NULL REFERENCES runs (run_uuid), kind TEXT NOT NULL,
+             body TEXT NOT NULL, seq INTEGER PRIMARY KEY AUTOINCREMENT);
+         INSERT INTO old_inputs SELECT r.run_uuid, i.kind, i.body, i.seq FROM run_inputs i JOIN runs r ON r.seq = i.run_seq;
+         DROP TABLE run_inputs;
+         ALTER TABLE old_inputs RENAME TO run_inputs;
+         CREATE TABLE old_outputs (
+             run_uuid TEXT NOT NULL REFERENCES runs (run_uuid), model_id TEXT NOT NULL,
+             step INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (run_uuid, model_id));
+         INSERT INTO old_outputs SELECT r.run_uuid, o.model_id, o.step FROM run_outputs o JOIN runs r ON r.seq = o.run_seq;
+         DROP TABLE run_outputs;
+         ALTER TABLE old_outputs RENAME TO run_outputs;
+         DROP INDEX runs_seq;
+         CREATE INDEX runs_seq ON runs (seq);";
+
+    /// [`UNDO_0025`] on PostgreSQL.
+    const UNDO_0025_POSTGRES: &str = "ALTER TABLE params ADD COLUMN run_uuid TEXT;
+         UPDATE params SET run_uuid = r.run_uuid FROM runs r WHERE r.seq = params.run_seq;
+         ALTER TABLE params DROP COLUMN run_seq;
+         ALTER TABLE params ADD PRIMARY KEY (run_uuid, key);
+         ALTER TABLE tags ADD COLUMN run_uuid TEXT;
+         UPDATE tags SET run_uuid = r.run_uuid FROM runs r WHERE r.seq = tags.run_seq;
+         ALTER TABLE tags DROP COLUMN run_seq;
+         ALTER TABLE tags ADD PRIMARY KEY (run_uuid, key);
+         DROP INDEX run_inputs_run;
+         ALTER TABLE run_inputs ADD COLUMN run_uuid TEXT;
+         UPDATE run_inputs SET run_uuid = r.run_uuid FROM runs r WHERE r.seq = run_inputs.run_seq;
+         ALTER TABLE run_inputs DROP COLUMN run_seq;
+         ALTER TABLE run_outputs ADD COLUMN run_uuid TEXT;
+         UPDATE run_outputs SET run_uuid = r.run_uuid FROM runs r WHERE r.seq = run_outputs.run_seq;
+         ALTER TABLE run_outputs DROP COLUMN run_seq;
+         ALTER TABLE run_outputs ADD PRIMARY KEY (run_uuid, model_id);
+         DROP INDEX runs_seq;
+         CREATE INDEX runs_seq ON runs (seq);";
+
+    /// A workspace at schema 24 keeps every run's params, tags, inputs and outputs through
+    /// 0025, read back as before, found by searches, and written to after; runs that share a
+    /// number (none should) are numbered anew, their metrics following them. On both engines.
+    #[test]
+    fn a_schema_24_workspace_keeps_its_runs_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::testing::fresh_location(dir.path()).unwrap();
+        let sqlite = matches!(location, Location::Sqlite(_));
+        let kv = |k: &str, v: &str| tracking::KeyValue {
+            key: k.into(),
+            value: v.into(),
+        };
+        let metric = |key: &str, value: f64, step: i64| tracking::Metric {
+            key: key.into(),
+            value,
+            timestamp: 10,
+            step,
+        };
+        let (exp, runs, before) = {
+            let mut store = Store::open_at(&location).unwrap();
+            let exp = store.create_experiment("old", None, &[]).unwrap();
+            let mut runs = Vec::new();
+            for (i, lr) in [(0i32, "0.1"), (1, "0.2"), (2, "0.3")] {
+                let tags = [kv("team", &format!("t{i}"))];
+                let run = store
+                    .create_run(
+                        &exp,
+                        "u",
+                        Some(&format!("r{i}")),
+                        Some(1 + i64::from(i)),
+                        &tags,
+                    )
+                    .unwrap()
+                    .info
+                    .run_uuid;
+                store
+                    .log_batch(
+                        &run,
+                        &[metric("loss", 1.0 + f64::from(i), 0)],
+                        &[kv("lr", lr), kv("depth", "4")],
+                        &[kv("sluice.job", "job-1")],
+                    )
+                    .unwrap();
+                store
+                    .log_inputs(
+                        &run,
+                        &[serde_json::json!({"dataset": {"name": format!("d{i}"), "digest": "x"}, "tags": []})],
+                        &[],
+                    )
+                    .unwrap();
+                store
+                    .log_outputs(&run, &[(format!("m-{i}"), i64::from(i))])
+                    .unwrap();
+                runs.push(run);
+            }
+            let before: Vec<tracking::Run> =
+                runs.iter().map(|r| store.get_run(r).unwrap()).collect();
+            (exp, runs, before)
+        };
+        {
+            let mut conn = match &location {
+                Location::Sqlite(path) => Conn::open_sqlite(path).unwrap(),
+                Location::Postgres(url) => Conn::open_postgres(url).unwrap(),
+            };
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(if sqlite {
+                UNDO_0025
+            } else {
+                UNDO_0025_POSTGRES
+            })
+            .unwrap();
+            // The third run shares the second's number (and its metric history says so).
+            tx.execute(
+                "UPDATE runs SET seq = 2 WHERE run_uuid = ?1",
+                params![runs[2]],
+            )
+            .unwrap();
+            tx.execute(
+                "UPDATE metric_histories SET run_seq = 2 WHERE run_uuid = ?1",
+                params![runs[2]],
+            )
+            .unwrap();
+            tx.set_schema_version(24).unwrap();
+            tx.commit().unwrap();
+        }
+        let mut store = Store::open_at(&location).unwrap();
+        assert_eq!(store.schema_version().unwrap(), LATEST);
+        let seqs: Vec<i64> = store
+            .conn
+            .query_map("SELECT seq FROM runs ORDER BY seq", (), |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            seqs,
+            [1, 2, 3],
+            "the run sharing 2 is numbered after the newest"
+        );
+        for (run, was) in runs.iter().zip(&before) {
+            let now = store.get_run(run).unwrap();
+            assert_eq!(now.params, was.params);
+            assert_eq!(now.tags, was.tags);
+            assert_eq!(now.dataset_inputs, was.dataset_inputs);
+            assert_eq!(now.model_outputs, was.model_outputs);
+            assert_eq!(now.metrics.len(), 1);
+        }
+        let found = |store: &Store, filter: &str| -> Vec<String> {
+            let (runs, _) = store
+                .search_runs(
+                    std::slice::from_ref(&exp),
+                    Some(filter),
+                    tracking::ViewType::All,
+                    &["params.lr DESC".to_owned()],
+                    10,
+                    0,
+                )
+                .unwrap();
+            runs.into_iter().map(|r| r.info.run_uuid).collect()
+        };
+        assert_eq!(
+            found(&store, "params.depth = '4'"),
+            [runs[2].clone(), runs[1].clone(), runs[0].clone()]
+        );
+        assert_eq!(found(&store, "tags.team = 't2'"), [runs[2].clone()]);
+        assert_eq!(found(&store, "dataset.name = 'd1'"), [runs[1].clone()]);
+        let mut job = store.job_runs("job-1").unwrap();
+        job.sort();
+        let mut want: Vec<(String, Option<String>)> =
+            runs.iter().map(|r| (r.clone(), None)).collect();
+        want.sort();
+        assert_eq!(job, want);
+        // Written to after: the renumbered run's metric, a new param, a tag changed and one
+        // deleted, a param's change refused.
+        store
+            .log_batch(
+                &runs[2],
+                &[metric("loss", 0.5, 1)],
+                &[kv("seed", "7")],
+                &[kv("team", "t9")],
+            )
+            .unwrap();
+        let (points, _) = store
+            .metric_history_points(&runs[2], "loss", 10, 0)
+            .unwrap();
+        let got: Vec<(i64, f64)> = points.iter().map(|p| (p.step, p.value)).collect();
+        assert_eq!(got, [(0, 3.0), (1, 0.5)]);
+        assert!(
+            store
+                .log_batch(&runs[2], &[], &[kv("lr", "9")], &[])
+                .is_err()
+        );
+        store.delete_tag(&runs[0], "team").unwrap();
+        let third = store.get_run(&runs[2]).unwrap();
+        assert!(third.params.contains(&kv("seed", "7")));
+        assert!(third.params.contains(&kv("lr", "0.3")));
+        assert!(third.tags.contains(&kv("team", "t9")));
+        let first = store.get_run(&runs[0]).unwrap();
+        assert!(!first.tags.iter().any(|t| t.key == "team"));
     }
 
     /// Back to schema 23 (before metric histories had integer keys): the tables 0024 replaced,
@@ -2699,6 +2914,12 @@ mod tests {
             };
             let tx = conn.transaction().unwrap();
             tx.execute_batch(if sqlite {
+                UNDO_0025
+            } else {
+                UNDO_0025_POSTGRES
+            })
+            .unwrap();
+            tx.execute_batch(if sqlite {
                 UNDO_0024
             } else {
                 UNDO_0024_POSTGRES
@@ -2755,7 +2976,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let mut store = Store::open_at(&location).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 24);
+        assert_eq!(store.schema_version().unwrap(), LATEST);
         let history = |store: &Store, run: &str, key: &str| -> Vec<(i64, f64)> {
             let (points, _) = store.metric_history_points(run, key, 100, 0).unwrap();
             points.iter().map(|p| (p.step, p.value)).collect()
@@ -2851,7 +3072,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 24);
+        assert_eq!(store.schema_version().unwrap(), LATEST);
         let old = store.get_compute("old").unwrap().unwrap();
         assert_eq!(
             (old.max_instances, old.min_instances, old.size),

@@ -35,7 +35,7 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT value FROM tags WHERE run_uuid = ?1 AND key = ?2",
+                "SELECT t.value FROM runs r JOIN tags t ON t.run_seq = r.seq WHERE r.run_uuid = ?1 AND t.key = ?2",
                 params![run_id, key],
                 |r| r.get(0),
             )
@@ -45,7 +45,7 @@ impl Store {
     /// Run ids of a job's runs (the parent and one per step), in creation order.
     fn job_run_ids(&self, job: &str) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare(
-            "SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid
+            "SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_seq = r.seq
              WHERE t.key = ?1 AND t.value = ?2 ORDER BY r.seq",
         )?;
         let rows = stmt.query_map(params![JOB_TAG, job], |r| r.get(0))?;
@@ -274,7 +274,8 @@ impl Store {
         {
             let mut stmt = self.conn.prepare(
                 "SELECT mv.name, mv.version, t.value FROM model_versions mv
-                 JOIN tags t ON t.run_uuid = mv.run_id AND t.key = ?1
+                 JOIN runs r ON r.run_uuid = mv.run_id
+                 JOIN tags t ON t.run_seq = r.seq AND t.key = ?1
                  WHERE t.value = ?2 ORDER BY mv.name, mv.version",
             )?;
             for job in &jobs {

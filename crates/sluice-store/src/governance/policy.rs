@@ -282,10 +282,11 @@ impl Store {
             .conn
             .query_row(
                 "SELECT m.value, m.run_uuid FROM latest_metrics m
-                 JOIN tags j ON j.run_uuid = m.run_uuid AND j.key = 'sluice.job'
                  JOIN runs r ON r.run_uuid = m.run_uuid
+                 JOIN tags j ON j.run_seq = r.seq AND j.key = 'sluice.job'
                  WHERE m.key = ?2 AND m.is_nan = 0
-                   AND j.value = (SELECT value FROM tags WHERE run_uuid = ?1 AND key = 'sluice.job')
+                   AND j.value = (SELECT t.value FROM runs o JOIN tags t ON t.run_seq = o.seq
+                                  WHERE o.run_uuid = ?1 AND t.key = 'sluice.job')
                  ORDER BY r.seq DESC LIMIT 1",
                 params![run_id, metric],
                 |r| Ok((r.get(0)?, r.get(1)?)),

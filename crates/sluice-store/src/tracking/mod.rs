@@ -523,10 +523,12 @@ impl Store {
                 .to_owned(),
             &run[..],
         )];
+        // (The tags name the run by its number, NULL when no run was inserted: then they fail,
+        // see `create_run`. `(VALUES ...)` names its columns `column1`... on both engines.)
         statements.extend(row_statements(
-            "INSERT INTO tags (run_uuid, key, value)",
+            "INSERT INTO tags (run_seq, key, value) SELECT (SELECT seq FROM runs WHERE run_uuid = v.column1), v.column2, v.column3 FROM (",
             3,
-            "",
+            ") v",
             &tag_rows,
         ));
         self.conn
@@ -599,22 +601,22 @@ impl Store {
             })
         };
         let mut params = self.rows_by_run(
-            "SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({}) ORDER BY run_uuid, key",
+            "SELECT r.run_uuid, p.key, p.value FROM runs r JOIN params p ON p.run_seq = r.seq WHERE r.run_uuid IN ({}) ORDER BY r.run_uuid, p.key",
             &ids,
             kv,
         )?;
         let mut tags = self.rows_by_run(
-            "SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({}) ORDER BY run_uuid, key",
+            "SELECT r.run_uuid, t.key, t.value FROM runs r JOIN tags t ON t.run_seq = r.seq WHERE r.run_uuid IN ({}) ORDER BY r.run_uuid, t.key",
             &ids,
             kv,
         )?;
         let mut inputs = self.rows_by_run(
-            "SELECT run_uuid, kind, body FROM run_inputs WHERE run_uuid IN ({}) ORDER BY run_uuid, seq",
+            "SELECT r.run_uuid, i.kind, i.body FROM runs r JOIN run_inputs i ON i.run_seq = r.seq WHERE r.run_uuid IN ({}) ORDER BY r.run_uuid, i.seq",
             &ids,
             |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
         )?;
         let mut outputs = self.rows_by_run(
-            "SELECT run_uuid, model_id, step FROM run_outputs WHERE run_uuid IN ({}) ORDER BY run_uuid, model_id",
+            "SELECT r.run_uuid, o.model_id, o.step FROM runs r JOIN run_outputs o ON o.run_seq = r.seq WHERE r.run_uuid IN ({}) ORDER BY r.run_uuid, o.model_id",
             &ids,
             |r| Ok((r.get(1)?, r.get(2)?)),
         )?;
@@ -694,7 +696,7 @@ impl Store {
         )?;
         if let Some(name) = run_name {
             self.conn.execute(
-                "INSERT INTO tags (run_uuid, key, value) VALUES (?1, 'mlflow.runName', ?2) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO tags (run_seq, key, value) VALUES ((SELECT seq FROM runs WHERE run_uuid = ?1), 'mlflow.runName', ?2) ON CONFLICT (run_seq, key) DO UPDATE SET value = excluded.value",
                 params![id, name],
             )?;
         }
@@ -897,7 +899,7 @@ impl Store {
         insert_params(&tx, run_id, params, batch)?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO tags (run_uuid, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO tags (run_seq, key, value) VALUES ((SELECT seq FROM runs WHERE run_uuid = ?1), ?2, ?3) ON CONFLICT (run_seq, key) DO UPDATE SET value = excluded.value",
             )?;
             // By key (a key given twice: the later value, as sent): writers that set the same
             // tags at once take their row locks in one order.
@@ -916,7 +918,7 @@ impl Store {
         let info = self.run_info(run_id)?;
         check_active(&info)?;
         let n = self.conn.execute(
-            "DELETE FROM tags WHERE run_uuid = ?1 AND key = ?2",
+            "DELETE FROM tags WHERE run_seq = (SELECT seq FROM runs WHERE run_uuid = ?1) AND key = ?2",
             params![run_id, key],
         )?;
         if n == 0 {
@@ -1029,7 +1031,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT r.experiment_id, i.body FROM run_inputs i JOIN runs r ON r.run_uuid = i.run_uuid
+            "SELECT r.experiment_id, i.body FROM run_inputs i JOIN runs r ON r.seq = i.run_seq
              WHERE i.kind = 'dataset' AND r.experiment_id IN ({})
              ORDER BY r.experiment_id, i.seq",
             vec!["?"; ids.len()].join(", ")
@@ -1075,7 +1077,7 @@ impl Store {
                 let body = serde_json::to_string(item)?;
                 let exists: bool = tx
                     .query_row(
-                        "SELECT 1 FROM run_inputs WHERE run_uuid = ?1 AND kind = ?2 AND body = ?3",
+                        "SELECT 1 FROM run_inputs WHERE run_seq = (SELECT seq FROM runs WHERE run_uuid = ?1) AND kind = ?2 AND body = ?3",
                         params![run_id, kind, body],
                         |_| Ok(()),
                     )
@@ -1083,7 +1085,7 @@ impl Store {
                     .is_some();
                 if !exists {
                     tx.execute(
-                        "INSERT INTO run_inputs (run_uuid, kind, body) VALUES (?1, ?2, ?3)",
+                        "INSERT INTO run_inputs (run_seq, kind, body) VALUES ((SELECT seq FROM runs WHERE run_uuid = ?1), ?2, ?3)",
                         params![run_id, kind, body],
                     )?;
                 }
@@ -1098,7 +1100,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         for (model_id, step) in models {
             tx.execute(
-                "INSERT INTO run_outputs (run_uuid, model_id, step) VALUES (?1, ?2, ?3) ON CONFLICT (run_uuid, model_id) DO UPDATE SET step = excluded.step",
+                "INSERT INTO run_outputs (run_seq, model_id, step) VALUES ((SELECT seq FROM runs WHERE run_uuid = ?1), ?2, ?3) ON CONFLICT (run_seq, model_id) DO UPDATE SET step = excluded.step",
                 params![run_id, model_id, step],
             )?;
         }
@@ -1109,8 +1111,9 @@ impl Store {
     /// The runs a Sluice job created: `(run id, step)`; the step is `None` for the job's own run.
     pub fn job_runs(&self, job: &str) -> Result<Vec<(String, Option<String>)>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT t.run_uuid, s.value FROM tags t
-             LEFT JOIN tags s ON s.run_uuid = t.run_uuid AND s.key = 'sluice.step'
+            "SELECT r.run_uuid, s.value FROM tags t
+             JOIN runs r ON r.seq = t.run_seq
+             LEFT JOIN tags s ON s.run_seq = t.run_seq AND s.key = 'sluice.step'
              WHERE t.key = 'sluice.job' AND t.value = ?1",
         )?;
         let rows = stmt.query_map([job], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -1373,11 +1376,11 @@ fn insert_params(
     batch: bool,
 ) -> Result<()> {
     let mut existing =
-        tx.prepare_cached("SELECT value FROM params WHERE run_uuid = ?1 AND key = ?2")?;
+        tx.prepare_cached("SELECT p.value FROM runs r JOIN params p ON p.run_seq = r.seq WHERE r.run_uuid = ?1 AND p.key = ?2")?;
     // A param another writer is logging at the same moment: this insert waits for it, then
     // inserts nothing, and the value it committed is compared below.
     let mut insert = tx.prepare_cached(
-        "INSERT INTO params (run_uuid, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (run_uuid, key) DO NOTHING",
+        "INSERT INTO params (run_seq, key, value) VALUES ((SELECT seq FROM runs WHERE run_uuid = ?1), ?2, ?3) ON CONFLICT (run_seq, key) DO NOTHING",
     )?;
     let mut changed: Vec<(usize, &KeyValue, String)> = Vec::new();
     // Written by key (writers that log the same params at once wait for each other in one
@@ -1999,7 +2002,7 @@ mod tests {
         let tagged: Vec<(String, String)> = s
             .conn
             .query_map(
-                "SELECT r.run_name, t.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = 'writer'",
+                "SELECT r.run_name, t.value FROM runs r JOIN tags t ON t.run_seq = r.seq AND t.key = 'writer'",
                 (),
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )

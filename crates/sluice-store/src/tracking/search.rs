@@ -24,14 +24,14 @@ pub(crate) fn run_field(ident: &Ident, dialect: Dialect) -> Result<Field> {
         )
         .with_nan("m.is_nan = 1")),
         Some("param" | "params" | "parameter" | "parameters") => Ok(Field::keyed(
-            "FROM params p WHERE p.run_uuid = r.run_uuid AND p.key = ?",
+            "FROM params p WHERE p.run_seq = r.seq AND p.key = ?",
             key,
             "p.value",
             Kind::Str,
             Cmp::STRING_NULL,
         )),
         Some("tag" | "tags") => Ok(Field::keyed(
-            "FROM tags t WHERE t.run_uuid = r.run_uuid AND t.key = ?",
+            "FROM tags t WHERE t.run_seq = r.seq AND t.key = ?",
             key,
             "t.value",
             Kind::Str,
@@ -81,7 +81,7 @@ fn dataset_field(key: &str, dialect: Dialect) -> Result<Field> {
         }
     };
     Ok(Field::rows(
-        "FROM run_inputs i WHERE i.run_uuid = r.run_uuid AND i.kind = 'dataset'",
+        "FROM run_inputs i WHERE i.run_seq = r.seq AND i.kind = 'dataset'",
         Vec::new(),
         value,
         Kind::Str,
