@@ -51,6 +51,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0023_steps_compute_active.sql"),
     include_str!("../migrations/0024_metric_histories.sql"),
     include_str!("../migrations/0025_run_keys.sql"),
+    include_str!("../migrations/0026_model_keys.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -80,6 +81,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0023_steps_compute_active.sql"),
     include_str!("../migrations/postgres/0024_metric_histories.sql"),
     include_str!("../migrations/postgres/0025_run_keys.sql"),
+    include_str!("../migrations/postgres/0026_model_keys.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -2518,7 +2520,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 25);
+        assert_eq!(latest, 26);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -2592,7 +2594,8 @@ mod tests {
             let mut conn = Conn::open_sqlite(&path).unwrap();
             let tx = conn.transaction().unwrap();
             tx.execute_batch(&format!(
-                "{UNDO_0025}
+                "{UNDO_0026}
+                 {UNDO_0025}
                  {UNDO_0024}
                  DROP INDEX steps_compute_active;
                  DROP TABLE webhooks;
@@ -2642,6 +2645,212 @@ mod tests {
     /// The schema version of a workspace with every migration.
     #[expect(clippy::cast_possible_wrap, reason = "a few dozen migrations")]
     const LATEST: i64 = MIGRATIONS.len() as i64;
+
+    /// Back to schema 25 (before registered models had integer keys), keeping every row.
+    const UNDO_0026: &str = "DROP VIEW model_versions;
+         DROP VIEW model_version_tags;
+         DROP VIEW registered_model_aliases;
+         DROP VIEW registered_model_tags;
+         CREATE TABLE old_models (
+             name TEXT PRIMARY KEY, creation_time INTEGER NOT NULL,
+             last_updated_time INTEGER NOT NULL, description TEXT,
+             last_version INTEGER NOT NULL DEFAULT 0);
+         INSERT INTO old_models SELECT name, creation_time, last_updated_time, description, last_version FROM registered_models;
+         CREATE TABLE model_versions (
+             name TEXT NOT NULL REFERENCES old_models (name) ON UPDATE CASCADE,
+             version INTEGER NOT NULL, creation_time INTEGER NOT NULL,
+             last_updated_time INTEGER NOT NULL, description TEXT NOT NULL DEFAULT '',
+             user_id TEXT NOT NULL DEFAULT '', current_stage TEXT NOT NULL DEFAULT 'None',
+             source TEXT NOT NULL, storage_location TEXT NOT NULL,
+             run_id TEXT NOT NULL DEFAULT '', run_link TEXT NOT NULL DEFAULT '',
+             status TEXT NOT NULL DEFAULT 'READY', model_id TEXT, PRIMARY KEY (name, version));
+         INSERT INTO model_versions SELECT m.name, v.version, v.creation_time, v.last_updated_time,
+             v.description, v.user_id, v.current_stage, v.source, v.storage_location, v.run_id,
+             v.run_link, v.status, v.model_id
+             FROM versions v JOIN registered_models m ON m.model_key = v.model_key;
+         CREATE INDEX model_versions_run ON model_versions (run_id);
+         CREATE TABLE model_version_tags (
+             name TEXT NOT NULL, version INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+             PRIMARY KEY (name, version, key),
+             FOREIGN KEY (name, version) REFERENCES model_versions (name, version) ON UPDATE CASCADE
+         ) WITHOUT ROWID;
+         INSERT INTO model_version_tags SELECT m.name, t.version, t.key, t.value
+             FROM version_tags t JOIN registered_models m ON m.model_key = t.model_key;
+         CREATE TABLE registered_model_aliases (
+             name TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,
+             PRIMARY KEY (name, alias),
+             FOREIGN KEY (name, version) REFERENCES model_versions (name, version) ON UPDATE CASCADE
+         ) WITHOUT ROWID;
+         INSERT INTO registered_model_aliases SELECT m.name, a.alias, a.version
+             FROM model_aliases a JOIN registered_models m ON m.model_key = a.model_key;
+         CREATE INDEX registered_model_aliases_version ON registered_model_aliases (name, version);
+         CREATE TABLE registered_model_tags (
+             name TEXT NOT NULL REFERENCES old_models (name) ON UPDATE CASCADE,
+             key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (name, key)) WITHOUT ROWID;
+         INSERT INTO registered_model_tags SELECT m.name, t.key, t.value
+             FROM model_tags t JOIN registered_models m ON m.model_key = t.model_key;
+         DROP TABLE model_aliases;
+         DROP TABLE version_tags;
+         DROP TABLE versions;
+         DROP TABLE model_tags;
+         DROP TABLE registered_models;
+         ALTER TABLE old_models RENAME TO registered_models;";
+
+    /// [`UNDO_0026`] on PostgreSQL.
+    const UNDO_0026_POSTGRES: &str = "DROP VIEW model_versions;
+         DROP VIEW model_version_tags;
+         DROP VIEW registered_model_aliases;
+         DROP VIEW registered_model_tags;
+         ALTER TABLE versions RENAME TO model_versions;
+         ALTER TABLE version_tags RENAME TO model_version_tags;
+         ALTER TABLE model_aliases RENAME TO registered_model_aliases;
+         ALTER TABLE model_tags RENAME TO registered_model_tags;
+         ALTER INDEX versions_run RENAME TO model_versions_run;
+         ALTER TABLE model_versions ADD COLUMN name TEXT;
+         UPDATE model_versions SET name = m.name FROM registered_models m WHERE m.model_key = model_versions.model_key;
+         ALTER TABLE model_version_tags ADD COLUMN name TEXT;
+         UPDATE model_version_tags SET name = m.name FROM registered_models m WHERE m.model_key = model_version_tags.model_key;
+         ALTER TABLE registered_model_aliases ADD COLUMN name TEXT;
+         UPDATE registered_model_aliases SET name = m.name FROM registered_models m WHERE m.model_key = registered_model_aliases.model_key;
+         ALTER TABLE registered_model_tags ADD COLUMN name TEXT;
+         UPDATE registered_model_tags SET name = m.name FROM registered_models m WHERE m.model_key = registered_model_tags.model_key;
+         ALTER TABLE model_version_tags DROP COLUMN model_key;
+         ALTER TABLE registered_model_aliases DROP COLUMN model_key;
+         ALTER TABLE registered_model_tags DROP COLUMN model_key;
+         ALTER TABLE model_versions DROP COLUMN model_key;
+         ALTER TABLE registered_models DROP COLUMN model_key;
+         ALTER TABLE model_versions ADD PRIMARY KEY (name, version);
+         ALTER TABLE model_versions ADD FOREIGN KEY (name) REFERENCES registered_models (name) ON UPDATE CASCADE;
+         ALTER TABLE model_version_tags ADD PRIMARY KEY (name, version, key);
+         ALTER TABLE model_version_tags ADD FOREIGN KEY (name, version) REFERENCES model_versions (name, version) ON UPDATE CASCADE;
+         ALTER TABLE registered_model_aliases ADD PRIMARY KEY (name, alias);
+         ALTER TABLE registered_model_aliases ADD FOREIGN KEY (name, version) REFERENCES model_versions (name, version) ON UPDATE CASCADE;
+         CREATE INDEX registered_model_aliases_version ON registered_model_aliases (name, version);
+         ALTER TABLE registered_model_tags ADD PRIMARY KEY (name, key);
+         ALTER TABLE registered_model_tags ADD FOREIGN KEY (name) REFERENCES registered_models (name) ON UPDATE CASCADE;";
+
+    /// A workspace at schema 25 keeps its registry through 0026: models, versions (their
+    /// numbers, stages, tags), aliases and model tags read back as before and found by
+    /// searches; then renamed (everything follows), registered to (numbering goes on past the
+    /// highest ever given), deleted (nothing left behind), and new models made. On both
+    /// engines.
+    #[test]
+    fn a_schema_25_workspace_keeps_its_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::testing::fresh_location(dir.path()).unwrap();
+        let sqlite = matches!(location, Location::Sqlite(_));
+        let kv = |k: &str, v: &str| tracking::KeyValue {
+            key: k.into(),
+            value: v.into(),
+        };
+        let register = |store: &mut Store, name: &str, tags: &[tracking::KeyValue]| {
+            store
+                .create_model_version(&registry::NewModelVersion {
+                    name,
+                    source: "file:///tmp/model",
+                    run_id: None,
+                    tags,
+                    run_link: None,
+                    description: Some("d"),
+                    model_id: None,
+                })
+                .unwrap()
+        };
+        let before = {
+            let mut store = Store::open_at(&location).unwrap();
+            store
+                .create_registered_model("taxi", &[kv("team", "fare")], Some("fares"))
+                .unwrap();
+            store.create_registered_model("other", &[], None).unwrap();
+            for i in 0..3 {
+                register(&mut store, "taxi", &[kv("n", &i.to_string())]);
+            }
+            register(&mut store, "other", &[]);
+            store.delete_model_version("taxi", "3").unwrap();
+            store
+                .set_registered_model_alias("taxi", "champion", "2")
+                .unwrap();
+            store
+                .transition_model_version_stage("taxi", "1", "Production", false)
+                .unwrap();
+            store.get_registered_model("taxi").unwrap()
+        };
+        {
+            let mut conn = match &location {
+                Location::Sqlite(path) => Conn::open_sqlite(path).unwrap(),
+                Location::Postgres(url) => Conn::open_postgres(url).unwrap(),
+            };
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(if sqlite {
+                UNDO_0026
+            } else {
+                UNDO_0026_POSTGRES
+            })
+            .unwrap();
+            tx.set_schema_version(25).unwrap();
+            tx.commit().unwrap();
+        }
+        let mut store = Store::open_at(&location).unwrap();
+        assert_eq!(store.schema_version().unwrap(), LATEST);
+        assert_eq!(store.get_registered_model("taxi").unwrap(), before);
+        let champion = store
+            .get_model_version_by_alias("taxi", "champion")
+            .unwrap();
+        assert_eq!(champion.version, "2");
+        assert_eq!(champion.tags, [kv("n", "1")]);
+        assert_eq!(champion.aliases, ["champion"]);
+        let (found, _) = store
+            .search_model_versions(Some("tags.n = '0'"), &[], 10, 0)
+            .unwrap();
+        let found: Vec<(&str, &str)> = found
+            .iter()
+            .map(|v| (v.name.as_str(), v.version.as_str()))
+            .collect();
+        assert_eq!(found, [("taxi", "1")]);
+        let (models, _) = store
+            .search_registered_models(Some("tags.team = 'fare'"), &[], 10, 0)
+            .unwrap();
+        assert_eq!(models.len(), 1);
+        // Renamed: versions, tags and aliases follow; numbering goes on past 3 (deleted).
+        store.rename_registered_model("taxi", "fare").unwrap();
+        let renamed = store.get_registered_model("fare").unwrap();
+        assert_eq!(renamed.tags, before.tags);
+        assert_eq!(renamed.aliases, before.aliases);
+        assert_eq!(
+            store.get_model_version("fare", "1").unwrap().current_stage,
+            "Production"
+        );
+        assert_eq!(register(&mut store, "fare", &[]).version, "4");
+        // A new model after the upgrade gets a key of its own.
+        store
+            .create_registered_model("new", &[kv("k", "v")], None)
+            .unwrap();
+        assert_eq!(register(&mut store, "new", &[kv("x", "y")]).version, "1");
+        assert_eq!(
+            store.get_registered_model("new").unwrap().tags,
+            [kv("k", "v")]
+        );
+        assert_eq!(
+            store.get_model_version("fare", "2").unwrap().tags,
+            [kv("n", "1")]
+        );
+        // Deleted: nothing of it left in any table.
+        store.delete_registered_model("other").unwrap();
+        store.delete_registered_model("fare").unwrap();
+        for table in ["versions", "version_tags", "model_aliases", "model_tags"] {
+            let n: i64 = store
+                .conn
+                .query_row(
+                    &format!(
+                        "SELECT COUNT(*) FROM {table} WHERE model_key <> (SELECT model_key FROM registered_models WHERE name = 'new')"
+                    ),
+                    (),
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(n, 0, "{table}");
+        }
+    }
 
     /// Back to schema 24 (before a run's params, tags, inputs and outputs named it by its
     /// number), keeping their rows.
@@ -2758,6 +2967,12 @@ mod tests {
                 Location::Postgres(url) => Conn::open_postgres(url).unwrap(),
             };
             let tx = conn.transaction().unwrap();
+            tx.execute_batch(if sqlite {
+                UNDO_0026
+            } else {
+                UNDO_0026_POSTGRES
+            })
+            .unwrap();
             tx.execute_batch(if sqlite {
                 UNDO_0025
             } else {
@@ -2913,6 +3128,12 @@ mod tests {
                 Location::Postgres(url) => Conn::open_postgres(url).unwrap(),
             };
             let tx = conn.transaction().unwrap();
+            tx.execute_batch(if sqlite {
+                UNDO_0026
+            } else {
+                UNDO_0026_POSTGRES
+            })
+            .unwrap();
             tx.execute_batch(if sqlite {
                 UNDO_0025
             } else {

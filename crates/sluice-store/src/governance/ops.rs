@@ -512,7 +512,7 @@ impl Governed<'_> {
         self.store.atomically(|s| {
             let created = s.create_model_version(new)?;
             s.conn.execute(
-                "UPDATE model_versions SET user_id = ?3 WHERE name = ?1 AND version = ?2",
+                "UPDATE versions SET user_id = ?3 WHERE model_key = (SELECT model_key FROM registered_models WHERE name = ?1) AND version = ?2",
                 params![new.name, crate::registry::parse_version(&created.version)?, actor.name],
             )?;
             let v = s.get_model_version(new.name, &created.version)?;

@@ -348,7 +348,7 @@ impl Store {
         }
         for t in tags {
             tx.execute(
-                "INSERT INTO registered_model_tags (name, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO model_tags (model_key, key, value) VALUES ((SELECT model_key FROM registered_models WHERE name = ?1), ?2, ?3) ON CONFLICT (model_key, key) DO UPDATE SET value = excluded.value",
                 params![name, t.key, t.value],
             )?;
         }
@@ -429,7 +429,7 @@ impl Store {
         check_model_name(new_name)?;
         let now = now_ms();
         let tx = self.conn.savepoint()?;
-        // The versions, their tags and aliases follow through `ON UPDATE CASCADE`.
+        // The versions, their tags and aliases name the model by its key: they follow.
         let changed = match tx.execute(
             "UPDATE registered_models SET name = ?2, last_updated_time = ?3 WHERE name = ?1",
             params![name, new_name, now],
@@ -446,7 +446,7 @@ impl Store {
             return Err(model_not_found(name));
         }
         tx.execute(
-            "UPDATE model_versions SET last_updated_time = ?2 WHERE name = ?1",
+            "UPDATE versions SET last_updated_time = ?2 WHERE model_key = (SELECT model_key FROM registered_models WHERE name = ?1)",
             params![new_name, now],
         )?;
         tx.commit()?;
@@ -474,10 +474,10 @@ impl Store {
         check_model_name(name)?;
         let tx = self.conn.savepoint()?;
         for sql in [
-            "DELETE FROM registered_model_aliases WHERE name = ?1",
-            "DELETE FROM model_version_tags WHERE name = ?1",
-            "DELETE FROM model_versions WHERE name = ?1",
-            "DELETE FROM registered_model_tags WHERE name = ?1",
+            "DELETE FROM model_aliases WHERE model_key = (SELECT model_key FROM registered_models WHERE name = ?1)",
+            "DELETE FROM version_tags WHERE model_key = (SELECT model_key FROM registered_models WHERE name = ?1)",
+            "DELETE FROM versions WHERE model_key = (SELECT model_key FROM registered_models WHERE name = ?1)",
+            "DELETE FROM model_tags WHERE model_key = (SELECT model_key FROM registered_models WHERE name = ?1)",
         ] {
             tx.execute(sql, [name])?;
         }
@@ -573,7 +573,7 @@ impl Store {
         check_tag(key, value)?;
         self.require_registered_model(name)?;
         self.conn.execute(
-            "INSERT INTO registered_model_tags (name, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO model_tags (model_key, key, value) VALUES ((SELECT model_key FROM registered_models WHERE name = ?1), ?2, ?3) ON CONFLICT (model_key, key) DO UPDATE SET value = excluded.value",
             params![name, key, value],
         )?;
         Ok(())
@@ -583,7 +583,7 @@ impl Store {
     pub(crate) fn delete_registered_model_tag(&self, name: &str, key: &str) -> Result<()> {
         self.require_registered_model(name)?;
         self.conn.execute(
-            "DELETE FROM registered_model_tags WHERE name = ?1 AND key = ?2",
+            "DELETE FROM model_tags WHERE model_key = (SELECT model_key FROM registered_models WHERE name = ?1) AND key = ?2",
             params![name, key],
         )?;
         Ok(())
@@ -603,7 +603,7 @@ impl Store {
         let v = parse_version(version)?;
         self.version_row(name, v)?;
         self.conn.execute(
-            "INSERT INTO registered_model_aliases (name, alias, version) VALUES (?1, ?2, ?3) ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
+            "INSERT INTO model_aliases (model_key, alias, version) VALUES ((SELECT model_key FROM registered_models WHERE name = ?1), ?2, ?3) ON CONFLICT (model_key, alias) DO UPDATE SET version = excluded.version",
             params![name, alias, v],
         )?;
         Ok(())
@@ -614,7 +614,7 @@ impl Store {
         check_alias(alias)?;
         self.require_registered_model(name)?;
         self.conn.execute(
-            "DELETE FROM registered_model_aliases WHERE name = ?1 AND alias = ?2",
+            "DELETE FROM model_aliases WHERE model_key = (SELECT model_key FROM registered_models WHERE name = ?1) AND alias = ?2",
             params![name, alias],
         )?;
         Ok(())
@@ -717,9 +717,9 @@ impl Store {
             params![new.name, version, now],
         )?;
         tx.execute(
-            "INSERT INTO model_versions (name, version, creation_time, last_updated_time, description, source,
+            "INSERT INTO versions (model_key, version, creation_time, last_updated_time, description, source,
                 storage_location, run_id, run_link, model_id)
-             VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             VALUES ((SELECT model_key FROM registered_models WHERE name = ?1), ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 new.name,
                 version,
@@ -734,7 +734,7 @@ impl Store {
         )?;
         for t in new.tags {
             tx.execute(
-                "INSERT INTO model_version_tags (name, version, key, value) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO version_tags (model_key, version, key, value) VALUES ((SELECT model_key FROM registered_models WHERE name = ?1), ?2, ?3, ?4) ON CONFLICT (model_key, version, key) DO UPDATE SET value = excluded.value",
                 params![new.name, version, t.key, t.value],
             )?;
         }
@@ -771,7 +771,7 @@ impl Store {
         check_model_name(name)?;
         let v = parse_version(version)?;
         let changed = self.conn.execute(
-            "UPDATE model_versions SET description = ?3, last_updated_time = ?4 WHERE name = ?1 AND version = ?2",
+            "UPDATE versions SET description = ?3, last_updated_time = ?4 WHERE model_key = (SELECT model_key FROM registered_models WHERE name = ?1) AND version = ?2",
             params![name, v, description.unwrap_or_default(), now_ms()],
         )?;
         if changed == 0 {
@@ -786,15 +786,15 @@ impl Store {
         let v = parse_version(version)?;
         let tx = self.conn.savepoint()?;
         tx.execute(
-            "DELETE FROM registered_model_aliases WHERE name = ?1 AND version = ?2",
+            "DELETE FROM model_aliases WHERE model_key = (SELECT model_key FROM registered_models WHERE name = ?1) AND version = ?2",
             params![name, v],
         )?;
         tx.execute(
-            "DELETE FROM model_version_tags WHERE name = ?1 AND version = ?2",
+            "DELETE FROM version_tags WHERE model_key = (SELECT model_key FROM registered_models WHERE name = ?1) AND version = ?2",
             params![name, v],
         )?;
         if tx.execute(
-            "DELETE FROM model_versions WHERE name = ?1 AND version = ?2",
+            "DELETE FROM versions WHERE model_key = (SELECT model_key FROM registered_models WHERE name = ?1) AND version = ?2",
             params![name, v],
         )? == 0
         {
@@ -828,7 +828,7 @@ impl Store {
         let now = now_ms();
         let tx = self.conn.savepoint()?;
         if tx.execute(
-            "UPDATE model_versions SET current_stage = ?3, last_updated_time = ?4 WHERE name = ?1 AND version = ?2",
+            "UPDATE versions SET current_stage = ?3, last_updated_time = ?4 WHERE model_key = (SELECT model_key FROM registered_models WHERE name = ?1) AND version = ?2",
             params![name, v, stage, now],
         )? == 0
         {
@@ -836,8 +836,8 @@ impl Store {
         }
         if archive_existing {
             tx.execute(
-                "UPDATE model_versions SET current_stage = 'Archived', last_updated_time = ?4
-                 WHERE name = ?1 AND version != ?2 AND current_stage = ?3",
+                "UPDATE versions SET current_stage = 'Archived', last_updated_time = ?4
+                 WHERE model_key = (SELECT model_key FROM registered_models WHERE name = ?1) AND version != ?2 AND current_stage = ?3",
                 params![name, v, stage, now],
             )?;
         }
@@ -923,7 +923,7 @@ impl Store {
         let v = parse_version(version)?;
         self.version_row(name, v)?;
         self.conn.execute(
-            "INSERT INTO model_version_tags (name, version, key, value) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO version_tags (model_key, version, key, value) VALUES ((SELECT model_key FROM registered_models WHERE name = ?1), ?2, ?3, ?4) ON CONFLICT (model_key, version, key) DO UPDATE SET value = excluded.value",
             params![name, v, key, value],
         )?;
         Ok(())
@@ -940,7 +940,7 @@ impl Store {
         let v = parse_version(version)?;
         self.version_row(name, v)?;
         self.conn.execute(
-            "DELETE FROM model_version_tags WHERE name = ?1 AND version = ?2 AND key = ?3",
+            "DELETE FROM version_tags WHERE model_key = (SELECT model_key FROM registered_models WHERE name = ?1) AND version = ?2 AND key = ?3",
             params![name, v, key],
         )?;
         Ok(())
@@ -1599,10 +1599,10 @@ mod tests {
         s.delete_registered_model("taken").unwrap();
         for table in [
             "registered_models",
-            "registered_model_tags",
-            "model_versions",
-            "model_version_tags",
-            "registered_model_aliases",
+            "model_tags",
+            "versions",
+            "version_tags",
+            "model_aliases",
         ] {
             assert_eq!(count(&s, table), 0, "{table}");
         }
