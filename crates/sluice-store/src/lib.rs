@@ -52,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0024_metric_histories.sql"),
     include_str!("../migrations/0025_run_keys.sql"),
     include_str!("../migrations/0026_model_keys.sql"),
+    include_str!("../migrations/0027_histories_by_run.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -82,6 +83,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0024_metric_histories.sql"),
     include_str!("../migrations/postgres/0025_run_keys.sql"),
     include_str!("../migrations/postgres/0026_model_keys.sql"),
+    include_str!("../migrations/postgres/0027_histories_by_run.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -2520,7 +2522,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 26);
+        assert_eq!(latest, 27);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -2594,7 +2596,8 @@ mod tests {
             let mut conn = Conn::open_sqlite(&path).unwrap();
             let tx = conn.transaction().unwrap();
             tx.execute_batch(&format!(
-                "{UNDO_0026}
+                "{UNDO_0027}
+                 {UNDO_0026}
                  {UNDO_0025}
                  {UNDO_0024}
                  DROP INDEX steps_compute_active;
@@ -2645,6 +2648,9 @@ mod tests {
     /// The schema version of a workspace with every migration.
     #[expect(clippy::cast_possible_wrap, reason = "a few dozen migrations")]
     const LATEST: i64 = MIGRATIONS.len() as i64;
+
+    /// Back to schema 26 (on both engines).
+    const UNDO_0027: &str = "DROP INDEX metric_histories_run;";
 
     /// Back to schema 25 (before registered models had integer keys), keeping every row.
     const UNDO_0026: &str = "DROP VIEW model_versions;
@@ -2756,6 +2762,20 @@ mod tests {
                 })
                 .unwrap()
         };
+        // Every model and every version, with their tags and aliases.
+        let snapshot =
+            |store: &Store| -> Vec<(registry::RegisteredModel, Vec<registry::ModelVersion>)> {
+                ["taxi", "other"]
+                    .iter()
+                    .map(|name| {
+                        let versions = ["1", "2", "3"]
+                            .iter()
+                            .filter_map(|v| store.get_model_version(name, v).ok())
+                            .collect();
+                        (store.get_registered_model(name).unwrap(), versions)
+                    })
+                    .collect()
+            };
         let before = {
             let mut store = Store::open_at(&location).unwrap();
             store
@@ -2773,7 +2793,7 @@ mod tests {
             store
                 .transition_model_version_stage("taxi", "1", "Production", false)
                 .unwrap();
-            store.get_registered_model("taxi").unwrap()
+            snapshot(&store)
         };
         {
             let mut conn = match &location {
@@ -2781,6 +2801,7 @@ mod tests {
                 Location::Postgres(url) => Conn::open_postgres(url).unwrap(),
             };
             let tx = conn.transaction().unwrap();
+            tx.execute_batch(UNDO_0027).unwrap();
             tx.execute_batch(if sqlite {
                 UNDO_0026
             } else {
@@ -2792,7 +2813,12 @@ mod tests {
         }
         let mut store = Store::open_at(&location).unwrap();
         assert_eq!(store.schema_version().unwrap(), LATEST);
-        assert_eq!(store.get_registered_model("taxi").unwrap(), before);
+        assert_eq!(snapshot(&store), before);
+        assert_eq!(
+            before.iter().map(|(_, v)| v.len()).collect::<Vec<_>>(),
+            [2, 1],
+            "taxi's versions 1 and 2 (3 deleted), other's 1"
+        );
         let champion = store
             .get_model_version_by_alias("taxi", "champion")
             .unwrap();
@@ -2814,8 +2840,8 @@ mod tests {
         // Renamed: versions, tags and aliases follow; numbering goes on past 3 (deleted).
         store.rename_registered_model("taxi", "fare").unwrap();
         let renamed = store.get_registered_model("fare").unwrap();
-        assert_eq!(renamed.tags, before.tags);
-        assert_eq!(renamed.aliases, before.aliases);
+        assert_eq!(renamed.tags, before[0].0.tags);
+        assert_eq!(renamed.aliases, before[0].0.aliases);
         assert_eq!(
             store.get_model_version("fare", "1").unwrap().current_stage,
             "Production"
@@ -2967,6 +2993,7 @@ mod tests {
                 Location::Postgres(url) => Conn::open_postgres(url).unwrap(),
             };
             let tx = conn.transaction().unwrap();
+            tx.execute_batch(UNDO_0027).unwrap();
             tx.execute_batch(if sqlite {
                 UNDO_0026
             } else {
@@ -3128,6 +3155,7 @@ mod tests {
                 Location::Postgres(url) => Conn::open_postgres(url).unwrap(),
             };
             let tx = conn.transaction().unwrap();
+            tx.execute_batch(UNDO_0027).unwrap();
             tx.execute_batch(if sqlite {
                 UNDO_0026
             } else {

@@ -61,6 +61,10 @@ pub struct RunInfo {
     pub artifact_uri: String,
     pub lifecycle_stage: String,
     pub run_id: String,
+    /// The run's number (`runs.seq`), its key in the tables of its params, tags, metrics,
+    /// inputs and outputs; `None` for a run just made (not read back).
+    #[serde(skip)]
+    pub(crate) seq: Option<i64>,
 }
 
 /// A dataset logged to an experiment's runs (`SearchDatasets`).
@@ -546,6 +550,7 @@ impl Store {
                 artifact_uri,
                 lifecycle_stage: "active".into(),
                 run_id: id,
+                seq: None,
             },
             metrics: Vec::new(),
             params: Vec::new(),
@@ -561,7 +566,7 @@ impl Store {
 
     fn run_info(&self, id: &str) -> Result<RunInfo> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT run_uuid, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage FROM runs WHERE run_uuid = ?1",
+            "SELECT run_uuid, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage, seq FROM runs WHERE run_uuid = ?1",
         )?;
         stmt.query_row([id], run_info_from_row)
             .optional()?
@@ -578,12 +583,28 @@ impl Store {
     }
 
     /// Runs with their latest metrics, params, tags, inputs and outputs: five queries for all
-    /// of them (each a round trip on PostgreSQL), not five per run.
-    fn complete_runs(&self, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
-        let ids: Vec<&str> = infos.iter().map(|i| i.run_uuid.as_str()).collect();
-        let mut metrics = self.rows_by_run(
-            "SELECT run_uuid, key, value, timestamp, step, is_nan FROM latest_metrics WHERE run_uuid IN ({}) ORDER BY run_uuid, key",
-            &ids,
+    /// of them (each a round trip on PostgreSQL), not five per run, each reading its table's
+    /// rows by the runs' numbers (integer keys: no join back to `runs`).
+    fn complete_runs(&self, mut infos: Vec<RunInfo>) -> Result<Vec<Run>> {
+        if infos.iter().any(|i| i.seq.is_none()) {
+            let ids: Vec<&str> = infos.iter().map(|i| i.run_uuid.as_str()).collect();
+            let mut seqs = self.rows_by_run(
+                "SELECT run_uuid, seq FROM runs WHERE run_uuid IN ({})",
+                &ids,
+                |r| r.get::<_, i64>(1),
+            )?;
+            for info in &mut infos {
+                if info.seq.is_none() {
+                    info.seq = seqs.remove(&info.run_uuid).and_then(|mut s| s.pop());
+                }
+            }
+        }
+        let seqs: Vec<i64> = infos.iter().filter_map(|i| i.seq).collect();
+        let mut metrics = self.rows_by_seq(
+            "SELECT h.run_seq, h.key, l.value, l.timestamp, l.step, l.is_nan
+             FROM metric_histories h JOIN metric_latest l ON l.history_id = h.history_id
+             WHERE h.run_seq IN ({}) ORDER BY h.run_seq, h.key",
+            &seqs,
             |r| {
                 let is_nan: bool = r.get(5)?;
                 Ok(Metric {
@@ -600,33 +621,34 @@ impl Store {
                 value: r.get(2)?,
             })
         };
-        let mut params = self.rows_by_run(
-            "SELECT r.run_uuid, p.key, p.value FROM runs r JOIN params p ON p.run_seq = r.seq WHERE r.run_uuid IN ({}) ORDER BY r.run_uuid, p.key",
-            &ids,
+        let mut params = self.rows_by_seq(
+            "SELECT run_seq, key, value FROM params WHERE run_seq IN ({}) ORDER BY run_seq, key",
+            &seqs,
             kv,
         )?;
-        let mut tags = self.rows_by_run(
-            "SELECT r.run_uuid, t.key, t.value FROM runs r JOIN tags t ON t.run_seq = r.seq WHERE r.run_uuid IN ({}) ORDER BY r.run_uuid, t.key",
-            &ids,
+        let mut tags = self.rows_by_seq(
+            "SELECT run_seq, key, value FROM tags WHERE run_seq IN ({}) ORDER BY run_seq, key",
+            &seqs,
             kv,
         )?;
-        let mut inputs = self.rows_by_run(
-            "SELECT r.run_uuid, i.kind, i.body FROM runs r JOIN run_inputs i ON i.run_seq = r.seq WHERE r.run_uuid IN ({}) ORDER BY r.run_uuid, i.seq",
-            &ids,
+        let mut inputs = self.rows_by_seq(
+            "SELECT run_seq, kind, body FROM run_inputs WHERE run_seq IN ({}) ORDER BY run_seq, seq",
+            &seqs,
             |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
         )?;
-        let mut outputs = self.rows_by_run(
-            "SELECT r.run_uuid, o.model_id, o.step FROM runs r JOIN run_outputs o ON o.run_seq = r.seq WHERE r.run_uuid IN ({}) ORDER BY r.run_uuid, o.model_id",
-            &ids,
+        let mut outputs = self.rows_by_seq(
+            "SELECT run_seq, model_id, step FROM run_outputs WHERE run_seq IN ({}) ORDER BY run_seq, model_id",
+            &seqs,
             |r| Ok((r.get(1)?, r.get(2)?)),
         )?;
         Ok(infos
             .into_iter()
             .map(|info| {
-                let id = info.run_uuid.as_str();
+                // (A run without a number is one no longer in `runs`: it has no rows.)
+                let seq = info.seq.unwrap_or(-1);
                 let mut dataset_inputs = Vec::new();
                 let mut model_inputs = Vec::new();
-                for (kind, body) in inputs.remove(id).unwrap_or_default() {
+                for (kind, body) in inputs.remove(&seq).unwrap_or_default() {
                     let value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
                     if kind == "model" {
                         model_inputs.push(value);
@@ -635,29 +657,51 @@ impl Store {
                     }
                 }
                 Run {
-                    metrics: metrics.remove(id).unwrap_or_default(),
-                    params: params.remove(id).unwrap_or_default(),
-                    tags: tags.remove(id).unwrap_or_default(),
+                    metrics: metrics.remove(&seq).unwrap_or_default(),
+                    params: params.remove(&seq).unwrap_or_default(),
+                    tags: tags.remove(&seq).unwrap_or_default(),
                     dataset_inputs,
                     model_inputs,
-                    model_outputs: outputs.remove(id).unwrap_or_default(),
+                    model_outputs: outputs.remove(&seq).unwrap_or_default(),
                     info,
                 }
             })
             .collect())
     }
 
-    /// `sql` (`... WHERE run_uuid IN ({}) ...`, the run id its first column) for the runs `ids`,
-    /// in chunks, each row mapped and grouped by run. A chunk's list is padded (repeating an id)
-    /// to a power of two, so a few statement texts serve every page size.
+    /// `sql` (`... WHERE run_uuid IN ({}) ...`, the run id its first column) for the runs
+    /// `ids`: see [`Store::rows_by`].
     fn rows_by_run<T>(
         &self,
         sql: &str,
         ids: &[&str],
         map: impl Fn(&crate::db::Row<'_>) -> crate::db::Result<T>,
     ) -> Result<std::collections::HashMap<String, Vec<T>>> {
-        let mut out: std::collections::HashMap<String, Vec<T>> = std::collections::HashMap::new();
-        for chunk in ids.chunks(512) {
+        self.rows_by(sql, ids, map)
+    }
+
+    /// `sql` (`... WHERE run_seq IN ({}) ...`, the run's number its first column) for the runs
+    /// numbered `seqs`: see [`Store::rows_by`].
+    fn rows_by_seq<T>(
+        &self,
+        sql: &str,
+        seqs: &[i64],
+        map: impl Fn(&crate::db::Row<'_>) -> crate::db::Result<T>,
+    ) -> Result<std::collections::HashMap<i64, Vec<T>>> {
+        self.rows_by(sql, seqs, map)
+    }
+
+    /// `sql` (`... WHERE <key> IN ({}) ...`, the key its first column) for the keys `keys`, in
+    /// chunks, each row mapped and grouped by key. A chunk's list is padded (repeating a key)
+    /// to a power of two, so a few statement texts serve every page size.
+    fn rows_by<K: crate::db::ToSql, O: crate::db::FromSql + Eq + std::hash::Hash, T>(
+        &self,
+        sql: &str,
+        keys: &[K],
+        map: impl Fn(&crate::db::Row<'_>) -> crate::db::Result<T>,
+    ) -> Result<std::collections::HashMap<O, Vec<T>>> {
+        let mut out: std::collections::HashMap<O, Vec<T>> = std::collections::HashMap::new();
+        for chunk in keys.chunks(512) {
             let n = chunk.len().next_power_of_two();
             let padded = chunk
                 .iter()
@@ -665,10 +709,10 @@ impl Store {
             let query = sql.replace("{}", &vec!["?"; n].join(", "));
             let mut stmt = self.conn.prepare_cached(&query)?;
             for row in stmt.query_map(params_from_iter(padded), |r| {
-                Ok((r.get::<_, String>(0)?, map(r)?))
+                Ok((r.get::<_, O>(0)?, map(r)?))
             })? {
-                let (id, item) = row?;
-                out.entry(id).or_default().push(item);
+                let (key, item) = row?;
+                out.entry(key).or_default().push(item);
             }
         }
         Ok(out)
@@ -872,7 +916,7 @@ impl Store {
     /// The runs among `ids` that exist, by id (one query).
     fn run_infos(&self, ids: &[&str]) -> Result<std::collections::HashMap<String, RunInfo>> {
         let found = self.rows_by_run(
-            "SELECT run_uuid, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage FROM runs WHERE run_uuid IN ({})",
+            "SELECT run_uuid, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage, seq FROM runs WHERE run_uuid IN ({})",
             ids,
             run_info_from_row,
         )?;
@@ -1249,7 +1293,7 @@ impl Store {
             "r.experiment_id"
         };
         let sql = format!(
-            "SELECT r.run_uuid, r.experiment_id, r.run_name, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage
+            "SELECT r.run_uuid, r.experiment_id, r.run_name, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage, r.seq
              FROM runs r{} WHERE {experiment} IN ({}) AND {} AND {conds} ORDER BY {} LIMIT {limit}",
             order.joins,
             vec!["?"; page.ids.len()].join(", "),
@@ -1711,6 +1755,7 @@ fn run_info_from_row(r: &crate::db::Row<'_>) -> crate::db::Result<RunInfo> {
         artifact_uri: r.get(7)?,
         lifecycle_stage: r.get(8)?,
         run_id: id,
+        seq: Some(r.get(9)?),
     })
 }
 
@@ -1799,6 +1844,49 @@ mod tests {
         let (points, _) = s.metric_history(&run, "later", 10, 0).unwrap();
         let got: Vec<(i64, f64)> = points.iter().map(|p| (p.step, p.value)).collect();
         assert_eq!(got, [(2, 3.0)]);
+    }
+
+    /// Runs are completed by their numbers: read back (numbered) or just made (not yet: looked
+    /// up), each gets its own rows, and two runs' rows never mix.
+    #[test]
+    fn runs_are_completed_by_their_numbers() {
+        let (_d, mut s) = store();
+        let exp = s.create_experiment("e", None, &[]).unwrap();
+        let kv = |k: &str, v: &str| KeyValue {
+            key: k.into(),
+            value: v.into(),
+        };
+        let made: Vec<Run> = ["a", "b"]
+            .iter()
+            .map(|name| s.create_run(&exp, "u", Some(name), Some(1), &[]).unwrap())
+            .collect();
+        for (run, lr) in made.iter().zip(["0.1", "0.2"]) {
+            let metric = Metric {
+                key: "loss".into(),
+                value: 1.0,
+                timestamp: 1,
+                step: 0,
+            };
+            s.log_batch(&run.info.run_uuid, &[metric], &[kv("lr", lr)], &[])
+                .unwrap();
+        }
+        assert!(made.iter().all(|r| r.info.seq.is_none()));
+        let infos: Vec<RunInfo> = made.iter().map(|r| r.info.clone()).collect();
+        let looked_up = s.complete_runs(infos).unwrap();
+        let read = made
+            .iter()
+            .map(|r| s.get_run(&r.info.run_uuid).unwrap())
+            .collect::<Vec<_>>();
+        for (runs, how) in [(&looked_up, "just made"), (&read, "read back")] {
+            let lrs: Vec<&str> = runs.iter().map(|r| r.params[0].value.as_str()).collect();
+            assert_eq!(lrs, ["0.1", "0.2"], "{how}");
+            assert!(
+                runs.iter()
+                    .all(|r| r.params.len() == 1 && r.metrics.len() == 1)
+            );
+            let names: Vec<&str> = runs.iter().map(|r| r.tags[0].value.as_str()).collect();
+            assert_eq!(names, ["a", "b"], "{how}: mlflow.runName");
+        }
     }
 
     /// A connection that created runs in an experiment writes the next one in one round trip,
