@@ -3037,7 +3037,16 @@ mod tests {
             assert_eq!(now.tags, was.tags);
             assert_eq!(now.dataset_inputs, was.dataset_inputs);
             assert_eq!(now.model_outputs, was.model_outputs);
-            assert_eq!(now.metrics.len(), 1);
+            assert_eq!(
+                now.metrics
+                    .iter()
+                    .map(|m| (&m.key, m.value, m.step))
+                    .collect::<Vec<_>>(),
+                was.metrics
+                    .iter()
+                    .map(|m| (&m.key, m.value, m.step))
+                    .collect::<Vec<_>>()
+            );
         }
         let found = |store: &Store, filter: &str| -> Vec<String> {
             let (runs, _) = store

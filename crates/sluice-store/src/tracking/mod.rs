@@ -586,6 +586,9 @@ impl Store {
     /// of them (each a round trip on PostgreSQL), not five per run, each reading its table's
     /// rows by the runs' numbers (integer keys: no join back to `runs`).
     fn complete_runs(&self, mut infos: Vec<RunInfo>) -> Result<Vec<Run>> {
+        // A safety net: every caller reads its runs with their numbers (`run_info_from_row`),
+        // but a run without one (one just made) is looked up (a sixth query), never shown
+        // without its rows.
         if infos.iter().any(|i| i.seq.is_none()) {
             let ids: Vec<&str> = infos.iter().map(|i| i.run_uuid.as_str()).collect();
             let mut seqs = self.rows_by_run(
@@ -1860,10 +1863,10 @@ mod tests {
             .iter()
             .map(|name| s.create_run(&exp, "u", Some(name), Some(1), &[]).unwrap())
             .collect();
-        for (run, lr) in made.iter().zip(["0.1", "0.2"]) {
+        for ((run, lr), loss) in made.iter().zip(["0.1", "0.2"]).zip([1.5, 2.5]) {
             let metric = Metric {
                 key: "loss".into(),
-                value: 1.0,
+                value: loss,
                 timestamp: 1,
                 step: 0,
             };
@@ -1884,6 +1887,8 @@ mod tests {
                 runs.iter()
                     .all(|r| r.params.len() == 1 && r.metrics.len() == 1)
             );
+            let losses: Vec<f64> = runs.iter().map(|r| r.metrics[0].value).collect();
+            assert_eq!(losses, [1.5, 2.5], "{how}");
             let names: Vec<&str> = runs.iter().map(|r| r.tags[0].value.as_str()).collect();
             assert_eq!(names, ["a", "b"], "{how}: mlflow.runName");
         }
