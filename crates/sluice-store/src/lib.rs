@@ -2649,6 +2649,32 @@ mod tests {
     #[expect(clippy::cast_possible_wrap, reason = "a few dozen migrations")]
     const LATEST: i64 = MIGRATIONS.len() as i64;
 
+    /// Takes the database at `location` (at the latest schema) back to schema `version` in
+    /// one transaction, by the undo steps below, newest first (each engine's own), lets `old`
+    /// write rows in that layout, and commits.
+    fn downgrade(location: &Location, version: i64, old: impl FnOnce(&db::Transaction<'_>)) {
+        let sqlite = matches!(location, Location::Sqlite(_));
+        let mut conn = match location {
+            Location::Sqlite(path) => Conn::open_sqlite(path).unwrap(),
+            Location::Postgres(url) => Conn::open_postgres(url).unwrap(),
+        };
+        let tx = conn.transaction().unwrap();
+        for (undoes, on_sqlite, on_postgres) in [
+            (27, UNDO_0027, UNDO_0027),
+            (26, UNDO_0026, UNDO_0026_POSTGRES),
+            (25, UNDO_0025, UNDO_0025_POSTGRES),
+            (24, UNDO_0024, UNDO_0024_POSTGRES),
+        ] {
+            if version < undoes {
+                tx.execute_batch(if sqlite { on_sqlite } else { on_postgres })
+                    .unwrap();
+            }
+        }
+        old(&tx);
+        tx.set_schema_version(version).unwrap();
+        tx.commit().unwrap();
+    }
+
     /// Back to schema 26 (on both engines).
     const UNDO_0027: &str = "DROP INDEX metric_histories_run;";
 
@@ -2744,7 +2770,6 @@ mod tests {
     fn a_schema_25_workspace_keeps_its_registry() {
         let dir = tempfile::tempdir().unwrap();
         let location = crate::testing::fresh_location(dir.path()).unwrap();
-        let sqlite = matches!(location, Location::Sqlite(_));
         let kv = |k: &str, v: &str| tracking::KeyValue {
             key: k.into(),
             value: v.into(),
@@ -2795,22 +2820,7 @@ mod tests {
                 .unwrap();
             snapshot(&store)
         };
-        {
-            let mut conn = match &location {
-                Location::Sqlite(path) => Conn::open_sqlite(path).unwrap(),
-                Location::Postgres(url) => Conn::open_postgres(url).unwrap(),
-            };
-            let tx = conn.transaction().unwrap();
-            tx.execute_batch(UNDO_0027).unwrap();
-            tx.execute_batch(if sqlite {
-                UNDO_0026
-            } else {
-                UNDO_0026_POSTGRES
-            })
-            .unwrap();
-            tx.set_schema_version(25).unwrap();
-            tx.commit().unwrap();
-        }
+        downgrade(&location, 25, |_| ());
         let mut store = Store::open_at(&location).unwrap();
         assert_eq!(store.schema_version().unwrap(), LATEST);
         assert_eq!(snapshot(&store), before);
@@ -2935,7 +2945,6 @@ mod tests {
     fn a_schema_24_workspace_keeps_its_runs_data() {
         let dir = tempfile::tempdir().unwrap();
         let location = crate::testing::fresh_location(dir.path()).unwrap();
-        let sqlite = matches!(location, Location::Sqlite(_));
         let kv = |k: &str, v: &str| tracking::KeyValue {
             key: k.into(),
             value: v.into(),
@@ -2987,25 +2996,7 @@ mod tests {
                 runs.iter().map(|r| store.get_run(r).unwrap()).collect();
             (exp, runs, before)
         };
-        {
-            let mut conn = match &location {
-                Location::Sqlite(path) => Conn::open_sqlite(path).unwrap(),
-                Location::Postgres(url) => Conn::open_postgres(url).unwrap(),
-            };
-            let tx = conn.transaction().unwrap();
-            tx.execute_batch(UNDO_0027).unwrap();
-            tx.execute_batch(if sqlite {
-                UNDO_0026
-            } else {
-                UNDO_0026_POSTGRES
-            })
-            .unwrap();
-            tx.execute_batch(if sqlite {
-                UNDO_0025
-            } else {
-                UNDO_0025_POSTGRES
-            })
-            .unwrap();
+        downgrade(&location, 24, |tx| {
             // The third run shares the second's number (and its metric history says so).
             tx.execute(
                 "UPDATE runs SET seq = 2 WHERE run_uuid = ?1",
@@ -3017,9 +3008,7 @@ mod tests {
                 params![runs[2]],
             )
             .unwrap();
-            tx.set_schema_version(24).unwrap();
-            tx.commit().unwrap();
-        }
+        });
         let mut store = Store::open_at(&location).unwrap();
         assert_eq!(store.schema_version().unwrap(), LATEST);
         let seqs: Vec<i64> = store
@@ -3158,31 +3147,7 @@ mod tests {
             (exp, a.info.run_uuid, b.info.run_uuid)
         };
         let point = |step: i64, value: f64| tracking::chunks_encode_for_tests(&[(step, value)]);
-        {
-            let mut conn = match &location {
-                Location::Sqlite(path) => Conn::open_sqlite(path).unwrap(),
-                Location::Postgres(url) => Conn::open_postgres(url).unwrap(),
-            };
-            let tx = conn.transaction().unwrap();
-            tx.execute_batch(UNDO_0027).unwrap();
-            tx.execute_batch(if sqlite {
-                UNDO_0026
-            } else {
-                UNDO_0026_POSTGRES
-            })
-            .unwrap();
-            tx.execute_batch(if sqlite {
-                UNDO_0025
-            } else {
-                UNDO_0025_POSTGRES
-            })
-            .unwrap();
-            tx.execute_batch(if sqlite {
-                UNDO_0024
-            } else {
-                UNDO_0024_POSTGRES
-            })
-            .unwrap();
+        downgrade(&location, 23, |tx| {
             // Run a: `loss` in all three places (steps 0-1 folded on SQLite, rows of `metrics`
             // on PostgreSQL; 2 unfolded; 3 a row of `metrics`); `acc` latest only. Run b:
             // `loss` unfolded only.
@@ -3230,9 +3195,7 @@ mod tests {
                 tx.execute("UPDATE metrics_recent_count SET folds = 2", ())
                     .unwrap();
             }
-            tx.set_schema_version(23).unwrap();
-            tx.commit().unwrap();
-        }
+        });
         let mut store = Store::open_at(&location).unwrap();
         assert_eq!(store.schema_version().unwrap(), LATEST);
         let history = |store: &Store, run: &str, key: &str| -> Vec<(i64, f64)> {
