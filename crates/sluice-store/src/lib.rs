@@ -2655,8 +2655,14 @@ mod tests {
     fn downgrade(location: &Location, version: i64, old: impl FnOnce(&db::Transaction<'_>)) {
         // The undo steps below go back to schema 23 from the latest: a new migration adds its
         // own first.
-        assert_eq!(LATEST, 27, "give `downgrade` the undo step of the new migration");
-        assert!((23..LATEST).contains(&version), "no undo steps below schema 23");
+        assert_eq!(
+            LATEST, 27,
+            "give `downgrade` the undo step of the new migration"
+        );
+        assert!(
+            (23..LATEST).contains(&version),
+            "no undo steps below schema 23"
+        );
         let sqlite = matches!(location, Location::Sqlite(_));
         let mut conn = match location {
             Location::Sqlite(path) => Conn::open_sqlite(path).unwrap(),
