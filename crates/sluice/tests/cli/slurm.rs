@@ -1433,9 +1433,10 @@ fn server_killed_mid_job(test: &str, reboot: bool) {
     }
     std::fs::write(&go, "").unwrap();
     let mut job = Value::Null;
+    // A job passes through Finalizing on its way to its end: wait for the end itself.
     wait_for(60, "the job to finish", || {
         job = show(&server.url);
-        job["status"] != "Running"
+        ["Completed", "Failed", "Canceled"].contains(&job["status"].as_str().unwrap_or_default())
     });
     // What the server's resume said, if it ran one.
     let resumes: String = std::fs::read_dir(ctx.workspace().join("jobs/two"))
