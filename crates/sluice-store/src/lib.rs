@@ -53,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0025_run_keys.sql"),
     include_str!("../migrations/0026_model_keys.sql"),
     include_str!("../migrations/0027_histories_by_run.sql"),
+    include_str!("../migrations/0028_run_numbers.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -84,6 +85,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0025_run_keys.sql"),
     include_str!("../migrations/postgres/0026_model_keys.sql"),
     include_str!("../migrations/postgres/0027_histories_by_run.sql"),
+    include_str!("../migrations/postgres/0028_run_numbers.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -2522,7 +2524,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 27);
+        assert_eq!(latest, 28);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -2596,7 +2598,8 @@ mod tests {
             let mut conn = Conn::open_sqlite(&path).unwrap();
             let tx = conn.transaction().unwrap();
             tx.execute_batch(&format!(
-                "{UNDO_0027}
+                "{UNDO_0028}
+                 {UNDO_0027}
                  {UNDO_0026}
                  {UNDO_0025}
                  {UNDO_0024}
@@ -2656,7 +2659,7 @@ mod tests {
         // The undo steps below go back to schema 23 from the latest: a new migration adds its
         // own first.
         assert_eq!(
-            LATEST, 27,
+            LATEST, 28,
             "give `downgrade` the undo step of the new migration"
         );
         assert!(
@@ -2670,6 +2673,7 @@ mod tests {
         };
         let tx = conn.transaction().unwrap();
         for (undoes, on_sqlite, on_postgres) in [
+            (28, UNDO_0028, UNDO_0028_POSTGRES),
             (27, UNDO_0027, UNDO_0027),
             (26, UNDO_0026, UNDO_0026_POSTGRES),
             (25, UNDO_0025, UNDO_0025_POSTGRES),
@@ -2684,6 +2688,12 @@ mod tests {
         tx.set_schema_version(version).unwrap();
         tx.commit().unwrap();
     }
+
+    /// Back to schema 27: nothing on SQLite (0028 changed nothing there).
+    const UNDO_0028: &str = "";
+
+    /// [`UNDO_0028`] on PostgreSQL: runs numbered after the newest again.
+    const UNDO_0028_POSTGRES: &str = "DROP SEQUENCE runs_seq_numbers;";
 
     /// Back to schema 26 (on both engines).
     const UNDO_0027: &str = "DROP INDEX metric_histories_run;";
@@ -2947,6 +2957,88 @@ mod tests {
          ALTER TABLE run_outputs ADD PRIMARY KEY (run_uuid, model_id);
          DROP INDEX runs_seq;
          CREATE INDEX runs_seq ON runs (seq);";
+
+    /// A workspace at schema 27 numbers the runs created after 0028 after its newest run (on
+    /// PostgreSQL from the sequence 0028 starts there), and the numbers stay the runs' keys:
+    /// a new run's tags are its own. On both engines.
+    #[test]
+    fn a_schema_27_workspace_numbers_new_runs_after_its_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::testing::fresh_location(dir.path()).unwrap();
+        let (exp, old) = {
+            let mut store = Store::open_at(&location).unwrap();
+            let exp = store.create_experiment("old", None, &[]).unwrap();
+            let old: Vec<String> = (0..3)
+                .map(|i| {
+                    let name = format!("old{i}");
+                    store
+                        .create_run(&exp, "u", Some(&name), Some(1), &[])
+                        .unwrap()
+                        .info
+                        .run_uuid
+                })
+                .collect();
+            (exp, old)
+        };
+        // The newest run numbered 40 (a gap, as deleted rows or a failed create leave).
+        downgrade(&location, 27, |tx| {
+            tx.execute_batch(
+                "CREATE TEMP TABLE moved AS SELECT key, value FROM tags WHERE run_seq = 3;
+                 DELETE FROM tags WHERE run_seq = 3;
+                 UPDATE runs SET seq = 40 WHERE seq = 3;
+                 INSERT INTO tags (run_seq, key, value) SELECT 40, key, value FROM moved;
+                 DROP TABLE moved;",
+            )
+            .unwrap();
+        });
+        let mut store = Store::open_at(&location).unwrap();
+        assert_eq!(store.schema_version().unwrap(), LATEST);
+        let tags = [tracking::KeyValue {
+            key: "new".into(),
+            value: "yes".into(),
+        }];
+        let new: Vec<String> = (0..2)
+            .map(|i| {
+                let name = format!("new{i}");
+                store
+                    .create_run(&exp, "u", Some(&name), Some(2), &tags)
+                    .unwrap()
+                    .info
+                    .run_uuid
+            })
+            .collect();
+        let seqs: Vec<(String, i64)> = store
+            .conn
+            .query_map("SELECT run_name, seq FROM runs ORDER BY seq", (), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        let want: Vec<(String, i64)> = [
+            ("old0", 1),
+            ("old1", 2),
+            ("old2", 40),
+            ("new0", 41),
+            ("new1", 42),
+        ]
+        .into_iter()
+        .map(|(n, s)| (n.to_owned(), s))
+        .collect();
+        assert_eq!(seqs, want);
+        for run in &new {
+            let got = store.get_run(run).unwrap();
+            assert!(got.tags.contains(&tags[0]), "{:?}", got.tags);
+        }
+        let oldest = store.get_run(&old[2]).unwrap();
+        assert!(!oldest.tags.contains(&tags[0]), "{:?}", oldest.tags);
+        assert!(
+            oldest
+                .tags
+                .iter()
+                .any(|t| t.key == "mlflow.runName" && t.value == "old2"),
+            "{:?}",
+            oldest.tags
+        );
+    }
 
     /// A workspace at schema 24 keeps every run's params, tags, inputs and outputs through
     /// 0025, read back as before, found by searches, and written to after; runs that share a

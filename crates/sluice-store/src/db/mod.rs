@@ -484,6 +484,12 @@ impl Conn {
         self.transaction_with(false)
     }
 
+    /// [`Conn::transaction`] for writes that may run beside each other, as
+    /// [`Conn::begin_shared`] begins them.
+    pub fn shared_transaction(&mut self) -> Result<Transaction<'_>> {
+        self.transaction_with(true)
+    }
+
     /// [`Conn::transaction`], `shared` or not (see [`Conn::begin_shared`]).
     fn transaction_with(&mut self, shared: bool) -> Result<Transaction<'_>> {
         if self.in_transaction() {

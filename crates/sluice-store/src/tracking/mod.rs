@@ -518,13 +518,21 @@ impl Store {
                 ]
             })
             .collect();
-        // The run (numbered after the newest, under the write lock) and its tags: on
-        // PostgreSQL one round trip with the transaction's `BEGIN` and `COMMIT`.
+        // The run and its tags: on PostgreSQL one round trip with the transaction's `BEGIN`
+        // and `COMMIT`. Its number comes from a sequence there (migration 0028), under the
+        // write lock taken shared, so that runs are created side by side (an experiment's
+        // deletion, which takes the lock exclusively, still waits for them and they for it);
+        // SQLite has one writer at a time, which numbers it after the newest.
+        let pg = self.conn.dialect() == crate::db::Dialect::Postgres;
+        let next = if pg {
+            "nextval('runs_seq_numbers')"
+        } else {
+            "(SELECT COALESCE(MAX(seq), 0) + 1 FROM runs)"
+        };
         let mut statements = vec![(
-            "INSERT INTO runs (run_uuid, experiment_id, run_name, user_id, status, start_time, artifact_uri, seq)
-             SELECT ?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6, (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs)
-             FROM experiments WHERE experiment_id = ?2 AND lifecycle_stage = 'active' AND artifact_location = ?7"
-                .to_owned(),
+            format!("INSERT INTO runs (run_uuid, experiment_id, run_name, user_id, status, start_time, artifact_uri, seq)
+             SELECT ?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6, {next}
+             FROM experiments WHERE experiment_id = ?2 AND lifecycle_stage = 'active' AND artifact_location = ?7"),
             &run[..],
         )];
         // (The tags name the run by its number, NULL when no run was inserted: then they fail,
@@ -535,9 +543,12 @@ impl Store {
             ") v",
             &tag_rows,
         ));
-        self.conn
-            .transaction()?
-            .execute_all_and_commit(&as_refs(&statements))?;
+        let tx = if pg {
+            self.conn.shared_transaction()?
+        } else {
+            self.conn.transaction()?
+        };
+        tx.execute_all_and_commit(&as_refs(&statements))?;
         Ok(Run {
             info: RunInfo {
                 run_uuid: id.clone(),
@@ -2053,8 +2064,9 @@ mod tests {
 
     /// Runs created at once by several connections (servers on one database) each get their
     /// own creation number (`seq`, the order of runs started in the same millisecond), their
-    /// tags, and nothing of another's: creating a run takes the store's write lock with its
-    /// first statement.
+    /// tags, and nothing of another's: on SQLite creating a run takes the store's write lock,
+    /// on PostgreSQL (where creates run side by side, the lock shared) the number comes from
+    /// a sequence.
     #[test]
     fn concurrent_creates_number_runs_uniquely() {
         let dir = tempfile::tempdir().unwrap();

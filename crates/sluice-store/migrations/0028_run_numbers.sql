@@ -1,0 +1,5 @@
+-- 0028: nothing on SQLite. PostgreSQL numbers new runs from a sequence (its twin,
+-- postgres/0028_run_numbers.sql), so that runs are created side by side; SQLite has one writer
+-- at a time and keeps numbering a new run after the newest (`MAX(seq) + 1`) under its write
+-- lock. The file keeps both engines' schema versions the same.
+-- Shipped migrations are never edited; add a new file instead.
