@@ -527,7 +527,8 @@ impl Conn {
     /// hold them off) but run side by side with each other, each in its own server process; on
     /// SQLite, which has one writer at a time, the same as [`Conn::begin`]. For writes whose
     /// reads no other shared writer changes (metric points, a run's params and tags, written by
-    /// one writer per run): what two of them touch at once, row locks order.
+    /// one writer per run; a new run, numbered from a sequence): what two of them touch at
+    /// once, row locks order.
     pub fn begin_shared(&mut self) -> Result<bool> {
         let outer = !self.in_transaction();
         let tx = self.transaction_with(true)?;
