@@ -248,6 +248,9 @@ struct StepEnd {
     message: Option<String>,
     /// Its MLflow run was already finished (with the rest of a reused step's bookkeeping).
     run_ended: bool,
+    /// Its (`Completed`) status is written already, with the rest of its bookkeeping in the
+    /// same commit: the scheduler only tells the observer.
+    recorded: bool,
 }
 
 impl Runner {
@@ -398,7 +401,15 @@ impl Runner {
                 stopping = true;
                 stop_all(&stops);
             }
-            self.step_status(&end.step, end.status, end.message)?;
+            if end.recorded && end.status == Status::Completed {
+                (self.observer)(Event::Step {
+                    step: end.step,
+                    status: end.status,
+                    message: end.message,
+                });
+            } else {
+                self.step_status(&end.step, end.status, end.message)?;
+            }
         }
         for (i, reason) in sched.leftovers() {
             self.step_status(sched.name(i), Status::Canceled, Some(reason))?;
@@ -739,6 +750,7 @@ impl Runner {
                         status: Status::Failed,
                         message: Some(e.to_string()),
                         run_ended: false,
+                        recorded: false,
                     }
                 }
             };
@@ -810,6 +822,20 @@ fn record_output(
     name: &str,
     out: &crate::plan::OutputPlan,
 ) -> Result<(), EngineError> {
+    let row = output_row(ws, job, step, name, out)?;
+    ws.store().upsert_output(&row)?;
+    Ok(())
+}
+
+/// What [`record_output`] records of output `name` of `job`'s `step` (its hash; its data asset
+/// version, registered now, when it names one), for the caller to write.
+fn output_row(
+    ws: &Workspace,
+    job: &str,
+    step: &str,
+    name: &str,
+    out: &crate::plan::OutputPlan,
+) -> Result<OutputRow, EngineError> {
     let path = out.value_path(name);
     if !path.exists() && out.ty != sluice_spec::IoType::UriFile {
         // A pipeline output no step wrote to is an empty folder.
@@ -833,7 +859,7 @@ fn record_output(
         }
         None => None,
     };
-    ws.store().upsert_output(&OutputRow {
+    Ok(OutputRow {
         job_name: job.to_owned(),
         step_name: step.to_owned(),
         name: name.to_owned(),
@@ -844,8 +870,7 @@ fn record_output(
         file_count: Some(i64::try_from(hash.file_count).unwrap_or(i64::MAX)),
         asset_name: asset.as_ref().map(|a| a.0.clone()),
         asset_version: asset.map(|a| a.1),
-    })?;
-    Ok(())
+    })
 }
 
 /// The largest job inputs (JSON) handed to steps in `SLUICE_JOB_INPUTS` (larger ones are in the
@@ -918,10 +943,20 @@ impl StepTask {
         &self.plan.steps[self.index]
     }
 
-    fn status(&self, status: Status) -> Result<(), EngineError> {
+    /// Moves the step to `status` with the writes `also` makes, in one commit (a chain's steps
+    /// run one after another: each commit a step makes is on the job's critical path).
+    fn status_with(
+        &self,
+        status: Status,
+        also: impl FnOnce(&mut sluice_store::Store) -> sluice_store::Result<()>,
+    ) -> Result<(), EngineError> {
+        let (job, step) = (self.plan.job_name.as_str(), self.step.as_str());
         let mut store = self.ws.store();
         self.claim.check(&store);
-        store.set_step_status(&self.plan.job_name, &self.step, status.as_str(), None)?;
+        store.batch(|s| {
+            also(s)?;
+            s.set_step_status(job, step, status.as_str(), None)
+        })?;
         drop(store);
         (self.observer)(Event::Step {
             step: self.step.clone(),
@@ -934,12 +969,18 @@ impl StepTask {
     /// Becomes `Preparing`, on a compute with `max_instances` once one of its places is free:
     /// the bound holds across every job of the workspace (other processes, a team server's
     /// jobs, other machines on PostgreSQL), checked in the store. False when the job stopped
-    /// while the step waited.
-    async fn take_place(&self, compute: &str) -> Result<bool, EngineError> {
+    /// while the step waited. `record` (what the step is about to run) is written first: with
+    /// `Preparing` when the compute has no bound.
+    async fn take_place(
+        &self,
+        compute: &str,
+        record: impl FnOnce(&mut sluice_store::Store) -> sluice_store::Result<()>,
+    ) -> Result<bool, EngineError> {
         let Some(limit) = self.limit else {
-            self.status(Status::Preparing)?;
+            self.status_with(Status::Preparing, record)?;
             return Ok(true);
         };
+        self.ws.store().batch(record)?;
         let stale = crate::recover::stale_after();
         let mut said = false;
         loop {
@@ -1005,6 +1046,7 @@ impl StepTask {
             status,
             message: Some(message.into()),
             run_ended: false,
+            recorded: false,
         }
     }
 
@@ -1037,10 +1079,18 @@ impl StepTask {
             .join(&step.name);
         let work_dir = step_dir.join("code");
         let log_path = step_dir.join("logs").join("std_log.txt");
-        let mut log = if follow.is_some() {
+        let unbound = |b: Binding| format!("`{b}` has no value");
+        let (mut log, command) = if follow.is_some() {
             // Its folders, reuse record and launch are as the earlier runner left them (the
             // batch job runs in them).
-            StepLog::append(&log_path)?
+            let command = match self.render_command(&step) {
+                Ok(c) => c,
+                Err(b) => {
+                    self.abandon(follow.as_ref());
+                    return Ok(self.end(Status::Failed, unbound(b)));
+                }
+            };
+            (StepLog::append(&log_path)?, command)
         } else {
             let decision = crate::reuse::decide(&self.ws, &self.plan, &step, &recorded)?;
             if let Some((job, row)) = &decision.reuse {
@@ -1050,14 +1100,28 @@ impl StepTask {
                 }
                 return Ok(end);
             }
-            self.ws.store().set_step_reuse(
-                &self.plan.job_name,
-                &step.name,
-                decision.key.as_deref(),
-                &decision.record,
-                decision.code_hash.as_deref(),
-            )?;
-            if !self.take_place(&step.compute).await? {
+            let command = match self.render_command(&step) {
+                Ok(c) => c,
+                Err(b) => return Ok(self.end(Status::Failed, unbound(b))),
+            };
+            // Its reuse record and what it runs (command, inputs, folders), with `Preparing`.
+            let inputs_json = serde_json::to_value(self.resolved_inputs(&step, &recorded))?;
+            let (job, name) = (self.plan.job_name.as_str(), step.name.as_str());
+            let (work, log_at) = (
+                work_dir.display().to_string(),
+                log_path.display().to_string(),
+            );
+            let record = |s: &mut sluice_store::Store| {
+                s.set_step_reuse(
+                    job,
+                    name,
+                    decision.key.as_deref(),
+                    &decision.record,
+                    decision.code_hash.as_deref(),
+                )?;
+                s.set_step_launch(job, name, &command, &inputs_json, &work, &log_at)
+            };
+            if !self.take_place(&step.compute, record).await? {
                 return Ok(self.end(
                     Status::Canceled,
                     "stopped while waiting for a place on its compute",
@@ -1080,26 +1144,8 @@ impl StepTask {
                         .make_shared_copy(from, &d.path, d.content_hash.as_deref())?;
                 }
             }
-            StepLog::create(&log_path)?
+            (StepLog::create(&log_path)?, command)
         };
-        let command = match self.render_command(&step) {
-            Ok(c) => c,
-            Err(b) => {
-                self.abandon(follow.as_ref());
-                return Ok(self.end(Status::Failed, format!("`{b}` has no value")));
-            }
-        };
-        if follow.is_none() {
-            let inputs_json = serde_json::to_value(self.resolved_inputs(&step, &recorded))?;
-            self.ws.store().set_step_launch(
-                &self.plan.job_name,
-                &step.name,
-                &command,
-                &inputs_json,
-                &work_dir.display().to_string(),
-                &log_path.display().to_string(),
-            )?;
-        }
         // A followed batch job needs no environment here (its script names it); a retry builds
         // it then.
         let mut venv = None;
@@ -1119,8 +1165,8 @@ impl StepTask {
         });
         let mut attempt = follow.as_ref().map_or(1, |d| d.attempt);
         let mut follow = follow;
+        let (job, this) = (self.plan.job_name.as_str(), step.name.as_str());
         loop {
-            self.status(Status::Running)?;
             let started = sluice_store::now();
             let prepared = self.prepared(
                 &step,
@@ -1133,9 +1179,6 @@ impl StepTask {
             let exit = self
                 .execute(&prepared, &mut log, follow.take().as_ref())
                 .await?;
-            self.ws
-                .store()
-                .set_step_exit(&self.plan.job_name, &step.name, exit.code)?;
             let failure = exit.failure(&log_path);
             let retry = matches!(&failure, Some((Status::Failed, _)))
                 && attempt < policy.max_attempts
@@ -1153,16 +1196,28 @@ impl StepTask {
                 Some((status, message)) => (*status, Some(message.as_str())),
                 None => (Status::Completed, None),
             };
-            self.ws.store().record_attempt(
-                &self.plan.job_name,
-                &step.name,
-                attempt,
-                status.as_str(),
-                exit.code,
-                error,
-                &attempt_log.display().to_string(),
-                &started,
-            )?;
+            // It no longer runs, its exit and the attempt: one commit (with `Finalizing` when it
+            // succeeded).
+            let attempt_at = attempt_log.display().to_string();
+            let record = |s: &mut sluice_store::Store| {
+                s.set_step_pid(job, this, None)?;
+                s.set_step_exit(job, this, exit.code)?;
+                s.record_attempt(
+                    job,
+                    this,
+                    attempt,
+                    status.as_str(),
+                    exit.code,
+                    error,
+                    &attempt_at,
+                    &started,
+                )
+            };
+            if failure.is_none() {
+                self.status_with(Status::Finalizing, record)?;
+                break;
+            }
+            self.ws.store().batch(record)?;
             let Some((status, message)) = failure else {
                 break;
             };
@@ -1196,8 +1251,8 @@ impl StepTask {
             reset_outputs(&step)?;
             attempt += 1;
         }
-        self.status(Status::Finalizing)?;
         self.keep_outputs_folder(&step, &work_dir)?;
+        let mut rows = Vec::with_capacity(step.outputs.len());
         for (name, out) in &step.outputs {
             let path = out.value_path(name);
             if !path.exists() {
@@ -1212,8 +1267,33 @@ impl StepTask {
                 }
                 std::fs::create_dir_all(&path).map_err(|e| EngineError::io(&path, e))?;
             }
-            record_output(&self.ws, &self.plan.job_name, &step.name, name, out)?;
+            rows.push(output_row(&self.ws, job, this, name, out)?);
         }
+        if !publishes(&step) {
+            // Its outputs, `Completed` and its run finished: one commit.
+            let mut store = self.ws.store();
+            self.claim.check(&store);
+            store.batch(|s| {
+                for row in &rows {
+                    s.upsert_output(row)?;
+                }
+                s.set_step_status(job, this, Status::Completed.as_str(), None)?;
+                crate::tracking::finish_run(s, &self.run_id, Status::Completed)
+            })?;
+            return Ok(StepEnd {
+                step: step.name.clone(),
+                status: Status::Completed,
+                message: None,
+                run_ended: true,
+                recorded: true,
+            });
+        }
+        self.ws.store().batch(|s| {
+            for row in &rows {
+                s.upsert_output(row)?;
+            }
+            Ok(())
+        })?;
         if let Err(message) = self.publish_outputs(&step, false).await {
             return Ok(self.end(Status::Failed, message));
         }
@@ -1222,6 +1302,7 @@ impl StepTask {
             status: Status::Completed,
             message: None,
             run_ended: false,
+            recorded: false,
         })
     }
 
@@ -1352,7 +1433,14 @@ impl StepTask {
         }
         let link = crate::tracking::reused_run(&self.ws, job, &row.name, &original)?;
         let this_job = self.plan.job_name.as_str();
-        self.ws.store().batch(|s| {
+        let message = format!("reused the results of `{original}`");
+        // `Completed` too, unless an output is still to be uploaded.
+        let recorded = !publishes(step);
+        let mut store = self.ws.store();
+        if recorded {
+            self.claim.check(&store);
+        }
+        store.batch(|s| {
             s.set_step_reuse(
                 this_job,
                 &step.name,
@@ -1374,13 +1462,23 @@ impl StepTask {
             if let Some(env_hash) = &row.env_hash {
                 s.set_step_env(this_job, &step.name, env_hash)?;
             }
-            crate::tracking::write_reused_run(s, &self.run_id, &link)
+            crate::tracking::write_reused_run(s, &self.run_id, &link)?;
+            if recorded {
+                s.set_step_status(
+                    this_job,
+                    &step.name,
+                    Status::Completed.as_str(),
+                    Some(&message),
+                )?;
+            }
+            Ok(())
         })?;
         Ok(StepEnd {
             step: step.name.clone(),
             status: Status::Completed,
-            message: Some(format!("reused the results of `{original}`")),
+            message: Some(message),
             run_ended: true,
+            recorded,
         })
     }
 
@@ -1624,11 +1722,14 @@ impl StepTask {
             _ => Arc::clone(&self.executor),
         };
         let kind = executor.kind();
-        if follow.is_some() {
-            self.ws.store().set_step_detached(job, step, false)?;
-        } else {
-            self.ws.store().set_step_executor(job, step, kind, None)?;
-        }
+        // Running, on this executor (or followed): one commit.
+        self.status_with(Status::Running, |s| {
+            if follow.is_some() {
+                s.set_step_detached(job, step, false)
+            } else {
+                s.set_step_executor(job, step, kind, None)
+            }
+        })?;
         let attempt = prepared.attempt;
         let observer = Arc::clone(&self.observer);
         let mut on_line = |line: String| -> Result<(), EngineError> {
@@ -1666,7 +1767,7 @@ impl StepTask {
             }
             None => executor.run(prepared, io).await?,
         };
-        self.ws.store().set_step_pid(job, step, None)?;
+        // (Its process is forgotten with its exit, by the caller.)
         Ok(exit)
     }
 }
@@ -1728,6 +1829,11 @@ fn prepare_dirs(
         std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
     }
     Ok(())
+}
+
+/// Whether any of the step's outputs is uploaded to a datastore when it ends.
+fn publishes(step: &StepPlan) -> bool {
+    step.outputs.values().any(|o| o.publish.is_some())
 }
 
 /// Empties the step's output folders (before each attempt).

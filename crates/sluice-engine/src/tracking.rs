@@ -299,13 +299,22 @@ pub(crate) fn write_reused_run(
 
 /// Sets a run's final status from a job or step status.
 pub(crate) fn end_run(ws: &Workspace, run_id: &str, status: Status) -> Result<(), EngineError> {
+    finish_run(&mut ws.store(), run_id, status)?;
+    Ok(())
+}
+
+/// [`end_run`] on a store, for a caller writing it with other things in one commit.
+pub(crate) fn finish_run(
+    store: &mut sluice_store::Store,
+    run_id: &str,
+    status: Status,
+) -> Result<(), sluice_store::StoreError> {
     let mlflow_status = match status {
         Status::Completed => "FINISHED",
         Status::Canceled => "KILLED",
         _ => "FAILED",
     };
-    ws.store()
-        .update_run(run_id, Some(mlflow_status), Some(now_ms()), None)?;
+    store.update_run(run_id, Some(mlflow_status), Some(now_ms()), None)?;
     Ok(())
 }
 

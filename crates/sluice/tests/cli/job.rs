@@ -1019,3 +1019,93 @@ fn a_runner_whose_job_was_ended_elsewhere_stops_its_steps_and_itself() {
     assert_eq!(job["error"], "interrupted: judged elsewhere");
     assert_eq!(job["jobs"]["after"]["status"], "NotStarted", "{job:#}");
 }
+
+/// A step's bookkeeping, written in few commits (a chain's steps wait for each other's), lands
+/// whole and in order: each status once, its launch, its attempt, its exit, its output's hash
+/// and its MLflow run finished; and a reused step's, in one, says where its results came from.
+#[test]
+fn a_steps_bookkeeping_lands_whole_and_in_order_when_run_and_when_reused() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "p.yml",
+        "type: pipeline\njobs:\n  first:\n    command: echo 1 > ${{outputs.out}}/x.txt\n    outputs:\n      out:\n        type: uri_folder\n  second:\n    command: cat ${{inputs.x}}/x.txt\n    inputs:\n      x: ${{parent.jobs.first.outputs.out}}\n",
+    );
+    let statuses = |step: &serde_json::Value| -> Vec<String> {
+        step["status_history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["status"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    ctx.ok(&["job", "create", "-f", "p.yml", "--name", "b1", "-o", "none"]);
+    let job = ctx.json(&["job", "show", "-n", "b1"]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    for name in ["first", "second"] {
+        let step = &job["jobs"][name];
+        assert_eq!(
+            statuses(step),
+            [
+                "NotStarted",
+                "Queued",
+                "Preparing",
+                "Running",
+                "Finalizing",
+                "Completed"
+            ],
+            "{step:#}"
+        );
+        assert_eq!(step["exit_code"], 0, "{step:#}");
+        assert_eq!(step["executor"], "local", "{step:#}");
+        assert!(
+            step["command"].as_str().unwrap().contains("x.txt"),
+            "{step:#}"
+        );
+        assert!(
+            step["work_dir"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("steps/{name}/code"))
+        );
+        assert!(
+            step["log_path"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("steps/{name}/logs/std_log.txt"))
+        );
+        let attempts = step["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 1, "{step:#}");
+        assert_eq!(attempts[0]["status"], "Completed", "{step:#}");
+        assert_eq!(step["mlflow"]["status"], "FINISHED", "{step:#}");
+        assert!(step["end_time"].is_string(), "{step:#}");
+    }
+    let hash = job["jobs"]["first"]["outputs"]["out"]["content_hash"].clone();
+    assert!(hash.as_str().unwrap().starts_with("blake3:"), "{job:#}");
+    assert_eq!(
+        job["jobs"]["second"]["inputs"]["x"]["content_hash"], hash,
+        "the second step's input is the first's recorded output"
+    );
+    ctx.ok(&["job", "create", "-f", "p.yml", "--name", "b2", "-o", "none"]);
+    let again = ctx.json(&["job", "show", "-n", "b2"]);
+    assert_eq!(again["status"], "Completed", "{again:#}");
+    for name in ["first", "second"] {
+        let step = &again["jobs"][name];
+        assert_eq!(
+            statuses(step),
+            ["NotStarted", "Queued", "Completed"],
+            "{step:#}"
+        );
+        let history = step["status_history"].as_array().unwrap();
+        assert_eq!(
+            history[2]["message"],
+            format!("reused the results of `b1/{name}`"),
+            "{step:#}"
+        );
+        assert_eq!(step["reused_from"], format!("b1/{name}"), "{step:#}");
+        assert_eq!(step["mlflow"]["status"], "FINISHED", "{step:#}");
+    }
+    assert_eq!(
+        again["jobs"]["first"]["outputs"]["out"]["content_hash"],
+        hash
+    );
+}
