@@ -246,7 +246,7 @@ struct StepEnd {
     step: String,
     status: Status,
     message: Option<String>,
-    /// Its MLflow run was already finished (with the rest of a reused step's bookkeeping).
+    /// Its MLflow run was already finished (with the rest of the step's bookkeeping).
     run_ended: bool,
     /// Its (`Completed`) status is written already, with the rest of its bookkeeping in the
     /// same commit: the scheduler only tells the observer.
@@ -1183,12 +1183,10 @@ impl StepTask {
             let retry = matches!(&failure, Some((Status::Failed, _)))
                 && attempt < policy.max_attempts
                 && !*self.stop.borrow();
-            // A retried attempt's log moves aside; the last attempt's stays `std_log.txt`.
+            // A retried attempt's log moves aside (below); the last attempt's stays
+            // `std_log.txt`.
             let attempt_log = if retry {
-                let kept = log_path.with_file_name(format!("std_log.attempt-{attempt}.txt"));
-                std::fs::rename(&log_path, &kept).map_err(|e| EngineError::io(&kept, e))?;
-                log = StepLog::create(&log_path)?;
-                kept
+                log_path.with_file_name(format!("std_log.attempt-{attempt}.txt"))
             } else {
                 log_path.clone()
             };
@@ -1213,14 +1211,17 @@ impl StepTask {
                     &started,
                 )
             };
-            if failure.is_none() {
+            let Some((status, message)) = &failure else {
                 self.status_with(Status::Finalizing, record)?;
                 break;
-            }
-            self.ws.store().batch(record)?;
-            let Some((status, message)) = failure else {
-                break;
             };
+            self.ws.store().batch(record)?;
+            let (status, message) = (*status, message.clone());
+            if retry {
+                std::fs::rename(&log_path, &attempt_log)
+                    .map_err(|e| EngineError::io(&attempt_log, e))?;
+                log = StepLog::create(&log_path)?;
+            }
             if !retry {
                 return Ok(self.end(status, message));
             }
@@ -1273,18 +1274,23 @@ impl StepTask {
             // Its outputs, `Completed` and its run finished: one commit.
             let mut store = self.ws.store();
             self.claim.check(&store);
-            store.batch(|s| {
+            let run_ended = store.batch(|s| {
                 for row in &rows {
                     s.upsert_output(row)?;
                 }
                 s.set_step_status(job, this, Status::Completed.as_str(), None)?;
-                crate::tracking::finish_run(s, &self.run_id, Status::Completed)
+                // The run in a savepoint of its own: a run that cannot be finished (the
+                // caller then tries again, and warns) does not undo the step's results.
+                Ok(
+                    s.batch(|s| crate::tracking::finish_run(s, &self.run_id, Status::Completed))
+                        .is_ok(),
+                )
             })?;
             return Ok(StepEnd {
                 step: step.name.clone(),
                 status: Status::Completed,
                 message: None,
-                run_ended: true,
+                run_ended,
                 recorded: true,
             });
         }
@@ -1368,7 +1374,8 @@ impl StepTask {
 
     /// Completes the step with the results of an earlier identical one: its outputs copied
     /// into this job's folders (recorded with their hashes), its log, metrics and params linked.
-    /// The bookkeeping (reuse key, outputs, the link, the run finished) is one commit.
+    /// The bookkeeping (reuse key, outputs, the link, the run finished, and `Completed` unless
+    /// an output is still to be uploaded) is one commit.
     fn reuse(
         &self,
         step: &StepPlan,
@@ -1705,8 +1712,9 @@ impl StepTask {
     }
 
     /// Runs one attempt on the step's executor (or follows it, launched by an earlier runner:
-    /// `follow`, on the executor that launched it): its lines to the log and the observer,
-    /// where it runs recorded on the step while it runs.
+    /// `follow`, on the executor that launched it): `Running` recorded with the executor, its
+    /// lines to the log and the observer, where it runs recorded on the step while it runs (the
+    /// caller forgets it with the attempt's end).
     async fn execute(
         &self,
         prepared: &Prepared,
