@@ -1109,3 +1109,47 @@ fn a_steps_bookkeeping_lands_whole_and_in_order_when_run_and_when_reused() {
         hash
     );
 }
+
+/// A local step retried per its policy: the failed attempt's log kept aside under its number,
+/// both attempts recorded with their ends, the step's exit the last attempt's.
+#[test]
+fn a_retried_local_step_keeps_each_attempts_log_and_record() {
+    let ctx = TestContext::new();
+    let flag = ctx.root().join("second-try");
+    ctx.write(
+        "job.yml",
+        &format!(
+            "type: command\ncommand: if [ -f {f} ]; then echo second; else touch {f}; echo first; exit 3; fi\n\
+             retry:\n  max_attempts: 2\n",
+            f = flag.display()
+        ),
+    );
+    ctx.ok(&[
+        "job", "create", "-f", "job.yml", "--name", "r1", "-o", "none",
+    ]);
+    let job = ctx.json(&["job", "show", "-n", "r1"]);
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let step = job["jobs"].as_object().unwrap().values().next().unwrap();
+    assert_eq!(step["exit_code"], 0, "{step:#}");
+    let attempts = step["attempts"].as_array().unwrap();
+    let ends: Vec<(&str, i64)> = attempts
+        .iter()
+        .map(|a| {
+            (
+                a["status"].as_str().unwrap(),
+                a["exit_code"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ends, [("Failed", 3), ("Completed", 0)], "{step:#}");
+    let log = std::path::PathBuf::from(step["log_path"].as_str().unwrap());
+    let kept = log.with_file_name("std_log.attempt-1.txt");
+    assert_eq!(
+        attempts[0]["log_path"],
+        kept.display().to_string(),
+        "{step:#}"
+    );
+    assert!(std::fs::read_to_string(&kept).unwrap().contains("first"));
+    let last = std::fs::read_to_string(&log).unwrap();
+    assert!(last.contains("second") && !last.contains("first"), "{last}");
+}
