@@ -1183,10 +1183,13 @@ impl StepTask {
             let retry = matches!(&failure, Some((Status::Failed, _)))
                 && attempt < policy.max_attempts
                 && !*self.stop.borrow();
-            // A retried attempt's log moves aside (below); the last attempt's stays
-            // `std_log.txt`.
+            // A retried attempt's log moves aside before its attempt is recorded (the record
+            // names where it is); the last attempt's stays `std_log.txt`.
             let attempt_log = if retry {
-                log_path.with_file_name(format!("std_log.attempt-{attempt}.txt"))
+                let kept = log_path.with_file_name(format!("std_log.attempt-{attempt}.txt"));
+                std::fs::rename(&log_path, &kept).map_err(|e| EngineError::io(&kept, e))?;
+                log = StepLog::create(&log_path)?;
+                kept
             } else {
                 log_path.clone()
             };
@@ -1217,11 +1220,6 @@ impl StepTask {
             };
             self.ws.store().batch(record)?;
             let (status, message) = (*status, message.clone());
-            if retry {
-                std::fs::rename(&log_path, &attempt_log)
-                    .map_err(|e| EngineError::io(&attempt_log, e))?;
-                log = StepLog::create(&log_path)?;
-            }
             if !retry {
                 return Ok(self.end(status, message));
             }

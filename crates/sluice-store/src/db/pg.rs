@@ -71,16 +71,6 @@ impl PgConn {
         if config.get_application_name().is_none() {
             config.application_name("sluice");
         }
-        // The store reads rows by their keys (a page of runs' params, tags and latest metrics
-        // by the runs' numbers), from tables that mostly sit in memory: with PostgreSQL's
-        // default `random_page_cost` (4, a spinning disk's) the planner scanned whole tables for
-        // a page of 100 runs (2.9 ms for their latest metrics, 0.35 ms by index). The value
-        // SSD-backed servers are advised to use, for this connection only, unless the URL's
-        // `options` set it.
-        let options = config.get_options().unwrap_or_default().to_owned();
-        if !options.contains("random_page_cost") {
-            config.options(format!("{options} -c random_page_cost=1.1").trim_start());
-        }
         let connecting = runtime().spawn(async move {
             let (client, connection) = config.connect(NoTls).await?;
             tokio::spawn(async move {
@@ -95,6 +85,24 @@ impl PgConn {
             .map_err(|e| {
                 DbError::Connect(format!("cannot connect to PostgreSQL: {}", describe(&e)))
             })?;
+        // The store reads rows by their keys (a page of runs' params, tags and latest metrics
+        // by the runs' numbers), from tables that mostly sit in memory: with PostgreSQL's
+        // default `random_page_cost` (4, a spinning disk's) the planner scanned whole tables for
+        // a page of 100 runs (2.9 ms for their latest metrics, 0.35 ms by index). This session
+        // takes the value advised for SSDs, unless something set it: the server's
+        // configuration, the database or role (`ALTER ... SET`), the URL's `options`. A `SET`
+        // after connecting, not a startup option: poolers (PgBouncer) refuse those they do not
+        // know.
+        wait(client.batch_execute(
+            "SELECT set_config('random_page_cost', '1.1', false) FROM pg_settings
+             WHERE name = 'random_page_cost' AND source = 'default'",
+        ))
+        .map_err(|e| {
+            DbError::Connect(format!(
+                "cannot set up the PostgreSQL session: {}",
+                describe(&e)
+            ))
+        })?;
         Ok(Self {
             client,
             statements: RefCell::new(HashMap::new()),
@@ -471,13 +479,14 @@ mod tests {
     use super::{ValueRef, numeric};
 
     /// Sluice's connections plan for tables in memory (`random_page_cost` 1.1: a page of
-    /// runs read by index, not by scanning whole tables), keeping the URL's other `options`
-    /// (a test's `search_path`), and a URL that sets `random_page_cost` itself wins.
+    /// runs read by index, not by scanning whole tables), keeping the URL's `options` (a
+    /// test's `search_path`), and a URL that sets `random_page_cost` itself wins.
     #[test]
     #[expect(clippy::print_stderr, reason = "a skipped test says why")]
     fn connections_plan_for_tables_in_memory_unless_the_url_says_otherwise() {
         let dir = tempfile::tempdir().unwrap();
-        let Ok(crate::Location::Postgres(url)) = crate::testing::fresh_location(dir.path()) else {
+        let crate::Location::Postgres(url) = crate::testing::fresh_location(dir.path()).unwrap()
+        else {
             eprintln!("skipped: no test PostgreSQL (SLUICE_TEST_POSTGRES)");
             return;
         };
