@@ -2062,6 +2062,47 @@ mod tests {
         }
     }
 
+    /// On PostgreSQL a run is created beside other shared writers (another server's metric
+    /// batch holding the store's write lock shared): it does not wait for them to end, as it did
+    /// when creating took the lock exclusively. (SQLite has one writer at a time.)
+    #[test]
+    #[expect(clippy::print_stderr, reason = "a skipped test says why")]
+    fn a_run_is_created_while_another_writer_holds_the_lock_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::testing::fresh_location(dir.path()).unwrap();
+        let crate::Location::Postgres(url) = &location else {
+            eprintln!("skipped: no test PostgreSQL (SLUICE_TEST_POSTGRES)");
+            return;
+        };
+        let exp = Store::open_at(&location)
+            .unwrap()
+            .create_experiment("beside", None, &[])
+            .unwrap();
+        // Another writer's shared transaction, begun and holding the lock.
+        let mut other = crate::db::Conn::open_postgres(url).unwrap();
+        let outer = other.begin_shared().unwrap();
+        let held: i64 = other.query_row("SELECT 1", (), |r| r.get(0)).unwrap();
+        assert_eq!(held, 1);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let creator = {
+            let (location, exp) = (location.clone(), exp.clone());
+            std::thread::spawn(move || {
+                let mut s = Store::open_at(&location).unwrap();
+                let run = s.create_run(&exp, "u", Some("beside"), Some(7), &[]);
+                let _ = tx.send(run.map(|r| r.info.run_uuid));
+            })
+        };
+        let created = rx.recv_timeout(std::time::Duration::from_secs(20));
+        // Released either way, so that a create that waited for it ends too.
+        other.finish(outer, false).unwrap();
+        creator.join().unwrap();
+        let run = created
+            .expect("the create waited for the other writer's shared lock")
+            .unwrap();
+        let store = Store::open_at(&location).unwrap();
+        assert_eq!(store.get_run(&run).unwrap().info.run_name, "beside");
+    }
+
     /// Runs created at once by several connections (servers on one database) each get their
     /// own creation number (`seq`, the order of runs started in the same millisecond), their
     /// tags, and nothing of another's: on SQLite creating a run takes the store's write lock,
