@@ -401,7 +401,7 @@ impl Runner {
                 stopping = true;
                 stop_all(&stops);
             }
-            if end.recorded && end.status == Status::Completed {
+            if end.recorded {
                 (self.observer)(Event::Step {
                     step: end.step,
                     status: end.status,
@@ -1268,36 +1268,30 @@ impl StepTask {
             }
             rows.push(output_row(&self.ws, job, this, name, out)?);
         }
-        if !publishes(&step) {
-            // Its outputs, `Completed` and its run finished: one commit.
+        // Its outputs, with `Completed` and its run finished unless an output is still to be
+        // uploaded: one commit.
+        let recorded = !publishes(&step);
+        let run_ended = {
             let mut store = self.ws.store();
-            self.claim.check(&store);
-            let run_ended = store.batch(|s| {
+            if recorded {
+                self.claim.check(&store);
+            }
+            store.batch(|s| {
                 for row in &rows {
                     s.upsert_output(row)?;
                 }
+                if !recorded {
+                    return Ok(false);
+                }
                 s.set_step_status(job, this, Status::Completed.as_str(), None)?;
-                // The run in a savepoint of its own: a run that cannot be finished (the
-                // caller then tries again, and warns) does not undo the step's results.
+                // The run in a savepoint of its own: a run that cannot be finished (the caller
+                // then tries again, and warns) does not undo the step's results.
                 Ok(
                     s.batch(|s| crate::tracking::finish_run(s, &self.run_id, Status::Completed))
                         .is_ok(),
                 )
-            })?;
-            return Ok(StepEnd {
-                step: step.name.clone(),
-                status: Status::Completed,
-                message: None,
-                run_ended,
-                recorded: true,
-            });
-        }
-        self.ws.store().batch(|s| {
-            for row in &rows {
-                s.upsert_output(row)?;
-            }
-            Ok(())
-        })?;
+            })?
+        };
         if let Err(message) = self.publish_outputs(&step, false).await {
             return Ok(self.end(Status::Failed, message));
         }
@@ -1305,8 +1299,8 @@ impl StepTask {
             step: step.name.clone(),
             status: Status::Completed,
             message: None,
-            run_ended: false,
-            recorded: false,
+            run_ended,
+            recorded,
         })
     }
 
