@@ -54,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0026_model_keys.sql"),
     include_str!("../migrations/0027_histories_by_run.sql"),
     include_str!("../migrations/0028_run_numbers.sql"),
+    include_str!("../migrations/0029_metric_points_by_history.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -86,6 +87,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0026_model_keys.sql"),
     include_str!("../migrations/postgres/0027_histories_by_run.sql"),
     include_str!("../migrations/postgres/0028_run_numbers.sql"),
+    include_str!("../migrations/postgres/0029_metric_points_by_history.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -2524,7 +2526,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 28);
+        assert_eq!(latest, 29);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -2598,7 +2600,8 @@ mod tests {
             let mut conn = Conn::open_sqlite(&path).unwrap();
             let tx = conn.transaction().unwrap();
             tx.execute_batch(&format!(
-                "{UNDO_0028}
+                "{UNDO_0029}
+                 {UNDO_0028}
                  {UNDO_0027}
                  {UNDO_0026}
                  {UNDO_0025}
@@ -2659,7 +2662,7 @@ mod tests {
         // The undo steps below go back to schema 23 from the latest: a new migration adds its
         // own first.
         assert_eq!(
-            LATEST, 28,
+            LATEST, 29,
             "give `downgrade` the undo step of the new migration"
         );
         assert!(
@@ -2673,6 +2676,7 @@ mod tests {
         };
         let tx = conn.transaction().unwrap();
         for (undoes, on_sqlite, on_postgres) in [
+            (29, UNDO_0029, UNDO_0029_POSTGRES),
             (28, UNDO_0028, UNDO_0028_POSTGRES),
             (27, UNDO_0027, UNDO_0027),
             (26, UNDO_0026, UNDO_0026_POSTGRES),
@@ -2688,6 +2692,19 @@ mod tests {
         tx.set_schema_version(version).unwrap();
         tx.commit().unwrap();
     }
+
+    /// Back to schema 28: nothing on SQLite (0029 changed nothing there).
+    const UNDO_0029: &str = "";
+
+    /// [`UNDO_0029`] on PostgreSQL: points back in `metrics`, keyed by run and name.
+    const UNDO_0029_POSTGRES: &str = "CREATE TABLE metrics (
+             run_uuid TEXT NOT NULL, key TEXT NOT NULL, value DOUBLE PRECISION NOT NULL,
+             timestamp BIGINT NOT NULL, step BIGINT NOT NULL, is_nan BIGINT NOT NULL DEFAULT 0,
+             model_id TEXT, PRIMARY KEY (run_uuid, key, step, timestamp, value, is_nan));
+         INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan, model_id)
+             SELECT h.run_uuid, h.key, p.value, p.timestamp, p.step, p.is_nan, p.model_id
+             FROM metric_points p JOIN metric_histories h ON h.history_id = p.history_id;
+         DROP TABLE metric_points;";
 
     /// Back to schema 27: nothing on SQLite (0028 changed nothing there).
     const UNDO_0028: &str = "";
@@ -2957,6 +2974,101 @@ mod tests {
          ALTER TABLE run_outputs ADD PRIMARY KEY (run_uuid, model_id);
          DROP INDEX runs_seq;
          CREATE INDEX runs_seq ON runs (seq);";
+
+    /// A workspace at schema 28 keeps every metric point through 0029 (on PostgreSQL they
+    /// move from `metrics` to `metric_points`, keyed by their history): points logged through
+    /// the store and rows an older build wrote read back in order, a point in both places once,
+    /// and a (run, key) with rows but no history yet gets one. New points land beside them.
+    /// On both engines.
+    #[test]
+    fn a_schema_28_workspace_keeps_its_points_in_their_histories() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::testing::fresh_location(dir.path()).unwrap();
+        let sqlite = matches!(location, Location::Sqlite(_));
+        let metric = |key: &str, value: f64, step: i64| tracking::Metric {
+            key: key.into(),
+            value,
+            timestamp: 100 + step,
+            step,
+        };
+        let run = {
+            let mut store = Store::open_at(&location).unwrap();
+            let exp = store.create_experiment("old", None, &[]).unwrap();
+            let run = store
+                .create_run(&exp, "u", None, Some(1), &[])
+                .unwrap()
+                .info
+                .run_uuid;
+            let loss: Vec<_> = (0..4)
+                .map(|s| metric("loss", 1.0 / (1.0 + s as f64), s))
+                .collect();
+            store.log_batch(&run, &loss, &[], &[]).unwrap();
+            run
+        };
+        downgrade(&location, 28, |tx| {
+            // Rows an older build wrote: step 10 of `loss`, step 1 again (the same point), and
+            // `drift`, which has no history (nothing logged it through the store).
+            for (key, value, step) in [
+                ("loss", 0.05, 10),
+                ("loss", 0.5, 1),
+                ("drift", 2.0, 0),
+                ("drift", 3.0, 1),
+            ] {
+                tx.execute(
+                    // (On PostgreSQL the undo step put step 1 there already.)
+                    "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan) VALUES (?1, ?2, ?3, ?4, ?5, 0)
+                     ON CONFLICT DO NOTHING",
+                    params![run, key, value, 100 + step, step],
+                )
+                .unwrap();
+            }
+        });
+        let mut store = Store::open_at(&location).unwrap();
+        assert_eq!(store.schema_version().unwrap(), LATEST);
+        let history = |store: &Store, key: &str| -> Vec<(i64, f64, i64)> {
+            let (points, next) = store.metric_history_points(&run, key, 100, 0).unwrap();
+            assert_eq!(next, None);
+            points
+                .iter()
+                .map(|p| (p.step, p.value, p.timestamp))
+                .collect()
+        };
+        assert_eq!(
+            history(&store, "loss"),
+            [
+                (0, 1.0, 100),
+                (1, 0.5, 101),
+                (2, 1.0 / 3.0, 102),
+                (3, 0.25, 103),
+                (10, 0.05, 110)
+            ]
+        );
+        assert_eq!(history(&store, "drift"), [(0, 2.0, 100), (1, 3.0, 101)]);
+        store
+            .log_batch(
+                &run,
+                &[metric("drift", 4.0, 2), metric("loss", 0.01, 11)],
+                &[],
+                &[],
+            )
+            .unwrap();
+        assert_eq!(
+            history(&store, "drift"),
+            [(0, 2.0, 100), (1, 3.0, 101), (2, 4.0, 102)]
+        );
+        assert_eq!(history(&store, "loss").last(), Some(&(11, 0.01, 111)));
+        if !sqlite {
+            let count = |sql: &str| -> i64 { store.conn.query_row(sql, (), |r| r.get(0)).unwrap() };
+            assert_eq!(count("SELECT COUNT(*) FROM metric_points"), 9);
+            assert_eq!(
+                count(
+                    "SELECT COUNT(*) FROM pg_tables WHERE tablename = 'metrics' AND schemaname = current_schema()"
+                ),
+                0,
+                "an older build's writes fail instead of going unread"
+            );
+        }
+    }
 
     /// A workspace at schema 27 numbers the runs created after 0028 after its newest run (on
     /// PostgreSQL from the sequence 0028 starts there), and the numbers stay the runs' keys:

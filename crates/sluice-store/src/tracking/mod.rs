@@ -1019,10 +1019,11 @@ impl Store {
         offset: usize,
     ) -> Result<(Vec<HistoryPoint>, Option<usize>)> {
         self.run_info(run_id)?;
-        // Points live in up to three places: `metric_points_recent` (since the last fold), chunks
-        // (SQLite's folds) and `metrics` (PostgreSQL's points, and SQLite's folded before
-        // chunks). All of them are read, sorted (each part is mostly in order already) and kept
-        // once each: a point logged twice is one point.
+        // Points live in up to three places: `metric_points_recent` (SQLite's since the last
+        // fold, PostgreSQL's written by builds before 0024), then chunks (SQLite's folds) and
+        // `metrics` (SQLite's folded before chunks) on SQLite, `metric_points` on PostgreSQL.
+        // All of them are read, sorted (each part is mostly in order already) and kept once
+        // each: a point logged twice is one point.
         let point = |r: &crate::db::Row<'_>| -> crate::db::Result<Point> {
             Ok(Point {
                 step: r.get(0)?,
@@ -1033,6 +1034,7 @@ impl Store {
             })
         };
         let wanted = offset.saturating_add(max_results).saturating_add(1);
+        let limit = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         // Newest place first: a fold that commits between two of these reads moves points to a
         // place read later (read twice, kept once), never to one already read.
         let mut rows: Vec<Point> = Vec::new();
@@ -1044,22 +1046,33 @@ impl Store {
                 )?
                 .query_map(params![h.run_seq, h.id], point)?
                 .collect::<Result<_, _>>()?;
-            if self.conn.dialect() == crate::db::Dialect::Sqlite {
-                chunks::read(&self.conn, h.id, run_id, key, &mut rows)?;
+            match self.conn.dialect() {
+                crate::db::Dialect::Sqlite => chunks::read(&self.conn, h.id, run_id, key, &mut rows)?,
+                crate::db::Dialect::Postgres => {
+                    for p in self
+                        .conn
+                        .prepare_cached(
+                            "SELECT step, timestamp, value, is_nan FROM metric_points WHERE history_id = ?1
+                             ORDER BY step, timestamp, value, is_nan LIMIT ?2",
+                        )?
+                        .query_map(params![h.id, limit(wanted)], point)?
+                    {
+                        rows.push(p?);
+                    }
+                }
             }
         }
-        for p in self
-            .conn
-            .prepare_cached(
-                "SELECT step, timestamp, value, is_nan FROM metrics WHERE run_uuid = ?1 AND key = ?2
-                 ORDER BY step, timestamp, value, is_nan LIMIT ?3",
-            )?
-            .query_map(
-                params![run_id, key, i64::try_from(wanted).unwrap_or(i64::MAX)],
-                point,
-            )?
-        {
-            rows.push(p?);
+        if self.conn.dialect() == crate::db::Dialect::Sqlite {
+            for p in self
+                .conn
+                .prepare_cached(
+                    "SELECT step, timestamp, value, is_nan FROM metrics WHERE run_uuid = ?1 AND key = ?2
+                     ORDER BY step, timestamp, value, is_nan LIMIT ?3",
+                )?
+                .query_map(params![run_id, key, limit(wanted)], point)?
+            {
+                rows.push(p?);
+            }
         }
         chunks::sort_dedup(&mut rows);
         rows.truncate(wanted);
@@ -1583,8 +1596,8 @@ pub(crate) fn chunks_encode_for_tests(points: &[(i64, f64)]) -> Vec<u8> {
 type Histories<'a> = std::collections::HashMap<(&'a str, &'a str), histories::History>;
 
 /// Writes metric points, of one run or several: appended to `metric_points_recent` (folded into
-/// chunks when it holds [`FOLD_EVERY`] points, see [`chunks`]) on SQLite, straight into `metrics` on
-/// PostgreSQL; each run's latest value per key raised where a point is later (by step, then
+/// chunks when it holds [`FOLD_EVERY`] points, see [`chunks`]) on SQLite, straight into
+/// `metric_points` on PostgreSQL; each run's latest value per key raised where a point is later (by step, then
 /// timestamp, then value), and points of logged models to theirs. A few statements whatever the
 /// number of points and runs.
 ///
@@ -1671,10 +1684,10 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>], ids: &Histories<'_>) -> Res
                 model_id: p.model_id.map(str::to_owned),
             });
         } else {
-            // The point's place: (run, key) in `metrics`, (run's seq, arrival, history) in
-            // `metric_points_recent`; then what it holds.
+            // The point's place: its history in `metric_points`, (run's seq, arrival, history)
+            // in `metric_points_recent`; then what it holds.
             if direct {
-                rows.extend([Value::Text(p.run_id.to_owned()), Value::Text(m.key.clone())]);
+                rows.push(Value::Integer(h.id));
             } else {
                 seq += 1;
                 rows.extend([
@@ -1707,8 +1720,8 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>], ids: &Histories<'_>) -> Res
     }
     let mut statements = if direct {
         row_statements(
-            "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan, model_id)",
-            7,
+            "INSERT INTO metric_points (history_id, value, timestamp, step, is_nan, model_id)",
+            6,
             "ON CONFLICT DO NOTHING",
             &rows,
         )
@@ -2483,9 +2496,9 @@ mod tests {
         }
     }
 
-    /// Points a store wrote as rows of `metrics` (PostgreSQL's points; SQLite's folded before
-    /// migration 0016 brought chunks) read together with points logged since, in order, a
-    /// point in both places once.
+    /// Points a store wrote as rows (SQLite's in `metrics`, folded before migration 0016
+    /// brought chunks; PostgreSQL's in `metric_points`) read together with points logged
+    /// since, in order, a point in both places once.
     #[test]
     fn metric_rows_written_before_chunks_still_read() {
         let (_d, mut s) = store();
@@ -2495,11 +2508,29 @@ mod tests {
             .unwrap()
             .info
             .run_uuid;
-        // Even steps 0..100 as rows, as an earlier build's fold left them.
+        // Even steps 0..100 as rows, as an earlier build's fold left them (on PostgreSQL, in
+        // the history a first point made).
+        let (table, owner) = if s.conn.dialect() == crate::db::Dialect::Sqlite {
+            ("metrics (run_uuid, key,", "?1, 'acc',")
+        } else {
+            let first = Metric {
+                key: "acc".into(),
+                value: 0.0,
+                timestamp: 5000,
+                step: 0,
+            };
+            s.log_batch(&run, &[first], &[], &[]).unwrap();
+            (
+                "metric_points (history_id,",
+                "(SELECT history_id FROM metric_histories WHERE run_uuid = ?1 AND key = 'acc'),",
+            )
+        };
         for step in (0..100_i64).step_by(2) {
             s.conn
                 .execute(
-                    "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan) VALUES (?1, 'acc', ?2, ?3, ?4, 0)",
+                    &format!(
+                        "INSERT INTO {table} value, timestamp, step, is_nan) VALUES ({owner} ?2, ?3, ?4, 0) ON CONFLICT DO NOTHING"
+                    ),
                     params![run, step, 5000 + step, step],
                 )
                 .unwrap();

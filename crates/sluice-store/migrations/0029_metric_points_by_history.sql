@@ -1,0 +1,7 @@
+-- 0029: nothing on SQLite. PostgreSQL's metric points move from `metrics`, keyed by the run's
+-- 32-character id and the metric's name, to `metric_points`, keyed by their history's integer
+-- (its twin, postgres/0029_metric_points_by_history.sql). SQLite writes points to
+-- `metric_points_recent` and chunks, keyed by history since 0024; its `metrics` holds only
+-- points folded before 0016 and stays as it is. The file keeps both engines' schema versions
+-- the same.
+-- Shipped migrations are never edited; add a new file instead.
