@@ -1619,16 +1619,26 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT attempt, status, exit_code, error, log_path FROM step_attempts WHERE job_name = ?1 AND step_name = ?2 ORDER BY attempt",
         )?;
-        let rows = stmt.query_map([job, step], |r| {
-            Ok(AttemptRow {
-                attempt: r.get(0)?,
-                status: r.get(1)?,
-                exit_code: r.get(2)?,
-                error: r.get(3)?,
-                log_path: r.get(4)?,
-            })
-        })?;
+        let rows = stmt.query_map([job, step], attempt_row)?;
         Ok(rows.collect::<crate::db::Result<_>>()?)
+    }
+
+    /// The attempts of every step of a job that made one, by step, each step's in order: one
+    /// query (a job's summary read them step by step, a query per step).
+    pub fn job_attempts(
+        &self,
+        job: &str,
+    ) -> Result<std::collections::HashMap<String, Vec<AttemptRow>>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT attempt, status, exit_code, error, log_path, step_name FROM step_attempts WHERE job_name = ?1 ORDER BY step_name, attempt",
+        )?;
+        let mut out: std::collections::HashMap<String, Vec<AttemptRow>> =
+            std::collections::HashMap::new();
+        for row in stmt.query_map([job], |r| Ok((r.get::<_, String>(5)?, attempt_row(r)?)))? {
+            let (step, attempt) = row?;
+            out.entry(step).or_default().push(attempt);
+        }
+        Ok(out)
     }
 
     /// Prepares a `Failed` or `Canceled` job to be resumed: every step that did not complete
@@ -1879,6 +1889,17 @@ fn step_status_in(
     Ok(())
 }
 
+/// A row of `step_attempts` (attempt, status, exit code, error, log path first).
+fn attempt_row(r: &crate::db::Row<'_>) -> crate::db::Result<AttemptRow> {
+    Ok(AttemptRow {
+        attempt: r.get(0)?,
+        status: r.get(1)?,
+        exit_code: r.get(2)?,
+        error: r.get(3)?,
+        log_path: r.get(4)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1887,6 +1908,71 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::testing::fresh_store(dir.path()).unwrap();
         (dir, store)
+    }
+
+    /// A job's attempts read at once come grouped by step, each step's in order, as each step's
+    /// own read gives them; its runs read at once come in the order asked, each as `get_run`
+    /// reads it, an id of no run left out. On both engines.
+    #[test]
+    fn a_jobs_attempts_and_runs_read_at_once_match_their_reads_one_by_one() {
+        use crate::testing::{job_row, step_row};
+        let (_d, mut store) = store();
+        let steps: Vec<StepRow> = ["a", "b", "c"]
+            .iter()
+            .map(|n| step_row(n, "local"))
+            .collect();
+        store.insert_job(&job_row("j", "Running"), &steps).unwrap();
+        for (step, attempt, status) in [
+            ("b", 2, "Completed"),
+            ("a", 1, "Completed"),
+            ("b", 1, "Failed"),
+        ] {
+            store
+                .record_attempt("j", step, attempt, status, Some(0), None, "l", &now())
+                .unwrap();
+        }
+        let all = store.job_attempts("j").unwrap();
+        assert_eq!(all.len(), 2, "c made no attempt");
+        for step in ["a", "b"] {
+            let one = serde_json::to_value(store.step_attempts("j", step).unwrap()).unwrap();
+            assert_eq!(serde_json::to_value(&all[step]).unwrap(), one);
+        }
+        let attempts: Vec<u32> = all["b"].iter().map(|a| a.attempt).collect();
+        assert_eq!(attempts, [1, 2]);
+
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let name = format!("r{i}");
+            let run = store
+                .create_run("0", "u", Some(&name), Some(1), &[])
+                .unwrap();
+            let id = run.info.run_uuid;
+            let m = tracking::Metric {
+                key: "m".into(),
+                value: f64::from(i),
+                timestamp: 5,
+                step: 0,
+            };
+            let p = tracking::KeyValue {
+                key: "p".into(),
+                value: name.clone(),
+            };
+            store.log_batch(&id, &[m], &[p], &[]).unwrap();
+            ids.push(id);
+        }
+        let asked = [
+            ids[2].as_str(),
+            "0123456789abcdef0123456789abcdef",
+            ids[0].as_str(),
+        ];
+        let got = store.get_runs(&asked).unwrap();
+        let want = [
+            store.get_run(&ids[2]).unwrap(),
+            store.get_run(&ids[0]).unwrap(),
+        ];
+        assert_eq!(format!("{got:?}"), format!("{want:?}"));
+        assert_eq!(got[0].params[0].value, "r2");
+        assert!(store.get_runs(&[]).unwrap().is_empty());
     }
 
     /// A compute's places: held by the `Preparing`, `Running` and `Finalizing` steps of live
