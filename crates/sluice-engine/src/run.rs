@@ -938,6 +938,9 @@ impl StepLog {
     }
 }
 
+/// Writes made with a step's status (its reuse record and launch).
+type Record<'a> = Box<dyn FnOnce(&mut sluice_store::Store) -> sluice_store::Result<()> + Send + 'a>;
+
 impl StepTask {
     fn step_plan(&self) -> &StepPlan {
         &self.plan.steps[self.index]
@@ -1080,6 +1083,8 @@ impl StepTask {
         let work_dir = step_dir.join("code");
         let log_path = step_dir.join("logs").join("std_log.txt");
         let unbound = |b: Binding| format!("`{b}` has no value");
+        // The step's reuse record and launch, when they are written with `Running` (below).
+        let mut preparing: Option<Record<'_>> = None;
         let (mut log, command) = if follow.is_some() {
             // Its folders, reuse record and launch are as the earlier runner left them (the
             // batch job runs in them).
@@ -1111,17 +1116,30 @@ impl StepTask {
                 work_dir.display().to_string(),
                 log_path.display().to_string(),
             );
-            let record = |s: &mut sluice_store::Store| {
-                s.set_step_reuse(
-                    job,
-                    name,
-                    decision.key.as_deref(),
-                    &decision.record,
-                    decision.code_hash.as_deref(),
-                )?;
-                s.set_step_launch(job, name, &command, &inputs_json, &work, &log_at)
+            let (key, reuse, code_hash, launched) = (
+                decision.key.clone(),
+                decision.record.clone(),
+                decision.code_hash.clone(),
+                command.clone(),
+            );
+            let record = move |s: &mut sluice_store::Store| {
+                s.set_step_reuse(job, name, key.as_deref(), &reuse, code_hash.as_deref())?;
+                s.set_step_launch(job, name, &launched, &inputs_json, &work, &log_at)
             };
-            if !self.take_place(&step.compute, record).await? {
+            // A step with nothing to prepare that runs as soon as it is launched (no place to
+            // wait for, no environment to build, no data to copy) records `Preparing` with
+            // `Running`, in the commit that says where it runs: a chain's steps run one after
+            // another, and each commit a step makes is on the job's critical path.
+            let nothing_to_prepare = self.limit.is_none()
+                && step.python_env.is_none()
+                && self.executor.runs_at_launch()
+                && !step
+                    .inputs
+                    .values()
+                    .any(|i| matches!(i, StepInput::Data(d) if d.copy_from.is_some()));
+            if nothing_to_prepare {
+                preparing = Some(Box::new(record));
+            } else if !self.take_place(&step.compute, record).await? {
                 return Ok(self.end(
                     Status::Canceled,
                     "stopped while waiting for a place on its compute",
@@ -1177,7 +1195,12 @@ impl StepTask {
                 attempt,
             );
             let exit = self
-                .execute(&prepared, &mut log, follow.take().as_ref())
+                .execute(
+                    &prepared,
+                    &mut log,
+                    follow.take().as_ref(),
+                    preparing.take(),
+                )
                 .await?;
             let failure = exit.failure(&log_path);
             let retry = matches!(&failure, Some((Status::Failed, _)))
@@ -1707,11 +1730,15 @@ impl StepTask {
     /// `follow`, on the executor that launched it): `Running` recorded with the executor, its
     /// lines to the log and the observer, where it runs recorded on the step while it runs (the
     /// caller forgets it with the attempt's end).
+    ///
+    /// `preparing`: the step's reuse record and launch, not yet written, to write with
+    /// `Preparing` and `Running` when it is launched (or alone if it is not).
     async fn execute(
         &self,
         prepared: &Prepared,
         log: &mut StepLog,
         follow: Option<&DetachedStep>,
+        mut preparing: Option<Record<'_>>,
     ) -> Result<Exit, EngineError> {
         let (job, step) = (prepared.job.as_str(), prepared.step.as_str());
         let executor = match follow {
@@ -1722,14 +1749,22 @@ impl StepTask {
             _ => Arc::clone(&self.executor),
         };
         let kind = executor.kind();
-        // Running, on this executor (or followed): one commit.
-        self.status_with(Status::Running, |s| {
-            if follow.is_some() {
-                s.set_step_detached(job, step, false)
-            } else {
-                s.set_step_executor(job, step, kind, None)
-            }
-        })?;
+        // Running, on this executor (or followed): one commit, with its process when it is
+        // launched (a chain's steps run one after another: each commit a step makes is on the
+        // job's critical path).
+        let at_launch = follow.is_none() && executor.runs_at_launch();
+        if at_launch {
+            // (As `status_with` would: nothing starts once the job is no longer this process's.)
+            self.claim.check(&self.ws.store());
+        } else {
+            self.status_with(Status::Running, |s| {
+                if follow.is_some() {
+                    s.set_step_detached(job, step, false)
+                } else {
+                    s.set_step_executor(job, step, kind, None)
+                }
+            })?;
+        }
         let attempt = prepared.attempt;
         let observer = Arc::clone(&self.observer);
         let mut on_line = |line: String| -> Result<(), EngineError> {
@@ -1743,6 +1778,24 @@ impl StepTask {
         let ws = &self.ws;
         let mut on_launch = |at: &Launched| -> Result<(), EngineError> {
             match at {
+                Launched::Process { pid, started } if at_launch => {
+                    let record = preparing.take();
+                    if record.is_some() {
+                        (self.observer)(Event::Step {
+                            step: step.to_owned(),
+                            status: Status::Preparing,
+                            message: None,
+                        });
+                    }
+                    self.status_with(Status::Running, |s| {
+                        if let Some(record) = record {
+                            record(s)?;
+                            s.set_step_status(job, step, Status::Preparing.as_str(), None)?;
+                        }
+                        s.set_step_executor(job, step, kind, None)?;
+                        s.set_step_pid(job, step, Some((*pid, started)))
+                    })?;
+                }
                 Launched::Process { pid, started } => {
                     ws.store().set_step_pid(job, step, Some((*pid, started)))?;
                 }
@@ -1767,6 +1820,10 @@ impl StepTask {
             }
             None => executor.run(prepared, io).await?,
         };
+        if let Some(record) = preparing {
+            // Never launched (its shell could not start): what it was to run, all the same.
+            self.ws.store().batch(record)?;
+        }
         // (Its process is forgotten with its exit, by the caller.)
         Ok(exit)
     }

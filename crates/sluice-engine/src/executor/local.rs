@@ -70,6 +70,10 @@ impl Executor for Local {
         Box::pin(run(step, io))
     }
 
+    fn runs_at_launch(&self) -> bool {
+        true
+    }
+
     fn stop_orphan(&self, launched: &Launched) -> Result<bool, EngineError> {
         let Launched::Process { pid, started } = launched else {
             return Ok(false);

@@ -83,6 +83,14 @@ pub trait Executor: Send + Sync {
         io: StepIo<'a>,
     ) -> BoxFuture<'a, Result<Exit, EngineError>>;
 
+    /// Whether [`Executor::run`] launches at once, the step then running (a local process):
+    /// `Running` is then recorded with where it runs, in one commit, when it is launched.
+    /// Otherwise (a batch job, which may wait in its scheduler's queue) `Running` is recorded
+    /// before the step is handed over, and where it runs when it is known.
+    fn runs_at_launch(&self) -> bool {
+        false
+    }
+
     /// Stops a step that an earlier runner launched and could not see to its end (the runner
     /// was killed). False when it had already ended.
     fn stop_orphan(&self, launched: &Launched) -> Result<bool, EngineError>;
