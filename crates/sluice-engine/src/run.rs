@@ -953,19 +953,34 @@ impl StepTask {
         status: Status,
         also: impl FnOnce(&mut sluice_store::Store) -> sluice_store::Result<()>,
     ) -> Result<(), EngineError> {
+        self.statuses_with(&[status], also)
+    }
+
+    /// [`Self::status_with`] through several statuses in turn, in one commit; the observer hears
+    /// of them once they are written.
+    fn statuses_with(
+        &self,
+        statuses: &[Status],
+        also: impl FnOnce(&mut sluice_store::Store) -> sluice_store::Result<()>,
+    ) -> Result<(), EngineError> {
         let (job, step) = (self.plan.job_name.as_str(), self.step.as_str());
         let mut store = self.ws.store();
         self.claim.check(&store);
         store.batch(|s| {
             also(s)?;
-            s.set_step_status(job, step, status.as_str(), None)
+            for status in statuses {
+                s.set_step_status(job, step, status.as_str(), None)?;
+            }
+            Ok(())
         })?;
         drop(store);
-        (self.observer)(Event::Step {
-            step: self.step.clone(),
-            status,
-            message: None,
-        });
+        for status in statuses {
+            (self.observer)(Event::Step {
+                step: self.step.clone(),
+                status: *status,
+                message: None,
+            });
+        }
         Ok(())
     }
 
@@ -1138,6 +1153,9 @@ impl StepTask {
                     .values()
                     .any(|i| matches!(i, StepInput::Data(d) if d.copy_from.is_some()));
             if nothing_to_prepare {
+                // (As taking a place does: nothing is touched once the job is no longer this
+                // process's, its folders least of all.)
+                self.claim.check(&self.ws.store());
                 preparing = Some(Box::new(record));
             } else if !self.take_place(&step.compute, record).await? {
                 return Ok(self.end(
@@ -1175,6 +1193,9 @@ impl StepTask {
         }
         if *self.stop.borrow() {
             self.abandon(follow.as_ref());
+            if let Some(record) = preparing.take() {
+                self.ws.store().batch(record)?;
+            }
             return Ok(self.end(Status::Canceled, "the job stopped before this step started"));
         }
         let policy = step.retry.unwrap_or(sluice_spec::Retry {
@@ -1780,17 +1801,14 @@ impl StepTask {
             match at {
                 Launched::Process { pid, started } if at_launch => {
                     let record = preparing.take();
-                    if record.is_some() {
-                        (self.observer)(Event::Step {
-                            step: step.to_owned(),
-                            status: Status::Preparing,
-                            message: None,
-                        });
-                    }
-                    self.status_with(Status::Running, |s| {
+                    let statuses: &[Status] = if record.is_some() {
+                        &[Status::Preparing, Status::Running]
+                    } else {
+                        &[Status::Running]
+                    };
+                    self.statuses_with(statuses, |s| {
                         if let Some(record) = record {
                             record(s)?;
-                            s.set_step_status(job, step, Status::Preparing.as_str(), None)?;
                         }
                         s.set_step_executor(job, step, kind, None)?;
                         s.set_step_pid(job, step, Some((*pid, started)))
@@ -1816,14 +1834,16 @@ impl StepTask {
                 let at = Launched::Batch {
                     id: d.executor_id.clone(),
                 };
-                executor.attach(prepared, &at, io).await?
+                executor.attach(prepared, &at, io).await
             }
-            None => executor.run(prepared, io).await?,
+            None => executor.run(prepared, io).await,
         };
         if let Some(record) = preparing {
-            // Never launched (its shell could not start): what it was to run, all the same.
+            // Never launched (its shell could not start, or the executor failed): what it was
+            // to run, all the same.
             self.ws.store().batch(record)?;
         }
+        let exit = exit?;
         // (Its process is forgotten with its exit, by the caller.)
         Ok(exit)
     }

@@ -139,6 +139,10 @@ async fn run(step: &Prepared, mut io: StepIo<'_>) -> Result<Exit, EngineError> {
         .id()
         .and_then(|id| i32::try_from(id).ok())
         .map(Pid::from_raw);
+    // Whatever the command left behind in its process group goes when this ends, however it
+    // ends: a failed write (its launch, a log line) drops the child here, and dropping it kills
+    // only the shell.
+    let group = KillGroup(pgid);
     // Recorded so that if this runner dies, the next command can stop the orphan.
     let mut _running = None;
     if let Some(pid) = child.id() {
@@ -205,9 +209,7 @@ async fn run(step: &Prepared, mut io: StepIo<'_>) -> Result<Exit, EngineError> {
         }
     };
     // Anything the command left behind in its process group goes too.
-    if let Some(pgid) = pgid {
-        let _ = killpg(pgid, Signal::SIGKILL);
-    }
+    drop(group);
     if let Some(kind) = stopped {
         return Ok(Exit {
             kind,
@@ -228,6 +230,17 @@ async fn run(step: &Prepared, mut io: StepIo<'_>) -> Result<Exit, EngineError> {
     })
 }
 
+/// A step's process group, killed when dropped.
+struct KillGroup(Option<Pid>);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
 /// SIGTERM to the whole process group, then SIGKILL after the grace period.
 fn terminate(pgid: Option<Pid>) {
     let Some(pgid) = pgid else { return };
@@ -238,4 +251,64 @@ fn terminate(pgid: Option<Pid>) {
         tokio::time::sleep(KILL_GRACE).await;
         let _ = killpg(pgid, Signal::SIGKILL);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step whose run fails while it runs (a log line that cannot be written, as a launch
+    /// that cannot be recorded) leaves nothing of its process group behind: dropping the
+    /// shell's child kills only the shell, and what it started goes with the group.
+    #[tokio::test]
+    async fn a_run_that_fails_while_its_command_runs_leaves_no_process_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let step = Prepared {
+            job: "j".into(),
+            step: "s".into(),
+            command: "sleep 30 & echo $!; wait".into(),
+            work_dir: dir.path().to_path_buf(),
+            step_dir: dir.path().to_path_buf(),
+            env: Vec::new(),
+            env_remove: Vec::new(),
+            path_prepend: Vec::new(),
+            timeout: None,
+            attempt: 1,
+            scale: sluice_spec::Scale::default(),
+        };
+        let (_stopping, stop_rx) = tokio::sync::watch::channel(false);
+        let mut started: Option<i32> = None;
+        let mut line = |l: String| -> Result<(), EngineError> {
+            started = l.trim().parse().ok();
+            Err(EngineError::Internal("the log cannot be written".into()))
+        };
+        let mut launched = |_: &Launched| -> Result<(), EngineError> { Ok(()) };
+        let io = StepIo {
+            stop: stop_rx,
+            line: &mut line,
+            launched: &mut launched,
+        };
+        let res = run(&step, io).await;
+        assert!(res.is_err(), "the failed write ends the run");
+        let pid = Pid::from_raw(started.expect("the background sleep's pid"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        // Gone (killed, then reaped by init) or, until reaped, a zombie.
+        while nix::sys::signal::kill(pid, None).is_ok() && !is_zombie(pid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the command's background process outlived the step"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn is_zombie(pid: Pid) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false)
+    }
 }
