@@ -98,39 +98,12 @@ pub const SHARED_FILE: &str = "shared";
 /// it at the shared path is a mount point whose filesystem is not mounted.
 pub const SHARED_MARK: &str = ".sluice-shared";
 
-/// The workspace setting (in its store) holding the id of the shared folder at `dir`: kept per
-/// path, so that a shared folder moved to another path (the setting rewritten) is taken anew.
-fn shared_id_key(dir: &Path) -> String {
-    format!("shared-folder-id:{}", dir.display())
-}
-
-/// The id a shared folder's mark holds (its `id: ` line), if any (marks made before ids have
-/// none).
-fn mark_id(mark: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(mark).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("id:"))
-        .map(|id| id.trim().to_owned())
-        .filter(|id| !id.is_empty())
-}
-
-/// The text of a shared folder's mark with its id.
-fn mark_text(id: &str) -> String {
-    format!("the shared folder of a sluice workspace\nid: {id}\n")
-}
-
 /// Checks the shared folder `dir` (named in `root`'s settings) is there, never making it: a
 /// shared folder missing on this machine (a mount not there) made anew would hide steps' files
-/// from the other nodes; and that it is the folder the workspace took as its shared folder:
-/// the id in its mark is the one the workspace's store recorded for that path when a machine
-/// first opened it there (every machine that opens the workspace sees the store), so a local
-/// folder on a machine that lacks the mount, even one with files in it, is told from it. A
-/// folder with files but no mark (made before marks were), or with a mark without an id (made
-/// before ids were), is taken, and given a marked id, only when no folder was recorded for the
-/// path.
-/// Where the folder cannot be written (a read-only mount), what cannot be marked is not
-/// checked.
-fn check_shared(dir: &Path, root: &Path, store: &Store) -> Result<(), EngineError> {
+/// from the other nodes. A folder with files but no mark (made before marks were) gets one
+/// where it can. (A local folder an older build made on a node that lacked the mount, with
+/// files in it, is not told from the real one.)
+fn check_shared(dir: &Path, root: &Path) -> Result<(), EngineError> {
     let named = root.join(SHARED_FILE);
     if !dir.is_dir() {
         return Err(EngineError::Internal(format!(
@@ -141,78 +114,27 @@ fn check_shared(dir: &Path, root: &Path, store: &Store) -> Result<(), EngineErro
             dir.join(SHARED_MARK).display()
         )));
     }
-    let key = shared_id_key(dir);
-    let recorded = store.setting(&key)?;
-    let mark = dir.join(SHARED_MARK);
-    let id = if mark.exists() {
-        match mark_id(&mark) {
-            Some(id) => id,
-            None => {
-                // Marked before marks had ids. Once a folder is recorded for the path its mark
-                // holds the recorded id: this one is another folder.
-                if let Some(recorded) = &recorded {
-                    return Err(not_the_shared_folder(dir, &named, recorded, None));
-                }
-                let id = sluice_store::tracking::new_id();
-                if let Err(e) = std::fs::write(&mark, mark_text(&id)) {
-                    tracing::warn!(path = %mark.display(), error = %e, "cannot give the shared folder's mark an id");
-                    return Ok(());
-                }
-                id
-            }
-        }
-    } else {
-        let empty = std::fs::read_dir(dir)
-            .map_err(|e| EngineError::io(dir, e))?
-            .next()
-            .is_none();
-        if empty {
-            return Err(EngineError::Internal(format!(
-                "the workspace's shared path `{}` (named in {}) is an empty folder without the mark `{SHARED_MARK}` the workspace leaves there: the filesystem the cluster's nodes share is probably not mounted on this machine; mount it, or, on a machine of its own, mark the folder (`touch {}`)",
-                dir.display(),
-                named.display(),
-                mark.display()
-            )));
-        }
-        if let Some(recorded) = &recorded {
-            return Err(not_the_shared_folder(dir, &named, recorded, None));
-        }
+    if dir.join(SHARED_MARK).exists() {
+        return Ok(());
+    }
+    let empty = std::fs::read_dir(dir)
+        .map_err(|e| EngineError::io(dir, e))?
+        .next()
+        .is_none();
+    if !empty {
         // In use before marks existed: marked now if this machine may write there (a
         // read-only shared folder stays usable).
-        let id = sluice_store::tracking::new_id();
-        if let Err(e) = std::fs::write(&mark, mark_text(&id)) {
+        if let Err(e) = Workspace::make_shared(dir) {
             tracing::warn!(path = %dir.display(), error = %e, "cannot mark the shared folder");
-            return Ok(());
         }
-        id
-    };
-    let taken = match recorded {
-        Some(recorded) => recorded,
-        None => store.setting_or_set(&key, &id)?,
-    };
-    if taken != id {
-        return Err(not_the_shared_folder(dir, &named, &taken, Some(&id)));
+        return Ok(());
     }
-    Ok(())
-}
-
-/// The error for a folder at the shared path that is not the one the workspace recorded there.
-fn not_the_shared_folder(
-    dir: &Path,
-    named: &Path,
-    recorded: &str,
-    found: Option<&str>,
-) -> EngineError {
-    let found = match found {
-        Some(id) => format!("its mark says `id: {id}`"),
-        None => "its mark, if it has one, no id".to_owned(),
-    };
-    EngineError::Internal(format!(
-        "the folder at the workspace's shared path `{}` (named in {}) is not the shared folder the workspace uses there (whose mark `{SHARED_MARK}` says `id: {recorded}`; {found}): on this machine it is probably a local folder, the filesystem the cluster's nodes share not mounted; mount it there. If the shared folder was replaced on purpose, give the new one the recorded id: `printf 'id: {recorded}\\n' > {}`",
+    Err(EngineError::Internal(format!(
+        "the workspace's shared path `{}` (named in {}) is an empty folder without the mark `{SHARED_MARK}` the workspace leaves there: the filesystem the cluster's nodes share is probably not mounted on this machine; mount it, or, on a machine of its own, mark the folder (`touch {}`)",
         dir.display(),
         named.display(),
         dir.join(SHARED_MARK).display()
-    ))
+    )))
 }
 
 impl Workspace {
@@ -228,14 +150,14 @@ impl Workspace {
         std::fs::create_dir_all(root).map_err(|e| EngineError::io(root, e))?;
         let root = std::path::absolute(root).map_err(|e| EngineError::io(root, e))?;
         let location = Self::store_location(&root, store)?;
-        let store = Store::open_at(&location)?;
         let shared = match Self::configured_shared(&root)? {
             Some(dir) => {
-                check_shared(&dir, &root, &store)?;
+                check_shared(&dir, &root)?;
                 dir
             }
             None => root.clone(),
         };
+        let store = Store::open_at(&location)?;
         let memo = Arc::new(MemoCell {
             path: root.join("cache").join("file-hashes.json"),
             memo: Mutex::new(None),
@@ -266,7 +188,7 @@ impl Workspace {
         std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
         let mark = dir.join(SHARED_MARK);
         if !mark.exists() {
-            std::fs::write(&mark, mark_text(&sluice_store::tracking::new_id()))
+            std::fs::write(&mark, "the shared folder of a sluice workspace\n")
                 .map_err(|e| EngineError::io(&mark, e))?;
         }
         Ok(())
@@ -640,78 +562,7 @@ mod tests {
         std::fs::write(root.join(SHARED_FILE), format!("{}\n", shared.display())).unwrap();
         let ws = Workspace::open(&root).unwrap();
         assert_eq!(ws.shared_root(), shared.as_path());
-        let id = mark_id(&shared.join(SHARED_MARK)).expect("the mark has an id");
-        assert_eq!(
-            ws.store().setting(&shared_id_key(&shared)).unwrap(),
-            Some(id),
-            "the store records the folder taken"
-        );
-    }
-
-    /// A folder at the shared path that is not the one the workspace took there (a machine
-    /// without the mount, a local folder in its place, with files in it, unmarked, marked before
-    /// marks had ids, or another workspace's) is refused, saying which id the store recorded,
-    /// and nothing is written in it; the shared folder itself, or one given the recorded id on
-    /// purpose, opens. A mark made before ids gets one when nothing is recorded yet.
-    #[test]
-    fn a_folder_at_the_shared_path_that_is_not_the_workspaces_is_refused() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join(".sluice");
-        let shared = tmp.path().join("share");
-        std::fs::create_dir_all(&root).unwrap();
-        std::fs::write(root.join(SHARED_FILE), format!("{}\n", shared.display())).unwrap();
-        // Marked before ids: given one, and recorded.
-        std::fs::create_dir_all(&shared).unwrap();
-        std::fs::write(
-            shared.join(SHARED_MARK),
-            "the shared folder of a sluice workspace\n",
-        )
-        .unwrap();
-        drop(Workspace::open(&root).unwrap());
-        let id = mark_id(&shared.join(SHARED_MARK)).expect("an id given");
-        std::fs::create_dir_all(shared.join("jobs").join("j1")).unwrap();
-
-        let real = tmp.path().join("share.real");
-        std::fs::rename(&shared, &real).unwrap();
-        let stale_marks: [Option<&str>; 3] = [
-            None,
-            Some("the shared folder of a sluice workspace\n"),
-            Some("the shared folder of a sluice workspace\nid: 0123456789abcdef0123456789abcdef\n"),
-        ];
-        for stale_mark in stale_marks {
-            let _ = std::fs::remove_dir_all(&shared);
-            std::fs::create_dir_all(shared.join("jobs").join("old")).unwrap();
-            if let Some(text) = stale_mark {
-                std::fs::write(shared.join(SHARED_MARK), text).unwrap();
-            }
-            let Err(e) = Workspace::open(&root) else {
-                panic!("opened a local folder in the shared folder's place ({stale_mark:?})");
-            };
-            let msg = e.to_string();
-            assert!(
-                msg.contains("is not the shared folder the workspace uses")
-                    && msg.contains(&format!("id: {id}"))
-                    && msg.contains("not mounted"),
-                "{msg}"
-            );
-            assert_eq!(
-                std::fs::read_to_string(shared.join(SHARED_MARK))
-                    .ok()
-                    .as_deref(),
-                stale_mark,
-                "nothing written in it"
-            );
-        }
-        std::fs::remove_dir_all(&shared).unwrap();
-        std::fs::rename(&real, &shared).unwrap();
-        drop(Workspace::open(&root).unwrap());
-
-        // Replaced on purpose: the new folder given the recorded id, as the error says.
-        std::fs::rename(&shared, &real).unwrap();
-        std::fs::create_dir_all(&shared).unwrap();
-        std::fs::write(shared.join(SHARED_MARK), format!("id: {id}\n")).unwrap();
-        let ws = Workspace::open(&root).unwrap();
-        assert_eq!(ws.shared_root(), shared.as_path());
+        assert!(shared.join(SHARED_MARK).is_file());
     }
 
     #[test]

@@ -55,7 +55,6 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0027_histories_by_run.sql"),
     include_str!("../migrations/0028_run_numbers.sql"),
     include_str!("../migrations/0029_metric_points_by_history.sql"),
-    include_str!("../migrations/0030_workspace_settings.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -89,7 +88,6 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0027_histories_by_run.sql"),
     include_str!("../migrations/postgres/0028_run_numbers.sql"),
     include_str!("../migrations/postgres/0029_metric_points_by_history.sql"),
-    include_str!("../migrations/postgres/0030_workspace_settings.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -430,28 +428,6 @@ impl Store {
     /// The schema version (number of migrations applied).
     pub fn schema_version(&self) -> Result<i64> {
         Ok(self.conn.schema_version()?)
-    }
-
-    /// A workspace setting kept with its metadata, if set.
-    pub fn setting(&self, key: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT value FROM workspace_settings WHERE key = ?1",
-                [key],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
-
-    /// Sets a workspace setting unless it is set, and returns its value: `value`, or the one
-    /// set before (by this machine or another, whichever wrote first).
-    pub fn setting_or_set(&self, key: &str, value: &str) -> Result<String> {
-        self.conn.execute(
-            "INSERT INTO workspace_settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
-            [key, value],
-        )?;
-        Ok(self.setting(key)?.unwrap_or_else(|| value.to_owned()))
     }
 
     // ---- versioned assets -------------------------------------------------------------------
@@ -1934,18 +1910,6 @@ mod tests {
         (dir, store)
     }
 
-    /// A workspace setting is set once: the first value written stays, whoever writes next
-    /// reads it back. On both engines.
-    #[test]
-    fn a_workspace_setting_keeps_the_first_value_written() {
-        let (_d, store) = store();
-        assert_eq!(store.setting("k").unwrap(), None);
-        assert_eq!(store.setting_or_set("k", "first").unwrap(), "first");
-        assert_eq!(store.setting_or_set("k", "second").unwrap(), "first");
-        assert_eq!(store.setting("k").unwrap().as_deref(), Some("first"));
-        assert_eq!(store.setting_or_set("other", "x").unwrap(), "x");
-    }
-
     /// A job's attempts read at once come grouped by step, each step's in order, as each step's
     /// own read gives them; its runs read at once come in the order asked, each as `get_run`
     /// reads it, an id of no run left out. On both engines.
@@ -2648,7 +2612,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 30);
+        assert_eq!(latest, 29);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -2722,8 +2686,7 @@ mod tests {
             let mut conn = Conn::open_sqlite(&path).unwrap();
             let tx = conn.transaction().unwrap();
             tx.execute_batch(&format!(
-                "{UNDO_0030}
-                 {UNDO_0029}
+                "{UNDO_0029}
                  {UNDO_0028}
                  {UNDO_0027}
                  {UNDO_0026}
@@ -2785,7 +2748,7 @@ mod tests {
         // The undo steps below go back to schema 23 from the latest: a new migration adds its
         // own first.
         assert_eq!(
-            LATEST, 30,
+            LATEST, 29,
             "give `downgrade` the undo step of the new migration"
         );
         assert!(
@@ -2799,7 +2762,6 @@ mod tests {
         };
         let tx = conn.transaction().unwrap();
         for (undoes, on_sqlite, on_postgres) in [
-            (30, UNDO_0030, UNDO_0030),
             (29, UNDO_0029, UNDO_0029_POSTGRES),
             (28, UNDO_0028, UNDO_0028_POSTGRES),
             (27, UNDO_0027, UNDO_0027),
@@ -2816,9 +2778,6 @@ mod tests {
         tx.set_schema_version(version).unwrap();
         tx.commit().unwrap();
     }
-
-    /// Back to schema 29 (on both engines).
-    const UNDO_0030: &str = "DROP TABLE workspace_settings;";
 
     /// Back to schema 28: nothing on SQLite (0029 changed nothing there).
     const UNDO_0029: &str = "";
