@@ -1838,12 +1838,11 @@ impl StepTask {
             }
             None => executor.run(prepared, io).await,
         };
-        if let Some(record) = preparing {
-            // Never launched (its shell could not start, or the executor failed): what it was
-            // to run, all the same.
-            self.ws.store().batch(record)?;
-        }
+        // Never launched (its shell could not start, or the executor failed): what it was to
+        // run, all the same (the executor's error, if any, is the one reported).
+        let written = preparing.map_or(Ok(()), |record| self.ws.store().batch(record));
         let exit = exit?;
+        written?;
         // (Its process is forgotten with its exit, by the caller.)
         Ok(exit)
     }
