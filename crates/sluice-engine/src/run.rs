@@ -1131,12 +1131,14 @@ impl StepTask {
                 work_dir.display().to_string(),
                 log_path.display().to_string(),
             );
-            let (key, reuse, code_hash, launched) = (
-                decision.key.clone(),
-                decision.record.clone(),
-                decision.code_hash.clone(),
-                command.clone(),
-            );
+            let crate::reuse::Decision {
+                key,
+                record: reuse,
+                code_hash,
+                snapshot,
+                ..
+            } = decision;
+            let launched = command.clone();
             let record = move |s: &mut sluice_store::Store| {
                 s.set_step_reuse(job, name, key.as_deref(), &reuse, code_hash.as_deref())?;
                 s.set_step_launch(job, name, &launched, &inputs_json, &work, &log_at)
@@ -1163,13 +1165,7 @@ impl StepTask {
                     "stopped while waiting for a place on its compute",
                 ));
             }
-            prepare_dirs(
-                &self.ws,
-                &step,
-                decision.snapshot.as_ref(),
-                &work_dir,
-                &log_path,
-            )?;
+            prepare_dirs(&self.ws, &step, snapshot.as_ref(), &work_dir, &log_path)?;
             // Inputs read from copies on the workspace's shared path: made now (once per
             // content), by the first step that reads them.
             for input in step.inputs.values() {
