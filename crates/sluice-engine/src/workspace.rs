@@ -213,9 +213,12 @@ impl Workspace {
         &self.location
     }
 
-    /// A pool of stores at the workspace's location, for a server.
+    /// A pool of stores at the workspace's location, for a server; the workspace's own store
+    /// leaves its checkpoints to the pool's (see [`StorePool::share_checkpoints`]).
     pub fn store_pool(&self, size: u32) -> Result<StorePool, EngineError> {
-        Ok(StorePool::open(self.location.clone(), size)?)
+        let pool = StorePool::open(self.location.clone(), size)?;
+        pool.share_checkpoints(&self.store())?;
+        Ok(pool)
     }
 
     #[must_use]

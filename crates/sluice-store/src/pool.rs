@@ -109,6 +109,22 @@ impl StorePool {
         Ok(store)
     }
 
+    /// Makes `store`, a connection to this pool's database kept outside the pool (a
+    /// workspace's own, which runs a job's steps beside the server its steps log to), leave its
+    /// checkpoints to the pool's checkpointer as the pool's connections do: it then runs one
+    /// itself only at [`WAL_BACKSTOP_PAGES`]. Left to SQLite it would run one inline every
+    /// 1,000 pages (copying them and syncing twice, in the middle of a step's bookkeeping).
+    /// Nothing changes on PostgreSQL. After the pool is gone `store` still checkpoints at the
+    /// backstop, and when the last connection closes SQLite checkpoints what is left.
+    pub fn share_checkpoints(&self, store: &Store) -> Result<()> {
+        if self.checkpointer.is_some() {
+            store
+                .conn
+                .execute_batch(&format!("PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES}"))?;
+        }
+        Ok(())
+    }
+
     /// How many group writers ([`Self::writer`]) may commit side by side: one on SQLite, which
     /// takes one write transaction at a time; on PostgreSQL one per core (at most 4), since
     /// each connection's work runs in a server process of its own, on one core (a single
@@ -262,6 +278,24 @@ mod tests {
             largest <= bound,
             "the WAL grew to {largest} bytes (bound {bound}): it never started over"
         );
+    }
+
+    /// A connection opened outside the pool checkpoints every 1,000 pages, as SQLite does,
+    /// until it shares the pool's checkpointer; then, like the pool's own, only at the backstop.
+    #[test]
+    fn a_store_outside_the_pool_leaves_its_checkpoints_to_the_pool() {
+        let (dir, pool, _writer) = scratch_pool();
+        let outside = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let every = |store: &Store| -> i64 {
+            store
+                .conn
+                .query_row("PRAGMA wal_autocheckpoint", (), |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(every(&outside), 1000);
+        pool.share_checkpoints(&outside).unwrap();
+        assert_eq!(every(&outside), i64::from(WAL_BACKSTOP_PAGES));
+        assert_eq!(every(&pool.get().unwrap()), i64::from(WAL_BACKSTOP_PAGES));
     }
 
     /// A pool's connections and its writer leave checkpoints to the pool's checkpointer: under
