@@ -11,15 +11,26 @@ use crate::{EngineError, Workspace};
 /// The kernel's start time of a process (field 22 of `/proc/PID/stat`), which tells a live
 /// runner from an unrelated process that later got the same id.
 pub fn process_started(pid: u32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = proc_stat(pid)?;
     // The command name (field 2) is in parentheses and may hold spaces: count after it.
     let after = &stat[stat.rfind(')')? + 1..];
     after.split_whitespace().nth(19).map(str::to_owned)
 }
 
+/// `/proc/PID/stat`, read in one go: the file says its size is 0, so reading it to its end
+/// from an empty buffer takes six reads of growing sizes (a step's launch reads it).
+fn proc_stat(pid: u32) -> Option<String> {
+    use std::io::Read as _;
+    let mut stat = String::with_capacity(1024);
+    std::fs::File::open(format!("/proc/{pid}/stat"))
+        .and_then(|mut f| f.read_to_string(&mut stat))
+        .ok()?;
+    Some(stat)
+}
+
 /// Whether process `pid` is stopped by a signal (state `T` or `t` in `/proc/PID/stat`).
 fn process_stopped(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+    proc_stat(pid).is_some_and(|stat| {
         stat.rfind(')')
             .and_then(|i| stat[i + 1..].split_whitespace().next())
             .is_some_and(|state| state == "T" || state == "t")
