@@ -55,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0027_histories_by_run.sql"),
     include_str!("../migrations/0028_run_numbers.sql"),
     include_str!("../migrations/0029_metric_points_by_history.sql"),
+    include_str!("../migrations/0030_steps_reuse_recent.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -88,6 +89,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0027_histories_by_run.sql"),
     include_str!("../migrations/postgres/0028_run_numbers.sql"),
     include_str!("../migrations/postgres/0029_metric_points_by_history.sql"),
+    include_str!("../migrations/postgres/0030_steps_reuse_recent.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -1910,6 +1912,73 @@ mod tests {
         (dir, store)
     }
 
+    /// A step's reuse candidates are the completed steps of other jobs with its key, the newest
+    /// ended first, five at most; on SQLite they are read through an index in that order, not
+    /// by sorting every step ever recorded with the key (which made each cached step cost more
+    /// with every earlier job). On both engines.
+    #[test]
+    fn reuse_candidates_are_the_newest_completed_steps_of_other_jobs_with_the_key() {
+        use crate::testing::{job_row, step_row};
+        let (_d, mut store) = store();
+        // Jobs j0..j7 end in an order other than their creation's; j8 failed, j9 has another
+        // key, and `now` is the job asking.
+        let ended = [3, 7, 1, 6, 0, 5, 2, 4, 8, 9];
+        for (i, rank) in ended.iter().enumerate() {
+            let job = format!("j{i}");
+            store
+                .insert_job(&job_row(&job, "Completed"), &[step_row("s", "local")])
+                .unwrap();
+            let key = if i == 9 { "other" } else { "k" };
+            store
+                .set_step_reuse(&job, "s", Some(key), &serde_json::json!({}), None)
+                .unwrap();
+            let status = if i == 8 { "Failed" } else { "Completed" };
+            store.set_step_status(&job, "s", status, None).unwrap();
+            store
+                .conn
+                .execute(
+                    "UPDATE steps SET ended_at = ?2 WHERE job_name = ?1",
+                    params![job, format!("2026-12-07T08:00:0{rank}.000000Z")],
+                )
+                .unwrap();
+        }
+        store
+            .insert_job(&job_row("now", "Running"), &[step_row("s", "local")])
+            .unwrap();
+        store
+            .set_step_reuse("now", "s", Some("k"), &serde_json::json!({}), None)
+            .unwrap();
+        store
+            .set_step_status("now", "s", "Completed", None)
+            .unwrap();
+        let found: Vec<String> = store
+            .reuse_candidates("k", "now")
+            .unwrap()
+            .into_iter()
+            .map(|(job, _)| job)
+            .collect();
+        // Newest ended first: j1 (7), j3 (6), j5 (5), j7 (4), j0 (3).
+        assert_eq!(found, ["j1", "j3", "j5", "j7", "j0"]);
+        if store.conn.dialect() == db::Dialect::Sqlite {
+            let plan: Vec<String> = {
+                let sql = format!(
+                    "EXPLAIN QUERY PLAN {} WHERE status = 'Completed' AND reuse_key = ?1 AND job_name != ?2 ORDER BY ended_at DESC LIMIT 5",
+                    StepRow::SELECT
+                );
+                let mut stmt = store.conn.prepare(&sql).unwrap();
+                stmt.query_map(params!["k", "now"], |r| r.get::<_, String>(3))
+                    .unwrap()
+                    .collect::<crate::db::Result<_>>()
+                    .unwrap()
+            };
+            assert!(
+                plan.iter().any(|d| d.contains("steps_reuse_recent"))
+                    && !plan.iter().any(|d| d.contains("TEMP B-TREE")),
+                "{plan:?}"
+            );
+        }
+    }
+
     /// A job's attempts read at once come grouped by step, each step's in order, as each step's
     /// own read gives them; its runs read at once come in the order asked, each as `get_run`
     /// reads it, an id of no run left out. On both engines.
@@ -2612,7 +2681,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 29);
+        assert_eq!(latest, 30);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -2686,7 +2755,8 @@ mod tests {
             let mut conn = Conn::open_sqlite(&path).unwrap();
             let tx = conn.transaction().unwrap();
             tx.execute_batch(&format!(
-                "{UNDO_0029}
+                "{UNDO_0030}
+                 {UNDO_0029}
                  {UNDO_0028}
                  {UNDO_0027}
                  {UNDO_0026}
@@ -2748,7 +2818,7 @@ mod tests {
         // The undo steps below go back to schema 23 from the latest: a new migration adds its
         // own first.
         assert_eq!(
-            LATEST, 29,
+            LATEST, 30,
             "give `downgrade` the undo step of the new migration"
         );
         assert!(
@@ -2762,6 +2832,7 @@ mod tests {
         };
         let tx = conn.transaction().unwrap();
         for (undoes, on_sqlite, on_postgres) in [
+            (30, UNDO_0030, UNDO_0030),
             (29, UNDO_0029, UNDO_0029_POSTGRES),
             (28, UNDO_0028, UNDO_0028_POSTGRES),
             (27, UNDO_0027, UNDO_0027),
@@ -2778,6 +2849,10 @@ mod tests {
         tx.set_schema_version(version).unwrap();
         tx.commit().unwrap();
     }
+
+    /// Back to schema 29 (both engines): reuse candidates found by their key alone.
+    const UNDO_0030: &str = "DROP INDEX steps_reuse_recent;
+         CREATE INDEX steps_reuse_key ON steps (reuse_key) WHERE reuse_key IS NOT NULL;";
 
     /// Back to schema 28: nothing on SQLite (0029 changed nothing there).
     const UNDO_0029: &str = "";

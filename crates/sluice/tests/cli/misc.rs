@@ -172,6 +172,77 @@ fn model_commands_on_an_empty_registry() {
     assert_eq!(out.status.code(), Some(5));
 }
 
+/// A Slurm compute from flags alone: partition, account, quality of service and extra `sbatch`
+/// options each land in its settings (the options split as sbatch takes them), and a file's
+/// `sluice.slurm` values give way to the flags.
+#[test]
+fn a_slurm_computes_flags_each_reach_its_settings() {
+    let ctx = TestContext::new();
+    let made = ctx.json(&[
+        "compute",
+        "create",
+        "--name",
+        "hpc",
+        "--type",
+        "slurm",
+        "--partition",
+        "debug",
+        "--account",
+        "research",
+        "--qos",
+        "high",
+        "--sbatch-options",
+        "--mem=2G --time=10",
+        "-o",
+        "json",
+    ]);
+    let settings = &made["settings"];
+    assert_eq!(settings["executor"], "slurm", "{made:#}");
+    assert_eq!(settings["partition"], "debug");
+    assert_eq!(settings["account"], "research");
+    assert_eq!(settings["qos"], "high");
+    assert_eq!(
+        settings["sbatch_options"],
+        serde_json::json!(["--mem=2G", "--time=10"])
+    );
+    let file = ctx.write(
+        "hpc.yml",
+        "name: gpu
+type: amlcompute
+max_instances: 2
+sluice:
+  slurm:
+    partition: gpu
+    account: ml
+    qos: normal
+",
+    );
+    let overridden = ctx.json(&[
+        "compute",
+        "create",
+        "-f",
+        file.to_str().unwrap(),
+        "--account",
+        "other",
+        "-o",
+        "json",
+    ]);
+    let settings = &overridden["settings"];
+    assert_eq!(
+        (
+            &settings["partition"],
+            &settings["account"],
+            &settings["qos"]
+        ),
+        (
+            &serde_json::json!("gpu"),
+            &serde_json::json!("other"),
+            &serde_json::json!("normal")
+        ),
+        "{overridden:#}"
+    );
+}
+
 #[test]
 fn compute_from_azure_yaml_is_idempotent_and_flags_override_it() {
     let ctx = TestContext::new();

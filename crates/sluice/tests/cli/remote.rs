@@ -196,15 +196,30 @@ fn a_client_submits_follows_and_reads_jobs_on_a_team_server() {
     // The job ran in the server's workspace, from the uploaded copy (not the ignored folder).
     let local = server_ctx.json(&["job", "show", "-n", "team1"]);
     assert_eq!(local["status"], "Completed");
+    // (The server and the token given as flags this time, neither in the environment.)
     let remote = client(
         &proj,
         &server.url,
-        Some(&rita),
-        &["job", "show", "-n", "team1"],
+        None,
+        &[
+            "--url",
+            &server.url,
+            "--token",
+            &rita,
+            "job",
+            "show",
+            "-n",
+            "team1",
+        ],
     )
+    .env_remove("SLUICE_URL")
     .output()
     .unwrap();
-    assert!(remote.status.success());
+    assert!(
+        remote.status.success(),
+        "{}",
+        String::from_utf8_lossy(&remote.stderr)
+    );
     let remote: Value = serde_json::from_slice(&remote.stdout).unwrap();
     assert_eq!(remote, local, "`job show` is the same remotely");
     let uploads = server_ctx.workspace().join("uploads");
