@@ -7,7 +7,9 @@
 #
 #   bench/scheduler/run.sh                 SIZES="10 100 1000 2000" RERUNS=3 SHAPE=fan
 #   SIZES="10000" RERUNS=2 bench/scheduler/run.sh
-#   SHAPE=chain bench/scheduler/run.sh     each step reads the one before's output (a chain)
+#   SHAPE=chain bench/scheduler/run.sh     each step reads the number the one before wrote and
+#                                          writes it plus one (a chain; shell builtins, so a
+#                                          step costs the same at any length)
 #   SIZES=2000 RERUNS=100 bench/scheduler/run.sh    a history of 100 earlier jobs
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -29,7 +31,7 @@ n, shape = int(sys.argv[1]), sys.argv[2]
 print("type: pipeline\njobs:")
 for i in range(n):
     if shape == "chain" and i > 0:
-        print(f"  s{i}:\n    type: command\n    command: echo {i} $(cat ${{{{inputs.x}}}}/x.txt) > ${{{{outputs.out}}}}/x.txt\n    inputs:\n      x: ${{{{parent.jobs.s{i - 1}.outputs.out}}}}\n    outputs:\n      out:\n        type: uri_folder")
+        print(f"  s{i}:\n    type: command\n    command: read -r n < ${{{{inputs.x}}}}/x.txt; echo $((n + 1)) > ${{{{outputs.out}}}}/x.txt\n    inputs:\n      x: ${{{{parent.jobs.s{i - 1}.outputs.out}}}}\n    outputs:\n      out:\n        type: uri_folder")
     else:
         print(f"  s{i}:\n    type: command\n    command: echo {i} > ${{{{outputs.out}}}}/x.txt\n    outputs:\n      out:\n        type: uri_folder")
 PY
@@ -41,7 +43,7 @@ PY
     local t0 t1
     t0=$(date +%s.%N)
     if [ "$shape" = chain ]; then
-      (cd "$d" && for i in $(seq "$n"); do bash -c "echo $i \$(cat x.txt) > x.txt"; done)
+      (cd "$d" && for i in $(seq "$n"); do bash -c 'read -r n < x.txt; echo $((n + 1)) > x.txt'; done)
     else
       (cd "$d" && for i in $(seq "$n"); do bash -c "echo $i > x.txt"; done)
     fi
@@ -55,7 +57,14 @@ PY
     (cd "$ws" && "$sluice" job create -f "$tmp/p$n.yml" -o none)
     t1=$(date +%s.%N)
     times+=("$(python3 -c "print(round($t1 - $t0, 3))")")
-    [ "$r" -gt 0 ] || spawn_after=$(spawn)
+    if [ "$r" -eq 0 ]; then
+      spawn_after=$(spawn)
+      if [ "$shape" = chain ]; then
+        # The chain ran through: its last step holds n - 1.
+        last=$(find "$ws/.sluice/jobs" -path "*/steps/s$((n - 1))/outputs/out/x.txt" -print -quit)
+        [ "$(cat "$last")" = "$((n - 1))" ] || { echo "chain of $n: the last step holds $(cat "$last")" >&2; exit 1; }
+      fi
+    fi
   done
   name="steps-$n"
   [ "$shape" = fan ] || name="$shape-$n"
