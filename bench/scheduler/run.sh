@@ -37,7 +37,7 @@ for i in range(n):
 PY
   ws="$tmp/ws$n"; mkdir -p "$ws"
   # The steps' own processes alone, just before and just after the cold run: the same command
-  # (a shell, and a `cat` in a chain) run N times one after another from a shell loop.
+  # (a shell) run N times one after another from a shell loop.
   spawn() {
     local d="$tmp/spawn$n"; mkdir -p "$d"; echo 0 > "$d/x.txt"
     local t0 t1
@@ -62,6 +62,7 @@ PY
       if [ "$shape" = chain ]; then
         # The chain ran through: its last step holds n - 1.
         last=$(find "$ws/.sluice/jobs" -path "*/steps/s$((n - 1))/outputs/out/x.txt" -print -quit)
+        [ -n "$last" ] || { echo "chain of $n: the last step wrote no output" >&2; exit 1; }
         [ "$(cat "$last")" = "$((n - 1))" ] || { echo "chain of $n: the last step holds $(cat "$last")" >&2; exit 1; }
       fi
     fi

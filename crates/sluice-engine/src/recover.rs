@@ -17,8 +17,9 @@ pub fn process_started(pid: u32) -> Option<String> {
     after.split_whitespace().nth(19).map(str::to_owned)
 }
 
-/// `/proc/PID/stat`, read in one go: the file says its size is 0, so reading it to its end
-/// from an empty buffer takes six reads of growing sizes (a step's launch reads it).
+/// `/proc/PID/stat` into a buffer it fits in: the file says its size is 0, so reading it to
+/// its end from an empty buffer takes six reads of growing sizes, here two (its text, then its
+/// end). A step's launch reads it.
 fn proc_stat(pid: u32) -> Option<String> {
     use std::io::Read as _;
     let mut stat = String::with_capacity(1024);

@@ -450,6 +450,20 @@ impl Workspace {
 mod tests {
     use super::*;
 
+    /// Once a server's pool runs on the workspace (a job's in-process tracking server, a team
+    /// server), the workspace's own connection leaves its checkpoints to the pool's thread
+    /// instead of running SQLite's every 1,000 pages in the middle of a step's bookkeeping.
+    #[test]
+    fn a_workspaces_store_leaves_its_checkpoints_to_its_servers_pool() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(&tmp.path().join(".sluice")).unwrap();
+        assert_eq!(ws.store().checkpoints_every().unwrap(), Some(1000));
+        let pool = ws.store_pool(2).unwrap();
+        let every = ws.store().checkpoints_every().unwrap();
+        assert!(every.is_some_and(|n| n > 1000), "{every:?}");
+        assert_eq!(pool.get().unwrap().checkpoints_every().unwrap(), every);
+    }
+
     #[test]
     fn the_shared_setting_moves_what_steps_touch_and_keeps_what_was_made_before() {
         let tmp = tempfile::tempdir().unwrap();

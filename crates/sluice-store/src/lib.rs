@@ -432,6 +432,19 @@ impl Store {
         Ok(self.conn.schema_version()?)
     }
 
+    /// How many WAL pages this connection lets build up before it checkpoints them itself
+    /// (SQLite's `wal_autocheckpoint`); `None` on PostgreSQL, which has no such thing.
+    pub fn checkpoints_every(&self) -> Result<Option<i64>> {
+        if self.conn.dialect() != db::Dialect::Sqlite {
+            return Ok(None);
+        }
+        Ok(Some(self.conn.query_row(
+            "PRAGMA wal_autocheckpoint",
+            (),
+            |r| r.get(0),
+        )?))
+    }
+
     // ---- versioned assets -------------------------------------------------------------------
 
     /// The next free integer version of a data asset or environment (`table` is fixed by us).
@@ -1950,6 +1963,14 @@ mod tests {
             .unwrap();
         store
             .set_step_status("now", "s", "Completed", None)
+            .unwrap();
+        // The asking job's own step, the newest of all, is never its own candidate.
+        store
+            .conn
+            .execute(
+                "UPDATE steps SET ended_at = '2026-12-07T08:00:09.500000Z' WHERE job_name = 'now'",
+                (),
+            )
             .unwrap();
         let found: Vec<String> = store
             .reuse_candidates("k", "now")
