@@ -93,6 +93,17 @@ const PG_MIGRATIONS: &[&str] = &[
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
+/// What [`Store::reuse_candidates`] asks of completed steps (key, asking job): the newest five.
+const REUSE_CANDIDATES: &str = "reuse_key = ?1 AND job_name != ?2 ORDER BY ended_at DESC LIMIT 5";
+
+/// Completed steps matching `filter`, with their job names (see `Store::steps_of_other_jobs`).
+fn steps_of_other_jobs_sql(filter: &str) -> String {
+    format!(
+        "{} WHERE status = 'Completed' AND {filter}",
+        StepRow::SELECT.replace("SELECT name,", "SELECT job_name, name,")
+    )
+}
+
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -1090,10 +1101,7 @@ impl Store {
 
     /// Completed steps of other jobs with this reuse key, newest first.
     pub fn reuse_candidates(&self, key: &str, job: &str) -> Result<Vec<(String, StepRow)>> {
-        self.steps_of_other_jobs(
-            "reuse_key = ?1 AND job_name != ?2 ORDER BY ended_at DESC LIMIT 5",
-            params![key, job],
-        )
+        self.steps_of_other_jobs(REUSE_CANDIDATES, params![key, job])
     }
 
     /// Earlier completed runs of a step of this name (from jobs other than `job`), newest first:
@@ -1117,11 +1125,7 @@ impl Store {
         filter: &str,
         args: impl crate::db::Params,
     ) -> Result<Vec<(String, StepRow)>> {
-        let sql = format!(
-            "{} WHERE status = 'Completed' AND {filter}",
-            StepRow::SELECT.replace("SELECT name,", "SELECT job_name, name,")
-        );
-        let mut stmt = self.conn.prepare(&sql)?;
+        let mut stmt = self.conn.prepare(&steps_of_other_jobs_sql(filter))?;
         let rows = stmt.query_map(args, |r| {
             Ok((r.get::<_, String>(0)?, StepRow::from_row_at(r, 1)?))
         })?;
@@ -1983,8 +1987,8 @@ mod tests {
         if store.conn.dialect() == db::Dialect::Sqlite {
             let plan: Vec<String> = {
                 let sql = format!(
-                    "EXPLAIN QUERY PLAN {} WHERE status = 'Completed' AND reuse_key = ?1 AND job_name != ?2 ORDER BY ended_at DESC LIMIT 5",
-                    StepRow::SELECT
+                    "EXPLAIN QUERY PLAN {}",
+                    steps_of_other_jobs_sql(REUSE_CANDIDATES)
                 );
                 let mut stmt = store.conn.prepare(&sql).unwrap();
                 stmt.query_map(params!["k", "now"], |r| r.get::<_, String>(3))

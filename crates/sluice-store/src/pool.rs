@@ -286,16 +286,11 @@ mod tests {
     fn a_store_outside_the_pool_leaves_its_checkpoints_to_the_pool() {
         let (dir, pool, _writer) = scratch_pool();
         let outside = Store::open(&dir.path().join("db.sqlite")).unwrap();
-        let every = |store: &Store| -> i64 {
-            store
-                .conn
-                .query_row("PRAGMA wal_autocheckpoint", (), |r| r.get(0))
-                .unwrap()
-        };
-        assert_eq!(every(&outside), 1000);
+        let backstop = Some(i64::from(WAL_BACKSTOP_PAGES));
+        assert_eq!(outside.checkpoints_every().unwrap(), Some(1000));
         pool.share_checkpoints(&outside).unwrap();
-        assert_eq!(every(&outside), i64::from(WAL_BACKSTOP_PAGES));
-        assert_eq!(every(&pool.get().unwrap()), i64::from(WAL_BACKSTOP_PAGES));
+        assert_eq!(outside.checkpoints_every().unwrap(), backstop);
+        assert_eq!(pool.get().unwrap().checkpoints_every().unwrap(), backstop);
     }
 
     /// A pool's connections and its writer leave checkpoints to the pool's checkpointer: under
