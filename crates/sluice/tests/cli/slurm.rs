@@ -742,6 +742,87 @@ fn a_resumed_job_follows_the_slurm_job_its_killed_runner_left_and_its_mlflow_cal
     }
 }
 
+/// A finished Slurm job leaves the controller after `MinJobAge` (and this cluster keeps no
+/// accounting). A step whose runner died while its batch job ran is followed again by `job
+/// resume`; if Slurm has forgotten the job by then, the exit code its script wrote says how it
+/// ended: the step completes without running again. The controller's forgetting is made here
+/// by recording, once the step is detached, an id it never had.
+#[test]
+fn a_followed_step_whose_slurm_job_the_controller_has_forgotten_ends_as_its_exit_file_says() {
+    let Some((conf, _cluster, ctx)) = on_cluster(
+        "a_followed_step_whose_slurm_job_the_controller_has_forgotten_ends_as_its_exit_file_says",
+        "1",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (count, go) = (dir.path().join("count"), dir.path().join("go"));
+    let yml = format!(
+        "type: command\ncompute: azureml:hpc\ncommand: >-\n  echo started >> {count} &&\n  \
+         for i in $(seq 600); do [ -f {go} ] && break; sleep 0.2; done && echo done\n",
+        count = count.display(),
+        go = go.display(),
+    );
+    let (mut runner, id) = slow_job(&ctx, &conf, "gone", &yml, || count.exists());
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    // The batch job ends on its own, with no runner watching it.
+    std::fs::write(&go, "").unwrap();
+    wait_for(60, "the Slurm job to complete", || {
+        slurm_job(&conf, &id).get("JobState").map(String::as_str) == Some("COMPLETED")
+    });
+    let job = sluice_json(&ctx, &conf, &["job", "show", "-n", "gone", "-o", "json"]);
+    assert_eq!(job["status"], "Failed", "{job:#}");
+    assert_eq!(only_step(&job)["detached"], true, "{job:#}");
+    let step = job["jobs"]
+        .as_object()
+        .and_then(|j| j.keys().next())
+        .cloned()
+        .unwrap_or_else(|| panic!("a job with one step: {job:#}"));
+    {
+        let location = sluice_store::testing::workspace_location(&ctx.workspace()).unwrap();
+        let store = sluice_store::Store::open_at(&location).unwrap();
+        store
+            .set_step_executor("gone", &step, "slurm", Some(("4000000", 1)))
+            .unwrap();
+    }
+    let resumed = Instant::now();
+    let status = spawn_job(
+        &ctx,
+        &conf,
+        &["job", "resume", "-n", "gone", "-o", "none"],
+        Stdio::null(),
+    )
+    .wait()
+    .unwrap();
+    // At once: the exit file is read as soon as Slurm says it knows no such job, not after
+    // the minutes a job the controller merely cannot find is given.
+    assert!(
+        resumed.elapsed() < Duration::from_mins(1),
+        "{:?}",
+        resumed.elapsed()
+    );
+    let job = sluice_json(&ctx, &conf, &["job", "show", "-n", "gone", "-o", "json"]);
+    assert!(status.success(), "{job:#}");
+    assert_eq!(job["status"], "Completed", "{job:#}");
+    let step = only_step(&job);
+    assert_eq!(
+        step["executor_id"], "4000000",
+        "not submitted again: {job:#}"
+    );
+    assert_eq!(step["attempts"].as_array().unwrap().len(), 1, "{job:#}");
+    assert_eq!(
+        std::fs::read_to_string(&count).unwrap(),
+        "started\n",
+        "the command ran once"
+    );
+    let log = std::fs::read_to_string(step["log_path"].as_str().unwrap()).unwrap();
+    assert!(
+        log.contains("following Slurm job 4000000 again") && log.contains("done"),
+        "{log}"
+    );
+}
+
 /// The node's state as `sinfo` reports it (`idle`, `down`, `allocated`, `mixed`).
 /// The cluster's nodes, by name.
 fn nodes(conf: &str) -> Vec<String> {
