@@ -155,11 +155,39 @@ fn running_slurm_job(ctx: &TestContext, conf: &str, name: &str, also: impl Fn() 
 
 /// The step of a one-step job as `job show -o json` prints it.
 fn only_step(job: &Value) -> Value {
+    job["jobs"][only_step_name(job)].clone()
+}
+
+/// The name of the one step of `job` (`job show`'s JSON).
+fn only_step_name(job: &Value) -> String {
     job["jobs"]
         .as_object()
-        .and_then(|j| j.values().next())
+        .and_then(|j| j.keys().next())
         .cloned()
         .unwrap_or_else(|| panic!("a job with one step: {job:#}"))
+}
+
+/// A command job on `hpc` whose command records that it started (a line in `count`), then
+/// waits for the file `go` and runs `then`; its runner is killed (SIGKILL) once the command
+/// runs in Slurm, leaving its batch job to run on. The Slurm job's id.
+fn killed_runner_while_waiting(
+    ctx: &TestContext,
+    conf: &str,
+    name: &str,
+    (count, go): (&Path, &Path),
+    then: &str,
+) -> String {
+    let yml = format!(
+        "type: command\ncompute: azureml:hpc\ncommand: >-\n  echo started >> {count} && echo before &&\n  \
+         for i in $(seq 600); do [ -f {go} ] && break; sleep 0.2; done &&\n  \
+         {then}\n",
+        count = count.display(),
+        go = go.display(),
+    );
+    let (mut runner, id) = slow_job(ctx, conf, name, &yml, || count.exists());
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    id
 }
 
 const PIPELINE: &str = r#"$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
@@ -682,17 +710,8 @@ fn a_resumed_job_follows_the_slurm_job_its_killed_runner_left_and_its_mlflow_cal
          print('logged', urllib.request.urlopen(urllib.request.Request(url, body, headers)).status)\n",
     )
     .unwrap();
-    let yml = format!(
-        "type: command\ncompute: azureml:hpc\ncommand: >-\n  echo started >> {count} && echo before &&\n  \
-         for i in $(seq 600); do [ -f {go} ] && break; sleep 0.2; done &&\n  \
-         python3 {script} && echo after\n",
-        count = count.display(),
-        go = go.display(),
-        script = script.display()
-    );
-    let (mut runner, id) = slow_job(&ctx, &conf, "r", &yml, || count.exists());
-    runner.kill().unwrap();
-    runner.wait().unwrap();
+    let then = format!("python3 {} && echo after", script.display());
+    let id = killed_runner_while_waiting(&ctx, &conf, "r", (&count, &go), &then);
     let job = sluice_json(&ctx, &conf, &["job", "show", "-n", "r", "-o", "json"]);
     assert_eq!(job["status"], "Failed", "{job:#}");
     assert!(
@@ -757,15 +776,7 @@ fn a_followed_step_whose_slurm_job_the_controller_has_forgotten_ends_as_its_exit
     };
     let dir = tempfile::tempdir().unwrap();
     let (count, go) = (dir.path().join("count"), dir.path().join("go"));
-    let yml = format!(
-        "type: command\ncompute: azureml:hpc\ncommand: >-\n  echo started >> {count} &&\n  \
-         for i in $(seq 600); do [ -f {go} ] && break; sleep 0.2; done && echo done\n",
-        count = count.display(),
-        go = go.display(),
-    );
-    let (mut runner, id) = slow_job(&ctx, &conf, "gone", &yml, || count.exists());
-    runner.kill().unwrap();
-    runner.wait().unwrap();
+    let id = killed_runner_while_waiting(&ctx, &conf, "gone", (&count, &go), "echo done");
     // The batch job ends on its own, with no runner watching it.
     std::fs::write(&go, "").unwrap();
     wait_for(60, "the Slurm job to complete", || {
@@ -774,11 +785,7 @@ fn a_followed_step_whose_slurm_job_the_controller_has_forgotten_ends_as_its_exit
     let job = sluice_json(&ctx, &conf, &["job", "show", "-n", "gone", "-o", "json"]);
     assert_eq!(job["status"], "Failed", "{job:#}");
     assert_eq!(only_step(&job)["detached"], true, "{job:#}");
-    let step = job["jobs"]
-        .as_object()
-        .and_then(|j| j.keys().next())
-        .cloned()
-        .unwrap_or_else(|| panic!("a job with one step: {job:#}"));
+    let step = only_step_name(&job);
     {
         let location = sluice_store::testing::workspace_location(&ctx.workspace()).unwrap();
         let store = sluice_store::Store::open_at(&location).unwrap();
