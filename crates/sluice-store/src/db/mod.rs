@@ -181,6 +181,25 @@ impl Row<'_> {
     }
 }
 
+impl Row<'_> {
+    /// `f` of the column's value as it lies in the row, unconverted: a blob or text is read
+    /// where it is, without a copy.
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "`r.with_ref(0, ..)` reads best by value, as `get`"
+    )]
+    pub fn with_ref<I: RowIndex, T>(&self, idx: I, f: impl FnOnce(ValueRef<'_>) -> T) -> Result<T> {
+        let index = idx.index(self)?;
+        match &self.0 {
+            RowInner::Sqlite(r) => Ok(f(ValueRef::from(r.get_ref(index)?))),
+            RowInner::Postgres(r) => {
+                let raw: pg::Raw<'_> = r.try_get(index)?;
+                Ok(f(raw.value()?))
+            }
+        }
+    }
+}
+
 fn conversion<T: FromSql>(index: usize, found: &'static str) -> DbError {
     DbError::Conversion {
         index,

@@ -20,7 +20,7 @@
 //! when flagged, the model id as a u16 length and UTF-8 bytes; all little-endian. Points
 //! logged twice are kept once by the reader (as `metrics`' key kept them once).
 
-use crate::db::{Conn, params};
+use crate::db::{Conn, ValueRef, params};
 use crate::{Result, StoreError};
 
 /// The blob format this build writes (and the only one it reads).
@@ -91,6 +91,8 @@ pub(super) fn decode(blob: &[u8], out: &mut Vec<Point>, run_id: &str, key: &str)
             "format {format}, this build reads {FORMAT}"
         )));
     }
+    // At most one point per 25 bytes: room for all of them at once.
+    out.reserve(rest.len() / 25);
     let word = |b: &[u8]| <[u8; 8]>::try_from(b).unwrap_or_default();
     while !rest.is_empty() {
         let head = take(&mut rest, 25).ok_or_else(|| damaged("truncated"))?;
@@ -140,14 +142,21 @@ pub(super) fn read(
     key: &str,
     out: &mut Vec<Point>,
 ) -> Result<()> {
-    let blobs: Vec<Vec<u8>> = conn
-        .prepare_cached("SELECT points FROM history_chunks WHERE history_id = ?1")?
-        .query_map(params![history], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    for blob in &blobs {
-        decode(blob, out, run_id, key)?;
-    }
-    Ok(())
+    // Each chunk is decoded where it lies in its row, not copied out first.
+    let decoded = conn.query_map(
+        "SELECT points FROM history_chunks WHERE history_id = ?1",
+        params![history],
+        |r| {
+            r.with_ref(0, |v| match v {
+                ValueRef::Blob(blob) => decode(blob, out, run_id, key),
+                other => Err(StoreError::Corrupt(format!(
+                    "a stored chunk of metric `{key}` of run {run_id} is {}, not a blob",
+                    other.kind()
+                ))),
+            })
+        },
+    )?;
+    decoded.into_iter().collect()
 }
 
 /// Writes one history's points (in history order) as a chunk numbered after every chunk before

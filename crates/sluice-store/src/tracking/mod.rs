@@ -2508,6 +2508,18 @@ mod tests {
                 2,
                 "one chunk a batch"
             );
+            // A chunk that is not a blob (a damaged file) is an error naming the history, not
+            // a shorter history.
+            s.conn
+                .execute_batch("UPDATE history_chunks SET points = 'damaged'")
+                .unwrap();
+            let err = s.metric_history(&run, "loss", 25_000, 0).unwrap_err();
+            assert!(
+                matches!(err, crate::StoreError::Corrupt(_))
+                    && err.to_string().contains("`loss`")
+                    && err.to_string().contains("not a blob"),
+                "{err}"
+            );
         }
     }
 
