@@ -339,7 +339,7 @@ impl Governed<'_> {
         let actor = self.actor;
         self.store.atomically(|s| {
             let m = s.rename_registered_model(name, new_name)?;
-            for table in ["model_policies", "approvals"] {
+            for table in ["model_policies", "approvals", "alias_history"] {
                 s.conn.execute(
                     &format!("UPDATE {table} SET name = ?2 WHERE name = ?1"),
                     params![name, new_name],
@@ -387,7 +387,8 @@ impl Governed<'_> {
         self.store.atomically(|s| {
             let before = s.get_registered_model(name)?;
             s.delete_registered_model(name)?;
-            for table in ["model_policies", "approvals"] {
+            // (The audit log keeps the deleted model's story.)
+            for table in ["model_policies", "approvals", "alias_history"] {
                 s.conn
                     .execute(&format!("DELETE FROM {table} WHERE name = ?1"), [name])?;
             }
@@ -966,5 +967,51 @@ mod tests {
                 .governed(&Actor::new("r", Role::Reader))
                 .set_alias("taxi", "x", "1"),
         );
+    }
+
+    /// A model's policy, approvals and alias history follow it through a rename, and go with
+    /// it when it is deleted: a new model under either name starts with none of them.
+    #[test]
+    fn governance_records_follow_a_rename_and_go_with_a_delete() {
+        let mut f = fixture();
+        let (alice, bob) = (f.alice.clone(), f.bob.clone());
+        f.store
+            .governed(&bob)
+            .set_policy("taxi", &policy(1, false))
+            .unwrap();
+        version(&mut f, &alice, 0.9).unwrap();
+        f.store.governed(&bob).approve("taxi", "1", None).unwrap();
+        f.store
+            .governed(&bob)
+            .set_alias("taxi", "champion", "1")
+            .unwrap();
+        let records = |f: &Fixture, name: &str| {
+            (
+                f.store.get_policy(name).unwrap().is_some(),
+                f.store.approvals(name, None).unwrap().len(),
+                f.store.alias_history(name).unwrap().len(),
+            )
+        };
+        assert_eq!(records(&f, "taxi"), (true, 1, 1));
+        f.store
+            .governed(&bob)
+            .rename_registered_model("taxi", "fares")
+            .unwrap();
+        assert_eq!(records(&f, "fares"), (true, 1, 1));
+        assert_eq!(records(&f, "taxi"), (false, 0, 0));
+        f.store
+            .governed(&alice)
+            .create_registered_model("taxi", &[], None)
+            .unwrap();
+        assert_eq!(records(&f, "taxi"), (false, 0, 0));
+        f.store
+            .governed(&bob)
+            .delete_registered_model("fares")
+            .unwrap();
+        f.store
+            .governed(&alice)
+            .create_registered_model("fares", &[], None)
+            .unwrap();
+        assert_eq!(records(&f, "fares"), (false, 0, 0));
     }
 }
