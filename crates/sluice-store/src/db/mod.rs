@@ -170,18 +170,10 @@ impl Row<'_> {
     )]
     pub fn get<I: RowIndex, T: FromSql>(&self, idx: I) -> Result<T> {
         let index = idx.index(self)?;
-        match &self.0 {
-            RowInner::Sqlite(r) => T::from_sql(ValueRef::from(r.get_ref(index)?))
-                .map_err(|found| conversion::<T>(index, found)),
-            RowInner::Postgres(r) => {
-                let raw: pg::Raw<'_> = r.try_get(index)?;
-                T::from_sql(raw.value()?).map_err(|found| conversion::<T>(index, found))
-            }
-        }
+        self.with_ref(index, T::from_sql)?
+            .map_err(|found| conversion::<T>(index, found))
     }
-}
 
-impl Row<'_> {
     /// `f` of the column's value as it lies in the row, unconverted: a blob or text is read
     /// where it is, without a copy.
     #[expect(
