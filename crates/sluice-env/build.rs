@@ -5,21 +5,32 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("curated");
+    // The folder of the crate being built, read when the script runs: a script binary that
+    // cargo reuses from a build of the same sources at another path (a git worktree sharing
+    // the target folder) must not read that path's files, or none at all.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest).join("curated");
     println!("cargo:rerun-if-changed={}", dir.display());
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| {
-                    Path::new(n)
-                        .extension()
-                        .is_some_and(|e| e.eq_ignore_ascii_case("yml"))
-                })
-                .collect()
+    let entries = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read the curated catalog {}: {e}", dir.display()));
+    let mut names: Vec<String> = entries
+        .map(|e| {
+            e.unwrap_or_else(|e| panic!("cannot read the curated catalog {}: {e}", dir.display()))
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
         })
-        .unwrap_or_default();
+        .filter(|n| {
+            Path::new(n)
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("yml"))
+        })
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "catalog.yml"),
+        "{} holds no catalog.yml",
+        dir.display()
+    );
     names.sort();
     let mut out = String::from("pub(crate) static FILES: &[(&str, &str)] = &[\n");
     for name in &names {
