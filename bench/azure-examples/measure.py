@@ -95,10 +95,11 @@ def classify(path, text):
 
 
 # Forms of the 2021 preview schema that Azure ML's GA CLI no longer takes either: `code:
-# {local_path: ...}`, `type: path`, `docker:` and `model_uri:` at the top of an asset, `dataset:`/`file:`/`folder:` inputs, `${{jobs.X...}}`
-# without `parent.`, `type: component` steps, `.spec.yaml` component specs.
+# {local_path: ...}`, `type: path`, `docker:` and `model_uri:` at the top of an asset, `dataset:`/`file:`/`folder:` inputs,
+# `type: component` steps, `.spec.yaml` component specs. (`${{jobs.X.outputs.y}}` without `parent.` is
+# read as the sibling's output.)
 PREVIEW = re.compile(
-    r"^model_uri:|^docker:|local_path:|^\s+type:\s*path\s*$|^\s+(dataset|file|folder):\s|\$\{\{\s*jobs\.|^\s+type:\s*component\s*$|\$schema:.*CommandComponent\.json|^\s*amlEnvironment:",
+    r"^model_uri:|^docker:|local_path:|^\s+type:\s*path\s*$|^\s+(dataset|file|folder):\s|^\s+type:\s*component\s*$|\$schema:.*CommandComponent\.json|^\s*amlEnvironment:",
     re.M,
 )
 

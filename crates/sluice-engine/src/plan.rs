@@ -400,7 +400,11 @@ fn plan_step(
                     unreachable!("validated")
                 };
                 let parent = pipeline_outputs.get_mut(p).expect("validated");
-                parent.ty = def.ty.value;
+                // A component's output has the type it declares; an inline step's output that
+                // only names the pipeline's output has that output's type (a `uri_file` at a
+                // `path:` is written as that file).
+                let ty = if c.inline { parent.ty } else { def.ty.value };
+                parent.ty = ty;
                 let (dir, file) = if parent.dir.starts_with(ws.job_dir(job_name).join("outputs")) {
                     // An unplaced pipeline output lives where the step writes it.
                     parent.dir.clone_from(&default_dir);
@@ -409,7 +413,7 @@ fn plan_step(
                     (parent.dir.clone(), parent.file.clone())
                 };
                 OutputPlan {
-                    ty: def.ty.value,
+                    ty,
                     dir,
                     pipeline_output: Some(p.clone()),
                     register_as: None,

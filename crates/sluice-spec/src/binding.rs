@@ -44,15 +44,19 @@ pub(crate) fn parse_expression(expr: &str) -> Result<Binding, String> {
         ["outputs", x] if ok(x) => Binding::Output((*x).to_owned()),
         ["parent", "inputs", x] if ok(x) => Binding::ParentInput((*x).to_owned()),
         ["parent", "outputs", x] if ok(x) => Binding::ParentOutput((*x).to_owned()),
-        ["parent", "jobs", j, "outputs", x] if ok(j) && ok(x) => Binding::JobOutput {
-            job: (*j).to_owned(),
-            output: (*x).to_owned(),
-        },
+        // `jobs.J.outputs.x` is the short form Azure ML's own examples still use
+        // (`hello-pipeline-default-artifacts.yml`): the same sibling output.
+        ["parent", "jobs", j, "outputs", x] | ["jobs", j, "outputs", x] if ok(j) && ok(x) => {
+            Binding::JobOutput {
+                job: (*j).to_owned(),
+                output: (*x).to_owned(),
+            }
+        }
         _ => {
             return Err(format!(
                 "`${{{{{expr}}}}}` is not a binding Sluice understands; expected \
                  `inputs.NAME`, `outputs.NAME`, `parent.inputs.NAME`, `parent.outputs.NAME` \
-                 or `parent.jobs.JOB.outputs.NAME`"
+                 or `parent.jobs.JOB.outputs.NAME` (also `jobs.JOB.outputs.NAME`)"
             ));
         }
     };
@@ -185,7 +189,15 @@ mod tests {
                 output: "model".into()
             })
         );
+        assert_eq!(
+            parse_expression("jobs.hello_job.outputs.artifacts"),
+            Ok(Binding::JobOutput {
+                job: "hello_job".into(),
+                output: "artifacts".into()
+            })
+        );
         assert!(parse_expression("parent.job.train").is_err());
+        assert!(parse_expression("jobs.train.inputs.x").is_err());
     }
 
     #[test]

@@ -1970,6 +1970,100 @@ jobs:
     );
 }
 
+/// Azure ML's own examples, as published (curated environments aside, which would need the
+/// network to build): `hello-pipeline-customize-output-file.yml`, whose inline step only names
+/// a pipeline output that is a `uri_file` at a datastore path, and
+/// `hello-pipeline-default-artifacts.yml`, which binds a sibling's output in the short form
+/// `${{jobs.J.outputs.x}}`.
+#[test]
+fn azure_examples_with_a_pipeline_file_output_and_short_job_bindings_run() {
+    let ctx = TestContext::new();
+    ctx.write(
+        "customize-output-file.yml",
+        "\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+type: pipeline
+display_name: hello_pipeline_customize_output_file
+
+outputs:
+  output:
+    type: uri_file
+    path: azureml://datastores/workspaceblobstore/paths/${{name}}/hello_world.txt
+    mode: rw_mount
+jobs:
+  hello_world:
+    command: echo \"hello\" && echo \"world\" > ${{outputs.output}}
+    environment:
+      image: python
+    compute: azureml:cpu-cluster
+    outputs:
+      output: ${{parent.outputs.output}}
+",
+    );
+    let out = ctx.run(&[
+        "job",
+        "create",
+        "-f",
+        "customize-output-file.yml",
+        "--name",
+        "custom1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = ctx
+        .workspace()
+        .join("datastores/workspaceblobstore/custom1/hello_world.txt");
+    assert_eq!(std::fs::read_to_string(&written).unwrap(), "world\n");
+
+    ctx.write(
+        "default-artifacts.yml",
+        "\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+type: pipeline
+jobs:
+  hello_job:
+    command: echo \"hello\" && echo \"world\" > ${{outputs.artifacts}}/world.txt
+    environment:
+      image: python
+    compute: azureml:cpu-cluster
+    outputs:
+      artifacts:
+  world_job:
+    command: cat ${{inputs.world_input}}/world.txt
+    environment:
+      image: python
+    compute: azureml:cpu-cluster
+    inputs:
+      world_input: ${{jobs.hello_job.outputs.artifacts}}
+",
+    );
+    let out = ctx.run(&[
+        "job",
+        "create",
+        "-f",
+        "default-artifacts.yml",
+        "--name",
+        "artifacts1",
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job = ctx.json(&["job", "show", "-n", "artifacts1"]);
+    let log = std::fs::read_to_string(
+        ctx.workspace()
+            .join("jobs/artifacts1/steps/world_job/logs/std_log.txt"),
+    )
+    .unwrap();
+    assert!(log.lines().any(|l| l.trim() == "world"), "{log}\n{job}");
+}
+
 /// A sweep inside a pipeline component: its steps are renamed when the component is embedded
 /// (`tune.s.trial_1`), and the picking step still finds its trials' runs.
 #[test]
