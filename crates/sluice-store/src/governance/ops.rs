@@ -46,6 +46,64 @@ impl Target<'_> {
     }
 }
 
+/// What decides a protected move: the version, where it goes, the policy, the gate's result
+/// (none when the policy has no gate) and the version's approvals.
+struct ProtectedMove<'a> {
+    name: &'a str,
+    version: &'a str,
+    creator: &'a str,
+    target: Target<'a>,
+    policy: &'a Policy,
+    gate: Option<&'a GateResult>,
+    approvals: &'a [Approval],
+}
+
+/// Whether a protected move may happen: every failed condition of the gate, and too few
+/// approvals (those of the version's creator not counted when the policy says so), named in
+/// one refusal. Reads nothing but its facts.
+fn protected_move_verdict(m: &ProtectedMove<'_>) -> Result<()> {
+    let (name, version, policy) = (m.name, m.version, m.policy);
+    let mut failures: Vec<String> = m.gate.map(|g| g.failures.clone()).unwrap_or_default();
+    let have = counted_approvals(policy, version, m.creator, m.approvals);
+    let need = usize::try_from(policy.approvals.required).unwrap_or(usize::MAX);
+    if have < need {
+        failures.push(format!(
+            "version {version} has {have} of the {need} approval(s) it needs{} (`sluice model approve -n {name} --version {version}`)",
+            if policy.approvals.distinct_from_creator {
+                " from someone other than its creator"
+            } else {
+                ""
+            }
+        ));
+    }
+    if failures.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Denied(format!(
+        "the promotion policy of model `{name}` forbids moving {} to version {version}: {}",
+        match m.target {
+            Target::Alias(a) => format!("alias `{a}`"),
+            Target::ProductionStage => "the `Production` stage".to_owned(),
+        },
+        failures.join("; ")
+    )))
+}
+
+/// The approvals of `version` that count under `policy` (its creator's not, when the policy
+/// wants them from someone else).
+fn counted_approvals(
+    policy: &Policy,
+    version: &str,
+    creator: &str,
+    approvals: &[Approval],
+) -> usize {
+    approvals
+        .iter()
+        .filter(|a| a.version == version)
+        .filter(|a| !policy.approvals.distinct_from_creator || a.approver != creator)
+        .count()
+}
+
 fn version_json(v: &ModelVersion) -> Value {
     json!({"version": v.version, "stage": v.current_stage, "description": v.description,
            "source": v.source, "run_id": v.run_id, "created_by": v.user_id})
@@ -163,16 +221,9 @@ impl Store {
         Ok(Some(result))
     }
 
-    /// Approvals that count for a version under `policy`.
-    fn counted_approvals(&self, policy: &Policy, v: &ModelVersion) -> Result<usize> {
-        Ok(self
-            .approvals(&v.name, Some(&v.version))?
-            .iter()
-            .filter(|a| !policy.approvals.distinct_from_creator || a.approver != v.user_id)
-            .count())
-    }
-
-    /// Refuses a protected move the policy forbids, naming each failed condition.
+    /// Refuses a protected move the policy forbids, naming each failed condition: the facts
+    /// (the gate's result, the version's approvals and creator) are read here, the decision is
+    /// [`protected_move_verdict`]'s.
     fn check_protected_move(
         &self,
         actor: &Actor,
@@ -186,34 +237,17 @@ impl Store {
             &format!("moving the protected {}", target.describe(name)),
         )?;
         let v = self.get_model_version(name, version)?;
-        let mut failures = Vec::new();
-        if let Some(g) = self.gate_for(name, policy, &v, target)? {
-            failures.extend(g.failures);
-        }
-        let have = self.counted_approvals(policy, &v)?;
-        let need = usize::try_from(policy.approvals.required).unwrap_or(usize::MAX);
-        if have < need {
-            failures.push(format!(
-                "version {version} has {have} of the {need} approval(s) it needs{} (`sluice model approve -n {name} --version {version}`)",
-                if policy.approvals.distinct_from_creator {
-                    " from someone other than its creator"
-                } else {
-                    ""
-                }
-            ));
-        }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(StoreError::Denied(format!(
-                "the promotion policy of model `{name}` forbids moving {} to version {version}: {}",
-                match target {
-                    Target::Alias(a) => format!("alias `{a}`"),
-                    Target::ProductionStage => "the `Production` stage".to_owned(),
-                },
-                failures.join("; ")
-            )))
-        }
+        let gate = self.gate_for(name, policy, &v, target)?;
+        let approvals = self.approvals(name, Some(version))?;
+        protected_move_verdict(&ProtectedMove {
+            name,
+            version,
+            creator: &v.user_id,
+            target,
+            policy,
+            gate: gate.as_ref(),
+            approvals: &approvals,
+        })
     }
 
     /// A model's governance at a glance: aliases, policy, and per version its creator,
@@ -248,8 +282,8 @@ impl Store {
                 "stage": v.current_stage,
                 "created_by": v.user_id,
                 "run_id": v.run_id,
+                "approvals_counted": counted_approvals(&effective, &v.version, &v.user_id, &approvals),
                 "approvals": approvals,
-                "approvals_counted": self.counted_approvals(&effective, v)?,
                 "approvals_required": effective.approvals.required,
                 "gate": gate,
             }));
@@ -1013,5 +1047,64 @@ mod tests {
             .create_registered_model("fares", &[], None)
             .unwrap();
         assert_eq!(records(&f, "fares"), (false, 0, 0));
+    }
+
+    /// The protected-move decision, from facts alone: the gate's failures and too few
+    /// approvals are each named; the creator's own approval does not count when the policy
+    /// wants another's; approvals of other versions never count.
+    #[test]
+    fn a_protected_move_is_decided_from_its_facts_alone() {
+        let approval = |version: &str, approver: &str| Approval {
+            version: version.into(),
+            approver: approver.into(),
+            comment: None,
+            at: "t".into(),
+        };
+        let policy = policy(1, false);
+        let failed_gate = GateResult {
+            metric: "test r2".into(),
+            value: Some(0.5),
+            metric_run: None,
+            baseline_version: None,
+            baseline_value: None,
+            passed: false,
+            failures: vec![
+                "metric `test r2` of version 2 is 0.5, below the threshold min 0.7".into(),
+            ],
+        };
+        let verdict = |gate: Option<&GateResult>, approvals: &[Approval]| {
+            protected_move_verdict(&ProtectedMove {
+                name: "taxi",
+                version: "2",
+                creator: "alice",
+                target: Target::Alias("champion"),
+                policy: &policy,
+                gate,
+                approvals,
+            })
+        };
+        assert!(verdict(None, &[approval("2", "bob")]).is_ok());
+        let refused = |r: Result<()>| match r {
+            Err(StoreError::Denied(m)) => m,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        // The creator's own approval, and another version's, do not count.
+        let msg = refused(verdict(
+            None,
+            &[approval("2", "alice"), approval("1", "bob")],
+        ));
+        assert!(
+            msg.starts_with("the promotion policy of model `taxi` forbids moving alias `champion` to version 2: ")
+                && msg.contains("version 2 has 0 of the 1 approval(s) it needs from someone other than its creator"),
+            "{msg}"
+        );
+        // Both failures named in one refusal.
+        let msg = refused(verdict(Some(&failed_gate), &[]));
+        assert!(
+            msg.contains("below the threshold min 0.7; version 2 has 0 of the 1"),
+            "{msg}"
+        );
+        let msg = refused(verdict(Some(&failed_gate), &[approval("2", "bob")]));
+        assert!(!msg.contains("approval"), "{msg}");
     }
 }
