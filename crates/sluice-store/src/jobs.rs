@@ -630,7 +630,7 @@ impl Store {
     }
 
     /// Jobs that ended because the process running them died and were neither resumed nor
-    /// canceled since: `Failed`, their error an interruption's ([`INTERRUPTED`]), oldest first.
+    /// canceled since: `Failed`, their error an interruption's ([`crate::INTERRUPTED`]), oldest first.
     pub fn interrupted_jobs(&self) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare(
             "SELECT name FROM jobs WHERE status = 'Failed' AND error LIKE 'interrupted:%' ORDER BY created_at, name",

@@ -297,7 +297,7 @@ pub struct JobRunner {
 }
 
 /// A step process a runner left when another machine judged it gone
-/// ([`Store::orphan_processes`]).
+/// ([`Store::orphan_processes_of_machine`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrphanProcess {
     pub job: String,

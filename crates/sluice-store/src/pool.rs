@@ -112,7 +112,7 @@ impl StorePool {
     /// Makes `store`, a connection to this pool's database kept outside the pool (a
     /// workspace's own, which runs a job's steps beside the server its steps log to), leave its
     /// checkpoints to the pool's checkpointer as the pool's connections do: it then runs one
-    /// itself only at [`WAL_BACKSTOP_PAGES`]. Left to SQLite it would run one inline every
+    /// itself only at `WAL_BACKSTOP_PAGES`. Left to SQLite it would run one inline every
     /// 1,000 pages (copying them and syncing twice, in the middle of a step's bookkeeping).
     /// Nothing changes on PostgreSQL. After the pool is gone `store` still checkpoints at the
     /// backstop, and when the last connection closes SQLite checkpoints what is left.
