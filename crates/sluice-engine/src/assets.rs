@@ -29,7 +29,7 @@ fn new_version(ws: &Workspace, data: &NewData<'_>) -> Result<String, EngineError
     };
     if ws.store().get_data(data.name, Some(&version)).is_ok() {
         return Err(StoreError::AlreadyExists {
-            what: "data asset",
+            what: sluice_store::Entity::DataAsset,
             name: format!("{}:{version}", data.name),
         }
         .into());

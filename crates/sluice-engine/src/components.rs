@@ -155,7 +155,7 @@ pub fn register_component(
                 return Ok((existing, false));
             }
             return Err(StoreError::AlreadyExists {
-                what: "component",
+                what: sluice_store::Entity::Component,
                 name: format!("{name}:{v} with other content"),
             }
             .into());

@@ -136,7 +136,7 @@ pub fn register_model(
             Ok(existing) if existing.source == source => return Ok((existing, false)),
             Ok(_) => {
                 return Err(StoreError::AlreadyExists {
-                    what: "model version",
+                    what: sluice_store::Entity::ModelVersion,
                     name: format!("{}:{v} with other files", new.name),
                 }
                 .into());

@@ -249,7 +249,7 @@ pub fn explain(ws: &Workspace, job: &str, only: Option<&str>) -> Result<Vec<Valu
         && out.is_empty()
     {
         return Err(EngineError::Store(sluice_store::StoreError::NotFound {
-            what: "step",
+            what: sluice_store::Entity::Step,
             name: format!("{job}/{name}"),
         }));
     }

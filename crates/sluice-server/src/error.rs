@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use sluice_store::StoreError;
+use sluice_store::{Entity, StoreError};
 
 /// MLflow's error codes that Sluice returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,24 +87,26 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { what, name } => ApiError::not_found(match what {
-                "experiment" => format!("No Experiment with id={name} exists"),
-                "run" => format!("Run with id={name} not found"),
-                "run tag" | "experiment tag" => format!("No tag with name: {name}"),
-                "registered model" => format!("Registered Model with name={name} not found"),
-                "model version" => format!("Model Version ({name}) not found"),
-                "logged model" => format!("Logged model with ID '{name}' not found."),
-                "alias" => format!("Registered model alias {name} not found."),
-                "trace" => format!("Trace with ID '{name}' not found."),
-                "trace tag" => name,
-                "webhook" => format!("Webhook with ID {name} not found."),
+                Entity::Experiment => format!("No Experiment with id={name} exists"),
+                Entity::Run => format!("Run with id={name} not found"),
+                Entity::RunTag | Entity::ExperimentTag => format!("No tag with name: {name}"),
+                Entity::RegisteredModel => format!("Registered Model with name={name} not found"),
+                Entity::ModelVersion => format!("Model Version ({name}) not found"),
+                Entity::LoggedModel => format!("Logged model with ID '{name}' not found."),
+                Entity::Alias => format!("Registered model alias {name} not found."),
+                Entity::Trace => format!("Trace with ID '{name}' not found."),
+                Entity::TraceTag => name,
+                Entity::Webhook => format!("Webhook with ID {name} not found."),
                 other => format!("Could not find {other} '{name}'"),
             }),
             StoreError::AlreadyExists { what, name } => ApiError::new(
                 ErrorCode::ResourceAlreadyExists,
                 match what {
-                    "experiment" => format!("Experiment(name={name}) already exists."),
-                    "registered model" => format!("Registered Model (name={name}) already exists."),
-                    other => format!("{} '{name}' already exists.", capitalize(other)),
+                    Entity::Experiment => format!("Experiment(name={name}) already exists."),
+                    Entity::RegisteredModel => {
+                        format!("Registered Model (name={name}) already exists.")
+                    }
+                    other => format!("{} '{name}' already exists.", capitalize(other.as_str())),
                 },
             ),
             StoreError::Invalid(m) => ApiError::invalid(m),

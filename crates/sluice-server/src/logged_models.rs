@@ -186,7 +186,7 @@ async fn delete_tag(State(s): S, Path((id, key)): Path<(String, String)>) -> Rep
         .delete_logged_model_tag(&id, &key)
         .map_err(|e| match e {
             StoreError::NotFound {
-                what: "logged model tag",
+                what: sluice_store::Entity::LoggedModelTag,
                 ..
             } => ApiError::not_found(format!(
                 "No tag with key '{key}' found for model with ID '{id}'."

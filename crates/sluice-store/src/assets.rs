@@ -37,7 +37,7 @@ impl Store {
         &self,
         table: &str,
         columns: &str,
-        what: &'static str,
+        what: crate::Entity,
         name: &str,
         version: Option<&str>,
         from_row: fn(&crate::db::Row<'_>) -> crate::db::Result<T>,
@@ -117,7 +117,7 @@ impl Store {
                 row.created_at
             ],
         );
-        map_conflict(res, "data asset", || {
+        map_conflict(res, crate::Entity::DataAsset, || {
             format!("{}:{}", row.name, row.version)
         })
     }
@@ -127,7 +127,7 @@ impl Store {
         self.get_version(
             "data_assets",
             DataAssetRow::COLUMNS,
-            "data asset",
+            crate::Entity::DataAsset,
             name,
             version,
             DataAssetRow::from_row,
@@ -165,7 +165,7 @@ impl Store {
                 row.created_at
             ],
         );
-        map_conflict(res, "environment", || {
+        map_conflict(res, crate::Entity::Environment, || {
             format!("{}:{}", row.name, row.version)
         })
     }
@@ -174,7 +174,7 @@ impl Store {
         self.get_version(
             "environments",
             EnvironmentRow::COLUMNS,
-            "environment",
+            crate::Entity::Environment,
             name,
             version,
             EnvironmentRow::from_row,
@@ -341,7 +341,9 @@ impl Store {
                 row.created_at
             ],
         );
-        map_conflict(res, "component", || format!("{}:{}", row.name, row.version))
+        map_conflict(res, crate::Entity::Component, || {
+            format!("{}:{}", row.name, row.version)
+        })
     }
 
     /// A component version, or the latest (`version: None`).
@@ -349,7 +351,7 @@ impl Store {
         self.get_version(
             "components",
             ComponentRow::COLUMNS,
-            "component",
+            crate::Entity::Component,
             name,
             version,
             ComponentRow::from_row,

@@ -57,7 +57,7 @@ impl Store {
                 job.created_at
             ],
         );
-        map_conflict(res, "job", || job.name.clone())?;
+        map_conflict(res, crate::Entity::Job, || job.name.clone())?;
         tx.execute(
             "INSERT INTO status_history (job_name, step_name, status, at) VALUES (?1, '', ?2, ?3)",
             params![job.name, job.status, job.created_at],
@@ -112,7 +112,7 @@ impl Store {
         )?;
         if n == 0 {
             return Err(StoreError::NotFound {
-                what: "job",
+                what: crate::Entity::Job,
                 name: name.to_owned(),
             });
         }
@@ -920,7 +920,7 @@ impl Store {
                 .optional()?;
             return Err(match status {
                 None => StoreError::NotFound {
-                    what: "job",
+                    what: crate::Entity::Job,
                     name: job.to_owned(),
                 },
                 Some(status) if only_interrupted => StoreError::Invalid(format!(
@@ -1000,7 +1000,7 @@ impl Store {
             )
             .optional()?
             .ok_or_else(|| StoreError::NotFound {
-                what: "job",
+                what: crate::Entity::Job,
                 name: name.to_owned(),
             })
     }
@@ -1078,7 +1078,7 @@ fn step_status_in(
     )?;
     if n == 0 {
         return Err(StoreError::NotFound {
-            what: "step",
+            what: crate::Entity::Step,
             name: format!("{job}/{step}"),
         });
     }

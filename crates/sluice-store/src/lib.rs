@@ -116,13 +116,73 @@ fn steps_of_other_jobs_sql(filter: &str) -> String {
     )
 }
 
+/// What a [`StoreError::NotFound`] or [`StoreError::AlreadyExists`] is about: callers match on
+/// it (the server's MLflow messages, the CLI's hints), never on text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Entity {
+    Experiment,
+    ExperimentTag,
+    Run,
+    RunTag,
+    RegisteredModel,
+    ModelVersion,
+    Alias,
+    LoggedModel,
+    LoggedModelTag,
+    Approval,
+    Trace,
+    TraceTag,
+    Webhook,
+    Token,
+    Job,
+    Step,
+    DataAsset,
+    Environment,
+    Component,
+}
+
+impl Entity {
+    /// Its name in messages: `registered model`, `data asset`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Experiment => "experiment",
+            Entity::ExperimentTag => "experiment tag",
+            Entity::Run => "run",
+            Entity::RunTag => "run tag",
+            Entity::RegisteredModel => "registered model",
+            Entity::ModelVersion => "model version",
+            Entity::Alias => "alias",
+            Entity::LoggedModel => "logged model",
+            Entity::LoggedModelTag => "logged model tag",
+            Entity::Approval => "approval",
+            Entity::Trace => "trace",
+            Entity::TraceTag => "trace tag",
+            Entity::Webhook => "webhook",
+            Entity::Token => "token",
+            Entity::Job => "job",
+            Entity::Step => "step",
+            Entity::DataAsset => "data asset",
+            Entity::Environment => "environment",
+            Entity::Component => "component",
+        }
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{what} `{name}` was not found")]
-    NotFound { what: &'static str, name: String },
+    NotFound { what: Entity, name: String },
     #[error("{what} `{name}` already exists")]
-    AlreadyExists { what: &'static str, name: String },
+    AlreadyExists { what: Entity, name: String },
     #[error(
         "the workspace database was written by a newer Sluice (schema {found}, this build knows {known})"
     )]
@@ -471,7 +531,7 @@ impl Store {
 
 fn map_conflict(
     res: crate::db::Result<usize>,
-    what: &'static str,
+    what: Entity,
     name: impl FnOnce() -> String,
 ) -> Result<()> {
     match res {

@@ -100,7 +100,7 @@ fn invalid(msg: impl Into<String>) -> StoreError {
 
 fn not_found(id: &str) -> StoreError {
     StoreError::NotFound {
-        what: "trace",
+        what: crate::Entity::Trace,
         name: id.to_owned(),
     }
 }
@@ -442,7 +442,7 @@ impl Store {
         )?;
         if n == 0 {
             return Err(StoreError::NotFound {
-                what: "trace tag",
+                what: crate::Entity::TraceTag,
                 name: format!("No trace tag with key '{key}' for trace with ID '{id}'"),
             });
         }

@@ -2,7 +2,7 @@
 
 use sluice_engine::EngineError;
 use sluice_spec::SpecError;
-use sluice_store::StoreError;
+use sluice_store::{Entity, StoreError};
 
 use crate::exit::Exit;
 
@@ -127,10 +127,10 @@ impl From<StoreError> for CliError {
             StoreError::NotFound { what, name } => CliError::NotFound {
                 message: format!("{what} `{name}` does not exist"),
                 hint: Some(match what {
-                    "job" => "list jobs with `sluice job list -o table`".to_owned(),
-                    "data asset" => "list data assets with `sluice data list -o table`".to_owned(),
-                    "environment" => "list environments with `sluice environment list -o table`".to_owned(),
-                    "registered model" | "model version" | "alias" | "registered model alias" => {
+                    Entity::Job => "list jobs with `sluice job list -o table`".to_owned(),
+                    Entity::DataAsset => "list data assets with `sluice data list -o table`".to_owned(),
+                    Entity::Environment => "list environments with `sluice environment list -o table`".to_owned(),
+                    Entity::RegisteredModel | Entity::ModelVersion | Entity::Alias => {
                         "list models with `sluice model list -o table`".to_owned()
                     }
                     _ => format!("check the name of the {what}"),
@@ -139,8 +139,8 @@ impl From<StoreError> for CliError {
             StoreError::AlreadyExists { what, name } => CliError::AlreadyExists {
                 message: format!("{what} `{name}` already exists"),
                 hint: Some(match what {
-                    "approval" => "each approver approves a version once".to_owned(),
-                    "token" => "pick another name, or revoke the old token with `sluice token revoke -n NAME`".to_owned(),
+                    Entity::Approval => "each approver approves a version once".to_owned(),
+                    Entity::Token => "pick another name, or revoke the old token with `sluice token revoke -n NAME`".to_owned(),
                     _ => "versions are immutable: pass a new `--version`, or omit it to take the next number".to_owned(),
                 }),
             },

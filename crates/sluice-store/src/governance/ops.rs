@@ -745,7 +745,7 @@ impl Governed<'_> {
                 "INSERT INTO approvals (name, version, approver, comment, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![name, crate::registry::parse_version(version)?, actor.name, comment, at],
             );
-            crate::map_conflict(res, "approval", || format!("{name} version {version} by {}", actor.name))?;
+            crate::map_conflict(res, crate::Entity::Approval, || format!("{name} version {version} by {}", actor.name))?;
             let approval = Approval {
                 version: v.version.clone(),
                 approver: actor.name.clone(),

@@ -121,7 +121,7 @@ impl Store {
                 job
             ],
         );
-        crate::map_conflict(res, "token", || name.to_owned())?;
+        crate::map_conflict(res, crate::Entity::Token, || name.to_owned())?;
         Ok(NewToken {
             token: format!("{PREFIX}{id}_{secret}"),
             info: TokenInfo {
@@ -320,7 +320,7 @@ impl Governed<'_> {
                 )
                 .optional()?
                 .ok_or_else(|| StoreError::NotFound {
-                    what: "token",
+                    what: crate::Entity::Token,
                     name: name_or_id.to_owned(),
                 })?;
             let at = now();

@@ -238,7 +238,7 @@ impl Store {
         match row {
             Some(row) => with_events(row),
             None => Err(StoreError::NotFound {
-                what: "webhook",
+                what: crate::Entity::Webhook,
                 name: id.to_owned(),
             }),
         }
@@ -572,7 +572,7 @@ mod tests {
             matches!(
                 e,
                 StoreError::NotFound {
-                    what: "webhook",
+                    what: crate::Entity::Webhook,
                     ..
                 }
             ),

@@ -128,7 +128,7 @@ fn invalid(msg: impl Into<String>) -> StoreError {
     StoreError::Invalid(msg.into())
 }
 
-fn not_found(what: &'static str, name: impl Into<String>) -> StoreError {
+fn not_found(what: crate::Entity, name: impl Into<String>) -> StoreError {
     StoreError::NotFound {
         what,
         name: name.into(),
@@ -136,11 +136,14 @@ fn not_found(what: &'static str, name: impl Into<String>) -> StoreError {
 }
 
 fn model_not_found(name: &str) -> StoreError {
-    not_found("registered model", name)
+    not_found(crate::Entity::RegisteredModel, name)
 }
 
 fn version_not_found(name: &str, version: i64) -> StoreError {
-    not_found("model version", format!("name={name}, version={version}"))
+    not_found(
+        crate::Entity::ModelVersion,
+        format!("name={name}, version={version}"),
+    )
 }
 
 fn is_conflict(e: &crate::db::DbError) -> bool {
@@ -338,7 +341,7 @@ impl Store {
         ) {
             Err(e) if is_conflict(&e) => {
                 return Err(StoreError::AlreadyExists {
-                    what: "registered model",
+                    what: crate::Entity::RegisteredModel,
                     name: name.to_owned(),
                 });
             }
@@ -436,7 +439,7 @@ impl Store {
         ) {
             Err(e) if is_conflict(&e) => {
                 return Err(StoreError::AlreadyExists {
-                    what: "registered model",
+                    what: crate::Entity::RegisteredModel,
                     name: new_name.to_owned(),
                 });
             }
@@ -631,7 +634,7 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?;
-        let version = version.ok_or_else(|| not_found("alias", alias))?;
+        let version = version.ok_or_else(|| not_found(crate::Entity::Alias, alias))?;
         let mut v = self.version_row(name, version)?;
         self.fill_version_aliases(&mut v)?;
         Ok(v)
@@ -1007,7 +1010,7 @@ impl Store {
                 logged_model_from_row,
             )
             .optional()?
-            .ok_or_else(|| not_found("logged model", model_id))?;
+            .ok_or_else(|| not_found(crate::Entity::LoggedModel, model_id))?;
         self.fill_logged_model(&mut m)?;
         Ok(m)
     }
@@ -1058,7 +1061,7 @@ impl Store {
         if exists {
             Ok(())
         } else {
-            Err(not_found("logged model", model_id))
+            Err(not_found(crate::Entity::LoggedModel, model_id))
         }
     }
 
@@ -1070,7 +1073,7 @@ impl Store {
             params![model_id, status, now_ms()],
         )?;
         if changed == 0 {
-            return Err(not_found("logged model", model_id));
+            return Err(not_found(crate::Entity::LoggedModel, model_id));
         }
         self.get_logged_model(model_id)
     }
@@ -1082,7 +1085,7 @@ impl Store {
             params![model_id, now_ms()],
         )?;
         if changed == 0 {
-            return Err(not_found("logged model", model_id));
+            return Err(not_found(crate::Entity::LoggedModel, model_id));
         }
         Ok(())
     }
@@ -1107,7 +1110,7 @@ impl Store {
             params![model_id, key],
         )?;
         if n == 0 {
-            return Err(not_found("logged model tag", key));
+            return Err(not_found(crate::Entity::LoggedModelTag, key));
         }
         Ok(())
     }
@@ -1241,7 +1244,8 @@ fn resolve_source(
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        let (location, source_run) = found.ok_or_else(|| not_found("logged model", id))?;
+        let (location, source_run) =
+            found.ok_or_else(|| not_found(crate::Entity::LoggedModel, id))?;
         run_id = source_run;
         if uri_model_id.is_some() {
             storage = Some(location);
@@ -1260,7 +1264,7 @@ fn resolve_source(
                         |r| r.get(0),
                     )
                     .optional()?;
-                let uri = uri.ok_or_else(|| not_found("run", run))?;
+                let uri = uri.ok_or_else(|| not_found(crate::Entity::Run, run))?;
                 let sub = sub.trim_matches('/');
                 if sub.is_empty() {
                     uri
@@ -1313,7 +1317,7 @@ fn registered_source(tx: &crate::db::Conn, path: &str) -> Result<String> {
     };
     tx.query_row(sql, params![name, arg], |r| r.get(0))
         .optional()?
-        .ok_or_else(|| not_found("model version", format!("models:/{path}")))
+        .ok_or_else(|| not_found(crate::Entity::ModelVersion, format!("models:/{path}")))
 }
 
 #[cfg(test)]
@@ -1454,7 +1458,7 @@ mod tests {
         assert!(matches!(
             s.create_model_version(&version("nope", "s3://x")),
             Err(StoreError::NotFound {
-                what: "registered model",
+                what: crate::Entity::RegisteredModel,
                 ..
             })
         ));
@@ -1511,7 +1515,10 @@ mod tests {
         s.delete_registered_model_alias("m", "champion").unwrap();
         assert!(matches!(
             s.get_model_version_by_alias("m", "champion"),
-            Err(StoreError::NotFound { what: "alias", .. })
+            Err(StoreError::NotFound {
+                what: crate::Entity::Alias,
+                ..
+            })
         ));
         // Stages.
         s.transition_model_version_stage("m", "1", "production", false)
@@ -1816,7 +1823,7 @@ mod tests {
         assert!(matches!(
             s.delete_logged_model_tag(&m.model_id, "b"),
             Err(StoreError::NotFound {
-                what: "logged model tag",
+                what: crate::Entity::LoggedModelTag,
                 ..
             })
         ));
@@ -1853,13 +1860,16 @@ mod tests {
         assert!(matches!(
             s.create_model_version(&version("reg", "models:/m-nope")),
             Err(StoreError::NotFound {
-                what: "logged model",
+                what: crate::Entity::LoggedModel,
                 ..
             })
         ));
         assert!(matches!(
             s.create_model_version(&version("reg", "runs:/nope/model")),
-            Err(StoreError::NotFound { what: "run", .. })
+            Err(StoreError::NotFound {
+                what: crate::Entity::Run,
+                ..
+            })
         ));
 
         // Search.

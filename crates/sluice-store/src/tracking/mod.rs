@@ -149,14 +149,14 @@ impl ViewType {
     }
 }
 
-fn not_found(what: &'static str, name: impl Into<String>) -> StoreError {
+fn not_found(what: crate::Entity, name: impl Into<String>) -> StoreError {
     StoreError::NotFound {
         what,
         name: name.into(),
     }
 }
 
-fn parse_id(id: &str, what: &'static str) -> Result<i64> {
+fn parse_id(id: &str, what: crate::Entity) -> Result<i64> {
     id.trim().parse().map_err(|_| not_found(what, id))
 }
 
@@ -208,7 +208,7 @@ impl Store {
         let id = match res {
             Err(e) if e.is_constraint_violation() => {
                 return Err(StoreError::AlreadyExists {
-                    what: "experiment",
+                    what: crate::Entity::Experiment,
                     name: name.to_owned(),
                 });
             }
@@ -275,14 +275,14 @@ impl Store {
     }
 
     pub fn get_experiment(&self, id: &str) -> Result<Experiment> {
-        let n = parse_id(id, "experiment")?;
+        let n = parse_id(id, crate::Entity::Experiment)?;
         self.experiment_row("experiment_id = ?1", &n)?
-            .ok_or_else(|| not_found("experiment", id))
+            .ok_or_else(|| not_found(crate::Entity::Experiment, id))
     }
 
     pub fn get_experiment_by_name(&self, name: &str) -> Result<Experiment> {
         self.experiment_row("name = ?1", &name)?
-            .ok_or_else(|| not_found("experiment", name))
+            .ok_or_else(|| not_found(crate::Entity::Experiment, name))
     }
 
     /// Experiments matching an MLflow filter (`name LIKE 'x%'`, `tags.k = 'v'`,
@@ -333,16 +333,16 @@ impl Store {
     }
 
     pub fn update_experiment(&self, id: &str, new_name: &str) -> Result<()> {
-        let n = parse_id(id, "experiment")?;
+        let n = parse_id(id, crate::Entity::Experiment)?;
         let res = self.conn.execute(
             "UPDATE experiments SET name = ?2, last_update_time = ?3 WHERE experiment_id = ?1",
             params![n, new_name, now_ms()],
         );
         match res {
-            Ok(0) => Err(not_found("experiment", id)),
+            Ok(0) => Err(not_found(crate::Entity::Experiment, id)),
             Ok(_) => Ok(()),
             Err(e) if e.is_constraint_violation() => Err(StoreError::AlreadyExists {
-                what: "experiment",
+                what: crate::Entity::Experiment,
                 name: new_name.to_owned(),
             }),
             Err(e) => Err(e.into()),
@@ -351,14 +351,14 @@ impl Store {
 
     /// Marks an experiment (and its runs) deleted or active again.
     pub fn set_experiment_lifecycle(&mut self, id: &str, stage: &str) -> Result<()> {
-        let n = parse_id(id, "experiment")?;
+        let n = parse_id(id, crate::Entity::Experiment)?;
         let tx = self.conn.transaction()?;
         let changed = tx.execute(
             "UPDATE experiments SET lifecycle_stage = ?2, last_update_time = ?3 WHERE experiment_id = ?1",
             params![n, stage, now_ms()],
         )?;
         if changed == 0 {
-            return Err(not_found("experiment", id));
+            return Err(not_found(crate::Entity::Experiment, id));
         }
         tx.execute(
             "UPDATE runs SET lifecycle_stage = ?2, deleted_time = CASE WHEN ?2 = 'deleted' THEN CAST(?3 AS BIGINT) ELSE NULL END WHERE experiment_id = ?1",
@@ -369,7 +369,7 @@ impl Store {
     }
 
     pub fn set_experiment_tag(&self, id: &str, key: &str, value: &str) -> Result<()> {
-        let n = parse_id(id, "experiment")?;
+        let n = parse_id(id, crate::Entity::Experiment)?;
         self.get_experiment(id)?;
         self.conn.execute(
             "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
@@ -379,7 +379,7 @@ impl Store {
     }
 
     pub fn delete_experiment_tag(&self, id: &str, key: &str) -> Result<()> {
-        let n = parse_id(id, "experiment")?;
+        let n = parse_id(id, crate::Entity::Experiment)?;
         self.get_experiment(id)?;
         let deleted = self.conn.execute(
             "DELETE FROM experiment_tags WHERE experiment_id = ?1 AND key = ?2",
@@ -387,7 +387,7 @@ impl Store {
         )?;
         if deleted == 0 {
             return Err(not_found(
-                "experiment tag",
+                crate::Entity::ExperimentTag,
                 format!("{key} in experiment with id {id}"),
             ));
         }
@@ -404,7 +404,7 @@ impl Store {
         start_time: Option<i64>,
         tags: &[KeyValue],
     ) -> Result<Run> {
-        let exp_id = parse_id(experiment_id, "experiment")?;
+        let exp_id = parse_id(experiment_id, crate::Entity::Experiment)?;
         // Known: the insert below checks it is still active (one round trip); else read first.
         let known = self.experiment_locations.get(&exp_id).cloned();
         let artifact_location = match known.clone() {
@@ -447,7 +447,7 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?
-            .ok_or_else(|| not_found("experiment", experiment_id))?;
+            .ok_or_else(|| not_found(crate::Entity::Experiment, experiment_id))?;
         if stage != "active" {
             return Err(StoreError::Invalid(format!(
                 "the experiment {experiment_id} must be in the 'active' state; it is '{stage}'"
@@ -581,7 +581,7 @@ impl Store {
         )?;
         stmt.query_row([id], run_info_from_row)
             .optional()?
-            .ok_or_else(|| not_found("run", id))
+            .ok_or_else(|| not_found(crate::Entity::Run, id))
     }
 
     pub fn get_run(&self, id: &str) -> Result<Run> {
@@ -782,7 +782,7 @@ impl Store {
             params![id, stage, now_ms()],
         )?;
         if n == 0 {
-            return Err(not_found("run", id));
+            return Err(not_found(crate::Entity::Run, id));
         }
         Ok(())
     }
@@ -904,7 +904,7 @@ impl Store {
             let ready = || -> Result<()> {
                 let info = infos
                     .get(b.run_id.as_str())
-                    .ok_or_else(|| not_found("run", &b.run_id))?;
+                    .ok_or_else(|| not_found(crate::Entity::Run, &b.run_id))?;
                 check_active(info)?;
                 if b.metrics
                     .iter()
@@ -912,7 +912,7 @@ impl Store {
                 {
                     Ok(())
                 } else {
-                    Err(not_found("run", &b.run_id))
+                    Err(not_found(crate::Entity::Run, &b.run_id))
                 }
             };
             let checked = if b.params.is_empty() && b.tags.is_empty() {
@@ -996,7 +996,7 @@ impl Store {
         )?;
         if n == 0 {
             return Err(not_found(
-                "run tag",
+                crate::Entity::RunTag,
                 format!("{key} in run with id {run_id}"),
             ));
         }
@@ -1637,7 +1637,7 @@ fn insert_points(tx: &Conn, points: &[NewPoint<'_>], ids: &Histories<'_>) -> Res
     let history = |p: &NewPoint<'_>| {
         ids.get(&(p.run_id, p.metric.key.as_str()))
             .copied()
-            .ok_or_else(|| not_found("run", p.run_id))
+            .ok_or_else(|| not_found(crate::Entity::Run, p.run_id))
     };
     let mut for_model = tx.prepare_cached(
         "INSERT INTO logged_model_metrics (model_id, run_id, key, value, timestamp, step, is_nan) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
