@@ -895,6 +895,112 @@ fn infra_connect_prints_what_a_ci_job_sets() {
     );
 }
 
+/// `--store postgresql://...` (and `SLUICE_STORE`) puts every command of any workspace folder on
+/// the one database: what one folder writes, another folder given the same store reads, and
+/// neither folder's own `sluice.db` holds it.
+#[test]
+#[expect(clippy::print_stderr, reason = "a skipped test says so")]
+fn the_store_flag_puts_every_command_on_one_postgresql_database() {
+    let Some(_) = sluice_store::testing::postgres_url() else {
+        eprintln!(
+            "skipped: SLUICE_TEST_POSTGRES is unset, so `--store postgresql://...` did not run"
+        );
+        return;
+    };
+    let ctx = TestContext::new();
+    let schema = tempfile::tempdir().unwrap();
+    let store = sluice_store::testing::fresh_location(schema.path())
+        .unwrap()
+        .to_string();
+    let (a, b, c) = (
+        ctx.root().join("a"),
+        ctx.root().join("b"),
+        ctx.root().join("c"),
+    );
+    // Folders for the workspaces' files (with the store named, a folder is a workspace).
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::create_dir_all(&c).unwrap();
+    let (a, b, c) = (
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        c.to_str().unwrap(),
+    );
+    ctx.ok(&[
+        "--workspace",
+        a,
+        "--store",
+        &store,
+        "compute",
+        "create",
+        "--name",
+        "shared-cpu",
+        "--type",
+        "local",
+    ]);
+    let seen = ctx.json(&[
+        "--workspace",
+        b,
+        "--store",
+        &store,
+        "compute",
+        "show",
+        "-n",
+        "shared-cpu",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(seen["name"], "shared-cpu", "{seen:#}");
+    let mut by_env = ctx.command(&["--workspace", c, "compute", "list", "-o", "json"]);
+    by_env.env("SLUICE_STORE", &store);
+    let out = by_env.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "shared-cpu"),
+        "{listed:#}"
+    );
+    // A workspace without the store is one of its own, which never held the compute.
+    let d = ctx.root().join("d");
+    let d = d.to_str().unwrap();
+    ctx.ok(&[
+        "--workspace",
+        d,
+        "compute",
+        "create",
+        "--name",
+        "own-cpu",
+        "--type",
+        "local",
+    ]);
+    let own = ctx.run(&["--workspace", d, "compute", "show", "-n", "shared-cpu"]);
+    assert!(
+        String::from_utf8_lossy(&own.stderr).contains("`shared-cpu`") && !own.status.success(),
+        "{own:?}"
+    );
+    let shared = ctx.json(&[
+        "--workspace",
+        b,
+        "--store",
+        &store,
+        "compute",
+        "list",
+        "-o",
+        "json",
+    ]);
+    assert!(
+        !shared
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "own-cpu"),
+        "{shared:#}"
+    );
+}
+
 #[test]
 fn the_python_examples_dev_and_prod_files_apply() {
     let ctx = TestContext::new();
