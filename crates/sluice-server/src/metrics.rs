@@ -171,6 +171,11 @@ pub(crate) async fn metrics(State(s): State<Arc<ServerState>>) -> Result<Respons
             u64::try_from(d.count).unwrap_or(0),
         );
     }
+    let (groups, batches) = s.group.counts();
+    let _ = writeln!(
+        out,
+        "# HELP sluice_log_batch_groups_total Transactions that wrote logged batches (log-batch, log-metric, log-parameter, set-tag): several waiting requests share one.\n# TYPE sluice_log_batch_groups_total counter\nsluice_log_batch_groups_total {groups}\n# HELP sluice_log_batch_grouped_total Batches written by those transactions.\n# TYPE sluice_log_batch_grouped_total counter\nsluice_log_batch_grouped_total {batches}"
+    );
     s.requests.render(&mut out);
     Ok((
         [(

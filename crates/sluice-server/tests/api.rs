@@ -249,6 +249,24 @@ async fn concurrent_log_batches_each_succeed_or_fail_on_their_own() {
         .await;
         assert_eq!(refused["metrics"], json!([]));
     }
+    // Requests that arrived while a group was written shared the next one: /metrics counts
+    // more batches than transactions (other tests' batches only add groups of one or more).
+    let (status, text) = send(Method::GET, "/metrics", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(text).unwrap();
+    let counter = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no `{name}` in\n{text}"))
+    };
+    let (groups, batches) = (
+        counter("sluice_log_batch_groups_total "),
+        counter("sluice_log_batch_grouped_total "),
+    );
+    assert!(
+        batches >= 110 && groups >= 1 && batches > groups,
+        "{groups} groups, {batches} batches"
+    );
 }
 
 // ---- server -----------------------------------------------------------------------------------
