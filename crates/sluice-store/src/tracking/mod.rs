@@ -969,19 +969,11 @@ impl Store {
         check_active(&info)?;
         let ids = self.histories(metrics.iter().map(|m| (run_id, m.key.as_str())))?;
         let tx = self.conn.transaction()?;
-        insert_params(&tx, run_id, params, batch)?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO tags (run_seq, key, value) VALUES ((SELECT seq FROM runs WHERE run_uuid = ?1), ?2, ?3) ON CONFLICT (run_seq, key) DO UPDATE SET value = excluded.value",
-            )?;
-            // By key (a key given twice: the later value, as sent): writers that set the same
-            // tags at once take their row locks in one order.
-            let mut sorted: Vec<&KeyValue> = tags.iter().collect();
-            sorted.sort_by(|a, b| a.key.cmp(&b.key));
-            for t in sorted {
-                stmt.execute(params![run_id, t.key, t.value])?;
-            }
-        }
+        let seq = info
+            .seq
+            .ok_or_else(|| not_found(crate::Entity::Run, run_id))?;
+        insert_params(&tx, run_id, seq, params, batch)?;
+        upsert_tags(&tx, seq, tags)?;
         insert_metrics(&tx, run_id, metrics, model_ids, &ids)?;
         tx.commit()?;
         Ok(())
@@ -1458,27 +1450,72 @@ fn check_tag_value(t: &KeyValue, place: Place) -> Result<()> {
 fn insert_params(
     tx: &Transaction<'_>,
     run_id: &str,
+    run_seq: i64,
     params: &[KeyValue],
     batch: bool,
 ) -> Result<()> {
-    let mut existing =
-        tx.prepare_cached("SELECT p.value FROM runs r JOIN params p ON p.run_seq = r.seq WHERE r.run_uuid = ?1 AND p.key = ?2")?;
-    // A param another writer is logging at the same moment: this insert waits for it, then
-    // inserts nothing, and the value it committed is compared below.
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO params (run_seq, key, value) VALUES ((SELECT seq FROM runs WHERE run_uuid = ?1), ?2, ?3) ON CONFLICT (run_seq, key) DO NOTHING",
-    )?;
-    let mut changed: Vec<(usize, &KeyValue, String)> = Vec::new();
+    if params.is_empty() {
+        return Ok(());
+    }
     // Written by key (writers that log the same params at once wait for each other in one
-    // order); refused ones named in the order sent.
+    // order), in multi-row statements; a param another writer is logging at the same moment:
+    // its row is waited for, then not inserted, and the value it committed compared below.
     let mut sorted: Vec<(usize, &KeyValue)> = params.iter().enumerate().collect();
     sorted.sort_by(|a, b| a.1.key.cmp(&b.1.key));
-    for (at, p) in sorted {
-        if insert.execute(params![run_id, p.key, p.value])? == 0 {
-            let old: String = existing.query_row(params![run_id, p.key], |r| r.get(0))?;
-            if old != p.value {
-                changed.push((at, p, old));
-            }
+    let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut rest = &sorted[..];
+    while !rest.is_empty() {
+        let n = CHUNKS.into_iter().find(|&c| c <= rest.len()).unwrap_or(1);
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        let rows: Vec<String> = (0..n)
+            .map(|i| format!("(?1, ?{}, ?{})", 2 * i + 2, 2 * i + 3))
+            .collect();
+        let sql = format!(
+            "INSERT INTO params (run_seq, key, value) VALUES {} ON CONFLICT (run_seq, key) DO NOTHING RETURNING key",
+            rows.join(", ")
+        );
+        let mut values: Vec<&dyn crate::db::ToSql> = Vec::with_capacity(1 + 2 * n);
+        values.push(&run_seq);
+        for (_, p) in chunk {
+            values.push(&p.key);
+            values.push(&p.value);
+        }
+        for key in tx.query_map(&sql, values.as_slice(), |r| r.get::<_, String>(0))? {
+            inserted.insert(key);
+        }
+    }
+    // A key inserted here was inserted by its first occurrence; every other occurrence, and
+    // every key already logged, is compared with the stored value.
+    let mut claimed: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let compared: Vec<(usize, &KeyValue)> = sorted
+        .iter()
+        .filter(|(_, p)| !(inserted.contains(&p.key) && claimed.insert(p.key.as_str())))
+        .copied()
+        .collect();
+    let mut stored: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    if !compared.is_empty() {
+        let keys: Vec<&str> = compared.iter().map(|(_, p)| p.key.as_str()).collect();
+        let sql = format!(
+            "SELECT key, value FROM params WHERE run_seq = ?1 AND key IN ({})",
+            (0..keys.len())
+                .map(|i| format!("?{}", i + 2))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut values: Vec<&dyn crate::db::ToSql> = vec![&run_seq];
+        values.extend(keys.iter().map(|k| k as &dyn crate::db::ToSql));
+        for (k, v) in tx.query_map(&sql, values.as_slice(), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })? {
+            stored.insert(k, v);
+        }
+    }
+    let mut changed: Vec<(usize, &KeyValue, String)> = Vec::new();
+    for (at, p) in compared {
+        let old = stored.get(&p.key).cloned().unwrap_or_default();
+        if old != p.value {
+            changed.push((at, p, old));
         }
     }
     changed.sort_by_key(|c| c.0);
@@ -1507,6 +1544,42 @@ fn insert_params(
             )))
         }
     }
+}
+
+/// Sets a run's tags in multi-row upserts, by key (writers that set the same tags at once
+/// take their row locks in one order); a key given twice is set to its later value, as sent.
+fn upsert_tags(tx: &Transaction<'_>, run_seq: i64, tags: &[KeyValue]) -> Result<()> {
+    let mut sorted: Vec<&KeyValue> = tags.iter().collect();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    // One row per key (a statement may not upsert a row twice): the last of equal keys.
+    let mut last: Vec<&KeyValue> = Vec::with_capacity(sorted.len());
+    for t in sorted {
+        match last.last_mut() {
+            Some(prev) if prev.key == t.key => *prev = t,
+            _ => last.push(t),
+        }
+    }
+    let mut rest = &last[..];
+    while !rest.is_empty() {
+        let n = CHUNKS.into_iter().find(|&c| c <= rest.len()).unwrap_or(1);
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        let rows: Vec<String> = (0..n)
+            .map(|i| format!("(?1, ?{}, ?{})", 2 * i + 2, 2 * i + 3))
+            .collect();
+        let sql = format!(
+            "INSERT INTO tags (run_seq, key, value) VALUES {} ON CONFLICT (run_seq, key) DO UPDATE SET value = excluded.value",
+            rows.join(", ")
+        );
+        let mut values: Vec<&dyn crate::db::ToSql> = Vec::with_capacity(1 + 2 * n);
+        values.push(&run_seq);
+        for t in chunk {
+            values.push(&t.key);
+            values.push(&t.value);
+        }
+        tx.execute(&sql, values.as_slice())?;
+    }
+    Ok(())
 }
 
 /// Rows per multi-row `INSERT`: a batch is written in statements of these sizes, largest
@@ -2203,6 +2276,59 @@ mod tests {
             s.create_experiment("e", None, &[]),
             Err(StoreError::AlreadyExists { .. })
         ));
+    }
+
+    #[test]
+    fn a_batch_of_many_params_and_tags_is_written_whole_across_statements() {
+        let (_d, mut s) = store();
+        let id = s
+            .create_run("0", "me", Some("r"), None, &[])
+            .unwrap()
+            .info
+            .run_uuid;
+        let kv = |k: String, v: &str| KeyValue {
+            key: k,
+            value: v.into(),
+        };
+        // 122 params (statements of 100, 10, 10, 1 and 1); 23 tags, one key given twice (the
+        // later value wins).
+        let params: Vec<KeyValue> = (0..122).map(|i| kv(format!("p{i:03}"), "v")).collect();
+        let mut tags: Vec<KeyValue> = (0..22).map(|i| kv(format!("t{i:02}"), "a")).collect();
+        tags.push(kv("t05".into(), "b"));
+        s.log_batch(&id, &[], &params, &tags).unwrap();
+        let run = s.get_run(&id).unwrap();
+        assert_eq!(run.params.len(), 122);
+        assert!(run.params.iter().all(|p| p.value == "v"));
+        let tag = |k: &str| {
+            run.tags
+                .iter()
+                .find(|t| t.key == k)
+                .map(|t| t.value.clone())
+        };
+        assert_eq!(
+            (tag("t05"), tag("t21")),
+            (Some("b".into()), Some("a".into()))
+        );
+        // The same params again: nothing changes. One of them changed: refused, naming it, and
+        // nothing of the batch written.
+        s.log_batch(&id, &[], &params, &[]).unwrap();
+        let mut changed = params.clone();
+        changed[110].value = "w".into();
+        changed.push(kv("p200".into(), "new"));
+        let err = s
+            .log_batch(&id, &[], &changed, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'key': 'p110', 'old_value': 'v', 'new_value': 'w'"),
+            "{err}"
+        );
+        let run = s.get_run(&id).unwrap();
+        assert_eq!(
+            run.params.len(),
+            122,
+            "nothing of a refused batch is written"
+        );
     }
 
     #[test]
