@@ -68,6 +68,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0028_run_numbers.sql"),
     include_str!("../migrations/0029_metric_points_by_history.sql"),
     include_str!("../migrations/0030_steps_reuse_recent.sql"),
+    include_str!("../migrations/0031_alias_history_of_gone_models.sql"),
 ];
 
 /// The same migrations for PostgreSQL, numbered alike: version N means the same schema on both.
@@ -102,6 +103,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0028_run_numbers.sql"),
     include_str!("../migrations/postgres/0029_metric_points_by_history.sql"),
     include_str!("../migrations/postgres/0030_steps_reuse_recent.sql"),
+    include_str!("../migrations/postgres/0031_alias_history_of_gone_models.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() == PG_MIGRATIONS.len());
 
@@ -1331,7 +1333,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let latest = i64::try_from(MIGRATIONS.len()).unwrap();
-        assert_eq!(latest, 30);
+        assert_eq!(latest, 31);
         assert_eq!(
             Store::open(&path).unwrap().schema_version().unwrap(),
             latest
@@ -1405,7 +1407,8 @@ mod tests {
             let mut conn = Conn::open_sqlite(&path).unwrap();
             let tx = conn.transaction().unwrap();
             tx.execute_batch(&format!(
-                "{UNDO_0030}
+                "{UNDO_0031}
+                 {UNDO_0030}
                  {UNDO_0029}
                  {UNDO_0028}
                  {UNDO_0027}
@@ -1468,7 +1471,7 @@ mod tests {
         // The undo steps below go back to schema 23 from the latest: a new migration adds its
         // own first.
         assert_eq!(
-            LATEST, 30,
+            LATEST, 31,
             "give `downgrade` the undo step of the new migration"
         );
         assert!(
@@ -1482,6 +1485,7 @@ mod tests {
         };
         let tx = conn.transaction().unwrap();
         for (undoes, on_sqlite, on_postgres) in [
+            (31, UNDO_0031, UNDO_0031),
             (30, UNDO_0030, UNDO_0030),
             (29, UNDO_0029, UNDO_0029_POSTGRES),
             (28, UNDO_0028, UNDO_0028_POSTGRES),
@@ -1499,6 +1503,9 @@ mod tests {
         tx.set_schema_version(version).unwrap();
         tx.commit().unwrap();
     }
+
+    /// Back to schema 30: nothing (0031 only removed rows no model owned).
+    const UNDO_0031: &str = "";
 
     /// Back to schema 29 (both engines): reuse candidates found by their key alone.
     const UNDO_0030: &str = "DROP INDEX steps_reuse_recent;
@@ -1791,6 +1798,38 @@ mod tests {
     /// the store and rows an older build wrote read back in order, a point in both places once,
     /// and a (run, key) with rows but no history yet gets one. New points land beside them.
     /// On both engines.
+    /// A workspace at schema 30 loses, on upgrade, the alias moves left under names no model
+    /// holds (a deleted model's, a renamed one's old name), and keeps every live model's.
+    #[test]
+    fn a_schema_30_workspace_forgets_the_alias_moves_of_gone_models() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::testing::fresh_location(dir.path()).unwrap();
+        {
+            let mut store = Store::open_at(&location).unwrap();
+            let actor = governance::Actor::new("o", governance::Role::Owner);
+            store
+                .governed(&actor)
+                .create_registered_model("kept", &[], None)
+                .unwrap();
+        }
+        downgrade(&location, 30, |tx| {
+            for name in ["kept", "deleted-before", "old-name"] {
+                tx.execute(
+                    "INSERT INTO alias_history (name, alias, version, previous, actor, at) VALUES (?1, 'champion', 1, NULL, 'o', 't')",
+                    params![name],
+                )
+                .unwrap();
+            }
+        });
+        let store = Store::open_at(&location).unwrap();
+        assert_eq!(store.schema_version().unwrap(), LATEST);
+        let moves = |name: &str| store.alias_history(name).unwrap().len();
+        assert_eq!(
+            (moves("kept"), moves("deleted-before"), moves("old-name")),
+            (1, 0, 0)
+        );
+    }
+
     #[test]
     fn a_schema_28_workspace_keeps_its_points_in_their_histories() {
         let dir = tempfile::tempdir().unwrap();

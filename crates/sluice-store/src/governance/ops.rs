@@ -51,6 +51,8 @@ impl Target<'_> {
 struct ProtectedMove<'a> {
     name: &'a str,
     version: &'a str,
+    /// The version as stored (`1`), which approvals name; `version` is as the caller wrote it.
+    number: &'a str,
     creator: &'a str,
     target: Target<'a>,
     policy: &'a Policy,
@@ -64,7 +66,7 @@ struct ProtectedMove<'a> {
 fn protected_move_verdict(m: &ProtectedMove<'_>) -> Result<()> {
     let (name, version, policy) = (m.name, m.version, m.policy);
     let mut failures: Vec<String> = m.gate.map(|g| g.failures.clone()).unwrap_or_default();
-    let have = counted_approvals(policy, version, m.creator, m.approvals);
+    let have = counted_approvals(policy, m.number, m.creator, m.approvals);
     let need = usize::try_from(policy.approvals.required).unwrap_or(usize::MAX);
     if have < need {
         failures.push(format!(
@@ -242,6 +244,7 @@ impl Store {
         protected_move_verdict(&ProtectedMove {
             name,
             version,
+            number: &v.version,
             creator: &v.user_id,
             target,
             policy,
@@ -929,9 +932,10 @@ mod tests {
             .governed(&Actor::new("dave", Role::Owner))
             .approve("taxi", "2", None)
             .unwrap();
+        // The version as a caller may write it (`02`): its approvals still count.
         f.store
             .governed(&carol)
-            .set_alias("taxi", "champion", "2")
+            .set_alias("taxi", "champion", "02")
             .unwrap();
         // The Production stage is governed like a protected alias.
         let msg = denied(
@@ -1076,6 +1080,7 @@ mod tests {
             protected_move_verdict(&ProtectedMove {
                 name: "taxi",
                 version: "2",
+                number: "2",
                 creator: "alice",
                 target: Target::Alias("champion"),
                 policy: &policy,
