@@ -406,9 +406,12 @@ fn plan_step(
                 let ty = if c.inline { parent.ty } else { def.ty.value };
                 parent.ty = ty;
                 let (dir, file) = if parent.dir.starts_with(ws.job_dir(job_name).join("outputs")) {
-                    // An unplaced pipeline output lives where the step writes it.
+                    // An unplaced pipeline output lives where the step writes it: a `uri_file`
+                    // is the file the step writes, named after the step's output.
+                    let file = (ty == IoType::UriFile).then(|| name.clone());
                     parent.dir.clone_from(&default_dir);
-                    (default_dir, None)
+                    parent.file.clone_from(&file);
+                    (default_dir, file)
                 } else {
                     (parent.dir.clone(), parent.file.clone())
                 };

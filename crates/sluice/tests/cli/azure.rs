@@ -2018,6 +2018,46 @@ jobs:
         .join("datastores/workspaceblobstore/custom1/hello_world.txt");
     assert_eq!(std::fs::read_to_string(&written).unwrap(), "world\n");
 
+    // A `uri_file` pipeline output without a path, named otherwise than the step's output:
+    // the job records the file the step wrote.
+    ctx.write(
+        "unplaced-file.yml",
+        "\
+type: pipeline
+outputs:
+  report:
+    type: uri_file
+jobs:
+  write:
+    command: echo done > ${{outputs.out}}
+    outputs:
+      out: ${{parent.outputs.report}}
+",
+    );
+    let out = ctx.run(&[
+        "job",
+        "create",
+        "-f",
+        "unplaced-file.yml",
+        "--name",
+        "unplaced1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job = ctx.json(&["job", "show", "-n", "unplaced1"]);
+    let path = job["outputs"]["report"]["path"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap_or_default(),
+        "done\n",
+        "{job:#}"
+    );
+
     ctx.write(
         "default-artifacts.yml",
         "\
