@@ -10,7 +10,6 @@
 //! one writer drains a lane, so two groups written at once never touch the same run's rows
 //! (no lock waits, no deadlock between them) and a run's batches are written in arrival order.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sluice_store::Store;
@@ -43,9 +42,9 @@ pub(crate) struct GroupCommit {
     /// [`sluice_store::pool::StorePool::writer`]): a writer takes one, or opens one when there
     /// is none, and puts it back after its group unless it is broken.
     idle: Mutex<Vec<Store>>,
-    /// Groups committed, and the batches they held (`/metrics`: how much grouping saves).
-    groups: AtomicU64,
-    grouped: AtomicU64,
+    /// Groups committed, and the batches they held (`/metrics`: how much grouping saves),
+    /// counted together so that a scrape never sees one without the other.
+    counts: Mutex<(u64, u64)>,
 }
 
 impl GroupCommit {
@@ -77,10 +76,10 @@ impl GroupCommit {
 
     /// Groups committed so far, and the batches they held.
     pub(crate) fn counts(&self) -> (u64, u64) {
-        (
-            self.groups.load(Ordering::Relaxed),
-            self.grouped.load(Ordering::Relaxed),
-        )
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Lane>> {
@@ -144,9 +143,14 @@ impl GroupCommit {
             let written = self.write(state, &batches);
             match written {
                 Ok(results) => {
-                    self.groups.fetch_add(1, Ordering::Relaxed);
-                    self.grouped
-                        .fetch_add(batches.len() as u64, Ordering::Relaxed);
+                    {
+                        let mut c = self
+                            .counts
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        c.0 += 1;
+                        c.1 += batches.len() as u64;
+                    }
                     for (reply, r) in replies.into_iter().zip(results) {
                         let _ = reply.send(r.map_err(ApiError::from));
                     }

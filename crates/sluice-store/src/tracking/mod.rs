@@ -1493,18 +1493,23 @@ fn insert_params(
         .filter(|(_, p)| !(inserted.contains(&p.key) && claimed.insert(p.key.as_str())))
         .copied()
         .collect();
+    // Their stored values, read in statements of the same few shapes as the writes.
     let mut stored: std::collections::HashMap<String, String> = std::collections::HashMap::new();
-    if !compared.is_empty() {
-        let keys: Vec<&str> = compared.iter().map(|(_, p)| p.key.as_str()).collect();
+    let keys: Vec<&String> = compared.iter().map(|(_, p)| &p.key).collect();
+    let mut rest = &keys[..];
+    while !rest.is_empty() {
+        let n = CHUNKS.into_iter().find(|&c| c <= rest.len()).unwrap_or(1);
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
         let sql = format!(
             "SELECT key, value FROM params WHERE run_seq = ?1 AND key IN ({})",
-            (0..keys.len())
+            (0..n)
                 .map(|i| format!("?{}", i + 2))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
         let mut values: Vec<&dyn crate::db::ToSql> = vec![&run_seq];
-        values.extend(keys.iter().map(|k| k as &dyn crate::db::ToSql));
+        values.extend(chunk.iter().map(|k| k as &dyn crate::db::ToSql));
         for (k, v) in tx.query_map(&sql, values.as_slice(), |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
         })? {
@@ -1513,9 +1518,14 @@ fn insert_params(
     }
     let mut changed: Vec<(usize, &KeyValue, String)> = Vec::new();
     for (at, p) in compared {
-        let old = stored.get(&p.key).cloned().unwrap_or_default();
-        if old != p.value {
-            changed.push((at, p, old));
+        let old = stored.get(&p.key).ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "param `{}` of run {run_id} was neither logged nor found: log the batch again",
+                p.key
+            ))
+        })?;
+        if *old != p.value {
+            changed.push((at, p, old.clone()));
         }
     }
     changed.sort_by_key(|c| c.0);
