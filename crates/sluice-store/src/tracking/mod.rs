@@ -1463,28 +1463,15 @@ fn insert_params(
     let mut sorted: Vec<(usize, &KeyValue)> = params.iter().enumerate().collect();
     sorted.sort_by(|a, b| a.1.key.cmp(&b.1.key));
     let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
-    let mut rest = &sorted[..];
-    while !rest.is_empty() {
-        let n = CHUNKS.into_iter().find(|&c| c <= rest.len()).unwrap_or(1);
-        let (chunk, tail) = rest.split_at(n);
-        rest = tail;
-        let rows: Vec<String> = (0..n)
-            .map(|i| format!("(?1, ?{}, ?{})", 2 * i + 2, 2 * i + 3))
-            .collect();
+    in_chunks(&sorted, |chunk| {
         let sql = format!(
             "INSERT INTO params (run_seq, key, value) VALUES {} ON CONFLICT (run_seq, key) DO NOTHING RETURNING key",
-            rows.join(", ")
+            run_pairs(chunk.len())
         );
-        let mut values: Vec<&dyn crate::db::ToSql> = Vec::with_capacity(1 + 2 * n);
-        values.push(&run_seq);
-        for (_, p) in chunk {
-            values.push(&p.key);
-            values.push(&p.value);
-        }
-        for key in tx.query_map(&sql, values.as_slice(), |r| r.get::<_, String>(0))? {
-            inserted.insert(key);
-        }
-    }
+        let values = run_pair_values(&run_seq, chunk.iter().map(|(_, p)| *p));
+        inserted.extend(tx.query_map(&sql, values.as_slice(), |r| r.get::<_, String>(0))?);
+        Ok(())
+    })?;
     // A key inserted here was inserted by its first occurrence; every other occurrence, and
     // every key already logged, is compared with the stored value.
     let mut claimed: std::collections::HashSet<&str> = std::collections::HashSet::new();
@@ -1496,26 +1483,21 @@ fn insert_params(
     // Their stored values, read in statements of the same few shapes as the writes.
     let mut stored: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let keys: Vec<&String> = compared.iter().map(|(_, p)| &p.key).collect();
-    let mut rest = &keys[..];
-    while !rest.is_empty() {
-        let n = CHUNKS.into_iter().find(|&c| c <= rest.len()).unwrap_or(1);
-        let (chunk, tail) = rest.split_at(n);
-        rest = tail;
+    in_chunks(&keys, |chunk| {
         let sql = format!(
             "SELECT key, value FROM params WHERE run_seq = ?1 AND key IN ({})",
-            (0..n)
+            (0..chunk.len())
                 .map(|i| format!("?{}", i + 2))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
         let mut values: Vec<&dyn crate::db::ToSql> = vec![&run_seq];
         values.extend(chunk.iter().map(|k| k as &dyn crate::db::ToSql));
-        for (k, v) in tx.query_map(&sql, values.as_slice(), |r| {
+        stored.extend(tx.query_map(&sql, values.as_slice(), |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })? {
-            stored.insert(k, v);
-        }
-    }
+        })?);
+        Ok(())
+    })?;
     let mut changed: Vec<(usize, &KeyValue, String)> = Vec::new();
     for (at, p) in compared {
         let old = stored.get(&p.key).ok_or_else(|| {
@@ -1569,27 +1551,51 @@ fn upsert_tags(tx: &Transaction<'_>, run_seq: i64, tags: &[KeyValue]) -> Result<
             _ => last.push(t),
         }
     }
-    let mut rest = &last[..];
+    in_chunks(&last, |chunk| {
+        let sql = format!(
+            "INSERT INTO tags (run_seq, key, value) VALUES {} ON CONFLICT (run_seq, key) DO UPDATE SET value = excluded.value",
+            run_pairs(chunk.len())
+        );
+        tx.execute(
+            &sql,
+            run_pair_values(&run_seq, chunk.iter().copied()).as_slice(),
+        )?;
+        Ok(())
+    })
+}
+
+/// `f` of `items` cut into runs of [`CHUNKS`] sizes, largest first: statements built per run
+/// take a few shapes whatever the number of items.
+fn in_chunks<T>(items: &[T], mut f: impl FnMut(&[T]) -> Result<()>) -> Result<()> {
+    let mut rest = items;
     while !rest.is_empty() {
         let n = CHUNKS.into_iter().find(|&c| c <= rest.len()).unwrap_or(1);
         let (chunk, tail) = rest.split_at(n);
+        f(chunk)?;
         rest = tail;
-        let rows: Vec<String> = (0..n)
-            .map(|i| format!("(?1, ?{}, ?{})", 2 * i + 2, 2 * i + 3))
-            .collect();
-        let sql = format!(
-            "INSERT INTO tags (run_seq, key, value) VALUES {} ON CONFLICT (run_seq, key) DO UPDATE SET value = excluded.value",
-            rows.join(", ")
-        );
-        let mut values: Vec<&dyn crate::db::ToSql> = Vec::with_capacity(1 + 2 * n);
-        values.push(&run_seq);
-        for t in chunk {
-            values.push(&t.key);
-            values.push(&t.value);
-        }
-        tx.execute(&sql, values.as_slice())?;
     }
     Ok(())
+}
+
+/// `n` rows of (run, key, value) for a multi-row `VALUES`: `?1` the run, then pairs.
+fn run_pairs(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("(?1, ?{}, ?{})", 2 * i + 2, 2 * i + 3))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The values of [`run_pairs`]: the run's number, then each key and value.
+fn run_pair_values<'a>(
+    run_seq: &'a i64,
+    pairs: impl Iterator<Item = &'a KeyValue>,
+) -> Vec<&'a dyn crate::db::ToSql> {
+    let mut values: Vec<&dyn crate::db::ToSql> = vec![run_seq];
+    for p in pairs {
+        values.push(&p.key);
+        values.push(&p.value);
+    }
+    values
 }
 
 /// Rows per multi-row `INSERT`: a batch is written in statements of these sizes, largest
