@@ -1089,12 +1089,8 @@ mod tests {
             })
         };
         assert!(verdict(None, &[approval("2", "bob")]).is_ok());
-        let refused = |r: Result<()>| match r {
-            Err(StoreError::Denied(m)) => m,
-            other => panic!("expected a refusal, got {other:?}"),
-        };
         // The creator's own approval, and another version's, do not count.
-        let msg = refused(verdict(
+        let msg = denied(verdict(
             None,
             &[approval("2", "alice"), approval("1", "bob")],
         ));
@@ -1104,12 +1100,12 @@ mod tests {
             "{msg}"
         );
         // Both failures named in one refusal.
-        let msg = refused(verdict(Some(&failed_gate), &[]));
+        let msg = denied(verdict(Some(&failed_gate), &[]));
         assert!(
             msg.contains("below the threshold min 0.7; version 2 has 0 of the 1"),
             "{msg}"
         );
-        let msg = refused(verdict(Some(&failed_gate), &[approval("2", "bob")]));
+        let msg = denied(verdict(Some(&failed_gate), &[approval("2", "bob")]));
         assert!(!msg.contains("approval"), "{msg}");
     }
 }
