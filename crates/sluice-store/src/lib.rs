@@ -496,6 +496,12 @@ impl Store {
             return Ok(());
         }
         let tx = self.conn.transaction()?;
+        if tx.dialect() == db::Dialect::Postgres {
+            // A PostgreSQL transaction locks nothing by itself: servers started together on a
+            // new database would each create the tables, and all but one fail. The first to
+            // take this lock (one per schema) migrates; the others wait for its commit.
+            tx.execute_batch("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")?;
+        }
         // Read again under the lock: another process may have migrated meanwhile.
         let current = tx.schema_version()?;
         if current > known {
@@ -1326,6 +1332,23 @@ mod tests {
             .collect();
         assert_eq!(names, ["a-s3", "blob"]);
         assert!(store.get_datastore("nope").unwrap().is_none());
+    }
+
+    /// Stores opened at once on a new database (servers started together) all open it: one
+    /// migrates, the others wait and find it done.
+    #[test]
+    fn stores_opened_together_on_a_new_database_all_open_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::testing::fresh_location(dir.path()).unwrap();
+        let opened: Vec<Result<i64>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| Store::open_at(&location).and_then(|st| st.schema_version())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for r in opened {
+            assert_eq!(r.unwrap(), i64::try_from(MIGRATIONS.len()).unwrap());
+        }
     }
 
     #[test]
