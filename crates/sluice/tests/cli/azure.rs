@@ -2000,7 +2000,7 @@ jobs:
       output: ${{parent.outputs.output}}
 ",
     );
-    let out = ctx.run(&[
+    ctx.ok(&[
         "job",
         "create",
         "-f",
@@ -2008,11 +2008,6 @@ jobs:
         "--name",
         "custom1",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let written = ctx
         .workspace()
         .join("datastores/workspaceblobstore/custom1/hello_world.txt");
@@ -2034,7 +2029,7 @@ jobs:
       out: ${{parent.outputs.report}}
 ",
     );
-    let out = ctx.run(&[
+    ctx.ok(&[
         "job",
         "create",
         "-f",
@@ -2042,11 +2037,6 @@ jobs:
         "--name",
         "unplaced1",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let job = ctx.json(&["job", "show", "-n", "unplaced1"]);
     let path = job["outputs"]["report"]["path"]
         .as_str()
@@ -2080,7 +2070,7 @@ jobs:
       world_input: ${{jobs.hello_job.outputs.artifacts}}
 ",
     );
-    let out = ctx.run(&[
+    ctx.ok(&[
         "job",
         "create",
         "-f",
@@ -2090,11 +2080,6 @@ jobs:
         "-o",
         "json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let job = ctx.json(&["job", "show", "-n", "artifacts1"]);
     let log = std::fs::read_to_string(
         ctx.workspace()
