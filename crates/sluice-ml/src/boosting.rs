@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hist::{
     BinMapper, Binned, GrowParams, HistTree, Layout, MAX_BINS, Purity, RowMatrix, SplitRules,
-    fill_stats, grow,
+    TreeNodes, fill_stats, grow,
 };
 use crate::logistic::{argmax_rows, sigmoid, softmax};
 use crate::par::{CHUNK, chunked, row_u32};
@@ -455,21 +455,7 @@ impl BoostingModel {
     /// Raw predictions, row-major with one value per output.
     pub(crate) fn raw(&self, columns: &[Vec<f64>]) -> Vec<f64> {
         let binned = self.bins.transform(columns);
-        let k = self.baseline.len();
-        let n = columns.first().map_or(0, Vec::len);
-        let mut raw: Vec<f64> = self.baseline.iter().copied().cycle().take(n * k).collect();
-        raw.par_chunks_mut(CHUNK * k)
-            .enumerate()
-            .for_each(|(c, chunk)| {
-                for round in &self.trees {
-                    for (class, tree) in round.iter().enumerate() {
-                        for (i, r) in chunk.chunks_exact_mut(k).enumerate() {
-                            r[class] += tree.value(tree.leaf(&binned, c * CHUNK + i))[0];
-                        }
-                    }
-                }
-            });
-        raw
+        boosted_raw(&Rounds(&self.trees), &self.baseline, &binned)
     }
 
     /// The prediction (regression) or the most probable class index of every row.
@@ -490,28 +476,11 @@ impl BoostingModel {
     }
 
     pub(crate) fn predict_columns(&self, columns: &[Vec<f64>]) -> Vec<f64> {
-        match self.schema.task {
-            Task::Regression => self.raw(columns),
-            Task::Classification => argmax_rows(&self.proba_columns(columns)),
-        }
+        finish_raw(self.schema.task, self.raw(columns), self.baseline.len())
     }
 
     pub(crate) fn proba_columns(&self, columns: &[Vec<f64>]) -> Vec<Vec<f64>> {
-        let raw = self.raw(columns);
-        if self.baseline.len() == 1 {
-            raw.iter()
-                .map(|&z| {
-                    let p = sigmoid(z);
-                    vec![1.0 - p, p]
-                })
-                .collect()
-        } else {
-            let mut rows = rows_of(&raw, self.baseline.len());
-            for r in &mut rows {
-                softmax(r);
-            }
-            rows
-        }
+        proba_of_raw(&self.raw(columns), self.baseline.len())
     }
 
     pub(crate) fn validate(&self) -> Result<(), String> {
@@ -534,6 +503,69 @@ impl BoostingModel {
             round.iter().try_for_each(|t| t.validate(p, 1))?;
         }
         Ok(())
+    }
+}
+
+/// The trees of a fitted model's rounds, one after another (`k` a round).
+struct Rounds<'a>(&'a [Vec<HistTree>]);
+
+impl TreeNodes for Rounds<'_> {
+    fn n_trees(&self) -> usize {
+        self.0.iter().map(Vec::len).sum()
+    }
+
+    fn add_leaf(&self, tree: usize, binned: &Binned, row: usize, out: &mut [f64]) {
+        let k = self.0.first().map_or(1, Vec::len);
+        std::slice::from_ref(&self.0[tree / k][tree % k]).add_leaf(0, binned, row, out);
+    }
+}
+
+/// Raw predictions of boosted `trees` (rounds of `baseline.len()` trees, one per output, one
+/// after another) on `binned` rows: row-major, one value per output.
+pub(crate) fn boosted_raw(
+    trees: &(impl TreeNodes + ?Sized),
+    baseline: &[f64],
+    binned: &Binned,
+) -> Vec<f64> {
+    let k = baseline.len();
+    let n = binned.columns.first().map_or(0, Vec::len);
+    let mut raw: Vec<f64> = baseline.iter().copied().cycle().take(n * k).collect();
+    raw.par_chunks_mut(CHUNK * k)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            for tree in 0..trees.n_trees() {
+                let class = tree % k;
+                for (i, r) in chunk.chunks_exact_mut(k).enumerate() {
+                    trees.add_leaf(tree, binned, c * CHUNK + i, &mut r[class..=class]);
+                }
+            }
+        });
+    raw
+}
+
+/// Class probabilities from raw predictions with `k` outputs (a logit for two classes).
+pub(crate) fn proba_of_raw(raw: &[f64], k: usize) -> Vec<Vec<f64>> {
+    if k == 1 {
+        raw.iter()
+            .map(|&z| {
+                let p = sigmoid(z);
+                vec![1.0 - p, p]
+            })
+            .collect()
+    } else {
+        let mut rows = rows_of(raw, k);
+        for r in &mut rows {
+            softmax(r);
+        }
+        rows
+    }
+}
+
+/// Predictions from raw predictions: the values (regression) or the most probable class.
+pub(crate) fn finish_raw(task: Task, raw: Vec<f64>, k: usize) -> Vec<f64> {
+    match task {
+        Task::Regression => raw,
+        Task::Classification => argmax_rows(&proba_of_raw(&raw, k)),
     }
 }
 

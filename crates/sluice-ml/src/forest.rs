@@ -163,7 +163,7 @@ impl ForestModel {
 
     pub(crate) fn leaf_means(&self, columns: &[Vec<f64>]) -> Vec<f64> {
         let binned = self.bins.transform(columns);
-        mean_leaves(&self.trees, &binned, self.n_outputs())
+        mean_leaves(&self.trees[..], &binned, self.n_outputs())
     }
 
     pub(crate) fn validate(&self) -> Result<(), String> {

@@ -44,6 +44,51 @@ pub(crate) const DECISION_TREE: &str = "decision_tree";
 pub(crate) const RANDOM_FOREST: &str = "random_forest";
 pub(crate) const GRADIENT_BOOSTING: &str = "gradient_boosting";
 
+/// What prediction asks of a model, fitted and in memory ([`Model`]) or opened from its file
+/// for prediction ([`crate::MappedModel`]).
+pub trait Predict {
+    fn task(&self) -> Task;
+    /// The features the data must have, by name, in order.
+    fn feature_names(&self) -> &[String];
+    /// Class labels in class-index order; empty for regression.
+    fn classes(&self) -> &[String];
+    /// Values (regression) or class indices as `f64` (classification), one per row.
+    fn predict(&self, data: &Dataset) -> Result<Vec<f64>, MlError>;
+    /// Class probabilities of every row, `[row][class]`, for a classifier.
+    fn predict_proba(&self, data: &Dataset) -> Result<Vec<Vec<f64>>, MlError>;
+
+    /// The predicted class label of every row, for a classifier.
+    fn predict_labels(&self, data: &Dataset) -> Result<Vec<String>, MlError> {
+        let proba = self.predict_proba(data)?;
+        Ok(argmax_rows(&proba)
+            .into_iter()
+            .map(|k| self.classes()[crate::par::to_index(k)].clone())
+            .collect())
+    }
+}
+
+impl Predict for Model {
+    fn task(&self) -> Task {
+        Model::task(self)
+    }
+
+    fn feature_names(&self) -> &[String] {
+        Model::feature_names(self)
+    }
+
+    fn classes(&self) -> &[String] {
+        Model::classes(self)
+    }
+
+    fn predict(&self, data: &Dataset) -> Result<Vec<f64>, MlError> {
+        Model::predict(self, data)
+    }
+
+    fn predict_proba(&self, data: &Dataset) -> Result<Vec<Vec<f64>>, MlError> {
+        Model::predict_proba(self, data)
+    }
+}
+
 /// A fitted model of any algorithm.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Model {
@@ -147,11 +192,7 @@ impl Model {
 
     /// The predicted class label of every row, for a classifier.
     pub fn predict_labels(&self, data: &Dataset) -> Result<Vec<String>, MlError> {
-        let proba = self.predict_proba(data)?;
-        Ok(argmax_rows(&proba)
-            .into_iter()
-            .map(|k| self.classes()[crate::par::to_index(k)].clone())
-            .collect())
+        Predict::predict_labels(self, data)
     }
 
     /// Class probabilities of every row, `[row][class]`, for a classifier.
@@ -331,7 +372,7 @@ impl Model {
     }
 
     /// Checks that a loaded model is consistent with its schema, so prediction cannot panic.
-    fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         let schema = self.schema();
         let p = schema.feature_names.len();
         let k = schema.classes.len();

@@ -110,12 +110,121 @@ pub(crate) fn encode(model: &Model, out: &mut impl std::io::Write) -> Result<(),
         .map_err(|e| e.to_string())
 }
 
-/// The model in `bytes` (a binary model file read from `path`), checked.
-pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Model, MlError> {
-    let bad = |reason: String| MlError::Format {
+/// A binary model file's parts, its checksum verified: the header, the schema it gives, and the
+/// arrays of its payload.
+pub(crate) struct Parsed<'a> {
+    pub(crate) header: Map<String, Value>,
+    pub(crate) schema: Schema,
+    pub(crate) arrays: Arrays<'a>,
+    /// Where the payload starts in the file.
+    pub(crate) payload_start: usize,
+}
+
+impl Parsed<'_> {
+    pub(crate) fn algorithm(&self) -> &str {
+        self.header
+            .get("algorithm")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// The header's `key`, or an error naming it.
+    pub(crate) fn field(&self, key: &str) -> Result<Value, String> {
+        self.header
+            .get(key)
+            .cloned()
+            .ok_or_else(|| format!("its header has no `{key}`"))
+    }
+
+    pub(crate) fn n_outputs(&self) -> Result<usize, String> {
+        self.header
+            .get("n_outputs")
+            .and_then(Value::as_u64)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| "its header has no `n_outputs`".into())
+    }
+
+    pub(crate) fn baseline(&self) -> Result<Vec<f64>, String> {
+        serde_json::from_value(self.field("baseline")?).map_err(|e| format!("`baseline`: {e}"))
+    }
+}
+
+/// The error for a damaged or inconsistent model file at `path`.
+pub(crate) fn bad_file(path: &Path) -> impl Fn(String) -> MlError + '_ {
+    move |reason| MlError::Format {
         path: path.to_path_buf(),
         reason,
+    }
+}
+
+/// The model in `bytes` (a binary model file read from `path`), checked.
+pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Model, MlError> {
+    let bad = bad_file(path);
+    let file = parse(path, bytes)?;
+    let arrays = &file.arrays;
+    let algorithm = file.algorithm();
+    let model = match algorithm {
+        crate::model::LINEAR_REGRESSION => Model::Linear(
+            serde_json::from_value(file.field("model").map_err(&bad)?)
+                .map_err(|e| bad(e.to_string()))?,
+        ),
+        crate::model::LOGISTIC_REGRESSION => Model::Logistic(
+            serde_json::from_value(file.field("model").map_err(&bad)?)
+                .map_err(|e| bad(e.to_string()))?,
+        ),
+        crate::model::DECISION_TREE => {
+            let bins = arrays.bins().map_err(&bad)?;
+            let mut trees = arrays
+                .trees(file.n_outputs().map_err(&bad)?)
+                .map_err(&bad)?;
+            if trees.len() != 1 {
+                return Err(bad(format!(
+                    "a decision tree file holds {} trees",
+                    trees.len()
+                )));
+            }
+            Model::Tree(TreeModel {
+                bins,
+                tree: trees.remove(0),
+                schema: Schema::default(),
+            })
+        }
+        crate::model::RANDOM_FOREST => Model::Forest(ForestModel {
+            bins: arrays.bins().map_err(&bad)?,
+            trees: arrays
+                .trees(file.n_outputs().map_err(&bad)?)
+                .map_err(&bad)?,
+            schema: Schema::default(),
+        }),
+        crate::model::GRADIENT_BOOSTING => {
+            let flat = arrays
+                .trees(file.n_outputs().map_err(&bad)?)
+                .map_err(&bad)?;
+            let sizes = arrays.u32s("iteration_trees").map_err(&bad)?;
+            if sizes.iter().map(|&s| s as usize).sum::<usize>() != flat.len() {
+                return Err(bad("`iteration_trees` does not add up to the trees".into()));
+            }
+            let mut rest = flat.into_iter();
+            let trees = sizes
+                .iter()
+                .map(|&s| rest.by_ref().take(s as usize).collect())
+                .collect();
+            Model::Boosting(BoostingModel {
+                bins: arrays.bins().map_err(&bad)?,
+                baseline: file.baseline().map_err(&bad)?,
+                trees,
+                schema: Schema::default(),
+            })
+        }
+        other => return Err(bad(format!("unknown algorithm `{other}`"))),
     };
+    Ok(model.with_schema(file.schema))
+}
+
+/// The parts of `bytes` (a binary model file read or mapped from `path`), its checksum verified
+/// before anything is read.
+pub(crate) fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<Parsed<'a>, MlError> {
+    let bad = bad_file(path);
     if bytes.len() < PREFIX || !bytes.starts_with(MAGIC) {
         return Err(bad(
             "not a Sluice binary model file (too short, or no `SLUICEMB` at its start)".into(),
@@ -186,62 +295,12 @@ pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Model, MlError> {
             .unwrap_or_default(),
         payload,
     };
-    let n_outputs = || -> Result<usize, MlError> {
-        get("n_outputs")
-            .as_u64()
-            .and_then(|n| usize::try_from(n).ok())
-            .ok_or_else(|| bad("its header has no `n_outputs`".into()))
-    };
-    let algorithm = get("algorithm");
-    let model = match algorithm.as_str().unwrap_or("") {
-        crate::model::LINEAR_REGRESSION => {
-            Model::Linear(serde_json::from_value(field("model")?).map_err(|e| bad(e.to_string()))?)
-        }
-        crate::model::LOGISTIC_REGRESSION => Model::Logistic(
-            serde_json::from_value(field("model")?).map_err(|e| bad(e.to_string()))?,
-        ),
-        crate::model::DECISION_TREE => {
-            let bins = arrays.bins().map_err(&bad)?;
-            let mut trees = arrays.trees(n_outputs()?).map_err(&bad)?;
-            if trees.len() != 1 {
-                return Err(bad(format!(
-                    "a decision tree file holds {} trees",
-                    trees.len()
-                )));
-            }
-            Model::Tree(TreeModel {
-                bins,
-                tree: trees.remove(0),
-                schema: Schema::default(),
-            })
-        }
-        crate::model::RANDOM_FOREST => Model::Forest(ForestModel {
-            bins: arrays.bins().map_err(&bad)?,
-            trees: arrays.trees(n_outputs()?).map_err(&bad)?,
-            schema: Schema::default(),
-        }),
-        crate::model::GRADIENT_BOOSTING => {
-            let flat = arrays.trees(n_outputs()?).map_err(&bad)?;
-            let sizes = arrays.u32s("iteration_trees").map_err(&bad)?;
-            if sizes.iter().map(|&s| s as usize).sum::<usize>() != flat.len() {
-                return Err(bad("`iteration_trees` does not add up to the trees".into()));
-            }
-            let mut rest = flat.into_iter();
-            let trees = sizes
-                .iter()
-                .map(|&s| rest.by_ref().take(s as usize).collect())
-                .collect();
-            Model::Boosting(BoostingModel {
-                bins: arrays.bins().map_err(&bad)?,
-                baseline: serde_json::from_value(field("baseline")?)
-                    .map_err(|e| bad(format!("`baseline`: {e}")))?,
-                trees,
-                schema: Schema::default(),
-            })
-        }
-        other => return Err(bad(format!("unknown algorithm `{other}`"))),
-    };
-    Ok(model.with_schema(schema))
+    Ok(Parsed {
+        header,
+        schema,
+        arrays,
+        payload_start,
+    })
 }
 
 /// The payload being written and the list of its arrays.
@@ -389,18 +448,32 @@ impl Writer {
 }
 
 /// The arrays of a payload, by name.
-struct Arrays<'a> {
+pub(crate) struct Arrays<'a> {
     list: Vec<Value>,
     payload: &'a [u8],
 }
 
 impl Arrays<'_> {
-    fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.list.iter().any(|a| a["name"] == name)
+    }
+
+    /// The payload.
+    pub(crate) fn payload(&self) -> &[u8] {
+        self.payload
     }
 
     /// The bytes of array `name`, its element type and length, bounds-checked.
     fn raw(&self, name: &str) -> Result<(&[u8], String, usize), String> {
+        let (range, dtype, len) = self.locate(name)?;
+        Ok((&self.payload[range], dtype, len))
+    }
+
+    /// Where array `name` lies in the payload, its element type and length, bounds-checked.
+    pub(crate) fn locate(
+        &self,
+        name: &str,
+    ) -> Result<(std::ops::Range<usize>, String, usize), String> {
         let a = self
             .list
             .iter()
@@ -425,7 +498,7 @@ impl Arrays<'_> {
             len.checked_mul(size)
         };
         match bytes.and_then(|b| b.checked_add(offset)) {
-            Some(end) if end <= self.payload.len() => Ok((&self.payload[offset..end], dtype, len)),
+            Some(end) if end <= self.payload.len() => Ok((offset..end, dtype, len)),
             _ => Err(format!("array `{name}` lies outside the file")),
         }
     }
@@ -448,7 +521,7 @@ impl Arrays<'_> {
     }
 
     /// `u8`, `u16` or `u32` values, as `u32`.
-    fn u32s(&self, name: &str) -> Result<Vec<u32>, String> {
+    pub(crate) fn u32s(&self, name: &str) -> Result<Vec<u32>, String> {
         let (bytes, t, _) = self.raw(name)?;
         match t.as_str() {
             "u8" => Ok(bytes.iter().map(|&b| u32::from(b)).collect()),
@@ -474,7 +547,7 @@ impl Arrays<'_> {
         }
     }
 
-    fn bins(&self) -> Result<BinMapper, String> {
+    pub(crate) fn bins(&self) -> Result<BinMapper, String> {
         let counts = self.u32s("edge_counts")?;
         let edges = self.f64s("edges")?;
         if counts.iter().map(|&c| c as usize).sum::<usize>() != edges.len() {

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::hist::{
-    BinMapper, Binned, GrowParams, HistTree, Layout, MAX_BINS, Purity, SplitRules, grow,
+    BinMapper, Binned, GrowParams, HistTree, Layout, MAX_BINS, Purity, SplitRules, TreeNodes, grow,
 };
 use crate::logistic::argmax_rows;
 use crate::rng::Rng;
@@ -194,20 +194,21 @@ const PREDICT_CHUNK: usize = 1024;
 
 /// The mean over `trees` of each row's leaf values, row-major (`n_rows` x `n_outputs`). Each row
 /// adds the trees in order, so the result does not depend on the number of threads.
-pub(crate) fn mean_leaves(trees: &[HistTree], binned: &Binned, n_outputs: usize) -> Vec<f64> {
+pub(crate) fn mean_leaves(
+    trees: &(impl TreeNodes + ?Sized),
+    binned: &Binned,
+    n_outputs: usize,
+) -> Vec<f64> {
     let n_rows = binned.columns.first().map_or(0, Vec::len);
     let mut out = vec![0.0; n_rows * n_outputs];
-    let scale = 1.0 / trees.len().max(1) as f64;
+    let scale = 1.0 / trees.n_trees().max(1) as f64;
     out.par_chunks_mut(PREDICT_CHUNK * n_outputs)
         .enumerate()
         .for_each(|(c, chunk)| {
             let first = c * PREDICT_CHUNK;
-            for tree in trees {
+            for tree in 0..trees.n_trees() {
                 for (i, o) in chunk.chunks_exact_mut(n_outputs).enumerate() {
-                    let leaf = tree.leaf(binned, first + i);
-                    for (a, v) in o.iter_mut().zip(tree.value(leaf)) {
-                        *a += v;
-                    }
+                    trees.add_leaf(tree, binned, first + i, o);
                 }
             }
             for o in chunk.iter_mut() {

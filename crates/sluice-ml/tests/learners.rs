@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use sluice_ml::metrics::{accuracy, r2, roc_auc};
 use sluice_ml::{
-    BoostingParams, Dataset, ForestParams, LinearParams, LogisticParams, MaxFeatures, MlError,
-    Model, TreeParams,
+    BoostingParams, Dataset, ForestParams, LinearParams, LogisticParams, MappedModel, MaxFeatures,
+    MlError, Model, Predict, TreeParams,
 };
 
 fn names(p: usize) -> Vec<String> {
@@ -455,6 +455,88 @@ fn a_damaged_or_newer_binary_model_is_refused() {
     // Put back, it loads.
     std::fs::write(&path, &good).unwrap();
     assert_eq!(Model::load(&dir).unwrap(), model);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A model opened mapped predicts bit for bit as the same model loaded, on every learner and
+/// task, with missing values among the inputs; linear and logistic models (nothing to map) and a
+/// folder holding only `model.json` are loaded instead.
+#[test]
+fn mapped_models_predict_as_loaded_ones() {
+    let mut rng = fastrand::Rng::with_seed(21);
+    for (i, (model, data)) in every_model().into_iter().enumerate() {
+        let dir = temp_dir(&format!("mapped-{i}"));
+        model.save(&dir).unwrap();
+        let mapped = MappedModel::open(&dir).unwrap();
+        let name = model.algorithm();
+        assert_eq!(mapped.algorithm(), name);
+        assert_eq!(mapped.task(), model.task());
+        assert_eq!(mapped.feature_names(), model.feature_names());
+        assert_eq!(mapped.classes(), model.classes());
+        let trees = !name.starts_with("lin") && !name.starts_with("logistic");
+        assert_eq!(mapped.is_mapped(), trees, "{name}");
+        // Every 7th value missing, for the learners that take them.
+        let gapped = if trees {
+            let columns: Vec<Vec<f64>> = data
+                .features()
+                .iter()
+                .map(|c| {
+                    c.iter()
+                        .map(|&v| if rng.u8(..7) == 0 { f64::NAN } else { v })
+                        .collect()
+                })
+                .collect();
+            Dataset::new(model.feature_names().to_vec(), columns).unwrap()
+        } else {
+            data.clone()
+        };
+        for d in [&data, &gapped] {
+            let (a, b) = (model.predict(d).unwrap(), mapped.predict(d).unwrap());
+            assert_eq!(a.len(), b.len());
+            assert!(
+                a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{name}"
+            );
+            if model.task() == sluice_ml::Task::Classification {
+                assert_eq!(
+                    model.predict_proba(d).unwrap(),
+                    mapped.predict_proba(d).unwrap(),
+                    "{name}"
+                );
+            } else {
+                assert!(matches!(
+                    mapped.predict_proba(d),
+                    Err(MlError::NotClassifier { .. })
+                ));
+            }
+        }
+        // The wrong features are refused, as by the loaded model.
+        let other = Dataset::new(names(data.n_features()), data.features().to_vec()).unwrap();
+        if model.feature_names() != other.feature_names() {
+            assert!(mapped.predict(&other).is_err(), "{name}");
+        }
+        // The text form only: loaded.
+        let text = dir.join("text");
+        model.save_json(&text.join("model.json")).unwrap();
+        let loaded = MappedModel::open(&text).unwrap();
+        assert!(!loaded.is_mapped());
+        assert_eq!(
+            loaded.predict(&data).unwrap(),
+            model.predict(&data).unwrap()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    // A damaged file is refused mapped as it is loaded.
+    let (model, _) = every_model().swap_remove(5);
+    let dir = temp_dir("mapped-damaged");
+    model.save(&dir).unwrap();
+    let path = dir.join("model.bin");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 9;
+    bytes[last] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = MappedModel::open(&dir).err().expect("refused");
+    assert!(err.to_string().contains("checksum"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

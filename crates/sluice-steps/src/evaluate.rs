@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use sluice_data::{Column, Table};
-use sluice_ml::{Model, Task};
+use sluice_ml::{MappedModel, Predict, Task};
 
 use crate::StepError;
 use crate::mlflow::Tracking;
@@ -44,7 +44,7 @@ fn lower_is_better(metric: &str) -> bool {
 }
 
 pub fn run(args: &EvaluateArgs, tracking: Option<&Tracking>) -> Result<Evaluation, StepError> {
-    let model = Model::load(&args.model).map_err(ml)?;
+    let model = MappedModel::open(&args.model).map_err(ml)?;
     let target = model_target(&args.model)?;
     let table = Table::read_path(&args.test_data)?;
     let data = dataset(
@@ -96,7 +96,7 @@ pub fn run(args: &EvaluateArgs, tracking: Option<&Tracking>) -> Result<Evaluatio
     if let (Some(name), Some(t)) = (&args.model_name, tracking) {
         for (version, dir) in champion_candidates(t, name)? {
             // A registered version that cannot be read must not let the candidate through.
-            let m = Model::load(dir.path()).map_err(|e| {
+            let m = MappedModel::open(dir.path()).map_err(|e| {
                 StepError::Tracking(format!(
                     "cannot read version {version} of the registered model to compare with it ({e}); the candidate is not judged without it"
                 ))
@@ -185,7 +185,7 @@ fn write(path: &Path, text: &str) -> Result<(), StepError> {
 }
 
 fn write_predictions(
-    model: &Model,
+    model: &impl Predict,
     data: &sluice_ml::Dataset,
     table: &Table,
     target: &str,

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 use sluice_data::Table;
-use sluice_ml::{Dataset, Model, Task};
+use sluice_ml::{Dataset, Model, Predict, Task};
 
 use crate::StepError;
 use crate::mlflow::Tracking;
@@ -329,7 +329,7 @@ fn fit(
 
 /// Scores a model on data: `{prefix}_r2` ... or `{prefix}_accuracy` ...
 pub(crate) fn score(
-    model: &Model,
+    model: &impl Predict,
     data: &Dataset,
     prefix: &str,
 ) -> Result<Vec<(String, f64)>, StepError> {

@@ -8,9 +8,10 @@ mod nodes;
 mod split;
 
 pub use binning::BinMapper;
-pub(crate) use binning::{Binned, MAX_BINS};
+pub(crate) use binning::{Binned, MAX_BINS, MISSING_BIN};
 pub(crate) use grower::{GrowParams, Purity, grow};
 pub(crate) use histogram::{Layout, RowMatrix, fill_stats};
 pub use nodes::HistTree;
 pub(crate) use nodes::Splits;
+pub(crate) use nodes::TreeNodes;
 pub(crate) use split::SplitRules;

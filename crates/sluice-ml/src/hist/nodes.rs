@@ -20,6 +20,27 @@ pub struct HistTree {
     n_outputs: usize,
 }
 
+/// Trees an ensemble's prediction walks: fitted and owned ([`HistTree`]s), or read in place from a
+/// mapped model file.
+pub(crate) trait TreeNodes: Sync {
+    fn n_trees(&self) -> usize;
+    /// Adds the values of the leaf that row `row` of `binned` falls in, in tree `tree`, to `out`.
+    fn add_leaf(&self, tree: usize, binned: &Binned, row: usize, out: &mut [f64]);
+}
+
+impl TreeNodes for [HistTree] {
+    fn n_trees(&self) -> usize {
+        self.len()
+    }
+
+    fn add_leaf(&self, tree: usize, binned: &Binned, row: usize, out: &mut [f64]) {
+        let t = &self[tree];
+        for (o, v) in out.iter_mut().zip(t.value(t.leaf(binned, row))) {
+            *o += v;
+        }
+    }
+}
+
 /// A tree's split arrays, node by node.
 pub(crate) struct Splits<'a> {
     pub(crate) feature: &'a [u32],
