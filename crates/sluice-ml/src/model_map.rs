@@ -278,17 +278,56 @@ impl Predict for MappedModel {
 
 impl Mapped {
     fn view(&self) -> View<'_> {
+        let (l, p) = (&self.trees, &self.map[self.payload..]);
+        let nodes = l.tree_start.last().copied().unwrap_or(0);
+        let array = |u: Uint| &p[u.offset..u.offset + u.width * nodes];
+        let children = |u: Uint| (u.width == 4).then(|| array(u).as_chunks::<4>().0);
+        let feature = match l.feature.width {
+            1 => Some(Feature::U8(array(l.feature))),
+            2 => Some(Feature::U16(array(l.feature).as_chunks::<2>().0)),
+            4 => Some(Feature::U32(array(l.feature).as_chunks::<4>().0)),
+            _ => None,
+        };
+        // The file's own widths (children of four bytes), read as typed arrays; any other, by
+        // width at every read.
+        let fast = match (feature, children(l.left), l.right.map(children)) {
+            (Some(feature), Some(left), None | Some(Some(_))) => Some(Fast {
+                feature,
+                left,
+                right: l.right.and_then(children),
+                threshold: &p[l.threshold..l.threshold + nodes],
+                missing_left: &p[l.missing_left..l.missing_left + nodes.div_ceil(8)],
+            }),
+            _ => None,
+        };
         View {
-            payload: &self.map[self.payload..],
-            layout: &self.trees,
+            payload: p,
+            layout: l,
+            fast,
         }
     }
+}
+
+/// A mapped tree's arrays in the widths this build writes, as typed slices of the file.
+struct Fast<'a> {
+    feature: Feature<'a>,
+    left: &'a [[u8; 4]],
+    right: Option<&'a [[u8; 4]]>,
+    threshold: &'a [u8],
+    missing_left: &'a [u8],
+}
+
+enum Feature<'a> {
+    U8(&'a [u8]),
+    U16(&'a [[u8; 2]]),
+    U32(&'a [[u8; 4]]),
 }
 
 /// The trees of a mapped file, walked where they lie.
 struct View<'a> {
     payload: &'a [u8],
     layout: &'a Layout,
+    fast: Option<Fast<'a>>,
 }
 
 impl TreeNodes for View<'_> {
@@ -299,13 +338,21 @@ impl TreeNodes for View<'_> {
     fn add_leaf(&self, tree: usize, binned: &Binned, row: usize, out: &mut [f64]) {
         let (l, p) = (self.layout, self.payload);
         let base = l.tree_start[tree];
-        // Walked with the arrays' widths known to the compiler: the file's own (a feature of one,
-        // two or four bytes, children of four) or any.
-        let leaf = match (l.feature.width, l.left.width, l.right.map(|r| r.width)) {
-            (1, 4, None | Some(4)) => self.walk::<1>(base, binned, row),
-            (2, 4, None | Some(4)) => self.walk::<2>(base, binned, row),
-            (4, 4, None | Some(4)) => self.walk::<4>(base, binned, row),
-            _ => self.walk_any(base, binned, row),
+        let leaf = match &self.fast {
+            Some(fast) => match fast.feature {
+                Feature::U8(f) => fast.walk(f, |b| usize::from(*b), base, binned, row),
+                Feature::U16(f) => fast.walk(
+                    f,
+                    |b| usize::from(u16::from_le_bytes(*b)),
+                    base,
+                    binned,
+                    row,
+                ),
+                Feature::U32(f) => {
+                    fast.walk(f, |b| u32::from_le_bytes(*b) as usize, base, binned, row)
+                }
+            },
+            None => self.walk_any(base, binned, row),
         };
         let first = l.values + 8 * l.n_outputs * l.value_at.of(leaf);
         for (i, o) in out.iter_mut().enumerate() {
@@ -316,39 +363,7 @@ impl TreeNodes for View<'_> {
 }
 
 impl View<'_> {
-    /// The leaf (its index among all nodes) that row `row` falls in, in the tree starting at node
-    /// `base`, its features `F` bytes wide and its children 4.
-    fn walk<const F: usize>(&self, base: usize, binned: &Binned, row: usize) -> usize {
-        let (l, p) = (self.layout, self.payload);
-        let array = |u: Uint, width: usize| &p[u.offset..u.offset + width * self.n_nodes()];
-        let (feature, _) = array(l.feature, F).as_chunks::<F>();
-        let (left, _) = array(l.left, 4).as_chunks::<4>();
-        let right = l.right.map(|r| array(r, 4).as_chunks::<4>().0);
-        let (threshold, missing) = (&p[l.threshold..], &p[l.missing_left..]);
-        let mut at = base;
-        loop {
-            let child = u32::from_le_bytes(left[at]) as usize;
-            if child == 0 {
-                return at;
-            }
-            let mut f = [0u8; 4];
-            f[..F].copy_from_slice(&feature[at]);
-            let b = binned.columns[u32::from_le_bytes(f) as usize][row];
-            let go_left = if b == crate::hist::MISSING_BIN {
-                missing[at / 8] & (1 << (at % 8)) != 0
-            } else {
-                b <= threshold[at]
-            };
-            let next = match (go_left, right) {
-                (true, _) => child,
-                (false, Some(right)) => u32::from_le_bytes(right[at]) as usize,
-                (false, None) => child + 1,
-            };
-            at = base + next;
-        }
-    }
-
-    /// [`View::walk`] for arrays of any width.
+    /// [`Fast::walk`] for arrays of any width.
     fn walk_any(&self, base: usize, binned: &Binned, row: usize) -> usize {
         let (l, p) = (self.layout, self.payload);
         let mut at = base;
@@ -371,9 +386,38 @@ impl View<'_> {
                 };
         }
     }
+}
 
-    fn n_nodes(&self) -> usize {
-        self.layout.tree_start.last().copied().unwrap_or(0)
+impl Fast<'_> {
+    /// The leaf (its index among all nodes) that row `row` falls in, in the tree starting at node
+    /// `base`; `feature` reads a node's feature from its element of `features`.
+    fn walk<T>(
+        &self,
+        features: &[T],
+        feature: impl Fn(&T) -> usize,
+        base: usize,
+        binned: &Binned,
+        row: usize,
+    ) -> usize {
+        let mut at = base;
+        loop {
+            let child = u32::from_le_bytes(self.left[at]) as usize;
+            if child == 0 {
+                return at;
+            }
+            let b = binned.columns[feature(&features[at])][row];
+            let go_left = if b == crate::hist::MISSING_BIN {
+                self.missing_left[at / 8] & (1 << (at % 8)) != 0
+            } else {
+                b <= self.threshold[at]
+            };
+            let next = match (go_left, self.right) {
+                (true, _) => child,
+                (false, Some(right)) => u32::from_le_bytes(right[at]) as usize,
+                (false, None) => child + 1,
+            };
+            at = base + next;
+        }
     }
 }
 
@@ -533,8 +577,16 @@ mod tests {
         for tree in 0..view.n_trees() {
             let base = m.trees.tree_start[tree];
             for row in 0..data.n_rows() {
+                let Some(Fast {
+                    feature: Feature::U8(features),
+                    ..
+                }) = &view.fast
+                else {
+                    panic!("this build writes a forest's features as bytes");
+                };
+                let fast = view.fast.as_ref().unwrap();
                 assert_eq!(
-                    view.walk::<1>(base, &binned, row),
+                    fast.walk(features, |b| usize::from(*b), base, &binned, row),
                     view.walk_any(base, &binned, row)
                 );
             }
