@@ -514,9 +514,18 @@ impl TreeNodes for Rounds<'_> {
         self.0.iter().map(Vec::len).sum()
     }
 
-    fn add_leaf(&self, tree: usize, binned: &Binned, row: usize, out: &mut [f64]) {
+    fn add_leaves(
+        &self,
+        tree: usize,
+        binned: &Binned,
+        first: usize,
+        out: &mut [f64],
+        width: usize,
+        at: usize,
+    ) {
         let k = self.0.first().map_or(1, Vec::len);
-        std::slice::from_ref(&self.0[tree / k][tree % k]).add_leaf(0, binned, row, out);
+        std::slice::from_ref(&self.0[tree / k][tree % k])
+            .add_leaves(0, binned, first, out, width, at);
     }
 }
 
@@ -534,10 +543,7 @@ pub(crate) fn boosted_raw(
         .enumerate()
         .for_each(|(c, chunk)| {
             for tree in 0..trees.n_trees() {
-                let class = tree % k;
-                for (i, r) in chunk.chunks_exact_mut(k).enumerate() {
-                    trees.add_leaf(tree, binned, c * CHUNK + i, &mut r[class..=class]);
-                }
+                trees.add_leaves(tree, binned, c * CHUNK, chunk, k, tree % k);
             }
         });
     raw

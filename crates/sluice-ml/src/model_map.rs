@@ -335,34 +335,62 @@ impl TreeNodes for View<'_> {
         self.layout.tree_start.len() - 1
     }
 
-    fn add_leaf(&self, tree: usize, binned: &Binned, row: usize, out: &mut [f64]) {
-        let (l, p) = (self.layout, self.payload);
-        let base = l.tree_start[tree];
-        let leaf = match &self.fast {
+    fn add_leaves(
+        &self,
+        tree: usize,
+        binned: &Binned,
+        first: usize,
+        out: &mut [f64],
+        width: usize,
+        at: usize,
+    ) {
+        let base = self.layout.tree_start[tree];
+        // The walk is chosen once for all the rows: the file's own widths, or any.
+        match &self.fast {
             Some(fast) => match fast.feature {
-                Feature::U8(f) => fast.walk(f, |b| usize::from(*b), base, binned, row),
-                Feature::U16(f) => fast.walk(
-                    f,
-                    |b| usize::from(u16::from_le_bytes(*b)),
-                    base,
-                    binned,
-                    row,
-                ),
-                Feature::U32(f) => {
-                    fast.walk(f, |b| u32::from_le_bytes(*b) as usize, base, binned, row)
-                }
+                Feature::U8(f) => self.add(out, width, at, |row| {
+                    fast.walk(f, |b| usize::from(*b), base, binned, first + row)
+                }),
+                Feature::U16(f) => self.add(out, width, at, |row| {
+                    fast.walk(
+                        f,
+                        |b| usize::from(u16::from_le_bytes(*b)),
+                        base,
+                        binned,
+                        first + row,
+                    )
+                }),
+                Feature::U32(f) => self.add(out, width, at, |row| {
+                    fast.walk(
+                        f,
+                        |b| u32::from_le_bytes(*b) as usize,
+                        base,
+                        binned,
+                        first + row,
+                    )
+                }),
             },
-            None => self.walk_any(base, binned, row),
-        };
-        let first = l.values + 8 * l.n_outputs * l.value_at.of(leaf);
-        for (i, o) in out.iter_mut().enumerate() {
-            let v = &p[first + 8 * i..first + 8 * (i + 1)];
-            *o += f64::from_le_bytes(v.try_into().unwrap_or_default());
+            None => self.add(out, width, at, |row| {
+                self.walk_any(base, binned, first + row)
+            }),
         }
     }
 }
 
 impl View<'_> {
+    /// Adds, for each row of `out` (`width` values a row), the values of the leaf `leaf(row)`
+    /// to that row's values from `at` on.
+    fn add(&self, out: &mut [f64], width: usize, at: usize, leaf: impl Fn(usize) -> usize) {
+        let (l, p) = (self.layout, self.payload);
+        for (row, o) in out.chunks_exact_mut(width).enumerate() {
+            let first = l.values + 8 * l.n_outputs * l.value_at.of(leaf(row));
+            for (i, o) in o[at..at + l.n_outputs].iter_mut().enumerate() {
+                let v = &p[first + 8 * i..first + 8 * (i + 1)];
+                *o += f64::from_le_bytes(v.try_into().unwrap_or_default());
+            }
+        }
+    }
+
     /// [`Fast::walk`] for arrays of any width.
     fn walk_any(&self, base: usize, binned: &Binned, row: usize) -> usize {
         let (l, p) = (self.layout, self.payload);

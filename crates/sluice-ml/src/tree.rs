@@ -207,9 +207,7 @@ pub(crate) fn mean_leaves(
         .for_each(|(c, chunk)| {
             let first = c * PREDICT_CHUNK;
             for tree in 0..trees.n_trees() {
-                for (i, o) in chunk.chunks_exact_mut(n_outputs).enumerate() {
-                    trees.add_leaf(tree, binned, first + i, o);
-                }
+                trees.add_leaves(tree, binned, first, chunk, n_outputs, 0);
             }
             for o in chunk.iter_mut() {
                 *o *= scale;

@@ -24,8 +24,17 @@ pub struct HistTree {
 /// mapped model file.
 pub(crate) trait TreeNodes: Sync {
     fn n_trees(&self) -> usize;
-    /// Adds the values of the leaf that row `row` of `binned` falls in, in tree `tree`, to `out`.
-    fn add_leaf(&self, tree: usize, binned: &Binned, row: usize, out: &mut [f64]);
+    /// For rows `first..` of `binned`, one per `width` values of `out`, adds the values of the
+    /// leaf each falls in, in tree `tree`, to that row's values from `at` on.
+    fn add_leaves(
+        &self,
+        tree: usize,
+        binned: &Binned,
+        first: usize,
+        out: &mut [f64],
+        width: usize,
+        at: usize,
+    );
 }
 
 impl TreeNodes for [HistTree] {
@@ -33,10 +42,20 @@ impl TreeNodes for [HistTree] {
         self.len()
     }
 
-    fn add_leaf(&self, tree: usize, binned: &Binned, row: usize, out: &mut [f64]) {
+    fn add_leaves(
+        &self,
+        tree: usize,
+        binned: &Binned,
+        first: usize,
+        out: &mut [f64],
+        width: usize,
+        at: usize,
+    ) {
         let t = &self[tree];
-        for (o, v) in out.iter_mut().zip(t.value(t.leaf(binned, row))) {
-            *o += v;
+        for (i, o) in out.chunks_exact_mut(width).enumerate() {
+            for (o, v) in o[at..].iter_mut().zip(t.value(t.leaf(binned, first + i))) {
+                *o += v;
+            }
         }
     }
 }
