@@ -486,10 +486,7 @@ impl BoostingModel {
     pub(crate) fn validate(&self) -> Result<(), String> {
         let p = self.schema.feature_names.len();
         self.bins.validate(p)?;
-        let k = match (self.schema.task, self.schema.n_classes()) {
-            (Task::Regression, _) | (Task::Classification, 2) => 1,
-            (Task::Classification, k) => k,
-        };
+        let k = outputs(&self.schema);
         if self.baseline.len() != k {
             return Err(format!(
                 "{} baseline values, expected {k}",
@@ -503,6 +500,15 @@ impl BoostingModel {
             round.iter().try_for_each(|t| t.validate(p, 1))?;
         }
         Ok(())
+    }
+}
+
+/// Raw outputs (trees a round) of a boosting model of `schema`: one for regression and two
+/// classes, one per class otherwise.
+pub(crate) fn outputs(schema: &Schema) -> usize {
+    match (schema.task, schema.n_classes()) {
+        (Task::Regression, _) | (Task::Classification, 2) => 1,
+        (Task::Classification, k) => k,
     }
 }
 

@@ -376,14 +376,7 @@ impl Model {
         let schema = self.schema();
         let p = schema.feature_names.len();
         let k = schema.classes.len();
-        match (schema.task, k) {
-            (Task::Regression, 0) => {}
-            (Task::Regression, _) => return Err("a regression model has no classes".to_owned()),
-            (Task::Classification, 0) => {
-                return Err("a classification model needs classes".to_owned());
-            }
-            (Task::Classification, _) => {}
-        }
+        schema.validate()?;
         match self {
             Model::Linear(m) => {
                 if schema.task != Task::Regression || m.coefficients.len() != p {
@@ -444,6 +437,9 @@ struct Payload<M> {
 
 /// Writes `path` through `write` into a temporary file beside it (its folder created if
 /// needed), synced, then renamed over `path`: a reader sees the old file or the new, never part.
+/// Writes so far by this process, numbering their temporary files.
+static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut std::io::BufWriter<fs::File>) -> Result<(), MlError>,
@@ -460,7 +456,10 @@ fn write_atomic(
     let name = path
         .file_name()
         .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.tmp"));
+    // A name of its own for every write, so that two saves into one folder never write the same
+    // file (a model file is never written in place: a process may have it mapped).
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let file = fs::File::create(&tmp).map_err(io(&tmp))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
     write(&mut out)?;

@@ -159,8 +159,12 @@ pub(crate) fn bad_file(path: &Path) -> impl Fn(String) -> MlError + '_ {
 
 /// The model in `bytes` (a binary model file read from `path`), checked.
 pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Model, MlError> {
+    build(path, parse(path, bytes)?)
+}
+
+/// The model of a parsed file, its arrays decoded into its own vectors.
+pub(crate) fn build(path: &Path, file: Parsed<'_>) -> Result<Model, MlError> {
     let bad = bad_file(path);
-    let file = parse(path, bytes)?;
     let arrays = &file.arrays;
     let algorithm = file.algorithm();
     let model = match algorithm {
@@ -279,6 +283,21 @@ pub(crate) fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<Parsed<'a>, MlEr
             "`format` is {}, expected `{FORMAT}`",
             get("format")
         )));
+    }
+    match get("format_version").as_u64() {
+        Some(found) if found > FORMAT_VERSION => {
+            return Err(MlError::NewerFormat {
+                path: path.to_path_buf(),
+                found,
+                supported: FORMAT_VERSION,
+            });
+        }
+        Some(1..) => {}
+        _ => {
+            return Err(bad(
+                "`format_version` is absent or not a positive integer".into()
+            ));
+        }
     }
     let schema = Schema {
         task: serde_json::from_value(field("task")?).map_err(|e| bad(format!("`task`: {e}")))?,
@@ -631,4 +650,29 @@ impl Arrays<'_> {
             })
             .collect())
     }
+}
+
+/// `bytes` (a binary model file) with its header changed by `change`, its lengths and checksum
+/// made to match: a damaged model whose damage the checksum cannot see.
+#[cfg(test)]
+pub(crate) fn with_header(bytes: &[u8], change: impl FnOnce(&mut Map<String, Value>)) -> Vec<u8> {
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let header_end = PREFIX + word(12);
+    let payload = &bytes[header_end.next_multiple_of(8)..];
+    let mut header: Map<String, Value> =
+        serde_json::from_slice(&bytes[PREFIX..header_end]).unwrap();
+    change(&mut header);
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&header);
+    hasher.update(payload);
+    let mut out = bytes[..12].to_vec();
+    out.extend_from_slice(&u32::try_from(header.len()).unwrap().to_le_bytes());
+    out.extend_from_slice(&bytes[16..24]);
+    out.extend_from_slice(hasher.finalize().as_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&header);
+    out.resize(out.len().next_multiple_of(8), 0);
+    out.extend_from_slice(payload);
+    out
 }

@@ -4,9 +4,9 @@
 //! of deep trees, hundreds of megabytes built before the first prediction, in every process that
 //! loads it. [`MappedModel::open`] maps the file instead, verifies its checksum, decodes only
 //! the small parts (the header, the bin edges, a boosting model's baseline) and walks the trees'
-//! arrays where they lie in the file; its one array of its own is where each node's values are
-//! (4 bytes a node). Pages of a mapped file are the operating system's page cache, shared by
-//! every process that maps the same model.
+//! arrays where they lie in the file; its one structure of its own finds a leaf's values when
+//! only leaves have values (a bit per node and a count per 64 nodes). Pages of a mapped file are
+//! the operating system's page cache, shared by every process that maps the same model.
 //!
 //! The file is never written in place: [`Model::save`] writes a new file and renames it over the
 //! old one, so a mapping keeps the file it opened. Folders holding only `model.json`, and linear
@@ -63,8 +63,8 @@ struct Layout {
 
 /// Where a node's values are: every node has its own (`value`), or only leaves have them, one
 /// after another (`leaf_value`), so a leaf's are at its rank among the leaves. The rank is a bit
-/// per node (set for leaves) and the leaves before each 64 nodes: 0.19 bytes a node, where a
-/// position per node would take 4.
+/// per node (set for leaves) and the leaves before each 64 nodes: a quarter of a byte a node,
+/// where a position per node would take 4.
 enum ValueAt {
     PerNode,
     Leaves { leaf: Vec<u64>, before: Vec<usize> },
@@ -117,10 +117,11 @@ impl MappedModel {
             }
             Err(source) => return Err(MlError::Io { path, source }),
         };
-        // SAFETY: a mapped file must not change while it is mapped. Sluice never writes a model
-        // file in place (`Model::save` renames a new file over it, and the mapping keeps the old
-        // one); a file changed in place by another program is outside what is supported, as for
-        // any memory-mapped format.
+        // SAFETY: a mapped file must not change while it is mapped (a file truncated under the
+        // mapping kills the process with SIGBUS; one rewritten in place changes what is read).
+        // Sluice never writes a model file in place: `Model::save` writes a file of its own and
+        // renames it over the old one, and the mapping keeps the old one. A model file changed in
+        // place by another program is outside what is supported, as for any mapped format.
         #[expect(
             unsafe_code,
             reason = "mapping a file is unsafe by its nature; see above"
@@ -137,7 +138,7 @@ impl MappedModel {
             GRADIENT_BOOSTING => GRADIENT_BOOSTING,
             // Linear and logistic models are all header: nothing to map.
             _ => {
-                let model = crate::model_bin::decode(&path, &map)?;
+                let model = crate::model_bin::build(&path, parsed)?;
                 model.validate().map_err(&bad)?;
                 return Ok(MappedModel {
                     inner: Inner::Loaded(Box::new(model)),
@@ -145,6 +146,7 @@ impl MappedModel {
             }
         };
         let schema = parsed.schema.clone();
+        schema.validate().map_err(&bad)?;
         let n_features = schema.feature_names.len();
         let bins = parsed.arrays.bins().map_err(&bad)?;
         bins.validate(n_features).map_err(&bad)?;
@@ -153,10 +155,7 @@ impl MappedModel {
         let n_trees = trees.tree_start.len() - 1;
         let baseline = if algorithm == GRADIENT_BOOSTING {
             let baseline = parsed.baseline().map_err(&bad)?;
-            let k = match (schema.task, schema.n_classes()) {
-                (Task::Regression, _) | (Task::Classification, 2) => 1,
-                (Task::Classification, k) => k,
-            };
+            let k = crate::boosting::outputs(&schema);
             let rounds = parsed.arrays.u32s("iteration_trees").map_err(&bad)?;
             if baseline.len() != k || n_outputs != 1 || rounds.iter().any(|&r| r as usize != k) {
                 return Err(bad(format!(
@@ -169,10 +168,7 @@ impl MappedModel {
             }
             Some(baseline)
         } else {
-            let wanted = match schema.task {
-                Task::Regression => 1,
-                Task::Classification => schema.n_classes(),
-            };
+            let wanted = crate::tree::n_outputs(schema.task, schema.n_classes());
             if n_outputs != wanted || n_trees == 0 || (algorithm == DECISION_TREE && n_trees != 1) {
                 return Err(bad(format!(
                     "{n_trees} trees of {n_outputs} outputs, not a {algorithm} of this task"
@@ -479,6 +475,9 @@ impl Layout {
             }
             Ok(range.start)
         };
+        if n_outputs == 0 {
+            return Err("`n_outputs` is 0".into());
+        }
         let sizes = arrays.u32s("tree_nodes")?;
         let mut tree_start = Vec::with_capacity(sizes.len() + 1);
         let mut nodes = 0usize;
@@ -551,6 +550,8 @@ impl Layout {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Map, Value, json};
+
     use super::*;
     use crate::hist::HistTree;
     use crate::{ForestParams, Model};
@@ -602,22 +603,163 @@ mod tests {
         // The walk for arrays of any width finds the leaves the file's own widths' walk finds.
         let binned = m.bins.transform(data.features());
         let view = m.view();
+        let Some(
+            fast @ Fast {
+                feature: Feature::U8(features),
+                ..
+            },
+        ) = &view.fast
+        else {
+            panic!("this build writes a forest's features as bytes");
+        };
         for tree in 0..view.n_trees() {
             let base = m.trees.tree_start[tree];
             for row in 0..data.n_rows() {
-                let Some(Fast {
-                    feature: Feature::U8(features),
-                    ..
-                }) = &view.fast
-                else {
-                    panic!("this build writes a forest's features as bytes");
-                };
-                let fast = view.fast.as_ref().unwrap();
                 assert_eq!(
                     fast.walk(features, |b| usize::from(*b), base, &binned, row),
                     view.walk_any(base, &binned, row)
                 );
             }
         }
+    }
+
+    type Change = fn(&mut Map<String, Value>);
+
+    fn saved(model: &Model, dir: &Path) -> Vec<u8> {
+        model.save(dir).unwrap();
+        std::fs::read(dir.join(BINARY_FILE)).unwrap()
+    }
+
+    /// A header that contradicts itself, its checksum made to match, is refused when opened as
+    /// when loaded (prediction with it would divide rows into zero outputs).
+    #[test]
+    fn a_header_that_contradicts_itself_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let x: Vec<f64> = (0..100).map(f64::from).collect();
+        let labels: Vec<&str> = x
+            .iter()
+            .map(|v| if *v < 50.0 { "a" } else { "b" })
+            .collect();
+        let classes = Dataset::new(vec!["x".into()], vec![x.clone()])
+            .unwrap()
+            .with_class_labels(&labels)
+            .unwrap();
+        let values = Dataset::new(vec!["x".into()], vec![x.clone()])
+            .unwrap()
+            .with_regression_target(x)
+            .unwrap();
+        let forest = ForestParams {
+            n_estimators: 2,
+            ..ForestParams::default()
+        };
+        let boosting = crate::BoostingParams {
+            max_iter: 3,
+            ..crate::BoostingParams::default()
+        };
+        let models: [Model; 4] = [
+            forest.fit(&classes).unwrap().into(),
+            forest.fit(&values).unwrap().into(),
+            boosting.fit(&classes).unwrap().into(),
+            crate::LinearParams::default().fit(&values).unwrap().into(),
+        ];
+        for model in &models {
+            let good = saved(model, dir.path());
+            let cases: [(&str, Change); 4] = [
+                ("no classes", |h| {
+                    h.insert("task".into(), json!("classification"));
+                    h.insert("classes".into(), json!([]));
+                    h.insert("n_outputs".into(), json!(0));
+                }),
+                ("classes of a regression", |h| {
+                    h.insert("task".into(), json!("regression"));
+                    h.insert("classes".into(), json!(["a", "b"]));
+                }),
+                ("no outputs", |h| {
+                    // Only tree models have outputs in their header.
+                    if h.contains_key("n_outputs") {
+                        h.insert("n_outputs".into(), json!(0));
+                    }
+                }),
+                ("a newer format_version", |h| {
+                    h.insert("format_version".into(), json!(crate::FORMAT_VERSION + 1));
+                }),
+            ];
+            for (case, change) in cases {
+                let bytes = crate::model_bin::with_header(&good, change);
+                if bytes == good {
+                    continue;
+                }
+                std::fs::write(dir.path().join(BINARY_FILE), &bytes).unwrap();
+                let name = model.algorithm();
+                let Err(mapped) = MappedModel::open(dir.path()) else {
+                    panic!("{name}: {case}: opened");
+                };
+                let loaded = Model::load(dir.path()).err();
+                assert!(loaded.is_some(), "{name}: {case}: loaded");
+                if case.starts_with("a newer") {
+                    assert!(
+                        matches!(mapped, MlError::NewerFormat { .. }),
+                        "{name}: {mapped}"
+                    );
+                }
+            }
+            // The file as written opens.
+            std::fs::write(dir.path().join(BINARY_FILE), &good).unwrap();
+            MappedModel::open(dir.path()).unwrap();
+        }
+    }
+
+    /// A tree whose right children are not their left siblings' next nodes, and whose split nodes
+    /// carry values, makes a file with `right` and per-node `value` arrays: read in place, it
+    /// predicts as loaded.
+    #[test]
+    fn right_children_and_node_values_are_read_in_place() {
+        let first: Vec<f64> = (0..300).map(|i| f64::from(i % 97)).collect();
+        let second: Vec<f64> = (0..300).map(|i| f64::from((i * 7) % 13)).collect();
+        let target = first
+            .iter()
+            .zip(&second)
+            .map(|(a, b)| a * 0.5 + b)
+            .collect();
+        let data = Dataset::new(vec!["x".into(), "z".into()], vec![first, second])
+            .unwrap()
+            .with_regression_target(target)
+            .unwrap();
+        let mut forest = ForestParams {
+            n_estimators: 3,
+            ..ForestParams::default()
+        }
+        .fit(&data)
+        .unwrap();
+        let t = &forest.trees[0];
+        let s = t.splits();
+        let (mut left, mut right) = (s.left.to_vec(), s.right.to_vec());
+        // The root's children swapped: still after their parent, the right one no longer the
+        // node after the left one.
+        (left[0], right[0]) = (right[0], left[0]);
+        let mut values = t.values().to_vec();
+        values[0] = 1.5;
+        forest.trees[0] = HistTree::from_arrays(
+            s.feature.to_vec(),
+            s.threshold.to_vec(),
+            s.missing_left.to_vec(),
+            left,
+            right,
+            values,
+            t.n_outputs(),
+        );
+        let model = Model::Forest(forest);
+        let dir = tempfile::tempdir().unwrap();
+        model.save(dir.path()).unwrap();
+        let mapped = MappedModel::open(dir.path()).unwrap();
+        let Inner::Mapped(m) = &mapped.inner else {
+            panic!("mapped");
+        };
+        assert!(m.trees.right.is_some());
+        assert!(matches!(m.trees.value_at, ValueAt::PerNode));
+        assert_eq!(
+            Predict::predict(&mapped, &data).unwrap(),
+            Model::load(dir.path()).unwrap().predict(&data).unwrap()
+        );
     }
 }

@@ -61,4 +61,13 @@ impl Schema {
     pub(crate) fn n_classes(&self) -> usize {
         self.classes.len()
     }
+
+    /// Refuses a task and classes that disagree (a file's header can say anything).
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        match (self.task, self.classes.len()) {
+            (Task::Regression, 0) | (Task::Classification, 1..) => Ok(()),
+            (Task::Regression, _) => Err("a regression model has no classes".to_owned()),
+            (Task::Classification, 0) => Err("a classification model needs classes".to_owned()),
+        }
+    }
 }

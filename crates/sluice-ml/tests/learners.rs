@@ -464,7 +464,16 @@ fn a_damaged_or_newer_binary_model_is_refused() {
 #[test]
 fn mapped_models_predict_as_loaded_ones() {
     let mut rng = fastrand::Rng::with_seed(21);
-    for (i, (model, data)) in every_model().into_iter().enumerate() {
+    let (bin, multi) = (circle_classes(600, 12), blobs(600, 13));
+    let mut models = every_model();
+    // The learners and tasks `every_model` leaves out: a two-class tree, a three-class forest.
+    models.push((TreeParams::default().fit(&bin).unwrap().into(), bin));
+    let forest = ForestParams {
+        n_estimators: 5,
+        ..ForestParams::default()
+    };
+    models.push((forest.fit(&multi).unwrap().into(), multi));
+    for (i, (model, data)) in models.into_iter().enumerate() {
         let dir = temp_dir(&format!("mapped-{i}"));
         model.save(&dir).unwrap();
         let mapped = MappedModel::open(&dir).unwrap();

@@ -228,8 +228,7 @@ fn copy_into(from: &Path, dest: &Path) -> Result<(), StepError> {
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| StepError::io(parent, e))?;
         }
-        std::fs::copy(from, &target).map_err(|e| StepError::io(from, e))?;
-        return Ok(());
+        return copy_file(from, &target);
     }
     std::fs::create_dir_all(dest).map_err(|e| StepError::io(dest, e))?;
     for entry in std::fs::read_dir(from).map_err(|e| StepError::io(from, e))? {
@@ -239,8 +238,17 @@ fn copy_into(from: &Path, dest: &Path) -> Result<(), StepError> {
         if path.is_dir() {
             copy_into(&path, &target)?;
         } else {
-            std::fs::copy(&path, &target).map_err(|e| StepError::io(&path, e))?;
+            copy_file(&path, &target)?;
         }
     }
     Ok(())
+}
+
+/// Copies file `from` to `to` through a file of its own beside `to`, renamed over it: a file
+/// already at `to` (a model another process may have mapped) is replaced, never rewritten.
+fn copy_file(from: &Path, to: &Path) -> Result<(), StepError> {
+    let name = to.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = to.with_file_name(format!(".{name}.{}.copy", std::process::id()));
+    std::fs::copy(from, &tmp).map_err(|e| StepError::io(from, e))?;
+    std::fs::rename(&tmp, to).map_err(|e| StepError::io(to, e))
 }
