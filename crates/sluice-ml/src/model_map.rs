@@ -489,24 +489,22 @@ impl Layout {
             nodes += s as usize;
         }
         tree_start.push(nodes);
-        let layout = || -> Result<Layout, String> {
-            Ok(Layout {
-                n_outputs,
-                tree_start: tree_start.clone(),
-                feature: uint("feature", nodes)?,
-                threshold: bytes("threshold", "u8", nodes)?,
-                missing_left: bytes("missing_left", "bits", nodes)?,
-                left: uint("left", nodes)?,
-                right: if arrays.has("right") {
-                    Some(uint("right", nodes)?)
-                } else {
-                    None
-                },
-                values: 0,
-                value_at: ValueAt::PerNode,
-            })
+        // Values and where each node's are come last, from the nodes.
+        let mut l = Layout {
+            n_outputs,
+            feature: uint("feature", nodes)?,
+            threshold: bytes("threshold", "u8", nodes)?,
+            missing_left: bytes("missing_left", "bits", nodes)?,
+            left: uint("left", nodes)?,
+            right: if arrays.has("right") {
+                Some(uint("right", nodes)?)
+            } else {
+                None
+            },
+            tree_start,
+            values: 0,
+            value_at: ValueAt::PerNode,
         };
-        let mut l = layout()?;
         let p = arrays.payload();
         let leaves_only = arrays.has("leaf_value");
         let mut leaf = vec![0u64; nodes.div_ceil(64)];
