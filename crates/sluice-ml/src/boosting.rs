@@ -340,8 +340,7 @@ impl BoostingParams {
         let mut hess = vec![0.0; if k > 1 { n * k } else { 0 }];
         let mut trees: Vec<Vec<HistTree>> = Vec::with_capacity(self.max_iter);
         let mut stats = vec![0.0; n * stride];
-        let mut packed = RowMatrix::pays(&binned.n_bins, stride)
-            .then(|| RowMatrix::new(&binned.columns, stride));
+        let mut packed = RowMatrix::new(&binned, stride);
         let mut rows: Vec<u32> = Vec::with_capacity(n);
         for _ in 0..self.max_iter {
             if k > 1 {

@@ -141,6 +141,8 @@ struct Grower<'a> {
     packed: Option<&'a RowMatrix>,
     /// Per-block histograms of a row-wise build, kept between builds.
     blocks: Vec<Vec<f64>>,
+    /// The slots' histograms of a row-wise build with joint slots.
+    slot_hist: Vec<f64>,
     rows: Vec<u32>,
     /// Statistics by original row index.
     stats: &'a [f64],
@@ -190,6 +192,7 @@ pub(crate) fn grow(
         subtract,
         packed: packed.filter(|_| subtract),
         blocks: Vec::new(),
+        slot_hist: Vec::new(),
         rows,
         stats,
         gathered: Vec::new(),
@@ -385,8 +388,16 @@ impl Grower<'_> {
         let dense = node == 0 && self.identity_root;
         let rows = &self.rows[start..end];
         let stride = self.stride;
-        let len = buffer.len();
-        let max_blocks = (BLOCK_BYTES / size_of_val(buffer)).max(1);
+        // Joint slots are summed apart and expanded into the features' histograms at the end.
+        let mut slots = std::mem::take(&mut self.slot_hist);
+        let target: &mut [f64] = if packed.joint() {
+            slots.resize(packed.slot_len(), 0.0);
+            &mut slots
+        } else {
+            &mut *buffer
+        };
+        let len = target.len();
+        let max_blocks = (BLOCK_BYTES / size_of_val(target)).max(1);
         let n_blocks = n.div_ceil(ROW_BLOCK).clamp(1, max_blocks);
         let per = n.div_ceil(n_blocks);
         let block = |i: usize, h: &mut [f64]| {
@@ -400,34 +411,38 @@ impl Grower<'_> {
             packed.accumulate(h, rows);
         };
         if n_blocks == 1 {
-            block(0, buffer);
-            return;
-        }
-        let mut extra = std::mem::take(&mut self.blocks);
-        extra.resize_with(n_blocks - 1, Vec::new);
-        for b in &mut extra {
-            b.resize(len, 0.0);
-        }
-        let mut targets: Vec<&mut [f64]> = std::iter::once(&mut *buffer)
-            .chain(extra.iter_mut().map(Vec::as_mut_slice))
-            .collect();
-        targets
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(i, h)| block(i, h));
-        drop(targets);
-        let chunk = N_BINS * stride;
-        buffer
-            .par_chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(f, out)| {
-                for b in &extra {
-                    for (o, v) in out.iter_mut().zip(&b[f * chunk..(f + 1) * chunk]) {
-                        *o += v;
+            block(0, target);
+        } else {
+            let mut extra = std::mem::take(&mut self.blocks);
+            extra.resize_with(n_blocks - 1, Vec::new);
+            for b in &mut extra {
+                b.resize(len, 0.0);
+            }
+            let mut targets: Vec<&mut [f64]> = std::iter::once(&mut *target)
+                .chain(extra.iter_mut().map(Vec::as_mut_slice))
+                .collect();
+            targets
+                .par_iter_mut()
+                .enumerate()
+                .for_each(|(i, h)| block(i, h));
+            drop(targets);
+            let chunk = N_BINS * stride;
+            target
+                .par_chunks_mut(chunk)
+                .enumerate()
+                .for_each(|(f, out)| {
+                    for b in &extra {
+                        for (o, v) in out.iter_mut().zip(&b[f * chunk..(f + 1) * chunk]) {
+                            *o += v;
+                        }
                     }
-                }
-            });
-        self.blocks = extra;
+                });
+            self.blocks = extra;
+        }
+        if packed.joint() {
+            packed.expand(&slots, buffer);
+        }
+        self.slot_hist = slots;
     }
 
     fn is_pure(&self, node: u32) -> bool {
