@@ -9,6 +9,9 @@
 //! leaves) over gradient/hessian histograms (the smaller child's built, the sibling's
 //! subtracted), sets each leaf to
 //! `-learning_rate * G / (H + l2_regularization)`, and adds it to its rows' raw predictions.
+//! With the squared loss a row's gradient moves by exactly that value, so the root's histograms
+//! are built from the rows once and then carried from round to round, shifted by each tree's
+//! leaves.
 //! Early stopping, off by default, holds out `validation_fraction` of the rows and stops when the
 //! validation loss has not improved by `tol` in `n_iter_no_change` rounds.
 //!
@@ -19,8 +22,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::hist::{
-    BinMapper, Binned, GrowParams, HistTree, Layout, MAX_BINS, Purity, RowMatrix, SplitRules,
-    TreeNodes, fill_stats, grow,
+    BinMapper, Binned, GrowParams, HistTree, Histograms, Layout, MAX_BINS, Purity, RowMatrix,
+    SplitRules, TreeNodes, fill_stats, grow,
 };
 use crate::logistic::{argmax_rows, sigmoid, softmax};
 use crate::par::{CHUNK, chunked, row_u32};
@@ -341,6 +344,10 @@ impl BoostingParams {
         let mut trees: Vec<Vec<HistTree>> = Vec::with_capacity(self.max_iter);
         let mut stats = vec![0.0; n * stride];
         let mut packed = RowMatrix::new(&binned, stride);
+        // With the squared loss a row's gradient moves by its leaf's value each round, and the
+        // root's histograms with it: kept from round to round, shifted by each tree's leaves.
+        let shift_root = loss == Loss::Squared;
+        let mut root_hist: Option<Vec<f64>> = None;
         let mut rows: Vec<u32> = Vec::with_capacity(n);
         for _ in 0..self.max_iter {
             if k > 1 {
@@ -362,14 +369,18 @@ impl BoostingParams {
                 }
                 rows.clear();
                 rows.extend((0..n).map(row_u32));
-                let grown = grow(
+                let mut grown = grow(
                     &binned,
                     &grow_params,
                     Purity::ByGain,
                     &mut rng,
                     std::mem::take(&mut rows),
                     &stats,
-                    packed.as_ref(),
+                    Histograms {
+                        packed: packed.as_ref(),
+                        root: root_hist.take(),
+                        keep: shift_root,
+                    },
                 );
                 let (lr, l2) = (self.learning_rate, self.l2_regularization);
                 let tree = HistTree::from_grown(&grown, 1, |s, out| {
@@ -380,6 +391,12 @@ impl BoostingParams {
                     for &r in leaf_rows {
                         raw[r as usize * k + class] += v;
                     }
+                }
+                if let Some(mut root) = grown.root_hist.take() {
+                    grown.shift_root(&binned, &mut root, layout.count(), |leaf| {
+                        tree.value(leaf)[0]
+                    });
+                    root_hist = Some(root);
                 }
                 rows = grown.rows;
                 if let Some((_, vb)) = &validation {

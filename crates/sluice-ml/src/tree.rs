@@ -12,7 +12,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::hist::{
-    BinMapper, Binned, GrowParams, HistTree, Layout, MAX_BINS, Purity, SplitRules, TreeNodes, grow,
+    BinMapper, Binned, GrowParams, HistTree, Histograms, Layout, MAX_BINS, Purity, SplitRules,
+    TreeNodes, grow,
 };
 use crate::logistic::argmax_rows;
 use crate::rng::Rng;
@@ -179,7 +180,15 @@ pub(crate) fn grow_tree(
         Task::Regression => Purity::Target(data.target()),
         Task::Classification => Purity::ByGain,
     };
-    let grown = grow(binned, &params, purity, rng, rows, &stats, None);
+    let grown = grow(
+        binned,
+        &params,
+        purity,
+        rng,
+        rows,
+        &stats,
+        Histograms::default(),
+    );
     let channels = layout.channels;
     HistTree::from_grown(&grown, channels, |sums, out| {
         let h = sums[channels];

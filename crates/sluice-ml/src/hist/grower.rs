@@ -74,6 +74,9 @@ pub(crate) struct Grown {
     pub(crate) sums: Vec<f64>,
     pub(crate) stride: usize,
     pub(crate) rows: Vec<u32>,
+    /// With [`Histograms::keep`]: the root's histograms, and each leaf's where it has them.
+    pub(crate) root_hist: Option<Vec<f64>>,
+    pub(crate) hists: Vec<Option<Vec<f64>>>,
 }
 
 impl Grown {
@@ -91,6 +94,60 @@ impl Grown {
             .filter(|&i| self.left[i] == 0)
             .map(|i| (i, &self.rows[self.range[i].0..self.range[i].1]))
     }
+
+    /// Shifts `root`, the root's histograms of every feature (as [`Histograms::keep`] left
+    /// them), to what they become once the first statistic of every row moves by `shift(leaf)`
+    /// of its leaf: each entry's first sum moves by the shift times the leaf's rows in it (its
+    /// `count` statistic in the leaf's histogram, or counted from the leaf's rows when it has
+    /// none). With the squared loss a row's gradient moves with its prediction, so the next
+    /// round's root needs no pass over the rows.
+    pub(crate) fn shift_root(
+        &self,
+        binned: &Binned,
+        root: &mut [f64],
+        count: usize,
+        shift: impl Fn(usize) -> f64 + Sync,
+    ) {
+        let stride = self.stride;
+        let chunk = N_BINS * stride;
+        let leaves: Vec<(usize, f64)> = (0..self.n_nodes())
+            .filter(|&i| self.left[i] == 0)
+            .map(|i| (i, shift(i)))
+            .collect();
+        root.par_chunks_mut(chunk)
+            .zip(binned.columns.par_iter())
+            .enumerate()
+            .for_each(|(f, (h, column))| {
+                for &(leaf, v) in &leaves {
+                    if let Some(Some(leaf_hist)) = self.hists.get(leaf) {
+                        let leaf_hist = &leaf_hist[f * chunk..(f + 1) * chunk];
+                        for (e, l) in h
+                            .chunks_exact_mut(stride)
+                            .zip(leaf_hist.chunks_exact(stride))
+                        {
+                            e[0] += v * l[count];
+                        }
+                    } else {
+                        let (start, end) = self.range[leaf];
+                        for &r in &self.rows[start..end] {
+                            h[usize::from(column[r as usize]) * stride] += v;
+                        }
+                    }
+                }
+            });
+    }
+}
+
+/// How a tree's histograms of every feature are had (when it keeps them, see
+/// [`GrowParams`]'s `max_features`).
+#[derive(Default)]
+pub(crate) struct Histograms<'a> {
+    /// Built row by row from this matrix.
+    pub(crate) packed: Option<&'a RowMatrix>,
+    /// The root's, when the caller has them: not built again.
+    pub(crate) root: Option<Vec<f64>>,
+    /// Keep the root's and the leaves' in the grown tree ([`Grown::shift_root`]).
+    pub(crate) keep: bool,
 }
 
 struct Choice {
@@ -139,6 +196,8 @@ struct Grower<'a> {
     subtract: bool,
     /// Build those histograms row by row from this matrix.
     packed: Option<&'a RowMatrix>,
+    /// Keep the leaves' histograms.
+    keep: bool,
     /// Per-block histograms of a row-wise build, kept between builds.
     blocks: Vec<Vec<f64>>,
     /// The slots' histograms of a row-wise build with joint slots.
@@ -164,8 +223,8 @@ struct Grower<'a> {
 
 /// Grows a tree on the rows `rows` of `binned`; `stats` holds `rules.layout.stride()` values per
 /// row of `binned` (only those of `rows` are read). `rng` draws the features of each split.
-/// `packed`, when given, holds the same bins and statistics row by row (see [`RowMatrix`]), from
-/// which histograms of every feature are then built.
+/// `hists` says how histograms of every feature are built, or given for the root, and whether
+/// they are kept.
 pub(crate) fn grow(
     binned: &Binned,
     params: &GrowParams,
@@ -173,7 +232,7 @@ pub(crate) fn grow(
     rng: &mut Rng,
     rows: Vec<u32>,
     stats: &[f64],
-    packed: Option<&RowMatrix>,
+    hists: Histograms<'_>,
 ) -> Grown {
     let stride = params.rules.layout.stride();
     let n_features = binned.columns.len();
@@ -190,7 +249,8 @@ pub(crate) fn grow(
         stride,
         n_features,
         subtract,
-        packed: packed.filter(|_| subtract),
+        packed: hists.packed.filter(|_| subtract),
+        keep: hists.keep,
         blocks: Vec::new(),
         slot_hist: Vec::new(),
         rows,
@@ -207,6 +267,8 @@ pub(crate) fn grow(
             sums: Vec::new(),
             stride,
             rows: Vec::new(),
+            root_hist: None,
+            hists: Vec::new(),
         },
         depth: Vec::new(),
         hist: Vec::new(),
@@ -222,8 +284,18 @@ pub(crate) fn grow(
     let total = total_sums(&g.rows, g.stats, stride);
     let root = g.new_node(0, n, 0, &total);
     if g.subtract && n >= SORT_BELOW {
-        let mut buffer = g.buffer();
-        g.build_all(root, &mut buffer);
+        let len = g.n_features * N_BINS * stride;
+        let buffer = match hists.root {
+            Some(given) if given.len() == len => given,
+            _ => {
+                let mut buffer = g.buffer();
+                g.build_all(root, &mut buffer);
+                buffer
+            }
+        };
+        if g.keep {
+            g.out.root_hist = Some(buffer.clone());
+        }
         g.hist[0] = Some(buffer);
     }
     g.choice[0] = g.search(root);
@@ -266,6 +338,9 @@ pub(crate) fn grow(
     }
     let mut out = g.out;
     out.rows = g.rows;
+    if g.keep {
+        out.hists = g.hist;
+    }
     out
 }
 
@@ -311,7 +386,11 @@ impl Grower<'_> {
         b
     }
 
+    /// Drops `node`'s histograms (a leaf's: unless they are kept).
     fn release(&mut self, node: u32) {
+        if self.keep {
+            return;
+        }
         if let Some(b) = self.hist[node as usize].take() {
             self.pool.push(b);
         }
@@ -879,5 +958,124 @@ impl Grower<'_> {
             w += part.len();
         }
         start + split
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hist::{Layout, fill_stats};
+
+    fn kept(packed: Option<&RowMatrix>) -> Histograms<'_> {
+        Histograms {
+            packed,
+            root: None,
+            keep: true,
+        }
+    }
+
+    /// The root's histograms shifted by a tree's leaves equal those built afresh from the rows'
+    /// shifted statistics, with the histograms built row by row (features sharing slots) or
+    /// feature by feature, leaves large and small (under [`SORT_BELOW`] rows, without
+    /// histograms of their own). Statistics and shifts are small multiples of a quarter, so
+    /// both sums are exact.
+    #[test]
+    fn a_shifted_root_equals_the_root_built_again() {
+        let n = 3000;
+        let mut rng = Rng::new(11);
+        let n_bins: Vec<u8> = vec![2, 7, 255, 40, 3];
+        let columns: Vec<Vec<u8>> = n_bins
+            .iter()
+            .map(|&bins| {
+                (0..n)
+                    .map(|_| {
+                        let b = u8::try_from(rng.below(usize::from(bins) + 1)).unwrap();
+                        if b == bins { MISSING_BIN } else { b }
+                    })
+                    .collect()
+            })
+            .collect();
+        let binned = Binned { columns, n_bins };
+        let layout = Layout {
+            channels: 1,
+            count: false,
+        };
+        let stride = layout.stride();
+        let params = GrowParams {
+            max_depth: None,
+            max_leaf_nodes: Some(12),
+            min_samples_split: 2,
+            max_features: binned.columns.len(),
+            rules: SplitRules {
+                layout,
+                impurity: false,
+                l2: 0.0,
+                min_samples_leaf: 20.0,
+                min_hessian: 1e-3,
+            },
+        };
+        let gradient = |row: usize, f: &Binned| {
+            // Depends on the bins, so that the tree has splits to find.
+            let b = |j: usize| f64::from(f.columns[j][row]);
+            (b(1) - b(4) * 2.0 + (row % 5) as f64) * 0.25
+        };
+        for row_wise in [true, false] {
+            let mut packed = if row_wise {
+                Some(RowMatrix::new(&binned, stride).expect("small histograms"))
+            } else {
+                None
+            };
+            let mut stats = vec![0.0; n * stride];
+            fill_stats(&mut stats, stride, packed.as_mut(), |row, s| {
+                s[0] = gradient(row, &binned);
+                s[1] = 1.0;
+            });
+            let rows: Vec<u32> = (0..u32::try_from(n).unwrap()).collect();
+            let grown = grow(
+                &binned,
+                &params,
+                Purity::ByGain,
+                &mut Rng::new(1),
+                rows.clone(),
+                &stats,
+                kept(packed.as_ref()),
+            );
+            let leaves: Vec<(usize, usize)> = grown.leaves().map(|(l, r)| (l, r.len())).collect();
+            assert!(leaves.len() >= 8, "{leaves:?}");
+            assert!(
+                leaves
+                    .iter()
+                    .any(|&(l, len)| len < SORT_BELOW && grown.hists[l].is_none()),
+                "a small leaf without histograms: {leaves:?}"
+            );
+            let shift = |leaf: usize| 0.25 * (leaf % 7) as f64 - 0.5;
+            let mut shifted = grown.root_hist.clone().expect("kept");
+            grown.shift_root(&binned, &mut shifted, layout.count(), shift);
+
+            let mut leaf_of = vec![0; n];
+            for (leaf, leaf_rows) in grown.leaves() {
+                for &r in leaf_rows {
+                    leaf_of[r as usize] = leaf;
+                }
+            }
+            let mut again = vec![0.0; n * stride];
+            fill_stats(&mut again, stride, packed.as_mut(), |row, s| {
+                s[0] = gradient(row, &binned) + shift(leaf_of[row]);
+                s[1] = 1.0;
+            });
+            let built = grow(
+                &binned,
+                &params,
+                Purity::ByGain,
+                &mut Rng::new(1),
+                rows,
+                &again,
+                kept(packed.as_ref()),
+            );
+            assert!(
+                built.root_hist.expect("kept") == shifted,
+                "row_wise {row_wise}"
+            );
+        }
     }
 }
