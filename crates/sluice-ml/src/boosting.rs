@@ -345,20 +345,23 @@ impl BoostingParams {
         let mut stats = vec![0.0; n * stride];
         let mut packed = RowMatrix::new(&binned, stride);
         // With the squared loss a row's gradient moves by its leaf's value each round, and the
-        // root's histograms with it: kept from round to round, shifted by each tree's leaves.
-        let shift_root = loss == Loss::Squared;
+        // root's histograms with it: both are shifted by each tree's leaves, the gradients
+        // computed from the predictions in the first round only (`raw` is not kept after it).
+        let shift = loss == Loss::Squared;
         let mut root_hist: Option<Vec<f64>> = None;
         let mut rows: Vec<u32> = Vec::with_capacity(n);
-        for _ in 0..self.max_iter {
+        for iteration in 0..self.max_iter {
             if k > 1 {
                 loss.gradients(y, &raw, &mut grad, &mut hess);
             }
             let mut round = Vec::with_capacity(k);
             for class in 0..k {
                 if k == 1 {
-                    fill_stats(&mut stats, stride, packed.as_mut(), |row, s| {
-                        loss.row_stats(y[row], raw[row], s);
-                    });
+                    if !shift || iteration == 0 {
+                        fill_stats(&mut stats, stride, packed.as_mut(), |row, s| {
+                            loss.row_stats(y[row], raw[row], s);
+                        });
+                    }
                 } else {
                     fill_stats(&mut stats, stride, packed.as_mut(), |row, s| {
                         let at = row * k + class;
@@ -379,19 +382,23 @@ impl BoostingParams {
                     Histograms {
                         packed: packed.as_ref(),
                         root: root_hist.take(),
-                        keep: shift_root,
+                        keep: shift,
                     },
                 );
                 let (lr, l2) = (self.learning_rate, self.l2_regularization);
                 let tree = HistTree::from_grown(&grown, 1, |s, out| {
                     out[0] = -lr * s[0] / (s[1] + l2);
                 });
-                for (leaf, leaf_rows) in grown.leaves() {
-                    let v = tree.value(leaf)[0];
-                    for &r in leaf_rows {
-                        raw[r as usize * k + class] += v;
-                    }
+                let leaves: Vec<(f64, &[u32])> = grown
+                    .leaves()
+                    .map(|(leaf, rows)| (tree.value(leaf)[0], rows))
+                    .collect();
+                if shift {
+                    shift_stats(&mut stats, stride, packed.as_mut(), &leaves);
+                } else {
+                    add_leaves(&leaves, &mut raw, k, class);
                 }
+                drop(leaves);
                 if let Some(mut root) = grown.root_hist.take() {
                     grown.shift_root(&binned, &mut root, layout.count(), |leaf| {
                         tree.value(leaf)[0]
@@ -428,6 +435,76 @@ fn should_stop(scores: &[f64], n: usize, tol: f64) -> bool {
     }
     let reference = scores[scores.len() - n - 1] + tol;
     !scores[scores.len() - n..].iter().any(|&s| s > reference)
+}
+
+/// Rows of `raw` a task of [`add_leaves`] updates.
+const LEAF_CHUNK: usize = 1 << 13;
+
+/// Adds each leaf's value (`leaves`: the value and the rows of each) to output `class` of its
+/// rows' raw predictions (row-major, `k` outputs), in parallel over fixed chunks of rows.
+fn add_leaves(leaves: &[(f64, &[u32])], raw: &mut [f64], k: usize, class: usize) {
+    raw.par_chunks_mut(LEAF_CHUNK * k)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            let first = c * LEAF_CHUNK;
+            for (v, rows) in rows_within(leaves, first, first + chunk.len() / k) {
+                for &r in rows {
+                    chunk[(r as usize - first) * k + class] += v;
+                }
+            }
+        });
+}
+
+/// Moves the gradient (the first statistic, of `stride`) of every row by its leaf's value, in
+/// `stats` and in `packed`, in parallel over fixed chunks of rows.
+fn shift_stats(
+    stats: &mut [f64],
+    stride: usize,
+    packed: Option<&mut RowMatrix>,
+    leaves: &[(f64, &[u32])],
+) {
+    let shift = |first: usize, chunk: &mut [f64], words: Option<&mut [u64]>, width: usize| {
+        let end = first + chunk.len() / stride;
+        match words {
+            Some(words) => {
+                for (v, rows) in rows_within(leaves, first, end) {
+                    for &r in rows {
+                        let i = r as usize - first;
+                        chunk[i * stride] += v;
+                        words[i * width] = chunk[i * stride].to_bits();
+                    }
+                }
+            }
+            None => {
+                for (v, rows) in rows_within(leaves, first, end) {
+                    for &r in rows {
+                        chunk[(r as usize - first) * stride] += v;
+                    }
+                }
+            }
+        }
+    };
+    let chunks = stats.par_chunks_mut(LEAF_CHUNK * stride).enumerate();
+    match packed.and_then(RowMatrix::words_mut) {
+        Some((words, width)) => chunks
+            .zip(words.par_chunks_mut(LEAF_CHUNK * width))
+            .for_each(|((c, chunk), w)| shift(c * LEAF_CHUNK, chunk, Some(w), width)),
+        None => chunks.for_each(|(c, chunk)| shift(c * LEAF_CHUNK, chunk, None, 0)),
+    }
+}
+
+/// Each leaf's value and its rows among `first..end` (a leaf's rows are ascending).
+fn rows_within<'a>(
+    leaves: &'a [(f64, &'a [u32])],
+    first: usize,
+    end: usize,
+) -> impl Iterator<Item = (f64, &'a [u32])> {
+    leaves.iter().map(move |&(v, rows)| {
+        debug_assert!(rows.is_sorted(), "a leaf's rows are ascending");
+        let a = rows.partition_point(|&r| (r as usize) < first);
+        let b = rows.partition_point(|&r| (r as usize) < end);
+        (v, &rows[a..b])
+    })
 }
 
 /// Adds `tree`'s leaf values to output `class` of `raw` (row-major, `k` outputs).
@@ -600,6 +677,67 @@ pub(crate) fn finish_raw(task: Task, raw: Vec<f64>, k: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Squared-loss gradients and root histograms are shifted from round to round, not
+    /// computed again: each round's leaves still hold `-learning_rate` times their rows' mean
+    /// residual under the previous rounds' predictions, with histograms built row by row (few
+    /// features) and feature by feature (many of 255 bins).
+    #[test]
+    fn shifted_gradients_are_the_residuals_of_the_previous_rounds() {
+        let n = 2000;
+        let mut rng = Rng::new(5);
+        for n_features in [3, 12] {
+            let columns: Vec<Vec<f64>> = (0..n_features)
+                .map(|_| (0..n).map(|_| rng.below(1_000_000) as f64 / 1e6).collect())
+                .collect();
+            let y: Vec<f64> = (0..n)
+                .map(|i| {
+                    10.0 * columns[0][i]
+                        + (6.0 * columns[1][i]).sin() * 3.0
+                        + columns[2][i] * columns[0][i]
+                })
+                .collect();
+            let data = Dataset::new((0..n_features).map(|j| format!("x{j}")).collect(), columns)
+                .unwrap()
+                .with_regression_target(y.clone())
+                .unwrap();
+            let binned = BinMapper::fit(data.features(), MAX_BINS, 0).transform(data.features());
+            assert_eq!(
+                RowMatrix::new(&binned, 2).is_some(),
+                n_features == 3,
+                "both ways of building histograms"
+            );
+            let fit = |rounds| {
+                BoostingParams {
+                    max_iter: rounds,
+                    ..BoostingParams::default()
+                }
+                .fit(&data)
+                .unwrap()
+            };
+            for rounds in [1, 4, 9] {
+                let before = fit(rounds);
+                let after = fit(rounds + 1);
+                let pred = before.predict(&data).unwrap();
+                let last = &after.trees()[rounds][0];
+                let binned = after.bins().transform(data.features());
+                let mut sums = vec![(0.0, 0.0); last.n_nodes()];
+                for (i, (p, t)) in pred.iter().zip(&y).enumerate() {
+                    let s = &mut sums[last.leaf(&binned, i)];
+                    s.0 += p - t;
+                    s.1 += 1.0;
+                }
+                for (leaf, &(g, count)) in sums.iter().enumerate().filter(|(_, s)| s.1 > 0.0) {
+                    let expected = -0.1 * g / count;
+                    let value = last.value(leaf)[0];
+                    assert!(
+                        (value - expected).abs() <= 1e-9 * expected.abs().max(1.0),
+                        "{n_features} features, round {rounds}, leaf {leaf}: {value} against {expected}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn one_round_of_squared_error_is_a_shrunk_mean_shift() {

@@ -896,14 +896,14 @@ impl Grower<'_> {
     /// in parallel and concatenated in order.
     fn partition(&mut self, start: usize, end: usize, choice: &Choice) -> usize {
         let binned = self.binned;
-        let column = &binned.columns[choice.feature];
+        let column: &[u8] = &binned.columns[choice.feature];
         let (bin, missing_left) = (choice.bin, choice.missing_left);
         // The threshold is below the missing bin, so `b <= bin` holds only for values.
         #[expect(
             clippy::needless_bitwise_bool,
             reason = "no branch: the side a row goes to is data-dependent and unpredictable"
         )]
-        let goes_left = |r: u32| {
+        let goes_left = move |r: u32| {
             let b = column[r as usize];
             (b <= bin) | ((b == MISSING_BIN) & missing_left)
         };
@@ -912,13 +912,15 @@ impl Grower<'_> {
             return start;
         }
         let rows = &mut self.rows[start..end];
-        let scratch = &mut self.scratch_rows;
-        scratch.clear();
-        scratch.resize(rows.len(), 0);
+        // Every slot is written before it is read: no need to clear it.
+        if self.scratch_rows.len() < rows.len() {
+            self.scratch_rows.resize(rows.len(), 0);
+        }
+        let scratch = &mut self.scratch_rows[..rows.len()];
         // Each chunk writes its left rows forward from its start and its right rows backward
         // from its end, in one pass without branches (a row is written at both cursors; the
         // wrong one is overwritten later or is the last slot).
-        let split_chunk = |(chunk, out): (&[u32], &mut [u32])| -> usize {
+        let split_chunk = move |(chunk, out): (&[u32], &mut [u32])| -> usize {
             let last = out.len() - 1;
             let (mut l, mut r) = (0, 0);
             for &row in chunk {

@@ -391,6 +391,13 @@ impl RowMatrix {
         }
     }
 
+    /// Every row's words (statistics then slots) and the words of a row; `None` when a row has
+    /// none.
+    pub(crate) fn words_mut(&mut self) -> Option<(&mut [u64], usize)> {
+        let width = self.stats + self.bin_words;
+        (width > 0).then_some((&mut self.words[..], width))
+    }
+
     /// Whether some features share a slot, so that histograms are built by slot into a buffer of
     /// [`RowMatrix::slot_len`] values and then [expanded](RowMatrix::expand); else they are
     /// built straight into the features' histograms.
