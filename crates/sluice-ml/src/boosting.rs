@@ -342,8 +342,9 @@ impl BoostingParams {
         let mut grad = vec![0.0; if k > 1 { n * k } else { 0 }];
         let mut hess = vec![0.0; if k > 1 { n * k } else { 0 }];
         let mut trees: Vec<Vec<HistTree>> = Vec::with_capacity(self.max_iter);
-        let mut stats = vec![0.0; n * stride];
         let mut packed = RowMatrix::new(&binned, stride);
+        // The statistics live in the packed rows when there are some.
+        let mut stats = vec![0.0; if packed.is_some() { 0 } else { n * stride }];
         // With the squared loss a row's gradient moves by its leaf's value each round, and the
         // root's histograms with it: both are shifted by each tree's leaves, the gradients
         // computed from the predictions in the first round only (`raw` is not kept after it).
@@ -455,42 +456,52 @@ fn add_leaves(leaves: &[(f64, &[u32])], raw: &mut [f64], k: usize, class: usize)
         });
 }
 
-/// Moves the gradient (the first statistic, of `stride`) of every row by its leaf's value, in
-/// `stats` and in `packed`, in parallel over fixed chunks of rows.
+/// Moves the gradient (the first statistic) of every row by its leaf's value, in `packed` when
+/// given, else in `stats` (`stride` values a row), in parallel over fixed chunks of rows.
 fn shift_stats(
     stats: &mut [f64],
     stride: usize,
     packed: Option<&mut RowMatrix>,
     leaves: &[(f64, &[u32])],
 ) {
-    let shift = |first: usize, chunk: &mut [f64], words: Option<&mut [u64]>, width: usize| {
-        let end = first + chunk.len() / stride;
-        match words {
-            Some(words) => {
-                for (v, rows) in rows_within(leaves, first, end) {
-                    for &r in rows {
-                        let i = r as usize - first;
-                        chunk[i * stride] += v;
-                        words[i * width] = chunk[i * stride].to_bits();
-                    }
-                }
-            }
-            None => {
-                for (v, rows) in rows_within(leaves, first, end) {
-                    for &r in rows {
-                        chunk[(r as usize - first) * stride] += v;
-                    }
+    let (values, width) = match packed.and_then(RowMatrix::words_mut) {
+        Some((words, width)) => (Values::Bits(words), width),
+        None => (Values::Plain(stats), stride),
+    };
+    let shift = |first: usize, end: usize, mut chunk: Values<'_>| {
+        for (v, rows) in rows_within(leaves, first, end) {
+            for &r in rows {
+                let at = (r as usize - first) * width;
+                match &mut chunk {
+                    Values::Bits(words) => words[at] = (f64::from_bits(words[at]) + v).to_bits(),
+                    Values::Plain(stats) => stats[at] += v,
                 }
             }
         }
     };
-    let chunks = stats.par_chunks_mut(LEAF_CHUNK * stride).enumerate();
-    match packed.and_then(RowMatrix::words_mut) {
-        Some((words, width)) => chunks
-            .zip(words.par_chunks_mut(LEAF_CHUNK * width))
-            .for_each(|((c, chunk), w)| shift(c * LEAF_CHUNK, chunk, Some(w), width)),
-        None => chunks.for_each(|(c, chunk)| shift(c * LEAF_CHUNK, chunk, None, 0)),
+    let rows_of = |c: usize, len: usize| (c * LEAF_CHUNK, c * LEAF_CHUNK + len / width);
+    match values {
+        Values::Bits(words) => words
+            .par_chunks_mut(LEAF_CHUNK * width)
+            .enumerate()
+            .for_each(|(c, w)| {
+                let (first, end) = rows_of(c, w.len());
+                shift(first, end, Values::Bits(w));
+            }),
+        Values::Plain(stats) => stats
+            .par_chunks_mut(LEAF_CHUNK * width)
+            .enumerate()
+            .for_each(|(c, s)| {
+                let (first, end) = rows_of(c, s.len());
+                shift(first, end, Values::Plain(s));
+            }),
     }
+}
+
+/// Rows' statistics: packed as bits, or plain.
+enum Values<'a> {
+    Bits(&'a mut [u64]),
+    Plain(&'a mut [f64]),
 }
 
 /// Each leaf's value and its rows among `first..end` (a leaf's rows are ascending).

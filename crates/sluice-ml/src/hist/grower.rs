@@ -203,8 +203,9 @@ struct Grower<'a> {
     /// The slots' histograms of a row-wise build with joint slots.
     slot_hist: Vec<f64>,
     rows: Vec<u32>,
-    /// Statistics by original row index.
+    /// Statistics by original row index, unless they are in this matrix.
     stats: &'a [f64],
+    stats_matrix: Option<&'a RowMatrix>,
     /// The statistics of `gathered_for`'s rows, in node order.
     gathered: Vec<f64>,
     gathered_for: Option<u32>,
@@ -224,7 +225,7 @@ struct Grower<'a> {
 /// Grows a tree on the rows `rows` of `binned`; `stats` holds `rules.layout.stride()` values per
 /// row of `binned` (only those of `rows` are read). `rng` draws the features of each split.
 /// `hists` says how histograms of every feature are built, or given for the root, and whether
-/// they are kept.
+/// they are kept; given a matrix, the statistics are read from it (and `stats` may be empty).
 pub(crate) fn grow(
     binned: &Binned,
     params: &GrowParams,
@@ -238,8 +239,9 @@ pub(crate) fn grow(
     let n_features = binned.columns.len();
     let n = rows.len();
     let subtract = params.max_features * 2 > n_features;
-    let identity_root = rows.len() * stride == stats.len()
-        && rows.iter().enumerate().all(|(i, &r)| r as usize == i);
+    let all_rows = hists.packed.map_or(stats.len() / stride, RowMatrix::n_rows);
+    let identity_root =
+        rows.len() == all_rows && rows.iter().enumerate().all(|(i, &r)| r as usize == i);
     let mut g = Grower {
         binned,
         identity_root,
@@ -255,6 +257,7 @@ pub(crate) fn grow(
         slot_hist: Vec::new(),
         rows,
         stats,
+        stats_matrix: hists.packed,
         gathered: Vec::new(),
         gathered_for: None,
         out: Grown {
@@ -281,9 +284,10 @@ pub(crate) fn grow(
         group_sums: Vec::new(),
         missing: vec![0.0; stride],
     };
-    let total = total_sums(&g.rows, g.stats, stride);
-    let root = g.new_node(0, n, 0, &total);
-    if g.subtract && n >= SORT_BELOW {
+    // The root's sums are those of its histograms when it has some (of any one feature: every
+    // row is in one of its bins), else of its rows.
+    let root = g.new_node(0, n, 0, &vec![0.0; stride]);
+    if g.subtract && n >= SORT_BELOW && g.n_features > 0 {
         let len = g.n_features * N_BINS * stride;
         let buffer = match hists.root {
             Some(given) if given.len() == len => given,
@@ -293,10 +297,21 @@ pub(crate) fn grow(
                 buffer
             }
         };
+        for bin in buffer[..N_BINS * stride].chunks_exact(stride) {
+            for (t, v) in g.out.sums[..stride].iter_mut().zip(bin) {
+                *t += v;
+            }
+        }
         if g.keep {
             g.out.root_hist = Some(buffer.clone());
         }
         g.hist[0] = Some(buffer);
+    } else {
+        let total = match g.stats_matrix {
+            Some(matrix) => matrix.sums(&g.rows),
+            None => total_sums(&g.rows, g.stats, stride),
+        };
+        g.out.sums[..stride].copy_from_slice(&total);
     }
     g.choice[0] = g.search(root);
 
@@ -400,24 +415,28 @@ impl Grower<'_> {
         self.out.node_sums(node as usize)
     }
 
+    /// Whether `node`'s statistics are `stats` as they are (every row, in order).
+    fn stats_in_place(&self, node: u32) -> bool {
+        node == 0 && self.identity_root && self.stats_matrix.is_none()
+    }
+
     /// Gathers the statistics of `node`'s rows into `gathered`, unless they are there already.
     fn gather(&mut self, node: u32) {
-        if self.gathered_for == Some(node) || (node == 0 && self.identity_root) {
+        if self.gathered_for == Some(node) || self.stats_in_place(node) {
             return;
         }
         let (start, end) = self.out.range[node as usize];
-        histogram::gather(
-            &mut self.gathered,
-            self.stats,
-            &self.rows[start..end],
-            self.stride,
-        );
+        let rows = &self.rows[start..end];
+        match self.stats_matrix {
+            Some(matrix) => matrix.gather_stats(&mut self.gathered, rows),
+            None => histogram::gather(&mut self.gathered, self.stats, rows, self.stride),
+        }
         self.gathered_for = Some(node);
     }
 
     /// The statistics of `node`'s rows in node order (after [`Self::gather`]).
     fn node_stats(&self, node: u32) -> &[f64] {
-        if node == 0 && self.identity_root {
+        if self.stats_in_place(node) {
             self.stats
         } else {
             debug_assert_eq!(self.gathered_for, Some(node));
@@ -435,7 +454,7 @@ impl Grower<'_> {
         let (start, end) = self.out.range[node as usize];
         let rows = &self.rows[start..end];
         let stats = self.node_stats(node);
-        let dense = node == 0 && self.identity_root;
+        let dense = self.stats_in_place(node);
         let stride = self.stride;
         let work = |(h, column): (&mut [f64], &Vec<u8>)| {
             h.fill(0.0);
@@ -693,7 +712,7 @@ impl Grower<'_> {
                 .map(|(i, &r)| histogram::pack(column[r as usize], i)),
         );
         self.keys.sort_unstable();
-        let stats = if node == 0 && self.identity_root {
+        let stats = if self.stats_in_place(node) {
             self.stats
         } else {
             &self.gathered[..]

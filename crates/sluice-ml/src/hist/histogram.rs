@@ -394,8 +394,60 @@ impl RowMatrix {
     /// Every row's words (statistics then slots) and the words of a row; `None` when a row has
     /// none.
     pub(crate) fn words_mut(&mut self) -> Option<(&mut [u64], usize)> {
-        let width = self.stats + self.bin_words;
+        let width = self.width();
         (width > 0).then_some((&mut self.words[..], width))
+    }
+
+    fn width(&self) -> usize {
+        self.stats + self.bin_words
+    }
+
+    pub(crate) fn n_rows(&self) -> usize {
+        self.words.len().checked_div(self.width()).unwrap_or(0)
+    }
+
+    /// The statistics of `rows`, in order, into `out` (`stride` values a row, the last 1).
+    pub(crate) fn gather_stats(&self, out: &mut Vec<f64>, rows: &[u32]) {
+        let (k, width) = (self.stats, self.width());
+        let stride = k + 1;
+        out.clear();
+        out.resize(rows.len() * stride, 1.0);
+        let fill = |(out, rows): (&mut [f64], &[u32])| {
+            for (o, &r) in out.chunks_exact_mut(stride).zip(rows) {
+                let at = r as usize * width;
+                for (v, w) in o.iter_mut().zip(&self.words[at..at + k]) {
+                    *v = f64::from_bits(*w);
+                }
+            }
+        };
+        if rows.len() >= PARALLEL_GATHER {
+            out.par_chunks_mut(PARALLEL_GATHER * stride)
+                .zip(rows.par_chunks(PARALLEL_GATHER))
+                .for_each(fill);
+        } else {
+            fill((out, rows));
+        }
+    }
+
+    /// The sums of the statistics of `rows`, over fixed chunks added in order.
+    pub(crate) fn sums(&self, rows: &[u32]) -> Vec<f64> {
+        let (k, width) = (self.stats, self.width());
+        crate::par::chunked(
+            rows.len(),
+            |range| {
+                let mut s = vec![0.0; k + 1];
+                for &r in &rows[range] {
+                    let at = r as usize * width;
+                    for (a, w) in s.iter_mut().zip(&self.words[at..at + k]) {
+                        *a += f64::from_bits(*w);
+                    }
+                    s[k] += 1.0;
+                }
+                s
+            },
+            crate::par::add_into,
+        )
+        .unwrap_or_else(|| vec![0.0; k + 1])
     }
 
     /// Whether some features share a slot, so that histograms are built by slot into a buffer of
@@ -491,8 +543,9 @@ impl RowMatrix {
     }
 }
 
-/// Sets every row's statistics: `stat(row, s)` fills row `row`'s `stride` values in `stats` (the
-/// last of them 1 when `packed` is given), copied into `packed` in the same pass.
+/// Sets every row's statistics: `stat(row, s)` fills row `row`'s `stride` values, into `packed`
+/// when given (the last of them must then be 1; `stats` is not used and may be empty), else into
+/// `stats`.
 pub(crate) fn fill_stats(
     stats: &mut [f64],
     stride: usize,
@@ -500,7 +553,7 @@ pub(crate) fn fill_stats(
     stat: impl Fn(usize, &mut [f64]) + Sync,
 ) {
     let chunk = crate::par::CHUNK;
-    let Some(packed) = packed.filter(|p| p.stats + p.bin_words > 0) else {
+    let Some(packed) = packed else {
         stats
             .par_chunks_mut(chunk * stride)
             .enumerate()
@@ -511,19 +564,19 @@ pub(crate) fn fill_stats(
             });
         return;
     };
-    let (k, width) = (packed.stats, packed.stats + packed.bin_words);
+    let (k, width) = (packed.stats, packed.width());
     debug_assert_eq!(k + 1, stride);
-    stats
-        .par_chunks_mut(chunk * stride)
-        .zip(packed.words.par_chunks_mut(chunk * width))
+    if width == 0 {
+        return;
+    }
+    packed
+        .words
+        .par_chunks_mut(chunk * width)
         .enumerate()
-        .for_each(|(c, (s, rows))| {
-            for ((i, row), words) in s
-                .chunks_exact_mut(stride)
-                .enumerate()
-                .zip(rows.chunks_exact_mut(width))
-            {
-                stat(c * chunk + i, row);
+        .for_each(|(c, rows)| {
+            let mut row = vec![0.0; stride];
+            for (i, words) in rows.chunks_exact_mut(width).enumerate() {
+                stat(c * chunk + i, &mut row);
                 debug_assert!(
                     row[k].to_bits() == 1.0f64.to_bits(),
                     "the last statistic of a row is 1"
@@ -625,8 +678,7 @@ mod tests {
                 assert!(slots.iter().all(|s| s.codes() <= N_BINS));
                 let mut packed = RowMatrix::pack(&binned.columns, slots, stride);
                 assert_eq!(packed.joint(), n_features > 1, "{n_features} features");
-                let mut stats = vec![0.0; n * stride];
-                fill_stats(&mut stats, stride, Some(&mut packed), |row, s| {
+                let stat = |row: usize, s: &mut [f64]| {
                     for (j, v) in s.iter_mut().enumerate() {
                         *v = if j + 1 == stride {
                             1.0
@@ -634,10 +686,27 @@ mod tests {
                             f64::from(u32::try_from((row * 7 + j * 3) % 11).unwrap()) - 5.0
                         };
                     }
-                });
+                };
+                let mut stats = vec![0.0; n * stride];
+                fill_stats(&mut stats, stride, None, stat);
+                fill_stats(&mut [], stride, Some(&mut packed), stat);
                 let listed: Vec<u32> = (0..u32::try_from(n).unwrap())
                     .filter(|r| r % 3 != 1)
                     .collect();
+                // The packed statistics are the plain ones.
+                let mut from_packed = Vec::new();
+                packed.gather_stats(&mut from_packed, &listed);
+                let mut from_plain = Vec::new();
+                gather(&mut from_plain, &stats, &listed, stride);
+                assert!(from_packed == from_plain);
+                let plain_sums =
+                    from_plain
+                        .chunks_exact(stride)
+                        .fold(vec![0.0; stride], |mut a, s| {
+                            a.iter_mut().zip(s).for_each(|(a, s)| *a += s);
+                            a
+                        });
+                assert!(packed.sums(&listed) == plain_sums);
                 let len = N_BINS * stride;
                 for rows in [
                     Rows::Range(0, n),
