@@ -590,7 +590,7 @@ impl BoostingModel {
     pub(crate) fn validate(&self) -> Result<(), String> {
         let p = self.schema.feature_names.len();
         self.bins.validate(p)?;
-        let k = outputs(&self.schema);
+        let k = outputs(&self.schema)?;
         if self.baseline.len() != k {
             return Err(format!(
                 "{} baseline values, expected {k}",
@@ -608,11 +608,15 @@ impl BoostingModel {
 }
 
 /// Raw outputs (trees a round) of a boosting model of `schema`: one for regression and two
-/// classes, one per class otherwise.
-pub(crate) fn outputs(schema: &Schema) -> usize {
+/// classes, one per class for more; a classifier of fewer than two classes is refused (its
+/// single logit would be read as a second class's).
+pub(crate) fn outputs(schema: &Schema) -> Result<usize, String> {
     match (schema.task, schema.n_classes()) {
-        (Task::Regression, _) | (Task::Classification, 2) => 1,
-        (Task::Classification, k) => k,
+        (Task::Regression, _) | (Task::Classification, 2) => Ok(1),
+        (Task::Classification, k) if k < 2 => Err(format!(
+            "a gradient-boosting classifier needs at least 2 classes, the model has {k}"
+        )),
+        (Task::Classification, k) => Ok(k),
     }
 }
 

@@ -387,6 +387,11 @@ impl Model {
             }
             Model::Logistic(m) => {
                 let rows = if k == 2 { 1 } else { k };
+                if k < 2 {
+                    return Err(format!(
+                        "a logistic regression needs at least 2 classes, the model has {k}"
+                    ));
+                }
                 if schema.task != Task::Classification
                     || m.coefficients.len() != rows
                     || m.intercepts.len() != rows
