@@ -4,14 +4,14 @@
 //!
 //! Features are binned once (and, when their histograms are small, also packed row by row
 //! beside each row's gradient and hessian: a [`RowMatrix`], from which the histograms are then
-//! built); each round computes every row's
-//! gradient and hessian, grows a tree leaf-wise (best gain first, at most `max_leaf_nodes`
-//! leaves) over gradient/hessian histograms (the smaller child's built, the sibling's
-//! subtracted), sets each leaf to
+//! built); each round computes every row's gradient and hessian, grows a tree leaf-wise (best
+//! gain first, at most `max_leaf_nodes` leaves) over gradient/hessian histograms (the smaller
+//! child's built, the sibling's subtracted), sets each leaf to
 //! `-learning_rate * G / (H + l2_regularization)`, and adds it to its rows' raw predictions.
-//! With the squared loss a row's gradient moves by exactly that value, so the root's histograms
-//! are built from the rows once and then carried from round to round, shifted by each tree's
-//! leaves.
+//! With the squared loss a row's gradient (prediction minus target) moves by exactly that value,
+//! so the gradients are computed from the predictions in the first round only and then shifted
+//! by each tree's leaves, and the root's histograms likewise (built from the rows once, when a
+//! tree's leaves' histograms fit [`KEEP_BYTES`]).
 //! Early stopping, off by default, holds out `validation_fraction` of the rows and stops when the
 //! validation loss has not improved by `tol` in `n_iter_no_change` rounds.
 //!
@@ -22,8 +22,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::hist::{
-    BinMapper, Binned, GrowParams, HistTree, Histograms, Layout, MAX_BINS, Purity, RowMatrix,
-    SplitRules, TreeNodes, fill_stats, grow,
+    BinMapper, Binned, GrowParams, HistTree, Histograms, Layout, MAX_BINS, N_BINS, Purity,
+    RowMatrix, SplitRules, TreeNodes, fill_stats, grow,
 };
 use crate::logistic::{argmax_rows, sigmoid, softmax};
 use crate::par::{CHUNK, chunked, row_u32};
@@ -349,6 +349,12 @@ impl BoostingParams {
         // root's histograms with it: both are shifted by each tree's leaves, the gradients
         // computed from the predictions in the first round only (`raw` is not kept after it).
         let shift = loss == Loss::Squared;
+        // Shifting the root's histograms keeps every leaf's to the end of its tree.
+        let hist_bytes = data.n_features() * N_BINS * stride * size_of::<f64>();
+        let keep = shift
+            && self
+                .max_leaf_nodes
+                .is_some_and(|leaves| leaves.saturating_mul(hist_bytes) <= KEEP_BYTES);
         let mut root_hist: Option<Vec<f64>> = None;
         let mut rows: Vec<u32> = Vec::with_capacity(n);
         for iteration in 0..self.max_iter {
@@ -383,7 +389,7 @@ impl BoostingParams {
                     Histograms {
                         packed: packed.as_ref(),
                         root: root_hist.take(),
-                        keep: shift,
+                        keep,
                     },
                 );
                 let (lr, l2) = (self.learning_rate, self.l2_regularization);
@@ -437,6 +443,11 @@ fn should_stop(scores: &[f64], n: usize, tol: f64) -> bool {
     let reference = scores[scores.len() - n - 1] + tol;
     !scores[scores.len() - n..].iter().any(|&s| s > reference)
 }
+
+/// The most memory a tree's kept leaf histograms may take for the root's to be shifted from
+/// round to round (at most `max_leaf_nodes` leaves keep theirs); more leaves (or none set) build
+/// the root's from the rows each round.
+const KEEP_BYTES: usize = 64 << 20;
 
 /// Rows of `raw` a task of [`add_leaves`] updates.
 const LEAF_CHUNK: usize = 1 << 13;
@@ -696,7 +707,8 @@ mod tests {
     /// Squared-loss gradients and root histograms are shifted from round to round, not
     /// computed again: each round's leaves still hold `-learning_rate` times their rows' mean
     /// residual under the previous rounds' predictions, with histograms built row by row (few
-    /// features) and feature by feature (many of 255 bins).
+    /// features) and feature by feature (many of 255 bins), trees grown best first (the root's
+    /// histograms shifted) and depth first (built each round).
     #[test]
     fn shifted_gradients_are_the_residuals_of_the_previous_rounds() {
         let n = 2000;
@@ -722,15 +734,24 @@ mod tests {
                 n_features == 3,
                 "both ways of building histograms"
             );
-            let fit = |rounds| {
-                BoostingParams {
-                    max_iter: rounds,
-                    ..BoostingParams::default()
-                }
-                .fit(&data)
-                .unwrap()
-            };
-            for rounds in [1, 4, 9] {
+            for (rounds, best_first) in [(1, true), (4, true), (9, true), (4, false)] {
+                let fit = |rounds| {
+                    let params = BoostingParams {
+                        max_iter: rounds,
+                        ..BoostingParams::default()
+                    };
+                    if best_first {
+                        params
+                    } else {
+                        BoostingParams {
+                            max_leaf_nodes: None,
+                            max_depth: Some(4),
+                            ..params
+                        }
+                    }
+                    .fit(&data)
+                    .unwrap()
+                };
                 let before = fit(rounds);
                 let after = fit(rounds + 1);
                 let pred = before.predict(&data).unwrap();

@@ -1069,6 +1069,10 @@ mod tests {
                     .any(|&(l, len)| len < SORT_BELOW && grown.hists[l].is_none()),
                 "a small leaf without histograms: {leaves:?}"
             );
+            assert!(
+                leaves.iter().any(|&(l, _)| grown.hists[l].is_some()),
+                "a leaf with kept histograms: {leaves:?}"
+            );
             let shift = |leaf: usize| 0.25 * (leaf % 7) as f64 - 0.5;
             let mut shifted = grown.root_hist.clone().expect("kept");
             grown.shift_root(&binned, &mut shifted, layout.count(), shift);
@@ -1093,6 +1097,22 @@ mod tests {
                 &again,
                 kept(packed.as_ref()),
             );
+            // Given the shifted root's histograms, the tree grows as from the rows.
+            let given = grow(
+                &binned,
+                &params,
+                Purity::ByGain,
+                &mut Rng::new(1),
+                (0..u32::try_from(n).unwrap()).collect(),
+                &again,
+                Histograms {
+                    packed: packed.as_ref(),
+                    root: Some(shifted.clone()),
+                    keep: true,
+                },
+            );
+            assert!(given.feature == built.feature && given.threshold == built.threshold);
+            assert!(given.sums == built.sums, "row_wise {row_wise}");
             assert!(
                 built.root_hist.expect("kept") == shifted,
                 "row_wise {row_wise}"

@@ -80,10 +80,16 @@ impl SplitRules {
             };
             Some(sum / (h_left * h_right * total[hi]))
         } else if channels == 1 {
-            // G_L² / D_L + G_R² / D_R with one division.
+            // G_L² / D_L + G_R² / D_R with one division (two where the products overflow).
             let (dl, dr) = (h_left + self.l2, h_right + self.l2);
             let (gl, gr) = (left[0], total[0] - left[0]);
-            Some((gl * gl * dr + gr * gr * dl) / (dl * dr) - parent_score)
+            let one = (gl * gl * dr + gr * gr * dl) / (dl * dr);
+            let sum = if one.is_finite() {
+                one
+            } else {
+                gl * gl / dl + gr * gr / dr
+            };
+            Some(sum - parent_score)
         } else {
             let (dl, dr) = (h_left + self.l2, h_right + self.l2);
             let sum: f64 = left[..channels]
