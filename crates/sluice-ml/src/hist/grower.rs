@@ -704,14 +704,7 @@ impl Grower<'_> {
         let (start, end) = self.out.range[node as usize];
         let stride = self.stride;
         let column = &self.binned.columns[f];
-        self.keys.clear();
-        self.keys.extend(
-            self.rows[start..end]
-                .iter()
-                .enumerate()
-                .map(|(i, &r)| histogram::pack(column[r as usize], i)),
-        );
-        self.keys.sort_unstable();
+        histogram::sorted_keys(&mut self.keys, column, &self.rows[start..end]);
         let stats = if self.stats_in_place(node) {
             self.stats
         } else {

@@ -119,6 +119,26 @@ pub(crate) fn pack(bin: u8, position: usize) -> u64 {
     (u64::from(bin) << 32) | position as u64
 }
 
+/// The sort keys ([`pack`]) of `rows` by their bin in `column`, in order, into `keys`: a counting
+/// sort by bin, each bin's rows in position order, as sorting the packed keys would order them.
+pub(crate) fn sorted_keys(keys: &mut Vec<u64>, column: &[u8], rows: &[u32]) {
+    let mut starts = [0usize; N_BINS + 1];
+    for &r in rows {
+        starts[usize::from(column[r as usize]) + 1] += 1;
+    }
+    for b in 1..=N_BINS {
+        starts[b] += starts[b - 1];
+    }
+    keys.clear();
+    keys.resize(rows.len(), 0);
+    for (i, &r) in rows.iter().enumerate() {
+        let bin = column[r as usize];
+        let at = &mut starts[usize::from(bin)];
+        keys[*at] = pack(bin, i);
+        *at += 1;
+    }
+}
+
 #[expect(
     clippy::cast_possible_truncation,
     reason = "unpacks what `pack` stored: a u8 above bit 32, a u32 below"
@@ -794,6 +814,30 @@ mod tests {
             .iter()
             .find(|s| s.members.iter().any(|m| m.feature == 8));
         assert_eq!(joint.unwrap().codes(), 25 * 8);
+    }
+
+    /// The counting sort orders keys as sorting them does (bins repeated, missing, every bin).
+    #[test]
+    fn counting_sort_orders_keys_as_sorting_does() {
+        let mut rng = crate::rng::Rng::new(3);
+        for (n, bins) in [(0, 2), (1, 2), (200, 3), (255, 256), (3000, 256)] {
+            let column: Vec<u8> = (0..n + 50)
+                .map(|_| u8::try_from(rng.below(bins)).unwrap())
+                .collect();
+            let rows: Vec<u32> = (0..u32::try_from(n + 50).unwrap())
+                .filter(|_| rng.below(6) != 0)
+                .take(n)
+                .collect();
+            let mut expected: Vec<u64> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, &r)| pack(column[r as usize], i))
+                .collect();
+            expected.sort_unstable();
+            let mut keys = vec![7; 3];
+            sorted_keys(&mut keys, &column, &rows);
+            assert_eq!(keys, expected, "{n} rows");
+        }
     }
 
     #[test]

@@ -47,7 +47,11 @@ impl SplitRules {
             .sum()
     }
 
-    #[inline]
+    #[expect(
+        clippy::inline_always,
+        reason = "called for every bin of every scanned histogram; measured faster inlined"
+    )]
+    #[inline(always)]
     fn gain(&self, left: &[f64], total: &[f64], parent_score: f64) -> Option<f64> {
         let c = self.layout.count();
         let count_left = left[c];
