@@ -398,7 +398,10 @@ impl BoostingParams {
                 });
                 let leaves: Vec<(f64, &[u32])> = grown
                     .leaves()
-                    .map(|(leaf, rows)| (tree.value(leaf)[0], rows))
+                    .map(|(leaf, rows)| {
+                        debug_assert!(rows.is_sorted(), "a leaf's rows are ascending");
+                        (tree.value(leaf)[0], rows)
+                    })
                     .collect();
                 if shift {
                     shift_stats(&mut stats, stride, packed.as_mut(), &leaves);
@@ -455,16 +458,7 @@ const LEAF_CHUNK: usize = 1 << 13;
 /// Adds each leaf's value (`leaves`: the value and the rows of each) to output `class` of its
 /// rows' raw predictions (row-major, `k` outputs), in parallel over fixed chunks of rows.
 fn add_leaves(leaves: &[(f64, &[u32])], raw: &mut [f64], k: usize, class: usize) {
-    raw.par_chunks_mut(LEAF_CHUNK * k)
-        .enumerate()
-        .for_each(|(c, chunk)| {
-            let first = c * LEAF_CHUNK;
-            for (v, rows) in rows_within(leaves, first, first + chunk.len() / k) {
-                for &r in rows {
-                    chunk[(r as usize - first) * k + class] += v;
-                }
-            }
-        });
+    for_leaf_rows(raw, k, class, leaves, |r, v| *r += v);
 }
 
 /// Moves the gradient (the first statistic) of every row by its leaf's value, in `packed` when
@@ -475,44 +469,34 @@ fn shift_stats(
     packed: Option<&mut RowMatrix>,
     leaves: &[(f64, &[u32])],
 ) {
-    let (values, width) = match packed.and_then(RowMatrix::words_mut) {
-        Some((words, width)) => (Values::Bits(words), width),
-        None => (Values::Plain(stats), stride),
-    };
-    let shift = |first: usize, end: usize, mut chunk: Values<'_>| {
-        for (v, rows) in rows_within(leaves, first, end) {
-            for &r in rows {
-                let at = (r as usize - first) * width;
-                match &mut chunk {
-                    Values::Bits(words) => words[at] = (f64::from_bits(words[at]) + v).to_bits(),
-                    Values::Plain(stats) => stats[at] += v,
-                }
-            }
-        }
-    };
-    let rows_of = |c: usize, len: usize| (c * LEAF_CHUNK, c * LEAF_CHUNK + len / width);
-    match values {
-        Values::Bits(words) => words
-            .par_chunks_mut(LEAF_CHUNK * width)
-            .enumerate()
-            .for_each(|(c, w)| {
-                let (first, end) = rows_of(c, w.len());
-                shift(first, end, Values::Bits(w));
-            }),
-        Values::Plain(stats) => stats
-            .par_chunks_mut(LEAF_CHUNK * width)
-            .enumerate()
-            .for_each(|(c, s)| {
-                let (first, end) = rows_of(c, s.len());
-                shift(first, end, Values::Plain(s));
-            }),
+    match packed.and_then(RowMatrix::words_mut) {
+        Some((words, width)) => for_leaf_rows(words, width, 0, leaves, |w, v| {
+            *w = (f64::from_bits(*w) + v).to_bits();
+        }),
+        None => for_leaf_rows(stats, stride, 0, leaves, |s, v| *s += v),
     }
 }
 
-/// Rows' statistics: packed as bits, or plain.
-enum Values<'a> {
-    Bits(&'a mut [u64]),
-    Plain(&'a mut [f64]),
+/// Calls `add(value, leaf value)` on value `at` of every leaf row in `values` (`width` a row),
+/// in parallel over fixed chunks of rows.
+fn for_leaf_rows<T: Send>(
+    values: &mut [T],
+    width: usize,
+    at: usize,
+    leaves: &[(f64, &[u32])],
+    add: impl Fn(&mut T, f64) + Sync,
+) {
+    values
+        .par_chunks_mut(LEAF_CHUNK * width)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            let first = c * LEAF_CHUNK;
+            for (v, rows) in rows_within(leaves, first, first + chunk.len() / width) {
+                for &r in rows {
+                    add(&mut chunk[(r as usize - first) * width + at], v);
+                }
+            }
+        });
 }
 
 /// Each leaf's value and its rows among `first..end` (a leaf's rows are ascending).
@@ -522,7 +506,6 @@ fn rows_within<'a>(
     end: usize,
 ) -> impl Iterator<Item = (f64, &'a [u32])> {
     leaves.iter().map(move |&(v, rows)| {
-        debug_assert!(rows.is_sorted(), "a leaf's rows are ascending");
         let a = rows.partition_point(|&r| (r as usize) < first);
         let b = rows.partition_point(|&r| (r as usize) < end);
         (v, &rows[a..b])

@@ -998,17 +998,7 @@ mod tests {
         let n = 3000;
         let mut rng = Rng::new(11);
         let n_bins: Vec<u8> = vec![2, 7, 255, 40, 3];
-        let columns: Vec<Vec<u8>> = n_bins
-            .iter()
-            .map(|&bins| {
-                (0..n)
-                    .map(|_| {
-                        let b = u8::try_from(rng.below(usize::from(bins) + 1)).unwrap();
-                        if b == bins { MISSING_BIN } else { b }
-                    })
-                    .collect()
-            })
-            .collect();
+        let columns = histogram::random_columns(&mut rng, n, &n_bins, |_| true);
         let binned = Binned { columns, n_bins };
         let layout = Layout {
             channels: 1,

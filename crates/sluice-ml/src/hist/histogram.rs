@@ -660,6 +660,29 @@ pub(crate) fn subtract(parent: &mut [f64], child: &[f64]) {
     }
 }
 
+/// Columns of `n` rows of random bins, `n_bins` of them a feature (and missing values where
+/// `missing(n_bins)`), for tests.
+#[cfg(test)]
+pub(crate) fn random_columns(
+    rng: &mut crate::rng::Rng,
+    n: usize,
+    n_bins: &[u8],
+    missing: impl Fn(u8) -> bool,
+) -> Vec<Vec<u8>> {
+    n_bins
+        .iter()
+        .map(|&bins| {
+            let drawn = usize::from(bins) + usize::from(missing(bins));
+            (0..n)
+                .map(|_| match u8::try_from(rng.below(drawn)).unwrap() {
+                    b if b == bins => MISSING_BIN,
+                    b => b,
+                })
+                .collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -685,21 +708,8 @@ mod tests {
                 let n_bins: Vec<u8> = (0..n_features)
                     .map(|f| if wide { 255 } else { [3, 2, 255][f % 3] })
                     .collect();
-                let columns: Vec<Vec<u8>> = n_bins
-                    .iter()
-                    .map(|&bins| {
-                        (0..n)
-                            .map(|_| {
-                                let b = u8::try_from(rng.below(usize::from(bins) + 1)).unwrap();
-                                match (bins, b) {
-                                    (2, 2) => 1,
-                                    (_, b) if b == bins => MISSING_BIN,
-                                    (_, b) => b,
-                                }
-                            })
-                            .collect()
-                    })
-                    .collect();
+                // Missing values but in features of two bins.
+                let columns = random_columns(&mut rng, n, &n_bins, |bins| bins != 2);
                 let binned = Binned {
                     columns: columns.clone(),
                     n_bins: n_bins.clone(),
