@@ -389,7 +389,17 @@ fn every_acknowledged_write_survives_kill_9_of_the_server() {
                 }
             }));
         }
-        // Let the load run, then kill the server without warning.
+        // Let the load run (first until a metric batch is acknowledged, which a
+        // loaded machine may take a while to reach), then kill the server
+        // without warning.
+        let flowing = Instant::now();
+        while acked.lock().unwrap().metric_steps.iter().all(Vec::is_empty) {
+            assert!(
+                flowing.elapsed() < Duration::from_mins(1),
+                "round {round}: no write was acknowledged within 60 s of load"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
         std::thread::sleep(Duration::from_millis(150 + 20 * (round as u64 % 5)));
         server.child.kill().unwrap();
         server.child.wait().unwrap();

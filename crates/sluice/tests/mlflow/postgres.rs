@@ -111,9 +111,18 @@ fn postgres_restarted_under_load_answers_503_then_recovers() {
                 }
             });
         }
+        // Writes flowing first (a loaded machine may take a while), then a
+        // second more of them before the restart.
+        let flowing = Instant::now();
+        while acked.lock().unwrap().is_empty() {
+            assert!(
+                flowing.elapsed() < Duration::from_mins(1),
+                "no write was acknowledged within 60 s, before the restart\n{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         std::thread::sleep(Duration::from_secs(1));
-        let before = acked.lock().unwrap().len();
-        assert!(before > 0, "no write was acknowledged before the restart");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/services/postgres.sh");
         let out = Command::new("bash")
             .arg(&script)
