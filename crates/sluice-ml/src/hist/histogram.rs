@@ -75,7 +75,8 @@ fn fixed<const S: usize>(hist: &mut [f64], column: &[u8], rows: &[u32], stats: &
 
 /// The statistics of `rows` (by row index in `stats`), in order, into `out`.
 pub(crate) fn gather(out: &mut Vec<f64>, stats: &[f64], rows: &[u32], stride: usize) {
-    out.clear();
+    // Every value is written below: only a longer buffer's new part is cleared.
+    out.truncate(rows.len() * stride);
     out.resize(rows.len() * stride, 0.0);
     if rows.len() >= PARALLEL_GATHER {
         out.par_chunks_mut(PARALLEL_GATHER * stride)
@@ -431,7 +432,8 @@ impl RowMatrix {
     pub(crate) fn gather_stats(&self, out: &mut Vec<f64>, rows: &[u32]) {
         let (k, width) = (self.stats, self.width());
         let stride = k + 1;
-        out.clear();
+        // Every value is written below: only a longer buffer's new part is cleared.
+        out.truncate(rows.len() * stride);
         out.resize(rows.len() * stride, 1.0);
         let fill = |(out, rows): (&mut [f64], &[u32])| {
             for (o, &r) in out.chunks_exact_mut(stride).zip(rows) {
@@ -439,6 +441,7 @@ impl RowMatrix {
                 for (v, w) in o.iter_mut().zip(&self.words[at..at + k]) {
                     *v = f64::from_bits(*w);
                 }
+                o[k] = 1.0;
             }
         };
         if rows.len() >= PARALLEL_GATHER {

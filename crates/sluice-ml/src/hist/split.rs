@@ -5,7 +5,7 @@
 //! the side with more rows, as scikit-learn does.
 
 use super::binning::MISSING_BIN;
-use super::histogram::Layout;
+use super::histogram::{Layout, N_BINS};
 
 /// How splits are scored and which are allowed.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +115,11 @@ impl SplitRules {
         parent_score: f64,
     ) -> FeatureBest {
         let c = self.layout.count();
+        if self.layout.stride() == 2 && !self.impurity {
+            let (h, _) = hist.as_chunks::<2>();
+            let total: &[f64; 2] = total.try_into().expect("one stride");
+            return self.scan_unit(h, n_bins, total, parent_score);
+        }
         macro_rules! fixed {
             ($s:literal) => {{
                 let (h, _) = hist.as_chunks::<$s>();
@@ -156,6 +161,86 @@ impl SplitRules {
                 )
             }
         }
+    }
+
+    /// [`Self::scan`] of a histogram of one gradient whose hessian is the row count (stride 2,
+    /// the gradient-boosting gain): the same candidates (the non-empty bins), sums and gains, the
+    /// sums first and then every bin's gain in a loop of its own, so that their divisions run
+    /// side by side rather than one after another.
+    fn scan_unit(
+        &self,
+        h: &[[f64; 2]],
+        n_bins: u8,
+        total: &[f64; 2],
+        parent_score: f64,
+    ) -> FeatureBest {
+        let n = usize::from(n_bins);
+        let bins = &h[..n];
+        let missing = h[usize::from(MISSING_BIN)];
+        let [g_total, h_total] = *total;
+        let l2 = self.l2;
+        // Count and hessian are one: both minimums apply to it.
+        let least = self.min_samples_leaf.max(self.min_hessian);
+        let has_missing = missing[1] > 0.0;
+        let mut best = FeatureBest {
+            gain: 0.0,
+            bin: 0,
+            missing_left: false,
+            constant: false,
+        };
+        let mut best_left_count = 0.0;
+        let (mut g_left, mut h_left, mut one) = ([0.0; N_BINS], [0.0; N_BINS], [0.0; N_BINS]);
+        for missing_left in [false, true] {
+            if missing_left && !has_missing {
+                break;
+            }
+            let (mut g, mut w) = if missing_left {
+                (missing[0], missing[1])
+            } else {
+                (0.0, 0.0)
+            };
+            // Empty bins add nothing (a subtracted one may hold a rounding residue).
+            for ((s, gl), hl) in bins.iter().zip(&mut g_left).zip(&mut h_left) {
+                let full = s[1] > 0.0;
+                g += if full { s[0] } else { 0.0 };
+                w += if full { s[1] } else { 0.0 };
+                *gl = g;
+                *hl = w;
+            }
+            // `Self::gain`'s one-division form, operation for operation.
+            for ((o, &gl), &hl) in one[..n].iter_mut().zip(&g_left).zip(&h_left) {
+                let (dl, dr) = (hl + l2, (h_total - hl) + l2);
+                let gr = g_total - gl;
+                *o = (gl * gl * dr + gr * gr * dl) / (dl * dr);
+            }
+            for (b, s) in bins.iter().enumerate() {
+                let (gl, hl) = (g_left[b], h_left[b]);
+                let hr = h_total - hl;
+                if !(s[1] > 0.0 && hl >= least && hr >= least) {
+                    continue;
+                }
+                let sum = if one[b].is_finite() {
+                    one[b]
+                } else {
+                    let (dl, dr) = (hl + l2, hr + l2);
+                    let gr = g_total - gl;
+                    gl * gl / dl + gr * gr / dr
+                };
+                let gain = sum - parent_score;
+                if gain > best.gain {
+                    best.gain = gain;
+                    best.bin = u8::try_from(b).expect("at most 255 bins of values");
+                    best.missing_left = missing_left;
+                    best_left_count = hl;
+                }
+            }
+        }
+        let n_groups = bins.iter().filter(|s| s[1] > 0.0).count();
+        best.constant = n_groups + usize::from(has_missing) <= 1;
+        if best.found() && !has_missing {
+            best.missing_left = best_left_count >= h_total - best_left_count;
+        }
+        best
     }
 
     /// The best split of one feature from its non-empty bins `bins` (ascending) with their sums
@@ -341,6 +426,82 @@ mod tests {
         let groups = bins.iter().copied().zip(sums.chunks_exact(2));
         r.left_sums(groups, &missing, best, &mut out);
         assert!(out.iter().all(|&v| (v - 4.0).abs() < f64::EPSILON));
+    }
+
+    /// Every kind of bin a boosting histogram holds: empty ones (some with a subtraction's
+    /// rounding residue in their gradient), sparse and dense ones, and missing values or none.
+    fn boosting_histogram(rng: &mut crate::rng::Rng, n_bins: usize, missing: bool) -> Vec<f64> {
+        let mut h = vec![0.0; N_BINS * 2];
+        let unit = |rng: &mut crate::rng::Rng| rng.below(1 << 20) as f64 / f64::from(1 << 20);
+        for b in (0..n_bins).chain(missing.then_some(usize::from(MISSING_BIN))) {
+            match rng.below(6) {
+                0 => {}
+                1 => h[2 * b] = (unit(rng) - 0.5) * 1e-12,
+                _ => {
+                    let most = if rng.below(2) == 0 { 5 } else { 400 };
+                    let count = 1 + rng.below(most);
+                    h[2 * b] = (unit(rng) - 0.4) * 3.0 * count as f64;
+                    h[2 * b + 1] = count as f64;
+                }
+            }
+        }
+        h
+    }
+
+    #[test]
+    fn the_unit_hessian_scan_equals_the_general_one() {
+        let mut rng = crate::rng::Rng::new(7);
+        let mut found = 0;
+        for case in 0..3000 {
+            let n_bins = 1 + rng.below(255);
+            let missing = case % 3 == 0;
+            let h = boosting_histogram(&mut rng, n_bins, missing);
+            let mut total = [0.0; 2];
+            for s in h.chunks_exact(2).filter(|s| s[1] > 0.0) {
+                total[0] += s[0];
+                total[1] += s[1];
+            }
+            let mut r = rules(false);
+            r.l2 = [0.0, 1.0, 0.25][case % 3];
+            r.min_samples_leaf = [1.0, 20.0, 100.0][(case / 3) % 3];
+            r.min_hessian = [1e-3, 30.0][(case / 9) % 2];
+            let parent = r.parent_score(&total);
+            let n = u8::try_from(n_bins).unwrap();
+            let fast = r.scan_hist(&h, n, &total, parent);
+            // The general scan, as `scan_hist` runs it for other layouts.
+            let (bins, _) = h.as_chunks::<2>();
+            let groups = (0..n)
+                .map(|b| (b, &bins[usize::from(b)]))
+                .filter(|(_, s)| s[1] > 0.0);
+            let general = r.scan(
+                &groups,
+                &total,
+                &bins[usize::from(MISSING_BIN)],
+                parent,
+                &mut [0.0; 2],
+            );
+            assert_eq!(
+                (
+                    fast.gain.to_bits(),
+                    fast.bin,
+                    fast.missing_left,
+                    fast.constant
+                ),
+                (
+                    general.gain.to_bits(),
+                    general.bin,
+                    general.missing_left,
+                    general.constant
+                ),
+                "case {case}: {n_bins} bins, missing {missing}"
+            );
+            found += usize::from(general.found());
+        }
+        // Most cases have a split, and some have none.
+        assert!(
+            (1500..3000).contains(&found),
+            "{found} of 3000 with a split"
+        );
     }
 
     #[test]
