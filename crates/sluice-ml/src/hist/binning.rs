@@ -41,9 +41,12 @@ impl BinMapper {
                 let j = i + rng.below(n - i);
                 order.swap(i, j);
             }
-            let mut chosen = order[..QUANTILE_SAMPLE].to_vec();
-            chosen.sort_unstable();
-            chosen
+            // The chosen rows in ascending order, without sorting them.
+            let mut taken = vec![false; n];
+            for &i in &order[..QUANTILE_SAMPLE] {
+                taken[i] = true;
+            }
+            (0..n).filter(|&i| taken[i]).collect()
         });
         let edges = columns
             .par_iter()
@@ -73,7 +76,8 @@ impl BinMapper {
         &self.edges[feature]
     }
 
-    /// The bin of `x` in feature `feature`.
+    /// The bin of `x` in feature `feature`, one value at a time (`transform` bins side by side).
+    #[cfg(test)]
     #[expect(
         clippy::cast_possible_truncation,
         reason = "at most 254 edges, so the bin is at most 254"
@@ -90,7 +94,19 @@ impl BinMapper {
         let columns: Vec<Vec<u8>> = columns
             .par_iter()
             .enumerate()
-            .map(|(j, column)| column.iter().map(|&x| self.bin(j, x)).collect())
+            .map(|(j, column)| {
+                let search = Search::new(&self.edges[j]);
+                let mut out = vec![0u8; column.len()];
+                let (outs, out_rest) = out.as_chunks_mut::<LANES>();
+                let (values, rest) = column.as_chunks::<LANES>();
+                for (o, x) in outs.iter_mut().zip(values) {
+                    *o = search.bins(x);
+                }
+                for (o, &x) in out_rest.iter_mut().zip(rest) {
+                    *o = search.bins(&[x; LANES])[0];
+                }
+                out
+            })
             .collect();
         Binned {
             columns,
@@ -124,6 +140,77 @@ impl BinMapper {
     }
 }
 
+/// Values binned side by side (their searches' steps interleaved).
+const LANES: usize = 8;
+
+/// [`BinMapper::bin`] for one feature, as a search of a fixed eight steps without branches: the
+/// edges padded to 255 with infinity (never below a value), the bin the edges below the value.
+struct Search {
+    edges: [f64; MAX_BINS],
+}
+
+impl Search {
+    fn new(edges: &[f64]) -> Self {
+        let mut padded = [f64::INFINITY; MAX_BINS];
+        padded[..edges.len()].copy_from_slice(edges);
+        Search { edges: padded }
+    }
+
+    fn bins(&self, x: &[f64; LANES]) -> [u8; LANES] {
+        let mut at = [0usize; LANES];
+        for step in [128, 64, 32, 16, 8, 4, 2, 1] {
+            for (a, &v) in at.iter_mut().zip(x) {
+                *a += step * usize::from(self.edges[*a + step - 1] < v);
+            }
+        }
+        let mut out = [0u8; LANES];
+        for ((o, &a), &v) in out.iter_mut().zip(&at).zip(x) {
+            *o = if v.is_nan() {
+                MISSING_BIN
+            } else {
+                u8::try_from(a).expect("at most 255 edges below")
+            };
+        }
+        out
+    }
+}
+
+/// `values` in ascending [`f64::total_cmp`] order, by a radix sort of their order-preserving
+/// integer keys (11 bits a pass, passes where every key shares the digit skipped).
+fn sort_total(values: &mut [f64]) {
+    const DIGIT: u32 = 11;
+    const SIGN: u64 = 1 << 63;
+    let key = |x: f64| {
+        let bits = x.to_bits();
+        if bits & SIGN == 0 { bits | SIGN } else { !bits }
+    };
+    let mut keys: Vec<u64> = values.iter().map(|&x| key(x)).collect();
+    let mut spare = vec![0u64; keys.len()];
+    for shift in (0..64).step_by(DIGIT as usize) {
+        let digit = |k: u64| ((k >> shift) & ((1 << DIGIT) - 1)) as usize;
+        let mut counts = [0usize; 1 << DIGIT];
+        for &k in &keys {
+            counts[digit(k)] += 1;
+        }
+        if counts.contains(&keys.len()) {
+            continue;
+        }
+        let mut next = 0;
+        for c in &mut counts {
+            (*c, next) = (next, next + *c);
+        }
+        for &k in &keys {
+            let d = digit(k);
+            spare[counts[d]] = k;
+            counts[d] += 1;
+        }
+        std::mem::swap(&mut keys, &mut spare);
+    }
+    for (x, k) in values.iter_mut().zip(keys) {
+        *x = f64::from_bits(if k & SIGN == 0 { !k } else { k & !SIGN });
+    }
+}
+
 /// Halfway between `a <= b`; next to an infinite value, the largest finite value on its side.
 fn midpoint(a: f64, b: f64) -> f64 {
     if a.total_cmp(&b).is_eq() {
@@ -144,9 +231,17 @@ fn edges_for(mut values: Vec<f64>, max_bins: usize) -> Vec<f64> {
         // -0.0 becomes 0.0, so that equal values compare equal below.
         *x += 0.0;
     }
-    values.sort_unstable_by(f64::total_cmp);
-    let mut distinct = values.clone();
-    distinct.dedup_by(|a, b| a.total_cmp(b).is_eq());
+    sort_total(&mut values);
+    // The distinct values, while there are at most `max_bins` of them.
+    let mut distinct: Vec<f64> = Vec::with_capacity(max_bins + 1);
+    for &x in &values {
+        if distinct.last().is_none_or(|d| d.total_cmp(&x).is_ne()) {
+            distinct.push(x);
+            if distinct.len() > max_bins {
+                break;
+            }
+        }
+    }
     let mut edges: Vec<f64> = if distinct.len() <= max_bins {
         distinct.windows(2).map(|w| midpoint(w[0], w[1])).collect()
     } else {
@@ -196,6 +291,76 @@ mod tests {
             counts[..255].iter().all(|&c| (38..=41).contains(&c)),
             "{counts:?}"
         );
+    }
+
+    #[test]
+    fn the_radix_sort_orders_as_total_cmp() {
+        let mut rng = Rng::new(3);
+        let special = [
+            0.0,
+            -0.0,
+            f64::NAN,
+            -f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::MIN,
+            1.0,
+            -1.0,
+        ];
+        for n in [0, 1, 2, 3, 100, 5000] {
+            let mut values: Vec<f64> = (0..n)
+                .map(|i| match i % 4 {
+                    0 => f64::from_bits(rng.next_u64()),
+                    1 => special[rng.below(special.len())],
+                    2 => rng.below(10) as f64 - 5.0,
+                    _ => (rng.below(1 << 30) as f64 - f64::from(1 << 29)) / 1024.0,
+                })
+                .collect();
+            let mut expected = values.clone();
+            expected.sort_unstable_by(f64::total_cmp);
+            sort_total(&mut values);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&values), bits(&expected), "{n} values");
+        }
+    }
+
+    #[test]
+    fn binning_side_by_side_equals_one_value_at_a_time() {
+        let mut rng = Rng::new(5);
+        for n_edges in [0, 1, 2, 7, 100, 253, 254] {
+            let mut edges: Vec<f64> = (0..n_edges)
+                .map(|_| (rng.below(1 << 20) as f64 - f64::from(1 << 19)) / 64.0)
+                .collect();
+            edges.sort_unstable_by(f64::total_cmp);
+            edges.dedup();
+            if let Some(first) = edges.first_mut() {
+                *first = f64::MIN;
+            }
+            let m = BinMapper::from_edges(vec![edges.clone()]);
+            // Values on, between and beyond the edges, missing ones, zeros and infinities; a
+            // length that is not a multiple of the lanes.
+            let mut column: Vec<f64> = Vec::new();
+            for &e in &edges {
+                column.extend([e, e - 0.5, e + 1e-9]);
+            }
+            column.extend([
+                f64::NAN,
+                0.0,
+                -0.0,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::MAX,
+                f64::MIN,
+            ]);
+            column
+                .extend((0..1001).map(|_| (rng.below(1 << 21) as f64 - f64::from(1 << 20)) / 64.0));
+            let b = m.transform(std::slice::from_ref(&column));
+            let expected: Vec<u8> = column.iter().map(|&x| m.bin(0, x)).collect();
+            assert_eq!(b.columns[0], expected, "{n_edges} edges");
+        }
     }
 
     #[test]
