@@ -5,7 +5,8 @@
                                             extended, as bench/ml/run.sh), split 160,000 / 40,000
     boosting_peers.py fit LEARNER DIR TARGET fits LEARNER (lightgbm, xgboost, sklearn) on
                                             DIR/train[/data].parquet with sluice's boosting
-                                            defaults and 2 threads; prints JSON: fit seconds and
+                                            defaults and 2 threads (THREADS=n in the
+                                            environment for n); prints JSON: fit seconds and
                                             validation R^2
     boosting_peers.py table JSONL           the markdown table (medians over rounds)
 """
@@ -15,7 +16,7 @@ import statistics
 import sys
 import time
 
-THREADS = 2
+THREADS = int(os.environ.get("THREADS", "2"))
 # sluice-ml's BoostingParams::default(): 100 rounds, rate 0.1, 31 leaves grown best first,
 # at least 20 rows a leaf, no L2 penalty, 255 bins, no early stopping.
 ROUNDS, RATE, LEAVES, MIN_LEAF, BINS = 100, 0.1, 31, 20, 255

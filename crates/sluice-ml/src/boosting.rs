@@ -269,7 +269,7 @@ impl BoostingParams {
 
     /// Fits a regression or classification dataset; features may have missing values (`NaN`).
     pub fn fit(&self, data: &Dataset) -> Result<BoostingModel, MlError> {
-        crate::par::in_pool(|| self.fit_in_pool(data))
+        crate::par::in_pool_awake(|| self.fit_in_pool(data))
     }
 
     fn fit_in_pool(&self, data: &Dataset) -> Result<BoostingModel, MlError> {

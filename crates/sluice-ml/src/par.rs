@@ -1,6 +1,7 @@
 //! Deterministic parallel reductions and the crate's few numeric conversions.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
@@ -27,6 +28,43 @@ where
 /// outside thread.
 pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| f())
+}
+
+/// [`in_pool`], with the pool's other workers kept awake until `f` returns: each spins, taking
+/// the pool's work as soon as there is some, instead of going to sleep when it runs out, as
+/// OpenMP's threads do between parallel loops. Boosting opens several short parallel loops at
+/// every split; a worker asleep between them must be woken for each (on a virtual machine, an
+/// interrupt to an idle virtual CPU), which cost more than its half of the loop gained.
+/// Pauses (`spin_loop` hints, a few nanoseconds each) between a spinning worker's looks for work.
+const SPIN_PAUSES: usize = 16;
+
+pub(crate) fn in_pool_awake<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    let done = AtomicBool::new(false);
+    rayon::scope(|s| {
+        let owner = rayon::current_thread_index();
+        let done = &done;
+        for _ in 1..rayon::current_num_threads() {
+            s.spawn(move |_| {
+                // Taken by the worker running `f` itself (when it waits with nothing else to
+                // do), spinning would never let `f` go on.
+                if rayon::current_thread_index() == owner {
+                    return;
+                }
+                while !done.load(Ordering::Acquire) {
+                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                        // A pause before looking again, so that looking does not slow the
+                        // worker whose queue it reads.
+                        for _ in 0..SPIN_PAUSES {
+                            std::hint::spin_loop();
+                        }
+                    }
+                }
+            });
+        }
+        let out = f();
+        done.store(true, Ordering::Release);
+        out
+    })
 }
 
 /// Adds `b` into `a`, element by element.
@@ -59,4 +97,37 @@ pub(crate) fn round_count(x: f64) -> usize {
 )]
 pub(crate) fn row_u32(i: usize) -> u32 {
     i as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parallel work nested in parallel work, with a known sum.
+    fn work() -> u64 {
+        (0..64u64)
+            .into_par_iter()
+            .map(|i| (0..1000u64).into_par_iter().map(|j| i * j).sum::<u64>())
+            .sum()
+    }
+
+    #[test]
+    fn awake_workers_let_the_work_finish_alone_side_by_side_and_nested() {
+        let expected: u64 = (0..64u64).map(|i| i * 999 * 1000 / 2).sum();
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            assert_eq!(pool.install(|| in_pool_awake(work)), expected);
+            // Two fits at once in one pool, and one inside another.
+            let (a, b) =
+                pool.install(|| rayon::join(|| in_pool_awake(work), || in_pool_awake(work)));
+            assert_eq!((a, b), (expected, expected), "{threads} threads");
+            let nested = pool.install(|| in_pool_awake(|| in_pool_awake(work) + work()));
+            assert_eq!(nested, 2 * expected, "{threads} threads");
+        }
+        // From outside any pool.
+        assert_eq!(in_pool_awake(work), expected);
+    }
 }
