@@ -33,12 +33,13 @@ use crate::rng::Rng;
 
 /// Nodes with fewer rows search splits by sorting their rows' bins.
 pub(crate) const SORT_BELOW: usize = 256;
-/// Nodes with fewer rows times features than this stay on one thread.
-const PARALLEL_WORK: usize = 1 << 16;
+/// Nodes with fewer rows times features than this stay on one thread (measured with the other
+/// workers kept awake, `par::in_pool_awake`).
+const PARALLEL_WORK: usize = 1 << 14;
 /// Nodes with at least this many rows are partitioned in parallel, in chunks of
 /// `PARTITION_CHUNK` rows.
-const PARALLEL_PARTITION: usize = 1 << 13;
-const PARTITION_CHUNK: usize = 1 << 12;
+const PARALLEL_PARTITION: usize = 1 << 11;
+const PARTITION_CHUNK: usize = 1 << 10;
 /// A histogram built row by row sums blocks of about this many rows apart (in parallel) and then
 /// adds them in order; the blocks' buffers together take at most [`BLOCK_BYTES`].
 const ROW_BLOCK: usize = 1 << 14;

@@ -88,7 +88,7 @@ pub(crate) fn gather(out: &mut Vec<f64>, stats: &[f64], rows: &[u32], stride: us
 }
 
 /// Rows per parallel task when gathering many rows.
-const PARALLEL_GATHER: usize = 1 << 13;
+const PARALLEL_GATHER: usize = 1 << 11;
 
 fn gather_into(out: &mut [f64], stats: &[f64], rows: &[u32], stride: usize) {
     match stride {
