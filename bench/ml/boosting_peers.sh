@@ -2,14 +2,14 @@
 # Gradient boosting beside its peers: `sluice step train --algorithm gradient_boosting` (its
 # defaults: 100 rounds, rate 0.1, 31 leaves, 20 rows a leaf, 255 bins, no L2, no early stopping)
 # and LightGBM, XGBoost (`hist`, leaves grown best first) and scikit-learn's
-# HistGradientBoostingRegressor given the same settings and 2 threads, on the taxi example's
+# HistGradientBoostingRegressor given the same settings and 2 threads (THREADS), on the taxi example's
 # data at ROWS rows (`sluice step synth-taxi`, seeded; the example's `prep`) and on 200,000
 # uniform rows x 20 features. Each learner runs in a process of its own under /usr/bin/time
 # (the whole command's wall time and peak RSS); the fit alone is timed inside (sluice reports
 # `fit_seconds`). ROUNDS rounds, learners alternating within each; the table gives medians.
 # Not a test: nothing here fails on a slow result.
 #
-#   bench/ml/boosting_peers.sh           ROWS="100000 1000000" ROUNDS=3
+#   bench/ml/boosting_peers.sh           ROWS="100000 1000000" ROUNDS=3 THREADS=2
 #   OUT=folder for results.jsonl, table.md (default results/boosting-peers)
 #   VENV=/path/to/venv                   (default ~/.cache/sluice-bench/venv; lightgbm, xgboost,
 #                                        scikit-learn, pandas and pyarrow installed if missing)
@@ -18,6 +18,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 rows="${ROWS:-100000 1000000}"
 rounds="${ROUNDS:-3}"
+threads="${THREADS:-2}"
 venv="${VENV:-$HOME/.cache/sluice-bench/venv}"
 out="${OUT:-$here/results/boosting-peers}"
 mkdir -p "$out"
@@ -38,7 +39,7 @@ results="$out/results.jsonl"
 # One measured run: label data learner dir target, the command after them.
 measure() {
   local data="$1" learner="$2" dir="$3"; shift 3
-  OMP_NUM_THREADS=2 RAYON_NUM_THREADS=2 /usr/bin/time -f '%e %M' -o "$tmp/time" "$@" > "$tmp/out.json" 2>/dev/null
+  THREADS="$threads" OMP_NUM_THREADS="$threads" RAYON_NUM_THREADS="$threads" /usr/bin/time -f '%e %M' -o "$tmp/time" "$@" > "$tmp/out.json" 2>/dev/null
   "$py" - "$data" "$learner" "$tmp/time" "$tmp/out.json" <<'PY' | tee -a "$results"
 import json, sys
 data, learner, time_file, out_file = sys.argv[1:]
@@ -75,5 +76,5 @@ for entry in "${datasets[@]}"; do
   done
 done
 echo "== $(date -u +%H:%M) end" >&2
-echo "$versions; sluice $commit; $(nproc) cores" > "$out/versions.txt"
+echo "$versions; sluice $commit; $(nproc) cores, $threads threads each" > "$out/versions.txt"
 "$py" "$here/boosting_peers.py" table "$results" | tee "$out/table.md"

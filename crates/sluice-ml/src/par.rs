@@ -30,14 +30,17 @@ pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| f())
 }
 
+/// Pauses (`spin_loop` hints, a few nanoseconds each) between a spinning worker's looks for work.
+const SPIN_PAUSES: usize = 16;
+/// Looks without work (about a millisecond) after which a spinning worker also offers its CPU to
+/// the system's other threads at each look (it stays runnable: nothing has to wake it).
+const LOOKS_BEFORE_YIELDING: u32 = 1 << 12;
+
 /// [`in_pool`], with the pool's other workers kept awake until `f` returns: each spins, taking
 /// the pool's work as soon as there is some, instead of going to sleep when it runs out, as
 /// OpenMP's threads do between parallel loops. Boosting opens several short parallel loops at
 /// every split; a worker asleep between them must be woken for each (on a virtual machine, an
 /// interrupt to an idle virtual CPU), which cost more than its half of the loop gained.
-/// Pauses (`spin_loop` hints, a few nanoseconds each) between a spinning worker's looks for work.
-const SPIN_PAUSES: usize = 16;
-
 pub(crate) fn in_pool_awake<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     let done = AtomicBool::new(false);
     rayon::scope(|s| {
@@ -50,21 +53,38 @@ pub(crate) fn in_pool_awake<R: Send>(f: impl FnOnce() -> R + Send) -> R {
                 if rayon::current_thread_index() == owner {
                     return;
                 }
+                let mut idle = 0u32;
                 while !done.load(Ordering::Acquire) {
-                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                        // A pause before looking again, so that looking does not slow the
-                        // worker whose queue it reads.
-                        for _ in 0..SPIN_PAUSES {
-                            std::hint::spin_loop();
-                        }
+                    if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                        idle = 0;
+                        continue;
+                    }
+                    // A pause before looking again, so that looking does not slow the worker
+                    // whose queue it reads.
+                    for _ in 0..SPIN_PAUSES {
+                        std::hint::spin_loop();
+                    }
+                    idle = idle.saturating_add(1);
+                    if idle > LOOKS_BEFORE_YIELDING {
+                        std::thread::yield_now();
                     }
                 }
             });
         }
-        let out = f();
-        done.store(true, Ordering::Release);
-        out
+        // Set however `f` ends: a panic in it must reach the caller, not leave the spinners
+        // spinning and the scope waiting for them.
+        let _stop = SetOnDrop(done);
+        f()
     })
+}
+
+/// Sets its flag when dropped.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 /// Adds `b` into `a`, element by element.
@@ -129,5 +149,25 @@ mod tests {
         }
         // From outside any pool.
         assert_eq!(in_pool_awake(work), expected);
+    }
+
+    #[test]
+    fn a_panic_inside_reaches_the_caller_and_stops_the_spinners() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let caught = pool.install(|| {
+            std::panic::catch_unwind(|| {
+                in_pool_awake(|| {
+                    work();
+                    panic!("inside the fit");
+                })
+            })
+        });
+        assert!(caught.is_err());
+        // The pool is free again: its workers stopped spinning.
+        let expected: u64 = (0..64u64).map(|i| i * 999 * 1000 / 2).sum();
+        assert_eq!(pool.install(work), expected);
     }
 }

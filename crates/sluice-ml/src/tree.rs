@@ -240,7 +240,7 @@ pub(crate) fn rows_of(flat: &[f64], width: usize) -> Vec<Vec<f64>> {
 impl TreeParams {
     /// Fits a regression or classification dataset; features may have missing values (`NaN`).
     pub fn fit(&self, data: &Dataset) -> Result<TreeModel, MlError> {
-        crate::par::in_pool(|| self.fit_in_pool(data))
+        crate::par::in_pool_awake(|| self.fit_in_pool(data))
     }
 
     fn fit_in_pool(&self, data: &Dataset) -> Result<TreeModel, MlError> {

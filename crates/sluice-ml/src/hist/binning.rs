@@ -143,7 +143,8 @@ impl BinMapper {
 /// Values binned side by side (their searches' steps interleaved).
 const LANES: usize = 8;
 
-/// [`BinMapper::bin`] for one feature, as a search of a fixed eight steps without branches: the
+/// The bin of values of one feature (the edges strictly below a value; bin 255 for a missing
+/// value), as a search of a fixed eight steps without branches: the
 /// edges padded to 255 with infinity (never below a value), the bin the edges below the value.
 struct Search {
     edges: [f64; MAX_BINS],
@@ -151,6 +152,13 @@ struct Search {
 
 impl Search {
     fn new(edges: &[f64]) -> Self {
+        // Fitted mappers have at most 254 edges and loaded ones are validated.
+        assert!(
+            edges.len() < MAX_BINS,
+            "a feature has {} bin edges, at most {} are possible",
+            edges.len(),
+            MAX_BINS - 1
+        );
         let mut padded = [f64::INFINITY; MAX_BINS];
         padded[..edges.len()].copy_from_slice(edges);
         Search { edges: padded }

@@ -111,6 +111,9 @@ fn postgres_restarted_under_load_answers_503_then_recovers() {
                 }
             });
         }
+        // The writers stop however this ends: a failed assertion below must fail
+        // the test, not leave the scope waiting for them.
+        let _halt = HaltOnDrop(&halt);
         // Writes flowing first (a loaded machine may take a while), then a
         // second more of them before the restart.
         let flowing = Instant::now();
@@ -184,4 +187,13 @@ fn postgres_restarted_under_load_answers_503_then_recovers() {
         missing.len()
     );
     let _ = server.stop();
+}
+
+/// Sets its flag when dropped (at the end of its scope, or when a panic unwinds through it).
+struct HaltOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for HaltOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
