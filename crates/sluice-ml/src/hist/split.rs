@@ -35,6 +35,27 @@ impl FeatureBest {
     pub(crate) fn found(&self) -> bool {
         self.gain > 0.0
     }
+
+    /// No split yet, before a scan.
+    fn none() -> Self {
+        FeatureBest {
+            gain: 0.0,
+            bin: 0,
+            missing_left: false,
+            constant: false,
+        }
+    }
+
+    /// Ends a scan that saw `n_groups` non-empty bins, its best split sending `left_count` of
+    /// `count` rows left: the feature is constant with at most one bin in use (missing values
+    /// counting as one), and without missing values they would follow the larger side.
+    fn finish(mut self, n_groups: usize, has_missing: bool, left_count: f64, count: f64) -> Self {
+        self.constant = n_groups + usize::from(has_missing) <= 1;
+        if self.found() && !has_missing {
+            self.missing_left = left_count >= count - left_count;
+        }
+        self
+    }
 }
 
 impl SplitRules {
@@ -182,12 +203,7 @@ impl SplitRules {
         // Count and hessian are one: both minimums apply to it.
         let least = self.min_samples_leaf.max(self.min_hessian);
         let has_missing = missing[1] > 0.0;
-        let mut best = FeatureBest {
-            gain: 0.0,
-            bin: 0,
-            missing_left: false,
-            constant: false,
-        };
+        let mut best = FeatureBest::none();
         let mut best_left_count = 0.0;
         let (mut g_left, mut h_left, mut one) = ([0.0; N_BINS], [0.0; N_BINS], [0.0; N_BINS]);
         for missing_left in [false, true] {
@@ -236,11 +252,7 @@ impl SplitRules {
             }
         }
         let n_groups = bins.iter().filter(|s| s[1] > 0.0).count();
-        best.constant = n_groups + usize::from(has_missing) <= 1;
-        if best.found() && !has_missing {
-            best.missing_left = best_left_count >= h_total - best_left_count;
-        }
-        best
+        best.finish(n_groups, has_missing, best_left_count, h_total)
     }
 
     /// The best split of one feature from its non-empty bins `bins` (ascending) with their sums
@@ -299,12 +311,7 @@ impl SplitRules {
         let c = self.layout.count();
         let (total_ref, missing_ref) = (total.as_ref(), missing.as_ref());
         let has_missing = missing_ref[c] > 0.0;
-        let mut best = FeatureBest {
-            gain: 0.0,
-            bin: 0,
-            missing_left: false,
-            constant: false,
-        };
+        let mut best = FeatureBest::none();
         let mut best_left_count = 0.0;
         let mut n_groups = 0usize;
         for missing_left in [false, true] {
@@ -333,11 +340,7 @@ impl SplitRules {
                 }
             }
         }
-        best.constant = n_groups + usize::from(has_missing) <= 1;
-        if best.found() && !has_missing {
-            best.missing_left = best_left_count >= total_ref[c] - best_left_count;
-        }
-        best
+        best.finish(n_groups, has_missing, best_left_count, total_ref[c])
     }
 
     /// The left side's sums of `best`, added in the same order as [`Self::scan`] did.
