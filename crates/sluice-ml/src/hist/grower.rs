@@ -35,7 +35,7 @@ use crate::rng::Rng;
 pub(crate) const SORT_BELOW: usize = 256;
 /// Nodes with fewer rows times features than this stay on one thread (measured with the other
 /// workers kept awake, `par::in_pool_awake`).
-const PARALLEL_WORK: usize = 1 << 14;
+const PARALLEL_WORK: usize = 1 << 13;
 /// Nodes with at least this many rows are partitioned in parallel, in chunks of
 /// `PARTITION_CHUNK` rows.
 const PARALLEL_PARTITION: usize = 1 << 11;
