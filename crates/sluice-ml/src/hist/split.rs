@@ -20,6 +20,31 @@ pub(crate) struct SplitRules {
     pub(crate) min_hessian: f64,
 }
 
+/// `G_L² / D_L + G_R² / D_R` (the boosting gain's two sides, one output) with one division.
+#[expect(
+    clippy::inline_always,
+    reason = "in the loop over every bin's gain, which must stay vectorizable"
+)]
+#[inline(always)]
+fn one_division(gl: f64, gr: f64, dl: f64, dr: f64) -> f64 {
+    (gl * gl * dr + gr * gr * dl) / (dl * dr)
+}
+
+/// The two sides' score from its one-division form `one`, or with two divisions where that
+/// form's products overflowed.
+#[expect(
+    clippy::inline_always,
+    reason = "called for every bin of every scanned histogram"
+)]
+#[inline(always)]
+fn sides_score(gl: f64, gr: f64, dl: f64, dr: f64, one: f64) -> f64 {
+    if one.is_finite() {
+        one
+    } else {
+        gl * gl / dl + gr * gr / dr
+    }
+}
+
 /// The best split of one feature in one node.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FeatureBest {
@@ -105,16 +130,9 @@ impl SplitRules {
             };
             Some(sum / (h_left * h_right * total[hi]))
         } else if channels == 1 {
-            // G_L² / D_L + G_R² / D_R with one division (two where the products overflow).
             let (dl, dr) = (h_left + self.l2, h_right + self.l2);
             let (gl, gr) = (left[0], total[0] - left[0]);
-            let one = (gl * gl * dr + gr * gr * dl) / (dl * dr);
-            let sum = if one.is_finite() {
-                one
-            } else {
-                gl * gl / dl + gr * gr / dr
-            };
-            Some(sum - parent_score)
+            Some(sides_score(gl, gr, dl, dr, one_division(gl, gr, dl, dr)) - parent_score)
         } else {
             let (dl, dr) = (h_left + self.l2, h_right + self.l2);
             let sum: f64 = left[..channels]
@@ -223,11 +241,9 @@ impl SplitRules {
                 *gl = g;
                 *hl = w;
             }
-            // `Self::gain`'s one-division form, operation for operation.
             for ((o, &gl), &hl) in one[..n].iter_mut().zip(&g_left).zip(&h_left) {
                 let (dl, dr) = (hl + l2, (h_total - hl) + l2);
-                let gr = g_total - gl;
-                *o = (gl * gl * dr + gr * gr * dl) / (dl * dr);
+                *o = one_division(gl, g_total - gl, dl, dr);
             }
             for (b, s) in bins.iter().enumerate() {
                 let (gl, hl) = (g_left[b], h_left[b]);
@@ -235,14 +251,7 @@ impl SplitRules {
                 if !(s[1] > 0.0 && hl >= least && hr >= least) {
                     continue;
                 }
-                let sum = if one[b].is_finite() {
-                    one[b]
-                } else {
-                    let (dl, dr) = (hl + l2, hr + l2);
-                    let gr = g_total - gl;
-                    gl * gl / dl + gr * gr / dr
-                };
-                let gain = sum - parent_score;
+                let gain = sides_score(gl, g_total - gl, hl + l2, hr + l2, one[b]) - parent_score;
                 if gain > best.gain {
                     best.gain = gain;
                     best.bin = u8::try_from(b).expect("at most 255 bins of values");
