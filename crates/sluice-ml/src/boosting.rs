@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hist::{
     BinMapper, Binned, GrowParams, HistTree, Histograms, Layout, MAX_BINS, N_BINS, Purity,
-    RowMatrix, SplitRules, TreeNodes, fill_stats, grow,
+    RowMatrix, Scratch, SplitRules, TreeNodes, fill_stats, grow,
 };
 use crate::logistic::{argmax_rows, sigmoid, softmax};
 use crate::par::{CHUNK, chunked, row_u32};
@@ -357,6 +357,8 @@ impl BoostingParams {
                 .is_some_and(|leaves| leaves.saturating_mul(hist_bytes) <= KEEP_BYTES);
         let mut root_hist: Option<Vec<f64>> = None;
         let mut rows: Vec<u32> = Vec::with_capacity(n);
+        // Each tree's buffers, handed to the next.
+        let mut scratch = Scratch::default();
         for iteration in 0..self.max_iter {
             if k > 1 {
                 loss.gradients(y, &raw, &mut grad, &mut hess);
@@ -390,6 +392,7 @@ impl BoostingParams {
                         packed: packed.as_ref(),
                         root: root_hist.take(),
                         keep,
+                        scratch: std::mem::take(&mut scratch),
                     },
                 );
                 let (lr, l2) = (self.learning_rate, self.l2_regularization);
@@ -415,7 +418,8 @@ impl BoostingParams {
                     });
                     root_hist = Some(root);
                 }
-                rows = grown.rows;
+                scratch = grown.into_scratch();
+                rows = std::mem::take(&mut scratch.rows);
                 if let Some((_, vb)) = &validation {
                     add_tree(&tree, vb, &mut val_raw, k, class);
                 }

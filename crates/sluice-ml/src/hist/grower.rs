@@ -78,9 +78,22 @@ pub(crate) struct Grown {
     /// With [`Histograms::keep`]: the root's histograms, and each leaf's where it has them.
     pub(crate) root_hist: Option<Vec<f64>>,
     pub(crate) hists: Vec<Option<Vec<f64>>>,
+    /// The grower's buffers, for the next tree ([`Histograms::scratch`]).
+    pub(crate) scratch: Scratch,
 }
 
 impl Grown {
+    /// The buffers this tree is done with (its kept histograms among them) for the next tree's
+    /// [`Histograms::scratch`].
+    pub(crate) fn into_scratch(self) -> Scratch {
+        let mut scratch = self.scratch;
+        scratch
+            .pool
+            .extend(self.hists.into_iter().flatten().chain(self.root_hist));
+        scratch.rows = self.rows;
+        scratch
+    }
+
     pub(crate) fn n_nodes(&self) -> usize {
         self.left.len()
     }
@@ -149,6 +162,26 @@ pub(crate) struct Histograms<'a> {
     pub(crate) root: Option<Vec<f64>>,
     /// Keep the root's and the leaves' in the grown tree ([`Grown::shift_root`]).
     pub(crate) keep: bool,
+    /// Buffers of an earlier tree ([`Grown::into_scratch`]), used again rather than allocated
+    /// and faulted in anew for every tree (its `rows` are not read).
+    pub(crate) scratch: Scratch,
+}
+
+/// Working buffers of a grower, handed from tree to tree. Every buffer is written before it is
+/// read, so what an earlier tree left in them does not matter.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// Histogram buffers of every feature.
+    pool: Vec<Vec<f64>>,
+    blocks: Vec<Vec<f64>>,
+    slot_hist: Vec<f64>,
+    gathered: Vec<f64>,
+    partitioned: Vec<u32>,
+    keys: Vec<u64>,
+    group_bins: Vec<u8>,
+    group_sums: Vec<f64>,
+    /// A grown tree's rows, taken back by the caller for its next tree.
+    pub(crate) rows: Vec<u32>,
 }
 
 struct Choice {
@@ -243,6 +276,7 @@ pub(crate) fn grow(
     let all_rows = hists.packed.map_or(stats.len() / stride, RowMatrix::n_rows);
     let identity_root =
         rows.len() == all_rows && rows.iter().enumerate().all(|(i, &r)| r as usize == i);
+    let scratch = hists.scratch;
     let mut g = Grower {
         binned,
         identity_root,
@@ -254,12 +288,12 @@ pub(crate) fn grow(
         subtract,
         packed: hists.packed.filter(|_| subtract),
         keep: hists.keep,
-        blocks: Vec::new(),
-        slot_hist: Vec::new(),
+        blocks: scratch.blocks,
+        slot_hist: scratch.slot_hist,
         rows,
         stats,
         stats_matrix: hists.packed,
-        gathered: Vec::new(),
+        gathered: scratch.gathered,
         gathered_for: None,
         out: Grown {
             feature: Vec::new(),
@@ -273,16 +307,17 @@ pub(crate) fn grow(
             rows: Vec::new(),
             root_hist: None,
             hists: Vec::new(),
+            scratch: Scratch::default(),
         },
         depth: Vec::new(),
         hist: Vec::new(),
         choice: Vec::new(),
-        pool: Vec::new(),
+        pool: scratch.pool,
         perm: (0..n_features).collect(),
-        scratch_rows: Vec::new(),
-        keys: Vec::new(),
-        group_bins: Vec::new(),
-        group_sums: Vec::new(),
+        scratch_rows: scratch.partitioned,
+        keys: scratch.keys,
+        group_bins: scratch.group_bins,
+        group_sums: scratch.group_sums,
         missing: vec![0.0; stride],
     };
     // The root's sums are those of its histograms when it has some (of any one feature: every
@@ -304,7 +339,9 @@ pub(crate) fn grow(
             }
         }
         if g.keep {
-            g.out.root_hist = Some(buffer.clone());
+            let mut copy = g.buffer();
+            copy.copy_from_slice(&buffer);
+            g.out.root_hist = Some(copy);
         }
         g.hist[0] = Some(buffer);
     } else {
@@ -354,9 +391,23 @@ pub(crate) fn grow(
     }
     let mut out = g.out;
     out.rows = g.rows;
+    let mut pool = g.pool;
     if g.keep {
         out.hists = g.hist;
+    } else {
+        pool.extend(g.hist.into_iter().flatten());
     }
+    out.scratch = Scratch {
+        pool,
+        blocks: g.blocks,
+        slot_hist: g.slot_hist,
+        gathered: g.gathered,
+        partitioned: g.scratch_rows,
+        keys: g.keys,
+        group_bins: g.group_bins,
+        group_sums: g.group_sums,
+        rows: Vec::new(),
+    };
     out
 }
 
@@ -986,11 +1037,13 @@ mod tests {
             packed,
             root: None,
             keep: true,
+            ..Histograms::default()
         }
     }
 
     /// The root's histograms shifted by a tree's leaves equal those built afresh from the rows'
-    /// shifted statistics, with the histograms built row by row (features sharing slots) or
+    /// shifted statistics (the tree grown from them with the first tree's buffers equal to one
+    /// grown with new ones), with the histograms built row by row (features sharing slots) or
     /// feature by feature, leaves large and small (under [`SORT_BELOW`] rows, without
     /// histograms of their own). Statistics and shifts are small multiples of a quarter, so
     /// both sums are exact.
@@ -1067,6 +1120,10 @@ mod tests {
                     leaf_of[r as usize] = leaf;
                 }
             }
+            // The first tree's buffers, its kept histograms among them, go to the third: what
+            // they hold must not reach it.
+            let reused = grown.into_scratch();
+            assert!(!reused.pool.is_empty() && !reused.partitioned.is_empty());
             let mut again = vec![0.0; n * stride];
             fill_stats(&mut again, stride, packed.as_mut(), |row, s| {
                 s[0] = gradient(row, &binned) + shift(leaf_of[row]);
@@ -1081,7 +1138,8 @@ mod tests {
                 &again,
                 kept(packed.as_ref()),
             );
-            // Given the shifted root's histograms, the tree grows as from the rows.
+            // Given the shifted root's histograms, the tree grows as from the rows (and with an
+            // earlier tree's buffers as with new ones).
             let given = grow(
                 &binned,
                 &params,
@@ -1093,6 +1151,7 @@ mod tests {
                     packed: packed.as_ref(),
                     root: Some(shifted.clone()),
                     keep: true,
+                    scratch: reused,
                 },
             );
             assert!(given.feature == built.feature && given.threshold == built.threshold);

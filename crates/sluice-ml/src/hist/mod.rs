@@ -9,7 +9,7 @@ mod split;
 
 pub use binning::BinMapper;
 pub(crate) use binning::{Binned, MAX_BINS, MISSING_BIN};
-pub(crate) use grower::{GrowParams, Histograms, Purity, grow};
+pub(crate) use grower::{GrowParams, Histograms, Purity, Scratch, grow};
 pub(crate) use histogram::{Layout, N_BINS, RowMatrix, fill_stats};
 pub use nodes::HistTree;
 pub(crate) use nodes::Splits;
