@@ -560,7 +560,24 @@ impl Grower<'_> {
             };
             packed.accumulate(h, rows);
         };
-        if n_blocks == 1 {
+        let n_slots = packed.n_slots();
+        if n_blocks == 1 && n_slots > 1 && n * n_slots >= PARALLEL_WORK {
+            // One block, its slots divided among the threads: every thread reads every row and
+            // sums its slots' (the same sums as one thread's).
+            target.fill(0.0);
+            let per_slot = len / n_slots;
+            let groups = rayon::current_num_threads().clamp(1, n_slots);
+            let slots_per = n_slots.div_ceil(groups);
+            let rows_of = if dense {
+                histogram::Rows::Range(0, n)
+            } else {
+                histogram::Rows::Listed(rows)
+            };
+            target
+                .par_chunks_mut(slots_per * per_slot)
+                .enumerate()
+                .for_each(|(g, h)| packed.accumulate_slots(h, g * slots_per, rows_of));
+        } else if n_blocks == 1 {
             block(0, target);
         } else {
             let mut extra = std::mem::take(&mut self.blocks);

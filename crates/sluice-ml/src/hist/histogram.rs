@@ -481,6 +481,11 @@ impl RowMatrix {
         self.joint
     }
 
+    /// The number of slots.
+    pub(crate) fn n_slots(&self) -> usize {
+        self.slots.len()
+    }
+
     /// The values of the slots' histograms (`N_BINS * stride` each).
     pub(crate) fn slot_len(&self) -> usize {
         self.slots.len() * N_BINS * (self.stats + 1)
@@ -517,18 +522,25 @@ impl RowMatrix {
     /// Adds the statistics of `rows` into the histograms of every slot (`hists`: slot after
     /// slot, `N_BINS * stride` values each; without joint slots, the features' histograms).
     pub(crate) fn accumulate(&self, hists: &mut [f64], rows: Rows<'_>) {
+        self.accumulate_slots(hists, 0, rows);
+    }
+
+    /// [`RowMatrix::accumulate`] into the histograms of the slots from `first` on only
+    /// (`hists`: as many slots' as it holds). Each slot's sums are the same however the slots
+    /// are divided.
+    pub(crate) fn accumulate_slots(&self, hists: &mut [f64], first: usize, rows: Rows<'_>) {
         macro_rules! fixed {
             ($($s:literal, $w:literal => $r:literal),*) => {
                 match (self.stats + 1, self.bin_words) {
-                    $(($s, $w) => packed::<$s, $w, $r>(hists, &self.words, rows),)*
-                    _ => self.accumulate_any(hists, rows),
+                    $(($s, $w) => packed::<$s, $w, $r>(hists, first, &self.words, rows),)*
+                    _ => self.accumulate_any(hists, first, rows),
                 }
             };
         }
         fixed!(2, 1 => 2, 2, 2 => 3, 2, 3 => 4, 2, 4 => 5, 3, 1 => 3, 3, 2 => 4, 3, 3 => 5, 3, 4 => 6);
     }
 
-    fn accumulate_any(&self, hists: &mut [f64], rows: Rows<'_>) {
+    fn accumulate_any(&self, hists: &mut [f64], first: usize, rows: Rows<'_>) {
         let (k, width) = (self.stats, self.stats + self.bin_words);
         let stride = k + 1;
         let mut s = vec![1.0; stride];
@@ -538,7 +550,8 @@ impl RowMatrix {
                 *v = f64::from_bits(*w);
             }
             let bins = row[k..].iter().flat_map(|w| w.to_le_bytes());
-            for (slot, b) in bins.take(self.slots.len()).enumerate() {
+            let slots = hists.len() / (N_BINS * stride);
+            for (slot, b) in bins.skip(first).take(slots).enumerate() {
                 let at = (slot * N_BINS + usize::from(b)) * stride;
                 for (h, v) in hists[at..at + stride].iter_mut().zip(&s) {
                     *h += v;
@@ -616,6 +629,7 @@ pub(crate) fn fill_stats(
 /// [`RowMatrix::accumulate`] for `S` statistics a row (`S - 1` stored) and rows of `R` words.
 fn packed<const S: usize, const W: usize, const R: usize>(
     hists: &mut [f64],
+    first: usize,
     matrix: &[u64],
     rows: Rows<'_>,
 ) {
@@ -629,7 +643,7 @@ fn packed<const S: usize, const W: usize, const R: usize>(
             *v = f64::from_bits(*w);
         }
         let bins: [[u8; 8]; W] = std::array::from_fn(|i| row[k + i].to_le_bytes());
-        for (h, &b) in hists.iter_mut().zip(bins.as_flattened()) {
+        for (h, &b) in hists.iter_mut().zip(&bins.as_flattened()[first..]) {
             let e = &mut h[usize::from(b)];
             for j in 0..S {
                 e[j] += s[j];
@@ -693,8 +707,9 @@ mod tests {
     /// Row by row, from the packed matrix, the histograms equal those built feature by feature,
     /// for every packed width (1 to 4 words of slots, and wider), both layouts boosting uses, all
     /// rows in order and rows listed (more than one batch), features of few bins sharing slots
-    /// (with and without missing values) and features of all bins alone. Statistics are small
-    /// integers, so the sums are exact whatever the order.
+    /// (with and without missing values) and features of all bins alone, the slots summed all
+    /// at once or in groups. Statistics are small integers, so the sums are exact whatever the
+    /// order.
     #[test]
     fn row_by_row_equals_feature_by_feature() {
         let mut rng = crate::rng::Rng::new(7);
@@ -762,6 +777,15 @@ mod tests {
                 ] {
                     let mut by_slots = vec![0.0; packed.slot_len()];
                     packed.accumulate(&mut by_slots, rows);
+                    // The slots divided in groups (as threads take them) give the same sums.
+                    let per_slot = packed.slot_len() / packed.n_slots();
+                    for group in 1..=packed.n_slots() {
+                        let mut grouped = vec![0.0; packed.slot_len()];
+                        for (g, h) in grouped.chunks_mut(group * per_slot).enumerate() {
+                            packed.accumulate_slots(h, g * group, rows);
+                        }
+                        assert!(grouped == by_slots, "{group} slots a group");
+                    }
                     let mut by_rows = vec![f64::NAN; n_features * len];
                     packed.expand(&by_slots, &mut by_rows);
                     let chosen: Vec<u32> = match rows {
