@@ -6,10 +6,11 @@
 # data at ROWS rows (`sluice step synth-taxi`, seeded; the example's `prep`) and on 200,000
 # uniform rows x 20 features. Each learner runs in a process of its own under /usr/bin/time
 # (the whole command's wall time and peak RSS); the fit alone is timed inside (sluice reports
-# `fit_seconds`). ROUNDS rounds, learners alternating within each; the table gives medians.
+# `fit_seconds`). ROUNDS rounds, learners alternating within each; the table gives medians, and
+# the median (and range) of each round's ratio of a peer's fit to sluice's.
 # Not a test: nothing here fails on a slow result.
 #
-#   bench/ml/boosting_peers.sh           ROWS="100000 1000000" ROUNDS=3 THREADS=2
+#   bench/ml/boosting_peers.sh           ROWS="100000 1000000" ROUNDS=5 THREADS=2
 #   OUT=folder for results.jsonl, table.md (default results/boosting-peers)
 #   VENV=/path/to/venv                   (default ~/.cache/sluice-bench/venv; lightgbm, xgboost,
 #                                        scikit-learn, pandas and pyarrow installed if missing)
@@ -17,7 +18,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 rows="${ROWS:-100000 1000000}"
-rounds="${ROUNDS:-3}"
+rounds="${ROUNDS:-5}"
 threads="${THREADS:-2}"
 venv="${VENV:-$HOME/.cache/sluice-bench/venv}"
 out="${OUT:-$here/results/boosting-peers}"
