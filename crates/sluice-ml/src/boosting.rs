@@ -418,8 +418,8 @@ impl BoostingParams {
                     });
                     root_hist = Some(root);
                 }
+                rows = std::mem::take(&mut grown.rows);
                 scratch = grown.into_scratch();
-                rows = std::mem::take(&mut scratch.rows);
                 if let Some((_, vb)) = &validation {
                     add_tree(&tree, vb, &mut val_raw, k, class);
                 }

@@ -10,7 +10,8 @@
 //!   least [`SORT_BELOW`] rows keep a histogram of every feature; of a split's two children only
 //!   the smaller one's histogram is built from its rows, the sibling's is the parent's minus it.
 //!   Given a [`RowMatrix`] (boosting), those histograms are built row by row from it: each row's
-//!   statistics and bins are read at one place, in blocks of rows summed in parallel.
+//!   statistics and bins are read at one place, in blocks of rows summed in parallel (a node of
+//!   one block: its slots divided among the threads).
 //! - When a few features are drawn per split (classification forests), only the drawn features'
 //!   histograms are built, from the node's rows.
 //! - Nodes of fewer than [`SORT_BELOW`] rows sort their rows by bin instead: cheaper than
@@ -90,7 +91,6 @@ impl Grown {
         scratch
             .pool
             .extend(self.hists.into_iter().flatten().chain(self.root_hist));
-        scratch.rows = self.rows;
         scratch
     }
 
@@ -163,7 +163,7 @@ pub(crate) struct Histograms<'a> {
     /// Keep the root's and the leaves' in the grown tree ([`Grown::shift_root`]).
     pub(crate) keep: bool,
     /// Buffers of an earlier tree ([`Grown::into_scratch`]), used again rather than allocated
-    /// and faulted in anew for every tree (its `rows` are not read).
+    /// and faulted in anew for every tree.
     pub(crate) scratch: Scratch,
 }
 
@@ -171,17 +171,20 @@ pub(crate) struct Histograms<'a> {
 /// read, so what an earlier tree left in them does not matter.
 #[derive(Default)]
 pub(crate) struct Scratch {
-    /// Histogram buffers of every feature.
+    /// Histogram buffers of every feature, free to be taken.
     pool: Vec<Vec<f64>>,
+    /// Per-block histograms of a row-wise build (the blocks after the first).
     blocks: Vec<Vec<f64>>,
+    /// The slots' histograms of a row-wise build with joint slots.
     slot_hist: Vec<f64>,
+    /// The statistics of one node's rows (the grower's `gathered_for`), in node order.
     gathered: Vec<f64>,
+    /// A partition's rows before they are put back in order.
     partitioned: Vec<u32>,
+    /// Sort keys, bins and sums of a small node's feature.
     keys: Vec<u64>,
     group_bins: Vec<u8>,
     group_sums: Vec<f64>,
-    /// A grown tree's rows, taken back by the caller for its next tree.
-    pub(crate) rows: Vec<u32>,
 }
 
 struct Choice {
@@ -232,27 +235,18 @@ struct Grower<'a> {
     packed: Option<&'a RowMatrix>,
     /// Keep the leaves' histograms.
     keep: bool,
-    /// Per-block histograms of a row-wise build, kept between builds.
-    blocks: Vec<Vec<f64>>,
-    /// The slots' histograms of a row-wise build with joint slots.
-    slot_hist: Vec<f64>,
     rows: Vec<u32>,
     /// Statistics by original row index, unless they are in this matrix.
     stats: &'a [f64],
     stats_matrix: Option<&'a RowMatrix>,
-    /// The statistics of `gathered_for`'s rows, in node order.
-    gathered: Vec<f64>,
+    /// Whose statistics `scratch.gathered` holds.
     gathered_for: Option<u32>,
     out: Grown,
     depth: Vec<usize>,
     hist: Vec<Option<Vec<f64>>>,
     choice: Vec<Option<Choice>>,
-    pool: Vec<Vec<f64>>,
     perm: Vec<usize>,
-    scratch_rows: Vec<u32>,
-    keys: Vec<u64>,
-    group_bins: Vec<u8>,
-    group_sums: Vec<f64>,
+    scratch: Scratch,
     missing: Vec<f64>,
 }
 
@@ -276,7 +270,6 @@ pub(crate) fn grow(
     let all_rows = hists.packed.map_or(stats.len() / stride, RowMatrix::n_rows);
     let identity_root =
         rows.len() == all_rows && rows.iter().enumerate().all(|(i, &r)| r as usize == i);
-    let scratch = hists.scratch;
     let mut g = Grower {
         binned,
         identity_root,
@@ -288,12 +281,9 @@ pub(crate) fn grow(
         subtract,
         packed: hists.packed.filter(|_| subtract),
         keep: hists.keep,
-        blocks: scratch.blocks,
-        slot_hist: scratch.slot_hist,
         rows,
         stats,
         stats_matrix: hists.packed,
-        gathered: scratch.gathered,
         gathered_for: None,
         out: Grown {
             feature: Vec::new(),
@@ -312,12 +302,8 @@ pub(crate) fn grow(
         depth: Vec::new(),
         hist: Vec::new(),
         choice: Vec::new(),
-        pool: scratch.pool,
         perm: (0..n_features).collect(),
-        scratch_rows: scratch.partitioned,
-        keys: scratch.keys,
-        group_bins: scratch.group_bins,
-        group_sums: scratch.group_sums,
+        scratch: hists.scratch,
         missing: vec![0.0; stride],
     };
     // The root's sums are those of its histograms when it has some (of any one feature: every
@@ -391,23 +377,12 @@ pub(crate) fn grow(
     }
     let mut out = g.out;
     out.rows = g.rows;
-    let mut pool = g.pool;
+    out.scratch = g.scratch;
     if g.keep {
         out.hists = g.hist;
     } else {
-        pool.extend(g.hist.into_iter().flatten());
+        out.scratch.pool.extend(g.hist.into_iter().flatten());
     }
-    out.scratch = Scratch {
-        pool,
-        blocks: g.blocks,
-        slot_hist: g.slot_hist,
-        gathered: g.gathered,
-        partitioned: g.scratch_rows,
-        keys: g.keys,
-        group_bins: g.group_bins,
-        group_sums: g.group_sums,
-        rows: Vec::new(),
-    };
     out
 }
 
@@ -448,7 +423,7 @@ impl Grower<'_> {
 
     fn buffer(&mut self) -> Vec<f64> {
         let len = self.n_features * N_BINS * self.stride;
-        let mut b = self.pool.pop().unwrap_or_default();
+        let mut b = self.scratch.pool.pop().unwrap_or_default();
         b.resize(len, 0.0);
         b
     }
@@ -459,7 +434,7 @@ impl Grower<'_> {
             return;
         }
         if let Some(b) = self.hist[node as usize].take() {
-            self.pool.push(b);
+            self.scratch.pool.push(b);
         }
     }
 
@@ -480,8 +455,8 @@ impl Grower<'_> {
         let (start, end) = self.out.range[node as usize];
         let rows = &self.rows[start..end];
         match self.stats_matrix {
-            Some(matrix) => matrix.gather_stats(&mut self.gathered, rows),
-            None => histogram::gather(&mut self.gathered, self.stats, rows, self.stride),
+            Some(matrix) => matrix.gather_stats(&mut self.scratch.gathered, rows),
+            None => histogram::gather(&mut self.scratch.gathered, self.stats, rows, self.stride),
         }
         self.gathered_for = Some(node);
     }
@@ -492,7 +467,7 @@ impl Grower<'_> {
             self.stats
         } else {
             debug_assert_eq!(self.gathered_for, Some(node));
-            &self.gathered
+            &self.scratch.gathered
         }
     }
 
@@ -529,9 +504,10 @@ impl Grower<'_> {
         }
     }
 
-    /// Every feature's histogram of `node` from the packed rows (nothing gathered). The node's rows are cut into blocks by their number alone, each
-    /// block summed on its own and the blocks added in order, so that the sums do not depend on
-    /// the number of threads.
+    /// Every feature's histogram of `node` from the packed rows (nothing gathered). The node's
+    /// rows are cut into blocks by their number alone, each block summed on its own and the
+    /// blocks added in order; a node of one block has its slots divided among the threads, each
+    /// slot summed by one. Either way the sums do not depend on the number of threads.
     fn build_rows(&mut self, packed: &RowMatrix, node: u32, buffer: &mut [f64]) {
         let (start, end) = self.out.range[node as usize];
         let n = end - start;
@@ -539,7 +515,7 @@ impl Grower<'_> {
         let rows = &self.rows[start..end];
         let stride = self.stride;
         // Joint slots are summed apart and expanded into the features' histograms at the end.
-        let mut slots = std::mem::take(&mut self.slot_hist);
+        let mut slots = std::mem::take(&mut self.scratch.slot_hist);
         let target: &mut [f64] = if packed.joint() {
             slots.resize(packed.slot_len(), 0.0);
             &mut slots
@@ -550,39 +526,42 @@ impl Grower<'_> {
         let max_blocks = (BLOCK_BYTES / size_of_val(target)).max(1);
         let n_blocks = n.div_ceil(ROW_BLOCK).clamp(1, max_blocks);
         let per = n.div_ceil(n_blocks);
-        let block = |i: usize, h: &mut [f64]| {
-            h.fill(0.0);
-            let range = i * per..((i + 1) * per).min(n);
-            let rows = if dense {
+        // The node's rows `range` (positions within the node).
+        let rows_in = |range: std::ops::Range<usize>| {
+            if dense {
                 histogram::Rows::Range(range.start, range.end)
             } else {
                 histogram::Rows::Listed(&rows[range])
-            };
-            packed.accumulate(h, rows);
+            }
+        };
+        let block = |i: usize, h: &mut [f64]| {
+            h.fill(0.0);
+            packed.accumulate(h, rows_in(i * per..((i + 1) * per).min(n)));
         };
         let n_slots = packed.n_slots();
         if n_blocks == 1 && n_slots > 1 && n * n_slots >= PARALLEL_WORK {
             // One block, its slots divided among the threads: every thread reads every row and
             // sums its slots' (the same sums as one thread's).
-            target.fill(0.0);
             let per_slot = len / n_slots;
             let groups = rayon::current_num_threads().clamp(1, n_slots);
             let slots_per = n_slots.div_ceil(groups);
-            let rows_of = if dense {
-                histogram::Rows::Range(0, n)
-            } else {
-                histogram::Rows::Listed(rows)
-            };
             target
                 .par_chunks_mut(slots_per * per_slot)
                 .enumerate()
-                .for_each(|(g, h)| packed.accumulate_slots(h, g * slots_per, rows_of));
+                .for_each(|(g, h)| {
+                    h.fill(0.0);
+                    packed.accumulate_slots(h, g * slots_per, rows_in(0..n));
+                });
         } else if n_blocks == 1 {
             block(0, target);
         } else {
-            let mut extra = std::mem::take(&mut self.blocks);
-            extra.resize_with(n_blocks - 1, Vec::new);
-            for b in &mut extra {
+            // Only ever grown, so that the buffers stay from node to node and tree to tree.
+            let mut blocks = std::mem::take(&mut self.scratch.blocks);
+            if blocks.len() < n_blocks - 1 {
+                blocks.resize_with(n_blocks - 1, Vec::new);
+            }
+            let extra = &mut blocks[..n_blocks - 1];
+            for b in extra.iter_mut() {
                 b.resize(len, 0.0);
             }
             let mut targets: Vec<&mut [f64]> = std::iter::once(&mut *target)
@@ -598,18 +577,18 @@ impl Grower<'_> {
                 .par_chunks_mut(chunk)
                 .enumerate()
                 .for_each(|(f, out)| {
-                    for b in &extra {
+                    for b in extra.iter() {
                         for (o, v) in out.iter_mut().zip(&b[f * chunk..(f + 1) * chunk]) {
                             *o += v;
                         }
                     }
                 });
-            self.blocks = extra;
+            self.scratch.blocks = blocks;
         }
         if packed.joint() {
             packed.expand(&slots, buffer);
         }
-        self.slot_hist = slots;
+        self.scratch.slot_hist = slots;
     }
 
     fn is_pure(&self, node: u32) -> bool {
@@ -755,8 +734,8 @@ impl Grower<'_> {
         for &f in features {
             self.sort_groups(node, f);
             let best = rules.scan_sparse(
-                &self.group_bins,
-                &self.group_sums,
+                &self.scratch.group_bins,
+                &self.scratch.group_sums,
                 &self.missing,
                 &total,
                 parent_score,
@@ -773,18 +752,18 @@ impl Grower<'_> {
         let (start, end) = self.out.range[node as usize];
         let stride = self.stride;
         let column = &self.binned.columns[f];
-        histogram::sorted_keys(&mut self.keys, column, &self.rows[start..end]);
+        histogram::sorted_keys(&mut self.scratch.keys, column, &self.rows[start..end]);
         let stats = if self.stats_in_place(node) {
             self.stats
         } else {
-            &self.gathered[..]
+            &self.scratch.gathered[..]
         };
         histogram::group_sorted(
-            &self.keys,
+            &self.scratch.keys,
             stats,
             stride,
-            &mut self.group_bins,
-            &mut self.group_sums,
+            &mut self.scratch.group_bins,
+            &mut self.scratch.group_sums,
             &mut self.missing,
         );
     }
@@ -815,9 +794,10 @@ impl Grower<'_> {
         } else {
             self.sort_groups(node, f);
             let groups = self
+                .scratch
                 .group_bins
                 .iter()
-                .zip(self.group_sums.chunks_exact(stride))
+                .zip(self.scratch.group_sums.chunks_exact(stride))
                 .map(|(b, s)| (*b, s));
             rules.left_sums(groups, &self.missing, best, &mut out);
             return out;
@@ -871,7 +851,7 @@ impl Grower<'_> {
                 (r, l, n_right, n_left)
             };
             if n_large < SORT_BELOW {
-                self.pool.push(parent);
+                self.scratch.pool.push(parent);
             } else if n_small >= SORT_BELOW || n_small + N_BINS < n_large {
                 let mut small_hist = self.buffer();
                 if self.params.max_features >= self.n_features {
@@ -994,10 +974,10 @@ impl Grower<'_> {
         }
         let rows = &mut self.rows[start..end];
         // Every slot is written before it is read: no need to clear it.
-        if self.scratch_rows.len() < rows.len() {
-            self.scratch_rows.resize(rows.len(), 0);
+        if self.scratch.partitioned.len() < rows.len() {
+            self.scratch.partitioned.resize(rows.len(), 0);
         }
-        let scratch = &mut self.scratch_rows[..rows.len()];
+        let scratch = &mut self.scratch.partitioned[..rows.len()];
         // Each chunk writes its left rows forward from its start and its right rows backward
         // from its end, in one pass without branches (a row is written at both cursors; the
         // wrong one is overwritten later or is the last slot).
@@ -1059,8 +1039,8 @@ mod tests {
     }
 
     /// The root's histograms shifted by a tree's leaves equal those built afresh from the rows'
-    /// shifted statistics (the tree grown from them with the first tree's buffers equal to one
-    /// grown with new ones), with the histograms built row by row (features sharing slots) or
+    /// shifted statistics (the trees grown from them with an earlier tree's buffers, their root's
+    /// histograms given or built, equal to one grown with new ones), with the histograms built row by row (features sharing slots) or
     /// feature by feature, leaves large and small (under [`SORT_BELOW`] rows, without
     /// histograms of their own). Statistics and shifts are small multiples of a quarter, so
     /// both sums are exact.
@@ -1173,6 +1153,25 @@ mod tests {
             );
             assert!(given.feature == built.feature && given.threshold == built.threshold);
             assert!(given.sums == built.sums, "row_wise {row_wise}");
+            assert!(given.hists == built.hists, "row_wise {row_wise}");
+            // With no root given, the root built into an earlier tree's buffers, full of its sums.
+            let rebuilt = grow(
+                &binned,
+                &params,
+                Purity::ByGain,
+                &mut Rng::new(1),
+                (0..u32::try_from(n).unwrap()).collect(),
+                &again,
+                Histograms {
+                    packed: packed.as_ref(),
+                    root: None,
+                    keep: true,
+                    scratch: given.into_scratch(),
+                },
+            );
+            assert!(rebuilt.feature == built.feature && rebuilt.threshold == built.threshold);
+            assert!(rebuilt.sums == built.sums && rebuilt.hists == built.hists);
+            assert!(rebuilt.root_hist == built.root_hist, "row_wise {row_wise}");
             assert!(
                 built.root_hist.expect("kept") == shifted,
                 "row_wise {row_wise}"

@@ -529,6 +529,10 @@ impl RowMatrix {
     /// (`hists`: as many slots' as it holds). Each slot's sums are the same however the slots
     /// are divided.
     pub(crate) fn accumulate_slots(&self, hists: &mut [f64], first: usize, rows: Rows<'_>) {
+        debug_assert!(
+            first + hists.len() / (N_BINS * (self.stats + 1)) <= self.slots.len(),
+            "no more slots than the rows pack"
+        );
         macro_rules! fixed {
             ($($s:literal, $w:literal => $r:literal),*) => {
                 match (self.stats + 1, self.bin_words) {
@@ -544,13 +548,13 @@ impl RowMatrix {
         let (k, width) = (self.stats, self.stats + self.bin_words);
         let stride = k + 1;
         let mut s = vec![1.0; stride];
+        let slots = hists.len() / (N_BINS * stride);
         let mut add = |r: usize| {
             let row = &self.words[r * width..(r + 1) * width];
             for (v, w) in s.iter_mut().zip(&row[..k]) {
                 *v = f64::from_bits(*w);
             }
             let bins = row[k..].iter().flat_map(|w| w.to_le_bytes());
-            let slots = hists.len() / (N_BINS * stride);
             for (slot, b) in bins.skip(first).take(slots).enumerate() {
                 let at = (slot * N_BINS + usize::from(b)) * stride;
                 for (h, v) in hists[at..at + stride].iter_mut().zip(&s) {
