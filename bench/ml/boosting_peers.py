@@ -90,7 +90,7 @@ def table(path):
     # The machine's speed drifts from minute to minute: besides the ratio of the medians, the
     # median of each round's ratio (the learners of a round ran one after the other).
     print("| data | learner | fit (median) | fits | whole command (median) | peak RSS | validation R² "
-          "| fit: peer / sluice (medians) | per round: peer / sluice (median) |")
+          "| fit: peer / sluice (medians) | per round: peer / sluice (median, range) |")
     print("|---|---|---:|---|---:|---:|---:|---:|---:|")
     for data in dict.fromkeys(r["data"] for r in rows):
         med = {}
@@ -109,7 +109,8 @@ def table(path):
             if learner != "sluice":
                 ratio = f"{med[learner] / med['sluice']:.2f}×"
                 ours = [r for r in rows if r["data"] == data and r["learner"] == "sluice"]
-                rounds = [p["fit_seconds"] / o["fit_seconds"] for o, p in zip(ours, rs)]
+                # The script writes sluice then its peers each round: the i-th of each pair up.
+                rounds = [p["fit_seconds"] / o["fit_seconds"] for o, p in zip(ours, rs, strict=True)]
                 paired = (f"{statistics.median(rounds):.2f}× "
                           f"({min(rounds):.2f}–{max(rounds):.2f}×)")
             print(f"| {data} | {names[learner]} | {med[learner]:.2f} s | {fits} | {wall:.2f} s "
