@@ -1135,40 +1135,32 @@ mod tests {
                 &again,
                 kept(packed.as_ref()),
             );
+            // The tree of the shifted statistics again, given its root's histograms or not, with
+            // an earlier tree's buffers.
+            let again_with = |root: Option<Vec<f64>>, scratch: Scratch| {
+                grow(
+                    &binned,
+                    &params,
+                    Purity::ByGain,
+                    &mut Rng::new(1),
+                    (0..u32::try_from(n).unwrap()).collect(),
+                    &again,
+                    Histograms {
+                        packed: packed.as_ref(),
+                        root,
+                        keep: true,
+                        scratch,
+                    },
+                )
+            };
             // Given the shifted root's histograms, the tree grows as from the rows (and with an
             // earlier tree's buffers as with new ones).
-            let given = grow(
-                &binned,
-                &params,
-                Purity::ByGain,
-                &mut Rng::new(1),
-                (0..u32::try_from(n).unwrap()).collect(),
-                &again,
-                Histograms {
-                    packed: packed.as_ref(),
-                    root: Some(shifted.clone()),
-                    keep: true,
-                    scratch: reused,
-                },
-            );
+            let given = again_with(Some(shifted.clone()), reused);
             assert!(given.feature == built.feature && given.threshold == built.threshold);
             assert!(given.sums == built.sums, "row_wise {row_wise}");
             assert!(given.hists == built.hists, "row_wise {row_wise}");
             // With no root given, the root built into an earlier tree's buffers, full of its sums.
-            let rebuilt = grow(
-                &binned,
-                &params,
-                Purity::ByGain,
-                &mut Rng::new(1),
-                (0..u32::try_from(n).unwrap()).collect(),
-                &again,
-                Histograms {
-                    packed: packed.as_ref(),
-                    root: None,
-                    keep: true,
-                    scratch: given.into_scratch(),
-                },
-            );
+            let rebuilt = again_with(None, given.into_scratch());
             assert!(rebuilt.feature == built.feature && rebuilt.threshold == built.threshold);
             assert!(rebuilt.sums == built.sums && rebuilt.hists == built.hists);
             assert!(rebuilt.root_hist == built.root_hist, "row_wise {row_wise}");
