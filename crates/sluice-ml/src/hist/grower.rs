@@ -325,8 +325,9 @@ pub(crate) fn grow(
             }
         }
         if g.keep {
-            let mut copy = g.buffer();
-            copy.copy_from_slice(&buffer);
+            // Into a spare buffer's memory when there is one.
+            let mut copy = g.scratch.pool.pop().unwrap_or_default();
+            copy.clone_from(&buffer);
             g.out.root_hist = Some(copy);
         }
         g.hist[0] = Some(buffer);
@@ -1040,8 +1041,8 @@ mod tests {
 
     /// The root's histograms shifted by a tree's leaves equal those built afresh from the rows'
     /// shifted statistics (the trees grown from them with an earlier tree's buffers, their root's
-    /// histograms given or built, equal to one grown with new ones), with the histograms built row by row (features sharing slots) or
-    /// feature by feature, leaves large and small (under [`SORT_BELOW`] rows, without
+    /// histograms given or built, equal to one grown with new ones), with the histograms built
+    /// row by row (features sharing slots) or feature by feature, leaves large and small (under [`SORT_BELOW`] rows, without
     /// histograms of their own). Statistics and shifts are small multiples of a quarter, so
     /// both sums are exact.
     #[test]
